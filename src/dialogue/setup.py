@@ -1,0 +1,24 @@
+"""retail_dialogue: Speech in (Vosk), catalog-driven bilingual understanding, dialogue management and speech out (espeak-ng)."""
+from setuptools import find_packages, setup
+
+PACKAGE = 'retail_dialogue'
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    packages=find_packages(exclude=['test']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
+        ('share/' + PACKAGE, ['package.xml']),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=False,
+    description='Speech in (Vosk), catalog-driven bilingual understanding, dialogue management and speech out (espeak-ng).',
+    license='Apache-2.0',
+    entry_points={
+        # One console script per node: '<exec> = retail_dialogue.<module>:main'
+        'console_scripts': [],
+        # Subcommands of the `retailbot` CLI: '<name> = retail_dialogue.cli:register'
+        'retailbot.commands': [],
+    },
+)

@@ -1,0 +1,24 @@
+"""retail_navigation: Kobuki-protocol base driver and simulator, store maps, costmaps, planning and guiding customers."""
+from setuptools import find_packages, setup
+
+PACKAGE = 'retail_navigation'
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    packages=find_packages(exclude=['test']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
+        ('share/' + PACKAGE, ['package.xml']),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=False,
+    description='Kobuki-protocol base driver and simulator, store maps, costmaps, planning and guiding customers.',
+    license='Apache-2.0',
+    entry_points={
+        # One console script per node: '<exec> = retail_navigation.<module>:main'
+        'console_scripts': [],
+        # Subcommands of the `retailbot` CLI: '<name> = retail_navigation.cli:register'
+        'retailbot.commands': [],
+    },
+)

@@ -1,0 +1,24 @@
+"""retail_perception: Camera capture, face detection/tracking/recognition of consenting members and VIPs, customer events."""
+from setuptools import find_packages, setup
+
+PACKAGE = 'retail_perception'
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    packages=find_packages(exclude=['test']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
+        ('share/' + PACKAGE, ['package.xml']),
+    ],
+    install_requires=['setuptools'],
+    zip_safe=False,
+    description='Camera capture, face detection/tracking/recognition of consenting members and VIPs, customer events.',
+    license='Apache-2.0',
+    entry_points={
+        # One console script per node: '<exec> = retail_perception.<module>:main'
+        'console_scripts': [],
+        # Subcommands of the `retailbot` CLI: '<name> = retail_perception.cli:register'
+        'retailbot.commands': [],
+    },
+)

@@ -1,0 +1,1 @@
+"""Hybrid, explainable product recommendations from purchase history and stated needs."""
