@@ -1,7 +1,22 @@
 """retail_bringup: The retailbot CLI, the YAML launch-file launcher, node support (validated parameters) and the simulated store."""
+import os
+from glob import glob
+
 from setuptools import find_packages, setup
 
 PACKAGE = 'retail_bringup'
+REPO = os.path.join('..', '..')
+
+
+def repo_tree(folder):
+    """(share destination, files) pairs for a top-level folder, so colcon installs launch/ and config/."""
+    pairs = []
+    for directory, _, files in os.walk(os.path.join(REPO, folder)):
+        if files and '__pycache__' not in directory:
+            destination = os.path.join('share', PACKAGE, os.path.relpath(directory, REPO))
+            pairs.append((destination, [os.path.join(directory, f) for f in sorted(files)]))
+    return pairs
+
 
 setup(
     name=PACKAGE,
@@ -10,14 +25,17 @@ setup(
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
         ('share/' + PACKAGE, ['package.xml']),
-    ],
+    ] + repo_tree('launch') + repo_tree('config'),
     install_requires=['setuptools'],
     zip_safe=False,
     description='The retailbot CLI, the YAML launch-file launcher, node support (validated parameters) and the simulated store.',
     license='Apache-2.0',
     entry_points={
         # One console script per node: '<exec> = retail_bringup.<module>:main'
-        'console_scripts': [],
+        'console_scripts': [
+            'retailbot = retail_bringup.cli:main',
+            'health = retail_bringup.health_node:main',
+        ],
         # Subcommands of the `retailbot` CLI: '<name> = retail_bringup.cli:register'
         'retailbot.commands': [],
     },

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Installs everything the robot software needs into .venv at the repository root:
+# pinned ROS 2 Kilted wheels and Python packages, the retail_interfaces package (built from
+# .msg/.srv/.action with pip), every src/* package (editable), and the Debian packages the robot
+# uses (espeak-ng, sox, PortAudio). Idempotent: a second run with nothing changed does nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+VENV="$ROOT/.venv"
+STAMP="$VENV/.retailbot-install"
+APT_PACKAGES=(espeak-ng sox libportaudio2)
+say() { printf '[install] %s\n' "$*"; }
+
+# --- Debian packages ---------------------------------------------------------------------------
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "[install] missing Debian packages. Run, then re-run this installer:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+# --- Python 3.11 venv --------------------------------------------------------------------------
+PYTHON=${PYTHON:-}
+if [ -z "$PYTHON" ]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      PYTHON=$candidate; break
+    fi
+  done
+fi
+if [ -z "$PYTHON" ]; then
+  echo "[install] Python 3.11 is required (the ROS 2 Kilted wheels are built for CPython 3.11)." >&2
+  echo "  On Debian/Ubuntu: sudo apt-get install -y python3.11 python3.11-venv" >&2
+  exit 1
+fi
+
+fingerprint() {
+  # Everything whose change needs a reinstall: pins, interface definitions, package metadata.
+  cat robot_ws/requirements.txt src/interfaces/CMakeLists.txt src/interfaces/pyproject.toml \
+      src/interfaces/package.xml src/interfaces/msg/* src/interfaces/srv/* src/interfaces/action/* \
+      src/*/setup.py src/*/setup.cfg src/*/package.xml robot_ws/install.sh robot_ws/register_packages.py \
+    | sha256sum | cut -d' ' -f1
+}
+WANT=$(fingerprint)
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && [ -x "$VENV/bin/retailbot" ]; then
+  say "already installed and up to date (.venv)"
+  exit 0
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating $VENV with $($PYTHON --version)"
+  "$PYTHON" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+quiet() { grep -v "is ignored" || true; }  # pip on these machines warns about local file indexes
+
+say "installing pinned Python packages (ROS 2 Kilted wheels, face recognition, speech, ...)"
+"${PIP[@]}" install -r robot_ws/requirements.txt 2>&1 | quiet
+# face_recognition declares `dlib`, which only exists as a source build; dlib-bin (pinned above)
+# provides the same module prebuilt, so install face_recognition itself without dependencies.
+"${PIP[@]}" install --no-deps face-recognition==1.3.0 2>&1 | quiet
+
+say "building retail_interfaces (messages, services, actions)"
+"${PIP[@]}" install --no-build-isolation --force-reinstall --no-deps ./src/interfaces 2>&1 | quiet
+
+say "installing the robot's packages (editable)"
+args=()
+for setup in src/*/setup.py; do args+=(-e "$(dirname "$setup")"); done
+"${PIP[@]}" install --no-deps --no-build-isolation "${args[@]}" 2>&1 | quiet
+
+"$VENV/bin/python" robot_ws/register_packages.py
+echo "$WANT" > "$STAMP"
+say "done: $("$VENV/bin/retailbot" --help >/dev/null && echo 'retailbot is ready')"

@@ -1,0 +1,134 @@
+"""What every node of the robot shares: validated parameters, a clean main(), diagnostics.
+
+Nodes stay thin: they call `declare_params` with their ParamSpecs and get checked values back,
+and `run_node` gives every console script the same start/stop behaviour (local-only discovery,
+one-line config errors, exit 0 on Ctrl-C / SIGTERM, lifecycle autostart).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from types import SimpleNamespace
+from typing import Any, Callable, Iterable
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.node import Node
+
+from retail_bringup.params import (COMMAND_LINE, ConfigError, Override, ParamSpec, load_params_file,
+                                   overrides_for, params_files_in_args, resolve)
+
+__all__ = ['ConfigError', 'ParamSpec', 'declare_params', 'run_node', 'diagnostic_status']
+
+_TYPES = {
+    'bool': ParameterType.PARAMETER_BOOL, 'int': ParameterType.PARAMETER_INTEGER,
+    'float': ParameterType.PARAMETER_DOUBLE, 'str': ParameterType.PARAMETER_STRING,
+    'bool_list': ParameterType.PARAMETER_BOOL_ARRAY, 'int_list': ParameterType.PARAMETER_INTEGER_ARRAY,
+    'float_list': ParameterType.PARAMETER_DOUBLE_ARRAY, 'str_list': ParameterType.PARAMETER_STRING_ARRAY,
+}
+_INT64 = 2 ** 63 - 1
+_process_args: list[str] | None = None
+
+
+def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
+    descriptor = ParameterDescriptor(name=spec.name, type=_TYPES[spec.type],
+                                     description=spec.description, read_only=spec.read_only)
+    if spec.min is not None or spec.max is not None:
+        if spec.type in ('int', 'int_list'):
+            descriptor.integer_range = [IntegerRange(
+                from_value=int(spec.min if spec.min is not None else -_INT64),
+                to_value=int(spec.max if spec.max is not None else _INT64), step=0)]
+        elif spec.type in ('float', 'float_list'):
+            descriptor.floating_point_range = [FloatingPointRange(
+                from_value=float(spec.min if spec.min is not None else -sys.float_info.max),
+                to_value=float(spec.max if spec.max is not None else sys.float_info.max), step=0.0)]
+    if spec.choices is not None:
+        descriptor.additional_constraints = 'one of: ' + ', '.join(map(str, spec.choices))
+    return descriptor
+
+
+def declare_params(node: Node, specs: Iterable[ParamSpec]) -> SimpleNamespace:
+    """Declare `specs` on `node` and return their validated values as attributes.
+
+    Raises ConfigError naming the params file, the node and the key when a file or `-p` gives an
+    unknown key, a wrong type or an out-of-range value.
+    """
+    specs = list(specs)
+    fqn = node.get_fully_qualified_name()
+    overrides = overrides_for(fqn, _process_args if _process_args is not None else sys.argv)
+    # Values handed to the Node constructor (parameter_overrides=...) in tests or compositions.
+    for name, param in node._parameter_overrides.items():
+        overrides.setdefault(name, Override(name, param.value, 'parameter overrides', False))
+    values = resolve(fqn, specs, overrides)
+    for spec in specs:
+        node.declare_parameter(spec.name, values[spec.name], _descriptor(spec), ignore_override=True)
+    return SimpleNamespace(**{spec.attribute: values[spec.name] for spec in specs})
+
+
+def check_params_files(args: Iterable[str]) -> None:
+    """Fail early, with one line, on a missing or malformed params file (before rcl does, worse)."""
+    for path in params_files_in_args(args):
+        load_params_file(path)
+
+
+def diagnostic_status(name: str, level: int | bytes, message: str,
+                      values: dict[str, Any] | None = None, hardware_id: str = '') -> DiagnosticStatus:
+    """A diagnostic_msgs/DiagnosticStatus; `level` is DiagnosticStatus.OK/WARN/ERROR/STALE."""
+    if isinstance(level, int):
+        level = bytes([level])
+    return DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id,
+                            values=[KeyValue(key=str(k), value=str(v)) for k, v in (values or {}).items()])
+
+
+def _autostart(node: Node) -> None:
+    if not isinstance(node, LifecycleNode):
+        return
+    if not (node.has_parameter('autostart') and node.get_parameter('autostart').value):
+        return
+    for step in (node.trigger_configure, node.trigger_activate):
+        if step() != TransitionCallbackReturn.SUCCESS:
+            node.get_logger().error(f'{step.__name__.removeprefix("trigger_")} failed; '
+                                    'staying inactive until asked again')
+            return
+
+
+def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
+    """Main of a node's console script: run `factory()`'s node until Ctrl-C or SIGTERM."""
+    global _process_args
+    args = list(sys.argv if args is None else args)
+    _process_args = args
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    program = os.path.basename(args[0]) if args else 'node'
+    try:
+        check_params_files(args)
+    except ConfigError as exc:
+        print(f'{program}: config error: {exc}', file=sys.stderr)
+        return 2
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = factory()
+        _autostart(node)
+        executor = MultiThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except ConfigError as exc:
+        print(f'{program}: config error: {exc}', file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+def main_for(factory: Callable[[], Node]) -> Callable[[], None]:
+    """`main = main_for(MyNode)` gives a console-script entry point."""
+    def main() -> None:
+        sys.exit(run_node(factory))
+    return main

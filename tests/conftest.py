@@ -1,0 +1,85 @@
+"""Fixtures shared by every test: an isolated ROS 2 graph per test, spinning, processes."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rostest_support import stop_process  # noqa: E402
+
+# Whatever a test does, DDS stays on loopback.
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+
+
+@pytest.fixture
+def ros_env(tmp_path, monkeypatch):
+    """A ROS_DOMAIN_ID of its own (reserved across processes), a log dir, loopback-only DDS.
+
+    Returns a copy of the environment to hand to subprocesses.
+    """
+    from domain_coordinator import domain_id
+    log_dir = tmp_path / 'ros_log'
+    log_dir.mkdir()
+    with domain_id() as did:
+        monkeypatch.setenv('ROS_DOMAIN_ID', str(did))
+        monkeypatch.setenv('ROS_LOG_DIR', str(log_dir))
+        monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+        monkeypatch.setenv('PYTHONUNBUFFERED', '1')
+        yield dict(os.environ)
+
+
+@pytest.fixture
+def ros_context(ros_env):
+    """An initialised rclpy context on the test's own domain."""
+    import rclpy
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=int(ros_env['ROS_DOMAIN_ID']))
+    yield context
+    context.try_shutdown()
+
+
+@pytest.fixture
+def spin(ros_context):
+    """spin(*nodes): spin nodes in a background executor for the rest of the test."""
+    from rclpy.executors import MultiThreadedExecutor
+    executor = MultiThreadedExecutor(context=ros_context)
+    nodes = []
+    thread = None
+
+    def _spin(*new_nodes):
+        nonlocal thread
+        for node in new_nodes:
+            executor.add_node(node)
+            nodes.append(node)
+        if thread is None:
+            thread = threading.Thread(target=executor.spin, daemon=True)
+            thread.start()
+        return executor
+
+    yield _spin
+    executor.shutdown()
+    if thread is not None:
+        thread.join(timeout=10)
+    for node in nodes:
+        node.destroy_node()
+
+
+@pytest.fixture
+def processes():
+    """Start subprocesses that are stopped (SIGINT, then SIGKILL) when the test ends."""
+    started: list[subprocess.Popen] = []
+
+    def _start(cmd, **kwargs):
+        kwargs.setdefault('start_new_session', True)
+        proc = subprocess.Popen(cmd, **kwargs)
+        started.append(proc)
+        return proc
+
+    yield _start
+    for proc in started:
+        stop_process(proc)
