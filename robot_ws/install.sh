@@ -9,6 +9,7 @@ ROOT=$(pwd)
 VENV="$ROOT/.venv"
 STAMP="$VENV/.retailbot-install"
 APT_PACKAGES=(espeak-ng sox libportaudio2)
+PIP_VERSION=26.3
 say() { printf '[install] %s\n' "$*"; }
 
 # --- Debian packages ---------------------------------------------------------------------------
@@ -62,7 +63,11 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 quiet() { grep -v "is ignored" || true; }  # pip on these machines warns about local file indexes
+# (a failing pip still fails the install: pipefail keeps pip's exit status)
 
+# The pip bundled with Python 3.11 builds editable packages through the legacy `setup.py develop`,
+# which current setuptools no longer supports for ament_python's setup.cfg: use a pinned pip.
+"${PIP[@]}" install "pip==$PIP_VERSION" 2>&1 | quiet
 say "installing pinned Python packages (ROS 2 Kilted wheels, face recognition, speech, ...)"
 "${PIP[@]}" install -r robot_ws/requirements.txt 2>&1 | quiet
 # face_recognition declares `dlib`, which only exists as a source build; dlib-bin (pinned above)
