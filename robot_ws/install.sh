@@ -61,26 +61,34 @@ if [ ! -x "$VENV/bin/python" ]; then
   say "creating $VENV with $($PYTHON --version)"
   "$PYTHON" -m venv "$VENV"
 fi
-PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
-quiet() { grep -v "is ignored" || true; }  # pip on these machines warns about local file indexes
-# (a failing pip still fails the install: pipefail keeps pip's exit status)
+LOG="$VENV/install.log"
+: > "$LOG"
+pip_install() {
+  # pip's own chatter goes to the log; on failure show its end (without the harmless
+  # "Location ... is ignored" lines pip prints on these machines) and stop.
+  if ! "$VENV/bin/python" -m pip --disable-pip-version-check install "$@" >>"$LOG" 2>&1; then
+    echo "[install] pip install $* failed; the end of $LOG:" >&2
+    grep -v "is ignored" "$LOG" | tail -n 40 >&2
+    exit 1
+  fi
+}
 
 # The pip bundled with Python 3.11 builds editable packages through the legacy `setup.py develop`,
 # which current setuptools no longer supports for ament_python's setup.cfg: use a pinned pip.
-"${PIP[@]}" install "pip==$PIP_VERSION" 2>&1 | quiet
+pip_install "pip==$PIP_VERSION"
 say "installing pinned Python packages (ROS 2 Kilted wheels, face recognition, speech, ...)"
-"${PIP[@]}" install -r robot_ws/requirements.txt 2>&1 | quiet
+pip_install -r robot_ws/requirements.txt
 # face_recognition declares `dlib`, which only exists as a source build; dlib-bin (pinned above)
 # provides the same module prebuilt, so install face_recognition itself without dependencies.
-"${PIP[@]}" install --no-deps face-recognition==1.3.0 2>&1 | quiet
+pip_install --no-deps face-recognition==1.3.0
 
 say "building retail_interfaces (messages, services, actions)"
-"${PIP[@]}" install --no-build-isolation --force-reinstall --no-deps ./src/interfaces 2>&1 | quiet
+pip_install --no-build-isolation --force-reinstall --no-deps ./src/interfaces
 
 say "installing the robot's packages (editable)"
 args=()
 for setup in src/*/setup.py; do args+=(-e "$(dirname "$setup")"); done
-"${PIP[@]}" install --no-deps --no-build-isolation "${args[@]}" 2>&1 | quiet
+pip_install --no-deps --no-build-isolation "${args[@]}"
 
 "$VENV/bin/python" robot_ws/register_packages.py
 echo "$WANT" > "$STAMP"

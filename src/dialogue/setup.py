@@ -17,7 +17,10 @@ setup(
     license='Apache-2.0',
     entry_points={
         # One console script per node: '<exec> = retail_dialogue.<module>:main'
-        'console_scripts': [],
+        'console_scripts': [
+            'asr = retail_dialogue.asr_node:main',
+            'tts = retail_dialogue.tts_node:main',
+        ],
         # Subcommands of the `retailbot` CLI: '<name> = retail_dialogue.cli:register'
         'retailbot.commands': [],
     },
