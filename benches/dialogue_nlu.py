@@ -1,0 +1,33 @@
+"""NLU accuracy per intent on the labelled set (a catalog the NLU was not written for).
+
+    .venv/bin/python benches/dialogue_nlu.py [--failures]
+Peer in the same run: a keyword-only baseline (the same cues without catalog entity linking).
+"""
+import sys
+import time
+from pathlib import Path
+
+from retail_bringup.catalog import Catalog, load_catalog
+from retail_dialogue.evaluation import evaluate, load_examples
+from retail_dialogue.nlu import INTENTS, Nlu
+
+DATA = Path(__file__).resolve().parents[1] / 'tests' / 'data' / 'dialogue'
+
+catalog = load_catalog(DATA / 'other_store_catalog.csv')
+examples = load_examples(DATA / 'nlu_labelled.jsonl', catalog)
+nlu = Nlu(catalog)
+started = time.perf_counter()
+report = evaluate(nlu, examples)
+elapsed = time.perf_counter() - started
+baseline = evaluate(Nlu(Catalog(path='(empty)')), examples)
+print(f'{len(examples)} utterances, {elapsed / len(examples) * 1000:.2f} ms each')
+print(f'{"intent":<14} {"n":>4} {"accuracy":>9} {"no-catalog peer":>16}')
+for intent in INTENTS:
+    n = report.per_intent[intent]
+    print(f'{intent:<14} {n:>4} {report.per_intent_correct[intent] / n:>9.1%} '
+          f'{baseline.per_intent_correct[intent] / n:>16.1%}')
+print(f'{"ALL intents":<14} {report.total:>4} {report.intent_accuracy:>9.1%} {baseline.intent_accuracy:>16.1%}')
+print(f'{"ALL slots":<14} {report.total:>4} {report.slot_accuracy:>9.1%} {baseline.slot_accuracy:>16.1%}')
+if '--failures' in sys.argv:
+    for example, result in report.failures:
+        print(f'  {example.intent}->{result.intent} {example.slots}->{result.slots}: {example.text}')

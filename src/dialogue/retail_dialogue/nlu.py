@@ -1,0 +1,230 @@
+"""Understanding one customer utterance: language, intent and slots, from the store's catalog.
+
+Rules over catalog-linked entities rather than a trained model: every store has a different
+catalog and no labelled data, and a rule that fails can be read and fixed by a person. Entities
+are found first (lexicon), their text is masked, then prices and intent cues are read from what
+is left, so "Redmi Note 13" never reads as a note and "iPhone 16" never as a price.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from retail_bringup.catalog import Catalog
+
+from rapidfuzz.distance import OSA
+
+from .lexicon import COMMON_WORDS, Lexicon, Match, normalize
+from .numbers import extract_price_range
+
+INTENTS = ('greet', 'goodbye', 'thanks', 'find_product', 'ask_price', 'ask_promotion', 'recommend',
+           'guide_to', 'vip_checkin', 'call_staff', 'affirm', 'deny', 'unknown')
+SLOTS = ('category', 'brand', 'sku', 'min_price', 'max_price', 'zone')
+
+_HAN = re.compile(r'[\u3400-\u9fff]')
+_EN_FUNCTION = re.compile(
+    r"\b(how|what|where|which|is|are|the|a|do|does|can|could|i|i'm|you|your|want|need|much|please|"
+    r"show|take|me|my|any|have|for|to|of|hello|hi|thanks|thank|yes|no|ok|okay|bye|looking)\b")
+MASK = ' ◆ '
+
+
+def detect_language(text: str) -> str:
+    """'zh' when Chinese characters outweigh English function words, else 'en'."""
+    han = len(_HAN.findall(text))
+    english = len(_EN_FUNCTION.findall(text.lower()))
+    if han == 0:
+        return 'en'
+    return 'zh' if han >= 2 * english else 'en'
+
+
+def _rx(*patterns: str) -> re.Pattern[str]:
+    return re.compile('|'.join(patterns), re.IGNORECASE)
+
+
+# Cues per intent, tried on the text with entities masked. Content intents come first in
+# INTENT_ORDER: "你好，电视在哪" is about the TV, not a greeting.
+CUES: dict[str, re.Pattern[str]] = {
+    'call_staff': _rx(r'人工', r'店员', r'服务员', r'工作人员', r'营业员', r'导购', r'销售(?:人员|员|顾问)?(?:过来|来)',
+                      r'叫.{0,3}(?:人|经理|销售)', r'(?:跟|和|找|叫).{0,2}(?:销售|店员|售货员)', r'找.{0,2}(?:个人|真人|经理|销售|员工)', r'真人', r'经理',
+                      r'\bstaff\b', r'\bhuman\b', r'\b(?:real|actual) person\b', r'\bsales ?(?:person|assistant|rep|associate|clerk)\b',
+                      r'\bshop assistant\b', r'\bemployee\b', r'\bmanager\b', r'\bsomeone (?:who works|from the store|to help)\b',
+                      r'\b(?:talk|speak) to (?:a |an |some)?(?:person|someone|somebody)\b', r'\bcall (?:someone|somebody)\b',
+                      r'\bassistance from\b'),
+    'vip_checkin': _rx(r'预约', r'预订', r'预定', r'约了', r'约的', r'签到', r'报到', r'登记',
+                       r'\bappointment\b', r'\bbooked\b', r'\bbooking\b', r'\bcheck(?:ing)? ?in\b', r'\breservation\b',
+                       r'\breserved\b', r'\bscheduled\b', r'\bhere to see\b', r'\bmeeting with\b'),
+    'ask_promotion': _rx(r'优惠', r'促销', r'打折', r'折扣', r'活动', r'满减', r'降价', r'赠品', r'送什么', r'补贴', r'以旧换新',
+                         r'特价', r'免息', r'便宜点', r'有没有减', r'几折', r'券',
+                         r'\bdiscounts?\b', r'\bpromotions?\b', r'\bpromos?\b', r'\bdeals?\b', r'\boffers?\b', r'\bon sale\b',
+                         r'\bsales? (?:on|going)\b', r'\bcoupons?\b', r'\bspecials?\b', r'\btrade[- ]in\b', r'\bfree gift\b',
+                         r'\bany savings\b', r'\bmarked down\b', r'\bcheaper now\b'),
+    'ask_price': _rx(r'多少钱', r'几多钱', r'多少米', r'价格', r'价钱', r'什么价', r'几块钱', r'贵不贵', r'卖多少', r'售价',
+                     r'啥价', r'怎么卖', r'多钱', r'要多少', r'报价',
+                     r'\bhow much\b', r'\bprice\b', r'\bprices\b', r'\bcost\b', r'\bcosts\b', r'\bpriced\b', r'\bexpensive\b',
+                     r'\bwhat does .* go for\b'),
+    'guide_to': _rx(r'带我', r'领我', r'带路', r'引路', r'陪我去', r'(?:想|要)去', r'怎么走', r'怎么去', r'带.{0,2}过去', r'领.{0,2}过去',
+                    r'\btake me\b', r'\blead me\b', r'\bguide me\b', r'\bshow me the way\b', r'\bwalk me\b',
+                    r'\bhow (?:do|can) i get to\b', r'\bbring me\b', r'\bescort me\b'),
+    'where': _rx(r'在哪', r'在什么地方', r'哪里', r'哪儿', r'哪边', r'几楼', r'位置', r'什么位置',
+                 r'\bwhere\b', r'\bwhich (?:way|aisle|floor|section)\b', r'\blocated\b', r'\bdirections?\b'),
+    'recommend': _rx(r'推荐', r'建议', r'哪款', r'哪(?:个|种|家|一个).{0,4}好', r'哪一款', r'买什么', r'适合', r'性价比', r'选哪', r'挑',
+                     r'有什么好', r'什么.{0,4}好', r'值得买', r'想买', r'想要', r'要买', r'打算买', r'准备买', r'给.{0,3}买',
+                     r'买.{0,2}(?:个|台|部|款|副|只)', r'预算', r'\bneed (?:a|an|some|new)\b', r'需要', r'入手', r'换.{0,2}(?:个|台|部)',
+                     r'\brecommend', r'\bsuggest', r'\badvice\b', r'\badvise\b', r'\bwhich (?:one|is|should|would)\b',
+                     r'\bwhat(?:\'s| is) (?:a )?good\b', r'\b(?:is|are) good\b', r'\bgood for\b', r'\bgood (?:one|choice|option)\b', r'\bbest\b', r'\bhelp me (?:choose|pick|find a)\b',
+                     r'\bwant (?:a|an|to buy|some|new)\b', r'\blooking (?:for|to buy) (?:a|an|some|new)\b', r'\bbuy (?:a|an|some|new|me)\b',
+                     r'\bshould i (?:get|buy)\b', r'\bthinking (?:of|about) (?:buying|getting)\b', r'\bbudget\b', r'\bwhat do you have\b',
+                     r'\bin the market for\b', r'\bshopping for\b', r'\bworth buying\b', r'\bupgrade\b'),
+    'find_product': _rx(r'有没有', r'有卖', r'卖不卖', r'有.{0,3}吗', r'有货', r'还有', r'找', r'看看', r'看一下', r'在卖', r'想看',
+                        r'库存', r'没有货',
+                        r'\bdo you (?:have|sell|carry|stock)\b', r'\bdo you guys\b', r'\bis there\b', r'\bare there\b', r'\blooking for\b',
+                        r'\bin stock\b', r'\bavailable\b', r'\bcarry\b', r'\bsee (?:the|your)\b', r'\bfind\b', r'\bshow me\b',
+                        r'\bany .* left\b', r'\bsell\b'),
+    'goodbye': _rx(r'再见', r'拜拜', r'我走了', r'先走', r'回头见', r'下次再', r'改天再', r'不逛了', r'走了啊',
+                   r'\bbye\b', r'\bgoodbye\b', r'\bsee you\b', r'\bi\'?m leaving\b', r'\bgotta go\b', r'\bi\'?m off\b', r'\bthat\'?s all\b',
+                   r'\bhave a (?:nice|good) day\b', r'\bsee ya\b', r'\bcatch you later\b'),
+    'deny': _rx(r'^(?:不|不用|不要|不了|不必|不需要|不去|不想|没有|没(?!问题)|算了|别|先不|暂时不|不是|不对|不行)', r'不用了', r'不需要', r'算了',
+                r'先不', r'不去了', r'不麻烦',
+                r'^no\b', r'^nope\b', r'^nah\b', r'\bno thanks?\b', r'\bnot now\b', r'\bnot really\b', r'\bi\'?m (?:fine|good|ok)\b',
+                r'\bno need\b', r'\bdon\'?t\b', r'\bnot interested\b', r'\bmaybe later\b', r'\bnever ?mind\b', r'\bi\'?ll pass\b'),
+    'affirm': _rx(r'^(?:好|好的|好啊|好吧|行|行啊|可以|是|是的|对|对的|嗯|恩|当然|要|没问题|走|走吧|去|麻烦|ok)', r'好的', r'可以啊',
+                  r'走吧', r'带路吧', r'麻烦你', r'没问题', r'就这个', r'那就', r'要的',
+                  r'^(?:yes|yeah|yep|yup|sure|ok|okay|alright|right|please|absolutely|of course|definitely|certainly)\b',
+                  r'\bsounds good\b', r'\blet\'?s go\b', r'\bgo ahead\b', r'\bplease do\b', r'\bthat would be great\b',
+                  r'\bwhy not\b', r'\bi\'?d like that\b', r'\bplease\b'),
+    'thanks': _rx(r'谢谢', r'多谢', r'感谢', r'谢了', r'辛苦了', r'\bthanks?\b', r'\bthank you\b', r'\bcheers\b', r'\bappreciate',
+                  r'\bmuch obliged\b', r'\bty\b'),
+    'greet': _rx(r'你好', r'您好', r'嗨', r'哈喽', r'哈啰', r'早上好', r'下午好', r'晚上好', r'早啊', r'在吗', r'喂',
+                 r'^hi\b', r'^hey\b', r'\bhello\b', r'\bgood (?:morning|afternoon|evening)\b', r'\bhowdy\b', r'\bgreetings\b',
+                 r'\bhiya\b', r'\bhey there\b'),
+}
+# A question the store cannot answer, although it may mention a price or a place.
+OUT_OF_SCOPE = _rx(r'天气', r'笑话', r'几点关门', r'几点开门', r'营业时间', r'停车', r'发票', r'吃饭', r'餐厅', r'地铁', r'公交',
+                   r'新闻', r'股票', r'彩票', r'你叫什么', r'你是谁', r'几岁', r'唱.{0,2}歌', r'翻译', r'作业', r'快递', r'外卖',
+                   r'\bweather\b', r'\bjoke\b', r'\bopening hours\b', r'\bwhat time do you (?:open|close)\b', r'\bparking\b',
+                   r'\binvoice\b', r'\brestaurant\b', r'\bsubway\b', r'\bmetro\b', r'\bbus\b', r'\bnews\b', r'\bstocks?\b market',
+                   r'\bwho are you\b', r'\byour name\b', r'\bsing\b', r'\btranslate\b', r'\bhomework\b', r'\bcapital of\b',
+                   r'\bfootball\b', r'\bmovie\b', r'\btaxi\b', r'\bwifi password\b', r'\bdelivery\b')
+# Words intents are recognised by, for correcting a typed or mis-spelled cue ("recomend").
+INTENT_WORDS = ('recommend', 'suggest', 'discount', 'discounts', 'promotion', 'promotions', 'appointment',
+                'reservation', 'expensive', 'available', 'cheapest', 'goodbye', 'thanks', 'restroom', 'toilet',
+                'checkout', 'cashier', 'staff', 'manager', 'booking', 'booked', 'special', 'offers', 'price')
+SMALL_TALK_ORDER = ('goodbye', 'deny', 'affirm', 'thanks', 'greet')
+SHORT_REPLY_CHARS = 14        # affirm/deny only when the whole utterance is short
+
+
+@dataclass
+class NluResult:
+    text: str
+    lang: str
+    intent: str
+    slots: dict[str, object]
+    confidence: float
+    entities: list[Match] = field(default_factory=list, repr=False)
+
+    def as_dict(self) -> dict[str, object]:
+        return {'text': self.text, 'lang': self.lang, 'intent': self.intent, 'slots': self.slots,
+                'confidence': round(self.confidence, 3)}
+
+
+class Nlu:
+    """Parse utterances against one store's catalog."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.lexicon = Lexicon(catalog)
+
+    def parse(self, text: str) -> NluResult:
+        norm = normalize(text).strip()
+        lang = detect_language(norm)
+        entities = self.lexicon.match(norm)
+        masked = self._mask(norm, entities)
+        words = [self._correct(w) for w in re.split(r'(\W+)', masked)]
+        masked = ''.join(words)
+        slots = self._slots(entities, masked)
+        intent, confidence = self._intent(masked, slots, entities)
+        return NluResult(text, lang, intent, slots, confidence, entities)
+
+    def _correct(self, word: str) -> str:
+        """Typos of catalog words and of the words intents are recognised by."""
+        if not word.isascii() or not word.isalpha():
+            return word
+        fixed = self.lexicon.correct(word)
+        if fixed == word and len(word) >= 5 and word not in COMMON_WORDS:
+            for candidate in INTENT_WORDS:
+                if abs(len(candidate) - len(word)) <= 1 and OSA.distance(word, candidate, score_cutoff=1) <= 1:
+                    return candidate
+        return fixed
+
+    @staticmethod
+    def _mask(norm: str, entities: list[Match]) -> str:
+        out, last = [], 0
+        for m in entities:
+            out.append(norm[last:m.start])
+            out.append(MASK)
+            last = m.end
+        out.append(norm[last:])
+        return ''.join(out)
+
+    def _slots(self, entities: list[Match], masked: str) -> dict[str, object]:
+        slots: dict[str, object] = {}
+        for m in entities:
+            kind, values = m.term.kind, m.term.values
+            if kind == 'product':
+                products = [self.catalog.by_sku[sku] for sku in values]
+                if len(products) == 1 and 'sku' not in slots:
+                    slots['sku'] = products[0].sku
+                for key, attr in (('category', 'category'), ('brand', 'brand')):
+                    distinct = {getattr(p, attr) for p in products}
+                    if len(distinct) == 1:
+                        slots.setdefault(key, distinct.pop())
+            elif kind in ('brand', 'category', 'zone'):
+                slots.setdefault(kind, values[0])
+        price = extract_price_range(masked)
+        if price is not None:
+            if price.min_price is not None:
+                slots['min_price'] = price.min_price
+            if price.max_price is not None:
+                slots['max_price'] = price.max_price
+        return slots
+
+    def _intent(self, masked: str, slots: dict[str, object], entities: list[Match]) -> tuple[str, float]:
+        hits = {name: bool(rx.search(masked)) for name, rx in CUES.items()}
+        has_thing = any(k in slots for k in ('sku', 'category', 'brand'))
+        has_price = 'min_price' in slots or 'max_price' in slots
+        bare = re.sub(r'[\s,.!?，。！？、~…]+', '', masked)
+        asks_store = any(hits[k] for k in ('ask_price', 'ask_promotion', 'recommend', 'find_product', 'where', 'guide_to'))
+        if OUT_OF_SCOPE.search(masked) and not (has_thing and asks_store):
+            return 'unknown', 0.6
+        if hits['call_staff']:
+            return 'call_staff', 0.9
+        if hits['vip_checkin']:
+            return 'vip_checkin', 0.9
+        if hits['guide_to'] and (has_thing or 'zone' in slots):
+            return 'guide_to', 0.9
+        if hits['where'] and 'zone' in slots and 'sku' not in slots:
+            return 'guide_to', 0.85
+        if hits['ask_promotion']:
+            return 'ask_promotion', 0.85 if has_thing else 0.75
+        if hits['ask_price']:
+            return ('ask_price', 0.9) if has_thing else ('ask_price', 0.6)
+        if hits['where'] and has_thing:
+            return 'find_product', 0.9
+        if hits['deny'] and not (has_thing or has_price) and len(bare) <= SHORT_REPLY_CHARS:
+            return 'deny', 0.8
+        if hits['recommend']:
+            if 'sku' in slots and not has_price and not re.search(r'推荐|建议|recommend|suggest|值得|worth', masked):
+                return 'find_product', 0.75
+            return 'recommend', 0.85 if (has_thing or has_price) else 0.65
+        if hits['find_product'] and (has_thing or not hits['greet']):
+            return 'find_product', 0.8 if has_thing else 0.55
+        if hits['guide_to'] and not hits['affirm']:
+            return 'guide_to', 0.6
+        if has_price and has_thing:
+            return 'recommend', 0.7
+        for name in SMALL_TALK_ORDER:
+            if hits[name] and (name not in ('affirm', 'deny') or len(bare) <= SHORT_REPLY_CHARS):
+                return name, 0.85
+        if has_thing:
+            return 'find_product', 0.6
+        return 'unknown', 0.3

@@ -1,0 +1,62 @@
+"""What the robot says, in Mandarin and English: one place to read and reword every reply."""
+from __future__ import annotations
+
+TEMPLATES: dict[str, tuple[str, str]] = {
+    'greet_anonymous': ('您好，欢迎光临！请问有什么可以帮您？', 'Hello, welcome! How can I help you today?'),
+    'greet_member': ('{name}您好，欢迎回来！今天想看点什么？', 'Hello {name}, welcome back! What are you looking for today?'),
+    'greet_vip': ('{name}您好，欢迎光临！您今天{time}预约了{purpose}，需要我为您签到吗？',
+                  'Hello {name}, welcome! You have an appointment for {purpose} at {time}. Shall I check you in?'),
+    'greet_back': ('您好！请问需要什么帮助？', 'Hi! What can I do for you?'),
+    'ask_need': ('请问您想看哪类产品？比如手机、电视或者厨房电器。', 'What kind of product are you looking for, e.g. a phone, a TV or a kitchen appliance?'),
+    'ask_budget': ('好的，您想看{what}。您的预算大概多少？', 'Sure, {what}. What is your budget?'),
+    'thanks': ('不客气，很高兴为您服务！', "You're welcome, happy to help!"),
+    'goodbye': ('感谢光临，再见！', 'Thank you for visiting, goodbye!'),
+    'silence_goodbye': ('如果还需要帮助，随时叫我。再见！', 'If you need anything else, just call me. Goodbye!'),
+    'anything_else': ('好的。还有什么可以帮您？', 'All right. Anything else I can help with?'),
+    'arrival_extra': ('这里的商品您可以随便看看，还有什么可以帮您？', 'Have a look around. Anything else I can help with?'),
+    'unknown': ('抱歉，这个我还回答不了。我可以帮您找商品、查价格和优惠、推荐产品或者带路。',
+                "Sorry, I can't help with that. I can find products, tell prices and promotions, recommend, or show you the way."),
+    'not_carried': ('抱歉，本店暂时没有这类商品。需要我帮您叫店员吗？', "Sorry, we don't carry that. Shall I call a member of staff?"),
+    'product_where': ('{name}在{zone}，售价{price}元{stock}。需要我带您过去吗？',
+                      'The {name} is in {zone}, {price} yuan{stock}. Shall I take you there?'),
+    'category_where': ('{what}在{zone}。需要我带您过去吗？', '{what} are in {zone}. Shall I take you there?'),
+    'in_stock': ('，有现货', ', in stock'),
+    'sold_out': ('，目前缺货', ', currently sold out'),
+    'price': ('{name}售价{price}元{stock}。{promotion}', 'The {name} is {price} yuan{stock}. {promotion}'),
+    'price_range': ('{what}的价格在{low}元到{high}元之间，共{count}款有货。需要我帮您推荐吗？',
+                    '{what}: from {low} to {high} yuan, {count} models in stock. Would you like a recommendation?'),
+    'which_product': ('请问您想问哪一款产品？', 'Which product would you like to know about?'),
+    'promotion_one': ('{name}现在的优惠：{promotion}。', 'Current offer on the {name}: {promotion}.'),
+    'promotion_none': ('{name}目前没有优惠活动。', 'There is no offer on the {name} right now.'),
+    'promotion_list': ('现在的优惠有：{items}。', 'Current offers: {items}.'),
+    'promotion_nothing': ('目前没有优惠活动。', 'There are no promotions at the moment.'),
+    'recommend_intro': ('为您推荐{count}款：{items}。需要我带您去{zone}看看吗？',
+                        'Here are {count} picks: {items}. Shall I take you to {zone} to see them?'),
+    'recommend_item': ('{rank}. {name}，{price}元，{reason}', '{rank}. {name}, {price} yuan: {reason}'),
+    'recommend_none': ('抱歉，没有找到符合条件的有货商品。要不要放宽一下预算？',
+                       'Sorry, nothing in stock matches. Would you like to widen the budget?'),
+    'recommend_failed': ('抱歉，推荐服务暂时不可用，我帮您叫店员吧。', 'Sorry, recommendations are unavailable right now; let me call a member of staff.'),
+    'guide_start': ('好的，请跟我来，我们去{zone}。', 'Sure, please follow me to {zone}.'),
+    'guide_arrived': ('我们到了，这里是{zone}。{extra}', 'Here we are: {zone}. {extra}'),
+    'guide_failed': ('抱歉，我现在没法带您过去（{reason}）。{zone}就在店内，需要我叫店员吗？',
+                     "Sorry, I can't take you there right now ({reason}). Shall I call a member of staff?"),
+    'guide_on_way': ('去{zone}还有大约{metres}米。', 'About {metres} m to {zone}.'),
+    'unknown_zone': ('抱歉，我不知道这个地方在哪里。', "Sorry, I don't know where that is."),
+    'staff_called': ('好的，我已经通知店员，马上过来，请稍等。', "Sure, I've called a member of staff; they'll be right with you."),
+    'checkin_ask': ('请问您的姓名和预约时间？', 'May I have your name and the time of your appointment?'),
+    'checkin_ok': ('{name}，签到成功！{staff}会在{zone}接待您。需要我带您过去吗？',
+                   "{name}, you're checked in! {staff} will meet you at {zone}. Shall I take you there?"),
+    'checkin_early': ('{name}，您的预约是{time}，现在还早。已为您签到，您可以先在{zone}休息，需要我带您过去吗？',
+                      "{name}, your appointment is at {time}, you're a bit early. You're checked in; you can wait at {zone}. Shall I take you there?"),
+    'checkin_late': ('{name}，您的预约是{time}，稍微晚了一点，没关系，我已通知{staff}。需要我带您去{zone}吗？',
+                     "{name}, your appointment was at {time}; no problem, I've told {staff} you're here. Shall I take you to {zone}?"),
+    'checkin_missed': ('{name}，您{time}的预约已经过了，我帮您联系{staff}重新安排。',
+                       "{name}, your {time} appointment has passed; I'll ask {staff} to rearrange it."),
+    'checkin_unknown': ('抱歉，没有找到您的预约。我已通知店员来帮您。', "Sorry, I can't find your appointment. I've asked a member of staff to help you."),
+}
+
+
+def render(key: str, lang: str, **values: object) -> str:
+    """The template `key` in `lang` ('zh' or 'en'), filled in."""
+    zh, en = TEMPLATES[key]
+    return (en if lang == 'en' else zh).format(**values).strip()
