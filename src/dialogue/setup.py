@@ -20,8 +20,11 @@ setup(
         'console_scripts': [
             'asr = retail_dialogue.asr_node:main',
             'tts = retail_dialogue.tts_node:main',
+            'manager = retail_dialogue.manager_node:main',
         ],
         # Subcommands of the `retailbot` CLI: '<name> = retail_dialogue.cli:register'
-        'retailbot.commands': [],
+        'retailbot.commands': [
+            'nlu = retail_dialogue.cli:register',
+        ],
     },
 )

@@ -1,0 +1,300 @@
+"""Node /dialogue/asr: hears customers and publishes what they said on /dialogue/utterances.
+
+Audio comes from the microphone (`source: mic`), one WAV file, or a folder watched for WAV files
+(the demo and simulation drop customer audio there; handled files move to done/ or rejected/).
+Our VAD ends each utterance; Vosk, with the catalog's phrase list, gives partial and final text.
+When a customer starts talking while the robot speaks, a stop request goes to the TTS (barge-in).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.node import Node
+from std_msgs.msg import Empty
+
+from retail_bringup.catalog import CatalogError, load_catalog
+from retail_bringup.node_support import ConfigError, declare_params, diagnostic_status, main_for
+from retail_bringup.params import ParamSpec
+from retail_dialogue.audio_source import AudioSourceError, Microphone, wav_frames
+from retail_dialogue.speech_recognizer import (Heard, Listener, LoadedModel, ModelError, SpeechStarted,
+                                               StreamingRecognizer, build_phrase_list, catalog_terms,
+                                               load_model)
+from retail_dialogue.vad import EndpointDetector, VadConfig
+from retail_interfaces.msg import SpeechStatus, Utterance
+
+LANGUAGES = ('zh', 'en', 'ko')
+MIC = 'mic'
+SUBSCRIBER_WAIT_S = 5.0
+FILE_LEAD_IN_MS = 300   # silence put before a WAV clip (see audio_source.wav_frames)
+SPECS = [
+    ParamSpec('source', MIC, "'mic', a WAV file, or a folder watched for WAV files."),
+    ParamSpec('mic_device', '', "PortAudio input device name or index ('' = default)."),
+    ParamSpec('languages', ['zh', 'en'], 'Languages recognised at once (each needs models.<lang>); '
+              'the more confident result wins.'),
+    *[ParamSpec(f'models.{lang}', '', f'Vosk model folder for {lang}.') for lang in LANGUAGES],
+    ParamSpec('require_models', True, 'A missing or broken model stops the node (false: that language is '
+              'skipped and reported on /diagnostics; simulation).'),
+    ParamSpec('catalog', '', "Catalog CSV whose names, brands and categories form the phrase list ('' = none)."),
+    ParamSpec('phrase_list', True, 'Restrict recognition to catalog terms + extra_phrases (dynamic-graph models).'),
+    ParamSpec('extra_phrases', [''], 'Command words and phrases added to the phrase list.'),
+    ParamSpec('vad.aggressiveness', 2, 'webrtcvad mode: 0 lenient .. 3 strict about what is speech.', min=0, max=3),
+    ParamSpec('vad.start_speech_ms', 100, 'Voiced audio that opens an utterance (ms).', min=20, max=2000),
+    ParamSpec('vad.end_silence_ms', 300, 'Silence that ends an utterance (ms).', min=60, max=5000),
+    ParamSpec('vad.pre_roll_ms', 300, 'Audio kept from before the start of speech (ms).', min=0, max=2000),
+    ParamSpec('vad.max_utterance_s', 15.0, 'Longest utterance before it is cut (s).', min=1.0, max=120.0),
+    ParamSpec('partial_every_ms', 300, 'How often partial results may be published (ms).', min=20, max=5000),
+    ParamSpec('barge_in', True, 'Stop the robot talking when a customer starts speaking.'),
+    ParamSpec('barge_in_min_dbfs', -40.0, 'While the robot speaks, speech quieter than this (dBFS, loudest '
+              '20 ms) is taken for its own voice in the microphone and ignored; -100 hears everything.',
+              min=-100.0, max=0.0),
+    ParamSpec('folder_poll_s', 0.25, 'How often a source folder is checked for new WAV files (s).', min=0.02, max=10.0),
+]
+
+
+def _stamp(seconds: float) -> Time:
+    whole = int(seconds)
+    return Time(sec=whole, nanosec=int((seconds - whole) * 1e9))
+
+
+class AsrNode(Node):
+    def __init__(self, *, loaded_models: dict[str, LoadedModel] | None = None, **kwargs):
+        """`loaded_models` lets a test or a composed process share already loaded Vosk models."""
+        super().__init__('asr', namespace='dialogue', **kwargs)
+        self.params = declare_params(self, SPECS)
+        fqn = self.get_fully_qualified_name()
+        languages = [lang for lang in self.params.languages if lang]
+        unknown = [lang for lang in languages if lang not in LANGUAGES]
+        if not languages or unknown:
+            raise ConfigError(f'node {fqn}: key \'languages\': expected some of {", ".join(LANGUAGES)}, '
+                              f'got {self.params.languages!r}')
+        self.source = self._check_source(self.params.source)
+        self._problem = ''
+        self._problem_level = DiagnosticStatus.OK
+        self.missing_languages: list[str] = []
+        models = []
+        for lang in languages:
+            if loaded_models and lang in loaded_models:
+                models.append(loaded_models[lang])
+                continue
+            try:
+                models.append(load_model(getattr(self.params, f'models_{lang}'), lang))
+            except ModelError as exc:
+                if self.params.require_models:
+                    raise ConfigError(f"node {fqn}: key 'models.{lang}': {exc}") from None
+                self.get_logger().error(f'{exc}; {lang} is not recognised')
+                self.missing_languages.append(lang)
+        self.listener: Listener | None = None
+        if models:
+            recognizer = StreamingRecognizer(models, self._phrase_lists(models), self.params.partial_every_ms)
+            self.listener = Listener(recognizer, EndpointDetector(VadConfig(
+                aggressiveness=self.params.vad_aggressiveness, start_speech_ms=self.params.vad_start_speech_ms,
+                end_silence_ms=self.params.vad_end_silence_ms, pre_roll_ms=self.params.vad_pre_roll_ms,
+                max_utterance_s=self.params.vad_max_utterance_s)))
+        else:
+            self._report_problem('no speech recognition: no usable Vosk model for '
+                                 f'{", ".join(languages)}', DiagnosticStatus.ERROR)
+
+        self.utterance_pub = self.create_publisher(Utterance, '/dialogue/utterances', 10)
+        self.stop_pub = self.create_publisher(Empty, '/dialogue/tts_stop', 10)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_subscription(SpeechStatus, '/dialogue/speech_status', self._on_speech_status, 10)
+        self.create_timer(1.0, self._publish_diagnostics)
+        self.robot_speaking = False
+        self.finals = 0
+        self.echoes_ignored = 0
+        self._closing = threading.Event()
+        self._microphone: Microphone | None = None
+        self._worker = threading.Thread(target=self._run, name='asr', daemon=True)
+        if self.listener is not None:
+            self._worker.start()
+
+    # --- setup ----------------------------------------------------------------------------------
+
+    def _phrase_lists(self, models: list[LoadedModel]):
+        if not self.params.phrase_list:
+            return None
+        terms = [p for p in self.params.extra_phrases if p]
+        if self.params.catalog:
+            try:
+                catalog = load_catalog(self.params.catalog)
+            except CatalogError as exc:
+                raise ConfigError(f"node {self.get_fully_qualified_name()}: key 'catalog': {exc}") from None
+            for issue in catalog.issues:
+                self.get_logger().warning(f'catalog {self.params.catalog} {issue}: row skipped')
+            terms = catalog_terms(catalog) + terms
+        lists = {}
+        for model in models:
+            if not model.dynamic_graph:
+                self.get_logger().warning(f'Vosk model {model.path} ({model.language}) has a static graph: '
+                                          'no phrase list, free recognition')
+                continue
+            lists[model.language] = build_phrase_list(terms, model.knows)
+            self.get_logger().info(
+                f'Phrase list for {model.language}: {len(lists[model.language].phrases)} phrases '
+                f'({len(lists[model.language].dropped)} terms not in the model\'s vocabulary)')
+        return lists
+
+    def _check_source(self, source: str) -> str:
+        if source == MIC:
+            return source
+        path = Path(source).expanduser()
+        if path.suffix.lower() == '.wav':
+            if not path.is_file():
+                raise ConfigError(f"node {self.get_fully_qualified_name()}: key 'source': "
+                                  f'WAV file {path} does not exist')
+            return str(path)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"node {self.get_fully_qualified_name()}: key 'source': "
+                              f'cannot use folder {path}: {exc.strerror}') from None
+        return str(path)
+
+    # --- listening ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            if self.source == MIC:
+                self._listen_microphone()
+            elif Path(self.source).is_dir():
+                self._watch_folder(Path(self.source))
+            else:
+                self._listen_single_file(Path(self.source))
+        except Exception as exc:  # noqa: BLE001 - reported on /diagnostics instead of a silent thread death
+            self._report_problem(f'listening stopped: {type(exc).__name__}: {exc}', DiagnosticStatus.ERROR)
+            raise
+
+    def _until_closed(self, frames: Iterable[bytes]) -> Iterator[bytes]:
+        for frame in frames:
+            if self._closing.is_set():
+                return
+            yield frame
+
+    def _listen(self, frames: Iterable[bytes], label: str) -> None:
+        t0 = time.time()
+        customer = True     # the current utterance is a customer's, not the robot's own voice
+        for event in self.listener.listen(self._until_closed(frames)):
+            if self._closing.is_set() or not self.context.ok():
+                return
+            if isinstance(event, SpeechStarted):
+                customer = self._on_speech_started(event, label)
+            elif customer:
+                self._publish(event, t0)
+
+    def _listen_microphone(self) -> None:
+        while not self._closing.is_set():
+            try:
+                self._microphone = Microphone(self.params.mic_device)
+            except AudioSourceError as exc:
+                self._report_problem(f'{exc}; retrying in 5 s')
+                self._closing.wait(5.0)
+                continue
+            self._problem = ''
+            self.get_logger().info('Listening on the microphone')
+            self._listen(self._microphone.frames(), 'microphone')
+
+    def _listen_single_file(self, path: Path) -> None:
+        """One WAV given as the source: wait (up to 5 s) for a listener so the result is not lost."""
+        deadline = time.monotonic() + SUBSCRIBER_WAIT_S
+        while self.utterance_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+            if self._closing.wait(0.05):
+                return
+        self._listen_file(path)
+
+    def _listen_file(self, path: Path) -> bool:
+        self.get_logger().info(f'Listening to {path.name}')
+        try:
+            frames = list(wav_frames(path, lead_in_ms=FILE_LEAD_IN_MS))
+        except AudioSourceError as exc:
+            self._report_problem(f'{exc}; file skipped')
+            return False
+        self._listen(frames, path.name)
+        return True
+
+    def _watch_folder(self, folder: Path) -> None:
+        """Handle WAV files dropped into `folder` once their size stops changing."""
+        self.get_logger().info(f'Listening to WAV files dropped into {folder}')
+        sizes: dict[Path, int] = {}
+        while not self._closing.wait(self.params.folder_poll_s):
+            try:
+                current = {p: p.stat().st_size for p in sorted(folder.glob('*.wav')) if p.is_file()}
+            except OSError:             # a file vanished while listing: look again next time
+                continue
+            for path, size in list(current.items()):
+                if sizes.get(path) != size or self._closing.is_set():
+                    continue
+                target = folder / ('done' if self._listen_file(path) else 'rejected')
+                try:
+                    target.mkdir(exist_ok=True)
+                    os.replace(path, target / path.name)
+                except OSError as exc:
+                    self._report_problem(f'cannot move {path.name} to {target}: {exc.strerror}')
+                current.pop(path)
+            sizes = current
+
+    def _on_speech_started(self, started: SpeechStarted, label: str) -> bool:
+        """Barge-in. Returns False for speech taken for the robot's own voice in the microphone."""
+        if not self.robot_speaking:
+            return True
+        if started.level_dbfs < self.params.barge_in_min_dbfs:
+            self.echoes_ignored += 1
+            self.get_logger().debug(f'Ignoring speech at {started.level_dbfs:.0f} dBFS while the robot '
+                                    f'speaks ({label}): taken for its own voice')
+            return False
+        if self.params.barge_in:
+            self.get_logger().info(f'Customer started talking ({label}) while the robot speaks: stopping it')
+            self.stop_pub.publish(Empty())
+        return True
+
+    def _publish(self, heard: Heard, t0: float) -> None:
+        rec = heard.recognition
+        msg = Utterance(text=rec.text, language=rec.language, is_final=rec.is_final,
+                        confidence=float(rec.confidence), start=_stamp(t0 + heard.start_s),
+                        end=_stamp(t0 + heard.end_s), track_id=0)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.utterance_pub.publish(msg)
+        if rec.is_final:
+            self.finals += 1
+            self.get_logger().info(f'Customer said ({rec.language}, confidence {rec.confidence:.2f}): {rec.text}')
+
+    def _on_speech_status(self, msg: SpeechStatus) -> None:
+        self.robot_speaking = msg.state == SpeechStatus.STARTED
+
+    # --- health ---------------------------------------------------------------------------------
+
+    def _report_problem(self, problem: str, level: bytes = DiagnosticStatus.WARN) -> None:
+        if problem != self._problem:
+            self.get_logger().error(problem)
+        self._problem, self._problem_level = problem, level
+
+    def _publish_diagnostics(self) -> None:
+        level, message = DiagnosticStatus.OK, f'listening ({self.source})'
+        if self.missing_languages:
+            level, message = DiagnosticStatus.WARN, f'no Vosk model for {", ".join(self.missing_languages)}'
+        if self._problem:
+            level, message = max(level, self._problem_level), self._problem
+        status = diagnostic_status('dialogue/asr', level, message, {
+            'languages': ','.join(self.listener.recognizer.languages) if self.listener else '',
+            'missing_languages': ','.join(self.missing_languages), 'utterances': self.finals,
+            'echoes_ignored': self.echoes_ignored,
+            'robot_speaking': self.robot_speaking})
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(array)
+
+    def destroy_node(self) -> None:
+        self._closing.set()
+        if self._microphone is not None:
+            self._microphone.close()
+        if self._worker.is_alive():
+            self._worker.join(timeout=5.0)
+        super().destroy_node()
+
+
+main = main_for(AsrNode)

@@ -1,0 +1,131 @@
+"""Node /dialogue/tts: says the robot's replies aloud and tells everyone when it is talking.
+
+Replies (/dialogue/replies) are spoken one after another by a worker thread; each publishes
+SpeechStatus STARTED, then FINISHED, or INTERRUPTED when /dialogue/tts_stop arrives (barge-in:
+the customer started talking), which also drops the replies still waiting.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.node import Node
+from std_msgs.msg import Empty
+
+from retail_bringup.node_support import declare_params, diagnostic_status, main_for
+from retail_bringup.params import ParamSpec
+from retail_dialogue.speech_synthesizer import EspeakSynthesizer, SynthesisError, open_player
+from retail_interfaces.msg import RobotReply, SpeechStatus
+
+SPECS = [
+    ParamSpec('audio_device', 'default', "Output device: 'default', a PortAudio device name or index, "
+              "or 'none' to write WAV files instead (simulation, CI)."),
+    ParamSpec('output_dir', '/tmp/retailbot/tts', 'Folder for the WAV files written when there is no audio device.'),
+    ParamSpec('keep_files', 200, 'Newest WAV files kept in output_dir.', min=1, max=100000),
+    ParamSpec('realtime', True, 'Without a device, take each sentence\'s duration as if playing it.'),
+    ParamSpec('voices.zh', 'cmn', 'espeak-ng voice for Mandarin replies.'),
+    ParamSpec('voices.en', 'en', 'espeak-ng voice for English replies.'),
+    ParamSpec('voices.ko', 'ko', "espeak-ng voice for Korean replies ('' disables)."),
+    ParamSpec('rate_wpm', 160, 'Speaking rate (words per minute).', min=80, max=450),
+]
+_STOP = object()
+
+
+class TtsNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__('tts', namespace='dialogue', **kwargs)
+        self.params = declare_params(self, SPECS)
+        self.synthesizer = EspeakSynthesizer(
+            {'zh': self.params.voices_zh, 'en': self.params.voices_en, 'ko': self.params.voices_ko},
+            self.params.rate_wpm)
+        self.player, fallback = open_player(self.params.audio_device, self.params.output_dir,
+                                            self.params.keep_files, self.params.realtime)
+        if fallback:
+            self.get_logger().warning(fallback)
+        self.status_pub = self.create_publisher(SpeechStatus, '/dialogue/speech_status', 10)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_subscription(RobotReply, '/dialogue/replies', self._on_reply, 10)
+        self.create_subscription(Empty, '/dialogue/tts_stop', self._on_stop, 10)
+        self.create_timer(1.0, self._publish_diagnostics)
+        self._queue: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._generation = 0          # bumped by every stop request
+        self._speaking = ''
+        self.spoken = 0
+        self._worker = threading.Thread(target=self._run, name='tts', daemon=True)
+        self._worker.start()
+        self.get_logger().info(f'Speaking with espeak-ng voices {self.synthesizer.voices} '
+                               f'on {type(self.player).__name__}')
+
+    def _on_reply(self, msg: RobotReply) -> None:
+        if msg.text.strip():
+            self._queue.put(msg)
+
+    def _on_stop(self, _msg: Empty) -> None:
+        dropped = 0
+        while True:
+            try:
+                self._queue.get_nowait()
+                dropped += 1
+            except queue.Empty:
+                break
+        if self._speaking or dropped:
+            self.get_logger().info(f'Customer is talking: stopping speech ({dropped} queued replies dropped)')
+        with self._lock:
+            self._generation += 1
+            self._stop.set()
+
+    def _publish_status(self, state: int, msg: RobotReply, audio_path: str) -> None:
+        if not self.context.ok():       # shutting down (Ctrl-C) while a sentence ended
+            return
+        status = SpeechStatus(state=state, text=msg.text, language=msg.language, audio_path=audio_path)
+        status.header.stamp = self.get_clock().now().to_msg()
+        self.status_pub.publish(status)
+
+    def _run(self) -> None:
+        while True:
+            msg = self._queue.get()
+            if msg is _STOP:
+                return
+            self._say(msg, self._generation)
+
+    def _say(self, msg: RobotReply, generation: int) -> None:
+        try:
+            speech = self.synthesizer.synthesize(msg.text, msg.language or 'zh')
+            audio_path = self.player.prepare(speech)
+        except (SynthesisError, OSError) as exc:
+            self.get_logger().error(f'Cannot say {msg.text[:40]!r}: {exc}')
+            return
+        with self._lock:
+            if generation != self._generation:   # stopped while it was being synthesised
+                return
+            self._stop.clear()
+        self._speaking = msg.text
+        self._publish_status(SpeechStatus.STARTED, msg, audio_path)
+        try:
+            finished = self.player.play(speech, self._stop, audio_path)
+        except Exception as exc:  # noqa: BLE001 - a device error must not kill the speaking thread
+            self.get_logger().error(f'Audio output failed while saying {msg.text[:40]!r}: {exc}')
+            finished = False
+        self._speaking = ''
+        self.spoken += 1
+        self._publish_status(SpeechStatus.FINISHED if finished else SpeechStatus.INTERRUPTED, msg, audio_path)
+
+    def _publish_diagnostics(self) -> None:
+        message = f'speaking: {self._speaking[:40]}' if self._speaking else 'idle'
+        status = diagnostic_status('dialogue/tts', DiagnosticStatus.OK, message, {
+            'player': type(self.player).__name__, 'queued': self._queue.qsize(), 'spoken': self.spoken})
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(array)
+
+    def destroy_node(self) -> None:
+        self._stop.set()
+        self._queue.put(_STOP)
+        self._worker.join(timeout=2.0)
+        super().destroy_node()
+
+
+main = main_for(TtsNode)

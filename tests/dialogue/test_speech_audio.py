@@ -1,0 +1,150 @@
+"""Audio sources (WAV, raw stream) and VAD endpointing, on real espeak-ng speech."""
+from __future__ import annotations
+
+import io
+import struct
+import wave
+
+import numpy as np
+import pytest
+
+from retail_dialogue.audio_source import (AudioSourceError, frame_bytes, read_wav, split_frames,
+                                          stream_frames, wav_frames)
+from retail_dialogue.vad import EndpointDetector, VadConfig, VadEvent
+from speech_samples import espeak, korean_wav, speech_end_s
+
+
+def _write_wav(path, samples: np.ndarray, rate: int, width: int = 2) -> None:
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    with wave.open(str(path), 'wb') as wav:
+        wav.setnchannels(channels)
+        wav.setsampwidth(width)
+        wav.setframerate(rate)
+        wav.writeframes(samples.tobytes())
+
+
+def _tone(rate: int, seconds: float, freq: float = 440.0, amplitude: float = 10000.0) -> np.ndarray:
+    t = np.arange(int(rate * seconds)) / rate
+    return amplitude * np.sin(2 * np.pi * freq * t)
+
+
+def _dominant_freq(pcm: bytes) -> float:
+    x = np.frombuffer(pcm, dtype='<i2').astype(float)
+    spectrum = np.abs(np.fft.rfft(x))
+    return float(np.argmax(spectrum) * 16000 / len(x))
+
+
+def test_frames_have_the_vad_size_and_the_last_is_padded():
+    frames = list(split_frames(bytes(1000)))
+    assert [len(f) for f in frames] == [640, 640]
+    assert frame_bytes(30) == 960
+
+
+def test_44k1_stereo_wav_is_resampled_to_16k_mono(tmp_path):
+    left = _tone(44100, 1.0, 440.0)
+    stereo = np.stack([left, left], axis=1).astype('<i2')
+    path = tmp_path / 'phone_recording.wav'
+    _write_wav(path, stereo, 44100)
+    pcm = read_wav(path)
+    assert abs(len(pcm) / 2 / 16000 - 1.0) < 0.01          # duration kept
+    assert abs(_dominant_freq(pcm) - 440.0) < 3.0            # pitch kept: really resampled
+
+
+def test_8bit_wav_is_converted(tmp_path):
+    samples = (_tone(8000, 0.5, 300.0, 100.0) + 128).astype(np.uint8)
+    path = tmp_path / 'eight_bit.wav'
+    _write_wav(path, samples, 8000, width=1)
+    pcm = read_wav(path)
+    assert abs(len(pcm) / 2 / 16000 - 0.5) < 0.01
+    assert abs(_dominant_freq(pcm) - 300.0) < 4.0
+
+
+def test_float_wav_is_rejected_with_a_way_out(tmp_path):
+    data = np.zeros(1600, dtype='<f4').tobytes()
+    fmt = struct.pack('<HHIIHH', 3, 1, 16000, 64000, 4, 32)       # WAVE_FORMAT_IEEE_FLOAT
+    riff = b'WAVE' + b'fmt ' + struct.pack('<I', len(fmt)) + fmt + b'data' + struct.pack('<I', len(data)) + data
+    path = tmp_path / 'float.wav'
+    path.write_bytes(b'RIFF' + struct.pack('<I', len(riff)) + riff)
+    with pytest.raises(AudioSourceError, match=r'float\.wav: not a PCM WAV file .*sox'):
+        read_wav(path)
+
+
+def test_a_text_file_or_missing_file_is_rejected(tmp_path):
+    bogus = tmp_path / 'notes.wav'
+    bogus.write_text('this is not audio')
+    with pytest.raises(AudioSourceError, match='not a PCM WAV file'):
+        read_wav(bogus)
+    with pytest.raises(AudioSourceError, match='no such file'):
+        read_wav(tmp_path / 'absent.wav')
+
+
+def test_raw_stream_is_cut_into_frames():
+    pcm = bytes(range(256)) * 10          # 2560 bytes = 4 full frames
+    frames = list(stream_frames(io.BytesIO(pcm + b'\x01\x02')))
+    assert len(frames) == 5 and b''.join(frames)[:len(pcm)] == pcm and len(frames[-1]) == 640
+
+
+def test_lead_in_silence_comes_first(tmp_path):
+    path = tmp_path / 'tone.wav'
+    _write_wav(path, _tone(16000, 0.2).astype('<i2'), 16000)
+    frames = list(wav_frames(path, lead_in_ms=100))
+    assert frames[0] == bytes(640) and frames[4] == bytes(640) and frames[5] != bytes(640)
+
+
+def _events(detector: EndpointDetector, pcm: bytes) -> list[tuple[VadEvent, float]]:
+    out = []
+    for index, frame in enumerate(split_frames(pcm)):
+        result = detector.process(frame)
+        if result.event in (VadEvent.SPEECH_START, VadEvent.SPEECH_END):
+            out.append((result.event, (index + 1) * 0.02))
+    return out
+
+
+def test_vad_finds_each_utterance_and_ends_it_soon_after_the_speech(tmp_path):
+    first = read_wav(korean_wav('삼성 텔레비전', tmp_path / 'a.wav', pad=(0.5, 1.0)))
+    second = read_wav(korean_wav('엘지 에어컨', tmp_path / 'b.wav', pad=(0.0, 1.0)))
+    speech_end = speech_end_s(first)
+    events = _events(EndpointDetector(VadConfig(end_silence_ms=300)), first + second)
+    assert [e for e, _ in events] == [VadEvent.SPEECH_START, VadEvent.SPEECH_END] * 2
+    assert 0.4 <= events[0][1] <= 0.8                       # speech begins at 0.5 s
+    assert speech_end + 0.2 <= events[1][1] <= speech_end + 0.6   # ~300 ms of silence after it
+
+
+def test_vad_end_silence_sets_the_latency(tmp_path):
+    pcm = read_wav(korean_wav('엘지 정수기', tmp_path / 'c.wav', pad=(0.3, 2.0)))
+    short = _events(EndpointDetector(VadConfig(end_silence_ms=200)), pcm)[1][1]
+    long = _events(EndpointDetector(VadConfig(end_silence_ms=800)), pcm)[1][1]
+    assert 0.5 <= long - short <= 0.7
+
+
+def test_vad_ignores_silence_and_cuts_endless_speech(tmp_path):
+    detector = EndpointDetector(VadConfig(max_utterance_s=1.0))
+    assert _events(detector, bytes(32000)) == []
+    babble = b''.join(read_wav(espeak(text, 'en', tmp_path / f'{i}.wav', rate=16000, pad=(0, 0)))
+                      for i, text in enumerate(['one two three four five six seven eight nine ten'] * 2))
+    events = _events(EndpointDetector(VadConfig(max_utterance_s=1.0, end_silence_ms=2000)), babble)
+    assert events[1][0] is VadEvent.SPEECH_END and events[1][1] - events[0][1] <= 1.1
+
+
+def test_vad_rejects_frame_sizes_webrtcvad_cannot_take():
+    with pytest.raises(ValueError, match='10, 20 or 30'):
+        VadConfig(frame_ms=25)
+
+
+def test_missing_microphone_is_one_clear_error():
+    import sounddevice
+    from retail_dialogue.audio_source import Microphone
+    if any(d['max_input_channels'] > 0 for d in sounddevice.query_devices()):
+        pytest.skip('this machine has a microphone')
+    with pytest.raises(AudioSourceError, match=r'^microphone \(default\) cannot record 16 kHz mono: '):
+        Microphone()
+    with pytest.raises(AudioSourceError, match=r'^microphone usb-mic-7 cannot record'):
+        Microphone('usb-mic-7')
+
+
+def test_level_in_dbfs():
+    from retail_dialogue.audio_source import level_dbfs
+    assert level_dbfs(bytes(640)) == -100.0
+    full = np.full(320, 32767, dtype='<i2').tobytes()
+    half = np.full(320, 16384, dtype='<i2').tobytes()
+    assert abs(level_dbfs(full)) < 0.01 and abs(level_dbfs(half) + 6.02) < 0.05
