@@ -1,0 +1,79 @@
+"""Odometry of the differential base from 16-bit wrapping wheel encoders and the gyro heading.
+
+Pure. Distance comes from the encoders (their difference taken modulo 65536 as a signed 16-bit
+value, so a wrap is a small step, not a jump); heading comes from the gyro when it is available
+(it does not drift with wheel slip on a shop's polished floor), else from the wheel difference.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from retail_navigation.protocol import TICKS_PER_METRE, WHEELBASE_M
+
+
+def encoder_delta(previous: int, current: int) -> int:
+    """current - previous of a 16-bit counter, as a signed 16-bit value."""
+    delta = (current - previous) & 0xFFFF
+    return delta - 0x10000 if delta >= 0x8000 else delta
+
+
+def wrap_angle(angle: float) -> float:
+    """`angle` in [-pi, pi)."""
+    return (angle + math.pi) % (2.0 * math.pi) - math.pi
+
+
+@dataclass
+class Pose2D:
+    x: float = 0.0
+    y: float = 0.0
+    theta: float = 0.0
+    vx: float = 0.0       # m/s, forward
+    wz: float = 0.0       # rad/s
+
+
+class Odometry:
+    """Integrates encoder ticks (and the gyro angle) into a pose in the odom frame."""
+
+    def __init__(self, ticks_per_metre: float = TICKS_PER_METRE, wheelbase: float = WHEELBASE_M,
+                 use_gyro: bool = True) -> None:
+        self.ticks_per_metre = ticks_per_metre
+        self.wheelbase = wheelbase
+        self.use_gyro = use_gyro
+        self.pose = Pose2D()
+        self._last_ticks: tuple[int, int] | None = None
+        self._last_gyro: float | None = None
+        self._last_time: float | None = None
+
+    def restart_counting(self) -> None:
+        """After a reconnect the encoders may have moved unseen: take the next reading as the new origin."""
+        self._last_ticks = None
+        self._last_gyro = None
+        self._last_time = None
+
+    def update(self, left_ticks: int, right_ticks: int, gyro_angle: float | None, now: float) -> Pose2D:
+        """Advance the pose with one feedback sample; `gyro_angle` in rad (any origin) or None."""
+        if self._last_ticks is None:
+            self._last_ticks = (left_ticks, right_ticks)
+            self._last_gyro = gyro_angle
+            self._last_time = now
+            return self.pose
+        left = encoder_delta(self._last_ticks[0], left_ticks) / self.ticks_per_metre
+        right = encoder_delta(self._last_ticks[1], right_ticks) / self.ticks_per_metre
+        self._last_ticks = (left_ticks, right_ticks)
+        distance = (left + right) / 2.0
+        if self.use_gyro and gyro_angle is not None and self._last_gyro is not None:
+            dtheta = wrap_angle(gyro_angle - self._last_gyro)
+        else:
+            dtheta = (right - left) / self.wheelbase
+        self._last_gyro = gyro_angle
+        pose = self.pose
+        mid = pose.theta + dtheta / 2.0
+        pose.x += distance * math.cos(mid)
+        pose.y += distance * math.sin(mid)
+        pose.theta = wrap_angle(pose.theta + dtheta)
+        dt = now - self._last_time
+        self._last_time = now
+        if dt > 1e-6:
+            pose.vx, pose.wz = distance / dt, dtheta / dt
+        return pose
