@@ -17,8 +17,8 @@ setup(
     license='Apache-2.0',
     entry_points={
         # One console script per node: '<exec> = retail_recommendation.<module>:main'
-        'console_scripts': [],
+        'console_scripts': ['server = retail_recommendation.server_node:main'],
         # Subcommands of the `retailbot` CLI: '<name> = retail_recommendation.cli:register'
-        'retailbot.commands': [],
+        'retailbot.commands': ['recommend = retail_recommendation.cli:register'],
     },
 )

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Recommendation latency at store-chain scale: 100 000 products, ~1 000 000 purchase rows.
+
+Prints load and train time, memory, and p50/p99 per request (goal: p99 <= 5 ms once loaded) for
+the hybrid recommender, next to a peer measured in the same run: plain best sellers under the
+same constraints (one numpy mask + top-k on popularity, the cheapest sensible answer).
+
+    .venv/bin/python benches/recommendation_latency.py [--products 100000] [--members 330000]
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from retail_bringup.catalog import load_catalog
+from retail_recommendation.history import load_history, write_history
+from retail_recommendation.recommender import Constraints, Recommender
+from retail_recommendation.synthetic import make_catalog, simulate_purchases, write_catalog
+
+
+def rss_mb() -> float:
+    with open('/proc/self/statm') as handle:
+        return int(handle.read().split()[1]) * 4096 / 1e6
+
+
+def model_arrays_mb(model: Recommender) -> float:
+    """Size of the fitted model's numpy arrays and sparse matrices (without Python objects)."""
+    total = 0
+    for value in vars(model).values():
+        if isinstance(value, np.ndarray):
+            total += value.nbytes
+        elif hasattr(value, 'indptr'):
+            total += value.data.nbytes + value.indices.nbytes + value.indptr.nbytes
+    return total / 1e6
+
+
+def requests(model: Recommender, n: int, seed: int) -> list[tuple[str, Constraints]]:
+    rng = random.Random(seed)
+    members = list(model.customer_index)
+    categories = model.categories
+    out = []
+    for _ in range(n):
+        customer = rng.choice(members) if rng.random() < 0.8 else ''
+        kind = rng.random()
+        if kind < 0.25:
+            constraints = Constraints()
+        elif kind < 0.75:
+            constraints = Constraints(category=rng.choice(categories),
+                                      max_price=rng.choice([0.0, 1000.0, 3000.0, 8000.0]))
+        else:
+            product = rng.choice(model.products)
+            constraints = Constraints(category=product.category, brand=product.brand,
+                                      min_price=rng.choice([0.0, 500.0]))
+        out.append((customer, constraints))
+    return out
+
+
+def best_sellers(model: Recommender, constraints: Constraints, k: int) -> list[int]:
+    valid = model.admissible(constraints)
+    pop = model.popularity_share[valid]
+    top = valid[np.argpartition(-pop, k - 1)[:k]] if len(valid) > k else valid
+    return top[np.argsort(-model.popularity_share[top])].tolist()
+
+
+def timed(fn, batch) -> np.ndarray:
+    out = np.empty(len(batch))
+    for i, (customer, constraints) in enumerate(batch):
+        started = time.perf_counter()
+        fn(customer, constraints)
+        out[i] = (time.perf_counter() - started) * 1e3
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--products', type=int, default=100_000)
+    parser.add_argument('--members', type=int, default=330_000, help='~3.2 purchase rows each')
+    parser.add_argument('--requests', type=int, default=3000)
+    parser.add_argument('--k', type=int, default=5)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        catalog_path, history_path = Path(tmp) / 'catalog.csv', Path(tmp) / 'history.csv'
+        started = time.perf_counter()
+        catalog = make_catalog(args.products, seed=1)
+        write_catalog(catalog_path, catalog)
+        write_history(history_path, simulate_purchases(catalog, args.members, seed=2, trips_per_customer=2.0))
+        print(f'generated the store in {time.perf_counter() - started:.1f} s '
+              f'({history_path.stat().st_size / 1e6:.0f} MB of history CSV)')
+        del catalog
+
+        base = rss_mb()
+        started = time.perf_counter()
+        catalog = load_catalog(catalog_path)
+        history = load_history(history_path, catalog.by_sku)
+        load_s = time.perf_counter() - started
+        loaded = rss_mb()
+        model = Recommender(catalog, history)
+        trained = rss_mb()
+        print(f'loaded {len(catalog):,} products and {len(history):,} purchases in {load_s:.2f} s '
+              f'(+{loaded - base:.0f} MB); trained in {model.fit_seconds:.2f} s '
+              f'(process +{trained - loaded:.0f} MB, model arrays {model_arrays_mb(model):.0f} MB); '
+              f'{model.n_customers:,} members')
+        del history
+
+    batch = requests(model, args.requests, seed=3)
+    timed(lambda c, x: model.recommend(c, x, args.k), batch[:200])  # warm-up
+    hybrid = timed(lambda c, x: model.recommend(c, x, args.k), batch)
+    peer = timed(lambda c, x: best_sellers(model, x, args.k), batch)
+    for name, values in (('hybrid', hybrid), ('best sellers (peer)', peer)):
+        p50, p99 = np.percentile(values, [50, 99])
+        print(f'{name:<20} p50 {p50:6.3f} ms   p99 {p99:6.3f} ms   max {values.max():6.2f} ms '
+              f'({len(values)} requests, k={args.k})')
+    p99 = float(np.percentile(hybrid, 99))
+    print(f'hybrid / peer p50: {np.median(hybrid) / np.median(peer):.1f}x;  '
+          f'goal p99 <= 5 ms: {"met" if p99 <= 5.0 else "NOT met"} ({p99:.2f} ms)')
+
+
+if __name__ == '__main__':
+    main()

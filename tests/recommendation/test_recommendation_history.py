@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from retail_recommendation.history import (History, HistoryError, Purchase, load_history, parse_ts,
+                                           write_history)
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "recommendation"
+
+
+def test_good_rows_are_loaded_in_file_order(tiny):
+    _, history, _ = tiny
+    assert history.customer_ids[:3] == ['m-1', 'm-1', 'm-2']
+    assert history.skus[0] == 'HW-P1'
+    assert history[0].ts == parse_ts('2025-05-01T02:00:00Z')  # +08:00 read correctly
+    assert history.customer_ids[-1] == 'm-5'
+    assert len(history) == 9
+
+
+def test_bad_rows_are_reported_with_their_line_numbers(tiny):
+    _, history, _ = tiny
+    by_line = {issue.line: issue.message for issue in history.issues}
+    assert "ts 'yesterday' is not an ISO 8601 time" == by_line[10]
+    assert 'qty 0 must be at least 1' == by_line[11]
+    assert 'must be a non-negative number' in by_line[12]
+    assert by_line[14] == 'empty customer_id'
+    assert by_line[15] == '4 fields, expected 5'
+    assert 'm-bad' not in history.customer_ids
+
+
+def test_skus_not_in_the_catalog_are_reported_once_and_skipped(tiny):
+    _, history, _ = tiny
+    summary = [str(i) for i in history.issues if i.line == 0]
+    assert summary == ['1 row(s) name 1 sku(s) not in the catalog (NOPE-1)']
+    assert 'NOPE-1' not in history.skus
+
+
+def test_without_a_catalog_every_well_formed_row_is_kept():
+    history = load_history(DATA / 'history.csv')
+    assert 'NOPE-1' in history.skus
+
+
+def test_a_missing_file_or_header_is_one_clear_error(tmp_path):
+    with pytest.raises(HistoryError, match='no such file'):
+        load_history(tmp_path / 'nope.csv')
+    bad = tmp_path / 'bad.csv'
+    bad.write_text('customer,sku\nm-1,X\n', encoding='utf-8')
+    with pytest.raises(HistoryError, match='header lacks column'):
+        load_history(bad)
+
+
+def test_write_then_load_round_trips(tmp_path):
+    rows = [Purchase('m-9', 'A', parse_ts('2026-01-02T03:04:05Z'), 2, 9.5),
+            Purchase('m-8', 'B', parse_ts('2026-02-02'), 1, 100.0)]
+    write_history(tmp_path / 'h.csv', rows)
+    loaded = load_history(tmp_path / 'h.csv')
+    assert list(loaded) == rows
+    assert not loaded.issues
+    assert not (tmp_path / 'h.csv.tmp').exists()
+
+
+def test_select_keeps_columns_aligned(tiny):
+    _, history, _ = tiny
+    picked = history.select(history.qty > 1)
+    assert isinstance(picked, History)
+    assert list(picked) == [p for p in history if p.qty > 1]

@@ -1,0 +1,136 @@
+"""The real `server` console script on DDS, asked by a client in the test process."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
+
+from retail_interfaces.msg import DataUpdate
+from retail_interfaces.srv import Recommend
+from rostest_support import console_script, wait_for
+
+DATA = Path(__file__).resolve().parent.parent / 'data' / 'recommendation'
+EXTRA_ROW = 'm-7,HW-P1,2026-04-01T09:00:00Z,1,5499\n'
+
+
+@pytest.fixture
+def store(tmp_path):
+    folder = tmp_path / 'store'
+    folder.mkdir()
+    shutil.copy(DATA / 'catalog.csv', folder / 'catalog.csv')
+    shutil.copy(DATA / 'history.csv', folder / 'history.csv')
+    return folder
+
+
+def start_server(processes, ros_env, store: Path, *params: str) -> subprocess.Popen:
+    log = (store.parent / 'server.log').open('w')
+    args = [console_script('server'), '--ros-args', '-r', '__ns:=/recommendation',
+            '-p', f'store_dir:={store}']
+    for param in params:
+        args += ['-p', param]
+    return processes(args, env=ros_env, stdout=log, stderr=subprocess.STDOUT)
+
+
+class Client:
+    def __init__(self, ros_context, spin) -> None:
+        self.node = Node('recommend_test_client', context=ros_context)
+        self.client = self.node.create_client(Recommend, '/recommendation/recommend')
+        self.updates = self.node.create_publisher(
+            DataUpdate, '/sync/data_updates', QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        spin(self.node)
+        wait_for(self.client.service_is_ready, timeout=20, what='the /recommendation/recommend service')
+
+    def ask(self, customer: str = '', **fields) -> Recommend.Response:
+        request = Recommend.Request(customer_id=customer, k=fields.pop('k', 3), **fields)
+        future = self.client.call_async(request)
+        wait_for(future.done, timeout=10, what='a Recommend answer')
+        return future.result()
+
+    def ask_when_ready(self, customer: str = '', **fields) -> Recommend.Response:
+        return wait_for(lambda: (r := self.ask(customer, **fields)).success and r, timeout=20,
+                        what='a successful Recommend answer')
+
+
+def test_the_service_answers_and_reloads_on_a_sync_update_without_dropping_requests(
+        ros_env, ros_context, spin, processes, store, tmp_path):
+    server = start_server(processes, ros_env, store, 'watch_period_s:=0.0')
+    client = Client(ros_context, spin)
+
+    answer = client.ask_when_ready('m-1', category='phone', max_price_cny=3000.0, k=3)
+    skus = [item.sku for item in answer.items]
+    assert skus[0] == 'HW-N1'
+    assert 'HW-P1' not in skus and 'HW-E1' not in skus  # owned; out of stock
+    first = answer.items[0]
+    assert (first.reason_zh, first.reason_en) == ('因为您购买过华为手机', 'because you bought a Huawei phone')
+    assert (first.name_en, first.zone, first.brand) == ('Huawei nova 1', 'phones', 'Huawei')
+    assert all(item.price_cny <= 3000 for item in answer.items)
+
+    promoted = client.ask('', category='phone', brand='Xiaomi', min_price_cny=2000.0)
+    assert [item.sku for item in promoted.items] == ['MI-1']
+    assert promoted.items[0].promotion == '满2000减200'
+    assert '促销：满2000减200' in promoted.items[0].reason_zh
+    nothing = client.ask('', category='phone', max_price_cny=10.0)
+    assert nothing.success and not nothing.items
+
+    # The sync delivers a new history elsewhere: m-7 now owns a Huawei phone.
+    assert 'HW-P1' in [i.sku for i in client.ask('m-7', category='phone', k=6).items]
+    new_history = tmp_path / 'downloaded_history.csv'
+    new_history.write_text((store / 'history.csv').read_text(encoding='utf-8') + EXTRA_ROW, encoding='utf-8')
+    client.updates.publish(DataUpdate(kind='histories', path=str(new_history), version='v2'))
+
+    answers = []
+
+    def reloaded() -> bool:
+        answers.append(client.ask('m-7', category='phone', k=6))
+        return 'HW-P1' not in [i.sku for i in answers[-1].items]
+
+    wait_for(reloaded, timeout=20, what='the server to use the new history')
+    assert all(a.success and a.items for a in answers)  # answered all along, never dropped
+
+    # Then a new catalog: the nova sold out.
+    new_catalog = tmp_path / 'downloaded_catalog.csv'
+    new_catalog.write_text((store / 'catalog.csv').read_text(encoding='utf-8').replace(
+        'Huawei nova 1,,phone,手机,Huawei,华为,2999.00,phones,5,', 'Huawei nova 1,,phone,手机,Huawei,华为,2999.00,phones,0,'),
+        encoding='utf-8')
+    client.updates.publish(DataUpdate(kind='catalog', path=str(new_catalog), version='c2'))
+    wait_for(lambda: 'HW-N1' not in [i.sku for i in client.ask('m-1', category='phone', k=3).items],
+             timeout=20, what='the server to use the new catalog')
+    assert server.poll() is None
+    log = (tmp_path / 'server.log').read_text(encoding='utf-8')
+    assert "line 10: ts 'yesterday' is not an ISO 8601 time (skipped)" in log
+    assert 'New histories from the sync' in log
+
+
+def test_a_replaced_file_is_picked_up_by_the_watch(ros_env, ros_context, spin, processes, store):
+    start_server(processes, ros_env, store, 'watch_period_s:=0.2')
+    client = Client(ros_context, spin)
+    assert 'HW-P1' in [i.sku for i in client.ask_when_ready('m-7', category='phone', k=6).items]
+    replacement = store / 'history.csv.new'
+    replacement.write_text((store / 'history.csv').read_text(encoding='utf-8') + EXTRA_ROW, encoding='utf-8')
+    replacement.replace(store / 'history.csv')  # what the sync does: an atomic rename
+    wait_for(lambda: 'HW-P1' not in [i.sku for i in client.ask('m-7', category='phone', k=6).items],
+             timeout=20, what='the server to notice the replaced history file')
+
+
+def test_without_a_catalog_it_says_why_and_recovers(ros_env, ros_context, spin, processes, store):
+    (store / 'catalog.csv').rename(store / 'catalog.csv.away')
+    start_server(processes, ros_env, store, 'watch_period_s:=0.2')
+    client = Client(ros_context, spin)
+    answer = wait_for(lambda: (r := client.ask('')) and 'no such file' in r.message and r,
+                      timeout=20, what='an answer explaining the missing catalog')
+    assert not answer.success and not answer.items
+    (store / 'catalog.csv.away').rename(store / 'catalog.csv')
+    assert client.ask_when_ready('').items
+
+
+def test_a_bad_parameter_stops_the_node_with_one_line(ros_env, store):
+    result = subprocess.run([console_script('server'), '--ros-args', '-p', f'store_dir:={store}',
+                             '-p', 'watch_period_s:=-1.0'], env=ros_env, capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'config error' in lines[0] and 'watch_period_s' in lines[0]
