@@ -17,8 +17,15 @@ setup(
     license='Apache-2.0',
     entry_points={
         # One console script per node: '<exec> = retail_navigation.<module>:main'
-        'console_scripts': [],
+        'console_scripts': [
+            'base_driver = retail_navigation.base_driver_node:main',
+            'base_sim = retail_navigation.cli:sim_main',
+            'guide = retail_navigation.guide_node:main',
+        ],
         # Subcommands of the `retailbot` CLI: '<name> = retail_navigation.cli:register'
-        'retailbot.commands': [],
+        'retailbot.commands': [
+            'base = retail_navigation.cli:register',
+            'plan = retail_navigation.plan_cli:register',
+        ],
     },
 )

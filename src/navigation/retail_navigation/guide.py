@@ -1,0 +1,179 @@
+"""One guiding mission (to a zone, a pose, along a tour, or to the dock) as a pure state machine.
+
+`Mission.step(now, pose)` runs at the control rate: it plans, follows the path, waits when
+someone blocks the way, replans around them after `replan_after_s`, and gives up with
+`blocked` when no way opens within `blocked_timeout_s`. At each stop it reports an arrival and
+(on a tour) pauses `dwell_s` for the narration before driving on. Things only the node knows
+(cancel requests, the base's safety latch, odometry age) end a mission through `finish()`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from retail_navigation.follower import FollowerConfig, PathFollower
+from retail_navigation.planner import GlobalPlanner, PlanError
+
+Pose = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Stop:
+    label: str                    # for logs: '手机数码区 (Phones & Wearables)' or 'pose (3.00, 4.00)'
+    pose: Pose
+    zone: str = ''
+    narration: str = ''
+
+
+@dataclass
+class GuideConfig:
+    replan_after_s: float = 2.0
+    blocked_timeout_s: float = 15.0
+    dwell_s: float = 3.0           # pause at a tour stop while the stop is presented
+    eta_speed: float = 0.35        # m/s used for the ETA (average with turns and slow-downs)
+
+
+@dataclass
+class Outcome:
+    success: bool
+    reason: str                    # arrived, blocked, unreachable, safety_stop, cancelled, ...
+    message: str = ''
+
+
+@dataclass
+class Tick:
+    vx: float = 0.0
+    wz: float = 0.0
+    state: str = 'planning'        # planning, driving, waiting_for_obstacle, replanning, presenting (tour), arrived
+    stop_index: int = 0
+    remaining_m: float = 0.0
+    eta_s: float = 0.0
+    arrived: Stop | None = None    # set on the tick the robot reached a stop
+    new_path: list[tuple[float, float]] | None = None
+    log: list[str] = field(default_factory=list)
+    outcome: Outcome | None = None
+
+
+class Mission:
+    def __init__(self, kind: str, stops: list[Stop], planner: GlobalPlanner,
+                 follower_config: FollowerConfig | None = None, config: GuideConfig | None = None,
+                 period_s: float = 0.1) -> None:
+        if not stops:
+            raise ValueError('a mission needs at least one stop')
+        self.kind = kind
+        self.period_s = period_s
+        self.stops = stops
+        self.planner = planner
+        self.config = config or GuideConfig()
+        self.follower = PathFollower(follower_config)
+        self.index = 0
+        self.outcome: Outcome | None = None
+        self.travelled_m = 0.0
+        self.visited = 0               # stops reached so far
+        self._has_path = False
+        self._blocked_since: float | None = None
+        self._last_plan_try = -math.inf
+        self._dwell_until: float | None = None
+        self._last_pose: Pose | None = None
+
+    @property
+    def stop(self) -> Stop:
+        return self.stops[self.index]
+
+    def finish(self, outcome: Outcome) -> Outcome:
+        if self.outcome is None:
+            self.outcome = outcome
+        return self.outcome
+
+    def _remaining_after_current(self) -> float:
+        """Straight-line distance over the stops still to come (ETA of a tour)."""
+        points = [s.pose for s in self.stops[self.index:]]
+        return sum(math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in zip(points, points[1:]))
+
+    def _plan(self, now: float, pose: Pose, tick: Tick) -> None:
+        self._last_plan_try = now
+        try:
+            plan = self.planner.plan((pose[0], pose[1]), self.stop.pose[:2])
+        except PlanError as exc:
+            blocked_by_people = self.planner.costmap.dynamic and exc.code in ('start_blocked', 'goal_blocked', 'unreachable')
+            if blocked_by_people:
+                # maybe only until the people move on: keep waiting, the timeout decides
+                if self._blocked_since is None:
+                    self._blocked_since = now
+                    tick.log.append(f'way to {self.stop.label} blocked ({exc}); waiting')
+                self._has_path = False
+                return
+            self.finish(Outcome(False, 'unreachable', str(exc)))
+            return
+        self.follower.set_path(plan.path, self.stop.pose[2])
+        self._has_path = True
+        tick.new_path = plan.path
+        tick.log.append(f'planned {plan.length_m:.1f} m to {self.stop.label} in {plan.plan_ms:.0f} ms')
+
+    def step(self, now: float, pose: Pose) -> Tick:
+        tick = Tick(stop_index=self.index)
+        if self._last_pose is not None:
+            self.travelled_m += math.hypot(pose[0] - self._last_pose[0], pose[1] - self._last_pose[1])
+        self._last_pose = pose
+        if self.outcome is not None:
+            tick.outcome = self.outcome
+            return tick
+        cfg = self.config
+        if self._dwell_until is not None:
+            if now < self._dwell_until:
+                tick.state = 'presenting'
+                tick.remaining_m = self._remaining_after_current()
+                tick.eta_s = tick.remaining_m / cfg.eta_speed
+                return tick
+            self._dwell_until = None
+            self.index += 1
+            tick.stop_index = self.index
+            self._has_path = False
+        if not self._has_path:
+            replanning = self._blocked_since is not None
+            if now - self._last_plan_try >= (cfg.replan_after_s if replanning else 0.0):
+                self._plan(now, pose, tick)
+            tick.state = 'replanning' if replanning else 'planning'
+            if self.outcome is None and not self._has_path:
+                return self._check_blocked(now, tick)
+            if self.outcome is not None:
+                tick.outcome = self.outcome
+                return tick
+        command = self.follower.step(pose, self.period_s, self.planner.costmap)
+        tick.remaining_m = command.remaining_m + self._remaining_after_current()
+        tick.eta_s = tick.remaining_m / cfg.eta_speed
+        if command.state == 'arrived':
+            self._blocked_since = None
+            tick.arrived = self.stop
+            self.visited += 1
+            tick.state = 'arrived'
+            tick.log.append(f'arrived at {self.stop.label}')
+            if self.index + 1 >= len(self.stops):
+                tick.outcome = self.finish(Outcome(True, 'arrived', f'arrived at {self.stop.label}'))
+            else:
+                self._dwell_until = now + cfg.dwell_s
+                self._has_path = False
+            return tick
+        if command.state == 'waiting_for_obstacle':
+            if self._blocked_since is None:
+                self._blocked_since = now
+                self._last_plan_try = now
+                tick.log.append(f'waiting: {command.reason}')
+            tick.state = 'waiting_for_obstacle'
+            if now - self._last_plan_try >= cfg.replan_after_s:
+                tick.state = 'replanning'
+                self._plan(now, pose, tick)
+                if self.outcome is not None:
+                    tick.outcome = self.outcome
+                    return tick
+            return self._check_blocked(now, tick)
+        self._blocked_since = None
+        tick.vx, tick.wz = command.vx, command.wz
+        tick.state = 'driving'         # turning on the spot is part of driving for the customer
+        return tick
+
+    def _check_blocked(self, now: float, tick: Tick) -> Tick:
+        if self._blocked_since is not None and now - self._blocked_since > self.config.blocked_timeout_s:
+            tick.outcome = self.finish(Outcome(False, 'blocked', f'the way to {self.stop.label} stayed blocked '
+                                                                 f'for {self.config.blocked_timeout_s:.0f} s'))
+        return tick

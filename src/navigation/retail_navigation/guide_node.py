@@ -1,0 +1,416 @@
+"""`/navigation/guide`: walks customers to places — the GuideTo and Tour action servers.
+
+Thin adapter around guide.Mission (planning, following, waiting, replanning, tour stops):
+
+- actions `/navigation/guide_to` (GuideTo) and `/navigation/tour` (Tour); one mission at a time
+  (a goal arriving while another runs is rejected; cancel the running one first);
+- drives `/cmd_vel` (Twist) at `control_rate_hz`; reads `/odom`, `/navigation/safety`
+  (BaseSafety: a latched stop ends the mission with `safety_stop`, a bumper hit becomes an
+  obstacle), `/navigation/battery` (BatteryState: below `dock_below_fraction` and idle, it drives
+  to the dock zone; guide goals then end with `battery_low`) and the people seen by perception
+  (`people_topic`, geometry_msgs/PoseArray, positions in `base_link` or `map`);
+- publishes `/map` (OccupancyGrid, transient local), `plan` (nav_msgs/Path) and `arrivals`
+  (PlaceArrival, at every GuideTo goal and tour stop).
+
+Frames: there is no localisation here. The robot starts at `initial_pose` in the map (default:
+the dock zone, where the base stands when switched on) and its map pose is initial_pose ∘ odom.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from array import array
+from pathlib import Path
+
+from geometry_msgs.msg import PoseArray, PoseStamped, Twist
+from nav_msgs.msg import OccupancyGrid, Odometry, Path as PathMsg
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import BatteryState
+
+from retail_bringup.node_support import ConfigError, declare_params, main_for
+from retail_bringup.params import ParamSpec
+from retail_interfaces.action import GuideTo, Tour
+from retail_interfaces.msg import BaseSafety, PlaceArrival
+from retail_navigation.costmap import Costmap
+from retail_navigation.follower import FollowerConfig
+from retail_navigation.guide import GuideConfig, Mission, Outcome, Stop
+from retail_navigation.maps import MapError, load_map
+from retail_navigation.planner import GlobalPlanner, densify
+from retail_navigation.zones import ZoneError, load_zones
+
+PARAMS = [
+    ParamSpec('store_dir', '', 'store folder with map.yaml and zones.yaml'),
+    ParamSpec('map_yaml', '', 'map file (default: <store_dir>/map.yaml)'),
+    ParamSpec('zones_yaml', '', 'zones file (default: <store_dir>/zones.yaml)'),
+    ParamSpec('initial_pose', [0.0], 'map pose [x, y, theta] where odometry started (default: the dock zone)',
+              type='float_list'),
+    ParamSpec('robot_radius', 0.18, 'radius of the base [m]', min=0.05, max=1.0),
+    ParamSpec('safety_margin', 0.12, 'extra distance kept from shelves and walls [m]', min=0.0, max=1.0),
+    ParamSpec('control_rate_hz', 10.0, 'cmd_vel rate while guiding [Hz]', min=5.0, max=50.0),
+    ParamSpec('max_vx', 0.45, 'guiding speed [m/s]', min=0.05, max=1.0),
+    ParamSpec('max_wz', 1.2, 'turn rate limit [rad/s]', min=0.1, max=3.0),
+    ParamSpec('goal_tolerance_m', 0.15, 'how close to a stop counts as there [m]', min=0.02, max=1.0),
+    ParamSpec('goal_yaw_tolerance_rad', 0.25, 'heading tolerance at a stop [rad]', min=0.01, max=3.2),
+    ParamSpec('replan_after_s', 2.0, 'wait this long for a blocked way before replanning [s]', min=0.1, max=60.0),
+    ParamSpec('blocked_timeout_s', 15.0, 'give up (result blocked) after this long blocked [s]', min=0.5, max=600.0),
+    ParamSpec('person_decay_s', 2.0, 'a person not seen again is forgotten after [s]', min=0.1, max=60.0),
+    ParamSpec('bumper_decay_s', 30.0, 'an obstacle the bumper hit is forgotten after [s]', min=1.0, max=3600.0),
+    ParamSpec('people_topic', '/perception/people', 'people positions (geometry_msgs/PoseArray)'),
+    ParamSpec('default_tour', 'showroom', 'tour used when a Tour goal names none'),
+    ParamSpec('tour_dwell_s', 3.0, 'pause at each tour stop for the narration [s]', min=0.0, max=600.0),
+    ParamSpec('dock_below_fraction', 0.2, 'battery share below which the robot docks when idle (0: never)',
+              min=0.0, max=1.0),
+    ParamSpec('odom_timeout_s', 2.0, 'a mission ends (no_odometry) when odometry is older than this [s]',
+              min=0.2, max=60.0),
+]
+
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def _yaw(q) -> float:
+    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+
+
+def _quaternion(yaw: float):
+    from geometry_msgs.msg import Quaternion
+    return Quaternion(x=0.0, y=0.0, z=math.sin(yaw / 2.0), w=math.cos(yaw / 2.0))
+
+
+def compose(base: tuple[float, float, float], local: tuple[float, float, float]) -> tuple[float, float, float]:
+    """base ∘ local: a pose given relative to `base`, in base's frame."""
+    c, s = math.cos(base[2]), math.sin(base[2])
+    return (base[0] + c * local[0] - s * local[1], base[1] + s * local[0] + c * local[1],
+            math.atan2(math.sin(base[2] + local[2]), math.cos(base[2] + local[2])))
+
+
+class _Done:
+    """The result of a running goal, handed from the control loop to the blocked execute callback."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._result = None
+
+    def set_result(self, result) -> None:
+        self._result = result
+        self._event.set()
+
+    def wait(self):
+        self._event.wait()
+        return self._result
+
+
+class GuideNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__('guide', **kwargs)
+        self.params = cfg = declare_params(self, PARAMS)
+        self.store_map, self.zones = self._load_store(cfg)
+        self.costmap = Costmap(self.store_map, cfg.robot_radius, cfg.safety_margin,
+                               person_decay_s=cfg.person_decay_s, bumper_decay_s=cfg.bumper_decay_s)
+        self.planner = GlobalPlanner(self.costmap)
+        self.planner.prepare()
+        if len(cfg.initial_pose) == 3:
+            self.initial_pose = tuple(cfg.initial_pose)
+        elif cfg.initial_pose == [0.0] and 'dock' in self.zones:
+            self.initial_pose = self.zones['dock'].pose
+        else:
+            raise ConfigError(f'{self.get_fully_qualified_name()}: initial_pose must be [x, y, theta], '
+                              f'got {list(cfg.initial_pose)}')
+        if cfg.default_tour not in self.zones.tours:
+            raise ConfigError(f'{self.get_fully_qualified_name()}: default_tour {cfg.default_tour!r} is not in '
+                              f'{self.zones.source} (tours: {", ".join(self.zones.tours) or "none"})')
+        self.follower_config = FollowerConfig(max_vx=cfg.max_vx, max_wz=cfg.max_wz,
+                                              goal_tolerance_m=cfg.goal_tolerance_m,
+                                              goal_yaw_tolerance_rad=cfg.goal_yaw_tolerance_rad)
+        self.guide_config = GuideConfig(replan_after_s=cfg.replan_after_s, blocked_timeout_s=cfg.blocked_timeout_s,
+                                        dwell_s=cfg.tour_dwell_s, eta_speed=min(0.35, 0.8 * cfg.max_vx))
+
+        self._lock = threading.Lock()
+        self._pose: tuple[float, float, float] | None = None
+        self._odom_stamp = 0.0
+        self._safety: BaseSafety | None = None
+        self._battery: BatteryState | None = None
+        self._mission: Mission | None = None
+        self._busy = False                   # a goal was accepted and not finished yet
+        self._goal_handle = None
+        self._done: _Done | None = None
+        self._make_result = None
+        self._feedback = None
+        self._mission_since = 0.0
+
+        sensors = MutuallyExclusiveCallbackGroup()
+        actions = ReentrantCallbackGroup()
+        self.cmd_pub = self.create_publisher(Twist, '/cmd_vel', 10)
+        self.plan_pub = self.create_publisher(PathMsg, 'plan', LATCHED)
+        self.arrival_pub = self.create_publisher(PlaceArrival, 'arrivals', 10)
+        self.map_pub = self.create_publisher(OccupancyGrid, '/map', LATCHED)
+        self.create_subscription(Odometry, '/odom', self._on_odom, 20, callback_group=sensors)
+        self.create_subscription(BaseSafety, 'safety', self._on_safety, LATCHED, callback_group=sensors)
+        self.create_subscription(BatteryState, 'battery', self._on_battery, 10, callback_group=sensors)
+        self.create_subscription(PoseArray, cfg.people_topic, self._on_people, 10, callback_group=sensors)
+        self.create_timer(1.0 / cfg.control_rate_hz, self._control, callback_group=sensors)
+        self.guide_server = ActionServer(
+            self, GuideTo, 'guide_to', execute_callback=self._execute_guide, goal_callback=self._on_goal,
+            cancel_callback=self._on_cancel, callback_group=actions)
+        self.tour_server = ActionServer(
+            self, Tour, 'tour', execute_callback=self._execute_tour, goal_callback=self._on_goal,
+            cancel_callback=self._on_cancel, callback_group=actions)
+        self._publish_map()
+        self.get_logger().info(
+            f'ready: {self.store_map.source} ({self.store_map.size_m[0]:.0f} x {self.store_map.size_m[1]:.0f} m), '
+            f'{len(self.zones.zones)} zones, start pose {self.initial_pose[0]:.2f},{self.initial_pose[1]:.2f}')
+
+    # --- set-up -------------------------------------------------------------------------------
+    def _load_store(self, cfg) -> tuple:
+        store = Path(cfg.store_dir).expanduser() if cfg.store_dir else None
+        map_path = Path(cfg.map_yaml).expanduser() if cfg.map_yaml else (store / 'map.yaml' if store else None)
+        zones_path = Path(cfg.zones_yaml).expanduser() if cfg.zones_yaml else (store / 'zones.yaml' if store else None)
+        if map_path is None or zones_path is None:
+            raise ConfigError(f'{self.get_fully_qualified_name()}: set store_dir (or map_yaml and zones_yaml)')
+        try:
+            return load_map(map_path), load_zones(zones_path)
+        except (MapError, ZoneError) as exc:
+            raise ConfigError(f'{self.get_fully_qualified_name()}: {exc}') from None
+
+    def _publish_map(self) -> None:
+        m = self.store_map
+        msg = OccupancyGrid()
+        msg.header.frame_id = 'map'
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.info.resolution = float(m.resolution)
+        msg.info.width, msg.info.height = m.width, m.height
+        msg.info.origin.position.x, msg.info.origin.position.y = float(m.origin[0]), float(m.origin[1])
+        msg.info.origin.orientation = _quaternion(m.origin[2])
+        msg.data = array('b', m.grid.tobytes())
+        self.map_pub.publish(msg)
+
+    # --- inputs -------------------------------------------------------------------------------
+    def _on_odom(self, msg: Odometry) -> None:
+        p = msg.pose.pose
+        self._pose = compose(self.initial_pose, (p.position.x, p.position.y, _yaw(p.orientation)))
+        self._odom_stamp = time.monotonic()
+
+    def _on_safety(self, msg: BaseSafety) -> None:
+        self._safety = msg
+        if self._pose is None:
+            return
+        reach = self.params.robot_radius + 0.05
+        for pressed, angle in ((msg.bumper_left, 0.7), (msg.bumper_centre, 0.0), (msg.bumper_right, -0.7)):
+            if pressed:
+                x, y, theta = self._pose
+                self.costmap.add_bumper_hit(x + reach * math.cos(theta + angle), y + reach * math.sin(theta + angle),
+                                            time.monotonic())
+
+    def _on_battery(self, msg: BatteryState) -> None:
+        self._battery = msg
+
+    def _on_people(self, msg: PoseArray) -> None:
+        if msg.header.frame_id in ('map', self.zones.frame_id):
+            points = [(p.position.x, p.position.y) for p in msg.poses]
+        elif self._pose is not None:
+            points = [compose(self._pose, (p.position.x, p.position.y, 0.0))[:2] for p in msg.poses]
+        else:
+            return
+        self.costmap.set_people(points, time.monotonic())
+
+    def _battery_low(self) -> bool:
+        b = self._battery
+        threshold = self.params.dock_below_fraction
+        if b is None or threshold <= 0 or math.isnan(b.percentage):
+            return False
+        charging = b.power_supply_status in (BatteryState.POWER_SUPPLY_STATUS_CHARGING,
+                                             BatteryState.POWER_SUPPLY_STATUS_FULL)
+        return not charging and b.percentage < threshold
+
+    # --- actions ------------------------------------------------------------------------------
+    def _on_goal(self, _request) -> GoalResponse:
+        with self._lock:
+            if self._busy:
+                self.get_logger().warning('a guide or tour goal is running: new goal rejected (cancel it first)')
+                return GoalResponse.REJECT
+            if self._mission is not None and self._mission.kind == 'dock':
+                self._end_mission(Outcome(False, 'preempted', 'docking interrupted by a customer request'))
+            self._busy = True
+            return GoalResponse.ACCEPT
+
+    def _on_cancel(self, _goal_handle) -> CancelResponse:
+        return CancelResponse.ACCEPT
+
+    def _zone_stop(self, zone_id: str, narration: str = '') -> Stop:
+        zone = self.zones[zone_id]
+        return Stop(label=zone.label, pose=zone.pose, zone=zone_id, narration=narration)
+
+    def _execute_guide(self, goal_handle):
+        request = goal_handle.request
+
+        def result(outcome: Outcome, travelled: float = 0.0) -> GuideTo.Result:
+            return GuideTo.Result(success=outcome.success, reason=outcome.reason, distance_travelled_m=travelled)
+
+        if request.zone:
+            if request.zone not in self.zones:
+                return self._refuse(goal_handle, result, Outcome(False, 'unknown_zone', f'no zone {request.zone!r}'))
+            stop = self._zone_stop(request.zone)
+        else:
+            frame = request.target_pose.header.frame_id
+            if frame not in ('', 'map', self.zones.frame_id):
+                return self._refuse(goal_handle, result, Outcome(False, 'bad_frame', f'target frame {frame!r} is not map'))
+            p = request.target_pose.pose
+            stop = Stop(label=f'pose ({p.position.x:.2f}, {p.position.y:.2f})',
+                        pose=(p.position.x, p.position.y, _yaw(p.orientation)))
+        return self._run(goal_handle, 'guide', [stop], result, self._guide_feedback)
+
+    def _execute_tour(self, goal_handle):
+        route = goal_handle.request.route or self.params.default_tour
+
+        def result(outcome: Outcome, _travelled: float = 0.0) -> Tour.Result:
+            visited = self._mission.visited if self._mission is not None else 0
+            return Tour.Result(success=outcome.success, reason=outcome.reason, stops_visited=visited)
+
+        if route not in self.zones.tours:
+            return self._refuse(goal_handle, result, Outcome(False, 'unknown_tour', f'no tour {route!r}'))
+        stops = [self._zone_stop(s.zone, s.narration) for s in self.zones.tour(route)]
+        return self._run(goal_handle, 'tour', stops, result, self._tour_feedback)
+
+    def _refuse(self, goal_handle, make_result, outcome: Outcome):
+        self.get_logger().warning(f'goal refused: {outcome.message}')
+        with self._lock:
+            self._busy = False
+        goal_handle.abort()
+        return make_result(outcome)
+
+    def _run(self, goal_handle, kind: str, stops: list[Stop], make_result, feedback):
+        """Start the mission and block this executor thread until the control loop ends it."""
+        if self._battery_low():
+            return self._refuse(goal_handle, make_result, Outcome(False, 'battery_low', 'battery low: going to dock'))
+        done = _Done()
+        with self._lock:
+            self._mission = Mission(kind, stops, self.planner, self.follower_config, self.guide_config,
+                                    period_s=1.0 / self.params.control_rate_hz)
+            self._goal_handle, self._done, self._make_result, self._feedback = goal_handle, done, make_result, feedback
+            self._mission_since = time.monotonic()
+        what = stops[0].label if kind == 'guide' else f'tour of {len(stops)} stops'
+        self.get_logger().info(f'Guiding customer to {what}')
+        return done.wait()
+
+    def _guide_feedback(self, tick) -> GuideTo.Feedback:
+        return GuideTo.Feedback(distance_remaining_m=tick.remaining_m, eta_s=tick.eta_s, state=tick.state)
+
+    def _tour_feedback(self, tick) -> Tour.Feedback:
+        mission = self._mission
+        return Tour.Feedback(stop_index=tick.stop_index, stop_count=len(mission.stops),
+                             zone=mission.stops[min(tick.stop_index, len(mission.stops) - 1)].zone, state=tick.state)
+
+    # --- control loop ------------------------------------------------------------------------
+    def _stop_base(self) -> None:
+        self.cmd_pub.publish(Twist())
+
+    def _control(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self.costmap.expire(now)
+            mission = self._mission
+            if mission is None:
+                self._maybe_dock()
+                return
+            handle = self._goal_handle
+            if handle is not None and handle.is_cancel_requested:
+                self._end_mission(Outcome(False, 'cancelled', 'cancelled'))
+                return
+            if self._safety is not None and self._safety.latched:
+                self._end_mission(Outcome(False, 'safety_stop', self._safety.reason or 'the base stopped for safety'))
+                return
+            if self._pose is None or now - self._odom_stamp > self.params.odom_timeout_s:
+                if now - self._mission_since > self.params.odom_timeout_s:
+                    self._end_mission(Outcome(False, 'no_odometry', 'no odometry from the base'))
+                return
+            tick = mission.step(now, self._pose)
+            for line in tick.log:
+                self.get_logger().info(line)
+            if tick.new_path is not None:
+                self._publish_path(tick.new_path)
+            if tick.arrived is not None:
+                self._publish_arrival(mission, tick)
+            if tick.outcome is not None:
+                self._end_mission(tick.outcome)
+                return
+            twist = Twist()
+            twist.linear.x, twist.angular.z = float(tick.vx), float(tick.wz)
+            self.cmd_pub.publish(twist)
+            if handle is not None:
+                handle.publish_feedback(self._feedback(tick))
+
+    def _maybe_dock(self) -> None:
+        if self._busy or not self._battery_low() or 'dock' not in self.zones:
+            return
+        dock = self._zone_stop('dock')
+        if self._pose is not None and math.hypot(self._pose[0] - dock.pose[0], self._pose[1] - dock.pose[1]) < 0.3:
+            return
+        self.get_logger().warning(f'Battery low ({self._battery.percentage * 100:.0f} %): going to {dock.label}')
+        self._mission = Mission('dock', [dock], self.planner, self.follower_config, self.guide_config,
+                                period_s=1.0 / self.params.control_rate_hz)
+        self._goal_handle = self._done = None
+        self._mission_since = time.monotonic()
+
+    def _end_mission(self, outcome: Outcome) -> None:
+        """Stop the base and report the outcome (called with the lock held)."""
+        mission = self._mission
+        self._stop_base()
+        outcome = mission.finish(outcome) if mission is not None else outcome
+        log = self.get_logger().info if outcome.success else self.get_logger().warning
+        log(f'{mission.kind if mission else "mission"} ended: {outcome.reason}'
+            + (f' ({outcome.message})' if outcome.message and outcome.message != outcome.reason else ''))
+        handle, done, make_result = self._goal_handle, self._done, self._make_result
+        if handle is not None and done is not None:
+            result = make_result(outcome, mission.travelled_m if mission else 0.0)
+            if outcome.reason == 'cancelled' and handle.is_cancel_requested:
+                handle.canceled()
+            elif outcome.success:
+                handle.succeed()
+            else:
+                handle.abort()
+            done.set_result(result)
+            self._busy = False
+        self._mission = None
+        self._goal_handle = self._done = self._make_result = None
+
+    def _publish_path(self, path: list[tuple[float, float]]) -> None:
+        msg = PathMsg()
+        msg.header.frame_id = 'map'
+        msg.header.stamp = self.get_clock().now().to_msg()
+        for x, y in densify(path, 0.1):
+            pose = PoseStamped()
+            pose.header = msg.header
+            pose.pose.position.x, pose.pose.position.y = float(x), float(y)
+            pose.pose.orientation.w = 1.0
+            msg.poses.append(pose)
+        self.plan_pub.publish(msg)
+
+    def _publish_arrival(self, mission: Mission, tick) -> None:
+        stop = tick.arrived
+        msg = PlaceArrival()
+        msg.header.frame_id = 'map'
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.zone = stop.zone
+        msg.narration_key = stop.narration
+        msg.stop_index = tick.stop_index
+        msg.stop_count = len(mission.stops)
+        self.arrival_pub.publish(msg)
+
+    def destroy_node(self) -> None:
+        try:
+            with self._lock:
+                if self._mission is not None:
+                    done, make_result = self._done, self._make_result
+                    try:                            # stop the base, end the goal as aborted
+                        self._end_mission(Outcome(False, 'shutdown', 'node stopped'))
+                    except Exception:               # the ROS context is already gone (Ctrl-C)
+                        if done is not None:        # still release the blocked execute callback
+                            done.set_result(make_result(Outcome(False, 'shutdown', 'node stopped')))
+        finally:
+            super().destroy_node()
+
+
+main = main_for(GuideNode)

@@ -1,0 +1,95 @@
+"""`retailbot plan`: plan a path on a store map from the command line (technician, scripts, demo).
+
+Exit codes: 0 path found, 2 bad arguments / map / zones, 3 no path (start or goal outside the
+map or blocked, goal unreachable).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _point(text: str) -> tuple[float, float]:
+    try:
+        x, y = (float(v) for v in text.split(','))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected X,Y in metres, got {text!r}') from None
+    return x, y
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        'plan', help='plan a path on a store map',
+        description='Plan the shortest safe path between two points (or to a named zone) on a '
+                    'map_server map; every path point keeps --radius metres from shelves, walls '
+                    'and unmapped space.')
+    parser.add_argument('--map', required=True, help='map YAML (map_server format)')
+    parser.add_argument('--from', dest='start', required=True, type=_point, metavar='X,Y', help='start in map metres')
+    parser.add_argument('--to', dest='goal', required=True, metavar='X,Y|ZONE', help='goal point or zone id')
+    parser.add_argument('--zones', help='zones file (default: zones.yaml beside the map, needed for a zone goal)')
+    parser.add_argument('--radius', type=float, default=0.25, metavar='R',
+                        help='clearance in metres every path point keeps (robot radius + margin, default 0.25)')
+    parser.add_argument('--step', type=float, default=None, metavar='M',
+                        help='spacing of the printed path points (default: the map resolution)')
+    parser.add_argument('--json', action='store_true', help='print {"path", "length_m", "plan_ms"} as JSON')
+    parser.add_argument('--png', metavar='OUT', help='also draw the map, zones and path into this PNG')
+    parser.set_defaults(func=run)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f'retailbot plan: {message}', file=sys.stderr)
+    return code
+
+
+def run(args: argparse.Namespace) -> int:
+    from retail_navigation.costmap import Costmap
+    from retail_navigation.maps import MapError, load_map
+    from retail_navigation.planner import GlobalPlanner, PlanError, densify
+    from retail_navigation.zones import ZoneError, load_zones
+
+    if args.radius < 0:
+        return _fail(f'--radius must be >= 0, got {args.radius}', 2)
+    map_path = Path(args.map)
+    try:
+        store_map = load_map(map_path)
+    except MapError as exc:
+        return _fail(str(exc), 2)
+    zones = None
+    zones_path = Path(args.zones) if args.zones else map_path.with_name('zones.yaml')
+    try:
+        goal = _point(args.goal)
+    except argparse.ArgumentTypeError:
+        try:
+            zones = load_zones(zones_path)
+        except ZoneError as exc:
+            return _fail(f'--to {args.goal!r} is not X,Y, and no zones to look it up: {exc}', 2)
+        if args.goal not in zones:
+            return _fail(f'unknown zone {args.goal!r} (zones: {", ".join(sorted(zones.zones))})', 2)
+        goal = zones[args.goal].pose[:2]
+    costmap = Costmap(store_map, robot_radius=args.radius)
+    planner = GlobalPlanner(costmap)
+    planner.prepare()
+    costmap.components()
+    try:
+        plan = planner.plan(args.start, goal)
+    except PlanError as exc:
+        return _fail(str(exc), 3)
+    points = densify(plan.path, args.step or store_map.resolution)
+    if args.png:
+        from retail_navigation.map_render import render_map, write_png
+        if zones is None and zones_path.is_file():
+            try:
+                zones = load_zones(zones_path)
+            except ZoneError as exc:
+                print(f'retailbot plan: drawing without zones: {exc}', file=sys.stderr)
+        write_png(args.png, render_map(store_map, zones, plan.path))
+    if args.json:
+        from retail_bringup.cli import print_json
+        print_json({'path': [[round(x, 4), round(y, 4)] for x, y in points],
+                    'length_m': round(plan.length_m, 4), 'plan_ms': round(plan.plan_ms, 3)})
+    else:
+        print(f'path of {plan.length_m:.2f} m with {len(plan.path)} corners, planned in {plan.plan_ms:.1f} ms')
+        for x, y in plan.path:
+            print(f'  {x:8.3f} {y:8.3f}')
+    return 0

@@ -1,0 +1,191 @@
+"""GuideTo / Tour end to end on the demo store: the real guide node against a kinematic base."""
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from geometry_msgs.msg import Pose, PoseArray
+from rclpy.action import ActionClient
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from guide_support import KinematicBase  # noqa: E402
+from rostest_support import wait_for  # noqa: E402
+
+from retail_interfaces.action import GuideTo, Tour  # noqa: E402
+from retail_interfaces.msg import BaseSafety, PlaceArrival  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / 'config' / 'stores' / 'demo'
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture
+def store(tmp_path):
+    """The demo store with a short extra tour (service desk, then back to the dock) for quick tests."""
+    shutil.copy(DEMO / 'map.yaml', tmp_path / 'map.yaml')
+    shutil.copy(DEMO / 'map.pgm', tmp_path / 'map.pgm')
+    zones = yaml.safe_load((DEMO / 'zones.yaml').read_text(encoding='utf-8'))
+    zones['tours']['quick'] = [{'zone': 'service_desk', 'narration': 'tour.service_desk'},
+                               {'zone': 'dock', 'narration': 'tour.dock'}]
+    (tmp_path / 'zones.yaml').write_text(yaml.safe_dump(zones, allow_unicode=True), encoding='utf-8')
+    return tmp_path
+
+
+class Client(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__('guide_test_client', **kwargs)
+        self.guide = ActionClient(self, GuideTo, '/navigation/guide_to')
+        self.tour = ActionClient(self, Tour, '/navigation/tour')
+        self.arrivals: list[PlaceArrival] = []
+        self.feedback: list = []
+        self.create_subscription(PlaceArrival, '/navigation/arrivals', self.arrivals.append, 10)
+        self.people = self.create_publisher(PoseArray, '/perception/people', 10)
+        self.safety = self.create_publisher(BaseSafety, '/navigation/safety', LATCHED)
+
+    def send(self, client, goal):
+        assert client.wait_for_server(timeout_sec=10.0), 'action server not available'
+        future = client.send_goal_async(goal, feedback_callback=lambda f: self.feedback.append(f.feedback))
+        wait_for(future.done, 10.0, 'goal acceptance')
+        handle = future.result()
+        assert handle.accepted
+        return handle
+
+
+def start(ros_context, spin, store, **params):
+    from retail_navigation.guide_node import GuideNode
+    overrides = [Parameter('store_dir', value=str(store)), Parameter('max_vx', value=0.8),
+                 Parameter('tour_dwell_s', value=0.5)]
+    overrides += [Parameter(k, value=v) for k, v in params.items()]
+    base = KinematicBase(context=ros_context)
+    guide = GuideNode(context=ros_context, namespace='navigation', parameter_overrides=overrides)
+    client = Client(context=ros_context)
+    spin(base, guide, client)
+    return base, guide, client
+
+
+def result_of(handle, timeout):
+    future = handle.get_result_async()
+    wait_for(future.done, timeout, 'action result')
+    return future.result().result
+
+
+def test_guides_to_a_zone_and_announces_arrival(ros_context, spin, store):
+    base, guide, client = start(ros_context, spin, store)
+    handle = client.send(client.guide, GuideTo.Goal(zone='service_desk'))
+    result = result_of(handle, 40)
+    assert result.success and result.reason == 'arrived'
+    x, y, theta = guide._pose
+    assert math.hypot(x - 2.5, y - 4.4) < 0.2
+    assert result.distance_travelled_m > 2.0
+    wait_for(lambda: any(a.zone == 'service_desk' for a in client.arrivals), 5, 'arrival at the service desk')
+    states = {f.state for f in client.feedback}
+    assert 'driving' in states
+    assert min(f.distance_remaining_m for f in client.feedback) < 0.5 < max(f.distance_remaining_m for f in client.feedback)
+    assert base.commands[-1] == (0.0, 0.0)
+
+
+def test_unknown_zone_is_refused(ros_context, spin, store):
+    _, _, client = start(ros_context, spin, store)
+    result = result_of(client.send(client.guide, GuideTo.Goal(zone='garden')), 10)
+    assert not result.success and result.reason == 'unknown_zone'
+
+
+def test_unreachable_pose(ros_context, spin, store):
+    _, _, client = start(ros_context, spin, store)
+    goal = GuideTo.Goal()
+    goal.target_pose.header.frame_id = 'map'
+    goal.target_pose.pose.position.x, goal.target_pose.pose.position.y = 2.3, 19.0   # restroom rooms: unmapped
+    goal.target_pose.pose.orientation.w = 1.0
+    result = result_of(client.send(client.guide, goal), 10)
+    assert not result.success and result.reason == 'unreachable'
+
+
+def test_cancel_stops_the_base(ros_context, spin, store):
+    base, guide, client = start(ros_context, spin, store)
+    handle = client.send(client.guide, GuideTo.Goal(zone='kitchen'))
+    wait_for(lambda: base.vx > 0.2, 15, f'the robot driving (feedback: {client.feedback[-3:]}, pose {guide._pose})')
+    handle.cancel_goal_async()
+    result = result_of(handle, 10)
+    assert not result.success and result.reason == 'cancelled'
+    wait_for(lambda: base.vx == 0.0 and base.wz == 0.0, 2, 'the base stopped')
+
+
+def test_person_blocking_the_only_way_ends_blocked(ros_context, spin, store):
+    _, guide, client = start(ros_context, spin, store, blocked_timeout_s=1.5, replan_after_s=0.3)
+    person = PoseArray()
+    person.header.frame_id = 'map'
+    pose = Pose()
+    pose.position.x, pose.position.y = 2.3, 15.2        # standing in the restroom corridor
+    person.poses.append(pose)
+    timer = client.create_timer(0.2, lambda: client.people.publish(person))
+    wait_for(lambda: guide.costmap.people(), 10, 'the guide seeing the person')
+    result = result_of(client.send(client.guide, GuideTo.Goal(zone='restroom')), 20)
+    timer.cancel()
+    assert not result.success and result.reason == 'blocked'
+    assert any(f.state in ('waiting_for_obstacle', 'replanning') for f in client.feedback)
+
+
+def test_safety_stop_ends_the_goal(ros_context, spin, store):
+    base, _, client = start(ros_context, spin, store)
+    handle = client.send(client.guide, GuideTo.Goal(zone='kitchen'))
+    wait_for(lambda: base.vx > 0.1, 15, 'the robot driving')
+    client.safety.publish(BaseSafety(bumper_centre=True, latched=True, reason='bumper centre pressed'))
+    result = result_of(handle, 10)
+    assert not result.success and result.reason == 'safety_stop'
+    wait_for(lambda: base.vx == 0.0, 2, 'the base stopped')
+
+
+def test_tour_visits_every_stop_in_order(ros_context, spin, store):
+    _, _, client = start(ros_context, spin, store)
+    handle = client.send(client.tour, Tour.Goal(route='quick'))
+    result = result_of(handle, 60)
+    assert result.success and result.stops_visited == 2
+    wait_for(lambda: len(client.arrivals) == 2, 5, 'two arrivals')
+    assert [(a.zone, a.narration_key, a.stop_index, a.stop_count) for a in client.arrivals] == [
+        ('service_desk', 'tour.service_desk', 0, 2), ('dock', 'tour.dock', 1, 2)]
+
+
+def test_map_is_latched_for_late_subscribers(ros_context, spin, store):
+    from nav_msgs.msg import OccupancyGrid
+    _, guide, client = start(ros_context, spin, store)
+    maps = []
+    client.create_subscription(OccupancyGrid, '/map', maps.append, LATCHED)
+    wait_for(lambda: maps, 10, 'the latched /map')
+    grid = maps[-1]
+    assert (grid.info.width, grid.info.height) == (620, 420) and grid.info.resolution == pytest.approx(0.05)
+    assert grid.info.origin.position.x == pytest.approx(-0.5)
+    assert list(grid.data[:3]) == [-1, -1, -1] and 100 in grid.data and 0 in grid.data
+
+
+def test_low_battery_sends_the_idle_robot_to_the_dock(ros_context, spin, store):
+    from sensor_msgs.msg import BatteryState
+    base, guide, client = start(ros_context, spin, store, initial_pose=[2.5, 4.4, 0.0])
+    battery = client.create_publisher(BatteryState, '/navigation/battery', 10)
+    low = BatteryState(percentage=0.1, power_supply_status=BatteryState.POWER_SUPPLY_STATUS_DISCHARGING)
+    timer = client.create_timer(0.2, lambda: battery.publish(low))
+    wait_for(lambda: guide._pose is not None and math.hypot(guide._pose[0] - 0.7, guide._pose[1] - 6.5) < 0.2,
+             40, 'the robot at the dock')
+    wait_for(lambda: guide._mission is None, 10, 'docking to finish')
+    handle = client.send(client.guide, GuideTo.Goal(zone='phones'))
+    result = result_of(handle, 10)
+    timer.cancel()
+    assert result.reason == 'battery_low'
+
+
+def test_bad_store_is_a_one_line_config_error(ros_env, tmp_path):
+    import subprocess
+    from rostest_support import console_script
+    params = tmp_path / 'p.yaml'
+    params.write_text(f'navigation/guide:\n  ros__parameters:\n    store_dir: {tmp_path}\n', encoding='utf-8')
+    out = subprocess.run([console_script('guide'), '--ros-args', '-r', '__ns:=/navigation', '--params-file', str(params)],
+                         capture_output=True, text=True, timeout=60, env=ros_env)
+    assert out.returncode == 2
+    assert 'map.yaml: map file does not exist' in out.stderr and len(out.stderr.strip().splitlines()) == 1
