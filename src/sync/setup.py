@@ -17,8 +17,9 @@ setup(
     license='Apache-2.0',
     entry_points={
         # One console script per node: '<exec> = retail_sync.<module>:main'
-        'console_scripts': [],
+        'console_scripts': ['agent = retail_sync.agent_node:main'],
         # Subcommands of the `retailbot` CLI: '<name> = retail_sync.cli:register'
-        'retailbot.commands': [],
+        'retailbot.commands': ['sync = retail_sync.cli:register',
+                               'platform = retail_sync.cli:register_platform'],
     },
 )

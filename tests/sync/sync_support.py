@@ -1,0 +1,98 @@
+"""Sync test helpers: a real reference platform process on 127.0.0.1, the CLI, event files."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rostest_support import console_script, wait_for
+
+TOKEN = 'test-token-7'
+ROBOT = 'robot-test'
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Platform:
+    url: str
+    db: Path
+    token: str
+    process: subprocess.Popen
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={'Authorization': f'Bearer {self.token}'},
+                            timeout=10)
+
+    def export(self, robot_id: str = ROBOT) -> list[dict]:
+        """What the platform stored, through `retailbot platform export`."""
+        result = subprocess.run([console_script('retailbot'), 'platform', 'export', '--db',
+                                 str(self.db), '--robot-id', robot_id],
+                                capture_output=True, text=True, check=True, timeout=60)
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def start_platform(db: Path, port: int, token: str = TOKEN) -> Platform:
+    process = subprocess.Popen(
+        [console_script('retailbot'), 'platform', 'serve', '--db', str(db), '--host', '127.0.0.1',
+         '--port', str(port), '--token', token],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    platform = Platform(f'http://127.0.0.1:{port}', db, token, process)
+
+    def up() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f'platform exited: {process.stdout.read().decode()}')
+        try:
+            return platform.client().get('/v1/health').status_code == 200
+        except httpx.HTTPError:
+            return False
+    wait_for(up, timeout=30, what='the reference platform to answer', interval=0.1)
+    return platform
+
+
+
+def sync_cli(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([console_script('retailbot'), 'sync', *args], capture_output=True,
+                          text=True, timeout=timeout, **kwargs)
+
+
+def make_events(count: int, start: int = 0, bad_types: set[int] = frozenset()) -> list[dict]:
+    """Store-day-like events of ~300 bytes, each carrying its index `i` in data."""
+    kinds = ('greeting', 'dialogue_turn', 'recommendation', 'guide', 'vip_checkin')
+    events = []
+    for i in range(start, start + count):
+        events.append({
+            'type': 'Bad Type!' if i in bad_types else kinds[i % len(kinds)],
+            'customer': f'p-{i % 97:04d}',
+            'data': {'i': i, 'zone': 'phones', 'lang': 'zh',
+                     'text': f'顾客询问 华为 Mate 60 Pro 的价格 #{i}', 'sku': 'HW-MATE60P',
+                     'score': round(i * 0.001, 3), 'source': 'dialogue/manager'}})
+    return events
+
+
+def write_events(path: Path, events: list[dict]) -> Path:
+    path.write_text(''.join(json.dumps(e, ensure_ascii=False) + '\n' for e in events),
+                    encoding='utf-8')
+    return path
+
+
+def emit(outbox: Path, events: list[dict], tmp_path: Path) -> None:
+    source = write_events(tmp_path / f'events-{len(events)}-{events[0]["data"]["i"]}.jsonl', events)
+    result = sync_cli('emit', '--outbox', str(outbox), '--robot-id', ROBOT, '--from-file',
+                      str(source))
+    assert result.returncode == 0, result.stderr
+
+
+def outbox_status(outbox: Path) -> dict:
+    result = sync_cli('status', '--outbox', str(outbox), '--json')
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
