@@ -17,8 +17,11 @@ setup(
     license='Apache-2.0',
     entry_points={
         # One console script per node: '<exec> = retail_perception.<module>:main'
-        'console_scripts': [],
+        'console_scripts': [
+            'camera = retail_perception.camera_node:main',
+            'faces = retail_perception.faces_node:main',
+        ],
         # Subcommands of the `retailbot` CLI: '<name> = retail_perception.cli:register'
-        'retailbot.commands': [],
+        'retailbot.commands': ['faces = retail_perception.cli:register'],
     },
 )

@@ -1,0 +1,289 @@
+"""`retailbot faces ...`: enrol consenting members, identify photos, track a video, manage the gallery.
+
+Every command works on a gallery folder (`--db DIR`) encrypted with the key from `--key-file` or
+$RETAILBOT_GALLERY_KEY. Enrolment refuses without a consent reference and stores no image.
+Exit codes: 0 ok, 1 some input was refused or unreadable (reported, the rest processed),
+2 unusable setup (no key, wrong key, unreadable video).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+EXIT_OK, EXIT_SKIPPED, EXIT_SETUP = 0, 1, 2
+
+
+def _print_json(obj) -> None:
+    from retail_bringup.cli import print_json
+    print_json(obj)
+
+
+def _error(message: str) -> None:
+    print(f'retailbot faces: {message}', file=sys.stderr)
+
+
+def _store(args):
+    from retail_perception.gallery import GalleryStore, load_key
+    return GalleryStore(args.db, load_key(args.key_file))
+
+
+def _progress(items: list, description: str):
+    """Iterate `items` with a rich progress bar on a terminal, silently otherwise."""
+    if not sys.stderr.isatty() or len(items) < 2:
+        yield from items
+        return
+    from rich.progress import track
+    yield from track(items, description=description, console=None, transient=True)
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--db', required=True, metavar='DIR', help='gallery folder on the robot')
+    parser.add_argument('--key-file', metavar='FILE',
+                        help='gallery key file (default: $RETAILBOT_GALLERY_KEY)')
+
+
+def register(subparsers) -> None:
+    faces = subparsers.add_parser('faces', help='member face gallery: enrol, identify, track, delete',
+                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = faces.add_subparsers(dest='faces_command', metavar='ACTION', required=True)
+
+    p = commands.add_parser('enroll', help='enrol a consenting member from photos (stores no image)')
+    _add_common(p)
+    p.add_argument('--id', required=True, dest='customer_id', help='pseudonymous customer id')
+    p.add_argument('--name', required=True, help='name to greet the member by')
+    p.add_argument('--vip', action='store_true', help='mark the member as a VIP')
+    p.add_argument('--consent', default='', metavar='REF',
+                   help='reference of the member\'s recorded face-recognition consent (required)')
+    p.add_argument('images', nargs='+', metavar='IMAGE', help='photos showing only the member')
+    p.add_argument('--json', action='store_true', help='print the result as one JSON line')
+    p.set_defaults(func=_enroll)
+
+    p = commands.add_parser('identify', help='name the members in photos')
+    _add_common(p)
+    p.add_argument('images', nargs='+', metavar='IMAGE')
+    p.add_argument('--threshold', type=float, default=0.5, help='max embedding distance (default 0.5)')
+    p.add_argument('--margin', type=float, default=0.05, help='best-vs-second margin (default 0.05)')
+    p.add_argument('--json', action='store_true', help='one JSON line per image')
+    p.set_defaults(func=_identify)
+
+    p = commands.add_parser('track', help='run the full pipeline on a video')
+    _add_common(p)
+    p.add_argument('--video', required=True, metavar='FILE')
+    p.add_argument('--max-frames', type=int, default=0, metavar='N', help='stop after N frames')
+    p.add_argument('--threshold', type=float, default=0.5, help='max embedding distance (default 0.5)')
+    p.add_argument('--json', action='store_true', help='JSON lines: events, then a summary')
+    p.set_defaults(func=_track)
+
+    p = commands.add_parser('list', help='list enrolled members (no embeddings)')
+    _add_common(p)
+    p.add_argument('--json', action='store_true', help='one JSON line per member')
+    p.set_defaults(func=_list)
+
+    p = commands.add_parser('delete', help='delete a member and every trace of their face')
+    _add_common(p)
+    p.add_argument('--id', required=True, dest='customer_id')
+    p.add_argument('--json', action='store_true')
+    p.set_defaults(func=_delete)
+
+    p = commands.add_parser('purge', help='delete members not seen for DAYS days (retention)')
+    _add_common(p)
+    p.add_argument('--older-than', required=True, type=float, metavar='DAYS')
+    p.add_argument('--json', action='store_true')
+    p.set_defaults(func=_purge)
+
+    p = commands.add_parser('keygen', help='create a new random gallery key file (mode 600)')
+    p.add_argument('--key-file', required=True, metavar='FILE')
+    p.set_defaults(func=_keygen)
+
+
+def _guard(func):
+    """Turn gallery/key problems into one line and exit code 2."""
+    def wrapper(args) -> int:
+        from retail_perception.gallery import GalleryError
+        try:
+            return func(args)
+        except GalleryError as exc:
+            _error(str(exc))
+            return EXIT_SETUP
+    return wrapper
+
+
+@_guard
+def _enroll(args) -> int:
+    if not args.consent.strip():
+        _error(f'refusing to enrol {args.customer_id}: --consent REF is required '
+               '(the reference of the member\'s separate consent to face recognition)')
+        return EXIT_SKIPPED
+    store = _store(args)
+    store.load()  # wrong key: fail before the slow part
+    from retail_perception.face_model import EnrollmentError, FaceModel, ImageReadError
+    model = FaceModel()
+    encodings, refused = [], []
+    for path in _progress(args.images, 'Encoding photos'):
+        try:
+            encodings.append(model.enrollment_encoding(path))
+        except (EnrollmentError, ImageReadError) as exc:
+            refused.append(str(exc))
+            _error(f'refused: {exc}')
+    if refused or not encodings:
+        _error(f'{args.customer_id} not enrolled: fix or remove the refused photos')
+        return EXIT_SKIPPED
+    import numpy as np
+    with store.transaction() as gallery:
+        member = gallery.enroll(args.customer_id, args.name, args.vip, args.consent, np.stack(encodings))
+    if args.json:
+        _print_json({'customer_id': member.customer_id, 'name': member.name, 'vip': member.vip,
+                     'photos': len(encodings)})
+    else:
+        print(f'Enrolled {member.name} ({member.customer_id}{", VIP" if member.vip else ""}) '
+              f'from {len(encodings)} photo(s); consent {member.consent_ref}')
+    return EXIT_OK
+
+
+@_guard
+def _identify(args) -> int:
+    gallery = _store(args).load()
+    from retail_perception.face_model import FaceModel, ImageReadError, load_bgr
+    model = FaceModel()
+    status = EXIT_OK
+    for path in _progress(args.images, 'Identifying'):
+        try:
+            boxes, encodings = model.faces_in_photo(load_bgr(path))
+        except ImageReadError as exc:
+            _error(f'skipped: {exc}')
+            status = EXIT_SKIPPED
+            continue
+        faces = []
+        for box, encoding in zip(boxes, encodings):
+            match = gallery.search(encoding, args.threshold, args.margin)
+            member = gallery.members.get(match.customer_id) if match.customer_id else None
+            faces.append({'box': list(box), 'customer_id': member.customer_id if member else None,
+                          'name': member.name if member else None, 'vip': bool(member and member.vip),
+                          'distance': round(match.distance, 4) if member else None})
+        if args.json:
+            _print_json({'image': str(path), 'faces': faces})
+        else:
+            names = ', '.join(f['name'] + (' (VIP)' if f['vip'] else '') if f['name'] else 'unknown'
+                              for f in faces) or 'no face'
+            print(f'{path}: {names}')
+    return status
+
+
+@_guard
+def _track(args) -> int:
+    gallery = _store(args).load()
+    from retail_perception.camera_source import SourceError, VideoSource
+    from retail_perception.face_model import FaceModel
+    from retail_perception.face_pipeline import FacePipeline, PipelineConfig
+    try:
+        video = VideoSource(args.video, loop=False)
+        first = video.read()
+    except (SourceError, EOFError) as exc:
+        _error(f'cannot track: {exc}')
+        return EXIT_SETUP
+    pipeline = FacePipeline(FaceModel(), gallery, PipelineConfig(match_threshold=args.threshold))
+    identities: dict[str, int] = {}
+    frames, frame = 0, first
+    started = time.perf_counter()
+    while frame is not None:
+        events = pipeline.process(frame)
+        frames += 1
+        for track in pipeline.tracks.values():
+            if track.seen_now and track.identity:
+                cid = track.identity.customer_id
+                identities[cid] = identities.get(cid, 0) + 1
+        _report_events(events, frames - 1, args.json)
+        if args.max_frames and frames >= args.max_frames:
+            break
+        try:
+            frame = video.read()
+        except EOFError:
+            frame = None
+        except SourceError as exc:
+            _error(f'video stopped after {frames} frames: {exc}')
+            frame = None
+    elapsed = time.perf_counter() - started
+    _report_events(pipeline.flush(), frames - 1, args.json)
+    fps = frames / elapsed if elapsed > 0 else 0.0
+    if args.json:
+        _print_json({'frames': frames, 'fps': round(fps, 2), 'identities': identities})
+    else:
+        named = ', '.join(f'{cid}: {n} frames' for cid, n in identities.items()) or 'nobody identified'
+        print(f'{frames} frames at {fps:.1f} frames/s; {named}')
+    return EXIT_OK
+
+
+def _report_events(events, frame_index: int, as_json: bool) -> None:
+    for event in events:
+        who = event.customer_id or None
+        if as_json:
+            _print_json({'frame': frame_index, 'event': event.kind, 'track_id': event.track_id,
+                         'customer_id': who, 'distance_m': round(event.distance_m, 2)})
+        else:
+            print(f'frame {frame_index}: track {event.track_id} {event.kind}'
+                  + (f' as {event.name} ({who})' if who else '') + f', {event.distance_m:.1f} m')
+
+
+@_guard
+def _list(args) -> int:
+    gallery = _store(args).load()
+    for member in sorted(gallery.members.values(), key=lambda m: m.customer_id):
+        record = {'customer_id': member.customer_id, 'name': member.name, 'vip': member.vip,
+                  'consent_ref': member.consent_ref, 'photos': member.embeddings,
+                  'enrolled_at': _iso(member.enrolled_at), 'last_seen': _iso(member.last_seen)}
+        if args.json:
+            _print_json(record)
+        else:
+            vip = 'VIP' if member.vip else '-'
+            print(f'{member.customer_id}\t{member.name}\t{vip}\tconsent {member.consent_ref}\t'
+                  f'last seen {record["last_seen"]}')
+    if not args.json:
+        print(f'{len(gallery)} member(s)')
+    return EXIT_OK
+
+
+def _iso(timestamp: float) -> str:
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(timestamp))
+
+
+@_guard
+def _delete(args) -> int:
+    with _store(args).transaction() as gallery:
+        deleted = gallery.delete(args.customer_id)
+    if args.json:
+        _print_json({'customer_id': args.customer_id, 'deleted': deleted})
+    elif deleted:
+        print(f'Deleted {args.customer_id} and all their face data')
+    if not deleted:
+        _error(f'no member {args.customer_id!r}')
+        return EXIT_SKIPPED
+    return EXIT_OK
+
+
+@_guard
+def _purge(args) -> int:
+    with _store(args).transaction() as gallery:
+        purged = gallery.purge(args.older_than)
+    if args.json:
+        _print_json({'purged': purged})
+    else:
+        print(f'Purged {len(purged)} member(s) not seen for {args.older_than:g} days'
+              + (': ' + ', '.join(purged) if purged else ''))
+    return EXIT_OK
+
+
+def _keygen(args) -> int:
+    import os
+    from retail_perception.gallery import new_key_text
+    path = Path(args.key_file)
+    if path.exists():
+        _error(f'{path} exists; refusing to overwrite a key (members would become unreadable)')
+        return EXIT_SETUP
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, 'w') as handle:
+        handle.write(new_key_text() + '\n')
+    print(f'Wrote a new gallery key to {path}; keep it off the gallery disk\'s backups')
+    return EXIT_OK

@@ -1,0 +1,280 @@
+"""From camera frames to customers: detect, track, identify by voting, estimate where they are.
+
+Encoding a face costs ~50 ms on the robot's CPU, detecting on a full frame as much again, so the
+pipeline detects on a shrunken frame, follows each person as a track, and encodes a track only
+when it appears, a few times until it is identified, then now and then to re-check — not every
+frame. A track becomes a member only after several agreeing matches (threshold for East Asian
+faces <= 0.5 plus a best-vs-second margin), which keeps look-alikes from being greeted by the
+wrong name. Unknown people's encodings live only in memory while they are in view (for
+enrolment at the robot) and are never stored. Pure: no rclpy.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+from retail_perception.face_model import Box, to_rgb
+from retail_perception.gallery import Gallery, Match
+
+APPEARED, IDENTIFIED, APPROACHING, LEFT = 'appeared', 'identified', 'approaching', 'left'
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    detect_scale: float = 0.5          # detection runs on the frame shrunk by this factor
+    match_threshold: float = 0.5       # max embedding distance to accept a member
+    match_margin: float = 0.05         # best member must beat the next one by this much
+    votes_needed: int = 2              # agreeing matches before a track is named
+    encode_every_unknown: int = 3      # frames between encodings while a track is unnamed
+    refresh_every: int = 10            # frames between re-checks of a named track
+    jump_ratio: float = 1.2            # face size changing this much in one frame (or the face
+                                       # moving by half its width): maybe someone else, check now
+    min_hits: int = 2                  # detections before a track is announced (filters flukes)
+    max_missed: int = 8                # frames a track survives without a detection
+    min_iou: float = 0.2               # box overlap to continue a track
+    identify: bool = True              # False = anonymous mode: no encoding, no identities
+    horizontal_fov_rad: float = math.radians(62.0)
+    face_width_m: float = 0.15         # typical width of a detected face box
+    approach_distance_m: float = 2.0   # closer than this (and growing, centred) = approaching
+    approach_growth: float = 1.15      # face width growth over the window
+    approach_window: int = 10          # observations compared for growth
+    approach_max_bearing_rad: float = 0.35
+    keep_encodings: int = 5            # recent encodings a track keeps (for enrolment)
+    same_person_max: float = 0.6       # a track whose new encoding is further than this from its
+                                       # last one is a different person in the same place: split
+
+
+@dataclass
+class Identity:
+    customer_id: str
+    name: str
+    vip: bool
+    confidence: float
+
+
+@dataclass
+class Track:
+    track_id: int
+    box: Box
+    created_frame: int
+    hits: int = 1
+    missed: int = 0
+    last_encoded: int = -10 ** 9
+    widths: deque = field(default_factory=lambda: deque(maxlen=30))
+    encodings: deque = field(default_factory=deque)
+    votes: Counter = field(default_factory=Counter)
+    vote_distances: dict = field(default_factory=dict)
+    identity: Identity | None = None
+    announced: bool = False
+    approached: bool = False
+    distance_m: float = 0.0
+    bearing_rad: float = 0.0
+
+    @property
+    def seen_now(self) -> bool:
+        return self.missed == 0
+
+
+@dataclass(frozen=True)
+class FaceEvent:
+    kind: str
+    track_id: int
+    box: Box
+    distance_m: float
+    bearing_rad: float
+    customer_id: str = ''
+    name: str = ''
+    vip: bool = False
+    confidence: float = 0.0
+
+
+class Detector(Protocol):
+    def detect(self, rgb: np.ndarray, scale: float = 1.0) -> list[Box]: ...
+    def encode(self, rgb: np.ndarray, boxes: list[Box]) -> np.ndarray: ...
+
+
+def focal_length_px(image_width: int, horizontal_fov_rad: float) -> float:
+    return (image_width / 2.0) / math.tan(horizontal_fov_rad / 2.0)
+
+
+def face_distance_m(box: Box, image_width: int, config: PipelineConfig) -> float:
+    """Pinhole estimate: a face of known width covering `width` pixels."""
+    width = max(1, box[1] - box[3])
+    return config.face_width_m * focal_length_px(image_width, config.horizontal_fov_rad) / width
+
+
+def face_bearing_rad(box: Box, image_width: int, config: PipelineConfig) -> float:
+    """Angle of the face centre from the optical axis, positive to the robot's left (REP-103)."""
+    centre_x = (box[1] + box[3]) / 2.0
+    return math.atan2(image_width / 2.0 - centre_x, focal_length_px(image_width, config.horizontal_fov_rad))
+
+
+def iou(a: Box, b: Box) -> float:
+    top, right, bottom, left = max(a[0], b[0]), min(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
+    inter = max(0, right - left) * max(0, bottom - top)
+    area = lambda x: max(0, x[1] - x[3]) * max(0, x[2] - x[0])  # noqa: E731
+    union = area(a) + area(b) - inter
+    return inter / union if union else 0.0
+
+
+class FacePipeline:
+    """Feed frames in order with `process`; get the live tracks and the events they caused."""
+
+    def __init__(self, model: Detector, gallery_source: Callable[[], Gallery] | Gallery | None,
+                 config: PipelineConfig = PipelineConfig()):
+        self.model = model
+        self.config = config
+        self._gallery_source = gallery_source
+        self.tracks: dict[int, Track] = {}
+        self.frame_index = -1
+        self._next_id = 1
+        self._pending_events: list[FaceEvent] = []
+
+    def gallery(self) -> Gallery | None:
+        source = self._gallery_source
+        return source() if callable(source) else source
+
+    def process(self, frame_bgr: np.ndarray) -> list[FaceEvent]:
+        """Run one frame through detection, tracking, identification; return its events."""
+        self.frame_index += 1
+        self._pending_events = []
+        rgb = to_rgb(frame_bgr)
+        width = rgb.shape[1]
+        boxes = self.model.detect(rgb, self.config.detect_scale)
+        self._associate(boxes)
+        for track in self.tracks.values():
+            if track.seen_now:
+                track.distance_m = face_distance_m(track.box, width, self.config)
+                track.bearing_rad = face_bearing_rad(track.box, width, self.config)
+        if self.config.identify:
+            self._identify(rgb)
+        events: list[FaceEvent] = []
+        for track in list(self.tracks.values()):
+            if track.missed > self.config.max_missed:
+                del self.tracks[track.track_id]
+                if track.announced:
+                    events.append(self._event(LEFT, track))
+                continue
+            if not track.seen_now:
+                continue
+            if not track.announced and track.hits >= self.config.min_hits:
+                track.announced = True
+                events.append(self._event(APPEARED, track))
+                if track.identity is not None:
+                    events.append(self._event(IDENTIFIED, track))
+            if track.announced and not track.approached and self._is_approaching(track):
+                track.approached = True
+                events.append(self._event(APPROACHING, track))
+        return self._pending_events + events
+
+    def flush(self) -> list[FaceEvent]:
+        """End of stream: every announced track leaves."""
+        events = [self._event(LEFT, t) for t in self.tracks.values() if t.announced]
+        self.tracks.clear()
+        return events
+
+    # --- tracking ------------------------------------------------------------------------------
+    def _associate(self, boxes: list[Box]) -> None:
+        pairs = sorted(((iou(t.box, b), tid, i) for tid, t in self.tracks.items()
+                        for i, b in enumerate(boxes)), reverse=True)
+        used_tracks: set[int] = set()
+        used_boxes: set[int] = set()
+        for overlap, tid, i in pairs:
+            if overlap < self.config.min_iou or tid in used_tracks or i in used_boxes:
+                continue
+            used_tracks.add(tid)
+            used_boxes.add(i)
+            track = self.tracks[tid]
+            if self._jumped(track.box, boxes[i]):
+                track.last_encoded = -10 ** 9
+            track.box, track.missed = boxes[i], 0
+            track.hits += 1
+            track.widths.append(boxes[i][1] - boxes[i][3])
+        for tid, track in self.tracks.items():
+            if tid not in used_tracks:
+                track.missed += 1
+        for i, box in enumerate(boxes):
+            if i not in used_boxes:
+                self._new_track(box)
+
+    def _split(self, track: Track) -> Track:
+        """Someone else now stands where `track` was: it leaves, a new track starts here."""
+        del self.tracks[track.track_id]
+        if track.announced:
+            self._pending_events.append(self._event(LEFT, track))
+        successor = self._new_track(track.box)
+        successor.distance_m, successor.bearing_rad = track.distance_m, track.bearing_rad
+        return successor
+
+    def _new_track(self, box: Box) -> Track:
+        track = Track(self._next_id, box, self.frame_index, encodings=deque(maxlen=self.config.keep_encodings))
+        track.widths.append(box[1] - box[3])
+        self.tracks[track.track_id] = track
+        self._next_id += 1
+        return track
+
+    def _jumped(self, old: Box, new: Box) -> bool:
+        old_width, new_width = max(1, old[1] - old[3]), max(1, new[1] - new[3])
+        shift = abs((old[1] + old[3]) - (new[1] + new[3])) / 2 + abs((old[0] + old[2]) - (new[0] + new[2])) / 2
+        return (max(new_width / old_width, old_width / new_width) >= self.config.jump_ratio
+                or shift > 0.5 * old_width)
+
+    # --- identification ------------------------------------------------------------------------
+    def _due(self, track: Track) -> bool:
+        every = self.config.refresh_every if track.identity else self.config.encode_every_unknown
+        return track.seen_now and self.frame_index - track.last_encoded >= every
+
+    def _identify(self, rgb: np.ndarray) -> None:
+        due = [t for t in self.tracks.values() if self._due(t)]
+        if not due:
+            return
+        encodings = self.model.encode(rgb, [t.box for t in due])
+        gallery = self.gallery()
+        for track, encoding in zip(due, encodings):
+            if track.encodings and np.linalg.norm(track.encodings[-1] - encoding) > self.config.same_person_max:
+                track = self._split(track)
+            track.last_encoded = self.frame_index
+            track.encodings.append(encoding)
+            if gallery is None or not len(gallery):
+                continue
+            match = gallery.search(encoding, self.config.match_threshold, self.config.match_margin)
+            self._vote(track, match, gallery)
+
+    def _vote(self, track: Track, match: Match, gallery: Gallery) -> None:
+        if match.customer_id is None:
+            return
+        cid = match.customer_id
+        track.votes[cid] += 1
+        track.vote_distances.setdefault(cid, deque(maxlen=5)).append(match.distance)
+        leader, count = track.votes.most_common(1)[0]
+        others = sum(track.votes.values()) - count
+        if count < self.config.votes_needed or count <= others or leader not in gallery.members:
+            return
+        mean_distance = float(np.mean(track.vote_distances[leader]))
+        confidence = max(0.0, min(1.0, 1.0 - mean_distance / (2 * self.config.match_threshold)))
+        member = gallery.members[leader]
+        changed = track.identity is None or track.identity.customer_id != leader
+        track.identity = Identity(leader, member.name, member.vip, confidence)
+        if changed and track.announced:
+            self._pending_events.append(self._event(IDENTIFIED, track))
+
+    # --- approach ------------------------------------------------------------------------------
+    def _is_approaching(self, track: Track) -> bool:
+        window = self.config.approach_window
+        if len(track.widths) < window:
+            return False
+        recent = list(track.widths)[-window:]
+        grown = np.mean(recent[-3:]) / max(1.0, np.mean(recent[:3]))
+        return (grown >= self.config.approach_growth
+                and track.distance_m <= self.config.approach_distance_m
+                and abs(track.bearing_rad) <= self.config.approach_max_bearing_rad)
+
+    def _event(self, kind: str, track: Track) -> FaceEvent:
+        identity = track.identity
+        return FaceEvent(kind, track.track_id, track.box, track.distance_m, track.bearing_rad,
+                         *(() if identity is None else
+                           (identity.customer_id, identity.name, identity.vip, identity.confidence)))

@@ -1,0 +1,222 @@
+"""/perception/faces: who is in front of the robot, as customer events and people positions.
+
+Thin adapter around FacePipeline: camera images in; CustomerEvent (appeared, identified,
+approaching, left) on /perception/customer_events; people as a PoseArray in base_link on
+/perception/people for the costmap; /perception/enroll_face enrols the person of a track after
+they said yes. It never publishes or logs an embedding or a face crop, and in anonymous mode it
+does not even compute embeddings.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import numpy as np
+from geometry_msgs.msg import Pose, PoseArray
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from retail_interfaces.msg import CustomerEvent
+from retail_interfaces.srv import EnrollFace
+from sensor_msgs.msg import Image, RegionOfInterest
+
+from retail_bringup.node_support import ConfigError, ParamSpec, declare_params, main_for
+from retail_perception.face_pipeline import (APPEARED, APPROACHING, IDENTIFIED, LEFT, FaceEvent,
+                                             FacePipeline, PipelineConfig)
+from retail_perception.gallery import Gallery, GalleryError, GalleryStore, load_key
+from retail_perception.image_convert import ImageConversionError, from_image_msg
+
+KINDS = {APPEARED: CustomerEvent.APPEARED, IDENTIFIED: CustomerEvent.IDENTIFIED,
+         APPROACHING: CustomerEvent.APPROACHING, LEFT: CustomerEvent.LEFT}
+
+SPECS = [
+    ParamSpec('image_topic', 'image_raw', 'camera images to watch'),
+    ParamSpec('gallery_dir', '', 'member gallery folder (empty: nobody can be identified)'),
+    ParamSpec('key_file', '', 'gallery key file (empty: $RETAILBOT_GALLERY_KEY)'),
+    ParamSpec('anonymous_mode', False, 'detect and follow people only: no face encodings, no identities'),
+    ParamSpec('match_threshold', 0.5, 'max embedding distance for a member (<= 0.5 for East Asian faces)',
+              min=0.2, max=0.7),
+    ParamSpec('match_margin', 0.05, 'best member must beat the next by this distance', min=0.0, max=0.5),
+    ParamSpec('votes_needed', 2, 'agreeing matches before a person is named', min=1, max=20),
+    ParamSpec('detect_scale', 0.5, 'detection runs on frames shrunk by this factor', min=0.1, max=1.0),
+    ParamSpec('max_missed_frames', 8, 'frames without a detection before a person has left', min=1),
+    ParamSpec('horizontal_fov_deg', 62.0, 'camera horizontal field of view', min=10.0, max=180.0),
+    ParamSpec('face_width_m', 0.15, 'typical face width, for the distance estimate', min=0.05, max=0.3),
+    ParamSpec('approach_distance_m', 2.0, 'closer than this, growing and centred = approaching', min=0.1),
+    ParamSpec('camera_offset', [0.1, 0.0], 'camera position [x, y] in base_link, metres'),
+    ParamSpec('people_frame', 'base_link', 'frame of the published people positions'),
+    ParamSpec('retention_days', 365.0, 'members not seen for this long are purged', min=1.0),
+    ParamSpec('last_seen_flush_s', 300.0, 'how often last-seen times are written to the gallery', min=1.0),
+    ParamSpec('gallery_check_s', 2.0, 'how often to look for gallery changes made by the CLI', min=0.1),
+]
+
+
+class FacesNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__('faces', namespace=kwargs.pop('namespace', 'perception'), **kwargs)
+        p = self.params = declare_params(self, SPECS)
+        if len(p.camera_offset) != 2:
+            raise ConfigError(f'node {self.get_fully_qualified_name()}: camera_offset must be [x, y]')
+        self._lock = threading.Lock()
+        self._store: GalleryStore | None = None
+        self._gallery: Gallery | None = None
+        self._signature = None
+        self._seen: dict[str, float] = {}
+        if p.gallery_dir and not p.anonymous_mode:
+            try:
+                self._store = GalleryStore(p.gallery_dir, load_key(p.key_file or None))
+                with self._store.transaction() as gallery:
+                    purged = gallery.purge(p.retention_days)
+                self._reload()
+            except GalleryError as exc:
+                raise ConfigError(f'node {self.get_fully_qualified_name()}: {exc}') from None
+            if purged:
+                self.get_logger().info(f'Retention: purged {len(purged)} member(s) not seen for '
+                                       f'{p.retention_days:g} days')
+        config = PipelineConfig(
+            detect_scale=p.detect_scale, match_threshold=p.match_threshold, match_margin=p.match_margin,
+            votes_needed=p.votes_needed, max_missed=p.max_missed_frames,
+            identify=not p.anonymous_mode, horizontal_fov_rad=math.radians(p.horizontal_fov_deg),
+            face_width_m=p.face_width_m, approach_distance_m=p.approach_distance_m)
+        from retail_perception.face_model import FaceModel
+        self.pipeline = FacePipeline(FaceModel(), lambda: self._gallery, config)
+        self._events_pub = self.create_publisher(CustomerEvent, '/perception/customer_events', 50)
+        self._people_pub = self.create_publisher(PoseArray, '/perception/people', 10)
+        self._frame_id = ''
+        self.create_subscription(Image, p.image_topic, self._on_image, qos_profile_sensor_data,
+                                 callback_group=MutuallyExclusiveCallbackGroup())
+        services = MutuallyExclusiveCallbackGroup()
+        self.create_service(EnrollFace, '/perception/enroll_face', self._on_enroll, callback_group=services)
+        if self._store is not None:
+            self.create_timer(p.gallery_check_s, self._check_gallery, callback_group=services)
+            self.create_timer(p.last_seen_flush_s, self._flush_seen, callback_group=services)
+            self.create_timer(3600.0, self._purge, callback_group=services)
+        mode = ('anonymous mode: detection and approach only' if p.anonymous_mode else
+                f'{len(self._gallery) if self._gallery else 0} member(s) in the gallery')
+        self.get_logger().info(f'Watching {self.resolve_topic_name(p.image_topic)}; {mode}')
+
+    # --- frames --------------------------------------------------------------------------------
+    def _on_image(self, msg: Image) -> None:
+        try:
+            frame = from_image_msg(msg)
+        except ImageConversionError as exc:
+            self.get_logger().warning(f'skipping camera frame: {exc}', throttle_duration_sec=5.0)
+            return
+        with self._lock:
+            events = self.pipeline.process(frame)
+            people = [(t.distance_m, t.bearing_rad) for t in self.pipeline.tracks.values()]
+        for event in events:
+            self._publish_event(event, msg.header)
+        self._publish_people(people, msg.header.stamp)
+
+    def _publish_event(self, event: FaceEvent, header) -> None:
+        top, right, bottom, left = event.box
+        msg = CustomerEvent(kind=KINDS[event.kind], track_id=event.track_id,
+                            customer_id=event.customer_id, display_name=event.name, vip=event.vip,
+                            confidence=float(event.confidence), distance_m=float(event.distance_m),
+                            bearing_rad=float(event.bearing_rad),
+                            box=RegionOfInterest(x_offset=max(0, left), y_offset=max(0, top),
+                                                 width=max(0, right - left), height=max(0, bottom - top)))
+        msg.header = header
+        self._events_pub.publish(msg)
+        where = f'{event.distance_m:.1f} m, {math.degrees(event.bearing_rad):+.0f}°'
+        if event.kind == IDENTIFIED:
+            with self._lock:
+                self._seen[event.customer_id] = time.time()
+            self.get_logger().info(f'Recognised {"VIP " if event.vip else "member "}{event.name} '
+                                   f'({event.customer_id}) on track {event.track_id}, '
+                                   f'confidence {event.confidence:.2f}, {where}')
+        else:
+            who = f'{event.name} ({event.customer_id})' if event.customer_id else 'Customer'
+            self.get_logger().info(f'{who} on track {event.track_id} {event.kind}, {where}')
+
+    def _publish_people(self, people: list[tuple[float, float]], stamp) -> None:
+        msg = PoseArray()
+        msg.header.stamp = stamp
+        msg.header.frame_id = self.params.people_frame
+        ox, oy = self.params.camera_offset
+        for distance, bearing in people:
+            pose = Pose()
+            pose.position.x = ox + distance * math.cos(bearing)
+            pose.position.y = oy + distance * math.sin(bearing)
+            msg.poses.append(pose)
+        self._people_pub.publish(msg)
+
+    # --- enrolment at the robot ----------------------------------------------------------------
+    def _on_enroll(self, request: EnrollFace.Request, response: EnrollFace.Response) -> EnrollFace.Response:
+        response.success, response.message = self._enroll(request)
+        if response.success:
+            self.get_logger().info(response.message)
+        else:
+            self.get_logger().warning(response.message)
+        return response
+
+    def _enroll(self, request: EnrollFace.Request) -> tuple[bool, str]:
+        if not request.consent_ref.strip():
+            return False, f'not enrolled: no consent reference for track {request.track_id}'
+        if self.params.anonymous_mode:
+            return False, 'not enrolled: the robot runs in anonymous mode'
+        if self._store is None:
+            return False, 'not enrolled: no member gallery configured (gallery_dir)'
+        if not request.customer_id.strip():
+            return False, 'not enrolled: empty customer id'
+        with self._lock:
+            track = self.pipeline.tracks.get(request.track_id)
+            encodings = np.stack(list(track.encodings)) if track is not None and track.encodings else None
+        if encodings is None:
+            return False, f'not enrolled: nobody on track {request.track_id} (left, or face not seen yet)'
+        try:
+            with self._store.transaction() as gallery:
+                gallery.enroll(request.customer_id, request.display_name, request.vip,
+                               request.consent_ref, encodings)
+            self._reload()
+        except GalleryError as exc:
+            return False, f'not enrolled: {exc}'
+        return True, (f'Enrolled {request.display_name} ({request.customer_id}) from track '
+                      f'{request.track_id}, consent {request.consent_ref}')
+
+    # --- gallery upkeep ------------------------------------------------------------------------
+    def _reload(self) -> None:
+        self._signature = self._store.signature()
+        self._gallery = self._store.load()
+
+    def _check_gallery(self) -> None:
+        if self._store.signature() != self._signature:
+            try:
+                self._reload()
+            except GalleryError as exc:
+                self.get_logger().error(f'gallery not reloaded: {exc}', throttle_duration_sec=60.0)
+                return
+            self.get_logger().info(f'Gallery changed: {len(self._gallery)} member(s)')
+
+    def _flush_seen(self) -> None:
+        with self._lock:
+            seen, self._seen = self._seen, {}
+        if not seen:
+            return
+        try:
+            with self._store.transaction() as gallery:
+                for customer_id, when in seen.items():
+                    gallery.touch(customer_id, when)
+            self._reload()
+        except GalleryError as exc:
+            self.get_logger().error(f'last-seen times not saved: {exc}')
+
+    def _purge(self) -> None:
+        try:
+            with self._store.transaction() as gallery:
+                purged = gallery.purge(self.params.retention_days)
+            if purged:
+                self._reload()
+                self.get_logger().info(f'Retention: purged {len(purged)} member(s)')
+        except GalleryError as exc:
+            self.get_logger().error(f'retention purge failed: {exc}')
+
+    def destroy_node(self) -> None:
+        if self._store is not None and self._seen:
+            self._flush_seen()
+        super().destroy_node()
+
+
+main = main_for(FacesNode)

@@ -1,0 +1,291 @@
+"""The member gallery: consenting members' face embeddings, encrypted at rest, searched fast.
+
+Facial data is personal information under China's PIPL: it is kept only on the robot, only for
+members who gave separate consent (the consent reference is stored with them), only as long as
+they keep visiting (retention purge), and a deletion removes every trace. The whole gallery is
+one AES-GCM encrypted file replaced atomically on every change (old contents never linger in a
+side file); no image and no plaintext embedding is ever written. Search is one float32
+matrix-vector product, so it stays fast at 100 000 members. Pure: no rclpy.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import struct
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+KEY_ENV = 'RETAILBOT_GALLERY_KEY'
+STORE_NAME = 'gallery.enc'
+LOCK_NAME = '.lock'
+MAGIC = b'RBGAL1\n'
+EMBEDDING_SIZE = 128
+DAY_S = 86400.0
+
+
+class GalleryError(Exception):
+    """A gallery problem worded for the technician (missing key, wrong key, bad file)."""
+
+
+class GalleryKeyError(GalleryError):
+    """No usable encryption key."""
+
+
+@dataclass(frozen=True)
+class Member:
+    customer_id: str
+    name: str
+    vip: bool
+    consent_ref: str
+    enrolled_at: float
+    last_seen: float
+    embeddings: int = 0
+
+
+@dataclass(frozen=True)
+class Match:
+    """Best gallery member for one face; `customer_id` None when below threshold or ambiguous."""
+    customer_id: str | None
+    distance: float            # to the best member (inf with an empty gallery)
+    second_distance: float     # to the best *other* member
+    best_id: str | None        # best member even when not accepted (for voting / diagnostics)
+
+
+def _decode_key(text: str, source: str) -> bytes:
+    text = text.strip()
+    for decode in (bytes.fromhex, base64.urlsafe_b64decode, base64.b64decode):
+        try:
+            key = decode(text)
+        except (ValueError, binascii.Error):
+            continue
+        if len(key) == 32:
+            return key
+    raise GalleryKeyError(f'gallery key from {source} is not 32 bytes in hex or base64')
+
+
+def load_key(key_file: str | os.PathLike | None = None) -> bytes:
+    """The 256-bit gallery key: from `key_file` if given, else from $RETAILBOT_GALLERY_KEY."""
+    if key_file:
+        path = Path(key_file)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise GalleryKeyError(f'cannot read gallery key file {path}: {exc.strerror}') from None
+        return raw if len(raw) == 32 else _decode_key(raw.decode('ascii', 'replace'), str(path))
+    text = os.environ.get(KEY_ENV, '')
+    if not text:
+        raise GalleryKeyError(f'no gallery key: set {KEY_ENV} (64 hex digits) or give a key file '
+                              '(create one with `retailbot faces keygen --key-file FILE`)')
+    return _decode_key(text, f'${KEY_ENV}')
+
+
+def new_key_text() -> str:
+    """A fresh random key as 64 hex digits."""
+    return secrets.token_hex(32)
+
+
+class Gallery:
+    """Members plus an (n, 128) float32 embedding matrix with the owning member of each row."""
+
+    def __init__(self, members: dict[str, Member] | None = None,
+                 embeddings: np.ndarray | None = None, owners: np.ndarray | None = None):
+        self.members: dict[str, Member] = dict(members or {})
+        self._embeddings = (np.zeros((0, EMBEDDING_SIZE), np.float32) if embeddings is None
+                            else np.ascontiguousarray(embeddings, dtype=np.float32))
+        self._owner_ids: list[str] = [] if owners is None else list(owners)
+        self._reindex()
+
+    def _reindex(self) -> None:
+        ids = sorted(set(self._owner_ids))
+        position = {cid: i for i, cid in enumerate(ids)}
+        self._ids = ids
+        self._owners = np.fromiter((position[c] for c in self._owner_ids), dtype=np.int64,
+                                   count=len(self._owner_ids))
+        self._sq_norms = np.einsum('ij,ij->i', self._embeddings, self._embeddings)
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    @property
+    def embedding_count(self) -> int:
+        return len(self._owner_ids)
+
+    # --- changes -------------------------------------------------------------------------------
+    def enroll(self, customer_id: str, name: str, vip: bool, consent_ref: str,
+               encodings: np.ndarray, now: float | None = None) -> Member:
+        """Add a member (or replace a member's embeddings and consent). Refuses without consent."""
+        if not consent_ref.strip():
+            raise GalleryError(f'refusing to enrol {customer_id}: no consent reference')
+        if not customer_id.strip():
+            raise GalleryError('refusing to enrol: empty customer id')
+        encodings = np.asarray(encodings, dtype=np.float32).reshape(-1, EMBEDDING_SIZE)
+        if not len(encodings):
+            raise GalleryError(f'refusing to enrol {customer_id}: no face encodings')
+        now = time.time() if now is None else now
+        self._drop_rows(customer_id)
+        member = Member(customer_id, name, bool(vip), consent_ref, now, now, len(encodings))
+        self.members[customer_id] = member
+        self._embeddings = np.concatenate([self._embeddings, encodings])
+        self._owner_ids.extend([customer_id] * len(encodings))
+        self._reindex()
+        return member
+
+    def delete(self, customer_id: str) -> bool:
+        """Remove a member and all their embeddings; False if unknown."""
+        if customer_id not in self.members:
+            return False
+        del self.members[customer_id]
+        self._drop_rows(customer_id)
+        self._reindex()
+        return True
+
+    def _drop_rows(self, customer_id: str) -> None:
+        keep = np.array([c != customer_id for c in self._owner_ids], dtype=bool)
+        if keep.all():
+            return
+        self._embeddings = np.ascontiguousarray(self._embeddings[keep])
+        self._owner_ids = [c for c, k in zip(self._owner_ids, keep) if k]
+
+    def purge(self, older_than_days: float, now: float | None = None) -> list[str]:
+        """Delete members not seen for `older_than_days`; returns their ids."""
+        cutoff = (time.time() if now is None else now) - older_than_days * DAY_S
+        stale = [cid for cid, m in self.members.items() if m.last_seen < cutoff]
+        if stale:
+            gone = set(stale)
+            for cid in stale:
+                del self.members[cid]
+            keep = np.array([c not in gone for c in self._owner_ids], dtype=bool)
+            self._embeddings = np.ascontiguousarray(self._embeddings[keep])
+            self._owner_ids = [c for c, k in zip(self._owner_ids, keep) if k]
+            self._reindex()
+        return stale
+
+    def touch(self, customer_id: str, when: float) -> None:
+        """Record that a member was seen (retention counts from here)."""
+        member = self.members.get(customer_id)
+        if member is not None and when > member.last_seen:
+            self.members[customer_id] = replace(member, last_seen=when)
+
+    # --- search --------------------------------------------------------------------------------
+    def distances(self, encoding: np.ndarray) -> np.ndarray:
+        """Euclidean distance from `encoding` to every stored embedding (row order)."""
+        query = np.asarray(encoding, dtype=np.float32).ravel()
+        squared = self._sq_norms - 2.0 * (self._embeddings @ query) + float(query @ query)
+        return np.sqrt(np.maximum(squared, 0.0))
+
+    def search(self, encoding: np.ndarray, threshold: float, margin: float = 0.0) -> Match:
+        """Best member within `threshold`, accepted only if the next member is `margin` further."""
+        if not len(self._owner_ids):
+            return Match(None, float('inf'), float('inf'), None)
+        dist = self.distances(encoding)
+        k = min(8, len(dist))
+        nearest = np.argpartition(dist, k - 1)[:k] if k < len(dist) else np.arange(len(dist))
+        nearest = nearest[np.argsort(dist[nearest])]
+        best_row = nearest[0]
+        best_owner = self._owners[best_row]
+        others = nearest[self._owners[nearest] != best_owner]
+        if len(others):
+            second = float(dist[others[0]])
+        else:  # all k nearest rows belong to the best member: look at the rest
+            rest = dist[self._owners != best_owner]
+            second = float(rest.min()) if rest.size else float('inf')
+        best = float(dist[best_row])
+        best_id = self._ids[best_owner]
+        accepted = best <= threshold and second - best >= margin
+        return Match(best_id if accepted else None, best, second, best_id)
+
+    def embeddings_of(self, customer_id: str) -> np.ndarray:
+        rows = [i for i, c in enumerate(self._owner_ids) if c == customer_id]
+        return self._embeddings[rows]
+
+    # --- serialisation -------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        meta = json.dumps({'members': [asdict(m) for m in self.members.values()],
+                           'owners': self._owner_ids}, ensure_ascii=False).encode('utf-8')
+        return struct.pack('<Q', len(meta)) + meta + self._embeddings.astype('<f4').tobytes()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> 'Gallery':
+        (size,) = struct.unpack_from('<Q', blob)
+        meta = json.loads(blob[8:8 + size].decode('utf-8'))
+        matrix = np.frombuffer(blob[8 + size:], dtype='<f4').reshape(-1, EMBEDDING_SIZE)
+        members = {m['customer_id']: Member(**m) for m in meta['members']}
+        return cls(members, matrix.astype(np.float32), meta['owners'])
+
+
+class GalleryStore:
+    """The encrypted gallery folder: load, and change under an exclusive lock with atomic save."""
+
+    def __init__(self, directory: str | os.PathLike, key: bytes):
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        self.directory = Path(directory)
+        self.path = self.directory / STORE_NAME
+        self._aead = AESGCM(key)
+
+    def signature(self) -> tuple[int, int] | None:
+        """(mtime_ns, size) of the store file, to notice changes made by another process."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def load(self) -> Gallery:
+        """The current gallery (empty if nothing was enrolled yet)."""
+        from cryptography.exceptions import InvalidTag
+        try:
+            blob = self.path.read_bytes()
+        except FileNotFoundError:
+            return Gallery()
+        except OSError as exc:
+            raise GalleryError(f'cannot read gallery {self.path}: {exc.strerror}') from None
+        if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + 12 + 16:
+            raise GalleryError(f'{self.path} is not a retailbot gallery file')
+        nonce = blob[len(MAGIC):len(MAGIC) + 12]
+        try:
+            plain = self._aead.decrypt(nonce, blob[len(MAGIC) + 12:], MAGIC)
+        except InvalidTag:
+            raise GalleryKeyError(f'gallery key does not open {self.path} (wrong key or damaged file)') from None
+        return Gallery.from_bytes(plain)
+
+    def save(self, gallery: Gallery) -> None:
+        """Encrypt and atomically replace the store (survives kill -9: old or new, never half)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o700)
+        nonce = secrets.token_bytes(12)
+        blob = MAGIC + nonce + self._aead.encrypt(nonce, gallery.to_bytes(), MAGIC)
+        tmp = self.path.with_name(f'.{STORE_NAME}.{os.getpid()}.tmp')
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, 'wb') as handle:
+                handle.write(blob)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Gallery]:
+        """`with store.transaction() as g:` load under an exclusive lock, save if no exception."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with open(self.directory / LOCK_NAME, 'a+b') as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            gallery = self.load()
+            yield gallery
+            self.save(gallery)

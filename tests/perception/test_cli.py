@@ -1,0 +1,108 @@
+"""`retailbot faces ...` as the technician runs it: the real console script, real models."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from conftest import CLIP, FACES, photos
+from rostest_support import console_script
+
+
+def faces(*args, check_rc=None) -> subprocess.CompletedProcess:
+    result = subprocess.run([console_script('retailbot'), 'faces', *map(str, args)],
+                            capture_output=True, text=True, timeout=120)
+    if check_rc is not None:
+        assert result.returncode == check_rc, result.stderr
+    return result
+
+
+def _json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def db(tmp_path, gallery_key):
+    return tmp_path / 'gallery'
+
+
+def test_enroll_identify_list_delete_purge(db, tmp_path):
+    faces('enroll', '--db', db, '--id', 'vip-001', '--name', 'Barack', '--vip', '--consent', 'CONSENT-7',
+          photos('obama')[0], check_rc=0)
+    faces('enroll', '--db', db, '--id', 'm-002', '--name', 'Joe', '--consent', 'CONSENT-8',
+          photos('biden')[0], check_rc=0)
+    corrupt = tmp_path / 'corrupt.jpg'
+    corrupt.write_bytes(b'\xff\xd8\xff\xe0garbage')
+    result = faces('identify', '--db', db, '--json', photos('obama')[1], corrupt,
+                   FACES / 'enroll' / 'lin-manuel-miranda.png', photos('biden')[1])
+    assert result.returncode == 1, 'a skipped image must show in the exit code'
+    assert 'corrupt.jpg' in result.stderr and 'Traceback' not in result.stderr
+    lines = _json_lines(result.stdout)
+    assert [line['image'] for line in lines] == [str(photos('obama')[1]),
+                                                 str(FACES / 'enroll' / 'lin-manuel-miranda.png'),
+                                                 str(photos('biden')[1])]
+    obama, lin, biden = (line['faces'] for line in lines)
+    assert len(obama) == 1 and set(obama[0]) == {'box', 'customer_id', 'name', 'vip', 'distance'}
+    assert (obama[0]['customer_id'], obama[0]['name'], obama[0]['vip']) == ('vip-001', 'Barack', True)
+    assert len(obama[0]['box']) == 4 and 0 <= obama[0]['distance'] <= 0.5
+    assert lin == [{'box': lin[0]['box'], 'customer_id': None, 'name': None, 'vip': False, 'distance': None}]
+    assert biden[0]['customer_id'] == 'm-002' and biden[0]['vip'] is False
+
+    listed = _json_lines(faces('list', '--db', db, '--json', check_rc=0).stdout)
+    assert {m['customer_id']: m['consent_ref'] for m in listed} == {'vip-001': 'CONSENT-7', 'm-002': 'CONSENT-8'}
+    assert all('embedding' not in json.dumps(m) for m in listed)
+
+    assert _json_lines(faces('delete', '--db', db, '--id', 'm-002', '--json', check_rc=0).stdout) == \
+        [{'customer_id': 'm-002', 'deleted': True}]
+    again = faces('identify', '--db', db, '--json', photos('biden')[1], check_rc=0)
+    assert _json_lines(again.stdout)[0]['faces'][0]['customer_id'] is None
+    assert faces('delete', '--db', db, '--id', 'm-002').returncode == 1
+
+    assert _json_lines(faces('purge', '--db', db, '--older-than', '30', '--json', check_rc=0).stdout) == \
+        [{'purged': []}]
+    assert _json_lines(faces('purge', '--db', db, '--older-than', '0', '--json', check_rc=0).stdout) == \
+        [{'purged': ['vip-001']}]
+    assert 'vip-001' not in faces('list', '--db', db, check_rc=0).stdout
+
+
+def test_enroll_refuses_without_consent_and_two_face_photos(db):
+    result = faces('enroll', '--db', db, '--id', 'x', '--name', 'X', photos('obama')[0])
+    assert result.returncode == 1 and '--consent' in result.stderr
+    result = faces('enroll', '--db', db, '--id', 'x', '--name', 'X', '--consent', 'C-1',
+                   photos('obama')[0], FACES / 'probe' / 'two_people.jpg')
+    assert result.returncode == 1
+    assert 'two_people.jpg: 2 faces' in result.stderr and 'Traceback' not in result.stderr
+    assert faces('list', '--db', db, '--json', check_rc=0).stdout == ''
+
+
+def test_missing_key_is_one_clear_line(tmp_path, monkeypatch):
+    monkeypatch.delenv('RETAILBOT_GALLERY_KEY', raising=False)
+    result = faces('list', '--db', tmp_path / 'gallery')
+    assert result.returncode == 2
+    assert result.stderr.strip().count('\n') == 0 and 'RETAILBOT_GALLERY_KEY' in result.stderr
+    key = tmp_path / 'gallery.key'
+    faces('keygen', '--key-file', key, check_rc=0)
+    assert len(key.read_text().strip()) == 64 and (key.stat().st_mode & 0o777) == 0o600
+    faces('list', '--db', tmp_path / 'gallery', '--key-file', key, check_rc=0)
+
+
+@pytest.mark.slow
+def test_track_names_the_performer_in_the_clip(db):
+    for person in ('lin-manuel-miranda', 'alex-lacamoire'):
+        faces('enroll', '--db', db, '--id', person, '--name', person, '--consent', 'C',
+              FACES / 'enroll' / f'{person}.png', check_rc=0)
+    lines = _json_lines(faces('track', '--db', db, '--video', CLIP, '--max-frames', 160, '--json',
+                              check_rc=0).stdout)
+    summary = lines[-1]
+    assert set(summary) == {'frames', 'fps', 'identities'}
+    assert summary['frames'] == 160 and summary['fps'] > 0
+    assert set(summary['identities']) == {'lin-manuel-miranda'}, 'only the performer is on stage'
+    assert summary['identities']['lin-manuel-miranda'] >= 40
+
+
+def test_track_reports_an_unreadable_video(db, tmp_path):
+    fake = tmp_path / 'clip.mp4'
+    fake.write_bytes(b'not a video')
+    result = faces('track', '--db', db, '--video', fake)
+    assert result.returncode == 2 and 'clip.mp4' in result.stderr and 'Traceback' not in result.stderr

@@ -1,0 +1,119 @@
+"""The pipeline's tracking, voting and geometry, with a scripted detector (fast, deterministic);
+the real models run in test_recognition.py, test_cli.py and test_nodes.py."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from retail_perception.face_pipeline import (APPEARED, APPROACHING, IDENTIFIED, LEFT, FacePipeline,
+                                             PipelineConfig, face_bearing_rad, face_distance_m)
+from retail_perception.gallery import Gallery
+
+FRAME = np.zeros((360, 640, 3), np.uint8)
+MEMBER = np.zeros(128, np.float32)
+STRANGER = np.full(128, 0.1, np.float32)
+
+
+class ScriptedModel:
+    """Boxes and encodings per frame from a script; counts how often encoding ran."""
+
+    def __init__(self, script):
+        self.script, self.frame, self.encoded = script, -1, 0
+
+    def detect(self, rgb, scale=1.0):
+        self.frame += 1
+        return [box for box, _ in self.script(self.frame)]
+
+    def encode(self, rgb, boxes):
+        self.encoded += len(boxes)
+        faces = dict(self.script(self.frame))
+        return np.stack([faces[tuple(b)] for b in boxes])
+
+
+def _box(centre_x: int, width: int) -> tuple:
+    return (150 - width // 2, centre_x + width // 2, 150 + width // 2, centre_x - width // 2)
+
+
+def _gallery() -> Gallery:
+    gallery = Gallery()
+    gallery.enroll('m1', 'Li Na', True, 'C-1', MEMBER)
+    return gallery
+
+
+def _run(script, frames, config=PipelineConfig()):
+    model = ScriptedModel(script)
+    pipeline = FacePipeline(model, _gallery(), config)
+    events = [(i, e) for i in range(frames) for e in pipeline.process(FRAME)]
+    return pipeline, model, events
+
+
+def test_member_walking_up_is_appeared_identified_approaching_then_left():
+    def script(i):  # face grows from 60 to 160 px in the centre for 30 frames, then nobody
+        return [(_box(320, 60 + 100 * i // 29), MEMBER)] if i < 30 else []
+    pipeline, model, events = _run(script, 45)
+    kinds = [e.kind for _, e in events]
+    assert kinds == [APPEARED, IDENTIFIED, APPROACHING, LEFT]
+    identified = events[1][1]
+    assert (identified.customer_id, identified.name, identified.vip) == ('m1', 'Li Na', True)
+    assert 0.5 < identified.confidence <= 1.0
+    assert len({e.track_id for _, e in events}) == 1
+    # encoded on appearance and a few times until named, then only on refresh: not every frame
+    assert model.encoded <= 6
+    assert events[1][0] <= 6, 'identified too late'
+
+
+def test_stranger_is_never_named_and_their_encodings_stay_in_memory_only():
+    pipeline, _, events = _run(lambda i: [(_box(200, 80), STRANGER)] if i < 20 else [], 35)
+    assert [e.kind for _, e in events] == [APPEARED, LEFT]
+    assert all(e.customer_id == '' and e.confidence == 0.0 for _, e in events)
+
+
+def test_one_lucky_match_is_not_enough_votes():
+    def script(i):  # a stranger who matches the member once
+        return [(_box(320, 80), MEMBER if i == 0 else STRANGER)]
+    pipeline, _, events = _run(script, 20)
+    assert IDENTIFIED not in [e.kind for _, e in events]
+
+
+def test_anonymous_mode_never_encodes_or_names():
+    pipeline, model, events = _run(lambda i: [(_box(320, 60 + 4 * i), MEMBER)] if i < 25 else [], 40,
+                                   PipelineConfig(identify=False))
+    assert model.encoded == 0
+    assert [e.kind for _, e in events] == [APPEARED, APPROACHING, LEFT]
+    assert all(e.customer_id == '' for _, e in events)
+
+
+def test_two_people_keep_their_own_track_ids():
+    def script(i):
+        return [(_box(150 + i, 80), MEMBER), (_box(500 - i, 80), STRANGER)]
+    pipeline, _, events = _run(script, 12)
+    appeared = [e for _, e in events if e.kind == APPEARED]
+    assert len(appeared) == 2 and appeared[0].track_id != appeared[1].track_id
+    named = {e.track_id for _, e in events if e.kind == IDENTIFIED}
+    assert named == {t.track_id for t in pipeline.tracks.values() if t.identity}
+    assert len(named) == 1
+
+
+def test_face_off_to_the_side_is_not_approaching():
+    pipeline, _, events = _run(lambda i: [(_box(40, 40 + 4 * i), STRANGER)], 30)
+    assert APPROACHING not in [e.kind for _, e in events]
+
+
+def test_distance_and_bearing_from_the_face_box():
+    config = PipelineConfig(horizontal_fov_rad=math.radians(90), face_width_m=0.15)
+    # focal = 320 px: a 160 px face is 0.3 m away; a face at the left edge is +45°
+    assert face_distance_m(_box(320, 160), 640, config) == pytest.approx(0.3)
+    assert face_bearing_rad(_box(0, 20), 640, config) == pytest.approx(math.radians(45), abs=1e-3)
+    assert face_bearing_rad(_box(640, 20), 640, config) < 0
+
+
+def test_someone_else_in_the_same_place_is_a_new_track():
+    def script(i):  # a stranger, then (same box) the member: e.g. photos swapped in the replay
+        return [(_box(320, 100), STRANGER if i < 10 else MEMBER)]
+    pipeline, _, events = _run(script, 25, PipelineConfig(refresh_every=3))
+    summary = [(e.kind, e.track_id, e.customer_id) for _, e in events]
+    assert summary[:2] == [(APPEARED, 1, ''), (LEFT, 1, '')]
+    assert (IDENTIFIED, 2, 'm1') in summary
+    assert APPROACHING not in [k for k, _, _ in summary]

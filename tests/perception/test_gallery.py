@@ -1,0 +1,120 @@
+"""The encrypted member gallery: consent, search, delete, retention, nothing readable on disk."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from retail_perception.gallery import (DAY_S, Gallery, GalleryError, GalleryKeyError, GalleryStore,
+                                       load_key)
+
+IMAGE_MAGIC = (b'\xff\xd8\xff', b'\x89PNG', b'GIF8', b'RIFF', b'II*\x00', b'MM\x00*')
+
+
+def _random_gallery(n: int, seed: int = 0) -> tuple[Gallery, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(0, 0.1, (n, 128)).astype(np.float32)
+    gallery = Gallery()
+    for i in range(n):
+        gallery.enroll(f'c{i}', f'name {i}', i == 0, f'consent-{i}', vectors[i])
+    return gallery, vectors
+
+
+def test_search_agrees_with_face_recognition_face_distance():
+    import face_recognition
+    gallery, vectors = _random_gallery(300)
+    query = vectors[17] + np.random.default_rng(5).normal(0, 0.01, 128).astype(np.float32)
+    reference = face_recognition.face_distance(vectors.astype(np.float64), query.astype(np.float64))
+    assert np.allclose(gallery.distances(query), reference, atol=1e-4)
+    match = gallery.search(query, threshold=0.5)
+    assert match.customer_id == 'c17'
+    assert match.distance == pytest.approx(reference.min(), abs=1e-4)
+    assert match.second_distance == pytest.approx(np.sort(reference)[1], abs=1e-4)
+
+
+def test_threshold_and_margin_reject_doubtful_matches():
+    gallery = Gallery()
+    base = np.zeros(128, np.float32)
+    gallery.enroll('a', 'A', False, 'c', base)
+    gallery.enroll('b', 'B', False, 'c', base + np.eye(128, dtype=np.float32)[0] * 0.06)
+    query = base + np.eye(128, dtype=np.float32)[0] * 0.02
+    assert gallery.search(query, 0.5, margin=0.0).customer_id == 'a'
+    ambiguous = gallery.search(query, 0.5, margin=0.05)
+    assert ambiguous.customer_id is None and ambiguous.best_id == 'a'
+    far = gallery.search(base + 0.1, 0.5)
+    assert far.customer_id is None
+
+
+def test_second_best_is_another_member_not_another_photo_of_the_same_one():
+    gallery = Gallery()
+    same = np.zeros((3, 128), np.float32)
+    same[1, 0], same[2, 0] = 0.01, 0.02
+    gallery.enroll('a', 'A', False, 'c', same)
+    gallery.enroll('b', 'B', False, 'c', np.full(128, 0.05, np.float32))
+    match = gallery.search(np.zeros(128, np.float32), 0.5, margin=0.1)
+    assert match.customer_id == 'a'
+    assert match.second_distance == pytest.approx(np.sqrt(128) * 0.05, rel=1e-4)
+
+
+def test_enrolment_without_consent_is_refused():
+    with pytest.raises(GalleryError, match='no consent'):
+        Gallery().enroll('c1', 'Li Wei', False, '  ', np.zeros(128))
+
+
+def test_store_round_trip_delete_and_purge(tmp_path):
+    store = GalleryStore(tmp_path / 'db', bytes(range(32)))
+    with store.transaction() as gallery:
+        gallery.enroll('old', 'Old Member', False, 'C-1', np.ones(128), now=1000.0)
+        gallery.enroll('vip', '王女士', True, 'C-2', np.zeros((2, 128)), now=1000.0 + 40 * DAY_S)
+        gallery.enroll('gone', 'To Delete', False, 'C-3', np.full(128, 0.5), now=1000.0 + 40 * DAY_S)
+    loaded = store.load()
+    assert sorted(loaded.members) == ['gone', 'old', 'vip']
+    assert loaded.members['vip'].vip and loaded.members['vip'].consent_ref == 'C-2'
+    assert loaded.embedding_count == 4
+
+    with store.transaction() as gallery:
+        assert gallery.delete('gone') and not gallery.delete('gone')
+    loaded = store.load()
+    assert 'gone' not in loaded.members and loaded.embedding_count == 3
+    assert loaded.search(np.full(128, 0.5), 0.5).best_id != 'gone'
+
+    with store.transaction() as gallery:
+        gallery.touch('vip', 1000.0 + 50 * DAY_S)
+        assert gallery.purge(30, now=1000.0 + 60 * DAY_S) == ['old']
+    assert sorted(store.load().members) == ['vip']
+
+
+def test_nothing_readable_in_the_gallery_folder(tmp_path, enrolment_encodings):
+    db = tmp_path / 'db'
+    store = GalleryStore(db, bytes(range(32)))
+    with store.transaction() as gallery:
+        for person, encoding in enrolment_encodings.items():
+            gallery.enroll(f'id-{person}', person.replace('_', ' ').title(), False, f'consent-{person}',
+                           encoding)
+    files = [p for p in db.rglob('*') if p.is_file()]
+    assert files
+    for path in files:
+        data = path.read_bytes()
+        assert not data.startswith(IMAGE_MAGIC), f'{path} looks like an image'
+        for person, encoding in enrolment_encodings.items():
+            for word in (person, person.replace('_', ' ').title(), f'consent-{person}'):
+                for text in (word.encode('utf-8'), word.encode('utf-16-le')):
+                    assert text not in data, f'{path} contains {word!r} in plain text'
+            for dtype in ('<f4', '<f8', '>f4'):
+                assert encoding.astype(dtype)[:4].tobytes() not in data, \
+                    f'{path} contains a plain {dtype} embedding of {person}'
+
+
+def test_missing_or_wrong_key_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv('RETAILBOT_GALLERY_KEY', raising=False)
+    with pytest.raises(GalleryKeyError, match='RETAILBOT_GALLERY_KEY'):
+        load_key()
+    monkeypatch.setenv('RETAILBOT_GALLERY_KEY', 'abc')
+    with pytest.raises(GalleryKeyError, match='not 32 bytes'):
+        load_key()
+    key_file = tmp_path / 'key'
+    key_file.write_text('11' * 32 + '\n')
+    assert load_key(key_file) == bytes([0x11]) * 32
+    with GalleryStore(tmp_path / 'db', bytes(32)).transaction() as gallery:
+        gallery.enroll('c', 'C', False, 'ref', np.zeros(128))
+    with pytest.raises(GalleryKeyError, match='does not open'):
+        GalleryStore(tmp_path / 'db', bytes([1]) * 32).load()
