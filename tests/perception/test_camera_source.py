@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CLIP, FACES
+from perception_support import CLIP, FACES
 from retail_perception.camera_source import (CameraSource, ImageFolderSource, SourceError, VideoSource,
                                              describe_source, open_source)
 

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import CLIP, FACES, photos
+from perception_support import CLIP, FACES, photos
 from rostest_support import console_script
 
 

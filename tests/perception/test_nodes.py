@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from rclpy.parameter import Parameter
 
-from conftest import photos
+from perception_support import photos
 from rostest_support import wait_for
 
 pytestmark = pytest.mark.slow

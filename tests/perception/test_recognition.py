@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import FACES, PEOPLE, VARIANTS
+from perception_support import FACES, PEOPLE, VARIANTS
 from retail_perception.face_model import EnrollmentError, ImageReadError
 from retail_perception.gallery import Gallery
 
