@@ -37,6 +37,6 @@ setup(
             'health = retail_bringup.health_node:main',
         ],
         # Subcommands of the `retailbot` CLI: '<name> = retail_bringup.cli:register'
-        'retailbot.commands': [],
+        'retailbot.commands': ['demo = retail_bringup.demo:register'],
     },
 )

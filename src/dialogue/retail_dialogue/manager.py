@@ -125,6 +125,9 @@ class DialogueManager:
 
     def on_customer_left(self, track_id: int) -> None:
         """The person walked away: end the session quietly (they can no longer hear a goodbye)."""
+        session = self.sessions.get(track_id)
+        if session is not None and session.state == 'guiding':
+            return  # following behind the robot, out of the forward camera's view: still being guided
         session = self.sessions.pop(track_id, None)
         if session is not None:
             self._event(session, 'session_end', {'reason': 'left', 'state': session.state})

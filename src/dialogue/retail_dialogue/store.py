@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -68,6 +68,7 @@ def load_appointments(path: str | Path | None) -> tuple[list[Appointment], list[
     out, issues = [], []
     for index, entry in enumerate(data):
         try:
+            entry = _from_platform(entry) if isinstance(entry, dict) and 'customer' in entry else entry
             out.append(Appointment(
                 appointment_id=str(entry['appointment_id']), customer_id=str(entry.get('customer_id', '')),
                 name=str(entry['name']), start=datetime.fromisoformat(entry['start']),
@@ -77,6 +78,22 @@ def load_appointments(path: str | Path | None) -> tuple[list[Appointment], list[
             issues.append(f'appointments {path}: entry {index} skipped ({exc!r})')
     return out, issues
 
+
+
+def _from_platform(entry: dict) -> dict:
+    """An appointment as the sync downlink stores it (platform: id, customer, time, purpose, note).
+
+    The platform's `note` carries the rest as a JSON object: name, meeting_point, staff and
+    duration_min (default 60) or end.
+    """
+    note = json.loads(entry.get('note') or '{}')
+    if not isinstance(note, dict):
+        raise ValueError('note is not a JSON object')
+    start = datetime.fromisoformat(entry['time'])
+    end = note.get('end') or (start + timedelta(minutes=float(note.get('duration_min', 60)))).isoformat()
+    return {'appointment_id': entry['id'], 'customer_id': entry['customer'], 'name': note['name'],
+            'start': entry['time'], 'end': end, 'purpose': entry.get('purpose', ''),
+            'meeting_point': note.get('meeting_point', ''), 'staff': note.get('staff', '')}
 
 _ZH_NUM = {'一': 1, '二': 2, '两': 2, '三': 3, '四': 4, '五': 5, '六': 6, '七': 7, '八': 8, '九': 9, '十': 10,
            '十一': 11, '十二': 12}

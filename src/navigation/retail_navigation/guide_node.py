@@ -359,9 +359,13 @@ class GuideNode(Node):
         mission = self._mission
         self._stop_base()
         outcome = mission.finish(outcome) if mission is not None else outcome
-        log = self.get_logger().info if outcome.success else self.get_logger().warning
-        log(f'{mission.kind if mission else "mission"} ended: {outcome.reason}'
-            + (f' ({outcome.message})' if outcome.message and outcome.message != outcome.reason else ''))
+        text = (f'{mission.kind if mission else "mission"} ended: {outcome.reason}'
+                + (f' ({outcome.message})' if outcome.message and outcome.message != outcome.reason else ''))
+        # One logging call per severity: rclpy refuses a call site whose severity changes.
+        if outcome.success:
+            self.get_logger().info(text)
+        else:
+            self.get_logger().warning(text)
         handle, done, make_result = self._goal_handle, self._done, self._make_result
         if handle is not None and done is not None:
             result = make_result(outcome, mission.travelled_m if mission else 0.0)

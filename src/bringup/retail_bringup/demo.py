@@ -1,0 +1,775 @@
+"""`retailbot demo`: a simulated store day with every part of the robot real.
+
+The demo (1) prepares out/demo/ and a robot data folder in it, (2) starts the reference platform
+and seeds it (catalog, member histories, today's VIP appointment), (3) lets the robot fetch them
+(the sync downlink) and enrols the VIP and a member in the encrypted face gallery, (4) starts the
+whole robot from launch/robot.launch.yaml sim:=true, (5) plays the scenario of demo_scenario:
+customers step in front of the simulated camera (the camera replays a one-photo folder the demo
+swaps), speak as text on /dialogue/utterances, and the demo waits on the robot's real messages;
+faults are injected through the parts' own mechanisms (an unreadable camera frame, the base
+simulator's bumper, stopping the platform, killing the sync agent), (6)-(7) prints the transcript
+and writes summary.json, path.png, transcript.txt, and (8) exits 0 only if every expectation held.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from retail_bringup import demo_scenario as story
+from retail_bringup.demo_report import Expectations, Transcript, compose, draw_path, write_summary
+
+REPO = Path(__file__).resolve().parents[3]
+FACES = REPO / 'tests' / 'data' / 'faces' / 'train'
+DEMO_STORE = REPO / 'config' / 'stores' / 'demo'
+AREAS = ('retail_navigation', 'retail_perception', 'retail_dialogue', 'retail_recommendation', 'retail_sync')
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+FRAME_W, FRAME_H = 640, 360   # config/perception.yaml camera width/height
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        'demo', help='run a simulated store day end to end (VIP, member, shoppers, faults)',
+        description='Start the reference platform and the whole simulated robot, play a scripted '
+                    'store day and check it; writes summary.json, path.png and transcript.txt.')
+    parser.add_argument('--out', default='out/demo', help='output folder (default out/demo)')
+    parser.add_argument('--scenes', default=','.join(story.SCENES), metavar='LIST',
+                        help=f'comma-separated scenes to play, in the day\'s order (default: all: '
+                             f'{",".join(story.SCENES)})')
+    parser.add_argument('--wait-scale', type=float, default=1.0, metavar='F',
+                        help='multiply every wait for the robot by F (slow machines; default 1)')
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    out = Path(args.out).resolve()
+    scenes = [name.strip() for name in args.scenes.split(',') if name.strip()]
+    unknown = [name for name in scenes if name not in story.SCENES]
+    if unknown or not scenes:
+        print(f'retailbot demo: unknown scene(s) {", ".join(unknown) or "(none given)"}; '
+              f'choose from {", ".join(story.SCENES)}', file=sys.stderr)
+        return EXIT_USAGE
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')   # this process's own node too
+    transcript = Transcript()
+    expect = Expectations(story.expectations_for(scenes))
+    missing = [area for area in AREAS if not _importable(area)]
+    if missing:
+        expect.check('parts_available', False, f'not installed: {", ".join(missing)}')
+        transcript.say('demo', f'cannot run the store day: {", ".join(missing)} not available')
+        return _finish(out, transcript, expect, Recorder(), {}, [])
+    day = StoreDay(out, transcript, expect, args.wait_scale, scenes)
+    previous = {sig: signal.signal(sig, day.interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return day.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+    return importlib.util.find_spec(module) is not None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def _retailbot() -> str:
+    return str(Path(sys.prefix) / 'bin' / 'retailbot')
+
+
+class Recorder:
+    """What the robot did, as seen on its topics (filled by the demo's ROS node)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.replies: list = []
+        self.customers: list = []
+        self.events: list = []
+        self.staff: list[dict] = []
+        self.arrivals: list[str] = []
+        self.odom: list[tuple[float, float]] = []
+        self.safety: list = []
+        self.diagnostics: dict[str, tuple[int, str, dict]] = {}
+        self.met: list[tuple[str, float, float]] = []
+
+
+class DemoNode:
+    """The customers' side of the store: a rclpy node that talks to the robot and listens to it."""
+
+    def __init__(self, recorder: Recorder, transcript: Transcript, labels: Callable[[int], str]) -> None:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from nav_msgs.msg import Odometry
+        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from std_msgs.msg import String
+        from std_srvs.srv import Trigger
+
+        from retail_interfaces.msg import (BaseSafety, CustomerEvent, InteractionEvent, PlaceArrival,
+                                           RobotReply, Utterance)
+        self.rclpy, self.Utterance, self.Trigger = rclpy, Utterance, Trigger
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node('store_day', context=self.context)
+        self.rec, self.transcript, self.labels = recorder, transcript, labels
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                             reliability=ReliabilityPolicy.RELIABLE)
+        node = self.node
+        self.utterances = node.create_publisher(Utterance, '/dialogue/utterances', 10)
+        node.create_subscription(RobotReply, '/dialogue/replies', self._on_reply, 50)
+        node.create_subscription(CustomerEvent, '/perception/customer_events', self._on_customer, 50)
+        node.create_subscription(InteractionEvent, '/sync/interaction_events', self._on_event, 1000)
+        node.create_subscription(String, '/dialogue/staff_requests', self._on_staff, 10)
+        node.create_subscription(PlaceArrival, '/navigation/arrivals', self._on_arrival, 10)
+        node.create_subscription(Odometry, '/odom', self._on_odom, 20)
+        node.create_subscription(BaseSafety, '/navigation/safety', self._on_safety, latched)
+        node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 50)
+        self.reset_safety = node.create_client(Trigger, '/navigation/reset_safety')
+        self.sync_now = node.create_client(Trigger, '/sync/sync_now')
+        self.pose: tuple[float, float] | None = None
+        self.executor = MultiThreadedExecutor(context=self.context)
+        self.executor.add_node(node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    # -- listening --------------------------------------------------------------------------
+    def _on_reply(self, msg) -> None:
+        with self.rec.lock:
+            self.rec.replies.append(msg)
+        self.transcript.say('机器人', f'{msg.text}   ({msg.intent}, to {self.labels(msg.track_id)})')
+
+    def _on_customer(self, msg) -> None:
+        kinds = {0: 'appeared', 1: 'identified', 2: 'approaching', 3: 'left'}
+        with self.rec.lock:
+            self.rec.customers.append(msg)
+            if msg.kind in (0, 1) and self.pose is not None:
+                self.rec.met.append((msg.customer_id or f'track {msg.track_id}', *self.pose))
+        who = f'{msg.display_name} ({msg.customer_id}{", VIP" if msg.vip else ""})' if msg.customer_id else 'a shopper'
+        self.transcript.say('camera', f'{who} {kinds.get(msg.kind, msg.kind)} (track {msg.track_id})')
+
+    def _on_event(self, msg) -> None:
+        with self.rec.lock:
+            self.rec.events.append(msg)
+
+    def _on_staff(self, msg) -> None:
+        request = json.loads(msg.data)
+        with self.rec.lock:
+            self.rec.staff.append(request)
+        to = f' → {request["staff"]}' if request.get('staff') else ''
+        self.transcript.say('staff pager', f'{request.get("reason")}{to}')
+
+    def _on_arrival(self, msg) -> None:
+        with self.rec.lock:
+            self.rec.arrivals.append(msg.zone)
+        self.transcript.say('robot', f'arrived at {msg.zone}')
+
+    def _on_odom(self, msg) -> None:
+        p = msg.pose.pose.position
+        with self.rec.lock:
+            self.rec.odom.append((p.x, p.y))
+            self.pose = (p.x, p.y)
+
+    def _on_safety(self, msg) -> None:
+        with self.rec.lock:
+            self.rec.safety.append(msg)
+        if msg.reason:
+            self.transcript.say('base', f'safety: {msg.reason}{" (latched)" if msg.latched else ""}')
+
+    def _on_diagnostics(self, msg) -> None:
+        with self.rec.lock:
+            for status in msg.status:
+                level = status.level if isinstance(status.level, int) else int.from_bytes(status.level, 'little')
+                self.rec.diagnostics[status.name] = (level, status.message, {v.key: v.value for v in status.values})
+
+    # -- talking ------------------------------------------------------------------------------
+    def speak(self, who: str, text: str, track_id: int) -> None:
+        self.transcript.say(who, text)
+        msg = self.Utterance(text=text, language='zh', is_final=True, confidence=1.0, track_id=track_id)
+        now = self.node.get_clock().now().to_msg()
+        msg.header.stamp, msg.start, msg.end = now, now, now
+        self.utterances.publish(msg)
+
+    def call(self, client, timeout: float) -> str | None:
+        if not client.wait_for_service(timeout_sec=timeout):
+            return None
+        future = client.call_async(self.Trigger.Request())
+        deadline = time.monotonic() + timeout
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not future.done() or future.result() is None:
+            return None
+        return future.result().message if future.result().success else None
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.thread.join(timeout=10)
+        self.node.destroy_node()
+        self.context.try_shutdown()
+
+
+class StoreDay:
+    """One run of the demo: set up, play the scenario, report."""
+
+    def __init__(self, out: Path, transcript: Transcript, expect: Expectations, wait_scale: float,
+                 scenes: list[str]) -> None:
+        self.out, self.transcript, self.expect, self.scale = out, transcript, expect, wait_scale
+        self.scenes = scenes
+        self.data = out / 'data'
+        self.store = self.data / 'platform'     # the sync's download folder is the robot's store folder
+        self.stage = out / 'camera'             # the simulated camera replays this one-photo folder
+        self.rec = Recorder()
+        self.platform: subprocess.Popen | None = None
+        self.port = _free_port()
+        self.launcher = None
+        self.launch_thread: threading.Thread | None = None
+        self.node: DemoNode | None = None
+        self.tracks: dict[int, str] = {}
+        self.interrupted = threading.Event()
+        self.env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', PYTHONUNBUFFERED='1')
+
+    def interrupt(self, *_: object) -> None:
+        self.interrupted.set()
+
+    # -- the whole run -------------------------------------------------------------------------
+    def run(self) -> int:
+        started = time.monotonic()
+        try:
+            self.transcript.section('Opening the store')
+            self._prepare()
+            self._start_platform()
+            self._seed_platform()
+            self._enrol_faces()
+            self._start_robot()
+            self._play()
+        except DemoAbort as exc:
+            self.transcript.say('demo', f'stopped: {exc}')
+        finally:
+            self.transcript.section('Closing the store')
+            if self.node is not None:
+                self.node.close()
+            self._stop_robot()
+            extra = self._count_events()
+            self._stop_platform()
+        extra['duration_s'] = round(time.monotonic() - started, 1)
+        return _finish(self.out, self.transcript, self.expect, self.rec, extra, self._driven_path())
+
+    # -- setting up ----------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        if self.out.exists():
+            shutil.rmtree(self.out)
+        for folder in (self.store, self.data / 'sync', self.data / 'faces', self.stage,
+                       self.out / 'tts', self.out / 'customer_audio'):
+            folder.mkdir(parents=True)
+        for name in ('map.yaml', 'map.pgm', 'zones.yaml'):   # the map comes with the robot's install
+            shutil.copy2(DEMO_STORE / name, self.store / name)
+        (self.data / 'sync' / 'token').write_text(story.PLATFORM_TOKEN + '\n')
+        self._show(None)
+
+    def _start_platform(self) -> None:
+        log = open(self.out / 'platform.log', 'ab')
+        self.platform = subprocess.Popen(
+            [_retailbot(), 'platform', 'serve', '--db', str(self.out / 'platform.sqlite3'), '--host', '127.0.0.1',
+             '--port', str(self.port), '--token', story.PLATFORM_TOKEN],
+            stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+        self._wait(self._platform_up, 30, 'the reference platform answering on 127.0.0.1')
+        self.transcript.say('platform', f'reference platform on http://127.0.0.1:{self.port}')
+
+    def _platform_up(self) -> bool:
+        import httpx
+        try:
+            return httpx.get(f'{self.url}/v1/health', headers=self.auth, timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    @property
+    def url(self) -> str:
+        return f'http://127.0.0.1:{self.port}'
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {'Authorization': f'Bearer {story.PLATFORM_TOKEN}'}
+
+    def _seed_platform(self) -> None:
+        import httpx
+        start = (datetime.now() + timedelta(minutes=5)).replace(second=0, microsecond=0)
+        note = {'name': story.VIP.name, 'meeting_point': 'vip_lounge', 'staff': story.STAFF, 'duration_min': 60}
+        with httpx.Client(base_url=self.url, headers=self.auth, timeout=10.0) as client:
+            for kind, content in (('catalog', (DEMO_STORE / 'catalog.csv').read_bytes()),
+                                  ('histories', (DEMO_STORE / 'history.csv').read_bytes()), ('promotions', b'[]')):
+                client.put(f'/v1/admin/{kind}', content=content).raise_for_status()
+            client.post('/v1/admin/appointments', json={
+                'robot_id': story.ROBOT_ID, 'customer': story.VIP.customer_id, 'time': start.isoformat(),
+                'purpose': story.APPOINTMENT_PURPOSE, 'note': json.dumps(note, ensure_ascii=False)}).raise_for_status()
+        self.transcript.say('platform', f'catalog, member histories and the VIP appointment of {story.VIP.name} '
+                                        f'at {start:%H:%M} ({story.APPOINTMENT_PURPOSE}) uploaded')
+        # The robot's sync before opening: the real downlink fills the store folder the nodes read.
+        from retail_sync.downlink import Downlink
+        downlink = Downlink(self.url, story.PLATFORM_TOKEN, story.ROBOT_ID, self.store)
+        try:
+            problems = [f'{o.kind}: {o.error}' for o in downlink.sync() if o.error]
+        finally:
+            downlink.close()
+        if problems or not (self.store / 'appointments.json').exists():
+            raise DemoAbort(f'the robot could not fetch its data from the platform: {"; ".join(problems)}')
+        self.transcript.say('sync', 'catalog, promotions, appointments and histories downloaded to the robot')
+
+    def _enrol_faces(self) -> None:
+        from retail_perception.gallery import new_key_text
+        self.env['RETAILBOT_GALLERY_KEY'] = new_key_text()
+        for customer in story.CUSTOMERS:
+            if not customer.customer_id:
+                continue
+            command = [_retailbot(), 'faces', 'enroll', '--db', str(self.data / 'faces'), '--id',
+                       customer.customer_id, '--name', customer.name, '--consent', f'demo-consent-{customer.key}',
+                       '--json'] + (['--vip'] if customer.vip else []) + [str(FACES / p) for p in customer.enrol_photos]
+            done = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=120)
+            if done.returncode != 0:
+                raise DemoAbort(f'enrolling {customer.label} failed: {done.stderr.strip().splitlines()[-1:]}')
+            self.transcript.say('gallery', f'{customer.label} enrolled with consent (encrypted gallery)')
+
+    def _start_robot(self) -> None:
+        from retail_bringup.launch_file import load_launch
+        from retail_bringup.launcher import Launcher
+        arguments = {
+            'sim': 'true', 'store': str(self.store), 'data_dir': str(self.data),
+            'base_link_path': str(self.out / 'base.pty'), 'camera_replay': str(self.stage),
+            'speech_in': 'false', 'speech_out_dir': str(self.out / 'tts'),
+            'customer_audio_dir': str(self.out / 'customer_audio'),
+            'platform_url': self.url, 'robot_id': story.ROBOT_ID}
+        description = load_launch(REPO / 'launch' / 'robot.launch.yaml', arguments)
+        for node in description.nodes:
+            if node.fully_qualified_name == '/sync/agent':   # the demo kills it mid-day: it must come back
+                node.respawn, node.respawn_delay = True, 1.0
+        self.robot_log = open(self.out / 'robot.log', 'w', encoding='utf-8')
+        self.launcher = Launcher(description, out=self.robot_log, env=self.env, grace_s=5.0)
+        self.launch_code: int | None = None
+
+        def supervise() -> None:
+            self.launch_code = self.launcher.run()
+        self.launch_thread = threading.Thread(target=supervise, daemon=True)
+        self.launch_thread.start()
+        names = ', '.join(n.fully_qualified_name for n in description.nodes)
+        self.transcript.say('robot', f'starting {len(description.nodes)} nodes: {names} (log: robot.log)')
+        self.node = DemoNode(self.rec, self.transcript, self._label)
+        self._wait(lambda: self._ready(), 90, 'every part of the robot to come up')
+        self.expect.check('parts_available', True, names)
+
+    def _ready(self) -> bool:
+        if self.launch_code is not None:
+            raise DemoAbort(f'the robot stopped during start-up (exit {self.launch_code}); see robot.log')
+        graph = self.node.node
+        return (graph.count_publishers('/odom') > 0 and graph.count_subscribers('/dialogue/utterances') > 0
+                and self.node.reset_safety.service_is_ready() and self.node.sync_now.service_is_ready()
+                and graph.count_publishers('/perception/customer_events') > 0
+                and graph.count_subscribers('/sync/interaction_events') > 1)
+
+    def _stop_robot(self) -> None:
+        if self.launcher is not None:
+            self.launcher.request_stop()
+            self.launch_thread.join(timeout=60)
+            self.robot_log.close()
+
+    def _stop_platform(self) -> None:
+        if self.platform is not None and self.platform.poll() is None:
+            self.platform.send_signal(signal.SIGINT)
+            try:
+                self.platform.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.platform.kill()
+                self.platform.wait()
+
+    # -- the camera stage ----------------------------------------------------------------------
+    def _show(self, customer: story.Customer | None) -> None:
+        """Put a customer in front of the camera (None: nobody there) by swapping its one photo."""
+        import cv2
+        import numpy as np
+        frame = np.full((FRAME_H, FRAME_W, 3), 200, dtype=np.uint8)   # the camera's 640x360 picture
+        if customer is None:
+            cv2.putText(frame, 'store aisle', (240, 190), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (120, 120, 120), 2)
+        else:   # the photo fitted into the picture, undistorted, as a person standing in front
+            photo = cv2.imread(str(FACES / customer.photo), cv2.IMREAD_COLOR)
+            scale = min(FRAME_W / photo.shape[1], FRAME_H / photo.shape[0])
+            photo = cv2.resize(photo, (int(photo.shape[1] * scale), int(photo.shape[0] * scale)),
+                               interpolation=cv2.INTER_AREA)
+            top, left = (FRAME_H - photo.shape[0]) // 2, (FRAME_W - photo.shape[1]) // 2
+            frame[top:top + photo.shape[0], left:left + photo.shape[1]] = photo
+        tmp = self.stage / '.next.jpg'
+        cv2.imwrite(str(tmp), frame)
+        tmp.replace(self.stage / 'frame.jpg')
+
+    def _drop_frames(self) -> None:
+        """The camera's picture becomes unreadable (a broken frame), as a failing camera does."""
+        tmp = self.stage / '.next.jpg'
+        tmp.write_bytes(b'\xff\xd8 broken frame')
+        tmp.replace(self.stage / 'frame.jpg')
+
+    # -- waiting on the robot ------------------------------------------------------------------
+    def _wait(self, predicate: Callable[[], object], timeout: float, what: str) -> object:
+        deadline = time.monotonic() + timeout * self.scale
+        while True:
+            if self.interrupted.is_set():
+                raise DemoAbort('interrupted (Ctrl-C)')
+            result = predicate()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
+
+    def _marks(self) -> dict[str, int]:
+        with self.rec.lock:
+            return {'replies': len(self.rec.replies), 'customers': len(self.rec.customers),
+                    'events': len(self.rec.events), 'staff': len(self.rec.staff),
+                    'arrivals': len(self.rec.arrivals), 'safety': len(self.rec.safety)}
+
+    def _since(self, kind: str, mark: dict[str, int]) -> list:
+        with self.rec.lock:
+            return list(getattr(self.rec, kind)[mark[kind]:])
+
+    def _reply(self, mark, timeout: float, track: int | None = None, intents: tuple[str, ...] = ()):
+        def found():
+            return next((r for r in self._since('replies', mark)
+                         if (track is None or r.track_id == track) and (not intents or r.intent in intents)), None)
+        return self._wait(found, timeout, 'a reply')
+
+    def _event(self, mark, type_: str, timeout: float, check: Callable[[dict], bool] = lambda d: True):
+        def found():
+            for event in self._since('events', mark):
+                if event.type == type_:
+                    data = json.loads(event.payload_json or '{}')
+                    if check(data):
+                        return data
+            return None
+        return self._wait(found, timeout, f'a {type_} event')
+
+    def _enter(self, customer: story.Customer, timeout: float = 30.0):
+        """Show the customer to the camera; returns (track id, identified event or None)."""
+        mark = self._marks()
+        self._show(customer)
+        want_identity = bool(customer.customer_id)
+
+        def seen():
+            for event in self._since('customers', mark):
+                if event.kind == 3:
+                    continue
+                if want_identity and event.customer_id != customer.customer_id:
+                    continue
+                return event
+            return None
+        event = self._wait(seen, timeout, f'{customer.label} seen')
+        if event is None and want_identity:   # seen but never named: still a customer to serve
+            event = next((e for e in self._since('customers', mark) if e.kind != 3), None)
+        if event is not None:
+            self.tracks[event.track_id] = customer.label
+        return (event.track_id if event is not None else 0), event
+
+    def _named_greeting(self, mark, track: int, name: str):
+        return self._wait(lambda: next((r for r in self._since('replies', mark)
+                                        if r.track_id == track and r.intent == 'greet' and name in r.text), None),
+                          20, f'greeting {name}')
+
+    def _walk_behind(self, customer: story.Customer) -> None:
+        """A guided customer follows behind the robot, out of the forward camera's view (a person in
+        front is an obstacle the guide waits for)."""
+        self.transcript.say(customer.label, '(follows behind the robot)')
+        self._show(None)
+
+    def _leave(self, track: int, timeout: float = 20.0) -> bool:
+        mark = {'customers': 0}
+        self._show(None)
+        return bool(self._wait(lambda: any(e.kind == 3 and e.track_id == track
+                                           for e in self._since('customers', mark)), timeout, 'customer left'))
+
+    def _label(self, track_id: int) -> str:
+        return self.tracks.get(track_id, f'track {track_id}')
+
+    def _guided(self, mark, customer: story.Customer, track: int, zone: str, retry: str, tries: int = 4) -> bool:
+        """Wait for the arrival at `zone`; when guiding fails (e.g. the spot the bumper hit is still
+        marked), the customer asks again, as people do."""
+        for attempt in range(tries):
+            if attempt:
+                self._wait(lambda: False, 5, 'a moment')
+                mark = self._marks()
+                self.node.speak(customer.label, retry, track)
+            if self._guide_done(mark, zone, 150):
+                return True
+        return False
+
+    def _guide_done(self, mark, zone: str, timeout: float) -> bool:
+        return bool(self._wait(lambda: zone in self._since('arrivals', mark)
+                               or self._event(mark, 'guide', 0, lambda d: d.get('status') == 'failed'),
+                               timeout, f'guiding to {zone}')) and zone in self._since('arrivals', mark)
+
+    # -- the scenario --------------------------------------------------------------------------
+    def _play(self) -> None:
+        plays = {'vip': self._vip, 'member': self._member, 'camera': self._camera_dropout,
+                 'shopper': self._shopper, 'leaver': self._leaver, 'outage': self._outage}
+        for name in story.SCENES:
+            if name in self.scenes:
+                if self.interrupted.is_set():
+                    raise DemoAbort('interrupted (Ctrl-C)')
+                plays[name]()
+        self.node.call(self.node.sync_now, 10)   # the day's last events go up before closing
+        self._wait(lambda: self._outbox_pending() == 0, 30, 'outbox drained')
+
+    def _vip(self) -> None:
+        self.transcript.section(f'VIP reception: {story.VIP.label}')
+        mark = self._marks()
+        track, event = self._enter(story.VIP, 45)
+        self.expect.check('vip_identified', event is not None and event.customer_id == story.VIP.customer_id
+                          and event.vip, f'camera saw {event.display_name or "nobody known"}' if event else 'nobody seen')
+        greet = self._named_greeting(mark, track, story.VIP.name)
+        self.expect.check('vip_greeted', greet is not None and story.VIP.name in greet.text
+                          and story.APPOINTMENT_PURPOSE in greet.text, greet.text if greet else 'no greeting')
+        if greet is None:
+            return
+        mark = self._marks()
+        self.node.speak(story.VIP.label, story.VIP_CHECKIN, track)
+        checkin = self._event(mark, 'vip_checkin', 15)
+        self.expect.check('vip_checked_in', checkin is not None and checkin.get('status') == 'on_time',
+                          json.dumps(checkin, ensure_ascii=False) if checkin else 'no check-in event')
+        staff = self._wait(lambda: next((s for s in self._since('staff', mark) if s.get('staff') == story.STAFF), None),
+                           10, 'staff notified')
+        self.expect.check('vip_staff_notified', staff is not None, json.dumps(staff, ensure_ascii=False) if staff else
+                          'no staff request naming the staff member')
+        if self._reply(mark, 10, track, ('vip_checkin',)) is None:
+            return
+        mark = self._marks()
+        self.node.speak(story.VIP.label, story.VIP_ACCEPT_ESCORT, track)
+        self._walk_behind(story.VIP)
+        arrived = self._guided(mark, story.VIP, track, 'vip_lounge', story.VIP_RETRY)
+        self.expect.check('vip_escorted', arrived, 'arrived at the VIP lounge' if arrived else 'did not arrive')
+        self._leave(track)
+
+    def _member(self) -> None:
+        self.transcript.section(f'Member shopping: {story.MEMBER.label}')
+        mark = self._marks()
+        track, event = self._enter(story.MEMBER, 45)
+        greet = self._named_greeting(mark, track, story.MEMBER.name)
+        self.expect.check('member_greeted', greet is not None and story.MEMBER.name in greet.text,
+                          greet.text if greet else 'no greeting')
+        mark = self._marks()
+        self.node.speak(story.MEMBER.label, story.MEMBER_ASK, track)
+        recommended = self._event(mark, 'recommendation', 20)
+        reply = self._reply(mark, 5, track, ('recommend',))
+        skus = (recommended or {}).get('skus') or []
+        prices = self._prices(skus)
+        self.recommendations = len(skus)
+        self.expect.check('member_recommended', bool(skus) and all(0 < p <= 3000 for p in prices)
+                          and reply is not None and reply.text.count('元') >= len(skus),
+                          f'{skus} at {prices} yuan: ' + (reply.text if reply else 'no reply'))
+        mark = self._marks()
+        self.node.speak(story.MEMBER.label, story.MEMBER_ACCEPT, track)
+        self._walk_behind(story.MEMBER)
+        # On the way a display stand is hit: the bumper of the base simulator.
+        moved = self._wait(lambda: self._distance_since(mark) > 1.5, 40, 'the robot moving')
+        self._bump(mark, moved is not None)
+        mark = self._marks()
+        self.node.speak(story.MEMBER.label, story.MEMBER_RETRY, track)
+        arrived = self._guided(mark, story.MEMBER, track, 'phones', story.MEMBER_RETRY)
+        self.expect.check('bumper_recovered', arrived, 'arrived at the phones zone' if arrived else 'did not arrive')
+        self._leave(track)
+
+    def _prices(self, skus: list[str]) -> list[float]:
+        from retail_bringup.catalog import load_catalog
+        catalog = load_catalog(self.store / 'catalog.csv')
+        return [catalog.by_sku[sku].price_cny if sku in catalog.by_sku else -1.0 for sku in skus]
+
+    def _distance_since(self, mark) -> float:
+        with self.rec.lock:
+            odom = list(self.rec.odom)
+        if 'odom' not in mark:
+            mark['odom'] = len(odom)
+        segment = odom[mark['odom']:]
+        return sum(((b[0] - a[0]) ** 2 + (b[1] - a[1]) ** 2) ** 0.5 for a, b in zip(segment, segment[1:]))
+
+    def _bump(self, mark, moving: bool) -> None:
+        from retail_navigation.pty_sim import send_control as control
+        link = str(self.out / 'base.pty')
+
+        def send_control(where: str, request: dict) -> dict:
+            try:
+                return control(where, request)
+            except OSError as exc:
+                raise DemoAbort(f'the base simulator is gone ({exc}); see robot.log') from None
+        if not moving:
+            self.expect.check('bumper_stop', False, 'the robot never started towards the phones')
+            return
+        self.transcript.say('fault', 'the robot bumps into a display stand (centre bumper pressed)')
+        send_control(link, {'cmd': 'bumper', 'bits': 2})
+        stopped = self._wait(lambda: any(s.latched for s in self._since('safety', mark)), 10, 'safety stop')
+        sorry = self._wait(lambda: next((r for r in self._since('replies', mark)
+                                         if '抱歉' in r.text or 'sorry' in r.text.lower()), None), 15, 'apology')
+        apologised = sorry is not None
+        send_control(link, {'cmd': 'bumper', 'bits': 0})
+        self._wait(lambda: any(not (s.bumper_left or s.bumper_centre or s.bumper_right)
+                               for s in self._since('safety', mark)), 10, 'bumper released')
+        self.transcript.say('staff', 'clears the way and presses reset')
+        mark = self._marks()
+        message = self._wait(lambda: self.node.call(self.node.reset_safety, 5), 20, 'safety reset')
+        self._wait(lambda: any(not s.latched for s in self._since('safety', mark)), 10, 'drive enabled')
+        self.expect.check('bumper_stop', bool(stopped and apologised and message),
+                          f'stopped={bool(stopped)}, apology={sorry.text if sorry else None}, reset={message}')
+
+    def _camera_dropout(self) -> None:
+        self.transcript.section('Camera trouble')
+        self.transcript.say('fault', 'the camera delivers broken frames')
+        self._drop_frames()
+        name = next((n for n in self.rec.diagnostics if 'camera' in n), '/perception/camera')
+        lost = self._wait(lambda: self.rec.diagnostics.get(name, (0,))[0] >= 2, 20, 'camera error reported')
+        self._show(None)
+        back = self._wait(lambda: self.rec.diagnostics.get(name, (2,))[0] == 0, 20, 'camera back')
+        detail = self.rec.diagnostics.get(name, (None, 'no camera diagnostics'))[1]
+        self.transcript.say('camera', f'{"recovered" if back else "still failing"}: {detail}')
+        self.expect.check('camera_dropout', bool(lost and back), f'reported={bool(lost)}, recovered={bool(back)}')
+
+    def _shopper(self) -> None:
+        self.transcript.section(f'Anonymous shopper: {story.SHOPPER.label}')
+        track, event = self._enter(story.SHOPPER, 30)
+        mark = self._marks()
+        self.node.speak(story.SHOPPER.label, story.SHOPPER_ASK, track)
+        reply = self._reply(mark, 15, track)
+        self.expect.check('shopper_answered', reply is not None and '厨房' in reply.text,
+                          reply.text if reply else 'no answer')
+        mark = self._marks()
+        self.node.speak(story.SHOPPER.label, story.SHOPPER_CALL_STAFF, track)
+        staff = self._wait(lambda: self._since('staff', mark), 15, 'staff called')
+        self.expect.check('staff_called', bool(staff), json.dumps(staff[0], ensure_ascii=False) if staff else
+                          'no staff request')
+        self._leave(track)
+
+    def _leaver(self) -> None:
+        self.transcript.section(f'A customer walks off: {story.LEAVER.label}')
+        track, event = self._enter(story.LEAVER, 30)
+        mark = self._marks()
+        self.node.speak(story.LEAVER.label, story.LEAVER_ASK, track)
+        self._reply(mark, 15, track)
+        self.transcript.say(story.LEAVER.label, '(walks away mid-conversation)')
+        left = self._leave(track)
+        ended = self._event(mark, 'session_end', 15, lambda d: d.get('reason') == 'left')
+        self.expect.check('left_mid_conversation', bool(left and ended), f'left seen={left}, session end={ended}')
+
+    def _outage(self) -> None:
+        self.transcript.section('Network outage and a sync restart')
+        self.transcript.say('fault', 'the store\'s internet goes down (platform unreachable)')
+        self._stop_platform()
+        track, _ = self._enter(story.SHOPPER, 30)
+        mark = self._marks()
+        self.node.speak(story.SHOPPER.label, story.OUTAGE_ASK, track)
+        self._reply(mark, 15, track)
+        self._leave(track)
+        queued = self._wait(lambda: self._backlog() > 0, 15, 'events queued')
+        self.transcript.say('sync', f'{self._backlog()} events waiting in the outbox')
+        self.expect.check('outage_queued', bool(queued), f'backlog {self._backlog()}')
+        self.transcript.say('fault', 'the sync agent process is killed (kill -9)')
+        agent = next(c for c in self.launcher.children if c.node.fully_qualified_name == '/sync/agent')
+        starts = agent.starts
+        if agent.process is None or agent.process.poll() is not None:
+            raise DemoAbort('the sync agent is not running')
+        os.killpg(agent.process.pid, signal.SIGKILL)
+        back = self._wait(lambda: agent.starts > starts and self.node.sync_now.service_is_ready(), 30, 'sync back')
+        self.expect.check('sync_restarted', bool(back), f'restarted {agent.starts - 1} time(s)')
+        self.transcript.say('platform', 'internet back: the platform is reachable again')
+        self._start_platform()
+        self.node.call(self.node.sync_now, 10)
+        drained = self._wait(lambda: self._outbox_pending() == 0, 60, 'outbox drained')
+        self.expect.check('outage_drained', bool(drained), f'{self._outbox_pending()} still pending')
+        self.transcript.say('sync', 'outbox empty: every event is on the platform' if drained else 'outbox not empty')
+
+    def _backlog(self) -> int:
+        with self.rec.lock:
+            values = next((v for n, (_, _, v) in self.rec.diagnostics.items() if 'sync' in n), {})
+        try:
+            return int(values.get('backlog', 0))
+        except ValueError:
+            return 0
+
+    def _outbox_pending(self) -> int:
+        from retail_sync.outbox import Outbox
+        outbox = Outbox(self.data / 'sync' / 'outbox.sqlite3')
+        try:
+            return outbox.pending()
+        finally:
+            outbox.close()
+
+    # -- the day's numbers ---------------------------------------------------------------------
+    def _count_events(self) -> dict:
+        """Robot's events (seen on the bus, still in the outbox) against the platform's store."""
+        produced = {e.event_id for e in self.rec.events if e.event_id}
+        db = self.out / 'platform.sqlite3'
+        uploaded: set[str] = set()
+        if db.exists():
+            done = subprocess.run([_retailbot(), 'platform', 'export', '--db', str(db), '--robot-id', story.ROBOT_ID],
+                                  capture_output=True, text=True, env=self.env, timeout=60)
+            uploaded = {json.loads(line)['event_id'] for line in done.stdout.splitlines() if line.strip()}
+        pending: set[str] = set()
+        outbox_path = self.data / 'sync' / 'outbox.sqlite3'
+        if outbox_path.exists():
+            from retail_sync.outbox import Outbox
+            outbox = Outbox(outbox_path)
+            try:
+                pending = {e.event_id for e in outbox.read_batch(1_000_000, max_bytes=1 << 30)}
+            finally:
+                outbox.close()
+        lost = produced - uploaded - pending
+        self.expect.check('no_events_lost', bool(produced) and not lost and not pending,
+                          f'{len(produced)} produced, {len(uploaded)} on the platform, {len(pending)} still '
+                          f'in the outbox, {len(lost)} lost')
+        with self.rec.lock:
+            greet_ok = self.expect.results.get('vip_greeted', (False, ''))[0]
+            guided = len(self.rec.arrivals)
+        return {'vip_greeted': greet_ok, 'customers_guided': guided,
+                'recommendations': getattr(self, 'recommendations', 0),
+                'events_produced': len(produced), 'events_uploaded': len(produced & uploaded),
+                'events_pending': len(pending), 'events_lost': len(lost),
+                'staff_requests': len(self.rec.staff), 'zones_visited': list(dict.fromkeys(self.rec.arrivals))}
+
+    def _driven_path(self) -> list[tuple[float, float]]:
+        import yaml
+        zones = yaml.safe_load((DEMO_STORE / 'zones.yaml').read_text(encoding='utf-8'))
+        dock = tuple(zones['zones']['dock']['pose'])
+        with self.rec.lock:
+            points = [compose(dock, x, y) for x, y in self.rec.odom]
+            self.rec.met = [(label, *compose(dock, x, y)) for label, x, y in self.rec.met]
+        return points[::5]
+
+
+class DemoAbort(Exception):
+    """The day cannot go on (a part did not come up, Ctrl-C)."""
+
+
+def _finish(out: Path, transcript: Transcript, expect: Expectations, rec: Recorder, extra: dict,
+            driven: list[tuple[float, float]]) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    why_no_picture = draw_path(out / 'path.png', out / 'data' / 'platform'
+                               if (out / 'data' / 'platform' / 'map.yaml').exists() else DEMO_STORE,
+                               driven, extra.get('zones_visited', []), rec.met)
+    if why_no_picture:
+        transcript.say('demo', f'no path picture: {why_no_picture}')
+    failed = expect.failed()
+    summary = {'vip_greeted': False, 'customers_guided': 0, 'recommendations': 0, 'events_uploaded': 0,
+               'events_lost': None, **extra, 'ok': not failed, 'expectations': expect.to_json()}
+    transcript.section('Result')
+    for line in failed:
+        transcript.say('demo', line)
+    transcript.say('demo', f'{len(expect.wording) - len(failed)}/{len(expect.wording)} expectations met; '
+                           f'VIP greeted: {summary["vip_greeted"]}, customers guided: {summary["customers_guided"]}, '
+                           f'events uploaded: {summary["events_uploaded"]}, lost: {summary["events_lost"]}')
+    write_summary(out / 'summary.json', summary)
+    transcript.write(out / 'transcript.txt')
+    print(f'written: {out / "summary.json"}, {out / "path.png"}, {out / "transcript.txt"}')
+    return 0 if not failed else EXIT_FAILED

@@ -1,0 +1,86 @@
+"""The simulated store day as data: who comes in, what they say, and what the robot must do.
+
+Kept apart from the machinery (demo.py) so the story can be read, and changed, in one place.
+Photos are from tests/data/faces/train (attribution in tests/data/faces/README.md); the people
+in them play store customers. Pure: no rclpy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROBOT_ID = 'demo-robot-01'
+PLATFORM_TOKEN = 'demo-store-token'
+STAFF = '张经理'
+
+
+@dataclass(frozen=True)
+class Customer:
+    key: str                 # the scenario's name for them
+    label: str               # how the transcript calls them
+    photo: str               # path below tests/data/faces/train
+    customer_id: str = ''    # pseudonym when enrolled (member / VIP); '' = anonymous
+    name: str = ''           # name the robot greets them by
+    vip: bool = False
+    enrol_photos: tuple[str, ...] = ()
+
+
+VIP = Customer('vip', '贵宾 林先生', 'obama/obama2.jpg', customer_id='m-900001', name='林先生', vip=True,
+               enrol_photos=('obama/obama.jpg',))
+MEMBER = Customer('member', '会员 王女士', 'biden/biden2.jpg', customer_id='m-000001', name='王女士',
+                  enrol_photos=('biden/biden.jpg',))
+SHOPPER = Customer('shopper', '匿名顾客 A', 'kit_harington/john2.jpeg')
+LEAVER = Customer('leaver', '匿名顾客 B', 'rose_leslie/img2.jpg')
+CUSTOMERS = (VIP, MEMBER, SHOPPER, LEAVER)
+
+APPOINTMENT_PURPOSE = '新款折叠屏手机的私人体验'
+
+# What customers say, in order; the demo waits for the robot's answer to each.
+VIP_CHECKIN = '是的，帮我签到'
+VIP_ACCEPT_ESCORT = '好的，带我过去'
+VIP_RETRY = '带我去贵宾室'
+MEMBER_ASK = '帮我推荐一款三千以下的手机'
+MEMBER_ACCEPT = '好的'
+MEMBER_RETRY = '带我去手机数码区'
+SHOPPER_ASK = '空气炸锅在哪里'
+SHOPPER_CALL_STAFF = '能帮我叫一下店员吗'
+LEAVER_ASK = '我想看看电视'
+OUTAGE_ASK = '最近有什么优惠活动吗'
+
+# Each expectation the demo checks, in the words printed when it fails.
+EXPECTATIONS = {
+    'parts_available': 'every part of the robot is installed and its nodes started',
+    'vip_identified': 'the VIP is recognised by the camera as 林先生',
+    'vip_greeted': 'the VIP is greeted by name with the purpose of the appointment',
+    'vip_checked_in': 'the VIP check-in event is sent (on time)',
+    'vip_staff_notified': f'staff ({STAFF}) is told the VIP has arrived',
+    'vip_escorted': 'the VIP is escorted to the VIP lounge',
+    'member_greeted': 'the member is greeted by name',
+    'member_recommended': 'the member gets phone recommendations under 3000 yuan with reasons',
+    'bumper_stop': 'a bumper hit on the way stops the robot and it apologises',
+    'bumper_recovered': 'after the bumper reset the member is guided to the phones zone',
+    'camera_dropout': 'the camera dropping frames is reported and recovers',
+    'shopper_answered': 'the anonymous shopper is told where the air fryers are (kitchen)',
+    'staff_called': 'a call for staff reaches the staff channel',
+    'left_mid_conversation': 'a customer walking away mid-conversation ends the session',
+    'outage_queued': 'during the network outage events wait in the robot\'s outbox',
+    'sync_restarted': 'the sync node comes back after being killed mid-day',
+    'outage_drained': 'after the outage the outbox drains to the platform',
+    'no_events_lost': 'every event the robot produced is on the platform (events_lost == 0)',
+}
+
+# The day's scenes in order, and the expectations each one checks (`retailbot demo --scenes`).
+SCENES = {
+    'vip': ('vip_identified', 'vip_greeted', 'vip_checked_in', 'vip_staff_notified', 'vip_escorted'),
+    'member': ('member_greeted', 'member_recommended', 'bumper_stop', 'bumper_recovered'),
+    'camera': ('camera_dropout',),
+    'shopper': ('shopper_answered', 'staff_called'),
+    'leaver': ('left_mid_conversation',),
+    'outage': ('outage_queued', 'sync_restarted', 'outage_drained'),
+}
+ALWAYS = ('parts_available', 'no_events_lost')
+
+
+def expectations_for(scenes: list[str]) -> dict[str, str]:
+    """The wording of the expectations checked when only `scenes` are played."""
+    keys = set(ALWAYS).union(*(SCENES[scene] for scene in scenes))
+    return {key: words for key, words in EXPECTATIONS.items() if key in keys}
