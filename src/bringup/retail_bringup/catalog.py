@@ -109,15 +109,20 @@ def parse_row(row: dict[str, str]) -> Product:
         stock=stock, tags=_split(values['tags']), promotion=values['promotion'])
 
 
+def open_store_csv(path: Path, what: str, error: type[Exception]):
+    """Open a store CSV (BOM-tolerant); `error` names `what` and the path when it cannot be read."""
+    try:
+        return path.open(newline='', encoding='utf-8-sig')
+    except FileNotFoundError:
+        raise error(f'{what} {path}: no such file') from None
+    except OSError as exc:
+        raise error(f'{what} {path}: cannot read ({exc.strerror})') from None
+
+
 def load_catalog(path: str | Path) -> Catalog:
     """Read a catalog CSV; bad rows land in `Catalog.issues` (with line numbers) and are skipped."""
     path = Path(path)
-    try:
-        handle = path.open(newline='', encoding='utf-8-sig')
-    except FileNotFoundError:
-        raise CatalogError(f'catalog {path}: no such file') from None
-    except OSError as exc:
-        raise CatalogError(f'catalog {path}: cannot read ({exc.strerror})') from None
+    handle = open_store_csv(path, 'catalog', CatalogError)
     products: list[Product] = []
     issues: list[CatalogIssue] = []
     seen: dict[str, int] = {}

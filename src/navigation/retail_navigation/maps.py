@@ -155,16 +155,21 @@ def occupancy_from_pixels(pixels: np.ndarray, *, mode: str = 'trinary', negate: 
     return np.ascontiguousarray(grid[::-1])
 
 
+def read_store_yaml(path: Path, what: str, error: type[Exception]):
+    """Parse a store YAML file; `error` gets one line naming the file (missing, not YAML)."""
+    if not path.is_file():
+        raise error(f'{path}: {what} file does not exist')
+    try:
+        return yaml.safe_load(path.read_text(encoding='utf-8'))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise error(f'{path}: not valid YAML ({first_line})') from None
+
+
 def load_map(yaml_path: str | Path) -> StoreMap:
     """Load a map_server YAML + image. MapError (one line, naming the file) on any problem."""
     path = Path(yaml_path)
-    if not path.is_file():
-        raise MapError(f'{path}: map file does not exist')
-    try:
-        meta = yaml.safe_load(path.read_text(encoding='utf-8'))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise _error(path, f'not valid YAML ({first_line})') from None
+    meta = read_store_yaml(path, 'map', MapError)
     if not isinstance(meta, dict):
         raise _error(path, 'expected a mapping with image, resolution, origin, ...')
     image = meta.get('image')

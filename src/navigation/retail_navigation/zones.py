@@ -20,7 +20,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+
+from retail_navigation.maps import read_store_yaml
 
 KINDS = ('product', 'service')
 _ZONE_ID = re.compile(r'^[a-z][a-z0-9_]*$')
@@ -135,13 +136,7 @@ def parse_zones(data, source: str = '<zones>') -> StoreZones:
 
 def load_zones(path: str | Path) -> StoreZones:
     path = Path(path)
-    if not path.is_file():
-        raise ZoneError(f'{path}: zones file does not exist')
-    try:
-        data = yaml.safe_load(path.read_text(encoding='utf-8'))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ZoneError(f'{path}: not valid YAML ({first_line})') from None
+    data = read_store_yaml(path, 'zones', ZoneError)
     return parse_zones(data, source=str(path))
 
 

@@ -15,6 +15,8 @@ from typing import Container, Iterable, Iterator
 
 import numpy as np
 
+from retail_bringup.catalog import open_store_csv
+
 COLUMNS = ('customer_id', 'sku', 'ts', 'qty', 'price_cny')
 
 
@@ -123,12 +125,7 @@ def _parse_row(row: list[str]) -> tuple[str, str, float, int, float]:
 def load_history(path: str | Path, known_skus: Container[str] | None = None) -> History:
     """Read a history CSV; bad rows and unknown skus land in `History.issues` and are skipped."""
     path = Path(path)
-    try:
-        handle = path.open(newline='', encoding='utf-8-sig')
-    except FileNotFoundError:
-        raise HistoryError(f'history {path}: no such file') from None
-    except OSError as exc:
-        raise HistoryError(f'history {path}: cannot read ({exc.strerror})') from None
+    handle = open_store_csv(path, 'history', HistoryError)
     customers: list[str] = []
     skus: list[str] = []
     ts: list[float] = []
