@@ -48,7 +48,7 @@ def bench_core(n):
 
 def bench_node(n):
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
+    from retail_bringup.executor import RobotExecutor
     from rclpy.node import Node
     from retail_dialogue.manager_node import ManagerNode
     from retail_interfaces.msg import CustomerEvent, RobotReply, Utterance
@@ -61,7 +61,7 @@ def bench_node(n):
                                lambda m: (replies.append(time.perf_counter()), arrived.set()), 10)
     customers = client.create_publisher(CustomerEvent, '/perception/customer_events', 10)
     utterances = client.create_publisher(Utterance, '/dialogue/utterances', 10)
-    executor = MultiThreadedExecutor()
+    executor = RobotExecutor()
     executor.add_node(manager)
     executor.add_node(client)
     thread = threading.Thread(target=executor.spin, daemon=True)

@@ -46,8 +46,8 @@ def ros_context(ros_env):
 @pytest.fixture
 def spin(ros_context):
     """spin(*nodes): spin nodes in a background executor for the rest of the test."""
-    from rclpy.executors import MultiThreadedExecutor
-    executor = MultiThreadedExecutor(context=ros_context)
+    from retail_bringup.executor import RobotExecutor
+    executor = RobotExecutor(context=ros_context)
     nodes = []
     thread = None
 

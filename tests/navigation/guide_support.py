@@ -18,6 +18,7 @@ class KinematicBase(Node):
         self.x = self.y = self.theta = 0.0
         self.vx = self.wz = 0.0
         self.commands: list[tuple[float, float]] = []
+        self.odometry_on = True            # False: the base goes on moving but no /odom comes out
         self.pub = self.create_publisher(Odometry, '/odom', 10)
         self.create_subscription(Twist, '/cmd_vel', self._on_cmd, 10)
         self.create_timer(0.02, self._step)
@@ -39,4 +40,5 @@ class KinematicBase(Node):
             msg.pose.pose.orientation.z = math.sin(self.theta / 2)
             msg.pose.pose.orientation.w = math.cos(self.theta / 2)
             msg.twist.twist.linear.x, msg.twist.twist.angular.z = self.vx, self.wz
-        self.pub.publish(msg)
+        if self.odometry_on:
+            self.pub.publish(msg)

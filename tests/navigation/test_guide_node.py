@@ -68,6 +68,7 @@ def start(ros_context, spin, store, **params):
     guide = GuideNode(context=ros_context, namespace='navigation', parameter_overrides=overrides)
     client = Client(context=ros_context)
     spin(base, guide, client)
+    wait_for(lambda: guide._pose is not None, 10, 'odometry reaching the guide')
     return base, guide, client
 
 
@@ -141,6 +142,30 @@ def test_safety_stop_ends_the_goal(ros_context, spin, store):
     result = result_of(handle, 10)
     assert not result.success and result.reason == 'safety_stop'
     wait_for(lambda: base.vx == 0.0, 2, 'the base stopped')
+
+
+def test_late_odometry_pauses_the_guide_and_it_goes_on_when_odometry_is_back(ros_context, spin, store):
+    base, guide, client = start(ros_context, spin, store, odom_stale_s=0.3, odom_timeout_s=30.0)
+    handle = client.send(client.guide, GuideTo.Goal(zone='kitchen'))
+    wait_for(lambda: base.vx > 0.1, 15, 'the robot driving')
+    base.odometry_on = False
+    wait_for(lambda: any(f.state == 'waiting_for_odometry' for f in client.feedback) and base.vx == 0.0,
+             5, 'the guide pausing with the base stopped')
+    client.feedback.clear()
+    base.odometry_on = True
+    wait_for(lambda: any(f.state == 'driving' for f in client.feedback) and base.vx > 0.1, 10, 'guiding going on')
+    handle.cancel_goal_async()
+    assert result_of(handle, 10).reason == 'cancelled'
+
+
+def test_odometry_gone_for_good_ends_the_goal_with_the_base_stopped(ros_context, spin, store):
+    base, _, client = start(ros_context, spin, store, odom_stale_s=0.3, odom_timeout_s=1.5)
+    handle = client.send(client.guide, GuideTo.Goal(zone='kitchen'))
+    wait_for(lambda: base.vx > 0.1, 15, 'the robot driving')
+    base.odometry_on = False
+    result = result_of(handle, 10)
+    assert not result.success and result.reason == 'no_odometry'
+    assert base.vx == 0.0 and base.wz == 0.0
 
 
 def test_tour_visits_every_stop_in_order(ros_context, spin, store):

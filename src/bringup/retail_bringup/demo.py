@@ -114,7 +114,7 @@ class DemoNode:
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from nav_msgs.msg import Odometry
-        from rclpy.executors import MultiThreadedExecutor
+        from retail_bringup.executor import RobotExecutor
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from std_msgs.msg import String
         from std_srvs.srv import Trigger
@@ -141,7 +141,7 @@ class DemoNode:
         self.reset_safety = node.create_client(Trigger, '/navigation/reset_safety')
         self.sync_now = node.create_client(Trigger, '/sync/sync_now')
         self.pose: tuple[float, float] | None = None
-        self.executor = MultiThreadedExecutor(context=self.context)
+        self.executor = RobotExecutor(context=self.context)
         self.executor.add_node(node)
         self.thread = threading.Thread(target=self.executor.spin, daemon=True)
         self.thread.start()

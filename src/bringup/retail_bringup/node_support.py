@@ -14,10 +14,11 @@ from typing import Any, Callable, Iterable
 import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
 
+from retail_bringup.executor import RobotExecutor
 from retail_bringup.params import (COMMAND_LINE, ConfigError, Override, ParamSpec, load_params_file,
                                    overrides_for, params_files_in_args, resolve)
 
@@ -112,7 +113,7 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     try:
         node = factory()
         _autostart(node)
-        executor = MultiThreadedExecutor()
+        executor = RobotExecutor()
         executor.add_node(node)
         executor.spin()
     except ConfigError as exc:

@@ -44,7 +44,8 @@ class Outcome:
 class Tick:
     vx: float = 0.0
     wz: float = 0.0
-    state: str = 'planning'        # planning, driving, waiting_for_obstacle, replanning, presenting (tour), arrived
+    state: str = 'planning'        # planning, driving, waiting_for_obstacle, replanning, presenting (tour), arrived,
+                                   # waiting_for_odometry (set by the node)
     stop_index: int = 0
     remaining_m: float = 0.0
     eta_s: float = 0.0
@@ -171,6 +172,10 @@ class Mission:
         tick.vx, tick.wz = command.vx, command.wz
         tick.state = 'driving'         # turning on the spot is part of driving for the customer
         return tick
+
+    def waiting_tick(self, state: str) -> Tick:
+        """A tick that only reports a pause the mission itself does not know about."""
+        return Tick(stop_index=self.index, state=state)
 
     def _check_blocked(self, now: float, tick: Tick) -> Tick:
         if self._blocked_since is not None and now - self._blocked_since > self.config.blocked_timeout_s:

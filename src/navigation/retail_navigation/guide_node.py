@@ -64,8 +64,10 @@ PARAMS = [
     ParamSpec('tour_dwell_s', 3.0, 'pause at each tour stop for the narration [s]', min=0.0, max=600.0),
     ParamSpec('dock_below_fraction', 0.2, 'battery share below which the robot docks when idle (0: never)',
               min=0.0, max=1.0),
-    ParamSpec('odom_timeout_s', 2.0, 'a mission ends (no_odometry) when odometry is older than this [s]',
-              min=0.2, max=60.0),
+    ParamSpec('odom_stale_s', 1.0, 'odometry older than this pauses the mission and stops the base [s]',
+              min=0.1, max=10.0),
+    ParamSpec('odom_timeout_s', 10.0, 'a paused mission ends (no_odometry) when odometry stays away this long [s]',
+              min=0.2, max=120.0),
 ]
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
@@ -88,7 +90,7 @@ def compose(base: tuple[float, float, float], local: tuple[float, float, float])
 
 
 class _Done:
-    """The result of a running goal, handed from the control loop to the blocked execute callback."""
+    """The result of a running goal, handed from the control loop to the waiting execute callback."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
@@ -98,8 +100,10 @@ class _Done:
         self._result = result
         self._event.set()
 
-    def wait(self):
-        self._event.wait()
+    def wait(self, timeout_s: float) -> bool:
+        return self._event.wait(timeout_s)
+
+    def result(self):
         return self._result
 
 
@@ -136,10 +140,11 @@ class GuideNode(Node):
         self._mission: Mission | None = None
         self._busy = False                   # a goal was accepted and not finished yet
         self._goal_handle = None
-        self._done: _Done | None = None
+        self._done: _Done | None = None      # the running goal's result, awaited by its execute callback
         self._make_result = None
         self._feedback = None
         self._mission_since = 0.0
+        self._paused_for_odometry = False
 
         sensors = MutuallyExclusiveCallbackGroup()
         actions = ReentrantCallbackGroup()
@@ -282,7 +287,11 @@ class GuideNode(Node):
         return make_result(outcome)
 
     def _run(self, goal_handle, kind: str, stops: list[Stop], make_result, feedback):
-        """Start the mission and block this executor thread until the control loop ends it."""
+        """Start the mission and wait in this executor thread until the control loop ends it.
+
+        (An rclpy coroutine awaiting a future would spin the executor busily instead.) The wait
+        also ends when the executor shuts down, which no longer runs the control loop: waiting on
+        would deadlock the shutdown and leave the base without a stop command."""
         if self._battery_low():
             return self._refuse(goal_handle, make_result, Outcome(False, 'battery_low', 'battery low: going to dock'))
         done = _Done()
@@ -293,7 +302,14 @@ class GuideNode(Node):
             self._mission_since = time.monotonic()
         what = stops[0].label if kind == 'guide' else f'tour of {len(stops)} stops'
         self.get_logger().info(f'Guiding customer to {what}')
-        return done.wait()
+        while not done.wait(0.25):
+            if self._executor_stopped():
+                self._abandon_mission('the node is shutting down')
+        return done.result()
+
+    def _executor_stopped(self) -> bool:
+        executor = self.executor
+        return executor is None or getattr(executor, '_is_shutdown', False) or not self.context.ok()
 
     def _guide_feedback(self, tick) -> GuideTo.Feedback:
         return GuideTo.Feedback(distance_remaining_m=tick.remaining_m, eta_s=tick.eta_s, state=tick.state)
@@ -322,9 +338,7 @@ class GuideNode(Node):
             if self._safety is not None and self._safety.latched:
                 self._end_mission(Outcome(False, 'safety_stop', self._safety.reason or 'the base stopped for safety'))
                 return
-            if self._pose is None or now - self._odom_stamp > self.params.odom_timeout_s:
-                if now - self._mission_since > self.params.odom_timeout_s:
-                    self._end_mission(Outcome(False, 'no_odometry', 'no odometry from the base'))
+            if self._odometry_missing(now, handle):
                 return
             tick = mission.step(now, self._pose)
             for line in tick.log:
@@ -341,6 +355,30 @@ class GuideNode(Node):
             self.cmd_pub.publish(twist)
             if handle is not None:
                 handle.publish_feedback(self._feedback(tick))
+
+    def _odometry_missing(self, now: float, handle) -> bool:
+        """Pause (base stopped) while odometry is stale; end the mission if it stays away.
+
+        A busy robot computer can deliver odometry late for a moment: that is a pause, not a
+        failure; only odometry gone for `odom_timeout_s` ends the mission with `no_odometry`."""
+        p = self.params
+        age = now - self._odom_stamp if self._pose is not None else math.inf
+        if age <= p.odom_stale_s:
+            if self._paused_for_odometry:
+                self._paused_for_odometry = False
+                self.get_logger().info('odometry is back: guiding on')
+            return False
+        silent = now - max(self._odom_stamp, self._mission_since)
+        self._stop_base()
+        if silent > p.odom_timeout_s:
+            self._end_mission(Outcome(False, 'no_odometry', f'no odometry from the base for {silent:.1f} s'))
+            return True
+        if not self._paused_for_odometry:
+            self._paused_for_odometry = True
+            self.get_logger().warning('guiding paused: odometry from the base is late, base stopped until it is back')
+        if handle is not None and self._mission is not None:
+            handle.publish_feedback(self._feedback(self._mission.waiting_tick('waiting_for_odometry')))
+        return True
 
     def _maybe_dock(self) -> None:
         if self._busy or not self._battery_low() or 'dock' not in self.zones:
@@ -378,6 +416,7 @@ class GuideNode(Node):
             done.set_result(result)
             self._busy = False
         self._mission = None
+        self._paused_for_odometry = False
         self._goal_handle = self._done = self._make_result = None
 
     def _publish_path(self, path: list[tuple[float, float]]) -> None:
@@ -403,16 +442,24 @@ class GuideNode(Node):
         msg.stop_count = len(mission.stops)
         self.arrival_pub.publish(msg)
 
+    def _abandon_mission(self, message: str) -> None:
+        """End the running mission because the node stops: stop the base if ROS still can, and
+        always release the waiting execute callback."""
+        with self._lock:
+            if self._mission is None:
+                return
+            done, make_result = self._done, self._make_result
+            try:
+                self._end_mission(Outcome(False, 'shutdown', message))
+            except Exception:               # the ROS context is already gone (Ctrl-C)
+                if done is not None:
+                    done.set_result(make_result(Outcome(False, 'shutdown', message)))
+                self._mission = None
+                self._busy = False
+
     def destroy_node(self) -> None:
         try:
-            with self._lock:
-                if self._mission is not None:
-                    done, make_result = self._done, self._make_result
-                    try:                            # stop the base, end the goal as aborted
-                        self._end_mission(Outcome(False, 'shutdown', 'node stopped'))
-                    except Exception:               # the ROS context is already gone (Ctrl-C)
-                        if done is not None:        # still release the blocked execute callback
-                            done.set_result(make_result(Outcome(False, 'shutdown', 'node stopped')))
+            self._abandon_mission('node stopped')
         finally:
             super().destroy_node()
 
