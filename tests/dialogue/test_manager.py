@@ -64,6 +64,10 @@ def test_member_phone_under_3000_recommend_and_guide(catalog, nlu):
     [reply] = s.say('好的')
     assert s.guides == [(7, 'phones')]
     assert reply.intent == 'guide_to' and '手机数码区' in reply.text
+    s.manager.on_guide_feedback(7, 0.2)               # no path yet (planning, waiting): nothing to say
+    assert s.replies[-1] is reply
+    s.manager.on_guide_feedback(7, 12.4)
+    assert '还有大约12米' in s.replies[-1].text
     s.manager.on_arrival('phones')
     assert '到了' in s.replies[-1].text
     turns = [e for e in s.events if e.type == 'dialogue_turn']

@@ -206,3 +206,30 @@ def test_platform_refuses_face_data_and_unauthenticated_requests(platform):
         assert client.get('/openapi.json').json()['paths'][
             '/v1/robots/{robot_id}/events']['post']
     assert platform.export() == []
+
+
+def test_sync_now_after_the_network_is_back_does_not_wait_out_the_backoff(tmp_path):
+    from retail_sync.uploader import Uploader, UploaderConfig
+    port = free_port()
+    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    events = make_events(3)
+    outbox.append_many(events)
+    uploader = Uploader(outbox, UploaderConfig(platform_url=f'http://127.0.0.1:{port}', token=TOKEN,
+                                               robot_id=ROBOT, backoff_initial_s=120.0, backoff_max_s=120.0))
+    stop, wake = threading.Event(), threading.Event()
+    thread = threading.Thread(target=uploader.run, args=(stop, wake), daemon=True)
+    thread.start()
+    platform = None
+    try:
+        wait_for(lambda: uploader.backoff.failures >= 1, 20, 'an upload failing (platform away)')
+        platform = start_platform(tmp_path / 'platform.sqlite3', port)   # the network is back
+        wake.set()                                                         # sync now
+        wait_for(lambda: outbox.pending() == 0, 20, 'the outbox drained long before the 60-120 s backoff')
+        assert_stored_exactly_once(platform, events)
+    finally:
+        stop.set()
+        wake.set()
+        thread.join(10)
+        outbox.close()
+        if platform is not None:
+            stop_process(platform.process)

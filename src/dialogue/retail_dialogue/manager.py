@@ -329,7 +329,7 @@ class DialogueManager:
     def on_guide_feedback(self, track_id: int, distance_remaining_m: float) -> None:
         """Narrate the way once in a while (the node calls this for some feedback messages)."""
         session = self.sessions.get(track_id)
-        if session is not None and session.state == 'guiding':
+        if session is not None and session.state == 'guiding' and round(distance_remaining_m) >= 1:
             self._reply(session, 'guide_to', 'guide_on_way', zone=self.zones.name(session.guiding_zone, session.lang),
                         metres=round(distance_remaining_m))
 

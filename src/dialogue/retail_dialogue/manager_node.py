@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from pathlib import Path
 
 from rclpy.action import ActionClient
@@ -19,8 +18,9 @@ from retail_bringup.catalog import CatalogError, load_catalog
 from retail_bringup.node_support import ConfigError, declare_params, main_for
 from retail_bringup.params import ParamSpec
 from retail_interfaces.action import GuideTo
-from retail_interfaces.msg import CustomerEvent, InteractionEvent, PlaceArrival, RobotReply, Utterance
+from retail_interfaces.msg import CustomerEvent, PlaceArrival, RobotReply, Utterance
 from retail_interfaces.srv import Recommend
+from retail_sync.event_sender import EventSender
 
 from .manager import DialogueManager, Event, RecommendedProduct, RecommendQuery, Reply
 from .store import ZoneNames, load_appointments
@@ -56,7 +56,7 @@ class ManagerNode(Node):
             self.get_logger().warning(issue)
         self._lock = threading.RLock()
         self.reply_pub = self.create_publisher(RobotReply, '/dialogue/replies', 10)
-        self.event_pub = self.create_publisher(InteractionEvent, '/sync/interaction_events', 50)
+        self.events = EventSender(self, SOURCE)      # acknowledged by the sync agent: nothing lost
         self.staff_pub = self.create_publisher(String, '/dialogue/staff_requests', 10)
         self.recommend_client = self.create_client(Recommend, '/recommendation/recommend')
         self.guide_client = ActionClient(self, GuideTo, '/navigation/guide_to')
@@ -100,11 +100,7 @@ class ManagerNode(Node):
         self.reply_pub.publish(msg)
 
     def _emit(self, event: Event) -> None:
-        msg = InteractionEvent(type=event.type, customer_pseudonym=event.customer_pseudonym,
-                               payload_json=json.dumps(event.payload, ensure_ascii=False),
-                               event_id=str(uuid.uuid4()), source=SOURCE)
-        msg.header.stamp = self.get_clock().now().to_msg()
-        self.event_pub.publish(msg)
+        self.events.send(event.type, event.payload, customer=event.customer_pseudonym)
 
     def _notify_staff(self, request: dict) -> None:
         self.get_logger().info(f"Calling staff for track {request['track_id']}: {request['reason']}")
@@ -153,6 +149,8 @@ class ManagerNode(Node):
         handle.get_result_async().add_done_callback(lambda f: self._on_guide_done(track_id, zone, f))
 
     def _on_guide_feedback(self, track_id: int, feedback_msg) -> None:
+        if feedback_msg.feedback.state != 'driving':      # planning, waiting: no distance to tell yet
+            return
         now = time.monotonic()
         if now - self._last_narration.get(track_id, 0.0) < self.params.narration_period_s:
             return

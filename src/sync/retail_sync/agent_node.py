@@ -1,11 +1,17 @@
 """/sync/agent: interaction events from every area into the outbox; uploads and downloads.
 
+Events come in two ways: the `/sync/record_events` service (RecordEvents), answered only once
+the events are on disk, which publishers use through `EventSender` so that nothing is lost while
+this node restarts; and the `/sync/interaction_events` topic, fire-and-forget, for simple
+publishers and observers. The same event_id arriving both ways is stored once.
+
 Thin adapter: the outbox, uploader and downlink cores do the work. Uploads and downloads run
 on their own threads (network waits never block the executor); `sync_now` only wakes them.
 """
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -18,8 +24,9 @@ from std_srvs.srv import Trigger
 from retail_bringup.node_support import declare_params, diagnostic_status, main_for
 from retail_bringup.params import ParamSpec
 from retail_interfaces.msg import DataUpdate, InteractionEvent
+from retail_interfaces.srv import RecordEvents
 from retail_sync.downlink import Downlink
-from retail_sync.outbox import Limits, Outbox, OutboxError
+from retail_sync.outbox import Limits, Outbox, OutboxError, prepare_event
 from retail_sync.uploader import Uploader, UploaderConfig
 
 PARAMS = [
@@ -66,6 +73,7 @@ class SyncAgent(Node):
         self.diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_subscription(InteractionEvent, '/sync/interaction_events', self._on_event,
                                  EVENTS_QOS)
+        self.create_service(RecordEvents, '/sync/record_events', self._on_record_events)
         self.create_service(Trigger, 'sync_now', self._on_sync_now)
         self.create_timer(self.p.diagnostics_period_s, self._publish_diagnostics)
         self._threads = [threading.Thread(target=self._upload_loop, name='sync-upload', daemon=True),
@@ -89,19 +97,41 @@ class SyncAgent(Node):
                                     'events are kept in the outbox until one is installed')
             return ''
 
-    def _on_event(self, msg: InteractionEvent) -> None:
+    @staticmethod
+    def _row(msg: InteractionEvent) -> tuple:
+        """The outbox row for a message; OutboxError/ValueError say why it cannot be stored."""
+        data = json.loads(msg.payload_json) if msg.payload_json.strip() else {}
+        if isinstance(data, dict) and msg.source:
+            data.setdefault('source', msg.source)
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        return prepare_event(dict(type=msg.type, data=data, customer=msg.customer_pseudonym,
+                                  event_id=msg.event_id, time=stamp or None))
+
+    def _on_event(self, msg: InteractionEvent) -> None:
         try:
-            data = json.loads(msg.payload_json) if msg.payload_json.strip() else {}
-            if isinstance(data, dict) and msg.source:
-                data.setdefault('source', msg.source)
-            event = self.outbox.append(msg.type, data, customer=msg.customer_pseudonym,
-                                       event_id=msg.event_id, time_s=stamp or None)
+            stored = self.outbox.append_rows([self._row(msg)])
         except (ValueError, OutboxError) as exc:
             self.get_logger().error(f'event {msg.type!r} from {msg.source or "?"} refused: {exc}')
             return
-        if event is None:
+        if not stored:
             self.get_logger().debug(f'event {msg.event_id} already stored')
+
+    def _on_record_events(self, request, response):
+        rows = []
+        for msg in request.events:
+            try:
+                rows.append(self._row(msg))
+            except (ValueError, OutboxError) as exc:
+                response.refused.append(f'{msg.event_id}: {exc}')
+                self.get_logger().error(f'event {msg.type!r} from {msg.source or "?"} refused: {exc}')
+        try:
+            self.outbox.append_rows(rows)      # one transaction, on disk before we answer
+        except (OutboxError, sqlite3.Error) as exc:   # not acknowledged: the sender keeps them, retries
+            self.get_logger().error(f'outbox cannot take {len(rows)} events now: {exc}')
+            response.refused = []
+            return response
+        response.stored_ids = [row[0] for row in rows]
+        return response
 
     def _on_sync_now(self, _request, response):
         self._wake_upload.set()

@@ -158,6 +158,16 @@ class Uploader:
         return delivered + quarantined
 
     # --- the loop ------------------------------------------------------------------------------
+    @staticmethod
+    def _pause(delay_s: float, stop: threading.Event, wake: threading.Event) -> None:
+        """Back off, but retry at once when woken (`sync now` after the network came back)."""
+        deadline = time.monotonic() + delay_s
+        while not stop.is_set() and not wake.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            wake.wait(min(left, 0.5))
+
     def run(self, stop: threading.Event, wake: threading.Event | None = None,
             until_empty: bool = False, idle_s: float = 0.5,
             progress: Callable[[int], None] | None = None) -> bool:
@@ -181,7 +191,7 @@ class Uploader:
                 self.last_error = str(exc)
                 self.log(f'{exc}; retrying in {delay:.1f} s '
                          f'(attempt {self.backoff.failures})')
-                stop.wait(delay)
+                self._pause(delay, stop, wake)
                 continue
             if done:
                 if progress:
