@@ -77,3 +77,32 @@ def test_member_phone_recommendation_and_guiding_over_ros(ros_context, spin):
     assert all(e.customer_pseudonym == 'c042' and e.source == 'dialogue/manager' for e in store.events)
     store.customers.publish(CustomerEvent(kind=CustomerEvent.LEFT, track_id=11))
     wait_for(lambda: any(e.type == 'session_end' for e in store.events), what='session end on leaving')
+
+
+def test_chat_ros_talks_to_the_running_robot_as_a_member(ros_context, spin, ros_env):
+    import subprocess
+    from rostest_support import BIN
+    manager = ManagerNode(context=ros_context)
+    store = FakeStore(context=ros_context)
+    spin(manager, store)
+    wait_for(lambda: manager.recommend_client.service_is_ready() and manager.guide_client.server_is_ready(),
+             10, 'recommend and guide servers')
+    out = subprocess.run([str(BIN / 'retailbot'), 'chat', '--ros', '--member', 'c042:王丽',
+                          '--say', '帮我推荐一款三千以下的手机', '--say', '好的'],
+                         env=ros_env, capture_output=True, text=True, timeout=90)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert any(line.startswith('robot (zh, greet)') and '王丽' in line for line in lines), out.stdout
+    assert any(line.startswith('robot (zh, recommend)') and '元' in line for line in lines), out.stdout
+    assert any('[recommendation]' in line for line in lines) and '[robot arrived at phones]' in out.stdout
+    assert lines[-1] == '[customer left]'
+    assert store.goals == ['phones']
+    wait_for(lambda: not manager.core.sessions, 10, 'the robot to know the customer left')
+
+
+def test_chat_ros_without_a_robot_says_so(ros_env):
+    import subprocess
+    from rostest_support import BIN
+    out = subprocess.run([str(BIN / 'retailbot'), 'chat', '--ros', '--timeout', '2', '--say', '你好'],
+                         env=ros_env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and 'no robot is listening on /dialogue/utterances' in out.stdout

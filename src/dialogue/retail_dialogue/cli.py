@@ -22,6 +22,10 @@ def register(subparsers) -> None:
     chat.add_argument('--ros', action='store_true', help="talk to the running robot's /dialogue topics")
     chat.add_argument('--member', default='', metavar='ID:NAME[:vip]',
                       help='pretend to be an identified member, e.g. c042:王丽:vip')
+    chat.add_argument('--say', action='append', metavar='TEXT',
+                      help='with --ros: say TEXT (repeatable) instead of reading lines typed in, then leave')
+    chat.add_argument('--timeout', type=float, default=15.0, metavar='S',
+                      help='with --ros: how long to wait for the robot and for each answer (default 15)')
     chat.set_defaults(func=_chat)
 
 
@@ -56,8 +60,10 @@ def _nlu(args) -> int:
 
 def _chat(args) -> int:
     if args.ros:
-        print('retailbot chat: --ros is not available yet; run without it for the standalone demo store',
-              file=sys.stderr)
+        from .chat_ros import run_ros_chat
+        return run_ros_chat(args.member, args.say, args.timeout)
+    if args.say:
+        print('retailbot chat: --say needs --ros (the standalone chat reads what you type)', file=sys.stderr)
         return 2
     store = Path(args.store)
     catalog = _load_catalog(str(store / 'catalog.csv'))
