@@ -123,3 +123,38 @@ def test_mission_blocked_after_timeout_and_unreachable_at_once(store):
                       config=GuideConfig(replan_after_s=0.5, blocked_timeout_s=3.0))
     outcomes = [blocked.step(t / 10, (0.7, 6.5, math.pi)).outcome for t in range(0, 40)]
     assert outcomes[20] is None and outcomes[-1].reason == 'blocked'
+
+
+def test_after_a_bumper_hit_the_mission_backs_away_slowly_and_goes_on(store):
+    store_map, _ = store
+    costmap = Costmap(store_map, 0.18, 0.12, bumper_decay_s=1e9)
+    planner = GlobalPlanner(costmap)
+    pose = [12.0, 3.0, 0.0]
+    costmap.add_bumper_hit(pose[0] + 0.23, pose[1], 0.0)     # a display stand right in front
+    mission = Mission('guide', [Stop('somewhere', (18.0, 3.0, 0.0))], planner,
+                      config=GuideConfig(replan_after_s=1.0, blocked_timeout_s=30.0), period_s=0.05)
+    now, states, lowest_vx = 0.0, [], 0.0
+    while now < 120:
+        tick = mission.step(now, tuple(pose))
+        states.append(tick.state)
+        lowest_vx = min(lowest_vx, tick.vx)
+        if tick.outcome:
+            break
+        pose[0] += tick.vx * math.cos(pose[2]) * 0.05
+        pose[1] += tick.vx * math.sin(pose[2]) * 0.05
+        pose[2] += tick.wz * 0.05
+        now += 0.05
+    assert tick.outcome.success and tick.outcome.reason == 'arrived'
+    assert states[0] == 'backing_up' and lowest_vx == pytest.approx(-0.1)
+    assert now < 60                                            # no waiting out the blocked timeout
+
+
+def test_no_backing_up_against_a_wall(store):
+    store_map, zones = store
+    costmap = Costmap(store_map, 0.18, 0.12, bumper_decay_s=1e9)
+    planner = GlobalPlanner(costmap)
+    x, y, _ = zones['dock'].pose
+    pose = (x, y, 0.0)                                         # the wall is right behind the dock
+    costmap.add_bumper_hit(x + 0.23, y, 0.0)
+    mission = Mission('guide', [Stop('service desk', zones['service_desk'].pose)], planner)
+    assert {mission.step(t / 10, pose).state for t in range(20)} <= {'planning', 'replanning'}

@@ -31,6 +31,8 @@ class GuideConfig:
     blocked_timeout_s: float = 15.0
     dwell_s: float = 3.0           # pause at a tour stop while the stop is presented
     eta_speed: float = 0.35        # m/s used for the ETA (average with turns and slow-downs)
+    backup_m: float = 0.3          # after a bumper hit, back away this far before planning again
+    backup_speed: float = 0.1      # m/s, slowly: the base has no rear bumper
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Tick:
     vx: float = 0.0
     wz: float = 0.0
     state: str = 'planning'        # planning, driving, waiting_for_obstacle, replanning, presenting (tour), arrived,
+                                   # backing_up (away from a bumper hit),
                                    # waiting_for_odometry (set by the node)
     stop_index: int = 0
     remaining_m: float = 0.0
@@ -76,6 +79,8 @@ class Mission:
         self._last_plan_try = -math.inf
         self._dwell_until: float | None = None
         self._last_pose: Pose | None = None
+        self._backing_from: Pose | None = None   # where backing away from a bumper hit began
+        self._backups = 0
 
     @property
     def stop(self) -> Stop:
@@ -96,6 +101,10 @@ class Mission:
         try:
             plan = self.planner.plan((pose[0], pose[1]), self.stop.pose[:2])
         except PlanError as exc:
+            if exc.code == 'start_blocked' and self._backups < 2 and self._may_back_up(pose):
+                self._backing_from, self._backups = pose, self._backups + 1
+                tick.log.append(f'backing away {self.config.backup_m:.1f} m from the obstacle the bumper hit')
+                return
             blocked_by_people = self.planner.costmap.dynamic and exc.code in ('start_blocked', 'goal_blocked', 'unreachable')
             if blocked_by_people:
                 # maybe only until the people move on: keep waiting, the timeout decides
@@ -110,6 +119,29 @@ class Mission:
         self._has_path = True
         tick.new_path = plan.path
         tick.log.append(f'planned {plan.length_m:.1f} m to {self.stop.label} in {plan.plan_ms:.0f} ms')
+
+    def _may_back_up(self, pose: Pose) -> bool:
+        """The start is only blocked by what the bumper hit, and the way straight back is clear
+        (checked on the map: there is no rear bumper)."""
+        costmap = self.planner.costmap
+        obstacle = costmap.dynamic_blocked(pose[0], pose[1])
+        if obstacle is None or obstacle.kind != 'bumper':
+            return False
+        for step in range(1, int((self.config.backup_m + 0.1) / 0.05) + 1):
+            cell = costmap.cell_of(pose[0] - 0.05 * step * math.cos(pose[2]), pose[1] - 0.05 * step * math.sin(pose[2]))
+            if cell is None or not costmap.static_traversable[cell]:
+                return False
+        return True
+
+    def _back_up(self, now: float, pose: Pose, tick: Tick) -> Tick | None:
+        """While backing away: the reversing command, or None once far enough."""
+        start = self._backing_from
+        if math.hypot(pose[0] - start[0], pose[1] - start[1]) >= self.config.backup_m:
+            self._backing_from = None
+            self._last_plan_try = -math.inf          # plan again at once
+            return None
+        tick.vx, tick.state = -self.config.backup_speed, 'backing_up'
+        return tick
 
     def step(self, now: float, pose: Pose) -> Tick:
         tick = Tick(stop_index=self.index)
@@ -130,10 +162,14 @@ class Mission:
             self.index += 1
             tick.stop_index = self.index
             self._has_path = False
+        if self._backing_from is not None and self._back_up(now, pose, tick) is not None:
+            return tick
         if not self._has_path:
             replanning = self._blocked_since is not None
             if now - self._last_plan_try >= (cfg.replan_after_s if replanning else 0.0):
                 self._plan(now, pose, tick)
+                if self._backing_from is not None:
+                    return self._back_up(now, pose, tick)
             tick.state = 'replanning' if replanning else 'planning'
             if self.outcome is None and not self._has_path:
                 return self._check_blocked(now, tick)
