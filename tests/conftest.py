@@ -12,8 +12,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rostest_support import stop_process  # noqa: E402
 
-# Whatever a test does, DDS stays on loopback.
+# Whatever a test does, DDS stays on loopback, with the robot's transports (config/fastdds.xml).
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+from retail_bringup.node_support import use_robot_dds_profile  # noqa: E402
+use_robot_dds_profile()
 
 
 @pytest.fixture

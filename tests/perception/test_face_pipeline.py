@@ -117,3 +117,18 @@ def test_someone_else_in_the_same_place_is_a_new_track():
     assert summary[:2] == [(APPEARED, 1, ''), (LEFT, 1, '')]
     assert (IDENTIFIED, 2, 'm1') in summary
     assert APPROACHING not in [k for k, _, _ in summary]
+
+
+def test_with_slow_frames_a_person_is_gone_after_seconds_not_frames():
+    """A loaded robot may get 1-2 camera frames a second: 8 missed frames would be 5-8 s of
+    talking to nobody; with max_missed_s the customer has left after ~2 s."""
+    model = ScriptedModel(lambda i: [(_box(320, 120), MEMBER)] if i < 6 else [])
+    pipeline = FacePipeline(model, _gallery(), PipelineConfig(max_missed=8, max_missed_s=2.0))
+    left_at = None
+    for i in range(20):
+        now = i * 0.7                                        # 1.4 frames a second
+        if any(e.kind == LEFT for e in pipeline.process(FRAME, now)):
+            left_at = now
+            break
+    last_seen = 5 * 0.7
+    assert left_at is not None and last_seen + 2.0 < left_at <= last_seen + 2.0 + 0.7 + 0.7

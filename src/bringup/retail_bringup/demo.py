@@ -239,6 +239,8 @@ class StoreDay:
         self.node: DemoNode | None = None
         self.tracks: dict[int, str] = {}
         self.interrupted = threading.Event()
+        from retail_bringup.node_support import use_robot_dds_profile
+        use_robot_dds_profile()             # config/fastdds.xml for this process and the robot's
         self.env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', PYTHONUNBUFFERED='1')
 
     def interrupt(self, *_: object) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Iterable
 
@@ -22,7 +23,7 @@ from retail_bringup.executor import RobotExecutor
 from retail_bringup.params import (COMMAND_LINE, ConfigError, Override, ParamSpec, load_params_file,
                                    overrides_for, params_files_in_args, resolve)
 
-__all__ = ['ConfigError', 'ParamSpec', 'declare_params', 'run_node', 'diagnostic_status']
+__all__ = ['ConfigError', 'ParamSpec', 'declare_params', 'run_node', 'diagnostic_status', 'use_robot_dds_profile']
 
 _TYPES = {
     'bool': ParameterType.PARAMETER_BOOL, 'int': ParameterType.PARAMETER_INTEGER,
@@ -69,6 +70,23 @@ def declare_params(node: Node, specs: Iterable[ParamSpec]) -> SimpleNamespace:
     return SimpleNamespace(**{spec.attribute: values[spec.name] for spec in specs})
 
 
+def use_robot_dds_profile() -> None:
+    """Point Fast DDS at config/fastdds.xml (shared memory big enough for camera frames) unless
+    the environment chose a profile already. Call before the process's first rclpy.init."""
+    if os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE'):
+        return
+    from retail_bringup.packages import find_package_share
+    candidates = [Path(__file__).resolve().parents[3] / 'config' / 'fastdds.xml']   # a source checkout
+    try:
+        candidates.append(Path(find_package_share('retail_bringup')) / 'config' / 'fastdds.xml')
+    except Exception:                       # not installed as a ROS package: the checkout's file only
+        pass
+    for candidate in candidates:
+        if candidate.is_file():
+            os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = str(candidate)
+            return
+
+
 def check_params_files(args: Iterable[str]) -> None:
     """Fail early, with one line, on a missing or malformed params file (before rcl does, worse)."""
     for path in params_files_in_args(args):
@@ -102,6 +120,7 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
     args = list(sys.argv if args is None else args)
     _process_args = args
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    use_robot_dds_profile()
     program = os.path.basename(args[0]) if args else 'node'
     try:
         check_params_files(args)

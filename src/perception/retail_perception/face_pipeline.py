@@ -35,6 +35,8 @@ class PipelineConfig:
                                        # moving by half its width): maybe someone else, check now
     min_hits: int = 2                  # detections before a track is announced (filters flukes)
     max_missed: int = 8                # frames a track survives without a detection
+    max_missed_s: float = 0.0          # ... or seconds (0: off; needs process(now_s=)), for cameras
+                                       # whose frames arrive slowly: a person is gone after this long
     min_iou: float = 0.2               # box overlap to continue a track
     identify: bool = True              # False = anonymous mode: no encoding, no identities
     horizontal_fov_rad: float = math.radians(62.0)
@@ -63,6 +65,7 @@ class Track:
     created_frame: int
     hits: int = 1
     missed: int = 0
+    last_seen_s: float | None = None
     last_encoded: int = -10 ** 9
     widths: deque = field(default_factory=lambda: deque(maxlen=30))
     encodings: deque = field(default_factory=deque)
@@ -138,8 +141,10 @@ class FacePipeline:
         source = self._gallery_source
         return source() if callable(source) else source
 
-    def process(self, frame_bgr: np.ndarray) -> list[FaceEvent]:
-        """Run one frame through detection, tracking, identification; return its events."""
+    def process(self, frame_bgr: np.ndarray, now_s: float | None = None) -> list[FaceEvent]:
+        """Run one frame through detection, tracking, identification; return its events.
+
+        `now_s` (a monotonic time of the frame) enables the `max_missed_s` rule."""
         self.frame_index += 1
         self._pending_events = []
         rgb = to_rgb(frame_bgr)
@@ -148,13 +153,14 @@ class FacePipeline:
         self._associate(boxes)
         for track in self.tracks.values():
             if track.seen_now:
+                track.last_seen_s = now_s
                 track.distance_m = face_distance_m(track.box, width, self.config)
                 track.bearing_rad = face_bearing_rad(track.box, width, self.config)
         if self.config.identify:
             self._identify(rgb)
         events: list[FaceEvent] = []
         for track in list(self.tracks.values()):
-            if track.missed > self.config.max_missed:
+            if self._gone(track, now_s):
                 del self.tracks[track.track_id]
                 if track.announced:
                     events.append(self._event(LEFT, track))
@@ -170,6 +176,12 @@ class FacePipeline:
                 track.approached = True
                 events.append(self._event(APPROACHING, track))
         return self._pending_events + events
+
+    def _gone(self, track: Track, now_s: float | None) -> bool:
+        if track.missed > self.config.max_missed:
+            return True
+        timed = self.config.max_missed_s > 0 and now_s is not None and track.last_seen_s is not None
+        return timed and track.missed >= 2 and now_s - track.last_seen_s > self.config.max_missed_s
 
     def flush(self) -> list[FaceEvent]:
         """End of stream: every announced track leaves."""

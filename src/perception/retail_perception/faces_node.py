@@ -41,6 +41,7 @@ SPECS = [
     ParamSpec('votes_needed', 2, 'agreeing matches before a person is named', min=1, max=20),
     ParamSpec('detect_scale', 0.5, 'detection runs on frames shrunk by this factor', min=0.1, max=1.0),
     ParamSpec('max_missed_frames', 8, 'frames without a detection before a person has left', min=1),
+    ParamSpec('leave_after_s', 2.0, '... or seconds without a detection (frames may come slowly)', min=0.0),
     ParamSpec('horizontal_fov_deg', 62.0, 'camera horizontal field of view', min=10.0, max=180.0),
     ParamSpec('face_width_m', 0.15, 'typical face width, for the distance estimate', min=0.05, max=0.3),
     ParamSpec('approach_distance_m', 2.0, 'closer than this, growing and centred = approaching', min=0.1),
@@ -76,7 +77,7 @@ class FacesNode(Node):
                                        f'{p.retention_days:g} days')
         config = PipelineConfig(
             detect_scale=p.detect_scale, match_threshold=p.match_threshold, match_margin=p.match_margin,
-            votes_needed=p.votes_needed, max_missed=p.max_missed_frames,
+            votes_needed=p.votes_needed, max_missed=p.max_missed_frames, max_missed_s=p.leave_after_s,
             identify=not p.anonymous_mode, horizontal_fov_rad=math.radians(p.horizontal_fov_deg),
             face_width_m=p.face_width_m, approach_distance_m=p.approach_distance_m)
         from retail_perception.face_model import FaceModel
@@ -104,7 +105,7 @@ class FacesNode(Node):
             self.get_logger().warning(f'skipping camera frame: {exc}', throttle_duration_sec=5.0)
             return
         with self._lock:
-            events = self.pipeline.process(frame)
+            events = self.pipeline.process(frame, time.monotonic())
             people = [(t.distance_m, t.bearing_rad) for t in self.pipeline.tracks.values()]
         for event in events:
             self._publish_event(event, msg.header)

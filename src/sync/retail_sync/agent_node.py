@@ -47,6 +47,9 @@ PARAMS = [
     ParamSpec('warn_fraction', 0.8, 'alarm from this fraction of a limit', min=0.1, max=1.0),
     ParamSpec('diagnostics_period_s', 2.0, 'diagnostics publishing period', min=0.1),
 ]
+# Latched: a node that starts (or restarts) after an update still hears which data is current.
+UPDATES_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+                         depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 EVENTS_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                         depth=1000, durability=DurabilityPolicy.VOLATILE)
 
@@ -69,7 +72,7 @@ class SyncAgent(Node):
         self._stop = threading.Event()
         self._wake_upload = threading.Event()
         self._wake_downlink = threading.Event()
-        self.updates = self.create_publisher(DataUpdate, 'data_updates', 10)
+        self.updates = self.create_publisher(DataUpdate, 'data_updates', UPDATES_QOS)
         self.diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_subscription(InteractionEvent, '/sync/interaction_events', self._on_event,
                                  EVENTS_QOS)
