@@ -103,10 +103,14 @@ def draw_path(path: Path, store_dir: Path, driven: list[tuple[float, float]],
         zone = zones.zones.get(zone_id)
         if zone is not None:
             cv2.circle(image, pixel(zone.pose[0], zone.pose[1]), 12 * scale // 2, (0, 170, 0), 2, cv2.LINE_AA)
+    spots: dict[tuple[int, int], list[str]] = {}     # customers met at the same spot share one label
     for label, x, y in met:
-        centre = pixel(x, y)
+        labels = spots.setdefault(pixel(round(x * 2) / 2, round(y * 2) / 2), [])
+        if label not in labels:
+            labels.append(label)
+    for centre, labels in spots.items():
         cv2.drawMarker(image, centre, (0, 0, 200), cv2.MARKER_STAR, 10 * scale // 2, 2, cv2.LINE_AA)
-        cv2.putText(image, label, (centre[0] + 6, centre[1] + 14), cv2.FONT_HERSHEY_SIMPLEX,
+        cv2.putText(image, ', '.join(labels), (centre[0] + 6, centre[1] + 14), cv2.FONT_HERSHEY_SIMPLEX,
                     0.3 * scale, (0, 0, 200), 1, cv2.LINE_AA)
     image = cv2.copyMakeBorder(image, 0, 14 * scale, 0, 0, cv2.BORDER_CONSTANT, value=(255, 255, 255))
     cv2.putText(image, 'blue: driven path  green rings: zones visited  red stars: customers met',
