@@ -30,11 +30,16 @@ def drive(follower, pose, costmap=None, dt=0.05, limit_s=120.0):
         log.append(command)
         if command.state in ('arrived', 'waiting_for_obstacle'):
             break
-        pose[0] += command.vx * math.cos(pose[2]) * dt
-        pose[1] += command.vx * math.sin(pose[2]) * dt
-        pose[2] += command.wz * dt
+        integrate(pose, command, dt)
         t += dt
     return tuple(pose), log
+
+
+def integrate(pose: list, command, dt: float) -> None:
+    """A perfect unicycle obeying `command` (vx, wz) for dt."""
+    pose[0] += command.vx * math.cos(pose[2]) * dt
+    pose[1] += command.vx * math.sin(pose[2]) * dt
+    pose[2] += command.wz * dt
 
 
 def test_follows_a_demo_route_to_the_goal_pose_within_limits(store):
@@ -103,9 +108,7 @@ def test_mission_waits_replans_around_a_person_and_arrives(store):
         paths += tick.new_path is not None
         if tick.outcome:
             break
-        pose[0] += tick.vx * math.cos(pose[2]) * 0.05
-        pose[1] += tick.vx * math.sin(pose[2]) * 0.05
-        pose[2] += tick.wz * 0.05
+        integrate(pose, tick, 0.05)
         now += 0.05
     assert tick.outcome.success and tick.outcome.reason == 'arrived' and tick.arrived.label == 'somewhere'
     assert 'waiting_for_obstacle' in states and paths == 2
@@ -140,9 +143,7 @@ def test_after_a_bumper_hit_the_mission_backs_away_slowly_and_goes_on(store):
         lowest_vx = min(lowest_vx, tick.vx)
         if tick.outcome:
             break
-        pose[0] += tick.vx * math.cos(pose[2]) * 0.05
-        pose[1] += tick.vx * math.sin(pose[2]) * 0.05
-        pose[2] += tick.wz * 0.05
+        integrate(pose, tick, 0.05)
         now += 0.05
     assert tick.outcome.success and tick.outcome.reason == 'arrived'
     assert states[0] == 'backing_up' and lowest_vx == pytest.approx(-0.1)
