@@ -79,7 +79,6 @@ def load_appointments(path: str | Path | None) -> tuple[list[Appointment], list[
     return out, issues
 
 
-
 def _from_platform(entry: dict) -> dict:
     """An appointment as the sync downlink stores it (platform: id, customer, time, purpose, note).
 
@@ -94,6 +93,7 @@ def _from_platform(entry: dict) -> dict:
     return {'appointment_id': entry['id'], 'customer_id': entry['customer'], 'name': note['name'],
             'start': entry['time'], 'end': end, 'purpose': entry.get('purpose', ''),
             'meeting_point': note.get('meeting_point', ''), 'staff': note.get('staff', '')}
+
 
 _ZH_NUM = {'一': 1, '二': 2, '两': 2, '三': 3, '四': 4, '五': 5, '六': 6, '七': 7, '八': 8, '九': 9, '十': 10,
            '十一': 11, '十二': 12}

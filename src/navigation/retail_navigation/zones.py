@@ -20,7 +20,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from retail_navigation.maps import read_store_yaml
 
 KINDS = ('product', 'service')
