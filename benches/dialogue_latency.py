@@ -13,7 +13,7 @@ import time
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 os.environ.setdefault('ROS_DOMAIN_ID', '91')
 
-from retail_bringup.catalog import load_catalog  # noqa: E402
+from retail_common.catalog import load_catalog  # noqa: E402
 from retail_dialogue.manager import DialogueManager  # noqa: E402
 from retail_dialogue.manager_node import DEFAULT_STORE  # noqa: E402
 from retail_dialogue.standalone import catalog_recommender  # noqa: E402
@@ -48,7 +48,7 @@ def bench_core(n):
 
 def bench_node(n):
     import rclpy
-    from retail_bringup.executor import RobotExecutor
+    from retail_common.executor import RobotExecutor
     from rclpy.node import Node
     from retail_dialogue.manager_node import ManagerNode
     from retail_interfaces.msg import CustomerEvent, RobotReply, Utterance

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from retail_bringup.catalog import Catalog, load_catalog
+from retail_common.catalog import Catalog, load_catalog
 from retail_dialogue.evaluation import evaluate, load_examples
 from retail_dialogue.nlu import INTENTS, Nlu
 

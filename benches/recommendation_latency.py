@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retail_bringup.catalog import load_catalog
+from retail_common.catalog import load_catalog
 from retail_recommendation.history import load_history, write_history
 from retail_recommendation.recommender import Constraints, Recommender
 from retail_recommendation.synthetic import make_catalog, simulate_purchases, write_catalog

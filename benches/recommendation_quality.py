@@ -13,7 +13,7 @@ import argparse
 import time
 from pathlib import Path
 
-from retail_bringup.catalog import Catalog, load_catalog
+from retail_common.catalog import Catalog, load_catalog
 from retail_recommendation.evaluation import evaluate_all
 from retail_recommendation.history import History, load_history
 from retail_recommendation.synthetic import make_catalog, simulate_purchases

@@ -14,6 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = Path(sys.prefix)
+SOURCE_FOLDERS = {'resource', 'scripts', 'test', '__pycache__'}
 INDEX = PREFIX / 'share' / 'ament_index' / 'resource_index' / 'packages'
 
 
@@ -40,6 +41,9 @@ def main() -> None:
         if name == 'retail_bringup':
             _link(share / 'launch', ROOT / 'launch')
             _link(share / 'config', ROOT / 'config')
+        for data in sorted(package_xml.parent.iterdir()):   # data folders setup.py installs into share
+            if data.is_dir() and data.name not in SOURCE_FOLDERS | {name} and not data.name.endswith('.egg-info'):
+                _link(share / data.name, data)
         print(f'[install] registered {name} -> {share}')
 
 

@@ -1,4 +1,4 @@
-"""retail_bringup: The retailbot CLI, the YAML launch-file launcher, node support (validated parameters) and the simulated store."""
+"""retail_bringup: The retailbot CLI, the YAML launch-file launcher, the health node, launch files and config (it composes the robot)."""
 import os
 from glob import glob
 
@@ -28,15 +28,13 @@ setup(
     ] + repo_tree('launch') + repo_tree('config'),
     install_requires=['setuptools'],
     zip_safe=False,
-    description='The retailbot CLI, the YAML launch-file launcher, node support (validated parameters) and the simulated store.',
+    description='The retailbot CLI, the YAML launch-file launcher, the health node, launch files and config (it composes the robot).',
     license='Apache-2.0',
     entry_points={
         # One console script per node: '<exec> = retail_bringup.<module>:main'
         'console_scripts': [
             'retailbot = retail_bringup.cli:main',
-            'health = retail_bringup.health_node:main',
+            'retail_bringup_health = retail_bringup.health_node:main',
         ],
-        # Subcommands of the `retailbot` CLI: '<name> = retail_bringup.cli:register'
-        'retailbot.commands': ['demo = retail_bringup.demo:register'],
     },
 )

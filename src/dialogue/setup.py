@@ -18,9 +18,9 @@ setup(
     entry_points={
         # One console script per node: '<exec> = retail_dialogue.<module>:main'
         'console_scripts': [
-            'asr = retail_dialogue.asr_node:main',
-            'tts = retail_dialogue.tts_node:main',
-            'manager = retail_dialogue.manager_node:main',
+            'retail_dialogue_asr = retail_dialogue.asr_node:main',
+            'retail_dialogue_tts = retail_dialogue.tts_node:main',
+            'retail_dialogue_manager = retail_dialogue.manager_node:main',
         ],
         # Subcommands of the `retailbot` CLI: '<name> = retail_dialogue.cli:register'
         'retailbot.commands': [

@@ -18,9 +18,9 @@ setup(
     entry_points={
         # One console script per node: '<exec> = retail_navigation.<module>:main'
         'console_scripts': [
-            'base_driver = retail_navigation.base_driver_node:main',
-            'base_sim = retail_navigation.cli:sim_main',
-            'guide = retail_navigation.guide_node:main',
+            'retail_navigation_base_driver = retail_navigation.base_driver_node:main',
+            'retail_navigation_base_sim = retail_navigation.cli:sim_main',
+            'retail_navigation_guide = retail_navigation.guide_node:main',
         ],
         # Subcommands of the `retailbot` CLI: '<name> = retail_navigation.cli:register'
         'retailbot.commands': [

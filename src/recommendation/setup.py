@@ -17,7 +17,7 @@ setup(
     license='Apache-2.0',
     entry_points={
         # One console script per node: '<exec> = retail_recommendation.<module>:main'
-        'console_scripts': ['server = retail_recommendation.server_node:main'],
+        'console_scripts': ['retail_recommendation_server = retail_recommendation.server_node:main'],
         # Subcommands of the `retailbot` CLI: '<name> = retail_recommendation.cli:register'
         'retailbot.commands': ['recommend = retail_recommendation.cli:register'],
     },

@@ -17,7 +17,7 @@ setup(
     license='Apache-2.0',
     entry_points={
         # One console script per node: '<exec> = retail_sync.<module>:main'
-        'console_scripts': ['agent = retail_sync.agent_node:main'],
+        'console_scripts': ['retail_sync_agent = retail_sync.agent_node:main'],
         # Subcommands of the `retailbot` CLI: '<name> = retail_sync.cli:register'
         'retailbot.commands': ['sync = retail_sync.cli:register',
                                'platform = retail_sync.cli:register_platform'],

@@ -30,10 +30,12 @@ def test_colcon_build_installs_interfaces_nodes_and_launch_files(tmp_path, ros_e
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     install = workspace / 'install'
     packages = sorted(p.name for p in install.iterdir() if p.is_dir())
-    assert packages == ['retail_bringup', 'retail_dialogue', 'retail_interfaces', 'retail_navigation',
-                        'retail_perception', 'retail_recommendation', 'retail_sync']
+    assert packages == ['retail_bringup', 'retail_common', 'retail_demo', 'retail_dialogue', 'retail_interfaces',
+                        'retail_navigation', 'retail_perception', 'retail_recommendation', 'retail_sync']
+    assert (install / 'retail_perception/share/retail_perception/sim_camera').is_dir()
+    assert (install / 'retail_demo/lib/python3.11/site-packages/retail_demo/assets/faces/obama/obama.jpg').is_file()
     assert (install / 'retail_bringup/share/retail_bringup/launch/robot.launch.yaml').is_file()
-    assert os.access(install / 'retail_bringup/lib/retail_bringup/health', os.X_OK)
+    assert os.access(install / 'retail_bringup/lib/retail_bringup/retail_bringup_health', os.X_OK)
 
     # What `source install/setup.bash` would give: the colcon-built interfaces and packages win.
     prefixes = [str(install / p) for p in packages] + [sys.prefix]
@@ -43,9 +45,9 @@ def test_colcon_build_installs_interfaces_nodes_and_launch_files(tmp_path, ros_e
     check = subprocess.run([sys.executable, '-c', '''
 import retail_interfaces, retail_bringup
 from retail_interfaces.srv import Recommend
-from retail_bringup.packages import find_executable, find_package_share
+from retail_common.packages import find_executable, find_package_share
 print(retail_interfaces.__file__); print(retail_bringup.__file__)
-print(find_executable("retail_bringup", "health")[0]); print(find_package_share("retail_bringup"))
+print(find_executable("retail_bringup", "retail_bringup_health")[0]); print(find_package_share("retail_bringup"))
 print(Recommend.Request(k=3).k)
 '''], env=run_env, capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stderr

@@ -9,7 +9,7 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 
-from retail_bringup.executor import RobotExecutor
+from retail_common.executor import RobotExecutor
 from rostest_support import wait_for
 
 

@@ -64,8 +64,8 @@ def test_nodes_come_up_and_ctrl_c_stops_all_with_exit_0(tmp_path, ros_env, ros_c
     f = launch_file(tmp_path, '''
         launch:
         - arg: {name: second_ns, default: b}
-        - node: {pkg: retail_bringup, exec: health, name: h1, namespace: a}
-        - node: {pkg: retail_bringup, exec: health, name: h2, namespace: "$(var second_ns)"}
+        - node: {pkg: retail_bringup, exec: retail_bringup_health, name: h1, namespace: a}
+        - node: {pkg: retail_bringup, exec: retail_bringup_health, name: h2, namespace: "$(var second_ns)"}
         ''')
     run = LaunchRun(processes, ros_env, f, 'second_ns:=zone_b')
     probe = graph_nodes(ros_context)
@@ -80,7 +80,7 @@ def test_nodes_come_up_and_ctrl_c_stops_all_with_exit_0(tmp_path, ros_env, ros_c
 
 
 def test_sigterm_also_exits_0(tmp_path, ros_env, processes):
-    f = launch_file(tmp_path, 'launch:\n- node: {pkg: retail_bringup, exec: health, name: h}\n')
+    f = launch_file(tmp_path, 'launch:\n- node: {pkg: retail_bringup, exec: retail_bringup_health, name: h}\n')
     run = LaunchRun(processes, ros_env, f)
     wait_for(lambda: run.pids(), timeout=20, what='node started')
     assert run.stop(signal.SIGTERM) == 0
@@ -89,10 +89,10 @@ def test_sigterm_also_exits_0(tmp_path, ros_env, processes):
 def test_a_dying_node_stops_everything_and_exits_non_zero(tmp_path, ros_env, processes):
     f = launch_file(tmp_path, '''
         launch:
-        - node: {pkg: retail_bringup, exec: health, name: fine}
+        - node: {pkg: retail_bringup, exec: retail_bringup_health, name: fine}
         - node:
             pkg: retail_bringup
-            exec: health
+            exec: retail_bringup_health
             name: broken
             param: [{name: period_s, value: "-1.0"}]
         ''')
@@ -113,7 +113,7 @@ def test_respawn_restarts_a_dying_node(tmp_path, ros_env, processes):
         launch:
         - node:
             pkg: retail_bringup
-            exec: health
+            exec: retail_bringup_health
             name: flaky
             respawn: "true"
             respawn_delay: "0.2"
@@ -129,20 +129,20 @@ def test_show_prints_resolved_nodes_without_starting_them(tmp_path, ros_env):
     f = launch_file(tmp_path, '''
         launch:
         - arg: {name: sim, default: "false"}
-        - node: {pkg: retail_bringup, exec: health, name: h, namespace: x, if: "$(var sim)",
+        - node: {pkg: retail_bringup, exec: retail_bringup_health, name: h, namespace: x, if: "$(var sim)",
                  remap: [{from: a, to: /b}]}
         ''')
     out = subprocess.run([console_script('retailbot'), 'launch', '--show', f, 'sim:=true'],
                          env=ros_env, capture_output=True, text=True, timeout=30)
     assert out.returncode == 0
-    assert '/x/h  (retail_bringup health)' in out.stdout and 'remap a -> /b' in out.stdout
+    assert '/x/h  (retail_bringup retail_bringup_health)' in out.stdout and 'remap a -> /b' in out.stdout
     out = subprocess.run([console_script('retailbot'), 'launch', '--show', '--json', f],
                          env=ros_env, capture_output=True, text=True, timeout=30)
     assert json.loads(out.stdout)['nodes'] == []
 
 
 def test_unsupported_syntax_and_unknown_executable_are_refused(tmp_path, ros_env):
-    f = launch_file(tmp_path, 'launch:\n- node: {pkg: retail_bringup, exec: health, prefix: gdb}\n')
+    f = launch_file(tmp_path, 'launch:\n- node: {pkg: retail_bringup, exec: retail_bringup_health, prefix: gdb}\n')
     out = subprocess.run([console_script('retailbot'), 'launch', f], env=ros_env,
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2

@@ -17,7 +17,7 @@ from retail_dialogue.speech_recognizer import (Heard, Listener, StreamingRecogni
                                                catalog_terms, load_model)
 from retail_dialogue.tts_node import TtsNode
 from retail_dialogue.vad import EndpointDetector
-from retail_bringup.catalog import load_catalog
+from retail_common.catalog import load_catalog
 from retail_interfaces.msg import RobotReply, SpeechStatus, Utterance
 from rostest_support import console_script, wait_for
 from speech_samples import KOREAN_CATALOG, KOREAN_PHRASES, korean_model_dir, korean_wav
@@ -154,7 +154,7 @@ def test_customer_speech_stops_the_robot_talking(ros_context, spin, ko_model, tm
 
 
 def _run_asr(ros_env, *params: str) -> subprocess.CompletedProcess:
-    args = [console_script('asr'), '--ros-args']
+    args = [console_script('retail_dialogue_asr'), '--ros-args']
     for param in params:
         args += ['-p', param]
     return subprocess.run(args, env=ros_env, capture_output=True, text=True, timeout=60)
@@ -184,7 +184,7 @@ def test_console_script_with_the_shipped_config_hears_a_dropped_file(ros_env, ro
     probe = rclpy.create_node('probe', context=ros_context)
     heard = Collector(probe, Utterance, '/dialogue/utterances')
     spin(probe)
-    proc = processes([console_script('asr'), '--ros-args', '--params-file', str(REPO / 'config/dialogue.yaml'),
+    proc = processes([console_script('retail_dialogue_asr'), '--ros-args', '--params-file', str(REPO / 'config/dialogue.yaml'),
                       '-p', 'languages:=[ko]', '-p', f'catalog:={KOREAN_CATALOG}', '-p', f'source:={inbox}'],
                      env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wait_for(lambda: probe.count_publishers('/dialogue/utterances') > 0 or proc.poll() is not None,

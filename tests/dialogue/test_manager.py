@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from retail_bringup.catalog import load_catalog
+from retail_common.catalog import load_catalog
 from retail_dialogue.manager import DialogueManager, RecommendedProduct
 from retail_dialogue.nlu import Nlu
 from retail_dialogue.store import Appointment

@@ -6,7 +6,7 @@ from rclpy.action import ActionServer
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from retail_bringup.catalog import load_catalog
+from retail_common.catalog import load_catalog
 from retail_dialogue.manager_node import DEFAULT_STORE, ManagerNode
 from retail_interfaces.action import GuideTo
 from retail_interfaces.msg import (CustomerEvent, InteractionEvent, PlaceArrival, RecommendedItem, RobotReply,

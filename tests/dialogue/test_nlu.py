@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from retail_bringup.catalog import load_catalog
+from retail_common.catalog import load_catalog
 from retail_dialogue.evaluation import evaluate, load_examples
 from retail_dialogue.nlu import INTENTS, Nlu, detect_language
 from retail_dialogue.numbers import extract_price_range, parse_zh_number

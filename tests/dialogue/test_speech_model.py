@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from retail_bringup.catalog import load_catalog
+from retail_common.catalog import load_catalog
 from retail_dialogue.speech_recognizer import (EXPECTED_LAYOUT, ModelError, build_phrase_list, catalog_terms,
                                                check_model_dir, load_model, resolve_model_path,
                                                to_vocabulary)

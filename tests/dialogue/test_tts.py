@@ -153,7 +153,7 @@ def test_console_script_speaks_and_stops_cleanly_mid_sentence(ros_env, ros_conte
     probe_node = rclpy.create_node('probe', context=ros_context)
     probe = _Probe(probe_node)
     spin(probe_node)
-    proc = processes([console_script('tts'), '--ros-args', '--params-file', str(REPO / 'config/dialogue.yaml'),
+    proc = processes([console_script('retail_dialogue_tts'), '--ros-args', '--params-file', str(REPO / 'config/dialogue.yaml'),
                       '-p', 'audio_device:=none', '-p', f'output_dir:={tmp_path}'],
                      env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wait_for(lambda: probe.replies.get_subscription_count() > 0 or proc.poll() is not None, timeout=20,

@@ -96,7 +96,7 @@ def test_clear_errors_for_a_missing_port_and_a_bad_map(tmp_path):
 
 def test_base_sim_console_script_ignores_ros_arguments(processes, tmp_path):
     link = tmp_path / 'base'
-    proc = processes([console_script('base_sim'), '--link', str(link), '--ros-args', '-r', '__node:=base_sim'],
+    proc = processes([console_script('retail_navigation_base_sim'), '--link', str(link), '--ros-args', '-r', '__node:=base_sim'],
                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: link.exists() or proc.poll() is not None, 10.0, 'the pty link')
     assert proc.poll() is None

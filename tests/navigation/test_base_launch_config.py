@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from retail_bringup.launch_file import load_launch
-from retail_bringup.params import overrides_for, resolve
+from retail_common.params import overrides_for, resolve
 from retail_navigation.base_driver_node import PARAMS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -18,7 +18,7 @@ def test_sim_true_starts_the_simulator_and_points_the_driver_at_its_pty():
     nodes = {n.fully_qualified_name: n for n in
              load_launch(REPO / 'launch' / 'navigation.launch.yaml', {'sim': 'true'}, share).nodes}
     sim, driver = nodes['/navigation/base_sim'], nodes['/navigation/base']
-    assert sim.executable == 'base_sim' and driver.executable == 'base_driver'
+    assert sim.executable == 'retail_navigation_base_sim' and driver.executable == 'retail_navigation_base_driver'
     link = sim.args[sim.args.index('--link') + 1]
     assert ('param', ('port', link)) in driver.params
     assert sim.args[sim.args.index('--map') + 1].endswith('stores/demo/map.yaml')

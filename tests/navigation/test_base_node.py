@@ -114,7 +114,7 @@ def test_bumper_latch_is_published_and_reset_by_service(node_and_sim):
 def test_a_bad_params_file_is_one_line_and_exit_2(tmp_path, ros_env):
     params = tmp_path / 'nav.yaml'
     params.write_text('navigation/base:\n  ros__parameters:\n    max_vx: 3.0\n')
-    result = subprocess.run([console_script('base_driver'), '--ros-args', '-r', '__ns:=/navigation',
+    result = subprocess.run([console_script('retail_navigation_base_driver'), '--ros-args', '-r', '__ns:=/navigation',
                              '--params-file', str(params)], env=ros_env, capture_output=True, text=True,
                             timeout=30)
     assert result.returncode == 2

@@ -210,7 +210,7 @@ def test_bad_store_is_a_one_line_config_error(ros_env, tmp_path):
     from rostest_support import console_script
     params = tmp_path / 'p.yaml'
     params.write_text(f'navigation/guide:\n  ros__parameters:\n    store_dir: {tmp_path}\n', encoding='utf-8')
-    out = subprocess.run([console_script('guide'), '--ros-args', '-r', '__ns:=/navigation', '--params-file', str(params)],
+    out = subprocess.run([console_script('retail_navigation_guide'), '--ros-args', '-r', '__ns:=/navigation', '--params-file', str(params)],
                          capture_output=True, text=True, timeout=60, env=ros_env)
     assert out.returncode == 2
     assert 'map.yaml: map file does not exist' in out.stderr and len(out.stderr.strip().splitlines()) == 1

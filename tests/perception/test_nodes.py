@@ -205,7 +205,7 @@ def test_bad_configuration_stops_the_faces_node_with_one_line(ros_env, tmp_path,
     params_file = tmp_path / 'perception.yaml'
     params_file.write_text(params.replace('/tmp/x', str(tmp_path / 'gallery')))
     env = {k: v for k, v in ros_env.items() if k != 'RETAILBOT_GALLERY_KEY'}
-    result = subprocess.run([console_script('faces'), '--ros-args', '--params-file', str(params_file)],
+    result = subprocess.run([console_script('retail_perception_faces'), '--ros-args', '--params-file', str(params_file)],
                             capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from retail_bringup.catalog import load_catalog
+from retail_common.catalog import load_catalog
 from retail_recommendation.history import History, load_history, write_history
 from retail_recommendation.recommender import Recommender
 from retail_recommendation.synthetic import make_catalog, simulate_purchases, write_catalog

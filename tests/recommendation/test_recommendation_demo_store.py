@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from retail_bringup.catalog import load_catalog
+from retail_common.catalog import load_catalog
 from retail_recommendation.history import load_history
 from retail_recommendation.recommender import Constraints, Recommender
 

@@ -28,7 +28,7 @@ def store(tmp_path):
 
 def start_server(processes, ros_env, store: Path, *params: str) -> subprocess.Popen:
     log = (store.parent / 'server.log').open('w')
-    args = [console_script('server'), '--ros-args', '-r', '__ns:=/recommendation',
+    args = [console_script('retail_recommendation_server'), '--ros-args', '-r', '__ns:=/recommendation',
             '-p', f'store_dir:={store}']
     for param in params:
         args += ['-p', param]
@@ -128,7 +128,7 @@ def test_without_a_catalog_it_says_why_and_recovers(ros_env, ros_context, spin, 
 
 
 def test_a_bad_parameter_stops_the_node_with_one_line(ros_env, store):
-    result = subprocess.run([console_script('server'), '--ros-args', '-p', f'store_dir:={store}',
+    result = subprocess.run([console_script('retail_recommendation_server'), '--ros-args', '-p', f'store_dir:={store}',
                              '-p', 'watch_period_s:=-1.0'], env=ros_env, capture_output=True,
                             text=True, timeout=30)
     assert result.returncode == 2

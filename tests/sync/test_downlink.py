@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from retail_bringup.catalog import load_catalog
+from retail_common.catalog import load_catalog
 from retail_sync.downlink import KINDS, Downlink
 from rostest_support import stop_process
 from sync_support import ROBOT

@@ -5,7 +5,7 @@ import subprocess
 from pathlib import Path
 
 from retail_bringup.launch_file import load_launch
-from retail_bringup.params import overrides_for, resolve
+from retail_common.params import overrides_for, resolve
 from retail_sync.agent_node import PARAMS
 from rostest_support import console_script
 
@@ -30,7 +30,7 @@ def test_the_params_file_validates():
 def test_a_bad_params_file_stops_the_agent_with_one_line(ros_env, tmp_path):
     bad = tmp_path / 'sync.yaml'
     bad.write_text('sync/agent:\n  ros__parameters:\n    batch_sise: 100\n')
-    result = subprocess.run([console_script('agent'), '--ros-args', '-r', '__ns:=/sync',
+    result = subprocess.run([console_script('retail_sync_agent'), '--ros-args', '-r', '__ns:=/sync',
                              '--params-file', str(bad)], env=ros_env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 2

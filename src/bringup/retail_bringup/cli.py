@@ -8,7 +8,6 @@ import their heavy libraries inside `func`, keeping `retailbot --help` fast.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -64,11 +63,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-
-
-def print_json(obj) -> None:
-    """One JSON line, UTF-8 kept readable (for --json outputs)."""
-    print(json.dumps(obj, ensure_ascii=False), flush=True)
 
 
 if __name__ == '__main__':

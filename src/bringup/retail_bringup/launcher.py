@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable, TextIO
 
 from retail_bringup.launch_file import LaunchDescription, NodeLaunch
-from retail_bringup.packages import find_executable
+from retail_common.packages import find_executable
 
 LOCALHOST_ONLY = {'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}
 

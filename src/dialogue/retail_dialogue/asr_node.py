@@ -18,9 +18,9 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from std_msgs.msg import Empty
 
-from retail_bringup.catalog import CatalogError, load_catalog
-from retail_bringup.node_support import ConfigError, declare_params, diagnostic_status, main_for
-from retail_bringup.params import ParamSpec
+from retail_common.catalog import CatalogError, load_catalog
+from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
+from retail_common.params import ParamSpec
 from retail_dialogue.audio_source import AudioSourceError, Microphone, wav_frames
 from retail_dialogue.speech_recognizer import (Heard, Listener, LoadedModel, ModelError, SpeechStarted,
                                                StreamingRecognizer, build_phrase_list, catalog_terms,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from retail_bringup.catalog import Catalog
+from retail_common.catalog import Catalog
 
 from .manager import DialogueManager, Event, Reply
 from .standalone import core_recommender

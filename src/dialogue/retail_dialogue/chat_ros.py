@@ -106,8 +106,8 @@ class ChatClient(Node):
 def run_ros_chat(member: str, lines: list[str] | None, timeout_s: float) -> int:
     """Interactive (lines None: read stdin) or scripted chat with the running robot."""
     import rclpy
-    from retail_bringup.executor import RobotExecutor
-    from retail_bringup.node_support import use_robot_dds_profile
+    from retail_common.executor import RobotExecutor
+    from retail_common.node_support import use_robot_dds_profile
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     use_robot_dds_profile()
     rclpy.init()

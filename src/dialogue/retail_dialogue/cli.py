@@ -30,7 +30,7 @@ def register(subparsers) -> None:
 
 
 def _load_catalog(path: str):
-    from retail_bringup.catalog import CatalogError, load_catalog
+    from retail_common.catalog import CatalogError, load_catalog
     try:
         catalog = load_catalog(path)
     except CatalogError as exc:
@@ -45,7 +45,7 @@ def _nlu(args) -> int:
     catalog = _load_catalog(args.catalog)
     if catalog is None:
         return 2
-    from retail_bringup.cli import print_json
+    from retail_common.cli_output import print_json
     from .nlu import Nlu
     nlu = Nlu(catalog)
     for text in args.texts:

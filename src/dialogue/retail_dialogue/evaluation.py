@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retail_bringup.catalog import Catalog
+from retail_common.catalog import Catalog
 
 from .nlu import Nlu, NluResult
 

@@ -22,7 +22,7 @@ with warnings.catch_warnings():
 from pypinyin import lazy_pinyin
 from rapidfuzz.distance import OSA
 
-from retail_bringup.catalog import Catalog, Product
+from retail_common.catalog import Catalog, Product
 
 jieba.setLogLevel(60)
 

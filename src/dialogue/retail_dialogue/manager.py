@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
 
-from retail_bringup.catalog import Catalog, Product
+from retail_common.catalog import Catalog, Product
 
 from .nlu import Nlu, NluResult
 from .store import Appointment, ZoneNames, parse_clock, parse_name

@@ -14,13 +14,13 @@ from rclpy.action import ActionClient
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from retail_bringup.catalog import CatalogError, load_catalog
-from retail_bringup.node_support import ConfigError, declare_params, main_for
-from retail_bringup.params import ParamSpec
+from retail_common.catalog import CatalogError, load_catalog
+from retail_common.node_support import ConfigError, declare_params, main_for
+from retail_common.params import ParamSpec
 from retail_interfaces.action import GuideTo
 from retail_interfaces.msg import CustomerEvent, PlaceArrival, RobotReply, Utterance
 from retail_interfaces.srv import Recommend
-from retail_sync.event_sender import EventSender
+from retail_common.event_sender import EventSender
 
 from .manager import DialogueManager, Event, RecommendedProduct, RecommendQuery, Reply
 from .store import ZoneNames, load_appointments

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from retail_bringup.catalog import Catalog
+from retail_common.catalog import Catalog
 
 from rapidfuzz.distance import OSA
 

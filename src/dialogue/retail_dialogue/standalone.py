@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from retail_bringup.catalog import Catalog
+from retail_common.catalog import Catalog
 
 from .manager import RecommendedProduct, RecommendQuery
 

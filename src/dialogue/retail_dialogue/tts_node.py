@@ -13,8 +13,8 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from std_msgs.msg import Empty
 
-from retail_bringup.node_support import declare_params, diagnostic_status, main_for
-from retail_bringup.params import ParamSpec
+from retail_common.node_support import declare_params, diagnostic_status, main_for
+from retail_common.params import ParamSpec
 from retail_dialogue.speech_synthesizer import EspeakSynthesizer, SynthesisError, open_player
 from retail_interfaces.msg import RobotReply, SpeechStatus
 

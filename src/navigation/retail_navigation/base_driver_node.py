@@ -22,8 +22,8 @@ from sensor_msgs.msg import BatteryState
 from std_msgs.msg import UInt8MultiArray
 from std_srvs.srv import Trigger
 
-from retail_bringup.node_support import declare_params, diagnostic_status, main_for
-from retail_bringup.params import ParamSpec
+from retail_common.node_support import declare_params, diagnostic_status, main_for
+from retail_common.params import ParamSpec
 from retail_interfaces.msg import BaseSafety
 from retail_navigation import protocol as p
 from retail_navigation.base_driver import Backoff, DriverCore, DriverLimits, FeedbackResult

@@ -31,8 +31,8 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import BatteryState
 
-from retail_bringup.node_support import ConfigError, declare_params, main_for
-from retail_bringup.params import ParamSpec
+from retail_common.node_support import ConfigError, declare_params, main_for
+from retail_common.params import ParamSpec
 from retail_interfaces.action import GuideTo, Tour
 from retail_interfaces.msg import BaseSafety, PlaceArrival
 from retail_navigation.costmap import Costmap

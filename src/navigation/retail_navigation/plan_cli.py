@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f'retailbot plan: drawing without zones: {exc}', file=sys.stderr)
         write_png(args.png, render_map(store_map, zones, plan.path))
     if args.json:
-        from retail_bringup.cli import print_json
+        from retail_common.cli_output import print_json
         print_json({'path': [[round(x, 4), round(y, 4)] for x, y in points],
                     'length_m': round(plan.length_m, 4), 'plan_ms': round(plan.plan_ms, 3)})
     else:

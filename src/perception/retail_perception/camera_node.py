@@ -11,7 +11,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
-from retail_bringup.node_support import ParamSpec, declare_params, diagnostic_status, main_for
+from retail_common.node_support import ParamSpec, declare_params, diagnostic_status, main_for
 from retail_perception.camera_source import CameraSource, describe_source, fit_frame
 from retail_perception.image_convert import to_image_msg
 

@@ -16,7 +16,7 @@ EXIT_OK, EXIT_SKIPPED, EXIT_SETUP = 0, 1, 2
 
 
 def _print_json(obj) -> None:
-    from retail_bringup.cli import print_json
+    from retail_common.cli_output import print_json
     print_json(obj)
 
 

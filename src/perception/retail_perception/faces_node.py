@@ -21,7 +21,7 @@ from retail_interfaces.msg import CustomerEvent
 from retail_interfaces.srv import EnrollFace
 from sensor_msgs.msg import Image, RegionOfInterest
 
-from retail_bringup.node_support import ConfigError, ParamSpec, declare_params, main_for
+from retail_common.node_support import ConfigError, ParamSpec, declare_params, main_for
 from retail_perception.face_pipeline import (APPEARED, APPROACHING, IDENTIFIED, LEFT, FaceEvent,
                                              FacePipeline, PipelineConfig)
 from retail_perception.gallery import Gallery, GalleryError, GalleryStore, load_key

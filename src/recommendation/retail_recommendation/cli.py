@@ -40,7 +40,7 @@ def register(subparsers) -> None:
 
 
 def _load(args):
-    from retail_bringup.catalog import CatalogError, load_catalog
+    from retail_common.catalog import CatalogError, load_catalog
     from retail_recommendation.history import HistoryError, load_history
     try:
         catalog = load_catalog(args.catalog)
@@ -68,7 +68,7 @@ def run(args) -> int:
     loaded = _load(args)
     if loaded is None:
         return 2
-    from retail_bringup.cli import print_json
+    from retail_common.cli_output import print_json
     from retail_recommendation.recommender import Constraints, Recommender
     catalog, history = loaded
     model = Recommender(catalog, history)
@@ -101,7 +101,7 @@ def _evaluate(args) -> int:
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
-    from retail_bringup.cli import print_json
+    from retail_common.cli_output import print_json
     from retail_recommendation.evaluation import evaluate_all, leave_last_out
     catalog, history = loaded
     console = Console(stderr=True)

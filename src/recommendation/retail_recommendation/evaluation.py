@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 import numpy as np
 from scipy import sparse
 
-from retail_bringup.catalog import Catalog
+from retail_common.catalog import Catalog
 from retail_recommendation.history import History
 from retail_recommendation.recommender import Constraints, Recommender, Weights
 

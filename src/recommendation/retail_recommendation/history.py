@@ -15,7 +15,7 @@ from typing import Container, Iterable, Iterator
 
 import numpy as np
 
-from retail_bringup.catalog import open_store_csv
+from retail_common.catalog import open_store_csv
 
 COLUMNS = ('customer_id', 'sku', 'ts', 'qty', 'price_cny')
 

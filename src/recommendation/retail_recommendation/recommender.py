@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 from scipy import sparse
 
-from retail_bringup.catalog import Catalog, Product
+from retail_common.catalog import Catalog, Product
 from retail_recommendation.history import History
 
 DAY_S = 86400.0

@@ -17,9 +17,9 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 
-from retail_bringup.catalog import CatalogError, load_catalog
-from retail_bringup.node_support import declare_params, diagnostic_status, main_for
-from retail_bringup.params import ParamSpec
+from retail_common.catalog import CatalogError, load_catalog
+from retail_common.node_support import declare_params, diagnostic_status, main_for
+from retail_common.params import ParamSpec
 from retail_interfaces.msg import DataUpdate, RecommendedItem
 from retail_interfaces.srv import Recommend
 from retail_recommendation.history import HistoryError, load_history

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from retail_bringup.catalog import COLUMNS, Catalog, Product
+from retail_common.catalog import COLUMNS, Catalog, Product
 from retail_recommendation.history import Purchase
 
 DAY_S = 86400.0

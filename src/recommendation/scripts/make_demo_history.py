@@ -13,7 +13,7 @@ import argparse
 from datetime import datetime, timezone
 from pathlib import Path
 
-from retail_bringup.catalog import load_catalog
+from retail_common.catalog import load_catalog
 from retail_recommendation.history import Purchase, write_history
 from retail_recommendation.synthetic import DEFAULT_END, simulate_purchases
 

@@ -21,8 +21,8 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_srvs.srv import Trigger
 
-from retail_bringup.node_support import declare_params, diagnostic_status, main_for
-from retail_bringup.params import ParamSpec
+from retail_common.node_support import declare_params, diagnostic_status, main_for
+from retail_common.params import ParamSpec
 from retail_interfaces.msg import DataUpdate, InteractionEvent
 from retail_interfaces.srv import RecordEvents
 from retail_sync.downlink import Downlink

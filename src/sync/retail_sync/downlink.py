@@ -2,7 +2,7 @@
 to the robot's data dir safely.
 
 Each kind is fetched with `If-None-Match` (its last ETag), so an unchanged document costs one
-304. New content is validated first (the catalog with `retail_bringup.catalog`, exactly as the
+304. New content is validated first (the catalog with `retail_common.catalog`, exactly as the
 dialogue and recommendation will read it), then written to a temp file, fsynced and
 `os.replace`d over the old file (and the directory fsynced): a reader sees the old file or the
 new one, never half of one, even across a power cut. When the platform is away or sends bad
@@ -22,7 +22,7 @@ from typing import Callable
 
 import httpx
 
-from retail_bringup.catalog import CatalogError, load_catalog
+from retail_common.catalog import CatalogError, load_catalog
 from retail_sync.transport import platform_client, set_token
 
 HISTORY_COLUMNS = ('customer_id', 'sku', 'ts', 'qty', 'price_cny')

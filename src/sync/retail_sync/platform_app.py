@@ -146,7 +146,7 @@ def _validate_event(event: Any, index: int) -> tuple:
 def _check_catalog(content: bytes) -> None:
     import tempfile
 
-    from retail_bringup.catalog import CatalogError, load_catalog
+    from retail_common.catalog import CatalogError, load_catalog
     with tempfile.NamedTemporaryFile(suffix='.csv') as tmp:
         tmp.write(content)
         tmp.flush()
@@ -238,7 +238,7 @@ def create_app(db_path: str | Path, token: str) -> FastAPI:
             CHECKS[kind](content)
         return {'kind': kind, 'etag': storage.put_document(kind, content)}
 
-    @app.get('/v1/catalog', summary='The store catalog (CSV, retail_bringup.catalog columns)')
+    @app.get('/v1/catalog', summary='The store catalog (CSV, retail_common.catalog columns)')
     def get_catalog(request: Request) -> Response:
         return serve_document('catalog', request)
 

@@ -1,7 +1,7 @@
 """The simulated store day as data: who comes in, what they say, and what the robot must do.
 
 Kept apart from the machinery (demo.py) so the story can be read, and changed, in one place.
-Photos are from tests/data/faces/train (attribution in tests/data/faces/README.md); the people
+Photos are from retail_demo/assets/faces (attribution in its README.md); the people
 in them play store customers. Pure: no rclpy.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ STAFF = '张经理'
 class Customer:
     key: str                 # the scenario's name for them
     label: str               # how the transcript calls them
-    photo: str               # path below tests/data/faces/train
+    photo: str               # path below retail_demo/assets/faces
     customer_id: str = ''    # pseudonym when enrolled (member / VIP); '' = anonymous
     name: str = ''           # name the robot greets them by
     vip: bool = False

@@ -19,8 +19,8 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
 
-from retail_bringup.executor import RobotExecutor
-from retail_bringup.params import (COMMAND_LINE, ConfigError, Override, ParamSpec, load_params_file,
+from retail_common.executor import RobotExecutor
+from retail_common.params import (COMMAND_LINE, ConfigError, Override, ParamSpec, load_params_file,
                                    overrides_for, params_files_in_args, resolve)
 
 __all__ = ['ConfigError', 'ParamSpec', 'declare_params', 'run_node', 'diagnostic_status', 'use_robot_dds_profile']
@@ -75,7 +75,7 @@ def use_robot_dds_profile() -> None:
     the environment chose a profile already. Call before the process's first rclpy.init."""
     if os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE'):
         return
-    from retail_bringup.packages import find_package_share
+    from retail_common.packages import find_package_share
     candidates = [Path(__file__).resolve().parents[3] / 'config' / 'fastdds.xml']   # a source checkout
     try:
         candidates.append(Path(find_package_share('retail_bringup')) / 'config' / 'fastdds.xml')

@@ -25,11 +25,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from retail_bringup import demo_scenario as story
-from retail_bringup.demo_report import Expectations, Transcript, compose, draw_path, write_summary
+from retail_demo import demo_scenario as story
+from retail_demo.demo_report import Expectations, Transcript, compose, draw_path, write_summary
 
 REPO = Path(__file__).resolve().parents[3]
-FACES = REPO / 'tests' / 'data' / 'faces' / 'train'
+FACES = Path(__file__).resolve().parent / 'assets' / 'faces'   # simulated customers (attribution in its README)
 DEMO_STORE = REPO / 'config' / 'stores' / 'demo'
 AREAS = ('retail_navigation', 'retail_perception', 'retail_dialogue', 'retail_recommendation', 'retail_sync')
 EXIT_FAILED = 1
@@ -114,7 +114,7 @@ class DemoNode:
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from nav_msgs.msg import Odometry
-        from retail_bringup.executor import RobotExecutor
+        from retail_common.executor import RobotExecutor
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from std_msgs.msg import String
         from std_srvs.srv import Trigger
@@ -239,7 +239,7 @@ class StoreDay:
         self.node: DemoNode | None = None
         self.tracks: dict[int, str] = {}
         self.interrupted = threading.Event()
-        from retail_bringup.node_support import use_robot_dds_profile
+        from retail_common.node_support import use_robot_dds_profile
         use_robot_dds_profile()             # config/fastdds.xml for this process and the robot's
         self.env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', PYTHONUNBUFFERED='1')
 
@@ -587,7 +587,7 @@ class StoreDay:
         self._leave(track)
 
     def _prices(self, skus: list[str]) -> list[float]:
-        from retail_bringup.catalog import load_catalog
+        from retail_common.catalog import load_catalog
         catalog = load_catalog(self.store / 'catalog.csv')
         return [catalog.by_sku[sku].price_cny if sku in catalog.by_sku else -1.0 for sku in skus]
 
