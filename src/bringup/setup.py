@@ -36,5 +36,6 @@ setup(
             'retailbot = retail_bringup.cli:main',
             'retail_bringup_health = retail_bringup.health_node:main',
         ],
+        'retailbot.commands': ['doctor = retail_bringup.doctor:register'],
     },
 )

@@ -4,10 +4,17 @@ Each package adds its subcommands through the `retailbot.commands` entry point g
 (`name = module:register`, where `register(subparsers)` adds a parser whose `func(args)` returns
 the exit code), so the CLI grows with the robot without this file knowing every part. Plugins
 import their heavy libraries inside `func`, keeping `retailbot --help` fast.
+
+Conventions every subcommand gets from RetailbotParser: option values may be negative numbers and
+number lists (`--from -8,-3`), required options say "(required)" in --help, and exit codes are
+0 done, 1 failed, 2 bad input or usage, 3 the robot could not do it (no path, safety stop),
+128+n when stopped by signal n (130 Ctrl-C, 143 SIGTERM).
 """
 from __future__ import annotations
 
 import argparse
+import re
+import signal
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -41,9 +48,43 @@ def _launch(args) -> int:
         return 2
 
 
+# A negative number or a comma-separated list of numbers is a value, never an option: --from -8,-3.
+_NUMBER = r'-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?'
+NEGATIVE_VALUE = re.compile(rf'^-(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?:,\s*{_NUMBER})*$')
+
+
+class RetailbotParser(argparse.ArgumentParser):
+    """ArgumentParser with the retailbot conventions; subparsers inherit the class."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NEGATIVE_VALUE
+
+    def add_argument(self, *args, **kwargs):
+        if kwargs.get('required') and args and str(args[0]).startswith('-'):
+            text = kwargs.get('help') or ''
+            if argparse.SUPPRESS != text and '(required)' not in text:
+                kwargs['help'] = f'{text} (required)' if text else '(required)'
+        return super().add_argument(*args, **kwargs)
+
+
+class Stopped(BaseException):
+    """Raised in the main thread by SIGTERM/SIGHUP so `finally` blocks run (a jog stops the base)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stopped(signum, frame) -> None:
+    raise Stopped(signum)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog='retailbot', description='Retail service robot: run, test and service it.')
+    parser = RetailbotParser(
+        prog='retailbot', description='Retail service robot: run, test and service it.',
+        epilog='Exit codes: 0 done, 1 failed, 2 bad input or usage, 3 the robot could not do it '
+               '(no path, safety stop), 128+n stopped by signal n (130 Ctrl-C, 143 SIGTERM).')
     subparsers = parser.add_subparsers(dest='command', metavar='COMMAND', required=True)
     _register_launch(subparsers)
     for entry in sorted(metadata.entry_points(group='retailbot.commands'), key=lambda e: e.name):
@@ -56,11 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_stopped)   # a subcommand may install its own handler instead
     try:
+        args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
-        return 130
+        return 128 + signal.SIGINT
+    except Stopped as stop:
+        return 128 + stop.signum
     except BrokenPipeError:
         return 0
 

@@ -27,7 +27,7 @@ from retail_common.params import ParamSpec
 from retail_interfaces.msg import BaseSafety
 from retail_navigation import protocol as p
 from retail_navigation.base_driver import Backoff, DriverCore, DriverLimits, FeedbackResult
-from retail_navigation.serial_base import LinkState, SerialBase
+from retail_navigation.serial_base import LinkState, SerialBase, describe_link
 
 PARAMS = [
     ParamSpec('port', '/dev/ttyUSB0', 'serial device of the base (115200 8N1)'),
@@ -144,6 +144,8 @@ class BaseDriverNode(LifecycleNode):
         # rclpy wants one severity per call site: two calls, not one with a chosen method.
         if state in (LinkState.CONNECTED, LinkState.CONNECTING, LinkState.CLOSED):
             self.get_logger().info(f'base link {state.value}: {message}')
+        elif state == LinkState.MISSING:
+            self.get_logger().error(f'{message}; the rest of the robot keeps running, the base cannot move')
         else:
             self.get_logger().warning(f'base link {state.value}: {message}')
 
@@ -198,6 +200,9 @@ class BaseDriverNode(LifecycleNode):
     def _on_slow_timer(self) -> None:
         if self.link is None:
             return
+        if self.link.state in (LinkState.MISSING, LinkState.DISCONNECTED):
+            self.get_logger().warning(describe_link(self.link.port, self.link.state, self.link.stats.last_error),
+                                      throttle_duration_sec=30.0)
         basic = self.core.basic
         if self._active and basic is not None:
             self._publish_battery(basic)
@@ -246,7 +251,7 @@ class BaseDriverNode(LifecycleNode):
         if core.basic is not None:
             values['battery_v'] = f'{core.basic.battery_v:.1f}'
         if link.state != LinkState.CONNECTED:
-            level, message = DiagnosticStatus.ERROR, f'base link {link.state.value} on {link.port}'
+            level, message = DiagnosticStatus.ERROR, describe_link(link.port, link.state, link.stats.last_error)
         elif core.safety.latched:
             level, message = DiagnosticStatus.WARN, f'safety stop latched: {core.safety.reason}'
         elif decoder.error_rate > 0.05:

@@ -1,8 +1,10 @@
-"""`retailbot base sim|jog|info|simctl`: run the simulated base, and test a base from a laptop.
+"""`retailbot base sim|jog|info|reset|simctl`: run the simulated base, test a base from a laptop,
+clear a safety stop of the running robot.
 
 jog and info talk to the port directly (no ROS): a technician can check a base with nothing else
-running. Exit codes: 0 done, 1 the port could not be opened or the base did not answer,
-2 bad arguments or map, 3 the jog ended in a safety stop.
+running; reset calls the running driver's /navigation/reset_safety. Exit codes: 0 done,
+1 the port could not be opened, the base did not answer or was lost during the jog, the stop was
+not cleared, 2 bad arguments or map, 3 the jog ended in a safety stop.
 """
 from __future__ import annotations
 
@@ -49,6 +51,20 @@ def register(subparsers) -> None:
     info.add_argument('--timeout', type=float, default=3.0, help='seconds to wait for the answers')
     info.add_argument('--json', action='store_true', help='print one JSON object')
     info.set_defaults(func=run_info)
+
+    reset = commands.add_parser('reset', help='clear a safety stop (bumper, cliff, wheel drop) of the running robot',
+                                description='Ask the running base driver to clear its latched safety stop '
+                                            '(the /navigation/reset_safety service). The stop clears only when '
+                                            'every sensor is clear: free the bumper, put the wheels back on the '
+                                            'floor, move the robot away from a step first. Exit 0 cleared (or '
+                                            'nothing to clear), 1 refused or no driver answering.')
+    reset.add_argument('--service', default='/navigation/reset_safety',
+                       help='the std_srvs/Trigger service of the base driver (default /navigation/reset_safety)')
+    reset.add_argument('--timeout', type=float, default=10.0, metavar='S',
+                       help='seconds to wait for the driver (default 10)')
+    reset.add_argument('--json', action='store_true',
+                       help='print {"cleared": bool, "was_latched": bool, "message": text}')
+    reset.set_defaults(func=run_reset)
 
     ctl = commands.add_parser('simctl', help='inject an event into a running simulator',
                               description='Send one JSON request to `retailbot base sim --link PATH` '
@@ -207,11 +223,12 @@ def run_jog(args: argparse.Namespace) -> int:
     if not -limits.max_reverse_vx <= args.vx <= limits.max_vx or abs(args.wz) > limits.max_wz:
         print(f'retailbot base jog: limited to vx {-limits.max_reverse_vx}..{limits.max_vx} m/s, '
               f'|wz| <= {limits.max_wz} rad/s', file=sys.stderr)
-    safety_stop = ''
+    safety_stop = link_lost = ''
     try:
         if not _wait_for(lambda: core.basic is not None, 2.0):
             print(f'retailbot base jog: no feedback from the base on {args.port}', file=sys.stderr)
             return FAILED
+        disconnects = link.stats.disconnects
         link.commanding = True
         period = 1.0 / args.rate
         with _jog_progress(args) as progress:
@@ -222,26 +239,50 @@ def run_jog(args: argparse.Namespace) -> int:
                 if core.safety.latched:
                     safety_stop = core.safety.reason
                     break
+                link_lost = _link_trouble(link, disconnects)
+                if link_lost:
+                    break
                 progress(elapsed, core.pose)
                 next_send += period
                 time.sleep(max(0.0, next_send - time.monotonic()))
+        pose = core.pose           # odometry up to the loss: the driver starts afresh on reconnect
         link.stop_motion()
-        # Let the base come to rest so the odometry includes the braking distance.
-        _wait_for(lambda: abs(core.pose.vx) < 1e-3 and abs(core.pose.wz) < 1e-3, 2.0)
-        time.sleep(0.1)
-        pose = core.pose
+        if not link_lost:
+            # Let the base come to rest so the odometry includes the braking distance.
+            _wait_for(lambda: abs(core.pose.vx) < 1e-3 and abs(core.pose.wz) < 1e-3, 2.0)
+            time.sleep(0.1)
+            link_lost = _link_trouble(link, disconnects)
+            pose = core.pose if not link_lost else pose
         frames_ok, frames_bad = link.decoder.frames_ok, link.decoder.frames_bad
+        lost_count = link.stats.disconnects - disconnects
     finally:
         link.close()
+    if link_lost:
+        print(f'retailbot base jog: {link_lost}; the base may have moved further than the odometry '
+              'below shows', file=sys.stderr)
     if safety_stop:
         print(f'safety stop during the jog: {safety_stop}', file=sys.stderr)
     if args.json:
         print(json.dumps({'odom': {'x': round(pose.x, 4), 'y': round(pose.y, 4), 'theta': round(pose.theta, 4)},
-                          'frames_ok': frames_ok, 'frames_bad': frames_bad}))
+                          'frames_ok': frames_ok, 'frames_bad': frames_bad, 'disconnects': lost_count,
+                          'safety_stop': safety_stop, 'error': link_lost}, ensure_ascii=False))
     else:
         print(f'odometry: x {pose.x:+.3f} m, y {pose.y:+.3f} m, heading {math.degrees(pose.theta):+.1f} deg; '
-              f'frames ok {frames_ok}, bad {frames_bad}')
+              f'frames ok {frames_ok}, bad {frames_bad}, disconnects {lost_count}')
+    if link_lost:
+        return FAILED
     return SAFETY_STOP if safety_stop else 0
+
+
+def _link_trouble(link, disconnects_before: int) -> str:
+    """'' while the link is healthy, else one line on how the jog lost the base."""
+    from retail_navigation.serial_base import LinkState
+    if link.stats.disconnects > disconnects_before or link.state == LinkState.DISCONNECTED:
+        return f'lost the base on {link.port} during the jog (cable pulled or base switched off?): ' \
+               f'{link.stats.last_error or "port closed"}'
+    if link.state == LinkState.SILENT:
+        return f'the base on {link.port} stopped answering during the jog'
+    return ''
 
 
 @contextmanager
@@ -308,3 +349,71 @@ def run_info(args: argparse.Namespace) -> int:
         print('retailbot base info: the base did not answer every request (versions / unique id)', file=sys.stderr)
         return FAILED
     return 0
+
+
+# --- reset -------------------------------------------------------------------------------------
+
+def run_reset(args: argparse.Namespace) -> int:
+    """Call the driver's reset_safety (std_srvs/Trigger) and say whether the stop cleared and why not."""
+    import os
+    if not 0.0 < args.timeout <= 600.0:
+        print('retailbot base reset: --timeout must be between 0 and 600 s', file=sys.stderr)
+        return BAD_INPUT
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from std_srvs.srv import Trigger
+
+    from retail_common.node_support import use_robot_dds_profile
+    from retail_interfaces.msg import BaseSafety
+    use_robot_dds_profile()
+    context = rclpy.Context()
+    rclpy.init(context=context, args=[])
+    try:
+        node = rclpy.create_node('retailbot_base_reset', context=context, start_parameter_services=False)
+        safety: list[BaseSafety] = []
+        namespace = args.service.rsplit('/', 1)[0]
+        node.create_subscription(BaseSafety, f'{namespace}/safety', safety.append,
+                                 QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                                            reliability=ReliabilityPolicy.RELIABLE))
+        client = node.create_client(Trigger, args.service)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        deadline = time.monotonic() + args.timeout
+        while not client.service_is_ready() and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.1)
+        if not client.service_is_ready():
+            print(f'retailbot base reset: no base driver answers on {args.service} within {args.timeout:g} s '
+                  '(is the robot launched, with the same ROS_DOMAIN_ID?)', file=sys.stderr)
+            return FAILED
+        # The latched safety state says whether there is a stop to clear (it arrives right after matching).
+        settle = min(deadline, time.monotonic() + 1.0)
+        while not safety and time.monotonic() < settle:
+            executor.spin_once(timeout_sec=0.05)
+        was_latched = bool(safety[-1].latched) if safety else None
+        future = client.call_async(Trigger.Request())
+        executor.spin_until_future_complete(future, timeout_sec=max(0.1, deadline - time.monotonic()))
+        if not future.done() or future.result() is None:
+            print(f'retailbot base reset: the base driver did not answer on {args.service} within '
+                  f'{args.timeout:g} s', file=sys.stderr)
+            return FAILED
+        response = future.result()
+        executor.shutdown(timeout_sec=0.5)
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
+    message = response.message
+    if args.json:
+        from retail_common.cli_output import print_json
+        print_json({'cleared': bool(response.success), 'was_latched': was_latched if response.success
+                    else True, 'message': message})
+    elif not response.success:
+        reason = message.removeprefix('cannot reset: ')
+        print(f'safety stop NOT cleared: {reason} (clear it first: free the bumper, put the wheels back on '
+              'the floor, move the robot away from the step; then run this again)')
+    elif message == 'not latched':
+        print('no safety stop to clear: the base can drive')
+    else:
+        print('safety stop cleared: the base drives again on the next command')
+    return 0 if response.success else FAILED

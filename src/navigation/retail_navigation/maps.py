@@ -6,9 +6,13 @@ robot with a full ROS install (map_saver) loads here unchanged:
 - `image` (relative to the YAML file), `resolution` (m/cell), `origin` [x, y, yaw] of the lower-left
   pixel are required; `negate` (0), `occupied_thresh` (0.65), `free_thresh` (0.196) and `mode`
   (`trinary`; `scale`, `raw`) have map_server's usual defaults.
-- trinary/scale: p = (255 - mean(RGB)) / 255 (inverted with negate); p > occupied_thresh → 100,
-  p < free_thresh → 0, else unknown (-1, trinary) or a linear 1..99 (scale; transparent pixels
-  unknown). raw: the pixel value itself, values above 100 unknown.
+- pixels → occupancy as nav2_map_server's map_io.cpp (loadMapFromFile) computes it: each sample
+  divided by the file's maximum (255, 65535 for 16 bits, a PGM's own maxval), shade = mean of
+  the colour channels, in trinary mode with the opacity averaged in as a fourth channel (so a
+  transparent pixel is unknown, never free floor); occ = 1 - shade (negate: shade); trinary:
+  occ > occupied_thresh → 100, occ < free_thresh → 0, else unknown (-1); scale: transparent → -1,
+  between the thresholds rint((occ - free) / (occupied - free) * 100); raw: round(shade * 255),
+  values above 100 unknown. See occupancy_from_shades.
 - Image row 0 is the top of the picture, grid row 0 is the bottom (y = origin y), as in
   nav_msgs/OccupancyGrid, whose `data` is `grid.ravel()`.
 
@@ -18,6 +22,7 @@ planner never sends a customer into unmapped space. Pure core: numpy + OpenCV + 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,47 +117,189 @@ def _number(meta: dict, key: str, path: Path, default: float | None = None) -> f
     return float(value)
 
 
-def _read_image(image_path: Path, yaml_path: Path) -> np.ndarray:
+MAX_CELLS = 100_000_000      # 500 m x 500 m at 5 cm: anything larger is refused as not a store map
+_PNM_MAGIC = {b'P1', b'P2', b'P3', b'P4', b'P5', b'P6'}
+
+
+class _PnmData(ValueError):
+    """A PNM header or body that does not hold what it announces."""
+
+
+def _pnm_tokens(data: bytes, count: int, pos: int) -> tuple[list[int], int]:
+    """`count` unsigned decimal header fields after `pos`, skipping whitespace and # comments."""
+    values = []
+    while len(values) < count:
+        while pos < len(data) and (data[pos:pos + 1].isspace() or data[pos:pos + 1] == b'#'):
+            if data[pos:pos + 1] == b'#':
+                end = data.find(b'\n', pos)
+                pos = len(data) if end < 0 else end + 1
+            else:
+                pos += 1
+        start = pos
+        while pos < len(data) and data[pos:pos + 1].isdigit():
+            pos += 1
+        if start == pos:
+            raise _PnmData('header is cut short or not numeric')
+        values.append(int(data[start:pos]))
+    return values, pos
+
+
+def _read_pnm(data: bytes) -> tuple[np.ndarray, float]:
+    """Samples of a PBM/PGM/PPM file (P1-P6) and its maximum value, unscaled.
+
+    OpenCV and Pillow rescale a PGM whose maxval is not 255 with integer rounding; map_server
+    (ImageMagick) divides by maxval exactly, so the samples are read here as they are written.
+    PBM bitmaps come back as 0 black / 1 white with maxval 1 (in the file 1 means black).
+    """
+    magic = data[:2]
+    bitmap = magic in (b'P1', b'P4')
+    fields, pos = _pnm_tokens(data, 2 if bitmap else 3, 2)
+    width, height = fields[0], fields[1]
+    maxval = 1 if bitmap else fields[2]
+    if width <= 0 or height <= 0:
+        raise _PnmData(f'size {width} x {height}')
+    if width * height > MAX_CELLS:
+        raise _PnmData(f'{width} x {height} pixels is more than the {MAX_CELLS} a store map may have')
+    if not 0 < maxval < 65536:
+        raise _PnmData(f'maximum grey value {maxval} is outside 1..65535')
+    channels = 3 if magic in (b'P3', b'P6') else 1
+    count = width * height * channels
+    if magic in (b'P1', b'P2', b'P3'):
+        body = data[pos:]
+        if bitmap:   # P1 samples may be written without separators
+            digits = bytes(c for c in body if c in b'01')
+            if len(digits) < count:
+                raise _PnmData('image data is cut short')
+            samples = 1 - (np.frombuffer(digits[:count], np.uint8) - ord('0')).astype(np.int64)
+        else:
+            text = re.sub(rb'#[^\n]*', b' ', body)
+            try:
+                samples = np.array(text.split()[:count], dtype=np.int64)
+            except ValueError:
+                raise _PnmData('image data is not numeric') from None
+            if samples.size < count:
+                raise _PnmData('image data is cut short')
+    else:
+        pos += 1     # the single whitespace byte after the header
+        if magic == b'P4':
+            row_bytes = (width + 7) // 8
+            raw = np.frombuffer(data, np.uint8, count=row_bytes * height, offset=pos) \
+                if len(data) >= pos + row_bytes * height else None
+            if raw is None:
+                raise _PnmData('image data is cut short')
+            bits = np.unpackbits(raw.reshape(height, row_bytes), axis=1)[:, :width]
+            samples = 1 - bits.astype(np.int64)
+        else:
+            dtype = np.dtype(np.uint8) if maxval < 256 else np.dtype('>u2')
+            if len(data) < pos + count * dtype.itemsize:
+                raise _PnmData('image data is cut short')
+            samples = np.frombuffer(data, dtype, count=count, offset=pos).astype(np.int64)
+    if samples.max(initial=0) > maxval:
+        raise _PnmData(f'a pixel value is above the maximum grey value {maxval}')
+    shape = (height, width, 3) if channels == 3 else (height, width)
+    return samples.reshape(shape), float(maxval)
+
+
+def read_map_image(image_path: Path, yaml_path: Path | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """A map picture as map_server sees it: (colour, alpha), both float64 in 0..1.
+
+    colour: [h, w] mean of the colour channels (grey images: the grey value), each sample divided
+    by the file's maximum (255 for 8 bits, 65535 for 16 bits, the PGM's maxval for PNM files);
+    alpha: [h, w] opacity (1 opaque) when the picture has an alpha channel, else None. Palette and
+    1/2/4-bit PNGs are expanded by the decoder. MapError naming the YAML file on any problem.
+    """
     import cv2
+    where = yaml_path or image_path
     if not image_path.is_file():
-        raise _error(yaml_path, f'map image {image_path} does not exist')
+        raise _error(where, f'map image {image_path} does not exist')
+    try:
+        with image_path.open('rb') as handle:
+            head = handle.read(2)
+    except OSError as exc:
+        raise _error(where, f'map image {image_path} cannot be read ({exc.strerror})') from None
+    if head in _PNM_MAGIC:
+        try:
+            samples, maxval = _read_pnm(image_path.read_bytes())
+        except _PnmData as exc:
+            raise _error(where, f'map image {image_path} is not a readable PGM: {exc}') from None
+        colour = samples.mean(axis=2) if samples.ndim == 3 else samples.astype(np.float64)
+        return colour / maxval, None
     pixels = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)
     if pixels is None or pixels.size == 0:
-        raise _error(yaml_path, f'map image {image_path} is not a readable PGM/PNG picture')
-    if pixels.dtype == np.uint16:
-        pixels = (pixels >> 8).astype(np.uint8)
-    if pixels.dtype != np.uint8:
-        raise _error(yaml_path, f'map image {image_path} has unsupported pixel type {pixels.dtype}')
-    return pixels
+        raise _error(where, f'map image {image_path} is not a readable PGM/PNG picture')
+    if pixels.dtype not in (np.uint8, np.uint16):
+        raise _error(where, f'map image {image_path} has unsupported pixel type {pixels.dtype}')
+    if pixels.shape[0] * pixels.shape[1] > MAX_CELLS:
+        raise _error(where, f'map image {image_path} has more than the {MAX_CELLS} pixels a store map may have')
+    return split_pixels(pixels, float(np.iinfo(pixels.dtype).max))
+
+
+def split_pixels(pixels: np.ndarray, maxval: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """(colour mean, alpha) in 0..1 of decoded pixels [h, w] or [h, w, channels] (grey, grey+alpha,
+    BGR, BGRA); see read_map_image."""
+    values = pixels.astype(np.float64) / maxval
+    if values.ndim == 2:
+        return values, None
+    channels = values.shape[2]
+    if channels == 1:
+        return values[:, :, 0], None
+    if channels == 2:
+        return values[:, :, 0], values[:, :, 1]
+    # OpenCV gives BGR(A); the mean of the colour channels does not care about their order.
+    return values[:, :, :3].mean(axis=2), (values[:, :, 3] if channels >= 4 else None)
+
+
+def occupancy_from_shades(colour: np.ndarray, alpha: np.ndarray | None = None, *, mode: str = 'trinary',
+                          negate: bool = False, occupied_thresh: float = 0.65,
+                          free_thresh: float = 0.196) -> np.ndarray:
+    """nav2_map_server's loadMapFromFile rules on (colour, alpha) from read_map_image; returns int8
+    rows bottom-up (grid row 0 = image bottom).
+
+    shade: the colour mean; in trinary mode a picture with alpha averages the opacity in as a
+    fourth channel, (R + G + B + A) / 4, so a transparent pixel is dark-ish and unknown.
+    occ = shade if negate else 1 - shade.
+    trinary: occ > occupied_thresh -> 100, occ < free_thresh -> 0, else -1.
+    scale: any transparency -> -1, then as trinary, between the thresholds
+    rint((occ - free) / (occupied - free) * 100).
+    raw: round(shade * 255) when in 0..100, else -1 (negate and alpha are ignored).
+    One deliberate departure: a fully transparent pixel is never free (map_server would call it
+    free with negate or a free_thresh above 0.25); it is unknown, so unmapped space is never driven.
+    """
+    if mode == 'trinary' and alpha is not None:
+        shade = (3.0 * colour + alpha) / 4.0
+    else:
+        shade = colour
+    if mode == 'raw':
+        value = np.floor(shade * 255.0 + 0.5)          # std::round: halves away from zero
+        grid = np.where((value >= 0) & (value <= 100), value, UNKNOWN).astype(np.int8)
+        return np.ascontiguousarray(grid[::-1])
+    occ = shade if negate else 1.0 - shade
+    grid = np.full(shade.shape, UNKNOWN, dtype=np.int8)
+    grid[occ > occupied_thresh] = OCCUPIED
+    grid[occ < free_thresh] = FREE
+    if mode == 'scale':
+        middle = (occ >= free_thresh) & (occ <= occupied_thresh)
+        span = occupied_thresh - free_thresh
+        if span > 0:
+            scaled = np.rint((occ - free_thresh) / span * 100.0)     # std::rint: halves to even
+            grid[middle] = scaled[middle].astype(np.int8)
+        if alpha is not None:
+            grid[alpha < 1.0] = UNKNOWN
+    elif alpha is not None:
+        grid[(alpha <= 0.0) & (grid == FREE)] = UNKNOWN
+    return np.ascontiguousarray(grid[::-1])
 
 
 def occupancy_from_pixels(pixels: np.ndarray, *, mode: str = 'trinary', negate: bool = False,
-                          occupied_thresh: float = 0.65, free_thresh: float = 0.196) -> np.ndarray:
-    """map_server's pixel → occupancy rules; returns int8 rows bottom-up (grid row 0 = image bottom)."""
-    alpha = None
-    if pixels.ndim == 3:
-        channels = pixels.shape[2]
-        if channels == 4:
-            alpha = pixels[:, :, 3]
-        # OpenCV gives BGR(A); the mean of the colour channels does not care about their order.
-        gray = pixels[:, :, :3].mean(axis=2) if channels >= 3 else pixels[:, :, 0].astype(np.float64)
-    else:
-        gray = pixels.astype(np.float64)
-    if mode == 'raw':
-        grid = np.where(gray <= 100, gray, UNKNOWN).astype(np.int8)
-    else:
-        shade = 255.0 - gray if not negate else gray
-        occ = shade / 255.0
-        grid = np.full(gray.shape, UNKNOWN, dtype=np.int8)
-        grid[occ > occupied_thresh] = OCCUPIED
-        grid[occ < free_thresh] = FREE
-        if mode == 'scale':
-            middle = (occ >= free_thresh) & (occ <= occupied_thresh)
-            scaled = 1 + 98 * (occ - free_thresh) / max(occupied_thresh - free_thresh, 1e-9)
-            grid[middle] = np.rint(scaled[middle]).astype(np.int8)
-            if alpha is not None:
-                grid[alpha < 255] = UNKNOWN
-    return np.ascontiguousarray(grid[::-1])
+                          occupied_thresh: float = 0.65, free_thresh: float = 0.196,
+                          maxval: float | None = None) -> np.ndarray:
+    """occupancy_from_shades on decoded integer pixels (grey, grey+alpha, BGR, BGRA); `maxval`
+    defaults to the largest value of the dtype (255 for uint8, 65535 for uint16)."""
+    if maxval is None:
+        maxval = float(np.iinfo(pixels.dtype).max) if np.issubdtype(pixels.dtype, np.integer) else 255.0
+    colour, alpha = split_pixels(pixels, maxval)
+    return occupancy_from_shades(colour, alpha, mode=mode, negate=negate,
+                                 occupied_thresh=occupied_thresh, free_thresh=free_thresh)
 
 
 def read_store_yaml(path: Path, what: str, error: type[Exception]):
@@ -196,8 +343,8 @@ def load_map(yaml_path: str | Path) -> StoreMap:
     image_path = Path(image).expanduser()
     if not image_path.is_absolute():
         image_path = path.parent / image_path
-    pixels = _read_image(image_path, path)
-    grid = occupancy_from_pixels(pixels, mode=mode, negate=bool(negate),
+    colour, alpha = read_map_image(image_path, path)
+    grid = occupancy_from_shades(colour, alpha, mode=mode, negate=bool(negate),
                                  occupied_thresh=occupied_thresh, free_thresh=free_thresh)
     return StoreMap(grid=grid, resolution=resolution,
                     origin=(float(origin[0]), float(origin[1]), float(origin[2])), source=str(path))

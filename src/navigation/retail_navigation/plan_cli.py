@@ -1,11 +1,14 @@
 """`retailbot plan`: plan a path on a store map from the command line (technician, scripts, demo).
 
-Exit codes: 0 path found, 2 bad arguments / map / zones, 3 no path (start or goal outside the
-map or blocked, goal unreachable).
+--from and --to take map coordinates (`-8,-3`: negative values are fine) or a zone by id or by
+its Chinese or English name in any case (`kitchen`, `厨房电器区`, `"Kitchen Appliances"`).
+Exit codes: 0 path found, 1 the picture could not be written, 2 bad arguments / map / zones /
+unknown zone, 3 no path (start or goal outside the map or blocked, goal unreachable).
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -15,6 +18,8 @@ def _point(text: str) -> tuple[float, float]:
         x, y = (float(v) for v in text.split(','))
     except ValueError:
         raise argparse.ArgumentTypeError(f'expected X,Y in metres, got {text!r}') from None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise argparse.ArgumentTypeError(f'expected finite X,Y in metres, got {text!r}')
     return x, y
 
 
@@ -25,9 +30,13 @@ def register(subparsers) -> None:
                     'map_server map; every path point keeps --radius metres from shelves, walls '
                     'and unmapped space.')
     parser.add_argument('--map', required=True, help='map YAML (map_server format)')
-    parser.add_argument('--from', dest='start', required=True, type=_point, metavar='X,Y', help='start in map metres')
-    parser.add_argument('--to', dest='goal', required=True, metavar='X,Y|ZONE', help='goal point or zone id')
-    parser.add_argument('--zones', help='zones file (default: zones.yaml beside the map, needed for a zone goal)')
+    parser.add_argument('--from', dest='start', required=True, metavar='X,Y|ZONE',
+                        help='start: map metres (e.g. -8,-3) or a zone id or name (e.g. dock, 入口)')
+    parser.add_argument('--to', dest='goal', required=True, metavar='X,Y|ZONE',
+                        help='goal: map metres or a zone id or name, any case (e.g. kitchen, 厨房电器区, '
+                             '"Kitchen Appliances")')
+    parser.add_argument('--zones', metavar='FILE',
+                        help='zones file (default: zones.yaml beside the map; needed for a zone name)')
     parser.add_argument('--radius', type=float, default=0.25, metavar='R',
                         help='clearance in metres every path point keeps (robot radius + margin, default 0.25)')
     parser.add_argument('--step', type=float, default=None, metavar='M',
@@ -46,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from retail_navigation.costmap import Costmap
     from retail_navigation.maps import MapError, load_map
     from retail_navigation.planner import GlobalPlanner, PlanError, densify
-    from retail_navigation.zones import ZoneError, load_zones
+    from retail_navigation.zones import ZoneError, find_zone, load_zones
 
     if args.radius < 0:
         return _fail(f'--radius must be >= 0, got {args.radius}', 2)
@@ -55,35 +64,51 @@ def run(args: argparse.Namespace) -> int:
         store_map = load_map(map_path)
     except MapError as exc:
         return _fail(str(exc), 2)
-    zones = None
+    if args.png:
+        png_folder = Path(args.png).expanduser().absolute().parent
+        if not png_folder.is_dir():
+            return _fail(f'cannot write --png {args.png}: folder {png_folder} does not exist', 2)
     zones_path = Path(args.zones) if args.zones else map_path.with_name('zones.yaml')
-    try:
-        goal = _point(args.goal)
-    except argparse.ArgumentTypeError:
+    zones = None
+    places = []
+    for option, text in (('--from', args.start), ('--to', args.goal)):
         try:
-            zones = load_zones(zones_path)
+            places.append(_point(text))
+            continue
+        except argparse.ArgumentTypeError:
+            pass
+        if zones is None:
+            try:
+                zones = load_zones(zones_path)
+            except ZoneError as exc:
+                return _fail(f'{option} {text!r} is not X,Y, and no zones to look it up: {exc}', 2)
+        try:
+            places.append(find_zone(zones, text).pose[:2])
         except ZoneError as exc:
-            return _fail(f'--to {args.goal!r} is not X,Y, and no zones to look it up: {exc}', 2)
-        if args.goal not in zones:
-            return _fail(f'unknown zone {args.goal!r} (zones: {", ".join(sorted(zones.zones))})', 2)
-        goal = zones[args.goal].pose[:2]
+            return _fail(f'{option}: {exc}', 2)
+    start, goal = places
     costmap = Costmap(store_map, robot_radius=args.radius)
     planner = GlobalPlanner(costmap)
     planner.prepare()
     costmap.components()
     try:
-        plan = planner.plan(args.start, goal)
+        plan = planner.plan(start, goal)
     except PlanError as exc:
         return _fail(str(exc), 3)
     points = densify(plan.path, args.step or store_map.resolution)
     if args.png:
+        import cv2
+
         from retail_navigation.map_render import render_map, write_png
         if zones is None and zones_path.is_file():
             try:
                 zones = load_zones(zones_path)
             except ZoneError as exc:
                 print(f'retailbot plan: drawing without zones: {exc}', file=sys.stderr)
-        write_png(args.png, render_map(store_map, zones, plan.path))
+        try:
+            write_png(args.png, render_map(store_map, zones, plan.path))
+        except (OSError, cv2.error) as exc:
+            return _fail(f'cannot write --png {args.png}: {exc}', 1)
     if args.json:
         from retail_common.cli_output import print_json
         print_json({'path': [[round(x, 4), round(y, 4)] for x, y in points],

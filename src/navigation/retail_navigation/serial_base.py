@@ -8,6 +8,7 @@ by the `retailbot base jog|info` technician commands.
 """
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from retail_navigation.base_driver import Backoff, DriverCore, FeedbackResult
 
 class LinkState(str, Enum):
     CONNECTING = 'connecting'
+    MISSING = 'missing'              # never opened: no device at the port, no permission, in use
     CONNECTED = 'connected'
     SILENT = 'silent'                # port open but no valid frame for a while
     DISCONNECTED = 'disconnected'    # lost; retrying with backoff
@@ -35,6 +37,37 @@ class LinkStats:
     bytes_written: int = 0
     commands_written: int = 0
     last_error: str = ''
+
+
+def open_failure(port: str, exc: BaseException) -> str:
+    """Why `port` could not be opened, in a store technician's words (one line)."""
+    code = getattr(exc, 'errno', None)
+    text = str(exc)
+    if code == errno.ENOENT or 'No such file' in text:
+        return f"no base found: there is no serial device {port} (is the base's USB cable plugged in " \
+               'and the base switched on?)'
+    if code in (errno.ENXIO, errno.ENODEV, errno.EIO) or 'No such device' in text:
+        return f'no base found: {port} is there but no device answers (base switched off or cable loose?)'
+    if code == errno.EACCES or 'Permission denied' in text:
+        return f"no permission to open {port} (add the robot's user to the dialout group, then log in again)"
+    if code in (errno.EAGAIN, errno.EBUSY) or 'lock' in text:
+        return f'{port} is in use by another program (is the base driver or `retailbot base jog` running?)'
+    if code == errno.ENOTTY or 'Inappropriate ioctl' in text:
+        return f'{port} is not a serial port'
+    return f'cannot open {port}: {text}'
+
+
+def describe_link(port: str, state: LinkState, last_error: str) -> str:
+    """The link's state as one line for logs and /diagnostics."""
+    if state == LinkState.CONNECTED:
+        return f'base connected on {port}'
+    if state == LinkState.MISSING:
+        return f'{last_error or f"no base on {port}"}; retrying'
+    if state == LinkState.DISCONNECTED:
+        return f'base lost on {port} ({last_error or "port closed"}); motors stopped, retrying'
+    if state == LinkState.SILENT:
+        return f'base on {port} is not answering (no valid feedback); retrying'
+    return f'base link {state.value} on {port}'
 
 
 class SerialBase:
@@ -178,13 +211,15 @@ class SerialBase:
                                        timeout=0.01, write_timeout=0.5, exclusive=True)
             port.reset_input_buffer()
         except (serial.SerialException, OSError, ValueError) as exc:
-            busy = 'lock' in str(exc)
-            self.stats.last_error = f'cannot open {self.port}: ' + (
-                'in use by another program (is the base driver running?)' if busy else str(exc))
+            reason = open_failure(self.port, exc)
+            first = reason != self.stats.last_error
+            self.stats.last_error = reason
             delay = self.backoff.next_delay()
             self._next_attempt = now + delay
-            self._set_state(LinkState.DISCONNECTED if self.stats.connects else LinkState.CONNECTING,
-                            f'{self.port} not available; retrying in {delay:.1f} s')
+            state = LinkState.DISCONNECTED if self.stats.connects else LinkState.MISSING
+            if first and state == self.state and self.on_link is not None:
+                self._notify(self.on_link, state, f'{reason}; retrying in {delay:.1f} s')
+            self._set_state(state, f'{reason}; retrying in {delay:.1f} s')
             return False
         self.decoder.reset()
         with self.core_lock:

@@ -148,3 +148,31 @@ def check_on_map(zones: StoreZones, costmap) -> list[str]:
         if reason:
             problems.append(f'{zones.source}: zone {zone.id!r} at ({x:.2f}, {y:.2f}): {reason}')
     return problems
+
+
+def _zone_key(text: str) -> str:
+    """How people may write a zone: case, spaces, '_', '-', '&' and 'and' do not matter."""
+    key = text.casefold().replace('&', ' and ')
+    return re.sub(r'[\s_\-]+|\band\b', '', key)
+
+
+def find_zone(zones: StoreZones, text: str) -> Zone:
+    """The zone a person means by its id or its Chinese or English name, in any case
+    ('Phones', 'kitchen', '厨房电器区', 'Kitchen Appliances'). ZoneError naming the closest
+    matches when nothing fits."""
+    import difflib
+    wanted = _zone_key(text)
+    names: dict[str, Zone] = {}
+    for zone in zones.zones.values():
+        for name in (zone.id, zone.name_zh, zone.name_en):
+            names.setdefault(_zone_key(name), zone)
+    if wanted in names:
+        return names[wanted]
+    starting = {id(zone): zone for key, zone in names.items() if len(wanted) >= 2 and key.startswith(wanted)}
+    if len(starting) == 1:                  # '厨房电器' for '厨房电器区', 'tv' for 'TV & Audio'
+        return next(iter(starting.values()))
+    labels = {_zone_key(n): n for z in zones.zones.values() for n in (z.id, z.name_zh, z.name_en)}
+    close = difflib.get_close_matches(wanted, list(labels), n=3, cutoff=0.6)
+    hint = f' (did you mean {" or ".join(repr(labels[c]) for c in close)}?)' if close else \
+        f' (zones: {", ".join(sorted(zones.zones))})'
+    raise ZoneError(f'{zones.source}: no zone {text!r}{hint}')

@@ -1,0 +1,427 @@
+"""`retailbot doctor`: check a robot's setup end to end before (or instead of) launching it.
+
+One verdict per check, in a store technician's words: `ok`, `warn` (the robot runs, with less)
+or `fail` (something the robot needs is missing or wrong). Checks: gallery key, platform token,
+serial port of the base, camera, Vosk models, data folder writable, disk space, clock,
+platform reachable. Nothing is changed on the robot (the data-folder check writes and removes
+one temporary file). Exit codes: 0 no check failed (warnings allowed), 1 at least one failed,
+2 bad arguments. `--json` prints {"ok": bool, "checks": [{"name", "level", "message"}]}.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Callable
+
+OK, WARN, FAIL = 'ok', 'warn', 'fail'
+CHECK_NAMES = ('gallery key', 'platform token', 'serial port', 'camera', 'speech models', 'data folder',
+               'disk space', 'clock', 'platform')
+SKIP_IDS = {name.split()[0]: name for name in CHECK_NAMES}       # --skip gallery,serial,camera,...
+DISK_FAIL_BYTES = 500 * 2**20      # below this the outbox and logs fill the disk within a day
+DISK_WARN_BYTES = 2 * 2**30
+CLOCK_FLOOR = datetime(2025, 1, 1, tzinfo=timezone.utc)   # no robot runs before this software existed
+CLOCK_SKEW_S = 120.0
+DEFAULT_PLATFORM_URL = 'http://127.0.0.1:8080'            # launch/robot.launch.yaml's platform_url
+DEFAULT_PORT = '/dev/ttyUSB0'                             # launch/navigation.launch.yaml's base_port
+DEFAULT_CAMERA = '0'                                      # launch/perception.launch.yaml's camera_device
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    level: str          # ok | warn | fail
+    message: str
+
+
+def default_data_dir() -> Path:
+    """What the launch files use: $RETAILBOT_DATA_DIR, else ~/.local/share/retailbot."""
+    env = os.environ.get('RETAILBOT_DATA_DIR')
+    return Path(env) if env else Path(os.environ.get('HOME', '/tmp')) / '.local' / 'share' / 'retailbot'
+
+
+# --- the checks (each returns one Check; none raises) ----------------------------------------
+
+def check_gallery_key(key_file: str, gallery_dir: Path) -> Check:
+    name = 'gallery key'
+    try:
+        from retail_perception.gallery import KEY_ENV, GalleryError, GalleryStore, load_key
+    except ImportError as exc:
+        return Check(name, FAIL, f'the perception package is not installed ({exc})')
+    source = key_file or f'${KEY_ENV}'
+    try:
+        key = load_key(key_file or None)
+    except GalleryError as exc:
+        return Check(name, WARN, f'{exc}; members will not be recognised (the robot greets everyone anonymously)')
+    try:
+        members = len(GalleryStore(gallery_dir, key).load().members)
+    except GalleryError as exc:
+        return Check(name, FAIL, str(exc))
+    except Exception as exc:  # noqa: BLE001 - a gallery format this check does not know: say so
+        return Check(name, WARN, f'key from {source} read, but the gallery could not be checked: {exc}')
+    return Check(name, OK, f'key from {source} opens the gallery in {gallery_dir} ({members} members)')
+
+
+def check_token(token_file: Path) -> Check:
+    name = 'platform token'
+    try:
+        info = token_file.stat()
+        token = token_file.read_text(encoding='utf-8').strip()
+    except FileNotFoundError:
+        return Check(name, FAIL, f'no token file {token_file}: uploads to the platform will be refused '
+                                 '(put the token the platform gave this robot there, chmod 600)')
+    except (OSError, UnicodeDecodeError) as exc:
+        return Check(name, FAIL, f'cannot read token file {token_file}: {getattr(exc, "strerror", None) or exc}')
+    if not token:
+        return Check(name, FAIL, f'token file {token_file} is empty')
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return Check(name, WARN, f'token file {token_file} can be read by other users (run: chmod 600 {token_file})')
+    return Check(name, OK, f'token in {token_file} (mode 600)')
+
+
+def check_serial(port: str, timeout: float) -> Check:
+    name = 'serial port'
+    path = Path(port)
+    if not path.exists():
+        return Check(name, FAIL, f"no serial device {port} (is the base's USB cable plugged in and the base "
+                                 'switched on? set the launch argument base_port:=... if it is elsewhere)')
+    if not stat.S_ISCHR(path.stat().st_mode):
+        return Check(name, FAIL, f'{port} is not a serial device')
+    from retail_navigation.base_driver import DriverCore
+    from retail_navigation.serial_base import LinkState, SerialBase
+    link = SerialBase(port, DriverCore()).start()      # read only: never moves the base
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and (link.state != LinkState.CONNECTED or link.core.basic is None
+                                               or not link.core.info.firmware_version):
+            if link.state in (LinkState.MISSING, LinkState.DISCONNECTED) and link.stats.last_error:
+                break
+            time.sleep(0.02)
+        core, error = link.core, link.stats.last_error
+        connected = link.state in (LinkState.CONNECTED, LinkState.SILENT)
+    finally:
+        link.close()
+    if 'in use' in error:
+        return Check(name, WARN, f'{error}: cannot check the base while the robot runs')
+    if not connected:
+        return Check(name, FAIL, error or f'{port} could not be opened')
+    if core.basic is None:
+        return Check(name, FAIL, f'{port} opens but the base does not answer (switched on? right port?)')
+    firmware = core.info.firmware_version or 'unknown firmware'
+    if core.safety.triggered or core.basic.bumper or core.basic.cliff or core.basic.wheel_drop:
+        from retail_navigation.base_driver import SafetyState
+        sensors = SafetyState(core.basic.bumper, core.basic.cliff, core.basic.wheel_drop).describe_sensors()
+        return Check(name, WARN, f'base answers on {port} ({firmware}) but {sensors}: it will not drive')
+    return Check(name, OK, f'base answers on {port} (firmware {firmware}, battery {core.basic.battery_v:.1f} V)')
+
+
+def _with_timeout(work: Callable[[], object], timeout: float) -> tuple[bool, object]:
+    """(finished, result or exception) of `work` run in a daemon thread for at most `timeout` s."""
+    box: list = []
+
+    def run() -> None:
+        try:
+            box.append(work())
+        except Exception as exc:  # noqa: BLE001 - returned to the caller
+            box.append(exc)
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return (bool(box), box[0] if box else None)
+
+
+def check_camera(source: str, timeout: float) -> Check:
+    name = 'camera'
+    spec = source.strip()
+    if spec.isdigit() and not Path(f'/dev/video{spec}').exists():
+        return Check(name, FAIL, f'no camera device /dev/video{spec} (is the camera plugged in? set '
+                                 'camera_device:=... for another index, a video file or an rtsp:// URL)')
+    if not spec.isdigit() and '://' not in spec and not Path(spec).exists():
+        return Check(name, FAIL, f'camera source {spec} does not exist')
+
+    def grab():
+        import cv2
+        if Path(spec).is_dir():
+            from retail_perception.camera_source import IMAGE_SUFFIXES
+            photos = [p for p in sorted(Path(spec).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+            frame = cv2.imread(str(photos[0])) if photos else None
+            return frame.shape if frame is not None else None
+        capture = cv2.VideoCapture(int(spec) if spec.isdigit() else spec)
+        try:
+            ok, frame = capture.read() if capture.isOpened() else (False, None)
+            return frame.shape if ok and frame is not None else None
+        finally:
+            capture.release()
+    finished, result = _with_timeout(grab, timeout)
+    label = f'camera device {spec}' if spec.isdigit() else f'camera source {spec.split("@")[-1]}'
+    if not finished:
+        return Check(name, FAIL, f'{label} gave no picture within {timeout:g} s')
+    if isinstance(result, Exception) or result is None:
+        return Check(name, FAIL, f'{label} opens but gives no picture' if not isinstance(result, Exception)
+                     else f'{label}: {result}')
+    return Check(name, OK, f'{label} gives {result[1]}x{result[0]} pictures')
+
+
+def asr_models(config_dir: Path) -> dict[str, str]:
+    """The Vosk model folders of /dialogue/asr in <config_dir>/dialogue.yaml ({} when not configured)."""
+    from retail_common.params import ConfigError, load_params_file, node_key_matches
+    try:
+        sections = load_params_file(config_dir / 'dialogue.yaml')
+    except ConfigError:
+        return {}
+    models: dict[str, str] = {}
+    for key, values in sections.items():
+        if node_key_matches(key, '/dialogue/asr'):
+            models.update({name.removeprefix('models.'): str(value) for name, value in values.items()
+                           if name.startswith('models.')})
+    return models
+
+
+def check_models(models: dict[str, str]) -> Check:
+    name = 'speech models'
+    if not models:
+        return Check(name, WARN, 'no Vosk models configured (dialogue/asr models in config/dialogue.yaml): '
+                                 'customers can only type')
+    try:
+        from retail_dialogue.speech_recognizer import ModelError, check_model_dir, resolve_model_path
+    except ImportError as exc:
+        return Check(name, FAIL, f'the dialogue package is not installed ({exc})')
+    good, problems = [], []
+    for language, folder in sorted(models.items()):
+        try:
+            check_model_dir(resolve_model_path(folder), language)
+            good.append(language)
+        except ModelError as exc:
+            problems.append(str(exc).split('; expected')[0])
+    if problems:
+        return Check(name, FAIL, '; '.join(problems) + ' (install the unpacked model folders, or launch with '
+                                 'speech_in:=false for typed customers only)')
+    return Check(name, OK, f'Vosk models for {", ".join(good)} in place')
+
+
+def _existing_ancestor(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_data_dir(data_dir: Path) -> Check:
+    name = 'data folder'
+    if not data_dir.exists():
+        parent = _existing_ancestor(data_dir)
+        if os.access(parent, os.W_OK | os.X_OK):
+            return Check(name, OK, f'{data_dir} does not exist yet; the robot creates it at start')
+        return Check(name, FAIL, f'{data_dir} does not exist and {parent} is not writable for this user')
+    if not data_dir.is_dir():
+        return Check(name, FAIL, f'{data_dir} is not a folder')
+    probe = data_dir / f'.doctor-{os.getpid()}.tmp'
+    try:
+        with open(probe, 'wb') as handle:
+            handle.write(b'retailbot doctor\n')
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        return Check(name, FAIL, f'cannot write in {data_dir}: {exc.strerror}')
+    finally:
+        probe.unlink(missing_ok=True)
+    return Check(name, OK, f'{data_dir} is writable')
+
+
+def _size(n: int) -> str:
+    return f'{n / 2**30:.1f} GB' if n >= 2**30 else f'{n / 2**20:.0f} MB'
+
+
+def check_disk(data_dir: Path) -> Check:
+    name = 'disk space'
+    where = _existing_ancestor(data_dir)
+    try:
+        usage = shutil.disk_usage(where)
+    except OSError as exc:
+        return Check(name, FAIL, f'cannot read the free space of {where}: {exc.strerror}')
+    text = f'{_size(usage.free)} free of {_size(usage.total)} on the disk of {data_dir}'
+    if usage.free < DISK_FAIL_BYTES:
+        return Check(name, FAIL, f'only {text}: free some space (old logs, /tmp) before the outbox fills it')
+    if usage.free < DISK_WARN_BYTES:
+        return Check(name, WARN, f'only {text}')
+    return Check(name, OK, text)
+
+
+def _ntp_synchronised() -> bool | None:
+    try:
+        result = subprocess.run(['timedatectl', 'show', '-p', 'NTPSynchronized', '--value'],
+                                capture_output=True, text=True, timeout=3)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    value = result.stdout.strip()
+    return {'yes': True, 'no': False}.get(value) if result.returncode == 0 else None
+
+
+def check_clock(now: datetime, platform_date: datetime | None = None,
+                ntp: Callable[[], bool | None] = _ntp_synchronised) -> Check:
+    name = 'clock'
+    shown = now.astimezone().strftime('%Y-%m-%d %H:%M:%S %Z')
+    if now < CLOCK_FLOOR:
+        return Check(name, FAIL, f'the clock reads {shown}: set the time (timedatectl set-ntp true, or '
+                                 'date -s ...); events would carry wrong times')
+    if platform_date is not None:
+        skew = (now - platform_date).total_seconds()
+        if abs(skew) > CLOCK_SKEW_S:
+            return Check(name, FAIL, f'the clock reads {shown}, {abs(skew):.0f} s '
+                                     f'{"ahead of" if skew > 0 else "behind"} the platform: set the time')
+    if ntp() is False:
+        return Check(name, WARN, f'the clock reads {shown} but is not synchronised by NTP '
+                                 '(timedatectl set-ntp true)')
+    return Check(name, OK, f'the clock reads {shown}'
+                 + (' (agrees with the platform)' if platform_date is not None else ''))
+
+
+def check_platform(url: str, token: str, timeout: float, ca_file: str = '') -> tuple[Check, datetime | None]:
+    """(verdict, the platform's clock from its Date header)."""
+    name = 'platform'
+    import httpx
+    from retail_sync.transport import platform_client
+    health = url.rstrip('/') + '/v1/health'
+    started = time.monotonic()
+    try:
+        with platform_client(token, ca_file, timeout_s=timeout) as client:
+            response = client.get(health)
+    except (httpx.HTTPError, OSError, ValueError) as exc:
+        return Check(name, WARN, f'cannot reach {url} ({type(exc).__name__}: {exc}); events wait in the '
+                                 'outbox until it is reachable'), None
+    took_ms = 1000 * (time.monotonic() - started)
+    date = None
+    try:
+        date = parsedate_to_datetime(response.headers['date']) if 'date' in response.headers else None
+    except (TypeError, ValueError):
+        date = None
+    if response.status_code in (401, 403):
+        return Check(name, FAIL, f'{url} refuses this robot\'s token (HTTP {response.status_code}): '
+                                 'put the token the platform issued for this robot in the token file'), date
+    if response.status_code != 200:
+        return Check(name, FAIL, f'{url} answers HTTP {response.status_code} on /v1/health'), date
+    return Check(name, OK, f'{url} reachable, token accepted ({took_ms:.0f} ms)'), date
+
+
+# --- the command -------------------------------------------------------------------------------
+
+def run_checks(args: argparse.Namespace) -> list[Check]:
+    skip = set(args.skip)
+    data_dir = Path(args.data_dir)
+    token_file = Path(args.token_file) if args.token_file else data_dir / 'sync' / 'token'
+    checks: list[Check] = []
+
+    def add(check: Check) -> None:
+        checks.append(check)
+        if args.progress:
+            print(format_check(check), flush=True)
+    if 'gallery key' not in skip:
+        add(check_gallery_key(args.key_file, data_dir / 'faces'))
+    if 'platform token' not in skip:
+        add(check_token(token_file))
+    if 'serial port' not in skip:
+        add(check_serial(args.port, args.timeout))
+    if 'camera' not in skip:
+        add(check_camera(args.camera, args.timeout))
+    if 'speech models' not in skip:
+        add(check_models(asr_models(Path(args.config_dir)) if args.config_dir else {}))
+    if 'data folder' not in skip:
+        add(check_data_dir(data_dir))
+    if 'disk space' not in skip:
+        add(check_disk(data_dir))
+    platform_check, platform_date = None, None
+    if 'platform' not in skip:
+        try:
+            token = token_file.read_text(encoding='utf-8').strip()
+        except (OSError, UnicodeDecodeError):
+            token = ''
+        platform_check, platform_date = check_platform(args.platform_url, token, args.timeout, args.ca_file)
+    if 'clock' not in skip:
+        add(check_clock(datetime.now(timezone.utc), platform_date))
+    if platform_check is not None:
+        add(platform_check)
+    return checks
+
+
+def format_check(check: Check) -> str:
+    return f'{check.level:<4}  {check.name:<14}  {check.message}'
+
+
+def _skip_list(text: str) -> list[str]:
+    names = []
+    for word in (w.strip().lower() for w in text.split(',') if w.strip()):
+        if word not in SKIP_IDS:
+            raise argparse.ArgumentTypeError(f'unknown check {word!r} (checks: {", ".join(SKIP_IDS)})')
+        names.append(SKIP_IDS[word])
+    return names
+
+
+def _default_config_dir() -> str:
+    try:
+        from retail_common.packages import find_package_share
+        return str(Path(find_package_share('retail_bringup')) / 'config')
+    except Exception:  # noqa: BLE001 - not installed as a ROS package: no config to read
+        return ''
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        'doctor', help="check the robot's setup end to end (key, token, ports, camera, models, disk, clock, platform)",
+        description="Check this robot's setup: gallery key, platform token, the base's serial port, the "
+                    'camera, the Vosk speech models, the data folder, free disk space, the clock and the '
+                    'platform. One line per check: ok, warn (runs with less) or fail. Exit 0 when nothing '
+                    'failed, 1 when a check failed, 2 on bad arguments. Run it with the robot stopped: a '
+                    'running base driver holds the serial port.')
+    parser.add_argument('--data-dir', default=str(default_data_dir()), metavar='DIR',
+                        help='robot data folder (default: $RETAILBOT_DATA_DIR or ~/.local/share/retailbot, '
+                             'as the launch files)')
+    parser.add_argument('--port', default=DEFAULT_PORT, metavar='PATH',
+                        help=f'serial device of the base (default {DEFAULT_PORT}, the launch argument base_port)')
+    parser.add_argument('--camera', default=DEFAULT_CAMERA, metavar='SOURCE',
+                        help='camera device index, video file, image folder or rtsp:// URL '
+                             f'(default {DEFAULT_CAMERA}, the launch argument camera_device)')
+    parser.add_argument('--config-dir', default=_default_config_dir(), metavar='DIR',
+                        help="folder of the params files; the Vosk models are read from its dialogue.yaml "
+                             "(default: retail_bringup's installed config/)")
+    parser.add_argument('--platform-url', default=DEFAULT_PLATFORM_URL, metavar='URL',
+                        help=f'online platform base URL (default {DEFAULT_PLATFORM_URL}, the launch argument '
+                             'platform_url)')
+    parser.add_argument('--token-file', default='', metavar='FILE',
+                        help='file with the platform token (default <data-dir>/sync/token)')
+    parser.add_argument('--ca-file', default='', metavar='FILE',
+                        help="CA bundle of an https platform with a private CA (default: the system's CAs)")
+    parser.add_argument('--key-file', default='', metavar='FILE',
+                        help='gallery key file (default: $RETAILBOT_GALLERY_KEY)')
+    parser.add_argument('--skip', type=_skip_list, default=[], metavar='CHECK[,CHECK]',
+                        help=f'checks to leave out, e.g. serial,camera in simulation ({", ".join(SKIP_IDS)})')
+    parser.add_argument('--timeout', type=float, default=3.0, metavar='S',
+                        help='seconds each device or network check may take (default 3)')
+    parser.add_argument('--json', action='store_true',
+                        help='print {"ok": bool, "checks": [{"name", "level", "message"}]} instead of lines')
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0.0 < args.timeout <= 60.0:
+        print('retailbot doctor: --timeout must be between 0 and 60 s', file=sys.stderr)
+        return 2
+    args.progress = not args.json
+    checks = run_checks(args)
+    failed = [c for c in checks if c.level == FAIL]
+    warned = [c for c in checks if c.level == WARN]
+    if args.json:
+        from retail_common.cli_output import print_json
+        print_json({'ok': not failed, 'checks': [asdict(c) for c in checks]})
+    else:
+        print(f'{len(checks)} checks: {len(checks) - len(failed) - len(warned)} ok, {len(warned)} warnings, '
+              f'{len(failed)} failed' + (f' ({", ".join(c.name for c in failed)})' if failed else ''))
+    return 1 if failed else 0
