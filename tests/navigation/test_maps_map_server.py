@@ -56,8 +56,16 @@ def test_pgm_with_maxval_15_is_scaled_so_white_is_free(tmp_path):
 
 def test_ascii_pgm_with_maxval_1000(tmp_path):
     # v/1000 < 0.35 -> v <= 349 occupied; v/1000 > 0.804 -> v >= 805 free.
-    data = b'P2\n4 1\n# comment\n1000\n349 350\n804 805\n'
+    data = b'P2\n4 1\n# comment\n1000\n349 351\n803 805\n'
     assert load_row(tmp_path, 'm.pgm', data) == [OCC, UNK, UNK, FREE]
+
+
+def test_samples_on_a_threshold_are_rounded_to_16_bit_quanta_as_graphicsmagick_does(tmp_path):
+    # map_server reads through GraphicsMagick Q16: a sample becomes round(v * 65535 / maxval).
+    # 350/1000: 22937 / 65535 = 0.349996, occ 0.650004 > 0.65 -> occupied (0.35 exactly would not be);
+    # 804/1000: 52690 / 65535 = 0.803998, occ 0.196002, not below 0.196 -> unknown (0.804 would be free).
+    data = b'P2\n2 1\n1000\n350 804\n'
+    assert load_row(tmp_path, 'm.pgm', data) == [OCC, UNK]
 
 
 def test_16_bit_pgm_and_png(tmp_path):
@@ -116,12 +124,15 @@ def test_grey_alpha_and_palette_pngs_have_alpha_too(tmp_path):
 
 
 def test_negate_and_the_fully_transparent_rule():
-    grey = np.array([[0, 89, 255]], np.uint8)
-    assert occupancy_from_pixels(grey, negate=True).tolist() == [[FREE, FREE, OCC]]   # 89/255 = .349 < .65
-    # negate: transparent black averages to 0, which map_server would call free; unmapped space
-    # must never be driven, so a fully transparent pixel is unknown here.
+    # negate: occ = v/255; v <= 49 free (49/255 = .192 < .196), 50 unknown (.196), 165 unknown (.647),
+    # v >= 166 occupied (.651 > .65).
+    grey = np.array([[0, 49, 50, 165, 166, 255]], np.uint8)
+    assert occupancy_from_pixels(grey, negate=True).tolist() == [[FREE, FREE, UNK, UNK, OCC, OCC]]
+    # negate with free_thresh 0.3: opaque black (0+0+0+255)/4 = 63.75 -> occ .25 -> free; transparent
+    # black averages to 0, which map_server would also call free. Unmapped space must never be
+    # driven, so a fully transparent pixel is unknown here.
     bgra = np.array([[[0, 0, 0, 0], [0, 0, 0, 255]]], np.uint8)
-    assert occupancy_from_pixels(bgra, negate=True).tolist() == [[UNK, FREE]]        # 63.75/255 = .25
+    assert occupancy_from_pixels(bgra, negate=True, free_thresh=0.3).tolist() == [[UNK, FREE]]
 
 
 # --- scale and raw ---------------------------------------------------------------------------

@@ -204,7 +204,8 @@ def read_map_image(image_path: Path, yaml_path: Path | None = None) -> tuple[np.
     """A map picture as map_server sees it: (colour, alpha), both float64 in 0..1.
 
     colour: [h, w] mean of the colour channels (grey images: the grey value), each sample divided
-    by the file's maximum (255 for 8 bits, 65535 for 16 bits, the PGM's maxval for PNM files);
+    by the file's maximum (255 for 8 bits, 65535 for 16 bits, the PGM's maxval for PNM files,
+    via a rounded 16-bit quantum as map_server's GraphicsMagick Q16 stores it);
     alpha: [h, w] opacity (1 opaque) when the picture has an alpha channel, else None. Palette and
     1/2/4-bit PNGs are expanded by the decoder. MapError naming the YAML file on any problem.
     """
@@ -222,8 +223,10 @@ def read_map_image(image_path: Path, yaml_path: Path | None = None) -> tuple[np.
             samples, maxval = _read_pnm(image_path.read_bytes())
         except _PnmData as exc:
             raise _error(where, f'map image {image_path} is not a readable PGM: {exc}') from None
-        colour = samples.mean(axis=2) if samples.ndim == 3 else samples.astype(np.float64)
-        return colour / maxval, None
+        # map_server's GraphicsMagick (Q16) holds each sample as a 16-bit quantum, rounded.
+        quanta = np.floor(samples * (65535.0 / maxval) + 0.5)
+        colour = quanta.mean(axis=2) if quanta.ndim == 3 else quanta
+        return colour / 65535.0, None
     pixels = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)
     if pixels is None or pixels.size == 0:
         raise _error(where, f'map image {image_path} is not a readable PGM/PNG picture')
