@@ -87,7 +87,10 @@ class BaseDriverNode(LifecycleNode):
         self._active = True
         if self.link is not None:
             self.link.commanding = True
-        self.get_logger().info('base driving enabled (cmd_vel accepted)')
+        if self.link is not None and self.link.state != LinkState.CONNECTED:
+            self.get_logger().info(f'base driving enabled; cmd_vel drives the base once it answers on {self.link.port}')
+        else:
+            self.get_logger().info('base driving enabled (cmd_vel accepted)')
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -202,7 +205,7 @@ class BaseDriverNode(LifecycleNode):
             return
         if self.link.state in (LinkState.MISSING, LinkState.DISCONNECTED):
             self.get_logger().warning(describe_link(self.link.port, self.link.state, self.link.stats.last_error),
-                                      throttle_duration_sec=30.0)
+                                      throttle_duration_sec=30.0, skip_first=True)
         basic = self.core.basic
         if self._active and basic is not None:
             self._publish_battery(basic)
