@@ -175,4 +175,4 @@ def find_zone(zones: StoreZones, text: str) -> Zone:
     close = difflib.get_close_matches(wanted, list(labels), n=3, cutoff=0.6)
     hint = f' (did you mean {" or ".join(repr(labels[c]) for c in close)}?)' if close else \
         f' (zones: {", ".join(sorted(zones.zones))})'
-    raise ZoneError(f'{zones.source}: no zone {text!r}{hint}')
+    raise ZoneError(f'{zones.source}: unknown zone {text!r}{hint}')
