@@ -68,7 +68,9 @@ def test_enroll_identify_list_delete_purge(db, tmp_path):
 
 def test_enroll_refuses_without_consent_and_two_face_photos(db):
     result = faces('enroll', '--db', db, '--id', 'x', '--name', 'X', photos('obama')[0])
-    assert result.returncode == 1 and '--consent' in result.stderr
+    assert result.returncode == 2 and '--consent' in result.stderr          # a required option: usage
+    result = faces('enroll', '--db', db, '--id', 'x', '--name', 'X', '--consent', ' ', photos('obama')[0])
+    assert result.returncode == 1 and '--consent REF is required' in result.stderr
     result = faces('enroll', '--db', db, '--id', 'x', '--name', 'X', '--consent', 'C-1',
                    photos('obama')[0], FACES / 'probe' / 'two_people.jpg')
     assert result.returncode == 1

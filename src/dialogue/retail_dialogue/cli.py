@@ -12,7 +12,7 @@ def register(subparsers) -> None:
                                 description='Parse each TEXT against the catalog: language, intent, slots.')
     nlu.add_argument('--catalog', required=True, help='catalog CSV of the store')
     nlu.add_argument('--json', action='store_true', help='one JSON object per line')
-    nlu.add_argument('texts', nargs='+', metavar='TEXT')
+    nlu.add_argument('texts', nargs='+', metavar='TEXT', help='utterances to analyse, one per argument')
     nlu.set_defaults(func=_nlu)
     chat = subparsers.add_parser('chat', help='type as a customer and see what the robot answers',
                                  description='Talk to the dialogue manager by typing. Standalone by default '

@@ -54,7 +54,7 @@ def register(subparsers) -> None:
     p.add_argument('--id', required=True, dest='customer_id', help='pseudonymous customer id')
     p.add_argument('--name', required=True, help='name to greet the member by')
     p.add_argument('--vip', action='store_true', help='mark the member as a VIP')
-    p.add_argument('--consent', default='', metavar='REF',
+    p.add_argument('--consent', required=True, metavar='REF',
                    help='reference of the member\'s recorded face-recognition consent (required)')
     p.add_argument('images', nargs='+', metavar='IMAGE', help='photos showing only the member')
     p.add_argument('--json', action='store_true', help='print the result as one JSON line')
@@ -62,7 +62,7 @@ def register(subparsers) -> None:
 
     p = commands.add_parser('identify', help='name the members in photos')
     _add_common(p)
-    p.add_argument('images', nargs='+', metavar='IMAGE')
+    p.add_argument('images', nargs='+', metavar='IMAGE', help='photos to look for members in')
     p.add_argument('--threshold', type=float, default=0.5, help='max embedding distance (default 0.5)')
     p.add_argument('--margin', type=float, default=0.05, help='best-vs-second margin (default 0.05)')
     p.add_argument('--json', action='store_true', help='one JSON line per image')
@@ -70,7 +70,7 @@ def register(subparsers) -> None:
 
     p = commands.add_parser('track', help='run the full pipeline on a video')
     _add_common(p)
-    p.add_argument('--video', required=True, metavar='FILE')
+    p.add_argument('--video', required=True, metavar='FILE', help='video file to run the pipeline on')
     p.add_argument('--max-frames', type=int, default=0, metavar='N', help='stop after N frames')
     p.add_argument('--threshold', type=float, default=0.5, help='max embedding distance (default 0.5)')
     p.add_argument('--json', action='store_true', help='JSON lines: events, then a summary')
@@ -83,18 +83,19 @@ def register(subparsers) -> None:
 
     p = commands.add_parser('delete', help='delete a member and every trace of their face')
     _add_common(p)
-    p.add_argument('--id', required=True, dest='customer_id')
-    p.add_argument('--json', action='store_true')
+    p.add_argument('--id', required=True, dest='customer_id', help='customer id of the member to delete')
+    p.add_argument('--json', action='store_true', help='print the result as one JSON line')
     p.set_defaults(func=_delete)
 
     p = commands.add_parser('purge', help='delete members not seen for DAYS days (retention)')
     _add_common(p)
-    p.add_argument('--older-than', required=True, type=float, metavar='DAYS')
-    p.add_argument('--json', action='store_true')
+    p.add_argument('--older-than', required=True, type=float, metavar='DAYS',
+                   help='delete members not seen for this many days')
+    p.add_argument('--json', action='store_true', help='print the result as one JSON line')
     p.set_defaults(func=_purge)
 
     p = commands.add_parser('keygen', help='create a new random gallery key file (mode 600)')
-    p.add_argument('--key-file', required=True, metavar='FILE')
+    p.add_argument('--key-file', required=True, metavar='FILE', help='where to write the new key (must not exist)')
     p.set_defaults(func=_keygen)
 
 

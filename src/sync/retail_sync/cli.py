@@ -172,15 +172,15 @@ def register_platform(subparsers) -> None:
     commands = parser.add_subparsers(dest='platform_command', metavar='SUBCOMMAND', required=True)
     serve = commands.add_parser('serve', help='run the platform HTTP service')
     serve.add_argument('--db', required=True, help='SQLite file')
-    serve.add_argument('--host', default='127.0.0.1')
-    serve.add_argument('--port', type=int, default=8080)
+    serve.add_argument('--host', default='127.0.0.1', help='address to listen on (default 127.0.0.1)')
+    serve.add_argument('--port', type=int, default=8080, help='TCP port to listen on (default 8080)')
     serve.add_argument('--token', required=True, help='bearer token every request must carry')
     serve.add_argument('--tls-cert', default='', help='serve https with this certificate (PEM)')
     serve.add_argument('--tls-key', default='', help='private key of --tls-cert (PEM)')
     serve.set_defaults(func=_serve)
     export = commands.add_parser('export', help='print a robot\'s stored events as JSON lines')
     export.add_argument('--db', required=True, help='SQLite file')
-    export.add_argument('--robot-id', required=True)
+    export.add_argument('--robot-id', required=True, help='the robot whose events to export')
     export.set_defaults(func=_export)
 
 
