@@ -74,7 +74,7 @@ def test_serial_port_missing_not_a_device_and_a_live_base(tmp_path, base_sim):
     sim = base_sim()
     check = doctor.check_serial(str(sim.link), 5.0)
     assert check.level == OK and 'firmware 1.2.0' in check.message, check
-    assert sim.state()['commands_received'] == 0                          # read only: never drove
+    assert sim.state()['last_command'] == [0, 0]                          # read only: never drove
     sim.handle_control({'cmd': 'bumper', 'bits': 2})
     check = doctor.check_serial(str(sim.link), 5.0)
     assert check.level == WARN and 'bumper' in check.message
