@@ -66,9 +66,12 @@ def test_from_takes_a_zone_too(store):
     (('--from', '-8,-3', '--to', 'kitchn'), "unknown zone 'kitchn' (did you mean 'kitchen'"),
     (('--from', 'dok', '--to', 'kitchen'), "--from: "),
     (('--from', '-8,-3', '--to', '厨房电气区'), "unknown zone '厨房电气区' (did you mean '厨房电器区'"),
-    (('--from', 'nan,1', '--to', 'kitchen'), "unknown zone 'nan,1'"),
+    (('--from', 'nan,1', '--to', 'kitchen'), "--from: expected finite X,Y in metres, got 'nan,1'"),
+    (('--from', '-8,-3', '--to', '1e400,3'), "--to: expected finite X,Y"),
+    (('--from', '-8,-3', '--to', 'kitchen', '--step', '-1'), '--step must be between 0 and 100 m'),
+    (('--from', '-8,-3', '--to', 'kitchen', '--radius', '-0.1'), '--radius must be between 0 and 100 m'),
 ])
-def test_unknown_zones_suggest_the_closest(store, args, words):
+def test_unknown_zones_and_bad_values_are_one_line(store, args, words):
     result = plan(store, *args)
     assert result.returncode == 2 and words in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -26,7 +26,8 @@ from typing import Callable
 OK, WARN, FAIL = 'ok', 'warn', 'fail'
 CHECK_NAMES = ('gallery key', 'platform token', 'serial port', 'camera', 'speech models', 'data folder',
                'disk space', 'clock', 'platform')
-SKIP_IDS = {name.split()[0]: name for name in CHECK_NAMES}       # --skip gallery,serial,camera,...
+SKIP_IDS = dict(zip(('gallery', 'token', 'serial', 'camera', 'speech', 'data', 'disk', 'clock', 'platform'),
+                    CHECK_NAMES))                                # --skip serial,camera,...
 DISK_FAIL_BYTES = 500 * 2**20      # below this the outbox and logs fill the disk within a day
 DISK_WARN_BYTES = 2 * 2**30
 CLOCK_FLOOR = datetime(2025, 1, 1, tzinfo=timezone.utc)   # no robot runs before this software existed

@@ -48,7 +48,8 @@ def register(subparsers) -> None:
                                description='Ask the base for its hardware/firmware versions and unique id '
                                            'and print them with the battery and sensor states.')
     info.add_argument('--port', required=True, help='serial device, e.g. /dev/ttyUSB0')
-    info.add_argument('--timeout', type=float, default=3.0, help='seconds to wait for the answers')
+    info.add_argument('--timeout', type=float, default=3.0, metavar='S',
+                      help='seconds to wait for the answers (default 3)')
     info.add_argument('--json', action='store_true', help='print one JSON object')
     info.set_defaults(func=run_info)
 
@@ -309,6 +310,9 @@ CHARGER_STATES = {0: 'discharging', 2: 'docked, charged', 6: 'docked, charging',
 
 def run_info(args: argparse.Namespace) -> int:
     from retail_navigation.base_driver import SafetyState
+    if not 0.0 < args.timeout <= 60.0:
+        print('retailbot base info: --timeout must be between 0 and 60 s', file=sys.stderr)
+        return BAD_INPUT
     try:
         link = _open_base(args.port, args.timeout)
     except ConnectionError as exc:

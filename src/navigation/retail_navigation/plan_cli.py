@@ -57,8 +57,10 @@ def run(args: argparse.Namespace) -> int:
     from retail_navigation.planner import GlobalPlanner, PlanError, densify
     from retail_navigation.zones import ZoneError, find_zone, load_zones
 
-    if args.radius < 0:
-        return _fail(f'--radius must be >= 0, got {args.radius}', 2)
+    if not 0 <= args.radius < 100:
+        return _fail(f'--radius must be between 0 and 100 m, got {args.radius}', 2)
+    if args.step is not None and not 0 < args.step < 100:
+        return _fail(f'--step must be between 0 and 100 m, got {args.step}', 2)
     map_path = Path(args.map)
     try:
         store_map = load_map(map_path)
@@ -75,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             places.append(_point(text))
             continue
-        except argparse.ArgumentTypeError:
-            pass
+        except argparse.ArgumentTypeError as exc:
+            if 'finite' in str(exc):
+                return _fail(f'{option}: {exc}', 2)
         if zones is None:
             try:
                 zones = load_zones(zones_path)

@@ -52,7 +52,7 @@ def open_failure(port: str, exc: BaseException) -> str:
         return f"no permission to open {port} (add the robot's user to the dialout group, then log in again)"
     if code in (errno.EAGAIN, errno.EBUSY) or 'lock' in text:
         return f'{port} is in use by another program (is the base driver or `retailbot base jog` running?)'
-    if code == errno.ENOTTY or 'Inappropriate ioctl' in text:
+    if code in (errno.ENOTTY, errno.EISDIR) or 'Inappropriate ioctl' in text:
         return f'{port} is not a serial port'
     return f'cannot open {port}: {text}'
 
