@@ -164,6 +164,7 @@ def test_base_reset_explains_a_pressed_bumper_then_clears_the_stop(running_drive
     result = reset()
     assert result.returncode == 1
     assert 'NOT cleared' in result.stdout and 'bumper left pressed' in result.stdout
+    assert 'free the bumper' in result.stdout and 'wheels' not in result.stdout
     assert node.core.safety.latched
     sim.handle_control({'cmd': 'bumper', 'bits': 0})
     wait_for(lambda: not node.core.safety.triggered, 5.0, 'the bumper released')

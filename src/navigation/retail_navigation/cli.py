@@ -414,8 +414,11 @@ def run_reset(args: argparse.Namespace) -> int:
                     else True, 'message': message})
     elif not response.success:
         reason = message.removeprefix('cannot reset: ')
-        print(f'safety stop NOT cleared: {reason} (clear it first: free the bumper, put the wheels back on '
-              'the floor, move the robot away from the step; then run this again)')
+        steps = [step for word, step in (('bumper', 'free the bumper'),
+                                         ('cliff', 'move the robot away from the step or edge'),
+                                         ('wheel drop', 'put both wheels back on the floor')) if word in reason]
+        print(f'safety stop NOT cleared: {reason} ({", ".join(steps) or "clear the sensor"}, '
+              'then run this again)')
     elif message == 'not latched':
         print('no safety stop to clear: the base can drive')
     else:
