@@ -97,8 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _raise_stopped)   # a subcommand may install its own handler instead
+    # A subcommand may install its own handlers instead (launch, base sim); restored on return so
+    # an in-process caller (tests) keeps its own.
+    previous = {signum: signal.signal(signum, _raise_stopped) for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
         args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
@@ -108,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + stop.signum
     except BrokenPipeError:
         return 0
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:          # None: installed outside Python, cannot be put back
+                signal.signal(signum, handler)
 
 
 if __name__ == '__main__':
