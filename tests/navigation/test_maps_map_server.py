@@ -189,3 +189,18 @@ def test_read_map_image_reports_maxval_scaled_shades(tmp_path):
     (tmp_path / 'm.pgm').write_bytes(b'P5\n2 1\n3\n' + bytes([0, 3]))
     colour, alpha = read_map_image(tmp_path / 'm.pgm')
     assert colour.tolist() == [[0.0, 1.0]] and alpha is None
+
+
+def test_low_bit_depth_and_16_bit_alpha_pngs(tmp_path):
+    from PIL import Image
+    Image.fromarray(np.array([[0, 255, 0]], np.uint8)).convert('1').save(tmp_path / 'one.png')   # 1 bit
+    assert load_row(tmp_path, 'one.png', (tmp_path / 'one.png').read_bytes()) == [OCC, FREE, OCC]
+    palette = Image.new('P', (4, 1))                        # a 2-bit palette: 4 colours
+    palette.putpalette([0, 0, 0, 85, 85, 85, 205, 205, 205, 254, 254, 254])
+    palette.putdata([0, 1, 2, 3])
+    palette.save(tmp_path / 'two.png', bits=2)
+    # 85: occ .667 -> occupied; 205: occ .196 -> unknown (not below .196); 254 -> free
+    assert load_row(tmp_path, 'two.png', (tmp_path / 'two.png').read_bytes()) == [OCC, OCC, UNK, FREE]
+    # 16-bit RGBA: transparent white (3 * 65535 + 0) / 4 -> shade .75, occ .25 -> unknown
+    bgra = np.array([[[65535, 65535, 65535, 65535], [65535, 65535, 65535, 0]]], np.uint16)
+    assert load_row(tmp_path, 'rgba16.png', png_bytes(bgra)) == [FREE, UNK]
