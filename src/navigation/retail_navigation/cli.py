@@ -35,13 +35,18 @@ def register(subparsers) -> None:
 
     jog = commands.add_parser('jog', help='drive the base for a few seconds and print the odometry',
                               description='Send base-control commands at >= 10 Hz for SECONDS, then stop; '
-                                          'prints the final odometry and frame counters.')
+                                          'prints the final odometry and frame counters.',
+                              epilog='Exit codes: 0 done, 1 the base could not be opened, did not answer or '
+                                     'was lost during the jog, 2 bad arguments, 3 the jog ended in a safety '
+                                     'stop, 130/143 stopped by Ctrl-C/SIGTERM (the base is stopped first).')
     jog.add_argument('--port', required=True, help='serial device, e.g. /dev/ttyUSB0')
     jog.add_argument('--vx', type=float, default=0.0, help='forward speed [m/s]')
     jog.add_argument('--wz', type=float, default=0.0, help='turn rate [rad/s], positive = left')
-    jog.add_argument('--seconds', type=float, required=True, help='how long to drive')
+    jog.add_argument('--seconds', type=float, required=True, metavar='S', help='how long to drive [s] (0..600)')
     jog.add_argument('--rate', type=float, default=20.0, help='command rate [Hz] (10..100, default 20)')
-    jog.add_argument('--json', action='store_true', help='last line: {"odom": {...}, "frames_ok": n, "frames_bad": m}')
+    jog.add_argument('--json', action='store_true',
+                     help='last line: {"odom": {"x", "y", "theta"}, "frames_ok", "frames_bad", "disconnects", '
+                          '"safety_stop", "error"}')
     jog.set_defaults(func=run_jog)
 
     info = commands.add_parser('info', help='print versions, unique id, battery and sensor states',

@@ -28,7 +28,9 @@ def register(subparsers) -> None:
         'plan', help='plan a path on a store map',
         description='Plan the shortest safe path between two points (or to a named zone) on a '
                     'map_server map; every path point keeps --radius metres from shelves, walls '
-                    'and unmapped space.')
+                    'and unmapped space.',
+        epilog='Exit codes: 0 path found, 1 the picture could not be written, 2 bad arguments, map, zones '
+               'or unknown zone, 3 no path.')
     parser.add_argument('--map', required=True, help='map YAML (map_server format)')
     parser.add_argument('--from', dest='start', required=True, metavar='X,Y|ZONE',
                         help='start: map metres (e.g. -8,-3) or a zone id or name (e.g. dock, 入口)')
