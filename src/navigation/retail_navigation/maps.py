@@ -17,7 +17,10 @@ robot with a full ROS install (map_saver) loads here unchanged:
   nav_msgs/OccupancyGrid, whose `data` is `grid.ravel()`.
 
 A cell is *free* when its value is in [0, OCCUPIED_AT): unknown cells are never free, so a
-planner never sends a customer into unmapped space. Pure core: numpy + OpenCV + PyYAML.
+planner never sends a customer into unmapped space. As in map_server, the thresholds decide what
+grey means: map_saver's unknown grey 205 has occ 0.196, so a YAML with free_thresh above 0.196
+(map_saver's own default is 0.25) reads it as free floor; save_map writes 0.196.
+Pure core: numpy + OpenCV + PyYAML.
 """
 from __future__ import annotations
 
