@@ -171,7 +171,8 @@ def test_rows_are_bottom_up_in_every_mode(tmp_path):
 @pytest.mark.parametrize('data, message', [
     (b'P5\n4 1\n255\n' + bytes([0, 0]), 'cut short'),
     (b'P5\n4 1\n0\n' + bytes(4), 'maximum grey value 0'),
-    (b'P5\n2 1\n15\n' + bytes([0, 16]), 'above the maximum grey value 15'),
+    (b'P5\n2 1\n15\n' + bytes([0, 16]), 'outside 0..15'),
+    (b'P2\n2 1\n15\n0 -3\n', 'outside 0..15'),
     (b'P2\n2 1\n255\n0 x\n', 'not numeric'),
     (b'P5\n100000 100000\n255\n', 'more than'),
     (b'P5\n4', 'cut short'),

@@ -120,7 +120,7 @@ def _number(meta: dict, key: str, path: Path, default: float | None = None) -> f
     return float(value)
 
 
-MAX_CELLS = 100_000_000      # 500 m x 500 m at 5 cm: anything larger is refused as not a store map
+MAX_CELLS = 25_000_000       # 250 m x 250 m at 5 cm: anything larger is refused as not a store map
 _PNM_MAGIC = {b'P1', b'P2', b'P3', b'P4', b'P5', b'P6'}
 
 
@@ -150,8 +150,9 @@ def _pnm_tokens(data: bytes, count: int, pos: int) -> tuple[list[int], int]:
 def _read_pnm(data: bytes) -> tuple[np.ndarray, float]:
     """Samples of a PBM/PGM/PPM file (P1-P6) and its maximum value, unscaled.
 
-    OpenCV and Pillow rescale a PGM whose maxval is not 255 with integer rounding; map_server
-    (ImageMagick) divides by maxval exactly, so the samples are read here as they are written.
+    OpenCV and Pillow rescale a PGM whose maxval is not 255 to 8 bits with integer rounding;
+    map_server (GraphicsMagick, 16-bit quanta) keeps far more, so the samples are read here as
+    they are written and scaled by the caller.
     PBM bitmaps come back as 0 black / 1 white with maxval 1 (in the file 1 means black).
     """
     magic = data[:2]
@@ -173,7 +174,7 @@ def _read_pnm(data: bytes) -> tuple[np.ndarray, float]:
             digits = bytes(c for c in body if c in b'01')
             if len(digits) < count:
                 raise _PnmData('image data is cut short')
-            samples = 1 - (np.frombuffer(digits[:count], np.uint8) - ord('0')).astype(np.int64)
+            samples = 1 - (np.frombuffer(digits[:count], np.uint8) - ord('0')).astype(np.int32)
         else:
             text = re.sub(rb'#[^\n]*', b' ', body)
             try:
@@ -191,14 +192,14 @@ def _read_pnm(data: bytes) -> tuple[np.ndarray, float]:
             if raw is None:
                 raise _PnmData('image data is cut short')
             bits = np.unpackbits(raw.reshape(height, row_bytes), axis=1)[:, :width]
-            samples = 1 - bits.astype(np.int64)
+            samples = 1 - bits.astype(np.int32)
         else:
             dtype = np.dtype(np.uint8) if maxval < 256 else np.dtype('>u2')
             if len(data) < pos + count * dtype.itemsize:
                 raise _PnmData('image data is cut short')
-            samples = np.frombuffer(data, dtype, count=count, offset=pos).astype(np.int64)
-    if samples.max(initial=0) > maxval:
-        raise _PnmData(f'a pixel value is above the maximum grey value {maxval}')
+            samples = np.frombuffer(data, dtype, count=count, offset=pos).astype(np.int32)
+    if samples.max(initial=0) > maxval or samples.min(initial=0) < 0:
+        raise _PnmData(f'a pixel value is outside 0..{maxval} (the maximum grey value)')
     shape = (height, width, 3) if channels == 3 else (height, width)
     return samples.reshape(shape), float(maxval)
 
