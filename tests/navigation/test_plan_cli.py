@@ -52,8 +52,13 @@ def test_negative_coordinates(store, args):
 
 
 @pytest.mark.parametrize('name', ['kitchen', 'KITCHEN', ' Kitchen ', '厨房电器区', '厨房电器', 'Kitchen Appliances',
-                                  'kitchen appliances', 'kitchen_appliances'])
+                                  'kitchen appliances', 'kitchen_appliances', 'KITCHEN-APPLIANCES'])
 def test_zone_names_in_any_case_and_display_names(store, name):
+    assert find_zone(load_zones(store / 'zones.yaml'), name).id == 'kitchen'
+
+
+@pytest.mark.parametrize('name', ['KITCHEN', '厨房电器区', 'Kitchen Appliances'])
+def test_plan_to_a_zone_by_any_name(store, name):
     assert end_points(plan(store, '--from', '-8,-3', '--to', name))[1] == [-6.0, -2.0]
 
 
