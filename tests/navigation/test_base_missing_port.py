@@ -48,7 +48,11 @@ def test_missing_port_is_reported_at_start_and_on_diagnostics_then_the_base_conn
     with PtySimulator(SimulatedBase(None, (0.0, 0.0, 0.0), SimConfig()), port):
         wait_for(lambda: (s := base_status(arrays)) is not None and s.level == DiagnosticStatus.OK, 15.0,
                  'the driver to find the base once it is plugged in')
-    assert 'Traceback' not in log.read_text()
+    # Cable pulled while running (the simulator's pty goes away): ERROR with the reason, in seconds.
+    lost = wait_for(lambda: (s := base_status(arrays)) is not None and s.level == DiagnosticStatus.ERROR and s,
+                    10.0, 'the driver to report the lost base')
+    assert lost.message.startswith(f'base lost on {port}') and 'retrying' in lost.message
+    assert driver.poll() is None and 'Traceback' not in log.read_text()
 
 
 def test_open_failures_in_a_store_s_words():
