@@ -90,6 +90,17 @@ def test_camera(tmp_path):
     assert check.level == OK and 'pictures' in check.message
 
 
+def test_microphone_and_speaker():
+    mic = {'name': 'USB mic', 'max_input_channels': 1, 'max_output_channels': 0}
+    speaker = {'name': 'HDMI', 'max_input_channels': 0, 'max_output_channels': 2}
+    check = doctor.check_audio(lambda: [mic, speaker])
+    assert check.level == OK and "'USB mic'" in check.message and "'HDMI'" in check.message
+    assert doctor.check_audio(lambda: [mic]).level == WARN
+    check = doctor.check_audio(lambda: [speaker])
+    assert check.level == FAIL and 'no microphone' in check.message and 'speech_in:=false' in check.message
+    assert 'no speaker either' in doctor.check_audio(lambda: []).message
+
+
 def test_speech_models(tmp_path):
     models = doctor.asr_models(REPO / 'config')
     assert set(models) >= {'zh', 'en'} and models['zh'].endswith('vosk-model-small-cn-0.22')
@@ -170,11 +181,12 @@ def test_doctor_on_a_bare_machine_names_every_problem_and_exits_1(tmp_path):
     levels = {c['name']: c['level'] for c in report['checks']}
     assert report['ok'] is False and set(levels) == set(doctor.CHECK_NAMES)
     assert levels['platform token'] == FAIL and levels['serial port'] == FAIL and levels['camera'] == FAIL
+    assert levels['microphone'] in (OK, WARN, FAIL)
     assert levels['gallery key'] == WARN and levels['data folder'] == OK and levels['platform'] == WARN
     text = run_doctor(*args, env=env)
     assert text.returncode == 1 and 'Traceback' not in text.stdout + text.stderr
     lines = text.stdout.strip().splitlines()
-    assert len(lines) == len(doctor.CHECK_NAMES) + 1 and lines[-1].startswith('9 checks:')
+    assert len(lines) == len(doctor.CHECK_NAMES) + 1 and lines[-1].startswith('10 checks:')
     assert all(line.split()[0] in (OK, WARN, FAIL) for line in lines[:-1])
 
 
@@ -189,10 +201,10 @@ def test_doctor_on_a_set_up_robot_exits_0(tmp_path, platform, base_sim):
     sim = base_sim()
     result = run_doctor('--data-dir', str(data), '--port', str(sim.link), '--key-file', str(key),
                         '--camera', str(REPO / 'src' / 'perception' / 'sim_camera'),
-                        '--platform-url', platform, '--skip', 'speech', '--json')
+                        '--platform-url', platform, '--skip', 'speech,audio', '--json')
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
-    assert report['ok'] and len(report['checks']) == len(doctor.CHECK_NAMES) - 1
+    assert report['ok'] and len(report['checks']) == len(doctor.CHECK_NAMES) - 2
     assert {c['level'] for c in report['checks'] if c['name'] not in ('disk space', 'clock')} == {OK}
 
 

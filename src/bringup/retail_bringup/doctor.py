@@ -2,7 +2,7 @@
 
 One verdict per check, in a store technician's words: `ok`, `warn` (the robot runs, with less)
 or `fail` (something the robot needs is missing or wrong). Checks: gallery key, platform token,
-serial port of the base, camera, Vosk models, data folder writable, disk space, clock,
+serial port of the base, camera, microphone and speaker, Vosk models, data folder writable, disk space, clock,
 platform reachable. Nothing is changed on the robot (the data-folder check writes and removes
 one temporary file). Exit codes: 0 no check failed (warnings allowed), 1 at least one failed,
 2 bad arguments. `--json` prints {"ok": bool, "checks": [{"name", "level", "message"}]}.
@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Callable
 
 OK, WARN, FAIL = 'ok', 'warn', 'fail'
-CHECK_NAMES = ('gallery key', 'platform token', 'serial port', 'camera', 'speech models', 'data folder',
-               'disk space', 'clock', 'platform')
-SKIP_IDS = dict(zip(('gallery', 'token', 'serial', 'camera', 'speech', 'data', 'disk', 'clock', 'platform'),
-                    CHECK_NAMES))                                # --skip serial,camera,...
+CHECK_NAMES = ('gallery key', 'platform token', 'serial port', 'camera', 'microphone', 'speech models',
+               'data folder', 'disk space', 'clock', 'platform')
+SKIP_IDS = dict(zip(('gallery', 'token', 'serial', 'camera', 'audio', 'speech', 'data', 'disk', 'clock',
+                     'platform'), CHECK_NAMES))                  # --skip serial,camera,...
 DISK_FAIL_BYTES = 500 * 2**20      # below this the outbox and logs fill the disk within a day
 DISK_WARN_BYTES = 2 * 2**30
 CLOCK_FLOOR = datetime(2025, 1, 1, tzinfo=timezone.utc)   # no robot runs before this software existed
@@ -170,6 +170,27 @@ def check_camera(source: str, timeout: float) -> Check:
         return Check(name, FAIL, f'{label} opens but gives no picture' if not isinstance(result, Exception)
                      else f'{label}: {result}')
     return Check(name, OK, f'{label} gives {result[1]}x{result[0]} pictures')
+
+
+def check_audio(query: Callable[[], object] | None = None) -> Check:
+    """The microphone (speech in) and the speaker (speech out) PortAudio offers."""
+    name = 'microphone'
+    try:
+        import sounddevice
+    except (ImportError, OSError) as exc:
+        return Check(name, FAIL, f'PortAudio is not usable ({exc}); install libportaudio2')
+    try:
+        devices = list(query() if query is not None else sounddevice.query_devices())
+    except Exception as exc:  # noqa: BLE001 - PortAudio errors come in several types
+        return Check(name, FAIL, f'cannot list the audio devices: {exc}')
+    inputs = [d['name'] for d in devices if d.get('max_input_channels', 0) > 0]
+    outputs = [d['name'] for d in devices if d.get('max_output_channels', 0) > 0]
+    if not inputs:
+        return Check(name, FAIL, 'no microphone found (is it plugged in?); customers can only type '
+                                 '(launch with speech_in:=false)' + ('' if outputs else '; no speaker either'))
+    if not outputs:
+        return Check(name, WARN, f'microphone {inputs[0]!r}, but no speaker found: the robot cannot be heard')
+    return Check(name, OK, f'microphone {inputs[0]!r}, speaker {outputs[0]!r}')
 
 
 def asr_models(config_dir: Path) -> dict[str, str]:
@@ -333,6 +354,8 @@ def run_checks(args: argparse.Namespace) -> list[Check]:
         add(check_serial(args.port, args.timeout))
     if 'camera' not in skip:
         add(check_camera(args.camera, args.timeout))
+    if 'microphone' not in skip:
+        add(check_audio())
     if 'speech models' not in skip:
         add(check_models(asr_models(Path(args.config_dir)) if args.config_dir else {}))
     if 'data folder' not in skip:
@@ -376,10 +399,11 @@ def _default_config_dir() -> str:
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        'doctor', help="check the robot's setup end to end (key, token, ports, camera, models, disk, clock, platform)",
+        'doctor', help="check the robot's setup end to end (key, token, ports, camera, microphone, models, "
+                       'disk, clock, platform)',
         description="Check this robot's setup: gallery key, platform token, the base's serial port, the "
-                    'camera, the Vosk speech models, the data folder, free disk space, the clock and the '
-                    'platform. One line per check: ok, warn (runs with less) or fail. Exit 0 when nothing '
+                    'camera, microphone and speaker, the Vosk speech models, the data folder, free disk '
+                    'space, the clock and the platform. One line per check: ok, warn (runs with less) or fail. Exit 0 when nothing '
                     'failed, 1 when a check failed, 2 on bad arguments. Run it with the robot stopped: a '
                     'running base driver holds the serial port.')
     parser.add_argument('--data-dir', default=str(default_data_dir()), metavar='DIR',
