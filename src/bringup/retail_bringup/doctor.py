@@ -447,6 +447,6 @@ def run(args: argparse.Namespace) -> int:
         from retail_common.cli_output import print_json
         print_json({'ok': not failed, 'checks': [asdict(c) for c in checks]})
     else:
-        print(f'{len(checks)} checks: {len(checks) - len(failed) - len(warned)} ok, {len(warned)} warnings, '
-              f'{len(failed)} failed' + (f' ({", ".join(c.name for c in failed)})' if failed else ''))
+        print(f'{len(checks)} check{"s" if len(checks) != 1 else ""}: {len(checks) - len(failed) - len(warned)} ok, '
+              f'{len(warned)} warning{"s" if len(warned) != 1 else ""}, {len(failed)} failed' + (f' ({", ".join(c.name for c in failed)})' if failed else ''))
     return 1 if failed else 0
