@@ -10,7 +10,7 @@ import time
 import pytest
 
 from retail_bringup.cli import NEGATIVE_VALUE, build_parser
-from rostest_support import console_script
+from rostest_support import REPO, console_script
 
 
 def parsers(parser, prefix=('retailbot',)):
@@ -83,3 +83,13 @@ def test_sigterm_is_143_and_ctrl_c_is_130(tmp_path):
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == code, err
         assert 'Traceback' not in err
+
+
+def test_launch_arguments_may_follow_options():
+    out = subprocess.run([console_script('retailbot'), 'launch', 'launch/robot.launch.yaml', '--show', 'sim:=true',
+                          'speech_in:=false'], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert '/navigation/base_sim' in out.stdout and '/dialogue/asr' not in out.stdout     # both arguments applied
+    bad = subprocess.run([console_script('retailbot'), 'launch', 'launch/robot.launch.yaml', '--show', '--bogus'],
+                         capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert bad.returncode == 2 and 'unrecognized arguments: --bogus' in bad.stderr

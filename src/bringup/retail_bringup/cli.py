@@ -6,7 +6,8 @@ the exit code), so the CLI grows with the robot without this file knowing every 
 import their heavy libraries inside `func`, keeping `retailbot --help` fast.
 
 Conventions every subcommand gets from RetailbotParser: option values may be negative numbers and
-number lists (`--from -8,-3`), required options say "(required)" in --help, and exit codes are
+number lists (`--from -8,-3`), required options say "(required)" in --help, positional values may
+follow options where a subcommand asks for it (`intermixed`, e.g. launch), and exit codes are
 0 done, 1 failed, 2 bad input or usage, 3 the robot could not do it (no path, safety stop),
 128+n when stopped by signal n (130 Ctrl-C, 143 SIGTERM).
 """
@@ -31,7 +32,7 @@ def _register_launch(subparsers) -> None:
     parser.add_argument('--json', action='store_true', help='with --show: print JSON')
     parser.add_argument('--grace', type=float, default=5.0, metavar='S',
                         help='seconds each node gets to stop before the next signal (default 5)')
-    parser.set_defaults(func=_launch)
+    parser.set_defaults(func=_launch, intermixed='arguments')
 
 
 def _launch(args) -> int:
@@ -96,12 +97,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """parse_args, except that a subcommand whose parser sets `intermixed=DEST` also takes its
+    positional values after its options (`launch FILE --show sim:=true`)."""
+    args, extra = parser.parse_known_args(argv)
+    target = getattr(args, 'intermixed', None)
+    if extra and target and not any(value.startswith('-') for value in extra):
+        setattr(args, target, list(getattr(args, target) or []) + extra)
+    elif extra:
+        parser.error(f'unrecognized arguments: {" ".join(extra)}')
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     # A subcommand may install its own handlers instead (launch, base sim); restored on return so
     # an in-process caller (tests) keeps its own.
     previous = {signum: signal.signal(signum, _raise_stopped) for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        args = build_parser().parse_args(argv)
+        args = parse_args(build_parser(), argv)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
