@@ -93,3 +93,9 @@ def test_launch_arguments_may_follow_options():
     bad = subprocess.run([console_script('retailbot'), 'launch', 'launch/robot.launch.yaml', '--show', '--bogus'],
                          capture_output=True, text=True, timeout=60, cwd=REPO)
     assert bad.returncode == 2 and 'unrecognized arguments: --bogus' in bad.stderr
+
+
+def test_launch_json_without_show_starts_nothing():
+    out = subprocess.run([console_script('retailbot'), 'launch', '--json', 'launch/robot.launch.yaml'],
+                         capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert out.returncode == 2 and '--json goes with --show' in out.stderr and out.stdout == ''

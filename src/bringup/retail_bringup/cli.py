@@ -37,6 +37,10 @@ def _register_launch(subparsers) -> None:
 
 def _launch(args) -> int:
     from retail_bringup.launch_file import LaunchError, describe, load_launch, parse_launch_arguments, to_json
+    if args.json and not args.show:      # a script asking for JSON must never start the robot
+        print('retailbot launch: --json goes with --show (print the resolved nodes); nothing started',
+              file=sys.stderr)
+        return 2
     try:
         description = load_launch(Path(args.file), parse_launch_arguments(args.arguments))
         if args.show:
