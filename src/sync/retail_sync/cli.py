@@ -195,7 +195,7 @@ def _emit(args) -> int:
                     skipped += 1
                     continue
                 rows.append(row)
-                lines.setdefault(row[0], number)
+                lines[row[0]] = number          # a conflict is the later line
                 if len(rows) >= 5000:
                     commit()
     except UnicodeDecodeError as exc:
