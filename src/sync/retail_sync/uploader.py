@@ -9,10 +9,11 @@ is exactly-once in effect, in sequence order per robot.
 Responses: 2xx with a matching ack → delete. 401/403 → AuthError: stop, alarm, outbox untouched
 (404/405, a wrong platform URL, likewise). Other 4xx (422 invalid, 409 an event_id already used
 for other content, 413 too large) → the batch is split in halves until the offending events are
-alone, and those are quarantined with the platform's reason, so the rest flows. HTTP 500 → the
-batch is split the same way: when some events of it are stored and one alone still fails, that
-one is a poison event (it breaks the platform) and is quarantined with the reason; when every
-part fails, the platform itself is failing and the batch is retried. Anything else (no
+alone, and those are quarantined with the platform's reason, so the rest flows. HTTP 500 is
+retried with backoff; after POISON_AFTER in a row the batch is split the same way: when some
+events of it are stored and one alone still fails, that one is a poison event (it breaks the
+platform) and is quarantined with the reason; when every part fails, the platform itself is
+failing and the batch is retried. Anything else (no
 connection, timeout, 502/503/504, a garbled answer) → retry with exponential backoff and full
 jitter. A partial batch waits for company at most `max_delay_s` of the outbox's own clock (a
 wall-clock step never delays uploads).
@@ -36,6 +37,9 @@ from retail_sync.transport import platform_client, set_token
 DONE = 'done'                  # the outbox is empty (until_empty) or stop was asked
 REFUSED = 'refused'            # the platform refuses us as configured (StopUploads)
 UNREACHABLE = 'unreachable'    # no delivery for `give_up_s` (until_empty only)
+
+
+POISON_AFTER = 3   # HTTP 500s in a row before a batch is split to look for a poison event
 
 
 class StopUploads(RuntimeError):
@@ -99,6 +103,7 @@ class Uploader:
         self.auth_failed = False
         self.sent = 0
         self.quarantined = 0
+        self._server_failures = 0        # batches answered HTTP 500 in a row
         self._client = platform_client(
             config.token, config.ca_file, config.timeout_s,
             headers={'Content-Type': 'application/json', 'Content-Encoding': 'gzip',
@@ -131,28 +136,30 @@ class Uploader:
         self.quarantined += 1
         self.log(f'event {event.event_id} ({event.type}) quarantined: {reason}')
 
-    def _send(self, batch: list[Event], poison: list) -> tuple[int, int]:
+    def _send(self, batch: list[Event], poison: list, bisect: bool = False) -> tuple[int, int]:
         """Deliver `batch`; returns (delivered, quarantined). Raises AuthError/TransientError.
-        Single events the platform failed on (HTTP 500) while others went through are added
-        to `poison` as (event, reason) by the caller's bisection."""
+        With `bisect`, a batch answered HTTP 500 is split to find the events the platform fails
+        on; those are added to `poison` as (event, reason) for the caller to judge."""
         response = self._post(batch)
         status = response.status_code
         if status in (401, 403):
-            raise AuthError(f'platform refused the token (HTTP {status}: '
-                            f'{response.text[:200]}); uploads stopped, outbox kept')
+            raise AuthError(f'platform refused the token (HTTP {status}); '
+                            'uploads stopped, outbox kept')
         if status in (404, 405):
             raise StopUploads(f'platform has no events endpoint at {self._url} (HTTP {status}); '
                               'check platform_url; uploads stopped, outbox kept')
         if 400 <= status < 500 and status not in (408, 429):
             if len(batch) > 1:
                 half = len(batch) // 2
-                first = self._send(batch[:half], poison)
-                second = self._send(batch[half:], poison)
+                first = self._send(batch[:half], poison, bisect)
+                second = self._send(batch[half:], poison, bisect)
                 return first[0] + second[0], first[1] + second[1]
             self._quarantine(batch[0], f'HTTP {status}: {response.text[:300]}')
             return 0, 1
         if status == 500:
             reason = f'HTTP 500: {response.text[:300]}'
+            if not bisect:
+                raise _ServerFailure(f'platform answered HTTP 500 ({response.text[:200]})')
             if len(batch) == 1:
                 poison.append((batch[0], reason))
                 raise _ServerFailure(f'platform failed (HTTP 500) on event {batch[0].event_id}')
@@ -160,7 +167,7 @@ class Uploader:
             done, failures = [0, 0], 0
             for part in (batch[:half], batch[half:]):
                 try:
-                    delivered, held = self._send(part, poison)
+                    delivered, held = self._send(part, poison, bisect)
                     done[0] += delivered
                     done[1] += held
                 except _ServerFailure:
@@ -191,11 +198,16 @@ class Uploader:
                 and self.outbox.now() - batch[0].mono < self.config.max_delay_s):
             return 0
         poison: list = []
+        bisect = self._server_failures >= POISON_AFTER
         try:
-            delivered, quarantined = self._send(batch, poison)
-        except _ServerFailure:
-            raise TransientError(f'platform failed (HTTP 500) on all {len(batch)} events sent; '
-                                 'retrying') from None
+            delivered, quarantined = self._send(batch, poison, bisect)
+        except _ServerFailure as exc:
+            self._server_failures += 1
+            if bisect:
+                raise TransientError(f'platform failed (HTTP 500) on all {len(batch)} events '
+                                     'sent') from None
+            raise TransientError(str(exc)) from None
+        self._server_failures = 0
         if poison and delivered:
             # Other events went through: these alone break the platform. Keep them aside.
             for event, reason in poison:
