@@ -4,7 +4,6 @@ agent keeps working."""
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -59,8 +58,6 @@ PARAMS = [
 # Latched: a node that starts (or restarts) after an update still hears which data is current.
 UPDATES_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                          depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-EVENTS_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
-                        depth=1000, durability=DurabilityPolicy.VOLATILE)
 OUTBOX_RETRY_S = 5.0
 
 

@@ -378,9 +378,14 @@ def _platform_db(path: str, command: str, must_exist: bool) -> Path:
     return db
 
 
-def _db_error(command: str, db: Path, exc: Exception) -> CommandError:
-    return CommandError(f'retailbot platform {command}: {db} is not a platform database '
-                        f'({exc})')
+def _on_db(command: str, db: Path, work):
+    """`work()`, with an SQLite error (not a database, another program's) as one line."""
+    import sqlite3
+    try:
+        return work()
+    except sqlite3.Error as exc:
+        raise CommandError(f'retailbot platform {command}: {db} is not a platform database '
+                           f'({exc})') from None
 
 
 def _admin_token(args) -> str:
@@ -412,7 +417,6 @@ def _check_tls(args) -> None:
 
 def _serve(args) -> int:
     import socket
-    import sqlite3
 
     if not 1 <= args.port <= 65535:
         raise CommandError(f'retailbot platform serve: --port {args.port} is not a TCP port '
@@ -429,10 +433,7 @@ def _serve(args) -> int:
     import uvicorn
 
     from retail_sync.platform_app import create_app
-    try:
-        app = create_app(db, token)
-    except sqlite3.Error as exc:
-        raise _db_error('serve', db, exc) from None
+    app = _on_db('serve', db, lambda: create_app(db, token))
     scheme = 'https' if args.tls_cert else 'http'
     print(f'platform on {scheme}://{args.host}:{args.port} (db {db})', flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level='warning',
@@ -441,29 +442,23 @@ def _serve(args) -> int:
 
 
 def _export(args) -> int:
-    import sqlite3
-
     from retail_sync.platform_app import export_events
     db = _platform_db(args.db, 'export', must_exist=True)
-    try:
+
+    def export() -> None:
         for event in export_events(db, args.robot_id):
             print(json.dumps(event, ensure_ascii=False))
-    except sqlite3.Error as exc:
-        raise _db_error('export', db, exc) from None
+    _on_db('export', db, export)
     return 0
 
 
 def _token_issue(args) -> int:
-    import sqlite3
-
     from retail_sync.platform_app import issue_token
     db = _platform_db(args.db, 'token issue', must_exist=False)
     try:
-        token = issue_token(db, args.robot_id)
+        token = _on_db('token issue', db, lambda: issue_token(db, args.robot_id))
     except ValueError as exc:
         raise CommandError(f'retailbot platform token issue: {exc}') from None
-    except sqlite3.Error as exc:
-        raise _db_error('token issue', db, exc) from None
     if args.out:
         out = Path(args.out)
         try:
@@ -482,28 +477,17 @@ def _token_issue(args) -> int:
 
 
 def _token_revoke(args) -> int:
-    import sqlite3
-
     from retail_sync.platform_app import revoke_tokens
     db = _platform_db(args.db, 'token revoke', must_exist=True)
-    try:
-        count = revoke_tokens(db, args.robot_id)
-    except sqlite3.Error as exc:
-        raise _db_error('token revoke', db, exc) from None
+    count = _on_db('token revoke', db, lambda: revoke_tokens(db, args.robot_id))
     print(f'{count} tokens of robot {args.robot_id} revoked')
     return 0
 
 
 def _token_list(args) -> int:
-    import sqlite3
-
     from retail_sync.platform_app import list_tokens
     db = _platform_db(args.db, 'token list', must_exist=True)
-    try:
-        tokens = list_tokens(db)
-    except sqlite3.Error as exc:
-        raise _db_error('token list', db, exc) from None
-    for token in tokens:
+    for token in _on_db('token list', db, lambda: list_tokens(db)):
         token = dict(token, issued_at=local_time(token['issued_at']),
                      revoked_at=local_time(token['revoked_at']))
         if args.json:
