@@ -123,6 +123,8 @@ def test_sync_run_without_a_token_stops_at_start(tmp_path):
     one_line(retailbot(*base, '--token-file', str(empty), env=env, timeout=20), 2, 'is empty')
     one_line(retailbot(*base, '--token-file', str(tmp_path / 'missing'), env=env, timeout=20), 2,
              'cannot read token file')
+    bad_id = [a if a != ROBOT else 'robot 1/..' for a in base]
+    one_line(retailbot(*bad_id, '--token', 't', env=env, timeout=20), 2, 'robot 1/..')
 
 
 def test_sync_status_shows_local_iso_times(tmp_path):

@@ -8,8 +8,7 @@ Only that service stores events; each event also goes out on `/sync/interaction_
 observers (the screen, the store day), which nothing stores. Each event has a UUID (the
 idempotency key), so a retry after a lost answer is stored once. What waits is bounded
 (`max_pending`, oldest dropped with an error log); it lives in this process's memory: it
-survives any number of agent crashes, and `close()` gives it a last bounded chance to reach the
-agent when this node stops.
+survives any number of agent crashes and hangs, not the end of this process.
 
 Locking: `_lock` guards only this object's own state. Nothing that calls into rclpy (call_async,
 cancel, remove_pending_request, service_is_ready, logging) runs while it is held, so a
@@ -136,21 +135,3 @@ class EventSender:
             self.node.get_logger().info('sync agent reachable again: every waiting event is in the outbox')
         if more:
             self.flush()
-
-    def close(self, timeout_s: float = 2.0) -> int:
-        """Last chance when the node stops: wait up to `timeout_s` for the events still waiting
-        to be acknowledged (only useful while an executor spins this node); returns how many
-        are still waiting (lost with this process), logged as an error when any."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with self._lock:
-                if not self.pending:
-                    break
-            self.flush()
-            time.sleep(0.05)
-        with self._lock:
-            left = len(self.pending)
-        if left:
-            self.node.get_logger().error(
-                f'stopping with {left} events the sync agent has not acknowledged: they are lost')
-        return left

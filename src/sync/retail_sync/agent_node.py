@@ -34,6 +34,7 @@ from retail_interfaces.srv import RecordEvents
 from retail_sync.downlink import Downlink
 from retail_sync.outbox import (Limits, Outbox, OutboxCorrupt, OutboxError, OutboxUnavailable,
                                 open_or_salvage, prepare_event, salvage)
+from retail_sync.transport import ROBOT_ID, valid_robot_id
 from retail_sync.uploader import REFUSED, Uploader, UploaderConfig
 
 PARAMS = [
@@ -122,6 +123,8 @@ class SyncAgent(Node):
                 self.get_logger().error(self.salvage_note)
             self.outbox_error = None
             self.outbox = outbox
+            if self.uploader is not None:
+                self.uploader.close()
             self.uploader = Uploader(outbox, UploaderConfig(
                 platform_url=self.p.platform_url, token=self.token, robot_id=self.p.robot_id,
                 batch_size=self.p.batch_size, max_delay_s=self.p.batch_delay_s,
@@ -211,6 +214,13 @@ class SyncAgent(Node):
             if uploader is None:
                 self._stop.wait(OUTBOX_RETRY_S)
                 continue
+            if not valid_robot_id(self.p.robot_id):
+                uploader.auth_failed = True
+                uploader.last_error = (f'robot_id {self.p.robot_id!r} is not valid (must match '
+                                       f'{ROBOT_ID.pattern}); fix it in the launch file')
+                self.get_logger().error(f'uploads stopped: {uploader.last_error}')
+                self._stop.wait()
+                return
             if not self.token:
                 uploader.auth_failed = True
                 uploader.last_error = 'no platform token installed'
@@ -219,7 +229,8 @@ class SyncAgent(Node):
             try:
                 outcome = uploader.run(self._stop, self._wake_upload)
             except OutboxUnavailable as exc:
-                self._outbox_failed(exc)
+                if uploader is self.uploader:       # else the outbox was just salvaged: go on
+                    self._outbox_failed(exc)
                 self._stop.wait(1.0)
                 continue
             except Exception as exc:  # noqa: BLE001 - an upload bug must not end uploads for good

@@ -249,7 +249,7 @@ def _run(args) -> int:
                            f'not {args.platform!r}')
     if args.ca_file and not Path(args.ca_file).is_file():
         raise CommandError(f'retailbot sync run: --ca-file {args.ca_file} does not exist')
-    from retail_sync.platform_app import valid_robot_id
+    from retail_sync.transport import valid_robot_id
     if not valid_robot_id(args.robot_id):
         raise CommandError(f'retailbot sync run: robot id {args.robot_id!r} is not valid '
                            '(letters, digits, . _ -; at most 64)')

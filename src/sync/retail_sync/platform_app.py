@@ -49,6 +49,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from retail_sync.outbox import MAX_DATA_BYTES, MAX_DEPTH, MAX_ID_CHARS, check_tree
 from retail_sync.privacy import find_face_data
+from retail_sync.transport import ROBOT_ID, valid_robot_id
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -70,7 +71,6 @@ CREATE TABLE IF NOT EXISTS robot_tokens (
 );
 """
 EVENT_TYPE = re.compile(r'^[a-z][a-z0-9_.]{0,63}$')
-ROBOT_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
 MAX_SEQ = 2 ** 63 - 1
 MAX_BATCH_BYTES = 16 * 1024 * 1024
 MAX_DECOMPRESSED = 64 * 1024 * 1024
@@ -79,10 +79,6 @@ MAX_SMALL_BODY = 64 * 1024
 DOCUMENT_MEDIA = {'catalog': 'text/csv; charset=utf-8', 'histories': 'text/csv; charset=utf-8',
                   'promotions': 'application/json'}
 HISTORY_COLUMNS = ('customer_id', 'sku', 'ts', 'qty', 'price_cny')
-
-
-def valid_robot_id(robot_id: str) -> bool:
-    return bool(ROBOT_ID.match(robot_id))
 
 
 class Appointment(BaseModel):
@@ -404,8 +400,8 @@ def create_app(db_path: str | Path, token: str) -> FastAPI:
         return who
 
     def robot_scope(robot_id: str, who: Caller = Depends(caller)) -> str:
-        if not valid_robot_id(robot_id):
-            raise HTTPException(422, f'robot id must match {ROBOT_ID.pattern}')
+        if not valid_robot_id(robot_id):     # 404, not 422: an uploader must never quarantine
+            raise HTTPException(404, f'no robot {robot_id!r}: ids match {ROBOT_ID.pattern}')
         if not who.admin and who.robot_id != robot_id:
             raise HTTPException(403, f'this token belongs to robot {who.robot_id}, '
                                      f'not {robot_id}')

@@ -1,9 +1,18 @@
-"""The HTTP(S) client the robot talks to the platform with (uploads and downlink alike)."""
+"""The HTTP(S) client the robot talks to the platform with (uploads and downlink alike), and
+the robot ids the platform's URLs carry."""
 from __future__ import annotations
 
+import re
 import ssl
 
 import httpx
+
+ROBOT_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
+
+
+def valid_robot_id(robot_id: str) -> bool:
+    """True for 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."""
+    return bool(ROBOT_ID.match(robot_id))
 
 
 def platform_client(token: str, ca_file: str = '', timeout_s: float = 10.0,
