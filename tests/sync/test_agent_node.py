@@ -161,3 +161,27 @@ def test_a_damaged_outbox_is_set_aside_and_the_agent_keeps_working(ros_context, 
     wait_for(lambda: len(list(export_events(platform.db, ROBOT))) == 10, timeout=20,
              what='new events stored in the fresh outbox and uploaded')
     assert not sender.pending
+
+
+def test_a_full_disk_loses_nothing_and_says_disk_full(ros_context, spin, tmp_path):
+    """With the outbox's file full, RecordEvents acknowledges nothing (the sender keeps the
+    events) and diagnostics say ERROR "disk full"; once there is room every event is stored."""
+    agent = _agent(ros_context, tmp_path, f'http://127.0.0.1:{free_port()}')
+    peer = Node('store_day', context=ros_context)
+    sender = EventSender(peer, 'dialogue/manager', retry_s=0.2)
+    diagnostics: list[DiagnosticArray] = []
+    peer.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
+    spin(agent, peer)
+    db = agent.outbox._db
+    db.execute(f'PRAGMA max_page_count = {db.execute("PRAGMA page_count").fetchone()[0] + 1}')
+    for i in range(30):
+        sender.send('dialogue_turn', {'i': i, 'text': '洗衣机 在哪里 ' * 200})
+    status, _ = wait_for(lambda: _agent_status(diagnostics, lambda s, v: s.level == b'\x02'),
+                         what='an ERROR diagnostic about the full disk')
+    assert 'disk full' in status.message
+    assert len(sender.pending) > 0
+    db.execute('PRAGMA max_page_count = 1073741823')                # room again
+    wait_for(lambda: not sender.pending, 20, 'every kept event stored once there is room')
+    assert sorted(json.loads(e.data)['i'] for e in agent.outbox.read_batch(100, 1 << 30)) == list(range(30))
+    wait_for(lambda: _agent_status(diagnostics, lambda s, v: 'disk full' not in s.message
+                                   and v.get('outbox_error') == ''), what='the ERROR to clear')

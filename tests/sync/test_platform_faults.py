@@ -140,6 +140,7 @@ def test_a_gzip_bomb_is_stopped_at_the_limit_without_expanding_it(client):
 def test_bodies_over_the_limits_are_refused(client):
     big = b'x' * (MAX_BATCH_BYTES + 1)
     assert post(client, None, raw=big).status_code == 413
+    assert post(client, [event(i) for i in range(10_001)]).status_code == 413
 
     def chunks():                                  # no Content-Length: counted while streaming
         for _ in range(17):

@@ -18,6 +18,7 @@ Limits on untrusted input (all answered with one JSON line, never a 500):
                           admin uploads, MAX_SMALL_BODY (64 KiB) for appointments; checked on
                           Content-Length before reading and while streaming (413)
   gzip                    decompressed in steps, stopped past MAX_DECOMPRESSED (64 MiB, 413)
+  events per batch        MAX_BATCH_EVENTS (10 000, the uploader's largest batch_size; 413)
   each event              outbox rules: finite numbers, valid Unicode, data nested at most
                           MAX_DEPTH levels and at most MAX_DATA_BYTES, seq < 2^63, ids of at most
                           128 characters (422 naming the event)
@@ -74,6 +75,7 @@ EVENT_TYPE = re.compile(r'^[a-z][a-z0-9_.]{0,63}$')
 MAX_SEQ = 2 ** 63 - 1
 MAX_BATCH_BYTES = 16 * 1024 * 1024
 MAX_DECOMPRESSED = 64 * 1024 * 1024
+MAX_BATCH_EVENTS = 10_000
 MAX_DOCUMENT_BYTES = 32 * 1024 * 1024
 MAX_SMALL_BODY = 64 * 1024
 DOCUMENT_MEDIA = {'catalog': 'text/csv; charset=utf-8', 'histories': 'text/csv; charset=utf-8',
@@ -431,6 +433,8 @@ def create_app(db_path: str | Path, token: str) -> FastAPI:
         events = batch.get('events') if isinstance(batch, dict) else None
         if not isinstance(events, list):
             raise HTTPException(422, 'body must be {"events": [...]}')
+        if len(events) > MAX_BATCH_EVENTS:
+            raise HTTPException(413, f'{len(events)} events in one batch; at most {MAX_BATCH_EVENTS}')
         rows = [_validate_event(event, index) for index, event in enumerate(events)]
         try:
             stored = storage.store_events(robot_id, rows)
