@@ -252,9 +252,8 @@ def test_a_reused_idempotency_key_is_quarantined_with_the_platforms_reason(platf
 
 
 def test_the_platform_answers_health_while_it_refuses_a_gzip_bomb(platform):
-    import zlib
-    deflate = zlib.compressobj(9, zlib.DEFLATED, 31)
-    bomb = b''.join(deflate.compress(b'\0' * (1 << 20)) for _ in range(1024)) + deflate.flush()
+    from sync_support import gzip_bomb
+    bomb = gzip_bomb(1 << 30)
     answers: list[int] = []
 
     def send_bomb():
@@ -270,6 +269,11 @@ def test_the_platform_answers_health_while_it_refuses_a_gzip_bomb(platform):
                 healthy += 1
     thread.join(timeout=60)
     assert answers == [413]
+    with platform.client() as client:
+        assert client.get('/v1/health').status_code == 200
+        ok = client.post(f'/v1/robots/{ROBOT}/events', json={'events': [{
+            'event_id': 'after-bomb', 'seq': 1, 'type': 'guide', 'time': 1.0, 'data': {}}]})
+        assert ok.json()['stored'] == 1
 
 
 def test_sync_run_stopped_by_sigterm_exits_143(tmp_path):
