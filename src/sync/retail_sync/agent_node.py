@@ -90,7 +90,7 @@ class SyncAgent(Node):
                                           daemon=True)]
         for thread in self._threads:
             thread.start()
-        waiting = self.outbox.pending() if self.outbox else '?'
+        waiting = self._pending()
         self.get_logger().info(f'sync agent for robot {self.p.robot_id}: outbox {self.p.outbox} '
                                f'({waiting} waiting), platform {self.p.platform_url}, '
                                f'data in {self.p.data_dir}')
@@ -131,6 +131,12 @@ class SyncAgent(Node):
                 backoff_max_s=self.p.backoff_max_s, ca_file=self.p.ca_file),
                 log=self.get_logger().warning)
             return outbox
+
+    def _pending(self) -> int | str:
+        try:
+            return self.outbox.pending() if self.outbox else 'unknown (outbox unavailable)'
+        except OutboxUnavailable as exc:
+            return f'unknown ({exc})'
 
     def _outbox_failed(self, exc: OutboxUnavailable) -> None:
         """An outbox operation failed: a damaged file is salvaged now; other failures (disk
@@ -203,8 +209,7 @@ class SyncAgent(Node):
         self._wake_upload.set()
         self._wake_downlink.set()
         response.success = True
-        waiting = self.outbox.pending() if self.outbox else 'unknown (outbox unavailable)'
-        response.message = f'sync started: {waiting} events waiting'
+        response.message = f'sync started: {self._pending()} events waiting'
         return response
 
     # --- threads -------------------------------------------------------------------------------
