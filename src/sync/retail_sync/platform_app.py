@@ -494,7 +494,9 @@ def create_app(db_path: str | Path, token: str) -> FastAPI:
 
     @app.post('/v1/admin/appointments', dependencies=[Depends(admin_only)],
               summary='Create a VIP appointment (admin; JSON body: robot_id, customer, time, '
-                      'purpose, note)')
+                      'purpose, note)',
+              openapi_extra={'requestBody': {'required': True, 'content': {
+                  'application/json': {'schema': Appointment.model_json_schema()}}}})
     async def post_appointment(request: Request) -> dict:
         body = await read_limited(request, MAX_SMALL_BODY)
         try:
