@@ -87,7 +87,7 @@ def write_events(path: Path, events: list[dict]) -> Path:
 
 def emit(outbox: Path, events: list[dict], tmp_path: Path) -> None:
     source = write_events(tmp_path / f'events-{len(events)}-{events[0]["data"]["i"]}.jsonl', events)
-    result = sync_cli('emit', '--outbox', str(outbox), '--robot-id', ROBOT, '--from-file',
+    result = sync_cli('emit', '--outbox', str(outbox), '--create', '--robot-id', ROBOT, '--from-file',
                       str(source))
     assert result.returncode == 0, result.stderr
 
@@ -96,3 +96,11 @@ def outbox_status(outbox: Path) -> dict:
     result = sync_cli('status', '--outbox', str(outbox), '--json')
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def gzip_bomb(expands_to: int = 1 << 30) -> bytes:
+    """A small gzip body that expands to `expands_to` bytes of zeros: one 16 MiB member
+    (about 16 KB compressed) repeated, as gzip allows concatenated members."""
+    import gzip as gziplib
+    member = gziplib.compress(b'\0' * (16 << 20), compresslevel=9)
+    return member * max(1, expands_to // (16 << 20))

@@ -1,8 +1,9 @@
-"""/sync/agent in-process on real DDS with a real platform: events in, uploaded, data back."""
+"""/sync/agent in-process on real DDS with a real platform: events in (only through RecordEvents),
+uploaded without gaps in the per-robot sequence, data back; a damaged outbox set aside while the
+agent keeps working."""
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray
@@ -10,8 +11,10 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_srvs.srv import Trigger
 
+from retail_common.event_sender import EventSender
 from retail_interfaces.msg import DataUpdate, InteractionEvent
-from retail_sync.agent_node import EVENTS_QOS, SyncAgent
+from retail_interfaces.srv import RecordEvents
+from retail_sync.agent_node import SyncAgent
 from retail_sync.platform_app import export_events
 from retail_sync.privacy import find_face_data
 from rostest_support import stop_process, wait_for
@@ -20,59 +23,82 @@ from sync_support import ROBOT, TOKEN, free_port, start_platform
 DATA = Path(__file__).resolve().parent.parent / 'data' / 'sync'
 
 
-def test_agent_takes_events_into_the_outbox_uploads_them_and_brings_data_back(
+def _agent(ros_context, tmp_path, url, **extra):
+    params = dict(robot_id=ROBOT, platform_url=url, token=TOKEN,
+                  outbox=str(tmp_path / 'outbox.sqlite3'), data_dir=str(tmp_path / 'data'),
+                  batch_delay_s=0.2, downlink_interval_s=600.0, diagnostics_period_s=0.2, **extra)
+    return SyncAgent(context=ros_context, namespace='sync',
+                     parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+
+
+def _call(client, events):
+    future = client.call_async(RecordEvents.Request(events=events))
+    wait_for(future.done, what='RecordEvents to answer')
+    return future.result()
+
+
+def _agent_status(diagnostics, predicate):
+    for array in reversed(diagnostics):
+        for status in array.status:
+            if status.name == 'sync: agent':
+                values = {kv.key: kv.value for kv in status.values}
+                if predicate(status, values):
+                    return status, values
+    return None
+
+
+def test_only_recorded_events_are_stored_uploaded_without_gaps_and_data_comes_back(
         ros_context, spin, platform, tmp_path):
-    agent = SyncAgent(context=ros_context, namespace='sync', parameter_overrides=[
-        Parameter('robot_id', value=ROBOT), Parameter('platform_url', value=platform.url),
-        Parameter('token', value=platform.token),
-        Parameter('outbox', value=str(tmp_path / 'outbox.sqlite3')),
-        Parameter('data_dir', value=str(tmp_path / 'data')),
-        Parameter('batch_delay_s', value=0.2), Parameter('downlink_interval_s', value=600.0),
-        Parameter('diagnostics_period_s', value=0.2)])
+    agent = _agent(ros_context, tmp_path, platform.url)
     peer = Node('store_day', context=ros_context)
-    publisher = peer.create_publisher(InteractionEvent, '/sync/interaction_events', EVENTS_QOS)
+    sender = EventSender(peer, 'dialogue/manager', retry_s=0.2)
+    observer = peer.create_publisher(InteractionEvent, '/sync/interaction_events', 10)
+    record = peer.create_client(RecordEvents, '/sync/record_events')
     updates: list[DataUpdate] = []
     diagnostics: list[DiagnosticArray] = []
     peer.create_subscription(DataUpdate, '/sync/data_updates', updates.append, 10)
     peer.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
     sync_now = peer.create_client(Trigger, '/sync/sync_now')
     spin(agent, peer)
-    wait_for(lambda: publisher.get_subscription_count() > 0, what='the agent to subscribe')
+    assert record.wait_for_service(timeout_sec=10)
 
-    ids = [str(uuid.uuid4()) for _ in range(200)]
-    for i, event_id in enumerate(ids):
-        publisher.publish(InteractionEvent(
-            type='dialogue_turn', customer_pseudonym=f'p-{i % 7}', event_id=event_id,
-            source='dialogue/manager',
-            payload_json=json.dumps({'i': i, 'text': '请问 洗衣机 在哪里'}, ensure_ascii=False)))
-    publisher.publish(InteractionEvent(type='greeting', event_id='face-1', source='perception/faces',
-                                       payload_json=json.dumps({'embedding': [0.01] * 128})))
-    publisher.publish(InteractionEvent(type='guide', source='navigation/guide',
-                                       payload_json='{"zone": "kitchen"}'))   # id filled in
+    ids = [sender.send('dialogue_turn', {'i': i, 'text': '请问 洗衣机 在哪里'}, customer=f'p-{i % 7}')
+           for i in range(150)]
+    # Topic-only events are for observers: never stored.
+    for i in range(5):
+        observer.publish(InteractionEvent(type='guide', source='navigation/guide',
+                                          event_id=f'topic-{i}', payload_json='{"zone": "tv"}'))
+    # A lost answer: the same events asked twice are stored once and spend no sequence number.
+    repeat = [InteractionEvent(type='guide', source='navigation/guide', event_id=f'rep-{i}',
+                               payload_json=json.dumps({'i': i})) for i in range(20)]
+    for _ in range(3):
+        answer = _call(record, repeat)
+        assert sorted(answer.stored_ids) == sorted(m.event_id for m in repeat) and not answer.refused
+    # Face data and a reused key with other content are refused, with the reason.
+    answer = _call(record, [InteractionEvent(type='greeting', event_id='face-1',
+                                             payload_json=json.dumps({'embedding': [0.01] * 128})),
+                            InteractionEvent(type='guide', event_id='rep-0',
+                                             payload_json='{"i": 999}')])
+    assert not answer.stored_ids and [r.split(':')[0] for r in answer.refused] == ['face-1', 'rep-0']
+    ids += [sender.send('guide', {'i': i, 'zone': 'kitchen'}) for i in range(150, 300)]
 
     def stored():
         return list(export_events(platform.db, ROBOT))
-    events = wait_for(lambda: len(stored()) >= 201 and stored(), timeout=30,
-                      what='201 events uploaded to the platform')
-    assert len(events) == 201
+    events = wait_for(lambda: len(stored()) >= 320 and stored(), timeout=60,
+                      what='320 events uploaded to the platform')
+    assert len(events) == 320
     by_id = {event['event_id']: event for event in events}
-    assert set(ids) <= set(by_id) and 'face-1' not in by_id
-    assert by_id[ids[5]]['data'] == {'i': 5, 'text': '请问 洗衣机 在哪里',
-                                     'source': 'dialogue/manager'}
+    assert set(ids) <= set(by_id) and {f'rep-{i}' for i in range(20)} <= set(by_id)
+    assert not {'face-1', *(f'topic-{i}' for i in range(5))} & set(by_id)
+    seqs = [event['seq'] for event in events]
+    assert seqs == list(range(seqs[0], seqs[0] + 320)), 'gaps or doubles in the per-robot seq'
+    assert by_id[ids[5]]['data'] == {'i': 5, 'text': '请问 洗衣机 在哪里', 'source': 'dialogue/manager'}
     assert by_id[ids[5]]['customer'] == 'p-5'
-    assert [by_id[i]['data']['i'] for i in ids] == list(range(200))       # in order
     assert not [e for e in events if find_face_data(e['data'])]
-    assert agent.outbox.pending() == 0
-
-    def agent_status():
-        for array in diagnostics:
-            for status in array.status:
-                if status.name == 'sync: agent':
-                    values = {kv.key: kv.value for kv in status.values}
-                    if values['backlog'] == '0' and values['last_success_age_s'] != 'never':
-                        return values
-        return None
-    values = wait_for(agent_status, what='diagnostics with an empty backlog')
+    wait_for(lambda: agent.outbox.pending() == 0, what='the outbox to empty')
+    _, values = wait_for(lambda: _agent_status(diagnostics, lambda s, v: v.get('backlog') == '0'
+                                               and v['last_success_age_s'] != 'never'),
+                         what='diagnostics with an empty backlog')
     assert values['quarantined'] == '0'
 
     # Data back: a catalog uploaded to the platform arrives on demand (sync_now).
@@ -91,26 +117,19 @@ def test_agent_takes_events_into_the_outbox_uploads_them_and_brings_data_back(
 def test_agent_keeps_events_while_the_platform_is_away_and_delivers_when_it_is_back(
         ros_context, spin, tmp_path):
     port = free_port()
-    agent = SyncAgent(context=ros_context, namespace='sync', parameter_overrides=[
-        Parameter('robot_id', value=ROBOT), Parameter('platform_url', value=f'http://127.0.0.1:{port}'),
-        Parameter('token', value=TOKEN), Parameter('outbox', value=str(tmp_path / 'outbox.sqlite3')),
-        Parameter('data_dir', value=str(tmp_path / 'data')), Parameter('batch_delay_s', value=0.1),
-        Parameter('backoff_max_s', value=0.5), Parameter('diagnostics_period_s', value=0.2)])
+    agent = _agent(ros_context, tmp_path, f'http://127.0.0.1:{port}', backoff_max_s=0.5)
     peer = Node('store_day', context=ros_context)
-    publisher = peer.create_publisher(InteractionEvent, '/sync/interaction_events', EVENTS_QOS)
+    sender = EventSender(peer, 'navigation/guide', retry_s=0.2)
     diagnostics: list[DiagnosticArray] = []
     peer.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
     spin(agent, peer)
-    wait_for(lambda: publisher.get_subscription_count() > 0, what='the agent to subscribe')
     for i in range(50):
-        publisher.publish(InteractionEvent(type='guide', source='navigation/guide',
-                                           payload_json=json.dumps({'i': i, 'zone': 'kitchen'})))
-    wait_for(lambda: agent.outbox.pending() == 50, what='50 events kept in the outbox')
-
-    def warned():
-        return any(s.name == 'sync: agent' and s.level == b'\x01' and 'platform away' in s.message
-                   for array in diagnostics for s in array.status)
-    wait_for(warned, what='a WARN diagnostic while the platform is away')
+        sender.send('guide', {'i': i, 'zone': 'kitchen'})
+    wait_for(lambda: agent.outbox is not None and agent.outbox.pending() == 50,
+             what='50 events kept in the outbox')
+    wait_for(lambda: _agent_status(diagnostics, lambda s, v: s.level == b'\x01'
+                                   and 'platform away' in s.message),
+             what='a WARN diagnostic while the platform is away')
     platform = start_platform(tmp_path / 'platform.sqlite3', port)
     try:
         wait_for(lambda: len(list(export_events(platform.db, ROBOT))) == 50, timeout=20,
@@ -119,3 +138,50 @@ def test_agent_keeps_events_while_the_platform_is_away_and_delivers_when_it_is_b
         wait_for(lambda: agent.outbox.pending() == 0, what='the outbox to empty')
     finally:
         stop_process(platform.process)
+
+
+def test_a_damaged_outbox_is_set_aside_and_the_agent_keeps_working(ros_context, spin, platform,
+                                                                  tmp_path):
+    damaged = tmp_path / 'outbox.sqlite3'
+    damaged.write_bytes(b'\x00garbage after a power cut' * 1000)
+    agent = _agent(ros_context, tmp_path, platform.url)
+    peer = Node('store_day', context=ros_context)
+    sender = EventSender(peer, 'dialogue/manager', retry_s=0.2)
+    diagnostics: list[DiagnosticArray] = []
+    peer.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
+    spin(agent, peer)
+    status, values = wait_for(lambda: _agent_status(diagnostics, lambda s, v: s.level == b'\x02'),
+                              what='an ERROR diagnostic about the outbox')
+    assert 'damaged' in status.message and 'set aside' in status.message
+    [aside] = [p for p in tmp_path.iterdir() if '.damaged-' in p.name and not p.name.endswith(('-wal', '-shm'))]
+    assert aside.read_bytes().startswith(b'\x00garbage')
+    assert str(aside) in status.message
+    for i in range(10):
+        sender.send('dialogue_turn', {'i': i})
+    wait_for(lambda: len(list(export_events(platform.db, ROBOT))) == 10, timeout=20,
+             what='new events stored in the fresh outbox and uploaded')
+    assert not sender.pending
+
+
+def test_a_full_disk_loses_nothing_and_says_disk_full(ros_context, spin, tmp_path):
+    """With the outbox's file full, RecordEvents acknowledges nothing (the sender keeps the
+    events) and diagnostics say ERROR "disk full"; once there is room every event is stored."""
+    agent = _agent(ros_context, tmp_path, f'http://127.0.0.1:{free_port()}')
+    peer = Node('store_day', context=ros_context)
+    sender = EventSender(peer, 'dialogue/manager', retry_s=0.2)
+    diagnostics: list[DiagnosticArray] = []
+    peer.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
+    spin(agent, peer)
+    db = agent.outbox._db
+    db.execute(f'PRAGMA max_page_count = {db.execute("PRAGMA page_count").fetchone()[0] + 1}')
+    for i in range(30):
+        sender.send('dialogue_turn', {'i': i, 'text': '洗衣机 在哪里 ' * 200})
+    status, _ = wait_for(lambda: _agent_status(diagnostics, lambda s, v: s.level == b'\x02'),
+                         what='an ERROR diagnostic about the full disk')
+    assert 'disk full' in status.message
+    assert len(sender.pending) > 0
+    db.execute('PRAGMA max_page_count = 1073741823')                # room again
+    wait_for(lambda: not sender.pending, 20, 'every kept event stored once there is room')
+    assert sorted(json.loads(e.data)['i'] for e in agent.outbox.read_batch(100, 1 << 30)) == list(range(30))
+    wait_for(lambda: _agent_status(diagnostics, lambda s, v: 'disk full' not in s.message
+                                   and v.get('outbox_error') == ''), what='the ERROR to clear')

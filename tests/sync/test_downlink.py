@@ -76,3 +76,27 @@ def test_new_data_flows_back_bad_data_and_outages_keep_the_last_good(platform, t
     assert catalog_path.read_bytes() == catalog_v2
     assert sorted(p.name for p in data_dir.iterdir()) == sorted(
         ['.downlink_state.json'] + [kind.filename for kind in KINDS])   # no temp files left
+
+
+def test_a_downlinked_document_over_the_limit_is_refused_and_the_last_good_kept(platform, tmp_path):
+    import json as jsonlib
+    data_dir = tmp_path / 'robot_data'
+    with platform.client() as admin:
+        assert admin.put('/v1/admin/promotions', json=[{'sku': 'A', 'text': 'ok'}]).status_code == 200
+    downlink = Downlink(platform.url, platform.token, ROBOT, data_dir, max_bytes=4096)
+    assert 'promotions' in kinds_updated([downlink.fetch(KINDS[1])])
+    big = [{'sku': f'S{i}', 'text': '大促销 ' * 20} for i in range(200)]        # ~40 KB
+    deep = '[' + '{"a":' * 5000 + '1' + '}' * 5000 + ']'
+    with platform.client() as admin:
+        assert admin.put('/v1/admin/promotions?unchecked=true',
+                         content=jsonlib.dumps(big).encode()).status_code == 200
+    outcome = downlink.fetch(KINDS[1])
+    assert outcome.error and 'limit' in outcome.error and not outcome.update
+    assert jsonlib.loads((data_dir / 'promotions.json').read_text()) == [{'sku': 'A', 'text': 'ok'}]
+    downlink.max_bytes = 1 << 20
+    with platform.client() as admin:
+        assert admin.put('/v1/admin/promotions?unchecked=true', content=deep.encode()).status_code == 200
+    outcome = downlink.fetch(KINDS[1])                      # nested too deeply: refused, one line
+    assert outcome.error and 'not JSON' in outcome.error and '\n' not in outcome.error
+    assert jsonlib.loads((data_dir / 'promotions.json').read_text()) == [{'sku': 'A', 'text': 'ok'}]
+    downlink.close()

@@ -60,3 +60,40 @@ def test_a_full_queue_drops_the_oldest_and_says_so(ros_context):
     ids = [sender.send('dialogue_turn', {'turn': i}) for i in range(5)]
     assert list(sender.pending) == ids[2:] and sender.dropped == 2
     node.destroy_node()
+
+
+def test_an_agent_that_never_answers_then_dies_neither_deadlocks_nor_loses_events(
+        ros_context, ros_env, spin, processes, tmp_path):
+    """The sender's request times out while the agent hangs (the stale call is cancelled),
+    the agent is killed, a new one comes: every event is stored once, and the sender's node
+    still stops at once on SIGTERM."""
+    import signal
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    peers = str(Path(__file__).with_name('ros_peers.py'))
+    hung = processes([sys.executable, peers, 'hung-agent'], env=ros_env, stdout=subprocess.PIPE,
+                     text=True)
+    sender = processes([sys.executable, peers, 'sender', '40'], env=ros_env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sender_lines: list[str] = []
+    threading.Thread(target=lambda: sender_lines.extend(iter(sender.stdout.readline, '')),
+                     daemon=True).start()
+    assert 'request' in hung.stdout.readline()              # the agent took the request...
+    wait_for(lambda: sum(l.startswith('pending 40') for l in sender_lines) >= 6, 20,
+             'the sender to keep waiting past its answer timeout')
+    hung.kill()                                             # ...and dies without answering
+    hung.wait()
+    wait_for(lambda: sum(l.startswith('pending 40') for l in sender_lines) >= 12, 20,
+             'the sender to carry on after the agent died')
+
+    outbox = tmp_path / 'outbox.sqlite3'
+    agent = _agent(ros_context, outbox, tmp_path)
+    spin(agent)
+    wait_for(lambda: 'pending 0\n' in sender_lines[-3:], 30, 'every event acknowledged')
+    stored = _stored(outbox)
+    assert sorted(int(s[1].removeprefix('p-')) for s in stored) == list(range(40))
+    sender.send_signal(signal.SIGTERM)
+    assert sender.wait(timeout=15) == 0, ''.join(sender_lines[-20:])

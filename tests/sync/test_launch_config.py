@@ -36,3 +36,9 @@ def test_a_bad_params_file_stops_the_agent_with_one_line(ros_env, tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and 'batch_sise' in lines[0], result.stderr
+
+
+def test_the_sync_agent_respawns_and_never_stops_the_robot():
+    nodes = {n.fully_qualified_name: n for n in load_launch(
+        REPO / 'launch' / 'sync.launch.yaml', {}, lambda _p: str(REPO)).nodes}
+    assert nodes['/sync/agent'].respawn and nodes['/sync/agent'].respawn_delay > 0

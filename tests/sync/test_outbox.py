@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -21,7 +20,10 @@ def test_events_keep_order_ids_and_data(tmp_path):
     first = outbox.append('greeting', {'text': '欢迎光临'}, customer='p-0001')
     second = outbox.append('guide', '{"zone": "phones"}')
     assert second.seq > first.seq and first.event_id != second.event_id
-    assert outbox.append('greeting', {'text': 'dup'}, event_id=first.event_id) is None
+    assert outbox.append('greeting', {'text': '欢迎光临'}, customer='p-0001',
+                         event_id=first.event_id) is None           # a retry: stored once
+    with pytest.raises(OutboxError, match='other content'):         # same key, other data
+        outbox.append('greeting', {'text': 'dup'}, event_id=first.event_id)
     batch = outbox.read_batch(10)
     assert [(e.type, json.loads(e.data)) for e in batch] == [
         ('greeting', {'text': '欢迎光临'}), ('guide', {'zone': 'phones'})]
@@ -84,11 +86,16 @@ def test_limits_alarm_before_anything_is_dropped(tmp_path):
 
 
 def test_age_limit_alarm_then_drop(tmp_path):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3', Limits(max_age_s=3600, warn_fraction=0.5))
-    outbox.append('guide', {'i': 0}, time_s=time.time() - 2000)
+    from test_outbox_faults import FakeClock
+    clock = FakeClock()
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', Limits(max_age_s=3600, warn_fraction=0.5),
+                    clock=clock)
+    outbox.append('guide', {'i': 0})
+    clock.since_boot += 2000
     assert 'oldest event waiting 0.6 h' in outbox.alarm()
-    outbox.append('guide', {'i': 1}, time_s=time.time() - 4000)
-    assert outbox.status()['dropped'] == 1
+    clock.since_boot += 2000
+    outbox.append('guide', {'i': 1})
+    assert outbox.status()['dropped'] == 1 and outbox.pending() == 1
 
 
 def test_status_cli_reports_the_alarm(tmp_path):

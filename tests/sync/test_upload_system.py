@@ -233,3 +233,58 @@ def test_sync_now_after_the_network_is_back_does_not_wait_out_the_backoff(tmp_pa
         outbox.close()
         if platform is not None:
             stop_process(platform.process)
+
+
+def test_a_reused_idempotency_key_is_quarantined_with_the_platforms_reason(platform, tmp_path):
+    """Two outboxes (say, one restored from a backup) send the same event_id with other data:
+    the platform answers 409, the uploader quarantines that event and delivers the rest."""
+    first, second = tmp_path / 'first.sqlite3', tmp_path / 'second.sqlite3'
+    emit(first, [{'type': 'guide', 'event_id': 'k-1', 'data': {'i': 0, 'zone': 'tv'}}], tmp_path)
+    assert sync_cli(*run_args(first, platform.url)).returncode == 0
+    emit(second, [{'type': 'guide', 'event_id': 'k-1', 'data': {'i': 1, 'zone': 'kitchen'}},
+                  {'type': 'guide', 'event_id': 'k-2', 'data': {'i': 2}}], tmp_path)
+    result = sync_cli(*run_args(second, platform.url))
+    assert result.returncode == 0, result.stderr
+    [held] = Outbox(second).quarantined()
+    assert held['event_id'] == 'k-1' and held['reason'].startswith('HTTP 409')
+    stored = {e['event_id']: e['data'] for e in platform.export()}
+    assert stored == {'k-1': {'i': 0, 'zone': 'tv'}, 'k-2': {'i': 2}}
+
+
+def test_the_platform_answers_health_while_it_refuses_a_gzip_bomb(platform):
+    from sync_support import gzip_bomb
+    bomb = gzip_bomb(1 << 30)
+    answers: list[int] = []
+
+    def send_bomb():
+        with platform.client() as client:
+            answers.append(client.post(f'/v1/robots/{ROBOT}/events', content=bomb,
+                                       headers={'Content-Encoding': 'gzip'}).status_code)
+    thread = threading.Thread(target=send_bomb)
+    thread.start()
+    with platform.client() as client:
+        healthy = 0
+        while thread.is_alive() and healthy < 5:
+            if client.get('/v1/health', timeout=5).status_code == 200:
+                healthy += 1
+    thread.join(timeout=60)
+    assert answers == [413]
+    with platform.client() as client:
+        assert client.get('/v1/health').status_code == 200
+        ok = client.post(f'/v1/robots/{ROBOT}/events', json={'events': [{
+            'event_id': 'after-bomb', 'seq': 1, 'type': 'guide', 'time': 1.0, 'data': {}}]})
+        assert ok.json()['stored'] == 1
+
+
+def test_sync_run_stopped_by_sigterm_exits_143(tmp_path):
+    outbox = tmp_path / 'outbox.sqlite3'
+    Outbox(outbox).append('guide', {})
+    proc = subprocess.Popen([console_script('retailbot'), 'sync', 'run', '--outbox', str(outbox),
+                             '--platform', f'http://127.0.0.1:{free_port()}', '--token', TOKEN,
+                             '--robot-id', ROBOT], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    wait_for(lambda: proc.poll() is not None or 'retrying' in (proc.stderr.readline() or ''),
+             timeout=30, what='the uploader to retry')
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 143
+    assert Outbox(outbox).pending() == 1

@@ -2,10 +2,17 @@
 
 A topic drops what is published while nobody listens (the sync agent restarting, starting late,
 killed). The sender keeps every event until the agent's `/sync/record_events` service answers
-that it is on disk, and asks again every `retry_s` until then; events also go out on
-`/sync/interaction_events` for observers. Each event has a UUID, so a retry after a lost answer
-is stored once. What waits is bounded (`max_pending`, oldest dropped with an error log); it lives
-in this process's memory, so a publisher killed while the agent is away loses its waiting events.
+that it is on disk, and asks again every `retry_s` until then; a request the agent never answers
+(it hung or died mid-call) is abandoned after `answer_timeout_s` and its events are asked again.
+Only that service stores events; each event also goes out on `/sync/interaction_events` for
+observers (the screen, the store day), which nothing stores. Each event has a UUID (the
+idempotency key), so a retry after a lost answer is stored once. What waits is bounded
+(`max_pending`, oldest dropped with an error log); it lives in this process's memory: it
+survives any number of agent crashes and hangs, not the end of this process.
+
+Locking: `_lock` guards only this object's own state. Nothing that calls into rclpy (call_async,
+cancel, remove_pending_request, service_is_ready, logging) runs while it is held, so a
+done-callback rclpy runs synchronously (a cancelled future) can never deadlock the node.
 """
 from __future__ import annotations
 
@@ -35,11 +42,12 @@ class EventSender:
         self.pending: OrderedDict[str, InteractionEvent] = OrderedDict()
         self.dropped = 0
         self._lock = threading.Lock()
-        self._in_flight: tuple[float, object] | None = None
+        # (since, future or None while call_async is being made) of the one request in flight
+        self._in_flight: tuple[float, object | None] | None = None
         self._waiting_logged = False
         self.publisher = node.create_publisher(InteractionEvent, TOPIC, 50)
         self.client = node.create_client(RecordEvents, SERVICE)
-        node.create_timer(retry_s, self.flush)
+        self._timer = node.create_timer(retry_s, self.flush)
 
     def send(self, type: str, payload: dict, customer: str = '') -> str:
         """Queue one event for the outbox; returns its event_id."""
@@ -47,43 +55,65 @@ class EventSender:
                                payload_json=json.dumps(payload, ensure_ascii=False),
                                event_id=str(uuid.uuid4()))
         msg.header.stamp = self.node.get_clock().now().to_msg()
+        dropped = []
         with self._lock:
             self.pending[msg.event_id] = msg
             while len(self.pending) > self.max_pending:
                 _, old = self.pending.popitem(last=False)
                 self.dropped += 1
-                self.node.get_logger().error(
-                    f'sync agent unreachable and {self.max_pending} events waiting: '
-                    f'dropped the oldest ({old.type}, {old.event_id})')
+                dropped.append(old)
+        for old in dropped:
+            self.node.get_logger().error(
+                f'sync agent unreachable and {self.max_pending} events waiting: '
+                f'dropped the oldest ({old.type}, {old.event_id})')
         self.publisher.publish(msg)
         self.flush()
         return msg.event_id
 
     def flush(self) -> None:
         """Send what waits, one request at a time; called on send and by the retry timer."""
+        stale = None
         with self._lock:
             if not self.pending:
                 return
             if self._in_flight is not None:
                 since, future = self._in_flight
-                if time.monotonic() - since < self.answer_timeout_s:
+                if future is None or time.monotonic() - since < self.answer_timeout_s:
                     return
-                future.cancel()                  # the agent died mid-call: ask again
-                self.client.remove_pending_request(future)
+                stale = future                   # the agent hung or died mid-call: ask again
                 self._in_flight = None
-            if not self.client.service_is_ready():
-                if not self._waiting_logged:
-                    self._waiting_logged = True
-                    self.node.get_logger().warning(
-                        f'sync agent not reachable ({SERVICE}): keeping {len(self.pending)} events until it is')
+        if stale is not None:
+            self.client.remove_pending_request(stale)
+            stale.cancel()                       # may run _answered right here: lock is free
+        if not self.client.service_is_ready():
+            with self._lock:
+                first = not self._waiting_logged
+                self._waiting_logged = True
+                waiting = len(self.pending)
+            if first:
+                self.node.get_logger().warning(
+                    f'sync agent not reachable ({SERVICE}): keeping {waiting} events until it is')
+            return
+        with self._lock:
+            if self._in_flight is not None or not self.pending:
                 return
+            since = time.monotonic()
+            self._in_flight = (since, None)      # reserved: no second request meanwhile
             events = list(self.pending.values())[:self.batch]
+        try:
             future = self.client.call_async(RecordEvents.Request(events=events))
-            self._in_flight = (time.monotonic(), future)
+        except BaseException:
+            with self._lock:
+                self._in_flight = None
+            raise
+        with self._lock:
+            if self._in_flight is not None and self._in_flight[0] == since:
+                self._in_flight = (since, future)
         future.add_done_callback(self._answered)
 
     def _answered(self, future) -> None:
         response = None if future.cancelled() else future.result()
+        refused, recovered = [], False
         with self._lock:
             if self._in_flight is not None and self._in_flight[1] is future:
                 self._in_flight = None
@@ -94,9 +124,14 @@ class EventSender:
             for line in response.refused:
                 event_id = line.split(':', 1)[0]
                 if self.pending.pop(event_id, None) is not None:
-                    self.node.get_logger().error(f'sync agent refused event {line}')
+                    refused.append(line)
             if self._waiting_logged and not self.pending:
                 self._waiting_logged = False
-                self.node.get_logger().info('sync agent reachable again: every waiting event is in the outbox')
-        if response.stored_ids and self.pending:
+                recovered = True
+            more = bool(response.stored_ids or refused) and bool(self.pending)
+        for line in refused:
+            self.node.get_logger().error(f'sync agent refused event {line}')
+        if recovered:
+            self.node.get_logger().info('sync agent reachable again: every waiting event is in the outbox')
+        if more:
             self.flush()

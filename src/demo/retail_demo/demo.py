@@ -376,8 +376,7 @@ class StoreDay:
         graph = self.node.node
         return (graph.count_publishers('/odom') > 0 and graph.count_subscribers('/dialogue/utterances') > 0
                 and self.node.reset_safety.service_is_ready() and self.node.sync_now.service_is_ready()
-                and graph.count_publishers('/perception/customer_events') > 0
-                and graph.count_subscribers('/sync/interaction_events') > 1)
+                and graph.count_publishers('/perception/customer_events') > 0)
 
     def _stop_robot(self) -> None:
         if self.launcher is not None:

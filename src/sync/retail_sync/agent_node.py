@@ -1,9 +1,17 @@
 """/sync/agent: interaction events from every area into the outbox; uploads and downloads.
 
-Events come in two ways: the `/sync/record_events` service (RecordEvents), answered only once
-the events are on disk, which publishers use through `EventSender` so that nothing is lost while
-this node restarts; and the `/sync/interaction_events` topic, fire-and-forget, for simple
-publishers and observers. The same event_id arriving both ways is stored once.
+One event path: the `/sync/record_events` service (RecordEvents) is the only way an event is
+stored. It is answered once the events are on disk (an event_id already stored with the same
+content is acknowledged again; one reused for other content is refused with the reason), and
+publishers use it through `EventSender`, so nothing is lost while this node restarts, and the
+outbox's per-robot sequence numbers have no gaps. `/sync/interaction_events` is for observers
+(the screen, the store day); this node does not store it.
+
+The agent never stops the robot over its outbox: a damaged outbox file is set aside (renamed),
+its readable events salvaged into a fresh one, and diagnostics say ERROR with what happened;
+an outbox that cannot be opened at all (permissions, disk) is retried every few seconds while
+the senders keep their events. A full disk or a locked file leaves the events unacknowledged
+(their senders keep them and ask again) and is reported on diagnostics.
 
 Thin adapter: the outbox, uploader and downlink cores do the work. Uploads and downloads run
 on their own threads (network waits never block the executor); `sync_now` only wakes them.
@@ -11,9 +19,7 @@ on their own threads (network waits never block the executor); `sync_now` only w
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
-import time
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -26,8 +32,10 @@ from retail_common.params import ParamSpec
 from retail_interfaces.msg import DataUpdate, InteractionEvent
 from retail_interfaces.srv import RecordEvents
 from retail_sync.downlink import Downlink
-from retail_sync.outbox import Limits, Outbox, OutboxError, prepare_event
-from retail_sync.uploader import Uploader, UploaderConfig
+from retail_sync.outbox import (Limits, Outbox, OutboxCorrupt, OutboxError, OutboxUnavailable,
+                                open_or_salvage, prepare_event, salvage)
+from retail_sync.transport import ROBOT_ID, valid_robot_id
+from retail_sync.uploader import REFUSED, Uploader, UploaderConfig
 
 PARAMS = [
     ParamSpec('robot_id', 'robot-01', 'this robot\'s id on the platform', read_only=True),
@@ -43,39 +51,37 @@ PARAMS = [
     ParamSpec('backoff_max_s', 60.0, 'longest wait between upload retries', min=0.1, max=3600.0),
     ParamSpec('downlink_interval_s', 300.0, 'seconds between downlink checks', min=1.0),
     ParamSpec('max_events', 1000000, 'outbox limit (oldest dropped beyond it)', min=100),
-    ParamSpec('max_age_h', 720.0, 'outbox age limit in hours (older dropped)', min=1.0),
+    ParamSpec('max_age_h', 720.0, 'outbox age limit in hours of robot running time (older '
+              'dropped; never judged by the wall clock)', min=1.0),
     ParamSpec('warn_fraction', 0.8, 'alarm from this fraction of a limit', min=0.1, max=1.0),
     ParamSpec('diagnostics_period_s', 2.0, 'diagnostics publishing period', min=0.1),
 ]
 # Latched: a node that starts (or restarts) after an update still hears which data is current.
 UPDATES_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                          depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-EVENTS_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
-                        depth=1000, durability=DurabilityPolicy.VOLATILE)
+OUTBOX_RETRY_S = 5.0
 
 
 class SyncAgent(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__('agent', **kwargs)
         self.p = declare_params(self, PARAMS)
-        token = self._read_token()
-        self.outbox = Outbox(self.p.outbox, Limits(self.p.max_events, self.p.max_age_h * 3600.0,
-                                                   self.p.warn_fraction))
-        log = self.get_logger()
-        self.uploader = Uploader(self.outbox, UploaderConfig(
-            platform_url=self.p.platform_url, token=token, robot_id=self.p.robot_id,
-            batch_size=self.p.batch_size, max_delay_s=self.p.batch_delay_s,
-            backoff_max_s=self.p.backoff_max_s, ca_file=self.p.ca_file), log=log.warning)
-        self.downlink = Downlink(self.p.platform_url, token, self.p.robot_id, self.p.data_dir,
-                                 ca_file=self.p.ca_file)
+        self.limits = Limits(self.p.max_events, self.p.max_age_h * 3600.0, self.p.warn_fraction)
+        self.token = self._read_token()
+        self.outbox: Outbox | None = None
+        self.uploader: Uploader | None = None
+        self.outbox_error: str | None = None      # the outbox cannot be used now (ERROR)
+        self.salvage_note: str | None = None      # a damaged outbox was set aside (ERROR)
+        self._outbox_lock = threading.Lock()
+        self.downlink = Downlink(self.p.platform_url, self.token, self.p.robot_id,
+                                 self.p.data_dir, ca_file=self.p.ca_file)
         self.last_downlink_error: str | None = None
         self._stop = threading.Event()
         self._wake_upload = threading.Event()
         self._wake_downlink = threading.Event()
         self.updates = self.create_publisher(DataUpdate, 'data_updates', UPDATES_QOS)
         self.diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_subscription(InteractionEvent, '/sync/interaction_events', self._on_event,
-                                 EVENTS_QOS)
+        self._open_outbox()
         self.create_service(RecordEvents, '/sync/record_events', self._on_record_events)
         self.create_service(Trigger, 'sync_now', self._on_sync_now)
         self.create_timer(self.p.diagnostics_period_s, self._publish_diagnostics)
@@ -84,79 +90,184 @@ class SyncAgent(Node):
                                           daemon=True)]
         for thread in self._threads:
             thread.start()
-        log.info(f'sync agent for robot {self.p.robot_id}: outbox {self.p.outbox} '
-                 f'({self.outbox.pending()} waiting), platform {self.p.platform_url}, '
-                 f'data in {self.p.data_dir}')
+        waiting = self._pending()
+        self.get_logger().info(f'sync agent for robot {self.p.robot_id}: outbox {self.p.outbox} '
+                               f'({waiting} waiting), platform {self.p.platform_url}, '
+                               f'data in {self.p.data_dir}')
+
+    # --- the outbox ----------------------------------------------------------------------------
+    def _open_outbox(self, damaged: str | None = None) -> Outbox | None:
+        """The outbox, opened (or salvaged when damaged) on first use; None while it cannot be
+        used (reported once per distinct reason, retried every OUTBOX_RETRY_S)."""
+        with self._outbox_lock:
+            if self.outbox is not None and damaged is None:
+                return self.outbox
+            try:
+                if damaged is not None:
+                    if self.outbox is not None:
+                        self.outbox.close()
+                        self.outbox = None
+                    outbox, report = salvage(self.p.outbox, self.limits, reason=damaged)
+                else:
+                    outbox, report = open_or_salvage(self.p.outbox, self.limits)
+            except (OutboxUnavailable, OSError) as exc:
+                message = str(exc) if isinstance(exc, OutboxUnavailable) else \
+                    f'outbox {self.p.outbox}: {exc.strerror or exc}'
+                if message != self.outbox_error:
+                    self.get_logger().error(f'{message}; events are kept by their senders and '
+                                            f'the outbox is tried again every {OUTBOX_RETRY_S:.0f} s')
+                self.outbox_error = message
+                return None
+            if report is not None:
+                self.salvage_note = report.message()
+                self.get_logger().error(self.salvage_note)
+            self.outbox_error = None
+            self.outbox = outbox
+            if self.uploader is not None:
+                self.uploader.close()
+            self.uploader = Uploader(outbox, UploaderConfig(
+                platform_url=self.p.platform_url, token=self.token, robot_id=self.p.robot_id,
+                batch_size=self.p.batch_size, max_delay_s=self.p.batch_delay_s,
+                backoff_max_s=self.p.backoff_max_s, ca_file=self.p.ca_file),
+                log=self.get_logger().warning)
+            return outbox
+
+    def _pending(self) -> int | str:
+        try:
+            return self.outbox.pending() if self.outbox else 'unknown (outbox unavailable)'
+        except OutboxUnavailable as exc:
+            return f'unknown ({exc})'
+
+    def _outbox_failed(self, exc: OutboxUnavailable) -> None:
+        """An outbox operation failed: a damaged file is salvaged now; other failures (disk
+        full, locked) are reported and the operation is retried by its caller."""
+        if isinstance(exc, OutboxCorrupt):
+            self._open_outbox(damaged=str(exc))
+            return
+        if str(exc) != self.outbox_error:
+            self.get_logger().error(f'{exc}; events stay with their senders until it works again')
+        self.outbox_error = str(exc)
 
     def _read_token(self) -> str:
         """The bearer token; without one the outbox still takes every event and uploads wait
         (diagnostics ERROR) until a token is installed and `sync_now` is called."""
         if not self.p.token_file:
-            return self.p.token
-        try:
-            return Path(self.p.token_file).read_text().strip()
-        except OSError as exc:
-            self.get_logger().error(f'no platform token: {self.p.token_file}: {exc.strerror}; '
-                                    'events are kept in the outbox until one is installed')
-            return ''
+            token = self.p.token
+        else:
+            try:
+                token = Path(self.p.token_file).read_text().strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = getattr(exc, 'strerror', None) or str(exc)
+                self.get_logger().error(f'no platform token: {self.p.token_file}: {reason}; '
+                                        'events are kept in the outbox until one is installed')
+                return ''
+        if not token.strip():
+            self.get_logger().error('no platform token (empty); events are kept in the outbox '
+                                    'until one is installed and /sync/sync_now is called')
+        return token.strip()
 
     @staticmethod
     def _row(msg: InteractionEvent) -> tuple:
         """The outbox row for a message; OutboxError/ValueError say why it cannot be stored."""
-        data = json.loads(msg.payload_json) if msg.payload_json.strip() else {}
+        try:
+            data = json.loads(msg.payload_json) if msg.payload_json.strip() else {}
+        except RecursionError:
+            raise OutboxError('payload nested too deeply') from None
         if isinstance(data, dict) and msg.source:
             data.setdefault('source', msg.source)
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         return prepare_event(dict(type=msg.type, data=data, customer=msg.customer_pseudonym,
                                   event_id=msg.event_id, time=stamp or None))
 
-    def _on_event(self, msg: InteractionEvent) -> None:
-        try:
-            stored = self.outbox.append_rows([self._row(msg)])
-        except (ValueError, OutboxError) as exc:
-            self.get_logger().error(f'event {msg.type!r} from {msg.source or "?"} refused: {exc}')
-            return
-        if not stored:
-            self.get_logger().debug(f'event {msg.event_id} already stored')
-
     def _on_record_events(self, request, response):
-        rows = []
+        rows, refused = [], []
         for msg in request.events:
             try:
                 rows.append(self._row(msg))
             except (ValueError, OutboxError) as exc:
-                response.refused.append(f'{msg.event_id}: {exc}')
+                refused.append(f'{msg.event_id}: {exc}')
                 self.get_logger().error(f'event {msg.type!r} from {msg.source or "?"} refused: {exc}')
+        outbox = self._open_outbox()
+        if outbox is None:
+            return response                  # nothing acknowledged: the senders keep them
         try:
-            self.outbox.append_rows(rows)      # one transaction, on disk before we answer
-        except (OutboxError, sqlite3.Error) as exc:   # not acknowledged: the sender keeps them, retries
-            self.get_logger().error(f'outbox cannot take {len(rows)} events now: {exc}')
-            response.refused = []
+            result = outbox.append_rows(rows)   # one transaction, on disk before we answer
+        except OutboxUnavailable as exc:        # not acknowledged: the sender keeps them, retries
+            self._outbox_failed(exc)
             return response
-        response.stored_ids = [row[0] for row in rows]
+        self.outbox_error = None
+        conflicts = set(result.conflicts)
+        for event_id in conflicts:
+            line = f'{event_id}: event_id already stored with other content'
+            refused.append(line)
+            self.get_logger().error(f'event refused: {line}')
+        response.refused = refused
+        response.stored_ids = [row[0] for row in rows if row[0] not in conflicts]
         return response
 
     def _on_sync_now(self, _request, response):
         self._wake_upload.set()
         self._wake_downlink.set()
         response.success = True
-        response.message = f'sync started: {self.outbox.pending()} events waiting'
+        response.message = f'sync started: {self._pending()} events waiting'
         return response
 
+    # --- threads -------------------------------------------------------------------------------
     def _upload_loop(self) -> None:
         while not self._stop.is_set():
-            if not self.uploader.run(self._stop, self._wake_upload):
-                # Auth failure: alarmed in diagnostics; retry only when asked (new token/sync_now).
-                self._wake_upload.wait()
-                self._wake_upload.clear()
-                token = self._read_token()
-                self.uploader.set_token(token)
-                self.downlink.set_token(token)
+            uploader = self.uploader if self._open_outbox() is not None else None
+            if uploader is None:
+                self._stop.wait(OUTBOX_RETRY_S)
+                continue
+            if not valid_robot_id(self.p.robot_id):
+                uploader.auth_failed = True
+                uploader.last_error = (f'robot_id {self.p.robot_id!r} is not valid (must match '
+                                       f'{ROBOT_ID.pattern}); fix it in the launch file')
+                self.get_logger().error(f'uploads stopped: {uploader.last_error}')
+                self._stop.wait()
+                return
+            if not self.token:
+                uploader.auth_failed = True
+                uploader.last_error = 'no platform token installed'
+                self._wait_for_new_token()
+                continue
+            try:
+                outcome = uploader.run(self._stop, self._wake_upload)
+            except OutboxUnavailable as exc:
+                if uploader is self.uploader:       # else the outbox was just salvaged: go on
+                    self._outbox_failed(exc)
+                self._stop.wait(1.0)
+                continue
+            except Exception as exc:  # noqa: BLE001 - an upload bug must not end uploads for good
+                self.get_logger().error(f'upload failed unexpectedly: {type(exc).__name__}: {exc}; '
+                                        'retrying in 5 s')
+                uploader.last_error = f'{type(exc).__name__}: {exc}'
+                self._stop.wait(5.0)
+                continue
+            if outcome == REFUSED:
+                # Alarmed in diagnostics; retry only when asked (new token/sync_now).
+                self._wait_for_new_token()
+
+    def _wait_for_new_token(self) -> None:
+        self._wake_upload.wait()
+        self._wake_upload.clear()
+        if self._stop.is_set():
+            return
+        self.token = self._read_token()
+        if self.uploader is not None:
+            self.uploader.set_token(self.token)
+            self.uploader.auth_failed = not self.token
+        self.downlink.set_token(self.token)
 
     def _downlink_loop(self) -> None:
         while not self._stop.is_set():
             errors = []
-            for outcome in self.downlink.sync():
+            try:
+                outcomes = self.downlink.sync()
+            except Exception as exc:  # noqa: BLE001 - e.g. a full disk while swapping a file in
+                outcomes = []
+                errors.append(f'downlink failed: {type(exc).__name__}: {exc}')
+            for outcome in outcomes:
                 if outcome.error:
                     errors.append(f'{outcome.kind}: {outcome.error}')
                 elif outcome.update:
@@ -165,29 +276,49 @@ class SyncAgent(Node):
                                            f'(version {update.version})')
                     self.updates.publish(DataUpdate(kind=update.kind, path=update.path,
                                                     version=update.version))
-            if errors and errors != [self.last_downlink_error]:
+            if errors and '; '.join(errors) != self.last_downlink_error:
                 self.get_logger().warning('; '.join(errors))
             self.last_downlink_error = '; '.join(errors) or None
             self._wake_downlink.wait(self.p.downlink_interval_s)
             self._wake_downlink.clear()
 
+    # --- diagnostics ---------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
-        status = self.outbox.status()
-        last = status['last_success']
-        values = {'backlog': status['pending'], 'oldest_pending_s': status['oldest_pending_s'] or 0,
-                  'last_success_age_s': round(time.time() - last, 1) if last else 'never',
-                  'quarantined': status['quarantined'], 'dropped': status['dropped'],
-                  'uploaded': self.uploader.sent,
-                  'upload_error': self.uploader.last_error or '',
-                  'downlink_error': self.last_downlink_error or ''}
-        if self.uploader.auth_failed:
-            level, message = DiagnosticStatus.ERROR, 'platform refused the token: uploads stopped'
-        elif status['alarm']:
-            level, message = DiagnosticStatus.WARN, status['alarm']
-        elif self.uploader.last_error:
-            level, message = DiagnosticStatus.WARN, f'platform away, {status["pending"]} waiting'
+        outbox, uploader = self.outbox, self.uploader
+        status = None
+        if outbox is not None:
+            try:
+                status = outbox.status()
+            except OutboxUnavailable as exc:
+                self._outbox_failed(exc)
+        if status is None:
+            values = {'outbox_error': self.outbox_error or ''}
+            level = DiagnosticStatus.ERROR
+            message = f'outbox unavailable: {self.outbox_error}'
         else:
-            level, message = DiagnosticStatus.OK, f'{status["pending"]} events waiting'
+            last_age = status['last_success_age_s']
+            values = {'backlog': status['pending'],
+                      'oldest_pending_s': status['oldest_pending_s'] or 0,
+                      'last_success_age_s': last_age if last_age is not None else 'never',
+                      'quarantined': status['quarantined'], 'dropped': status['dropped'],
+                      'uploaded': uploader.sent if uploader else 0,
+                      'upload_error': (uploader.last_error if uploader else '') or '',
+                      'downlink_error': self.last_downlink_error or '',
+                      'outbox_error': self.outbox_error or '',
+                      'salvaged': self.salvage_note or ''}
+            if self.outbox_error:
+                level, message = DiagnosticStatus.ERROR, self.outbox_error
+            elif self.salvage_note:
+                level, message = DiagnosticStatus.ERROR, self.salvage_note
+            elif uploader is not None and uploader.auth_failed:
+                reason = uploader.last_error or 'platform refused the token'
+                level, message = DiagnosticStatus.ERROR, f'uploads stopped: {reason}'
+            elif status['alarm']:
+                level, message = DiagnosticStatus.WARN, status['alarm']
+            elif uploader is not None and uploader.last_error:
+                level, message = DiagnosticStatus.WARN, f'platform away, {status["pending"]} waiting'
+            else:
+                level, message = DiagnosticStatus.OK, f'{status["pending"]} events waiting'
         array = DiagnosticArray(status=[diagnostic_status('sync: agent', level, message, values)])
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics.publish(array)
@@ -198,9 +329,11 @@ class SyncAgent(Node):
         self._wake_downlink.set()
         for thread in self._threads:
             thread.join(timeout=15)
-        self.uploader.close()
+        if self.uploader is not None:
+            self.uploader.close()
         self.downlink.close()
-        self.outbox.close()
+        if self.outbox is not None:
+            self.outbox.close()
         super().destroy_node()
 
 

@@ -6,7 +6,8 @@ Each kind is fetched with `If-None-Match` (its last ETag), so an unchanged docum
 dialogue and recommendation will read it), then written to a temp file, fsynced and
 `os.replace`d over the old file (and the directory fsynced): a reader sees the old file or the
 new one, never half of one, even across a power cut. When the platform is away or sends bad
-data, the last good copy stays in place and the reason is reported.
+data, the last good copy stays in place and the reason is reported. A document larger than
+`max_bytes` (64 MiB after decompression, checked while streaming) is refused the same way.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from retail_sync.transport import platform_client, set_token
 
 HISTORY_COLUMNS = ('customer_id', 'sku', 'ts', 'qty', 'price_cny')
 STATE_FILE = '.downlink_state.json'
+MAX_DOWNLINK_BYTES = 64 * 1024 * 1024   # per document, after decompression
 
 
 class InvalidData(ValueError):
@@ -48,8 +50,8 @@ def _validate_catalog(path: Path) -> None:
 def _validate_json_list(path: Path) -> None:
     try:
         value = json.loads(path.read_text(encoding='utf-8'))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidData(f'not JSON: {exc}') from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise InvalidData(f'not JSON: {type(exc).__name__}: {exc}') from None
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise InvalidData('must be a JSON list of objects')
 
@@ -116,7 +118,9 @@ def atomic_write(path: Path, content: bytes) -> None:
 
 class Downlink:
     def __init__(self, platform_url: str, token: str, robot_id: str, data_dir: str | Path,
-                 ca_file: str = '', timeout_s: float = 15.0) -> None:
+                 ca_file: str = '', timeout_s: float = 15.0,
+                 max_bytes: int = MAX_DOWNLINK_BYTES) -> None:
+        self.max_bytes = max_bytes
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.robot_id = robot_id
@@ -138,6 +142,10 @@ class Downlink:
         except (OSError, ValueError):
             return {}
 
+    def _too_large(self, kind: Kind, size: str) -> str:
+        return (f'{kind.filename} of {size} bytes is over the {self.max_bytes}-byte limit; '
+                f'keeping the last good {kind.filename}')
+
     def fetch(self, kind: Kind) -> Outcome:
         """Fetch one kind; swap it in when it changed and is valid."""
         target = self.data_dir / kind.filename
@@ -146,16 +154,25 @@ class Downlink:
             headers['If-None-Match'] = self.etags[kind.name]
         url = self._base + kind.url_path.format(robot_id=self.robot_id)
         try:
-            response = self._client.get(url, headers=headers)
+            with self._client.stream('GET', url, headers=headers) as response:
+                if response.status_code == 304:
+                    return Outcome(kind.name)
+                if response.status_code != 200:
+                    return Outcome(kind.name, error=f'HTTP {response.status_code}; keeping the '
+                                                    f'last good {kind.filename}')
+                declared = response.headers.get('content-length', '')
+                if declared.isdigit() and int(declared) > self.max_bytes:
+                    return Outcome(kind.name, error=self._too_large(kind, declared))
+                body = bytearray()
+                for chunk in response.iter_bytes():      # decoded: the limit holds after gzip
+                    body += chunk
+                    if len(body) > self.max_bytes:
+                        return Outcome(kind.name, error=self._too_large(kind, f'more than {len(body)}'))
+                content = bytes(body)
+                etag = response.headers.get('etag') or hashlib.sha256(content).hexdigest()[:32]
         except httpx.HTTPError as exc:
             return Outcome(kind.name, error=f'platform unreachable ({type(exc).__name__}); '
                                             f'keeping the last good {kind.filename}')
-        if response.status_code == 304:
-            return Outcome(kind.name)
-        if response.status_code != 200:
-            return Outcome(kind.name, error=f'HTTP {response.status_code}; keeping the last '
-                                            f'good {kind.filename}')
-        content = response.content
         fd, tmp = tempfile.mkstemp(dir=self.data_dir, prefix=f'.{kind.filename}.check.',
                                    suffix=Path(kind.filename).suffix)
         try:
@@ -167,7 +184,6 @@ class Downlink:
         finally:
             Path(tmp).unlink(missing_ok=True)
         atomic_write(target, content)
-        etag = response.headers.get('etag') or hashlib.sha256(content).hexdigest()[:32]
         self.etags[kind.name] = etag
         atomic_write(self._state_path, json.dumps(self.etags).encode())
         return Outcome(kind.name, update=Update(kind.name, str(target), etag))

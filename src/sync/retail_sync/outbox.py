@@ -7,22 +7,39 @@ cost is one fsync per commit, which is why bulk writers use `append_many` (one t
 
 Each event has a type, a pseudonymous customer id, a JSON object payload, a time, a unique
 idempotency key (`event_id`, the platform deduplicates on it) and a sequence number that only ever
-grows for this robot (AUTOINCREMENT never reuses a number, even after deletes), so the platform can
-order a robot's events. Events leave only by `delete` (after the platform's ack), `quarantine`
-(rejected by the platform, kept with the reason) or by the limits: when the outbox holds more than
-`max_events` or events older than `max_age_s`, the oldest are dropped — and well before that,
-from `warn_fraction` of either limit, `alarm()` says so, so a technician can act first.
+grows for this robot and has no gaps made by retries: an event_id already stored is looked up
+first and never reaches the INSERT (SQLite's AUTOINCREMENT spends a number even on an ignored
+insert). Events leave only by `delete` (after the platform's ack), `quarantine` (rejected by the
+platform, kept with the reason) or by the limits: when the outbox holds more than `max_events` or
+events older than `max_age_s`, the oldest are dropped — and well before that, from
+`warn_fraction` of either limit, `alarm()` says so, so a technician can act first.
+
+Age never trusts the wall clock (a board without a real-time clock boots in 1970; NTP may step
+the clock back by an hour): each event also carries the outbox's own clock, `CLOCK_BOOTTIME`
+plus an offset kept in the file, which only moves forward and continues across reboots from the
+last value written. The event's wall-clock `time` is data for the platform, nothing more.
+
+Everything the outbox accepts, the platform accepts too (up to the event type, which the platform
+checks): finite numbers only, valid Unicode only, `data` nested at most `MAX_DEPTH` levels and at
+most `MAX_DATA_BYTES` long, ids and customers of at most 128 characters.
+
+Storage failures are `OutboxUnavailable` with one line in a technician's words: `OutboxFull`
+(disk full), `OutboxLocked` (another process holds the write lock), `OutboxCorrupt` (not an
+SQLite file or a damaged one: `salvage` sets it aside and keeps what can still be read).
 """
 from __future__ import annotations
 
 import json
+import math
+import os
 import sqlite3
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from retail_sync.privacy import PrivacyError, check_payload
 
@@ -33,9 +50,9 @@ CREATE TABLE IF NOT EXISTS events (
     type TEXT NOT NULL,
     customer TEXT NOT NULL DEFAULT '',
     data TEXT NOT NULL,
-    time REAL NOT NULL
+    time REAL NOT NULL,
+    mono REAL NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS events_by_time ON events (time);
 CREATE TABLE IF NOT EXISTS quarantine (
     seq INTEGER PRIMARY KEY,
     event_id TEXT NOT NULL,
@@ -49,10 +66,54 @@ CREATE TABLE IF NOT EXISTS quarantine (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 MAX_DATA_BYTES = 256 * 1024
+MAX_DEPTH = 32                 # nesting of `data` (objects and lists); the platform has the same
+MAX_ID_CHARS = 128             # event_id and customer
+EVENT_COLUMNS = 'seq, event_id, type, customer, data, time, mono'
 
 
 class OutboxError(ValueError):
-    """An event was refused (bad JSON, face data, missing type); nothing was stored."""
+    """An event was refused (bad JSON, face data, missing type, ...); nothing was stored."""
+
+
+class OutboxUnavailable(RuntimeError):
+    """The outbox file cannot be used right now; the message is one line naming the file."""
+
+
+class OutboxFull(OutboxUnavailable):
+    """The disk (or the file's page limit) is full: nothing was written."""
+
+
+class OutboxLocked(OutboxUnavailable):
+    """Another process held the write lock for longer than the busy timeout."""
+
+
+class OutboxCorrupt(OutboxUnavailable):
+    """The file is not an SQLite database, is damaged, or is some other program's database."""
+
+
+class OutboxMissing(OutboxUnavailable):
+    """No outbox at that path and creating one was not asked for."""
+
+
+def translate_error(exc: sqlite3.Error, path: Path | str) -> OutboxUnavailable:
+    """The one-line outbox error for an SQLite error (by its result code, not its text)."""
+    code = (getattr(exc, 'sqlite_errorcode', None) or 0) & 0xFF
+    if code == 13:          # SQLITE_FULL
+        return OutboxFull(f'outbox {path}: disk full — free space on the robot; '
+                          'nothing was written')
+    if code in (5, 6):      # SQLITE_BUSY, SQLITE_LOCKED
+        return OutboxLocked(f'outbox {path} is locked by another process (the sync agent or '
+                            'another retailbot sync command); try again when it is done')
+    if code in (11, 26):    # SQLITE_CORRUPT, SQLITE_NOTADB
+        return OutboxCorrupt(f'outbox {path} is damaged or not an outbox ({exc})')
+    if code == 14:          # SQLITE_CANTOPEN
+        return OutboxUnavailable(f'outbox {path} cannot be opened (missing folder or no '
+                                 'permission)')
+    if code == 8:           # SQLITE_READONLY
+        return OutboxUnavailable(f'outbox {path} is read-only')
+    if code == 10:          # SQLITE_IOERR
+        return OutboxUnavailable(f'outbox {path}: disk I/O error ({exc})')
+    return OutboxUnavailable(f'outbox {path}: {exc}')
 
 
 @dataclass(frozen=True)
@@ -62,67 +123,263 @@ class Event:
     type: str
     customer: str
     data: str          # the JSON object as stored (validated on the way in)
-    time: float
+    time: float        # wall clock when recorded (seconds since 1970), as data for the platform
+    mono: float = 0.0  # the outbox's own clock when recorded (see the module docstring)
 
     def to_json(self) -> str:
         """The event as the platform receives it; `data` is spliced in without re-parsing."""
         head = json.dumps({'event_id': self.event_id, 'seq': self.seq, 'type': self.type,
-                           'customer': self.customer, 'time': self.time}, ensure_ascii=False)
+                           'customer': self.customer, 'time': self.time}, ensure_ascii=False,
+                          allow_nan=False)
         return f'{head[:-1]}, "data": {self.data}}}'
 
 
 @dataclass(frozen=True)
 class Limits:
     max_events: int = 1_000_000
-    max_age_s: float = 30 * 86400.0
+    max_age_s: float = 30 * 86400.0     # of the outbox's own clock (robot running time)
     warn_fraction: float = 0.8
 
 
+@dataclass
+class AppendResult:
+    """What `append_rows` did: events stored, event_ids already stored with the same content
+    (a retry), and event_ids already stored with different content (refused)."""
+    stored: list[Event] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+
+
+def _reject_constant(name: str) -> Any:
+    raise OutboxError(f'{name} is not a number JSON allows (numbers must be finite)')
+
+
+def _check_text(value: str, where: str) -> None:
+    try:
+        value.encode('utf-8')
+    except UnicodeEncodeError:
+        raise OutboxError(f'{where}: text is not valid Unicode (lone surrogate)') from None
+
+
+def check_tree(value: Any, where: str = 'data', max_depth: int = MAX_DEPTH,
+               error: Callable[[str], Exception] = OutboxError) -> None:
+    """Raise `error` unless `value` (decoded JSON) has only finite numbers, valid Unicode text
+    (keys included) and at most `max_depth` levels of nesting. Iterative: no recursion limit."""
+    stack = [(value, where, 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, (dict, list, tuple)):
+            if depth >= max_depth:
+                raise error(f'{path}: nested more than {max_depth} levels')
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    if not isinstance(key, str):
+                        raise error(f'{path}: key {key!r} is not text')
+                    try:
+                        key.encode('utf-8')
+                    except UnicodeEncodeError:
+                        raise error(f'{path}: a key is not valid Unicode (lone surrogate)') from None
+                    stack.append((child, f'{path}.{key}', depth + 1))
+            else:
+                stack.extend((child, f'{path}[{i}]', depth + 1) for i, child in enumerate(item))
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise error(f'{path}: {item} is not a finite number')
+        elif isinstance(item, str):
+            try:
+                item.encode('utf-8')
+            except UnicodeEncodeError:
+                raise error(f'{path}: text is not valid Unicode (lone surrogate)') from None
+        elif item is not None and not isinstance(item, (bool, int)):
+            raise error(f'{path}: {type(item).__name__} is not JSON')
+
+
 def _encode_data(data: Any) -> str:
-    if isinstance(data, str):
+    if isinstance(data, (str, bytes)):
+        if len(data) > MAX_DATA_BYTES:
+            raise OutboxError(f'payload is {len(data)} characters, more than {MAX_DATA_BYTES} bytes')
         try:
-            data = json.loads(data)
-        except json.JSONDecodeError as exc:
+            data = json.loads(data, parse_constant=_reject_constant)
+        except RecursionError:
+            raise OutboxError(f'payload: nested more than {MAX_DEPTH} levels') from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise OutboxError(f'payload is not JSON: {exc}') from None
     if not isinstance(data, dict):
         raise OutboxError(f'payload must be a JSON object, not {type(data).__name__}')
+    check_tree(data, 'data')
     try:
         check_payload(data)
     except PrivacyError as exc:
         raise OutboxError(f'refused (privacy): {exc}') from None
-    text = json.dumps(data, ensure_ascii=False, separators=(',', ':'))
-    if len(text.encode()) > MAX_DATA_BYTES:
-        raise OutboxError(f'payload is {len(text.encode())} bytes, more than {MAX_DATA_BYTES}')
+    text = json.dumps(data, ensure_ascii=False, separators=(',', ':'), allow_nan=False)
+    size = len(text.encode())
+    if size > MAX_DATA_BYTES:
+        raise OutboxError(f'payload is {size} bytes, more than {MAX_DATA_BYTES}')
+    return text
+
+
+def _short_text(value: Any, name: str) -> str:
+    text = '' if value is None else str(value)
+    if len(text) > MAX_ID_CHARS:
+        raise OutboxError(f'{name} is {len(text)} characters, more than {MAX_ID_CHARS}')
+    _check_text(text, name)
     return text
 
 
 def prepare_event(event: dict) -> tuple:
-    """Validate one event dict (type, data, optional customer/event_id/time) into a row;
-    raises OutboxError saying what is wrong."""
-    kind = str(event.get('type') or '').strip()
+    """Validate one event dict (type, data, optional customer/event_id/time) into a row
+    (event_id, type, customer, data, time); raises OutboxError saying what is wrong."""
+    kind = _short_text(event.get('type'), 'type').strip()
     if not kind:
         raise OutboxError('event has no type')
-    try:
-        when = float(event.get('time') or time.time())
-    except (TypeError, ValueError):
-        raise OutboxError(f'time {event.get("time")!r} is not a number') from None
-    return (str(event.get('event_id') or uuid.uuid4()), kind, str(event.get('customer') or ''),
+    raw_time = event.get('time')
+    if raw_time is None or raw_time == '':
+        when = time.time()
+    else:
+        if isinstance(raw_time, bool):
+            raise OutboxError(f'time {raw_time!r} is not a number')
+        try:
+            when = float(raw_time)
+        except (TypeError, ValueError, OverflowError):
+            raise OutboxError(f'time {raw_time!r} is not a number') from None
+        if not math.isfinite(when):
+            raise OutboxError(f'time {raw_time!r} is not a finite number')
+    event_id = _short_text(event.get('event_id'), 'event_id') or str(uuid.uuid4())
+    return (event_id, kind, _short_text(event.get('customer'), 'customer'),
             _encode_data(event.get('data', {})), when)
 
 
-class Outbox:
-    """Durable FIFO of events; safe to share between threads and between processes."""
+def _boot_id() -> str:
+    try:
+        return Path('/proc/sys/kernel/random/boot_id').read_text().strip()
+    except OSError:
+        return ''
 
-    def __init__(self, path: str | Path, limits: Limits = Limits()) -> None:
+
+def system_clock() -> tuple[str, float]:
+    """(boot id, seconds since boot including suspend): never steps, never goes back."""
+    return _boot_id(), time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def _is_outbox(db: sqlite3.Connection) -> bool:
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    return not (tables - {'sqlite_sequence'}) or 'events' in tables
+
+
+class Outbox:
+    """Durable FIFO of events; safe to share between threads and between processes.
+
+    `create=False` refuses a path with no file (OutboxMissing); `busy_timeout_s` is how long a
+    write waits for another process's lock before OutboxLocked; `clock` returns (boot id,
+    seconds since boot) and is replaceable in tests.
+    """
+
+    def __init__(self, path: str | Path, limits: Limits = Limits(), *, create: bool = True,
+                 busy_timeout_s: float = 30.0,
+                 clock: Callable[[], tuple[str, float]] = system_clock) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.limits = limits
+        self._clock = clock
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
-                                   check_same_thread=False)
-        self._db.execute('PRAGMA journal_mode=WAL')
-        self._db.execute('PRAGMA synchronous=FULL')
-        self._db.executescript(SCHEMA)
+        if not self.path.exists():
+            if not create:
+                raise OutboxMissing(f'no outbox at {self.path}')
+            if not self.path.parent.is_dir():
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise OutboxUnavailable(f'outbox {self.path}: cannot create its folder: '
+                                            f'{exc.strerror}') from None
+        elif self.path.is_dir():
+            raise OutboxUnavailable(f'outbox {self.path} is a folder, not a file')
+        try:
+            self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
+                                       check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.path) from None
+        try:
+            self._db.execute('PRAGMA journal_mode=WAL')
+            self._db.execute('PRAGMA synchronous=FULL')
+            if not _is_outbox(self._db):
+                raise OutboxCorrupt(f'{self.path} is an SQLite database of another program, '
+                                    'not an outbox')
+            if self._ready():
+                self._offset = float(self._meta('clock_offset'))
+            else:
+                with self._txn():
+                    for statement in SCHEMA.split(';'):
+                        if statement.strip():
+                            self._db.execute(statement)
+                    self._offset = self._start_clock()
+                    self._migrate()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise translate_error(exc, self.path) from None
+        except OutboxUnavailable:
+            self._db.close()
+            raise
+
+    # --- plumbing ------------------------------------------------------------------------------
+    @contextmanager
+    def _txn(self) -> Iterator[None]:
+        """One write transaction; SQLite errors become OutboxUnavailable. The caller holds
+        `_lock` (or is the constructor)."""
+        try:
+            self._db.execute('BEGIN IMMEDIATE')
+            try:
+                yield
+                self._db.execute('COMMIT')
+            except BaseException:
+                if self._db.in_transaction:   # SQLite may have rolled back already (disk full)
+                    try:
+                        self._db.execute('ROLLBACK')
+                    except sqlite3.Error:
+                        pass
+                raise
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.path) from None
+
+    @contextmanager
+    def _read(self) -> Iterator[None]:
+        with self._lock:
+            try:
+                yield
+            except sqlite3.Error as exc:
+                raise translate_error(exc, self.path) from None
+
+    def _ready(self) -> bool:
+        """The file has today's schema and its clock was started in this boot: opening it needs
+        no write (so `status` works while another process holds the write lock)."""
+        columns = {row[1] for row in self._db.execute('PRAGMA table_info(events)')}
+        boot = self._clock()[0]
+        return ('mono' in columns and bool(boot) and self._meta('clock_boot') == boot
+                and self._meta('clock_offset') is not None)
+
+    def _migrate(self) -> None:
+        """Outboxes written before the outbox clock existed get its column (age 0 from now)."""
+        columns = {row[1] for row in self._db.execute('PRAGMA table_info(events)')}
+        if 'mono' not in columns:
+            self._db.execute('ALTER TABLE events ADD COLUMN mono REAL NOT NULL DEFAULT 0')
+            self._db.execute('UPDATE events SET mono = ?', (self.now(),))
+        self._db.execute('DROP INDEX IF EXISTS events_by_time')
+        self._db.execute('CREATE INDEX IF NOT EXISTS events_by_mono ON events (mono)')
+
+    def _start_clock(self) -> float:
+        """The offset of the outbox clock for this boot: continue from the last value written
+        when the machine rebooted since (time spent powered off is not counted)."""
+        boot, since_boot = self._clock()
+        if boot and self._meta('clock_boot') == boot and self._meta('clock_offset') is not None:
+            return float(self._meta('clock_offset'))
+        last = float(self._meta('clock_last') or 0.0)
+        offset = last - since_boot
+        self._set_meta('clock_boot', boot)
+        self._set_meta('clock_offset', repr(offset))
+        self._set_meta('clock_last', repr(last))
+        return offset
+
+    def now(self) -> float:
+        """The outbox clock: seconds of robot running time, never going back."""
+        return self._offset + self._clock()[1]
 
     def close(self) -> None:
         with self._lock:
@@ -132,36 +389,51 @@ class Outbox:
     def append(self, type: str, data: Any, customer: str = '', event_id: str = '',
                time_s: float | None = None) -> Event | None:
         """Validate and commit one event; returns it once it is on disk (None: this event_id
-        was already stored, e.g. a publisher's retry)."""
-        stored = self.append_many([dict(type=type, data=data, customer=customer,
-                                        event_id=event_id, time=time_s)])
-        return stored[0] if stored else None
+        was already stored with the same content, e.g. a publisher's retry). OutboxError when
+        refused (also: the event_id was already used for different content)."""
+        result = self.append_rows([prepare_event(dict(type=type, data=data, customer=customer,
+                                                      event_id=event_id, time=time_s))])
+        if result.conflicts:
+            raise OutboxError(f'event_id {result.conflicts[0]} already stored with other content')
+        return result.stored[0] if result.stored else None
 
     def append_many(self, events: Iterable[dict]) -> list[Event]:
         """Commit several events in one transaction (all or none); each dict has type and data,
-        optionally customer, event_id and time."""
-        return self.append_rows([prepare_event(event) for event in events])
+        optionally customer, event_id and time. Returns the events newly stored."""
+        return self.append_rows([prepare_event(event) for event in events]).stored
 
-    def append_rows(self, rows: list[tuple]) -> list[Event]:
-        """Commit rows made by `prepare_event` in one transaction; returns the events stored."""
-        stored = []
-        with self._lock:
-            self._db.execute('BEGIN IMMEDIATE')
-            try:
-                for row in rows:
+    def append_rows(self, rows: list[tuple]) -> AppendResult:
+        """Commit rows made by `prepare_event` in one transaction. An event_id already stored is
+        a duplicate when type, customer and data match, else a conflict; neither is written."""
+        result = AppendResult()
+        seen: dict[str, tuple] = {}
+        with self._lock, self._txn():
+            mono = self.now()
+            for row in rows:
+                event_id = row[0]
+                known = seen.get(event_id)
+                if known is None:
+                    found = self._db.execute('SELECT type, customer, data FROM events '
+                                             'WHERE event_id = ?', (event_id,)).fetchone()
+                    if found is None:
+                        found = self._db.execute('SELECT type, customer, data FROM quarantine '
+                                                 'WHERE event_id = ?', (event_id,)).fetchone()
+                    known = tuple(found) if found else None
+                if known is None:
                     cursor = self._db.execute(
-                        'INSERT OR IGNORE INTO events (event_id, type, customer, data, time) '
-                        'VALUES (?, ?, ?, ?, ?)', row)
-                    if cursor.rowcount:   # a repeated event_id is the same event: keep the first
-                        stored.append(Event(cursor.lastrowid, *row))
-                self._enforce_limits()
-                self._db.execute('COMMIT')
-            except BaseException:
-                self._db.execute('ROLLBACK')
-                raise
-        return stored
+                        'INSERT INTO events (event_id, type, customer, data, time, mono) '
+                        'VALUES (?, ?, ?, ?, ?, ?)', (*row, mono))
+                    result.stored.append(Event(cursor.lastrowid, *row, mono))
+                    seen[event_id] = tuple(row[1:4])
+                elif known == tuple(row[1:4]):
+                    result.duplicates.append(event_id)
+                else:
+                    result.conflicts.append(event_id)
+            self._set_meta('clock_last', repr(mono))
+            self._enforce_limits(mono)
+        return result
 
-    def _enforce_limits(self) -> None:
+    def _enforce_limits(self, now: float) -> None:
         """Drop what is over the limits (oldest first); counted in meta `dropped`."""
         dropped = 0
         low, high = self._db.execute('SELECT MIN(seq), MAX(seq) FROM events').fetchone()
@@ -172,10 +444,10 @@ class Outbox:
                 dropped += self._db.execute(
                     'DELETE FROM events WHERE seq IN (SELECT seq FROM events ORDER BY seq LIMIT ?)',
                     (excess,)).rowcount
-        cutoff = time.time() - self.limits.max_age_s
-        oldest = self._db.execute('SELECT MIN(time) FROM events').fetchone()[0]
+        cutoff = now - self.limits.max_age_s
+        oldest = self._db.execute('SELECT MIN(mono) FROM events').fetchone()[0]
         if oldest is not None and oldest < cutoff:
-            dropped += self._db.execute('DELETE FROM events WHERE time < ?', (cutoff,)).rowcount
+            dropped += self._db.execute('DELETE FROM events WHERE mono < ?', (cutoff,)).rowcount
         if dropped:
             total = int(self._meta('dropped') or 0) + dropped
             self._set_meta('dropped', str(total))
@@ -183,10 +455,10 @@ class Outbox:
     # --- reading and removing ------------------------------------------------------------------
     def read_batch(self, limit: int, max_bytes: int = 1 << 20, after_seq: int = 0) -> list[Event]:
         """The oldest pending events after `after_seq`, at most `limit` and about `max_bytes`."""
-        with self._lock:
+        with self._read():
             cursor = self._db.execute(
-                'SELECT seq, event_id, type, customer, data, time FROM events WHERE seq > ? '
-                'ORDER BY seq LIMIT ?', (after_seq, limit))
+                f'SELECT {EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?',
+                (after_seq, limit))
             batch: list[Event] = []
             size = 0
             for row in cursor:
@@ -199,11 +471,10 @@ class Outbox:
 
     def delete(self, seqs: list[int]) -> int:
         """Remove acknowledged events and note the time of this success."""
-        with self._lock:
-            self._db.execute('BEGIN IMMEDIATE')
+        with self._lock, self._txn():
             removed = self._delete(seqs)
             self._set_meta('last_success', repr(time.time()))
-            self._db.execute('COMMIT')
+            self._set_meta('last_success_mono', repr(self.now()))
         return removed
 
     def _delete(self, seqs: list[int]) -> int:
@@ -217,8 +488,7 @@ class Outbox:
     def quarantine(self, seqs: list[int], reason: str) -> int:
         """Move events the platform refused out of the queue, keeping them with the reason."""
         now = time.time()
-        with self._lock:
-            self._db.execute('BEGIN IMMEDIATE')
+        with self._lock, self._txn():
             for start in range(0, len(seqs), 500):
                 chunk = seqs[start:start + 500]
                 self._db.execute(
@@ -227,11 +497,10 @@ class Outbox:
                     f'FROM events WHERE seq IN ({",".join("?" * len(chunk))})',
                     [reason, now, *chunk])
             moved = self._delete(seqs)
-            self._db.execute('COMMIT')
         return moved
 
     def quarantined(self) -> list[dict]:
-        with self._lock:
+        with self._read():
             rows = self._db.execute('SELECT seq, event_id, type, reason FROM quarantine '
                                     'ORDER BY seq').fetchall()
         return [dict(seq=r[0], event_id=r[1], type=r[2], reason=r[3]) for r in rows]
@@ -248,20 +517,25 @@ class Outbox:
         self._db.execute('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)', (key, value))
 
     def pending(self) -> int:
-        with self._lock:
+        with self._read():
             return self._count('events')
 
     def status(self) -> dict:
-        """{"pending", "quarantined", "oldest_pending_s", "last_success", "dropped", "alarm"}."""
-        with self._lock:
+        """{"pending", "quarantined", "oldest_pending_s", "last_success", "last_success_age_s",
+        "dropped", "alarm"}; ages are of the outbox clock, `last_success` is wall-clock time."""
+        with self._read():
             pending = self._count('events')
             quarantined = self._count('quarantine')
-            oldest = self._db.execute('SELECT MIN(time) FROM events').fetchone()
+            oldest = self._db.execute('SELECT MIN(mono) FROM events').fetchone()[0]
             last_success = self._meta('last_success')
+            last_success_mono = self._meta('last_success_mono')
             dropped = int(self._meta('dropped') or 0)
-        oldest_s = round(max(0.0, time.time() - oldest[0]), 3) if oldest[0] is not None else None
-        status = {'pending': pending, 'quarantined': quarantined, 'oldest_pending_s': oldest_s,
+        now = self.now()
+        status = {'pending': pending, 'quarantined': quarantined,
+                  'oldest_pending_s': round(max(0.0, now - oldest), 3) if oldest is not None else None,
                   'last_success': float(last_success) if last_success else None,
+                  'last_success_age_s': (round(max(0.0, now - float(last_success_mono)), 1)
+                                         if last_success_mono else None),
                   'dropped': dropped}
         status['alarm'] = self.alarm(status)
         return status
@@ -283,3 +557,116 @@ class Outbox:
             return None
         return ('outbox near its limits — upload soon or events will be dropped: '
                 + '; '.join(problems))
+
+
+# --- a damaged outbox -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Salvage:
+    set_aside: Path        # where the damaged file now is
+    salvaged: int          # pending events copied into the fresh outbox
+    reason: str
+
+    def message(self) -> str:
+        return (f'outbox was damaged ({self.reason}): set aside as {self.set_aside}, '
+                f'{self.salvaged} waiting events salvaged, a fresh outbox started')
+
+
+def _readable_rows(db: sqlite3.Connection, table: str, columns: str) -> Iterator[tuple]:
+    """Every row of `table` that can still be read, walking the keys in ranges and stepping
+    over damaged ones."""
+    try:
+        high = db.execute(f'SELECT MAX(seq) FROM {table}').fetchone()[0] or 0
+    except sqlite3.Error:
+        try:
+            high = int(db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+                       .fetchone()[0])
+        except (sqlite3.Error, TypeError):
+            return
+    step = 1000
+    for low in range(0, high + 1, step):
+        try:
+            rows = db.execute(f'SELECT {columns} FROM {table} WHERE seq >= ? AND seq < ?',
+                              (low, low + step)).fetchall()
+        except sqlite3.Error:
+            rows = []
+            for seq in range(low, low + step):
+                try:
+                    rows.extend(db.execute(f'SELECT {columns} FROM {table} WHERE seq = ?',
+                                           (seq,)).fetchall())
+                except sqlite3.Error:
+                    continue
+        yield from rows
+
+
+def salvage(path: str | Path, limits: Limits = Limits(), reason: str = '',
+            clock: Callable[[], tuple[str, float]] = system_clock) -> tuple[Outbox, Salvage]:
+    """Set a damaged outbox aside (renamed with its -wal/-shm, never deleted), start a fresh
+    one at `path` and copy into it every pending and quarantined event that can still be read,
+    with their sequence numbers; later events continue after the highest one seen."""
+    path = Path(path)
+    stamp = time.strftime('%Y%m%dT%H%M%S')
+    aside = path.with_name(f'{path.name}.damaged-{stamp}')
+    counter = 1
+    while aside.exists():
+        counter += 1
+        aside = path.with_name(f'{path.name}.damaged-{stamp}-{counter}')
+    os.replace(path, aside)
+    for suffix in ('-wal', '-shm'):
+        side = Path(str(path) + suffix)
+        if side.exists():
+            os.replace(side, Path(str(aside) + suffix))
+    pending: list[tuple] = []
+    held: list[tuple] = []
+    top = 0
+    try:
+        old = sqlite3.connect(f'file:{aside}?mode=ro', uri=True, timeout=1.0)
+        try:
+            columns = [row[1] for row in old.execute('PRAGMA table_info(events)')]
+            mono = 'mono' if 'mono' in columns else '0'
+            pending = list(_readable_rows(old, 'events',
+                                          f'seq, event_id, type, customer, data, time, {mono}'))
+            held = list(_readable_rows(old, 'quarantine', 'seq, event_id, type, customer, data, '
+                                                          'time, reason, quarantined_at'))
+            try:
+                top = int(old.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+                          .fetchone()[0])
+            except (sqlite3.Error, TypeError):
+                top = 0
+        finally:
+            old.close()
+    except sqlite3.Error:
+        pass                                  # not a database at all: nothing to salvage
+    outbox = Outbox(path, limits, clock=clock)
+    copied = 0
+    with outbox._lock, outbox._txn():
+        now = outbox.now()
+        for row in pending:
+            try:
+                prepare_event(dict(event_id=row[1], type=row[2], customer=row[3], data=row[4],
+                                   time=row[5]))
+            except (OutboxError, TypeError):
+                continue                      # a damaged row is not sent to the platform
+            cursor = outbox._db.execute(
+                'INSERT OR IGNORE INTO events (seq, event_id, type, customer, data, time, mono) '
+                'VALUES (?, ?, ?, ?, ?, ?, ?)', (*row[:6], min(float(row[6] or 0), now)))
+            copied += cursor.rowcount
+        for row in held:
+            outbox._db.execute('INSERT OR IGNORE INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?)', row)
+        top = max([top, *(row[0] for row in pending), *(row[0] for row in held)])
+        if top:
+            outbox._db.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'events'",
+                               (top,))
+            if not outbox._db.execute("SELECT 1 FROM sqlite_sequence WHERE name = 'events'").fetchone():
+                outbox._db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)",
+                                   (top,))
+    return outbox, Salvage(aside, copied, reason)
+
+
+def open_or_salvage(path: str | Path, limits: Limits = Limits(),
+                    clock: Callable[[], tuple[str, float]] = system_clock
+                    ) -> tuple[Outbox, Salvage | None]:
+    """The outbox at `path`; a damaged one is set aside and salvaged (see `salvage`)."""
+    try:
+        return Outbox(path, limits, clock=clock), None
+    except OutboxCorrupt as exc:
+        return salvage(path, limits, reason=str(exc), clock=clock)

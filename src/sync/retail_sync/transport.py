@@ -1,19 +1,37 @@
-"""The HTTP(S) client the robot talks to the platform with (uploads and downlink alike)."""
+"""The HTTP(S) client the robot talks to the platform with (uploads and downlink alike), and
+the robot ids the platform's URLs carry."""
 from __future__ import annotations
 
+import re
 import ssl
 
 import httpx
 
+ROBOT_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
+
+
+def valid_robot_id(robot_id: str) -> bool:
+    """True for 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."""
+    return bool(ROBOT_ID.match(robot_id))
+
 
 def platform_client(token: str, ca_file: str = '', timeout_s: float = 10.0,
-                    headers: dict[str, str] | None = None) -> httpx.Client:
+                    headers: dict[str, str] | None = None,
+                    transport: httpx.BaseTransport | None = None) -> httpx.Client:
     """A client carrying the bearer token; https is verified against `ca_file` when given
-    (a store's platform may use a private CA), else against the system's CAs."""
+    (a store's platform may use a private CA), else against the system's CAs. Without a token
+    no Authorization header is sent (the platform answers 401, reported as such)."""
     verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
-    return httpx.Client(timeout=timeout_s, verify=verify,
-                        headers={'Authorization': f'Bearer {token}', **(headers or {})})
+    client = httpx.Client(timeout=timeout_s, verify=verify, headers=headers or {},
+                          transport=transport)
+    set_token(client, token)
+    return client
 
 
 def set_token(client: httpx.Client, token: str) -> None:
-    client.headers['Authorization'] = f'Bearer {token}'
+    """Use `token` from now on (an empty or non-ASCII token sends no header: it cannot be right)."""
+    token = token.strip()
+    if token and token.isascii() and token.isprintable():
+        client.headers['Authorization'] = f'Bearer {token}'
+    else:
+        client.headers.pop('Authorization', None)

@@ -1,0 +1,202 @@
+"""`retailbot sync` / `retailbot platform` error paths (issue 17 items 7-8, issue 12 item 10):
+one line naming the file or option, a documented exit code, never a traceback."""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+from datetime import datetime
+
+import pytest
+
+from retail_sync.outbox import Outbox, OutboxFull
+from rostest_support import console_script, stop_process, wait_for
+from sync_support import ROBOT, free_port, sync_cli, write_events
+
+
+def retailbot(*args, timeout=60, env=None):
+    return subprocess.run([console_script('retailbot'), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def one_line(result, code: int, *words: str) -> str:
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert 'Traceback' not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def not_sqlite(tmp_path):
+    path = tmp_path / 'notes.txt'
+    path.write_text('shopping list: milk, eggs\n' * 200)
+    return path
+
+
+def test_sync_commands_on_a_file_that_is_not_sqlite(tmp_path, not_sqlite):
+    events = write_events(tmp_path / 'e.jsonl', [{'type': 'guide', 'data': {}}])
+    for args in (['status', '--outbox', str(not_sqlite)],
+                 ['emit', '--outbox', str(not_sqlite), '--robot-id', ROBOT, '--from-file', str(events)],
+                 ['run', '--outbox', str(not_sqlite), '--platform', 'http://127.0.0.1:9',
+                  '--token', 't', '--robot-id', ROBOT, '--once']):
+        one_line(sync_cli(*args), 2, str(not_sqlite))
+    assert not_sqlite.read_text().startswith('shopping list')     # untouched
+
+
+def test_a_mistyped_outbox_is_not_created_without_create(tmp_path):
+    events = write_events(tmp_path / 'e.jsonl', [{'type': 'guide', 'data': {}}])
+    typo = tmp_path / 'outbx.sqlite3'
+    for args in (['status', '--outbox', str(typo)],
+                 ['emit', '--outbox', str(typo), '--robot-id', ROBOT, '--from-file', str(events)],
+                 ['run', '--outbox', str(typo), '--platform', 'http://127.0.0.1:9', '--token', 't',
+                  '--robot-id', ROBOT, '--once']):
+        line = one_line(sync_cli(*args), 2, str(typo))
+        assert 'no outbox' in line
+    assert not typo.exists()
+    created = sync_cli('emit', '--outbox', str(typo), '--create', '--robot-id', ROBOT,
+                       '--from-file', str(events))
+    assert created.returncode == 0 and typo.exists()
+
+
+def test_emit_counts_only_what_it_added_and_says_what_it_skipped(tmp_path):
+    outbox = tmp_path / 'outbox.sqlite3'
+    lines = [json.dumps({'type': 'greeting', 'data': {'n': 1}, 'event_id': 'a'}),
+             '{"type": "greeting", "data": {"n": 2}, "event_id": "b", "time": NaN}',
+             json.dumps({'type': 'greeting', 'data': {'n': 3}, 'event_id': 'c'}),
+             '{"type": "greeting", "data": {"t": "\\ud800"}, "event_id": "d"}',
+             json.dumps({'type': 'greeting', 'data': {'n': 1}, 'event_id': 'a'}),      # repeat
+             json.dumps({'type': 'greeting', 'data': {'n': 9}, 'event_id': 'c'}),      # clash
+             '{"type": "greeting", "data": ' + '{"a":' * 5000 + '1' + '}' * 5000 + '}']
+    source = tmp_path / 'events.jsonl'
+    source.write_text('\n'.join(lines) + '\n')
+    result = sync_cli('emit', '--outbox', str(outbox), '--create', '--robot-id', ROBOT,
+                      '--from-file', str(source))
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.strip() == (f'2 events added to {outbox}, 1 already stored (same '
+                                     'event_id and content), 4 lines skipped')
+    errors = result.stderr.strip().splitlines()
+    assert sorted(e.split(':')[0] for e in errors) == ['line 2', 'line 4', 'line 6', 'line 7']
+    assert 'Traceback' not in result.stderr
+    assert {e.event_id for e in Outbox(outbox).read_batch(10)} == {'a', 'c'}
+
+
+def test_a_locked_outbox_is_one_line_and_its_own_exit_code(tmp_path):
+    outbox = tmp_path / 'outbox.sqlite3'
+    Outbox(outbox).close()
+    events = write_events(tmp_path / 'e.jsonl', [{'type': 'guide', 'data': {}}])
+    holder = sqlite3.connect(outbox, isolation_level=None)
+    holder.execute('BEGIN IMMEDIATE')
+    try:
+        result = sync_cli('emit', '--outbox', str(outbox), '--robot-id', ROBOT, '--from-file',
+                          str(events), '--lock-wait', '0.5')
+    finally:
+        holder.execute('ROLLBACK')
+        holder.close()
+    one_line(result, 4, 'locked by another process', str(outbox))
+
+
+def test_a_full_disk_is_one_line_and_its_own_exit_code(capsys):
+    from retail_sync.cli import _guarded
+
+    def full(_args):
+        raise OutboxFull('outbox /data/outbox.sqlite3: disk full — free space on the robot; '
+                         'nothing was written')
+    assert _guarded('emit', full)(None) == 5
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ['retailbot sync emit: outbox /data/outbox.sqlite3: disk full — free space on '
+                   'the robot; nothing was written']
+
+
+def test_sync_run_without_a_token_stops_at_start(tmp_path):
+    outbox = tmp_path / 'outbox.sqlite3'
+    Outbox(outbox).append('guide', {})
+    env = {k: v for k, v in os.environ.items() if k != 'RETAILBOT_SYNC_TOKEN'}
+    base = ['sync', 'run', '--outbox', str(outbox), '--platform', 'http://127.0.0.1:9',
+            '--robot-id', ROBOT, '--once']
+    one_line(retailbot(*base, env=env, timeout=20), 2, 'no platform token')
+    empty = tmp_path / 'token'
+    empty.write_text('\n')
+    one_line(retailbot(*base, '--token-file', str(empty), env=env, timeout=20), 2, 'is empty')
+    one_line(retailbot(*base, '--token-file', str(tmp_path / 'missing'), env=env, timeout=20), 2,
+             'cannot read token file')
+    bad_id = [a if a != ROBOT else 'robot 1/..' for a in base]
+    one_line(retailbot(*bad_id, '--token', 't', env=env, timeout=20), 2, 'robot 1/..')
+
+
+def test_sync_status_shows_local_iso_times(tmp_path):
+    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    event = outbox.append('guide', {})
+    outbox.delete([event.seq])
+    outbox.close()
+    text = sync_cli('status', '--outbox', str(tmp_path / 'outbox.sqlite3'))
+    line = next(l for l in text.stdout.splitlines() if l.startswith('last success: '))
+    when = datetime.fromisoformat(line.removeprefix('last success: '))
+    assert when.tzinfo is not None and abs(when.timestamp() - datetime.now().timestamp()) < 120
+    as_json = json.loads(sync_cli('status', '--outbox', str(tmp_path / 'outbox.sqlite3'),
+                                  '--json').stdout)
+    assert datetime.fromisoformat(as_json['last_success']) == when
+
+
+def test_platform_serve_error_paths_are_one_line(tmp_path, not_sqlite):
+    cert = tmp_path / 'cert.pem'
+    cert.write_text('not a certificate')
+    cases = [
+        (['--db', str(tmp_path / 'missing' / 'p.sqlite3'), '--token', 't'], 'does not exist'),
+        (['--db', str(not_sqlite), '--token', 't'], 'not a platform database'),
+        (['--db', str(tmp_path / 'p.sqlite3'), '--token', 't', '--tls-cert',
+          str(tmp_path / 'nope.pem'), '--tls-key', str(tmp_path / 'nope.key')], 'does not exist'),
+        (['--db', str(tmp_path / 'p.sqlite3'), '--token', 't', '--tls-cert', str(cert),
+          '--tls-key', str(cert)], 'cannot use'),
+        (['--db', str(tmp_path / 'p.sqlite3'), '--token', 't', '--port', '99999'], '99999'),
+        (['--db', str(tmp_path / 'p.sqlite3'), '--token', ''], 'admin token'),
+        (['--db', str(tmp_path / 'p.sqlite3'), '--token-file', str(tmp_path / 'no-token')],
+         'cannot read'),
+    ]
+    env = {k: v for k, v in os.environ.items() if k != 'RETAILBOT_PLATFORM_TOKEN'}
+    for args, words in cases:
+        one_line(retailbot('platform', 'serve', '--port', str(free_port()), *args, env=env), 2, words)
+    one_line(retailbot('platform', 'export', '--db', str(not_sqlite), '--robot-id', ROBOT), 2,
+             'not a platform database')
+
+
+def test_admin_token_from_a_file_or_the_environment_and_robot_tokens_from_the_cli(tmp_path):
+    import httpx
+    db = tmp_path / 'platform.sqlite3'
+    token_file = tmp_path / 'admin-token'
+    token_file.write_text('file-secret\n')
+    port = free_port()
+    server = subprocess.Popen([console_script('retailbot'), 'platform', 'serve', '--db', str(db),
+                               '--port', str(port), '--token-file', str(token_file)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f'http://127.0.0.1:{port}'
+    try:
+        def up():
+            try:
+                return httpx.get(f'{url}/v1/health', headers={'Authorization': 'Bearer file-secret'},
+                                 timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+        wait_for(up, timeout=30, what='the platform with a token file')
+        robot_token_file = tmp_path / 'robot' / 'token'
+        issued = retailbot('platform', 'token', 'issue', '--db', str(db), '--robot-id', 'robot-7',
+                           '--out', str(robot_token_file))
+        assert issued.returncode == 0 and oct(robot_token_file.stat().st_mode)[-3:] == '600'
+        robot = {'Authorization': f'Bearer {robot_token_file.read_text().strip()}'}
+        ok = httpx.post(f'{url}/v1/robots/robot-7/events', headers=robot, timeout=10,
+                        json={'events': []})
+        assert ok.status_code == 200
+        assert httpx.post(f'{url}/v1/robots/robot-8/events', headers=robot, timeout=10,
+                          json={'events': []}).status_code == 403
+        listed = retailbot('platform', 'token', 'list', '--db', str(db), '--json')
+        assert json.loads(listed.stdout)['robot_id'] == 'robot-7'
+        assert retailbot('platform', 'token', 'revoke', '--db', str(db), '--robot-id',
+                         'robot-7').returncode == 0
+        assert httpx.get(f'{url}/v1/health', headers=robot, timeout=10).status_code == 401
+        one_line(retailbot('platform', 'token', 'issue', '--db', str(db), '--robot-id', 'bad id'),
+                 2, 'bad id')
+    finally:
+        stop_process(server)

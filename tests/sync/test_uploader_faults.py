@@ -1,0 +1,104 @@
+"""Uploader faults (issue 12): a poison event is quarantined instead of blocking everything
+behind it, a conflict is quarantined with its reason, a wall-clock step never delays uploads,
+and `--once` gives up after a bounded time. The platform here is a stand-in transport (a unit
+test); the real platform's answers are tested in test_platform_faults.py."""
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+
+import httpx
+import pytest
+
+from retail_sync.outbox import Outbox
+from retail_sync.uploader import DONE, UNREACHABLE, Uploader, UploaderConfig
+from sync_support import ROBOT, free_port, sync_cli
+from test_outbox_faults import FakeClock
+
+
+class FakePlatform:
+    """Stores events; answers 500 to any batch holding a `poison` event, 409 to `clash`."""
+
+    def __init__(self, broken: bool = False) -> None:
+        self.stored: dict[str, dict] = {}
+        self.broken = broken
+        self.requests = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests += 1
+        events = json.loads(gzip.decompress(request.content))['events']
+        if self.broken or any(e['data'].get('poison') for e in events):
+            return httpx.Response(500, text='Internal Server Error')
+        if any(e['data'].get('clash') for e in events):
+            return httpx.Response(409, json={'detail': 'event_id already stored with different content'})
+        for e in events:
+            self.stored[e['event_id']] = e
+        return httpx.Response(200, json={'acked': len(events), 'stored': len(events), 'duplicates': 0})
+
+
+def uploader_for(outbox, platform, **config) -> Uploader:
+    return Uploader(outbox, UploaderConfig(platform_url='http://platform.test', token='t',
+                                           robot_id=ROBOT, backoff_initial_s=0.01,
+                                           backoff_max_s=0.02, **config),
+                    transport=httpx.MockTransport(platform))
+
+
+@pytest.mark.parametrize('position', [0, 13, 99])
+def test_a_poison_event_is_quarantined_and_everything_behind_it_is_delivered(tmp_path, position):
+    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox.append_many([{'type': 'guide', 'data': {'i': i, 'poison': i == position}}
+                        for i in range(100)])
+    platform = FakePlatform()
+    uploader = uploader_for(outbox, platform, batch_size=100)
+    assert uploader.run(threading.Event(), until_empty=True, give_up_s=10) == DONE
+    assert len(platform.stored) == 99 and outbox.pending() == 0
+    [held] = outbox.quarantined()
+    assert 'HTTP 500' in held['reason'] and 'platform fails on this event' in held['reason']
+
+
+def test_a_platform_failing_on_everything_quarantines_nothing(tmp_path):
+    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox.append_many([{'type': 'guide', 'data': {'i': i}} for i in range(20)])
+    uploader = uploader_for(outbox, FakePlatform(broken=True))
+    assert uploader.run(threading.Event(), until_empty=True, give_up_s=0.5) == UNREACHABLE
+    assert outbox.pending() == 20 and outbox.quarantined() == []
+    assert 'HTTP 500' in uploader.last_error
+
+
+def test_a_conflict_is_quarantined_with_the_platforms_reason(tmp_path):
+    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox.append_many([{'type': 'guide', 'data': {'i': i, 'clash': i == 3}} for i in range(8)])
+    platform = FakePlatform()
+    assert uploader_for(outbox, platform).run(threading.Event(), until_empty=True) == DONE
+    [held] = outbox.quarantined()
+    assert held['reason'].startswith('HTTP 409') and 'different content' in held['reason']
+    assert len(platform.stored) == 7
+
+
+@pytest.mark.parametrize('wall_time', [86400.0, 4e9, time.time() + 3600.0])
+def test_a_partial_batch_waits_by_the_outbox_clock_not_the_wall_clock(tmp_path, wall_time):
+    clock = FakeClock()
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', clock=clock)
+    outbox.append('guide', {}, time_s=wall_time)          # recorded before a clock step
+    platform = FakePlatform()
+    uploader = uploader_for(outbox, platform, max_delay_s=2.0, batch_size=500)
+    assert uploader.upload_once(flush=False) == 0          # young: waits for company
+    clock.since_boot += 2.5
+    assert uploader.upload_once(flush=False) == 1          # 2.5 s later, whatever the wall clock
+    assert len(platform.stored) == 1
+
+
+def test_sync_run_once_against_an_unreachable_platform_gives_up_in_bounded_time(tmp_path):
+    outbox = tmp_path / 'outbox.sqlite3'
+    Outbox(outbox).append('guide', {})
+    started = time.monotonic()
+    result = sync_cli('run', '--outbox', str(outbox), '--platform', f'http://127.0.0.1:{free_port()}',
+                      '--token', 't', '--robot-id', ROBOT, '--once', '--give-up-after', '2',
+                      '--backoff-max', '0.5', timeout=60)
+    assert result.returncode == 6, result.stderr
+    assert time.monotonic() - started < 30
+    last = result.stderr.strip().splitlines()[-1]
+    assert 'unreachable' in last and '1 events kept' in last
+    assert 'Traceback' not in result.stderr
