@@ -31,10 +31,10 @@ def free_port() -> int:
 
 @pytest.fixture
 def store(tmp_path) -> Path:
-    """The demo store with one VIP appointment an hour from now (customer vip-test-01)."""
+    """The demo store with one VIP appointment today at 15:00, in store hours (customer vip-test-01)."""
     folder = tmp_path / 'store'
     shutil.copytree(DEMO_STORE, folder)
-    start = (datetime.now() + timedelta(hours=1)).replace(second=0, microsecond=0)
+    start = datetime.now().replace(hour=15, minute=0, second=0, microsecond=0)
     (folder / 'appointments.json').write_text(json.dumps([{
         'appointment_id': 'apt-ui-1', 'customer_id': 'vip-test-01', 'name': 'Qiao Wenjing',
         'start': start.isoformat(), 'end': (start + timedelta(hours=1)).isoformat(),
@@ -98,8 +98,8 @@ def browser():
 
 def text_in(driver, css: str) -> str:
     """The visible text of the elements matching `css`, joined (empty if none)."""
-    from selenium.webdriver.common.by import By
-    return ' '.join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))
+    return driver.execute_script('return Array.from(document.querySelectorAll(arguments[0]))'
+                                 '.map(e => e.innerText).join(" ")', css)
 
 
 def dom_text(driver) -> str:
@@ -110,3 +110,9 @@ def dom_text(driver) -> str:
 def wait_text(driver, css: str, needle: str, timeout: float = 10.0, what: str = '') -> str:
     return wait_for(lambda: needle in text_in(driver, css) and text_in(driver, css), timeout,
                     what or f'{needle!r} in {css}')
+
+
+def data_of(driver, element_id: str) -> dict:
+    """The data-* attributes of an element (read in one go: live pages redraw it often)."""
+    return driver.execute_script('const e = document.getElementById(arguments[0]);'
+                                 'return e ? Object.assign({}, e.dataset) : null;', element_id) or {}

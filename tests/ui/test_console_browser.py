@@ -13,7 +13,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from selenium.webdriver.common.by import By
 
 from rostest_support import wait_for
-from conftest import STAFF_PASSWORD, text_in, wait_text
+from conftest import STAFF_PASSWORD, data_of, text_in, wait_text
 
 SHOTS = os.environ.get('RETAIL_UI_SCREENSHOTS')
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
@@ -89,9 +89,9 @@ def test_console_shows_the_robot_on_the_map_and_resets_a_bumper_stop_only_once_r
     login(browser, url)
     wait_for(lambda: browser.find_element(By.ID, 'dashboard').is_displayed(), 10, 'the dashboard after login')
     dock = load_zones(store / 'zones.yaml').zones['dock'].pose
-    robot = wait_for(lambda: browser.find_elements(By.ID, 'map-robot'), 10, 'the robot on the live map')[0]
-    assert float(robot.get_attribute('data-x')) == pytest.approx(dock[0], abs=0.05)
-    assert float(robot.get_attribute('data-y')) == pytest.approx(dock[1], abs=0.05)
+    robot = wait_for(lambda: data_of(browser, 'map-robot'), 10, 'the robot on the live map')
+    assert float(robot['x']) == pytest.approx(dock[0], abs=0.05) and float(robot['y']) == pytest.approx(dock[1], abs=0.05)
+    assert browser.execute_script("return document.querySelector('#console-map image') !== null"), 'the store map'
     wait_for(lambda: 'connected' in text_in(browser, '#link'), 10, 'the base link state')
     wait_for(lambda: '%' in text_in(browser, '#battery'), 10, 'the battery')
 

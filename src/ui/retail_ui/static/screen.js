@@ -37,7 +37,7 @@ const TEXT = {
     safety_stop: 'I have stopped for safety. A member of staff is on the way.', promotion: 'Offer',
     say_where: 'where is the {name}', say_take: 'take me to the {name}', say_category: "I'm looking for {name}",
     say_zone: 'take me to {name}', say_staff: 'call staff', say_yes: 'yes', say_no: 'no',
-    say_checkin: "I'm {name}, my appointment is at {time}",
+    say_checkin: 'My name is {name}, my appointment is at {time}',
   },
 };
 
@@ -113,6 +113,15 @@ function renderWelcome(welcome) {
   }
 }
 
+/* Redraw a part only when its data changed: a button must not be replaced under a customer's finger. */
+const drawn = {};
+function changed(part, data) {
+  const key = lang + JSON.stringify(data);
+  if (drawn[part] === key) return false;
+  drawn[part] = key;
+  return true;
+}
+
 function show(mode) {
   for (const section of document.querySelectorAll('#stage > .mode')) section.hidden = section.id !== mode;
   document.body.dataset.mode = mode;
@@ -126,31 +135,33 @@ function render(s) {
   const banner = document.getElementById('safety-banner');
   banner.hidden = s.notice !== 'safety_stop';
   banner.textContent = t('safety_stop');
-  if (mode === 'attract') {
+  if (mode === 'attract' && changed('attract', s.attract)) {
     const offers = clear(document.getElementById('attract-offers'));
     s.attract.promotions.forEach(c => offers.append(productCard(c, true)));
     const best = clear(document.getElementById('attract-best'));
     s.attract.best_sellers.forEach(c => best.append(productCard(c, true)));
   } else if (mode === 'customer') {
-    renderWelcome(s.welcome);
-    renderCaptions(document.getElementById('captions'), s.captions, 4);
+    if (changed('welcome', s.welcome)) renderWelcome(s.welcome);
+    if (changed('captions', s.captions)) renderCaptions(document.getElementById('captions'), s.captions, 4);
     document.getElementById('answer-buttons').hidden = !s.question;
-    document.getElementById('cards-title').textContent = s.cards.length ? t(s.cards_kind || 'products') : '';
-    const cards = clear(document.getElementById('cards'));
-    s.cards.forEach(c => cards.append(productCard(c, true)));
+    if (changed('cards', [s.cards, s.cards_kind])) {
+      document.getElementById('cards-title').textContent = s.cards.length ? t(s.cards_kind || 'products') : '';
+      const cards = clear(document.getElementById('cards'));
+      s.cards.forEach(c => cards.append(productCard(c, true)));
+    }
   } else if (mode === 'guiding') {
     const r = s.route;
     document.getElementById('route-destination').textContent = t('destination', {zone: name(r)});
     document.getElementById('route-remaining').textContent =
       r.remaining_m === null ? '' : t('remaining', {m: Math.max(0, Math.round(r.remaining_m))});
-    renderCaptions(document.getElementById('guide-captions'), s.captions, 1);
+    if (changed('guide-captions', s.captions)) renderCaptions(document.getElementById('guide-captions'), s.captions, 1);
     if (config.map) {
       routeMap.setInfo(config.map);
       routeMap.draw({pose: s.pose, path: r.path, goal: r.goal});
     } else {
       loadConfig();
     }
-  } else if (mode === 'arrived') {
+  } else if (mode === 'arrived' && changed('arrival', [s.arrival, s.captions])) {
     const a = s.arrival;
     const card = clear(document.getElementById('arrival-card'));
     card.append(el('h1', {class: 'arrival-zone'}, t('arrived', {zone: name(a)})));
