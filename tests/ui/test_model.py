@@ -164,3 +164,20 @@ def test_every_change_notifies_listeners(model):
     model.subscribe(lambda: calls.append(model.version))
     model.on_battery(0.56, 16.1, False)
     assert calls == [model.version] and model.console()['battery'] == {'percent': 56, 'voltage': 16.1, 'charging': False}
+
+
+def test_a_greeting_that_arrives_before_its_person_is_kept_and_the_last_persons_lines_are_not(model):
+    model.on_customer('appeared', 1)
+    model.on_heard('where are kettles', 'en', 1)
+    model.on_customer('left', 1)
+    model.on_reply('Hello, welcome!', 'en', 'greet', track_id=2)      # replies and customer events: any order
+    model.on_customer('appeared', 2)
+    assert [line['text'] for line in model.screen()['captions']] == ['Hello, welcome!']
+
+
+def test_a_session_end_clears_cards_and_keeps_the_goodbye(model):
+    model.on_interaction('dialogue_turn', {'intent': 'find_product', 'slots': {'sku': 'K-1'}})
+    model.on_reply('Thank you for visiting, goodbye!', 'en', 'goodbye')
+    model.on_interaction('session_end', {'reason': 'goodbye'})
+    screen = model.screen()
+    assert screen['cards'] == [] and [line['text'] for line in screen['captions']] == ['Thank you for visiting, goodbye!']

@@ -153,7 +153,7 @@ class UiModel:
                 if track_id == self.current_track:
                     self.current_track = next(iter(self.tracks), 0)
                     if self.guide is None:
-                        self._clear_customer()
+                        self._clear_customer(keep_track=self.current_track)
                         if self.current_track:
                             self._welcome_for(self.current_track)
                 self._changed()
@@ -163,7 +163,7 @@ class UiModel:
                 person.update(customer_id=customer_id, name=display_name, vip=vip)
             if not self.current_track or self.current_track not in self.tracks:
                 if self.guide is None:
-                    self._clear_customer()
+                    self._clear_customer(keep_track=track_id)   # its greeting may have come first
                 self.current_track = track_id
             if track_id == self.current_track:
                 self._welcome_for(track_id)
@@ -192,25 +192,29 @@ class UiModel:
                 'meeting_point_zh': zone.name_zh if zone else a.meeting_point,
                 'meeting_point_en': zone.name_en if zone else a.meeting_point}
 
-    def _clear_customer(self) -> None:
+    def _clear_customer(self, keep_track: int = -1) -> None:
+        """Forget what the screen shows of the customer, except lines of `keep_track` (the person now in
+        front: replies and events of different topics arrive in any order)."""
         self.welcome = None
+        kept = [line for line in self.captions if keep_track > 0 and line['track'] == keep_track]
         self.captions.clear()
+        self.captions.extend(kept)
         self.cards, self.cards_kind = [], ''
         self.question = False
         self.arrival = None
 
     # -- dialogue ----------------------------------------------------------------------------
-    def on_heard(self, text: str, language: str) -> None:
+    def on_heard(self, text: str, language: str, track_id: int = 0) -> None:
         """A final customer utterance (speech or touch): shown as 'you said'."""
         with self.lock:
-            self.captions.append({'who': 'customer', 'text': text[:300], 'lang': language})
+            self.captions.append({'who': 'customer', 'text': text[:300], 'lang': language, 'track': track_id})
             self._changed()
 
     def on_reply(self, text: str, language: str, intent: str, track_id: int = 0) -> None:
         with self.lock:
             if self.welcome is None and not self.tracks:
                 self.welcome = {'kind': 'anonymous'}      # a typed question with nobody seen: a shopper
-            self.captions.append({'who': 'robot', 'text': text, 'lang': language, 'intent': intent})
+            self.captions.append({'who': 'robot', 'text': text, 'lang': language, 'intent': intent, 'track': track_id})
             self.question = text.rstrip().endswith(QUESTION_MARKS)
             if intent == 'goodbye':
                 self.cards, self.cards_kind, self.question = [], '', False
@@ -229,9 +233,11 @@ class UiModel:
                 self.checkins[str(payload['appointment_id'])] = {'status': str(payload.get('status', '')),
                                                                  'at': self.clock()}
             elif type_ == 'session_end' and self.guide is None:
-                self._clear_customer()
-                if self.current_track in self.tracks:
-                    self._welcome_for(self.current_track)
+                last = self.captions[-1] if self.captions and self.captions[-1]['who'] == 'robot' else None
+                self.captions.clear()
+                if last is not None:
+                    self.captions.append(last)                  # the goodbye stays readable
+                self.cards, self.cards_kind, self.question, self.arrival = [], '', False, None
             else:
                 return
             self._changed()

@@ -170,7 +170,7 @@ class UiServerNode(Node):
 
     def _on_utterance(self, msg: Utterance) -> None:
         if msg.is_final and msg.text.strip():
-            self.model.on_heard(msg.text, msg.language)
+            self.model.on_heard(msg.text, msg.language, msg.track_id)
 
     def _on_event(self, msg: InteractionEvent) -> None:
         try:
