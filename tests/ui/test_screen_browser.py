@@ -16,7 +16,7 @@ from selenium.webdriver.common.keys import Keys
 from retail_common.catalog import load_catalog
 from retail_interfaces.msg import CustomerEvent
 from rostest_support import wait_for
-from conftest import dom_text, text_in, wait_text
+from conftest import dom_text, text_in, viewport, wait_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'navigation'))
 from guide_support import KinematicBase  # noqa: E402
@@ -146,7 +146,7 @@ def test_vip_check_in_without_a_face_goes_through_the_dialogue(ui_server, browse
 
 def test_portrait_screen_keeps_the_touch_bar_and_cards_visible(ui_server, browser):
     node, url = ui_server()
-    browser.set_window_size(800, 1280)
+    viewport(browser, 800, 1280)
     browser.get(url + '/')
     wait_for(lambda: text_in(browser, '#attract-offers .card-name'), 10, 'the attract loop')
     for element_id in ('ask-text', 'call-staff', 'take-me', 'vip-checkin', 'lang-toggle'):
@@ -154,4 +154,5 @@ def test_portrait_screen_keeps_the_touch_bar_and_cards_visible(ui_server, browse
         assert element.is_displayed(), element_id
         rect = element.rect
         assert rect['x'] >= 0 and rect['x'] + rect['width'] <= 800 + 1, f'{element_id} off screen: {rect}'
+        assert rect['y'] >= 0 and rect['y'] + rect['height'] <= 1280 + 1, f'{element_id} off screen: {rect}'
     shot(browser, 'screen_portrait')

@@ -37,6 +37,12 @@ def staff_secret_for_demo(data_dir: Path, password: str) -> Path:
     return path
 
 
+def set_viewport(driver, width: int, height: int) -> None:
+    """Make the page area exactly width x height CSS pixels (a window size includes the browser's frame)."""
+    driver.execute_cdp_cmd('Emulation.setDeviceMetricsOverride',
+                           {'width': width, 'height': height, 'deviceScaleFactor': 1, 'mobile': False})
+
+
 class ScreenCamera:
     def __init__(self, base_url: str, out_dir: str | Path, *, staff_password: str = '', language: str = 'zh',
                  size: tuple[int, int] = (1280, 800)) -> None:
@@ -67,6 +73,7 @@ class ScreenCamera:
             options.add_argument(flag)
         driver = webdriver.Chrome(service=Service(driver_path), options=options)
         driver.set_page_load_timeout(20)
+        set_viewport(driver, *self.size)
         if page == 'console':
             driver.get(self.base_url + '/console')
             self._until(driver, lambda d: d.find_element('id', 'password').is_displayed(), 10)

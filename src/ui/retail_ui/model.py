@@ -288,7 +288,7 @@ class UiModel:
         elif status == 'arrived':
             self._arrived(zone, 0, 0)
         elif status == 'failed':
-            self.guide = None
+            self.guide, self.plan = None, []
 
     # -- navigation --------------------------------------------------------------------------
     def on_arrival(self, zone: str, narration_key: str = '', stop_index: int = 0, stop_count: int = 0) -> None:
@@ -305,7 +305,7 @@ class UiModel:
                         'narration_key': narration_key,
                         'products': [self._card(p) for p in self.catalog.products
                                      if p.zone == zone and p.in_stock and p.promotion][:CARD_LIMIT]}
-        self.guide = None
+        self.guide, self.plan = None, []
 
     def on_plan(self, points: list[tuple[float, float]]) -> None:
         with self.lock:

@@ -91,6 +91,7 @@ function renderCaptions(container, captions, limit) {
     container.append(el('p', {class: 'caption ' + line.who},
       el('span', {class: 'who'}, line.who === 'robot' ? t('robot_said') : t('you_said')), line.text));
   }
+  container.parentElement.scrollTop = container.parentElement.scrollHeight;   // the latest line in view
 }
 
 function renderWelcome(welcome) {
@@ -142,7 +143,7 @@ function render(s) {
     s.attract.best_sellers.forEach(c => best.append(productCard(c, true)));
   } else if (mode === 'customer') {
     if (changed('welcome', s.welcome)) renderWelcome(s.welcome);
-    if (changed('captions', s.captions)) renderCaptions(document.getElementById('captions'), s.captions, 4);
+    if (changed('captions', s.captions)) renderCaptions(document.getElementById('captions'), s.captions, 3);
     document.getElementById('answer-buttons').hidden = !s.question;
     if (changed('cards', [s.cards, s.cards_kind])) {
       document.getElementById('cards-title').textContent = s.cards.length ? t(s.cards_kind || 'products') : '';
