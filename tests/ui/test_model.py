@@ -105,9 +105,9 @@ def test_guiding_shows_the_route_and_distance_left_then_the_arrival_card(model):
     route = model.screen()['route']
     assert model.screen()['mode'] == 'guiding' and route['name_en'] == 'West Kitchen'
     assert route['remaining_m'] == pytest.approx(6.0, abs=0.05) and route['goal'] == [3.0, 4.0]
-    model.on_arrival('kitchen_west')
+    model.on_arrival('kitchen_west', '', 0, 1)                # the guide's one-stop mission
     screen = model.screen()
-    assert screen['mode'] == 'arrived' and screen['arrival']['name_zh'] == '西厨区'
+    assert screen['mode'] == 'arrived' and screen['arrival']['name_zh'] == '西厨区' and not screen['arrival']['tour']
     assert [c['sku'] for c in screen['arrival']['products']] == ['K-1']
     model.on_interaction('guide', {'zone': 'kitchen_west', 'status': 'arrived'})   # the same arrival again
     assert model.screen()['mode'] == 'arrived'
@@ -181,3 +181,10 @@ def test_a_session_end_clears_cards_and_keeps_the_goodbye(model):
     model.on_interaction('session_end', {'reason': 'goodbye'})
     screen = model.screen()
     assert screen['cards'] == [] and [line['text'] for line in screen['captions']] == ['Thank you for visiting, goodbye!']
+
+
+def test_a_tour_stop_is_a_narration_card(model):
+    model.on_arrival('lighting', 'tour.lighting', 1, 3)
+    arrival = model.screen()['arrival']
+    assert arrival['tour'] and (arrival['stop_index'], arrival['stop_count']) == (1, 3)
+    assert model.console()['mission']['kind'] == 'tour_stop'

@@ -301,7 +301,8 @@ class UiModel:
             return                                        # the same arrival from the topic and the event
         info = self.zones.get(zone)
         self.arrival = {'zone': zone, 'name_zh': info.name_zh if info else zone, 'name_en': info.name_en if info else zone,
-                        'tour': stop_count > 0, 'stop_index': stop_index, 'stop_count': stop_count,
+                        'tour': stop_count > 1 or bool(narration_key),   # a guide goal is a one-stop mission
+                        'stop_index': stop_index, 'stop_count': stop_count,
                         'narration_key': narration_key,
                         'products': [self._card(p) for p in self.catalog.products
                                      if p.zone == zone and p.in_stock and p.promotion][:CARD_LIMIT]}

@@ -145,10 +145,12 @@ function render(s) {
     if (changed('welcome', s.welcome)) renderWelcome(s.welcome);
     if (changed('captions', s.captions)) renderCaptions(document.getElementById('captions'), s.captions, 3);
     document.getElementById('answer-buttons').hidden = !s.question;
-    if (changed('cards', [s.cards, s.cards_kind])) {
-      document.getElementById('cards-title').textContent = s.cards.length ? t(s.cards_kind || 'products') : '';
+    if (changed('cards', [s.cards, s.cards_kind, s.cards.length ? null : s.attract.promotions])) {
+      // nothing asked yet: the store's offers, so the screen is never empty
+      const shown = s.cards.length ? s.cards : s.attract.promotions.slice(0, 4);
+      document.getElementById('cards-title').textContent = shown.length ? t(s.cards.length ? (s.cards_kind || 'products') : 'offers') : '';
       const cards = clear(document.getElementById('cards'));
-      s.cards.forEach(c => cards.append(productCard(c, true)));
+      shown.forEach(c => cards.append(productCard(c, true)));
     }
   } else if (mode === 'guiding') {
     const r = s.route;
