@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 import uvicorn
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseArray, PoseWithCovarianceStamped
 from nav_msgs.msg import OccupancyGrid, Odometry, Path as PathMsg
 from rclpy.node import Node
@@ -28,7 +28,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from retail_common.catalog import CatalogError, load_catalog
-from retail_common.node_support import ConfigError, declare_params, main_for
+from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
 from retail_common.params import ParamSpec
 from retail_dialogue.store import load_appointments
 from retail_interfaces.msg import BaseSafety, CustomerEvent, InteractionEvent, PlaceArrival, RobotReply, Utterance
@@ -130,10 +130,12 @@ class UiServerNode(Node):
         sub(DiagnosticArray, '/diagnostics', self._on_diagnostics, 50)
         sub(Image, p.image_topic, self._on_image, qos_profile_sensor_data)
 
-        app = create_app(self.model, self, self.auth, max_rate_hz=p.max_rate_hz,
-                         audit=lambda line: self.get_logger().warning(line))
-        self.server = uvicorn.Server(uvicorn.Config(app, host=p.host, port=p.port, log_level='warning',
-                                                    access_log=False, lifespan='off'))
+        self.app = create_app(self.model, self, self.auth, max_rate_hz=p.max_rate_hz,
+                              audit=lambda line: self.get_logger().warning(line))
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host=p.host, port=p.port, log_level='warning',
+                                                    access_log=False, lifespan='off', timeout_graceful_shutdown=2))
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_timer(2.0, self._publish_diagnostics)
         self.server_thread = threading.Thread(target=self._serve, name='ui-http', daemon=True)
         self.server_thread.start()
         self.get_logger().info(f'screen at http://{p.host}:{p.port}/ , staff console at http://{p.host}:{p.port}/console')
@@ -146,6 +148,20 @@ class UiServerNode(Node):
         if not self.server.started:
             self.get_logger().error(f'cannot serve on {self.params.host}:{self.params.port} '
                                     '(address in use or not available): screen and console are down')
+
+    def _publish_diagnostics(self) -> None:
+        p = self.params
+        values = {'url': f'http://{p.host}:{p.port}/', 'live_pages': self.app.state.streams['open'],
+                  'staff_login': 'configured' if self.auth.secret is not None else 'no staff password'}
+        if not self.server.started:
+            level, message = DiagnosticStatus.ERROR, f'not serving on {p.host}:{p.port}'
+        elif self.auth.secret is None:
+            level, message = DiagnosticStatus.WARN, 'screen up; staff console locked: no staff password set'
+        else:
+            level, message = DiagnosticStatus.OK, f'screen and console on {p.host}:{p.port}'
+        array = DiagnosticArray(status=[diagnostic_status('ui: server', level, message, values)])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(array)
 
     @staticmethod
     def _history_rows(path: Path):
@@ -309,6 +325,7 @@ class UiServerNode(Node):
         return (True, f'deleted {customer_id} and all their face data') if deleted else (False, f'no member {customer_id}')
 
     def destroy_node(self) -> None:
+        self.app.state.close()
         self.server.should_exit = True
         self.server_thread.join(timeout=5.0)
         super().destroy_node()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -30,6 +31,7 @@ from .model import UiModel
 STATIC = Path(__file__).resolve().parent / 'static'
 COOKIE = 'retail_staff'
 MAX_BODY_BYTES = 16 * 1024
+MAX_STREAMS = 32                  # open live-update connections (screen, console tabs) at once
 KEEPALIVE_S = 15.0
 CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
@@ -114,6 +116,15 @@ def create_app(model: UiModel, actions: RobotActions, auth: StaffAuth, *, max_ra
     hub = Hub()
     model.subscribe(hub.notify)
     min_gap = 1.0 / max_rate_hz
+    stopping = threading.Event()
+    streams = {'open': 0}
+
+    def close() -> None:
+        """End every live stream (uvicorn waits for open responses before it stops)."""
+        stopping.set()
+        hub.notify()
+    app.state.close = close
+    app.state.streams = streams
 
     @app.middleware('http')
     async def guard(request: Request, call_next):
@@ -140,17 +151,24 @@ def create_app(model: UiModel, actions: RobotActions, auth: StaffAuth, *, max_ra
     async def stream(request: Request, view: Callable[[], dict]):
         hub.attach()
         last = -1
-        while not await request.is_disconnected():
-            if model.version != last:
-                last = model.version
-                yield f'data: {json.dumps(view(), ensure_ascii=False)}\n\n'
-                await asyncio.sleep(min_gap)
-                continue
-            await hub.wait(KEEPALIVE_S)
-            if model.version == last:
-                yield ': keep-alive\n\n'
+        try:
+            while not stopping.is_set() and not await request.is_disconnected():
+                if model.version != last:
+                    last = model.version
+                    yield f'data: {json.dumps(view(), ensure_ascii=False)}\n\n'
+                    await asyncio.sleep(min_gap)
+                    continue
+                await hub.wait(KEEPALIVE_S)
+                if model.version == last and not stopping.is_set():
+                    yield ': keep-alive\n\n'
+        finally:
+            streams['open'] -= 1
 
-    def sse(request: Request, view: Callable[[], dict]) -> StreamingResponse:
+    def sse(request: Request, view: Callable[[], dict]):
+        if streams['open'] >= MAX_STREAMS:
+            return JSONResponse({'detail': f'more than {MAX_STREAMS} live pages open'}, status_code=503,
+                                headers={'Retry-After': '5'})
+        streams['open'] += 1
         return StreamingResponse(stream(request, view), media_type='text/event-stream',
                                  headers={'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no'})
 
