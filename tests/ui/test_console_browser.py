@@ -52,6 +52,20 @@ class MapPublisher(Node):
         self.pub.publish(msg)
 
 
+class CameraFrames(Node):
+    """A camera on /perception/image_raw (an empty shop floor, 320x180, 5 frames/s)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__('camera_frames', **kwargs)
+        import numpy as np
+        from rclpy.qos import qos_profile_sensor_data
+        from sensor_msgs.msg import Image
+        from retail_perception.image_convert import to_image_msg
+        self.msg = to_image_msg(np.full((180, 320, 3), 180, np.uint8))
+        self.pub = self.create_publisher(Image, '/perception/image_raw', qos_profile_sensor_data)
+        self.create_timer(0.2, lambda: self.pub.publish(self.msg))
+
+
 def test_console_refuses_without_login_and_rate_limits_guessing(ui_server, browser):
     node, url = ui_server(login_max_failures=3)
     for method, path in (('GET', '/api/console/state'), ('POST', '/api/console/reset_safety'),
@@ -124,10 +138,13 @@ def test_enrolment_refuses_without_a_consent_reference(ui_server, browser, ros_c
     faces = FacesNode(context=ros_context, namespace='perception',
                       parameter_overrides=[Parameter('gallery_dir', value=str(gallery)),
                                            Parameter('key_file', value=str(key_file))])
-    spin(faces)
+    camera = CameraFrames(context=ros_context)
+    spin(faces, camera)
     node, url = ui_server(key_file=str(key_file))
     login(browser, url)
     wait_for(lambda: browser.find_element(By.ID, 'dashboard').is_displayed(), 10, 'the dashboard')
+    wait_for(lambda: browser.execute_script("return document.getElementById('preview').naturalWidth") == 320, 10,
+             'the live camera preview for enrolment')
     browser.find_element(By.ID, 'enroll-id').send_keys('m-900001')
     browser.find_element(By.ID, 'enroll-name').send_keys('Mr Fang')
     browser.find_element(By.ID, 'enroll-button').click()
