@@ -36,7 +36,8 @@ async function showDashboard() {
 function refreshPreview() {
   const img = $('preview');
   const next = new Image();
-  next.onload = () => { img.src = next.src; };
+  next.onload = () => { img.src = next.src; img.hidden = false; $('preview-status').hidden = true; };
+  next.onerror = () => { img.hidden = true; $('preview-status').hidden = false; };
   next.src = '/api/console/preview.jpg?t=' + Date.now();
 }
 
