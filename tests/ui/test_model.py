@@ -6,7 +6,9 @@ from datetime import datetime
 import pytest
 
 from retail_common.catalog import load_catalog
-from retail_ui.model import AppointmentInfo, UiModel, ZoneInfo, best_sellers, remaining_distance
+from retail_dialogue.store import Appointment
+from retail_navigation.zones import Zone
+from retail_ui.model import UiModel, best_sellers, remaining_distance
 
 CSV = """sku,name_zh,name_en,aliases,category,category_zh,brand,brand_zh,price_cny,zone,stock,tags,promotion
 K-1,青松电水壶,Pine Kettle,,kettle,电水壶,pine,青松,199,kitchen_west,4,,满199减20
@@ -21,12 +23,12 @@ def model(tmp_path):
     path = tmp_path / 'catalog.csv'
     path.write_text(CSV, encoding='utf-8')
     catalog = load_catalog(path)
-    zones = {'kitchen_west': ZoneInfo('kitchen_west', '西厨区', 'West Kitchen', 'product', (3.0, 4.0, 0.0)),
-             'lighting': ZoneInfo('lighting', '灯具区', 'Lighting', 'product', (8.0, 1.0, 0.0)),
-             'lounge': ZoneInfo('lounge', '贵宾室', 'Lounge', 'service', (1.0, 9.0, 0.0))}
-    appointments = [AppointmentInfo('ap-7', 'c-42', 'Ms Lin Qiao', datetime(2026, 3, 14, 15, 0),
+    zones = {'kitchen_west': Zone('kitchen_west', 'product', '西厨区', 'West Kitchen', (3.0, 4.0, 0.0)),
+             'lighting': Zone('lighting', 'product', '灯具区', 'Lighting', (8.0, 1.0, 0.0)),
+             'lounge': Zone('lounge', 'service', '贵宾室', 'Lounge', (1.0, 9.0, 0.0))}
+    appointments = [Appointment('ap-7', 'c-42', 'Ms Lin Qiao', datetime(2026, 3, 14, 15, 0),
                                     datetime(2026, 3, 14, 16, 0), 'oven demo', 'lounge', 'Zhou'),
-                    AppointmentInfo('ap-8', 'c-43', 'Mr Gao', datetime(2026, 3, 15, 10, 0),
+                    Appointment('ap-8', 'c-43', 'Mr Gao', datetime(2026, 3, 15, 10, 0),
                                     datetime(2026, 3, 15, 11, 0), 'delivery', 'lounge', 'Zhou')]
     return UiModel(catalog, zones, appointments, best_sellers([('B-1', 3), ('K-2', 9), ('K-1', 1)], catalog),
                    clock=lambda: 1.0, wall_clock=lambda: NOW)

@@ -21,11 +21,12 @@ import math
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterable
 
 from retail_common.catalog import Catalog, Product
+from retail_dialogue.store import Appointment
+from retail_navigation.zones import Zone
 
 CAPTION_LINES = 6
 CARD_LIMIT = 4
@@ -37,27 +38,6 @@ PRODUCT_INTENTS = ('find_product', 'ask_price', 'ask_promotion', 'compare', 'ask
 SAFETY_FLAGS = ('bumper_left', 'bumper_centre', 'bumper_right', 'cliff_left', 'cliff_centre', 'cliff_right',
                 'wheel_drop_left', 'wheel_drop_right')
 DIAGNOSTIC_LEVELS = {0: 'OK', 1: 'WARN', 2: 'ERROR', 3: 'STALE'}
-
-
-@dataclass(frozen=True)
-class ZoneInfo:
-    zone_id: str
-    name_zh: str
-    name_en: str
-    kind: str                       # 'product' | 'service'
-    pose: tuple[float, float, float]
-
-
-@dataclass(frozen=True)
-class AppointmentInfo:
-    appointment_id: str
-    customer_id: str
-    name: str
-    start: datetime
-    end: datetime
-    purpose: str
-    meeting_point: str
-    staff: str
 
 
 def best_sellers(rows: Iterable[tuple[str, int]], catalog: Catalog, limit: int = ATTRACT_LIMIT) -> list[str]:
@@ -95,7 +75,7 @@ def remaining_distance(path: list[tuple[float, float]], pose: tuple[float, float
 class UiModel:
     """The state of the screen and the console; thread-safe (the node and the web server share it)."""
 
-    def __init__(self, catalog: Catalog, zones: dict[str, ZoneInfo], appointments: list[AppointmentInfo] = (),
+    def __init__(self, catalog: Catalog, zones: dict[str, Zone], appointments: list[Appointment] = (),
                  best_seller_skus: list[str] = (), *, face_recognition: bool = True,
                  clock: Callable[[], float] = time.time, wall_clock: Callable[[], datetime] = datetime.now) -> None:
         self.catalog = catalog
@@ -181,12 +161,12 @@ class UiModel:
                 welcome['appointment'] = self._appointment_view(appointment)
         self.welcome = welcome
 
-    def _todays_appointment(self, customer_id: str) -> AppointmentInfo | None:
+    def _todays_appointment(self, customer_id: str) -> Appointment | None:
         now = self.wall_clock()
         mine = [a for a in self.appointments if a.customer_id == customer_id and a.start.date() == now.date()]
         return min(mine, key=lambda a: abs(a.start - now)) if mine else None
 
-    def _appointment_view(self, a: AppointmentInfo) -> dict:
+    def _appointment_view(self, a: Appointment) -> dict:
         zone = self.zones.get(a.meeting_point)
         return {'time': a.start.strftime('%H:%M'), 'purpose': a.purpose, 'staff': a.staff,
                 'meeting_point_zh': zone.name_zh if zone else a.meeting_point,
@@ -426,8 +406,8 @@ class UiModel:
             for p in self.catalog.products:
                 categories.setdefault(p.category, {'id': p.category, 'name_zh': p.category_zh or p.category,
                                                    'name_en': p.category.replace('_', ' '), 'zone': p.zone})
-            zones = [{'id': z.zone_id, 'name_zh': z.name_zh, 'name_en': z.name_en, 'kind': z.kind,
-                      'pose': list(z.pose[:2])} for z in self.zones.values() if z.zone_id != 'dock']
+            zones = [{'id': z.id, 'name_zh': z.name_zh, 'name_en': z.name_en, 'kind': z.kind,
+                      'pose': list(z.pose[:2])} for z in self.zones.values() if z.id != 'dock']
             return {'zones': zones, 'categories': list(categories.values()), 'map': self.map_info}
 
     def console(self) -> dict:

@@ -37,7 +37,7 @@ from retail_navigation.zones import ZoneError, load_zones
 
 from .auth import AuthConfigError, StaffAuth, load_secret
 from .map_image import MapImageError, grid_to_png, map_info
-from .model import AppointmentInfo, UiModel, ZoneInfo, best_sellers
+from .model import UiModel, best_sellers
 from .web import create_app
 
 DEFAULT_STORE = str(Path(__file__).resolve().parents[3] / 'config' / 'stores' / 'demo')
@@ -93,11 +93,8 @@ class UiServerNode(Node):
         appointments, issues = load_appointments(store / 'appointments.json')
         for issue in issues:
             self.get_logger().warning(issue)
-        self.model = UiModel(
-            catalog, {z.id: ZoneInfo(z.id, z.name_zh, z.name_en, z.kind, tuple(z.pose)) for z in zones.zones.values()},
-            [AppointmentInfo(a.appointment_id, a.customer_id, a.name, a.start, a.end, a.purpose, a.meeting_point, a.staff)
-             for a in appointments],
-            best_sellers(self._history_rows(store / 'history.csv'), catalog), face_recognition=p.face_recognition)
+        self.model = UiModel(catalog, zones.zones, appointments, best_sellers(self._history_rows(store / 'history.csv'), catalog),
+                             face_recognition=p.face_recognition)
         self.dock = tuple(zones.zones['dock'].pose) if 'dock' in zones.zones else (0.0, 0.0, 0.0)
         self.gallery_dir = Path(p.gallery_dir or data / 'faces')
         secret_file = p.staff_secret_file or str(data / 'ui' / 'staff_secret')
