@@ -102,7 +102,7 @@ class UiServerNode(Node):
             secret = load_secret(secret_file, p.platform_token_file or data / 'sync' / 'token')
         except AuthConfigError as exc:
             secret = None
-            self.get_logger().error(f'{exc}; the staff console refuses every login until then')
+            self.get_logger().warning(f'{exc}; the staff console refuses every login until then')
         self.auth = StaffAuth(secret, max_failures=p.login_max_failures, window_s=p.login_window_s,
                               session_ttl_s=p.session_ttl_s)
         self._image: Image | None = None
@@ -135,7 +135,14 @@ class UiServerNode(Node):
         self.create_timer(2.0, self._publish_diagnostics)
         self.server_thread = threading.Thread(target=self._serve, name='ui-http', daemon=True)
         self.server_thread.start()
-        self.get_logger().info(f'screen at http://{p.host}:{p.port}/ , staff console at http://{p.host}:{p.port}/console')
+        self._announce = self.create_timer(0.2, self._announce_when_serving)
+
+    def _announce_when_serving(self) -> None:
+        if self.server.started or not self.server_thread.is_alive():
+            self._announce.cancel()
+        if self.server.started:
+            p = self.params
+            self.get_logger().info(f'screen at http://{p.host}:{p.port}/ , staff console at http://{p.host}:{p.port}/console')
 
     def _serve(self) -> None:
         try:
