@@ -190,3 +190,12 @@ def test_a_tour_stop_is_a_narration_card(model):
     arrival = model.screen()['arrival']
     assert arrival['tour'] and (arrival['stop_index'], arrival['stop_count']) == (1, 3)
     assert model.console()['mission']['kind'] == 'tour_stop'
+
+
+def test_new_store_data_from_the_platform_is_shown(model, tmp_path):
+    path = tmp_path / 'new_catalog.csv'
+    path.write_text(CSV.replace('199,kitchen_west,4,,满199减20', '179,kitchen_west,4,,限时特价'), encoding='utf-8')
+    model.set_catalog(load_catalog(path))
+    assert [(c['price'], c['promotion']) for c in model.screen()['attract']['promotions']] == [('179', '限时特价')]
+    model.set_appointments([])
+    assert model.console()['appointments'] == []

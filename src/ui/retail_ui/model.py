@@ -113,6 +113,18 @@ class UiModel:
         self._request_ids = itertools.count(1)
         self.reset_log: deque[dict] = deque(maxlen=RESET_LOG_LIMIT)
 
+    # -- store data swapped in by the sync downlink ------------------------------------------
+    def set_catalog(self, catalog: Catalog) -> None:
+        with self.lock:
+            self.catalog = catalog
+            self.best_seller_skus = [s for s in self.best_seller_skus if s in catalog.by_sku]
+            self._changed()
+
+    def set_appointments(self, appointments: list[Appointment]) -> None:
+        with self.lock:
+            self.appointments = list(appointments)
+            self._changed()
+
     # -- change notification -----------------------------------------------------------------
     def subscribe(self, listener: Callable[[], None]) -> None:
         """`listener()` is called (from the changing thread) after every change."""

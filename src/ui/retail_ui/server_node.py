@@ -31,7 +31,8 @@ from retail_common.catalog import CatalogError, load_catalog
 from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
 from retail_common.params import ParamSpec
 from retail_dialogue.store import load_appointments
-from retail_interfaces.msg import BaseSafety, CustomerEvent, InteractionEvent, PlaceArrival, RobotReply, Utterance
+from retail_interfaces.msg import (BaseSafety, CustomerEvent, DataUpdate, InteractionEvent, PlaceArrival, RobotReply,
+                                   Utterance)
 from retail_interfaces.srv import EnrollFace
 from retail_navigation.zones import ZoneError, load_zones
 
@@ -60,6 +61,7 @@ SPECS = [
     ParamSpec('service_timeout_s', 5.0, 'Longest wait for reset_safety / enroll_face answers (s).', min=0.5, max=60.0),
 ]
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+UPDATES_QOS = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 EVENTS_QOS = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
 CUSTOMER_KINDS = {CustomerEvent.APPEARED: 'appeared', CustomerEvent.IDENTIFIED: 'identified',
                   CustomerEvent.APPROACHING: 'approaching', CustomerEvent.LEFT: 'left'}
@@ -126,6 +128,7 @@ class UiServerNode(Node):
         sub(BatteryState, '/navigation/battery', self._on_battery, 10)
         sub(DiagnosticArray, '/diagnostics', self._on_diagnostics, 50)
         sub(Image, p.image_topic, self._on_image, qos_profile_sensor_data)
+        sub(DataUpdate, '/sync/data_updates', self._on_data_update, UPDATES_QOS)
 
         self.app = create_app(self.model, self, self.auth, max_rate_hz=p.max_rate_hz,
                               audit=lambda line: self.get_logger().warning(line))
@@ -255,6 +258,23 @@ class UiServerNode(Node):
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         self.model.on_diagnostics([(s.name, s.level[0] if isinstance(s.level, bytes) else int(s.level), s.message,
                                     {kv.key: kv.value for kv in s.values}) for s in msg.status])
+
+    def _on_data_update(self, msg: DataUpdate) -> None:
+        """New catalog or appointments from the platform (already validated by the sync): shown from now on."""
+        if msg.kind == 'catalog':
+            try:
+                catalog = load_catalog(msg.path)
+            except CatalogError as exc:
+                self.get_logger().error(f'new catalog not shown, keeping the old one: {exc}')
+                return
+            self.model.set_catalog(catalog)
+            self.get_logger().info(f'catalog {msg.path} ({len(catalog)} products) now on the screen')
+        elif msg.kind == 'appointments':
+            appointments, issues = load_appointments(msg.path)
+            for issue in issues:
+                self.get_logger().warning(issue)
+            self.model.set_appointments(appointments)
+            self.get_logger().info(f'appointments {msg.path}: {len(appointments)} now on the console')
 
     def _on_image(self, msg: Image) -> None:
         self._image = msg                 # converted only when staff look at the preview
