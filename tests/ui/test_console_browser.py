@@ -158,3 +158,25 @@ def test_enrolment_refuses_without_a_consent_reference(ui_server, browser, ros_c
     browser.find_element(By.ID, 'enroll-button').click()
     wait_text(browser, '#enroll-message', 'Not enrolled')
     assert len(GalleryStore(gallery, load_key(key_file)).load()) == 0
+
+
+def test_appointments_downlinked_after_start_reach_the_console(ui_server, ros_context, spin, tmp_path):
+    import json
+    from datetime import datetime
+    from retail_interfaces.msg import DataUpdate
+    node, url = ui_server()
+    fresh = tmp_path / 'platform_appointments.json'
+    start = datetime.now().replace(hour=17, minute=30, second=0, microsecond=0)
+    fresh.write_text(json.dumps([{'appointment_id': 'apt-new', 'customer_id': 'c-9', 'name': 'Ms Du',
+                                  'start': start.isoformat(), 'end': start.replace(hour=18).isoformat(),
+                                  'purpose': 'fridge delivery', 'meeting_point': 'service_desk'}]))
+    publisher = Node('sync_stand_in', context=ros_context)
+    pub = publisher.create_publisher(DataUpdate, '/sync/data_updates', LATCHED)
+    spin(publisher)
+    pub.publish(DataUpdate(kind='appointments', path=str(fresh), version='v2'))
+    token = httpx.post(url + '/api/console/login', json={'password': STAFF_PASSWORD}).json()['message']
+
+    def names():
+        state = httpx.get(url + '/api/console/state', headers={'Authorization': f'Bearer {token}'}).json()
+        return [a['name'] for a in state['appointments']]
+    wait_for(lambda: names() == ['Ms Du'], 10, 'the new appointment on the console')
