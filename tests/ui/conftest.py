@@ -19,8 +19,6 @@ from rostest_support import REPO, wait_for  # noqa: E402
 
 DEMO_STORE = REPO / 'config' / 'stores' / 'demo'
 STAFF_PASSWORD = 'staff-pass-1234'
-CHROMIUM = ('/usr/bin/chromium', '/usr/bin/chromium-browser')
-CHROMEDRIVER = ('/usr/bin/chromedriver', '/usr/lib/chromium/chromedriver')
 
 
 def free_port() -> int:
@@ -73,6 +71,7 @@ def ui_server(ros_context, spin, store, tmp_path):
 @pytest.fixture
 def browser():
     """A headless Chromium at 1280x800 with a fresh profile (skips only where it is not installed)."""
+    from retail_demo.screens import CHROMEDRIVER, CHROMIUM, FLAGS
     chromium = next((p for p in CHROMIUM if Path(p).exists()), None)
     driver_path = next((p for p in CHROMEDRIVER if Path(p).exists()), None)
     if chromium is None or driver_path is None:
@@ -83,9 +82,7 @@ def browser():
     profile = tempfile.mkdtemp(prefix='retail-ui-chromium-')
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-                 '--disable-background-networking', '--disable-component-update', '--disable-sync',
-                 '--disable-dev-shm-usage', '--window-size=1280,800', f'--user-data-dir={profile}'):
+    for flag in FLAGS + ('--window-size=1280,800', f'--user-data-dir={profile}'):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     driver.set_page_load_timeout(20)
@@ -99,8 +96,8 @@ def browser():
 
 def viewport(driver, width: int, height: int) -> None:
     """The page area as the robot's screen has it (landscape 1280x800 or portrait 800x1280)."""
-    driver.execute_cdp_cmd('Emulation.setDeviceMetricsOverride',
-                           {'width': width, 'height': height, 'deviceScaleFactor': 1, 'mobile': False})
+    from retail_demo.screens import set_viewport
+    set_viewport(driver, width, height)
 
 
 def text_in(driver, css: str) -> str:
