@@ -71,7 +71,8 @@ def test_attract_loop_then_a_typed_question_shows_the_product_card_and_take_me_t
     spin(base, guide)
     node, url = ui_server()
     browser.get(url + '/')
-    wait_for(lambda: text_in(browser, '#attract-offers .card-name'), 10, 'the attract loop with offers')
+    wait_for(lambda: text_in(browser, '#attract-cards .card-name'), 10, 'the attract loop with offers')
+    assert len(browser.find_elements(By.CSS_SELECTOR, '#attract-pages .dot')) >= 2     # offers, then best sellers
     shot(browser, 'screen_attract')
 
     ask(browser, f'{product.name_zh}多少钱')
@@ -105,7 +106,7 @@ def test_recognised_vip_gets_the_welcome_card_and_an_unknown_face_nothing_person
     spin(camera)
     node, url = ui_server()
     browser.get(url + '/?lang=en')
-    wait_for(lambda: text_in(browser, '#attract-offers .card-name'), 10, 'the attract loop')
+    wait_for(lambda: text_in(browser, '#attract-cards .card-name'), 10, 'the attract loop')
     camera.event(CustomerEvent.APPEARED, 41)
     camera.event(CustomerEvent.IDENTIFIED, 41, 'vip-test-01', 'Ms Qiao', vip=True)
     wait_text(browser, '#welcome', 'Ms Qiao', what='the VIP welcome card')
@@ -148,7 +149,7 @@ def test_portrait_screen_keeps_the_touch_bar_and_cards_visible(ui_server, browse
     node, url = ui_server()
     viewport(browser, 800, 1280)
     browser.get(url + '/')
-    wait_for(lambda: text_in(browser, '#attract-offers .card-name'), 10, 'the attract loop')
+    wait_for(lambda: text_in(browser, '#attract-cards .card-name'), 10, 'the attract loop')
     for element_id in ('ask-text', 'call-staff', 'take-me', 'vip-checkin', 'lang-toggle'):
         element = browser.find_element(By.ID, element_id)
         assert element.is_displayed(), element_id

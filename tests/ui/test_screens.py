@@ -9,7 +9,7 @@ def test_screenshots_of_the_screen_and_the_console_are_saved(ui_server, browser,
     node, url = ui_server()
     camera = ScreenCamera(url, tmp_path / 'screens', staff_password=STAFF_PASSWORD)
     try:
-        attract = camera.shot('attract', until_css='#attract-offers .card')
+        attract = camera.shot('attract', until_css='#attract-cards .card')
         console = camera.shot('console', page='console', until_text=('#safety', 'unknown'))
         missing = camera.shot('never', until_text=('#welcome', 'nobody says this'), timeout=0.5)
     finally:

@@ -380,7 +380,7 @@ class StoreDay:
         self.expect.check('parts_available', True, names)
         self.screens = ScreenCamera(f'http://127.0.0.1:{self.ui_port}', self.out / 'screens', staff_password=STAFF_PASSWORD)
         self.transcript.say('robot', f'screen at http://127.0.0.1:{self.ui_port}/ , staff console at /console')
-        self._screenshot('attract', until_css='#attract-offers .card', timeout=20)
+        self._screenshot('attract', until_css='#attract-cards .card', timeout=20)
 
     def _ready(self) -> bool:
         if self.launch_code is not None:

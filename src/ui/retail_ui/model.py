@@ -30,7 +30,7 @@ from retail_navigation.zones import Zone
 
 CAPTION_LINES = 6
 CARD_LIMIT = 4
-ATTRACT_LIMIT = 6
+ATTRACT_LIMIT = 12              # cards of the idle loop per list (offers, best sellers)
 STAFF_REQUEST_LIMIT = 200
 RESET_LOG_LIMIT = 50
 QUESTION_MARKS = ('?', '？')

@@ -136,11 +136,8 @@ function render(s) {
   const banner = document.getElementById('safety-banner');
   banner.hidden = s.notice !== 'safety_stop';
   banner.textContent = t('safety_stop');
-  if (mode === 'attract' && changed('attract', s.attract)) {
-    const offers = clear(document.getElementById('attract-offers'));
-    s.attract.promotions.forEach(c => offers.append(productCard(c, true)));
-    const best = clear(document.getElementById('attract-best'));
-    s.attract.best_sellers.forEach(c => best.append(productCard(c, true)));
+  if (mode === 'attract' && changed('attract', [s.attract, attractPage])) {
+    renderAttract(s.attract);
   } else if (mode === 'customer') {
     if (changed('welcome', s.welcome)) renderWelcome(s.welcome);
     if (changed('captions', s.captions)) renderCaptions(document.getElementById('captions'), s.captions, 3);
@@ -173,6 +170,35 @@ function render(s) {
     const products = clear(document.getElementById('arrival-products'));
     a.products.forEach(c => products.append(productCard(c, false)));
   }
+}
+
+/* The idle attract loop: the store's offers, then its best sellers, four cards a page, a page every 8 s. */
+const ATTRACT_PAGE_SIZE = 4;
+const ATTRACT_PERIOD_MS = 8000;
+let attractPage = 0;
+
+function attractPages(attract) {
+  const pages = [];
+  for (const [key, items] of [['offers', attract.promotions], ['best_sellers', attract.best_sellers]]) {
+    for (let i = 0; i < items.length; i += ATTRACT_PAGE_SIZE) pages.push({key, cards: items.slice(i, i + ATTRACT_PAGE_SIZE)});
+  }
+  return pages;
+}
+
+function renderAttract(attract) {
+  const pages = attractPages(attract);
+  const page = pages.length ? pages[attractPage % pages.length] : {key: 'offers', cards: []};
+  document.getElementById('attract-title').textContent = t(page.key);
+  const cards = clear(document.getElementById('attract-cards'));
+  page.cards.forEach(c => cards.append(productCard(c, true)));
+  const dots = clear(document.getElementById('attract-pages'));
+  pages.forEach((_, i) => dots.append(el('span', {class: 'dot' + (i === attractPage % pages.length ? ' on' : '')})));
+}
+
+function nextAttractPage() {
+  if (!state || state.mode !== 'attract') return;
+  attractPage = (attractPage + 1) % Math.max(1, attractPages(state.attract).length);
+  render(state);
 }
 
 function renderButtons() {
@@ -234,6 +260,7 @@ function wire() {
   const params = new URLSearchParams(location.search);
   setLanguage(params.get('lang') === 'en' ? 'en' : 'zh');
   loadConfig();
+  setInterval(nextAttractPage, ATTRACT_PERIOD_MS);
   liveStream('/api/screen/stream', render, (up) => document.body.classList.toggle('offline', !up));
 }
 
