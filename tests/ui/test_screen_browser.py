@@ -7,7 +7,6 @@ import os
 import sys
 from pathlib import Path
 
-import pytest
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from selenium.webdriver.common.by import By
