@@ -2,13 +2,15 @@
 # Installs everything the robot software needs into .venv at the repository root:
 # pinned ROS 2 Kilted wheels and Python packages, the retail_interfaces package (built from
 # .msg/.srv/.action with pip), every src/* package (editable), and the Debian packages the robot
-# uses (espeak-ng, sox, PortAudio). Idempotent: a second run with nothing changed does nothing.
+# uses (espeak-ng, sox, PortAudio; Chromium + chromedriver for the screen's browser tests, Noto CJK
+# fonts so the screen shows Chinese).
+# Idempotent: a second run with nothing changed does nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 VENV="$ROOT/.venv"
 STAMP="$VENV/.retailbot-install"
-APT_PACKAGES=(espeak-ng sox libportaudio2)
+APT_PACKAGES=(espeak-ng sox libportaudio2 chromium chromium-driver fonts-noto-cjk)
 PIP_VERSION=26.3
 say() { printf '[install] %s\n' "$*"; }
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from retail_demo import demo_scenario as story
 from retail_demo.demo_report import Expectations, Transcript, compose, draw_path, write_summary
+from retail_demo.screens import ScreenCamera, staff_secret_for_demo
 
 REPO = Path(__file__).resolve().parents[3]
 FACES = Path(__file__).resolve().parent / 'assets' / 'faces'   # simulated customers (attribution in its README)
@@ -35,6 +36,9 @@ AREAS = ('retail_navigation', 'retail_perception', 'retail_dialogue', 'retail_re
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 FRAME_W, FRAME_H = 640, 360   # config/perception.yaml camera width/height
+
+
+STAFF_PASSWORD = 'demo-staff-console'     # the demo robot's staff console password (out/demo/data/ui)
 
 
 def register(subparsers) -> None:
@@ -234,6 +238,8 @@ class StoreDay:
         self.rec = Recorder()
         self.platform: subprocess.Popen | None = None
         self.port = _free_port()
+        self.ui_port = _free_port()
+        self.screens = None                     # screenshots of the robot's screen and console
         self.launcher = None
         self.launch_thread: threading.Thread | None = None
         self.node: DemoNode | None = None
@@ -263,6 +269,8 @@ class StoreDay:
             self.transcript.section('Closing the store')
             if self.node is not None:
                 self.node.close()
+            if self.screens is not None:
+                self.screens.close()
             self._stop_robot()
             extra = self._count_events()
             self._stop_platform()
@@ -279,6 +287,7 @@ class StoreDay:
         for name in ('map.yaml', 'map.pgm', 'zones.yaml'):   # the map comes with the robot's install
             shutil.copy2(DEMO_STORE / name, self.store / name)
         (self.data / 'sync' / 'token').write_text(story.PLATFORM_TOKEN + '\n')
+        staff_secret_for_demo(self.data, STAFF_PASSWORD)
         self._show(None)
 
     def _start_platform(self) -> None:
@@ -351,7 +360,7 @@ class StoreDay:
             'base_link_path': str(self.out / 'base.pty'), 'camera_replay': str(self.stage),
             'speech_in': 'false', 'speech_out_dir': str(self.out / 'tts'),
             'customer_audio_dir': str(self.out / 'customer_audio'),
-            'platform_url': self.url, 'robot_id': story.ROBOT_ID}
+            'platform_url': self.url, 'robot_id': story.ROBOT_ID, 'ui_port': str(self.ui_port)}
         description = load_launch(REPO / 'launch' / 'robot.launch.yaml', arguments)
         for node in description.nodes:
             if node.fully_qualified_name == '/sync/agent':   # the demo kills it mid-day: it must come back
@@ -369,6 +378,9 @@ class StoreDay:
         self.node = DemoNode(self.rec, self.transcript, self._label)
         self._wait(lambda: self._ready(), 90, 'every part of the robot to come up')
         self.expect.check('parts_available', True, names)
+        self.screens = ScreenCamera(f'http://127.0.0.1:{self.ui_port}', self.out / 'screens', staff_password=STAFF_PASSWORD)
+        self.transcript.say('robot', f'screen at http://127.0.0.1:{self.ui_port}/ , staff console at /console')
+        self._screenshot('attract', until_css='#attract-cards .card', timeout=20)
 
     def _ready(self) -> bool:
         if self.launch_code is not None:
@@ -538,6 +550,7 @@ class StoreDay:
                           and story.APPOINTMENT_PURPOSE in greet.text, greet.text if greet else 'no greeting')
         if greet is None:
             return
+        self._screenshot('vip_welcome', until_css='#welcome.vip')
         mark = self._marks()
         self.node.speak(story.VIP.label, story.VIP_CHECKIN, track)
         checkin = self._event(mark, 'vip_checkin', 15)
@@ -573,17 +586,25 @@ class StoreDay:
         self.expect.check('member_recommended', bool(skus) and all(0 < p <= 3000 for p in prices)
                           and reply is not None and reply.text.count('元') >= len(skus),
                           f'{skus} at {prices} yuan: ' + (reply.text if reply else 'no reply'))
+        self._screenshot('recommendations', until_css='#cards .card')
         mark = self._marks()
         self.node.speak(story.MEMBER.label, story.MEMBER_ACCEPT, track)
         self._walk_behind(story.MEMBER)
         # On the way a display stand is hit: the bumper of the base simulator.
         moved = self._wait(lambda: self._distance_since(mark) > 1.5, 40, 'the robot moving')
+        self._screenshot('route', until_css='#route-path')
         self._bump(mark, moved is not None)
         mark = self._marks()
         self.node.speak(story.MEMBER.label, story.MEMBER_RETRY, track)
         arrived = self._guided(mark, story.MEMBER, track, 'phones', story.MEMBER_RETRY)
         self.expect.check('bumper_recovered', arrived, 'arrived at the phones zone' if arrived else 'did not arrive')
         self._leave(track)
+
+    def _screenshot(self, name: str, **wait) -> None:
+        """Save out/demo/screens/<name>.png of the robot's screen (or console); a failure is told, never fatal."""
+        saved = self.screens.shot(name, **wait)
+        if not isinstance(saved, Path):
+            self.transcript.say('demo', f'no screenshot {name}: {saved}')
 
     def _prices(self, skus: list[str]) -> list[float]:
         from retail_common.catalog import load_catalog
@@ -613,6 +634,7 @@ class StoreDay:
         self.transcript.say('fault', 'the robot bumps into a display stand (centre bumper pressed)')
         send_control(link, {'cmd': 'bumper', 'bits': 2})
         stopped = self._wait(lambda: any(s.latched for s in self._since('safety', mark)), 10, 'safety stop')
+        self._screenshot('console_bumper_stop', page='console', until_text=('#safety', 'STOPPED'))
         sorry = self._wait(lambda: next((r for r in self._since('replies', mark)
                                          if '抱歉' in r.text or 'sorry' in r.text.lower()), None), 15, 'apology')
         apologised = sorry is not None

@@ -1,0 +1,178 @@
+"""Staff login for the console: a per-store secret from the robot's data dir, sessions, rate limit.
+
+Pure (no rclpy, no web framework): the web layer asks `StaffAuth.login(client, password)` and
+`StaffAuth.check(token)`.
+
+The secret file (default `<data_dir>/ui/staff_secret`, mode 0600) holds either a PBKDF2 hash
+written by `retail_ui_staff_password` (`pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>`) or,
+for a store that manages its own token, the plain token (at least 12 characters). It is never
+the platform's sync token: a secret equal to it is refused (`AuthConfigError`).
+
+Guessing is rate-limited twice: per client address (`max_failures` failures within `window_s`
+lock that address out for the rest of the window) and for the whole robot (`5 x max_failures`
+failures in the window lock every new login out), so a slow distributed guess gets nowhere
+either. A successful login does not clear the robot-wide count.
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import hashlib
+import hmac
+import os
+import secrets
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+SCHEME = 'pbkdf2_sha256'
+ITERATIONS = 200_000
+MIN_SECRET_LEN = 12
+MAX_PASSWORD_LEN = 256
+
+
+class AuthConfigError(Exception):
+    """The staff secret cannot be used (missing, too short, unreadable, the platform token)."""
+
+
+def hash_password(password: str, iterations: int = ITERATIONS, salt: bytes | None = None) -> str:
+    """`pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>` for `password`."""
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac('sha256', password.encode('utf-8'), salt, iterations)
+    return f'{SCHEME}${iterations}${salt.hex()}${digest.hex()}'
+
+
+def _matches(stored: str, password: str) -> bool:
+    if stored.startswith(SCHEME + '$'):
+        _, iterations, salt, digest = stored.split('$')
+        candidate = hashlib.pbkdf2_hmac('sha256', password.encode('utf-8'), bytes.fromhex(salt), int(iterations))
+        return hmac.compare_digest(candidate.hex(), digest)
+    return hmac.compare_digest(stored.encode('utf-8'), password.encode('utf-8'))
+
+
+def load_secret(path: str | os.PathLike, platform_token_file: str | os.PathLike | None = None) -> str:
+    """The stored staff secret (hash or plain token); raises AuthConfigError with one line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding='utf-8').strip()
+    except FileNotFoundError:
+        raise AuthConfigError(f'no staff password at {path}: set one with `retail_ui_staff_password {path}`') from None
+    except OSError as exc:
+        raise AuthConfigError(f'staff password file {path}: {exc.strerror}') from None
+    if text.startswith(SCHEME + '$'):
+        parts = text.split('$')
+        try:
+            ok = len(parts) == 4 and int(parts[1]) >= 10_000 and bytes.fromhex(parts[2]) and bytes.fromhex(parts[3])
+        except ValueError:
+            ok = False
+        if not ok:
+            raise AuthConfigError(f'staff password file {path}: malformed {SCHEME} hash')
+    elif len(text) < MIN_SECRET_LEN:
+        raise AuthConfigError(f'staff password file {path}: a plain token must have at least {MIN_SECRET_LEN} characters')
+    if platform_token_file:
+        try:
+            token = Path(platform_token_file).read_text(encoding='utf-8').strip()
+        except OSError:
+            token = ''
+        if token and (text == token or (text.startswith(SCHEME + '$') and _matches(text, token))):
+            raise AuthConfigError(f'staff password file {path}: is the platform token ({platform_token_file}); '
+                                  'the console needs its own staff password')
+    return text
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    ok: bool
+    token: str = ''
+    retry_after_s: float = 0.0    # > 0: rate-limited, try again after this long
+    message: str = ''
+
+
+class StaffAuth:
+    """Checks staff passwords, hands out session tokens, and rate-limits guessing.
+
+    `secret`: what `load_secret` returned, or None (no password configured: every login refused).
+    """
+
+    def __init__(self, secret: str | None, *, max_failures: int = 5, window_s: float = 300.0,
+                 session_ttl_s: float = 8 * 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.secret = secret
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self.session_ttl_s = session_ttl_s
+        self.clock = clock
+        self._failures: dict[str, deque[float]] = {}
+        self._all_failures: deque[float] = deque()
+        self._sessions: dict[str, float] = {}       # token -> expiry (clock time)
+
+    def _recent(self, times: deque[float], now: float) -> deque[float]:
+        while times and now - times[0] > self.window_s:
+            times.popleft()
+        return times
+
+    def retry_after(self, client: str) -> float:
+        """Seconds this client must wait before trying again (0: may try now)."""
+        now = self.clock()
+        mine = self._recent(self._failures.get(client, deque()), now)
+        everyone = self._recent(self._all_failures, now)
+        waits = [0.0]
+        if len(mine) >= self.max_failures:
+            waits.append(mine[-self.max_failures] + self.window_s - now)
+        if len(everyone) >= 5 * self.max_failures:
+            waits.append(everyone[-5 * self.max_failures] + self.window_s - now)
+        return max(waits)
+
+    def login(self, client: str, password: str) -> LoginResult:
+        wait = self.retry_after(client)
+        if wait > 0:
+            return LoginResult(False, retry_after_s=wait, message='too many wrong passwords: try again later')
+        if self.secret is None:
+            return LoginResult(False, message='no staff password is set on this robot')
+        if not password or len(password) > MAX_PASSWORD_LEN or not _matches(self.secret, password):
+            now = self.clock()
+            self._failures.setdefault(client, deque()).append(now)
+            self._all_failures.append(now)
+            if len(self._failures) > 10_000:               # bounded memory under a flood of addresses
+                self._failures = {k: v for k, v in self._failures.items() if self._recent(v, now)}
+            return LoginResult(False, message='wrong password')
+        self._failures.pop(client, None)
+        token = secrets.token_urlsafe(32)
+        self._sessions[token] = self.clock() + self.session_ttl_s
+        return LoginResult(True, token=token)
+
+    def check(self, token: str | None) -> bool:
+        if not token:
+            return False
+        expiry = self._sessions.get(token)
+        if expiry is None:
+            return False
+        if self.clock() > expiry:
+            del self._sessions[token]
+            return False
+        return True
+
+    def logout(self, token: str | None) -> None:
+        self._sessions.pop(token or '', None)
+
+
+def password_main(argv: list[str] | None = None) -> int:
+    """`retail_ui_staff_password FILE`: store a hashed staff password for the console (mode 0600)."""
+    parser = argparse.ArgumentParser(prog='retail_ui_staff_password',
+                                     description="Set the store staff's console password (stored hashed).")
+    parser.add_argument('file', help='the staff secret file, e.g. <data_dir>/ui/staff_secret')
+    parser.add_argument('--stdin', action='store_true', help='read the password from standard input')
+    args = parser.parse_args(argv)
+    password = sys.stdin.readline().rstrip('\n') if args.stdin else getpass.getpass('New staff password: ')
+    if len(password) < 8:
+        print('retail_ui_staff_password: the password needs at least 8 characters', file=sys.stderr)
+        return 2
+    path = Path(args.file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, 'w', encoding='utf-8') as handle:
+        handle.write(hash_password(password) + '\n')
+    print(f'staff password stored in {path}')
+    return 0

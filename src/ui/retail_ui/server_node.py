@@ -1,0 +1,358 @@
+"""Node /ui/server: the robot's touch screen (/) and the staff console (/console) over HTTP.
+
+Thin: it turns the graph's messages into `UiModel` inputs and carries out what the pages ask
+(`RobotActions`): a touch becomes an Utterance on /dialogue/utterances (the same path as speech),
+a staff reset calls /navigation/reset_safety, an enrolment calls /perception/enroll_face. The
+web server (uvicorn) runs on its own thread; binds to `host`:`port` (loopback by default).
+
+The robot's map pose comes from `/navigation/pose` (localisation) once it is heard; before that
+it is the guide's assumption: the dock zone's pose composed with `/odom`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from datetime import datetime
+from pathlib import Path
+
+import uvicorn
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import PoseArray, PoseWithCovarianceStamped
+from nav_msgs.msg import OccupancyGrid, Odometry, Path as PathMsg
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import BatteryState, Image
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from retail_common.catalog import CatalogError, load_catalog
+from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
+from retail_common.params import ParamSpec
+from retail_dialogue.store import load_appointments
+from retail_interfaces.msg import (BaseSafety, CustomerEvent, DataUpdate, InteractionEvent, PlaceArrival, RobotReply,
+                                   Utterance)
+from retail_interfaces.srv import EnrollFace
+from retail_navigation.zones import ZoneError, load_zones
+
+from .auth import AuthConfigError, StaffAuth, load_secret
+from .map_image import MapImageError, grid_to_png, map_info
+from .model import UiModel, best_sellers
+from .web import create_app
+
+DEFAULT_STORE = str(Path(__file__).resolve().parents[3] / 'config' / 'stores' / 'demo')
+DEFAULT_DATA_DIR = str(Path(os.environ.get('RETAILBOT_DATA_DIR') or Path.home() / '.local/share/retailbot'))
+SPECS = [
+    ParamSpec('store_dir', DEFAULT_STORE, 'Store folder (catalog.csv, zones.yaml, history.csv, appointments.json).'),
+    ParamSpec('data_dir', DEFAULT_DATA_DIR, "The robot's data folder (staff secret in ui/, member gallery in faces/)."),
+    ParamSpec('host', '127.0.0.1', 'Address the screen and console listen on (0.0.0.0 or a LAN address to open them).'),
+    ParamSpec('port', 8090, 'TCP port of the screen and the console.', min=1, max=65535),
+    ParamSpec('staff_secret_file', '', "Staff password file ('' = <data_dir>/ui/staff_secret)."),
+    ParamSpec('platform_token_file', '', "The platform token file, refused as a staff secret ('' = <data_dir>/sync/token)."),
+    ParamSpec('gallery_dir', '', "Member gallery folder for list/delete ('' = <data_dir>/faces)."),
+    ParamSpec('key_file', '', 'Gallery key file (empty: $RETAILBOT_GALLERY_KEY).'),
+    ParamSpec('face_recognition', True, 'Show the face recognition notice (false when perception runs anonymous).'),
+    ParamSpec('image_topic', '/perception/image_raw', 'Camera frames for the enrolment preview.'),
+    ParamSpec('login_max_failures', 5, 'Wrong passwords per address within login_window_s before a lockout.', min=1, max=100),
+    ParamSpec('login_window_s', 300.0, 'Rate-limit window for wrong passwords (s).', min=10.0, max=86400.0),
+    ParamSpec('session_ttl_s', 28800.0, 'A staff login lasts this long (s).', min=60.0, max=604800.0),
+    ParamSpec('max_rate_hz', 10.0, 'Most live updates per second sent to a page.', min=0.5, max=50.0),
+    ParamSpec('service_timeout_s', 5.0, 'Longest wait for reset_safety / enroll_face answers (s).', min=0.5, max=60.0),
+]
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+UPDATES_QOS = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+EVENTS_QOS = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
+CUSTOMER_KINDS = {CustomerEvent.APPEARED: 'appeared', CustomerEvent.IDENTIFIED: 'identified',
+                  CustomerEvent.APPROACHING: 'approaching', CustomerEvent.LEFT: 'left'}
+
+
+def _yaw(q) -> float:
+    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+
+
+def _compose(base, local):
+    bx, by, bt = base
+    lx, ly, lt = local
+    c, s = math.cos(bt), math.sin(bt)
+    return bx + c * lx - s * ly, by + s * lx + c * ly, bt + lt
+
+
+class UiServerNode(Node):
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault('namespace', 'ui')
+        super().__init__('server', **kwargs)
+        p = self.params = declare_params(self, SPECS)
+        name = self.get_fully_qualified_name()
+        store, data = Path(p.store_dir), Path(p.data_dir).expanduser()
+        try:
+            catalog = load_catalog(store / 'catalog.csv')
+            zones = load_zones(store / 'zones.yaml')
+        except (CatalogError, ZoneError) as exc:
+            raise ConfigError(f'{name}: {exc}') from None
+        for issue in catalog.issues:
+            self.get_logger().warning(f'catalog {catalog.path} {issue}: row skipped')
+        appointments, issues = load_appointments(store / 'appointments.json')
+        for issue in issues:
+            self.get_logger().warning(issue)
+        self.model = UiModel(catalog, zones.zones, appointments, best_sellers(self._history_rows(store / 'history.csv'), catalog),
+                             face_recognition=p.face_recognition)
+        self.dock = tuple(zones.zones['dock'].pose) if 'dock' in zones.zones else (0.0, 0.0, 0.0)
+        self.gallery_dir = Path(p.gallery_dir or data / 'faces')
+        secret_file = p.staff_secret_file or str(data / 'ui' / 'staff_secret')
+        try:
+            secret = load_secret(secret_file, p.platform_token_file or data / 'sync' / 'token')
+        except AuthConfigError as exc:
+            secret = None
+            self.get_logger().warning(f'{exc}; the staff console refuses every login until then')
+        self.auth = StaffAuth(secret, max_failures=p.login_max_failures, window_s=p.login_window_s,
+                              session_ttl_s=p.session_ttl_s)
+        self._image: Image | None = None
+
+        self.utterance_pub = self.create_publisher(Utterance, '/dialogue/utterances', 10)
+        self.reset_client = self.create_client(Trigger, '/navigation/reset_safety')
+        self.enroll_client = self.create_client(EnrollFace, '/perception/enroll_face')
+        sub = self.create_subscription
+        sub(CustomerEvent, '/perception/customer_events', self._on_customer, 50)
+        sub(RobotReply, '/dialogue/replies', self._on_reply, 50)
+        sub(Utterance, '/dialogue/utterances', self._on_utterance, 50)
+        sub(InteractionEvent, '/sync/interaction_events', self._on_event, EVENTS_QOS)
+        sub(String, '/dialogue/staff_requests', self._on_staff_request, 50)
+        sub(PlaceArrival, '/navigation/arrivals', self._on_arrival, 10)
+        sub(PathMsg, '/navigation/plan', self._on_plan, LATCHED)
+        sub(PoseWithCovarianceStamped, '/navigation/pose', self._on_pose, 10)
+        sub(Odometry, '/odom', self._on_odom, 10)
+        sub(PoseArray, '/perception/people', self._on_people, 10)
+        sub(OccupancyGrid, '/map', self._on_map, LATCHED)
+        sub(BaseSafety, '/navigation/safety', self._on_safety, LATCHED)
+        sub(BatteryState, '/navigation/battery', self._on_battery, 10)
+        sub(DiagnosticArray, '/diagnostics', self._on_diagnostics, 50)
+        sub(Image, p.image_topic, self._on_image, qos_profile_sensor_data)
+        sub(DataUpdate, '/sync/data_updates', self._on_data_update, UPDATES_QOS)
+
+        self.app = create_app(self.model, self, self.auth, max_rate_hz=p.max_rate_hz,
+                              audit=lambda line: self.get_logger().warning(line))
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host=p.host, port=p.port, log_level='warning',
+                                                    access_log=False, lifespan='off', timeout_graceful_shutdown=2))
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_timer(2.0, self._publish_diagnostics)
+        self.server_thread = threading.Thread(target=self._serve, name='ui-http', daemon=True)
+        self.server_thread.start()
+        self._announce = self.create_timer(0.2, self._announce_when_serving)
+
+    def _announce_when_serving(self) -> None:
+        if self.server.started or not self.server_thread.is_alive():
+            self._announce.cancel()
+        if self.server.started:
+            p = self.params
+            self.get_logger().info(f'screen at http://{p.host}:{p.port}/ , staff console at http://{p.host}:{p.port}/console')
+
+    def _serve(self) -> None:
+        try:
+            self.server.run()
+        except SystemExit:          # uvicorn exits when the port cannot be bound
+            pass
+        if not self.server.started:
+            self.get_logger().error(f'cannot serve on {self.params.host}:{self.params.port} '
+                                    '(address in use or not available): screen and console are down')
+
+    def _publish_diagnostics(self) -> None:
+        p = self.params
+        values = {'url': f'http://{p.host}:{p.port}/', 'live_pages': self.app.state.streams['open'],
+                  'staff_login': 'configured' if self.auth.secret is not None else 'no staff password'}
+        if not self.server.started:
+            level, message = DiagnosticStatus.ERROR, f'not serving on {p.host}:{p.port}'
+        elif self.auth.secret is None:
+            level, message = DiagnosticStatus.WARN, 'screen up; staff console locked: no staff password set'
+        else:
+            level, message = DiagnosticStatus.OK, f'screen and console on {p.host}:{p.port}'
+        array = DiagnosticArray(status=[diagnostic_status('ui: server', level, message, values)])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(array)
+
+    @staticmethod
+    def _history_rows(path: Path):
+        import csv
+        try:
+            with open(path, newline='', encoding='utf-8') as handle:
+                for row in csv.DictReader(handle):
+                    try:
+                        yield row['sku'], int(row.get('qty') or 1)
+                    except (KeyError, ValueError):
+                        continue
+        except OSError:
+            return
+
+    # -- graph -> model ----------------------------------------------------------------------
+    def _on_customer(self, msg: CustomerEvent) -> None:
+        self.model.on_customer(CUSTOMER_KINDS.get(msg.kind, 'appeared'), msg.track_id, msg.customer_id,
+                               msg.display_name, msg.vip)
+
+    def _on_reply(self, msg: RobotReply) -> None:
+        self.model.on_reply(msg.text, msg.language, msg.intent, msg.track_id)
+
+    def _on_utterance(self, msg: Utterance) -> None:
+        if msg.is_final and msg.text.strip():
+            self.model.on_heard(msg.text, msg.language, msg.track_id)
+
+    def _on_event(self, msg: InteractionEvent) -> None:
+        try:
+            payload = json.loads(msg.payload_json or '{}')
+        except ValueError:
+            self.get_logger().warning(f'interaction event {msg.event_id} ({msg.type}) has bad JSON: not shown')
+            return
+        if isinstance(payload, dict):
+            self.model.on_interaction(msg.type, payload)
+
+    def _on_staff_request(self, msg: String) -> None:
+        try:
+            request = json.loads(msg.data)
+        except ValueError:
+            request = {'reason': msg.data[:200]}
+        entry = self.model.on_staff_request(request if isinstance(request, dict) else {'reason': str(request)[:200]})
+        self.get_logger().info(f"staff request {entry['id']}: {entry['reason']}")
+
+    def _on_arrival(self, msg: PlaceArrival) -> None:
+        self.model.on_arrival(msg.zone, msg.narration_key, msg.stop_index, msg.stop_count)
+
+    def _on_plan(self, msg: PathMsg) -> None:
+        self.model.on_plan([(ps.pose.position.x, ps.pose.position.y) for ps in msg.poses[:2000]])
+
+    def _on_pose(self, msg: PoseWithCovarianceStamped) -> None:
+        pose = msg.pose.pose
+        self.model.on_pose(pose.position.x, pose.position.y, _yaw(pose.orientation), 'localization')
+
+    def _on_odom(self, msg: Odometry) -> None:
+        p = msg.pose.pose
+        x, y, theta = _compose(self.dock, (p.position.x, p.position.y, _yaw(p.orientation)))
+        self.model.on_pose(x, y, theta, 'odometry')
+
+    def _on_people(self, msg: PoseArray) -> None:
+        points = [(q.position.x, q.position.y) for q in msg.poses]
+        if msg.header.frame_id != 'map':
+            robot = self.model.pose
+            if robot is None:
+                return
+            points = [_compose(robot, (x, y, 0.0))[:2] for x, y in points]
+        self.model.on_people(points)
+
+    def _on_map(self, msg: OccupancyGrid) -> None:
+        info = msg.info
+        try:
+            png = grid_to_png(msg.data, info.width, info.height)
+        except MapImageError as exc:
+            self.get_logger().error(f'/map not shown: {exc}')
+            return
+        self.model.on_map(map_info(info.width, info.height, info.resolution,
+                                   info.origin.position.x, info.origin.position.y), png)
+
+    def _on_safety(self, msg: BaseSafety) -> None:
+        flags = {k: getattr(msg, k) for k in ('bumper_left', 'bumper_centre', 'bumper_right', 'cliff_left',
+                                              'cliff_centre', 'cliff_right', 'wheel_drop_left', 'wheel_drop_right')}
+        self.model.on_safety(msg.latched, msg.reason, flags)
+
+    def _on_battery(self, msg: BatteryState) -> None:
+        self.model.on_battery(msg.percentage, msg.voltage,
+                              msg.power_supply_status == BatteryState.POWER_SUPPLY_STATUS_CHARGING)
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        self.model.on_diagnostics([(s.name, s.level[0] if isinstance(s.level, bytes) else int(s.level), s.message,
+                                    {kv.key: kv.value for kv in s.values}) for s in msg.status])
+
+    def _on_data_update(self, msg: DataUpdate) -> None:
+        """New catalog or appointments from the platform (already validated by the sync): shown from now on."""
+        if msg.kind == 'catalog':
+            try:
+                catalog = load_catalog(msg.path)
+            except CatalogError as exc:
+                self.get_logger().error(f'new catalog not shown, keeping the old one: {exc}')
+                return
+            self.model.set_catalog(catalog)
+            self.get_logger().info(f'catalog {msg.path} ({len(catalog)} products) now on the screen')
+        elif msg.kind == 'appointments':
+            appointments, issues = load_appointments(msg.path)
+            for issue in issues:
+                self.get_logger().warning(issue)
+            self.model.set_appointments(appointments)
+            self.get_logger().info(f'appointments {msg.path}: {len(appointments)} now on the console')
+
+    def _on_image(self, msg: Image) -> None:
+        self._image = msg                 # converted only when staff look at the preview
+
+    # -- RobotActions (called from the web server's threads) ------------------------------
+    def say(self, text: str, language: str, track_id: int) -> None:
+        msg = Utterance(text=text, language=language, is_final=True, confidence=1.0, track_id=track_id)
+        now = self.get_clock().now().to_msg()
+        msg.header.stamp, msg.start, msg.end = now, now, now
+        msg.header.frame_id = 'touch'
+        self.utterance_pub.publish(msg)
+
+    def _call(self, client, request, what: str):
+        if not client.wait_for_service(timeout_sec=min(1.0, self.params.service_timeout_s)):
+            return None, f'{what} is not available (is that part of the robot running?)'
+        done = threading.Event()
+        future = client.call_async(request)
+        future.add_done_callback(lambda _: done.set())
+        if not done.wait(self.params.service_timeout_s):
+            client.remove_pending_request(future)
+            return None, f'{what} did not answer within {self.params.service_timeout_s:g} s'
+        return future.result(), ''
+
+    def reset_safety(self) -> tuple[bool, str]:
+        response, error = self._call(self.reset_client, Trigger.Request(), 'the base (/navigation/reset_safety)')
+        return (False, error) if response is None else (response.success, response.message)
+
+    def enroll(self, customer_id: str, display_name: str, vip: bool, consent_ref: str, track_id: int) -> tuple[bool, str]:
+        request = EnrollFace.Request(track_id=track_id, customer_id=customer_id, display_name=display_name, vip=vip,
+                                     consent_ref=consent_ref)
+        response, error = self._call(self.enroll_client, request, 'face enrolment (/perception/enroll_face)')
+        return (False, error) if response is None else (response.success, response.message)
+
+    def preview_jpeg(self) -> bytes | None:
+        msg = self._image
+        if msg is None:
+            return None
+        import cv2
+        from retail_perception.image_convert import ImageConversionError, from_image_msg
+        try:
+            frame = from_image_msg(msg)
+        except ImageConversionError as exc:
+            self.get_logger().warning(f'camera frame not shown: {exc}', throttle_duration_sec=30.0)
+            return None
+        if msg.encoding.startswith('rgb'):
+            frame = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+        ok, jpeg = cv2.imencode('.jpg', frame, [cv2.IMWRITE_JPEG_QUALITY, 70])
+        return jpeg.tobytes() if ok else None
+
+    def _gallery(self):
+        from retail_perception.gallery import GalleryStore, load_key
+        return GalleryStore(self.gallery_dir, load_key(self.params.key_file or None))
+
+    def members(self) -> list[dict]:
+        from retail_perception.gallery import GalleryError
+        try:
+            gallery = self._gallery().load()
+        except GalleryError as exc:
+            return [{'error': str(exc)}]
+        iso = lambda t: datetime.fromtimestamp(t).isoformat(timespec='minutes') if t else ''  # noqa: E731
+        return [{'customer_id': m.customer_id, 'name': m.name, 'vip': m.vip, 'consent_ref': m.consent_ref,
+                 'photos': m.embeddings, 'enrolled_at': iso(m.enrolled_at), 'last_seen': iso(m.last_seen)}
+                for m in sorted(gallery.members.values(), key=lambda m: m.customer_id)]
+
+    def delete_member(self, customer_id: str) -> tuple[bool, str]:
+        from retail_perception.gallery import GalleryError
+        try:
+            with self._gallery().transaction() as gallery:
+                deleted = gallery.delete(customer_id)
+        except GalleryError as exc:
+            return False, str(exc)
+        return (True, f'deleted {customer_id} and all their face data') if deleted else (False, f'no member {customer_id}')
+
+    def destroy_node(self) -> None:
+        self.app.state.close()
+        self.server.should_exit = True
+        self.server_thread.join(timeout=5.0)
+        super().destroy_node()
+
+
+main = main_for(UiServerNode)

@@ -1,0 +1,122 @@
+"""Fixtures of the screen and console tests: the /ui/server node on a free loopback port, a
+headless Chromium (Debian's chromium + chromium-driver) driven by Selenium, a store copy with a
+VIP appointment today."""
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import sys
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'navigation'))
+from nav_base_support import base_sim  # noqa: E402,F401 (fixture)
+from rostest_support import REPO, wait_for  # noqa: E402
+
+DEMO_STORE = REPO / 'config' / 'stores' / 'demo'
+STAFF_PASSWORD = 'staff-pass-1234'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def store(tmp_path) -> Path:
+    """The demo store with one VIP appointment today at 15:00, in store hours (customer vip-test-01)."""
+    folder = tmp_path / 'store'
+    shutil.copytree(DEMO_STORE, folder)
+    start = datetime.now().replace(hour=15, minute=0, second=0, microsecond=0)
+    (folder / 'appointments.json').write_text(json.dumps([{
+        'appointment_id': 'apt-ui-1', 'customer_id': 'vip-test-01', 'name': 'Qiao Wenjing',
+        'start': start.isoformat(), 'end': (start + timedelta(hours=1)).isoformat(),
+        'purpose': 'home theatre consultation', 'meeting_point': 'vip_lounge', 'staff': 'Manager Zhou'}]))
+    return folder
+
+
+@pytest.fixture
+def ui_server(ros_context, spin, store, tmp_path):
+    """ui_server(**params) -> (node, base_url): /ui/server on 127.0.0.1:<free port>, staff password set."""
+    from rclpy.parameter import Parameter
+    from retail_ui.auth import hash_password
+    from retail_ui.server_node import UiServerNode
+    import httpx
+
+    def _start(**params):
+        data = tmp_path / 'data'
+        (data / 'ui').mkdir(parents=True, exist_ok=True)
+        (data / 'ui' / 'staff_secret').write_text(hash_password(STAFF_PASSWORD, iterations=10_000))
+        port = free_port()
+        values = {'store_dir': str(store), 'data_dir': str(data), 'port': port, 'max_rate_hz': 20.0, **params}
+        node = UiServerNode(context=ros_context, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+        spin(node)
+        url = f'http://127.0.0.1:{port}'
+
+        def up():
+            try:
+                return httpx.get(url + '/api/screen/state', timeout=1.0).status_code == 200
+            except httpx.HTTPError:
+                return False
+        wait_for(up, 10.0, f'the screen server on {url}')
+        return node, url
+    return _start
+
+
+@pytest.fixture
+def browser():
+    """A headless Chromium at 1280x800 with a fresh profile (skips only where it is not installed)."""
+    from retail_demo.screens import CHROMEDRIVER, CHROMIUM, FLAGS
+    chromium = next((p for p in CHROMIUM if Path(p).exists()), None)
+    driver_path = next((p for p in CHROMEDRIVER if Path(p).exists()), None)
+    if chromium is None or driver_path is None:
+        pytest.skip('headless Chromium is not installed on this machine (robot_ws/install.sh installs '
+                    'the Debian packages chromium and chromium-driver)')
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    profile = tempfile.mkdtemp(prefix='retail-ui-chromium-')
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in FLAGS + ('--window-size=1280,800', f'--user-data-dir={profile}'):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    driver.set_page_load_timeout(20)
+    viewport(driver, 1280, 800)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def viewport(driver, width: int, height: int) -> None:
+    """The page area as the robot's screen has it (landscape 1280x800 or portrait 800x1280)."""
+    from retail_demo.screens import set_viewport
+    set_viewport(driver, width, height)
+
+
+def text_in(driver, css: str) -> str:
+    """The visible text of the elements matching `css`, joined (empty if none)."""
+    return driver.execute_script('return Array.from(document.querySelectorAll(arguments[0]))'
+                                 '.map(e => e.innerText).join(" ")', css)
+
+
+def dom_text(driver) -> str:
+    """Everything in the DOM as text, as `chromium --dump-dom` would see it."""
+    return driver.execute_script('return document.documentElement.outerHTML')
+
+
+def wait_text(driver, css: str, needle: str, timeout: float = 10.0, what: str = '') -> str:
+    return wait_for(lambda: needle in text_in(driver, css) and text_in(driver, css), timeout,
+                    what or f'{needle!r} in {css}')
+
+
+def data_of(driver, element_id: str) -> dict:
+    """The data-* attributes of an element (read in one go: live pages redraw it often)."""
+    return driver.execute_script('const e = document.getElementById(arguments[0]);'
+                                 'return e ? Object.assign({}, e.dataset) : null;', element_id) or {}

@@ -1,0 +1,86 @@
+"""Staff login core: the secret file, sessions, and the rate limit against guessing."""
+from __future__ import annotations
+
+import pytest
+
+from retail_ui.auth import AuthConfigError, StaffAuth, hash_password, load_secret, password_main
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_hashed_password_logs_in_and_the_session_expires(tmp_path):
+    clock = Clock()
+    secret = tmp_path / 'staff_secret'
+    secret.write_text(hash_password('correct horse', iterations=10_000) + '\n')
+    auth = StaffAuth(load_secret(secret), session_ttl_s=60, clock=clock)
+    assert not auth.login('10.0.0.5', 'wrong').ok
+    result = auth.login('10.0.0.5', 'correct horse')
+    assert result.ok and auth.check(result.token)
+    assert not auth.check('forged-token') and not auth.check('')
+    clock.now += 61
+    assert not auth.check(result.token)
+
+
+def test_wrong_passwords_lock_the_address_out_then_the_window_passes(tmp_path):
+    clock = Clock()
+    auth = StaffAuth('a-long-plain-store-token', max_failures=3, window_s=100, clock=clock)
+    for _ in range(3):
+        assert auth.login('1.2.3.4', 'guess').message == 'wrong password'
+    locked = auth.login('1.2.3.4', 'a-long-plain-store-token')     # even the right one: locked out
+    assert not locked.ok and locked.retry_after_s > 0
+    assert auth.login('5.6.7.8', 'a-long-plain-store-token').ok    # another address is not
+    clock.now += 101
+    assert auth.login('1.2.3.4', 'a-long-plain-store-token').ok
+
+
+def test_many_addresses_guessing_lock_every_login_out():
+    clock = Clock()
+    auth = StaffAuth('a-long-plain-store-token', max_failures=2, window_s=100, clock=clock)
+    for i in range(10):                                   # 5 x max_failures from 10 addresses
+        auth.login(f'10.0.0.{i}', 'guess')
+    assert auth.login('10.9.9.9', 'a-long-plain-store-token').retry_after_s > 0
+
+
+def test_no_secret_refuses_every_login():
+    result = StaffAuth(None).login('127.0.0.1', 'anything')
+    assert not result.ok and 'no staff password' in result.message
+
+
+@pytest.mark.parametrize('content, needle', [(None, 'no staff password'), ('short', 'at least'),
+                                             ('pbkdf2_sha256$10$zz$zz', 'malformed')])
+def test_unusable_secret_files_are_one_line(tmp_path, content, needle):
+    path = tmp_path / 'staff_secret'
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(AuthConfigError, match=needle) as info:
+        load_secret(path)
+    assert str(path) in str(info.value) and '\n' not in str(info.value)
+
+
+@pytest.mark.parametrize('hashed', [False, True])
+def test_the_platform_token_is_refused_as_staff_secret(tmp_path, hashed):
+    token = tmp_path / 'token'
+    token.write_text('platform-bearer-token-123\n')
+    secret = tmp_path / 'staff_secret'
+    secret.write_text(hash_password('platform-bearer-token-123', iterations=10_000) if hashed else 'platform-bearer-token-123')
+    with pytest.raises(AuthConfigError, match='platform token'):
+        load_secret(secret, token)
+
+
+def test_password_tool_writes_a_private_hash(tmp_path, monkeypatch, capsys):
+    import io
+    import stat
+    path = tmp_path / 'ui' / 'staff_secret'
+    monkeypatch.setattr('sys.stdin', io.StringIO('store-pass-2026\n'))
+    assert password_main([str(path), '--stdin']) == 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert 'store-pass-2026' not in path.read_text()
+    assert StaffAuth(load_secret(path)).login('x', 'store-pass-2026').ok
+    monkeypatch.setattr('sys.stdin', io.StringIO('short\n'))
+    assert password_main([str(tmp_path / 'other'), '--stdin']) == 2
