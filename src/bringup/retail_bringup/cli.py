@@ -19,16 +19,24 @@ def _register_launch(subparsers) -> None:
         description='Start the nodes of a ROS 2 YAML launch file, each as its own process, and '
                     'look after them until Ctrl-C.')
     parser.add_argument('file', help='launch file, e.g. launch/robot.launch.yaml')
-    parser.add_argument('arguments', nargs='*', metavar='name:=value', help='launch arguments')
+    parser.add_argument('arguments', nargs='*', metavar='name:=value',
+                        help='launch arguments (before or after the options)')
     parser.add_argument('--show', action='store_true', help='print the resolved nodes and exit')
     parser.add_argument('--json', action='store_true', help='with --show: print JSON')
     parser.add_argument('--grace', type=float, default=5.0, metavar='S',
                         help='seconds each node gets to stop before the next signal (default 5)')
-    parser.set_defaults(func=_launch)
+    parser.epilog = ('Exit codes: 0 stopped on request, 1 a node failed and every node was stopped, '
+                     '2 bad launch file or arguments, or nodes of this launch already running, '
+                     '128+N stopped by signal N (130 Ctrl-C, 143 SIGTERM).')
+    parser.set_defaults(func=_launch, extra_positionals='arguments')
 
 
 def _launch(args) -> int:
     from retail_bringup.launch_file import LaunchError, describe, load_launch, parse_launch_arguments, to_json
+    if args.json and not args.show:
+        print('retailbot launch: --json prints the resolved nodes and needs --show; nothing was started',
+              file=sys.stderr)
+        return 2
     try:
         description = load_launch(Path(args.file), parse_launch_arguments(args.arguments))
         if args.show:
@@ -56,7 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # Positional lists (e.g. launch's name:=value) may also follow the options.
+    target = getattr(args, 'extra_positionals', None)
+    if extra and target and not any(item.startswith('-') for item in extra):
+        setattr(args, target, list(getattr(args, target)) + extra)
+    elif extra:
+        parser.error(f'unrecognized arguments: {" ".join(extra)}')
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -14,6 +14,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from retail_perception.image_convert import ImageFileError, read_image_file
+
 IMAGE_SUFFIXES = {'.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff'}
 
 
@@ -94,10 +96,11 @@ class ImageFolderSource:
             self._index += 1
             if path in self._bad:
                 continue
-            frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if frame is None:
+            try:
+                frame = read_image_file(path)
+            except ImageFileError as exc:
                 self._bad.add(path)
-                self.warn(f'skipping unreadable image {path}')
+                self.warn(f'skipping image: {exc}')
                 continue
             self._current, self._shown = frame, 1
             return frame
