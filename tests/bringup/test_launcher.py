@@ -224,7 +224,11 @@ def test_a_second_launch_of_running_nodes_is_refused(tmp_path, ros_env, ros_cont
     wait_for(lambda: {('h1', '/navigation'), ('h2', '/')} <= set(probe.get_node_names_and_namespaces()),
              timeout=30, what='the first launch on the graph')
     second = LaunchRun(processes, ros_env, f)
-    assert second.proc.wait(timeout=30) == 2
+    try:
+        second.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail('second launch did not stop:\n' + second.text())
+    assert second.proc.returncode == 2
     second.reader.join(timeout=5)
     assert second.lines == ['[launch] refusing to start: /h2, /navigation/h1 already running on ROS_DOMAIN_ID '
                             f'{ros_env["ROS_DOMAIN_ID"]} (another launch of this robot? stop it first)']

@@ -71,7 +71,7 @@ class GraphConflict(Exception):
     """Nodes of the launch already run on the ROS graph of this domain."""
 
 
-def nodes_on_graph(env: dict[str, str], wanted: set[str], wait_s: float = 2.0) -> set[str]:
+def nodes_on_graph(env: dict[str, str], wanted: set[str], wait_s: float = 3.0) -> set[str]:
     """Names among `wanted` (fully qualified) that some process already runs on the domain of
     `env` (ROS_DOMAIN_ID), after up to `wait_s` of discovery."""
     import rclpy
@@ -90,9 +90,9 @@ def nodes_on_graph(env: dict[str, str], wanted: set[str], wait_s: float = 2.0) -
             found: set[str] = set()
             while time.monotonic() < deadline:
                 names = {(ns.rstrip('/') + '/' + name) for name, ns in probe.get_node_names_and_namespaces()}
-                found = wanted & names
-                if found:
-                    break
+                if wanted & names and not found:   # one is there: a moment more to name them all
+                    deadline = min(deadline, time.monotonic() + 1.0)
+                found |= wanted & names
                 time.sleep(0.1)
             return found
         finally:
@@ -142,7 +142,7 @@ class Launcher:
 
     def __init__(self, description: LaunchDescription, *, out: TextIO = sys.stdout,
                  grace_s: float = 5.0, env: dict[str, str] | None = None,
-                 log_path: str | os.PathLike | None = None, graph_check_s: float = 2.0):
+                 log_path: str | os.PathLike | None = None, graph_check_s: float = 3.0):
         self.out = out
         self.grace_s = grace_s
         self.graph_check_s = graph_check_s
