@@ -69,7 +69,8 @@ class VideoSource:
 
 
 class ImageFolderSource:
-    """Photos of a folder in name order, each shown for `hold_frames` frames, looping."""
+    """Photos of a folder in name order, each shown for `hold_frames` frames, looping; a photo
+    replaced while it is shown (same name, new file) is shown at once."""
 
     def __init__(self, folder: str | Path, hold_frames: int = 1, loop: bool = True,
                  warn: Callable[[str], None] = lambda message: None):
@@ -79,14 +80,27 @@ class ImageFolderSource:
             raise SourceError(f'image folder {self.folder}: no images')
         self.hold_frames, self.loop, self.warn = max(1, hold_frames), loop, warn
         self._index, self._shown, self._current = 0, 0, None
+        self._current_path: Path | None = None
+        self._current_stamp: tuple[int, int] | None = None
         self._bad: set[Path] = set()
 
     fps = 0.0
 
+    @staticmethod
+    def _stamp(path: Path) -> tuple[int, int] | None:
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_ino
+
     def read(self) -> np.ndarray:
         if self._current is not None and self._shown < self.hold_frames:
-            self._shown += 1
-            return self._current
+            if self._stamp(self._current_path) == self._current_stamp:
+                self._shown += 1
+                return self._current
+            self._index -= 1                  # the photo shown was replaced: show the new one now
+            self._bad.discard(self._current_path)
         for _ in range(len(self.paths)):
             if self._index >= len(self.paths):
                 if not self.loop:
@@ -103,6 +117,7 @@ class ImageFolderSource:
                 self.warn(f'skipping image: {exc}')
                 continue
             self._current, self._shown = frame, 1
+            self._current_path, self._current_stamp = path, self._stamp(path)
             return frame
         raise SourceError(f'image folder {self.folder}: no readable images')
 

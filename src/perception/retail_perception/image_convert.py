@@ -38,8 +38,8 @@ def image_file_size(path: str | Path, data: bytes) -> tuple[int, int]:
             warnings.simplefilter('ignore', Image.DecompressionBombWarning)   # we apply our own limit
             with Image.open(io.BytesIO(data)) as image:
                 return image.size
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageFileError(f'{path}: not a readable image ({exc.__class__.__name__})') from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise ImageFileError(f'{path}: not a readable image (corrupt or unsupported format)') from None
     except Image.DecompressionBombError as exc:    # Pillow's own guard on the header (> 2x its limit)
         import re
         count = re.search(r'\((\d+) pixels\)', str(exc))
