@@ -75,7 +75,7 @@ def test_enroll_refuses_without_consent_and_two_face_photos(db):
                    photos('obama')[0], FACES / 'probe' / 'two_people.jpg')
     assert result.returncode == 1
     assert 'two_people.jpg: 2 faces' in result.stderr and 'Traceback' not in result.stderr
-    assert faces('list', '--db', db, '--json', check_rc=0).stdout == ''
+    assert not db.exists() or faces('list', '--db', db, '--json', check_rc=0).stdout == '', 'nothing enrolled'
 
 
 def test_missing_key_is_one_clear_line(tmp_path, monkeypatch):
@@ -107,6 +107,7 @@ def test_track_names_the_performer_in_the_clip(db):
 
 
 def test_track_reports_an_unreadable_video(db, tmp_path):
+    db.mkdir()
     fake = tmp_path / 'clip.mp4'
     fake.write_bytes(b'not a video')
     result = faces('track', '--db', db, '--video', fake)

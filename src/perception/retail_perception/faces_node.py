@@ -206,11 +206,16 @@ class FacesNode(Node):
             return False, f'not enrolled: nobody on track {request.track_id} (left, or face not seen yet)'
         try:
             with self._store.transaction() as gallery:
-                gallery.enroll(request.customer_id, request.display_name, request.vip,
-                               request.consent_ref, encodings)
+                existing = gallery.members.get(request.customer_id)
+                if existing is None:
+                    gallery.enroll(request.customer_id, request.display_name, request.vip,
+                                   request.consent_ref, encodings)
             self._reload()
         except GalleryError as exc:
             return False, f'not enrolled: {exc}'
+        if existing is not None:   # never another person's face under an enrolled id
+            return False, (f'not enrolled: {request.customer_id} is already enrolled as {existing.name} '
+                           '(staff: retailbot faces enroll --replace or --add)')
         return True, (f'Enrolled {request.display_name} ({request.customer_id}) from track '
                       f'{request.track_id}, consent {request.consent_ref}')
 
