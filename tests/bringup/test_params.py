@@ -116,6 +116,12 @@ def test_nested_parameters_are_dotted(tmp_path):
      {'navigation/base': {'x': 1}, 'navigation/guide': {'y': 2}}),
     ('/**:\n  ros__parameters:\n    x: 1\n', {'/**': {'x': 1}}),
     ('/**:\n  base:\n    ros__parameters:\n      x: 1\n', {'/**/base': {'x': 1}}),
+    # public reports: ros2/rcl#299 (`/:` is the root namespace, not `//talker`), ros2/rclcpp#2166
+    # (two nodes under one namespace; the same namespace key written twice)
+    ('/:\n  talker:\n    ros__parameters:\n      x: 1\n', {'/talker': {'x': 1}}),
+    ('/*:\n  talker:\n    ros__parameters:\n      x: 1\n', {'/*/talker': {'x': 1}}),
+    ('ns:\n  a:\n    ros__parameters:\n      x: 1\nns:\n  b:\n    ros__parameters:\n      y: 2\n',
+     {'ns/a': {'x': 1}, 'ns/b': {'y': 2}}),
     # values typed as rcl types them
     ('n:\n  ros__parameters:\n    a: yes\n    b: Off\n    c: y\n', {'n': {'a': True, 'b': False, 'c': True}}),
     ('n:\n  ros__parameters:\n    a: 0x1F\n    b: 010\n    c: -7\n', {'n': {'a': 31, 'b': 8, 'c': -7}}),

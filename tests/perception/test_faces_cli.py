@@ -194,3 +194,21 @@ def test_identify_reads_the_images_of_a_folder_and_refuses_huge_ones(db, tmp_pat
     assert 'b-bomb.png: image too large (400 megapixels, limit 64 megapixels); refused before decoding' \
         in result.stderr
     assert 'no such file' not in result.stderr and 'Traceback' not in result.stderr
+
+
+def test_faces_delete_is_erasure_of_the_old_file_bytes(db, tmp_path, gallery_key):
+    """issue 12 item 5, end to end: the gallery file from before `faces delete` (as freed disk
+    blocks would keep it) no longer opens with the unchanged key and what is on the disk now."""
+    from retail_perception.gallery import GalleryError, GalleryStore, load_key
+    for cid, person in (('m-1', 'obama'), ('m-2', 'biden')):
+        faces('enroll', '--db', db, '--id', cid, '--name', person, '--consent', 'C', photos(person)[0], check_rc=0)
+    old = (db / 'gallery.enc').read_bytes()
+    faces('delete', '--db', db, '--id', 'm-2', '--yes', check_rc=0)
+    attack = tmp_path / 'recovered'
+    attack.mkdir()
+    (attack / 'gallery.enc').write_bytes(old)
+    for slot in ('keys.0', 'keys.1'):
+        (attack / slot).write_bytes((db / slot).read_bytes())
+    with pytest.raises(GalleryError):
+        GalleryStore(attack, load_key()).load()
+    assert sorted(GalleryStore(db, load_key()).load().members) == ['m-1']

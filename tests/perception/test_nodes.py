@@ -217,7 +217,7 @@ def test_bad_configuration_stops_a_node_with_one_line(ros_env, tmp_path, executa
 
 
 def test_without_a_gallery_key_the_faces_node_runs_anonymously(ros_context, spin, clip_folder, gallery_dir,
-                                                               monkeypatch, caplog):
+                                                               monkeypatch):
     """issue 12 item 11: a missing key does not take the robot down; it says so, once, and on
     /diagnostics, and still sees customers (detection and approach)."""
     from diagnostic_msgs.msg import DiagnosticStatus

@@ -58,10 +58,15 @@ def _signal_name(number: int) -> str:
 
 
 def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    """preexec_fn for a child: SIGTERM when the launcher dies (even by SIGKILL)."""
+    """preexec_fn for a child: SIGTERM when the launcher dies (even by SIGKILL).
+
+    libc's prctl is looked up here, in the parent: between fork and exec the child only calls it
+    (no dlopen, whose locks another thread of the launcher may hold at fork time).
+    """
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
     def preexec() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
         if os.getppid() != parent_pid:    # the launcher died before prctl took effect
             os._exit(128 + signal.SIGTERM)
     return preexec

@@ -150,8 +150,9 @@ def rcl_scalar(text: str, quoted: bool) -> Any:
         return False
     match = _RCL_INT.match(text)
     if match:
-        value = int(match.group(1) + match.group(2), 0) if not re.fullmatch(r'0[0-7]+', match.group(2)) \
-            else int(match.group(1) + '0o' + match.group(2)[1:], 0)
+        sign, digits = match.groups()
+        base = 16 if digits[:2] in ('0x', '0X') else 8 if len(digits) > 1 and digits[0] == '0' else 10
+        value = int(sign + digits, base)
         if -_INT64 <= value < _INT64:          # strtol overflows (ERANGE): then it is read as a double
             return value
     if text in _RCL_YAML_FLOATS:

@@ -421,7 +421,7 @@ class GalleryStore:
 
         Order: key table with old and new keys, then the new gallery file (atomic rename), then
         the key table with only the new keys. A cut at any point leaves a file its keys open;
-        leftover keys are dropped at the next change (`_collect`).
+        keys left over by a cut are dropped by the next save (every transaction, the faces node at start).
         """
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
         self.directory.mkdir(parents=True, exist_ok=True)
