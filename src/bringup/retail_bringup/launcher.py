@@ -190,7 +190,7 @@ class Launcher:
             in_traceback = child.filter.swallow(line)
             if line.strip() and (_ERROR_LINE.search(line) or (in_traceback and not child.filter.inside)):
                 child.last_error = line.strip()
-            hide = self._stopping and in_traceback
+            hide = self._stopping and in_traceback and self._log is not None   # kept in the log
             if hide:
                 self.hidden_tracebacks += 1
             self._write(prefix + line, screen=not hide)
@@ -236,8 +236,11 @@ class Launcher:
 
         `ready(launcher)` runs in a thread once all nodes are started.
         """
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, 'a', encoding='utf-8')
+        try:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = open(self.log_path, 'a', encoding='utf-8')
+        except OSError as exc:
+            self.say(f'no launch log ({self.log_path}: {exc.strerror}); output on the screen only')
         try:
             try:
                 self.check_graph()
@@ -260,8 +263,10 @@ class Launcher:
                 code = 128 + self.stop_signal
             return code
         finally:
-            self._log.close()
-            self._log = None
+            with self._lock:
+                if self._log is not None:
+                    self._log.close()
+                self._log = None
 
     def _check_children(self) -> _Child | None:
         now = time.monotonic()
