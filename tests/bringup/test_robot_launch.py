@@ -105,3 +105,20 @@ def test_real_robot_launch_on_stand_ins_brings_up_every_node(tmp_path, ros_env, 
     assert '/navigation/base_sim' not in nodes()
     assert '(restart' not in run.text(), run.text()[-4000:]
     assert run.stop(signal.SIGINT, timeout=90) == 130, run.text()[-4000:]
+
+
+def test_a_node_failing_at_start_is_one_line_not_every_nodes_traceback(tmp_path, ros_env, processes):
+    """issue 17 item 8: a typo in the store-wide params file stops the robot with ONE summary line
+    (node, exit code, its error), and the other nodes, stopped while starting, print no traceback."""
+    config = tmp_path / 'robot.yaml'
+    config.write_text('health:\n  ros__parameters:\n    period_s: 1.0\n    stale_after: 5.0\n')
+    run = LaunchRun(processes, _env(ros_env, tmp_path), str(REPO / 'launch/robot.launch.yaml'),
+                    *_sim_args(tmp_path), f'config:={config}')
+    assert run.proc.wait(timeout=120) == 1
+    run.reader.join(timeout=5)
+    screen = run.text()
+    summary = [line for line in run.lines if line.startswith('[launch] /health exited')]
+    assert summary == [f"[launch] /health exited with code 2 at start: health: config error: {config}: node "
+                       "/health: unknown key 'stale_after' (did you mean 'stale_after_s'?); stopping all nodes"], screen
+    assert 'Traceback' not in screen and 'KeyboardInterrupt' not in screen, screen[-6000:]
+    assert screen.splitlines()[-1] == '[launch] all nodes stopped'
