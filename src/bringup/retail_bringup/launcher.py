@@ -107,7 +107,8 @@ def nodes_on_graph(env: dict[str, str], wanted: set[str], wait_s: float = 3.0) -
 
 
 class _TracebackFilter:
-    """Recognises the lines of a Python traceback in a stream of lines (one per child)."""
+    """Recognises the lines of a Python traceback (and rclpy's shutdown noise) in a stream of
+    lines (one per child)."""
 
     def __init__(self):
         self.inside = False
@@ -121,7 +122,12 @@ class _TracebackFilter:
                 return True
             self.inside = False      # the exception line ends the traceback
             return True
-        return line.strip() in ('KeyboardInterrupt', '^C')
+        return line.strip() in ('KeyboardInterrupt', '^C') or line.startswith(_STOP_NOISE)
+
+
+# What rclpy prints about itself when a node is stopped mid-way (not the node's own words).
+_STOP_NOISE = ('Failed to publish log message to rosout', 'The following exception was never retrieved',
+               'Exception ignored in', 'Task was destroyed but it is pending')
 
 
 @dataclass
@@ -329,8 +335,8 @@ class Launcher:
             if child.reader is not None:
                 child.reader.join(timeout=1.0)
         if self.hidden_tracebacks:
-            self.say(f'{self.hidden_tracebacks} traceback line(s) printed by nodes while stopping are '
-                     f'in {self.log_path}')
+            self.say(f'{self.hidden_tracebacks} line(s) of tracebacks and rclpy noise printed by nodes '
+                     f'while stopping are in {self.log_path}')
         self.say('all nodes stopped')
 
 
