@@ -14,7 +14,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from retail_perception.image_convert import ImageFileError, read_image_file
+from retail_perception.image_convert import MAX_PIXELS, ImageFileError, read_image_file
 
 IMAGE_SUFFIXES = {'.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff'}
 
@@ -43,6 +43,12 @@ class VideoSource:
         self._capture = cv2.VideoCapture(int(spec) if spec.isdigit() else spec)
         if not self._capture.isOpened():
             raise SourceError(f'{describe_source(spec)}: cannot open')
+        frame_w = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+        frame_h = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        if frame_w * frame_h > MAX_PIXELS:          # from the container header, before any frame
+            self._capture.release()
+            raise SourceError(f'{describe_source(spec)}: frames too large ({frame_w}x{frame_h} pixels, '
+                              f'limit {MAX_PIXELS / 1e6:g} megapixels)')
         if spec.isdigit() and width and height:
             self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
             self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
