@@ -158,3 +158,129 @@ def test_launch_argument_syntax():
     assert parse_launch_arguments(['sim:=true', 'store:=/a:=b']) == {'sim': 'true', 'store': '/a:=b'}
     with pytest.raises(LaunchError, match='expected name:=value'):
         parse_launch_arguments(['sim=true'])
+
+
+# --- a substituted value is never split (issue 12 item 8), as ros2 launch forms arguments -----
+
+STORES = ['/srv/retail/Store 12', "/srv/retail/Joe's Store", '/srv/retail/"Big" Store', '/srv/a  b',
+          '/srv/tab\there', '/srv/$HOME', '/srv/back\\slash', '/srv/a;rm -rf', ' /srv/lead', '/srv/门店 12号', '']
+
+
+@pytest.mark.parametrize('store', STORES)
+def test_substituted_values_are_never_split_or_requoted(tmp_path, store):
+    f = write(tmp_path, 'a.launch.yaml', '''
+        launch:
+        - arg: {name: store, default: /srv/demo}
+        - node:
+            pkg: p
+            exec: e
+            name: sim
+            args: "--link /tmp/base --map $(var store)/map.yaml --title=$(var store) --raw $(var store)"
+            param:
+            - {name: store_dir, value: "$(var store)"}
+            - {name: map, value: "$(env NOT_SET_ANYWHERE $(var store))/map.yaml"}
+        ''')
+    node, = load(f, store=store).nodes
+    assert node.args == ['--link', '/tmp/base', '--map', f'{store}/map.yaml', f'--title={store}', '--raw', store]
+    assert ('param', ('store_dir', store)) in node.params
+    assert ('param', ('map', f'{store}/map.yaml')) in node.params
+
+
+@pytest.mark.parametrize('args, expected', [
+    ('a b', ['a', 'b']),
+    ('"a b" c', ['a b', 'c']),
+    ("'a b'", ['a b']),
+    ('$(var v)', ['x y']),
+    ('$(var v)$(var v)', ['x yx y']),
+    ('$(var v) $(var v)', ['x y', 'x y']),
+    ('pre$(var v)post', ['prex ypost']),
+    ('--opt=$(var v)', ['--opt=x y']),
+    ('  a   b  ', ['a', 'b']),
+])
+def test_args_are_split_only_in_the_files_own_text(tmp_path, args, expected):
+    quoted = args.replace('"', '\\"')
+    f = write(tmp_path, 'a.launch.yaml', f'''
+        launch:
+        - let: {{name: v, value: "x y"}}
+        - node: {{pkg: p, exec: e, args: "{quoted}"}}
+        ''')
+    node, = load(f).nodes
+    assert node.args == expected
+
+
+@pytest.mark.parametrize('body, value', [
+    ("$(env NOT_SET_ANYWHERE 'a b')", 'a b'),
+    ('$(env NOT_SET_ANYWHERE "a b")', 'a b'),
+    ("$(env NOT_SET_ANYWHERE $(var v))", "Joe's x"),
+    ("$(env NOT_SET_ANYWHERE $(var v)/sub)", "Joe's x/sub"),
+])
+def test_substitution_arguments_keep_nested_values_whole(tmp_path, body, value):
+    quoted = body.replace('"', '\\"')
+    f = write(tmp_path, 'a.launch.yaml', f'''
+        launch:
+        - let: {{name: v, value: "Joe's x"}}
+        - node: {{pkg: p, exec: e, param: [{{name: k, value: "{quoted}"}}]}}
+        ''')
+    node, = load(f).nodes
+    assert node.params == [('param', ('k', value))]
+
+
+@pytest.mark.parametrize('raw, text', [
+    ('0', '0'), ('1.5', '1.5'), ('true', 'true'), ('[zh, en]', '[zh, en]'), ('/dev/ttyUSB0', '/dev/ttyUSB0'),
+    ('/srv/Store 12', '/srv/Store 12'), ("/srv/Joe's", "/srv/Joe's"), ('', "''"), ('a #1', "'a #1'"),
+    ('a: b', "'a: b'"), ("'q'", "'''q'''"), ('*x', "'*x'"), ('[1, 2', "'[1, 2'"), ('{a: 1}', "'{a: 1}'"),
+])
+def test_param_values_reach_the_node_exactly(raw, text):
+    from retail_bringup.launch_file import param_value_text
+    from retail_common.params import command_line_value
+    assert param_value_text(raw) == text
+    back = command_line_value(text)
+    assert back == raw or (isinstance(back, (bool, int, float, list)) and text == raw)
+
+
+def test_on_exit_shutdown_and_respawn(tmp_path):
+    f = write(tmp_path, 'a.launch.yaml', '''
+        launch:
+        - node: {pkg: p, exec: e, name: base, on_exit: shutdown}
+        ''')
+    node, = load(f).nodes
+    assert node.on_exit == 'shutdown' and not node.respawn
+    for body, message in (('on_exit: restart', 'only "shutdown"'),
+                          ('respawn: "true", on_exit: shutdown', 'contradict')):
+        f = write(tmp_path, 'b.launch.yaml', f'launch:\n- node: {{pkg: p, exec: e, {body}}}\n')
+        with pytest.raises(LaunchError, match=message):
+            load(f)
+
+
+def test_the_shipped_launch_files_decide_what_respawns():
+    """issue 12 item 4: every node of the robot either respawns or stops the robot, on purpose."""
+    from rostest_support import REPO
+    for sim in ('true', 'false'):
+        nodes = {n.fully_qualified_name: n for n in load_launch(
+            REPO / 'launch' / 'robot.launch.yaml', {'sim': sim}, find_share=lambda p: str(REPO)).nodes}
+        stop = {name for name, n in nodes.items() if n.on_exit == 'shutdown'}
+        respawn = {name for name, n in nodes.items() if n.respawn}
+        assert stop == ({'/navigation/base', '/navigation/base_sim'} if sim == 'true' else {'/navigation/base'})
+        assert respawn == set(nodes) - stop, f'nodes with no decided policy: {set(nodes) - stop - respawn}'
+        assert nodes['/sync/agent'].respawn_delay <= 2.0
+
+
+def test_command_line_arguments_reach_included_files(tmp_path):
+    """ros2 launch: `robot.launch.yaml base_port:=/dev/ttyACM0` sets the included file's argument."""
+    write(tmp_path, 'child.launch.yaml', '''
+        launch:
+        - arg: {name: base_port, default: /dev/ttyUSB0}
+        - arg: {name: who, default: nobody}
+        - node: {pkg: p, exec: e, name: "$(var who)", param: [{name: port, value: "$(var base_port)"}]}
+        ''')
+    parent = write(tmp_path, 'parent.launch.yaml', '''
+        launch:
+        - include: {file: child.launch.yaml, arg: [{name: who, value: base}]}
+        ''')
+    node, = load(parent).nodes
+    assert node.params == [('param', ('port', '/dev/ttyUSB0'))]
+    node, = load(parent, base_port='/dev/ttyACM0', who='ignored').nodes
+    assert node.name == 'base', 'the including file\'s own value wins over the command line'
+    assert node.params == [('param', ('port', '/dev/ttyACM0'))]
+    with pytest.raises(LaunchError, match=r'unknown launch argument\(s\) base_prot'):
+        load(parent, base_prot='/dev/ttyACM0')

@@ -1,5 +1,6 @@
 """`retailbot launch` runs real node processes and looks after them like `ros2 launch`."""
 import json
+import os
 import re
 import signal
 import subprocess
@@ -60,7 +61,7 @@ def graph_nodes(ros_context):
     return node
 
 
-def test_nodes_come_up_and_ctrl_c_stops_all_with_exit_0(tmp_path, ros_env, ros_context, processes):
+def test_nodes_come_up_and_ctrl_c_stops_all_with_exit_130(tmp_path, ros_env, ros_context, processes):
     f = launch_file(tmp_path, '''
         launch:
         - arg: {name: second_ns, default: b}
@@ -73,17 +74,20 @@ def test_nodes_come_up_and_ctrl_c_stops_all_with_exit_0(tmp_path, ros_env, ros_c
              timeout=20, what='both launched nodes on the ROS graph')
     pids = run.pids()
     assert len(pids) == 2
-    assert run.stop(signal.SIGINT) == 0
+    assert run.stop(signal.SIGINT) == 130          # 128 + SIGINT, as a shell reports Ctrl-C
     assert 'all nodes stopped' in run.text()
     assert not any(alive(p) for p in pids)
     probe.destroy_node()
 
 
-def test_sigterm_also_exits_0(tmp_path, ros_env, processes):
+@pytest.mark.parametrize('sig, code', [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_signals_stop_everything_with_128_plus_n(tmp_path, ros_env, processes, sig, code):
     f = launch_file(tmp_path, 'launch:\n- node: {pkg: retail_bringup, exec: retail_bringup_health, name: h}\n')
     run = LaunchRun(processes, ros_env, f)
     wait_for(lambda: run.pids(), timeout=20, what='node started')
-    assert run.stop(signal.SIGTERM) == 0
+    pids = run.pids()
+    assert run.stop(sig) == code
+    assert not any(alive(p) for p in pids)
 
 
 def test_a_dying_node_stops_everything_and_exits_non_zero(tmp_path, ros_env, processes):
@@ -100,29 +104,48 @@ def test_a_dying_node_stops_everything_and_exits_non_zero(tmp_path, ros_env, pro
     rc = run.proc.wait(timeout=60)
     run.reader.join(timeout=5)
     out = run.text()
-    assert rc != 0
-    assert '/broken exited with code 2; stopping all nodes' in out
+    assert rc == 1
+    # ONE summary line: the node, its exit code, its own last error line.
+    summary = [line for line in out.splitlines() if line.startswith('[launch] /broken exited')]
+    assert len(summary) == 1, out
+    assert re.match(r"\[launch\] /broken exited with code 2 at start: .*config error: command line: node "
+                    r"/broken: key 'period_s': -1.0 is below the minimum .*; stopping all nodes$", summary[0])
+    assert 'Traceback' not in out
     # the node's own one-line config error, prefixed with its name
     assert re.search(r"^\[broken\] .*config error: command line: node /broken: key 'period_s': -1.0 is below the minimum",
                      out, re.MULTILINE)
     assert not any(alive(p) for p in run.pids())
 
 
-def test_respawn_restarts_a_dying_node(tmp_path, ros_env, processes):
+def test_respawn_restarts_a_dying_node_but_not_a_config_error(tmp_path, ros_env, processes):
+    f = launch_file(tmp_path, '''
+        launch:
+        - node: {pkg: retail_bringup, exec: retail_bringup_health, name: flaky, respawn: "true", respawn_delay: "0.2"}
+        ''')
+    run = LaunchRun(processes, ros_env, f)
+    for restart in (1, 2):
+        wait_for(lambda: len(run.pids()) == restart, timeout=30, what=f'run {restart} of the node')
+        os.kill(run.pids()[-1], signal.SIGKILL)
+        wait_for(lambda: f'(restart {restart})' in run.text(), timeout=30, what=f'restart {restart}')
+    assert '/flaky was killed by SIGKILL (exit code 137); restarting in 0.2 s (respawn)' in run.text()
+    assert '/flaky was killed by SIGKILL (exit code 137); restarting in 0.4 s (respawn)' in run.text(), \
+        'a node dying soon after its start waits longer each time'
+    assert run.stop() == 130
+
     f = launch_file(tmp_path, '''
         launch:
         - node:
             pkg: retail_bringup
             exec: retail_bringup_health
-            name: flaky
+            name: misconfigured
             respawn: "true"
-            respawn_delay: "0.2"
             param: [{name: period_s, value: "-1.0"}]
         ''')
     run = LaunchRun(processes, ros_env, f)
-    wait_for(lambda: '(restart 2)' in run.text(), timeout=60, what='the node restarted twice')
-    assert 'restarting in 0.2 s (respawn)' in run.text()
-    assert run.stop() == 0
+    assert run.proc.wait(timeout=60) == 1
+    run.reader.join(timeout=5)
+    assert '(restart' not in run.text()
+    assert 'config error: not respawned' in run.text()
 
 
 def test_show_prints_resolved_nodes_without_starting_them(tmp_path, ros_env):
@@ -139,6 +162,24 @@ def test_show_prints_resolved_nodes_without_starting_them(tmp_path, ros_env):
     out = subprocess.run([console_script('retailbot'), 'launch', '--show', '--json', f],
                          env=ros_env, capture_output=True, text=True, timeout=30)
     assert json.loads(out.stdout)['nodes'] == []
+    # options anywhere, like every other command line (issue 17 item 9)
+    for argv in ([f, '--show', 'sim:=true'], [f, 'sim:=true', '--show'], ['--show', f, 'sim:=true']):
+        out = subprocess.run([console_script('retailbot'), 'launch', *argv], env=ros_env, capture_output=True,
+                             text=True, timeout=30)
+        assert out.returncode == 0 and '/x/h  (retail_bringup retail_bringup_health)' in out.stdout, argv
+    out = subprocess.run([console_script('retailbot'), 'launch', f, '--json', '--show', 'sim:=true'],
+                         env=ros_env, capture_output=True, text=True, timeout=30)
+    assert [n['name'] for n in json.loads(out.stdout)['nodes']] == ['/x/h']
+
+
+def test_json_without_show_is_refused_and_starts_nothing(tmp_path, ros_env):
+    f = launch_file(tmp_path, 'launch:\n- node: {pkg: retail_bringup, exec: retail_bringup_health, name: h}\n')
+    out = subprocess.run([console_script('retailbot'), 'launch', '--json', f], env=ros_env,
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert out.stderr.strip() == ('retailbot launch: --json prints the resolved nodes and needs --show; '
+                                  'nothing was started')
+    assert '[launch] started' not in out.stdout
 
 
 def test_unsupported_syntax_and_unknown_executable_are_refused(tmp_path, ros_env):
@@ -152,3 +193,45 @@ def test_unsupported_syntax_and_unknown_executable_are_refused(tmp_path, ros_env
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
     assert "package 'retail_bringup' has no executable 'nosuch'" in out.stderr
+
+
+def test_children_die_with_the_launcher_even_on_kill_9(tmp_path, ros_env, processes):
+    """issue 12 item 4: kill -9 of the launcher must not leave the robot's nodes running."""
+    f = launch_file(tmp_path, '''
+        launch:
+        - node: {pkg: retail_bringup, exec: retail_bringup_health, name: h1}
+        - node: {pkg: retail_bringup, exec: retail_bringup_health, name: h2, namespace: n}
+        ''')
+    run = LaunchRun(processes, ros_env, f)
+    wait_for(lambda: len(run.pids()) == 2, timeout=30, what='both nodes started')
+    pids = run.pids()
+    assert all(alive(p) for p in pids)
+    run.proc.kill()                                   # SIGKILL: no handler runs in the launcher
+    run.proc.wait(timeout=10)
+    wait_for(lambda: not any(alive(p) for p in pids), timeout=20, what='the nodes to die with the launcher')
+
+
+def test_a_second_launch_of_running_nodes_is_refused(tmp_path, ros_env, ros_context, processes):
+    """issue 12 item 4: never two /navigation/base on one domain: one line naming them, exit 2."""
+    f = launch_file(tmp_path, '''
+        launch:
+        - node: {pkg: retail_bringup, exec: retail_bringup_health, name: h1, namespace: navigation}
+        - node: {pkg: retail_bringup, exec: retail_bringup_health, name: h2}
+        ''')
+    first = LaunchRun(processes, ros_env, f)
+    import rclpy
+    probe = rclpy.create_node('graph_probe', context=ros_context)
+    wait_for(lambda: {('h1', '/navigation'), ('h2', '/')} <= set(probe.get_node_names_and_namespaces()),
+             timeout=30, what='the first launch on the graph')
+    second = LaunchRun(processes, ros_env, f)
+    try:
+        second.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail('second launch did not stop:\n' + second.text())
+    assert second.proc.returncode == 2
+    second.reader.join(timeout=5)
+    assert second.lines == ['[launch] refusing to start: /h2, /navigation/h1 already running on ROS_DOMAIN_ID '
+                            f'{ros_env["ROS_DOMAIN_ID"]} (another launch of this robot? stop it first)']
+    assert first.proc.poll() is None, 'the running launch is left alone'
+    assert first.stop() == 130
+    probe.destroy_node()

@@ -49,7 +49,8 @@ def test_image_folder_loops_holds_and_skips_bad_photos(tmp_path):
     shapes = [source.read().shape for _ in range(6)]
     alex, lin = cv2.imread(str(tmp_path / 'a.png')).shape, cv2.imread(str(tmp_path / 'c.png')).shape
     assert shapes == [alex, alex, lin, lin, alex, alex]
-    assert warnings == [f'skipping unreadable image {tmp_path / "b.jpg"}'], 'reported exactly once'
+    assert warnings == [f'skipping image: {tmp_path / "b.jpg"}: not a readable image (corrupt or unsupported '
+                        'format)'], 'reported exactly once'
 
 
 def test_lost_camera_is_reported_and_reconnects(tmp_path):
@@ -69,3 +70,30 @@ def test_lost_camera_is_reported_and_reconnects(tmp_path):
 def test_sources_are_described_without_credentials():
     assert describe_source('0') == 'camera device 0'
     assert describe_source('rtsp://admin:secret@10.0.0.5/stream') == 'stream 10.0.0.5/stream'
+
+
+def test_a_photo_replaced_while_shown_is_shown_at_once(tmp_path):
+    """The demo (and a technician) swap the replayed photo; a long image_period_s must not delay it."""
+    import os
+    folder = tmp_path / 'stage'
+    folder.mkdir()
+    cv2.imwrite(str(folder / 'frame.png'), np.full((20, 30, 3), 10, np.uint8))
+    source = ImageFolderSource(folder, hold_frames=10_000)
+    assert source.read()[0, 0, 0] == 10 and source.read()[0, 0, 0] == 10
+    cv2.imwrite(str(folder / '.next.png'), np.full((20, 30, 3), 200, np.uint8))
+    os.replace(folder / '.next.png', folder / 'frame.png')
+    assert source.read()[0, 0, 0] == 200
+
+
+def test_the_default_simulated_replay_shows_each_shopper_then_an_empty_aisle():
+    """issue 12 item 11: no shopper 'appears' and 'leaves' every two seconds in simulation."""
+    import yaml
+    from rostest_support import REPO
+    config = yaml.safe_load((REPO / 'config' / 'perception.yaml').read_text())['perception/camera']['ros__parameters']
+    assert config['image_period_s'] >= 15.0, 'a shopper stands in front of the robot for a while'
+    folder = REPO / 'src' / 'perception' / 'sim_camera'
+    names = [p.name for p in ImageFolderSource(folder).paths]
+    people = ['alex-lacamoire.png', 'lin-manuel-miranda.png']
+    assert [n for n in names if n in people] == people
+    for a, b in zip(names, names[1:] + names[:1]):      # looping: never two people back to back
+        assert not (a in people and b in people), names

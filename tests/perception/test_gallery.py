@@ -118,3 +118,95 @@ def test_missing_or_wrong_key_is_a_clear_error(tmp_path, monkeypatch):
         gallery.enroll('c', 'C', False, 'ref', np.zeros(128))
     with pytest.raises(GalleryKeyError, match='does not open'):
         GalleryStore(tmp_path / 'db', bytes([1]) * 32).load()
+
+
+# --- deletion is erasure (issue 12 item 5) ----------------------------------------------------
+
+def _snapshot(db):
+    """Every file of the gallery folder as bytes: what freed disk blocks may still hold."""
+    return {p.name: p.read_bytes() for p in db.iterdir() if p.is_file()}
+
+
+def _trial(tmp_path, name, files):
+    folder = tmp_path / name
+    folder.mkdir()
+    for file, data in files.items():
+        (folder / file).write_bytes(data)
+    return folder
+
+
+@pytest.mark.parametrize('erase', ['delete', 'purge', 'replace'])
+def test_old_gallery_bytes_cannot_be_read_after_an_erasure(tmp_path, erase):
+    """The old gallery.enc survives in freed blocks; the key is unchanged; the key slots were
+    overwritten in place. With everything on the disk now, the old file does not open."""
+    key = bytes(range(32))
+    db = tmp_path / 'db'
+    store = GalleryStore(db, key)
+    with store.transaction() as gallery:
+        gallery.enroll('keep', 'Keep Me', False, 'C-1', np.ones(128), now=1000.0 + 100 * DAY_S)
+        gallery.enroll('gone', 'Forget Me', True, 'C-2', np.full((2, 128), 0.5), now=1000.0)
+    before = _snapshot(db)
+    inodes = {slot: (db / slot).stat().st_ino for slot in ('keys.0', 'keys.1')}
+    with store.transaction() as gallery:
+        if erase == 'delete':
+            gallery.delete('gone')
+        elif erase == 'purge':
+            assert gallery.purge(30, now=1000.0 + 100 * DAY_S) == ['gone']
+        else:
+            gallery.enroll('gone', 'Someone Else', False, 'C-3', np.zeros(128))
+    after = _snapshot(db)
+    assert sorted(GalleryStore(db, key).load().members) == sorted({'keep', 'gone'} if erase == 'replace' else {'keep'})
+    assert {slot: (db / slot).stat().st_ino for slot in inodes} == inodes, 'key slots must be rewritten in place'
+
+    # Control: the old file with the old key table opens (the test can see a failure).
+    control = GalleryStore(_trial(tmp_path, 'control', {'gallery.enc': before['gallery.enc'],
+                                                         'keys.0': before['keys.0'], 'keys.1': before['keys.1']}), key)
+    assert control.load().members['gone'].name == 'Forget Me'
+    # The old file with the key table on the disk now: nothing of it opens.
+    for slots in ({'keys.0': after['keys.0']}, {'keys.0': after['keys.1']}, after):
+        files = {'gallery.enc': before['gallery.enc'], **{k: v for k, v in slots.items() if k.startswith('keys')}}
+        with pytest.raises(GalleryError):
+            GalleryStore(_trial(tmp_path, f'attack-{len(list(tmp_path.iterdir()))}', files), key).load()
+    # No data key of the old table is left in the new one.
+    assert before['keys.0'] != after['keys.0'] and before['keys.1'] != after['keys.1']
+
+
+def test_key_slots_are_overwritten_in_place_never_renamed(tmp_path):
+    key = bytes(range(32))
+    db = tmp_path / 'db'
+    store = GalleryStore(db, key)
+    with store.transaction() as gallery:
+        for i in range(20):
+            gallery.enroll(f'm-{i}', f'Member {i}', False, 'C', np.full(128, i / 20.0))
+    inodes = {slot: (db / slot).stat().st_ino for slot in ('keys.0', 'keys.1')}
+    with store.transaction() as gallery:
+        for i in range(15):
+            gallery.delete(f'm-{i}')
+    assert {slot: (db / slot).stat().st_ino for slot in inodes} == inodes
+    assert sorted(GalleryStore(db, key).load().members) == [f'm-{i}' for i in range(15, 20)]
+
+
+def test_a_cut_key_write_leaves_a_readable_gallery(tmp_path):
+    """Power cut while a key slot is written: the other slot still opens the gallery."""
+    key = bytes(range(32))
+    db = tmp_path / 'db'
+    with GalleryStore(db, key).transaction() as gallery:
+        gallery.enroll('a', 'A', False, 'C', np.ones(128))
+    for slot in ('keys.0', 'keys.1'):
+        saved = (db / slot).read_bytes()
+        (db / slot).write_bytes(saved[:len(saved) // 2])        # torn
+        assert sorted(GalleryStore(db, key).load().members) == ['a']
+        (db / slot).write_bytes(saved)
+
+
+def test_a_wrong_key_is_told_apart_from_a_damaged_file(tmp_path):
+    db = tmp_path / 'db'
+    with GalleryStore(db, bytes(32)).transaction() as gallery:
+        gallery.enroll('a', 'A', False, 'C', np.ones(128))
+    with pytest.raises(GalleryKeyError, match='does not open'):
+        GalleryStore(db, bytes([7]) * 32).load()
+    blob = bytearray((db / 'gallery.enc').read_bytes())
+    blob[-5] ^= 0xFF
+    (db / 'gallery.enc').write_bytes(bytes(blob))
+    with pytest.raises(GalleryError, match='damaged'):
+        GalleryStore(db, bytes(32)).load()

@@ -194,19 +194,59 @@ def test_lost_camera_is_reported_in_diagnostics_and_reconnects(ros_context, spin
     assert {kv.key: kv.value for kv in ok.values}['reconnects'] == '1'
 
 
-@pytest.mark.parametrize('params, words', [
-    ('perception/faces:\n  ros__parameters:\n    match_treshold: 0.4\n', "unknown key 'match_treshold'"),
-    ('perception/faces:\n  ros__parameters:\n    match_threshold: 0.9\n', 'above the maximum'),
-    ('perception/faces:\n  ros__parameters:\n    gallery_dir: /tmp/x\n', 'RETAILBOT_GALLERY_KEY'),
+@pytest.mark.parametrize('executable, params, words', [
+    ('faces', 'perception/faces:\n  ros__parameters:\n    match_treshold: 0.4\n', "unknown key 'match_treshold'"),
+    ('faces', 'perception/faces:\n  ros__parameters:\n    match_threshold: 0.9\n', 'above the maximum'),
+    ('faces', 'perception:\n  faces:\n    ros__parameters:\n      votes_needed: 0\n', 'below the minimum'),
+    ('camera', 'perception/camera:\n  ros__parameters:\n    rate_hz: 0.0\n', 'below the minimum'),
+    ('camera', 'perception/camera:\n  ros__parameters:\n    source: [0]\n', "key 'source': expected text"),
+    ('camera', 'perception/camera:\n  ros__parameters:\n    loop: \xff\n', 'not UTF-8 text'),
 ])
-def test_bad_configuration_stops_the_faces_node_with_one_line(ros_env, tmp_path, params, words):
+def test_bad_configuration_stops_a_node_with_one_line(ros_env, tmp_path, executable, params, words):
+    """One line, exit 2, and no second traceback from destroy_node of the half-made node."""
     import subprocess
     from rostest_support import console_script
     params_file = tmp_path / 'perception.yaml'
-    params_file.write_text(params.replace('/tmp/x', str(tmp_path / 'gallery')))
-    env = {k: v for k, v in ros_env.items() if k != 'RETAILBOT_GALLERY_KEY'}
-    result = subprocess.run([console_script('retail_perception_faces'), '--ros-args', '--params-file', str(params_file)],
-                            capture_output=True, text=True, timeout=60, env=env)
+    params_file.write_bytes(params.encode('latin-1'))
+    result = subprocess.run([console_script(f'retail_perception_{executable}'), '--ros-args',
+                             '--params-file', str(params_file)], capture_output=True, text=True,
+                            timeout=60, env=ros_env)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], result.stderr
+
+
+def test_without_a_gallery_key_the_faces_node_runs_anonymously(ros_context, spin, clip_folder, gallery_dir,
+                                                               monkeypatch):
+    """issue 12 item 11: a missing key does not take the robot down; it says so, once, and on
+    /diagnostics, and still sees customers (detection and approach)."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+    from retail_interfaces.msg import CustomerEvent
+    monkeypatch.delenv('RETAILBOT_GALLERY_KEY')
+    listener = Listener(ros_context)
+    faces = _faces(ros_context, gallery_dir=str(gallery_dir), diagnostics_period_s=0.2)
+    assert faces.anonymous_reason.startswith('no gallery key')
+    spin(listener.node, faces)
+    spin(_camera(ros_context, clip_folder))
+    wait_for(lambda: listener.kinds(CustomerEvent.APPROACHING), 20, 'an approaching event')
+    assert not listener.kinds(CustomerEvent.IDENTIFIED)
+
+    def warnings():
+        return [s for d in listener.diagnostics for s in d.status
+                if s.name == '/perception/faces' and s.level == DiagnosticStatus.WARN]
+    warn = wait_for(warnings, 10, 'the anonymous mode on /diagnostics')[0]
+    assert warn.message.startswith('anonymous mode: members are not recognised (no gallery key')
+
+
+def test_camera_device_0_from_the_launch_reaches_the_camera_as_text(ros_env, tmp_path):
+    """issue 17: `camera_device` "0" (the launch default) is a device index, not a refused number."""
+    from retail_bringup.launch_file import load_launch
+    from rostest_support import REPO
+    from retail_common.params import overrides_for, resolve
+    from retail_perception.camera_node import SPECS
+    camera, = [n for n in load_launch(REPO / 'launch' / 'perception.launch.yaml', {},
+                                      find_share=lambda p: str(REPO)).nodes
+               if n.name == 'camera']
+    args = camera.ros_arguments()
+    values = resolve('/perception/camera', SPECS, overrides_for('/perception/camera', args))
+    assert values['source'] == '0'

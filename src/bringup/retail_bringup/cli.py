@@ -27,11 +27,15 @@ def _register_launch(subparsers) -> None:
         description='Start the nodes of a ROS 2 YAML launch file, each as its own process, and '
                     'look after them until Ctrl-C.')
     parser.add_argument('file', help='launch file, e.g. launch/robot.launch.yaml')
-    parser.add_argument('arguments', nargs='*', metavar='name:=value', help='launch arguments')
+    parser.add_argument('arguments', nargs='*', metavar='name:=value',
+                        help='launch arguments (before or after the options)')
     parser.add_argument('--show', action='store_true', help='print the resolved nodes and exit')
     parser.add_argument('--json', action='store_true', help='with --show: print JSON')
     parser.add_argument('--grace', type=float, default=5.0, metavar='S',
                         help='seconds each node gets to stop before the next signal (default 5)')
+    parser.epilog = ('Exit codes: 0 stopped on request, 1 a node failed and every node was stopped, '
+                     '2 bad launch file or arguments, or nodes of this launch already running, '
+                     '128+N stopped by signal N (130 Ctrl-C, 143 SIGTERM).')
     parser.set_defaults(func=_launch, intermixed='arguments')
 
 

@@ -81,6 +81,7 @@ class NodeLaunch:
     args: list[str] = field(default_factory=list)
     respawn: bool = False
     respawn_delay: float = 0.0
+    on_exit: str = ''            # 'shutdown': the robot stops when this node ends
     output: str = 'screen'
     source: str = ''
 
@@ -99,7 +100,7 @@ class NodeLaunch:
                 out += ['--params-file', value]
             else:
                 key, raw = value
-                out += ['-p', f'{key}:={raw}']
+                out += ['-p', f'{key}:={param_value_text(raw)}']
         for src, dst in self.remaps:
             out += ['-r', f'{src}:={dst}']
         return out
@@ -109,7 +110,24 @@ class NodeLaunch:
                 'params': [{'file': v} if k == 'file' else {'name': v[0], 'value': v[1]}
                            for k, v in self.params],
                 'remaps': [{'from': a, 'to': b} for a, b in self.remaps], 'args': self.args,
-                'respawn': self.respawn, 'respawn_delay': self.respawn_delay, 'source': self.source}
+                'respawn': self.respawn, 'respawn_delay': self.respawn_delay, 'on_exit': self.on_exit,
+                'source': self.source}
+
+
+def param_value_text(raw: str) -> str:
+    """The `-p name:=VALUE` text for a launch parameter value, so that rcl (which reads VALUE as
+    YAML) and the node see exactly what the launch gave: numbers, booleans and lists stay YAML
+    (the node's declared type decides, a text parameter keeps the digits as written); any text
+    YAML would change (empty, quotes, `#`, `: `, a leading `*`, `&`, `!`...) is single-quoted."""
+    try:
+        parsed = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        parsed = None
+    if isinstance(parsed, (bool, int, float)) or (isinstance(parsed, str) and parsed == raw):
+        return raw
+    if isinstance(parsed, list) and all(isinstance(v, (bool, int, float, str)) for v in parsed):
+        return raw
+    return "'" + raw.replace("'", "''") + "'"
 
 
 @dataclass
@@ -153,33 +171,112 @@ class _Resolver:
     def __init__(self, find_share: Callable[[str], str]):
         self.find_share = find_share
 
-    def text(self, value: Any, scope: _Scope, where: str) -> str:
-        """Substitute `$(...)` in a scalar; non-strings come back as YAML text."""
+    def segments(self, value: Any, scope: _Scope, where: str) -> list[tuple[bool, str]]:
+        """`value` as (literal?, text) pieces: literal text of the file, and substitution results."""
         if isinstance(value, bool):
-            return 'true' if value else 'false'
+            return [(True, 'true' if value else 'false')]
         if isinstance(value, (int, float)):
-            return str(value)
+            return [(True, str(value))]
         if isinstance(value, list):
-            return '[' + ', '.join(self.text(v, scope, where) for v in value) + ']'
+            return [(True, '[' + ', '.join(self.text(v, scope, where) for v in value) + ']')]
         if not isinstance(value, str):
             raise LaunchError(f'{where}: expected a text value, got {type(value).__name__}')
-        out = []
+        out: list[tuple[bool, str]] = []
+        literal = []
         i = 0
         while i < len(value):
             if value.startswith('$(', i):
                 end = _find_closing(value, i)
                 if end < 0:
                     raise LaunchError(f'{where}: unclosed substitution in {value!r}')
-                out.append(self._one(value[i + 2:end], scope, where))
+                if literal:
+                    out.append((True, ''.join(literal)))
+                    literal = []
+                out.append((False, self._one(value[i + 2:end], scope, where)))
                 i = end + 1
             else:
-                out.append(value[i])
+                literal.append(value[i])
                 i += 1
-        return ''.join(out)
+        if literal:
+            out.append((True, ''.join(literal)))
+        return out
+
+    def text(self, value: Any, scope: _Scope, where: str) -> str:
+        """Substitute `$(...)` in a scalar; non-strings come back as YAML text."""
+        return ''.join(text for _, text in self.segments(value, scope, where))
+
+    def arguments(self, value: Any, scope: _Scope, where: str) -> list[str]:
+        """Command-line arguments of `args:` as ros2 launch forms them: the file's own text is
+        split like a shell line, a substitution's value never is (spaces, quotes and all)."""
+        args: list[str] = []
+        current: list[str] | None = None
+        for literal, text in self.segments(value, scope, where):
+            if not literal:
+                current = (current or []) + [text]
+                continue
+            try:
+                tokens = shlex.split(text)
+            except ValueError as exc:
+                raise LaunchError(f'{where}: args: {exc} in {text!r}') from None
+            if not tokens:
+                if text and current is not None:     # whitespace between two substitutions
+                    args.append(''.join(current))
+                    current = None
+                continue
+            if text[0].isspace() and current is not None:
+                args.append(''.join(current))
+                current = None
+            for k, token in enumerate(tokens):
+                current = (current or []) + [token]
+                if k < len(tokens) - 1:
+                    args.append(''.join(current))
+                    current = None
+            if text[-1].isspace():
+                args.append(''.join(current))
+                current = None
+        if current is not None:
+            args.append(''.join(current))
+        return args
+
+    def _substitution_args(self, body: str, scope: _Scope, where: str) -> list[str]:
+        """Words of `$(kind arg ...)`: split at unquoted spaces; quotes group; nested
+        substitutions are resolved and kept whole."""
+        words: list[str] = []
+        current: list[str] | None = None
+        quote = ''
+        i = 0
+        while i < len(body):
+            char = body[i]
+            if body.startswith('$(', i):
+                end = _find_closing(body, i)
+                if end < 0:
+                    raise LaunchError(f'{where}: unclosed substitution in $({body})')
+                current = (current or []) + [self._one(body[i + 2:end], scope, where)]
+                i = end + 1
+                continue
+            if quote:
+                if char == quote:
+                    quote = ''
+                else:
+                    current.append(char)
+            elif char in '\'"':
+                quote = char
+                current = current or []
+            elif char.isspace():
+                if current is not None:
+                    words.append(''.join(current))
+                    current = None
+            else:
+                current = (current or []) + [char]
+            i += 1
+        if quote:
+            raise LaunchError(f'{where}: unclosed quote in $({body})')
+        if current is not None:
+            words.append(''.join(current))
+        return words
 
     def _one(self, body: str, scope: _Scope, where: str) -> str:
-        body = self.text(body, scope, where) if '$(' in body else body
-        parts = shlex.split(body)
+        parts = self._substitution_args(body, scope, where)
         if not parts:
             raise LaunchError(f'{where}: empty substitution $()')
         kind, rest = parts[0], parts[1:]
@@ -233,7 +330,7 @@ _ALLOWED = {
     'arg': {'name', 'default', 'description', 'if', 'unless'},
     'let': {'name', 'value', 'if', 'unless'},
     'node': {'pkg', 'exec', 'name', 'namespace', 'param', 'remap', 'args', 'respawn',
-             'respawn_delay', 'output', 'if', 'unless'},
+             'respawn_delay', 'on_exit', 'output', 'if', 'unless'},
     'include': {'file', 'arg', 'if', 'unless'},
     'group': {'scoped', 'children', 'if', 'unless'},
     'push-ros-namespace': {'namespace', 'if', 'unless'},
@@ -320,11 +417,16 @@ class _Walker:
         description = str(body.get('description', ''))
         if top:
             self.arguments.append(ArgDeclaration(name, default, description, where))
+        if name in self.given:
+            self.used_given.add(name)
         if name in self.given and top:
             scope.variables[name] = self.given[name]
-            self.used_given.add(name)
         elif name in scope.variables and not top:
             pass  # given by the including file
+        elif name in self.given:
+            # As under ros2 launch, a command-line argument is a launch configuration of the whole
+            # launch: an included file's own argument takes it (`robot.launch.yaml base_port:=...`).
+            scope.variables[name] = self.given[name]
         elif default is not None:
             scope.variables[name] = default
         else:
@@ -378,8 +480,7 @@ class _Walker:
             if isinstance(item, dict) and set(item) == {'from'}:
                 node.params.append(('file', text(item['from'])))
             elif isinstance(item, dict) and set(item) == {'name', 'value'}:
-                raw = text(item['value'])
-                node.params.append(('param', (text(item['name']), raw if raw != '' else "''")))
+                node.params.append(('param', (text(item['name']), text(item['value']))))
             else:
                 raise LaunchError(f'{where}: node {name}: each param is either {{from: FILE}} '
                                   'or {name: N, value: V}')
@@ -388,9 +489,15 @@ class _Walker:
                 raise LaunchError(f'{where}: node {name}: each remap is {{from: A, to: B}}')
             node.remaps.append((text(item['from']), text(item['to'])))
         if 'args' in body:
-            node.args = shlex.split(text(body['args']))
+            node.args = self.resolver.arguments(body['args'], scope, where)
         if 'respawn' in body:
             node.respawn = self._bool(body['respawn'], scope, where, 'respawn')
+        if 'on_exit' in body:
+            node.on_exit = text(body['on_exit'])
+            if node.on_exit != 'shutdown':
+                raise LaunchError(f'{where}: on_exit: only "shutdown" is supported, got {node.on_exit!r}')
+            if node.respawn:
+                raise LaunchError(f'{where}: node {name}: respawn and on_exit: shutdown contradict each other')
         if 'respawn_delay' in body:
             try:
                 node.respawn_delay = float(text(body['respawn_delay']))
@@ -447,7 +554,8 @@ def describe(description: LaunchDescription) -> str:
     lines = []
     for node in description.nodes:
         lines.append(f'{node.fully_qualified_name}  ({node.pkg} {node.executable})'
-                     + ('  respawn' if node.respawn else ''))
+                     + ('  respawn' if node.respawn else '')
+                     + ('  on_exit: shutdown' if node.on_exit == 'shutdown' else ''))
         for kind, value in node.params:
             lines.append(f'    params file {value}' if kind == 'file' else f'    param {value[0]} = {value[1]}')
         for src, dst in node.remaps:

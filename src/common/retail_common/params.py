@@ -121,45 +121,177 @@ class Override:
     value: Any
     source: str          # params file path, or COMMAND_LINE
     wildcard: bool       # given through a wildcard section such as `/**`
+    text: str | None = None   # `-p` only: the value as written (a text parameter keeps "0" as "0")
 
 
-def _flatten(prefix: str, mapping: dict, out: dict[str, Any]) -> None:
-    for key, value in mapping.items():
-        name = f'{prefix}{key}'
-        if isinstance(value, dict):
-            _flatten(name + '.', value, out)
-        else:
-            out[name] = value
+# rcl_yaml_param_parser's typing of plain (unquoted) scalars: YAML 1.1-style booleans, C strtol
+# (base 0: 0x1F, 010 octal) for integers, C strtod (plus .inf/.nan) for doubles, text otherwise.
+# Quoted scalars are always text. Source: ros2/rcl rcl_yaml_param_parser/src/parse.c get_value().
+_RCL_TRUE = {'Y', 'y', 'yes', 'Yes', 'YES', 'true', 'True', 'TRUE', 'on', 'On', 'ON'}
+_RCL_FALSE = {'N', 'n', 'no', 'No', 'NO', 'false', 'False', 'FALSE', 'off', 'Off', 'OFF'}
+_RCL_INT = re.compile(r'\s*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\Z')
+_RCL_FLOAT = re.compile(r'\s*[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|inf|infinity|nan)\Z', re.IGNORECASE)
+_RCL_YAML_FLOATS = {'.nan': math.nan, '.NaN': math.nan, '.NAN': math.nan}
+for _sign, _factor in (('', 1.0), ('+', 1.0), ('-', -1.0)):
+    for _text in ('.inf', '.Inf', '.INF'):
+        _RCL_YAML_FLOATS[_sign + _text] = _factor * math.inf
+_INT64 = 2 ** 63
+_NAME_TOKEN = re.compile(r'[A-Za-z_*][A-Za-z0-9_*]*\Z')
+PARAMS_KEY = 'ros__parameters'
+
+
+def rcl_scalar(text: str, quoted: bool) -> Any:
+    """The value rcl gives a scalar of a params file (see the table above)."""
+    if quoted:
+        return text
+    if text in _RCL_TRUE:
+        return True
+    if text in _RCL_FALSE:
+        return False
+    match = _RCL_INT.match(text)
+    if match:
+        sign, digits = match.groups()
+        base = 16 if digits[:2] in ('0x', '0X') else 8 if len(digits) > 1 and digits[0] == '0' else 10
+        value = int(sign + digits, base)
+        if -_INT64 <= value < _INT64:          # strtol overflows (ERANGE): then it is read as a double
+            return value
+    if text in _RCL_YAML_FLOATS:
+        return _RCL_YAML_FLOATS[text]
+    if _RCL_FLOAT.match(text):
+        return float(text)
+    return text
+
+
+class _ParamsReader:
+    """Walks a composed YAML document as rcl does, raising ConfigError with file, line, node, key."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.sections: dict[str, dict[str, Any]] = {}
+
+    def fail(self, node: yaml.Node | None, message: str) -> None:
+        line = f' line {node.start_mark.line + 1}' if node is not None else ''
+        raise ConfigError(f'params file {self.path}{line}: {message}')
+
+    def top(self, root: yaml.Node | None) -> None:
+        if root is None:
+            return
+        if not isinstance(root, yaml.MappingNode):
+            self.fail(root, 'expected node names at the top level (e.g. `navigation/base:` or `/**:`)')
+        self.names(root, '')
+
+    def names(self, mapping: yaml.MappingNode, prefix: str) -> None:
+        """The node-name levels: `ns: node: ros__parameters:` equals `ns/node: ros__parameters:`."""
+        for key_node, value in mapping.value:
+            key = str(key_node.value)
+            if key == PARAMS_KEY:
+                if not prefix:
+                    self.fail(key_node, f'{PARAMS_KEY} needs a node name above it (e.g. `/**:`)')
+                if not isinstance(value, yaml.MappingNode):
+                    self.fail(value, f'node {prefix}: {PARAMS_KEY} must be a mapping of parameters')
+                self.parameters(value, prefix, '', self.sections.setdefault(prefix, {}), 0)
+                continue
+            name = prefix.rstrip('/') + '/' + key.strip('/') if prefix else key
+            if key.strip('/') == '' and key != '/':
+                self.fail(key_node, f'empty node name {key!r}')
+            for token in key.strip('/').split('/'):
+                if key != '/' and not _NAME_TOKEN.match(token):
+                    self.fail(key_node, f'{key!r} is not a valid node name or namespace (letters, digits, '
+                                        '_ and wildcards *, ** between slashes; not starting with a digit)')
+            if not isinstance(value, yaml.MappingNode):
+                if prefix:
+                    self.fail(key_node, f'section {prefix!r} has no {PARAMS_KEY} mapping ({key!r} must be '
+                                        f'under {PARAMS_KEY}:)')
+                self.fail(key_node, f'section {name!r} has no {PARAMS_KEY} mapping')
+            if len(prefix.split('/')) > 64:
+                self.fail(key_node, 'node names nested too deeply')
+            self.names(value, name)
+        if prefix and not mapping.value:
+            self.fail(mapping, f'section {prefix!r} has no {PARAMS_KEY} mapping')
+
+    def parameters(self, mapping: yaml.MappingNode, node: str, prefix: str, out: dict, depth: int) -> None:
+        if depth > 64:
+            self.fail(mapping, f'node {node}: parameters nested too deeply')
+        for key_node, value in mapping.value:
+            name = prefix + str(key_node.value)
+            if isinstance(value, yaml.MappingNode):
+                self.parameters(value, node, name + '.', out, depth + 1)
+            elif isinstance(value, yaml.SequenceNode):
+                out[name] = self.sequence(value, node, name)
+            else:
+                out[name] = self.scalar(value, node, name)
+
+    def scalar(self, value: yaml.ScalarNode, node: str, name: str) -> Any:
+        quoted = value.style in ("'", '"')
+        if not quoted and value.value == '':
+            self.fail(value, f'node {node}: key {name!r} has no value (write "" for empty text)')
+        return rcl_scalar(value.value, quoted)
+
+    def sequence(self, value: yaml.SequenceNode, node: str, name: str) -> list:
+        items = []
+        for item in value.value:
+            if not isinstance(item, yaml.ScalarNode):
+                self.fail(item, f'node {node}: key {name!r}: a list holds plain values only '
+                                '(no nested lists or mappings)')
+            items.append(self.scalar(item, node, name))
+        kinds = {('float' if isinstance(v, float) else 'bool' if isinstance(v, bool) else
+                  'int' if isinstance(v, int) else 'text') for v in items}
+        if len(kinds) > 1:
+            self.fail(value, f'node {node}: key {name!r}: all items of a list must have one type, '
+                             f'got {", ".join(sorted(kinds))}')
+        return items
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """Params file text: UTF-8 (or UTF-16 with a BOM, which libyaml also reads)."""
+    if data.startswith((b'\xff\xfe', b'\xfe\xff')):
+        encoding = 'utf-16'
+    else:
+        encoding = 'utf-8-sig'
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b'\n') + 1
+        raise ConfigError(f'params file {path} line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); '
+                          'save the file as UTF-8') from None
 
 
 def load_params_file(path: str | Path) -> dict[str, dict[str, Any]]:
-    """Read a ROS 2 params file: {node key: {dotted parameter name: value}}."""
+    """Read a ROS 2 params file as rcl does: {node key: {dotted parameter name: value}}.
+
+    Node names may be nested mappings (`navigation: base: ros__parameters:` is the node key
+    `navigation/base`); values are typed with rcl's rules (`rcl_scalar`). Any problem is a
+    ConfigError of one line naming the file, the line and, where known, the node and the key.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding='utf-8')
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f'params file {path}: no such file') from None
+    except IsADirectoryError:
+        raise ConfigError(f'params file {path}: is a folder, not a file') from None
     except OSError as exc:
         raise ConfigError(f'params file {path}: cannot read ({exc.strerror})') from None
+    text = _decode(path, data)
     try:
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, 'problem_mark', None)
         where = f' line {mark.line + 1}' if mark is not None else ''
-        problem = getattr(exc, 'problem', None) or 'invalid YAML'
-        raise ConfigError(f'params file {path}{where}: {problem}') from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f'params file {path}: expected node sections at the top level')
-    sections: dict[str, dict[str, Any]] = {}
-    for node_key, body in data.items():
-        if not isinstance(body, dict) or not isinstance(body.get('ros__parameters'), dict):
-            raise ConfigError(f'params file {path}: section {node_key!r} has no ros__parameters mapping')
-        flat: dict[str, Any] = {}
-        _flatten('', body['ros__parameters'], flat)
-        sections[str(node_key)] = flat
-    return sections
+        if isinstance(exc, yaml.reader.ReaderError):
+            where = f' line {text[:exc.position].count(chr(10)) + 1}'
+            problem = f'character {exc.character!r} is not allowed in YAML'
+        else:
+            problem = getattr(exc, 'problem', None) or 'invalid YAML'
+        raise ConfigError(f'params file {path}{where}: invalid YAML: {problem}') from None
+    except RecursionError:
+        raise ConfigError(f'params file {path}: invalid YAML: nested too deeply') from None
+    reader = _ParamsReader(path)
+    try:
+        reader.top(root)
+    except RecursionError:
+        raise ConfigError(f'params file {path}: nested too deeply (a recursive alias?)') from None
+    return reader.sections
 
 
 def _node_key_pattern(key: str) -> re.Pattern:
@@ -190,15 +322,27 @@ def params_files_in_args(args: Iterable[str]) -> list[str]:
     return [args[i + 1] for i, a in enumerate(args[:-1]) if a == '--params-file']
 
 
-def _command_line_params(args: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def command_line_value(raw: str) -> Any:
+    """The value of `-p name:=RAW` as rcl reads it (RAW is one YAML value, typed by rcl's rules)."""
+    if raw == '':
+        return ''
+    try:
+        node = yaml.compose(raw, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError):
+        return raw
+    if isinstance(node, yaml.ScalarNode):
+        return rcl_scalar(node.value, node.style in ("'", '"'))
+    if isinstance(node, yaml.SequenceNode) and all(isinstance(i, yaml.ScalarNode) for i in node.value):
+        return [rcl_scalar(i.value, i.style in ("'", '"')) for i in node.value]
+    return raw
+
+
+def _command_line_params(args: list[str]) -> dict[str, tuple[Any, str]]:
+    out: dict[str, tuple[Any, str]] = {}
     for i, a in enumerate(args[:-1]):
         if a in ('-p', '--param') and ':=' in args[i + 1]:
             name, _, raw = args[i + 1].partition(':=')
-            try:
-                out[name] = yaml.safe_load(raw) if raw else ''
-            except yaml.YAMLError:
-                out[name] = raw
+            out[name] = (command_line_value(raw), raw)
     return out
 
 
@@ -211,8 +355,8 @@ def overrides_for(fully_qualified_name: str, args: Iterable[str]) -> dict[str, O
             if node_key_matches(key, fully_qualified_name):
                 for name, value in params.items():
                     found[name] = Override(name, value, path, is_wildcard(key))
-    for name, value in _command_line_params(args).items():
-        found[name] = Override(name, value, COMMAND_LINE, False)
+    for name, (value, raw) in _command_line_params(args).items():
+        found[name] = Override(name, value, COMMAND_LINE, False, raw)
     return found
 
 
@@ -236,8 +380,11 @@ def resolve(fully_qualified_name: str, specs: Iterable[ParamSpec],
         if given is None:
             values[spec.name] = spec.default
             continue
+        value = given.value
+        if spec.type == 'str' and given.text is not None and isinstance(value, (bool, int, float)):
+            value = given.text     # a launch argument `camera_device:=0` means the text "0"
         try:
-            values[spec.name] = spec.coerce(given.value)
+            values[spec.name] = spec.coerce(value)
         except ValueError as exc:
             raise ConfigError(
                 f'{given.source}: node {fully_qualified_name}: key {spec.name!r}: {exc}') from None

@@ -362,9 +362,7 @@ class StoreDay:
             'customer_audio_dir': str(self.out / 'customer_audio'),
             'platform_url': self.url, 'robot_id': story.ROBOT_ID, 'ui_port': str(self.ui_port)}
         description = load_launch(REPO / 'launch' / 'robot.launch.yaml', arguments)
-        for node in description.nodes:
-            if node.fully_qualified_name == '/sync/agent':   # the demo kills it mid-day: it must come back
-                node.respawn, node.respawn_delay = True, 1.0
+        # What respawns (the sync agent the demo kills mid-day) is what the shipped launch files say.
         self.robot_log = open(self.out / 'robot.log', 'w', encoding='utf-8')
         self.launcher = Launcher(description, out=self.robot_log, env=self.env, grace_s=5.0)
         self.launch_code: int | None = None

@@ -30,6 +30,8 @@ SPECS = [
 
 
 class CameraNode(LifecycleNode):
+    camera: CameraSource | None = None      # also for a node whose __init__ failed: rclpy destroys it
+
     def __init__(self, **kwargs):
         super().__init__('camera', namespace=kwargs.pop('namespace', 'perception'), **kwargs)
         self.params = declare_params(self, SPECS)

@@ -14,6 +14,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from retail_perception.image_convert import MAX_PIXELS, ImageFileError, read_image_file
+
 IMAGE_SUFFIXES = {'.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff'}
 
 
@@ -41,6 +43,12 @@ class VideoSource:
         self._capture = cv2.VideoCapture(int(spec) if spec.isdigit() else spec)
         if not self._capture.isOpened():
             raise SourceError(f'{describe_source(spec)}: cannot open')
+        frame_w = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+        frame_h = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        if frame_w * frame_h > MAX_PIXELS:          # from the container header, before any frame
+            self._capture.release()
+            raise SourceError(f'{describe_source(spec)}: frames too large ({frame_w}x{frame_h} pixels, '
+                              f'limit {MAX_PIXELS / 1e6:g} megapixels)')
         if spec.isdigit() and width and height:
             self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
             self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
@@ -67,7 +75,8 @@ class VideoSource:
 
 
 class ImageFolderSource:
-    """Photos of a folder in name order, each shown for `hold_frames` frames, looping."""
+    """Photos of a folder in name order, each shown for `hold_frames` frames, looping; a photo
+    replaced while it is shown (same name, new file) is shown at once."""
 
     def __init__(self, folder: str | Path, hold_frames: int = 1, loop: bool = True,
                  warn: Callable[[str], None] = lambda message: None):
@@ -77,14 +86,27 @@ class ImageFolderSource:
             raise SourceError(f'image folder {self.folder}: no images')
         self.hold_frames, self.loop, self.warn = max(1, hold_frames), loop, warn
         self._index, self._shown, self._current = 0, 0, None
+        self._current_path: Path | None = None
+        self._current_stamp: tuple[int, int] | None = None
         self._bad: set[Path] = set()
 
     fps = 0.0
 
+    @staticmethod
+    def _stamp(path: Path) -> tuple[int, int] | None:
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_ino
+
     def read(self) -> np.ndarray:
         if self._current is not None and self._shown < self.hold_frames:
-            self._shown += 1
-            return self._current
+            if self._stamp(self._current_path) == self._current_stamp:
+                self._shown += 1
+                return self._current
+            self._index -= 1                  # the photo shown was replaced: show the new one now
+            self._bad.discard(self._current_path)
         for _ in range(len(self.paths)):
             if self._index >= len(self.paths):
                 if not self.loop:
@@ -94,12 +116,14 @@ class ImageFolderSource:
             self._index += 1
             if path in self._bad:
                 continue
-            frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if frame is None:
+            try:
+                frame = read_image_file(path)
+            except ImageFileError as exc:
                 self._bad.add(path)
-                self.warn(f'skipping unreadable image {path}')
+                self.warn(f'skipping image: {exc}')
                 continue
             self._current, self._shown = frame, 1
+            self._current_path, self._current_stamp = path, self._stamp(path)
             return frame
         raise SourceError(f'image folder {self.folder}: no readable images')
 

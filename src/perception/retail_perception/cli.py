@@ -1,9 +1,13 @@
 """`retailbot faces ...`: enrol consenting members, identify photos, track a video, manage the gallery.
 
-Every command works on a gallery folder (`--db DIR`) encrypted with the key from `--key-file` or
-$RETAILBOT_GALLERY_KEY. Enrolment refuses without a consent reference and stores no image.
-Exit codes: 0 ok, 1 some input was refused or unreadable (reported, the rest processed),
-2 unusable setup (no key, wrong key, unreadable video).
+Every command works on a gallery folder (`--db DIR`, on the robot `<data_dir>/faces`) encrypted
+with the key from `--key-file` or $RETAILBOT_GALLERY_KEY. Enrolment refuses without a consent
+reference, stores no image, and never silently replaces a member: an existing id needs --replace
+(another person, or new photos instead of the old ones) or --add (more photos of the same person).
+delete and purge ask before erasing (or take --yes).
+Exit codes: 0 ok, 1 some input was refused or unreadable (reported, the rest processed) or the
+change was declined, 2 unusable setup (no key, wrong key, missing gallery folder, unreadable video),
+130 interrupted.
 """
 from __future__ import annotations
 
@@ -24,9 +28,58 @@ def _error(message: str) -> None:
     print(f'retailbot faces: {message}', file=sys.stderr)
 
 
-def _store(args):
-    from retail_perception.gallery import GalleryStore, load_key
-    return GalleryStore(args.db, load_key(args.key_file))
+def _store(args, create: bool = False):
+    from retail_perception.gallery import GalleryError, GalleryStore, load_key
+    db = Path(args.db)
+    key = load_key(args.key_file)
+    if not db.is_dir():
+        if db.exists():
+            raise GalleryError(f'--db {db} is not a folder')
+        if not create:
+            raise GalleryError(f'no gallery folder {db} (check --db; on the robot it is <data_dir>/faces)')
+        if not db.parent.is_dir():
+            raise GalleryError(f'cannot create the gallery folder {db}: {db.parent} does not exist')
+    return GalleryStore(db, key)
+
+
+def _days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number of days, got {text!r}') from None
+    if not value >= 0:      # also refuses NaN
+        raise argparse.ArgumentTypeError(f'days must be 0 or more, got {text}')
+    return value
+
+
+def _confirm(args, question: str) -> bool:
+    """--yes, or a "y" typed at a terminal; never a silent yes for a script."""
+    if args.yes:
+        return True
+    if not sys.stdin.isatty():
+        _error(f'{question.rstrip("?")}: not done; add --yes to confirm without a terminal')
+        return False
+    try:
+        answer = input(f'{question} [y/N] ')
+    except EOFError:
+        answer = ''
+    return answer.strip().lower() in ('y', 'yes')
+
+
+def _image_paths(items: list[str]) -> list[Path]:
+    """Photos named on the command line; a folder stands for the images in it (name order)."""
+    from retail_perception.camera_source import IMAGE_SUFFIXES
+    paths: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                _error(f'{path}: folder has no images ({", ".join(sorted(IMAGE_SUFFIXES))})')
+            paths.extend(found)
+        else:
+            paths.append(path)
+    return paths
 
 
 def _progress(items: list, description: str):
@@ -55,14 +108,19 @@ def register(subparsers) -> None:
     p.add_argument('--name', required=True, help='name to greet the member by')
     p.add_argument('--vip', action='store_true', help='mark the member as a VIP')
     p.add_argument('--consent', required=True, metavar='REF',
-                   help='reference of the member\'s recorded face-recognition consent (required)')
+                   help='reference of the member\'s recorded face-recognition consent')
+    same = p.add_mutually_exclusive_group()
+    same.add_argument('--replace', action='store_true',
+                      help='the id is enrolled already: replace its name and photos (old ones erased)')
+    same.add_argument('--add', action='store_true',
+                      help='the id is enrolled already: add these photos of the same person')
     p.add_argument('images', nargs='+', metavar='IMAGE', help='photos showing only the member')
     p.add_argument('--json', action='store_true', help='print the result as one JSON line')
     p.set_defaults(func=_enroll)
 
     p = commands.add_parser('identify', help='name the members in photos')
     _add_common(p)
-    p.add_argument('images', nargs='+', metavar='IMAGE', help='photos to look for members in')
+    p.add_argument('images', nargs='+', metavar='IMAGE', help='photos, or folders of photos')
     p.add_argument('--threshold', type=float, default=0.5, help='max embedding distance (default 0.5)')
     p.add_argument('--margin', type=float, default=0.05, help='best-vs-second margin (default 0.05)')
     p.add_argument('--json', action='store_true', help='one JSON line per image')
@@ -83,14 +141,16 @@ def register(subparsers) -> None:
 
     p = commands.add_parser('delete', help='delete a member and every trace of their face')
     _add_common(p)
-    p.add_argument('--id', required=True, dest='customer_id', help='customer id of the member to delete')
+    p.add_argument('--id', required=True, dest='customer_id', help='customer id to erase')
+    p.add_argument('--yes', action='store_true', help='do not ask for confirmation')
     p.add_argument('--json', action='store_true', help='print the result as one JSON line')
     p.set_defaults(func=_delete)
 
     p = commands.add_parser('purge', help='delete members not seen for DAYS days (retention)')
     _add_common(p)
-    p.add_argument('--older-than', required=True, type=float, metavar='DAYS',
-                   help='delete members not seen for this many days')
+    p.add_argument('--older-than', required=True, type=_days, metavar='DAYS',
+                   help='members whose last visit is older than this many days (0 or more)')
+    p.add_argument('--yes', action='store_true', help='do not ask for confirmation')
     p.add_argument('--json', action='store_true', help='print the result as one JSON line')
     p.set_defaults(func=_purge)
 
@@ -117,12 +177,19 @@ def _enroll(args) -> int:
         _error(f'refusing to enrol {args.customer_id}: --consent REF is required '
                '(the reference of the member\'s separate consent to face recognition)')
         return EXIT_SKIPPED
-    store = _store(args)
-    store.load()  # wrong key: fail before the slow part
+    store = _store(args, create=True)
+    existing = store.load().members.get(args.customer_id)  # wrong key: fail before the slow part
+    if existing is not None and not (args.replace or args.add):
+        _error(f'{args.customer_id} is already enrolled as {existing.name}; nothing changed. Use --replace '
+               'to replace them (old photos erased) or --add to add photos of the same person')
+        return EXIT_SKIPPED
+    if existing is None and args.add:
+        _error(f'{args.customer_id} is not enrolled; nothing to add photos to (enrol without --add)')
+        return EXIT_SKIPPED
     from retail_perception.face_model import EnrollmentError, FaceModel, ImageReadError
     model = FaceModel()
     encodings, refused = [], []
-    for path in _progress(args.images, 'Encoding photos'):
+    for path in _progress(_image_paths(args.images), 'Encoding photos'):
         try:
             encodings.append(model.enrollment_encoding(path))
         except (EnrollmentError, ImageReadError) as exc:
@@ -133,13 +200,18 @@ def _enroll(args) -> int:
         return EXIT_SKIPPED
     import numpy as np
     with store.transaction() as gallery:
-        member = gallery.enroll(args.customer_id, args.name, args.vip, args.consent, np.stack(encodings))
+        if args.add:
+            member = gallery.add_photos(args.customer_id, np.stack(encodings))
+        else:
+            member = gallery.enroll(args.customer_id, args.name, args.vip, args.consent, np.stack(encodings))
     if args.json:
         _print_json({'customer_id': member.customer_id, 'name': member.name, 'vip': member.vip,
                      'photos': len(encodings)})
     else:
-        print(f'Enrolled {member.name} ({member.customer_id}{", VIP" if member.vip else ""}) '
-              f'from {len(encodings)} photo(s); consent {member.consent_ref}')
+        done = ('Added' if args.add else 'Replaced' if existing is not None else 'Enrolled')
+        print(f'{done} {member.name} ({member.customer_id}{", VIP" if member.vip else ""}) '
+              f'from {len(encodings)} photo(s); consent {member.consent_ref}'
+              + (f'; {member.embeddings} photo(s) in all' if args.add else ''))
     return EXIT_OK
 
 
@@ -149,7 +221,10 @@ def _identify(args) -> int:
     from retail_perception.face_model import FaceModel, ImageReadError, load_bgr
     model = FaceModel()
     status = EXIT_OK
-    for path in _progress(args.images, 'Identifying'):
+    paths = _image_paths(args.images)
+    if not paths:
+        return EXIT_SKIPPED
+    for path in _progress(paths, 'Identifying'):
         try:
             boxes, encodings = model.faces_in_photo(load_bgr(path))
         except ImageReadError as exc:
@@ -251,8 +326,14 @@ def _iso(timestamp: float) -> str:
 
 @_guard
 def _delete(args) -> int:
-    with _store(args).transaction() as gallery:
-        deleted = gallery.delete(args.customer_id)
+    store = _store(args)
+    member = store.load().members.get(args.customer_id)
+    deleted = False
+    if member is not None:
+        if not _confirm(args, f'Erase {member.name} ({args.customer_id}) and all their face data?'):
+            return EXIT_SKIPPED
+        with store.transaction() as gallery:
+            deleted = gallery.delete(args.customer_id)
     if args.json:
         _print_json({'customer_id': args.customer_id, 'deleted': deleted})
     elif deleted:
@@ -265,8 +346,16 @@ def _delete(args) -> int:
 
 @_guard
 def _purge(args) -> int:
-    with _store(args).transaction() as gallery:
-        purged = gallery.purge(args.older_than)
+    store = _store(args)
+    gallery = store.load()
+    stale = gallery.purge(args.older_than)
+    if stale and not _confirm(args, f'Erase {len(stale)} of {len(gallery) + len(stale)} member(s) not seen '
+                                    f'for {args.older_than:g} days?'):
+        return EXIT_SKIPPED
+    purged = []
+    if stale:
+        with store.transaction() as gallery:
+            purged = gallery.purge(args.older_than)
     if args.json:
         _print_json({'purged': purged})
     else:

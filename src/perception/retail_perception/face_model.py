@@ -31,15 +31,13 @@ def _api():
 
 
 def load_bgr(path: str | Path) -> np.ndarray:
-    """Decode a photo as BGR uint8; ImageReadError naming the file if it cannot be read."""
-    path = Path(path)
-    data = np.fromfile(path, dtype=np.uint8) if path.is_file() else None
-    if data is None:
-        raise ImageReadError(f'{path}: no such file')
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise ImageReadError(f'{path}: not a readable image (corrupt or unsupported format)')
-    return image
+    """Decode a photo as BGR uint8; ImageReadError naming the file if it cannot be read, is too
+    large (pixel limit checked on the header, before decoding) or is not an image."""
+    from retail_perception.image_convert import ImageFileError, read_image_file
+    try:
+        return read_image_file(path)
+    except ImageFileError as exc:
+        raise ImageReadError(str(exc)) from None
 
 
 def to_rgb(frame_bgr: np.ndarray) -> np.ndarray:

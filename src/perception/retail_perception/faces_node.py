@@ -13,6 +13,7 @@ import threading
 import time
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Pose, PoseArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
@@ -21,7 +22,7 @@ from retail_interfaces.msg import CustomerEvent
 from retail_interfaces.srv import EnrollFace
 from sensor_msgs.msg import Image, RegionOfInterest
 
-from retail_common.node_support import ConfigError, ParamSpec, declare_params, main_for
+from retail_common.node_support import ConfigError, ParamSpec, declare_params, diagnostic_status, main_for
 from retail_perception.face_pipeline import (APPEARED, APPROACHING, IDENTIFIED, LEFT, FaceEvent,
                                              FacePipeline, PipelineConfig)
 from retail_perception.gallery import Gallery, GalleryError, GalleryStore, load_key
@@ -50,10 +51,16 @@ SPECS = [
     ParamSpec('retention_days', 365.0, 'members not seen for this long are purged', min=1.0),
     ParamSpec('last_seen_flush_s', 300.0, 'how often last-seen times are written to the gallery', min=1.0),
     ParamSpec('gallery_check_s', 2.0, 'how often to look for gallery changes made by the CLI', min=0.1),
+    ParamSpec('diagnostics_period_s', 2.0, 'seconds between /diagnostics reports', min=0.1),
 ]
 
 
 class FacesNode(Node):
+    # Defaults for a node whose __init__ failed half-way: rclpy still destroys it at shutdown.
+    _store: GalleryStore | None = None
+    _seen: dict = {}
+    anonymous_reason = ''
+
     def __init__(self, **kwargs):
         super().__init__('faces', namespace=kwargs.pop('namespace', 'perception'), **kwargs)
         p = self.params = declare_params(self, SPECS)
@@ -64,21 +71,28 @@ class FacesNode(Node):
         self._gallery: Gallery | None = None
         self._signature = None
         self._seen: dict[str, float] = {}
+        self.anonymous_reason = 'anonymous_mode is set' if p.anonymous_mode else ''
         if p.gallery_dir and not p.anonymous_mode:
             try:
                 self._store = GalleryStore(p.gallery_dir, load_key(p.key_file or None))
                 with self._store.transaction() as gallery:
                     purged = gallery.purge(p.retention_days)
                 self._reload()
+                if purged:
+                    self.get_logger().info(f'Retention: purged {len(purged)} member(s) not seen for '
+                                           f'{p.retention_days:g} days')
             except GalleryError as exc:
-                raise ConfigError(f'node {self.get_fully_qualified_name()}: {exc}') from None
-            if purged:
-                self.get_logger().info(f'Retention: purged {len(purged)} member(s) not seen for '
-                                       f'{p.retention_days:g} days')
+                # No usable gallery (no key, wrong key, damaged file): the robot still serves
+                # customers, it just cannot recognise members. Nothing is written meanwhile.
+                self._store, self._gallery = None, None
+                self.anonymous_reason = str(exc)
+        elif not p.gallery_dir and not p.anonymous_mode:
+            self.anonymous_reason = 'no gallery_dir configured'
+        identify = not self.anonymous_reason
         config = PipelineConfig(
             detect_scale=p.detect_scale, match_threshold=p.match_threshold, match_margin=p.match_margin,
             votes_needed=p.votes_needed, max_missed=p.max_missed_frames, max_missed_s=p.leave_after_s,
-            identify=not p.anonymous_mode, horizontal_fov_rad=math.radians(p.horizontal_fov_deg),
+            identify=identify, horizontal_fov_rad=math.radians(p.horizontal_fov_deg),
             face_width_m=p.face_width_m, approach_distance_m=p.approach_distance_m)
         from retail_perception.face_model import FaceModel
         self.pipeline = FacePipeline(FaceModel(), lambda: self._gallery, config)
@@ -93,9 +107,32 @@ class FacesNode(Node):
             self.create_timer(p.gallery_check_s, self._check_gallery, callback_group=services)
             self.create_timer(p.last_seen_flush_s, self._flush_seen, callback_group=services)
             self.create_timer(3600.0, self._purge, callback_group=services)
-        mode = ('anonymous mode: detection and approach only' if p.anonymous_mode else
-                f'{len(self._gallery) if self._gallery else 0} member(s) in the gallery')
-        self.get_logger().info(f'Watching {self.resolve_topic_name(p.image_topic)}; {mode}')
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_timer(p.diagnostics_period_s, self._report, callback_group=services)
+        watching = f'Watching {self.resolve_topic_name(p.image_topic)}'
+        if self.anonymous_reason and not p.anonymous_mode:
+            self.get_logger().warning(f'{watching}; anonymous mode (detection and approach only, no member '
+                                      f'recognition): {self.anonymous_reason}')
+        elif self.anonymous_reason:
+            self.get_logger().info(f'{watching}; anonymous mode: detection and approach only')
+        else:
+            self.get_logger().info(f'{watching}; {len(self._gallery) if self._gallery else 0} member(s) '
+                                   'in the gallery')
+
+    def _report(self) -> None:
+        if self.anonymous_reason and not self.params.anonymous_mode:
+            level, message = DiagnosticStatus.WARN, (f'anonymous mode: members are not recognised '
+                                                     f'({self.anonymous_reason})')
+        elif self.anonymous_reason:
+            level, message = DiagnosticStatus.OK, 'anonymous mode: detection and approach only'
+        else:
+            level, message = DiagnosticStatus.OK, f'{len(self._gallery) if self._gallery else 0} member(s)'
+        array = DiagnosticArray()
+        array.header.stamp = self.get_clock().now().to_msg()
+        array.status = [diagnostic_status(self.get_fully_qualified_name(), level, message,
+                                          {'mode': 'anonymous' if self.anonymous_reason else 'members',
+                                           'tracks': len(self.pipeline.tracks)}, hardware_id='camera')]
+        self._diag_pub.publish(array)
 
     # --- frames --------------------------------------------------------------------------------
     def _on_image(self, msg: Image) -> None:
@@ -156,8 +193,8 @@ class FacesNode(Node):
     def _enroll(self, request: EnrollFace.Request) -> tuple[bool, str]:
         if not request.consent_ref.strip():
             return False, f'not enrolled: no consent reference for track {request.track_id}'
-        if self.params.anonymous_mode:
-            return False, 'not enrolled: the robot runs in anonymous mode'
+        if self.anonymous_reason:
+            return False, f'not enrolled: the robot runs in anonymous mode ({self.anonymous_reason})'
         if self._store is None:
             return False, 'not enrolled: no member gallery configured (gallery_dir)'
         if not request.customer_id.strip():
@@ -169,11 +206,16 @@ class FacesNode(Node):
             return False, f'not enrolled: nobody on track {request.track_id} (left, or face not seen yet)'
         try:
             with self._store.transaction() as gallery:
-                gallery.enroll(request.customer_id, request.display_name, request.vip,
-                               request.consent_ref, encodings)
+                existing = gallery.members.get(request.customer_id)
+                if existing is None:
+                    gallery.enroll(request.customer_id, request.display_name, request.vip,
+                                   request.consent_ref, encodings)
             self._reload()
         except GalleryError as exc:
             return False, f'not enrolled: {exc}'
+        if existing is not None:   # never another person's face under an enrolled id
+            return False, (f'not enrolled: {request.customer_id} is already enrolled as {existing.name} '
+                           '(staff: retailbot faces enroll --replace or --add)')
         return True, (f'Enrolled {request.display_name} ({request.customer_id}) from track '
                       f'{request.track_id}, consent {request.consent_ref}')
 

@@ -2,9 +2,10 @@
 
 Facial data is personal information under China's PIPL: it is kept only on the robot, only for
 members who gave separate consent (the consent reference is stored with them), only as long as
-they keep visiting (retention purge), and a deletion removes every trace. The whole gallery is
-one AES-GCM encrypted file replaced atomically on every change (old contents never linger in a
-side file); no image and no plaintext embedding is ever written. Search is one float32
+they keep visiting (retention purge), and a deletion removes every trace: data keys wrapped by
+the master key, renewed on every delete and purge, so old ciphertext left in freed disk blocks
+cannot be read any more (crypto-erasure, see GalleryStore). No image and no plaintext embedding
+is ever written. Search is one float32
 matrix-vector product, so it stays fast at 100 000 members. Pure: no rclpy.
 """
 from __future__ import annotations
@@ -27,7 +28,8 @@ import numpy as np
 KEY_ENV = 'RETAILBOT_GALLERY_KEY'
 STORE_NAME = 'gallery.enc'
 LOCK_NAME = '.lock'
-MAGIC = b'RBGAL1\n'
+MAGIC = b'RBGAL1\n'              # one AES-GCM blob under the master key (read, then rewritten)
+MAGIC_V2 = b'RBGAL2\n'           # member list and members under data keys from the key table
 EMBEDDING_SIZE = 128
 DAY_S = 86400.0
 
@@ -139,6 +141,19 @@ class Gallery:
         self._reindex()
         return member
 
+    def add_photos(self, customer_id: str, encodings: np.ndarray) -> Member:
+        """More embeddings of an enrolled member (same person, new photos); GalleryError if unknown."""
+        member = self.members.get(customer_id)
+        if member is None:
+            raise GalleryError(f'cannot add photos: no member {customer_id!r}')
+        encodings = np.asarray(encodings, dtype=np.float32).reshape(-1, EMBEDDING_SIZE)
+        member = replace(member, embeddings=member.embeddings + len(encodings))
+        self.members[customer_id] = member
+        self._embeddings = np.concatenate([self._embeddings, encodings])
+        self._owner_ids.extend([customer_id] * len(encodings))
+        self._reindex()
+        return member
+
     def delete(self, customer_id: str) -> bool:
         """Remove a member and all their embeddings; False if unknown."""
         if customer_id not in self.members:
@@ -222,14 +237,104 @@ class Gallery:
         return cls(members, matrix.astype(np.float32), meta['owners'])
 
 
+class _KeyTable:
+    """The wrapped data keys: {key id: 32-byte key}, encrypted with the master key.
+
+    Kept in two slot files (`keys.0`, `keys.1`), each overwritten *in place* (same blocks, the
+    tail zeroed before a file shrinks), never replaced by a rename: a key dropped from the table
+    is gone from the disk, which is what makes a deletion an erasure (crypto-erasure). A slot
+    holds a sequence number; the newest slot that decrypts is the table, so a write torn by a
+    power cut leaves the other slot in charge.
+    """
+
+    SLOTS = ('keys.0', 'keys.1')
+    MAGIC = b'RBKEY1\n'
+
+    def __init__(self, directory: Path, aead):
+        self.directory, self._aead = directory, aead
+
+    def _read_slot(self, name: str) -> tuple[int, dict[str, bytes]] | None:
+        from cryptography.exceptions import InvalidTag
+        try:
+            blob = (self.directory / name).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise GalleryError(f'cannot read gallery keys {self.directory / name}: {exc.strerror}') from None
+        head = len(self.MAGIC) + 8 + 12
+        if not blob.startswith(self.MAGIC) or len(blob) < head + 16:
+            return None                      # torn or zeroed: the other slot holds the table
+        (seq,) = struct.unpack_from('<Q', blob, len(self.MAGIC))
+        try:
+            plain = self._aead.decrypt(blob[head - 12:head], blob[head:], blob[:head - 12])
+        except InvalidTag:
+            return (-1, {})                   # wrong key (or damage): told apart by read()
+        keys = {kid: bytes.fromhex(k) for kid, k in json.loads(plain.decode('utf-8')).items()}
+        return seq, keys
+
+    def read(self) -> tuple[int, dict[str, bytes], bool]:
+        """(sequence, keys, settled): settled is False when the slots disagree (a write was cut)."""
+        slots = [self._read_slot(name) for name in self.SLOTS]
+        valid = [s for s in slots if s is not None and s[0] >= 0]
+        if not valid:
+            if any(s is not None for s in slots):
+                raise GalleryKeyError(f'gallery key does not open {self.directory / self.SLOTS[0]} '
+                                      '(wrong key or damaged file)')
+            return 0, {}, True
+        seq, keys = max(valid, key=lambda s: s[0])
+        settled = len(valid) == 2 and valid[0][0] == valid[1][0]
+        return seq, keys, settled
+
+    def _overwrite(self, name: str, blob: bytes) -> None:
+        path = self.directory / name
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            old_size = os.fstat(fd).st_size
+            os.pwrite(fd, blob, 0)
+            if old_size > len(blob):        # zero what the shorter table no longer covers
+                os.pwrite(fd, bytes(old_size - len(blob)), len(blob))
+                os.fsync(fd)
+                os.ftruncate(fd, len(blob))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def write(self, seq: int, keys: dict[str, bytes], slot: int) -> None:
+        plain = json.dumps({kid: k.hex() for kid, k in sorted(keys.items())}).encode('utf-8')
+        nonce = secrets.token_bytes(12)
+        head = self.MAGIC + struct.pack('<Q', seq)
+        self._overwrite(self.SLOTS[slot], head + nonce + self._aead.encrypt(nonce, plain, head))
+
+    def replace(self, seq: int, keys: dict[str, bytes]) -> int:
+        """Write `keys` as table `seq + 1` into both slots (one after the other); returns the new seq."""
+        seq += 1
+        self.write(seq, keys, seq % 2)
+        self.write(seq, keys, (seq + 1) % 2)
+        return seq
+
+
 class GalleryStore:
-    """The encrypted gallery folder: load, and change under an exclusive lock with atomic save."""
+    """The encrypted gallery folder: load, and change under an exclusive lock with atomic save.
+
+    `gallery.enc` holds the member list (encrypted with a meta data key) and each member's
+    embeddings (encrypted with that member's own data key); the data keys live in the key table
+    (`keys.0`/`keys.1`, wrapped by the master key, overwritten in place). A delete, purge or
+    replacement gives the meta list and every remaining member fresh data keys and drops the old
+    ones from the table: the previous `gallery.enc`, even if its blocks survive on the disk, can
+    no longer be decrypted with the (unchanged) master key.
+    """
 
     def __init__(self, directory: str | os.PathLike, key: bytes):
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
         self.directory = Path(directory)
         self.path = self.directory / STORE_NAME
         self._aead = AESGCM(key)
+        self._keys = _KeyTable(self.directory, self._aead)
+        self._seq = 0
+        self._table: dict[str, bytes] = {}
+        self._member_keys: dict[str, str] = {}        # customer id -> key id, as last loaded
+        self._member_rows: dict[str, bytes] = {}       # customer id -> embeddings as last loaded
+        self._meta_key = ''
 
     def signature(self) -> tuple[int, int] | None:
         """(mtime_ns, size) of the store file, to notice changes made by another process."""
@@ -245,24 +350,118 @@ class GalleryStore:
         try:
             blob = self.path.read_bytes()
         except FileNotFoundError:
-            return Gallery()
+            blob = b''
         except OSError as exc:
             raise GalleryError(f'cannot read gallery {self.path}: {exc.strerror}') from None
-        if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + 12 + 16:
+        self._seq, self._table, _ = self._keys.read()
+        self._member_keys, self._member_rows, self._meta_key = {}, {}, ''
+        if not blob:
+            return Gallery()
+        if blob.startswith(MAGIC):                       # a gallery written before data keys
+            return self._load_v1(blob)
+        head = len(MAGIC_V2) + 16 + 12 + 8
+        if not blob.startswith(MAGIC_V2) or len(blob) < head + 16:
+            raise GalleryError(f'{self.path} is not a retailbot gallery file')
+        meta_kid = blob[len(MAGIC_V2):len(MAGIC_V2) + 16].hex()
+        nonce = blob[len(MAGIC_V2) + 16:len(MAGIC_V2) + 28]
+        (size,) = struct.unpack_from('<Q', blob, len(MAGIC_V2) + 28)
+        meta_key = self._table.get(meta_kid)
+        if meta_key is None:
+            raise GalleryKeyError(f'gallery key does not open {self.path} (its data key is not in the '
+                                  'key table: wrong key, or keys.0/keys.1 lost)')
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        try:
+            meta = json.loads(AESGCM(meta_key).decrypt(nonce, blob[head:head + size], blob[:len(MAGIC_V2) + 16]))
+            body = head + size
+            members, matrices, owners = {}, [], []
+            for record in meta['members']:
+                kid = record.pop('key')
+                start, length, member_nonce = record.pop('offset'), record.pop('length'), record.pop('nonce')
+                member = Member(**record)
+                rows = AESGCM(self._table[kid]).decrypt(bytes.fromhex(member_nonce),
+                                                        blob[body + start:body + start + length],
+                                                        MAGIC_V2 + bytes.fromhex(kid))
+                matrix = np.frombuffer(rows, dtype='<f4').reshape(-1, EMBEDDING_SIZE)
+                members[member.customer_id] = member
+                matrices.append(matrix)
+                owners.extend([member.customer_id] * len(matrix))
+                self._member_keys[member.customer_id] = kid
+                self._member_rows[member.customer_id] = rows
+        except (InvalidTag, KeyError, ValueError, TypeError) as exc:
+            raise GalleryError(f'{self.path} is damaged ({type(exc).__name__}); restore it from the '
+                               'robot\'s backup or enrol the members again') from None
+        self._meta_key = meta_kid
+        embeddings = np.concatenate(matrices).astype(np.float32) if matrices else None
+        return Gallery(members, embeddings, owners)
+
+    def _load_v1(self, blob: bytes) -> Gallery:
+        from cryptography.exceptions import InvalidTag
+        if len(blob) < len(MAGIC) + 12 + 16:
             raise GalleryError(f'{self.path} is not a retailbot gallery file')
         nonce = blob[len(MAGIC):len(MAGIC) + 12]
         try:
             plain = self._aead.decrypt(nonce, blob[len(MAGIC) + 12:], MAGIC)
         except InvalidTag:
             raise GalleryKeyError(f'gallery key does not open {self.path} (wrong key or damaged file)') from None
-        return Gallery.from_bytes(plain)
+        gallery = Gallery.from_bytes(plain)
+        self._member_rows = {cid: gallery.embeddings_of(cid).astype('<f4').tobytes() for cid in gallery.members}
+        return gallery
+
+    def _erases(self, gallery: Gallery) -> bool:
+        """Does saving `gallery` remove anything the last load had (a member or their embeddings)?"""
+        for cid, rows in self._member_rows.items():
+            if cid not in gallery.members:
+                return True
+            if not gallery.embeddings_of(cid).astype('<f4').tobytes().startswith(rows):
+                return True
+        return False
 
     def save(self, gallery: Gallery) -> None:
-        """Encrypt and atomically replace the store (survives kill -9: old or new, never half)."""
+        """Encrypt and atomically replace the store (survives kill -9: old or new, never half).
+
+        Order: key table with old and new keys, then the new gallery file (atomic rename), then
+        the key table with only the new keys. A cut at any point leaves a file its keys open;
+        keys left over by a cut are dropped by the next save (every transaction, the faces node at start).
+        """
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
         self.directory.mkdir(parents=True, exist_ok=True)
         os.chmod(self.directory, 0o700)
+        fresh = self._erases(gallery) or not self._meta_key
+        new_key = lambda: (secrets.token_hex(16), secrets.token_bytes(32))  # noqa: E731
+        keys: dict[str, bytes] = {}
+        meta_kid = self._meta_key
+        if fresh:
+            meta_kid, meta_key = new_key()
+            keys[meta_kid] = meta_key
+        else:
+            keys[meta_kid] = self._table[meta_kid]
+        records, blobs, offset = [], [], 0
+        member_keys: dict[str, str] = {}
+        for cid, member in gallery.members.items():
+            kid = self._member_keys.get(cid)
+            if fresh or kid is None or kid not in self._table:
+                kid, keys[kid] = new_key()
+            else:
+                keys[kid] = self._table[kid]
+            member_keys[cid] = kid
+            nonce = secrets.token_bytes(12)
+            rows = gallery.embeddings_of(cid).astype('<f4').tobytes()
+            data = AESGCM(keys[kid]).encrypt(nonce, rows, MAGIC_V2 + bytes.fromhex(kid))
+            records.append(dict(asdict(member), key=kid, nonce=nonce.hex(), offset=offset, length=len(data)))
+            blobs.append(data)
+            offset += len(data)
+        meta = json.dumps({'members': records}, ensure_ascii=False).encode('utf-8')
         nonce = secrets.token_bytes(12)
-        blob = MAGIC + nonce + self._aead.encrypt(nonce, gallery.to_bytes(), MAGIC)
+        header = MAGIC_V2 + bytes.fromhex(meta_kid)
+        meta_data = AESGCM(keys[meta_kid]).encrypt(nonce, meta, header)
+        blob = b''.join([header, nonce, struct.pack('<Q', len(meta_data)), meta_data] + blobs)
+        self._seq = self._keys.replace(self._seq, {**self._table, **keys})    # old and new keys
+        self._write_store(blob)
+        self._seq = self._keys.replace(self._seq, keys)                       # the old ones are gone
+        self._table, self._meta_key, self._member_keys = keys, meta_kid, member_keys
+        self._member_rows = {cid: gallery.embeddings_of(cid).astype('<f4').tobytes() for cid in gallery.members}
+
+    def _write_store(self, blob: bytes) -> None:
         tmp = self.path.with_name(f'.{STORE_NAME}.{os.getpid()}.tmp')
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:

@@ -1,11 +1,13 @@
-"""sensor_msgs/Image <-> numpy, because cv_bridge is not available in the pip environment.
+"""Images in and out: photo files (size-checked before decoding) and sensor_msgs/Image <-> numpy
+(cv_bridge is not available in the pip environment).
 
-Pure: works on the message's fields (height, width, encoding, step, data), so it is tested
-without ROS; `to_image_msg`/`from_image_msg` are the thin adapters the nodes use.
+Pure: works on files and on the message's fields (height, width, encoding, step, data), so it is
+tested without ROS; `to_image_msg`/`from_image_msg` are the thin adapters the nodes use.
 """
 from __future__ import annotations
 
 import array
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,8 +16,68 @@ import numpy as np
 CHANNELS = {'bgr8': 3, 'rgb8': 3, 'mono8': 1, 'bgra8': 4, 'rgba8': 4}
 
 
+MAX_PIXELS = 64_000_000          # a 64-megapixel photo decodes to ~190 MB of BGR; larger is refused
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
 class ImageConversionError(ValueError):
     """An image message that cannot be turned into pixels (wrong size, unknown encoding)."""
+
+
+class ImageFileError(ValueError):
+    """A photo file that is not read: missing, too large, corrupt or not an image."""
+
+
+def image_file_size(path: str | Path, data: bytes) -> tuple[int, int]:
+    """(width, height) from the image header alone (Pillow reads no pixels for this)."""
+    import io
+    from PIL import Image, UnidentifiedImageError
+    import warnings
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)   # we apply our own limit
+            with Image.open(io.BytesIO(data)) as image:
+                return image.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise ImageFileError(f'{path}: not a readable image (corrupt or unsupported format)') from None
+    except Image.DecompressionBombError as exc:    # Pillow's own guard on the header (> 2x its limit)
+        import re
+        count = re.search(r'\((\d+) pixels\)', str(exc))
+        size = f'{int(count.group(1)) / 1e6:g} megapixels' if count else 'too many pixels'
+        raise ImageFileError(f'{path}: image too large ({size}, limit {MAX_PIXELS / 1e6:g} megapixels); '
+                             'refused before decoding') from None
+
+
+def read_image_file(path: str | Path, max_pixels: int = MAX_PIXELS,
+                    max_bytes: int = MAX_FILE_BYTES) -> np.ndarray:
+    """Decode a photo file as BGR uint8 (EXIF rotation applied), refusing files over `max_bytes`
+    and images over `max_pixels` from their header, before any pixel is decoded.
+
+    Raises ImageFileError naming the file: missing, too large, corrupt or not an image.
+    """
+    import cv2
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise ImageFileError(f'{path}: not a file')
+        if size > max_bytes:
+            raise ImageFileError(f'{path}: file too large ({size / 1e6:.0f} MB; limit {max_bytes / 1e6:.0f} MB)')
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageFileError(f'{path}: no such file') from None
+    except OSError as exc:
+        raise ImageFileError(f'{path}: cannot read ({exc.strerror})') from None
+    if not data:
+        raise ImageFileError(f'{path}: empty file')
+    width, height = image_file_size(path, data)
+    if width * height > max_pixels:
+        raise ImageFileError(f'{path}: image too large ({width}x{height} pixels, limit '
+                             f'{max_pixels / 1e6:g} megapixels); refused before decoding')
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ImageFileError(f'{path}: not a readable image (corrupt or unsupported format)')
+    return image
 
 
 def encode_fields(frame: np.ndarray, encoding: str = 'bgr8') -> tuple[int, int, str, int, bytes]:
