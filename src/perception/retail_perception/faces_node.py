@@ -21,6 +21,7 @@ from retail_interfaces.msg import CustomerEvent
 from retail_interfaces.srv import EnrollFace
 from sensor_msgs.msg import Image, RegionOfInterest
 
+from retail_common import names
 from retail_common.event_sender import EventSender
 from retail_common.node_support import ConfigError, ParamSpec, declare_params, main_for
 from retail_perception.face_pipeline import (APPEARED, APPROACHING, IDENTIFIED, LEFT, FaceEvent,
@@ -86,14 +87,14 @@ class FacesNode(Node):
             face_width_m=p.face_width_m, approach_distance_m=p.approach_distance_m)
         from retail_perception.face_model import FaceModel
         self.pipeline = FacePipeline(FaceModel(), lambda: self._gallery, config)
-        self._events_pub = self.create_publisher(CustomerEvent, '/perception/customer_events', 50)
+        self._events_pub = self.create_publisher(CustomerEvent, names.CUSTOMER_EVENTS, 50)
         self.events = EventSender(self, 'perception')
-        self._people_pub = self.create_publisher(PoseArray, '/perception/people', 10)
+        self._people_pub = self.create_publisher(PoseArray, names.PEOPLE, 10)
         self._frame_id = ''
         self.create_subscription(Image, p.image_topic, self._on_image, qos_profile_sensor_data,
                                  callback_group=MutuallyExclusiveCallbackGroup())
         services = MutuallyExclusiveCallbackGroup()
-        self.create_service(EnrollFace, '/perception/enroll_face', self._on_enroll, callback_group=services)
+        self.create_service(EnrollFace, names.ENROLL_FACE, self._on_enroll, callback_group=services)
         if self._store is not None:
             self.create_timer(p.gallery_check_s, self._check_gallery, callback_group=services)
             self.create_timer(p.last_seen_flush_s, self._flush_seen, callback_group=services)

@@ -17,6 +17,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 
+from retail_common import names
 from retail_common.catalog import CatalogError, load_catalog
 from retail_common.live_store import LiveStore
 from retail_common.node_support import declare_params, diagnostic_status, main_for
@@ -76,10 +77,10 @@ class RecommendationServer(Node):
 
         self.create_service(Recommend, 'recommend', self._on_recommend,
                             callback_group=ReentrantCallbackGroup())
-        self.create_subscription(DataUpdate, '/sync/data_updates', self._on_data_update,
+        self.create_subscription(DataUpdate, names.DATA_UPDATES, self._on_data_update,
                                  QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL),
                                  callback_group=MutuallyExclusiveCallbackGroup())
-        self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._diagnostics = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
         self.create_timer(self.params.diagnostics_period_s, self._publish_diagnostics)
         if self.params.watch_period_s > 0:
             self.create_timer(self.params.watch_period_s, self._check_files,
