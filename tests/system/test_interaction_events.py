@@ -87,6 +87,11 @@ def test_perception_records_appeared_identified_left_with_the_pseudonym_only(
         assert set(payload) == {'track_id', 'vip', 'confidence'}, payload     # no name, image or embedding
         assert 'Obama' not in event.payload_json
     assert json.loads(identified[0].payload_json)['vip'] is True
+    # Recognition thresholds are live parameters; the gallery folder is not.
+    assert faces.set_parameters([Parameter('match_threshold', value=0.42)])[0].successful
+    assert faces.pipeline.config.match_threshold == 0.42 and faces.params.match_threshold == 0.42
+    assert not faces.set_parameters([Parameter('votes_needed', value=0)])[0].successful
+    assert not faces.set_parameters([Parameter('gallery_dir', value='/tmp')])[0].successful
 
 
 def test_the_guide_records_each_mission_outcome(ros_context, spin):
