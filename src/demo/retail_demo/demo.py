@@ -538,6 +538,17 @@ class StoreDay:
                 plays[name]()
         self.node.call(self.node.sync_now, 10)   # the day's last events go up before closing
         self._wait(lambda: self._outbox_pending() == 0, 30, 'outbox drained')
+        # An event a node handed over just as the agent was killed waits in that node until its
+        # request times out and is sent again: close only when every event seen is stored.
+        self._wait(self._day_stored, 45, 'every event of the day stored')
+
+    def _day_stored(self) -> bool:
+        produced, uploaded, pending = self._event_sets()
+        if produced <= uploaded | pending and not pending:
+            return True
+        self.node.call(self.node.sync_now, 5)
+        self._wait(lambda: False, 2, 'a moment')
+        return False
 
     def _vip(self) -> None:
         self.transcript.section(f'VIP reception: {story.VIP.label}')
@@ -768,9 +779,10 @@ class StoreDay:
             outbox.close()
 
     # -- the day's numbers ---------------------------------------------------------------------
-    def _count_events(self) -> dict:
-        """Robot's events (seen on the bus, still in the outbox) against the platform's store."""
-        produced = {e.event_id for e in self.rec.events if e.event_id}
+    def _event_sets(self) -> tuple[set[str], set[str], set[str]]:
+        """Event ids: seen on the bus, on the platform, still in the robot's outbox."""
+        with self.rec.lock:
+            produced = {e.event_id for e in self.rec.events if e.event_id}
         db = self.out / 'platform.sqlite3'
         uploaded: set[str] = set()
         if db.exists():
@@ -786,6 +798,11 @@ class StoreDay:
                 pending = {e.event_id for e in outbox.read_batch(1_000_000, max_bytes=1 << 30)}
             finally:
                 outbox.close()
+        return produced, uploaded, pending
+
+    def _count_events(self) -> dict:
+        """Robot's events (seen on the bus, still in the outbox) against the platform's store."""
+        produced, uploaded, pending = self._event_sets()
         lost = produced - uploaded - pending
         self.expect.check('no_events_lost', bool(produced) and not lost and not pending,
                           f'{len(produced)} produced, {len(uploaded)} on the platform, {len(pending)} still '

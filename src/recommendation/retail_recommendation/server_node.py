@@ -134,22 +134,24 @@ class RecommendationServer(Node):
 
     def _reload_store(self):
         """The store model (catalog with the platform's prices and promotions, the history in
-        use), or None with the reason reported."""
+        use), or None with the reason reported (once while it stays the same)."""
+        problem = None
         try:
             if self._live is None:
                 self._live = LiveStore(self.params.store_dir, self.params.data_dir or None,
-                                       log=self.get_logger().error, warn=self.get_logger().warning)
+                                       log=self.get_logger().warning, warn=self.get_logger().warning)
             elif not self._live.reload():
-                self._fail(self._live.last_error or 'the store did not load')
-                return None
+                problem = self._live.last_error or 'the store did not load'
         except StoreError as exc:
-            self._fail(str(exc))
+            problem = str(exc)
+        if problem is None and not self._live.current().catalog.products:
+            store = self._live.current()
+            problem = next((i for i in store.issues if 'catalog' in i), f'no products in {store.catalog.path}')
+        if problem is not None:
+            if problem != self._problem:
+                self._fail(problem)
             return None
-        store = self._live.current()
-        if not store.catalog.products:
-            self._fail(next((i for i in store.issues if 'catalog' in i), f'no products in {store.catalog.path}'))
-            return None
-        return store
+        return self._live.current()
 
     def _load(self, sources: _Sources, catalog=None) -> None:
         # The files as read now: the watch asks again only if they change after this point.
