@@ -232,5 +232,26 @@ def test_in_simulation_missing_models_leave_the_node_up_and_reported(ros_context
         return [s for m in list(diagnostics.messages) for s in m.status if s.name == 'dialogue/asr']
     wait_for(asr_status, timeout=5, what='asr diagnostics')
     status = asr_status()[-1]
-    assert status.level == DiagnosticStatus.ERROR
+    assert status.level == DiagnosticStatus.WARN
     assert status.message == 'no speech recognition: no usable Vosk model for zh, en'
+
+
+def test_in_simulation_missing_models_are_one_warning_line_naming_the_switch(ros_env, processes, tmp_path):
+    """Issue 17: the simulated robot without Vosk models logs one WARNING (not three ERRORs) and
+    says how to switch speech recognition off."""
+    from rostest_support import REPO, stop_process
+    proc = processes([console_script('retail_dialogue_asr'), '--ros-args', '--params-file', str(REPO / 'config/dialogue.yaml'),
+                      '-p', 'languages:=[zh, en]', '-p', 'require_models:=false',
+                      '-p', f'models.zh:={tmp_path}/absent-zh', '-p', f'models.en:={tmp_path}/absent-en',
+                      '-p', f'source:={tmp_path}/inbox'],
+                     env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for(lambda: (tmp_path / 'inbox').is_dir() or proc.poll() is not None, timeout=30,
+             what='the asr process to come up')
+    assert proc.poll() is None
+    assert stop_process(proc) == 0
+    log = proc.stdout.read().splitlines()
+    warnings = [line for line in log if 'WARN' in line]
+    assert not [line for line in log if 'ERROR' in line], log
+    assert len(warnings) == 1, log
+    assert 'speech recognition is off' in warnings[0] and 'speech_in:=false' in warnings[0]
+    assert f'{tmp_path}/absent-zh does not exist' in warnings[0] and '1 more like it' in warnings[0]

@@ -57,6 +57,15 @@ SPECS = [
 ]
 
 
+def model_missing_line(missing: list[str], errors: list[str], some_loaded: bool) -> str:
+    """The one WARNING line the ASR logs when Vosk models are missing (not an error in simulation)."""
+    off = (f'speech recognition is off for {", ".join(missing)}' if some_loaded
+           else 'speech recognition is off (customers can still type: retailbot chat --ros)')
+    more = f' (and {len(errors) - 1} more like it)' if len(errors) > 1 else ''
+    return (f'{off}: {errors[0]}{more}; install the models named in config/dialogue.yaml (models.*), '
+            'or launch with speech_in:=false to run without speech recognition')
+
+
 def _stamp(seconds: float) -> Time:
     whole = int(seconds)
     return Time(sec=whole, nanosec=int((seconds - whole) * 1e9))
@@ -77,7 +86,7 @@ class AsrNode(Node):
         self._problem = ''
         self._problem_level = DiagnosticStatus.OK
         self.missing_languages: list[str] = []
-        models = []
+        models, model_errors = [], []
         for lang in languages:
             if loaded_models and lang in loaded_models:
                 models.append(loaded_models[lang])
@@ -87,8 +96,12 @@ class AsrNode(Node):
             except ModelError as exc:
                 if self.params.require_models:
                     raise ConfigError(f"node {fqn}: key 'models.{lang}': {exc}") from None
-                self.get_logger().error(f'{exc}; {lang} is not recognised')
                 self.missing_languages.append(lang)
+                model_errors.append(str(exc))
+        if model_errors:
+            # One line for all missing models (a simulation without Vosk models is normal): what is
+            # off, the first reason, and how to switch speech recognition off on purpose.
+            self.get_logger().warning(model_missing_line(self.missing_languages, model_errors, bool(models)))
         self.listener: Listener | None = None
         if models:
             recognizer = StreamingRecognizer(models, self._phrase_lists(models), self.params.partial_every_ms)
@@ -97,8 +110,8 @@ class AsrNode(Node):
                 end_silence_ms=self.params.vad_end_silence_ms, pre_roll_ms=self.params.vad_pre_roll_ms,
                 max_utterance_s=self.params.vad_max_utterance_s)))
         else:
-            self._report_problem('no speech recognition: no usable Vosk model for '
-                                 f'{", ".join(languages)}', DiagnosticStatus.ERROR)
+            self._problem = f'no speech recognition: no usable Vosk model for {", ".join(languages)}'
+            self._problem_level = DiagnosticStatus.WARN     # require_models is false: logged once above
 
         self.utterance_pub = self.create_publisher(Utterance, '/dialogue/utterances', 10)
         self.stop_pub = self.create_publisher(Empty, '/dialogue/tts_stop', 10)

@@ -1,46 +1,52 @@
-"""Store data the dialogue reads besides the catalog: zone names and VIP appointments.
+"""The store as the dialogue sees it: catalog, zones, tours, promotions and VIP appointments.
 
-Both files are edited by people or synced from the platform, so a bad entry is reported and
-skipped, never fatal; a missing zones file falls back to the store contract's zone names.
+The store model is `retail_common.store` (one loader for every node, `load_store`). Until that
+module is on this branch, `load_dialogue_store` reads the same files itself into an object with the
+same shape (`DialogueStore`: catalog, zones, tours, appointments, version, issues; `zone_of`,
+`zone_name`, `promotions`, `appointments_for`), so the dialogue core is written once against the
+contract. A bad entry is reported in `issues` and skipped, never fatal.
+
+Also here: reading a customer's name and appointment time from what they say (check-in without a
+face).
 """
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import yaml
 
-# Names of the store contract's zones, used when the store has no zones.yaml.
-DEFAULT_ZONE_NAMES: dict[str, tuple[str, str]] = {
-    'phones': ('手机数码区', 'Phones & Wearables'), 'computers': ('电脑办公区', 'Computers & Printing'),
-    'audio_video': ('影音区', 'TV & Audio'), 'cameras_gaming': ('相机游戏区', 'Cameras & Gaming'),
-    'kitchen': ('厨房电器区', 'Kitchen Appliances'), 'large_appliances': ('大家电区', 'Large Appliances'),
-    'home_care': ('生活电器区', 'Home Care'), 'entrance': ('入口', 'the entrance'), 'exit': ('出口', 'the exit'),
-    'checkout': ('收银台', 'the checkout'), 'service_desk': ('服务台', 'the service desk'),
-    'vip_lounge': ('贵宾室', 'the VIP lounge'), 'restroom': ('洗手间', 'the restrooms'), 'dock': ('充电桩', 'the dock'),
-}
+from retail_common.catalog import Catalog, CatalogError, Product, load_catalog
+
+from .promotions import promotion_value
 
 
-class ZoneNames:
-    def __init__(self, names: dict[str, tuple[str, str]]) -> None:
-        self.names = names
+class StoreLoadError(ValueError):
+    """The store cannot be used (missing or unreadable catalog); one line naming the file."""
 
-    @classmethod
-    def load(cls, path: str | Path | None) -> 'ZoneNames':
-        names = dict(DEFAULT_ZONE_NAMES)
-        if path and Path(path).is_file():
-            data = yaml.safe_load(Path(path).read_text(encoding='utf-8')) or {}
-            for zone, info in (data.get('zones') or {}).items():
-                if isinstance(info, dict):
-                    names[str(zone)] = (str(info.get('name_zh') or zone), str(info.get('name_en') or zone))
-        return cls(names)
 
-    def name(self, zone: str, lang: str) -> str:
-        zh, en = self.names.get(zone, (zone, zone.replace('_', ' ')))
-        return en if lang == 'en' else zh
+@dataclass(frozen=True)
+class Zone:
+    id: str
+    kind: str                 # 'product' | 'service'
+    name_zh: str
+    name_en: str
+    pose: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    categories: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f'{self.name_zh} / {self.name_en}'
+
+
+@dataclass(frozen=True)
+class TourStop:
+    zone: str
+    narration_zh: str = ''
+    narration_en: str = ''
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,96 @@ class Appointment:
     purpose: str
     meeting_point: str
     staff: str
+
+
+@dataclass(frozen=True)
+class DialogueStore:
+    """The shape of retail_common.store.Store that the dialogue uses."""
+    catalog: Catalog
+    zones: dict[str, Zone] = field(default_factory=dict)
+    tours: dict[str, tuple[TourStop, ...]] = field(default_factory=dict)
+    appointments: tuple[Appointment, ...] = ()
+    version: str = ''
+    issues: tuple[str, ...] = ()
+
+    def zone_of(self, product: Product) -> str | None:
+        """The product's own zone when the store has it, else the zone listing its category."""
+        if product.zone in self.zones:
+            return product.zone
+        for zone in self.zones.values():
+            if product.category in zone.categories:
+                return zone.id
+        return product.zone or None
+
+    def zone_name(self, zone_id: str, lang: str) -> str:
+        zone = self.zones.get(zone_id)
+        if zone is None:
+            return zone_id.replace('_', ' ')
+        return zone.name_en if lang == 'en' else zone.name_zh
+
+    def promotions(self) -> list[Product]:
+        """In-stock products with a promotion, best (largest saving for the price) first."""
+        offers = [p for p in self.catalog.products if p.promotion and p.in_stock]
+        return sorted(offers, key=lambda p: (-promotion_value(p.promotion, p.price_cny), p.sku))
+
+    def appointments_for(self, customer_id: str, now: datetime) -> list[Appointment]:
+        return sorted((a for a in self.appointments if a.customer_id == customer_id and a.start.date() == now.date()),
+                      key=lambda a: abs(a.start - now))
+
+
+def load_dialogue_store(store_dir: str | Path, data_dir: str | Path | None = None):
+    """The store (retail_common.store.load_store when available); StoreLoadError when unusable."""
+    try:
+        from retail_common.store import StoreError, load_store
+    except ImportError:
+        return _load_local(Path(store_dir))
+    try:
+        return load_store(store_dir, data_dir)
+    except StoreError as exc:
+        raise StoreLoadError(str(exc)) from None
+
+
+def _load_local(store_dir: Path) -> DialogueStore:
+    try:
+        catalog = load_catalog(store_dir / 'catalog.csv')
+    except CatalogError as exc:
+        raise StoreLoadError(str(exc)) from None
+    issues = [f'catalog {catalog.path} {issue}: row skipped' for issue in catalog.issues]
+    zones, tours, zone_issues = _load_zones(store_dir / 'zones.yaml')
+    appointments, appointment_issues = load_appointments(store_dir / 'appointments.json')
+    files = [store_dir / name for name in ('catalog.csv', 'zones.yaml', 'appointments.json')]
+    version = '-'.join(str(f.stat().st_mtime_ns) for f in files if f.is_file())
+    return DialogueStore(catalog, zones, tours, tuple(appointments), version,
+                         tuple(issues + zone_issues + appointment_issues))
+
+
+def _load_zones(path: Path) -> tuple[dict[str, Zone], dict[str, tuple[TourStop, ...]], list[str]]:
+    if not path.is_file():
+        return {}, {}, [f'zones {path}: no such file; zone names are the zone ids']
+    try:
+        data = yaml.safe_load(path.read_text(encoding='utf-8')) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return {}, {}, [f'zones {path}: unreadable ({str(exc).splitlines()[0]})']
+    zones, tours, issues = {}, {}, []
+    for zone_id, info in (data.get('zones') or {}).items():
+        if not isinstance(info, dict):
+            issues.append(f'zones {path}: zone {zone_id} is not a mapping: skipped')
+            continue
+        pose = tuple(float(v) for v in (info.get('pose') or (0, 0, 0)))[:3]
+        zones[str(zone_id)] = Zone(str(zone_id), str(info.get('kind') or 'product'),
+                                   str(info.get('name_zh') or zone_id), str(info.get('name_en') or zone_id),
+                                   pose, tuple(str(c) for c in info.get('categories') or ()))
+    for name, stops in (data.get('tours') or {}).items():
+        parsed = []
+        for stop in stops or ():
+            if isinstance(stop, dict) and str(stop.get('zone')) in zones:
+                parsed.append(TourStop(str(stop['zone']), str(stop.get('narration_zh') or ''),
+                                       str(stop.get('narration_en') or '')))
+            else:
+                issues.append(f'zones {path}: tour {name}: stop {stop!r} skipped (not a zone of the store)')
+        if parsed:
+            tours[str(name)] = tuple(parsed)
+    return zones, tours, issues
 
 
 def load_appointments(path: str | Path | None) -> tuple[list[Appointment], list[str]]:
