@@ -121,6 +121,7 @@ class NluResult:
     slots: dict[str, object]
     confidence: float
     entities: list[Match] = field(default_factory=list, repr=False)
+    masked: str = field(default='', repr=False)     # the text with catalog entities masked
 
     def as_dict(self) -> dict[str, object]:
         return {'text': self.text, 'lang': self.lang, 'intent': self.intent, 'slots': self.slots,
@@ -143,7 +144,7 @@ class Nlu:
         masked = ''.join(words)
         slots = self._slots(entities, masked)
         intent, confidence = self._intent(masked, slots, entities)
-        return NluResult(text, lang, intent, slots, confidence, entities)
+        return NluResult(text, lang, intent, slots, confidence, entities, masked)
 
     def _correct(self, word: str) -> str:
         """Typos of catalog words and of the words intents are recognised by."""

@@ -96,28 +96,34 @@ class DialogueStore:
                       key=lambda a: abs(a.start - now))
 
 
-def load_dialogue_store(store_dir: str | Path, data_dir: str | Path | None = None):
-    """The store (retail_common.store.load_store when available); StoreLoadError when unusable."""
+def load_dialogue_store(store_dir: str | Path, data_dir: str | Path | None = None, *,
+                        catalog_path: str | Path | None = None, appointments_path: str | Path | None = None):
+    """The store (retail_common.store.load_store when available, which overlays what the sync
+    downlinked into <data_dir>/platform); StoreLoadError when unusable. Without the store model,
+    `catalog_path`/`appointments_path` (the files a `/sync/data_updates` message named) replace
+    the store folder's files."""
     try:
         from retail_common.store import StoreError, load_store
     except ImportError:
-        return _load_local(Path(store_dir))
+        return _load_local(Path(store_dir), catalog_path, appointments_path)
     try:
         return load_store(store_dir, data_dir)
     except StoreError as exc:
         raise StoreLoadError(str(exc)) from None
 
 
-def _load_local(store_dir: Path) -> DialogueStore:
+def _load_local(store_dir: Path, catalog_path=None, appointments_path=None) -> DialogueStore:
+    catalog_path = Path(catalog_path or store_dir / 'catalog.csv')
+    appointments_path = Path(appointments_path or store_dir / 'appointments.json')
     try:
-        catalog = load_catalog(store_dir / 'catalog.csv')
+        catalog = load_catalog(catalog_path)
     except CatalogError as exc:
         raise StoreLoadError(str(exc)) from None
     issues = [f'catalog {catalog.path} {issue}: row skipped' for issue in catalog.issues]
     zones, tours, zone_issues = _load_zones(store_dir / 'zones.yaml')
-    appointments, appointment_issues = load_appointments(store_dir / 'appointments.json')
-    files = [store_dir / name for name in ('catalog.csv', 'zones.yaml', 'appointments.json')]
-    version = '-'.join(str(f.stat().st_mtime_ns) for f in files if f.is_file())
+    appointments, appointment_issues = load_appointments(appointments_path)
+    files = [catalog_path, store_dir / 'zones.yaml', appointments_path]
+    version = '-'.join(f'{f}:{f.stat().st_mtime_ns}:{f.stat().st_size}' for f in files if f.is_file())
     return DialogueStore(catalog, zones, tours, tuple(appointments), version,
                          tuple(issues + zone_issues + appointment_issues))
 
