@@ -20,6 +20,7 @@ from .manager import CallStaff, DialogueManager, Effect, Record, Say, StartGuide
 from .standalone import StandaloneRobot, core_recommender
 
 TRACK = 1
+NEXT_CUSTOMER = '---'
 
 
 def turn_summary(said: str, effects: list[Effect]) -> dict:
@@ -72,15 +73,25 @@ def run_standalone_chat(store, store_dir: Path, member: str = '', json_out: bool
     if json_out:
         print_json({'said': '', 'note': 'customer appeared',
                     'greeting': ' '.join(e.text for e in greeting if isinstance(e, Say))})
+    track = TRACK
     for text in lines if lines is not None else _typed(json_out):
         if not text.strip():
             break
-        if TRACK not in manager.sessions:
-            robot.customer(TRACK, customer_id, name, vip == 'vip')
-        effects = robot.say(TRACK, text)
+        if text.strip() == NEXT_CUSTOMER:       # scripts: this customer leaves, the next one comes
+            robot.run(manager.on_customer_left(track))
+            robot.end_missions()
+            track += 1
+            greeting = robot.customer(track, customer_id, name, vip == 'vip')
+            if json_out:
+                print_json({'said': '', 'note': 'next customer',
+                            'greeting': ' '.join(e.text for e in greeting if isinstance(e, Say))})
+            continue
+        if track not in manager.sessions:
+            robot.customer(track, customer_id, name, vip == 'vip')
+        effects = robot.say(track, text)
         if json_out:
             print_json(turn_summary(text, effects))
-    robot.run(manager.on_customer_left(TRACK))
+    robot.run(manager.on_customer_left(track))
     if not json_out:
         print('[customer left]')
     return 0

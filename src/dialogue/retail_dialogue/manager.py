@@ -297,6 +297,8 @@ class DialogueManager:
         session.lang = result.lang
         cues = read_cues(result.masked)
         intent, slots = self._handle(session, result, cues, text)
+        if intent is not Intent.UNKNOWN:
+            session.misunderstood = 0           # only turns not understood *in a row* lead to staff
         says = [e for e in self._out if isinstance(e, Say)]
         payload = {'intent': intent.value, 'slots': slots, 'language': result.lang,
                    'confidence': round(result.confidence, 3),
@@ -313,9 +315,6 @@ class DialogueManager:
     def _handle(self, session: Session, result: NluResult, cues: Cues, text: str) -> tuple[Intent, dict]:
         intent, slots = Intent(result.intent), dict(result.slots)
         has_thing = any(k in slots for k in ('sku', 'category', 'brand', 'zone'))
-        understood = intent is not Intent.UNKNOWN or cues.tour or cues.refine or cues.refers or cues.compare
-        if understood:
-            session.misunderstood = 0
         # A tour in progress: its commands first; any other question is answered and the tour goes on.
         if session.state is State.TOURING and cues.tour in ('next', 'skip', 'stop') and intent not in (
                 Intent.CALL_STAFF, Intent.VIP_CHECKIN):
@@ -362,7 +361,7 @@ class DialogueManager:
         if 'sku' not in slots and cues.refers and not cues.refine:
             product = self._referred(session, cues)
             if product is None:
-                if cues.ordinal or intent in (Intent.UNKNOWN, Intent.ASK_PRICE, Intent.GUIDE_TO):
+                if cues.ordinal or intent in (Intent.ASK_PRICE, Intent.GUIDE_TO):
                     self._say(session, Intent.ABOUT_PRODUCT, 'refer_none')
                     return Intent.ABOUT_PRODUCT, {}
             else:
@@ -1129,7 +1128,7 @@ class DialogueManager:
 
     @staticmethod
     def _promo(product: Product, lang: str) -> str:
-        return promotion_text(product.promotion, lang, getattr(product, 'promotion_en', '') or '')
+        return promotion_text(product.promotion, lang, product.promotion_en)
 
     def _promotion_line(self, product: Product, lang: str) -> str:
         if not product.promotion:

@@ -111,6 +111,10 @@ class StandaloneRobot:
             return self.manager.on_tour_result(tour.track_id, True, 'arrived', len(tour.zones))
         return self.manager.on_tour_stop(tour.track_id, index, tour.zones[index])
 
+    def end_missions(self) -> None:
+        """The simulated robot drops a tour in progress (its customer has gone)."""
+        self._tour = None
+
     def customer(self, track_id: int, customer_id: str = '', name: str = '', vip: bool = False) -> list[Effect]:
         return self.run(self.manager.on_customer(track_id, customer_id, name, vip))
 
