@@ -185,6 +185,7 @@ class Session:
     guiding_zone: str = ''
     tour: TourProgress | None = None
     misunderstood: int = 0
+    awaiting_recommendations: bool = False
     wanted: list[str] = field(default_factory=list)     # what the customer asked for, for staff
 
 
@@ -236,7 +237,8 @@ class DialogueManager:
         if session.vip and session.customer_id and not known_before:
             appointment = next(iter(self.store.appointments_for(session.customer_id, self.wall_clock())), None)
         if appointment is not None and session.appointment is None:
-            session.appointment, session.state = appointment, State.AWAIT_CHECKIN
+            session.appointment = appointment
+            self._expect(session, State.AWAIT_CHECKIN)
             key = 'vip_appointment' if session.greeted else 'greet_vip'
             self._say(session, Intent.GREET, key, name=session.display_name, time=appointment.start.strftime('%H:%M'),
                       purpose=appointment.purpose)
@@ -323,10 +325,11 @@ class DialogueManager:
         if intent is Intent.CALL_STAFF:
             self._call_staff(session, 'customer_request')
             self._say(session, intent, 'staff_called')
-            session.state = State.OPEN if session.state is State.AWAIT_STAFF else session.state
+            if session.state is State.AWAIT_STAFF:
+                self._expect(session, State.OPEN)
             return intent, slots
         if session.state is State.AWAIT_STAFF and intent in (Intent.AFFIRM, Intent.DENY):
-            session.state = State.OPEN
+            self._expect(session, State.OPEN)
             if intent is Intent.AFFIRM:
                 self._call_staff(session, 'not_understood')
                 self._say(session, Intent.CALL_STAFF, 'staff_called')
@@ -349,7 +352,7 @@ class DialogueManager:
             if session.state is State.AWAIT_BUDGET:
                 self._ask_recommendations(session)
                 return Intent.RECOMMEND, slots
-            session.state = State.OPEN
+            self._expect(session, State.OPEN)
             self._say(session, intent, 'anything_else')
             return intent, slots
         if cues.tour == 'start' and 'sku' not in slots and intent not in (Intent.VIP_CHECKIN, Intent.ASK_PRICE):
@@ -382,7 +385,7 @@ class DialogueManager:
         session.misunderstood += 1
         session.wanted.append('?')
         if session.misunderstood >= MISUNDERSTOOD_BEFORE_STAFF:
-            session.state = State.AWAIT_STAFF
+            self._expect(session, State.AWAIT_STAFF)
             self._say(session, Intent.UNKNOWN, 'offer_staff')
         else:
             self._say(session, Intent.UNKNOWN, 'out_of_scope' if result.confidence >= 0.5 else 'unknown')
@@ -476,7 +479,7 @@ class DialogueManager:
                                      for p in chosen)
         self._present(session, chosen)
         session.offered_zone = self.store.zone_of(chosen[0]) or ''
-        session.state = State.AWAIT_GUIDE if session.offered_zone else State.OPEN
+        self._expect(session, State.AWAIT_GUIDE if session.offered_zone else State.OPEN)
         if scoped:
             return self._say(session, Intent.ASK_PROMOTION, 'promotion_list_what', what=self._what(slots, lang),
                              items=items, products=self._shown_all(chosen))
@@ -490,10 +493,11 @@ class DialogueManager:
         session.search = 'recommend'
         c = session.constraints
         if not c.get('category') and not c.get('brand'):
-            session.state = State.OPEN
+            self._expect(session, State.OPEN)
             return self._say(session, Intent.RECOMMEND, 'ask_need', examples=self._examples(session.lang))
         if 'min_price' not in c and 'max_price' not in c and not session.asked_budget:
-            session.asked_budget, session.state = True, State.AWAIT_BUDGET
+            session.asked_budget = True
+            self._expect(session, State.AWAIT_BUDGET)
             return self._say(session, Intent.RECOMMEND, 'ask_budget', what=self._what(c, session.lang))
         self._ask_recommendations(session)
 
@@ -529,7 +533,7 @@ class DialogueManager:
         self._say(session, intent, 'product_sold_out', name=self._name(product, lang))
         alternatives = self._alternatives(product)
         if not alternatives:
-            session.state = State.AWAIT_STAFF
+            self._expect(session, State.AWAIT_STAFF)
             return self._say(session, intent, 'no_alternatives')
         self._present(session, alternatives)
         self._offer(session, self.store.zone_of(alternatives[0]) or zone)
@@ -558,7 +562,7 @@ class DialogueManager:
                              zone=self.store.zone_name(zone, lang))
         if not in_stock:
             self._say(session, Intent.FIND_PRODUCT, 'have_sold_out_all', what=what)
-            session.state = State.AWAIT_STAFF
+            self._expect(session, State.AWAIT_STAFF)
             return self._say(session, Intent.FIND_PRODUCT, 'no_alternatives')
         examples = sorted(in_stock, key=lambda p: (not p.promotion, p.price_cny))[:SHOW_K]
         examples.sort(key=lambda p: p.price_cny)
@@ -592,7 +596,7 @@ class DialogueManager:
                 names = [self._what({'category': k}, lang) for k in brand_categories]
                 return self._say(session, Intent.FIND_PRODUCT, 'brand_has', brand=self._brand(brand, lang),
                                  categories=join_en(names) if lang == 'en' else '、'.join(names))
-        session.state = State.OPEN
+        self._expect(session, State.OPEN)
         self._say(session, Intent.FIND_PRODUCT, 'not_carried', what=self._what(c, lang))
 
     def _refine(self, session: Session, how: str, slots: dict) -> None:
@@ -649,6 +653,15 @@ class DialogueManager:
             candidates.sort(key=lambda p: p.price_cny)
         if not candidates:
             if c.get('brand') and c.get('category') and how == 'what_about':
+                unbounded = [p for p in self._matching({k: v for k, v in c.items() if k not in ('max_price', 'min_price')})
+                             if p.in_stock]
+                if unbounded:           # the brand has them, not within the budget
+                    cheapest = min(unbounded, key=lambda p: p.price_cny)
+                    self._present(session, [cheapest])
+                    self._offer(session, self.store.zone_of(cheapest) or '')
+                    return self._say(session, Intent.REFINE, 'over_budget', what=self._what(c, lang),
+                                     budget=yuan(float(c.get('max_price') or 0), lang), name=self._name(cheapest, lang),
+                                     price=yuan(cheapest.price_cny, lang), products=(self._shown(cheapest),))
                 return self._not_carried(session, c)
             key = {'cheaper': 'cheaper_none', 'bigger': 'bigger_none', 'more': 'other_none'}.get(how, 'refine_none')
             return self._say(session, Intent.REFINE, key, what=self._what(c, lang))
@@ -757,16 +770,18 @@ class DialogueManager:
                                float(c.get('min_price') or 0.0), float(c.get('max_price') or 0.0),
                                RECOMMEND_K + len(c.get('exclude_skus', ())) + 3 * len(c.get('exclude_brands', ())),
                                session.lang)
-        session.state = State.RECOMMENDING
+        session.awaiting_recommendations = True
+        self._expect(session, State.RECOMMENDING)
         self._out.append(AskRecommendations(query))
 
     def on_recommendations(self, track_id: int, items: list[RecommendedProduct] | None) -> list[Effect]:
         """Items from the recommender (None: the service failed)."""
         self._out = []
         session = self.sessions.get(track_id)
-        if session is None or session.state is not State.RECOMMENDING:
+        if session is None or not session.awaiting_recommendations:
             return []
-        session.state = State.OPEN
+        session.awaiting_recommendations = False
+        self._expect(session, State.OPEN)
         if items is None:
             self._call_staff(session, 'recommendation_unavailable')
             self._say(session, Intent.RECOMMEND, 'recommend_failed')
@@ -787,7 +802,7 @@ class DialogueManager:
         # The price said is the store's current one (a price changed on the platform is quoted at once).
         lines = [render('recommend_item', lang, rank=rank, name=item.name_en if en else item.name_zh,
                         price=yuan(self.store.catalog.by_sku[item.sku].price_cny, lang),
-                        reason=item.reason_en if en else item.reason_zh)
+                        reason=self._reason(item, lang))
                  for rank, item in enumerate(items, 1)]
         products = [self.store.catalog.by_sku[i.sku] for i in items]
         self._present(session, products)
@@ -801,9 +816,9 @@ class DialogueManager:
     # -- guiding -----------------------------------------------------------------------------
     def _start_guide(self, session: Session, zone: str) -> None:
         lang = session.lang
-        if session.state is State.TOURING:
-            self._out.append(CancelMission(session.track_id))
-            session.tour = None
+        if session.state in (State.TOURING, State.GUIDING):
+            self._out.append(CancelMission(session.track_id))      # one mission at a time: the new wish wins
+            session.state, session.tour = State.OPEN, None
         if self.safety_latched:
             session.state = State.OPEN
             self._call_staff(session, 'robot_safety_stop', zone=zone)
@@ -827,8 +842,8 @@ class DialogueManager:
         """The GuideTo action's result: the one source of 'arrived'."""
         self._out = []
         session = self.sessions.get(track_id)
-        if session is None or session.state is not State.GUIDING:
-            return []
+        if session is None or session.state is not State.GUIDING or zone != session.guiding_zone:
+            return []                   # not this customer's current goal (e.g. one replaced by a new wish)
         session.state, session.last_heard = State.OPEN, self.clock()
         lang = session.lang
         if success:
@@ -981,9 +996,9 @@ class DialogueManager:
         lang = session.lang
         if appointment is None:
             if session.state is not State.AWAIT_CHECKIN and not (parse_name(text) or parse_clock(text)):
-                session.state = State.AWAIT_CHECKIN
+                self._expect(session, State.AWAIT_CHECKIN)
                 return self._say(session, Intent.VIP_CHECKIN, 'checkin_ask')
-            session.state = State.OPEN
+            self._expect(session, State.OPEN)
             self._call_staff(session, 'appointment_not_found')
             self._record(session, 'vip_checkin', {'status': 'not_found'})
             return self._say(session, Intent.VIP_CHECKIN, 'checkin_unknown')
@@ -1003,7 +1018,7 @@ class DialogueManager:
         self._record(session, 'vip_checkin', {'status': status, 'appointment_id': appointment.appointment_id})
         self._call_staff(session, f'vip_checkin_{status}', appointment=appointment)
         if status == 'missed':
-            session.state = State.OPEN
+            self._expect(session, State.OPEN)
             return self._say(session, Intent.VIP_CHECKIN, key, **values)
         self._offer(session, appointment.meeting_point)
         self._say(session, Intent.VIP_CHECKIN, key, **values)
@@ -1074,7 +1089,14 @@ class DialogueManager:
 
     def _offer(self, session: Session, zone: str) -> None:
         session.offered_zone = zone
-        session.state = State.AWAIT_GUIDE if zone else State.OPEN
+        self._expect(session, State.AWAIT_GUIDE if zone else State.OPEN)
+
+    @staticmethod
+    def _expect(session: Session, state: State) -> None:
+        """What the next turn is expected to answer; a guide or tour in progress stays the state
+        (a question asked on the way is answered and the mission goes on)."""
+        if session.state not in (State.GUIDING, State.TOURING):
+            session.state = state
 
     def _shown(self, product: Product) -> Shown:
         return Shown(product.sku, product.price_cny, self.store.zone_of(product) or '')
@@ -1125,6 +1147,16 @@ class DialogueManager:
     @staticmethod
     def _stock(product: Product, lang: str) -> str:
         return render('in_stock' if product.in_stock else 'sold_out', lang)
+
+    def _reason(self, item: RecommendedProduct, lang: str) -> str:
+        """The recommender's reason, with a Chinese promotion text in it said in English."""
+        if lang != 'en':
+            return item.reason_zh
+        product = self.store.catalog.by_sku.get(item.sku)
+        reason = item.reason_en
+        if product is not None and product.promotion and product.promotion in reason:
+            reason = reason.replace(product.promotion, self._promo(product, lang))
+        return reason
 
     @staticmethod
     def _promo(product: Product, lang: str) -> str:

@@ -179,6 +179,8 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     'recommend_none': ('抱歉，没有找到符合条件的有货商品。要不要放宽一下预算？',
                        'Sorry, nothing in stock matches. Would you like to widen the budget?'),
     'recommend_failed': ('抱歉，推荐服务暂时不可用，我帮您叫店员吧。', 'Sorry, recommendations are unavailable right now; let me call a member of staff.'),
+    'over_budget': ('{what}没有{budget}以内的，最便宜的是{name}，{price}。需要我带您去看看吗？',
+                    'We have no {what} within {budget}; the cheapest is the {name} at {price}. Shall I take you to see it?'),
     'refine_none': ('抱歉，没有找到{what}了。', "Sorry, I couldn't find any {what}."),
     'cheaper_none': ('这已经是最便宜的有货款了。', 'That is already the cheapest one in stock.'),
     'bigger_none': ('这已经是最大的有货款了。', 'That is already the biggest one in stock.'),
