@@ -49,6 +49,8 @@ TOUR_NEXT = _rx(r'下一(?:站|个)', r'^继续', r'^走吧', r'^next\b', r'\bne
 TOUR_SKIP = _rx(r'跳过', r'不看这', r'\bskip\b')
 TOUR_STOP = _rx(r'结束参观', r'停止参观', r'不参观了', r'不逛了', r'不看了', r'^停', r'^别走了', r'到这(?:里|儿)就行',
                 r'^stop\b', r'\bend (?:the )?tour\b', r"\bthat'?s enough\b", r'\bstop the tour\b', r"\bi'?m done\b")
+QUESTION = _rx(r'[吗呢？?]', r'怎么样', r'如何', r'好不好', r'咋样', r'行不行', r'介绍', r'说说', r'看看',
+               r'\bhow\b', r'\bwhat\b', r'\bis it\b', r'\btell me\b', r'\bany good\b')
 WHAT_ABOUT = _rx(r'呢\s*[?？]?\s*$', r'\b(?:what|how) about\b', r'^\s*and\b.*\?$')
 
 
@@ -61,6 +63,7 @@ class Cues:
     compare: bool = False
     there: bool = False         # "take me there", "带我过去"
     tour: str = ''              # '' | start | next | skip | stop
+    question: bool = False      # asks something ("这个怎么样", "how is it") rather than filler ("啊这个")
 
     @property
     def refers(self) -> bool:
@@ -91,7 +94,7 @@ def read_cues(masked: str) -> Cues:
             break
     return Cues(ordinal=ordinal, pronoun=bool(PRONOUN.search(text.replace(MASK.strip(), ' '))), refine=refine,
                 what_about=bool(WHAT_ABOUT.search(text)), compare=bool(COMPARE.search(text)),
-                there=bool(THERE.search(text)), tour=tour)
+                there=bool(THERE.search(text)), tour=tour, question=bool(QUESTION.search(text)))
 
 
 _SIZE = re.compile(r'(\d+(?:\.\d+)?)\s*(?:英寸|寸|吋|inch(?:es)?|"|升|L\b|公斤|kg|KG|千克|匹|mm|毫米)', re.IGNORECASE)

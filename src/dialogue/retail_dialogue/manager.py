@@ -231,6 +231,8 @@ class DialogueManager:
         now = self.clock()
         if customer_id and now - self.greeted_customers.get(customer_id, -1e18) < GREETED_MEMORY_S and not session.greeted:
             session.greeted = True          # the same person on a new track (turned away and back)
+        if session.greeted and session.customer_id:
+            self.greeted_customers[session.customer_id] = now
         if self._busy_with_other(session):
             return self._take()             # walking someone else: no greeting across the store
         appointment = None
@@ -361,7 +363,10 @@ class DialogueManager:
         if cues.compare and len(session.shown) >= 2 and 'category' not in slots:
             self._compare(session, cues)
             return Intent.COMPARE, {'skus': self._compared(session, cues)}
-        if 'sku' not in slots and cues.refers and not cues.refine:
+        if cues.there and intent is Intent.AFFIRM and not has_thing:
+            intent = Intent.GUIDE_TO            # "ok, take me there"
+        if 'sku' not in slots and (cues.ordinal or (cues.pronoun and (intent is not Intent.UNKNOWN or cues.question))) \
+                and not cues.refine:
             product = self._referred(session, cues)
             if product is None:
                 if cues.ordinal or intent in (Intent.ASK_PRICE, Intent.GUIDE_TO):
@@ -430,18 +435,22 @@ class DialogueManager:
         product = self._product(slots) or (self._referred(session, cues) if not slots else None)
         if product is None and not slots and session.focus:
             product = self.store.catalog.by_sku.get(session.focus)
+        matches = [p for p in self._matching(slots) if p.in_stock] if product is None else []
+        if product is None and len(matches) == 1 and (slots.get('category') and slots.get('brand')):
+            product = matches[0]                # "西门子冰箱多少钱" and the store has one
         if product is not None:
             self._focus(session, product)
+            session.offered_zone = self.store.zone_of(product) or ''      # for "take me there"
             return self._say(session, Intent.ASK_PRICE, 'price', name=self._name(product, session.lang),
                              price=yuan(product.price_cny, session.lang), stock=self._stock(product, session.lang),
                              promotion=self._promotion_line(product, session.lang),
                              products=(self._shown(product),))
         if not slots.get('category') and not slots.get('brand'):
             return self._say(session, Intent.ASK_PRICE, 'which_product')
-        matches = [p for p in self._matching(slots) if p.in_stock]
         if not matches:
             return self._say(session, Intent.ASK_PRICE, 'not_carried', what=self._what(slots, session.lang))
         self._merge_constraints(session, slots)
+        session.topic = [p.sku for p in matches]
         prices = [p.price_cny for p in matches]
         self._say(session, Intent.ASK_PRICE, 'price_range', what=self._what(slots, session.lang, capital=True),
                   low=yuan(min(prices), session.lang), high=yuan(max(prices), session.lang), count=len(matches),
@@ -602,10 +611,12 @@ class DialogueManager:
     def _refine(self, session: Session, how: str, slots: dict) -> None:
         """Modify the last search: cheaper, pricier, bigger, smaller, another brand, more, what about X."""
         lang = session.lang
-        c = dict(session.constraints)
         base = [self.store.catalog.by_sku[s] for s in session.topic if s in self.store.catalog.by_sku]
+        # After a search its constraints are refined; after a question about one product, its kind.
+        c = dict(session.constraints) if session.search or not base else {'category': base[0].category}
         if not c.get('category') and base:
             c['category'] = base[0].category
+        session.search = session.search or 'find'
         if how == 'what_about':
             if 'brand' in slots:
                 c['brand'] = slots['brand']
@@ -747,7 +758,6 @@ class DialogueManager:
         category = slots.get('category')
         if category and category != c.get('category'):
             c = {}
-            session.asked_budget = False
         if slots.get('brand'):
             c['brand'] = slots['brand']
             c.pop('exclude_brands', None)
