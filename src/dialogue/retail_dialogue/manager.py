@@ -30,8 +30,8 @@ from .followups import Cues, product_size, read_cues
 from .nlu import CUES, Nlu, NluResult
 from .promotions import promotion_text
 from .store import Appointment, parse_clock, parse_name
-from .templates import (count_noun, failure_reason, join_en, noun, plural, render, what_en, what_zh, with_article,
-                        yuan)
+from .templates import (count_noun, count_of, failure_reason, join_en, noun, render, verb_are, what_en, what_zh,
+                        with_article, yuan)
 
 RECOMMEND_K = 3
 SHOW_K = 3
@@ -568,9 +568,9 @@ class DialogueManager:
         if where_only and not c.get('brand') and 'max_price' not in c and 'min_price' not in c:
             self._offer(session, zone)
             return self._say(session, Intent.FIND_PRODUCT, 'category_where', what=self._what(c, lang, capital=True),
-                             zone=self.store.zone_name(zone, lang))
+                             are=verb_are(self._what(c, 'en')), zone=self.store.zone_name(zone, lang))
         if not in_stock:
-            self._say(session, Intent.FIND_PRODUCT, 'have_sold_out_all', what=what)
+            self._say(session, Intent.FIND_PRODUCT, 'have_sold_out_all', what=what, are=verb_are(self._what(c, 'en')))
             self._expect(session, State.AWAIT_STAFF)
             return self._say(session, Intent.FIND_PRODUCT, 'no_alternatives')
         examples = sorted(in_stock, key=lambda p: (not p.promotion, p.price_cny))[:SHOW_K]
@@ -885,7 +885,7 @@ class DialogueManager:
                 c = session.constraints if session.constraints.get('category') in zone.categories else \
                     {'category': zone.categories[0]} if zone.categories else {}
                 what_text = self._what(c, lang, capital=True) if c else ('商品' if lang != 'en' else 'The products')
-                are = 'are'
+                are = verb_are(self._what(c, 'en')) if c else 'are'
             return self._say(session, Intent.GUIDE_TO, 'guide_arrived_product', zone=name, what=what_text,
                              what_cap=what_text, are=are)
         key = f'arrived_{zone_id}' if f'arrived_{zone_id}' in _ARRIVAL_KEYS else 'arrived_other'
@@ -1128,13 +1128,10 @@ class DialogueManager:
         return what_zh(categories.get(category, '') if category else '', self._brand(brand, 'zh') if brand else '')
 
     def _count_what(self, count: int, c: dict) -> str:
-        """'3 Huawei tablets', '1 air fryer', '2 pairs of headphones' — English only."""
+        """'3 Huawei tablets', '1 air fryer', '1 pair of headphones' — English only."""
         category, brand = c.get('category', ''), c.get('brand', '')
         thing = noun(category) if category else 'product'
-        phrase = f'{brand} {thing}' if brand else thing
-        if plural(phrase) == phrase and count == 1:
-            return f'1 model of {phrase}'
-        return f'{count} {phrase if count == 1 else plural(phrase)}'
+        return count_of(count, f'{brand} {thing}' if brand else thing)
 
     def _brand(self, brand: str, lang: str) -> str:
         return self.store.catalog.brands().get(brand, brand) if lang != 'en' else brand

@@ -19,7 +19,7 @@ IRREGULAR = {'man': 'men', 'foot': 'feet', 'mouse': 'mice', 'knife': 'knives', '
              'person': 'people', 'child': 'children'}
 # Letters whose English name starts with a vowel sound: "an LG TV", "an HP printer", "an SUV".
 _VOWEL_SOUND_LETTERS = set('AEFHILMNORSX')
-_CONSONANT_SOUND_PREFIXES = ('uni', 'use', 'usb', 'euro', 'eu', 'one', 'once', 'ubi', 'uti')
+_CONSONANT_SOUND_PREFIXES = ('uni', 'use', 'usb', 'euro', 'eu', 'one', 'once', 'ubi', 'uti', 'ugreen', 'ufo')
 _SILENT_H = ('hour', 'honest', 'honor', 'honour', 'heir')
 
 
@@ -55,6 +55,24 @@ def is_plural_only(phrase: str) -> bool:
     return phrase.lower() in PLURAL_ONLY or last in PLURAL_ONLY
 
 
+def is_uncountable(phrase: str) -> bool:
+    return phrase.lower() in UNCOUNTABLE or phrase.rpartition(' ')[2].lower() in UNCOUNTABLE
+
+
+def verb_are(phrase: str) -> str:
+    """'are' for a plural subject ('Air fryers are'), 'is' for an uncountable one ('Printer ink is')."""
+    return 'is' if is_uncountable(phrase) else 'are'
+
+
+def count_of(count: int, phrase: str) -> str:
+    """'1 air fryer', '3 Huawei tablets', '1 pair of headphones', '2 kinds of printer ink'."""
+    if is_uncountable(phrase):
+        return f'{count} {"kind" if count == 1 else "kinds"} of {phrase}'
+    if is_plural_only(phrase):
+        return f'{count} {"pair" if count == 1 else "pairs"} of {phrase}'
+    return f'{count} {phrase if count == 1 else plural(phrase)}'
+
+
 def article(phrase: str) -> str:
     """'a' or 'an' for the sound `phrase` starts with: an Apple laptop, a Huawei phone, an LG TV,
     an HP printer, a USB cable, an hour."""
@@ -78,7 +96,7 @@ def article(phrase: str) -> str:
 
 def with_article(phrase: str) -> str:
     """'an Apple laptop'; plural-only and uncountable nouns take none ('headphones', 'printer ink')."""
-    if is_plural_only(phrase) or phrase.lower() in UNCOUNTABLE or phrase.rpartition(' ')[2].lower() in UNCOUNTABLE:
+    if is_plural_only(phrase) or is_uncountable(phrase):
         return phrase
     return f'{article(phrase)} {phrase}'
 
@@ -150,7 +168,7 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     'have_yes': ('有的，{what}有{count}款有货，{low}到{high}，在{zone}。比如：{items}。需要我带您过去吗？',
                  'Yes, we have {count_what} in stock, from {low} to {high}, in {zone}. For example: {items}. '
                  'Shall I take you there?'),
-    'have_sold_out_all': ('{what}目前都缺货了。', 'Sorry, all our {what} are sold out at the moment.'),
+    'have_sold_out_all': ('{what}目前都缺货了。', 'Sorry, all our {what} {are} sold out at the moment.'),
     'product_in_stock': ('有的，{name}有现货，售价{price}，在{zone}。{promotion}需要我带您过去吗？',
                          'Yes, the {name} is in stock at {price}, in {zone}. {promotion}Shall I take you there?'),
     'product_sold_out': ('抱歉，{name}目前缺货。', 'Sorry, the {name} is sold out at the moment.'),
@@ -162,7 +180,7 @@ TEMPLATES: dict[str, tuple[str, str]] = {
                       'The {name}: {price}, {stock}, in {zone}. {promotion}Shall I take you there?'),
     'in_stock': ('有现货', 'in stock'),
     'sold_out': ('目前缺货', 'currently sold out'),
-    'category_where': ('{what}在{zone}。需要我带您过去吗？', '{what} are in {zone}. Shall I take you there?'),
+    'category_where': ('{what}在{zone}。需要我带您过去吗？', '{what} {are} in {zone}. Shall I take you there?'),
     'price': ('{name}售价{price}，{stock}。{promotion}', 'The {name} is {price}, {stock}. {promotion}'),
     'price_range': ('{what}的价格在{low}到{high}之间，共{count}款有货。需要我帮您推荐吗？',
                     '{what}: from {low} to {high}, {count_models} in stock. Would you like a recommendation?'),
