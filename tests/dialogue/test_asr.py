@@ -236,7 +236,7 @@ def test_in_simulation_missing_models_leave_the_node_up_and_reported(ros_context
     assert status.message == 'no speech recognition: no usable Vosk model for zh, en'
 
 
-def test_in_simulation_missing_models_are_one_warning_line_naming_the_switch(ros_env, processes, tmp_path):
+def test_in_simulation_missing_models_are_one_warning_line_naming_the_switch(ros_env, ros_context, processes, tmp_path):
     """Issue 17: the simulated robot without Vosk models logs one WARNING (not three ERRORs) and
     says how to switch speech recognition off."""
     from rostest_support import REPO, stop_process
@@ -245,7 +245,8 @@ def test_in_simulation_missing_models_are_one_warning_line_naming_the_switch(ros
                       '-p', f'models.zh:={tmp_path}/absent-zh', '-p', f'models.en:={tmp_path}/absent-en',
                       '-p', f'source:={tmp_path}/inbox'],
                      env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    wait_for(lambda: (tmp_path / 'inbox').is_dir() or proc.poll() is not None, timeout=30,
+    probe = rclpy.create_node('probe', context=ros_context)
+    wait_for(lambda: probe.count_publishers('/dialogue/utterances') > 0 or proc.poll() is not None, timeout=30,
              what='the asr process to come up')
     assert proc.poll() is None
     assert stop_process(proc) == 0
@@ -255,3 +256,42 @@ def test_in_simulation_missing_models_are_one_warning_line_naming_the_switch(ros
     assert len(warnings) == 1, log
     assert 'speech recognition is off' in warnings[0] and 'speech_in:=false' in warnings[0]
     assert f'{tmp_path}/absent-zh does not exist' in warnings[0] and '1 more like it' in warnings[0]
+
+
+def _catalog_without_water_purifiers(tmp_path):
+    rows = KOREAN_CATALOG.read_text(encoding='utf-8').splitlines()
+    path = tmp_path / 'catalog_before.csv'
+    path.write_text('\n'.join(r for r in rows if '정수기' not in r) + '\n', encoding='utf-8')
+    return path
+
+
+def test_a_new_phrase_list_applies_from_the_next_utterance(ko_model, tmp_path):
+    before = build_phrase_list(catalog_terms(load_catalog(_catalog_without_water_purifiers(tmp_path))), ko_model.knows)
+    after = build_phrase_list(catalog_terms(load_catalog(KOREAN_CATALOG)), ko_model.knows)
+    recognizer = StreamingRecognizer([ko_model], {'ko': before})
+    listener = Listener(recognizer, EndpointDetector())
+    pcm = read_wav(korean_wav('엘지 정수기', tmp_path / 'wp.wav'))
+    heard = [e.recognition.text for e in listener.listen(split_frames(pcm)) if isinstance(e, Heard) and e.recognition.is_final]
+    assert heard != ['엘지 정수기']                    # not in the store's catalog yet
+    recognizer.set_phrase_lists({'ko': after})         # the sync brings a catalog with it
+    heard = [e.recognition.text for e in Listener(recognizer, EndpointDetector()).listen(split_frames(pcm))
+             if isinstance(e, Heard) and e.recognition.is_final]
+    assert heard == ['엘지 정수기']
+
+
+def test_asr_node_takes_a_new_catalog_from_the_sync(ros_context, spin, ko_model, tmp_path):
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from retail_interfaces.msg import DataUpdate
+    probe = rclpy.create_node('probe', context=ros_context)
+    heard = Collector(probe, Utterance, '/dialogue/utterances')
+    updates = probe.create_publisher(DataUpdate, '/sync/data_updates', QoSProfile(
+        depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE))
+    inbox = tmp_path / 'inbox'
+    asr = _asr(ros_context, ko_model, inbox, catalog=str(_catalog_without_water_purifiers(tmp_path)))
+    spin(probe, asr)
+    assert not any('정수기' in p for p in asr.listener.recognizer.phrase_lists['ko'].phrases)
+    updates.publish(DataUpdate(kind='catalog', path=str(KOREAN_CATALOG), version='v2'))
+    wait_for(inbox.is_dir, what='the watched folder')
+    _drop(korean_wav('엘지 정수기', tmp_path / 'c.wav'), inbox)
+    wait_for(heard.finals, timeout=20, what='the utterance after the catalog update')
+    assert heard.finals()[0].text == '엘지 정수기'

@@ -16,6 +16,7 @@ from typing import Iterable, Iterator
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Empty
 
 from retail_common.catalog import CatalogError, load_catalog
@@ -26,7 +27,7 @@ from retail_dialogue.speech_recognizer import (Heard, Listener, LoadedModel, Mod
                                                StreamingRecognizer, build_phrase_list, catalog_terms,
                                                load_model)
 from retail_dialogue.vad import EndpointDetector, VadConfig
-from retail_interfaces.msg import SpeechStatus, Utterance
+from retail_interfaces.msg import DataUpdate, SpeechStatus, Utterance
 
 LANGUAGES = ('zh', 'en', 'ko')
 MIC = 'mic'
@@ -117,6 +118,9 @@ class AsrNode(Node):
         self.stop_pub = self.create_publisher(Empty, '/dialogue/tts_stop', 10)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_subscription(SpeechStatus, '/dialogue/speech_status', self._on_speech_status, 10)
+        self.create_subscription(DataUpdate, '/sync/data_updates', self._on_data_update, QoSProfile(
+            depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE))
+        self._models = models
         self.create_timer(1.0, self._publish_diagnostics)
         self.robot_speaking = False
         self.finals = 0
@@ -129,17 +133,18 @@ class AsrNode(Node):
 
     # --- setup ----------------------------------------------------------------------------------
 
-    def _phrase_lists(self, models: list[LoadedModel]):
+    def _phrase_lists(self, models: list[LoadedModel], catalog_path: str | None = None):
         if not self.params.phrase_list:
             return None
         terms = [p for p in self.params.extra_phrases if p]
-        if self.params.catalog:
+        catalog_path = catalog_path or self.params.catalog
+        if catalog_path:
             try:
-                catalog = load_catalog(self.params.catalog)
+                catalog = load_catalog(catalog_path)
             except CatalogError as exc:
                 raise ConfigError(f"node {self.get_fully_qualified_name()}: key 'catalog': {exc}") from None
             for issue in catalog.issues:
-                self.get_logger().warning(f'catalog {self.params.catalog} {issue}: row skipped')
+                self.get_logger().warning(f'catalog {catalog_path} {issue}: row skipped')
             terms = catalog_terms(catalog) + terms
         lists = {}
         for model in models:
@@ -275,6 +280,18 @@ class AsrNode(Node):
         if rec.is_final:
             self.finals += 1
             self.get_logger().info(f'Customer said ({rec.language}, confidence {rec.confidence:.2f}): {rec.text}')
+
+    def _on_data_update(self, msg: DataUpdate) -> None:
+        """A new catalog from the sync: a new phrase list, used from the next utterance on."""
+        if msg.kind.strip() != 'catalog' or not msg.path.strip() or self.listener is None:
+            return
+        try:
+            lists = self._phrase_lists(self._models, msg.path.strip())
+        except ConfigError as exc:
+            self.get_logger().error(f'{exc}; keeping the phrase list in use')
+            return
+        if lists is not None:
+            self.listener.recognizer.set_phrase_lists(lists)
 
     def _on_speech_status(self, msg: SpeechStatus) -> None:
         self.robot_speaking = msg.state == SpeechStatus.STARTED

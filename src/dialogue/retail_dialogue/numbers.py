@@ -36,7 +36,7 @@ def parse_zh_number(text: str) -> float | None:
     A single digit right after a unit counts one unit lower (一千五 = 1500, 1万2 = 12000), unless a
     零 came between (三千零五 = 3005). None when `text` is not such a number.
     """
-    text = _zh_decimals(text.strip().lower().replace(' ', ''))
+    text = _zh_decimals(re.sub(r'\s+(?=[十百千万kw])|(?<=[十百千万kw])\s+', '', text.strip().lower()))
     if not text or _NUMBER_TOKEN.sub('', text):
         return None
     total = 0.0
