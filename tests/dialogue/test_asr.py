@@ -280,18 +280,30 @@ def test_a_new_phrase_list_applies_from_the_next_utterance(ko_model, tmp_path):
 
 
 def test_asr_node_takes_a_new_catalog_from_the_sync(ros_context, spin, ko_model, tmp_path):
+    """The phrase list comes from the store model (store_dir + data_dir); a catalog the sync
+    downlinks into <data_dir>/platform becomes the phrase list from the next utterance on."""
+    import shutil
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from retail_interfaces.msg import DataUpdate
+    from rostest_support import REPO
+    shop, platform = tmp_path / 'store', tmp_path / 'data' / 'platform'
+    shop.mkdir()
+    platform.mkdir(parents=True)
+    shutil.copy(REPO / 'config' / 'stores' / 'demo' / 'zones.yaml', shop / 'zones.yaml')
+    shutil.copy(_catalog_without_water_purifiers(tmp_path), shop / 'catalog.csv')
     probe = rclpy.create_node('probe', context=ros_context)
     heard = Collector(probe, Utterance, '/dialogue/utterances')
     updates = probe.create_publisher(DataUpdate, '/sync/data_updates', QoSProfile(
         depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE))
     inbox = tmp_path / 'inbox'
-    asr = _asr(ros_context, ko_model, inbox, catalog=str(_catalog_without_water_purifiers(tmp_path)))
+    asr = _asr(ros_context, ko_model, inbox, catalog='', store_dir=str(shop), data_dir=str(tmp_path / 'data'))
     spin(probe, asr)
     assert not any('정수기' in p for p in asr.listener.recognizer.phrase_lists['ko'].phrases)
-    updates.publish(DataUpdate(kind='catalog', path=str(KOREAN_CATALOG), version='v2'))
+    shutil.copy(KOREAN_CATALOG, platform / 'catalog.csv')
+    updates.publish(DataUpdate(kind='catalog', path=str(platform / 'catalog.csv'), version='v2'))
+    wait_for(lambda: asr.listener.recognizer._pending is not None, what='the new phrase list')
     wait_for(inbox.is_dir, what='the watched folder')
     _drop(korean_wav('엘지 정수기', tmp_path / 'c.wav'), inbox)
     wait_for(heard.finals, timeout=20, what='the utterance after the catalog update')
     assert heard.finals()[0].text == '엘지 정수기'
+    assert any('정수기' in p for p in asr.listener.recognizer.phrase_lists['ko'].phrases)

@@ -70,4 +70,4 @@ def test_chat_json_lines_have_exactly_the_issue_shape():
 def test_chat_on_a_missing_store_is_one_line(tmp_path):
     done = subprocess.run([str(BIN / 'retailbot'), 'chat', '--json', '--store', str(tmp_path / 'nowhere')],
                           input='hi\n', capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and 'no such file' in done.stderr
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and 'does not exist' in done.stderr

@@ -1,8 +1,9 @@
 """A store's product catalog (CSV), shared by the dialogue and the recommendation.
 
 Columns: sku,name_zh,name_en,aliases,category,category_zh,brand,brand_zh,price_cny,zone,stock,tags,promotion
-and, optionally, promotion_en (the promotion in English). `aliases` and `tags` are `|`-separated. A bad row is reported with its line number and skipped,
-so one typo in a catalog never takes the robot's answers down.
+and, optionally, promotion_en (the promotion in English). `aliases` and `tags` are `|`-separated.
+A bad row is reported with its line number and skipped, so one typo in a catalog never takes the
+robot's answers down.
 """
 from __future__ import annotations
 

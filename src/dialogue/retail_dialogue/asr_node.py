@@ -16,18 +16,18 @@ from typing import Iterable, Iterator
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Empty
 
 from retail_common.catalog import CatalogError, load_catalog
-from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
+from retail_common.node_support import (ConfigError, declare_params, diagnostic_status, live_store_for, main_for,
+                                        watch_store)
 from retail_common.params import ParamSpec
 from retail_dialogue.audio_source import AudioSourceError, Microphone, wav_frames
 from retail_dialogue.speech_recognizer import (Heard, Listener, LoadedModel, ModelError, SpeechStarted,
                                                StreamingRecognizer, build_phrase_list, catalog_terms,
                                                load_model)
 from retail_dialogue.vad import EndpointDetector, VadConfig
-from retail_interfaces.msg import DataUpdate, SpeechStatus, Utterance
+from retail_interfaces.msg import SpeechStatus, Utterance
 
 LANGUAGES = ('zh', 'en', 'ko')
 MIC = 'mic'
@@ -41,7 +41,9 @@ SPECS = [
     *[ParamSpec(f'models.{lang}', '', f'Vosk model folder for {lang}.') for lang in LANGUAGES],
     ParamSpec('require_models', True, 'A missing or broken model stops the node (false: that language is '
               'skipped and reported on /diagnostics; simulation).'),
-    ParamSpec('catalog', '', "Catalog CSV whose names, brands and categories form the phrase list ('' = none)."),
+    ParamSpec('catalog', '', "Catalog CSV whose names, brands and categories form the phrase list ('' = the store's)."),
+    ParamSpec('store_dir', '', "Store folder whose catalog forms the phrase list when `catalog` is ''."),
+    ParamSpec('data_dir', '', "Robot data folder: the platform's catalog in <data_dir>/platform overlays the store's."),
     ParamSpec('phrase_list', True, 'Restrict recognition to catalog terms + extra_phrases (dynamic-graph models).'),
     ParamSpec('extra_phrases', [''], 'Command words and phrases added to the phrase list.'),
     ParamSpec('vad.aggressiveness', 2, 'webrtcvad mode: 0 lenient .. 3 strict about what is speech.', min=0, max=3),
@@ -104,8 +106,10 @@ class AsrNode(Node):
             # off, the first reason, and how to switch speech recognition off on purpose.
             self.get_logger().warning(model_missing_line(self.missing_languages, model_errors, bool(models)))
         self.listener: Listener | None = None
+        self.live = None
         if models:
-            recognizer = StreamingRecognizer(models, self._phrase_lists(models), self.params.partial_every_ms)
+            recognizer = StreamingRecognizer(models, self._phrase_lists(models, self._catalog()),
+                                             self.params.partial_every_ms)
             self.listener = Listener(recognizer, EndpointDetector(VadConfig(
                 aggressiveness=self.params.vad_aggressiveness, start_speech_ms=self.params.vad_start_speech_ms,
                 end_silence_ms=self.params.vad_end_silence_ms, pre_roll_ms=self.params.vad_pre_roll_ms,
@@ -118,9 +122,9 @@ class AsrNode(Node):
         self.stop_pub = self.create_publisher(Empty, '/dialogue/tts_stop', 10)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_subscription(SpeechStatus, '/dialogue/speech_status', self._on_speech_status, 10)
-        self.create_subscription(DataUpdate, '/sync/data_updates', self._on_data_update, QoSProfile(
-            depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE))
         self._models = models
+        if self.live is not None and self.listener is not None:
+            watch_store(self, self.live, self._on_store_swap)     # a new catalog: a new phrase list
         self.create_timer(1.0, self._publish_diagnostics)
         self.robot_speaking = False
         self.finals = 0
@@ -133,18 +137,32 @@ class AsrNode(Node):
 
     # --- setup ----------------------------------------------------------------------------------
 
-    def _phrase_lists(self, models: list[LoadedModel], catalog_path: str | None = None):
-        if not self.params.phrase_list:
-            return None
-        terms = [p for p in self.params.extra_phrases if p]
-        catalog_path = catalog_path or self.params.catalog
-        if catalog_path:
+    def _catalog(self):
+        """The catalog whose terms form the phrase list: the `catalog` file when given (fixed), else
+        the store model's (store_dir + data_dir, kept live: `_on_store_swap`), else none."""
+        if self.params.catalog:
             try:
-                catalog = load_catalog(catalog_path)
+                catalog = load_catalog(self.params.catalog)
             except CatalogError as exc:
                 raise ConfigError(f"node {self.get_fully_qualified_name()}: key 'catalog': {exc}") from None
             for issue in catalog.issues:
-                self.get_logger().warning(f'catalog {catalog_path} {issue}: row skipped')
+                self.get_logger().warning(f'catalog {self.params.catalog} {issue}: row skipped')
+            return catalog
+        if self.params.store_dir:
+            self.live = live_store_for(self, self.params.store_dir, self.params.data_dir)
+            return self.live.current().catalog
+        return None
+
+    def _on_store_swap(self, store) -> None:
+        lists = self._phrase_lists(self._models, store.catalog)
+        if lists is not None:
+            self.listener.recognizer.set_phrase_lists(lists)      # from the next utterance on
+
+    def _phrase_lists(self, models: list[LoadedModel], catalog):
+        if not self.params.phrase_list:
+            return None
+        terms = [p for p in self.params.extra_phrases if p]
+        if catalog is not None:
             terms = catalog_terms(catalog) + terms
         lists = {}
         for model in models:
@@ -280,18 +298,6 @@ class AsrNode(Node):
         if rec.is_final:
             self.finals += 1
             self.get_logger().info(f'Customer said ({rec.language}, confidence {rec.confidence:.2f}): {rec.text}')
-
-    def _on_data_update(self, msg: DataUpdate) -> None:
-        """A new catalog from the sync: a new phrase list, used from the next utterance on."""
-        if msg.kind.strip() != 'catalog' or not msg.path.strip() or self.listener is None:
-            return
-        try:
-            lists = self._phrase_lists(self._models, msg.path.strip())
-        except ConfigError as exc:
-            self.get_logger().error(f'{exc}; keeping the phrase list in use')
-            return
-        if lists is not None:
-            self.listener.recognizer.set_phrase_lists(lists)
 
     def _on_speech_status(self, msg: SpeechStatus) -> None:
         self.robot_speaking = msg.state == SpeechStatus.STARTED

@@ -964,21 +964,23 @@ class DialogueManager:
         lang = session.lang
         stops = self.store.tours.get(tour.route, ())
         stop = stops[index] if index < len(stops) and stops[index].zone == zone_id else None
+        # The store's narration for the stop (written for it, naming the place); without one, the
+        # place and what is there, from the store data. Then what is on promotion there.
         text = (stop.narration_en if lang == 'en' else stop.narration_zh) if stop else ''
-        zone = self.store.zones.get(zone_id)
-        parts = [text] if text else []
-        if not text and zone is not None and zone.categories:
-            names = [self._what({'category': c}, lang) for c in zone.categories
+        if not text:
+            zone = self.store.zones.get(zone_id)
+            names = [self._what({'category': c}, lang) for c in (zone.categories if zone else ())
                      if any(p.category == c for p in self.store.catalog.products)]
-            if names:
-                parts.append(render('tour_stop_auto', lang, categories=join_en(names) if lang == 'en' else '、'.join(names)))
+            what = render('tour_stop_auto', lang, categories=join_en(names) if lang == 'en' else '、'.join(names)) \
+                if names else ''
+            text = render('tour_stop', lang, zone=self.store.zone_name(zone_id, lang), narration=what)
+        parts = [text]
         offers = [p for p in self.store.promotions() if self.store.zone_of(p) == zone_id][:2]
         if offers:
             items = self._sep(lang).join(f'{self._name(p, lang)}（{self._promo(p, lang)}）' if lang != 'en'
                                          else f'the {p.name_en} ({self._promo(p, lang)})' for p in offers)
             parts.append(render('tour_stop_promotions', lang, items=items))
-        self._say(session, Intent.TOUR, 'tour_stop', zone=self.store.zone_name(zone_id, lang), narration=' '.join(parts),
-                  products=self._shown_all(offers))
+        self._out.append(Say(session.track_id, ' '.join(parts), lang, Intent.TOUR.value, self._shown_all(offers)))
 
     # -- VIP check-in ------------------------------------------------------------------------
     def _find_appointment(self, session: Session, text: str) -> Appointment | None:

@@ -13,8 +13,9 @@ The core (manager.py) returns effects; this node carries them out and feeds the 
 All callbacks are in the node's default (mutually exclusive) callback group, so the core is only
 ever entered by one callback at a time and needs no lock.
 
-The store is read at start and again when `/sync/data_updates` says the sync swapped in new data
-(catalog, promotions, appointments); the new store is used from the next turn on, and a
+The store is the store model's (`retail_common.store`, platform data in <data_dir>/platform
+overlaid), kept by a LiveStore that `/sync/data_updates` reloads (`watch_store`); the new store
+(catalog, prices, promotions, appointments, zones, tours) is used from the next turn on, and a
 conversation in progress keeps its session.
 """
 from __future__ import annotations
@@ -29,15 +30,14 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
 from retail_common.event_sender import EventSender
-from retail_common.node_support import ConfigError, declare_params, main_for
+from retail_common.node_support import declare_params, live_store_for, main_for, watch_store
 from retail_common.params import ParamSpec
 from retail_interfaces.action import GuideTo, Tour
-from retail_interfaces.msg import BaseSafety, CustomerEvent, DataUpdate, RobotReply, Utterance
+from retail_interfaces.msg import BaseSafety, CustomerEvent, RobotReply, Utterance
 from retail_interfaces.srv import Recommend
 
 from .manager import (AskRecommendations, CallStaff, CancelMission, DialogueManager, Effect, Record,
                       RecommendedProduct, Say, StartGuide, StartTour)
-from .store import StoreLoadError, load_dialogue_store
 
 DEFAULT_STORE = str(Path(__file__).resolve().parents[3] / 'config' / 'stores' / 'demo')
 SPECS = [
@@ -51,17 +51,16 @@ SPECS = [
 ]
 SOURCE = 'dialogue/manager'
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
-UPDATES = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 
 
 class ManagerNode(Node):
     def __init__(self, **kwargs):
         super().__init__('manager', **kwargs)
         p = self.params = declare_params(self, SPECS)
-        self._overrides: dict[str, str] = {}
-        store = self._load_store()
-        if store is None:
-            raise ConfigError(self._load_error)
+        self.live = live_store_for(self, p.store_dir, p.data_dir)
+        store = self.live.current()
+        for issue in store.issues:
+            self.get_logger().warning(issue)
         self.reply_pub = self.create_publisher(RobotReply, '/dialogue/replies', 10)
         self.events = EventSender(self, SOURCE)      # acknowledged by the sync agent: nothing lost
         self.staff_pub = self.create_publisher(String, '/dialogue/staff_requests', 10)
@@ -75,38 +74,16 @@ class ManagerNode(Node):
         self.create_subscription(CustomerEvent, '/perception/customer_events', self._on_customer, 20)
         self.create_subscription(Utterance, '/dialogue/utterances', self._on_utterance, 20)
         self.create_subscription(BaseSafety, '/navigation/safety', self._on_safety, LATCHED)
-        self.create_subscription(DataUpdate, '/sync/data_updates', self._on_data_update, UPDATES)
+        watch_store(self, self.live, self._on_store_swap)
         self.create_timer(1.0, lambda: self._run(self.core.tick()))
         self.get_logger().info(f'Dialogue ready: {len(store.catalog)} products, {len(store.zones)} zones, '
                                f'{len(store.tours)} tours, {len(store.appointments)} appointments')
 
-    # -- the store -------------------------------------------------------------------------
-    def _load_store(self):
-        try:
-            store = load_dialogue_store(self.params.store_dir, self.params.data_dir or None, **self._overrides)
-        except StoreLoadError as exc:
-            self._load_error = f'node {self.get_fully_qualified_name()}: key \'store_dir\': {exc}'
-            return None
+    def _on_store_swap(self, store) -> None:
+        """New store data from the sync: used from the next turn on (sessions are kept)."""
         for issue in store.issues:
             self.get_logger().warning(issue)
-        return store
-
-    def _on_data_update(self, msg: DataUpdate) -> None:
-        kind, path = msg.kind.strip(), msg.path.strip()
-        if kind not in ('catalog', 'promotions', 'appointments'):
-            return                          # histories are the recommender's
-        if kind in ('catalog', 'appointments') and path:
-            self._overrides[f'{kind}_path'] = path
-        store = self._load_store()
-        if store is None:
-            self.get_logger().error(f'{self._load_error}; keeping the store in use')
-            return
-        if store.version and store.version == self.core.store.version:
-            return
         self.core.set_store(store)
-        self.get_logger().info(f'New {kind} from the sync (version {msg.version or "?"}): '
-                               f'{len(store.catalog)} products, {len(store.appointments)} appointments, '
-                               'used from the next turn')
 
     # -- inputs --------------------------------------------------------------------------
     def _on_customer(self, msg: CustomerEvent) -> None:

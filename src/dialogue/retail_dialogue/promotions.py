@@ -1,5 +1,4 @@
-"""Promotion texts as stores write them (Chinese, free text): what they are worth and what they
-say in English.
+"""Promotion texts as stores write them (Chinese, free text): what they say in English.
 
 Catalogs carry one `promotion` text per product ("满5000减500", "12期免息", "赠原装保护壳"). A
 customer asking in English should hear it in English: a `promotion_en` column wins when the store
@@ -82,30 +81,3 @@ def promotion_text(text: str, lang: str, promotion_en: str = '') -> str:
         return promotion_en
     english = translate_promotion(text)
     return english if english is not None else f'a special offer ({text})'
-
-
-def promotion_value(text: str, price: float) -> float:
-    """A rough saving in yuan, for ordering promotions best first (unknown forms count a little)."""
-    value = 0.0
-    for part in _PARTS.split(text.strip()):
-        if not part:
-            continue
-        if m := re.match(rf'^(?:每)?满{_NUM}减{_NUM}$', part):
-            value += float(m.group(2)) if price >= float(m.group(1)) else 0.0
-        elif m := re.match(rf'^(?:立减|直降){_NUM}', part):
-            value += float(m.group(1))
-        elif m := re.match(rf'^以旧换新补贴{_NUM}%$', part):
-            value += price * float(m.group(1)) / 100
-        elif m := re.match(rf'^(?:第二件)?{_NUM}折$', part):
-            tenth = float(m.group(1))
-            paid = tenth * 10 if tenth < 10 else tenth
-            value += price * (100 - paid) / 100 * (0.5 if part.startswith('第二件') else 1.0)
-        elif part == '第二件半价':
-            value += price * 0.25
-        elif part == '买一送一':
-            value += price * 0.5
-        elif m := re.match(rf'^{_NUM}期免息$', part):
-            value += price * 0.005 * float(m.group(1))     # interest saved, roughly
-        else:
-            value += min(100.0, price * 0.02)               # a gift, installation, delivery
-    return value
