@@ -442,6 +442,28 @@ def test_one_greeting_per_person(demo):
     assert len([e for e in s.events if e.type == 'greeting']) == 1
 
 
+def test_a_member_named_a_moment_after_appearing_is_greeted_once_by_name(demo):
+    s = Script(demo, greet_delay_s=2.0)
+    assert s.customer(3) == []                           # the camera saw a person, no name yet
+    s.now = 0.5
+    [greeting] = s.customer(3, 'c042', '王丽')            # named: one greeting, by name
+    s.now = 5
+    s.run(s.manager.tick())
+    assert '王丽' in greeting.text and [r.track_id for r in s.replies] == [3]
+    s.customer(4)                                        # nobody named: greeted when the delay is up
+    s.now = 6
+    s.run(s.manager.tick())
+    assert [r.track_id for r in s.replies] == [3]
+    s.now = 7.5
+    s.run(s.manager.tick())
+    assert [r.track_id for r in s.replies] == [3, 4] and s.replies[-1].intent == 'greet'
+    s.customer(5)                                        # speaks before the greeting: answered, not greeted
+    s.say('空调在哪', track=5)
+    s.now = 20
+    s.run(s.manager.tick())
+    assert [r.intent for r in s.replies if r.track_id == 5] == ['find_product']
+
+
 def test_goodbye_only_to_the_customer_the_robot_is_with(demo):
     s = Script(demo, silence_timeout_s=30)
     s.customer(1, 'c001', 'VIP')

@@ -172,6 +172,7 @@ class Session:
     lang: str = 'zh'
     state: State = State.OPEN
     greeted: bool = False
+    greet_at: float | None = None       # an anonymous greeting waits until then for a name
     asked_budget: bool = False
     last_heard: float = 0.0
     appointment: Appointment | None = None
@@ -192,12 +193,13 @@ class Session:
 class DialogueManager:
     """Conversations with customers over one store (see the module docstring)."""
 
-    def __init__(self, store, *, silence_timeout_s: float = 60.0, store_raw_text: bool = False,
+    def __init__(self, store, *, silence_timeout_s: float = 60.0, greet_delay_s: float = 0.0, store_raw_text: bool = False,
                  default_language: str = 'zh', clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], datetime] = datetime.now, nlu: Nlu | None = None) -> None:
         self.store = store
         self.nlu = nlu or Nlu(store.catalog)
         self.silence_timeout_s = silence_timeout_s
+        self.greet_delay_s = greet_delay_s
         self.store_raw_text = store_raw_text
         self.default_language = default_language
         self.clock, self.wall_clock = clock, wall_clock
@@ -235,6 +237,17 @@ class DialogueManager:
             self.greeted_customers[session.customer_id] = now
         if self._busy_with_other(session):
             return self._take()             # walking someone else: no greeting across the store
+        if not session.customer_id and not session.greeted and self.greet_delay_s > 0:
+            # A camera announces a person before it may know their name: wait a moment, so a member
+            # is greeted once, by name (tick() greets them anonymously if no name comes).
+            if session.greet_at is None:
+                session.greet_at = now + self.greet_delay_s
+            return self._take()
+        return self._greet(session, known_before)
+
+    def _greet(self, session: Session, known_before: str = '') -> list[Effect]:
+        now = self.clock()
+        session.greet_at = None
         appointment = None
         if session.vip and session.customer_id and not known_before:
             appointment = next(iter(self.store.appointments_for(session.customer_id, self.wall_clock())), None)
@@ -276,6 +289,12 @@ class DialogueManager:
         self._out = []
         now = self.clock()
         for session in list(self.sessions.values()):
+            if session.greet_at is not None and now >= session.greet_at and not session.greeted:
+                if self._busy_with_other(session):
+                    session.greet_at = None
+                else:
+                    before, self._out = self._out, []
+                    self._out = before + self._greet(session)
             if session.state in (State.GUIDING, State.TOURING) or now - session.last_heard <= self.silence_timeout_s:
                 continue
             if self._engaged() is session:
@@ -297,6 +316,7 @@ class DialogueManager:
                 return []                # that customer left mid-sentence
             session = self.sessions[0] = Session(0, lang=self.default_language, greeted=True)
         session.last_heard = self.clock()
+        session.greeted, session.greet_at = True, None       # they spoke first: answer, no greeting
         result = self.nlu.parse(text)
         session.lang = result.lang
         cues = read_cues(result.masked)

@@ -45,6 +45,8 @@ SPECS = [
     ParamSpec('data_dir', '', "Robot data directory; the sync's downlinked store data is in <data_dir>/platform "
                               "('' = the store directory only)."),
     ParamSpec('silence_timeout_s', 60.0, 'A session with no words for this long is closed politely (s).', min=5.0, max=3600.0),
+    ParamSpec('greet_delay_s', 2.0, 'A person the camera has not named yet is greeted after this long, so a member '
+                                    'is greeted once, by name (s).', min=0.0, max=10.0),
     ParamSpec('privacy_store_raw_text', False, "Put the customer's words in interaction events (store's privacy setting)."),
     ParamSpec('default_language', 'zh', 'Language of greetings before the customer speaks.', choices=['zh', 'en']),
     ParamSpec('narration_period_s', 10.0, 'Least time between two "on the way" narrations while guiding (s).', min=1.0, max=600.0),
@@ -69,7 +71,7 @@ class ManagerNode(Node):
         self.tour_client = ActionClient(self, Tour, '/navigation/tour')
         self._goals: dict[int, object] = {}          # track id -> running goal handle (guide or tour)
         self._last_narration: dict[int, float] = {}
-        self.core = DialogueManager(store, silence_timeout_s=p.silence_timeout_s,
+        self.core = DialogueManager(store, silence_timeout_s=p.silence_timeout_s, greet_delay_s=p.greet_delay_s,
                                     store_raw_text=p.privacy_store_raw_text, default_language=p.default_language)
         self.create_subscription(CustomerEvent, '/perception/customer_events', self._on_customer, 20)
         self.create_subscription(Utterance, '/dialogue/utterances', self._on_utterance, 20)
