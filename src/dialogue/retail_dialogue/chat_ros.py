@@ -19,7 +19,7 @@ from rclpy.node import Node
 
 from retail_interfaces.msg import CustomerEvent, InteractionEvent, PlaceArrival, RobotReply, Utterance
 
-SHOWN_EVENTS = ('recommendation', 'guide', 'staff_request', 'vip_checkin')
+SHOWN_EVENTS = ('recommendation', 'guide', 'tour', 'staff_request', 'vip_checkin')
 
 
 class ChatClient(Node):

@@ -16,8 +16,10 @@ def register(subparsers) -> None:
     nlu.set_defaults(func=_nlu)
     chat = subparsers.add_parser('chat', help='type as a customer and see what the robot answers',
                                  description='Talk to the dialogue manager by typing. Standalone by default '
-                                             '(the store directory\'s catalog, zones and appointments), or '
-                                             'against the running robot with --ros.')
+                                             '(the store directory\'s catalog, zones, tours and appointments; '
+                                             'guiding arrives at once, a tour moves one stop per line, a line '
+                                             '"---" brings the next customer), or against the running robot '
+                                             'with --ros.')
     chat.add_argument('--store', default=str(DEFAULT_STORE), help='store directory (default: the demo store)')
     chat.add_argument('--ros', action='store_true', help="talk to the running robot's /dialogue topics")
     chat.add_argument('--member', default='', metavar='ID:NAME[:vip]',

@@ -1229,11 +1229,5 @@ def _most_common(values: list[str]) -> str:
     return max(dict.fromkeys(values), key=values.count) if values else ''
 
 
-def reply_text(effects: list[Effect]) -> str:
-    """All that was said in a list of effects, in order (for the chat and tests)."""
-    return ' '.join(e.text for e in effects if isinstance(e, Say))
-
-
 __all__ = ['AskRecommendations', 'CallStaff', 'CancelMission', 'DialogueManager', 'Effect', 'Intent', 'Record',
-           'RecommendQuery', 'RecommendedProduct', 'Say', 'Session', 'Shown', 'StartGuide', 'StartTour', 'State',
-           'reply_text']
+           'RecommendQuery', 'RecommendedProduct', 'Say', 'Session', 'Shown', 'StartGuide', 'StartTour', 'State']

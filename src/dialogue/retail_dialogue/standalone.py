@@ -19,7 +19,7 @@ from typing import Callable
 from retail_common.catalog import Catalog
 
 from .manager import (AskRecommendations, CallStaff, CancelMission, DialogueManager, Effect, Record, RecommendedProduct,
-                      RecommendQuery, Say, StartGuide, StartTour)
+                      RecommendQuery, StartGuide, StartTour)
 
 Recommend = Callable[[RecommendQuery], list[RecommendedProduct]]
 
@@ -126,6 +126,3 @@ class StandaloneRobot:
             effects += self.run(self._advance_tour())
         return effects
 
-
-def says(effects: list[Effect]) -> list[Say]:
-    return [e for e in effects if isinstance(e, Say)]

@@ -127,10 +127,6 @@ def yuan(price: float, lang: str) -> str:
     return f'{text.replace(",", "")}元' if lang != 'en' else f'{text} yuan'
 
 
-def ordinal_en(n: int) -> str:
-    return {1: 'first', 2: 'second', 3: 'third', 4: 'fourth', 5: 'fifth'}.get(n, f'{n}th')
-
-
 def join_en(items: list[str]) -> str:
     """'A', 'A and B', 'A, B and C'."""
     if len(items) <= 1:
