@@ -897,7 +897,7 @@ class DialogueManager:
         zone = self.store.zones.get(zone_id)
         name = self.store.zone_name(zone_id, lang)
         if zone is not None and zone.kind == 'product':
-            focus = self.store.catalog.by_sku.get(session.focus)
+            focus = self.store.catalog.by_sku.get(session.focus) if len(session.topic) == 1 else None
             if focus is not None and self.store.zone_of(focus) == zone_id:
                 what_text = self._name(focus, lang) if lang != 'en' else f'The {focus.name_en}'
                 are = 'is'
