@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from retail_dialogue.manager import (AskRecommendations, CallStaff, CancelMission, DialogueManager, Intent, Record,
-                                     RecommendedProduct, Say, StartGuide, StartTour, State)
+from retail_dialogue.manager import (AskRecommendations, CallStaff, CancelMission, DialogueManager, Enrol, Intent,
+                                     Record, RecommendedProduct, Say, StartGuide, StartTour, State)
 from retail_dialogue.nlu import Nlu
 from retail_dialogue.store import Appointment, load_dialogue_store
 
@@ -570,3 +570,35 @@ def test_recommender_failure_hands_over(demo):
     assert s.replies[-1].intent == 'greet' and not s.staff       # asynchronous: no answer yet
     s.run(s.manager.on_recommendations(1, None))
     assert s.staff[-1]['reason'] == 'recommendation_unavailable'
+
+
+# --- enrolment: consent first -------------------------------------------------------------------------
+def test_enrolment_only_after_consent_with_the_consent_recorded(demo):
+    s = Script(demo, new_customer_id=lambda: 'm-new1')
+    s.customer(5)
+    [reply] = s.say('我想注册会员', track=5)
+    assert reply.intent == 'enrol' and '同意' in reply.text and '手机号' in reply.text     # notice + non-face way
+    effects = s.manager.on_utterance(5, '好的，我叫王丽')
+    [enrol] = [e for e in effects if isinstance(e, Enrol)]
+    [consent] = [e for e in effects if isinstance(e, Record) and e.type == 'consent']
+    assert (enrol.track_id, enrol.customer_id, enrol.display_name) == (5, 'm-new1', '王丽')
+    assert consent.payload['granted'] and consent.payload['consent_ref'] == enrol.consent_ref
+    s.run(s.manager.on_enrolled(5, 'm-new1', '王丽', True))
+    assert '王丽' in s.replies[-1].text and s.manager.sessions[5].customer_id == 'm-new1'
+
+
+def test_enrolment_declined_or_failed(demo):
+    s = Script(demo)
+    s.customer(5)
+    s.say('can you remember me next time?', track=5)
+    effects = s.run(s.manager.on_utterance(5, 'no thanks'))
+    assert not [e for e in effects if isinstance(e, Enrol)] and 'phone number' in s.replies[-1].text
+    assert [e.payload['granted'] for e in s.events if e.type == 'consent'] == [False]
+    s.say('sign me up as a member', track=5)
+    effects = s.run(s.manager.on_utterance(5, 'yes'))
+    [enrol] = [e for e in effects if isinstance(e, Enrol)]
+    s.run(s.manager.on_enrolled(5, enrol.customer_id, '', False))
+    assert 'staff' in s.replies[-1].text and s.staff[-1]['reason'] == 'enrolment_failed'
+    assert s.manager.sessions[5].customer_id == ''
+    s.customer(6, 'c042', '王丽')
+    assert 'already' in s.text('sign me up', track=6)

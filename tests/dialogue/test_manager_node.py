@@ -17,7 +17,7 @@ from retail_dialogue.store import load_dialogue_store
 from retail_interfaces.action import GuideTo, Tour
 from retail_interfaces.msg import (BaseSafety, CustomerEvent, DataUpdate, InteractionEvent, PlaceArrival,
                                    RecommendedItem, RobotReply, Utterance)
-from retail_interfaces.srv import Recommend
+from retail_interfaces.srv import EnrollFace, Recommend
 from rostest_support import wait_for
 
 
@@ -29,6 +29,8 @@ class FakeStore(Node):
         self.catalog = load_catalog(f'{DEFAULT_STORE}/catalog.csv')
         self.requests, self.goals, self.replies, self.events, self.staff = [], [], [], [], []
         self.create_service(Recommend, '/recommendation/recommend', self._recommend)
+        self.enrolments = []
+        self.create_service(EnrollFace, '/perception/enroll_face', self._enrol)
         ActionServer(self, GuideTo, '/navigation/guide_to', self._guide)
         self.tour_stops = [stop.zone for stop in load_dialogue_store(DEFAULT_STORE).tours['showroom']]
         self.tour_started = threading.Event()
@@ -55,6 +57,11 @@ class FakeStore(Node):
         response.items = [RecommendedItem(sku=p.sku, name_zh=p.name_zh, name_en=p.name_en, category=p.category,
                                           brand=p.brand, price_cny=p.price_cny, zone=p.zone, score=1.0,
                                           reason_zh='销量好', reason_en='popular') for p in items]
+        return response
+
+    def _enrol(self, request, response):
+        self.enrolments.append(request)
+        response.success, response.message = bool(request.consent_ref), 'enrolled'
         return response
 
     def _guide(self, goal_handle):
@@ -254,3 +261,23 @@ def test_chat_ros_json(ros_context, spin, ros_env):
     assert first['intent'] == 'recommend' and first['lang'] == 'zh' and len(first['products']) == 3
     assert all(p['zone'] == 'phones' and p['price_cny'] <= 3000 for p in first['products'])
     assert second['guide_to'] == 'phones' and second['staff_called'] is False
+
+
+def test_enrolment_after_consent_over_ros(ros_context, spin):
+    manager = ManagerNode(context=ros_context)
+    store = FakeStore(context=ros_context)
+    spin(manager, store)
+    _ready(manager, store)
+    wait_for(manager.enrol_client.service_is_ready, what='the enrolment service')
+    store.customers.publish(CustomerEvent(kind=CustomerEvent.APPEARED, track_id=11))
+    wait_for(lambda: store.texts(), what='greeting')
+    store.say('我想注册会员')
+    wait_for(lambda: any('同意' in t for t in store.texts()), what='the consent notice')
+    assert not store.enrolments
+    store.say('同意，我叫李雷')
+    wait_for(lambda: store.enrolments and any('下次见面' in t for t in store.texts()), what='enrolled')
+    [request] = store.enrolments
+    assert request.track_id == 11 and request.display_name == '李雷' and request.consent_ref
+    consents = [e for e in store.events if e.type == 'consent']
+    assert consents and consents[0].customer_pseudonym == request.customer_id
+    assert manager.core.sessions[11].customer_id == request.customer_id

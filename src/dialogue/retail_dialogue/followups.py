@@ -51,6 +51,9 @@ TOUR_STOP = _rx(r'结束参观', r'停止参观', r'不参观了', r'不逛了',
                 r'^stop\b', r'\bend (?:the )?tour\b', r"\bthat'?s enough\b", r'\bstop the tour\b', r"\bi'?m done\b")
 QUESTION = _rx(r'[吗呢？?]', r'怎么样', r'如何', r'好不好', r'咋样', r'行不行', r'介绍', r'说说', r'看看',
                r'\bhow\b', r'\bwhat\b', r'\bis it\b', r'\btell me\b', r'\bany good\b')
+ENROL = _rx(r'(?:注册|办|办理|成为|加入|开通|申请)(?:个|一个|一下)?会员', r'记住我', r'认识我', r'刷脸注册', r'人脸注册',
+            r'\bsign me up\b', r'\bbecome a member\b', r'\bjoin (?:the )?(?:membership|loyalty|club)\b',
+            r'\bremember me\b', r'\bregister (?:me|as a member)\b')
 WHAT_ABOUT = _rx(r'呢\s*[?？]?\s*$', r'\b(?:what|how) about\b', r'^\s*and\b.*\?$')
 
 
@@ -64,6 +67,7 @@ class Cues:
     there: bool = False         # "take me there", "带我过去"
     tour: str = ''              # '' | start | next | skip | stop
     question: bool = False      # asks something ("这个怎么样", "how is it") rather than filler ("啊这个")
+    enrol: bool = False         # wants to become a member the robot recognises ("注册会员", "remember me")
 
     @property
     def refers(self) -> bool:
@@ -94,7 +98,8 @@ def read_cues(masked: str) -> Cues:
             break
     return Cues(ordinal=ordinal, pronoun=bool(PRONOUN.search(text.replace(MASK.strip(), ' '))), refine=refine,
                 what_about=bool(WHAT_ABOUT.search(text)), compare=bool(COMPARE.search(text)),
-                there=bool(THERE.search(text)), tour=tour, question=bool(QUESTION.search(text)))
+                there=bool(THERE.search(text)), tour=tour, question=bool(QUESTION.search(text)),
+                enrol=bool(ENROL.search(text)))
 
 
 _SIZE = re.compile(r'(\d+(?:\.\d+)?)\s*(?:英寸|寸|吋|inch(?:es)?|"|升|L\b|公斤|kg|KG|千克|匹|mm|毫米)', re.IGNORECASE)

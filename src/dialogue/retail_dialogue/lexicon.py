@@ -92,7 +92,7 @@ offers one two three four five six seven eight nine ten hundred thousand under b
 budget spend money yuan rmb kuai model models kind type brand brands something anything thing things really
 very just also too only still well sure fine great nice cool way store shop today now time name appointment stuff
 book booked booking check call staff person someone human assistant manager recommend recommendation suggest
-ideas idea choose which good latest
+ideas idea choose which good latest agree agreed disagree consent member members
 '''.split())
 
 

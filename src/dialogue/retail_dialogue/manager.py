@@ -19,6 +19,7 @@ conversation in progress keeps its session.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
@@ -61,6 +62,7 @@ class Intent(str, Enum):
     COMPARE = 'compare'
     TOUR = 'tour'
     TOUR_CONTROL = 'tour_control'
+    ENROL = 'enrol'
 
 
 class State(str, Enum):
@@ -69,6 +71,8 @@ class State(str, Enum):
     AWAIT_GUIDE = 'await_guide'
     AWAIT_CHECKIN = 'await_checkin'
     AWAIT_STAFF = 'await_staff'
+    AWAIT_CONSENT = 'await_consent'
+    ENROLLING = 'enrolling'
     RECOMMENDING = 'recommending'
     GUIDING = 'guiding'
     TOURING = 'touring'
@@ -139,7 +143,16 @@ class CallStaff:
     request: dict
 
 
-Effect = Say | Record | AskRecommendations | StartGuide | StartTour | CancelMission | CallStaff
+@dataclass(frozen=True)
+class Enrol:
+    """Enrol the face of the person on `track_id` (after their consent, recorded as `consent_ref`)."""
+    track_id: int
+    customer_id: str            # a new pseudonym
+    display_name: str
+    consent_ref: str
+
+
+Effect = Say | Record | AskRecommendations | StartGuide | StartTour | CancelMission | CallStaff | Enrol
 
 
 @dataclass(frozen=True)
@@ -195,7 +208,8 @@ class DialogueManager:
 
     def __init__(self, store, *, silence_timeout_s: float = 60.0, greet_delay_s: float = 0.0, store_raw_text: bool = False,
                  default_language: str = 'zh', clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], datetime] = datetime.now, nlu: Nlu | None = None) -> None:
+                 wall_clock: Callable[[], datetime] = datetime.now, nlu: Nlu | None = None,
+                 new_customer_id: Callable[[], str] = lambda: f'm-{uuid.uuid4().hex[:12]}') -> None:
         self.store = store
         self.nlu = nlu or Nlu(store.catalog)
         self.silence_timeout_s = silence_timeout_s
@@ -203,6 +217,7 @@ class DialogueManager:
         self.store_raw_text = store_raw_text
         self.default_language = default_language
         self.clock, self.wall_clock = clock, wall_clock
+        self.new_customer_id = new_customer_id
         self.sessions: dict[int, Session] = {}
         self.greeted_customers: dict[str, float] = {}
         self.safety_latched = False
@@ -377,6 +392,14 @@ class DialogueManager:
             self._expect(session, State.OPEN)
             self._say(session, intent, 'anything_else')
             return intent, slots
+        if session.state is State.AWAIT_CONSENT:
+            if intent in (Intent.AFFIRM, Intent.DENY):
+                self._consent(session, intent is Intent.AFFIRM, text)
+                return Intent.ENROL, {'consent': intent is Intent.AFFIRM}
+            session.state = State.OPEN                  # another wish: no consent given
+        if cues.enrol and intent not in (Intent.CALL_STAFF, Intent.VIP_CHECKIN) and 'sku' not in slots:
+            self._offer_enrolment(session)
+            return Intent.ENROL, {}
         if cues.tour == 'start' and 'sku' not in slots and intent not in (Intent.VIP_CHECKIN, Intent.ASK_PRICE):
             self._start_tour(session)
             return Intent.TOUR, {}
@@ -1002,6 +1025,45 @@ class DialogueManager:
             parts.append(render('tour_stop_promotions', lang, items=items))
         self._out.append(Say(session.track_id, ' '.join(parts), lang, Intent.TOUR.value, self._shown_all(offers)))
 
+    # -- enrolment (consent first) -------------------------------------------------------------
+    def _offer_enrolment(self, session: Session) -> None:
+        if session.customer_id:
+            return self._say(session, Intent.ENROL, 'already_member', name=session.display_name or '')
+        self._expect(session, State.AWAIT_CONSENT)
+        self._say(session, Intent.ENROL, 'enrol_consent')
+
+    def _consent(self, session: Session, granted: bool, text: str) -> None:
+        """The customer's answer to the consent notice; only a yes leads to enrolment."""
+        consent_ref = f'dialogue-{self.wall_clock().strftime("%Y%m%dT%H%M%S")}-{session.track_id}'
+        customer_id = self.new_customer_id() if granted else ''
+        self._out.append(Record('consent', customer_id, {
+            'purpose': 'face_enrolment', 'granted': granted, 'consent_ref': consent_ref, 'channel': 'dialogue',
+            'language': session.lang}))
+        if not granted:
+            session.state = State.OPEN
+            return self._say(session, Intent.ENROL, 'enrol_declined')
+        session.state = State.ENROLLING
+        self._out.append(Enrol(session.track_id, customer_id, parse_name(text) or '', consent_ref))
+
+    def on_enrolled(self, track_id: int, customer_id: str, display_name: str, success: bool) -> list[Effect]:
+        """The outcome of an `Enrol` effect (the perception's enrolment service)."""
+        self._out = []
+        session = self.sessions.get(track_id)
+        if session is None or session.state is not State.ENROLLING:
+            return []
+        session.state = State.OPEN
+        if not success:
+            self._call_staff(session, 'enrolment_failed')
+            self._say(session, Intent.ENROL, 'enrol_failed')
+            return self._take()
+        session.customer_id, session.display_name = customer_id, display_name or session.display_name
+        self.greeted_customers[customer_id] = self.clock()
+        self._record(session, 'enrolment', {'status': 'enrolled'})
+        name = session.display_name
+        self._say(session, Intent.ENROL, 'enrol_done', name=(f'，{name}' if session.lang != 'en' else f', {name}')
+                  if name else '')
+        return self._take()
+
     # -- VIP check-in ------------------------------------------------------------------------
     def _find_appointment(self, session: Session, text: str) -> Appointment | None:
         if session.appointment is not None:
@@ -1229,5 +1291,5 @@ def _most_common(values: list[str]) -> str:
     return max(dict.fromkeys(values), key=values.count) if values else ''
 
 
-__all__ = ['AskRecommendations', 'CallStaff', 'CancelMission', 'DialogueManager', 'Effect', 'Intent', 'Record',
+__all__ = ['AskRecommendations', 'CallStaff', 'CancelMission', 'DialogueManager', 'Effect', 'Enrol', 'Intent', 'Record',
            'RecommendQuery', 'RecommendedProduct', 'Say', 'Session', 'Shown', 'StartGuide', 'StartTour', 'State']

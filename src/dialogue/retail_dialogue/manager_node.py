@@ -8,6 +8,8 @@ The core (manager.py) returns effects; this node carries them out and feeds the 
   feedback narrates the way now and then;
 - `StartTour` -> the Tour action; feedback 'presenting' at a stop -> `on_tour_stop`, the result ->
   `on_tour_result`; `CancelMission` cancels the customer's running goal;
+- `Enrol` -> the EnrollFace service (only after the customer said yes to the consent notice);
+  the answer -> `on_enrolled`;
 - `/navigation/safety` (latched) -> `on_safety`, so nobody is told "please follow me" while the
   base is held stopped.
 All callbacks are in the node's default (mutually exclusive) callback group, so the core is only
@@ -34,9 +36,9 @@ from retail_common.node_support import declare_params, live_store_for, main_for,
 from retail_common.params import ParamSpec
 from retail_interfaces.action import GuideTo, Tour
 from retail_interfaces.msg import BaseSafety, CustomerEvent, RobotReply, Utterance
-from retail_interfaces.srv import Recommend
+from retail_interfaces.srv import EnrollFace, Recommend
 
-from .manager import (AskRecommendations, CallStaff, CancelMission, DialogueManager, Effect, Record,
+from .manager import (AskRecommendations, CallStaff, CancelMission, DialogueManager, Effect, Enrol, Record,
                       RecommendedProduct, Say, StartGuide, StartTour)
 
 DEFAULT_STORE = str(Path(__file__).resolve().parents[3] / 'config' / 'stores' / 'demo')
@@ -67,6 +69,7 @@ class ManagerNode(Node):
         self.events = EventSender(self, SOURCE)      # acknowledged by the sync agent: nothing lost
         self.staff_pub = self.create_publisher(String, '/dialogue/staff_requests', 10)
         self.recommend_client = self.create_client(Recommend, '/recommendation/recommend')
+        self.enrol_client = self.create_client(EnrollFace, '/perception/enroll_face')
         self.guide_client = ActionClient(self, GuideTo, '/navigation/guide_to')
         self.tour_client = ActionClient(self, Tour, '/navigation/tour')
         self._goals: dict[int, object] = {}          # track id -> running goal handle (guide or tour)
@@ -121,6 +124,8 @@ class ManagerNode(Node):
                 self._guide(effect.track_id, effect.zone)
             elif isinstance(effect, StartTour):
                 self._tour(effect.track_id, effect.route)
+            elif isinstance(effect, Enrol):
+                self._enrol(effect)
             elif isinstance(effect, CancelMission):
                 handle = self._goals.pop(effect.track_id, None)
                 if handle is not None:
@@ -146,6 +151,20 @@ class ManagerNode(Node):
         elif response is not None:
             self.get_logger().warning(f'Recommendation failed: {response.message}')
         self._run(self.core.on_recommendations(query.track_id, items))
+
+    def _enrol(self, effect: Enrol) -> None:
+        def done(ok: bool, message: str) -> None:
+            if not ok:
+                self.get_logger().warning(f'Enrolment of track {effect.track_id} failed: {message}')
+            self._run(self.core.on_enrolled(effect.track_id, effect.customer_id, effect.display_name, ok))
+        if not self.enrol_client.service_is_ready():
+            done(False, '/perception/enroll_face is not available')
+            return
+        request = EnrollFace.Request(track_id=effect.track_id, customer_id=effect.customer_id,
+                                     display_name=effect.display_name, vip=False, consent_ref=effect.consent_ref)
+        future = self.enrol_client.call_async(request)
+        future.add_done_callback(lambda f: done(*((f.result().success, f.result().message) if f.exception() is None
+                                                  else (False, str(f.exception())))))
 
     def _guide(self, track_id: int, zone: str) -> None:
         name = self.core.store.zone_name(zone, 'zh')

@@ -8,6 +8,7 @@ robot simulated so a whole conversation can be tried at a desk or in a test:
 - a tour moves one stop per customer line: the first stop is presented when the tour starts, the
   next after each later line (so "next", "skip", "stop" and questions mid-tour can be tried), the
   Tour result after the last stop;
+- enrolment fails (there is no camera), so the customer hears the staff alternative;
 - staff requests and recorded events are kept for the caller.
 """
 from __future__ import annotations
@@ -18,8 +19,8 @@ from typing import Callable
 
 from retail_common.catalog import Catalog
 
-from .manager import (AskRecommendations, CallStaff, CancelMission, DialogueManager, Effect, Record, RecommendedProduct,
-                      RecommendQuery, StartGuide, StartTour)
+from .manager import (AskRecommendations, CallStaff, CancelMission, DialogueManager, Effect, Enrol, Record,
+                      RecommendedProduct, RecommendQuery, StartGuide, StartTour)
 
 Recommend = Callable[[RecommendQuery], list[RecommendedProduct]]
 
@@ -98,6 +99,8 @@ class StandaloneRobot:
                 queue.extend(self._advance_tour())
             elif isinstance(effect, CancelMission):
                 self._tour = None
+            elif isinstance(effect, Enrol):       # no camera here: nobody's face can be enrolled
+                queue.extend(self.manager.on_enrolled(effect.track_id, effect.customer_id, effect.display_name, False))
         return done
 
     def _advance_tour(self) -> list[Effect]:

@@ -220,6 +220,18 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     'guide_on_way': ('去{zone}还有大约{metres}米。', 'About {metres} to {zone}.'),
     'guide_cancelled': ('好的，不去了。还有什么可以帮您？', "All right, we'll stop here. Anything else I can help with?"),
     'unknown_zone': ('抱歉，我不知道这个地方在哪里。', "Sorry, I don't know where that is."),
+    'enrol_consent': ('好的！为了下次认出您，我会保存您的人脸特征：加密存放在本店的机器人上，不会上传，您随时可以要求删除。'
+                      '您同意吗？不想刷脸的话，店员也可以用手机号为您登记。',
+                      'Gladly! To recognise you next time I would keep a description of your face: encrypted, on this '
+                      "store's robot only, never uploaded, and deleted whenever you ask. Do you agree? If you'd rather "
+                      'not use your face, a member of staff can sign you up with your phone number.'),
+    'enrol_declined': ('好的，不保存您的人脸。需要的话店员可以用手机号为您登记会员。',
+                       "All right, I won't keep your face. A member of staff can sign you up with your phone number if you like."),
+    'enrol_done': ('好了{name}，您已经是会员了，下次见面我就能认出您。', "Done{name}, you're a member now; I'll recognise you next time."),
+    'enrol_failed': ('抱歉，这次没有登记成功，可能是我没看清您的脸。我请店员用手机号为您登记吧。',
+                     "Sorry, that didn't work, perhaps I couldn't see your face well. Let me ask a member of staff to "
+                     'sign you up with your phone number.'),
+    'already_member': ('{name}，您已经是我们的会员了。', "{name}, you're already one of our members."),
     'staff_called': ('好的，我已经通知店员，马上过来，请稍等。', "Sure, I've called a member of staff; they'll be right with you."),
     'tour_start': ('好的，我带您参观一下，一共{count}站，第一站是{zone}。请跟我来！您可以随时说"下一站"、"跳过"或者"结束参观"。',
                    "Sure, let me show you around: {count_stops}, starting with {zone}. Please follow me! "
