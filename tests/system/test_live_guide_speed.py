@@ -107,3 +107,26 @@ def test_max_vx_set_on_the_running_guide_changes_the_driving_speed(ros_context, 
     handle = sent.result()
     cancel = handle.cancel_goal_async()
     wait_for(cancel.done, 10, 'the cancel answer')
+
+
+def test_the_running_guide_takes_new_zones_and_tours_on_a_data_update(ros_context, spin, tmp_path):
+    """A store's zones.yaml edited while the robot runs is used from the next goal on, after the
+    sync's next data update (a broken edit keeps the store in use: tests/common/test_live_store.py)."""
+    import shutil
+    from rclpy.qos import DurabilityPolicy, QoSProfile
+    from retail_common import names
+    from retail_interfaces.msg import DataUpdate
+    store = tmp_path / 'store'
+    shutil.copytree(DEMO, store)
+    guide = GuideNode(context=ros_context, namespace='navigation',
+                      parameter_overrides=[Parameter('store_dir', value=str(store)),
+                                           Parameter('data_dir', value=str(tmp_path / 'data'))])
+    agent = Node('agent', namespace='sync', context=ros_context)
+    updates = agent.create_publisher(DataUpdate, names.DATA_UPDATES,
+                                     QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    spin(guide, agent)
+    assert guide.zones['vip_lounge'].name_en == 'VIP Lounge'
+    text = (store / 'zones.yaml').read_text(encoding='utf-8')
+    (store / 'zones.yaml').write_text(text.replace('name_en: VIP Lounge', 'name_en: Members Lounge'), encoding='utf-8')
+    updates.publish(DataUpdate(kind='catalog', path='', version='2'))
+    wait_for(lambda: guide.zones['vip_lounge'].name_en == 'Members Lounge', 10, 'the new zone names in the guide')

@@ -31,7 +31,7 @@ from retail_common.params import (COMMAND_LINE, ConfigError, Override, ParamSpec
                                    overrides_for, params_files_in_args, resolve)
 
 __all__ = ['ConfigError', 'ParamSpec', 'declare_params', 'run_node', 'diagnostic_status', 'use_robot_dds_profile',
-           'watch_store', 'DATA_UPDATES_QOS']
+           'watch_store', 'live_store_for', 'DATA_UPDATES_QOS']
 
 _TYPES = {
     'bool': ParameterType.PARAMETER_BOOL, 'int': ParameterType.PARAMETER_INTEGER,

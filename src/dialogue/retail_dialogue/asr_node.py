@@ -18,6 +18,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from std_msgs.msg import Empty
 
+from retail_common import names
 from retail_common.catalog import CatalogError, load_catalog
 from retail_common.node_support import (ConfigError, declare_params, diagnostic_status, live_store_for, main_for,
                                         watch_store)
@@ -118,10 +119,10 @@ class AsrNode(Node):
             self._problem = f'no speech recognition: no usable Vosk model for {", ".join(languages)}'
             self._problem_level = DiagnosticStatus.WARN     # require_models is false: logged once above
 
-        self.utterance_pub = self.create_publisher(Utterance, '/dialogue/utterances', 10)
-        self.stop_pub = self.create_publisher(Empty, '/dialogue/tts_stop', 10)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_subscription(SpeechStatus, '/dialogue/speech_status', self._on_speech_status, 10)
+        self.utterance_pub = self.create_publisher(Utterance, names.UTTERANCES, 10)
+        self.stop_pub = self.create_publisher(Empty, names.TTS_STOP, 10)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
+        self.create_subscription(SpeechStatus, names.SPEECH_STATUS, self._on_speech_status, 10)
         self._models = models
         if self.live is not None and self.listener is not None:
             watch_store(self, self.live, self._on_store_swap)     # a new catalog: a new phrase list

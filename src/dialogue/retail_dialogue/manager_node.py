@@ -31,6 +31,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
+from retail_common import names
 from retail_common.event_sender import EventSender
 from retail_common.node_support import declare_params, live_store_for, main_for, watch_store
 from retail_common.params import ParamSpec
@@ -65,20 +66,20 @@ class ManagerNode(Node):
         store = self.live.current()
         for issue in store.issues:
             self.get_logger().warning(issue)
-        self.reply_pub = self.create_publisher(RobotReply, '/dialogue/replies', 10)
+        self.reply_pub = self.create_publisher(RobotReply, names.REPLIES, 10)
         self.events = EventSender(self, SOURCE)      # acknowledged by the sync agent: nothing lost
-        self.staff_pub = self.create_publisher(String, '/dialogue/staff_requests', 10)
-        self.recommend_client = self.create_client(Recommend, '/recommendation/recommend')
-        self.enrol_client = self.create_client(EnrollFace, '/perception/enroll_face')
-        self.guide_client = ActionClient(self, GuideTo, '/navigation/guide_to')
-        self.tour_client = ActionClient(self, Tour, '/navigation/tour')
+        self.staff_pub = self.create_publisher(String, names.STAFF_REQUESTS, 10)
+        self.recommend_client = self.create_client(Recommend, names.RECOMMEND)
+        self.enrol_client = self.create_client(EnrollFace, names.ENROLL_FACE)
+        self.guide_client = ActionClient(self, GuideTo, names.GUIDE_TO)
+        self.tour_client = ActionClient(self, Tour, names.TOUR)
         self._goals: dict[int, object] = {}          # track id -> running goal handle (guide or tour)
         self._last_narration: dict[int, float] = {}
         self.core = DialogueManager(store, silence_timeout_s=p.silence_timeout_s, greet_delay_s=p.greet_delay_s,
                                     store_raw_text=p.privacy_store_raw_text, default_language=p.default_language)
-        self.create_subscription(CustomerEvent, '/perception/customer_events', self._on_customer, 20)
-        self.create_subscription(Utterance, '/dialogue/utterances', self._on_utterance, 20)
-        self.create_subscription(BaseSafety, '/navigation/safety', self._on_safety, LATCHED)
+        self.create_subscription(CustomerEvent, names.CUSTOMER_EVENTS, self._on_customer, 20)
+        self.create_subscription(Utterance, names.UTTERANCES, self._on_utterance, 20)
+        self.create_subscription(BaseSafety, names.SAFETY, self._on_safety, LATCHED)
         watch_store(self, self.live, self._on_store_swap)
         self.create_timer(1.0, lambda: self._run(self.core.tick()))
         self.get_logger().info(f'Dialogue ready: {len(store.catalog)} products, {len(store.zones)} zones, '

@@ -31,6 +31,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import BatteryState
 
+from retail_common import names
 from retail_common.event_sender import EventSender
 from retail_common.node_support import ConfigError, declare_params, live_store_for, main_for, watch_store
 from retail_common.params import ParamSpec
@@ -61,7 +62,7 @@ PARAMS = [
     ParamSpec('blocked_timeout_s', 15.0, 'give up (result blocked) after this long blocked [s]', min=0.5, max=600.0, read_only=False),
     ParamSpec('person_decay_s', 2.0, 'a person not seen again is forgotten after [s]', min=0.1, max=60.0),
     ParamSpec('bumper_decay_s', 30.0, 'an obstacle the bumper hit is forgotten after [s]', min=1.0, max=3600.0),
-    ParamSpec('people_topic', '/perception/people', 'people positions (geometry_msgs/PoseArray)'),
+    ParamSpec('people_topic', names.PEOPLE, 'people positions (geometry_msgs/PoseArray)'),
     ParamSpec('default_tour', 'showroom', 'tour used when a Tour goal names none'),
     ParamSpec('tour_dwell_s', 3.0, 'pause at each tour stop for the narration [s]', min=0.0, max=600.0, read_only=False),
     ParamSpec('dock_below_fraction', 0.2, 'battery share below which the robot docks when idle (0: never)',
@@ -146,12 +147,12 @@ class GuideNode(Node):
 
         sensors = MutuallyExclusiveCallbackGroup()
         actions = ReentrantCallbackGroup()
-        self.cmd_pub = self.create_publisher(Twist, '/cmd_vel', 10)
+        self.cmd_pub = self.create_publisher(Twist, names.CMD_VEL, 10)
         self.events = EventSender(self, 'navigation')    # mission outcomes for the platform
         self.plan_pub = self.create_publisher(PathMsg, 'plan', LATCHED)
         self.arrival_pub = self.create_publisher(PlaceArrival, 'arrivals', 10)
-        self.map_pub = self.create_publisher(OccupancyGrid, '/map', LATCHED)
-        self.create_subscription(Odometry, '/odom', self._on_odom, 20, callback_group=sensors)
+        self.map_pub = self.create_publisher(OccupancyGrid, names.MAP, LATCHED)
+        self.create_subscription(Odometry, names.ODOM, self._on_odom, 20, callback_group=sensors)
         self.create_subscription(BaseSafety, 'safety', self._on_safety, LATCHED, callback_group=sensors)
         self.create_subscription(BatteryState, 'battery', self._on_battery, 10, callback_group=sensors)
         self.create_subscription(PoseArray, cfg.people_topic, self._on_people, 10, callback_group=sensors)
