@@ -2,9 +2,10 @@
 
 Pure (no rclpy) and single-threaded: every input is a method call that returns the effects the
 robot must carry out, as data (`Say`, `Record`, `AskRecommendations`, `StartGuide`, `StartTour`,
-`CancelMission`, `CallStaff`). The node, `retailbot chat` and the tests carry them out and feed
-the outcomes back as inputs (`on_recommendations`, `on_guide_result`, `on_tour_stop`,
-`on_tour_result`, `on_safety`). Nothing calls back into the core, so no lock is needed.
+`CancelMission`, `CallStaff`, `Enrol`). The node, `retailbot chat` and the tests carry them out and
+feed the outcomes back as inputs (`on_recommendations`, `on_guide_result`, `on_tour_stop`,
+`on_tour_result`, `on_enrolled`, `on_safety`). Nothing calls back into the core, so no lock is
+needed. Intents (`Intent`) and session states (`State`) are enums.
 
 Arrival has one source: the mission's own action. A GuideTo goal has arrived when its result
 says so (`on_guide_result`); a tour stop has been reached when the Tour action's feedback says
@@ -12,9 +13,9 @@ says so (`on_guide_result`); a tour stop has been reached when the Tour action's
 (`on_tour_result`). `/navigation/arrivals` is for observers (screen, demo) and not read here.
 
 Dialogue state per session follows the customer: the products shown (in order), the product in
-focus, the active search constraints, the zone offered. The store (`set_store`) is taken at the
-start of each turn, so a new store swapped in between turns never changes a turn half-way, and a
-conversation in progress keeps its session.
+focus, the active search constraints, the zone offered (rules in `_handle`, `_merge_constraints`,
+`_refine`, `_referred`). A new store (`set_store`) is used from the next turn on, so a store swapped
+in between turns never changes a turn half-way, and a conversation in progress keeps its session.
 """
 from __future__ import annotations
 
