@@ -602,3 +602,42 @@ def test_enrolment_declined_or_failed(demo):
     assert s.manager.sessions[5].customer_id == ''
     s.customer(6, 'c042', '王丽')
     assert 'already' in s.text('sign me up', track=6)
+
+
+# --- found trying a store the code was not written for ---------------------------------------------------
+def test_the_cheaper_one_picks_among_the_products_shown(harbour):
+    s = Script(harbour)
+    s.customer()
+    shown = s.shown(s.say('你们有冰箱吗'))
+    [reply] = s.say('the cheaper one')
+    cheapest = min(shown, key=lambda k: s.store.catalog.by_sku[k].price_cny)
+    assert reply.intent == 'about_product' and s.shown(reply) == [cheapest]
+    [reply] = s.say('贵的那个怎么样')
+    assert s.shown(reply) == [max(shown, key=lambda k: s.store.catalog.by_sku[k].price_cny)]
+
+
+def test_price_of_a_sold_out_brand_and_kind_is_sold_out_not_not_carried(harbour):
+    s = Script(harbour)
+    s.customer()
+    text = s.text('how much are the Bose headphones?')
+    assert 'are sold out' in text and "don't carry" not in text          # plural-only name: "are"
+
+
+def test_show_me_after_a_reference_and_a_tour_while_a_zone_is_offered(harbour):
+    s = Script(harbour)
+    s.customer()
+    shown = s.shown(s.say('有没有游戏机'))
+    s.say('第二个呢')
+    s.say('带我去看看')
+    assert s.guides == [(7, s.store.zone_of(s.store.catalog.by_sku[shown[1]]))]
+    s.run(s.manager.on_guide_result(*s.guides[-1], True, 'arrived'))
+    s.say('有没有空调')                                   # a zone is offered now ...
+    s.say('带我参观一下')                                 # ... and the customer asks for the tour
+    assert s.tours == [(7, 'showroom')] and len(s.guides) == 1
+
+
+def test_a_complaint_goes_to_staff(harbour):
+    s = Script(harbour)
+    s.customer()
+    s.say('我要投诉')
+    assert s.staff and s.staff[-1]['reason'] == 'customer_request'

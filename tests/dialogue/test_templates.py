@@ -53,6 +53,12 @@ def test_articles(phrase, expected):
     assert with_article(phrase) == expected
 
 
+def test_category_ids_as_english_nouns():
+    assert [noun(c) for c in ('e_bike', 'tv', 'air_fryer', 'phone_accessory')] == ['e-bike', 'TV', 'air fryer',
+                                                                                   'phone accessory']
+    assert plural(noun('e_bike')) == 'e-bikes'
+
+
 @pytest.mark.parametrize('word,expected', [('box', 'boxes'), ('battery', 'batteries'), ('key', 'keys'),
                                            ('brush', 'brushes'), ('TV', 'TVs'), ('knife', 'knives'), ('glass', 'glasses')])
 def test_plural_spelling(word, expected):

@@ -24,6 +24,9 @@ _EN_ORD = {'first': 1, '1st': 1, 'second': 2, '2nd': 2, 'third': 3, '3rd': 3, 'f
            'fifth': 5, '5th': 5, 'one': 1, 'two': 2, 'three': 3}
 ORDINAL_ZH = re.compile(r'第\s*([一二两三四五1-5])\s*(?:个|款|台|部|种|件|只|样|项)?')
 LAST_ZH = re.compile(r'最后(?:一)?(?:个|款|台|部|种)')
+CHEAPEST, DEAREST = -2, -3      # "the cheaper one", "贵的那个": a pick among the products shown
+PICK_CHEAP = re.compile(r'\bthe (?:cheaper|cheapest|less expensive) one\b|便宜的那(?:个|款|台)|最便宜的那?(?:个|款|台)', re.I)
+PICK_DEAR = re.compile(r'\bthe (?:more expensive|dearer|pricier|most expensive) one\b|贵的那(?:个|款|台)|最贵的那?(?:个|款|台)', re.I)
 ORDINAL_EN = re.compile(r'\b(?:the\s+)?(first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th|last)\b(?:\s+(?:one|model|option|choice))?'
                         r'|\b(?:number|no\.?|#)\s*(one|two|three|[1-5])\b', re.IGNORECASE)
 PRONOUN = _rx(r'它', r'这个', r'那个', r'这款', r'那款', r'这台', r'那台', r'这部', r'那部', r'这一款', r'那一款',
@@ -38,7 +41,8 @@ OTHER_BRAND = _rx(r'(?:别的|其他|其它|换个|换一个|另外的?|不同�
                   r'\b(?:another|other|different) brands?\b', r'\bsomething other than\b')
 MORE = _rx(r'还有(?:别的|其他|其它|别|没有别的)', r'别的呢', r'其他的呢', r'其它的呢', r'还有吗', r'换一[个款批]', r'再(?:推荐|看看)(?:别的|几款|其他)',
            r'\banything else\b', r'\bany others?\b', r'\bother options?\b', r'\bwhat else\b', r'\bmore options\b',
-           r'\bsomething else\b', r'\bshow me more\b', r'\bany more\b', r'\bothers\b', r'\bother ones\b')
+           r'\bsomething else\b', r'\bshow me more\b', r'\bany more\b', r'\bothers\b', r'\bother ones\b',
+           r'\balternatives?\b', r'\bsomething similar\b', r'类似的', r'同类的', r'替代')
 COMPARE = _rx(r'哪个(?:更)?好', r'哪(?:个|款)更', r'有(?:什么|啥)(?:区别|不同)', r'区别', r'对比', r'比较一下', r'比一比',
               r'\bcompare\b', r'\bdifference\b', r'\bwhich (?:one )?is (?:better|best|cheaper)\b', r'\bwhich (?:one )?should i\b',
               r'\bvs\.?\b', r'\bversus\b')
@@ -59,7 +63,7 @@ WHAT_ABOUT = _rx(r'呢\s*[?？]?\s*$', r'\b(?:what|how) about\b', r'^\s*and\b.*\
 
 @dataclass(frozen=True)
 class Cues:
-    ordinal: int = 0            # 1-based index into the products shown; -1: the last one; 0: none
+    ordinal: int = 0            # 1-based index into the products shown; -1 the last, CHEAPEST, DEAREST; 0 none
     pronoun: bool = False       # "it", "that one", "这个", "它"
     refine: str = ''            # '' | cheaper | pricier | bigger | smaller | other_brand | more
     what_about: bool = False    # "what about Apple?", "那华为的呢"
@@ -78,7 +82,11 @@ def read_cues(masked: str) -> Cues:
     """The follow-up cues of one utterance (masked text from Nlu.parse)."""
     text = masked.strip()
     ordinal = 0
-    if m := ORDINAL_ZH.search(text):
+    if PICK_CHEAP.search(text):
+        ordinal = CHEAPEST
+    elif PICK_DEAR.search(text):
+        ordinal = DEAREST
+    elif m := ORDINAL_ZH.search(text):
         ordinal = _ZH_ORD[m.group(1)]
     elif LAST_ZH.search(text):
         ordinal = -1
@@ -86,8 +94,9 @@ def read_cues(masked: str) -> Cues:
         word = (m.group(1) or m.group(2)).lower()
         ordinal = -1 if word == 'last' else _EN_ORD.get(word, int(word) if word.isdigit() else 0)
     refine = ''
-    for name, rx in (('other_brand', OTHER_BRAND), ('cheaper', CHEAPER), ('pricier', PRICIER), ('bigger', BIGGER),
-                     ('smaller', SMALLER), ('more', MORE)):
+    refinements = (('other_brand', OTHER_BRAND), ('cheaper', CHEAPER), ('pricier', PRICIER), ('bigger', BIGGER),
+                   ('smaller', SMALLER), ('more', MORE))
+    for name, rx in () if ordinal in (CHEAPEST, DEAREST) else refinements:
         if rx.search(text):
             refine = name
             break

@@ -67,6 +67,10 @@ CATEGORY_SYNONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     'electric_toothbrush': (('电动牙刷',), ('electric toothbrush', 'toothbrush')),
     'shaver': (('剃须刀', '刮胡刀'), ('shaver', 'razor', 'electric shaver')),
     'router': (('路由器',), ('router', 'routers', 'wifi router')),
+    'e_bike': (('电动车', '电瓶车', '电动自行车', '电单车'),
+               ('e-bike', 'e-bikes', 'ebike', 'ebikes', 'electric bike', 'electric bikes', 'electric bicycle')),
+    'massage_chair': (('按摩椅',), ('massage chair', 'massage chairs')),
+    'range_hood': (('油烟机', '抽油烟机'), ('range hood', 'range hoods', 'cooker hood', 'extractor hood')),
 }
 
 # Service places of every store (zone ids fixed by the store contract).

@@ -28,12 +28,12 @@ from typing import Callable
 
 from retail_common.catalog import Product
 
-from .followups import Cues, product_size, read_cues
+from .followups import CHEAPEST, DEAREST, Cues, product_size, read_cues
 from .nlu import CUES, Nlu, NluResult
 from .promotions import promotion_text
 from .store import Appointment, parse_clock, parse_name
-from .templates import (count_noun, count_of, failure_reason, join_en, noun, render, verb_are, what_en, what_zh,
-                        with_article, yuan)
+from .templates import (count_noun, count_of, failure_reason, is_plural_only, join_en, noun, render, verb_are,
+                        what_en, what_zh, with_article, yuan)
 
 RECOMMEND_K = 3
 SHOW_K = 3
@@ -380,7 +380,7 @@ class DialogueManager:
             self._ask_recommendations(session)
             return Intent.RECOMMEND, slots
         if session.state is State.AWAIT_GUIDE and intent in (Intent.AFFIRM, Intent.GUIDE_TO) and not has_thing \
-                and not cues.refers:
+                and not cues.refers and cues.tour != 'start':
             self._start_guide(session, session.offered_zone)
             return Intent.GUIDE_TO, {'zone': session.offered_zone}
         if session.state is State.AWAIT_CHECKIN and intent in (Intent.AFFIRM, Intent.VIP_CHECKIN):
@@ -407,8 +407,9 @@ class DialogueManager:
         if cues.compare and len(session.shown) >= 2 and 'category' not in slots:
             self._compare(session, cues)
             return Intent.COMPARE, {'skus': self._compared(session, cues)}
-        if cues.there and intent is Intent.AFFIRM and not has_thing:
-            intent = Intent.GUIDE_TO            # "ok, take me there"
+        if cues.there and not has_thing and (intent is Intent.AFFIRM or (
+                intent is Intent.FIND_PRODUCT and (session.focus or session.offered_zone))):
+            intent = Intent.GUIDE_TO            # "ok, take me there", "带我去看看"
         if 'sku' not in slots and (cues.ordinal or (cues.pronoun and (intent is not Intent.UNKNOWN or cues.question))) \
                 and not cues.refine:
             product = self._referred(session, cues)
@@ -492,6 +493,13 @@ class DialogueManager:
         if not slots.get('category') and not slots.get('brand'):
             return self._say(session, Intent.ASK_PRICE, 'which_product')
         if not matches:
+            sold_out = self._matching(slots)
+            if len(sold_out) == 1:              # the store has it, sold out: say so, with alternatives
+                return self._answer_product(session, sold_out[0], Intent.ASK_PRICE)
+            if sold_out:
+                self._merge_constraints(session, slots)
+                session.search = 'find'
+                return self._run_find(session)
             return self._say(session, Intent.ASK_PRICE, 'not_carried', what=self._what(slots, session.lang))
         self._merge_constraints(session, slots)
         session.topic = [p.sku for p in matches]
@@ -576,6 +584,7 @@ class DialogueManager:
         """'Do you have X?': yes/no with stock and price, then the location; sold out: alternatives."""
         lang = session.lang
         self._focus(session, product)
+        session.search = ''                 # "cheaper", "any others" now refine this product's kind
         zone = self.store.zone_of(product) or ''
         session.wanted.append(product.sku)
         if product.in_stock:
@@ -732,8 +741,12 @@ class DialogueManager:
 
     def _referred(self, session: Session, cues: Cues) -> Product | None:
         catalog = self.store.catalog.by_sku
+        if cues.ordinal in (CHEAPEST, DEAREST) and session.shown:
+            shown = [catalog[k] for k in session.shown if k in catalog]
+            pick = min if cues.ordinal == CHEAPEST else max
+            return pick(shown, key=lambda p: p.price_cny) if shown else None
         if cues.ordinal and session.shown:
-            index = cues.ordinal - 1 if cues.ordinal > 0 else len(session.shown) - 1
+            index = cues.ordinal - 1 if cues.ordinal > 0 else len(session.shown) - 1     # -1: the last one
             if 0 <= index < len(session.shown):
                 return catalog.get(session.shown[index])
             return None
@@ -924,7 +937,7 @@ class DialogueManager:
             focus = self.store.catalog.by_sku.get(session.focus) if len(session.topic) == 1 else None
             if focus is not None and self.store.zone_of(focus) == zone_id:
                 what_text = self._name(focus, lang) if lang != 'en' else f'The {focus.name_en}'
-                are = 'is'
+                are = 'are' if is_plural_only(focus.name_en) else 'is'
             else:
                 c = session.constraints if session.constraints.get('category') in zone.categories else \
                     {'category': zone.categories[0]} if zone.categories else {}
@@ -1268,6 +1281,7 @@ class DialogueManager:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in c.items()}
 
     def _say(self, session: Session, intent: Intent, key: str, products: tuple[Shown, ...] = (), **values) -> None:
+        values.setdefault('be', 'are' if is_plural_only(str(values.get('name', ''))) else 'is')   # "headphones are"
         text = render(key, session.lang, **values)
         self._out.append(Say(session.track_id, text, session.lang, intent.value, products))
 

@@ -49,7 +49,7 @@ CUES: dict[str, re.Pattern[str]] = {
                       r'\bstaff\b', r'\bhuman\b', r'\b(?:real|actual) person\b', r'\bsales ?(?:person|assistant|rep|associate|clerk)\b',
                       r'\bshop assistant\b', r'\bemployee\b', r'\bmanager\b', r'\bsomeone (?:who works|from the store|to help)\b',
                       r'\b(?:talk|speak) to (?:a |an |some)?(?:person|someone|somebody)\b', r'\bcall (?:someone|somebody)\b',
-                      r'\bassistance from\b'),
+                      r'\bassistance from\b', r'投诉', r'\bcomplain', r'\bcomplaint\b'),
     'vip_checkin': _rx(r'预约', r'预订', r'预定', r'约了', r'约的', r'签到', r'报到', r'登记',
                        r'\bappointment\b', r'\bbooked\b', r'\bbooking\b', r'\bcheck(?:ing)? ?in\b', r'\breservation\b',
                        r'\breserved\b', r'\bscheduled\b', r'\bhere to see\b', r'\bmeeting with\b'),

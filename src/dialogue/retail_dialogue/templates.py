@@ -24,8 +24,11 @@ _SILENT_H = ('hour', 'honest', 'honor', 'honour', 'heir')
 
 
 def noun(category: str) -> str:
-    """English noun (singular, or the plural-only word) for a category id."""
-    return NOUNS.get(category, category.replace('_', ' '))
+    """English noun (singular, or the plural-only word) for a category id: air_fryer -> air fryer,
+    tv -> TV, e_bike -> e-bike (a one-letter prefix is hyphenated)."""
+    if category in NOUNS:
+        return NOUNS[category]
+    return re.sub(r'^([a-z])_', r'\1-', category).replace('_', ' ')
 
 
 def plural(phrase: str) -> str:
@@ -166,8 +169,8 @@ TEMPLATES: dict[str, tuple[str, str]] = {
                  'Shall I take you there?'),
     'have_sold_out_all': ('{what}目前都缺货了。', 'Sorry, all our {what} {are} sold out at the moment.'),
     'product_in_stock': ('有的，{name}有现货，售价{price}，在{zone}。{promotion}需要我带您过去吗？',
-                         'Yes, the {name} is in stock at {price}, in {zone}. {promotion}Shall I take you there?'),
-    'product_sold_out': ('抱歉，{name}目前缺货。', 'Sorry, the {name} is sold out at the moment.'),
+                         'Yes, the {name} {be} in stock at {price}, in {zone}. {promotion}Shall I take you there?'),
+    'product_sold_out': ('抱歉，{name}目前缺货。', 'Sorry, the {name} {be} sold out at the moment.'),
     'alternatives': ('有货的同类商品有：{items}。需要我带您去{zone}看看吗？',
                      'In stock instead: {items}. Shall I take you to {zone} to see them?'),
     'no_alternatives': ('暂时也没有同类的有货商品，需要我帮您叫店员吗？',
@@ -177,7 +180,7 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     'in_stock': ('有现货', 'in stock'),
     'sold_out': ('目前缺货', 'currently sold out'),
     'category_where': ('{what}在{zone}。需要我带您过去吗？', '{what} {are} in {zone}. Shall I take you there?'),
-    'price': ('{name}售价{price}，{stock}。{promotion}', 'The {name} is {price}, {stock}. {promotion}'),
+    'price': ('{name}售价{price}，{stock}。{promotion}', 'The {name} {be} {price}, {stock}. {promotion}'),
     'price_range': ('{what}的价格在{low}到{high}之间，共{count}款有货。需要我帮您推荐吗？',
                     '{what}: from {low} to {high}, {count_models} in stock. Would you like a recommendation?'),
     'which_product': ('请问您想问哪一款产品？', 'Which product would you like to know about?'),
