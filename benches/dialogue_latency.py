@@ -64,7 +64,8 @@ def bench_node(n):
     from retail_dialogue.manager_node import ManagerNode
     from retail_interfaces.msg import CustomerEvent, RobotReply, Utterance
     rclpy.init()
-    manager = ManagerNode()
+    from rclpy.parameter import Parameter
+    manager = ManagerNode(parameter_overrides=[Parameter('greet_delay_s', value=0.0)])   # greet at once
     client = Node('bench_customer')
     replies = []
     arrived = threading.Event()
