@@ -156,13 +156,19 @@ def _ready(manager, store):
              what='manager sees the store and navigation')
 
 
-def test_tour_narrates_every_stop_and_stops_mid_way_over_ros(ros_context, spin):
-    manager = ManagerNode(context=ros_context)
+def _greeted_customer(ros_context, spin, **params):
+    """The manager node (with `params`) and the fake store, running; a customer on track 11, greeted."""
+    manager = ManagerNode(context=ros_context, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
     store = FakeStore(context=ros_context)
     spin(manager, store)
     _ready(manager, store)
     store.customers.publish(CustomerEvent(kind=CustomerEvent.APPEARED, track_id=11))
     wait_for(lambda: store.texts(), what='greeting')
+    return manager, store
+
+
+def test_tour_narrates_every_stop_and_stops_mid_way_over_ros(ros_context, spin):
+    manager, store = _greeted_customer(ros_context, spin)
     store.say('带我参观一下')
     wait_for(store.tour_started.is_set, what='the Tour goal')
     store.tour_go_on.release()
@@ -180,12 +186,7 @@ def test_tour_narrates_every_stop_and_stops_mid_way_over_ros(ros_context, spin):
 
 
 def test_whole_tour_narrates_the_last_stop_from_the_result(ros_context, spin):
-    manager = ManagerNode(context=ros_context)
-    store = FakeStore(context=ros_context)
-    spin(manager, store)
-    _ready(manager, store)
-    store.customers.publish(CustomerEvent(kind=CustomerEvent.APPEARED, track_id=11))
-    wait_for(lambda: store.texts(), what='greeting')
+    manager, store = _greeted_customer(ros_context, spin)
     store.say('show me around')
     wait_for(store.tour_started.is_set, what='the Tour goal')
     narrations = [stop.narration_en for stop in manager.core.store.tours['showroom']]
@@ -223,13 +224,7 @@ def test_no_follow_me_while_the_base_is_latched_over_ros(ros_context, spin):
 def test_new_catalog_from_the_sync_is_quoted_in_the_next_answer(ros_context, spin, tmp_path):
     shop = tmp_path / 'store'
     shutil.copytree(DEFAULT_STORE, shop)
-    manager = ManagerNode(context=ros_context, parameter_overrides=[Parameter('store_dir', value=str(shop)),
-                                                                    Parameter('data_dir', value=str(tmp_path / 'data'))])
-    store = FakeStore(context=ros_context)
-    spin(manager, store)
-    _ready(manager, store)
-    store.customers.publish(CustomerEvent(kind=CustomerEvent.APPEARED, track_id=11))
-    wait_for(lambda: store.texts(), what='greeting')
+    manager, store = _greeted_customer(ros_context, spin, store_dir=str(shop), data_dir=str(tmp_path / 'data'))
     store.say('iPhone 16多少钱')
     wait_for(lambda: any('5999元' in t for t in store.texts()), what='the old price')
     platform = tmp_path / 'data' / 'platform'
@@ -264,13 +259,8 @@ def test_chat_ros_json(ros_context, spin, ros_env):
 
 
 def test_enrolment_after_consent_over_ros(ros_context, spin):
-    manager = ManagerNode(context=ros_context)
-    store = FakeStore(context=ros_context)
-    spin(manager, store)
-    _ready(manager, store)
+    manager, store = _greeted_customer(ros_context, spin)
     wait_for(manager.enrol_client.service_is_ready, what='the enrolment service')
-    store.customers.publish(CustomerEvent(kind=CustomerEvent.APPEARED, track_id=11))
-    wait_for(lambda: store.texts(), what='greeting')
     store.say('我想注册会员')
     wait_for(lambda: any('同意' in t for t in store.texts()), what='the consent notice')
     assert not store.enrolments
