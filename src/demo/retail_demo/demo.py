@@ -488,6 +488,9 @@ class StoreDay:
             event = next((e for e in self._since('customers', mark) if e.kind != 3), None)
         if event is not None:
             self.tracks[event.track_id] = customer.label
+            # A customer speaks once the robot has said hello (so the first reply to their words
+            # is the answer, not the greeting).
+            self._reply(mark, 10, event.track_id, ('greet',))
         return (event.track_id if event is not None else 0), event
 
     def _named_greeting(self, mark, track: int, name: str):
