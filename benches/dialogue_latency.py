@@ -2,6 +2,8 @@
 
     .venv/bin/python benches/dialogue_latency.py [--n 200]
 Goal: median <= 50 ms. Peer in the same run: the NLU parse alone (the floor of the core's time).
+The core path runs multi-turn conversations (follow-ups, refinements, references, a tour), so each
+turn works on the dialogue state the earlier ones left.
 The node path publishes an Utterance and waits for the RobotReply on DDS (loopback, own domain).
 """
 import argparse
@@ -13,13 +15,18 @@ import time
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 os.environ.setdefault('ROS_DOMAIN_ID', '91')
 
-from retail_common.catalog import load_catalog  # noqa: E402
 from retail_dialogue.manager import DialogueManager  # noqa: E402
 from retail_dialogue.manager_node import DEFAULT_STORE  # noqa: E402
-from retail_dialogue.standalone import catalog_recommender  # noqa: E402
+from retail_dialogue.standalone import StandaloneRobot, catalog_recommender  # noqa: E402
+from retail_dialogue.store import load_dialogue_store  # noqa: E402
 
 TEXTS = ['帮我推荐一款三千以下的手机', 'How much is the iPhone 16?', '电视在哪里？', '小米14有优惠吗',
          'recommend a laptop under 6000', '带我去收银台', 'do you sell air fryers', '花为的手机多少钱']
+CONVERSATIONS = [['帮我推荐一款三千以下的手机', '第二个怎么样', '便宜一点的', '那华为的呢', '带我过去'],
+                 ['any good laptops under 6000?', 'what about Apple?', 'how much is the MacBook Air', 'take me there'],
+                 ['最近有什么优惠活动吗', '第一个多少钱', '还有别的吗', '哪个更好'],
+                 ['do you have Huawei tablets?', 'the first one', 'any others?', 'ok take me there'],
+                 ['带我参观一下', 'iPhone 16多少钱', '下一站', '结束参观']]
 
 
 def stats(samples):
@@ -28,21 +35,25 @@ def stats(samples):
 
 
 def bench_core(n):
-    catalog = load_catalog(f'{DEFAULT_STORE}/catalog.csv')
-    got = []
-    manager = DialogueManager(catalog, say=got.append, emit=lambda e: None, recommend=catalog_recommender(catalog),
-                              guide=lambda t, z: None)
+    """Multi-turn conversations (each turn on the state the earlier ones left), effects carried
+    out in-process (catalog recommender, simulated guide and tour)."""
+    store = load_dialogue_store(DEFAULT_STORE)
+    manager = DialogueManager(store)
+    robot = StandaloneRobot(manager, catalog_recommender(store.catalog))
     core, parse = [], []
-    for i in range(n):
-        text = TEXTS[i % len(TEXTS)]
-        manager.on_customer(i + 1)
-        started = time.perf_counter()
-        manager.on_utterance(i + 1, text)
-        core.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        manager.nlu.parse(text)
-        parse.append(time.perf_counter() - started)
-        manager.on_customer_left(i + 1)
+    track = 0
+    while len(core) < n:
+        track += 1
+        robot.customer(track)
+        for text in CONVERSATIONS[track % len(CONVERSATIONS)]:
+            started = time.perf_counter()
+            robot.say(track, text)
+            core.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            manager.nlu.parse(text)
+            parse.append(time.perf_counter() - started)
+        robot.run(manager.on_customer_left(track))
+        robot.end_missions()
     return stats(core), stats(parse)
 
 
@@ -53,7 +64,8 @@ def bench_node(n):
     from retail_dialogue.manager_node import ManagerNode
     from retail_interfaces.msg import CustomerEvent, RobotReply, Utterance
     rclpy.init()
-    manager = ManagerNode()
+    from rclpy.parameter import Parameter
+    manager = ManagerNode(parameter_overrides=[Parameter('greet_delay_s', value=0.0)])   # greet at once
     client = Node('bench_customer')
     replies = []
     arrived = threading.Event()

@@ -167,11 +167,11 @@ def test_version_changes_with_any_source_file(store_dir):
 
 
 def test_guide_and_manager_readers_give_the_same_line_for_a_broken_zones_file(store_dir):
-    from retail_dialogue.store import ZoneNames
+    from retail_dialogue.store import load_dialogue_store
     from retail_navigation.zones import ZoneError, load_zones
     (store_dir / 'zones.yaml').write_text('zones: {phones: {kind: product, name_zh: a, name_en: b, pose: [0, 0, 0]}}')
     lines = []
-    for reader in (lambda p: load_store(p.parent), load_zones, ZoneNames.load):
+    for reader in (lambda p: load_store(p.parent), load_zones, lambda p: load_dialogue_store(p.parent)):
         with pytest.raises(StoreError) as info:
             reader(store_dir / 'zones.yaml')
         lines.append(str(info.value))
@@ -179,9 +179,9 @@ def test_guide_and_manager_readers_give_the_same_line_for_a_broken_zones_file(st
 
 
 def test_zone_names_come_from_the_store(store_dir):
-    from retail_dialogue.store import ZoneNames
-    names = ZoneNames.of(load_store(store_dir))
-    assert names.name('vip_lounge', 'en') == 'VIP Lounge' and names.name('vip_lounge', 'zh') == '贵宾室'
+    from retail_dialogue.store import load_dialogue_store
+    store = load_dialogue_store(store_dir)
+    assert store.zone_name('vip_lounge', 'en') == 'VIP Lounge' and store.zone_name('vip_lounge', 'zh') == '贵宾室'
 
 
 def test_demo_store_copy_unchanged_loads(tmp_path):

@@ -232,5 +232,78 @@ def test_in_simulation_missing_models_leave_the_node_up_and_reported(ros_context
         return [s for m in list(diagnostics.messages) for s in m.status if s.name == 'dialogue/asr']
     wait_for(asr_status, timeout=5, what='asr diagnostics')
     status = asr_status()[-1]
-    assert status.level == DiagnosticStatus.ERROR
+    assert status.level == DiagnosticStatus.WARN
     assert status.message == 'no speech recognition: no usable Vosk model for zh, en'
+
+
+def test_in_simulation_missing_models_are_one_warning_line_naming_the_switch(ros_env, ros_context, processes, tmp_path):
+    """Issue 17: the simulated robot without Vosk models logs one WARNING (not three ERRORs) and
+    says how to switch speech recognition off."""
+    from rostest_support import REPO, stop_process
+    proc = processes([console_script('retail_dialogue_asr'), '--ros-args', '--params-file', str(REPO / 'config/dialogue.yaml'),
+                      '-p', 'languages:=[zh, en]', '-p', 'require_models:=false',
+                      '-p', f'models.zh:={tmp_path}/absent-zh', '-p', f'models.en:={tmp_path}/absent-en',
+                      '-p', f'source:={tmp_path}/inbox'],
+                     env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    probe = rclpy.create_node('probe', context=ros_context)
+    wait_for(lambda: probe.count_publishers('/dialogue/utterances') > 0 or proc.poll() is not None, timeout=30,
+             what='the asr process to come up')
+    assert proc.poll() is None
+    assert stop_process(proc) == 0
+    log = proc.stdout.read().splitlines()
+    warnings = [line for line in log if 'WARN' in line]
+    assert not [line for line in log if 'ERROR' in line], log
+    assert len(warnings) == 1, log
+    assert 'speech recognition is off' in warnings[0] and 'speech_in:=false' in warnings[0]
+    assert f'{tmp_path}/absent-zh does not exist' in warnings[0] and '1 more like it' in warnings[0]
+
+
+def _catalog_without_water_purifiers(tmp_path):
+    rows = KOREAN_CATALOG.read_text(encoding='utf-8').splitlines()
+    path = tmp_path / 'catalog_before.csv'
+    path.write_text('\n'.join(r for r in rows if '정수기' not in r) + '\n', encoding='utf-8')
+    return path
+
+
+def test_a_new_phrase_list_applies_from_the_next_utterance(ko_model, tmp_path):
+    before = build_phrase_list(catalog_terms(load_catalog(_catalog_without_water_purifiers(tmp_path))), ko_model.knows)
+    after = build_phrase_list(catalog_terms(load_catalog(KOREAN_CATALOG)), ko_model.knows)
+    recognizer = StreamingRecognizer([ko_model], {'ko': before})
+    listener = Listener(recognizer, EndpointDetector())
+    pcm = read_wav(korean_wav('엘지 정수기', tmp_path / 'wp.wav'))
+    heard = [e.recognition.text for e in listener.listen(split_frames(pcm)) if isinstance(e, Heard) and e.recognition.is_final]
+    assert heard != ['엘지 정수기']                    # not in the store's catalog yet
+    recognizer.set_phrase_lists({'ko': after})         # the sync brings a catalog with it
+    heard = [e.recognition.text for e in Listener(recognizer, EndpointDetector()).listen(split_frames(pcm))
+             if isinstance(e, Heard) and e.recognition.is_final]
+    assert heard == ['엘지 정수기']
+
+
+def test_asr_node_takes_a_new_catalog_from_the_sync(ros_context, spin, ko_model, tmp_path):
+    """The phrase list comes from the store model (store_dir + data_dir); a catalog the sync
+    downlinks into <data_dir>/platform becomes the phrase list from the next utterance on."""
+    import shutil
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from retail_interfaces.msg import DataUpdate
+    from rostest_support import REPO
+    shop, platform = tmp_path / 'store', tmp_path / 'data' / 'platform'
+    shop.mkdir()
+    platform.mkdir(parents=True)
+    shutil.copy(REPO / 'config' / 'stores' / 'demo' / 'zones.yaml', shop / 'zones.yaml')
+    shutil.copy(_catalog_without_water_purifiers(tmp_path), shop / 'catalog.csv')
+    probe = rclpy.create_node('probe', context=ros_context)
+    heard = Collector(probe, Utterance, '/dialogue/utterances')
+    updates = probe.create_publisher(DataUpdate, '/sync/data_updates', QoSProfile(
+        depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE))
+    inbox = tmp_path / 'inbox'
+    asr = _asr(ros_context, ko_model, inbox, catalog='', store_dir=str(shop), data_dir=str(tmp_path / 'data'))
+    spin(probe, asr)
+    assert not any('정수기' in p for p in asr.listener.recognizer.phrase_lists['ko'].phrases)
+    shutil.copy(KOREAN_CATALOG, platform / 'catalog.csv')
+    updates.publish(DataUpdate(kind='catalog', path=str(platform / 'catalog.csv'), version='v2'))
+    wait_for(lambda: asr.listener.recognizer._pending is not None, what='the new phrase list')
+    wait_for(inbox.is_dir, what='the watched folder')
+    _drop(korean_wav('엘지 정수기', tmp_path / 'c.wav'), inbox)
+    wait_for(heard.finals, timeout=20, what='the utterance after the catalog update')
+    assert heard.finals()[0].text == '엘지 정수기'
+    assert any('정수기' in p for p in asr.listener.recognizer.phrase_lists['ko'].phrases)

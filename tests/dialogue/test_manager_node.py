@@ -1,17 +1,23 @@
-"""System test: the real manager node on DDS, with a real Recommend service server and a real
-GuideTo action server in the test, and a customer typed in through /dialogue/utterances."""
+"""System test: the real manager node on DDS, with a real Recommend service server and real
+GuideTo and Tour action servers in the test, and a customer typed in through /dialogue/utterances."""
 import json
+import shutil
+import threading
 
-from rclpy.action import ActionServer
+from rclpy.action import ActionServer, CancelResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.parameter import Parameter
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
 from retail_common.catalog import load_catalog
 from retail_dialogue.manager_node import DEFAULT_STORE, ManagerNode
-from retail_interfaces.action import GuideTo
-from retail_interfaces.msg import (CustomerEvent, InteractionEvent, PlaceArrival, RecommendedItem, RobotReply,
-                                   Utterance)
-from retail_interfaces.srv import Recommend
+from retail_dialogue.store import load_dialogue_store
+from retail_interfaces.action import GuideTo, Tour
+from retail_interfaces.msg import (BaseSafety, CustomerEvent, DataUpdate, InteractionEvent, PlaceArrival,
+                                   RecommendedItem, RobotReply, Utterance)
+from retail_interfaces.srv import EnrollFace, Recommend
 from rostest_support import wait_for
 
 
@@ -23,7 +29,19 @@ class FakeStore(Node):
         self.catalog = load_catalog(f'{DEFAULT_STORE}/catalog.csv')
         self.requests, self.goals, self.replies, self.events, self.staff = [], [], [], [], []
         self.create_service(Recommend, '/recommendation/recommend', self._recommend)
+        self.enrolments = []
+        self.create_service(EnrollFace, '/perception/enroll_face', self._enrol)
         ActionServer(self, GuideTo, '/navigation/guide_to', self._guide)
+        self.tour_stops = [stop.zone for stop in load_dialogue_store(DEFAULT_STORE).tours['showroom']]
+        self.tour_started = threading.Event()
+        self.tour_go_on = threading.Semaphore(0)        # the test lets the robot drive on, stop by stop
+        self.tour_cancelled = threading.Event()
+        ActionServer(self, Tour, '/navigation/tour', self._tour, cancel_callback=lambda handle: CancelResponse.ACCEPT,
+                     callback_group=ReentrantCallbackGroup())
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+        self.safety = self.create_publisher(BaseSafety, '/navigation/safety', latched)
+        self.updates = self.create_publisher(DataUpdate, '/sync/data_updates', QoSProfile(
+            depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE))
         self.arrivals = self.create_publisher(PlaceArrival, '/navigation/arrivals', 10)
         self.customers = self.create_publisher(CustomerEvent, '/perception/customer_events', 10)
         self.utterances = self.create_publisher(Utterance, '/dialogue/utterances', 10)
@@ -41,6 +59,11 @@ class FakeStore(Node):
                                           reason_zh='销量好', reason_en='popular') for p in items]
         return response
 
+    def _enrol(self, request, response):
+        self.enrolments.append(request)
+        response.success, response.message = bool(request.consent_ref), 'enrolled'
+        return response
+
     def _guide(self, goal_handle):
         self.goals.append(goal_handle.request.zone)
         feedback = GuideTo.Feedback(distance_remaining_m=12.0, eta_s=10.0, state='driving')
@@ -48,6 +71,23 @@ class FakeStore(Node):
         self.arrivals.publish(PlaceArrival(zone=goal_handle.request.zone, stop_count=1))
         goal_handle.succeed()
         return GuideTo.Result(success=True, reason='arrived', distance_travelled_m=12.0)
+
+    def _tour(self, goal_handle):
+        self.tour_started.set()
+        for index, zone in enumerate(self.tour_stops):
+            while not self.tour_go_on.acquire(timeout=0.05):
+                if goal_handle.is_cancel_requested:
+                    self.tour_cancelled.set()
+                    goal_handle.canceled()
+                    return Tour.Result(success=False, reason='cancelled', stops_visited=index)
+            if index < len(self.tour_stops) - 1:
+                goal_handle.publish_feedback(Tour.Feedback(stop_index=index, stop_count=len(self.tour_stops), zone=zone,
+                                                           state='presenting'))
+        goal_handle.succeed()
+        return Tour.Result(success=True, reason='arrived', stops_visited=len(self.tour_stops))
+
+    def texts(self, track=11):
+        return [r.text for r in self.replies if r.track_id == track]
 
     def say(self, text, track=11):
         self.utterances.publish(Utterance(text=text, language='zh', is_final=True, confidence=0.9, track_id=track))
@@ -73,7 +113,8 @@ def test_member_phone_recommendation_and_guiding_over_ros(ros_context, spin):
     wait_for(lambda: any('到了' in r.text for r in store.replies), what='arrival narration')
     assert store.goals == ['phones']
     turns = [json.loads(e.payload_json) for e in store.events if e.type == 'dialogue_turn']
-    assert [t['intent'] for t in turns] == ['recommend', 'affirm'] and all('text' not in t for t in turns)
+    assert [t['intent'] for t in turns] == ['recommend', 'guide_to'] and all('text' not in t for t in turns)
+    assert turns[1]['guide_to'] == 'phones' and len(turns[0]['slots']) == 2
     assert all(e.customer_pseudonym == 'c042' and e.source == 'dialogue/manager' for e in store.events)
     store.customers.publish(CustomerEvent(kind=CustomerEvent.LEFT, track_id=11))
     wait_for(lambda: any(e.type == 'session_end' for e in store.events), what='session end on leaving')
@@ -106,3 +147,127 @@ def test_chat_ros_without_a_robot_says_so(ros_env):
     out = subprocess.run([str(BIN / 'retailbot'), 'chat', '--ros', '--timeout', '2', '--say', '你好'],
                          env=ros_env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and 'no robot is listening on /dialogue/utterances' in out.stdout
+
+
+def _ready(manager, store):
+    wait_for(lambda: manager.recommend_client.service_is_ready() and manager.guide_client.server_is_ready()
+             and manager.tour_client.server_is_ready() and store.count_subscribers('/dialogue/utterances')
+             and manager.count_publishers('/perception/customer_events'), timeout=30,
+             what='manager sees the store and navigation')
+
+
+def _greeted_customer(ros_context, spin, **params):
+    """The manager node (with `params`) and the fake store, running; a customer on track 11, greeted."""
+    manager = ManagerNode(context=ros_context, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+    store = FakeStore(context=ros_context)
+    spin(manager, store)
+    _ready(manager, store)
+    store.customers.publish(CustomerEvent(kind=CustomerEvent.APPEARED, track_id=11))
+    wait_for(lambda: store.texts(), what='greeting')
+    return manager, store
+
+
+def test_tour_narrates_every_stop_and_stops_mid_way_over_ros(ros_context, spin):
+    manager, store = _greeted_customer(ros_context, spin)
+    store.say('带我参观一下')
+    wait_for(store.tour_started.is_set, what='the Tour goal')
+    store.tour_go_on.release()
+    wait_for(lambda: any(t.startswith('这里是手机数码区') for t in store.texts()), what='narration of stop 1')
+    store.say('iPhone 16多少钱')                                  # a question on the way: answered, the tour goes on
+    wait_for(lambda: any('5999元' in t for t in store.texts()), what='the answer mid-tour')
+    store.tour_go_on.release()
+    wait_for(lambda: any(t.startswith('这里是电脑办公区') for t in store.texts()), what='narration of stop 2')
+    store.say('结束参观')
+    wait_for(store.tour_cancelled.is_set, what='the tour goal cancelled')
+    wait_for(lambda: any('参观到这里结束' in t for t in store.texts()), what='the end of the tour said')
+    assert sum(t.startswith('这里是') for t in store.texts()) == 2
+    tours = [json.loads(e.payload_json) for e in store.events if e.type == 'tour']
+    assert [t['status'] for t in tours][:2] == ['started', 'stopped']
+
+
+def test_whole_tour_narrates_the_last_stop_from_the_result(ros_context, spin):
+    manager, store = _greeted_customer(ros_context, spin)
+    store.say('show me around')
+    wait_for(store.tour_started.is_set, what='the Tour goal')
+    narrations = [stop.narration_en for stop in manager.core.store.tours['showroom']]
+    assert all(narrations)
+
+    def narrated():
+        return [n for n in narrations if any(t.startswith(n) for t in store.texts())]
+    for n in range(1, len(store.tour_stops)):       # the robot drives on after each stop's narration
+        store.tour_go_on.release()
+        wait_for(lambda: len(narrated()) == n, what=f'narration of stop {n}')
+    store.tour_go_on.release()
+    wait_for(lambda: any('end of the tour' in t for t in store.texts(11)), what='the end of the tour')
+    assert narrated() == narrations                 # every stop, the last one from the Tour result, in order
+
+
+def test_no_follow_me_while_the_base_is_latched_over_ros(ros_context, spin):
+    manager = ManagerNode(context=ros_context)
+    store = FakeStore(context=ros_context)
+    store.safety.publish(BaseSafety(bumper_centre=True, latched=True, reason='bumper'))
+    spin(manager, store)
+    _ready(manager, store)
+    wait_for(lambda: manager.core.safety_latched, what='the latched safety state')
+    store.customers.publish(CustomerEvent(kind=CustomerEvent.APPEARED, track_id=11))
+    wait_for(lambda: store.texts(), what='greeting')
+    store.say('带我去收银台')
+    wait_for(lambda: store.staff, what='a staff request')
+    assert not store.goals and not any('跟我来' in t for t in store.texts())
+    assert json.loads(store.staff[-1].data)['reason'] == 'robot_safety_stop'
+    store.safety.publish(BaseSafety(latched=False))
+    wait_for(lambda: not manager.core.safety_latched, what='the safety state cleared')
+    store.say('带我去收银台')
+    wait_for(lambda: store.goals == ['checkout'], what='the guide goal once the base may move')
+
+
+def test_new_catalog_from_the_sync_is_quoted_in_the_next_answer(ros_context, spin, tmp_path):
+    shop = tmp_path / 'store'
+    shutil.copytree(DEFAULT_STORE, shop)
+    manager, store = _greeted_customer(ros_context, spin, store_dir=str(shop), data_dir=str(tmp_path / 'data'))
+    store.say('iPhone 16多少钱')
+    wait_for(lambda: any('5999元' in t for t in store.texts()), what='the old price')
+    platform = tmp_path / 'data' / 'platform'
+    platform.mkdir(parents=True)
+    catalog = (shop / 'catalog.csv').read_text(encoding='utf-8').replace(',5999.00,', ',5499.00,')
+    (platform / 'catalog.csv').write_text(catalog, encoding='utf-8')
+    store.updates.publish(DataUpdate(kind='catalog', path=str(platform / 'catalog.csv'), version='v2'))
+    wait_for(lambda: manager.core.store.catalog.by_sku['AP-IP16'].price_cny == 5499.0, what='the new catalog')
+    store.say('它多少钱')                                            # same conversation, new price
+    wait_for(lambda: any('5499元' in t for t in store.texts()), what='the new price quoted')
+    assert 11 in manager.core.sessions
+
+
+def test_chat_ros_json(ros_context, spin, ros_env):
+    import subprocess
+    from rostest_support import BIN
+    manager = ManagerNode(context=ros_context)
+    store = FakeStore(context=ros_context)
+    spin(manager, store)
+    _ready(manager, store)
+    out = subprocess.run([str(BIN / 'retailbot'), 'chat', '--ros', '--json', '--member', 'c042:王丽',
+                          '--say', '帮我推荐一款三千以下的手机', '--say', '好的'],
+                         env=ros_env, capture_output=True, text=True, timeout=90)
+    assert out.returncode == 0, out.stdout + out.stderr
+    turns = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [t['said'] for t in turns] == ['帮我推荐一款三千以下的手机', '好的']
+    first, second = turns
+    assert set(first) == {'said', 'reply', 'lang', 'intent', 'slots', 'products', 'guide_to', 'tour', 'staff_called'}
+    assert first['intent'] == 'recommend' and first['lang'] == 'zh' and len(first['products']) == 3
+    assert all(p['zone'] == 'phones' and p['price_cny'] <= 3000 for p in first['products'])
+    assert second['guide_to'] == 'phones' and second['staff_called'] is False
+
+
+def test_enrolment_after_consent_over_ros(ros_context, spin):
+    manager, store = _greeted_customer(ros_context, spin)
+    wait_for(manager.enrol_client.service_is_ready, what='the enrolment service')
+    store.say('我想注册会员')
+    wait_for(lambda: any('同意' in t for t in store.texts()), what='the consent notice')
+    assert not store.enrolments
+    store.say('同意，我叫李雷')
+    wait_for(lambda: store.enrolments and any('下次见面' in t for t in store.texts()), what='enrolled')
+    [request] = store.enrolments
+    assert request.track_id == 11 and request.display_name == '李雷' and request.consent_ref
+    consents = [e for e in store.events if e.type == 'consent']
+    assert consents and consents[0].customer_pseudonym == request.customer_id
+    assert manager.core.sessions[11].customer_id == request.customer_id

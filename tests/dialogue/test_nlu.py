@@ -99,3 +99,12 @@ def test_cli_missing_catalog(capsys):
     from retail_bringup.cli import main
     assert main(['nlu', '--catalog', '/nonexistent/catalog.csv', 'hi']) == 2
     assert 'no such file' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('text,intent', [('同意，我叫李雷', 'affirm'), ('我同意', 'affirm'), ('I agree', 'affirm'),
+                                         ('不同意', 'deny'), ('我不愿意', 'deny'), ("I don't agree", 'deny'),
+                                         ('no I disagree', 'deny')])
+def test_consent_answers(text, intent):
+    catalog = load_catalog(Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo' / 'catalog.csv')
+    result = Nlu(catalog).parse(text)
+    assert result.intent == intent and not result.slots        # "agree" is not the brand Gree

@@ -59,20 +59,85 @@ def test_8bit_wav_is_converted(tmp_path):
     assert abs(_dominant_freq(pcm) - 300.0) < 4.0
 
 
-def test_float_wav_is_rejected_with_a_way_out(tmp_path):
-    data = np.zeros(1600, dtype='<f4').tobytes()
+def test_float_wav_is_converted(tmp_path):
+    tone = (_tone(16000, 0.5, 300.0) / 32768).astype('<f4')
+    data = tone.tobytes()
     fmt = struct.pack('<HHIIHH', 3, 1, 16000, 64000, 4, 32)       # WAVE_FORMAT_IEEE_FLOAT
     riff = b'WAVE' + b'fmt ' + struct.pack('<I', len(fmt)) + fmt + b'data' + struct.pack('<I', len(data)) + data
     path = tmp_path / 'float.wav'
     path.write_bytes(b'RIFF' + struct.pack('<I', len(riff)) + riff)
-    with pytest.raises(AudioSourceError, match=r'float\.wav: not a PCM WAV file .*sox'):
+    pcm = read_wav(path)
+    assert len(pcm) == 16000 and abs(_dominant_freq(pcm) - 300.0) < 4.0
+    assert abs(int(np.abs(np.frombuffer(pcm, dtype='<i2')).max()) - 10000) < 50
+
+
+def _sox(tmp_path, name: str, *options: str):
+    """A 0.5 s 300 Hz tone written by sox itself with `options` (sox picks WAVE_FORMAT_EXTENSIBLE
+    for more than 16 bits or more than 2 channels, as in the field reports)."""
+    import shutil
+    import subprocess
+    if shutil.which('sox') is None:
+        pytest.skip('sox is not installed (robot_ws/install.sh installs it)')
+    path = tmp_path / name
+    subprocess.run(['sox', '-n', *options, str(path), 'synth', '0.5', 'sine', '300', 'vol', '0.3'], check=True)
+    return path
+
+
+@pytest.mark.parametrize('name,options', [
+    ('24bit.wav', ('-r', '48000', '-c', '1', '-b', '24')),
+    ('six_channel.wav', ('-r', '16000', '-c', '6', '-b', '16')),
+    ('24bit_stereo_44k1.wav', ('-r', '44100', '-c', '2', '-b', '24')),
+    ('32bit.wav', ('-r', '16000', '-c', '1', '-b', '32')),
+    ('float_4ch.wav', ('-r', '22050', '-c', '4', '-e', 'floating-point', '-b', '32')),
+    ('8bit.wav', ('-r', '8000', '-c', '1', '-b', '8')),
+])
+def test_sox_wavs_are_read_whatever_their_format(tmp_path, name, options):
+    path = _sox(tmp_path, name, *options)
+    pcm = read_wav(path)
+    assert abs(len(pcm) / 2 / 16000 - 0.5) < 0.01
+    assert abs(_dominant_freq(pcm) - 300.0) < 4.0
+    peak = int(np.abs(np.frombuffer(pcm, dtype='<i2')).max())
+    assert 0.25 * 32768 < peak < 0.35 * 32768          # vol 0.3, not scaled wrong by the bit depth
+
+
+def test_extensible_header_from_sox_is_extensible(tmp_path):
+    """The test above would prove nothing if sox wrote plain PCM headers."""
+    path = _sox(tmp_path, 'x.wav', '-r', '16000', '-c', '1', '-b', '24')
+    data = path.read_bytes()
+    assert struct.unpack_from('<H', data, data.index(b'fmt ') + 8)[0] == 0xFFFE
+
+
+@pytest.mark.parametrize('damage', ['truncated_header', 'no_data_chunk', 'zero_channels', 'compressed', 'garbage'])
+def test_a_corrupt_wav_is_one_line(tmp_path, damage):
+    good = _sox(tmp_path, 'good.wav', '-r', '16000', '-c', '1', '-b', '16').read_bytes()
+    fmt_at = good.index(b'fmt ')
+    if damage == 'truncated_header':
+        data = good[:fmt_at + 10]
+    elif damage == 'no_data_chunk':
+        data = good[:good.index(b'data')]
+    elif damage == 'zero_channels':
+        data = good[:fmt_at + 10] + b'\x00\x00' + good[fmt_at + 12:]
+    elif damage == 'compressed':
+        data = good[:fmt_at + 8] + struct.pack('<H', 0x0011) + good[fmt_at + 10:]      # IMA ADPCM
+    else:
+        data = b'RIFF\xff\xff\xff\xffWAVE' + bytes(range(256)) * 4
+    path = tmp_path / 'broken.wav'
+    path.write_bytes(data)
+    with pytest.raises(AudioSourceError) as raised:
         read_wav(path)
+    message = str(raised.value)
+    assert '\n' not in message and message.startswith(f'{path}: not a usable PCM WAV file') and 'sox' in message
+
+
+def test_a_folder_is_not_a_wav(tmp_path):
+    with pytest.raises(AudioSourceError, match='is a folder'):
+        read_wav(tmp_path)
 
 
 def test_a_text_file_or_missing_file_is_rejected(tmp_path):
     bogus = tmp_path / 'notes.wav'
     bogus.write_text('this is not audio')
-    with pytest.raises(AudioSourceError, match='not a PCM WAV file'):
+    with pytest.raises(AudioSourceError, match='not a usable PCM WAV file'):
         read_wav(bogus)
     with pytest.raises(AudioSourceError, match='no such file'):
         read_wav(tmp_path / 'absent.wav')

@@ -1,8 +1,9 @@
 """A store's product catalog (CSV), shared by the dialogue and the recommendation.
 
 Columns: sku,name_zh,name_en,aliases,category,category_zh,brand,brand_zh,price_cny,zone,stock,tags,promotion
-`aliases` and `tags` are `|`-separated. A bad row is reported with its line number and skipped,
-so one typo in a catalog never takes the robot's answers down.
+and, optionally, promotion_en (the promotion in English). `aliases` and `tags` are `|`-separated.
+A bad row is reported with its line number and skipped, so one typo in a catalog never takes the
+robot's answers down.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 COLUMNS = ('sku', 'name_zh', 'name_en', 'aliases', 'category', 'category_zh', 'brand', 'brand_zh',
-           'price_cny', 'zone', 'stock', 'tags', 'promotion')
+           'price_cny', 'zone', 'stock', 'tags', 'promotion', 'promotion_en')
 REQUIRED = ('sku', 'name_zh', 'name_en', 'category', 'brand', 'price_cny', 'zone', 'stock')
 CONSUMABLE_TAG = 'consumable'
 _CATEGORY_ID = re.compile(r'^[a-z][a-z0-9_]*$')
@@ -37,6 +38,7 @@ class Product:
     stock: int
     tags: tuple[str, ...]
     promotion: str
+    promotion_en: str = ''          # optional column: the promotion in English
 
     @property
     def in_stock(self) -> bool:
@@ -106,7 +108,8 @@ def parse_row(row: dict[str, str]) -> Product:
         aliases=_split(values['aliases']), category=values['category'],
         category_zh=values['category_zh'] or values['category'], brand=values['brand'],
         brand_zh=values['brand_zh'] or values['brand'], price_cny=price, zone=values['zone'],
-        stock=stock, tags=_split(values['tags']), promotion=values['promotion'])
+        stock=stock, tags=_split(values['tags']), promotion=values['promotion'],
+        promotion_en=values['promotion_en'])
 
 
 def open_store_csv(path: Path, what: str, error: type[Exception]):

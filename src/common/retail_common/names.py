@@ -26,6 +26,8 @@ STAFF_REQUESTS = '/dialogue/staff_requests'           # std_msgs/String (JSON): 
 
 # Navigation
 GUIDE_TO = '/navigation/guide_to'                     # retail_interfaces/GuideTo (action)
+TOUR = '/navigation/tour'                             # retail_interfaces/Tour (action): manager -> guide
+SAFETY = '/navigation/safety'                         # retail_interfaces/BaseSafety (latched): base -> guide, manager
 ARRIVALS = '/navigation/arrivals'                     # retail_interfaces/PlaceArrival: guide -> manager
 
 # Recommendation

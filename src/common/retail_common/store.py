@@ -375,7 +375,8 @@ def _apply_promotions(catalog: Catalog, path: Path, issues: list[str]) -> tuple[
         texts[sku], rank[sku] = text.strip(), float(priority)
     if not texts:
         return catalog, rank
-    products = [replace(p, promotion=texts[p.sku]) if p.sku in texts else p for p in catalog.products]
+    # A promotion set by the platform replaces the catalog's, and its English with it.
+    products = [replace(p, promotion=texts[p.sku], promotion_en='') if p.sku in texts else p for p in catalog.products]
     return Catalog(path=catalog.path, products=products, issues=list(catalog.issues)), rank
 
 

@@ -20,7 +20,8 @@ from std_msgs.msg import Empty
 
 from retail_common import names
 from retail_common.catalog import CatalogError, load_catalog
-from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
+from retail_common.node_support import (ConfigError, declare_params, diagnostic_status, live_store_for, main_for,
+                                        watch_store)
 from retail_common.params import ParamSpec
 from retail_dialogue.audio_source import AudioSourceError, Microphone, wav_frames
 from retail_dialogue.speech_recognizer import (Heard, Listener, LoadedModel, ModelError, SpeechStarted,
@@ -60,6 +61,15 @@ SPECS = [
 ]
 
 
+def model_missing_line(missing: list[str], errors: list[str], some_loaded: bool) -> str:
+    """The one WARNING line the ASR logs when Vosk models are missing (not an error in simulation)."""
+    off = (f'speech recognition is off for {", ".join(missing)}' if some_loaded
+           else 'speech recognition is off (customers can still type: retailbot chat --ros)')
+    more = f' (and {len(errors) - 1} more like it)' if len(errors) > 1 else ''
+    return (f'{off}: {errors[0]}{more}; install the models named in config/dialogue.yaml (models.*), '
+            'or launch with speech_in:=false to run without speech recognition')
+
+
 def _stamp(seconds: float) -> Time:
     whole = int(seconds)
     return Time(sec=whole, nanosec=int((seconds - whole) * 1e9))
@@ -80,7 +90,7 @@ class AsrNode(Node):
         self._problem = ''
         self._problem_level = DiagnosticStatus.OK
         self.missing_languages: list[str] = []
-        models = []
+        models, model_errors = [], []
         for lang in languages:
             if loaded_models and lang in loaded_models:
                 models.append(loaded_models[lang])
@@ -90,23 +100,32 @@ class AsrNode(Node):
             except ModelError as exc:
                 if self.params.require_models:
                     raise ConfigError(f"node {fqn}: key 'models.{lang}': {exc}") from None
-                self.get_logger().error(f'{exc}; {lang} is not recognised')
                 self.missing_languages.append(lang)
+                model_errors.append(str(exc))
+        if model_errors:
+            # One line for all missing models (a simulation without Vosk models is normal): what is
+            # off, the first reason, and how to switch speech recognition off on purpose.
+            self.get_logger().warning(model_missing_line(self.missing_languages, model_errors, bool(models)))
         self.listener: Listener | None = None
+        self.live = None
         if models:
-            recognizer = StreamingRecognizer(models, self._phrase_lists(models), self.params.partial_every_ms)
+            recognizer = StreamingRecognizer(models, self._phrase_lists(models, self._catalog()),
+                                             self.params.partial_every_ms)
             self.listener = Listener(recognizer, EndpointDetector(VadConfig(
                 aggressiveness=self.params.vad_aggressiveness, start_speech_ms=self.params.vad_start_speech_ms,
                 end_silence_ms=self.params.vad_end_silence_ms, pre_roll_ms=self.params.vad_pre_roll_ms,
                 max_utterance_s=self.params.vad_max_utterance_s)))
         else:
-            self._report_problem('no speech recognition: no usable Vosk model for '
-                                 f'{", ".join(languages)}', DiagnosticStatus.ERROR)
+            self._problem = f'no speech recognition: no usable Vosk model for {", ".join(languages)}'
+            self._problem_level = DiagnosticStatus.WARN     # require_models is false: logged once above
 
         self.utterance_pub = self.create_publisher(Utterance, names.UTTERANCES, 10)
         self.stop_pub = self.create_publisher(Empty, names.TTS_STOP, 10)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
         self.create_subscription(SpeechStatus, names.SPEECH_STATUS, self._on_speech_status, 10)
+        self._models = models
+        if self.live is not None and self.listener is not None:
+            watch_store(self, self.live, self._on_store_swap)     # a new catalog: a new phrase list
         self.create_timer(1.0, self._publish_diagnostics)
         self.robot_speaking = False
         self.finals = 0
@@ -119,10 +138,9 @@ class AsrNode(Node):
 
     # --- setup ----------------------------------------------------------------------------------
 
-    def _phrase_lists(self, models: list[LoadedModel]):
-        if not self.params.phrase_list:
-            return None
-        terms = [p for p in self.params.extra_phrases if p]
+    def _catalog(self):
+        """The catalog whose terms form the phrase list: the `catalog` file when given (fixed), else
+        the store model's (store_dir + data_dir, kept live: `_on_store_swap`), else none."""
         if self.params.catalog:
             try:
                 catalog = load_catalog(self.params.catalog)
@@ -130,14 +148,23 @@ class AsrNode(Node):
                 raise ConfigError(f"node {self.get_fully_qualified_name()}: key 'catalog': {exc}") from None
             for issue in catalog.issues:
                 self.get_logger().warning(f'catalog {self.params.catalog} {issue}: row skipped')
+            return catalog
+        if self.params.store_dir:
+            self.live = live_store_for(self, self.params.store_dir, self.params.data_dir)
+            return self.live.current().catalog
+        return None
+
+    def _on_store_swap(self, store) -> None:
+        lists = self._phrase_lists(self._models, store.catalog)
+        if lists is not None:
+            self.listener.recognizer.set_phrase_lists(lists)      # from the next utterance on
+
+    def _phrase_lists(self, models: list[LoadedModel], catalog):
+        if not self.params.phrase_list:
+            return None
+        terms = [p for p in self.params.extra_phrases if p]
+        if catalog is not None:
             terms = catalog_terms(catalog) + terms
-        elif self.params.store_dir:
-            from retail_common.store import StoreError, load_store
-            try:
-                store = load_store(self.params.store_dir, self.params.data_dir or None)
-            except StoreError as exc:
-                raise ConfigError(f'node {self.get_fully_qualified_name()}: {exc}') from None
-            terms = catalog_terms(store.catalog) + terms
         lists = {}
         for model in models:
             if not model.dynamic_graph:

@@ -9,6 +9,7 @@ left. Nothing here changes the robot: it uses the same topics as its own sensors
 """
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -19,12 +20,14 @@ from rclpy.node import Node
 from retail_interfaces.msg import CustomerEvent, InteractionEvent, PlaceArrival, RobotReply, Utterance
 from retail_common import names
 
-SHOWN_EVENTS = ('recommendation', 'guide', 'staff_request', 'vip_checkin')
+SHOWN_EVENTS = ('recommendation', 'guide', 'tour', 'staff_request', 'vip_checkin')
 
 
 class ChatClient(Node):
-    def __init__(self, member: str = '', **kwargs) -> None:
+    def __init__(self, member: str = '', json_out: bool = False, **kwargs) -> None:
         super().__init__('chat', **kwargs)
+        self.json_out = json_out
+        self.turn_events: list[tuple[str, dict]] = []     # (type, payload) of this customer's events
         # A track id the camera will not hand out for a long while (it counts up from 1).
         self.track_id = 3_000_000_000 + os.getpid() % 1_000_000
         self.customer_id, self.name, vip = (member.split(':') + ['', '', ''])[:3] if member else ('', '', '')
@@ -43,7 +46,8 @@ class ChatClient(Node):
     def _on_reply(self, msg: RobotReply) -> None:
         if msg.track_id != self.track_id:
             return
-        print(f'robot ({msg.language}, {msg.intent}): {msg.text}', flush=True)
+        if not self.json_out:
+            print(f'robot ({msg.language}, {msg.intent}): {msg.text}', flush=True)
         self.last_heard = time.monotonic()
         with self._changed:
             self.replies.append(msg)
@@ -51,12 +55,22 @@ class ChatClient(Node):
             self._changed.notify_all()
 
     def _on_event(self, msg: InteractionEvent) -> None:
-        if msg.type in SHOWN_EVENTS and (not self.customer_id or msg.customer_pseudonym == self.customer_id):
+        if msg.customer_pseudonym != self.customer_id:
+            return
+        if msg.type in ('dialogue_turn', 'recommendation', 'staff_request', 'tour', 'guide'):
+            try:
+                payload = json.loads(msg.payload_json)
+            except ValueError:
+                payload = {}
+            with self._changed:
+                self.turn_events.append((msg.type, payload if isinstance(payload, dict) else {}))
+        if msg.type in SHOWN_EVENTS and not self.json_out:
             print(f'  [{msg.type}] {msg.payload_json}', flush=True)
             self.last_heard = time.monotonic()
 
     def _on_arrival(self, msg: PlaceArrival) -> None:
-        print(f'  [robot arrived at {msg.zone}]', flush=True)
+        if not self.json_out:
+            print(f'  [robot arrived at {msg.zone}]', flush=True)
         self.last_heard = time.monotonic()
 
     # --- what the customer does ------------------------------------------------------------
@@ -98,21 +112,38 @@ class ChatClient(Node):
         while time.monotonic() - self.last_heard < quiet_s and time.monotonic() < deadline:
             time.sleep(0.1)          # polling a timestamp the callbacks update
 
+    def turn_json(self, said: str, replies: list[RobotReply], events: list[tuple[str, dict]]) -> dict:
+        """One line of `chat --ros --json`, from the replies and the recorded events of the turn."""
+        turn = next((p for t, p in events if t == 'dialogue_turn'), {})
+        products = list(turn.get('products') or [])
+        for type_, payload in events:
+            if type_ == 'recommendation':
+                products += [p for p in payload.get('products') or [] if p not in products]
+        return {'said': said, 'reply': ' '.join(r.text for r in replies),
+                'lang': turn.get('language') or (replies[-1].language if replies else ''),
+                'intent': turn.get('intent', replies[-1].intent if replies else ''), 'slots': turn.get('slots', {}),
+                'products': products, 'guide_to': turn.get('guide_to'), 'tour': turn.get('tour'),
+                'staff_called': bool(turn.get('staff_called')) or any(t == 'staff_request' for t, _ in events)}
+
     def leave(self) -> None:
         self.customers.publish(CustomerEvent(kind=CustomerEvent.LEFT, track_id=self.track_id,
                                              customer_id=self.customer_id))
         self.customers.wait_for_all_acked(Duration(seconds=2))
 
 
-def run_ros_chat(member: str, lines: list[str] | None, timeout_s: float) -> int:
-    """Interactive (lines None: read stdin) or scripted chat with the running robot."""
+def run_ros_chat(member: str, lines: list[str] | None, timeout_s: float, json_out: bool = False) -> int:
+    """Interactive (lines None: read stdin) or scripted chat with the running robot. With
+    `json_out`, one JSON object per customer line (as the standalone chat) and notes on stderr."""
+    import sys
+    from retail_common.cli_output import print_json
+    note = sys.stderr if json_out else sys.stdout
     import rclpy
     from retail_common.executor import RobotExecutor
     from retail_common.node_support import use_robot_dds_profile
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     use_robot_dds_profile()
     rclpy.init()
-    node = ChatClient(member)
+    node = ChatClient(member, json_out=json_out)
     executor = RobotExecutor()
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
@@ -122,24 +153,29 @@ def run_ros_chat(member: str, lines: list[str] | None, timeout_s: float) -> int:
         while not node.robot_listening():
             if time.monotonic() > deadline:
                 print('retailbot chat: no robot is listening on /dialogue/utterances (start it with '
-                      '`retailbot launch launch/robot.launch.yaml` or `make demo`; same ROS_DOMAIN_ID?)', flush=True)
+                      '`retailbot launch launch/robot.launch.yaml` or `make demo`; same ROS_DOMAIN_ID?)', flush=True,
+                      file=note)
                 return 1
             time.sleep(0.1)          # polling the ROS graph: there is no event for "a subscriber came"
         print(f'[talking to the robot as track {node.track_id}'
               + (f', member {node.customer_id} {node.name}' if node.customer_id else ', an anonymous shopper')
-              + '. Empty line or Ctrl-D to leave.]', flush=True)
+              + '. Empty line or Ctrl-D to leave.]', flush=True, file=note)
         if not node.appear(timeout_s):
-            print('retailbot chat: the robot did not greet (is the dialogue manager running?)', flush=True)
+            print('retailbot chat: the robot did not greet (is the dialogue manager running?)', flush=True, file=note)
             return 1
         for text in lines if lines is not None else _typed():
             if not text.strip():
                 break
+            replies_before, events_before = len(node.replies), len(node.turn_events)
             if not node.say(text, timeout_s):
-                print('  [no answer from the robot]', flush=True)
+                print('  [no answer from the robot]', flush=True, file=note)
+            if json_out:
+                node.settle(0.5, 3.0)       # a second reply (arrival, tour stop) may follow the first
+                print_json(node.turn_json(text, node.replies[replies_before:], node.turn_events[events_before:]))
         if lines is not None:
             node.settle(2.0, timeout_s)
         node.leave()
-        print('[customer left]', flush=True)
+        print('[customer left]', flush=True, file=note)
         return 0
     except KeyboardInterrupt:
         node.leave()

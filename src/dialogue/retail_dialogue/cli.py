@@ -16,8 +16,10 @@ def register(subparsers) -> None:
     nlu.set_defaults(func=_nlu)
     chat = subparsers.add_parser('chat', help='type as a customer and see what the robot answers',
                                  description='Talk to the dialogue manager by typing. Standalone by default '
-                                             '(the store directory\'s catalog, zones and appointments), or '
-                                             'against the running robot with --ros.')
+                                             '(the store directory\'s catalog, zones, tours and appointments; '
+                                             'guiding arrives at once, a tour moves one stop per line, a line '
+                                             '"---" brings the next customer), or against the running robot '
+                                             'with --ros.')
     chat.add_argument('--store', default=str(DEFAULT_STORE), help='store directory (default: the demo store)')
     chat.add_argument('--ros', action='store_true', help="talk to the running robot's /dialogue topics")
     chat.add_argument('--member', default='', metavar='ID:NAME[:vip]',
@@ -26,6 +28,9 @@ def register(subparsers) -> None:
                       help='with --ros: say TEXT (repeatable) instead of reading lines typed in, then leave')
     chat.add_argument('--timeout', type=float, default=15.0, metavar='S',
                       help='with --ros: how long to wait for the robot and for each answer (default 15)')
+    chat.add_argument('--json', action='store_true',
+                      help='one JSON object per customer line: said, reply, lang, intent, slots, products '
+                           '(sku, price_cny, zone), guide_to, tour, staff_called')
     chat.set_defaults(func=_chat)
 
 
@@ -61,13 +66,16 @@ def _nlu(args) -> int:
 def _chat(args) -> int:
     if args.ros:
         from .chat_ros import run_ros_chat
-        return run_ros_chat(args.member, args.say, args.timeout)
+        return run_ros_chat(args.member, args.say, args.timeout, json_out=args.json)
     if args.say:
         print('retailbot chat: --say needs --ros (the standalone chat reads what you type)', file=sys.stderr)
         return 2
-    store = Path(args.store)
-    catalog = _load_catalog(str(store / 'catalog.csv'))
-    if catalog is None:
+    from .store import StoreError, load_dialogue_store
+    store_dir = Path(args.store)
+    try:
+        store = load_dialogue_store(store_dir)
+    except StoreError as exc:
+        print(f'retailbot chat: {exc}', file=sys.stderr)
         return 2
     from .chat import run_standalone_chat
-    return run_standalone_chat(catalog, store, args.member)
+    return run_standalone_chat(store, store_dir, args.member, json_out=args.json)

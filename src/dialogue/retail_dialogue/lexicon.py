@@ -67,6 +67,10 @@ CATEGORY_SYNONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     'electric_toothbrush': (('电动牙刷',), ('electric toothbrush', 'toothbrush')),
     'shaver': (('剃须刀', '刮胡刀'), ('shaver', 'razor', 'electric shaver')),
     'router': (('路由器',), ('router', 'routers', 'wifi router')),
+    'e_bike': (('电动车', '电瓶车', '电动自行车', '电单车'),
+               ('e-bike', 'e-bikes', 'ebike', 'ebikes', 'electric bike', 'electric bikes', 'electric bicycle')),
+    'massage_chair': (('按摩椅',), ('massage chair', 'massage chairs')),
+    'range_hood': (('油烟机', '抽油烟机'), ('range hood', 'range hoods', 'cooker hood', 'extractor hood')),
 }
 
 # Service places of every store (zone ids fixed by the store contract).
@@ -92,7 +96,7 @@ offers one two three four five six seven eight nine ten hundred thousand under b
 budget spend money yuan rmb kuai model models kind type brand brands something anything thing things really
 very just also too only still well sure fine great nice cool way store shop today now time name appointment stuff
 book booked booking check call staff person someone human assistant manager recommend recommendation suggest
-ideas idea choose which good latest
+ideas idea choose which good latest agree agreed disagree consent member members
 '''.split())
 
 

@@ -49,7 +49,7 @@ CUES: dict[str, re.Pattern[str]] = {
                       r'\bstaff\b', r'\bhuman\b', r'\b(?:real|actual) person\b', r'\bsales ?(?:person|assistant|rep|associate|clerk)\b',
                       r'\bshop assistant\b', r'\bemployee\b', r'\bmanager\b', r'\bsomeone (?:who works|from the store|to help)\b',
                       r'\b(?:talk|speak) to (?:a |an |some)?(?:person|someone|somebody)\b', r'\bcall (?:someone|somebody)\b',
-                      r'\bassistance from\b'),
+                      r'\bassistance from\b', r'投诉', r'\bcomplain', r'\bcomplaint\b'),
     'vip_checkin': _rx(r'预约', r'预订', r'预定', r'约了', r'约的', r'签到', r'报到', r'登记',
                        r'\bappointment\b', r'\bbooked\b', r'\bbooking\b', r'\bcheck(?:ing)? ?in\b', r'\breservation\b',
                        r'\breserved\b', r'\bscheduled\b', r'\bhere to see\b', r'\bmeeting with\b'),
@@ -84,14 +84,14 @@ CUES: dict[str, re.Pattern[str]] = {
                    r'\bbye\b', r'\bgoodbye\b', r'\bsee you\b', r'\bi\'?m leaving\b', r'\bgotta go\b', r'\bi\'?m off\b', r'\bthat\'?s all\b',
                    r'\bhave a (?:nice|good) day\b', r'\bsee ya\b', r'\bcatch you later\b'),
     'deny': _rx(r'^(?:不|不用|不要|不了|不必|不需要|不去|不想|没有|没(?!问题)|算了|别|先不|暂时不|不是|不对|不行)', r'不用了', r'不需要', r'算了',
-                r'先不', r'不去了', r'不麻烦',
+                r'先不', r'不去了', r'不麻烦', r'不同意', r'不愿意',
                 r'^no\b', r'^nope\b', r'^nah\b', r'\bno thanks?\b', r'\bnot now\b', r'\bnot really\b', r'\bi\'?m (?:fine|good|ok)\b',
-                r'\bno need\b', r'\bdon\'?t\b', r'\bnot interested\b', r'\bmaybe later\b', r'\bnever ?mind\b', r'\bi\'?ll pass\b'),
+                r'\bno need\b', r'\bdon\'?t\b', r'\bdisagree\b', r'\bi do not agree\b', r'\bnot interested\b', r'\bmaybe later\b', r'\bnever ?mind\b', r'\bi\'?ll pass\b'),
     'affirm': _rx(r'^(?:好|好的|好啊|好吧|行|行啊|可以|是|是的|对|对的|嗯|恩|当然|要|没问题|走|走吧|去|麻烦|ok)', r'好的', r'可以啊',
-                  r'走吧', r'带路吧', r'麻烦你', r'没问题', r'就这个', r'那就', r'要的',
+                  r'走吧', r'带路吧', r'麻烦你', r'没问题', r'就这个', r'那就', r'要的', r'同意', r'愿意',
                   r'^(?:yes|yeah|yep|yup|sure|ok|okay|alright|right|please|absolutely|of course|definitely|certainly)\b',
                   r'\bsounds good\b', r'\blet\'?s go\b', r'\bgo ahead\b', r'\bplease do\b', r'\bthat would be great\b',
-                  r'\bwhy not\b', r'\bi\'?d like that\b', r'\bplease\b'),
+                  r'\bwhy not\b', r'\bi\'?d like that\b', r'\bplease\b', r'\bi agree\b', r'\bagreed\b', r'\bi consent\b'),
     'thanks': _rx(r'谢谢', r'多谢', r'感谢', r'谢了', r'辛苦了', r'\bthanks?\b', r'\bthank you\b', r'\bcheers\b', r'\bappreciate',
                   r'\bmuch obliged\b', r'\bty\b'),
     'greet': _rx(r'你好', r'您好', r'嗨', r'哈喽', r'哈啰', r'早上好', r'下午好', r'晚上好', r'早啊', r'在吗', r'喂',
@@ -121,6 +121,7 @@ class NluResult:
     slots: dict[str, object]
     confidence: float
     entities: list[Match] = field(default_factory=list, repr=False)
+    masked: str = field(default='', repr=False)     # the text with catalog entities masked
 
     def as_dict(self) -> dict[str, object]:
         return {'text': self.text, 'lang': self.lang, 'intent': self.intent, 'slots': self.slots,
@@ -143,7 +144,7 @@ class Nlu:
         masked = ''.join(words)
         slots = self._slots(entities, masked)
         intent, confidence = self._intent(masked, slots, entities)
-        return NluResult(text, lang, intent, slots, confidence, entities)
+        return NluResult(text, lang, intent, slots, confidence, entities, masked)
 
     def _correct(self, word: str) -> str:
         """Typos of catalog words and of the words intents are recognised by."""

@@ -15,54 +15,81 @@ _UNITS = {'十': 10, '百': 100, '千': 1000, '万': 10000}
 ZH_NUMERAL_CHARS = ''.join(_DIGITS) + ''.join(_UNITS)
 
 
+_UNIT_VALUES = {**_UNITS, 'k': 1000, 'w': 10000}
+_ZH_DIGIT_RUN = '[零〇一幺二两俩三四五六七八九]'
+_NUMBER_TOKEN = re.compile(r'\d+(?:\.\d+)?|[零〇一幺二两俩三四五六七八九]|[十百千万kw]')
+
+
+def _zh_decimals(text: str) -> str:
+    """一点五万 -> 1.5万, 3点5千 -> 3.5千: the Chinese decimal point between digits."""
+    def digits(run: str) -> str:
+        return ''.join(str(_DIGITS[ch]) if ch in _DIGITS else ch for ch in run)
+    return re.sub(rf'((?:\d|{_ZH_DIGIT_RUN})+)点((?:\d|{_ZH_DIGIT_RUN})+)',
+                  lambda m: f'{digits(m.group(1))}.{digits(m.group(2))}', text)
+
+
 def parse_zh_number(text: str) -> float | None:
-    """Chinese numeral → number: 三千 3000, 一千五 1500, 两万二 22000, 十五 15, 三千零五十 3050."""
-    if not text or any(ch not in _DIGITS and ch not in _UNITS for ch in text):
+    """A number written with Chinese units, in Chinese numerals, digits or both, as people and
+    speech recognisers write prices: 三千 3000, 一千五 1500, 两万二 22000, 三千零五十 3050, 十五 15,
+    3千5 3500, 1万5千 15000, 1万2 12000, 一点五万 15000, 1.5万 15000, 2.5k 2500, 3千5百 3500.
+
+    A single digit right after a unit counts one unit lower (一千五 = 1500, 1万2 = 12000), unless a
+    零 came between (三千零五 = 3005). None when `text` is not such a number.
+    """
+    text = _zh_decimals(re.sub(r'\s+(?=[十百千万kw])|(?<=[十百千万kw])\s+', '', text.strip().lower()))
+    if not text or _NUMBER_TOKEN.sub('', text):
         return None
-    total = 0
-    section = 0          # below 万
-    digit: int | None = None
+    total = 0.0
+    section = 0.0          # below 万
+    digit: float | None = None
+    digit_is_single = False
     last_unit = 1
-    for ch in text:
-        if ch in _DIGITS:
-            digit = _DIGITS[ch]
+    zero_before = False
+    for token in _NUMBER_TOKEN.findall(text):
+        if token in _UNIT_VALUES:
+            unit = _UNIT_VALUES[token]
+            if unit == 10000:
+                section += digit or 0
+                total += (section or 1) * 10000
+                section, digit, last_unit = 0.0, None, 10000
+            else:
+                section += (1 if digit is None else digit) * unit
+                digit, last_unit = None, unit
+            zero_before = False
             continue
-        unit = _UNITS[ch]
-        if unit == 10000:
-            section += digit or 0
-            total += (section or 1) * 10000
-            section, digit, last_unit = 0, None, 10000
+        if digit is not None:
+            return None            # two numbers in a row ("三五", "3 5"): not one amount
+        if token in ('零', '〇'):
+            zero_before = True
             continue
-        section += (1 if digit is None else digit) * unit
-        digit, last_unit = None, unit
+        digit = float(token) if token[0].isdigit() else float(_DIGITS[token])
+        digit_is_single = token in _DIGITS or len(token) == 1
     if digit is not None:
-        # 一千五 = 1500: a trailing digit right after a unit counts one unit lower.
-        section += digit * (last_unit // 10 if last_unit >= 100 and text[-2] != '零' else 1)
+        lower = last_unit >= 100 and digit_is_single and not zero_before
+        section += digit * (last_unit // 10 if lower else 1)
     return float(total + section)
 
 
-# A number: digits with optional decimals and k/千/万 suffix, or a run of Chinese numerals.
-_NUM = r'(?:\d+(?:[.,]\d+)*\s*(?:k|K|千|万|w|W)?|[零〇一幺二两俩三四五六七八九十百千万]+)'
+# A number: digits (with decimals or thousands separators) followed by more digits, Chinese
+# numerals, units and k/w ("3千5", "1万5千", "2.5k"), or a run of Chinese numerals with units
+# and a decimal point ("一点五万", "两千五").
+_NUM_PART = r'(?:\d+(?:\.\d+)?|[零〇一幺二两俩三四五六七八九十百千万]|点(?=[\d零一二两三四五六七八九])|[kKwW](?![a-zA-Z]))'
+_NUM = rf'(?:\d+(?:[.,]\d+)*|[零〇一幺二两俩三四五六七八九十百千万])(?:\s?{_NUM_PART})*'
 _RANGE_SEP = r'\s*(?:到|至|-|~|～|—|to|and)\s*'
 
 
 def parse_number(token: str) -> float | None:
-    """'3千' 3000, '5k' 5000, '1.5万' 15000, '3,500' 3500, '两千五' 2500."""
+    """'3千' 3000, '5k' 5000, '1.5万' 15000, '3,500' 3500, '两千五' 2500, '3千5' 3500, '一点五万' 15000."""
     token = token.strip()
     if not token:
         return None
-    if token[0].isdigit():
-        match = re.fullmatch(r'(\d+(?:[.,]\d+)*)\s*([kK千万wW]?)', token)
-        if not match:
-            return None
-        raw = match.group(1)
-        raw = raw.replace(',', '') if re.fullmatch(r'\d{1,3}(,\d{3})+', raw) else raw.replace(',', '.')
+    if re.fullmatch(r'\d+(?:[.,]\d+)*', token):
+        raw = token.replace(',', '') if re.fullmatch(r'\d{1,3}(,\d{3})+', token) else token.replace(',', '.')
         try:
-            value = float(raw)
+            return float(raw)
         except ValueError:
             return None
-        return value * {'': 1, 'k': 1000, 'K': 1000, '千': 1000, '万': 10000, 'w': 10000, 'W': 10000}[match.group(2)]
-    return parse_zh_number(token)
+    return parse_zh_number(token.replace(',', ''))
 
 
 @dataclass(frozen=True)
@@ -102,7 +129,7 @@ _PATTERNS: list[tuple[str, str]] = [
     ('max', rf'(?P<a>{_NUM})\s*(?:块钱|块|元|yuan|rmb|RMB|kuai)\s*(?:的|左右的)?(?:预算|budget)'),
     # a bare amount with a money unit (预算 is implied: "三千块的手机", "a 2000 yuan phone")
     ('max', rf'(?<![\d.])(?P<a>\d+(?:\.\d+)?\s*(?:k|K)|(?:\d+|[零一二两三四五六七八九十百千万]+)\s*(?:块钱|块|元|yuan|rmb|RMB|kuai))(?![a-zA-Z0-9])'),
-    ('max', rf'(?<![\d.])(?P<a>\d+(?:\.\d+)?\s*[kK千万]|[一二两三四五六七八九十]+[千万][一二三四五六七八九]?)(?![a-zA-Z0-9])'),
+    ('max', rf'(?<![\d.])(?P<a>(?:\d+(?:\.\d+)?|[一二两三四五六七八九十]+(?:点[一二三四五六七八九]+)?)\s?[kK千万wW](?![a-zA-Z])(?:{_NUM_PART})*)(?![a-zA-Z0-9])'),
     ('max', rf'{_CURRENCY}(?P<a>{_NUM}){_MONEY}\s*to spend'),
 ]
 _COMPILED = [(kind, re.compile(pattern, re.IGNORECASE)) for kind, pattern in _PATTERNS]

@@ -12,6 +12,7 @@ import importlib
 import json
 import logging
 import re
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,30 +175,46 @@ class StreamingRecognizer:
 
     def __init__(self, models: list[LoadedModel], phrase_lists: dict[str, PhraseList] | None = None,
                  partial_every_ms: int = 300, frame_ms: int = 20) -> None:
-        import vosk
         if not models:
             raise ValueError('at least one model is needed')
-        self._recognizers: dict[str, object] = {}
-        for loaded in models:
-            phrases = (phrase_lists or {}).get(loaded.language)
-            if phrases and phrases.phrases and loaded.dynamic_graph:
-                rec = vosk.KaldiRecognizer(loaded.model, SAMPLE_RATE,
-                                           json.dumps(phrases.phrases, ensure_ascii=False))
-            else:
-                rec = vosk.KaldiRecognizer(loaded.model, SAMPLE_RATE)
-            rec.SetWords(True)
-            self._recognizers[loaded.language] = rec
+        self._models = {loaded.language: loaded for loaded in models}
+        self.phrase_lists = dict(phrase_lists or {})
+        self._recognizers: dict[str, object] = {lang: self._recognizer(lang) for lang in self._models}
+        self._pending: dict[str, PhraseList] | None = None
+        self._pending_lock = threading.Lock()
         self._partial_every = max(1, partial_every_ms // frame_ms)
         self._frames = 0
         self._pieces: dict[str, list[dict]] = {}
         self._last_partial: dict[str, str] = {}
 
+    def _recognizer(self, lang: str):
+        import vosk
+        loaded = self._models[lang]
+        phrases = self.phrase_lists.get(lang)
+        if phrases and phrases.phrases and loaded.dynamic_graph:
+            rec = vosk.KaldiRecognizer(loaded.model, SAMPLE_RATE, json.dumps(phrases.phrases, ensure_ascii=False))
+        else:
+            rec = vosk.KaldiRecognizer(loaded.model, SAMPLE_RATE)
+        rec.SetWords(True)
+        return rec
+
     @property
     def languages(self) -> list[str]:
         return list(self._recognizers)
 
+    def set_phrase_lists(self, phrase_lists: dict[str, PhraseList]) -> None:
+        """New phrase lists (a new catalog): used from the next utterance on, never mid-utterance.
+        Safe to call from another thread than the one feeding audio."""
+        with self._pending_lock:
+            self._pending = dict(phrase_lists)
+
     def begin(self) -> None:
         """Start a new utterance (drops anything left from the previous one)."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, None
+        if pending is not None:
+            self.phrase_lists = pending
+            self._recognizers = {lang: self._recognizer(lang) for lang in self._models}
         for rec in self._recognizers.values():
             rec.Reset()
         self._frames = 0

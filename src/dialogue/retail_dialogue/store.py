@@ -1,42 +1,25 @@
-"""What the dialogue reads of its store besides the catalog: zone names (ZoneNames) and the
-customer's spoken time and name (parse_clock, parse_name).
+"""The store as the dialogue sees it, and what a customer's words say about their booking.
 
-The store itself (zones.yaml, appointments, catalog, promotions) is read by
-`retail_common.store.load_store`; `Appointment` and `load_appointments` are re-exported from there
-for code written before it, and zone names come from the store's zones.yaml only.
+The store (catalog, zones, tours, promotions, appointments) is read by
+`retail_common.store.load_store` for every node, with the platform's data in <data_dir>/platform
+overlaid; `load_dialogue_store` is that loader, and the store model's types are re-exported here for
+the dialogue's code and tests. `parse_clock` / `parse_name` read a time and a name from a check-in
+without face recognition ("我是王丽，约了三点").
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from retail_common.store import Appointment, Store, load_appointments, load_zones_file
+from retail_common.store import Appointment, Store, StoreError, TourStop, Zone, load_store
 
-__all__ = ['ZoneNames', 'Appointment', 'load_appointments', 'parse_clock', 'parse_name']
+__all__ = ['Appointment', 'Store', 'StoreError', 'TourStop', 'Zone', 'load_dialogue_store', 'parse_clock', 'parse_name']
 
 
-class ZoneNames:
-    """zone id -> (Chinese name, English name), from the store's zones.yaml."""
-
-    def __init__(self, names: dict[str, tuple[str, str]]) -> None:
-        self.names = names
-
-    @classmethod
-    def of(cls, store: Store) -> 'ZoneNames':
-        return cls({z.id: (z.name_zh, z.name_en) for z in store.zones.values()})
-
-    @classmethod
-    def load(cls, path: str | Path | None) -> 'ZoneNames':
-        """Names from a zones.yaml (retail_common.store.StoreError, one line, when it is broken);
-        no path or no file: no names (ids are read as words)."""
-        if not path or not Path(path).is_file():
-            return cls({})
-        zones, _, _ = load_zones_file(path)
-        return cls({z.id: (z.name_zh, z.name_en) for z in zones.values()})
-
-    def name(self, zone: str, lang: str) -> str:
-        zh, en = self.names.get(zone, (zone, zone.replace('_', ' ')))
-        return en if lang == 'en' else zh
+def load_dialogue_store(store_dir: str | Path, data_dir: str | Path | None = None) -> Store:
+    """The store in `store_dir` with the platform's data in <data_dir>/platform overlaid;
+    StoreError (one line naming the file and row or key) when it cannot be used."""
+    return load_store(store_dir, data_dir)
 
 
 _ZH_NUM = {'一': 1, '二': 2, '两': 2, '三': 3, '四': 4, '五': 5, '六': 6, '七': 7, '八': 8, '九': 9, '十': 10,

@@ -1,48 +1,254 @@
-"""What the robot says, in Mandarin and English: one place to read and reword every reply."""
+"""What the robot says, in Mandarin and English: one place to read and reword every reply, and
+the English grammar the replies need (plurals, articles, counts) for any store's categories and
+brands.
+
+Category ids are snake_case English words from the catalog ("air_fryer", "headphones", "tv");
+`noun()` turns them into English nouns, `plural()`/`article()` follow English spelling rules
+with the exceptions stores need (headphones is already plural, ink has no plural, "an LG TV").
+"""
 from __future__ import annotations
+
+import re
+
+# English nouns for category ids that are not plain words, and nouns with no plural form.
+NOUNS = {'tv': 'TV', 'pc': 'PC', 'phone_accessory': 'phone accessory', 'ac': 'air conditioner'}
+PLURAL_ONLY = frozenset({'headphones', 'earphones', 'earbuds', 'speakers set', 'scissors', 'glasses', 'tongs'})
+UNCOUNTABLE = frozenset({'ink', 'printer ink', 'toner', 'software', 'furniture', 'equipment', 'cookware',
+                         'luggage', 'bedding', 'jewellery', 'jewelry', 'stationery'})
+IRREGULAR = {'man': 'men', 'foot': 'feet', 'mouse': 'mice', 'knife': 'knives', 'shelf': 'shelves',
+             'person': 'people', 'child': 'children'}
+# Letters whose English name starts with a vowel sound: "an LG TV", "an HP printer", "an SUV".
+_VOWEL_SOUND_LETTERS = set('AEFHILMNORSX')
+_CONSONANT_SOUND_PREFIXES = ('uni', 'use', 'usb', 'euro', 'eu', 'one', 'once', 'ubi', 'uti', 'ugreen', 'ufo')
+_SILENT_H = ('hour', 'honest', 'honor', 'honour', 'heir')
+
+
+def noun(category: str) -> str:
+    """English noun (singular, or the plural-only word) for a category id: air_fryer -> air fryer,
+    tv -> TV, e_bike -> e-bike (a one-letter prefix is hyphenated)."""
+    if category in NOUNS:
+        return NOUNS[category]
+    return re.sub(r'^([a-z])_', r'\1-', category).replace('_', ' ')
+
+
+def plural(phrase: str) -> str:
+    """English plural of a noun phrase (its last word): air fryer -> air fryers, TV -> TVs,
+    battery -> batteries, headphones -> headphones, printer ink -> printer ink, box -> boxes."""
+    if not phrase:
+        return phrase
+    head, _, last = phrase.rpartition(' ')
+    lower = last.lower()
+    if phrase.lower() in PLURAL_ONLY or lower in PLURAL_ONLY or phrase.lower() in UNCOUNTABLE or lower in UNCOUNTABLE:
+        return phrase
+    if lower in IRREGULAR:
+        word = IRREGULAR[lower]
+    elif last.isupper() and len(last) > 1:
+        word = last + 's'                                     # TVs, PCs
+    elif re.search(r'(s|x|z|ch|sh)$', lower):
+        word = last + 'es'
+    elif re.search(r'[^aeiou]y$', lower):
+        word = last[:-1] + 'ies'
+    else:
+        word = last + 's'
+    return f'{head} {word}' if head else word
+
+
+def is_plural_only(phrase: str) -> bool:
+    last = phrase.rpartition(' ')[2].lower()
+    return phrase.lower() in PLURAL_ONLY or last in PLURAL_ONLY
+
+
+def is_uncountable(phrase: str) -> bool:
+    return phrase.lower() in UNCOUNTABLE or phrase.rpartition(' ')[2].lower() in UNCOUNTABLE
+
+
+def verb_are(phrase: str) -> str:
+    """'are' for a plural subject ('Air fryers are'), 'is' for an uncountable one ('Printer ink is')."""
+    return 'is' if is_uncountable(phrase) else 'are'
+
+
+def count_of(count: int, phrase: str) -> str:
+    """'1 air fryer', '3 Huawei tablets', '1 pair of headphones', '2 kinds of printer ink'."""
+    if is_uncountable(phrase):
+        return f'{count} {"kind" if count == 1 else "kinds"} of {phrase}'
+    if is_plural_only(phrase):
+        return f'{count} {"pair" if count == 1 else "pairs"} of {phrase}'
+    return f'{count} {phrase if count == 1 else plural(phrase)}'
+
+
+def article(phrase: str) -> str:
+    """'a' or 'an' for the sound `phrase` starts with: an Apple laptop, a Huawei phone, an LG TV,
+    an HP printer, a USB cable, an hour."""
+    word = phrase.strip().split(' ')[0] if phrase.strip() else ''
+    if not word:
+        return 'a'
+    letters = re.sub(r'[^A-Za-z0-9]', '', word)
+    if not letters:
+        return 'a'
+    if letters[0].isdigit():
+        return 'an' if re.match(r'(8|11|18|80)', letters) and not re.match(r'(8\d\d|11\d\d)', letters) else 'a'
+    if len(letters) > 1 and letters.isupper() and not re.fullmatch(r'[A-Z][A-Z]+[AEIOU][A-Z]*', letters):
+        return 'an' if letters[0] in _VOWEL_SOUND_LETTERS else 'a'     # initialisms: HP, LG, TCL
+    lower = letters.lower()
+    if lower.startswith(_SILENT_H):
+        return 'an'
+    if lower.startswith(_CONSONANT_SOUND_PREFIXES):
+        return 'a'
+    return 'an' if lower[0] in 'aeiou' else 'a'
+
+
+def with_article(phrase: str) -> str:
+    """'an Apple laptop'; plural-only and uncountable nouns take none ('headphones', 'printer ink')."""
+    if is_plural_only(phrase) or is_uncountable(phrase):
+        return phrase
+    return f'{article(phrase)} {phrase}'
+
+
+def count_noun(count: int, singular: str, plural_form: str | None = None) -> str:
+    """'1 pick', '3 picks', '0 models'."""
+    return f'{count} {singular if count == 1 else (plural_form or plural(singular))}'
+
+
+def what_en(category: str = '', brand: str = '', many: bool = True) -> str:
+    """English for 'what the customer asked about': 'Apple laptops', 'an Apple laptop',
+    'air fryers', 'Huawei products' (a brand alone), 'products'."""
+    thing = noun(category) if category else 'product'
+    phrase = f'{brand} {thing}' if brand else thing
+    return plural(phrase) if many else with_article(phrase)
+
+
+def what_zh(category_zh: str = '', brand_zh: str = '') -> str:
+    """Chinese for the same: 苹果笔记本电脑, 华为的商品, 商品."""
+    if category_zh:
+        return f'{brand_zh}{category_zh}'
+    return f'{brand_zh}的商品' if brand_zh else '商品'
+
+
+def yuan(price: float, lang: str) -> str:
+    """A price as said to a customer: 5499元 / 5,499 yuan (no .00; cents only when there are some)."""
+    text = f'{price:,.0f}' if price == int(price) else f'{price:,.2f}'
+    return f'{text.replace(",", "")}元' if lang != 'en' else f'{text} yuan'
+
+
+def join_en(items: list[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    if len(items) <= 1:
+        return ''.join(items)
+    return ', '.join(items[:-1]) + ' and ' + items[-1]
+
 
 TEMPLATES: dict[str, tuple[str, str]] = {
     'greet_anonymous': ('您好，欢迎光临！请问有什么可以帮您？', 'Hello, welcome! How can I help you today?'),
     'greet_member': ('{name}您好，欢迎回来！今天想看点什么？', 'Hello {name}, welcome back! What are you looking for today?'),
     'greet_vip': ('{name}您好，欢迎光临！您今天{time}预约了{purpose}，需要我为您签到吗？',
                   'Hello {name}, welcome! You have an appointment for {purpose} at {time}. Shall I check you in?'),
+    'vip_appointment': ('{name}，您今天{time}预约了{purpose}，需要我为您签到吗？',
+                        '{name}, you have an appointment for {purpose} at {time}. Shall I check you in?'),
+    'member_recognised': ('{name}，原来是您！有什么可以帮您？', 'Nice to see you again, {name}. What can I do for you?'),
     'greet_back': ('您好！请问需要什么帮助？', 'Hi! What can I do for you?'),
-    'ask_need': ('请问您想看哪类产品？比如手机、电视或者厨房电器。', 'What kind of product are you looking for, e.g. a phone, a TV or a kitchen appliance?'),
+    'ask_need': ('请问您想看哪类产品？比如{examples}。', 'What kind of product are you looking for, for example {examples}?'),
     'ask_budget': ('好的，您想看{what}。您的预算大概多少？', 'Sure, {what}. What is your budget?'),
     'thanks': ('不客气，很高兴为您服务！', "You're welcome, happy to help!"),
     'goodbye': ('感谢光临，再见！', 'Thank you for visiting, goodbye!'),
     'silence_goodbye': ('如果还需要帮助，随时叫我。再见！', 'If you need anything else, just call me. Goodbye!'),
     'anything_else': ('好的。还有什么可以帮您？', 'All right. Anything else I can help with?'),
-    'arrival_extra': ('这里的商品您可以随便看看，还有什么可以帮您？', 'Have a look around. Anything else I can help with?'),
-    'unknown': ('抱歉，这个我还回答不了。我可以帮您找商品、查价格和优惠、推荐产品或者带路。',
-                "Sorry, I can't help with that. I can find products, tell prices and promotions, recommend, or show you the way."),
-    'not_carried': ('抱歉，本店暂时没有这类商品。需要我帮您叫店员吗？', "Sorry, we don't carry that. Shall I call a member of staff?"),
-    'product_where': ('{name}在{zone}，售价{price}元{stock}。需要我带您过去吗？',
-                      'The {name} is in {zone}, {price} yuan{stock}. Shall I take you there?'),
-    'category_where': ('{what}在{zone}。需要我带您过去吗？', '{what} are in {zone}. Shall I take you there?'),
-    'in_stock': ('，有现货', ', in stock'),
-    'sold_out': ('，目前缺货', ', currently sold out'),
-    'price': ('{name}售价{price}元{stock}。{promotion}', 'The {name} is {price} yuan{stock}. {promotion}'),
-    'price_range': ('{what}的价格在{low}元到{high}元之间，共{count}款有货。需要我帮您推荐吗？',
-                    '{what}: from {low} to {high} yuan, {count} models in stock. Would you like a recommendation?'),
+    'unknown': ('抱歉，这个我没听明白。我可以帮您找商品、查价格和优惠、推荐产品、带路或者带您参观。',
+                "Sorry, I didn't catch that. I can find products, tell prices and promotions, recommend, "
+                'show you the way or show you around.'),
+    'out_of_scope': ('抱歉，这个我回答不了。我可以帮您找商品、查价格和优惠、推荐产品或者带路。',
+                     "Sorry, I can't help with that. I can find products, tell prices and promotions, recommend, "
+                     'or show you the way.'),
+    'offer_staff': ('抱歉，我还是没听明白。需要我请一位店员来帮您吗？',
+                    "Sorry, I still didn't understand. Shall I ask a member of staff to help you?"),
+    'not_carried': ('抱歉，本店没有{what}。', "Sorry, we don't carry {what}."),
+    'not_carried_alternatives': ('抱歉，本店没有{what}。{other}有：{items}。',
+                                 "Sorry, we don't carry {what}. We do have {other}: {items}."),
+    'brand_has': ('{brand}在本店有{categories}。', 'From {brand} we have {categories}.'),
+    'have_yes': ('有的，{what}有{count}款有货，{low}到{high}，在{zone}。比如：{items}。需要我带您过去吗？',
+                 'Yes, we have {count_what} in stock, from {low} to {high}, in {zone}. For example: {items}. '
+                 'Shall I take you there?'),
+    'have_sold_out_all': ('{what}目前都缺货了。', 'Sorry, all our {what} {are} sold out at the moment.'),
+    'product_in_stock': ('有的，{name}有现货，售价{price}，在{zone}。{promotion}需要我带您过去吗？',
+                         'Yes, the {name} {be} in stock at {price}, in {zone}. {promotion}Shall I take you there?'),
+    'product_sold_out': ('抱歉，{name}目前缺货。', 'Sorry, the {name} {be} sold out at the moment.'),
+    'alternatives': ('有货的同类商品有：{items}。需要我带您去{zone}看看吗？',
+                     'In stock instead: {items}. Shall I take you to {zone} to see them?'),
+    'no_alternatives': ('暂时也没有同类的有货商品，需要我帮您叫店员吗？',
+                        'There is nothing similar in stock either; shall I call a member of staff?'),
+    'product_about': ('{name}：售价{price}，{stock}，在{zone}。{promotion}需要我带您过去吗？',
+                      'The {name}: {price}, {stock}, in {zone}. {promotion}Shall I take you there?'),
+    'in_stock': ('有现货', 'in stock'),
+    'sold_out': ('目前缺货', 'currently sold out'),
+    'category_where': ('{what}在{zone}。需要我带您过去吗？', '{what} {are} in {zone}. Shall I take you there?'),
+    'price': ('{name}售价{price}，{stock}。{promotion}', 'The {name} {be} {price}, {stock}. {promotion}'),
+    'price_range': ('{what}的价格在{low}到{high}之间，共{count}款有货。需要我帮您推荐吗？',
+                    '{what}: from {low} to {high}, {count_models} in stock. Would you like a recommendation?'),
     'which_product': ('请问您想问哪一款产品？', 'Which product would you like to know about?'),
-    'promotion_one': ('{name}现在的优惠：{promotion}。', 'Current offer on the {name}: {promotion}.'),
+    'promotion_one': ('{name}现在的优惠：{promotion}。', 'Current offer on the {name}: {promotion}. '),
     'promotion_none': ('{name}目前没有优惠活动。', 'There is no offer on the {name} right now.'),
-    'promotion_list': ('现在的优惠有：{items}。', 'Current offers: {items}.'),
+    'promotion_list': ('现在的优惠有：{items}。需要我带您去看看吗？', 'Current offers: {items}. Shall I take you to one of them?'),
+    'promotion_list_what': ('{what}现在的优惠有：{items}。', 'Current offers on {what}: {items}.'),
     'promotion_nothing': ('目前没有优惠活动。', 'There are no promotions at the moment.'),
+    'promotion_nothing_what': ('{what}目前没有优惠活动。', 'There are no offers on {what} at the moment.'),
     'recommend_intro': ('为您推荐{count}款：{items}。需要我带您去{zone}看看吗？',
-                        'Here are {count} picks: {items}. Shall I take you to {zone} to see them?'),
-    'recommend_item': ('{rank}. {name}，{price}元，{reason}', '{rank}. {name}, {price} yuan: {reason}'),
+                        'Here {are} {count_picks}: {items}. Shall I take you to {zone} to see {them}?'),
+    'recommend_item': ('{rank}. {name}，{price}，{reason}', '{rank}. {name}, {price}: {reason}'),
     'recommend_none': ('抱歉，没有找到符合条件的有货商品。要不要放宽一下预算？',
                        'Sorry, nothing in stock matches. Would you like to widen the budget?'),
     'recommend_failed': ('抱歉，推荐服务暂时不可用，我帮您叫店员吧。', 'Sorry, recommendations are unavailable right now; let me call a member of staff.'),
+    'over_budget': ('{what}没有{budget}以内的，最便宜的是{name}，{price}。需要我带您去看看吗？',
+                    'We have no {what} within {budget}; the cheapest is the {name} at {price}. Shall I take you to see it?'),
+    'refine_none': ('抱歉，没有找到{what}了。', "Sorry, I couldn't find any {what}."),
+    'cheaper_none': ('这已经是最便宜的有货款了。', 'That is already the cheapest one in stock.'),
+    'bigger_none': ('这已经是最大的有货款了。', 'That is already the biggest one in stock.'),
+    'other_none': ('符合条件的就这些了。', "That's all we have that matches."),
+    'compare': ('{a}和{b}：{points}。', '{a} and {b}: {points}.'),
+    'refer_none': ('请问您说的是哪一款？我还没有给您介绍商品。', "Which one do you mean? I haven't shown you any products yet."),
     'guide_start': ('好的，请跟我来，我们去{zone}。', 'Sure, please follow me to {zone}.'),
-    'guide_arrived': ('我们到了，这里是{zone}。{extra}', 'Here we are: {zone}. {extra}'),
-    'guide_failed': ('抱歉，我现在没法带您过去（{reason}）。{zone}就在店内，需要我叫店员吗？',
-                     "Sorry, I can't take you there right now ({reason}). Shall I call a member of staff?"),
-    'guide_on_way': ('去{zone}还有大约{metres}米。', 'About {metres} m to {zone}.'),
+    'guide_arrived_product': ('我们到了，这里是{zone}。{what}就在这里，您可以慢慢看，还有什么可以帮您？',
+                              'Here we are: {zone}. {what_cap} {are} right here; take your time. Anything else I can help with?'),
+    'guide_arrived_place': ('我们到了，这里是{zone}。{extra}', 'Here we are: {zone}. {extra}'),
+    'arrived_restroom': ('洗手间就在这里。', 'The restrooms are right here.'),
+    'arrived_vip_lounge': ('请在这里稍坐，工作人员马上来接待您。', 'Please have a seat; a member of staff will be with you shortly.'),
+    'arrived_checkout': ('您可以在这里结账。', 'You can pay here.'),
+    'arrived_service_desk': ('服务台的同事可以帮您办理售后和咨询。', 'The service desk team can help you with after-sales and questions.'),
+    'arrived_exit': ('出口就在这里，欢迎下次光临！', 'The exit is right here. Thank you for visiting!'),
+    'arrived_entrance': ('入口就在这里。', 'This is the entrance.'),
+    'arrived_other': ('还有什么可以帮您？', 'Anything else I can help with?'),
+    'guide_failed': ('抱歉，{reason}。{zone}在店内，需要我请店员带您过去吗？',
+                     'Sorry, {reason}. Shall I ask a member of staff to take you to {zone}?'),
+    'guide_safety_stopped': ('抱歉，我需要工作人员检查一下才能移动，已经帮您叫了店员。{zone}在店内，店员会带您过去。',
+                             "Sorry, I need a staff member to check me before I can move; I've called someone, "
+                             'and they can take you to {zone}.'),
+    'guide_on_way': ('去{zone}还有大约{metres}米。', 'About {metres} to {zone}.'),
+    'guide_cancelled': ('好的，不去了。还有什么可以帮您？', "All right, we'll stop here. Anything else I can help with?"),
     'unknown_zone': ('抱歉，我不知道这个地方在哪里。', "Sorry, I don't know where that is."),
+    'enrol_consent': ('好的！为了下次认出您，我会保存您的人脸特征：加密存放在本店的机器人上，不会上传，您随时可以要求删除。'
+                      '您同意吗？不想刷脸的话，店员也可以用手机号为您登记。',
+                      'Gladly! To recognise you next time I would keep a description of your face: encrypted, on this '
+                      "store's robot only, never uploaded, and deleted whenever you ask. Do you agree? If you'd rather "
+                      'not use your face, a member of staff can sign you up with your phone number.'),
+    'enrol_declined': ('好的，不保存您的人脸。需要的话店员可以用手机号为您登记会员。',
+                       "All right, I won't keep your face. A member of staff can sign you up with your phone number if you like."),
+    'enrol_done': ('好了{name}，您已经是会员了，下次见面我就能认出您。', "Done{name}, you're a member now; I'll recognise you next time."),
+    'enrol_failed': ('抱歉，这次没有登记成功，可能是我没看清您的脸。我请店员用手机号为您登记吧。',
+                     "Sorry, that didn't work, perhaps I couldn't see your face well. Let me ask a member of staff to "
+                     'sign you up with your phone number.'),
+    'already_member': ('{name}，您已经是我们的会员了。', "{name}, you're already one of our members."),
     'staff_called': ('好的，我已经通知店员，马上过来，请稍等。', "Sure, I've called a member of staff; they'll be right with you."),
+    'tour_start': ('好的，我带您参观一下，一共{count}站，第一站是{zone}。请跟我来！您可以随时说"下一站"、"跳过"或者"结束参观"。',
+                   "Sure, let me show you around: {count_stops}, starting with {zone}. Please follow me! "
+                   'Say "next", "skip" or "stop" at any time.'),
+    'tour_start_still': ('我现在需要工作人员检查一下才能移动，已经帮您叫了店员。', "I need a staff member to check me before I can move; I've called someone."),
+    'tour_stop': ('这里是{zone}。{narration}', 'This is {zone}. {narration}'),
+    'tour_stop_auto': ('这里有{categories}。', 'Here you will find {categories}.'),
+    'tour_stop_promotions': ('这里正在优惠的有：{items}。', 'On promotion here: {items}.'),
+    'tour_end': ('参观结束了，谢谢您！还有什么可以帮您？', "That's the end of the tour, thank you! Anything else I can help with?"),
+    'tour_stopped': ('好的，参观到这里结束。还有什么可以帮您？', "All right, we'll end the tour here. Anything else I can help with?"),
+    'tour_next': ('好的，我们去下一站。', "Sure, on to the next stop."),
+    'tour_skip': ('好的，{zone}我们就跳过了。', "Sure, we'll skip {zone}."),
+    'tour_failed': ('抱歉，{reason}，参观只能先到这里了。', "Sorry, {reason}, so the tour has to end here."),
+    'no_tour': ('抱歉，本店还没有设置参观路线。', "Sorry, this store has no showroom tour set up."),
     'checkin_ask': ('请问您的姓名和预约时间？', 'May I have your name and the time of your appointment?'),
     'checkin_ok': ('{name}，签到成功！{staff}会在{zone}接待您。需要我带您过去吗？',
                    "{name}, you're checked in! {staff} will meet you at {zone}. Shall I take you there?"),
@@ -55,8 +261,29 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     'checkin_unknown': ('抱歉，没有找到您的预约。我已通知店员来帮您。', "Sorry, I can't find your appointment. I've asked a member of staff to help you."),
 }
 
+# Customer-facing words for the guide's outcome codes (GuideTo/Tour result `reason`). An internal
+# code is never spoken: anything not listed here is said as 'I can't move right now'.
+FAILURE_REASONS: dict[str, tuple[str, str]] = {
+    'blocked': ('路被挡住了，我暂时过不去', "the way is blocked and I can't get through right now"),
+    'unreachable': ('我找不到过去的路', "I can't find a way there from here"),
+    'safety_stop': ('我需要工作人员检查一下才能移动', 'I need a staff member to check me before I can move'),
+    'cancelled': ('行程已经取消了', 'the trip was cancelled'),
+    'unknown_zone': ('我不知道这个地方在哪里', "I don't know where that is"),
+    'unknown_tour': ('本店没有这条参观路线', "this store has no such tour"),
+    'low_battery': ('我的电量不足，需要去充电', 'my battery is low and I need to recharge'),
+    'lost': ('我需要确认一下自己的位置', 'I need to check where I am'),
+}
+_DEFAULT_REASON = ('我现在没法移动', "I can't move right now")
+
+
+def failure_reason(code: str, lang: str) -> str:
+    """Customer-facing words for a guide outcome code; never the code itself."""
+    zh, en = FAILURE_REASONS.get(code, _DEFAULT_REASON)
+    return en if lang == 'en' else zh
+
 
 def render(key: str, lang: str, **values: object) -> str:
-    """The template `key` in `lang` ('zh' or 'en'), filled in."""
+    """The template `key` in `lang` ('zh' or 'en'), filled in, with spacing tidied."""
     zh, en = TEMPLATES[key]
-    return (en if lang == 'en' else zh).format(**values).strip()
+    text = (en if lang == 'en' else zh).format(**values)
+    return re.sub(r'\s{2,}', ' ', text).strip()
