@@ -16,7 +16,7 @@ from retail_common.catalog import load_catalog
 from retail_dialogue.conversations import score, script, turn_objects
 from retail_dialogue.manager import DialogueManager
 from retail_dialogue.standalone import StandaloneRobot, catalog_recommender
-from retail_dialogue.store import load_dialogue_store
+from retail_common.store import load_store
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / 'tests' / 'data' / 'dialogue'
@@ -24,7 +24,7 @@ STORE = DATA / 'harbour_store'
 
 
 def timed_turns(dialogues):
-    store = load_dialogue_store(STORE)
+    store = load_store(STORE)
     manager = DialogueManager(store)
     robot = StandaloneRobot(manager, catalog_recommender(store.catalog))
     turn, parse = [], []

@@ -18,7 +18,7 @@ os.environ.setdefault('ROS_DOMAIN_ID', '91')
 from retail_dialogue.manager import DialogueManager  # noqa: E402
 from retail_dialogue.manager_node import DEFAULT_STORE  # noqa: E402
 from retail_dialogue.standalone import StandaloneRobot, catalog_recommender  # noqa: E402
-from retail_dialogue.store import load_dialogue_store  # noqa: E402
+from retail_common.store import load_store  # noqa: E402
 
 TEXTS = ['帮我推荐一款三千以下的手机', 'How much is the iPhone 16?', '电视在哪里？', '小米14有优惠吗',
          'recommend a laptop under 6000', '带我去收银台', 'do you sell air fryers', '花为的手机多少钱']
@@ -37,7 +37,7 @@ def stats(samples):
 def bench_core(n):
     """Multi-turn conversations (each turn on the state the earlier ones left), effects carried
     out in-process (catalog recommender, simulated guide and tour)."""
-    store = load_dialogue_store(DEFAULT_STORE)
+    store = load_store(DEFAULT_STORE)
     manager = DialogueManager(store)
     robot = StandaloneRobot(manager, catalog_recommender(store.catalog))
     core, parse = [], []

@@ -20,13 +20,13 @@ import time
 import numpy as np
 from skimage.graph import MCP_Geometric
 
+from retail_common.store import load_zones_file
 from retail_navigation.costmap import Costmap
 from retail_navigation.demo_store import demo_store_map
 from retail_navigation.maps import StoreMap
 from retail_navigation.planner import GlobalPlanner
-from retail_navigation.zones import load_zones
 
-ZONES = load_zones(__import__('pathlib').Path(__file__).resolve().parents[1] / 'config/stores/demo/zones.yaml')
+ZONES, _, _ = load_zones_file(__import__('pathlib').Path(__file__).resolve().parents[1] / 'config/stores/demo/zones.yaml')
 PAIRS = [('dock', 'vip_lounge'), ('entrance', 'restroom'), ('exit', 'large_appliances'), ('phones', 'kitchen'),
          ('service_desk', 'home_care'), ('checkout', 'cameras_gaming')]
 

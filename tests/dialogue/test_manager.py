@@ -13,7 +13,7 @@ import pytest
 from retail_dialogue.manager import (AskRecommendations, CallStaff, CancelMission, DialogueManager, Enrol, Intent,
                                      Record, RecommendedProduct, Say, StartGuide, StartTour, State)
 from retail_dialogue.nlu import Nlu
-from retail_dialogue.store import Appointment, load_dialogue_store
+from retail_common.store import Appointment, load_store
 
 DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
 HARBOUR = Path(__file__).resolve().parents[1] / 'data' / 'dialogue' / 'harbour_store'
@@ -21,13 +21,13 @@ HARBOUR = Path(__file__).resolve().parents[1] / 'data' / 'dialogue' / 'harbour_s
 
 @pytest.fixture(scope='module')
 def demo():
-    store = load_dialogue_store(DEMO)
+    store = load_store(DEMO)
     return store, Nlu(store.catalog)
 
 
 @pytest.fixture(scope='module')
 def harbour():
-    store = load_dialogue_store(HARBOUR)
+    store = load_store(HARBOUR)
     return store, Nlu(store.catalog)
 
 
@@ -117,8 +117,12 @@ def test_member_phone_under_3000_recommend_and_guide(demo):
     s = Script(demo)
     s.customer(7, 'c042', '王丽')
     [reply] = s.say('帮我推荐一款三千以下的手机')
-    recommended = [e for e in s.events if e.type == 'recommendation'][-1].payload['skus']
+    event = [e for e in s.events if e.type == 'recommendation'][-1].payload
+    recommended = event['skus']
     assert len(recommended) == 3 and s.shown(reply) == recommended
+    # the screen's cards show each product's reason from the event
+    assert [(p['sku'], p['reason_zh'], p['reason_en']) for p in event['products']] == \
+        [(sku, f'理由{sku}', f'reason {sku}') for sku in recommended]
     for sku in recommended:
         product = s.store.catalog.by_sku[sku]
         assert product.in_stock and product.price_cny <= 3000 and product.category == 'phone'

@@ -13,7 +13,7 @@ from std_msgs.msg import String
 
 from retail_common.catalog import load_catalog
 from retail_dialogue.manager_node import DEFAULT_STORE, ManagerNode
-from retail_dialogue.store import load_dialogue_store
+from retail_common.store import load_store
 from retail_interfaces.action import GuideTo, Tour
 from retail_interfaces.msg import (BaseSafety, CustomerEvent, DataUpdate, InteractionEvent, PlaceArrival,
                                    RecommendedItem, RobotReply, Utterance)
@@ -32,7 +32,7 @@ class FakeStore(Node):
         self.enrolments = []
         self.create_service(EnrollFace, '/perception/enroll_face', self._enrol)
         ActionServer(self, GuideTo, '/navigation/guide_to', self._guide)
-        self.tour_stops = [stop.zone for stop in load_dialogue_store(DEFAULT_STORE).tours['showroom']]
+        self.tour_stops = [stop.zone for stop in load_store(DEFAULT_STORE).tours['showroom']]
         self.tour_started = threading.Event()
         self.tour_go_on = threading.Semaphore(0)        # the test lets the robot drive on, stop by stop
         self.tour_cancelled = threading.Event()

@@ -8,7 +8,7 @@ import pytest
 from retail_dialogue.manager import DialogueManager, Say
 from retail_dialogue.nlu import Nlu
 from retail_dialogue.promotions import promotion_text, translate_promotion
-from retail_dialogue.store import load_dialogue_store
+from retail_common.store import load_store
 from retail_dialogue.templates import (TEMPLATES, article, count_noun, count_of, noun, plural, render, what_en,
                                        with_article, yuan)
 
@@ -27,7 +27,7 @@ AN_BRANDS = {'AOSmith', 'Anker', 'Apple', 'Ecovacs', 'Epson', 'HP', 'Honor', 'OP
 
 @pytest.fixture(scope='module')
 def store():
-    return load_dialogue_store(DEMO)
+    return load_store(DEMO)
 
 
 def test_every_demo_category_has_its_english_plural(store):

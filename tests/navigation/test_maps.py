@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from retail_navigation.maps import MapError, StoreMap, load_map, occupancy_from_pixels, save_map
-from retail_navigation.zones import ZoneError, load_zones, parse_zones
+from retail_common.store import StoreError, load_store, load_zones_file, parse_zones
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / 'config' / 'stores' / 'demo'
@@ -112,27 +112,27 @@ def test_demo_store_map_is_a_store_sized_grid_with_its_features():
 
 
 def test_demo_zones_cover_the_catalog_contract():
-    zones = load_zones(DEMO / 'zones.yaml')
+    zones = load_store(DEMO)
     product = {z.id: set(z.categories) for z in zones.zones.values() if z.kind == 'product'}
     assert product == CATALOG_ZONES
     assert {z.id for z in zones.zones.values() if z.kind == 'service'} == SERVICE_ZONES
-    assert zones.zone_for_category('printer_ink').id == 'computers'
-    assert [s.zone for s in zones.tour('showroom')][0] == 'phones'
-    assert all(s.narration_zh and s.narration_en for s in zones.tour('showroom'))
-    assert zones['phones'].label == '手机数码区 (Phones & Wearables)'
+    assert zones.zone_for_category('printer_ink') == 'computers'
+    assert [s.zone for s in zones.tours['showroom']][0] == 'phones'
+    assert all(s.narration_zh and s.narration_en for s in zones.tours['showroom'])
+    assert zones.zones['phones'].label == '手机数码区 (Phones & Wearables)'
 
 
 def test_every_demo_zone_is_reachable_from_the_dock():
     from retail_navigation.costmap import Costmap
     from retail_navigation.planner import GlobalPlanner
     from retail_navigation.zones import check_on_map
-    zones = load_zones(DEMO / 'zones.yaml')
+    zones = load_store(DEMO)
     costmap = Costmap(load_map(DEMO / 'map.yaml'), 0.18, 0.12)
     assert check_on_map(zones, costmap) == []
     planner = GlobalPlanner(costmap)
     for zone in zones.zones.values():
         if zone.id != 'dock':
-            assert planner.plan(zones['dock'].pose[:2], zone.pose[:2]).length_m > 1.0
+            assert planner.plan(zones.zones['dock'].pose[:2], zone.pose[:2]).length_m > 1.0
 
 
 @pytest.mark.parametrize('data, message', [
@@ -151,7 +151,7 @@ def test_every_demo_zone_is_reachable_from_the_dock():
       'tours': {'t': [{'zone': 'a', 'narration': 3}]}}, 'narration must be a text'),
 ])
 def test_bad_zones_give_one_line_errors(data, message):
-    with pytest.raises(ZoneError) as info:
+    with pytest.raises(StoreError) as info:
         parse_zones(data, 'zones.yaml')
     assert message in str(info.value) and str(info.value).startswith('zones.yaml')
 
@@ -159,5 +159,5 @@ def test_bad_zones_give_one_line_errors(data, message):
 def test_zones_file_with_bad_yaml(tmp_path):
     path = tmp_path / 'zones.yaml'
     path.write_text('zones: {a: [\n', encoding='utf-8')
-    with pytest.raises(ZoneError, match='not valid YAML'):
-        load_zones(path)
+    with pytest.raises(StoreError, match='not valid YAML'):
+        load_zones_file(path)

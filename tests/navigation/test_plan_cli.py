@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import yaml
 
+from retail_common.catalog import Catalog
+from retail_common.store import Store, StoreError, load_store, parse_zones
 from retail_navigation.maps import StoreMap, save_map
-from retail_navigation.zones import ZoneError, find_zone, load_zones, parse_zones
+from retail_navigation.zones import find_zone, load_zones_store
 from rostest_support import REPO, console_script
 
 DEMO = REPO / 'config' / 'stores' / 'demo'
@@ -54,7 +56,7 @@ def test_negative_coordinates(store, args):
 @pytest.mark.parametrize('name', ['kitchen', 'KITCHEN', ' Kitchen ', '厨房电器区', '厨房电器', 'Kitchen Appliances',
                                   'kitchen appliances', 'kitchen_appliances', 'KITCHEN-APPLIANCES'])
 def test_zone_names_in_any_case_and_display_names(store, name):
-    assert find_zone(load_zones(store / 'zones.yaml'), name).id == 'kitchen'
+    assert find_zone(load_zones_store(store / 'zones.yaml'), name).id == 'kitchen'
 
 
 @pytest.mark.parametrize('name', ['KITCHEN', '厨房电器区', 'Kitchen Appliances'])
@@ -92,18 +94,19 @@ def test_png_into_a_missing_folder_is_one_line(store, tmp_path):
 
 
 def test_find_zone_on_the_demo_store():
-    zones = load_zones(DEMO / 'zones.yaml')
+    zones = load_store(DEMO)
     assert find_zone(zones, '厨房电器区').id == 'kitchen'
     assert find_zone(zones, 'TV & Audio').id == find_zone(zones, 'tv and audio').id == 'audio_video'
     assert find_zone(zones, 'VIP Lounge').id == 'vip_lounge'
-    with pytest.raises(ZoneError, match="did you mean 'kitchen'"):
+    with pytest.raises(StoreError, match="did you mean 'kitchen'"):
         find_zone(zones, 'kitchem')
 
 
 def test_an_ambiguous_prefix_is_not_guessed():
-    zones = parse_zones({'zones': {
+    zone_map, tours, frame_id = parse_zones({'zones': {
         'tv_wall': {'kind': 'service', 'name_zh': '电视墙', 'name_en': 'TV Wall', 'pose': [0, 0, 0]},
         'tv_audio': {'kind': 'service', 'name_zh': '电视音响', 'name_en': 'TV Audio', 'pose': [1, 0, 0]}}})
-    with pytest.raises(ZoneError):
+    zones = Store(catalog=Catalog(path=''), zones=zone_map, tours=tours, frame_id=frame_id)
+    with pytest.raises(StoreError):
         find_zone(zones, 'tv')
     assert find_zone(zones, 'tv wall').id == 'tv_wall'

@@ -12,6 +12,8 @@ from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from selenium.webdriver.common.by import By
 
+from retail_common.store import load_store
+
 from rostest_support import wait_for
 from conftest import STAFF_PASSWORD, data_of, text_in, wait_text
 
@@ -91,7 +93,6 @@ def test_console_shows_the_robot_on_the_map_and_resets_a_bumper_stop_only_once_r
     from rclpy.lifecycle import TransitionCallbackReturn
     from retail_navigation import protocol as p
     from retail_navigation.base_driver_node import BaseDriverNode
-    from retail_navigation.zones import load_zones
     sim = base_sim()
     base = BaseDriverNode(context=ros_context, namespace='navigation',
                           parameter_overrides=[Parameter('port', value=str(sim.link)),
@@ -102,7 +103,7 @@ def test_console_shows_the_robot_on_the_map_and_resets_a_bumper_stop_only_once_r
     node, url = ui_server()
     login(browser, url)
     wait_for(lambda: browser.find_element(By.ID, 'dashboard').is_displayed(), 10, 'the dashboard after login')
-    dock = load_zones(store / 'zones.yaml').zones['dock'].pose
+    dock = load_store(store).zones['dock'].pose
     robot = wait_for(lambda: data_of(browser, 'map-robot'), 10, 'the robot on the live map')
     assert float(robot['x']) == pytest.approx(dock[0], abs=0.05) and float(robot['y']) == pytest.approx(dock[1], abs=0.05)
     assert browser.execute_script("return document.querySelector('#console-map image') !== null"), 'the store map'
@@ -165,7 +166,8 @@ def test_appointments_downlinked_after_start_reach_the_console(ui_server, ros_co
     from datetime import datetime
     from retail_interfaces.msg import DataUpdate
     node, url = ui_server()
-    fresh = tmp_path / 'platform_appointments.json'
+    fresh = tmp_path / 'data' / 'platform' / 'appointments.json'      # where the sync downlink writes it
+    fresh.parent.mkdir(parents=True, exist_ok=True)
     start = datetime.now().replace(hour=17, minute=30, second=0, microsecond=0)
     fresh.write_text(json.dumps([{'appointment_id': 'apt-new', 'customer_id': 'c-9', 'name': 'Ms Du',
                                   'start': start.isoformat(), 'end': start.replace(hour=18).isoformat(),

@@ -6,8 +6,7 @@ from datetime import datetime
 import pytest
 
 from retail_common.catalog import load_catalog
-from retail_dialogue.store import Appointment
-from retail_navigation.zones import Zone
+from retail_common.store import Appointment, Store, Zone
 from retail_ui.model import UiModel, best_sellers, remaining_distance
 
 CSV = """sku,name_zh,name_en,aliases,category,category_zh,brand,brand_zh,price_cny,zone,stock,tags,promotion
@@ -30,7 +29,8 @@ def model(tmp_path):
                                     datetime(2026, 3, 14, 16, 0), 'oven demo', 'lounge', 'Zhou'),
                     Appointment('ap-8', 'c-43', 'Mr Gao', datetime(2026, 3, 15, 10, 0),
                                     datetime(2026, 3, 15, 11, 0), 'delivery', 'lounge', 'Zhou')]
-    return UiModel(catalog, zones, appointments, best_sellers([('B-1', 3), ('K-2', 9), ('K-1', 1)], catalog),
+    store = Store(catalog=catalog, zones=zones, tours={}, appointments=tuple(appointments))
+    return UiModel(store, best_sellers([('B-1', 3), ('K-2', 9), ('K-1', 1)], catalog),
                    clock=lambda: 1.0, wall_clock=lambda: NOW)
 
 
@@ -63,12 +63,22 @@ def test_a_category_question_lists_in_stock_and_offers_first(model):
     assert model.screen()['cards'][1]['price'] == '299.50'
 
 
-def test_recommendations_keep_their_order_and_reasons_when_the_event_has_them(model):
-    model.on_interaction('recommendation', {'skus': ['B-1', 'K-1', 'NOPE'],
-                                            'items': [{'sku': 'B-1', 'reason_zh': '护眼', 'reason_en': 'easy on the eyes'}]})
+def test_recommendation_cards_keep_their_order_and_show_each_reason(model):
+    model.on_interaction('recommendation', {
+        'skus': ['B-1', 'K-1', 'NOPE'],
+        'products': [{'sku': 'B-1', 'price_cny': 89, 'zone': 'lighting', 'reason_zh': '护眼', 'reason_en': 'easy on the eyes'},
+                     {'sku': 'K-1', 'price_cny': 199, 'zone': 'kitchen_west', 'reason_zh': '您常买厨房电器',
+                      'reason_en': 'you often buy kitchen appliances'},
+                     {'sku': 'NOPE', 'reason_zh': '?', 'reason_en': '?'}]})
     screen = model.screen()
     assert screen['cards_kind'] == 'recommendations'
-    assert [(c['sku'], c['reason_en']) for c in screen['cards']] == [('B-1', 'easy on the eyes'), ('K-1', '')]
+    assert [(c['sku'], c['reason_zh'], c['reason_en']) for c in screen['cards']] == [
+        ('B-1', '护眼', 'easy on the eyes'), ('K-1', '您常买厨房电器', 'you often buy kitchen appliances')]
+
+
+def test_recommendation_cards_without_reasons_show_none(model):
+    model.on_interaction('recommendation', {'skus': ['K-1'], 'products': [{'sku': 'K-1'}, 'junk', {'sku': 7}]})
+    assert [(c['sku'], c['reason_zh'], c['reason_en']) for c in model.screen()['cards']] == [('K-1', '', '')]
 
 
 def test_a_question_from_the_robot_shows_yes_no(model):
@@ -195,7 +205,10 @@ def test_a_tour_stop_is_a_narration_card(model):
 def test_new_store_data_from_the_platform_is_shown(model, tmp_path):
     path = tmp_path / 'new_catalog.csv'
     path.write_text(CSV.replace('199,kitchen_west,4,,满199减20', '179,kitchen_west,4,,限时特价'), encoding='utf-8')
-    model.set_catalog(load_catalog(path))
+    store = model.store
+    model.set_store(Store(catalog=load_catalog(path), zones=store.zones, tours={}, appointments=store.appointments),
+                      ['B-1', 'GONE'])
     assert [(c['price'], c['promotion']) for c in model.screen()['attract']['promotions']] == [('179', '限时特价')]
-    model.set_appointments([])
+    assert [c['sku'] for c in model.screen()['attract']['best_sellers']] == ['B-1']
+    model.set_store(Store(catalog=load_catalog(path), zones=store.zones, tours={}))
     assert model.console()['appointments'] == []

@@ -22,8 +22,8 @@ def main() -> None:
     print(f'wrote {HERE / "map.yaml"} ({store_map.width} x {store_map.height} cells)')
     if args.png:
         from retail_navigation.map_render import render_map, write_png
-        from retail_navigation.zones import load_zones
-        write_png(args.png, render_map(store_map, load_zones(HERE / 'zones.yaml')))
+        from retail_navigation.zones import load_zones_store
+        write_png(args.png, render_map(store_map, load_zones_store(HERE / 'zones.yaml')))
         print(f'wrote {args.png}')
 
 

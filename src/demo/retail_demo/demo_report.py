@@ -87,11 +87,11 @@ def draw_path(path: Path, store_dir: Path, driven: list[tuple[float, float]],
 
         from retail_navigation.map_render import render_map, write_png
         from retail_navigation.maps import load_map
-        from retail_navigation.zones import load_zones
+        from retail_navigation.zones import load_zones_store
     except ImportError as exc:
         return f'navigation map rendering not available ({exc})'
     store_map = load_map(store_dir / 'map.yaml')
-    zones = load_zones(store_dir / 'zones.yaml')
+    zones = load_zones_store(store_dir / 'zones.yaml')
     scale = max(1, min(4, -(-1200 // max(store_map.width, 1))))
     image = render_map(store_map, zones, driven, scale=scale)
 

@@ -70,10 +70,10 @@ def _chat(args) -> int:
     if args.say:
         print('retailbot chat: --say needs --ros (the standalone chat reads what you type)', file=sys.stderr)
         return 2
-    from .store import StoreError, load_dialogue_store
+    from retail_common.store import StoreError, load_store
     store_dir = Path(args.store)
     try:
-        store = load_dialogue_store(store_dir)
+        store = load_store(store_dir)
     except StoreError as exc:
         print(f'retailbot chat: {exc}', file=sys.stderr)
         return 2

@@ -27,11 +27,12 @@ from enum import Enum
 from typing import Callable
 
 from retail_common.catalog import Product
+from retail_common.store import Appointment
 
 from .followups import CHEAPEST, DEAREST, Cues, product_size, read_cues
 from .nlu import CUES, Nlu, NluResult
 from .promotions import promotion_text
-from .store import Appointment, parse_clock, parse_name
+from .store import parse_clock, parse_name
 from .templates import (count_noun, count_of, failure_reason, is_plural_only, join_en, noun, render, verb_are,
                         what_en, what_zh, with_article, yuan)
 
@@ -860,7 +861,8 @@ class DialogueManager:
         self._record(session, 'recommendation', {
             'skus': [i.sku for i in items], 'slots': self._public(c),
             'products': [{'sku': i.sku, 'price_cny': self.store.catalog.by_sku[i.sku].price_cny,
-                          'zone': self.store.zone_of(self.store.catalog.by_sku[i.sku]) or ''} for i in items]})
+                          'zone': self.store.zone_of(self.store.catalog.by_sku[i.sku]) or '',
+                          'reason_zh': i.reason_zh, 'reason_en': self._reason(i, 'en')} for i in items]})
         if not items:
             self._say(session, Intent.RECOMMEND, 'recommend_none')
             return self._take()

@@ -1,25 +1,13 @@
-"""The store as the dialogue sees it, and what a customer's words say about their booking.
+"""What a customer's words say about their booking: `parse_clock` / `parse_name` read a time
+and a name from a check-in without face recognition ("我是王丽，约了三点").
 
-The store (catalog, zones, tours, promotions, appointments) is read by
-`retail_common.store.load_store` for every node, with the platform's data in <data_dir>/platform
-overlaid; `load_dialogue_store` is that loader, and the store model's types are re-exported here for
-the dialogue's code and tests. `parse_clock` / `parse_name` read a time and a name from a check-in
-without face recognition ("我是王丽，约了三点").
+The store itself (catalog, zones, tours, promotions, appointments) is `retail_common.store`.
 """
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from retail_common.store import Appointment, Store, StoreError, TourStop, Zone, load_store
-
-__all__ = ['Appointment', 'Store', 'StoreError', 'TourStop', 'Zone', 'load_dialogue_store', 'parse_clock', 'parse_name']
-
-
-def load_dialogue_store(store_dir: str | Path, data_dir: str | Path | None = None) -> Store:
-    """The store in `store_dir` with the platform's data in <data_dir>/platform overlaid;
-    StoreError (one line naming the file and row or key) when it cannot be used."""
-    return load_store(store_dir, data_dir)
+__all__ = ['parse_clock', 'parse_name']
 
 
 _ZH_NUM = {'一': 1, '二': 2, '两': 2, '三': 3, '四': 4, '五': 5, '六': 6, '七': 7, '八': 8, '九': 9, '十': 10,

@@ -35,6 +35,7 @@ from retail_common import names
 from retail_common.event_sender import EventSender
 from retail_common.node_support import ConfigError, declare_params, live_store_for, main_for, watch_store
 from retail_common.params import ParamSpec
+from retail_common.store import StoreError
 from retail_interfaces.action import GuideTo, Tour
 from retail_interfaces.msg import BaseSafety, PlaceArrival
 from retail_navigation.costmap import Costmap
@@ -42,7 +43,7 @@ from retail_navigation.follower import FollowerConfig
 from retail_navigation.guide import GuideConfig, Mission, Outcome, Stop
 from retail_navigation.maps import MapError, load_map
 from retail_navigation.planner import GlobalPlanner, densify
-from retail_navigation.zones import StoreZones, ZoneError, load_zones
+from retail_navigation.zones import load_zones_store
 
 PARAMS = [
     ParamSpec('store_dir', '', 'store folder with map.yaml and zones.yaml'),
@@ -121,14 +122,14 @@ class GuideNode(Node):
         self.planner.prepare()
         if len(cfg.initial_pose) == 3:
             self.initial_pose = tuple(cfg.initial_pose)
-        elif cfg.initial_pose == [0.0] and 'dock' in self.zones:
-            self.initial_pose = self.zones['dock'].pose
+        elif cfg.initial_pose == [0.0] and 'dock' in self.zones.zones:
+            self.initial_pose = self.zones.zones['dock'].pose
         else:
             raise ConfigError(f'{self.get_fully_qualified_name()}: initial_pose must be [x, y, theta], '
                               f'got {list(cfg.initial_pose)}')
         if cfg.default_tour not in self.zones.tours:
             raise ConfigError(f'{self.get_fully_qualified_name()}: default_tour {cfg.default_tour!r} is not in '
-                              f'{self.zones.source} (tours: {", ".join(self.zones.tours) or "none"})')
+                              f'{self.zones.zones_path} (tours: {", ".join(self.zones.tours) or "none"})')
         self.follower_config, self.guide_config = self._configs()
 
         self._lock = threading.Lock()
@@ -187,7 +188,7 @@ class GuideNode(Node):
 
     def _on_store_swap(self, store) -> None:
         """New zones or tours from the store: used from the next goal on (the map stays)."""
-        self.zones = StoreZones.of(store)
+        self.zones = store
 
     def _load_store(self, cfg) -> tuple:
         if cfg.store_dir and not cfg.zones_yaml:
@@ -199,15 +200,15 @@ class GuideNode(Node):
                 raise ConfigError(f'{self.get_fully_qualified_name()}: {exc}') from None
             live = live_store_for(self, str(store_dir), cfg.data_dir)
             watch_store(self, live, self._on_store_swap)
-            return store_map, StoreZones.of(live.current())
+            return store_map, live.current()
         store = Path(cfg.store_dir).expanduser() if cfg.store_dir else None
         map_path = Path(cfg.map_yaml).expanduser() if cfg.map_yaml else (store / 'map.yaml' if store else None)
         zones_path = Path(cfg.zones_yaml).expanduser() if cfg.zones_yaml else (store / 'zones.yaml' if store else None)
         if map_path is None or zones_path is None:
             raise ConfigError(f'{self.get_fully_qualified_name()}: set store_dir (or map_yaml and zones_yaml)')
         try:
-            return load_map(map_path), load_zones(zones_path)
-        except (MapError, ZoneError) as exc:
+            return load_map(map_path), load_zones_store(zones_path)
+        except (MapError, StoreError) as exc:
             raise ConfigError(f'{self.get_fully_qualified_name()}: {exc}') from None
 
     def _publish_map(self) -> None:
@@ -275,7 +276,7 @@ class GuideNode(Node):
         return CancelResponse.ACCEPT
 
     def _zone_stop(self, zone_id: str, narration: str = '') -> Stop:
-        zone = self.zones[zone_id]
+        zone = self.zones.zones[zone_id]
         return Stop(label=zone.label, pose=zone.pose, zone=zone_id, narration=narration)
 
     def _execute_guide(self, goal_handle):
@@ -285,7 +286,7 @@ class GuideNode(Node):
             return GuideTo.Result(success=outcome.success, reason=outcome.reason, distance_travelled_m=travelled)
 
         if request.zone:
-            if request.zone not in self.zones:
+            if request.zone not in self.zones.zones:
                 return self._refuse(goal_handle, result, Outcome(False, 'unknown_zone', f'no zone {request.zone!r}'))
             stop = self._zone_stop(request.zone)
         else:
@@ -306,7 +307,7 @@ class GuideNode(Node):
 
         if route not in self.zones.tours:
             return self._refuse(goal_handle, result, Outcome(False, 'unknown_tour', f'no tour {route!r}'))
-        stops = [self._zone_stop(s.zone, s.narration) for s in self.zones.tour(route)]
+        stops = [self._zone_stop(s.zone, s.narration) for s in self.zones.tours[route]]
         return self._run(goal_handle, 'tour', stops, result, self._tour_feedback)
 
     def _refuse(self, goal_handle, make_result, outcome: Outcome):
@@ -411,7 +412,7 @@ class GuideNode(Node):
         return True
 
     def _maybe_dock(self) -> None:
-        if self._busy or not self._battery_low() or 'dock' not in self.zones:
+        if self._busy or not self._battery_low() or 'dock' not in self.zones.zones:
             return
         dock = self._zone_stop('dock')
         if self._pose is not None and math.hypot(self._pose[0] - dock.pose[0], self._pose[1] - dock.pose[1]) < 0.3:

@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from retail_navigation.maps import OCCUPIED_AT, StoreMap
-from retail_navigation.zones import StoreZones
+from retail_common.store import Store
 
 FREE_BGR = (250, 250, 250)
 OCCUPIED_BGR = (60, 60, 60)
 UNKNOWN_BGR = (190, 190, 190)
 
 
-def render_map(store_map: StoreMap, zones: StoreZones | None = None, path: list[tuple[float, float]] | None = None,
+def render_map(store_map: StoreMap, zones: Store | None = None, path: list[tuple[float, float]] | None = None,
                *, scale: int | None = None) -> np.ndarray:
     """BGR picture (north up) of the map, its zones and a path; about 1200 px wide by default."""
     import cv2

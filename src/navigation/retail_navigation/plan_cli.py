@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from retail_navigation.costmap import Costmap
     from retail_navigation.maps import MapError, load_map
     from retail_navigation.planner import GlobalPlanner, PlanError, densify
-    from retail_navigation.zones import ZoneError, find_zone, load_zones
+    from retail_common.store import StoreError
+    from retail_navigation.zones import find_zone, load_zones_store
 
     if not 0 <= args.radius < 100:
         return _fail(f'--radius must be between 0 and 100 m, got {args.radius}', 2)
@@ -84,12 +85,12 @@ def run(args: argparse.Namespace) -> int:
                 return _fail(f'{option}: {exc}', 2)
         if zones is None:
             try:
-                zones = load_zones(zones_path)
-            except ZoneError as exc:
+                zones = load_zones_store(zones_path)
+            except StoreError as exc:
                 return _fail(f'{option} {text!r} is not X,Y, and no zones to look it up: {exc}', 2)
         try:
             places.append(find_zone(zones, text).pose[:2])
-        except ZoneError as exc:
+        except StoreError as exc:
             return _fail(f'{option}: {exc}', 2)
     start, goal = places
     costmap = Costmap(store_map, robot_radius=args.radius)
@@ -107,8 +108,8 @@ def run(args: argparse.Namespace) -> int:
         from retail_navigation.map_render import render_map, write_png
         if zones is None and zones_path.is_file():
             try:
-                zones = load_zones(zones_path)
-            except ZoneError as exc:
+                zones = load_zones_store(zones_path)
+            except StoreError as exc:
                 print(f'retailbot plan: drawing without zones: {exc}', file=sys.stderr)
         try:
             write_png(args.png, render_map(store_map, zones, plan.path))

@@ -1,67 +1,38 @@
-"""Zones of a store as navigation uses them; the zones.yaml format and its checks live in
-`retail_common.store` (one reader, one error policy for every node).
+"""Navigation's own logic over the store's zones; the zones.yaml format, its checks and the
+`Store` model live in `retail_common.store` (one reader, one error policy for every node).
 
-`check_on_map` is navigation's own check: whether each zone's pose is floor a robot can stand on.
+- `check_on_map`: whether each zone's pose is floor a robot can stand on;
+- `find_zone`: the zone a person means by its id or its Chinese or English name;
+- `load_zones_store`: the `Store` of a zones file given alone (the plan CLI's `--zones`, the
+  guide's `zones_yaml`): its zones, tours and frame, no catalog.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import difflib
+import re
 from pathlib import Path
 
-from retail_common.store import Store, StoreError, TourStop, Zone, load_zones_file
-from retail_common.store import parse_zones as _parse_zones
+from retail_common.catalog import Catalog
+from retail_common.store import Store, StoreError, Zone, load_zones_file
 
-__all__ = ['ZoneError', 'Zone', 'TourStop', 'StoreZones', 'parse_zones', 'load_zones', 'check_on_map']
-
-ZoneError = StoreError      # kept for callers written before retail_common.store; same error
+__all__ = ['check_on_map', 'find_zone', 'load_zones_store']
 
 
-@dataclass
-class StoreZones:
-    zones: dict[str, Zone]
-    tours: dict[str, tuple[TourStop, ...]] = field(default_factory=dict)
-    frame_id: str = 'map'
-    source: str = ''
-
-    @classmethod
-    def of(cls, store: Store) -> 'StoreZones':
-        """The zones and tours of a loaded store."""
-        return cls(dict(store.zones), dict(store.tours), store.frame_id, str(store.zones_path or ''))
-
-    def __getitem__(self, zone_id: str) -> Zone:
-        return self.zones[zone_id]
-
-    def __contains__(self, zone_id: object) -> bool:
-        return zone_id in self.zones
-
-    def zone_for_category(self, category: str) -> Zone | None:
-        return next((z for z in self.zones.values() if category in z.categories), None)
-
-    def tour(self, name: str) -> tuple[TourStop, ...]:
-        return self.tours[name]
-
-
-def parse_zones(data, source: str = '<zones>') -> StoreZones:
-    """Validate a loaded zones document; StoreError with one line on the first problem."""
-    zones, tours, frame_id = _parse_zones(data, source)
-    return StoreZones(zones, tours, frame_id, source)
-
-
-def load_zones(path: str | Path) -> StoreZones:
+def load_zones_store(path: str | Path) -> Store:
+    """A `Store` with the zones, tours and frame of the zones.yaml at `path` and an empty catalog;
+    StoreError (one line naming the file and key) when the file cannot be used."""
     zones, tours, frame_id = load_zones_file(path)
-    return StoreZones(zones, tours, frame_id, str(path))
+    return Store(catalog=Catalog(path=''), zones=zones, tours=tours, frame_id=frame_id, zones_path=Path(path))
 
 
-def check_on_map(zones: StoreZones | Store, costmap) -> list[str]:
+def check_on_map(store: Store, costmap) -> list[str]:
     """One line per zone whose pose a robot cannot stand on (costmap: retail_navigation.costmap.Costmap)."""
-    if isinstance(zones, Store):
-        zones = StoreZones.of(zones)
     problems = []
-    for zone in zones.zones.values():
+    for zone in store.zones.values():
         x, y, _ = zone.pose
         reason = costmap.why_blocked(x, y)
         if reason:
-            problems.append(f'{zones.source}: zone {zone.id!r} at ({x:.2f}, {y:.2f}): {reason}')
+            problems.append(f'{store.zones_path or "<zones>"}: zone {zone.id!r} at ({x:.2f}, {y:.2f}): {reason}')
     return problems
 
 
@@ -71,14 +42,13 @@ def _zone_key(text: str) -> str:
     return re.sub(r'[\s_\-]+|\band\b', '', key)
 
 
-def find_zone(zones: StoreZones, text: str) -> Zone:
+def find_zone(store: Store, text: str) -> Zone:
     """The zone a person means by its id or its Chinese or English name, in any case
-    ('Phones', 'kitchen', '厨房电器区', 'Kitchen Appliances'). ZoneError naming the closest
+    ('Phones', 'kitchen', '厨房电器区', 'Kitchen Appliances'). StoreError naming the closest
     matches when nothing fits."""
-    import difflib
     wanted = _zone_key(text)
     names: dict[str, Zone] = {}
-    for zone in zones.zones.values():
+    for zone in store.zones.values():
         for name in (zone.id, zone.name_zh, zone.name_en):
             names.setdefault(_zone_key(name), zone)
     if wanted in names:
@@ -86,8 +56,8 @@ def find_zone(zones: StoreZones, text: str) -> Zone:
     starting = {id(zone): zone for key, zone in names.items() if len(wanted) >= 2 and key.startswith(wanted)}
     if len(starting) == 1:                  # '厨房电器' for '厨房电器区', 'tv' for 'TV & Audio'
         return next(iter(starting.values()))
-    labels = {_zone_key(n): n for z in zones.zones.values() for n in (z.id, z.name_zh, z.name_en)}
+    labels = {_zone_key(n): n for z in store.zones.values() for n in (z.id, z.name_zh, z.name_en)}
     close = difflib.get_close_matches(wanted, list(labels), n=3, cutoff=0.6)
     hint = f' (did you mean {" or ".join(repr(labels[c]) for c in close)}?)' if close else \
-        f' (zones: {", ".join(sorted(zones.zones))})'
-    raise ZoneError(f'{zones.source}: unknown zone {text!r}{hint}')
+        f' (zones: {", ".join(sorted(store.zones))})'
+    raise StoreError(f'{store.zones_path or "<zones>"}: unknown zone {text!r}{hint}')

@@ -10,7 +10,7 @@ the previous customer (captions, cards, welcome) is cleared when they leave, so 
 never sees it.
 
 Sources: product cards come from the dialogue's interaction events (`dialogue_turn` slots sku /
-category / brand, `recommendation` skus and, when the event carries them, reasons) and the store
+category / brand, `recommendation` products with their reason_zh / reason_en) and the store
 catalog; the route from `/navigation/plan` and the robot's map pose; arrivals from
 `/navigation/arrivals`; check-in state from `vip_checkin` events.
 """
@@ -25,8 +25,7 @@ from datetime import datetime
 from typing import Callable, Iterable
 
 from retail_common.catalog import Catalog, Product
-from retail_dialogue.store import Appointment
-from retail_navigation.zones import Zone
+from retail_common.store import Appointment, Store
 
 CAPTION_LINES = 6
 CARD_LIMIT = 4
@@ -38,6 +37,23 @@ PRODUCT_INTENTS = ('find_product', 'ask_price', 'ask_promotion', 'compare', 'ask
 SAFETY_FLAGS = ('bumper_left', 'bumper_centre', 'bumper_right', 'cliff_left', 'cliff_centre', 'cliff_right',
                 'wheel_drop_left', 'wheel_drop_right')
 DIAGNOSTIC_LEVELS = {0: 'OK', 1: 'WARN', 2: 'ERROR', 3: 'STALE'}
+
+
+def history_rows(path) -> Iterable[tuple[str, int]]:
+    """(sku, qty) of each readable row of a purchase history CSV (customer_id,sku,ts,qty,price_cny);
+    no file (None or missing) is no rows, an unreadable row is skipped."""
+    import csv
+    if not path:
+        return
+    try:
+        with open(path, newline='', encoding='utf-8') as handle:
+            for row in csv.DictReader(handle):
+                try:
+                    yield row['sku'], int(row.get('qty') or 1)
+                except (KeyError, TypeError, ValueError):
+                    continue
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return
 
 
 def best_sellers(rows: Iterable[tuple[str, int]], catalog: Catalog, limit: int = ATTRACT_LIMIT) -> list[str]:
@@ -75,13 +91,12 @@ def remaining_distance(path: list[tuple[float, float]], pose: tuple[float, float
 class UiModel:
     """The state of the screen and the console; thread-safe (the node and the web server share it)."""
 
-    def __init__(self, catalog: Catalog, zones: dict[str, Zone], appointments: list[Appointment] = (),
-                 best_seller_skus: list[str] = (), *, face_recognition: bool = True,
+    def __init__(self, store: Store, best_seller_skus: Iterable[str] | None = None, *, face_recognition: bool = True,
                  clock: Callable[[], float] = time.time, wall_clock: Callable[[], datetime] = datetime.now) -> None:
-        self.catalog = catalog
-        self.zones = zones
-        self.appointments = list(appointments)
-        self.best_seller_skus = list(best_seller_skus)
+        """`store`: the store model (retail_common.store); `best_seller_skus`: the attract loop's best
+        sellers (default: from the store's purchase history)."""
+        self.store = store
+        self.best_seller_skus = self._best_sellers(store, best_seller_skus)
         self.face_recognition = face_recognition
         self.clock, self.wall_clock = clock, wall_clock
         self.lock = threading.RLock()
@@ -113,16 +128,30 @@ class UiModel:
         self._request_ids = itertools.count(1)
         self.reset_log: deque[dict] = deque(maxlen=RESET_LOG_LIMIT)
 
-    # -- store data swapped in by the sync downlink ------------------------------------------
-    def set_catalog(self, catalog: Catalog) -> None:
-        with self.lock:
-            self.catalog = catalog
-            self.best_seller_skus = [s for s in self.best_seller_skus if s in catalog.by_sku]
-            self._changed()
+    # -- the store, swapped whole when the sync downlink brings new data ----------------------
+    @property
+    def catalog(self) -> Catalog:
+        return self.store.catalog
 
-    def set_appointments(self, appointments: list[Appointment]) -> None:
+    @property
+    def zones(self):
+        return self.store.zones
+
+    @property
+    def appointments(self) -> tuple[Appointment, ...]:
+        return self.store.appointments
+
+    @staticmethod
+    def _best_sellers(store: Store, skus: Iterable[str] | None) -> list[str]:
+        if skus is None:
+            return best_sellers(history_rows(store.history_path), store.catalog)
+        return [s for s in skus if s in store.catalog.by_sku]
+
+    def set_store(self, store: Store, best_seller_skus: Iterable[str] | None = None) -> None:
+        """A new store (catalog, promotions, appointments, zones): shown from now on."""
+        ranked = self._best_sellers(store, best_seller_skus)
         with self.lock:
-            self.appointments = list(appointments)
+            self.store, self.best_seller_skus = store, ranked
             self._changed()
 
     # -- change notification -----------------------------------------------------------------
@@ -259,18 +288,19 @@ class UiModel:
 
     def _on_recommendation(self, payload: dict) -> None:
         reasons = {}
-        for item in payload.get('items') or []:         # when the event carries the reasons
-            if isinstance(item, dict) and item.get('sku'):
+        for item in payload.get('products') or []:      # each with the recommender's reason
+            if isinstance(item, dict) and isinstance(item.get('sku'), str):
                 reasons[item['sku']] = (str(item.get('reason_zh', '')), str(item.get('reason_en', '')))
         skus = [s for s in payload.get('skus') or list(reasons) if s in self.catalog.by_sku]
         self.cards = [self._card(self.catalog.by_sku[s], *reasons.get(s, ('', ''))) for s in skus[:CARD_LIMIT]]
         self.cards_kind = 'recommendations'
 
     def _card(self, p: Product, reason_zh: str = '', reason_en: str = '') -> dict:
-        zone = self.zones.get(p.zone)
+        zone_id = self.store.zone_of(p) or p.zone
+        zone = self.zones.get(zone_id)
         return {'sku': p.sku, 'name_zh': p.name_zh, 'name_en': p.name_en, 'price': _yuan(p.price_cny),
-                'promotion': p.promotion, 'in_stock': p.in_stock, 'stock': p.stock, 'zone': p.zone,
-                'zone_zh': zone.name_zh if zone else p.zone, 'zone_en': zone.name_en if zone else p.zone,
+                'promotion': p.promotion, 'in_stock': p.in_stock, 'stock': p.stock, 'zone': zone_id,
+                'zone_zh': zone.name_zh if zone else zone_id, 'zone_en': zone.name_en if zone else zone_id,
                 'brand': p.brand, 'reason_zh': reason_zh, 'reason_en': reason_en}
 
     def _on_guide(self, payload: dict) -> None:
@@ -296,8 +326,8 @@ class UiModel:
                         'tour': stop_count > 1 or bool(narration_key),   # a guide goal is a one-stop mission
                         'stop_index': stop_index, 'stop_count': stop_count,
                         'narration_key': narration_key,
-                        'products': [self._card(p) for p in self.catalog.products
-                                     if p.zone == zone and p.in_stock and p.promotion][:CARD_LIMIT]}
+                        'products': [self._card(p) for p in self.store.promotions()
+                                     if self.store.zone_of(p) == zone][:CARD_LIMIT]}
         self.guide, self.plan = None, []
 
     def on_plan(self, points: list[tuple[float, float]]) -> None:
@@ -400,7 +430,7 @@ class UiModel:
     def screen(self) -> dict:
         """What the customer screen shows (never anything about an unrecognised person)."""
         with self.lock:
-            promotions = [self._card(p) for p in self.catalog.products if p.promotion and p.in_stock][:ATTRACT_LIMIT]
+            promotions = [self._card(p) for p in self.store.promotions()[:ATTRACT_LIMIT]]
             return {
                 'version': self.version, 'mode': self._mode(), 'welcome': self.welcome,
                 'captions': list(self.captions), 'cards': self.cards, 'cards_kind': self.cards_kind,
@@ -417,7 +447,8 @@ class UiModel:
             categories: dict[str, dict] = {}
             for p in self.catalog.products:
                 categories.setdefault(p.category, {'id': p.category, 'name_zh': p.category_zh or p.category,
-                                                   'name_en': p.category.replace('_', ' '), 'zone': p.zone})
+                                                   'name_en': p.category.replace('_', ' '),
+                                                   'zone': self.store.zone_of(p) or p.zone})
             zones = [{'id': z.id, 'name_zh': z.name_zh, 'name_en': z.name_en, 'kind': z.kind,
                       'pose': list(z.pose[:2])} for z in self.zones.values() if z.id != 'dock']
             return {'zones': zones, 'categories': list(categories.values()), 'map': self.map_info}

@@ -27,25 +27,24 @@ from sensor_msgs.msg import BatteryState, Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from retail_common.catalog import CatalogError, load_catalog
-from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
+from retail_common.node_support import (declare_params, diagnostic_status, live_store_for, main_for,
+                                        watch_store)
 from retail_common.params import ParamSpec
-from retail_dialogue.store import load_appointments
-from retail_interfaces.msg import (BaseSafety, CustomerEvent, DataUpdate, InteractionEvent, PlaceArrival, RobotReply,
-                                   Utterance)
+from retail_common.store import Store
+from retail_interfaces.msg import BaseSafety, CustomerEvent, InteractionEvent, PlaceArrival, RobotReply, Utterance
 from retail_interfaces.srv import EnrollFace
-from retail_navigation.zones import ZoneError, load_zones
 
 from .auth import AuthConfigError, StaffAuth, load_secret
 from .map_image import MapImageError, grid_to_png, map_info
-from .model import UiModel, best_sellers
+from .model import UiModel
 from .web import create_app
 
 DEFAULT_STORE = str(Path(__file__).resolve().parents[3] / 'config' / 'stores' / 'demo')
 DEFAULT_DATA_DIR = str(Path(os.environ.get('RETAILBOT_DATA_DIR') or Path.home() / '.local/share/retailbot'))
 SPECS = [
     ParamSpec('store_dir', DEFAULT_STORE, 'Store folder (catalog.csv, zones.yaml, history.csv, appointments.json).'),
-    ParamSpec('data_dir', DEFAULT_DATA_DIR, "The robot's data folder (staff secret in ui/, member gallery in faces/)."),
+    ParamSpec('data_dir', DEFAULT_DATA_DIR, "The robot's data folder (the platform's store data in platform/, staff "
+                                            "secret in ui/, member gallery in faces/)."),
     ParamSpec('host', '127.0.0.1', 'Address the screen and console listen on (0.0.0.0 or a LAN address to open them).'),
     ParamSpec('port', 8090, 'TCP port of the screen and the console.', min=1, max=65535),
     ParamSpec('staff_secret_file', '', "Staff password file ('' = <data_dir>/ui/staff_secret)."),
@@ -61,7 +60,6 @@ SPECS = [
     ParamSpec('service_timeout_s', 5.0, 'Longest wait for reset_safety / enroll_face answers (s).', min=0.5, max=60.0),
 ]
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
-UPDATES_QOS = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 EVENTS_QOS = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
 CUSTOMER_KINDS = {CustomerEvent.APPEARED: 'appeared', CustomerEvent.IDENTIFIED: 'identified',
                   CustomerEvent.APPROACHING: 'approaching', CustomerEvent.LEFT: 'left'}
@@ -83,21 +81,13 @@ class UiServerNode(Node):
         kwargs.setdefault('namespace', 'ui')
         super().__init__('server', **kwargs)
         p = self.params = declare_params(self, SPECS)
-        name = self.get_fully_qualified_name()
-        store, data = Path(p.store_dir), Path(p.data_dir).expanduser()
-        try:
-            catalog = load_catalog(store / 'catalog.csv')
-            zones = load_zones(store / 'zones.yaml')
-        except (CatalogError, ZoneError) as exc:
-            raise ConfigError(f'{name}: {exc}') from None
-        for issue in catalog.issues:
-            self.get_logger().warning(f'catalog {catalog.path} {issue}: row skipped')
-        appointments, issues = load_appointments(store / 'appointments.json')
-        for issue in issues:
-            self.get_logger().warning(issue)
-        self.model = UiModel(catalog, zones.zones, appointments, best_sellers(self._history_rows(store / 'history.csv'), catalog),
-                             face_recognition=p.face_recognition)
-        self.dock = tuple(zones.zones['dock'].pose) if 'dock' in zones.zones else (0.0, 0.0, 0.0)
+        data = Path(p.data_dir).expanduser()
+        # The store model every node uses: the store folder with the platform's data overlaid,
+        # reloaded when the sync downlink reports new data.
+        self.live_store = live_store_for(self, p.store_dir, str(data))
+        store = self.live_store.current()
+        self.model = UiModel(store, face_recognition=p.face_recognition)
+        self.dock = self._dock_of(store)
         self.gallery_dir = Path(p.gallery_dir or data / 'faces')
         secret_file = p.staff_secret_file or str(data / 'ui' / 'staff_secret')
         try:
@@ -128,7 +118,7 @@ class UiServerNode(Node):
         sub(BatteryState, '/navigation/battery', self._on_battery, 10)
         sub(DiagnosticArray, '/diagnostics', self._on_diagnostics, 50)
         sub(Image, p.image_topic, self._on_image, qos_profile_sensor_data)
-        sub(DataUpdate, '/sync/data_updates', self._on_data_update, UPDATES_QOS)
+        watch_store(self, self.live_store, self._on_store_swap)
 
         self.app = create_app(self.model, self, self.auth, max_rate_hz=p.max_rate_hz,
                               audit=lambda line: self.get_logger().warning(line))
@@ -171,17 +161,13 @@ class UiServerNode(Node):
         self.diagnostics_pub.publish(array)
 
     @staticmethod
-    def _history_rows(path: Path):
-        import csv
-        try:
-            with open(path, newline='', encoding='utf-8') as handle:
-                for row in csv.DictReader(handle):
-                    try:
-                        yield row['sku'], int(row.get('qty') or 1)
-                    except (KeyError, ValueError):
-                        continue
-        except OSError:
-            return
+    def _dock_of(store: Store) -> tuple[float, float, float]:
+        return tuple(store.zones['dock'].pose) if 'dock' in store.zones else (0.0, 0.0, 0.0)
+
+    def _on_store_swap(self, store: Store) -> None:
+        """New catalog, promotions or appointments from the platform: shown without a restart."""
+        self.model.set_store(store)
+        self.dock = self._dock_of(store)
 
     # -- graph -> model ----------------------------------------------------------------------
     def _on_customer(self, msg: CustomerEvent) -> None:
@@ -258,23 +244,6 @@ class UiServerNode(Node):
     def _on_diagnostics(self, msg: DiagnosticArray) -> None:
         self.model.on_diagnostics([(s.name, s.level[0] if isinstance(s.level, bytes) else int(s.level), s.message,
                                     {kv.key: kv.value for kv in s.values}) for s in msg.status])
-
-    def _on_data_update(self, msg: DataUpdate) -> None:
-        """New catalog or appointments from the platform (already validated by the sync): shown from now on."""
-        if msg.kind == 'catalog':
-            try:
-                catalog = load_catalog(msg.path)
-            except CatalogError as exc:
-                self.get_logger().error(f'new catalog not shown, keeping the old one: {exc}')
-                return
-            self.model.set_catalog(catalog)
-            self.get_logger().info(f'catalog {msg.path} ({len(catalog)} products) now on the screen')
-        elif msg.kind == 'appointments':
-            appointments, issues = load_appointments(msg.path)
-            for issue in issues:
-                self.get_logger().warning(issue)
-            self.model.set_appointments(appointments)
-            self.get_logger().info(f'appointments {msg.path}: {len(appointments)} now on the console')
 
     def _on_image(self, msg: Image) -> None:
         self._image = msg                 # converted only when staff look at the preview
