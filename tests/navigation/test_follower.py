@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from retail_common.store import load_store
 from retail_navigation.costmap import Costmap, exact_clearance
 from retail_navigation.follower import FollowerConfig, PathFollower
 from retail_navigation.guide import GuideConfig, Mission, Stop
 from retail_navigation.maps import load_map
 from retail_navigation.planner import GlobalPlanner
-from retail_navigation.zones import load_zones
 
 DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
 
@@ -19,7 +19,7 @@ DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
 @pytest.fixture(scope='module')
 def store():
     store_map = load_map(DEMO / 'map.yaml')
-    return store_map, load_zones(DEMO / 'zones.yaml')
+    return store_map, load_store(DEMO).zones
 
 
 def drive(follower, pose, costmap=None, dt=0.05, limit_s=120.0):

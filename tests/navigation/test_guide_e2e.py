@@ -14,11 +14,11 @@ from rclpy.parameter import Parameter
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_guide_node import Client, result_of  # noqa: E402
 
+from retail_common.store import load_store  # noqa: E402
 from retail_interfaces.action import GuideTo  # noqa: E402
 from retail_navigation.base_driver_node import BaseDriverNode  # noqa: E402
 from retail_navigation.guide_node import GuideNode  # noqa: E402
 from retail_navigation.maps import load_map  # noqa: E402
-from retail_navigation.zones import load_zones  # noqa: E402
 from rostest_support import wait_for  # noqa: E402
 
 DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture
 def stack(ros_context, spin, base_sim):
-    zones = load_zones(DEMO / 'zones.yaml')
+    zones = load_store(DEMO).zones
     dock = zones['dock'].pose
     sim = base_sim(load_map(DEMO / 'map.yaml'), dock, dock_pose=dock)
     driver = BaseDriverNode(context=ros_context, namespace='navigation',

@@ -125,8 +125,8 @@ def test_the_running_guide_takes_new_zones_and_tours_on_a_data_update(ros_contex
     updates = agent.create_publisher(DataUpdate, names.DATA_UPDATES,
                                      QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL))
     spin(guide, agent)
-    assert guide.zones['vip_lounge'].name_en == 'VIP Lounge'
+    assert guide.zones.zones['vip_lounge'].name_en == 'VIP Lounge'
     text = (store / 'zones.yaml').read_text(encoding='utf-8')
     (store / 'zones.yaml').write_text(text.replace('name_en: VIP Lounge', 'name_en: Members Lounge'), encoding='utf-8')
     updates.publish(DataUpdate(kind='catalog', path='', version='2'))
-    wait_for(lambda: guide.zones['vip_lounge'].name_en == 'Members Lounge', 10, 'the new zone names in the guide')
+    wait_for(lambda: guide.zones.zones['vip_lounge'].name_en == 'Members Lounge', 10, 'the new zone names in the guide')

@@ -86,7 +86,7 @@ def test_attract_loop_then_a_typed_question_shows_the_product_card_and_take_me_t
     browser.find_element(By.CSS_SELECTOR, card + ' .take-me-there').click()
     wait_for(lambda: goals, 10, 'a GuideTo goal from the tap on "take me there"')
     assert goals == [product.zone]
-    zone_zh = guide.zones[product.zone].name_zh
+    zone_zh = guide.zones.zones[product.zone].name_zh
     wait_text(browser, '#route-destination', zone_zh, what='the destination as text while guiding')
     wait_for(lambda: browser.find_elements(By.ID, 'route-path'), 10, 'the route on the map')
     wait_for(lambda: browser.find_elements(By.ID, 'map-robot'), 10, 'the robot on the map')
@@ -94,7 +94,7 @@ def test_attract_loop_then_a_typed_question_shows_the_product_card_and_take_me_t
     assert zone_zh in dom_text(browser)
     shot(browser, 'screen_route')
     browser.find_element(By.ID, 'lang-toggle').click()
-    wait_text(browser, '#route-destination', guide.zones[product.zone].name_en, what='the English destination')
+    wait_text(browser, '#route-destination', guide.zones.zones[product.zone].name_en, what='the English destination')
     assert ' m to go' in text_in(browser, '#route-remaining')
 
 
