@@ -5,6 +5,7 @@ import subprocess
 
 import pytest
 
+from retail_demo import demo_scenario as story
 from rostest_support import console_script
 
 pytestmark = pytest.mark.slow
@@ -25,8 +26,19 @@ def test_store_day_meets_every_expectation(tmp_path, run_demo):
     assert summary['events_uploaded'] > 0
     assert summary['events_lost'] == 0
     assert {'vip_lounge', 'phones', 'service_desk'} <= set(summary['zones_visited'])
+    checked = {e['name']: e for e in summary['expectations']}
+    for key in ('member_refined_brand', 'member_refined_cheaper', 'member_guide_zone', 'screen_reasons',
+                'promotions_answered', 'tour_started', 'tour_narrated', 'tour_next', 'tour_ended'):
+        assert checked[key]['ok'] and checked[key]['detail'], key          # each with what was seen
     transcript = (out / 'transcript.txt').read_text(encoding='utf-8')
-    assert '林先生' in transcript and '齐先生' in transcript and '帮我推荐一款三千以下的手机' in transcript and '空气炸锅在哪里' in transcript
+    for said in (story.MEMBER_ASK, story.MEMBER_REFINE_BRAND, story.MEMBER_REFINE_CHEAPER, story.SHOPPER_ASK,
+                 story.PROMOTIONS_ASK, story.TOUR_ASK, story.TOUR_NEXT, story.TOUR_STOP):
+        assert said in transcript, said
+    assert '林先生' in transcript and '齐先生' in transcript
+    assert '没有优惠活动' not in transcript         # a promotions question is answered with the offers
+    screens = sorted(p.name for p in (out / 'screens').glob('*.png'))
+    assert screens == ['attract.png', 'console_bumper_stop.png', 'recommendations.png', 'route.png',
+                       'vip_welcome.png'], screens
     png = (out / 'path.png').read_bytes()
     assert png[:8] == b'\x89PNG\r\n\x1a\n' and len(png) > 10_000
 

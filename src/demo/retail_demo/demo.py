@@ -542,7 +542,7 @@ class StoreDay:
     # -- the scenario --------------------------------------------------------------------------
     def _play(self) -> None:
         plays = {'vip': self._vip, 'member': self._member, 'vip2': self._vip2, 'camera': self._camera_dropout,
-                 'shopper': self._shopper, 'leaver': self._leaver, 'outage': self._outage}
+                 'shopper': self._shopper, 'leaver': self._leaver, 'tour': self._tour, 'outage': self._outage}
         for name in story.SCENES:
             if name in self.scenes:
                 if self.interrupted.is_set():
@@ -652,14 +652,40 @@ class StoreDay:
         recommended = self._event(mark, 'recommendation', 20)
         reply = self._reply(mark, 5, track, ('recommend',))
         skus = (recommended or {}).get('skus') or []
-        prices = self._prices(skus)
+        store = self._robot_store()
+        products = [store.catalog.by_sku.get(sku) for sku in skus]
+        prices = [p.price_cny if p else -1.0 for p in products]
+        reasons = [(item.get('sku'), item.get('reason_zh', '')) for item in (recommended or {}).get('products') or []]
         self.recommendations = len(skus)
-        self.expect.check('member_recommended', bool(skus) and all(0 < p <= 3000 for p in prices)
-                          and reply is not None and reply.text.count('元') >= len(skus),
-                          f'{skus} at {prices} yuan: ' + (reply.text if reply else 'no reply'))
-        self._screenshot('recommendations', until_css='#cards .card')
+        self.expect.check('member_recommended', bool(skus) and all(p is not None and p.category == story.MEMBER_CATEGORY
+                                                                   and p.price_cny >= story.MEMBER_MIN_PRICE for p in products)
+                          and reply is not None and reply.text.count('元') >= len(skus)
+                          and len(reasons) == len(skus) and all(reason for _, reason in reasons),
+                          f'{skus} at {prices} yuan, reasons {reasons}: ' + (reply.text if reply else 'no reply'))
+        shot = self._screenshot('recommendations', until_css='#cards .card-reason')
+        self.expect.check('screen_reasons', isinstance(shot, Path), str(shot))
+        # The member narrows the recommendation down: a brand, then a cheaper one.
+        brand_reply, brand_skus = self._ask_and_see(story.MEMBER, story.MEMBER_REFINE_BRAND, track)
+        brand = [store.catalog.by_sku.get(sku) for sku in brand_skus]
+        self.expect.check('member_refined_brand', bool(brand) and all(
+            p is not None and p.brand == story.MEMBER_BRAND and p.category == story.MEMBER_CATEGORY for p in brand),
+            f'{[(p.sku, p.brand) if p else "?" for p in brand]}: ' + (brand_reply.text if brand_reply else 'no reply'))
+        before = [p.price_cny for p in brand if p] or prices
+        cheap_reply, cheap_skus = self._ask_and_see(story.MEMBER, story.MEMBER_REFINE_CHEAPER, track)
+        cheaper = [store.catalog.by_sku.get(sku) for sku in cheap_skus]
+        self.expect.check('member_refined_cheaper', bool(cheaper) and all(
+            p is not None and p.category == story.MEMBER_CATEGORY and p.price_cny < min(before) for p in cheaper),
+            f'{[(p.sku, p.price_cny) if p else "?" for p in cheaper]} after prices {before}: '
+            + (cheap_reply.text if cheap_reply else 'no reply'))
+        shown = [p for p in cheaper or brand or products if p is not None]
+        zones = [store.zone_of(p) for p in shown]
+        zone = max(set(zones), key=zones.count) if zones else ''
         mark = self._marks()
         self.node.speak(story.MEMBER.label, story.MEMBER_ACCEPT, track)
+        turn = self._event(mark, 'dialogue_turn', 15)
+        self.expect.check('member_guide_zone', bool(zone) and turn is not None and turn.get('guide_to') == zone,
+                          f'products shown are in {zone or "no zone"}; the robot set off to '
+                          f'{(turn or {}).get("guide_to") or "nowhere"}')
         self._walk_behind(story.MEMBER)
         # On the way a display stand is hit: the bumper of the base simulator.
         moved = self._wait(lambda: self._distance_since(mark) > 1.5, 40, 'the robot moving')
@@ -667,20 +693,40 @@ class StoreDay:
         self._bump(mark, moved is not None)
         mark = self._marks()
         self.node.speak(story.MEMBER.label, story.MEMBER_RETRY, track)
-        arrived = self._guided(mark, story.MEMBER, track, 'phones', story.MEMBER_RETRY)
-        self.expect.check('bumper_recovered', arrived, 'arrived at the phones zone' if arrived else 'did not arrive')
+        arrived = self._guided(mark, story.MEMBER, track, zone or 'phones', story.MEMBER_RETRY)
+        self.expect.check('bumper_recovered', arrived, f'arrived at {zone}' if arrived else 'did not arrive')
         self._leave(track)
 
-    def _screenshot(self, name: str, **wait) -> None:
-        """Save out/demo/screens/<name>.png of the robot's screen (or console); a failure is told, never fatal."""
+    def _screenshot(self, name: str, **wait) -> Path | str:
+        """Save out/demo/screens/<name>.png of the robot's screen (or console); a failure is told, never
+        fatal. Returns the file, or why it was not saved."""
         saved = self.screens.shot(name, **wait)
         if not isinstance(saved, Path):
             self.transcript.say('demo', f'no screenshot {name}: {saved}')
+        return saved
 
-    def _prices(self, skus: list[str]) -> list[float]:
+    def _robot_store(self):
+        """The store as the robot's nodes read it (store folder + the platform's data)."""
         from retail_common.store import load_store
-        catalog = load_store(self.store, self.data).catalog    # what the robot's nodes read
-        return [catalog.by_sku[sku].price_cny if sku in catalog.by_sku else -1.0 for sku in skus]
+        return load_store(self.store, self.data)
+
+    def _ask_and_see(self, customer: story.Customer, text: str, track: int, timeout: float = 20.0):
+        """Say `text`; returns (the robot's reply, the SKUs it showed for it): a recommendation
+        event's products when it asked the recommender, else the products of the turn's event."""
+        mark = self._marks()
+        self.node.speak(customer.label, text, track)
+        reply = self._reply(mark, timeout, track)
+        if reply is None:
+            return None, []
+
+        def shown():
+            recommended = self._event(mark, 'recommendation', 0)
+            if recommended is not None:
+                return recommended.get('skus') or []
+            turn = self._event(mark, 'dialogue_turn', 0, lambda d: bool(d.get('products')))
+            return [p.get('sku') for p in turn['products']] if turn else None
+        skus = self._wait(lambda: shown() is not None, 5, 'the products shown') and shown()
+        return reply, skus or []
 
     def _distance_since(self, mark) -> float:
         with self.rec.lock:
@@ -739,6 +785,13 @@ class StoreDay:
         reply = self._reply(mark, 15, track)
         self.expect.check('shopper_answered', reply is not None and '厨房' in reply.text,
                           reply.text if reply else 'no answer')
+        # A store-wide question: the answer names products on promotion (from the robot's store).
+        reply, skus = self._ask_and_see(story.SHOPPER, story.PROMOTIONS_ASK, track)
+        store = self._robot_store()
+        offers = [store.catalog.by_sku.get(sku) for sku in skus]
+        self.expect.check('promotions_answered', bool(offers) and reply is not None and all(
+            p is not None and p.promotion and p.name_zh in reply.text for p in offers),
+            f'{[(p.sku, p.promotion) if p else "?" for p in offers]}: ' + (reply.text if reply else 'no answer'))
         mark = self._marks()
         self.node.speak(story.SHOPPER.label, story.SHOPPER_CALL_STAFF, track)
         staff = self._wait(lambda: self._since('staff', mark), 15, 'staff called')
@@ -756,6 +809,46 @@ class StoreDay:
         left = self._leave(track)
         ended = self._event(mark, 'session_end', 15, lambda d: d.get('reason') == 'left')
         self.expect.check('left_mid_conversation', bool(left and ended), f'left seen={left}, session end={ended}')
+
+    def _tour(self) -> None:
+        """A shopper asks for a tour, hears the first stop, asks for the next one, then ends it."""
+        self.transcript.section(f'A short tour: {story.TOURIST.label}')
+        track, _ = self._enter(story.TOURIST, 30)
+        mark = self._marks()
+        self.node.speak(story.TOURIST.label, story.TOUR_ASK, track)
+        started = self._event(mark, 'tour', 15, lambda d: d.get('status') == 'started')
+        route = (started or {}).get('route', '')
+        stops = self._robot_store().tours.get(route, ())
+        self.expect.check('tour_started', bool(stops) and self._reply(mark, 10, track, ('tour',)) is not None,
+                          f'tour {route!r} of {len(stops)} stops' if started else 'no tour started')
+        if not stops:
+            self._leave(track)
+            return
+        self._walk_behind(story.TOURIST)
+        first = stops[0]
+        narration = first.narration_zh[:12] or self._robot_store().zone_name(first.zone, 'zh')
+        said = self._wait(lambda: next((r for r in self._since('replies', mark)
+                                        if r.track_id == track and narration in r.text), None),
+                          150, f'the narration of {first.zone}')
+        arrived = first.zone in self._since('arrivals', mark)
+        self.expect.check('tour_narrated', bool(said and arrived),
+                          f'arrived at {first.zone}: {arrived}; ' + (said.text if said else 'no narration'))
+        mark = self._marks()
+        self.node.speak(story.TOURIST.label, story.TOUR_NEXT, track)
+        answer = self._reply(mark, 15, track, ('tour_control', 'tour'))
+        self._wait(lambda: False, 3, 'a moment on the way')
+        stopped = self._event(mark, 'tour', 0, lambda d: d.get('status') in ('stopped', 'failed', 'finished'))
+        self.expect.check('tour_next', answer is not None and stopped is None,
+                          (answer.text if answer else 'no answer') + ('' if stopped is None else f'; tour ended: {stopped}'))
+        mark = self._marks()
+        self.node.speak(story.TOURIST.label, story.TOUR_STOP, track)
+        ended = self._event(mark, 'tour', 15, lambda d: d.get('status') == 'stopped')
+        cancelled = self._event(mark, 'guide_outcome', 30,
+                                lambda d: d.get('mission') == 'tour' and d.get('result') == 'cancelled')
+        self.expect.check('tour_ended', ended is not None and cancelled is not None,
+                          f'tour event: {json.dumps(ended, ensure_ascii=False) if ended else "none"}; guide: '
+                          f'{json.dumps(cancelled, ensure_ascii=False) if cancelled else "no cancelled tour goal"}')
+        self._leave(track)
 
     def _outage(self) -> None:
         self.transcript.section('Network outage and a sync restart')

@@ -34,6 +34,7 @@ VIP2 = Customer('vip2', '贵宾 齐先生', 'kit_harington/john2.jpeg', customer
                 vip=True, enrol_photos=('kit_harington/john1.jpeg',))
 SHOPPER = Customer('shopper', '匿名顾客 A', 'rose_leslie/img1.jpg')
 LEAVER = Customer('leaver', '匿名顾客 B', 'rose_leslie/img2.jpg')
+TOURIST = Customer('tourist', '匿名顾客 C', 'rose_leslie/img1.jpg')
 CUSTOMERS = (VIP, MEMBER, SHOPPER, LEAVER)      # enrolled before opening (VIP2 enrols mid-day)
 
 APPOINTMENT_PURPOSE = '新款折叠屏手机的私人体验'
@@ -46,11 +47,19 @@ VIP_CHECKIN = '是的，帮我签到'
 VIP_ACCEPT_ESCORT = '好的，带我过去'
 VIP_RETRY = '带我去贵宾室'
 VIP2_RETRY = '带我去服务台'
-MEMBER_ASK = '帮我推荐一款三千以下的手机'
+MEMBER_ASK = '帮我推荐一款三千以上的手机'
+MEMBER_CATEGORY, MEMBER_MIN_PRICE = 'phone', 3000      # what MEMBER_ASK asks for (catalog category, yuan)
+MEMBER_REFINE_BRAND = '那华为的呢'
+MEMBER_BRAND = 'Huawei'                                # the catalog's brand of MEMBER_REFINE_BRAND
+MEMBER_REFINE_CHEAPER = '有没有便宜一点的'
 MEMBER_ACCEPT = '好的'
 MEMBER_RETRY = '带我去手机数码区'
 SHOPPER_ASK = '空气炸锅在哪里'
+PROMOTIONS_ASK = '最近有什么优惠活动吗'
 SHOPPER_CALL_STAFF = '能帮我叫一下店员吗'
+TOUR_ASK = '带我参观一下'
+TOUR_NEXT = '下一站'
+TOUR_STOP = '结束参观'
 LEAVER_ASK = '我想看看电视'
 OUTAGE_ASK = '最近有什么优惠活动吗'
 
@@ -68,13 +77,22 @@ EXPECTATIONS = {
     'vip2_staff_notified': f'staff ({VIP2_STAFF}) is told the second VIP has arrived',
     'vip2_escorted': 'the second VIP is escorted to the meeting point of the new appointment (service desk)',
     'member_greeted': 'the member is greeted by name',
-    'member_recommended': 'the member gets phone recommendations under 3000 yuan with reasons',
+    'member_recommended': f'the member gets phone recommendations of {MEMBER_MIN_PRICE} yuan or more with reasons',
+    'screen_reasons': 'the screen\'s recommendation cards show each product\'s reason',
+    'member_refined_brand': f'"{MEMBER_REFINE_BRAND}": every product shown is a {MEMBER_BRAND} phone',
+    'member_refined_cheaper': f'"{MEMBER_REFINE_CHEAPER}": every product shown costs less than those shown before',
+    'member_guide_zone': f'"{MEMBER_ACCEPT}": the robot sets off to the zone of the products shown',
     'bumper_stop': 'a bumper hit on the way stops the robot and it apologises',
-    'bumper_recovered': 'after the bumper reset the member is guided to the phones zone',
+    'bumper_recovered': 'after the bumper reset the member is guided to the zone of the products (phones)',
     'camera_dropout': 'the camera dropping frames is reported and recovers',
     'shopper_answered': 'the anonymous shopper is told where the air fryers are (kitchen)',
+    'promotions_answered': f'"{PROMOTIONS_ASK}" is answered with the store\'s products on promotion',
     'staff_called': 'a call for staff reaches the staff channel',
     'left_mid_conversation': 'a customer walking away mid-conversation ends the session',
+    'tour_started': f'"{TOUR_ASK}" starts the store\'s tour',
+    'tour_narrated': 'the first stop of the tour is narrated on arrival there',
+    'tour_next': f'"{TOUR_NEXT}" is answered and the tour goes on',
+    'tour_ended': f'"{TOUR_STOP}" ends the tour and the robot\'s tour goal is cancelled',
     'outage_queued': 'during the network outage events wait in the robot\'s outbox',
     'sync_restarted': 'the sync node comes back after being killed mid-day',
     'outage_drained': 'after the outage the outbox drains to the platform',
@@ -84,11 +102,13 @@ EXPECTATIONS = {
 # The day's scenes in order, and the expectations each one checks (`retailbot demo --scenes`).
 SCENES = {
     'vip': ('vip_identified', 'vip_greeted', 'vip_checked_in', 'vip_staff_notified', 'vip_escorted'),
-    'member': ('member_greeted', 'member_recommended', 'bumper_stop', 'bumper_recovered'),
+    'member': ('member_greeted', 'member_recommended', 'screen_reasons', 'member_refined_brand',
+               'member_refined_cheaper', 'member_guide_zone', 'bumper_stop', 'bumper_recovered'),
     'vip2': ('vip2_booked', 'vip2_greeted', 'vip2_checked_in', 'vip2_staff_notified', 'vip2_escorted'),
     'camera': ('camera_dropout',),
-    'shopper': ('shopper_answered', 'staff_called'),
+    'shopper': ('shopper_answered', 'promotions_answered', 'staff_called'),
     'leaver': ('left_mid_conversation',),
+    'tour': ('tour_started', 'tour_narrated', 'tour_next', 'tour_ended'),
     'outage': ('outage_queued', 'sync_restarted', 'outage_drained'),
 }
 ALWAYS = ('parts_available', 'no_events_lost')
