@@ -394,7 +394,12 @@ class StoreDay:
         if self.launch_code is not None:
             raise DemoAbort(f'the robot stopped during start-up (exit {self.launch_code}); see robot.log')
         graph = self.node.node
-        return (graph.count_publishers('/odom') > 0 and graph.count_subscribers('/dialogue/utterances') > 0
+        # The dialogue manager itself must be listening to customers (the screen subscribes to the
+        # same topics and is often up first: a customer shown before the manager listens is never greeted).
+        manager_listens = any(
+            (info.node_namespace, info.node_name) == ('/dialogue', 'manager')
+            for info in graph.get_subscriptions_info_by_topic('/perception/customer_events'))
+        return (graph.count_publishers('/odom') > 0 and manager_listens
                 and self.node.reset_safety.service_is_ready() and self.node.sync_now.service_is_ready()
                 and graph.count_publishers('/perception/customer_events') > 0)
 
@@ -711,22 +716,19 @@ class StoreDay:
         return load_store(self.store, self.data)
 
     def _ask_and_see(self, customer: story.Customer, text: str, track: int, timeout: float = 20.0):
-        """Say `text`; returns (the robot's reply, the SKUs it showed for it): a recommendation
-        event's products when it asked the recommender, else the products of the turn's event."""
+        """Say `text`; returns (the robot's reply, the SKUs it showed with it): the products of the
+        recommendation event when the reply presents recommendations, else those of this turn's
+        dialogue_turn event (the one with the reply's intent)."""
         mark = self._marks()
         self.node.speak(customer.label, text, track)
         reply = self._reply(mark, timeout, track)
         if reply is None:
             return None, []
-
-        def shown():
-            recommended = self._event(mark, 'recommendation', 0)
-            if recommended is not None:
-                return recommended.get('skus') or []
-            turn = self._event(mark, 'dialogue_turn', 0, lambda d: bool(d.get('products')))
-            return [p.get('sku') for p in turn['products']] if turn else None
-        skus = self._wait(lambda: shown() is not None, 5, 'the products shown') and shown()
-        return reply, skus or []
+        if reply.intent == 'recommend':
+            event = self._event(mark, 'recommendation', 5)
+            return reply, list((event or {}).get('skus') or [])
+        event = self._event(mark, 'dialogue_turn', 5, lambda d: d.get('intent') == reply.intent and bool(d.get('products')))
+        return reply, [p.get('sku') for p in (event or {}).get('products') or []]
 
     def _distance_since(self, mark) -> float:
         with self.rec.lock:
