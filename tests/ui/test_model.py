@@ -76,6 +76,14 @@ def test_recommendation_cards_keep_their_order_and_show_each_reason(model):
         ('B-1', '护眼', 'easy on the eyes'), ('K-1', '您常买厨房电器', 'you often buy kitchen appliances')]
 
 
+def test_a_refinement_shows_the_products_the_reply_presented_in_its_order(model):
+    model.on_interaction('recommendation', {'skus': ['K-2', 'B-1'], 'products': [{'sku': 'K-2'}, {'sku': 'B-1'}]})
+    model.on_interaction('dialogue_turn', {'intent': 'refine', 'slots': {'refine': 'cheaper', 'category': 'kettle'},
+                                           'products': [{'sku': 'NOPE'}, {'sku': 'K-1', 'price_cny': 199, 'zone': 'kitchen_west'}]})
+    screen = model.screen()
+    assert screen['cards_kind'] == 'products' and [c['sku'] for c in screen['cards']] == ['K-1']
+
+
 def test_recommendation_cards_without_reasons_show_none(model):
     model.on_interaction('recommendation', {'skus': ['K-1'], 'products': [{'sku': 'K-1'}, 'junk', {'sku': 7}]})
     assert [(c['sku'], c['reason_zh'], c['reason_en']) for c in model.screen()['cards']] == [('K-1', '', '')]

@@ -9,8 +9,8 @@ event (a consenting member); an unrecognised person gets the generic welcome, an
 the previous customer (captions, cards, welcome) is cleared when they leave, so the next shopper
 never sees it.
 
-Sources: product cards come from the dialogue's interaction events (`dialogue_turn` slots sku /
-category / brand, `recommendation` products with their reason_zh / reason_en) and the store
+Sources: product cards come from the dialogue's interaction events (`dialogue_turn` products
+presented, else its slots sku / category / brand, `recommendation` products with their reason_zh / reason_en) and the store
 catalog; the route from `/navigation/plan` and the robot's map pose; arrivals from
 `/navigation/arrivals`; check-in state from `vip_checkin` events.
 """
@@ -264,6 +264,13 @@ class UiModel:
             self._changed()
 
     def _on_turn(self, payload: dict) -> None:
+        # The products the reply presented, in order (a refinement, a reference, a tour stop's
+        # offers); without them, the products the turn's slots name.
+        presented = [item.get('sku') for item in payload.get('products') or [] if isinstance(item, dict)]
+        known = [self.catalog.by_sku[s] for s in presented if isinstance(s, str) and s in self.catalog.by_sku]
+        if known:
+            self.cards, self.cards_kind = [self._card(p) for p in known[:CARD_LIMIT]], 'products'
+            return
         intent = payload.get('intent', '')
         slots = payload.get('slots') or {}
         if intent not in PRODUCT_INTENTS or not isinstance(slots, dict):
