@@ -207,6 +207,7 @@ class RepeatStats:
     rate: np.ndarray       # per product: smoothed share of its buyers who bought it on a later visit
     interval_days: np.ndarray  # per product: median days between a buyer's visits with it (smoothed)
     buyers: np.ndarray     # distinct buyers per product
+    shown: np.ndarray      # the data shows re-buying (the product's own re-buyers, or its category's)
 
 
 def repeat_stats(profiles: Profiles, item_category: np.ndarray, prior_rate: np.ndarray,
@@ -227,6 +228,8 @@ def repeat_stats(profiles: Profiles, item_category: np.ndarray, prior_rate: np.n
     cat_rate = (cat_rebuyers + strength * store_rate) / (cat_buyers + strength)
     prior = np.maximum(cat_rate[item_category], prior_rate)
     rate = (rebuyers + strength * prior) / (buyers + strength)
+    # evidence, not the prior: the product's own re-buyers, or a category where several re-buy
+    shown = (rebuyers >= 1) | (cat_rebuyers[item_category] >= 2)
     # mean gap of each re-buyer, then the median per product (category's median as the fallback)
     gap = np.where(rebuy, (profiles.last - profiles.first) / np.maximum(profiles.visits - 1, 1) / DAY_S, np.nan)
     interval = np.full(n, np.nan)
@@ -241,7 +244,7 @@ def repeat_stats(profiles: Profiles, item_category: np.ndarray, prior_rate: np.n
         for c in np.unique(item_category[items_sorted]):
             cat_interval[c] = np.median(gaps_sorted[item_category[items_sorted] == c])
         interval = np.where(np.isnan(interval), cat_interval[item_category], interval)
-    return RepeatStats(rate, interval, buyers)
+    return RepeatStats(rate, interval, buyers, shown)
 
 
 def popularity(profiles: Profiles, n_items: int, now: float, half_life_days: float) -> np.ndarray:

@@ -43,7 +43,8 @@ WEEK_S = 7 * DAY_S
 COMPAT_TAG_PREFIX = 'for_'
 MARGIN_TAG_PREFIX = 'margin='
 COMPONENTS = ('cf', 'seq', 'repeat', 'pop', 'affinity', 'fits')
-# A product the member owns comes back only when at least this share of its buyers re-buy it.
+# A product the member owns comes back only when it is a consumable, or the data shows re-buying
+# (its own re-buyers, or two in its category) and the smoothed share of its buyers who re-buy is at least:
 REBUY_MIN_RATE = 0.05
 CONSUMABLE_PRIOR = 0.5  # re-buy rate a `consumable` tag stands for until the data says otherwise
 NEIGHBOURS = 100        # kept per product in the cf and seq matrices (bounds request time)
@@ -74,17 +75,19 @@ class Settings:
     """The blend and the components' hyper-parameters (chosen by validation; see training.py).
 
     The defaults are the uninformed prior used when the history is too small to validate on:
-    every component on with weight 1, no decay, a mild brand tilt.
+    the member's own signals on with weight 1, popularity 0.1 (it breaks their ties), no decay,
+    the brand tilt in the middle of the validated range.
     """
 
-    weights: tuple[tuple[str, float], ...] = tuple((c, 1.0) for c in COMPONENTS)
+    weights: tuple[tuple[str, float], ...] = tuple((c, 0.1 if c == 'pop' else 1.0) for c in COMPONENTS)
     cf: str = 'ease'                     # 'ease' or 'knn' (kNN whenever EASE does not fit)
     ease_lambda: float = 0.0             # 0: the middle of components.ease_lambdas
     profile_half_life_days: float = INF  # recency of the member's products for cf and affinity
     seq_lags: int = 2                    # later visits that count as a follow-up
     repeat_half_life_days: float = INF
     popularity_half_life_days: float = INF
-    brand_tilt: float = 1.0              # x(1 + tilt * member's share of purchases in the brand)
+    brand_tilt: float = 4.0              # x(1 + tilt * member's share of purchases in the brand)
+    other_fit: float = 1.0               # x this for a product made for a device the member lacks
     promotion_lift: float = 0.05         # store context, not learned: the store's own policy
     margin_lift: float = 0.1
 
@@ -110,7 +113,8 @@ class Settings:
         if self.weight('pop') > 0 or not on:
             parts.append(f'popularity half-life {days(self.popularity_half_life_days)}')
         if self.weight('affinity') > 0:
-            parts.append(f'brand tilt {self.brand_tilt:g}')
+            parts.append(f'brand tilt {self.brand_tilt:g}' + (f', made for a device not owned x{self.other_fit:g}'
+                                                               if self.other_fit != 1.0 else ''))
         return '; '.join(parts)
 
     def as_dict(self) -> dict:
@@ -263,6 +267,7 @@ class Recommender:
                         fits.append(i)
         self._compatible = sparse.csr_matrix((np.ones(len(owners)), (owners, fits)), shape=(n, n))
         self._owners_of = self._compatible.T.tocsr()
+        self._made_for = np.unique(np.array(fits, dtype=np.int64))  # products made for a device
 
     def encode(self, history: History) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
         """(product, member, ts, qty, member index) of the rows whose sku the catalog lists."""
@@ -288,7 +293,7 @@ class Recommender:
         self.buyers_this_week = np.bincount(visits.item, visits.ts > self.now - WEEK_S, minlength=n)
         self._popularity_cache: dict[float, np.ndarray] = {}
         self.repeat = comp.repeat_stats(self.profiles, self.item_category, CONSUMABLE_PRIOR * self.consumable)
-        self.rebuyable = self.repeat.rate >= REBUY_MIN_RATE
+        self.rebuyable = self.consumable | (self.repeat.shown & (self.repeat.rate >= REBUY_MIN_RATE))
         self.follow, counts = comp.follow_ups(visits, s.seq_lags, NEIGHBOURS)
         self.cf_matrices: dict[tuple[str, float], sparse.csr_matrix] = {}
         wanted = list(cf_variants) or [(s.cf, s.ease_lambda)]
@@ -310,8 +315,8 @@ class Recommender:
         pair = self.item_category[coo.row].astype(np.int64) * n_cat + self.item_category[coo.col]
         cat_counts = np.bincount(pair, coo.data, minlength=n_cat * n_cat).reshape(n_cat, n_cat)
         buyers = self.popularity(INF)
-        cat_buyers = np.bincount(self.item_category, buyers + 0.1, minlength=n_cat)
-        self.share_in_category = (buyers + 0.1) / cat_buyers[self.item_category]
+        cat_buyers = np.bincount(self.item_category, buyers + 1.0, minlength=n_cat)  # add-one smoothing
+        self.share_in_category = (buyers + 1.0) / cat_buyers[self.item_category]
         cat_share = cat_buyers / cat_buyers.sum() if n_cat else cat_buyers
         self._category_next = (cat_counts + 5.0 * cat_share) / (cat_counts.sum(axis=1, keepdims=True) + 5.0)
         self.week_rank = comp.rank_within(self.item_category, self.buyers_this_week) if n else np.zeros(0)
@@ -403,7 +408,7 @@ class Recommender:
         size = len(self.products) if idx is None else len(idx)
         pop = self.popularity(s.popularity_half_life_days)
         top = pop.max() if len(pop) else 0.0
-        parts = {'pop': self._take(pop, idx) / top if top > 0 else np.zeros(size)}
+        parts = {'pop': self._take(pop, idx) / top if top > 0 else np.ones(size)}
         if m is None:
             return parts
         at = self.profiles.of(m)
@@ -442,6 +447,10 @@ class Recommender:
         brand_share = np.bincount(self.item_brand[items], share, minlength=len(self.brands))
         affinity = (category_next[self.item_category] * self.share_in_category
                     * (1.0 + s.brand_tilt * brand_share[self.item_brand]))
+        if s.other_fit != 1.0 and len(self._made_for):
+            affinity[self._made_for] *= s.other_fit
+            if len(fitting := np.unique(_row_entries(self._compatible, items)[0])):
+                affinity[fitting] /= s.other_fit
         best = affinity.max() if len(affinity) else 0.0
         if best > 0:
             parts['affinity'] = self._take(affinity, idx) / best
@@ -457,6 +466,8 @@ class Recommender:
 
     def blend(self, parts: dict[str, np.ndarray], settings: Settings | None = None) -> np.ndarray:
         s = settings or self.settings
+        if len(parts) == 1:  # anonymous or new: popularity whatever its weight for members
+            return parts['pop']
         total = None
         for name, values in parts.items():
             w = s.weight(name)
@@ -497,6 +508,8 @@ class Recommender:
                  items: np.ndarray) -> Recommendation:
         product = self.products[i]
         component = max(parts, key=parts.get) if parts and max(parts.values()) > 0 else ''
+        if m is not None and i in items:
+            component = 'repeat'  # the member's own product again: their buying rhythm says why
         reason_zh, reason_en = self._reason(i, component, m, items)
         if product.promotion:
             promo_zh, promo_en = f'促销：{product.promotion}', f'on promotion: {product.promotion}'

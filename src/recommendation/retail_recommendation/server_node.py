@@ -142,6 +142,7 @@ class RecommendationServer(Node):
         self.get_logger().info(
             f'Recommendations ready: {len(catalog)} products, {model.purchase_rows} purchases by '
             f'{model.n_customers} members, built in {time.perf_counter() - started:.2f} s{history_note}')
+        self.get_logger().info(f'Recommendation settings: {model.settings.describe()}; {model.validation.describe()}')
 
     def _fail(self, problem: str) -> None:
         self._problem = problem
@@ -184,6 +185,7 @@ class RecommendationServer(Node):
                 'recommendation/server', level, self._problem or 'ready',
                 {'products': len(model.products), 'purchases': model.purchase_rows,
                  'members': model.n_customers, 'build_s': f'{model.fit_seconds:.2f}',
+                 'settings': model.settings.describe(),
                  'catalog': model.catalog.path})
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()

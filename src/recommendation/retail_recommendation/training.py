@@ -39,6 +39,7 @@ WEIGHT_GRID = (0.0, 0.05, 0.15, 0.4, 1.0, 2.5)
 REPEAT_HALF_LIVES = (INF, 90.0, 30.0)
 POPULARITY_HALF_LIVES = (INF, 60.0, 14.0)
 BRAND_TILTS = (0.0, 1.0, 4.0)
+OTHER_FITS = (1.0, 0.2)
 
 
 def _variants(model: Recommender) -> list[tuple[str, Settings]]:
@@ -51,7 +52,9 @@ def _variants(model: Recommender) -> list[tuple[str, Settings]]:
     out += [('repeat', replace(base, repeat_half_life_days=h)) for h in REPEAT_HALF_LIVES]
     out += [('pop', replace(base, popularity_half_life_days=h)) for h in POPULARITY_HALF_LIVES]
     if len(model.brands) > 1 or len(model.categories) > 1:
-        out += [('affinity', replace(base, brand_tilt=t)) for t in BRAND_TILTS if t == 0 or len(model.brands) > 1]
+        tilts = BRAND_TILTS if len(model.brands) > 1 else (0.0,)
+        fits = OTHER_FITS if model._compatible.nnz else (1.0,)
+        out += [('affinity', replace(base, brand_tilt=t, other_fit=f)) for t in tilts for f in fits]
     if model._compatible.nnz:
         out.append(('fits', base))
     return out
@@ -180,7 +183,7 @@ def choose_settings(catalog: Catalog, history: History, now: float,
     if 'pop' in picked:
         chosen = replace(chosen, popularity_half_life_days=picked['pop'].popularity_half_life_days)
     if 'affinity' in picked:
-        chosen = replace(chosen, brand_tilt=picked['affinity'].brand_tilt)
+        chosen = replace(chosen, brand_tilt=picked['affinity'].brand_tilt, other_fit=picked['affinity'].other_fit)
     if not math.isfinite(current):
         current = 0.0
     return chosen, Validation(members=len(sample), metric=f'recall@{K}', blend=current, alone=alone,
