@@ -88,6 +88,8 @@ class Settings:
     popularity_half_life_days: float = INF
     brand_tilt: float = 4.0              # x(1 + tilt * member's share of purchases in the brand)
     other_fit: float = 1.0               # x this for a product made for a device the member lacks
+    rebuy_evidence: bool = True          # owned products come back only where the data shows re-buying;
+                                         # False: validation found members' own products come back here
     promotion_lift: float = 0.05         # store context, not learned: the store's own policy
     margin_lift: float = 0.1
 
@@ -112,6 +114,8 @@ class Settings:
             parts.append(f'repeat half-life {days(self.repeat_half_life_days)}')
         if self.weight('pop') > 0 or not on:
             parts.append(f'popularity half-life {days(self.popularity_half_life_days)}')
+        if not self.rebuy_evidence:
+            parts.append("members' own products may come back")
         if self.weight('affinity') > 0:
             parts.append(f'brand tilt {self.brand_tilt:g}' + (f', made for a device not owned x{self.other_fit:g}'
                                                                if self.other_fit != 1.0 else ''))
@@ -436,7 +440,8 @@ class Recommender:
         if want('repeat'):
             rate = self.repeat.rate[items]
             scatter('repeat', items, rate * np.log2(1.0 + self.profiles.visits[at])
-                    * comp.decay(age, s.repeat_half_life_days) * self.rebuyable[items])
+                    * comp.decay(age, s.repeat_half_life_days)
+                    * (self.rebuyable[items] if s.rebuy_evidence else 1.0))
         if want('fits'):
             fitting = np.unique(_row_entries(self._compatible, items)[0])
             scatter('fits', fitting, np.ones(len(fitting)))
@@ -456,11 +461,14 @@ class Recommender:
             parts['affinity'] = self._take(affinity, idx) / best
         return parts
 
-    def owned_mask(self, m: int | None, idx: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def owned_mask(self, m: int | None, idx: np.ndarray | None,
+                   settings: Settings | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(positions in idx of the member's products that must not come back, all their products)."""
         if m is None:
             return self._no_items, self._no_items
         items = self.profiles.items[self.profiles.of(m)]
+        if not (settings or self.settings).rebuy_evidence:
+            return self._no_items, items
         pos, found = self._positions(idx, items)
         return pos[~self.rebuyable[items[found]]], items
 

@@ -11,7 +11,10 @@ Search, all on that one fit:
      half-lives, brand tilt) are scored alone and the best variant of each is kept;
   2. the blend starts from the best single component and coordinate ascent over the others'
      weights keeps a change only when validation improves, so a component that does not help
-     (brands in a store without brands, categories that carry no signal) stays off.
+     (brands in a store without brands, categories that carry no signal) stays off; the ascent
+     runs with the "owned products come back only with re-buying evidence" mask and without it,
+     and the mask is dropped only when validation shows members' own products coming back (a
+     store of re-buyers whose history is too short to show it product by product).
 The search works on each member's candidate products (the union of every variant's top 50), so
 its cost grows with members x variants, not with the catalog; the sample is smaller for large
 catalogs (`MAX_SCORED`) to keep training with validation under a minute at 100 000 products.
@@ -49,7 +52,7 @@ def _variants(model: Recommender) -> list[tuple[str, Settings]]:
     for kind, lam in model.cf_matrices:
         out.append(('cf', replace(base, cf=kind, ease_lambda=lam)))
     out.append(('seq', base))
-    out += [('repeat', replace(base, repeat_half_life_days=h)) for h in REPEAT_HALF_LIVES]
+    out += [('repeat', replace(base, repeat_half_life_days=h, rebuy_evidence=False)) for h in REPEAT_HALF_LIVES]
     out += [('pop', replace(base, popularity_half_life_days=h)) for h in POPULARITY_HALF_LIVES]
     if len(model.brands) > 1 or len(model.categories) > 1:
         tilts = BRAND_TILTS if len(model.brands) > 1 else (0.0,)
@@ -110,7 +113,7 @@ def choose_settings(catalog: Catalog, history: History, now: float,
     held_members = visits.member[held_rows]
     shared = {i: model.component_scores(None, None, settings)['pop']
               for i, (name, settings) in enumerate(variants) if name == 'pop'}
-    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     for s_i, m in enumerate(sample):
         m = int(m)
         scores = [shared[i] if i in shared else
@@ -122,26 +125,29 @@ def choose_settings(catalog: Catalog, history: History, now: float,
             if vector is not None:
                 top = np.argpartition(-vector, CANDIDATES)[:CANDIDATES] if n > CANDIDATES else np.arange(n)
                 candidate[top[vector[top] > 0]] = True
-        candidate[blocked] = False
         cand = np.flatnonzero(candidate)
         held_items = np.unique(visits.item[held_rows[held_members == m]])
         rows.append((cand, np.stack([v[cand] if v is not None else np.zeros(len(cand)) for v in scores]),
-                     np.isin(cand, held_items)))
+                     np.isin(cand, held_items), np.isin(cand, blocked)))
         basket[s_i] = max(len(held_items), 1)
         if s_i % 50 == 49:
             report('validation: scoring members', (s_i + 1) / len(sample))
-    width = max(max((len(c) for c, _, _ in rows), default=1), K)
+    width = max(max((len(r[0]) for r in rows), default=1), K)
     values = np.full((len(variants), len(sample), width), 0.0)
     target = np.zeros((len(sample), width))
     present = np.zeros((len(sample), width), dtype=bool)
-    for s_i, (cand, vals, hit) in enumerate(rows):
+    allowed = np.zeros((len(sample), width), dtype=bool)  # present and not an owned product kept away
+    for s_i, (cand, vals, hit, kept_away) in enumerate(rows):
         values[:, s_i, :len(cand)] = vals
         target[s_i, :len(cand)] = hit
         present[s_i, :len(cand)] = True
+        allowed[s_i, :len(cand)] = ~kept_away
     tie = values[[i for i, (c, _) in enumerate(variants) if c == 'pop'][0]] * 1e-6
 
+    evidence = True  # the mask of owned products without re-buying evidence; tried off below
+
     def recall(vector: np.ndarray) -> float:
-        return _recall(np.where(present, vector + tie, -np.inf), target, basket)
+        return _recall(np.where(allowed if evidence else present, vector + tie, -np.inf), target, basket)
 
     # 1. each component's best variant
     best_variant: dict[str, int] = {}
@@ -150,30 +156,40 @@ def choose_settings(catalog: Catalog, history: History, now: float,
         r = recall(values[i])
         if name not in alone or r > alone[name] + 1e-9:
             alone[name], best_variant[name] = r, i
-    # 2. coordinate ascent on the weights, from the best component alone
+    # 2. coordinate ascent on the weights, from the best component alone; with the owned-product
+    #    mask and without it (a store where members re-buy what they own)
     order = sorted(alone, key=lambda c: -alone[c])
-    weights = {c: 0.0 for c in COMPONENTS}
-    weights[order[0]] = 1.0
-    current = alone[order[0]]
 
     def blended(w: dict[str, float]) -> float:
-        total = sum(w[c] * values[best_variant[c]] for c in best_variant if w[c] > 0)
-        return recall(total)
+        return recall(sum(w[c] * values[best_variant[c]] for c in best_variant if w[c] > 0))
 
-    for sweep in range(2):
-        changed = False
-        for c in order:
-            for w in WEIGHT_GRID:
-                if w == weights[c] or (c == order[0] and w == 0.0):
-                    continue
-                trial = weights | {c: w}
-                r = blended(trial)
-                if r > current + 1e-3:
-                    current, weights, changed = r, trial, True
-            report('validation: choosing the blend', (sweep * len(order) + order.index(c) + 1) / (2 * len(order)))
-        if not changed:
-            break
-    chosen = Settings().with_weights(**weights)
+    def ascend() -> tuple[float, dict[str, float]]:
+        weights = {c: 0.0 for c in COMPONENTS} | {order[0]: 1.0}
+        current = blended(weights)
+        for sweep in range(2):
+            changed = False
+            for c in order:
+                for w in WEIGHT_GRID:
+                    if w == weights[c] or (c == order[0] and w == 0.0):
+                        continue
+                    trial = weights | {c: w}
+                    r = blended(trial)
+                    if r > current + 1e-3:
+                        current, weights, changed = r, trial, True
+            if not changed:
+                break
+        return current, weights
+
+    report('validation: choosing the blend', 0.0)
+    current, weights = ascend()
+    evidence = False
+    unmasked, unmasked_weights = ascend()
+    report('validation: choosing the blend', 1.0)
+    if unmasked > current + 1e-3:
+        current, weights = unmasked, unmasked_weights
+    else:
+        evidence = True
+    chosen = replace(Settings().with_weights(**weights), rebuy_evidence=evidence)
     picked = {c: variants[i][1] for c, i in best_variant.items()}
     if 'cf' in picked:
         chosen = replace(chosen, cf=picked['cf'].cf, ease_lambda=picked['cf'].ease_lambda,
