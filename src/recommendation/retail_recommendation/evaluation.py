@@ -25,9 +25,8 @@ from scipy import sparse
 from retail_common.catalog import Catalog
 from retail_recommendation import components as comp
 from retail_recommendation.history import History
-from retail_recommendation.recommender import Constraints, Recommender
+from retail_recommendation.recommender import Constraints, Progress, Recommender
 
-Progress = Callable[[str, float], None]  # (step, fraction of that step done)
 EVAL_CONSTRAINTS = Constraints(in_stock_only=False)
 BASELINES = ('popularity (distinct buyers)', 'item-kNN (cosine)', 'EASE', 'ALS (implicit)')
 HYBRID = 'hybrid'
