@@ -98,6 +98,7 @@ def test_eval_on_a_planted_store_puts_the_hybrid_ahead_of_every_peer(planted_fil
         assert word in table.stdout
 
 
+@pytest.mark.slow
 def test_eval_time_split_on_real_purchases_reads_gzip(tmp_path):
     """A month of the UCI Online Retail history (CC BY 4.0, tests/data/retail), split in time."""
     import gzip

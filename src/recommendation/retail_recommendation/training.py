@@ -36,7 +36,7 @@ from retail_recommendation.recommender import (COMPONENTS, INF, Progress, Recomm
 K = 10
 MIN_MEMBERS = 30            # fewer validation members than this: the uninformed defaults
 MAX_MEMBERS = 1500          # validation sample
-MAX_SCORED = 60_000_000     # members x products x variants scored during the search
+MAX_SCORED = 250_000_000    # members x products x variants scored during the search
 CANDIDATES = 50             # per variant and member
 WEIGHT_GRID = (0.0, 0.05, 0.15, 0.4, 1.0, 2.5)
 REPEAT_HALF_LIVES = (INF, 90.0, 30.0)
@@ -107,8 +107,9 @@ def choose_settings(catalog: Catalog, history: History, now: float,
     sample = np.sort(rng.choice(eligible, size=min(len(eligible), MAX_MEMBERS, budget), replace=False))
     basket = np.zeros(len(sample))
 
-    # candidates: per member, the union of each variant's top products (owned ones that never come
-    # back excluded), padded to one width so a blend's top K is one argpartition per row
+    # candidates: per member, the union of each variant's top products (with a flag on the owned
+    # ones the re-buying mask keeps away), padded to one width so a blend's top K is one
+    # argpartition per row
     held_rows = np.flatnonzero(held)
     held_members = visits.member[held_rows]
     shared = {i: model.component_scores(None, None, settings)['pop']
