@@ -11,6 +11,7 @@ Exit codes: 0 done, 2 unusable input (missing file, bad header, bad arguments).
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 
 MAX_ISSUES_SHOWN = 20
 
@@ -77,7 +78,8 @@ def run(args) -> int:
     from retail_common.cli_output import print_json
     from retail_recommendation.recommender import Constraints, Recommender
     catalog, history = loaded
-    model = Recommender(catalog, history)
+    with _progress() as step:
+        model = Recommender(catalog, history, progress=step)
     constraints = Constraints(category=args.category, brand=args.brand, min_price=args.min_price,
                               max_price=args.max_price)
     for customer in [c.strip() for c in args.customers.split(',')]:
@@ -98,6 +100,18 @@ def run(args) -> int:
                   f'¥{r.product.price_cny:,.0f}  score {r.score:.3f}')
             print(f'     {r.reason_zh} / {r.reason_en}')
     return 0
+
+
+@contextmanager
+def _progress():
+    """A progress bar on stderr (when it is a terminal); yields step(what, fraction done)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    console = Console(stderr=True)
+    with Progress(TextColumn('{task.description}'), BarColumn(), TimeElapsedColumn(), console=console,
+                  transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task('training', total=1.0)
+        yield lambda what, done: progress.update(task, description=what, completed=done)
 
 
 def _split(args, catalog, history):
@@ -130,17 +144,10 @@ def _evaluate(args) -> int:
         print(f'retailbot recommend eval: {problem}', file=sys.stderr)
         return 2
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
     from retail_common.cli_output import print_json
     from retail_recommendation.evaluation import HYBRID, best_baseline, evaluate_all
-    console = Console(stderr=True)
-    with Progress(TextColumn('{task.description}'), BarColumn(), TimeElapsedColumn(), console=console,
-                  transient=True, disable=not console.is_terminal) as progress:
-        task = progress.add_task('evaluating', total=1.0)
-
-        def step(what: str, done: float) -> None:
-            progress.update(task, description=what, completed=done)
+    with _progress() as step:
         results = evaluate_all(catalog, split, args.k, progress=step)
     hybrid = next(m for m in results if m.method == HYBRID)
     peer = best_baseline(results)

@@ -295,7 +295,7 @@ class Recommender:
         x = visits.matrix()
         self.units_sold = np.bincount(visits.item, visits.qty, minlength=n)
         self.buyers_this_week = np.bincount(visits.item, visits.ts > self.now - WEEK_S, minlength=n)
-        self._popularity_cache: dict[float, np.ndarray] = {}
+        self._popularity_cache: dict[tuple[float, bool], np.ndarray] = {}
         self.repeat = comp.repeat_stats(self.profiles, self.item_category, CONSUMABLE_PRIOR * self.consumable)
         self.rebuyable = self.consumable | (self.repeat.shown & (self.repeat.rate >= REBUY_MIN_RATE))
         self.follow, counts = comp.follow_ups(visits, s.seq_lags, NEIGHBOURS)
@@ -321,18 +321,24 @@ class Recommender:
         buyers = self.popularity(INF)
         cat_buyers = np.bincount(self.item_category, buyers + 1.0, minlength=n_cat)  # add-one smoothing
         self.share_in_category = (buyers + 1.0) / cat_buyers[self.item_category]
+        self._top_share_in_category = np.zeros(n_cat)
+        np.maximum.at(self._top_share_in_category, self.item_category, self.share_in_category)
         cat_share = cat_buyers / cat_buyers.sum() if n_cat else cat_buyers
         self._category_next = (cat_counts + 5.0 * cat_share) / (cat_counts.sum(axis=1, keepdims=True) + 5.0)
         self.week_rank = comp.rank_within(self.item_category, self.buyers_this_week) if n else np.zeros(0)
         self.sales_rank = comp.rank_within(self.item_category, buyers) if n else np.zeros(0)
         self.context_lift = 1.0 + s.promotion_lift * self._on_promotion + s.margin_lift * self._margin
 
-    def popularity(self, half_life_days: float) -> np.ndarray:
-        """Recency-weighted distinct buyers per product (cached per half-life)."""
-        pop = self._popularity_cache.get(half_life_days)
+    def popularity(self, half_life_days: float, scaled: bool = False) -> np.ndarray:
+        """Recency-weighted distinct buyers per product; scaled: 1 at the best (all 1 without data)."""
+        key = (half_life_days, scaled)
+        pop = self._popularity_cache.get(key)
         if pop is None:
             pop = comp.popularity(self.profiles, len(self.products), self.now, half_life_days)
-            self._popularity_cache[half_life_days] = pop
+            if scaled:
+                top = pop.max() if len(pop) else 0.0
+                pop = pop / top if top > 0 else np.ones(len(pop))
+            self._popularity_cache[key] = pop
         return pop
 
     # ---------------------------------------------------------------- queries
@@ -410,9 +416,7 @@ class Recommender:
         """
         s = settings or self.settings
         size = len(self.products) if idx is None else len(idx)
-        pop = self.popularity(s.popularity_half_life_days)
-        top = pop.max() if len(pop) else 0.0
-        parts = {'pop': self._take(pop, idx) / top if top > 0 else np.ones(size)}
+        parts = {'pop': self._take(self.popularity(s.popularity_half_life_days, scaled=True), idx)}
         if m is None:
             return parts
         at = self.profiles.of(m)
@@ -450,15 +454,16 @@ class Recommender:
         share = profile / profile.sum()
         category_next = share @ self._category_next[self.item_category[items]]
         brand_share = np.bincount(self.item_brand[items], share, minlength=len(self.brands))
-        affinity = (category_next[self.item_category] * self.share_in_category
-                    * (1.0 + s.brand_tilt * brand_share[self.item_brand]))
+        affinity = (category_next[self._take(self.item_category, idx)] * self._take(self.share_in_category, idx)
+                    * (1.0 + s.brand_tilt * brand_share[self._take(self.item_brand, idx)]))
         if s.other_fit != 1.0 and len(self._made_for):
-            affinity[self._made_for] *= s.other_fit
-            if len(fitting := np.unique(_row_entries(self._compatible, items)[0])):
-                affinity[fitting] /= s.other_fit
-        best = affinity.max() if len(affinity) else 0.0
-        if best > 0:
-            parts['affinity'] = self._take(affinity, idx) / best
+            affinity[self._positions(idx, self._made_for)[0]] *= s.other_fit
+            fitting = np.unique(_row_entries(self._compatible, items)[0])
+            affinity[self._positions(idx, fitting)[0]] /= s.other_fit
+        # scaled by its catalog-wide upper bound (the same for any idx, and cheap)
+        bound = float((category_next * self._top_share_in_category).max()) * (1.0 + s.brand_tilt * brand_share.max())
+        if bound > 0:
+            parts['affinity'] = affinity / bound
         return parts
 
     def owned_mask(self, m: int | None, idx: np.ndarray | None,

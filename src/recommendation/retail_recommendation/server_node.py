@@ -3,7 +3,9 @@
 When the sync swaps in a new catalog or history (a `/sync/data_updates` message, or a changed file
 seen by the mtime watch), the new model is built on a worker thread while requests keep being
 answered by the old one; the reference is then swapped in one assignment, so no request waits or
-is dropped during a reload.
+is dropped during a reload. Training includes choosing the blend by validation on the store's
+history (seconds; see training.py); at start-up a model with the prior settings answers until
+then. The chosen settings and their validation score are logged and in /diagnostics.
 """
 from __future__ import annotations
 
