@@ -74,13 +74,16 @@ def best_sellers(model: Recommender, constraints: Constraints, k: int) -> list[i
     return top[np.argsort(-popularity[top])].tolist()
 
 
-def timed(fn, batch) -> np.ndarray:
-    out = np.empty(len(batch))
+def timed(fn, batch) -> tuple[np.ndarray, np.ndarray]:
+    """(wall ms, CPU ms) per request: on a shared machine the wall time's tail is mostly waiting
+    for a core, which the process's CPU time leaves out."""
+    wall, cpu = np.empty(len(batch)), np.empty(len(batch))
     for i, (customer, constraints) in enumerate(batch):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         fn(customer, constraints)
-        out[i] = (time.perf_counter() - started) * 1e3
-    return out
+        cpu[i] = (time.process_time() - started_cpu) * 1e3
+        wall[i] = (time.perf_counter() - started) * 1e3
+    return wall, cpu
 
 
 def main() -> None:
@@ -120,15 +123,17 @@ def main() -> None:
 
     batch = requests(model, args.requests, seed=3)
     timed(lambda c, x: model.recommend(c, x, args.k), batch[:200])  # warm-up
-    hybrid = timed(lambda c, x: model.recommend(c, x, args.k), batch)
-    peer = timed(lambda c, x: best_sellers(model, x, args.k), batch)
-    for name, values in (('hybrid', hybrid), ('popularity (peer)', peer)):
+    hybrid, hybrid_cpu = timed(lambda c, x: model.recommend(c, x, args.k), batch)
+    peer, peer_cpu = timed(lambda c, x: best_sellers(model, x, args.k), batch)
+    for name, values, cpu in (('hybrid', hybrid, hybrid_cpu), ('popularity (peer)', peer, peer_cpu)):
         p50, p99 = np.percentile(values, [50, 99])
-        print(f'{name:<20} p50 {p50:6.3f} ms   p99 {p99:6.3f} ms   max {values.max():6.2f} ms '
-              f'({len(values)} requests, k={args.k})')
-    p99 = float(np.percentile(hybrid, 99))
-    print(f'hybrid / peer p50: {np.median(hybrid) / np.median(peer):.1f}x;  '
-          f'goal p99 <= 5 ms: {"met" if p99 <= 5.0 else "NOT met"} ({p99:.2f} ms)')
+        c50, c99 = np.percentile(cpu, [50, 99])
+        print(f'{name:<20} p50 {p50:6.3f} ms   p99 {p99:6.3f} ms   max {values.max():6.2f} ms wall; '
+              f'CPU p50 {c50:6.3f} ms  p99 {c99:6.3f} ms ({len(values)} requests, k={args.k})')
+    p99, c99 = float(np.percentile(hybrid, 99)), float(np.percentile(hybrid_cpu, 99))
+    print(f'hybrid / peer p50: {np.median(hybrid) / np.median(peer):.1f}x;  goal p99 <= 5 ms: '
+          f'{"met" if p99 <= 5.0 else "NOT met"} ({p99:.2f} ms wall, {c99:.2f} ms CPU; '
+          f'peer p99 {np.percentile(peer, 99):.2f} ms wall on this machine now)')
 
 
 if __name__ == '__main__':
