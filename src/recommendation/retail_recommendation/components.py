@@ -131,9 +131,10 @@ class Profiles:
         return slice(int(self.ptr[m]), int(self.ptr[m + 1]))
 
 
-def ease(x: sparse.csr_matrix, lam: float, keep: int) -> sparse.csr_matrix:
-    """EASE weights B (product x product, row j = what buying j says about each product), top `keep`.
+def ease(x: sparse.csr_matrix, lam: float, keep: int | None) -> sparse.csr_matrix:
+    """EASE weights B (product x product, row j = what buying j says about each product).
 
+    `keep`: the largest positive weights kept per row (None: the whole matrix).
     Solved on the products that were sold at least once; raises ValueError beyond EASE_MAX_ITEMS.
     """
     sold = np.flatnonzero(np.asarray(x.sum(axis=0)).ravel() > 0)
@@ -149,8 +150,16 @@ def ease(x: sparse.csr_matrix, lam: float, keep: int) -> sparse.csr_matrix:
     b = p / (-np.diag(p))[None, :]
     b[np.diag_indices_from(b)] = 0.0
     del p, gram
-    pruned = top_per_row(b, keep).tocoo()
-    return sparse.csr_matrix((pruned.data, (sold[pruned.row], sold[pruned.col])), shape=(n, n))
+    if keep is None or keep >= len(sold):  # everything, negative weights included
+        rows, cols = np.nonzero(b != 0)
+        vals = b[rows, cols]
+    else:  # the `keep` largest positive weights per row, straight from the dense matrix
+        cols = np.argpartition(-b, keep - 1, axis=1)[:, :keep]
+        vals = np.take_along_axis(b, cols, axis=1).ravel()
+        rows = np.repeat(np.arange(len(sold)), keep)
+        cols = cols.ravel()
+        rows, cols, vals = rows[vals > 0], cols[vals > 0], vals[vals > 0]
+    return sparse.csr_matrix((vals.astype(np.float32), (sold[rows], sold[cols])), shape=(n, n))
 
 
 def ease_lambdas(x: sparse.csr_matrix) -> list[float]:

@@ -155,7 +155,7 @@ def evaluate_ease(catalog: Catalog, split: Split, k: int, coded: _Coded | None =
     best = None
     for lam in comp.ease_lambdas(coded.binary):
         try:
-            b = comp.ease(coded.binary, lam, keep=len(catalog))
+            b = comp.ease(coded.binary, lam, keep=None)
         except ValueError as exc:
             return Metrics(BASELINES[2], float('nan'), float('nan'), 0.0, len(split.held_out), {'note': str(exc)})
         lists = coded.top_lists(lambda rows: (coded.binary[rows] @ b).toarray(), k)
