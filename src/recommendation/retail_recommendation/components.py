@@ -22,7 +22,7 @@ import numpy as np
 from scipy import sparse
 
 DAY_S = 86400.0
-# EASE inverts a dense (sold products)^2 matrix: 5 000 products is 200 MB and about 5 s per solve
+# EASE inverts a dense (sold products)^2 matrix: 5 000 products is 100 MB (float32) and about 1-2 s per solve
 # on 2 cores; validation solves it a few times, which keeps training under a minute.
 EASE_MAX_ITEMS = 5000
 VISIT_CAP = 12  # products of one visit used for follow-ups (bounds wholesale baskets' pair count)
@@ -144,9 +144,9 @@ def ease(x: sparse.csr_matrix, lam: float, keep: int | None) -> sparse.csr_matri
     if not len(sold):
         return sparse.csr_matrix((n, n), dtype=np.float32)
     xs = x[:, sold]
-    gram = (xs.T @ xs).toarray().astype(np.float64)
+    gram = (xs.T @ xs).toarray().astype(np.float32)
     gram[np.diag_indices_from(gram)] += lam
-    p = np.linalg.inv(gram)
+    p = _spd_inverse(gram)
     b = p / (-np.diag(p))[None, :]
     b[np.diag_indices_from(b)] = 0.0
     del p, gram
@@ -160,6 +160,22 @@ def ease(x: sparse.csr_matrix, lam: float, keep: int | None) -> sparse.csr_matri
         cols = cols.ravel()
         rows, cols, vals = rows[vals > 0], cols[vals > 0], vals[vals > 0]
     return sparse.csr_matrix((vals.astype(np.float32), (sold[rows], sold[cols])), shape=(n, n))
+
+
+def _spd_inverse(a: np.ndarray) -> np.ndarray:
+    """Inverse of a symmetric positive definite matrix by Cholesky (LAPACK potrf/potri), in place.
+
+    About 3-4x faster than a general inverse in float32; X^T X + lambda I (lambda > 0) is well
+    conditioned enough for single precision. Falls back to numpy's inverse if potrf fails.
+    """
+    from scipy.linalg import lapack
+    factor, info = lapack.spotrf(a, lower=False, clean=False, overwrite_a=False)
+    if info == 0:
+        inverse, info = lapack.spotri(factor, lower=False, overwrite_c=True)
+        if info == 0:
+            upper = np.triu(inverse)
+            return upper + np.triu(upper, 1).T
+    return np.linalg.inv(a.astype(np.float64)).astype(np.float32)
 
 
 def ease_lambdas(x: sparse.csr_matrix) -> list[float]:
