@@ -207,13 +207,15 @@ def evaluate_all(catalog: Catalog, split: Split, k: int = 10,
              ('EASE', lambda: evaluate_ease(catalog, split, k, coded)),
              ('ALS', lambda: evaluate_als(catalog, split, k, coded=coded)),
              ('hybrid', lambda: evaluate_hybrid(catalog, split, k, progress))]
+    from threadpoolctl import threadpool_limits
     results = []
-    for name, step in steps:
-        if progress:
-            progress(name, 0.0)
-        results.append(step())
-        if progress:
-            progress(name, 1.0)
+    with threadpool_limits(1, 'blas'):  # as the hybrid trains: a multi-threaded BLAS spins on busy cores
+        for name, step in steps:
+            if progress:
+                progress(name, 0.0)
+            results.append(step())
+            if progress:
+                progress(name, 1.0)
     return results
 
 
