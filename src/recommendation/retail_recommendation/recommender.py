@@ -560,18 +560,20 @@ class Recommender:
             matrix = self.follow if component == 'seq' else self.cf_matrices[self.cf_key]
             p = self.products[self._source(i, items, matrix)]
             if component == 'cf':
-                return f'买过您那款{p.name_zh}的顾客也买了这款', f'customers who bought your {p.name_en} also bought this'
-            return f'买了{p.name_zh}的顾客接下来常买这款', f'members often buy this next after the {p.name_en} you bought'
+                return (f'买过您那款{p.name_zh}的顾客也买了这款',
+                        f'customers who bought your {p.name_en} also bought this')
+            return (f'买了{p.name_zh}的顾客接下来常买这款',
+                    f'members often buy this next after the {p.name_en} you bought')
         if component == 'affinity' and len(items):
             same_brand = items[self.item_brand[items] == self.item_brand[i]]
-            if len(same_brand):
-                p = self.products[int(same_brand[np.lexsort((self.price[same_brand],
-                                                             self.item_category[same_brand] == self.item_category[i]))[-1]])]
+            if len(same_brand):  # their own product of that brand, the same category first
+                same_category = self.item_category[same_brand] == self.item_category[i]
+                p = self.products[int(same_brand[np.lexsort((self.price[same_brand], same_category))[-1]])]
                 return f'因为您购买过{p.brand_zh}{p.category_zh}', f'because you bought {_bought(p)}'
             src = items[np.argmax(self._category_next[self.item_category[items], self.item_category[i]])]
-            p = self.products[int(src)]
-            return (f'买了{p.category_zh}的顾客常接着买{self.products[i].category_zh}',
-                    f'members who buy {category_en(p.category)} often buy {category_en(self.products[i].category)} next')
+            p, q = self.products[int(src)], self.products[i]
+            return (f'买了{p.category_zh}的顾客常接着买{q.category_zh}',
+                    f'members who buy {category_en(p.category)} often buy {category_en(q.category)} next')
         if self.buyers_this_week[i] > 0 and self.week_rank[i] < 3:
             return '本周热销', 'popular this week'
         if self.units_sold[i] > 0 and self.sales_rank[i] < 5:

@@ -284,7 +284,8 @@ def zipf_store(n_products: int = 2000, n_members: int = 8000, *, seed: int = 1, 
         spec = _SPECS[category]
         price = round(rng.uniform(*spec.price) / 10) * 10 - 1.0
         products.append(Product(
-            sku=f'Z-{number:06d}', name_zh=f'{spec.zh} {number}', name_en=f'{category_name(category)} {number}',
+            sku=f'Z-{number:06d}', name_zh=f'{spec.zh} {number}',
+            name_en=f"{category.replace('_', ' ')} {number}",
             aliases=(), category=category, category_zh=spec.zh, brand='Generic', brand_zh='通用',
             price_cny=max(price, 9.0), zone=spec.zone, stock=rng.randint(1, 40), tags=(), promotion=''))
     catalog = Catalog(path='zipf-synthetic', products=products)
@@ -327,7 +328,3 @@ def zipf_store(n_products: int = 2000, n_members: int = 8000, *, seed: int = 1, 
                 own.append(i)
     purchases.sort(key=lambda p: p.ts)
     return catalog, purchases
-
-
-def category_name(category: str) -> str:
-    return category.replace('_', ' ')
