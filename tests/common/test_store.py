@@ -103,10 +103,13 @@ def test_a_broken_zones_file_is_one_line_naming_file_and_key(store_dir, broken, 
     assert message.startswith(str(store_dir / 'zones.yaml')) and key in message and '\n' not in message
 
 
-def test_missing_zones_or_catalog_is_unusable(store_dir):
-    (store_dir / 'catalog.csv').unlink()
-    with pytest.raises(StoreError, match='catalog.csv'):
+def test_a_missing_zones_file_or_a_broken_catalog_is_unusable(store_dir):
+    (store_dir / 'catalog.csv').write_text('sku,name\n1,x\n', encoding='utf-8')
+    with pytest.raises(StoreError, match='catalog.csv: header lacks'):
         load_store(store_dir)
+    (store_dir / 'catalog.csv').unlink()
+    store = load_store(store_dir)          # map and zones only: guiding still works
+    assert len(store.catalog) == 0 and any("catalog.csv: no such file" in i for i in store.issues)
     (store_dir / 'zones.yaml').unlink()
     with pytest.raises(StoreError, match='zones.yaml: zones file does not exist'):
         load_store(store_dir)

@@ -7,7 +7,8 @@ import pytest
 from retail_common.catalog import load_catalog
 from retail_dialogue.manager import DialogueManager, RecommendedProduct
 from retail_dialogue.nlu import Nlu
-from retail_dialogue.store import Appointment
+from retail_common.store import load_store
+from retail_dialogue.store import Appointment, ZoneNames
 
 DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
 
@@ -39,7 +40,8 @@ class Script:
         self.manager = DialogueManager(catalog, nlu=nlu, say=self.replies.append, emit=self.events.append,
                                        recommend=kwargs.pop('recommend', recommend),
                                        guide=lambda track, zone: self.guides.append((track, zone)),
-                                       notify_staff=self.staff.append, clock=lambda: self.now, **kwargs)
+                                       notify_staff=self.staff.append, clock=lambda: self.now,
+                                       zones=kwargs.pop('zones', ZoneNames.of(load_store(DEMO))), **kwargs)
 
     def say(self, text, track=7):
         before = len(self.replies)
@@ -92,7 +94,7 @@ def test_price_location_promotion_answers(catalog, nlu):
     [reply] = s.say('How much is the iPhone 16?')
     assert '5999' in reply.text and reply.language == 'en'
     [reply] = s.say('电视在哪里？')
-    assert '影音区' in reply.text
+    assert '影音娱乐区' in reply.text     # the store's own zone name (zones.yaml)
     [reply] = s.say('小米14有优惠吗')
     assert '满2000减200' in reply.text
 

@@ -6,6 +6,7 @@ one-line config errors, exit 0 on Ctrl-C / SIGTERM, lifecycle autostart).
 """
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -30,7 +31,7 @@ from retail_common.params import (COMMAND_LINE, ConfigError, Override, ParamSpec
                                    overrides_for, params_files_in_args, resolve)
 
 __all__ = ['ConfigError', 'ParamSpec', 'declare_params', 'run_node', 'diagnostic_status', 'use_robot_dds_profile',
-           'watch_store', 'DATA_UPDATES_QOS']
+           'watch_store', 'live_store_for', 'DATA_UPDATES_QOS']
 
 _TYPES = {
     'bool': ParameterType.PARAMETER_BOOL, 'int': ParameterType.PARAMETER_INTEGER,
@@ -252,17 +253,19 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
         executor = RobotExecutor()
         executor.add_node(node)
         executor.spin()
-    except ConfigError as exc:
-        print(f'{program}: config error: {exc}', file=sys.stderr)
-        return 2
-    except StoreError as exc:
-        print(f'{program}: store error: {exc}', file=sys.stderr)
+    except (ConfigError, StoreError) as exc:
+        kind = 'config' if isinstance(exc, ConfigError) else 'store'
+        print(f'{program}: {kind} error: {exc}', file=sys.stderr)
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
         if node is not None:
             node.destroy_node()
+        else:
+            # A node whose constructor failed (kept alive only by its own callbacks) must not be
+            # destroyed half-built by the context's shutdown: collect it first.
+            gc.collect()
         rclpy.try_shutdown()
     return 0
 

@@ -32,7 +32,7 @@ zones.yaml format (map frame, metres / radians):
 A tour stop's narration may also be given as `narration_zh` / `narration_en`, or as one text
 `narration` (used for both languages).
 
-Error policy (one for all nodes): a store that cannot be used (no catalog, a broken zones.yaml)
+Error policy (one for all nodes): a store that cannot be used (a broken catalog or zones.yaml)
 raises `StoreError` with one line naming the file and the row or key; a bad catalog row, promotion
 or appointment is skipped and reported in `Store.issues`.
 """
@@ -153,10 +153,6 @@ class Store:
         mine = [a for a in self.appointments if a.customer_id == customer_id
                 and a.start.date() == now.date() and _not_before(a.end, now)]
         return sorted(mine, key=lambda a: a.start)
-
-    def appointments_on(self, day) -> list[Appointment]:
-        """Every appointment starting on `day` (a date), earliest first."""
-        return sorted((a for a in self.appointments if a.start.date() == day), key=lambda a: a.start)
 
 
 def _not_before(end: datetime, now: datetime) -> bool:
@@ -409,8 +405,9 @@ def _load_catalog(path: Path) -> Catalog:
 def load_store(store_dir: str | Path, data_dir: str | Path | None = None) -> Store:
     """Read the store folder and overlay `<data_dir>/platform` (see the module docstring).
 
-    Raises StoreError (one line, naming the file and key) when the store cannot be used: no
-    usable catalog, or a missing or broken zones.yaml. Skipped rows are listed in `Store.issues`.
+    Raises StoreError (one line, naming the file and key) when the store cannot be used: a
+    missing or broken zones.yaml, an unreadable catalog (wrong header, not UTF-8). No catalog at
+    all is an empty catalog and an issue. Skipped rows are listed in `Store.issues`.
     """
     store_dir = Path(store_dir).expanduser()
     platform = Path(data_dir).expanduser() / PLATFORM_DIR if data_dir else None
@@ -433,6 +430,11 @@ def load_store(store_dir: str | Path, data_dir: str | Path | None = None) -> Sto
             catalog = _load_catalog(platform / 'catalog.csv')
         except StoreError as exc:
             issues.append(f'{exc}; using the store folder\'s catalog')
+    if catalog is None and not (store_dir / 'catalog.csv').exists():
+        # A store folder with map and zones only (the catalog comes from the platform): usable
+        # for guiding; the nodes that sell report the empty catalog.
+        catalog = Catalog(path=str(store_dir / 'catalog.csv'))
+        issues.append(f'catalog {store_dir / "catalog.csv"}: no such file (and none from the platform yet)')
     if catalog is None:
         catalog = _load_catalog(store_dir / 'catalog.csv')
     issues += [f'{catalog.path}: {issue}; skipped' for issue in catalog.issues]

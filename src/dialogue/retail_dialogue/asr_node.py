@@ -18,6 +18,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from std_msgs.msg import Empty
 
+from retail_common import names
 from retail_common.catalog import CatalogError, load_catalog
 from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
 from retail_common.params import ParamSpec
@@ -40,7 +41,9 @@ SPECS = [
     *[ParamSpec(f'models.{lang}', '', f'Vosk model folder for {lang}.') for lang in LANGUAGES],
     ParamSpec('require_models', True, 'A missing or broken model stops the node (false: that language is '
               'skipped and reported on /diagnostics; simulation).'),
-    ParamSpec('catalog', '', "Catalog CSV whose names, brands and categories form the phrase list ('' = none)."),
+    ParamSpec('catalog', '', "Catalog CSV whose names, brands and categories form the phrase list ('' = the store's)."),
+    ParamSpec('store_dir', '', "Store folder whose catalog forms the phrase list when `catalog` is ''."),
+    ParamSpec('data_dir', '', "Robot data folder: the platform's catalog in <data_dir>/platform overlays the store's."),
     ParamSpec('phrase_list', True, 'Restrict recognition to catalog terms + extra_phrases (dynamic-graph models).'),
     ParamSpec('extra_phrases', [''], 'Command words and phrases added to the phrase list.'),
     ParamSpec('vad.aggressiveness', 2, 'webrtcvad mode: 0 lenient .. 3 strict about what is speech.', min=0, max=3),
@@ -100,10 +103,10 @@ class AsrNode(Node):
             self._report_problem('no speech recognition: no usable Vosk model for '
                                  f'{", ".join(languages)}', DiagnosticStatus.ERROR)
 
-        self.utterance_pub = self.create_publisher(Utterance, '/dialogue/utterances', 10)
-        self.stop_pub = self.create_publisher(Empty, '/dialogue/tts_stop', 10)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_subscription(SpeechStatus, '/dialogue/speech_status', self._on_speech_status, 10)
+        self.utterance_pub = self.create_publisher(Utterance, names.UTTERANCES, 10)
+        self.stop_pub = self.create_publisher(Empty, names.TTS_STOP, 10)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
+        self.create_subscription(SpeechStatus, names.SPEECH_STATUS, self._on_speech_status, 10)
         self.create_timer(1.0, self._publish_diagnostics)
         self.robot_speaking = False
         self.finals = 0
@@ -128,6 +131,13 @@ class AsrNode(Node):
             for issue in catalog.issues:
                 self.get_logger().warning(f'catalog {self.params.catalog} {issue}: row skipped')
             terms = catalog_terms(catalog) + terms
+        elif self.params.store_dir:
+            from retail_common.store import StoreError, load_store
+            try:
+                store = load_store(self.params.store_dir, self.params.data_dir or None)
+            except StoreError as exc:
+                raise ConfigError(f'node {self.get_fully_qualified_name()}: {exc}') from None
+            terms = catalog_terms(store.catalog) + terms
         lists = {}
         for model in models:
             if not model.dynamic_graph:
