@@ -61,8 +61,10 @@ class Client(Node):
 
 def start(ros_context, spin, store, **params):
     from retail_navigation.guide_node import GuideNode
+    # odometry-only guide driving /cmd_vel directly (the kinematic base has no lidar)
     overrides = [Parameter('store_dir', value=str(store)), Parameter('max_vx', value=0.8),
-                 Parameter('tour_dwell_s', value=0.5)]
+                 Parameter('tour_dwell_s', value=0.5), Parameter('localization', value=False),
+                 Parameter('cmd_vel_topic', value='/cmd_vel'), Parameter('scan_topic', value='')]
     overrides += [Parameter(k, value=v) for k, v in params.items()]
     base = KinematicBase(context=ros_context)
     guide = GuideNode(context=ros_context, namespace='navigation', parameter_overrides=overrides)

@@ -2,9 +2,10 @@
 
 Pure pursuit steers towards a point a lookahead distance ahead on the path; the regulation
 lowers the speed where a person walking behind would want it lower: in tight turns, in narrow
-aisles (low clearance in the costmap), near people, and on the final approach. It stops (and
-reports `waiting_for_obstacle`) when the path ahead crosses something the costmap now marks as
-blocked, so the caller can wait and replan. Pure core: call `step(pose, dt, costmap)` at the
+aisles (low clearance in the costmap), near people and obstacles the lidar sees, and on the final
+approach. It stops (and reports `waiting_for_obstacle`) when the path ahead comes closer to
+something the costmap now marks as blocked, so the caller can wait and replan (a path leading
+away from an obstacle the robot is already near is driven: that is how it gets clear). Pure core: call `step(pose, dt, costmap)` at the
 control rate and send the returned (vx, wz).
 """
 from __future__ import annotations
@@ -137,8 +138,9 @@ class PathFollower:
             for k in range(1, n + 1):
                 px, py = self.point_at(s + k * step)
                 obstacle = costmap.dynamic_blocked(px, py)
-                if obstacle is not None:
-                    what = 'a person' if obstacle.kind == 'person' else 'an obstacle the bumper hit'
+                if obstacle is not None and math.hypot(px - obstacle.x, py - obstacle.y) < \
+                        math.hypot(x - obstacle.x, y - obstacle.y) - 1e-3:
+                    what = {'person': 'a person', 'scan': 'an obstacle'}.get(obstacle.kind, 'an obstacle the bumper hit')
                     return self._stop('waiting_for_obstacle', remaining, f'{what} blocks the path ahead')
                 if s + k * step >= self.total_length:
                     break
@@ -161,12 +163,14 @@ class PathFollower:
             clearance = costmap.clearance(x, y)
             if clearance < c.narrow_clearance_m:
                 scale = min(scale, max(c.narrow_min_scale, clearance / c.narrow_clearance_m))
-            for person in costmap.people():
+            for person in costmap.unmapped():
                 px, py = person.x - x, person.y - y
-                distance = math.hypot(px, py)
+                # a lidar disc sits on the body's surface, a person's position at its centre
+                distance = math.hypot(px, py) + (0.2 if person.kind == 'scan' else 0.0)
                 ahead = math.cos(theta) * px + math.sin(theta) * py > 0
                 if ahead and distance < c.person_stop_m and abs(wrap_angle(math.atan2(py, px) - theta)) < math.pi / 3:
-                    return self._stop('waiting_for_obstacle', remaining, 'a person is in front of the robot')
+                    what = 'a person' if person.kind == 'person' else 'something'
+                    return self._stop('waiting_for_obstacle', remaining, f'{what} is right in front of the robot')
                 if distance < c.person_slow_m:
                     span = max(c.person_slow_m - c.person_stop_m, 1e-6)
                     scale = min(scale, max(c.person_min_scale, (distance - c.person_stop_m) / span))

@@ -58,8 +58,8 @@ class AmclConfig:
     kld_z: float = 2.33                  # upper 0.99 quantile of the standard normal
     kld_bin_xy: float = 0.2
     kld_bin_theta: float = math.radians(10)
-    recovery_alpha_slow: float = 0.001
-    recovery_alpha_fast: float = 0.1
+    recovery_alpha_slow: float = 0.0      # augmented MCL random particles; 0 = off (Nav2's default: they
+    recovery_alpha_fast: float = 0.0      # make a filter in a symmetric store jump; lost -> global instead)
     match_tolerance_m: float = 0.15
     lost_score: float = 0.5
     lost_after_updates: int = 10
@@ -289,8 +289,9 @@ class ParticleFilter:
             ex, ey = self._endpoints(self.particles, r, a)
             loglik = self.field.log_likelihood(ex, ey).sum(axis=1) * c.beam_weight
             mean_beam = float(np.exp((loglik / (len(r) * c.beam_weight)) @ self.weights))   # ~ per-beam likelihood
-            self._w_slow += c.recovery_alpha_slow * (mean_beam - self._w_slow) if self._w_slow else mean_beam
-            self._w_fast += c.recovery_alpha_fast * (mean_beam - self._w_fast) if self._w_fast else mean_beam
+            if c.recovery_alpha_slow > 0 and c.recovery_alpha_fast > 0:
+                self._w_slow += c.recovery_alpha_slow * (mean_beam - self._w_slow) if self._w_slow else mean_beam
+                self._w_fast += c.recovery_alpha_fast * (mean_beam - self._w_fast) if self._w_fast else mean_beam
             logw = np.log(np.maximum(self.weights, 1e-300)) + loglik
             logw -= logw.max()
             w = np.exp(logw)
