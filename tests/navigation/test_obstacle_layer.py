@@ -52,19 +52,18 @@ def test_marks_what_is_not_on_the_map_clears_by_ray_tracing_and_decays(demo_map)
     feed(costmap, lidar, pose, 0.2)                           # they walked away: the beams pass through
     assert not [o for o in costmap.dynamic if o.kind == 'scan']
     assert costmap.is_traversable(13.5, 3.0)
-    feed(costmap, lidar, pose, 0.3, person)
-    behind = (16.5, 3.0, math.pi)                             # seen once, then never looked at again
+    feed(costmap, lidar, pose, 0.3, person)                   # seen once, then never looked at again
     costmap.expire(2.0)
     assert [o for o in costmap.dynamic if o.kind == 'scan']
     costmap.expire(3.5)
     assert not [o for o in costmap.dynamic if o.kind == 'scan']
-    del behind
 
 
 def test_replans_around_a_trolley_blocking_the_aisle(demo_map):
     # the aisle between the computer gondolas (y 7.3 .. 9.3) is blocked by a trolley across it
     world = paint_objects(demo_map, [(13.2, 7.3, 13.8, 9.3)])
-    lidar = SimLidar(world, LidarConfig(), seed=2)
+    lidar_clear = SimLidar(demo_map, LidarConfig(), seed=2)
+    lidar_trolley = SimLidar(world, LidarConfig(), seed=2)    # pushed into the aisle after a second
     costmap = Costmap(demo_map, 0.18, 0.12, scan_decay_s=5.0)
     planner = GlobalPlanner(costmap)
     goal = (15.0, 8.3, 0.0)
@@ -72,7 +71,7 @@ def test_replans_around_a_trolley_blocking_the_aisle(demo_map):
                       config=GuideConfig(replan_after_s=1.0, blocked_timeout_s=30.0), period_s=0.1)
     pose, now, states, min_gap = [11.0, 8.3, 0.0], 0.0, [], math.inf
     while now < 150:
-        feed(costmap, lidar, tuple(pose), now)
+        feed(costmap, lidar_trolley if now >= 1.0 else lidar_clear, tuple(pose), now)
         costmap.expire(now)
         tick = mission.step(now, tuple(pose))
         states.append(tick.state)
@@ -94,7 +93,7 @@ def test_follower_slows_near_and_stops_for_an_obstacle_on_its_path(demo_map):
     follower.set_path([(12.0, 3.0), (18.0, 3.0)])
     for _ in range(40):
         free = follower.step((12.0, 3.0, 0.0), 0.1, costmap)
-    aside = np.array([[13.0, 4.2, 0.25]])                     # someone beside the way
+    aside = np.array([[12.9, 3.9, 0.25]])                     # someone beside the way
     feed(costmap, lidar, (12.0, 3.0, 0.0), 0.0, aside)
     follower2 = PathFollower(FollowerConfig())
     follower2.set_path([(12.0, 3.0), (18.0, 3.0)])
@@ -124,5 +123,5 @@ def test_person_in_front_at_the_start_is_asked_to_step_aside_and_the_robot_goes_
         closest = min(closest, math.dist(pose[:2], person))
         now += 0.1
     assert states[0] == 'asking_to_step_aside'
-    assert tick.outcome.reason == 'arrived' and now < 30
+    assert tick.outcome.reason == 'arrived' and now < 45     # 6 m, slowly past the person, not a 15 s wait
     assert closest >= 0.45 - 1e-3                             # never closer to them than at the start

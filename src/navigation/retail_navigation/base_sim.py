@@ -58,7 +58,7 @@ class Drift:
         sign = rng.choice((-1.0, 1.0))
         return cls(scale_error=(0.015 + rng.uniform(-0.004, 0.004), 0.013 + rng.uniform(-0.004, 0.004)),
                    slip_std=0.02, gyro_bias=sign * math.radians(rng.uniform(0.5, 1.0)) / 60.0,
-                   gyro_bias_walk=math.radians(0.3) / 60.0 / math.sqrt(1.0 / 60.0), seed=seed)
+                   gyro_bias_walk=math.radians(0.3) / 60.0 / math.sqrt(60.0), seed=seed)
 
 
 @dataclass

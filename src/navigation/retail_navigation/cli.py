@@ -72,6 +72,15 @@ def _triple(text: str) -> tuple[float, float, float]:
     return values[0], values[1], values[2]
 
 
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ('true', '1', 'yes', 'on'):
+        return True
+    if value in ('false', '0', 'no', 'off'):
+        return False
+    raise argparse.ArgumentTypeError(f'expected true or false, got {text!r}')
+
+
 def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--link', required=True, metavar='PATH', help='where to symlink the pseudo-terminal (e.g. /tmp/robot/base)')
     parser.add_argument('--map', help='store map YAML (map_server format): shelves bump, unknown cells are cliffs')
@@ -82,8 +91,9 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--noise', type=float, default=0.0, metavar='SHARE', help='share of feedback frames damaged by line noise')
     parser.add_argument('--drop', type=float, default=0.0, metavar='SHARE', help='share of feedback frames lost')
     parser.add_argument('--seed', type=int, help='random seed of the fault injection, drift and shoppers')
-    parser.add_argument('--drift', action='store_true',
-                        help='wheel slip, encoder scale error and gyro bias drift like a real shop floor')
+    parser.add_argument('--drift', nargs='?', const=True, default=False, type=_bool, metavar='true|false',
+                        help='wheel slip, encoder scale error and gyro bias drift like a real shop floor '
+                             '(--drift alone: on)')
     parser.add_argument('--people', type=int, default=0, metavar='N',
                         help='N shoppers walking between the zones (needs --map and zones.yaml beside it)')
     parser.add_argument('--objects', default='', metavar='X0,Y0,X1,Y1[;...]',

@@ -39,7 +39,6 @@ PARAMS = [
     ParamSpec('slowdown_ratio', 0.4, 'speed share kept in the slowdown polygon', min=0.0, max=1.0),
     ParamSpec('min_points', 2, 'laser points needed inside a polygon', type='int', min=1, max=100),
     ParamSpec('scan_timeout_s', 0.5, 'an older scan stops the robot [s]', min=0.05, max=5.0),
-    ParamSpec('cmd_timeout_s', 0.5, 'stop forwarding when the guide is silent this long [s]', min=0.05, max=5.0),
 ]
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
@@ -60,7 +59,6 @@ class CollisionMonitorNode(Node):
         self._mount = (lx, ly, math.cos(lyaw), math.sin(lyaw))
         self._points: np.ndarray | None = None
         self._scan_time = -math.inf
-        self._last_cmd_time = -math.inf
         self._state = ''
         self.counts = {'pass': 0, 'slowdown': 0, 'stop': 0, 'stale': 0}
         self.out_pub = self.create_publisher(Twist, cfg.cmd_out_topic, 10)
@@ -83,7 +81,6 @@ class CollisionMonitorNode(Node):
         self._scan_time = time.monotonic()     # arrival time: a scan from a stalled driver ages here
 
     def _on_cmd(self, msg: Twist) -> None:
-        self._last_cmd_time = time.monotonic()
         decision = self.monitor.decide(msg.linear.x, msg.angular.z, self._points,
                                        time.monotonic() - self._scan_time)
         self.counts[decision.action] += 1

@@ -61,10 +61,14 @@ class PathFollower:
         self._segment = 0
         self._cumulative: list[float] = []
         self._last_vx = 0.0
+        self._aligning = False
 
-    def set_path(self, path: list[Point], goal_yaw: float | None = None) -> None:
+    def set_path(self, path: list[Point], goal_yaw: float | None = None, align_first: bool = False) -> None:
+        """Follow `path`; `align_first`: turn on the spot towards its first leg before moving
+        (an escape leg away from someone must not start with an arc towards them)."""
         if not path:
             raise ValueError('empty path')
+        self._aligning = align_first
         self.path = list(path) if len(path) > 1 else [path[0], path[0]]
         self.goal_yaw = goal_yaw
         self._segment = 0
@@ -145,6 +149,12 @@ class PathFollower:
                 if s + k * step >= self.total_length:
                     break
 
+        if self._aligning:
+            first = self.path[1]
+            error = wrap_angle(math.atan2(first[1] - y, first[0] - x) - theta)
+            if abs(error) > 0.08 and math.hypot(first[0] - x, first[1] - y) > c.goal_tolerance_m:
+                return self._rotate(error, remaining)
+            self._aligning = False
         lookahead = max(c.min_lookahead_m, min(c.max_lookahead_m, self._last_vx * c.lookahead_time_s))
         tx, ty = self.point_at(s + lookahead) if remaining > lookahead else end
         dx, dy = tx - x, ty - y

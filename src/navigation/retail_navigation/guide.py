@@ -118,7 +118,7 @@ class Mission:
                 self._asking_until = now + self.config.ask_s
                 escape = self._escape(pose)
                 if escape is not None:
-                    self.follower.set_path(escape, self.stop.pose[2])
+                    self.follower.set_path(escape, self.stop.pose[2], align_first=True)
                     self._has_path = True
                     tick.new_path = escape
                     tick.log.append(f'going around them: {len(escape)} waypoints to {self.stop.label}')

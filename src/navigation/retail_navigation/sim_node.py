@@ -159,8 +159,11 @@ def main() -> None:
         base = simulator.base
         world_map = base.world.world_map if base.world is not None else base.floor
         lidar = SimLidar(world_map, LidarConfig(mount=args.laser_pose, rate_hz=args.scan_rate), seed=args.seed)
+    code = 0
     try:
         code = run_node(lambda: SimNode(simulator, lidar, args.scan_rate))
+    except KeyboardInterrupt:          # Ctrl-C before ROS was up
+        pass
     finally:
         simulator.stop()
     sys.exit(code)
