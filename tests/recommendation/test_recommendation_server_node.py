@@ -23,6 +23,7 @@ def store(tmp_path):
     folder.mkdir()
     shutil.copy(DATA / 'catalog.csv', folder / 'catalog.csv')
     shutil.copy(DATA / 'history.csv', folder / 'history.csv')
+    shutil.copy(DATA.parents[2] / 'config' / 'stores' / 'demo' / 'zones.yaml', folder / 'zones.yaml')  # a store has zones
     return folder
 
 
@@ -57,7 +58,9 @@ class Client:
 
 def test_the_service_answers_and_reloads_on_a_sync_update_without_dropping_requests(
         ros_env, ros_context, spin, processes, store, tmp_path):
-    server = start_server(processes, ros_env, store, 'watch_period_s:=0.0')
+    platform = tmp_path / 'data' / 'platform'       # where the sync's downlink writes
+    platform.mkdir(parents=True)
+    server = start_server(processes, ros_env, store, 'watch_period_s:=0.0', f'data_dir:={tmp_path / "data"}')
     client = Client(ros_context, spin)
 
     answer = client.ask_when_ready('m-1', category='phone', max_price_cny=3000.0, k=3)
@@ -76,9 +79,9 @@ def test_the_service_answers_and_reloads_on_a_sync_update_without_dropping_reque
     nothing = client.ask('', category='phone', max_price_cny=10.0)
     assert nothing.success and not nothing.items
 
-    # The sync delivers a new history elsewhere: m-7 now owns a Huawei phone.
+    # The sync delivers a new history: m-7 now owns a Huawei phone.
     assert 'HW-P1' in [i.sku for i in client.ask('m-7', category='phone', k=6).items]
-    new_history = tmp_path / 'downloaded_history.csv'
+    new_history = platform / 'history.csv'
     new_history.write_text((store / 'history.csv').read_text(encoding='utf-8') + EXTRA_ROW, encoding='utf-8')
     client.updates.publish(DataUpdate(kind='histories', path=str(new_history), version='v2'))
 
@@ -92,7 +95,7 @@ def test_the_service_answers_and_reloads_on_a_sync_update_without_dropping_reque
     assert all(a.success and a.items for a in answers)  # answered all along, never dropped
 
     # Then a new catalog: the nova sold out.
-    new_catalog = tmp_path / 'downloaded_catalog.csv'
+    new_catalog = platform / 'catalog.csv'
     new_catalog.write_text((store / 'catalog.csv').read_text(encoding='utf-8').replace(
         'Huawei nova 1,,phone,手机,Huawei,华为,2999.00,phones,5,', 'Huawei nova 1,,phone,手机,Huawei,华为,2999.00,phones,0,'),
         encoding='utf-8')

@@ -42,7 +42,11 @@ def _kind_of(value: Any) -> str:
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """One declared parameter: its default also fixes its type unless `type` is given."""
+    """One declared parameter: its default also fixes its type unless `type` is given.
+
+    Parameters are read at start and read-only; `read_only=False` marks one the node applies
+    while it runs (see `retail_common.node_support.declare_params`).
+    """
 
     name: str
     default: Any
@@ -50,7 +54,7 @@ class ParamSpec:
     min: float | None = None
     max: float | None = None
     choices: tuple | None = None
-    read_only: bool = False
+    read_only: bool = True
     type: str | None = None
 
     def __post_init__(self) -> None:

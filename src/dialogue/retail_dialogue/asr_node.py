@@ -40,7 +40,9 @@ SPECS = [
     *[ParamSpec(f'models.{lang}', '', f'Vosk model folder for {lang}.') for lang in LANGUAGES],
     ParamSpec('require_models', True, 'A missing or broken model stops the node (false: that language is '
               'skipped and reported on /diagnostics; simulation).'),
-    ParamSpec('catalog', '', "Catalog CSV whose names, brands and categories form the phrase list ('' = none)."),
+    ParamSpec('catalog', '', "Catalog CSV whose names, brands and categories form the phrase list ('' = the store's)."),
+    ParamSpec('store_dir', '', "Store folder whose catalog forms the phrase list when `catalog` is ''."),
+    ParamSpec('data_dir', '', "Robot data folder: the platform's catalog in <data_dir>/platform overlays the store's."),
     ParamSpec('phrase_list', True, 'Restrict recognition to catalog terms + extra_phrases (dynamic-graph models).'),
     ParamSpec('extra_phrases', [''], 'Command words and phrases added to the phrase list.'),
     ParamSpec('vad.aggressiveness', 2, 'webrtcvad mode: 0 lenient .. 3 strict about what is speech.', min=0, max=3),
@@ -128,6 +130,13 @@ class AsrNode(Node):
             for issue in catalog.issues:
                 self.get_logger().warning(f'catalog {self.params.catalog} {issue}: row skipped')
             terms = catalog_terms(catalog) + terms
+        elif self.params.store_dir:
+            from retail_common.store import StoreError, load_store
+            try:
+                store = load_store(self.params.store_dir, self.params.data_dir or None)
+            except StoreError as exc:
+                raise ConfigError(f'node {self.get_fully_qualified_name()}: {exc}') from None
+            terms = catalog_terms(store.catalog) + terms
         lists = {}
         for model in models:
             if not model.dynamic_graph:

@@ -15,7 +15,7 @@ from rclpy.node import Node
 from std_msgs.msg import String
 
 from retail_common.catalog import CatalogError, load_catalog
-from retail_common.node_support import ConfigError, declare_params, main_for
+from retail_common.node_support import ConfigError, declare_params, live_store_for, main_for, watch_store
 from retail_common.params import ParamSpec
 from retail_interfaces.action import GuideTo
 from retail_interfaces.msg import CustomerEvent, PlaceArrival, RobotReply, Utterance
@@ -28,6 +28,7 @@ from .store import ZoneNames, load_appointments
 DEFAULT_STORE = str(Path(__file__).resolve().parents[3] / 'config' / 'stores' / 'demo')
 SPECS = [
     ParamSpec('store_dir', DEFAULT_STORE, 'Store data directory (catalog.csv, zones.yaml, appointments.json).'),
+    ParamSpec('data_dir', '', "Robot data folder: the platform's data in <data_dir>/platform overlays the store."),
     ParamSpec('catalog_path', '', "Catalog CSV ('' = <store_dir>/catalog.csv)."),
     ParamSpec('appointments_path', '', "VIP appointments JSON ('' = <store_dir>/appointments.json)."),
     ParamSpec('zones_path', '', "Zones file for zone names ('' = <store_dir>/zones.yaml)."),
@@ -45,15 +46,26 @@ class ManagerNode(Node):
         p = self.params = declare_params(self, SPECS)
         store = Path(p.store_dir)
         catalog_path = p.catalog_path or str(store / 'catalog.csv')
-        try:
-            catalog = load_catalog(catalog_path)
-        except CatalogError as exc:
-            raise ConfigError(str(exc)) from None
-        for issue in catalog.issues:
-            self.get_logger().warning(f'catalog {catalog_path} {issue}: row skipped')
-        appointments, issues = load_appointments(p.appointments_path or store / 'appointments.json')
-        for issue in issues:
-            self.get_logger().warning(issue)
+        self.live = None
+        if not (p.catalog_path or p.appointments_path or p.zones_path):
+            # The store model (platform data overlaid); new appointments and zone names swap in
+            # between turns when the sync brings them.
+            self.live = live_store_for(self, p.store_dir, p.data_dir)
+            current = self.live.current()
+            catalog, appointments, zone_names = current.catalog, list(current.appointments), ZoneNames.of(current)
+            for issue in current.issues:
+                self.get_logger().warning(issue)
+        else:
+            try:
+                catalog = load_catalog(catalog_path)
+            except CatalogError as exc:
+                raise ConfigError(str(exc)) from None
+            for issue in catalog.issues:
+                self.get_logger().warning(f'catalog {catalog_path} {issue}: row skipped')
+            appointments, issues = load_appointments(p.appointments_path or store / 'appointments.json')
+            for issue in issues:
+                self.get_logger().warning(issue)
+            zone_names = ZoneNames.load(p.zones_path or store / 'zones.yaml')
         self._lock = threading.RLock()
         self.reply_pub = self.create_publisher(RobotReply, '/dialogue/replies', 10)
         self.events = EventSender(self, SOURCE)      # acknowledged by the sync agent: nothing lost
@@ -63,14 +75,21 @@ class ManagerNode(Node):
         self._last_narration: dict[int, float] = {}
         self.core = DialogueManager(
             catalog, say=self._say, emit=self._emit, recommend=self._recommend, guide=self._guide,
-            notify_staff=self._notify_staff, zones=ZoneNames.load(p.zones_path or store / 'zones.yaml'),
+            notify_staff=self._notify_staff, zones=zone_names,
             appointments=appointments, silence_timeout_s=p.silence_timeout_s,
             store_raw_text=p.privacy_store_raw_text, default_language=p.default_language)
         self.create_subscription(CustomerEvent, '/perception/customer_events', self._on_customer, 20)
         self.create_subscription(Utterance, '/dialogue/utterances', self._on_utterance, 20)
         self.create_subscription(PlaceArrival, '/navigation/arrivals', self._on_arrival, 10)
         self.create_timer(1.0, self._tick)
+        if self.live is not None:
+            watch_store(self, self.live, self._on_store_swap)
         self.get_logger().info(f'Dialogue ready: {len(catalog)} products, {len(appointments)} appointments')
+
+    def _on_store_swap(self, store) -> None:
+        with self._lock:
+            self.core.appointments = list(store.appointments)
+            self.core.zones = ZoneNames.of(store)
 
     # -- inputs --------------------------------------------------------------------------
     def _on_customer(self, msg: CustomerEvent) -> None:

@@ -1,98 +1,42 @@
-"""Store data the dialogue reads besides the catalog: zone names and VIP appointments.
+"""What the dialogue reads of its store besides the catalog: zone names (ZoneNames) and the
+customer's spoken time and name (parse_clock, parse_name).
 
-Both files are edited by people or synced from the platform, so a bad entry is reported and
-skipped, never fatal; a missing zones file falls back to the store contract's zone names.
+The store itself (zones.yaml, appointments, catalog, promotions) is read by
+`retail_common.store.load_store`; `Appointment` and `load_appointments` are re-exported from there
+for code written before it, and zone names come from the store's zones.yaml only.
 """
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 
-import yaml
+from retail_common.store import Appointment, Store, load_appointments, load_zones_file
 
-# Names of the store contract's zones, used when the store has no zones.yaml.
-DEFAULT_ZONE_NAMES: dict[str, tuple[str, str]] = {
-    'phones': ('手机数码区', 'Phones & Wearables'), 'computers': ('电脑办公区', 'Computers & Printing'),
-    'audio_video': ('影音区', 'TV & Audio'), 'cameras_gaming': ('相机游戏区', 'Cameras & Gaming'),
-    'kitchen': ('厨房电器区', 'Kitchen Appliances'), 'large_appliances': ('大家电区', 'Large Appliances'),
-    'home_care': ('生活电器区', 'Home Care'), 'entrance': ('入口', 'the entrance'), 'exit': ('出口', 'the exit'),
-    'checkout': ('收银台', 'the checkout'), 'service_desk': ('服务台', 'the service desk'),
-    'vip_lounge': ('贵宾室', 'the VIP lounge'), 'restroom': ('洗手间', 'the restrooms'), 'dock': ('充电桩', 'the dock'),
-}
+__all__ = ['ZoneNames', 'Appointment', 'load_appointments', 'parse_clock', 'parse_name']
 
 
 class ZoneNames:
+    """zone id -> (Chinese name, English name), from the store's zones.yaml."""
+
     def __init__(self, names: dict[str, tuple[str, str]]) -> None:
         self.names = names
 
     @classmethod
+    def of(cls, store: Store) -> 'ZoneNames':
+        return cls({z.id: (z.name_zh, z.name_en) for z in store.zones.values()})
+
+    @classmethod
     def load(cls, path: str | Path | None) -> 'ZoneNames':
-        names = dict(DEFAULT_ZONE_NAMES)
-        if path and Path(path).is_file():
-            data = yaml.safe_load(Path(path).read_text(encoding='utf-8')) or {}
-            for zone, info in (data.get('zones') or {}).items():
-                if isinstance(info, dict):
-                    names[str(zone)] = (str(info.get('name_zh') or zone), str(info.get('name_en') or zone))
-        return cls(names)
+        """Names from a zones.yaml (retail_common.store.StoreError, one line, when it is broken);
+        no path or no file: no names (ids are read as words)."""
+        if not path or not Path(path).is_file():
+            return cls({})
+        zones, _, _ = load_zones_file(path)
+        return cls({z.id: (z.name_zh, z.name_en) for z in zones.values()})
 
     def name(self, zone: str, lang: str) -> str:
         zh, en = self.names.get(zone, (zone, zone.replace('_', ' ')))
         return en if lang == 'en' else zh
-
-
-@dataclass(frozen=True)
-class Appointment:
-    appointment_id: str
-    customer_id: str
-    name: str
-    start: datetime
-    end: datetime
-    purpose: str
-    meeting_point: str
-    staff: str
-
-
-def load_appointments(path: str | Path | None) -> tuple[list[Appointment], list[str]]:
-    """Appointments from a JSON list; returns (appointments, one-line issues of skipped entries)."""
-    if not path or not Path(path).is_file():
-        return [], []
-    try:
-        data = json.loads(Path(path).read_text(encoding='utf-8'))
-    except (OSError, ValueError) as exc:
-        return [], [f'appointments {path}: unreadable ({exc})']
-    if not isinstance(data, list):
-        return [], [f'appointments {path}: expected a JSON list']
-    out, issues = [], []
-    for index, entry in enumerate(data):
-        try:
-            entry = _from_platform(entry) if isinstance(entry, dict) and 'customer' in entry else entry
-            out.append(Appointment(
-                appointment_id=str(entry['appointment_id']), customer_id=str(entry.get('customer_id', '')),
-                name=str(entry['name']), start=datetime.fromisoformat(entry['start']),
-                end=datetime.fromisoformat(entry['end']), purpose=str(entry.get('purpose', '')),
-                meeting_point=str(entry.get('meeting_point') or 'vip_lounge'), staff=str(entry.get('staff', ''))))
-        except (KeyError, TypeError, ValueError) as exc:
-            issues.append(f'appointments {path}: entry {index} skipped ({exc!r})')
-    return out, issues
-
-
-def _from_platform(entry: dict) -> dict:
-    """An appointment as the sync downlink stores it (platform: id, customer, time, purpose, note).
-
-    The platform's `note` carries the rest as a JSON object: name, meeting_point, staff and
-    duration_min (default 60) or end.
-    """
-    note = json.loads(entry.get('note') or '{}')
-    if not isinstance(note, dict):
-        raise ValueError('note is not a JSON object')
-    start = datetime.fromisoformat(entry['time'])
-    end = note.get('end') or (start + timedelta(minutes=float(note.get('duration_min', 60)))).isoformat()
-    return {'appointment_id': entry['id'], 'customer_id': entry['customer'], 'name': note['name'],
-            'start': entry['time'], 'end': end, 'purpose': entry.get('purpose', ''),
-            'meeting_point': note.get('meeting_point', ''), 'staff': note.get('staff', '')}
 
 
 _ZH_NUM = {'一': 1, '二': 2, '两': 2, '三': 3, '四': 4, '五': 5, '六': 6, '七': 7, '八': 8, '九': 9, '十': 10,

@@ -43,7 +43,7 @@ from sensor_msgs.msg import BatteryState, LaserScan
 from std_msgs.msg import String
 
 from retail_common.event_sender import EventSender
-from retail_common.node_support import ConfigError, declare_params, main_for
+from retail_common.node_support import ConfigError, declare_params, live_store_for, main_for, watch_store
 from retail_common.params import ParamSpec
 from retail_interfaces.action import GuideTo, Tour
 from retail_interfaces.msg import BaseSafety, PlaceArrival
@@ -53,10 +53,11 @@ from retail_navigation.guide import GuideConfig, Mission, Outcome, Stop
 from retail_navigation.maps import MapError, load_map
 from retail_navigation.planner import GlobalPlanner, densify
 from retail_navigation.tf_support import TF_QOS, TFMessage, planar
-from retail_navigation.zones import ZoneError, load_zones
+from retail_navigation.zones import StoreZones, ZoneError, load_zones
 
 PARAMS = [
     ParamSpec('store_dir', '', 'store folder with map.yaml and zones.yaml'),
+    ParamSpec('data_dir', '', "robot data folder: the platform's data in <data_dir>/platform overlays the store"),
     ParamSpec('map_yaml', '', 'map file (default: <store_dir>/map.yaml)'),
     ParamSpec('zones_yaml', '', 'zones file (default: <store_dir>/zones.yaml)'),
     ParamSpec('initial_pose', [0.0], 'map pose [x, y, theta] where odometry started (default: the dock zone)',
@@ -64,23 +65,23 @@ PARAMS = [
     ParamSpec('robot_radius', 0.18, 'radius of the base [m]', min=0.05, max=1.0),
     ParamSpec('safety_margin', 0.12, 'extra distance kept from shelves and walls [m]', min=0.0, max=1.0),
     ParamSpec('control_rate_hz', 10.0, 'cmd_vel rate while guiding [Hz]', min=5.0, max=50.0),
-    ParamSpec('max_vx', 0.45, 'guiding speed [m/s]', min=0.05, max=1.0),
-    ParamSpec('max_wz', 1.2, 'turn rate limit [rad/s]', min=0.1, max=3.0),
-    ParamSpec('goal_tolerance_m', 0.15, 'how close to a stop counts as there [m]', min=0.02, max=1.0),
-    ParamSpec('goal_yaw_tolerance_rad', 0.25, 'heading tolerance at a stop [rad]', min=0.01, max=3.2),
-    ParamSpec('replan_after_s', 2.0, 'wait this long for a blocked way before replanning [s]', min=0.1, max=60.0),
-    ParamSpec('blocked_timeout_s', 15.0, 'give up (result blocked) after this long blocked [s]', min=0.5, max=600.0),
+    ParamSpec('max_vx', 0.45, 'guiding speed [m/s]', min=0.05, max=1.0, read_only=False),
+    ParamSpec('max_wz', 1.2, 'turn rate limit [rad/s]', min=0.1, max=3.0, read_only=False),
+    ParamSpec('goal_tolerance_m', 0.15, 'how close to a stop counts as there [m]', min=0.02, max=1.0, read_only=False),
+    ParamSpec('goal_yaw_tolerance_rad', 0.25, 'heading tolerance at a stop [rad]', min=0.01, max=3.2, read_only=False),
+    ParamSpec('replan_after_s', 2.0, 'wait this long for a blocked way before replanning [s]', min=0.1, max=60.0, read_only=False),
+    ParamSpec('blocked_timeout_s', 15.0, 'give up (result blocked) after this long blocked [s]', min=0.5, max=600.0, read_only=False),
     ParamSpec('person_decay_s', 2.0, 'a person not seen again is forgotten after [s]', min=0.1, max=60.0),
     ParamSpec('bumper_decay_s', 30.0, 'an obstacle the bumper hit is forgotten after [s]', min=1.0, max=3600.0),
     ParamSpec('people_topic', '/perception/people', 'people positions (geometry_msgs/PoseArray)'),
     ParamSpec('default_tour', 'showroom', 'tour used when a Tour goal names none'),
-    ParamSpec('tour_dwell_s', 3.0, 'pause at each tour stop for the narration [s]', min=0.0, max=600.0),
+    ParamSpec('tour_dwell_s', 3.0, 'pause at each tour stop for the narration [s]', min=0.0, max=600.0, read_only=False),
     ParamSpec('dock_below_fraction', 0.2, 'battery share below which the robot docks when idle (0: never)',
-              min=0.0, max=1.0),
+              min=0.0, max=1.0, read_only=False),
     ParamSpec('odom_stale_s', 1.0, 'odometry older than this pauses the mission and stops the base [s]',
-              min=0.1, max=10.0),
+              min=0.1, max=10.0, read_only=False),
     ParamSpec('odom_timeout_s', 10.0, 'a paused mission ends (no_odometry) when odometry stays away this long [s]',
-              min=0.2, max=120.0),
+              min=0.2, max=120.0, read_only=False),
     ParamSpec('cmd_vel_topic', '~/cmd_vel', 'the guide\'s velocity command (to the collision monitor)'),
     ParamSpec('localization', True, 'map pose from /navigation/localization (map -> odom on /tf); '
               'false: initial_pose ∘ odometry'),
@@ -90,7 +91,7 @@ PARAMS = [
     ParamSpec('laser_pose', [0.10, 0.0, 0.20, 0.0], 'base_link -> laser [x, y, z, yaw]', type='float_list'),
     ParamSpec('scan_decay_s', 3.0, 'a lidar obstacle not seen again is forgotten after [s]', min=0.1, max=600.0),
     ParamSpec('customer_distance_m', 0.9, 'people seen closer than this during a mission are the customer',
-              min=0.0, max=3.0),
+              min=0.0, max=3.0, read_only=False),
 ]
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
@@ -133,7 +134,7 @@ class _Done:
 class GuideNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__('guide', **kwargs)
-        self.params = cfg = declare_params(self, PARAMS)
+        self.params = cfg = declare_params(self, PARAMS, on_change=self._apply_live_params)
         self.store_map, self.zones = self._load_store(cfg)
         self.costmap = Costmap(self.store_map, cfg.robot_radius, cfg.safety_margin,
                                person_decay_s=cfg.person_decay_s, bumper_decay_s=cfg.bumper_decay_s,
@@ -153,11 +154,7 @@ class GuideNode(Node):
         if cfg.default_tour not in self.zones.tours:
             raise ConfigError(f'{self.get_fully_qualified_name()}: default_tour {cfg.default_tour!r} is not in '
                               f'{self.zones.source} (tours: {", ".join(self.zones.tours) or "none"})')
-        self.follower_config = FollowerConfig(max_vx=cfg.max_vx, max_wz=cfg.max_wz,
-                                              goal_tolerance_m=cfg.goal_tolerance_m,
-                                              goal_yaw_tolerance_rad=cfg.goal_yaw_tolerance_rad)
-        self.guide_config = GuideConfig(replan_after_s=cfg.replan_after_s, blocked_timeout_s=cfg.blocked_timeout_s,
-                                        dwell_s=cfg.tour_dwell_s, eta_speed=min(0.35, 0.8 * cfg.max_vx))
+        self.follower_config, self.guide_config = self._configs()
 
         self._lock = threading.Lock()
         self._pose: tuple[float, float, float] | None = None
@@ -177,11 +174,11 @@ class GuideNode(Node):
         self._localization_state = ''
         self._last_scan = -math.inf
         self._waiting_for_localisation = False
-        self.events = EventSender(self, 'navigation')
 
         sensors = MutuallyExclusiveCallbackGroup()
         actions = ReentrantCallbackGroup()
         self.cmd_pub = self.create_publisher(Twist, cfg.cmd_vel_topic, 10)
+        self.events = EventSender(self, 'navigation')    # mission outcomes, staff requests for the platform
         self.plan_pub = self.create_publisher(PathMsg, 'plan', LATCHED)
         self.arrival_pub = self.create_publisher(PlaceArrival, 'arrivals', 10)
         self.map_pub = self.create_publisher(OccupancyGrid, '/map', LATCHED)
@@ -210,7 +207,37 @@ class GuideNode(Node):
             f'{len(self.zones.zones)} zones, start pose {self.initial_pose[0]:.2f},{self.initial_pose[1]:.2f}')
 
     # --- set-up -------------------------------------------------------------------------------
+    def _configs(self) -> tuple[FollowerConfig, GuideConfig]:
+        cfg = self.params
+        return (FollowerConfig(max_vx=cfg.max_vx, max_wz=cfg.max_wz, goal_tolerance_m=cfg.goal_tolerance_m,
+                               goal_yaw_tolerance_rad=cfg.goal_yaw_tolerance_rad),
+                GuideConfig(replan_after_s=cfg.replan_after_s, blocked_timeout_s=cfg.blocked_timeout_s,
+                            dwell_s=cfg.tour_dwell_s, eta_speed=min(0.35, 0.8 * cfg.max_vx)))
+
+    def _apply_live_params(self, _name: str, _value) -> None:
+        """A live parameter changed (set_parameters): the running mission drives with it at once."""
+        follower, guide = self._configs()
+        with self._lock:
+            self.follower_config, self.guide_config = follower, guide
+            if self._mission is not None:
+                self._mission.follower.config = follower
+                self._mission.config = guide
+
+    def _on_store_swap(self, store) -> None:
+        """New zones or tours from the store: used from the next goal on (the map stays)."""
+        self.zones = StoreZones.of(store)
+
     def _load_store(self, cfg) -> tuple:
+        if cfg.store_dir and not cfg.zones_yaml:
+            # The store model: the same zones.yaml reader and error line as every other node.
+            store_dir = Path(cfg.store_dir).expanduser()
+            try:
+                store_map = load_map(Path(cfg.map_yaml).expanduser() if cfg.map_yaml else store_dir / 'map.yaml')
+            except MapError as exc:
+                raise ConfigError(f'{self.get_fully_qualified_name()}: {exc}') from None
+            live = live_store_for(self, str(store_dir), cfg.data_dir)
+            watch_store(self, live, self._on_store_swap)
+            return store_map, StoreZones.of(live.current())
         store = Path(cfg.store_dir).expanduser() if cfg.store_dir else None
         map_path = Path(cfg.map_yaml).expanduser() if cfg.map_yaml else (store / 'map.yaml' if store else None)
         zones_path = Path(cfg.zones_yaml).expanduser() if cfg.zones_yaml else (store / 'zones.yaml' if store else None)
@@ -497,6 +524,15 @@ class GuideNode(Node):
         self._goal_handle = self._done = None
         self._mission_since = time.monotonic()
 
+    def _record_outcome(self, mission: Mission, outcome: Outcome) -> None:
+        """The mission's outcome as an interaction event for the platform (acknowledged on disk)."""
+        stop = mission.stops[min(mission.index, len(mission.stops) - 1)]
+        self.events.send('guide_outcome', {
+            'mission': mission.kind, 'zone': stop.zone, 'result': outcome.reason, 'success': bool(outcome.success),
+            'distance_m': round(float(mission.travelled_m), 2),
+            'duration_s': round(time.monotonic() - self._mission_since, 1),
+            'stops_visited': int(mission.visited), 'stops': len(mission.stops)})
+
     def _end_mission(self, outcome: Outcome) -> None:
         """Stop the base and report the outcome (called with the lock held)."""
         mission = self._mission
@@ -509,6 +545,8 @@ class GuideNode(Node):
             self.get_logger().info(text)
         else:
             self.get_logger().warning(text)
+        if mission is not None:
+            self._record_outcome(mission, outcome)
         handle, done, make_result = self._goal_handle, self._done, self._make_result
         if handle is not None and done is not None:
             result = make_result(outcome, mission.travelled_m if mission else 0.0)

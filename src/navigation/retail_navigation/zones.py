@@ -1,62 +1,32 @@
-"""Named places of a store (zones.yaml): where the robot stops to present a shelf or a service.
+"""Zones of a store as navigation uses them; the zones.yaml format and its checks live in
+`retail_common.store` (one reader, one error policy for every node).
 
-Format (shared with dialogue and recommendation, which map catalog `zone` ids to these):
-
-    frame_id: map
-    zones:
-      phones: {kind: product, name_zh: 手机数码区, name_en: Phones & Wearables,
-               categories: [phone, smartwatch], pose: [x, y, theta]}
-      checkout: {kind: service, name_zh: 收银台, name_en: Checkout, pose: [x, y, theta]}
-    tours:
-      showroom: [{zone: audio_video, narration: tour.audio_video}, ...]
-
-Poses are map-frame metres/radians. Every problem is reported as one line naming the file
-and the zone; `check_on_map` tells whether each stop is reachable floor for a robot of a radius.
+`check_on_map` is navigation's own check: whether each zone's pose is floor a robot can stand on.
 """
 from __future__ import annotations
 
-import math
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from retail_navigation.maps import read_store_yaml
+from retail_common.store import Store, StoreError, TourStop, Zone, load_zones_file
+from retail_common.store import parse_zones as _parse_zones
 
-KINDS = ('product', 'service')
-_ZONE_ID = re.compile(r'^[a-z][a-z0-9_]*$')
+__all__ = ['ZoneError', 'Zone', 'TourStop', 'StoreZones', 'parse_zones', 'load_zones', 'check_on_map']
 
-
-class ZoneError(ValueError):
-    """A zones file that cannot be used; one line naming the file."""
-
-
-@dataclass(frozen=True)
-class Zone:
-    id: str
-    kind: str
-    name_zh: str
-    name_en: str
-    pose: tuple[float, float, float]
-    categories: tuple[str, ...] = ()
-
-    @property
-    def label(self) -> str:
-        """How staff name it in logs: '手机数码区 (Phones & Wearables)'."""
-        return f'{self.name_zh} ({self.name_en})'
-
-
-@dataclass(frozen=True)
-class TourStop:
-    zone: str
-    narration: str
+ZoneError = StoreError      # kept for callers written before retail_common.store; same error
 
 
 @dataclass
 class StoreZones:
     zones: dict[str, Zone]
-    tours: dict[str, list[TourStop]]
+    tours: dict[str, tuple[TourStop, ...]] = field(default_factory=dict)
     frame_id: str = 'map'
     source: str = ''
+
+    @classmethod
+    def of(cls, store: Store) -> 'StoreZones':
+        """The zones and tours of a loaded store."""
+        return cls(dict(store.zones), dict(store.tours), store.frame_id, str(store.zones_path or ''))
 
     def __getitem__(self, zone_id: str) -> Zone:
         return self.zones[zone_id]
@@ -67,80 +37,25 @@ class StoreZones:
     def zone_for_category(self, category: str) -> Zone | None:
         return next((z for z in self.zones.values() if category in z.categories), None)
 
-    def tour(self, name: str) -> list[TourStop]:
+    def tour(self, name: str) -> tuple[TourStop, ...]:
         return self.tours[name]
 
 
-def _pose(value, where: str) -> tuple[float, float, float]:
-    if (not isinstance(value, (list, tuple)) or len(value) != 3
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                       for v in value)):
-        raise ZoneError(f'{where}: pose must be [x, y, theta] numbers, got {value!r}')
-    return float(value[0]), float(value[1]), float(value[2])
-
-
-def _text(entry: dict, key: str, where: str) -> str:
-    value = entry.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise ZoneError(f'{where}: {key} must be a non-empty text')
-    return value.strip()
-
-
 def parse_zones(data, source: str = '<zones>') -> StoreZones:
-    """Validate a loaded zones document; ZoneError with one line on the first problem."""
-    if not isinstance(data, dict) or not isinstance(data.get('zones'), dict) or not data['zones']:
-        raise ZoneError(f'{source}: expected a mapping with a non-empty `zones:` mapping')
-    frame_id = data.get('frame_id', 'map')
-    if not isinstance(frame_id, str) or not frame_id:
-        raise ZoneError(f'{source}: frame_id must be a text')
-    zones: dict[str, Zone] = {}
-    owner_of: dict[str, str] = {}
-    for zone_id, entry in data['zones'].items():
-        where = f'{source}: zone {zone_id!r}'
-        if not isinstance(zone_id, str) or not _ZONE_ID.match(zone_id):
-            raise ZoneError(f'{where}: ids are lower-case letters, digits and _')
-        if not isinstance(entry, dict):
-            raise ZoneError(f'{where}: expected a mapping with kind, name_zh, name_en, pose')
-        kind = entry.get('kind')
-        if kind not in KINDS:
-            raise ZoneError(f'{where}: kind must be product or service, got {kind!r}')
-        categories = entry.get('categories', [])
-        if not isinstance(categories, list) or not all(isinstance(c, str) and c for c in categories):
-            raise ZoneError(f'{where}: categories must be a list of category ids')
-        if kind == 'product' and not categories:
-            raise ZoneError(f'{where}: a product zone needs its categories')
-        for category in categories:
-            if category in owner_of:
-                raise ZoneError(f'{where}: category {category!r} is already in zone {owner_of[category]!r}')
-            owner_of[category] = zone_id
-        zones[zone_id] = Zone(id=zone_id, kind=kind, name_zh=_text(entry, 'name_zh', where),
-                              name_en=_text(entry, 'name_en', where), pose=_pose(entry.get('pose'), where),
-                              categories=tuple(categories))
-    tours: dict[str, list[TourStop]] = {}
-    raw_tours = data.get('tours', {}) or {}
-    if not isinstance(raw_tours, dict):
-        raise ZoneError(f'{source}: tours must be a mapping of tour name -> list of stops')
-    for name, stops in raw_tours.items():
-        where = f'{source}: tour {name!r}'
-        if not isinstance(stops, list) or not stops:
-            raise ZoneError(f'{where}: expected a non-empty list of {{zone, narration}} stops')
-        tour: list[TourStop] = []
-        for number, stop in enumerate(stops, 1):
-            if not isinstance(stop, dict) or stop.get('zone') not in zones:
-                raise ZoneError(f'{where}: stop {number} must name a known zone, got {stop!r}')
-            tour.append(TourStop(zone=stop['zone'], narration=_text(stop, 'narration', f'{where} stop {number}')))
-        tours[str(name)] = tour
-    return StoreZones(zones=zones, tours=tours, frame_id=frame_id, source=source)
+    """Validate a loaded zones document; StoreError with one line on the first problem."""
+    zones, tours, frame_id = _parse_zones(data, source)
+    return StoreZones(zones, tours, frame_id, source)
 
 
 def load_zones(path: str | Path) -> StoreZones:
-    path = Path(path)
-    data = read_store_yaml(path, 'zones', ZoneError)
-    return parse_zones(data, source=str(path))
+    zones, tours, frame_id = load_zones_file(path)
+    return StoreZones(zones, tours, frame_id, str(path))
 
 
-def check_on_map(zones: StoreZones, costmap) -> list[str]:
+def check_on_map(zones: StoreZones | Store, costmap) -> list[str]:
     """One line per zone whose pose a robot cannot stand on (costmap: retail_navigation.costmap.Costmap)."""
+    if isinstance(zones, Store):
+        zones = StoreZones.of(zones)
     problems = []
     for zone in zones.zones.values():
         x, y, _ = zone.pose

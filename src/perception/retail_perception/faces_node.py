@@ -21,6 +21,7 @@ from retail_interfaces.msg import CustomerEvent
 from retail_interfaces.srv import EnrollFace
 from sensor_msgs.msg import Image, RegionOfInterest
 
+from retail_common.event_sender import EventSender
 from retail_common.node_support import ConfigError, ParamSpec, declare_params, main_for
 from retail_perception.face_pipeline import (APPEARED, APPROACHING, IDENTIFIED, LEFT, FaceEvent,
                                              FacePipeline, PipelineConfig)
@@ -29,6 +30,9 @@ from retail_perception.image_convert import ImageConversionError, from_image_msg
 
 KINDS = {APPEARED: CustomerEvent.APPEARED, IDENTIFIED: CustomerEvent.IDENTIFIED,
          APPROACHING: CustomerEvent.APPROACHING, LEFT: CustomerEvent.LEFT}
+# Interaction events stored for the platform (RecordEvents, acknowledged on disk): the
+# pseudonymous member id only, never a name, a face image or an embedding.
+RECORDED = {APPEARED: 'customer_appeared', IDENTIFIED: 'customer_identified', LEFT: 'customer_left'}
 
 SPECS = [
     ParamSpec('image_topic', 'image_raw', 'camera images to watch'),
@@ -83,6 +87,7 @@ class FacesNode(Node):
         from retail_perception.face_model import FaceModel
         self.pipeline = FacePipeline(FaceModel(), lambda: self._gallery, config)
         self._events_pub = self.create_publisher(CustomerEvent, '/perception/customer_events', 50)
+        self.events = EventSender(self, 'perception')
         self._people_pub = self.create_publisher(PoseArray, '/perception/people', 10)
         self._frame_id = ''
         self.create_subscription(Image, p.image_topic, self._on_image, qos_profile_sensor_data,
@@ -121,6 +126,10 @@ class FacesNode(Node):
                                                  width=max(0, right - left), height=max(0, bottom - top)))
         msg.header = header
         self._events_pub.publish(msg)
+        if event.kind in RECORDED:
+            self.events.send(RECORDED[event.kind], {'track_id': int(event.track_id), 'vip': bool(event.vip),
+                                                    'confidence': round(float(event.confidence), 2)},
+                             customer=event.customer_id)
         where = f'{event.distance_m:.1f} m, {math.degrees(event.bearing_rad):+.0f}°'
         if event.kind == IDENTIFIED:
             with self._lock:

@@ -18,7 +18,9 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 
 from retail_common.catalog import CatalogError, load_catalog
+from retail_common.live_store import LiveStore
 from retail_common.node_support import declare_params, diagnostic_status, main_for
+from retail_common.store import StoreError
 from retail_common.params import ParamSpec
 from retail_interfaces.msg import DataUpdate, RecommendedItem
 from retail_interfaces.srv import Recommend
@@ -27,6 +29,7 @@ from retail_recommendation.recommender import Constraints, Recommender
 
 PARAMS = [
     ParamSpec('store_dir', '', 'store folder holding catalog.csv and history.csv'),
+    ParamSpec('data_dir', '', "robot data folder: the platform's data in <data_dir>/platform overlays the store"),
     ParamSpec('catalog_path', '', 'catalog CSV (default: <store_dir>/catalog.csv)'),
     ParamSpec('history_path', '', 'purchase history CSV (default: <store_dir>/history.csv)'),
     ParamSpec('watch_period_s', 2.0, 'how often the files are checked for changes (0: never)', min=0.0),
@@ -59,6 +62,10 @@ class RecommendationServer(Node):
         self._sources = _Sources(
             Path(self.params.catalog_path) if self.params.catalog_path else store / 'catalog.csv',
             Path(self.params.history_path) if self.params.history_path else store / 'history.csv')
+        # The store model (catalog with the platform's prices and promotions, the history in use),
+        # unless explicit files were given.
+        self._use_store = bool(self.params.store_dir and not (self.params.catalog_path or self.params.history_path))
+        self._live: LiveStore | None = None
         self._model: Recommender | None = None
         self._model_stamps: tuple = ()  # (path, mtime/size) of the files last read
         self._problem = 'not loaded yet'
@@ -93,7 +100,9 @@ class RecommendationServer(Node):
     def _on_data_update(self, msg: DataUpdate) -> None:
         kind, path = msg.kind.strip(), msg.path.strip()
         with self._lock:
-            if kind == 'catalog' and path:
+            if self._use_store:
+                pass                    # the worker reloads the whole store
+            elif kind == 'catalog' and path:
                 self._sources = _Sources(Path(path), self._sources.history)
             elif kind == 'histories' and path:
                 self._sources = _Sources(self._sources.catalog, Path(path))
@@ -108,16 +117,45 @@ class RecommendationServer(Node):
             if not self._reload_wanted.wait(timeout=0.5) or self._stopping.is_set():
                 continue
             self._reload_wanted.clear()
+            if self._use_store:
+                store = self._reload_store()
+                if store is None:
+                    continue
+                with self._lock:
+                    self._sources = _Sources(Path(store.catalog.path),
+                                             store.history_path or self._sources.history)
+                    sources = self._sources
+                self._load(sources, store.catalog)
+                continue
             with self._lock:
                 sources = self._sources
             self._load(sources)
 
-    def _load(self, sources: _Sources) -> None:
+    def _reload_store(self):
+        """The store model (catalog with the platform's prices and promotions, the history in
+        use), or None with the reason reported."""
+        try:
+            if self._live is None:
+                self._live = LiveStore(self.params.store_dir, self.params.data_dir or None,
+                                       log=self.get_logger().error, warn=self.get_logger().warning)
+            elif not self._live.reload():
+                self._fail(self._live.last_error or 'the store did not load')
+                return None
+        except StoreError as exc:
+            self._fail(str(exc))
+            return None
+        store = self._live.current()
+        if not store.catalog.products:
+            self._fail(next((i for i in store.issues if 'catalog' in i), f'no products in {store.catalog.path}'))
+            return None
+        return store
+
+    def _load(self, sources: _Sources, catalog=None) -> None:
         # The files as read now: the watch asks again only if they change after this point.
         self._model_stamps = self._stamps(sources)
         started = time.perf_counter()
         try:
-            catalog = load_catalog(sources.catalog)
+            catalog = catalog if catalog is not None else load_catalog(sources.catalog)
         except CatalogError as exc:
             self._fail(str(exc))
             return
