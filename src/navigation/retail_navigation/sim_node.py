@@ -38,7 +38,7 @@ LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, relia
 
 def _pose3(text: str) -> tuple[float, float, float]:
     try:
-        values = [float(v) for v in text.split(',')]
+        values = [float(v) for v in text.strip().strip('[]').split(',')]
     except ValueError:
         raise argparse.ArgumentTypeError(f'expected X,Y,YAW numbers, got {text!r}') from None
     if len(values) == 4:             # x, y, z, yaw as in the params file: z does not matter here
@@ -138,7 +138,7 @@ def main() -> None:
                                                  'ground truth on ROS.')
     add_sim_arguments(parser)
     parser.add_argument('--laser-pose', type=_pose3, default=(0.10, 0.0, 0.0), metavar='X,Y,YAW',
-                        help='where the lidar sits on the robot (base_link -> laser)')
+                        help='where the lidar sits on the robot (base_link -> laser); also [x, y, z, yaw]')
     parser.add_argument('--scan-rate', type=float, default=10.0, metavar='HZ', help='scans per second (1..40)')
     args = parser.parse_args(argv)
     if not 1.0 <= args.scan_rate <= 40.0:
