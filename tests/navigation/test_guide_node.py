@@ -136,6 +136,30 @@ def test_person_blocking_the_only_way_ends_blocked(ros_context, spin, store):
     assert any(f.state in ('waiting_for_obstacle', 'replanning') for f in client.feedback)
 
 
+def test_a_person_in_front_at_the_start_is_asked_to_step_aside_and_the_robot_goes_around(ros_context, spin, store):
+    base, guide, client = start(ros_context, spin, store)
+    # the kinematic base starts at the odometry origin = the dock (0.7, 6.5) facing -x; the goal is behind
+    # the robot, so someone standing 45 cm in front of it is between nobody and the goal: put them
+    # between the robot and a goal ahead instead, on the free floor east of the dock
+    person = PoseArray()
+    person.header.frame_id = 'map'
+    pose = Pose()
+    pose.position.x, pose.position.y = 0.7 + 0.45, 6.5     # 45 cm from the robot's centre, towards the goal
+    person.poses.append(pose)
+    timer = client.create_timer(0.2, lambda: client.people.publish(person))
+    wait_for(lambda: guide.costmap.people(), 10, 'the guide seeing the person')
+    goal = GuideTo.Goal()
+    goal.target_pose.header.frame_id = 'map'
+    goal.target_pose.pose.position.x, goal.target_pose.pose.position.y = 4.0, 6.5
+    goal.target_pose.pose.orientation.w = 1.0
+    result = result_of(client.send(client.guide, goal), 40)
+    timer.cancel()
+    assert result.success and result.reason == 'arrived', result.reason
+    states = [f.state for f in client.feedback]
+    assert states[0] == 'asking_to_step_aside'                 # what the dialogue says, at once
+    assert 'waiting_for_obstacle' not in states[:5]
+
+
 def test_safety_stop_ends_the_goal(ros_context, spin, store):
     base, _, client = start(ros_context, spin, store)
     handle = client.send(client.guide, GuideTo.Goal(zone='kitchen'))
