@@ -240,3 +240,38 @@ def test_bad_store_is_a_one_line_config_error(ros_env, tmp_path):
                          capture_output=True, text=True, timeout=60, env=ros_env)
     assert out.returncode == 2
     assert 'map.yaml: map file does not exist' in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_lost_localisation_stops_the_guide_and_tells_why(ros_context, spin, store):
+    """With localisation on: the guide waits for map -> odom, drives on it, and ends with `lost`
+    (base stopped) when the localisation says the robot is lost."""
+    from std_msgs.msg import String
+
+    from retail_navigation.tf_support import TF_QOS, TFMessage, transform
+    base, guide, client = start_localised(ros_context, spin, store)
+    tf = client.create_publisher(TFMessage, '/tf', TF_QOS)
+    state = client.create_publisher(String, '/navigation/localization_state', LATCHED)
+    state.publish(String(data='tracking'))
+    # the map -> odom correction puts odometry's origin on the dock
+    timer = client.create_timer(0.1, lambda: tf.publish(TFMessage(transforms=[
+        transform(client.get_clock().now().to_msg(), 'map', 'odom', 0.7, 6.5, math.pi)])))
+    wait_for(lambda: guide._pose is not None, 10, 'map -> odom reaching the guide')
+    handle = client.send(client.guide, GuideTo.Goal(zone='kitchen'))
+    wait_for(lambda: base.vx > 0.1, 15, 'the robot driving')
+    state.publish(String(data='lost'))
+    result = result_of(handle, 10)
+    timer.cancel()
+    assert not result.success and result.reason == 'lost'
+    wait_for(lambda: base.vx == 0.0 and base.wz == 0.0, 2, 'the base stopped')
+
+
+def start_localised(ros_context, spin, store):
+    from retail_navigation.guide_node import GuideNode
+    overrides = [Parameter('store_dir', value=str(store)), Parameter('max_vx', value=0.8),
+                 Parameter('cmd_vel_topic', value='/cmd_vel'), Parameter('scan_topic', value='')]
+    base = KinematicBase(context=ros_context)
+    guide = GuideNode(context=ros_context, namespace='navigation', parameter_overrides=overrides)
+    client = Client(context=ros_context)
+    spin(base, guide, client)
+    wait_for(lambda: guide._odom_pose is not None, 10, 'odometry reaching the guide')
+    return base, guide, client

@@ -204,6 +204,8 @@ class ParticleFilter:
         p[:, 2] = wrap(self.rng.normal(pose[2], st, n))
         self._set(p)
         self.global_mode = False
+        self._odom = None                        # the next scan's odometry is the reference for `pose`
+        self._bad_updates = 0
         self.estimate = Estimate(tuple(float(v) for v in pose), np.diag([sx * sx, sx * sx, st * st]), 1.0, n, False)
 
     def relocalise_globally(self) -> None:

@@ -9,9 +9,10 @@ Thin adapter around localization.ParticleFilter:
   update, `map -> odom` on `/tf` (stamped `transform_tolerance_s` ahead, as AMCL does, and repeated
   at 10 Hz), `/navigation/localization_state` (std_msgs/String, transient local: `tracking`,
   `relocalising`, `lost`, `waiting_for_scan`) and `/diagnostics` (covariance, scan match score);
-- starts from, in this order: a pose given on `/initialpose` (RViz's "2D Pose Estimate"), the
-  last pose saved in `pose_file` (written every few seconds and on shutdown, atomically), the
-  `initial_pose` parameter, the dock zone of the store;
+- starts from a pose given on `/initialpose` (RViz's "2D Pose Estimate") or `initial_pose`; else
+  from the last pose saved in `pose_file` (written every few seconds and on shutdown, atomically)
+  or the dock zone, whichever the first scan matches better (a robot switched off in an aisle
+  and pushed back onto its dock starts right);
 - service `/navigation/relocalise` (std_srvs/Trigger): global relocalisation for a robot that was
   carried elsewhere (particles over the whole free floor; the robot finds itself as it moves).
 
@@ -124,7 +125,8 @@ class LocalizationNode(Node):
         lx, ly, _, lyaw = cfg.laser_pose
         self.filter = ParticleFilter(self.store_map, amcl, laser_mount=(lx, ly, lyaw))
         self.pose_file = Path(cfg.pose_file).expanduser() if cfg.pose_file else None
-        start, source = self._start_pose(cfg, store, name)
+        self._candidates = self._start_poses(cfg, store, name)
+        start, source = self._candidates[0]
         self.filter.initialise(start)
         self._odom: list[tuple[float, tuple[float, float, float]]] = []   # (stamp, pose), last ~2 s
         self._map_to_odom: tuple[float, float, float] | None = None
@@ -148,17 +150,20 @@ class LocalizationNode(Node):
         self.get_logger().info(f'ready: {self.store_map.source}; start pose {start[0]:.2f},{start[1]:.2f},'
                                f'{start[2]:.2f} ({source})')
 
-    def _start_pose(self, cfg, store: Path | None, name: str) -> tuple[tuple[float, float, float], str]:
+    def _start_poses(self, cfg, store: Path | None, name: str) -> list[tuple[tuple[float, float, float], str]]:
+        """Where the robot may be at start, best guess first (the first scan picks among several)."""
         if len(cfg.initial_pose) == 3:
-            return tuple(cfg.initial_pose), 'initial_pose'
+            return [(tuple(cfg.initial_pose), 'initial_pose')]
         if cfg.initial_pose != [0.0]:
             raise ConfigError(f'{name}: initial_pose must be [x, y, theta] or [0.0], got {list(cfg.initial_pose)}')
+        candidates = []
         if self.pose_file is not None and self.pose_file.exists():
             try:
                 pose = load_saved_pose(self.pose_file)
                 if self.store_map.is_free_world(pose[0], pose[1]):
-                    return pose, f'saved in {self.pose_file}'
-                self.get_logger().warning(f'{self.pose_file}: saved pose is not on free floor of this map; ignored')
+                    candidates.append((pose, f'saved in {self.pose_file}'))
+                else:
+                    self.get_logger().warning(f'{self.pose_file}: saved pose is not on free floor of this map; ignored')
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 self.get_logger().warning(f'{self.pose_file}: cannot read the saved pose ({exc}); ignored')
         if store is not None and (store / 'zones.yaml').exists():
@@ -167,8 +172,10 @@ class LocalizationNode(Node):
             except ZoneError as exc:
                 raise ConfigError(f'{name}: {exc}') from None
             if 'dock' in zones:
-                return zones['dock'].pose, 'the dock zone'
-        raise ConfigError(f'{name}: no start pose: set initial_pose or give the store a dock zone')
+                candidates.append((zones['dock'].pose, 'the dock zone'))
+        if not candidates:
+            raise ConfigError(f'{name}: no start pose: set initial_pose or give the store a dock zone')
+        return candidates
 
     # --- inputs -------------------------------------------------------------------------------
     def _on_odom(self, msg: Odometry) -> None:
@@ -206,6 +213,13 @@ class LocalizationNode(Node):
             return
         ranges = np.asarray(msg.ranges, dtype=np.float64)
         self.filter.range_min, self.filter.range_max = msg.range_min, msg.range_max
+        if len(self._candidates) > 1:            # first scan: the saved pose or the dock?
+            scored = [(self.filter.match_score(pose, ranges, self._angles(msg)), pose, source)
+                      for pose, source in self._candidates]
+            score, pose, source = max(scored, key=lambda item: item[0])
+            self.filter.initialise(pose)
+            self.get_logger().info(f'starting at {pose[0]:.2f},{pose[1]:.2f} ({source}, scan match {score:.2f})')
+            self._candidates = self._candidates[:1]
         t0 = time.perf_counter()
         estimate = self.filter.step(odom, ranges, self._angles(msg))
         if estimate is None:
@@ -241,7 +255,7 @@ class LocalizationNode(Node):
         std_xy = math.sqrt(max(cov[0], cov[7], 0.0025))
         std_theta = math.sqrt(max(cov[35], 0.0025))
         self.filter.initialise(pose, min(std_xy, 2.0), min(std_theta, math.pi))
-        self.filter._odom = None
+        self._candidates = self._candidates[:1]
         self._set_state('tracking')
         self.get_logger().info(f'initial pose set to {pose[0]:.2f},{pose[1]:.2f},{pose[2]:.2f}')
 
