@@ -149,19 +149,18 @@ def main() -> None:
     except ValueError as exc:
         print(f'retail_navigation_base_sim: {exc}', file=sys.stderr)
         sys.exit(2)
-    try:
-        simulator.start()
-    except LinkBusy as exc:
-        print(f'retail_navigation_base_sim: {exc}', file=sys.stderr)
-        sys.exit(1)
-    lidar = None
-    if args.map:
-        base = simulator.base
-        world_map = base.world.world_map if base.world is not None else base.floor
-        lidar = SimLidar(world_map, LidarConfig(mount=args.laser_pose, rate_hz=args.scan_rate), seed=args.seed)
     code = 0
     try:
+        simulator.start()
+        lidar = None
+        if args.map:
+            base = simulator.base
+            world_map = base.world.world_map if base.world is not None else base.floor
+            lidar = SimLidar(world_map, LidarConfig(mount=args.laser_pose, rate_hz=args.scan_rate), seed=args.seed)
         code = run_node(lambda: SimNode(simulator, lidar, args.scan_rate))
+    except LinkBusy as exc:
+        print(f'retail_navigation_base_sim: {exc}', file=sys.stderr)
+        code = 1
     except KeyboardInterrupt:          # Ctrl-C before ROS was up
         pass
     finally:
