@@ -51,6 +51,10 @@ class AmclConfig:
     z_rand: float = 0.1
     max_beams: int = 60
     beam_weight: float = 0.5             # exponent on each beam's likelihood (beams are not independent)
+    global_beam_weight: float = 0.1      # ... while relocalising globally: many hypotheses survive a few scans
+    global_min_updates: int = 8          # updates on the whole map before trusting the best hypothesis ...
+    global_accept_score: float = 0.85    # ... and only when it matches the scan this well
+    global_restart_updates: int = 30     # no hypothesis accepted after this many updates: spread again
     max_dist: float = 2.0                # m: the likelihood field looks this far
     update_min_d: float = 0.05           # m travelled before a filter update
     update_min_a: float = 0.05           # rad turned before a filter update
@@ -186,6 +190,7 @@ class ParticleFilter:
         self._odom: Pose | None = None           # odometry pose of the last filter update
         self._w_slow = self._w_fast = 0.0
         self._bad_updates = 0
+        self._global_updates = 0
         self.global_mode = False
         self.estimate: Estimate | None = None
         self._free_points: np.ndarray | None = None
@@ -214,6 +219,7 @@ class ParticleFilter:
         p = self._uniform(n)
         self._set(p)
         self.global_mode = True
+        self._global_updates = 0
         self._bad_updates = 0
         self._w_slow = self._w_fast = 0.0
 
@@ -289,8 +295,9 @@ class ParticleFilter:
         notes: list[str] = []
         if len(r) >= 5:
             ex, ey = self._endpoints(self.particles, r, a)
-            loglik = self.field.log_likelihood(ex, ey).sum(axis=1) * c.beam_weight
-            mean_beam = float(np.exp((loglik / (len(r) * c.beam_weight)) @ self.weights))   # ~ per-beam likelihood
+            weight = c.global_beam_weight if self.global_mode else c.beam_weight
+            loglik = self.field.log_likelihood(ex, ey).sum(axis=1) * weight
+            mean_beam = float(np.exp((loglik / (len(r) * weight)) @ self.weights))   # ~ per-beam likelihood
             if c.recovery_alpha_slow > 0 and c.recovery_alpha_fast > 0:
                 self._w_slow += c.recovery_alpha_slow * (mean_beam - self._w_slow) if self._w_slow else mean_beam
                 self._w_fast += c.recovery_alpha_fast * (mean_beam - self._w_fast) if self._w_fast else mean_beam
@@ -319,8 +326,10 @@ class ParticleFilter:
         k = np.cumsum(new_bin)
         need = kld_count(k, c.kld_err, c.kld_z)
         enough = np.nonzero(np.arange(1, n_max + 1) >= np.maximum(need, c.min_particles))[0]
-        n = int(enough[0]) + 1 if len(enough) else n_max
+        n = int(enough[0]) + 1 if len(enough) and not self.global_mode else n_max
         particles = candidates[:n]
+        if self.global_mode:                     # roughening: a standing robot's particles still explore
+            particles = particles + self.rng.normal(0.0, 1.0, particles.shape) * (0.05, 0.05, 0.05)
         # augmented MCL: a share of random particles when the scan matches worse than it used to
         random_share = max(0.0, 1.0 - self._w_fast / self._w_slow) if self._w_slow > 0 else 0.0
         random_share = min(random_share, 0.25)
@@ -330,9 +339,15 @@ class ParticleFilter:
                 particles = particles.copy()
                 particles[self.rng.choice(n, m, replace=False)] = self._uniform(m)
         self._set(particles)
-        if self.global_mode and self.estimate is not None and not self.estimate.lost \
-                and float(np.trace(self.estimate.covariance[:2, :2])) < 0.05:
-            self.global_mode = False
+        if self.global_mode:
+            self._global_updates += 1
+            if self._global_updates >= c.global_restart_updates:
+                self.relocalise_globally()           # stuck on a look-alike place: draw new hypotheses
+                return
+            if self._global_updates >= c.global_min_updates and self.estimate is not None \
+                    and self.estimate.score >= c.global_accept_score \
+                    and float(np.trace(self.estimate.covariance[:2, :2])) < 0.05:
+                self.global_mode = False
 
     def _estimate(self, ranges: np.ndarray, angles: np.ndarray, notes: list[str]) -> None:
         c = self.config

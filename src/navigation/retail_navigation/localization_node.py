@@ -231,8 +231,8 @@ class LocalizationNode(Node):
             self._publish_pose(msg.header.stamp, estimate)
             if estimate.lost and self._state != 'lost':
                 self.get_logger().error(f'lost: the laser scan no longer matches the map (score {estimate.score:.2f})')
-                if self.params.relocalise_when_lost:
-                    self.filter.relocalise_globally()
+            if estimate.lost and self.params.relocalise_when_lost and not self.filter.global_mode:
+                self.filter.relocalise_globally()       # again after each wrong guess
             state = 'lost' if estimate.lost else ('relocalising' if self.filter.global_mode else 'tracking')
             if state == 'tracking' and self._state in ('lost', 'relocalising'):
                 self.get_logger().info(f'found again at {estimate.pose[0]:.2f},{estimate.pose[1]:.2f} '
