@@ -7,6 +7,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 
 from retail_bringup.health import HealthBoard
+from retail_common import names
 from retail_common.node_support import diagnostic_status, declare_params, main_for
 from retail_common.params import ParamSpec
 
@@ -22,8 +23,8 @@ class HealthNode(Node):
         super().__init__('health', **kwargs)
         self.params = declare_params(self, SPECS)
         self.board = HealthBoard(self.params.stale_after_s)
-        self.publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 50)
+        self.publisher = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
+        self.create_subscription(DiagnosticArray, names.DIAGNOSTICS, self._on_diagnostics, 50)
         self.create_timer(self.params.period_s, self._publish)
         self._reported_stale: set[str] = set()
 

@@ -19,9 +19,10 @@ from rclpy.node import Node
 
 from retail_interfaces.msg import InteractionEvent
 from retail_interfaces.srv import RecordEvents
+from retail_common import names
 
-TOPIC = '/sync/interaction_events'
-SERVICE = '/sync/record_events'
+TOPIC = names.INTERACTION_EVENTS
+SERVICE = names.RECORD_EVENTS
 
 
 class EventSender:

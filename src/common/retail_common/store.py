@@ -154,10 +154,6 @@ class Store:
                 and a.start.date() == now.date() and _not_before(a.end, now)]
         return sorted(mine, key=lambda a: a.start)
 
-    def appointments_on(self, day) -> list[Appointment]:
-        """Every appointment starting on `day` (a date), earliest first."""
-        return sorted((a for a in self.appointments if a.start.date() == day), key=lambda a: a.start)
-
 
 def _not_before(end: datetime, now: datetime) -> bool:
     if (end.tzinfo is None) != (now.tzinfo is None):

@@ -105,6 +105,7 @@ class Recorder:
         self.safety: list = []
         self.diagnostics: dict[str, tuple[int, str, dict]] = {}
         self.met: list[tuple[str, float, float]] = []
+        self.updates: list = []             # /sync/data_updates seen
 
 
 class DemoNode:
@@ -119,8 +120,8 @@ class DemoNode:
         from std_msgs.msg import String
         from std_srvs.srv import Trigger
 
-        from retail_interfaces.msg import (BaseSafety, CustomerEvent, InteractionEvent, PlaceArrival,
-                                           RobotReply, Utterance)
+        from retail_interfaces.msg import (BaseSafety, CustomerEvent, DataUpdate, InteractionEvent,
+                                           PlaceArrival, RobotReply, Utterance)
         self.rclpy, self.Utterance, self.Trigger = rclpy, Utterance, Trigger
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
@@ -138,6 +139,9 @@ class DemoNode:
         node.create_subscription(Odometry, '/odom', self._on_odom, 20)
         node.create_subscription(BaseSafety, '/navigation/safety', self._on_safety, latched)
         node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 50)
+        node.create_subscription(DataUpdate, '/sync/data_updates', self._on_update,
+                                 QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                                            reliability=ReliabilityPolicy.RELIABLE))
         self.reset_safety = node.create_client(Trigger, '/navigation/reset_safety')
         self.sync_now = node.create_client(Trigger, '/sync/sync_now')
         self.pose: tuple[float, float] | None = None
@@ -164,6 +168,11 @@ class DemoNode:
     def _on_event(self, msg) -> None:
         with self.rec.lock:
             self.rec.events.append(msg)
+
+    def _on_update(self, msg) -> None:
+        with self.rec.lock:
+            self.rec.updates.append(msg)
+        self.transcript.say('sync', f'new {msg.kind} on the robot (version {msg.version})')
 
     def _on_staff(self, msg) -> None:
         request = json.loads(msg.data)
@@ -228,8 +237,9 @@ class StoreDay:
                  scenes: list[str]) -> None:
         self.out, self.transcript, self.expect, self.scale = out, transcript, expect, wait_scale
         self.scenes = scenes
-        self.data = out / 'data'
-        self.store = self.data / 'platform'     # the sync's download folder is the robot's store folder
+        self.data = out / 'data'                # the robot's data dir (launch argument data_dir)
+        self.store = DEMO_STORE                 # the store folder installed with the robot (map, zones, ...)
+        self.downloads = self.data / 'platform'  # what the sync downlink writes; overlays the store folder
         self.stage = out / 'camera'             # the simulated camera replays this one-photo folder
         self.rec = Recorder()
         self.platform: subprocess.Popen | None = None
@@ -273,11 +283,9 @@ class StoreDay:
     def _prepare(self) -> None:
         if self.out.exists():
             shutil.rmtree(self.out)
-        for folder in (self.store, self.data / 'sync', self.data / 'faces', self.stage,
+        for folder in (self.downloads, self.data / 'sync', self.data / 'faces', self.stage,
                        self.out / 'tts', self.out / 'customer_audio'):
             folder.mkdir(parents=True)
-        for name in ('map.yaml', 'map.pgm', 'zones.yaml'):   # the map comes with the robot's install
-            shutil.copy2(DEMO_STORE / name, self.store / name)
         (self.data / 'sync' / 'token').write_text(story.PLATFORM_TOKEN + '\n')
         self._show(None)
 
@@ -318,14 +326,14 @@ class StoreDay:
                 'purpose': story.APPOINTMENT_PURPOSE, 'note': json.dumps(note, ensure_ascii=False)}).raise_for_status()
         self.transcript.say('platform', f'catalog, member histories and the VIP appointment of {story.VIP.name} '
                                         f'at {start:%H:%M} ({story.APPOINTMENT_PURPOSE}) uploaded')
-        # The robot's sync before opening: the real downlink fills the store folder the nodes read.
+        # The robot's sync before opening (overnight): the real downlink fills <data_dir>/platform.
         from retail_sync.downlink import Downlink
-        downlink = Downlink(self.url, story.PLATFORM_TOKEN, story.ROBOT_ID, self.store)
+        downlink = Downlink(self.url, story.PLATFORM_TOKEN, story.ROBOT_ID, self.downloads)
         try:
             problems = [f'{o.kind}: {o.error}' for o in downlink.sync() if o.error]
         finally:
             downlink.close()
-        if problems or not (self.store / 'appointments.json').exists():
+        if problems or not (self.downloads / 'appointments.json').exists():
             raise DemoAbort(f'the robot could not fetch its data from the platform: {"; ".join(problems)}')
         self.transcript.say('sync', 'catalog, promotions, appointments and histories downloaded to the robot')
 
@@ -333,15 +341,17 @@ class StoreDay:
         from retail_perception.gallery import new_key_text
         self.env['RETAILBOT_GALLERY_KEY'] = new_key_text()
         for customer in story.CUSTOMERS:
-            if not customer.customer_id:
-                continue
-            command = [_retailbot(), 'faces', 'enroll', '--db', str(self.data / 'faces'), '--id',
-                       customer.customer_id, '--name', customer.name, '--consent', f'demo-consent-{customer.key}',
-                       '--json'] + (['--vip'] if customer.vip else []) + [str(FACES / p) for p in customer.enrol_photos]
-            done = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=120)
-            if done.returncode != 0:
-                raise DemoAbort(f'enrolling {customer.label} failed: {done.stderr.strip().splitlines()[-1:]}')
-            self.transcript.say('gallery', f'{customer.label} enrolled with consent (encrypted gallery)')
+            if customer.customer_id:
+                self._enrol(customer)
+
+    def _enrol(self, customer: story.Customer) -> None:
+        command = [_retailbot(), 'faces', 'enroll', '--db', str(self.data / 'faces'), '--id',
+                   customer.customer_id, '--name', customer.name, '--consent', f'demo-consent-{customer.key}',
+                   '--json'] + (['--vip'] if customer.vip else []) + [str(FACES / p) for p in customer.enrol_photos]
+        done = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise DemoAbort(f'enrolling {customer.label} failed: {done.stderr.strip().splitlines()[-1:]}')
+        self.transcript.say('gallery', f'{customer.label} enrolled with consent (encrypted gallery)')
 
     def _start_robot(self) -> None:
         from retail_bringup.launch_file import load_launch
@@ -435,6 +445,7 @@ class StoreDay:
     def _marks(self) -> dict[str, int]:
         with self.rec.lock:
             return {'replies': len(self.rec.replies), 'customers': len(self.rec.customers),
+                    'updates': len(self.rec.updates),
                     'events': len(self.rec.events), 'staff': len(self.rec.staff),
                     'arrivals': len(self.rec.arrivals), 'safety': len(self.rec.safety)}
 
@@ -518,7 +529,7 @@ class StoreDay:
 
     # -- the scenario --------------------------------------------------------------------------
     def _play(self) -> None:
-        plays = {'vip': self._vip, 'member': self._member, 'camera': self._camera_dropout,
+        plays = {'vip': self._vip, 'member': self._member, 'vip2': self._vip2, 'camera': self._camera_dropout,
                  'shopper': self._shopper, 'leaver': self._leaver, 'outage': self._outage}
         for name in story.SCENES:
             if name in self.scenes:
@@ -527,34 +538,93 @@ class StoreDay:
                 plays[name]()
         self.node.call(self.node.sync_now, 10)   # the day's last events go up before closing
         self._wait(lambda: self._outbox_pending() == 0, 30, 'outbox drained')
+        # An event a node handed over just as the agent was killed waits in that node until its
+        # request times out and is sent again: close only when every event seen is stored.
+        self._wait(self._day_stored, 45, 'every event of the day stored')
+
+    def _day_stored(self) -> bool:
+        produced, uploaded, pending = self._event_sets()
+        if produced <= uploaded | pending and not pending:
+            return True
+        self.node.call(self.node.sync_now, 5)
+        self._wait(lambda: False, 2, 'a moment')
+        return False
 
     def _vip(self) -> None:
         self.transcript.section(f'VIP reception: {story.VIP.label}')
+        self._reception('vip', story.VIP, story.APPOINTMENT_PURPOSE, story.STAFF, 'vip_lounge', story.VIP_RETRY)
+
+    def _vip2(self) -> None:
+        """A new VIP customer enrols and books on the platform while the robot runs; the sync
+        brings the appointment to the running robot, which then receives the VIP."""
+        self.transcript.section(f'A VIP booked mid-day: {story.VIP2.label}')
+        self._enrol(story.VIP2)
         mark = self._marks()
-        track, event = self._enter(story.VIP, 45)
-        self.expect.check('vip_identified', event is not None and event.customer_id == story.VIP.customer_id
-                          and event.vip, f'camera saw {event.display_name or "nobody known"}' if event else 'nobody seen')
-        greet = self._named_greeting(mark, track, story.VIP.name)
-        self.expect.check('vip_greeted', greet is not None and story.VIP.name in greet.text
-                          and story.APPOINTMENT_PURPOSE in greet.text, greet.text if greet else 'no greeting')
+        start = self._book(story.VIP2, story.VIP2_PURPOSE, story.VIP2_STAFF, story.VIP2_MEETING_POINT)
+        self.node.call(self.node.sync_now, 10)
+        update = self._wait(lambda: next((u for u in self._since('updates', mark) if u.kind == 'appointments'), None),
+                            30, 'the appointment downloaded')
+        from retail_common.store import StoreError, load_store
+        try:
+            robot_sees = load_store(self.store, self.data).appointments_for(story.VIP2.customer_id, datetime.now())
+        except StoreError as exc:
+            robot_sees = []
+            self.transcript.say('demo', f'store not readable: {exc}')
+        self.expect.check('vip2_booked', update is not None and bool(robot_sees),
+                          f'booked for {start:%H:%M}; ' + (f'{update.kind} version {update.version} in {update.path}'
+                                                           if update else 'no data update from the sync'))
+        if update is None:
+            return
+        self.transcript.say('sync', f'the new appointment of {story.VIP2.name} is on the robot')
+        self._reception('vip2', story.VIP2, story.VIP2_PURPOSE, story.VIP2_STAFF, story.VIP2_MEETING_POINT,
+                        story.VIP2_RETRY)
+
+    def _book(self, customer: story.Customer, purpose: str, staff: str, meeting_point: str) -> datetime:
+        """Create a VIP appointment on the platform, five minutes from now."""
+        import httpx
+        start = (datetime.now() + timedelta(minutes=5)).replace(second=0, microsecond=0)
+        note = {'name': customer.name, 'meeting_point': meeting_point, 'staff': staff, 'duration_min': 60}
+        try:
+            with httpx.Client(base_url=self.url, headers=self.auth, timeout=10.0) as client:
+                client.post('/v1/admin/appointments', json={
+                    'robot_id': story.ROBOT_ID, 'customer': customer.customer_id, 'time': start.isoformat(),
+                    'purpose': purpose, 'note': json.dumps(note, ensure_ascii=False)}).raise_for_status()
+        except httpx.HTTPError as exc:
+            raise DemoAbort(f'booking on the platform failed: {exc}') from None
+        self.transcript.say('platform', f'{customer.name} books {purpose} at {start:%H:%M} ({staff}, {meeting_point})')
+        return start
+
+    def _reception(self, key: str, vip: story.Customer, purpose: str, staff_name: str, meeting_point: str,
+                   retry: str) -> None:
+        """Receive a VIP with an appointment: recognised, greeted with the purpose, checked in,
+        staff paged, escorted to the meeting point. Checks are named `<key>_...`."""
+        mark = self._marks()
+        track, event = self._enter(vip, 45)
+        if key == 'vip':
+            self.expect.check('vip_identified', event is not None and event.customer_id == vip.customer_id
+                              and event.vip, f'camera saw {event.display_name or "nobody known"}' if event
+                              else 'nobody seen')
+        greet = self._named_greeting(mark, track, vip.name)
+        self.expect.check(f'{key}_greeted', greet is not None and vip.name in greet.text
+                          and purpose in greet.text, greet.text if greet else 'no greeting')
         if greet is None:
             return
         mark = self._marks()
-        self.node.speak(story.VIP.label, story.VIP_CHECKIN, track)
+        self.node.speak(vip.label, story.VIP_CHECKIN, track)
         checkin = self._event(mark, 'vip_checkin', 15)
-        self.expect.check('vip_checked_in', checkin is not None and checkin.get('status') == 'on_time',
+        self.expect.check(f'{key}_checked_in', checkin is not None and checkin.get('status') == 'on_time',
                           json.dumps(checkin, ensure_ascii=False) if checkin else 'no check-in event')
-        staff = self._wait(lambda: next((s for s in self._since('staff', mark) if s.get('staff') == story.STAFF), None),
+        staff = self._wait(lambda: next((s for s in self._since('staff', mark) if s.get('staff') == staff_name), None),
                            10, 'staff notified')
-        self.expect.check('vip_staff_notified', staff is not None, json.dumps(staff, ensure_ascii=False) if staff else
-                          'no staff request naming the staff member')
+        self.expect.check(f'{key}_staff_notified', staff is not None, json.dumps(staff, ensure_ascii=False) if staff
+                          else 'no staff request naming the staff member')
         if self._reply(mark, 10, track, ('vip_checkin',)) is None:
             return
         mark = self._marks()
-        self.node.speak(story.VIP.label, story.VIP_ACCEPT_ESCORT, track)
-        self._walk_behind(story.VIP)
-        arrived = self._guided(mark, story.VIP, track, 'vip_lounge', story.VIP_RETRY)
-        self.expect.check('vip_escorted', arrived, 'arrived at the VIP lounge' if arrived else 'did not arrive')
+        self.node.speak(vip.label, story.VIP_ACCEPT_ESCORT, track)
+        self._walk_behind(vip)
+        arrived = self._guided(mark, vip, track, meeting_point, retry)
+        self.expect.check(f'{key}_escorted', arrived, f'arrived at {meeting_point}' if arrived else 'did not arrive')
         self._leave(track)
 
     def _member(self) -> None:
@@ -587,8 +657,8 @@ class StoreDay:
         self._leave(track)
 
     def _prices(self, skus: list[str]) -> list[float]:
-        from retail_common.catalog import load_catalog
-        catalog = load_catalog(self.store / 'catalog.csv')
+        from retail_common.store import load_store
+        catalog = load_store(self.store, self.data).catalog    # what the robot's nodes read
         return [catalog.by_sku[sku].price_cny if sku in catalog.by_sku else -1.0 for sku in skus]
 
     def _distance_since(self, mark) -> float:
@@ -709,9 +779,10 @@ class StoreDay:
             outbox.close()
 
     # -- the day's numbers ---------------------------------------------------------------------
-    def _count_events(self) -> dict:
-        """Robot's events (seen on the bus, still in the outbox) against the platform's store."""
-        produced = {e.event_id for e in self.rec.events if e.event_id}
+    def _event_sets(self) -> tuple[set[str], set[str], set[str]]:
+        """Event ids: seen on the bus, on the platform, still in the robot's outbox."""
+        with self.rec.lock:
+            produced = {e.event_id for e in self.rec.events if e.event_id}
         db = self.out / 'platform.sqlite3'
         uploaded: set[str] = set()
         if db.exists():
@@ -727,14 +798,20 @@ class StoreDay:
                 pending = {e.event_id for e in outbox.read_batch(1_000_000, max_bytes=1 << 30)}
             finally:
                 outbox.close()
+        return produced, uploaded, pending
+
+    def _count_events(self) -> dict:
+        """Robot's events (seen on the bus, still in the outbox) against the platform's store."""
+        produced, uploaded, pending = self._event_sets()
         lost = produced - uploaded - pending
         self.expect.check('no_events_lost', bool(produced) and not lost and not pending,
                           f'{len(produced)} produced, {len(uploaded)} on the platform, {len(pending)} still '
                           f'in the outbox, {len(lost)} lost')
         with self.rec.lock:
             greet_ok = self.expect.results.get('vip_greeted', (False, ''))[0]
+            second_ok = self.expect.results.get('vip2_greeted', (False, ''))[0]
             guided = len(self.rec.arrivals)
-        return {'vip_greeted': greet_ok, 'customers_guided': guided,
+        return {'vip_greeted': greet_ok, 'second_vip_greeted': second_ok, 'customers_guided': guided,
                 'recommendations': getattr(self, 'recommendations', 0),
                 'events_produced': len(produced), 'events_uploaded': len(produced & uploaded),
                 'events_pending': len(pending), 'events_lost': len(lost),
@@ -757,9 +834,7 @@ class DemoAbort(Exception):
 def _finish(out: Path, transcript: Transcript, expect: Expectations, rec: Recorder, extra: dict,
             driven: list[tuple[float, float]]) -> int:
     out.mkdir(parents=True, exist_ok=True)
-    why_no_picture = draw_path(out / 'path.png', out / 'data' / 'platform'
-                               if (out / 'data' / 'platform' / 'map.yaml').exists() else DEMO_STORE,
-                               driven, extra.get('zones_visited', []), rec.met)
+    why_no_picture = draw_path(out / 'path.png', DEMO_STORE, driven, extra.get('zones_visited', []), rec.met)
     if why_no_picture:
         transcript.say('demo', f'no path picture: {why_no_picture}')
     failed = expect.failed()

@@ -28,16 +28,24 @@ VIP = Customer('vip', '贵宾 林先生', 'obama/obama2.jpg', customer_id='m-900
                enrol_photos=('obama/obama.jpg',))
 MEMBER = Customer('member', '会员 王女士', 'biden/biden2.jpg', customer_id='m-000001', name='王女士',
                   enrol_photos=('biden/biden.jpg',))
-SHOPPER = Customer('shopper', '匿名顾客 A', 'kit_harington/john2.jpeg')
+# A new VIP customer who books while the robot runs: enrolled (with consent) and booked on the
+# platform mid-day; the sync must bring the appointment to the running robot.
+VIP2 = Customer('vip2', '贵宾 齐先生', 'kit_harington/john2.jpeg', customer_id='m-900002', name='齐先生',
+                vip=True, enrol_photos=('kit_harington/john1.jpeg',))
+SHOPPER = Customer('shopper', '匿名顾客 A', 'rose_leslie/img1.jpg')
 LEAVER = Customer('leaver', '匿名顾客 B', 'rose_leslie/img2.jpg')
-CUSTOMERS = (VIP, MEMBER, SHOPPER, LEAVER)
+CUSTOMERS = (VIP, MEMBER, SHOPPER, LEAVER)      # enrolled before opening (VIP2 enrols mid-day)
 
 APPOINTMENT_PURPOSE = '新款折叠屏手机的私人体验'
+VIP2_PURPOSE = '家庭影院选购咨询'
+VIP2_STAFF = '李顾问'
+VIP2_MEETING_POINT = 'service_desk'
 
 # What customers say, in order; the demo waits for the robot's answer to each.
 VIP_CHECKIN = '是的，帮我签到'
 VIP_ACCEPT_ESCORT = '好的，带我过去'
 VIP_RETRY = '带我去贵宾室'
+VIP2_RETRY = '带我去服务台'
 MEMBER_ASK = '帮我推荐一款三千以下的手机'
 MEMBER_ACCEPT = '好的'
 MEMBER_RETRY = '带我去手机数码区'
@@ -54,6 +62,11 @@ EXPECTATIONS = {
     'vip_checked_in': 'the VIP check-in event is sent (on time)',
     'vip_staff_notified': f'staff ({STAFF}) is told the VIP has arrived',
     'vip_escorted': 'the VIP is escorted to the VIP lounge',
+    'vip2_booked': 'a second VIP enrolled and booked on the platform mid-day reaches the running robot (sync)',
+    'vip2_greeted': 'the second VIP is greeted by name with the purpose of the new appointment',
+    'vip2_checked_in': 'the second VIP check-in event is sent (on time)',
+    'vip2_staff_notified': f'staff ({VIP2_STAFF}) is told the second VIP has arrived',
+    'vip2_escorted': 'the second VIP is escorted to the meeting point of the new appointment (service desk)',
     'member_greeted': 'the member is greeted by name',
     'member_recommended': 'the member gets phone recommendations under 3000 yuan with reasons',
     'bumper_stop': 'a bumper hit on the way stops the robot and it apologises',
@@ -72,6 +85,7 @@ EXPECTATIONS = {
 SCENES = {
     'vip': ('vip_identified', 'vip_greeted', 'vip_checked_in', 'vip_staff_notified', 'vip_escorted'),
     'member': ('member_greeted', 'member_recommended', 'bumper_stop', 'bumper_recovered'),
+    'vip2': ('vip2_booked', 'vip2_greeted', 'vip2_checked_in', 'vip2_staff_notified', 'vip2_escorted'),
     'camera': ('camera_dropout',),
     'shopper': ('shopper_answered', 'staff_called'),
     'leaver': ('left_mid_conversation',),

@@ -18,6 +18,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from std_msgs.msg import Empty
 
+from retail_common import names
 from retail_common.catalog import CatalogError, load_catalog
 from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
 from retail_common.params import ParamSpec
@@ -102,10 +103,10 @@ class AsrNode(Node):
             self._report_problem('no speech recognition: no usable Vosk model for '
                                  f'{", ".join(languages)}', DiagnosticStatus.ERROR)
 
-        self.utterance_pub = self.create_publisher(Utterance, '/dialogue/utterances', 10)
-        self.stop_pub = self.create_publisher(Empty, '/dialogue/tts_stop', 10)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_subscription(SpeechStatus, '/dialogue/speech_status', self._on_speech_status, 10)
+        self.utterance_pub = self.create_publisher(Utterance, names.UTTERANCES, 10)
+        self.stop_pub = self.create_publisher(Empty, names.TTS_STOP, 10)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
+        self.create_subscription(SpeechStatus, names.SPEECH_STATUS, self._on_speech_status, 10)
         self.create_timer(1.0, self._publish_diagnostics)
         self.robot_speaking = False
         self.finals = 0

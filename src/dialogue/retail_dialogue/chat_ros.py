@@ -17,6 +17,7 @@ from rclpy.duration import Duration
 from rclpy.node import Node
 
 from retail_interfaces.msg import CustomerEvent, InteractionEvent, PlaceArrival, RobotReply, Utterance
+from retail_common import names
 
 SHOWN_EVENTS = ('recommendation', 'guide', 'staff_request', 'vip_checkin')
 
@@ -32,11 +33,11 @@ class ChatClient(Node):
         self.session_open = False
         self.last_heard = time.monotonic()    # when the robot last said or did something
         self._changed = threading.Condition()
-        self.customers = self.create_publisher(CustomerEvent, '/perception/customer_events', 10)
-        self.utterances = self.create_publisher(Utterance, '/dialogue/utterances', 10)
-        self.create_subscription(RobotReply, '/dialogue/replies', self._on_reply, 50)
-        self.create_subscription(InteractionEvent, '/sync/interaction_events', self._on_event, 100)
-        self.create_subscription(PlaceArrival, '/navigation/arrivals', self._on_arrival, 10)
+        self.customers = self.create_publisher(CustomerEvent, names.CUSTOMER_EVENTS, 10)
+        self.utterances = self.create_publisher(Utterance, names.UTTERANCES, 10)
+        self.create_subscription(RobotReply, names.REPLIES, self._on_reply, 50)
+        self.create_subscription(InteractionEvent, names.INTERACTION_EVENTS, self._on_event, 100)
+        self.create_subscription(PlaceArrival, names.ARRIVALS, self._on_arrival, 10)
 
     # --- what the robot does ---------------------------------------------------------------
     def _on_reply(self, msg: RobotReply) -> None:

@@ -14,6 +14,7 @@ from rclpy.action import ActionClient
 from rclpy.node import Node
 from std_msgs.msg import String
 
+from retail_common import names
 from retail_common.catalog import CatalogError, load_catalog
 from retail_common.node_support import ConfigError, declare_params, live_store_for, main_for, watch_store
 from retail_common.params import ParamSpec
@@ -67,20 +68,20 @@ class ManagerNode(Node):
                 self.get_logger().warning(issue)
             zone_names = ZoneNames.load(p.zones_path or store / 'zones.yaml')
         self._lock = threading.RLock()
-        self.reply_pub = self.create_publisher(RobotReply, '/dialogue/replies', 10)
+        self.reply_pub = self.create_publisher(RobotReply, names.REPLIES, 10)
         self.events = EventSender(self, SOURCE)      # acknowledged by the sync agent: nothing lost
-        self.staff_pub = self.create_publisher(String, '/dialogue/staff_requests', 10)
-        self.recommend_client = self.create_client(Recommend, '/recommendation/recommend')
-        self.guide_client = ActionClient(self, GuideTo, '/navigation/guide_to')
+        self.staff_pub = self.create_publisher(String, names.STAFF_REQUESTS, 10)
+        self.recommend_client = self.create_client(Recommend, names.RECOMMEND)
+        self.guide_client = ActionClient(self, GuideTo, names.GUIDE_TO)
         self._last_narration: dict[int, float] = {}
         self.core = DialogueManager(
             catalog, say=self._say, emit=self._emit, recommend=self._recommend, guide=self._guide,
             notify_staff=self._notify_staff, zones=zone_names,
             appointments=appointments, silence_timeout_s=p.silence_timeout_s,
             store_raw_text=p.privacy_store_raw_text, default_language=p.default_language)
-        self.create_subscription(CustomerEvent, '/perception/customer_events', self._on_customer, 20)
-        self.create_subscription(Utterance, '/dialogue/utterances', self._on_utterance, 20)
-        self.create_subscription(PlaceArrival, '/navigation/arrivals', self._on_arrival, 10)
+        self.create_subscription(CustomerEvent, names.CUSTOMER_EVENTS, self._on_customer, 20)
+        self.create_subscription(Utterance, names.UTTERANCES, self._on_utterance, 20)
+        self.create_subscription(PlaceArrival, names.ARRIVALS, self._on_arrival, 10)
         self.create_timer(1.0, self._tick)
         if self.live is not None:
             watch_store(self, self.live, self._on_store_swap)

@@ -13,6 +13,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from std_msgs.msg import Empty
 
+from retail_common import names
 from retail_common.node_support import declare_params, diagnostic_status, main_for
 from retail_common.params import ParamSpec
 from retail_dialogue.speech_synthesizer import EspeakSynthesizer, SynthesisError, open_player
@@ -43,10 +44,10 @@ class TtsNode(Node):
                                             self.params.keep_files, self.params.realtime)
         if fallback:
             self.get_logger().warning(fallback)
-        self.status_pub = self.create_publisher(SpeechStatus, '/dialogue/speech_status', 10)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_subscription(RobotReply, '/dialogue/replies', self._on_reply, 10)
-        self.create_subscription(Empty, '/dialogue/tts_stop', self._on_stop, 10)
+        self.status_pub = self.create_publisher(SpeechStatus, names.SPEECH_STATUS, 10)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
+        self.create_subscription(RobotReply, names.REPLIES, self._on_reply, 10)
+        self.create_subscription(Empty, names.TTS_STOP, self._on_stop, 10)
         self.create_timer(1.0, self._publish_diagnostics)
         self._queue: queue.Queue = queue.Queue()
         self._stop = threading.Event()

@@ -24,6 +24,7 @@ from sensor_msgs.msg import BatteryState
 from std_msgs.msg import UInt8MultiArray
 from std_srvs.srv import Trigger
 
+from retail_common import names
 from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
 from retail_common.params import ParamSpec
 from retail_interfaces.msg import BaseSafety
@@ -73,23 +74,23 @@ class BaseDriverNode(LifecycleNode):
         self.core = DriverCore(DriverLimits(cfg.max_vx, cfg.max_reverse_vx, cfg.max_wz, cfg.accel_x,
                                             cfg.accel_wz, cfg.watchdog_s, cfg.feedback_timeout_s),
                                use_gyro=cfg.use_gyro)
-        self.odom_pub = self.create_publisher(OdometryMsg, '/odom', 10)
+        self.odom_pub = self.create_publisher(OdometryMsg, names.ODOM, 10)
         self.safety_pub = self.create_publisher(BaseSafety, 'safety', LATCHED)
         self.battery_pub = self.create_publisher(BatteryState, 'battery', 10)
         self.dock_ir_pub = self.create_publisher(UInt8MultiArray, 'dock_ir', 10)
-        self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
         for key in ('laser_pose', 'camera_pose'):
             if len(getattr(cfg, key)) != 4:
                 raise ConfigError(f'{self.get_fully_qualified_name()}: {key} must be [x, y, z, yaw], '
                                   f'got {list(getattr(cfg, key))}')
-        self.tf_pub = self.create_publisher(TFMessage, '/tf', TF_QOS) if cfg.publish_tf else None
+        self.tf_pub = self.create_publisher(TFMessage, names.TF, TF_QOS) if cfg.publish_tf else None
         if cfg.publish_tf:
-            self.tf_static_pub = self.create_publisher(TFMessage, '/tf_static', TF_STATIC_QOS)
+            self.tf_static_pub = self.create_publisher(TFMessage, names.TF_STATIC, TF_STATIC_QOS)
             stamp = self.get_clock().now().to_msg()
             self.tf_static_pub.publish(TFMessage(transforms=[
                 transform(stamp, cfg.base_frame, frame, x, y, yaw, z)
                 for frame, (x, y, z, yaw) in ((cfg.laser_frame, cfg.laser_pose), (cfg.camera_frame, cfg.camera_pose))]))
-        self.create_subscription(Twist, '/cmd_vel', self._on_cmd_vel, 10)
+        self.create_subscription(Twist, names.CMD_VEL, self._on_cmd_vel, 10)
         self.create_service(Trigger, 'reset_safety', self._on_reset_safety)
         self.create_timer(cfg.diagnostics_period_s, self._on_slow_timer)
         self._publish_safety()

@@ -21,15 +21,16 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profi
 from sensor_msgs.msg import LaserScan
 from std_msgs.msg import String
 
+from retail_common import names
 from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
 from retail_common.params import ParamSpec
 from retail_navigation.collision_monitor import CollisionMonitor, MonitorConfig
 from retail_navigation.lidar import scan_points
 
 PARAMS = [
-    ParamSpec('cmd_in_topic', '/navigation/guide/cmd_vel', 'the guide\'s velocity command (geometry_msgs/Twist)'),
-    ParamSpec('cmd_out_topic', '/cmd_vel', 'checked command to the base driver'),
-    ParamSpec('scan_topic', '/scan', 'sensor_msgs/LaserScan of the lidar'),
+    ParamSpec('cmd_in_topic', names.GUIDE_CMD_VEL, 'the guide\'s velocity command (geometry_msgs/Twist)'),
+    ParamSpec('cmd_out_topic', names.CMD_VEL, 'checked command to the base driver'),
+    ParamSpec('scan_topic', names.SCAN, 'sensor_msgs/LaserScan of the lidar'),
     ParamSpec('laser_pose', [0.10, 0.0, 0.20, 0.0], 'base_link -> laser [x, y, z, yaw]', type='float_list'),
     ParamSpec('robot_radius', 0.18, 'radius of the base [m]', min=0.05, max=1.0),
     ParamSpec('stop_margin_m', 0.10, 'stop polygon reach beyond the front at rest [m]', min=0.0, max=2.0),
@@ -63,7 +64,7 @@ class CollisionMonitorNode(Node):
         self.counts = {'pass': 0, 'slowdown': 0, 'stop': 0, 'stale': 0}
         self.out_pub = self.create_publisher(Twist, cfg.cmd_out_topic, 10)
         self.state_pub = self.create_publisher(String, '~/state', LATCHED)
-        self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
         self.create_subscription(Twist, cfg.cmd_in_topic, self._on_cmd, 10)
         self.create_subscription(LaserScan, cfg.scan_topic, self._on_scan, qos_profile_sensor_data)
         self.create_timer(1.0, self._publish_diagnostics)

@@ -42,6 +42,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import BatteryState, LaserScan
 from std_msgs.msg import String
 
+from retail_common import names
 from retail_common.event_sender import EventSender
 from retail_common.node_support import ConfigError, declare_params, live_store_for, main_for, watch_store
 from retail_common.params import ParamSpec
@@ -73,7 +74,7 @@ PARAMS = [
     ParamSpec('blocked_timeout_s', 15.0, 'give up (result blocked) after this long blocked [s]', min=0.5, max=600.0, read_only=False),
     ParamSpec('person_decay_s', 2.0, 'a person not seen again is forgotten after [s]', min=0.1, max=60.0),
     ParamSpec('bumper_decay_s', 30.0, 'an obstacle the bumper hit is forgotten after [s]', min=1.0, max=3600.0),
-    ParamSpec('people_topic', '/perception/people', 'people positions (geometry_msgs/PoseArray)'),
+    ParamSpec('people_topic', names.PEOPLE, 'people positions (geometry_msgs/PoseArray)'),
     ParamSpec('default_tour', 'showroom', 'tour used when a Tour goal names none'),
     ParamSpec('tour_dwell_s', 3.0, 'pause at each tour stop for the narration [s]', min=0.0, max=600.0, read_only=False),
     ParamSpec('dock_below_fraction', 0.2, 'battery share below which the robot docks when idle (0: never)',
@@ -82,12 +83,12 @@ PARAMS = [
               min=0.1, max=10.0, read_only=False),
     ParamSpec('odom_timeout_s', 10.0, 'a paused mission ends (no_odometry) when odometry stays away this long [s]',
               min=0.2, max=120.0, read_only=False),
-    ParamSpec('cmd_vel_topic', '~/cmd_vel', 'the guide\'s velocity command (to the collision monitor)'),
+    ParamSpec('cmd_vel_topic', names.GUIDE_CMD_VEL, 'the guide\'s velocity command (to the collision monitor)'),
     ParamSpec('localization', True, 'map pose from /navigation/localization (map -> odom on /tf); '
               'false: initial_pose ∘ odometry'),
     ParamSpec('localization_timeout_s', 15.0, 'a mission waiting this long for localisation ends (not_localised) [s]',
               min=0.5, max=600.0),
-    ParamSpec('scan_topic', '/scan', 'lidar (sensor_msgs/LaserScan) for the costmap obstacle layer; empty: none'),
+    ParamSpec('scan_topic', names.SCAN, 'lidar (sensor_msgs/LaserScan) for the costmap obstacle layer; empty: none'),
     ParamSpec('laser_pose', [0.10, 0.0, 0.20, 0.0], 'base_link -> laser [x, y, z, yaw]', type='float_list'),
     ParamSpec('scan_decay_s', 3.0, 'a lidar obstacle not seen again is forgotten after [s]', min=0.1, max=600.0),
     ParamSpec('customer_distance_m', 0.9, 'people seen closer than this during a mission are the customer',
@@ -181,14 +182,14 @@ class GuideNode(Node):
         self.events = EventSender(self, 'navigation')    # mission outcomes, staff requests for the platform
         self.plan_pub = self.create_publisher(PathMsg, 'plan', LATCHED)
         self.arrival_pub = self.create_publisher(PlaceArrival, 'arrivals', 10)
-        self.map_pub = self.create_publisher(OccupancyGrid, '/map', LATCHED)
-        self.create_subscription(Odometry, '/odom', self._on_odom, 20, callback_group=sensors)
+        self.map_pub = self.create_publisher(OccupancyGrid, names.MAP, LATCHED)
+        self.create_subscription(Odometry, names.ODOM, self._on_odom, 20, callback_group=sensors)
         self.create_subscription(BaseSafety, 'safety', self._on_safety, LATCHED, callback_group=sensors)
         self.create_subscription(BatteryState, 'battery', self._on_battery, 10, callback_group=sensors)
         self.create_subscription(PoseArray, cfg.people_topic, self._on_people, 10, callback_group=sensors)
         if cfg.localization:
-            self.create_subscription(TFMessage, '/tf', self._on_tf, TF_QOS, callback_group=sensors)
-            self.create_subscription(String, 'localization_state', self._on_localization_state, LATCHED,
+            self.create_subscription(TFMessage, names.TF, self._on_tf, TF_QOS, callback_group=sensors)
+            self.create_subscription(String, names.LOCALIZATION_STATE, self._on_localization_state, LATCHED,
                                      callback_group=sensors)
         if cfg.scan_topic:
             from rclpy.qos import qos_profile_sensor_data

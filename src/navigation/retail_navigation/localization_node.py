@@ -41,6 +41,7 @@ from sensor_msgs.msg import LaserScan
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from retail_common import names
 from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
 from retail_common.params import ParamSpec
 from retail_navigation.localization import AmclConfig, ParticleFilter, compose, map_to_odom, relative
@@ -56,7 +57,7 @@ PARAMS = [
     ParamSpec('pose_file', '', 'where the last pose is kept across restarts (empty: not kept)'),
     ParamSpec('laser_pose', [0.10, 0.0, 0.20, 0.0], 'base_link -> laser [x, y, z, yaw] (as the lidar is mounted)',
               type='float_list'),
-    ParamSpec('scan_topic', '/scan', 'sensor_msgs/LaserScan of the lidar'),
+    ParamSpec('scan_topic', names.SCAN, 'sensor_msgs/LaserScan of the lidar'),
     ParamSpec('map_frame', 'map', 'frame of the store map'),
     ParamSpec('odom_frame', 'odom', 'frame of the odometry'),
     ParamSpec('base_frame', 'base_link', 'frame of the robot body'),
@@ -136,14 +137,14 @@ class LocalizationNode(Node):
         self._update_ms: list[float] = []
         self._scan_cache: tuple[int, float, float, np.ndarray] | None = None
 
-        self.pose_pub = self.create_publisher(PoseWithCovarianceStamped, 'pose', 10)
-        self.state_pub = self.create_publisher(String, 'localization_state', LATCHED)
-        self.tf_pub = self.create_publisher(TFMessage, '/tf', TF_QOS)
-        self.diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_subscription(Odometry, '/odom', self._on_odom, 50)
+        self.pose_pub = self.create_publisher(PoseWithCovarianceStamped, names.POSE, 10)
+        self.state_pub = self.create_publisher(String, names.LOCALIZATION_STATE, LATCHED)
+        self.tf_pub = self.create_publisher(TFMessage, names.TF, TF_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
+        self.create_subscription(Odometry, names.ODOM, self._on_odom, 50)
         self.create_subscription(LaserScan, cfg.scan_topic, self._on_scan, qos_profile_sensor_data)
-        self.create_subscription(PoseWithCovarianceStamped, '/initialpose', self._on_initial_pose, 10)
-        self.create_service(Trigger, 'relocalise', self._on_relocalise)
+        self.create_subscription(PoseWithCovarianceStamped, names.INITIAL_POSE, self._on_initial_pose, 10)
+        self.create_service(Trigger, names.RELOCALISE, self._on_relocalise)
         self.create_timer(0.1, self._republish_tf)
         self.create_timer(1.0, self._on_slow_timer)
         self._set_state('waiting_for_scan')

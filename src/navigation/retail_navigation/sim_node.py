@@ -28,6 +28,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import LaserScan
 from std_msgs.msg import UInt32
 
+from retail_common import names
 from retail_common.node_support import run_node
 from retail_navigation.cli import add_sim_arguments, build_simulator
 from retail_navigation.lidar import LidarConfig, SimLidar
@@ -53,7 +54,7 @@ class SimNode(Node):
         super().__init__('sim', **kwargs)
         self.simulator = simulator
         self.lidar = lidar
-        self.scan_pub = self.create_publisher(LaserScan, '/scan', 5)
+        self.scan_pub = self.create_publisher(LaserScan, names.SCAN, 5)
         self.truth_pub = self.create_publisher(Odometry, 'sim/ground_truth', 10)
         self.people_pub = self.create_publisher(PoseArray, 'sim/people', 5)
         self.contacts_pub = self.create_publisher(UInt32, 'sim/contacts', LATCHED)

@@ -11,6 +11,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
+from retail_common import names
 from retail_common.node_support import ParamSpec, declare_params, diagnostic_status, main_for
 from retail_perception.camera_source import CameraSource, describe_source, fit_frame
 from retail_perception.image_convert import to_image_msg
@@ -45,7 +46,7 @@ class CameraNode(LifecycleNode):
                                    hold_frames=max(1, round(p.image_period_s * p.rate_hz)),
                                    width=p.width, height=p.height, warn=self.get_logger().warning)
         self._image_pub = self.create_publisher(Image, 'image_raw', qos_profile_sensor_data)
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
         self.get_logger().info(f'Camera configured: {describe_source(p.source)} at {p.rate_hz:g} frames/s')
         return TransitionCallbackReturn.SUCCESS
 

@@ -21,6 +21,7 @@ from retail_interfaces.msg import CustomerEvent
 from retail_interfaces.srv import EnrollFace
 from sensor_msgs.msg import Image, RegionOfInterest
 
+from retail_common import names
 from retail_common.event_sender import EventSender
 from retail_common.node_support import ConfigError, ParamSpec, declare_params, main_for
 from retail_perception.face_pipeline import (APPEARED, APPROACHING, IDENTIFIED, LEFT, FaceEvent,
@@ -33,6 +34,10 @@ KINDS = {APPEARED: CustomerEvent.APPEARED, IDENTIFIED: CustomerEvent.IDENTIFIED,
 # Interaction events stored for the platform (RecordEvents, acknowledged on disk): the
 # pseudonymous member id only, never a name, a face image or an embedding.
 RECORDED = {APPEARED: 'customer_appeared', IDENTIFIED: 'customer_identified', LEFT: 'customer_left'}
+# Parameters applied while the node runs -> the PipelineConfig field they set.
+LIVE_CONFIG_FIELDS = {'match_threshold': 'match_threshold', 'match_margin': 'match_margin',
+                      'votes_needed': 'votes_needed', 'max_missed_frames': 'max_missed',
+                      'leave_after_s': 'max_missed_s', 'approach_distance_m': 'approach_distance_m'}
 
 SPECS = [
     ParamSpec('image_topic', 'image_raw', 'camera images to watch'),
@@ -40,15 +45,15 @@ SPECS = [
     ParamSpec('key_file', '', 'gallery key file (empty: $RETAILBOT_GALLERY_KEY)'),
     ParamSpec('anonymous_mode', False, 'detect and follow people only: no face encodings, no identities'),
     ParamSpec('match_threshold', 0.5, 'max embedding distance for a member (<= 0.5 for East Asian faces)',
-              min=0.2, max=0.7),
-    ParamSpec('match_margin', 0.05, 'best member must beat the next by this distance', min=0.0, max=0.5),
-    ParamSpec('votes_needed', 2, 'agreeing matches before a person is named', min=1, max=20),
+              min=0.2, max=0.7, read_only=False),
+    ParamSpec('match_margin', 0.05, 'best member must beat the next by this distance', min=0.0, max=0.5, read_only=False),
+    ParamSpec('votes_needed', 2, 'agreeing matches before a person is named', min=1, max=20, read_only=False),
     ParamSpec('detect_scale', 0.5, 'detection runs on frames shrunk by this factor', min=0.1, max=1.0),
-    ParamSpec('max_missed_frames', 8, 'frames without a detection before a person has left', min=1),
-    ParamSpec('leave_after_s', 2.0, '... or seconds without a detection (frames may come slowly)', min=0.0),
+    ParamSpec('max_missed_frames', 8, 'frames without a detection before a person has left', min=1, read_only=False),
+    ParamSpec('leave_after_s', 2.0, '... or seconds without a detection (frames may come slowly)', min=0.0, read_only=False),
     ParamSpec('horizontal_fov_deg', 62.0, 'camera horizontal field of view', min=10.0, max=180.0),
     ParamSpec('face_width_m', 0.15, 'typical face width, for the distance estimate', min=0.05, max=0.3),
-    ParamSpec('approach_distance_m', 2.0, 'closer than this, growing and centred = approaching', min=0.1),
+    ParamSpec('approach_distance_m', 2.0, 'closer than this, growing and centred = approaching', min=0.1, read_only=False),
     ParamSpec('camera_offset', [0.1, 0.0], 'camera position [x, y] in base_link, metres'),
     ParamSpec('people_frame', 'base_link', 'frame of the published people positions'),
     ParamSpec('retention_days', 365.0, 'members not seen for this long are purged', min=1.0),
@@ -60,7 +65,7 @@ SPECS = [
 class FacesNode(Node):
     def __init__(self, **kwargs):
         super().__init__('faces', namespace=kwargs.pop('namespace', 'perception'), **kwargs)
-        p = self.params = declare_params(self, SPECS)
+        p = self.params = declare_params(self, SPECS, on_change=self._apply_live_param)
         if len(p.camera_offset) != 2:
             raise ConfigError(f'node {self.get_fully_qualified_name()}: camera_offset must be [x, y]')
         self._lock = threading.Lock()
@@ -86,14 +91,14 @@ class FacesNode(Node):
             face_width_m=p.face_width_m, approach_distance_m=p.approach_distance_m)
         from retail_perception.face_model import FaceModel
         self.pipeline = FacePipeline(FaceModel(), lambda: self._gallery, config)
-        self._events_pub = self.create_publisher(CustomerEvent, '/perception/customer_events', 50)
+        self._events_pub = self.create_publisher(CustomerEvent, names.CUSTOMER_EVENTS, 50)
         self.events = EventSender(self, 'perception')
-        self._people_pub = self.create_publisher(PoseArray, '/perception/people', 10)
+        self._people_pub = self.create_publisher(PoseArray, names.PEOPLE, 10)
         self._frame_id = ''
         self.create_subscription(Image, p.image_topic, self._on_image, qos_profile_sensor_data,
                                  callback_group=MutuallyExclusiveCallbackGroup())
         services = MutuallyExclusiveCallbackGroup()
-        self.create_service(EnrollFace, '/perception/enroll_face', self._on_enroll, callback_group=services)
+        self.create_service(EnrollFace, names.ENROLL_FACE, self._on_enroll, callback_group=services)
         if self._store is not None:
             self.create_timer(p.gallery_check_s, self._check_gallery, callback_group=services)
             self.create_timer(p.last_seen_flush_s, self._flush_seen, callback_group=services)
@@ -101,6 +106,14 @@ class FacesNode(Node):
         mode = ('anonymous mode: detection and approach only' if p.anonymous_mode else
                 f'{len(self._gallery) if self._gallery else 0} member(s) in the gallery')
         self.get_logger().info(f'Watching {self.resolve_topic_name(p.image_topic)}; {mode}')
+
+    def _apply_live_param(self, name: str, value) -> None:
+        """Recognition thresholds changed at run time: used from the next frame on."""
+        import dataclasses
+        field = LIVE_CONFIG_FIELDS.get(name)
+        if field is not None:
+            with self._lock:
+                self.pipeline.config = dataclasses.replace(self.pipeline.config, **{field: value})
 
     # --- frames --------------------------------------------------------------------------------
     def _on_image(self, msg: Image) -> None:

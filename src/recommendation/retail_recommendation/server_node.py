@@ -17,6 +17,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 
+from retail_common import names
 from retail_common.catalog import CatalogError, load_catalog
 from retail_common.live_store import LiveStore
 from retail_common.node_support import declare_params, diagnostic_status, main_for
@@ -76,10 +77,10 @@ class RecommendationServer(Node):
 
         self.create_service(Recommend, 'recommend', self._on_recommend,
                             callback_group=ReentrantCallbackGroup())
-        self.create_subscription(DataUpdate, '/sync/data_updates', self._on_data_update,
+        self.create_subscription(DataUpdate, names.DATA_UPDATES, self._on_data_update,
                                  QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL),
                                  callback_group=MutuallyExclusiveCallbackGroup())
-        self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._diagnostics = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
         self.create_timer(self.params.diagnostics_period_s, self._publish_diagnostics)
         if self.params.watch_period_s > 0:
             self.create_timer(self.params.watch_period_s, self._check_files,
@@ -133,22 +134,24 @@ class RecommendationServer(Node):
 
     def _reload_store(self):
         """The store model (catalog with the platform's prices and promotions, the history in
-        use), or None with the reason reported."""
+        use), or None with the reason reported (once while it stays the same)."""
+        problem = None
         try:
             if self._live is None:
                 self._live = LiveStore(self.params.store_dir, self.params.data_dir or None,
-                                       log=self.get_logger().error, warn=self.get_logger().warning)
+                                       log=self.get_logger().warning, warn=self.get_logger().warning)
             elif not self._live.reload():
-                self._fail(self._live.last_error or 'the store did not load')
-                return None
+                problem = self._live.last_error or 'the store did not load'
         except StoreError as exc:
-            self._fail(str(exc))
+            problem = str(exc)
+        if problem is None and not self._live.current().catalog.products:
+            store = self._live.current()
+            problem = next((i for i in store.issues if 'catalog' in i), f'no products in {store.catalog.path}')
+        if problem is not None:
+            if problem != self._problem:
+                self._fail(problem)
             return None
-        store = self._live.current()
-        if not store.catalog.products:
-            self._fail(next((i for i in store.issues if 'catalog' in i), f'no products in {store.catalog.path}'))
-            return None
-        return store
+        return self._live.current()
 
     def _load(self, sources: _Sources, catalog=None) -> None:
         # The files as read now: the watch asks again only if they change after this point.

@@ -21,6 +21,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_srvs.srv import Trigger
 
+from retail_common import names
 from retail_common.node_support import declare_params, diagnostic_status, main_for
 from retail_common.params import ParamSpec
 from retail_interfaces.msg import DataUpdate, InteractionEvent
@@ -73,10 +74,10 @@ class SyncAgent(Node):
         self._wake_upload = threading.Event()
         self._wake_downlink = threading.Event()
         self.updates = self.create_publisher(DataUpdate, 'data_updates', UPDATES_QOS)
-        self.diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_subscription(InteractionEvent, '/sync/interaction_events', self._on_event,
+        self.diagnostics = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
+        self.create_subscription(InteractionEvent, names.INTERACTION_EVENTS, self._on_event,
                                  EVENTS_QOS)
-        self.create_service(RecordEvents, '/sync/record_events', self._on_record_events)
+        self.create_service(RecordEvents, names.RECORD_EVENTS, self._on_record_events)
         self.create_service(Trigger, 'sync_now', self._on_sync_now)
         self.create_timer(self.p.diagnostics_period_s, self._publish_diagnostics)
         self._threads = [threading.Thread(target=self._upload_loop, name='sync-upload', daemon=True),
