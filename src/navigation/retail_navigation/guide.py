@@ -142,7 +142,7 @@ class Mission:
         """A short straight leg to a traversable point that never comes closer to the people and
         lidar obstacles around the robot (it may turn on the spot first), then a plan from there."""
         costmap = self.planner.costmap
-        near = [o for o in costmap.unmapped() if math.hypot(o.x - pose[0], o.y - pose[1]) < 2.0]
+        near = [o for o in costmap.unmapped() if math.hypot(o.x - pose[0], o.y - pose[1]) < 1.0]
         goal = self.stop.pose[:2]
         candidates = []
         for radius in (0.4, 0.6, 0.8, 1.0):

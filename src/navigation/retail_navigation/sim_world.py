@@ -6,8 +6,8 @@ Pure core (numpy). `SimWorld` holds:
   left in an aisle): the base bumps into them and the lidar sees them, the robot's map does not;
 - shoppers: discs (radius `person_radius`) who walk between zones at 0.5-1.2 m/s along planned
   paths, stop at a shelf for a while, and walk on. Like people in a shop they stop for a robot
-  right in front of them (and, after waiting a few seconds, choose another shelf); they do not
-  plan around it, and they pass through each other.
+  right in front of them and, after waiting a few seconds, walk around it (a new path that keeps
+  clear of the robot); they pass through each other.
 
 Contacts between the robot and a shopper are counted (`contacts`) and reported to the base as
 bumper presses by `SimulatedBase`.
@@ -37,6 +37,7 @@ class Shopper:
     until: float = 0.0               # browsing/yielding ends at this sim time
     heading: float = 0.0
     touching: bool = False           # in contact with the robot now
+    no_yield_until: float = 0.0      # walking around the robot: no new stop for it before this time
 
 
 def parse_rects(text: str) -> list[Rect]:
@@ -110,13 +111,15 @@ class SimWorld:
     def step(self, dt: float, robot: Pose | None = None, robot_radius: float = 0.18) -> None:
         self.time += dt
         for s in self.shoppers:
-            if s.state in ('browsing', 'yielding') and self.time >= s.until:
+            if s.state == 'yielding' and self.time >= s.until:
+                self._walk_around(s, robot)
+            elif s.state == 'browsing' and self.time >= s.until:
                 self._walk_to_new_shelf(s)
             if s.state != 'walking':
                 if s.state == 'yielding' and robot is not None and not self._robot_ahead(s, robot, robot_radius):
                     s.state = 'walking'
                 continue
-            if robot is not None and self._robot_ahead(s, robot, robot_radius):
+            if robot is not None and self.time >= s.no_yield_until and self._robot_ahead(s, robot, robot_radius):
                 s.state, s.until = 'yielding', self.time + float(self.rng.uniform(2.0, 5.0))
                 continue
             self._advance(s, s.speed * dt)
@@ -131,6 +134,21 @@ class SimWorld:
             return False
         return abs(math.atan2(math.sin(math.atan2(dy, dx) - s.heading),
                               math.cos(math.atan2(dy, dx) - s.heading))) < math.radians(70)
+
+    def _walk_around(self, s: Shopper, robot: Pose | None) -> None:
+        """After waiting for the robot: to the same place (or a new shelf) on a path around it."""
+        goal = s.path[-1] if s.path else self._near_place()
+        if robot is not None:
+            self.costmap.set_people([robot[:2]], self.time)
+        try:
+            plan = self.planner.plan((s.x, s.y), goal)
+            s.path, s.state = list(plan.path[1:]), 'walking'
+        except PlanError:
+            s.state, s.until = 'browsing', self.time + float(self.rng.uniform(1.0, 3.0))
+        finally:
+            if robot is not None:
+                self.costmap.expire(math.inf)                     # forget the robot again
+        s.no_yield_until = self.time + 6.0
 
     def _walk_to_new_shelf(self, s: Shopper) -> None:
         for _ in range(5):
