@@ -164,6 +164,11 @@ def main() -> None:
         code = 1
     except KeyboardInterrupt:          # Ctrl-C before ROS was up
         pass
+    except Exception:
+        import rclpy
+        if rclpy.ok():
+            raise
+        # Ctrl-C while the node was being built: rclpy shut its context down under it
     finally:
         simulator.stop()
     sys.exit(code)
