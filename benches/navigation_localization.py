@@ -42,7 +42,6 @@ from retail_navigation.zones import load_zones
 
 REPO = Path(__file__).resolve().parents[1]
 LASER = (0.10, 0.0, 0.0)
-DEBUG = False
 
 
 def second_store(res: float = 0.05) -> tuple[StoreMap, dict[str, tuple[float, float, float]]]:
@@ -154,7 +153,6 @@ def run_day(store_map, zones, people: int, seed: int, order: list[str], relocali
                 tick = mission.step(t, estimate)
                 if tick.outcome is not None:
                     reached += tick.outcome.success
-                    if DEBUG: print(goal, tick.outcome.reason, tick.outcome.message, round(t - start, 1), [round(v, 2) for v in estimate])
                     break
                 decision = monitor.decide(tick.vx, tick.wz, points, 0.05)
                 command = (decision.vx, decision.wz)
