@@ -107,6 +107,7 @@ def run_day(store_map, zones, people: int, seed: int, order: list[str], relocali
     estimate = dock
     points = np.zeros((0, 2))
     reloc_time = None
+    outcomes: list[tuple[str, str, str]] = []
     if relocalise:
         pf.relocalise_globally()
     for goal in order:
@@ -153,6 +154,7 @@ def run_day(store_map, zones, people: int, seed: int, order: list[str], relocali
                 tick = mission.step(t, estimate)
                 if tick.outcome is not None:
                     reached += tick.outcome.success
+                    outcomes.append((goal, tick.outcome.reason, tick.outcome.message))
                     break
                 decision = monitor.decide(tick.vx, tick.wz, points, 0.05)
                 command = (decision.vx, decision.wz)
@@ -171,7 +173,7 @@ def run_day(store_map, zones, people: int, seed: int, order: list[str], relocali
         'errors': np.array(errors), 'heading': np.array(heading), 'odom_errors': np.array(odom_errors),
         'odom_heading': np.array(odom_heading), 'reached': reached, 'goals': len(order), 'contacts': world.contacts,
         'driving_s': driving_s, 'travelled_m': travelled, 'filter_ms': np.array(filter_ms), 'scan_ms': np.array(scan_ms),
-        'relocalised_after_s': reloc_time,
+        'relocalised_after_s': reloc_time, 'outcomes': outcomes,
     }
 
 
@@ -198,6 +200,9 @@ def main() -> None:
         print(f'  guiding: {day["reached"]}/{day["goals"]} goals reached ({100 * day["reached"] / day["goals"]:.0f} %), '
               f'{day["contacts"]} contacts; driving {day["driving_s"]:.0f} s vs {empty["driving_s"]:.0f} s empty '
               f'(+{100 * (day["driving_s"] / empty["driving_s"] - 1):.0f} %), empty store {empty["reached"]}/{empty["goals"]}')
+        failed = [f'{goal}: {reason}' for goal, reason, _ in day['outcomes'] if reason != 'arrived']
+        if failed:
+            print(f'  not reached: {", ".join(failed)}')
         f, s = day['filter_ms'], day['scan_ms']
         updates = f[f > 0.5]                                   # scans the filter ran on (moved or turned enough)
         print(f'  CPU: filter {f.mean() * 10 / 1000 * 100:.1f} % of a core at 10 Hz scans; an update median '
