@@ -44,7 +44,7 @@ class OpenFloor:
 @dataclass
 class Drift:
     """Odometry error sources. `shop_floor()` gives typical values: ~1.5 % distance error,
-    gyro bias ~0.75 deg/min wandering by ~0.3 deg/min per sqrt(min)."""
+    gyro bias 0.5-1 deg/min wandering by ~0.1 deg/min per sqrt(min)."""
 
     scale_error: tuple[float, float] = (0.0, 0.0)    # left, right: encoder reads (1 + e) x true travel
     slip_std: float = 0.0                            # per-step relative noise of each wheel's reading
@@ -58,7 +58,7 @@ class Drift:
         sign = rng.choice((-1.0, 1.0))
         return cls(scale_error=(0.015 + rng.uniform(-0.004, 0.004), 0.013 + rng.uniform(-0.004, 0.004)),
                    slip_std=0.02, gyro_bias=sign * math.radians(rng.uniform(0.5, 1.0)) / 60.0,
-                   gyro_bias_walk=math.radians(0.3) / 60.0 / math.sqrt(60.0), seed=seed)
+                   gyro_bias_walk=math.radians(0.1) / 60.0 / math.sqrt(60.0), seed=seed)
 
 
 @dataclass
