@@ -51,6 +51,7 @@ fingerprint() {
   cat robot_ws/requirements.txt src/interfaces/CMakeLists.txt src/interfaces/pyproject.toml \
       src/interfaces/package.xml src/interfaces/msg/* src/interfaces/srv/* src/interfaces/action/* \
       src/*/setup.py src/*/setup.cfg src/*/package.xml robot_ws/install.sh robot_ws/register_packages.py \
+      robot_ws/tf2_msgs/CMakeLists.txt robot_ws/tf2_msgs/pyproject.toml robot_ws/tf2_msgs/msg/* \
     | sha256sum | cut -d' ' -f1
 }
 WANT=$(fingerprint)
@@ -86,6 +87,13 @@ pip_install --no-deps face-recognition==1.3.0
 
 say "building retail_interfaces (messages, services, actions)"
 pip_install --no-build-isolation --force-reinstall --no-deps ./src/interfaces
+
+# tf2_msgs (TF on /tf and /tf_static) has no PyPI wheel: build its one message (robot_ws/tf2_msgs/README.md).
+if ! "$VENV/bin/python" -c 'import tf2_msgs.msg' 2>/dev/null || [ -f "$VENV/.retailbot-tf2-msgs" ]; then
+  say "building tf2_msgs (TFMessage; no PyPI wheel exists)"
+  pip_install --no-build-isolation --force-reinstall --no-deps ./robot_ws/tf2_msgs
+  touch "$VENV/.retailbot-tf2-msgs"
+fi
 
 say "installing the robot's packages (editable)"
 args=()

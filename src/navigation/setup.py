@@ -19,7 +19,9 @@ setup(
         # One console script per node: '<exec> = retail_navigation.<module>:main'
         'console_scripts': [
             'retail_navigation_base_driver = retail_navigation.base_driver_node:main',
-            'retail_navigation_base_sim = retail_navigation.cli:sim_main',
+            'retail_navigation_base_sim = retail_navigation.sim_node:main',
+            'retail_navigation_localization = retail_navigation.localization_node:main',
+            'retail_navigation_collision_monitor = retail_navigation.collision_monitor_node:main',
             'retail_navigation_guide = retail_navigation.guide_node:main',
         ],
         # Subcommands of the `retailbot` CLI: '<name> = retail_navigation.cli:register'

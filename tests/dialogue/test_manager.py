@@ -415,6 +415,28 @@ def test_guide_failures_are_told_in_a_stores_words(demo, reason):
             assert ('工作人员' in text or 'staff member' in text) and s.staff
 
 
+def test_every_outcome_the_guide_can_give_has_its_own_customer_words():
+    """The guide's outcome codes (`Outcome(False, 'code', ...)` in retail_navigation) each have
+    words of their own: a new code must not fall back to the generic 'I can't move right now'."""
+    import re
+    from rostest_support import REPO
+    from retail_dialogue.templates import FAILURE_REASONS
+    sources = ''.join(p.read_text(encoding='utf-8') for p in (REPO / 'src/navigation/retail_navigation').glob('*.py'))
+    codes = set(re.findall(r"Outcome\(False, '([a-z_]+)'", sources)) - {'cancelled'}
+    assert codes and codes <= set(FAILURE_REASONS), sorted(codes - set(FAILURE_REASONS))
+
+
+def test_someone_in_the_way_at_the_start_is_asked_once_to_step_aside(demo):
+    for lang, ask, words in (('zh', '带我去收银台', '让我过一下'), ('en', 'take me to the checkout', 'may I get past')):
+        s = Script(demo)
+        s.customer()
+        s.say(ask)
+        for state in ('planning', 'asking_to_step_aside', 'driving', 'asking_to_step_aside'):
+            s.run(s.manager.on_guide_state(7, state))
+        asked = [r.text for r in s.replies if words in r.text]
+        assert len(asked) == 1, [r.text for r in s.replies]
+
+
 def test_no_follow_me_while_the_base_is_latched(demo):
     s = Script(demo)
     s.customer()

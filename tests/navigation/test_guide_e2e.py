@@ -35,6 +35,9 @@ def stack(ros_context, spin, base_sim):
     guide = GuideNode(context=ros_context, namespace='navigation',
                       parameter_overrides=[Parameter('store_dir', value=str(DEMO)),
                                            Parameter('blocked_timeout_s', value=2.0),
+                                           Parameter('localization', value=False),
+                                           Parameter('cmd_vel_topic', value='/cmd_vel'),
+                                           Parameter('scan_topic', value=''),
                                            Parameter('replan_after_s', value=0.5)])
     client = Client(context=ros_context)
     spin(driver, guide, client)

@@ -61,8 +61,10 @@ class Client(Node):
 
 def start(ros_context, spin, store, **params):
     from retail_navigation.guide_node import GuideNode
+    # odometry-only guide driving /cmd_vel directly (the kinematic base has no lidar)
     overrides = [Parameter('store_dir', value=str(store)), Parameter('max_vx', value=0.8),
-                 Parameter('tour_dwell_s', value=0.5)]
+                 Parameter('tour_dwell_s', value=0.5), Parameter('localization', value=False),
+                 Parameter('cmd_vel_topic', value='/cmd_vel'), Parameter('scan_topic', value='')]
     overrides += [Parameter(k, value=v) for k, v in params.items()]
     base = KinematicBase(context=ros_context)
     guide = GuideNode(context=ros_context, namespace='navigation', parameter_overrides=overrides)
@@ -132,6 +134,30 @@ def test_person_blocking_the_only_way_ends_blocked(ros_context, spin, store):
     timer.cancel()
     assert not result.success and result.reason == 'blocked'
     assert any(f.state in ('waiting_for_obstacle', 'replanning') for f in client.feedback)
+
+
+def test_a_person_in_front_at_the_start_is_asked_to_step_aside_and_the_robot_goes_around(ros_context, spin, store):
+    base, guide, client = start(ros_context, spin, store)
+    # the kinematic base starts at the odometry origin = the dock (0.7, 6.5) facing -x; the goal is behind
+    # the robot, so someone standing 45 cm in front of it is between nobody and the goal: put them
+    # between the robot and a goal ahead instead, on the free floor east of the dock
+    person = PoseArray()
+    person.header.frame_id = 'map'
+    pose = Pose()
+    pose.position.x, pose.position.y = 0.7 + 0.45, 6.5     # 45 cm from the robot's centre, towards the goal
+    person.poses.append(pose)
+    timer = client.create_timer(0.2, lambda: client.people.publish(person))
+    wait_for(lambda: guide.costmap.people(), 10, 'the guide seeing the person')
+    goal = GuideTo.Goal()
+    goal.target_pose.header.frame_id = 'map'
+    goal.target_pose.pose.position.x, goal.target_pose.pose.position.y = 4.0, 6.5
+    goal.target_pose.pose.orientation.w = 1.0
+    result = result_of(client.send(client.guide, goal), 40)
+    timer.cancel()
+    assert result.success and result.reason == 'arrived', result.reason
+    states = [f.state for f in client.feedback]
+    assert states[0] == 'asking_to_step_aside'                 # what the dialogue says, at once
+    assert 'waiting_for_obstacle' not in states[:5]
 
 
 def test_safety_stop_ends_the_goal(ros_context, spin, store):
@@ -214,3 +240,38 @@ def test_bad_store_is_a_one_line_config_error(ros_env, tmp_path):
                          capture_output=True, text=True, timeout=60, env=ros_env)
     assert out.returncode == 2
     assert 'map.yaml: map file does not exist' in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_lost_localisation_stops_the_guide_and_tells_why(ros_context, spin, store):
+    """With localisation on: the guide waits for map -> odom, drives on it, and ends with `lost`
+    (base stopped) when the localisation says the robot is lost."""
+    from std_msgs.msg import String
+
+    from retail_navigation.tf_support import TF_QOS, TFMessage, transform
+    base, guide, client = start_localised(ros_context, spin, store)
+    tf = client.create_publisher(TFMessage, '/tf', TF_QOS)
+    state = client.create_publisher(String, '/navigation/localization_state', LATCHED)
+    state.publish(String(data='tracking'))
+    # the map -> odom correction puts odometry's origin on the dock
+    timer = client.create_timer(0.1, lambda: tf.publish(TFMessage(transforms=[
+        transform(client.get_clock().now().to_msg(), 'map', 'odom', 0.7, 6.5, math.pi)])))
+    wait_for(lambda: guide._pose is not None, 10, 'map -> odom reaching the guide')
+    handle = client.send(client.guide, GuideTo.Goal(zone='kitchen'))
+    wait_for(lambda: base.vx > 0.1, 15, 'the robot driving')
+    state.publish(String(data='lost'))
+    result = result_of(handle, 10)
+    timer.cancel()
+    assert not result.success and result.reason == 'lost'
+    wait_for(lambda: base.vx == 0.0 and base.wz == 0.0, 2, 'the base stopped')
+
+
+def start_localised(ros_context, spin, store):
+    from retail_navigation.guide_node import GuideNode
+    overrides = [Parameter('store_dir', value=str(store)), Parameter('max_vx', value=0.8),
+                 Parameter('cmd_vel_topic', value='/cmd_vel'), Parameter('scan_topic', value='')]
+    base = KinematicBase(context=ros_context)
+    guide = GuideNode(context=ros_context, namespace='navigation', parameter_overrides=overrides)
+    client = Client(context=ros_context)
+    spin(base, guide, client)
+    wait_for(lambda: guide._odom_pose is not None, 10, 'odometry reaching the guide')
+    return base, guide, client

@@ -66,3 +66,21 @@ def test_select_keeps_columns_aligned(tiny):
     picked = history.select(history.qty > 1)
     assert isinstance(picked, History)
     assert list(picked) == [p for p in history if p.qty > 1]
+
+
+def test_a_gzip_history_reads_like_the_csv_and_a_broken_one_is_one_error(tmp_path):
+    import gzip
+    text = (DATA / 'history.csv').read_text(encoding='utf-8')
+    with gzip.open(tmp_path / 'h.csv.gz', 'wt', encoding='utf-8') as handle:
+        handle.write(text)
+    plain, packed = load_history(DATA / 'history.csv'), load_history(tmp_path / 'h.csv.gz')
+    assert list(packed) == list(plain) and [str(i) for i in packed.issues] == [str(i) for i in plain.issues]
+    (tmp_path / 'broken.csv.gz').write_bytes(b'not gzip at all')
+    with pytest.raises(HistoryError, match=r'history .*broken.csv.gz: cannot read'):
+        load_history(tmp_path / 'broken.csv.gz')
+    with pytest.raises(HistoryError, match='no such file'):
+        load_history(tmp_path / 'missing.csv.gz')
+    truncated = gzip.compress(text.encode())[:-30]
+    (tmp_path / 'cut.csv.gz').write_bytes(truncated)
+    cut = load_history(tmp_path / 'cut.csv.gz')
+    assert any('unreadable' in str(i) for i in cut.issues)

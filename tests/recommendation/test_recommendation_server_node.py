@@ -106,6 +106,7 @@ def test_the_service_answers_and_reloads_on_a_sync_update_without_dropping_reque
     log = (tmp_path / 'server.log').read_text(encoding='utf-8')
     assert "line 10: ts 'yesterday' is not an ISO 8601 time (skipped)" in log
     assert 'New histories from the sync' in log
+    assert 'Recommendation settings: weights: ' in log  # what training chose, and why (validation)
 
 
 def test_a_replaced_file_is_picked_up_by_the_watch(ros_env, ros_context, spin, processes, store):

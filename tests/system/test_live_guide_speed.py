@@ -70,8 +70,11 @@ def test_max_vx_set_on_the_running_guide_changes_the_driving_speed(ros_context, 
     sim = base_sim(load_map(DEMO / 'map.yaml'), dock, dock_pose=dock)
     driver = BaseDriverNode(context=ros_context, namespace='navigation',
                             parameter_overrides=[Parameter('port', value=str(sim.link))])
+    # odometry only, straight to /cmd_vel: no lidar in this test (no localisation, no collision monitor)
     guide = GuideNode(context=ros_context, namespace='navigation',
-                      parameter_overrides=[Parameter('store_dir', value=str(DEMO))])
+                      parameter_overrides=[Parameter('store_dir', value=str(DEMO)), Parameter('localization', value=False),
+                                           Parameter('cmd_vel_topic', value='/cmd_vel'),
+                                           Parameter('scan_topic', value='')])
     operator = Operator(context=ros_context)
     spin(driver, guide, operator)
     assert driver.trigger_configure() == TransitionCallbackReturn.SUCCESS

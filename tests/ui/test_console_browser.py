@@ -15,7 +15,7 @@ from selenium.webdriver.common.by import By
 from retail_common.store import load_store
 
 from rostest_support import wait_for
-from conftest import STAFF_PASSWORD, data_of, text_in, wait_text
+from ui_support import STAFF_PASSWORD, data_of, text_in, wait_text
 
 SHOTS = os.environ.get('RETAIL_UI_SCREENSHOTS')
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)

@@ -15,7 +15,7 @@ from selenium.webdriver.common.keys import Keys
 from retail_common.catalog import load_catalog
 from retail_interfaces.msg import CustomerEvent
 from rostest_support import wait_for
-from conftest import dom_text, text_in, viewport, wait_text
+from ui_support import dom_text, text_in, viewport, wait_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'navigation'))
 from guide_support import KinematicBase  # noqa: E402

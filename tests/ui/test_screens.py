@@ -1,7 +1,7 @@
 """The store day's screenshots (retail_demo.screens) of the live screen and console."""
 from __future__ import annotations
 
-from conftest import STAFF_PASSWORD
+from ui_support import STAFF_PASSWORD
 
 
 def test_screenshots_of_the_screen_and_the_console_are_saved(ui_server, browser, tmp_path):

@@ -7,7 +7,7 @@ any of them (`--ros-args -r /cmd_vel:=/base/cmd_vel`).
 """
 
 # Standard robot interfaces (REP-105 frames; geometry_msgs, nav_msgs, diagnostic_msgs)
-CMD_VEL = '/cmd_vel'                                  # geometry_msgs/Twist: guide -> base driver
+CMD_VEL = '/cmd_vel'                                  # geometry_msgs/Twist: collision monitor -> base driver
 ODOM = '/odom'                                        # nav_msgs/Odometry: base driver -> guide
 MAP = '/map'                                          # nav_msgs/OccupancyGrid (transient local): guide
 DIAGNOSTICS = '/diagnostics'                          # diagnostic_msgs/DiagnosticArray -> health
@@ -24,10 +24,19 @@ SPEECH_STATUS = '/dialogue/speech_status'             # tts -> asr (robot speaki
 TTS_STOP = '/dialogue/tts_stop'                       # asr -> tts (barge-in)
 STAFF_REQUESTS = '/dialogue/staff_requests'           # std_msgs/String (JSON): manager -> staff console
 
+TF = '/tf'                                            # tf2_msgs/TFMessage: odom -> base_link, map -> odom
+TF_STATIC = '/tf_static'                              # tf2_msgs/TFMessage (transient local): sensor mounts
+SCAN = '/scan'                                        # sensor_msgs/LaserScan: lidar -> localisation, monitor, guide
+
 # Navigation
 GUIDE_TO = '/navigation/guide_to'                     # retail_interfaces/GuideTo (action)
 TOUR = '/navigation/tour'                             # retail_interfaces/Tour (action): manager -> guide
 SAFETY = '/navigation/safety'                         # retail_interfaces/BaseSafety (latched): base -> guide, manager
+GUIDE_CMD_VEL = '/navigation/guide/cmd_vel'           # geometry_msgs/Twist: guide -> collision monitor (-> CMD_VEL)
+POSE = '/navigation/pose'                             # geometry_msgs/PoseWithCovarianceStamped (map): localisation
+LOCALIZATION_STATE = '/navigation/localization_state'  # std_msgs/String (transient local): localisation -> guide
+RELOCALISE = '/navigation/relocalise'                 # std_srvs/Trigger: global relocalisation
+INITIAL_POSE = '/initialpose'                         # geometry_msgs/PoseWithCovarianceStamped (RViz)
 ARRIVALS = '/navigation/arrivals'                     # retail_interfaces/PlaceArrival: guide -> manager
 
 # Recommendation

@@ -73,6 +73,25 @@ def compose(origin: tuple[float, float, float], x: float, y: float) -> tuple[flo
             oy + x * math.sin(otheta) + y * math.cos(otheta))
 
 
+def localisation_error_max(truth: list[tuple[float, float, float]],
+                           believed: list[tuple[float, float, float]]) -> float | None:
+    """Largest distance [m] between a believed pose (t, x, y) and the ground truth (t, x, y) nearest
+    in time (within 0.1 s); None without pairs. Both lists in time order (ROS stamps, seconds)."""
+    if not truth or not believed:
+        return None
+    import bisect
+    times = [t for t, _, _ in truth]
+    worst = None
+    for t, x, y in believed:
+        k = bisect.bisect_left(times, t)
+        near = min((c for c in (k - 1, k) if 0 <= c < len(times)), key=lambda c: abs(times[c] - t))
+        if abs(times[near] - t) > 0.1:
+            continue
+        error = math.hypot(truth[near][1] - x, truth[near][2] - y)
+        worst = error if worst is None else max(worst, error)
+    return worst
+
+
 def write_summary(path: Path, summary: dict) -> None:
     tmp = path.with_name(path.name + '.tmp')
     tmp.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + '\n', encoding='utf-8')
@@ -80,8 +99,10 @@ def write_summary(path: Path, summary: dict) -> None:
 
 
 def draw_path(path: Path, store_dir: Path, driven: list[tuple[float, float]],
-              visited: list[str], met: list[tuple[str, float, float]]) -> str:
-    """Store map + driven path + zones visited + where customers were met; '' or why not drawn."""
+              visited: list[str], met: list[tuple[str, float, float]],
+              truth: list[tuple[float, float]] | None = None) -> str:
+    """Store map + driven path (what the robot believed) + zones visited + where customers were met,
+    and in simulation the ground truth (`truth`, map frame) under it; '' or why not drawn."""
     try:
         import cv2
 
@@ -99,6 +120,11 @@ def draw_path(path: Path, store_dir: Path, driven: list[tuple[float, float]],
         i, j = store_map.world_to_cell(x, y)
         return int((i + 0.5) * scale), int((store_map.height - 1 - j + 0.5) * scale)
 
+    if truth and len(truth) > 1:
+        import numpy as np
+        cv2.polylines(image, [np.array([pixel(x, y) for x, y in truth], dtype=np.int32)], False, (60, 60, 60),
+                      1, cv2.LINE_AA)
+
     for zone_id in dict.fromkeys(visited):
         zone = zones.zones.get(zone_id)
         if zone is not None:
@@ -113,7 +139,8 @@ def draw_path(path: Path, store_dir: Path, driven: list[tuple[float, float]],
         cv2.putText(image, ', '.join(labels), (centre[0] + 6, centre[1] + 14), cv2.FONT_HERSHEY_SIMPLEX,
                     0.3 * scale, (0, 0, 200), 1, cv2.LINE_AA)
     image = cv2.copyMakeBorder(image, 0, 14 * scale, 0, 0, cv2.BORDER_CONSTANT, value=(255, 255, 255))
-    cv2.putText(image, 'blue: driven path  green rings: zones visited  red stars: customers met',
+    cv2.putText(image, 'blue: driven path' + ('  grey: ground truth' if truth else '')
+                + '  green rings: zones visited  red stars: customers met',
                 (10, image.shape[0] - 4 * scale), cv2.FONT_HERSHEY_SIMPLEX, 0.35 * scale, (40, 40, 40), 1, cv2.LINE_AA)
     write_png(path, image)
     return ''

@@ -199,6 +199,7 @@ class Session:
     topic: list[str] = field(default_factory=list)      # skus under discussion now (what 'cheaper' is cheaper than)
     offered_zone: str = ''
     guiding_zone: str = ''
+    asked_to_step_aside: bool = False    # once per mission
     tour: TourProgress | None = None
     misunderstood: int = 0
     awaiting_recommendations: bool = False
@@ -893,6 +894,7 @@ class DialogueManager:
             self._call_staff(session, 'robot_safety_stop', zone=zone)
             return self._say(session, Intent.GUIDE_TO, 'guide_safety_stopped', zone=self.store.zone_name(zone, lang))
         session.state, session.guiding_zone = State.GUIDING, zone
+        session.asked_to_step_aside = False
         self._say(session, Intent.GUIDE_TO, 'guide_start', zone=self.store.zone_name(zone, lang))
         self._record(session, 'guide', {'zone': zone, 'status': 'started'})
         self._out.append(StartGuide(session.track_id, zone))
@@ -905,6 +907,17 @@ class DialogueManager:
             metres = round(distance_remaining_m)
             self._say(session, Intent.GUIDE_TO, 'guide_on_way', zone=self.store.zone_name(session.guiding_zone, session.lang),
                       metres=f'{metres} {"metre" if metres == 1 else "metres"}' if session.lang == 'en' else metres)
+        return self._take()
+
+    def on_guide_state(self, track_id: int, state: str) -> list[Effect]:
+        """A change of the guide's feedback state: someone in the robot's way at the start is asked,
+        once per mission, to let it through (the guide turns and goes around them meanwhile)."""
+        self._out = []
+        session = self.sessions.get(track_id)
+        if (session is not None and session.state in (State.GUIDING, State.TOURING)
+                and state == 'asking_to_step_aside' and not session.asked_to_step_aside):
+            session.asked_to_step_aside = True
+            self._say(session, Intent.GUIDE_TO, 'guide_step_aside')
         return self._take()
 
     def on_guide_result(self, track_id: int, zone: str, success: bool, reason: str) -> list[Effect]:

@@ -75,6 +75,7 @@ class ManagerNode(Node):
         self.tour_client = ActionClient(self, Tour, names.TOUR)
         self._goals: dict[int, object] = {}          # track id -> running goal handle (guide or tour)
         self._last_narration: dict[int, float] = {}
+        self._guide_state: dict[int, str] = {}          # last GuideTo feedback state per customer
         self.core = DialogueManager(store, silence_timeout_s=p.silence_timeout_s, greet_delay_s=p.greet_delay_s,
                                     store_raw_text=p.privacy_store_raw_text, default_language=p.default_language)
         self.create_subscription(CustomerEvent, names.CUSTOMER_EVENTS, self._on_customer, 20)
@@ -199,7 +200,11 @@ class ManagerNode(Node):
         handle.get_result_async().add_done_callback(on_done)
 
     def _on_guide_feedback(self, track_id: int, feedback_msg) -> None:
-        if feedback_msg.feedback.state != 'driving':      # planning, waiting: no distance to tell yet
+        state = feedback_msg.feedback.state
+        if state != self._guide_state.get(track_id):
+            self._guide_state[track_id] = state
+            self._run(self.core.on_guide_state(track_id, state))
+        if state != 'driving':      # planning, waiting: no distance to tell yet
             return
         now = time.monotonic()
         if now - self._last_narration.get(track_id, 0.0) < self.params.narration_period_s:
@@ -211,6 +216,7 @@ class ManagerNode(Node):
         def done(future) -> None:
             self._goals.pop(track_id, None)
             self._last_narration.pop(track_id, None)
+            self._guide_state.pop(track_id, None)
             result = future.result().result
             self._run(self.core.on_guide_result(track_id, zone, result.success, result.reason))
         return done

@@ -220,6 +220,7 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     'guide_safety_stopped': ('抱歉，我需要工作人员检查一下才能移动，已经帮您叫了店员。{zone}在店内，店员会带您过去。',
                              "Sorry, I need a staff member to check me before I can move; I've called someone, "
                              'and they can take you to {zone}.'),
+    'guide_step_aside': ('不好意思，请让我过一下，谢谢！', 'Excuse me, may I get past? Thank you!'),
     'guide_on_way': ('去{zone}还有大约{metres}米。', 'About {metres} to {zone}.'),
     'guide_cancelled': ('好的，不去了。还有什么可以帮您？', "All right, we'll stop here. Anything else I can help with?"),
     'unknown_zone': ('抱歉，我不知道这个地方在哪里。', "Sorry, I don't know where that is."),
@@ -270,8 +271,14 @@ FAILURE_REASONS: dict[str, tuple[str, str]] = {
     'cancelled': ('行程已经取消了', 'the trip was cancelled'),
     'unknown_zone': ('我不知道这个地方在哪里', "I don't know where that is"),
     'unknown_tour': ('本店没有这条参观路线', "this store has no such tour"),
-    'low_battery': ('我的电量不足，需要去充电', 'my battery is low and I need to recharge'),
     'lost': ('我需要确认一下自己的位置', 'I need to check where I am'),
+    'not_localised': ('我还不确定自己在店里的位置', "I'm not sure yet where I am in the store"),
+    'no_odometry': ('我的轮子没有回应', "my wheels aren't responding"),
+    'battery_low': ('我的电量不足，需要去充电', 'my battery is low and I need to recharge'),
+    'bad_frame': ('我不知道这个地方在地图上的哪里', "I can't find that place on my map"),
+    'preempted': ('我刚才接到了另一个任务', 'I was given another task'),
+    'shutdown': ('我正在关机', "I'm shutting down"),
+    'rejected': ('我现在没法接受新的行程', "I can't take a new trip right now"),
 }
 _DEFAULT_REASON = ('我现在没法移动', "I can't move right now")
 

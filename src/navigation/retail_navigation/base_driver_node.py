@@ -4,7 +4,9 @@ Thin adapter: parameters, topics and the lifecycle; the rules are in base_driver
 the serial handling in serial_base.SerialBase. configure opens the port (and keeps retrying if it
 is not there yet), activate lets cmd_vel drive the base, deactivate stops it.
 
-Interface: subscribes /cmd_vel (Twist); publishes /odom (Odometry, odom -> base_link, 50 Hz),
+Interface: subscribes /cmd_vel (Twist); publishes /odom (Odometry, odom -> base_link, 50 Hz) and
+the same transform on /tf (tf2_msgs/TFMessage), base_link -> laser and base_link -> camera on
+/tf_static (transient local, from `laser_pose` / `camera_pose`),
 /navigation/safety (BaseSafety, transient local, on change), /navigation/battery (BatteryState),
 /navigation/dock_ir (UInt8MultiArray [right, centre, left], protocol.DOCK_* bits), /diagnostics;
 service /navigation/reset_safety (Trigger) clears a latched stop once the sensors are clear.
@@ -23,12 +25,13 @@ from std_msgs.msg import UInt8MultiArray
 from std_srvs.srv import Trigger
 
 from retail_common import names
-from retail_common.node_support import declare_params, diagnostic_status, main_for
+from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
 from retail_common.params import ParamSpec
 from retail_interfaces.msg import BaseSafety
 from retail_navigation import protocol as p
 from retail_navigation.base_driver import Backoff, DriverCore, DriverLimits, FeedbackResult
 from retail_navigation.serial_base import LinkState, SerialBase, describe_link
+from retail_navigation.tf_support import TF_QOS, TF_STATIC_QOS, TFMessage, transform
 
 PARAMS = [
     ParamSpec('port', '/dev/ttyUSB0', 'serial device of the base (115200 8N1)'),
@@ -50,6 +53,12 @@ PARAMS = [
     ParamSpec('battery_low_v', 14.0, 'low battery: dock soon [V]', min=1.0, max=60.0),
     ParamSpec('battery_critical_v', 13.2, 'critical battery [V]', min=1.0, max=60.0),
     ParamSpec('diagnostics_period_s', 1.0, 'diagnostics and battery period [s]', min=0.1, max=60.0),
+    ParamSpec('publish_tf', True, 'publish odom -> base_link on /tf and the sensor mounts on /tf_static'),
+    ParamSpec('laser_frame', 'laser', 'frame of the lidar (frame_id of its LaserScan)'),
+    ParamSpec('laser_pose', [0.10, 0.0, 0.20, 0.0], 'base_link -> laser [x, y, z, yaw] (m, rad)', type='float_list'),
+    ParamSpec('camera_frame', 'camera', 'frame of the camera'),
+    ParamSpec('camera_pose', [0.12, 0.0, 1.20, 0.0], 'base_link -> camera [x, y, z, yaw] (m, rad)',
+              type='float_list'),
 ]
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
@@ -70,6 +79,17 @@ class BaseDriverNode(LifecycleNode):
         self.battery_pub = self.create_publisher(BatteryState, 'battery', 10)
         self.dock_ir_pub = self.create_publisher(UInt8MultiArray, 'dock_ir', 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
+        for key in ('laser_pose', 'camera_pose'):
+            if len(getattr(cfg, key)) != 4:
+                raise ConfigError(f'{self.get_fully_qualified_name()}: {key} must be [x, y, z, yaw], '
+                                  f'got {list(getattr(cfg, key))}')
+        self.tf_pub = self.create_publisher(TFMessage, names.TF, TF_QOS) if cfg.publish_tf else None
+        if cfg.publish_tf:
+            self.tf_static_pub = self.create_publisher(TFMessage, names.TF_STATIC, TF_STATIC_QOS)
+            stamp = self.get_clock().now().to_msg()
+            self.tf_static_pub.publish(TFMessage(transforms=[
+                transform(stamp, cfg.base_frame, frame, x, y, yaw, z)
+                for frame, (x, y, z, yaw) in ((cfg.laser_frame, cfg.laser_pose), (cfg.camera_frame, cfg.camera_pose))]))
         self.create_subscription(Twist, names.CMD_VEL, self._on_cmd_vel, 10)
         self.create_service(Trigger, 'reset_safety', self._on_reset_safety)
         self.create_timer(cfg.diagnostics_period_s, self._on_slow_timer)
@@ -185,6 +205,9 @@ class BaseDriverNode(LifecycleNode):
             cov[14] = cov[21] = cov[28] = 1e6      # z, roll, pitch: not observed (planar base)
             cov[35] = ang
         self.odom_pub.publish(msg)
+        if self.tf_pub is not None:
+            self.tf_pub.publish(TFMessage(transforms=[transform(
+                msg.header.stamp, msg.header.frame_id, msg.child_frame_id, pose.x, pose.y, pose.theta)]))
 
     def _publish_safety(self) -> None:
         s = self.core.safety

@@ -6,6 +6,11 @@ battery drain and charging on the dock, bumper contacts and cliffs from the stor
 `feedback_frame()` gives the frame the firmware streams every 20 ms. `pty_sim` puts it on a
 pseudo-terminal. The ground-truth pose is in the map frame; unknown cells of the map and the
 world outside it read as cliffs (a drop-off where nothing was mapped).
+
+With a `Drift` the sensors lie as on a real shop floor: each wheel's encoder reads a few per cent
+off (tyre wear, polished floor: `scale_error`) plus per-step noise (slip), and the gyro has a bias
+that wanders (random walk), so odometry alone drifts by metres over a day. With a `world`
+(retail_navigation.sim_world.SimWorld) shoppers walk around; touching one presses the bumper.
 """
 from __future__ import annotations
 
@@ -37,6 +42,26 @@ class OpenFloor:
 
 
 @dataclass
+class Drift:
+    """Odometry error sources. `shop_floor()` gives typical values: ~1.5 % distance error,
+    gyro bias 0.5-1 deg/min wandering by ~0.1 deg/min per sqrt(min)."""
+
+    scale_error: tuple[float, float] = (0.0, 0.0)    # left, right: encoder reads (1 + e) x true travel
+    slip_std: float = 0.0                            # per-step relative noise of each wheel's reading
+    gyro_bias: float = 0.0                           # rad/s at start
+    gyro_bias_walk: float = 0.0                      # rad/s per sqrt(s)
+    seed: int | None = None
+
+    @classmethod
+    def shop_floor(cls, seed: int | None = None) -> 'Drift':
+        rng = random.Random(seed)
+        sign = rng.choice((-1.0, 1.0))
+        return cls(scale_error=(0.015 + rng.uniform(-0.004, 0.004), 0.013 + rng.uniform(-0.004, 0.004)),
+                   slip_std=0.02, gyro_bias=sign * math.radians(rng.uniform(0.5, 1.0)) / 60.0,
+                   gyro_bias_walk=math.radians(0.1) / 60.0 / math.sqrt(60.0), seed=seed)
+
+
+@dataclass
 class SimConfig:
     wheelbase: float = p.WHEELBASE_M
     ticks_per_metre: float = p.TICKS_PER_METRE
@@ -55,6 +80,7 @@ class SimConfig:
     unique_id: tuple[int, int, int] = (0x52424F54, 0x00C0FFEE, 0x20261124)
     encoder_start: tuple[int, int] = (0, 0)
     gains: tuple[int, int, int, int] = (0, 100000, 100, 2000)   # type, P, I, D (x1000)
+    drift: Drift | None = None
 
 
 @dataclass
@@ -92,6 +118,8 @@ class SimState:
     battery_v: float = 16.2
     charger: int = p.CHARGER_DISCHARGING
     odometer_m: float = 0.0
+    gyro_angle: float = 0.0      # what the gyro integrated (true heading + bias drift)
+    gyro_bias: float = 0.0
 
 
 class SimulatedBase:
@@ -109,11 +137,17 @@ class SimulatedBase:
     FLOOR_ADC, DROP_ADC = 2100, 40
 
     def __init__(self, floor: Floor | None = None, pose: tuple[float, float, float] = (0.0, 0.0, 0.0),
-                 config: SimConfig | None = None) -> None:
+                 config: SimConfig | None = None, world=None) -> None:
         self.floor = floor or OpenFloor()
         self.config = config or SimConfig()
+        self.world = world               # SimWorld or None
         self.state = SimState(x=pose[0], y=pose[1], theta=wrap_angle(pose[2]),
                               battery_v=self.config.battery_v)
+        self.state.gyro_angle = self.state.theta
+        drift = self.config.drift
+        self._rng = random.Random(drift.seed if drift else None)
+        if drift is not None:
+            self.state.gyro_bias = drift.gyro_bias
         self.state.left.travel_ticks = float(self.config.encoder_start[0])
         self.state.right.travel_ticks = float(self.config.encoder_start[1])
         self.events = SimEvents()
@@ -186,7 +220,9 @@ class SimulatedBase:
         theta_mid = s.theta + w * dt / 2.0
         nx, ny = s.x + v * dt * math.cos(theta_mid), s.y + v * dt * math.sin(theta_mid)
         ntheta = wrap_angle(s.theta + w * dt)
-        if v != 0.0 and self._blocked(nx, ny, ntheta, forward=v > 0):
+        if self.world is not None:
+            self.world.step(dt, (s.x, s.y, s.theta), c.robot_radius)
+        if v != 0.0 and (self._blocked(nx, ny, ntheta, forward=v > 0) or self._pushing_person(nx, ny, v)):
             # Pressed against a shelf: the wheels stall (and draw over-current) until told otherwise.
             if v > 0:
                 s.pressed = self._bumper_bits(s.x, s.y, s.theta, c.robot_radius + self.BUMPER_TRAVEL)
@@ -195,13 +231,33 @@ class SimulatedBase:
             v = 0.0
             w = 0.0
             nx, ny, ntheta = s.x, s.y, s.theta
-        s.left.travel_ticks += s.left.speed * dt * c.ticks_per_metre
-        s.right.travel_ticks += s.right.speed * dt * c.ticks_per_metre
+        left_m, right_m = s.left.speed * dt, s.right.speed * dt
+        drift = c.drift
+        if drift is not None:
+            left_m *= 1.0 + drift.scale_error[0] + (self._rng.gauss(0.0, drift.slip_std) if drift.slip_std else 0.0)
+            right_m *= 1.0 + drift.scale_error[1] + (self._rng.gauss(0.0, drift.slip_std) if drift.slip_std else 0.0)
+            if drift.gyro_bias_walk:
+                s.gyro_bias += self._rng.gauss(0.0, drift.gyro_bias_walk * math.sqrt(dt))
+        s.left.travel_ticks += left_m * c.ticks_per_metre
+        s.right.travel_ticks += right_m * c.ticks_per_metre
         s.x, s.y, s.theta = nx, ny, ntheta
-        s.gyro_rate = w
+        s.gyro_rate = w + s.gyro_bias
+        s.gyro_angle = wrap_angle(s.gyro_angle + s.gyro_rate * dt)
         s.odometer_m += abs(v) * dt
         self._battery(dt, abs(v) * dt)
         self._sense()
+
+    def _pushing_person(self, x: float, y: float, v: float) -> bool:
+        """Would this step bring the shell closer to a shopper it already touches?"""
+        if self.world is None:
+            return False
+        s = self.state
+        reach = self.config.robot_radius + self.world.person_radius
+        for person in self.world.shoppers:
+            now = math.hypot(person.x - s.x, person.y - s.y)
+            if now <= reach + self.CONTACT_GAP and math.hypot(person.x - x, person.y - y) < now:
+                return True
+        return False
 
     def _blocked(self, x: float, y: float, theta: float, forward: bool) -> bool:
         """Would the round shell touch an obstacle on the half facing the motion at this pose?"""
@@ -231,6 +287,11 @@ class SimulatedBase:
         if s.time_ms >= s.pressed_until_ms:
             s.pressed = 0
         s.bumper = s.pressed
+        if self.world is not None:
+            for bearing in self.world.touching((s.x, s.y, s.theta), self.config.robot_radius, self.CONTACT_GAP):
+                for bit, start, end in self.BUMPER_SECTORS:
+                    if start - 0.3 <= bearing <= end + 0.3:
+                        s.bumper |= bit
         s.cliff = 0
         for bit, angle in self.CLIFF_SENSORS:
             a = s.theta + angle
@@ -301,7 +362,7 @@ class SimulatedBase:
             left_pwm=pwm(s.left), right_pwm=pwm(s.right), buttons=self.events.buttons,
             charger=s.charger, battery_dv=min(255, max(0, round(s.battery_v * 10))),
             over_current=(p.OVER_CURRENT_LEFT if stalled[0] else 0) | (p.OVER_CURRENT_RIGHT if stalled[1] else 0))
-        angle_cdeg = round(math.degrees(s.theta) * 100)
+        angle_cdeg = round(math.degrees(s.gyro_angle) * 100)
         angle_cdeg = max(p.INT16_MIN, min(p.INT16_MAX, angle_cdeg))
         rate_cdeg = max(p.INT16_MIN, min(p.INT16_MAX, round(math.degrees(s.gyro_rate) * 100)))
         adc = [self.DROP_ADC if cliff & bit else self.FLOOR_ADC for bit in (p.CLIFF_RIGHT, p.CLIFF_CENTRE, p.CLIFF_LEFT)]

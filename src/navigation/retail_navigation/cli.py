@@ -94,6 +94,15 @@ def _triple(text: str) -> tuple[float, float, float]:
     return values[0], values[1], values[2]
 
 
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ('true', '1', 'yes', 'on'):
+        return True
+    if value in ('false', '0', 'no', 'off'):
+        return False
+    raise argparse.ArgumentTypeError(f'expected true or false, got {text!r}')
+
+
 def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--link', required=True, metavar='PATH', help='where to symlink the pseudo-terminal (e.g. /tmp/robot/base)')
     parser.add_argument('--map', help='store map YAML (map_server format): shelves bump, unknown cells are cliffs')
@@ -103,7 +112,14 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--battery', type=float, default=16.2, metavar='VOLTS', help='battery voltage at start [V]')
     parser.add_argument('--noise', type=float, default=0.0, metavar='SHARE', help='share of feedback frames damaged by line noise')
     parser.add_argument('--drop', type=float, default=0.0, metavar='SHARE', help='share of feedback frames lost')
-    parser.add_argument('--seed', type=int, help='random seed of the fault injection')
+    parser.add_argument('--seed', type=int, help='random seed of the fault injection, drift and shoppers')
+    parser.add_argument('--drift', nargs='?', const=True, default=False, type=_bool, metavar='true|false',
+                        help='wheel slip, encoder scale error and gyro bias drift like a real shop floor '
+                             '(--drift alone: on)')
+    parser.add_argument('--people', type=int, default=0, metavar='N',
+                        help='N shoppers walking between the zones (needs --map and zones.yaml beside it)')
+    parser.add_argument('--objects', default='', metavar='X0,Y0,X1,Y1[;...]',
+                        help='boxes not on the map (a trolley left in an aisle), map frame, metres')
 
 
 def _dock_from_zones(map_path: Path) -> tuple[float, float, float] | None:
@@ -118,11 +134,24 @@ def _dock_from_zones(map_path: Path) -> tuple[float, float, float] | None:
         return None
 
 
+def _zone_places(map_path: Path) -> list[tuple[float, float]]:
+    import yaml
+    zones_path = map_path.with_name('zones.yaml')
+    try:
+        zones = (yaml.safe_load(zones_path.read_text(encoding='utf-8')) or {}).get('zones', {})
+        return [(float(z['pose'][0]), float(z['pose'][1])) for name, z in zones.items() if name != 'dock']
+    except (OSError, KeyError, TypeError, ValueError, IndexError, AttributeError, yaml.YAMLError):
+        return []
+
+
 def build_simulator(args: argparse.Namespace):
     """The PtySimulator the arguments describe; ValueError with a one-line reason on bad input."""
-    from retail_navigation.base_sim import LineFaults, SimConfig, SimulatedBase
+    from retail_navigation.base_sim import Drift, LineFaults, SimConfig, SimulatedBase
     from retail_navigation.pty_sim import PtySimulator
-    floor, dock = None, args.dock
+    floor, dock, world = None, args.dock, None
+    people, objects = getattr(args, 'people', 0), getattr(args, 'objects', '')
+    if people < 0 or people > 200:
+        raise ValueError(f'--people must be between 0 and 200, got {people}')
     if args.map:
         from retail_navigation.maps import MapError, load_map
         map_path = Path(args.map)
@@ -131,6 +160,8 @@ def build_simulator(args: argparse.Namespace):
         except MapError as exc:
             raise ValueError(f'cannot load map: {exc}') from None
         dock = dock or _dock_from_zones(map_path)
+    elif people or objects:
+        raise ValueError('--people and --objects need --map')
     pose = args.pose or (dock if dock is not None else (0.0, 0.0, 0.0))
     if floor is not None and not floor.is_free_world(pose[0], pose[1]):
         raise ValueError(f'start pose {pose[0]:.2f},{pose[1]:.2f} is not on free floor of {args.map}')
@@ -140,7 +171,16 @@ def build_simulator(args: argparse.Namespace):
     link = Path(args.link)
     if not link.parent.is_dir():
         raise ValueError(f'folder of --link does not exist: {link.parent}')
-    base = SimulatedBase(floor, pose, SimConfig(dock_pose=dock, battery_v=args.battery))
+    if floor is not None and (people or objects):
+        from retail_navigation.sim_world import SimWorld, parse_rects
+        places = _zone_places(Path(args.map))
+        if people and not places:
+            raise ValueError(f'--people needs zones in {Path(args.map).with_name("zones.yaml")}')
+        world = SimWorld(floor, places or [pose[:2]], people=people, objects=parse_rects(objects),
+                         seed=args.seed, avoid=[pose[:2]])
+        floor = world.world_map
+    drift = Drift.shop_floor(args.seed) if getattr(args, 'drift', False) else None
+    base = SimulatedBase(floor, pose, SimConfig(dock_pose=dock, battery_v=args.battery, drift=drift), world=world)
     return PtySimulator(base, link, faults=LineFaults(args.noise, args.drop, args.seed))
 
 
@@ -150,9 +190,15 @@ def run_sim(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f'retailbot base sim: {exc}', file=sys.stderr)
         return BAD_INPUT
+    from retail_navigation.pty_sim import LinkBusy
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    try:
+        simulator.start()
+    except LinkBusy as exc:
+        print(f'retailbot base sim: {exc}', file=sys.stderr)
+        return FAILED
     with simulator:
         x, y, theta = simulator.base.state.x, simulator.base.state.y, simulator.base.state.theta
         print(f'base simulator on {simulator.link} at ({x:.2f}, {y:.2f}, {math.degrees(theta):.0f} deg); '
@@ -160,16 +206,6 @@ def run_sim(args: argparse.Namespace) -> int:
         stop.wait()
     print('base simulator stopped', flush=True)
     return 0
-
-
-def sim_main() -> None:
-    """Console script `base_sim` (what the launch file starts): the same options, ROS args ignored."""
-    argv = sys.argv[1:]
-    if '--ros-args' in argv:
-        argv = argv[:argv.index('--ros-args')]
-    parser = argparse.ArgumentParser(prog='base_sim', description='Simulated base on a pseudo-terminal.')
-    add_sim_arguments(parser)
-    sys.exit(run_sim(parser.parse_args(argv)))
 
 
 def run_simctl(args: argparse.Namespace) -> int:

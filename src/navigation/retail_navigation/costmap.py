@@ -8,8 +8,12 @@ res/2 steps (another res/4), so the test is D >= clearance + CELL_SLACK * res. P
 traversable cells therefore keep the clearance exactly, not just at cell centres.
 
 Dynamic obstacles are discs that expire: bumper hits (where the front of the robot touched
-something not on the map) and people seen by perception (refreshed every time they are seen).
-They only change the cells around them, so a moving crowd costs no full distance transform.
+something not on the map), people seen by perception (refreshed every time they are seen), and
+the obstacle layer from the lidar (`update_scan`): laser returns that are not on the map (farther
+than `scan_map_gap_m` from any mapped obstacle) are marked as small discs on a `scan_cell_m` grid,
+a disc that a later beam passes through is cleared (ray tracing), and an unseen one decays after
+`scan_decay_s`. They only change the cells around them, so a moving crowd costs no full distance
+transform.
 """
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ class DynamicObstacle:
     y: float
     radius: float
     expires: float
-    kind: str          # 'bumper' or 'person'
+    kind: str          # 'bumper', 'person' or 'scan'
 
 
 class Costmap:
@@ -38,7 +42,9 @@ class Costmap:
 
     def __init__(self, store_map: StoreMap, robot_radius: float, safety_margin: float = 0.0, *,
                  person_radius: float = 0.3, person_decay_s: float = 2.0,
-                 bumper_radius: float = 0.1, bumper_decay_s: float = 30.0) -> None:
+                 bumper_radius: float = 0.1, bumper_decay_s: float = 30.0,
+                 scan_cell_m: float = 0.1, scan_decay_s: float = 3.0, scan_map_gap_m: float = 0.15,
+                 scan_range_m: float = 4.0) -> None:
         if robot_radius < 0 or safety_margin < 0:
             raise ValueError('robot radius and safety margin must be >= 0')
         self.map = store_map
@@ -48,6 +54,10 @@ class Costmap:
         self.person_decay_s = person_decay_s
         self.bumper_radius = bumper_radius
         self.bumper_decay_s = bumper_decay_s
+        self.scan_cell_m = scan_cell_m
+        self.scan_decay_s = scan_decay_s
+        self.scan_map_gap_m = scan_map_gap_m
+        self.scan_range_m = scan_range_m
         res = store_map.resolution
         self.obstacles = (store_map.grid < 0) | (store_map.grid >= OCCUPIED_AT)
         # centre-to-centre distance (m) to the nearest obstacle cell; a map with none is all "far"
@@ -94,7 +104,8 @@ class Costmap:
             return 'on an obstacle'
         for obstacle in self.dynamic:
             if math.hypot(x - obstacle.x, y - obstacle.y) < obstacle.radius + self.threshold:
-                return 'next to a person' if obstacle.kind == 'person' else 'next to an obstacle the bumper hit'
+                return {'person': 'next to a person', 'scan': 'next to an obstacle the lidar sees'}.get(
+                    obstacle.kind, 'next to an obstacle the bumper hit')
         return (f'too close to a shelf or wall ({float(self.static_distance[cell]):.2f} m, '
                 f'needs {self.inflation:.2f} m)')
 
@@ -134,6 +145,64 @@ class Costmap:
         if kept != self.dynamic:
             self.dynamic = kept
             self._rebuild()
+
+    def update_scan(self, origin: tuple[float, float], angles: np.ndarray, ranges: np.ndarray,
+                    hit: np.ndarray, now: float) -> bool:
+        """Obstacle layer from one laser scan in the map frame: beams from `origin` along `angles`
+        [rad], `ranges` [m] (no-return beams at the sensor's maximum range, `hit` False).
+        Clears scan discs that a beam passes through, marks returns within `scan_range_m` that are
+        not on the map. True if the mask changed."""
+        ox, oy = origin
+        angles, ranges, hit = np.asarray(angles, float), np.asarray(ranges, float), np.asarray(hit, bool)
+        changed = False
+        old = [o for o in self.dynamic if o.kind == 'scan']
+        if old and len(angles):
+            centres = np.array([(o.x - ox, o.y - oy) for o in old])
+            dist = np.hypot(centres[:, 0], centres[:, 1])
+            bearing = np.arctan2(centres[:, 1], centres[:, 0])
+            diff = np.abs((angles[None, :] - bearing[:, None] + np.pi) % (2 * np.pi) - np.pi)
+            across = dist[:, None] * np.sin(np.minimum(diff, np.pi / 2))       # beam's distance from the centre
+            through = (diff < np.pi / 2) & (across < 0.5 * self.scan_cell_m) & \
+                (ranges[None, :] > dist[:, None] + self.scan_cell_m)
+            cleared = through.any(axis=1)
+            if cleared.any():
+                gone = {id(o) for o, c in zip(old, cleared) if c}
+                self.dynamic = [o for o in self.dynamic if id(o) not in gone]
+                changed = True
+        mark = hit & (ranges <= self.scan_range_m)
+        if mark.any():
+            px = ox + ranges[mark] * np.cos(angles[mark])
+            py = oy + ranges[mark] * np.sin(angles[mark])
+            res = self.resolution
+            mx, my, yaw = self.map.origin
+            c, s = math.cos(yaw), math.sin(yaw)
+            ci = np.floor((c * (px - mx) + s * (py - my)) / res).astype(np.int64)
+            cj = np.floor((-s * (px - mx) + c * (py - my)) / res).astype(np.int64)
+            inside = (ci >= 0) & (cj >= 0) & (ci < self.map.width) & (cj < self.map.height)
+            gap = np.full(len(px), np.inf)
+            gap[inside] = self.static_distance[cj[inside], ci[inside]]
+            keep = gap > self.scan_map_gap_m + res / 2           # returns from mapped shelves and walls are not new
+            px, py = px[keep], py[keep]
+            if len(px):
+                q = self.scan_cell_m
+                cells = np.unique(np.stack([np.floor(px / q), np.floor(py / q)], axis=1).astype(np.int64), axis=0)
+                existing = {(round(o.x / q - 0.5), round(o.y / q - 0.5)): o for o in self.dynamic if o.kind == 'scan'}
+                expires = now + self.scan_decay_s
+                for ci, cj in cells:
+                    o = existing.get((int(ci), int(cj)))
+                    if o is not None:
+                        o.expires = expires
+                    else:
+                        self.dynamic.append(DynamicObstacle((ci + 0.5) * q, (cj + 0.5) * q, 0.5 * q * math.sqrt(2),
+                                                            expires, 'scan'))
+                        changed = True
+        if changed:
+            self._rebuild()
+        return changed
+
+    def unmapped(self) -> list[DynamicObstacle]:
+        """People and lidar obstacles: what the robot slows down near."""
+        return [o for o in self.dynamic if o.kind in ('person', 'scan')]
 
     def dynamic_blocked(self, x: float, y: float) -> DynamicObstacle | None:
         """The person or bumper obstacle the robot's centre at (x, y) would come too close to."""

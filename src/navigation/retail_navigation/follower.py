@@ -2,9 +2,10 @@
 
 Pure pursuit steers towards a point a lookahead distance ahead on the path; the regulation
 lowers the speed where a person walking behind would want it lower: in tight turns, in narrow
-aisles (low clearance in the costmap), near people, and on the final approach. It stops (and
-reports `waiting_for_obstacle`) when the path ahead crosses something the costmap now marks as
-blocked, so the caller can wait and replan. Pure core: call `step(pose, dt, costmap)` at the
+aisles (low clearance in the costmap), near people and obstacles the lidar sees, and on the final
+approach. It stops (and reports `waiting_for_obstacle`) when the path ahead comes closer to
+something the costmap now marks as blocked, so the caller can wait and replan (a path leading
+away from an obstacle the robot is already near is driven: that is how it gets clear). Pure core: call `step(pose, dt, costmap)` at the
 control rate and send the returned (vx, wz).
 """
 from __future__ import annotations
@@ -60,10 +61,14 @@ class PathFollower:
         self._segment = 0
         self._cumulative: list[float] = []
         self._last_vx = 0.0
+        self._aligning = False
 
-    def set_path(self, path: list[Point], goal_yaw: float | None = None) -> None:
+    def set_path(self, path: list[Point], goal_yaw: float | None = None, align_first: bool = False) -> None:
+        """Follow `path`; `align_first`: turn on the spot towards its first leg before moving
+        (an escape leg away from someone must not start with an arc towards them)."""
         if not path:
             raise ValueError('empty path')
+        self._aligning = align_first
         self.path = list(path) if len(path) > 1 else [path[0], path[0]]
         self.goal_yaw = goal_yaw
         self._segment = 0
@@ -137,12 +142,19 @@ class PathFollower:
             for k in range(1, n + 1):
                 px, py = self.point_at(s + k * step)
                 obstacle = costmap.dynamic_blocked(px, py)
-                if obstacle is not None:
-                    what = 'a person' if obstacle.kind == 'person' else 'an obstacle the bumper hit'
+                if obstacle is not None and math.hypot(px - obstacle.x, py - obstacle.y) < \
+                        math.hypot(x - obstacle.x, y - obstacle.y) - 1e-3:
+                    what = {'person': 'a person', 'scan': 'an obstacle'}.get(obstacle.kind, 'an obstacle the bumper hit')
                     return self._stop('waiting_for_obstacle', remaining, f'{what} blocks the path ahead')
                 if s + k * step >= self.total_length:
                     break
 
+        if self._aligning:
+            first = self.path[1]
+            error = wrap_angle(math.atan2(first[1] - y, first[0] - x) - theta)
+            if abs(error) > 0.08 and math.hypot(first[0] - x, first[1] - y) > c.goal_tolerance_m:
+                return self._rotate(error, remaining)
+            self._aligning = False
         lookahead = max(c.min_lookahead_m, min(c.max_lookahead_m, self._last_vx * c.lookahead_time_s))
         tx, ty = self.point_at(s + lookahead) if remaining > lookahead else end
         dx, dy = tx - x, ty - y
@@ -161,12 +173,14 @@ class PathFollower:
             clearance = costmap.clearance(x, y)
             if clearance < c.narrow_clearance_m:
                 scale = min(scale, max(c.narrow_min_scale, clearance / c.narrow_clearance_m))
-            for person in costmap.people():
+            for person in costmap.unmapped():
                 px, py = person.x - x, person.y - y
-                distance = math.hypot(px, py)
+                # a lidar disc sits on the body's surface, a person's position at its centre
+                distance = math.hypot(px, py) + (0.2 if person.kind == 'scan' else 0.0)
                 ahead = math.cos(theta) * px + math.sin(theta) * py > 0
                 if ahead and distance < c.person_stop_m and abs(wrap_angle(math.atan2(py, px) - theta)) < math.pi / 3:
-                    return self._stop('waiting_for_obstacle', remaining, 'a person is in front of the robot')
+                    what = 'a person' if person.kind == 'person' else 'something'
+                    return self._stop('waiting_for_obstacle', remaining, f'{what} is right in front of the robot')
                 if distance < c.person_slow_m:
                     span = max(c.person_slow_m - c.person_stop_m, 1e-6)
                     scale = min(scale, max(c.person_min_scale, (distance - c.person_stop_m) / span))

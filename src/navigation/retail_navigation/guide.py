@@ -2,7 +2,11 @@
 
 `Mission.step(now, pose)` runs at the control rate: it plans, follows the path, waits when
 someone blocks the way, replans around them after `replan_after_s`, and gives up with
-`blocked` when no way opens within `blocked_timeout_s`. At each stop it reports an arrival and
+`blocked` when no way opens within `blocked_timeout_s`. When someone stands right in front of
+the robot (its start is blocked by a person or something the lidar sees) it reports
+`asking_to_step_aside` (the dialogue asks them to let the robot pass) and turns and drives around
+them along an escape leg that never gets closer to them, then follows a plan from there; if no
+such leg exists it keeps asking while it waits. At each stop it reports an arrival and
 (on a tour) pauses `dwell_s` for the narration before driving on. Things only the node knows
 (cancel requests, the base's safety latch, odometry age) end a mission through `finish()`.
 """
@@ -33,6 +37,7 @@ class GuideConfig:
     eta_speed: float = 0.35        # m/s used for the ETA (average with turns and slow-downs)
     backup_m: float = 0.3          # after a bumper hit, back away this far before planning again
     backup_speed: float = 0.1      # m/s, slowly: the base has no rear bumper
+    ask_s: float = 3.0             # report asking_to_step_aside this long after someone blocked the start
 
 
 @dataclass
@@ -47,7 +52,7 @@ class Tick:
     vx: float = 0.0
     wz: float = 0.0
     state: str = 'planning'        # planning, driving, waiting_for_obstacle, replanning, presenting (tour), arrived,
-                                   # backing_up (away from a bumper hit),
+                                   # backing_up (away from a bumper hit), asking_to_step_aside (someone in front),
                                    # waiting_for_odometry (set by the node)
     stop_index: int = 0
     remaining_m: float = 0.0
@@ -81,6 +86,7 @@ class Mission:
         self._last_pose: Pose | None = None
         self._backing_from: Pose | None = None   # where backing away from a bumper hit began
         self._backups = 0
+        self._asking_until = -math.inf           # someone in front was asked to step aside
 
     @property
     def stop(self) -> Stop:
@@ -105,6 +111,18 @@ class Mission:
                 self._backing_from, self._backups = pose, self._backups + 1
                 tick.log.append(f'backing away {self.config.backup_m:.1f} m from the obstacle the bumper hit')
                 return
+            blocker = self.planner.costmap.dynamic_blocked(pose[0], pose[1]) if exc.code == 'start_blocked' else None
+            if blocker is not None and blocker.kind in ('person', 'scan'):
+                if now >= self._asking_until:
+                    tick.log.append('someone is right in front of the robot: asking them to step aside')
+                self._asking_until = now + self.config.ask_s
+                escape = self._escape(pose)
+                if escape is not None:
+                    self.follower.set_path(escape, self.stop.pose[2], align_first=True)
+                    self._has_path = True
+                    tick.new_path = escape
+                    tick.log.append(f'going around them: {len(escape)} waypoints to {self.stop.label}')
+                    return
             blocked_by_people = self.planner.costmap.dynamic and exc.code in ('start_blocked', 'goal_blocked', 'unreachable')
             if blocked_by_people:
                 # maybe only until the people move on: keep waiting, the timeout decides
@@ -119,6 +137,50 @@ class Mission:
         self._has_path = True
         tick.new_path = plan.path
         tick.log.append(f'planned {plan.length_m:.1f} m to {self.stop.label} in {plan.plan_ms:.0f} ms')
+
+    def _escape(self, pose: Pose) -> list[tuple[float, float]] | None:
+        """A short straight leg to a traversable point that never comes closer to the people and
+        lidar obstacles around the robot (it may turn on the spot first), then a plan from there."""
+        costmap = self.planner.costmap
+        near = [o for o in costmap.unmapped() if math.hypot(o.x - pose[0], o.y - pose[1]) < 1.0]
+        goal = self.stop.pose[:2]
+        candidates = []
+        for radius in (0.4, 0.6, 0.8, 1.0):
+            for k in range(16):
+                a = 2 * math.pi * k / 16
+                cx, cy = pose[0] + radius * math.cos(a), pose[1] + radius * math.sin(a)
+                if not costmap.is_traversable(cx, cy):
+                    continue
+                candidates.append((radius + math.hypot(goal[0] - cx, goal[1] - cy), (cx, cy)))
+        candidates.sort()
+        tried = 0
+        for _, (cx, cy) in candidates:
+            if not self._leg_moves_away(pose, (cx, cy), near):
+                continue
+            tried += 1
+            try:
+                plan = self.planner.plan((cx, cy), goal)
+            except PlanError:
+                if tried >= 4:
+                    return None
+                continue
+            return [(pose[0], pose[1])] + list(plan.path)
+        return None
+
+    def _leg_moves_away(self, pose: Pose, end: tuple[float, float], near: list) -> bool:
+        costmap = self.planner.costmap
+        length = math.hypot(end[0] - pose[0], end[1] - pose[1])
+        steps = max(int(length / (0.5 * costmap.resolution)), 1)
+        for n in range(1, steps + 1):
+            t = n / steps
+            x, y = pose[0] + t * (end[0] - pose[0]), pose[1] + t * (end[1] - pose[1])
+            cell = costmap.cell_of(x, y)
+            if cell is None or not costmap.static_traversable[cell]:
+                return False
+            for o in near:
+                if math.hypot(x - o.x, y - o.y) < math.hypot(pose[0] - o.x, pose[1] - o.y) - 1e-3:
+                    return False
+        return True
 
     def _may_back_up(self, pose: Pose) -> bool:
         """The start is only blocked by what the bumper hit, and the way straight back is clear
@@ -207,6 +269,8 @@ class Mission:
         self._blocked_since = None
         tick.vx, tick.wz = command.vx, command.wz
         tick.state = 'driving'         # turning on the spot is part of driving for the customer
+        if now < self._asking_until:
+            tick.state = 'asking_to_step_aside'
         return tick
 
     def waiting_tick(self, state: str) -> Tick:
@@ -214,6 +278,8 @@ class Mission:
         return Tick(stop_index=self.index, state=state)
 
     def _check_blocked(self, now: float, tick: Tick) -> Tick:
+        if now < self._asking_until:
+            tick.state = 'asking_to_step_aside'
         if self._blocked_since is not None and now - self._blocked_since > self.config.blocked_timeout_s:
             tick.outcome = self.finish(Outcome(False, 'blocked', f'the way to {self.stop.label} stayed blocked '
                                                                  f'for {self.config.blocked_timeout_s:.0f} s'))

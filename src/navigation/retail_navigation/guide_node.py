@@ -4,16 +4,25 @@ Thin adapter around guide.Mission (planning, following, waiting, replanning, tou
 
 - actions `/navigation/guide_to` (GuideTo) and `/navigation/tour` (Tour); one mission at a time
   (a goal arriving while another runs is rejected; cancel the running one first);
-- drives `/cmd_vel` (Twist) at `control_rate_hz`; reads `/odom`, `/navigation/safety`
+- drives its own command topic `cmd_vel_topic` (Twist, `/navigation/guide/cmd_vel`; the collision
+  monitor passes it on to `/cmd_vel`) at `control_rate_hz`; reads `/odom`, `/navigation/safety`
   (BaseSafety: a latched stop ends the mission with `safety_stop`, a bumper hit becomes an
   obstacle), `/navigation/battery` (BatteryState: below `dock_below_fraction` and idle, it drives
   to the dock zone; guide goals then end with `battery_low`) and the people seen by perception
   (`people_topic`, geometry_msgs/PoseArray, positions in `base_link` or `map`);
 - publishes `/map` (OccupancyGrid, transient local), `plan` (nav_msgs/Path) and `arrivals`
-  (PlaceArrival, at every GuideTo goal and tour stop).
+  (PlaceArrival, at every GuideTo goal and tour stop);
+- marks what the lidar sees that is not on the map (`scan_topic`) in the costmap's obstacle layer.
 
-Frames: there is no localisation here. The robot starts at `initial_pose` in the map (default:
-the dock zone, where the base stands when switched on) and its map pose is initial_pose ∘ odom.
+Frames: with `localization` on, the map pose is `map -> odom` (from /tf, published by
+/navigation/localization) ∘ odom; a mission waits (`waiting_for_localisation`) until the first
+`map -> odom` arrives and ends with `lost` when the localisation reports the robot lost (the base
+stops, the customer is told through the result, and a staff request event is sent). Without it
+the robot starts at `initial_pose` (default: the dock zone) and its map pose is initial_pose ∘ odom.
+
+People seen by perception closer than `customer_distance_m` while a mission runs are the customer
+being guided (they follow the robot): they are left to the lidar, which sees their body, instead
+of blocking the start of every guide.
 """
 from __future__ import annotations
 
@@ -23,13 +32,15 @@ import time
 from array import array
 from pathlib import Path
 
+import numpy as np
 from geometry_msgs.msg import PoseArray, PoseStamped, Twist
 from nav_msgs.msg import OccupancyGrid, Odometry, Path as PathMsg
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import BatteryState
+from sensor_msgs.msg import BatteryState, LaserScan
+from std_msgs.msg import String
 
 from retail_common import names
 from retail_common.event_sender import EventSender
@@ -43,6 +54,7 @@ from retail_navigation.follower import FollowerConfig
 from retail_navigation.guide import GuideConfig, Mission, Outcome, Stop
 from retail_navigation.maps import MapError, load_map
 from retail_navigation.planner import GlobalPlanner, densify
+from retail_navigation.tf_support import TF_QOS, TFMessage, planar
 from retail_navigation.zones import load_zones_store
 
 PARAMS = [
@@ -72,6 +84,16 @@ PARAMS = [
               min=0.1, max=10.0, read_only=False),
     ParamSpec('odom_timeout_s', 10.0, 'a paused mission ends (no_odometry) when odometry stays away this long [s]',
               min=0.2, max=120.0, read_only=False),
+    ParamSpec('cmd_vel_topic', names.GUIDE_CMD_VEL, 'the guide\'s velocity command (to the collision monitor)'),
+    ParamSpec('localization', True, 'map pose from /navigation/localization (map -> odom on /tf); '
+              'false: initial_pose ∘ odometry'),
+    ParamSpec('localization_timeout_s', 15.0, 'a mission waiting this long for localisation ends (not_localised) [s]',
+              min=0.5, max=600.0),
+    ParamSpec('scan_topic', names.SCAN, 'lidar (sensor_msgs/LaserScan) for the costmap obstacle layer; empty: none'),
+    ParamSpec('laser_pose', [0.10, 0.0, 0.20, 0.0], 'base_link -> laser [x, y, z, yaw]', type='float_list'),
+    ParamSpec('scan_decay_s', 3.0, 'a lidar obstacle not seen again is forgotten after [s]', min=0.1, max=600.0),
+    ParamSpec('customer_distance_m', 0.9, 'people seen closer than this during a mission are the customer',
+              min=0.0, max=3.0, read_only=False),
 ]
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
@@ -117,7 +139,11 @@ class GuideNode(Node):
         self.params = cfg = declare_params(self, PARAMS, on_change=self._apply_live_params)
         self.store_map, self.zones = self._load_store(cfg)
         self.costmap = Costmap(self.store_map, cfg.robot_radius, cfg.safety_margin,
-                               person_decay_s=cfg.person_decay_s, bumper_decay_s=cfg.bumper_decay_s)
+                               person_decay_s=cfg.person_decay_s, bumper_decay_s=cfg.bumper_decay_s,
+                               scan_decay_s=cfg.scan_decay_s)
+        if len(cfg.laser_pose) != 4:
+            raise ConfigError(f'{self.get_fully_qualified_name()}: laser_pose must be [x, y, z, yaw], '
+                              f'got {list(cfg.laser_pose)}')
         self.planner = GlobalPlanner(self.costmap)
         self.planner.prepare()
         if len(cfg.initial_pose) == 3:
@@ -145,11 +171,16 @@ class GuideNode(Node):
         self._feedback = None
         self._mission_since = 0.0
         self._paused_for_odometry = False
+        self._odom_pose: tuple[float, float, float] | None = None
+        self._map_to_odom: tuple[float, float, float] | None = None
+        self._localization_state = ''
+        self._last_scan = -math.inf
+        self._waiting_for_localisation = False
 
         sensors = MutuallyExclusiveCallbackGroup()
         actions = ReentrantCallbackGroup()
-        self.cmd_pub = self.create_publisher(Twist, names.CMD_VEL, 10)
-        self.events = EventSender(self, 'navigation')    # mission outcomes for the platform
+        self.cmd_pub = self.create_publisher(Twist, cfg.cmd_vel_topic, 10)
+        self.events = EventSender(self, 'navigation')    # mission outcomes, staff requests for the platform
         self.plan_pub = self.create_publisher(PathMsg, 'plan', LATCHED)
         self.arrival_pub = self.create_publisher(PlaceArrival, 'arrivals', 10)
         self.map_pub = self.create_publisher(OccupancyGrid, names.MAP, LATCHED)
@@ -157,6 +188,14 @@ class GuideNode(Node):
         self.create_subscription(BaseSafety, 'safety', self._on_safety, LATCHED, callback_group=sensors)
         self.create_subscription(BatteryState, 'battery', self._on_battery, 10, callback_group=sensors)
         self.create_subscription(PoseArray, cfg.people_topic, self._on_people, 10, callback_group=sensors)
+        if cfg.localization:
+            self.create_subscription(TFMessage, names.TF, self._on_tf, TF_QOS, callback_group=sensors)
+            self.create_subscription(String, names.LOCALIZATION_STATE, self._on_localization_state, LATCHED,
+                                     callback_group=sensors)
+        if cfg.scan_topic:
+            from rclpy.qos import qos_profile_sensor_data
+            self.create_subscription(LaserScan, cfg.scan_topic, self._on_scan, qos_profile_sensor_data,
+                                     callback_group=sensors)
         self.create_timer(1.0 / cfg.control_rate_hz, self._control, callback_group=sensors)
         self.guide_server = ActionServer(
             self, GuideTo, 'guide_to', execute_callback=self._execute_guide, goal_callback=self._on_goal,
@@ -226,8 +265,41 @@ class GuideNode(Node):
     # --- inputs -------------------------------------------------------------------------------
     def _on_odom(self, msg: Odometry) -> None:
         p = msg.pose.pose
-        self._pose = compose(self.initial_pose, (p.position.x, p.position.y, _yaw(p.orientation)))
+        self._odom_pose = (p.position.x, p.position.y, _yaw(p.orientation))
         self._odom_stamp = time.monotonic()
+        self._update_pose()
+
+    def _update_pose(self) -> None:
+        if self._odom_pose is None:
+            return
+        if not self.params.localization:
+            self._pose = compose(self.initial_pose, self._odom_pose)
+        elif self._map_to_odom is not None:
+            self._pose = compose(self._map_to_odom, self._odom_pose)
+
+    def _on_tf(self, msg) -> None:
+        for t in msg.transforms:
+            if t.header.frame_id == 'map' and t.child_frame_id == 'odom':
+                self._map_to_odom = planar(t)
+                self._update_pose()
+
+    def _on_localization_state(self, msg: String) -> None:
+        self._localization_state = msg.data
+
+    def _on_scan(self, msg: LaserScan) -> None:
+        pose = self._pose
+        if pose is None:
+            return
+        self._last_scan = time.monotonic()
+        lx, ly, _, lyaw = self.params.laser_pose
+        ox, oy, otheta = compose(pose, (lx, ly, lyaw))
+        ranges = np.asarray(msg.ranges, dtype=np.float64)
+        angles = otheta + msg.angle_min + msg.angle_increment * np.arange(len(ranges))
+        hit = np.isfinite(ranges) & (ranges >= msg.range_min) & (ranges <= msg.range_max)
+        usable = hit | np.isposinf(ranges)
+        ranges = np.where(hit, ranges, msg.range_max)
+        with self._lock:
+            self.costmap.update_scan((ox, oy), angles[usable], ranges[usable], hit[usable], time.monotonic())
 
     def _on_safety(self, msg: BaseSafety) -> None:
         self._safety = msg
@@ -250,6 +322,9 @@ class GuideNode(Node):
             points = [compose(self._pose, (p.position.x, p.position.y, 0.0))[:2] for p in msg.poses]
         else:
             return
+        if self._mission is not None and self._pose is not None and time.monotonic() - self._last_scan < 1.0:
+            x, y = self._pose[:2]
+            points = [p for p in points if math.hypot(p[0] - x, p[1] - y) >= self.params.customer_distance_m]
         self.costmap.set_people(points, time.monotonic())
 
     def _battery_low(self) -> bool:
@@ -371,6 +446,8 @@ class GuideNode(Node):
                 return
             if self._odometry_missing(now, handle):
                 return
+            if self._localisation_missing(now, handle):
+                return
             tick = mission.step(now, self._pose)
             for line in tick.log:
                 self.get_logger().info(line)
@@ -393,7 +470,7 @@ class GuideNode(Node):
         A busy robot computer can deliver odometry late for a moment: that is a pause, not a
         failure; only odometry gone for `odom_timeout_s` ends the mission with `no_odometry`."""
         p = self.params
-        age = now - self._odom_stamp if self._pose is not None else math.inf
+        age = now - self._odom_stamp if self._odom_pose is not None else math.inf
         if age <= p.odom_stale_s:
             if self._paused_for_odometry:
                 self._paused_for_odometry = False
@@ -409,6 +486,32 @@ class GuideNode(Node):
             self.get_logger().warning('guiding paused: odometry from the base is late, base stopped until it is back')
         if handle is not None and self._mission is not None:
             handle.publish_feedback(self._feedback(self._mission.waiting_tick('waiting_for_odometry')))
+        return True
+
+    def _localisation_missing(self, now: float, handle) -> bool:
+        """Lost: end the mission (stop, tell the customer, call staff). Not localised yet: wait."""
+        if not self.params.localization:
+            return False
+        if self._localization_state == 'lost':
+            x, y = self._pose[:2] if self._pose is not None else (math.nan, math.nan)
+            self.events.send('staff_request', {'reason': 'robot_lost', 'x': round(x, 2), 'y': round(y, 2)})
+            self.get_logger().error('localisation lost: stopping here and calling staff')
+            self._end_mission(Outcome(False, 'lost', 'the robot does not know where it is on the map; staff called'))
+            return True
+        if self._map_to_odom is not None and self._pose is not None:
+            if self._waiting_for_localisation:
+                self._waiting_for_localisation = False
+                self.get_logger().info('localisation is there: guiding on')
+            return False
+        self._stop_base()
+        if now - self._mission_since > self.params.localization_timeout_s:
+            self._end_mission(Outcome(False, 'not_localised', 'no pose from the localisation'))
+            return True
+        if not self._waiting_for_localisation:
+            self._waiting_for_localisation = True
+            self.get_logger().warning('guiding paused: waiting for the localisation (map -> odom)')
+        if handle is not None and self._mission is not None:
+            handle.publish_feedback(self._feedback(self._mission.waiting_tick('waiting_for_localisation')))
         return True
 
     def _maybe_dock(self) -> None:
@@ -459,6 +562,7 @@ class GuideNode(Node):
             self._busy = False
         self._mission = None
         self._paused_for_odometry = False
+        self._waiting_for_localisation = False
         self._goal_handle = self._done = self._make_result = None
 
     def _publish_path(self, path: list[tuple[float, float]]) -> None:

@@ -12,9 +12,14 @@ socket at `<link>.ctl` taking one JSON object per line and answering one JSON li
   {"cmd": "faults", "noise": 0.05, "drop": 0.01}     line-noise and dropped-frame rates per frame
   {"cmd": "pose", "pose": [x, y, theta]}             put the robot somewhere (stops it)
   {"cmd": "battery", "volts": 14.1}
+
+One simulator per link: `start()` takes an exclusive lock on `<link>.lock` (held while it runs)
+and raises `LinkBusy` when another process holds it; it only ever removes the link and control
+socket it made itself (a second simulator on the same path never deletes the first one's).
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import select
@@ -27,6 +32,10 @@ from typing import Any
 
 from retail_navigation import protocol as p
 from retail_navigation.base_sim import LineFaults, SimulatedBase
+
+
+class LinkBusy(RuntimeError):
+    """Another running simulator owns the link; the message is one line naming it."""
 
 
 class PtySimulator:
@@ -45,13 +54,45 @@ class PtySimulator:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._server: socket.socket | None = None
+        self._lock_fd: int | None = None
+        self._lock_path = Path(str(self.link) + '.lock')
+        self._control_id: tuple[int, int] | None = None     # (st_dev, st_ino) of our control socket
 
     # --- lifecycle ----------------------------------------------------------------------------
 
+    def _claim(self) -> None:
+        """Own the link path for as long as this simulator runs, or raise LinkBusy."""
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            owner = ''
+            try:
+                owner = f' (pid {self._lock_path.read_text().strip()})'
+            except OSError:
+                pass
+            raise LinkBusy(f'{self.link} is already used by a running base simulator{owner}; '
+                           'choose another --link') from None
+        if self.link.exists() and not self.link.is_symlink():
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise LinkBusy(f'{self.link} exists and is not a simulator link (a real device?); choose another --link')
+        os.ftruncate(fd, 0)
+        os.write(fd, f'{os.getpid()}\n'.encode())
+        self._lock_fd = fd
+
     def start(self) -> 'PtySimulator':
-        self.plug()
-        if self.control_path is not None:
-            self._open_control_socket()
+        if self._lock_fd is not None:          # already running
+            return self
+        self._claim()
+        try:
+            self.plug()
+            if self.control_path is not None:
+                self._open_control_socket()
+        except BaseException:
+            self._release()
+            raise
         self._spawn(self._run, 'base-sim')
         return self
 
@@ -62,8 +103,26 @@ class PtySimulator:
         for thread in self._threads:
             thread.join(timeout=2.0)
         self.unplug()
-        if self.control_path is not None:
-            self.control_path.unlink(missing_ok=True)
+        self._release()
+
+    def _release(self) -> None:
+        """Remove our control socket (only if it is still ours) and give the link path up."""
+        if self._lock_fd is None:
+            return
+        if self.control_path is not None and self._control_id is not None:
+            try:
+                st = os.lstat(self.control_path)
+                if (st.st_dev, st.st_ino) == self._control_id:
+                    self.control_path.unlink()
+            except OSError:
+                pass
+        try:
+            self._lock_path.unlink()
+        except OSError:
+            pass
+        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        os.close(self._lock_fd)
+        self._lock_fd = None
 
     def __enter__(self) -> 'PtySimulator':
         return self.start()
@@ -100,7 +159,11 @@ class PtySimulator:
         with self._lock:
             if self._master is None:
                 return
-            self.link.unlink(missing_ok=True)
+            try:
+                if os.readlink(self.link) == os.ttyname(self._slave):   # only our own link
+                    self.link.unlink()
+            except OSError:
+                pass
             for fd in (self._master, self._slave):
                 try:
                     os.close(fd)
@@ -174,6 +237,7 @@ class PtySimulator:
                 'commands_received': self.base.commands_received, 'frames_sent': self.frames_sent,
                 'frames_dropped': self.faults.frames_dropped, 'frames_damaged': self.faults.frames_damaged,
                 'odometer_m': round(s.odometer_m, 4), 'sounds': len(self.base.sounds),
+                'contacts': self.base.world.contacts if self.base.world is not None else 0,
             }
 
     def handle_control(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -194,6 +258,7 @@ class PtySimulator:
                     x, y, theta = (float(v) for v in request['pose'])
                     self.base.stop_motors()
                     s = self.base.state
+                    s.gyro_angle += theta - s.theta       # the gyro feels the robot being turned
                     s.x, s.y, s.theta = x, y, theta
                     s.left.speed = s.right.speed = 0.0
                     s.fell = False
@@ -206,9 +271,11 @@ class PtySimulator:
             return {'ok': False, 'error': f'bad request: {exc}'}
 
     def _open_control_socket(self) -> None:
-        self.control_path.unlink(missing_ok=True)
+        self.control_path.unlink(missing_ok=True)      # a crashed simulator's (we hold the link's lock)
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         server.bind(str(self.control_path))
+        st = os.lstat(self.control_path)
+        self._control_id = (st.st_dev, st.st_ino)
         server.listen(4)
         server.settimeout(0.2)
         self._server = server

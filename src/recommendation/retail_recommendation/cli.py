@@ -2,7 +2,7 @@
 
     retailbot recommend --catalog CSV --history CSV --customers ID[,ID...] --k K
                         [--category C] [--brand B] [--min-price N] [--max-price N] [--json]
-    retailbot recommend eval --catalog CSV --history CSV --k 10 [--json]
+    retailbot recommend eval --catalog CSV --history CSV[.gz] --k 10 [--split last|time --cutoff DATE] [--json]
 
 The optional positional `eval` turns the same parser into the evaluation: argparse cannot mix a
 command's own options with sub-subparsers, and `recommend` must work without a sub-command.
@@ -11,6 +11,7 @@ Exit codes: 0 done, 2 unusable input (missing file, bad header, bad arguments).
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 
 MAX_ISSUES_SHOWN = 20
 
@@ -19,12 +20,14 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         'recommend', help='recommend products to members from the catalog and purchase history',
         description='Recommend products to the listed members (or evaluate the recommender with '
-                    '`recommend eval`: each member\'s last purchase held out; HR@k, NDCG@k and '
-                    'catalog coverage next to best sellers and plain ALS).')
+                    '`recommend eval`: HR@k, NDCG@k and catalog coverage of the hybrid next to '
+                    'popularity by distinct buyers, cosine item-kNN, EASE and ALS on one split, '
+                    'and the settings validation chose).')
     parser.add_argument('action', nargs='?', choices=['eval'],
                         help='eval: offline evaluation instead of recommendations')
     parser.add_argument('--catalog', required=True, metavar='CSV', help='catalog CSV')
-    parser.add_argument('--history', required=True, metavar='CSV', help='purchase history CSV')
+    parser.add_argument('--history', required=True, metavar='CSV',
+                        help='purchase history CSV (.csv.gz is read too)')
     parser.add_argument('--customers', metavar='ID[,ID...]',
                         help='member ids (an unknown or empty id gets the anonymous suggestions)')
     parser.add_argument('--k', type=int, default=5, metavar='K', help='items per member (default 5; eval: 10)')
@@ -35,6 +38,10 @@ def register(subparsers) -> None:
                         help='highest price, CNY (0: no limit)')
     parser.add_argument('--language', choices=['zh', 'en'], default='zh',
                         help='language of the `reason` field (both are always given too)')
+    parser.add_argument('--split', choices=['last', 'time'], default='last',
+                        help="eval: 'last' holds out each member's latest purchase (default); 'time' "
+                             "trains on purchases before --cutoff and asks for each member's first one after")
+    parser.add_argument('--cutoff', metavar='DATE', help='eval --split time: ISO date, e.g. 2011-07-01 (UTC)')
     parser.add_argument('--json', action='store_true', help='one JSON line per member (eval: per method)')
     parser.set_defaults(func=run)
 
@@ -71,7 +78,8 @@ def run(args) -> int:
     from retail_common.cli_output import print_json
     from retail_recommendation.recommender import Constraints, Recommender
     catalog, history = loaded
-    model = Recommender(catalog, history)
+    with _progress() as step:
+        model = Recommender(catalog, history, progress=step)
     constraints = Constraints(category=args.category, brand=args.brand, min_price=args.min_price,
                               max_price=args.max_price)
     for customer in [c.strip() for c in args.customers.split(',')]:
@@ -94,32 +102,74 @@ def run(args) -> int:
     return 0
 
 
+@contextmanager
+def _progress():
+    """A progress bar on stderr (when it is a terminal); yields step(what, fraction done)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    console = Console(stderr=True)
+    with Progress(TextColumn('{task.description}'), BarColumn(), TimeElapsedColumn(), console=console,
+                  transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task('training', total=1.0)
+        yield lambda what, done: progress.update(task, description=what, completed=done)
+
+
+def _split(args, catalog, history):
+    """The evaluation split the arguments ask for, or an error line."""
+    from retail_recommendation.evaluation import leave_last_out, time_split
+    from retail_recommendation.history import parse_ts
+    if args.split == 'last':
+        if args.cutoff:
+            return None, '--cutoff needs --split time'
+        return leave_last_out(history, catalog.by_sku), ''
+    if not args.cutoff:
+        return None, '--split time needs --cutoff DATE'
+    try:
+        cutoff = parse_ts(args.cutoff)
+    except ValueError:
+        return None, f'--cutoff {args.cutoff!r} is not an ISO 8601 date'
+    split = time_split(history, cutoff, catalog.by_sku)
+    if not len(split.train) or not split.held_out:
+        return None, f'--cutoff {args.cutoff}: no member bought both before and after it'
+    return split, ''
+
+
 def _evaluate(args) -> int:
     loaded = _load(args)
     if loaded is None:
         return 2
+    catalog, history = loaded
+    split, problem = _split(args, catalog, history)
+    if split is None:
+        print(f'retailbot recommend eval: {problem}', file=sys.stderr)
+        return 2
     from rich.console import Console
-    from rich.progress import Progress
     from rich.table import Table
     from retail_common.cli_output import print_json
-    from retail_recommendation.evaluation import evaluate_all, leave_last_out
-    catalog, history = loaded
-    console = Console(stderr=True)
-    members = len(leave_last_out(history, catalog.by_sku).held_out)
-    with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
-        task = progress.add_task('evaluating (hybrid, best sellers, ALS)', total=2 * members)
-        results = evaluate_all(catalog, history, args.k, progress=lambda n: progress.advance(task, n))
+    from retail_recommendation.evaluation import HYBRID, best_baseline, evaluate_all
+    with _progress() as step:
+        results = evaluate_all(catalog, split, args.k, progress=step)
+    hybrid = next(m for m in results if m.method == HYBRID)
+    peer = best_baseline(results)
     if args.json:
         for metrics in results:
-            print_json(metrics.as_dict() | {'k': args.k})
+            print_json(metrics.as_dict() | {'k': args.k, 'split': split.name})
         return 0
-    table = Table(title=f'Leave-last-out on {members} members, {len(history)} purchases, '
+    what = ('each member\'s latest purchase held out' if args.split == 'last'
+            else f'trained before {args.cutoff}, first purchase after it')
+    table = Table(title=f'{split.name} ({what}): {len(split.held_out)} members, {len(history)} purchases, '
                         f'{len(catalog)} products')
-    for column in ('method', f'HR@{args.k}', f'NDCG@{args.k}', 'coverage', f'HR vs best sellers'):
+    for column in ('method', f'HR@{args.k}', f'NDCG@{args.k}', 'coverage', f'HR vs {peer.method}'):
         table.add_column(column, justify='left' if column == 'method' else 'right')
-    baseline = next(m for m in results if m.method == 'best sellers').hit_rate
     for m in results:
-        ratio = f'{m.hit_rate / baseline:.2f}x' if baseline else '-'
-        table.add_row(m.method, f'{m.hit_rate:.3f}', f'{m.ndcg:.3f}', f'{m.coverage:.1%}', ratio)
-    Console().print(table)
+        ratio = f'{m.hit_rate / peer.hit_rate:.2f}x' if peer.hit_rate and m.hit_rate == m.hit_rate else '-'
+        hr = f'{m.hit_rate:.3f}' if m.hit_rate == m.hit_rate else 'n/a'
+        table.add_row(m.method, hr, f'{m.ndcg:.3f}' if m.ndcg == m.ndcg else 'n/a', f'{m.coverage:.1%}', ratio)
+    out = Console()
+    out.print(table)
+    for m in results:
+        if 'note' in m.extra:
+            out.print(f'{m.method}: {m.extra["note"]}')
+    out.print(f'hybrid settings chosen by validation: {hybrid.extra["settings"]}', soft_wrap=True)
+    out.print(f'{hybrid.extra["validation"]}; trained in {hybrid.extra["train_s"]:.1f} s', soft_wrap=True)
     return 0

@@ -8,6 +8,7 @@ because nothing can be learned about or recommended for a product the store does
 from __future__ import annotations
 
 import csv
+import gzip
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -122,10 +123,24 @@ def _parse_row(row: list[str]) -> tuple[str, str, float, int, float]:
     return customer, sku, ts, qty, price
 
 
+def _open(path: Path):
+    """The CSV as text; a `.gz` file (a compressed export) is decompressed on the fly."""
+    if path.suffix != '.gz':
+        return open_store_csv(path, 'history', HistoryError)
+    try:
+        with gzip.open(path, 'rb') as probe:  # a file that is not gzip fails here, with one line
+            probe.read(1)
+        return gzip.open(path, 'rt', newline='', encoding='utf-8-sig')
+    except FileNotFoundError:
+        raise HistoryError(f'history {path}: no such file') from None
+    except OSError as exc:
+        raise HistoryError(f'history {path}: cannot read ({exc})') from None
+
+
 def load_history(path: str | Path, known_skus: Container[str] | None = None) -> History:
-    """Read a history CSV; bad rows and unknown skus land in `History.issues` and are skipped."""
+    """Read a history CSV (or .csv.gz); bad rows and unknown skus land in `History.issues` and are skipped."""
     path = Path(path)
-    handle = open_store_csv(path, 'history', HistoryError)
+    handle = _open(path)
     customers: list[str] = []
     skus: list[str] = []
     ts: list[float] = []
@@ -162,7 +177,7 @@ def load_history(path: str | Path, known_skus: Container[str] | None = None) -> 
                 ts.append(t)
                 qty.append(q)
                 price.append(p)
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except (csv.Error, UnicodeDecodeError, OSError, EOFError) as exc:
             issues.append(HistoryIssue(reader.line_num, f'unreadable: {exc}; rest of file skipped'))
     if unknown:
         listed = ', '.join(sorted(unknown)[:5]) + (', …' if len(unknown) > 5 else '')

@@ -1,38 +1,55 @@
-"""Hybrid, explainable recommender: what this member is likely to buy next, within what they asked for.
+"""Explainable recommender learned per store: what this member is likely to buy next, within what they asked.
 
-Score of a product i for a member with past purchases j (weighted by quantity and recency):
-  * item-to-item follow-ups learned from the history (directed co-purchase: what members bought
-    after j, within their next few purchases) - phone -> case, ink -> the same ink again;
-  * category follow-ups (P(next category | categories bought)) times the product's share of its
-    category's sales, tilted towards the brands the member buys (brand loyalty);
-  * catalog compatibility (`for_<SKU>` tags: the ink that fits the member's printer);
-  * restocking consumables the member bought before;
-  * store best sellers (recency weighted) as the floor, and for anonymous or new customers;
-  * store context: promotions and margin (tag `margin=0.25`) give a small lift.
-Hard constraints (category, brand, price range, in stock, no second identical durable) are a mask
-applied before ranking, so they hold whatever the scores are. Each item gets one short reason in
-Chinese and English taken from the component that put it there.
+A product's score for a member is a weighted sum of components, each scaled to 1 at its best
+product for that member (so weights compare), fitted on the store's own history
+(`components.py`):
+  * `cf` - item-item collaborative filtering: EASE when the sold products fit a dense solve,
+    cosine item-kNN beyond; the member's products weighted by recency;
+  * `seq` - follow-ups: what members buy on their next visits after the products of this
+    member's latest visits;
+  * `repeat` - the member's own products again, by how often buyers re-buy each one (learned from
+    the data; the `consumable` tag is only the prior), the member's own count and recency;
+  * `pop` - distinct buyers, weighted by recency (also what anonymous and new customers get);
+  * `affinity` - the categories members move to next from this member's categories, the
+    product's share of its category, tilted towards the member's brands;
+  * `fits` - the catalog's `for_<SKU>` tags: the ink that fits the member's printer.
+Which components are on, their weights, neighbourhood sizes, regularisation and half-lives are
+`Settings`, chosen by validation on the same history when the model is trained
+(`training.choose_settings`); `Recommender(catalog, history)` does that. Store context
+(promotion, margin tag) lifts a score slightly; hard constraints (category, brand, price range,
+in stock) and "no second identical product unless members re-buy it" are a mask applied before
+ranking, so they hold whatever the scores are. Each item's reason, in Chinese and English, names
+the component that contributed most to it.
 
-Training is a few vectorised passes over the history (about a second per million rows), fast
-enough to rebuild whenever the sync delivers new history. Requests are read-only on numpy arrays,
-so one fitted model serves many threads.
+Requests read numpy arrays only, so one fitted model serves many threads; a retrain builds a new
+model and the caller swaps the reference.
 """
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy import sparse
+from threadpoolctl import threadpool_limits
 
 from retail_common.catalog import Catalog, Product
+from retail_recommendation import components as comp
 from retail_recommendation.history import History
 
-DAY_S = 86400.0
+DAY_S = comp.DAY_S
 WEEK_S = 7 * DAY_S
 COMPAT_TAG_PREFIX = 'for_'
 MARGIN_TAG_PREFIX = 'margin='
+COMPONENTS = ('cf', 'seq', 'repeat', 'pop', 'affinity', 'fits')
+# A product the member owns comes back only when it is a consumable, or the data shows re-buying
+# (its own re-buyers, or two in its category) and the smoothed share of its buyers who re-buy is at least:
+REBUY_MIN_RATE = 0.05
+CONSUMABLE_PRIOR = 0.5  # re-buy rate a `consumable` tag stands for until the data says otherwise
+NEIGHBOURS = 100        # kept per product in the cf and seq matrices (bounds request time)
+INF = math.inf
 
 
 @dataclass(frozen=True)
@@ -55,22 +72,60 @@ class Constraints:
 
 
 @dataclass(frozen=True)
-class Weights:
-    """Blend of the components; tuned on leave-last-out hit rate (benches/recommendation_quality.py)."""
+class Settings:
+    """The blend and the components' hyper-parameters (chosen by validation; see training.py).
 
-    item_follow_up: float = 1.0
-    category_follow_up: float = 1.0
-    brand_tilt: float = 8.0          # x(1 + tilt * share of the member's purchases in this brand)
-    compatible: float = 4.0          # x(1 + this) for a product that fits one the member owns
-    restock: float = 0.3
-    popularity: float = 0.05
-    promotion_lift: float = 0.05
+    The defaults are the uninformed prior used when the history is too small to validate on:
+    the member's own signals on with weight 1, popularity 0.1 (it breaks their ties), no decay,
+    the brand tilt in the middle of the validated range.
+    """
+
+    weights: tuple[tuple[str, float], ...] = tuple((c, 0.1 if c == 'pop' else 1.0) for c in COMPONENTS)
+    cf: str = 'ease'                     # 'ease' or 'knn' (kNN whenever EASE does not fit)
+    ease_lambda: float = 0.0             # 0: the middle of components.ease_lambdas
+    profile_half_life_days: float = INF  # recency of the member's products for cf and affinity
+    seq_lags: int = 2                    # later visits that count as a follow-up
+    repeat_half_life_days: float = INF
+    popularity_half_life_days: float = INF
+    brand_tilt: float = 4.0              # x(1 + tilt * member's share of purchases in the brand)
+    other_fit: float = 1.0               # x this for a product made for a device the member lacks
+    rebuy_evidence: bool = True          # owned products come back only where the data shows re-buying;
+                                         # False: validation found members' own products come back here
+    promotion_lift: float = 0.05         # store context, not learned: the store's own policy
     margin_lift: float = 0.1
-    reverse_co_purchase: float = 0.2  # weight of "bought before" next to "bought after"
-    lags: int = 5                    # how many later purchases count as a follow-up
-    neighbours: int = 100            # follow-ups kept per product
-    history_half_life_days: float = 60.0
-    popularity_half_life_days: float = 30.0
+
+    def weight(self, name: str) -> float:
+        return dict(self.weights).get(name, 0.0)
+
+    def with_weights(self, **weights: float) -> 'Settings':
+        merged = dict(self.weights) | weights
+        return replace(self, weights=tuple((c, float(merged.get(c, 0.0))) for c in COMPONENTS))
+
+    def describe(self) -> str:
+        """One line for logs and `recommend eval`: the components on, and their parameters."""
+        on = [f'{c} {w:g}' for c, w in self.weights if w > 0]
+        days = lambda h: 'none' if not math.isfinite(h) else f'{h:g} d'  # noqa: E731
+        parts = [f"weights: {', '.join(on) or 'none'}"]
+        if self.weight('cf') > 0:
+            parts.append(f'cf: {self.cf}' + (f' lambda {self.ease_lambda:g}' if self.cf == 'ease' else '')
+                         + f', profile half-life {days(self.profile_half_life_days)}')
+        if self.weight('seq') > 0:
+            parts.append(f'seq: {self.seq_lags} visit(s) ahead')
+        if self.weight('repeat') > 0:
+            parts.append(f'repeat half-life {days(self.repeat_half_life_days)}')
+        if self.weight('pop') > 0 or not on:
+            parts.append(f'popularity half-life {days(self.popularity_half_life_days)}')
+        if not self.rebuy_evidence:
+            parts.append("members' own products may come back")
+        if self.weight('affinity') > 0:
+            parts.append(f'brand tilt {self.brand_tilt:g}' + (f', made for a device not owned x{self.other_fit:g}'
+                                                               if self.other_fit != 1.0 else ''))
+        return '; '.join(parts)
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out['weights'] = dict(self.weights)
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()}
 
 
 @dataclass(frozen=True)
@@ -79,6 +134,7 @@ class Recommendation:
     score: float
     reason_zh: str
     reason_en: str
+    component: str = ''  # the component that contributed most ('' when only store context)
 
     @property
     def sku(self) -> str:
@@ -86,6 +142,25 @@ class Recommendation:
 
     def reason(self, language: str = 'zh') -> str:
         return self.reason_en if language.startswith('en') else self.reason_zh
+
+
+@dataclass
+class Validation:
+    """What training measured: the chosen settings' validation score next to each component alone."""
+
+    members: int = 0
+    metric: str = 'recall@10'
+    blend: float = 0.0
+    alone: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    note: str = ''
+
+    def describe(self) -> str:
+        if not self.members:
+            return f'not validated ({self.note})'
+        alone = ', '.join(f'{c} {v:.3f}' for c, v in sorted(self.alone.items(), key=lambda kv: -kv[1]))
+        return (f'validation {self.metric} {self.blend:.3f} on {self.members} members '
+                f'(each component alone: {alone}; {self.seconds:.1f} s)')
 
 
 def _bought(product: Product) -> str:
@@ -106,6 +181,20 @@ def category_en(category: str) -> str:
     return category.replace('_', ' ')
 
 
+def every(days: float) -> tuple[str, str]:
+    """('每月', 'every month') style phrases for a buying interval in days."""
+    if days < 10:
+        return '每周', 'every week'
+    if days < 21:
+        return '每两周', 'every two weeks'
+    if days < 45:
+        return '每月', 'every month'
+    months = max(2, round(days / 30))
+    if months >= 11:
+        return '每年', 'every year'
+    return f'每{months}个月', f'every {months} months'
+
+
 def margin_of(product: Product) -> float:
     for tag in product.tags:
         if tag.startswith(MARGIN_TAG_PREFIX):
@@ -116,39 +205,44 @@ def margin_of(product: Product) -> float:
     return 0.0
 
 
-def _rank_within(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Rank (0 = largest value) of each element among the elements of its group."""
-    order = np.lexsort((-values, groups))
-    sorted_groups = groups[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_groups)) + 1]
-    run_start = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order)) - run_start
-    return rank
+def _row_entries(matrix: sparse.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(columns, values, which of `rows`) of the stored entries of some rows; cheaper than slicing."""
+    starts = matrix.indptr[rows]
+    lengths = matrix.indptr[rows + 1] - starts
+    total = int(lengths.sum())
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    take = offsets + np.arange(total)
+    return matrix.indices[take], matrix.data[take], np.repeat(np.arange(len(rows)), lengths)
 
 
-def _top_per_row(matrix: sparse.csr_matrix, keep: int) -> sparse.csr_matrix:
-    """Keep the `keep` largest entries of every row (bounds memory and request time)."""
-    coo = matrix.tocoo()
-    if coo.nnz == 0:
-        return matrix
-    rank = _rank_within(coo.row, coo.data)
-    kept = rank < keep
-    return sparse.csr_matrix((coo.data[kept], (coo.row[kept], coo.col[kept])), shape=matrix.shape)
+Progress = Callable[[str, float], None]  # (what is being done, fraction done 0..1)
 
 
 class Recommender:
-    """A fitted model of one store: catalog arrays, member profiles, follow-up statistics."""
+    """A fitted model of one store. `Recommender(catalog, history)` trains and validates.
+
+    settings=None (default) chooses the settings by validation on `history` (training.py); pass
+    Settings to skip that. `now` (seconds) is the moment recency is measured from (default: the
+    latest purchase). `fit_seconds` is the whole training time, validation included.
+    """
 
     def __init__(self, catalog: Catalog, history: History | None = None, *,
-                 weights: Weights = Weights(), now: float | None = None) -> None:
+                 settings: Settings | None = None, now: float | None = None,
+                 progress: Progress | None = None) -> None:
         started = time.perf_counter()
         self.catalog = catalog
-        self.weights = weights
         history = history if history is not None else History()
         self._index_catalog(catalog.products)
         self.now = now if now is not None else (history.latest_ts if len(history) else time.time())
-        self._fit(history)
+        self.validation = Validation(note='settings given')
+        # One BLAS thread: training runs next to the robot's other nodes, and a multi-threaded
+        # BLAS on busy cores spins (a Cholesky solve measured 8x slower with 2 threads than 1).
+        with threadpool_limits(1, 'blas'):
+            if settings is None:
+                from retail_recommendation.training import choose_settings
+                settings, self.validation = choose_settings(catalog, history, self.now, progress)
+            self.settings = settings
+            self._fit(history)
         self.fit_seconds = time.perf_counter() - started
 
     # ---------------------------------------------------------------- fitting
@@ -166,14 +260,11 @@ class Recommender:
         self.price = np.fromiter((p.price_cny for p in self.products), np.float64, n)
         self.in_stock = np.fromiter((p.in_stock for p in self.products), bool, n)
         self.consumable = np.fromiter((p.consumable for p in self.products), bool, n)
-        on_promotion = np.fromiter((bool(p.promotion) for p in self.products), bool, n)
-        margin = np.fromiter((margin_of(p) for p in self.products), np.float64, n)
-        self.context_lift = (1.0 + self.weights.promotion_lift * on_promotion
-                             + self.weights.margin_lift * margin)
+        self._on_promotion = np.fromiter((bool(p.promotion) for p in self.products), bool, n)
+        self._margin = np.fromiter((margin_of(p) for p in self.products), np.float64, n)
         self._no_items = np.zeros(0, dtype=np.int64)
         self._items_of_category = [np.flatnonzero(self.item_category == c) for c in range(len(self.categories))]
         self._items_of_brand = [np.flatnonzero(self.item_brand == b) for b in range(len(self.brands))]
-        # Compatibility: owner item (e.g. a printer) -> items made for it (its inks).
         owners, fits = [], []
         for i, p in enumerate(self.products):
             for tag in p.tags:
@@ -184,75 +275,75 @@ class Recommender:
                         fits.append(i)
         self._compatible = sparse.csr_matrix((np.ones(len(owners)), (owners, fits)), shape=(n, n))
         self._owners_of = self._compatible.T.tocsr()
-        self._made_for = np.unique(np.array(fits, dtype=np.int64))  # sorted
+        self._made_for = np.unique(np.array(fits, dtype=np.int64))  # products made for a device
+
+    def encode(self, history: History) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+        """(product, member, ts, qty, member index) of the rows whose sku the catalog lists."""
+        item = np.fromiter((self.sku_index.get(s, -1) for s in history.skus), np.int64, len(history))
+        known = item >= 0
+        members: dict[str, int] = {}
+        codes = np.fromiter((members.setdefault(c, len(members)) for c in history.customer_ids),
+                            np.int64, len(history))
+        return item[known], codes[known], history.ts[known], history.qty[known].astype(np.float64), members
 
     def _fit(self, history: History) -> None:
-        w = self.weights
+        item, member, ts, qty, self.customer_index = self.encode(history)
+        self.fit_statistics(comp.Visits.build(item, member, ts, qty, len(self.products), len(self.customer_index)))
+
+    def fit_statistics(self, visits: comp.Visits, cf_variants: Sequence[tuple[str, float]] = ()) -> None:
+        """Fit every component on coded visits; `cf_variants` [(kind, lambda)] are kept for validation."""
+        s = self.settings
         n = len(self.products)
-        item = np.fromiter((self.sku_index.get(s, -1) for s in history.skus), np.int64, len(history))
-        known = item >= 0  # rows of skus the catalog lacks teach nothing that can be sold
-        self.customer_index: dict[str, int] = {}
-        codes = np.fromiter((self.customer_index.setdefault(c, len(self.customer_index))
-                             for c in history.customer_ids), np.int64, len(history))
-        item, customer = item[known], codes[known]
-        ts, qty = history.ts[known], history.qty[known].astype(np.float64)
-        self.purchase_rows = len(item)
-        n_customers = len(self.customer_index)
-
-        # Member profiles: customer x item, quantity weighted by recency, and when last bought.
-        decay = np.exp2(-np.maximum(self.now - ts, 0.0) / (w.history_half_life_days * DAY_S))
-        key = customer * n + item
-        order = np.lexsort((ts, key))
-        key_sorted = key[order]
-        starts = np.r_[0, np.flatnonzero(np.diff(key_sorted)) + 1] if len(key_sorted) else np.zeros(0, np.int64)
-        ends = np.r_[starts[1:], len(key_sorted)].astype(np.int64)
-        unique_keys = key_sorted[starts]
-        self._profile_items = (unique_keys % n).astype(np.int64) if n else unique_keys
-        self._profile_weight = np.add.reduceat((qty * decay)[order], starts) if len(starts) else np.zeros(0)
-        self._profile_last = ts[order][ends - 1] if len(starts) else np.zeros(0)
-        self._profile_ptr = np.searchsorted(unique_keys // max(n, 1), np.arange(n_customers + 1))
-
-        # Popularity: recency-weighted units sold; units this week; ranks within each category.
-        pop_decay = np.exp2(-np.maximum(self.now - ts, 0.0) / (w.popularity_half_life_days * DAY_S))
-        popularity = np.bincount(item, qty * pop_decay, minlength=n)
-        self.units_sold = np.bincount(item, qty, minlength=n)
-        self.units_this_week = np.bincount(item, qty * (ts > self.now - WEEK_S), minlength=n)
-        total = popularity.sum()
-        self.popularity_share = popularity / total if total > 0 else np.full(n, 1.0 / max(n, 1))
-        smooth = 0.1
-        category_total = np.bincount(self.item_category, popularity + smooth, minlength=len(self.categories))
-        self.share_in_category = (popularity + smooth) / category_total[self.item_category]
-        self.category_share = category_total / category_total.sum() if n else category_total
-        self.week_rank = _rank_within(self.item_category, self.units_this_week) if n else np.zeros(0)
-        self.sales_rank = _rank_within(self.item_category, popularity) if n else np.zeros(0)
-
-        # Follow-ups: each purchase and the member's next `lags` purchases, in time order.
-        order = np.lexsort((ts, customer))
-        seq_item, seq_customer = item[order], customer[order]
-        src, dst, weight = [], [], []
-        for lag in range(1, w.lags + 1):
-            same = seq_customer[:-lag] == seq_customer[lag:]
-            a, b = seq_item[:-lag][same], seq_item[lag:][same]
-            src += [a, b]
-            dst += [b, a]
-            weight += [np.full(len(a), 1.0 / lag), np.full(len(a), w.reverse_co_purchase / lag)]
-        src_all = np.concatenate(src) if src else np.zeros(0, np.int64)
-        dst_all = np.concatenate(dst) if dst else np.zeros(0, np.int64)
-        weight_all = np.concatenate(weight) if weight else np.zeros(0)
-        counts = sparse.csr_matrix((weight_all, (src_all, dst_all)), shape=(n, n))
-        counts.sum_duplicates()
-        out = np.asarray(counts.sum(axis=1)).ravel()
-        follow = sparse.diags(1.0 / (out + 2.0)) @ counts  # P(next = i | bought j), shrunk
-        self._follow = _top_per_row(sparse.csr_matrix(follow), w.neighbours)
-
+        self.purchase_rows = len(visits.item)
+        self.profiles = comp.Profiles.build(visits)
+        x = visits.matrix()
+        self.units_sold = np.bincount(visits.item, visits.qty, minlength=n)
+        self.buyers_this_week = np.bincount(visits.item, visits.ts > self.now - WEEK_S, minlength=n)
+        self._popularity_cache: dict[tuple[float, bool], np.ndarray] = {}
+        self.repeat = comp.repeat_stats(self.profiles, self.item_category, CONSUMABLE_PRIOR * self.consumable)
+        self.rebuyable = self.consumable | (self.repeat.shown & (self.repeat.rate >= REBUY_MIN_RATE))
+        self.follow, counts = comp.follow_ups(visits, s.seq_lags, NEIGHBOURS)
+        self.cf_matrices: dict[tuple[str, float], sparse.csr_matrix] = {}
+        wanted = list(cf_variants) or [(s.cf, s.ease_lambda)]
+        for kind, lam in wanted:
+            if kind == 'ease':
+                lam = lam or comp.ease_lambdas(x)[1]
+                try:
+                    self.cf_matrices[('ease', lam)] = comp.ease(x, lam, NEIGHBOURS)
+                    continue
+                except ValueError:
+                    kind, lam = 'knn', 0.0  # too many products for a dense solve
+            self.cf_matrices[(kind, 0.0)] = comp.cosine_knn(x, NEIGHBOURS)
+        self.cf_key = next(iter(self.cf_matrices))
+        if not cf_variants and self.cf_key != (s.cf, s.ease_lambda):
+            self.settings = replace(s, cf=self.cf_key[0], ease_lambda=self.cf_key[1])
+        # category transitions (from the follow-up counts) and each product's share of its category
         n_cat = len(self.categories)
-        different = src_all != dst_all
-        pair = (self.item_category[src_all[different]].astype(np.int64) * n_cat
-                + self.item_category[dst_all[different]])
-        category_counts = np.bincount(pair, weight_all[different], minlength=n_cat * n_cat).reshape(n_cat, n_cat)
-        prior = 5.0
-        self._category_next = ((category_counts + prior * self.category_share)
-                               / (category_counts.sum(axis=1, keepdims=True) + prior))
+        coo = counts.tocoo()
+        pair = self.item_category[coo.row].astype(np.int64) * n_cat + self.item_category[coo.col]
+        cat_counts = np.bincount(pair, coo.data, minlength=n_cat * n_cat).reshape(n_cat, n_cat)
+        buyers = self.popularity(INF)
+        cat_buyers = np.bincount(self.item_category, buyers + 1.0, minlength=n_cat)  # add-one smoothing
+        self.share_in_category = (buyers + 1.0) / cat_buyers[self.item_category]
+        self._top_share_in_category = np.zeros(n_cat)
+        np.maximum.at(self._top_share_in_category, self.item_category, self.share_in_category)
+        cat_share = cat_buyers / cat_buyers.sum() if n_cat else cat_buyers
+        self._category_next = (cat_counts + 5.0 * cat_share) / (cat_counts.sum(axis=1, keepdims=True) + 5.0)
+        self.week_rank = comp.rank_within(self.item_category, self.buyers_this_week) if n else np.zeros(0)
+        self.sales_rank = comp.rank_within(self.item_category, buyers) if n else np.zeros(0)
+        self.context_lift = 1.0 + s.promotion_lift * self._on_promotion + s.margin_lift * self._margin
+
+    def popularity(self, half_life_days: float, scaled: bool = False) -> np.ndarray:
+        """Recency-weighted distinct buyers per product; scaled: 1 at the best (all 1 without data)."""
+        key = (half_life_days, scaled)
+        pop = self._popularity_cache.get(key)
+        if pop is None:
+            pop = comp.popularity(self.profiles, len(self.products), self.now, half_life_days)
+            if scaled:
+                top = pop.max() if len(pop) else 0.0
+                pop = pop / top if top > 0 else np.ones(len(pop))
+            self._popularity_cache[key] = pop
+        return pop
 
     # ---------------------------------------------------------------- queries
     @property
@@ -260,13 +351,13 @@ class Recommender:
         return len(self.customer_index)
 
     def purchases_of(self, customer_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(items, recency-weighted quantities, last purchase time) of a member; empty if unknown."""
-        c = self.customer_index.get(customer_id)
-        if c is None:
+        """(products, visits with each, last purchase time) of a member; empty if unknown."""
+        m = self.customer_index.get(customer_id)
+        if m is None:
             empty = np.zeros(0)
             return empty.astype(np.int64), empty, empty
-        lo, hi = self._profile_ptr[c], self._profile_ptr[c + 1]
-        return self._profile_items[lo:hi], self._profile_weight[lo:hi], self._profile_last[lo:hi]
+        at = self.profiles.of(m)
+        return self.profiles.items[at], self.profiles.visits[at], self.profiles.last[at]
 
     def _candidates(self, constraints: Constraints) -> np.ndarray | None:
         """Sorted product indices worth scoring, or None for the whole catalog (no copies then)."""
@@ -293,16 +384,6 @@ class Recommender:
         found = idx[pos] == items
         return pos[found], found
 
-    @staticmethod
-    def _row_entries(matrix: sparse.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(columns, values, which of `rows`) of the stored entries of some rows; cheaper than slicing."""
-        starts = matrix.indptr[rows]
-        lengths = matrix.indptr[rows + 1] - starts
-        total = int(lengths.sum())
-        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-        take = offsets + np.arange(total)
-        return matrix.indices[take], matrix.data[take], np.repeat(np.arange(len(rows)), lengths)
-
     def _admissible(self, idx: np.ndarray | None, constraints: Constraints) -> np.ndarray:
         price = self._take(self.price, idx)
         mask = price >= constraints.min_price
@@ -321,42 +402,110 @@ class Recommender:
         mask = self._admissible(idx, constraints)
         return np.flatnonzero(mask) if idx is None else idx[mask]
 
+    def _sparse_part(self, matrix: sparse.csr_matrix, items: np.ndarray,
+                     weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(products, summed weight) of sum_j weight_j * matrix[j], over the stored entries."""
+        columns, values, row = _row_entries(matrix, items)
+        if not len(columns):
+            return columns, values.astype(np.float64)
+        uniq, inverse = np.unique(columns, return_inverse=True)
+        return uniq, np.bincount(inverse, values * weight[row])
+
+    def component_scores(self, m: int | None, idx: np.ndarray | None, settings: Settings | None = None,
+                         only: frozenset[str] | None = None) -> dict[str, np.ndarray]:
+        """Each component's score over `idx` (None: the catalog), scaled to 1 at its catalog-wide best.
+
+        `m` is the member index (None: anonymous); `only` limits the work to some components
+        (popularity is always there). Components a member has no data for are absent.
+        """
+        s = settings or self.settings
+        size = len(self.products) if idx is None else len(idx)
+        parts = {'pop': self._take(self.popularity(s.popularity_half_life_days, scaled=True), idx)}
+        if m is None:
+            return parts
+        at = self.profiles.of(m)
+        items = self.profiles.items[at]
+        if not len(items):
+            return parts
+        age = self.now - self.profiles.last[at]
+        profile = comp.decay(age, s.profile_half_life_days)
+
+        def scatter(name: str, columns: np.ndarray, values: np.ndarray) -> None:
+            if len(values) and values.max() > 0:
+                pos, found = self._positions(idx, columns)
+                out = np.zeros(size)
+                out[pos] = values[found] / values.max()
+                parts[name] = out
+
+        want = lambda name: only is None or name in only  # noqa: E731
+        if want('cf'):
+            cf = self.cf_matrices.get((s.cf, s.ease_lambda), self.cf_matrices[self.cf_key])
+            scatter('cf', *self._sparse_part(cf, items, profile))
+        if want('seq'):
+            recent = self.profiles.ago[at] < s.seq_lags
+            scatter('seq', *self._sparse_part(self.follow, items[recent],
+                                              1.0 / (1.0 + self.profiles.ago[at][recent])))
+        if want('repeat'):
+            rate = self.repeat.rate[items]
+            scatter('repeat', items, rate * np.log2(1.0 + self.profiles.visits[at])
+                    * comp.decay(age, s.repeat_half_life_days)
+                    * (self.rebuyable[items] if s.rebuy_evidence else 1.0))
+        if want('fits'):
+            fitting = np.unique(_row_entries(self._compatible, items)[0])
+            scatter('fits', fitting, np.ones(len(fitting)))
+        if not want('affinity'):
+            return parts
+        share = profile / profile.sum()
+        category_next = share @ self._category_next[self.item_category[items]]
+        brand_share = np.bincount(self.item_brand[items], share, minlength=len(self.brands))
+        affinity = (category_next[self._take(self.item_category, idx)] * self._take(self.share_in_category, idx)
+                    * (1.0 + s.brand_tilt * brand_share[self._take(self.item_brand, idx)]))
+        if s.other_fit != 1.0 and len(self._made_for):
+            affinity[self._positions(idx, self._made_for)[0]] *= s.other_fit
+            fitting = np.unique(_row_entries(self._compatible, items)[0])
+            affinity[self._positions(idx, fitting)[0]] /= s.other_fit
+        # scaled by its catalog-wide upper bound (the same for any idx, and cheap)
+        bound = float((category_next * self._top_share_in_category).max()) * (1.0 + s.brand_tilt * brand_share.max())
+        if bound > 0:
+            parts['affinity'] = affinity / bound
+        return parts
+
+    def owned_mask(self, m: int | None, idx: np.ndarray | None,
+                   settings: Settings | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(positions in idx of the member's products that must not come back, all their products)."""
+        if m is None:
+            return self._no_items, self._no_items
+        items = self.profiles.items[self.profiles.of(m)]
+        if not (settings or self.settings).rebuy_evidence:
+            return self._no_items, items
+        pos, found = self._positions(idx, items)
+        return pos[~self.rebuyable[items[found]]], items
+
+    def blend(self, parts: dict[str, np.ndarray], settings: Settings | None = None) -> np.ndarray:
+        s = settings or self.settings
+        if len(parts) == 1:  # anonymous or new: popularity whatever its weight for members
+            return parts['pop']
+        total = None
+        for name, values in parts.items():
+            w = s.weight(name)
+            if w > 0:
+                total = values * w if total is None else total + values * w
+        return total if total is not None else np.zeros(len(next(iter(parts.values()))))
+
     def recommend(self, customer_id: str = '', constraints: Constraints = Constraints(),
                   k: int = 5) -> list[Recommendation]:
-        """Top `k` products for the customer ('' = anonymous) that satisfy `constraints`."""
+        """Top `k` products for the customer ('' or unknown = anonymous) that satisfy `constraints`."""
         idx = self._candidates(constraints)
         size = len(self.products) if idx is None else len(idx)
         if k <= 0 or size == 0:
             return []
         mask = self._admissible(idx, constraints)
-        items, weight, last = self.purchases_of(customer_id)
-        w = self.weights
-        parts: dict[str, np.ndarray] = {'popularity': w.popularity * self._take(self.popularity_share, idx)}
-        if len(items):
-            share = weight / weight.sum()
-            columns, values, row = self._row_entries(self._follow, items)
-            pos, found = self._positions(idx, columns)
-            parts['item'] = w.item_follow_up * np.bincount(pos, (values * share[row])[found], minlength=size)
-            category_next = share @ self._category_next[self.item_category[items]]
-            brand_share = np.bincount(self.item_brand[items], share, minlength=len(self.brands))
-            content = (category_next[self._take(self.item_category, idx)]
-                       * self._take(self.share_in_category, idx)
-                       * (1.0 + w.brand_tilt * brand_share[self._take(self.item_brand, idx)]))
-            fitting = np.unique(self._row_entries(self._compatible, items)[0])
-            if len(fitting):
-                # The ink for the member's printer up; inks for printers they do not own down.
-                factor = np.ones(size)
-                factor[self._positions(idx, self._made_for)[0]] = 0.2
-                factor[self._positions(idx, fitting)[0]] = 1.0 + w.compatible
-                content *= factor
-            parts['category'] = w.category_follow_up * content
-            pos, found = self._positions(idx, items)
-            consumable = self.consumable[items[found]]
-            mask[pos[~consumable]] = False  # never a second identical durable
-            restock = np.zeros(size)
-            restock[pos[consumable]] = w.restock * share[found][consumable]
-            parts['restock'] = restock
-        score = sum(parts.values()) * self._take(self.context_lift, idx)
+        m = self.customer_index.get(customer_id)
+        parts = self.component_scores(m, idx)
+        blocked, items = self.owned_mask(m, idx)
+        mask[blocked] = False
+        # popularity always breaks ties, also when validation switched it off
+        score = (self.blend(parts) + 1e-6 * parts['pop']) * self._take(self.context_lift, idx)
         valid = np.flatnonzero(mask)
         if len(valid) > k:
             valid = valid[np.argpartition(-score[valid], k - 1)[:k]]
@@ -365,43 +514,68 @@ class Recommender:
         if not len(order):
             return []
         best = score[valid[order[0]]] or 1.0
+        weights = dict(self.settings.weights)
         return [self._explain(int(product_ids[o]), float(score[valid[o]] / best),
-                              {name: float(part[valid[o]]) for name, part in parts.items()},
-                              items, weight, last)
+                              {name: weights.get(name, 0.0) * float(part[valid[o]]) for name, part in parts.items()},
+                              m, items)
                 for o in order]
 
     # ---------------------------------------------------------------- reasons
-    def _explain(self, i: int, score: float, parts: dict[str, float], items: np.ndarray,
-                 weight: np.ndarray, last: np.ndarray) -> Recommendation:
+    def _explain(self, i: int, score: float, parts: dict[str, float], m: int | None,
+                 items: np.ndarray) -> Recommendation:
         product = self.products[i]
-        reason_zh, reason_en = self._reason(i, parts, items, weight, last)
+        component = max(parts, key=parts.get) if parts and max(parts.values()) > 0 else ''
+        if m is not None and i in items:
+            component = 'repeat'  # the member's own product again: their buying rhythm says why
+        reason_zh, reason_en = self._reason(i, component, m, items)
         if product.promotion:
             promo_zh, promo_en = f'促销：{product.promotion}', f'on promotion: {product.promotion}'
             reason_zh = f'{reason_zh}；{promo_zh}' if reason_zh else promo_zh
             reason_en = f'{reason_en}; {promo_en}' if reason_en else promo_en
         if not reason_zh:
             reason_zh, reason_en = '符合您的要求', 'matches what you asked for'
-        return Recommendation(product, round(score, 4), reason_zh, reason_en)
+        return Recommendation(product, round(score, 4), reason_zh, reason_en, component)
 
-    def _reason(self, i: int, parts: dict[str, float], items: np.ndarray,
-                weight: np.ndarray, last: np.ndarray) -> tuple[str, str]:
-        """The personal link that put product i here, else why the store suggests it."""
-        if len(items):
-            mine = np.flatnonzero(items == i)
-            if self.consumable[i] and len(mine):
-                days = max(int((self.now - last[mine[0]]) // DAY_S), 0)
+    def _reason(self, i: int, component: str, m: int | None, items: np.ndarray) -> tuple[str, str]:
+        """The sentence for the component that put product i here."""
+        if component == 'repeat' and m is not None:
+            at = self.profiles.of(m)
+            mine = np.flatnonzero(self.profiles.items[at] == i)
+            if len(mine):
+                j = at.start + int(mine[0])
+                visits = self.profiles.visits[j]
+                if visits >= 2:
+                    gap = (self.profiles.last[j] - self.profiles.first[j]) / (visits - 1) / DAY_S
+                    zh, en = every(gap)
+                    return f'您{zh}都买这款', f'you buy this {en}'
+                days = max(int((self.now - self.profiles.last[j]) // DAY_S), 0)
                 return (f'您{days}天前购买过，可以补货了',
                         f'you bought this {days} day{"" if days == 1 else "s"} ago; time to restock')
+        if component == 'fits':
             owner = self._owned_fit(i, items)
             if owner is not None:
                 p = self.products[owner]
                 return f'适配您的{p.name_zh}', f'fits your {p.name_en}'
-            same_brand = self.item_brand[items] == self.item_brand[i]
-            if same_brand.any() or parts.get('item', 0.0) >= 0.5 * sum(parts.values()):
-                p = self.products[self._source(i, items, weight)]
+        if component in ('cf', 'seq') and len(items):
+            matrix = self.follow if component == 'seq' else self.cf_matrices[self.cf_key]
+            p = self.products[self._source(i, items, matrix)]
+            if component == 'cf':
+                return (f'买过您那款{p.name_zh}的顾客也买了这款',
+                        f'customers who bought your {p.name_en} also bought this')
+            return (f'买了{p.name_zh}的顾客接下来常买这款',
+                    f'members often buy this next after the {p.name_en} you bought')
+        if component == 'affinity' and len(items):
+            same_brand = items[self.item_brand[items] == self.item_brand[i]]
+            if len(same_brand):  # their own product of that brand, the same category first
+                same_category = self.item_category[same_brand] == self.item_category[i]
+                p = self.products[int(same_brand[np.lexsort((self.price[same_brand], same_category))[-1]])]
                 return f'因为您购买过{p.brand_zh}{p.category_zh}', f'because you bought {_bought(p)}'
-        if self.units_this_week[i] > 0 and self.week_rank[i] < 3:
-            return '本店本周热销', 'popular in this store this week'
+            src = items[np.argmax(self._category_next[self.item_category[items], self.item_category[i]])]
+            p, q = self.products[int(src)], self.products[i]
+            return (f'买了{p.category_zh}的顾客常接着买{q.category_zh}',
+                    f'members who buy {category_en(p.category)} often buy {category_en(q.category)} next')
+        if self.buyers_this_week[i] > 0 and self.week_rank[i] < 3:
+            return '本周热销', 'popular this week'
         if self.units_sold[i] > 0 and self.sales_rank[i] < 5:
             return '本店热销', 'a best seller in this store'
         return '', ''
@@ -411,13 +585,8 @@ class Recommender:
         owned = np.intersect1d(owners, items)
         return int(owned[0]) if len(owned) else None
 
-    def _source(self, i: int, items: np.ndarray, weight: np.ndarray) -> int:
-        """The past purchase that best explains product i: same brand (and category) first."""
-        same_brand = self.item_brand[items] == self.item_brand[i]
-        if same_brand.any():  # brand loyalty: the member's own product of that brand, best match
-            same_category = self.item_category[items] == self.item_category[i]
-            return int(items[np.lexsort((self.price[items], same_category & same_brand, same_brand))[-1]])
-        columns, values, row = self._row_entries(self._follow, items)
-        follow = np.bincount(row[columns == i], values[columns == i], minlength=len(items))
-        category = self._category_next[self.item_category[items], self.item_category[i]]
-        return int(items[int(np.argmax(weight * (follow + category)))])
+    def _source(self, i: int, items: np.ndarray, matrix: sparse.csr_matrix) -> int:
+        """The member's product whose row gives product i the most weight."""
+        columns, values, row = _row_entries(matrix, items)
+        contribution = np.bincount(row[columns == i], values[columns == i], minlength=len(items))
+        return int(items[int(np.argmax(contribution))])

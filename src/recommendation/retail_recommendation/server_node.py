@@ -3,7 +3,9 @@
 When the sync swaps in a new catalog or history (a `/sync/data_updates` message, or a changed file
 seen by the mtime watch), the new model is built on a worker thread while requests keep being
 answered by the old one; the reference is then swapped in one assignment, so no request waits or
-is dropped during a reload.
+is dropped during a reload. Training includes choosing the blend by validation on the store's
+history (seconds; see training.py); at start-up a model with the prior settings answers until
+then. The chosen settings and their validation score are logged and in /diagnostics.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from retail_common.params import ParamSpec
 from retail_interfaces.msg import DataUpdate, RecommendedItem
 from retail_interfaces.srv import Recommend
 from retail_recommendation.history import HistoryError, load_history
-from retail_recommendation.recommender import Constraints, Recommender
+from retail_recommendation.recommender import Constraints, Recommender, Settings
 
 PARAMS = [
     ParamSpec('store_dir', '', 'store folder holding catalog.csv and history.csv'),
@@ -177,12 +179,15 @@ class RecommendationServer(Node):
                 self.get_logger().warning(f'{origin}: {issue} (skipped)')
             if len(issues) > MAX_ISSUES_LOGGED:
                 self.get_logger().warning(f'{origin}: {len(issues) - MAX_ISSUES_LOGGED} more bad rows skipped')
-        model = Recommender(catalog, history)
+        if self._model is None:  # answer at once with the prior settings while validation runs
+            self._model = Recommender(catalog, history, settings=Settings())
+        model = Recommender(catalog, history)  # validation chooses the settings (seconds)
         self._model = model  # one reference assignment: requests see the old or the new model
         self._problem = history_note.lstrip('; ')
         self.get_logger().info(
             f'Recommendations ready: {len(catalog)} products, {model.purchase_rows} purchases by '
             f'{model.n_customers} members, built in {time.perf_counter() - started:.2f} s{history_note}')
+        self.get_logger().info(f'Recommendation settings: {model.settings.describe()}; {model.validation.describe()}')
 
     def _fail(self, problem: str) -> None:
         self._problem = problem
@@ -225,6 +230,7 @@ class RecommendationServer(Node):
                 'recommendation/server', level, self._problem or 'ready',
                 {'products': len(model.products), 'purchases': model.purchase_rows,
                  'members': model.n_customers, 'build_s': f'{model.fit_seconds:.2f}',
+                 'settings': model.settings.describe(),
                  'catalog': model.catalog.path})
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()

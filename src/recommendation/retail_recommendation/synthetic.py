@@ -260,3 +260,71 @@ def _poisson(rng: random.Random, mean: float) -> int:
         if p <= limit:
             return k
         k += 1
+
+
+def zipf_store(n_products: int = 2000, n_members: int = 8000, *, seed: int = 1, groups: int = 40,
+               zipf: float = 1.0, group_share: float = 0.6, staple_share: float = 0.15,
+               rebuy: float = 0.25, visits_mean: float = 4.0, days: int = 365,
+               end: datetime = DEFAULT_END) -> tuple[Catalog, list[Purchase]]:
+    """A store built unlike the demo: no brands, categories unrelated to taste, Zipf popularity.
+
+    Products fall into `groups` hidden taste groups (independent of their category); popularity
+    is Zipf(`zipf`) over the whole catalog (0: uniform). A member has one or two groups; on each
+    of their visits (Poisson count, at random times) they buy 1-3 products, each from one of
+    their groups with probability `group_share` (by popularity inside it), else from the whole
+    store, and - with probability `rebuy` per visit - one of their earlier "staple" products
+    (a `staple_share` of the catalog people re-buy, untagged). group_share=0 leaves popularity
+    as the only signal; zipf=0 with group_share=1 leaves only the item-item structure.
+    """
+    rng = random.Random(seed)
+    categories = [c for c in _SPECS if c not in ('printer_ink', 'coffee_capsule', 'water_filter')][:12]
+    products = []
+    for number in range(1, n_products + 1):
+        category = categories[rng.randrange(len(categories))]
+        spec = _SPECS[category]
+        price = round(rng.uniform(*spec.price) / 10) * 10 - 1.0
+        products.append(Product(
+            sku=f'Z-{number:06d}', name_zh=f'{spec.zh} {number}',
+            name_en=f"{category.replace('_', ' ')} {number}",
+            aliases=(), category=category, category_zh=spec.zh, brand='Generic', brand_zh='通用',
+            price_cny=max(price, 9.0), zone=spec.zone, stock=rng.randint(1, 40), tags=(), promotion=''))
+    catalog = Catalog(path='zipf-synthetic', products=products)
+    order = list(range(n_products))
+    rng.shuffle(order)  # popularity rank independent of sku, group and category
+    weight = [0.0] * n_products
+    for rank, i in enumerate(order):
+        weight[i] = 1.0 / (rank + 1) ** zipf
+    group_of = [rng.randrange(groups) for _ in range(n_products)]
+    staple = [rng.random() < staple_share for _ in range(n_products)]
+    members_of: list[list[int]] = [[] for _ in range(groups)]
+    for i in range(n_products):
+        members_of[group_of[i]].append(i)
+    cumulative = [list(itertools.accumulate(weight[i] for i in items)) for items in members_of]
+    everything = list(itertools.accumulate(weight))
+    end_ts = end.timestamp()
+    start_ts = end_ts - days * DAY_S
+    purchases: list[Purchase] = []
+    for number in range(1, n_members + 1):
+        customer = f'z-{number:06d}'
+        mine = [g for g in rng.sample(range(groups), 2 if rng.random() < 0.5 else 1) if members_of[g]]
+        times = sorted(rng.uniform(start_ts, end_ts) for _ in range(1 + _poisson(rng, visits_mean - 1)))
+        own: list[int] = []
+        for when in times:
+            basket = set()
+            if own and rng.random() < rebuy:
+                staples = [i for i in own if staple[i]]
+                if staples:
+                    basket.add(rng.choice(staples))
+            for _ in range(rng.randint(1, 3)):
+                if mine and rng.random() < group_share:
+                    g = rng.choice(mine)
+                    items = members_of[g]
+                    i = items[bisect.bisect(cumulative[g], rng.random() * cumulative[g][-1])]
+                else:
+                    i = bisect.bisect(everything, rng.random() * everything[-1])
+                basket.add(min(i, n_products - 1))
+            for i in basket:
+                purchases.append(_purchase(customer, products[i], when))
+                own.append(i)
+    purchases.sort(key=lambda p: p.ts)
+    return catalog, purchases

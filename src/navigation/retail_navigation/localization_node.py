@@ -1,0 +1,352 @@
+"""`/navigation/localization`: where the robot is on the store map (AMCL-family particle filter).
+
+Thin adapter around localization.ParticleFilter:
+
+- reads `/scan` (sensor_msgs/LaserScan from any lidar driver; the laser sits at `laser_pose` on
+  the robot) and `/odom` (nav_msgs/Odometry; the odometry pose at each scan's time is
+  interpolated from the last second of messages);
+- publishes `/navigation/pose` (PoseWithCovarianceStamped, frame `map`) after every filter
+  update, `map -> odom` on `/tf` (stamped `transform_tolerance_s` ahead, as AMCL does, and repeated
+  at 10 Hz), `/navigation/localization_state` (std_msgs/String, transient local: `tracking`,
+  `relocalising`, `lost`, `waiting_for_scan`) and `/diagnostics` (covariance, scan match score);
+- starts from a pose given on `/initialpose` (RViz's "2D Pose Estimate") or `initial_pose`; else
+  from the last pose saved in `pose_file` (written every few seconds and on shutdown, atomically)
+  or the dock zone, whichever the first scan matches better (a robot switched off in an aisle
+  and pushed back onto its dock starts right);
+- service `/navigation/relocalise` (std_srvs/Trigger): global relocalisation for a robot that was
+  carried elsewhere (particles over the whole free floor; the robot finds itself as it moves).
+
+When the scan stops matching the map for `lost_after_updates` updates the state becomes `lost`:
+the guide stops and calls staff; the filter keeps trying (random particles, and a global
+relocalisation when `relocalise_when_lost` is on).
+"""
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import PoseWithCovarianceStamped
+from nav_msgs.msg import Odometry
+from rclpy.duration import Duration
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.time import Time
+from sensor_msgs.msg import LaserScan
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from retail_common import names
+from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
+from retail_common.params import ParamSpec
+from retail_common.store import StoreError, load_zones_file
+from retail_navigation.localization import AmclConfig, ParticleFilter, compose, map_to_odom, relative
+from retail_navigation.maps import MapError, load_map
+from retail_navigation.tf_support import TF_QOS, TFMessage, transform, yaw_of
+
+PARAMS = [
+    ParamSpec('store_dir', '', 'store folder with map.yaml and zones.yaml'),
+    ParamSpec('map_yaml', '', 'map file (default: <store_dir>/map.yaml)'),
+    ParamSpec('initial_pose', [0.0], 'start pose [x, y, theta] in the map ([0.0]: the last saved pose, else the dock zone)',
+              type='float_list'),
+    ParamSpec('pose_file', '', 'where the last pose is kept across restarts (empty: not kept)'),
+    ParamSpec('laser_pose', [0.10, 0.0, 0.20, 0.0], 'base_link -> laser [x, y, z, yaw] (as the lidar is mounted)',
+              type='float_list'),
+    ParamSpec('scan_topic', names.SCAN, 'sensor_msgs/LaserScan of the lidar'),
+    ParamSpec('map_frame', 'map', 'frame of the store map'),
+    ParamSpec('odom_frame', 'odom', 'frame of the odometry'),
+    ParamSpec('base_frame', 'base_link', 'frame of the robot body'),
+    ParamSpec('min_particles', 500, 'fewest particles (KLD sampling)', type='int', min=50, max=100000),
+    ParamSpec('max_particles', 5000, 'most particles while tracking', type='int', min=100, max=200000),
+    ParamSpec('global_particles', 30000, 'particles of a global relocalisation', type='int', min=1000, max=500000),
+    ParamSpec('max_beams', 60, 'beams of each scan used by the filter', type='int', min=8, max=2000),
+    ParamSpec('sigma_hit', 0.08, 'std of the likelihood field [m]', min=0.01, max=1.0),
+    ParamSpec('update_min_d', 0.05, 'travel before a filter update [m]', min=0.0, max=5.0),
+    ParamSpec('update_min_a', 0.05, 'turn before a filter update [rad]', min=0.0, max=3.2),
+    ParamSpec('lost_score', 0.5, 'scan match score below which an update counts as not matching', min=0.0, max=1.0),
+    ParamSpec('lost_after_updates', 10, 'non-matching updates in a row before the robot is lost', type='int',
+              min=1, max=1000),
+    ParamSpec('relocalise_when_lost', True, 'start a global relocalisation when lost'),
+    ParamSpec('transform_tolerance_s', 0.2, 'map -> odom is stamped this far ahead [s]', min=0.0, max=5.0),
+    ParamSpec('save_period_s', 5.0, 'how often the pose is saved [s]', min=0.5, max=3600.0),
+    ParamSpec('scan_timeout_s', 2.0, 'no scan for this long: diagnostics error [s]', min=0.1, max=60.0),
+]
+
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def _stamp_s(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def load_saved_pose(path: Path) -> tuple[float, float, float] | None:
+    """The pose saved by a previous run, None when absent or unreadable (reported by the caller)."""
+    data = json.loads(path.read_text(encoding='utf-8'))
+    pose = data['pose']
+    if len(pose) != 3 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in pose):
+        raise ValueError('pose must be [x, y, theta]')
+    return float(pose[0]), float(pose[1]), float(pose[2])
+
+
+def save_pose(path: Path, pose: tuple[float, float, float], map_source: str) -> None:
+    """Write atomically (temp file, fsync, rename): a power cut leaves the old or the new pose."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + '.tmp')
+    with open(tmp, 'w', encoding='utf-8') as f:
+        json.dump({'pose': [round(v, 4) for v in pose], 'map': map_source, 'saved_at': time.time()}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class LocalizationNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__('localization', **kwargs)
+        self.params = cfg = declare_params(self, PARAMS)
+        name = self.get_fully_qualified_name()
+        store = Path(cfg.store_dir).expanduser() if cfg.store_dir else None
+        map_path = Path(cfg.map_yaml).expanduser() if cfg.map_yaml else (store / 'map.yaml' if store else None)
+        if map_path is None:
+            raise ConfigError(f'{name}: set store_dir (or map_yaml)')
+        if len(cfg.laser_pose) != 4:
+            raise ConfigError(f'{name}: laser_pose must be [x, y, z, yaw], got {list(cfg.laser_pose)}')
+        try:
+            self.store_map = load_map(map_path)
+        except MapError as exc:
+            raise ConfigError(f'{name}: {exc}') from None
+        amcl = AmclConfig(min_particles=cfg.min_particles, max_particles=max(cfg.max_particles, cfg.min_particles),
+                          global_particles=cfg.global_particles, max_beams=cfg.max_beams, sigma_hit=cfg.sigma_hit,
+                          update_min_d=cfg.update_min_d, update_min_a=cfg.update_min_a, lost_score=cfg.lost_score,
+                          lost_after_updates=cfg.lost_after_updates)
+        lx, ly, _, lyaw = cfg.laser_pose
+        self.filter = ParticleFilter(self.store_map, amcl, laser_mount=(lx, ly, lyaw))
+        self.pose_file = Path(cfg.pose_file).expanduser() if cfg.pose_file else None
+        self._candidates = self._start_poses(cfg, store, name)
+        start, source = self._candidates[0]
+        self.filter.initialise(start)
+        self._odom: list[tuple[float, tuple[float, float, float]]] = []   # (stamp, pose), last ~2 s
+        self._map_to_odom: tuple[float, float, float] | None = None
+        self._state = ''
+        self._last_scan = 0.0
+        self._last_save = time.monotonic()
+        self._update_ms: list[float] = []
+        self._scan_cache: tuple[int, float, float, np.ndarray] | None = None
+
+        self.pose_pub = self.create_publisher(PoseWithCovarianceStamped, names.POSE, 10)
+        self.state_pub = self.create_publisher(String, names.LOCALIZATION_STATE, LATCHED)
+        self.tf_pub = self.create_publisher(TFMessage, names.TF, TF_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
+        self.create_subscription(Odometry, names.ODOM, self._on_odom, 50)
+        self.create_subscription(LaserScan, cfg.scan_topic, self._on_scan, qos_profile_sensor_data)
+        self.create_subscription(PoseWithCovarianceStamped, names.INITIAL_POSE, self._on_initial_pose, 10)
+        self.create_service(Trigger, names.RELOCALISE, self._on_relocalise)
+        self.create_timer(0.1, self._republish_tf)
+        self.create_timer(1.0, self._on_slow_timer)
+        self._set_state('waiting_for_scan')
+        self.get_logger().info(f'ready: {self.store_map.source}; start pose {start[0]:.2f},{start[1]:.2f},'
+                               f'{start[2]:.2f} ({source})')
+
+    def _start_poses(self, cfg, store: Path | None, name: str) -> list[tuple[tuple[float, float, float], str]]:
+        """Where the robot may be at start, best guess first (the first scan picks among several)."""
+        if len(cfg.initial_pose) == 3:
+            return [(tuple(cfg.initial_pose), 'initial_pose')]
+        if cfg.initial_pose != [0.0]:
+            raise ConfigError(f'{name}: initial_pose must be [x, y, theta] or [0.0], got {list(cfg.initial_pose)}')
+        candidates = []
+        if self.pose_file is not None and self.pose_file.exists():
+            try:
+                pose = load_saved_pose(self.pose_file)
+                if self.store_map.is_free_world(pose[0], pose[1]):
+                    candidates.append((pose, f'saved in {self.pose_file}'))
+                else:
+                    self.get_logger().warning(f'{self.pose_file}: saved pose is not on free floor of this map; ignored')
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                self.get_logger().warning(f'{self.pose_file}: cannot read the saved pose ({exc}); ignored')
+        if store is not None and (store / 'zones.yaml').exists():
+            try:
+                zones, _, _ = load_zones_file(store / 'zones.yaml')
+            except StoreError as exc:
+                raise ConfigError(f'{name}: {exc}') from None
+            if 'dock' in zones:
+                candidates.append((zones['dock'].pose, 'the dock zone'))
+        if not candidates:
+            raise ConfigError(f'{name}: no start pose: set initial_pose or give the store a dock zone')
+        return candidates
+
+    # --- inputs -------------------------------------------------------------------------------
+    def _on_odom(self, msg: Odometry) -> None:
+        p = msg.pose.pose
+        stamp = _stamp_s(msg.header.stamp)
+        self._odom.append((stamp, (p.position.x, p.position.y, yaw_of(p.orientation))))
+        while self._odom and self._odom[0][0] < stamp - 2.0:
+            self._odom.pop(0)
+
+    def _odom_at(self, stamp: float) -> tuple[float, float, float] | None:
+        if not self._odom:
+            return None
+        times = [t for t, _ in self._odom]
+        k = bisect.bisect_left(times, stamp)
+        if k <= 0:
+            return self._odom[0][1] if times[0] - stamp < 0.2 else None
+        if k >= len(times):
+            return self._odom[-1][1] if stamp - times[-1] < 0.5 else None
+        (t0, a), (t1, b) = self._odom[k - 1], self._odom[k]
+        f = (stamp - t0) / (t1 - t0) if t1 > t0 else 0.0
+        d = relative(a, b)
+        return compose(a, (d[0] * f, d[1] * f, d[2] * f))
+
+    def _angles(self, msg: LaserScan) -> np.ndarray:
+        key = (len(msg.ranges), msg.angle_min, msg.angle_increment)
+        if self._scan_cache is None or self._scan_cache[:3] != key:
+            self._scan_cache = (*key, msg.angle_min + msg.angle_increment * np.arange(len(msg.ranges)))
+        return self._scan_cache[3]
+
+    def _on_scan(self, msg: LaserScan) -> None:
+        self._last_scan = time.monotonic()
+        stamp = _stamp_s(msg.header.stamp)
+        odom = self._odom_at(stamp)
+        if odom is None:
+            return
+        ranges = np.asarray(msg.ranges, dtype=np.float64)
+        self.filter.range_min, self.filter.range_max = msg.range_min, msg.range_max
+        if len(self._candidates) > 1:            # first scan: the saved pose or the dock?
+            scored = [(self.filter.match_score(pose, ranges, self._angles(msg)), pose, source)
+                      for pose, source in self._candidates]
+            score, pose, source = max(scored, key=lambda item: item[0])
+            self.filter.initialise(pose)
+            self.get_logger().info(f'starting at {pose[0]:.2f},{pose[1]:.2f} ({source}, scan match {score:.2f})')
+            self._candidates = self._candidates[:1]
+        t0 = time.perf_counter()
+        estimate = self.filter.step(odom, ranges, self._angles(msg))
+        if estimate is None:
+            return
+        if estimate.updated:
+            self._update_ms.append((time.perf_counter() - t0) * 1e3)
+            del self._update_ms[:-50]
+            self._map_to_odom = map_to_odom(estimate.pose, odom)
+            self._publish_pose(msg.header.stamp, estimate)
+            if estimate.lost and self._state != 'lost':
+                self.get_logger().error(f'lost: the laser scan no longer matches the map (score {estimate.score:.2f})')
+            if estimate.lost and self.params.relocalise_when_lost and not self.filter.global_mode:
+                self.filter.relocalise_globally()       # again after each wrong guess
+            state = 'lost' if estimate.lost else ('relocalising' if self.filter.global_mode else 'tracking')
+            if state == 'tracking' and self._state in ('lost', 'relocalising'):
+                self.get_logger().info(f'found again at {estimate.pose[0]:.2f},{estimate.pose[1]:.2f} '
+                                       f'(score {estimate.score:.2f})')
+            if not (self._state == 'lost' and state == 'relocalising'):   # lost until tracking again
+                self._set_state(state)
+        elif self._map_to_odom is None:
+            self._map_to_odom = map_to_odom(estimate.pose, odom)
+        self._publish_tf(msg.header.stamp)
+        if self._state == 'waiting_for_scan':
+            self._set_state('tracking')
+
+    def _on_initial_pose(self, msg: PoseWithCovarianceStamped) -> None:
+        if msg.header.frame_id not in ('', self.params.map_frame):
+            self.get_logger().warning(f'/initialpose in frame {msg.header.frame_id!r} ignored (expected map)')
+            return
+        p = msg.pose.pose
+        pose = (p.position.x, p.position.y, yaw_of(p.orientation))
+        cov = msg.pose.covariance
+        std_xy = math.sqrt(max(cov[0], cov[7], 0.0025))
+        std_theta = math.sqrt(max(cov[35], 0.0025))
+        self.filter.initialise(pose, min(std_xy, 2.0), min(std_theta, math.pi))
+        self._candidates = self._candidates[:1]
+        self._set_state('tracking')
+        self.get_logger().info(f'initial pose set to {pose[0]:.2f},{pose[1]:.2f},{pose[2]:.2f}')
+
+    def _on_relocalise(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self.filter.relocalise_globally()
+        self._set_state('relocalising')
+        response.success = True
+        response.message = (f'global relocalisation started with {len(self.filter.particles)} particles; '
+                            'drive the robot a few metres')
+        self.get_logger().info(response.message)
+        return response
+
+    # --- outputs ------------------------------------------------------------------------------
+    def _set_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            self.state_pub.publish(String(data=state))
+
+    def _publish_pose(self, stamp, estimate) -> None:
+        cfg = self.params
+        msg = PoseWithCovarianceStamped()
+        msg.header.stamp = stamp
+        msg.header.frame_id = cfg.map_frame
+        x, y, theta = estimate.pose
+        msg.pose.pose.position.x, msg.pose.pose.position.y = float(x), float(y)
+        msg.pose.pose.orientation.z, msg.pose.pose.orientation.w = math.sin(theta / 2), math.cos(theta / 2)
+        cov = np.zeros(36)
+        c = estimate.covariance
+        for a, i in enumerate((0, 1, 5)):
+            for b, j in enumerate((0, 1, 5)):
+                cov[i * 6 + j] = c[a, b]
+        msg.pose.covariance = cov.tolist()
+        self.pose_pub.publish(msg)
+
+    def _publish_tf(self, stamp) -> None:
+        if self._map_to_odom is None:
+            return
+        cfg = self.params
+        t = Time.from_msg(stamp) if stamp is not None else self.get_clock().now()
+        future = (t + Duration(nanoseconds=int(cfg.transform_tolerance_s * 1e9))).to_msg()
+        x, y, yaw = self._map_to_odom
+        self.tf_pub.publish(TFMessage(transforms=[transform(future, cfg.map_frame, cfg.odom_frame, x, y, yaw)]))
+
+    def _republish_tf(self) -> None:
+        """Between scans (or with the robot standing still) map -> odom stays current."""
+        if time.monotonic() - self._last_scan > 0.15:
+            self._publish_tf(None)
+
+    def _on_slow_timer(self) -> None:
+        est = self.filter.estimate
+        now = time.monotonic()
+        if est is not None and self.pose_file is not None and now - self._last_save >= self.params.save_period_s \
+                and self._state == 'tracking':
+            self._save(est.pose)
+        age = now - self._last_scan if self._last_scan else math.inf
+        values = {'state': self._state, 'particles': len(self.filter.particles)}
+        if est is not None:
+            values.update({'x': f'{est.pose[0]:.3f}', 'y': f'{est.pose[1]:.3f}', 'theta': f'{est.pose[2]:.3f}',
+                           'std_xy_m': f'{math.sqrt(max(est.covariance[0, 0], est.covariance[1, 1])):.3f}',
+                           'std_theta_rad': f'{math.sqrt(est.covariance[2, 2]):.3f}',
+                           'scan_match_score': f'{est.score:.2f}'})
+        if self._update_ms:
+            values['update_ms_median'] = f'{float(np.median(self._update_ms)):.1f}'
+        if age > self.params.scan_timeout_s:
+            level, message = DiagnosticStatus.ERROR, ('no laser scan yet' if age == math.inf
+                                                      else f'no laser scan for {age:.1f} s')
+        elif self._state == 'lost':
+            level, message = DiagnosticStatus.ERROR, 'lost: the laser scan does not match the store map'
+        elif self._state == 'relocalising':
+            level, message = DiagnosticStatus.WARN, 'relocalising: looking for the robot on the whole map'
+        else:
+            level, message = DiagnosticStatus.OK, 'localised on the store map'
+        array = DiagnosticArray()
+        array.header.stamp = self.get_clock().now().to_msg()
+        array.status = [diagnostic_status('navigation/localization', level, message, values)]
+        self.diag_pub.publish(array)
+
+    def _save(self, pose) -> None:
+        try:
+            save_pose(self.pose_file, pose, self.store_map.source)
+            self._last_save = time.monotonic()
+        except OSError as exc:
+            self.get_logger().warning(f'{self.pose_file}: cannot save the pose ({exc})',
+                                      throttle_duration_sec=60.0)
+
+    def destroy_node(self) -> None:
+        est = self.filter.estimate
+        if est is not None and self.pose_file is not None and self._state == 'tracking':
+            self._save(est.pose)
+        super().destroy_node()
+
+
+main = main_for(LocalizationNode)

@@ -1,0 +1,129 @@
+"""Localisation core: likelihood field, odometry motion model, particle filter convergence, kidnapping."""
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nav_maps_support import box_map  # noqa: E402
+
+from retail_navigation.lidar import LidarConfig, SimLidar  # noqa: E402
+from retail_navigation.localization import (AmclConfig, LikelihoodField, ParticleFilter, compose,  # noqa: E402
+                                            kld_count, map_to_odom, relative, sample_motion_odometry)
+from retail_navigation.localization_node import load_saved_pose, save_pose  # noqa: E402
+from retail_navigation.maps import OCCUPIED_AT  # noqa: E402
+
+
+def test_likelihood_field_is_the_distance_to_the_nearest_obstacle():
+    m = box_map()
+    config = AmclConfig(sigma_hit=0.1, max_dist=2.0)
+    field = LikelihoodField(m, config)
+    jj, ii = np.nonzero(m.grid >= OCCUPIED_AT)
+    ox, oy = m.cell_to_world(ii, jj)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        x, y = rng.uniform(0.2, 9.8), rng.uniform(0.2, 7.8)
+        i, j = m.world_to_cell(x, y)
+        cx, cy = m.cell_to_world(i, j)
+        ref = min(float(np.hypot(ox - cx, oy - cy).min()), 2.0)
+        assert field.distance_at(np.array(x), np.array(y)) == pytest.approx(ref, abs=1e-4)
+        expected = math.log(0.9 * math.exp(-ref ** 2 / (2 * 0.01)) + 0.1 / 12.0)
+        assert float(field.log_likelihood(np.array(x), np.array(y))) == pytest.approx(expected, abs=1e-4)
+    # off the map: the floor value, never an error
+    assert float(field.log_likelihood(np.array(-50.0), np.array(3.0))) == pytest.approx(field.outside_log_p)
+
+
+def test_motion_model_moves_particles_by_the_odometry_with_growing_spread():
+    rng = np.random.default_rng(1)
+    start = np.tile([1.0, 2.0, 0.5], (20000, 1))
+    config = AmclConfig(alpha1=0.02, alpha2=0.01, alpha3=0.02, alpha4=0.01)   # small: the mean stays put
+    moved = sample_motion_odometry(start, (0.0, 0.0, 0.0), (1.0, 0.0, 0.2), config, rng)
+    expect = compose((1.0, 2.0, 0.5), (1.0, 0.0, 0.2))
+    assert moved[:, 0].mean() == pytest.approx(expect[0], abs=0.01)
+    assert moved[:, 1].mean() == pytest.approx(expect[1], abs=0.01)
+    assert np.angle(np.exp(1j * moved[:, 2]).mean()) == pytest.approx(expect[2], abs=0.01)
+    spread_short = sample_motion_odometry(start, (0, 0, 0), (0.1, 0, 0), config, rng)[:, :2].std(axis=0).sum()
+    spread_long = moved[:, :2].std(axis=0).sum()
+    assert spread_long > 3 * spread_short
+    # backwards: the particles move back, not half a turn around
+    back = sample_motion_odometry(start, (0.0, 0.0, 0.0), (-0.5, 0.0, 0.0), config, rng)
+    assert back[:, 0].mean() == pytest.approx(1.0 - 0.5 * math.cos(0.5), abs=0.01)
+    assert np.abs(np.angle(np.exp(1j * (back[:, 2] - 0.5)))).mean() < 0.1
+
+
+def test_kld_needs_more_particles_for_more_bins():
+    assert kld_count(2, 0.05, 2.33) < kld_count(50, 0.05, 2.33) < kld_count(500, 0.05, 2.33)
+
+
+def drive(pf, lidar, m, true, odom, steps, odom_scale=1.02, gyro_bias=0.0004, seed=0):
+    """Drive the true robot around the map (avoiding obstacles); feed noisy odometry and scans."""
+    angles = lidar.config.angles()
+    errors = []
+    for _ in range(steps):
+        ahead = all(m.is_free_world(true[0] + d * math.cos(true[2]), true[1] + d * math.sin(true[2]))
+                    for d in (0.3, 0.5, 0.7))
+        v, w = (0.4, 0.1) if ahead else (0.0, 0.8)
+        true = compose(true, (v * 0.1, 0.0, w * 0.1))
+        odom = compose(odom, (v * 0.1 * odom_scale, 0.0, w * 0.1 + gyro_bias))
+        est = pf.step(odom, lidar.scan(true), angles)
+        errors.append((math.hypot(est.pose[0] - true[0], est.pose[1] - true[1]),
+                       abs(math.remainder(est.pose[2] - true[2], math.tau)), est))
+    return true, odom, errors
+
+
+def test_filter_tracks_where_odometry_drifts():
+    m = box_map()
+    lidar = SimLidar(m, LidarConfig(mount=(0.1, 0.0, 0.0)), seed=2)
+    pf = ParticleFilter(m, AmclConfig(), laser_mount=(0.1, 0.0, 0.0), seed=3)
+    true = (1.0, 1.0, 0.3)
+    pf.initialise((1.2, 0.85, 0.4))                          # 25 cm and 6 deg off
+    true, odom, errors = drive(pf, lidar, m, true, (0.0, 0.0, 0.0), 400)
+    later = errors[30:]
+    assert np.median([e[0] for e in later]) < 0.05
+    assert max(e[0] for e in later) < 0.15
+    assert max(e[1] for e in later) < math.radians(3)
+    # pure odometry over the same drive is far off by now
+    dead_reckoned = compose((1.0, 1.0, 0.3), odom)
+    assert math.hypot(dead_reckoned[0] - true[0], dead_reckoned[1] - true[1]) > 0.3
+    assert not errors[-1][2].lost and errors[-1][2].score > 0.8
+
+
+def test_kidnapped_robot_is_lost_then_found_by_global_relocalisation():
+    m = box_map()
+    lidar = SimLidar(m, LidarConfig(), seed=4)
+    pf = ParticleFilter(m, AmclConfig(global_particles=20000), seed=5)
+    pf.initialise((1.0, 1.0, 0.3), 0.05, 0.05)
+    _, odom, _ = drive(pf, lidar, m, (1.0, 1.0, 0.3), (0.0, 0.0, 0.0), 30)
+    true = (8.0, 6.0, -2.0)                                   # carried to the other corner
+    angles = lidar.config.angles()
+    lost_at = None
+    for k in range(60):
+        est = pf.step(odom, lidar.scan(true), angles, force=True)
+        if est.lost:
+            lost_at = k
+            break
+    assert lost_at is not None, 'the filter never noticed it was carried away'
+    pf.relocalise_globally()
+    _, _, errors = drive(pf, lidar, m, true, odom, 150)
+    assert errors[-1][0] < 0.1 and not errors[-1][2].lost
+
+
+def test_map_to_odom_closes_the_chain():
+    odom = (2.0, -1.0, 0.7)
+    pose = (10.0, 5.0, -2.5)
+    assert compose(map_to_odom(pose, odom), odom) == pytest.approx(pose)
+    assert compose(odom, relative(odom, pose)) == pytest.approx(pose)
+
+
+def test_last_pose_survives_a_restart_and_a_broken_file_is_refused(tmp_path):
+    path = tmp_path / 'nav' / 'last_pose.json'
+    save_pose(path, (3.25, 4.5, -1.0), 'map.yaml')
+    assert load_saved_pose(path) == (3.25, 4.5, -1.0)
+    assert not list(path.parent.glob('*.tmp'))
+    path.write_text('{"pose": [1, "x"]}')
+    with pytest.raises(ValueError):
+        load_saved_pose(path)
