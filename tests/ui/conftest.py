@@ -15,7 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'navigation'))
 from nav_base_support import base_sim  # noqa: E402,F401 (fixture)
 from rostest_support import wait_for  # noqa: E402
-from ui_support import DEMO_STORE, STAFF_PASSWORD, free_port  # noqa: E402
+from ui_support import DEMO_STORE, STAFF_PASSWORD, free_port, viewport  # noqa: E402
 
 
 @pytest.fixture
