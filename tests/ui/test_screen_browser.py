@@ -62,8 +62,9 @@ def test_attract_loop_then_a_typed_question_shows_the_product_card_and_take_me_t
     product = next(p for p in catalog.products if p.in_stock and p.zone != 'dock')
     start_manager(ros_context, spin, store)
     base = KinematicBase(context=ros_context)
-    guide = GuideNode(context=ros_context, namespace='navigation',
-                      parameter_overrides=[Parameter('store_dir', value=str(store))])
+    guide = GuideNode(context=ros_context, namespace='navigation',     # no localisation node here: odometry only
+                      parameter_overrides=[Parameter('store_dir', value=str(store)),
+                                           Parameter('localization', value=False)])
     goals: list[str] = []
     original = guide._on_goal
     guide.guide_server.register_goal_callback(lambda goal: (goals.append(goal.zone), original(goal))[1])
