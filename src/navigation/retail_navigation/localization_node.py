@@ -44,7 +44,7 @@ from std_srvs.srv import Trigger
 from retail_common import names
 from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
 from retail_common.params import ParamSpec
-from retail_common.store import StoreError, load_zones_file
+from retail_common.store import StoreError, load_store
 from retail_navigation.localization import AmclConfig, ParticleFilter, compose, map_to_odom, relative
 from retail_navigation.maps import MapError, load_map
 from retail_navigation.tf_support import TF_QOS, TFMessage, transform, yaw_of
@@ -54,7 +54,8 @@ PARAMS = [
     ParamSpec('map_yaml', '', 'map file (default: <store_dir>/map.yaml)'),
     ParamSpec('initial_pose', [0.0], 'start pose [x, y, theta] in the map ([0.0]: the last saved pose, else the dock zone)',
               type='float_list'),
-    ParamSpec('pose_file', '', 'where the last pose is kept across restarts (empty: not kept)'),
+    ParamSpec('data_dir', '', 'robot data folder: the platform\'s data overlays the store; the last pose is kept in <data_dir>/navigation/last_pose.json'),
+    ParamSpec('pose_file', '', 'where the last pose is kept across restarts (empty: <data_dir>/navigation/last_pose.json, or not kept without data_dir)'),
     ParamSpec('laser_pose', [0.10, 0.0, 0.20, 0.0], 'base_link -> laser [x, y, z, yaw] (as the lidar is mounted)',
               type='float_list'),
     ParamSpec('scan_topic', names.SCAN, 'sensor_msgs/LaserScan of the lidar'),
@@ -125,7 +126,8 @@ class LocalizationNode(Node):
                           lost_after_updates=cfg.lost_after_updates)
         lx, ly, _, lyaw = cfg.laser_pose
         self.filter = ParticleFilter(self.store_map, amcl, laser_mount=(lx, ly, lyaw))
-        self.pose_file = Path(cfg.pose_file).expanduser() if cfg.pose_file else None
+        self.pose_file = (Path(cfg.pose_file).expanduser() if cfg.pose_file else
+                          Path(cfg.data_dir).expanduser() / 'navigation' / 'last_pose.json' if cfg.data_dir else None)
         self._candidates = self._start_poses(cfg, store, name)
         start, source = self._candidates[0]
         self.filter.initialise(start)
@@ -169,7 +171,7 @@ class LocalizationNode(Node):
                 self.get_logger().warning(f'{self.pose_file}: cannot read the saved pose ({exc}); ignored')
         if store is not None and (store / 'zones.yaml').exists():
             try:
-                zones, _, _ = load_zones_file(store / 'zones.yaml')
+                zones = load_store(store, cfg.data_dir or None).zones
             except StoreError as exc:
                 raise ConfigError(f'{name}: {exc}') from None
             if 'dock' in zones:
