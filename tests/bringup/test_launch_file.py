@@ -196,12 +196,16 @@ def test_substituted_values_are_never_split_or_requoted(tmp_path, store):
     ('pre$(var v)post', ['prex ypost']),
     ('--opt=$(var v)', ['--opt=x y']),
     ('  a   b  ', ['a', 'b']),
+    ("--objects '$(var v)' --pose '[1, 2]'", ['--objects', 'x y', '--pose', '[1, 2]']),
+    ("--objects '$(var e)' next", ['--objects', '', 'next']),          # an empty value stays an argument
+    ('"pre $(var v) post"', ['pre x y post']),
 ])
 def test_args_are_split_only_in_the_files_own_text(tmp_path, args, expected):
     quoted = args.replace('"', '\\"')
     f = write(tmp_path, 'a.launch.yaml', f'''
         launch:
         - let: {{name: v, value: "x y"}}
+        - arg: {{name: e, default: ""}}
         - node: {{pkg: p, exec: e, args: "{quoted}"}}
         ''')
     node, = load(f).nodes

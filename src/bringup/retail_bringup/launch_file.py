@@ -207,33 +207,40 @@ class _Resolver:
 
     def arguments(self, value: Any, scope: _Scope, where: str) -> list[str]:
         """Command-line arguments of `args:` as ros2 launch forms them: the file's own text is
-        split like a shell line, a substitution's value never is (spaces, quotes and all)."""
+        split like a shell line (quotes and backslashes, even around a substitution), a
+        substitution's value never is (spaces, quotes and all)."""
         args: list[str] = []
-        current: list[str] | None = None
+        current: list[str] | None = None      # the argument being built; None: between arguments
+        quote = ''
         for literal, text in self.segments(value, scope, where):
             if not literal:
                 current = (current or []) + [text]
                 continue
-            try:
-                tokens = shlex.split(text)
-            except ValueError as exc:
-                raise LaunchError(f'{where}: args: {exc} in {text!r}') from None
-            if not tokens:
-                if text and current is not None:     # whitespace between two substitutions
-                    args.append(''.join(current))
-                    current = None
-                continue
-            if text[0].isspace() and current is not None:
-                args.append(''.join(current))
-                current = None
-            for k, token in enumerate(tokens):
-                current = (current or []) + [token]
-                if k < len(tokens) - 1:
-                    args.append(''.join(current))
-                    current = None
-            if text[-1].isspace():
-                args.append(''.join(current))
-                current = None
+            i = 0
+            while i < len(text):
+                c = text[i]
+                if quote:
+                    if c == quote:
+                        quote = ''
+                    elif c == '\\' and quote == '"' and text[i + 1:i + 2] in ('"', '\\', '$', '`'):
+                        i += 1
+                        current.append(text[i])
+                    else:
+                        current.append(c)
+                elif c in ('"', "'"):
+                    quote, current = c, current if current is not None else []
+                elif c.isspace():
+                    if current is not None:
+                        args.append(''.join(current))
+                        current = None
+                elif c == '\\' and i + 1 < len(text):
+                    i += 1
+                    current = (current or []) + [text[i]]
+                else:
+                    current = (current or []) + [c]
+                i += 1
+        if quote:
+            raise LaunchError(f'{where}: args: no closing quotation mark ({quote}) in {value!r}')
         if current is not None:
             args.append(''.join(current))
         return args
