@@ -22,13 +22,13 @@ HARBOUR = Path(__file__).resolve().parents[1] / 'data' / 'dialogue' / 'harbour_s
 @pytest.fixture(scope='module')
 def demo():
     store = load_store(DEMO)
-    return store, Nlu(store.catalog)
+    return store, Nlu(store.catalog, store.zones)
 
 
 @pytest.fixture(scope='module')
 def harbour():
     store = load_store(HARBOUR)
-    return store, Nlu(store.catalog)
+    return store, Nlu(store.catalog, store.zones)
 
 
 class Script:
@@ -424,6 +424,23 @@ def test_every_outcome_the_guide_can_give_has_its_own_customer_words():
     sources = ''.join(p.read_text(encoding='utf-8') for p in (REPO / 'src/navigation/retail_navigation').glob('*.py'))
     codes = set(re.findall(r"Outcome\(False, '([a-z_]+)'", sources)) - {'cancelled'}
     assert codes and codes <= set(FAILURE_REASONS), sorted(codes - set(FAILURE_REASONS))
+
+
+@pytest.mark.parametrize('store_name, said, zone', [
+    ('demo', '带我去厨房电器区', 'kitchen'), ('demo', '带我去厨房电器', 'kitchen'),
+    ('demo', 'take me to kitchen appliances', 'kitchen'), ('demo', '带我去影音娱乐区', 'audio_video'),
+    ('demo', 'take me to TV and Audio', 'audio_video'),
+    ('harbour', '带我去电竞游戏区', 'gaming'), ('harbour', 'take me to the Gaming Arena', 'gaming'),
+    ('harbour', '带我去家庭影院', 'home_cinema'), ('harbour', 'take me to home cinema', 'home_cinema'),
+    ('harbour', 'please take me to the Camera Phone Corner', 'photo'),
+])
+def test_customers_are_taken_to_a_zone_named_as_the_store_names_it(request, store_name, said, zone):
+    """Every zone of the store by its own names (zones.yaml name_zh / name_en, any case, without
+    the trailing 区), not only the service places every store has."""
+    s = Script(request.getfixturevalue(store_name))
+    s.customer()
+    s.say(said)
+    assert s.guides and s.guides[-1][1] == zone, [r.text for r in s.replies]
 
 
 def test_someone_in_the_way_at_the_start_is_asked_once_to_step_aside(demo):

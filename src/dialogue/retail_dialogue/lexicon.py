@@ -155,6 +155,7 @@ HOMOPHONE_COMMON_WORD_FREQ = 100    # a real frequent word (服饰) is not a mis
 @dataclass
 class Lexicon:
     catalog: Catalog
+    zones: dict = field(default_factory=dict)      # the store's zones (retail_common.store.Zone by id): their names
     terms: list[Term] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -198,6 +199,12 @@ class Lexicon:
         for zone, (zh, en) in SERVICE_ZONES.items():
             for surface in zh + en:
                 self._add(surface, 'zone', (zone,), seen)
+        for zone in self.zones.values():            # the store's own names: "厨房电器区", "Kitchen Appliances"
+            names = {zone.id.replace('_', ' '), zone.name_zh, zone.name_en}
+            names |= {name[:-1] for name in names if name.endswith('区') and len(name) > 2}   # 厨房电器(区)
+            names |= {name.replace('&', 'and') for name in names if '&' in name}
+            for surface in sorted(n for n in names if n):
+                self._add(surface, 'zone', (zone.id,), seen)
         for category, category_zh in categories.items():
             zh, en = CATEGORY_SYNONYMS.get(category, ((), ()))
             plain = category.replace('_', ' ')

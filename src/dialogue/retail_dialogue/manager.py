@@ -214,7 +214,7 @@ class DialogueManager:
                  wall_clock: Callable[[], datetime] = datetime.now, nlu: Nlu | None = None,
                  new_customer_id: Callable[[], str] = lambda: f'm-{uuid.uuid4().hex[:12]}') -> None:
         self.store = store
-        self.nlu = nlu or Nlu(store.catalog)
+        self.nlu = nlu or Nlu(store.catalog, store.zones)
         self.silence_timeout_s = silence_timeout_s
         self.greet_delay_s = greet_delay_s
         self.store_raw_text = store_raw_text
@@ -230,7 +230,7 @@ class DialogueManager:
     def set_store(self, store, nlu: Nlu | None = None) -> None:
         """Use a new store from the next turn on (sessions, products shown and focus are kept)."""
         self.store = store
-        self.nlu = nlu or Nlu(store.catalog)
+        self.nlu = nlu or Nlu(store.catalog, store.zones)
 
     def on_safety(self, latched: bool) -> list[Effect]:
         """The base's safety latch: while latched nobody is told 'please follow me'."""

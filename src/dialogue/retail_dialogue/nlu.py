@@ -129,11 +129,11 @@ class NluResult:
 
 
 class Nlu:
-    """Parse utterances against one store's catalog."""
+    """Parse utterances against one store's catalog (and, when given, the names of its zones)."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, zones: dict | None = None) -> None:
         self.catalog = catalog
-        self.lexicon = Lexicon(catalog)
+        self.lexicon = Lexicon(catalog, dict(zones or {}))
 
     def parse(self, text: str) -> NluResult:
         norm = normalize(text).strip()
