@@ -220,7 +220,11 @@ def run_simctl(args: argparse.Namespace) -> int:
     try:
         reply = send_control(args.link, request)
     except OSError as exc:
-        print(f'retailbot base simctl: no simulator at {args.link}: {exc}', file=sys.stderr)
+        import glob
+        running = sorted(p[:-4] for p in glob.glob('/tmp/retailbot-base-sim*.ctl') if p[:-4] != args.link)
+        hint = f' (simulators running here: {", ".join(running)}; a launch links its simulator at ' \
+               f'/tmp/retailbot-base-sim-<ROS_DOMAIN_ID>)' if running else ''
+        print(f'retailbot base simctl: no simulator at {args.link}: {exc}{hint}', file=sys.stderr)
         return FAILED
     print(json.dumps(reply, ensure_ascii=False))
     return 0 if reply.get('ok') else FAILED
