@@ -110,6 +110,9 @@ class Recorder:
         self.diagnostics: dict[str, tuple[int, str, dict]] = {}
         self.met: list[tuple[str, float, float]] = []
         self.updates: list = []             # /sync/data_updates seen
+        self.believed: list[tuple[float, float, float]] = []   # (stamp s, x, y) of /navigation/pose (map)
+        self.truth: list[tuple[float, float, float]] = []      # the simulator's ground truth (map), same form
+        self.contacts: int | None = None                       # robot-shopper contacts counted by the simulator
 
 
 class DemoNode:
@@ -121,7 +124,8 @@ class DemoNode:
         from nav_msgs.msg import Odometry
         from retail_common.executor import RobotExecutor
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-        from std_msgs.msg import String
+        from geometry_msgs.msg import PoseWithCovarianceStamped
+        from std_msgs.msg import String, UInt32
         from std_srvs.srv import Trigger
 
         from retail_interfaces.msg import (BaseSafety, CustomerEvent, DataUpdate, InteractionEvent,
@@ -141,6 +145,10 @@ class DemoNode:
         node.create_subscription(String, '/dialogue/staff_requests', self._on_staff, 10)
         node.create_subscription(PlaceArrival, '/navigation/arrivals', self._on_arrival, 10)
         node.create_subscription(Odometry, '/odom', self._on_odom, 20)
+        # Simulation only: where the robot believes it is against where it is, and contacts.
+        node.create_subscription(PoseWithCovarianceStamped, '/navigation/pose', self._on_pose, 20)
+        node.create_subscription(Odometry, '/navigation/sim/ground_truth', self._on_truth, 50)
+        node.create_subscription(UInt32, '/navigation/sim/contacts', self._on_contacts, latched)
         node.create_subscription(BaseSafety, '/navigation/safety', self._on_safety, latched)
         node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 50)
         node.create_subscription(DataUpdate, '/sync/data_updates', self._on_update,
@@ -195,6 +203,20 @@ class DemoNode:
         with self.rec.lock:
             self.rec.odom.append((p.x, p.y))
             self.pose = (p.x, p.y)
+
+    def _on_pose(self, msg) -> None:
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        with self.rec.lock:
+            self.rec.believed.append((stamp, msg.pose.pose.position.x, msg.pose.pose.position.y))
+
+    def _on_truth(self, msg) -> None:
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        with self.rec.lock:
+            self.rec.truth.append((stamp, msg.pose.pose.position.x, msg.pose.pose.position.y))
+
+    def _on_contacts(self, msg) -> None:
+        with self.rec.lock:
+            self.rec.contacts = int(msg.data)
 
     def _on_safety(self, msg) -> None:
         with self.rec.lock:
@@ -283,9 +305,11 @@ class StoreDay:
                 self.screens.close()
             self._stop_robot()
             extra = self._count_events()
+            extra.update(self._check_navigation())
             self._stop_platform()
         extra['duration_s'] = round(time.monotonic() - started, 1)
-        return _finish(self.out, self.transcript, self.expect, self.rec, extra, self._driven_path())
+        return _finish(self.out, self.transcript, self.expect, self.rec, extra, self._driven_path(),
+                       self._ground_truth_path())
 
     # -- setting up ----------------------------------------------------------------------------
     def _prepare(self) -> None:
@@ -370,7 +394,8 @@ class StoreDay:
             'base_link_path': str(self.out / 'base.pty'), 'camera_replay': str(self.stage),
             'speech_in': 'false', 'speech_out_dir': str(self.out / 'tts'),
             'customer_audio_dir': str(self.out / 'customer_audio'),
-            'platform_url': self.url, 'robot_id': story.ROBOT_ID, 'ui_port': str(self.ui_port)}
+            'platform_url': self.url, 'robot_id': story.ROBOT_ID, 'ui_port': str(self.ui_port),
+            'sim_drift': 'true', 'sim_people': str(story.SHOPPERS)}
         description = load_launch(REPO / 'launch' / 'robot.launch.yaml', arguments)
         # What respawns (the sync agent the demo kills mid-day) is what the shipped launch files say.
         self.robot_log = open(self.out / 'robot.log', 'w', encoding='utf-8')
@@ -934,14 +959,36 @@ class StoreDay:
                 'events_pending': len(pending), 'events_lost': len(lost),
                 'staff_requests': len(self.rec.staff), 'zones_visited': list(dict.fromkeys(self.rec.arrivals))}
 
+    def _check_navigation(self) -> dict:
+        """localisation_error_max_m (believed vs ground truth nearest in time) and contacts."""
+        from retail_demo.demo_report import localisation_error_max
+        with self.rec.lock:
+            truth, believed, contacts = sorted(self.rec.truth), sorted(self.rec.believed), self.rec.contacts
+        error = localisation_error_max(truth, believed)
+        self.expect.check('localised', error is not None and error <= story.LOCALISATION_TOLERANCE_M,
+                          f'largest error {error:.3f} m over {len(believed)} poses' if error is not None
+                          else f'no pose to compare ({len(believed)} poses, {len(truth)} ground truth)')
+        self.expect.check('no_contacts', contacts == 0,
+                          f'{contacts} contact(s) with {story.SHOPPERS} shoppers walking' if contacts is not None
+                          else 'the simulator reported no contact count')
+        return {'localisation_error_max_m': None if error is None else round(error, 3), 'contacts': contacts,
+                'shoppers': story.SHOPPERS}
+
+    def _ground_truth_path(self) -> list[tuple[float, float]]:
+        with self.rec.lock:
+            return [(x, y) for _, x, y in sorted(self.rec.truth)][::10]
+
     def _driven_path(self) -> list[tuple[float, float]]:
+        """Where the robot believed it drove, in the map: the localisation's poses (the odometry
+        from the dock without them); the places customers were met are moved into the map too."""
         import yaml
         zones = yaml.safe_load((DEMO_STORE / 'zones.yaml').read_text(encoding='utf-8'))
         dock = tuple(zones['zones']['dock']['pose'])
         with self.rec.lock:
-            points = [compose(dock, x, y) for x, y in self.rec.odom]
+            believed = [(x, y) for _, x, y in sorted(self.rec.believed)]
+            odometry = [compose(dock, x, y) for x, y in self.rec.odom]
             self.rec.met = [(label, *compose(dock, x, y)) for label, x, y in self.rec.met]
-        return points[::5]
+        return believed[::3] if believed else odometry[::5]
 
 
 class DemoAbort(Exception):
@@ -949,9 +996,10 @@ class DemoAbort(Exception):
 
 
 def _finish(out: Path, transcript: Transcript, expect: Expectations, rec: Recorder, extra: dict,
-            driven: list[tuple[float, float]]) -> int:
+            driven: list[tuple[float, float]], truth: list[tuple[float, float]] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
-    why_no_picture = draw_path(out / 'path.png', DEMO_STORE, driven, extra.get('zones_visited', []), rec.met)
+    why_no_picture = draw_path(out / 'path.png', DEMO_STORE, driven, extra.get('zones_visited', []), rec.met,
+                               truth=truth or None)
     if why_no_picture:
         transcript.say('demo', f'no path picture: {why_no_picture}')
     failed = expect.failed()

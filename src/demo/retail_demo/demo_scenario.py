@@ -64,6 +64,12 @@ LEAVER_ASK = '我想看看电视'
 OUTAGE_ASK = '最近有什么优惠活动吗'
 
 # Each expectation the demo checks, in the words printed when it fails.
+# Shoppers walking between the zones all day (sim_people), with shop-floor drift on (sim_drift).
+SHOPPERS = 8
+# The localisation's error against the simulator's ground truth, paired nearest in time (<= 0.1 s
+# apart over DDS, 4.5 cm of travel at full speed): the bench's floor of 15 cm plus that pairing.
+LOCALISATION_TOLERANCE_M = 0.20
+
 EXPECTATIONS = {
     'parts_available': 'every part of the robot is installed and its nodes started',
     'vip_identified': 'the VIP is recognised by the camera as 林先生',
@@ -97,6 +103,9 @@ EXPECTATIONS = {
     'sync_restarted': 'the sync node comes back after being killed mid-day',
     'outage_drained': 'after the outage the outbox drains to the platform',
     'no_events_lost': 'every event the robot produced is on the platform (events_lost == 0)',
+    'localised': f'the localisation stays within {LOCALISATION_TOLERANCE_M:.2f} m of the simulator\'s ground truth all day '
+                 '(localisation_error_max_m)',
+    'no_contacts': 'the robot touches none of the shoppers walking in the store (contacts == 0)',
 }
 
 # The day's scenes in order, and the expectations each one checks (`retailbot demo --scenes`).
@@ -111,7 +120,7 @@ SCENES = {
     'tour': ('tour_started', 'tour_narrated', 'tour_next', 'tour_ended'),
     'outage': ('outage_queued', 'sync_restarted', 'outage_drained'),
 }
-ALWAYS = ('parts_available', 'no_events_lost')
+ALWAYS = ('parts_available', 'no_events_lost', 'localised', 'no_contacts')
 
 
 def expectations_for(scenes: list[str]) -> dict[str, str]:
