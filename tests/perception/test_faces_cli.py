@@ -78,6 +78,17 @@ def test_enroll_refuses_without_consent_and_two_face_photos(db):
     assert not db.exists() or faces('list', '--db', db, '--json', check_rc=0).stdout == '', 'nothing enrolled'
 
 
+def test_photos_of_two_people_under_one_id_are_refused(db):
+    """One id, one person: obama and biden photos together are refused, at enrolment and with --add."""
+    result = faces('enroll', '--db', db, '--id', 'm-2', '--name', 'Bob', '--consent', 'C-2',
+                   photos('obama')[0], photos('biden')[0])
+    assert result.returncode == 1 and 'different people' in result.stderr and 'Traceback' not in result.stderr
+    assert not db.exists() or faces('list', '--db', db, '--json', check_rc=0).stdout == '', 'nothing enrolled'
+    faces('enroll', '--db', db, '--id', 'm-2', '--name', 'Bob', '--consent', 'C-2', *photos('obama'), check_rc=0)
+    result = faces('enroll', '--db', db, '--id', 'm-2', '--name', 'Bob', '--consent', 'C-2', '--add', photos('biden')[0])
+    assert result.returncode == 1 and 'different people' in result.stderr
+
+
 def test_missing_key_is_one_clear_line(tmp_path, monkeypatch):
     monkeypatch.delenv('RETAILBOT_GALLERY_KEY', raising=False)
     result = faces('list', '--db', tmp_path / 'gallery')

@@ -69,7 +69,7 @@ def check_gallery_key(key_file: str, gallery_dir: Path) -> Check:
         return Check(name, FAIL, str(exc))
     except Exception as exc:  # noqa: BLE001 - a gallery format this check does not know: say so
         return Check(name, WARN, f'key from {source} read, but the gallery could not be checked: {exc}')
-    return Check(name, OK, f'key from {source} opens the gallery in {gallery_dir} ({members} members)')
+    return Check(name, OK, f'key from {source} opens the gallery in {gallery_dir} ({members} member{"" if members == 1 else "s"})')
 
 
 def check_token(token_file: Path) -> Check:

@@ -161,7 +161,8 @@ def run_ros_chat(member: str, lines: list[str] | None, timeout_s: float, json_ou
               + (f', member {node.customer_id} {node.name}' if node.customer_id else ', an anonymous shopper')
               + '. Empty line or Ctrl-D to leave.]', flush=True, file=note)
         if not node.appear(timeout_s):
-            print('retailbot chat: the robot did not greet (is the dialogue manager running?)', flush=True, file=note)
+            print('retailbot chat: the robot did not greet (it may be guiding another customer; otherwise check that '
+                  'the dialogue manager runs on this ROS_DOMAIN_ID)', flush=True, file=note)
             return 1
         for text in lines if lines is not None else _typed():
             if not text.strip():

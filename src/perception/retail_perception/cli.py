@@ -178,7 +178,8 @@ def _enroll(args) -> int:
                '(the reference of the member\'s separate consent to face recognition)')
         return EXIT_SKIPPED
     store = _store(args, create=True)
-    existing = store.load().members.get(args.customer_id)  # wrong key: fail before the slow part
+    loaded = store.load()                                  # wrong key: fail before the slow part
+    existing = loaded.members.get(args.customer_id)
     if existing is not None and not (args.replace or args.add):
         _error(f'{args.customer_id} is already enrolled as {existing.name}; nothing changed. Use --replace '
                'to replace them (old photos erased) or --add to add photos of the same person')
@@ -199,6 +200,13 @@ def _enroll(args) -> int:
         _error(f'{args.customer_id} not enrolled: fix or remove the refused photos')
         return EXIT_SKIPPED
     import numpy as np
+    from retail_perception.gallery import GalleryError, check_one_person
+    try:
+        check_one_person(args.customer_id, np.concatenate(
+            [loaded.embeddings_of(args.customer_id), np.stack(encodings)]) if args.add else np.stack(encodings))
+    except GalleryError as exc:
+        _error(f'{exc}; nothing changed')
+        return EXIT_SKIPPED
     with store.transaction() as gallery:
         if args.add:
             member = gallery.add_photos(args.customer_id, np.stack(encodings))

@@ -31,6 +31,9 @@ LOCK_NAME = '.lock'
 MAGIC = b'RBGAL1\n'              # one AES-GCM blob under the master key (read, then rewritten)
 MAGIC_V2 = b'RBGAL2\n'           # member list and members under data keys from the key table
 EMBEDDING_SIZE = 128
+# Photos enrolled under one id must show one person: two of them further apart than this
+# (face_recognition's own tolerance for "not the same person") are refused.
+SAME_PERSON_MAX_DISTANCE = 0.6
 DAY_S = 86400.0
 
 
@@ -132,6 +135,7 @@ class Gallery:
         encodings = np.asarray(encodings, dtype=np.float32).reshape(-1, EMBEDDING_SIZE)
         if not len(encodings):
             raise GalleryError(f'refusing to enrol {customer_id}: no face encodings')
+        check_one_person(customer_id, encodings)
         now = time.time() if now is None else now
         self._drop_rows(customer_id)
         member = Member(customer_id, name, bool(vip), consent_ref, now, now, len(encodings))
@@ -147,6 +151,7 @@ class Gallery:
         if member is None:
             raise GalleryError(f'cannot add photos: no member {customer_id!r}')
         encodings = np.asarray(encodings, dtype=np.float32).reshape(-1, EMBEDDING_SIZE)
+        check_one_person(customer_id, np.concatenate([self.embeddings_of(customer_id), encodings]))
         member = replace(member, embeddings=member.embeddings + len(encodings))
         self.members[customer_id] = member
         self._embeddings = np.concatenate([self._embeddings, encodings])
@@ -488,3 +493,14 @@ class GalleryStore:
             gallery = self.load()
             yield gallery
             self.save(gallery)
+
+
+def check_one_person(customer_id: str, encodings: np.ndarray) -> None:
+    """GalleryError when the face encodings (N x 128) of one enrolment are not all one person."""
+    if len(encodings) < 2:
+        return
+    distances = np.linalg.norm(encodings[:, None, :] - encodings[None, :, :], axis=-1)
+    worst = float(distances.max())
+    if worst > SAME_PERSON_MAX_DISTANCE:
+        raise GalleryError(f'refusing to enrol {customer_id}: the photos show different people (face distance '
+                           f'{worst:.2f} > {SAME_PERSON_MAX_DISTANCE}); enrol each person under their own id')
