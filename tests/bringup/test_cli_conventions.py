@@ -98,4 +98,4 @@ def test_launch_arguments_may_follow_options():
 def test_launch_json_without_show_starts_nothing():
     out = subprocess.run([console_script('retailbot'), 'launch', '--json', 'launch/robot.launch.yaml'],
                          capture_output=True, text=True, timeout=60, cwd=REPO)
-    assert out.returncode == 2 and '--json goes with --show' in out.stderr and out.stdout == ''
+    assert out.returncode == 2 and '--json prints the resolved nodes and needs --show' in out.stderr and out.stdout == ''

@@ -72,7 +72,11 @@ def test_tour_in_simulation_narrates_each_stop_and_stops_mid_way(ros_context, sp
     guide = GuideNode(context=ros_context, namespace='navigation',
                       parameter_overrides=[Parameter('store_dir', value=str(store_dir)),
                                            Parameter('initial_pose', value=list(start)),
-                                           Parameter('tour_dwell_s', value=1.0)])
+                                           Parameter('tour_dwell_s', value=1.0),
+                                           # odometry only, straight to /cmd_vel: no lidar in this test
+                                           Parameter('localization', value=False),
+                                           Parameter('cmd_vel_topic', value='/cmd_vel'),
+                                           Parameter('scan_topic', value='')])
     manager = ManagerNode(context=ros_context, parameter_overrides=[Parameter('store_dir', value=str(store_dir))])
     customer = Customer(context=ros_context)
     spin(driver, guide, manager, customer)

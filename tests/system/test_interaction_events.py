@@ -99,7 +99,11 @@ def test_the_guide_records_each_mission_outcome(ros_context, spin):
     outbox = Outbox(context=ros_context)
     base = KinematicBase(context=ros_context)
     guide = GuideNode(context=ros_context, namespace='navigation',
-                      parameter_overrides=[Parameter('store_dir', value=str(DEMO))])
+                      parameter_overrides=[Parameter('store_dir', value=str(DEMO)),
+                                           # odometry only, straight to /cmd_vel: no lidar in this test
+                                           Parameter('localization', value=False),
+                                           Parameter('cmd_vel_topic', value='/cmd_vel'),
+                                           Parameter('scan_topic', value='')])
     client = Node('guide_client', context=ros_context)
     action = ActionClient(client, GuideTo, names.GUIDE_TO)
     spin(outbox, base, guide, client)

@@ -42,7 +42,7 @@ def _register_launch(subparsers) -> None:
 def _launch(args) -> int:
     from retail_bringup.launch_file import LaunchError, describe, load_launch, parse_launch_arguments, to_json
     if args.json and not args.show:      # a script asking for JSON must never start the robot
-        print('retailbot launch: --json goes with --show (print the resolved nodes); nothing started',
+        print('retailbot launch: --json prints the resolved nodes and needs --show; nothing was started',
               file=sys.stderr)
         return 2
     try:

@@ -96,7 +96,7 @@ def nodes_on_graph(env: dict[str, str], wanted: set[str], wait_s: float = 3.0) -
             while time.monotonic() < deadline:
                 names = {(ns.rstrip('/') + '/' + name) for name, ns in probe.get_node_names_and_namespaces()}
                 if wanted & names and not found:   # one is there: a moment more to name them all
-                    deadline = min(deadline, time.monotonic() + 1.0)
+                    deadline = min(deadline, time.monotonic() + 2.0)
                 found |= wanted & names
                 time.sleep(0.1)
             return found
