@@ -84,9 +84,13 @@ def test_every_valid_frame_is_recovered_from_a_corrupted_stream(segments, cuts):
     # decoder cannot know it was cut. The line keeps streaming, which the idle bytes stand for.
     stream += bytes(p.MAX_PAYLOAD + 4)
     payloads, decoder = decode_in_chunks(stream, cuts)
-    assert is_subsequence(valid, payloads)
     damaged = sum(1 for kind, _ in segments if kind != 'valid')
-    assert len(payloads) - len(valid) <= damaged      # nothing invented beyond the damaged parts
+    invented = [payload for payload in payloads if payload not in valid]
+    assert len(invented) <= damaged                    # nothing invented beyond the damaged parts
+    # Every valid frame survives, unless a cut frame's bytes and the ones after it happen to pass the
+    # protocol's 8-bit XOR checksum and the sub-payload structure check (about 1 in 256 x the
+    # structure's odds): no receiver can tell that frame from a real one, and it swallows what follows.
+    assert is_subsequence(valid, payloads) or invented
 
 
 @FUZZ
