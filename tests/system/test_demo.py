@@ -11,7 +11,7 @@ from rostest_support import console_script
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_store_day_meets_every_expectation(tmp_path, run_demo):
     out = tmp_path / 'demo'
     code, output, summary = run_demo(out)
@@ -25,6 +25,8 @@ def test_store_day_meets_every_expectation(tmp_path, run_demo):
     assert summary['recommendations'] >= 1
     assert summary['events_uploaded'] > 0
     assert summary['events_lost'] == 0
+    assert summary['contacts'] == 0 and summary['shoppers'] == story.SHOPPERS       # shoppers walked all day
+    assert summary['localisation_error_max_m'] <= story.LOCALISATION_TOLERANCE_M  # localised, with drift on
     assert {'vip_lounge', 'phones', 'service_desk'} <= set(summary['zones_visited'])
     checked = {e['name']: e for e in summary['expectations']}
     for key in ('member_refined_brand', 'member_refined_cheaper', 'member_guide_zone', 'screen_reasons',

