@@ -18,6 +18,9 @@ from retail_common.node_support import use_robot_dds_profile  # noqa: E402
 use_robot_dds_profile()
 
 
+_RECENT_DOMAINS: list = []       # reservations of the last tests' domains, held a little longer
+
+
 @pytest.fixture
 def ros_env(tmp_path, monkeypatch):
     """A ROS_DOMAIN_ID of its own (reserved across processes), a log dir, loopback-only DDS.
@@ -27,12 +30,21 @@ def ros_env(tmp_path, monkeypatch):
     from domain_coordinator import domain_id
     log_dir = tmp_path / 'ros_log'
     log_dir.mkdir()
-    with domain_id() as did:
+    reservation = domain_id()
+    did = reservation.__enter__()
+    # The previous tests' domains are released only now that this test has its own, so the next
+    # tests never get a domain whose nodes (a process still stopping, a participant whose lease has
+    # not run out) may still be on the graph: a robot launch refuses names already running there.
+    while len(_RECENT_DOMAINS) > 2:
+        _RECENT_DOMAINS.pop(0).__exit__(None, None, None)
+    try:
         monkeypatch.setenv('ROS_DOMAIN_ID', str(did))
         monkeypatch.setenv('ROS_LOG_DIR', str(log_dir))
         monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
         monkeypatch.setenv('PYTHONUNBUFFERED', '1')
         yield dict(os.environ)
+    finally:
+        _RECENT_DOMAINS.append(reservation)
 
 
 @pytest.fixture
