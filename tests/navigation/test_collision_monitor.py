@@ -1,64 +1,234 @@
-"""Collision monitor core: stop and slowdown polygons on raw laser points, growing with speed; stale scans."""
+"""Collision monitor core: stop and slowdown polygons on raw laser points, growing with speed; sources judged
+by their header stamps (frozen, late, future, zero); REP-117 ranges (-inf too close, +inf free, NaN invalid);
+velocity commands that are not finite or absurd never pass, others are clamped."""
 from __future__ import annotations
 
-import numpy as np
+import math
 
-from retail_navigation.collision_monitor import CollisionMonitor, MonitorConfig
+import numpy as np
+import pytest
+
+from retail_navigation.collision_monitor import (CollisionMonitor, MonitorConfig, Observation, ScanSource,
+                                                 SourceConfig, rep117_points)
+
+NOW = 1_765_000_000.0          # node clock [s]
+LASER = (0.10, 0.0, 0.0)        # base_link -> laser
+BEAMS = 360
+ANGLE_MIN = -math.pi
+INC = 2 * math.pi / BEAMS
 
 
 def pts(*xy):
     return np.array(xy, dtype=float).reshape(-1, 2)
 
 
+def seen(points):
+    return [Observation('scan', points)]
+
+
+def scan(ranges=None, **beams):
+    """360 beams of +inf (nothing in range) with some set: scan(front=0.5) puts 0.5 m on the beams
+    within 10 deg of the laser's x axis; other keys: 'all'."""
+    r = np.full(BEAMS, np.inf) if ranges is None else np.asarray(ranges, dtype=float)
+    angles = ANGLE_MIN + INC * np.arange(BEAMS)
+    if 'front' in beams:
+        r[np.abs(angles) <= math.radians(10)] = beams['front']
+    if 'front_wide' in beams:
+        r[np.abs(angles) <= math.radians(70)] = beams['front_wide']
+    return r
+
+
+def source_with(ranges, stamp=NOW - 0.05, config=None):
+    s = ScanSource('/scan', LASER, config or SourceConfig())
+    assert s.update(stamp, ranges, ANGLE_MIN, INC, 0.15, 12.0) == ''
+    return s
+
+
+def decide(vx, wz, source, now=NOW, monitor=None):
+    return (monitor or CollisionMonitor()).decide(vx, wz, [source.observe(now)])
+
+
+# --- polygons -----------------------------------------------------------------------------------
+
 def test_points_in_the_stop_polygon_stop_the_robot():
-    monitor = CollisionMonitor(MonitorConfig())
-    d = monitor.decide(0.4, 0.2, pts((0.45, 0.0), (0.46, 0.05)), scan_age_s=0.05)
+    d = CollisionMonitor().decide(0.4, 0.2, seen(pts((0.45, 0.0), (0.46, 0.05))))
     assert (d.vx, d.wz, d.action) == (0.0, 0.0, 'stop')
 
 
 def test_points_in_the_slowdown_polygon_scale_the_command():
     config = MonitorConfig()
-    monitor = CollisionMonitor(config)
-    d = monitor.decide(0.4, 0.2, pts((1.0, 0.1), (1.02, 0.12)), scan_age_s=0.05)
+    d = CollisionMonitor(config).decide(0.4, 0.2, seen(pts((1.0, 0.1), (1.02, 0.12))))
     assert d.action == 'slowdown'
     assert d.vx == config.slowdown_ratio * 0.4 and d.wz == config.slowdown_ratio * 0.2
 
 
 def test_a_clear_way_passes_the_command_unchanged():
-    monitor = CollisionMonitor()
     far_or_aside = pts((3.0, 0.0), (3.1, 0.0), (0.5, 0.9), (0.5, -0.9), (-0.5, 0.0), (-0.6, 0.0))
-    d = monitor.decide(0.4, -0.3, far_or_aside, scan_age_s=0.05)
+    d = CollisionMonitor().decide(0.4, -0.3, seen(far_or_aside))
     assert (d.vx, d.wz, d.action) == (0.4, -0.3, 'pass')
 
 
 def test_polygons_grow_with_speed():
     monitor = CollisionMonitor()
-    obstacle = pts((0.45, 0.0), (0.46, 0.0))
-    assert monitor.decide(0.1, 0.0, obstacle, 0.05).action == 'slowdown'
-    assert monitor.decide(0.45, 0.0, obstacle, 0.05).action == 'stop'
+    obstacle = seen(pts((0.45, 0.0), (0.46, 0.0)))
+    assert monitor.decide(0.1, 0.0, obstacle).action == 'slowdown'
+    assert monitor.decide(0.45, 0.0, obstacle).action == 'stop'
 
 
 def test_a_single_return_is_not_enough():
-    assert CollisionMonitor().decide(0.4, 0.0, pts((0.3, 0.0)), 0.05).action == 'pass'
-
-
-def test_stale_or_missing_scan_stops():
-    monitor = CollisionMonitor(MonitorConfig(scan_timeout_s=0.5))
-    assert monitor.decide(0.3, 0.0, pts((5.0, 0.0)), scan_age_s=0.8).action == 'stale'
-    d = monitor.decide(0.3, 0.5, None, scan_age_s=float('inf'))
-    assert (d.vx, d.wz, d.action) == (0.0, 0.0, 'stale')
+    assert CollisionMonitor().decide(0.4, 0.0, seen(pts((0.3, 0.0)))).action == 'pass'
 
 
 def test_turning_on_the_spot_is_allowed_unless_something_touches_the_robot():
     monitor = CollisionMonitor()
-    in_front = pts((0.35, 0.0), (0.36, 0.02))
-    assert monitor.decide(0.0, 0.8, in_front, 0.05).action == 'pass'
-    touching = pts((0.19, 0.0), (0.2, 0.01))
-    assert monitor.decide(0.0, 0.8, touching, 0.05).action == 'stop'
+    assert monitor.decide(0.0, 0.8, seen(pts((0.35, 0.0), (0.36, 0.02)))).action == 'pass'
+    assert monitor.decide(0.0, 0.8, seen(pts((0.19, 0.0), (0.2, 0.01)))).action == 'stop'
 
 
 def test_reversing_looks_behind():
     monitor = CollisionMonitor()
-    behind = pts((-0.3, 0.0), (-0.31, 0.0))
-    assert monitor.decide(-0.1, 0.0, behind, 0.05).action == 'stop'
-    assert monitor.decide(0.1, 0.0, behind, 0.05).action == 'pass'
+    behind = seen(pts((-0.3, 0.0), (-0.31, 0.0)))
+    assert monitor.decide(-0.1, 0.0, behind).action == 'stop'
+    assert monitor.decide(0.1, 0.0, behind).action == 'pass'
+
+
+# --- the age of a scan is its header stamp against the node clock --------------------------------
+
+@pytest.mark.parametrize('stamp, words', [
+    (NOW - 14.0, '14.00 s old by its stamp'),        # frozen driver republishing its last scan
+    (NOW - 3.0, '3.00 s old by its stamp'),          # scans stamped 3 s late
+    (NOW - 0.6, '0.60 s old by its stamp'),          # just beyond source_timeout
+    (NOW + 5.0, 'in the future'),                    # lidar clock ahead
+    (NOW + 0.5, 'in the future'),
+    (0.0, 'no stamp'),                               # zero stamp
+])
+def test_a_scan_judged_stale_by_its_stamp_stops_the_robot_with_the_reason(stamp, words):
+    source = source_with(scan(), stamp=stamp)             # a clear way: only the stamp is wrong
+    d = decide(0.3, 0.2, source)
+    assert (d.vx, d.wz, d.action) == (0.0, 0.0, 'stale')
+    assert words in d.reason
+
+
+@pytest.mark.parametrize('stamp', [NOW - 0.05, NOW - 0.45, NOW + 0.05])
+def test_a_scan_fresh_by_its_stamp_lets_the_robot_drive(stamp):
+    assert decide(0.3, 0.0, source_with(scan(), stamp=stamp)).action == 'pass'
+
+
+def test_a_frozen_driver_republishing_the_same_scan_goes_stale_however_often_it_arrives():
+    ranges = scan()
+    source = source_with(ranges, stamp=NOW)
+    for k in range(30):                               # 3 s of the same message arriving at 10 Hz
+        source.update(NOW, ranges, ANGLE_MIN, INC, 0.15, 12.0)
+        now = NOW + 0.1 * (k + 1)
+        action = decide(0.3, 0.0, source, now=now).action
+        assert action == ('pass' if now - NOW <= 0.5 else 'stale'), (now - NOW, action)
+
+
+def test_no_scan_yet_and_no_source_stop():
+    d = decide(0.3, 0.5, ScanSource('/scan'))
+    assert (d.vx, d.wz, d.action) == (0.0, 0.0, 'stale') and 'no scan yet' in d.reason
+    assert CollisionMonitor().decide(0.3, 0.0, []).action == 'stale'
+
+
+def test_every_source_follows_the_same_rule():
+    good = source_with(scan(), stamp=NOW - 0.05)
+    frozen = ScanSource('/scan_rear', (-0.1, 0.0, math.pi))
+    frozen.update(NOW - 9.0, scan(), ANGLE_MIN, INC, 0.15, 12.0)
+    d = CollisionMonitor().decide(0.3, 0.0, [good.observe(NOW), frozen.observe(NOW)])
+    assert d.action == 'stale' and '/scan_rear' in d.reason
+
+
+def test_an_older_scan_arriving_after_a_newer_one_is_ignored():
+    source = source_with(scan(), stamp=NOW - 0.1)
+    assert 'before the previous one' in source.update(NOW - 0.3, scan(front=0.3), ANGLE_MIN, INC, 0.15, 12.0)
+    assert decide(0.3, 0.0, source).action == 'pass'
+
+
+@pytest.mark.parametrize('kwargs, words', [
+    ({'angle_increment': float('nan')}, 'non-finite'),
+    ({'angle_increment': 0.0}, 'geometry'),
+    ({'range_min': 5.0, 'range_max': 1.0}, 'geometry'),
+    ({'ranges': []}, '0 ranges'),
+])
+def test_a_malformed_scan_stops_until_a_good_one_comes(kwargs, words):
+    source = source_with(scan())
+    args = dict(stamp_s=NOW, ranges=scan(), angle_min=ANGLE_MIN, angle_increment=INC, range_min=0.15, range_max=12.0)
+    args.update(kwargs)
+    assert words in source.update(**args)
+    d = decide(0.3, 0.0, source)
+    assert d.action == 'stale' and words in d.reason
+    source.update(NOW, scan(), ANGLE_MIN, INC, 0.15, 12.0)
+    assert decide(0.3, 0.0, source).action == 'pass'
+
+
+# --- REP-117 ranges ---------------------------------------------------------------------------------
+
+def test_rep117_reading_of_ranges():
+    ranges = np.array([-np.inf, np.inf, np.nan, 0.0, 0.1, 0.5, 13.0])
+    angles = np.zeros(len(ranges))
+    points, _, invalid = rep117_points(ranges, angles, 0.15, 12.0)
+    assert points[:, 0].tolist() == [0.15, 0.5]          # -inf at range_min; the 0.5 m return
+    assert invalid.tolist() == [False, False, True, True, True, False, True]
+
+
+def test_a_box_at_the_bumper_read_as_minus_inf_stops_0_3_m_s():
+    """The laser sits 0.10 m behind the bumper's front (radius 0.18 at x 0.10): a box there is closer
+    than range_min (0.15) and a REP-117 driver reports -inf across the front."""
+    d = decide(0.3, 0.0, source_with(scan(front=-np.inf)))
+    assert (d.vx, d.wz, d.action) == (0.0, 0.0, 'stop')
+
+
+def test_plus_inf_is_free_space():
+    assert decide(0.3, 0.0, source_with(scan())).action == 'pass'
+
+
+def test_nan_beams_are_ignored_but_a_front_full_of_them_is_not_trusted():
+    few = scan(front=np.nan)                          # 21 of ~120 beams ahead: some dust on the window
+    assert decide(0.3, 0.0, source_with(few)).action == 'pass'
+    blinded = scan(front_wide=np.nan)                 # everything ahead invalid (a driver sending NaN for too close)
+    d = decide(0.3, 0.0, source_with(blinded))
+    assert (d.vx, d.wz, d.action) == (0.0, 0.0, 'blind') and 'ahead' in d.reason
+    assert decide(-0.1, 0.0, source_with(blinded)).action == 'pass'   # the way behind is seen
+    assert decide(0.0, 0.8, source_with(blinded)).action == 'pass'   # turning on the spot sweeps nothing
+
+
+def test_zero_ranges_of_drivers_without_a_return_are_invalid_not_obstacles():
+    zeros = scan(front=0.0)
+    assert decide(0.3, 0.0, source_with(zeros)).action == 'pass'
+    assert decide(0.3, 0.0, source_with(scan(front_wide=0.0))).action == 'blind'
+
+
+def test_the_laser_mount_is_applied():
+    turned = ScanSource('/scan', (0.0, 0.0, math.pi / 2))       # laser x axis = robot's left
+    turned.update(NOW, scan(front=0.8), ANGLE_MIN, INC, 0.15, 12.0)
+    assert decide(0.3, 0.0, turned).action == 'pass'            # the obstacle is to the left
+    assert (turned.points[:, 1] > 0.78).all()
+    straight = source_with(scan(front=0.8))
+    assert decide(0.3, 0.0, straight).action == 'slowdown'      # the same obstacle straight ahead
+
+
+# --- the command itself ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize('vx, wz', [
+    (float('nan'), 0.0), (0.0, float('nan')), (float('inf'), 0.0), (float('-inf'), 0.0),
+    (0.0, float('inf')), (1e308, 0.0), (-1e308, 0.0), (0.0, 1e308), (5.0, 0.0), (0.2, 40.0),
+])
+def test_non_finite_or_absurd_commands_never_pass(vx, wz):
+    d = decide(vx, wz, source_with(scan()))
+    assert (d.vx, d.wz, d.action) == (0.0, 0.0, 'invalid_command')
+    assert 'velocity command' in d.reason
+    assert math.isfinite(d.vx) and math.isfinite(d.wz)
+
+
+@pytest.mark.parametrize('vx, wz, expected', [
+    (0.9, 0.0, (0.7, 0.0)), (-0.3, 0.0, (-0.2, 0.0)), (0.2, 2.0, (0.2, 1.5)), (0.2, -2.5, (0.2, -1.5)),
+])
+def test_commands_over_the_limits_are_clamped(vx, wz, expected):
+    d = decide(vx, wz, source_with(scan()))
+    assert d.action == 'pass' and d.clamped
+    assert (d.vx, d.wz) == pytest.approx(expected)
+
+
+def test_an_invalid_command_is_refused_even_with_a_stale_scan_and_reported_as_such():
+    d = decide(float('nan'), 0.0, ScanSource('/scan'))
+    assert d.action == 'invalid_command'

@@ -11,7 +11,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nav_maps_support import box_map  # noqa: E402
 
-from retail_navigation.lidar import LidarConfig, SimLidar, cast_circles, cast_grid, scan_points  # noqa: E402
+from retail_navigation.lidar import (LidarConfig, ScanStamper, SimLidar, StampFault, cast_circles, cast_grid,  # noqa: E402
+                                     scan_points)
 from retail_navigation.maps import OCCUPIED_AT, StoreMap  # noqa: E402
 
 
@@ -80,6 +81,35 @@ def test_simulated_scan_has_the_sensor_limits_noise_and_mount():
     seen = lidar.scan((5.0, 4.0, 0.0), people)
     assert abs(seen[180] - 0.3) < 0.05
     close = SimLidar(m, config).scan((5.0, 4.0, 0.0), np.array([[5.1, 4.12, 0.05]]))
-    assert np.isnan(close[180])                                # inside the blind zone
+    assert np.isneginf(close[180])                             # inside the blind zone: -inf (REP-117)
+    nan_driver = LidarConfig(mount=(0.1, 0.0, math.pi / 2), too_close='nan')
+    assert np.isnan(SimLidar(m, nan_driver).scan((5.0, 4.0, 0.0), np.array([[5.1, 4.12, 0.05]]))[180])
     points = scan_points(exact, config.angle_min, config.angle_increment, 0.15, 12.0)
     assert len(points) == np.isfinite(exact).sum()
+
+
+def test_a_short_range_lidar_reads_plus_inf_beyond_its_range():
+    m = box_map(width_m=30.0, height_m=20.0, shelves=())
+    ranges = SimLidar(m, LidarConfig(range_max=3.0)).scan((15.0, 10.0, 0.0))
+    assert np.isposinf(ranges).all()
+
+
+@pytest.mark.parametrize('fault, expect', [
+    ('', [100.0, 100.1, 100.2, 100.3]),
+    ('late:3', [97.0, 97.1, 97.2, 97.3]),
+    ('future:1.5', [101.5, 101.6, 101.7, 101.8]),
+    ('zero', [0.0, 0.0, 0.0, 0.0]),
+    ('frozen:0.15', [100.0, 100.1, 100.1, 100.1]),      # the last scan again, with its old stamp
+])
+def test_stamp_faults_of_lidar_drivers(fault, expect):
+    stamper = ScanStamper(StampFault.parse(fault))
+    out = [stamper(100.0 + 0.1 * k, np.full(3, float(k))) for k in range(4)]
+    assert [s for s, _ in out] == pytest.approx(expect)
+    if fault.startswith('frozen'):
+        assert out[3][1].tolist() == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize('text', ['melted', 'late:x', 'late:-1', 'frozen:1e9'])
+def test_a_bad_stamp_fault_is_refused_in_one_line(text):
+    with pytest.raises(ValueError, match='lidar fault'):
+        StampFault.parse(text)

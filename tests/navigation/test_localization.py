@@ -12,8 +12,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nav_maps_support import box_map  # noqa: E402
 
 from retail_navigation.lidar import LidarConfig, SimLidar  # noqa: E402
-from retail_navigation.localization import (AmclConfig, LikelihoodField, ParticleFilter, compose,  # noqa: E402
-                                            kld_count, map_to_odom, relative, sample_motion_odometry)
+from retail_navigation.localization import (AmclConfig, LikelihoodField, OdomHistory, ParticleFilter,  # noqa: E402
+                                            compose, kld_count, map_to_odom, relative,
+                                            sample_motion_odometry)
 from retail_navigation.localization_node import load_saved_pose, save_pose  # noqa: E402
 from retail_navigation.maps import OCCUPIED_AT  # noqa: E402
 
@@ -127,3 +128,123 @@ def test_last_pose_survives_a_restart_and_a_broken_file_is_refused(tmp_path):
     path.write_text('{"pose": [1, "x"]}')
     with pytest.raises(ValueError):
         load_saved_pose(path)
+
+
+# --- no information is not contrary evidence -------------------------------------------------------
+
+def _hall(width=30.0, height=20.0):
+    return box_map(width_m=width, height_m=height, shelves=((2.0, 2.0, 4.0, 3.0),))
+
+
+@pytest.mark.parametrize('variant', ['every beam +inf', 'short-range lidar in a wide hall', 'a few stray returns'])
+def test_a_lidar_seeing_nothing_keeps_the_odometry_pose_degraded_not_lost(variant):
+    m = _hall()
+    pf = ParticleFilter(m, AmclConfig(), laser_mount=(0.1, 0.0, 0.0), seed=11)
+    true = (15.0, 10.0, 0.0)
+    pf.initialise(true, 0.03, 0.02)
+    short = SimLidar(m, LidarConfig(mount=(0.1, 0.0, 0.0), range_max=2.0), seed=3)
+    angles = short.config.angles()
+    odom = (0.0, 0.0, 0.0)
+    stds = []
+    for k in range(60):                                     # 3 m at 5 cm per update (the report: lost after 0.5 m)
+        true = compose(true, (0.05, 0.0, 0.0))
+        odom = compose(odom, (0.05 * 1.01, 0.0, 0.0005))   # odometry 1 % long, a little gyro drift
+        if variant == 'every beam +inf':
+            ranges = np.full(360, np.inf)
+        elif variant == 'short-range lidar in a wide hall':
+            ranges = short.scan(true)
+            assert np.isinf(ranges).all()
+        else:
+            ranges = np.full(360, np.inf)
+            ranges[::60] = 1.5                              # 6 returns: too few to weigh anything
+        est = pf.step(odom, ranges, angles)
+        assert not est.lost, f'declared lost after {0.05 * (k + 1):.2f} m'
+        assert est.degraded and math.isnan(est.score)
+        stds.append(math.sqrt(est.covariance[0, 0] + est.covariance[1, 1]))
+    assert math.hypot(est.pose[0] - true[0], est.pose[1] - true[1]) < 0.15   # odometry's own error
+    assert stds[-1] > 2 * stds[0], 'the covariance must grow while nothing is seen'
+    # the lidar sees the walls again: tracking again, not degraded
+    full = SimLidar(m, LidarConfig(mount=(0.1, 0.0, 0.0)), seed=4)
+    for _ in range(5):
+        true = compose(true, (0.05, 0.0, 0.0))
+        odom = compose(odom, (0.05 * 1.01, 0.0, 0.0005))
+        est = pf.step(odom, full.scan(true), angles)
+    assert not est.degraded and not est.lost and est.score > 0.8
+
+
+# --- odometry at the scan's own stamp ------------------------------------------------------------------
+
+def test_odometry_history_interpolates_at_the_scan_stamp_and_refuses_stamps_off_it():
+    h = OdomHistory(keep_s=2.0, window_s=0.5)
+    assert h.at(10.0)[1] == 'none'
+    for k in range(101):                                    # 2 s at 50 Hz, 0.5 m/s straight ahead
+        assert h.add(100.0 + 0.02 * k, (0.01 * k, 0.0, 0.0)) == ''
+    pose, verdict, _ = h.at(101.01)
+    assert verdict == 'ok' and pose[0] == pytest.approx(0.505)
+    assert h.at(102.3)[1] == 'wait'                         # odometry for it may still come
+    assert h.at(105.0)[1] == 'ahead' and h.at(105.0)[2] == pytest.approx(3.0)
+    pose, verdict, offset = h.at(97.0)                      # 3 s behind the odometry (the report)
+    assert pose is None and verdict == 'behind' and offset == pytest.approx(5.0)
+    assert 'before' in h.add(101.5, (0.0, 0.0, 0.0))        # out of order: not kept
+    assert 'non-finite' in h.add(103.0, (float('nan'), 0.0, 0.0))
+    assert h.stamps[0] >= 100.0 and h.stamps[-1] == pytest.approx(102.0)
+
+
+def test_odometry_history_interpolates_heading_through_the_wrap():
+    h = OdomHistory()
+    h.add(0.0, (0.0, 0.0, math.pi - 0.1))
+    h.add(0.1, (0.0, 0.0, -math.pi + 0.1))
+    pose, verdict, _ = h.at(0.05)
+    assert verdict == 'ok' and abs(math.remainder(pose[2] - math.pi, math.tau)) < 1e-9
+
+
+# --- two identical aisles: not sure, never a confident mirror pose -----------------------------------
+
+def symmetric_store(extra=()):
+    """16 x 8 m, point-symmetric about its centre: every pose has a mirror pose 180 deg around."""
+    shelves = ((3.0, 2.0, 7.0, 3.0), (9.0, 5.0, 13.0, 6.0), (1.0, 6.0, 2.0, 7.0), (14.0, 1.0, 15.0, 2.0))
+    return box_map(width_m=16.0, height_m=8.0, shelves=shelves + tuple(extra))
+
+
+def relocalise_driving_in_the_aisle(m, true, updates, seed):
+    lidar = SimLidar(m, LidarConfig(), seed=seed)
+    pf = ParticleFilter(m, AmclConfig(global_particles=20000), seed=seed + 1)
+    pf.initialise((1.0, 1.0, 0.0))
+    pf.relocalise_globally()
+    angles = lidar.config.angles()
+    odom = (0.0, 0.0, 0.0)
+    history = []
+    for k in range(updates):
+        v = 0.1 if (k // 20) % 2 == 0 else -0.1            # back and forth along the aisle
+        true = compose(true, (v, 0.0, 0.0))
+        odom = compose(odom, (v * 1.01, 0.0, 0.0))
+        est = pf.step(odom, lidar.scan(true), angles)
+        history.append((est, pf.global_mode, true))
+    return history
+
+
+@pytest.mark.parametrize('seed', [1, 2, 3])
+def test_two_identical_aisles_make_the_filter_not_sure_instead_of_picking_one(seed):
+    m = symmetric_store()
+    true = (4.0, 1.0, 0.0)                                  # in the aisle below the first shelf
+    mirror = (16.0 - 4.0, 8.0 - 1.0)
+    history = relocalise_driving_in_the_aisle(m, true, 70, seed * 10)
+    for est, global_mode, truth in history:                  # never a confident pose far from the truth
+        if not global_mode:
+            assert math.hypot(est.pose[0] - truth[0], est.pose[1] - truth[1]) < 0.3, 'accepted the mirror pose'
+    est, global_mode, truth = history[-1]
+    assert global_mode, 'a pose was accepted in a store where two places look the same'
+    assert est.ambiguous, 'the filter must say it is not sure'
+    places = [est.pose, *est.ambiguous]
+    mirror_now = (16.0 - truth[0], 8.0 - truth[1])
+    assert min(math.hypot(p[0] - truth[0], p[1] - truth[1]) for p in places) < 0.3
+    assert min(math.hypot(p[0] - mirror_now[0], p[1] - mirror_now[1]) for p in places) < 0.3
+    assert mirror == (12.0, 7.0)
+
+
+def test_a_distinctive_object_in_one_aisle_lets_the_filter_decide():
+    m = symmetric_store(extra=((5.0, 0.0, 5.6, 0.4),))      # a pillar in the first aisle only
+    history = relocalise_driving_in_the_aisle(m, (3.5, 1.0, 0.0), 90, 40)
+    est, global_mode, truth = history[-1]
+    assert not global_mode and not est.ambiguous
+    assert math.hypot(est.pose[0] - truth[0], est.pose[1] - truth[1]) < 0.2

@@ -2,7 +2,25 @@
 
 Pure core. It looks only at raw laser points (in `base_link`), never at the costmap or the map,
 so a wrong localisation, a stale costmap or a planner bug cannot drive the robot into someone.
-For a command (vx, wz):
+
+**The command** (`check_command`): a velocity that is not a finite number (NaN, ±inf) or is
+absurd (more than `absurd_factor` times its limit, e.g. 1e308) is never passed on: the robot
+stops and the reason is reported. A finite command over its limit is clamped to
+`max_vx`/`max_reverse_vx`/`max_wz`.
+
+**The sources** (`ScanSource`, one per laser, the same rules for each, like Nav2's `Source`):
+
+- a scan's age is judged by its header stamp against the node's clock (Nav2's `source_timeout`),
+  never by when it arrived: a driver republishing its last scan with the old stamp (frozen),
+  scans stamped late, stamps further in the future than `future_tolerance_s` and zero stamps make
+  the source *stale* -> stop, with the reason;
+- ranges are read as REP-117 says: -inf is "something closer than range_min" -> an obstacle at
+  range_min along the beam; +inf is "nothing within range_max" -> free; NaN (and finite values
+  outside [range_min, range_max], e.g. the 0.0 some drivers send) is an invalid beam, ignored;
+  but when more than `max_invalid_ahead_share` of the beams looking in the direction of travel
+  are invalid, the source cannot see the way and the robot does not translate (*blind*).
+
+**The polygons** (`CollisionMonitor.decide`), for a command (vx, wz):
 
 - **stop polygon**: a rectangle ahead of the robot in the direction of travel (behind when
   reversing), as wide as the robot plus `stop_width_margin_m`, reaching `stop_margin_m` beyond the
@@ -12,17 +30,20 @@ For a command (vx, wz):
 - **body**: points within `robot_radius + body_margin_m` of the centre stop everything, turning
   too (something touches the robot). A round base turning on the spot sweeps nothing else, so
   turning in place is allowed when only the polygons ahead hold points (the guide can turn away
-  from a person standing in front);
-- **stale scan**: no scan for `scan_timeout_s` -> (0, 0).
+  from a person standing in front).
 
-`decide()` returns the command to send and why; the node publishes it on `/cmd_vel`.
+`decide()` returns the command to send and why (`Decision.action`: pass, slowdown, stop, stale,
+blind, invalid_command); the node publishes it on `/cmd_vel`.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+MAX_BEAMS = 20000                        # a LaserScan with more ranges is refused as malformed
 
 
 @dataclass
@@ -37,8 +58,11 @@ class MonitorConfig:
     slowdown_width_margin_m: float = 0.25
     slowdown_ratio: float = 0.4
     min_points: int = 2                  # points needed inside a polygon (a single return may be noise)
-    scan_timeout_s: float = 0.5
     turn_in_place_vx: float = 0.02       # |vx| below this counts as turning on the spot
+    max_vx: float = 0.7                  # commands are clamped to these limits ...
+    max_reverse_vx: float = 0.2
+    max_wz: float = 1.5
+    absurd_factor: float = 2.0           # ... and one beyond this many times its limit stops the robot
 
     def polygon(self, kind: str, vx: float) -> tuple[float, float, float]:
         """(x_near, x_far, half_width) of the rectangle ahead for a forward speed |vx|."""
@@ -51,13 +75,123 @@ class MonitorConfig:
 
 
 @dataclass
+class SourceConfig:
+    """What makes a laser source trustworthy (the same for every source)."""
+
+    source_timeout_s: float = 0.5        # a scan stamped longer ago than this is stale
+    future_tolerance_s: float = 0.1      # a stamp this far ahead of the node clock is still accepted
+    max_invalid_ahead_share: float = 0.5  # more invalid (NaN) beams than this in the way: blind
+    ahead_half_angle: float = math.radians(60)   # beams within this of the direction of travel
+
+
+@dataclass
+class Observation:
+    """What a source tells the monitor now: points (float[k, 2], base_link) or why it cannot."""
+
+    name: str
+    points: np.ndarray
+    problem: str = ''                    # non-empty: stale (by stamp) or malformed -> stop
+    invalid_ahead: float = 0.0           # share of invalid beams looking forwards ...
+    invalid_behind: float = 0.0          # ... and backwards
+
+
+@dataclass
 class Decision:
     vx: float
     wz: float
-    action: str          # pass, slowdown, stop, stale
+    action: str          # pass, slowdown, stop, stale, blind, invalid_command
     reason: str = ''
     points_in_stop: int = 0
     points_in_slowdown: int = 0
+    clamped: bool = False
+
+
+def rep117_points(ranges: np.ndarray, angles: np.ndarray, range_min: float,
+                  range_max: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """REP-117 reading of a scan: (points float[k, 2] in the laser frame, their beam angles,
+    bool mask of the invalid beams). -inf -> a point at range_min; +inf -> nothing; NaN and finite
+    values outside [range_min, range_max] -> invalid."""
+    ranges = np.asarray(ranges, dtype=np.float64)
+    angles = np.asarray(angles, dtype=np.float64)
+    too_close = np.isneginf(ranges)
+    in_range = np.isfinite(ranges) & (ranges >= range_min) & (ranges <= range_max)
+    invalid = ~(too_close | in_range | np.isposinf(ranges))
+    r = np.where(too_close, range_min, ranges)
+    hit = too_close | in_range
+    a = angles[hit]
+    return np.stack([r[hit] * np.cos(a), r[hit] * np.sin(a)], axis=1), a, invalid
+
+
+class ScanSource:
+    """One laser: keeps its last scan (in base_link) and judges it by its stamp when asked."""
+
+    def __init__(self, name: str, mount: tuple[float, float, float] = (0.0, 0.0, 0.0),
+                 config: SourceConfig | None = None) -> None:
+        self.name = name
+        self.config = config or SourceConfig()
+        self.mount = mount
+        self.stamp: float | None = None      # header stamp [s] of the kept scan
+        self.points = np.zeros((0, 2))
+        self.invalid_ahead = self.invalid_behind = 0.0
+        self.malformed = ''
+        self.scans = 0
+        self.ignored = 0                     # malformed or out of order
+
+    def update(self, stamp_s: float, ranges: Sequence[float] | np.ndarray, angle_min: float,
+               angle_increment: float, range_min: float, range_max: float) -> str:
+        """Take a scan; returns '' or why it was refused (malformed: the source stops the robot
+        until a good scan comes; out of order: ignored)."""
+        self.scans += 1
+        n = len(ranges)
+        bad = ''
+        if not all(math.isfinite(v) for v in (stamp_s, angle_min, angle_increment, range_min, range_max)):
+            bad = 'scan header has non-finite values'
+        elif n == 0 or n > MAX_BEAMS:
+            bad = f'scan has {n} ranges (1..{MAX_BEAMS} expected)'
+        elif angle_increment == 0.0 or not 0.0 <= range_min < range_max:
+            bad = f'scan geometry invalid (angle_increment {angle_increment}, range {range_min}..{range_max})'
+        if bad:
+            self.ignored += 1
+            self.malformed = bad
+            return bad
+        if self.stamp is not None and stamp_s < self.stamp and not self.malformed and stamp_s != 0.0:
+            self.ignored += 1
+            return f'scan stamped {self.stamp - stamp_s:.3f} s before the previous one: ignored'
+        self.malformed = ''
+        angles = angle_min + angle_increment * np.arange(n)
+        local, beam_angles, invalid = rep117_points(np.asarray(ranges, dtype=np.float64), angles, range_min, range_max)
+        lx, ly, lyaw = self.mount
+        c, s = math.cos(lyaw), math.sin(lyaw)
+        points = np.empty_like(local)
+        points[:, 0] = lx + c * local[:, 0] - s * local[:, 1]
+        points[:, 1] = ly + s * local[:, 0] + c * local[:, 1]
+        base_angles = np.angle(np.exp(1j * (angles + lyaw)))          # beam directions in base_link
+        ahead = np.abs(base_angles) <= self.config.ahead_half_angle
+        behind = np.abs(base_angles) >= math.pi - self.config.ahead_half_angle
+        self.invalid_ahead = float(invalid[ahead].mean()) if ahead.any() else 0.0
+        self.invalid_behind = float(invalid[behind].mean()) if behind.any() else 0.0
+        self.points = points
+        self.stamp = stamp_s
+        return ''
+
+    def problem(self, now_s: float) -> str:
+        """'' when the kept scan may be used at `now_s` (node clock), else why not."""
+        c = self.config
+        if self.malformed:
+            return f'{self.name}: {self.malformed}'
+        if self.stamp is None:
+            return f'{self.name}: no scan yet'
+        if self.stamp == 0.0:
+            return f'{self.name}: scan has no stamp (0): its age cannot be known'
+        age = now_s - self.stamp
+        if age < -c.future_tolerance_s:
+            return f'{self.name}: scan stamped {-age:.2f} s in the future (clock of the lidar wrong?)'
+        if age > c.source_timeout_s:
+            return f'{self.name}: scan {age:.2f} s old by its stamp (frozen or late lidar driver?)'
+        return ''
+
+    def observe(self, now_s: float) -> Observation:
+        return Observation(self.name, self.points, self.problem(now_s), self.invalid_ahead, self.invalid_behind)
 
 
 def points_in_rectangle(points: np.ndarray, x_near: float, x_far: float, half_width: float,
@@ -69,30 +203,55 @@ def points_in_rectangle(points: np.ndarray, x_near: float, x_far: float, half_wi
 
 
 class CollisionMonitor:
-    def __init__(self, config: MonitorConfig | None = None) -> None:
+    def __init__(self, config: MonitorConfig | None = None, source: SourceConfig | None = None) -> None:
         self.config = config or MonitorConfig()
+        self.source = source or SourceConfig()
 
-    def decide(self, vx: float, wz: float, points: np.ndarray | None, scan_age_s: float) -> Decision:
-        """The command to send for (vx, wz) given the latest scan points (float[k, 2], base_link)
-        and the scan's age [s]."""
+    def check_command(self, vx: float, wz: float) -> tuple[float, float, str, bool]:
+        """(vx, wz, problem, clamped): problem is non-empty for a command that must not move the
+        robot (non-finite or absurd); otherwise the command clamped to the limits."""
         c = self.config
-        if points is None or not math.isfinite(scan_age_s) or scan_age_s > c.scan_timeout_s:
-            age = 'no scan yet' if points is None or not math.isfinite(scan_age_s) else f'scan {scan_age_s:.2f} s old'
-            return Decision(0.0, 0.0, 'stale', f'laser data stale ({age}): stopped')
+        if not (math.isfinite(vx) and math.isfinite(wz)):
+            return 0.0, 0.0, f'velocity command not finite (vx={vx}, wz={wz})', False
+        limit_vx = c.max_vx if vx >= 0 else c.max_reverse_vx
+        if abs(vx) > c.absurd_factor * max(limit_vx, 1e-3) or abs(wz) > c.absurd_factor * max(c.max_wz, 1e-3):
+            return 0.0, 0.0, f'velocity command absurd (vx={vx:.3g}, wz={wz:.3g}; limits {c.max_vx}, {c.max_wz})', False
+        cvx = min(max(vx, -c.max_reverse_vx), c.max_vx)
+        cwz = min(max(wz, -c.max_wz), c.max_wz)
+        return cvx, cwz, '', (cvx, cwz) != (vx, wz)
+
+    def decide(self, vx: float, wz: float, observations: Sequence[Observation]) -> Decision:
+        """The command to send for (vx, wz) given what every source sees now."""
+        c = self.config
+        vx, wz, problem, clamped = self.check_command(vx, wz)
+        if problem:
+            return Decision(0.0, 0.0, 'invalid_command', f'{problem}: stopped')
+        if not observations:
+            return Decision(0.0, 0.0, 'stale', 'no laser source: stopped')
+        problems = [o.problem for o in observations if o.problem]
+        if problems:
+            return Decision(0.0, 0.0, 'stale', f'laser data not usable ({"; ".join(problems)}): stopped')
         if vx == 0.0 and wz == 0.0:
             return Decision(0.0, 0.0, 'pass')
+        points = np.concatenate([o.points for o in observations]) if len(observations) > 1 else observations[0].points
         body = int((np.hypot(points[:, 0], points[:, 1]) <= c.robot_radius + c.body_margin_m).sum()) \
             if len(points) else 0
         if body >= c.min_points:
             return Decision(0.0, 0.0, 'stop', f'{body} laser points touch the robot')
         if abs(vx) < c.turn_in_place_vx:
-            return Decision(vx, wz, 'pass')
+            return Decision(vx, wz, 'pass', clamped=clamped)
         backwards = vx < 0
+        limit = self.source.max_invalid_ahead_share
+        for o in observations:
+            share = o.invalid_behind if backwards else o.invalid_ahead
+            if share > limit:
+                return Decision(0.0, 0.0, 'blind', f'{o.name}: {share:.0%} of the beams '
+                                f'{"behind" if backwards else "ahead"} are invalid (NaN): cannot see the way')
         stop = points_in_rectangle(points, *c.polygon('stop', vx), backwards=backwards)
         if stop >= c.min_points:
             return Decision(0.0, 0.0, 'stop', f'{stop} laser points in the stop zone', stop, stop)
         slow = points_in_rectangle(points, *c.polygon('slowdown', vx), backwards=backwards)
         if slow >= c.min_points:
             return Decision(vx * c.slowdown_ratio, wz * c.slowdown_ratio, 'slowdown',
-                            f'{slow} laser points in the slowdown zone', stop, slow)
-        return Decision(vx, wz, 'pass', '', stop, slow)
+                            f'{slow} laser points in the slowdown zone', stop, slow, clamped)
+        return Decision(vx, wz, 'pass', '', stop, slow, clamped)

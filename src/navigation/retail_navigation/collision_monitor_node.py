@@ -3,17 +3,17 @@
 Thin adapter around collision_monitor.CollisionMonitor: subscribes `cmd_in_topic` (the guide's
 own command topic, geometry_msgs/Twist) and the lidar (`scan_topic`, sensor_msgs/LaserScan; the
 laser sits at `laser_pose` on the robot) and publishes the checked command on `/cmd_vel`:
-unchanged, scaled down in the slowdown polygon, zero in the stop polygon or with a stale scan.
+unchanged (clamped to the limits), scaled down in the slowdown polygon, zero in the stop polygon,
+with a scan that is stale BY ITS HEADER STAMP against this node's clock (frozen, late, future or
+zero stamps), with too many invalid beams ahead, or for a non-finite or absurd command.
 When the guide stops sending, the monitor stops too (the base's watchdog stops the motors).
-Publishes `~/state` (std_msgs/String, transient local: pass, slowdown, stop, stale) on every change and
-`/diagnostics`. It reads nothing but the raw scan: no map, no costmap, no localisation.
+Publishes `~/state` (std_msgs/String, transient local: pass, slowdown, stop, stale, blind,
+invalid_command) on every change and `/diagnostics` (with the reason of the last stop). It reads
+nothing but the raw scan: no map, no costmap, no localisation.
 """
 from __future__ import annotations
 
 import math
-import time
-
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Twist
 from rclpy.node import Node
@@ -24,8 +24,7 @@ from std_msgs.msg import String
 from retail_common import names
 from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
 from retail_common.params import ParamSpec
-from retail_navigation.collision_monitor import CollisionMonitor, MonitorConfig
-from retail_navigation.lidar import scan_points
+from retail_navigation.collision_monitor import CollisionMonitor, MonitorConfig, ScanSource, SourceConfig
 
 PARAMS = [
     ParamSpec('cmd_in_topic', names.GUIDE_CMD_VEL, 'the guide\'s velocity command (geometry_msgs/Twist)'),
@@ -39,7 +38,16 @@ PARAMS = [
     ParamSpec('slowdown_time_s', 1.5, 'slowdown polygon grows by speed x this [s]', min=0.0, max=10.0),
     ParamSpec('slowdown_ratio', 0.4, 'speed share kept in the slowdown polygon', min=0.0, max=1.0),
     ParamSpec('min_points', 2, 'laser points needed inside a polygon', type='int', min=1, max=100),
-    ParamSpec('scan_timeout_s', 0.5, 'an older scan stops the robot [s]', min=0.05, max=5.0),
+    ParamSpec('scan_timeout_s', 0.5, 'a scan older than this BY ITS STAMP stops the robot (Nav2 source_timeout) [s]',
+              min=0.05, max=5.0),
+    ParamSpec('stamp_future_tolerance_s', 0.1, 'a scan stamped further ahead of this node\'s clock stops the robot [s]',
+              min=0.0, max=2.0),
+    ParamSpec('max_invalid_ahead_share', 0.5, 'more invalid (NaN) beams than this share in the way: no driving',
+              min=0.0, max=1.0),
+    ParamSpec('max_vx', 0.7, 'forward commands are clamped to this [m/s]', min=0.0, max=2.0),
+    ParamSpec('max_reverse_vx', 0.2, 'reverse commands are clamped to this [m/s]', min=0.0, max=2.0),
+    ParamSpec('max_wz', 1.5, 'turn commands are clamped to this [rad/s]', min=0.0, max=6.3),
+    ParamSpec('absurd_factor', 2.0, 'a command beyond this many times its limit is refused (stop)', min=1.0, max=100.0),
 ]
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
@@ -55,13 +63,16 @@ class CollisionMonitorNode(Node):
         self.monitor = CollisionMonitor(MonitorConfig(
             robot_radius=cfg.robot_radius, stop_margin_m=cfg.stop_margin_m, stop_time_s=cfg.stop_time_s,
             slowdown_margin_m=cfg.slowdown_margin_m, slowdown_time_s=cfg.slowdown_time_s,
-            slowdown_ratio=cfg.slowdown_ratio, min_points=cfg.min_points, scan_timeout_s=cfg.scan_timeout_s))
+            slowdown_ratio=cfg.slowdown_ratio, min_points=cfg.min_points, max_vx=cfg.max_vx,
+            max_reverse_vx=cfg.max_reverse_vx, max_wz=cfg.max_wz, absurd_factor=cfg.absurd_factor),
+            SourceConfig(source_timeout_s=cfg.scan_timeout_s, future_tolerance_s=cfg.stamp_future_tolerance_s,
+                         max_invalid_ahead_share=cfg.max_invalid_ahead_share))
         lx, ly, _, lyaw = cfg.laser_pose
-        self._mount = (lx, ly, math.cos(lyaw), math.sin(lyaw))
-        self._points: np.ndarray | None = None
-        self._scan_time = -math.inf
+        self.sources = [ScanSource(cfg.scan_topic, (lx, ly, lyaw), self.monitor.source)]
         self._state = ''
-        self.counts = {'pass': 0, 'slowdown': 0, 'stop': 0, 'stale': 0}
+        self._last_reason = ''
+        self.counts = {'pass': 0, 'slowdown': 0, 'stop': 0, 'stale': 0, 'blind': 0, 'invalid_command': 0,
+                       'clamped': 0, 'scans_refused': 0}
         self.out_pub = self.create_publisher(Twist, cfg.cmd_out_topic, 10)
         self.state_pub = self.create_publisher(String, '~/state', LATCHED)
         self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
@@ -71,25 +82,31 @@ class CollisionMonitorNode(Node):
         self._set_state('stale')
         self.get_logger().info(f'ready: {cfg.cmd_in_topic} -> {cfg.cmd_out_topic}, checked on {cfg.scan_topic}')
 
-    def _on_scan(self, msg: LaserScan) -> None:
-        local = scan_points(np.asarray(msg.ranges, dtype=np.float64), msg.angle_min, msg.angle_increment,
-                            msg.range_min, msg.range_max)
-        lx, ly, c, s = self._mount
-        points = np.empty_like(local)
-        points[:, 0] = lx + c * local[:, 0] - s * local[:, 1]
-        points[:, 1] = ly + s * local[:, 0] + c * local[:, 1]
-        self._points = points
-        self._scan_time = time.monotonic()     # arrival time: a scan from a stalled driver ages here
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_scan(self, msg: LaserScan, source: ScanSource | None = None) -> None:
+        source = source or self.sources[0]
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9    # judged by this, never by arrival
+        refused = source.update(stamp, msg.ranges, msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max)
+        if refused:
+            self.counts['scans_refused'] += 1
+            self.get_logger().warning(f'{source.name}: {refused}', throttle_duration_sec=5.0)
 
     def _on_cmd(self, msg: Twist) -> None:
-        decision = self.monitor.decide(msg.linear.x, msg.angular.z, self._points,
-                                       time.monotonic() - self._scan_time)
+        now = self._now()
+        decision = self.monitor.decide(msg.linear.x, msg.angular.z, [s.observe(now) for s in self.sources])
         self.counts[decision.action] += 1
+        self.counts['clamped'] += int(decision.clamped)
         out = Twist()
         out.linear.x, out.angular.z = float(decision.vx), float(decision.wz)
         self.out_pub.publish(out)
+        if decision.action not in ('pass', 'slowdown'):
+            self._last_reason = decision.reason
+        if decision.action == 'invalid_command':
+            self.get_logger().error(decision.reason, throttle_duration_sec=2.0)
         if decision.action != self._state and (decision.vx or decision.wz or decision.action != 'pass'):
-            if decision.action in ('stop', 'stale'):
+            if decision.action in ('stop', 'stale', 'blind'):
                 self.get_logger().warning(f'{decision.action}: {decision.reason}', throttle_duration_sec=2.0)
             self._set_state(decision.action)
 
@@ -99,11 +116,18 @@ class CollisionMonitorNode(Node):
             self.state_pub.publish(String(data=state))
 
     def _publish_diagnostics(self) -> None:
-        age = time.monotonic() - self._scan_time
-        values = dict(self.counts, state=self._state,
-                      scan_age_s=f'{age:.2f}' if math.isfinite(age) else 'never')
-        if age > self.params.scan_timeout_s:
-            level, message = DiagnosticStatus.ERROR, 'no fresh laser scan: the robot will not drive'
+        now = self._now()
+        problems = [p for p in (s.problem(now) for s in self.sources) if p]
+        stamps = [s.stamp for s in self.sources if s.stamp]
+        age = now - max(stamps) if stamps else math.inf
+        values = dict(self.counts, state=self._state, last_stop_reason=self._last_reason,
+                      scan_age_by_stamp_s=f'{age:.2f}' if math.isfinite(age) else 'never')
+        if problems:
+            level, message = DiagnosticStatus.ERROR, f'laser not usable, the robot will not drive: {"; ".join(problems)}'
+        elif self._state == 'invalid_command':
+            level, message = DiagnosticStatus.ERROR, f'refused a velocity command: {self._last_reason}'
+        elif self._state == 'blind':
+            level, message = DiagnosticStatus.WARN, f'cannot see the way: {self._last_reason}'
         elif self._state == 'stop':
             level, message = DiagnosticStatus.WARN, 'stopped for something close ahead'
         else:

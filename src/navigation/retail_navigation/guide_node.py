@@ -492,7 +492,7 @@ class GuideNode(Node):
         """Lost: end the mission (stop, tell the customer, call staff). Not localised yet: wait."""
         if not self.params.localization:
             return False
-        if self._localization_state == 'lost':
+        if self._localization_state in ('lost', 'not_sure'):     # not sure: two places match (safety engineer)
             x, y = self._pose[:2] if self._pose is not None else (math.nan, math.nan)
             self.events.send('staff_request', {'reason': 'robot_lost', 'x': round(x, 2), 'y': round(y, 2)})
             self.get_logger().error('localisation lost: stopping here and calling staff')

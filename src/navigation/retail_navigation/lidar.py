@@ -5,8 +5,13 @@ Pure core (numpy). `cast_grid` walks every beam through the grid cell by cell at
 first occupied cell's boundary, exactly, not sampled. `cast_circles` intersects the beams with
 discs (people). `SimLidar.scan` combines both for a laser at a mount pose on the robot and adds
 range noise, as a `sensor_msgs/LaserScan` would carry it: beams from `angle_min` counter-clockwise
-every `angle_increment`, ranges in metres, `inf` where nothing was seen within `range_max`
-(REP-117) and NaN for a return inside the blind zone below `range_min`.
+every `angle_increment`, ranges in metres, `+inf` where nothing was seen within `range_max` and
+`-inf` for something inside the blind zone below `range_min` (REP-117; `too_close='nan'` gives the
+NaN some drivers send instead).
+
+Honest faults of real drivers for tests and the simulator (`StampFault`, `ScanStamper`): a frozen
+driver republishing its last scan with its old stamp, scans stamped late or in the future, zero
+stamps. A short-range lidar is `range_max` smaller than the store (every far beam `+inf`).
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ class LidarConfig:
     noise_std: float = 0.01          # m, range noise (Gaussian)
     mount: Pose = (0.0, 0.0, 0.0)    # base_link -> laser (x, y, yaw)
     angle_min: float = -math.pi
+    too_close: str = '-inf'          # reading below range_min: '-inf' (REP-117) or 'nan' (some drivers)
 
     @property
     def angle_increment(self) -> float:
@@ -141,8 +147,65 @@ class SimLidar:
         if c.noise_std > 0:
             ranges[seen] += self.rng.normal(0.0, c.noise_std, int(seen.sum()))
         ranges[seen & (ranges > c.range_max)] = np.inf
-        ranges[seen & (ranges < c.range_min)] = np.nan
+        ranges[seen & (ranges < c.range_min)] = np.nan if c.too_close == 'nan' else -np.inf
         return ranges.astype(np.float32)
+
+
+STAMP_FAULTS = ('frozen', 'late', 'future', 'zero')
+
+
+@dataclass
+class StampFault:
+    """A lidar driver's stamping fault: `frozen` after `seconds` (republishes its last scan with
+    the old stamp), `late` (stamps `seconds` behind the clock), `future` (`seconds` ahead), `zero`."""
+
+    kind: str = ''
+    seconds: float = 0.0
+
+    @classmethod
+    def parse(cls, text: str) -> 'StampFault':
+        """'frozen:2', 'late:3', 'future:1', 'zero' or '' (none); ValueError with a one-line reason."""
+        text = (text or '').strip()
+        if not text:
+            return cls()
+        kind, _, value = text.partition(':')
+        if kind not in STAMP_FAULTS:
+            raise ValueError(f'lidar fault {text!r}: expected one of {", ".join(STAMP_FAULTS)} (e.g. frozen:2, late:3)')
+        if kind == 'zero':
+            return cls('zero')
+        try:
+            seconds = float(value or 0.0)
+        except ValueError:
+            raise ValueError(f'lidar fault {text!r}: {value!r} is not a number of seconds') from None
+        if not 0.0 <= seconds <= 3600.0:
+            raise ValueError(f'lidar fault {text!r}: seconds must be 0..3600')
+        return cls(kind, seconds)
+
+
+class ScanStamper:
+    """The stamp (and ranges) a driver with `fault` publishes for a scan cast at `now_s`."""
+
+    def __init__(self, fault: StampFault | None = None) -> None:
+        self.fault = fault or StampFault()
+        self._start: float | None = None
+        self._frozen: tuple[float, np.ndarray] | None = None
+        self._last: tuple[float, np.ndarray] | None = None
+
+    def freeze(self) -> None:
+        """From now on, republish the last scan with its stamp (a stalled driver)."""
+        self.fault = StampFault('frozen', 0.0)
+
+    def __call__(self, now_s: float, ranges: np.ndarray) -> tuple[float, np.ndarray]:
+        if self._start is None:
+            self._start = now_s
+        kind, seconds = self.fault.kind, self.fault.seconds
+        if kind == 'frozen' and now_s - self._start >= seconds and self._last is not None:
+            if self._frozen is None:
+                self._frozen = self._last
+            return self._frozen
+        stamp = {'late': now_s - seconds, 'future': now_s + seconds, 'zero': 0.0}.get(kind, now_s)
+        self._last = (stamp, ranges)
+        return self._last
 
 
 def scan_points(ranges: np.ndarray, angle_min: float, angle_increment: float, range_min: float,

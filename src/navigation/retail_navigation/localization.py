@@ -16,11 +16,23 @@ Pure core, no rclpy. The pieces are those of Thrun, Burgard & Fox, *Probabilisti
   around the best particle, with its covariance. `score` is the share of beams that end within
   `match_tolerance_m` of a mapped obstacle at the estimate: below `lost_score` for
   `lost_after_updates` updates, the filter is *lost*.
+- No information is not contrary evidence: a scan with fewer than `min_beams` returns within range
+  (a lidar shorter than the hall: every beam +inf) neither weighs the particles nor counts towards
+  *lost*; the pose goes on with odometry, its covariance growing, and the estimate says
+  `degraded`.
+- Global relocalisation keeps every place the scans match (`Hypothesis`: the modes of the
+  posterior, followed by odometry and refined on each scan) and accepts a pose only when no other
+  place far away matches about as well; in a store with two identical aisles it stays *not sure*
+  (`Estimate.ambiguous` lists the places) instead of settling on one by chance.
+- `OdomHistory`: a short odometry history, interpolated to each scan's own stamp (the scan is
+  used where the robot was when it was taken, not where the latest odometry says it is now);
+  stamps off the history by more than its window are refused with the reason.
 
 Poses are (x, y, theta) in metres and radians, in the map frame (REP-105).
 """
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 
@@ -70,6 +82,11 @@ class AmclConfig:
     cluster_radius_m: float = 0.5
     initial_std_xy: float = 0.2
     initial_std_theta: float = 0.2
+    min_beams: int = 10                  # fewer returns within range: no information (odometry only)
+    mode_separation_m: float = 1.5       # places this far apart are different hypotheses
+    mode_min_share: float = 0.05         # a posterior cluster with this share of the weight is a hypothesis
+    ambiguity_margin: float = 0.05       # another place matching within this of the best: not sure
+    max_hypotheses: int = 6
 
 
 class LikelihoodField:
@@ -172,6 +189,94 @@ class Estimate:
     lost: bool
     updated: bool = False             # the filter ran an update on this scan
     notes: list[str] = field(default_factory=list)
+    degraded: bool = False            # no laser information in this update: odometry only
+    ambiguous: list[Pose] = field(default_factory=list)   # other places matching as well (not sure)
+
+
+@dataclass
+class Hypothesis:
+    """A place the scans match during a global relocalisation."""
+
+    pose: Pose
+    score: float                      # running scan match at the place
+    misses: int = 0                   # updates in a row it matched clearly worse than accepted
+
+
+def posterior_modes(particles: np.ndarray, weights: np.ndarray, radius: float, min_share: float,
+                    max_modes: int = 6) -> list[tuple[Pose, float]]:
+    """Clusters of the weighted particles (greedy around the heaviest particle left, `radius` in
+    x/y), each (weighted mean pose, share of the weight), heaviest first, down to `min_share`."""
+    left = np.ones(len(particles), dtype=bool)
+    modes: list[tuple[Pose, float]] = []
+    total = float(weights.sum()) or 1.0
+    while len(modes) < max_modes and left.any():
+        idx = np.nonzero(left)[0]
+        best = particles[idx[int(np.argmax(weights[idx]))]]
+        near = left & (np.hypot(particles[:, 0] - best[0], particles[:, 1] - best[1]) < radius)
+        share = float(weights[near].sum()) / total
+        left &= ~near
+        if share < min_share:
+            if float(weights[left].sum()) / total < min_share:
+                break
+            continue
+        w = weights[near] / max(float(weights[near].sum()), 1e-300)
+        pc = particles[near]
+        theta = math.atan2(float(w @ np.sin(pc[:, 2])), float(w @ np.cos(pc[:, 2])))
+        modes.append(((float(w @ pc[:, 0]), float(w @ pc[:, 1]), theta), share))
+    return modes
+
+
+class OdomHistory:
+    """The last `keep_s` of odometry poses by stamp; `at(stamp)` interpolates the pose at a scan's
+    stamp. Verdicts: 'ok'; 'wait' (the stamp is just after the newest odometry: it may still come);
+    'ahead' / 'behind' (off the history by more than `window_s`: refused); 'none' (no odometry yet)."""
+
+    def __init__(self, keep_s: float = 2.0, window_s: float = 0.5, edge_s: float = 0.05) -> None:
+        self.keep_s, self.window_s, self.edge_s = keep_s, window_s, edge_s
+        self.stamps: list[float] = []
+        self.poses: list[Pose] = []
+
+    def add(self, stamp: float, pose: Pose) -> str:
+        """'' or why the message was not kept (non-finite, out of order)."""
+        if not (math.isfinite(stamp) and all(math.isfinite(v) for v in pose)):
+            return 'odometry with non-finite values'
+        if self.stamps and stamp <= self.stamps[-1]:
+            if stamp < self.stamps[-1] - self.keep_s:      # the clock jumped back: start again
+                self.stamps.clear()
+                self.poses.clear()
+            else:
+                return 'odometry stamped before the previous message'
+        self.stamps.append(stamp)
+        self.poses.append(pose)
+        cut = bisect.bisect_left(self.stamps, stamp - self.keep_s)
+        if cut:
+            del self.stamps[:cut], self.poses[:cut]
+        return ''
+
+    def at(self, stamp: float) -> tuple[Pose | None, str, float]:
+        """(pose, verdict, offset [s] of the stamp beyond the history)."""
+        if not self.stamps:
+            return None, 'none', math.inf
+        first, last = self.stamps[0], self.stamps[-1]
+        if stamp > last:
+            offset = stamp - last
+            if offset <= self.edge_s and len(self.stamps) >= 2:   # a fraction of an odometry period
+                return self._between(len(self.stamps) - 1, stamp), 'ok', offset
+            return None, ('wait' if offset <= self.window_s else 'ahead'), offset
+        if stamp < first:
+            offset = first - stamp
+            if offset <= self.edge_s:
+                return self.poses[0], 'ok', offset
+            return None, 'behind', last - stamp
+        k = max(1, bisect.bisect_left(self.stamps, stamp))
+        return self._between(k, stamp), 'ok', 0.0
+
+    def _between(self, k: int, stamp: float) -> Pose:
+        t0, t1 = self.stamps[k - 1], self.stamps[k]
+        a, b = self.poses[k - 1], self.poses[k]
+        f = (stamp - t0) / (t1 - t0) if t1 > t0 else 0.0
+        d = relative(a, b)
+        return compose(a, (d[0] * f, d[1] * f, d[2] * f))
 
 
 class ParticleFilter:
@@ -194,6 +299,7 @@ class ParticleFilter:
         self.global_mode = False
         self.estimate: Estimate | None = None
         self._free_points: np.ndarray | None = None
+        self.hypotheses: list[Hypothesis] = []
 
     # --- initialisation -----------------------------------------------------------------------
     def initialise(self, pose: Pose, std_xy: float | None = None, std_theta: float | None = None,
@@ -209,16 +315,19 @@ class ParticleFilter:
         p[:, 2] = wrap(self.rng.normal(pose[2], st, n))
         self._set(p)
         self.global_mode = False
+        self.hypotheses = []
         self._odom = None                        # the next scan's odometry is the reference for `pose`
         self._bad_updates = 0
         self.estimate = Estimate(tuple(float(v) for v in pose), np.diag([sx * sx, sx * sx, st * st]), 1.0, n, False)
 
-    def relocalise_globally(self) -> None:
+    def relocalise_globally(self, keep_hypotheses: bool = False) -> None:
         """Forget the pose: particles uniformly over the known free floor, any heading."""
         n = self.config.global_particles
         p = self._uniform(n)
         self._set(p)
         self.global_mode = True
+        if not keep_hypotheses:
+            self.hypotheses = []
         self._global_updates = 0
         self._bad_updates = 0
         self._w_slow = self._w_fast = 0.0
@@ -260,6 +369,10 @@ class ParticleFilter:
         if not (force or self.global_mode or moved >= c.update_min_d or turned >= c.update_min_a):
             return self._shifted_estimate(odom)
         self.particles = sample_motion_odometry(self.particles, self._odom, odom, c, self.rng)
+        if self.hypotheses:
+            delta = relative(self._odom, odom)
+            for h in self.hypotheses:
+                h.pose = compose(h.pose, delta)
         self._odom = odom
         self._update(np.asarray(ranges, dtype=np.float64), np.asarray(angles, dtype=np.float64))
         self.estimate.updated = True
@@ -293,7 +406,7 @@ class ParticleFilter:
         c = self.config
         r, a = self._beams(ranges, angles, c.max_beams)
         notes: list[str] = []
-        if len(r) >= 5:
+        if len(r) >= c.min_beams:
             ex, ey = self._endpoints(self.particles, r, a)
             weight = c.global_beam_weight if self.global_mode else c.beam_weight
             loglik = self.field.log_likelihood(ex, ey).sum(axis=1) * weight
@@ -306,8 +419,10 @@ class ParticleFilter:
             w = np.exp(logw)
             self.weights = w / w.sum()
         else:
-            notes.append('too few laser returns to weigh the particles')
-        self._estimate(ranges, angles, notes)
+            notes.append(f'{len(r)} laser returns within range: no information, odometry only')
+        self._estimate(ranges, angles, notes, informative=len(r) >= c.min_beams)
+        if self.global_mode and len(r) >= c.min_beams:
+            self._follow_hypotheses(r, a)
         n_eff = 1.0 / float((self.weights ** 2).sum())
         if n_eff < 0.5 * len(self.particles) or self.global_mode:
             self._resample()
@@ -342,14 +457,15 @@ class ParticleFilter:
         if self.global_mode:
             self._global_updates += 1
             if self._global_updates >= c.global_restart_updates:
-                self.relocalise_globally()           # stuck on a look-alike place: draw new hypotheses
+                self.relocalise_globally(keep_hypotheses=True)   # stuck on a look-alike place: draw new particles
                 return
             if self._global_updates >= c.global_min_updates and self.estimate is not None \
-                    and self.estimate.score >= c.global_accept_score \
+                    and self.estimate.score >= c.global_accept_score and not self.estimate.ambiguous \
                     and float(np.trace(self.estimate.covariance[:2, :2])) < 0.05:
                 self.global_mode = False
+                self.hypotheses = []
 
-    def _estimate(self, ranges: np.ndarray, angles: np.ndarray, notes: list[str]) -> None:
+    def _estimate(self, ranges: np.ndarray, angles: np.ndarray, notes: list[str], informative: bool = True) -> None:
         c = self.config
         p, w = self.particles, self.weights
         best = p[int(np.argmax(w))]
@@ -365,13 +481,69 @@ class ParticleFilter:
         dall = np.stack([p[:, 0] - x, p[:, 1] - y, wrap(p[:, 2] - theta)], axis=1)
         cov = np.maximum(cov, (dall * w[:, None]).T @ dall * np.eye(3))
         pose = (x, y, theta)
-        score = self.match_score(pose, ranges, angles)
-        if score < c.lost_score:
-            self._bad_updates += 1
-        else:
-            self._bad_updates = 0
+        if informative:
+            score = self.match_score(pose, ranges, angles)
+            if score < c.lost_score:
+                self._bad_updates += 1
+            else:
+                self._bad_updates = 0
+        else:                                    # no returns: neither matching nor contrary evidence
+            score = math.nan
         lost = self._bad_updates >= c.lost_after_updates
-        self.estimate = Estimate(pose, cov, score, len(p), lost, True, notes)
+        self.estimate = Estimate(pose, cov, score, len(p), lost, True, notes, degraded=not informative)
+
+    # --- global relocalisation: every place that matches ----------------------------------------
+    def _follow_hypotheses(self, r: np.ndarray, a: np.ndarray) -> None:
+        """Refine the kept hypotheses on this scan, add the posterior's new modes, drop the places
+        the scans no longer match, and list in the estimate the places far from it that match
+        about as well (`ambiguous`)."""
+        c = self.config
+        est = self.estimate
+        for h in self.hypotheses:
+            h.pose = self._refine(h.pose, r, a)
+        for pose, _share in posterior_modes(self.particles, self.weights, c.mode_separation_m, c.mode_min_share,
+                                            c.max_hypotheses):
+            near = [h for h in self.hypotheses if math.hypot(h.pose[0] - pose[0], h.pose[1] - pose[1])
+                    < c.mode_separation_m]
+            if near:                                 # the same place: keep the better of the two poses
+                if self._score_beams(pose, r, a) > self._score_beams(near[0].pose, r, a):
+                    near[0].pose = pose
+            else:
+                self.hypotheses.append(Hypothesis(pose, math.nan))
+        keep = []
+        for h in self.hypotheses:
+            score = self._score_beams(h.pose, r, a)
+            h.score = score if math.isnan(h.score) else 0.5 * (h.score + score)
+            h.misses = h.misses + 1 if h.score < c.global_accept_score - 0.15 else 0
+            if h.misses < 3:
+                keep.append(h)
+        keep.sort(key=lambda h: -h.score)
+        self.hypotheses = keep[:c.max_hypotheses]
+        if est is None or math.isnan(est.score):
+            return
+        best = max([est.score] + [h.score for h in self.hypotheses
+                                  if math.hypot(h.pose[0] - est.pose[0], h.pose[1] - est.pose[1]) < c.mode_separation_m])
+        est.ambiguous = [h.pose for h in self.hypotheses
+                         if math.hypot(h.pose[0] - est.pose[0], h.pose[1] - est.pose[1]) >= c.mode_separation_m
+                         and h.score >= best - c.ambiguity_margin and h.score >= c.global_accept_score - 0.05]
+        if est.ambiguous:
+            where = ', '.join(f'({x:.1f}, {y:.1f})' for x, y, _ in [est.pose, *est.ambiguous])
+            est.notes.append(f'not sure: the scans match {len(est.ambiguous) + 1} places equally well {where}')
+
+    def _refine(self, pose: Pose, r: np.ndarray, a: np.ndarray, samples: int = 150) -> Pose:
+        """The best of a few poses around `pose` by the likelihood of the scan (a local search)."""
+        cand = np.empty((samples + 1, 3))
+        cand[0] = pose
+        cand[1:, 0] = pose[0] + self.rng.normal(0.0, 0.06, samples)
+        cand[1:, 1] = pose[1] + self.rng.normal(0.0, 0.06, samples)
+        cand[1:, 2] = wrap(pose[2] + self.rng.normal(0.0, 0.04, samples))
+        ex, ey = self._endpoints(cand, r, a)
+        best = cand[int(np.argmax(self.field.log_likelihood(ex, ey).sum(axis=1)))]
+        return float(best[0]), float(best[1]), float(best[2])
+
+    def _score_beams(self, pose: Pose, r: np.ndarray, a: np.ndarray) -> float:
+        ex, ey = self._endpoints(np.array([pose]), r, a)
+        return float((self.field.distance_at(ex, ey) <= self.config.match_tolerance_m).mean())
 
     def match_score(self, pose: Pose, ranges: np.ndarray, angles: np.ndarray) -> float:
         """Share of the valid beams ending within match_tolerance_m of a mapped obstacle."""

@@ -3,12 +3,18 @@
 Thin adapter around localization.ParticleFilter:
 
 - reads `/scan` (sensor_msgs/LaserScan from any lidar driver; the laser sits at `laser_pose` on
-  the robot) and `/odom` (nav_msgs/Odometry; the odometry pose at each scan's time is
-  interpolated from the last second of messages);
+  the robot) and `/odom` (nav_msgs/Odometry). Each scan is used at its own header stamp: the
+  odometry pose is interpolated to it from the last 2 s of odometry (a scan stamped after the
+  newest odometry waits for it, up to `odom_window_s`); a scan whose stamp is off the odometry by
+  more than `odom_window_s` is refused, counted, and reported (diagnostics WARN with the count and
+  how far off), never silently dropped;
 - publishes `/navigation/pose` (PoseWithCovarianceStamped, frame `map`) after every filter
   update, `map -> odom` on `/tf` (stamped `transform_tolerance_s` ahead, as AMCL does, and repeated
-  at 10 Hz), `/navigation/localization_state` (std_msgs/String, transient local: `tracking`,
-  `relocalising`, `lost`, `waiting_for_scan`) and `/diagnostics` (covariance, scan match score);
+  at 10 Hz), `/navigation/localization_state` (std_msgs/String, transient local: `tracking`;
+  `degraded` (no usable laser information: the pose goes on with odometry, its covariance
+  growing); `relocalising`; `not_sure` (a global relocalisation found several places that match
+  equally well, e.g. two identical aisles: no pose is published, ask staff); `lost`;
+  `waiting_for_scan`) and `/diagnostics` (covariance, scan match score, refused scans);
 - starts from a pose given on `/initialpose` (RViz's "2D Pose Estimate") or `initial_pose`; else
   from the last pose saved in `pose_file` (written every few seconds and on shutdown, atomically)
   or the dock zone, whichever the first scan matches better (a robot switched off in an aisle
@@ -22,7 +28,6 @@ relocalisation when `relocalise_when_lost` is on).
 """
 from __future__ import annotations
 
-import bisect
 import json
 import math
 import os
@@ -45,7 +50,7 @@ from retail_common import names
 from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
 from retail_common.params import ParamSpec
 from retail_common.store import StoreError, load_store
-from retail_navigation.localization import AmclConfig, ParticleFilter, compose, map_to_odom, relative
+from retail_navigation.localization import AmclConfig, OdomHistory, ParticleFilter, map_to_odom
 from retail_navigation.maps import MapError, load_map
 from retail_navigation.tf_support import TF_QOS, TFMessage, transform, yaw_of
 
@@ -75,7 +80,10 @@ PARAMS = [
     ParamSpec('relocalise_when_lost', True, 'start a global relocalisation when lost'),
     ParamSpec('transform_tolerance_s', 0.2, 'map -> odom is stamped this far ahead [s]', min=0.0, max=5.0),
     ParamSpec('save_period_s', 5.0, 'how often the pose is saved [s]', min=0.5, max=3600.0),
-    ParamSpec('scan_timeout_s', 2.0, 'no scan for this long: diagnostics error [s]', min=0.1, max=60.0),
+    ParamSpec('scan_timeout_s', 2.0, 'no scan for this long: diagnostics error; no usable scan: degraded [s]',
+              min=0.1, max=60.0),
+    ParamSpec('odom_window_s', 0.5, 'a scan stamped further than this from the odometry history is refused [s]',
+              min=0.05, max=5.0),
 ]
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
@@ -131,7 +139,11 @@ class LocalizationNode(Node):
         self._candidates = self._start_poses(cfg, store, name)
         start, source = self._candidates[0]
         self.filter.initialise(start)
-        self._odom: list[tuple[float, tuple[float, float, float]]] = []   # (stamp, pose), last ~2 s
+        self._odom = OdomHistory(keep_s=max(2.0, 2 * cfg.odom_window_s), window_s=cfg.odom_window_s)
+        self._pending: list[LaserScan] = []      # scans waiting for the odometry of their stamp
+        self._refused: list[tuple[float, str, float]] = []   # (monotonic time, verdict, offset) of the last 10 s
+        self.refused_total = 0
+        self._last_used = 0.0                    # monotonic time of the last scan used
         self._map_to_odom: tuple[float, float, float] | None = None
         self._state = ''
         self._last_scan = 0.0
@@ -183,24 +195,40 @@ class LocalizationNode(Node):
     # --- inputs -------------------------------------------------------------------------------
     def _on_odom(self, msg: Odometry) -> None:
         p = msg.pose.pose
-        stamp = _stamp_s(msg.header.stamp)
-        self._odom.append((stamp, (p.position.x, p.position.y, yaw_of(p.orientation))))
-        while self._odom and self._odom[0][0] < stamp - 2.0:
-            self._odom.pop(0)
+        problem = self._odom.add(_stamp_s(msg.header.stamp), (p.position.x, p.position.y, yaw_of(p.orientation)))
+        if problem:
+            self.get_logger().warning(f'{names.ODOM}: {problem}: ignored', throttle_duration_sec=10.0)
+        if self._pending:
+            self._drain()
 
-    def _odom_at(self, stamp: float) -> tuple[float, float, float] | None:
-        if not self._odom:
-            return None
-        times = [t for t, _ in self._odom]
-        k = bisect.bisect_left(times, stamp)
-        if k <= 0:
-            return self._odom[0][1] if times[0] - stamp < 0.2 else None
-        if k >= len(times):
-            return self._odom[-1][1] if stamp - times[-1] < 0.5 else None
-        (t0, a), (t1, b) = self._odom[k - 1], self._odom[k]
-        f = (stamp - t0) / (t1 - t0) if t1 > t0 else 0.0
-        d = relative(a, b)
-        return compose(a, (d[0] * f, d[1] * f, d[2] * f))
+    def odom_for_scan(self, stamp: float) -> tuple[tuple[float, float, float] | None, str, float]:
+        """The odometry pose at the scan's own stamp (interpolated), or why not."""
+        return self._odom.at(stamp)
+
+    def _drain(self) -> None:
+        """Use the waiting scans whose odometry has come, in order; refuse those that cannot get any."""
+        while self._pending:
+            msg = self._pending[0]
+            odom, verdict, offset = self.odom_for_scan(_stamp_s(msg.header.stamp))
+            if verdict == 'wait':
+                return
+            self._pending.pop(0)
+            if odom is None:
+                self._refuse(verdict, offset)
+            else:
+                self._use_scan(msg, odom)
+
+    def _refuse(self, verdict: str, offset: float) -> None:
+        now = time.monotonic()
+        self.refused_total += 1
+        self._refused.append((now, verdict, offset))
+        while self._refused and self._refused[0][0] < now - 10.0:
+            self._refused.pop(0)
+        what = {'ahead': f'{offset:.2f} s ahead of', 'behind': f'{offset:.2f} s behind',
+                'none': 'with no'}.get(verdict, verdict)
+        self.get_logger().warning(f'scan stamped {what} the odometry: not used '
+                                  f'({self.refused_total} so far; lidar and base clocks or stamps?)',
+                                  throttle_duration_sec=5.0)
 
     def _angles(self, msg: LaserScan) -> np.ndarray:
         key = (len(msg.ranges), msg.angle_min, msg.angle_increment)
@@ -210,10 +238,14 @@ class LocalizationNode(Node):
 
     def _on_scan(self, msg: LaserScan) -> None:
         self._last_scan = time.monotonic()
-        stamp = _stamp_s(msg.header.stamp)
-        odom = self._odom_at(stamp)
-        if odom is None:
-            return
+        self._pending.append(msg)
+        if len(self._pending) > 3:               # odometry stalled: the oldest cannot wait longer
+            self._pending.pop(0)
+            self._refuse('wait', math.nan)
+        self._drain()
+
+    def _use_scan(self, msg: LaserScan, odom: tuple[float, float, float]) -> None:
+        self._last_used = time.monotonic()
         ranges = np.asarray(msg.ranges, dtype=np.float64)
         self.filter.range_min, self.filter.range_max = msg.range_min, msg.range_max
         if len(self._candidates) > 1:            # first scan: the saved pose or the dock?
@@ -230,23 +262,38 @@ class LocalizationNode(Node):
         if estimate.updated:
             self._update_ms.append((time.perf_counter() - t0) * 1e3)
             del self._update_ms[:-50]
-            self._map_to_odom = map_to_odom(estimate.pose, odom)
-            self._publish_pose(msg.header.stamp, estimate)
+            if not self.filter.global_mode:          # hypotheses of a relocalisation are not a pose
+                self._map_to_odom = map_to_odom(estimate.pose, odom)
+                self._publish_pose(msg.header.stamp, estimate)
             if estimate.lost and self._state != 'lost':
                 self.get_logger().error(f'lost: the laser scan no longer matches the map (score {estimate.score:.2f})')
             if estimate.lost and self.params.relocalise_when_lost and not self.filter.global_mode:
                 self.filter.relocalise_globally()       # again after each wrong guess
-            state = 'lost' if estimate.lost else ('relocalising' if self.filter.global_mode else 'tracking')
-            if state == 'tracking' and self._state in ('lost', 'relocalising'):
+            if estimate.lost:
+                state = 'lost'
+            elif self.filter.global_mode:
+                state = 'not_sure' if estimate.ambiguous else 'relocalising'
+            else:
+                state = 'degraded' if estimate.degraded else 'tracking'
+            if state == 'not_sure' and self._state != 'not_sure':
+                self.get_logger().warning(' '.join(estimate.notes[-1:]) + ': staff should set the pose '
+                                          '("2D Pose Estimate") or drive the robot to a distinctive place')
+            if state == 'degraded' and self._state != 'degraded':
+                self.get_logger().warning('degraded: no laser returns within range; the pose goes on with '
+                                          'odometry, its uncertainty growing')
+            if state == 'tracking' and self._state in ('lost', 'relocalising', 'not_sure'):
                 self.get_logger().info(f'found again at {estimate.pose[0]:.2f},{estimate.pose[1]:.2f} '
                                        f'(score {estimate.score:.2f})')
-            if not (self._state == 'lost' and state == 'relocalising'):   # lost until tracking again
+            if not (self._state == 'lost' and state == 'relocalising'):   # lost until found (or not sure)
                 self._set_state(state)
-        elif self._map_to_odom is None:
-            self._map_to_odom = map_to_odom(estimate.pose, odom)
+        else:
+            if self._map_to_odom is None:
+                self._map_to_odom = map_to_odom(estimate.pose, odom)
+            if self._state == 'degraded' and self.filter.estimate is not None and not self.filter.estimate.degraded:
+                self._set_state('tracking')          # scans are used again (standing still: no update)
         self._publish_tf(msg.header.stamp)
         if self._state == 'waiting_for_scan':
-            self._set_state('tracking')
+            self._set_state('degraded' if estimate.degraded else 'tracking')
 
     def _on_initial_pose(self, msg: PoseWithCovarianceStamped) -> None:
         if msg.header.frame_id not in ('', self.params.map_frame):
@@ -314,7 +361,14 @@ class LocalizationNode(Node):
                 and self._state == 'tracking':
             self._save(est.pose)
         age = now - self._last_scan if self._last_scan else math.inf
-        values = {'state': self._state, 'particles': len(self.filter.particles)}
+        unused = now - self._last_used if self._last_used else math.inf
+        while self._refused and self._refused[0][0] < now - 10.0:
+            self._refused.pop(0)
+        refused = self._refused
+        values = {'state': self._state, 'particles': len(self.filter.particles),
+                  'scans_refused_total': self.refused_total, 'scans_refused_10s': len(refused)}
+        if self.filter.global_mode and est is not None and est.ambiguous:
+            values['places_matching'] = '; '.join(f'{x:.2f},{y:.2f}' for x, y, _ in [est.pose, *est.ambiguous])
         if est is not None:
             values.update({'x': f'{est.pose[0]:.3f}', 'y': f'{est.pose[1]:.3f}', 'theta': f'{est.pose[2]:.3f}',
                            'std_xy_m': f'{math.sqrt(max(est.covariance[0, 0], est.covariance[1, 1])):.3f}',
@@ -322,11 +376,31 @@ class LocalizationNode(Node):
                            'scan_match_score': f'{est.score:.2f}'})
         if self._update_ms:
             values['update_ms_median'] = f'{float(np.median(self._update_ms)):.1f}'
+        refused_why = ''
+        if refused:
+            worst = max(refused, key=lambda item: item[2] if math.isfinite(item[2]) else -1.0)
+            refused_why = (f'{len(refused)} scans in the last 10 s not used: stamps up to {worst[2]:.2f} s '
+                           f'{"ahead of" if worst[1] == "ahead" else "behind"} the odometry'
+                           if worst[1] in ('ahead', 'behind') else
+                           f'{len(refused)} scans in the last 10 s not used: no odometry for their stamps')
         if age > self.params.scan_timeout_s:
             level, message = DiagnosticStatus.ERROR, ('no laser scan yet' if age == math.inf
                                                       else f'no laser scan for {age:.1f} s')
         elif self._state == 'lost':
             level, message = DiagnosticStatus.ERROR, 'lost: the laser scan does not match the store map'
+        elif unused > self.params.scan_timeout_s and self._state not in ('waiting_for_scan',):
+            if self._state == 'tracking':
+                self._set_state('degraded')
+            level, message = DiagnosticStatus.WARN, (f'degraded: no scan used for {unused:.1f} s, pose from '
+                                                     f'odometry only; {refused_why or "no odometry"}')
+        elif self._state == 'not_sure':
+            level, message = DiagnosticStatus.WARN, ('not sure: several places of the map match the scans '
+                                                     'equally well; staff should set the pose')
+        elif self._state == 'degraded':
+            level, message = DiagnosticStatus.WARN, ('degraded: no laser returns within range, pose from '
+                                                     'odometry with growing uncertainty')
+        elif refused_why:
+            level, message = DiagnosticStatus.WARN, f'localised, but {refused_why}'
         elif self._state == 'relocalising':
             level, message = DiagnosticStatus.WARN, 'relocalising: looking for the robot on the whole map'
         else:

@@ -12,7 +12,11 @@ store:
   (std_msgs/UInt32, transient local): the shoppers and how often the robot touched one.
 
 The last three are for tests and benchmarks only: no node of the robot reads them.
-Options: those of `retailbot base sim` plus `--laser-pose X,Y,YAW` and `--scan-rate HZ`.
+Options: those of `retailbot base sim` plus `--laser-pose X,Y,YAW`, `--scan-rate HZ` and the
+honest lidar faults of real drivers: `--lidar-fault frozen:S|late:S|future:S|zero` (republish the
+last scan with its old stamp after S seconds; stamps S seconds late or ahead; zero stamps),
+`--lidar-range M` (a lidar shorter than the store: far beams +inf) and `--lidar-too-close nan`
+(the NaN some drivers send instead of REP-117's -inf for something closer than range_min).
 Exit codes: 0 stopped, 1 the link is used by another simulator, 2 bad arguments or map.
 """
 from __future__ import annotations
@@ -31,7 +35,7 @@ from std_msgs.msg import UInt32
 from retail_common import names
 from retail_common.node_support import run_node
 from retail_navigation.cli import add_sim_arguments, build_simulator
-from retail_navigation.lidar import LidarConfig, SimLidar
+from retail_navigation.lidar import LidarConfig, ScanStamper, SimLidar, StampFault
 from retail_navigation.pty_sim import LinkBusy
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
@@ -50,10 +54,12 @@ def _pose3(text: str) -> tuple[float, float, float]:
 
 
 class SimNode(Node):
-    def __init__(self, simulator, lidar: SimLidar | None, scan_rate_hz: float, **kwargs) -> None:
+    def __init__(self, simulator, lidar: SimLidar | None, scan_rate_hz: float, stamper: ScanStamper | None = None,
+                 **kwargs) -> None:
         super().__init__('sim', **kwargs)
         self.simulator = simulator
         self.lidar = lidar
+        self.stamper = stamper or ScanStamper()
         self.scan_pub = self.create_publisher(LaserScan, names.SCAN, 5)
         self.truth_pub = self.create_publisher(Odometry, 'sim/ground_truth', 10)
         self.people_pub = self.create_publisher(PoseArray, 'sim/people', 5)
@@ -79,11 +85,12 @@ class SimNode(Node):
 
     def _on_scan(self) -> None:
         pose, _, circles, _ = self._snapshot()
-        stamp = self.get_clock().now().to_msg()
-        ranges = self.lidar.scan(pose, circles)
+        now_ns = self.get_clock().now().nanoseconds
+        stamp_s, ranges = self.stamper(now_ns * 1e-9, self.lidar.scan(pose, circles))
         c = self.lidar.config
         msg = LaserScan()
-        msg.header.stamp = stamp
+        stamp_ns = max(0, int(round(stamp_s * 1e9)))
+        msg.header.stamp.sec, msg.header.stamp.nanosec = stamp_ns // 1_000_000_000, stamp_ns % 1_000_000_000
         msg.header.frame_id = 'laser'
         msg.angle_min = float(c.angle_min)
         msg.angle_increment = float(c.angle_increment)
@@ -141,9 +148,24 @@ def main() -> None:
     parser.add_argument('--laser-pose', type=_pose3, default=(0.10, 0.0, 0.0), metavar='X,Y,YAW',
                         help='where the lidar sits on the robot (base_link -> laser); also [x, y, z, yaw]')
     parser.add_argument('--scan-rate', type=float, default=10.0, metavar='HZ', help='scans per second (1..40)')
+    parser.add_argument('--lidar-fault', default='', metavar='frozen:S|late:S|future:S|zero',
+                        help='a lidar driver fault: frozen after S seconds (old stamp republished), stamps S seconds '
+                             'late or ahead, zero stamps')
+    parser.add_argument('--lidar-range', type=float, default=12.0, metavar='M',
+                        help='range_max of the lidar [m] (shorter than the store: far beams are +inf)')
+    parser.add_argument('--lidar-too-close', choices=('-inf', 'nan'), default='-inf',
+                        help='what a return closer than range_min reads: -inf (REP-117) or nan (some drivers)')
     args = parser.parse_args(argv)
     if not 1.0 <= args.scan_rate <= 40.0:
         print('retail_navigation_base_sim: --scan-rate must be between 1 and 40 Hz', file=sys.stderr)
+        sys.exit(2)
+    if not 0.5 <= args.lidar_range <= 100.0:
+        print('retail_navigation_base_sim: --lidar-range must be between 0.5 and 100 m', file=sys.stderr)
+        sys.exit(2)
+    try:
+        fault = StampFault.parse(args.lidar_fault)
+    except ValueError as exc:
+        print(f'retail_navigation_base_sim: {exc}', file=sys.stderr)
         sys.exit(2)
     try:
         simulator = build_simulator(args)
@@ -157,8 +179,10 @@ def main() -> None:
         if args.map:
             base = simulator.base
             world_map = base.world.world_map if base.world is not None else base.floor
-            lidar = SimLidar(world_map, LidarConfig(mount=args.laser_pose, rate_hz=args.scan_rate), seed=args.seed)
-        code = run_node(lambda: SimNode(simulator, lidar, args.scan_rate))
+            lidar = SimLidar(world_map, LidarConfig(mount=args.laser_pose, rate_hz=args.scan_rate,
+                                                    range_max=args.lidar_range, too_close=args.lidar_too_close),
+                             seed=args.seed)
+        code = run_node(lambda: SimNode(simulator, lidar, args.scan_rate, ScanStamper(fault)))
     except LinkBusy as exc:
         print(f'retail_navigation_base_sim: {exc}', file=sys.stderr)
         code = 1
