@@ -1,5 +1,6 @@
 """The localisation node over DDS: start pose (saved pose vs dock, chosen by the first scan), map -> odom
-on /tf, /navigation/pose, the relocalise service, the pose saved on shutdown."""
+on /tf, /navigation/pose, the relocalise service, the pose saved on shutdown; scans stamped off the odometry
+are reported, never silently dropped; a lidar that sees nothing makes the pose degraded, not lost."""
 from __future__ import annotations
 
 import json
@@ -9,9 +10,13 @@ from pathlib import Path
 import pytest
 from geometry_msgs.msg import PoseWithCovarianceStamped
 from nav_msgs.msg import Odometry
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.duration import Duration
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import LaserScan
+from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from retail_navigation.lidar import LidarConfig, SimLidar
@@ -24,15 +29,24 @@ from rostest_support import wait_for
 DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
 DOCK = (0.7, 6.5, math.pi)
 pytestmark = pytest.mark.timeout(90)
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 
 
 class FakeRobot(Node):
     """Odometry at the origin and lidar scans of a robot standing at `truth` on the demo map."""
 
-    def __init__(self, truth, **kwargs) -> None:
+    def __init__(self, truth, scan_offset_s=0.0, range_max=12.0, **kwargs) -> None:
         super().__init__('fake_robot', **kwargs)
         self.truth = truth
-        self.lidar = SimLidar(load_map(DEMO / 'map.yaml'), LidarConfig(mount=(0.1, 0.0, 0.0)), seed=1)
+        self.scan_offset_s = scan_offset_s
+        self.lidar = SimLidar(load_map(DEMO / 'map.yaml'), LidarConfig(mount=(0.1, 0.0, 0.0), range_max=range_max),
+                              seed=1)
+        self.states: list[str] = []
+        self.diagnostics: list = []
+        self.create_subscription(String, '/navigation/localization_state', lambda m: self.states.append(m.data),
+                                 LATCHED)
+        self.create_subscription(DiagnosticArray, '/diagnostics', lambda m: self.diagnostics.extend(
+            st for st in m.status if st.name == 'navigation/localization'), 10)
         self.odom = self.create_publisher(Odometry, '/odom', 10)
         self.scan = self.create_publisher(LaserScan, '/scan', 10)
         self.map_to_odom = None
@@ -57,7 +71,8 @@ class FakeRobot(Node):
     def _tick_scan(self) -> None:
         c = self.lidar.config
         msg = LaserScan()
-        msg.header.stamp = self.get_clock().now().to_msg()
+        now = self.get_clock().now()
+        msg.header.stamp = (now - Duration(nanoseconds=int(self.scan_offset_s * 1e9))).to_msg()
         msg.header.frame_id = 'laser'
         msg.angle_min, msg.angle_increment = c.angle_min, c.angle_increment
         msg.angle_max = c.angle_min + c.angle_increment * (c.beams - 1)
@@ -66,8 +81,8 @@ class FakeRobot(Node):
         self.scan.publish(msg)
 
 
-def start(ros_context, spin, tmp_path, truth):
-    robot = FakeRobot(truth, context=ros_context)
+def start(ros_context, spin, tmp_path, truth, **fake):
+    robot = FakeRobot(truth, context=ros_context, **fake)
     node = LocalizationNode(context=ros_context, namespace='navigation', parameter_overrides=[
         Parameter('store_dir', value=str(DEMO)), Parameter('pose_file', value=str(tmp_path / 'last_pose.json')),
         Parameter('laser_pose', value=[0.1, 0.0, 0.2, 0.0])])
@@ -108,3 +123,27 @@ def test_relocalise_service_finds_a_robot_carried_elsewhere(ros_context, spin, t
     wait_for(lambda: robot.map_to_odom is not None and math.hypot(
         robot.map_to_odom[0] - truth[0], robot.map_to_odom[1] - truth[1]) < 0.2, 30,
         'the robot found at its true place')
+
+
+@pytest.mark.parametrize('offset', [3.0, -3.0])
+def test_scans_stamped_off_the_odometry_are_reported_not_silently_dropped(ros_context, spin, tmp_path, offset):
+    robot, node = start(ros_context, spin, tmp_path, DOCK, scan_offset_s=offset)
+    side = 'behind' if offset > 0 else 'ahead of'
+    wait_for(lambda: any(st.level == b'\x01' and f'3.0' in st.message and side in st.message
+                         for st in robot.diagnostics), 20, f'a diagnostics warning: scans {side} the odometry')
+    assert node.refused_total >= 5
+    assert not any(st.level == b'\x00' and 'localised' in st.message for st in robot.diagnostics[-2:])
+    wait_for(lambda: robot.states and robot.states[-1] != 'tracking', 5, 'a state that is not tracking')
+
+
+def test_a_lidar_that_sees_nothing_gives_a_degraded_pose_not_lost(ros_context, spin, tmp_path):
+    truth = (12.0, 3.0, 0.3)
+    save_pose(tmp_path / 'last_pose.json', truth, 'map.yaml')
+    robot, node = start(ros_context, spin, tmp_path, truth, range_max=0.3)    # every beam +inf here
+    wait_for(lambda: robot.states and robot.states[-1] == 'degraded', 20, 'the degraded state')
+    wait_for(lambda: any(st.level == b'\x01' and 'degraded' in st.message for st in robot.diagnostics), 10,
+             'a degraded warning')
+    assert 'lost' not in robot.states
+    wait_for(lambda: robot.map_to_odom is not None, 10, 'map -> odom')
+    pose = compose(robot.map_to_odom, (0.0, 0.0, 0.0))
+    assert math.hypot(pose[0] - truth[0], pose[1] - truth[1]) < 0.1
