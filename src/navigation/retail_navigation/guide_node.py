@@ -174,6 +174,7 @@ class GuideNode(Node):
         self._last_scan = -math.inf
         self._goals: dict[int, _GoalRecord] = {}
         self._next_goal_id = 1
+        self.control_steps = 0                     # supervisor steps run (tests wait on it, not on the clock)
 
         sensors = MutuallyExclusiveCallbackGroup()
         actions = ReentrantCallbackGroup()
@@ -431,6 +432,7 @@ class GuideNode(Node):
             record = self._goals.get(running) if running is not None else None
             self.inputs.cancel_requested = record is not None and record.handle.is_cancel_requested
             self._carry_out(self.supervisor.step(now, self.inputs))
+            self.control_steps += 1
 
     def _carry_out(self, tick: Tick) -> None:
         """Do what a step decided (called with the lock held)."""
