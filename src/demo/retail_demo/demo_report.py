@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from retail_navigation.frames import transform_point
+
 
 class Transcript:
     """Who said or did what, when: printed as it happens and kept for transcript.txt."""
@@ -68,9 +70,7 @@ class Expectations:
 
 def compose(origin: tuple[float, float, float], x: float, y: float) -> tuple[float, float]:
     """A point of the odometry frame in the map, odometry having started at `origin` (map pose)."""
-    ox, oy, otheta = origin
-    return (ox + x * math.cos(otheta) - y * math.sin(otheta),
-            oy + x * math.sin(otheta) + y * math.cos(otheta))
+    return transform_point(origin, (x, y))
 
 
 def localisation_error_max(truth: list[tuple[float, float, float]],

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from retail_navigation.odometry import wrap_angle
+from retail_navigation.frames import to_local, wrap_angle
 
 Point = tuple[float, float]
 Pose = tuple[float, float, float]
@@ -157,9 +157,7 @@ class PathFollower:
             self._aligning = False
         lookahead = max(c.min_lookahead_m, min(c.max_lookahead_m, self._last_vx * c.lookahead_time_s))
         tx, ty = self.point_at(s + lookahead) if remaining > lookahead else end
-        dx, dy = tx - x, ty - y
-        local_x = math.cos(theta) * dx + math.sin(theta) * dy
-        local_y = -math.sin(theta) * dx + math.cos(theta) * dy
+        local_x, local_y = to_local(pose, (tx, ty))
         alpha = math.atan2(local_y, local_x)
         if abs(alpha) > c.rotate_in_place_rad:
             return self._rotate(alpha, remaining)

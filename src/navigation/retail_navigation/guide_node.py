@@ -1,28 +1,27 @@
 """`/navigation/guide`: walks customers to places — the GuideTo and Tour action servers.
 
-Thin adapter around guide.Mission (planning, following, waiting, replanning, tour stops):
+Thin adapter: the decisions are taken by `supervisor.Supervisor` (goals, safety stop, odometry
+and localisation pauses, docking, staff requests, outcome events, who is the customer) and
+`guide.Mission` (planning, following, waiting, replanning, tour stops). This node converts
+messages into the supervisor's `Inputs`, calls `step()` at `control_rate_hz` and carries out the
+commands of its `Tick`.
 
-- actions `/navigation/guide_to` (GuideTo) and `/navigation/tour` (Tour); one mission at a time
-  (a goal arriving while another runs is rejected; cancel the running one first);
+- actions `/navigation/guide_to` (GuideTo) and `/navigation/tour` (Tour); one mission at a time:
+  a new goal replaces the running one (which ends `preempted`);
 - drives its own command topic `cmd_vel_topic` (Twist, `/navigation/guide/cmd_vel`; the collision
-  monitor passes it on to `/cmd_vel`) at `control_rate_hz`; reads `/odom`, `/navigation/safety`
-  (BaseSafety: a latched stop ends the mission with `safety_stop`, a bumper hit becomes an
-  obstacle), `/navigation/battery` (BatteryState: below `dock_below_fraction` and idle, it drives
-  to the dock zone; guide goals then end with `battery_low`) and the people seen by perception
-  (`people_topic`, geometry_msgs/PoseArray, positions in `base_link` or `map`);
+  monitor passes it on to `/cmd_vel`); reads `/odom`, `/navigation/safety` (BaseSafety: a latched
+  stop ends the mission with `safety_stop` and holds everything until staff reset the base; a
+  bumper hit becomes an obstacle), `/navigation/battery` (BatteryState: docking when idle and low)
+  and the people seen by perception (`people_topic`, geometry_msgs/PoseArray, in the base frame
+  or `map_frame`);
 - publishes `/map` (OccupancyGrid, transient local), `plan` (nav_msgs/Path) and `arrivals`
-  (PlaceArrival, at every GuideTo goal and tour stop);
+  (PlaceArrival, at every GuideTo goal and tour stop); sends `guide_outcome` (one per mission) and
+  `staff_request` events;
 - marks what the lidar sees that is not on the map (`scan_topic`) in the costmap's obstacle layer.
 
-Frames: with `localization` on, the map pose is `map -> odom` (from /tf, published by
-/navigation/localization) ∘ odom; a mission waits (`waiting_for_localisation`) until the first
-`map -> odom` arrives and ends with `lost` when the localisation reports the robot lost (the base
-stops, the customer is told through the result, and a staff request event is sent). Without it
-the robot starts at `initial_pose` (default: the dock zone) and its map pose is initial_pose ∘ odom.
-
-People seen by perception closer than `customer_distance_m` while a mission runs are the customer
-being guided (they follow the robot): they are left to the lidar, which sees their body, instead
-of blocking the start of every guide.
+Frames: with `localization` on, the map pose is `map_frame -> odom_frame` (from /tf, published by
+/navigation/localization) ∘ odom; without it the robot starts at `initial_pose` (default: the
+dock zone) and its map pose is initial_pose ∘ odom.
 """
 from __future__ import annotations
 
@@ -31,14 +30,16 @@ import threading
 import time
 from array import array
 from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
-from geometry_msgs.msg import PoseArray, PoseStamped, Twist
+from geometry_msgs.msg import PoseArray, PoseStamped, Quaternion, Twist
 from nav_msgs.msg import OccupancyGrid, Odometry, Path as PathMsg
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import BatteryState, LaserScan
 from std_msgs.msg import String
 
@@ -49,11 +50,14 @@ from retail_common.params import ParamSpec
 from retail_common.store import StoreError
 from retail_interfaces.action import GuideTo, Tour
 from retail_interfaces.msg import BaseSafety, PlaceArrival
+from retail_navigation import frames
 from retail_navigation.costmap import Costmap
 from retail_navigation.follower import FollowerConfig
-from retail_navigation.guide import GuideConfig, Mission, Outcome, Stop
+from retail_navigation.guide import GuideConfig, Outcome, Stop
 from retail_navigation.maps import MapError, load_map
 from retail_navigation.planner import GlobalPlanner, densify
+from retail_navigation.supervisor import (Arrived, Battery, Drive, EndGoal, Event, Feedback, Goal, Inputs, Log,
+                                          ShowPath, Supervisor, SupervisorConfig, Tick, bumper_marks, map_pose)
 from retail_navigation.tf_support import TF_QOS, TFMessage, planar
 from retail_navigation.zones import load_zones_store
 
@@ -80,8 +84,16 @@ PARAMS = [
     ParamSpec('tour_dwell_s', 3.0, 'pause at each tour stop for the narration [s]', min=0.0, max=600.0, read_only=False),
     ParamSpec('dock_below_fraction', 0.2, 'battery share below which the robot docks when idle (0: never)',
               min=0.0, max=1.0, read_only=False),
+    ParamSpec('dock_retry_s', 30.0, 'wait after a failed docking before the next try, doubled each time [s]',
+              min=1.0, max=3600.0, read_only=False),
+    ParamSpec('dock_attempts', 3, 'failed dockings in one low-battery episode before staff are called',
+              type='int', min=1, max=20, read_only=False),
+    ParamSpec('staff_repeat_s', 600.0, 'the same staff request is not sent again sooner [s]',
+              min=10.0, max=86400.0, read_only=False),
     ParamSpec('odom_stale_s', 1.0, 'odometry older than this pauses the mission and stops the base [s]',
               min=0.1, max=10.0, read_only=False),
+    ParamSpec('odom_resume_s', 0.5, 'a paused mission drives on after odometry is fresh this long [s]',
+              min=0.0, max=10.0, read_only=False),
     ParamSpec('odom_timeout_s', 10.0, 'a paused mission ends (no_odometry) when odometry stays away this long [s]',
               min=0.2, max=120.0, read_only=False),
     ParamSpec('cmd_vel_topic', names.GUIDE_CMD_VEL, 'the guide\'s velocity command (to the collision monitor)'),
@@ -89,6 +101,8 @@ PARAMS = [
               'false: initial_pose ∘ odometry'),
     ParamSpec('localization_timeout_s', 15.0, 'a mission waiting this long for localisation ends (not_localised) [s]',
               min=0.5, max=600.0),
+    ParamSpec('map_frame', frames.MAP, 'frame of the store map (paths, arrivals, goals, /map)'),
+    ParamSpec('odom_frame', frames.ODOM, 'frame of the odometry (the localisation publishes map_frame -> it)'),
     ParamSpec('scan_topic', names.SCAN, 'lidar (sensor_msgs/LaserScan) for the costmap obstacle layer; empty: none'),
     ParamSpec('laser_pose', [0.10, 0.0, 0.20, 0.0], 'base_link -> laser [x, y, z, yaw]', type='float_list'),
     ParamSpec('scan_decay_s', 3.0, 'a lidar obstacle not seen again is forgotten after [s]', min=0.1, max=600.0),
@@ -97,22 +111,7 @@ PARAMS = [
 ]
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
-
-
-def _yaw(q) -> float:
-    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
-
-
-def _quaternion(yaw: float):
-    from geometry_msgs.msg import Quaternion
-    return Quaternion(x=0.0, y=0.0, z=math.sin(yaw / 2.0), w=math.cos(yaw / 2.0))
-
-
-def compose(base: tuple[float, float, float], local: tuple[float, float, float]) -> tuple[float, float, float]:
-    """base ∘ local: a pose given relative to `base`, in base's frame."""
-    c, s = math.cos(base[2]), math.sin(base[2])
-    return (base[0] + c * local[0] - s * local[1], base[1] + s * local[0] + c * local[1],
-            math.atan2(math.sin(base[2] + local[2]), math.cos(base[2] + local[2])))
+CHARGING = (BatteryState.POWER_SUPPLY_STATUS_CHARGING, BatteryState.POWER_SUPPLY_STATUS_FULL)
 
 
 class _Done:
@@ -131,6 +130,16 @@ class _Done:
 
     def result(self):
         return self._result
+
+
+class _GoalRecord:
+    """An accepted goal as the node keeps it: its handle, how to build its result, who waits."""
+
+    def __init__(self, handle, make_result: Callable, make_feedback: Callable) -> None:
+        self.handle = handle
+        self.make_result = make_result
+        self.make_feedback = make_feedback
+        self.done = _Done()
 
 
 class GuideNode(Node):
@@ -156,26 +165,16 @@ class GuideNode(Node):
         if cfg.default_tour not in self.zones.tours:
             raise ConfigError(f'{self.get_fully_qualified_name()}: default_tour {cfg.default_tour!r} is not in '
                               f'{self.zones.zones_path} (tours: {", ".join(self.zones.tours) or "none"})')
-        self.follower_config, self.guide_config = self._configs()
 
         self._lock = threading.Lock()
+        follower, guide = self._configs()
+        self.supervisor = Supervisor(self.planner, self._supervisor_config(), follower, guide, self._dock_stop())
+        self.inputs = Inputs()
         self._pose: tuple[float, float, float] | None = None
-        self._odom_stamp = 0.0
-        self._safety: BaseSafety | None = None
-        self._battery: BatteryState | None = None
-        self._mission: Mission | None = None
-        self._busy = False                   # a goal was accepted and not finished yet
-        self._goal_handle = None
-        self._done: _Done | None = None      # the running goal's result, awaited by its execute callback
-        self._make_result = None
-        self._feedback = None
-        self._mission_since = 0.0
-        self._paused_for_odometry = False
-        self._odom_pose: tuple[float, float, float] | None = None
-        self._map_to_odom: tuple[float, float, float] | None = None
-        self._localization_state = ''
         self._last_scan = -math.inf
-        self._waiting_for_localisation = False
+        self._goals: dict[int, _GoalRecord] = {}
+        self._next_goal_id = 1
+        self.control_steps = 0                     # supervisor steps run (tests wait on it, not on the clock)
 
         sensors = MutuallyExclusiveCallbackGroup()
         actions = ReentrantCallbackGroup()
@@ -193,7 +192,6 @@ class GuideNode(Node):
             self.create_subscription(String, names.LOCALIZATION_STATE, self._on_localization_state, LATCHED,
                                      callback_group=sensors)
         if cfg.scan_topic:
-            from rclpy.qos import qos_profile_sensor_data
             self.create_subscription(LaserScan, cfg.scan_topic, self._on_scan, qos_profile_sensor_data,
                                      callback_group=sensors)
         self.create_timer(1.0 / cfg.control_rate_hz, self._control, callback_group=sensors)
@@ -209,6 +207,15 @@ class GuideNode(Node):
             f'{len(self.zones.zones)} zones, start pose {self.initial_pose[0]:.2f},{self.initial_pose[1]:.2f}')
 
     # --- set-up -------------------------------------------------------------------------------
+    @property
+    def _mission(self):
+        """The running mission (read by tests and tools)."""
+        return self.supervisor.mission
+
+    @property
+    def _odom_pose(self):
+        return self.inputs.odom_pose
+
     def _configs(self) -> tuple[FollowerConfig, GuideConfig]:
         cfg = self.params
         return (FollowerConfig(max_vx=cfg.max_vx, max_wz=cfg.max_wz, goal_tolerance_m=cfg.goal_tolerance_m,
@@ -216,18 +223,30 @@ class GuideNode(Node):
                 GuideConfig(replan_after_s=cfg.replan_after_s, blocked_timeout_s=cfg.blocked_timeout_s,
                             dwell_s=cfg.tour_dwell_s, eta_speed=min(0.35, 0.8 * cfg.max_vx)))
 
+    def _supervisor_config(self) -> SupervisorConfig:
+        cfg = self.params
+        return SupervisorConfig(
+            localization=cfg.localization, initial_pose=self.initial_pose, control_period_s=1.0 / cfg.control_rate_hz,
+            odom_stale_s=cfg.odom_stale_s, odom_resume_s=cfg.odom_resume_s, odom_timeout_s=cfg.odom_timeout_s,
+            localization_timeout_s=cfg.localization_timeout_s, dock_below_fraction=cfg.dock_below_fraction,
+            dock_retry_s=cfg.dock_retry_s, dock_attempts=cfg.dock_attempts, staff_repeat_s=cfg.staff_repeat_s,
+            customer_distance_m=cfg.customer_distance_m, bumper_reach_m=cfg.robot_radius + 0.05)
+
+    def _dock_stop(self) -> Stop | None:
+        return self._zone_stop('dock') if 'dock' in self.zones.zones else None
+
     def _apply_live_params(self, _name: str, _value) -> None:
         """A live parameter changed (set_parameters): the running mission drives with it at once."""
         follower, guide = self._configs()
         with self._lock:
-            self.follower_config, self.guide_config = follower, guide
-            if self._mission is not None:
-                self._mission.follower.config = follower
-                self._mission.config = guide
+            self.supervisor.set_configs(follower, guide)
+            self.supervisor.config = self._supervisor_config()
 
     def _on_store_swap(self, store) -> None:
         """New zones or tours from the store: used from the next goal on (the map stays)."""
         self.zones = store
+        with self._lock:
+            self.supervisor.dock = self._dock_stop()
 
     def _load_store(self, cfg) -> tuple:
         if cfg.store_dir and not cfg.zones_yaml:
@@ -253,99 +272,87 @@ class GuideNode(Node):
     def _publish_map(self) -> None:
         m = self.store_map
         msg = OccupancyGrid()
-        msg.header.frame_id = 'map'
+        msg.header.frame_id = self.params.map_frame
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.info.resolution = float(m.resolution)
         msg.info.width, msg.info.height = m.width, m.height
         msg.info.origin.position.x, msg.info.origin.position.y = float(m.origin[0]), float(m.origin[1])
-        msg.info.origin.orientation = _quaternion(m.origin[2])
+        qx, qy, qz, qw = frames.quaternion_xyzw(m.origin[2])
+        msg.info.origin.orientation = Quaternion(x=qx, y=qy, z=qz, w=qw)
         msg.data = array('b', m.grid.tobytes())
         self.map_pub.publish(msg)
 
-    # --- inputs -------------------------------------------------------------------------------
+    def _map_frames(self) -> tuple[str, ...]:
+        """Frame ids that mean the store map."""
+        return (self.params.map_frame, self.zones.frame_id)
+
+    # --- inputs: messages into the supervisor's Inputs ----------------------------------------
     def _on_odom(self, msg: Odometry) -> None:
         p = msg.pose.pose
-        self._odom_pose = (p.position.x, p.position.y, _yaw(p.orientation))
-        self._odom_stamp = time.monotonic()
-        self._update_pose()
+        with self._lock:
+            self.inputs.odom_pose = (p.position.x, p.position.y, frames.yaw_of(p.orientation))
+            self.inputs.odom_stamp = time.monotonic()
+            self._update_pose()
 
     def _update_pose(self) -> None:
-        if self._odom_pose is None:
-            return
-        if not self.params.localization:
-            self._pose = compose(self.initial_pose, self._odom_pose)
-        elif self._map_to_odom is not None:
-            self._pose = compose(self._map_to_odom, self._odom_pose)
+        pose = map_pose(self.supervisor.config, self.inputs)
+        if pose is not None:
+            self._pose = pose
 
     def _on_tf(self, msg) -> None:
+        parent, child = self.params.map_frame, self.params.odom_frame
         for t in msg.transforms:
-            if t.header.frame_id == 'map' and t.child_frame_id == 'odom':
-                self._map_to_odom = planar(t)
-                self._update_pose()
+            if t.header.frame_id == parent and t.child_frame_id == child:
+                with self._lock:
+                    self.inputs.map_to_odom = planar(t)
+                    self._update_pose()
 
     def _on_localization_state(self, msg: String) -> None:
-        self._localization_state = msg.data
+        with self._lock:
+            self.inputs.localization_state = msg.data
 
     def _on_scan(self, msg: LaserScan) -> None:
         pose = self._pose
         if pose is None:
             return
-        self._last_scan = time.monotonic()
+        self._last_scan = now = time.monotonic()
         lx, ly, _, lyaw = self.params.laser_pose
-        ox, oy, otheta = compose(pose, (lx, ly, lyaw))
+        ox, oy, otheta = frames.compose(pose, (lx, ly, lyaw))
         ranges = np.asarray(msg.ranges, dtype=np.float64)
         angles = otheta + msg.angle_min + msg.angle_increment * np.arange(len(ranges))
         hit = np.isfinite(ranges) & (ranges >= msg.range_min) & (ranges <= msg.range_max)
         usable = hit | np.isposinf(ranges)
         ranges = np.where(hit, ranges, msg.range_max)
         with self._lock:
-            self.costmap.update_scan((ox, oy), angles[usable], ranges[usable], hit[usable], time.monotonic())
+            self.costmap.update_scan((ox, oy), angles[usable], ranges[usable], hit[usable], now)
 
     def _on_safety(self, msg: BaseSafety) -> None:
-        self._safety = msg
-        if self._pose is None:
-            return
-        reach = self.params.robot_radius + 0.05
-        for pressed, angle in ((msg.bumper_left, 0.7), (msg.bumper_centre, 0.0), (msg.bumper_right, -0.7)):
-            if pressed:
-                x, y, theta = self._pose
-                self.costmap.add_bumper_hit(x + reach * math.cos(theta + angle), y + reach * math.sin(theta + angle),
-                                            time.monotonic())
+        pressed = {'left': msg.bumper_left, 'centre': msg.bumper_centre, 'right': msg.bumper_right}
+        with self._lock:
+            self.inputs.safety_latched, self.inputs.safety_reason = bool(msg.latched), msg.reason
+            if self._pose is not None:
+                now = time.monotonic()
+                for x, y in bumper_marks(self._pose, pressed, self.supervisor.config.bumper_reach_m):
+                    self.costmap.add_bumper_hit(x, y, now)
 
     def _on_battery(self, msg: BatteryState) -> None:
-        self._battery = msg
+        with self._lock:
+            self.inputs.battery = Battery(float(msg.percentage), msg.power_supply_status in CHARGING)
 
     def _on_people(self, msg: PoseArray) -> None:
-        if msg.header.frame_id in ('map', self.zones.frame_id):
-            points = [(p.position.x, p.position.y) for p in msg.poses]
-        elif self._pose is not None:
-            points = [compose(self._pose, (p.position.x, p.position.y, 0.0))[:2] for p in msg.poses]
-        else:
-            return
-        if self._mission is not None and self._pose is not None and time.monotonic() - self._last_scan < 1.0:
-            x, y = self._pose[:2]
-            points = [p for p in points if math.hypot(p[0] - x, p[1] - y) >= self.params.customer_distance_m]
-        self.costmap.set_people(points, time.monotonic())
-
-    def _battery_low(self) -> bool:
-        b = self._battery
-        threshold = self.params.dock_below_fraction
-        if b is None or threshold <= 0 or math.isnan(b.percentage):
-            return False
-        charging = b.power_supply_status in (BatteryState.POWER_SUPPLY_STATUS_CHARGING,
-                                             BatteryState.POWER_SUPPLY_STATUS_FULL)
-        return not charging and b.percentage < threshold
+        points = [(p.position.x, p.position.y) for p in msg.poses]
+        pose = self._pose
+        if msg.header.frame_id not in self._map_frames():
+            if pose is None:
+                return
+            points = [frames.transform_point(pose, p) for p in points]
+        with self._lock:
+            now = time.monotonic()
+            self.costmap.set_people(self.supervisor.people_to_mark(now, points, pose, self._last_scan), now)
 
     # --- actions ------------------------------------------------------------------------------
     def _on_goal(self, _request) -> GoalResponse:
-        with self._lock:
-            if self._busy:
-                self.get_logger().warning('a guide or tour goal is running: new goal rejected (cancel it first)')
-                return GoalResponse.REJECT
-            if self._mission is not None and self._mission.kind == 'dock':
-                self._end_mission(Outcome(False, 'preempted', 'docking interrupted by a customer request'))
-            self._busy = True
-            return GoalResponse.ACCEPT
+        return GoalResponse.ACCEPT            # a new goal replaces the running one (the supervisor decides)
 
     def _on_cancel(self, _goal_handle) -> CancelResponse:
         return CancelResponse.ACCEPT
@@ -357,8 +364,11 @@ class GuideNode(Node):
     def _execute_guide(self, goal_handle):
         request = goal_handle.request
 
-        def result(outcome: Outcome, travelled: float = 0.0) -> GuideTo.Result:
+        def result(outcome: Outcome, travelled: float = 0.0, _visited: int = 0) -> GuideTo.Result:
             return GuideTo.Result(success=outcome.success, reason=outcome.reason, distance_travelled_m=travelled)
+
+        def feedback(f: Feedback) -> GuideTo.Feedback:
+            return GuideTo.Feedback(distance_remaining_m=f.remaining_m, eta_s=f.eta_s, state=f.state)
 
         if request.zone:
             if request.zone not in self.zones.zones:
@@ -366,210 +376,120 @@ class GuideNode(Node):
             stop = self._zone_stop(request.zone)
         else:
             frame = request.target_pose.header.frame_id
-            if frame not in ('', 'map', self.zones.frame_id):
-                return self._refuse(goal_handle, result, Outcome(False, 'bad_frame', f'target frame {frame!r} is not map'))
+            if frame not in ('', *self._map_frames()):
+                return self._refuse(goal_handle, result, Outcome(
+                    False, 'bad_frame', f'target frame {frame!r} is not {self.params.map_frame}'))
             p = request.target_pose.pose
             stop = Stop(label=f'pose ({p.position.x:.2f}, {p.position.y:.2f})',
-                        pose=(p.position.x, p.position.y, _yaw(p.orientation)))
-        return self._run(goal_handle, 'guide', [stop], result, self._guide_feedback)
+                        pose=(p.position.x, p.position.y, frames.yaw_of(p.orientation)))
+        return self._run(goal_handle, 'guide', [stop], result, feedback)
 
     def _execute_tour(self, goal_handle):
         route = goal_handle.request.route or self.params.default_tour
 
-        def result(outcome: Outcome, _travelled: float = 0.0) -> Tour.Result:
-            visited = self._mission.visited if self._mission is not None else 0
+        def result(outcome: Outcome, _travelled: float = 0.0, visited: int = 0) -> Tour.Result:
             return Tour.Result(success=outcome.success, reason=outcome.reason, stops_visited=visited)
+
+        def feedback(f: Feedback) -> Tour.Feedback:
+            return Tour.Feedback(stop_index=f.stop_index, stop_count=f.stop_count, zone=f.zone, state=f.state)
 
         if route not in self.zones.tours:
             return self._refuse(goal_handle, result, Outcome(False, 'unknown_tour', f'no tour {route!r}'))
         stops = [self._zone_stop(s.zone, s.narration) for s in self.zones.tours[route]]
-        return self._run(goal_handle, 'tour', stops, result, self._tour_feedback)
+        return self._run(goal_handle, 'tour', stops, result, feedback)
 
     def _refuse(self, goal_handle, make_result, outcome: Outcome):
         self.get_logger().warning(f'goal refused: {outcome.message}')
-        with self._lock:
-            self._busy = False
         goal_handle.abort()
         return make_result(outcome)
 
-    def _run(self, goal_handle, kind: str, stops: list[Stop], make_result, feedback):
-        """Start the mission and wait in this executor thread until the control loop ends it.
+    def _run(self, goal_handle, kind: str, stops: list[Stop], make_result, make_feedback):
+        """Hand the goal to the supervisor and wait in this executor thread until a step ends it.
 
         (An rclpy coroutine awaiting a future would spin the executor busily instead.) The wait
-        also ends when the executor shuts down, which no longer runs the control loop: waiting on
-        would deadlock the shutdown and leave the base without a stop command."""
-        if self._battery_low():
-            return self._refuse(goal_handle, make_result, Outcome(False, 'battery_low', 'battery low: going to dock'))
-        done = _Done()
+        also ends when the executor lets go of this node (shutdown), which no longer runs the
+        control loop: waiting on would deadlock the shutdown and leave the base without a stop."""
+        record = _GoalRecord(goal_handle, make_result, make_feedback)
         with self._lock:
-            self._mission = Mission(kind, stops, self.planner, self.follower_config, self.guide_config,
-                                    period_s=1.0 / self.params.control_rate_hz)
-            self._goal_handle, self._done, self._make_result, self._feedback = goal_handle, done, make_result, feedback
-            self._mission_since = time.monotonic()
-        what = stops[0].label if kind == 'guide' else f'tour of {len(stops)} stops'
-        self.get_logger().info(f'Guiding customer to {what}')
-        while not done.wait(0.25):
+            goal_id, self._next_goal_id = self._next_goal_id, self._next_goal_id + 1
+            self._goals[goal_id] = record
+            self.supervisor.submit(Goal(goal_id, kind, tuple(stops)))
+        while not record.done.wait(0.25):
             if self._executor_stopped():
-                self._abandon_mission('the node is shutting down')
-        return done.result()
+                self._abandon('the node is shutting down')
+        return record.done.result()
 
     def _executor_stopped(self) -> bool:
         executor = self.executor
-        return executor is None or getattr(executor, '_is_shutdown', False) or not self.context.ok()
+        return executor is None or self not in executor.get_nodes() or not self.context.ok()
 
-    def _guide_feedback(self, tick) -> GuideTo.Feedback:
-        return GuideTo.Feedback(distance_remaining_m=tick.remaining_m, eta_s=tick.eta_s, state=tick.state)
-
-    def _tour_feedback(self, tick) -> Tour.Feedback:
-        mission = self._mission
-        return Tour.Feedback(stop_index=tick.stop_index, stop_count=len(mission.stops),
-                             zone=mission.stops[min(tick.stop_index, len(mission.stops) - 1)].zone, state=tick.state)
-
-    # --- control loop ------------------------------------------------------------------------
-    def _stop_base(self) -> None:
-        self.cmd_pub.publish(Twist())
-
+    # --- control loop: one supervisor step, its commands carried out ---------------------------
     def _control(self) -> None:
         with self._lock:
             now = time.monotonic()
             self.costmap.expire(now)
-            mission = self._mission
-            if mission is None:
-                self._maybe_dock()
-                return
-            handle = self._goal_handle
-            if handle is not None and handle.is_cancel_requested:
-                self._end_mission(Outcome(False, 'cancelled', 'cancelled'))
-                return
-            if self._safety is not None and self._safety.latched:
-                self._end_mission(Outcome(False, 'safety_stop', self._safety.reason or 'the base stopped for safety'))
-                return
-            if self._odometry_missing(now, handle):
-                return
-            if self._localisation_missing(now, handle):
-                return
-            tick = mission.step(now, self._pose)
-            for line in tick.log:
-                self.get_logger().info(line)
-            if tick.new_path is not None:
-                self._publish_path(tick.new_path)
-            if tick.arrived is not None:
-                self._publish_arrival(mission, tick)
-            if tick.outcome is not None:
-                self._end_mission(tick.outcome)
-                return
-            twist = Twist()
-            twist.linear.x, twist.angular.z = float(tick.vx), float(tick.wz)
-            self.cmd_pub.publish(twist)
-            if handle is not None:
-                handle.publish_feedback(self._feedback(tick))
+            running = self.supervisor.run.goal_id if self.supervisor.run is not None else None
+            record = self._goals.get(running) if running is not None else None
+            self.inputs.cancel_requested = record is not None and record.handle.is_cancel_requested
+            self._carry_out(self.supervisor.step(now, self.inputs))
+            self.control_steps += 1
 
-    def _odometry_missing(self, now: float, handle) -> bool:
-        """Pause (base stopped) while odometry is stale; end the mission if it stays away.
+    def _carry_out(self, tick: Tick) -> None:
+        """Do what a step decided (called with the lock held)."""
+        for command in tick.commands:
+            if isinstance(command, Drive):
+                twist = Twist()
+                twist.linear.x, twist.angular.z = command.vx, command.wz
+                self.cmd_pub.publish(twist)
+            elif isinstance(command, Feedback):
+                record = self._goals.get(command.goal_id)
+                if record is not None:
+                    record.handle.publish_feedback(record.make_feedback(command))
+            elif isinstance(command, Log):
+                self._log(command)
+            elif isinstance(command, ShowPath):
+                self._publish_path(command.points)
+            elif isinstance(command, Arrived):
+                self._publish_arrival(command)
+            elif isinstance(command, EndGoal):
+                self._end_goal(command)
+        for event in tick.events:
+            self._send_event(event)
 
-        A busy robot computer can deliver odometry late for a moment: that is a pause, not a
-        failure; only odometry gone for `odom_timeout_s` ends the mission with `no_odometry`."""
-        p = self.params
-        age = now - self._odom_stamp if self._odom_pose is not None else math.inf
-        if age <= p.odom_stale_s:
-            if self._paused_for_odometry:
-                self._paused_for_odometry = False
-                self.get_logger().info('odometry is back: guiding on')
-            return False
-        silent = now - max(self._odom_stamp, self._mission_since)
-        self._stop_base()
-        if silent > p.odom_timeout_s:
-            self._end_mission(Outcome(False, 'no_odometry', f'no odometry from the base for {silent:.1f} s'))
-            return True
-        if not self._paused_for_odometry:
-            self._paused_for_odometry = True
-            self.get_logger().warning('guiding paused: odometry from the base is late, base stopped until it is back')
-        if handle is not None and self._mission is not None:
-            handle.publish_feedback(self._feedback(self._mission.waiting_tick('waiting_for_odometry')))
-        return True
+    def _send_event(self, event: Event) -> None:
+        """Every event of the guide goes out here."""
+        self.events.send(event.type, event.payload)
 
-    def _localisation_missing(self, now: float, handle) -> bool:
-        """Lost: end the mission (stop, tell the customer, call staff). Not localised yet: wait."""
-        if not self.params.localization:
-            return False
-        if self._localization_state in ('lost', 'not_sure'):     # not sure: two places match (safety engineer)
-            x, y = self._pose[:2] if self._pose is not None else (math.nan, math.nan)
-            self.events.send('staff_request', {'reason': 'robot_lost', 'x': round(x, 2), 'y': round(y, 2)})
-            self.get_logger().error('localisation lost: stopping here and calling staff')
-            self._end_mission(Outcome(False, 'lost', 'the robot does not know where it is on the map; staff called'))
-            return True
-        if self._map_to_odom is not None and self._pose is not None:
-            if self._waiting_for_localisation:
-                self._waiting_for_localisation = False
-                self.get_logger().info('localisation is there: guiding on')
-            return False
-        self._stop_base()
-        if now - self._mission_since > self.params.localization_timeout_s:
-            self._end_mission(Outcome(False, 'not_localised', 'no pose from the localisation'))
-            return True
-        if not self._waiting_for_localisation:
-            self._waiting_for_localisation = True
-            self.get_logger().warning('guiding paused: waiting for the localisation (map -> odom)')
-        if handle is not None and self._mission is not None:
-            handle.publish_feedback(self._feedback(self._mission.waiting_tick('waiting_for_localisation')))
-        return True
-
-    def _maybe_dock(self) -> None:
-        if self._busy or not self._battery_low() or 'dock' not in self.zones.zones:
-            return
-        dock = self._zone_stop('dock')
-        if self._pose is not None and math.hypot(self._pose[0] - dock.pose[0], self._pose[1] - dock.pose[1]) < 0.3:
-            return
-        self.get_logger().warning(f'Battery low ({self._battery.percentage * 100:.0f} %): going to {dock.label}')
-        self._mission = Mission('dock', [dock], self.planner, self.follower_config, self.guide_config,
-                                period_s=1.0 / self.params.control_rate_hz)
-        self._goal_handle = self._done = None
-        self._mission_since = time.monotonic()
-
-    def _record_outcome(self, mission: Mission, outcome: Outcome) -> None:
-        """The mission's outcome as an interaction event for the platform (acknowledged on disk)."""
-        stop = mission.stops[min(mission.index, len(mission.stops) - 1)]
-        self.events.send('guide_outcome', {
-            'mission': mission.kind, 'zone': stop.zone, 'result': outcome.reason, 'success': bool(outcome.success),
-            'distance_m': round(float(mission.travelled_m), 2),
-            'duration_s': round(time.monotonic() - self._mission_since, 1),
-            'stops_visited': int(mission.visited), 'stops': len(mission.stops)})
-
-    def _end_mission(self, outcome: Outcome) -> None:
-        """Stop the base and report the outcome (called with the lock held)."""
-        mission = self._mission
-        self._stop_base()
-        outcome = mission.finish(outcome) if mission is not None else outcome
-        text = (f'{mission.kind if mission else "mission"} ended: {outcome.reason}'
-                + (f' ({outcome.message})' if outcome.message and outcome.message != outcome.reason else ''))
+    def _log(self, command: Log) -> None:
         # One logging call per severity: rclpy refuses a call site whose severity changes.
-        if outcome.success:
-            self.get_logger().info(text)
+        if command.level == 'error':
+            self.get_logger().error(command.text)
+        elif command.level == 'warning':
+            self.get_logger().warning(command.text)
         else:
-            self.get_logger().warning(text)
-        if mission is not None:
-            self._record_outcome(mission, outcome)
-        handle, done, make_result = self._goal_handle, self._done, self._make_result
-        if handle is not None and done is not None:
-            result = make_result(outcome, mission.travelled_m if mission else 0.0)
+            self.get_logger().info(command.text)
+
+    def _end_goal(self, command: EndGoal) -> None:
+        record = self._goals.pop(command.goal_id, None)
+        if record is None:
+            return
+        outcome, handle = command.outcome, record.handle
+        result = record.make_result(outcome, command.travelled_m, command.visited)
+        try:
             if outcome.reason == 'cancelled' and handle.is_cancel_requested:
                 handle.canceled()
             elif outcome.success:
                 handle.succeed()
             else:
                 handle.abort()
-            done.set_result(result)
-            self._busy = False
-        self._mission = None
-        self._paused_for_odometry = False
-        self._waiting_for_localisation = False
-        self._goal_handle = self._done = self._make_result = None
+        finally:
+            record.done.set_result(result)
 
-    def _publish_path(self, path: list[tuple[float, float]]) -> None:
+    def _publish_path(self, points: Any) -> None:
         msg = PathMsg()
-        msg.header.frame_id = 'map'
+        msg.header.frame_id = self.params.map_frame
         msg.header.stamp = self.get_clock().now().to_msg()
-        for x, y in densify(path, 0.1):
+        for x, y in densify(list(points), 0.1):
             pose = PoseStamped()
             pose.header = msg.header
             pose.pose.position.x, pose.pose.position.y = float(x), float(y)
@@ -577,35 +497,32 @@ class GuideNode(Node):
             msg.poses.append(pose)
         self.plan_pub.publish(msg)
 
-    def _publish_arrival(self, mission: Mission, tick) -> None:
-        stop = tick.arrived
+    def _publish_arrival(self, arrived: Arrived) -> None:
         msg = PlaceArrival()
-        msg.header.frame_id = 'map'
+        msg.header.frame_id = self.params.map_frame
         msg.header.stamp = self.get_clock().now().to_msg()
-        msg.zone = stop.zone
-        msg.narration_key = stop.narration
-        msg.stop_index = tick.stop_index
-        msg.stop_count = len(mission.stops)
+        msg.zone = arrived.stop.zone
+        msg.narration_key = arrived.stop.narration
+        msg.stop_index = arrived.index
+        msg.stop_count = arrived.count
         self.arrival_pub.publish(msg)
 
-    def _abandon_mission(self, message: str) -> None:
+    def _abandon(self, message: str) -> None:
         """End the running mission because the node stops: stop the base if ROS still can, and
-        always release the waiting execute callback."""
+        always release the waiting execute callbacks."""
         with self._lock:
-            if self._mission is None:
-                return
-            done, make_result = self._done, self._make_result
+            tick = self.supervisor.abandon(time.monotonic(), message)
             try:
-                self._end_mission(Outcome(False, 'shutdown', message))
+                self._carry_out(tick)
             except Exception:               # the ROS context is already gone (Ctrl-C)
-                if done is not None:
-                    done.set_result(make_result(Outcome(False, 'shutdown', message)))
-                self._mission = None
-                self._busy = False
+                pass
+            for record in self._goals.values():
+                record.done.set_result(record.make_result(Outcome(False, 'shutdown', message)))
+            self._goals.clear()
 
     def destroy_node(self) -> None:
         try:
-            self._abandon_mission('node stopped')
+            self._abandon('node stopped')
         finally:
             super().destroy_node()
 

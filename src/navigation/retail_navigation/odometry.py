@@ -9,18 +9,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from retail_navigation.frames import wrap_angle
 from retail_navigation.protocol import TICKS_PER_METRE, WHEELBASE_M
+
+__all__ = ['Odometry', 'Pose2D', 'encoder_delta', 'wrap_angle']
 
 
 def encoder_delta(previous: int, current: int) -> int:
     """current - previous of a 16-bit counter, as a signed 16-bit value."""
     delta = (current - previous) & 0xFFFF
     return delta - 0x10000 if delta >= 0x8000 else delta
-
-
-def wrap_angle(angle: float) -> float:
-    """`angle` in [-pi, pi)."""
-    return (angle + math.pi) % (2.0 * math.pi) - math.pi
 
 
 @dataclass

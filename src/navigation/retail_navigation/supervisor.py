@@ -1,0 +1,484 @@
+"""Supervision of the guide as a pure core: which mission runs, when it pauses, when it ends,
+when the robot docks, whom it calls, and what it tells the platform.
+
+`Supervisor.step(now, inputs) -> Tick(commands, events)` runs at the control rate (the shape of
+`guide.Mission.step`); the node converts messages into `Inputs` and carries out the commands
+(`Drive`, `ShowPath`, `Arrived`, `Feedback`, `EndGoal`, `Log`) and sends the events. Goals come
+in through `submit()` and are taken up by the next step; nothing else decides.
+
+Policies (each edge-triggered: a decision is taken when its condition starts, never again while
+it persists, and repeated only with a growing wait):
+
+- **Goals.** A new goal replaces the running one (the old one ends `preempted`), so "cancel, then
+  start" by a client works in either order. A goal is refused at once (no mission, no outcome
+  event) while the battery is low (`battery_low`), the base is latched after a safety stop
+  (`safety_stop`: only staff resetting the base lets it move again) or the localisation says the
+  robot is lost (`lost`).
+- **Safety stop.** A latched stop ends the running mission (`safety_stop`) and holds every
+  mission, docking included, until the latch clears: the robot never drives around it.
+- **Odometry.** Odometry older than `odom_stale_s` pauses the mission with the base stopped; it
+  drives on only after odometry has been fresh for `odom_resume_s` (a flapping source does not
+  make it jerk); silent for `odom_timeout_s` ends the mission (`no_odometry`).
+- **Localisation.** Waits (base stopped) for the first map -> odom, ends with `not_localised`
+  after `localization_timeout_s`; lost ends the mission (`lost`) and calls staff.
+- **Docking.** A low-battery episode starts when the battery (not charging) drops below
+  `dock_below_fraction` and ends only when it charges or rises `dock_hysteresis` above it. In an
+  episode the idle robot drives to the dock once; a failed attempt is retried after
+  `dock_retry_s`, doubling up to `dock_retry_max_s`; after `dock_attempts` failures it gives up
+  and calls staff once. No attempt while latched, lost, unlocalised or without odometry.
+- **Events.** Exactly one `guide_outcome` per mission (docking included); a staff request once
+  per condition (`robot_lost`, `battery_low_cannot_dock`), and the same request again no sooner
+  than `staff_repeat_s` even if its condition flaps.
+- **The customer.** People closer than `customer_distance_m` while a mission runs and the lidar
+  is seen are the customer following the robot: left to the lidar, not marked as blockers.
+- **Bumper marks.** A pressed bumper marks an obstacle just outside the base in its direction.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from retail_navigation.follower import FollowerConfig
+from retail_navigation.frames import Point, Pose, compose, transform_point
+from retail_navigation.guide import GuideConfig, Mission, Outcome, Stop
+from retail_navigation.guide import Tick as MissionTick
+from retail_navigation.planner import GlobalPlanner
+
+# /navigation/localization_state values meaning "lost": not_sure is two places matching equally well
+# (symmetric aisles): guiding on a guess is as unsafe as guiding lost.
+LOST_STATES = frozenset({'lost', 'not_sure'})
+OUTCOME_EVENT = 'guide_outcome'
+STAFF_EVENT = 'staff_request'
+BUMPERS = (('left', 0.7), ('centre', 0.0), ('right', -0.7))     # bumper -> direction from the heading [rad]
+
+
+@dataclass(frozen=True)
+class Battery:
+    fraction: float                  # 0..1; NaN: unknown
+    charging: bool = False           # charging or full
+
+
+@dataclass
+class Inputs:
+    """What the node last received (converted from messages)."""
+    odom_pose: Pose | None = None            # odom -> base_link
+    odom_stamp: float = -math.inf            # when the latest odometry arrived [s, the step's clock]
+    map_to_odom: Pose | None = None          # from the localisation (map -> odom on /tf)
+    localization_state: str = ''
+    safety_latched: bool = False
+    safety_reason: str = ''
+    battery: Battery | None = None
+    cancel_requested: bool = False           # the running goal's client asked to cancel it
+
+
+@dataclass
+class SupervisorConfig:
+    localization: bool = True                # map pose = map -> odom ∘ odom; False: initial_pose ∘ odom
+    initial_pose: Pose = (0.0, 0.0, 0.0)
+    control_period_s: float = 0.1
+    odom_stale_s: float = 1.0
+    odom_resume_s: float = 0.5
+    odom_timeout_s: float = 10.0
+    localization_timeout_s: float = 15.0
+    dock_below_fraction: float = 0.2         # 0: never dock
+    dock_hysteresis: float = 0.05
+    dock_reach_m: float = 0.3                # this close to the dock counts as docked
+    dock_retry_s: float = 30.0
+    dock_retry_max_s: float = 600.0
+    dock_attempts: int = 3
+    staff_repeat_s: float = 600.0
+    customer_distance_m: float = 0.9
+    bumper_reach_m: float = 0.23             # robot radius + 5 cm
+    scan_fresh_s: float = 1.0                # the lidar counts as seeing the customer this long after a scan
+    log_repeat_s: float = 30.0               # a repeated pause is logged at most this often
+
+
+@dataclass(frozen=True)
+class Goal:
+    id: int
+    kind: str                                # guide or tour
+    stops: tuple[Stop, ...]
+
+
+# --- commands ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Drive:
+    vx: float = 0.0
+    wz: float = 0.0
+
+
+@dataclass(frozen=True)
+class ShowPath:
+    points: tuple[Point, ...]
+
+
+@dataclass(frozen=True)
+class Arrived:
+    stop: Stop
+    index: int
+    count: int
+
+
+@dataclass(frozen=True)
+class Feedback:
+    goal_id: int
+    state: str
+    stop_index: int
+    stop_count: int
+    zone: str
+    remaining_m: float = 0.0
+    eta_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class EndGoal:
+    goal_id: int
+    outcome: Outcome
+    travelled_m: float = 0.0
+    visited: int = 0
+
+
+@dataclass(frozen=True)
+class Log:
+    level: str                               # info, warning, error
+    text: str
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    payload: dict[str, Any]
+
+
+Command = Drive | ShowPath | Arrived | Feedback | EndGoal | Log
+
+
+@dataclass
+class Tick:
+    commands: list[Command] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    def log(self, level: str, text: str) -> None:
+        self.commands.append(Log(level, text))
+
+
+@dataclass
+class _Run:
+    """The running mission and what the supervisor knows about it."""
+    mission: Mission
+    goal_id: int | None                      # None: docking (nobody waits for a result)
+    since: float
+    paused_for_odometry: bool = False
+    fresh_since: float | None = None
+    pauses: int = 0
+    pause_logged: float = -math.inf
+    waiting_for_localisation: bool = False
+    reported: bool = False                   # its one outcome event was sent
+
+
+@dataclass
+class _DockEpisode:
+    """One low-battery episode: from the battery going low until it charges."""
+    failures: int = 0
+    next_try: float = -math.inf
+    done: bool = False                       # at the dock
+    gave_up: bool = False
+
+
+def map_pose(config: SupervisorConfig, inputs: Inputs) -> Pose | None:
+    """The robot's pose on the map, or None while it is not known."""
+    if inputs.odom_pose is None:
+        return None
+    if not config.localization:
+        return compose(config.initial_pose, inputs.odom_pose)
+    if inputs.map_to_odom is None:
+        return None
+    return compose(inputs.map_to_odom, inputs.odom_pose)
+
+
+def bumper_marks(pose: Pose, pressed: dict[str, bool], reach_m: float) -> list[Point]:
+    """Where the pressed bumpers touched something (map), just outside the base."""
+    return [transform_point(pose, (reach_m * math.cos(angle), reach_m * math.sin(angle)))
+            for name, angle in BUMPERS if pressed.get(name)]
+
+
+class Supervisor:
+    def __init__(self, planner: GlobalPlanner, config: SupervisorConfig | None = None,
+                 follower_config: FollowerConfig | None = None, guide_config: GuideConfig | None = None,
+                 dock: Stop | None = None) -> None:
+        self.planner = planner
+        self.config = config or SupervisorConfig()
+        self.follower_config = follower_config or FollowerConfig()
+        self.guide_config = guide_config or GuideConfig()
+        self.dock = dock
+        self.run: _Run | None = None
+        self._pending: list[Goal] = []
+        self._episode: _DockEpisode | None = None
+        self._staff_active: set[str] = set()
+        self._staff_sent: dict[str, float] = {}
+        self._last_pose: Pose | None = None
+
+    # --- queries and inputs from the node ---------------------------------------------------
+    @property
+    def mission(self) -> Mission | None:
+        return self.run.mission if self.run is not None else None
+
+    @property
+    def battery_low(self) -> bool:
+        return self._episode is not None
+
+    def submit(self, goal: Goal) -> None:
+        """A goal accepted by the action server: taken up by the next step (replacing what runs)."""
+        self._pending.append(goal)
+
+    def set_configs(self, follower: FollowerConfig, guide: GuideConfig) -> None:
+        """Live parameters: the running mission drives with them at once."""
+        self.follower_config, self.guide_config = follower, guide
+        if self.run is not None:
+            self.run.mission.follower.config = follower
+            self.run.mission.config = guide
+
+    def people_to_mark(self, now: float, people: list[Point], pose: Pose | None, last_scan: float) -> list[Point]:
+        """People (map) to mark as blockers: while a mission runs and the lidar sees the robot's
+        surroundings, those within `customer_distance_m` are the customer following it."""
+        if self.run is None or pose is None or now - last_scan >= self.config.scan_fresh_s:
+            return list(people)
+        limit = self.config.customer_distance_m
+        return [p for p in people if math.hypot(p[0] - pose[0], p[1] - pose[1]) >= limit]
+
+    # --- the control step ---------------------------------------------------------------------
+    def step(self, now: float, inputs: Inputs) -> Tick:
+        tick = Tick()
+        pose = map_pose(self.config, inputs)
+        if pose is not None:
+            self._last_pose = pose
+        lost = self.config.localization and inputs.localization_state in LOST_STATES
+        if not lost:
+            self._staff_active.discard('robot_lost')
+        self._track_battery(now, inputs)
+        self._take_goals(now, inputs, lost, tick)
+        if self.run is None:
+            self._maybe_dock(now, inputs, pose, lost, tick)
+            if self.run is None:
+                return tick
+        self._drive(now, inputs, pose, lost, tick)
+        return tick
+
+    def abandon(self, now: float, message: str) -> Tick:
+        """The node stops: end what runs (`shutdown`) and release everything waiting."""
+        tick = Tick()
+        for goal in self._pending:
+            tick.commands.append(EndGoal(goal.id, Outcome(False, 'shutdown', message)))
+        self._pending.clear()
+        if self.run is not None:
+            self._end(now, Outcome(False, 'shutdown', message), tick)
+        return tick
+
+    def _take_goals(self, now: float, inputs: Inputs, lost: bool, tick: Tick) -> None:
+        if not self._pending:
+            return
+        *older, goal = self._pending
+        self._pending.clear()
+        for old in older:
+            tick.commands.append(EndGoal(old.id, Outcome(False, 'preempted', 'replaced by a newer goal')))
+        refusal = self._refusal(inputs, lost)
+        if refusal is not None:
+            if refusal.reason == 'lost':
+                self._staff_request(now, 'robot_lost', tick)
+            tick.log('warning', f'goal refused: {refusal.message}')
+            tick.commands.append(EndGoal(goal.id, refusal))
+            return
+        if self.run is not None:
+            what = 'docking interrupted by a customer request' if self.run.goal_id is None else 'replaced by a new goal'
+            self._end(now, Outcome(False, 'preempted', what), tick)
+        self.run = _Run(self._new_mission(goal.kind, list(goal.stops)), goal.id, now)
+        what = goal.stops[0].label if goal.kind == 'guide' else f'tour of {len(goal.stops)} stops'
+        tick.log('info', f'Guiding customer to {what}')
+
+    def _refusal(self, inputs: Inputs, lost: bool) -> Outcome | None:
+        if self._episode is not None:
+            return Outcome(False, 'battery_low', 'battery low: going to dock')
+        if inputs.safety_latched:
+            return Outcome(False, 'safety_stop', inputs.safety_reason or 'the base is stopped until staff reset it')
+        if lost:
+            return Outcome(False, 'lost', 'the robot does not know where it is on the map; staff called')
+        return None
+
+    def _new_mission(self, kind: str, stops: list[Stop]) -> Mission:
+        return Mission(kind, stops, self.planner, self.follower_config, self.guide_config,
+                       period_s=self.config.control_period_s)
+
+    def _drive(self, now: float, inputs: Inputs, pose: Pose | None, lost: bool, tick: Tick) -> None:
+        run = self.run
+        assert run is not None
+        if inputs.cancel_requested and run.goal_id is not None:
+            return self._end(now, Outcome(False, 'cancelled', 'cancelled'), tick)
+        if inputs.safety_latched:
+            return self._end(now, Outcome(False, 'safety_stop', inputs.safety_reason or 'the base stopped for safety'),
+                             tick)
+        if self._odometry_missing(now, inputs, tick):
+            return None
+        if self._localisation_missing(now, pose, lost, tick):
+            return None
+        assert pose is not None
+        mtick = run.mission.step(now, pose)
+        for line in mtick.log:
+            tick.log('info', line)
+        if mtick.new_path is not None:
+            tick.commands.append(ShowPath(tuple(mtick.new_path)))
+        if mtick.arrived is not None:
+            tick.commands.append(Arrived(mtick.arrived, mtick.stop_index, len(run.mission.stops)))
+        if mtick.outcome is not None:
+            return self._end(now, mtick.outcome, tick)
+        tick.commands.append(Drive(float(mtick.vx), float(mtick.wz)))
+        self._feedback(mtick, tick)
+        return None
+
+    def _feedback(self, mtick: MissionTick, tick: Tick) -> None:
+        run = self.run
+        if run is None or run.goal_id is None:
+            return
+        stops = run.mission.stops
+        zone = stops[min(mtick.stop_index, len(stops) - 1)].zone
+        tick.commands.append(Feedback(run.goal_id, mtick.state, mtick.stop_index, len(stops), zone,
+                                      mtick.remaining_m, mtick.eta_s))
+
+    def _odometry_missing(self, now: float, inputs: Inputs, tick: Tick) -> bool:
+        """Pause while odometry is stale; drive on once it has been fresh for `odom_resume_s`."""
+        run, cfg = self.run, self.config
+        assert run is not None
+        fresh = inputs.odom_pose is not None and now - inputs.odom_stamp <= cfg.odom_stale_s
+        if fresh and not run.paused_for_odometry:
+            return False
+        if fresh:
+            if run.fresh_since is None:
+                run.fresh_since = now
+            if now - run.fresh_since >= cfg.odom_resume_s:
+                run.paused_for_odometry, run.fresh_since = False, None
+                tick.log('info', 'odometry is back: guiding on')
+                return False
+        else:
+            run.fresh_since = None
+            silent = now - max(inputs.odom_stamp, run.since)
+            if silent > cfg.odom_timeout_s:
+                self._end(now, Outcome(False, 'no_odometry', f'no odometry from the base for {silent:.1f} s'), tick)
+                return True
+            if not run.paused_for_odometry:
+                run.paused_for_odometry = True
+                run.pauses += 1
+                if now - run.pause_logged >= cfg.log_repeat_s:
+                    run.pause_logged = now
+                    again = f' (pause {run.pauses} of this mission)' if run.pauses > 1 else ''
+                    tick.log('warning', 'guiding paused: odometry from the base is late, base stopped until it is '
+                                        f'back{again}')
+        tick.commands.append(Drive())
+        self._feedback(run.mission.waiting_tick('waiting_for_odometry'), tick)
+        return True
+
+    def _localisation_missing(self, now: float, pose: Pose | None, lost: bool, tick: Tick) -> bool:
+        """Lost: end the mission and call staff. Not localised yet: wait, base stopped."""
+        run = self.run
+        assert run is not None
+        if lost:
+            self._staff_request(now, 'robot_lost', tick)
+            tick.log('error', 'localisation lost: stopping here and calling staff')
+            self._end(now, Outcome(False, 'lost', 'the robot does not know where it is on the map; staff called'), tick)
+            return True
+        if pose is not None:
+            if run.waiting_for_localisation:
+                run.waiting_for_localisation = False
+                tick.log('info', 'localisation is there: guiding on')
+            return False
+        tick.commands.append(Drive())
+        if now - run.since > self.config.localization_timeout_s:
+            self._end(now, Outcome(False, 'not_localised', 'no pose from the localisation'), tick)
+            return True
+        if not run.waiting_for_localisation:
+            run.waiting_for_localisation = True
+            tick.log('warning', 'guiding paused: waiting for the localisation (map -> odom)')
+        self._feedback(run.mission.waiting_tick('waiting_for_localisation'), tick)
+        return True
+
+    # --- ending a mission: the one place its outcome event is made ------------------------------
+    def _end(self, now: float, outcome: Outcome, tick: Tick) -> None:
+        run = self.run
+        assert run is not None
+        mission = run.mission
+        self.run = None
+        tick.commands.append(Drive())
+        outcome = mission.finish(outcome)
+        detail = f' ({outcome.message})' if outcome.message and outcome.message != outcome.reason else ''
+        tick.log('info' if outcome.success else 'warning', f'{mission.kind} ended: {outcome.reason}{detail}')
+        if not run.reported:
+            run.reported = True
+            stop = mission.stops[min(mission.index, len(mission.stops) - 1)]
+            tick.events.append(Event(OUTCOME_EVENT, {
+                'mission': mission.kind, 'zone': stop.zone, 'result': outcome.reason, 'success': bool(outcome.success),
+                'distance_m': round(float(mission.travelled_m), 2), 'duration_s': round(now - run.since, 1),
+                'stops_visited': int(mission.visited), 'stops': len(mission.stops)}))
+        if run.goal_id is not None:
+            tick.commands.append(EndGoal(run.goal_id, outcome, mission.travelled_m, mission.visited))
+        else:
+            self._dock_ended(now, outcome, tick)
+
+    # --- staff requests: once per condition, repeated no sooner than staff_repeat_s ------------
+    def _staff_request(self, now: float, reason: str, tick: Tick, **extra: Any) -> None:
+        if reason in self._staff_active or now - self._staff_sent.get(reason, -math.inf) < self.config.staff_repeat_s:
+            self._staff_active.add(reason)
+            return
+        self._staff_active.add(reason)
+        self._staff_sent[reason] = now
+        pose = self._last_pose
+        tick.events.append(Event(STAFF_EVENT, {
+            'reason': reason, 'x': round(pose[0], 2) if pose else None, 'y': round(pose[1], 2) if pose else None,
+            **extra}))
+
+    # --- docking --------------------------------------------------------------------------------
+    def _track_battery(self, now: float, inputs: Inputs) -> None:
+        threshold = self.config.dock_below_fraction
+        b = inputs.battery
+        known = b is not None and threshold > 0 and math.isfinite(b.fraction)
+        if self._episode is None:
+            if known and not b.charging and b.fraction < threshold:
+                self._episode = _DockEpisode()
+        elif not known or b.charging or b.fraction >= threshold + self.config.dock_hysteresis:
+            self._episode = None
+            self._staff_active.discard('battery_low_cannot_dock')
+
+    def _maybe_dock(self, now: float, inputs: Inputs, pose: Pose | None, lost: bool, tick: Tick) -> None:
+        episode, dock, cfg = self._episode, self.dock, self.config
+        if episode is None or dock is None or episode.done or episode.gave_up or now < episode.next_try:
+            return
+        if inputs.safety_latched or pose is None:      # waits for staff's reset / for a pose
+            return
+        if inputs.odom_pose is None or now - inputs.odom_stamp > cfg.odom_stale_s:
+            return
+        if lost:
+            self._staff_request(now, 'robot_lost', tick)
+            return
+        if math.hypot(pose[0] - dock.pose[0], pose[1] - dock.pose[1]) < cfg.dock_reach_m:
+            episode.done = True
+            return
+        fraction = inputs.battery.fraction if inputs.battery is not None else math.nan
+        tick.log('warning', f'Battery low ({fraction * 100:.0f} %): going to {dock.label}')
+        self.run = _Run(self._new_mission('dock', [dock]), None, now)
+
+    def _dock_ended(self, now: float, outcome: Outcome, tick: Tick) -> None:
+        episode, cfg = self._episode, self.config
+        if episode is None:
+            return
+        if outcome.success:
+            episode.done = True
+            return
+        if outcome.reason in ('preempted', 'shutdown'):
+            return
+        episode.failures += 1
+        if episode.failures >= cfg.dock_attempts:
+            episode.gave_up = True
+            tick.log('error', f'docking failed {episode.failures} times ({outcome.reason}): calling staff')
+            self._staff_request(now, 'battery_low_cannot_dock', tick, last_result=outcome.reason)
+            return
+        wait = min(cfg.dock_retry_s * 2 ** (episode.failures - 1), cfg.dock_retry_max_s)
+        episode.next_try = now + wait
+        tick.log('warning', f'docking failed ({outcome.reason}): trying again in {wait:.0f} s at the earliest')

@@ -1,0 +1,366 @@
+"""The guide's supervisor (pure): goals, safety stop, odometry and localisation pauses, docking,
+staff requests and outcome events, over simulated time on the demo store with a perfect unicycle.
+
+The fault this file was written for: a low battery while a bumper stop was latched made the guide
+try to dock 58 times in 12 s and send 57 `guide_outcome` events. Every variant below counts the
+decisions (dock attempts, pauses, staff requests, outcome events) over minutes of simulated time.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from retail_common.store import load_store
+from retail_navigation.costmap import Costmap
+from retail_navigation.follower import FollowerConfig
+from retail_navigation.frames import relative
+from retail_navigation.guide import GuideConfig, Stop
+from retail_navigation.maps import load_map
+from retail_navigation.planner import GlobalPlanner
+from retail_navigation.supervisor import (Battery, Drive, EndGoal, Feedback, Goal, Inputs, Log, Supervisor,
+                                          SupervisorConfig, bumper_marks, map_pose)
+
+DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
+DT = 0.1
+LOW = Battery(0.1, charging=False)
+
+
+@pytest.fixture(scope='module')
+def demo():
+    store_map = load_map(DEMO / 'map.yaml')
+    zones = load_store(DEMO).zones
+    return store_map, zones
+
+
+def stop(zones, zone_id: str) -> Stop:
+    return Stop(zone_id, zones[zone_id].pose, zone=zone_id)
+
+
+class World:
+    """A perfect unicycle under the supervisor, with scripted inputs; counts what it decides."""
+
+    def __init__(self, demo, start: tuple[float, float, float], dock: Stop | None = None,
+                 localization: bool = False, **config) -> None:
+        store_map, zones = demo
+        planner = GlobalPlanner(Costmap(store_map, 0.18, 0.12))
+        self.config = SupervisorConfig(localization=localization, initial_pose=start, control_period_s=DT, **config)
+        self.sup = Supervisor(planner, self.config, FollowerConfig(max_vx=0.8), GuideConfig(dwell_s=0.5),
+                              dock if dock is not None else stop(zones, 'dock'))
+        self.zones = zones
+        self.start = start
+        self.pose = list(start)
+        self.now = 0.0
+        self.vx = self.wz = 0.0
+        self.odometry_on = True
+        self.inputs = Inputs(map_to_odom=start if localization else None, localization_state='tracking')
+        self.events: list = []
+        self.ends: list[EndGoal] = []
+        self.logs: list[Log] = []
+        self.feedback: list[Feedback] = []
+        self.dock_attempts = 0
+        self.moved_while: list[str] = []      # reasons the base was commanded to move when it must not
+        self._goal_ids = 0
+
+    def goal(self, *zone_ids: str, kind: str = 'guide') -> int:
+        self._goal_ids += 1
+        self.sup.submit(Goal(self._goal_ids, kind, tuple(stop(self.zones, z) for z in zone_ids)))
+        return self._goal_ids
+
+    def run(self, seconds: float, script=None) -> None:
+        end = self.now + seconds
+        while self.now < end - 1e-9:
+            if script is not None:
+                script(self)
+            if self.odometry_on:
+                self.inputs.odom_pose = relative(self.start, tuple(self.pose))
+                self.inputs.odom_stamp = self.now
+            tick = self.sup.step(self.now, self.inputs)
+            stale = self.now - self.inputs.odom_stamp > self.config.odom_stale_s
+            for command in tick.commands:
+                if isinstance(command, Drive):
+                    self.vx, self.wz = command.vx, command.wz
+                    moving = command.vx != 0.0 or command.wz != 0.0
+                    if moving and self.inputs.safety_latched:
+                        self.moved_while.append('latched')
+                    if moving and stale:
+                        self.moved_while.append('odometry stale')
+                elif isinstance(command, EndGoal):
+                    self.ends.append(command)
+                elif isinstance(command, Log):
+                    self.logs.append(command)
+                    self.dock_attempts += command.text.startswith('Battery low')
+                elif isinstance(command, Feedback):
+                    self.feedback.append(command)
+            self.events += tick.events
+            self.pose[0] += self.vx * math.cos(self.pose[2]) * DT
+            self.pose[1] += self.vx * math.sin(self.pose[2]) * DT
+            self.pose[2] += self.wz * DT
+            self.now += DT
+
+    def count(self, type_: str, reason: str | None = None) -> int:
+        return sum(1 for e in self.events if e.type == type_
+                   and (reason is None or e.payload.get('reason', e.payload.get('result')) == reason))
+
+    def at(self, zone_id: str, within: float = 0.3) -> bool:
+        x, y, _ = self.zones[zone_id].pose
+        return math.hypot(self.pose[0] - x, self.pose[1] - y) < within
+
+
+SERVICE_DESK = (2.5, 4.4, -math.pi / 2)
+
+
+# --- the fault and its kind: a decision never repeats while its condition persists --------------
+def test_low_battery_while_a_bumper_stop_is_latched_never_tries_to_dock(demo):
+    world = World(demo, SERVICE_DESK)
+    world.inputs.battery = LOW
+    world.inputs.safety_latched, world.inputs.safety_reason = True, 'bumper centre pressed'
+    world.run(600)
+    assert world.dock_attempts == 0
+    assert world.events == []
+    assert world.moved_while == [] and world.at('service_desk', 0.01)
+
+
+def test_after_staff_reset_the_low_robot_docks_once(demo):
+    world = World(demo, SERVICE_DESK)
+    world.inputs.battery = LOW
+    world.inputs.safety_latched = True
+    world.run(60)
+    world.inputs.safety_latched = False          # staff reset the base
+    world.run(240)
+    assert world.dock_attempts == 1 and world.at('dock')
+    assert world.count('guide_outcome') == 1 and world.events[0].payload['success']
+
+
+def test_a_bumper_stop_while_docking_ends_it_once_and_holds_until_reset(demo):
+    world = World(demo, SERVICE_DESK)
+    world.inputs.battery = LOW
+    world.run(2)
+    assert world.dock_attempts == 1 and world.sup.run is not None
+    world.inputs.safety_latched = True
+    world.run(600)
+    assert world.dock_attempts == 1 and world.moved_while == []
+    assert [e.payload['result'] for e in world.events] == ['safety_stop']
+
+
+def test_low_battery_while_lost_calls_staff_once_and_does_not_drive(demo):
+    world = World(demo, SERVICE_DESK, localization=True)
+    world.inputs.battery = LOW
+    world.inputs.localization_state = 'lost'
+    world.run(600)
+    assert world.dock_attempts == 0 and world.count('guide_outcome') == 0
+    assert world.count('staff_request', 'robot_lost') == 1
+    assert world.at('service_desk', 0.01)
+
+
+def test_an_unreachable_dock_is_retried_with_growing_waits_then_staff_are_called_once(demo):
+    world = World(demo, SERVICE_DESK, dock=Stop('dock', (2.3, 19.0, 0.0), zone='dock'))   # behind walls
+    world.inputs.battery = LOW
+    world.run(3600)
+    assert world.dock_attempts == 3                          # t = 0, 30, 90 s; then it gives up
+    assert world.count('guide_outcome') == 3
+    assert world.count('staff_request', 'battery_low_cannot_dock') == 1
+
+
+def test_odometry_gone_while_docking_ends_it_once_and_no_dock_without_odometry(demo):
+    world = World(demo, SERVICE_DESK, odom_timeout_s=5.0)
+    world.inputs.battery = LOW
+    world.run(1)
+    world.odometry_on = False
+    world.run(600)
+    assert world.dock_attempts == 1 and world.count('guide_outcome', 'no_odometry') == 1
+    assert len(world.events) == 1 and world.moved_while == []
+
+
+def test_battery_flapping_around_the_threshold_is_one_episode(demo):
+    world = World(demo, SERVICE_DESK)
+
+    def flap(w: World) -> None:
+        w.inputs.battery = Battery(0.19 if int(w.now) % 2 else 0.21, charging=False)
+    world.run(600, flap)
+    assert world.dock_attempts == 1 and world.at('dock') and world.count('guide_outcome') == 1
+
+
+def test_a_customer_goal_while_the_battery_is_low_is_refused_without_interrupting_the_dock(demo):
+    world = World(demo, SERVICE_DESK)
+    world.inputs.battery = LOW
+    world.run(1)
+    for _ in range(20):                                      # an insistent customer
+        world.goal('kitchen')
+        world.run(1)
+    world.run(120)
+    assert [e.outcome.reason for e in world.ends] == ['battery_low'] * 20
+    assert world.dock_attempts == 1 and world.count('guide_outcome') == 1 and world.at('dock')
+
+
+def test_stale_odometry_flapping_pauses_without_moving_and_ends_in_one_outcome(demo):
+    world = World(demo, (0.7, 6.5, 0.0), odom_stale_s=0.3, odom_resume_s=0.5, odom_timeout_s=10.0)
+    world.goal('service_desk')
+
+    def flap(w: World) -> None:
+        w.odometry_on = (w.now % 1.6) < 0.8              # 0.8 s of odometry, 0.8 s none, for ever
+    world.run(300, flap)
+    assert [e.outcome.reason for e in world.ends] == ['arrived']
+    assert world.count('guide_outcome') == 1 and len(world.events) == 1
+    assert world.moved_while == []
+    pauses = [log for log in world.logs if 'guiding paused' in log.text]
+    assert 1 <= len(pauses) <= 1 + 300 / world.config.log_repeat_s
+
+
+def test_odometry_back_for_a_moment_only_does_not_resume(demo):
+    world = World(demo, (0.7, 6.5, 0.0), odom_stale_s=0.3, odom_resume_s=0.5, odom_timeout_s=60.0)
+    world.goal('service_desk')
+    world.run(1)
+
+    def blips(w: World) -> None:
+        w.odometry_on = (w.now % 1.0) < 0.15             # one message now and then
+    world.run(20, blips)
+    assert not any(log.text == 'odometry is back: guiding on' for log in world.logs)
+    assert world.moved_while == [] and world.ends == []
+
+
+def test_localisation_lost_repeatedly_calls_staff_once_and_refuses_goals_while_lost(demo):
+    world = World(demo, (0.7, 6.5, 0.0), localization=True, staff_repeat_s=600.0)
+
+    def flapping(w: World) -> None:
+        w.inputs.localization_state = 'lost' if int(w.now / 5) % 2 else 'tracking'
+        if abs(w.now % 10 - 7.0) < DT / 2:                   # a customer asks every 10 s, while lost
+            w.goal('service_desk')
+    world.run(300, flapping)
+    assert world.count('staff_request', 'robot_lost') == 1
+    assert len(world.ends) == 30 and {e.outcome.reason for e in world.ends} == {'lost'}
+    assert world.count('guide_outcome') == 0                 # refused goals start no mission
+
+
+def test_lost_during_a_mission_ends_it_once_with_one_staff_request(demo):
+    world = World(demo, (0.7, 6.5, 0.0), localization=True)
+    world.goal('kitchen')
+    world.run(3)
+    world.inputs.localization_state = 'lost'
+    world.run(120)
+    assert [e.outcome.reason for e in world.ends] == ['lost']
+    assert world.count('guide_outcome', 'lost') == 1 and world.count('staff_request', 'robot_lost') == 1
+
+
+def test_not_localised_waits_then_gives_up_once(demo):
+    world = World(demo, (0.7, 6.5, 0.0), localization=True, localization_timeout_s=5.0)
+    world.inputs.map_to_odom = None
+    world.goal('kitchen')
+    world.run(60)
+    assert [e.outcome.reason for e in world.ends] == ['not_localised'] and len(world.events) == 1
+    assert {f.state for f in world.feedback} == {'waiting_for_localisation'}
+
+
+def test_a_safety_stop_ends_the_goal_and_the_robot_does_not_restart_by_itself(demo):
+    world = World(demo, (0.7, 6.5, 0.0))
+    world.goal('kitchen')
+    world.run(3)
+    world.inputs.safety_latched = True
+    world.run(5)
+    for _ in range(5):
+        world.goal('kitchen')
+        world.run(1)
+    world.inputs.safety_latched = False                       # reset: nothing moves until asked
+    world.run(60)
+    assert [e.outcome.reason for e in world.ends] == ['safety_stop'] * 6
+    assert world.count('guide_outcome') == 1 and world.moved_while == []
+    assert world.vx == 0.0 and world.sup.run is None
+
+
+# --- goals -------------------------------------------------------------------------------------
+def test_a_new_goal_replaces_the_running_one(demo):
+    world = World(demo, (0.7, 6.5, 0.0))
+    first = world.goal('kitchen')
+    world.run(3)
+    second = world.goal('service_desk')
+    world.run(60)
+    assert [(e.goal_id, e.outcome.reason) for e in world.ends] == [(first, 'preempted'), (second, 'arrived')]
+    assert [e.payload['result'] for e in world.events] == ['preempted', 'arrived']
+
+
+def test_two_goals_before_a_step_the_later_wins(demo):
+    world = World(demo, (0.7, 6.5, 0.0))
+    first, second = world.goal('kitchen'), world.goal('service_desk')
+    world.run(60)
+    assert [(e.goal_id, e.outcome.reason) for e in world.ends] == [(first, 'preempted'), (second, 'arrived')]
+    assert world.count('guide_outcome') == 1
+
+
+def test_cancel_ends_the_goal_and_stops(demo):
+    world = World(demo, (0.7, 6.5, 0.0))
+    world.goal('kitchen')
+    world.run(3)
+    world.inputs.cancel_requested = True
+    world.run(1)
+    assert [e.outcome.reason for e in world.ends] == ['cancelled'] and world.vx == 0.0
+    assert world.count('guide_outcome', 'cancelled') == 1
+
+
+def test_abandon_releases_pending_and_running_goals(demo):
+    world = World(demo, (0.7, 6.5, 0.0))
+    world.goal('kitchen')
+    world.run(1)
+    world.goal('service_desk')
+    tick = world.sup.abandon(world.now, 'node stopped')
+    ends = [c for c in tick.commands if isinstance(c, EndGoal)]
+    assert sorted(e.outcome.reason for e in ends) == ['shutdown', 'shutdown']
+    assert [e.type for e in tick.events] == ['guide_outcome']
+    assert any(isinstance(c, Drive) and c.vx == 0.0 for c in tick.commands)
+
+
+def test_tour_feedback_names_the_stop(demo):
+    world = World(demo, (0.7, 6.5, 0.0))
+    world.goal('service_desk', 'dock', kind='tour')
+    world.run(120)
+    assert [e.outcome.reason for e in world.ends] == ['arrived'] and world.ends[0].visited == 2
+    assert {(f.stop_index, f.zone, f.stop_count) for f in world.feedback} >= {(0, 'service_desk', 2), (1, 'dock', 2)}
+
+
+# --- the customer, bumper marks, poses -------------------------------------------------------
+def test_people_near_the_robot_during_a_mission_are_the_customer(demo):
+    world = World(demo, (0.7, 6.5, 0.0))
+    people = [(1.2, 6.5), (3.0, 6.5)]
+    pose = (0.7, 6.5, 0.0)
+    assert world.sup.people_to_mark(10.0, people, pose, last_scan=9.9) == people      # idle: all marked
+    world.goal('kitchen')
+    world.run(0.1)
+    assert world.sup.people_to_mark(10.0, people, pose, last_scan=9.9) == [(3.0, 6.5)]
+    assert world.sup.people_to_mark(10.0, people, pose, last_scan=5.0) == people       # no lidar: all marked
+    assert world.sup.people_to_mark(10.0, people, None, last_scan=9.9) == people
+
+
+@pytest.mark.parametrize('pressed,expected', [
+    ({'centre': True}, [(1.23, 2.0)]),
+    ({'left': True, 'right': True}, [(1.0 + 0.23 * math.cos(0.7), 2.0 + 0.23 * math.sin(0.7)),
+                                     (1.0 + 0.23 * math.cos(0.7), 2.0 - 0.23 * math.sin(0.7))]),
+    ({}, []),
+])
+def test_bumper_marks(pressed, expected):
+    marks = bumper_marks((1.0, 2.0, 0.0), pressed, 0.23)
+    assert len(marks) == len(expected)
+    for mark, want in zip(marks, expected):
+        assert mark == pytest.approx(want)
+
+
+def test_map_pose_from_odometry_and_localisation():
+    odom = Inputs(odom_pose=(1.0, 0.0, 0.0))
+    assert map_pose(SupervisorConfig(localization=False, initial_pose=(0.7, 6.5, math.pi)), odom) == \
+        pytest.approx((-0.3, 6.5, -math.pi))
+    assert map_pose(SupervisorConfig(localization=True), odom) is None                 # no map -> odom yet
+    odom.map_to_odom = (1.0, 1.0, math.pi / 2)
+    assert map_pose(SupervisorConfig(localization=True), odom) == pytest.approx((1.0, 2.0, math.pi / 2))
+
+
+@pytest.mark.parametrize('condition', ['no map -> odom yet', 'no odometry at all', 'battery unknown (NaN)'])
+def test_low_battery_without_what_docking_needs_starts_nothing(demo, condition):
+    world = World(demo, SERVICE_DESK, localization=True)
+    world.inputs.battery = LOW
+    if condition == 'no map -> odom yet':
+        world.inputs.map_to_odom = None
+    elif condition == 'no odometry at all':
+        world.odometry_on = False
+    else:
+        world.inputs.battery = Battery(math.nan)
+    world.run(600)
+    assert world.dock_attempts == 0 and world.events == [] and world.vx == 0.0
