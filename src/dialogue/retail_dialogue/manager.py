@@ -30,8 +30,9 @@ from retail_common.catalog import Product
 from retail_common.store import Appointment
 
 from .followups import CHEAPEST, DEAREST, Cues, product_size, read_cues
-from .nlu import CUES, Nlu, NluResult
+from .nlu import CUES, MAX_UTTERANCE_CHARS, Nlu, NluResult
 from .promotions import promotion_text
+from .sizes import UNIT_EN, UNIT_ZH, fits_size, product_sizes
 from .store import parse_clock, parse_name
 from .templates import (count_noun, count_of, failure_reason, is_plural_only, join_en, noun, render, verb_are,
                         what_en, what_zh, with_article, yuan)
@@ -335,6 +336,8 @@ class DialogueManager:
             session = self.sessions[0] = Session(0, lang=self.default_language, greeted=True)
         session.last_heard = self.clock()
         session.greeted, session.greet_at = True, None       # they spoke first: answer, no greeting
+        if len(text) > MAX_UTTERANCE_CHARS:
+            return self._too_long(session)
         result = self.nlu.parse(text)
         session.lang = result.lang
         cues = read_cues(result.masked)
@@ -351,6 +354,15 @@ class DialogueManager:
         if self.store_raw_text:
             payload['text'] = text
         self._out.insert(0, Record('dialogue_turn', session.customer_id, payload))
+        return self._take()
+
+    def _too_long(self, session: Session) -> list[Effect]:
+        """Text longer than one turn (a pasted page, a stuck key): not parsed; the customer is asked
+        for a few words and the turn is recorded without its text."""
+        self._say(session, Intent.UNKNOWN, 'too_long')
+        self._record(session, 'dialogue_turn', {'intent': Intent.UNKNOWN.value, 'slots': {}, 'language': session.lang,
+                                                'confidence': 0.0, 'products': [], 'guide_to': None, 'tour': None,
+                                                'staff_called': False})
         return self._take()
 
     # -- the turn ---------------------------------------------------------------------------
@@ -641,6 +653,8 @@ class DialogueManager:
     def _not_carried(self, session: Session, c: dict) -> None:
         lang = session.lang
         category, brand = c.get('category', ''), c.get('brand', '')
+        if c.get('size'):
+            return self._size_not_carried(session, c)
         if category and brand:
             others = [p for p in self.store.catalog.products if p.category == category and p.in_stock
                       and p.brand not in c.get('exclude_brands', ())]
@@ -662,6 +676,19 @@ class DialogueManager:
                                  categories=join_en(names) if lang == 'en' else '、'.join(names))
         self._expect(session, State.OPEN)
         self._say(session, Intent.FIND_PRODUCT, 'not_carried', what=self._what(c, lang))
+
+    def _size_not_carried(self, session: Session, c: dict) -> None:
+        """'有没有85寸的电视' in a store without one: say so, with the sizes it has of that kind."""
+        lang = session.lang
+        unit = c['size'][1]
+        kind = {k: v for k, v in c.items() if k not in ('size', 'min_price', 'max_price')}
+        values = sorted({product_sizes(p)[unit] for p in self._matching(kind) if p.in_stock and unit in product_sizes(p)})
+        self._expect(session, State.OPEN)
+        self._say(session, Intent.FIND_PRODUCT, 'not_carried', what=self._what(c, lang))
+        if values:
+            names = [_size_words((v, unit), lang) for v in values]
+            self._say(session, Intent.FIND_PRODUCT, 'sizes_we_have', what=self._what(kind, lang),
+                      sizes=join_en(names) if lang == 'en' else '、'.join(names))
 
     def _refine(self, session: Session, how: str, slots: dict) -> None:
         """Modify the last search: cheaper, pricier, bigger, smaller, another brand, more, what about X."""
@@ -825,6 +852,8 @@ class DialogueManager:
             c.pop('brand')
         if category:
             c['category'] = category
+        if isinstance(slots.get('size'), dict):
+            c['size'] = (float(slots['size']['value']), str(slots['size']['unit']))
         if 'max_price' in slots or 'min_price' in slots:
             c.pop('max_price', None)
             c.pop('min_price', None)
@@ -1182,7 +1211,8 @@ class DialogueManager:
         return ((not c.get('category') or p.category == c['category']) and (not c.get('brand') or p.brand == c['brand'])
                 and p.brand not in c.get('exclude_brands', ()) and p.sku not in c.get('exclude_skus', ())
                 and p.price_cny >= float(c.get('min_price') or 0)
-                and (not c.get('max_price') or p.price_cny <= float(c['max_price'])))
+                and (not c.get('max_price') or p.price_cny <= float(c['max_price']))
+                and fits_size(p, c.get('size')))
 
     def _matching(self, c: dict) -> list[Product]:
         if not c.get('category') and not c.get('brand'):
@@ -1234,11 +1264,12 @@ class DialogueManager:
 
     def _what(self, c: dict, lang: str, capital: bool = False) -> str:
         category, brand = c.get('category', ''), c.get('brand', '')
+        size = _size_words(c.get('size'), lang)
         if lang == 'en':
-            text = what_en(category, brand)
+            text = f'{size} {what_en(category, brand)}' if size else what_en(category, brand)
             return text[:1].upper() + text[1:] if capital else text
         categories = self.store.catalog.categories()
-        return what_zh(categories.get(category, '') if category else '', self._brand(brand, 'zh') if brand else '')
+        return size + what_zh(categories.get(category, '') if category else '', self._brand(brand, 'zh') if brand else '')
 
     def _count_what(self, count: int, c: dict) -> str:
         """'3 Huawei tablets', '1 air fryer', '1 pair of headphones' — English only."""
@@ -1314,6 +1345,14 @@ class DialogueManager:
 
 _ARRIVAL_KEYS = {'arrived_restroom', 'arrived_vip_lounge', 'arrived_checkout', 'arrived_service_desk', 'arrived_exit',
                  'arrived_entrance'}
+
+
+def _size_words(size: tuple[float, str] | None, lang: str) -> str:
+    """85寸 / 85-inch: a size constraint as said to a customer."""
+    if not size:
+        return ''
+    value, unit = size
+    return f'{value:g}{UNIT_ZH[unit]}' if lang != 'en' else f'{value:g}{UNIT_EN[unit]}'
 
 
 def _most_common(values: list[str]) -> str:
