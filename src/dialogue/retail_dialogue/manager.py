@@ -43,6 +43,7 @@ EARLY_MARGIN = timedelta(minutes=30)
 LATE_MARGIN = timedelta(minutes=15)
 GREETED_MEMORY_S = 1800.0          # a customer seen again within this is not greeted again
 MISUNDERSTOOD_BEFORE_STAFF = 2     # turns not understood in a row before staff is offered
+LEFT_MEMORY = 256                  # track ids remembered as gone (speech from them is dropped)
 
 
 class Intent(str, Enum):
@@ -225,6 +226,7 @@ class DialogueManager:
         self.sessions: dict[int, Session] = {}
         self.greeted_customers: dict[str, float] = {}
         self.safety_latched = False
+        self._left: dict[int, None] = {}      # tracks that left, newest last (bounded: LEFT_MEMORY)
         self._out: list[Effect] = []
 
     # -- inputs: the store and the base ----------------------------------------------------
@@ -298,6 +300,7 @@ class DialogueManager:
         if session is not None and session.state in (State.GUIDING, State.TOURING):
             return []     # following behind the robot, out of the forward camera's view
         session = self.sessions.pop(track_id, None)
+        self._forget(track_id)
         if session is not None:
             self._record(session, 'session_end', {'reason': 'left', 'state': session.state.value})
         return self._take()
@@ -322,18 +325,17 @@ class DialogueManager:
         return self._take()
 
     # -- inputs: speech --------------------------------------------------------------------
-    def on_utterance(self, track_id: int, text: str) -> list[Effect]:
-        """A final utterance of a customer. Utterances of a track that has left are dropped."""
+    def on_utterance(self, track_id: int, text: str, typed: bool = False) -> list[Effect]:
+        """A final utterance of a customer. Speech of a track that has left is dropped (they left
+        mid-sentence). Typed or touched input (`typed`: the screen, `retailbot chat`) comes from the
+        person at the robot: it joins the current customer's conversation or starts one, and is
+        answered at once, never held back for a greeting (see `_session_for`)."""
         self._out = []
         if not text.strip():
             return []
-        if track_id == 0 and len(self.sessions) == 1:
-            track_id = next(iter(self.sessions))    # speech without a track: the one customer there
-        session = self.sessions.get(track_id)
+        session = self._session_for(track_id, typed)
         if session is None:
-            if track_id != 0:
-                return []                # that customer left mid-sentence
-            session = self.sessions[0] = Session(0, lang=self.default_language, greeted=True)
+            return []                    # that customer left mid-sentence
         session.last_heard = self.clock()
         session.greeted, session.greet_at = True, None       # they spoke first: answer, no greeting
         if len(text) > MAX_UTTERANCE_CHARS:
@@ -355,6 +357,26 @@ class DialogueManager:
             payload['text'] = text
         self._out.insert(0, Record('dialogue_turn', session.customer_id, payload))
         return self._take()
+
+    def _session_for(self, track_id: int, typed: bool) -> Session | None:
+        """Whose turn this is. A known track: its session. Speech without a track (0) with one
+        customer there: theirs. Typed input on no track, or on one that has left (a screen still
+        showing the last customer): the customer the robot is with, else a new conversation; typed
+        input on a track never seen (a chat announcing itself as the text arrives): a new
+        conversation on that track. Speech on a track that left: None."""
+        session = self.sessions.get(track_id)
+        if session is not None:
+            return session
+        if track_id == 0 and len(self.sessions) == 1 and not typed:
+            return next(iter(self.sessions.values()))
+        if typed and (track_id == 0 or track_id in self._left):
+            engaged = self._engaged()
+            if engaged is not None:
+                return engaged
+        elif not typed and track_id != 0:
+            return None
+        session = self.sessions[track_id] = Session(track_id, lang=self.default_language, greeted=True)
+        return session
 
     def _too_long(self, session: Session) -> list[Effect]:
         """Text longer than one turn (a pasted page, a stuck key): not parsed; the customer is asked
@@ -1193,6 +1215,13 @@ class DialogueManager:
         self._record(session, 'staff_request', {'reason': reason, 'wanted': request['wanted']['looking_for'],
                                                 'product': request['wanted']['product']})
 
+    def _forget(self, track_id: int) -> None:
+        """Remember that `track_id` has gone (bounded: the oldest are forgotten first)."""
+        self._left.pop(track_id, None)
+        self._left[track_id] = None
+        while len(self._left) > LEFT_MEMORY:
+            self._left.pop(next(iter(self._left)))
+
     def _busy_with_other(self, session: Session) -> bool:
         return any(s is not session and s.state in (State.GUIDING, State.TOURING) for s in self.sessions.values())
 
@@ -1340,6 +1369,7 @@ class DialogueManager:
 
     def _end(self, session: Session, reason: str) -> None:
         self.sessions.pop(session.track_id, None)
+        self._forget(session.track_id)
         self._record(session, 'session_end', {'reason': reason})
 
 
