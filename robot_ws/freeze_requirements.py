@@ -20,7 +20,7 @@ SKIP = {'pip', 'face-recognition'}
 # What a robot with a full ROS 2 install (rclpy and messages from apt) still needs from PyPI.
 ROBOT_TOP_LEVEL = ('opencv-python-headless', 'dlib-bin', 'face-recognition-models', 'pillow', 'click',
                    'numpy', 'scipy', 'scikit-image', 'vosk', 'webrtcvad-wheels', 'sounddevice',
-                   'jieba', 'pypinyin', 'rapidfuzz', 'implicit', 'pyserial', 'cryptography',
+                   'jieba', 'pypinyin', 'opencc', 'rapidfuzz', 'implicit', 'pyserial', 'cryptography',
                    'httpx', 'fastapi', 'uvicorn', 'pydantic', 'rich', 'pyyaml')
 ROBOT_HEADER = '''# Python packages a robot with a full ROS 2 Kilted install needs besides ROS itself:
 #   pip install -r robot_ws/requirements-robot.txt && pip install --no-deps face-recognition==1.3.0

@@ -271,3 +271,21 @@ def test_enrolment_after_consent_over_ros(ros_context, spin):
     consents = [e for e in store.events if e.type == 'consent']
     assert consents and consents[0].customer_pseudonym == request.customer_id
     assert manager.core.sessions[11].customer_id == request.customer_id
+
+
+def test_chat_ros_is_answered_while_the_robot_shows_another_shopper_around(ros_context, spin, ros_env):
+    """Issue 21 first day: the camera's shopper (track 11) is on a tour, so the robot greets nobody
+    else; `retailbot chat --ros --say` still gets its answer (typed text needs no greeting)."""
+    import subprocess
+    from rostest_support import BIN
+    manager, store = _greeted_customer(ros_context, spin)
+    store.say('带我参观一下')
+    assert store.tour_started.wait(30), 'the tour started'
+    out = subprocess.run([str(BIN / 'retailbot'), 'chat', '--ros', '--say', '空气炸锅在哪里'],
+                         env=ros_env, capture_output=True, text=True, timeout=90)
+    assert out.returncode == 0, out.stdout + out.stderr
+    answers = [line for line in out.stdout.splitlines() if line.startswith('robot (zh, find_product)')]
+    assert answers and '空气炸锅' in answers[0], out.stdout
+    assert 'did not greet' in out.stdout
+    store.say('结束参观')
+    assert store.tour_cancelled.wait(30), "the shopper's tour is theirs to end"

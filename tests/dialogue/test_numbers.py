@@ -44,6 +44,8 @@ def test_plain_digits(text, value):
     ('一点二万左右', 9600, 14400), ('under 2.5k', None, 2500), ('below 1.5w', None, 15000),
     ('给我推荐个手机，预算两千五', None, 2500), ('3千5的手机', None, 3500), ('两千五的耳机', None, 2500),
     ('1万5千块以内', None, 15000), ('一万二千五以内', None, 12500), ('3千5百元以下', None, 3500),
+    # after a comma (full-width commas become ',' in normalisation)
+    ('推荐手机,1万2以内', None, 12000), ('冰箱,8000以内', None, 8000), ('手机,预算3000', None, 3000),
 ])
 def test_price_bounds(text, low, high):
     found = extract_price_range(text)

@@ -51,3 +51,23 @@ def test_refill_members_get_their_consumable_first(demo, member, sku):
     assert top.sku == sku
     assert ('天前购买过，可以补货了' in top.reason_zh and 'time to restock' in top.reason_en
             or re.match('您每.{1,4}都买这款', top.reason_zh) and top.reason_en.startswith('you buy this every '))
+
+
+def test_a_returned_phone_is_never_the_reason(tmp_path):
+    """Issue 21: the member returned the Huawei phone (qty -1); the robot must not say "because you
+    bought a Huawei phone" about it, nor learn their taste from it."""
+    catalog = load_catalog(DEMO / 'catalog.csv')
+    rows = (DEMO / 'history.csv').read_text(encoding='utf-8').rstrip('\n')
+    returned = [line for line in rows.splitlines() if line.startswith('m-000001,') and ',HW-MATE60P,' in line]
+    assert returned, 'the demo member bought the phone'
+    customer, sku, _, _, price = returned[0].split(',')
+    path = tmp_path / 'history.csv'
+    path.write_text(rows + f'\n{customer},{sku},2025-06-01T10:00:00Z,-1,{price}\n', encoding='utf-8')
+    history = load_history(path, catalog.by_sku)
+    assert not [i for i in history.issues if 'matches no purchase' in str(i)]
+    assert (customer, sku) not in set(zip(history.customer_ids, history.skus))
+    items = Recommender(catalog, history).recommend(customer, Constraints(category='phone', max_price=3000), 3)
+    assert items
+    for item in items:
+        assert item.reason_en != 'because you bought a Huawei phone' and 'Mate 60' not in item.reason_en
+        assert item.reason_zh != '因为您购买过华为手机' and 'Mate 60' not in item.reason_zh

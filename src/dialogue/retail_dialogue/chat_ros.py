@@ -21,6 +21,8 @@ from retail_interfaces.msg import CustomerEvent, InteractionEvent, PlaceArrival,
 from retail_common import names
 
 SHOWN_EVENTS = ('recommendation', 'guide', 'tour', 'staff_request', 'vip_checkin')
+GREETING_WAIT_S = 3.0      # how long the chat waits for a greeting before it just talks
+TYPED_FRAME = 'typed'      # Utterance.header.frame_id of typed text (manager_node.TYPED_INPUT_FRAMES)
 
 
 class ChatClient(Node):
@@ -88,22 +90,27 @@ class ChatClient(Node):
                 self._changed.wait(left)
         return True
 
-    def appear(self, timeout_s: float = 10.0) -> bool:
-        """Step in front of the robot and wait for its greeting."""
+    def appear(self, greeting_s: float = GREETING_WAIT_S) -> bool:
+        """Step in front of the robot; True if it greeted within `greeting_s`. A robot busy with
+        another customer (guiding the simulated camera's shopper) greets nobody: the chat goes on
+        anyway, since typed text is answered without a greeting."""
         before = len(self.replies)
         kind = CustomerEvent.IDENTIFIED if self.customer_id else CustomerEvent.APPEARED
         self.customers.publish(CustomerEvent(kind=kind, track_id=self.track_id, customer_id=self.customer_id,
                                              display_name=self.name, vip=self.vip,
                                              confidence=1.0 if self.customer_id else 0.0, distance_m=1.0))
-        return self.wait_reply(before, timeout_s)
+        self.session_open = True
+        return self.wait_reply(before, greeting_s)
 
     def say(self, text: str, timeout_s: float = 10.0) -> bool:
-        if not self.session_open and not self.appear(timeout_s):
-            return False
+        if not self.session_open:
+            self.appear(0.0)
         before = len(self.replies)
         now = self.get_clock().now().to_msg()
-        self.utterances.publish(Utterance(text=text, is_final=True, confidence=1.0, track_id=self.track_id,
-                                          start=now, end=now))
+        msg = Utterance(text=text, is_final=True, confidence=1.0, track_id=self.track_id, start=now, end=now)
+        msg.header.stamp = now
+        msg.header.frame_id = TYPED_FRAME      # typed by the person at the robot: answered without a greeting
+        self.utterances.publish(msg)
         return self.wait_reply(before, timeout_s)
 
     def settle(self, quiet_s: float, timeout_s: float) -> None:
@@ -160,10 +167,9 @@ def run_ros_chat(member: str, lines: list[str] | None, timeout_s: float, json_ou
         print(f'[talking to the robot as track {node.track_id}'
               + (f', member {node.customer_id} {node.name}' if node.customer_id else ', an anonymous shopper')
               + '. Empty line or Ctrl-D to leave.]', flush=True, file=note)
-        if not node.appear(timeout_s):
-            print('retailbot chat: the robot did not greet (it may be guiding another customer; otherwise check that '
-                  'the dialogue manager runs on this ROS_DOMAIN_ID)', flush=True, file=note)
-            return 1
+        if not node.appear(min(GREETING_WAIT_S, timeout_s)):
+            print('[the robot did not greet (it may be busy with another customer); talking to it anyway]',
+                  flush=True, file=note)
         for text in lines if lines is not None else _typed():
             if not text.strip():
                 break

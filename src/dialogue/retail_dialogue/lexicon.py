@@ -19,6 +19,7 @@ import warnings
 with warnings.catch_warnings():
     warnings.simplefilter('ignore')     # jieba's pkg_resources deprecation notice
     import jieba
+import opencc
 from pypinyin import lazy_pinyin
 from rapidfuzz.distance import OSA
 
@@ -100,9 +101,19 @@ ideas idea choose which good latest agree agreed disagree consent member members
 '''.split())
 
 
+_T2S = opencc.OpenCC('t2s')       # OpenCC's Traditional → Simplified Chinese (characters and phrases)
+
+
 def normalize(text: str) -> str:
-    """NFKC (full-width → half-width) and lower case."""
-    return unicodedata.normalize('NFKC', text).lower()
+    """NFKC (full-width digits and letters → half-width), Traditional → Simplified Chinese (叫一下店員,
+    帶我去廚房電器區) and lower case. Catalog names and utterances both go through it, so a store
+    written in either script understands customers writing in either."""
+    text = unicodedata.normalize('NFKC', text)
+    if not text.isascii():
+        converted = _T2S.convert(text)
+        if len(converted) == len(text):      # offsets into the text stay valid (always so for t2s)
+            text = converted
+    return text.lower()
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,9 @@ from retail_common.catalog import Product
 from retail_common.store import Appointment
 
 from .followups import CHEAPEST, DEAREST, Cues, product_size, read_cues
-from .nlu import CUES, Nlu, NluResult
+from .nlu import CUES, MAX_UTTERANCE_CHARS, Nlu, NluResult
 from .promotions import promotion_text
+from .sizes import UNIT_EN, UNIT_ZH, fits_size, product_sizes
 from .store import parse_clock, parse_name
 from .templates import (count_noun, count_of, failure_reason, is_plural_only, join_en, noun, render, verb_are,
                         what_en, what_zh, with_article, yuan)
@@ -42,6 +43,7 @@ EARLY_MARGIN = timedelta(minutes=30)
 LATE_MARGIN = timedelta(minutes=15)
 GREETED_MEMORY_S = 1800.0          # a customer seen again within this is not greeted again
 MISUNDERSTOOD_BEFORE_STAFF = 2     # turns not understood in a row before staff is offered
+LEFT_MEMORY = 256                  # track ids remembered as gone (speech from them is dropped)
 
 
 class Intent(str, Enum):
@@ -224,6 +226,7 @@ class DialogueManager:
         self.sessions: dict[int, Session] = {}
         self.greeted_customers: dict[str, float] = {}
         self.safety_latched = False
+        self._left: dict[int, None] = {}      # tracks that left, newest last (bounded: LEFT_MEMORY)
         self._out: list[Effect] = []
 
     # -- inputs: the store and the base ----------------------------------------------------
@@ -297,6 +300,7 @@ class DialogueManager:
         if session is not None and session.state in (State.GUIDING, State.TOURING):
             return []     # following behind the robot, out of the forward camera's view
         session = self.sessions.pop(track_id, None)
+        self._forget(track_id)
         if session is not None:
             self._record(session, 'session_end', {'reason': 'left', 'state': session.state.value})
         return self._take()
@@ -321,20 +325,21 @@ class DialogueManager:
         return self._take()
 
     # -- inputs: speech --------------------------------------------------------------------
-    def on_utterance(self, track_id: int, text: str) -> list[Effect]:
-        """A final utterance of a customer. Utterances of a track that has left are dropped."""
+    def on_utterance(self, track_id: int, text: str, typed: bool = False) -> list[Effect]:
+        """A final utterance of a customer. Speech of a track that has left is dropped (they left
+        mid-sentence). Typed or touched input (`typed`: the screen, `retailbot chat`) comes from the
+        person at the robot: it joins the current customer's conversation or starts one, and is
+        answered at once, never held back for a greeting (see `_session_for`)."""
         self._out = []
         if not text.strip():
             return []
-        if track_id == 0 and len(self.sessions) == 1:
-            track_id = next(iter(self.sessions))    # speech without a track: the one customer there
-        session = self.sessions.get(track_id)
+        session = self._session_for(track_id, typed)
         if session is None:
-            if track_id != 0:
-                return []                # that customer left mid-sentence
-            session = self.sessions[0] = Session(0, lang=self.default_language, greeted=True)
+            return []                    # that customer left mid-sentence
         session.last_heard = self.clock()
         session.greeted, session.greet_at = True, None       # they spoke first: answer, no greeting
+        if len(text) > MAX_UTTERANCE_CHARS:
+            return self._too_long(session)
         result = self.nlu.parse(text)
         session.lang = result.lang
         cues = read_cues(result.masked)
@@ -351,6 +356,35 @@ class DialogueManager:
         if self.store_raw_text:
             payload['text'] = text
         self._out.insert(0, Record('dialogue_turn', session.customer_id, payload))
+        return self._take()
+
+    def _session_for(self, track_id: int, typed: bool) -> Session | None:
+        """Whose turn this is. A known track: its session. Speech without a track (0) with one
+        customer there: theirs. Typed input on no track, or on one that has left (a screen still
+        showing the last customer): the customer the robot is with, else a new conversation; typed
+        input on a track never seen (a chat announcing itself as the text arrives): a new
+        conversation on that track. Speech on a track that left: None."""
+        session = self.sessions.get(track_id)
+        if session is not None:
+            return session
+        if track_id == 0 and len(self.sessions) == 1 and not typed:
+            return next(iter(self.sessions.values()))
+        if typed and (track_id == 0 or track_id in self._left):
+            engaged = self._engaged()
+            if engaged is not None:
+                return engaged
+        elif not typed and track_id != 0:
+            return None
+        session = self.sessions[track_id] = Session(track_id, lang=self.default_language, greeted=True)
+        return session
+
+    def _too_long(self, session: Session) -> list[Effect]:
+        """Text longer than one turn (a pasted page, a stuck key): not parsed; the customer is asked
+        for a few words and the turn is recorded without its text."""
+        self._say(session, Intent.UNKNOWN, 'too_long')
+        self._record(session, 'dialogue_turn', {'intent': Intent.UNKNOWN.value, 'slots': {}, 'language': session.lang,
+                                                'confidence': 0.0, 'products': [], 'guide_to': None, 'tour': None,
+                                                'staff_called': False})
         return self._take()
 
     # -- the turn ---------------------------------------------------------------------------
@@ -641,6 +675,8 @@ class DialogueManager:
     def _not_carried(self, session: Session, c: dict) -> None:
         lang = session.lang
         category, brand = c.get('category', ''), c.get('brand', '')
+        if c.get('size'):
+            return self._size_not_carried(session, c)
         if category and brand:
             others = [p for p in self.store.catalog.products if p.category == category and p.in_stock
                       and p.brand not in c.get('exclude_brands', ())]
@@ -662,6 +698,19 @@ class DialogueManager:
                                  categories=join_en(names) if lang == 'en' else '、'.join(names))
         self._expect(session, State.OPEN)
         self._say(session, Intent.FIND_PRODUCT, 'not_carried', what=self._what(c, lang))
+
+    def _size_not_carried(self, session: Session, c: dict) -> None:
+        """'有没有85寸的电视' in a store without one: say so, with the sizes it has of that kind."""
+        lang = session.lang
+        unit = c['size'][1]
+        kind = {k: v for k, v in c.items() if k not in ('size', 'min_price', 'max_price')}
+        values = sorted({product_sizes(p)[unit] for p in self._matching(kind) if p.in_stock and unit in product_sizes(p)})
+        self._expect(session, State.OPEN)
+        self._say(session, Intent.FIND_PRODUCT, 'not_carried', what=self._what(c, lang))
+        if values:
+            names = [_size_words((v, unit), lang) for v in values]
+            self._say(session, Intent.FIND_PRODUCT, 'sizes_we_have', what=self._what(kind, lang),
+                      sizes=join_en(names) if lang == 'en' else '、'.join(names))
 
     def _refine(self, session: Session, how: str, slots: dict) -> None:
         """Modify the last search: cheaper, pricier, bigger, smaller, another brand, more, what about X."""
@@ -825,6 +874,8 @@ class DialogueManager:
             c.pop('brand')
         if category:
             c['category'] = category
+        if isinstance(slots.get('size'), dict):
+            c['size'] = (float(slots['size']['value']), str(slots['size']['unit']))
         if 'max_price' in slots or 'min_price' in slots:
             c.pop('max_price', None)
             c.pop('min_price', None)
@@ -1164,6 +1215,13 @@ class DialogueManager:
         self._record(session, 'staff_request', {'reason': reason, 'wanted': request['wanted']['looking_for'],
                                                 'product': request['wanted']['product']})
 
+    def _forget(self, track_id: int) -> None:
+        """Remember that `track_id` has gone (bounded: the oldest are forgotten first)."""
+        self._left.pop(track_id, None)
+        self._left[track_id] = None
+        while len(self._left) > LEFT_MEMORY:
+            self._left.pop(next(iter(self._left)))
+
     def _busy_with_other(self, session: Session) -> bool:
         return any(s is not session and s.state in (State.GUIDING, State.TOURING) for s in self.sessions.values())
 
@@ -1182,7 +1240,8 @@ class DialogueManager:
         return ((not c.get('category') or p.category == c['category']) and (not c.get('brand') or p.brand == c['brand'])
                 and p.brand not in c.get('exclude_brands', ()) and p.sku not in c.get('exclude_skus', ())
                 and p.price_cny >= float(c.get('min_price') or 0)
-                and (not c.get('max_price') or p.price_cny <= float(c['max_price'])))
+                and (not c.get('max_price') or p.price_cny <= float(c['max_price']))
+                and fits_size(p, c.get('size')))
 
     def _matching(self, c: dict) -> list[Product]:
         if not c.get('category') and not c.get('brand'):
@@ -1234,11 +1293,12 @@ class DialogueManager:
 
     def _what(self, c: dict, lang: str, capital: bool = False) -> str:
         category, brand = c.get('category', ''), c.get('brand', '')
+        size = _size_words(c.get('size'), lang)
         if lang == 'en':
-            text = what_en(category, brand)
+            text = f'{size} {what_en(category, brand)}' if size else what_en(category, brand)
             return text[:1].upper() + text[1:] if capital else text
         categories = self.store.catalog.categories()
-        return what_zh(categories.get(category, '') if category else '', self._brand(brand, 'zh') if brand else '')
+        return size + what_zh(categories.get(category, '') if category else '', self._brand(brand, 'zh') if brand else '')
 
     def _count_what(self, count: int, c: dict) -> str:
         """'3 Huawei tablets', '1 air fryer', '1 pair of headphones' — English only."""
@@ -1309,11 +1369,20 @@ class DialogueManager:
 
     def _end(self, session: Session, reason: str) -> None:
         self.sessions.pop(session.track_id, None)
+        self._forget(session.track_id)
         self._record(session, 'session_end', {'reason': reason})
 
 
 _ARRIVAL_KEYS = {'arrived_restroom', 'arrived_vip_lounge', 'arrived_checkout', 'arrived_service_desk', 'arrived_exit',
                  'arrived_entrance'}
+
+
+def _size_words(size: tuple[float, str] | None, lang: str) -> str:
+    """85寸 / 85-inch: a size constraint as said to a customer."""
+    if not size:
+        return ''
+    value, unit = size
+    return f'{value:g}{UNIT_ZH[unit]}' if lang != 'en' else f'{value:g}{UNIT_EN[unit]}'
 
 
 def _most_common(values: list[str]) -> str:

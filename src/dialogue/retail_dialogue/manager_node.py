@@ -37,6 +37,10 @@ from retail_common.node_support import declare_params, live_store_for, main_for,
 from retail_common.params import ParamSpec
 from retail_interfaces.action import GuideTo, Tour
 from retail_interfaces.msg import BaseSafety, CustomerEvent, RobotReply, Utterance
+
+# An utterance whose header.frame_id is one of these was typed or touched by the person at the
+# robot (not heard): it joins the current conversation or starts one (DialogueManager.on_utterance).
+TYPED_INPUT_FRAMES = ('touch', 'typed')
 from retail_interfaces.srv import EnrollFace, Recommend
 
 from .manager import (AskRecommendations, CallStaff, CancelMission, DialogueManager, Effect, Enrol, Record,
@@ -101,7 +105,8 @@ class ManagerNode(Node):
 
     def _on_utterance(self, msg: Utterance) -> None:
         if msg.is_final:
-            self._run(self.core.on_utterance(msg.track_id, msg.text))
+            typed = msg.header.frame_id in TYPED_INPUT_FRAMES      # the screen's touch, `retailbot chat`
+            self._run(self.core.on_utterance(msg.track_id, msg.text, typed=typed))
 
     def _on_safety(self, msg: BaseSafety) -> None:
         self._run(self.core.on_safety(msg.latched))

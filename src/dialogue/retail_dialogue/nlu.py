@@ -16,16 +16,18 @@ from rapidfuzz.distance import OSA
 
 from .lexicon import COMMON_WORDS, Lexicon, Match, normalize
 from .numbers import extract_price_range
+from .sizes import find_sizes
 
 INTENTS = ('greet', 'goodbye', 'thanks', 'find_product', 'ask_price', 'ask_promotion', 'recommend',
            'guide_to', 'vip_checkin', 'call_staff', 'affirm', 'deny', 'unknown')
-SLOTS = ('category', 'brand', 'sku', 'min_price', 'max_price', 'zone')
+SLOTS = ('category', 'brand', 'sku', 'min_price', 'max_price', 'zone', 'size')
 
 _HAN = re.compile(r'[\u3400-\u9fff]')
 _EN_FUNCTION = re.compile(
     r"\b(how|what|where|which|is|are|the|a|do|does|can|could|i|i'm|you|your|want|need|much|please|"
     r"show|take|me|my|any|have|for|to|of|hello|hi|thanks|thank|yes|no|ok|okay|bye|looking)\b")
 MASK = ' ◆ '
+MAX_UTTERANCE_CHARS = 300     # longer text is not one customer turn (the manager refuses it; parse reads no more)
 
 
 def detect_language(text: str) -> str:
@@ -136,6 +138,7 @@ class Nlu:
         self.lexicon = Lexicon(catalog, dict(zones or {}))
 
     def parse(self, text: str) -> NluResult:
+        text = text[:MAX_UTTERANCE_CHARS]         # bounded work, whatever arrives
         norm = normalize(text).strip()
         lang = detect_language(norm)
         entities = self.lexicon.match(norm)
@@ -181,6 +184,12 @@ class Nlu:
                         slots.setdefault(key, distinct.pop())
             elif kind in ('brand', 'category', 'zone'):
                 slots.setdefault(kind, values[0])
+        sizes = find_sizes(masked)
+        if sizes:
+            # a number with a unit of size is never a price ("85寸", "around 500 liters")
+            slots['size'] = {'value': sizes[0].value, 'unit': sizes[0].unit}
+            for size in reversed(sizes):
+                masked = masked[:size.span[0]] + ' ' * (size.span[1] - size.span[0]) + masked[size.span[1]:]
         price = extract_price_range(masked)
         if price is not None:
             if price.min_price is not None:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+MAX_NUMBER_CHARS = 12       # longer runs of number characters are order or phone numbers, never amounts
+MAX_TEXT_CHARS = 500        # price extraction reads at most this much of a text
+
 _DIGITS = {'零': 0, '〇': 0, '一': 1, '幺': 1, '二': 2, '两': 2, '俩': 2, '三': 3, '四': 4, '五': 5,
            '六': 6, '七': 7, '八': 8, '九': 9}
 _UNITS = {'十': 10, '百': 100, '千': 1000, '万': 10000}
@@ -36,6 +39,8 @@ def parse_zh_number(text: str) -> float | None:
     A single digit right after a unit counts one unit lower (一千五 = 1500, 1万2 = 12000), unless a
     零 came between (三千零五 = 3005). None when `text` is not such a number.
     """
+    if len(text) > MAX_NUMBER_CHARS:
+        return None               # no amount is that long (an order number); bounded work
     text = _zh_decimals(re.sub(r'\s+(?=[十百千万kw])|(?<=[十百千万kw])\s+', '', text.strip().lower()))
     if not text or _NUMBER_TOKEN.sub('', text):
         return None
@@ -73,15 +78,25 @@ def parse_zh_number(text: str) -> float | None:
 # A number: digits (with decimals or thousands separators) followed by more digits, Chinese
 # numerals, units and k/w ("3千5", "1万5千", "2.5k"), or a run of Chinese numerals with units
 # and a decimal point ("一点五万", "两千五").
-_NUM_PART = r'(?:\d+(?:\.\d+)?|[零〇一幺二两俩三四五六七八九十百千万]|点(?=[\d零一二两三四五六七八九])|[kKwW](?![a-zA-Z]))'
-_NUM = rf'(?:\d+(?:[.,]\d+)*|[零〇一幺二两俩三四五六七八九十百千万])(?:\s?{_NUM_PART})*'
+#
+# Written so that no input can make the regex engine backtrack without limit (issue 21: a
+# 24-digit order number froze the dialogue for 78 s with the old `(?:\d+(?:…)*)*` form): a
+# number is ONE atomic run in which every step consumes exactly one character and the
+# alternatives start with different characters, so there is one way to match it; it starts only
+# where no number character precedes it, so each run is scanned once per pattern; a run longer
+# than MAX_NUMBER_CHARS is no amount (an order or phone number). Callers bound the text too
+# (MAX_TEXT_CHARS).
+_NUM_CHAR = r'[\d零〇一幺二两俩三四五六七八九十百千万]'
+_NUM_STEP = (r'(?:[\d零〇一幺二两俩三四五六七八九十百千万]|[.,](?=\d)|点(?=[\d零一二两三四五六七八九])'
+             r'|[kKwW](?![a-zA-Z])|\s(?=[\d十百千万kKwW]))')
+_NUM = rf'(?<![\d零〇一幺二两俩三四五六七八九十百千万点kKwW])(?<!\d[.,])(?<![\d零〇一幺二两俩三四五六七八九十百千万]\s)(?>{_NUM_CHAR}{_NUM_STEP}*+)'
 _RANGE_SEP = r'\s*(?:到|至|-|~|～|—|to|and)\s*'
 
 
 def parse_number(token: str) -> float | None:
     """'3千' 3000, '5k' 5000, '1.5万' 15000, '3,500' 3500, '两千五' 2500, '3千5' 3500, '一点五万' 15000."""
     token = token.strip()
-    if not token:
+    if not token or len(token) > MAX_NUMBER_CHARS:
         return None
     if re.fullmatch(r'\d+(?:[.,]\d+)*', token):
         raw = token.replace(',', '') if re.fullmatch(r'\d{1,3}(,\d{3})+', token) else token.replace(',', '.')
@@ -116,6 +131,10 @@ _PATTERNS: list[tuple[str, str]] = [
     ('range', rf'{_CURRENCY}(?P<a>{_NUM}){_MONEY}{_RANGE_SEP}{_CURRENCY}(?P<b>{_NUM}){_MONEY}(?:之间)?'),
     ('range', rf'between\s+{_CURRENCY}(?P<a>{_NUM}){_MONEY}\s+and\s+{_CURRENCY}(?P<b>{_NUM})'),
     ('pair', r'(?P<pair>[一二两三四五六七八][二两三四五六七八九])(?P<unit>[千万百])'),
+    # a little above: "三千多" 3000–3999 (not "at most 3000"), "三千出头" 3000–3300
+    ('more', rf'{_CURRENCY}(?P<a>{_NUM})\s*多(?!少)\s*(?:块钱|块|元)?'),
+    ('just_over', rf'{_CURRENCY}(?P<a>{_NUM}){_MONEY}\s*出头'),
+    ('more', rf'\b(?P<a>{_NUM})\s*(?:-ish|ish|something|odd|plus|\+)'),
     # bounded above / below
     ('max', rf'{_ZH_MAX_PRE}\s*{_CURRENCY}(?P<a>{_NUM}){_MONEY}'),
     ('min', rf'{_ZH_MIN_PRE}\s*{_CURRENCY}(?P<a>{_NUM}){_MONEY}'),
@@ -128,8 +147,8 @@ _PATTERNS: list[tuple[str, str]] = [
     ('max', rf'{_BUDGET}\s*{_CURRENCY}(?P<a>{_NUM}){_MONEY}'),
     ('max', rf'(?P<a>{_NUM})\s*(?:块钱|块|元|yuan|rmb|RMB|kuai)\s*(?:的|左右的)?(?:预算|budget)'),
     # a bare amount with a money unit (预算 is implied: "三千块的手机", "a 2000 yuan phone")
-    ('max', rf'(?<![\d.])(?P<a>\d+(?:\.\d+)?\s*(?:k|K)|(?:\d+|[零一二两三四五六七八九十百千万]+)\s*(?:块钱|块|元|yuan|rmb|RMB|kuai))(?![a-zA-Z0-9])'),
-    ('max', rf'(?<![\d.])(?P<a>(?:\d+(?:\.\d+)?|[一二两三四五六七八九十]+(?:点[一二三四五六七八九]+)?)\s?[kK千万wW](?![a-zA-Z])(?:{_NUM_PART})*)(?![a-zA-Z0-9])'),
+    ('max', rf'(?P<a>{_NUM})\s*(?:块钱|块|元|yuan|rmb|RMB|kuai)(?![a-zA-Z0-9])'),
+    ('max_unit', rf'(?P<a>{_NUM})(?![a-zA-Z0-9])'),      # a bare amount with k/千/万/w: "3千5的手机"
     ('max', rf'{_CURRENCY}(?P<a>{_NUM}){_MONEY}\s*to spend'),
 ]
 _COMPILED = [(kind, re.compile(pattern, re.IGNORECASE)) for kind, pattern in _PATTERNS]
@@ -137,7 +156,10 @@ AROUND_MARGIN = 0.2
 
 
 def _amount(token: str) -> float | None:
-    value = parse_number(re.sub(r'(块钱|块|元|yuan|rmb|kuai)$', '', token.strip(), flags=re.I).strip())
+    token = token.strip()
+    if len(token) > MAX_NUMBER_CHARS:
+        return None               # an order, phone or serial number, not an amount
+    value = parse_number(re.sub(r'(块钱|块|元|yuan|rmb|kuai)$', '', token, flags=re.I).strip())
     return value if value is not None and value > 0 else None
 
 
@@ -150,38 +172,57 @@ def _plausible(value: float | None, raw: str) -> bool:
     return value >= 50
 
 
+def _place(value: float) -> float:
+    """The place of the lowest non-zero digit of a whole amount: 3000 -> 1000, 3500 -> 100."""
+    place, whole = 1, int(value)
+    while whole and whole % 10 == 0 and place < 10 ** 9:
+        whole //= 10
+        place *= 10
+    return float(place)
+
+
+def _range_of(kind: str, match: re.Match[str]) -> PriceRange | None:
+    """The price range one pattern's match says, or None when its numbers are no price."""
+    span = match.span()
+    if kind == 'pair':
+        unit = {'百': 100, '千': 1000, '万': 10000}[match.group('unit')]
+        low, high = (_DIGITS[ch] * unit for ch in match.group('pair'))
+        return PriceRange(float(low), float(high), span) if high > low else None
+    a_raw = match.group('a')
+    a = _amount(a_raw)
+    if kind == 'range':
+        b_raw = match.group('b')
+        b = _amount(b_raw)
+        if a is None or b is None:
+            return None
+        # "两到四千": the first number borrows the second's unit.
+        if a < 10 <= b and not re.search(r'[kK千万百块元]', a_raw):
+            a *= 10 ** (len(str(int(b))) - 1)
+        if not (_plausible(a, a_raw) or _plausible(b, b_raw)) or b <= a:
+            return None
+        return PriceRange(a, b, span)
+    if not _plausible(a, a_raw) or a is None:
+        return None
+    if kind in ('max', 'max_unit'):
+        return PriceRange(None, a, span)
+    if kind == 'min':
+        return PriceRange(a, None, span)
+    if kind == 'more':
+        return PriceRange(a, a + _place(a) - 1, span)
+    if kind == 'just_over':
+        return PriceRange(a, round(a * 1.1), span)
+    return PriceRange(round(a * (1 - AROUND_MARGIN)), round(a * (1 + AROUND_MARGIN)), span)
+
+
 def extract_price_range(text: str) -> PriceRange | None:
-    """The first price constraint said in `text`, or None."""
+    """The first price constraint said in `text` (its first MAX_TEXT_CHARS characters), or None."""
+    text = text[:MAX_TEXT_CHARS]
     for kind, regex in _COMPILED:
-        match = regex.search(text)
-        if not match:
-            continue
-        span = match.span()
-        if kind == 'pair':
-            unit = {'百': 100, '千': 1000, '万': 10000}[match.group('unit')]
-            low, high = (_DIGITS[ch] * unit for ch in match.group('pair'))
-            if high > low:
-                return PriceRange(float(low), float(high), span)
-            continue
-        a_raw = match.group('a')
-        a = _amount(a_raw)
-        if kind == 'range':
-            b_raw = match.group('b')
-            b = _amount(b_raw)
-            if a is None or b is None:
-                continue
-            # "两到四千": the first number borrows the second's unit.
-            if a < 10 <= b and not re.search(r'[kK千万百块元]', a_raw):
-                scale = 10 ** (len(str(int(b))) - 1)
-                a *= scale
-            if not (_plausible(a, a_raw) or _plausible(b, b_raw)) or b <= a:
-                continue
-            return PriceRange(a, b, span)
-        if not _plausible(a, a_raw):
-            continue
-        if kind == 'max':
-            return PriceRange(None, a, span)
-        if kind == 'min':
-            return PriceRange(a, None, span)
-        return PriceRange(round(a * (1 - AROUND_MARGIN)), round(a * (1 + AROUND_MARGIN)), span)
+        for match in regex.finditer(text):
+            if kind == 'max_unit' and not re.search(r'[kK千万wW]', match.group('a')):
+                continue              # a bare number without a unit is no budget ("65", "三")
+            found = _range_of(kind, match)
+            if found is not None:
+                return found
+            break                     # the pattern's first match said no price: the next pattern
     return None

@@ -155,11 +155,14 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     'unknown': ('抱歉，这个我没听明白。我可以帮您找商品、查价格和优惠、推荐产品、带路或者带您参观。',
                 "Sorry, I didn't catch that. I can find products, tell prices and promotions, recommend, "
                 'show you the way or show you around.'),
+    'too_long': ('抱歉，这段话太长了，我只能听懂简短的一句话。请简单说一下您想找什么？',
+                 'Sorry, that was too long for me. Could you tell me in a few words what you are looking for?'),
     'out_of_scope': ('抱歉，这个我回答不了。我可以帮您找商品、查价格和优惠、推荐产品或者带路。',
                      "Sorry, I can't help with that. I can find products, tell prices and promotions, recommend, "
                      'or show you the way.'),
     'offer_staff': ('抱歉，我还是没听明白。需要我请一位店员来帮您吗？',
                     "Sorry, I still didn't understand. Shall I ask a member of staff to help you?"),
+    'sizes_we_have': ('{what}有这些尺寸：{sizes}。', 'We have {what} in {sizes}.'),
     'not_carried': ('抱歉，本店没有{what}。', "Sorry, we don't carry {what}."),
     'not_carried_alternatives': ('抱歉，本店没有{what}。{other}有：{items}。',
                                  "Sorry, we don't carry {what}. We do have {other}: {items}."),

@@ -4,6 +4,11 @@ The history comes from the platform through the sync and can be a million rows, 
 as numpy columns rather than one object per row. A bad row is reported with its line number and
 skipped; rows naming a sku the catalog does not have are reported (one summary line) and skipped,
 because nothing can be learned about or recommended for a product the store does not list.
+
+A row with a negative quantity is a return: it removes the purchase it returns (the same
+customer's latest purchase of that sku at or before the return), so nothing is learned from,
+and no reason is given about ("because you bought …"), a product the customer brought back. A
+return with no purchase before it is reported and skipped.
 """
 from __future__ import annotations
 
@@ -112,8 +117,8 @@ def _parse_row(row: list[str]) -> tuple[str, str, float, int, float]:
         qty = int(qty_text)
     except ValueError:
         raise ValueError(f'qty {qty_text!r} is not a whole number') from None
-    if qty <= 0:
-        raise ValueError(f'qty {qty} must be at least 1')
+    if qty == 0:
+        raise ValueError('qty 0: a purchase is at least 1, a return (negative) at most -1')
     try:
         price = float(price_text)
     except ValueError:
@@ -179,6 +184,7 @@ def load_history(path: str | Path, known_skus: Container[str] | None = None) -> 
                 price.append(p)
         except (csv.Error, UnicodeDecodeError, OSError, EOFError) as exc:
             issues.append(HistoryIssue(reader.line_num, f'unreadable: {exc}; rest of file skipped'))
+    customers, skus, ts, qty, price = _apply_returns(customers, skus, ts, qty, price, issues)
     if unknown:
         listed = ', '.join(sorted(unknown)[:5]) + (', …' if len(unknown) > 5 else '')
         issues.append(HistoryIssue(0, f'{sum(unknown.values())} row(s) name {len(unknown)} sku(s) '
@@ -186,6 +192,34 @@ def load_history(path: str | Path, known_skus: Container[str] | None = None) -> 
     return History(customer_ids=customers, skus=skus, ts=np.array(ts, dtype=np.float64),
                    qty=np.array(qty, dtype=np.int32), price_cny=np.array(price, dtype=np.float64),
                    issues=issues, path=str(path))
+
+
+def _apply_returns(customers: list[str], skus: list[str], ts: list[float], qty: list[int], price: list[float],
+                   issues: list[HistoryIssue]) -> tuple[list[str], list[str], list[float], list[int], list[float]]:
+    """Net returns (negative qty) against the purchases they return; only purchases remain."""
+    if all(q > 0 for q in qty):
+        return customers, skus, ts, qty, price
+    left = list(qty)
+    bought: dict[tuple[str, str], list[int]] = {}
+    for i in sorted(range(len(qty)), key=lambda i: ts[i]):
+        if qty[i] > 0:
+            bought.setdefault((customers[i], skus[i]), []).append(i)
+    for r in sorted((i for i in range(len(qty)) if qty[i] < 0), key=lambda i: ts[i]):
+        left[r] = 0
+        owed = -qty[r]
+        for i in reversed(bought.get((customers[r], skus[r]), [])):      # the latest purchase first
+            if owed == 0:
+                break
+            if ts[i] <= ts[r] and left[i] > 0:
+                taken = min(owed, left[i])
+                left[i] -= taken
+                owed -= taken
+        if owed:
+            issues.append(HistoryIssue(0, f'return of {owed} x {skus[r]} by {customers[r]} at {format_ts(ts[r])} '
+                                          'matches no purchase before it; skipped'))
+    keep = [i for i in range(len(qty)) if left[i] > 0]
+    return ([customers[i] for i in keep], [skus[i] for i in keep], [ts[i] for i in keep], [left[i] for i in keep],
+            [price[i] for i in keep])
 
 
 def write_history(path: str | Path, history: Iterable[Purchase]) -> None:
