@@ -15,7 +15,7 @@ from retail_common.event_sender import EventSender
 from retail_interfaces.msg import DataUpdate, InteractionEvent
 from retail_interfaces.srv import RecordEvents
 from retail_sync.agent_node import SyncAgent
-from retail_sync.platform_app import export_events
+from retail_platform.app import export_events
 from retail_sync.privacy import find_face_data
 from rostest_support import stop_process, wait_for
 from sync_support import ROBOT, TOKEN, free_port, start_platform
