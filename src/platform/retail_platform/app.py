@@ -479,6 +479,19 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
         return JSONResponse({'detail': str(exc)}, status_code=429,
                             headers={'Retry-After': str(exc.retry_after)})
 
+    plain_openapi = app.openapi
+
+    def openapi_with_event_models() -> dict:
+        if app.openapi_schema is None:
+            document = plain_openapi()
+            batch = EventBatch.model_json_schema(ref_template='#/components/schemas/{model}')
+            components = document.setdefault('components', {}).setdefault('schemas', {})
+            components.update(batch.pop('$defs', {}))
+            components['EventBatch'] = batch
+            app.openapi_schema = document
+        return app.openapi_schema
+    app.openapi = openapi_with_event_models
+
     @app.get('/openapi.json', include_in_schema=False, dependencies=[Depends(caller)])
     def openapi() -> dict:
         return app.openapi()
@@ -535,8 +548,7 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
                           'the data durable (fsynced / committed).',
               responses=_responses(400, 401, 403, 404, 413, 422, 429, 503),
               openapi_extra={'requestBody': {'required': True, 'content': {
-                  'application/json': {'schema': EventBatch.model_json_schema(
-                      ref_template='#/components/schemas/{model}')}}}})
+                  'application/json': {'schema': {'$ref': '#/components/schemas/EventBatch'}}}}})
     async def post_events(request: Request, robot_id: str = Depends(robot_scope)) -> dict:
         body = await read_limited(request, MAX_BATCH_BYTES)
         gzipped = request.headers.get('content-encoding', '').lower() == 'gzip'
