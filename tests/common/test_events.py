@@ -182,8 +182,10 @@ def test_every_event_type_a_reader_looks_for_is_declared():
     assert not undeclared, f'read but never declared: {undeclared}'
 
 
-def test_one_list_of_intents():
-    from retail_dialogue.manager import Intent
-    from retail_dialogue.nlu import INTENTS as NLU
-    assert [i.value for i in Intent] == list(INTENTS)
-    assert set(NLU) == set(NLU_INTENTS) and PRODUCT_INTENTS <= set(INTENTS)
+def test_one_list_of_intents_read_by_the_dialogue_the_screen_and_chat():
+    from retail_common.intents import Intent as Common
+    from retail_dialogue import manager, nlu
+    from retail_ui import model
+    assert manager.Intent is Common and nlu.INTENTS is NLU_INTENTS and model.PRODUCT_INTENTS is PRODUCT_INTENTS
+    assert set(NLU_INTENTS) <= set(INTENTS) and PRODUCT_INTENTS <= set(INTENTS)
+    assert 'ask_stock' not in INTENTS                  # nothing produces it

@@ -28,6 +28,7 @@ from typing import Callable
 
 from retail_common import events as ev
 from retail_common.catalog import Product
+from retail_common.intents import Intent
 from retail_common.store import Appointment
 
 from .followups import CHEAPEST, DEAREST, Cues, product_size, read_cues
@@ -43,29 +44,6 @@ EARLY_MARGIN = timedelta(minutes=30)
 LATE_MARGIN = timedelta(minutes=15)
 GREETED_MEMORY_S = 1800.0          # a customer seen again within this is not greeted again
 MISUNDERSTOOD_BEFORE_STAFF = 2     # turns not understood in a row before staff is offered
-
-
-class Intent(str, Enum):
-    GREET = 'greet'
-    GOODBYE = 'goodbye'
-    THANKS = 'thanks'
-    FIND_PRODUCT = 'find_product'
-    ASK_PRICE = 'ask_price'
-    ASK_PROMOTION = 'ask_promotion'
-    RECOMMEND = 'recommend'
-    GUIDE_TO = 'guide_to'
-    VIP_CHECKIN = 'vip_checkin'
-    CALL_STAFF = 'call_staff'
-    AFFIRM = 'affirm'
-    DENY = 'deny'
-    UNKNOWN = 'unknown'
-    # follow-ups, from the dialogue state
-    REFINE = 'refine'
-    ABOUT_PRODUCT = 'about_product'
-    COMPARE = 'compare'
-    TOUR = 'tour'
-    TOUR_CONTROL = 'tour_control'
-    ENROL = 'enrol'
 
 
 class State(str, Enum):
