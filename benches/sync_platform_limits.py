@@ -25,7 +25,7 @@ import gzip, json, resource, sys, time
 body = open(sys.argv[2], 'rb').read()
 if sys.argv[1] == 'ours':
     from fastapi import HTTPException
-    from retail_sync.platform_app import gunzip_limited
+    from retail_platform.app import gunzip_limited
 start = time.perf_counter()
 if sys.argv[1] == 'ours':
     try:

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 VENV="$ROOT/.venv"
 STAMP="$VENV/.retailbot-install"
-APT_PACKAGES=(espeak-ng sox libportaudio2 chromium chromium-driver fonts-noto-cjk)
+APT_PACKAGES=(espeak-ng sox libportaudio2 chromium chromium-driver fonts-noto-cjk postgresql-15)
 PIP_VERSION=26.3
 say() { printf '[install] %s\n' "$*"; }
 

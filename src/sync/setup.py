@@ -1,4 +1,4 @@
-"""retail_sync: Store-and-forward outbox, uploader and downlink to the online platform, and the reference platform."""
+"""retail_sync: Store-and-forward outbox, uploader and downlink to the online platform."""
 from setuptools import find_packages, setup
 
 PACKAGE = 'retail_sync'
@@ -13,13 +13,12 @@ setup(
     ],
     install_requires=['setuptools'],
     zip_safe=False,
-    description='Store-and-forward outbox, uploader and downlink to the online platform, and the reference platform.',
+    description='Store-and-forward outbox, uploader and downlink to the online platform.',
     license='Apache-2.0',
     entry_points={
         # One console script per node: '<exec> = retail_sync.<module>:main'
         'console_scripts': ['retail_sync_agent = retail_sync.agent_node:main'],
         # Subcommands of the `retailbot` CLI: '<name> = retail_sync.cli:register'
-        'retailbot.commands': ['sync = retail_sync.cli:register',
-                               'platform = retail_sync.cli:register_platform'],
+        'retailbot.commands': ['sync = retail_sync.cli:register'],
     },
 )

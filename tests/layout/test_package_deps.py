@@ -3,7 +3,8 @@ and no module imports a package above its own layer.
 
 Layers (bottom to top): retail_interfaces, retail_common; the areas (navigation, perception,
 recommendation, sync); dialogue (it talks to every area); ui; retail_bringup (composes the robot);
-retail_demo (a client of the robot).
+retail_demo (a client of the robot). retail_platform (the online side) sits above retail_sync, whose
+rules for events it shares; the robot's packages never import it.
 """
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ LAYER = {
     'retail_interfaces': 0, 'retail_common': 1,
     'retail_navigation': 2, 'retail_perception': 2, 'retail_recommendation': 2, 'retail_sync': 2,
     'retail_dialogue': 3, 'retail_ui': 4, 'retail_bringup': 5, 'retail_demo': 6,
+    'retail_platform': 3,
 }
+# The robot's own packages: none of them may import the platform (it runs elsewhere).
+ROBOT_PACKAGES = {'retail_interfaces', 'retail_common', 'retail_navigation', 'retail_perception',
+                  'retail_recommendation', 'retail_sync', 'retail_dialogue', 'retail_ui', 'retail_bringup'}
 # Python module -> the package.xml key (rosdep's python3-* names for PyPI packages).
 THIRD_PARTY = {
     'yaml': 'python3-yaml', 'numpy': 'python3-numpy', 'scipy': 'python3-scipy', 'cv2': 'python3-opencv',
@@ -31,6 +36,7 @@ THIRD_PARTY = {
     'implicit': 'python3-implicit', 'threadpoolctl': 'python3-threadpoolctl',
     'starlette': 'python3-starlette', 'websockets': 'python3-websockets', 'PIL': 'python3-pil',
     'httpcore': 'python3-httpx', 'selenium': 'python3-selenium',
+    'sqlalchemy': 'python3-sqlalchemy', 'alembic': 'python3-alembic', 'psycopg': 'python3-psycopg',
 }
 ROS_PACKAGES = {'rclpy', 'rcl_interfaces', 'builtin_interfaces', 'std_msgs', 'std_srvs', 'geometry_msgs',
                 'nav_msgs', 'sensor_msgs', 'diagnostic_msgs', 'lifecycle_msgs', 'action_msgs',
@@ -86,6 +92,13 @@ def test_no_module_imports_a_package_above_its_layer(name, folder, root):
     upward = [f'{where}: {name} imports {module}' for module, where in imports_of(folder, name).items()
               if module in LAYER and LAYER[module] >= LAYER[name]]
     assert not upward, '\n'.join(upward)
+
+
+@pytest.mark.parametrize('name,folder,root', PACKAGES, ids=[p[0] for p in PACKAGES])
+def test_the_robot_never_imports_the_platform(name, folder, root):
+    if name not in ROBOT_PACKAGES:
+        pytest.skip('not a robot package')
+    assert 'retail_platform' not in imports_of(folder, name), f'{name} imports retail_platform'
 
 
 @pytest.mark.parametrize('name,folder,root', PACKAGES, ids=[p[0] for p in PACKAGES])

@@ -11,8 +11,8 @@ from datetime import datetime
 import pytest
 
 from retail_sync.outbox import Outbox, OutboxFull
-from rostest_support import console_script, stop_process, wait_for
-from sync_support import ROBOT, free_port, sync_cli, write_events
+from rostest_support import console_script
+from sync_support import ROBOT, sync_cli, write_events
 
 
 def retailbot(*args, timeout=60, env=None):
@@ -139,64 +139,3 @@ def test_sync_status_shows_local_iso_times(tmp_path):
     as_json = json.loads(sync_cli('status', '--outbox', str(tmp_path / 'outbox.sqlite3'),
                                   '--json').stdout)
     assert datetime.fromisoformat(as_json['last_success']) == when
-
-
-def test_platform_serve_error_paths_are_one_line(tmp_path, not_sqlite):
-    cert = tmp_path / 'cert.pem'
-    cert.write_text('not a certificate')
-    cases = [
-        (['--db', str(tmp_path / 'missing' / 'p.sqlite3'), '--token', 't'], 'does not exist'),
-        (['--db', str(not_sqlite), '--token', 't'], 'not a platform database'),
-        (['--db', str(tmp_path / 'p.sqlite3'), '--token', 't', '--tls-cert',
-          str(tmp_path / 'nope.pem'), '--tls-key', str(tmp_path / 'nope.key')], 'does not exist'),
-        (['--db', str(tmp_path / 'p.sqlite3'), '--token', 't', '--tls-cert', str(cert),
-          '--tls-key', str(cert)], 'cannot use'),
-        (['--db', str(tmp_path / 'p.sqlite3'), '--token', 't', '--port', '99999'], '99999'),
-        (['--db', str(tmp_path / 'p.sqlite3'), '--token', ''], 'admin token'),
-        (['--db', str(tmp_path / 'p.sqlite3'), '--token-file', str(tmp_path / 'no-token')],
-         'cannot read'),
-    ]
-    env = {k: v for k, v in os.environ.items() if k != 'RETAILBOT_PLATFORM_TOKEN'}
-    for args, words in cases:
-        one_line(retailbot('platform', 'serve', '--port', str(free_port()), *args, env=env), 2, words)
-    one_line(retailbot('platform', 'export', '--db', str(not_sqlite), '--robot-id', ROBOT), 2,
-             'not a platform database')
-
-
-def test_admin_token_from_a_file_or_the_environment_and_robot_tokens_from_the_cli(tmp_path):
-    import httpx
-    db = tmp_path / 'platform.sqlite3'
-    token_file = tmp_path / 'admin-token'
-    token_file.write_text('file-secret\n')
-    port = free_port()
-    server = subprocess.Popen([console_script('retailbot'), 'platform', 'serve', '--db', str(db),
-                               '--port', str(port), '--token-file', str(token_file)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f'http://127.0.0.1:{port}'
-    try:
-        def up():
-            try:
-                return httpx.get(f'{url}/v1/health', headers={'Authorization': 'Bearer file-secret'},
-                                 timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-        wait_for(up, timeout=30, what='the platform with a token file')
-        robot_token_file = tmp_path / 'robot' / 'token'
-        issued = retailbot('platform', 'token', 'issue', '--db', str(db), '--robot-id', 'robot-7',
-                           '--out', str(robot_token_file))
-        assert issued.returncode == 0 and oct(robot_token_file.stat().st_mode)[-3:] == '600'
-        robot = {'Authorization': f'Bearer {robot_token_file.read_text().strip()}'}
-        ok = httpx.post(f'{url}/v1/robots/robot-7/events', headers=robot, timeout=10,
-                        json={'events': []})
-        assert ok.status_code == 200
-        assert httpx.post(f'{url}/v1/robots/robot-8/events', headers=robot, timeout=10,
-                          json={'events': []}).status_code == 403
-        listed = retailbot('platform', 'token', 'list', '--db', str(db), '--json')
-        assert json.loads(listed.stdout)['robot_id'] == 'robot-7'
-        assert retailbot('platform', 'token', 'revoke', '--db', str(db), '--robot-id',
-                         'robot-7').returncode == 0
-        assert httpx.get(f'{url}/v1/health', headers=robot, timeout=10).status_code == 401
-        one_line(retailbot('platform', 'token', 'issue', '--db', str(db), '--robot-id', 'bad id'),
-                 2, 'bad id')
-    finally:
-        stop_process(server)

@@ -103,7 +103,7 @@ def test_property_what_the_outbox_accepts_the_platform_accepts_unchanged():
     """Random events: the outbox's row, sent as the uploader sends it, validates on the
     platform and the platform stores the same data."""
     from retail_sync.outbox import Event
-    from retail_sync.platform_app import _validate_event
+    from retail_platform.app import _validate_event
     rng = random.Random(12)
     for index in range(500):
         event = _random_event(rng)

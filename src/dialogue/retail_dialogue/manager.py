@@ -26,7 +26,9 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Callable
 
+from retail_common import events as ev
 from retail_common.catalog import Product
+from retail_common.intents import Intent
 from retail_common.store import Appointment
 
 from .followups import CHEAPEST, DEAREST, Cues, product_size, read_cues
@@ -44,29 +46,6 @@ LATE_MARGIN = timedelta(minutes=15)
 GREETED_MEMORY_S = 1800.0          # a customer seen again within this is not greeted again
 MISUNDERSTOOD_BEFORE_STAFF = 2     # turns not understood in a row before staff is offered
 LEFT_MEMORY = 256                  # track ids remembered as gone (speech from them is dropped)
-
-
-class Intent(str, Enum):
-    GREET = 'greet'
-    GOODBYE = 'goodbye'
-    THANKS = 'thanks'
-    FIND_PRODUCT = 'find_product'
-    ASK_PRICE = 'ask_price'
-    ASK_PROMOTION = 'ask_promotion'
-    RECOMMEND = 'recommend'
-    GUIDE_TO = 'guide_to'
-    VIP_CHECKIN = 'vip_checkin'
-    CALL_STAFF = 'call_staff'
-    AFFIRM = 'affirm'
-    DENY = 'deny'
-    UNKNOWN = 'unknown'
-    # follow-ups, from the dialogue state
-    REFINE = 'refine'
-    ABOUT_PRODUCT = 'about_product'
-    COMPARE = 'compare'
-    TOUR = 'tour'
-    TOUR_CONTROL = 'tour_control'
-    ENROL = 'enrol'
 
 
 class State(str, Enum):
@@ -102,10 +81,19 @@ class Say:
 
 @dataclass(frozen=True)
 class Record:
-    """An interaction event to store (through EventSender / RecordEvents)."""
-    type: str
-    customer_pseudonym: str
-    payload: dict
+    """An interaction event to store (through EventSender / RecordEvents): a declared payload
+    model of `retail_common.events`."""
+    event: ev.EventPayload
+    customer_pseudonym: str = ''
+
+    @property
+    def type(self) -> str:
+        return self.event.TYPE
+
+    @property
+    def payload(self) -> dict:
+        """The payload as stored and uploaded (JSON types)."""
+        return self.event.to_data()
 
 
 @dataclass(frozen=True)
@@ -286,8 +274,8 @@ class DialogueManager:
         else:
             return self._take()
         if not session.greeted:
-            self._record(session, 'greeting', {'member': bool(session.customer_id), 'vip': session.vip,
-                                               'appointment': appointment is not None})
+            self._record(session, ev.Greeting(member=bool(session.customer_id), vip=session.vip,
+                                              appointment=appointment is not None))
         session.greeted = True
         if session.customer_id:
             self.greeted_customers[session.customer_id] = now
@@ -302,7 +290,7 @@ class DialogueManager:
         session = self.sessions.pop(track_id, None)
         self._forget(track_id)
         if session is not None:
-            self._record(session, 'session_end', {'reason': 'left', 'state': session.state.value})
+            self._record(session, ev.SessionEnd(reason='left', state=session.state.value))
         return self._take()
 
     def tick(self) -> list[Effect]:
@@ -347,15 +335,15 @@ class DialogueManager:
         if intent is not Intent.UNKNOWN:
             session.misunderstood = 0           # only turns not understood *in a row* lead to staff
         says = [e for e in self._out if isinstance(e, Say)]
-        payload = {'intent': intent.value, 'slots': slots, 'language': result.lang,
-                   'confidence': round(result.confidence, 3),
-                   'products': [{'sku': p.sku, 'price_cny': p.price_cny, 'zone': p.zone} for s in says for p in s.products],
-                   'guide_to': next((e.zone for e in self._out if isinstance(e, StartGuide)), None),
-                   'tour': next((e.route for e in self._out if isinstance(e, StartTour)), None),
-                   'staff_called': any(isinstance(e, CallStaff) for e in self._out)}
-        if self.store_raw_text:
-            payload['text'] = text
-        self._out.insert(0, Record('dialogue_turn', session.customer_id, payload))
+        turn = ev.DialogueTurn(
+            intent=intent.value, slots=ev.Slots(**slots), language=result.lang,
+            confidence=round(result.confidence, 3),
+            products=[ev.ShownProduct(sku=p.sku, price_cny=p.price_cny, zone=p.zone) for s in says for p in s.products],
+            guide_to=next((e.zone for e in self._out if isinstance(e, StartGuide)), None),
+            tour=next((e.route for e in self._out if isinstance(e, StartTour)), None),
+            staff_called=any(isinstance(e, CallStaff) for e in self._out),
+            text=text if self.store_raw_text else None)
+        self._out.insert(0, Record(turn, session.customer_id))
         return self._take()
 
     def _session_for(self, track_id: int, typed: bool) -> Session | None:
@@ -910,11 +898,11 @@ class DialogueManager:
         items = [i for i in items if i.sku not in c.get('exclude_skus', ())
                  and self.store.catalog.by_sku.get(i.sku) is not None
                  and self.store.catalog.by_sku[i.sku].brand not in c.get('exclude_brands', ())][:RECOMMEND_K]
-        self._record(session, 'recommendation', {
-            'skus': [i.sku for i in items], 'slots': self._public(c),
-            'products': [{'sku': i.sku, 'price_cny': self.store.catalog.by_sku[i.sku].price_cny,
-                          'zone': self.store.zone_of(self.store.catalog.by_sku[i.sku]) or '',
-                          'reason_zh': i.reason_zh, 'reason_en': self._reason(i, 'en')} for i in items]})
+        self._record(session, ev.Recommendation(
+            skus=[i.sku for i in items], slots=ev.Slots(**self._public(c)),
+            products=[ev.RecommendedItem(sku=i.sku, price_cny=self.store.catalog.by_sku[i.sku].price_cny,
+                                         zone=self.store.zone_of(self.store.catalog.by_sku[i.sku]) or '',
+                                         reason_zh=i.reason_zh, reason_en=self._reason(i, 'en')) for i in items]))
         if not items:
             self._say(session, Intent.RECOMMEND, 'recommend_none')
             return self._take()
@@ -947,7 +935,7 @@ class DialogueManager:
         session.state, session.guiding_zone = State.GUIDING, zone
         session.asked_to_step_aside = False
         self._say(session, Intent.GUIDE_TO, 'guide_start', zone=self.store.zone_name(zone, lang))
-        self._record(session, 'guide', {'zone': zone, 'status': 'started'})
+        self._record(session, ev.GuideMission(zone=zone, status='started'))
         self._out.append(StartGuide(session.track_id, zone))
 
     def on_guide_feedback(self, track_id: int, distance_remaining_m: float) -> list[Effect]:
@@ -981,9 +969,9 @@ class DialogueManager:
         lang = session.lang
         if success:
             self._arrival_line(session, zone)
-            self._record(session, 'guide', {'zone': zone, 'status': 'arrived'})
+            self._record(session, ev.GuideMission(zone=zone, status='arrived'))
             return self._take()
-        self._record(session, 'guide', {'zone': zone, 'status': 'failed', 'reason': reason})
+        self._record(session, ev.GuideMission(zone=zone, status='failed', reason=reason))
         if reason == 'cancelled':
             return self._take()
         if reason == 'safety_stop':
@@ -1030,7 +1018,7 @@ class DialogueManager:
         lang = session.lang
         self._say(session, Intent.TOUR, 'tour_start', count=len(stops), count_stops=count_noun(len(stops), 'stop'),
                   zone=self.store.zone_name(stops[0], lang))
-        self._record(session, 'tour', {'route': route, 'status': 'started', 'stops': len(stops)})
+        self._record(session, ev.Tour(route=route, status='started', stops=len(stops)))
         self._out.append(StartTour(session.track_id, route))
 
     def _tour_command(self, session: Session, command: str) -> None:
@@ -1038,7 +1026,7 @@ class DialogueManager:
         if command == 'stop':
             self._out.append(CancelMission(session.track_id))
             session.state, session.tour = State.OPEN, None
-            self._record(session, 'tour', {'route': tour.route if tour else '', 'status': 'stopped'})
+            self._record(session, ev.Tour(route=tour.route if tour else '', status='stopped'))
             return self._say(session, Intent.TOUR_CONTROL, 'tour_stopped')
         if command == 'skip' and tour is not None:
             upcoming = next((i for i in range(tour.at + 1, len(tour.zones)) if i not in tour.skipped), None)
@@ -1066,8 +1054,8 @@ class DialogueManager:
         if success and tour.zones:
             self._narrate(session, len(tour.zones) - 1, tour.zones[-1])
         session.state, session.tour, session.last_heard = State.OPEN, None, self.clock()
-        self._record(session, 'tour', {'route': tour.route, 'status': 'finished' if success else 'failed',
-                                       'reason': reason, 'stops_visited': stops_visited})
+        self._record(session, ev.Tour(route=tour.route, status='finished' if success else 'failed',
+                                      reason=reason, stops_visited=stops_visited))
         if success:
             self._say(session, Intent.TOUR, 'tour_end')
         elif reason != 'cancelled':
@@ -1116,9 +1104,8 @@ class DialogueManager:
         """The customer's answer to the consent notice; only a yes leads to enrolment."""
         consent_ref = f'dialogue-{self.wall_clock().strftime("%Y%m%dT%H%M%S")}-{session.track_id}'
         customer_id = self.new_customer_id() if granted else ''
-        self._out.append(Record('consent', customer_id, {
-            'purpose': 'face_enrolment', 'granted': granted, 'consent_ref': consent_ref, 'channel': 'dialogue',
-            'language': session.lang}))
+        self._out.append(Record(ev.Consent(purpose='face_enrolment', granted=granted, consent_ref=consent_ref,
+                                           channel='dialogue', language=session.lang), customer_id))
         if not granted:
             session.state = State.OPEN
             return self._say(session, Intent.ENROL, 'enrol_declined')
@@ -1138,7 +1125,7 @@ class DialogueManager:
             return self._take()
         session.customer_id, session.display_name = customer_id, display_name or session.display_name
         self.greeted_customers[customer_id] = self.clock()
-        self._record(session, 'enrolment', {'status': 'enrolled'})
+        self._record(session, ev.Enrolment(status='enrolled'))
         name = session.display_name
         self._say(session, Intent.ENROL, 'enrol_done', name=(f'，{name}' if session.lang != 'en' else f', {name}')
                   if name else '')
@@ -1174,7 +1161,7 @@ class DialogueManager:
                 return self._say(session, Intent.VIP_CHECKIN, 'checkin_ask')
             self._expect(session, State.OPEN)
             self._call_staff(session, 'appointment_not_found')
-            self._record(session, 'vip_checkin', {'status': 'not_found'})
+            self._record(session, ev.VipCheckin(status='not_found'))
             return self._say(session, Intent.VIP_CHECKIN, 'checkin_unknown')
         session.appointment = appointment
         now = self.wall_clock()
@@ -1189,7 +1176,7 @@ class DialogueManager:
             status, key = 'late', 'checkin_late'
         else:
             status, key = 'on_time', 'checkin_ok'
-        self._record(session, 'vip_checkin', {'status': status, 'appointment_id': appointment.appointment_id})
+        self._record(session, ev.VipCheckin(status=status, appointment_id=appointment.appointment_id))
         self._call_staff(session, f'vip_checkin_{status}', appointment=appointment)
         if status == 'missed':
             self._expect(session, State.OPEN)
@@ -1212,8 +1199,8 @@ class DialogueManager:
             request.update(appointment_id=appointment.appointment_id, staff=appointment.staff,
                            meeting_point=appointment.meeting_point)
         self._out.append(CallStaff(request))
-        self._record(session, 'staff_request', {'reason': reason, 'wanted': request['wanted']['looking_for'],
-                                                'product': request['wanted']['product']})
+        self._record(session, ev.StaffRequest(reason=reason, wanted=request['wanted']['looking_for'],
+                                              product=request['wanted']['product']))
 
     def _forget(self, track_id: int) -> None:
         """Remember that `track_id` has gone (bounded: the oldest are forgotten first)."""
@@ -1360,8 +1347,8 @@ class DialogueManager:
         text = render(key, session.lang, **values)
         self._out.append(Say(session.track_id, text, session.lang, intent.value, products))
 
-    def _record(self, session: Session, type_: str, payload: dict) -> None:
-        self._out.append(Record(type_, session.customer_id, payload))
+    def _record(self, session: Session, event: ev.EventPayload) -> None:
+        self._out.append(Record(event, session.customer_id))
 
     def _take(self) -> list[Effect]:
         out, self._out = self._out, []
@@ -1370,7 +1357,7 @@ class DialogueManager:
     def _end(self, session: Session, reason: str) -> None:
         self.sessions.pop(session.track_id, None)
         self._forget(session.track_id)
-        self._record(session, 'session_end', {'reason': reason})
+        self._record(session, ev.SessionEnd(reason=reason))
 
 
 _ARRIVAL_KEYS = {'arrived_restroom', 'arrived_vip_lounge', 'arrived_checkout', 'arrived_service_desk', 'arrived_exit',

@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
+from retail_common.events import EventPayload, GuideMission, StaffRequest
 from retail_navigation.follower import FollowerConfig
 from retail_navigation.frames import Point, Pose, compose, transform_point
 from retail_navigation.guide import GuideConfig, Mission, Outcome, Stop
@@ -48,8 +48,6 @@ from retail_navigation.planner import GlobalPlanner
 # /navigation/localization_state values meaning "lost": not_sure is two places matching equally well
 # (symmetric aisles): guiding on a guess is as unsafe as guiding lost.
 LOST_STATES = frozenset({'lost', 'not_sure'})
-OUTCOME_EVENT = 'guide_outcome'
-STAFF_EVENT = 'staff_request'
 BUMPERS = (('left', 0.7), ('centre', 0.0), ('right', -0.7))     # bumper -> direction from the heading [rad]
 
 
@@ -145,19 +143,13 @@ class Log:
     text: str
 
 
-@dataclass(frozen=True)
-class Event:
-    type: str
-    payload: dict[str, Any]
-
-
 Command = Drive | ShowPath | Arrived | Feedback | EndGoal | Log
 
 
 @dataclass
 class Tick:
     commands: list[Command] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
+    events: list[EventPayload] = field(default_factory=list)   # typed (retail_common.events)
 
     def log(self, level: str, text: str) -> None:
         self.commands.append(Log(level, text))
@@ -413,26 +405,25 @@ class Supervisor:
         if not run.reported:
             run.reported = True
             stop = mission.stops[min(mission.index, len(mission.stops) - 1)]
-            tick.events.append(Event(OUTCOME_EVENT, {
-                'mission': mission.kind, 'zone': stop.zone, 'result': outcome.reason, 'success': bool(outcome.success),
-                'distance_m': round(float(mission.travelled_m), 2), 'duration_s': round(now - run.since, 1),
-                'stops_visited': int(mission.visited), 'stops': len(mission.stops)}))
+            tick.events.append(GuideMission(
+                mission=mission.kind, zone=stop.zone, status='ended', reason=outcome.reason,
+                success=bool(outcome.success), distance_m=round(float(mission.travelled_m), 2),
+                duration_s=round(now - run.since, 1), stops_visited=int(mission.visited), stops=len(mission.stops)))
         if run.goal_id is not None:
             tick.commands.append(EndGoal(run.goal_id, outcome, mission.travelled_m, mission.visited))
         else:
             self._dock_ended(now, outcome, tick)
 
     # --- staff requests: once per condition, repeated no sooner than staff_repeat_s ------------
-    def _staff_request(self, now: float, reason: str, tick: Tick, **extra: Any) -> None:
+    def _staff_request(self, now: float, reason: str, tick: Tick) -> None:
         if reason in self._staff_active or now - self._staff_sent.get(reason, -math.inf) < self.config.staff_repeat_s:
             self._staff_active.add(reason)
             return
         self._staff_active.add(reason)
         self._staff_sent[reason] = now
         pose = self._last_pose
-        tick.events.append(Event(STAFF_EVENT, {
-            'reason': reason, 'x': round(pose[0], 2) if pose else None, 'y': round(pose[1], 2) if pose else None,
-            **extra}))
+        tick.events.append(StaffRequest(reason=reason, x=round(pose[0], 2) if pose else None,
+                                        y=round(pose[1], 2) if pose else None))
 
     # --- docking --------------------------------------------------------------------------------
     def _track_battery(self, now: float, inputs: Inputs) -> None:
@@ -477,7 +468,7 @@ class Supervisor:
         if episode.failures >= cfg.dock_attempts:
             episode.gave_up = True
             tick.log('error', f'docking failed {episode.failures} times ({outcome.reason}): calling staff')
-            self._staff_request(now, 'battery_low_cannot_dock', tick, last_result=outcome.reason)
+            self._staff_request(now, 'battery_low_cannot_dock', tick)
             return
         wait = min(cfg.dock_retry_s * 2 ** (episode.failures - 1), cfg.dock_retry_max_s)
         episode.next_try = now + wait

@@ -1,0 +1,1 @@
+"""retail_platform: the chain platform (see README.md)."""

@@ -1,0 +1,750 @@
+"""The chain platform's HTTP API (FastAPI), over PostgreSQL or SQLite (retail_platform.storage).
+
+  POST /v1/robots/{robot_id}/events   gzip/plain JSON batch; an answer per event: accepted /
+                                      duplicate / rejected with a reason (Contracts 2)
+  GET  /v1/catalog | /v1/promotions | /v1/histories   the calling robot's store's documents
+                                      (store, else region, else chain level), ETag / 304
+  GET  /v1/robots/{robot_id}/appointments             the appointments of the robot's store
+  GET|PUT /v1/stores/{store_id}/{kind}                a store's documents (staff in scope)
+  POST /v1/stores/{store_id}/appointments             an appointment at a store
+  GET  /v1/stores, /v1/stores/{store_id}/events       stores and a store's events (staff)
+  POST /v1/admin/stores, PUT /v1/admin/{kind}, POST /v1/admin/appointments, GET /v1/admin/flags
+  GET  /v1/health (alive), /v1/ready (database reachable and migrated), /metrics (Prometheus)
+Every endpoint but health and readiness needs `Authorization: Bearer <token>`. Roles: robot
+(its own events, its store's data), store_manager (its stores), region (the stores of its
+region), analyst (reads everything, writes nothing), admin (everything; the `serve` credential
+is an admin). Tokens are stored as SHA-256 hashes and looked up in the database on every request
+(revocation holds at once on every API process); the serve credential is compared in constant
+time.
+
+Limits on untrusted input (all answered with one JSON line, never a 500):
+  request body            MAX_BATCH_BYTES (16 MiB) for events, MAX_DOCUMENT_BYTES (32 MiB) for
+                          document uploads, MAX_SMALL_BODY (64 KiB) for small JSON bodies; checked
+                          on Content-Length before reading and while streaming (413)
+  gzip                    decompressed in steps, stopped past MAX_DECOMPRESSED (64 MiB, 413)
+  events per batch        MAX_BATCH_EVENTS (10 000, the uploader's largest batch_size; 413)
+  each event              outbox rules: finite numbers, valid Unicode, data nested at most
+                          MAX_DEPTH levels and at most MAX_DATA_BYTES, seq < 2^63, ids of at most
+                          128 characters: a bad event is `rejected` with the reason, the others
+                          of its batch are stored
+The database unreachable (restarting, refusing connections, disk full) is 503 with Retry-After;
+a store over its ingest budget is 429 with Retry-After.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import json
+import math
+import re
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, Field, ValidationError
+
+from retail_platform.storage import (Backpressure, Budget, Credential, EventRow, Refused, Rejected,
+                                     Storage)
+from retail_sync.outbox import MAX_DATA_BYTES, MAX_DEPTH, MAX_ID_CHARS, check_tree
+from retail_sync.privacy import find_face_data
+from retail_sync.transport import ROBOT_ID, valid_robot_id
+
+EVENT_TYPE = re.compile(r'^[a-z][a-z0-9_.]{0,63}$')
+MAX_SEQ = 2 ** 63 - 1
+MAX_VERSION = 1000
+MAX_BATCH_BYTES = 16 * 1024 * 1024
+MAX_DECOMPRESSED = 64 * 1024 * 1024
+MAX_BATCH_EVENTS = 10_000
+MAX_DOCUMENT_BYTES = 32 * 1024 * 1024
+MAX_SMALL_BODY = 64 * 1024
+DOCUMENT_MEDIA = {'catalog': 'text/csv; charset=utf-8', 'histories': 'text/csv; charset=utf-8',
+                  'promotions': 'application/json'}
+HISTORY_COLUMNS = ('customer_id', 'sku', 'ts', 'qty', 'price_cny')
+RETRY_AFTER_DB_S = 5
+STORE_ID = ROBOT_ID       # the same shape: letters, digits, . _ -; at most 64
+
+
+class Appointment(BaseModel):
+    model_config = {'extra': 'forbid'}
+    robot_id: str | None = Field(None, pattern=ROBOT_ID.pattern,
+                                 description='robot that greets the customer (its store is used)')
+    store_id: str | None = Field(None, pattern=STORE_ID.pattern, description='store of the visit')
+    customer: str = Field(min_length=1, max_length=MAX_ID_CHARS,
+                          description='pseudonymous member id, e.g. m-000001')
+    time: str = Field(max_length=64, description='ISO 8601 local time of the appointment')
+    purpose: str = Field('', max_length=1000)
+    note: str = Field('', max_length=4000)
+
+
+class StoreIn(BaseModel):
+    model_config = {'extra': 'forbid'}
+    id: str = Field(pattern=STORE_ID.pattern)
+    name: str = Field(min_length=1, max_length=200)
+    region_id: str | None = Field(None, pattern=STORE_ID.pattern)
+
+
+class EventIn(BaseModel):
+    """One event as the robot's uploader sends it (the server checks each event itself and
+    answers `rejected` with the reason for a bad one, never failing the batch)."""
+    event_id: str = Field(min_length=1, max_length=MAX_ID_CHARS, description='idempotency key')
+    seq: int = Field(ge=0, le=MAX_SEQ, description='the robot\'s sequence number, never reused')
+    type: str = Field(pattern=EVENT_TYPE.pattern)
+    version: int = Field(1, ge=1, le=MAX_VERSION, description='version of the type\'s payload')
+    customer: str = Field('', max_length=MAX_ID_CHARS, description='pseudonymous customer id')
+    time: float = Field(description='event time, seconds since 1970 (the robot\'s clock)')
+    data: dict[str, Any] = Field(description=f'payload, at most {MAX_DATA_BYTES} bytes as JSON '
+                                             f'and {MAX_DEPTH} levels; never face data')
+
+
+class EventBatch(BaseModel):
+    events: list[EventIn] = Field(max_length=MAX_BATCH_EVENTS)
+
+
+class EventResult(BaseModel):
+    event_id: Any = Field(description='the event\'s id as sent (null when it had none)')
+    status: Literal['accepted', 'duplicate', 'rejected']
+    reason: str | None = Field(None, description='why (rejected only)')
+
+
+class EventsAnswer(BaseModel):
+    acked: int = Field(description='accepted + duplicate: the events the robot may delete')
+    stored: int
+    duplicates: int
+    rejected: int
+    results: list[EventResult] = Field(description='one per event of the batch, in order')
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode('utf-8', 'surrogatepass')).hexdigest()
+
+
+def validate_payload(type_: str, version: int, data: dict) -> None:
+    """The single hook for typed events: raise ValueError (one line) when `data` is not a valid
+    payload of `type_` at `version`. Uses retail_common.events.validate_event once it exists;
+    until then (and for types it does not know) the generic outbox rules apply."""
+    try:
+        from retail_common import events as contracts          # typed contracts (arch)
+    except ImportError:
+        return
+    if type_ not in getattr(contracts, 'EVENT_TYPES', {}):
+        return
+    contracts.validate_event(type_, data, version)
+
+
+# --- untrusted input -------------------------------------------------------------------------
+def _text(value: Any, name: str, bad, max_chars: int = MAX_ID_CHARS, min_chars: int = 0) -> str:
+    if not isinstance(value, str) or not min_chars <= len(value) <= max_chars:
+        raise bad(f'{name} must be a string of {min_chars}-{max_chars} characters')
+    try:
+        value.encode('utf-8')
+    except UnicodeEncodeError:
+        raise bad(f'{name} is not valid Unicode (lone surrogate)') from None
+    return value
+
+
+def _validate_event(event: Any, index: int) -> tuple:
+    """One event of a batch as a row, or HTTPException(422) saying what is wrong."""
+    def bad(message: str) -> HTTPException:
+        return HTTPException(422, f'events[{index}]: {message}')
+    if not isinstance(event, dict):
+        raise bad('not an object')
+    event_id = _text(event.get('event_id'), 'event_id', bad, min_chars=1)
+    seq, kind, when = event.get('seq'), event.get('type'), event.get('time')
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ:
+        raise bad(f'seq must be an integer from 0 to {MAX_SEQ}')
+    if not isinstance(kind, str) or not EVENT_TYPE.match(kind):
+        raise bad(f'type {kind!r} must match {EVENT_TYPE.pattern}')
+    if isinstance(when, bool) or not isinstance(when, (int, float)):
+        raise bad('time must be a number (seconds since 1970)')
+    try:
+        when = float(when)
+    except OverflowError:
+        raise bad('time is out of range') from None
+    if not math.isfinite(when):
+        raise bad('time must be a finite number')
+    customer = _text(event.get('customer') or '', 'customer', bad)
+    data = event.get('data')
+    if not isinstance(data, dict):
+        raise bad('data must be an object')
+    check_tree(data, 'data', MAX_DEPTH, error=bad)
+    face = find_face_data(data, 'data')
+    if face:
+        raise bad(f'face data is never accepted: {face}')
+    text = json.dumps(data, ensure_ascii=False, separators=(',', ':'), allow_nan=False)
+    if len(text.encode()) > MAX_DATA_BYTES:
+        raise bad(f'data is more than {MAX_DATA_BYTES} bytes')
+    return (event_id, seq, kind, customer, when, text, time.time())
+
+
+def gunzip_limited(body: bytes, limit: int = MAX_DECOMPRESSED) -> bytes:
+    """Decompress a gzip body in steps of 1 MiB, refusing (413) as soon as the output passes
+    `limit` — a small bomb never expands in memory. 400 for a body that is not gzip."""
+    out = bytearray()
+    data = body
+    while data:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            while True:
+                chunk = inflater.decompress(data, 1 << 20)
+                out += chunk
+                if len(out) > limit:
+                    raise HTTPException(413, f'body expands to more than {limit} bytes')
+                data = inflater.unconsumed_tail
+                if inflater.eof or (not chunk and not data):
+                    break
+        except zlib.error:
+            raise HTTPException(400, 'body is not valid gzip') from None
+        if not inflater.eof:
+            raise HTTPException(400, 'gzip body is cut short')
+        data = inflater.unused_data.lstrip(b'\0')      # concatenated gzip members, padding
+    return bytes(out)
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 when Content-Length says it is too large (before
+    reading anything) or when the streamed bytes pass `limit`."""
+    declared = request.headers.get('content-length')
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise HTTPException(413, f'body of {declared} bytes; the limit is {limit}')
+        except ValueError:
+            raise HTTPException(400, 'bad Content-Length') from None
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks += chunk
+        if len(chunks) > limit:
+            raise HTTPException(413, f'body larger than the limit of {limit} bytes')
+    return bytes(chunks)
+
+
+def _check_catalog(content: bytes) -> None:
+    import tempfile
+
+    from retail_common.catalog import CatalogError, load_catalog
+    with tempfile.NamedTemporaryFile(suffix='.csv') as tmp:
+        tmp.write(content)
+        tmp.flush()
+        try:
+            catalog = load_catalog(tmp.name)
+        except (CatalogError, UnicodeDecodeError) as exc:
+            raise HTTPException(422, f'catalog refused: {exc}') from None
+    if not catalog.products:
+        raise HTTPException(422, 'catalog refused: no valid products')
+    if catalog.issues:
+        raise HTTPException(422, f'catalog refused: {len(catalog.issues)} bad rows, first: '
+                                 f'{catalog.issues[0]}')
+
+
+def _check_histories(content: bytes) -> None:
+    try:
+        header = next(csv.reader(io.StringIO(content.decode('utf-8'))))
+    except (StopIteration, UnicodeDecodeError, csv.Error):
+        raise HTTPException(422, 'histories refused: empty or not UTF-8 CSV') from None
+    if tuple(header) != HISTORY_COLUMNS:
+        raise HTTPException(422, f'histories refused: header must be {",".join(HISTORY_COLUMNS)}')
+
+
+def _check_promotions(content: bytes) -> None:
+    try:
+        promotions = json.loads(content)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise HTTPException(422, 'promotions refused: not JSON') from None
+    if not isinstance(promotions, list) or not all(isinstance(p, dict) for p in promotions):
+        raise HTTPException(422, 'promotions refused: must be a JSON list of objects')
+    check_tree(promotions, 'promotions', MAX_DEPTH,
+               error=lambda message: HTTPException(422, f'promotions refused: {message}'))
+
+
+CHECKS = {'catalog': _check_catalog, 'histories': _check_histories,
+          'promotions': _check_promotions}
+
+
+def check_event(event: Any, index: int) -> EventRow | Rejected:
+    """One event of a batch: a row to store, or Rejected with the reason."""
+    try:
+        event_id, seq, kind, customer, when, text, _ = _validate_event(event, index)
+    except HTTPException as exc:
+        given = event.get('event_id') if isinstance(event, dict) else None
+        if not (isinstance(given, str) and len(given) <= MAX_ID_CHARS and _encodable(given)):
+            given = None
+        return Rejected(given, str(exc.detail))
+    version = event.get('version', 1)
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_VERSION:
+        return Rejected(event_id, f'events[{index}]: version must be an integer from 1 to '
+                                  f'{MAX_VERSION}')
+    try:
+        validate_payload(kind, version, event['data'])
+    except ValueError as exc:
+        return Rejected(event_id, f'events[{index}]: {kind} v{version}: '
+                                  f'{str(exc).splitlines()[0] if str(exc) else "invalid"}')
+    return EventRow(event_id, seq, kind, version, customer, when, text)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode('utf-8')
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _check_catalog(content: bytes) -> None:
+    import tempfile
+
+    from retail_common.catalog import CatalogError, load_catalog
+    with tempfile.NamedTemporaryFile(suffix='.csv') as tmp:
+        tmp.write(content)
+        tmp.flush()
+        try:
+            catalog = load_catalog(tmp.name)
+        except (CatalogError, UnicodeDecodeError) as exc:
+            raise HTTPException(422, f'catalog refused: {exc}') from None
+    if not catalog.products:
+        raise HTTPException(422, 'catalog refused: no valid products')
+    if catalog.issues:
+        raise HTTPException(422, f'catalog refused: {len(catalog.issues)} bad rows, first: '
+                                 f'{catalog.issues[0]}')
+
+
+def _check_histories(content: bytes) -> None:
+    try:
+        header = next(csv.reader(io.StringIO(content.decode('utf-8'))))
+    except (StopIteration, UnicodeDecodeError, csv.Error):
+        raise HTTPException(422, 'histories refused: empty or not UTF-8 CSV') from None
+    if tuple(header) != HISTORY_COLUMNS:
+        raise HTTPException(422, f'histories refused: header must be {",".join(HISTORY_COLUMNS)}')
+
+
+def _check_promotions(content: bytes) -> None:
+    try:
+        promotions = json.loads(content)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise HTTPException(422, 'promotions refused: not JSON') from None
+    if not isinstance(promotions, list) or not all(isinstance(p, dict) for p in promotions):
+        raise HTTPException(422, 'promotions refused: must be a JSON list of objects')
+    check_tree(promotions, 'promotions', MAX_DEPTH,
+               error=lambda message: HTTPException(422, f'promotions refused: {message}'))
+
+
+CHECKS = {'catalog': _check_catalog, 'histories': _check_histories,
+          'promotions': _check_promotions}
+DocumentKind = Literal['catalog', 'promotions', 'histories']
+
+
+# --- command-line helpers (retailbot platform ...) -------------------------------------------
+def export_events(target: str | Path, robot_id: str) -> Iterator[dict]:
+    """A robot's stored events in sequence order (for `retailbot platform export`)."""
+    storage = Storage(str(target), pool_size=1)
+    try:
+        yield from storage.export(robot_id)
+    finally:
+        storage.close()
+
+
+# --- the app ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Caller:
+    credential: Credential
+
+    @property
+    def role(self) -> str:
+        return self.credential.role
+
+    @property
+    def admin(self) -> bool:
+        return self.credential.role == 'admin'
+
+    @property
+    def robot_id(self) -> str | None:
+        return self.credential.robot_id
+
+
+def _responses(*codes: int) -> dict:
+    words = {304: 'not modified (If-None-Match matched the ETag)', 400: 'not JSON / not gzip',
+             401: 'missing or wrong bearer token', 403: 'this credential may not do that',
+             404: 'no such robot, store or document', 409: 'already exists',
+             413: 'body, decompressed body or batch too large',
+             422: 'invalid body or parameter', 429: 'over the store\'s ingest budget '
+             '(Retry-After: seconds)', 503: 'database unavailable (Retry-After: seconds)'}
+    return {code: {'description': words[code],
+                   **({'model': Problem} if code != 304 else {})} for code in codes}
+
+
+AUTH = (401, 403, 422, 503)
+
+
+def create_app(target: str | Path, token: str, budget: Budget = Budget(),
+               pool_size: int = 5, migrate: bool = True) -> FastAPI:
+    """The platform app over `target` (a postgresql:// URL or an SQLite file); `token` is the
+    admin credential (ValueError when empty). DatabaseError when the database cannot be used
+    or is behind the schema head and `migrate` is False."""
+    from retail_platform.database import DatabaseError, revision_state, upgrade
+    if not token:
+        raise ValueError('the admin token must not be empty')
+    storage = Storage(str(target), pool_size=pool_size, budget=budget)
+    try:
+        if migrate:
+            upgrade(storage.engine)
+        else:
+            state = revision_state(storage.engine)
+            if state.behind:
+                raise DatabaseError(f'schema at revision {state.current or "none"}, this platform '
+                                    f'needs {state.head}: run `retailbot platform migrate`')
+    except BaseException:
+        storage.close()
+        raise
+    admin_digest = hashlib.sha256(token.encode()).digest()
+
+    def caller(request: Request) -> Caller:
+        scheme, _, given = request.headers.get('authorization', '').partition(' ')
+        given = given.strip()
+        if scheme.lower() == 'bearer' and given:
+            if hmac.compare_digest(hashlib.sha256(given.encode('utf-8', 'surrogatepass')).digest(),
+                                   admin_digest):
+                return Caller(Credential('admin'))
+            credential = storage.credential(given)
+            if credential is not None:
+                return Caller(credential)
+        raise HTTPException(401, 'missing or wrong bearer token',
+                            headers={'WWW-Authenticate': 'Bearer'})
+
+    def roles(*allowed: str):
+        def check(who: Caller = Depends(caller)) -> Caller:
+            if who.role not in allowed:
+                raise HTTPException(403, f'a {who.role} credential may not do this')
+            return who
+        return check
+
+    def robot_scope(robot_id: str, who: Caller = Depends(caller)) -> str:
+        if not valid_robot_id(robot_id):     # 404, not 422: an uploader must never quarantine
+            raise HTTPException(404, f'no robot {robot_id!r}: ids match {ROBOT_ID.pattern}')
+        if who.admin:
+            return robot_id
+        if who.robot_id != robot_id:
+            raise HTTPException(403, f'a {who.role} credential may not act for robot {robot_id}')
+        return robot_id
+
+    def store_access(store_id: str, who: Caller, write: bool) -> None:
+        if not STORE_ID.match(store_id):
+            raise HTTPException(404, f'no store {store_id!r}')
+        exists, region = storage.store_region(store_id)
+        if not exists:
+            raise HTTPException(404, f'no store {store_id!r}')
+        c = who.credential
+        allowed = (c.role == 'admin' or (c.role == 'analyst' and not write)
+                   or (c.role == 'store_manager' and store_id in c.stores)
+                   or (c.role == 'region' and region is not None and region == c.region)
+                   or (c.role == 'robot' and not write and c.store_id == store_id))
+        if not allowed:
+            raise HTTPException(403, f'a {c.role} credential may not '
+                                     f'{"change" if write else "read"} store {store_id}\'s data')
+
+    def store_reader(store_id: str, who: Caller = Depends(caller)) -> str:
+        store_access(store_id, who, write=False)
+        return store_id
+
+    def store_writer(store_id: str, who: Caller = Depends(caller)) -> str:
+        store_access(store_id, who, write=True)
+        return store_id
+
+    app = FastAPI(title='Retailbot chain platform', version='2', openapi_url=None,
+                  docs_url=None, redoc_url=None,
+                  description='Events ingest, per-store downlink and credentials of the chain. '
+                              'Every endpoint but /v1/health and /v1/ready needs a bearer token.')
+    app.state.storage = storage
+
+    @app.exception_handler(sa.exc.OperationalError)
+    @app.exception_handler(sa.exc.InterfaceError)
+    @app.exception_handler(sa.exc.TimeoutError)
+    async def database_down(_request: Request, exc: Exception) -> JSONResponse:
+        line = str(getattr(exc, 'orig', None) or exc).strip().splitlines()
+        return JSONResponse({'detail': 'database unavailable: ' + (line[0] if line else 'error')},
+                            status_code=503, headers={'Retry-After': str(RETRY_AFTER_DB_S)})
+
+    @app.exception_handler(Backpressure)
+    async def over_budget(_request: Request, exc: Backpressure) -> JSONResponse:
+        return JSONResponse({'detail': str(exc)}, status_code=429,
+                            headers={'Retry-After': str(exc.retry_after)})
+
+    plain_openapi = app.openapi
+
+    def openapi_with_event_models() -> dict:
+        if app.openapi_schema is None:
+            document = plain_openapi()
+            batch = EventBatch.model_json_schema(ref_template='#/components/schemas/{model}')
+            components = document.setdefault('components', {}).setdefault('schemas', {})
+            components.update(batch.pop('$defs', {}))
+            components['EventBatch'] = batch
+            app.openapi_schema = document
+        return app.openapi_schema
+    app.openapi = openapi_with_event_models
+
+    @app.get('/openapi.json', include_in_schema=False, dependencies=[Depends(caller)])
+    def openapi() -> dict:
+        return app.openapi()
+
+    @app.get('/v1/health', summary='The process is alive (no token needed)')
+    def health() -> dict:
+        return {'ok': True}
+
+    @app.get('/v1/ready', summary='The database answers and is at the schema head (no token)',
+             responses=_responses(503))
+    def ready() -> JSONResponse:
+        try:
+            state = revision_state(storage.engine)
+        except sa.exc.SQLAlchemyError as exc:
+            line = str(getattr(exc, 'orig', None) or exc).strip().splitlines()
+            return JSONResponse({'ready': False, 'detail': line[0] if line else 'error'},
+                                status_code=503, headers={'Retry-After': str(RETRY_AFTER_DB_S)})
+        if state.behind:
+            return JSONResponse({'ready': False, 'detail': f'schema {state.current} behind '
+                                 f'{state.head}'}, status_code=503,
+                                headers={'Retry-After': str(RETRY_AFTER_DB_S)})
+        return JSONResponse({'ready': True, 'schema': state.current})
+
+    def store_batch(robot_id: str, body: bytes, gzipped: bool) -> dict:
+        if gzipped:
+            body = gunzip_limited(body)
+        try:
+            batch = json.loads(body)
+        except RecursionError:
+            raise HTTPException(422, f'body nested too deeply (data at most {MAX_DEPTH} levels)') from None
+        except (ValueError, UnicodeDecodeError):
+            raise HTTPException(400, 'body is not JSON') from None
+        events = batch.get('events') if isinstance(batch, dict) else None
+        if not isinstance(events, list):
+            raise HTTPException(422, 'body must be {"events": [...]}')
+        if len(events) > MAX_BATCH_EVENTS:
+            raise HTTPException(413, f'{len(events)} events in one batch; at most {MAX_BATCH_EVENTS}')
+        items = [check_event(event, index) for index, event in enumerate(events)]
+        store = storage.robot_store(robot_id)
+        storage.spend_budget(store or '', sum(isinstance(i, EventRow) for i in items))
+        outcome = storage.store_events(robot_id, items)
+        return {'acked': outcome.accepted + outcome.duplicate, 'stored': outcome.accepted,
+                'duplicates': outcome.duplicate, 'rejected': outcome.rejected,
+                'results': outcome.results}
+
+    @app.post('/v1/robots/{robot_id}/events', response_model=EventsAnswer,
+              summary='Store a batch of a robot\'s events (idempotent by event_id; an answer '
+                      'per event)',
+              description='Body: `{"events": [...]}`, plain or `Content-Encoding: gzip`. Each '
+                          'event is answered `accepted` (stored now), `duplicate` (stored '
+                          'before with the same content) or `rejected` with a reason '
+                          '(invalid, `event_id_reused`, `seq_reused`); the robot deletes '
+                          'exactly the accepted and duplicate ids. Only after the answer is '
+                          'the data durable (fsynced / committed).',
+              responses=_responses(400, 401, 403, 404, 413, 422, 429, 503),
+              openapi_extra={'requestBody': {'required': True, 'content': {
+                  'application/json': {'schema': {'$ref': '#/components/schemas/EventBatch'}}}}})
+    async def post_events(request: Request, robot_id: str = Depends(robot_scope)) -> dict:
+        body = await read_limited(request, MAX_BATCH_BYTES)
+        gzipped = request.headers.get('content-encoding', '').lower() == 'gzip'
+        return await run_in_threadpool(store_batch, robot_id, body, gzipped)
+
+    def document_response(document, request: Request, kind: str) -> Response:
+        if document is None:
+            raise HTTPException(404, f'no {kind} uploaded yet')
+        content, media_type, etag = document
+        if request.headers.get('if-none-match') == etag:
+            return Response(status_code=304, headers={'ETag': etag})
+        return Response(content, media_type=media_type, headers={'ETag': etag})
+
+    def scopes_for_store(store_id: str | None) -> list[str]:
+        if not store_id:
+            return ['chain']
+        _, region = storage.store_region(store_id)
+        return [f'store:{store_id}'] + ([f'region:{region}'] if region else []) + ['chain']
+
+    def own_document(kind: str, who: Caller, request: Request) -> Response:
+        if who.role == 'robot':
+            scopes = scopes_for_store(who.credential.store_id)
+        elif who.role in ('admin', 'analyst'):
+            scopes = ['chain']
+        else:
+            raise HTTPException(403, f'a {who.role} credential reads /v1/stores/{{store}}/{kind}')
+        return document_response(storage.document(kind, scopes), request, kind)
+
+    doc_responses = {200: {'description': 'the document', 'content': {
+        'text/csv': {'schema': {'type': 'string'}},
+        'application/json': {'schema': {'type': 'array', 'items': {'type': 'object'}}}}},
+        **_responses(304, 401, 403, 404, 503)}
+
+    @app.get('/v1/catalog', summary='The calling robot\'s store catalog (CSV, '
+             'retail_common.catalog columns)', responses=doc_responses)
+    def get_catalog(request: Request, who: Caller = Depends(caller)) -> Response:
+        return own_document('catalog', who, request)
+
+    @app.get('/v1/promotions', summary='The calling robot\'s store promotions (JSON list)',
+             responses=doc_responses)
+    def get_promotions(request: Request, who: Caller = Depends(caller)) -> Response:
+        return own_document('promotions', who, request)
+
+    @app.get('/v1/histories', summary='Member purchase histories for the calling robot\'s store '
+             '(CSV: ' + ','.join(HISTORY_COLUMNS) + ')', responses=doc_responses)
+    def get_histories(request: Request, who: Caller = Depends(caller)) -> Response:
+        return own_document('histories', who, request)
+
+    @app.get('/v1/robots/{robot_id}/appointments',
+             summary='VIP appointments at the robot\'s store',
+             responses={200: {'description': 'JSON list', 'content': {'application/json': {
+                 'schema': {'type': 'array', 'items': {'type': 'object'}}}}},
+                 **_responses(304, 401, 403, 404, 503)})
+    def get_appointments(request: Request, robot_id: str = Depends(robot_scope)) -> Response:
+        content = json.dumps(storage.appointments(robot_id), ensure_ascii=False).encode()
+        etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
+        if request.headers.get('if-none-match') == etag:
+            return Response(status_code=304, headers={'ETag': etag})
+        return Response(content, media_type='application/json', headers={'ETag': etag})
+
+    @app.get('/v1/stores/{store_id}/documents/{kind}', summary='A store\'s document (store, '
+             'else region, else chain level)', responses=doc_responses)
+    def get_store_document(kind: DocumentKind, request: Request,
+                           store_id: str = Depends(store_reader)) -> Response:
+        return document_response(storage.document(kind, scopes_for_store(store_id)), request, kind)
+
+    async def upload(scope: str, kind: str, request: Request, unchecked: bool) -> dict:
+        content = await read_limited(request, MAX_DOCUMENT_BYTES)
+
+        def work() -> dict:
+            if not unchecked:
+                CHECKS[kind](content)
+            return {'kind': kind, 'scope': scope,
+                    'etag': storage.put_document(scope, kind, content, DOCUMENT_MEDIA[kind])}
+        return await run_in_threadpool(work)
+
+    upload_body = {'requestBody': {'required': True, 'content': {
+        'text/csv': {'schema': {'type': 'string'}},
+        'application/json': {'schema': {'type': 'array', 'items': {'type': 'object'}}}}}}
+
+    @app.put('/v1/stores/{store_id}/documents/{kind}',
+             summary='Upload a store\'s catalog, promotions or histories (at most 32 MiB)',
+             responses=_responses(401, 403, 404, 413, 422, 503), openapi_extra=upload_body)
+    async def put_store_document(kind: DocumentKind, request: Request,
+                                 store_id: str = Depends(store_writer)) -> dict:
+        return await upload(f'store:{store_id}', kind, request, False)
+
+    @app.put('/v1/admin/{kind}', dependencies=[Depends(roles('admin'))],
+             summary='Upload the chain-level catalog, promotions or histories (admin; at most '
+                     '32 MiB; unchecked=true stores it as is, to test robots\' own validation)',
+             responses=_responses(401, 403, 404, 413, 422, 503), openapi_extra=upload_body)
+    async def put_document(kind: str, request: Request, unchecked: bool = False) -> dict:
+        if kind not in CHECKS:
+            raise HTTPException(404, f'unknown document {kind!r}; one of {", ".join(CHECKS)}')
+        return await upload('chain', kind, request, unchecked)
+
+    async def small_json(request: Request, model: type[BaseModel], what: str) -> Any:
+        body = await read_limited(request, MAX_SMALL_BODY)
+        try:
+            value = model.model_validate_json(body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = '.'.join(str(part) for part in first.get('loc', ()))
+            raise HTTPException(422, f'{what} refused: {where}: {first.get("msg")}') from None
+        check_tree(value.model_dump(), what, 2,
+                   error=lambda message: HTTPException(422, f'{what} refused: {message}'))
+        return value
+
+    def body_of(model: type[BaseModel]) -> dict:
+        return {'requestBody': {'required': True, 'content': {'application/json': {
+            'schema': model.model_json_schema()}}}}
+
+    @app.post('/v1/admin/appointments', dependencies=[Depends(roles('admin'))],
+              summary='Create a VIP appointment (admin; robot_id or store_id)',
+              responses=_responses(401, 403, 404, 413, 422, 503), openapi_extra=body_of(Appointment))
+    async def post_appointment(request: Request) -> dict:
+        a = await small_json(request, Appointment, 'appointment')
+        if a.store_id is not None and not storage.store_region(a.store_id)[0]:
+            raise HTTPException(404, f'no store {a.store_id!r}')
+        return {'id': await run_in_threadpool(storage.add_appointment, a.store_id, a.robot_id,
+                                              a.customer, a.time, a.purpose, a.note)}
+
+    @app.post('/v1/stores/{store_id}/appointments',
+              summary='Create a VIP appointment at a store',
+              responses=_responses(401, 403, 404, 413, 422, 503), openapi_extra=body_of(Appointment))
+    async def post_store_appointment(request: Request,
+                                     store_id: str = Depends(store_writer)) -> dict:
+        a = await small_json(request, Appointment, 'appointment')
+        return {'id': await run_in_threadpool(storage.add_appointment, store_id, None,
+                                              a.customer, a.time, a.purpose, a.note)}
+
+    @app.get('/v1/stores', summary='The stores this credential may see',
+             responses=_responses(401, 403, 503))
+    def list_stores(who: Caller = Depends(caller)) -> list[dict]:
+        c = who.credential
+        stores = storage.stores()
+        if c.role in ('admin', 'analyst'):
+            return stores
+        if c.role == 'region':
+            return [s for s in stores if s['region_id'] == c.region]
+        if c.role == 'store_manager':
+            return [s for s in stores if s['id'] in c.stores]
+        raise HTTPException(403, f'a {c.role} credential may not list stores')
+
+    @app.post('/v1/admin/stores', dependencies=[Depends(roles('admin'))],
+              summary='Add a store (admin)', responses=_responses(401, 403, 404, 409, 413, 422, 503),
+              openapi_extra=body_of(StoreIn))
+    async def add_store(request: Request) -> dict:
+        s = await small_json(request, StoreIn, 'store')
+        try:
+            await run_in_threadpool(storage.add_store, s.id, s.name, s.region_id)
+        except Refused as exc:
+            code = 404 if str(exc).startswith('no region') else 409
+            raise HTTPException(code, str(exc)) from None
+        return {'id': s.id}
+
+    @app.get('/v1/stores/{store_id}/events', summary='A store\'s events received after a cursor '
+             '(staff; not robots)', responses=_responses(401, 403, 404, 422, 503))
+    def store_events(store_id: str = Depends(store_reader), who: Caller = Depends(caller),
+                     after: float = Query(0.0, ge=0, le=1e12, description='received_at cursor'),
+                     limit: int = Query(1000, ge=1, le=10000)) -> dict:
+        if who.role == 'robot':
+            raise HTTPException(403, 'a robot credential may not read events')
+        events = storage.store_events_page(store_id, after, limit)
+        return {'events': events, 'next': events[-1]['received_at'] if events else after}
+
+    @app.get('/v1/admin/flags', dependencies=[Depends(roles('admin', 'analyst'))],
+             summary='What the platform flagged (sequence reuse, replaced tokens)',
+             responses=_responses(401, 403, 503))
+    def get_flags() -> list[dict]:
+        return storage.flags()
+
+    @app.get('/metrics', dependencies=[Depends(roles('admin', 'analyst'))],
+             summary='Prometheus metrics (text format)', response_class=PlainTextResponse,
+             responses=_responses(401, 403, 503))
+    def metrics() -> PlainTextResponse:
+        lines = []
+        families = (('accepted', 'retailbot_events_accepted_total', 'counter',
+                     'events stored'),
+                    ('duplicate', 'retailbot_events_duplicate_total', 'counter',
+                     'events answered duplicate'),
+                    ('rejected', 'retailbot_events_rejected_total', 'counter',
+                     'events rejected'),
+                    ('last_seen', 'retailbot_store_last_seen_seconds', 'gauge',
+                     'time of the store\'s last upload (seconds since 1970)'),
+                    ('last_lag_s', 'retailbot_store_ingest_lag_seconds', 'gauge',
+                     'now minus the newest event time of the store\'s last upload'))
+        stats = storage.stats()
+        for key, name, kind, words in families:
+            lines += [f'# HELP {name} {words}', f'# TYPE {name} {kind}']
+            lines += [f'{name}{{store="{_label(s["store_id"])}"}} {float(s[key])!r}' for s in stats]
+        return PlainTextResponse('\n'.join(lines) + '\n',
+                                 media_type='text/plain; version=0.0.4; charset=utf-8')
+
+    return app
+
+
+def _label(value: str) -> str:
+    return value.replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')

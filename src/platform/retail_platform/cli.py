@@ -1,0 +1,432 @@
+"""`retailbot platform ...`: run and administer the chain platform (serve, export, tokens).
+
+Every subcommand takes `--database URL` (a postgresql:// URL or an SQLite file; `--db FILE` is its
+alias). Exit codes: 0 done; 2 bad input or setup (a bad option, a missing folder or TLS file, a
+port outside 1-65535, a database that is not the platform's, unreachable or behind the schema,
+a refused request such as a second token for a robot); 128+n stopped by signal n.
+Every error is one line on stderr naming the file or option, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+
+EXIT_INPUT = 2
+PLATFORM_TOKEN_ENV = 'RETAILBOT_PLATFORM_TOKEN'
+EXIT_CODES = 'exit codes: 0 done, 2 bad input or setup, 128+n stopped by signal n'
+
+
+class CommandError(Exception):
+    """One line for stderr and the exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def local_time(epoch: float | None) -> str | None:
+    """`epoch` as a local ISO 8601 time with its UTC offset (None stays None)."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch).astimezone().isoformat(timespec='seconds')
+
+
+def _guarded(command: str, func):
+    """Run a subcommand: CommandError becomes one line on stderr and an exit code."""
+    def run(args) -> int:
+        try:
+            return func(args)
+        except CommandError as exc:
+            print(str(exc), file=sys.stderr)
+            return exc.code
+    return run
+
+
+def read_secret(path: str, what: str, command: str) -> str:
+    """The stripped content of a token file; CommandError when unreadable or empty."""
+    try:
+        token = Path(path).read_text(encoding='utf-8').strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, 'strerror', None) or 'not text'
+        raise CommandError(f'{command}: cannot read {what} file {path}: {reason}') from None
+    if not token:
+        raise CommandError(f'{command}: {what} file {path} is empty')
+    return token
+
+
+# --- options and databases --------------------------------------------------------------------
+DATABASE_ENV = 'RETAILBOT_PLATFORM_DATABASE'
+ID_HELP = 'letters, digits, . _ -; at most 64'
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--database', '--db', dest='database', required=True, metavar='URL',
+                        help='postgresql://user@host:port/db, or an SQLite file (created in an '
+                             'existing folder); --db is an alias')
+
+
+def _valid_id(value: str, what: str, command: str) -> str:
+    from retail_sync.transport import valid_robot_id
+    if not valid_robot_id(value):
+        raise CommandError(f'retailbot platform {command}: {what} {value!r} is not valid ({ID_HELP})')
+    return value
+
+
+def _storage(args, command: str, must_exist: bool = True, migrate: bool = True):
+    """The platform's storage at --database, migrated to the head (one line on any trouble)."""
+    import sqlalchemy as sa
+
+    from retail_platform.database import DatabaseError, describe, is_postgresql, upgrade
+    from retail_platform.storage import Storage
+    target = args.database
+    if not is_postgresql(target):
+        path = Path(target)
+        if path.is_dir():
+            raise CommandError(f'retailbot platform {command}: --database {path} is a folder, not a file')
+        if not path.parent.is_dir():
+            raise CommandError(f'retailbot platform {command}: folder {path.parent} does not exist')
+        if must_exist and not path.exists():
+            raise CommandError(f'retailbot platform {command}: no database at {path}')
+    try:
+        storage = Storage(target, pool_size=2)
+    except DatabaseError as exc:
+        raise CommandError(f'retailbot platform {command}: {describe(target)}: {exc}') from None
+    try:
+        if migrate:
+            upgrade(storage.engine)
+    except DatabaseError as exc:
+        storage.close()
+        raise CommandError(f'retailbot platform {command}: {describe(target)}: {exc}') from None
+    except sa.exc.SQLAlchemyError as exc:
+        storage.close()
+        what = 'cannot use' if is_postgresql(target) else 'is not a platform database:'
+        raise CommandError(f'retailbot platform {command}: {describe(target)} {what} '
+                           f'{_first_line(exc)}') from None
+    return storage
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(getattr(exc, 'orig', None) or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _on_db(command: str, storage, work):
+    """`work()`, with a database error or a refusal as one line; the storage closed after."""
+    import sqlalchemy as sa
+
+    from retail_platform.storage import Refused
+    try:
+        return work()
+    except Refused as exc:
+        raise CommandError(f'retailbot platform {command}: {exc}') from None
+    except sa.exc.SQLAlchemyError as exc:
+        raise CommandError(f'retailbot platform {command}: {_first_line(exc)}') from None
+    finally:
+        storage.close()
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser('platform', help='the chain\'s online platform',
+                                   description='Run or administer the platform (SQLite or '
+                                               'PostgreSQL): serve, migrate, stores, robots\' '
+                                               'and staff credentials, export. ' + EXIT_CODES + '.')
+    commands = parser.add_subparsers(dest='platform_command', metavar='SUBCOMMAND', required=True)
+    serve = commands.add_parser(
+        'serve', help='run the platform HTTP service',
+        description='The admin credential comes from --token-file, '
+                    f'${PLATFORM_TOKEN_ENV} or --token (never empty); robots and staff use their '
+                    'own tokens (`retailbot platform token issue`). The database is migrated to '
+                    'the schema head first (--no-migrate: refuse a database behind it).')
+    _add_db(serve)
+    serve.add_argument('--host', default='127.0.0.1', help='address to listen on (default 127.0.0.1)')
+    serve.add_argument('--port', type=int, default=8080, help='TCP port 1-65535 (default 8080)')
+    serve.add_argument('--workers', type=int, default=1, help='API processes (default 1)')
+    serve.add_argument('--token-file', default='', help='file holding the admin token')
+    serve.add_argument('--token', default='', help=f'admin token (else ${PLATFORM_TOKEN_ENV}); '
+                       'shows in `ps`, prefer --token-file')
+    serve.add_argument('--tls-cert', default='', help='serve https with this certificate (PEM)')
+    serve.add_argument('--tls-key', default='', help='private key of --tls-cert (PEM)')
+    serve.add_argument('--store-rate', type=float, default=5000.0, metavar='EV_PER_S',
+                       help='per-store ingest budget: events per second (default 5000)')
+    serve.add_argument('--store-burst', type=float, default=50000.0, metavar='EVENTS',
+                       help='per-store ingest budget: burst (default 50000)')
+    serve.add_argument('--no-migrate', action='store_true',
+                       help='refuse a database behind the schema head instead of upgrading it')
+    serve.set_defaults(func=_guarded('serve', _serve))
+
+    migrate = commands.add_parser('migrate', help='upgrade the database schema to this version')
+    _add_db(migrate)
+    migrate.set_defaults(func=_guarded('migrate', _migrate))
+
+    export = commands.add_parser('export', help='print a robot\'s stored events as JSON lines')
+    _add_db(export)
+    export.add_argument('--robot-id', required=True, help='the robot whose events to print')
+    export.set_defaults(func=_guarded('export', _export))
+
+    store = commands.add_parser('store', help='add and list stores')
+    store_actions = store.add_subparsers(dest='store_command', metavar='ACTION', required=True)
+    add = store_actions.add_parser('add', help='add a store')
+    _add_db(add)
+    add.add_argument('--id', required=True, help=f'store id ({ID_HELP})')
+    add.add_argument('--name', required=True, help='the store\'s name')
+    add.add_argument('--region', default='', help='its region id (add the region first)')
+    add.set_defaults(func=_guarded('store add', _store_add))
+    listing = store_actions.add_parser('list', help='list stores')
+    _add_db(listing)
+    listing.add_argument('--json', action='store_true', help='print JSON lines')
+    listing.set_defaults(func=_guarded('store list', _store_list))
+
+    region = commands.add_parser('region', help='add regions')
+    region_actions = region.add_subparsers(dest='region_command', metavar='ACTION', required=True)
+    radd = region_actions.add_parser('add', help='add a region')
+    _add_db(radd)
+    radd.add_argument('--id', required=True, help=f'region id ({ID_HELP})')
+    radd.add_argument('--name', required=True, help='the region\'s name')
+    radd.set_defaults(func=_guarded('region add', _region_add))
+
+    robot = commands.add_parser('robot', help='move a robot to another store')
+    robot_actions = robot.add_subparsers(dest='robot_command', metavar='ACTION', required=True)
+    move = robot_actions.add_parser('move', help='move a robot to another store (its events so '
+                                    'far keep the store they happened in)')
+    _add_db(move)
+    move.add_argument('--robot-id', required=True)
+    move.add_argument('--store', required=True)
+    move.set_defaults(func=_guarded('robot move', _robot_move))
+
+    token = commands.add_parser('token', help='issue, revoke and list credentials')
+    actions = token.add_subparsers(dest='token_command', metavar='ACTION', required=True)
+    issue = actions.add_parser(
+        'issue', help='issue a robot token (--robot-id R --store S) or a staff token (--role)',
+        description='Prints the token once (only its hash is kept). A robot token lets that robot '
+                    'write its own events and read its store\'s data; it is refused while the '
+                    'robot has an active token unless --replace. Staff roles: store_manager '
+                    '(--store, repeatable), region (--region), analyst, admin.')
+    _add_db(issue)
+    issue.add_argument('--robot-id', default='', help='the robot the token belongs to')
+    issue.add_argument('--store', action='append', default=[],
+                       help='the robot\'s store (registers or moves it); a store manager\'s '
+                            'store (repeatable)')
+    issue.add_argument('--role', default='robot',
+                       choices=('robot', 'store_manager', 'region', 'analyst', 'admin'))
+    issue.add_argument('--region', default='', help='a region credential\'s region')
+    issue.add_argument('--name', default='', help='who holds a staff token (for the list)')
+    issue.add_argument('--replace', '--rotate', action='store_true',
+                       help='revoke the robot\'s active token(s) and issue a new one')
+    issue.add_argument('--out', default='', help='write the token to this file (mode 600) '
+                       'instead of printing it, e.g. the robot\'s <data_dir>/sync/token')
+    issue.set_defaults(func=_guarded('token issue', _token_issue))
+    revoke = actions.add_parser('revoke', help='revoke every token of one robot (at once)')
+    _add_db(revoke)
+    revoke.add_argument('--robot-id', required=True, help='the robot whose tokens to revoke')
+    revoke.set_defaults(func=_guarded('token revoke', _token_revoke))
+    tlist = actions.add_parser('list', help='list credentials (fingerprints only)')
+    _add_db(tlist)
+    tlist.add_argument('--json', action='store_true', help='print JSON lines')
+    tlist.set_defaults(func=_guarded('token list', _token_list))
+
+
+def _admin_token(args) -> str:
+    command = 'retailbot platform serve'
+    if args.token_file:
+        return read_secret(args.token_file, 'admin token', command)
+    token = (args.token or os.environ.get(PLATFORM_TOKEN_ENV, '')).strip()
+    if not token:
+        raise CommandError(f'{command}: an admin token is required and must not be empty: '
+                           f'--token-file FILE, ${PLATFORM_TOKEN_ENV} or --token T')
+    return token
+
+
+def _check_tls(args) -> None:
+    import ssl
+    if not args.tls_cert and not args.tls_key:
+        return
+    if not (args.tls_cert and args.tls_key):
+        raise CommandError('retailbot platform serve: --tls-cert and --tls-key go together')
+    for option, path in (('--tls-cert', args.tls_cert), ('--tls-key', args.tls_key)):
+        if not Path(path).is_file():
+            raise CommandError(f'retailbot platform serve: {option} {path} does not exist')
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(args.tls_cert, args.tls_key)
+    except (ssl.SSLError, OSError) as exc:
+        raise CommandError(f'retailbot platform serve: cannot use {args.tls_cert} with '
+                           f'{args.tls_key}: {exc}') from None
+
+
+def app_from_environment():
+    """The app of one API process of `serve --workers N` (uvicorn's factory): the settings come
+    from the environment `serve` set before starting the workers."""
+    from retail_platform.app import create_app
+    from retail_platform.storage import Budget
+    budget = Budget(float(os.environ['RETAILBOT_PLATFORM_STORE_RATE']),
+                    float(os.environ['RETAILBOT_PLATFORM_STORE_BURST']))
+    return create_app(os.environ[DATABASE_ENV], os.environ[PLATFORM_TOKEN_ENV], budget=budget,
+                      migrate=False)
+
+
+def _serve(args) -> int:
+    import socket
+
+    from retail_platform.database import describe, revision_state
+    if not 1 <= args.port <= 65535:
+        raise CommandError(f'retailbot platform serve: --port {args.port} is not a TCP port '
+                           '(1-65535)')
+    if not 1 <= args.workers <= 64:
+        raise CommandError(f'retailbot platform serve: --workers {args.workers} must be 1-64')
+    if not (args.store_rate > 0 and args.store_burst >= 1):
+        raise CommandError('retailbot platform serve: --store-rate must be > 0 and --store-burst >= 1')
+    token = _admin_token(args)
+    _check_tls(args)
+    storage = _storage(args, 'serve', must_exist=False, migrate=not args.no_migrate)
+    try:
+        state = revision_state(storage.engine)
+    finally:
+        storage.close()
+    if state.behind:
+        raise CommandError(f'retailbot platform serve: {describe(args.database)}: schema at '
+                           f'revision {state.current or "none"}, this platform needs {state.head}: '
+                           f'run `retailbot platform migrate --database ...` (or serve without '
+                           '--no-migrate)')
+    try:
+        with socket.create_server((args.host, args.port)):
+            pass
+    except OSError as exc:
+        raise CommandError(f'retailbot platform serve: cannot listen on {args.host}:{args.port}: '
+                           f'{exc.strerror or exc}') from None
+    import uvicorn
+    os.environ[DATABASE_ENV] = args.database
+    os.environ[PLATFORM_TOKEN_ENV] = token
+    os.environ['RETAILBOT_PLATFORM_STORE_RATE'] = repr(args.store_rate)
+    os.environ['RETAILBOT_PLATFORM_STORE_BURST'] = repr(args.store_burst)
+    scheme = 'https' if args.tls_cert else 'http'
+    print(f'platform on {scheme}://{args.host}:{args.port} (database {describe(args.database)}, '
+          f'{args.workers} API process{"es" if args.workers > 1 else ""})', flush=True)
+    uvicorn.run('retail_platform.cli:app_from_environment', factory=True, host=args.host,
+                port=args.port, workers=args.workers, log_level='warning',
+                ssl_certfile=args.tls_cert or None, ssl_keyfile=args.tls_key or None)
+    return 0
+
+
+def _migrate(args) -> int:
+    from retail_platform.database import DatabaseError, describe, upgrade
+    storage = _storage(args, 'migrate', must_exist=False, migrate=False)
+
+    def work():
+        try:
+            return upgrade(storage.engine)
+        except DatabaseError as exc:
+            raise CommandError(f'retailbot platform migrate: {describe(args.database)}: {exc}') from None
+    before, after = _on_db('migrate', storage, work)
+    print(f'{describe(args.database)}: schema {before or "none"} -> {after}'
+          if before != after else f'{describe(args.database)}: schema already at {after}')
+    return 0
+
+
+def _export(args) -> int:
+    storage = _storage(args, 'export')
+
+    def export() -> None:
+        for event in storage.export(args.robot_id):
+            print(json.dumps(event, ensure_ascii=False))
+    _on_db('export', storage, export)
+    return 0
+
+
+def _store_add(args) -> int:
+    _valid_id(args.id, 'store id', 'store add')
+    if args.region:
+        _valid_id(args.region, 'region id', 'store add')
+    if not args.name.strip() or len(args.name) > 200:
+        raise CommandError('retailbot platform store add: --name must be 1-200 characters')
+    storage = _storage(args, 'store add', must_exist=False)
+    _on_db('store add', storage, lambda: storage.add_store(args.id, args.name, args.region or None))
+    print(f'store {args.id} added')
+    return 0
+
+
+def _store_list(args) -> int:
+    storage = _storage(args, 'store list')
+    for store in _on_db('store list', storage, storage.stores):
+        print(json.dumps(store, ensure_ascii=False) if args.json else
+              f'{store["id"]}  {store["name"]}  region {store["region_id"] or "-"}')
+    return 0
+
+
+def _region_add(args) -> int:
+    _valid_id(args.id, 'region id', 'region add')
+    storage = _storage(args, 'region add', must_exist=False)
+    _on_db('region add', storage, lambda: storage.add_region(args.id, args.name))
+    print(f'region {args.id} added')
+    return 0
+
+
+def _robot_move(args) -> int:
+    _valid_id(args.robot_id, 'robot id', 'robot move')
+    _valid_id(args.store, 'store id', 'robot move')
+    storage = _storage(args, 'robot move')
+    _on_db('robot move', storage, lambda: storage.move_robot(args.robot_id, args.store))
+    print(f'robot {args.robot_id} moved to store {args.store}')
+    return 0
+
+
+def _token_issue(args) -> int:
+    command = 'token issue'
+    if args.role == 'robot':
+        if not args.robot_id or len(args.store) != 1:
+            raise CommandError('retailbot platform token issue: a robot token needs --robot-id R '
+                               'and one --store S')
+        _valid_id(args.robot_id, 'robot id', command)
+        _valid_id(args.store[0], 'store id', command)
+        storage = _storage(args, command, must_exist=False)
+        token = _on_db(command, storage, lambda: storage.issue_robot_token(
+            args.robot_id, args.store[0], replace=args.replace))
+        holder = f'robot {args.robot_id}'
+    else:
+        if args.robot_id:
+            raise CommandError(f'retailbot platform token issue: --robot-id is for robot tokens, '
+                               f'not --role {args.role}')
+        for store in args.store:
+            _valid_id(store, 'store id', command)
+        storage = _storage(args, command, must_exist=False)
+        token = _on_db(command, storage, lambda: storage.issue_staff_token(
+            args.role, args.name or args.role, args.store, args.region or None))
+        holder = f'{args.role} {args.name}'.strip()
+    if args.out:
+        out = Path(args.out)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, 'w') as handle:
+                handle.write(token + '\n')
+            os.chmod(out, 0o600)
+        except OSError as exc:
+            raise CommandError(f'retailbot platform token issue: cannot write {out}: '
+                               f'{exc.strerror}') from None
+        print(f'token for {holder} written to {out} (mode 600)')
+    else:
+        print(token)
+    return 0
+
+
+def _token_revoke(args) -> int:
+    storage = _storage(args, 'token revoke')
+    count = _on_db('token revoke', storage, lambda: storage.revoke_robot(args.robot_id))
+    print(f'{count} tokens of robot {args.robot_id} revoked')
+    return 0
+
+
+def _token_list(args) -> int:
+    storage = _storage(args, 'token list')
+    for token in _on_db('token list', storage, storage.list_tokens):
+        token = dict(token, issued_at=local_time(token['issued_at']),
+                     revoked_at=local_time(token['revoked_at']))
+        if args.json:
+            print(json.dumps(token))
+        else:
+            state = f'revoked {token["revoked_at"]}' if token['revoked_at'] else 'active'
+            who = token['robot_id'] or token['name']
+            print(f'{token["role"]}  {who}  {token["fingerprint"]}  issued {token["issued_at"]}  {state}')
+    return 0

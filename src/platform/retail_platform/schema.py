@@ -1,0 +1,108 @@
+"""The platform's tables as SQLAlchemy Core objects (the queries use them; the Alembic migrations
+in `migrations/versions` create them, the same on SQLite and PostgreSQL except that PostgreSQL's
+events table is partitioned by event time)."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+organisations = sa.Table(
+    'organisations', metadata,
+    sa.Column('id', sa.String(64), primary_key=True),
+    sa.Column('name', sa.String(200), nullable=False))
+
+regions = sa.Table(
+    'regions', metadata,
+    sa.Column('id', sa.String(64), primary_key=True),
+    sa.Column('organisation_id', sa.String(64), sa.ForeignKey('organisations.id'), nullable=False),
+    sa.Column('name', sa.String(200), nullable=False))
+
+stores = sa.Table(
+    'stores', metadata,
+    sa.Column('id', sa.String(64), primary_key=True),
+    sa.Column('region_id', sa.String(64), sa.ForeignKey('regions.id'), nullable=True),
+    sa.Column('name', sa.String(200), nullable=False),
+    sa.Column('created_at', sa.Float, nullable=False))
+
+robots = sa.Table(
+    'robots', metadata,
+    sa.Column('robot_id', sa.String(64), primary_key=True),
+    sa.Column('store_id', sa.String(64), sa.ForeignKey('stores.id'), nullable=False),
+    sa.Column('registered_at', sa.Float, nullable=False))
+
+# Where a robot was from when (wall clock of the platform): an event keeps the store the robot
+# was in at the event's time, also when it is uploaded after a move.
+robot_assignments = sa.Table(
+    'robot_assignments', metadata,
+    sa.Column('robot_id', sa.String(64), primary_key=True),
+    sa.Column('since', sa.Float, primary_key=True),
+    sa.Column('store_id', sa.String(64), sa.ForeignKey('stores.id'), nullable=False))
+
+credentials = sa.Table(
+    'credentials', metadata,
+    sa.Column('token_hash', sa.String(64), primary_key=True),
+    sa.Column('role', sa.String(20), nullable=False),
+    sa.Column('robot_id', sa.String(64), nullable=True),
+    sa.Column('scope', sa.String(2000), nullable=False, server_default=''),
+    sa.Column('name', sa.String(200), nullable=False, server_default=''),
+    sa.Column('issued_at', sa.Float, nullable=False),
+    sa.Column('revoked_at', sa.Float, nullable=True),
+    sa.Index('ix_credentials_robot', 'robot_id'))
+
+events = sa.Table(
+    'events', metadata,
+    sa.Column('robot_id', sa.String(64), primary_key=True),
+    sa.Column('event_id', sa.String(128), primary_key=True),
+    sa.Column('time', sa.Float, primary_key=True),       # event time: PostgreSQL's partition key
+    sa.Column('seq', sa.BigInteger, nullable=False),
+    sa.Column('store_id', sa.String(64), nullable=True),
+    sa.Column('type', sa.String(64), nullable=False),
+    sa.Column('version', sa.Integer, nullable=False, server_default='1'),
+    sa.Column('customer', sa.String(128), nullable=False),
+    sa.Column('data', sa.Text, nullable=False),
+    sa.Column('received_at', sa.Float, nullable=False))
+EVENT_COLUMNS = ('robot_id', 'event_id', 'time', 'seq', 'store_id', 'type', 'version', 'customer',
+                 'data', 'received_at')
+
+documents = sa.Table(
+    'documents', metadata,
+    sa.Column('scope', sa.String(80), primary_key=True),     # 'chain', 'region:R' or 'store:S'
+    sa.Column('kind', sa.String(20), primary_key=True),
+    sa.Column('content', sa.LargeBinary, nullable=False),
+    sa.Column('media_type', sa.String(60), nullable=False),
+    sa.Column('etag', sa.String(40), nullable=False),
+    sa.Column('updated_at', sa.Float, nullable=False))
+
+appointments = sa.Table(
+    'appointments', metadata,
+    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column('store_id', sa.String(64), sa.ForeignKey('stores.id'), nullable=True),
+    sa.Column('robot_id', sa.String(64), nullable=True),
+    sa.Column('customer', sa.String(128), nullable=False),
+    sa.Column('time', sa.String(64), nullable=False),
+    sa.Column('purpose', sa.String(1000), nullable=False),
+    sa.Column('note', sa.String(4000), nullable=False))
+
+flags = sa.Table(
+    'flags', metadata,
+    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column('robot_id', sa.String(64), nullable=False),
+    sa.Column('kind', sa.String(40), nullable=False),
+    sa.Column('detail', sa.String(2000), nullable=False),
+    sa.Column('created_at', sa.Float, nullable=False))
+
+store_budgets = sa.Table(
+    'store_budgets', metadata,
+    sa.Column('store_id', sa.String(64), primary_key=True),
+    sa.Column('tokens', sa.Float, nullable=False),
+    sa.Column('updated_at', sa.Float, nullable=False))
+
+ingest_stats = sa.Table(
+    'ingest_stats', metadata,
+    sa.Column('store_id', sa.String(64), primary_key=True),   # '' for robots in no store
+    sa.Column('accepted', sa.BigInteger, nullable=False),
+    sa.Column('duplicate', sa.BigInteger, nullable=False),
+    sa.Column('rejected', sa.BigInteger, nullable=False),
+    sa.Column('last_seen', sa.Float, nullable=False),
+    sa.Column('last_lag_s', sa.Float, nullable=False))

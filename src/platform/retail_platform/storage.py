@@ -1,0 +1,484 @@
+"""Everything the platform keeps, behind one interface over SQLAlchemy Core, the same on SQLite
+and PostgreSQL. State that several API processes must agree on (tokens and their revocation,
+per-store budgets, sequence checks, statistics) lives only in the database.
+
+Ingest (`store_events`) answers per event: `accepted` (stored now), `duplicate` (already stored
+with the same content) or `rejected` with a reason (`event_id_reused`: the idempotency key came
+back with other content; `seq_reused`: the robot's sequence number already belongs to another
+event: flagged; or why the event is invalid). A robot's batches are serialised by a lock in the
+database (PostgreSQL: an advisory transaction lock per robot; SQLite: its single writer), so
+two API processes given the same batch at once store it once. On PostgreSQL the accepted rows go
+in with COPY into a per-session staging table, then `INSERT ... SELECT ... ON CONFLICT DO
+NOTHING` into the events table (partitioned by event time).
+"""
+from __future__ import annotations
+
+import bisect
+import hashlib
+import math
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import sqlalchemy as sa
+
+from retail_platform import schema as t
+from retail_platform.database import create_engine
+
+ROLES = ('robot', 'store_manager', 'region', 'analyst', 'admin')
+STAFF_ROLES = ROLES[1:]
+CHUNK = 500
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode('utf-8', 'surrogatepass')).hexdigest()
+
+
+@dataclass(frozen=True)
+class Credential:
+    role: str
+    robot_id: str | None = None
+    store_id: str | None = None            # a robot's current store
+    stores: frozenset[str] = frozenset()   # a store manager's stores
+    region: str | None = None              # a region credential's region
+
+
+@dataclass
+class EventRow:
+    """One valid event of a batch, ready to store (store_id is filled in by the storage)."""
+    event_id: str
+    seq: int
+    type: str
+    version: int
+    customer: str
+    time: float
+    data: str                    # canonical JSON text
+
+
+@dataclass
+class Rejected:
+    event_id: Any
+    reason: str
+
+
+@dataclass
+class Outcome:
+    results: list[dict] = field(default_factory=list)
+    accepted: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+
+
+class Backpressure(Exception):
+    """The store's ingest budget is spent: retry after `retry_after` seconds."""
+
+    def __init__(self, store_id: str, retry_after: int) -> None:
+        super().__init__(f'store {store_id} is over its ingest budget; retry after {retry_after} s')
+        self.retry_after = retry_after
+
+
+class NotFound(Exception):
+    pass
+
+
+class Refused(Exception):
+    """A request that contradicts what is stored (one line: why)."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Per-store ingest budget: a token bucket of `burst` events refilled at `rate` events/s."""
+    rate: float = 5000.0
+    burst: float = 50000.0
+
+
+class Storage:
+    def __init__(self, target: str, pool_size: int = 5, budget: Budget = Budget()) -> None:
+        self.target = str(target)
+        self.engine = create_engine(self.target, pool_size=pool_size)
+        self.postgresql = self.engine.dialect.name == 'postgresql'
+        self.budget = budget
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- chain shape ---------------------------------------------------------------------
+    def add_region(self, region_id: str, name: str) -> None:
+        with self.engine.begin() as c:
+            if c.execute(sa.select(t.regions.c.id).where(t.regions.c.id == region_id)).first():
+                raise Refused(f'region {region_id} already exists')
+            c.execute(t.regions.insert().values(id=region_id, organisation_id='chain', name=name))
+
+    def add_store(self, store_id: str, name: str, region_id: str | None = None) -> None:
+        with self.engine.begin() as c:
+            if c.execute(sa.select(t.stores.c.id).where(t.stores.c.id == store_id)).first():
+                raise Refused(f'store {store_id} already exists')
+            if region_id and not c.execute(sa.select(t.regions.c.id)
+                                           .where(t.regions.c.id == region_id)).first():
+                raise Refused(f'no region {region_id} (add it first: retailbot platform region add)')
+            c.execute(t.stores.insert().values(id=store_id, name=name, region_id=region_id or None,
+                                               created_at=time.time()))
+
+    def stores(self) -> list[dict]:
+        with self.engine.begin() as c:
+            rows = c.execute(sa.select(t.stores.c.id, t.stores.c.name, t.stores.c.region_id)
+                             .order_by(t.stores.c.id)).all()
+        return [{'id': r.id, 'name': r.name, 'region_id': r.region_id} for r in rows]
+
+    def store_region(self, store_id: str) -> tuple[bool, str | None]:
+        """(exists, region id) of a store."""
+        with self.engine.begin() as c:
+            row = c.execute(sa.select(t.stores.c.region_id)
+                            .where(t.stores.c.id == store_id)).first()
+        return (row is not None, row.region_id if row else None)
+
+    def _assign(self, c: sa.Connection, robot_id: str, store_id: str) -> None:
+        now = time.time()
+        known = c.execute(sa.select(t.robots.c.store_id)
+                          .where(t.robots.c.robot_id == robot_id)).first()
+        if known is None:
+            c.execute(t.robots.insert().values(robot_id=robot_id, store_id=store_id,
+                                               registered_at=now))
+            # events from before the robot was registered count for its first store
+            c.execute(t.robot_assignments.insert().values(robot_id=robot_id, since=-1e300,
+                                                          store_id=store_id))
+        elif known.store_id != store_id:
+            c.execute(t.robots.update().where(t.robots.c.robot_id == robot_id)
+                      .values(store_id=store_id))
+            c.execute(t.robot_assignments.insert().values(robot_id=robot_id, since=now,
+                                                          store_id=store_id))
+
+    def move_robot(self, robot_id: str, store_id: str) -> None:
+        with self.engine.begin() as c:
+            self._require_store(c, store_id)
+            if not c.execute(sa.select(t.robots.c.robot_id)
+                             .where(t.robots.c.robot_id == robot_id)).first():
+                raise Refused(f'no robot {robot_id} (issue its token with --store first)')
+            self._assign(c, robot_id, store_id)
+
+    def _require_store(self, c: sa.Connection, store_id: str) -> None:
+        if not c.execute(sa.select(t.stores.c.id).where(t.stores.c.id == store_id)).first():
+            raise Refused(f'no store {store_id} (add it first: retailbot platform store add)')
+
+    # --- credentials ---------------------------------------------------------------------
+    def issue_robot_token(self, robot_id: str, store_id: str, replace: bool = False) -> str:
+        """A new token for `robot_id`, registering it in (or moving it to) `store_id`. Refused
+        while the robot has an active token, unless `replace` (which revokes the old ones)."""
+        token = secrets.token_urlsafe(32)
+        now = time.time()
+        with self.engine.begin() as c:
+            self._require_store(c, store_id)
+            active = c.execute(sa.select(sa.func.count()).select_from(t.credentials).where(
+                t.credentials.c.robot_id == robot_id, t.credentials.c.role == 'robot',
+                t.credentials.c.revoked_at.is_(None))).scalar_one()
+            if active and not replace:
+                raise Refused(f'robot {robot_id} already has an active token: two robots with one '
+                              'id would mix their events; give --replace to revoke it and issue '
+                              'a new one')
+            if active:
+                c.execute(t.credentials.update().where(
+                    t.credentials.c.robot_id == robot_id, t.credentials.c.revoked_at.is_(None))
+                    .values(revoked_at=now))
+                c.execute(t.flags.insert().values(robot_id=robot_id, kind='token_replaced',
+                                                  detail=f'{active} active token(s) revoked',
+                                                  created_at=now))
+            self._assign(c, robot_id, store_id)
+            c.execute(t.credentials.insert().values(token_hash=token_hash(token), role='robot',
+                                                    robot_id=robot_id, scope='', name=robot_id,
+                                                    issued_at=now))
+        return token
+
+    def issue_staff_token(self, role: str, name: str, stores: list[str] | None = None,
+                          region: str | None = None) -> str:
+        if role not in STAFF_ROLES:
+            raise Refused(f'role {role!r} is not one of {", ".join(STAFF_ROLES)}')
+        token = secrets.token_urlsafe(32)
+        with self.engine.begin() as c:
+            scope = ''
+            if role == 'store_manager':
+                if not stores:
+                    raise Refused('a store manager needs --store (one or more)')
+                for store in stores:
+                    self._require_store(c, store)
+                scope = ','.join(stores)
+            elif role == 'region':
+                if not region or not c.execute(sa.select(t.regions.c.id)
+                                               .where(t.regions.c.id == region)).first():
+                    raise Refused(f'a region credential needs an existing --region, not {region!r}')
+                scope = region
+            c.execute(t.credentials.insert().values(token_hash=token_hash(token), role=role,
+                                                    robot_id=None, scope=scope, name=name,
+                                                    issued_at=time.time()))
+        return token
+
+    def revoke_robot(self, robot_id: str) -> int:
+        with self.engine.begin() as c:
+            return c.execute(t.credentials.update().where(
+                t.credentials.c.robot_id == robot_id, t.credentials.c.revoked_at.is_(None))
+                .values(revoked_at=time.time())).rowcount
+
+    def list_tokens(self) -> list[dict]:
+        with self.engine.begin() as c:
+            rows = c.execute(sa.select(t.credentials).order_by(
+                t.credentials.c.role, t.credentials.c.robot_id, t.credentials.c.issued_at)).all()
+        return [dict(role=r.role, robot_id=r.robot_id, name=r.name, scope=r.scope,
+                     fingerprint=r.token_hash[:12], issued_at=r.issued_at,
+                     revoked_at=r.revoked_at) for r in rows]
+
+    def credential(self, token: str) -> Credential | None:
+        """The (not revoked) credential of a token, read from the database on every request,
+        so a revocation holds at once on every API process."""
+        with self.engine.begin() as c:
+            row = c.execute(sa.select(t.credentials.c.role, t.credentials.c.robot_id,
+                                      t.credentials.c.scope, t.robots.c.store_id)
+                            .select_from(t.credentials.outerjoin(
+                                t.robots, t.robots.c.robot_id == t.credentials.c.robot_id))
+                            .where(t.credentials.c.token_hash == token_hash(token),
+                                   t.credentials.c.revoked_at.is_(None))).first()
+        if row is None:
+            return None
+        if row.role == 'robot':
+            return Credential('robot', robot_id=row.robot_id, store_id=row.store_id)
+        if row.role == 'store_manager':
+            return Credential('store_manager', stores=frozenset(row.scope.split(',')))
+        if row.role == 'region':
+            return Credential('region', region=row.scope)
+        return Credential(row.role)
+
+    # --- ingest --------------------------------------------------------------------------
+    def robot_store(self, robot_id: str) -> str | None:
+        with self.engine.begin() as c:
+            return c.execute(sa.select(t.robots.c.store_id)
+                             .where(t.robots.c.robot_id == robot_id)).scalar()
+
+    def spend_budget(self, store_id: str, events: int) -> None:
+        """Take `events` from the store's bucket (in the database, so every process agrees);
+        Backpressure when it does not hold them (a batch larger than the burst passes when the
+        bucket is full)."""
+        if events <= 0:
+            return
+        now = time.time()
+        with self.engine.begin() as c:
+            query = sa.select(t.store_budgets).where(t.store_budgets.c.store_id == store_id)
+            if self.postgresql:
+                query = query.with_for_update()
+            row = c.execute(query).first()
+            if row is None:
+                tokens = self.budget.burst
+                insert = t.store_budgets.insert().values(store_id=store_id, tokens=tokens,
+                                                         updated_at=now)
+                c.execute(_insert_ignore(insert, self.postgresql, ['store_id']))
+            else:
+                tokens = min(self.budget.burst,
+                             row.tokens + max(0.0, now - row.updated_at) * self.budget.rate)
+            if tokens < events and tokens < self.budget.burst:
+                wait = (min(events, self.budget.burst) - tokens) / self.budget.rate
+                raise Backpressure(store_id, max(1, math.ceil(wait)))
+            c.execute(t.store_budgets.update().where(t.store_budgets.c.store_id == store_id)
+                      .values(tokens=tokens - events, updated_at=now))
+
+    def store_events(self, robot_id: str, items: list[EventRow | Rejected]) -> Outcome:
+        now = time.time()
+        rows = [item for item in items if isinstance(item, EventRow)]
+        with self.engine.begin() as c:
+            if self.postgresql:
+                c.execute(sa.text('SELECT pg_advisory_xact_lock(hashtextextended(:r, 22))'),
+                          {'r': robot_id})
+            by_id: dict[str, Any] = {}
+            by_seq: dict[int, str] = {}
+            cols = (t.events.c.event_id, t.events.c.seq, t.events.c.type, t.events.c.version,
+                    t.events.c.customer, t.events.c.time, t.events.c.data)
+            ids = list({r.event_id for r in rows})
+            seqs = list({r.seq for r in rows})
+            for start in range(0, max(len(ids), len(seqs)), CHUNK):
+                part_ids, part_seqs = ids[start:start + CHUNK], seqs[start:start + CHUNK]
+                found = c.execute(sa.select(*cols).where(
+                    t.events.c.robot_id == robot_id,
+                    sa.or_(t.events.c.event_id.in_(part_ids), t.events.c.seq.in_(part_seqs)))).all()
+                for row in found:
+                    by_id[row.event_id] = row
+                    by_seq[row.seq] = row.event_id
+            assignments = c.execute(sa.select(t.robot_assignments.c.since,
+                                              t.robot_assignments.c.store_id)
+                                    .where(t.robot_assignments.c.robot_id == robot_id)
+                                    .order_by(t.robot_assignments.c.since)).all()
+            outcome = Outcome()
+            fresh: list[dict] = []
+            seen: dict[str, EventRow] = {}
+            flags: list[dict] = []
+            for item in items:
+                if isinstance(item, Rejected):
+                    outcome.results.append({'event_id': item.event_id, 'status': 'rejected',
+                                            'reason': item.reason})
+                    outcome.rejected += 1
+                    continue
+                known = by_id.get(item.event_id) or seen.get(item.event_id)
+                if known is not None:
+                    same = (known.type, known.version, known.customer, known.time, known.data) == \
+                        (item.type, item.version, item.customer, item.time, item.data)
+                    if same:
+                        outcome.results.append({'event_id': item.event_id, 'status': 'duplicate'})
+                        outcome.duplicate += 1
+                    else:
+                        outcome.results.append({
+                            'event_id': item.event_id, 'status': 'rejected',
+                            'reason': 'event_id_reused: this event_id was stored with other '
+                                      'content (an idempotency key is used once)'})
+                        outcome.rejected += 1
+                    continue
+                owner = by_seq.get(item.seq)
+                if owner is not None:
+                    outcome.results.append({
+                        'event_id': item.event_id, 'status': 'rejected',
+                        'reason': f'seq_reused: seq {item.seq} of robot {robot_id} belongs to '
+                                  f'event {owner}'})
+                    outcome.rejected += 1
+                    flags.append(dict(robot_id=robot_id, kind='seq_reused', created_at=now,
+                                      detail=f'seq {item.seq}: stored {owner}, offered '
+                                             f'{item.event_id}'[:2000]))
+                    continue
+                seen[item.event_id] = item
+                by_seq[item.seq] = item.event_id
+                fresh.append(dict(robot_id=robot_id, event_id=item.event_id, time=item.time,
+                                  seq=item.seq, store_id=_store_at(assignments, item.time),
+                                  type=item.type, version=item.version, customer=item.customer,
+                                  data=item.data, received_at=now))
+                outcome.results.append({'event_id': item.event_id, 'status': 'accepted'})
+                outcome.accepted += 1
+            if fresh:
+                self._insert_events(c, fresh)
+            if flags:
+                c.execute(t.flags.insert(), flags)
+            self._count(c, assignments[-1].store_id if assignments else '', outcome,
+                        max((r.time for r in rows), default=None), now)
+        return outcome
+
+    def _insert_events(self, c: sa.Connection, fresh: list[dict]) -> None:
+        if not self.postgresql:
+            c.execute(t.events.insert().prefix_with('OR IGNORE'), fresh)
+            return
+        raw = c.connection.driver_connection
+        columns = ', '.join(t.EVENT_COLUMNS)
+        with raw.cursor() as cursor:
+            cursor.execute('CREATE TEMP TABLE IF NOT EXISTS events_staging '
+                           '(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS')
+            with cursor.copy(f'COPY events_staging ({columns}) FROM STDIN') as copy:
+                for row in fresh:
+                    copy.write_row([row[name] for name in t.EVENT_COLUMNS])
+            cursor.execute(f'INSERT INTO events ({columns}) SELECT {columns} FROM events_staging '
+                           'ON CONFLICT DO NOTHING')
+
+    def _count(self, c: sa.Connection, store_id: str, outcome: Outcome, newest: float | None,
+               now: float) -> None:
+        lag = max(0.0, now - newest) if newest is not None else 0.0
+        row = c.execute(sa.select(t.ingest_stats.c.store_id)
+                        .where(t.ingest_stats.c.store_id == store_id)).first()
+        if row is None:
+            c.execute(_insert_ignore(t.ingest_stats.insert().values(
+                store_id=store_id, accepted=0, duplicate=0, rejected=0, last_seen=now,
+                last_lag_s=lag), self.postgresql, ['store_id']))
+        s = t.ingest_stats.c
+        c.execute(t.ingest_stats.update().where(s.store_id == store_id).values(
+            accepted=s.accepted + outcome.accepted, duplicate=s.duplicate + outcome.duplicate,
+            rejected=s.rejected + outcome.rejected, last_seen=now, last_lag_s=lag))
+
+    def stats(self) -> list[dict]:
+        with self.engine.begin() as c:
+            return [dict(r._mapping) for r in c.execute(sa.select(t.ingest_stats)
+                                                        .order_by(t.ingest_stats.c.store_id))]
+
+    def flags(self, limit: int = 1000) -> list[dict]:
+        with self.engine.begin() as c:
+            return [dict(r._mapping) for r in c.execute(
+                sa.select(t.flags).order_by(t.flags.c.id.desc()).limit(limit))]
+
+    def export(self, robot_id: str) -> Iterator[dict]:
+        """A robot's stored events in sequence order."""
+        import json
+        with self.engine.connect() as c:
+            result = c.execution_options(stream_results=True, yield_per=1000).execute(
+                sa.select(t.events).where(t.events.c.robot_id == robot_id)
+                .order_by(t.events.c.seq))
+            for r in result:
+                yield {'event_id': r.event_id, 'seq': r.seq, 'type': r.type,
+                       'version': r.version, 'customer': r.customer, 'time': r.time,
+                       'store_id': r.store_id, 'data': json.loads(r.data),
+                       'received_at': r.received_at}
+
+    def store_events_page(self, store_id: str, after: float, limit: int) -> list[dict]:
+        """A store's events received after `after` (a cursor: received_at), oldest first."""
+        import json
+        with self.engine.begin() as c:
+            rows = c.execute(sa.select(t.events).where(t.events.c.store_id == store_id,
+                                                       t.events.c.received_at > after)
+                             .order_by(t.events.c.received_at, t.events.c.robot_id,
+                                       t.events.c.seq).limit(limit)).all()
+        return [{'robot_id': r.robot_id, 'event_id': r.event_id, 'seq': r.seq, 'type': r.type,
+                 'version': r.version, 'customer': r.customer, 'time': r.time,
+                 'data': json.loads(r.data), 'received_at': r.received_at} for r in rows]
+
+    # --- downlink documents and appointments ----------------------------------------------
+    def put_document(self, scope: str, kind: str, content: bytes, media_type: str) -> str:
+        etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
+        with self.engine.begin() as c:
+            c.execute(t.documents.delete().where(t.documents.c.scope == scope,
+                                                 t.documents.c.kind == kind))
+            c.execute(t.documents.insert().values(scope=scope, kind=kind, content=content,
+                                                  media_type=media_type, etag=etag,
+                                                  updated_at=time.time()))
+        return etag
+
+    def document(self, kind: str, scopes: list[str]) -> tuple[bytes, str, str] | None:
+        """The most specific of `scopes` (e.g. store, region, chain) that has `kind`."""
+        with self.engine.begin() as c:
+            rows = {r.scope: r for r in c.execute(sa.select(t.documents).where(
+                t.documents.c.kind == kind, t.documents.c.scope.in_(scopes)))}
+        for scope in scopes:
+            if scope in rows:
+                r = rows[scope]
+                return bytes(r.content), r.media_type, r.etag
+        return None
+
+    def add_appointment(self, store_id: str | None, robot_id: str | None, customer: str,
+                        when: str, purpose: str, note: str) -> int:
+        with self.engine.begin() as c:
+            if store_id is None and robot_id is not None:
+                store_id = c.execute(sa.select(t.robots.c.store_id)
+                                     .where(t.robots.c.robot_id == robot_id)).scalar()
+            return c.execute(t.appointments.insert().values(
+                store_id=store_id, robot_id=robot_id, customer=customer, time=when,
+                purpose=purpose, note=note)).inserted_primary_key[0]
+
+    def appointments(self, robot_id: str) -> list[dict]:
+        """The appointments of the robot's store (and any made for the robot itself)."""
+        with self.engine.begin() as c:
+            store = c.execute(sa.select(t.robots.c.store_id)
+                              .where(t.robots.c.robot_id == robot_id)).scalar()
+            a = t.appointments.c
+            where = a.robot_id == robot_id if store is None else \
+                sa.or_(a.store_id == store, a.robot_id == robot_id)
+            rows = c.execute(sa.select(a.id, a.customer, a.time, a.purpose, a.note).where(where)
+                             .order_by(a.time, a.id)).all()
+        return [dict(id=r.id, customer=r.customer, time=r.time, purpose=r.purpose, note=r.note)
+                for r in rows]
+
+    def ping(self) -> None:
+        with self.engine.connect() as c:
+            c.execute(sa.text('SELECT 1'))
+
+
+def _store_at(assignments: list, when: float) -> str | None:
+    """The store a robot was in at `when` (its first store before that)."""
+    if not assignments:
+        return None
+    index = bisect.bisect_right([a.since for a in assignments], when) - 1
+    return assignments[max(0, index)].store_id
+
+
+def _insert_ignore(insert, postgresql: bool, keys: list[str]):
+    if postgresql:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        return pg_insert(insert.table).values(insert.compile().params) \
+            .on_conflict_do_nothing(index_elements=keys)
+    return insert.prefix_with('OR IGNORE')

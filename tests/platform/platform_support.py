@@ -1,0 +1,55 @@
+"""Platform test helpers: a real `retailbot platform serve` process on 127.0.0.1, the CLI."""
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from pg_support import free_port
+from rostest_support import console_script, wait_for
+
+ADMIN = 'admin-secret-7'
+
+
+def platform_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([console_script('retailbot'), 'platform', *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@dataclass
+class Server:
+    url: str
+    database: str
+    token: str
+    process: subprocess.Popen
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30,
+                            headers={'Authorization': f'Bearer {token or self.token}'})
+
+    def export(self, robot_id: str) -> list[dict]:
+        result = platform_cli('export', '--database', self.database, '--robot-id', robot_id)
+        assert result.returncode == 0, result.stderr
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def start_server(database: str, *extra: str, token: str = ADMIN, port: int | None = None) -> Server:
+    port = port or free_port()
+    process = subprocess.Popen(
+        [console_script('retailbot'), 'platform', 'serve', '--database', database, '--host',
+         '127.0.0.1', '--port', str(port), '--token', token, *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server(f'http://127.0.0.1:{port}', database, token, process)
+
+    def up() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f'platform exited: {process.stdout.read().decode()}')
+        try:
+            return httpx.get(server.url + '/v1/ready', timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+    wait_for(up, timeout=60, what='the platform to answer', interval=0.1)
+    return server

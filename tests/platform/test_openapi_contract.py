@@ -1,0 +1,68 @@
+"""The OpenAPI document is the contract: Schemathesis (every check it runs by default for a
+case: no server errors, status codes, content types, headers and response bodies as documented)
+against the real app on SQLite and on PostgreSQL, with a bounded number of examples per
+operation. Also: the events request body is described, and every endpoint documents 401."""
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import ignored_auth
+
+from platform_support import ADMIN
+from retail_platform.app import create_app
+from retail_platform.storage import Storage
+
+AUTH = {'Authorization': f'Bearer {ADMIN}'}
+
+
+@pytest.fixture
+def platform_app(engine_target):
+    storage = Storage(engine_target)
+    from retail_platform.database import upgrade
+    upgrade(storage.engine)
+    storage.add_region('north', 'North')
+    storage.add_store('s-1', 'Store one', 'north')
+    storage.issue_robot_token('r-1', 's-1')
+    storage.close()
+    app = create_app(engine_target, ADMIN)
+    yield app
+    app.state.storage.close()
+
+
+def test_the_server_answers_as_its_openapi_document_says(platform_app):
+    """Every operation, a bounded number of generated requests each (pytest-9 cannot host
+    Schemathesis' lazy fixtures, so Hypothesis drives each operation's strategy here)."""
+    from hypothesis import given
+    schema = schemathesis.openapi.from_asgi('/openapi.json', platform_app, headers=AUTH)
+    failures = []
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 15
+    for operation in operations:
+        @given(case=operation.as_strategy())
+        @settings(max_examples=12, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck))
+        def check(case):
+            case.call_and_validate(headers=AUTH, excluded_checks=[ignored_auth])
+        try:
+            check()
+        except Exception as exc:          # collect every operation's failure, then report all
+            failures.append(f'{operation.method.upper()} {operation.path}: '
+                            f'{str(exc).strip()[:1500]}')
+    assert not failures, '\n\n'.join(failures)
+
+
+def test_the_document_describes_the_events_body_and_every_answer(platform_app):
+    document = platform_app.openapi()
+    events = document['paths']['/v1/robots/{robot_id}/events']['post']
+    body = events['requestBody']['content']['application/json']['schema']
+    assert body == {'$ref': '#/components/schemas/EventBatch'}
+    batch = document['components']['schemas']['EventBatch']
+    assert batch['properties']['events']['items'] == {'$ref': '#/components/schemas/EventIn'}
+    assert {'event_id', 'seq', 'type', 'time', 'data'} <= set(
+        document['components']['schemas']['EventIn']['required'])
+    assert {'200', '400', '401', '403', '404', '413', '422', '429', '503'} <= set(events['responses'])
+    for path, operations in document['paths'].items():
+        for method, operation in operations.items():
+            if path not in ('/v1/health', '/v1/ready'):
+                assert '401' in operation['responses'], (method, path)

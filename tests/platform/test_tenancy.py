@@ -1,0 +1,178 @@
+"""The chain's tenancy: every endpoint x every role x own / other store, and the answer each
+must get, on SQLite and PostgreSQL. A robot reads only its own store's data; a store manager and
+a region credential reach only their stores; the HQ analyst reads everything and writes nothing;
+the admin does everything. Also: a robot moved to another store keeps its earlier events' store,
+and a robot gets its store's document before the region's and the chain's."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from platform_support import ADMIN
+from retail_platform.app import create_app, export_events
+from retail_platform.storage import Storage
+
+ROLES = ('robot', 'store_manager', 'region', 'analyst', 'admin')
+EVENT = {'event_id': 'e-{n}', 'seq': '{n}', 'type': 'greeting', 'time': 1.75e9, 'data': {}}
+APPOINTMENT = {'customer': 'm-1', 'time': '2026-12-24T10:00'}
+
+# (name, method, path; {store} and {robot} are the own or the other store's), then the expected
+# status for each role as (own, other); one value when the endpoint names no store.
+TABLE = [
+    ('upload events', 'post', '/v1/robots/{robot}/events',
+     {'robot': (200, 403), 'store_manager': (403, 403), 'region': (403, 403),
+      'analyst': (403, 403), 'admin': (200, 200)}),
+    ('robot appointments', 'get', '/v1/robots/{robot}/appointments',
+     {'robot': (200, 403), 'store_manager': (403, 403), 'region': (403, 403),
+      'analyst': (403, 403), 'admin': (200, 200)}),
+    ('read store document', 'get', '/v1/stores/{store}/documents/promotions',
+     {'robot': (200, 403), 'store_manager': (200, 403), 'region': (200, 403),
+      'analyst': (200, 200), 'admin': (200, 200)}),
+    ('write store document', 'put', '/v1/stores/{store}/documents/promotions',
+     {'robot': (403, 403), 'store_manager': (200, 403), 'region': (200, 403),
+      'analyst': (403, 403), 'admin': (200, 200)}),
+    ('add store appointment', 'post', '/v1/stores/{store}/appointments',
+     {'robot': (403, 403), 'store_manager': (200, 403), 'region': (200, 403),
+      'analyst': (403, 403), 'admin': (200, 200)}),
+    ('read store events', 'get', '/v1/stores/{store}/events',
+     {'robot': (403, 403), 'store_manager': (200, 403), 'region': (200, 403),
+      'analyst': (200, 200), 'admin': (200, 200)}),
+    ('own catalog', 'get', '/v1/promotions',
+     {'robot': 200, 'store_manager': 403, 'region': 403, 'analyst': 200, 'admin': 200}),
+    ('list stores', 'get', '/v1/stores',
+     {'robot': 403, 'store_manager': 200, 'region': 200, 'analyst': 200, 'admin': 200}),
+    ('add store', 'post', '/v1/admin/stores',
+     {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 403, 'admin': 200}),
+    ('chain document', 'put', '/v1/admin/promotions',
+     {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 403, 'admin': 200}),
+    ('admin appointment', 'post', '/v1/admin/appointments',
+     {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 403, 'admin': 200}),
+    ('flags', 'get', '/v1/admin/flags',
+     {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 200, 'admin': 200}),
+    ('metrics', 'get', '/metrics',
+     {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 200, 'admin': 200}),
+    ('openapi', 'get', '/openapi.json',
+     {'robot': 200, 'store_manager': 200, 'region': 200, 'analyst': 200, 'admin': 200}),
+]
+
+
+@pytest.fixture
+def chain(engine_target):
+    """Two regions, a store in each, a robot in each store, and a credential per role."""
+    storage = Storage(engine_target)
+    from retail_platform.database import upgrade
+    upgrade(storage.engine)
+    storage.add_region('north', 'North')
+    storage.add_region('south', 'South')
+    storage.add_store('s-own', 'Own store', 'north')
+    storage.add_store('s-other', 'Other store', 'south')
+    tokens = {'robot': storage.issue_robot_token('robot-own', 's-own'),
+              'store_manager': storage.issue_staff_token('store_manager', 'ann', ['s-own']),
+              'region': storage.issue_staff_token('region', 'rob', region='north'),
+              'analyst': storage.issue_staff_token('analyst', 'hq'),
+              'admin': ADMIN}
+    storage.issue_robot_token('robot-other', 's-other')
+    storage.close()
+    with TestClient(create_app(engine_target, ADMIN), raise_server_exceptions=False) as client:
+        admin = {'Authorization': f'Bearer {ADMIN}'}
+        assert client.put('/v1/admin/promotions', content=b'[]', headers=admin).status_code == 200
+        yield client, tokens
+        client.app.state.storage.close()
+
+
+def request_for(method: str, path: str, n: int) -> dict:
+    if path.endswith('/events') and method == 'post':
+        event = dict(EVENT, event_id=f'e-{n}', seq=n)
+        return {'json': {'events': [event]}}
+    if path.endswith('/admin/stores'):
+        return {'json': {'id': f'new-{n}', 'name': 'New store'}}
+    if path.endswith('/admin/appointments'):
+        return {'json': dict(APPOINTMENT, store_id='s-own')}
+    if path.endswith('/appointments') and method == 'post':
+        return {'json': APPOINTMENT}
+    if method == 'put':
+        return {'content': b'[{"sku": "A-1", "discount": 0.1}]'}
+    return {}
+
+
+def test_every_endpoint_role_and_store_gets_its_answer(chain):
+    client, tokens = chain
+    wrong = []
+    n = 0
+    for name, method, path, expected in TABLE:
+        for role in ROLES:
+            wanted = expected[role]
+            cases = (('own', wanted[0]), ('other', wanted[1])) if isinstance(wanted, tuple) \
+                else (('-', wanted),)
+            for where, status in cases:
+                n += 1
+                url = path.format(store='s-own' if where != 'other' else 's-other',
+                                  robot='robot-own' if where != 'other' else 'robot-other')
+                response = getattr(client, method)(
+                    url, headers={'Authorization': f'Bearer {tokens[role]}'},
+                    **request_for(method, path, n))
+                if response.status_code != status:
+                    wrong.append(f'{name} {role} {where}: {response.status_code}, expected '
+                                 f'{status} ({response.text[:100]})')
+    assert not wrong, '\n'.join(wrong)
+    # No token at all: 401 everywhere but health and readiness.
+    for name, method, path, _ in TABLE:
+        url = path.format(store='s-own', robot='robot-own')
+        assert getattr(client, method)(url).status_code == 401, name
+    assert client.get('/v1/health').status_code == 200
+    assert client.get('/v1/ready').status_code == 200
+
+
+def test_a_robot_gets_its_stores_document_first(chain):
+    client, tokens = chain
+    admin = {'Authorization': f'Bearer {ADMIN}'}
+    robot = {'Authorization': f'Bearer {tokens["robot"]}'}
+    assert json.loads(client.get('/v1/promotions', headers=robot).content) == []      # chain
+    assert client.put('/v1/stores/s-other/documents/promotions', content=b'[{"other": 1}]',
+                      headers=admin).status_code == 200
+    assert json.loads(client.get('/v1/promotions', headers=robot).content) == []      # not other's
+    assert client.put('/v1/stores/s-own/documents/promotions', content=b'[{"own": 1}]',
+                      headers=admin).status_code == 200
+    first = client.get('/v1/promotions', headers=robot)
+    assert json.loads(first.content) == [{'own': 1}]
+    assert client.get('/v1/promotions', headers={**robot, 'If-None-Match': first.headers['etag']}
+                      ).status_code == 304
+
+
+def test_appointments_reach_only_their_stores_robots(chain):
+    client, tokens = chain
+    manager = {'Authorization': f'Bearer {tokens["store_manager"]}'}
+    admin = {'Authorization': f'Bearer {ADMIN}'}
+    assert client.post('/v1/stores/s-own/appointments', json=APPOINTMENT,
+                       headers=manager).status_code == 200
+    assert client.post('/v1/stores/s-other/appointments', json=dict(APPOINTMENT, customer='m-2'),
+                       headers=admin).status_code == 200
+    own = client.get('/v1/robots/robot-own/appointments',
+                     headers={'Authorization': f'Bearer {tokens["robot"]}'}).json()
+    assert [a['customer'] for a in own] == ['m-1']
+
+
+def test_a_moved_robot_keeps_its_earlier_events_store(chain, engine_target):
+    client, tokens = chain
+    robot = {'Authorization': f'Bearer {tokens["robot"]}'}
+    before = time.time() - 3600
+    assert client.post('/v1/robots/robot-own/events', headers=robot, json={'events': [
+        dict(EVENT, event_id='old', seq=1, time=before)]}).json()['acked'] == 1
+    time.sleep(0.01)
+    storage = Storage(engine_target)
+    storage.move_robot('robot-own', 's-other')
+    storage.close()
+    after = time.time() + 1
+    # The backlog uploaded after the move: each event keeps the store it happened in.
+    answer = client.post('/v1/robots/robot-own/events', headers=robot, json={'events': [
+        dict(EVENT, event_id='late-old', seq=2, time=before + 1),
+        dict(EVENT, event_id='new', seq=3, time=after)]}).json()
+    assert answer['acked'] == 2
+    stores = {e['event_id']: e['store_id'] for e in export_events(engine_target, 'robot-own')}
+    assert stores == {'old': 's-own', 'late-old': 's-own', 'new': 's-other'}
+    # and now it reads the other store's data, not the old one's
+    assert client.get('/v1/stores/s-own/documents/promotions', headers=robot).status_code == 403
+    assert client.get('/v1/stores/s-other/documents/promotions', headers=robot).status_code == 200
