@@ -81,14 +81,18 @@ def test_a_bad_event_is_refused_and_the_next_good_one_is_stored(client, app_db, 
     response = post(client, None, raw=raw if isinstance(raw, bytes) else raw.encode())
     assert 400 <= response.status_code < 500 and response.status_code != 409, response.text
     good = post(client, [event(7)])
-    assert good.status_code == 200 and good.json() == {'acked': 1, 'stored': 1, 'duplicates': 0}
+    assert good.status_code == 200 and good.json() == {
+        'acked': 1, 'stored': 1, 'duplicates': 0,
+        'results': [{'event_id': 'e-7', 'status': 'accepted'}]}
     assert [e['event_id'] for e in export_events(app_db, ROBOT)] == ['e-7']
 
 
 def test_acked_means_stored_and_same_key_with_other_data_is_a_conflict(client, app_db):
     first = post(client, [event(1), event(2)])
-    assert first.json() == {'acked': 2, 'stored': 2, 'duplicates': 0}
-    assert post(client, [event(1)]).json() == {'acked': 1, 'stored': 0, 'duplicates': 1}
+    assert first.json() == {'acked': 2, 'stored': 2, 'duplicates': 0, 'results': [
+        {'event_id': 'e-1', 'status': 'accepted'}, {'event_id': 'e-2', 'status': 'accepted'}]}
+    assert post(client, [event(1)]).json() == {'acked': 1, 'stored': 0, 'duplicates': 1, 'results': [
+        {'event_id': 'e-1', 'status': 'duplicate'}]}
     for change in ({'data': {'i': 99}}, {'type': 'guide'}, {'customer': 'p-2'}, {'time': 5.0}):
         clash = post(client, [event(3), event(1, **change)])
         assert clash.status_code == 409 and 'e-1' in clash.json()['detail'], change

@@ -131,11 +131,12 @@ class Storage:
                     self.db.execute('ROLLBACK')
                 raise
 
-    def store_events(self, robot_id: str, events: list[tuple]) -> int:
-        """Store new events, skip exact repeats; returns how many were new. EventConflict (and
-        nothing stored) when an event_id is known with other type/customer/time/data."""
-        def work() -> int:
-            stored = 0
+    def store_events(self, robot_id: str, events: list[tuple]) -> list[str]:
+        """Store new events, skip exact repeats; returns each event's status ('accepted' or
+        'duplicate'), in order. EventConflict (and nothing stored) when an event_id is known
+        with other type/customer/time/data."""
+        def work() -> list[str]:
+            statuses = []
             for index, event in enumerate(events):
                 event_id, _seq, kind, customer, when, data, _received = event
                 known = self.db.execute(
@@ -144,10 +145,12 @@ class Storage:
                 if known is None:
                     self.db.execute('INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
                                     (robot_id, *event))
-                    stored += 1
+                    statuses.append('accepted')
                 elif tuple(known) != (kind, customer, when, data):
                     raise EventConflict(index, event_id)
-            return stored
+                else:
+                    statuses.append('duplicate')
+            return statuses
         return self._write(work)
 
     def put_document(self, kind: str, content: bytes) -> str:
@@ -437,10 +440,15 @@ def create_app(db_path: str | Path, token: str) -> FastAPI:
             raise HTTPException(413, f'{len(events)} events in one batch; at most {MAX_BATCH_EVENTS}')
         rows = [_validate_event(event, index) for index, event in enumerate(events)]
         try:
-            stored = storage.store_events(robot_id, rows)
+            statuses = storage.store_events(robot_id, rows)
         except EventConflict as exc:
             raise HTTPException(409, str(exc)) from None
-        return {'acked': len(rows), 'stored': stored, 'duplicates': len(rows) - stored}
+        stored = statuses.count('accepted')
+        # Contract (sync <-> platform): one result per event, in order; the robot deletes
+        # exactly the event_ids answered accepted/duplicate.
+        return {'acked': len(rows), 'stored': stored, 'duplicates': len(rows) - stored,
+                'results': [{'event_id': row[0], 'status': status}
+                            for row, status in zip(rows, statuses)]}
 
     @app.post('/v1/robots/{robot_id}/events',
               summary='Store a batch of a robot\'s events (idempotent by event_id)')
