@@ -8,13 +8,14 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import time
 
 import pytest
 
 from retail_sync.outbox import Outbox
-from rostest_support import console_script
+from rostest_support import console_script, wait_for
 from sync_support import ROBOT, TOKEN, outbox_status, sync_cli, write_events
 
 
@@ -23,26 +24,45 @@ def lines_without_ids(count: int) -> list[dict]:
              'data': {'i': i, 'text': f'顾客问价格 #{i}', 'score': i / 7}} for i in range(count)]
 
 
-def kill_together(outbox, source, platform_url, rounds: int, seed: int) -> int:
-    """Start emit and run together, SIGKILL both at a random moment; returns the kills."""
+def on_platform(db) -> int:
+    """Events the platform has stored (read straight from its database, read-only)."""
+    try:
+        connection = sqlite3.connect(f'file:{db}?mode=ro', uri=True, timeout=5)
+    except sqlite3.Error:
+        return 0
+    try:
+        return connection.execute('SELECT COUNT(*) FROM events').fetchone()[0]
+    except sqlite3.Error:
+        return 0
+    finally:
+        connection.close()
+
+
+def kill_together(outbox, source, platform, rounds: int, seed: int) -> tuple[int, int]:
+    """Start emit and run together and SIGKILL both once the run has stored something more
+    (at a random moment after that); returns (processes killed, rounds with uploads)."""
     rng = random.Random(seed)
-    kills = 0
+    kills = uploading = 0
     for _ in range(rounds):
+        before = on_platform(platform.db)
         emit = subprocess.Popen([console_script('retailbot'), 'sync', 'emit', '--outbox',
                                  str(outbox), '--create', '--robot-id', ROBOT, '--from-file',
                                  str(source)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 1.2))
+        time.sleep(rng.uniform(0.0, 0.5))
         run = subprocess.Popen([console_script('retailbot'), 'sync', 'run', '--outbox', str(outbox),
-                                '--platform', platform_url, '--token', TOKEN, '--robot-id', ROBOT,
+                                '--platform', platform.url, '--token', TOKEN, '--robot-id', ROBOT,
                                 '--once', '--batch-size', '200', '--backoff-max', '0.5'],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.5, 2.0))
+        wait_for(lambda: on_platform(platform.db) > before or run.poll() is not None,
+                 timeout=60, what='the uploader to store something', interval=0.05)
+        time.sleep(rng.uniform(0.0, 0.3))
         for proc in (emit, run):
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 kills += 1
             proc.wait()
-    return kills
+        uploading += on_platform(platform.db) > before
+    return kills, uploading
 
 
 @pytest.mark.slow
@@ -50,8 +70,10 @@ def test_emit_and_run_killed_together_lose_nothing_store_nothing_twice(platform,
     outbox = tmp_path / 'outbox.sqlite3'
     events = lines_without_ids(12_000)
     source = write_events(tmp_path / 'day.jsonl', events)
-    kills = kill_together(outbox, source, platform.url, rounds=8, seed=21)
+    kills, uploading = kill_together(outbox, source, platform, rounds=8, seed=21)
     assert kills >= 10, f'only {kills} processes were killed mid-work'
+    assert uploading >= 6, f'the uploader stored something in only {uploading} rounds'
+    assert on_platform(platform.db) < len(events)
     # After the crashes: emit once more (as an operator would) and drain.
     again = sync_cli('emit', '--outbox', str(outbox), '--create', '--robot-id', ROBOT,
                      '--from-file', str(source))
