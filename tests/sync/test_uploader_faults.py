@@ -1,5 +1,5 @@
-"""Uploader faults (issue 12): a poison event is quarantined instead of blocking everything
-behind it, a conflict is quarantined with its reason, a wall-clock step never delays uploads,
+"""Uploader faults (issues 12, 21): an event the platform fails on (HTTP 500) is never
+quarantined and does not block everything behind it, a conflict is quarantined with its reason, a wall-clock step never delays uploads,
 and `--once` gives up after a bounded time. The platform here is a stand-in transport (a unit
 test); the real platform's answers are tested in test_platform_faults.py."""
 from __future__ import annotations
@@ -35,7 +35,9 @@ class FakePlatform:
             return httpx.Response(409, json={'detail': 'event_id already stored with different content'})
         for e in events:
             self.stored[e['event_id']] = e
-        return httpx.Response(200, json={'acked': len(events), 'stored': len(events), 'duplicates': 0})
+        return httpx.Response(200, json={'acked': len(events), 'stored': len(events), 'duplicates': 0,
+                                         'results': [{'event_id': e['event_id'], 'status': 'accepted'}
+                                                     for e in events]})
 
 
 def uploader_for(outbox, platform, **config) -> Uploader:
@@ -46,16 +48,18 @@ def uploader_for(outbox, platform, **config) -> Uploader:
 
 
 @pytest.mark.parametrize('position', [0, 13, 99])
-def test_a_poison_event_is_quarantined_and_everything_behind_it_is_delivered(tmp_path, position):
+def test_an_event_the_platform_fails_on_stays_pending_and_everything_behind_it_is_delivered(
+        tmp_path, position):
     outbox = Outbox(tmp_path / 'outbox.sqlite3')
     outbox.append_many([{'type': 'guide', 'data': {'i': i, 'poison': i == position}}
                         for i in range(100)])
     platform = FakePlatform()
     uploader = uploader_for(outbox, platform, batch_size=100)
-    assert uploader.run(threading.Event(), until_empty=True, give_up_s=10) == DONE
-    assert len(platform.stored) == 99 and outbox.pending() == 0
-    [held] = outbox.quarantined()
-    assert 'HTTP 500' in held['reason'] and 'platform fails on this event' in held['reason']
+    assert uploader.run(threading.Event(), until_empty=True, give_up_s=1.0) == UNREACHABLE
+    assert len(platform.stored) == 99 and outbox.quarantined() == []     # 5xx never quarantines
+    [kept] = outbox.read_batch(10)
+    assert json.loads(kept.data)['i'] == position
+    assert 'HTTP 500' in uploader.last_error
 
 
 def test_a_platform_failing_on_everything_quarantines_nothing(tmp_path):

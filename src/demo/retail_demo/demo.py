@@ -303,6 +303,13 @@ class StoreDay:
         finally:
             self.transcript.section('Closing the store')
             if self.node is not None:
+                if not self.interrupted.is_set():
+                    # events_lost is judged on a drained outbox: wait (bounded) for the last
+                    # upload, which may still be in flight, before the robot is stopped.
+                    try:
+                        self._wait(self._day_stored, 30, 'the outbox drained before closing')
+                    except DemoAbort:
+                        pass
                 self.node.close()
             if self.screens is not None:
                 self.screens.close()

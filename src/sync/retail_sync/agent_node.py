@@ -35,6 +35,7 @@ from retail_interfaces.srv import RecordEvents
 from retail_sync.downlink import Downlink
 from retail_sync.outbox import (Limits, Outbox, OutboxCorrupt, OutboxError, OutboxUnavailable,
                                 open_or_salvage, prepare_event, salvage)
+from retail_sync.stream import link_stream, stream_file_for
 from retail_sync.transport import ROBOT_ID, valid_robot_id
 from retail_sync.uploader import REFUSED, Uploader, UploaderConfig
 
@@ -44,6 +45,8 @@ PARAMS = [
     ParamSpec('token', '', 'bearer token (or token_file)'),
     ParamSpec('token_file', '', 'file holding the bearer token (preferred over token)'),
     ParamSpec('ca_file', '', 'https: CA bundle to verify the platform with'),
+    ParamSpec('stream_file', '', 'where this robot\'s sequence numbers are remembered across '
+              'outbox resets (default: sync-stream.<robot_id>.json beside token_file)'),
     ParamSpec('outbox', '/var/lib/retailbot/sync/outbox.sqlite3', 'outbox SQLite file'),
     ParamSpec('data_dir', '/var/lib/retailbot/data', 'where downloaded data is swapped in'),
     ParamSpec('batch_size', 500, 'events per upload request', min=1, max=10000),
@@ -122,6 +125,16 @@ class SyncAgent(Node):
             if report is not None:
                 self.salvage_note = report.message()
                 self.get_logger().error(self.salvage_note)
+            stream_file = self.p.stream_file or (
+                str(stream_file_for(self.p.token_file, self.p.robot_id))
+                if self.p.token_file else '')
+            if stream_file:
+                try:
+                    note = link_stream(outbox, stream_file)
+                except OutboxUnavailable as exc:
+                    note = f'stream file {stream_file} not applied: {exc}'
+                if note:
+                    self.get_logger().warning(note)
             self.outbox_error = None
             self.outbox = outbox
             if self.uploader is not None:
@@ -129,8 +142,8 @@ class SyncAgent(Node):
             self.uploader = Uploader(outbox, UploaderConfig(
                 platform_url=self.p.platform_url, token=self.token, robot_id=self.p.robot_id,
                 batch_size=self.p.batch_size, max_delay_s=self.p.batch_delay_s,
-                backoff_max_s=self.p.backoff_max_s, ca_file=self.p.ca_file),
-                log=self.get_logger().warning)
+                backoff_max_s=self.p.backoff_max_s, ca_file=self.p.ca_file,
+                stream_file=stream_file), log=self.get_logger().warning)
             return outbox
 
     def _pending(self) -> int | str:
@@ -307,11 +320,14 @@ class SyncAgent(Node):
                       'upload_error': (uploader.last_error if uploader else '') or '',
                       'downlink_error': self.last_downlink_error or '',
                       'outbox_error': self.outbox_error or '',
-                      'salvaged': self.salvage_note or ''}
+                      'salvaged': self.salvage_note or '',
+                      'seq_reused': status['seq_reused'], 'stream_id': status['stream_id']}
             if self.outbox_error:
                 level, message = DiagnosticStatus.ERROR, self.outbox_error
             elif self.salvage_note:
                 level, message = DiagnosticStatus.ERROR, self.salvage_note
+            elif status['seq_reused']:
+                level, message = DiagnosticStatus.ERROR, status['alarm']
             elif uploader is not None and uploader.auth_failed:
                 reason = uploader.last_error or 'platform refused the token'
                 level, message = DiagnosticStatus.ERROR, f'uploads stopped: {reason}'

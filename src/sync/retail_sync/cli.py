@@ -115,9 +115,14 @@ def register(subparsers) -> None:
 
     emit = commands.add_parser('emit', help='append events from a JSON-lines file to the outbox',
                                description='Each line: {"type": ..., "data": {...}} (optional '
-                                           'customer, event_id, time). Bad lines are reported '
-                                           'and skipped. Exit 0: all stored (or already stored); '
-                                           '1: some lines skipped; 2: file unreadable.')
+                                           'customer, event_id, time). A line without an '
+                                           'event_id gets one made from the file\'s path, the '
+                                           'line number and the line\'s content, so running '
+                                           'emit again on the same file (after a crash) stores '
+                                           'nothing twice; from stdin an event_id is required. '
+                                           'Bad lines are reported and skipped. Exit 0: all '
+                                           'stored (or already stored); 1: some lines skipped; '
+                                           '2: file unreadable.')
     _add_outbox(emit, creatable=True)
     emit.add_argument('--robot-id', required=True, help='this robot\'s id')
     emit.add_argument('--from-file', required=True, help='events as JSON lines (- for stdin)')
@@ -144,6 +149,10 @@ def register(subparsers) -> None:
                      help='seconds to wait for the platform\'s answer (default 10)')
     run.add_argument('--backoff-max', type=_positive, default=60.0, metavar='S',
                      help='longest wait between retries (default 60 s)')
+    run.add_argument('--stream-file', default='', metavar='FILE',
+                     help='where the robot\'s sequence numbers are remembered across outbox '
+                          'resets (default: sync-stream.<robot id>.json beside --token-file; '
+                          'none without --token-file)')
     run.set_defaults(func=_guarded('run', _run))
 
     status = commands.add_parser('status', help='how much is waiting in the outbox')
@@ -152,13 +161,23 @@ def register(subparsers) -> None:
     status.set_defaults(func=_guarded('status', _status))
 
 
+def line_event_id(source: str, number: int, line: str) -> str:
+    """The event_id of a line that carries none: the same file, line number and content give
+    the same id, so a re-run after a crash is recognised as a repeat."""
+    import hashlib
+    digest = hashlib.sha256(f'{source}\n{number}\n{line.strip()}'.encode('utf-8', 'surrogatepass'))
+    return 'line-' + digest.hexdigest()[:40]
+
+
 def _emit(args) -> int:
     from retail_sync.outbox import OutboxError, prepare_event
+    from_stdin = args.from_file == '-'
     try:
-        handle = sys.stdin if args.from_file == '-' else open(args.from_file, encoding='utf-8')
+        handle = sys.stdin if from_stdin else open(args.from_file, encoding='utf-8')
     except OSError as exc:
         raise CommandError(f'retailbot sync emit: cannot read {args.from_file}: '
                            f'{exc.strerror}') from None
+    source = '' if from_stdin else os.path.realpath(args.from_file)
     outbox = _open_outbox(args, 'emit')
     stored = duplicates = skipped = 0
     rows: list[tuple] = []
@@ -185,6 +204,11 @@ def _emit(args) -> int:
                     event = json.loads(line)
                     if not isinstance(event, dict):
                         raise OutboxError('not a JSON object')
+                    if event.get('event_id') in (None, ''):
+                        if from_stdin:
+                            raise OutboxError('no event_id (required when reading stdin, so '
+                                              'that a re-run cannot store the event twice)')
+                        event['event_id'] = line_event_id(source, number, line)
                     row = prepare_event(event)   # generic checks; the agent checks contracts
                 except RecursionError:
                     print(f'line {number}: nested too deeply; skipped', file=sys.stderr)
@@ -255,10 +279,18 @@ def _run(args) -> int:
                            '(letters, digits, . _ -; at most 64)')
     token = _token(args)
     outbox = _open_outbox(args, 'run')
+    from retail_sync.stream import link_stream, stream_file_for
+    stream_file = args.stream_file or (str(stream_file_for(args.token_file, args.robot_id))
+                                       if args.token_file else '')
+    if stream_file:
+        note = link_stream(outbox, stream_file)
+        if note:
+            print(note, file=sys.stderr, flush=True)
     config = UploaderConfig(platform_url=args.platform, token=token, robot_id=args.robot_id,
                             batch_size=args.batch_size, ca_file=args.ca_file,
                             backoff_max_s=args.backoff_max, timeout_s=args.timeout,
-                            backoff_initial_s=min(0.5, args.backoff_max / 4))
+                            backoff_initial_s=min(0.5, args.backoff_max / 4),
+                            stream_file=stream_file)
     stop = threading.Event()
     signalled: list[int] = []
 
@@ -300,18 +332,31 @@ def _run(args) -> int:
 
 
 def _status(args) -> int:
-    status = _open_outbox(args, 'status').status()
+    from retail_sync.outbox import Limits, Outbox, OutboxMissing, OutboxUnavailable
+    try:       # read-only: works on a read-only filesystem and while the agent holds the lock
+        outbox = Outbox(args.outbox, Limits(max_events=args.max_events,
+                                            max_age_s=args.max_age_h * 3600.0),
+                        busy_timeout_s=args.lock_wait, readonly=True)
+    except OutboxMissing:
+        raise CommandError(f'retailbot sync status: no outbox at {args.outbox}') from None
+    except OutboxUnavailable as exc:
+        raise _outbox_error('status', exc) from None
+    status = outbox.status()
     last = local_time(status['last_success'])
     if args.json:
         print(json.dumps({'pending': status['pending'], 'quarantined': status['quarantined'],
                           'oldest_pending_s': status['oldest_pending_s'],
                           'last_success': last, 'dropped': status['dropped'],
+                          'seq_reused': status['seq_reused'], 'stream_id': status['stream_id'],
                           'alarm': status['alarm']}, ensure_ascii=False))
         return 0
     oldest = status['oldest_pending_s']
     print(f'pending: {status["pending"]}' + (f' (oldest {oldest:.0f} s)' if oldest else ''))
     print(f'quarantined: {status["quarantined"]}')
     print(f'last success: {last or "never"}')
+    if status['seq_reused']:
+        print(f'ERROR: {status["seq_reused"]} events refused as sequence numbers already used '
+              f'({status["seq_reused_detail"]})')
     if status['alarm']:
         print(f'ALARM: {status["alarm"]}')
     return 0

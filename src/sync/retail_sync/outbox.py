@@ -29,6 +29,8 @@ SQLite file or a damaged one: `salvage` sets it aside and keeps what can still b
 """
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import math
 import os
@@ -66,6 +68,12 @@ CREATE TABLE IF NOT EXISTS quarantine (
     quarantined_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS delivered (
+    seq INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    digest TEXT NOT NULL,
+    mono REAL NOT NULL
+);
 """
 MAX_DATA_BYTES = 256 * 1024
 MAX_DEPTH = 32                 # nesting of `data` (objects and lists); the platform has the same
@@ -97,9 +105,29 @@ class OutboxMissing(OutboxUnavailable):
     """No outbox at that path and creating one was not asked for."""
 
 
-def translate_error(exc: sqlite3.Error, path: Path | str) -> OutboxUnavailable:
-    """The one-line outbox error for an SQLite error (by its result code, not its text)."""
-    code = (getattr(exc, 'sqlite_errorcode', None) or 0) & 0xFF
+FULL_BELOW_BYTES = 256 * 1024   # an I/O error with less free space than this is a full disk
+
+
+def disk_full(path: Path | str) -> bool:
+    """True when the filesystem holding `path` has (almost) no space left for us."""
+    folder = Path(path).parent
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < FULL_BELOW_BYTES or stats.f_favail == 0
+
+
+def translate_error(exc: BaseException, path: Path | str) -> OutboxUnavailable:
+    """The one-line outbox error for an SQLite (or OS) error, by its result code, not its text.
+    SQLite reports a full disk met while creating or growing the `-wal`/`-shm` files (e.g. at
+    start) as an I/O error or "unable to open": those are told apart by the free space left."""
+    if isinstance(exc, OSError):
+        code = 13 if exc.errno in (errno.ENOSPC, errno.EDQUOT) else 10
+    else:
+        code = (getattr(exc, 'sqlite_errorcode', None) or 0) & 0xFF
+    if code in (10, 14) and disk_full(path):
+        code = 13
     if code == 13:          # SQLITE_FULL
         return OutboxFull(f'outbox {path}: disk full — free space on the robot; '
                           'nothing was written')
@@ -112,7 +140,8 @@ def translate_error(exc: sqlite3.Error, path: Path | str) -> OutboxUnavailable:
         return OutboxUnavailable(f'outbox {path} cannot be opened (missing folder or no '
                                  'permission)')
     if code == 8:           # SQLITE_READONLY
-        return OutboxUnavailable(f'outbox {path} is read-only')
+        return OutboxUnavailable(f'outbox {path} is read-only (read it with `retailbot sync '
+                                 'status`; nothing can be stored there)')
     if code == 10:          # SQLITE_IOERR
         return OutboxUnavailable(f'outbox {path}: disk I/O error ({exc})')
     return OutboxUnavailable(f'outbox {path}: {exc}')
@@ -271,6 +300,12 @@ def prepare_event(event: dict, contract: bool = False) -> tuple:
             _encode_data(event.get('data', {}), kind if contract else None, version), when, version)
 
 
+def content_digest(kind: str, customer: str, data: str) -> str:
+    """What identifies an event's content for idempotency (its time is data, not identity)."""
+    return hashlib.sha256(json.dumps([kind, customer, data], ensure_ascii=False)
+                          .encode('utf-8', 'surrogatepass')).hexdigest()
+
+
 def _boot_id() -> str:
     try:
         return Path('/proc/sys/kernel/random/boot_id').read_text().strip()
@@ -293,18 +328,24 @@ class Outbox:
 
     `create=False` refuses a path with no file (OutboxMissing); `busy_timeout_s` is how long a
     write waits for another process's lock before OutboxLocked; `clock` returns (boot id,
-    seconds since boot) and is replaceable in tests.
+    seconds since boot) and is replaceable in tests. `readonly=True` opens for reading only and
+    writes nothing at all, not even the `-wal`/`-shm` files, so an outbox on a read-only
+    filesystem (a copy, a failed disk remounted read-only) can still be inspected.
     """
 
     def __init__(self, path: str | Path, limits: Limits = Limits(), *, create: bool = True,
                  busy_timeout_s: float = 30.0,
                  clock: Callable[[], tuple[str, float]] = system_clock,
-                 contract: bool = False) -> None:
+                 contract: bool = False, readonly: bool = False) -> None:
         self.path = Path(path)
         self.limits = limits
         self.contract = contract
         self._clock = clock
         self._lock = threading.Lock()
+        self.readonly = readonly
+        if readonly:
+            self._open_readonly(busy_timeout_s)
+            return
         if not self.path.exists():
             if not create:
                 raise OutboxMissing(f'no outbox at {self.path}')
@@ -343,6 +384,47 @@ class Outbox:
             self._db.close()
             raise
 
+    def _open_readonly(self, busy_timeout_s: float) -> None:
+        if not self.path.exists():
+            raise OutboxMissing(f'no outbox at {self.path}')
+        if self.path.is_dir():
+            raise OutboxUnavailable(f'outbox {self.path} is a folder, not a file')
+        uri = self.path.resolve().as_uri()
+        # mode=ro reads the WAL too (it must exist or be creatable); on a read-only filesystem
+        # after a clean close there is no WAL, and immutable=1 reads the file as it is.
+        for options in ('mode=ro', 'mode=ro&immutable=1'):
+            try:
+                self._db = sqlite3.connect(f'{uri}?{options}', uri=True, timeout=busy_timeout_s,
+                                           isolation_level=None, check_same_thread=False)
+            except sqlite3.Error as exc:
+                error: BaseException = exc
+                continue
+            try:
+                outbox = _is_outbox(self._db)
+                columns = {row[1] for row in self._db.execute('PRAGMA table_info(events)')}
+            except sqlite3.Error as exc:
+                self._db.close()
+                error = exc
+                continue
+            if not outbox:
+                self._db.close()
+                raise OutboxCorrupt(f'{self.path} is an SQLite database of another program, '
+                                    'not an outbox')
+            if 'mono' not in columns:
+                self._db.close()
+                raise OutboxUnavailable(f'outbox {self.path} is from an older version; open it '
+                                        'once writable to update it')
+            boot, since_boot = self._clock()
+            if boot and self._meta('clock_boot') == boot and self._meta('clock_offset'):
+                self._offset = float(self._meta('clock_offset'))
+            else:
+                self._offset = float(self._meta('clock_last') or 0.0) - since_boot
+            return
+        code = (getattr(error, 'sqlite_errorcode', None) or 0) & 0xFF
+        if code in (11, 26):
+            raise OutboxCorrupt(f'outbox {self.path} is damaged or not an outbox ({error})')
+        raise OutboxUnavailable(f'outbox {self.path} cannot be read ({error})')
+
     # --- plumbing ------------------------------------------------------------------------------
     @contextmanager
     def _txn(self) -> Iterator[None]:
@@ -375,9 +457,12 @@ class Outbox:
         """The file has today's schema and its clock was started in this boot: opening it needs
         no write (so `status` works while another process holds the write lock)."""
         columns = {row[1] for row in self._db.execute('PRAGMA table_info(events)')}
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master "
+                                                      "WHERE type='table'")}
         boot = self._clock()[0]
-        return ('mono' in columns and 'version' in columns and bool(boot) and self._meta('clock_boot') == boot
-                and self._meta('clock_offset') is not None)
+        return ('mono' in columns and 'version' in columns and 'delivered' in tables and bool(boot)
+                and self._meta('clock_boot') == boot and self._meta('clock_offset') is not None
+                and self._meta('stream_id') is not None)
 
     def _migrate(self) -> None:
         """Outboxes written before the outbox clock existed get its column (age 0 from now)."""
@@ -389,6 +474,10 @@ class Outbox:
             self._db.execute('ALTER TABLE events ADD COLUMN version INTEGER NOT NULL DEFAULT 1')
         self._db.execute('DROP INDEX IF EXISTS events_by_time')
         self._db.execute('CREATE INDEX IF NOT EXISTS events_by_mono ON events (mono)')
+        self._db.execute('CREATE INDEX IF NOT EXISTS delivered_by_mono ON delivered (mono)')
+        if self._meta('stream_id') is None:
+            # This outbox's stream of sequence numbers; a reset or reinstall starts another.
+            self._set_meta('stream_id', uuid.uuid4().hex)
 
     def _start_clock(self) -> float:
         """The offset of the outbox clock for this boot: continue from the last value written
@@ -430,14 +519,19 @@ class Outbox:
         return self.append_rows([prepare_event(event, self.contract) for event in events]).stored
 
     def append_rows(self, rows: list[tuple]) -> AppendResult:
-        """Commit rows made by `prepare_event` in one transaction. An event_id already stored is
-        a duplicate when type, customer and data match, else a conflict; neither is written."""
+        """Commit rows made by `prepare_event` in one transaction. An event_id already stored —
+        pending, quarantined, or delivered and confirmed by the platform (remembered for
+        `limits.max_age_s` of robot time, at most `limits.max_events` of them) — is a duplicate
+        when type, customer and data match, else a conflict; neither is written nor spends a
+        sequence number (so a sender's retry or a re-run of `emit` after a crash never sends
+        an event twice under two numbers)."""
         result = AppendResult()
-        seen: dict[str, tuple] = {}
+        seen: dict[str, str] = {}
         with self._lock, self._txn():
             mono = self.now()
             for row in rows:
                 event_id = row[0]
+                digest = content_digest(*row[1:4])
                 known = seen.get(event_id)
                 if known is None:
                     found = self._db.execute('SELECT type, customer, data FROM events '
@@ -445,14 +539,19 @@ class Outbox:
                     if found is None:
                         found = self._db.execute('SELECT type, customer, data FROM quarantine '
                                                  'WHERE event_id = ?', (event_id,)).fetchone()
-                    known = tuple(found) if found else None
+                    if found is not None:
+                        known = content_digest(*found)
+                    else:
+                        found = self._db.execute('SELECT digest FROM delivered WHERE event_id = ?',
+                                                 (event_id,)).fetchone()
+                        known = found[0] if found else None
                 if known is None:
                     cursor = self._db.execute(
                         'INSERT INTO events (event_id, type, customer, data, time, version, mono) '
                         'VALUES (?, ?, ?, ?, ?, ?, ?)', (*row, mono))
                     result.stored.append(Event(cursor.lastrowid, *row, mono))
-                    seen[event_id] = tuple(row[1:4])
-                elif known == tuple(row[1:4]):
+                    seen[event_id] = digest
+                elif known == digest:
                     result.duplicates.append(event_id)
                 else:
                     result.conflicts.append(event_id)
@@ -497,12 +596,118 @@ class Outbox:
         return batch
 
     def delete(self, seqs: list[int]) -> int:
-        """Remove acknowledged events and note the time of this success."""
+        """Remove events the platform confirmed (by id), remember their ids as delivered (so a
+        late retry of one is recognised, see `append_rows`) and note the time of this success."""
         with self._lock, self._txn():
+            now = self.now()
+            for start in range(0, len(seqs), 500):
+                chunk = seqs[start:start + 500]
+                rows = self._db.execute(
+                    f'SELECT seq, event_id, type, customer, data FROM events WHERE seq IN '
+                    f'({",".join("?" * len(chunk))})', chunk).fetchall()
+                self._db.executemany(
+                    'INSERT OR REPLACE INTO delivered (seq, event_id, digest, mono) '
+                    'VALUES (?, ?, ?, ?)',
+                    [(row[0], row[1], content_digest(*row[2:5]), now) for row in rows])
             removed = self._delete(seqs)
+            self._forget_delivered(now)
             self._set_meta('last_success', repr(time.time()))
-            self._set_meta('last_success_mono', repr(self.now()))
+            self._set_meta('last_success_mono', repr(now))
+            top = max(seqs, default=0)
+            if top > int(self._meta('delivered_seq') or 0):
+                self._set_meta('delivered_seq', str(top))
         return removed
+
+    def _forget_delivered(self, now: float) -> None:
+        """Delivered ids are remembered as long as an event may wait (the same limits)."""
+        self._db.execute('DELETE FROM delivered WHERE mono < ?', (now - self.limits.max_age_s,))
+        low, high = self._db.execute('SELECT MIN(seq), MAX(seq) FROM delivered').fetchone()
+        if low is not None and high - low + 1 > self.limits.max_events:
+            excess = self._count('delivered') - self.limits.max_events
+            if excess > 0:
+                self._db.execute('DELETE FROM delivered WHERE seq IN (SELECT seq FROM delivered '
+                                 'ORDER BY seq LIMIT ?)', (excess,))
+
+    # --- the stream of sequence numbers ---------------------------------------------------------
+    @property
+    def stream_id(self) -> str:
+        """A random id made when this outbox was created (or continued from the robot's stream
+        file, see `stream.py`): sent with every batch, so the platform tells a reset or
+        reinstalled robot's numbers apart from the ones it already has."""
+        with self._read():
+            return self._meta('stream_id') or ''
+
+    def last_seq(self) -> int:
+        """The highest sequence number this outbox has handed out (0: none yet)."""
+        with self._read():
+            row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'"
+                                   ).fetchone()
+            return int(row[0]) if row else 0
+
+    def delivered_seq(self) -> int:
+        """The highest sequence number the platform has confirmed (0: none yet)."""
+        with self._read():
+            return int(self._meta('delivered_seq') or 0)
+
+    def sent_seq(self) -> int:
+        """The highest sequence number this outbox ever sent (0: it never sent anything)."""
+        with self._read():
+            return int(self._meta('sent_seq') or 0)
+
+    def note_sent(self, seq: int) -> None:
+        """Record, before a batch goes out, the highest sequence number in it."""
+        if seq <= self.sent_seq():
+            return
+        with self._lock, self._txn():
+            self._set_meta('sent_seq', str(seq))
+
+    def join_stream(self, stream_id: str, after_seq: int) -> int:
+        """Join another outbox's stream (this one never sent anything): take its id and number
+        every event, waiting or quarantined, after `after_seq`, in the same order. Returns how
+        many events were renumbered."""
+        with self._lock, self._txn():
+            if self._meta('sent_seq'):
+                raise OutboxError('this outbox has sent events under its own stream')
+            low = min(self._db.execute('SELECT MIN(seq) FROM events').fetchone()[0] or 0,
+                      self._db.execute('SELECT MIN(seq) FROM quarantine').fetchone()[0] or 0)
+            moved = 0
+            if low and low <= after_seq:
+                shift = after_seq - low + 1
+                for table in ('events', 'quarantine'):
+                    # Through negative numbers: no two rows share a key mid-update.
+                    self._db.execute(f'UPDATE {table} SET seq = -seq')
+                    moved += self._db.execute(f'UPDATE {table} SET seq = ? - seq',
+                                              (shift,)).rowcount
+            top = max(after_seq, self._db.execute('SELECT MAX(seq) FROM events').fetchone()[0] or 0,
+                      self._db.execute('SELECT MAX(seq) FROM quarantine').fetchone()[0] or 0)
+            if self._db.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'events'",
+                                (top,)).rowcount == 0:
+                self._db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)",
+                                 (top,))
+            self._set_meta('stream_id', stream_id)
+        return moved
+
+    def continue_stream(self, stream_id: str, after_seq: int) -> None:
+        """Continue a stream another outbox of this robot started (an outbox reset): take its
+        id when this outbox is fresh, and never hand out a number up to `after_seq` again."""
+        with self._lock, self._txn():
+            fresh = not self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'"
+                                         ).fetchone()
+            if fresh and stream_id:
+                self._set_meta('stream_id', stream_id)
+            if after_seq > 0:
+                if self._db.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) "
+                                    "WHERE name = 'events'", (after_seq,)).rowcount == 0:
+                    self._db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES "
+                                     "('events', ?)", (after_seq,))
+
+    def note_seq_reused(self, count: int, detail: str) -> None:
+        """The platform refused events because it already holds their sequence numbers from
+        another stream of this robot id: kept (quarantined) and alarmed until cleared."""
+        with self._lock, self._txn():
+            total = int(self._meta('seq_reused') or 0) + count
+            self._set_meta('seq_reused', str(total))
+            self._set_meta('seq_reused_detail', detail[:300])
 
     def _delete(self, seqs: list[int]) -> int:
         removed = 0
@@ -557,13 +762,17 @@ class Outbox:
             last_success = self._meta('last_success')
             last_success_mono = self._meta('last_success_mono')
             dropped = int(self._meta('dropped') or 0)
+            seq_reused = int(self._meta('seq_reused') or 0)
+            seq_reused_detail = self._meta('seq_reused_detail') or ''
+            stream_id = self._meta('stream_id') or ''
         now = self.now()
         status = {'pending': pending, 'quarantined': quarantined,
                   'oldest_pending_s': round(max(0.0, now - oldest), 3) if oldest is not None else None,
                   'last_success': float(last_success) if last_success else None,
                   'last_success_age_s': (round(max(0.0, now - float(last_success_mono)), 1)
                                          if last_success_mono else None),
-                  'dropped': dropped}
+                  'dropped': dropped, 'seq_reused': seq_reused,
+                  'seq_reused_detail': seq_reused_detail, 'stream_id': stream_id}
         status['alarm'] = self.alarm(status)
         return status
 
@@ -580,10 +789,16 @@ class Outbox:
                             f'limit {limits.max_age_s / 3600:.1f} h')
         if status.get('dropped'):
             problems.append(f'{status["dropped"]} events already dropped')
-        if not problems:
-            return None
-        return ('outbox near its limits — upload soon or events will be dropped: '
-                + '; '.join(problems))
+        lines = []
+        if problems:
+            lines.append('outbox near its limits — upload soon or events will be dropped: '
+                         + '; '.join(problems))
+        if status.get('seq_reused'):
+            lines.append(f'{status["seq_reused"]} events refused by the platform: their sequence '
+                         'numbers were already used by another outbox of this robot id (a reset, '
+                         'a reinstall, or two robots with one id); they are kept in quarantine — '
+                         'check the robot id and its token')
+        return ' | '.join(lines) or None
 
 
 # --- a damaged outbox -------------------------------------------------------------------------
@@ -644,6 +859,8 @@ def salvage(path: str | Path, limits: Limits = Limits(), reason: str = '',
             os.replace(side, Path(str(aside) + suffix))
     pending: list[tuple] = []
     held: list[tuple] = []
+    delivered: list[tuple] = []
+    stream_id = ''
     top = 0
     try:
         old = sqlite3.connect(f'file:{aside}?mode=ro', uri=True, timeout=1.0)
@@ -655,6 +872,15 @@ def salvage(path: str | Path, limits: Limits = Limits(), reason: str = '',
                                                          f'time, {mono}, {version}'))
             held = list(_readable_rows(old, 'quarantine', 'seq, event_id, type, customer, data, '
                                                           'time, reason, quarantined_at'))
+            try:
+                delivered = list(_readable_rows(old, 'delivered', 'seq, event_id, digest, mono'))
+            except sqlite3.Error:
+                delivered = []
+            try:
+                stream_id = old.execute("SELECT value FROM meta WHERE key = 'stream_id'"
+                                        ).fetchone()[0]
+            except (sqlite3.Error, TypeError):
+                stream_id = ''
             try:
                 top = int(old.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
                           .fetchone()[0])
@@ -681,7 +907,13 @@ def salvage(path: str | Path, limits: Limits = Limits(), reason: str = '',
             copied += cursor.rowcount
         for row in held:
             outbox._db.execute('INSERT OR IGNORE INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?)', row)
-        top = max([top, *(row[0] for row in pending), *(row[0] for row in held)])
+        for row in delivered:
+            outbox._db.execute('INSERT OR IGNORE INTO delivered (seq, event_id, digest, mono) '
+                               'VALUES (?, ?, ?, ?)', (*row[:3], min(float(row[3] or 0), now)))
+        if isinstance(stream_id, str) and stream_id:
+            outbox._set_meta('stream_id', stream_id[:64])    # the same stream goes on
+        top = max([top, *(row[0] for row in pending), *(row[0] for row in held),
+                   *(row[0] for row in delivered)])
         if top:
             outbox._db.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'events'",
                                (top,))

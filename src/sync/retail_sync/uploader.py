@@ -1,36 +1,48 @@
-"""Uploader: drains the outbox to the platform, batch by batch, deleting only what was acked.
+"""Uploader: drains the outbox to the platform, batch by batch, deleting only what the platform
+confirmed by event_id.
 
 A batch is the oldest pending events (read by cursor, at most `batch_size` and `batch_bytes`, so
-memory stays bounded whatever the backlog), sent as gzip-compressed JSON to
-`POST {platform}/v1/robots/{robot_id}/events` with a bearer token. The platform deduplicates by
-`event_id`, so a batch re-sent after a crash between its ack and our delete is harmless: delivery
-is exactly-once in effect, in sequence order per robot.
+memory stays bounded whatever the backlog), sent as gzip-compressed JSON
+`{"robot_id", "stream_id", "events": [...]}` to `POST {platform}/v1/robots/{robot_id}/events`
+with a bearer token. The platform deduplicates by `event_id`, so a batch re-sent after a crash
+between its answer and our delete is harmless: delivery is exactly-once in effect, in sequence
+order per robot.
 
-Responses: 2xx with a matching ack → delete. 401/403 → AuthError: stop, alarm, outbox untouched
-(404/405, a wrong platform URL, likewise). Other 4xx (422 invalid, 409 an event_id already used
-for other content, 413 too large) → the batch is split in halves until the offending events are
-alone, and those are quarantined with the platform's reason, so the rest flows. HTTP 500 is
-retried with backoff; after POISON_AFTER in a row the batch is split the same way: when some
-events of it are stored and one alone still fails, that one is a poison event (it breaks the
-platform) and is quarantined with the reason; when every part fails, the platform itself is
-failing and the batch is retried. Anything else (no
-connection, timeout, 502/503/504, a garbled answer) → retry with exponential backoff and full
-jitter. A partial batch waits for company at most `max_delay_s` of the outbox's own clock (a
+The answer (200) is `{"acked": n, "results": [{"event_id", "status": "accepted" | "duplicate" |
+"rejected", "reason"}, ...]}`. Exactly the event_ids answered accepted/duplicate are deleted;
+rejected ones go to quarantine with the platform's reason (`seq_reused` also raises the outbox's
+alarm); ids the answer does not mention, mentions twice with different verdicts, or that were
+not in the batch change nothing — those events stay pending and go again. `acked` is never
+trusted on its own: an answer without `results` confirms nothing (logged, retried with backoff).
+
+Other answers: 401/403 → AuthError: stop, alarm, outbox untouched (404/405, a wrong platform
+URL, likewise). 429/503 → wait at least the `Retry-After` seconds (capped at an hour), and
+otherwise back off. Other 4xx (422 invalid, 409 an event_id already used for other content, 413
+too large) → the batch is split in halves until the offending events are alone, and those are
+quarantined with the platform's reason, so the rest flows. 5xx never quarantines anything: it is
+retried with exponential backoff and jitter; after POISON_AFTER in a row the batch is split so
+the events the platform can store get through, while an event it fails on alone stays pending
+(and is retried). Anything else (no connection, timeout, a garbled answer) → retry with backoff
+and jitter. A partial batch waits for company at most `max_delay_s` of the outbox's own clock (a
 wall-clock step never delays uploads).
 """
 from __future__ import annotations
 
+import email.utils
 import gzip
 import json
+import math
 import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable
 
 import httpx
 
 from retail_sync.outbox import Event, Outbox
+from retail_sync.stream import StreamState, write_stream
 from retail_sync.transport import platform_client, set_token
 
 # What `Uploader.run` ended with.
@@ -39,7 +51,10 @@ REFUSED = 'refused'            # the platform refuses us as configured (StopUplo
 UNREACHABLE = 'unreachable'    # no delivery for `give_up_s` (until_empty only)
 
 
-POISON_AFTER = 3   # HTTP 500s in a row before a batch is split to look for a poison event
+POISON_AFTER = 3   # HTTP 5xx in a row before a batch is split to get the storable events through
+RETRY_AFTER_MAX_S = 3600.0          # a longer Retry-After is taken as this
+OK_STATUSES = ('accepted', 'duplicate')
+MAX_REASON_CHARS = 300
 
 
 class StopUploads(RuntimeError):
@@ -52,11 +67,39 @@ class AuthError(StopUploads):
 
 
 class TransientError(RuntimeError):
-    """The platform is away, slow, failing or garbled; try again later."""
+    """The platform is away, slow, failing or garbled; try again later (not before
+    `retry_after_s` when the platform said so)."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class _ServerFailure(TransientError):
-    """HTTP 500 for a part of a batch (a poison event, or the platform failing)."""
+    """HTTP 5xx for a part of a batch (an event the platform fails on, or the platform failing)."""
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date), at most
+    RETRY_AFTER_MAX_S; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()[:64]
+    try:
+        seconds = float(value) if value.isdigit() else None
+    except ValueError:
+        seconds = None
+    if seconds is None:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
+        return None
+    return min(max(0.0, seconds), RETRY_AFTER_MAX_S)
 
 
 @dataclass
@@ -72,6 +115,7 @@ class UploaderConfig:
     backoff_max_s: float = 60.0
     ca_file: str = ''                # https: verify against this CA bundle (default: system CAs)
     compress_level: int = 1          # gzip level: 1 is ~3x smaller at little CPU cost
+    stream_file: str = ''            # the robot's stream file (see stream.py); '' = none
 
 
 class Backoff:
@@ -103,7 +147,9 @@ class Uploader:
         self.auth_failed = False
         self.sent = 0
         self.quarantined = 0
-        self._server_failures = 0        # batches answered HTTP 500 in a row
+        self.seq_reused = 0
+        self._server_failures = 0        # batches answered HTTP 5xx in a row
+        self._stream_written = -1
         self._client = platform_client(
             config.token, config.ca_file, config.timeout_s,
             headers={'Content-Type': 'application/json', 'Content-Encoding': 'gzip',
@@ -119,8 +165,26 @@ class Uploader:
         self.auth_failed = False
 
     # --- one batch -----------------------------------------------------------------------------
+    def _before_send(self, batch: list[Event]) -> None:
+        """Record the highest sequence number about to go out (outbox, then stream file), so
+        an outbox reset can never hand it out again."""
+        top = max(event.seq for event in batch)
+        self.outbox.note_sent(top)
+        if self.config.stream_file and top > self._stream_written:
+            try:
+                write_stream(Path(self.config.stream_file),
+                             StreamState(self.outbox.stream_id, self.outbox.sent_seq()))
+                self._stream_written = top
+            except OSError as exc:
+                if self._stream_written != -2:
+                    self.log(f'stream file {self.config.stream_file} cannot be written '
+                             f'({exc.strerror}); an outbox reset may reuse sequence numbers')
+                self._stream_written = -2
+
     def _post(self, batch: list[Event]) -> httpx.Response:
-        body = ('{"robot_id": ' + json.dumps(self.config.robot_id) + ', "events": ['
+        self._before_send(batch)
+        body = ('{"robot_id": ' + json.dumps(self.config.robot_id)
+                + ', "stream_id": ' + json.dumps(self.outbox.stream_id) + ', "events": ['
                 + ','.join(event.to_json() for event in batch) + ']}')
         payload = gzip.compress(body.encode(), compresslevel=self.config.compress_level)
         try:
@@ -136,10 +200,10 @@ class Uploader:
         self.quarantined += 1
         self.log(f'event {event.event_id} ({event.type}) quarantined: {reason}')
 
-    def _send(self, batch: list[Event], poison: list, bisect: bool = False) -> tuple[int, int]:
-        """Deliver `batch`; returns (delivered, quarantined). Raises AuthError/TransientError.
-        With `bisect`, a batch answered HTTP 500 is split to find the events the platform fails
-        on; those are added to `poison` as (event, reason) for the caller to judge."""
+    def _send(self, batch: list[Event], bisect: bool = False) -> tuple[int, int]:
+        """Deliver `batch`; returns (delivered, quarantined). Raises StopUploads/TransientError.
+        With `bisect`, a batch answered 5xx is split so what the platform can store gets
+        through; the events it fails on stay pending (never quarantined)."""
         response = self._post(batch)
         status = response.status_code
         if status in (401, 403):
@@ -148,43 +212,104 @@ class Uploader:
         if status in (404, 405):
             raise StopUploads(f'platform has no events endpoint at {self._url} (HTTP {status}); '
                               'check platform_url; uploads stopped, outbox kept')
-        if 400 <= status < 500 and status not in (408, 429):
+        if status in (429, 503):
+            wait = parse_retry_after(response.headers.get('retry-after'))
+            raise TransientError(f'platform busy (HTTP {status})'
+                                 + (f', asked to wait {wait:g} s' if wait is not None else ''),
+                                 retry_after_s=wait)
+        if 400 <= status < 500 and status != 408:
             if len(batch) > 1:
                 half = len(batch) // 2
-                first = self._send(batch[:half], poison, bisect)
-                second = self._send(batch[half:], poison, bisect)
+                first = self._send(batch[:half], bisect)
+                second = self._send(batch[half:], bisect)
                 return first[0] + second[0], first[1] + second[1]
-            self._quarantine(batch[0], f'HTTP {status}: {response.text[:300]}')
+            self._quarantine(batch[0], f'HTTP {status}: {response.text[:MAX_REASON_CHARS]}')
             return 0, 1
-        if status == 500:
-            reason = f'HTTP 500: {response.text[:300]}'
-            if not bisect:
-                raise _ServerFailure(f'platform answered HTTP 500 ({response.text[:200]})')
-            if len(batch) == 1:
-                poison.append((batch[0], reason))
-                raise _ServerFailure(f'platform failed (HTTP 500) on event {batch[0].event_id}')
+        if 500 <= status < 600:
+            if not bisect or len(batch) == 1:
+                where = f' on event {batch[0].event_id} (kept pending)' if bisect else ''
+                raise _ServerFailure(f'platform answered HTTP {status}{where} '
+                                     f'({response.text[:200]})')
             half = len(batch) // 2
             done, failures = [0, 0], 0
             for part in (batch[:half], batch[half:]):
                 try:
-                    delivered, held = self._send(part, poison, bisect)
+                    delivered, held = self._send(part, bisect)
                     done[0] += delivered
                     done[1] += held
                 except _ServerFailure:
                     failures += 1
-            if failures == 2 and not done[0]:
-                raise _ServerFailure('platform failed (HTTP 500) on every part of the batch')
+            if failures == 2 and not done[0] and not done[1]:
+                raise _ServerFailure(f'platform answered HTTP {status} on every part of the batch')
             return done[0], done[1]
         if not 200 <= status < 300:
             raise TransientError(f'platform answered HTTP {status}')
+        return self._apply_answer(batch, response)
+
+    def _apply_answer(self, batch: list[Event], response: httpx.Response) -> tuple[int, int]:
+        """Delete exactly the events the answer confirms by id; quarantine the rejected ones."""
         try:
-            acked = response.json()['acked']
-        except (ValueError, KeyError, TypeError):
-            raise TransientError('platform answered 2xx without a valid ack') from None
-        if acked != len(batch):
-            raise TransientError(f'platform acked {acked!r} of {len(batch)} events')
-        self.outbox.delete([event.seq for event in batch])
-        return len(batch), 0
+            answer: Any = response.json()
+        except ValueError:
+            raise TransientError('platform answered 2xx with a garbled body; nothing deleted') from None
+        if not isinstance(answer, dict):
+            raise TransientError('platform answered 2xx without a JSON object; nothing deleted')
+        acked, results = answer.get('acked'), answer.get('results')
+        if results is None:
+            raise TransientError(f'platform answered acked={acked!r} without per-event results; '
+                                 f'nothing deleted (events leave only when confirmed by id)')
+        if not isinstance(results, list):
+            raise TransientError('platform answered with results that are not a list; nothing '
+                                 'deleted')
+        by_id = {event.event_id: event for event in batch}
+        verdicts: dict[str, tuple[str, str]] = {}
+        contradicted: set[str] = set()
+        unknown = 0
+        for item in results[:4 * len(batch) + 16]:
+            event_id = item.get('event_id') if isinstance(item, dict) else None
+            verdict = item.get('status') if isinstance(item, dict) else None
+            if (not isinstance(event_id, str) or event_id not in by_id
+                    or verdict not in (*OK_STATUSES, 'rejected')):
+                unknown += 1
+                continue
+            ok = verdict in OK_STATUSES
+            reason = item.get('reason')
+            reason = reason[:MAX_REASON_CHARS] if isinstance(reason, str) else ''
+            previous = verdicts.get(event_id)
+            if previous is not None and (previous[0] in OK_STATUSES) != ok:
+                contradicted.add(event_id)
+            verdicts[event_id] = (verdict, reason)
+        confirmed = [event.seq for event_id, event in by_id.items()
+                     if event_id not in contradicted
+                     and verdicts.get(event_id, ('',))[0] in OK_STATUSES]
+        rejected = [(event, verdicts[event_id][1]) for event_id, event in by_id.items()
+                    if event_id not in contradicted
+                    and verdicts.get(event_id, ('',))[0] == 'rejected']
+        if confirmed:
+            self.outbox.delete(confirmed)
+        reused = []
+        for event, reason in rejected:
+            self._quarantine(event, f'rejected by the platform: {reason or "no reason given"}')
+            if reason.startswith('seq_reused'):
+                reused.append(event)
+        if reused:
+            self.seq_reused += len(reused)
+            detail = (f'seq {reused[0].seq} (event {reused[0].event_id}) and '
+                      f'{len(reused) - 1} more refused as seq_reused')
+            self.outbox.note_seq_reused(len(reused), detail)
+            self.log(f'ERROR: {detail}: another outbox of robot {self.config.robot_id} already '
+                     'sent these sequence numbers; events kept in quarantine')
+        missing = len(batch) - len(confirmed) - len(rejected)
+        if missing or unknown or contradicted or acked != len(confirmed):
+            self.log(f'platform answer for {len(batch)} events: {len(confirmed)} confirmed, '
+                     f'{len(rejected)} rejected, {missing} not confirmed (kept pending)'
+                     + (f', {unknown} unknown entries ignored' if unknown else '')
+                     + (f', {len(contradicted)} with contradicting verdicts' if contradicted else '')
+                     + (f'; acked={acked!r} not trusted' if acked != len(confirmed) else ''))
+        if not confirmed and not rejected:
+            raise TransientError(f'platform confirmed none of the {len(batch)} events sent; '
+                                 'all kept pending')
+        return len(confirmed), len(rejected)
 
     def upload_once(self, flush: bool = True) -> int:
         """Send one batch if one is due; returns events delivered or quarantined (0: nothing due).
@@ -197,22 +322,13 @@ class Uploader:
         if (not flush and len(batch) < self.config.batch_size
                 and self.outbox.now() - batch[0].mono < self.config.max_delay_s):
             return 0
-        poison: list = []
         bisect = self._server_failures >= POISON_AFTER
         try:
-            delivered, quarantined = self._send(batch, poison, bisect)
+            delivered, quarantined = self._send(batch, bisect)
         except _ServerFailure as exc:
             self._server_failures += 1
-            if bisect:
-                raise TransientError(f'platform failed (HTTP 500) on all {len(batch)} events '
-                                     'sent') from None
             raise TransientError(str(exc)) from None
         self._server_failures = 0
-        if poison and delivered:
-            # Other events went through: these alone break the platform. Keep them aside.
-            for event, reason in poison:
-                self._quarantine(event, f'platform fails on this event: {reason}')
-            quarantined += len(poison)
         self.sent += delivered
         if delivered or quarantined:
             self.backoff.reset()
@@ -258,11 +374,20 @@ class Uploader:
                 if until_empty and give_up_s is not None and waited >= give_up_s:
                     return UNREACHABLE
                 delay = self.backoff.next_delay()
+                asked = exc.retry_after_s or 0.0
                 if until_empty and give_up_s is not None:
-                    delay = min(delay, max(0.0, give_up_s - waited))
+                    left = max(0.0, give_up_s - waited)
+                    if asked > left:           # cannot wait as asked before giving up
+                        self.log(f'{exc}; giving up in {left:.1f} s')
+                        self._pause(left, stop, threading.Event())
+                        return UNREACHABLE if not stop.is_set() else DONE
+                    delay = min(delay, left)
+                delay = max(delay, asked)
                 self.log(f'{exc}; retrying in {delay:.1f} s '
                          f'(attempt {self.backoff.failures})')
-                self._pause(delay, stop, wake)
+                # The platform's Retry-After is waited out even when woken (`sync now`).
+                self._pause(asked, stop, threading.Event())
+                self._pause(delay - asked, stop, wake)
                 continue
             if done:
                 last_progress = time.monotonic()
