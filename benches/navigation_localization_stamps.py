@@ -146,6 +146,7 @@ def run(seconds: float, load: int) -> dict:
         for w in workers:
             w.terminate()
     errors: dict[str, list[float]] = {'ours': [], 'peer': []}
+    series = []
     start = recorder.samples[0][0] + 5.0 if recorder.samples else 0.0
     for stamp, truth, m2os in recorder.samples:
         if stamp < start:
@@ -153,11 +154,14 @@ def run(seconds: float, load: int) -> dict:
         odom, verdict, _ = recorder.odom.at(stamp)
         if odom is None:
             continue
+        row = [stamp, truth]
         for name, m2o in zip(('ours', 'peer'), m2os):
             if m2o is not None:
                 believed = compose(m2o, odom)
                 errors[name].append(math.hypot(believed[0] - truth[0], believed[1] - truth[1]))
-    return {'errors': errors, 'odometer_m': odometer, 'refused': refused}
+                row.append(errors[name][-1])
+        series.append(row)
+    return {'errors': errors, 'odometer_m': odometer, 'refused': refused, 'series': series}
 
 
 def main() -> None:

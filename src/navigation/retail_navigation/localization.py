@@ -228,7 +228,8 @@ def posterior_modes(particles: np.ndarray, weights: np.ndarray, radius: float, m
 
 class OdomHistory:
     """The last `keep_s` of odometry poses by stamp; `at(stamp)` interpolates the pose at a scan's
-    stamp. Verdicts: 'ok'; 'wait' (the stamp is just after the newest odometry: it may still come);
+    stamp (interpolated, never extrapolated). Verdicts: 'ok'; 'wait' (the stamp is after the newest
+    odometry, by less than `window_s`: it may still come);
     'ahead' / 'behind' (off the history by more than `window_s`: refused); 'none' (no odometry yet)."""
 
     def __init__(self, keep_s: float = 2.0, window_s: float = 0.5, edge_s: float = 0.05) -> None:
@@ -258,10 +259,8 @@ class OdomHistory:
         if not self.stamps:
             return None, 'none', math.inf
         first, last = self.stamps[0], self.stamps[-1]
-        if stamp > last:
+        if stamp > last:                         # never extrapolated: bunched stamps would make it jump
             offset = stamp - last
-            if offset <= self.edge_s and len(self.stamps) >= 2:   # a fraction of an odometry period
-                return self._between(len(self.stamps) - 1, stamp), 'ok', offset
             return None, ('wait' if offset <= self.window_s else 'ahead'), offset
         if stamp < first:
             offset = first - stamp
