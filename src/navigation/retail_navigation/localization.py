@@ -299,6 +299,7 @@ class ParticleFilter:
         self.estimate: Estimate | None = None
         self._free_points: np.ndarray | None = None
         self.hypotheses: list[Hypothesis] = []
+        self._delta: Pose = (0.0, 0.0, 0.0)      # odometry step of the current update
 
     # --- initialisation -----------------------------------------------------------------------
     def initialise(self, pose: Pose, std_xy: float | None = None, std_theta: float | None = None,
@@ -368,8 +369,8 @@ class ParticleFilter:
         if not (force or self.global_mode or moved >= c.update_min_d or turned >= c.update_min_a):
             return self._shifted_estimate(odom)
         self.particles = sample_motion_odometry(self.particles, self._odom, odom, c, self.rng)
+        delta = self._delta = relative(self._odom, odom)
         if self.hypotheses:
-            delta = relative(self._odom, odom)
             for h in self.hypotheses:
                 h.pose = compose(h.pose, delta)
         self._odom = odom
@@ -467,6 +468,15 @@ class ParticleFilter:
     def _estimate(self, ranges: np.ndarray, angles: np.ndarray, notes: list[str], informative: bool = True) -> None:
         c = self.config
         p, w = self.particles, self.weights
+        if not informative and self.estimate is not None:
+            # nothing seen: the last estimate carried by odometry; the particles' spread (grown by the
+            # motion model) is its covariance
+            x, y, theta = compose(self.estimate.pose, self._delta)
+            d = np.stack([p[:, 0] - x, p[:, 1] - y, wrap(p[:, 2] - theta)], axis=1)
+            cov = (d * w[:, None]).T @ d
+            self.estimate = Estimate((x, y, theta), cov, math.nan, len(p), self._bad_updates >= c.lost_after_updates,
+                                     True, notes, degraded=True)
+            return
         best = p[int(np.argmax(w))]
         near = (np.hypot(p[:, 0] - best[0], p[:, 1] - best[1]) < c.cluster_radius_m) & \
                (np.abs(wrap(p[:, 2] - best[2])) < 0.5)
