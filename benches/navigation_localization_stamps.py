@@ -182,8 +182,8 @@ def main() -> None:
         stats[name] = (float(np.median(v)), float(np.percentile(v, 95)), float(v.max()))
         print(f'{label:44s} n={len(v):5d}  median {stats[name][0] * 100:5.1f} cm  p95 {stats[name][1] * 100:5.1f} cm  '
               f'max {stats[name][2] * 100:5.1f} cm')
-    print(f'ratio peer / ours: median {stats["peer"][0] / stats["ours"][0]:.2f}x, p95 {stats["peer"][1] / stats["ours"][1]:.2f}x, '
-          f'max {stats["peer"][2] / stats["ours"][2]:.2f}x')
+    ratio = [stats['peer'][k] / stats['ours'][k] for k in range(3)]
+    print(f'ratio peer / ours: median {ratio[0]:.2f}x, p95 {ratio[1]:.2f}x, max {ratio[2]:.2f}x')
 
 
 if __name__ == '__main__':

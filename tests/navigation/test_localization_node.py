@@ -129,7 +129,7 @@ def test_relocalise_service_finds_a_robot_carried_elsewhere(ros_context, spin, t
 def test_scans_stamped_off_the_odometry_are_reported_not_silently_dropped(ros_context, spin, tmp_path, offset):
     robot, node = start(ros_context, spin, tmp_path, DOCK, scan_offset_s=offset)
     side = 'behind' if offset > 0 else 'ahead of'
-    wait_for(lambda: any(st.level == b'\x01' and f'3.0' in st.message and side in st.message
+    wait_for(lambda: any(st.level == b'\x01' and '3.0' in st.message and side in st.message
                          for st in robot.diagnostics), 20, f'a diagnostics warning: scans {side} the odometry')
     assert node.refused_total >= 5
     assert not any(st.level == b'\x00' and 'localised' in st.message for st in robot.diagnostics[-2:])

@@ -26,7 +26,8 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_guide_node import Client, result_of, start_localised, store  # noqa: E402,F401 (store: a fixture)
+import test_guide_node  # noqa: E402
+from test_guide_node import Client, result_of, start_localised  # noqa: E402
 
 from retail_interfaces.action import GuideTo  # noqa: E402
 from retail_navigation.base_driver_node import BaseDriverNode  # noqa: E402
@@ -48,6 +49,7 @@ DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 LASER = [0.10, 0.0, 0.20, 0.0]
 pytestmark = pytest.mark.timeout(150)
+store = test_guide_node.store          # the guide tests' small store (a fixture)
 
 
 class Watcher(Node):
@@ -246,7 +248,8 @@ def test_a_frozen_lidar_stamp_stops_the_robot_before_the_wall(ros_context, spin,
 
 @pytest.mark.parametrize('fault', ['late:3', 'future:5', 'zero'])
 def test_lidar_stamps_late_in_the_future_or_zero_never_let_the_robot_drive(ros_context, spin, tmp_path, sims, fault):
-    sim, monitor, commander = bring_up_base_and_monitor(ros_context, spin, tmp_path, ScanStamper(StampFault.parse(fault)))
+    stamper = ScanStamper(StampFault.parse(fault))
+    sim, monitor, commander = bring_up_base_and_monitor(ros_context, spin, tmp_path, stamper)
     sims.append(sim)
     wait_for(lambda: monitor.sources[0].scans >= 5, 20, 'scans reaching the collision monitor')
     commander.vx = 0.3

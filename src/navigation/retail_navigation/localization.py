@@ -531,7 +531,8 @@ class ParticleFilter:
         if est is None or math.isnan(est.score):
             return
         best = max([est.score] + [h.score for h in self.hypotheses
-                                  if math.hypot(h.pose[0] - est.pose[0], h.pose[1] - est.pose[1]) < c.mode_separation_m])
+                                  if math.hypot(h.pose[0] - est.pose[0], h.pose[1] - est.pose[1])
+                                  < c.mode_separation_m])
         est.ambiguous = [h.pose for h in self.hypotheses
                          if math.hypot(h.pose[0] - est.pose[0], h.pose[1] - est.pose[1]) >= c.mode_separation_m
                          and h.score >= best - c.ambiguity_margin and h.score >= c.global_accept_score - 0.05]

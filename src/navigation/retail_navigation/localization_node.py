@@ -229,7 +229,8 @@ class LocalizationNode(Node):
         while self._refused and self._refused[0][0] < now - 10.0:
             self._refused.pop(0)
         what = {'ahead': f'scan stamped {offset:.2f} s ahead of the odometry',
-                'behind': f'scan stamped {offset:.2f} s behind the odometry'}.get(verdict, "no odometry for the scan's stamp")
+                'behind': f'scan stamped {offset:.2f} s behind the odometry'}.get(
+                    verdict, "no odometry for the scan's stamp")
         self.get_logger().warning(f'{what}: not used ({self.refused_total} so far; lidar and base clocks, '
                                   'stamps or a stalled odometry?)', throttle_duration_sec=5.0)
 
