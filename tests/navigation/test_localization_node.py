@@ -180,3 +180,19 @@ def test_relocalising_among_two_identical_aisles_says_not_sure_and_publishes_no_
         assert min(math.hypot(x - want[0], y - want[1]) for x, y in spots) < 0.3, places
     assert len(robot.poses) <= published + 1, 'no pose is published while not sure'
     assert 'tracking' not in robot.states[robot.states.index('not_sure'):]
+
+
+@pytest.mark.parametrize('field, value', [('angle_increment', float('nan')), ('angle_increment', 0.0),
+                                          ('range_max', float('inf')), ('ranges', []), ('ranges', [1.0] * 30000)])
+def test_a_malformed_scan_is_refused_and_counted_never_a_traceback(ros_context, tmp_path, field, value):
+    node = LocalizationNode(context=ros_context, namespace='navigation', parameter_overrides=[
+        Parameter('store_dir', value=str(DEMO)), Parameter('pose_file', value=str(tmp_path / 'last_pose.json'))])
+    try:
+        msg = LaserScan()
+        msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max = -math.pi, math.pi / 180, 0.15, 12.0
+        msg.ranges = [2.0] * 360
+        setattr(msg, field, value)
+        node._on_scan(msg)
+        assert node.refused_total == 1
+    finally:
+        node.destroy_node()

@@ -50,6 +50,7 @@ from retail_common import names
 from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
 from retail_common.params import ParamSpec
 from retail_common.store import StoreError, load_store
+from retail_navigation.collision_monitor import MAX_BEAMS
 from retail_navigation.localization import AmclConfig, OdomHistory, ParticleFilter, map_to_odom
 from retail_navigation.maps import MapError, load_map
 from retail_navigation.tf_support import TF_QOS, TFMessage, transform, yaw_of
@@ -242,6 +243,16 @@ class LocalizationNode(Node):
 
     def _on_scan(self, msg: LaserScan) -> None:
         self._last_scan = time.monotonic()
+        n = len(msg.ranges)
+        if not (0 < n <= MAX_BEAMS and all(math.isfinite(v) and abs(v) < 1e6 for v in (
+                msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max)) and msg.angle_increment != 0.0
+                and 0.0 <= msg.range_min < msg.range_max):
+            self.refused_total += 1
+            self._refused.append((self._last_scan, 'malformed', math.nan))
+            self.get_logger().warning(f'{self.params.scan_topic}: malformed scan ({n} ranges, angle_increment '
+                                      f'{msg.angle_increment}, range {msg.range_min}..{msg.range_max}): not used',
+                                      throttle_duration_sec=5.0)
+            return
         self._pending.append((self._last_scan, msg, self.odom_for_scan(_stamp_s(msg.header.stamp))[2]))
         if len(self._pending) > 20:              # bounded: the oldest cannot wait longer
             self._pending.pop(0)
@@ -388,7 +399,8 @@ class LocalizationNode(Node):
             refused_why = (f'{len(refused)} scans in the last 10 s not used: stamps up to {worst[2]:.2f} s '
                            f'{"ahead of" if worst[1] == "ahead" else "behind"} the odometry'
                            if worst[1] in ('ahead', 'behind') else
-                           f'{len(refused)} scans in the last 10 s not used: no odometry for their stamps')
+                           f'{len(refused)} scans in the last 10 s not used: '
+                           f'{"malformed" if worst[1] == "malformed" else "no odometry for their stamps"}')
         if age > self.params.scan_timeout_s:
             level, message = DiagnosticStatus.ERROR, ('no laser scan yet' if age == math.inf
                                                       else f'no laser scan for {age:.1f} s')
