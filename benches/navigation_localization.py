@@ -29,11 +29,11 @@ import numpy as np
 from retail_common.store import load_zones_file
 from retail_navigation import protocol as p
 from retail_navigation.base_sim import Drift, SimConfig, SimulatedBase
-from retail_navigation.collision_monitor import CollisionMonitor
+from retail_navigation.collision_monitor import CollisionMonitor, ScanSource
 from retail_navigation.costmap import Costmap
 from retail_navigation.follower import FollowerConfig
 from retail_navigation.guide import GuideConfig, Mission, Stop
-from retail_navigation.lidar import LidarConfig, SimLidar, scan_points
+from retail_navigation.lidar import LidarConfig, SimLidar
 from retail_navigation.localization import AmclConfig, ParticleFilter, compose
 from retail_navigation.maps import FREE, OCCUPIED, StoreMap, load_map
 from retail_navigation.odometry import Odometry
@@ -98,6 +98,8 @@ def run_day(store_map, zones, people: int, seed: int, order: list[str], relocali
     costmap = Costmap(store_map, 0.18, 0.12)
     planner = GlobalPlanner(costmap)
     monitor = CollisionMonitor()
+    source = ScanSource('/scan', LASER)
+    clock0 = 1000.0                             # simulated clock of the stamps (a zero stamp is refused)
     follower_config = FollowerConfig(max_vx=0.45)
     guide_config = GuideConfig(replan_after_s=2.0, blocked_timeout_s=30.0)
     t, dt = 0.0, 0.02
@@ -105,7 +107,6 @@ def run_day(store_map, zones, people: int, seed: int, order: list[str], relocali
     filter_ms, scan_ms = [], []
     reached, driving_s, travelled = 0, 0.0, 0.0
     estimate = dock
-    points = np.zeros((0, 2))
     reloc_time = None
     outcomes: list[tuple[str, str, str]] = []
     if relocalise:
@@ -147,16 +148,13 @@ def run_day(store_map, zones, people: int, seed: int, order: list[str], relocali
                                     np.where(valid, ranges, 12.0)[valid | np.isposinf(ranges)],
                                     valid[valid | np.isposinf(ranges)], t)
                 costmap.expire(t)
-                local = scan_points(ranges, lidar.config.angle_min, lidar.config.angle_increment, 0.15, 12.0)
-                c, sn = math.cos(LASER[2]), math.sin(LASER[2])
-                points = np.stack([LASER[0] + c * local[:, 0] - sn * local[:, 1],
-                                   LASER[1] + sn * local[:, 0] + c * local[:, 1]], axis=1)
+                source.update(clock0 + t, ranges, lidar.config.angle_min, lidar.config.angle_increment, 0.15, 12.0)
                 tick = mission.step(t, estimate)
                 if tick.outcome is not None:
                     reached += tick.outcome.success
                     outcomes.append((goal, tick.outcome.reason, tick.outcome.message))
                     break
-                decision = monitor.decide(tick.vx, tick.wz, points, 0.05)
+                decision = monitor.decide(tick.vx, tick.wz, [source.observe(clock0 + t + 0.05)])
                 command = (decision.vx, decision.wz)
                 left, right = p.speed_radius_to_wheels(*p.twist_to_speed_radius(*command), p.WHEELBASE_M)
                 base._set_targets(left, right)

@@ -146,6 +146,7 @@ def run(seconds: float, load: int) -> dict:
         for w in workers:
             w.terminate()
     errors: dict[str, list[float]] = {'ours': [], 'peer': []}
+    series = []
     start = recorder.samples[0][0] + 5.0 if recorder.samples else 0.0
     for stamp, truth, m2os in recorder.samples:
         if stamp < start:
@@ -153,11 +154,14 @@ def run(seconds: float, load: int) -> dict:
         odom, verdict, _ = recorder.odom.at(stamp)
         if odom is None:
             continue
+        row = [stamp, truth]
         for name, m2o in zip(('ours', 'peer'), m2os):
             if m2o is not None:
                 believed = compose(m2o, odom)
                 errors[name].append(math.hypot(believed[0] - truth[0], believed[1] - truth[1]))
-    return {'errors': errors, 'odometer_m': odometer, 'refused': refused}
+                row.append(errors[name][-1])
+        series.append(row)
+    return {'errors': errors, 'odometer_m': odometer, 'refused': refused, 'series': series}
 
 
 def main() -> None:
@@ -178,8 +182,8 @@ def main() -> None:
         stats[name] = (float(np.median(v)), float(np.percentile(v, 95)), float(v.max()))
         print(f'{label:44s} n={len(v):5d}  median {stats[name][0] * 100:5.1f} cm  p95 {stats[name][1] * 100:5.1f} cm  '
               f'max {stats[name][2] * 100:5.1f} cm')
-    print(f'ratio peer / ours: median {stats["peer"][0] / stats["ours"][0]:.2f}x, p95 {stats["peer"][1] / stats["ours"][1]:.2f}x, '
-          f'max {stats["peer"][2] / stats["ours"][2]:.2f}x')
+    ratio = [stats['peer'][k] / stats['ours'][k] for k in range(3)]
+    print(f'ratio peer / ours: median {ratio[0]:.2f}x, p95 {ratio[1]:.2f}x, max {ratio[2]:.2f}x')
 
 
 if __name__ == '__main__':

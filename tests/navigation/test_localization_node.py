@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,9 +23,12 @@ from std_srvs.srv import Trigger
 from retail_navigation.lidar import LidarConfig, SimLidar
 from retail_navigation.localization import compose
 from retail_navigation.localization_node import LocalizationNode, save_pose
-from retail_navigation.maps import load_map
+from retail_navigation.maps import load_map, save_map
 from retail_navigation.tf_support import TF_QOS, TFMessage, planar
 from rostest_support import wait_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_localization import symmetric_store  # noqa: E402
 
 DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
 DOCK = (0.7, 6.5, math.pi)
@@ -35,12 +39,12 @@ LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, relia
 class FakeRobot(Node):
     """Odometry at the origin and lidar scans of a robot standing at `truth` on the demo map."""
 
-    def __init__(self, truth, scan_offset_s=0.0, range_max=12.0, **kwargs) -> None:
+    def __init__(self, truth, scan_offset_s=0.0, range_max=12.0, store_map=None, **kwargs) -> None:
         super().__init__('fake_robot', **kwargs)
         self.truth = truth
         self.scan_offset_s = scan_offset_s
-        self.lidar = SimLidar(load_map(DEMO / 'map.yaml'), LidarConfig(mount=(0.1, 0.0, 0.0), range_max=range_max),
-                              seed=1)
+        self.lidar = SimLidar(store_map or load_map(DEMO / 'map.yaml'),
+                              LidarConfig(mount=(0.1, 0.0, 0.0), range_max=range_max), seed=1)
         self.states: list[str] = []
         self.diagnostics: list = []
         self.create_subscription(String, '/navigation/localization_state', lambda m: self.states.append(m.data),
@@ -81,11 +85,11 @@ class FakeRobot(Node):
         self.scan.publish(msg)
 
 
-def start(ros_context, spin, tmp_path, truth, **fake):
+def start(ros_context, spin, tmp_path, truth, store=DEMO, params=(), **fake):
     robot = FakeRobot(truth, context=ros_context, **fake)
     node = LocalizationNode(context=ros_context, namespace='navigation', parameter_overrides=[
-        Parameter('store_dir', value=str(DEMO)), Parameter('pose_file', value=str(tmp_path / 'last_pose.json')),
-        Parameter('laser_pose', value=[0.1, 0.0, 0.2, 0.0])])
+        Parameter('store_dir', value=str(store)), Parameter('pose_file', value=str(tmp_path / 'last_pose.json')),
+        Parameter('laser_pose', value=[0.1, 0.0, 0.2, 0.0]), *params])
     spin(robot, node)
     return robot, node
 
@@ -129,7 +133,7 @@ def test_relocalise_service_finds_a_robot_carried_elsewhere(ros_context, spin, t
 def test_scans_stamped_off_the_odometry_are_reported_not_silently_dropped(ros_context, spin, tmp_path, offset):
     robot, node = start(ros_context, spin, tmp_path, DOCK, scan_offset_s=offset)
     side = 'behind' if offset > 0 else 'ahead of'
-    wait_for(lambda: any(st.level == b'\x01' and f'3.0' in st.message and side in st.message
+    wait_for(lambda: any(st.level == b'\x01' and '3.0' in st.message and side in st.message
                          for st in robot.diagnostics), 20, f'a diagnostics warning: scans {side} the odometry')
     assert node.refused_total >= 5
     assert not any(st.level == b'\x00' and 'localised' in st.message for st in robot.diagnostics[-2:])
@@ -147,3 +151,48 @@ def test_a_lidar_that_sees_nothing_gives_a_degraded_pose_not_lost(ros_context, s
     wait_for(lambda: robot.map_to_odom is not None, 10, 'map -> odom')
     pose = compose(robot.map_to_odom, (0.0, 0.0, 0.0))
     assert math.hypot(pose[0] - truth[0], pose[1] - truth[1]) < 0.1
+
+
+def test_relocalising_among_two_identical_aisles_says_not_sure_and_publishes_no_pose(ros_context, spin, tmp_path):
+    store_map = symmetric_store()
+    store = tmp_path / 'store'
+    store.mkdir()
+    save_map(store_map, store / 'map.yaml')
+    truth = (4.0, 1.0, 0.0)                                     # its mirror: (12.0, 7.0, pi)
+    robot, node = start(ros_context, spin, tmp_path, truth, store=store, store_map=store_map,
+                        params=[Parameter('initial_pose', value=[8.0, 4.0, 0.0]),
+                                Parameter('global_particles', value=10000)])
+    wait_for(lambda: robot.poses, 20, 'the first pose')
+    client = robot.create_client(Trigger, '/navigation/relocalise')
+    assert client.wait_for_service(timeout_sec=10)
+    future = client.call_async(Trigger.Request())
+    wait_for(future.done, 10, 'the relocalise answer')
+    published = len(robot.poses)
+    try:
+        wait_for(lambda: robot.states and robot.states[-1] == 'not_sure', 60, 'the not_sure state')
+    finally:
+        print('states:', robot.states, 'hypotheses:', node.filter.hypotheses)
+    wait_for(lambda: any(st.level == b'\x01' and 'not sure' in st.message for st in robot.diagnostics), 10,
+             'a not-sure warning')
+    places = next(kv.value for st in reversed(robot.diagnostics) for kv in st.values if kv.key == 'places_matching')
+    spots = [tuple(float(v) for v in p.split(',')) for p in places.split('; ')]
+    for want in ((4.0, 1.0), (12.0, 7.0)):
+        assert min(math.hypot(x - want[0], y - want[1]) for x, y in spots) < 0.3, places
+    assert len(robot.poses) <= published + 1, 'no pose is published while not sure'
+    assert 'tracking' not in robot.states[robot.states.index('not_sure'):]
+
+
+@pytest.mark.parametrize('field, value', [('angle_increment', float('nan')), ('angle_increment', 0.0),
+                                          ('range_max', float('inf')), ('ranges', []), ('ranges', [1.0] * 30000)])
+def test_a_malformed_scan_is_refused_and_counted_never_a_traceback(ros_context, tmp_path, field, value):
+    node = LocalizationNode(context=ros_context, namespace='navigation', parameter_overrides=[
+        Parameter('store_dir', value=str(DEMO)), Parameter('pose_file', value=str(tmp_path / 'last_pose.json'))])
+    try:
+        msg = LaserScan()
+        msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max = -math.pi, math.pi / 180, 0.15, 12.0
+        msg.ranges = [2.0] * 360
+        setattr(msg, field, value)
+        node._on_scan(msg)
+        assert node.refused_total == 1
+    finally:
+        node.destroy_node()

@@ -26,7 +26,8 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_guide_node import Client, result_of  # noqa: E402
+import test_guide_node  # noqa: E402
+from test_guide_node import Client, result_of, start_localised  # noqa: E402
 
 from retail_interfaces.action import GuideTo  # noqa: E402
 from retail_navigation.base_driver_node import BaseDriverNode  # noqa: E402
@@ -48,6 +49,7 @@ DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 LASER = [0.10, 0.0, 0.20, 0.0]
 pytestmark = pytest.mark.timeout(150)
+store = test_guide_node.store          # the guide tests' small store (a fixture)
 
 
 class Watcher(Node):
@@ -246,7 +248,8 @@ def test_a_frozen_lidar_stamp_stops_the_robot_before_the_wall(ros_context, spin,
 
 @pytest.mark.parametrize('fault', ['late:3', 'future:5', 'zero'])
 def test_lidar_stamps_late_in_the_future_or_zero_never_let_the_robot_drive(ros_context, spin, tmp_path, sims, fault):
-    sim, monitor, commander = bring_up_base_and_monitor(ros_context, spin, tmp_path, ScanStamper(StampFault.parse(fault)))
+    stamper = ScanStamper(StampFault.parse(fault))
+    sim, monitor, commander = bring_up_base_and_monitor(ros_context, spin, tmp_path, stamper)
     sims.append(sim)
     wait_for(lambda: monitor.sources[0].scans >= 5, 20, 'scans reaching the collision monitor')
     commander.vx = 0.3
@@ -281,3 +284,22 @@ def test_non_finite_or_absurd_commands_never_reach_cmd_vel(ros_context, spin, tm
     assert FACING_WALL[0] - closest < 0.01
     assert commander.monitor_states[-1] == 'invalid_command'
     assert monitor.counts['invalid_command'] >= 10
+
+
+def test_a_localisation_that_is_not_sure_stops_the_guide_like_lost(ros_context, spin, store):
+    """Two identical aisles: the localisation says `not_sure`; the guide stops and calls staff."""
+    from retail_navigation.tf_support import TF_QOS, TFMessage, transform
+    base, guide, client = start_localised(ros_context, spin, store)
+    tf = client.create_publisher(TFMessage, '/tf', TF_QOS)
+    state = client.create_publisher(String, '/navigation/localization_state', LATCHED)
+    state.publish(String(data='tracking'))
+    timer = client.create_timer(0.1, lambda: tf.publish(TFMessage(transforms=[
+        transform(client.get_clock().now().to_msg(), 'map', 'odom', 0.7, 6.5, math.pi)])))
+    wait_for(lambda: guide._pose is not None, 10, 'map -> odom reaching the guide')
+    handle = client.send(client.guide, GuideTo.Goal(zone='kitchen'))
+    wait_for(lambda: base.vx > 0.1, 15, 'the robot driving')
+    state.publish(String(data='not_sure'))
+    result = result_of(handle, 10)
+    timer.cancel()
+    assert not result.success and result.reason == 'lost'
+    wait_for(lambda: base.vx == 0.0 and base.wz == 0.0, 2, 'the base stopped')

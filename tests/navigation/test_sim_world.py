@@ -145,3 +145,18 @@ def test_retailbot_base_sim_twice_on_one_link_the_second_refuses_with_one_line(t
         first.terminate()
         first.wait(10)
     assert not link.exists()
+
+
+@pytest.mark.parametrize('args, words', [
+    (['--lidar-fault', 'melted'], 'lidar fault'),
+    (['--lidar-fault', 'late:soon'], 'not a number'),
+    (['--lidar-range', '0.1'], '--lidar-range'),
+])
+def test_the_simulators_lidar_faults_are_checked_with_one_line(tmp_path, args, words):
+    exe = str(Path(sys.executable).with_name('retail_navigation_base_sim'))
+    run = subprocess.run([exe, '--link', str(tmp_path / 'base'), '--map', str(REPO / 'config/stores/demo/map.yaml'),
+                          *args], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], run.stderr
+    assert not (tmp_path / 'base').exists()

@@ -123,7 +123,8 @@ class CollisionMonitorNode(Node):
         values = dict(self.counts, state=self._state, last_stop_reason=self._last_reason,
                       scan_age_by_stamp_s=f'{age:.2f}' if math.isfinite(age) else 'never')
         if problems:
-            level, message = DiagnosticStatus.ERROR, f'laser not usable, the robot will not drive: {"; ".join(problems)}'
+            level = DiagnosticStatus.ERROR
+            message = f'laser not usable, the robot will not drive: {"; ".join(problems)}'
         elif self._state == 'invalid_command':
             level, message = DiagnosticStatus.ERROR, f'refused a velocity command: {self._last_reason}'
         elif self._state == 'blind':

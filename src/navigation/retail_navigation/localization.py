@@ -23,7 +23,9 @@ Pure core, no rclpy. The pieces are those of Thrun, Burgard & Fox, *Probabilisti
 - Global relocalisation keeps every place the scans match (`Hypothesis`: the modes of the
   posterior, followed by odometry and refined on each scan) and accepts a pose only when no other
   place far away matches about as well; in a store with two identical aisles it stays *not sure*
-  (`Estimate.ambiguous` lists the places) instead of settling on one by chance.
+  (`Estimate.ambiguous` lists the places) instead of settling on one by chance. Before a pose is
+  accepted the whole map is searched once more for a look-alike place (a fresh uniform sample,
+  its best far-away poses refined), so a mode the particles lost early is not forgotten.
 - `OdomHistory`: a short odometry history, interpolated to each scan's own stamp (the scan is
   used where the robot was when it was taken, not where the latest odometry says it is now);
   stamps off the history by more than its window are refused with the reason.
@@ -228,7 +230,8 @@ def posterior_modes(particles: np.ndarray, weights: np.ndarray, radius: float, m
 
 class OdomHistory:
     """The last `keep_s` of odometry poses by stamp; `at(stamp)` interpolates the pose at a scan's
-    stamp. Verdicts: 'ok'; 'wait' (the stamp is just after the newest odometry: it may still come);
+    stamp (interpolated, never extrapolated). Verdicts: 'ok'; 'wait' (the stamp is after the newest
+    odometry, by less than `window_s`: it may still come);
     'ahead' / 'behind' (off the history by more than `window_s`: refused); 'none' (no odometry yet)."""
 
     def __init__(self, keep_s: float = 2.0, window_s: float = 0.5, edge_s: float = 0.05) -> None:
@@ -258,10 +261,8 @@ class OdomHistory:
         if not self.stamps:
             return None, 'none', math.inf
         first, last = self.stamps[0], self.stamps[-1]
-        if stamp > last:
+        if stamp > last:                         # never extrapolated: bunched stamps would make it jump
             offset = stamp - last
-            if offset <= self.edge_s and len(self.stamps) >= 2:   # a fraction of an odometry period
-                return self._between(len(self.stamps) - 1, stamp), 'ok', offset
             return None, ('wait' if offset <= self.window_s else 'ahead'), offset
         if stamp < first:
             offset = first - stamp
@@ -300,6 +301,8 @@ class ParticleFilter:
         self.estimate: Estimate | None = None
         self._free_points: np.ndarray | None = None
         self.hypotheses: list[Hypothesis] = []
+        self._delta: Pose = (0.0, 0.0, 0.0)      # odometry step of the current update
+        self._beams_now: tuple[np.ndarray, np.ndarray] | None = None
 
     # --- initialisation -----------------------------------------------------------------------
     def initialise(self, pose: Pose, std_xy: float | None = None, std_theta: float | None = None,
@@ -369,8 +372,8 @@ class ParticleFilter:
         if not (force or self.global_mode or moved >= c.update_min_d or turned >= c.update_min_a):
             return self._shifted_estimate(odom)
         self.particles = sample_motion_odometry(self.particles, self._odom, odom, c, self.rng)
+        delta = self._delta = relative(self._odom, odom)
         if self.hypotheses:
-            delta = relative(self._odom, odom)
             for h in self.hypotheses:
                 h.pose = compose(h.pose, delta)
         self._odom = odom
@@ -422,6 +425,7 @@ class ParticleFilter:
             notes.append(f'{len(r)} laser returns within range: no information, odometry only')
         self._estimate(ranges, angles, notes, informative=len(r) >= c.min_beams)
         if self.global_mode and len(r) >= c.min_beams:
+            self._beams_now = (r, a)
             self._follow_hypotheses(r, a)
         n_eff = 1.0 / float((self.weights ** 2).sum())
         if n_eff < 0.5 * len(self.particles) or self.global_mode:
@@ -461,13 +465,23 @@ class ParticleFilter:
                 return
             if self._global_updates >= c.global_min_updates and self.estimate is not None \
                     and self.estimate.score >= c.global_accept_score and not self.estimate.ambiguous \
-                    and float(np.trace(self.estimate.covariance[:2, :2])) < 0.05:
+                    and float(np.trace(self.estimate.covariance[:2, :2])) < 0.05 \
+                    and not self._look_alikes():
                 self.global_mode = False
                 self.hypotheses = []
 
     def _estimate(self, ranges: np.ndarray, angles: np.ndarray, notes: list[str], informative: bool = True) -> None:
         c = self.config
         p, w = self.particles, self.weights
+        if not informative and self.estimate is not None:
+            # nothing seen: the last estimate carried by odometry; the particles' spread (grown by the
+            # motion model) is its covariance
+            x, y, theta = compose(self.estimate.pose, self._delta)
+            d = np.stack([p[:, 0] - x, p[:, 1] - y, wrap(p[:, 2] - theta)], axis=1)
+            cov = (d * w[:, None]).T @ d
+            self.estimate = Estimate((x, y, theta), cov, math.nan, len(p), self._bad_updates >= c.lost_after_updates,
+                                     True, notes, degraded=True)
+            return
         best = p[int(np.argmax(w))]
         near = (np.hypot(p[:, 0] - best[0], p[:, 1] - best[1]) < c.cluster_radius_m) & \
                (np.abs(wrap(p[:, 2] - best[2])) < 0.5)
@@ -522,7 +536,8 @@ class ParticleFilter:
         if est is None or math.isnan(est.score):
             return
         best = max([est.score] + [h.score for h in self.hypotheses
-                                  if math.hypot(h.pose[0] - est.pose[0], h.pose[1] - est.pose[1]) < c.mode_separation_m])
+                                  if math.hypot(h.pose[0] - est.pose[0], h.pose[1] - est.pose[1])
+                                  < c.mode_separation_m])
         est.ambiguous = [h.pose for h in self.hypotheses
                          if math.hypot(h.pose[0] - est.pose[0], h.pose[1] - est.pose[1]) >= c.mode_separation_m
                          and h.score >= best - c.ambiguity_margin and h.score >= c.global_accept_score - 0.05]
@@ -530,13 +545,50 @@ class ParticleFilter:
             where = ', '.join(f'({x:.1f}, {y:.1f})' for x, y, _ in [est.pose, *est.ambiguous])
             est.notes.append(f'not sure: the scans match {len(est.ambiguous) + 1} places equally well {where}')
 
-    def _refine(self, pose: Pose, r: np.ndarray, a: np.ndarray, samples: int = 150) -> Pose:
+    def _look_alikes(self) -> bool:
+        """Before accepting the estimate: search the whole map once more for another place that
+        explains the scan as well (a fresh uniform sample, its best far-away poses refined). Found
+        ones become hypotheses and the estimate is ambiguous; True if any."""
+        c, est = self.config, self.estimate
+        if est is None or self._beams_now is None:
+            return False
+        r, a = self._beams_now
+        sample = self._uniform(c.global_particles)
+        far = np.hypot(sample[:, 0] - est.pose[0], sample[:, 1] - est.pose[1]) >= c.mode_separation_m
+        sample = sample[far]
+        if not len(sample):
+            return False
+        loglik = np.empty(len(sample))
+        for k in range(0, len(sample), 5000):
+            ex, ey = self._endpoints(sample[k:k + 5000], r, a)
+            loglik[k:k + 5000] = self.field.log_likelihood(ex, ey).sum(axis=1)
+        found = []
+        for i in np.argsort(-loglik)[:24]:
+            pose = tuple(float(v) for v in sample[i])
+            if any(math.hypot(pose[0] - f[0], pose[1] - f[1]) < c.mode_separation_m for f in found):
+                continue
+            for std in (0.25, 0.12, 0.06, 0.03):
+                pose = self._refine(pose, r, a, std=std, std_theta=std)
+            if math.hypot(pose[0] - est.pose[0], pose[1] - est.pose[1]) < c.mode_separation_m:
+                continue
+            score = self._score_beams(pose, r, a)
+            if score >= est.score - c.ambiguity_margin and score >= c.global_accept_score - 0.05:
+                found.append(pose)
+                self.hypotheses.append(Hypothesis(pose, score))
+        if found:
+            est.ambiguous = found
+            where = ', '.join(f'({x:.1f}, {y:.1f})' for x, y, _ in [est.pose, *found])
+            est.notes.append(f'not sure: the scans match {len(found) + 1} places equally well {where}')
+        return bool(found)
+
+    def _refine(self, pose: Pose, r: np.ndarray, a: np.ndarray, samples: int = 150, std: float = 0.06,
+                std_theta: float = 0.04) -> Pose:
         """The best of a few poses around `pose` by the likelihood of the scan (a local search)."""
         cand = np.empty((samples + 1, 3))
         cand[0] = pose
-        cand[1:, 0] = pose[0] + self.rng.normal(0.0, 0.06, samples)
-        cand[1:, 1] = pose[1] + self.rng.normal(0.0, 0.06, samples)
-        cand[1:, 2] = wrap(pose[2] + self.rng.normal(0.0, 0.04, samples))
+        cand[1:, 0] = pose[0] + self.rng.normal(0.0, std, samples)
+        cand[1:, 1] = pose[1] + self.rng.normal(0.0, std, samples)
+        cand[1:, 2] = wrap(pose[2] + self.rng.normal(0.0, std_theta, samples))
         ex, ey = self._endpoints(cand, r, a)
         best = cand[int(np.argmax(self.field.log_likelihood(ex, ey).sum(axis=1)))]
         return float(best[0]), float(best[1]), float(best[2])

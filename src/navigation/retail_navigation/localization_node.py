@@ -50,6 +50,7 @@ from retail_common import names
 from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
 from retail_common.params import ParamSpec
 from retail_common.store import StoreError, load_store
+from retail_navigation.collision_monitor import MAX_BEAMS
 from retail_navigation.localization import AmclConfig, OdomHistory, ParticleFilter, map_to_odom
 from retail_navigation.maps import MapError, load_map
 from retail_navigation.tf_support import TF_QOS, TFMessage, transform, yaw_of
@@ -140,7 +141,7 @@ class LocalizationNode(Node):
         start, source = self._candidates[0]
         self.filter.initialise(start)
         self._odom = OdomHistory(keep_s=max(2.0, 2 * cfg.odom_window_s), window_s=cfg.odom_window_s)
-        self._pending: list[LaserScan] = []      # scans waiting for the odometry of their stamp
+        self._pending: list[tuple[float, LaserScan, float]] = []   # (arrival, scan, offset) waiting for odometry
         self._refused: list[tuple[float, str, float]] = []   # (monotonic time, verdict, offset) of the last 10 s
         self.refused_total = 0
         self._last_used = 0.0                    # monotonic time of the last scan used
@@ -206,15 +207,19 @@ class LocalizationNode(Node):
         return self._odom.at(stamp)
 
     def _drain(self) -> None:
-        """Use the waiting scans whose odometry has come, in order; refuse those that cannot get any."""
+        """Use the waiting scans whose odometry has come, in order. A scan whose stamp the odometry
+        does not reach within `odom_window_s` of its arrival (odometry stalled, or the lidar's
+        stamps ahead of it) is refused and reported, as is one older than the odometry history."""
+        now = time.monotonic()
         while self._pending:
-            msg = self._pending[0]
+            arrived, msg, first_offset = self._pending[0]
             odom, verdict, offset = self.odom_for_scan(_stamp_s(msg.header.stamp))
-            if verdict == 'wait':
-                return
+            if odom is None and verdict in ('wait', 'ahead', 'none') and now - arrived <= self.params.odom_window_s:
+                return                            # its odometry may still come (a loaded machine)
             self._pending.pop(0)
-            if odom is None:
-                self._refuse(verdict, offset)
+            if odom is None:                      # how far ahead it was when it came
+                self._refuse('ahead' if verdict == 'wait' else verdict,
+                             first_offset if verdict in ('wait', 'ahead') else offset)
             else:
                 self._use_scan(msg, odom)
 
@@ -224,11 +229,11 @@ class LocalizationNode(Node):
         self._refused.append((now, verdict, offset))
         while self._refused and self._refused[0][0] < now - 10.0:
             self._refused.pop(0)
-        what = {'ahead': f'{offset:.2f} s ahead of', 'behind': f'{offset:.2f} s behind',
-                'none': 'with no'}.get(verdict, verdict)
-        self.get_logger().warning(f'scan stamped {what} the odometry: not used '
-                                  f'({self.refused_total} so far; lidar and base clocks or stamps?)',
-                                  throttle_duration_sec=5.0)
+        what = {'ahead': f'scan stamped {offset:.2f} s ahead of the odometry',
+                'behind': f'scan stamped {offset:.2f} s behind the odometry'}.get(
+                    verdict, "no odometry for the scan's stamp")
+        self.get_logger().warning(f'{what}: not used ({self.refused_total} so far; lidar and base clocks, '
+                                  'stamps or a stalled odometry?)', throttle_duration_sec=5.0)
 
     def _angles(self, msg: LaserScan) -> np.ndarray:
         key = (len(msg.ranges), msg.angle_min, msg.angle_increment)
@@ -238,10 +243,20 @@ class LocalizationNode(Node):
 
     def _on_scan(self, msg: LaserScan) -> None:
         self._last_scan = time.monotonic()
-        self._pending.append(msg)
-        if len(self._pending) > 3:               # odometry stalled: the oldest cannot wait longer
+        n = len(msg.ranges)
+        if not (0 < n <= MAX_BEAMS and all(math.isfinite(v) and abs(v) < 1e6 for v in (
+                msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max)) and msg.angle_increment != 0.0
+                and 0.0 <= msg.range_min < msg.range_max):
+            self.refused_total += 1
+            self._refused.append((self._last_scan, 'malformed', math.nan))
+            self.get_logger().warning(f'{self.params.scan_topic}: malformed scan ({n} ranges, angle_increment '
+                                      f'{msg.angle_increment}, range {msg.range_min}..{msg.range_max}): not used',
+                                      throttle_duration_sec=5.0)
+            return
+        self._pending.append((self._last_scan, msg, self.odom_for_scan(_stamp_s(msg.header.stamp))[2]))
+        if len(self._pending) > 20:              # bounded: the oldest cannot wait longer
             self._pending.pop(0)
-            self._refuse('wait', math.nan)
+            self._refuse('none', math.nan)
         self._drain()
 
     def _use_scan(self, msg: LaserScan, odom: tuple[float, float, float]) -> None:
@@ -351,6 +366,8 @@ class LocalizationNode(Node):
 
     def _republish_tf(self) -> None:
         """Between scans (or with the robot standing still) map -> odom stays current."""
+        if self._pending:
+            self._drain()
         if time.monotonic() - self._last_scan > 0.15:
             self._publish_tf(None)
 
@@ -382,7 +399,8 @@ class LocalizationNode(Node):
             refused_why = (f'{len(refused)} scans in the last 10 s not used: stamps up to {worst[2]:.2f} s '
                            f'{"ahead of" if worst[1] == "ahead" else "behind"} the odometry'
                            if worst[1] in ('ahead', 'behind') else
-                           f'{len(refused)} scans in the last 10 s not used: no odometry for their stamps')
+                           f'{len(refused)} scans in the last 10 s not used: '
+                           f'{"malformed" if worst[1] == "malformed" else "no odometry for their stamps"}')
         if age > self.params.scan_timeout_s:
             level, message = DiagnosticStatus.ERROR, ('no laser scan yet' if age == math.inf
                                                       else f'no laser scan for {age:.1f} s')
