@@ -19,7 +19,7 @@ from retail_navigation.frames import relative
 from retail_navigation.guide import GuideConfig, Stop
 from retail_navigation.maps import load_map
 from retail_navigation.planner import GlobalPlanner
-from retail_navigation.supervisor import (Battery, Drive, EndGoal, Feedback, Goal, Inputs, Log, Supervisor,
+from retail_navigation.supervisor import (Arrived, Battery, Drive, EndGoal, Feedback, Goal, Inputs, Log, Supervisor,
                                           SupervisorConfig, bumper_marks, map_pose)
 
 DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
@@ -59,6 +59,7 @@ class World:
         self.ends: list[EndGoal] = []
         self.logs: list[Log] = []
         self.feedback: list[Feedback] = []
+        self.arrivals: list[str] = []
         self.dock_attempts = 0
         self.moved_while: list[str] = []      # reasons the base was commanded to move when it must not
         self._goal_ids = 0
@@ -93,11 +94,19 @@ class World:
                     self.dock_attempts += command.text.startswith('Battery low')
                 elif isinstance(command, Feedback):
                     self.feedback.append(command)
+                elif isinstance(command, Arrived):
+                    self.arrivals.append(command.stop.zone)
             self.events += tick.events
             self.pose[0] += self.vx * math.cos(self.pose[2]) * DT
             self.pose[1] += self.vx * math.sin(self.pose[2]) * DT
             self.pose[2] += self.wz * DT
             self.now += DT
+
+    def run_until(self, condition, limit_s: float) -> None:
+        end = self.now + limit_s
+        while not condition() and self.now < end:
+            self.run(DT)
+        assert condition(), f'not reached in {limit_s} s of simulated time'
 
     def count(self, type_: str, reason: str | None = None) -> int:
         return sum(1 for e in self.events if e.type == type_
@@ -364,3 +373,52 @@ def test_low_battery_without_what_docking_needs_starts_nothing(demo, condition):
         world.inputs.battery = Battery(math.nan)
     world.run(600)
     assert world.dock_attempts == 0 and world.events == [] and world.vx == 0.0
+
+
+# --- skipping a tour stop ----------------------------------------------------------------------
+def test_a_skipped_upcoming_stop_is_not_driven_to(demo):
+    world = World(demo, (0.7, 6.5, 0.0))
+    world.goal('service_desk', 'entrance', 'dock', kind='tour')
+    world.run(1)
+    assert world.sup.skip_stop(1) is None                    # skip the entrance while going to the desk
+    world.run(180)
+    assert world.arrivals == ['service_desk', 'dock']
+    assert [e.outcome.reason for e in world.ends] == ['arrived'] and world.ends[0].visited == 2
+    assert 1 not in {f.stop_index for f in world.feedback}
+    assert world.count('guide_outcome') == 1
+
+
+def test_skipping_the_stop_it_drives_to_turns_to_the_next_at_once(demo):
+    world = World(demo, (0.7, 6.5, 0.0))
+    world.goal('entrance', 'service_desk', kind='tour')
+    world.run(3)
+    assert world.sup.skip_stop(0) is None
+    world.run(120)
+    assert world.arrivals == ['service_desk']
+    assert [e.outcome.reason for e in world.ends] == ['arrived']
+
+
+def test_skipping_the_last_stop_left_ends_the_tour(demo):
+    world = World(demo, (0.7, 6.5, 0.0))
+    world.goal('service_desk', 'kitchen', kind='tour')
+    world.run_until(lambda: world.arrivals, 60)               # presenting the desk
+    assert world.sup.skip_stop(1) is None
+    world.run(2)
+    assert [(e.outcome.success, e.outcome.reason) for e in world.ends] == [(True, 'arrived')]
+    assert world.count('guide_outcome') == 1 and world.vx == 0.0
+
+
+@pytest.mark.parametrize('index,why', [(0, 'reached already'), (5, 'no stop 5')])
+def test_a_skip_that_cannot_be_done_says_why(demo, index, why):
+    world = World(demo, (0.7, 6.5, 0.0))
+    assert world.sup.skip_stop(0) == 'no tour is running'
+    world.goal('service_desk', 'kitchen', kind='tour')
+    world.run_until(lambda: world.arrivals, 60)
+    assert why in world.sup.skip_stop(index)
+
+
+def test_no_skip_on_a_guide_goal(demo):
+    world = World(demo, (0.7, 6.5, 0.0))
+    world.goal('kitchen')
+    world.run(1)
+    assert world.sup.skip_stop(0) == 'no tour is running'

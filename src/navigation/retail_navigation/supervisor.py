@@ -10,7 +10,8 @@ Policies (each edge-triggered: a decision is taken when its condition starts, ne
 it persists, and repeated only with a growing wait):
 
 - **Goals.** A new goal replaces the running one (the old one ends `preempted`), so "cancel, then
-  start" by a client works in either order. A goal is refused at once (no mission, no outcome
+  start" by a client works in either order. `skip_stop(index)` leaves a stop of the running tour
+  out (the robot does not drive there). A goal is refused at once (no mission, no outcome
   event) while the battery is low (`battery_low`), the base is latched after a safety stop
   (`safety_stop`: only staff resetting the base lets it move again) or the localisation says the
   robot is lost (`lost`).
@@ -229,6 +230,14 @@ class Supervisor:
     def submit(self, goal: Goal) -> None:
         """A goal accepted by the action server: taken up by the next step (replacing what runs)."""
         self._pending.append(goal)
+
+    def skip_stop(self, index: int) -> str | None:
+        """Leave stop `index` of the running tour out; returns why not, or None (done: the next
+        step drives to the next stop, or ends the tour when none is left)."""
+        run = self.run
+        if run is None or run.goal_id is None or run.mission.kind != 'tour':
+            return 'no tour is running'
+        return run.mission.skip(index)
 
     def set_configs(self, follower: FollowerConfig, guide: GuideConfig) -> None:
         """Live parameters: the running mission drives with them at once."""
