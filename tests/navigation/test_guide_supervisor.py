@@ -2,7 +2,8 @@
 staff requests and outcome events, over simulated time on the demo store with a perfect unicycle.
 
 The fault this file was written for: a low battery while a bumper stop was latched made the guide
-try to dock 58 times in 12 s and send 57 `guide_outcome` events. Every variant below counts the
+try to dock 58 times in 12 s and send 57 mission outcome events (`guide_outcome`, now the `guide`
+event with status `ended`). Every variant below counts the
 decisions (dock attempts, pauses, staff requests, outcome events) over minutes of simulated time.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from retail_common.events import validate_event
 from retail_common.store import load_store
 from retail_navigation.costmap import Costmap
 from retail_navigation.follower import FollowerConfig
@@ -96,6 +98,8 @@ class World:
                     self.feedback.append(command)
                 elif isinstance(command, Arrived):
                     self.arrivals.append(command.stop.zone)
+            for event in tick.events:                # each one as the outbox checks it
+                assert validate_event(event.TYPE, event.to_data(), event.VERSION) == event
             self.events += tick.events
             self.pose[0] += self.vx * math.cos(self.pose[2]) * DT
             self.pose[1] += self.vx * math.sin(self.pose[2]) * DT
@@ -109,8 +113,7 @@ class World:
         assert condition(), f'not reached in {limit_s} s of simulated time'
 
     def count(self, type_: str, reason: str | None = None) -> int:
-        return sum(1 for e in self.events if e.type == type_
-                   and (reason is None or e.payload.get('reason', e.payload.get('result')) == reason))
+        return sum(1 for e in self.events if e.TYPE == type_ and (reason is None or e.reason == reason))
 
     def at(self, zone_id: str, within: float = 0.3) -> bool:
         x, y, _ = self.zones[zone_id].pose
@@ -139,7 +142,7 @@ def test_after_staff_reset_the_low_robot_docks_once(demo):
     world.inputs.safety_latched = False          # staff reset the base
     world.run(240)
     assert world.dock_attempts == 1 and world.at('dock')
-    assert world.count('guide_outcome') == 1 and world.events[0].payload['success']
+    assert world.count('guide') == 1 and world.events[0].success
 
 
 def test_a_bumper_stop_while_docking_ends_it_once_and_holds_until_reset(demo):
@@ -150,7 +153,7 @@ def test_a_bumper_stop_while_docking_ends_it_once_and_holds_until_reset(demo):
     world.inputs.safety_latched = True
     world.run(600)
     assert world.dock_attempts == 1 and world.moved_while == []
-    assert [e.payload['result'] for e in world.events] == ['safety_stop']
+    assert [e.reason for e in world.events] == ['safety_stop']
 
 
 def test_low_battery_while_lost_calls_staff_once_and_does_not_drive(demo):
@@ -158,7 +161,7 @@ def test_low_battery_while_lost_calls_staff_once_and_does_not_drive(demo):
     world.inputs.battery = LOW
     world.inputs.localization_state = 'lost'
     world.run(600)
-    assert world.dock_attempts == 0 and world.count('guide_outcome') == 0
+    assert world.dock_attempts == 0 and world.count('guide') == 0
     assert world.count('staff_request', 'robot_lost') == 1
     assert world.at('service_desk', 0.01)
 
@@ -168,7 +171,7 @@ def test_an_unreachable_dock_is_retried_with_growing_waits_then_staff_are_called
     world.inputs.battery = LOW
     world.run(3600)
     assert world.dock_attempts == 3                          # t = 0, 30, 90 s; then it gives up
-    assert world.count('guide_outcome') == 3
+    assert world.count('guide') == 3
     assert world.count('staff_request', 'battery_low_cannot_dock') == 1
 
 
@@ -178,7 +181,7 @@ def test_odometry_gone_while_docking_ends_it_once_and_no_dock_without_odometry(d
     world.run(1)
     world.odometry_on = False
     world.run(600)
-    assert world.dock_attempts == 1 and world.count('guide_outcome', 'no_odometry') == 1
+    assert world.dock_attempts == 1 and world.count('guide', 'no_odometry') == 1
     assert len(world.events) == 1 and world.moved_while == []
 
 
@@ -188,7 +191,7 @@ def test_battery_flapping_around_the_threshold_is_one_episode(demo):
     def flap(w: World) -> None:
         w.inputs.battery = Battery(0.19 if int(w.now) % 2 else 0.21, charging=False)
     world.run(600, flap)
-    assert world.dock_attempts == 1 and world.at('dock') and world.count('guide_outcome') == 1
+    assert world.dock_attempts == 1 and world.at('dock') and world.count('guide') == 1
 
 
 def test_a_customer_goal_while_the_battery_is_low_is_refused_without_interrupting_the_dock(demo):
@@ -200,7 +203,7 @@ def test_a_customer_goal_while_the_battery_is_low_is_refused_without_interruptin
         world.run(1)
     world.run(120)
     assert [e.outcome.reason for e in world.ends] == ['battery_low'] * 20
-    assert world.dock_attempts == 1 and world.count('guide_outcome') == 1 and world.at('dock')
+    assert world.dock_attempts == 1 and world.count('guide') == 1 and world.at('dock')
 
 
 def test_stale_odometry_flapping_pauses_without_moving_and_ends_in_one_outcome(demo):
@@ -211,7 +214,7 @@ def test_stale_odometry_flapping_pauses_without_moving_and_ends_in_one_outcome(d
         w.odometry_on = (w.now % 1.6) < 0.8              # 0.8 s of odometry, 0.8 s none, for ever
     world.run(300, flap)
     assert [e.outcome.reason for e in world.ends] == ['arrived']
-    assert world.count('guide_outcome') == 1 and len(world.events) == 1
+    assert world.count('guide') == 1 and len(world.events) == 1
     assert world.moved_while == []
     pauses = [log for log in world.logs if 'guiding paused' in log.text]
     assert 1 <= len(pauses) <= 1 + 300 / world.config.log_repeat_s
@@ -239,7 +242,7 @@ def test_localisation_lost_repeatedly_calls_staff_once_and_refuses_goals_while_l
     world.run(300, flapping)
     assert world.count('staff_request', 'robot_lost') == 1
     assert len(world.ends) == 30 and {e.outcome.reason for e in world.ends} == {'lost'}
-    assert world.count('guide_outcome') == 0                 # refused goals start no mission
+    assert world.count('guide') == 0                 # refused goals start no mission
 
 
 def test_lost_during_a_mission_ends_it_once_with_one_staff_request(demo):
@@ -249,7 +252,7 @@ def test_lost_during_a_mission_ends_it_once_with_one_staff_request(demo):
     world.inputs.localization_state = 'lost'
     world.run(120)
     assert [e.outcome.reason for e in world.ends] == ['lost']
-    assert world.count('guide_outcome', 'lost') == 1 and world.count('staff_request', 'robot_lost') == 1
+    assert world.count('guide', 'lost') == 1 and world.count('staff_request', 'robot_lost') == 1
 
 
 def test_not_localised_waits_then_gives_up_once(demo):
@@ -273,7 +276,7 @@ def test_a_safety_stop_ends_the_goal_and_the_robot_does_not_restart_by_itself(de
     world.inputs.safety_latched = False                       # reset: nothing moves until asked
     world.run(60)
     assert [e.outcome.reason for e in world.ends] == ['safety_stop'] * 6
-    assert world.count('guide_outcome') == 1 and world.moved_while == []
+    assert world.count('guide') == 1 and world.moved_while == []
     assert world.vx == 0.0 and world.sup.run is None
 
 
@@ -285,7 +288,7 @@ def test_a_new_goal_replaces_the_running_one(demo):
     second = world.goal('service_desk')
     world.run(60)
     assert [(e.goal_id, e.outcome.reason) for e in world.ends] == [(first, 'preempted'), (second, 'arrived')]
-    assert [e.payload['result'] for e in world.events] == ['preempted', 'arrived']
+    assert [e.reason for e in world.events] == ['preempted', 'arrived']
 
 
 def test_two_goals_before_a_step_the_later_wins(demo):
@@ -293,7 +296,7 @@ def test_two_goals_before_a_step_the_later_wins(demo):
     first, second = world.goal('kitchen'), world.goal('service_desk')
     world.run(60)
     assert [(e.goal_id, e.outcome.reason) for e in world.ends] == [(first, 'preempted'), (second, 'arrived')]
-    assert world.count('guide_outcome') == 1
+    assert world.count('guide') == 1
 
 
 def test_cancel_ends_the_goal_and_stops(demo):
@@ -303,7 +306,7 @@ def test_cancel_ends_the_goal_and_stops(demo):
     world.inputs.cancel_requested = True
     world.run(1)
     assert [e.outcome.reason for e in world.ends] == ['cancelled'] and world.vx == 0.0
-    assert world.count('guide_outcome', 'cancelled') == 1
+    assert world.count('guide', 'cancelled') == 1
 
 
 def test_abandon_releases_pending_and_running_goals(demo):
@@ -314,7 +317,7 @@ def test_abandon_releases_pending_and_running_goals(demo):
     tick = world.sup.abandon(world.now, 'node stopped')
     ends = [c for c in tick.commands if isinstance(c, EndGoal)]
     assert sorted(e.outcome.reason for e in ends) == ['shutdown', 'shutdown']
-    assert [e.type for e in tick.events] == ['guide_outcome']
+    assert [(e.TYPE, e.status) for e in tick.events] == [('guide', 'ended')]
     assert any(isinstance(c, Drive) and c.vx == 0.0 for c in tick.commands)
 
 
@@ -385,7 +388,7 @@ def test_a_skipped_upcoming_stop_is_not_driven_to(demo):
     assert world.arrivals == ['service_desk', 'dock']
     assert [e.outcome.reason for e in world.ends] == ['arrived'] and world.ends[0].visited == 2
     assert 1 not in {f.stop_index for f in world.feedback}
-    assert world.count('guide_outcome') == 1
+    assert world.count('guide') == 1
 
 
 def test_skipping_the_stop_it_drives_to_turns_to_the_next_at_once(demo):
@@ -405,7 +408,7 @@ def test_skipping_the_last_stop_left_ends_the_tour(demo):
     assert world.sup.skip_stop(1) is None
     world.run(2)
     assert [(e.outcome.success, e.outcome.reason) for e in world.ends] == [(True, 'arrived')]
-    assert world.count('guide_outcome') == 1 and world.vx == 0.0
+    assert world.count('guide') == 1 and world.vx == 0.0
 
 
 @pytest.mark.parametrize('index,why', [(0, 'reached already'), (5, 'no stop 5')])

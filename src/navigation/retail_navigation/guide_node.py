@@ -16,8 +16,8 @@ commands of its `Tick`.
   and the people seen by perception (`people_topic`, geometry_msgs/PoseArray, in the base frame
   or `map_frame`);
 - publishes `/map` (OccupancyGrid, transient local), `plan` (nav_msgs/Path) and `arrivals`
-  (PlaceArrival, at every GuideTo goal and tour stop); sends `guide_outcome` (one per mission) and
-  `staff_request` events;
+  (PlaceArrival, at every GuideTo goal and tour stop); sends a `guide` event (status `ended`,
+  one per mission) and `staff_request` events;
 - marks what the lidar sees that is not on the map (`scan_topic`) in the costmap's obstacle layer.
 
 Frames: with `localization` on, the map pose is `map_frame -> odom_frame` (from /tf, published by
@@ -46,6 +46,7 @@ from std_msgs.msg import String
 
 from retail_common import names
 from retail_common.event_sender import EventSender
+from retail_common.events import EventPayload
 from retail_common.node_support import ConfigError, declare_params, live_store_for, main_for, watch_store
 from retail_common.params import ParamSpec
 from retail_common.store import StoreError
@@ -58,7 +59,7 @@ from retail_navigation.follower import FollowerConfig
 from retail_navigation.guide import GuideConfig, Outcome, Stop
 from retail_navigation.maps import MapError, load_map
 from retail_navigation.planner import GlobalPlanner, densify
-from retail_navigation.supervisor import (Arrived, Battery, Drive, EndGoal, Event, Feedback, Goal, Inputs, Log,
+from retail_navigation.supervisor import (Arrived, Battery, Drive, EndGoal, Feedback, Goal, Inputs, Log,
                                           ShowPath, Supervisor, SupervisorConfig, Tick, bumper_marks, map_pose)
 from retail_navigation.tf_support import TF_QOS, TFMessage, planar
 from retail_navigation.zones import load_zones_store
@@ -466,9 +467,9 @@ class GuideNode(Node):
         for event in tick.events:
             self._send_event(event)
 
-    def _send_event(self, event: Event) -> None:
+    def _send_event(self, event: EventPayload) -> None:
         """Every event of the guide goes out here."""
-        self.events.send(event.type, event.payload)
+        self.events.send(event)
 
     def _log(self, command: Log) -> None:
         # One logging call per severity: rclpy refuses a call site whose severity changes.

@@ -27,7 +27,8 @@ it persists, and repeated only with a growing wait):
   episode the idle robot drives to the dock once; a failed attempt is retried after
   `dock_retry_s`, doubling up to `dock_retry_max_s`; after `dock_attempts` failures it gives up
   and calls staff once. No attempt while latched, lost, unlocalised or without odometry.
-- **Events.** Exactly one `guide_outcome` per mission (docking included); a staff request once
+- **Events** (`retail_common.events` models). Exactly one `GuideMission` (type `guide`, status
+  `ended`) per mission (docking included); a `StaffRequest` once
   per condition (`robot_lost`, `battery_low_cannot_dock`), and the same request again no sooner
   than `staff_repeat_s` even if its condition flaps.
 - **The customer.** People closer than `customer_distance_m` while a mission runs and the lidar
@@ -38,8 +39,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
+from retail_common.events import EventPayload, GuideMission, StaffRequest
 from retail_navigation.follower import FollowerConfig
 from retail_navigation.frames import Point, Pose, compose, transform_point
 from retail_navigation.guide import GuideConfig, Mission, Outcome, Stop
@@ -47,8 +48,6 @@ from retail_navigation.guide import Tick as MissionTick
 from retail_navigation.planner import GlobalPlanner
 
 LOST_STATES = frozenset({'lost'})          # /navigation/localization_state values meaning "lost"
-OUTCOME_EVENT = 'guide_outcome'
-STAFF_EVENT = 'staff_request'
 BUMPERS = (('left', 0.7), ('centre', 0.0), ('right', -0.7))     # bumper -> direction from the heading [rad]
 
 
@@ -144,19 +143,13 @@ class Log:
     text: str
 
 
-@dataclass(frozen=True)
-class Event:
-    type: str
-    payload: dict[str, Any]
-
-
 Command = Drive | ShowPath | Arrived | Feedback | EndGoal | Log
 
 
 @dataclass
 class Tick:
     commands: list[Command] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
+    events: list[EventPayload] = field(default_factory=list)    # retail_common.events payload models
 
     def log(self, level: str, text: str) -> None:
         self.commands.append(Log(level, text))
@@ -420,26 +413,26 @@ class Supervisor:
         if not run.reported:
             run.reported = True
             stop = mission.stops[min(mission.index, len(mission.stops) - 1)]
-            tick.events.append(Event(OUTCOME_EVENT, {
-                'mission': mission.kind, 'zone': stop.zone, 'result': outcome.reason, 'success': bool(outcome.success),
-                'distance_m': round(float(mission.travelled_m), 2), 'duration_s': round(now - run.since, 1),
-                'stops_visited': int(mission.visited), 'stops': len(mission.stops)}))
+            tick.events.append(GuideMission(
+                mission=mission.kind, zone=stop.zone, status='ended', reason=outcome.reason,
+                success=bool(outcome.success), distance_m=round(float(mission.travelled_m), 2),
+                duration_s=round(max(now - run.since, 0.0), 1), stops_visited=int(mission.visited),
+                stops=len(mission.stops)))
         if run.goal_id is not None:
             tick.commands.append(EndGoal(run.goal_id, outcome, mission.travelled_m, mission.visited))
         else:
             self._dock_ended(now, outcome, tick)
 
     # --- staff requests: once per condition, repeated no sooner than staff_repeat_s ------------
-    def _staff_request(self, now: float, reason: str, tick: Tick, **extra: Any) -> None:
+    def _staff_request(self, now: float, reason: str, tick: Tick, zone: str = '') -> None:
         if reason in self._staff_active or now - self._staff_sent.get(reason, -math.inf) < self.config.staff_repeat_s:
             self._staff_active.add(reason)
             return
         self._staff_active.add(reason)
         self._staff_sent[reason] = now
         pose = self._last_pose
-        tick.events.append(Event(STAFF_EVENT, {
-            'reason': reason, 'x': round(pose[0], 2) if pose else None, 'y': round(pose[1], 2) if pose else None,
-            **extra}))
+        tick.events.append(StaffRequest(reason=reason, zone=zone, x=round(pose[0], 2) if pose else None,
+                                        y=round(pose[1], 2) if pose else None))
 
     # --- docking --------------------------------------------------------------------------------
     def _track_battery(self, now: float, inputs: Inputs) -> None:
@@ -484,7 +477,7 @@ class Supervisor:
         if episode.failures >= cfg.dock_attempts:
             episode.gave_up = True
             tick.log('error', f'docking failed {episode.failures} times ({outcome.reason}): calling staff')
-            self._staff_request(now, 'battery_low_cannot_dock', tick, last_result=outcome.reason)
+            self._staff_request(now, 'battery_low_cannot_dock', tick, zone=self.dock.zone if self.dock else '')
             return
         wait = min(cfg.dock_retry_s * 2 ** (episode.failures - 1), cfg.dock_retry_max_s)
         episode.next_try = now + wait
