@@ -231,6 +231,24 @@ class Mission:
         tick.vx, tick.state = -self.config.backup_speed, 'backing_up'
         return tick
 
+    def _present(self, now: float, tick: Tick) -> bool:
+        """At a tour stop: True while presenting it (or when the tour is over), False once the
+        next stop is the target."""
+        assert self._dwell_until is not None
+        if now < self._dwell_until:
+            tick.state = 'presenting'
+            tick.remaining_m = self._remaining_after_current()
+            tick.eta_s = tick.remaining_m / self.config.eta_speed
+            return True
+        self._dwell_until = None
+        nxt = self._next_index()
+        if nxt is None:                          # what was left was skipped while presenting
+            tick.outcome = self.finish(Outcome(True, 'arrived', 'the remaining stops were skipped'))
+            return True
+        self.index = tick.stop_index = nxt
+        self._has_path = False
+        return False
+
     def step(self, now: float, pose: Pose) -> Tick:
         tick = Tick(stop_index=self.index)
         if self._last_pose is not None:
@@ -240,20 +258,8 @@ class Mission:
             tick.outcome = self.outcome
             return tick
         cfg = self.config
-        if self._dwell_until is not None:
-            if now < self._dwell_until:
-                tick.state = 'presenting'
-                tick.remaining_m = self._remaining_after_current()
-                tick.eta_s = tick.remaining_m / cfg.eta_speed
-                return tick
-            self._dwell_until = None
-            nxt = self._next_index()
-            if nxt is None:                      # what was left was skipped while presenting
-                tick.outcome = self.finish(Outcome(True, 'arrived', 'the remaining stops were skipped'))
-                return tick
-            self.index = nxt
-            tick.stop_index = self.index
-            self._has_path = False
+        if self._dwell_until is not None and self._present(now, tick):
+            return tick
         if self._backing_from is not None and self._back_up(now, pose, tick) is not None:
             return tick
         if not self._has_path:
