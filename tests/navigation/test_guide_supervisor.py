@@ -245,11 +245,12 @@ def test_localisation_lost_repeatedly_calls_staff_once_and_refuses_goals_while_l
     assert world.count('guide') == 0                 # refused goals start no mission
 
 
-def test_lost_during_a_mission_ends_it_once_with_one_staff_request(demo):
+@pytest.mark.parametrize('state', ['lost', 'not_sure'])
+def test_lost_during_a_mission_ends_it_once_with_one_staff_request(demo, state):
     world = World(demo, (0.7, 6.5, 0.0), localization=True)
     world.goal('kitchen')
     world.run(3)
-    world.inputs.localization_state = 'lost'
+    world.inputs.localization_state = state
     world.run(120)
     assert [e.outcome.reason for e in world.ends] == ['lost']
     assert world.count('guide', 'lost') == 1 and world.count('staff_request', 'robot_lost') == 1
@@ -425,3 +426,11 @@ def test_no_skip_on_a_guide_goal(demo):
     world.goal('kitchen')
     world.run(1)
     assert world.sup.skip_stop(0) == 'no tour is running'
+
+
+def test_degraded_localisation_drives_on(demo):
+    world = World(demo, (0.7, 6.5, 0.0), localization=True)
+    world.inputs.localization_state = 'degraded'              # no usable returns: odometry carries the pose
+    world.goal('service_desk')
+    world.run(60)
+    assert [e.outcome.reason for e in world.ends] == ['arrived'] and world.count('staff_request') == 0

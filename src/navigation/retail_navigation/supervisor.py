@@ -21,7 +21,8 @@ it persists, and repeated only with a growing wait):
   drives on only after odometry has been fresh for `odom_resume_s` (a flapping source does not
   make it jerk); silent for `odom_timeout_s` ends the mission (`no_odometry`).
 - **Localisation.** Waits (base stopped) for the first map -> odom, ends with `not_localised`
-  after `localization_timeout_s`; lost ends the mission (`lost`) and calls staff.
+  after `localization_timeout_s`; lost or not sure (`LOST_STATES`) ends the mission (`lost`) and
+  calls staff.
 - **Docking.** A low-battery episode starts when the battery (not charging) drops below
   `dock_below_fraction` and ends only when it charges or rises `dock_hysteresis` above it. In an
   episode the idle robot drives to the dock once; a failed attempt is retried after
@@ -47,7 +48,9 @@ from retail_navigation.guide import GuideConfig, Mission, Outcome, Stop
 from retail_navigation.guide import Tick as MissionTick
 from retail_navigation.planner import GlobalPlanner
 
-LOST_STATES = frozenset({'lost'})          # /navigation/localization_state values meaning "lost"
+# /navigation/localization_state values that stop the robot: lost, or not sure between look-alike
+# places (two identical aisles); `degraded` (scans unused, odometry carries the pose) drives on.
+LOST_STATES = frozenset({'lost', 'not_sure'})
 BUMPERS = (('left', 0.7), ('centre', 0.0), ('right', -0.7))     # bumper -> direction from the heading [rad]
 
 
