@@ -286,6 +286,19 @@ def test_a_new_goal_replaces_the_running_one(ros_context, spin, store):
     assert result.success and result.reason == 'arrived'
 
 
+def test_cancel_then_start_at_once_the_new_goal_runs(ros_context, spin, store):
+    """The dialogue's "a new destination while guiding": cancel the running goal and send the new
+    one without waiting; whichever the guide sees first, the new goal is never refused."""
+    base, _, client = start(ros_context, spin, store)
+    first = client.send(client.guide, GuideTo.Goal(zone='kitchen'))
+    wait_for(lambda: base.vx > 0.1, 15, 'the robot driving')
+    first.cancel_goal_async()
+    second = client.send(client.guide, GuideTo.Goal(zone='service_desk'))
+    assert result_of(first, 10).reason in ('cancelled', 'preempted')
+    result = result_of(second, 40)
+    assert result.success and result.reason == 'arrived'
+
+
 def test_bad_store_is_a_one_line_config_error(ros_env, tmp_path):
     import subprocess
     from rostest_support import console_script

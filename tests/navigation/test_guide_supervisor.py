@@ -304,10 +304,36 @@ def test_cancel_ends_the_goal_and_stops(demo):
     world = World(demo, (0.7, 6.5, 0.0))
     world.goal('kitchen')
     world.run(3)
-    world.inputs.cancel_requested = True
+    world.inputs.cancel_requested = frozenset({1})
     world.run(1)
     assert [e.outcome.reason for e in world.ends] == ['cancelled'] and world.vx == 0.0
     assert world.count('guide', 'cancelled') == 1
+
+
+@pytest.mark.parametrize('order', ['cancel first', 'new goal first'])
+def test_cancel_of_the_old_goal_never_cancels_the_new_one(demo, order):
+    world = World(demo, (0.7, 6.5, 0.0))
+    first = world.goal('kitchen')
+    world.run(3)
+    if order == 'cancel first':
+        world.inputs.cancel_requested = frozenset({first})
+        world.run(DT)
+        second = world.goal('service_desk')
+    else:
+        second = world.goal('service_desk')
+        world.inputs.cancel_requested = frozenset({first})   # the old goal's cancel, in the same step
+    world.run(60)
+    assert world.ends[0].goal_id == first and world.ends[0].outcome.reason in ('cancelled', 'preempted')
+    assert [(e.goal_id, e.outcome.reason) for e in world.ends[1:]] == [(second, 'arrived')]
+
+
+def test_a_goal_cancelled_before_it_started_never_runs(demo):
+    world = World(demo, (0.7, 6.5, 0.0))
+    goal = world.goal('kitchen')
+    world.inputs.cancel_requested = frozenset({goal})
+    world.run(5)
+    assert [(e.goal_id, e.outcome.reason) for e in world.ends] == [(goal, 'cancelled')]
+    assert world.events == [] and world.vx == 0.0
 
 
 def test_abandon_releases_pending_and_running_goals(demo):

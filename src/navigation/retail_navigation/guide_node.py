@@ -439,9 +439,8 @@ class GuideNode(Node):
         with self._lock:
             now = time.monotonic()
             self.costmap.expire(now)
-            running = self.supervisor.run.goal_id if self.supervisor.run is not None else None
-            record = self._goals.get(running) if running is not None else None
-            self.inputs.cancel_requested = record is not None and record.handle.is_cancel_requested
+            self.inputs.cancel_requested = frozenset(
+                goal_id for goal_id, record in self._goals.items() if record.handle.is_cancel_requested)
             self._carry_out(self.supervisor.step(now, self.inputs))
             self.control_steps += 1
 

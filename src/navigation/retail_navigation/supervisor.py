@@ -70,7 +70,7 @@ class Inputs:
     safety_latched: bool = False
     safety_reason: str = ''
     battery: Battery | None = None
-    cancel_requested: bool = False           # the running goal's client asked to cancel it
+    cancel_requested: frozenset[int] = frozenset()     # ids of the goals whose clients asked to cancel
 
 
 @dataclass
@@ -281,8 +281,14 @@ class Supervisor:
     def _take_goals(self, now: float, inputs: Inputs, lost: bool, tick: Tick) -> None:
         if not self._pending:
             return
-        *older, goal = self._pending
+        pending = [g for g in self._pending if g.id not in inputs.cancel_requested]
+        for goal in self._pending:
+            if goal.id in inputs.cancel_requested:         # cancelled before it started
+                tick.commands.append(EndGoal(goal.id, Outcome(False, 'cancelled', 'cancelled')))
         self._pending.clear()
+        if not pending:
+            return
+        *older, goal = pending
         for old in older:
             tick.commands.append(EndGoal(old.id, Outcome(False, 'preempted', 'replaced by a newer goal')))
         refusal = self._refusal(inputs, lost)
@@ -315,7 +321,7 @@ class Supervisor:
     def _drive(self, now: float, inputs: Inputs, pose: Pose | None, lost: bool, tick: Tick) -> None:
         run = self.run
         assert run is not None
-        if inputs.cancel_requested and run.goal_id is not None:
+        if run.goal_id is not None and run.goal_id in inputs.cancel_requested:
             return self._end(now, Outcome(False, 'cancelled', 'cancelled'), tick)
         if inputs.safety_latched:
             return self._end(now, Outcome(False, 'safety_stop', inputs.safety_reason or 'the base stopped for safety'),
