@@ -460,3 +460,32 @@ def test_degraded_localisation_drives_on(demo):
     world.goal('service_desk')
     world.run(60)
     assert [e.outcome.reason for e in world.ends] == ['arrived'] and world.count('staff_request') == 0
+
+
+def test_charging_ends_the_episode_and_the_next_low_battery_tries_again(demo):
+    world = World(demo, SERVICE_DESK, dock=Stop('dock', (2.3, 19.0, 0.0), zone='dock'))   # behind walls
+    world.inputs.battery = LOW
+    world.run(600)
+    assert world.dock_attempts == 3 and world.count('staff_request', 'battery_low_cannot_dock') == 1
+    world.inputs.battery = Battery(0.5, charging=True)       # staff charged it by hand
+    world.run(10)
+    assert not world.sup.battery_low
+    world.inputs.battery = LOW
+    world.run(600)
+    assert world.dock_attempts == 6                           # a new episode: three tries again
+    assert world.count('staff_request', 'battery_low_cannot_dock') == 2   # over staff_repeat_s apart
+
+
+def test_docking_switched_off_ends_the_episode(demo):
+    world = World(demo, SERVICE_DESK)
+    world.inputs.battery = LOW
+    world.inputs.safety_latched = True                        # nothing moves meanwhile
+    world.run(5)
+    assert world.sup.battery_low
+    world.sup.config.dock_below_fraction = 0.0                # ros2 param set ... dock_below_fraction 0
+    world.run(1)
+    assert not world.sup.battery_low
+    world.goal('kitchen')
+    world.inputs.safety_latched = False
+    world.run(1)
+    assert world.ends == [] and world.sup.run is not None     # the goal is not refused as battery_low

@@ -445,13 +445,18 @@ class Supervisor:
 
     # --- docking --------------------------------------------------------------------------------
     def _track_battery(self, now: float, inputs: Inputs) -> None:
+        """A low-battery episode starts below the threshold and ends on charging, an unknown
+        reading or `dock_hysteresis` above it (a reading hovering at the threshold is one episode)."""
         threshold = self.config.dock_below_fraction
         b = inputs.battery
-        known = b is not None and threshold > 0 and math.isfinite(b.fraction)
-        if self._episode is None:
-            if known and not b.charging and b.fraction < threshold:
-                self._episode = _DockEpisode()
-        elif not known or b.charging or b.fraction >= threshold + self.config.dock_hysteresis:
+        if b is None or threshold <= 0 or not math.isfinite(b.fraction):
+            starts, ends = False, True           # unknown, or docking switched off
+        else:
+            starts = not b.charging and b.fraction < threshold
+            ends = b.charging or b.fraction >= threshold + self.config.dock_hysteresis
+        if self._episode is None and starts:
+            self._episode = _DockEpisode()
+        elif self._episode is not None and ends:
             self._episode = None
             self._staff_active.discard('battery_low_cannot_dock')
 
