@@ -35,6 +35,9 @@ def store(tmp_path):
     zones = yaml.safe_load((DEMO / 'zones.yaml').read_text(encoding='utf-8'))
     zones['tours']['quick'] = [{'zone': 'service_desk', 'narration': 'tour.service_desk'},
                                {'zone': 'dock', 'narration': 'tour.dock'}]
+    zones['tours']['three'] = [{'zone': 'service_desk', 'narration': 'tour.service_desk'},
+                               {'zone': 'entrance', 'narration': 'tour.entrance'},
+                               {'zone': 'dock', 'narration': 'tour.dock'}]
     (tmp_path / 'zones.yaml').write_text(yaml.safe_dump(zones, allow_unicode=True), encoding='utf-8')
     return tmp_path
 
@@ -204,6 +207,26 @@ def test_tour_visits_every_stop_in_order(ros_context, spin, store):
         ('service_desk', 'tour.service_desk', 0, 2), ('dock', 'tour.dock', 1, 2)]
 
 
+def test_a_skipped_tour_stop_is_not_driven_to(ros_context, spin, store):
+    from retail_interfaces.srv import SkipTourStop
+    _, _, client = start(ros_context, spin, store)
+    skip = client.create_client(SkipTourStop, '/navigation/skip_tour_stop')
+    assert skip.wait_for_service(timeout_sec=10.0)
+    handle = client.send(client.tour, Tour.Goal(route='three'))
+    wait_for(lambda: client.feedback, 10, 'tour feedback')
+    answer = skip.call_async(SkipTourStop.Request(stop_index=1))
+    wait_for(answer.done, 10, 'the skip answer')
+    assert answer.result().success, answer.result().message
+    result = result_of(handle, 60)
+    assert result.success and result.stops_visited == 2
+    wait_for(lambda: len(client.arrivals) == 2, 5, 'two arrivals')
+    assert [a.zone for a in client.arrivals] == ['service_desk', 'dock']
+    assert 'entrance' not in {f.zone for f in client.feedback if f.state != 'presenting'}
+    late = skip.call_async(SkipTourStop.Request(stop_index=0))
+    wait_for(late.done, 10, 'the second skip answer')
+    assert not late.result().success and late.result().message == 'no tour is running'
+
+
 def test_map_is_latched_for_late_subscribers(ros_context, spin, store):
     from nav_msgs.msg import OccupancyGrid
     _, guide, client = start(ros_context, spin, store)
@@ -259,6 +282,19 @@ def test_a_new_goal_replaces_the_running_one(ros_context, spin, store):
     wait_for(lambda: base.vx > 0.1, 15, 'the robot driving')
     second = client.send(client.guide, GuideTo.Goal(zone='service_desk'))
     assert result_of(first, 10).reason == 'preempted'
+    result = result_of(second, 40)
+    assert result.success and result.reason == 'arrived'
+
+
+def test_cancel_then_start_at_once_the_new_goal_runs(ros_context, spin, store):
+    """The dialogue's "a new destination while guiding": cancel the running goal and send the new
+    one without waiting; whichever the guide sees first, the new goal is never refused."""
+    base, _, client = start(ros_context, spin, store)
+    first = client.send(client.guide, GuideTo.Goal(zone='kitchen'))
+    wait_for(lambda: base.vx > 0.1, 15, 'the robot driving')
+    first.cancel_goal_async()
+    second = client.send(client.guide, GuideTo.Goal(zone='service_desk'))
+    assert result_of(first, 10).reason in ('cancelled', 'preempted')
     result = result_of(second, 40)
     assert result.success and result.reason == 'arrived'
 

@@ -2,7 +2,8 @@
 staff requests and outcome events, over simulated time on the demo store with a perfect unicycle.
 
 The fault this file was written for: a low battery while a bumper stop was latched made the guide
-try to dock 58 times in 12 s and send 57 `guide_outcome` events. Every variant below counts the
+try to dock 58 times in 12 s and send 57 mission outcome events (`guide_outcome`, now the `guide`
+event with status `ended`). Every variant below counts the
 decisions (dock attempts, pauses, staff requests, outcome events) over minutes of simulated time.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from retail_common.events import validate_event
 from retail_common.store import load_store
 from retail_navigation.costmap import Costmap
 from retail_navigation.follower import FollowerConfig
@@ -19,7 +21,7 @@ from retail_navigation.frames import relative
 from retail_navigation.guide import GuideConfig, Stop
 from retail_navigation.maps import load_map
 from retail_navigation.planner import GlobalPlanner
-from retail_navigation.supervisor import (Battery, Drive, EndGoal, Feedback, Goal, Inputs, Log, Supervisor,
+from retail_navigation.supervisor import (Arrived, Battery, Drive, EndGoal, Feedback, Goal, Inputs, Log, Supervisor,
                                           SupervisorConfig, bumper_marks, map_pose)
 
 DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
@@ -59,6 +61,7 @@ class World:
         self.ends: list[EndGoal] = []
         self.logs: list[Log] = []
         self.feedback: list[Feedback] = []
+        self.arrivals: list[str] = []
         self.dock_attempts = 0
         self.moved_while: list[str] = []      # reasons the base was commanded to move when it must not
         self._goal_ids = 0
@@ -93,11 +96,21 @@ class World:
                     self.dock_attempts += command.text.startswith('Battery low')
                 elif isinstance(command, Feedback):
                     self.feedback.append(command)
+                elif isinstance(command, Arrived):
+                    self.arrivals.append(command.stop.zone)
+            for event in tick.events:                # each one as the outbox checks it
+                assert validate_event(event.TYPE, event.to_data(), event.VERSION) == event
             self.events += tick.events
             self.pose[0] += self.vx * math.cos(self.pose[2]) * DT
             self.pose[1] += self.vx * math.sin(self.pose[2]) * DT
             self.pose[2] += self.wz * DT
             self.now += DT
+
+    def run_until(self, condition, limit_s: float) -> None:
+        end = self.now + limit_s
+        while not condition() and self.now < end:
+            self.run(DT)
+        assert condition(), f'not reached in {limit_s} s of simulated time'
 
     def count(self, type_: str, reason: str | None = None) -> int:
         return sum(1 for e in self.events if e.TYPE == type_ and (reason is None or e.reason == reason))
@@ -232,11 +245,12 @@ def test_localisation_lost_repeatedly_calls_staff_once_and_refuses_goals_while_l
     assert world.count('guide') == 0                 # refused goals start no mission
 
 
-def test_lost_during_a_mission_ends_it_once_with_one_staff_request(demo):
+@pytest.mark.parametrize('state', ['lost', 'not_sure'])
+def test_lost_during_a_mission_ends_it_once_with_one_staff_request(demo, state):
     world = World(demo, (0.7, 6.5, 0.0), localization=True)
     world.goal('kitchen')
     world.run(3)
-    world.inputs.localization_state = 'lost'
+    world.inputs.localization_state = state
     world.run(120)
     assert [e.outcome.reason for e in world.ends] == ['lost']
     assert world.count('guide', 'lost') == 1 and world.count('staff_request', 'robot_lost') == 1
@@ -290,10 +304,36 @@ def test_cancel_ends_the_goal_and_stops(demo):
     world = World(demo, (0.7, 6.5, 0.0))
     world.goal('kitchen')
     world.run(3)
-    world.inputs.cancel_requested = True
+    world.inputs.cancel_requested = frozenset({1})
     world.run(1)
     assert [e.outcome.reason for e in world.ends] == ['cancelled'] and world.vx == 0.0
     assert world.count('guide', 'cancelled') == 1
+
+
+@pytest.mark.parametrize('order', ['cancel first', 'new goal first'])
+def test_cancel_of_the_old_goal_never_cancels_the_new_one(demo, order):
+    world = World(demo, (0.7, 6.5, 0.0))
+    first = world.goal('kitchen')
+    world.run(3)
+    if order == 'cancel first':
+        world.inputs.cancel_requested = frozenset({first})
+        world.run(DT)
+        second = world.goal('service_desk')
+    else:
+        second = world.goal('service_desk')
+        world.inputs.cancel_requested = frozenset({first})   # the old goal's cancel, in the same step
+    world.run(60)
+    assert world.ends[0].goal_id == first and world.ends[0].outcome.reason in ('cancelled', 'preempted')
+    assert [(e.goal_id, e.outcome.reason) for e in world.ends[1:]] == [(second, 'arrived')]
+
+
+def test_a_goal_cancelled_before_it_started_never_runs(demo):
+    world = World(demo, (0.7, 6.5, 0.0))
+    goal = world.goal('kitchen')
+    world.inputs.cancel_requested = frozenset({goal})
+    world.run(5)
+    assert [(e.goal_id, e.outcome.reason) for e in world.ends] == [(goal, 'cancelled')]
+    assert world.events == [] and world.vx == 0.0
 
 
 def test_abandon_releases_pending_and_running_goals(demo):
@@ -304,7 +344,7 @@ def test_abandon_releases_pending_and_running_goals(demo):
     tick = world.sup.abandon(world.now, 'node stopped')
     ends = [c for c in tick.commands if isinstance(c, EndGoal)]
     assert sorted(e.outcome.reason for e in ends) == ['shutdown', 'shutdown']
-    assert [e.TYPE for e in tick.events] == ['guide']
+    assert [(e.TYPE, e.status) for e in tick.events] == [('guide', 'ended')]
     assert any(isinstance(c, Drive) and c.vx == 0.0 for c in tick.commands)
 
 
@@ -363,3 +403,89 @@ def test_low_battery_without_what_docking_needs_starts_nothing(demo, condition):
         world.inputs.battery = Battery(math.nan)
     world.run(600)
     assert world.dock_attempts == 0 and world.events == [] and world.vx == 0.0
+
+
+# --- skipping a tour stop ----------------------------------------------------------------------
+def test_a_skipped_upcoming_stop_is_not_driven_to(demo):
+    world = World(demo, (0.7, 6.5, 0.0))
+    world.goal('service_desk', 'entrance', 'dock', kind='tour')
+    world.run(1)
+    assert world.sup.skip_stop(1) is None                    # skip the entrance while going to the desk
+    world.run(180)
+    assert world.arrivals == ['service_desk', 'dock']
+    assert [e.outcome.reason for e in world.ends] == ['arrived'] and world.ends[0].visited == 2
+    assert 1 not in {f.stop_index for f in world.feedback}
+    assert world.count('guide') == 1
+
+
+def test_skipping_the_stop_it_drives_to_turns_to_the_next_at_once(demo):
+    world = World(demo, (0.7, 6.5, 0.0))
+    world.goal('entrance', 'service_desk', kind='tour')
+    world.run(3)
+    assert world.sup.skip_stop(0) is None
+    world.run(120)
+    assert world.arrivals == ['service_desk']
+    assert [e.outcome.reason for e in world.ends] == ['arrived']
+
+
+def test_skipping_the_last_stop_left_ends_the_tour(demo):
+    world = World(demo, (0.7, 6.5, 0.0))
+    world.goal('service_desk', 'kitchen', kind='tour')
+    world.run_until(lambda: world.arrivals, 60)               # presenting the desk
+    assert world.sup.skip_stop(1) is None
+    world.run(2)
+    assert [(e.outcome.success, e.outcome.reason) for e in world.ends] == [(True, 'arrived')]
+    assert world.count('guide') == 1 and world.vx == 0.0
+
+
+@pytest.mark.parametrize('index,why', [(0, 'reached already'), (5, 'no stop 5')])
+def test_a_skip_that_cannot_be_done_says_why(demo, index, why):
+    world = World(demo, (0.7, 6.5, 0.0))
+    assert world.sup.skip_stop(0) == 'no tour is running'
+    world.goal('service_desk', 'kitchen', kind='tour')
+    world.run_until(lambda: world.arrivals, 60)
+    assert why in world.sup.skip_stop(index)
+
+
+def test_no_skip_on_a_guide_goal(demo):
+    world = World(demo, (0.7, 6.5, 0.0))
+    world.goal('kitchen')
+    world.run(1)
+    assert world.sup.skip_stop(0) == 'no tour is running'
+
+
+def test_degraded_localisation_drives_on(demo):
+    world = World(demo, (0.7, 6.5, 0.0), localization=True)
+    world.inputs.localization_state = 'degraded'              # no usable returns: odometry carries the pose
+    world.goal('service_desk')
+    world.run(60)
+    assert [e.outcome.reason for e in world.ends] == ['arrived'] and world.count('staff_request') == 0
+
+
+def test_charging_ends_the_episode_and_the_next_low_battery_tries_again(demo):
+    world = World(demo, SERVICE_DESK, dock=Stop('dock', (2.3, 19.0, 0.0), zone='dock'))   # behind walls
+    world.inputs.battery = LOW
+    world.run(600)
+    assert world.dock_attempts == 3 and world.count('staff_request', 'battery_low_cannot_dock') == 1
+    world.inputs.battery = Battery(0.5, charging=True)       # staff charged it by hand
+    world.run(10)
+    assert not world.sup.battery_low
+    world.inputs.battery = LOW
+    world.run(600)
+    assert world.dock_attempts == 6                           # a new episode: three tries again
+    assert world.count('staff_request', 'battery_low_cannot_dock') == 2   # over staff_repeat_s apart
+
+
+def test_docking_switched_off_ends_the_episode(demo):
+    world = World(demo, SERVICE_DESK)
+    world.inputs.battery = LOW
+    world.inputs.safety_latched = True                        # nothing moves meanwhile
+    world.run(5)
+    assert world.sup.battery_low
+    world.sup.config.dock_below_fraction = 0.0                # ros2 param set ... dock_below_fraction 0
+    world.run(1)
+    assert not world.sup.battery_low
+    world.goal('kitchen')
+    world.inputs.safety_latched = False
+    world.run(1)
+    assert world.ends == [] and world.sup.run is not None     # the goal is not refused as battery_low

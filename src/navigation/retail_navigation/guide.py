@@ -7,8 +7,10 @@ the robot (its start is blocked by a person or something the lidar sees) it repo
 `asking_to_step_aside` (the dialogue asks them to let the robot pass) and turns and drives around
 them along an escape leg that never gets closer to them, then follows a plan from there; if no
 such leg exists it keeps asking while it waits. At each stop it reports an arrival and
-(on a tour) pauses `dwell_s` for the narration before driving on. Things only the node knows
-(cancel requests, the base's safety latch, odometry age) end a mission through `finish()`.
+(on a tour) pauses `dwell_s` for the narration before driving on; `skip(index)` leaves a stop of
+the tour out (the one it is driving to: it turns to the next one at once; the last one left: the
+tour is over). Things only the supervisor knows (cancel requests, the base's safety latch,
+odometry age) end a mission through `finish()`.
 """
 from __future__ import annotations
 
@@ -79,6 +81,7 @@ class Mission:
         self.outcome: Outcome | None = None
         self.travelled_m = 0.0
         self.visited = 0               # stops reached so far
+        self.skipped: set[int] = set()     # stops left out on the customer's wish
         self._has_path = False
         self._blocked_since: float | None = None
         self._last_plan_try = -math.inf
@@ -97,9 +100,32 @@ class Mission:
             self.outcome = outcome
         return self.outcome
 
+    def _next_index(self) -> int | None:
+        """The stop after the current one, skipped ones left out; None: the current one is the last."""
+        return next((i for i in range(self.index + 1, len(self.stops)) if i not in self.skipped), None)
+
+    def skip(self, index: int) -> str | None:
+        """Leave stop `index` out; returns why not (a stop reached already, no such stop) or None."""
+        if not 0 <= index < len(self.stops):
+            return f'no stop {index} (the tour has {len(self.stops)})'
+        if self.outcome is not None:
+            return 'the mission is over'
+        presenting = self._dwell_until is not None
+        if index < self.index or (index == self.index and presenting):
+            return f'stop {index} ({self.stops[index].label}) was reached already'
+        self.skipped.add(index)
+        if index == self.index:                  # the stop it is driving to: on to the next one now
+            nxt = self._next_index()
+            if nxt is None:
+                self.finish(Outcome(True, 'arrived', 'the remaining stops were skipped'))
+            else:
+                self.index, self._has_path, self._blocked_since = nxt, False, None
+                self._last_plan_try, self._backing_from = -math.inf, None
+        return None
+
     def _remaining_after_current(self) -> float:
         """Straight-line distance over the stops still to come (ETA of a tour)."""
-        points = [s.pose for s in self.stops[self.index:]]
+        points = [s.pose for i, s in enumerate(self.stops) if i >= self.index and i not in self.skipped]
         return sum(math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in zip(points, points[1:]))
 
     def _plan(self, now: float, pose: Pose, tick: Tick) -> None:
@@ -205,6 +231,24 @@ class Mission:
         tick.vx, tick.state = -self.config.backup_speed, 'backing_up'
         return tick
 
+    def _present(self, now: float, tick: Tick) -> bool:
+        """At a tour stop: True while presenting it (or when the tour is over), False once the
+        next stop is the target."""
+        assert self._dwell_until is not None
+        if now < self._dwell_until:
+            tick.state = 'presenting'
+            tick.remaining_m = self._remaining_after_current()
+            tick.eta_s = tick.remaining_m / self.config.eta_speed
+            return True
+        self._dwell_until = None
+        nxt = self._next_index()
+        if nxt is None:                          # what was left was skipped while presenting
+            tick.outcome = self.finish(Outcome(True, 'arrived', 'the remaining stops were skipped'))
+            return True
+        self.index = tick.stop_index = nxt
+        self._has_path = False
+        return False
+
     def step(self, now: float, pose: Pose) -> Tick:
         tick = Tick(stop_index=self.index)
         if self._last_pose is not None:
@@ -214,16 +258,8 @@ class Mission:
             tick.outcome = self.outcome
             return tick
         cfg = self.config
-        if self._dwell_until is not None:
-            if now < self._dwell_until:
-                tick.state = 'presenting'
-                tick.remaining_m = self._remaining_after_current()
-                tick.eta_s = tick.remaining_m / cfg.eta_speed
-                return tick
-            self._dwell_until = None
-            self.index += 1
-            tick.stop_index = self.index
-            self._has_path = False
+        if self._dwell_until is not None and self._present(now, tick):
+            return tick
         if self._backing_from is not None and self._back_up(now, pose, tick) is not None:
             return tick
         if not self._has_path:
@@ -247,7 +283,7 @@ class Mission:
             self.visited += 1
             tick.state = 'arrived'
             tick.log.append(f'arrived at {self.stop.label}')
-            if self.index + 1 >= len(self.stops):
+            if self._next_index() is None:
                 tick.outcome = self.finish(Outcome(True, 'arrived', f'arrived at {self.stop.label}'))
             else:
                 self._dwell_until = now + cfg.dwell_s

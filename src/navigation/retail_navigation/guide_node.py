@@ -7,7 +7,8 @@ messages into the supervisor's `Inputs`, calls `step()` at `control_rate_hz` and
 commands of its `Tick`.
 
 - actions `/navigation/guide_to` (GuideTo) and `/navigation/tour` (Tour); one mission at a time:
-  a new goal replaces the running one (which ends `preempted`);
+  a new goal replaces the running one (which ends `preempted`); service
+  `/navigation/skip_tour_stop` (SkipTourStop): the running tour leaves that stop out;
 - drives its own command topic `cmd_vel_topic` (Twist, `/navigation/guide/cmd_vel`; the collision
   monitor passes it on to `/cmd_vel`); reads `/odom`, `/navigation/safety` (BaseSafety: a latched
   stop ends the mission with `safety_stop` and holds everything until staff reset the base; a
@@ -15,8 +16,8 @@ commands of its `Tick`.
   and the people seen by perception (`people_topic`, geometry_msgs/PoseArray, in the base frame
   or `map_frame`);
 - publishes `/map` (OccupancyGrid, transient local), `plan` (nav_msgs/Path) and `arrivals`
-  (PlaceArrival, at every GuideTo goal and tour stop); sends `guide_outcome` (one per mission) and
-  `staff_request` events;
+  (PlaceArrival, at every GuideTo goal and tour stop); sends a `guide` event (status `ended`,
+  one per mission) and `staff_request` events;
 - marks what the lidar sees that is not on the map (`scan_topic`) in the costmap's obstacle layer.
 
 Frames: with `localization` on, the map pose is `map_frame -> odom_frame` (from /tf, published by
@@ -51,6 +52,7 @@ from retail_common.params import ParamSpec
 from retail_common.store import StoreError
 from retail_interfaces.action import GuideTo, Tour
 from retail_interfaces.msg import BaseSafety, PlaceArrival
+from retail_interfaces.srv import SkipTourStop
 from retail_navigation import frames
 from retail_navigation.costmap import Costmap
 from retail_navigation.follower import FollowerConfig
@@ -202,6 +204,7 @@ class GuideNode(Node):
         self.tour_server = ActionServer(
             self, Tour, 'tour', execute_callback=self._execute_tour, goal_callback=self._on_goal,
             cancel_callback=self._on_cancel, callback_group=actions)
+        self.create_service(SkipTourStop, 'skip_tour_stop', self._on_skip, callback_group=sensors)
         self._publish_map()
         self.get_logger().info(
             f'ready: {self.store_map.source} ({self.store_map.size_m[0]:.0f} x {self.store_map.size_m[1]:.0f} m), '
@@ -358,6 +361,13 @@ class GuideNode(Node):
     def _on_cancel(self, _goal_handle) -> CancelResponse:
         return CancelResponse.ACCEPT
 
+    def _on_skip(self, request, response):
+        with self._lock:
+            why_not = self.supervisor.skip_stop(int(request.stop_index))
+        response.success, response.message = why_not is None, why_not or f'stop {request.stop_index} skipped'
+        self.get_logger().info(f'skip tour stop {request.stop_index}: {response.message}')
+        return response
+
     def _zone_stop(self, zone_id: str, narration: str = '') -> Stop:
         zone = self.zones.zones[zone_id]
         return Stop(label=zone.label, pose=zone.pose, zone=zone_id, narration=narration)
@@ -429,9 +439,8 @@ class GuideNode(Node):
         with self._lock:
             now = time.monotonic()
             self.costmap.expire(now)
-            running = self.supervisor.run.goal_id if self.supervisor.run is not None else None
-            record = self._goals.get(running) if running is not None else None
-            self.inputs.cancel_requested = record is not None and record.handle.is_cancel_requested
+            self.inputs.cancel_requested = frozenset(
+                goal_id for goal_id, record in self._goals.items() if record.handle.is_cancel_requested)
             self._carry_out(self.supervisor.step(now, self.inputs))
             self.control_steps += 1
 

@@ -10,7 +10,8 @@ Policies (each edge-triggered: a decision is taken when its condition starts, ne
 it persists, and repeated only with a growing wait):
 
 - **Goals.** A new goal replaces the running one (the old one ends `preempted`), so "cancel, then
-  start" by a client works in either order. A goal is refused at once (no mission, no outcome
+  start" by a client works in either order. `skip_stop(index)` leaves a stop of the running tour
+  out (the robot does not drive there). A goal is refused at once (no mission, no outcome
   event) while the battery is low (`battery_low`), the base is latched after a safety stop
   (`safety_stop`: only staff resetting the base lets it move again) or the localisation says the
   robot is lost (`lost`).
@@ -20,13 +21,15 @@ it persists, and repeated only with a growing wait):
   drives on only after odometry has been fresh for `odom_resume_s` (a flapping source does not
   make it jerk); silent for `odom_timeout_s` ends the mission (`no_odometry`).
 - **Localisation.** Waits (base stopped) for the first map -> odom, ends with `not_localised`
-  after `localization_timeout_s`; lost ends the mission (`lost`) and calls staff.
+  after `localization_timeout_s`; lost or not sure (`LOST_STATES`) ends the mission (`lost`) and
+  calls staff.
 - **Docking.** A low-battery episode starts when the battery (not charging) drops below
   `dock_below_fraction` and ends only when it charges or rises `dock_hysteresis` above it. In an
   episode the idle robot drives to the dock once; a failed attempt is retried after
   `dock_retry_s`, doubling up to `dock_retry_max_s`; after `dock_attempts` failures it gives up
   and calls staff once. No attempt while latched, lost, unlocalised or without odometry.
-- **Events.** Exactly one `guide_outcome` per mission (docking included); a staff request once
+- **Events** (`retail_common.events` models). Exactly one `GuideMission` (type `guide`, status
+  `ended`) per mission (docking included); a `StaffRequest` once
   per condition (`robot_lost`, `battery_low_cannot_dock`), and the same request again no sooner
   than `staff_repeat_s` even if its condition flaps.
 - **The customer.** People closer than `customer_distance_m` while a mission runs and the lidar
@@ -45,8 +48,8 @@ from retail_navigation.guide import GuideConfig, Mission, Outcome, Stop
 from retail_navigation.guide import Tick as MissionTick
 from retail_navigation.planner import GlobalPlanner
 
-# /navigation/localization_state values meaning "lost": not_sure is two places matching equally well
-# (symmetric aisles): guiding on a guess is as unsafe as guiding lost.
+# /navigation/localization_state values that stop the robot: lost, or not sure between look-alike
+# places (two identical aisles); `degraded` (scans unused, odometry carries the pose) drives on.
 LOST_STATES = frozenset({'lost', 'not_sure'})
 BUMPERS = (('left', 0.7), ('centre', 0.0), ('right', -0.7))     # bumper -> direction from the heading [rad]
 
@@ -67,7 +70,7 @@ class Inputs:
     safety_latched: bool = False
     safety_reason: str = ''
     battery: Battery | None = None
-    cancel_requested: bool = False           # the running goal's client asked to cancel it
+    cancel_requested: frozenset[int] = frozenset()     # ids of the goals whose clients asked to cancel
 
 
 @dataclass
@@ -149,7 +152,7 @@ Command = Drive | ShowPath | Arrived | Feedback | EndGoal | Log
 @dataclass
 class Tick:
     commands: list[Command] = field(default_factory=list)
-    events: list[EventPayload] = field(default_factory=list)   # typed (retail_common.events)
+    events: list[EventPayload] = field(default_factory=list)    # retail_common.events payload models
 
     def log(self, level: str, text: str) -> None:
         self.commands.append(Log(level, text))
@@ -224,6 +227,14 @@ class Supervisor:
         """A goal accepted by the action server: taken up by the next step (replacing what runs)."""
         self._pending.append(goal)
 
+    def skip_stop(self, index: int) -> str | None:
+        """Leave stop `index` of the running tour out; returns why not, or None (done: the next
+        step drives to the next stop, or ends the tour when none is left)."""
+        run = self.run
+        if run is None or run.goal_id is None or run.mission.kind != 'tour':
+            return 'no tour is running'
+        return run.mission.skip(index)
+
     def set_configs(self, follower: FollowerConfig, guide: GuideConfig) -> None:
         """Live parameters: the running mission drives with them at once."""
         self.follower_config, self.guide_config = follower, guide
@@ -270,8 +281,14 @@ class Supervisor:
     def _take_goals(self, now: float, inputs: Inputs, lost: bool, tick: Tick) -> None:
         if not self._pending:
             return
-        *older, goal = self._pending
+        pending = [g for g in self._pending if g.id not in inputs.cancel_requested]
+        for goal in self._pending:
+            if goal.id in inputs.cancel_requested:         # cancelled before it started
+                tick.commands.append(EndGoal(goal.id, Outcome(False, 'cancelled', 'cancelled')))
         self._pending.clear()
+        if not pending:
+            return
+        *older, goal = pending
         for old in older:
             tick.commands.append(EndGoal(old.id, Outcome(False, 'preempted', 'replaced by a newer goal')))
         refusal = self._refusal(inputs, lost)
@@ -304,7 +321,7 @@ class Supervisor:
     def _drive(self, now: float, inputs: Inputs, pose: Pose | None, lost: bool, tick: Tick) -> None:
         run = self.run
         assert run is not None
-        if inputs.cancel_requested and run.goal_id is not None:
+        if run.goal_id is not None and run.goal_id in inputs.cancel_requested:
             return self._end(now, Outcome(False, 'cancelled', 'cancelled'), tick)
         if inputs.safety_latched:
             return self._end(now, Outcome(False, 'safety_stop', inputs.safety_reason or 'the base stopped for safety'),
@@ -408,32 +425,38 @@ class Supervisor:
             tick.events.append(GuideMission(
                 mission=mission.kind, zone=stop.zone, status='ended', reason=outcome.reason,
                 success=bool(outcome.success), distance_m=round(float(mission.travelled_m), 2),
-                duration_s=round(now - run.since, 1), stops_visited=int(mission.visited), stops=len(mission.stops)))
+                duration_s=round(max(now - run.since, 0.0), 1), stops_visited=int(mission.visited),
+                stops=len(mission.stops)))
         if run.goal_id is not None:
             tick.commands.append(EndGoal(run.goal_id, outcome, mission.travelled_m, mission.visited))
         else:
             self._dock_ended(now, outcome, tick)
 
     # --- staff requests: once per condition, repeated no sooner than staff_repeat_s ------------
-    def _staff_request(self, now: float, reason: str, tick: Tick) -> None:
+    def _staff_request(self, now: float, reason: str, tick: Tick, zone: str = '') -> None:
         if reason in self._staff_active or now - self._staff_sent.get(reason, -math.inf) < self.config.staff_repeat_s:
             self._staff_active.add(reason)
             return
         self._staff_active.add(reason)
         self._staff_sent[reason] = now
         pose = self._last_pose
-        tick.events.append(StaffRequest(reason=reason, x=round(pose[0], 2) if pose else None,
+        tick.events.append(StaffRequest(reason=reason, zone=zone, x=round(pose[0], 2) if pose else None,
                                         y=round(pose[1], 2) if pose else None))
 
     # --- docking --------------------------------------------------------------------------------
     def _track_battery(self, now: float, inputs: Inputs) -> None:
+        """A low-battery episode starts below the threshold and ends on charging, an unknown
+        reading or `dock_hysteresis` above it (a reading hovering at the threshold is one episode)."""
         threshold = self.config.dock_below_fraction
         b = inputs.battery
-        known = b is not None and threshold > 0 and math.isfinite(b.fraction)
-        if self._episode is None:
-            if known and not b.charging and b.fraction < threshold:
-                self._episode = _DockEpisode()
-        elif not known or b.charging or b.fraction >= threshold + self.config.dock_hysteresis:
+        if b is None or threshold <= 0 or not math.isfinite(b.fraction):
+            starts, ends = False, True           # unknown, or docking switched off
+        else:
+            starts = not b.charging and b.fraction < threshold
+            ends = b.charging or b.fraction >= threshold + self.config.dock_hysteresis
+        if self._episode is None and starts:
+            self._episode = _DockEpisode()
+        elif self._episode is not None and ends:
             self._episode = None
             self._staff_active.discard('battery_low_cannot_dock')
 
@@ -468,7 +491,7 @@ class Supervisor:
         if episode.failures >= cfg.dock_attempts:
             episode.gave_up = True
             tick.log('error', f'docking failed {episode.failures} times ({outcome.reason}): calling staff')
-            self._staff_request(now, 'battery_low_cannot_dock', tick)
+            self._staff_request(now, 'battery_low_cannot_dock', tick, zone=self.dock.zone if self.dock else '')
             return
         wait = min(cfg.dock_retry_s * 2 ** (episode.failures - 1), cfg.dock_retry_max_s)
         episode.next_try = now + wait
