@@ -36,7 +36,7 @@ from retail_navigation.maps import load_map  # noqa: E402
 from retail_navigation.pty_sim import PtySimulator  # noqa: E402
 from retail_navigation.sim_node import SimNode  # noqa: E402
 from retail_navigation.sim_world import SimWorld  # noqa: E402
-from retail_navigation.tf_support import TF_QOS, TF_STATIC_QOS, TFMessage  # noqa: E402
+from retail_ros.tf_support import TF_QOS, TF_STATIC_QOS, TFMessage  # noqa: E402
 from rostest_support import wait_for  # noqa: E402
 
 DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'

@@ -128,7 +128,7 @@ _PATTERNS: list[tuple[str, str]] = [
     ('max', rf'{_BUDGET}\s*{_CURRENCY}(?P<a>{_NUM}){_MONEY}'),
     ('max', rf'(?P<a>{_NUM})\s*(?:块钱|块|元|yuan|rmb|RMB|kuai)\s*(?:的|左右的)?(?:预算|budget)'),
     # a bare amount with a money unit (预算 is implied: "三千块的手机", "a 2000 yuan phone")
-    ('max', rf'(?<![\d.])(?P<a>\d+(?:\.\d+)?\s*(?:k|K)|(?:\d+|[零一二两三四五六七八九十百千万]+)\s*(?:块钱|块|元|yuan|rmb|RMB|kuai))(?![a-zA-Z0-9])'),
+    ('max', r'(?<![\d.])(?P<a>\d+(?:\.\d+)?\s*(?:k|K)|(?:\d+|[零一二两三四五六七八九十百千万]+)\s*(?:块钱|块|元|yuan|rmb|RMB|kuai))(?![a-zA-Z0-9])'),
     ('max', rf'(?<![\d.])(?P<a>(?:\d+(?:\.\d+)?|[一二两三四五六七八九十]+(?:点[一二三四五六七八九]+)?)\s?[kK千万wW](?![a-zA-Z])(?:{_NUM_PART})*)(?![a-zA-Z0-9])'),
     ('max', rf'{_CURRENCY}(?P<a>{_NUM}){_MONEY}\s*to spend'),
 ]

@@ -38,15 +38,15 @@ from nav_msgs.msg import OccupancyGrid, Odometry, Path as PathMsg
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import BatteryState, LaserScan
 from std_msgs.msg import String
 
+from retail_ros.qos import LATCHED
 from retail_common import names
-from retail_common.event_sender import EventSender
+from retail_ros.event_sender import EventSender
 from retail_common.events import GuideMission, StaffRequest
-from retail_common.node_support import ConfigError, declare_params, live_store_for, main_for, watch_store
-from retail_common.params import ParamSpec
+from retail_ros.node_support import ConfigError, declare_params, live_store_for, main_for, watch_store
+from retail_ros.params import ParamSpec
 from retail_common.store import StoreError
 from retail_interfaces.action import GuideTo, Tour
 from retail_interfaces.msg import BaseSafety, PlaceArrival
@@ -55,7 +55,7 @@ from retail_navigation.follower import FollowerConfig
 from retail_navigation.guide import GuideConfig, Mission, Outcome, Stop
 from retail_navigation.maps import MapError, load_map
 from retail_navigation.planner import GlobalPlanner, densify
-from retail_navigation.tf_support import TF_QOS, TFMessage, planar
+from retail_ros.tf_support import TF_QOS, TFMessage, planar
 from retail_navigation.zones import load_zones_store
 
 PARAMS = [
@@ -97,7 +97,6 @@ PARAMS = [
               min=0.0, max=3.0, read_only=False),
 ]
 
-LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def _yaw(q) -> float:
