@@ -59,7 +59,7 @@ def bench_core(n):
 
 def bench_node(n):
     import rclpy
-    from retail_common.executor import RobotExecutor
+    from retail_ros.executor import RobotExecutor
     from rclpy.node import Node
     from retail_dialogue.manager_node import ManagerNode
     from retail_interfaces.msg import CustomerEvent, RobotReply, Utterance

@@ -34,8 +34,8 @@ def one_run(executor_name: str) -> dict:
 
     sys.path.insert(0, str(REPO / 'tests' / 'navigation'))
     from guide_support import KinematicBase
-    from retail_common.executor import RobotExecutor
-    from retail_common.node_support import use_robot_dds_profile
+    from retail_ros.executor import RobotExecutor
+    from retail_ros.node_support import use_robot_dds_profile
     from retail_interfaces.action import GuideTo
     from retail_navigation.guide_node import GuideNode
 

@@ -52,7 +52,7 @@ def run(seconds: float, load: int) -> dict:
     from rclpy.node import Node
     from rclpy.parameter import Parameter
 
-    from retail_common.executor import RobotExecutor
+    from retail_ros.executor import RobotExecutor
     from retail_navigation.base_driver_node import BaseDriverNode
     from retail_navigation.base_sim import Drift, SimConfig, SimulatedBase
     from retail_navigation.lidar import LidarConfig, SimLidar
@@ -61,7 +61,7 @@ def run(seconds: float, load: int) -> dict:
     from retail_navigation.maps import load_map
     from retail_navigation.pty_sim import PtySimulator
     from retail_navigation.sim_node import SimNode
-    from retail_navigation.tf_support import yaw_of
+    from retail_ros.tf_support import yaw_of
 
     class LatestValuesLocalization(LocalizationNode):
         """The peer: the odometry as it is when the scan is processed, whatever the scan's stamp."""

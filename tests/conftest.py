@@ -14,7 +14,7 @@ from rostest_support import stop_process  # noqa: E402
 
 # Whatever a test does, DDS stays on loopback, with the robot's transports (config/fastdds.xml).
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-from retail_common.node_support import use_robot_dds_profile  # noqa: E402
+from retail_ros.node_support import use_robot_dds_profile  # noqa: E402
 use_robot_dds_profile()
 
 
@@ -60,7 +60,7 @@ def ros_context(ros_env):
 @pytest.fixture
 def spin(ros_context):
     """spin(*nodes): spin nodes in a background executor for the rest of the test."""
-    from retail_common.executor import RobotExecutor
+    from retail_ros.executor import RobotExecutor
     executor = RobotExecutor(context=ros_context)
     nodes = []
     thread = None

@@ -1,6 +1,5 @@
 """retail_bringup: The retailbot CLI, the YAML launch-file launcher, the health node, launch files and config (it composes the robot)."""
 import os
-from glob import glob
 
 from setuptools import find_packages, setup
 

@@ -1,4 +1,4 @@
-"""retail_common: the bottom layer every package builds on (store model, parameter specs, node support, executor, CLI output helpers)."""
+"""retail_common: the domain every package builds on (store model, event contracts, intents, names; no rclpy)."""
 from setuptools import find_packages, setup
 
 PACKAGE = 'retail_common'
@@ -13,6 +13,6 @@ setup(
     ],
     install_requires=['setuptools'],
     zip_safe=False,
-    description='The bottom layer every package builds on: store model, parameter specs, node support, executor, CLI output helpers.',
+    description='The domain every package builds on: store model, event contracts, intents, topic names (no rclpy).',
     license='Apache-2.0',
 )

@@ -5,7 +5,7 @@ import time
 from rclpy.action import ActionServer
 from rclpy.node import Node
 
-from retail_common.node_support import run_node
+from retail_ros.node_support import run_node
 from retail_interfaces.action import GuideTo
 from retail_interfaces.msg import CustomerEvent, RecommendedItem
 from retail_interfaces.srv import Recommend

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -31,8 +30,8 @@ def test_colcon_build_installs_interfaces_nodes_and_launch_files(tmp_path, ros_e
     install = workspace / 'install'
     packages = sorted(p.name for p in install.iterdir() if p.is_dir())
     assert packages == ['retail_bringup', 'retail_common', 'retail_demo', 'retail_dialogue', 'retail_interfaces',
-                        'retail_navigation', 'retail_perception', 'retail_recommendation', 'retail_sync',
-                        'retail_ui']
+                        'retail_navigation', 'retail_perception', 'retail_recommendation', 'retail_ros',
+                        'retail_sync', 'retail_ui']
     assert (install / 'retail_perception/share/retail_perception/sim_camera').is_dir()
     assert (install / 'retail_demo/lib/python3.11/site-packages/retail_demo/assets/faces/obama/obama.jpg').is_file()
     assert (install / 'retail_bringup/share/retail_bringup/launch/robot.launch.yaml').is_file()
@@ -46,7 +45,7 @@ def test_colcon_build_installs_interfaces_nodes_and_launch_files(tmp_path, ros_e
     check = subprocess.run([sys.executable, '-c', '''
 import retail_interfaces, retail_bringup
 from retail_interfaces.srv import Recommend
-from retail_common.packages import find_executable, find_package_share
+from retail_ros.packages import find_executable, find_package_share
 print(retail_interfaces.__file__); print(retail_bringup.__file__)
 print(find_executable("retail_bringup", "retail_bringup_health")[0]); print(find_package_share("retail_bringup"))
 print(Recommend.Request(k=3).k)

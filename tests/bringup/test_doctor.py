@@ -8,7 +8,6 @@ import subprocess
 import threading
 from collections import namedtuple
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 

@@ -9,7 +9,7 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 
-from retail_common.executor import RobotExecutor
+from retail_ros.executor import RobotExecutor
 from rostest_support import wait_for
 
 

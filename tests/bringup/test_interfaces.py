@@ -1,5 +1,4 @@
 """retail_interfaces types work across processes: topic, service and action."""
-import subprocess
 import sys
 from pathlib import Path
 

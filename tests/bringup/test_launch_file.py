@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from retail_bringup.launch_file import LaunchError, load_launch, parse_launch_arguments
+from retail_ros.launch_file import LaunchError, load_launch, parse_launch_arguments
 
 
 def shares(package):
@@ -235,8 +235,8 @@ def test_substitution_arguments_keep_nested_values_whole(tmp_path, body, value):
     ('a: b', "'a: b'"), ("'q'", "'''q'''"), ('*x', "'*x'"), ('[1, 2', "'[1, 2'"), ('{a: 1}', "'{a: 1}'"),
 ])
 def test_param_values_reach_the_node_exactly(raw, text):
-    from retail_bringup.launch_file import param_value_text
-    from retail_common.params import command_line_value
+    from retail_ros.launch_file import param_value_text
+    from retail_ros.params import command_line_value
     assert param_value_text(raw) == text
     back = command_line_value(text)
     assert back == raw or (isinstance(back, (bool, int, float, list)) and text == raw)

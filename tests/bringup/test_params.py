@@ -2,7 +2,7 @@
 with one line naming file, node and key."""
 import pytest
 
-from retail_common.params import (COMMAND_LINE, ConfigError, ParamSpec, load_params_file,
+from retail_ros.params import (COMMAND_LINE, ConfigError, ParamSpec, load_params_file,
                                    node_key_matches, overrides_for, resolve)
 
 SPECS = [

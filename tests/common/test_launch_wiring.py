@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from retail_bringup.launch_file import load_launch
+from retail_ros.launch_file import load_launch
 from retail_common.store import PLATFORM_DIR
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile
 
 from retail_common.live_store import LiveStore
-from retail_common.node_support import declare_params, watch_store
-from retail_common.params import ParamSpec
+from retail_ros.node_support import declare_params, watch_store
+from retail_ros.params import ParamSpec
 from rostest_support import wait_for
 
 DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'

@@ -9,14 +9,13 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.parameter import Parameter
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from std_msgs.msg import String
 
 from retail_common.catalog import load_catalog
 from retail_dialogue.manager_node import DEFAULT_STORE, ManagerNode
 from retail_common.store import load_store
 from retail_interfaces.action import GuideTo, Tour
 from retail_interfaces.msg import (BaseSafety, CustomerEvent, DataUpdate, InteractionEvent, PlaceArrival,
-                                   RecommendedItem, RobotReply, Utterance)
+                                   RecommendedItem, RobotReply, StaffRequest, Utterance)
 from retail_interfaces.srv import EnrollFace, Recommend
 from rostest_support import wait_for
 
@@ -47,7 +46,7 @@ class FakeStore(Node):
         self.utterances = self.create_publisher(Utterance, '/dialogue/utterances', 10)
         self.create_subscription(RobotReply, '/dialogue/replies', self.replies.append, 10)
         self.create_subscription(InteractionEvent, '/sync/interaction_events', self.events.append, 50)
-        self.create_subscription(String, '/dialogue/staff_requests', self.staff.append, 10)
+        self.create_subscription(StaffRequest, '/dialogue/staff_requests', self.staff.append, 10)
 
     def _recommend(self, request, response):
         self.requests.append(request)
@@ -214,7 +213,7 @@ def test_no_follow_me_while_the_base_is_latched_over_ros(ros_context, spin):
     store.say('带我去收银台')
     wait_for(lambda: store.staff, what='a staff request')
     assert not store.goals and not any('跟我来' in t for t in store.texts())
-    assert json.loads(store.staff[-1].data)['reason'] == 'robot_safety_stop'
+    assert store.staff[-1].reason == 'robot_safety_stop' and store.staff[-1].language in ('zh', 'en')
     store.safety.publish(BaseSafety(latched=False))
     wait_for(lambda: not manager.core.safety_latched, what='the safety state cleared')
     store.say('带我去收银台')

@@ -1,10 +1,12 @@
 """Layering and declared dependencies: each package's package.xml declares what its modules import,
 and no module imports a package above its own layer.
 
-Layers (bottom to top): retail_interfaces, retail_common; the areas (navigation, perception,
-recommendation, sync); dialogue (it talks to every area); ui; retail_bringup (composes the robot);
-retail_demo (a client of the robot). retail_platform (the online side) sits above retail_sync, whose
-rules for events it shares; the robot's packages never import it.
+Layers (bottom to top): retail_interfaces and retail_common (the domain: store, catalog,
+appointments, event contracts, intents, topic names; no ROS client library); retail_ros (what the
+robot copies of ROS: launch, rcl params, executor, node support, TF, QoS); the areas (navigation,
+perception, recommendation, sync); dialogue (it talks to every area); ui; retail_bringup (composes
+the robot); retail_demo (a client of the robot). retail_platform (the online side)
+sits above retail_sync, whose rules for events it shares; the robot's packages never import it.
 """
 from __future__ import annotations
 
@@ -17,13 +19,13 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / 'src'
 LAYER = {
-    'retail_interfaces': 0, 'retail_common': 1,
-    'retail_navigation': 2, 'retail_perception': 2, 'retail_recommendation': 2, 'retail_sync': 2,
-    'retail_dialogue': 3, 'retail_ui': 4, 'retail_bringup': 5, 'retail_demo': 6,
-    'retail_platform': 3,
+    'retail_interfaces': 0, 'retail_common': 1, 'retail_ros': 2,
+    'retail_navigation': 3, 'retail_perception': 3, 'retail_recommendation': 3, 'retail_sync': 3,
+    'retail_dialogue': 4, 'retail_ui': 5, 'retail_bringup': 6, 'retail_demo': 7,
+    'retail_platform': 4,
 }
 # The robot's own packages: none of them may import the platform (it runs elsewhere).
-ROBOT_PACKAGES = {'retail_interfaces', 'retail_common', 'retail_navigation', 'retail_perception',
+ROBOT_PACKAGES = {'retail_interfaces', 'retail_common', 'retail_ros', 'retail_navigation', 'retail_perception',
                   'retail_recommendation', 'retail_sync', 'retail_dialogue', 'retail_ui', 'retail_bringup'}
 # Python module -> the package.xml key (rosdep's python3-* names for PyPI packages).
 THIRD_PARTY = {
@@ -125,3 +127,17 @@ def test_launch_files_do_not_read_tests():
     launch = SRC.parent / 'launch'
     for path in launch.glob('*.yaml'):
         assert 'tests/' not in path.read_text(encoding='utf-8'), path
+
+
+def test_the_domain_package_uses_no_ros():
+    """retail_common is the domain (store, catalog, appointments, event contracts, intents, names):
+    plain Python a test, a tool or the platform can import without ROS."""
+    folder = SRC / 'common'
+    ros = {m: where for m, where in imports_of(folder, 'retail_common').items()
+           if m in ROS_PACKAGES or m in ('retail_interfaces', 'retail_ros', 'tf2_msgs')}
+    assert not ros, f'retail_common imports ROS: {ros}'
+
+
+def test_the_latched_qos_profile_is_defined_once():
+    defined = [f'{p.relative_to(SRC)}' for p in SRC.rglob('*.py') if 'TRANSIENT_LOCAL' in p.read_text(encoding='utf-8')]
+    assert defined == ['ros/retail_ros/qos.py'], defined

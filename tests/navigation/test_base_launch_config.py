@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from retail_bringup.launch_file import load_launch
-from retail_common.params import overrides_for, resolve
+from retail_ros.launch_file import load_launch
+from retail_ros.params import overrides_for, resolve
 from retail_navigation.base_driver_node import PARAMS
 
 REPO = Path(__file__).resolve().parents[2]

@@ -315,7 +315,7 @@ def test_lost_localisation_stops_the_guide_and_tells_why(ros_context, spin, stor
     (base stopped) when the localisation says the robot is lost."""
     from std_msgs.msg import String
 
-    from retail_navigation.tf_support import TF_QOS, TFMessage, transform
+    from retail_ros.tf_support import TF_QOS, TFMessage, transform
     base, guide, client = start_localised(ros_context, spin, store)
     tf = client.create_publisher(TFMessage, '/tf', TF_QOS)
     state = client.create_publisher(String, '/navigation/localization_state', LATCHED)

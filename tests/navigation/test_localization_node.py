@@ -24,7 +24,7 @@ from retail_navigation.lidar import LidarConfig, SimLidar
 from retail_navigation.localization import compose
 from retail_navigation.localization_node import LocalizationNode, save_pose
 from retail_navigation.maps import load_map, save_map
-from retail_navigation.tf_support import TF_QOS, TFMessage, planar
+from retail_ros.tf_support import TF_QOS, TFMessage, planar
 from rostest_support import wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -42,7 +42,7 @@ from retail_navigation.maps import load_map  # noqa: E402
 from retail_navigation.pty_sim import PtySimulator  # noqa: E402
 from retail_navigation.sim_node import SimNode  # noqa: E402
 from retail_navigation.sim_world import SimWorld  # noqa: E402
-from retail_navigation.tf_support import TF_QOS, TF_STATIC_QOS, TFMessage  # noqa: E402
+from retail_ros.tf_support import TF_QOS, TF_STATIC_QOS, TFMessage  # noqa: E402
 from rostest_support import wait_for  # noqa: E402
 
 DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
@@ -288,7 +288,7 @@ def test_non_finite_or_absurd_commands_never_reach_cmd_vel(ros_context, spin, tm
 
 def test_a_localisation_that_is_not_sure_stops_the_guide_like_lost(ros_context, spin, store):
     """Two identical aisles: the localisation says `not_sure`; the guide stops and calls staff."""
-    from retail_navigation.tf_support import TF_QOS, TFMessage, transform
+    from retail_ros.tf_support import TF_QOS, TFMessage, transform
     base, guide, client = start_localised(ros_context, spin, store)
     tf = client.create_publisher(TFMessage, '/tf', TF_QOS)
     state = client.create_publisher(String, '/navigation/localization_state', LATCHED)

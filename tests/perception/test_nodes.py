@@ -240,9 +240,9 @@ def test_without_a_gallery_key_the_faces_node_runs_anonymously(ros_context, spin
 
 def test_camera_device_0_from_the_launch_reaches_the_camera_as_text(ros_env, tmp_path):
     """issue 17: `camera_device` "0" (the launch default) is a device index, not a refused number."""
-    from retail_bringup.launch_file import load_launch
+    from retail_ros.launch_file import load_launch
     from rostest_support import REPO
-    from retail_common.params import overrides_for, resolve
+    from retail_ros.params import overrides_for, resolve
     from retail_perception.camera_node import SPECS
     camera, = [n for n in load_launch(REPO / 'launch' / 'perception.launch.yaml', {},
                                       find_share=lambda p: str(REPO)).nodes

@@ -13,7 +13,7 @@ import time
 
 from rclpy.node import Node
 
-from retail_common.node_support import run_node
+from retail_ros.node_support import run_node
 
 
 class HungAgent(Node):
@@ -30,7 +30,7 @@ class HungAgent(Node):
 
 class Sender(Node):
     def __init__(self, count: int) -> None:
-        from retail_common.event_sender import EventSender
+        from retail_ros.event_sender import EventSender
         from retail_common.events import GuideMission
         super().__init__('manager', namespace='dialogue')
         self.sender = EventSender(self, 'dialogue/manager', retry_s=0.2, answer_timeout_s=1.0)

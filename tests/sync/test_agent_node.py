@@ -11,7 +11,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_srvs.srv import Trigger
 
-from retail_common.event_sender import EventSender
+from retail_ros.event_sender import EventSender
 from retail_interfaces.msg import DataUpdate, InteractionEvent
 from retail_interfaces.srv import RecordEvents
 from retail_sync.agent_node import SyncAgent

@@ -6,7 +6,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from retail_sync.agent_node import SyncAgent
-from retail_common.event_sender import EventSender
+from retail_ros.event_sender import EventSender
 from retail_sync.outbox import Outbox
 from retail_common.events import GuideMission, StaffRequest
 from rostest_support import wait_for

@@ -4,8 +4,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from retail_bringup.launch_file import load_launch
-from retail_common.params import overrides_for, resolve
+from retail_ros.launch_file import load_launch
+from retail_ros.params import overrides_for, resolve
 from retail_sync.agent_node import PARAMS
 from rostest_support import console_script
 

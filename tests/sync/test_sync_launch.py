@@ -14,7 +14,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 
-from retail_common.event_sender import EventSender
+from retail_ros.event_sender import EventSender
 from rostest_support import console_script, wait_for
 from sync_support import ROBOT, number, turn_event
 

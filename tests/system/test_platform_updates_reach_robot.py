@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'sync'))
 from sync_support import free_port, start_platform  # noqa: E402
 
 from retail_common.live_store import LiveStore  # noqa: E402
-from retail_common.node_support import watch_store  # noqa: E402
+from retail_ros.node_support import watch_store  # noqa: E402
 from retail_interfaces.msg import CustomerEvent, RobotReply  # noqa: E402
 from retail_interfaces.srv import Recommend  # noqa: E402
 from rostest_support import console_script, stop_process, wait_for  # noqa: E402

@@ -40,7 +40,7 @@ def _register_launch(subparsers) -> None:
 
 
 def _launch(args) -> int:
-    from retail_bringup.launch_file import LaunchError, describe, load_launch, parse_launch_arguments, to_json
+    from retail_ros.launch_file import LaunchError, describe, load_launch, parse_launch_arguments, to_json
     if args.json and not args.show:      # a script asking for JSON must never start the robot
         print('retailbot launch: --json prints the resolved nodes and needs --show; nothing was started',
               file=sys.stderr)
@@ -50,7 +50,7 @@ def _launch(args) -> int:
         if args.show:
             print(to_json(description) if args.json else describe(description))
             return 0
-        from retail_bringup.launcher import run_launch
+        from retail_ros.launcher import run_launch
         return run_launch(description, grace_s=args.grace)
     except (LaunchError, LookupError) as exc:
         print(f'retailbot launch: {exc}', file=sys.stderr)

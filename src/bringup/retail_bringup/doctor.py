@@ -195,7 +195,7 @@ def check_audio(query: Callable[[], object] | None = None) -> Check:
 
 def asr_models(config_dir: Path) -> dict[str, str]:
     """The Vosk model folders of /dialogue/asr in <config_dir>/dialogue.yaml ({} when not configured)."""
-    from retail_common.params import ConfigError, load_params_file, node_key_matches
+    from retail_ros.params import ConfigError, load_params_file, node_key_matches
     try:
         sections = load_params_file(config_dir / 'dialogue.yaml')
     except ConfigError:
@@ -391,7 +391,7 @@ def _skip_list(text: str) -> list[str]:
 
 def _default_config_dir() -> str:
     try:
-        from retail_common.packages import find_package_share
+        from retail_ros.packages import find_package_share
         return str(Path(find_package_share('retail_bringup')) / 'config')
     except Exception:  # noqa: BLE001 - not installed as a ROS package: no config to read
         return ''

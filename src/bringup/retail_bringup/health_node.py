@@ -8,8 +8,8 @@ from rclpy.node import Node
 
 from retail_bringup.health import HealthBoard
 from retail_common import names
-from retail_common.node_support import diagnostic_status, declare_params, main_for
-from retail_common.params import ParamSpec
+from retail_ros.node_support import diagnostic_status, declare_params, main_for
+from retail_ros.params import ParamSpec
 
 SPECS = [
     ParamSpec('period_s', 1.0, 'How often the overall health is published (seconds).', min=0.05, max=60.0),

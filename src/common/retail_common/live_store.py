@@ -4,7 +4,7 @@
 of work (a dialogue turn, a guide goal) and keeps it to the end, so a conversation in progress
 never sees half of an update. `reload()` reads the store again and swaps the reference in one
 assignment only when the new store loaded; otherwise the old one stays and the reason is logged.
-Pure (no rclpy): `retail_common.node_support.watch_store` drives it from `/sync/data_updates`.
+Pure (no rclpy): `retail_ros.node_support.watch_store` drives it from `/sync/data_updates`.
 """
 from __future__ import annotations
 

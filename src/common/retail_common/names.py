@@ -22,7 +22,7 @@ UTTERANCES = '/dialogue/utterances'                   # retail_interfaces/Uttera
 REPLIES = '/dialogue/replies'                         # retail_interfaces/RobotReply: manager -> tts, ui
 SPEECH_STATUS = '/dialogue/speech_status'             # tts -> asr (robot speaking)
 TTS_STOP = '/dialogue/tts_stop'                       # asr -> tts (barge-in)
-STAFF_REQUESTS = '/dialogue/staff_requests'           # std_msgs/String (JSON): manager -> staff console
+STAFF_REQUESTS = '/dialogue/staff_requests'           # retail_interfaces/StaffRequest: manager -> staff console
 
 TF = '/tf'                                            # tf2_msgs/TFMessage: odom -> base_link, map -> odom
 TF_STATIC = '/tf_static'                              # tf2_msgs/TFMessage (transient local): sensor mounts

@@ -125,27 +125,26 @@ class DemoNode:
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from nav_msgs.msg import Odometry
-        from retail_common.executor import RobotExecutor
-        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from retail_ros.executor import RobotExecutor
+        from retail_ros.qos import LATCHED, latched as latched_qos
         from geometry_msgs.msg import PoseWithCovarianceStamped
-        from std_msgs.msg import String, UInt32
+        from std_msgs.msg import UInt32
         from std_srvs.srv import Trigger
 
         from retail_interfaces.msg import (BaseSafety, CustomerEvent, DataUpdate, InteractionEvent,
-                                           PlaceArrival, RobotReply, Utterance)
+                                           PlaceArrival, RobotReply, StaffRequest, Utterance)
         self.rclpy, self.Utterance, self.Trigger = rclpy, Utterance, Trigger
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node('store_day', context=self.context)
         self.rec, self.transcript, self.labels = recorder, transcript, labels
-        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
-                             reliability=ReliabilityPolicy.RELIABLE)
+        latched = LATCHED
         node = self.node
         self.utterances = node.create_publisher(Utterance, '/dialogue/utterances', 10)
         node.create_subscription(RobotReply, '/dialogue/replies', self._on_reply, 50)
         node.create_subscription(CustomerEvent, '/perception/customer_events', self._on_customer, 50)
         node.create_subscription(InteractionEvent, '/sync/interaction_events', self._on_event, 1000)
-        node.create_subscription(String, '/dialogue/staff_requests', self._on_staff, 10)
+        node.create_subscription(StaffRequest, '/dialogue/staff_requests', self._on_staff, 10)
         node.create_subscription(PlaceArrival, '/navigation/arrivals', self._on_arrival, 10)
         node.create_subscription(Odometry, '/odom', self._on_odom, 20)
         # Simulation only: where the robot believes it is against where it is, and contacts.
@@ -154,9 +153,7 @@ class DemoNode:
         node.create_subscription(UInt32, '/navigation/sim/contacts', self._on_contacts, latched)
         node.create_subscription(BaseSafety, '/navigation/safety', self._on_safety, latched)
         node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 50)
-        node.create_subscription(DataUpdate, '/sync/data_updates', self._on_update,
-                                 QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL,
-                                            reliability=ReliabilityPolicy.RELIABLE))
+        node.create_subscription(DataUpdate, '/sync/data_updates', self._on_update, latched_qos(10))
         self.reset_safety = node.create_client(Trigger, '/navigation/reset_safety')
         self.sync_now = node.create_client(Trigger, '/sync/sync_now')
         self.pose: tuple[float, float] | None = None
@@ -190,7 +187,9 @@ class DemoNode:
         self.transcript.say('sync', f'new {msg.kind} on the robot (version {msg.version})')
 
     def _on_staff(self, msg) -> None:
-        request = json.loads(msg.data)
+        request = {'reason': msg.reason, 'track_id': msg.track_id, 'language': msg.language,
+                   'looking_for': msg.looking_for, 'product': msg.product, 'zone': msg.zone,
+                   'appointment_id': msg.appointment_id, 'staff': msg.staff, 'meeting_point': msg.meeting_point}
         with self.rec.lock:
             self.rec.staff.append(request)
         to = f' → {request["staff"]}' if request.get('staff') else ''
@@ -280,7 +279,7 @@ class StoreDay:
         self.node: DemoNode | None = None
         self.tracks: dict[int, str] = {}
         self.interrupted = threading.Event()
-        from retail_common.node_support import use_robot_dds_profile
+        from retail_ros.node_support import use_robot_dds_profile
         use_robot_dds_profile()             # config/fastdds.xml for this process and the robot's
         self.env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', PYTHONUNBUFFERED='1')
 
@@ -397,8 +396,8 @@ class StoreDay:
         self.transcript.say('gallery', f'{customer.label} enrolled with consent (encrypted gallery)')
 
     def _start_robot(self) -> None:
-        from retail_bringup.launch_file import load_launch
-        from retail_bringup.launcher import Launcher
+        from retail_ros.launch_file import load_launch
+        from retail_ros.launcher import Launcher
         arguments = {
             'sim': 'true', 'store': str(self.store), 'data_dir': str(self.data),
             'base_link_path': str(self.out / 'base.pty'), 'camera_replay': str(self.stage),

@@ -20,9 +20,9 @@ from std_msgs.msg import Empty
 
 from retail_common import names
 from retail_common.catalog import CatalogError, load_catalog
-from retail_common.node_support import (ConfigError, declare_params, diagnostic_status, live_store_for, main_for,
+from retail_ros.node_support import (ConfigError, declare_params, diagnostic_status, live_store_for, main_for,
                                         watch_store)
-from retail_common.params import ParamSpec
+from retail_ros.params import ParamSpec
 from retail_dialogue.audio_source import AudioSourceError, Microphone, wav_frames
 from retail_dialogue.speech_recognizer import (Heard, Listener, LoadedModel, ModelError, SpeechStarted,
                                                StreamingRecognizer, build_phrase_list, catalog_terms,

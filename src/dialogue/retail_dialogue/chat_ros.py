@@ -145,8 +145,8 @@ def run_ros_chat(member: str, lines: list[str] | None, timeout_s: float, json_ou
     from retail_common.cli_output import print_json
     note = sys.stderr if json_out else sys.stdout
     import rclpy
-    from retail_common.executor import RobotExecutor
-    from retail_common.node_support import use_robot_dds_profile
+    from retail_ros.executor import RobotExecutor
+    from retail_ros.node_support import use_robot_dds_profile
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     use_robot_dds_profile()
     rclpy.init()

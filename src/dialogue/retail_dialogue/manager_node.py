@@ -2,7 +2,7 @@
 
 The core (manager.py) returns effects; this node carries them out and feeds the outcomes back:
 - `Say` -> `/dialogue/replies`; `Record` -> EventSender (RecordEvents, acknowledged on disk; the
-  topic copy is for observers only); `CallStaff` -> `/dialogue/staff_requests` (JSON);
+  topic copy is for observers only); `CallStaff` -> `/dialogue/staff_requests` (StaffRequest);
 - `AskRecommendations` -> the Recommend service, asynchronously; the answer -> `on_recommendations`;
 - `StartGuide` -> the GuideTo action; its result is the one source of arrival (`on_guide_result`);
   feedback narrates the way now and then;
@@ -22,29 +22,28 @@ conversation in progress keeps its session.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from rclpy.action import ActionClient
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from std_msgs.msg import String
 
+from retail_ros.qos import LATCHED
 from retail_common import names
-from retail_common.event_sender import EventSender
-from retail_common.node_support import declare_params, live_store_for, main_for, watch_store
-from retail_common.params import ParamSpec
+from retail_ros.event_sender import EventSender
+from retail_ros.node_support import declare_params, live_store_for, main_for, watch_store
+from retail_ros.params import ParamSpec
 from retail_interfaces.action import GuideTo, Tour
-from retail_interfaces.msg import BaseSafety, CustomerEvent, RobotReply, Utterance
+from retail_interfaces.msg import BaseSafety, CustomerEvent, RobotReply, StaffRequest, Utterance
 
-# An utterance whose header.frame_id is one of these was typed or touched by the person at the
-# robot (not heard): it joins the current conversation or starts one (DialogueManager.on_utterance).
-TYPED_INPUT_FRAMES = ('touch', 'typed')
 from retail_interfaces.srv import EnrollFace, Recommend
 
 from .manager import (AskRecommendations, CallStaff, CancelMission, DialogueManager, Effect, Enrol, Record,
                       RecommendedProduct, Say, StartGuide, StartTour)
+
+# An utterance whose header.frame_id is one of these was typed or touched by the person at the
+# robot (not heard): it joins the current conversation or starts one (DialogueManager.on_utterance).
+TYPED_INPUT_FRAMES = ('touch', 'typed')
 
 DEFAULT_STORE = str(Path(__file__).resolve().parents[3] / 'config' / 'stores' / 'demo')
 SPECS = [
@@ -59,7 +58,21 @@ SPECS = [
     ParamSpec('narration_period_s', 10.0, 'Least time between two "on the way" narrations while guiding (s).', min=1.0, max=600.0),
 ]
 SOURCE = 'dialogue/manager'
-LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def staff_request_msg(request: dict, stamp) -> StaffRequest:
+    """The `CallStaff` effect's request as the StaffRequest message the staff console reads."""
+    wanted = request.get('wanted') or {}
+    msg = StaffRequest(reason=str(request.get('reason', '')), track_id=int(request.get('track_id', 0)),
+                       customer_pseudonym=str(request.get('customer_pseudonym', '')),
+                       language=str(request.get('language', '')), looking_for=str(wanted.get('looking_for', '')),
+                       product=str(wanted.get('product', '')), product_name=str(wanted.get('product_name', '')),
+                       zone=str(wanted.get('zone', '')), shown=[str(s) for s in wanted.get('shown', ())],
+                       recent=[str(r) for r in wanted.get('recent', ())],
+                       appointment_id=str(request.get('appointment_id', '')), staff=str(request.get('staff', '')),
+                       meeting_point=str(request.get('meeting_point', '')))
+    msg.header.stamp = stamp
+    return msg
 
 
 class ManagerNode(Node):
@@ -72,7 +85,7 @@ class ManagerNode(Node):
             self.get_logger().warning(issue)
         self.reply_pub = self.create_publisher(RobotReply, names.REPLIES, 10)
         self.events = EventSender(self, SOURCE)      # acknowledged by the sync agent: nothing lost
-        self.staff_pub = self.create_publisher(String, names.STAFF_REQUESTS, 10)
+        self.staff_pub = self.create_publisher(StaffRequest, names.STAFF_REQUESTS, 10)
         self.recommend_client = self.create_client(Recommend, names.RECOMMEND)
         self.enrol_client = self.create_client(EnrollFace, names.ENROLL_FACE)
         self.guide_client = ActionClient(self, GuideTo, names.GUIDE_TO)
@@ -124,7 +137,7 @@ class ManagerNode(Node):
             elif isinstance(effect, CallStaff):
                 request = effect.request
                 self.get_logger().info(f"Calling staff for track {request['track_id']}: {request['reason']}")
-                self.staff_pub.publish(String(data=json.dumps(request, ensure_ascii=False)))
+                self.staff_pub.publish(staff_request_msg(request, self.get_clock().now().to_msg()))
             elif isinstance(effect, AskRecommendations):
                 self._recommend(effect)
             elif isinstance(effect, StartGuide):

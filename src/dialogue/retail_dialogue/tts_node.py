@@ -14,8 +14,8 @@ from rclpy.node import Node
 from std_msgs.msg import Empty
 
 from retail_common import names
-from retail_common.node_support import declare_params, diagnostic_status, main_for
-from retail_common.params import ParamSpec
+from retail_ros.node_support import declare_params, diagnostic_status, main_for
+from retail_ros.params import ParamSpec
 from retail_dialogue.speech_synthesizer import EspeakSynthesizer, SynthesisError, open_player
 from retail_interfaces.msg import RobotReply, SpeechStatus
 

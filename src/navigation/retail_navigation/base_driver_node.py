@@ -19,19 +19,19 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry as OdometryMsg
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import UInt8MultiArray
 from std_srvs.srv import Trigger
 
+from retail_ros.qos import LATCHED
 from retail_common import names
-from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
-from retail_common.params import ParamSpec
+from retail_ros.node_support import ConfigError, declare_params, diagnostic_status, main_for
+from retail_ros.params import ParamSpec
 from retail_interfaces.msg import BaseSafety
 from retail_navigation import protocol as p
 from retail_navigation.base_driver import Backoff, DriverCore, DriverLimits, FeedbackResult
 from retail_navigation.serial_base import LinkState, SerialBase, describe_link
-from retail_navigation.tf_support import TF_QOS, TF_STATIC_QOS, TFMessage, transform
+from retail_ros.tf_support import TF_QOS, TF_STATIC_QOS, TFMessage, transform
 
 PARAMS = [
     ParamSpec('port', '/dev/ttyUSB0', 'serial device of the base (115200 8N1)'),
@@ -61,7 +61,6 @@ PARAMS = [
               type='float_list'),
 ]
 
-LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 
 
 class BaseDriverNode(LifecycleNode):

@@ -411,10 +411,10 @@ def run_reset(args: argparse.Namespace) -> int:
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from retail_ros.qos import LATCHED
     from std_srvs.srv import Trigger
 
-    from retail_common.node_support import use_robot_dds_profile
+    from retail_ros.node_support import use_robot_dds_profile
     from retail_interfaces.msg import BaseSafety
     use_robot_dds_profile()
     context = rclpy.Context()
@@ -423,9 +423,7 @@ def run_reset(args: argparse.Namespace) -> int:
         node = rclpy.create_node('retailbot_base_reset', context=context, start_parameter_services=False)
         safety: list[BaseSafety] = []
         namespace = args.service.rsplit('/', 1)[0]
-        node.create_subscription(BaseSafety, f'{namespace}/safety', safety.append,
-                                 QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
-                                            reliability=ReliabilityPolicy.RELIABLE))
+        node.create_subscription(BaseSafety, f'{namespace}/safety', safety.append, LATCHED)
         client = node.create_client(Trigger, args.service)
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)

@@ -17,13 +17,14 @@ import math
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Twist
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import LaserScan
 from std_msgs.msg import String
 
+from retail_ros.qos import LATCHED
 from retail_common import names
-from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
-from retail_common.params import ParamSpec
+from retail_ros.node_support import ConfigError, declare_params, diagnostic_status, main_for
+from retail_ros.params import ParamSpec
 from retail_navigation.collision_monitor import CollisionMonitor, MonitorConfig, ScanSource, SourceConfig
 
 PARAMS = [
@@ -50,7 +51,6 @@ PARAMS = [
     ParamSpec('absurd_factor', 2.0, 'a command beyond this many times its limit is refused (stop)', min=1.0, max=100.0),
 ]
 
-LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 
 
 class CollisionMonitorNode(Node):

@@ -40,15 +40,16 @@ from nav_msgs.msg import OccupancyGrid, Odometry, Path as PathMsg
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import BatteryState, LaserScan
 from std_msgs.msg import String
 
+from retail_ros.qos import LATCHED
 from retail_common import names
-from retail_common.event_sender import EventSender
+from retail_ros.event_sender import EventSender
 from retail_common.events import EventPayload
-from retail_common.node_support import ConfigError, declare_params, live_store_for, main_for, watch_store
-from retail_common.params import ParamSpec
+from retail_ros.node_support import ConfigError, declare_params, live_store_for, main_for, watch_store
+from retail_ros.params import ParamSpec
 from retail_common.store import StoreError
 from retail_interfaces.action import GuideTo, Tour
 from retail_interfaces.msg import BaseSafety, PlaceArrival
@@ -61,7 +62,7 @@ from retail_navigation.maps import MapError, load_map
 from retail_navigation.planner import GlobalPlanner, densify
 from retail_navigation.supervisor import (Arrived, Battery, Drive, EndGoal, Feedback, Goal, Inputs, Log,
                                           ShowPath, Supervisor, SupervisorConfig, Tick, bumper_marks, map_pose)
-from retail_navigation.tf_support import TF_QOS, TFMessage, planar
+from retail_ros.tf_support import TF_QOS, TFMessage, planar
 from retail_navigation.zones import load_zones_store
 
 PARAMS = [
@@ -112,8 +113,6 @@ PARAMS = [
     ParamSpec('customer_distance_m', 0.9, 'people seen closer than this during a mission are the customer',
               min=0.0, max=3.0, read_only=False),
 ]
-
-LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 CHARGING = (BatteryState.POWER_SUPPLY_STATUS_CHARGING, BatteryState.POWER_SUPPLY_STATUS_FULL)
 
 

@@ -40,20 +40,21 @@ from geometry_msgs.msg import PoseWithCovarianceStamped
 from nav_msgs.msg import Odometry
 from rclpy.duration import Duration
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data
 from rclpy.time import Time
 from sensor_msgs.msg import LaserScan
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from retail_ros.qos import LATCHED
 from retail_common import names
-from retail_common.node_support import ConfigError, declare_params, diagnostic_status, main_for
-from retail_common.params import ParamSpec
+from retail_ros.node_support import ConfigError, declare_params, diagnostic_status, main_for
+from retail_ros.params import ParamSpec
 from retail_common.store import StoreError, load_store
 from retail_navigation.collision_monitor import MAX_BEAMS
 from retail_navigation.localization import AmclConfig, OdomHistory, ParticleFilter, map_to_odom
 from retail_navigation.maps import MapError, load_map
-from retail_navigation.tf_support import TF_QOS, TFMessage, transform, yaw_of
+from retail_ros.tf_support import TF_QOS, TFMessage, transform, yaw_of
 
 PARAMS = [
     ParamSpec('store_dir', '', 'store folder with map.yaml and zones.yaml'),
@@ -87,7 +88,6 @@ PARAMS = [
               min=0.05, max=5.0),
 ]
 
-LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def _stamp_s(stamp) -> float:

@@ -28,17 +28,16 @@ import sys
 from geometry_msgs.msg import Pose, PoseArray
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import LaserScan
 from std_msgs.msg import UInt32
 
+from retail_ros.qos import LATCHED
 from retail_common import names
-from retail_common.node_support import run_node
+from retail_ros.node_support import run_node
 from retail_navigation.cli import add_sim_arguments, build_simulator
 from retail_navigation.lidar import LidarConfig, ScanStamper, SimLidar, StampFault
 from retail_navigation.pty_sim import LinkBusy
 
-LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def _pose3(text: str) -> tuple[float, float, float]:

@@ -12,7 +12,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from retail_common import names
-from retail_common.node_support import ParamSpec, declare_params, diagnostic_status, main_for
+from retail_ros.node_support import ParamSpec, declare_params, diagnostic_status, main_for
 from retail_perception.camera_source import CameraSource, describe_source, fit_frame
 from retail_perception.image_convert import to_image_msg
 

@@ -23,9 +23,9 @@ from retail_interfaces.srv import EnrollFace
 from sensor_msgs.msg import Image, RegionOfInterest
 
 from retail_common import names
-from retail_common.event_sender import EventSender
+from retail_ros.event_sender import EventSender
 from retail_common.events import CustomerAppeared, CustomerIdentified, CustomerLeft
-from retail_common.node_support import ConfigError, ParamSpec, declare_params, diagnostic_status, main_for
+from retail_ros.node_support import ConfigError, ParamSpec, declare_params, diagnostic_status, main_for
 from retail_perception.face_pipeline import (APPEARED, APPROACHING, IDENTIFIED, LEFT, FaceEvent,
                                              FacePipeline, PipelineConfig)
 from retail_perception.gallery import Gallery, GalleryError, GalleryStore, load_key

@@ -17,14 +17,14 @@ from pathlib import Path
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile
 
 from retail_common import names
 from retail_common.catalog import CatalogError, load_catalog
 from retail_common.live_store import LiveStore
-from retail_common.node_support import declare_params, diagnostic_status, main_for
+from retail_ros.node_support import declare_params, diagnostic_status, main_for
 from retail_common.store import StoreError
-from retail_common.params import ParamSpec
+from retail_ros.params import ParamSpec
+from retail_ros.qos import latched
 from retail_interfaces.msg import DataUpdate, RecommendedItem
 from retail_interfaces.srv import Recommend
 from retail_recommendation.history import HistoryError, load_history
@@ -80,7 +80,7 @@ class RecommendationServer(Node):
         self.create_service(Recommend, 'recommend', self._on_recommend,
                             callback_group=ReentrantCallbackGroup())
         self.create_subscription(DataUpdate, names.DATA_UPDATES, self._on_data_update,
-                                 QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL),
+                                 latched(10),
                                  callback_group=MutuallyExclusiveCallbackGroup())
         self._diagnostics = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
         self.create_timer(self.params.diagnostics_period_s, self._publish_diagnostics)

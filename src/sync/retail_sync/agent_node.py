@@ -24,12 +24,12 @@ from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_srvs.srv import Trigger
 
+from retail_ros.qos import latched
 from retail_common import names
-from retail_common.node_support import declare_params, diagnostic_status, main_for
-from retail_common.params import ParamSpec
+from retail_ros.node_support import declare_params, diagnostic_status, main_for
+from retail_ros.params import ParamSpec
 from retail_interfaces.msg import DataUpdate, InteractionEvent
 from retail_interfaces.srv import RecordEvents
 from retail_sync.downlink import Downlink
@@ -61,8 +61,7 @@ PARAMS = [
     ParamSpec('diagnostics_period_s', 2.0, 'diagnostics publishing period', min=0.1),
 ]
 # Latched: a node that starts (or restarts) after an update still hears which data is current.
-UPDATES_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
-                         depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+UPDATES_QOS = latched(10)
 OUTBOX_RETRY_S = 5.0
 
 

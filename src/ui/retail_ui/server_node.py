@@ -22,16 +22,18 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseArray, PoseWithCovarianceStamped
 from nav_msgs.msg import OccupancyGrid, Odometry, Path as PathMsg
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import BatteryState, Image
-from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from retail_common.node_support import (declare_params, diagnostic_status, live_store_for, main_for,
+from retail_ros.qos import LATCHED
+from retail_common import names
+from retail_ros.node_support import (declare_params, diagnostic_status, live_store_for, main_for,
                                         watch_store)
-from retail_common.params import ParamSpec
+from retail_ros.params import ParamSpec
 from retail_common.store import Store
-from retail_interfaces.msg import BaseSafety, CustomerEvent, InteractionEvent, PlaceArrival, RobotReply, Utterance
+from retail_interfaces.msg import (BaseSafety, CustomerEvent, InteractionEvent, PlaceArrival, RobotReply, StaffRequest,
+                                   Utterance)
 from retail_interfaces.srv import EnrollFace
 
 from .auth import AuthConfigError, StaffAuth, load_secret
@@ -59,7 +61,6 @@ SPECS = [
     ParamSpec('max_rate_hz', 10.0, 'Most live updates per second sent to a page.', min=0.5, max=50.0),
     ParamSpec('service_timeout_s', 5.0, 'Longest wait for reset_safety / enroll_face answers (s).', min=0.5, max=60.0),
 ]
-LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 EVENTS_QOS = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
 CUSTOMER_KINDS = {CustomerEvent.APPEARED: 'appeared', CustomerEvent.IDENTIFIED: 'identified',
                   CustomerEvent.APPROACHING: 'approaching', CustomerEvent.LEFT: 'left'}
@@ -107,7 +108,7 @@ class UiServerNode(Node):
         sub(RobotReply, '/dialogue/replies', self._on_reply, 50)
         sub(Utterance, '/dialogue/utterances', self._on_utterance, 50)
         sub(InteractionEvent, '/sync/interaction_events', self._on_event, EVENTS_QOS)
-        sub(String, '/dialogue/staff_requests', self._on_staff_request, 50)
+        sub(StaffRequest, names.STAFF_REQUESTS, self._on_staff_request, 50)
         sub(PlaceArrival, '/navigation/arrivals', self._on_arrival, 10)
         sub(PathMsg, '/navigation/plan', self._on_plan, LATCHED)
         sub(PoseWithCovarianceStamped, '/navigation/pose', self._on_pose, 10)
@@ -190,12 +191,10 @@ class UiServerNode(Node):
         if isinstance(payload, dict):
             self.model.on_interaction(msg.type, payload)
 
-    def _on_staff_request(self, msg: String) -> None:
-        try:
-            request = json.loads(msg.data)
-        except ValueError:
-            request = {'reason': msg.data[:200]}
-        entry = self.model.on_staff_request(request if isinstance(request, dict) else {'reason': str(request)[:200]})
+    def _on_staff_request(self, msg: StaffRequest) -> None:
+        entry = self.model.on_staff_request({
+            'reason': msg.reason[:200], 'language': msg.language[:8], 'appointment_id': msg.appointment_id[:128],
+            'meeting_point': msg.meeting_point[:128], 'staff': msg.staff[:200]})
         self.get_logger().info(f"staff request {entry['id']}: {entry['reason']}")
 
     def _on_arrival(self, msg: PlaceArrival) -> None:

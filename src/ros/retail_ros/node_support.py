@@ -21,13 +21,13 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from retail_common import names
-from retail_common.executor import RobotExecutor
+from retail_ros.executor import RobotExecutor
+from retail_ros.qos import latched
 from retail_common.live_store import LiveStore
 from retail_common.store import Store, StoreError
-from retail_common.params import (COMMAND_LINE, ConfigError, Override, ParamSpec, load_params_file,
+from retail_ros.params import (ConfigError, Override, ParamSpec, load_params_file,
                                    overrides_for, params_files_in_args, resolve)
 
 __all__ = ['ConfigError', 'ParamSpec', 'declare_params', 'run_node', 'diagnostic_status', 'use_robot_dds_profile',
@@ -42,8 +42,7 @@ _TYPES = {
 _INT64 = 2 ** 63 - 1
 SET_PARAMETERS = 'set_parameters'
 # /sync/data_updates is latched: a node that starts after an update still hears which data is current.
-DATA_UPDATES_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
-                              depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+DATA_UPDATES_QOS = latched(10)
 _process_args: list[str] | None = None
 
 
@@ -193,7 +192,7 @@ def use_robot_dds_profile() -> None:
     the environment chose a profile already. Call before the process's first rclpy.init."""
     if os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE'):
         return
-    from retail_common.packages import find_package_share
+    from retail_ros.packages import find_package_share
     candidates = [Path(__file__).resolve().parents[3] / 'config' / 'fastdds.xml']   # a source checkout
     try:
         candidates.append(Path(find_package_share('retail_bringup')) / 'config' / 'fastdds.xml')

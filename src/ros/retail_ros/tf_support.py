@@ -11,11 +11,13 @@ from __future__ import annotations
 import math
 
 from geometry_msgs.msg import TransformStamped
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from tf2_msgs.msg import TFMessage
 
+from retail_ros.qos import LATCHED
+
 TF_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-TF_STATIC_QOS = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+TF_STATIC_QOS = LATCHED
 
 __all__ = ['TFMessage', 'TF_QOS', 'TF_STATIC_QOS', 'transform', 'planar', 'yaw_of']
 

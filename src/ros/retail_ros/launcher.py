@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
-from retail_bringup.launch_file import LaunchDescription, NodeLaunch
-from retail_common.packages import find_executable
+from retail_ros.launch_file import LaunchDescription, NodeLaunch
+from retail_ros.packages import find_executable
 
 LOCALHOST_ONLY = {'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}
 EXIT_STOPPED, EXIT_NODE_FAILED, EXIT_REFUSED = 0, 1, 2

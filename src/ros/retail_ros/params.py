@@ -45,7 +45,7 @@ class ParamSpec:
     """One declared parameter: its default also fixes its type unless `type` is given.
 
     Parameters are read at start and read-only; `read_only=False` marks one the node applies
-    while it runs (see `retail_common.node_support.declare_params`).
+    while it runs (see `retail_ros.node_support.declare_params`).
     """
 
     name: str

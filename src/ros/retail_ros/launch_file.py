@@ -545,7 +545,7 @@ def parse_launch_arguments(items: list[str]) -> dict[str, str]:
 def load_launch(path: str | Path, arguments: dict[str, str] | None = None,
                 find_share: Callable[[str], str] | None = None) -> LaunchDescription:
     """Resolve a YAML launch file with `arguments` into the node processes to start."""
-    from retail_common.packages import find_package_share
+    from retail_ros.packages import find_package_share
     walker = _Walker(_Resolver(find_share or find_package_share), arguments or {})
     walker.load(Path(path), {}, '', top=True)
     unused = set(walker.given) - walker.used_given
