@@ -157,8 +157,8 @@ def _json_answer(status: int, detail: str, extra: tuple[tuple[bytes, bytes], ...
 class Guard:
     """ASGI middleware applying `Site` to every HTTP request (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, site: Site) -> None:
-        self.app, self.site = app, site
+    def __init__(self, app: ASGIApp, site: Site, on_refusal: Callable[[str], None] = lambda line: None) -> None:
+        self.app, self.site, self.on_refusal = app, site, on_refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope['type'] != 'http':
@@ -176,12 +176,15 @@ class Guard:
         scope['state']['proxied'] = client != _norm_ip(peer)
         host = headers.get('host', '')
         server = (scope.get('server') or ('', 0))[0] or ''
+        what = f'{scope.get("method", "?")} {scope.get("path", "")[:80]} from {client}'
         if not host_allowed(host, self.site, server):
+            self.on_refusal(f'refused {what}: Host {host[:80]!r} is not this server (DNS rebinding?)')
             await self._answer(send, 421, 'this server does not answer to that host name')
             return
         if scope.get('method', 'GET').upper() in UNSAFE_METHODS:
             refusal = origin_refusal(headers, host, self.site.cookie)
             if refusal:
+                self.on_refusal(f'refused {what}: {refusal}')
                 await self._answer(send, 403, refusal)
                 return
         length = headers.get('content-length')

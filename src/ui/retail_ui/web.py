@@ -30,6 +30,7 @@ import logging
 import secrets
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -160,7 +161,17 @@ def create_app(model: UiModel, actions: RobotActions, auth: StaffAuth, *, max_ra
     site = site or Site.make()
     site = Site(hosts=site.hosts, trusted_proxies=site.trusted_proxies, max_body=site.max_body or MAX_BODY_BYTES,
                 cookie=COOKIE, headers=SECURITY_HEADERS)
-    app.add_middleware(Guard, site=site)
+    refusals: deque[str] = deque(maxlen=100)
+    last_refusal_audit = [0.0]
+
+    def refused(line: str) -> None:
+        """Kept for diagnostics; audited at most every 10 s (a hostile page may repeat itself)."""
+        refusals.append(line)
+        if time.monotonic() - last_refusal_audit[0] >= 10.0:
+            last_refusal_audit[0] = time.monotonic()
+            audit(line)
+    app.add_middleware(Guard, site=site, on_refusal=refused)
+    app.state.refusals = refusals
     app.add_exception_handler(RequestValidationError, _validation_answer)
     hub = Hub()
     model.subscribe(hub.notify)
