@@ -230,7 +230,7 @@ def test_faces_delete_is_erasure_of_the_old_file_bytes(db, tmp_path, gallery_key
 def test_faces_delete_defeats_a_backup_of_the_faces_folder(db, tmp_path):
     """issue 21 item 15: the faces folder copied before `faces delete` and put back does not open."""
     import shutil
-    from retail_perception.gallery import GalleryError, GalleryStore, load_key
+    from retail_perception.gallery import GalleryStore, load_key
     for cid, person in (('m-1', 'obama'), ('m-2', 'biden')):
         faces('enroll', '--db', db, '--id', cid, '--name', person, '--consent', 'C', photos(person)[0], check_rc=0)
     backup = tmp_path / 'backup'

@@ -152,11 +152,17 @@ def test_staff_enrol_the_person_in_front_after_they_agree_on_the_robot_screen_th
     folder.mkdir()
     shutil.copy(sorted((FACE_PHOTOS / 'obama').iterdir())[1], folder / 'customer.jpg')
     camera = CameraNode(context=ros_context, parameter_overrides=[
-        Parameter('source', value=str(folder)), Parameter('rate_hz', value=5.0), Parameter('image_period_s', value=600.0),
+        Parameter('source', value=str(folder)), Parameter('rate_hz', value=5.0),
+        Parameter('image_period_s', value=600.0),
         Parameter('width', value=640), Parameter('height', value=360)])
     camera.trigger_configure()
     camera.trigger_activate()
-    spin(faces, camera)
+    from rcl_interfaces.msg import Log
+    logs = Node('rosout_reader', context=ros_context)
+    lines: list[str] = []
+    logs.create_subscription(Log, '/rosout', lambda m: lines.append(f'{m.name}: {m.msg}'),
+                             QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
+    spin(logs, faces, camera)
     node, url = ui_server()
     login(browser, url)
     wait_for(lambda: browser.find_element(By.ID, 'dashboard').is_displayed(), 10, 'the dashboard')
@@ -172,7 +178,8 @@ def test_staff_enrol_the_person_in_front_after_they_agree_on_the_robot_screen_th
     wait_text(browser, '#enroll-message', 'Waiting for the customer')
     assert len(GalleryStore(gallery, load_key()).load()) == 0, 'nothing enrolled before the customer agrees'
     browser.switch_to.window(screen_tab)
-    wait_for(lambda: browser.find_element(By.ID, 'consent-dialog').is_displayed(), 10, 'the consent question on the screen')
+    wait_for(lambda: browser.find_element(By.ID, 'consent-dialog').is_displayed(), 10,
+             'the consent question on the screen')
     assert 'Mr Fang' not in text_in(browser, 'body') and 'm-900001' not in text_in(browser, 'body')
     shot(browser, 'screen_consent')
     browser.find_element(By.ID, 'consent-agree').click()
@@ -184,9 +191,16 @@ def test_staff_enrol_the_person_in_front_after_they_agree_on_the_robot_screen_th
     browser.find_element(By.ID, 'members-refresh').click()
     wait_text(browser, '#members', 'm-900001', what='the member listed through /perception/list_members')
     browser.execute_script('window.confirm = () => true;')
-    browser.find_element(By.CSS_SELECTOR, '#members tr[data-id="m-900001"] button.danger').click()
+    delete = ('const b = document.querySelector(\'#members tr[data-id="m-900001"] button.danger\');'
+              'if (!b) return false; b.click(); return true;')
+    wait_for(lambda: browser.execute_script(delete), 10, 'the delete button')            # the table may redraw
     wait_for(lambda: 'm-900001' not in text_in(browser, '#members'), 10, 'the member gone from the list')
     assert len(GalleryStore(gallery, load_key()).load()) == 0
+    # the ROS log (as launch files keep it) never names the member: no name, id or consent reference
+    wait_for(lambda: any('deleted' in line for line in lines), 10, 'the deletion in the ROS log')
+    assert any('Enrolled the person on track' in line for line in lines), lines
+    for word in ('Mr Fang', 'm-900001', member.consent_ref):
+        assert not [line for line in lines if word in line], word
     # a client on the network cannot answer for the customer: no screen secret, no consent
     started = httpx.post(url + '/api/console/enroll', headers={'Authorization': f'Bearer {_token(url)}'},
                          json={'customer_id': 'm-900002', 'display_name': 'Ms Gao'})

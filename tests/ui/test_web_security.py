@@ -71,7 +71,8 @@ def test_state_changing_requests_check_the_origin(server):
         said = client.post('/api/screen/say', json={'text': 'hi'}, headers=headers)
         assert said.status_code == status, what
     # a script without cookie (bearer token) and without Origin is no browser: no CSRF possible
-    bearer = httpx.post(served.url + '/api/console/reset_safety', headers={'Authorization': f'Bearer {answer["token"]}'})
+    bearer = httpx.post(served.url + '/api/console/reset_safety',
+                        headers={'Authorization': f'Bearer {answer["token"]}'})
     assert bearer.status_code == 200
 
 
@@ -211,14 +212,26 @@ def test_a_password_changed_while_running_is_used_at_once_and_ends_old_sessions(
     served = server(secret_file=secret)
 
     def login(password):
-        return httpx.post(served.url + '/api/console/login', json={'password': password}, headers={'Origin': served.url})
+        return httpx.post(served.url + '/api/console/login', json={'password': password},
+                          headers={'Origin': served.url})
     first = login('first-password-1')
     assert first.status_code == 200
     token = first.json()['token']
     bearer = {'Authorization': f'Bearer {token}'}
     assert httpx.get(served.url + '/api/console/state', headers=bearer).status_code == 200
+    ended = threading.Event()
+
+    def watch():
+        with httpx.stream('GET', served.url + '/api/console/stream', headers=bearer, timeout=30) as response:
+            assert response.status_code == 200
+            for _ in response.iter_lines():
+                pass
+        ended.set()
+    threading.Thread(target=watch, daemon=True).start()
+    wait_for(lambda: served.app.state.slots.open_count() == 1, 10, 'the console stream open')
     secret.write_text(hash_password('second-password-2', iterations=10_000))
     assert httpx.get(served.url + '/api/console/state', headers=bearer).status_code == 401
+    assert ended.wait(5), "the stream of a session of the old password must close"
     assert login('first-password-1').status_code == 401
     assert login('second-password-2').status_code == 200
     secret.unlink()                                            # removed: the console locks
@@ -372,7 +385,8 @@ def test_the_screen_secret_is_given_only_to_a_local_page(server):
 
 
 def _staff_enrol(served, answer, **body):
-    return httpx.post(served.url + '/api/console/enroll', json={'customer_id': 'm-42', 'display_name': 'Ms Lin', **body},
+    return httpx.post(served.url + '/api/console/enroll',
+                      json={'customer_id': 'm-42', 'display_name': 'Ms Lin', **body},
                       headers={'Authorization': f'Bearer {answer["token"]}', 'Origin': served.url})
 
 
@@ -392,7 +406,8 @@ def test_staff_enrolment_waits_for_the_customers_consent_on_the_screen(server):
     assert agreed.status_code == 200, agreed.text
     [(customer_id, name, vip, consent, track)] = served.actions.enrolled
     assert (customer_id, name, vip, track) == ('m-42', 'Ms Lin', False, 7) and consent.startswith('screen-')
-    console = httpx.get(served.url + '/api/console/state', headers={'Authorization': f'Bearer {answer["token"]}'}).json()
+    console = httpx.get(served.url + '/api/console/state',
+                        headers={'Authorization': f'Bearer {answer["token"]}'}).json()
     assert console['enrolment']['state'] == 'enrolled' and console['person_in_front'] == 7
     assert httpx.get(served.url + '/api/screen/state').json()['consent_request'] is None
     # answered once only
@@ -441,5 +456,6 @@ def test_an_enrolment_without_a_yes_from_the_person_in_front_enrols_nobody(serve
     httpx.post(served.url + '/api/screen/consent', json={'request_id': request_id, 'agree': step != 'decline'},
                headers={'Origin': served.url, 'X-Screen-Token': served.app.state.screen_secret})
     assert served.actions.enrolled == [], what
-    console = httpx.get(served.url + '/api/console/state', headers={'Authorization': f'Bearer {answer["token"]}'}).json()
+    console = httpx.get(served.url + '/api/console/state',
+                        headers={'Authorization': f'Bearer {answer["token"]}'}).json()
     assert console['enrolment']['state'] == state, what

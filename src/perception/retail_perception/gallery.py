@@ -423,7 +423,8 @@ class GalleryStore:
         self.directory = Path(directory)
         self.path = self.directory / STORE_NAME
         self.keys_dir = Path(keys_dir) if keys_dir else default_keys_dir(self.directory)
-        if self.keys_dir.resolve() == self.directory.resolve() or self.directory.resolve() in self.keys_dir.resolve().parents:
+        ring, folder = self.keys_dir.resolve(), self.directory.resolve()
+        if ring == folder or folder in ring.parents:
             raise GalleryError(f'the key ring {self.keys_dir} must not be inside the gallery folder {self.directory} '
                                '(a backup of the folder would carry the keys)')
         self.clock = clock

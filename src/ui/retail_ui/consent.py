@@ -46,7 +46,8 @@ class ConsentDesk:
         if c is not None and c.state == WAITING and self.clock() - c.created > self.ttl_s:
             self._current = replace(c, state=EXPIRED, message='the customer did not answer on the screen in time')
 
-    def request(self, track_id: int, customer_id: str, display_name: str, vip: bool, requested_by: str) -> EnrolmentRequest:
+    def request(self, track_id: int, customer_id: str, display_name: str, vip: bool,
+                requested_by: str) -> EnrolmentRequest:
         with self._lock:
             self._current = EnrolmentRequest(secrets.token_hex(8), track_id, customer_id, display_name, vip,
                                              requested_by, self.clock())

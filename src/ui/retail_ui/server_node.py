@@ -146,7 +146,8 @@ class UiServerNode(Node):
 
         site = Site.make(p.host, allowed_hosts=[h for h in p.allowed_hosts if h],
                          trusted_proxies=[a for a in p.trusted_proxies if a])
-        slots = StreamSlots({SCREEN: DEFAULT_BUDGETS[SCREEN], STAFF: Budget(p.staff_streams, DEFAULT_BUDGETS[STAFF].per_client),
+        slots = StreamSlots({SCREEN: DEFAULT_BUDGETS[SCREEN],
+                             STAFF: Budget(p.staff_streams, DEFAULT_BUDGETS[STAFF].per_client),
                              PUBLIC: Budget(p.public_streams, p.public_streams_per_client)})
         self.app = create_app(self.model, self, self.auth, max_rate_hz=p.max_rate_hz,
                               audit=lambda line: self.get_logger().warning(line), site=site, slots=slots,
