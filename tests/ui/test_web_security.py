@@ -459,3 +459,34 @@ def test_an_enrolment_without_a_yes_from_the_person_in_front_enrols_nobody(serve
     console = httpx.get(served.url + '/api/console/state',
                         headers={'Authorization': f'Bearer {answer["token"]}'}).json()
     assert console['enrolment']['state'] == state, what
+
+
+@pytest.mark.parametrize('what, head, body', [
+    ('gzip then chunked transfer coding', 'Transfer-Encoding: gzip, chunked\r\n', b'4000\r\n' + b'{' * 0x4000 + b'\r\n'),
+    ('chunked with a huge chunk size', 'Transfer-Encoding: chunked\r\n', b'fffffffffff\r\n' + b'{' * 70000),
+    ('both a length and chunked', f'Content-Length: 10\r\nTransfer-Encoding: chunked\r\n',
+     b'4000\r\n' + b'{' * 0x4000 + b'\r\n'),
+])
+def test_other_transfer_encodings_are_refused_or_bounded(server, what, head, body):
+    served = server()
+    with socket.create_connection(('127.0.0.1', served.port), timeout=10) as s:
+        s.sendall((f'POST /api/screen/say HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n'
+                   f'Content-Type: application/json\r\n{head}\r\n').encode() + body)
+        try:
+            answer = s.recv(4096).split(b'\r\n', 1)[0].decode('latin-1')
+        except ConnectionResetError:
+            answer = 'reset'
+    assert answer == 'reset' or answer.split()[1] in ('400', '413', '501'), (what, answer)
+    assert served.actions.said == [], what
+
+
+def test_a_compressed_body_is_never_inflated(server):
+    """A gzip bomb (64 MiB of zeros in ~64 KiB) sent with Content-Encoding: gzip is taken as bytes."""
+    import gzip
+    served = server()
+    bomb = gzip.compress(b'0' * (64 * 1024 * 1024), compresslevel=9)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    response = httpx.post(served.url + '/api/screen/say', content=bomb,
+                          headers={'Content-Encoding': 'gzip', 'Content-Type': 'application/json'})
+    assert response.status_code in (413, 422), response.status_code
+    assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 32

@@ -14,7 +14,9 @@ Plain ASGI (no FastAPI routes, no rclpy), so it holds however a request arrives:
   per-session CSRF token is checked by the console routes (`web.py`).
 * **Body size**: at most `max_body` bytes however the body arrives: a declared `Content-Length`
   above it is refused at once; a chunked (or otherwise undeclared) body is counted while it
-  streams and reading stops at the limit with 413, so memory stays bounded.
+  streams and reading stops at the limit with 413, so memory stays bounded. A request with both
+  `Content-Length` and `Transfer-Encoding` (ambiguous framing) gets 400. Bodies are never
+  decompressed (`Content-Encoding` is not applied), so a compressed bomb stays its own size.
 * **Client address**: the TCP peer; `X-Forwarded-For` counts only when the peer is one of
   `trusted_proxies` (then the right-most address not itself a trusted proxy). The login lockout,
   the audit log and the screen's locality check use this address (`scope['state']['client']`).
@@ -188,6 +190,10 @@ class Guard:
                 await self._answer(send, 403, refusal)
                 return
         length = headers.get('content-length')
+        if length is not None and 'transfer-encoding' in headers:       # ambiguous framing (smuggling)
+            self.on_refusal(f'refused {what}: both Content-Length and Transfer-Encoding')
+            await self._answer(send, 400, 'both Content-Length and Transfer-Encoding')
+            return
         if length is not None and (not length.strip().isdigit() or int(length) > self.site.max_body):
             await self._answer(send, 413, 'request too large')
             return
