@@ -168,15 +168,28 @@ def test_staff_enrol_the_person_in_front_after_they_agree_on_the_robot_screen_th
     wait_for(lambda: browser.find_element(By.ID, 'dashboard').is_displayed(), 10, 'the dashboard')
     wait_text(browser, '#enroll-person', 'track', timeout=30, what='the person in front on the console')
     console_tab = browser.current_window_handle
+    token_file = tmp_path / 'data' / 'ui' / 'screen_token'
+    assert token_file.stat().st_mode & 0o777 == 0o600
     browser.switch_to.new_window('tab')
-    browser.get(url + '/')                                           # the robot's own screen (loopback)
+    browser.get(url + '/')                                           # a loopback page without the secret (a tunnel)
+    other_tab = browser.current_window_handle
+    browser.switch_to.new_window('tab')
+    browser.get(url + '/?screen=' + token_file.read_text().strip())  # the kiosk: the robot's own screen
     screen_tab = browser.current_window_handle
+    assert 'screen=' not in browser.current_url, 'the secret is taken out of the address bar'
     browser.switch_to.window(console_tab)
     browser.find_element(By.ID, 'enroll-id').send_keys('m-900001')
     browser.find_element(By.ID, 'enroll-name').send_keys('Mr Fang')
     browser.find_element(By.ID, 'enroll-button').click()
     wait_text(browser, '#enroll-message', 'Waiting for the customer')
     assert len(GalleryStore(gallery, load_key()).load()) == 0, 'nothing enrolled before the customer agrees'
+    browser.switch_to.window(screen_tab)
+    wait_for(lambda: browser.find_element(By.ID, 'consent-dialog').is_displayed(), 10,
+             'the consent question on the screen')
+    browser.switch_to.window(other_tab)
+    wait_for(lambda: browser.execute_script('return state && state.consent_request !== null'), 10,
+             'the request reaching the other page')
+    assert not browser.find_element(By.ID, 'consent-dialog').is_displayed(), 'only the robot screen asks'
     browser.switch_to.window(screen_tab)
     wait_for(lambda: browser.find_element(By.ID, 'consent-dialog').is_displayed(), 10,
              'the consent question on the screen')

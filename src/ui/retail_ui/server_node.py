@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import threading
 from pathlib import Path
 
@@ -73,6 +74,8 @@ SPECS = [
               min=1, max=100),
     ParamSpec('public_stream_max_s', 300.0, 'An anonymous live-update connection is closed after this long '
               '(the page reconnects by itself).', min=10.0, max=86400.0),
+    ParamSpec('screen_token_file', '', "Where the per-boot secret of the robot's own screen is written (mode 600; "
+              "'' = <data_dir>/ui/screen_token); the kiosk opens /?screen=<its content>."),
     ParamSpec('consent_timeout_s', 120.0, 'How long an enrolment waits for the customer to agree on the screen (s).',
               min=10.0, max=900.0),
     ParamSpec('service_timeout_s', 5.0, 'Longest wait for reset_safety / enroll_face answers (s).', min=0.5, max=60.0),
@@ -144,6 +147,11 @@ class UiServerNode(Node):
         sub(Image, p.image_topic, self._on_image, qos_profile_sensor_data)
         watch_store(self, self.live_store, self._on_store_swap)
 
+        # The robot's own screen proves itself with a secret made at each start and written only
+        # to the robot's disk: the kiosk reads it, no page and no network client ever gets it.
+        self.screen_token_file = Path(p.screen_token_file or data / 'ui' / 'screen_token')
+        screen_secret = secrets.token_urlsafe(32)
+        self._write_screen_token(screen_secret)
         site = Site.make(p.host, allowed_hosts=[h for h in p.allowed_hosts if h],
                          trusted_proxies=[a for a in p.trusted_proxies if a])
         slots = StreamSlots({SCREEN: DEFAULT_BUDGETS[SCREEN],
@@ -151,7 +159,8 @@ class UiServerNode(Node):
                              PUBLIC: Budget(p.public_streams, p.public_streams_per_client)})
         self.app = create_app(self.model, self, self.auth, max_rate_hz=p.max_rate_hz,
                               audit=lambda line: self.get_logger().warning(line), site=site, slots=slots,
-                              public_stream_max_s=p.public_stream_max_s, consent_ttl_s=p.consent_timeout_s)
+                              public_stream_max_s=p.public_stream_max_s, consent_ttl_s=p.consent_timeout_s,
+                              screen_secret=screen_secret)
         self.server = uvicorn.Server(uvicorn.Config(self.app, host=p.host, port=p.port, log_level='warning',
                                                     access_log=False, lifespan='off', timeout_graceful_shutdown=2,
                                                     proxy_headers=False, server_header=False))
@@ -160,6 +169,19 @@ class UiServerNode(Node):
         self.server_thread = threading.Thread(target=self._serve, name='ui-http', daemon=True)
         self.server_thread.start()
         self._announce = self.create_timer(0.2, self._announce_when_serving)
+
+    def _write_screen_token(self, secret: str) -> None:
+        path = self.screen_token_file
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, 'w', encoding='utf-8') as handle:
+                handle.write(secret + '\n')
+            os.replace(tmp, path)
+        except OSError as exc:
+            self.get_logger().error(f'cannot write the screen token {path}: {exc.strerror}; customers cannot '
+                                    'consent to face enrolment on the screen until it can be written')
 
     def _announce_when_serving(self) -> None:
         if self.server.started or not self.server_thread.is_alive():
@@ -341,6 +363,11 @@ class UiServerNode(Node):
         return (False, error) if response is None else (response.success, response.message)
 
     def destroy_node(self) -> None:
+        try:
+            if self.screen_token_file.read_text(encoding='utf-8').strip() == self.app.state.screen_secret:
+                self.screen_token_file.unlink()
+        except OSError:
+            pass
         self.app.state.close()
         self.server.should_exit = True
         self.server_thread.join(timeout=5.0)

@@ -13,9 +13,11 @@ Security (see also guard.py, which runs below every route):
   the CSRF token (`X-CSRF-Token`); one authenticated by `Authorization: Bearer <token>` (a
   script) needs none: nothing ambient rides on it. Logout ends the session on the server, also
   its open console stream; a changed staff password ends every session (auth.py).
-* Face-enrolment consent is answered only on the robot's own screen (consent.py): the page at
-  `/` served to a loopback peer carries the per-boot screen secret; `POST /api/screen/consent`
-  needs it and a loopback peer.
+* Face-enrolment consent is answered only on the robot's own screen (consent.py): the node
+  writes a per-boot screen secret to the robot's disk (`<data_dir>/ui/screen_token`, mode 600),
+  the kiosk opens `/?screen=<secret>`; `POST /api/screen/consent` needs that secret from a
+  loopback client not relayed by a proxy. No page ever carries it, so neither a browser on the
+  network nor one behind an SSH tunnel to the robot (also a loopback peer) can learn it.
 * Live-update slots in separate budgets (streams.py): the screen, staff, everyone else.
 * A 422 answer names the field and the problem, never echoes the body.
 Its OpenAPI document is `/api/openapi.json`. Every page and asset is shipped in the package (no
@@ -36,7 +38,7 @@ from typing import Callable, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -51,7 +53,6 @@ STATIC = Path(__file__).resolve().parent / 'static'
 COOKIE = 'retail_staff'
 CSRF_HEADER = 'x-csrf-token'
 SCREEN_HEADER = 'x-screen-token'
-SCREEN_META = '<meta name="robot-screen-token" content="">'
 MAX_BODY_BYTES = 16 * 1024
 KEEPALIVE_S = 15.0
 SESSION_CHECK_S = 1.0             # an ended session's stream closes within this
@@ -181,9 +182,6 @@ def create_app(model: UiModel, actions: RobotActions, auth: StaffAuth, *, max_ra
     desk = ConsentDesk(ttl_s=consent_ttl_s, on_change=model.bump)
     min_gap = 1.0 / max_rate_hz
     stopping = threading.Event()
-    screen_html = (STATIC / 'screen.html').read_text(encoding='utf-8')
-    if SCREEN_META not in screen_html:
-        raise RuntimeError('screen.html lacks the screen token placeholder')
 
     def close() -> None:
         """End every live stream (uvicorn waits for open responses before it stops)."""
@@ -260,12 +258,10 @@ def create_app(model: UiModel, actions: RobotActions, auth: StaffAuth, *, max_ra
 
     # -- pages ---------------------------------------------------------------------------------
     @app.get('/', include_in_schema=False)
-    def screen_page(request: Request):
-        """The screen page; a loopback peer (the robot's kiosk) gets the per-boot screen secret in it."""
-        local = is_loopback(client_of(request)) and not getattr(request.state, 'proxied', False)
-        html = screen_html.replace(SCREEN_META, f'<meta name="robot-screen-token" content="{screen_secret}">') \
-            if local else screen_html
-        return HTMLResponse(html, headers={'Cache-Control': 'no-store'})
+    def screen_page():
+        """The screen page. It never carries the screen secret: the robot's kiosk opens
+        `/?screen=<secret>` with the secret read from the robot's disk (the node writes it)."""
+        return FileResponse(STATIC / 'screen.html', headers={'Cache-Control': 'no-store'})
 
     @app.get('/console', include_in_schema=False)
     def console_page():

@@ -51,9 +51,19 @@ let lang = 'zh';
 let state = null;
 let config = {zones: [], categories: [], map: null};
 let routeMap = null;
-/* Given by the server only to the robot's own screen (a page loaded at the robot): it carries the
-   customer's consent. Pages opened elsewhere have none and never show the consent question. */
-const screenToken = (document.querySelector('meta[name="robot-screen-token"]') || {}).content || '';
+/* The robot's own screen is opened by its kiosk as /?screen=<per-boot secret read from the robot's
+   disk>: it carries the customer's consent. Kept for this tab only and taken out of the address bar.
+   Pages opened elsewhere have none and never show the consent question. */
+const screenToken = (() => {
+  const params = new URLSearchParams(location.search);
+  const given = params.get('screen');
+  if (given) {
+    sessionStorage.setItem('robot-screen', given);
+    params.delete('screen');
+    history.replaceState(null, '', location.pathname + (params.toString() ? '?' + params : ''));
+  }
+  return sessionStorage.getItem('robot-screen') || '';
+})();
 let consentShown = null;
 
 function t(key, values) {
@@ -150,9 +160,10 @@ async function answerConsent(agree) {
   if (!id) return;
   document.getElementById('consent-dialog').hidden = true;
   consentShown = null;
-  await fetch('/api/screen/consent', {method: 'POST', credentials: 'same-origin',
+  const response = await fetch('/api/screen/consent', {method: 'POST', credentials: 'same-origin',
     headers: {'Content-Type': 'application/json', 'X-Screen-Token': screenToken},
     body: JSON.stringify({request_id: id, agree})});
+  if (response.status === 403) console.warn('this page is not the robot screen (or the robot restarted: reopen it from the kiosk)');
 }
 
 function render(s) {
