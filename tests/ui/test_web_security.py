@@ -492,3 +492,60 @@ def test_a_compressed_body_is_never_inflated(server):
                           headers={'Content-Encoding': 'gzip', 'Content-Type': 'application/json'})
     assert response.status_code in (413, 422), response.status_code
     assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 32
+
+
+def test_a_live_page_that_stops_reading_loses_its_stream_and_slot():
+    """A client whose socket buffers are full blocks the server's send: after send_timeout_s the
+    stream ends and its slot is released (unit level: a send that never completes)."""
+    import asyncio
+    from retail_ui.web import LiveResponse
+    released = []
+
+    async def body():
+        try:
+            while True:
+                yield 'data: {}\n\n'
+        finally:
+            released.append(True)
+
+    async def blocked_send(message):
+        if message['type'] == 'http.response.body':
+            await asyncio.Event().wait()                       # the client never reads
+
+    async def run():
+        response = LiveResponse(body(), media_type='text/event-stream', send_timeout_s=0.2)
+        await asyncio.wait_for(response.stream_response(blocked_send), 5)
+    started = time.monotonic()
+    asyncio.run(run())
+    assert time.monotonic() - started < 2 and released == [True]
+
+
+@pytest.mark.parametrize('host, ok', [
+    ('127.0.0.1', True), ('127.0.0.1:8090', True), ('localhost:8090', True), ('LOCALHOST:8090', True),
+    ('[::1]:8090', True), ('192.168.1.23:8090', True),              # the address the connection came in on
+    ('192.168.1.99:8090', False), ('attacker.example', False), ('localhost.attacker.example', False),
+    ('localhost:80x', False), ('', False), ('a' * 300, False), ('127.0.0.1@attacker.example', False),
+])
+def test_host_header_table(host, ok):
+    from retail_ui.guard import Site, host_allowed
+    assert host_allowed(host, Site.make('0.0.0.0'), server_address='192.168.1.23') is ok, host
+
+
+@pytest.mark.parametrize('headers, refused', [
+    ({'origin': 'http://127.0.0.1:8090'}, False),
+    ({'origin': 'HTTP://127.0.0.1:8090'}, False),
+    ({'origin': 'http://127.0.0.1:8091'}, True),
+    ({'origin': 'http://127.0.0.1'}, True),
+    ({'origin': 'null'}, True),
+    ({'origin': ''}, True),
+    ({'origin': 'http://127.0.0.1:8090', 'referer': 'http://attacker.example/'}, False),   # Origin decides
+    ({'referer': 'http://127.0.0.1:8090/console?x=1'}, False),
+    ({'referer': 'http://127.0.0.1:8090.attacker.example/'}, True),
+    ({'referer': 'not a url'}, True),
+    ({'cookie': 'retail_staff=abc'}, True),
+    ({'cookie': 'other=1'}, False),
+    ({}, False),
+])
+def test_origin_table(headers, refused):
+    from retail_ui.guard import origin_refusal
+    assert bool(origin_refusal(headers, '127.0.0.1:8090', 'retail_staff')) is refused, headers

@@ -11,7 +11,13 @@ the platform's sync token: a secret equal to it is refused (`AuthConfigError`).
 Guessing is rate-limited twice: per client address (`max_failures` failures within `window_s`
 lock that address out for the rest of the window) and for the whole robot (`5 x max_failures`
 failures in the window lock every new login out), so a slow distributed guess gets nowhere
-either. A successful login does not clear the robot-wide count.
+either. A successful login does not clear the robot-wide count. The client address is the real
+peer (web/guard.py: X-Forwarded-For only from a trusted proxy).
+
+Sessions live on the server only: `logout(token)` ends one (its token is refused from then on);
+each session has its own CSRF token (`Session.csrf`, checked by `csrf_ok`). With `secret_file`
+given, the file is watched: a password changed, set or removed while the robot runs is used by
+the next request, and every session of the old password ends.
 """
 from __future__ import annotations
 

@@ -111,6 +111,29 @@ class Outcome(BaseModel):
     message: str
 
 
+class LiveResponse(StreamingResponse):
+    """Server-Sent Events that give up on a client that stops reading: a send blocked longer than
+    `send_timeout_s` (its socket buffers full) ends the stream and frees its slot."""
+
+    def __init__(self, *args, send_timeout_s: float = 30.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.send_timeout_s = send_timeout_s
+
+    async def stream_response(self, send) -> None:
+        await send({'type': 'http.response.start', 'status': self.status_code, 'headers': self.raw_headers})
+        try:
+            async for chunk in self.body_iterator:
+                data = chunk.encode(self.charset) if isinstance(chunk, str) else chunk
+                await asyncio.wait_for(send({'type': 'http.response.body', 'body': data, 'more_body': True}),
+                                       self.send_timeout_s)
+        except asyncio.TimeoutError:
+            log.warning('a live page stopped reading: its stream is closed')
+            return
+        finally:
+            await self.body_iterator.aclose()
+        await send({'type': 'http.response.body', 'body': b'', 'more_body': False})
+
+
 class Hub:
     """Wakes the event streams when the model changes (called from any thread)."""
 
@@ -149,7 +172,8 @@ def _validation_answer(request: Request, exc: RequestValidationError) -> JSONRes
 def create_app(model: UiModel, actions: RobotActions, auth: StaffAuth, *, max_rate_hz: float = 10.0,
                audit: Callable[[str], None] = log.warning, site: Site | None = None,
                slots: StreamSlots | None = None, public_stream_max_s: float = PUBLIC_STREAM_MAX_S,
-               screen_secret: str | None = None, consent_ttl_s: float = 120.0) -> FastAPI:
+               screen_secret: str | None = None, consent_ttl_s: float = 120.0,
+               send_timeout_s: float = 30.0) -> FastAPI:
     """The web app. `audit(line)` records staff actions (the node sends it to its log).
 
     `site`: allowed host names, trusted proxies, body limit (guard.py); `screen_secret`: the
@@ -247,8 +271,9 @@ def create_app(model: UiModel, actions: RobotActions, auth: StaffAuth, *, max_ra
         refusal = slots.acquire(pool, client)
         if refusal:
             return JSONResponse({'detail': refusal}, status_code=503, headers={'Retry-After': '5'})
-        return StreamingResponse(stream(request, view, pool, client, token), media_type='text/event-stream',
-                                 headers={'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no'})
+        return LiveResponse(stream(request, view, pool, client, token), media_type='text/event-stream',
+                            headers={'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no'},
+                            send_timeout_s=send_timeout_s)
 
     def screen_view() -> dict:
         return {**model.screen(), 'consent_request': desk.screen_view()}
