@@ -289,3 +289,25 @@ def test_appointments_downlinked_after_start_reach_the_console(ui_server, ros_co
         state = httpx.get(url + '/api/console/state', headers={'Authorization': f'Bearer {token}'}).json()
         return [a['name'] for a in state['appointments']]
     wait_for(lambda: 'Ms Du' in names(), 10, 'the new appointment on the console')   # beside the store folder's
+
+
+def test_logout_and_a_password_change_end_the_console_session_in_the_browser(ui_server, browser, tmp_path):
+    """issue 21 item 10 in the staff's browser: Logout ends the session on the server (the cookie's
+    token is refused afterwards); a password changed while the robot runs ends the open console."""
+    from retail_ui.auth import hash_password
+    node, url = ui_server()
+    login(browser, url)
+    wait_for(lambda: browser.find_element(By.ID, 'dashboard').is_displayed(), 10, 'the dashboard')
+    token = browser.get_cookie('retail_staff')['value']
+    assert httpx.get(url + '/api/console/state', cookies={'retail_staff': token}).status_code == 200
+    browser.find_element(By.ID, 'logout').click()
+    wait_for(lambda: browser.find_element(By.ID, 'login').is_displayed(), 10, 'the login form after logout')
+    assert httpx.get(url + '/api/console/state', cookies={'retail_staff': token}).status_code == 401
+    assert httpx.get(url + '/api/console/state', headers={'Authorization': f'Bearer {token}'}).status_code == 401
+
+    login(browser, url)
+    wait_for(lambda: browser.find_element(By.ID, 'dashboard').is_displayed(), 10, 'the dashboard again')
+    (tmp_path / 'data' / 'ui' / 'staff_secret').write_text(hash_password('a-new-staff-pass-5', iterations=10_000))
+    wait_text(browser, '#login-message', 'Session ended', timeout=15, what='the console ended by the new password')
+    login(browser, url, 'a-new-staff-pass-5')
+    wait_for(lambda: browser.find_element(By.ID, 'dashboard').is_displayed(), 10, 'the new password accepted')
