@@ -2,12 +2,13 @@
 
 Facial data is personal information under China's PIPL: it is kept only on the robot, only for
 members who gave separate consent (the consent reference is stored with them), only as long as
-they keep visiting (retention purge), and a deletion removes every trace: data keys wrapped by
-the master key, renewed on every delete and purge, so old ciphertext left in freed disk blocks
-cannot be read any more (crypto-erasure, see GalleryStore). The data keys live in a key ring
-*beside* the gallery folder (`<faces>.keys/`, not inside it), so a backup of the gallery folder
-holds no key: after a delete or purge, a copy of the folder made before it opens nothing (its
-data keys are erased from the ring). No image and no plaintext embedding is ever written.
+they keep visiting (retention purge), and a deletion removes every trace (crypto-erasure, see
+GalleryStore): each member's record is encrypted under that member's own data key, and a delete,
+purge or replacement erases that key. The data keys live in a key ring *beside* the gallery
+folder (`<faces>.keys/`, wrapped by the master key, overwritten in place), not inside it: a copy
+of the folder (a backup, freed disk blocks) made before a delete no longer opens the deleted
+member, while the members who stay still open from it on this robot. No image and no plaintext
+embedding is ever written.
 
 Time stamps (enrolled, last seen) are trusted only inside a plausible window: not before
 CLOCK_FLOOR (2026-01-01, before this software existed) and not more than a day after the current
@@ -39,6 +40,7 @@ STORE_NAME = 'gallery.enc'
 LOCK_NAME = '.lock'
 MAGIC = b'RBGAL1\n'              # one AES-GCM blob under the master key (read, then rewritten)
 MAGIC_V2 = b'RBGAL2\n'           # member list and members under data keys from the key table
+MAGIC_V3 = b'RBGAL3\n'           # an index without personal data; each member's record under its own key
 EMBEDDING_SIZE = 128
 # Photos enrolled under one id must show one person: two of them further apart than this
 # (face_recognition's own tolerance for "not the same person") are refused.
@@ -405,14 +407,13 @@ class _KeyTable:
 class GalleryStore:
     """The encrypted gallery folder: load, and change under an exclusive lock with atomic save.
 
-    `gallery.enc` holds the member list (encrypted with a meta data key) and each member's
-    embeddings (encrypted with that member's own data key); the data keys live in the key table
-    (`keys.0`/`keys.1` in the key ring folder beside the gallery folder, wrapped by the master
-    key, overwritten in place). A backup of the gallery folder therefore holds no key: it opens
-    only while the ring still has its data keys, i.e. until the next delete, purge or replacement. A delete, purge or
-    replacement gives the meta list and every remaining member fresh data keys and drops the old
-    ones from the table: the previous `gallery.enc`, even if its blocks survive on the disk, can
-    no longer be decrypted with the (unchanged) master key.
+    `gallery.enc` holds an index (no personal data, under the index key) and each member's
+    record (under that member's own data key); the data keys live in the key table (`keys.0`/
+    `keys.1` in the key ring folder beside the gallery folder, wrapped by the master key,
+    overwritten in place). A backup of the gallery folder holds no key. A delete, purge or
+    replacement drops the member's data key from the table: their record in the previous
+    `gallery.enc` (freed disk blocks, a backup) can no longer be decrypted with the unchanged
+    master key; records of members who stay still open with this robot's ring.
     """
 
     def __init__(self, directory: str | os.PathLike, key: bytes, keys_dir: str | os.PathLike | None = None,
@@ -435,6 +436,7 @@ class GalleryStore:
         self._member_keys: dict[str, str] = {}        # customer id -> key id, as last loaded
         self._member_rows: dict[str, bytes] = {}       # customer id -> embeddings as last loaded
         self._meta_key = ''
+        self.erased_records = 0                        # records of erased members in the last file loaded
 
     def signature(self) -> tuple[int, int] | None:
         """(mtime_ns, size) of the store file, to notice changes made by another process."""
@@ -460,8 +462,10 @@ class GalleryStore:
         if blob.startswith(MAGIC):                       # a gallery written before data keys
             return self._load_v1(blob)
         head = len(MAGIC_V2) + 16 + 12 + 8
-        if not blob.startswith(MAGIC_V2) or len(blob) < head + 16:
+        version = 3 if blob.startswith(MAGIC_V3) else 2 if blob.startswith(MAGIC_V2) else 0
+        if not version or len(blob) < head + 16:
             raise GalleryError(f'{self.path} is not a retailbot gallery file')
+        magic = MAGIC_V3 if version == 3 else MAGIC_V2
         meta_kid = blob[len(MAGIC_V2):len(MAGIC_V2) + 16].hex()
         nonce = blob[len(MAGIC_V2) + 16:len(MAGIC_V2) + 28]
         (size,) = struct.unpack_from('<Q', blob, len(MAGIC_V2) + 28)
@@ -474,13 +478,22 @@ class GalleryStore:
             meta = json.loads(AESGCM(meta_key).decrypt(nonce, blob[head:head + size], blob[:len(MAGIC_V2) + 16]))
             body = head + size
             members, matrices, owners = {}, [], []
+            self.erased_records = 0
             for record in meta['members']:
                 kid = record.pop('key')
                 start, length, member_nonce = record.pop('offset'), record.pop('length'), record.pop('nonce')
-                member = Member(**record)
-                rows = AESGCM(self._table[kid]).decrypt(bytes.fromhex(member_nonce),
-                                                        blob[body + start:body + start + length],
-                                                        MAGIC_V2 + bytes.fromhex(kid))
+                if version == 3 and kid not in self._table:
+                    self.erased_records += 1       # a deleted member in an old copy: its key is erased
+                    continue
+                plain = AESGCM(self._table[kid]).decrypt(bytes.fromhex(member_nonce),
+                                                         blob[body + start:body + start + length],
+                                                         magic + bytes.fromhex(kid))
+                if version == 3:
+                    (size,) = struct.unpack_from('<Q', plain)
+                    member = Member(**json.loads(plain[8:8 + size].decode('utf-8')))
+                    rows = plain[8 + size:]
+                else:
+                    member, rows = Member(**record), plain
                 matrix = np.frombuffer(rows, dtype='<f4').reshape(-1, EMBEDDING_SIZE)
                 members[member.customer_id] = member
                 matrices.append(matrix)
@@ -490,7 +503,7 @@ class GalleryStore:
         except (InvalidTag, KeyError, ValueError, TypeError) as exc:
             raise GalleryError(f'{self.path} is damaged ({type(exc).__name__}); restore it from the '
                                'robot\'s backup or enrol the members again') from None
-        self._meta_key = meta_kid
+        self._meta_key = meta_kid if version == 3 else ''   # a v2 index names members: never reused
         embeddings = np.concatenate(matrices).astype(np.float32) if matrices else None
         return Gallery(members, embeddings, owners)
 
@@ -507,17 +520,20 @@ class GalleryStore:
         self._member_rows = {cid: gallery.embeddings_of(cid).astype('<f4').tobytes() for cid in gallery.members}
         return gallery
 
-    def _erases(self, gallery: Gallery) -> bool:
-        """Does saving `gallery` remove anything the last load had (a member or their embeddings)?"""
-        for cid, rows in self._member_rows.items():
-            if cid not in gallery.members:
-                return True
-            if not gallery.embeddings_of(cid).astype('<f4').tobytes().startswith(rows):
-                return True
-        return False
+    def _replaced(self, gallery: Gallery) -> set[str]:
+        """Members whose stored embeddings saving `gallery` removes (replaced, not just added to)."""
+        return {cid for cid, rows in self._member_rows.items() if cid in gallery.members
+                and not gallery.embeddings_of(cid).astype('<f4').tobytes().startswith(rows)}
 
     def save(self, gallery: Gallery) -> None:
         """Encrypt and atomically replace the store (survives kill -9: old or new, never half).
+
+        Format 3: an index (key id, nonce, place of each record; nothing personal) under the
+        index key, and each member's record (id, name, VIP, consent, stamps, embeddings) under
+        that member's own data key. A member deleted, purged or replaced loses their data key:
+        it is dropped from the key ring, so their record opens nowhere any more: not in the
+        old file left in freed disk blocks, not in a backup of the gallery folder. Members who
+        stay keep their keys, so such a backup still opens them.
 
         Order: key table with old and new keys, then the new gallery file (atomic rename), then
         the key table with only the new keys. A cut at any point leaves a file its keys open;
@@ -526,11 +542,11 @@ class GalleryStore:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
         self.directory.mkdir(parents=True, exist_ok=True)
         os.chmod(self.directory, 0o700)
-        fresh = self._erases(gallery) or not self._meta_key
+        replaced = self._replaced(gallery)
         new_key = lambda: (secrets.token_hex(16), secrets.token_bytes(32))  # noqa: E731
         keys: dict[str, bytes] = {}
         meta_kid = self._meta_key
-        if fresh:
+        if not meta_kid or meta_kid not in self._table:
             meta_kid, meta_key = new_key()
             keys[meta_kid] = meta_key
         else:
@@ -539,20 +555,21 @@ class GalleryStore:
         member_keys: dict[str, str] = {}
         for cid, member in gallery.members.items():
             kid = self._member_keys.get(cid)
-            if fresh or kid is None or kid not in self._table:
+            if cid in replaced or kid is None or kid not in self._table:
                 kid, keys[kid] = new_key()
             else:
                 keys[kid] = self._table[kid]
             member_keys[cid] = kid
             nonce = secrets.token_bytes(12)
-            rows = gallery.embeddings_of(cid).astype('<f4').tobytes()
-            data = AESGCM(keys[kid]).encrypt(nonce, rows, MAGIC_V2 + bytes.fromhex(kid))
-            records.append(dict(asdict(member), key=kid, nonce=nonce.hex(), offset=offset, length=len(data)))
+            about = json.dumps(asdict(member), ensure_ascii=False).encode('utf-8')
+            plain = struct.pack('<Q', len(about)) + about + gallery.embeddings_of(cid).astype('<f4').tobytes()
+            data = AESGCM(keys[kid]).encrypt(nonce, plain, MAGIC_V3 + bytes.fromhex(kid))
+            records.append({'key': kid, 'nonce': nonce.hex(), 'offset': offset, 'length': len(data)})
             blobs.append(data)
             offset += len(data)
-        meta = json.dumps({'members': records}, ensure_ascii=False).encode('utf-8')
+        meta = json.dumps({'members': records}).encode('utf-8')
         nonce = secrets.token_bytes(12)
-        header = MAGIC_V2 + bytes.fromhex(meta_kid)
+        header = MAGIC_V3 + bytes.fromhex(meta_kid)
         meta_data = AESGCM(keys[meta_kid]).encrypt(nonce, meta, header)
         blob = b''.join([header, nonce, struct.pack('<Q', len(meta_data)), meta_data] + blobs)
         self._seq = self._keys.replace(self._seq, {**self._table, **keys})    # old and new keys
