@@ -6,7 +6,7 @@ reference, stores no image, and never silently replaces a member: an existing id
 (another person, or new photos instead of the old ones) or --add (more photos of the same person).
 delete and purge ask before erasing (or take --yes). A delete or purge erases the data keys of the
 removed members from the key ring beside the folder (`<db>.keys`): a copy of the gallery folder
-made before it no longer opens. purge refuses while the clock reads before 2026 and re-stamps
+made before it no longer opens them (the other members still open from it on this robot). purge refuses while the clock reads before 2026 and re-stamps
 members stamped by a wrong clock (shown as "unknown (clock)") instead of erasing them.
 Exit codes: 0 ok, 1 some input was refused or unreadable (reported, the rest processed) or the
 change was declined, 2 unusable setup (no key, wrong key, missing gallery folder, unreadable video),
