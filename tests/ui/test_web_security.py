@@ -464,9 +464,10 @@ def test_an_enrolment_without_a_yes_from_the_person_in_front_enrols_nobody(serve
 
 
 @pytest.mark.parametrize('what, head, body', [
-    ('gzip then chunked transfer coding', 'Transfer-Encoding: gzip, chunked\r\n', b'4000\r\n' + b'{' * 0x4000 + b'\r\n'),
+    ('gzip then chunked transfer coding', 'Transfer-Encoding: gzip, chunked\r\n',
+     b'4000\r\n' + b'{' * 0x4000 + b'\r\n'),
     ('chunked with a huge chunk size', 'Transfer-Encoding: chunked\r\n', b'fffffffffff\r\n' + b'{' * 70000),
-    ('both a length and chunked', f'Content-Length: 10\r\nTransfer-Encoding: chunked\r\n',
+    ('both a length and chunked', 'Content-Length: 10\r\nTransfer-Encoding: chunked\r\n',
      b'4000\r\n' + b'{' * 0x4000 + b'\r\n'),
 ])
 def test_other_transfer_encodings_are_refused_or_bounded(server, what, head, body):
