@@ -35,11 +35,11 @@ from retail_common.node_support import (declare_params, diagnostic_status, live_
 from retail_common.params import ParamSpec
 from retail_common.store import Store
 from retail_interfaces.msg import BaseSafety, CustomerEvent, InteractionEvent, PlaceArrival, RobotReply, Utterance
-from retail_interfaces.srv import DeleteMember, EnrollFace, ListMembers
-
-from retail_common import names
+from retail_interfaces.srv import EnrollFace
 
 from .auth import AuthConfigError, StaffAuth, load_secret
+from retail_common.names import DELETE_MEMBER, ENROLL_FACE, LIST_MEMBERS  # noqa: I001 (kept apart: merges)
+from retail_interfaces.srv import DeleteMember, ListMembers  # noqa: I001
 from .guard import Site
 from .map_image import MapImageError, grid_to_png, map_info
 from .model import UiModel
@@ -126,9 +126,9 @@ class UiServerNode(Node):
 
         self.utterance_pub = self.create_publisher(Utterance, '/dialogue/utterances', 10)
         self.reset_client = self.create_client(Trigger, '/navigation/reset_safety')
-        self.enroll_client = self.create_client(EnrollFace, names.ENROLL_FACE)
-        self.list_client = self.create_client(ListMembers, names.LIST_MEMBERS)
-        self.delete_client = self.create_client(DeleteMember, names.DELETE_MEMBER)
+        self.enroll_client = self.create_client(EnrollFace, ENROLL_FACE)
+        self.list_client = self.create_client(ListMembers, LIST_MEMBERS)
+        self.delete_client = self.create_client(DeleteMember, DELETE_MEMBER)
         sub = self.create_subscription
         sub(CustomerEvent, '/perception/customer_events', self._on_customer, 50)
         sub(RobotReply, '/dialogue/replies', self._on_reply, 50)
@@ -327,7 +327,7 @@ class UiServerNode(Node):
     def enroll(self, customer_id: str, display_name: str, vip: bool, consent_ref: str, track_id: int) -> tuple[bool, str]:
         request = EnrollFace.Request(track_id=track_id, customer_id=customer_id, display_name=display_name, vip=vip,
                                      consent_ref=consent_ref)
-        response, error = self._call(self.enroll_client, request, f'face enrolment ({names.ENROLL_FACE})')
+        response, error = self._call(self.enroll_client, request, f'face enrolment ({ENROLL_FACE})')
         return (False, error) if response is None else (response.success, response.message)
 
     def preview_jpeg(self) -> bytes | None:
@@ -349,7 +349,7 @@ class UiServerNode(Node):
     def members(self) -> list[dict]:
         """The members as perception lists them (this node never opens the gallery)."""
         from datetime import datetime
-        response, error = self._call(self.list_client, ListMembers.Request(), f'the member list ({names.LIST_MEMBERS})')
+        response, error = self._call(self.list_client, ListMembers.Request(), f'the member list ({LIST_MEMBERS})')
         if response is None or not response.success:
             return [{'error': error or response.message}]
         iso = lambda t: datetime.fromtimestamp(t).isoformat(timespec='minutes') if t > 0 else 'unknown'  # noqa: E731
@@ -359,7 +359,7 @@ class UiServerNode(Node):
 
     def delete_member(self, customer_id: str) -> tuple[bool, str]:
         response, error = self._call(self.delete_client, DeleteMember.Request(customer_id=customer_id),
-                                     f'member deletion ({names.DELETE_MEMBER})')
+                                     f'member deletion ({DELETE_MEMBER})')
         return (False, error) if response is None else (response.success, response.message)
 
     def destroy_node(self) -> None:
