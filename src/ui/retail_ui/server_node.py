@@ -38,8 +38,8 @@ from retail_interfaces.msg import BaseSafety, CustomerEvent, InteractionEvent, P
 from retail_interfaces.srv import EnrollFace
 
 from .auth import AuthConfigError, StaffAuth, load_secret
-from retail_common.names import DELETE_MEMBER, ENROLL_FACE, LIST_MEMBERS  # noqa: I001 (kept apart: merges)
-from retail_interfaces.srv import DeleteMember, ListMembers  # noqa: I001
+from retail_common.names import DELETE_MEMBER, ENROLL_FACE, LIST_MEMBERS
+from retail_interfaces.srv import DeleteMember, ListMembers
 from .guard import Site
 from .map_image import MapImageError, grid_to_png, map_info
 from .model import UiModel
