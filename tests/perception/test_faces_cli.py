@@ -60,9 +60,9 @@ def test_enroll_identify_list_delete_purge(db, tmp_path):
     assert faces('delete', '--db', db, '--id', 'm-002', '--yes').returncode == 1
 
     assert _json_lines(faces('purge', '--db', db, '--older-than', '30', '--json', check_rc=0).stdout) == \
-        [{'purged': []}]
+        [{'purged': [], 'restamped': []}]
     assert _json_lines(faces('purge', '--db', db, '--older-than', '0', '--yes', '--json', check_rc=0).stdout) == \
-        [{'purged': ['vip-001']}]
+        [{'purged': ['vip-001'], 'restamped': []}]
     assert 'vip-001' not in faces('list', '--db', db, check_rc=0).stdout
 
 
@@ -210,7 +210,7 @@ def test_identify_reads_the_images_of_a_folder_and_refuses_huge_ones(db, tmp_pat
 def test_faces_delete_is_erasure_of_the_old_file_bytes(db, tmp_path, gallery_key):
     """issue 12 item 5, end to end: the gallery file from before `faces delete` (as freed disk
     blocks would keep it) no longer opens with the unchanged key and what is on the disk now."""
-    from retail_perception.gallery import GalleryError, GalleryStore, load_key
+    from retail_perception.gallery import GalleryStore, load_key
     for cid, person in (('m-1', 'obama'), ('m-2', 'biden')):
         faces('enroll', '--db', db, '--id', cid, '--name', person, '--consent', 'C', photos(person)[0], check_rc=0)
     old = (db / 'gallery.enc').read_bytes()
@@ -218,8 +218,45 @@ def test_faces_delete_is_erasure_of_the_old_file_bytes(db, tmp_path, gallery_key
     attack = tmp_path / 'recovered'
     attack.mkdir()
     (attack / 'gallery.enc').write_bytes(old)
+    ring = GalleryStore(attack, load_key()).keys_dir
+    ring.mkdir()
     for slot in ('keys.0', 'keys.1'):
-        (attack / slot).write_bytes((db / slot).read_bytes())
-    with pytest.raises(GalleryError):
-        GalleryStore(attack, load_key()).load()
+        (ring / slot).write_bytes((GalleryStore(db, load_key()).keys_dir / slot).read_bytes())
+    assert sorted(GalleryStore(attack, load_key()).load().members) == ['m-1']      # m-2's record is erased
     assert sorted(GalleryStore(db, load_key()).load().members) == ['m-1']
+
+
+def test_faces_delete_defeats_a_backup_of_the_faces_folder(db, tmp_path):
+    """issue 21 item 15: the faces folder copied before `faces delete` and put back does not open."""
+    import shutil
+    from retail_perception.gallery import GalleryStore, load_key
+    for cid, person in (('m-1', 'obama'), ('m-2', 'biden')):
+        faces('enroll', '--db', db, '--id', cid, '--name', person, '--consent', 'C', photos(person)[0], check_rc=0)
+    backup = tmp_path / 'backup'
+    shutil.copytree(db, backup)
+    assert sorted(GalleryStore(backup, load_key(), keys_dir=GalleryStore(db, load_key()).keys_dir).load().members) \
+        == ['m-1', 'm-2'], 'control: before the delete the backup opens with the robot\'s key ring'
+    faces('delete', '--db', db, '--id', 'm-2', '--yes', check_rc=0)
+    shutil.rmtree(db)
+    shutil.copytree(backup, db)                                    # restored over the live folder
+    listed = _json_lines(faces('list', '--db', db, '--json', check_rc=0).stdout)
+    assert [m['customer_id'] for m in listed] == ['m-1'], 'm-2 stays erased; m-1 is restored'
+    assert 'biden' not in json.dumps(listed)
+
+
+@pytest.mark.parametrize('clock, what', [(1000.0, '1970'), (2_090_000_000.0, '2036')])
+def test_faces_purge_does_not_trust_a_wrong_clock(db, clock, what):
+    """issue 21 item 16: a VIP enrolled while the clock read 1970 (or 2036) is not erased by the
+    nightly purge; the stamp is re-stamped now, so retention counts from today."""
+    import time
+    import numpy as np
+    from retail_perception.gallery import GalleryStore, load_key
+    with GalleryStore(db, load_key(), clock=lambda: clock).transaction() as gallery:
+        gallery.enroll('vip-1', 'VIP', True, 'C-1', np.zeros(128), now=clock)
+    assert _json_lines(faces('list', '--db', db, '--json', check_rc=0).stdout)[0]['last_seen'] == 'unknown (clock)'
+    result = _json_lines(faces('purge', '--db', db, '--older-than', '365', '--yes', '--json', check_rc=0).stdout)
+    assert result == [{'purged': [], 'restamped': ['vip-1']}], what
+    member = GalleryStore(db, load_key()).load().members['vip-1']
+    assert abs(member.last_seen - time.time()) < 120, what
+    assert _json_lines(faces('purge', '--db', db, '--older-than', '365', '--yes', '--json', check_rc=0).stdout) == \
+        [{'purged': [], 'restamped': []}]

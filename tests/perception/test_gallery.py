@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retail_perception.gallery import (DAY_S, Gallery, GalleryError, GalleryKeyError, GalleryStore,
-                                       load_key)
+from retail_perception.gallery import (CLOCK_FLOOR, DAY_S, Gallery, GalleryClockError, GalleryError, GalleryKeyError,
+                                       GalleryStore, load_key)
 
+T0 = 1_780_000_000.0            # 2026-05-28: a trusted clock reading
 IMAGE_MAGIC = (b'\xff\xd8\xff', b'\x89PNG', b'GIF8', b'RIFF', b'II*\x00', b'MM\x00*')
 
 
@@ -63,9 +64,9 @@ def test_enrolment_without_consent_is_refused():
 def test_store_round_trip_delete_and_purge(tmp_path):
     store = GalleryStore(tmp_path / 'db', bytes(range(32)))
     with store.transaction() as gallery:
-        gallery.enroll('old', 'Old Member', False, 'C-1', np.ones(128), now=1000.0)
-        gallery.enroll('vip', '王女士', True, 'C-2', np.zeros((2, 128)), now=1000.0 + 40 * DAY_S)
-        gallery.enroll('gone', 'To Delete', False, 'C-3', np.full(128, 0.5), now=1000.0 + 40 * DAY_S)
+        gallery.enroll('old', 'Old Member', False, 'C-1', np.ones(128), now=T0)
+        gallery.enroll('vip', '王女士', True, 'C-2', np.zeros((2, 128)), now=T0 + 40 * DAY_S)
+        gallery.enroll('gone', 'To Delete', False, 'C-3', np.full(128, 0.5), now=T0 + 40 * DAY_S)
     loaded = store.load()
     assert sorted(loaded.members) == ['gone', 'old', 'vip']
     assert loaded.members['vip'].vip and loaded.members['vip'].consent_ref == 'C-2'
@@ -78,8 +79,8 @@ def test_store_round_trip_delete_and_purge(tmp_path):
     assert loaded.search(np.full(128, 0.5), 0.5).best_id != 'gone'
 
     with store.transaction() as gallery:
-        gallery.touch('vip', 1000.0 + 50 * DAY_S)
-        assert gallery.purge(30, now=1000.0 + 60 * DAY_S) == ['old']
+        gallery.touch('vip', T0 + 50 * DAY_S)
+        assert gallery.purge(30, now=T0 + 60 * DAY_S) == ['old']
     assert sorted(store.load().members) == ['vip']
 
 
@@ -123,15 +124,20 @@ def test_missing_or_wrong_key_is_a_clear_error(tmp_path, monkeypatch):
 # --- deletion is erasure (issue 12 item 5) ----------------------------------------------------
 
 def _snapshot(db):
-    """Every file of the gallery folder as bytes: what freed disk blocks may still hold."""
-    return {p.name: p.read_bytes() for p in db.iterdir() if p.is_file()}
+    """Every file of the gallery folder and its key ring as bytes: what freed disk blocks may still hold."""
+    files = {p.name: p.read_bytes() for p in db.iterdir() if p.is_file()}
+    files.update({p.name: p.read_bytes() for p in GalleryStore(db, bytes(32)).keys_dir.iterdir() if p.is_file()})
+    return files
 
 
 def _trial(tmp_path, name, files):
+    """A gallery folder with `files` (key slots go to its key ring, beside it)."""
     folder = tmp_path / name
     folder.mkdir()
+    ring = GalleryStore(folder, bytes(32)).keys_dir
+    ring.mkdir()
     for file, data in files.items():
-        (folder / file).write_bytes(data)
+        ((ring if file.startswith('keys.') else folder) / file).write_bytes(data)
     return folder
 
 
@@ -143,30 +149,32 @@ def test_old_gallery_bytes_cannot_be_read_after_an_erasure(tmp_path, erase):
     db = tmp_path / 'db'
     store = GalleryStore(db, key)
     with store.transaction() as gallery:
-        gallery.enroll('keep', 'Keep Me', False, 'C-1', np.ones(128), now=1000.0 + 100 * DAY_S)
-        gallery.enroll('gone', 'Forget Me', True, 'C-2', np.full((2, 128), 0.5), now=1000.0)
+        gallery.enroll('keep', 'Keep Me', False, 'C-1', np.ones(128), now=T0 + 100 * DAY_S)
+        gallery.enroll('gone', 'Forget Me', True, 'C-2', np.full((2, 128), 0.5), now=T0)
     before = _snapshot(db)
-    inodes = {slot: (db / slot).stat().st_ino for slot in ('keys.0', 'keys.1')}
+    ring = store.keys_dir
+    inodes = {slot: (ring / slot).stat().st_ino for slot in ('keys.0', 'keys.1')}
     with store.transaction() as gallery:
         if erase == 'delete':
             gallery.delete('gone')
         elif erase == 'purge':
-            assert gallery.purge(30, now=1000.0 + 100 * DAY_S) == ['gone']
+            assert gallery.purge(30, now=T0 + 100 * DAY_S) == ['gone']
         else:
             gallery.enroll('gone', 'Someone Else', False, 'C-3', np.zeros(128))
     after = _snapshot(db)
     assert sorted(GalleryStore(db, key).load().members) == sorted({'keep', 'gone'} if erase == 'replace' else {'keep'})
-    assert {slot: (db / slot).stat().st_ino for slot in inodes} == inodes, 'key slots must be rewritten in place'
+    assert {slot: (ring / slot).stat().st_ino for slot in inodes} == inodes, 'key slots must be rewritten in place'
 
     # Control: the old file with the old key table opens (the test can see a failure).
     control = GalleryStore(_trial(tmp_path, 'control', {'gallery.enc': before['gallery.enc'],
                                                          'keys.0': before['keys.0'], 'keys.1': before['keys.1']}), key)
     assert control.load().members['gone'].name == 'Forget Me'
-    # The old file with the key table on the disk now: nothing of it opens.
+    # The old file with the key table on the disk now: the erased member's record opens nowhere
+    # (the member who stays still does: they are a member).
     for slots in ({'keys.0': after['keys.0']}, {'keys.0': after['keys.1']}, after):
         files = {'gallery.enc': before['gallery.enc'], **{k: v for k, v in slots.items() if k.startswith('keys')}}
-        with pytest.raises(GalleryError):
-            GalleryStore(_trial(tmp_path, f'attack-{len(list(tmp_path.iterdir()))}', files), key).load()
+        old = GalleryStore(_trial(tmp_path, f'attack-{len(list(tmp_path.iterdir()))}', files), key)
+        assert sorted(old.load().members) == ['keep'] and old.erased_records == 1
     # No data key of the old table is left in the new one.
     assert before['keys.0'] != after['keys.0'] and before['keys.1'] != after['keys.1']
 
@@ -178,11 +186,12 @@ def test_key_slots_are_overwritten_in_place_never_renamed(tmp_path):
     with store.transaction() as gallery:
         for i in range(20):
             gallery.enroll(f'm-{i}', f'Member {i}', False, 'C', np.full(128, i / 20.0))
-    inodes = {slot: (db / slot).stat().st_ino for slot in ('keys.0', 'keys.1')}
+    ring = store.keys_dir
+    inodes = {slot: (ring / slot).stat().st_ino for slot in ('keys.0', 'keys.1')}
     with store.transaction() as gallery:
         for i in range(15):
             gallery.delete(f'm-{i}')
-    assert {slot: (db / slot).stat().st_ino for slot in inodes} == inodes
+    assert {slot: (ring / slot).stat().st_ino for slot in inodes} == inodes
     assert sorted(GalleryStore(db, key).load().members) == [f'm-{i}' for i in range(15, 20)]
 
 
@@ -192,11 +201,12 @@ def test_a_cut_key_write_leaves_a_readable_gallery(tmp_path):
     db = tmp_path / 'db'
     with GalleryStore(db, key).transaction() as gallery:
         gallery.enroll('a', 'A', False, 'C', np.ones(128))
+    ring = GalleryStore(db, key).keys_dir
     for slot in ('keys.0', 'keys.1'):
-        saved = (db / slot).read_bytes()
-        (db / slot).write_bytes(saved[:len(saved) // 2])        # torn
+        saved = (ring / slot).read_bytes()
+        (ring / slot).write_bytes(saved[:len(saved) // 2])        # torn
         assert sorted(GalleryStore(db, key).load().members) == ['a']
-        (db / slot).write_bytes(saved)
+        (ring / slot).write_bytes(saved)
 
 
 def test_a_wrong_key_is_told_apart_from_a_damaged_file(tmp_path):
@@ -210,3 +220,141 @@ def test_a_wrong_key_is_told_apart_from_a_damaged_file(tmp_path):
     (db / 'gallery.enc').write_bytes(bytes(blob))
     with pytest.raises(GalleryError, match='damaged'):
         GalleryStore(db, bytes(32)).load()
+
+
+# --- deletion reaches backups of the gallery folder (issue 21 item 15) --------------------------
+
+def _backup(db, to):
+    import shutil
+    shutil.copytree(db, to)
+    return to
+
+
+def _restore(backup, db):
+    """Put a backup of the gallery folder back in place (the key ring beside it stays the robot's)."""
+    import shutil
+    shutil.rmtree(db)
+    shutil.copytree(backup, db)
+
+
+@pytest.mark.parametrize('erase', ['delete', 'purge', 'replace'])
+def test_a_backup_of_the_gallery_folder_made_before_an_erasure_no_longer_opens_the_member(tmp_path, erase):
+    """issue 21 item 15: per-member data keys, kept beside the folder, erased on delete/purge/replace."""
+    key = bytes(range(32))
+    db = tmp_path / 'faces'
+    store = GalleryStore(db, key)
+    with store.transaction() as gallery:
+        gallery.enroll('keep', 'Keep Me', False, 'C-1', np.ones(128), now=T0 + 100 * DAY_S)
+        gallery.enroll('gone', 'Forget Me', True, 'C-2', np.full((2, 128), 0.5), now=T0)
+    assert not list(db.glob('keys*')), 'no key inside the gallery folder'
+    backup = _backup(db, tmp_path / 'backup-before')
+    # Control: restored before the erasure, the backup opens (the test can see a failure).
+    _restore(backup, db)
+    assert GalleryStore(db, key).load().members['gone'].name == 'Forget Me'
+    with GalleryStore(db, key).transaction() as gallery:
+        if erase == 'delete':
+            gallery.delete('gone')
+        elif erase == 'purge':
+            assert gallery.purge(30, now=T0 + 100 * DAY_S) == ['gone']
+        else:
+            gallery.enroll('gone', 'Someone Else', False, 'C-3', np.zeros(128), now=T0 + 100 * DAY_S)
+    # The backup put back in place, with the robot's key ring and the unchanged master key: the
+    # erased member's record does not open; the member who stays does (the backup still serves).
+    _restore(backup, db)
+    restored = GalleryStore(db, key)
+    assert sorted(restored.load().members) == ['keep'] and restored.erased_records == 1
+    assert restored.load().search(np.full(128, 0.5), 0.5).best_id == 'keep'
+    # ... and elsewhere nothing opens (a copy of the folder holds no key at all).
+    with pytest.raises(GalleryError):
+        GalleryStore(_backup(backup, tmp_path / 'elsewhere' / 'faces'), key).load()
+    for path in backup.rglob('*'):
+        if path.is_file():
+            for word in (b'Forget Me', b'C-2', b'gone'):
+                assert word not in path.read_bytes()
+
+
+def test_the_key_ring_must_not_live_inside_the_gallery_folder(tmp_path):
+    with pytest.raises(GalleryError, match='must not be inside'):
+        GalleryStore(tmp_path / 'faces', bytes(32), keys_dir=tmp_path / 'faces' / 'keys')
+    with pytest.raises(GalleryError, match='must not be inside'):
+        GalleryStore(tmp_path / 'faces', bytes(32), keys_dir=tmp_path / 'faces')
+
+
+def test_a_gallery_with_its_keys_inside_the_folder_moves_them_to_the_ring_and_scrubs_them(tmp_path):
+    """Galleries written before the key ring kept keys.0/keys.1 in the folder: still read, moved on the next save."""
+    key = bytes(range(32))
+    db = tmp_path / 'faces'
+    store = GalleryStore(db, key)
+    with store.transaction() as gallery:
+        gallery.enroll('a', 'A', False, 'C', np.ones(128))
+    for slot in ('keys.0', 'keys.1'):
+        (store.keys_dir / slot).rename(db / slot)             # the old layout
+    store.keys_dir.rmdir()
+    assert sorted(GalleryStore(db, key).load().members) == ['a']
+    with GalleryStore(db, key).transaction() as gallery:
+        gallery.enroll('b', 'B', False, 'C', np.zeros(128))
+    assert not list(db.glob('keys*')), 'the old slots are removed from the folder'
+    assert sorted(p.name for p in store.keys_dir.iterdir()) == ['keys.0', 'keys.1']
+    assert sorted(GalleryStore(db, key).load().members) == ['a', 'b']
+
+
+# --- retention does not trust a wrong clock (issue 21 item 16) ----------------------------------
+
+YEAR = 365 * DAY_S
+
+
+@pytest.mark.parametrize('stamp, what', [
+    (0.0, 'clock at the epoch (1970)'),
+    (T0 - 5 * YEAR, 'clock years behind (2021)'),
+    (CLOCK_FLOOR - 1.0, 'a second before the floor'),
+    (2_090_000_000.0, 'clock ahead (2036)'),
+    (T0 + 2 * DAY_S, 'two days in the future'),
+])
+def test_a_stamp_from_a_wrong_clock_is_re_stamped_never_erased_early_nor_kept_forever(stamp, what):
+    gallery = Gallery()
+    gallery.enroll('vip', 'VIP', True, 'C', np.zeros(128), now=T0 - 10 * DAY_S)
+    from dataclasses import replace
+    gallery.members['vip'] = replace(gallery.members['vip'], enrolled_at=stamp, last_seen=stamp)
+    assert gallery.implausible(T0) == ['vip'], what
+    assert gallery.purge(365, now=T0) == [], what                 # not erased for a wrong clock
+    assert gallery.members['vip'].last_seen == T0 and gallery.members['vip'].enrolled_at == T0
+    assert gallery.implausible(T0) == []
+    assert gallery.purge(365, now=T0 + 364 * DAY_S) == [], what
+    assert gallery.purge(365, now=T0 + 366 * DAY_S) == ['vip'], what   # ... and it still expires
+
+
+def test_a_member_enrolled_while_the_clock_read_1970_gets_no_stamp_and_is_kept():
+    gallery = Gallery()
+    gallery.enroll('vip', 'VIP', True, 'C', np.zeros(128), now=1000.0)
+    assert gallery.members['vip'].enrolled_at == 0.0 and gallery.members['vip'].last_seen == 0.0
+    gallery.touch('vip', 2000.0)                                     # a wrong clock stamps nothing
+    assert gallery.members['vip'].last_seen == 0.0
+    assert gallery.purge(365, now=T0) == [] and gallery.members['vip'].last_seen == T0
+
+
+def test_purge_refuses_while_the_clock_reads_before_the_floor():
+    gallery = Gallery()
+    gallery.enroll('m', 'M', False, 'C', np.zeros(128), now=T0)
+    for now in (0.0, 1000.0, CLOCK_FLOOR - 1.0):
+        with pytest.raises(GalleryClockError, match='refusing to purge'):
+            gallery.purge(0, now=now)
+    assert list(gallery.members) == ['m']
+
+
+def test_a_trusted_touch_repairs_a_future_last_seen():
+    gallery = Gallery()
+    gallery.enroll('m', 'M', False, 'C', np.zeros(128), now=T0)
+    from dataclasses import replace
+    gallery.members['m'] = replace(gallery.members['m'], last_seen=2_090_000_000.0)
+    gallery.touch('m', T0 + DAY_S)
+    assert gallery.members['m'].last_seen == T0 + DAY_S
+
+
+def test_a_saved_gallery_re_stamps_with_the_stores_clock(tmp_path):
+    db = tmp_path / 'faces'
+    with GalleryStore(db, bytes(32), clock=lambda: 1000.0).transaction() as gallery:
+        gallery.enroll('m', 'M', False, 'C', np.zeros(128), now=1000.0)
+    assert GalleryStore(db, bytes(32)).load().members['m'].last_seen == 0.0     # untrusted: left unknown
+    with GalleryStore(db, bytes(32), clock=lambda: T0).transaction():
+        pass
+    assert GalleryStore(db, bytes(32)).load().members['m'].last_seen == T0

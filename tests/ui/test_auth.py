@@ -84,3 +84,41 @@ def test_password_tool_writes_a_private_hash(tmp_path, monkeypatch, capsys):
     assert StaffAuth(load_secret(path)).login('x', 'store-pass-2026').ok
     monkeypatch.setattr('sys.stdin', io.StringIO('short\n'))
     assert password_main([str(tmp_path / 'other'), '--stdin']) == 2
+
+
+def test_sessions_end_on_logout_and_carry_their_own_csrf_token():
+    from retail_ui.auth import StaffAuth
+    auth = StaffAuth('store-staff-token-1')
+    ended = []
+    auth.on_sessions_ended = lambda: ended.append(True)
+    a, b = (auth.login('127.0.0.1', 'store-staff-token-1').token for _ in range(2))
+    csrf_a, csrf_b = auth.session(a).csrf, auth.session(b).csrf
+    assert csrf_a != csrf_b
+    table = [(a, csrf_a, True), (a, csrf_b, False), (a, '', False), (a, None, False), ('made-up', csrf_a, False),
+             (b, csrf_b, True)]
+    for token, csrf, ok in table:
+        assert auth.csrf_ok(token, csrf) is ok, (token[:4], csrf)
+    assert auth.logout(a) and ended == [True]
+    assert not auth.check(a) and not auth.csrf_ok(a, csrf_a) and auth.check(b)
+    assert not auth.logout(a) and ended == [True]                  # twice: nothing more to end
+
+
+@pytest.mark.parametrize('change', ['new password', 'file removed', 'unusable file', 'same password rewritten'])
+def test_a_watched_password_file_ends_sessions_when_the_password_changes(tmp_path, change):
+    from retail_ui.auth import StaffAuth, hash_password, load_secret
+    path = tmp_path / 'staff_secret'
+    path.write_text(hash_password('old-password-1', iterations=10_000))
+    auth = StaffAuth(load_secret(path), secret_file=path)
+    token = auth.login('127.0.0.1', 'old-password-1').token
+    assert auth.check(token)
+    if change == 'new password':
+        path.write_text(hash_password('new-password-2', iterations=10_000))
+    elif change == 'file removed':
+        path.unlink()
+    elif change == 'unusable file':
+        path.write_text('short')
+    else:
+        path.write_text(path.read_text() + '\n')
+    assert auth.check(token) is (change == 'same password rewritten')
+    assert auth.login('127.0.0.2', 'old-password-1').ok is (change == 'same password rewritten')
+    assert auth.login('127.0.0.3', 'new-password-2').ok is (change == 'new password')

@@ -130,35 +130,142 @@ def test_console_shows_the_robot_on_the_map_and_resets_a_bumper_stop_only_once_r
     assert log == [True, False]                                     # both presses logged, newest first
 
 
-def test_enrolment_refuses_without_a_consent_reference(ui_server, browser, ros_context, spin, tmp_path, monkeypatch):
+FACE_PHOTOS = Path(__file__).resolve().parents[1] / 'data' / 'faces' / 'train'
+
+
+def test_staff_enrol_the_person_in_front_after_they_agree_on_the_robot_screen_then_delete(
+        ui_server, browser, ros_context, spin, tmp_path, monkeypatch):
+    """issue 21 item 13 end to end: real camera and faces nodes, the console in one tab, the robot's
+    screen in another. Staff pick the person in front; nothing is enrolled until the customer taps
+    "I agree" on the screen; the members list and the deletion go through perception's services."""
+    import secrets
+    import shutil
+    from retail_perception.camera_node import CameraNode
     from retail_perception.faces_node import FacesNode
-    from retail_perception.gallery import GalleryStore, load_key, new_key_text
-    key_file = tmp_path / 'gallery.key'
-    key_file.write_text(new_key_text())
+    from retail_perception.gallery import GalleryStore, load_key
+    monkeypatch.setenv('RETAILBOT_GALLERY_KEY', secrets.token_hex(32))
     gallery = tmp_path / 'data' / 'faces'
     faces = FacesNode(context=ros_context, namespace='perception',
                       parameter_overrides=[Parameter('gallery_dir', value=str(gallery)),
-                                           Parameter('key_file', value=str(key_file))])
-    camera = CameraFrames(context=ros_context)
-    spin(faces, camera)
-    node, url = ui_server(key_file=str(key_file))
+                                           Parameter('votes_needed', value=1)])
+    folder = tmp_path / 'camera'
+    folder.mkdir()
+    shutil.copy(sorted((FACE_PHOTOS / 'obama').iterdir())[1], folder / 'customer.jpg')
+    camera = CameraNode(context=ros_context, parameter_overrides=[
+        Parameter('source', value=str(folder)), Parameter('rate_hz', value=5.0),
+        Parameter('image_period_s', value=600.0),
+        Parameter('width', value=640), Parameter('height', value=360)])
+    camera.trigger_configure()
+    camera.trigger_activate()
+    from rcl_interfaces.msg import Log
+    logs = Node('rosout_reader', context=ros_context)
+    lines: list[str] = []
+    logs.create_subscription(Log, '/rosout', lambda m: lines.append(f'{m.name}: {m.msg}'),
+                             QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
+    spin(logs, faces, camera)
+    node, url = ui_server()
     login(browser, url)
     wait_for(lambda: browser.find_element(By.ID, 'dashboard').is_displayed(), 10, 'the dashboard')
-    wait_for(lambda: browser.execute_script("return document.getElementById('preview').naturalWidth") == 320, 10,
-             'the live camera preview for enrolment')
+    wait_text(browser, '#enroll-person', 'track', timeout=30, what='the person in front on the console')
+    console_tab = browser.current_window_handle
+    token_file = tmp_path / 'data' / 'ui' / 'screen_token'
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    browser.switch_to.new_window('tab')
+    browser.get(url + '/')                                           # a loopback page without the secret (a tunnel)
+    other_tab = browser.current_window_handle
+    browser.switch_to.new_window('tab')
+    browser.get(url + '/?screen=' + token_file.read_text().strip())  # the kiosk: the robot's own screen
+    screen_tab = browser.current_window_handle
+    assert 'screen=' not in browser.current_url, 'the secret is taken out of the address bar'
+    browser.switch_to.window(console_tab)
     browser.find_element(By.ID, 'enroll-id').send_keys('m-900001')
     browser.find_element(By.ID, 'enroll-name').send_keys('Mr Fang')
     browser.find_element(By.ID, 'enroll-button').click()
-    wait_text(browser, '#enroll-message', 'Consent reference required')
-    token = httpx.post(url + '/api/console/login', json={'password': STAFF_PASSWORD}).json()['message']
-    refused = httpx.post(url + '/api/console/enroll', headers={'Authorization': f'Bearer {token}'},
-                         json={'customer_id': 'm-900001', 'display_name': 'Mr Fang', 'consent_ref': '   '})
-    assert refused.status_code == 422 and 'consent' in refused.json()['message']
-    # with consent but nobody in front of the camera, perception refuses and the console says why
-    browser.find_element(By.ID, 'enroll-consent').send_keys('CONSENT-2026-0042')
-    browser.find_element(By.ID, 'enroll-button').click()
-    wait_text(browser, '#enroll-message', 'Not enrolled')
-    assert len(GalleryStore(gallery, load_key(key_file)).load()) == 0
+    wait_text(browser, '#enroll-message', 'Waiting for the customer')
+    assert len(GalleryStore(gallery, load_key()).load()) == 0, 'nothing enrolled before the customer agrees'
+    browser.switch_to.window(screen_tab)
+    wait_for(lambda: browser.find_element(By.ID, 'consent-dialog').is_displayed(), 10,
+             'the consent question on the screen')
+    browser.switch_to.window(other_tab)
+    wait_for(lambda: browser.execute_script('return state && state.consent_request !== null'), 10,
+             'the request reaching the other page')
+    assert not browser.find_element(By.ID, 'consent-dialog').is_displayed(), 'only the robot screen asks'
+    browser.switch_to.window(screen_tab)
+    wait_for(lambda: browser.find_element(By.ID, 'consent-dialog').is_displayed(), 10,
+             'the consent question on the screen')
+    assert 'Mr Fang' not in text_in(browser, 'body') and 'm-900001' not in text_in(browser, 'body')
+    shot(browser, 'screen_consent')
+    browser.find_element(By.ID, 'consent-agree').click()
+    wait_for(lambda: not browser.find_element(By.ID, 'consent-dialog').is_displayed(), 10, 'the dialog closed')
+    browser.switch_to.window(console_tab)
+    wait_text(browser, '#enroll-message', 'Enrolled', timeout=20, what='the enrolment outcome on the console')
+    member = GalleryStore(gallery, load_key()).load().members['m-900001']
+    assert member.name == 'Mr Fang' and member.consent_ref.startswith('screen-')
+    browser.find_element(By.ID, 'members-refresh').click()
+    wait_text(browser, '#members', 'm-900001', what='the member listed through /perception/list_members')
+    browser.execute_script('window.confirm = () => true;')
+    delete = ('const b = document.querySelector(\'#members tr[data-id="m-900001"] button.danger\');'
+              'if (!b) return false; b.click(); return true;')
+    wait_for(lambda: browser.execute_script(delete), 10, 'the delete button')            # the table may redraw
+    wait_for(lambda: 'm-900001' not in text_in(browser, '#members'), 10, 'the member gone from the list')
+    assert len(GalleryStore(gallery, load_key()).load()) == 0
+    # the ROS log (as launch files keep it) never names the member: no name, id or consent reference
+    wait_for(lambda: any('deleted' in line for line in lines), 10, 'the deletion in the ROS log')
+    assert any('Enrolled the person on track' in line for line in lines), lines
+    for word in ('Mr Fang', 'm-900001', member.consent_ref):
+        assert not [line for line in lines if word in line], word
+    # a client on the network cannot answer for the customer: no screen secret, no consent
+    started = httpx.post(url + '/api/console/enroll', headers={'Authorization': f'Bearer {_token(url)}'},
+                         json={'customer_id': 'm-900002', 'display_name': 'Ms Gao'})
+    assert started.status_code == 202, started.text
+    forged = httpx.post(url + '/api/screen/consent', json={'request_id': started.json()['request_id'], 'agree': True})
+    assert forged.status_code == 403
+    assert len(GalleryStore(gallery, load_key()).load()) == 0
+
+
+def _token(url: str) -> str:
+    return httpx.post(url + '/api/console/login', json={'password': STAFF_PASSWORD}).json()['token']
+
+
+def test_a_page_on_another_port_cannot_make_the_staff_browser_act(ui_server, browser, tmp_path):
+    """issue 21 item 9: the staff browser is logged in; a page served from another port of the
+    robot's host posts a form and fetches to the console API. Nothing happens."""
+    import http.server
+    import threading
+    from ui_support import free_port
+    node, url = ui_server()
+    node.model.on_staff_request({'reason': 'help at checkout'})
+    login(browser, url)
+    wait_for(lambda: browser.find_element(By.ID, 'dashboard').is_displayed(), 10, 'the dashboard')
+    attack = tmp_path / 'attack'
+    attack.mkdir()
+    (attack / 'index.html').write_text(f"""<!DOCTYPE html><html><body>
+<form id="f" method="POST" action="{url}/api/console/reset_safety" target="sink"></form>
+<iframe name="sink"></iframe>
+<script>
+fetch('{url}/api/console/requests/1/done', {{method: 'POST', mode: 'no-cors', credentials: 'include'}})
+  .finally(() => {{ document.getElementById('f').submit(); setTimeout(() => {{ document.title = 'done'; }}, 1500); }});
+</script></body></html>""")
+    port = free_port()
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(attack), **k)  # noqa: E731
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', port), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        browser.get(f'http://127.0.0.1:{port}/index.html')
+        wait_for(lambda: browser.title == 'done', 15, 'the attack page to run')
+    finally:
+        httpd.shutdown()
+    refused = list(node.app.state.refusals)
+    assert any('POST /api/console/reset_safety' in line and 'cross-site' in line for line in refused), refused
+    assert any('POST /api/console/requests/1/done' in line and 'cross-site' in line for line in refused), refused
+    assert node.model.console()['reset_log'] == [], 'no reset reached the base'
+    assert node.model.console()['staff_requests'][0]['state'] == 'open'
+    # control: from its own page the same browser session can close the request
+    browser.get(url + '/console')
+    click_done = ('const b = document.querySelectorAll(\'#requests li[data-id="1"] button\');'
+                  'if (!b.length) return false; b[b.length - 1].click(); return true;')
+    wait_for(lambda: browser.execute_script(click_done), 10, 'the request on the console')
+    wait_for(lambda: node.model.console()['staff_requests'][0]['state'] == 'done', 10, 'the request closed by staff')
 
 
 def test_appointments_downlinked_after_start_reach_the_console(ui_server, ros_context, spin, tmp_path):
@@ -182,3 +289,25 @@ def test_appointments_downlinked_after_start_reach_the_console(ui_server, ros_co
         state = httpx.get(url + '/api/console/state', headers={'Authorization': f'Bearer {token}'}).json()
         return [a['name'] for a in state['appointments']]
     wait_for(lambda: 'Ms Du' in names(), 10, 'the new appointment on the console')   # beside the store folder's
+
+
+def test_logout_and_a_password_change_end_the_console_session_in_the_browser(ui_server, browser, tmp_path):
+    """issue 21 item 10 in the staff's browser: Logout ends the session on the server (the cookie's
+    token is refused afterwards); a password changed while the robot runs ends the open console."""
+    from retail_ui.auth import hash_password
+    node, url = ui_server()
+    login(browser, url)
+    wait_for(lambda: browser.find_element(By.ID, 'dashboard').is_displayed(), 10, 'the dashboard')
+    token = browser.get_cookie('retail_staff')['value']
+    assert httpx.get(url + '/api/console/state', cookies={'retail_staff': token}).status_code == 200
+    browser.find_element(By.ID, 'logout').click()
+    wait_for(lambda: browser.find_element(By.ID, 'login').is_displayed(), 10, 'the login form after logout')
+    assert httpx.get(url + '/api/console/state', cookies={'retail_staff': token}).status_code == 401
+    assert httpx.get(url + '/api/console/state', headers={'Authorization': f'Bearer {token}'}).status_code == 401
+
+    login(browser, url)
+    wait_for(lambda: browser.find_element(By.ID, 'dashboard').is_displayed(), 10, 'the dashboard again')
+    (tmp_path / 'data' / 'ui' / 'staff_secret').write_text(hash_password('a-new-staff-pass-5', iterations=10_000))
+    wait_text(browser, '#login-message', 'Session ended', timeout=15, what='the console ended by the new password')
+    login(browser, url, 'a-new-staff-pass-5')
+    wait_for(lambda: browser.find_element(By.ID, 'dashboard').is_displayed(), 10, 'the new password accepted')

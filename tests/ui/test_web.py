@@ -5,7 +5,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from retail_common.catalog import load_catalog
+from retail_common.store import Store
 from retail_ui.auth import StaffAuth
+from retail_ui.guard import Site
 from retail_ui.model import UiModel
 from retail_ui.web import create_app
 
@@ -45,9 +47,10 @@ def client(tmp_path):
     path.write_text(CSV, encoding='utf-8')
     actions = Actions()
     audit: list[str] = []
-    app = create_app(UiModel(load_catalog(path), {}), actions, StaffAuth('store-staff-token-1', max_failures=2),
-                     audit=audit.append)
-    with TestClient(app) as c:
+    app = create_app(UiModel(Store(catalog=load_catalog(path), zones={}, tours={}), []), actions,
+                     StaffAuth('store-staff-token-1', max_failures=2), audit=audit.append,
+                     site=Site.make(allowed_hosts=['testserver']))
+    with TestClient(app, headers={'Origin': 'http://testserver'}) as c:
         c.actions, c.audit = actions, audit
         yield c
 
@@ -72,7 +75,10 @@ def test_a_touch_becomes_an_utterance_with_size_limits(client):
 def test_console_needs_a_login_and_logs_staff_actions(client):
     assert client.post('/api/console/reset_safety').status_code == 401
     assert client.post('/api/console/login', json={'password': 'nope'}).status_code == 401
-    assert client.post('/api/console/login', json={'password': 'store-staff-token-1'}).status_code == 200
+    login = client.post('/api/console/login', json={'password': 'store-staff-token-1'})
+    assert login.status_code == 200
+    assert client.post('/api/console/reset_safety').status_code == 403     # the cookie alone is not enough
+    client.headers['X-CSRF-Token'] = login.json()['csrf_token']
     reset = client.post('/api/console/reset_safety')                       # the cookie carries the session
     assert reset.status_code == 200 and reset.json() == {'success': False, 'message': 'bumper still pressed'}
     assert any('safety reset by staff session' in line and 'refused' in line for line in client.audit)
@@ -80,15 +86,14 @@ def test_console_needs_a_login_and_logs_staff_actions(client):
     assert client.post('/api/console/requests/7/later').status_code == 404
 
 
-def test_enrolment_needs_a_consent_reference_and_a_pseudonymous_id(client):
-    client.post('/api/console/login', json={'password': 'store-staff-token-1'})
+def test_staff_enrolment_takes_a_pseudonymous_id_and_no_consent_of_its_own(client):
+    login = client.post('/api/console/login', json={'password': 'store-staff-token-1'})
+    client.headers['X-CSRF-Token'] = login.json()['csrf_token']
     body = {'customer_id': 'm-1', 'display_name': 'Mr Fang', 'vip': False}
-    assert client.post('/api/console/enroll', json=body).status_code == 422
-    assert client.post('/api/console/enroll', json={**body, 'consent_ref': '  '}).status_code == 422
-    assert client.post('/api/console/enroll', json={**body, 'customer_id': '138 0000 0000', 'consent_ref': 'C-1'}).status_code == 422
+    assert client.post('/api/console/enroll', json={**body, 'consent_ref': 'C-1'}).status_code == 422
+    assert client.post('/api/console/enroll', json={**body, 'customer_id': '138 0000 0000'}).status_code == 422
+    assert client.post('/api/console/enroll', json=body).status_code == 409          # nobody in front
     assert client.actions.enrolled == []
-    assert client.post('/api/console/enroll', json={**body, 'consent_ref': 'C-1'}).status_code == 200
-    assert client.actions.enrolled == [('m-1', 'Mr Fang', False, 'C-1', 0)]
 
 
 def test_login_guessing_is_rate_limited(client):

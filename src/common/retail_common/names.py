@@ -16,6 +16,8 @@ DIAGNOSTICS = '/diagnostics'                          # diagnostic_msgs/Diagnost
 CUSTOMER_EVENTS = '/perception/customer_events'       # retail_interfaces/CustomerEvent: faces -> manager
 PEOPLE = '/perception/people'                         # geometry_msgs/PoseArray: faces -> guide
 ENROLL_FACE = '/perception/enroll_face'               # retail_interfaces/EnrollFace (service)
+LIST_MEMBERS = '/perception/list_members'             # retail_interfaces/ListMembers (service): faces -> ui
+DELETE_MEMBER = '/perception/delete_member'           # retail_interfaces/DeleteMember (service): ui -> faces
 
 # Dialogue
 UTTERANCES = '/dialogue/utterances'                   # retail_interfaces/Utterance: asr -> manager

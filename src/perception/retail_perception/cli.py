@@ -4,7 +4,10 @@ Every command works on a gallery folder (`--db DIR`, on the robot `<data_dir>/fa
 with the key from `--key-file` or $RETAILBOT_GALLERY_KEY. Enrolment refuses without a consent
 reference, stores no image, and never silently replaces a member: an existing id needs --replace
 (another person, or new photos instead of the old ones) or --add (more photos of the same person).
-delete and purge ask before erasing (or take --yes).
+delete and purge ask before erasing (or take --yes). A delete or purge erases the data keys of the
+removed members from the key ring beside the folder (`<db>.keys`): a copy of the gallery folder
+made before it no longer opens them (the other members still open from it on this robot). purge refuses while the clock reads before 2026 and re-stamps
+members stamped by a wrong clock (shown as "unknown (clock)") instead of erasing them.
 Exit codes: 0 ok, 1 some input was refused or unreadable (reported, the rest processed) or the
 change was declined, 2 unusable setup (no key, wrong key, missing gallery folder, unreadable video),
 130 interrupted.
@@ -329,6 +332,10 @@ def _list(args) -> int:
 
 
 def _iso(timestamp: float) -> str:
+    """UTC time, or 'unknown (clock)' for a stamp outside the plausible window (see gallery)."""
+    from retail_perception.gallery import stamp_plausible
+    if not stamp_plausible(timestamp, time.time()):
+        return 'unknown (clock)'
     return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(timestamp))
 
 
@@ -354,21 +361,34 @@ def _delete(args) -> int:
 
 @_guard
 def _purge(args) -> int:
+    """Retention purge. Refuses on a clock before the gallery's plausible window (exit 2); members
+    stamped by a wrong clock (1970, or in the future) are re-stamped now, never erased for it."""
+    from retail_perception.gallery import GalleryClockError
     store = _store(args)
+    now = time.time()
     gallery = store.load()
-    stale = gallery.purge(args.older_than)
+    flagged = gallery.implausible(now)
+    stale = gallery.purge(args.older_than, now=now)          # a preview: raises on an untrusted clock
     if stale and not _confirm(args, f'Erase {len(stale)} of {len(gallery) + len(stale)} member(s) not seen '
                                     f'for {args.older_than:g} days?'):
         return EXIT_SKIPPED
-    purged = []
-    if stale:
-        with store.transaction() as gallery:
-            purged = gallery.purge(args.older_than)
+    purged: list[str] = []
+    if stale or flagged:
+        try:
+            with store.transaction() as gallery:
+                flagged = gallery.implausible(now)
+                purged = gallery.purge(args.older_than, now=now)
+        except GalleryClockError as exc:
+            _error(str(exc))
+            return EXIT_SETUP
     if args.json:
-        _print_json({'purged': purged})
+        _print_json({'purged': purged, 'restamped': flagged})
     else:
         print(f'Purged {len(purged)} member(s) not seen for {args.older_than:g} days'
               + (': ' + ', '.join(purged) if purged else ''))
+        if flagged:
+            print(f'{len(flagged)} member(s) had time stamps from a wrong clock ({", ".join(flagged)}): '
+                  're-stamped now, so their retention counts from today')
     return EXIT_OK
 
 

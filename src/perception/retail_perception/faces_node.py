@@ -3,8 +3,11 @@
 Thin adapter around FacePipeline: camera images in; CustomerEvent (appeared, identified,
 approaching, left) on /perception/customer_events; people as a PoseArray in base_link on
 /perception/people for the costmap; /perception/enroll_face enrols the person of a track after
-they said yes. It never publishes or logs an embedding or a face crop, and in anonymous mode it
-does not even compute embeddings.
+they said yes; /perception/list_members and /perception/delete_member are the only way other
+nodes (the staff console) see or erase members: the gallery file is opened by perception alone.
+It never publishes or logs an embedding or a face crop, and in anonymous mode it does not even
+compute embeddings. Its log never names a member: no name, id or consent reference (a log line
+outlives a deletion); members appear as "a member" / "a VIP" with their track.
 """
 from __future__ import annotations
 
@@ -18,8 +21,8 @@ from geometry_msgs.msg import Pose, PoseArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
-from retail_interfaces.msg import CustomerEvent
-from retail_interfaces.srv import EnrollFace
+from retail_interfaces.msg import CustomerEvent, MemberInfo
+from retail_interfaces.srv import DeleteMember, EnrollFace, ListMembers
 from sensor_msgs.msg import Image, RegionOfInterest
 
 from retail_common import names
@@ -28,7 +31,8 @@ from retail_common.events import CustomerAppeared, CustomerIdentified, CustomerL
 from retail_ros.node_support import ConfigError, ParamSpec, declare_params, diagnostic_status, main_for
 from retail_perception.face_pipeline import (APPEARED, APPROACHING, IDENTIFIED, LEFT, FaceEvent,
                                              FacePipeline, PipelineConfig)
-from retail_perception.gallery import Gallery, GalleryError, GalleryStore, load_key
+from retail_perception.gallery import (Gallery, GalleryClockError, GalleryError, GalleryStore, load_key,
+                                       stamp_plausible)
 from retail_perception.image_convert import ImageConversionError, from_image_msg
 
 KINDS = {APPEARED: CustomerEvent.APPEARED, IDENTIFIED: CustomerEvent.IDENTIFIED,
@@ -85,12 +89,8 @@ class FacesNode(Node):
         if p.gallery_dir and not p.anonymous_mode:
             try:
                 self._store = GalleryStore(p.gallery_dir, load_key(p.key_file or None))
-                with self._store.transaction() as gallery:
-                    purged = gallery.purge(p.retention_days)
                 self._reload()
-                if purged:
-                    self.get_logger().info(f'Retention: purged {len(purged)} member(s) not seen for '
-                                           f'{p.retention_days:g} days')
+                self._purge()
             except GalleryError as exc:
                 # No usable gallery (no key, wrong key, damaged file): the robot still serves
                 # customers, it just cannot recognise members. Nothing is written meanwhile.
@@ -114,6 +114,8 @@ class FacesNode(Node):
                                  callback_group=MutuallyExclusiveCallbackGroup())
         services = MutuallyExclusiveCallbackGroup()
         self.create_service(EnrollFace, names.ENROLL_FACE, self._on_enroll, callback_group=services)
+        self.create_service(ListMembers, names.LIST_MEMBERS, self._on_list, callback_group=services)
+        self.create_service(DeleteMember, names.DELETE_MEMBER, self._on_delete, callback_group=services)
         if self._store is not None:
             self.create_timer(p.gallery_check_s, self._check_gallery, callback_group=services)
             self.create_timer(p.last_seen_flush_s, self._flush_seen, callback_group=services)
@@ -185,11 +187,10 @@ class FacesNode(Node):
         if event.kind == IDENTIFIED:
             with self._lock:
                 self._seen[event.customer_id] = time.time()
-            self.get_logger().info(f'Recognised {"VIP " if event.vip else "member "}{event.name} '
-                                   f'({event.customer_id}) on track {event.track_id}, '
+            self.get_logger().info(f'Recognised {"a VIP" if event.vip else "a member"} on track {event.track_id}, '
                                    f'confidence {event.confidence:.2f}, {where}')
         else:
-            who = f'{event.name} ({event.customer_id})' if event.customer_id else 'Customer'
+            who = ('A VIP' if event.vip else 'A member') if event.customer_id else 'Customer'
             self.get_logger().info(f'{who} on track {event.track_id} {event.kind}, {where}')
 
     def _publish_people(self, people: list[tuple[float, float]], stamp) -> None:
@@ -234,13 +235,52 @@ class FacesNode(Node):
                     gallery.enroll(request.customer_id, request.display_name, request.vip,
                                    request.consent_ref, encodings)
             self._reload()
-        except GalleryError as exc:
-            return False, f'not enrolled: {exc}'
+        except GalleryError as exc:        # worded without the member's id: the answer may be logged
+            return False, f'not enrolled: {str(exc).replace(request.customer_id, "the member")}'
         if existing is not None:   # never another person's face under an enrolled id
-            return False, (f'not enrolled: {request.customer_id} is already enrolled as {existing.name} '
+            return False, ('not enrolled: that member id is already enrolled '
                            '(staff: retailbot faces enroll --replace or --add)')
-        return True, (f'Enrolled {request.display_name} ({request.customer_id}) from track '
-                      f'{request.track_id}, consent {request.consent_ref}')
+        return True, f'Enrolled the person on track {request.track_id} (consent recorded)'
+
+    # --- members for the staff console (the only way in besides the faces CLI) -----------------
+    def _on_list(self, request: ListMembers.Request, response: ListMembers.Response) -> ListMembers.Response:
+        if self._store is None:
+            response.success, response.message = False, f'no member gallery ({self.anonymous_reason})'
+            return response
+        try:
+            gallery = self._store.load()
+        except GalleryError as exc:
+            response.success, response.message = False, str(exc)
+            return response
+        now = time.time()
+        shown = lambda t: float(t) if stamp_plausible(t, now) else 0.0  # noqa: E731
+        response.members = [MemberInfo(customer_id=m.customer_id, display_name=m.name, vip=m.vip,
+                                       consent_ref=m.consent_ref, enrolled_at=shown(m.enrolled_at),
+                                       last_seen=shown(m.last_seen), photos=int(m.embeddings))
+                            for m in sorted(gallery.members.values(), key=lambda m: m.customer_id)]
+        response.success, response.message = True, f'{len(response.members)} member(s)'
+        return response
+
+    def _on_delete(self, request: DeleteMember.Request, response: DeleteMember.Response) -> DeleteMember.Response:
+        if self._store is None:
+            response.success, response.message = False, f'no member gallery ({self.anonymous_reason})'
+            return response
+        customer_id = request.customer_id[:64]
+        try:
+            with self._store.transaction() as gallery:
+                deleted = gallery.delete(customer_id)
+            self._reload()
+        except GalleryError as exc:
+            self.get_logger().error(f'member deletion failed: {exc}')
+            response.success, response.message = False, f'not deleted: {exc}'
+            return response
+        with self._lock:
+            self._seen.pop(customer_id, None)
+        self.get_logger().info('A member was deleted with all their face data' if deleted
+                               else 'Deletion asked for an unknown member id')
+        response.success = deleted
+        response.message = 'deleted, with all their face data' if deleted else 'no such member'
+        return response
 
     # --- gallery upkeep ------------------------------------------------------------------------
     def _reload(self) -> None:
@@ -270,14 +310,24 @@ class FacesNode(Node):
             self.get_logger().error(f'last-seen times not saved: {exc}')
 
     def _purge(self) -> None:
+        """Retention: erase members not seen for retention_days (never on an implausible clock)."""
         try:
             with self._store.transaction() as gallery:
+                flagged = gallery.implausible(time.time())
                 purged = gallery.purge(self.params.retention_days)
-            if purged:
-                self._reload()
-                self.get_logger().info(f'Retention: purged {len(purged)} member(s)')
+            self._reload()
+        except GalleryClockError as exc:
+            self.get_logger().warning(f'retention purge skipped: {exc}', throttle_duration_sec=3600.0)
+            return
         except GalleryError as exc:
             self.get_logger().error(f'retention purge failed: {exc}')
+            return
+        if flagged:
+            self.get_logger().warning(f'Retention: {len(flagged)} member(s) had time stamps from an implausible '
+                                      'clock; re-stamped now (their retention counts from today)')
+        if purged:
+            self.get_logger().info(f'Retention: purged {len(purged)} member(s) not seen for '
+                                   f'{self.params.retention_days:g} days')
 
     def destroy_node(self) -> None:
         if self._store is not None and self._seen:

@@ -2,11 +2,21 @@
 
 Facial data is personal information under China's PIPL: it is kept only on the robot, only for
 members who gave separate consent (the consent reference is stored with them), only as long as
-they keep visiting (retention purge), and a deletion removes every trace: data keys wrapped by
-the master key, renewed on every delete and purge, so old ciphertext left in freed disk blocks
-cannot be read any more (crypto-erasure, see GalleryStore). No image and no plaintext embedding
-is ever written. Search is one float32
-matrix-vector product, so it stays fast at 100 000 members. Pure: no rclpy.
+they keep visiting (retention purge), and a deletion removes every trace (crypto-erasure, see
+GalleryStore): each member's record is encrypted under that member's own data key, and a delete,
+purge or replacement erases that key. The data keys live in a key ring *beside* the gallery
+folder (`<faces>.keys/`, wrapped by the master key, overwritten in place), not inside it: a copy
+of the folder (a backup, freed disk blocks) made before a delete no longer opens the deleted
+member, while the members who stay still open from it on this robot. No image and no plaintext
+embedding is ever written.
+
+Time stamps (enrolled, last seen) are trusted only inside a plausible window: not before
+CLOCK_FLOOR (2026-01-01, before this software existed) and not more than a day after the current
+clock. A clock reading outside it stamps nothing (0 = unknown); a stamp outside it is flagged and
+re-stamped with the current time at the next save made with a trusted clock (retention counts
+from then); a purge refuses to run while the clock itself reads before CLOCK_FLOOR.
+
+Search is one float32 matrix-vector product, so it stays fast at 100 000 members. Pure: no rclpy.
 """
 from __future__ import annotations
 
@@ -30,11 +40,30 @@ STORE_NAME = 'gallery.enc'
 LOCK_NAME = '.lock'
 MAGIC = b'RBGAL1\n'              # one AES-GCM blob under the master key (read, then rewritten)
 MAGIC_V2 = b'RBGAL2\n'           # member list and members under data keys from the key table
+MAGIC_V3 = b'RBGAL3\n'           # an index without personal data; each member's record under its own key
 EMBEDDING_SIZE = 128
 # Photos enrolled under one id must show one person: two of them further apart than this
 # (face_recognition's own tolerance for "not the same person") are refused.
 SAME_PERSON_MAX_DISTANCE = 0.6
 DAY_S = 86400.0
+CLOCK_FLOOR = 1767225600.0       # 2026-01-01T00:00:00Z: no true stamp of this gallery is older
+KEYS_SUFFIX = '.keys'            # the key ring folder beside the gallery folder: <faces>.keys
+
+
+def clock_trusted(now: float) -> bool:
+    """Can this clock reading stamp anything (not before CLOCK_FLOOR)?"""
+    return now >= CLOCK_FLOOR
+
+
+def stamp_plausible(stamp: float, now: float) -> bool:
+    """A stored stamp is believed when it is after CLOCK_FLOOR and at most a day after `now`."""
+    return CLOCK_FLOOR <= stamp <= now + DAY_S
+
+
+def default_keys_dir(directory: str | os.PathLike) -> Path:
+    """`<gallery folder>.keys`: outside the folder, so a copy of the folder carries no key."""
+    directory = Path(directory)
+    return directory.parent / (directory.name + KEYS_SUFFIX)
 
 
 class GalleryError(Exception):
@@ -43,6 +72,10 @@ class GalleryError(Exception):
 
 class GalleryKeyError(GalleryError):
     """No usable encryption key."""
+
+
+class GalleryClockError(GalleryError):
+    """The clock cannot be trusted for retention (it reads before CLOCK_FLOOR)."""
 
 
 @dataclass(frozen=True)
@@ -137,8 +170,9 @@ class Gallery:
             raise GalleryError(f'refusing to enrol {customer_id}: no face encodings')
         check_one_person(customer_id, encodings)
         now = time.time() if now is None else now
+        stamp = now if clock_trusted(now) else 0.0          # a wrong clock stamps nothing (re-stamped later)
         self._drop_rows(customer_id)
-        member = Member(customer_id, name, bool(vip), consent_ref, now, now, len(encodings))
+        member = Member(customer_id, name, bool(vip), consent_ref, stamp, stamp, len(encodings))
         self.members[customer_id] = member
         self._embeddings = np.concatenate([self._embeddings, encodings])
         self._owner_ids.extend([customer_id] * len(encodings))
@@ -175,9 +209,35 @@ class Gallery:
         self._embeddings = np.ascontiguousarray(self._embeddings[keep])
         self._owner_ids = [c for c, k in zip(self._owner_ids, keep) if k]
 
+    def implausible(self, now: float) -> list[str]:
+        """Members with a stamp outside the plausible window (see the module docstring)."""
+        return sorted(cid for cid, m in self.members.items()
+                      if not (stamp_plausible(m.enrolled_at, now) and stamp_plausible(m.last_seen, now)))
+
+    def restamp(self, now: float) -> list[str]:
+        """Give implausible stamps the time `now` (only when `now` itself is trusted); their ids."""
+        if not clock_trusted(now):
+            return []
+        flagged = self.implausible(now)
+        for cid in flagged:
+            m = self.members[cid]
+            self.members[cid] = replace(m, enrolled_at=m.enrolled_at if stamp_plausible(m.enrolled_at, now) else now,
+                                        last_seen=m.last_seen if stamp_plausible(m.last_seen, now) else now)
+        return flagged
+
     def purge(self, older_than_days: float, now: float | None = None) -> list[str]:
-        """Delete members not seen for `older_than_days`; returns their ids."""
-        cutoff = (time.time() if now is None else now) - older_than_days * DAY_S
+        """Delete members not seen for `older_than_days`; returns their ids.
+
+        Refuses (GalleryClockError) while the clock reads before CLOCK_FLOOR; implausible stamps
+        are re-stamped with `now` first, so a wrong clock at enrolment never erases a member
+        early nor keeps one forever."""
+        now = time.time() if now is None else now
+        if not clock_trusted(now):
+            raise GalleryClockError(f'the clock reads {time.strftime("%Y-%m-%d", time.gmtime(max(now, 0)))}, before '
+                                    f'{time.strftime("%Y-%m-%d", time.gmtime(CLOCK_FLOOR))}: refusing to purge '
+                                    '(set the robot\'s clock, e.g. NTP, then purge)')
+        self.restamp(now)
+        cutoff = now - older_than_days * DAY_S
         stale = [cid for cid, m in self.members.items() if m.last_seen < cutoff]
         if stale:
             gone = set(stale)
@@ -192,7 +252,9 @@ class Gallery:
     def touch(self, customer_id: str, when: float) -> None:
         """Record that a member was seen (retention counts from here)."""
         member = self.members.get(customer_id)
-        if member is not None and when > member.last_seen:
+        if member is None or not clock_trusted(when):
+            return
+        if when > member.last_seen or not stamp_plausible(member.last_seen, when):
             self.members[customer_id] = replace(member, last_seen=when)
 
     # --- search --------------------------------------------------------------------------------
@@ -255,8 +317,10 @@ class _KeyTable:
     SLOTS = ('keys.0', 'keys.1')
     MAGIC = b'RBKEY1\n'
 
-    def __init__(self, directory: Path, aead):
-        self.directory, self._aead = directory, aead
+    def __init__(self, directory: Path, aead, legacy: Path | None = None):
+        """`directory`: the key ring folder; `legacy`: where older versions kept the slots (the
+        gallery folder itself): read when the ring is empty, scrubbed after the next write."""
+        self.directory, self._aead, self.legacy = directory, aead, legacy
 
     def _read_slot(self, name: str) -> tuple[int, dict[str, bytes]] | None:
         from cryptography.exceptions import InvalidTag
@@ -277,9 +341,18 @@ class _KeyTable:
         keys = {kid: bytes.fromhex(k) for kid, k in json.loads(plain.decode('utf-8')).items()}
         return seq, keys
 
+    def _legacy_present(self) -> bool:
+        return self.legacy is not None and any((self.legacy / name).exists() for name in self.SLOTS)
+
     def read(self) -> tuple[int, dict[str, bytes], bool]:
         """(sequence, keys, settled): settled is False when the slots disagree (a write was cut)."""
         slots = [self._read_slot(name) for name in self.SLOTS]
+        if all(s is None for s in slots) and self._legacy_present():
+            ring, self.directory = self.directory, self.legacy
+            try:
+                slots = [self._read_slot(name) for name in self.SLOTS]
+            finally:
+                self.directory = ring
         valid = [s for s in slots if s is not None and s[0] >= 0]
         if not valid:
             if any(s is not None for s in slots):
@@ -290,8 +363,8 @@ class _KeyTable:
         settled = len(valid) == 2 and valid[0][0] == valid[1][0]
         return seq, keys, settled
 
-    def _overwrite(self, name: str, blob: bytes) -> None:
-        path = self.directory / name
+    def _overwrite(self, name: str, blob: bytes, directory: Path | None = None) -> None:
+        path = (directory or self.directory) / name
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             old_size = os.fstat(fd).st_size
@@ -312,34 +385,58 @@ class _KeyTable:
 
     def replace(self, seq: int, keys: dict[str, bytes]) -> int:
         """Write `keys` as table `seq + 1` into both slots (one after the other); returns the new seq."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o700)
         seq += 1
         self.write(seq, keys, seq % 2)
         self.write(seq, keys, (seq + 1) % 2)
+        self._scrub_legacy()
         return seq
+
+    def _scrub_legacy(self) -> None:
+        """Zero and remove slots an older version kept inside the gallery folder (now in the ring)."""
+        if not self._legacy_present():
+            return
+        for name in self.SLOTS:
+            path = self.legacy / name
+            if path.exists():
+                self._overwrite(name, bytes(path.stat().st_size), self.legacy)
+                path.unlink()
 
 
 class GalleryStore:
     """The encrypted gallery folder: load, and change under an exclusive lock with atomic save.
 
-    `gallery.enc` holds the member list (encrypted with a meta data key) and each member's
-    embeddings (encrypted with that member's own data key); the data keys live in the key table
-    (`keys.0`/`keys.1`, wrapped by the master key, overwritten in place). A delete, purge or
-    replacement gives the meta list and every remaining member fresh data keys and drops the old
-    ones from the table: the previous `gallery.enc`, even if its blocks survive on the disk, can
-    no longer be decrypted with the (unchanged) master key.
+    `gallery.enc` holds an index (no personal data, under the index key) and each member's
+    record (under that member's own data key); the data keys live in the key table (`keys.0`/
+    `keys.1` in the key ring folder beside the gallery folder, wrapped by the master key,
+    overwritten in place). A backup of the gallery folder holds no key. A delete, purge or
+    replacement drops the member's data key from the table: their record in the previous
+    `gallery.enc` (freed disk blocks, a backup) can no longer be decrypted with the unchanged
+    master key; records of members who stay still open with this robot's ring.
     """
 
-    def __init__(self, directory: str | os.PathLike, key: bytes):
+    def __init__(self, directory: str | os.PathLike, key: bytes, keys_dir: str | os.PathLike | None = None,
+                 clock=time.time):
+        """`keys_dir`: the key ring (default `<directory>.keys`, beside the folder, never inside it);
+        `clock`: wall time for stamps and re-stamping (time.time)."""
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
         self.directory = Path(directory)
         self.path = self.directory / STORE_NAME
+        self.keys_dir = Path(keys_dir) if keys_dir else default_keys_dir(self.directory)
+        ring, folder = self.keys_dir.resolve(), self.directory.resolve()
+        if ring == folder or folder in ring.parents:
+            raise GalleryError(f'the key ring {self.keys_dir} must not be inside the gallery folder {self.directory} '
+                               '(a backup of the folder would carry the keys)')
+        self.clock = clock
         self._aead = AESGCM(key)
-        self._keys = _KeyTable(self.directory, self._aead)
+        self._keys = _KeyTable(self.keys_dir, self._aead, legacy=self.directory)
         self._seq = 0
         self._table: dict[str, bytes] = {}
         self._member_keys: dict[str, str] = {}        # customer id -> key id, as last loaded
         self._member_rows: dict[str, bytes] = {}       # customer id -> embeddings as last loaded
         self._meta_key = ''
+        self.erased_records = 0                        # records of erased members in the last file loaded
 
     def signature(self) -> tuple[int, int] | None:
         """(mtime_ns, size) of the store file, to notice changes made by another process."""
@@ -365,8 +462,10 @@ class GalleryStore:
         if blob.startswith(MAGIC):                       # a gallery written before data keys
             return self._load_v1(blob)
         head = len(MAGIC_V2) + 16 + 12 + 8
-        if not blob.startswith(MAGIC_V2) or len(blob) < head + 16:
+        version = 3 if blob.startswith(MAGIC_V3) else 2 if blob.startswith(MAGIC_V2) else 0
+        if not version or len(blob) < head + 16:
             raise GalleryError(f'{self.path} is not a retailbot gallery file')
+        magic = MAGIC_V3 if version == 3 else MAGIC_V2
         meta_kid = blob[len(MAGIC_V2):len(MAGIC_V2) + 16].hex()
         nonce = blob[len(MAGIC_V2) + 16:len(MAGIC_V2) + 28]
         (size,) = struct.unpack_from('<Q', blob, len(MAGIC_V2) + 28)
@@ -379,13 +478,22 @@ class GalleryStore:
             meta = json.loads(AESGCM(meta_key).decrypt(nonce, blob[head:head + size], blob[:len(MAGIC_V2) + 16]))
             body = head + size
             members, matrices, owners = {}, [], []
+            self.erased_records = 0
             for record in meta['members']:
                 kid = record.pop('key')
                 start, length, member_nonce = record.pop('offset'), record.pop('length'), record.pop('nonce')
-                member = Member(**record)
-                rows = AESGCM(self._table[kid]).decrypt(bytes.fromhex(member_nonce),
-                                                        blob[body + start:body + start + length],
-                                                        MAGIC_V2 + bytes.fromhex(kid))
+                if version == 3 and kid not in self._table:
+                    self.erased_records += 1       # a deleted member in an old copy: its key is erased
+                    continue
+                plain = AESGCM(self._table[kid]).decrypt(bytes.fromhex(member_nonce),
+                                                         blob[body + start:body + start + length],
+                                                         magic + bytes.fromhex(kid))
+                if version == 3:
+                    (size,) = struct.unpack_from('<Q', plain)
+                    member = Member(**json.loads(plain[8:8 + size].decode('utf-8')))
+                    rows = plain[8 + size:]
+                else:
+                    member, rows = Member(**record), plain
                 matrix = np.frombuffer(rows, dtype='<f4').reshape(-1, EMBEDDING_SIZE)
                 members[member.customer_id] = member
                 matrices.append(matrix)
@@ -395,7 +503,7 @@ class GalleryStore:
         except (InvalidTag, KeyError, ValueError, TypeError) as exc:
             raise GalleryError(f'{self.path} is damaged ({type(exc).__name__}); restore it from the '
                                'robot\'s backup or enrol the members again') from None
-        self._meta_key = meta_kid
+        self._meta_key = meta_kid if version == 3 else ''   # a v2 index names members: never reused
         embeddings = np.concatenate(matrices).astype(np.float32) if matrices else None
         return Gallery(members, embeddings, owners)
 
@@ -412,17 +520,20 @@ class GalleryStore:
         self._member_rows = {cid: gallery.embeddings_of(cid).astype('<f4').tobytes() for cid in gallery.members}
         return gallery
 
-    def _erases(self, gallery: Gallery) -> bool:
-        """Does saving `gallery` remove anything the last load had (a member or their embeddings)?"""
-        for cid, rows in self._member_rows.items():
-            if cid not in gallery.members:
-                return True
-            if not gallery.embeddings_of(cid).astype('<f4').tobytes().startswith(rows):
-                return True
-        return False
+    def _replaced(self, gallery: Gallery) -> set[str]:
+        """Members whose stored embeddings saving `gallery` removes (replaced, not just added to)."""
+        return {cid for cid, rows in self._member_rows.items() if cid in gallery.members
+                and not gallery.embeddings_of(cid).astype('<f4').tobytes().startswith(rows)}
 
     def save(self, gallery: Gallery) -> None:
         """Encrypt and atomically replace the store (survives kill -9: old or new, never half).
+
+        Format 3: an index (key id, nonce, place of each record; nothing personal) under the
+        index key, and each member's record (id, name, VIP, consent, stamps, embeddings) under
+        that member's own data key. A member deleted, purged or replaced loses their data key:
+        it is dropped from the key ring, so their record opens nowhere any more: not in the
+        old file left in freed disk blocks, not in a backup of the gallery folder. Members who
+        stay keep their keys, so such a backup still opens them.
 
         Order: key table with old and new keys, then the new gallery file (atomic rename), then
         the key table with only the new keys. A cut at any point leaves a file its keys open;
@@ -431,11 +542,11 @@ class GalleryStore:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
         self.directory.mkdir(parents=True, exist_ok=True)
         os.chmod(self.directory, 0o700)
-        fresh = self._erases(gallery) or not self._meta_key
+        replaced = self._replaced(gallery)
         new_key = lambda: (secrets.token_hex(16), secrets.token_bytes(32))  # noqa: E731
         keys: dict[str, bytes] = {}
         meta_kid = self._meta_key
-        if fresh:
+        if not meta_kid or meta_kid not in self._table:
             meta_kid, meta_key = new_key()
             keys[meta_kid] = meta_key
         else:
@@ -444,20 +555,21 @@ class GalleryStore:
         member_keys: dict[str, str] = {}
         for cid, member in gallery.members.items():
             kid = self._member_keys.get(cid)
-            if fresh or kid is None or kid not in self._table:
+            if cid in replaced or kid is None or kid not in self._table:
                 kid, keys[kid] = new_key()
             else:
                 keys[kid] = self._table[kid]
             member_keys[cid] = kid
             nonce = secrets.token_bytes(12)
-            rows = gallery.embeddings_of(cid).astype('<f4').tobytes()
-            data = AESGCM(keys[kid]).encrypt(nonce, rows, MAGIC_V2 + bytes.fromhex(kid))
-            records.append(dict(asdict(member), key=kid, nonce=nonce.hex(), offset=offset, length=len(data)))
+            about = json.dumps(asdict(member), ensure_ascii=False).encode('utf-8')
+            plain = struct.pack('<Q', len(about)) + about + gallery.embeddings_of(cid).astype('<f4').tobytes()
+            data = AESGCM(keys[kid]).encrypt(nonce, plain, MAGIC_V3 + bytes.fromhex(kid))
+            records.append({'key': kid, 'nonce': nonce.hex(), 'offset': offset, 'length': len(data)})
             blobs.append(data)
             offset += len(data)
-        meta = json.dumps({'members': records}, ensure_ascii=False).encode('utf-8')
+        meta = json.dumps({'members': records}).encode('utf-8')
         nonce = secrets.token_bytes(12)
-        header = MAGIC_V2 + bytes.fromhex(meta_kid)
+        header = MAGIC_V3 + bytes.fromhex(meta_kid)
         meta_data = AESGCM(keys[meta_kid]).encrypt(nonce, meta, header)
         blob = b''.join([header, nonce, struct.pack('<Q', len(meta_data)), meta_data] + blobs)
         self._seq = self._keys.replace(self._seq, {**self._table, **keys})    # old and new keys
@@ -492,6 +604,7 @@ class GalleryStore:
             fcntl.flock(lock, fcntl.LOCK_EX)
             gallery = self.load()
             yield gallery
+            gallery.restamp(self.clock())
             self.save(gallery)
 
 

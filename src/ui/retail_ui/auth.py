@@ -11,17 +11,25 @@ the platform's sync token: a secret equal to it is refused (`AuthConfigError`).
 Guessing is rate-limited twice: per client address (`max_failures` failures within `window_s`
 lock that address out for the rest of the window) and for the whole robot (`5 x max_failures`
 failures in the window lock every new login out), so a slow distributed guess gets nowhere
-either. A successful login does not clear the robot-wide count.
+either. A successful login does not clear the robot-wide count. The client address is the real
+peer (web/guard.py: X-Forwarded-For only from a trusted proxy).
+
+Sessions live on the server only: `logout(token)` ends one (its token is refused from then on);
+each session has its own CSRF token (`Session.csrf`, checked by `csrf_ok`). With `secret_file`
+given, the file is watched: a password changed, set or removed while the robot runs is used by
+the next request, and every session of the old password ends.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import getpass
 import hashlib
 import hmac
 import os
 import secrets
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -91,28 +99,83 @@ class LoginResult:
     message: str = ''
 
 
+def _locked(method):
+    """Run a StaffAuth method under its lock (the web server calls from threads and the event loop)."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
+@dataclass
+class Session:
+    expiry: float                 # clock time
+    csrf: str                     # per-session token every state-changing console request carries
+
+
 class StaffAuth:
-    """Checks staff passwords, hands out session tokens, and rate-limits guessing.
+    """Checks staff passwords, hands out sessions (token + CSRF token), and rate-limits guessing.
 
     `secret`: what `load_secret` returned, or None (no password configured: every login refused).
+    `secret_file`: when given, the file is watched: a password changed or set while the robot runs
+    is used from the next request on, and every session opened under the old one ends (a removed
+    or unusable file locks the console, also ending every session). `on_sessions_ended()` is
+    called whenever sessions end other than by expiry (logout, password change).
     """
 
     def __init__(self, secret: str | None, *, max_failures: int = 5, window_s: float = 300.0,
-                 session_ttl_s: float = 8 * 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 session_ttl_s: float = 8 * 3600.0, clock: Callable[[], float] = time.monotonic,
+                 secret_file: str | os.PathLike | None = None,
+                 platform_token_file: str | os.PathLike | None = None) -> None:
         self.secret = secret
         self.max_failures = max_failures
         self.window_s = window_s
         self.session_ttl_s = session_ttl_s
         self.clock = clock
+        self.secret_file = Path(secret_file) if secret_file else None
+        self.platform_token_file = platform_token_file
+        self.secret_error = ''
+        self._lock = threading.RLock()
+        self._signature = self._file_signature()
         self._failures: dict[str, deque[float]] = {}
         self._all_failures: deque[float] = deque()
-        self._sessions: dict[str, float] = {}       # token -> expiry (clock time)
+        self._sessions: dict[str, Session] = {}
+        self.on_sessions_ended: Callable[[], None] = lambda: None
+
+    def _file_signature(self) -> tuple | None:
+        if self.secret_file is None:
+            return None
+        try:
+            st = self.secret_file.stat()
+        except OSError:
+            return ('missing',)
+        return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    @_locked
+    def refresh(self) -> None:
+        """Re-read the secret file if it changed; a change ends every session."""
+        signature = self._file_signature()
+        if signature is None or signature == self._signature:
+            return
+        self._signature = signature
+        try:
+            secret: str | None = load_secret(self.secret_file, self.platform_token_file)
+            self.secret_error = ''
+        except AuthConfigError as exc:
+            secret, self.secret_error = None, str(exc)
+        if secret != self.secret or secret is None:
+            self.secret = secret
+            if self._sessions:
+                self._sessions.clear()
+                self.on_sessions_ended()
 
     def _recent(self, times: deque[float], now: float) -> deque[float]:
         while times and now - times[0] > self.window_s:
             times.popleft()
         return times
 
+    @_locked
     def retry_after(self, client: str) -> float:
         """Seconds this client must wait before trying again (0: may try now)."""
         now = self.clock()
@@ -125,7 +188,9 @@ class StaffAuth:
             waits.append(everyone[-5 * self.max_failures] + self.window_s - now)
         return max(waits)
 
+    @_locked
     def login(self, client: str, password: str) -> LoginResult:
+        self.refresh()
         wait = self.retry_after(client)
         if wait > 0:
             return LoginResult(False, retry_after_s=wait, message='too many wrong passwords: try again later')
@@ -140,22 +205,40 @@ class StaffAuth:
             return LoginResult(False, message='wrong password')
         self._failures.pop(client, None)
         token = secrets.token_urlsafe(32)
-        self._sessions[token] = self.clock() + self.session_ttl_s
+        now = self.clock()
+        self._sessions = {t: s for t, s in self._sessions.items() if s.expiry >= now}
+        self._sessions[token] = Session(now + self.session_ttl_s, secrets.token_urlsafe(24))
         return LoginResult(True, token=token)
 
-    def check(self, token: str | None) -> bool:
+    @_locked
+    def session(self, token: str | None) -> Session | None:
+        """The live session of `token` (None: unknown, ended or expired)."""
+        self.refresh()
         if not token:
-            return False
-        expiry = self._sessions.get(token)
-        if expiry is None:
-            return False
-        if self.clock() > expiry:
+            return None
+        session = self._sessions.get(token)
+        if session is None:
+            return None
+        if self.clock() > session.expiry:
             del self._sessions[token]
-            return False
-        return True
+            return None
+        return session
 
-    def logout(self, token: str | None) -> None:
-        self._sessions.pop(token or '', None)
+    def check(self, token: str | None) -> bool:
+        return self.session(token) is not None
+
+    @_locked
+    def csrf_ok(self, token: str | None, csrf: str | None) -> bool:
+        session = self.session(token)
+        return session is not None and bool(csrf) and hmac.compare_digest(session.csrf.encode(), (csrf or '').encode())
+
+    @_locked
+    def logout(self, token: str | None) -> bool:
+        """End the session of `token` on the server (True if there was one)."""
+        ended = self._sessions.pop(token or '', None) is not None
+        if ended:
+            self.on_sessions_ended()
+        return ended
 
 
 def password_main(argv: list[str] | None = None) -> int:

@@ -159,6 +159,11 @@ class UiModel:
         """`listener()` is called (from the changing thread) after every change."""
         self._listeners.append(listener)
 
+    def bump(self) -> None:
+        """Something shown beside the model changed (e.g. an enrolment waiting for consent): views are resent."""
+        with self.lock:
+            self._changed()
+
     def _changed(self) -> None:
         self.version += 1
         for listener in list(self._listeners):

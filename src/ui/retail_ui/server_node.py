@@ -2,8 +2,11 @@
 
 Thin: it turns the graph's messages into `UiModel` inputs and carries out what the pages ask
 (`RobotActions`): a touch becomes an Utterance on /dialogue/utterances (the same path as speech),
-a staff reset calls /navigation/reset_safety, an enrolment calls /perception/enroll_face. The
-web server (uvicorn) runs on its own thread; binds to `host`:`port` (loopback by default).
+a staff reset calls /navigation/reset_safety, an enrolment (after the customer agreed on the
+robot's screen) calls /perception/enroll_face, the members list and a deletion call
+/perception/list_members and /perception/delete_member: this node never opens the gallery and
+holds no gallery key. The web server (uvicorn) runs on its own thread; binds to `host`:`port`
+(loopback by default); uvicorn's own proxy-header handling is off (guard.py decides whom to trust).
 
 The robot's map pose comes from `/navigation/pose` (localisation) once it is heard; before that
 it is the guide's assumption: the dock zone's pose composed with `/odom`.
@@ -13,8 +16,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import threading
-from datetime import datetime
 from pathlib import Path
 
 import uvicorn
@@ -37,8 +40,12 @@ from retail_interfaces.msg import (BaseSafety, CustomerEvent, InteractionEvent, 
 from retail_interfaces.srv import EnrollFace
 
 from .auth import AuthConfigError, StaffAuth, load_secret
+from retail_common.names import DELETE_MEMBER, ENROLL_FACE, LIST_MEMBERS
+from retail_interfaces.srv import DeleteMember, ListMembers
+from .guard import Site
 from .map_image import MapImageError, grid_to_png, map_info
 from .model import UiModel
+from .streams import DEFAULT_BUDGETS, PUBLIC, SCREEN, STAFF, Budget, StreamSlots
 from .web import create_app
 
 DEFAULT_STORE = str(Path(__file__).resolve().parents[3] / 'config' / 'stores' / 'demo')
@@ -51,14 +58,28 @@ SPECS = [
     ParamSpec('port', 8090, 'TCP port of the screen and the console.', min=1, max=65535),
     ParamSpec('staff_secret_file', '', "Staff password file ('' = <data_dir>/ui/staff_secret)."),
     ParamSpec('platform_token_file', '', "The platform token file, refused as a staff secret ('' = <data_dir>/sync/token)."),
-    ParamSpec('gallery_dir', '', "Member gallery folder for list/delete ('' = <data_dir>/faces)."),
-    ParamSpec('key_file', '', 'Gallery key file (empty: $RETAILBOT_GALLERY_KEY).'),
+    ParamSpec('allowed_hosts', [''], 'Host names (besides 127.0.0.1, localhost and host) the pages answer to, '
+                                      'e.g. the robot\'s LAN name; any other Host header gets 421.'),
+    ParamSpec('trusted_proxies', [''], 'Addresses of reverse proxies whose X-Forwarded-For is believed '
+                                        '(none by default: the TCP peer is the client).'),
     ParamSpec('face_recognition', True, 'Show the face recognition notice (false when perception runs anonymous).'),
     ParamSpec('image_topic', '/perception/image_raw', 'Camera frames for the enrolment preview.'),
     ParamSpec('login_max_failures', 5, 'Wrong passwords per address within login_window_s before a lockout.', min=1, max=100),
     ParamSpec('login_window_s', 300.0, 'Rate-limit window for wrong passwords (s).', min=10.0, max=86400.0),
     ParamSpec('session_ttl_s', 28800.0, 'A staff login lasts this long (s).', min=60.0, max=604800.0),
     ParamSpec('max_rate_hz', 10.0, 'Most live updates per second sent to a page.', min=0.5, max=50.0),
+    ParamSpec('public_streams', DEFAULT_BUDGETS[PUBLIC].total, 'Live-update connections open to anyone at once '
+              '(the robot\'s screen and staff have their own).', min=1, max=1000),
+    ParamSpec('public_streams_per_client', DEFAULT_BUDGETS[PUBLIC].per_client, 'Live-update connections per '
+              'address in the public budget.', min=1, max=100),
+    ParamSpec('staff_streams', DEFAULT_BUDGETS[STAFF].total, 'Live-update connections of staff sessions at once.',
+              min=1, max=100),
+    ParamSpec('public_stream_max_s', 300.0, 'An anonymous live-update connection is closed after this long '
+              '(the page reconnects by itself).', min=10.0, max=86400.0),
+    ParamSpec('screen_token_file', '', "Where the per-boot secret of the robot's own screen is written (mode 600; "
+              "'' = <data_dir>/ui/screen_token); the kiosk opens /?screen=<its content>."),
+    ParamSpec('consent_timeout_s', 120.0, 'How long an enrolment waits for the customer to agree on the screen (s).',
+              min=10.0, max=900.0),
     ParamSpec('service_timeout_s', 5.0, 'Longest wait for reset_safety / enroll_face answers (s).', min=0.5, max=60.0),
 ]
 EVENTS_QOS = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
@@ -89,20 +110,26 @@ class UiServerNode(Node):
         store = self.live_store.current()
         self.model = UiModel(store, face_recognition=p.face_recognition)
         self.dock = self._dock_of(store)
-        self.gallery_dir = Path(p.gallery_dir or data / 'faces')
         secret_file = p.staff_secret_file or str(data / 'ui' / 'staff_secret')
+        platform_token = p.platform_token_file or data / 'sync' / 'token'
         try:
-            secret = load_secret(secret_file, p.platform_token_file or data / 'sync' / 'token')
+            secret = load_secret(secret_file, platform_token)
         except AuthConfigError as exc:
             secret = None
-            self.get_logger().warning(f'{exc}; the staff console refuses every login until then')
+            self.get_logger().warning(f'{exc}; the staff console refuses every login until then (a password '
+                                      'set while the robot runs is used at once)')
+        # The file is watched: a password changed or set while the robot runs is used at once and
+        # ends every session of the old one.
         self.auth = StaffAuth(secret, max_failures=p.login_max_failures, window_s=p.login_window_s,
-                              session_ttl_s=p.session_ttl_s)
+                              session_ttl_s=p.session_ttl_s, secret_file=secret_file,
+                              platform_token_file=platform_token)
         self._image: Image | None = None
 
         self.utterance_pub = self.create_publisher(Utterance, '/dialogue/utterances', 10)
         self.reset_client = self.create_client(Trigger, '/navigation/reset_safety')
-        self.enroll_client = self.create_client(EnrollFace, '/perception/enroll_face')
+        self.enroll_client = self.create_client(EnrollFace, ENROLL_FACE)
+        self.list_client = self.create_client(ListMembers, LIST_MEMBERS)
+        self.delete_client = self.create_client(DeleteMember, DELETE_MEMBER)
         sub = self.create_subscription
         sub(CustomerEvent, '/perception/customer_events', self._on_customer, 50)
         sub(RobotReply, '/dialogue/replies', self._on_reply, 50)
@@ -121,15 +148,41 @@ class UiServerNode(Node):
         sub(Image, p.image_topic, self._on_image, qos_profile_sensor_data)
         watch_store(self, self.live_store, self._on_store_swap)
 
+        # The robot's own screen proves itself with a secret made at each start and written only
+        # to the robot's disk: the kiosk reads it, no page and no network client ever gets it.
+        self.screen_token_file = Path(p.screen_token_file or data / 'ui' / 'screen_token')
+        screen_secret = secrets.token_urlsafe(32)
+        self._write_screen_token(screen_secret)
+        site = Site.make(p.host, allowed_hosts=[h for h in p.allowed_hosts if h],
+                         trusted_proxies=[a for a in p.trusted_proxies if a])
+        slots = StreamSlots({SCREEN: DEFAULT_BUDGETS[SCREEN],
+                             STAFF: Budget(p.staff_streams, DEFAULT_BUDGETS[STAFF].per_client),
+                             PUBLIC: Budget(p.public_streams, p.public_streams_per_client)})
         self.app = create_app(self.model, self, self.auth, max_rate_hz=p.max_rate_hz,
-                              audit=lambda line: self.get_logger().warning(line))
+                              audit=lambda line: self.get_logger().warning(line), site=site, slots=slots,
+                              public_stream_max_s=p.public_stream_max_s, consent_ttl_s=p.consent_timeout_s,
+                              screen_secret=screen_secret)
         self.server = uvicorn.Server(uvicorn.Config(self.app, host=p.host, port=p.port, log_level='warning',
-                                                    access_log=False, lifespan='off', timeout_graceful_shutdown=2))
+                                                    access_log=False, lifespan='off', timeout_graceful_shutdown=2,
+                                                    proxy_headers=False, server_header=False))
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(2.0, self._publish_diagnostics)
         self.server_thread = threading.Thread(target=self._serve, name='ui-http', daemon=True)
         self.server_thread.start()
         self._announce = self.create_timer(0.2, self._announce_when_serving)
+
+    def _write_screen_token(self, secret: str) -> None:
+        path = self.screen_token_file
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, 'w', encoding='utf-8') as handle:
+                handle.write(secret + '\n')
+            os.replace(tmp, path)
+        except OSError as exc:
+            self.get_logger().error(f'cannot write the screen token {path}: {exc.strerror}; customers cannot '
+                                    'consent to face enrolment on the screen until it can be written')
 
     def _announce_when_serving(self) -> None:
         if self.server.started or not self.server_thread.is_alive():
@@ -149,7 +202,7 @@ class UiServerNode(Node):
 
     def _publish_diagnostics(self) -> None:
         p = self.params
-        values = {'url': f'http://{p.host}:{p.port}/', 'live_pages': self.app.state.streams['open'],
+        values = {'url': f'http://{p.host}:{p.port}/', 'live_pages': self.app.state.slots.open_count(),
                   'staff_login': 'configured' if self.auth.secret is not None else 'no staff password'}
         if not self.server.started:
             level, message = DiagnosticStatus.ERROR, f'not serving on {p.host}:{p.port}'
@@ -273,7 +326,7 @@ class UiServerNode(Node):
     def enroll(self, customer_id: str, display_name: str, vip: bool, consent_ref: str, track_id: int) -> tuple[bool, str]:
         request = EnrollFace.Request(track_id=track_id, customer_id=customer_id, display_name=display_name, vip=vip,
                                      consent_ref=consent_ref)
-        response, error = self._call(self.enroll_client, request, 'face enrolment (/perception/enroll_face)')
+        response, error = self._call(self.enroll_client, request, f'face enrolment ({ENROLL_FACE})')
         return (False, error) if response is None else (response.success, response.message)
 
     def preview_jpeg(self) -> bytes | None:
@@ -292,31 +345,28 @@ class UiServerNode(Node):
         ok, jpeg = cv2.imencode('.jpg', frame, [cv2.IMWRITE_JPEG_QUALITY, 70])
         return jpeg.tobytes() if ok else None
 
-    def _gallery(self):
-        from retail_perception.gallery import GalleryStore, load_key
-        return GalleryStore(self.gallery_dir, load_key(self.params.key_file or None))
-
     def members(self) -> list[dict]:
-        from retail_perception.gallery import GalleryError
-        try:
-            gallery = self._gallery().load()
-        except GalleryError as exc:
-            return [{'error': str(exc)}]
-        iso = lambda t: datetime.fromtimestamp(t).isoformat(timespec='minutes') if t else ''  # noqa: E731
-        return [{'customer_id': m.customer_id, 'name': m.name, 'vip': m.vip, 'consent_ref': m.consent_ref,
-                 'photos': m.embeddings, 'enrolled_at': iso(m.enrolled_at), 'last_seen': iso(m.last_seen)}
-                for m in sorted(gallery.members.values(), key=lambda m: m.customer_id)]
+        """The members as perception lists them (this node never opens the gallery)."""
+        from datetime import datetime
+        response, error = self._call(self.list_client, ListMembers.Request(), f'the member list ({LIST_MEMBERS})')
+        if response is None or not response.success:
+            return [{'error': error or response.message}]
+        iso = lambda t: datetime.fromtimestamp(t).isoformat(timespec='minutes') if t > 0 else 'unknown'  # noqa: E731
+        return [{'customer_id': m.customer_id, 'name': m.display_name, 'vip': m.vip, 'consent_ref': m.consent_ref,
+                 'photos': m.photos, 'enrolled_at': iso(m.enrolled_at), 'last_seen': iso(m.last_seen)}
+                for m in response.members]
 
     def delete_member(self, customer_id: str) -> tuple[bool, str]:
-        from retail_perception.gallery import GalleryError
-        try:
-            with self._gallery().transaction() as gallery:
-                deleted = gallery.delete(customer_id)
-        except GalleryError as exc:
-            return False, str(exc)
-        return (True, f'deleted {customer_id} and all their face data') if deleted else (False, f'no member {customer_id}')
+        response, error = self._call(self.delete_client, DeleteMember.Request(customer_id=customer_id),
+                                     f'member deletion ({DELETE_MEMBER})')
+        return (False, error) if response is None else (response.success, response.message)
 
     def destroy_node(self) -> None:
+        try:
+            if self.screen_token_file.read_text(encoding='utf-8').strip() == self.app.state.screen_secret:
+                self.screen_token_file.unlink()
+        except OSError:
+            pass
         self.app.state.close()
         self.server.should_exit = True
         self.server_thread.join(timeout=5.0)

@@ -95,10 +95,17 @@ function liveStream(url, onState, onStatus) {
   return () => source && source.close();
 }
 
-async function postJson(url, body) {
-  const response = await fetch(url, {method: 'POST', headers: {'Content-Type': 'application/json'},
-                                     body: JSON.stringify(body || {}), credentials: 'same-origin'});
+/* The console session's CSRF token (set after login or read from /api/console/session). */
+let csrfToken = '';
+
+async function send(url, method, body) {
+  const headers = {'Content-Type': 'application/json'};
+  if (csrfToken) headers['X-CSRF-Token'] = csrfToken;
+  const response = await fetch(url, {method, headers, credentials: 'same-origin',
+                                     body: method === 'DELETE' ? undefined : JSON.stringify(body || {})});
   let data = {};
   try { data = await response.json(); } catch (e) { /* empty body */ }
   return {status: response.status, ok: response.ok, data};
 }
+
+const postJson = (url, body) => send(url, 'POST', body);

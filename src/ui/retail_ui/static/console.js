@@ -5,6 +5,7 @@ let consoleMap = null;
 let stopStream = null;
 let previewTimer = null;
 let current = null;
+let lastEnrolment = {id: ''};
 
 const $ = (id) => document.getElementById(id);
 const ago = (t) => t ? new Date(t * 1000).toLocaleTimeString() : '';
@@ -21,13 +22,18 @@ function showLogin(message) {
 async function showDashboard() {
   const response = await fetch('/api/console/state', {credentials: 'same-origin'});
   if (response.status === 401) return showLogin('');
+  if (!csrfToken) {
+    const session = await fetch('/api/console/session', {credentials: 'same-origin'});
+    if (session.status === 401) return showLogin('');
+    csrfToken = (await session.json()).csrf_token || '';
+  }
   $('login').hidden = true;
   $('dashboard').hidden = false;
   $('logout').hidden = false;
   render(await response.json());
   stopStream = liveStream('/api/console/stream', render, (up) => {
     $('link-status').textContent = up ? 'live · 在线' : 'reconnecting · 重连中';
-    if (!up) fetch('/api/console/state').then(r => { if (r.status === 401) showLogin('Session ended · 会话已结束'); });
+    if (!up) fetch('/api/console/state').then(r => { if (r.status === 401) { csrfToken = ''; showLogin('Session ended · 会话已结束'); } });
   });
   refreshMembers();
   previewTimer = setInterval(refreshPreview, 1000);
@@ -88,6 +94,21 @@ function render(s) {
   } else {
     sync.append(el('dt', {}, 'Status'), el('dd', {}, 'no report from the sync agent'));
   }
+  $('enroll-person').textContent = s.person_in_front
+    ? `Person in front of the robot: track ${s.person_in_front} · 机器人前的顾客：${s.person_in_front} 号`
+    : 'Nobody in front of the robot · 机器人前无人';
+  const e = s.enrolment;
+  if (e && e.id + e.state !== lastEnrolment.id) {
+    lastEnrolment = {id: e.id + e.state};
+    $('enroll-message').textContent = {
+      waiting: 'Waiting for the customer to agree on the robot\'s screen · 等待顾客在屏幕上确认',
+      enrolling: 'The customer agreed; enrolling… · 顾客已同意，登记中',
+      enrolled: `Enrolled · 已登记: ${e.customer_id}`,
+      declined: 'Not enrolled · 未登记: the customer declined · 顾客不同意',
+      expired: 'Not enrolled · 未登记: no answer on the screen · 顾客未确认',
+      failed: 'Not enrolled · 未登记: ' + e.message}[e.state] || e.state;
+    if (e.state === 'enrolled') refreshMembers();
+  }
   const diag = clear($('diagnostics').tBodies[0]);
   for (const d of s.diagnostics) {
     diag.append(el('tr', {class: 'level-' + d.level}, el('td', {}, d.name), el('td', {}, d.level), el('td', {}, d.message)));
@@ -104,7 +125,7 @@ async function refreshMembers() {
       el('td', {}, m.consent_ref), el('td', {}, m.last_seen),
       el('td', {}, el('button', {class: 'danger', onclick: async () => {
         if (!confirm(`Delete ${m.customer_id} and all their face data?`)) return;
-        await fetch('/api/console/members/' + encodeURIComponent(m.customer_id), {method: 'DELETE'});
+        await send('/api/console/members/' + encodeURIComponent(m.customer_id), 'DELETE');
         refreshMembers();
       }}, 'Delete · 删除'))));
   }
@@ -116,11 +137,11 @@ function wire() {
     event.preventDefault();
     const result = await postJson('/api/console/login', {password: $('password').value});
     $('password').value = '';
-    if (result.ok) return showDashboard();
+    if (result.ok) { csrfToken = result.data.csrf_token || ''; return showDashboard(); }
     $('login-message').textContent = result.status === 429 ? 'Too many wrong passwords; wait and try again · 密码错误次数过多，请稍后再试'
                                                             : 'Wrong password · 密码错误';
   });
-  $('logout').addEventListener('click', async () => { await postJson('/api/console/logout'); showLogin(''); });
+  $('logout').addEventListener('click', async () => { await postJson('/api/console/logout'); csrfToken = ''; showLogin(''); });
   $('reset-safety').addEventListener('click', async () => {
     $('reset-message').textContent = 'Resetting… · 复位中';
     const result = await postJson('/api/console/reset_safety');
@@ -129,17 +150,16 @@ function wire() {
   });
   $('enroll-form').addEventListener('submit', async (event) => {
     event.preventDefault();
-    const consent = $('enroll-consent').value.trim();
-    if (!consent) {
-      $('enroll-message').textContent = 'Consent reference required: record the customer\'s consent first · 请先登记同意书编号';
-      return;
-    }
-    const result = await postJson('/api/console/enroll', {consent_ref: consent, customer_id: $('enroll-id').value.trim(),
+    const result = await postJson('/api/console/enroll', {customer_id: $('enroll-id').value.trim(),
       display_name: $('enroll-name').value.trim(), vip: $('enroll-vip').checked});
     const detail = Array.isArray(result.data.detail) ? result.data.detail.map(d => d.loc.slice(-1)[0] + ': ' + d.msg).join('; ')
                                                      : (result.data.message || result.data.detail || '');
-    $('enroll-message').textContent = (result.data.success ? 'Enrolled · 已登记: ' : 'Not enrolled · 未登记: ') + detail;
-    if (result.data.success) refreshMembers();
+    if (result.status === 202) {
+      lastEnrolment = {id: result.data.request_id + 'waiting'};
+      $('enroll-message').textContent = 'Waiting for the customer to agree on the robot\'s screen · 等待顾客在屏幕上确认';
+    } else {
+      $('enroll-message').textContent = 'Not enrolled · 未登记: ' + detail;
+    }
   });
   $('members-refresh').addEventListener('click', refreshMembers);
   showDashboard();

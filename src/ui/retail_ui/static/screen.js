@@ -19,6 +19,9 @@ const TEXT = {
     safety_stop: '我已安全停止，店员马上过来，请稍候。', promotion: '优惠',
     say_where: '{name}在哪里', say_take: '带我去{name}', say_category: '我想看看{name}', say_zone: '带我去{name}',
     say_staff: '叫工作人员', say_yes: '是的', say_no: '不用', say_checkin: '我是{name}，预约{time}',
+    consent_title: '人脸识别会员登记', consent_agree: '我同意', consent_decline: '不同意',
+    consent_text: '店员想为您登记人脸识别会员：机器人将保存您的人脸特征（不保存照片），用于下次到店时问候您并提供个性化推荐。',
+    consent_rights: '这是您的自愿选择。您可以随时在服务台撤回同意，我们将删除您的人脸数据。只有您本人在本屏幕上点击"我同意"才会登记。',
   },
   en: {
     title: 'Store assistant', lang_button: '中文', attract_hint: 'Hello! Say "hello" or tap a button below',
@@ -38,6 +41,9 @@ const TEXT = {
     say_where: 'where is the {name}', say_take: 'take me to the {name}', say_category: "I'm looking for {name}",
     say_zone: 'take me to {name}', say_staff: 'call staff', say_yes: 'yes', say_no: 'no',
     say_checkin: 'My name is {name}, my appointment is at {time}',
+    consent_title: 'Face recognition membership', consent_agree: 'I agree', consent_decline: 'No, thanks',
+    consent_text: 'Staff would like to enrol you for face recognition: the robot keeps a description of your face (never a photo) to greet you and personalise suggestions on your next visits.',
+    consent_rights: 'This is your choice. You can withdraw at the service desk at any time and your face data is deleted. Only you, tapping "I agree" on this screen, can enrol.',
   },
 };
 
@@ -45,6 +51,20 @@ let lang = 'zh';
 let state = null;
 let config = {zones: [], categories: [], map: null};
 let routeMap = null;
+/* The robot's own screen is opened by its kiosk as /?screen=<per-boot secret read from the robot's
+   disk>: it carries the customer's consent. Kept for this tab only and taken out of the address bar.
+   Pages opened elsewhere have none and never show the consent question. */
+const screenToken = (() => {
+  const params = new URLSearchParams(location.search);
+  const given = params.get('screen');
+  if (given) {
+    sessionStorage.setItem('robot-screen', given);
+    params.delete('screen');
+    history.replaceState(null, '', location.pathname + (params.toString() ? '?' + params : ''));
+  }
+  return sessionStorage.getItem('robot-screen') || '';
+})();
+let consentShown = null;
 
 function t(key, values) {
   let text = (TEXT[lang] && TEXT[lang][key]) || TEXT.en[key] || key;
@@ -128,8 +148,27 @@ function show(mode) {
   document.body.dataset.mode = mode;
 }
 
+function renderConsent(request) {
+  const dialog = document.getElementById('consent-dialog');
+  const id = request && screenToken ? request.id : null;
+  dialog.hidden = !id;
+  consentShown = id;
+}
+
+async function answerConsent(agree) {
+  const id = consentShown;
+  if (!id) return;
+  document.getElementById('consent-dialog').hidden = true;
+  consentShown = null;
+  const response = await fetch('/api/screen/consent', {method: 'POST', credentials: 'same-origin',
+    headers: {'Content-Type': 'application/json', 'X-Screen-Token': screenToken},
+    body: JSON.stringify({request_id: id, agree})});
+  if (response.status === 403) console.warn('this page is not the robot screen (or the robot restarted: reopen it from the kiosk)');
+}
+
 function render(s) {
   state = s;
+  renderConsent(s.consent_request);
   const mode = s.mode;
   show(mode);
   document.getElementById('face-notice').hidden = !s.face_recognition;
@@ -235,6 +274,8 @@ function wire() {
     if (text) say(text);
     input.value = '';
   });
+  document.getElementById('consent-agree').addEventListener('click', () => answerConsent(true));
+  document.getElementById('consent-decline').addEventListener('click', () => answerConsent(false));
   document.getElementById('answer-yes').addEventListener('click', () => say(t('say_yes')));
   document.getElementById('answer-no').addEventListener('click', () => say(t('say_no')));
   document.getElementById('call-staff').addEventListener('click', () => say(t('say_staff')));
@@ -261,7 +302,8 @@ function wire() {
   setLanguage(params.get('lang') === 'en' ? 'en' : 'zh');
   loadConfig();
   setInterval(nextAttractPage, ATTRACT_PERIOD_MS);
-  liveStream('/api/screen/stream', render, (up) => document.body.classList.toggle('offline', !up));
+  const streamUrl = '/api/screen/stream' + (screenToken ? '?screen=' + encodeURIComponent(screenToken) : '');
+  liveStream(streamUrl, render, (up) => document.body.classList.toggle('offline', !up));
 }
 
 document.addEventListener('DOMContentLoaded', wire);
