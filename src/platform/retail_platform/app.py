@@ -536,9 +536,7 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
         if len(events) > MAX_BATCH_EVENTS:
             raise HTTPException(413, f'{len(events)} events in one batch; at most {MAX_BATCH_EVENTS}')
         items = [check_event(event, index) for index, event in enumerate(events)]
-        store = storage.robot_store(robot_id)
-        storage.spend_budget(store or '', sum(isinstance(i, EventRow) for i in items))
-        outcome = storage.store_events(robot_id, items)
+        outcome = storage.store_events(robot_id, items)     # the store's budget checked inside
         return {'acked': outcome.accepted + outcome.duplicate, 'stored': outcome.accepted,
                 'duplicates': outcome.duplicate, 'rejected': outcome.rejected,
                 'results': outcome.results}
