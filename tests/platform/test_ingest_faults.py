@@ -25,7 +25,10 @@ from rostest_support import stop_process
 
 def events(start: int, count: int, robot_time: float = 1.75e9) -> list[dict]:
     return [{'event_id': f'e-{i}', 'seq': i, 'type': 'dialogue_turn', 'customer': f'p-{i % 50}',
-             'time': robot_time + i, 'data': {'i': i, 'text': '顾客询问 华为 Mate 60 的价格 ' * 3}}
+             'time': robot_time + i, 'data': {
+                 'intent': 'find_product', 'language': 'zh', 'confidence': 0.8,
+                 'text': f'有没有华为 Mate 60 #{i}', 'products': [
+                     {'sku': f'HW-{i}', 'price_cny': 5999.0, 'zone': 'phones'}]}}
             for i in range(start, start + count)]
 
 

@@ -147,8 +147,9 @@ def test_several_api_processes_on_one_database(pg_database):
     server = start_server(pg_database, '--workers', '2')
     try:
         with server.client() as client:
-            events = [{'event_id': f'e-{i}', 'seq': i, 'type': 'greeting', 'time': 1.75e9 + i,
-                       'data': {'i': i}} for i in range(200)]
+            events = [{'event_id': f'e-{i}', 'seq': i, 'type': 'guide', 'time': 1.75e9 + i,
+                       'data': {'zone': 'kitchen', 'status': 'ended', 'stops_visited': i}}
+                      for i in range(200)]
             for start in range(0, 200, 20):
                 answer = client.post('/v1/robots/r-1/events',
                                      json={'events': events[start:start + 40]})

@@ -34,8 +34,8 @@ def client(engine_target):
 
 
 def event(i: int, **changes) -> dict:
-    base = {'event_id': f'e-{i}', 'seq': i, 'type': 'greeting', 'customer': 'p-1',
-            'time': 1.7e9 + i, 'data': {'i': i}}
+    base = {'event_id': f'e-{i}', 'seq': i, 'type': 'guide', 'customer': 'p-1',
+            'time': 1.7e9 + i, 'data': {'zone': 'kitchen', 'status': 'ended', 'stops_visited': i}}
     base.update(changes)
     return base
 
@@ -81,7 +81,13 @@ BAD_EVENTS = {
     'face embedding': '{"event_id": "b", "seq": 5, "type": "greeting", "time": 1, "data": {"embedding": [' + ','.join(['0.1'] * 128) + ']}}',
     'customer too long': '{"event_id": "b", "seq": 5, "type": "greeting", "customer": "' + 'c' * 200 + '", "time": 1, "data": {}}',
     'no event_id': '{"seq": 5, "type": "greeting", "time": 1, "data": {}}',
+    'undeclared type': '{"event_id": "b", "seq": 5, "type": "teleport", "time": 1, "data": {}}',
+    'undeclared version': '{"event_id": "b", "seq": 5, "type": "guide", "version": 7, "time": 1, "data": {"zone": "k", "status": "ended"}}',
+    'payload field wrong': '{"event_id": "b", "seq": 5, "type": "guide", "time": 1, "data": {"zone": "k", "status": "flying"}}',
+    'payload unknown key': '{"event_id": "b", "seq": 5, "type": "guide", "time": 1, "data": {"zone": "k", "status": "ended", "i": 1}}',
     'not an object': '17',
+    'NUL in event_id': '{"event_id": "b\\u0000c", "seq": 5, "type": "greeting", "time": 1, "data": {}}',
+    'NUL in customer': '{"event_id": "b", "seq": 5, "type": "greeting", "customer": "p\\u0000", "time": 1, "data": {}}',
 }
 
 
@@ -122,16 +128,16 @@ def test_acked_means_stored_duplicates_and_reused_ids(client, engine_target):
     assert first.json()['acked'] == 2 and statuses(first) == ['accepted', 'accepted']
     again = post(client, [event(1)])
     assert again.json()['acked'] == 1 and statuses(again) == ['duplicate']
-    for change in ({'data': {'i': 99}}, {'type': 'guide'}, {'customer': 'p-2'}, {'time': 5.0},
-                   {'version': 2}):
+    for change in ({'data': {'zone': 'phones', 'status': 'ended'}}, {'customer': 'p-2'},
+                   {'time': 5.0}):
         clash = post(client, [event(3, seq=100 + len(change)), event(1, **change)])
         assert statuses(clash)[1] == 'rejected', change
         assert clash.json()['results'][1]['reason'].startswith('event_id_reused'), change
     # Within one batch too: the first wins, the second is rejected.
-    inner = post(client, [event(4), event(4, data={'x': 1})])
+    inner = post(client, [event(4), event(4, data={'zone': 'tv', 'status': 'started'})])
     assert statuses(inner) == ['accepted', 'rejected']
     stored = export_events(engine_target, ROBOT)
-    assert [e['data'] for e in stored if e['event_id'] == 'e-1'] == [{'i': 1}]
+    assert [e['data']['stops_visited'] for e in stored if e['event_id'] == 'e-1'] == [1]
 
 
 def test_a_reused_sequence_number_is_rejected_and_flagged(client, engine_target):
@@ -195,6 +201,11 @@ def test_bodies_over_the_limits_are_refused(client):
     bad = client.post('/v1/admin/appointments', json={'robot_id': '../x', 'customer': 'm-1',
                                                       'time': '2026-01-01T10:00'})
     assert bad.status_code == 422 and 'robot_id' in bad.json()['detail']
+    for field in ('customer', 'time', 'purpose', 'note'):      # PostgreSQL text holds no NUL
+        body = dict({'customer': 'm-1', 'time': '2026-01-01T10:00'}, **{field: 'a\x00b'})
+        nul = client.post('/v1/admin/appointments', json=body)
+        assert nul.status_code == 422 and field in nul.json()['detail'], field
+    assert client.post('/v1/admin/stores', json={'id': 's-9', 'name': 'x\x00'}).status_code == 422
     deep_promotions = client.put('/v1/admin/promotions', content=('[' + deep(2000) + ']').encode())
     assert deep_promotions.status_code == 422
 

@@ -16,7 +16,8 @@ from retail_platform.app import create_app, export_events
 from retail_platform.storage import Storage
 
 ROLES = ('robot', 'store_manager', 'region', 'analyst', 'admin')
-EVENT = {'event_id': 'e-{n}', 'seq': '{n}', 'type': 'greeting', 'time': 1.75e9, 'data': {}}
+EVENT = {'event_id': 'e-{n}', 'seq': '{n}', 'type': 'guide', 'time': 1.75e9,
+         'data': {'zone': 'kitchen', 'status': 'started'}}
 APPOINTMENT = {'customer': 'm-1', 'time': '2026-12-24T10:00'}
 
 # (name, method, path; {store} and {robot} are the own or the other store's), then the expected

@@ -51,6 +51,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field, ValidationError
 
+from retail_common.events import validate_event
 from retail_platform.storage import (Backpressure, Budget, Credential, EventRow, Refused, Rejected,
                                      Storage)
 from retail_sync.outbox import MAX_DATA_BYTES, MAX_DEPTH, MAX_ID_CHARS, check_tree
@@ -70,6 +71,7 @@ DOCUMENT_MEDIA = {'catalog': 'text/csv; charset=utf-8', 'histories': 'text/csv; 
 HISTORY_COLUMNS = ('customer_id', 'sku', 'ts', 'qty', 'price_cny')
 RETRY_AFTER_DB_S = 5
 STORE_ID = ROBOT_ID       # the same shape: letters, digits, . _ -; at most 64
+NO_NUL = r'^[^\x00]*$'    # PostgreSQL text cannot hold NUL: refused on both engines
 
 
 class Appointment(BaseModel):
@@ -77,28 +79,31 @@ class Appointment(BaseModel):
     robot_id: str | None = Field(None, pattern=ROBOT_ID.pattern,
                                  description='robot that greets the customer (its store is used)')
     store_id: str | None = Field(None, pattern=STORE_ID.pattern, description='store of the visit')
-    customer: str = Field(min_length=1, max_length=MAX_ID_CHARS,
+    customer: str = Field(min_length=1, max_length=MAX_ID_CHARS, pattern=NO_NUL,
                           description='pseudonymous member id, e.g. m-000001')
-    time: str = Field(max_length=64, description='ISO 8601 local time of the appointment')
-    purpose: str = Field('', max_length=1000)
-    note: str = Field('', max_length=4000)
+    time: str = Field(max_length=64, pattern=NO_NUL,
+                      description='ISO 8601 local time of the appointment')
+    purpose: str = Field('', max_length=1000, pattern=NO_NUL)
+    note: str = Field('', max_length=4000, pattern=NO_NUL)
 
 
 class StoreIn(BaseModel):
     model_config = {'extra': 'forbid'}
     id: str = Field(pattern=STORE_ID.pattern)
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
     region_id: str | None = Field(None, pattern=STORE_ID.pattern)
 
 
 class EventIn(BaseModel):
     """One event as the robot's uploader sends it (the server checks each event itself and
     answers `rejected` with the reason for a bad one, never failing the batch)."""
-    event_id: str = Field(min_length=1, max_length=MAX_ID_CHARS, description='idempotency key')
+    event_id: str = Field(min_length=1, max_length=MAX_ID_CHARS, pattern=NO_NUL,
+                          description='idempotency key')
     seq: int = Field(ge=0, le=MAX_SEQ, description='the robot\'s sequence number, never reused')
     type: str = Field(pattern=EVENT_TYPE.pattern)
     version: int = Field(1, ge=1, le=MAX_VERSION, description='version of the type\'s payload')
-    customer: str = Field('', max_length=MAX_ID_CHARS, description='pseudonymous customer id')
+    customer: str = Field('', max_length=MAX_ID_CHARS, pattern=NO_NUL,
+                          description='pseudonymous customer id')
     time: float = Field(description='event time, seconds since 1970 (the robot\'s clock)')
     data: dict[str, Any] = Field(description=f'payload, at most {MAX_DATA_BYTES} bytes as JSON '
                                              f'and {MAX_DEPTH} levels; never face data')
@@ -131,16 +136,10 @@ def token_hash(token: str) -> str:
 
 
 def validate_payload(type_: str, version: int, data: dict) -> None:
-    """The single hook for typed events: raise ValueError (one line) when `data` is not a valid
-    payload of `type_` at `version`. Uses retail_common.events.validate_event once it exists;
-    until then (and for types it does not know) the generic outbox rules apply."""
-    try:
-        from retail_common import events as contracts          # typed contracts (arch)
-    except ImportError:
-        return
-    if type_ not in getattr(contracts, 'EVENT_TYPES', {}):
-        return
-    contracts.validate_event(type_, data, version)
+    """The single hook for typed events: EventContractError (a ValueError, one line) when `data`
+    is not a declared payload of `type_` at `version` (retail_common.events, the same contracts
+    the robot's outbox checks before it stores an event)."""
+    validate_event(type_, data, version)
 
 
 # --- untrusted input -------------------------------------------------------------------------
@@ -151,6 +150,8 @@ def _text(value: Any, name: str, bad, max_chars: int = MAX_ID_CHARS, min_chars: 
         value.encode('utf-8')
     except UnicodeEncodeError:
         raise bad(f'{name} is not valid Unicode (lone surrogate)') from None
+    if '\x00' in value:                    # PostgreSQL text cannot hold NUL: one rule, both engines
+        raise bad(f'{name} contains a NUL character')
     return value
 
 
@@ -466,13 +467,18 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
                               'Every endpoint but /v1/health and /v1/ready needs a bearer token.')
     app.state.storage = storage
 
-    @app.exception_handler(sa.exc.OperationalError)
-    @app.exception_handler(sa.exc.InterfaceError)
-    @app.exception_handler(sa.exc.TimeoutError)
     async def database_down(_request: Request, exc: Exception) -> JSONResponse:
         line = str(getattr(exc, 'orig', None) or exc).strip().splitlines()
         return JSONResponse({'detail': 'database unavailable: ' + (line[0] if line else 'error')},
                             status_code=503, headers={'Retry-After': str(RETRY_AFTER_DB_S)})
+
+    unavailable: list[type[Exception]] = [sa.exc.OperationalError, sa.exc.InterfaceError,
+                                          sa.exc.TimeoutError]
+    if storage.postgresql:       # the COPY path talks to psycopg directly
+        import psycopg
+        unavailable += [psycopg.OperationalError, psycopg.InterfaceError]
+    for kind in unavailable:
+        app.add_exception_handler(kind, database_down)
 
     @app.exception_handler(Backpressure)
     async def over_budget(_request: Request, exc: Backpressure) -> JSONResponse:
@@ -530,9 +536,7 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
         if len(events) > MAX_BATCH_EVENTS:
             raise HTTPException(413, f'{len(events)} events in one batch; at most {MAX_BATCH_EVENTS}')
         items = [check_event(event, index) for index, event in enumerate(events)]
-        store = storage.robot_store(robot_id)
-        storage.spend_budget(store or '', sum(isinstance(i, EventRow) for i in items))
-        outcome = storage.store_events(robot_id, items)
+        outcome = storage.store_events(robot_id, items)     # the store's budget checked inside
         return {'acked': outcome.accepted + outcome.duplicate, 'stored': outcome.accepted,
                 'duplicates': outcome.duplicate, 'rejected': outcome.rejected,
                 'results': outcome.results}
@@ -655,6 +659,9 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
             raise HTTPException(422, f'{what} refused: {where}: {first.get("msg")}') from None
         check_tree(value.model_dump(), what, 2,
                    error=lambda message: HTTPException(422, f'{what} refused: {message}'))
+        for key, field in value.model_dump().items():
+            if isinstance(field, str) and '\x00' in field:
+                raise HTTPException(422, f'{what} refused: {key} contains a NUL character')
         return value
 
     def body_of(model: type[BaseModel]) -> dict:

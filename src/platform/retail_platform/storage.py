@@ -253,30 +253,34 @@ class Storage:
                              .where(t.robots.c.robot_id == robot_id)).scalar()
 
     def spend_budget(self, store_id: str, events: int) -> None:
+        """Take `events` from the store's bucket in a transaction of its own."""
+        with self.engine.begin() as c:
+            self._spend(c, store_id, events)
+
+    def _spend(self, c: sa.Connection, store_id: str, events: int) -> None:
         """Take `events` from the store's bucket (in the database, so every process agrees);
         Backpressure when it does not hold them (a batch larger than the burst passes when the
         bucket is full)."""
         if events <= 0:
             return
         now = time.time()
-        with self.engine.begin() as c:
-            query = sa.select(t.store_budgets).where(t.store_budgets.c.store_id == store_id)
-            if self.postgresql:
-                query = query.with_for_update()
-            row = c.execute(query).first()
-            if row is None:
-                tokens = self.budget.burst
-                insert = t.store_budgets.insert().values(store_id=store_id, tokens=tokens,
-                                                         updated_at=now)
-                c.execute(_insert_ignore(insert, self.postgresql, ['store_id']))
-            else:
-                tokens = min(self.budget.burst,
-                             row.tokens + max(0.0, now - row.updated_at) * self.budget.rate)
-            if tokens < events and tokens < self.budget.burst:
-                wait = (min(events, self.budget.burst) - tokens) / self.budget.rate
-                raise Backpressure(store_id, max(1, math.ceil(wait)))
-            c.execute(t.store_budgets.update().where(t.store_budgets.c.store_id == store_id)
-                      .values(tokens=tokens - events, updated_at=now))
+        query = sa.select(t.store_budgets).where(t.store_budgets.c.store_id == store_id)
+        if self.postgresql:
+            query = query.with_for_update()
+        row = c.execute(query).first()
+        if row is None:
+            tokens = self.budget.burst
+            insert = t.store_budgets.insert().values(store_id=store_id, tokens=tokens,
+                                                     updated_at=now)
+            c.execute(_insert_ignore(insert, self.postgresql, ['store_id']))
+        else:
+            tokens = min(self.budget.burst,
+                         row.tokens + max(0.0, now - row.updated_at) * self.budget.rate)
+        if tokens < events and tokens < self.budget.burst:
+            wait = (min(events, self.budget.burst) - tokens) / self.budget.rate
+            raise Backpressure(store_id, max(1, math.ceil(wait)))
+        c.execute(t.store_budgets.update().where(t.store_budgets.c.store_id == store_id)
+                  .values(tokens=tokens - events, updated_at=now))
 
     def store_events(self, robot_id: str, items: list[EventRow | Rejected]) -> Outcome:
         now = time.time()
@@ -285,6 +289,11 @@ class Storage:
             if self.postgresql:
                 c.execute(sa.text('SELECT pg_advisory_xact_lock(hashtextextended(:r, 22))'),
                           {'r': robot_id})
+            # The store's budget first, in the same transaction (one commit, one fsync a batch):
+            # over it, Backpressure rolls back and nothing of the batch is stored.
+            current = c.execute(sa.select(t.robots.c.store_id)
+                                .where(t.robots.c.robot_id == robot_id)).scalar()
+            self._spend(c, current or '', len(rows))
             by_id: dict[str, Any] = {}
             by_seq: dict[int, str] = {}
             cols = (t.events.c.event_id, t.events.c.seq, t.events.c.type, t.events.c.version,
