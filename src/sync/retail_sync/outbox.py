@@ -642,8 +642,9 @@ class Outbox:
         with self._lock, self._txn():
             if self._meta('sent_seq'):
                 raise OutboxError('this outbox has sent events under its own stream')
-            low = min(self._db.execute('SELECT MIN(seq) FROM events').fetchone()[0] or 0,
-                      self._db.execute('SELECT MIN(seq) FROM quarantine').fetchone()[0] or 0)
+            lows = [self._db.execute(f'SELECT MIN(seq) FROM {table}').fetchone()[0]
+                    for table in ('events', 'quarantine')]
+            low = min((value for value in lows if value is not None), default=0)
             moved = 0
             if low and low <= after_seq:
                 shift = after_seq - low + 1
