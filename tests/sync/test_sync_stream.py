@@ -89,3 +89,20 @@ def test_after_an_outbox_reset_the_robot_numbers_on_after_the_platform(platform,
     assert [e['data']['i'] for e in stored] == list(range(15))
     assert outbox_status(outbox)['stream_id'] == first_stream
     assert read_stream(stream_file_for(token, ROBOT)).last_seq == 15
+
+
+def test_delivered_ids_are_remembered_within_their_bounds(tmp_path):
+    from retail_sync.outbox import Limits
+    from test_outbox_faults import FakeClock
+    clock = FakeClock()
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', Limits(delivered_max=5, delivered_age_s=3600.0),
+                    clock=clock)
+    events = outbox.append_many([{'type': 'guide', 'event_id': f'e-{i}', 'data': {'i': i}}
+                                 for i in range(8)])
+    outbox.delete([e.seq for e in events])
+    # The newest 5 are remembered: a late retry of one is a duplicate and spends no number.
+    assert outbox.append('guide', {'i': 7}, event_id='e-7') is None
+    assert outbox.append('guide', {'i': 0}, event_id='e-0') is not None      # forgotten
+    clock.since_boot += 3601.0
+    outbox.delete([outbox.append('guide', {}, event_id='late').seq])          # forgets by age
+    assert outbox.append('guide', {'i': 7}, event_id='e-7') is not None

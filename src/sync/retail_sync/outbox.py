@@ -168,6 +168,10 @@ class Limits:
     max_events: int = 1_000_000
     max_age_s: float = 30 * 86400.0     # of the outbox's own clock (robot running time)
     warn_fraction: float = 0.8
+    # Ids of delivered events are remembered (so a late retry or re-run is not sent again)
+    # for this long of robot running time and at most this many (~150 bytes each).
+    delivered_age_s: float = 7 * 86400.0
+    delivered_max: int = 200_000
 
 
 @dataclass
@@ -495,7 +499,7 @@ class Outbox:
     def append_rows(self, rows: list[tuple]) -> AppendResult:
         """Commit rows made by `prepare_event` in one transaction. An event_id already stored —
         pending, quarantined, or delivered and confirmed by the platform (remembered for
-        `limits.max_age_s` of robot time, at most `limits.max_events` of them) — is a duplicate
+        `limits.delivered_age_s` of robot time, at most `limits.delivered_max` of them) — is a duplicate
         when type, customer and data match, else a conflict; neither is written nor spends a
         sequence number (so a sender's retry or a re-run of `emit` after a crash never sends
         an event twice under two numbers)."""
@@ -593,11 +597,13 @@ class Outbox:
         return removed
 
     def _forget_delivered(self, now: float) -> None:
-        """Delivered ids are remembered as long as an event may wait (the same limits)."""
-        self._db.execute('DELETE FROM delivered WHERE mono < ?', (now - self.limits.max_age_s,))
+        """Delivered ids are remembered for `limits.delivered_age_s`, at most
+        `limits.delivered_max` of them (the newest)."""
+        self._db.execute('DELETE FROM delivered WHERE mono < ?',
+                         (now - self.limits.delivered_age_s,))
         low, high = self._db.execute('SELECT MIN(seq), MAX(seq) FROM delivered').fetchone()
-        if low is not None and high - low + 1 > self.limits.max_events:
-            excess = self._count('delivered') - self.limits.max_events
+        if low is not None and high - low + 1 > self.limits.delivered_max:
+            excess = self._count('delivered') - self.limits.delivered_max
             if excess > 0:
                 self._db.execute('DELETE FROM delivered WHERE seq IN (SELECT seq FROM delivered '
                                  'ORDER BY seq LIMIT ?)', (excess,))
