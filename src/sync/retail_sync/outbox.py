@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS events (
     customer TEXT NOT NULL DEFAULT '',
     data TEXT NOT NULL,
     time REAL NOT NULL,
-    mono REAL NOT NULL DEFAULT 0
+    mono REAL NOT NULL DEFAULT 0,
+    digest TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS quarantine (
     seq INTEGER PRIMARY KEY,
@@ -285,7 +286,7 @@ def prepare_event(event: dict) -> tuple:
 def content_digest(kind: str, customer: str, data: str) -> str:
     """What identifies an event's content for idempotency (its time is data, not identity)."""
     return hashlib.sha256(json.dumps([kind, customer, data], ensure_ascii=False)
-                          .encode('utf-8', 'surrogatepass')).hexdigest()
+                          .encode('utf-8', 'surrogatepass')).hexdigest()[:32]
 
 
 def _boot_id() -> str:
@@ -441,7 +442,7 @@ class Outbox:
         tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master "
                                                       "WHERE type='table'")}
         boot = self._clock()[0]
-        return ('mono' in columns and 'delivered' in tables and bool(boot)
+        return ('mono' in columns and 'digest' in columns and 'delivered' in tables and bool(boot)
                 and self._meta('clock_boot') == boot and self._meta('clock_offset') is not None
                 and self._meta('stream_id') is not None)
 
@@ -451,9 +452,10 @@ class Outbox:
         if 'mono' not in columns:
             self._db.execute('ALTER TABLE events ADD COLUMN mono REAL NOT NULL DEFAULT 0')
             self._db.execute('UPDATE events SET mono = ?', (self.now(),))
+        if 'digest' not in columns:     # content digests came with the delivered-id memory
+            self._db.execute("ALTER TABLE events ADD COLUMN digest TEXT NOT NULL DEFAULT ''")
         self._db.execute('DROP INDEX IF EXISTS events_by_time')
         self._db.execute('CREATE INDEX IF NOT EXISTS events_by_mono ON events (mono)')
-        self._db.execute('CREATE INDEX IF NOT EXISTS delivered_by_mono ON delivered (mono)')
         if self._meta('stream_id') is None:
             # This outbox's stream of sequence numbers; a reset or reinstall starts another.
             self._set_meta('stream_id', uuid.uuid4().hex)
@@ -525,8 +527,8 @@ class Outbox:
                         known = found[0] if found else None
                 if known is None:
                     cursor = self._db.execute(
-                        'INSERT INTO events (event_id, type, customer, data, time, mono) '
-                        'VALUES (?, ?, ?, ?, ?, ?)', (*row, mono))
+                        'INSERT INTO events (event_id, type, customer, data, time, mono, digest) '
+                        'VALUES (?, ?, ?, ?, ?, ?, ?)', (*row, mono, digest))
                     result.stored.append(Event(cursor.lastrowid, *row, mono))
                     seen[event_id] = digest
                 elif known == digest:
@@ -580,9 +582,14 @@ class Outbox:
             now = self.now()
             for start in range(0, len(seqs), 500):
                 chunk = seqs[start:start + 500]
-                rows = self._db.execute(
-                    f'SELECT seq, event_id, type, customer, data FROM events WHERE seq IN '
-                    f'({",".join("?" * len(chunk))})', chunk).fetchall()
+                marks = ",".join("?" * len(chunk))
+                self._db.execute(
+                    'INSERT OR REPLACE INTO delivered (seq, event_id, digest, mono) '
+                    f"SELECT seq, event_id, digest, ? FROM events WHERE seq IN ({marks}) "
+                    "AND digest != ''", (now, *chunk))
+                rows = self._db.execute(      # events stored before digests were kept
+                    f"SELECT seq, event_id, type, customer, data FROM events WHERE seq IN "
+                    f"({marks}) AND digest = ''", chunk).fetchall()
                 self._db.executemany(
                     'INSERT OR REPLACE INTO delivered (seq, event_id, digest, mono) '
                     'VALUES (?, ?, ?, ?)',
@@ -599,8 +606,12 @@ class Outbox:
     def _forget_delivered(self, now: float) -> None:
         """Delivered ids are remembered for `limits.delivered_age_s`, at most
         `limits.delivered_max` of them (the newest)."""
-        self._db.execute('DELETE FROM delivered WHERE mono < ?',
-                         (now - self.limits.delivered_age_s,))
+        # Oldest first, a bounded step per call (no index on mono: fewer pages per commit).
+        cutoff = now - self.limits.delivered_age_s
+        oldest = self._db.execute('SELECT mono FROM delivered ORDER BY seq LIMIT 1').fetchone()
+        if oldest is not None and oldest[0] < cutoff:
+            self._db.execute('DELETE FROM delivered WHERE seq IN (SELECT seq FROM delivered '
+                             'ORDER BY seq LIMIT 20000) AND mono < ?', (cutoff,))
         low, high = self._db.execute('SELECT MIN(seq), MAX(seq) FROM delivered').fetchone()
         if low is not None and high - low + 1 > self.limits.delivered_max:
             excess = self._count('delivered') - self.limits.delivered_max
