@@ -213,5 +213,6 @@ def test_sequence_numbers_refused_as_reused_are_kept_and_an_error(ros_context, s
         assert 'sequence numbers were already used' in status.message
         assert values['quarantined'] == '3' and values['backlog'] == '0'
         assert {body['stream_id'] for _, body in server.requests} == {values['stream_id']}
+        wait_for(lambda: not sender.pending, what='every event acknowledged to its sender')
     finally:
         server.close()
