@@ -185,3 +185,34 @@ def test_a_full_disk_loses_nothing_and_says_disk_full(ros_context, spin, tmp_pat
     assert sorted(number(json.loads(e.data)) for e in agent.outbox.read_batch(100, 1 << 30)) == list(range(30))
     wait_for(lambda: _agent_status(diagnostics, lambda s, v: 'disk full' not in s.message
                                    and v.get('outbox_error') == ''), what='the ERROR to clear')
+
+
+def test_sequence_numbers_refused_as_reused_are_kept_and_an_error(ros_context, spin, tmp_path):
+    """A platform answering `seq_reused` (another outbox of this robot id already sent those
+    numbers): the events are kept in quarantine and diagnostics say ERROR, with the count."""
+    from test_upload_acks import ScriptedPlatform
+
+    def answer(events, stored):
+        return 200, {}, {'acked': 0, 'results': [
+            {'event_id': e['event_id'], 'status': 'rejected', 'reason': 'seq_reused'}
+            for e in events]}
+    server = ScriptedPlatform(answer)
+    try:
+        agent = _agent(ros_context, tmp_path, server.url)
+        peer = Node('store_day', context=ros_context)
+        sender = EventSender(peer, 'dialogue/manager', retry_s=0.2)
+        diagnostics: list[DiagnosticArray] = []
+        peer.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
+        spin(agent, peer)
+        for i in range(3):
+            sender.send('dialogue_turn', {'i': i})
+        status, values = wait_for(
+            lambda: _agent_status(diagnostics, lambda s, v: s.level == b'\x02'
+                                  and v.get('seq_reused') == '3'),
+            what='an ERROR diagnostic about reused sequence numbers')
+        assert 'sequence numbers were already used' in status.message
+        assert values['quarantined'] == '3' and values['backlog'] == '0'
+        assert {body['stream_id'] for _, body in server.requests} == {values['stream_id']}
+        wait_for(lambda: not sender.pending, what='every event acknowledged to its sender')
+    finally:
+        server.close()

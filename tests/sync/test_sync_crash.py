@@ -53,7 +53,8 @@ def kill_together(outbox, source, platform, rounds: int, seed: int) -> tuple[int
                                 '--platform', platform.url, '--token', TOKEN, '--robot-id', ROBOT,
                                 '--once', '--batch-size', '200', '--backoff-max', '0.5'],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: on_platform(platform.db) > before or run.poll() is not None,
+        wait_for(lambda before=before, run=run: on_platform(platform.db) > before
+                 or run.poll() is not None,
                  timeout=60, what='the uploader to store something', interval=0.05)
         time.sleep(rng.uniform(0.0, 0.3))
         for proc in (emit, run):

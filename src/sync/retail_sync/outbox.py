@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL,
     time REAL NOT NULL,
     mono REAL NOT NULL DEFAULT 0,
-    version INTEGER NOT NULL DEFAULT 1
+    version INTEGER NOT NULL DEFAULT 1,
+    digest TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS quarantine (
     seq INTEGER PRIMARY KEY,
@@ -171,6 +172,10 @@ class Limits:
     max_events: int = 1_000_000
     max_age_s: float = 30 * 86400.0     # of the outbox's own clock (robot running time)
     warn_fraction: float = 0.8
+    # Ids of delivered events are remembered (so a late retry or re-run is not sent again)
+    # for this long of robot running time and at most this many (~150 bytes each).
+    delivered_age_s: float = 7 * 86400.0
+    delivered_max: int = 200_000
 
 
 @dataclass
@@ -303,7 +308,7 @@ def prepare_event(event: dict, contract: bool = False) -> tuple:
 def content_digest(kind: str, customer: str, data: str) -> str:
     """What identifies an event's content for idempotency (its time is data, not identity)."""
     return hashlib.sha256(json.dumps([kind, customer, data], ensure_ascii=False)
-                          .encode('utf-8', 'surrogatepass')).hexdigest()
+                          .encode('utf-8', 'surrogatepass')).hexdigest()[:32]
 
 
 def _boot_id() -> str:
@@ -460,7 +465,8 @@ class Outbox:
         tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master "
                                                       "WHERE type='table'")}
         boot = self._clock()[0]
-        return ('mono' in columns and 'version' in columns and 'delivered' in tables and bool(boot)
+        return ('mono' in columns and 'version' in columns and 'digest' in columns and 'delivered' in tables
+                and bool(boot)
                 and self._meta('clock_boot') == boot and self._meta('clock_offset') is not None
                 and self._meta('stream_id') is not None)
 
@@ -472,9 +478,10 @@ class Outbox:
             self._db.execute('UPDATE events SET mono = ?', (self.now(),))
         if 'version' not in columns:       # outboxes written before payloads had versions: 1
             self._db.execute('ALTER TABLE events ADD COLUMN version INTEGER NOT NULL DEFAULT 1')
+        if 'digest' not in columns:     # content digests came with the delivered-id memory
+            self._db.execute("ALTER TABLE events ADD COLUMN digest TEXT NOT NULL DEFAULT ''")
         self._db.execute('DROP INDEX IF EXISTS events_by_time')
         self._db.execute('CREATE INDEX IF NOT EXISTS events_by_mono ON events (mono)')
-        self._db.execute('CREATE INDEX IF NOT EXISTS delivered_by_mono ON delivered (mono)')
         if self._meta('stream_id') is None:
             # This outbox's stream of sequence numbers; a reset or reinstall starts another.
             self._set_meta('stream_id', uuid.uuid4().hex)
@@ -521,7 +528,7 @@ class Outbox:
     def append_rows(self, rows: list[tuple]) -> AppendResult:
         """Commit rows made by `prepare_event` in one transaction. An event_id already stored —
         pending, quarantined, or delivered and confirmed by the platform (remembered for
-        `limits.max_age_s` of robot time, at most `limits.max_events` of them) — is a duplicate
+        `limits.delivered_age_s` of robot time, at most `limits.delivered_max` of them) — is a duplicate
         when type, customer and data match, else a conflict; neither is written nor spends a
         sequence number (so a sender's retry or a re-run of `emit` after a crash never sends
         an event twice under two numbers)."""
@@ -547,8 +554,8 @@ class Outbox:
                         known = found[0] if found else None
                 if known is None:
                     cursor = self._db.execute(
-                        'INSERT INTO events (event_id, type, customer, data, time, version, mono) '
-                        'VALUES (?, ?, ?, ?, ?, ?, ?)', (*row, mono))
+                        'INSERT INTO events (event_id, type, customer, data, time, version, mono, digest) '
+                        'VALUES (?, ?, ?, ?, ?, ?, ?, ?)', (*row, mono, digest))
                     result.stored.append(Event(cursor.lastrowid, *row, mono))
                     seen[event_id] = digest
                 elif known == digest:
@@ -602,9 +609,14 @@ class Outbox:
             now = self.now()
             for start in range(0, len(seqs), 500):
                 chunk = seqs[start:start + 500]
-                rows = self._db.execute(
-                    f'SELECT seq, event_id, type, customer, data FROM events WHERE seq IN '
-                    f'({",".join("?" * len(chunk))})', chunk).fetchall()
+                marks = ",".join("?" * len(chunk))
+                self._db.execute(
+                    'INSERT OR REPLACE INTO delivered (seq, event_id, digest, mono) '
+                    f"SELECT seq, event_id, digest, ? FROM events WHERE seq IN ({marks}) "
+                    "AND digest != ''", (now, *chunk))
+                rows = self._db.execute(      # events stored before digests were kept
+                    f"SELECT seq, event_id, type, customer, data FROM events WHERE seq IN "
+                    f"({marks}) AND digest = ''", chunk).fetchall()
                 self._db.executemany(
                     'INSERT OR REPLACE INTO delivered (seq, event_id, digest, mono) '
                     'VALUES (?, ?, ?, ?)',
@@ -619,11 +631,17 @@ class Outbox:
         return removed
 
     def _forget_delivered(self, now: float) -> None:
-        """Delivered ids are remembered as long as an event may wait (the same limits)."""
-        self._db.execute('DELETE FROM delivered WHERE mono < ?', (now - self.limits.max_age_s,))
+        """Delivered ids are remembered for `limits.delivered_age_s`, at most
+        `limits.delivered_max` of them (the newest)."""
+        # Oldest first, a bounded step per call (no index on mono: fewer pages per commit).
+        cutoff = now - self.limits.delivered_age_s
+        oldest = self._db.execute('SELECT mono FROM delivered ORDER BY seq LIMIT 1').fetchone()
+        if oldest is not None and oldest[0] < cutoff:
+            self._db.execute('DELETE FROM delivered WHERE seq IN (SELECT seq FROM delivered '
+                             'ORDER BY seq LIMIT 20000) AND mono < ?', (cutoff,))
         low, high = self._db.execute('SELECT MIN(seq), MAX(seq) FROM delivered').fetchone()
-        if low is not None and high - low + 1 > self.limits.max_events:
-            excess = self._count('delivered') - self.limits.max_events
+        if low is not None and high - low + 1 > self.limits.delivered_max:
+            excess = self._count('delivered') - self.limits.delivered_max
             if excess > 0:
                 self._db.execute('DELETE FROM delivered WHERE seq IN (SELECT seq FROM delivered '
                                  'ORDER BY seq LIMIT ?)', (excess,))
@@ -668,8 +686,9 @@ class Outbox:
         with self._lock, self._txn():
             if self._meta('sent_seq'):
                 raise OutboxError('this outbox has sent events under its own stream')
-            low = min(self._db.execute('SELECT MIN(seq) FROM events').fetchone()[0] or 0,
-                      self._db.execute('SELECT MIN(seq) FROM quarantine').fetchone()[0] or 0)
+            lows = [self._db.execute(f'SELECT MIN(seq) FROM {table}').fetchone()[0]
+                    for table in ('events', 'quarantine')]
+            low = min((value for value in lows if value is not None), default=0)
             moved = 0
             if low and low <= after_seq:
                 shift = after_seq - low + 1
