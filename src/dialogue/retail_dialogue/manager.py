@@ -21,17 +21,18 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import Enum
 from typing import Callable
 
 from retail_common.catalog import Product
 from retail_common.store import Appointment
 
+from .behaviours import Turn, decide
 from .followups import CHEAPEST, DEAREST, Cues, product_size, read_cues
-from .nlu import CUES, MAX_UTTERANCE_CHARS, Nlu, NluResult
+from .nlu import MAX_UTTERANCE_CHARS, Nlu, NluResult
 from .promotions import promotion_text
+from .session import (AskRecommendations, CallStaff, CancelMission, Effect, Enrol, Intent, RecommendedProduct,
+                      RecommendQuery, Record, Say, Session, Shown, StartGuide, StartTour, State, TourProgress)
 from .sizes import UNIT_EN, UNIT_ZH, fits_size, product_sizes
 from .store import parse_clock, parse_name
 from .templates import (count_noun, count_of, failure_reason, is_plural_only, join_en, noun, render, verb_are,
@@ -42,170 +43,7 @@ SHOW_K = 3
 EARLY_MARGIN = timedelta(minutes=30)
 LATE_MARGIN = timedelta(minutes=15)
 GREETED_MEMORY_S = 1800.0          # a customer seen again within this is not greeted again
-MISUNDERSTOOD_BEFORE_STAFF = 2     # turns not understood in a row before staff is offered
 LEFT_MEMORY = 256                  # track ids remembered as gone (speech from them is dropped)
-
-
-class Intent(str, Enum):
-    GREET = 'greet'
-    GOODBYE = 'goodbye'
-    THANKS = 'thanks'
-    FIND_PRODUCT = 'find_product'
-    ASK_PRICE = 'ask_price'
-    ASK_PROMOTION = 'ask_promotion'
-    RECOMMEND = 'recommend'
-    GUIDE_TO = 'guide_to'
-    VIP_CHECKIN = 'vip_checkin'
-    CALL_STAFF = 'call_staff'
-    AFFIRM = 'affirm'
-    DENY = 'deny'
-    UNKNOWN = 'unknown'
-    # follow-ups, from the dialogue state
-    REFINE = 'refine'
-    ABOUT_PRODUCT = 'about_product'
-    COMPARE = 'compare'
-    TOUR = 'tour'
-    TOUR_CONTROL = 'tour_control'
-    ENROL = 'enrol'
-
-
-class State(str, Enum):
-    OPEN = 'open'
-    AWAIT_BUDGET = 'await_budget'
-    AWAIT_GUIDE = 'await_guide'
-    AWAIT_CHECKIN = 'await_checkin'
-    AWAIT_STAFF = 'await_staff'
-    AWAIT_CONSENT = 'await_consent'
-    ENROLLING = 'enrolling'
-    RECOMMENDING = 'recommending'
-    GUIDING = 'guiding'
-    TOURING = 'touring'
-
-
-# --- effects: what the robot must do -------------------------------------------------------
-@dataclass(frozen=True)
-class Shown:
-    """A product presented in a reply."""
-    sku: str
-    price_cny: float
-    zone: str
-
-
-@dataclass(frozen=True)
-class Say:
-    track_id: int
-    text: str
-    language: str
-    intent: str
-    products: tuple[Shown, ...] = ()
-
-
-@dataclass(frozen=True)
-class Record:
-    """An interaction event to store (through EventSender / RecordEvents)."""
-    type: str
-    customer_pseudonym: str
-    payload: dict
-
-
-@dataclass(frozen=True)
-class RecommendQuery:
-    track_id: int
-    customer_id: str
-    category: str
-    brand: str
-    min_price: float
-    max_price: float
-    k: int
-    language: str
-
-
-@dataclass(frozen=True)
-class AskRecommendations:
-    query: RecommendQuery
-
-
-@dataclass(frozen=True)
-class StartGuide:
-    track_id: int
-    zone: str
-
-
-@dataclass(frozen=True)
-class StartTour:
-    track_id: int
-    route: str
-
-
-@dataclass(frozen=True)
-class CancelMission:
-    track_id: int
-
-
-@dataclass(frozen=True)
-class CallStaff:
-    request: dict
-
-
-@dataclass(frozen=True)
-class Enrol:
-    """Enrol the face of the person on `track_id` (after their consent, recorded as `consent_ref`)."""
-    track_id: int
-    customer_id: str            # a new pseudonym
-    display_name: str
-    consent_ref: str
-
-
-Effect = Say | Record | AskRecommendations | StartGuide | StartTour | CancelMission | CallStaff | Enrol
-
-
-@dataclass(frozen=True)
-class RecommendedProduct:
-    sku: str
-    name_zh: str
-    name_en: str
-    price_cny: float
-    zone: str
-    reason_zh: str
-    reason_en: str
-    promotion: str = ''
-
-
-@dataclass
-class TourProgress:
-    route: str
-    zones: tuple[str, ...]
-    narrated: set[int] = field(default_factory=set)
-    skipped: set[int] = field(default_factory=set)
-    at: int = -1                        # index of the last stop reached
-
-
-@dataclass
-class Session:
-    track_id: int
-    customer_id: str = ''
-    display_name: str = ''
-    vip: bool = False
-    lang: str = 'zh'
-    state: State = State.OPEN
-    greeted: bool = False
-    greet_at: float | None = None       # an anonymous greeting waits until then for a name
-    asked_budget: bool = False
-    last_heard: float = 0.0
-    appointment: Appointment | None = None
-    # what is under discussion
-    constraints: dict = field(default_factory=dict)   # category, brand, min_price, max_price, exclude_brands, exclude_skus
-    search: str = ''                                    # 'recommend' | 'find': what a refinement re-runs
-    shown: list[str] = field(default_factory=list)      # skus presented, in order
-    focus: str = ''                                     # the product last mentioned
-    topic: list[str] = field(default_factory=list)      # skus under discussion now (what 'cheaper' is cheaper than)
-    offered_zone: str = ''
-    guiding_zone: str = ''
-    asked_to_step_aside: bool = False    # once per mission
-    tour: TourProgress | None = None
-    misunderstood: int = 0
-    awaiting_recommendations: bool = False
-    wanted: list[str] = field(default_factory=list)     # what the customer asked for, for staff
 
 
 class DialogueManager:
@@ -389,231 +227,16 @@ class DialogueManager:
 
     # -- the turn ---------------------------------------------------------------------------
     def _handle(self, session: Session, result: NluResult, cues: Cues, text: str) -> tuple[Intent, dict]:
-        intent, slots = Intent(result.intent), dict(result.slots)
-        has_thing = any(k in slots for k in ('sku', 'category', 'brand', 'zone'))
-        # A tour in progress: its commands first; any other question is answered and the tour goes on.
-        if session.state is State.TOURING and cues.tour in ('next', 'skip', 'stop') and intent not in (
-                Intent.CALL_STAFF, Intent.VIP_CHECKIN):
-            self._tour_command(session, cues.tour)
-            return Intent.TOUR_CONTROL, {'command': cues.tour}
-        if intent is Intent.CALL_STAFF:
-            self._call_staff(session, 'customer_request')
-            self._say(session, intent, 'staff_called')
-            if session.state is State.AWAIT_STAFF:
-                self._expect(session, State.OPEN)
-            return intent, slots
-        if session.state is State.AWAIT_STAFF and intent in (Intent.AFFIRM, Intent.DENY):
-            self._expect(session, State.OPEN)
-            if intent is Intent.AFFIRM:
-                self._call_staff(session, 'not_understood')
-                self._say(session, Intent.CALL_STAFF, 'staff_called')
-                return Intent.CALL_STAFF, slots
-            self._say(session, intent, 'anything_else')
-            return intent, slots
-        if session.state is State.AWAIT_BUDGET and ('max_price' in slots or 'min_price' in slots) and intent in (
-                Intent.UNKNOWN, Intent.RECOMMEND, Intent.AFFIRM, Intent.FIND_PRODUCT):
-            self._merge_constraints(session, slots)
-            self._ask_recommendations(session)
-            return Intent.RECOMMEND, slots
-        if session.state is State.AWAIT_GUIDE and intent in (Intent.AFFIRM, Intent.GUIDE_TO) and not has_thing \
-                and not cues.refers and cues.tour != 'start':
-            self._start_guide(session, session.offered_zone)
-            return Intent.GUIDE_TO, {'zone': session.offered_zone}
-        if session.state is State.AWAIT_CHECKIN and intent in (Intent.AFFIRM, Intent.VIP_CHECKIN):
-            self._check_in(session, text)
-            return Intent.VIP_CHECKIN, slots
-        if intent is Intent.DENY and session.state in (State.AWAIT_GUIDE, State.AWAIT_CHECKIN, State.AWAIT_BUDGET):
-            if session.state is State.AWAIT_BUDGET:
-                self._ask_recommendations(session)
-                return Intent.RECOMMEND, slots
-            self._expect(session, State.OPEN)
-            self._say(session, intent, 'anything_else')
-            return intent, slots
-        if session.state is State.AWAIT_CONSENT:
-            if intent in (Intent.AFFIRM, Intent.DENY):
-                self._consent(session, intent is Intent.AFFIRM, text)
-                return Intent.ENROL, {'consent': intent is Intent.AFFIRM}
-            session.state = State.OPEN                  # another wish: no consent given
-        if cues.enrol and intent not in (Intent.CALL_STAFF, Intent.VIP_CHECKIN) and 'sku' not in slots:
-            self._offer_enrolment(session)
-            return Intent.ENROL, {}
-        if cues.tour == 'start' and 'sku' not in slots and intent not in (Intent.VIP_CHECKIN, Intent.ASK_PRICE):
-            self._start_tour(session)
-            return Intent.TOUR, {}
-        if cues.compare and len(session.shown) >= 2 and 'category' not in slots:
-            self._compare(session, cues)
-            return Intent.COMPARE, {'skus': self._compared(session, cues)}
-        if cues.there and not has_thing and (intent is Intent.AFFIRM or (
-                intent is Intent.FIND_PRODUCT and (session.focus or session.offered_zone))):
-            intent = Intent.GUIDE_TO            # "ok, take me there", "带我去看看"
-        if 'sku' not in slots and (cues.ordinal or (cues.pronoun and (intent is not Intent.UNKNOWN or cues.question))) \
-                and not cues.refine:
-            product = self._referred(session, cues)
-            if product is None:
-                if cues.ordinal or intent in (Intent.ASK_PRICE, Intent.GUIDE_TO):
-                    self._say(session, Intent.ABOUT_PRODUCT, 'refer_none')
-                    return Intent.ABOUT_PRODUCT, {}
-            else:
-                return self._about(session, product, intent, cues), {'sku': product.sku}
-        if cues.refine and 'sku' not in slots and (session.search or session.focus or session.shown):
-            self._refine(session, cues.refine, slots)
-            return Intent.REFINE, {'refine': cues.refine, **self._public(session.constraints)}
-        if cues.what_about and 'sku' not in slots and ('brand' in slots or 'category' in slots) and session.search:
-            self._refine(session, 'what_about', slots)
-            return Intent.REFINE, {'refine': 'what_about', **self._public(session.constraints)}
-        if intent is Intent.UNKNOWN:
-            return self._not_understood(session, result), slots
-        handler = getattr(self, f'_on_{intent.value}')
-        handler(session, slots, cues, result)
-        return intent, slots
+        """The behaviours decide the turn, in the order of their table (`behaviours.RULES`)."""
+        return decide(Turn(self, session, result, cues, text, Intent(result.intent), dict(result.slots)))
 
-    def _not_understood(self, session: Session, result: NluResult) -> Intent:
-        session.misunderstood += 1
-        session.wanted.append('?')
-        if session.misunderstood >= MISUNDERSTOOD_BEFORE_STAFF:
-            self._expect(session, State.AWAIT_STAFF)
-            self._say(session, Intent.UNKNOWN, 'offer_staff')
-        else:
-            self._say(session, Intent.UNKNOWN, 'out_of_scope' if result.confidence >= 0.5 else 'unknown')
-        return Intent.UNKNOWN
 
-    # -- intents ---------------------------------------------------------------------------
-    def _on_greet(self, session, slots, cues, result) -> None:
-        self._say(session, Intent.GREET, 'greet_back')
 
-    def _on_goodbye(self, session, slots, cues, result) -> None:
-        if session.state is State.TOURING:
-            self._out.append(CancelMission(session.track_id))
-        self._say(session, Intent.GOODBYE, 'goodbye')
-        self._end(session, 'goodbye')
 
-    def _on_thanks(self, session, slots, cues, result) -> None:
-        self._say(session, Intent.THANKS, 'thanks')
 
-    def _on_affirm(self, session, slots, cues, result) -> None:
-        self._say(session, Intent.AFFIRM, 'ask_need', examples=self._examples(session.lang))
 
-    def _on_deny(self, session, slots, cues, result) -> None:
-        self._say(session, Intent.DENY, 'anything_else')
 
-    def _on_vip_checkin(self, session, slots, cues, result) -> None:
-        self._check_in(session, result.text)
 
-    def _on_find_product(self, session, slots, cues, result) -> None:
-        product = self._product(slots)
-        if product is not None:
-            return self._answer_product(session, product, Intent.FIND_PRODUCT)
-        if not slots.get('category') and not slots.get('brand'):
-            if zone := slots.get('zone'):
-                return self._start_guide(session, zone)
-            return self._say(session, Intent.FIND_PRODUCT, 'ask_need', examples=self._examples(session.lang))
-        self._merge_constraints(session, slots)
-        session.search = 'find'
-        where_only = bool(CUES['where'].search(result.masked)) and not CUES['find_product'].search(result.masked)
-        self._run_find(session, where_only=where_only)
-
-    def _on_ask_price(self, session, slots, cues, result) -> None:
-        product = self._product(slots) or (self._referred(session, cues) if not slots else None)
-        if product is None and not slots and session.focus:
-            product = self.store.catalog.by_sku.get(session.focus)
-        matches = [p for p in self._matching(slots) if p.in_stock] if product is None else []
-        if product is None and len(matches) == 1 and (slots.get('category') and slots.get('brand')):
-            product = matches[0]                # "西门子冰箱多少钱" and the store has one
-        if product is not None:
-            self._focus(session, product)
-            session.offered_zone = self.store.zone_of(product) or ''      # for "take me there"
-            return self._say(session, Intent.ASK_PRICE, 'price', name=self._name(product, session.lang),
-                             price=yuan(product.price_cny, session.lang), stock=self._stock(product, session.lang),
-                             promotion=self._promotion_line(product, session.lang),
-                             products=(self._shown(product),))
-        if not slots.get('category') and not slots.get('brand'):
-            return self._say(session, Intent.ASK_PRICE, 'which_product')
-        if not matches:
-            sold_out = self._matching(slots)
-            if len(sold_out) == 1:              # the store has it, sold out: say so, with alternatives
-                return self._answer_product(session, sold_out[0], Intent.ASK_PRICE)
-            if sold_out:
-                self._merge_constraints(session, slots)
-                session.search = 'find'
-                return self._run_find(session)
-            return self._say(session, Intent.ASK_PRICE, 'not_carried', what=self._what(slots, session.lang))
-        self._merge_constraints(session, slots)
-        session.topic = [p.sku for p in matches]
-        prices = [p.price_cny for p in matches]
-        self._say(session, Intent.ASK_PRICE, 'price_range', what=self._what(slots, session.lang, capital=True),
-                  low=yuan(min(prices), session.lang), high=yuan(max(prices), session.lang), count=len(matches),
-                  count_models=count_noun(len(matches), 'model'))
-
-    def _on_ask_promotion(self, session, slots, cues, result) -> None:
-        product = self._product(slots)
-        if product is None and not slots and cues.refers:
-            product = self._referred(session, cues)
-        lang = session.lang
-        if product is not None:
-            self._focus(session, product)
-            if product.promotion:
-                return self._say(session, Intent.ASK_PROMOTION, 'promotion_one', name=self._name(product, lang),
-                                 promotion=self._promo(product, lang), products=(self._shown(product),))
-            return self._say(session, Intent.ASK_PROMOTION, 'promotion_none', name=self._name(product, lang))
-        offers = self.store.promotions()
-        scoped = bool(slots.get('category') or slots.get('brand'))
-        if scoped:
-            offers = [p for p in offers if self._fits(p, slots)]
-        if not offers:
-            if scoped:
-                return self._say(session, Intent.ASK_PROMOTION, 'promotion_nothing_what', what=self._what(slots, lang))
-            return self._say(session, Intent.ASK_PROMOTION, 'promotion_nothing')
-        chosen, seen = [], set()
-        for product in offers:          # best first; one product per promotion text and category
-            key = (product.promotion, product.category)
-            if key not in seen:
-                seen.add(key)
-                chosen.append(product)
-            if len(chosen) == SHOW_K:
-                break
-        items = self._sep(lang).join(f'{self._name(p, lang)} {yuan(p.price_cny, lang)}，{self._promo(p, lang)}'
-                                     if lang != 'en' else f'the {p.name_en} at {p.price_cny:,.0f} yuan: {self._promo(p, lang)}'
-                                     for p in chosen)
-        self._present(session, chosen)
-        session.offered_zone = self.store.zone_of(chosen[0]) or ''
-        self._expect(session, State.AWAIT_GUIDE if session.offered_zone else State.OPEN)
-        if scoped:
-            return self._say(session, Intent.ASK_PROMOTION, 'promotion_list_what', what=self._what(slots, lang),
-                             items=items, products=self._shown_all(chosen))
-        self._say(session, Intent.ASK_PROMOTION, 'promotion_list', items=items, products=self._shown_all(chosen))
-
-    def _on_recommend(self, session, slots, cues, result) -> None:
-        product = self._product(slots)
-        if product is not None and not ('max_price' in slots or 'min_price' in slots):
-            return self._answer_product(session, product, Intent.RECOMMEND)
-        self._merge_constraints(session, slots)
-        session.search = 'recommend'
-        c = session.constraints
-        if not c.get('category') and not c.get('brand'):
-            self._expect(session, State.OPEN)
-            return self._say(session, Intent.RECOMMEND, 'ask_need', examples=self._examples(session.lang))
-        if 'min_price' not in c and 'max_price' not in c and not session.asked_budget:
-            session.asked_budget = True
-            self._expect(session, State.AWAIT_BUDGET)
-            return self._say(session, Intent.RECOMMEND, 'ask_budget', what=self._what(c, session.lang))
-        self._ask_recommendations(session)
-
-    def _on_guide_to(self, session, slots, cues, result) -> None:
-        zone = slots.get('zone', '')
-        if not zone:
-            product = self._product(slots)
-            if product is not None:
-                self._focus(session, product)
-                zone = self.store.zone_of(product) or ''
-            elif slots.get('category') or slots.get('brand'):
-                zone = self._zone_for(slots)
-            elif session.focus and session.focus in self.store.catalog.by_sku:
-                zone = self.store.zone_of(self.store.catalog.by_sku[session.focus]) or session.offered_zone
-            else:
-                zone = session.offered_zone
-        if not zone:
-            return self._say(session, Intent.GUIDE_TO, 'unknown_zone')
-        self._start_guide(session, zone)
 
     # -- products, searches, references ---------------------------------------------------------
     def _answer_product(self, session: Session, product: Product, intent: Intent) -> None:

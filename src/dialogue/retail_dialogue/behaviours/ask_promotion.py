@@ -1,0 +1,47 @@
+"""'最近有什么优惠' / 'any deals?': the store's promotions, best first, or one product's."""
+from __future__ import annotations
+
+from ..session import Intent, State
+from ..templates import yuan
+from .turn import SHOW_K, Turn
+
+
+def handle(turn: Turn) -> None:
+    """Name the promotions asked about."""
+    dm, session, slots, cues = turn.dm, turn.session, turn.slots, turn.cues
+    product = dm._product(slots)
+    if product is None and not slots and cues.refers:
+        product = dm._referred(session, cues)
+    lang = session.lang
+    if product is not None:
+        dm._focus(session, product)
+        if product.promotion:
+            return dm._say(session, Intent.ASK_PROMOTION, 'promotion_one', name=dm._name(product, lang),
+                             promotion=dm._promo(product, lang), products=(dm._shown(product),))
+        return dm._say(session, Intent.ASK_PROMOTION, 'promotion_none', name=dm._name(product, lang))
+    offers = dm.store.promotions()
+    scoped = bool(slots.get('category') or slots.get('brand'))
+    if scoped:
+        offers = [p for p in offers if dm._fits(p, slots)]
+    if not offers:
+        if scoped:
+            return dm._say(session, Intent.ASK_PROMOTION, 'promotion_nothing_what', what=dm._what(slots, lang))
+        return dm._say(session, Intent.ASK_PROMOTION, 'promotion_nothing')
+    chosen, seen = [], set()
+    for product in offers:          # best first; one product per promotion text and category
+        key = (product.promotion, product.category)
+        if key not in seen:
+            seen.add(key)
+            chosen.append(product)
+        if len(chosen) == SHOW_K:
+            break
+    items = dm._sep(lang).join(f'{dm._name(p, lang)} {yuan(p.price_cny, lang)}，{dm._promo(p, lang)}'
+                                 if lang != 'en' else f'the {p.name_en} at {p.price_cny:,.0f} yuan: {dm._promo(p, lang)}'
+                                 for p in chosen)
+    dm._present(session, chosen)
+    session.offered_zone = dm.store.zone_of(chosen[0]) or ''
+    dm._expect(session, State.AWAIT_GUIDE if session.offered_zone else State.OPEN)
+    if scoped:
+        return dm._say(session, Intent.ASK_PROMOTION, 'promotion_list_what', what=dm._what(slots, lang),
+                         items=items, products=dm._shown_all(chosen))
+    dm._say(session, Intent.ASK_PROMOTION, 'promotion_list', items=items, products=dm._shown_all(chosen))
