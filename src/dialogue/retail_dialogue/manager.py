@@ -339,70 +339,12 @@ class DialogueManager:
         """Modify the last search: cheaper, pricier, bigger, smaller, another brand, more, what about X."""
         lang = session.lang
         base = [self.store.catalog.by_sku[s] for s in session.topic if s in self.store.catalog.by_sku]
-        # After a search its constraints are refined; after a question about one product, its kind.
-        c = dict(session.constraints) if session.search or not base else {'category': base[0].category}
-        if not c.get('category') and base:
-            c['category'] = base[0].category
-        session.search = session.search or 'find'
-        if how == 'what_about':
-            if 'brand' in slots:
-                c['brand'] = slots['brand']
-                c.pop('exclude_brands', None)
-            if 'category' in slots and slots['category'] != c.get('category'):
-                c['category'] = slots['category']
-            c.pop('exclude_skus', None)
-        elif how == 'cheaper':
-            anchor = min((p.price_cny for p in base), default=c.get('max_price'))
-            if anchor:
-                c['max_price'] = float(anchor) - 0.01
-                c.pop('min_price', None)
-        elif how == 'pricier':
-            anchor = max((p.price_cny for p in base), default=c.get('min_price'))
-            if anchor:
-                c['min_price'] = float(anchor) + 0.01
-                c.pop('max_price', None)
-        elif how == 'other_brand':
-            brands = set(c.get('exclude_brands', ())) | {p.brand for p in base}
-            if c.get('brand'):
-                brands.add(c['brand'])
-            c['exclude_brands'] = tuple(sorted(brands))
-            c.pop('brand', None)
-        elif how == 'more':
-            c['exclude_skus'] = tuple(dict.fromkeys([*c.get('exclude_skus', ()), *(p.sku for p in base)]))
-        if 'max_price' in slots or 'min_price' in slots:
-            c.pop('max_price', None)
-            c.pop('min_price', None)
-            c.update({k: slots[k] for k in ('max_price', 'min_price') if k in slots})
+        c = self._refined_constraints(session, how, slots, base)
         session.constraints = c
-        candidates = [p for p in self._matching(c) if p.in_stock]
-        if how in ('bigger', 'smaller'):
-            sizes = [s for s in (product_size(p.name_en, p.name_zh) for p in base) if s is not None]
-            if sizes:
-                bound = max(sizes) if how == 'bigger' else min(sizes)
-                candidates = [p for p in candidates if (product_size(p.name_en, p.name_zh) or 0) > bound] if how == 'bigger' \
-                    else [p for p in candidates if 0 < (product_size(p.name_en, p.name_zh) or 0) < bound]
-                candidates.sort(key=lambda p: product_size(p.name_en, p.name_zh) or 0, reverse=how == 'smaller')
-            else:       # no sizes in the names: the next price tier up or down
-                anchor = (max if how == 'bigger' else min)((p.price_cny for p in base), default=0.0)
-                candidates = [p for p in candidates if (p.price_cny > anchor if how == 'bigger' else p.price_cny < anchor)]
-        elif how == 'cheaper':
-            candidates.sort(key=lambda p: -p.price_cny)          # the nearest cheaper first
-        elif how == 'pricier':
-            candidates.sort(key=lambda p: p.price_cny)
+        session.search = session.search or 'find'
+        candidates = _refined_candidates(how, [p for p in self._matching(c) if p.in_stock], base)
         if not candidates:
-            if c.get('brand') and c.get('category') and how == 'what_about':
-                unbounded = [p for p in self._matching({k: v for k, v in c.items() if k not in ('max_price', 'min_price')})
-                             if p.in_stock]
-                if unbounded:           # the brand has them, not within the budget
-                    cheapest = min(unbounded, key=lambda p: p.price_cny)
-                    self._present(session, [cheapest])
-                    self._offer(session, self.store.zone_of(cheapest) or '')
-                    return self._say(session, Intent.REFINE, 'over_budget', what=self._what(c, lang),
-                                     budget=yuan(float(c.get('max_price') or 0), lang), name=self._name(cheapest, lang),
-                                     price=yuan(cheapest.price_cny, lang), products=(self._shown(cheapest),))
-                return self._not_carried(session, c)
-            key = {'cheaper': 'cheaper_none', 'bigger': 'bigger_none', 'more': 'other_none'}.get(how, 'refine_none')
-            return self._say(session, Intent.REFINE, key, what=self._what(c, lang))
+            return self._refine_found_none(session, how, c)
         if session.search == 'recommend' and how not in ('bigger', 'smaller', 'cheaper', 'pricier'):
             return self._ask_recommendations(session)
         chosen = candidates[:SHOW_K]
@@ -412,6 +354,47 @@ class DialogueManager:
                   count_picks=count_noun(len(chosen), 'option'), are='is' if len(chosen) == 1 else 'are',
                   them='it' if len(chosen) == 1 else 'them', items=self._list(chosen, lang),
                   zone=self.store.zone_name(session.offered_zone, lang), products=self._shown_all(chosen))
+
+    @staticmethod
+    def _refined_constraints(session: Session, how: str, slots: dict, base: list[Product]) -> dict:
+        """The last search's constraints changed as `how` says (after a question about one product: its kind)."""
+        c = dict(session.constraints) if session.search or not base else {'category': base[0].category}
+        if not c.get('category') and base:
+            c['category'] = base[0].category
+        if how == 'what_about':
+            _what_about(c, slots)
+        elif how == 'cheaper':
+            _bound(c, 'max_price', min((p.price_cny for p in base), default=c.get('max_price')), -0.01, 'min_price')
+        elif how == 'pricier':
+            _bound(c, 'min_price', max((p.price_cny for p in base), default=c.get('min_price')), 0.01, 'max_price')
+        elif how == 'other_brand':
+            brands = set(c.get('exclude_brands', ())) | {p.brand for p in base} | ({c['brand']} if c.get('brand') else set())
+            c['exclude_brands'] = tuple(sorted(brands))
+            c.pop('brand', None)
+        elif how == 'more':
+            c['exclude_skus'] = tuple(dict.fromkeys([*c.get('exclude_skus', ()), *(p.sku for p in base)]))
+        if 'max_price' in slots or 'min_price' in slots:
+            c.pop('max_price', None)
+            c.pop('min_price', None)
+            c.update({k: slots[k] for k in ('max_price', 'min_price') if k in slots})
+        return c
+
+    def _refine_found_none(self, session: Session, how: str, c: dict) -> None:
+        """Nothing fits the refined search: the brand's cheapest over the budget, else say so."""
+        lang = session.lang
+        if c.get('brand') and c.get('category') and how == 'what_about':
+            unbounded = [p for p in self._matching({k: v for k, v in c.items() if k not in ('max_price', 'min_price')})
+                         if p.in_stock]
+            if unbounded:           # the brand has them, not within the budget
+                cheapest = min(unbounded, key=lambda p: p.price_cny)
+                self._present(session, [cheapest])
+                self._offer(session, self.store.zone_of(cheapest) or '')
+                return self._say(session, Intent.REFINE, 'over_budget', what=self._what(c, lang),
+                                 budget=yuan(float(c.get('max_price') or 0), lang), name=self._name(cheapest, lang),
+                                 price=yuan(cheapest.price_cny, lang), products=(self._shown(cheapest),))
+            return self._not_carried(session, c)
+        key = {'cheaper': 'cheaper_none', 'bigger': 'bigger_none', 'more': 'other_none'}.get(how, 'refine_none')
+        return self._say(session, Intent.REFINE, key, what=self._what(c, lang))
 
     def _referred(self, session: Session, cues: Cues) -> Product | None:
         catalog = self.store.catalog.by_sku
@@ -998,6 +981,46 @@ class DialogueManager:
 
 _ARRIVAL_KEYS = {'arrived_restroom', 'arrived_vip_lounge', 'arrived_checkout', 'arrived_service_desk', 'arrived_exit',
                  'arrived_entrance'}
+
+
+def _what_about(c: dict, slots: dict) -> None:
+    """'那华为的呢': the same search with the brand or category named."""
+    if 'brand' in slots:
+        c['brand'] = slots['brand']
+        c.pop('exclude_brands', None)
+    if 'category' in slots and slots['category'] != c.get('category'):
+        c['category'] = slots['category']
+    c.pop('exclude_skus', None)
+
+
+def _bound(c: dict, key: str, anchor: float | None, step: float, other: str) -> None:
+    """'cheaper': below the cheapest shown (max_price); 'pricier': above the dearest (min_price)."""
+    if anchor:
+        c[key] = float(anchor) + step
+        c.pop(other, None)
+
+
+def _size_of(product: Product) -> float:
+    return product_size(product.name_en, product.name_zh) or 0.0
+
+
+def _refined_candidates(how: str, candidates: list[Product], base: list[Product]) -> list[Product]:
+    """The in-stock candidates of a refined search, in the order they are offered."""
+    if how in ('bigger', 'smaller'):
+        bigger = how == 'bigger'
+        sizes = [s for s in (product_size(p.name_en, p.name_zh) for p in base) if s is not None]
+        if sizes:
+            bound = max(sizes) if bigger else min(sizes)
+            fit = [p for p in candidates if (_size_of(p) > bound if bigger else 0 < _size_of(p) < bound)]
+            return sorted(fit, key=_size_of, reverse=not bigger)
+        # no sizes in the names: the next price tier up or down
+        anchor = (max if bigger else min)((p.price_cny for p in base), default=0.0)
+        return [p for p in candidates if (p.price_cny > anchor if bigger else p.price_cny < anchor)]
+    if how == 'cheaper':
+        return sorted(candidates, key=lambda p: -p.price_cny)          # the nearest cheaper first
+    if how == 'pricier':
+        return sorted(candidates, key=lambda p: p.price_cny)
+    return candidates
 
 
 def _size_words(size: tuple[float, str] | None, lang: str) -> str:

@@ -96,11 +96,12 @@ def product_sizes(product: Product) -> dict[str, float]:
     return sizes
 
 
-def fits_size(product: Product, size: tuple[float, str] | None, tolerance: float = 0.02) -> bool:
-    """Whether `product` has the size (value, unit) asked for (within 2 %), or no size was asked."""
-    if size is None:
+def fits_size(product: Product, size: tuple[float, str] | dict | None, tolerance: float = 0.02) -> bool:
+    """Whether `product` has the size asked for ((value, unit) or the NLU's {'value', 'unit'} slot),
+    within 2 %; True when no size was asked."""
+    if not size:
         return True
-    value, unit = size
+    value, unit = (float(size['value']), str(size['unit'])) if isinstance(size, dict) else size
     have = product_sizes(product).get(unit)
     return have is not None and abs(have - value) <= tolerance * value
 
