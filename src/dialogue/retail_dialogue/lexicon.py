@@ -25,6 +25,8 @@ from rapidfuzz.distance import OSA
 
 from retail_common.catalog import Catalog, Product
 
+from .places import PLACE_WORDS, service_places
+
 jieba.setLogLevel(60)
 
 _TOKEN = re.compile(r'[\u3400-\u9fff]|[a-z]+|\d+(?:\.\d+)?')
@@ -72,16 +74,6 @@ CATEGORY_SYNONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                ('e-bike', 'e-bikes', 'ebike', 'ebikes', 'electric bike', 'electric bikes', 'electric bicycle')),
     'massage_chair': (('按摩椅',), ('massage chair', 'massage chairs')),
     'range_hood': (('油烟机', '抽油烟机'), ('range hood', 'range hoods', 'cooker hood', 'extractor hood')),
-}
-
-# Service places of every store (zone ids fixed by the store contract).
-SERVICE_ZONES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    'checkout': (('收银台', '收银处', '收银', '结账', '结帐', '买单', '付款处'), ('checkout', 'checkouts', 'cashier', 'cash desk', 'till', 'tills', 'pay desk')),
-    'service_desk': (('服务台', '客服台', '客服中心', '售后', '服务中心', '前台'), ('service desk', 'customer service', 'help desk', 'information desk', 'info desk', 'front desk')),
-    'vip_lounge': (('贵宾室', '贵宾休息室', 'vip室', 'vip休息室', 'vip区'), ('vip lounge', 'lounge', 'vip room')),
-    'restroom': (('洗手间', '卫生间', '厕所', '厕所'), ('restroom', 'restrooms', 'toilet', 'toilets', 'bathroom', 'washroom', 'loo', 'wc')),
-    'entrance': (('入口', '大门', '门口'), ('entrance', 'front door', 'way in')),
-    'exit': (('出口',), ('exit', 'way out')),
 }
 
 # English words never taken for a typo of a catalog word.
@@ -207,15 +199,7 @@ class Lexicon:
         seen: dict = {}
         products = self.catalog.products
         categories = self.catalog.categories()
-        for zone, (zh, en) in SERVICE_ZONES.items():
-            for surface in zh + en:
-                self._add(surface, 'zone', (zone,), seen)
-        for zone in self.zones.values():            # the store's own names: "厨房电器区", "Kitchen Appliances"
-            names = {zone.id.replace('_', ' '), zone.name_zh, zone.name_en}
-            names |= {name[:-1] for name in names if name.endswith('区') and len(name) > 2}   # 厨房电器(区)
-            names |= {name.replace('&', 'and') for name in names if '&' in name}
-            for surface in sorted(n for n in names if n):
-                self._add(surface, 'zone', (zone.id,), seen)
+        self._add_zone_terms(seen)
         for category, category_zh in categories.items():
             zh, en = CATEGORY_SYNONYMS.get(category, ((), ()))
             plain = category.replace('_', ' ')
@@ -234,6 +218,20 @@ class Lexicon:
             for surface in self._product_surfaces(product):
                 if _compact(surface) not in generic:     # "戴森吹风机" names a kind, not one product
                     self._add(surface, 'product', (product.sku,), seen)
+
+    def _add_zone_terms(self, seen: dict) -> None:
+        """Service places by the words for their kind (found by name, `places`), then every zone by
+        the store's own names: "厨房电器区", "Kitchen Appliances"."""
+        for kind, zone_id in service_places(self.zones).items():
+            zh, en = PLACE_WORDS[kind]
+            for surface in zh + en:
+                self._add(surface, 'zone', (zone_id,), seen)
+        for zone in self.zones.values():
+            names = {zone.id.replace('_', ' '), zone.name_zh, zone.name_en}
+            names |= {name[:-1] for name in names if name.endswith('区') and len(name) > 2}   # 厨房电器(区)
+            names |= {name.replace('&', 'and') for name in names if '&' in name}
+            for surface in sorted(n for n in names if n):
+                self._add(surface, 'zone', (zone.id,), seen)
 
     @staticmethod
     def _product_surfaces(product: Product) -> list[str]:

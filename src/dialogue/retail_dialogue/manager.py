@@ -30,6 +30,7 @@ from retail_common.store import Appointment
 from .behaviours import Turn, decide
 from .followups import CHEAPEST, DEAREST, Cues, product_size, read_cues
 from .nlu import MAX_UTTERANCE_CHARS, Nlu, NluResult
+from .places import PLACE_WORDS, kind_of
 from .promotions import promotion_text
 from .session import (AskRecommendations, CallStaff, CancelMission, Effect, Enrol, Intent, RecommendedProduct,
                       RecommendQuery, Record, Say, Session, Shown, StartGuide, StartTour, State, TourProgress)
@@ -617,7 +618,8 @@ class DialogueManager:
                 are = verb_are(self._what(c, 'en')) if c else 'are'
             return self._say(session, Intent.GUIDE_TO, 'guide_arrived_product', zone=name, what=what_text,
                              what_cap=what_text, are=are)
-        key = f'arrived_{zone_id}' if f'arrived_{zone_id}' in _ARRIVAL_KEYS else 'arrived_other'
+        kind = kind_of(zone) if zone is not None else ''     # restroom, checkout, ...: found by its names
+        key = f'arrived_{kind}' if f'arrived_{kind}' in _ARRIVAL_KEYS else 'arrived_other'
         self._say(session, Intent.GUIDE_TO, 'guide_arrived_place', zone=name, extra=render(key, lang))
 
     # -- tours -----------------------------------------------------------------------------
@@ -625,7 +627,7 @@ class DialogueManager:
         tours = self.store.tours
         if not tours:
             return self._say(session, Intent.TOUR, 'no_tour')
-        route = 'showroom' if 'showroom' in tours else next(iter(tours))
+        route = next(iter(tours))          # the store's first tour in zones.yaml is the one offered
         if self.safety_latched:
             self._call_staff(session, 'robot_safety_stop')
             return self._say(session, Intent.TOUR, 'tour_start_still')
@@ -979,8 +981,7 @@ class DialogueManager:
         self._record(session, 'session_end', {'reason': reason})
 
 
-_ARRIVAL_KEYS = {'arrived_restroom', 'arrived_vip_lounge', 'arrived_checkout', 'arrived_service_desk', 'arrived_exit',
-                 'arrived_entrance'}
+_ARRIVAL_KEYS = {f'arrived_{kind}' for kind in PLACE_WORDS}     # a line per place kind in the templates
 
 
 def _what_about(c: dict, slots: dict) -> None:
