@@ -90,6 +90,7 @@ budget spend money yuan rmb kuai model models kind type brand brands something a
 very just also too only still well sure fine great nice cool way store shop today now time name appointment stuff
 book booked booking check call staff person someone human assistant manager recommend recommendation suggest
 ideas idea choose which good latest agree agreed disagree consent member members
+talk talking speak speaking somebody anybody anyone everyone people place places around ask asked say said
 '''.split())
 
 

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Callable
 
 from retail_common.catalog import Product
+from retail_common.search import SearchConstraints
 from retail_common.store import Appointment
 
 from .behaviours import Turn, decide
@@ -278,7 +280,7 @@ class DialogueManager:
         if not matches:
             return self._not_carried(session, c)
         zone = self._zone_for(c, in_stock or matches)
-        if where_only and not c.get('brand') and 'max_price' not in c and 'min_price' not in c:
+        if where_only and not c.brand and not c.has_price:
             self._offer(session, zone)
             return self._say(session, Intent.FIND_PRODUCT, 'category_where', what=self._what(c, lang, capital=True),
                              are=verb_are(self._what(c, 'en')), zone=self.store.zone_name(zone, lang))
@@ -296,14 +298,14 @@ class DialogueManager:
                   high=yuan(max(prices), lang), zone=self.store.zone_name(zone, lang),
                   items=self._list(examples, lang), products=self._shown_all(examples))
 
-    def _not_carried(self, session: Session, c: dict) -> None:
-        lang = session.lang
-        category, brand = c.get('category', ''), c.get('brand', '')
-        if c.get('size'):
+    def _not_carried(self, session: Session, c: SearchConstraints | dict) -> None:
+        lang, c = session.lang, _typed(c)
+        category, brand = c.category, c.brand
+        if c.size:
             return self._size_not_carried(session, c)
         if category and brand:
             others = [p for p in self.store.catalog.products if p.category == category and p.in_stock
-                      and p.brand not in c.get('exclude_brands', ())]
+                      and p.brand not in c.exclude_brands]
             if others:
                 brands = list(dict.fromkeys(p.brand for p in sorted(others, key=lambda p: p.price_cny)))
                 examples = []
@@ -323,11 +325,11 @@ class DialogueManager:
         self._expect(session, State.OPEN)
         self._say(session, Intent.FIND_PRODUCT, 'not_carried', what=self._what(c, lang))
 
-    def _size_not_carried(self, session: Session, c: dict) -> None:
+    def _size_not_carried(self, session: Session, c: SearchConstraints) -> None:
         """'有没有85寸的电视' in a store without one: say so, with the sizes it has of that kind."""
         lang = session.lang
-        unit = c['size'][1]
-        kind = {k: v for k, v in c.items() if k not in ('size', 'min_price', 'max_price')}
+        unit = c.size[1] if c.size else ''
+        kind = replace(c, size=None, min_price=0.0, max_price=0.0)
         values = sorted({product_sizes(p)[unit] for p in self._matching(kind) if p.in_stock and unit in product_sizes(p)})
         self._expect(session, State.OPEN)
         self._say(session, Intent.FIND_PRODUCT, 'not_carried', what=self._what(c, lang))
@@ -357,41 +359,39 @@ class DialogueManager:
                   zone=self.store.zone_name(session.offered_zone, lang), products=self._shown_all(chosen))
 
     @staticmethod
-    def _refined_constraints(session: Session, how: str, slots: dict, base: list[Product]) -> dict:
+    def _refined_constraints(session: Session, how: str, slots: dict, base: list[Product]) -> SearchConstraints:
         """The last search's constraints changed as `how` says (after a question about one product: its kind)."""
-        c = dict(session.constraints) if session.search or not base else {'category': base[0].category}
-        if not c.get('category') and base:
-            c['category'] = base[0].category
+        c = session.constraints if session.search or not base else SearchConstraints(base[0].category, in_stock_only=False)
+        if not c.category and base:
+            c = replace(c, category=base[0].category)
         if how == 'what_about':
-            _what_about(c, slots)
+            c = _what_about(c, slots)
         elif how == 'cheaper':
-            _bound(c, 'max_price', min((p.price_cny for p in base), default=c.get('max_price')), -0.01, 'min_price')
+            anchor = min((p.price_cny for p in base), default=c.max_price)
+            c = replace(c, max_price=anchor - 0.01, min_price=0.0) if anchor else c
         elif how == 'pricier':
-            _bound(c, 'min_price', max((p.price_cny for p in base), default=c.get('min_price')), 0.01, 'max_price')
+            anchor = max((p.price_cny for p in base), default=c.min_price)
+            c = replace(c, min_price=anchor + 0.01, max_price=0.0) if anchor else c
         elif how == 'other_brand':
-            brands = set(c.get('exclude_brands', ())) | {p.brand for p in base} | ({c['brand']} if c.get('brand') else set())
-            c['exclude_brands'] = tuple(sorted(brands))
-            c.pop('brand', None)
+            brands = set(c.exclude_brands) | {p.brand for p in base} | ({c.brand} if c.brand else set())
+            c = replace(c, exclude_brands=tuple(sorted(brands)), brand='')
         elif how == 'more':
-            c['exclude_skus'] = tuple(dict.fromkeys([*c.get('exclude_skus', ()), *(p.sku for p in base)]))
+            c = replace(c, exclude_skus=tuple(dict.fromkeys([*c.exclude_skus, *(p.sku for p in base)])))
         if 'max_price' in slots or 'min_price' in slots:
-            c.pop('max_price', None)
-            c.pop('min_price', None)
-            c.update({k: slots[k] for k in ('max_price', 'min_price') if k in slots})
+            c = c.with_price(slots.get('min_price'), slots.get('max_price'))
         return c
 
-    def _refine_found_none(self, session: Session, how: str, c: dict) -> None:
+    def _refine_found_none(self, session: Session, how: str, c: SearchConstraints) -> None:
         """Nothing fits the refined search: the brand's cheapest over the budget, else say so."""
         lang = session.lang
-        if c.get('brand') and c.get('category') and how == 'what_about':
-            unbounded = [p for p in self._matching({k: v for k, v in c.items() if k not in ('max_price', 'min_price')})
-                         if p.in_stock]
+        if c.brand and c.category and how == 'what_about':
+            unbounded = [p for p in self._matching(c.without_price()) if p.in_stock]
             if unbounded:           # the brand has them, not within the budget
                 cheapest = min(unbounded, key=lambda p: p.price_cny)
                 self._present(session, [cheapest])
                 self._offer(session, self.store.zone_of(cheapest) or '')
                 return self._say(session, Intent.REFINE, 'over_budget', what=self._what(c, lang),
-                                 budget=yuan(float(c.get('max_price') or 0), lang), name=self._name(cheapest, lang),
+                                 budget=yuan(c.max_price, lang), name=self._name(cheapest, lang),
                                  price=yuan(cheapest.price_cny, lang), products=(self._shown(cheapest),))
             return self._not_carried(session, c)
         key = {'cheaper': 'cheaper_none', 'bigger': 'bigger_none', 'more': 'other_none'}.get(how, 'refine_none')
@@ -442,23 +442,19 @@ class DialogueManager:
         cheaper, dearer = (a, b) if a.price_cny <= b.price_cny else (b, a)
         diff = dearer.price_cny - cheaper.price_cny
         if diff:
-            points.append(f'{self._name(cheaper, lang)}便宜{yuan(diff, lang)}' if lang != 'en'
-                          else f'the {cheaper.name_en} is {yuan(diff, lang)} cheaper')
+            points.append(render('compare_cheaper', lang, name=self._name(cheaper, lang), diff=yuan(diff, lang)))
         else:
-            points.append('价格一样' if lang != 'en' else 'they cost the same')
+            points.append(render('compare_same_price', lang))
         for p in (a, b):
             if p.promotion:
-                points.append(f'{self._name(p, lang)}有优惠（{p.promotion}）' if lang != 'en'
-                              else f'the {p.name_en} has an offer ({self._promo(p, lang)})')
+                points.append(render('compare_offer', lang, name=self._name(p, lang), promotion=self._promo(p, lang)))
             if not p.in_stock:
-                points.append(f'{self._name(p, lang)}目前缺货' if lang != 'en' else f'the {p.name_en} is sold out')
+                points.append(render('compare_sold_out', lang, name=self._name(p, lang)))
         sa, sb = (product_size(p.name_en, p.name_zh) for p in (a, b))
         if sa and sb and sa != sb:
-            big = a if sa > sb else b
-            points.append(f'{self._name(big, lang)}尺寸更大' if lang != 'en' else f'the {big.name_en} is bigger')
+            points.append(render('compare_bigger', lang, name=self._name(a if sa > sb else b, lang)))
         first = self.store.catalog.by_sku[session.shown[0]]
-        points.append(f'第一款{self._name(first, lang)}是我更推荐的' if lang != 'en'
-                      else f'my first suggestion is the {first.name_en}')
+        points.append(render('compare_first', lang, name=self._name(first, lang)))
         self._focus(session, first)
         self._offer(session, self.store.zone_of(first) or '')
         self._say(session, Intent.COMPARE, 'compare', a=self._name(a, lang), b=self._name(b, lang),
@@ -469,33 +465,28 @@ class DialogueManager:
         """A new request replaces the constraints it conflicts with and keeps compatible ones:
         another category drops the brand and the budget of the old one (unless said again); a
         new brand or budget replaces the old; a single product asked about sets no constraint."""
-        c = dict(session.constraints)
-        category = slots.get('category')
-        if category and category != c.get('category'):
-            c = {}
-        if slots.get('brand'):
-            c['brand'] = slots['brand']
-            c.pop('exclude_brands', None)
-        elif category and c.get('brand') and not any(p.brand == c['brand'] and p.category == category
-                                                      for p in self.store.catalog.products):
-            c.pop('brand')
+        c, said = session.constraints, SearchConstraints.from_slots(slots)
+        category = said.category
+        if category and category != c.category:
+            c = SearchConstraints(in_stock_only=False)
+        if said.brand:
+            c = replace(c, brand=said.brand, exclude_brands=())
+        elif category and c.brand and not any(p.brand == c.brand and p.category == category
+                                              for p in self.store.catalog.products):
+            c = replace(c, brand='')
         if category:
-            c['category'] = category
-        if isinstance(slots.get('size'), dict):
-            c['size'] = (float(slots['size']['value']), str(slots['size']['unit']))
-        if 'max_price' in slots or 'min_price' in slots:
-            c.pop('max_price', None)
-            c.pop('min_price', None)
-            c.update({k: slots[k] for k in ('max_price', 'min_price') if k in slots})
-        c.pop('exclude_skus', None)
-        session.constraints = c
-        session.wanted.append(self._what(c, 'en'))
+            c = replace(c, category=category)
+        if said.size:
+            c = replace(c, size=said.size)
+        if said.has_price:
+            c = c.with_price(said.min_price, said.max_price)
+        session.constraints = replace(c, exclude_skus=())
+        session.wanted.append(self._what(session.constraints, 'en'))
 
     def _ask_recommendations(self, session: Session) -> None:
         c = session.constraints
-        query = RecommendQuery(session.track_id, session.customer_id, c.get('category', ''), c.get('brand', ''),
-                               float(c.get('min_price') or 0.0), float(c.get('max_price') or 0.0),
-                               RECOMMEND_K + len(c.get('exclude_skus', ())) + 3 * len(c.get('exclude_brands', ())),
+        query = RecommendQuery(session.track_id, session.customer_id, replace(c, in_stock_only=True),
+                               RECOMMEND_K + len(c.exclude_skus) + 3 * len(c.exclude_brands) + (6 if c.size else 0),
                                session.lang)
         session.awaiting_recommendations = True
         self._expect(session, State.RECOMMENDING)
@@ -514,11 +505,12 @@ class DialogueManager:
             self._say(session, Intent.RECOMMEND, 'recommend_failed')
             return self._take()
         c = session.constraints
-        items = [i for i in items if i.sku not in c.get('exclude_skus', ())
-                 and self.store.catalog.by_sku.get(i.sku) is not None
-                 and self.store.catalog.by_sku[i.sku].brand not in c.get('exclude_brands', ())][:RECOMMEND_K]
+        # what the recommender does not apply itself: exclusions and the size
+        items = [i for i in items if i.sku in self.store.catalog.by_sku
+                 and replace(c.kind, exclude_brands=c.exclude_brands, exclude_skus=c.exclude_skus, size=c.size,
+                             in_stock_only=False).admits(self.store.catalog.by_sku[i.sku], fits_size)][:RECOMMEND_K]
         self._record(session, 'recommendation', {
-            'skus': [i.sku for i in items], 'slots': self._public(c),
+            'skus': [i.sku for i in items], 'slots': c.as_slots(),
             'products': [{'sku': i.sku, 'price_cny': self.store.catalog.by_sku[i.sku].price_cny,
                           'zone': self.store.zone_of(self.store.catalog.by_sku[i.sku]) or '',
                           'reason_zh': i.reason_zh, 'reason_en': self._reason(i, 'en')} for i in items]})
@@ -609,12 +601,12 @@ class DialogueManager:
         if zone is not None and zone.kind == 'product':
             focus = self.store.catalog.by_sku.get(session.focus) if len(session.topic) == 1 else None
             if focus is not None and self.store.zone_of(focus) == zone_id:
-                what_text = self._name(focus, lang) if lang != 'en' else f'The {focus.name_en}'
+                what_text = render('product_here', lang, name=self._name(focus, lang))
                 are = 'are' if is_plural_only(focus.name_en) else 'is'
             else:
-                c = session.constraints if session.constraints.get('category') in zone.categories else \
-                    {'category': zone.categories[0]} if zone.categories else {}
-                what_text = self._what(c, lang, capital=True) if c else ('商品' if lang != 'en' else 'The products')
+                c = session.constraints if session.constraints.category in zone.categories else \
+                    SearchConstraints(zone.categories[0]) if zone.categories else None
+                what_text = self._what(c, lang, capital=True) if c else render('products_here', lang)
                 are = verb_are(self._what(c, 'en')) if c else 'are'
             return self._say(session, Intent.GUIDE_TO, 'guide_arrived_product', zone=name, what=what_text,
                              what_cap=what_text, are=are)
@@ -708,8 +700,8 @@ class DialogueManager:
         parts = [text]
         offers = [p for p in self.store.promotions() if self.store.zone_of(p) == zone_id][:2]
         if offers:
-            items = self._sep(lang).join(f'{self._name(p, lang)}（{self._promo(p, lang)}）' if lang != 'en'
-                                         else f'the {p.name_en} ({self._promo(p, lang)})' for p in offers)
+            items = self._sep(lang).join(render('stop_offer_item', lang, name=self._name(p, lang),
+                                                promotion=self._promo(p, lang)) for p in offers)
             parts.append(render('tour_stop_promotions', lang, items=items))
         self._out.append(Say(session.track_id, ' '.join(parts), lang, Intent.TOUR.value, self._shown_all(offers)))
 
@@ -786,7 +778,7 @@ class DialogueManager:
             return self._say(session, Intent.VIP_CHECKIN, 'checkin_unknown')
         session.appointment = appointment
         now = self.wall_clock()
-        staff = appointment.staff or ('店员' if lang != 'en' else 'a member of staff')
+        staff = appointment.staff or render('staff_anyone', lang)
         values = dict(name=appointment.name, time=appointment.start.strftime('%H:%M'), staff=staff,
                       zone=self.store.zone_name(appointment.meeting_point, lang))
         if now > appointment.end:
@@ -808,11 +800,11 @@ class DialogueManager:
     # -- helpers -----------------------------------------------------------------------------
     def _call_staff(self, session: Session, reason: str, appointment: Appointment | None = None, zone: str = '') -> None:
         """A staff request carrying what the customer wanted (constraints, product, recent asks)."""
-        c = self._public(session.constraints)
+        c = session.constraints.as_slots()
         focus = self.store.catalog.by_sku.get(session.focus)
         request = {'track_id': session.track_id, 'customer_pseudonym': session.customer_id, 'reason': reason,
                    'language': session.lang, 'wanted': {
-                       'looking_for': self._what(c, 'zh') if c else '', 'constraints': c,
+                       'looking_for': self._what(session.constraints, 'zh') if c else '', 'constraints': c,
                        'product': focus.sku if focus else '', 'product_name': focus.name_zh if focus else '',
                        'shown': list(session.shown), 'recent': [w for w in session.wanted[-5:] if w != '?'],
                        'zone': zone or session.offered_zone}}
@@ -845,25 +837,23 @@ class DialogueManager:
 
     @staticmethod
     def _fits(p: Product, c: dict) -> bool:
-        return ((not c.get('category') or p.category == c['category']) and (not c.get('brand') or p.brand == c['brand'])
-                and p.brand not in c.get('exclude_brands', ()) and p.sku not in c.get('exclude_skus', ())
-                and p.price_cny >= float(c.get('min_price') or 0)
-                and (not c.get('max_price') or p.price_cny <= float(c['max_price']))
-                and fits_size(p, c.get('size')))
+        return replace(_typed(c), in_stock_only=False).admits(p, fits_size)
 
     def _matching(self, c: dict) -> list[Product]:
-        if not c.get('category') and not c.get('brand'):
+        c = _typed(c)
+        if not c.category and not c.brand:
             return []
         return [p for p in self.store.catalog.products if self._fits(p, c)]
 
     def _zone_for(self, c: dict, products: list[Product] | None = None) -> str:
         """Where a kind of product is: the zone listing the category, else where most of them are."""
-        category = c.get('category')
-        if category and not c.get('brand'):
+        c = _typed(c)
+        category = c.category
+        if category and not c.brand:
             for zone in self.store.zones.values():
                 if category in zone.categories:
                     return zone.id
-        products = products if products is not None else self._matching({k: c[k] for k in ('category', 'brand') if k in c})
+        products = products if products is not None else self._matching(c.kind)
         return _most_common([self.store.zone_of(p) or '' for p in products])
 
     def _focus(self, session: Session, product: Product) -> None:
@@ -895,13 +885,13 @@ class DialogueManager:
         return tuple(self._shown(p) for p in products)
 
     def _list(self, products: list[Product], lang: str) -> str:
-        if lang == 'en':
-            return join_en([f'the {p.name_en} ({p.price_cny:,.0f} yuan)' for p in products])
-        return '、'.join(f'{p.name_zh}（{yuan(p.price_cny, lang)}）' for p in products)
+        items = [render('list_item', lang, name=self._name(p, lang), price=yuan(p.price_cny, lang)) for p in products]
+        return join_en(items) if lang == 'en' else '、'.join(items)
 
     def _what(self, c: dict, lang: str, capital: bool = False) -> str:
-        category, brand = c.get('category', ''), c.get('brand', '')
-        size = _size_words(c.get('size'), lang)
+        c = _typed(c)
+        category, brand = c.category, c.brand
+        size = _size_words(c.size, lang)
         if lang == 'en':
             text = f'{size} {what_en(category, brand)}' if size else what_en(category, brand)
             return text[:1].upper() + text[1:] if capital else text
@@ -910,7 +900,8 @@ class DialogueManager:
 
     def _count_what(self, count: int, c: dict) -> str:
         """'3 Huawei tablets', '1 air fryer', '1 pair of headphones' — English only."""
-        category, brand = c.get('category', ''), c.get('brand', '')
+        c = _typed(c)
+        category, brand = c.category, c.brand
         thing = noun(category) if category else 'product'
         return count_of(count, f'{brand} {thing}' if brand else thing)
 
@@ -959,10 +950,6 @@ class DialogueManager:
     def _sep(lang: str) -> str:
         return '; ' if lang == 'en' else '；'
 
-    @staticmethod
-    def _public(c: dict) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in c.items()}
-
     def _say(self, session: Session, intent: Intent, key: str, products: tuple[Shown, ...] = (), **values) -> None:
         values.setdefault('be', 'are' if is_plural_only(str(values.get('name', ''))) else 'is')   # "headphones are"
         text = render(key, session.lang, **values)
@@ -984,21 +971,18 @@ class DialogueManager:
 _ARRIVAL_KEYS = {f'arrived_{kind}' for kind in PLACE_WORDS}     # a line per place kind in the templates
 
 
-def _what_about(c: dict, slots: dict) -> None:
+def _what_about(c: SearchConstraints, slots: dict) -> SearchConstraints:
     """'那华为的呢': the same search with the brand or category named."""
     if 'brand' in slots:
-        c['brand'] = slots['brand']
-        c.pop('exclude_brands', None)
-    if 'category' in slots and slots['category'] != c.get('category'):
-        c['category'] = slots['category']
-    c.pop('exclude_skus', None)
+        c = replace(c, brand=str(slots['brand']), exclude_brands=())
+    if 'category' in slots and slots['category'] != c.category:
+        c = replace(c, category=str(slots['category']))
+    return replace(c, exclude_skus=())
 
 
-def _bound(c: dict, key: str, anchor: float | None, step: float, other: str) -> None:
-    """'cheaper': below the cheapest shown (max_price); 'pricier': above the dearest (min_price)."""
-    if anchor:
-        c[key] = float(anchor) + step
-        c.pop(other, None)
+def _typed(c: SearchConstraints | dict) -> SearchConstraints:
+    """Constraints from a turn's slots (a dict) or already typed."""
+    return c if isinstance(c, SearchConstraints) else SearchConstraints.from_slots(c)
 
 
 def _size_of(product: Product) -> float:

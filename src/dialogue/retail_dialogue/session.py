@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from retail_common.search import SearchConstraints
 from retail_common.store import Appointment
 
 
@@ -74,14 +75,28 @@ class Record:
 
 @dataclass(frozen=True)
 class RecommendQuery:
+    """What the recommender is asked: the session's constraints (the recommender's own type), k."""
     track_id: int
     customer_id: str
-    category: str
-    brand: str
-    min_price: float
-    max_price: float
+    constraints: SearchConstraints
     k: int
     language: str
+
+    @property
+    def category(self) -> str:
+        return self.constraints.category
+
+    @property
+    def brand(self) -> str:
+        return self.constraints.brand
+
+    @property
+    def min_price(self) -> float:
+        return self.constraints.min_price
+
+    @property
+    def max_price(self) -> float:
+        return self.constraints.max_price
 
 
 @dataclass(frozen=True)
@@ -158,7 +173,7 @@ class Session:
     last_heard: float = 0.0
     appointment: Appointment | None = None
     # what is under discussion
-    constraints: dict = field(default_factory=dict)   # category, brand, min_price, max_price, exclude_brands, exclude_skus
+    constraints: SearchConstraints = field(default_factory=lambda: SearchConstraints(in_stock_only=False))
     search: str = ''                                    # 'recommend' | 'find': what a refinement re-runs
     shown: list[str] = field(default_factory=list)      # skus presented, in order
     focus: str = ''                                     # the product last mentioned

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..session import Intent, State
-from ..templates import yuan
+from ..templates import render, yuan
 from .turn import SHOW_K, Turn
 
 
@@ -35,9 +35,8 @@ def handle(turn: Turn) -> None:
             chosen.append(product)
         if len(chosen) == SHOW_K:
             break
-    items = dm._sep(lang).join(f'{dm._name(p, lang)} {yuan(p.price_cny, lang)}，{dm._promo(p, lang)}'
-                                 if lang != 'en' else f'the {p.name_en} at {p.price_cny:,.0f} yuan: {dm._promo(p, lang)}'
-                                 for p in chosen)
+    items = dm._sep(lang).join(render('promotion_item', lang, name=dm._name(p, lang), price=yuan(p.price_cny, lang),
+                                      promotion=dm._promo(p, lang)) for p in chosen)
     dm._present(session, chosen)
     session.offered_zone = dm.store.zone_of(chosen[0]) or ''
     dm._expect(session, State.AWAIT_GUIDE if session.offered_zone else State.OPEN)

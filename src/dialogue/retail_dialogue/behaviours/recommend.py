@@ -14,10 +14,10 @@ def handle(turn: Turn) -> None:
     dm._merge_constraints(session, slots)
     session.search = 'recommend'
     c = session.constraints
-    if not c.get('category') and not c.get('brand'):
+    if not c.category and not c.brand:
         dm._expect(session, State.OPEN)
         return dm._say(session, Intent.RECOMMEND, 'ask_need', examples=dm._examples(session.lang))
-    if 'min_price' not in c and 'max_price' not in c and not session.asked_budget:
+    if not c.has_price and not session.asked_budget:
         session.asked_budget = True
         dm._expect(session, State.AWAIT_BUDGET)
         return dm._say(session, Intent.RECOMMEND, 'ask_budget', what=dm._what(c, session.lang))

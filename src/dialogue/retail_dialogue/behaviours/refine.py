@@ -7,12 +7,12 @@ from .turn import Outcome, Rule, Turn
 
 def _refine(turn: Turn) -> Outcome:
     turn.dm._refine(turn.session, turn.cues.refine, turn.slots)
-    return Intent.REFINE, {'refine': turn.cues.refine, **turn.dm._public(turn.session.constraints)}
+    return Intent.REFINE, {'refine': turn.cues.refine, **turn.session.constraints.as_slots()}
 
 
 def _what_about(turn: Turn) -> Outcome:
     turn.dm._refine(turn.session, 'what_about', turn.slots)
-    return Intent.REFINE, {'refine': 'what_about', **turn.dm._public(turn.session.constraints)}
+    return Intent.REFINE, {'refine': 'what_about', **turn.session.constraints.as_slots()}
 
 
 # cheaper / pricier / bigger / smaller / another brand / more, after something was shown or searched.
