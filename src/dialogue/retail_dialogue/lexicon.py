@@ -138,7 +138,7 @@ def pinyin_of(char: str) -> str:
 class Term:
     """One surface form of an entity, e.g. ('华','为') → brand Huawei."""
     tokens: tuple[str, ...]
-    kind: str                       # 'product' | 'brand' | 'category' | 'zone'
+    kind: str                       # 'product' | 'brand' | 'category' | 'zone' | 'unsold' (a kind the store does not sell)
     values: tuple[str, ...]         # skus for products, else one id
 
 
@@ -152,7 +152,7 @@ class Match:
     surface: str
 
 
-KIND_RANK = {'product': 0, 'brand': 1, 'category': 2, 'zone': 3}
+KIND_RANK = {'product': 0, 'brand': 1, 'category': 2, 'zone': 3, 'unsold': 4}
 HOMOPHONE_COMMON_WORD_FREQ = 100    # a real frequent word (服饰) is not a mis-heard brand (富士)
 
 
@@ -206,6 +206,10 @@ class Lexicon:
             plain = category.replace('_', ' ')
             for surface in (category_zh, plain, plain + 's', plain + 'es', *zh, *en):
                 self._add(surface, 'category', (category,), seen)
+        for category, (zh, en) in CATEGORY_SYNONYMS.items():    # kinds of product this store does not sell
+            if category not in categories:
+                for surface in (*zh, *en):
+                    self._add(surface, 'unsold', (category,), seen)
         for brand, brand_zh in self.catalog.brands().items():
             for surface in (brand, brand_zh):
                 self._add(surface, 'brand', (brand,), seen)

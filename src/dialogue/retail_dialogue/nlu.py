@@ -28,6 +28,9 @@ _EN_FUNCTION = re.compile(
     r"\b(how|what|where|which|is|are|the|a|do|does|can|could|i|i'm|you|your|want|need|much|please|"
     r"show|take|me|my|any|have|for|to|of|hello|hi|thanks|thank|yes|no|ok|okay|bye|looking)\b")
 MASK = ' ◆ '
+# "先不看相机了", "不要华为的", "not the Canon": a mention dropped from the search (a topic change)
+_NEGATED = re.compile(r'(?:不看|不要|不想要|不买|别看|不考虑|不用看)\s*$|\b(?:not|no|forget|except)\s+(?:the\s+|about\s+)?$',
+                      re.IGNORECASE)
 MAX_UTTERANCE_CHARS = 300     # longer text is not one customer turn (the manager refuses it; parse reads no more)
 
 
@@ -146,7 +149,7 @@ class Nlu:
         masked = self._mask(norm, entities)
         words = [self._correct(w) for w in re.split(r'(\W+)', masked)]
         masked = ''.join(words)
-        slots = self._slots(entities, masked)
+        slots = self._slots([m for m in entities if not _NEGATED.search(norm[max(0, m.start - 16):m.start])], masked)
         intent, confidence = self._intent(masked, slots, entities)
         return NluResult(text, lang, intent, slots, confidence, entities, masked)
 
@@ -183,7 +186,7 @@ class Nlu:
                     distinct = {getattr(p, attr) for p in products}
                     if len(distinct) == 1:
                         slots.setdefault(key, distinct.pop())
-            elif kind in ('brand', 'category', 'zone'):
+            elif kind in ('brand', 'category', 'zone', 'unsold'):
                 slots.setdefault(kind, values[0])
         sizes = find_sizes(masked)
         if sizes:
@@ -227,7 +230,7 @@ class Signals:
 
     @property
     def thing(self) -> bool:
-        return any(k in self.slots for k in ('sku', 'category', 'brand'))
+        return any(k in self.slots for k in ('sku', 'category', 'brand', 'unsold'))
 
     @property
     def price(self) -> bool:
@@ -266,7 +269,7 @@ INTENT_RULES: tuple[IntentRule, ...] = (
     ('recommend', lambda s: s.heard('recommend'), lambda s: 0.85 if (s.thing or s.price) else 0.65),
     ('find_product', lambda s: s.heard('find_product') and (s.thing or not s.heard('greet')),
      lambda s: 0.8 if s.thing else 0.55),
-    ('guide_to', lambda s: s.heard('guide_to') and not s.heard('affirm'), 0.6),
+    ('guide_to', lambda s: s.heard('guide_to') and not (s.heard('affirm') and s.short), 0.6),   # "take me there please"
     ('recommend', lambda s: s.price and s.thing, 0.7),
     *((name, (lambda s, n=name: s.heard(n) and (n not in ('affirm', 'deny') or s.short)), 0.85)
       for name in SMALL_TALK_ORDER),

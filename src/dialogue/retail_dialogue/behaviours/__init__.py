@@ -16,13 +16,14 @@ from typing import Callable
 
 from ..session import Intent
 from . import (ask_price, ask_promotion, call_staff, compare, enrol, find_product, guide_to, recommend, refer, refine,
-               smalltalk, tour, unknown, vip_checkin)
+               smalltalk, tour, unknown, unsold, vip_checkin)
 from .turn import Outcome, Rule, Turn
 
 RULES: tuple[Rule, ...] = (
     tour.CONTROL,                 # a tour in progress: next / skip / stop first
     call_staff.ASKED,             # "叫一下店员": at any time
     call_staff.OFFER_ANSWER,      # yes / no to "shall I call a colleague?"
+    unsold.RULE,                  # "有无人机吗" in a store without: "we don't sell drones"
     recommend.BUDGET_ANSWER,      # a price after "your budget?"
     guide_to.OFFER_ANSWER,        # yes after "shall I take you there?"
     vip_checkin.ANSWER,           # name and time after "your booking?"

@@ -5,10 +5,23 @@ from ..session import Intent
 from .turn import Outcome, Rule, Turn
 
 
+def _filler(turn: Turn) -> bool:
+    """"那个洗手间在哪里", "我要这个，带我去收银台", "um, that TV…": a "this/that" that refers to nothing
+    shown, because the turn names a place, or a kind other than the product in focus."""
+    if 'zone' in turn.slots:
+        return True                     # a place asked for wins over the product context
+    category = turn.slots.get('category')
+    focus = turn.dm.store.catalog.by_sku.get(turn.session.focus)
+    return bool(category) and (focus is None or focus.category != category)
+
+
 def _applies(turn: Turn) -> bool:
     cues = turn.cues
-    return 'sku' not in turn.slots and not cues.refine and bool(
-        cues.ordinal or (cues.pronoun and (turn.intent is not Intent.UNKNOWN or cues.question)))
+    if 'sku' in turn.slots or cues.refine:
+        return False
+    if cues.ordinal:
+        return True
+    return cues.pronoun and (turn.intent is not Intent.UNKNOWN or cues.question) and not _filler(turn)
 
 
 def _refer(turn: Turn) -> Outcome | None:

@@ -1,6 +1,8 @@
 """'带我参观一下' / 'show me around' starts the store's tour; on the way 'next', 'skip', 'stop'."""
 from __future__ import annotations
 
+import re
+
 from ..session import Intent, State
 from .turn import Outcome, Rule, Turn
 
@@ -21,8 +23,16 @@ CONTROL = Rule('tour_control',
                and t.intent not in (Intent.CALL_STAFF, Intent.VIP_CHECKIN),
                _control)
 
-# Asked for a tour (not a question about a product, a price or a booking).
-START = Rule('tour_start',
-             lambda t: t.cues.tour == 'start' and 'sku' not in t.slots
-             and t.intent not in (Intent.VIP_CHECKIN, Intent.ASK_PRICE),
-             _start)
+# "我自己逛逛" / "I'll look around myself": browsing alone, no tour.
+ON_MY_OWN = re.compile(r'自己|随便|\b(?:myself|on my own|by myself)\b', re.IGNORECASE)
+
+
+def _wants_tour(turn: Turn) -> bool:
+    """Asked for a tour: not while thanking, saying goodbye or declining ("谢谢，我自己再逛逛"), not a
+    question about a product, a price or a booking."""
+    return (turn.cues.tour == 'start' and 'sku' not in turn.slots
+            and turn.intent not in (Intent.VIP_CHECKIN, Intent.ASK_PRICE, Intent.THANKS, Intent.GOODBYE, Intent.DENY)
+            and not ON_MY_OWN.search(turn.result.masked))
+
+
+START = Rule('tour_start', _wants_tour, _start)
