@@ -31,10 +31,11 @@ class HungAgent(Node):
 class Sender(Node):
     def __init__(self, count: int) -> None:
         from retail_common.event_sender import EventSender
+        from retail_common.events import GuideMission
         super().__init__('manager', namespace='dialogue')
         self.sender = EventSender(self, 'dialogue/manager', retry_s=0.2, answer_timeout_s=1.0)
         for i in range(count):
-            self.sender.send('dialogue_turn', {'i': i, 'text': '洗衣机在哪里'}, customer=f'p-{i}')
+            self.sender.send(GuideMission(zone='kitchen', status='started', stops_visited=i), customer=f'p-{i}')
         self.create_timer(0.5, lambda: print(f'pending {len(self.sender.pending)}', flush=True))
 
 

@@ -104,3 +104,20 @@ def gzip_bomb(expands_to: int = 1 << 30) -> bytes:
     import gzip as gziplib
     member = gziplib.compress(b'\0' * (16 << 20), compresslevel=9)
     return member * max(1, expands_to // (16 << 20))
+
+
+# Declared events (retail_common.events) numbered for tests that count and order them.
+def guide_event(i: int, zone: str = 'kitchen'):
+    from retail_common.events import GuideMission
+    return GuideMission(zone=zone, status='ended', reason='arrived', success=True, stops_visited=i)
+
+
+def turn_event(i: int, text: str = '', products: int = 1):
+    from retail_common.events import DialogueTurn, ShownProduct
+    return DialogueTurn(intent='find_product', language='zh', confidence=0.5, text=text or None,
+                        products=[ShownProduct(sku=f'P-{i}', price_cny=float(i), zone='kitchen')] * products)
+
+
+def number(data: dict) -> int:
+    """The number of an event made by `guide_event` or `turn_event`."""
+    return data['stops_visited'] if 'stops_visited' in data else int(data['products'][0]['price_cny'])

@@ -18,7 +18,7 @@ from retail_sync.agent_node import SyncAgent
 from retail_sync.platform_app import export_events
 from retail_sync.privacy import find_face_data
 from rostest_support import stop_process, wait_for
-from sync_support import ROBOT, TOKEN, free_port, start_platform
+from sync_support import ROBOT, TOKEN, free_port, guide_event, number, start_platform, turn_event
 
 DATA = Path(__file__).resolve().parent.parent / 'data' / 'sync'
 
@@ -62,15 +62,15 @@ def test_only_recorded_events_are_stored_uploaded_without_gaps_and_data_comes_ba
     spin(agent, peer)
     assert record.wait_for_service(timeout_sec=10)
 
-    ids = [sender.send('dialogue_turn', {'i': i, 'text': '请问 洗衣机 在哪里'}, customer=f'p-{i % 7}')
+    ids = [sender.send(turn_event(i, '请问 洗衣机 在哪里'), customer=f'p-{i % 7}')
            for i in range(150)]
     # Topic-only events are for observers: never stored.
     for i in range(5):
         observer.publish(InteractionEvent(type='guide', source='navigation/guide',
-                                          event_id=f'topic-{i}', payload_json='{"zone": "tv"}'))
+                                          event_id=f'topic-{i}', payload_json='{"zone": "tv", "status": "started"}'))
     # A lost answer: the same events asked twice are stored once and spend no sequence number.
     repeat = [InteractionEvent(type='guide', source='navigation/guide', event_id=f'rep-{i}',
-                               payload_json=json.dumps({'i': i})) for i in range(20)]
+                               payload_json=json.dumps({'zone': 'tv', 'status': 'started', 'stops_visited': i})) for i in range(20)]
     for _ in range(3):
         answer = _call(record, repeat)
         assert sorted(answer.stored_ids) == sorted(m.event_id for m in repeat) and not answer.refused
@@ -78,9 +78,9 @@ def test_only_recorded_events_are_stored_uploaded_without_gaps_and_data_comes_ba
     answer = _call(record, [InteractionEvent(type='greeting', event_id='face-1',
                                              payload_json=json.dumps({'embedding': [0.01] * 128})),
                             InteractionEvent(type='guide', event_id='rep-0',
-                                             payload_json='{"i": 999}')])
+                                             payload_json='{"zone": "tv", "status": "started", "stops_visited": 999}')])
     assert not answer.stored_ids and [r.split(':')[0] for r in answer.refused] == ['face-1', 'rep-0']
-    ids += [sender.send('guide', {'i': i, 'zone': 'kitchen'}) for i in range(150, 300)]
+    ids += [sender.send(guide_event(i)) for i in range(150, 300)]
 
     def stored():
         return list(export_events(platform.db, ROBOT))
@@ -92,7 +92,7 @@ def test_only_recorded_events_are_stored_uploaded_without_gaps_and_data_comes_ba
     assert not {'face-1', *(f'topic-{i}' for i in range(5))} & set(by_id)
     seqs = [event['seq'] for event in events]
     assert seqs == list(range(seqs[0], seqs[0] + 320)), 'gaps or doubles in the per-robot seq'
-    assert by_id[ids[5]]['data'] == {'i': 5, 'text': '请问 洗衣机 在哪里', 'source': 'dialogue/manager'}
+    assert by_id[ids[5]]['data'] == {**turn_event(5, '请问 洗衣机 在哪里').to_data(), 'source': 'dialogue/manager'}
     assert by_id[ids[5]]['customer'] == 'p-5'
     assert not [e for e in events if find_face_data(e['data'])]
     wait_for(lambda: agent.outbox.pending() == 0, what='the outbox to empty')
@@ -124,7 +124,7 @@ def test_agent_keeps_events_while_the_platform_is_away_and_delivers_when_it_is_b
     peer.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
     spin(agent, peer)
     for i in range(50):
-        sender.send('guide', {'i': i, 'zone': 'kitchen'})
+        sender.send(guide_event(i))
     wait_for(lambda: agent.outbox is not None and agent.outbox.pending() == 50,
              what='50 events kept in the outbox')
     wait_for(lambda: _agent_status(diagnostics, lambda s, v: s.level == b'\x01'
@@ -134,7 +134,7 @@ def test_agent_keeps_events_while_the_platform_is_away_and_delivers_when_it_is_b
     try:
         wait_for(lambda: len(list(export_events(platform.db, ROBOT))) == 50, timeout=20,
                  what='the kept events delivered once the platform is back')
-        assert [e['data']['i'] for e in export_events(platform.db, ROBOT)] == list(range(50))
+        assert [number(e['data']) for e in export_events(platform.db, ROBOT)] == list(range(50))
         wait_for(lambda: agent.outbox.pending() == 0, what='the outbox to empty')
     finally:
         stop_process(platform.process)
@@ -157,7 +157,7 @@ def test_a_damaged_outbox_is_set_aside_and_the_agent_keeps_working(ros_context, 
     assert aside.read_bytes().startswith(b'\x00garbage')
     assert str(aside) in status.message
     for i in range(10):
-        sender.send('dialogue_turn', {'i': i})
+        sender.send(turn_event(i))
     wait_for(lambda: len(list(export_events(platform.db, ROBOT))) == 10, timeout=20,
              what='new events stored in the fresh outbox and uploaded')
     assert not sender.pending
@@ -175,13 +175,13 @@ def test_a_full_disk_loses_nothing_and_says_disk_full(ros_context, spin, tmp_pat
     db = agent.outbox._db
     db.execute(f'PRAGMA max_page_count = {db.execute("PRAGMA page_count").fetchone()[0] + 1}')
     for i in range(30):
-        sender.send('dialogue_turn', {'i': i, 'text': '洗衣机 在哪里 ' * 200})
+        sender.send(turn_event(i, '洗衣机 在哪里 ' * 60, products=40))
     status, _ = wait_for(lambda: _agent_status(diagnostics, lambda s, v: s.level == b'\x02'),
                          what='an ERROR diagnostic about the full disk')
     assert 'disk full' in status.message
     assert len(sender.pending) > 0
     db.execute('PRAGMA max_page_count = 1073741823')                # room again
     wait_for(lambda: not sender.pending, 20, 'every kept event stored once there is room')
-    assert sorted(json.loads(e.data)['i'] for e in agent.outbox.read_batch(100, 1 << 30)) == list(range(30))
+    assert sorted(number(json.loads(e.data)) for e in agent.outbox.read_batch(100, 1 << 30)) == list(range(30))
     wait_for(lambda: _agent_status(diagnostics, lambda s, v: 'disk full' not in s.message
                                    and v.get('outbox_error') == ''), what='the ERROR to clear')

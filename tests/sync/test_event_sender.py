@@ -8,7 +8,9 @@ from rclpy.parameter import Parameter
 from retail_sync.agent_node import SyncAgent
 from retail_common.event_sender import EventSender
 from retail_sync.outbox import Outbox
+from retail_common.events import GuideMission, StaffRequest
 from rostest_support import wait_for
+from sync_support import turn_event
 
 
 def _agent(ros_context, outbox, tmp_path):
@@ -32,32 +34,32 @@ def test_events_sent_while_the_agent_is_away_reach_the_outbox_once_it_is_back(ro
     sender = EventSender(node, 'dialogue/manager', retry_s=0.2)
     spin(node)
     for i in range(5):
-        sender.send('dialogue_turn', {'turn': i, 'text': '电视在哪里'}, customer=f'p-{i}')
+        sender.send(turn_event(i, '电视在哪里'), customer=f'p-{i}')
     assert len(sender.pending) == 5                        # nobody to acknowledge them yet
 
     agent = _agent(ros_context, outbox, tmp_path)
     spin(agent)
     wait_for(lambda: not sender.pending, 20, 'the agent acknowledging every waiting event')
-    sender.send('guide', {'zone': 'kitchen'})
+    sender.send(GuideMission(zone='kitchen', status='started'))
     wait_for(lambda: not sender.pending, 10, 'the next event acknowledged')
     stored = _stored(outbox)
     assert [s[0] for s in stored] == ['dialogue_turn'] * 5 + ['guide']
-    assert stored[0][1] == 'p-0' and '"turn":0' in stored[0][2].replace(' ', '') and '电视在哪里' in stored[0][2]
+    assert stored[0][1] == 'p-0' and '"sku":"P-0"' in stored[0][2].replace(' ', '') and '电视在哪里' in stored[0][2]
 
     agent.destroy_node()                                    # the agent stops (crash, restart)
     wait_for(lambda: not sender.client.service_is_ready(), 10, 'the agent gone')
-    sender.send('call_staff', {'reason': 'help'})
+    sender.send(StaffRequest(reason='help'))
     assert sender.pending
     agent = _agent(ros_context, outbox, tmp_path)
     spin(agent)
     wait_for(lambda: not sender.pending, 20, 'the restarted agent acknowledging the event')
-    assert [s[0] for s in _stored(outbox)] == ['dialogue_turn'] * 5 + ['guide', 'call_staff']
+    assert [s[0] for s in _stored(outbox)] == ['dialogue_turn'] * 5 + ['guide', 'staff_request']
 
 
 def test_a_full_queue_drops_the_oldest_and_says_so(ros_context):
     node = Node('manager', namespace='dialogue', context=ros_context)
     sender = EventSender(node, 'dialogue/manager', max_pending=3)
-    ids = [sender.send('dialogue_turn', {'turn': i}) for i in range(5)]
+    ids = [sender.send(turn_event(i)) for i in range(5)]
     assert list(sender.pending) == ids[2:] and sender.dropped == 2
     node.destroy_node()
 

@@ -16,7 +16,7 @@ from rclpy.node import Node
 
 from retail_common.event_sender import EventSender
 from rostest_support import console_script, wait_for
-from sync_support import ROBOT
+from sync_support import ROBOT, number, turn_event
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -45,7 +45,7 @@ def test_damaged_outbox_and_killed_agent_never_stop_the_launch(ros_context, ros_
     assert any('set aside' in e for e in errors)
     assert [p.name for p in (data / 'sync').iterdir() if '.damaged-' in p.name]
     for i in range(5):
-        sender.send('dialogue_turn', {'i': i})
+        sender.send(turn_event(i))
     wait_for(lambda: len(platform.export()) == 5, 30, 'events uploaded from the fresh outbox')
 
     def agent_pids():
@@ -54,9 +54,9 @@ def test_damaged_outbox_and_killed_agent_never_stop_the_launch(ros_context, ros_
     os.kill(first, signal.SIGKILL)
     wait_for(lambda: agent_pids()[-1] != first, 30, 'the agent respawned')
     for i in range(5, 10):
-        sender.send('dialogue_turn', {'i': i})
+        sender.send(turn_event(i))
     wait_for(lambda: len(platform.export()) == 10, 30, 'events after the respawn uploaded')
     assert not sender.pending and launch.poll() is None, ''.join(lines[-20:])
-    assert sorted(e['data']['i'] for e in platform.export()) == list(range(10))
+    assert sorted(number(e['data']) for e in platform.export()) == list(range(10))
     launch.send_signal(signal.SIGINT)
     assert launch.wait(timeout=30) == 130          # stopped by Ctrl-C (128 + SIGINT), ''.join(lines[-20:])

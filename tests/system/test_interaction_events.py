@@ -114,10 +114,10 @@ def test_the_guide_records_each_mission_outcome(ros_context, spin):
         wait_for(sent.done, 10, 'goal acceptance')
         result = sent.result().get_result_async()
         wait_for(result.done, 60, f'the result for {zone}')
-    outcomes = wait_for(lambda: outbox.of_type('guide_outcome'), 10, 'a guide_outcome event stored')
+    outcomes = wait_for(lambda: outbox.of_type('guide'), 10, 'a guide (mission ended) event stored')
     payload = json.loads(outcomes[0].payload_json)
-    assert (payload['mission'], payload['zone'], payload['result'], payload['success']) == \
-        ('guide', 'service_desk', 'arrived', True)
+    assert (payload['mission'], payload['zone'], payload['status'], payload['reason'], payload['success']) == \
+        ('guide', 'service_desk', 'ended', 'arrived', True)
     assert 2.0 < payload['distance_m'] < 6.0 and payload['duration_s'] > 0 and outcomes[0].source == 'navigation'
     # A refused goal (unknown zone) never became a mission: nothing to record.
     assert len(outcomes) == 1

@@ -10,6 +10,10 @@ idempotency key), so a retry after a lost answer is stored once. What waits is b
 (`max_pending`, oldest dropped with an error log); it lives in this process's memory: it
 survives any number of agent crashes and hangs, not the end of this process.
 
+What is sent is a payload model of `retail_common.events` (one declared, versioned type per
+event): the message carries its `TYPE`, its `VERSION` and its fields as JSON, so a producer can
+only send a declared shape (a wrong field fails where the model is built, in the producer).
+
 Locking: `_lock` guards only this object's own state. Nothing that calls into rclpy (call_async,
 cancel, remove_pending_request, service_is_ready, logging) runs while it is held, so a
 done-callback rclpy runs synchronously (a cancelled future) can never deadlock the node.
@@ -27,6 +31,7 @@ from rclpy.node import Node
 from retail_interfaces.msg import InteractionEvent
 from retail_interfaces.srv import RecordEvents
 from retail_common import names
+from retail_common.events import EventPayload
 
 TOPIC = names.INTERACTION_EVENTS
 SERVICE = names.RECORD_EVENTS
@@ -50,10 +55,15 @@ class EventSender:
         self.client = node.create_client(RecordEvents, SERVICE)
         self._timer = node.create_timer(retry_s, self.flush)
 
-    def send(self, type: str, payload: dict, customer: str = '') -> str:
-        """Queue one event for the outbox; returns its event_id."""
-        msg = InteractionEvent(type=type, customer_pseudonym=customer, source=self.source,
-                               payload_json=json.dumps(payload, ensure_ascii=False),
+    def send(self, payload: EventPayload, customer: str = '') -> str:
+        """Queue one event (a payload model of `retail_common.events`) for the outbox; returns
+        its event_id."""
+        if not isinstance(payload, EventPayload):
+            raise TypeError(f'EventSender.send takes a retail_common.events payload model, '
+                            f'not {type(payload).__name__}')
+        msg = InteractionEvent(type=payload.TYPE, version=payload.VERSION,
+                               customer_pseudonym=customer, source=self.source,
+                               payload_json=json.dumps(payload.to_data(), ensure_ascii=False),
                                event_id=str(uuid.uuid4()))
         msg.header.stamp = self.node.get_clock().now().to_msg()
         dropped = []

@@ -873,8 +873,8 @@ class StoreDay:
         mark = self._marks()
         self.node.speak(story.TOURIST.label, story.TOUR_STOP, track)
         ended = self._event(mark, 'tour', 15, lambda d: d.get('status') == 'stopped')
-        cancelled = self._event(mark, 'guide_outcome', 30,
-                                lambda d: d.get('mission') == 'tour' and d.get('result') == 'cancelled')
+        cancelled = self._event(mark, 'guide', 30, lambda d: d.get('mission') == 'tour'
+                                and d.get('status') == 'ended' and d.get('reason') == 'cancelled')
         self.expect.check('tour_ended', ended is not None and cancelled is not None,
                           f'tour event: {json.dumps(ended, ensure_ascii=False) if ended else "none"}; guide: '
                           f'{json.dumps(cancelled, ensure_ascii=False) if cancelled else "no cancelled tour goal"}')

@@ -25,6 +25,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Callable
 
+from retail_common import events as ev
 from retail_common.catalog import Product
 from retail_common.search import SearchConstraints
 from retail_common.store import Appointment
@@ -127,8 +128,8 @@ class DialogueManager:
         else:
             return self._take()
         if not session.greeted:
-            self._record(session, 'greeting', {'member': bool(session.customer_id), 'vip': session.vip,
-                                               'appointment': appointment is not None})
+            self._record(session, ev.Greeting(member=bool(session.customer_id), vip=session.vip,
+                                              appointment=appointment is not None))
         session.greeted = True
         if session.customer_id:
             self.greeted_customers[session.customer_id] = now
@@ -143,7 +144,7 @@ class DialogueManager:
         session = self.sessions.pop(track_id, None)
         self._forget(track_id)
         if session is not None:
-            self._record(session, 'session_end', {'reason': 'left', 'state': session.state.value})
+            self._record(session, ev.SessionEnd(reason='left', state=session.state.value))
         return self._take()
 
     def tick(self) -> list[Effect]:
@@ -188,15 +189,15 @@ class DialogueManager:
         if intent is not Intent.UNKNOWN:
             session.misunderstood = 0           # only turns not understood *in a row* lead to staff
         says = [e for e in self._out if isinstance(e, Say)]
-        payload = {'intent': intent.value, 'slots': slots, 'language': result.lang,
-                   'confidence': round(result.confidence, 3),
-                   'products': [{'sku': p.sku, 'price_cny': p.price_cny, 'zone': p.zone} for s in says for p in s.products],
-                   'guide_to': next((e.zone for e in self._out if isinstance(e, StartGuide)), None),
-                   'tour': next((e.route for e in self._out if isinstance(e, StartTour)), None),
-                   'staff_called': any(isinstance(e, CallStaff) for e in self._out)}
-        if self.store_raw_text:
-            payload['text'] = text
-        self._out.insert(0, Record('dialogue_turn', session.customer_id, payload))
+        turn = ev.DialogueTurn(
+            intent=intent.value, slots=ev.Slots(**slots), language=result.lang,
+            confidence=round(result.confidence, 3),
+            products=[ev.ShownProduct(sku=p.sku, price_cny=p.price_cny, zone=p.zone) for s in says for p in s.products],
+            guide_to=next((e.zone for e in self._out if isinstance(e, StartGuide)), None),
+            tour=next((e.route for e in self._out if isinstance(e, StartTour)), None),
+            staff_called=any(isinstance(e, CallStaff) for e in self._out),
+            text=text if self.store_raw_text else None)
+        self._out.insert(0, Record(turn, session.customer_id))
         return self._take()
 
     def _session_for(self, track_id: int, typed: bool) -> Session | None:
@@ -223,9 +224,7 @@ class DialogueManager:
         """Text longer than one turn (a pasted page, a stuck key): not parsed; the customer is asked
         for a few words and the turn is recorded without its text."""
         self._say(session, Intent.UNKNOWN, 'too_long')
-        self._record(session, 'dialogue_turn', {'intent': Intent.UNKNOWN.value, 'slots': {}, 'language': session.lang,
-                                                'confidence': 0.0, 'products': [], 'guide_to': None, 'tour': None,
-                                                'staff_called': False})
+        self._record(session, ev.DialogueTurn(intent=Intent.UNKNOWN.value, language=session.lang, confidence=0.0))
         return self._take()
 
     # -- the turn ---------------------------------------------------------------------------
@@ -509,11 +508,11 @@ class DialogueManager:
         items = [i for i in items if i.sku in self.store.catalog.by_sku
                  and replace(c.kind, exclude_brands=c.exclude_brands, exclude_skus=c.exclude_skus, size=c.size,
                              in_stock_only=False).admits(self.store.catalog.by_sku[i.sku], fits_size)][:RECOMMEND_K]
-        self._record(session, 'recommendation', {
-            'skus': [i.sku for i in items], 'slots': c.as_slots(),
-            'products': [{'sku': i.sku, 'price_cny': self.store.catalog.by_sku[i.sku].price_cny,
-                          'zone': self.store.zone_of(self.store.catalog.by_sku[i.sku]) or '',
-                          'reason_zh': i.reason_zh, 'reason_en': self._reason(i, 'en')} for i in items]})
+        self._record(session, ev.Recommendation(
+            skus=[i.sku for i in items], slots=ev.Slots(**c.as_slots()),
+            products=[ev.RecommendedItem(sku=i.sku, price_cny=self.store.catalog.by_sku[i.sku].price_cny,
+                                         zone=self.store.zone_of(self.store.catalog.by_sku[i.sku]) or '',
+                                         reason_zh=i.reason_zh, reason_en=self._reason(i, 'en')) for i in items]))
         if not items:
             self._say(session, Intent.RECOMMEND, 'recommend_none')
             return self._take()
@@ -546,7 +545,7 @@ class DialogueManager:
         session.state, session.guiding_zone = State.GUIDING, zone
         session.asked_to_step_aside = False
         self._say(session, Intent.GUIDE_TO, 'guide_start', zone=self.store.zone_name(zone, lang))
-        self._record(session, 'guide', {'zone': zone, 'status': 'started'})
+        self._record(session, ev.GuideMission(zone=zone, status='started'))
         self._out.append(StartGuide(session.track_id, zone))
 
     def on_guide_feedback(self, track_id: int, distance_remaining_m: float) -> list[Effect]:
@@ -580,9 +579,9 @@ class DialogueManager:
         lang = session.lang
         if success:
             self._arrival_line(session, zone)
-            self._record(session, 'guide', {'zone': zone, 'status': 'arrived'})
+            self._record(session, ev.GuideMission(zone=zone, status='arrived'))
             return self._take()
-        self._record(session, 'guide', {'zone': zone, 'status': 'failed', 'reason': reason})
+        self._record(session, ev.GuideMission(zone=zone, status='failed', reason=reason))
         if reason == 'cancelled':
             return self._take()
         if reason == 'safety_stop':
@@ -630,7 +629,7 @@ class DialogueManager:
         lang = session.lang
         self._say(session, Intent.TOUR, 'tour_start', count=len(stops), count_stops=count_noun(len(stops), 'stop'),
                   zone=self.store.zone_name(stops[0], lang))
-        self._record(session, 'tour', {'route': route, 'status': 'started', 'stops': len(stops)})
+        self._record(session, ev.Tour(route=route, status='started', stops=len(stops)))
         self._out.append(StartTour(session.track_id, route))
 
     def _tour_command(self, session: Session, command: str) -> None:
@@ -638,7 +637,7 @@ class DialogueManager:
         if command == 'stop':
             self._out.append(CancelMission(session.track_id))
             session.state, session.tour = State.OPEN, None
-            self._record(session, 'tour', {'route': tour.route if tour else '', 'status': 'stopped'})
+            self._record(session, ev.Tour(route=tour.route if tour else '', status='stopped'))
             return self._say(session, Intent.TOUR_CONTROL, 'tour_stopped')
         if command == 'skip' and tour is not None:
             upcoming = next((i for i in range(tour.at + 1, len(tour.zones)) if i not in tour.skipped), None)
@@ -666,8 +665,8 @@ class DialogueManager:
         if success and tour.zones:
             self._narrate(session, len(tour.zones) - 1, tour.zones[-1])
         session.state, session.tour, session.last_heard = State.OPEN, None, self.clock()
-        self._record(session, 'tour', {'route': tour.route, 'status': 'finished' if success else 'failed',
-                                       'reason': reason, 'stops_visited': stops_visited})
+        self._record(session, ev.Tour(route=tour.route, status='finished' if success else 'failed',
+                                      reason=reason, stops_visited=stops_visited))
         if success:
             self._say(session, Intent.TOUR, 'tour_end')
         elif reason != 'cancelled':
@@ -716,9 +715,8 @@ class DialogueManager:
         """The customer's answer to the consent notice; only a yes leads to enrolment."""
         consent_ref = f'dialogue-{self.wall_clock().strftime("%Y%m%dT%H%M%S")}-{session.track_id}'
         customer_id = self.new_customer_id() if granted else ''
-        self._out.append(Record('consent', customer_id, {
-            'purpose': 'face_enrolment', 'granted': granted, 'consent_ref': consent_ref, 'channel': 'dialogue',
-            'language': session.lang}))
+        self._out.append(Record(ev.Consent(purpose='face_enrolment', granted=granted, consent_ref=consent_ref,
+                                           channel='dialogue', language=session.lang), customer_id))
         if not granted:
             session.state = State.OPEN
             return self._say(session, Intent.ENROL, 'enrol_declined')
@@ -738,7 +736,7 @@ class DialogueManager:
             return self._take()
         session.customer_id, session.display_name = customer_id, display_name or session.display_name
         self.greeted_customers[customer_id] = self.clock()
-        self._record(session, 'enrolment', {'status': 'enrolled'})
+        self._record(session, ev.Enrolment(status='enrolled'))
         name = session.display_name
         self._say(session, Intent.ENROL, 'enrol_done', name=(f'，{name}' if session.lang != 'en' else f', {name}')
                   if name else '')
@@ -774,7 +772,7 @@ class DialogueManager:
                 return self._say(session, Intent.VIP_CHECKIN, 'checkin_ask')
             self._expect(session, State.OPEN)
             self._call_staff(session, 'appointment_not_found')
-            self._record(session, 'vip_checkin', {'status': 'not_found'})
+            self._record(session, ev.VipCheckin(status='not_found'))
             return self._say(session, Intent.VIP_CHECKIN, 'checkin_unknown')
         session.appointment = appointment
         now = self.wall_clock()
@@ -789,7 +787,7 @@ class DialogueManager:
             status, key = 'late', 'checkin_late'
         else:
             status, key = 'on_time', 'checkin_ok'
-        self._record(session, 'vip_checkin', {'status': status, 'appointment_id': appointment.appointment_id})
+        self._record(session, ev.VipCheckin(status=status, appointment_id=appointment.appointment_id))
         self._call_staff(session, f'vip_checkin_{status}', appointment=appointment)
         if status == 'missed':
             self._expect(session, State.OPEN)
@@ -812,8 +810,8 @@ class DialogueManager:
             request.update(appointment_id=appointment.appointment_id, staff=appointment.staff,
                            meeting_point=appointment.meeting_point)
         self._out.append(CallStaff(request))
-        self._record(session, 'staff_request', {'reason': reason, 'wanted': request['wanted']['looking_for'],
-                                                'product': request['wanted']['product']})
+        self._record(session, ev.StaffRequest(reason=reason, wanted=request['wanted']['looking_for'],
+                                              product=request['wanted']['product']))
 
     def _forget(self, track_id: int) -> None:
         """Remember that `track_id` has gone (bounded: the oldest are forgotten first)."""
@@ -955,8 +953,8 @@ class DialogueManager:
         text = render(key, session.lang, **values)
         self._out.append(Say(session.track_id, text, session.lang, intent.value, products))
 
-    def _record(self, session: Session, type_: str, payload: dict) -> None:
-        self._out.append(Record(type_, session.customer_id, payload))
+    def _record(self, session: Session, event: ev.EventPayload) -> None:
+        self._out.append(Record(event, session.customer_id))
 
     def _take(self) -> list[Effect]:
         out, self._out = self._out, []
@@ -965,7 +963,7 @@ class DialogueManager:
     def _end(self, session: Session, reason: str) -> None:
         self.sessions.pop(session.track_id, None)
         self._forget(session.track_id)
-        self._record(session, 'session_end', {'reason': reason})
+        self._record(session, ev.SessionEnd(reason=reason))
 
 
 _ARRIVAL_KEYS = {f'arrived_{kind}' for kind in PLACE_WORDS}     # a line per place kind in the templates

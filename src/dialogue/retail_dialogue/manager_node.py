@@ -120,7 +120,7 @@ class ManagerNode(Node):
                 msg.header.stamp = self.get_clock().now().to_msg()
                 self.reply_pub.publish(msg)
             elif isinstance(effect, Record):
-                self.events.send(effect.type, effect.payload, customer=effect.customer_pseudonym)
+                self.events.send(effect.event, customer=effect.customer_pseudonym)
             elif isinstance(effect, CallStaff):
                 request = effect.request
                 self.get_logger().info(f"Calling staff for track {request['track_id']}: {request['reason']}")

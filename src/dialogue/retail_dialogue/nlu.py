@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from retail_common.catalog import Catalog
+from retail_common.intents import NLU_INTENTS
 
 from rapidfuzz.distance import OSA
 
@@ -19,9 +20,8 @@ from .lexicon import COMMON_WORDS, Lexicon, Match, normalize
 from .numbers import extract_price_range
 from .sizes import find_sizes
 
-INTENTS = ('greet', 'goodbye', 'thanks', 'find_product', 'ask_price', 'ask_promotion', 'recommend',
-           'guide_to', 'vip_checkin', 'call_staff', 'affirm', 'deny', 'unknown')
-SLOTS = ('category', 'brand', 'sku', 'min_price', 'max_price', 'zone', 'size')
+INTENTS = NLU_INTENTS          # retail_common.intents: the one list of intents
+SLOTS = ('category', 'brand', 'sku', 'min_price', 'max_price', 'zone', 'size', 'unsold')
 
 _HAN = re.compile(r'[\u3400-\u9fff]')
 _EN_FUNCTION = re.compile(

@@ -7,31 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from retail_common import events as ev
+from retail_common.intents import Intent  # noqa: F401  (re-exported: the one list of intents)
 from retail_common.search import SearchConstraints
 from retail_common.store import Appointment
-
-
-class Intent(str, Enum):
-    GREET = 'greet'
-    GOODBYE = 'goodbye'
-    THANKS = 'thanks'
-    FIND_PRODUCT = 'find_product'
-    ASK_PRICE = 'ask_price'
-    ASK_PROMOTION = 'ask_promotion'
-    RECOMMEND = 'recommend'
-    GUIDE_TO = 'guide_to'
-    VIP_CHECKIN = 'vip_checkin'
-    CALL_STAFF = 'call_staff'
-    AFFIRM = 'affirm'
-    DENY = 'deny'
-    UNKNOWN = 'unknown'
-    # follow-ups, from the dialogue state
-    REFINE = 'refine'
-    ABOUT_PRODUCT = 'about_product'
-    COMPARE = 'compare'
-    TOUR = 'tour'
-    TOUR_CONTROL = 'tour_control'
-    ENROL = 'enrol'
 
 
 class State(str, Enum):
@@ -67,10 +46,19 @@ class Say:
 
 @dataclass(frozen=True)
 class Record:
-    """An interaction event to store (through EventSender / RecordEvents)."""
-    type: str
-    customer_pseudonym: str
-    payload: dict
+    """An interaction event to store (through EventSender / RecordEvents): a declared payload
+    model of `retail_common.events`."""
+    event: ev.EventPayload
+    customer_pseudonym: str = ''
+
+    @property
+    def type(self) -> str:
+        return self.event.TYPE
+
+    @property
+    def payload(self) -> dict:
+        """The payload as stored and uploaded (JSON types)."""
+        return self.event.to_data()
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from std_msgs.msg import String
 
 from retail_common import names
 from retail_common.event_sender import EventSender
+from retail_common.events import GuideMission, StaffRequest
 from retail_common.node_support import ConfigError, declare_params, live_store_for, main_for, watch_store
 from retail_common.params import ParamSpec
 from retail_common.store import StoreError
@@ -494,7 +495,8 @@ class GuideNode(Node):
             return False
         if self._localization_state == 'lost':
             x, y = self._pose[:2] if self._pose is not None else (math.nan, math.nan)
-            self.events.send('staff_request', {'reason': 'robot_lost', 'x': round(x, 2), 'y': round(y, 2)})
+            self.events.send(StaffRequest(reason='robot_lost', x=round(x, 2) if math.isfinite(x) else None,
+                                          y=round(y, 2) if math.isfinite(y) else None))
             self.get_logger().error('localisation lost: stopping here and calling staff')
             self._end_mission(Outcome(False, 'lost', 'the robot does not know where it is on the map; staff called'))
             return True
@@ -529,11 +531,11 @@ class GuideNode(Node):
     def _record_outcome(self, mission: Mission, outcome: Outcome) -> None:
         """The mission's outcome as an interaction event for the platform (acknowledged on disk)."""
         stop = mission.stops[min(mission.index, len(mission.stops) - 1)]
-        self.events.send('guide_outcome', {
-            'mission': mission.kind, 'zone': stop.zone, 'result': outcome.reason, 'success': bool(outcome.success),
-            'distance_m': round(float(mission.travelled_m), 2),
-            'duration_s': round(time.monotonic() - self._mission_since, 1),
-            'stops_visited': int(mission.visited), 'stops': len(mission.stops)})
+        self.events.send(GuideMission(
+            mission=mission.kind, zone=stop.zone, status='ended', reason=outcome.reason, success=bool(outcome.success),
+            distance_m=round(float(mission.travelled_m), 2),
+            duration_s=round(time.monotonic() - self._mission_since, 1),
+            stops_visited=int(mission.visited), stops=len(mission.stops)))
 
     def _end_mission(self, outcome: Outcome) -> None:
         """Stop the base and report the outcome (called with the lock held)."""

@@ -24,6 +24,7 @@ from sensor_msgs.msg import Image, RegionOfInterest
 
 from retail_common import names
 from retail_common.event_sender import EventSender
+from retail_common.events import CustomerAppeared, CustomerIdentified, CustomerLeft
 from retail_common.node_support import ConfigError, ParamSpec, declare_params, diagnostic_status, main_for
 from retail_perception.face_pipeline import (APPEARED, APPROACHING, IDENTIFIED, LEFT, FaceEvent,
                                              FacePipeline, PipelineConfig)
@@ -34,7 +35,7 @@ KINDS = {APPEARED: CustomerEvent.APPEARED, IDENTIFIED: CustomerEvent.IDENTIFIED,
          APPROACHING: CustomerEvent.APPROACHING, LEFT: CustomerEvent.LEFT}
 # Interaction events stored for the platform (RecordEvents, acknowledged on disk): the
 # pseudonymous member id only, never a name, a face image or an embedding.
-RECORDED = {APPEARED: 'customer_appeared', IDENTIFIED: 'customer_identified', LEFT: 'customer_left'}
+RECORDED = {APPEARED: CustomerAppeared, IDENTIFIED: CustomerIdentified, LEFT: CustomerLeft}
 # Parameters applied while the node runs -> the PipelineConfig field they set.
 LIVE_CONFIG_FIELDS = {'match_threshold': 'match_threshold', 'match_margin': 'match_margin',
                       'votes_needed': 'votes_needed', 'max_missed_frames': 'max_missed',
@@ -177,8 +178,8 @@ class FacesNode(Node):
         msg.header = header
         self._events_pub.publish(msg)
         if event.kind in RECORDED:
-            self.events.send(RECORDED[event.kind], {'track_id': int(event.track_id), 'vip': bool(event.vip),
-                                                    'confidence': round(float(event.confidence), 2)},
+            self.events.send(RECORDED[event.kind](track_id=int(event.track_id), vip=bool(event.vip),
+                                                  confidence=round(float(event.confidence), 2)),
                              customer=event.customer_id)
         where = f'{event.distance_m:.1f} m, {math.degrees(event.bearing_rad):+.0f}°'
         if event.kind == IDENTIFIED:

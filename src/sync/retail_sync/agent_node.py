@@ -178,7 +178,8 @@ class SyncAgent(Node):
             data.setdefault('source', msg.source)
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         return prepare_event(dict(type=msg.type, data=data, customer=msg.customer_pseudonym,
-                                  event_id=msg.event_id, time=stamp or None))
+                                  event_id=msg.event_id, time=stamp or None,
+                                  version=msg.version or 1), contract=True)
 
     def _on_record_events(self, request, response):
         rows, refused = [], []

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from retail_common.events import EventContractError, validate_event
 from retail_sync.privacy import PrivacyError, check_payload
 
 SCHEMA = """
@@ -51,7 +52,8 @@ CREATE TABLE IF NOT EXISTS events (
     customer TEXT NOT NULL DEFAULT '',
     data TEXT NOT NULL,
     time REAL NOT NULL,
-    mono REAL NOT NULL DEFAULT 0
+    mono REAL NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS quarantine (
     seq INTEGER PRIMARY KEY,
@@ -68,7 +70,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 MAX_DATA_BYTES = 256 * 1024
 MAX_DEPTH = 32                 # nesting of `data` (objects and lists); the platform has the same
 MAX_ID_CHARS = 128             # event_id and customer
-EVENT_COLUMNS = 'seq, event_id, type, customer, data, time, mono'
+EVENT_COLUMNS = 'seq, event_id, type, customer, data, time, version, mono'
 
 
 class OutboxError(ValueError):
@@ -124,13 +126,14 @@ class Event:
     customer: str
     data: str          # the JSON object as stored (validated on the way in)
     time: float        # wall clock when recorded (seconds since 1970), as data for the platform
+    version: int = 1   # of the payload's contract (retail_common.events)
     mono: float = 0.0  # the outbox's own clock when recorded (see the module docstring)
 
     def to_json(self) -> str:
         """The event as the platform receives it; `data` is spliced in without re-parsing."""
         head = json.dumps({'event_id': self.event_id, 'seq': self.seq, 'type': self.type,
-                           'customer': self.customer, 'time': self.time}, ensure_ascii=False,
-                          allow_nan=False)
+                           'version': self.version, 'customer': self.customer, 'time': self.time},
+                          ensure_ascii=False, allow_nan=False)
         return f'{head[:-1]}, "data": {self.data}}}'
 
 
@@ -194,7 +197,15 @@ def check_tree(value: Any, where: str = 'data', max_depth: int = MAX_DEPTH,
             raise error(f'{path}: {type(item).__name__} is not JSON')
 
 
-def _encode_data(data: Any) -> str:
+def _version(value: Any) -> int:
+    if value is None or value == '':
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
+        raise OutboxError(f'version {value!r} is not a whole number from 1 to 1000')
+    return value
+
+
+def _encode_data(data: Any, kind: str | None = None, version: int = 1) -> str:
     if isinstance(data, (str, bytes)):
         if len(data) > MAX_DATA_BYTES:
             raise OutboxError(f'payload is {len(data)} characters, more than {MAX_DATA_BYTES} bytes')
@@ -211,6 +222,11 @@ def _encode_data(data: Any) -> str:
         check_payload(data)
     except PrivacyError as exc:
         raise OutboxError(f'refused (privacy): {exc}') from None
+    if kind is not None:
+        try:
+            validate_event(kind, data, version)
+        except EventContractError as exc:
+            raise OutboxError(f'refused (contract): {exc}') from None
     text = json.dumps(data, ensure_ascii=False, separators=(',', ':'), allow_nan=False)
     size = len(text.encode())
     if size > MAX_DATA_BYTES:
@@ -226,9 +242,14 @@ def _short_text(value: Any, name: str) -> str:
     return text
 
 
-def prepare_event(event: dict) -> tuple:
-    """Validate one event dict (type, data, optional customer/event_id/time) into a row
-    (event_id, type, customer, data, time); raises OutboxError saying what is wrong."""
+def prepare_event(event: dict, contract: bool = False) -> tuple:
+    """Validate one event dict (type, data, optional customer/event_id/time/version) into a row
+    (event_id, type, customer, data, time, version); raises OutboxError saying what is wrong.
+
+    `contract`: the payload must match its declared type and version
+    (`retail_common.events.validate_event`); the nodes' way in (the agent's RecordEvents) asks
+    for it. `Outbox.append` and `retailbot sync emit` (tests, benches, tools) check only the
+    generic rules (JSON, bounds, privacy) unless asked (`Outbox(contract=True)`)."""
     kind = _short_text(event.get('type'), 'type').strip()
     if not kind:
         raise OutboxError('event has no type')
@@ -245,8 +266,9 @@ def prepare_event(event: dict) -> tuple:
         if not math.isfinite(when):
             raise OutboxError(f'time {raw_time!r} is not a finite number')
     event_id = _short_text(event.get('event_id'), 'event_id') or str(uuid.uuid4())
+    version = _version(event.get('version'))
     return (event_id, kind, _short_text(event.get('customer'), 'customer'),
-            _encode_data(event.get('data', {})), when)
+            _encode_data(event.get('data', {}), kind if contract else None, version), when, version)
 
 
 def _boot_id() -> str:
@@ -276,9 +298,11 @@ class Outbox:
 
     def __init__(self, path: str | Path, limits: Limits = Limits(), *, create: bool = True,
                  busy_timeout_s: float = 30.0,
-                 clock: Callable[[], tuple[str, float]] = system_clock) -> None:
+                 clock: Callable[[], tuple[str, float]] = system_clock,
+                 contract: bool = False) -> None:
         self.path = Path(path)
         self.limits = limits
+        self.contract = contract
         self._clock = clock
         self._lock = threading.Lock()
         if not self.path.exists():
@@ -352,7 +376,7 @@ class Outbox:
         no write (so `status` works while another process holds the write lock)."""
         columns = {row[1] for row in self._db.execute('PRAGMA table_info(events)')}
         boot = self._clock()[0]
-        return ('mono' in columns and bool(boot) and self._meta('clock_boot') == boot
+        return ('mono' in columns and 'version' in columns and bool(boot) and self._meta('clock_boot') == boot
                 and self._meta('clock_offset') is not None)
 
     def _migrate(self) -> None:
@@ -361,6 +385,8 @@ class Outbox:
         if 'mono' not in columns:
             self._db.execute('ALTER TABLE events ADD COLUMN mono REAL NOT NULL DEFAULT 0')
             self._db.execute('UPDATE events SET mono = ?', (self.now(),))
+        if 'version' not in columns:       # outboxes written before payloads had versions: 1
+            self._db.execute('ALTER TABLE events ADD COLUMN version INTEGER NOT NULL DEFAULT 1')
         self._db.execute('DROP INDEX IF EXISTS events_by_time')
         self._db.execute('CREATE INDEX IF NOT EXISTS events_by_mono ON events (mono)')
 
@@ -392,7 +418,8 @@ class Outbox:
         was already stored with the same content, e.g. a publisher's retry). OutboxError when
         refused (also: the event_id was already used for different content)."""
         result = self.append_rows([prepare_event(dict(type=type, data=data, customer=customer,
-                                                      event_id=event_id, time=time_s))])
+                                                      event_id=event_id, time=time_s),
+                                                 self.contract)])
         if result.conflicts:
             raise OutboxError(f'event_id {result.conflicts[0]} already stored with other content')
         return result.stored[0] if result.stored else None
@@ -400,7 +427,7 @@ class Outbox:
     def append_many(self, events: Iterable[dict]) -> list[Event]:
         """Commit several events in one transaction (all or none); each dict has type and data,
         optionally customer, event_id and time. Returns the events newly stored."""
-        return self.append_rows([prepare_event(event) for event in events]).stored
+        return self.append_rows([prepare_event(event, self.contract) for event in events]).stored
 
     def append_rows(self, rows: list[tuple]) -> AppendResult:
         """Commit rows made by `prepare_event` in one transaction. An event_id already stored is
@@ -421,8 +448,8 @@ class Outbox:
                     known = tuple(found) if found else None
                 if known is None:
                     cursor = self._db.execute(
-                        'INSERT INTO events (event_id, type, customer, data, time, mono) '
-                        'VALUES (?, ?, ?, ?, ?, ?)', (*row, mono))
+                        'INSERT INTO events (event_id, type, customer, data, time, version, mono) '
+                        'VALUES (?, ?, ?, ?, ?, ?, ?)', (*row, mono))
                     result.stored.append(Event(cursor.lastrowid, *row, mono))
                     seen[event_id] = tuple(row[1:4])
                 elif known == tuple(row[1:4]):
@@ -623,8 +650,9 @@ def salvage(path: str | Path, limits: Limits = Limits(), reason: str = '',
         try:
             columns = [row[1] for row in old.execute('PRAGMA table_info(events)')]
             mono = 'mono' if 'mono' in columns else '0'
-            pending = list(_readable_rows(old, 'events',
-                                          f'seq, event_id, type, customer, data, time, {mono}'))
+            version = 'version' if 'version' in columns else '1'
+            pending = list(_readable_rows(old, 'events', f'seq, event_id, type, customer, data, '
+                                                         f'time, {mono}, {version}'))
             held = list(_readable_rows(old, 'quarantine', 'seq, event_id, type, customer, data, '
                                                           'time, reason, quarantined_at'))
             try:
@@ -643,12 +671,13 @@ def salvage(path: str | Path, limits: Limits = Limits(), reason: str = '',
         for row in pending:
             try:
                 prepare_event(dict(event_id=row[1], type=row[2], customer=row[3], data=row[4],
-                                   time=row[5]))
+                                   time=row[5], version=row[7]), contract=False)
             except (OutboxError, TypeError):
                 continue                      # a damaged row is not sent to the platform
             cursor = outbox._db.execute(
-                'INSERT OR IGNORE INTO events (seq, event_id, type, customer, data, time, mono) '
-                'VALUES (?, ?, ?, ?, ?, ?, ?)', (*row[:6], min(float(row[6] or 0), now)))
+                'INSERT OR IGNORE INTO events (seq, event_id, type, customer, data, time, mono, '
+                'version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+                (*row[:6], min(float(row[6] or 0), now), row[7]))
             copied += cursor.rowcount
         for row in held:
             outbox._db.execute('INSERT OR IGNORE INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?)', row)

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Callable, Iterable
 
 from retail_common.catalog import Catalog, Product
+from retail_common.intents import PRODUCT_INTENTS
 from retail_common.store import Appointment, Store
 
 CAPTION_LINES = 6
@@ -33,7 +34,6 @@ ATTRACT_LIMIT = 12              # cards of the idle loop per list (offers, best 
 STAFF_REQUEST_LIMIT = 200
 RESET_LOG_LIMIT = 50
 QUESTION_MARKS = ('?', '？')
-PRODUCT_INTENTS = ('find_product', 'ask_price', 'ask_promotion', 'compare', 'ask_stock')
 SAFETY_FLAGS = ('bumper_left', 'bumper_centre', 'bumper_right', 'cliff_left', 'cliff_centre', 'cliff_right',
                 'wheel_drop_left', 'wheel_drop_right')
 DIAGNOSTIC_LEVELS = {0: 'OK', 1: 'WARN', 2: 'ERROR', 3: 'STALE'}
