@@ -95,3 +95,16 @@ def test_a_topic_change_drops_what_was_dropped(demo, lines, want):
     said = _said(effects)
     assert want in said and '相机' not in said and 'camera' not in said.lower(), said
     assert manager.sessions[1].constraints.category != 'camera'
+
+
+@pytest.mark.parametrize('text,skus,cheaper', [
+    ('华为Pura 70和iPhone 16哪个便宜', ['HW-PURA70', 'AP-IP16'], '华为 Pura 70便宜'),
+    ('iPhone 16和华为Pura 70哪个划算', ['AP-IP16', 'HW-PURA70'], '华为 Pura 70便宜'),
+    ('which is cheaper, the Pura 70 or the iPhone 16?', ['HW-PURA70', 'AP-IP16'], 'Huawei Pura 70 is 500 yuan cheaper'),
+    ('索尼65X90L和小米电视S65哪个好', ['SN-X90L', 'MI-TVS65'], '小米电视 S65 Mini LED便宜'),
+])
+def test_a_comparison_of_products_named_is_about_both(demo, text, skus, cheaper):
+    effects, _ = _talk(demo, text)
+    said = _said(effects)
+    shown = [p.sku for e in effects if isinstance(e, Say) for p in e.products]
+    assert shown == skus and cheaper in said, said

@@ -21,7 +21,7 @@ from .numbers import extract_price_range
 from .sizes import find_sizes
 
 INTENTS = NLU_INTENTS          # retail_common.intents: the one list of intents
-SLOTS = ('category', 'brand', 'sku', 'min_price', 'max_price', 'zone', 'size', 'unsold')
+SLOTS = ('category', 'brand', 'sku', 'skus', 'min_price', 'max_price', 'zone', 'size', 'unsold')
 
 _HAN = re.compile(r'[\u3400-\u9fff]')
 _EN_FUNCTION = re.compile(
@@ -176,6 +176,10 @@ class Nlu:
 
     def _slots(self, entities: list[Match], masked: str) -> dict[str, object]:
         slots: dict[str, object] = {}
+        named = list(dict.fromkeys(m.term.values[0] for m in entities
+                                   if m.term.kind == 'product' and len(m.term.values) == 1))
+        if len(named) >= 2:
+            slots['skus'] = named[:5]          # "A 和 B 哪个便宜": the products named, in order
         for m in entities:
             kind, values = m.term.kind, m.term.values
             if kind == 'product':
