@@ -108,3 +108,18 @@ def test_a_comparison_of_products_named_is_about_both(demo, text, skus, cheaper)
     said = _said(effects)
     shown = [p.sku for e in effects if isinstance(e, Say) for p in e.products]
     assert shown == skus and cheaper in said, said
+
+
+@pytest.mark.parametrize('text', ['这里有什么优惠吗', '有什么优惠', 'any deals here?', 'what offers do you have?'])
+def test_promotions_asked_on_a_tour_are_this_stops(demo, text):
+    store, nlu = demo
+    manager = DialogueManager(store, nlu=nlu)
+    manager.on_customer(1)
+    manager.on_utterance(1, '带我参观一下')
+    tour = manager.sessions[1].tour
+    stop = next(i for i, z in enumerate(tour.zones)
+                if any(store.zone_of(p) == z for p in store.promotions()))
+    manager.on_tour_stop(1, stop, tour.zones[stop])
+    effects = manager.on_utterance(1, text)
+    shown = [p.sku for e in effects if isinstance(e, Say) for p in e.products]
+    assert shown and all(store.zone_of(store.catalog.by_sku[s]) == tour.zones[stop] for s in shown), _said(effects)

@@ -162,6 +162,8 @@ TEMPLATES: dict[str, tuple[str, str]] = {
                      'or show you the way.'),
     'offer_staff': ('抱歉，我还是没听明白。需要我请一位店员来帮您吗？',
                     "Sorry, I still didn't understand. Shall I ask a member of staff to help you?"),
+    'promotion_list_here': ('{zone}现在的优惠有：{items}。', 'The offers here at {zone}: {items}.'),
+    'promotion_nothing_here': ('{zone}这里目前没有优惠活动。', 'There are no offers at {zone} right now.'),
     'not_sold': ('抱歉，本店不卖{what}。还有什么可以帮您？', "Sorry, we don't sell {what} here. Anything else I can help with?"),
     'sizes_we_have': ('{what}有这些尺寸：{sizes}。', 'We have {what} in {sizes}.'),
     'not_carried': ('抱歉，本店没有{what}。', "Sorry, we don't carry {what}."),

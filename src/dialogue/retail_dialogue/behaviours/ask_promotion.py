@@ -6,6 +6,27 @@ from ..templates import render, yuan
 from .turn import SHOW_K, Turn
 
 
+def _current_stop(turn: Turn) -> str:
+    """During a tour, the stop the robot is presenting ('' before the first or outside a tour)."""
+    tour = turn.session.tour
+    if turn.session.state is not State.TOURING or tour is None or not 0 <= tour.at < len(tour.zones):
+        return ''
+    return tour.zones[tour.at]
+
+
+def _stop_offers(turn: Turn, zone: str) -> None:
+    """'这里有什么优惠吗' on a tour: the offers at this stop, not the store's."""
+    dm, session, lang = turn.dm, turn.session, turn.session.lang
+    offers = [p for p in dm.store.promotions() if dm.store.zone_of(p) == zone][:SHOW_K]
+    name = dm.store.zone_name(zone, lang)
+    if not offers:
+        return dm._say(session, Intent.ASK_PROMOTION, 'promotion_nothing_here', zone=name)
+    items = dm._sep(lang).join(render('promotion_item', lang, name=dm._name(p, lang), price=yuan(p.price_cny, lang),
+                                      promotion=dm._promo(p, lang)) for p in offers)
+    dm._present(session, offers)
+    dm._say(session, Intent.ASK_PROMOTION, 'promotion_list_here', zone=name, items=items, products=dm._shown_all(offers))
+
+
 def handle(turn: Turn) -> None:
     """Name the promotions asked about."""
     dm, session, slots, cues = turn.dm, turn.session, turn.slots, turn.cues
@@ -19,8 +40,11 @@ def handle(turn: Turn) -> None:
             return dm._say(session, Intent.ASK_PROMOTION, 'promotion_one', name=dm._name(product, lang),
                              promotion=dm._promo(product, lang), products=(dm._shown(product),))
         return dm._say(session, Intent.ASK_PROMOTION, 'promotion_none', name=dm._name(product, lang))
-    offers = dm.store.promotions()
     scoped = bool(slots.get('category') or slots.get('brand'))
+    stop = _current_stop(turn)
+    if stop and not scoped:
+        return _stop_offers(turn, stop)
+    offers = dm.store.promotions()
     if scoped:
         offers = [p for p in offers if dm._fits(p, slots)]
     if not offers:
