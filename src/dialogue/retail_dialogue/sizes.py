@@ -41,6 +41,7 @@ def _unit_rx() -> re.Pattern[str]:
 _SIZE_RX, _UNIT_OF_GROUP = _unit_rx()
 _TAG = re.compile(r'^(\d{1,5}(?:\.\d{1,2})?)_(inch|l|kg|hp|w|mah|gb|tb)$', re.IGNORECASE)
 MAX_TEXT_CHARS = 500
+MAX_SIZE = 100_000            # larger is no size of a product (and no slot the events accept)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def find_sizes(text: str) -> list[Size]:
         if unit == 'w' and match.group(0)[-1:] in 'wW' and re.fullmatch(r'\d{1,2}(?:\.\d)?', raw):
             continue                # "2w", "1.5w": 20,000 / 15,000 yuan as people write it
         value = _value(raw)
-        if value:
+        if value and value <= MAX_SIZE:
             found.append(Size(value, unit, match.span()))
     return found
 
