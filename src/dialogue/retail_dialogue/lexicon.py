@@ -91,6 +91,7 @@ very just also too only still well sure fine great nice cool way store shop toda
 book booked booking check call staff person someone human assistant manager recommend recommendation suggest
 ideas idea choose which good latest agree agreed disagree consent member members
 talk talking speak speaking somebody anybody anyone everyone people place places around ask asked say said
+later maybe soon
 '''.split())
 
 
@@ -168,7 +169,8 @@ class Lexicon:
         self._vocab: set[str] = set()
         for term in self.terms:
             self._by_first.setdefault(self._key(term.tokens[0]), []).append(term)
-            self._vocab.update(t for t in term.tokens if t.isalpha() and not _HAN.match(t))
+            if term.kind != 'unsold':       # what the store does not sell is no reason to correct a word
+                self._vocab.update(t for t in term.tokens if t.isalpha() and not _HAN.match(t))
         self._vocab_list = sorted(v for v in self._vocab if len(v) >= 4)
         self.tokenizer = jieba.Tokenizer()
         self.tokenizer.initialize()
