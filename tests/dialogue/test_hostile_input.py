@@ -37,6 +37,10 @@ HOSTILE = {
     'mixed units': '1万5千' * 2_000,
     '10 kB utterance of text': '你好我想买手机' * 1_500,
     '10 kB english': 'what about the cheaper one ' * 400,
+    'an absurd budget': '推荐手机，预算99999万',
+    'an absurd budget in digits': 'recommend a phone under 999999999 yuan',
+    'a budget just above the bound': '推荐手机 12000000元以内',
+    'an absurd size': '有没有九十九万寸的电视',
 }
 
 

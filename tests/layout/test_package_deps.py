@@ -37,7 +37,7 @@ THIRD_PARTY = {
     'sounddevice': 'python3-sounddevice', 'face_recognition': 'python3-face-recognition',
     'implicit': 'python3-implicit', 'threadpoolctl': 'python3-threadpoolctl',
     'starlette': 'python3-starlette', 'websockets': 'python3-websockets', 'PIL': 'python3-pil',
-    'httpcore': 'python3-httpx', 'selenium': 'python3-selenium',
+    'httpcore': 'python3-httpx', 'selenium': 'python3-selenium', 'opencc': 'python3-opencc',
     'sqlalchemy': 'python3-sqlalchemy', 'alembic': 'python3-alembic', 'psycopg': 'python3-psycopg',
 }
 ROS_PACKAGES = {'rclpy', 'rcl_interfaces', 'builtin_interfaces', 'std_msgs', 'std_srvs', 'geometry_msgs',

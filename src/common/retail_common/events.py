@@ -59,6 +59,12 @@ class EventPayload(_Strict):
 
 
 # -- the dialogue ------------------------------------------------------------------------------
+class SizeSlot(_Strict):
+    """A size the customer named (85寸: value 85, unit 'inch'; units of retail_dialogue.sizes)."""
+    value: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)]
+    unit: Code
+
+
 class Slots(_Strict):
     """What a turn was about: the NLU's slots and the search constraints in force."""
     sku: Id | None = None
@@ -70,6 +76,9 @@ class Slots(_Strict):
     max_price: Price | None = None
     exclude_skus: IdList | None = None
     exclude_brands: LabelList | None = None
+    size: SizeSlot | None = None
+    unsold: Code | None = None
+    """A kind of product the store does not sell, that the customer asked for."""
     refine: Code | None = None
     command: Code | None = None
     consent: bool | None = None

@@ -68,12 +68,23 @@ def _product_ok(sku: str, want: dict, catalog: Catalog, before: list[str]) -> st
     return f'{sku} breaks {", ".join(bad)}' if bad else ''
 
 
-def check_turn(expect: dict, got: dict, previous: list[str], catalog: Catalog) -> list[str]:
-    """What is wrong with one turn's JSON object (empty: right)."""
+def _equal_checks(expect: dict, got: dict) -> list[str]:
+    """Keys whose value must equal the turn's (intent, guide_to, tour, staff_called, lang)."""
+    problems = [f"{key} {got.get(key)} != {expect[key]}" for key in ('intent', 'guide_to', 'tour', 'staff_called')
+                if key in expect and got.get(key) != expect[key]]
+    if 'guide_to_any' in expect and got.get('guide_to') not in expect['guide_to_any']:
+        problems.append(f"guide_to {got.get('guide_to')} not in {expect['guide_to_any']}")
+    if got.get('lang') and expect.get('lang') and got['lang'] != expect['lang']:
+        problems.append(f"lang {got['lang']} != {expect['lang']}")
+    reply = got.get('reply', '')
+    problems += [f'reply lacks {s!r}' for s in expect.get('reply_has', []) if s not in reply]
+    problems += [f'reply has {s!r}' for s in expect.get('reply_lacks', []) if s in reply]
+    return problems
+
+
+def _product_checks(expect: dict, skus: list[str], previous: list[str], catalog: Catalog) -> list[str]:
+    """The products the turn presented against what the dialogue expects."""
     problems = []
-    skus = [p['sku'] for p in got.get('products', [])]
-    if 'intent' in expect and got.get('intent') != expect['intent']:
-        problems.append(f"intent {got.get('intent')} != {expect['intent']}")
     if 'products' in expect and skus != expect['products']:
         problems.append(f"products {skus} != {expect['products']}")
     if 'products_first' in expect and skus[:len(expect['products_first'])] != expect['products_first']:
@@ -89,20 +100,15 @@ def check_turn(expect: dict, got: dict, previous: list[str], catalog: Catalog) -
             problems.append(f'refers to {skus}, not product {n} of {previous}')
     if expect.get('compared') and skus != previous[:2]:
         problems.append(f'compared {skus}, not {previous[:2]}')
-    if 'guide_to' in expect and got.get('guide_to') != expect['guide_to']:
-        problems.append(f"guide_to {got.get('guide_to')} != {expect['guide_to']}")
-    if 'guide_to_any' in expect and got.get('guide_to') not in expect['guide_to_any']:
-        problems.append(f"guide_to {got.get('guide_to')} not in {expect['guide_to_any']}")
-    if 'tour' in expect and got.get('tour') != expect['tour']:
-        problems.append(f"tour {got.get('tour')} != {expect['tour']}")
-    if 'staff_called' in expect and got.get('staff_called') != expect['staff_called']:
-        problems.append(f"staff_called {got.get('staff_called')} != {expect['staff_called']}")
-    reply = got.get('reply', '')
-    problems += [f'reply lacks {s!r}' for s in expect.get('reply_has', []) if s not in reply]
-    problems += [f'reply has {s!r}' for s in expect.get('reply_lacks', []) if s in reply]
-    if got.get('lang') and expect.get('lang') and got['lang'] != expect['lang']:
-        problems.append(f"lang {got['lang']} != {expect['lang']}")
     return problems
+
+
+def check_turn(expect: dict, got: dict, previous: list[str], catalog: Catalog) -> list[str]:
+    """What is wrong with one turn's JSON object (empty: right)."""
+    skus = [p['sku'] for p in got.get('products', [])]
+    equal = _equal_checks(expect, got)
+    intent = [p for p in equal if p.startswith('intent ')]
+    return intent + _product_checks(expect, skus, previous, catalog) + [p for p in equal if p not in intent]
 
 
 def score(dialogues: list[dict], objects: list[dict], catalog: Catalog) -> Score:

@@ -43,7 +43,8 @@ MORE = _rx(r'还有(?:别的|其他|其它|别|没有别的)', r'别的呢', r'�
            r'\banything else\b', r'\bany others?\b', r'\bother options?\b', r'\bwhat else\b', r'\bmore options\b',
            r'\bsomething else\b', r'\bshow me more\b', r'\bany more\b', r'\bothers\b', r'\bother ones\b',
            r'\balternatives?\b', r'\bsomething similar\b', r'类似的', r'同类的', r'替代')
-COMPARE = _rx(r'哪个(?:更)?好', r'哪(?:个|款)更', r'有(?:什么|啥)(?:区别|不同)', r'区别', r'对比', r'比较一下', r'比一比',
+COMPARE = _rx(r'哪个(?:更)?好', r'哪(?:个|款)更', r'哪(?:个|款|台)(?:比较)?(?:便宜|贵|大|小|好|划算|实惠)',
+              r'\bwhich (?:one )?is (?:cheaper|more expensive|bigger|smaller|the cheapest)\b', r'\bcheaper,? .* or\b', r'有(?:什么|啥)(?:区别|不同)', r'区别', r'对比', r'比较一下', r'比一比',
               r'\bcompare\b', r'\bdifference\b', r'\bwhich (?:one )?is (?:better|best|cheaper)\b', r'\bwhich (?:one )?should i\b',
               r'\bvs\.?\b', r'\bversus\b')
 THERE = _rx(r'过去', r'那里', r'那儿', r'那边', r'去看看', r'\bthere\b', r'\bgo see\b')

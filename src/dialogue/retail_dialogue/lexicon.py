@@ -25,6 +25,8 @@ from rapidfuzz.distance import OSA
 
 from retail_common.catalog import Catalog, Product
 
+from .places import PLACE_WORDS, service_places
+
 jieba.setLogLevel(60)
 
 _TOKEN = re.compile(r'[\u3400-\u9fff]|[a-z]+|\d+(?:\.\d+)?')
@@ -74,16 +76,6 @@ CATEGORY_SYNONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     'range_hood': (('油烟机', '抽油烟机'), ('range hood', 'range hoods', 'cooker hood', 'extractor hood')),
 }
 
-# Service places of every store (zone ids fixed by the store contract).
-SERVICE_ZONES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    'checkout': (('收银台', '收银处', '收银', '结账', '结帐', '买单', '付款处'), ('checkout', 'checkouts', 'cashier', 'cash desk', 'till', 'tills', 'pay desk')),
-    'service_desk': (('服务台', '客服台', '客服中心', '售后', '服务中心', '前台'), ('service desk', 'customer service', 'help desk', 'information desk', 'info desk', 'front desk')),
-    'vip_lounge': (('贵宾室', '贵宾休息室', 'vip室', 'vip休息室', 'vip区'), ('vip lounge', 'lounge', 'vip room')),
-    'restroom': (('洗手间', '卫生间', '厕所', '厕所'), ('restroom', 'restrooms', 'toilet', 'toilets', 'bathroom', 'washroom', 'loo', 'wc')),
-    'entrance': (('入口', '大门', '门口'), ('entrance', 'front door', 'way in')),
-    'exit': (('出口',), ('exit', 'way out')),
-}
-
 # English words never taken for a typo of a catalog word.
 COMMON_WORDS = frozenset('''
 a an the i im me my mine you your we our us he she it its they them this that these those is are was were be been
@@ -98,6 +90,8 @@ budget spend money yuan rmb kuai model models kind type brand brands something a
 very just also too only still well sure fine great nice cool way store shop today now time name appointment stuff
 book booked booking check call staff person someone human assistant manager recommend recommendation suggest
 ideas idea choose which good latest agree agreed disagree consent member members
+talk talking speak speaking somebody anybody anyone everyone people place places around ask asked say said
+later maybe soon
 '''.split())
 
 
@@ -145,7 +139,7 @@ def pinyin_of(char: str) -> str:
 class Term:
     """One surface form of an entity, e.g. ('华','为') → brand Huawei."""
     tokens: tuple[str, ...]
-    kind: str                       # 'product' | 'brand' | 'category' | 'zone'
+    kind: str                       # 'product' | 'brand' | 'category' | 'zone' | 'unsold' (a kind the store does not sell)
     values: tuple[str, ...]         # skus for products, else one id
 
 
@@ -159,7 +153,7 @@ class Match:
     surface: str
 
 
-KIND_RANK = {'product': 0, 'brand': 1, 'category': 2, 'zone': 3}
+KIND_RANK = {'product': 0, 'brand': 1, 'category': 2, 'zone': 3, 'unsold': 4}
 HOMOPHONE_COMMON_WORD_FREQ = 100    # a real frequent word (服饰) is not a mis-heard brand (富士)
 
 
@@ -175,7 +169,8 @@ class Lexicon:
         self._vocab: set[str] = set()
         for term in self.terms:
             self._by_first.setdefault(self._key(term.tokens[0]), []).append(term)
-            self._vocab.update(t for t in term.tokens if t.isalpha() and not _HAN.match(t))
+            if term.kind != 'unsold':       # what the store does not sell is no reason to correct a word
+                self._vocab.update(t for t in term.tokens if t.isalpha() and not _HAN.match(t))
         self._vocab_list = sorted(v for v in self._vocab if len(v) >= 4)
         self.tokenizer = jieba.Tokenizer()
         self.tokenizer.initialize()
@@ -207,20 +202,16 @@ class Lexicon:
         seen: dict = {}
         products = self.catalog.products
         categories = self.catalog.categories()
-        for zone, (zh, en) in SERVICE_ZONES.items():
-            for surface in zh + en:
-                self._add(surface, 'zone', (zone,), seen)
-        for zone in self.zones.values():            # the store's own names: "厨房电器区", "Kitchen Appliances"
-            names = {zone.id.replace('_', ' '), zone.name_zh, zone.name_en}
-            names |= {name[:-1] for name in names if name.endswith('区') and len(name) > 2}   # 厨房电器(区)
-            names |= {name.replace('&', 'and') for name in names if '&' in name}
-            for surface in sorted(n for n in names if n):
-                self._add(surface, 'zone', (zone.id,), seen)
+        self._add_zone_terms(seen)
         for category, category_zh in categories.items():
             zh, en = CATEGORY_SYNONYMS.get(category, ((), ()))
             plain = category.replace('_', ' ')
             for surface in (category_zh, plain, plain + 's', plain + 'es', *zh, *en):
                 self._add(surface, 'category', (category,), seen)
+        for category, (zh, en) in CATEGORY_SYNONYMS.items():    # kinds of product this store does not sell
+            if category not in categories:
+                for surface in (*zh, *en):
+                    self._add(surface, 'unsold', (category,), seen)
         for brand, brand_zh in self.catalog.brands().items():
             for surface in (brand, brand_zh):
                 self._add(surface, 'brand', (brand,), seen)
@@ -234,6 +225,20 @@ class Lexicon:
             for surface in self._product_surfaces(product):
                 if _compact(surface) not in generic:     # "戴森吹风机" names a kind, not one product
                     self._add(surface, 'product', (product.sku,), seen)
+
+    def _add_zone_terms(self, seen: dict) -> None:
+        """Service places by the words for their kind (found by name, `places`), then every zone by
+        the store's own names: "厨房电器区", "Kitchen Appliances"."""
+        for kind, zone_id in service_places(self.zones).items():
+            zh, en = PLACE_WORDS[kind]
+            for surface in zh + en:
+                self._add(surface, 'zone', (zone_id,), seen)
+        for zone in self.zones.values():
+            names = {zone.id.replace('_', ' '), zone.name_zh, zone.name_en}
+            names |= {name[:-1] for name in names if name.endswith('区') and len(name) > 2}   # 厨房电器(区)
+            names |= {name.replace('&', 'and') for name in names if '&' in name}
+            for surface in sorted(n for n in names if n):
+                self._add(surface, 'zone', (zone.id,), seen)
 
     @staticmethod
     def _product_surfaces(product: Product) -> list[str]:

@@ -21,19 +21,22 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import datetime, timedelta
-from enum import Enum
 from typing import Callable
 
 from retail_common import events as ev
 from retail_common.catalog import Product
-from retail_common.intents import Intent
+from retail_common.search import SearchConstraints
 from retail_common.store import Appointment
 
+from .behaviours import Turn, decide
 from .followups import CHEAPEST, DEAREST, Cues, product_size, read_cues
-from .nlu import CUES, MAX_UTTERANCE_CHARS, Nlu, NluResult
+from .nlu import MAX_UTTERANCE_CHARS, Nlu, NluResult
+from .places import PLACE_WORDS, kind_of
 from .promotions import promotion_text
+from .session import (AskRecommendations, CallStaff, CancelMission, Effect, Enrol, Intent, RecommendedProduct,
+                      RecommendQuery, Record, Say, Session, Shown, StartGuide, StartTour, State, TourProgress)
 from .sizes import UNIT_EN, UNIT_ZH, fits_size, product_sizes
 from .store import parse_clock, parse_name
 from .templates import (count_noun, count_of, failure_reason, is_plural_only, join_en, noun, render, verb_are,
@@ -44,156 +47,7 @@ SHOW_K = 3
 EARLY_MARGIN = timedelta(minutes=30)
 LATE_MARGIN = timedelta(minutes=15)
 GREETED_MEMORY_S = 1800.0          # a customer seen again within this is not greeted again
-MISUNDERSTOOD_BEFORE_STAFF = 2     # turns not understood in a row before staff is offered
 LEFT_MEMORY = 256                  # track ids remembered as gone (speech from them is dropped)
-
-
-class State(str, Enum):
-    OPEN = 'open'
-    AWAIT_BUDGET = 'await_budget'
-    AWAIT_GUIDE = 'await_guide'
-    AWAIT_CHECKIN = 'await_checkin'
-    AWAIT_STAFF = 'await_staff'
-    AWAIT_CONSENT = 'await_consent'
-    ENROLLING = 'enrolling'
-    RECOMMENDING = 'recommending'
-    GUIDING = 'guiding'
-    TOURING = 'touring'
-
-
-# --- effects: what the robot must do -------------------------------------------------------
-@dataclass(frozen=True)
-class Shown:
-    """A product presented in a reply."""
-    sku: str
-    price_cny: float
-    zone: str
-
-
-@dataclass(frozen=True)
-class Say:
-    track_id: int
-    text: str
-    language: str
-    intent: str
-    products: tuple[Shown, ...] = ()
-
-
-@dataclass(frozen=True)
-class Record:
-    """An interaction event to store (through EventSender / RecordEvents): a declared payload
-    model of `retail_common.events`."""
-    event: ev.EventPayload
-    customer_pseudonym: str = ''
-
-    @property
-    def type(self) -> str:
-        return self.event.TYPE
-
-    @property
-    def payload(self) -> dict:
-        """The payload as stored and uploaded (JSON types)."""
-        return self.event.to_data()
-
-
-@dataclass(frozen=True)
-class RecommendQuery:
-    track_id: int
-    customer_id: str
-    category: str
-    brand: str
-    min_price: float
-    max_price: float
-    k: int
-    language: str
-
-
-@dataclass(frozen=True)
-class AskRecommendations:
-    query: RecommendQuery
-
-
-@dataclass(frozen=True)
-class StartGuide:
-    track_id: int
-    zone: str
-
-
-@dataclass(frozen=True)
-class StartTour:
-    track_id: int
-    route: str
-
-
-@dataclass(frozen=True)
-class CancelMission:
-    track_id: int
-
-
-@dataclass(frozen=True)
-class CallStaff:
-    request: dict
-
-
-@dataclass(frozen=True)
-class Enrol:
-    """Enrol the face of the person on `track_id` (after their consent, recorded as `consent_ref`)."""
-    track_id: int
-    customer_id: str            # a new pseudonym
-    display_name: str
-    consent_ref: str
-
-
-Effect = Say | Record | AskRecommendations | StartGuide | StartTour | CancelMission | CallStaff | Enrol
-
-
-@dataclass(frozen=True)
-class RecommendedProduct:
-    sku: str
-    name_zh: str
-    name_en: str
-    price_cny: float
-    zone: str
-    reason_zh: str
-    reason_en: str
-    promotion: str = ''
-
-
-@dataclass
-class TourProgress:
-    route: str
-    zones: tuple[str, ...]
-    narrated: set[int] = field(default_factory=set)
-    skipped: set[int] = field(default_factory=set)
-    at: int = -1                        # index of the last stop reached
-
-
-@dataclass
-class Session:
-    track_id: int
-    customer_id: str = ''
-    display_name: str = ''
-    vip: bool = False
-    lang: str = 'zh'
-    state: State = State.OPEN
-    greeted: bool = False
-    greet_at: float | None = None       # an anonymous greeting waits until then for a name
-    asked_budget: bool = False
-    last_heard: float = 0.0
-    appointment: Appointment | None = None
-    # what is under discussion
-    constraints: dict = field(default_factory=dict)   # category, brand, min_price, max_price, exclude_brands, exclude_skus
-    search: str = ''                                    # 'recommend' | 'find': what a refinement re-runs
-    shown: list[str] = field(default_factory=list)      # skus presented, in order
-    focus: str = ''                                     # the product last mentioned
-    topic: list[str] = field(default_factory=list)      # skus under discussion now (what 'cheaper' is cheaper than)
-    offered_zone: str = ''
-    guiding_zone: str = ''
-    asked_to_step_aside: bool = False    # once per mission
-    tour: TourProgress | None = None
-    misunderstood: int = 0
-    awaiting_recommendations: bool = False
-    wanted: list[str] = field(default_factory=list)     # what the customer asked for, for staff
 
 
 class DialogueManager:
@@ -370,238 +224,21 @@ class DialogueManager:
         """Text longer than one turn (a pasted page, a stuck key): not parsed; the customer is asked
         for a few words and the turn is recorded without its text."""
         self._say(session, Intent.UNKNOWN, 'too_long')
-        self._record(session, 'dialogue_turn', {'intent': Intent.UNKNOWN.value, 'slots': {}, 'language': session.lang,
-                                                'confidence': 0.0, 'products': [], 'guide_to': None, 'tour': None,
-                                                'staff_called': False})
+        self._record(session, ev.DialogueTurn(intent=Intent.UNKNOWN.value, language=session.lang, confidence=0.0))
         return self._take()
 
     # -- the turn ---------------------------------------------------------------------------
     def _handle(self, session: Session, result: NluResult, cues: Cues, text: str) -> tuple[Intent, dict]:
-        intent, slots = Intent(result.intent), dict(result.slots)
-        has_thing = any(k in slots for k in ('sku', 'category', 'brand', 'zone'))
-        # A tour in progress: its commands first; any other question is answered and the tour goes on.
-        if session.state is State.TOURING and cues.tour in ('next', 'skip', 'stop') and intent not in (
-                Intent.CALL_STAFF, Intent.VIP_CHECKIN):
-            self._tour_command(session, cues.tour)
-            return Intent.TOUR_CONTROL, {'command': cues.tour}
-        if intent is Intent.CALL_STAFF:
-            self._call_staff(session, 'customer_request')
-            self._say(session, intent, 'staff_called')
-            if session.state is State.AWAIT_STAFF:
-                self._expect(session, State.OPEN)
-            return intent, slots
-        if session.state is State.AWAIT_STAFF and intent in (Intent.AFFIRM, Intent.DENY):
-            self._expect(session, State.OPEN)
-            if intent is Intent.AFFIRM:
-                self._call_staff(session, 'not_understood')
-                self._say(session, Intent.CALL_STAFF, 'staff_called')
-                return Intent.CALL_STAFF, slots
-            self._say(session, intent, 'anything_else')
-            return intent, slots
-        if session.state is State.AWAIT_BUDGET and ('max_price' in slots or 'min_price' in slots) and intent in (
-                Intent.UNKNOWN, Intent.RECOMMEND, Intent.AFFIRM, Intent.FIND_PRODUCT):
-            self._merge_constraints(session, slots)
-            self._ask_recommendations(session)
-            return Intent.RECOMMEND, slots
-        if session.state is State.AWAIT_GUIDE and intent in (Intent.AFFIRM, Intent.GUIDE_TO) and not has_thing \
-                and not cues.refers and cues.tour != 'start':
-            self._start_guide(session, session.offered_zone)
-            return Intent.GUIDE_TO, {'zone': session.offered_zone}
-        if session.state is State.AWAIT_CHECKIN and intent in (Intent.AFFIRM, Intent.VIP_CHECKIN):
-            self._check_in(session, text)
-            return Intent.VIP_CHECKIN, slots
-        if intent is Intent.DENY and session.state in (State.AWAIT_GUIDE, State.AWAIT_CHECKIN, State.AWAIT_BUDGET):
-            if session.state is State.AWAIT_BUDGET:
-                self._ask_recommendations(session)
-                return Intent.RECOMMEND, slots
-            self._expect(session, State.OPEN)
-            self._say(session, intent, 'anything_else')
-            return intent, slots
-        if session.state is State.AWAIT_CONSENT:
-            if intent in (Intent.AFFIRM, Intent.DENY):
-                self._consent(session, intent is Intent.AFFIRM, text)
-                return Intent.ENROL, {'consent': intent is Intent.AFFIRM}
-            session.state = State.OPEN                  # another wish: no consent given
-        if cues.enrol and intent not in (Intent.CALL_STAFF, Intent.VIP_CHECKIN) and 'sku' not in slots:
-            self._offer_enrolment(session)
-            return Intent.ENROL, {}
-        if cues.tour == 'start' and 'sku' not in slots and intent not in (Intent.VIP_CHECKIN, Intent.ASK_PRICE):
-            self._start_tour(session)
-            return Intent.TOUR, {}
-        if cues.compare and len(session.shown) >= 2 and 'category' not in slots:
-            self._compare(session, cues)
-            return Intent.COMPARE, {'skus': self._compared(session, cues)}
-        if cues.there and not has_thing and (intent is Intent.AFFIRM or (
-                intent is Intent.FIND_PRODUCT and (session.focus or session.offered_zone))):
-            intent = Intent.GUIDE_TO            # "ok, take me there", "带我去看看"
-        if 'sku' not in slots and (cues.ordinal or (cues.pronoun and (intent is not Intent.UNKNOWN or cues.question))) \
-                and not cues.refine:
-            product = self._referred(session, cues)
-            if product is None:
-                if cues.ordinal or intent in (Intent.ASK_PRICE, Intent.GUIDE_TO):
-                    self._say(session, Intent.ABOUT_PRODUCT, 'refer_none')
-                    return Intent.ABOUT_PRODUCT, {}
-            else:
-                return self._about(session, product, intent, cues), {'sku': product.sku}
-        if cues.refine and 'sku' not in slots and (session.search or session.focus or session.shown):
-            self._refine(session, cues.refine, slots)
-            return Intent.REFINE, {'refine': cues.refine, **self._public(session.constraints)}
-        if cues.what_about and 'sku' not in slots and ('brand' in slots or 'category' in slots) and session.search:
-            self._refine(session, 'what_about', slots)
-            return Intent.REFINE, {'refine': 'what_about', **self._public(session.constraints)}
-        if intent is Intent.UNKNOWN:
-            return self._not_understood(session, result), slots
-        handler = getattr(self, f'_on_{intent.value}')
-        handler(session, slots, cues, result)
-        return intent, slots
+        """The behaviours decide the turn, in the order of their table (`behaviours.RULES`)."""
+        return decide(Turn(self, session, result, cues, text, Intent(result.intent), dict(result.slots)))
 
-    def _not_understood(self, session: Session, result: NluResult) -> Intent:
-        session.misunderstood += 1
-        session.wanted.append('?')
-        if session.misunderstood >= MISUNDERSTOOD_BEFORE_STAFF:
-            self._expect(session, State.AWAIT_STAFF)
-            self._say(session, Intent.UNKNOWN, 'offer_staff')
-        else:
-            self._say(session, Intent.UNKNOWN, 'out_of_scope' if result.confidence >= 0.5 else 'unknown')
-        return Intent.UNKNOWN
 
-    # -- intents ---------------------------------------------------------------------------
-    def _on_greet(self, session, slots, cues, result) -> None:
-        self._say(session, Intent.GREET, 'greet_back')
 
-    def _on_goodbye(self, session, slots, cues, result) -> None:
-        if session.state is State.TOURING:
-            self._out.append(CancelMission(session.track_id))
-        self._say(session, Intent.GOODBYE, 'goodbye')
-        self._end(session, 'goodbye')
 
-    def _on_thanks(self, session, slots, cues, result) -> None:
-        self._say(session, Intent.THANKS, 'thanks')
 
-    def _on_affirm(self, session, slots, cues, result) -> None:
-        self._say(session, Intent.AFFIRM, 'ask_need', examples=self._examples(session.lang))
 
-    def _on_deny(self, session, slots, cues, result) -> None:
-        self._say(session, Intent.DENY, 'anything_else')
 
-    def _on_vip_checkin(self, session, slots, cues, result) -> None:
-        self._check_in(session, result.text)
 
-    def _on_find_product(self, session, slots, cues, result) -> None:
-        product = self._product(slots)
-        if product is not None:
-            return self._answer_product(session, product, Intent.FIND_PRODUCT)
-        if not slots.get('category') and not slots.get('brand'):
-            if zone := slots.get('zone'):
-                return self._start_guide(session, zone)
-            return self._say(session, Intent.FIND_PRODUCT, 'ask_need', examples=self._examples(session.lang))
-        self._merge_constraints(session, slots)
-        session.search = 'find'
-        where_only = bool(CUES['where'].search(result.masked)) and not CUES['find_product'].search(result.masked)
-        self._run_find(session, where_only=where_only)
-
-    def _on_ask_price(self, session, slots, cues, result) -> None:
-        product = self._product(slots) or (self._referred(session, cues) if not slots else None)
-        if product is None and not slots and session.focus:
-            product = self.store.catalog.by_sku.get(session.focus)
-        matches = [p for p in self._matching(slots) if p.in_stock] if product is None else []
-        if product is None and len(matches) == 1 and (slots.get('category') and slots.get('brand')):
-            product = matches[0]                # "西门子冰箱多少钱" and the store has one
-        if product is not None:
-            self._focus(session, product)
-            session.offered_zone = self.store.zone_of(product) or ''      # for "take me there"
-            return self._say(session, Intent.ASK_PRICE, 'price', name=self._name(product, session.lang),
-                             price=yuan(product.price_cny, session.lang), stock=self._stock(product, session.lang),
-                             promotion=self._promotion_line(product, session.lang),
-                             products=(self._shown(product),))
-        if not slots.get('category') and not slots.get('brand'):
-            return self._say(session, Intent.ASK_PRICE, 'which_product')
-        if not matches:
-            sold_out = self._matching(slots)
-            if len(sold_out) == 1:              # the store has it, sold out: say so, with alternatives
-                return self._answer_product(session, sold_out[0], Intent.ASK_PRICE)
-            if sold_out:
-                self._merge_constraints(session, slots)
-                session.search = 'find'
-                return self._run_find(session)
-            return self._say(session, Intent.ASK_PRICE, 'not_carried', what=self._what(slots, session.lang))
-        self._merge_constraints(session, slots)
-        session.topic = [p.sku for p in matches]
-        prices = [p.price_cny for p in matches]
-        self._say(session, Intent.ASK_PRICE, 'price_range', what=self._what(slots, session.lang, capital=True),
-                  low=yuan(min(prices), session.lang), high=yuan(max(prices), session.lang), count=len(matches),
-                  count_models=count_noun(len(matches), 'model'))
-
-    def _on_ask_promotion(self, session, slots, cues, result) -> None:
-        product = self._product(slots)
-        if product is None and not slots and cues.refers:
-            product = self._referred(session, cues)
-        lang = session.lang
-        if product is not None:
-            self._focus(session, product)
-            if product.promotion:
-                return self._say(session, Intent.ASK_PROMOTION, 'promotion_one', name=self._name(product, lang),
-                                 promotion=self._promo(product, lang), products=(self._shown(product),))
-            return self._say(session, Intent.ASK_PROMOTION, 'promotion_none', name=self._name(product, lang))
-        offers = self.store.promotions()
-        scoped = bool(slots.get('category') or slots.get('brand'))
-        if scoped:
-            offers = [p for p in offers if self._fits(p, slots)]
-        if not offers:
-            if scoped:
-                return self._say(session, Intent.ASK_PROMOTION, 'promotion_nothing_what', what=self._what(slots, lang))
-            return self._say(session, Intent.ASK_PROMOTION, 'promotion_nothing')
-        chosen, seen = [], set()
-        for product in offers:          # best first; one product per promotion text and category
-            key = (product.promotion, product.category)
-            if key not in seen:
-                seen.add(key)
-                chosen.append(product)
-            if len(chosen) == SHOW_K:
-                break
-        items = self._sep(lang).join(f'{self._name(p, lang)} {yuan(p.price_cny, lang)}，{self._promo(p, lang)}'
-                                     if lang != 'en' else f'the {p.name_en} at {p.price_cny:,.0f} yuan: {self._promo(p, lang)}'
-                                     for p in chosen)
-        self._present(session, chosen)
-        session.offered_zone = self.store.zone_of(chosen[0]) or ''
-        self._expect(session, State.AWAIT_GUIDE if session.offered_zone else State.OPEN)
-        if scoped:
-            return self._say(session, Intent.ASK_PROMOTION, 'promotion_list_what', what=self._what(slots, lang),
-                             items=items, products=self._shown_all(chosen))
-        self._say(session, Intent.ASK_PROMOTION, 'promotion_list', items=items, products=self._shown_all(chosen))
-
-    def _on_recommend(self, session, slots, cues, result) -> None:
-        product = self._product(slots)
-        if product is not None and not ('max_price' in slots or 'min_price' in slots):
-            return self._answer_product(session, product, Intent.RECOMMEND)
-        self._merge_constraints(session, slots)
-        session.search = 'recommend'
-        c = session.constraints
-        if not c.get('category') and not c.get('brand'):
-            self._expect(session, State.OPEN)
-            return self._say(session, Intent.RECOMMEND, 'ask_need', examples=self._examples(session.lang))
-        if 'min_price' not in c and 'max_price' not in c and not session.asked_budget:
-            session.asked_budget = True
-            self._expect(session, State.AWAIT_BUDGET)
-            return self._say(session, Intent.RECOMMEND, 'ask_budget', what=self._what(c, session.lang))
-        self._ask_recommendations(session)
-
-    def _on_guide_to(self, session, slots, cues, result) -> None:
-        zone = slots.get('zone', '')
-        if not zone:
-            product = self._product(slots)
-            if product is not None:
-                self._focus(session, product)
-                zone = self.store.zone_of(product) or ''
-            elif slots.get('category') or slots.get('brand'):
-                zone = self._zone_for(slots)
-            elif session.focus and session.focus in self.store.catalog.by_sku:
-                zone = self.store.zone_of(self.store.catalog.by_sku[session.focus]) or session.offered_zone
-            else:
-                zone = session.offered_zone
-        if not zone:
-            return self._say(session, Intent.GUIDE_TO, 'unknown_zone')
-        self._start_guide(session, zone)
 
     # -- products, searches, references ---------------------------------------------------------
     def _answer_product(self, session: Session, product: Product, intent: Intent) -> None:
@@ -642,7 +279,7 @@ class DialogueManager:
         if not matches:
             return self._not_carried(session, c)
         zone = self._zone_for(c, in_stock or matches)
-        if where_only and not c.get('brand') and 'max_price' not in c and 'min_price' not in c:
+        if where_only and not c.brand and not c.has_price:
             self._offer(session, zone)
             return self._say(session, Intent.FIND_PRODUCT, 'category_where', what=self._what(c, lang, capital=True),
                              are=verb_are(self._what(c, 'en')), zone=self.store.zone_name(zone, lang))
@@ -660,14 +297,14 @@ class DialogueManager:
                   high=yuan(max(prices), lang), zone=self.store.zone_name(zone, lang),
                   items=self._list(examples, lang), products=self._shown_all(examples))
 
-    def _not_carried(self, session: Session, c: dict) -> None:
-        lang = session.lang
-        category, brand = c.get('category', ''), c.get('brand', '')
-        if c.get('size'):
+    def _not_carried(self, session: Session, c: SearchConstraints | dict) -> None:
+        lang, c = session.lang, _typed(c)
+        category, brand = c.category, c.brand
+        if c.size:
             return self._size_not_carried(session, c)
         if category and brand:
             others = [p for p in self.store.catalog.products if p.category == category and p.in_stock
-                      and p.brand not in c.get('exclude_brands', ())]
+                      and p.brand not in c.exclude_brands]
             if others:
                 brands = list(dict.fromkeys(p.brand for p in sorted(others, key=lambda p: p.price_cny)))
                 examples = []
@@ -687,11 +324,11 @@ class DialogueManager:
         self._expect(session, State.OPEN)
         self._say(session, Intent.FIND_PRODUCT, 'not_carried', what=self._what(c, lang))
 
-    def _size_not_carried(self, session: Session, c: dict) -> None:
+    def _size_not_carried(self, session: Session, c: SearchConstraints) -> None:
         """'有没有85寸的电视' in a store without one: say so, with the sizes it has of that kind."""
         lang = session.lang
-        unit = c['size'][1]
-        kind = {k: v for k, v in c.items() if k not in ('size', 'min_price', 'max_price')}
+        unit = c.size[1] if c.size else ''
+        kind = replace(c, size=None, min_price=0.0, max_price=0.0)
         values = sorted({product_sizes(p)[unit] for p in self._matching(kind) if p.in_stock and unit in product_sizes(p)})
         self._expect(session, State.OPEN)
         self._say(session, Intent.FIND_PRODUCT, 'not_carried', what=self._what(c, lang))
@@ -704,70 +341,12 @@ class DialogueManager:
         """Modify the last search: cheaper, pricier, bigger, smaller, another brand, more, what about X."""
         lang = session.lang
         base = [self.store.catalog.by_sku[s] for s in session.topic if s in self.store.catalog.by_sku]
-        # After a search its constraints are refined; after a question about one product, its kind.
-        c = dict(session.constraints) if session.search or not base else {'category': base[0].category}
-        if not c.get('category') and base:
-            c['category'] = base[0].category
-        session.search = session.search or 'find'
-        if how == 'what_about':
-            if 'brand' in slots:
-                c['brand'] = slots['brand']
-                c.pop('exclude_brands', None)
-            if 'category' in slots and slots['category'] != c.get('category'):
-                c['category'] = slots['category']
-            c.pop('exclude_skus', None)
-        elif how == 'cheaper':
-            anchor = min((p.price_cny for p in base), default=c.get('max_price'))
-            if anchor:
-                c['max_price'] = float(anchor) - 0.01
-                c.pop('min_price', None)
-        elif how == 'pricier':
-            anchor = max((p.price_cny for p in base), default=c.get('min_price'))
-            if anchor:
-                c['min_price'] = float(anchor) + 0.01
-                c.pop('max_price', None)
-        elif how == 'other_brand':
-            brands = set(c.get('exclude_brands', ())) | {p.brand for p in base}
-            if c.get('brand'):
-                brands.add(c['brand'])
-            c['exclude_brands'] = tuple(sorted(brands))
-            c.pop('brand', None)
-        elif how == 'more':
-            c['exclude_skus'] = tuple(dict.fromkeys([*c.get('exclude_skus', ()), *(p.sku for p in base)]))
-        if 'max_price' in slots or 'min_price' in slots:
-            c.pop('max_price', None)
-            c.pop('min_price', None)
-            c.update({k: slots[k] for k in ('max_price', 'min_price') if k in slots})
+        c = self._refined_constraints(session, how, slots, base)
         session.constraints = c
-        candidates = [p for p in self._matching(c) if p.in_stock]
-        if how in ('bigger', 'smaller'):
-            sizes = [s for s in (product_size(p.name_en, p.name_zh) for p in base) if s is not None]
-            if sizes:
-                bound = max(sizes) if how == 'bigger' else min(sizes)
-                candidates = [p for p in candidates if (product_size(p.name_en, p.name_zh) or 0) > bound] if how == 'bigger' \
-                    else [p for p in candidates if 0 < (product_size(p.name_en, p.name_zh) or 0) < bound]
-                candidates.sort(key=lambda p: product_size(p.name_en, p.name_zh) or 0, reverse=how == 'smaller')
-            else:       # no sizes in the names: the next price tier up or down
-                anchor = (max if how == 'bigger' else min)((p.price_cny for p in base), default=0.0)
-                candidates = [p for p in candidates if (p.price_cny > anchor if how == 'bigger' else p.price_cny < anchor)]
-        elif how == 'cheaper':
-            candidates.sort(key=lambda p: -p.price_cny)          # the nearest cheaper first
-        elif how == 'pricier':
-            candidates.sort(key=lambda p: p.price_cny)
+        session.search = session.search or 'find'
+        candidates = _refined_candidates(how, [p for p in self._matching(c) if p.in_stock], base)
         if not candidates:
-            if c.get('brand') and c.get('category') and how == 'what_about':
-                unbounded = [p for p in self._matching({k: v for k, v in c.items() if k not in ('max_price', 'min_price')})
-                             if p.in_stock]
-                if unbounded:           # the brand has them, not within the budget
-                    cheapest = min(unbounded, key=lambda p: p.price_cny)
-                    self._present(session, [cheapest])
-                    self._offer(session, self.store.zone_of(cheapest) or '')
-                    return self._say(session, Intent.REFINE, 'over_budget', what=self._what(c, lang),
-                                     budget=yuan(float(c.get('max_price') or 0), lang), name=self._name(cheapest, lang),
-                                     price=yuan(cheapest.price_cny, lang), products=(self._shown(cheapest),))
-                return self._not_carried(session, c)
-            key = {'cheaper': 'cheaper_none', 'bigger': 'bigger_none', 'more': 'other_none'}.get(how, 'refine_none')
-            return self._say(session, Intent.REFINE, key, what=self._what(c, lang))
+            return self._refine_found_none(session, how, c)
         if session.search == 'recommend' and how not in ('bigger', 'smaller', 'cheaper', 'pricier'):
             return self._ask_recommendations(session)
         chosen = candidates[:SHOW_K]
@@ -777,6 +356,45 @@ class DialogueManager:
                   count_picks=count_noun(len(chosen), 'option'), are='is' if len(chosen) == 1 else 'are',
                   them='it' if len(chosen) == 1 else 'them', items=self._list(chosen, lang),
                   zone=self.store.zone_name(session.offered_zone, lang), products=self._shown_all(chosen))
+
+    @staticmethod
+    def _refined_constraints(session: Session, how: str, slots: dict, base: list[Product]) -> SearchConstraints:
+        """The last search's constraints changed as `how` says (after a question about one product: its kind)."""
+        c = session.constraints if session.search or not base else SearchConstraints(base[0].category, in_stock_only=False)
+        if not c.category and base:
+            c = replace(c, category=base[0].category)
+        if how == 'what_about':
+            c = _what_about(c, slots)
+        elif how == 'cheaper':
+            anchor = min((p.price_cny for p in base), default=c.max_price)
+            c = replace(c, max_price=anchor - 0.01, min_price=0.0) if anchor else c
+        elif how == 'pricier':
+            anchor = max((p.price_cny for p in base), default=c.min_price)
+            c = replace(c, min_price=anchor + 0.01, max_price=0.0) if anchor else c
+        elif how == 'other_brand':
+            brands = set(c.exclude_brands) | {p.brand for p in base} | ({c.brand} if c.brand else set())
+            c = replace(c, exclude_brands=tuple(sorted(brands)), brand='')
+        elif how == 'more':
+            c = replace(c, exclude_skus=tuple(dict.fromkeys([*c.exclude_skus, *(p.sku for p in base)])))
+        if 'max_price' in slots or 'min_price' in slots:
+            c = c.with_price(slots.get('min_price'), slots.get('max_price'))
+        return c
+
+    def _refine_found_none(self, session: Session, how: str, c: SearchConstraints) -> None:
+        """Nothing fits the refined search: the brand's cheapest over the budget, else say so."""
+        lang = session.lang
+        if c.brand and c.category and how == 'what_about':
+            unbounded = [p for p in self._matching(c.without_price()) if p.in_stock]
+            if unbounded:           # the brand has them, not within the budget
+                cheapest = min(unbounded, key=lambda p: p.price_cny)
+                self._present(session, [cheapest])
+                self._offer(session, self.store.zone_of(cheapest) or '')
+                return self._say(session, Intent.REFINE, 'over_budget', what=self._what(c, lang),
+                                 budget=yuan(c.max_price, lang), name=self._name(cheapest, lang),
+                                 price=yuan(cheapest.price_cny, lang), products=(self._shown(cheapest),))
+            return self._not_carried(session, c)
+        key = {'cheaper': 'cheaper_none', 'bigger': 'bigger_none', 'more': 'other_none'}.get(how, 'refine_none')
+        return self._say(session, Intent.REFINE, key, what=self._what(c, lang))
 
     def _referred(self, session: Session, cues: Cues) -> Product | None:
         catalog = self.store.catalog.by_sku
@@ -823,23 +441,19 @@ class DialogueManager:
         cheaper, dearer = (a, b) if a.price_cny <= b.price_cny else (b, a)
         diff = dearer.price_cny - cheaper.price_cny
         if diff:
-            points.append(f'{self._name(cheaper, lang)}便宜{yuan(diff, lang)}' if lang != 'en'
-                          else f'the {cheaper.name_en} is {yuan(diff, lang)} cheaper')
+            points.append(render('compare_cheaper', lang, name=self._name(cheaper, lang), diff=yuan(diff, lang)))
         else:
-            points.append('价格一样' if lang != 'en' else 'they cost the same')
+            points.append(render('compare_same_price', lang))
         for p in (a, b):
             if p.promotion:
-                points.append(f'{self._name(p, lang)}有优惠（{p.promotion}）' if lang != 'en'
-                              else f'the {p.name_en} has an offer ({self._promo(p, lang)})')
+                points.append(render('compare_offer', lang, name=self._name(p, lang), promotion=self._promo(p, lang)))
             if not p.in_stock:
-                points.append(f'{self._name(p, lang)}目前缺货' if lang != 'en' else f'the {p.name_en} is sold out')
+                points.append(render('compare_sold_out', lang, name=self._name(p, lang)))
         sa, sb = (product_size(p.name_en, p.name_zh) for p in (a, b))
         if sa and sb and sa != sb:
-            big = a if sa > sb else b
-            points.append(f'{self._name(big, lang)}尺寸更大' if lang != 'en' else f'the {big.name_en} is bigger')
+            points.append(render('compare_bigger', lang, name=self._name(a if sa > sb else b, lang)))
         first = self.store.catalog.by_sku[session.shown[0]]
-        points.append(f'第一款{self._name(first, lang)}是我更推荐的' if lang != 'en'
-                      else f'my first suggestion is the {first.name_en}')
+        points.append(render('compare_first', lang, name=self._name(first, lang)))
         self._focus(session, first)
         self._offer(session, self.store.zone_of(first) or '')
         self._say(session, Intent.COMPARE, 'compare', a=self._name(a, lang), b=self._name(b, lang),
@@ -850,33 +464,28 @@ class DialogueManager:
         """A new request replaces the constraints it conflicts with and keeps compatible ones:
         another category drops the brand and the budget of the old one (unless said again); a
         new brand or budget replaces the old; a single product asked about sets no constraint."""
-        c = dict(session.constraints)
-        category = slots.get('category')
-        if category and category != c.get('category'):
-            c = {}
-        if slots.get('brand'):
-            c['brand'] = slots['brand']
-            c.pop('exclude_brands', None)
-        elif category and c.get('brand') and not any(p.brand == c['brand'] and p.category == category
-                                                      for p in self.store.catalog.products):
-            c.pop('brand')
+        c, said = session.constraints, SearchConstraints.from_slots(slots)
+        category = said.category
+        if category and category != c.category:
+            c = SearchConstraints(in_stock_only=False)
+        if said.brand:
+            c = replace(c, brand=said.brand, exclude_brands=())
+        elif category and c.brand and not any(p.brand == c.brand and p.category == category
+                                              for p in self.store.catalog.products):
+            c = replace(c, brand='')
         if category:
-            c['category'] = category
-        if isinstance(slots.get('size'), dict):
-            c['size'] = (float(slots['size']['value']), str(slots['size']['unit']))
-        if 'max_price' in slots or 'min_price' in slots:
-            c.pop('max_price', None)
-            c.pop('min_price', None)
-            c.update({k: slots[k] for k in ('max_price', 'min_price') if k in slots})
-        c.pop('exclude_skus', None)
-        session.constraints = c
-        session.wanted.append(self._what(c, 'en'))
+            c = replace(c, category=category)
+        if said.size:
+            c = replace(c, size=said.size)
+        if said.has_price:
+            c = c.with_price(said.min_price, said.max_price)
+        session.constraints = replace(c, exclude_skus=())
+        session.wanted.append(self._what(session.constraints, 'en'))
 
     def _ask_recommendations(self, session: Session) -> None:
         c = session.constraints
-        query = RecommendQuery(session.track_id, session.customer_id, c.get('category', ''), c.get('brand', ''),
-                               float(c.get('min_price') or 0.0), float(c.get('max_price') or 0.0),
-                               RECOMMEND_K + len(c.get('exclude_skus', ())) + 3 * len(c.get('exclude_brands', ())),
+        query = RecommendQuery(session.track_id, session.customer_id, replace(c, in_stock_only=True),
+                               RECOMMEND_K + len(c.exclude_skus) + 3 * len(c.exclude_brands) + (6 if c.size else 0),
                                session.lang)
         session.awaiting_recommendations = True
         self._expect(session, State.RECOMMENDING)
@@ -895,11 +504,12 @@ class DialogueManager:
             self._say(session, Intent.RECOMMEND, 'recommend_failed')
             return self._take()
         c = session.constraints
-        items = [i for i in items if i.sku not in c.get('exclude_skus', ())
-                 and self.store.catalog.by_sku.get(i.sku) is not None
-                 and self.store.catalog.by_sku[i.sku].brand not in c.get('exclude_brands', ())][:RECOMMEND_K]
+        # what the recommender does not apply itself: exclusions and the size
+        items = [i for i in items if i.sku in self.store.catalog.by_sku
+                 and replace(c.kind, exclude_brands=c.exclude_brands, exclude_skus=c.exclude_skus, size=c.size,
+                             in_stock_only=False).admits(self.store.catalog.by_sku[i.sku], fits_size)][:RECOMMEND_K]
         self._record(session, ev.Recommendation(
-            skus=[i.sku for i in items], slots=ev.Slots(**self._public(c)),
+            skus=[i.sku for i in items], slots=ev.Slots(**c.as_slots()),
             products=[ev.RecommendedItem(sku=i.sku, price_cny=self.store.catalog.by_sku[i.sku].price_cny,
                                          zone=self.store.zone_of(self.store.catalog.by_sku[i.sku]) or '',
                                          reason_zh=i.reason_zh, reason_en=self._reason(i, 'en')) for i in items]))
@@ -990,16 +600,17 @@ class DialogueManager:
         if zone is not None and zone.kind == 'product':
             focus = self.store.catalog.by_sku.get(session.focus) if len(session.topic) == 1 else None
             if focus is not None and self.store.zone_of(focus) == zone_id:
-                what_text = self._name(focus, lang) if lang != 'en' else f'The {focus.name_en}'
+                what_text = render('product_here', lang, name=self._name(focus, lang))
                 are = 'are' if is_plural_only(focus.name_en) else 'is'
             else:
-                c = session.constraints if session.constraints.get('category') in zone.categories else \
-                    {'category': zone.categories[0]} if zone.categories else {}
-                what_text = self._what(c, lang, capital=True) if c else ('商品' if lang != 'en' else 'The products')
+                c = session.constraints if session.constraints.category in zone.categories else \
+                    SearchConstraints(zone.categories[0]) if zone.categories else None
+                what_text = self._what(c, lang, capital=True) if c else render('products_here', lang)
                 are = verb_are(self._what(c, 'en')) if c else 'are'
             return self._say(session, Intent.GUIDE_TO, 'guide_arrived_product', zone=name, what=what_text,
                              what_cap=what_text, are=are)
-        key = f'arrived_{zone_id}' if f'arrived_{zone_id}' in _ARRIVAL_KEYS else 'arrived_other'
+        kind = kind_of(zone) if zone is not None else ''     # restroom, checkout, ...: found by its names
+        key = f'arrived_{kind}' if f'arrived_{kind}' in _ARRIVAL_KEYS else 'arrived_other'
         self._say(session, Intent.GUIDE_TO, 'guide_arrived_place', zone=name, extra=render(key, lang))
 
     # -- tours -----------------------------------------------------------------------------
@@ -1007,7 +618,7 @@ class DialogueManager:
         tours = self.store.tours
         if not tours:
             return self._say(session, Intent.TOUR, 'no_tour')
-        route = 'showroom' if 'showroom' in tours else next(iter(tours))
+        route = next(iter(tours))          # the store's first tour in zones.yaml is the one offered
         if self.safety_latched:
             self._call_staff(session, 'robot_safety_stop')
             return self._say(session, Intent.TOUR, 'tour_start_still')
@@ -1088,8 +699,8 @@ class DialogueManager:
         parts = [text]
         offers = [p for p in self.store.promotions() if self.store.zone_of(p) == zone_id][:2]
         if offers:
-            items = self._sep(lang).join(f'{self._name(p, lang)}（{self._promo(p, lang)}）' if lang != 'en'
-                                         else f'the {p.name_en} ({self._promo(p, lang)})' for p in offers)
+            items = self._sep(lang).join(render('stop_offer_item', lang, name=self._name(p, lang),
+                                                promotion=self._promo(p, lang)) for p in offers)
             parts.append(render('tour_stop_promotions', lang, items=items))
         self._out.append(Say(session.track_id, ' '.join(parts), lang, Intent.TOUR.value, self._shown_all(offers)))
 
@@ -1165,7 +776,7 @@ class DialogueManager:
             return self._say(session, Intent.VIP_CHECKIN, 'checkin_unknown')
         session.appointment = appointment
         now = self.wall_clock()
-        staff = appointment.staff or ('店员' if lang != 'en' else 'a member of staff')
+        staff = appointment.staff or render('staff_anyone', lang)
         values = dict(name=appointment.name, time=appointment.start.strftime('%H:%M'), staff=staff,
                       zone=self.store.zone_name(appointment.meeting_point, lang))
         if now > appointment.end:
@@ -1187,11 +798,11 @@ class DialogueManager:
     # -- helpers -----------------------------------------------------------------------------
     def _call_staff(self, session: Session, reason: str, appointment: Appointment | None = None, zone: str = '') -> None:
         """A staff request carrying what the customer wanted (constraints, product, recent asks)."""
-        c = self._public(session.constraints)
+        c = session.constraints.as_slots()
         focus = self.store.catalog.by_sku.get(session.focus)
         request = {'track_id': session.track_id, 'customer_pseudonym': session.customer_id, 'reason': reason,
                    'language': session.lang, 'wanted': {
-                       'looking_for': self._what(c, 'zh') if c else '', 'constraints': c,
+                       'looking_for': self._what(session.constraints, 'zh') if c else '', 'constraints': c,
                        'product': focus.sku if focus else '', 'product_name': focus.name_zh if focus else '',
                        'shown': list(session.shown), 'recent': [w for w in session.wanted[-5:] if w != '?'],
                        'zone': zone or session.offered_zone}}
@@ -1224,25 +835,23 @@ class DialogueManager:
 
     @staticmethod
     def _fits(p: Product, c: dict) -> bool:
-        return ((not c.get('category') or p.category == c['category']) and (not c.get('brand') or p.brand == c['brand'])
-                and p.brand not in c.get('exclude_brands', ()) and p.sku not in c.get('exclude_skus', ())
-                and p.price_cny >= float(c.get('min_price') or 0)
-                and (not c.get('max_price') or p.price_cny <= float(c['max_price']))
-                and fits_size(p, c.get('size')))
+        return replace(_typed(c), in_stock_only=False).admits(p, fits_size)
 
     def _matching(self, c: dict) -> list[Product]:
-        if not c.get('category') and not c.get('brand'):
+        c = _typed(c)
+        if not c.category and not c.brand:
             return []
         return [p for p in self.store.catalog.products if self._fits(p, c)]
 
     def _zone_for(self, c: dict, products: list[Product] | None = None) -> str:
         """Where a kind of product is: the zone listing the category, else where most of them are."""
-        category = c.get('category')
-        if category and not c.get('brand'):
+        c = _typed(c)
+        category = c.category
+        if category and not c.brand:
             for zone in self.store.zones.values():
                 if category in zone.categories:
                     return zone.id
-        products = products if products is not None else self._matching({k: c[k] for k in ('category', 'brand') if k in c})
+        products = products if products is not None else self._matching(c.kind)
         return _most_common([self.store.zone_of(p) or '' for p in products])
 
     def _focus(self, session: Session, product: Product) -> None:
@@ -1274,13 +883,13 @@ class DialogueManager:
         return tuple(self._shown(p) for p in products)
 
     def _list(self, products: list[Product], lang: str) -> str:
-        if lang == 'en':
-            return join_en([f'the {p.name_en} ({p.price_cny:,.0f} yuan)' for p in products])
-        return '、'.join(f'{p.name_zh}（{yuan(p.price_cny, lang)}）' for p in products)
+        items = [render('list_item', lang, name=self._name(p, lang), price=yuan(p.price_cny, lang)) for p in products]
+        return join_en(items) if lang == 'en' else '、'.join(items)
 
     def _what(self, c: dict, lang: str, capital: bool = False) -> str:
-        category, brand = c.get('category', ''), c.get('brand', '')
-        size = _size_words(c.get('size'), lang)
+        c = _typed(c)
+        category, brand = c.category, c.brand
+        size = _size_words(c.size, lang)
         if lang == 'en':
             text = f'{size} {what_en(category, brand)}' if size else what_en(category, brand)
             return text[:1].upper() + text[1:] if capital else text
@@ -1289,7 +898,8 @@ class DialogueManager:
 
     def _count_what(self, count: int, c: dict) -> str:
         """'3 Huawei tablets', '1 air fryer', '1 pair of headphones' — English only."""
-        category, brand = c.get('category', ''), c.get('brand', '')
+        c = _typed(c)
+        category, brand = c.category, c.brand
         thing = noun(category) if category else 'product'
         return count_of(count, f'{brand} {thing}' if brand else thing)
 
@@ -1338,10 +948,6 @@ class DialogueManager:
     def _sep(lang: str) -> str:
         return '; ' if lang == 'en' else '；'
 
-    @staticmethod
-    def _public(c: dict) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in c.items()}
-
     def _say(self, session: Session, intent: Intent, key: str, products: tuple[Shown, ...] = (), **values) -> None:
         values.setdefault('be', 'are' if is_plural_only(str(values.get('name', ''))) else 'is')   # "headphones are"
         text = render(key, session.lang, **values)
@@ -1360,8 +966,44 @@ class DialogueManager:
         self._record(session, ev.SessionEnd(reason=reason))
 
 
-_ARRIVAL_KEYS = {'arrived_restroom', 'arrived_vip_lounge', 'arrived_checkout', 'arrived_service_desk', 'arrived_exit',
-                 'arrived_entrance'}
+_ARRIVAL_KEYS = {f'arrived_{kind}' for kind in PLACE_WORDS}     # a line per place kind in the templates
+
+
+def _what_about(c: SearchConstraints, slots: dict) -> SearchConstraints:
+    """'那华为的呢': the same search with the brand or category named."""
+    if 'brand' in slots:
+        c = replace(c, brand=str(slots['brand']), exclude_brands=())
+    if 'category' in slots and slots['category'] != c.category:
+        c = replace(c, category=str(slots['category']))
+    return replace(c, exclude_skus=())
+
+
+def _typed(c: SearchConstraints | dict) -> SearchConstraints:
+    """Constraints from a turn's slots (a dict) or already typed."""
+    return c if isinstance(c, SearchConstraints) else SearchConstraints.from_slots(c)
+
+
+def _size_of(product: Product) -> float:
+    return product_size(product.name_en, product.name_zh) or 0.0
+
+
+def _refined_candidates(how: str, candidates: list[Product], base: list[Product]) -> list[Product]:
+    """The in-stock candidates of a refined search, in the order they are offered."""
+    if how in ('bigger', 'smaller'):
+        bigger = how == 'bigger'
+        sizes = [s for s in (product_size(p.name_en, p.name_zh) for p in base) if s is not None]
+        if sizes:
+            bound = max(sizes) if bigger else min(sizes)
+            fit = [p for p in candidates if (_size_of(p) > bound if bigger else 0 < _size_of(p) < bound)]
+            return sorted(fit, key=_size_of, reverse=not bigger)
+        # no sizes in the names: the next price tier up or down
+        anchor = (max if bigger else min)((p.price_cny for p in base), default=0.0)
+        return [p for p in candidates if (p.price_cny > anchor if bigger else p.price_cny < anchor)]
+    if how == 'cheaper':
+        return sorted(candidates, key=lambda p: -p.price_cny)          # the nearest cheaper first
+    if how == 'pricier':
+        return sorted(candidates, key=lambda p: p.price_cny)
+    return candidates
 
 
 def _size_words(size: tuple[float, str] | None, lang: str) -> str:

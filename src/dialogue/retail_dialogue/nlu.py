@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 
 from retail_common.catalog import Catalog
 from retail_common.intents import NLU_INTENTS
@@ -20,13 +21,16 @@ from .numbers import extract_price_range
 from .sizes import find_sizes
 
 INTENTS = NLU_INTENTS          # retail_common.intents: the one list of intents
-SLOTS = ('category', 'brand', 'sku', 'min_price', 'max_price', 'zone', 'size')
+SLOTS = ('category', 'brand', 'sku', 'skus', 'min_price', 'max_price', 'zone', 'size', 'unsold')
 
 _HAN = re.compile(r'[\u3400-\u9fff]')
 _EN_FUNCTION = re.compile(
     r"\b(how|what|where|which|is|are|the|a|do|does|can|could|i|i'm|you|your|want|need|much|please|"
     r"show|take|me|my|any|have|for|to|of|hello|hi|thanks|thank|yes|no|ok|okay|bye|looking)\b")
 MASK = ' ◆ '
+# "先不看相机了", "不要华为的", "not the Canon": a mention dropped from the search (a topic change)
+_NEGATED = re.compile(r'(?:不看|不要|不想要|不买|别看|不考虑|不用看)\s*$|\b(?:not|no|forget|except)\s+(?:the\s+|about\s+)?$',
+                      re.IGNORECASE)
 MAX_UTTERANCE_CHARS = 300     # longer text is not one customer turn (the manager refuses it; parse reads no more)
 
 
@@ -145,7 +149,7 @@ class Nlu:
         masked = self._mask(norm, entities)
         words = [self._correct(w) for w in re.split(r'(\W+)', masked)]
         masked = ''.join(words)
-        slots = self._slots(entities, masked)
+        slots = self._slots([m for m in entities if not _NEGATED.search(norm[max(0, m.start - 16):m.start])], masked)
         intent, confidence = self._intent(masked, slots, entities)
         return NluResult(text, lang, intent, slots, confidence, entities, masked)
 
@@ -172,6 +176,10 @@ class Nlu:
 
     def _slots(self, entities: list[Match], masked: str) -> dict[str, object]:
         slots: dict[str, object] = {}
+        named = list(dict.fromkeys(m.term.values[0] for m in entities
+                                   if m.term.kind == 'product' and len(m.term.values) == 1))
+        if len(named) >= 2:
+            slots['skus'] = named[:5]          # "A 和 B 哪个便宜": the products named, in order
         for m in entities:
             kind, values = m.term.kind, m.term.values
             if kind == 'product':
@@ -182,7 +190,7 @@ class Nlu:
                     distinct = {getattr(p, attr) for p in products}
                     if len(distinct) == 1:
                         slots.setdefault(key, distinct.pop())
-            elif kind in ('brand', 'category', 'zone'):
+            elif kind in ('brand', 'category', 'zone', 'unsold'):
                 slots.setdefault(kind, values[0])
         sizes = find_sizes(masked)
         if sizes:
@@ -199,42 +207,75 @@ class Nlu:
         return slots
 
     def _intent(self, masked: str, slots: dict[str, object], entities: list[Match]) -> tuple[str, float]:
-        hits = {name: bool(rx.search(masked)) for name, rx in CUES.items()}
-        has_thing = any(k in slots for k in ('sku', 'category', 'brand'))
-        has_price = 'min_price' in slots or 'max_price' in slots
-        bare = re.sub(r'[\s,.!?，。！？、~…]+', '', masked)
-        asks_store = any(hits[k] for k in ('ask_price', 'ask_promotion', 'recommend', 'find_product', 'where', 'guide_to'))
-        if OUT_OF_SCOPE.search(masked) and not (has_thing and asks_store):
-            return 'unknown', 0.6
-        if hits['call_staff']:
-            return 'call_staff', 0.9
-        if hits['vip_checkin']:
-            return 'vip_checkin', 0.9
-        if hits['guide_to'] and (has_thing or 'zone' in slots):
-            return 'guide_to', 0.9
-        if hits['where'] and 'zone' in slots and 'sku' not in slots:
-            return 'guide_to', 0.85
-        if hits['ask_promotion']:
-            return 'ask_promotion', 0.85 if has_thing else 0.75
-        if hits['ask_price']:
-            return ('ask_price', 0.9) if has_thing else ('ask_price', 0.6)
-        if hits['where'] and has_thing:
-            return 'find_product', 0.9
-        if hits['deny'] and not (has_thing or has_price) and len(bare) <= SHORT_REPLY_CHARS:
-            return 'deny', 0.8
-        if hits['recommend']:
-            if 'sku' in slots and not has_price and not re.search(r'推荐|建议|recommend|suggest|值得|worth', masked):
-                return 'find_product', 0.75
-            return 'recommend', 0.85 if (has_thing or has_price) else 0.65
-        if hits['find_product'] and (has_thing or not hits['greet']):
-            return 'find_product', 0.8 if has_thing else 0.55
-        if hits['guide_to'] and not hits['affirm']:
-            return 'guide_to', 0.6
-        if has_price and has_thing:
-            return 'recommend', 0.7
-        for name in SMALL_TALK_ORDER:
-            if hits[name] and (name not in ('affirm', 'deny') or len(bare) <= SHORT_REPLY_CHARS):
-                return name, 0.85
-        if has_thing:
-            return 'find_product', 0.6
+        """The first line of INTENT_RULES that holds for the turn's signals."""
+        signals = Signals.read(masked, slots)
+        for intent, holds, confidence in INTENT_RULES:
+            if holds(signals):
+                return intent, confidence(signals) if callable(confidence) else confidence
         return 'unknown', 0.3
+
+
+_STORE_QUESTIONS = ('ask_price', 'ask_promotion', 'recommend', 'find_product', 'where', 'guide_to')
+_SAYS_RECOMMEND = re.compile(r'推荐|建议|recommend|suggest|值得|worth')
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What the intent rules read: which intents' cues were heard, and what was named."""
+    hits: dict[str, bool]
+    slots: dict[str, object]
+    masked: str
+    bare_len: int                   # characters without spaces and punctuation
+
+    @classmethod
+    def read(cls, masked: str, slots: dict[str, object]) -> 'Signals':
+        return cls({name: bool(rx.search(masked)) for name, rx in CUES.items()}, slots, masked,
+                   len(re.sub(r'[\s,.!?，。！？、~…]+', '', masked)))
+
+    @property
+    def thing(self) -> bool:
+        return any(k in self.slots for k in ('sku', 'category', 'brand', 'unsold'))
+
+    @property
+    def price(self) -> bool:
+        return 'min_price' in self.slots or 'max_price' in self.slots
+
+    @property
+    def short(self) -> bool:
+        return self.bare_len <= SHORT_REPLY_CHARS
+
+    def heard(self, name: str) -> bool:
+        return self.hits[name]
+
+    def out_of_scope(self) -> bool:
+        asks_store = any(self.hits[k] for k in _STORE_QUESTIONS)
+        return bool(OUT_OF_SCOPE.search(self.masked)) and not (self.thing and asks_store)
+
+    def names_one_product_only(self) -> bool:
+        """"想要 Pura 70" asks about that product, unless it asks for advice or names a budget."""
+        return 'sku' in self.slots and not self.price and not _SAYS_RECOMMEND.search(self.masked)
+
+
+# The intent rules in priority order: (intent, when it holds, confidence). Content intents come
+# before small talk ("你好，电视在哪" is about the TV); a yes/no counts only in a short turn.
+IntentRule = tuple[str, Callable[[Signals], bool], 'float | Callable[[Signals], float]']
+INTENT_RULES: tuple[IntentRule, ...] = (
+    ('unknown', Signals.out_of_scope, 0.6),
+    ('call_staff', lambda s: s.heard('call_staff'), 0.9),
+    ('vip_checkin', lambda s: s.heard('vip_checkin'), 0.9),
+    ('guide_to', lambda s: s.heard('guide_to') and (s.thing or 'zone' in s.slots), 0.9),
+    ('guide_to', lambda s: s.heard('where') and 'zone' in s.slots and 'sku' not in s.slots, 0.85),
+    ('ask_promotion', lambda s: s.heard('ask_promotion'), lambda s: 0.85 if s.thing else 0.75),
+    ('ask_price', lambda s: s.heard('ask_price'), lambda s: 0.9 if s.thing else 0.6),
+    ('find_product', lambda s: s.heard('where') and s.thing, 0.9),
+    ('deny', lambda s: s.heard('deny') and not (s.thing or s.price) and s.short, 0.8),
+    ('find_product', lambda s: s.heard('recommend') and s.names_one_product_only(), 0.75),
+    ('recommend', lambda s: s.heard('recommend'), lambda s: 0.85 if (s.thing or s.price) else 0.65),
+    ('find_product', lambda s: s.heard('find_product') and (s.thing or not s.heard('greet')),
+     lambda s: 0.8 if s.thing else 0.55),
+    ('guide_to', lambda s: s.heard('guide_to') and not (s.heard('affirm') and s.short), 0.6),   # "take me there please"
+    ('recommend', lambda s: s.price and s.thing, 0.7),
+    *((name, (lambda s, n=name: s.heard(n) and (n not in ('affirm', 'deny') or s.short)), 0.85)
+      for name in SMALL_TALK_ORDER),
+    ('find_product', lambda s: s.thing, 0.6),
+)

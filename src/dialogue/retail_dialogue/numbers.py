@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 MAX_NUMBER_CHARS = 12       # longer runs of number characters are order or phone numbers, never amounts
 MAX_TEXT_CHARS = 500        # price extraction reads at most this much of a text
+MAX_AMOUNT = 10_000_000     # CNY; more is no price a customer of this store says (events bound prices the same)
 
 _DIGITS = {'零': 0, '〇': 0, '一': 1, '幺': 1, '二': 2, '两': 2, '俩': 2, '三': 3, '四': 4, '五': 5,
            '六': 6, '七': 7, '八': 8, '九': 9}
@@ -160,7 +161,7 @@ def _amount(token: str) -> float | None:
     if len(token) > MAX_NUMBER_CHARS:
         return None               # an order, phone or serial number, not an amount
     value = parse_number(re.sub(r'(块钱|块|元|yuan|rmb|kuai)$', '', token, flags=re.I).strip())
-    return value if value is not None and value > 0 else None
+    return value if value is not None and 0 < value <= MAX_AMOUNT else None
 
 
 def _plausible(value: float | None, raw: str) -> bool:

@@ -41,6 +41,7 @@ def _unit_rx() -> re.Pattern[str]:
 _SIZE_RX, _UNIT_OF_GROUP = _unit_rx()
 _TAG = re.compile(r'^(\d{1,5}(?:\.\d{1,2})?)_(inch|l|kg|hp|w|mah|gb|tb)$', re.IGNORECASE)
 MAX_TEXT_CHARS = 500
+MAX_SIZE = 100_000            # larger is no size of a product (and no slot the events accept)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def find_sizes(text: str) -> list[Size]:
         if unit == 'w' and match.group(0)[-1:] in 'wW' and re.fullmatch(r'\d{1,2}(?:\.\d)?', raw):
             continue                # "2w", "1.5w": 20,000 / 15,000 yuan as people write it
         value = _value(raw)
-        if value:
+        if value and value <= MAX_SIZE:
             found.append(Size(value, unit, match.span()))
     return found
 
@@ -96,11 +97,12 @@ def product_sizes(product: Product) -> dict[str, float]:
     return sizes
 
 
-def fits_size(product: Product, size: tuple[float, str] | None, tolerance: float = 0.02) -> bool:
-    """Whether `product` has the size (value, unit) asked for (within 2 %), or no size was asked."""
-    if size is None:
+def fits_size(product: Product, size: tuple[float, str] | dict | None, tolerance: float = 0.02) -> bool:
+    """Whether `product` has the size asked for ((value, unit) or the NLU's {'value', 'unit'} slot),
+    within 2 %; True when no size was asked."""
+    if not size:
         return True
-    value, unit = size
+    value, unit = (float(size['value']), str(size['unit'])) if isinstance(size, dict) else size
     have = product_sizes(product).get(unit)
     return have is not None and abs(have - value) <= tolerance * value
 

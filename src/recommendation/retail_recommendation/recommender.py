@@ -36,6 +36,7 @@ from scipy import sparse
 from threadpoolctl import threadpool_limits
 
 from retail_common.catalog import Catalog, Product
+from retail_common.search import SearchConstraints
 from retail_recommendation import components as comp
 from retail_recommendation.history import History
 
@@ -52,23 +53,10 @@ NEIGHBOURS = 100        # kept per product in the cf and seq matrices (bounds re
 INF = math.inf
 
 
-@dataclass(frozen=True)
-class Constraints:
-    """What the customer asked for. Prices in CNY; a max_price of 0 means no upper bound."""
-
-    category: str = ''
-    brand: str = ''
-    min_price: float = 0.0
-    max_price: float = 0.0
-    in_stock_only: bool = True
-
-    def admits(self, product: Product) -> bool:
-        """The same rule the vectorised mask applies (for checks and tests)."""
-        return ((not self.category or product.category == self.category)
-                and (not self.brand or product.brand.casefold() == self.brand.casefold())
-                and product.price_cny >= self.min_price
-                and (self.max_price <= 0 or product.price_cny <= self.max_price)
-                and (product.in_stock or not self.in_stock_only))
+# What the customer asked for: the one type the dialogue's search and this query share. The
+# vectorised mask below applies category, brand, price and stock; size and exclusions are applied
+# by the caller to the answer (the dialogue does).
+Constraints = SearchConstraints
 
 
 @dataclass(frozen=True)
