@@ -8,7 +8,8 @@ import pytest
 
 from retail_common.catalog import load_catalog
 from retail_recommendation.history import load_history
-from retail_recommendation.recommender import Constraints, Recommender
+from retail_recommendation.recommender import Constraints
+from retail_recommendation.training import train
 
 DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
 
@@ -17,7 +18,7 @@ DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
 def demo():
     catalog = load_catalog(DEMO / 'catalog.csv')
     history = load_history(DEMO / 'history.csv', catalog.by_sku)
-    return catalog, history, Recommender(catalog, history)
+    return catalog, history, train(catalog, history)
 
 
 def test_demo_history_is_clean_and_sized_for_the_repo(demo):
