@@ -30,7 +30,7 @@ VISIT_CAP = 12  # products of one visit used for follow-ups (bounds wholesale ba
 # A consumable: the lower one-sided 95 % (Wilson) bound of the share of its buyers who bought it again
 # on a later visit is at least REBUY_MIN_RATE, judged on the product's own buyers when it has
 # MIN_SUPPORT of them, else on its category's, else on the catalog's prior (a store without data).
-REBUY_MIN_RATE = 0.1
+REBUY_MIN_RATE = 0.05
 MIN_SUPPORT = 10
 WILSON_Z = 1.645
 
@@ -198,7 +198,7 @@ def ease_lambdas(x: sparse.csr_matrix) -> list[float]:
     """The L2 strengths validation tries: around the mean number of buyers of a sold product."""
     buyers = np.asarray(x.sum(axis=0)).ravel()
     mean = float(buyers[buyers > 0].mean()) if (buyers > 0).any() else 1.0
-    return [round(mean * f, 1) for f in (0.5, 2.0, 8.0)]
+    return [round(mean * f, 1) for f in (0.5, 2.0, 8.0, 32.0)]
 
 
 def cosine_knn(x: sparse.csr_matrix, keep: int, shrink: float = 10.0) -> sparse.csr_matrix:

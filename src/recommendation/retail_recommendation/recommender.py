@@ -92,6 +92,7 @@ class Settings:
     profile_half_life_days: float = INF  # recency of the member's products for cf and affinity
     seq_lags: int = 2                    # later visits that count as a follow-up
     repeat_half_life_days: float = INF
+    repeat_due: bool = False             # x min(1, days since the member's last one / the product's re-buy interval)
     popularity_half_life_days: float = INF
     brand_tilt: float = 4.0              # x(1 + tilt * member's share of purchases in the brand)
     other_fit: float = 1.0               # x this for a product made for a device the member lacks
@@ -116,7 +117,8 @@ class Settings:
         if self.weight('seq') > 0:
             parts.append(f'seq: {self.seq_lags} visit(s) ahead')
         if self.weight('repeat') > 0:
-            parts.append(f'repeat half-life {days(self.repeat_half_life_days)}')
+            parts.append(f'repeat half-life {days(self.repeat_half_life_days)}'
+                         + (', when due' if self.repeat_due else ''))
         if self.weight('pop') > 0 or not on:
             parts.append(f'popularity half-life {days(self.popularity_half_life_days)}')
         if self.weight('affinity') > 0:
@@ -489,8 +491,13 @@ class Recommender:
                                               1.0 / (1.0 + self.profiles.ago[at][recent])))
         if want('repeat'):
             rate = self.repeat.rate[items]
-            scatter('repeat', items, rate * np.log2(1.0 + self.profiles.visits[at])
-                    * comp.decay(age, s.repeat_half_life_days) * self.rebuyable[items])
+            repeat = (rate * np.log2(1.0 + self.profiles.visits[at]) * comp.decay(age, s.repeat_half_life_days)
+                      * self.rebuyable[items])
+            if s.repeat_due:  # the time between re-buys the data shows: not before it is due
+                interval = self.repeat.interval_days[items]
+                known = np.isfinite(interval) & (interval > 0)
+                repeat = repeat * np.where(known, np.minimum(age / DAY_S / np.where(known, interval, 1.0), 1.0), 1.0)
+            scatter('repeat', items, repeat)
         if want('fits'):
             fitting = np.unique(_row_entries(self._compatible, items)[0])
             scatter('fits', fitting, np.ones(len(fitting)))
@@ -572,7 +579,9 @@ class Recommender:
     def _explain(self, i: int, score: float, parts: dict[str, float], m: int | None,
                  items: np.ndarray, settings: Settings) -> Recommendation:
         product = self.products[i]
-        component = max(parts, key=parts.get) if parts and max(parts.values()) > 0 else ''
+        # on a tie the member's own reason (their products) wins over "a best seller"
+        component = max(parts, key=lambda c: (round(parts[c], 9), c != 'pop')) \
+            if parts and max(parts.values()) > 0 else ''
         if m is not None and i in items:
             component = 'repeat'  # the member's own product again: their buying rhythm says why
         reason_zh, reason_en = self._reason(i, component, m, items, settings)

@@ -69,7 +69,8 @@ def _variants(model: Recommender) -> list[tuple[str, Settings]]:
         out += [('cf', replace(base, cf=kind, ease_lambda=lam, profile_half_life_days=h))
                 for h in PROFILE_HALF_LIVES]
     out.append(('seq', base))
-    out += [('repeat', replace(base, repeat_half_life_days=h)) for h in REPEAT_HALF_LIVES]
+    out += [('repeat', replace(base, repeat_half_life_days=h, repeat_due=due))
+            for h in REPEAT_HALF_LIVES for due in (False, True)]
     out += [('pop', replace(base, popularity_half_life_days=h)) for h in POPULARITY_HALF_LIVES]
     if len(model.brands) > 1 or len(model.categories) > 1:
         tilts = BRAND_TILTS if len(model.brands) > 1 else (0.0,)
@@ -163,7 +164,8 @@ def _settings(choice: _Choice, variants: list[tuple[str, Settings]]) -> Settings
         chosen = replace(chosen, cf=picked['cf'].cf, ease_lambda=picked['cf'].ease_lambda,
                          profile_half_life_days=picked['cf'].profile_half_life_days)
     if 'repeat' in picked:
-        chosen = replace(chosen, repeat_half_life_days=picked['repeat'].repeat_half_life_days)
+        chosen = replace(chosen, repeat_half_life_days=picked['repeat'].repeat_half_life_days,
+                         repeat_due=picked['repeat'].repeat_due)
     if 'pop' in picked:
         chosen = replace(chosen, popularity_half_life_days=picked['pop'].popularity_half_life_days)
     if 'affinity' in picked:
