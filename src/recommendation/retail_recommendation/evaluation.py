@@ -88,10 +88,10 @@ def leave_last_out(history: History, known_skus: Iterable[str] | None = None) ->
     held = {c: r for c, r in last.items() if count[c] >= 2}
     keep = _known_rows(history, known)
     keep[list(held.values())] = False
-    train = history.select(keep)
-    owned = _owned(train)
+    kept = history.select(keep)
+    owned = _owned(kept)
     held_out = {c: history.skus[r] for c, r in held.items()}
-    return Split(train=train, held_out=held_out,
+    return Split(train=kept, held_out=held_out,
                  discovery={c: s for c, s in held_out.items() if s not in owned.get(c, ())})
 
 
@@ -108,8 +108,8 @@ def time_split(history: History, cutoff: float, known_skus: Iterable[str] | None
     usable = _known_rows(history, known)
     before = usable & (history.ts < cutoff)
     trained = {history.customer_ids[r] for r in np.flatnonzero(before)}
-    train = history.select(before)
-    owned = _owned(train)
+    kept = history.select(before)
+    owned = _owned(kept)
     first: dict[str, int] = {}
     first_new: dict[str, int] = {}
     for r in np.flatnonzero(usable & (history.ts >= cutoff)).tolist():
@@ -121,7 +121,7 @@ def time_split(history: History, cutoff: float, known_skus: Iterable[str] | None
         if history.skus[r] not in owned[customer] and (
                 customer not in first_new or history.ts[r] < history.ts[first_new[customer]]):
             first_new[customer] = r
-    return Split(train=train, held_out={c: history.skus[r] for c, r in first.items()}, name='time',
+    return Split(train=kept, held_out={c: history.skus[r] for c, r in first.items()}, name='time',
                  discovery={c: history.skus[r] for c, r in first_new.items()})
 
 
