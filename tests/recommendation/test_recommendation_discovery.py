@@ -52,8 +52,7 @@ def test_consumables_are_learned_per_product_and_per_category_not_from_the_tag()
     by_category: dict[str, list] = {}
     for p in catalog.products:
         by_category.setdefault(p.category, []).append(p)
-    (rebought_cat, rebought), (durable_cat, durables) = [
-        (c, ps) for c, ps in by_category.items() if len(ps) >= 2][:2]
+    rebought, durables = [ps for ps in by_category.values() if len(ps) >= 2][:2]
     tagged = replace(durables[0], tags=('consumable',))  # the catalog says consumable, the data says no
     products = [tagged if p.sku == tagged.sku else p for p in catalog.products]
     catalog = Catalog(path='learned', products=products)
@@ -161,7 +160,7 @@ def test_training_is_a_function_and_the_recommender_does_not_import_it():
     src = Path(__file__).resolve().parents[2] / 'src' / 'recommendation' / 'retail_recommendation'
     code = ('import sys, retail_recommendation.recommender as r; '
             'assert "retail_recommendation.training" not in sys.modules, "recommender imports training"')
-    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     tree = ast.parse((src / 'training.py').read_text())
     written = [f'line {node.lineno}: {ast.unparse(target)}' for node in ast.walk(tree)

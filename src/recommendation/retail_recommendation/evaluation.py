@@ -209,7 +209,7 @@ def evaluate_ease_masked(catalog: Catalog, split: Split, k: int, coded: _Coded |
         except ValueError as exc:
             return Metrics(DISCOVERY_BASELINES[1], float('nan'), float('nan'), 0.0, len(split.discovery),
                            {'note': str(exc), 'question': 'never bought'})
-        lists = coded.top_lists(lambda rows: (coded.binary[rows] @ b).toarray(), k, exclude_owned=True)
+        lists = coded.top_lists(lambda rows, b=b: (coded.binary[rows] @ b).toarray(), k, exclude_owned=True)
         metrics = _score(DISCOVERY_BASELINES[1], lists, split.discovery, len(catalog),
                          question='never bought', **{'lambda': lam})
         if best is None or metrics.hit_rate > best.hit_rate:
@@ -234,7 +234,7 @@ def evaluate_ease(catalog: Catalog, split: Split, k: int, coded: _Coded | None =
             b = coded.ease(lam)
         except ValueError as exc:
             return Metrics(BASELINES[2], float('nan'), float('nan'), 0.0, len(split.held_out), {'note': str(exc)})
-        lists = coded.top_lists(lambda rows: (coded.binary[rows] @ b).toarray(), k)
+        lists = coded.top_lists(lambda rows, b=b: (coded.binary[rows] @ b).toarray(), k)
         metrics = _score(BASELINES[2], lists, split.held_out, len(catalog), **{'lambda': lam})
         if best is None or metrics.hit_rate > best.hit_rate:
             best = metrics

@@ -39,7 +39,7 @@ from retail_recommendation.recommender import (COMPONENTS, INF, Progress, Recomm
 
 K = 10
 MIN_MEMBERS = 30            # fewer validation members than this: the uninformed defaults
-MAX_MEMBERS = 1500          # validation sample
+MAX_MEMBERS = 3000          # validation sample (fewer for large catalogs: MAX_SCORED)
 MAX_SCORED = 250_000_000    # members x products x variants scored during the search
 CANDIDATES = 50             # per variant and member
 WEIGHT_GRID = (0.0, 0.05, 0.15, 0.4, 1.0, 2.5)
