@@ -83,11 +83,12 @@ def test_consumables_are_learned_per_product_and_per_category_not_from_the_tag()
     (12, 3, True),      # 25 % of 12: the lower bound still clears 5 %
 ])
 def test_repurchase_needs_support(buyers, rebuyers, expected):
-    # one member per buyer of product 0 (alone in its category); `rebuyers` bought it on two visits
+    # one member per buyer of product 0 (alone in its category), each came back later; `rebuyers`
+    # bought it again then, the others bought other things (one visit ago without it)
     visits = np.ones(buyers)
     visits[:rebuyers] = 2
     profiles = comp.Profiles(ptr=np.arange(buyers + 1), items=np.zeros(buyers, np.int64), visits=visits,
-                             first=np.zeros(buyers), last=visits * DAY, ago=np.zeros(buyers, np.int64))
+                             first=np.zeros(buyers), last=visits * DAY, ago=(visits == 1).astype(np.int64))
     stats = comp.repeat_stats(profiles, np.array([0, 1]), np.zeros(2))
     assert bool(stats.repurchasable[0]) == expected
 

@@ -173,7 +173,7 @@ def _evaluate(args) -> int:
         peer = best_baseline(results, peers)
         table = Table(title=f'{title}; {len(history)} purchases, {len(catalog)} products')
         for column in ('method', f'HR@{args.k}', f'NDCG@{args.k}', 'coverage', f'HR vs {peer.method}'):
-            table.add_column(column, justify='left' if column == 'method' else 'right')
+            table.add_column(column, justify='left' if column == 'method' else 'right', no_wrap=column == 'method')
         for m in (m for m in results if m.method in methods):
             ratio = f'{m.hit_rate / peer.hit_rate:.2f}x' if peer.hit_rate and m.hit_rate == m.hit_rate else '-'
             hr = f'{m.hit_rate:.3f}' if m.hit_rate == m.hit_rate else 'n/a'

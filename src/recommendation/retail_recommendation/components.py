@@ -27,9 +27,10 @@ DAY_S = 86400.0
 # on 2 cores; validation solves it a few times, which keeps training under a minute.
 EASE_MAX_ITEMS = 5000
 VISIT_CAP = 12  # products of one visit used for follow-ups (bounds wholesale baskets' pair count)
-# A consumable: the lower one-sided 95 % (Wilson) bound of the share of its buyers who bought it again
-# on a later visit is at least REBUY_MIN_RATE, judged on the product's own buyers when it has
-# MIN_SUPPORT of them, else on its category's, else on the catalog's prior (a store without data).
+# A consumable: the lower one-sided 95 % (Wilson) bound of the share of its buyers who came back
+# later that bought it again is at least REBUY_MIN_RATE, judged on the product's own such buyers
+# when it has MIN_SUPPORT of them, else on its category's, else on the catalog's prior (a store
+# without data).
 REBUY_MIN_RATE = 0.05
 MIN_SUPPORT = 10
 WILSON_Z = 1.645
@@ -269,12 +270,15 @@ def repeat_stats(profiles: Profiles, item_category: np.ndarray, prior_rate: np.n
     cat_rate = (cat_rebuyers + strength * store_rate) / (cat_buyers + strength)
     prior = np.maximum(cat_rate[item_category], prior_rate)
     rate = (rebuyers + strength * prior) / (buyers + strength)
-    # a consumable by the data: the product's own buyers if enough, else its category's, else the prior
-    own = buyers >= MIN_SUPPORT
-    by_category = ~own & (cat_buyers[item_category] >= MIN_SUPPORT)
-    repurchasable = np.where(own, wilson_lower(rebuyers, buyers) >= REBUY_MIN_RATE,
+    # a consumable by the data: among the buyers who came back after buying it (only they could buy
+    # it again), the share who did; the product's own if enough, else its category's, else the prior
+    returned = np.bincount(profiles.items, rebuy | (profiles.ago > 0), minlength=n).astype(np.float64)
+    cat_returned = np.bincount(item_category, returned, minlength=n_cat)
+    own = returned >= MIN_SUPPORT
+    by_category = ~own & (cat_returned[item_category] >= MIN_SUPPORT)
+    repurchasable = np.where(own, wilson_lower(rebuyers, returned) >= REBUY_MIN_RATE,
                              np.where(by_category,
-                                      wilson_lower(cat_rebuyers, cat_buyers)[item_category] >= REBUY_MIN_RATE,
+                                      wilson_lower(cat_rebuyers, cat_returned)[item_category] >= REBUY_MIN_RATE,
                                       prior_rate >= REBUY_MIN_RATE))
     # mean gap of each re-buyer, then the median per product (category's median as the fallback)
     gap = np.where(rebuy, (profiles.last - profiles.first) / np.maximum(profiles.visits - 1, 1) / DAY_S, np.nan)
