@@ -7,7 +7,7 @@ import pytest
 
 from retail_common.catalog import load_catalog
 from retail_recommendation.history import History, load_history, write_history
-from retail_recommendation.recommender import Recommender
+from retail_recommendation.training import train
 from retail_recommendation.synthetic import make_catalog, simulate_purchases, write_catalog
 
 DATA = Path(__file__).resolve().parent.parent / 'data' / 'recommendation'
@@ -18,7 +18,7 @@ def tiny():
     """(catalog, history, model) of tests/data/recommendation (bad rows included on purpose)."""
     catalog = load_catalog(DATA / 'catalog.csv')
     history = load_history(DATA / 'history.csv', catalog.by_sku)
-    return catalog, history, Recommender(catalog, history)
+    return catalog, history, train(catalog, history)
 
 
 @pytest.fixture(scope='session')
@@ -26,7 +26,7 @@ def planted():
     """(catalog, history, model): 300 products, 1500 members with planted habits."""
     catalog = make_catalog(300, seed=11)
     history = History.from_purchases(simulate_purchases(catalog, 1500, seed=12))
-    return catalog, history, Recommender(catalog, history)
+    return catalog, history, train(catalog, history)
 
 
 @pytest.fixture(scope='session')

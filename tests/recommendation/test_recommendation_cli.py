@@ -32,6 +32,27 @@ def test_json_has_one_line_per_customer_in_the_documented_shape():
     assert lines[1]['items'][0]['sku'] == 'HP-INK1'
 
 
+def test_exclude_owned_gives_the_discovery_list():
+    import csv
+    with open(HISTORY, newline='', encoding='utf-8') as handle:
+        owned: dict[str, set[str]] = {}
+        for row in csv.DictReader(handle):
+            owned.setdefault(row.get('customer_id', ''), set()).add(row.get('sku', ''))
+    members = sorted(c for c in owned if c.startswith('m-'))[:5]
+    plain = retailbot('recommend', '--catalog', CATALOG, '--history', HISTORY, '--customers', ','.join(members),
+                      '--k', '30', '--json')
+    result = retailbot('recommend', '--catalog', CATALOG, '--history', HISTORY, '--customers', ','.join(members),
+                       '--k', '30', '--json', '--exclude-owned')
+    assert result.returncode == 0 and plain.returncode == 0, result.stderr
+    again = 0
+    for line, plain_line in zip(map(json.loads, result.stdout.splitlines()), map(json.loads, plain.stdout.splitlines())):
+        skus = {item['sku'] for item in line['items']}
+        assert skus and not skus & owned[line['customer_id']], line
+        again += len({item['sku'] for item in plain_line['items']} & owned[line['customer_id']])
+    assert again > 0  # without the flag, re-bought products (the ink) do come back
+    assert '--exclude-owned' in retailbot('recommend', '--help').stdout
+
+
 def test_constraints_from_the_command_line():
     result = retailbot('recommend', '--catalog', CATALOG, '--history', HISTORY, '--customers', 'm-1',
                        '--k', '5', '--category', 'phone', '--brand', 'xiaomi', '--min-price', '1000',
@@ -76,6 +97,7 @@ def test_help_shows_both_forms():
 
 RETAIL = Path(__file__).resolve().parent.parent / 'data' / 'retail'
 PEERS = ('popularity (distinct buyers)', 'item-kNN (cosine)', 'EASE', 'ALS (implicit)')
+DISCOVERY_PEERS = ('popularity, owned masked', 'EASE, owned masked')
 
 
 @pytest.mark.slow
@@ -85,8 +107,15 @@ def test_eval_on_a_planted_store_puts_the_hybrid_ahead_of_every_peer(planted_fil
     result = retailbot(*args, '--json')
     assert result.returncode == 0, result.stderr
     rows = {r['method']: r for r in map(json.loads, result.stdout.splitlines())}
-    assert set(rows) == {*PEERS, 'hybrid'}
+    assert set(rows) == {*PEERS, 'hybrid', *DISCOVERY_PEERS, 'hybrid discovery'}
     hybrid = rows['hybrid']
+    # discovery: the next product never bought before, the same run, owned products masked
+    discovery = rows['hybrid discovery']
+    assert discovery['question'] == 'never bought' and hybrid['question'] == 'next purchase'
+    assert all(rows[p]['members'] == discovery['members'] > 300 for p in DISCOVERY_PEERS)
+    assert discovery['hr'] > max(rows[p]['hr'] for p in DISCOVERY_PEERS), rows
+    assert hybrid['owned_durables'] == 0 and discovery['owned_slots'] == 0
+    assert 0 < hybrid['owned_slots'] < hybrid['slots']  # the planted consumables come back
     assert all(rows[p]['members'] == hybrid['members'] > 500 for p in PEERS)
     assert hybrid['hr'] >= 2 * rows['popularity (distinct buyers)']['hr'], rows
     assert all(hybrid['hr'] > rows[p]['hr'] for p in PEERS), rows
@@ -94,7 +123,9 @@ def test_eval_on_a_planted_store_puts_the_hybrid_ahead_of_every_peer(planted_fil
 
     table = retailbot(*args)
     assert table.returncode == 0, table.stderr
-    for word in (*PEERS, 'hybrid', 'HR@10', 'NDCG@10', 'coverage', 'settings chosen by validation: weights:'):
+    for word in (*PEERS, 'hybrid', 'HR@10', 'NDCG@10', 'coverage', 'settings chosen by validation: weights:',
+                 *DISCOVERY_PEERS, 'hybrid discovery', 'the next product never bought before',
+                 "robot's list: 0 owned durable(s)"):
         assert word in table.stdout
 
 

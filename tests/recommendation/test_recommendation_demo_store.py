@@ -8,7 +8,8 @@ import pytest
 
 from retail_common.catalog import load_catalog
 from retail_recommendation.history import load_history
-from retail_recommendation.recommender import Constraints, Recommender
+from retail_recommendation.recommender import Constraints
+from retail_recommendation.training import train
 
 DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
 
@@ -17,7 +18,7 @@ DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
 def demo():
     catalog = load_catalog(DEMO / 'catalog.csv')
     history = load_history(DEMO / 'history.csv', catalog.by_sku)
-    return catalog, history, Recommender(catalog, history)
+    return catalog, history, train(catalog, history)
 
 
 def test_demo_history_is_clean_and_sized_for_the_repo(demo):
@@ -66,7 +67,7 @@ def test_a_returned_phone_is_never_the_reason(tmp_path):
     history = load_history(path, catalog.by_sku)
     assert not [i for i in history.issues if 'matches no purchase' in str(i)]
     assert (customer, sku) not in set(zip(history.customer_ids, history.skus))
-    items = Recommender(catalog, history).recommend(customer, Constraints(category='phone', max_price=3000), 3)
+    items = train(catalog, history).recommend(customer, Constraints(category='phone', max_price=3000), 3)
     assert items
     for item in items:
         assert item.reason_en != 'because you bought a Huawei phone' and 'Mate 60' not in item.reason_en

@@ -42,12 +42,12 @@ def core_recommender(catalog: Catalog, store_dir: Path) -> tuple[Recommend, str]
     """The recommendation core if importable (with the store's history.csv when present)."""
     try:
         from retail_recommendation.history import load_history
-        from retail_recommendation.recommender import Recommender
+        from retail_recommendation.training import train
     except ImportError as exc:
         return catalog_recommender(catalog), f'recommendation core not available ({exc}); using catalog matches'
     history_path = store_dir / 'history.csv'
     history = load_history(history_path, known_skus=catalog.by_sku) if history_path.is_file() else None
-    model = Recommender(catalog, history)
+    model = train(catalog, history)
 
     def recommend(query: RecommendQuery) -> list[RecommendedProduct]:
         constraints = query.constraints          # the recommender's own type

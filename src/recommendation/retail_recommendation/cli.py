@@ -1,7 +1,7 @@
 """`retailbot recommend`: recommendations for listed members, and `retailbot recommend eval`.
 
     retailbot recommend --catalog CSV --history CSV --customers ID[,ID...] --k K
-                        [--category C] [--brand B] [--min-price N] [--max-price N] [--json]
+                        [--category C] [--brand B] [--min-price N] [--max-price N] [--exclude-owned] [--json]
     retailbot recommend eval --catalog CSV --history CSV[.gz] --k 10 [--split last|time --cutoff DATE] [--json]
 
 The optional positional `eval` turns the same parser into the evaluation: argparse cannot mix a
@@ -22,7 +22,10 @@ def register(subparsers) -> None:
         description='Recommend products to the listed members (or evaluate the recommender with '
                     '`recommend eval`: HR@k, NDCG@k and catalog coverage of the hybrid next to '
                     'popularity by distinct buyers, cosine item-kNN, EASE and ALS on one split, '
-                    'and the settings validation chose).')
+                    'then discovery - the next product each member had never bought - of the '
+                    'hybrid\'s discovery list next to EASE and popularity with owned products masked, '
+                    'the owned durables the robot\'s list shows (must be 0), and the settings '
+                    'validation chose).')
     parser.add_argument('action', nargs='?', choices=['eval'],
                         help='eval: offline evaluation instead of recommendations')
     parser.add_argument('--catalog', required=True, metavar='CSV', help='catalog CSV')
@@ -36,6 +39,9 @@ def register(subparsers) -> None:
     parser.add_argument('--min-price', type=float, default=0.0, metavar='N', help='lowest price, CNY')
     parser.add_argument('--max-price', type=float, default=0.0, metavar='N',
                         help='highest price, CNY (0: no limit)')
+    parser.add_argument('--exclude-owned', action='store_true',
+                        help='the discovery list: nothing the member already bought (by default '
+                             'only consumables the data shows people re-buy come back)')
     parser.add_argument('--language', choices=['zh', 'en'], default='zh',
                         help='language of the `reason` field (both are always given too)')
     parser.add_argument('--split', choices=['last', 'time'], default='last',
@@ -76,14 +82,15 @@ def run(args) -> int:
     if loaded is None:
         return 2
     from retail_common.cli_output import print_json
-    from retail_recommendation.recommender import Constraints, Recommender
+    from retail_recommendation.recommender import Constraints
+    from retail_recommendation.training import train
     catalog, history = loaded
     with _progress() as step:
-        model = Recommender(catalog, history, progress=step)
+        model = train(catalog, history, progress=step)
     constraints = Constraints(category=args.category, brand=args.brand, min_price=args.min_price,
                               max_price=args.max_price)
     for customer in [c.strip() for c in args.customers.split(',')]:
-        items = model.recommend(customer, constraints, args.k)
+        items = model.recommend(customer, constraints, args.k, exclude_owned=args.exclude_owned)
         if args.json:
             print_json({'customer_id': customer, 'items': [
                 {'sku': r.sku, 'score': r.score, 'reason': r.reason(args.language),
@@ -146,30 +153,39 @@ def _evaluate(args) -> int:
     from rich.console import Console
     from rich.table import Table
     from retail_common.cli_output import print_json
-    from retail_recommendation.evaluation import HYBRID, best_baseline, evaluate_all
+    from retail_recommendation.evaluation import (BASELINES, DISCOVERY_BASELINES, HYBRID, HYBRID_DISCOVERY,
+                                                  best_baseline, evaluate_all)
     with _progress() as step:
         results = evaluate_all(catalog, split, args.k, progress=step)
     hybrid = next(m for m in results if m.method == HYBRID)
-    peer = best_baseline(results)
+    discovery = next(m for m in results if m.method == HYBRID_DISCOVERY)
     if args.json:
         for metrics in results:
-            print_json(metrics.as_dict() | {'k': args.k, 'split': split.name})
+            print_json({'question': 'next purchase'} | metrics.as_dict() | {'k': args.k, 'split': split.name})
         return 0
     what = ('each member\'s latest purchase held out' if args.split == 'last'
             else f'trained before {args.cutoff}, first purchase after it')
-    table = Table(title=f'{split.name} ({what}): {len(split.held_out)} members, {len(history)} purchases, '
-                        f'{len(catalog)} products')
-    for column in ('method', f'HR@{args.k}', f'NDCG@{args.k}', 'coverage', f'HR vs {peer.method}'):
-        table.add_column(column, justify='left' if column == 'method' else 'right')
-    for m in results:
-        ratio = f'{m.hit_rate / peer.hit_rate:.2f}x' if peer.hit_rate and m.hit_rate == m.hit_rate else '-'
-        hr = f'{m.hit_rate:.3f}' if m.hit_rate == m.hit_rate else 'n/a'
-        table.add_row(m.method, hr, f'{m.ndcg:.3f}' if m.ndcg == m.ndcg else 'n/a', f'{m.coverage:.1%}', ratio)
     out = Console()
-    out.print(table)
+    for title, methods, peers in (
+            (f'{split.name} ({what}): {len(split.held_out)} members', (*BASELINES, HYBRID), BASELINES),
+            (f'discovery: the next product never bought before, {len(split.discovery)} members',
+             (*DISCOVERY_BASELINES, HYBRID_DISCOVERY), DISCOVERY_BASELINES)):
+        peer = best_baseline(results, peers)
+        table = Table(title=f'{title}; {len(history)} purchases, {len(catalog)} products')
+        for column in ('method', f'HR@{args.k}', f'NDCG@{args.k}', 'coverage', f'HR vs {peer.method}'):
+            table.add_column(column, justify='left' if column == 'method' else 'right', no_wrap=column == 'method')
+        for m in (m for m in results if m.method in methods):
+            ratio = f'{m.hit_rate / peer.hit_rate:.2f}x' if peer.hit_rate and m.hit_rate == m.hit_rate else '-'
+            hr = f'{m.hit_rate:.3f}' if m.hit_rate == m.hit_rate else 'n/a'
+            table.add_row(m.method, hr, f'{m.ndcg:.3f}' if m.ndcg == m.ndcg else 'n/a', f'{m.coverage:.1%}', ratio)
+        out.print(table)
     for m in results:
         if 'note' in m.extra:
             out.print(f'{m.method}: {m.extra["note"]}')
+    out.print(f'robot\'s list: {hybrid.extra["owned_durables"]} owned durable(s) and {hybrid.extra["owned_slots"]} '
+              f'owned product(s) in {hybrid.extra["slots"]} slots; discovery list: '
+              f'{discovery.extra["owned_slots"]} owned product(s)')
     out.print(f'hybrid settings chosen by validation: {hybrid.extra["settings"]}', soft_wrap=True)
+    out.print(f'discovery settings chosen by validation: {discovery.extra["settings"]}', soft_wrap=True)
     out.print(f'{hybrid.extra["validation"]}; trained in {hybrid.extra["train_s"]:.1f} s', soft_wrap=True)
     return 0

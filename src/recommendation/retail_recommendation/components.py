@@ -11,7 +11,8 @@ settings, reasons or requests. Names follow the field:
   * `follow_ups` - what members buy on their next visits after a product (a first-order
     sequential model over visits, like the item-to-item transitions of FPMC without factors);
   * `repeat_stats` - how often buyers of a product buy it again, on a later visit, and after how
-    long (hierarchically smoothed: product -> category -> store);
+    long (hierarchically smoothed: product -> category -> store), and which products are
+    consumables people buy again (everything else a member owns is a durable);
   * `popularity` - distinct buyers, each weighted by the recency of their last purchase.
 """
 from __future__ import annotations
@@ -26,6 +27,22 @@ DAY_S = 86400.0
 # on 2 cores; validation solves it a few times, which keeps training under a minute.
 EASE_MAX_ITEMS = 5000
 VISIT_CAP = 12  # products of one visit used for follow-ups (bounds wholesale baskets' pair count)
+# A consumable: the lower one-sided 95 % (Wilson) bound of the share of its buyers who came back
+# later that bought it again is at least REBUY_MIN_RATE, judged on the product's own such buyers
+# when it has MIN_SUPPORT of them, else on its category's, else on the catalog's prior (a store
+# without data).
+REBUY_MIN_RATE = 0.05
+MIN_SUPPORT = 10
+WILSON_Z = 1.645
+
+
+def wilson_lower(successes: np.ndarray, trials: np.ndarray, z: float = WILSON_Z) -> np.ndarray:
+    """Lower bound of the Wilson score interval of successes / trials (0 where there are no trials)."""
+    n = np.maximum(np.asarray(trials, dtype=np.float64), 1e-12)
+    p = np.asarray(successes, dtype=np.float64) / n
+    centre = p + z * z / (2 * n)
+    spread = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return np.where(np.asarray(trials) > 0, (centre - spread) / (1 + z * z / n), 0.0)
 
 
 def decay(age_s: np.ndarray | float, half_life_days: float):
@@ -182,7 +199,7 @@ def ease_lambdas(x: sparse.csr_matrix) -> list[float]:
     """The L2 strengths validation tries: around the mean number of buyers of a sold product."""
     buyers = np.asarray(x.sum(axis=0)).ravel()
     mean = float(buyers[buyers > 0].mean()) if (buyers > 0).any() else 1.0
-    return [round(mean * f, 1) for f in (0.5, 2.0, 8.0)]
+    return [round(mean * f, 1) for f in (0.5, 2.0, 8.0, 32.0)]
 
 
 def cosine_knn(x: sparse.csr_matrix, keep: int, shrink: float = 10.0) -> sparse.csr_matrix:
@@ -232,7 +249,7 @@ class RepeatStats:
     rate: np.ndarray       # per product: smoothed share of its buyers who bought it on a later visit
     interval_days: np.ndarray  # per product: median days between a buyer's visits with it (smoothed)
     buyers: np.ndarray     # distinct buyers per product
-    shown: np.ndarray      # the data shows re-buying (the product's own re-buyers, or its category's)
+    repurchasable: np.ndarray  # a consumable people buy again: an owner may be offered it again
 
 
 def repeat_stats(profiles: Profiles, item_category: np.ndarray, prior_rate: np.ndarray,
@@ -253,8 +270,16 @@ def repeat_stats(profiles: Profiles, item_category: np.ndarray, prior_rate: np.n
     cat_rate = (cat_rebuyers + strength * store_rate) / (cat_buyers + strength)
     prior = np.maximum(cat_rate[item_category], prior_rate)
     rate = (rebuyers + strength * prior) / (buyers + strength)
-    # evidence, not the prior: the product's own re-buyers, or a category where several re-buy
-    shown = (rebuyers >= 1) | (cat_rebuyers[item_category] >= 2)
+    # a consumable by the data: among the buyers who came back after buying it (only they could buy
+    # it again), the share who did; the product's own if enough, else its category's, else the prior
+    returned = np.bincount(profiles.items, rebuy | (profiles.ago > 0), minlength=n).astype(np.float64)
+    cat_returned = np.bincount(item_category, returned, minlength=n_cat)
+    own = returned >= MIN_SUPPORT
+    by_category = ~own & (cat_returned[item_category] >= MIN_SUPPORT)
+    repurchasable = np.where(own, wilson_lower(rebuyers, returned) >= REBUY_MIN_RATE,
+                             np.where(by_category,
+                                      wilson_lower(cat_rebuyers, cat_returned)[item_category] >= REBUY_MIN_RATE,
+                                      prior_rate >= REBUY_MIN_RATE))
     # mean gap of each re-buyer, then the median per product (category's median as the fallback)
     gap = np.where(rebuy, (profiles.last - profiles.first) / np.maximum(profiles.visits - 1, 1) / DAY_S, np.nan)
     interval = np.full(n, np.nan)
@@ -269,7 +294,7 @@ def repeat_stats(profiles: Profiles, item_category: np.ndarray, prior_rate: np.n
         for c in np.unique(item_category[items_sorted]):
             cat_interval[c] = np.median(gaps_sorted[item_category[items_sorted] == c])
         interval = np.where(np.isnan(interval), cat_interval[item_category], interval)
-    return RepeatStats(rate, interval, buyers, shown)
+    return RepeatStats(rate, interval, buyers, repurchasable.astype(bool))
 
 
 def popularity(profiles: Profiles, n_items: int, now: float, half_life_days: float) -> np.ndarray:

@@ -15,9 +15,18 @@ product for that member (so weights compare), fitted on the store's own history
   * `fits` - the catalog's `for_<SKU>` tags: the ink that fits the member's printer.
 Which components are on, their weights, neighbourhood sizes, regularisation and half-lives are
 `Settings`, chosen by validation on the same history when the model is trained
-(`training.choose_settings`); `Recommender(catalog, history)` does that. Store context
-(promotion, margin tag) lifts a score slightly; hard constraints (category, brand, price range,
-in stock) and "no second identical product unless members re-buy it" are a mask applied before
+(`training.train(catalog, history)` returns the fitted model; `Recommender(catalog, history,
+settings=...)` fits given settings, the documented prior by default). There are two blends: the
+robot's list (`settings`) and the discovery list (`discovery`: only products the member never
+bought, `recommend(..., exclude_owned=True)`), each validated on its own question.
+
+Owned products: a product the member already bought comes back (in the robot's list) only when
+the data shows it is a consumable people buy again (`components.repeat_stats`: the share of its
+buyers who bought it on a later visit, judged by its lower confidence bound, on the product's own
+buyers when there are enough of them, else on its category's; the catalog's `consumable` tag is
+only the prior of a store without data). Everything else the member owns is a durable and never
+comes back. Store context (promotion, margin tag) lifts a score slightly; hard constraints
+(category, brand, price range, in stock) and the owned-durable rule are a mask applied before
 ranking, so they hold whatever the scores are. Each item's reason, in Chinese and English, names
 the component that contributed most to it.
 
@@ -45,9 +54,6 @@ WEEK_S = 7 * DAY_S
 COMPAT_TAG_PREFIX = 'for_'
 MARGIN_TAG_PREFIX = 'margin='
 COMPONENTS = ('cf', 'seq', 'repeat', 'pop', 'affinity', 'fits')
-# A product the member owns comes back only when it is a consumable, or the data shows re-buying
-# (its own re-buyers, or two in its category) and the smoothed share of its buyers who re-buy is at least:
-REBUY_MIN_RATE = 0.05
 CONSUMABLE_PRIOR = 0.5  # re-buy rate a `consumable` tag stands for until the data says otherwise
 NEIGHBOURS = 100        # kept per product in the cf and seq matrices (bounds request time)
 INF = math.inf
@@ -74,11 +80,10 @@ class Settings:
     profile_half_life_days: float = INF  # recency of the member's products for cf and affinity
     seq_lags: int = 2                    # later visits that count as a follow-up
     repeat_half_life_days: float = INF
+    repeat_due: bool = False             # x min(1, days since the member's last one / the product's re-buy interval)
     popularity_half_life_days: float = INF
     brand_tilt: float = 4.0              # x(1 + tilt * member's share of purchases in the brand)
     other_fit: float = 1.0               # x this for a product made for a device the member lacks
-    rebuy_evidence: bool = True          # owned products come back only where the data shows re-buying;
-                                         # False: validation found members' own products come back here
     promotion_lift: float = 0.05         # store context, not learned: the store's own policy
     margin_lift: float = 0.1
 
@@ -100,11 +105,10 @@ class Settings:
         if self.weight('seq') > 0:
             parts.append(f'seq: {self.seq_lags} visit(s) ahead')
         if self.weight('repeat') > 0:
-            parts.append(f'repeat half-life {days(self.repeat_half_life_days)}')
+            parts.append(f'repeat half-life {days(self.repeat_half_life_days)}'
+                         + (', when due' if self.repeat_due else ''))
         if self.weight('pop') > 0 or not on:
             parts.append(f'popularity half-life {days(self.popularity_half_life_days)}')
-        if not self.rebuy_evidence:
-            parts.append("members' own products may come back")
         if self.weight('affinity') > 0:
             parts.append(f'brand tilt {self.brand_tilt:g}' + (f', made for a device not owned x{self.other_fit:g}'
                                                                if self.other_fit != 1.0 else ''))
@@ -142,13 +146,21 @@ class Validation:
     alone: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     note: str = ''
+    discovery_members: int = 0   # members whose held-out visit has a product they never bought before
+    discovery_blend: float = 0.0  # the discovery blend's recall@10 of those products, owned masked
+    discovery_alone: dict[str, float] = field(default_factory=dict)
 
     def describe(self) -> str:
         if not self.members:
             return f'not validated ({self.note})'
         alone = ', '.join(f'{c} {v:.3f}' for c, v in sorted(self.alone.items(), key=lambda kv: -kv[1]))
-        return (f'validation {self.metric} {self.blend:.3f} on {self.members} members '
+        text = (f'validation {self.metric} {self.blend:.3f} on {self.members} members '
                 f'(each component alone: {alone}; {self.seconds:.1f} s)')
+        if self.discovery_members:
+            alone = ', '.join(f'{c} {v:.3f}' for c, v in sorted(self.discovery_alone.items(), key=lambda kv: -kv[1]))
+            text += (f'; discovery {self.metric} {self.discovery_blend:.3f} on {self.discovery_members} members '
+                     f'(alone: {alone})')
+        return text
 
 
 def _bought(product: Product) -> str:
@@ -206,32 +218,64 @@ def _row_entries(matrix: sparse.csr_matrix, rows: np.ndarray) -> tuple[np.ndarra
 Progress = Callable[[str, float], None]  # (what is being done, fraction done 0..1)
 
 
-class Recommender:
-    """A fitted model of one store. `Recommender(catalog, history)` trains and validates.
+def encode(sku_index: dict[str, int], history: History
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+    """(product, member, ts, qty, member index) of the rows whose sku the catalog lists."""
+    item = np.fromiter((sku_index.get(s, -1) for s in history.skus), np.int64, len(history))
+    known = item >= 0
+    members: dict[str, int] = {}
+    codes = np.fromiter((members.setdefault(c, len(members)) for c in history.customer_ids),
+                        np.int64, len(history))
+    return item[known], codes[known], history.ts[known], history.qty[known].astype(np.float64), members
 
-    settings=None (default) chooses the settings by validation on `history` (training.py); pass
-    Settings to skip that. `now` (seconds) is the moment recency is measured from (default: the
-    latest purchase). `fit_seconds` is the whole training time, validation included.
+
+class Recommender:
+    """A fitted model of one store, for given settings (`training.train` chooses them by validation).
+
+    settings=None: the documented prior (`Settings()`); discovery=None: the same as `settings`.
+    `now` (seconds) is the moment recency is measured from (default: the latest purchase).
+    `validation` is what chose the settings; `fit_seconds` the whole training time (the caller's
+    `started`, a `time.perf_counter()` reading, includes its validation).
     """
 
     def __init__(self, catalog: Catalog, history: History | None = None, *,
-                 settings: Settings | None = None, now: float | None = None,
-                 progress: Progress | None = None) -> None:
-        started = time.perf_counter()
-        self.catalog = catalog
+                 settings: Settings | None = None, discovery: Settings | None = None,
+                 now: float | None = None, validation: Validation | None = None,
+                 started: float | None = None) -> None:
+        started = started if started is not None else time.perf_counter()
         history = history if history is not None else History()
-        self._index_catalog(catalog.products)
-        self.now = now if now is not None else (history.latest_ts if len(history) else time.time())
-        self.validation = Validation(note='settings given')
+        self._setup(catalog, settings, discovery, now if now is not None else
+                    (history.latest_ts if len(history) else time.time()), validation)
         # One BLAS thread: training runs next to the robot's other nodes, and a multi-threaded
         # BLAS on busy cores spins (a Cholesky solve measured 8x slower with 2 threads than 1).
         with threadpool_limits(1, 'blas'):
-            if settings is None:
-                from retail_recommendation.training import choose_settings
-                settings, self.validation = choose_settings(catalog, history, self.now, progress)
-            self.settings = settings
-            self._fit(history)
+            item, member, ts, qty, self.customer_index = self.encode(history)
+            self.fit_statistics(comp.Visits.build(item, member, ts, qty, len(self.products),
+                                                  len(self.customer_index)))
         self.fit_seconds = time.perf_counter() - started
+
+    @classmethod
+    def from_visits(cls, catalog: Catalog, visits: comp.Visits, customer_index: dict[str, int], *,
+                    settings: Settings, now: float,
+                    cf_variants: Sequence[tuple[str, float]] = ()) -> 'Recommender':
+        """A model fitted on already coded visits; `cf_variants` [(kind, lambda)] are all fitted (validation)."""
+        model = cls.__new__(cls)
+        started = time.perf_counter()
+        model._setup(catalog, settings, None, now, None)
+        model.customer_index = customer_index
+        with threadpool_limits(1, 'blas'):
+            model.fit_statistics(visits, cf_variants)
+        model.fit_seconds = time.perf_counter() - started
+        return model
+
+    def _setup(self, catalog: Catalog, settings: Settings | None, discovery: Settings | None,
+               now: float, validation: Validation | None) -> None:
+        self.catalog = catalog
+        self._index_catalog(catalog.products)
+        self.now = now
+        self.settings = settings or Settings()
+        self.discovery = discovery or self.settings
+        self.validation = validation or Validation(note='settings given')
 
     # ---------------------------------------------------------------- fitting
     def _index_catalog(self, products: Sequence[Product]) -> None:
@@ -267,16 +311,12 @@ class Recommender:
 
     def encode(self, history: History) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
         """(product, member, ts, qty, member index) of the rows whose sku the catalog lists."""
-        item = np.fromiter((self.sku_index.get(s, -1) for s in history.skus), np.int64, len(history))
-        known = item >= 0
-        members: dict[str, int] = {}
-        codes = np.fromiter((members.setdefault(c, len(members)) for c in history.customer_ids),
-                            np.int64, len(history))
-        return item[known], codes[known], history.ts[known], history.qty[known].astype(np.float64), members
+        return encode(self.sku_index, history)
 
-    def _fit(self, history: History) -> None:
-        item, member, ts, qty, self.customer_index = self.encode(history)
-        self.fit_statistics(comp.Visits.build(item, member, ts, qty, len(self.products), len(self.customer_index)))
+    @property
+    def has_fits(self) -> bool:
+        """The catalog tags some products as made for others (`for_<SKU>`)."""
+        return bool(self._compatible.nnz)
 
     def fit_statistics(self, visits: comp.Visits, cf_variants: Sequence[tuple[str, float]] = ()) -> None:
         """Fit every component on coded visits; `cf_variants` [(kind, lambda)] are kept for validation."""
@@ -289,10 +329,11 @@ class Recommender:
         self.buyers_this_week = np.bincount(visits.item, visits.ts > self.now - WEEK_S, minlength=n)
         self._popularity_cache: dict[tuple[float, bool], np.ndarray] = {}
         self.repeat = comp.repeat_stats(self.profiles, self.item_category, CONSUMABLE_PRIOR * self.consumable)
-        self.rebuyable = self.consumable | (self.repeat.shown & (self.repeat.rate >= REBUY_MIN_RATE))
+        self.rebuyable = self.repeat.repurchasable  # learned: what an owner may be offered again
         self.follow, counts = comp.follow_ups(visits, s.seq_lags, NEIGHBOURS)
         self.cf_matrices: dict[tuple[str, float], sparse.csr_matrix] = {}
-        wanted = list(cf_variants) or [(s.cf, s.ease_lambda)]
+        wanted = list(cf_variants) or list(dict.fromkeys([(s.cf, s.ease_lambda),
+                                                           (self.discovery.cf, self.discovery.ease_lambda)]))
         for kind, lam in wanted:
             if kind == 'ease':
                 lam = lam or comp.ease_lambdas(x)[1]
@@ -305,6 +346,9 @@ class Recommender:
         self.cf_key = next(iter(self.cf_matrices))
         if not cf_variants and self.cf_key != (s.cf, s.ease_lambda):
             self.settings = replace(s, cf=self.cf_key[0], ease_lambda=self.cf_key[1])
+        d = self.discovery
+        if not cf_variants and (d.cf, d.ease_lambda) not in self.cf_matrices:
+            self.discovery = replace(d, cf=self.cf_key[0], ease_lambda=self.cf_key[1])
         # category transitions (from the follow-up counts) and each product's share of its category
         n_cat = len(self.categories)
         coo = counts.tocoo()
@@ -435,9 +479,13 @@ class Recommender:
                                               1.0 / (1.0 + self.profiles.ago[at][recent])))
         if want('repeat'):
             rate = self.repeat.rate[items]
-            scatter('repeat', items, rate * np.log2(1.0 + self.profiles.visits[at])
-                    * comp.decay(age, s.repeat_half_life_days)
-                    * (self.rebuyable[items] if s.rebuy_evidence else 1.0))
+            repeat = (rate * np.log2(1.0 + self.profiles.visits[at]) * comp.decay(age, s.repeat_half_life_days)
+                      * self.rebuyable[items])
+            if s.repeat_due:  # the time between re-buys the data shows: not before it is due
+                interval = self.repeat.interval_days[items]
+                known = np.isfinite(interval) & (interval > 0)
+                repeat = repeat * np.where(known, np.minimum(age / DAY_S / np.where(known, interval, 1.0), 1.0), 1.0)
+            scatter('repeat', items, repeat)
         if want('fits'):
             fitting = np.unique(_row_entries(self._compatible, items)[0])
             scatter('fits', fitting, np.ones(len(fitting)))
@@ -459,15 +507,17 @@ class Recommender:
         return parts
 
     def owned_mask(self, m: int | None, idx: np.ndarray | None,
-                   settings: Settings | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(positions in idx of the member's products that must not come back, all their products)."""
+                   exclude_owned: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(positions in idx of the member's products that must not come back, all their products).
+
+        Durables (owned products the data does not show people re-buying) never come back;
+        `exclude_owned`: nothing the member owns comes back.
+        """
         if m is None:
             return self._no_items, self._no_items
         items = self.profiles.items[self.profiles.of(m)]
-        if not (settings or self.settings).rebuy_evidence:
-            return self._no_items, items
         pos, found = self._positions(idx, items)
-        return pos[~self.rebuyable[items[found]]], items
+        return (pos if exclude_owned else pos[~self.rebuyable[items[found]]]), items
 
     def blend(self, parts: dict[str, np.ndarray], settings: Settings | None = None) -> np.ndarray:
         s = settings or self.settings
@@ -481,19 +531,24 @@ class Recommender:
         return total if total is not None else np.zeros(len(next(iter(parts.values()))))
 
     def recommend(self, customer_id: str = '', constraints: Constraints = Constraints(),
-                  k: int = 5) -> list[Recommendation]:
-        """Top `k` products for the customer ('' or unknown = anonymous) that satisfy `constraints`."""
+                  k: int = 5, exclude_owned: bool = False) -> list[Recommendation]:
+        """Top `k` products for the customer ('' or unknown = anonymous) that satisfy `constraints`.
+
+        Owned durables never come back; `exclude_owned`: the discovery list (nothing the member
+        owns, ranked by the blend validated on products members had never bought).
+        """
         idx = self._candidates(constraints)
         size = len(self.products) if idx is None else len(idx)
         if k <= 0 or size == 0:
             return []
+        settings = self.discovery if exclude_owned else self.settings
         mask = self._admissible(idx, constraints)
         m = self.customer_index.get(customer_id)
-        parts = self.component_scores(m, idx)
-        blocked, items = self.owned_mask(m, idx)
+        parts = self.component_scores(m, idx, settings)
+        blocked, items = self.owned_mask(m, idx, exclude_owned)
         mask[blocked] = False
         # popularity always breaks ties, also when validation switched it off
-        score = (self.blend(parts) + 1e-6 * parts['pop']) * self._take(self.context_lift, idx)
+        score = (self.blend(parts, settings) + 1e-6 * parts['pop']) * self._take(self.context_lift, idx)
         valid = np.flatnonzero(mask)
         if len(valid) > k:
             valid = valid[np.argpartition(-score[valid], k - 1)[:k]]
@@ -502,20 +557,22 @@ class Recommender:
         if not len(order):
             return []
         best = score[valid[order[0]]] or 1.0
-        weights = dict(self.settings.weights)
+        weights = dict(settings.weights)
         return [self._explain(int(product_ids[o]), float(score[valid[o]] / best),
                               {name: weights.get(name, 0.0) * float(part[valid[o]]) for name, part in parts.items()},
-                              m, items)
+                              m, items, settings)
                 for o in order]
 
     # ---------------------------------------------------------------- reasons
     def _explain(self, i: int, score: float, parts: dict[str, float], m: int | None,
-                 items: np.ndarray) -> Recommendation:
+                 items: np.ndarray, settings: Settings) -> Recommendation:
         product = self.products[i]
-        component = max(parts, key=parts.get) if parts and max(parts.values()) > 0 else ''
+        # on a tie the member's own reason (their products) wins over "a best seller"
+        component = max(parts, key=lambda c: (round(parts[c], 9), c != 'pop')) \
+            if parts and max(parts.values()) > 0 else ''
         if m is not None and i in items:
             component = 'repeat'  # the member's own product again: their buying rhythm says why
-        reason_zh, reason_en = self._reason(i, component, m, items)
+        reason_zh, reason_en = self._reason(i, component, m, items, settings)
         if product.promotion:
             promo_zh, promo_en = f'促销：{product.promotion}', f'on promotion: {product.promotion}'
             reason_zh = f'{reason_zh}；{promo_zh}' if reason_zh else promo_zh
@@ -524,7 +581,8 @@ class Recommender:
             reason_zh, reason_en = '符合您的要求', 'matches what you asked for'
         return Recommendation(product, round(score, 4), reason_zh, reason_en, component)
 
-    def _reason(self, i: int, component: str, m: int | None, items: np.ndarray) -> tuple[str, str]:
+    def _reason(self, i: int, component: str, m: int | None, items: np.ndarray,
+                settings: Settings) -> tuple[str, str]:
         """The sentence for the component that put product i here."""
         if component == 'repeat' and m is not None:
             at = self.profiles.of(m)
@@ -545,7 +603,8 @@ class Recommender:
                 p = self.products[owner]
                 return f'适配您的{p.name_zh}', f'fits your {p.name_en}'
         if component in ('cf', 'seq') and len(items):
-            matrix = self.follow if component == 'seq' else self.cf_matrices[self.cf_key]
+            matrix = self.follow if component == 'seq' else \
+                self.cf_matrices.get((settings.cf, settings.ease_lambda), self.cf_matrices[self.cf_key])
             p = self.products[self._source(i, items, matrix)]
             if component == 'cf':
                 return (f'买过您那款{p.name_zh}的顾客也买了这款',

@@ -29,6 +29,7 @@ from retail_interfaces.msg import DataUpdate, RecommendedItem
 from retail_interfaces.srv import Recommend
 from retail_recommendation.history import HistoryError, load_history
 from retail_recommendation.recommender import Constraints, Recommender, Settings
+from retail_recommendation.training import train
 
 PARAMS = [
     ParamSpec('store_dir', '', 'store folder holding catalog.csv and history.csv'),
@@ -181,7 +182,7 @@ class RecommendationServer(Node):
                 self.get_logger().warning(f'{origin}: {len(issues) - MAX_ISSUES_LOGGED} more bad rows skipped')
         if self._model is None:  # answer at once with the prior settings while validation runs
             self._model = Recommender(catalog, history, settings=Settings())
-        model = Recommender(catalog, history)  # validation chooses the settings (seconds)
+        model = train(catalog, history)  # validation chooses the settings (seconds)
         self._model = model  # one reference assignment: requests see the old or the new model
         self._problem = history_note.lstrip('; ')
         self.get_logger().info(
