@@ -284,6 +284,15 @@ def test_robot_ids_are_validated(client, robot_id):
     assert response.status_code == 404, (robot_id, response.status_code)   # never quarantined
 
 
+def test_generic_mode_checks_only_the_outbox_rules(tmp_path):
+    with TestClient(create_app(tmp_path / 'p.sqlite3', ADMIN, contracts=False)) as client:
+        client.headers['Authorization'] = f'Bearer {ADMIN}'
+        answer = post(client, [event(1, type='teleport', data={'free': 'form'}),
+                               event(2, data={'embedding': [0.1] * 128})])
+        assert statuses(answer) == ['accepted', 'rejected']       # face data: never
+        client.app.state.storage.close()
+
+
 def test_an_empty_admin_token_is_refused(tmp_path):
     with pytest.raises(ValueError):
         create_app(tmp_path / 'x.sqlite3', '')

@@ -44,7 +44,7 @@ class Platform:
 def start_platform(db: Path, port: int, token: str = TOKEN) -> Platform:
     process = subprocess.Popen(
         [console_script('retailbot'), 'platform', 'serve', '--db', str(db), '--host', '127.0.0.1',
-         '--port', str(port), '--token', token],
+         '--port', str(port), '--token', token, '--event-contracts', 'generic'],   # free-form test events
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     platform = Platform(f'http://127.0.0.1:{port}', db, token, process)
 

@@ -273,8 +273,10 @@ CHECKS = {'catalog': _check_catalog, 'histories': _check_histories,
           'promotions': _check_promotions}
 
 
-def check_event(event: Any, index: int) -> EventRow | Rejected:
-    """One event of a batch: a row to store, or Rejected with the reason."""
+def check_event(event: Any, index: int, contracts: bool = True) -> EventRow | Rejected:
+    """One event of a batch: a row to store, or Rejected with the reason. `contracts`: the
+    payload must also be a declared type at its version (retail_common.events); without it only
+    the generic outbox rules apply (as `retailbot sync emit` and `Outbox.append` do)."""
     try:
         event_id, seq, kind, customer, when, text, _ = _validate_event(event, index)
     except HTTPException as exc:
@@ -287,7 +289,8 @@ def check_event(event: Any, index: int) -> EventRow | Rejected:
         return Rejected(event_id, f'events[{index}]: version must be an integer from 1 to '
                                   f'{MAX_VERSION}')
     try:
-        validate_payload(kind, version, event['data'])
+        if contracts:
+            validate_payload(kind, version, event['data'])
     except ValueError as exc:
         return Rejected(event_id, f'events[{index}]: {kind} v{version}: '
                                   f'{str(exc).splitlines()[0] if str(exc) else "invalid"}')
@@ -388,7 +391,7 @@ AUTH = (401, 403, 422, 503)
 
 
 def create_app(target: str | Path, token: str, budget: Budget = Budget(),
-               pool_size: int = 5, migrate: bool = True) -> FastAPI:
+               pool_size: int = 5, migrate: bool = True, contracts: bool = True) -> FastAPI:
     """The platform app over `target` (a postgresql:// URL or an SQLite file); `token` is the
     admin credential (ValueError when empty). DatabaseError when the database cannot be used
     or is behind the schema head and `migrate` is False."""
@@ -535,7 +538,7 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
             raise HTTPException(422, 'body must be {"events": [...]}')
         if len(events) > MAX_BATCH_EVENTS:
             raise HTTPException(413, f'{len(events)} events in one batch; at most {MAX_BATCH_EVENTS}')
-        items = [check_event(event, index) for index, event in enumerate(events)]
+        items = [check_event(event, index, contracts) for index, event in enumerate(events)]
         outcome = storage.store_events(robot_id, items)     # the store's budget checked inside
         return {'acked': outcome.accepted + outcome.duplicate, 'stored': outcome.accepted,
                 'duplicates': outcome.duplicate, 'rejected': outcome.rejected,

@@ -154,6 +154,10 @@ def register(subparsers) -> None:
                        help='per-store ingest budget: events per second (default 5000)')
     serve.add_argument('--store-burst', type=float, default=50000.0, metavar='EVENTS',
                        help='per-store ingest budget: burst (default 50000)')
+    serve.add_argument('--event-contracts', choices=('strict', 'generic'), default='strict',
+                       help='strict (default): each event must be a declared type at its version '
+                            '(retail_common.events); generic: only the outbox\'s generic rules, '
+                            'for tools and tests that send free-form events')
     serve.add_argument('--no-migrate', action='store_true',
                        help='refuse a database behind the schema head instead of upgrading it')
     serve.set_defaults(func=_guarded('serve', _serve))
@@ -264,7 +268,8 @@ def app_from_environment():
     budget = Budget(float(os.environ['RETAILBOT_PLATFORM_STORE_RATE']),
                     float(os.environ['RETAILBOT_PLATFORM_STORE_BURST']))
     return create_app(os.environ[DATABASE_ENV], os.environ[PLATFORM_TOKEN_ENV], budget=budget,
-                      migrate=False)
+                      migrate=False,
+                      contracts=os.environ.get('RETAILBOT_PLATFORM_EVENT_CONTRACTS') != 'generic')
 
 
 def _serve(args) -> int:
@@ -301,6 +306,7 @@ def _serve(args) -> int:
     os.environ[PLATFORM_TOKEN_ENV] = token
     os.environ['RETAILBOT_PLATFORM_STORE_RATE'] = repr(args.store_rate)
     os.environ['RETAILBOT_PLATFORM_STORE_BURST'] = repr(args.store_burst)
+    os.environ['RETAILBOT_PLATFORM_EVENT_CONTRACTS'] = args.event_contracts
     scheme = 'https' if args.tls_cert else 'http'
     print(f'platform on {scheme}://{args.host}:{args.port} (database {describe(args.database)}, '
           f'{args.workers} API process{"es" if args.workers > 1 else ""})', flush=True)
