@@ -30,7 +30,8 @@ Code = Annotated[str, StringConstraints(max_length=48, pattern=r'^[a-z0-9_]*$')]
 """A reason/state code such as `robot_lost` or `no_odometry` (open set, bounded shape)."""
 Label = Annotated[str, StringConstraints(max_length=64)]
 """A short label in a store's words (a brand, a category)."""
-Text = Annotated[str, StringConstraints(max_length=500)]
+MAX_TEXT = 500
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
 """What a customer said or wanted, in words (never more than a sentence or two)."""
 Language = Literal['zh', 'en']
 Price = Annotated[float, Field(ge=0, le=10_000_000, allow_inf_nan=False)]

@@ -196,7 +196,7 @@ class DialogueManager:
             guide_to=next((e.zone for e in self._out if isinstance(e, StartGuide)), None),
             tour=next((e.route for e in self._out if isinstance(e, StartTour)), None),
             staff_called=any(isinstance(e, CallStaff) for e in self._out),
-            text=text if self.store_raw_text else None)
+            text=text[:ev.MAX_TEXT] if self.store_raw_text else None)
         self._out.insert(0, Record(turn, session.customer_id))
         return self._take()
 
