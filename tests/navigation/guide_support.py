@@ -10,7 +10,8 @@ from rclpy.node import Node
 
 
 class KinematicBase(Node):
-    """Integrates /cmd_vel (unicycle, no limits) at 50 Hz and publishes /odom from (0, 0, 0)."""
+    """Integrates /cmd_vel (unicycle, no limits) at 50 Hz and publishes /odom from (0, 0, 0),
+    stamped with its clock (`frozen_stamp`: a driver republishing with its last stamp)."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__('kinematic_base', **kwargs)
@@ -19,6 +20,7 @@ class KinematicBase(Node):
         self.vx = self.wz = 0.0
         self.commands: list[tuple[float, float]] = []
         self.odometry_on = True            # False: the base goes on moving but no /odom comes out
+        self.frozen_stamp = None           # a builtin_interfaces/Time put on every /odom instead of now
         self.pub = self.create_publisher(Odometry, '/odom', 10)
         self.create_subscription(Twist, '/cmd_vel', self._on_cmd, 10)
         self.create_timer(0.02, self._step)
@@ -35,6 +37,7 @@ class KinematicBase(Node):
             self.y += self.vx * math.sin(self.theta) * dt
             self.theta += self.wz * dt
             msg = Odometry()
+            msg.header.stamp = self.frozen_stamp or self.get_clock().now().to_msg()
             msg.header.frame_id, msg.child_frame_id = 'odom', 'base_link'
             msg.pose.pose.position.x, msg.pose.pose.position.y = self.x, self.y
             msg.pose.pose.orientation.z = math.sin(self.theta / 2)

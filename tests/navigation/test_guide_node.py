@@ -65,10 +65,10 @@ class Client(Node):
 def start(ros_context, spin, store, **params):
     from retail_navigation.guide_node import GuideNode
     # odometry-only guide driving /cmd_vel directly (the kinematic base has no lidar)
-    overrides = [Parameter('store_dir', value=str(store)), Parameter('max_vx', value=0.8),
-                 Parameter('tour_dwell_s', value=0.5), Parameter('localization', value=False),
-                 Parameter('cmd_vel_topic', value='/cmd_vel'), Parameter('scan_topic', value='')]
-    overrides += [Parameter(k, value=v) for k, v in params.items()]
+    values = dict(store_dir=str(store), max_vx=0.8, tour_dwell_s=0.5, localization=False, cmd_vel_topic='/cmd_vel',
+                  scan_topic='')
+    values.update(params)
+    overrides = [Parameter(k, value=v) for k, v in values.items()]
     base = KinematicBase(context=ros_context)
     guide = GuideNode(context=ros_context, namespace='navigation', parameter_overrides=overrides)
     client = Client(context=ros_context)
@@ -343,3 +343,146 @@ def start_localised(ros_context, spin, store):
     spin(base, guide, client)
     wait_for(lambda: guide._odom_pose is not None, 10, 'odometry reaching the guide')
     return base, guide, client
+
+
+# --- sensors judged by their header stamps, REP-117 ranges, relocalising (issue 21) -------------
+class Lidar(Node):
+    """Publishes /scan at 10 Hz: 360 beams, `ranges` (default all +inf: nothing within range), each
+    stamped by `stamp()` (default: now on this node's clock)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__('test_lidar', **kwargs)
+        from sensor_msgs.msg import LaserScan
+        self.msg_type = LaserScan
+        self.ranges = [math.inf] * 360
+        self.stamp = lambda: self.get_clock().now().to_msg()
+        self.pub = self.create_publisher(LaserScan, '/scan', 10)
+        self.create_timer(0.1, self._publish)
+
+    def _publish(self) -> None:
+        msg = self.msg_type()
+        msg.header.frame_id = 'laser'
+        msg.header.stamp = self.stamp()
+        msg.angle_min, msg.angle_increment = -math.pi, 2 * math.pi / 360
+        msg.angle_max = msg.angle_min + 359 * msg.angle_increment
+        msg.range_min, msg.range_max = 0.15, 12.0
+        msg.ranges = list(self.ranges)
+        self.pub.publish(msg)
+
+
+def stopped_for(base, guide, steps: int) -> None:
+    """The base got no moving command during `steps` control steps of the guide (a bounded wait)."""
+    with base.lock:
+        base.commands.clear()
+    first = guide.control_steps
+    wait_for(lambda: guide.control_steps >= first + steps, 30, f'{steps} control steps')
+    with base.lock:
+        assert all(c == (0.0, 0.0) for c in base.commands), base.commands[-5:]
+
+
+@pytest.mark.parametrize('fault', ['frozen', 'future'])
+def test_a_stale_scan_by_its_stamp_pauses_the_guide_with_the_base_stopped(ros_context, spin, store, fault):
+    """The field fault: a lidar driver republishing its last scan with the old stamp. The scans keep
+    arriving; their stamps say they are stale: the guide stops and says why, and never drives on them."""
+    from builtin_interfaces.msg import Time
+    base, guide, client = start(ros_context, spin, store, scan_topic='/scan', scan_timeout_s=60.0)
+    lidar = Lidar(context=ros_context)
+    spin(lidar)
+    handle = client.send(client.guide, GuideTo.Goal(zone='kitchen'))
+    wait_for(lambda: base.vx > 0.1, 15, f'the robot driving (feedback: {client.feedback[-3:]})')
+    if fault == 'frozen':
+        old = lidar.get_clock().now().to_msg()
+        lidar.stamp = lambda: old
+    else:
+        lidar.stamp = lambda: Time(sec=lidar.get_clock().now().to_msg().sec + 5)
+    wait_for(lambda: client.feedback and client.feedback[-1].state == 'waiting_for_lidar' and base.vx == 0.0,
+             5, 'the guide pausing with the base stopped')
+    stopped_for(base, guide, 20)
+    client.feedback.clear()
+    lidar.stamp = lambda: lidar.get_clock().now().to_msg()
+    wait_for(lambda: any(f.state == 'driving' for f in client.feedback) and base.vx > 0.1, 10, 'guiding going on')
+    handle.cancel_goal_async()
+    assert result_of(handle, 10).reason == 'cancelled'
+
+
+def test_a_goal_does_not_drive_without_any_scan(ros_context, spin, store):
+    base, guide, client = start(ros_context, spin, store, scan_topic='/scan', scan_timeout_s=2.0)
+    handle = client.send(client.guide, GuideTo.Goal(zone='kitchen'))
+    result = result_of(handle, 15)
+    assert not result.success and result.reason == 'no_lidar'
+    assert all(c == (0.0, 0.0) for c in base.commands)
+    assert {f.state for f in client.feedback} == {'waiting_for_lidar'}
+
+
+def test_minus_inf_across_the_front_marks_the_costmap_at_range_min(ros_context, spin, store):
+    """REP-117 through the node: "too close to measure" is an obstacle, not a dropped reading."""
+    _, guide, _ = start(ros_context, spin, store, scan_topic='/scan')
+    lidar = Lidar(context=ros_context)
+    lidar.ranges = [-math.inf if abs(-math.pi + i * 2 * math.pi / 360 - 0.0) < 0.5 else math.inf for i in range(360)]
+    spin(lidar)
+    wait_for(lambda: [o for o in guide.costmap.dynamic if o.kind == 'scan'], 10, 'lidar marks in the costmap')
+    x, y, theta = guide._pose
+    for o in (o for o in guide.costmap.dynamic if o.kind == 'scan'):
+        assert math.hypot(o.x - x, o.y - y) >= guide.costmap.robot_radius          # not the robot's own cell
+        assert math.hypot(o.x - x, o.y - y) < 0.10 + 0.15 + 0.15                   # laser mount + range_min + cell
+
+
+def test_frozen_odometry_stamps_pause_the_guide(ros_context, spin, store):
+    base, guide, client = start(ros_context, spin, store, odom_stale_s=0.3, odom_timeout_s=30.0)
+    handle = client.send(client.guide, GuideTo.Goal(zone='kitchen'))
+    wait_for(lambda: base.vx > 0.1, 15, 'the robot driving')
+    base.frozen_stamp = base.get_clock().now().to_msg()        # odometry keeps coming, with the old stamp
+    wait_for(lambda: client.feedback and client.feedback[-1].state == 'waiting_for_odometry' and base.vx == 0.0,
+             5, 'the guide pausing with the base stopped')
+    stopped_for(base, guide, 10)
+    client.feedback.clear()
+    base.frozen_stamp = None
+    wait_for(lambda: any(f.state == 'driving' for f in client.feedback) and base.vx > 0.1, 10, 'guiding going on')
+    handle.cancel_goal_async()
+    assert result_of(handle, 10).reason == 'cancelled'
+
+
+def test_relocalising_pauses_the_guide_until_the_localisation_tracks_again(ros_context, spin, store):
+    from std_msgs.msg import String
+
+    from retail_navigation.tf_support import TF_QOS, TFMessage, transform
+    base, guide, client = start_localised(ros_context, spin, store)
+    tf = client.create_publisher(TFMessage, '/tf', TF_QOS)
+    state = client.create_publisher(String, '/navigation/localization_state', LATCHED)
+    state.publish(String(data='tracking'))
+    timer = client.create_timer(0.1, lambda: tf.publish(TFMessage(transforms=[
+        transform(client.get_clock().now().to_msg(), 'map', 'odom', 0.7, 6.5, math.pi)])))
+    wait_for(lambda: guide._pose is not None, 10, 'map -> odom reaching the guide')
+    handle = client.send(client.guide, GuideTo.Goal(zone='kitchen'))
+    wait_for(lambda: base.vx > 0.1, 15, 'the robot driving')
+    state.publish(String(data='relocalising'))          # the old map -> odom stays on /tf meanwhile
+    wait_for(lambda: client.feedback and client.feedback[-1].state == 'waiting_for_localisation' and base.vx == 0.0,
+             5, 'the guide waiting with the base stopped')
+    stopped_for(base, guide, 20)
+    client.feedback.clear()
+    state.publish(String(data='tracking'))
+    wait_for(lambda: any(f.state == 'driving' for f in client.feedback) and base.vx > 0.1, 10, 'guiding going on')
+    handle.cancel_goal_async()
+    assert result_of(handle, 10).reason == 'cancelled'
+    timer.cancel()
+
+
+def test_the_lidar_mount_is_read_from_tf_static(ros_context, spin, store):
+    """The mount comes from /tf_static (as the base driver publishes it), not the parameter: a lidar
+    mounted at the back looking backwards marks what is behind the robot."""
+    from retail_navigation.frames import relative
+    from retail_navigation.tf_support import TF_STATIC_QOS, TFMessage, transform
+    _, guide, client = start(ros_context, spin, store, scan_topic='/scan', laser_tf_timeout_s=60.0)
+    static = client.create_publisher(TFMessage, '/tf_static', TF_STATIC_QOS)
+    static.publish(TFMessage(transforms=[transform(client.get_clock().now().to_msg(), 'base_link', 'laser',
+                                                   -0.10, 0.0, math.pi, 0.2)]))
+    lidar = Lidar(context=ros_context)
+    lidar.ranges = [-math.inf if abs(-math.pi + i * 2 * math.pi / 360) < 0.5 else math.inf for i in range(360)]
+    spin(lidar)
+    wait_for(lambda: guide.laser_mount.value is not None, 10, 'the mount from /tf_static')
+    assert '/tf_static' in guide.laser_mount.source
+    assert guide.laser_mount.value == pytest.approx((-0.10, 0.0, math.pi))
+    wait_for(lambda: [o for o in guide.costmap.dynamic if o.kind == 'scan'], 10, 'lidar marks in the costmap')
+    pose = guide._pose
+    for o in (o for o in guide.costmap.dynamic if o.kind == 'scan'):
+        assert relative(pose, (o.x, o.y, 0.0))[0] < -0.1                             # behind the robot

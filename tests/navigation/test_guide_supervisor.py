@@ -26,6 +26,7 @@ from retail_navigation.supervisor import (Arrived, Battery, Drive, EndGoal, Feed
 
 DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
 DT = 0.1
+CLOCK0 = 1_765_000_000.0         # the node's clock (the clock of header stamps) at the simulated time 0
 LOW = Battery(0.1, charging=False)
 
 
@@ -38,6 +39,11 @@ def demo():
 
 def stop(zones, zone_id: str) -> Stop:
     return Stop(zone_id, zones[zone_id].pose, zone=zone_id)
+
+
+def fresh(stamp: float | None, now: float, max_age_s: float) -> bool:
+    """The test's own reading of a stamp (not the code under test's)."""
+    return stamp is not None and stamp != 0.0 and -0.1 <= now - stamp <= max_age_s
 
 
 class World:
@@ -56,6 +62,9 @@ class World:
         self.now = 0.0
         self.vx = self.wz = 0.0
         self.odometry_on = True
+        self.scan_on = True                   # with scan_required: a scan each step, stamped by scan_stamp_of
+        self.odom_stamp_of = lambda w: w.inputs.clock_now        # the stamp the base driver puts on odometry
+        self.scan_stamp_of = lambda w: w.inputs.clock_now        # ... and the lidar driver on its scans
         self.inputs = Inputs(map_to_odom=start if localization else None, localization_state='tracking')
         self.events: list = []
         self.ends: list[EndGoal] = []
@@ -76,11 +85,16 @@ class World:
         while self.now < end - 1e-9:
             if script is not None:
                 script(self)
+            self.inputs.clock_now = CLOCK0 + self.now
             if self.odometry_on:
                 self.inputs.odom_pose = relative(self.start, tuple(self.pose))
-                self.inputs.odom_stamp = self.now
+                self.inputs.odom_stamp = self.odom_stamp_of(self)
+            if self.scan_on and self.config.scan_required:
+                self.inputs.scan_stamp = self.scan_stamp_of(self)
             tick = self.sup.step(self.now, self.inputs)
-            stale = self.now - self.inputs.odom_stamp > self.config.odom_stale_s
+            stale = not fresh(self.inputs.odom_stamp, self.inputs.clock_now, self.config.odom_stale_s)
+            scan_stale = self.config.scan_required and not fresh(self.inputs.scan_stamp, self.inputs.clock_now,
+                                                                 self.config.scan_stale_s)
             for command in tick.commands:
                 if isinstance(command, Drive):
                     self.vx, self.wz = command.vx, command.wz
@@ -89,6 +103,8 @@ class World:
                         self.moved_while.append('latched')
                     if moving and stale:
                         self.moved_while.append('odometry stale')
+                    if moving and scan_stale:
+                        self.moved_while.append('scan stale')
                 elif isinstance(command, EndGoal):
                     self.ends.append(command)
                 elif isinstance(command, Log):
@@ -361,12 +377,15 @@ def test_people_near_the_robot_during_a_mission_are_the_customer(demo):
     world = World(demo, (0.7, 6.5, 0.0))
     people = [(1.2, 6.5), (3.0, 6.5)]
     pose = (0.7, 6.5, 0.0)
-    assert world.sup.people_to_mark(10.0, people, pose, last_scan=9.9) == people      # idle: all marked
+    seen = Inputs(clock_now=CLOCK0 + 10.0, scan_stamp=CLOCK0 + 9.9)
+    assert world.sup.people_to_mark(people, pose, seen) == people                      # idle: all marked
     world.goal('kitchen')
     world.run(0.1)
-    assert world.sup.people_to_mark(10.0, people, pose, last_scan=9.9) == [(3.0, 6.5)]
-    assert world.sup.people_to_mark(10.0, people, pose, last_scan=5.0) == people       # no lidar: all marked
-    assert world.sup.people_to_mark(10.0, people, None, last_scan=9.9) == people
+    assert world.sup.people_to_mark(people, pose, seen) == [(3.0, 6.5)]
+    # the lidar does not see them (judged by the scan's stamp, never its arrival): all marked
+    for stamp in (CLOCK0 + 5.0, CLOCK0 + 12.0, 0.0, None):                              # frozen, future, zero, none
+        assert world.sup.people_to_mark(people, pose, Inputs(clock_now=CLOCK0 + 10.0, scan_stamp=stamp)) == people
+    assert world.sup.people_to_mark(people, None, seen) == people
 
 
 @pytest.mark.parametrize('pressed,expected', [
@@ -489,3 +508,127 @@ def test_docking_switched_off_ends_the_episode(demo):
     world.inputs.safety_latched = False
     world.run(1)
     assert world.ends == [] and world.sup.run is not None     # the goal is not refused as battery_low
+
+
+# --- sensors judged by their stamps (issue 21: a frozen lidar drove the robot into a wall) --------
+STAMP_FAULTS = {
+    'frozen': lambda w: CLOCK0 - 5.0,                 # a driver republishing its last message for ever
+    'late': lambda w: w.inputs.clock_now - 3.0,       # every message stamped 3 s late
+    'future': lambda w: w.inputs.clock_now + 2.0,     # the sensor's clock 2 s ahead
+    'zero': lambda w: 0.0,                            # no stamp at all: its age cannot be known
+}
+
+
+@pytest.mark.parametrize('fault', sorted(STAMP_FAULTS))
+def test_a_stale_scan_by_its_stamp_pauses_the_mission_with_the_base_stopped(demo, fault):
+    """The scans keep arriving on time; only their stamps say they are stale."""
+    world = World(demo, (0.7, 6.5, 0.0), scan_required=True, scan_timeout_s=600.0)
+    world.goal('kitchen')
+    world.run(3)
+    assert world.vx > 0.1 and world.moved_while == []
+    world.scan_stamp_of = STAMP_FAULTS[fault]
+    world.feedback.clear()
+    world.run(20)
+    assert world.moved_while == [] and world.vx == 0.0 and world.wz == 0.0
+    assert {f.state for f in world.feedback} == {'waiting_for_lidar'}
+    pause = [log.text for log in world.logs if 'guiding paused' in log.text]
+    assert len(pause) == 1 and 'lidar' in pause[0] and 'scan' in pause[0], pause
+    assert world.ends == [] and world.events == []
+    world.scan_stamp_of = lambda w: w.inputs.clock_now          # the driver is fixed: guiding goes on
+    world.run_until(lambda: world.ends, 120)
+    assert [e.outcome.reason for e in world.ends] == ['arrived'] and world.moved_while == []
+
+
+def test_a_scan_frozen_for_good_ends_the_mission_once_with_no_lidar(demo):
+    world = World(demo, (0.7, 6.5, 0.0), scan_required=True, scan_timeout_s=5.0)
+    world.goal('kitchen')
+    world.run(2)
+    world.scan_stamp_of = STAMP_FAULTS['frozen']
+    world.run(60)
+    assert [e.outcome.reason for e in world.ends] == ['no_lidar'] and world.count('guide', 'no_lidar') == 1
+    assert world.moved_while == [] and world.vx == 0.0
+    assert 'frozen or late lidar driver' in world.ends[0].outcome.message
+
+
+def test_without_any_scan_a_goal_never_drives(demo):
+    world = World(demo, (0.7, 6.5, 0.0), scan_required=True, scan_timeout_s=600.0)
+    world.scan_on = False
+    world.goal('kitchen')
+    world.run(30)
+    assert world.moved_while == [] and world.vx == 0.0 and world.ends == []
+    assert {f.state for f in world.feedback} == {'waiting_for_lidar'}
+
+
+@pytest.mark.parametrize('fault', sorted(STAMP_FAULTS))
+def test_stale_odometry_by_its_stamp_pauses_the_mission(demo, fault):
+    """Odometry keeps arriving, its stamp says it is stale (frozen, late, future, zero)."""
+    world = World(demo, (0.7, 6.5, 0.0), odom_stale_s=0.5, odom_timeout_s=600.0)
+    world.goal('kitchen')
+    world.run(3)
+    world.odom_stamp_of = STAMP_FAULTS[fault]
+    world.feedback.clear()
+    world.run(20)
+    assert world.moved_while == [] and world.vx == 0.0 and world.ends == []
+    assert {f.state for f in world.feedback} == {'waiting_for_odometry'}
+    world.odom_stamp_of = lambda w: w.inputs.clock_now
+    world.run_until(lambda: world.ends, 120)
+    assert [e.outcome.reason for e in world.ends] == ['arrived']
+
+
+@pytest.mark.parametrize('fault', sorted(STAMP_FAULTS))
+def test_no_docking_on_a_stale_scan(demo, fault):
+    world = World(demo, SERVICE_DESK, scan_required=True)
+    world.inputs.battery = LOW
+    world.scan_stamp_of = STAMP_FAULTS[fault]
+    world.run(120)
+    assert world.dock_attempts == 0 and world.vx == 0.0 and world.moved_while == []
+
+
+# --- localisation relocalising / degraded ------------------------------------------------------
+def test_relocalising_waits_with_the_base_stopped_and_drives_on_the_new_pose(demo):
+    world = World(demo, (0.7, 6.5, 0.0), localization=True, localization_timeout_s=60.0)
+    world.goal('kitchen')
+    world.run(3)
+    assert world.vx > 0.1
+    world.inputs.localization_state = 'relocalising'        # the old map -> odom is still on /tf
+    world.feedback.clear()
+    world.run(10)
+    assert world.vx == 0.0 and world.wz == 0.0 and world.ends == []
+    assert {f.state for f in world.feedback} == {'waiting_for_localisation'}
+    assert any('relocalising' in log.text for log in world.logs)
+    world.inputs.localization_state = 'tracking'
+    world.run_until(lambda: world.ends, 120)
+    assert [e.outcome.reason for e in world.ends] == ['arrived'] and world.count('staff_request') == 0
+
+
+def test_relocalising_too_long_ends_the_mission_once(demo):
+    world = World(demo, (0.7, 6.5, 0.0), localization=True, localization_timeout_s=5.0)
+    world.goal('kitchen')
+    world.run(20)                                            # longer than the timeout, localised throughout
+    world.inputs.localization_state = 'relocalising'
+    world.run(60)
+    assert [e.outcome.reason for e in world.ends] == ['not_localised'] and world.count('guide') == 1
+    assert world.vx == 0.0
+
+
+def test_no_docking_while_relocalising(demo):
+    world = World(demo, SERVICE_DESK, localization=True)
+    world.inputs.battery = LOW
+    world.inputs.localization_state = 'relocalising'
+    world.run(60)
+    assert world.dock_attempts == 0 and world.vx == 0.0
+
+
+def test_degraded_localisation_drives_slowly(demo):
+    world = World(demo, (0.7, 6.5, 0.0), localization=True, degraded_speed_factor=0.25)
+    world.goal('kitchen')
+    world.run(4)
+    full = world.vx
+    world.inputs.localization_state = 'degraded'
+    speeds = []
+    world.run(6, lambda w: speeds.append(w.vx))
+    assert full > 0.5 and max(speeds[5:]) <= 0.25 * 0.8 + 1e-9 and max(speeds) > 0.0
+    assert any('degraded' in log.text for log in world.logs)
+    world.inputs.localization_state = 'tracking'
+    world.run_until(lambda: world.ends, 120)
+    assert [e.outcome.reason for e in world.ends] == ['arrived']

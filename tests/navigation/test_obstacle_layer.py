@@ -125,3 +125,82 @@ def test_person_in_front_at_the_start_is_asked_to_step_aside_and_the_robot_goes_
     assert states[0] == 'asking_to_step_aside'
     assert tick.outcome.reason == 'arrived' and now < 45     # 6 m, slowly past the person, not a 15 s wait
     assert closest >= 0.45 - 1e-3                             # never closer to them than at the start
+
+
+# --- REP-117 readings in the obstacle layer (issue 21: -inf "too close" was discarded) ------------
+ROBOT = (12.0, 3.0, 0.0)
+LASER = (12.1, 3.0, 0.0)                                      # mounted 10 cm ahead of the centre
+BEAMS = 360
+ANGLE_MIN, INCREMENT = -math.pi, 2 * math.pi / BEAMS
+RANGE_MIN, RANGE_MAX = 0.15, 12.0
+
+
+def beam_angles() -> np.ndarray:
+    return ANGLE_MIN + INCREMENT * np.arange(BEAMS)
+
+
+def ahead(value: float, elsewhere: float = math.inf, half_angle: float = 0.5) -> np.ndarray:
+    ranges = np.full(BEAMS, elsewhere)
+    ranges[np.abs(beam_angles()) < half_angle] = value
+    return ranges
+
+
+def lay(costmap, ranges, now: float = 0.0, laser=LASER, robot=ROBOT) -> bool:
+    return costmap.update_laser(laser, robot[:2], ranges, ANGLE_MIN, INCREMENT, RANGE_MIN, RANGE_MAX, now)
+
+
+def scan_marks(costmap):
+    return [o for o in costmap.dynamic if o.kind == 'scan']
+
+
+def test_minus_inf_too_close_is_an_obstacle_at_range_min_but_never_in_the_robots_footprint(demo_map):
+    costmap = Costmap(demo_map, 0.18, 0.12, scan_decay_s=1e9)
+    assert lay(costmap, ahead(-math.inf))                     # a box at the bumper
+    marks = scan_marks(costmap)
+    assert marks, 'a -inf reading ahead must mark an obstacle'
+    for o in marks:
+        assert math.dist((o.x, o.y), LASER[:2]) < RANGE_MIN + costmap.scan_cell_m    # at range_min along the beam
+        assert o.x > ROBOT[0]                                                         # ahead of the robot
+        assert math.dist((o.x, o.y), ROBOT[:2]) >= costmap.robot_radius              # never its own footprint
+    assert costmap.dynamic_blocked(*ROBOT[:2]).kind == 'scan'   # the mission asks and goes around it
+
+
+def test_a_box_at_the_bumper_leaves_the_robot_a_way_out(demo_map):
+    costmap = Costmap(demo_map, 0.18, 0.12, scan_decay_s=1e9)
+    lay(costmap, ahead(-math.inf))
+    goal = (10.0, 3.0, math.pi)                               # behind the robot
+    assert costmap.is_traversable(*goal[:2])
+    mission = Mission('guide', [Stop('behind', goal)], GlobalPlanner(costmap),
+                      config=GuideConfig(blocked_timeout_s=15.0), period_s=0.1)
+    pose, now = list(ROBOT), 0.0
+    while now < 60:
+        tick = mission.step(now, tuple(pose))
+        if tick.outcome:
+            break
+        integrate(pose, tick, 0.1)
+        now += 0.1
+    assert tick.outcome is not None and tick.outcome.reason == 'arrived', tick.outcome
+    assert pose[0] < 10.3
+
+
+def test_minus_inf_from_a_laser_at_the_centre_marks_nothing_inside_the_footprint(demo_map):
+    costmap = Costmap(demo_map, 0.18, 0.12)
+    lay(costmap, ahead(-math.inf), laser=ROBOT)               # range_min 0.15 < the robot's radius
+    assert scan_marks(costmap) == [] and costmap.is_traversable(*ROBOT[:2])
+
+
+@pytest.mark.parametrize('reading,kept', [
+    (math.inf, False),         # +inf: nothing within range_max: the beams pass through, the mark is cleared
+    (math.nan, True),          # NaN: no information: neither an obstacle nor free space
+    (0.0, True),               # finite below range_min (a driver's "no return"): invalid, ignored
+    (1e308, True),             # finite beyond range_max: invalid, ignored
+    (-1.0, True),              # negative: invalid, ignored
+])
+def test_plus_inf_is_free_and_invalid_readings_are_ignored(demo_map, reading, kept):
+    costmap = Costmap(demo_map, 0.18, 0.12, scan_decay_s=1e9)
+    lay(costmap, ahead(1.5))                                   # something 1.5 m ahead
+    before = [(o.x, o.y) for o in scan_marks(costmap)]
+    assert before and all(13.4 < x < 13.8 for x, _ in before)
+    lay(costmap, np.full(BEAMS, reading), now=1.0)
+    after = [(o.x, o.y) for o in scan_marks(costmap)]
+    assert after == (before if kept else [])

@@ -43,7 +43,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MAX_BEAMS = 20000                        # a LaserScan with more ranges is refused as malformed
+from retail_navigation.laserscan import MAX_BEAMS, rep117, stamp_problem
+
+__all__ = ['MAX_BEAMS', 'CollisionMonitor', 'Decision', 'MonitorConfig', 'Observation', 'ScanSource', 'SourceConfig',
+           'points_in_rectangle', 'rep117_points']
 
 
 @dataclass
@@ -111,13 +114,9 @@ def rep117_points(ranges: np.ndarray, angles: np.ndarray, range_min: float,
     """REP-117 reading of a scan: (points float[k, 2] in the laser frame, their beam angles,
     bool mask of the invalid beams). -inf -> a point at range_min; +inf -> nothing; NaN and finite
     values outside [range_min, range_max] -> invalid."""
-    ranges = np.asarray(ranges, dtype=np.float64)
+    beams = rep117(ranges, range_min, range_max)
     angles = np.asarray(angles, dtype=np.float64)
-    too_close = np.isneginf(ranges)
-    in_range = np.isfinite(ranges) & (ranges >= range_min) & (ranges <= range_max)
-    invalid = ~(too_close | in_range | np.isposinf(ranges))
-    r = np.where(too_close, range_min, ranges)
-    hit = too_close | in_range
+    r, hit, invalid = beams.ranges, beams.hit, beams.invalid
     a = angles[hit]
     return np.stack([r[hit] * np.cos(a), r[hit] * np.sin(a)], axis=1), a, invalid
 
@@ -179,16 +178,8 @@ class ScanSource:
         c = self.config
         if self.malformed:
             return f'{self.name}: {self.malformed}'
-        if self.stamp is None:
-            return f'{self.name}: no scan yet'
-        if self.stamp == 0.0:
-            return f'{self.name}: scan has no stamp (0): its age cannot be known'
-        age = now_s - self.stamp
-        if age < -c.future_tolerance_s:
-            return f'{self.name}: scan stamped {-age:.2f} s in the future (clock of the lidar wrong?)'
-        if age > c.source_timeout_s:
-            return f'{self.name}: scan {age:.2f} s old by its stamp (frozen or late lidar driver?)'
-        return ''
+        problem = stamp_problem('scan', self.stamp, now_s, c.source_timeout_s, c.future_tolerance_s, 'lidar')
+        return f'{self.name}: {problem}' if problem else ''
 
     def observe(self, now_s: float) -> Observation:
         return Observation(self.name, self.points, self.problem(now_s), self.invalid_ahead, self.invalid_behind)

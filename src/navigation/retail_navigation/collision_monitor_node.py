@@ -2,7 +2,8 @@
 
 Thin adapter around collision_monitor.CollisionMonitor: subscribes `cmd_in_topic` (the guide's
 own command topic, geometry_msgs/Twist) and the lidar (`scan_topic`, sensor_msgs/LaserScan; the
-laser sits at `laser_pose` on the robot) and publishes the checked command on `/cmd_vel`:
+laser's mount base_link -> laser is read once from /tf_static, `laser_pose` is used only when none
+comes within `laser_tf_timeout_s`; scans wait for it, the robot stopped meanwhile) and publishes the checked command on `/cmd_vel`:
 unchanged (clamped to the limits), scaled down in the slowdown polygon, zero in the stop polygon,
 with a scan that is stale BY ITS HEADER STAMP against this node's clock (frozen, late, future or
 zero stamps), with too many invalid beams ahead, or for a non-finite or absurd command.
@@ -26,12 +27,17 @@ from retail_common import names
 from retail_ros.node_support import ConfigError, declare_params, diagnostic_status, main_for
 from retail_ros.params import ParamSpec
 from retail_navigation.collision_monitor import CollisionMonitor, MonitorConfig, ScanSource, SourceConfig
+from retail_navigation.frames import BASE_LINK, LASER
+from retail_navigation.tf_support import StaticMount
 
 PARAMS = [
     ParamSpec('cmd_in_topic', names.GUIDE_CMD_VEL, 'the guide\'s velocity command (geometry_msgs/Twist)'),
     ParamSpec('cmd_out_topic', names.CMD_VEL, 'checked command to the base driver'),
     ParamSpec('scan_topic', names.SCAN, 'sensor_msgs/LaserScan of the lidar'),
-    ParamSpec('laser_pose', [0.10, 0.0, 0.20, 0.0], 'base_link -> laser [x, y, z, yaw]', type='float_list'),
+    ParamSpec('laser_pose', [0.10, 0.0, 0.20, 0.0], 'base_link -> laser [x, y, z, yaw], used only when no '
+              'base_link -> laser comes on /tf_static within laser_tf_timeout_s', type='float_list'),
+    ParamSpec('laser_tf_timeout_s', 2.0, 'wait this long for the lidar mount on /tf_static before using laser_pose [s]',
+              min=0.1, max=60.0),
     ParamSpec('robot_radius', 0.18, 'radius of the base [m]', min=0.05, max=1.0),
     ParamSpec('stop_margin_m', 0.10, 'stop polygon reach beyond the front at rest [m]', min=0.0, max=2.0),
     ParamSpec('stop_time_s', 0.5, 'stop polygon grows by speed x this [s]', min=0.0, max=5.0),
@@ -69,6 +75,8 @@ class CollisionMonitorNode(Node):
                          max_invalid_ahead_share=cfg.max_invalid_ahead_share))
         lx, ly, _, lyaw = cfg.laser_pose
         self.sources = [ScanSource(cfg.scan_topic, (lx, ly, lyaw), self.monitor.source)]
+        self.laser_mount = StaticMount(self, BASE_LINK, LASER, (lx, ly, lyaw), 'laser_pose', cfg.laser_tf_timeout_s,
+                                       on_decided=self._on_mount)
         self._state = ''
         self._last_reason = ''
         self.counts = {'pass': 0, 'slowdown': 0, 'stop': 0, 'stale': 0, 'blind': 0, 'invalid_command': 0,
@@ -85,7 +93,13 @@ class CollisionMonitorNode(Node):
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
+    def _on_mount(self, mount: tuple[float, float, float]) -> None:
+        for source in self.sources:
+            source.mount = mount
+
     def _on_scan(self, msg: LaserScan, source: ScanSource | None = None) -> None:
+        if self.laser_mount.value is None:
+            return                     # where the laser sits is not known yet: no scan, the robot stays stopped
         source = source or self.sources[0]
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9    # judged by this, never by arrival
         refused = source.update(stamp, msg.ranges, msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max)

@@ -12,7 +12,10 @@ something not on the map), people seen by perception (refreshed every time they 
 the obstacle layer from the lidar (`update_scan`): laser returns that are not on the map (farther
 than `scan_map_gap_m` from any mapped obstacle) are marked as small discs on a `scan_cell_m` grid,
 a disc that a later beam passes through is cleared (ray tracing), and an unseen one decays after
-`scan_decay_s`. They only change the cells around them, so a moving crowd costs no full distance
+`scan_decay_s`. `update_laser` reads a scan as REP-117 says (`laserscan.rep117`): -inf ("closer
+than range_min") is an obstacle at range_min, +inf is free up to range_max, NaN and out-of-range
+values are ignored; nothing is marked inside the robot's own footprint (the collision monitor
+handles contact), so the robot can always plan its way out. They only change the cells around them, so a moving crowd costs no full distance
 transform.
 """
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from retail_navigation.laserscan import rep117
 from retail_navigation.maps import OCCUPIED_AT, StoreMap
 
 CELL_SLACK = math.sqrt(2.0) + 0.25 + 0.05    # res*sqrt(2) (point in cell) + res/4 (sampling) + rounding
@@ -146,12 +150,24 @@ class Costmap:
             self.dynamic = kept
             self._rebuild()
 
+    def update_laser(self, origin: tuple[float, float, float], robot: tuple[float, float], ranges,
+                     angle_min: float, angle_increment: float, range_min: float, range_max: float,
+                     now: float) -> bool:
+        """Obstacle layer from a LaserScan's fields, read as REP-117 says; `origin` is the laser's
+        pose (map), `robot` the base's centre (map). True if the mask changed."""
+        beams = rep117(ranges, range_min, range_max)
+        usable = beams.hit | beams.free                      # NaN and out-of-range readings are ignored
+        angles = origin[2] + angle_min + angle_increment * np.arange(len(beams.ranges))
+        return self.update_scan(origin[:2], angles[usable], beams.ranges[usable], beams.hit[usable], now,
+                                robot=robot)
+
     def update_scan(self, origin: tuple[float, float], angles: np.ndarray, ranges: np.ndarray,
-                    hit: np.ndarray, now: float) -> bool:
+                    hit: np.ndarray, now: float, robot: tuple[float, float] | None = None) -> bool:
         """Obstacle layer from one laser scan in the map frame: beams from `origin` along `angles`
         [rad], `ranges` [m] (no-return beams at the sensor's maximum range, `hit` False).
         Clears scan discs that a beam passes through, marks returns within `scan_range_m` that are
-        not on the map. True if the mask changed."""
+        not on the map and (with `robot`, the base's centre) not inside the robot's footprint.
+        True if the mask changed."""
         ox, oy = origin
         angles, ranges, hit = np.asarray(angles, float), np.asarray(ranges, float), np.asarray(hit, bool)
         changed = False
@@ -183,9 +199,14 @@ class Costmap:
             gap[inside] = self.static_distance[cj[inside], ci[inside]]
             keep = gap > self.scan_map_gap_m + res / 2           # returns from mapped shelves and walls are not new
             px, py = px[keep], py[keep]
-            if len(px):
-                q = self.scan_cell_m
-                cells = np.unique(np.stack([np.floor(px / q), np.floor(py / q)], axis=1).astype(np.int64), axis=0)
+            q = self.scan_cell_m
+            cells = np.unique(np.stack([np.floor(px / q), np.floor(py / q)], axis=1).astype(np.int64), axis=0)
+            if robot is not None and len(cells):
+                # never the robot's own footprint: a mark there would leave it no cell to plan from
+                centres = (cells + 0.5) * q
+                own = np.hypot(centres[:, 0] - robot[0], centres[:, 1] - robot[1]) < self.robot_radius + 0.5 * q
+                cells = cells[~own]
+            if len(cells):
                 existing = {(round(o.x / q - 0.5), round(o.y / q - 0.5)): o for o in self.dynamic if o.kind == 'scan'}
                 expires = now + self.scan_decay_s
                 for ci, cj in cells:

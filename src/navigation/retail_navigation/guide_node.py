@@ -18,7 +18,15 @@ commands of its `Tick`.
 - publishes `/map` (OccupancyGrid, transient local), `plan` (nav_msgs/Path) and `arrivals`
   (PlaceArrival, at every GuideTo goal and tour stop); sends a `guide` event (status `ended`,
   one per mission) and `staff_request` events;
-- marks what the lidar sees that is not on the map (`scan_topic`) in the costmap's obstacle layer.
+- marks what the lidar sees that is not on the map (`scan_topic`; the lidar's mount base_link -> laser
+  read once from /tf_static, `laser_pose` only when none comes within `laser_tf_timeout_s`) in
+  the costmap's obstacle layer,
+  reading the ranges as REP-117 says (-inf: an obstacle at range_min; +inf: free; NaN and
+  out-of-range: ignored) and only from scans fresh by their header stamp.
+
+Stamps: odometry and scans are judged by their header stamps against this node's clock (the
+supervisor decides: a stale, frozen, future or zero stamp pauses the mission with the base
+stopped), never by when they arrived.
 
 Frames: with `localization` on, the map pose is `map_frame -> odom_frame` (from /tf, published by
 /navigation/localization) ∘ odom; without it the robot starts at `initial_pose` (default: the
@@ -34,7 +42,6 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 from geometry_msgs.msg import PoseArray, PoseStamped, Quaternion, Twist
 from nav_msgs.msg import OccupancyGrid, Odometry, Path as PathMsg
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
@@ -58,11 +65,13 @@ from retail_navigation import frames
 from retail_navigation.costmap import Costmap
 from retail_navigation.follower import FollowerConfig
 from retail_navigation.guide import GuideConfig, Outcome, Stop
+from retail_navigation.laserscan import MAX_BEAMS, stamp_problem, stamp_s
 from retail_navigation.maps import MapError, load_map
 from retail_navigation.planner import GlobalPlanner, densify
 from retail_navigation.supervisor import (Arrived, Battery, Drive, EndGoal, Feedback, Goal, Inputs, Log,
-                                          ShowPath, Supervisor, SupervisorConfig, Tick, bumper_marks, map_pose)
-from retail_ros.tf_support import TF_QOS, TFMessage, planar
+                                          ShowPath, Supervisor, SupervisorConfig, Tick, WAIT_STATES, bumper_marks,
+                                          map_pose)
+from retail_ros.tf_support import TF_QOS, StaticMount, TFMessage, planar
 from retail_navigation.zones import load_zones_store
 
 PARAMS = [
@@ -100,6 +109,16 @@ PARAMS = [
               min=0.0, max=10.0, read_only=False),
     ParamSpec('odom_timeout_s', 10.0, 'a paused mission ends (no_odometry) when odometry stays away this long [s]',
               min=0.2, max=120.0, read_only=False),
+    ParamSpec('scan_stale_s', 0.5, 'a scan older than this BY ITS STAMP pauses the mission and stops the base [s]',
+              min=0.05, max=10.0, read_only=False),
+    ParamSpec('scan_resume_s', 0.5, 'a paused mission drives on after scans are fresh this long [s]',
+              min=0.0, max=10.0, read_only=False),
+    ParamSpec('scan_timeout_s', 10.0, 'a paused mission ends (no_lidar) when no fresh scan comes this long [s]',
+              min=0.2, max=120.0, read_only=False),
+    ParamSpec('stamp_future_tolerance_s', 0.1, 'odometry or a scan stamped further ahead of this node\'s clock '
+              'is stale [s]', min=0.0, max=2.0, read_only=False),
+    ParamSpec('degraded_speed_factor', 0.5, 'share of max_vx while the localisation is degraded',
+              min=0.05, max=1.0, read_only=False),
     ParamSpec('cmd_vel_topic', names.GUIDE_CMD_VEL, 'the guide\'s velocity command (to the collision monitor)'),
     ParamSpec('localization', True, 'map pose from /navigation/localization (map -> odom on /tf); '
               'false: initial_pose ∘ odometry'),
@@ -108,7 +127,10 @@ PARAMS = [
     ParamSpec('map_frame', frames.MAP, 'frame of the store map (paths, arrivals, goals, /map)'),
     ParamSpec('odom_frame', frames.ODOM, 'frame of the odometry (the localisation publishes map_frame -> it)'),
     ParamSpec('scan_topic', names.SCAN, 'lidar (sensor_msgs/LaserScan) for the costmap obstacle layer; empty: none'),
-    ParamSpec('laser_pose', [0.10, 0.0, 0.20, 0.0], 'base_link -> laser [x, y, z, yaw]', type='float_list'),
+    ParamSpec('laser_pose', [0.10, 0.0, 0.20, 0.0], 'base_link -> laser [x, y, z, yaw], used only when no '
+              'base_link -> laser comes on /tf_static within laser_tf_timeout_s', type='float_list'),
+    ParamSpec('laser_tf_timeout_s', 2.0, 'wait this long for the lidar mount on /tf_static before using laser_pose [s]',
+              min=0.1, max=60.0),
     ParamSpec('scan_decay_s', 3.0, 'a lidar obstacle not seen again is forgotten after [s]', min=0.1, max=600.0),
     ParamSpec('customer_distance_m', 0.9, 'people seen closer than this during a mission are the customer',
               min=0.0, max=3.0, read_only=False),
@@ -173,7 +195,7 @@ class GuideNode(Node):
         self.supervisor = Supervisor(self.planner, self._supervisor_config(), follower, guide, self._dock_stop())
         self.inputs = Inputs()
         self._pose: tuple[float, float, float] | None = None
-        self._last_scan = -math.inf
+        self.scans_not_marked = 0                  # scans stale by their stamp or malformed: not in the costmap
         self._goals: dict[int, _GoalRecord] = {}
         self._next_goal_id = 1
         self.control_steps = 0                     # supervisor steps run (tests wait on it, not on the clock)
@@ -193,7 +215,11 @@ class GuideNode(Node):
             self.create_subscription(TFMessage, names.TF, self._on_tf, TF_QOS, callback_group=sensors)
             self.create_subscription(String, names.LOCALIZATION_STATE, self._on_localization_state, LATCHED,
                                      callback_group=sensors)
+        self.laser_mount: StaticMount | None = None
         if cfg.scan_topic:
+            lx, ly, _, lyaw = cfg.laser_pose
+            self.laser_mount = StaticMount(self, frames.BASE_LINK, frames.LASER, (lx, ly, lyaw), 'laser_pose',
+                                           cfg.laser_tf_timeout_s, callback_group=sensors)
             self.create_subscription(LaserScan, cfg.scan_topic, self._on_scan, qos_profile_sensor_data,
                                      callback_group=sensors)
         self.create_timer(1.0 / cfg.control_rate_hz, self._control, callback_group=sensors)
@@ -231,6 +257,9 @@ class GuideNode(Node):
         return SupervisorConfig(
             localization=cfg.localization, initial_pose=self.initial_pose, control_period_s=1.0 / cfg.control_rate_hz,
             odom_stale_s=cfg.odom_stale_s, odom_resume_s=cfg.odom_resume_s, odom_timeout_s=cfg.odom_timeout_s,
+            scan_required=bool(cfg.scan_topic), scan_stale_s=cfg.scan_stale_s, scan_resume_s=cfg.scan_resume_s,
+            scan_timeout_s=cfg.scan_timeout_s, stamp_future_tolerance_s=cfg.stamp_future_tolerance_s,
+            degraded_speed_factor=cfg.degraded_speed_factor,
             localization_timeout_s=cfg.localization_timeout_s, dock_below_fraction=cfg.dock_below_fraction,
             dock_retry_s=cfg.dock_retry_s, dock_attempts=cfg.dock_attempts, staff_repeat_s=cfg.staff_repeat_s,
             customer_distance_m=cfg.customer_distance_m, bumper_reach_m=cfg.robot_radius + 0.05)
@@ -294,40 +323,59 @@ class GuideNode(Node):
         p = msg.pose.pose
         with self._lock:
             self.inputs.odom_pose = (p.position.x, p.position.y, frames.yaw_of(p.orientation))
-            self.inputs.odom_stamp = time.monotonic()
+            self.inputs.odom_stamp = stamp_s(msg.header.stamp)      # judged by this, never by arrival
             self._update_pose()
 
+    def _clock_now(self) -> float:
+        """This node's clock: the clock of header stamps."""
+        return self.get_clock().now().nanoseconds * 1e-9
+
     def _update_pose(self) -> None:
-        pose = map_pose(self.supervisor.config, self.inputs)
-        if pose is not None:
-            self._pose = pose
+        self._pose = map_pose(self.supervisor.config, self.inputs)
 
     def _on_tf(self, msg) -> None:
         parent, child = self.params.map_frame, self.params.odom_frame
         for t in msg.transforms:
             if t.header.frame_id == parent and t.child_frame_id == child:
                 with self._lock:
+                    if self.inputs.localization_state in WAIT_STATES:
+                        return             # the old correction, republished while the localisation searches
                     self.inputs.map_to_odom = planar(t)
                     self._update_pose()
 
     def _on_localization_state(self, msg: String) -> None:
         with self._lock:
             self.inputs.localization_state = msg.data
+            if msg.data in WAIT_STATES:    # the old map -> odom is not trusted: wait for the new one
+                self.inputs.map_to_odom = None
+            self._update_pose()
 
     def _on_scan(self, msg: LaserScan) -> None:
-        pose = self._pose
-        if pose is None:
+        stamp = stamp_s(msg.header.stamp)                      # judged by this, never by arrival
+        n = len(msg.ranges)
+        geometry = (msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max)
+        if not 0 < n <= MAX_BEAMS or not all(map(math.isfinite, geometry)) or not 0.0 <= msg.range_min < msg.range_max:
+            self.scans_not_marked += 1
+            self.get_logger().warning(f'{self.params.scan_topic}: malformed scan ({n} ranges, angle_min '
+                                      f'{msg.angle_min}, increment {msg.angle_increment}, range {msg.range_min}..'
+                                      f'{msg.range_max}): ignored', throttle_duration_sec=5.0)
             return
-        self._last_scan = now = time.monotonic()
-        lx, ly, _, lyaw = self.params.laser_pose
-        ox, oy, otheta = frames.compose(pose, (lx, ly, lyaw))
-        ranges = np.asarray(msg.ranges, dtype=np.float64)
-        angles = otheta + msg.angle_min + msg.angle_increment * np.arange(len(ranges))
-        hit = np.isfinite(ranges) & (ranges >= msg.range_min) & (ranges <= msg.range_max)
-        usable = hit | np.isposinf(ranges)
-        ranges = np.where(hit, ranges, msg.range_max)
         with self._lock:
-            self.costmap.update_scan((ox, oy), angles[usable], ranges[usable], hit[usable], now)
+            self.inputs.clock_now = self._clock_now()
+            if math.isfinite(stamp) and stamp > (self.inputs.scan_stamp or 0.0):
+                self.inputs.scan_stamp = stamp
+            problem = stamp_problem('scan', stamp, self.inputs.clock_now, self.params.scan_stale_s,
+                                    self.params.stamp_future_tolerance_s, 'lidar')
+            pose = self._pose
+            mount = self.laser_mount.value if self.laser_mount is not None else None
+            if problem or pose is None or mount is None:
+                if problem:
+                    self.scans_not_marked += 1
+                    self.get_logger().warning(f'{self.params.scan_topic}: {problem}: not used',
+                                              throttle_duration_sec=5.0)
+                return
+            self.costmap.update_laser(frames.compose(pose, mount), pose[:2], msg.ranges, msg.angle_min,
+                                      msg.angle_increment, msg.range_min, msg.range_max, time.monotonic())
 
     def _on_safety(self, msg: BaseSafety) -> None:
         pressed = {'left': msg.bumper_left, 'centre': msg.bumper_centre, 'right': msg.bumper_right}
@@ -351,7 +399,8 @@ class GuideNode(Node):
             points = [frames.transform_point(pose, p) for p in points]
         with self._lock:
             now = time.monotonic()
-            self.costmap.set_people(self.supervisor.people_to_mark(now, points, pose, self._last_scan), now)
+            self.inputs.clock_now = self._clock_now()
+            self.costmap.set_people(self.supervisor.people_to_mark(points, pose, self.inputs), now)
 
     # --- actions ------------------------------------------------------------------------------
     def _on_goal(self, _request) -> GoalResponse:
@@ -437,6 +486,7 @@ class GuideNode(Node):
     def _control(self) -> None:
         with self._lock:
             now = time.monotonic()
+            self.inputs.clock_now = self._clock_now()
             self.costmap.expire(now)
             self.inputs.cancel_requested = frozenset(
                 goal_id for goal_id, record in self._goals.items() if record.handle.is_cancel_requested)

@@ -52,9 +52,10 @@ from retail_ros.node_support import ConfigError, declare_params, diagnostic_stat
 from retail_ros.params import ParamSpec
 from retail_common.store import StoreError, load_store
 from retail_navigation.collision_monitor import MAX_BEAMS
+from retail_navigation.frames import BASE_LINK, LASER
 from retail_navigation.localization import AmclConfig, OdomHistory, ParticleFilter, map_to_odom
 from retail_navigation.maps import MapError, load_map
-from retail_ros.tf_support import TF_QOS, TFMessage, transform, yaw_of
+from retail_ros.tf_support import TF_QOS, StaticMount, TFMessage, transform, yaw_of
 
 PARAMS = [
     ParamSpec('store_dir', '', 'store folder with map.yaml and zones.yaml'),
@@ -63,7 +64,10 @@ PARAMS = [
               type='float_list'),
     ParamSpec('data_dir', '', 'robot data folder: the platform\'s data overlays the store; the last pose is kept in <data_dir>/navigation/last_pose.json'),
     ParamSpec('pose_file', '', 'where the last pose is kept across restarts (empty: <data_dir>/navigation/last_pose.json, or not kept without data_dir)'),
-    ParamSpec('laser_pose', [0.10, 0.0, 0.20, 0.0], 'base_link -> laser [x, y, z, yaw] (as the lidar is mounted)',
+    ParamSpec('laser_tf_timeout_s', 2.0, 'wait this long for the lidar mount on /tf_static, then keep laser_pose [s]',
+              min=0.1, max=60.0),
+    ParamSpec('laser_pose', [0.10, 0.0, 0.20, 0.0], 'base_link -> laser [x, y, z, yaw] (as the lidar is mounted); '
+              'replaced by base_link -> laser from /tf_static when it comes within laser_tf_timeout_s',
               type='float_list'),
     ParamSpec('scan_topic', names.SCAN, 'sensor_msgs/LaserScan of the lidar'),
     ParamSpec('map_frame', 'map', 'frame of the store map'),
@@ -157,6 +161,9 @@ class LocalizationNode(Node):
         self.tf_pub = self.create_publisher(TFMessage, names.TF, TF_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
         self.create_subscription(Odometry, names.ODOM, self._on_odom, 50)
+        # The mount from /tf_static replaces laser_pose when it comes (scans are not held back meanwhile).
+        self.laser_mount = StaticMount(self, BASE_LINK, LASER, (lx, ly, lyaw), 'laser_pose', cfg.laser_tf_timeout_s,
+                                       on_decided=self._on_mount)
         self.create_subscription(LaserScan, cfg.scan_topic, self._on_scan, qos_profile_sensor_data)
         self.create_subscription(PoseWithCovarianceStamped, names.INITIAL_POSE, self._on_initial_pose, 10)
         self.create_service(Trigger, names.RELOCALISE, self._on_relocalise)
@@ -240,6 +247,9 @@ class LocalizationNode(Node):
         if self._scan_cache is None or self._scan_cache[:3] != key:
             self._scan_cache = (*key, msg.angle_min + msg.angle_increment * np.arange(len(msg.ranges)))
         return self._scan_cache[3]
+
+    def _on_mount(self, mount: tuple[float, float, float]) -> None:
+        self.filter.mount = mount
 
     def _on_scan(self, msg: LaserScan) -> None:
         self._last_scan = time.monotonic()

@@ -17,12 +17,20 @@ it persists, and repeated only with a growing wait):
   robot is lost (`lost`).
 - **Safety stop.** A latched stop ends the running mission (`safety_stop`) and holds every
   mission, docking included, until the latch clears: the robot never drives around it.
-- **Odometry.** Odometry older than `odom_stale_s` pauses the mission with the base stopped; it
-  drives on only after odometry has been fresh for `odom_resume_s` (a flapping source does not
-  make it jerk); silent for `odom_timeout_s` ends the mission (`no_odometry`).
-- **Localisation.** Waits (base stopped) for the first map -> odom, ends with `not_localised`
-  after `localization_timeout_s`; lost or not sure (`LOST_STATES`) ends the mission (`lost`) and
-  calls staff.
+- **Sensors by their stamps.** Odometry and (with `scan_required`) the lidar are judged by their
+  header stamps against the node's clock (`Inputs.clock_now`, the clock of the stamps), never by
+  when they arrived (`laserscan.stamp_problem`): older than `odom_stale_s` / `scan_stale_s`
+  (a frozen driver republishing its last message, data stamped late), stamped more than
+  `stamp_future_tolerance_s` ahead, or a zero stamp pause the mission with the base stopped
+  (feedback `waiting_for_odometry` / `waiting_for_lidar`, a log line saying why); it drives on
+  only after the data has been fresh for `odom_resume_s` / `scan_resume_s` (a flapping source
+  does not make it jerk); no fresh data for `odom_timeout_s` / `scan_timeout_s` ends the mission
+  (`no_odometry` / `no_lidar`). The robot never drives on a frozen scan.
+- **Localisation.** Waits (base stopped, feedback `waiting_for_localisation`) for the first
+  map -> odom and while the localisation is `relocalising` (the old map -> odom is not trusted);
+  ends with `not_localised` after `localization_timeout_s` of waiting; `degraded` drives on at
+  `degraded_speed_factor` of the speed; lost or not sure (`LOST_STATES`) ends the mission
+  (`lost`) and calls staff.
 - **Docking.** A low-battery episode starts when the battery (not charging) drops below
   `dock_below_fraction` and ends only when it charges or rises `dock_hysteresis` above it. In an
   episode the idle robot drives to the dock once; a failed attempt is retried after
@@ -32,25 +40,28 @@ it persists, and repeated only with a growing wait):
   `ended`) per mission (docking included); a `StaffRequest` once
   per condition (`robot_lost`, `battery_low_cannot_dock`), and the same request again no sooner
   than `staff_repeat_s` even if its condition flaps.
-- **The customer.** People closer than `customer_distance_m` while a mission runs and the lidar
-  is seen are the customer following the robot: left to the lidar, not marked as blockers.
+- **The customer.** People closer than `customer_distance_m` while a mission runs and the lidar's
+  scan is fresh by its stamp are the customer following the robot: left to the lidar, not marked as blockers.
 - **Bumper marks.** A pressed bumper marks an obstacle just outside the base in its direction.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from retail_common.events import EventPayload, GuideMission, StaffRequest
 from retail_navigation.follower import FollowerConfig
 from retail_navigation.frames import Point, Pose, compose, transform_point
 from retail_navigation.guide import GuideConfig, Mission, Outcome, Stop
 from retail_navigation.guide import Tick as MissionTick
+from retail_navigation.laserscan import stamp_problem
 from retail_navigation.planner import GlobalPlanner
 
 # /navigation/localization_state values that stop the robot: lost, or not sure between look-alike
 # places (two identical aisles); `degraded` (scans unused, odometry carries the pose) drives on.
 LOST_STATES = frozenset({'lost', 'not_sure'})
+# States in which the localisation's map -> odom is not to be driven on: wait, base stopped.
+WAIT_STATES = frozenset({'relocalising'})
 BUMPERS = (('left', 0.7), ('centre', 0.0), ('right', -0.7))     # bumper -> direction from the heading [rad]
 
 
@@ -63,8 +74,10 @@ class Battery:
 @dataclass
 class Inputs:
     """What the node last received (converted from messages)."""
+    clock_now: float = math.nan              # the node's clock at this step: the clock of header stamps [s]
     odom_pose: Pose | None = None            # odom -> base_link
-    odom_stamp: float = -math.inf            # when the latest odometry arrived [s, the step's clock]
+    odom_stamp: float | None = None          # header stamp of the latest odometry [s, clock_now's clock]
+    scan_stamp: float | None = None          # newest header stamp of the lidar's scans [s, clock_now's clock]
     map_to_odom: Pose | None = None          # from the localisation (map -> odom on /tf)
     localization_state: str = ''
     safety_latched: bool = False
@@ -81,6 +94,12 @@ class SupervisorConfig:
     odom_stale_s: float = 1.0
     odom_resume_s: float = 0.5
     odom_timeout_s: float = 10.0
+    scan_required: bool = False              # a lidar is configured: no driving without a fresh scan
+    scan_stale_s: float = 0.5
+    scan_resume_s: float = 0.5
+    scan_timeout_s: float = 10.0
+    stamp_future_tolerance_s: float = 0.1
+    degraded_speed_factor: float = 0.5       # share of the speed while the localisation is degraded
     localization_timeout_s: float = 15.0
     dock_below_fraction: float = 0.2         # 0: never dock
     dock_hysteresis: float = 0.05
@@ -91,7 +110,6 @@ class SupervisorConfig:
     staff_repeat_s: float = 600.0
     customer_distance_m: float = 0.9
     bumper_reach_m: float = 0.23             # robot radius + 5 cm
-    scan_fresh_s: float = 1.0                # the lidar counts as seeing the customer this long after a scan
     log_repeat_s: float = 30.0               # a repeated pause is logged at most this often
 
 
@@ -159,16 +177,25 @@ class Tick:
 
 
 @dataclass
+class _SensorPause:
+    """A sensor's pause of the running mission."""
+    paused: bool = False
+    fresh_since: float | None = None         # fresh again since (while paused)
+    last_fresh: float | None = None          # last step the data was fresh
+    pauses: int = 0
+    logged: float = -math.inf
+
+
+@dataclass
 class _Run:
     """The running mission and what the supervisor knows about it."""
     mission: Mission
     goal_id: int | None                      # None: docking (nobody waits for a result)
     since: float
-    paused_for_odometry: bool = False
-    fresh_since: float | None = None
-    pauses: int = 0
-    pause_logged: float = -math.inf
+    sensors: dict[str, _SensorPause] = field(default_factory=dict)
     waiting_for_localisation: bool = False
+    waiting_since: float = 0.0
+    slowed: bool = False                     # driving slowly (localisation degraded)
     reported: bool = False                   # its one outcome event was sent
 
 
@@ -187,7 +214,7 @@ def map_pose(config: SupervisorConfig, inputs: Inputs) -> Pose | None:
         return None
     if not config.localization:
         return compose(config.initial_pose, inputs.odom_pose)
-    if inputs.map_to_odom is None:
+    if inputs.map_to_odom is None or inputs.localization_state in WAIT_STATES:
         return None
     return compose(inputs.map_to_odom, inputs.odom_pose)
 
@@ -242,10 +269,25 @@ class Supervisor:
             self.run.mission.follower.config = follower
             self.run.mission.config = guide
 
-    def people_to_mark(self, now: float, people: list[Point], pose: Pose | None, last_scan: float) -> list[Point]:
+    def odom_problem(self, inputs: Inputs) -> str:
+        """'' when the odometry may be used now, else why not (judged by its stamp)."""
+        cfg = self.config
+        if inputs.odom_pose is None:
+            return 'no odometry yet'
+        return stamp_problem('odometry', inputs.odom_stamp, inputs.clock_now, cfg.odom_stale_s,
+                             cfg.stamp_future_tolerance_s, 'base')
+
+    def scan_problem(self, inputs: Inputs) -> str:
+        """'' when the lidar's latest scan may be used now, else why not (judged by its stamp)."""
+        cfg = self.config
+        return stamp_problem('scan', inputs.scan_stamp, inputs.clock_now, cfg.scan_stale_s,
+                             cfg.stamp_future_tolerance_s, 'lidar')
+
+    def people_to_mark(self, people: list[Point], pose: Pose | None, inputs: Inputs) -> list[Point]:
         """People (map) to mark as blockers: while a mission runs and the lidar sees the robot's
-        surroundings, those within `customer_distance_m` are the customer following it."""
-        if self.run is None or pose is None or now - last_scan >= self.config.scan_fresh_s:
+        surroundings (a scan fresh by its stamp), those within `customer_distance_m` are the
+        customer following it."""
+        if self.run is None or pose is None or self.scan_problem(inputs):
             return list(people)
         limit = self.config.customer_distance_m
         return [p for p in people if math.hypot(p[0] - pose[0], p[1] - pose[1]) >= limit]
@@ -326,11 +368,17 @@ class Supervisor:
         if inputs.safety_latched:
             return self._end(now, Outcome(False, 'safety_stop', inputs.safety_reason or 'the base stopped for safety'),
                              tick)
-        if self._odometry_missing(now, inputs, tick):
+        cfg = self.config
+        if self._sensor_missing(now, 'odometry', self.odom_problem(inputs), cfg.odom_resume_s, cfg.odom_timeout_s,
+                                'no_odometry', tick):
             return None
-        if self._localisation_missing(now, pose, lost, tick):
+        if cfg.scan_required and self._sensor_missing(now, 'lidar', self.scan_problem(inputs), cfg.scan_resume_s,
+                                                      cfg.scan_timeout_s, 'no_lidar', tick):
+            return None
+        if self._localisation_missing(now, inputs, pose, lost, tick):
             return None
         assert pose is not None
+        self._limit_speed(inputs, tick)
         mtick = run.mission.step(now, pose)
         for line in mtick.log:
             tick.log('info', line)
@@ -353,40 +401,58 @@ class Supervisor:
         tick.commands.append(Feedback(run.goal_id, mtick.state, mtick.stop_index, len(stops), zone,
                                       mtick.remaining_m, mtick.eta_s))
 
-    def _odometry_missing(self, now: float, inputs: Inputs, tick: Tick) -> bool:
-        """Pause while odometry is stale; drive on once it has been fresh for `odom_resume_s`."""
-        run, cfg = self.run, self.config
+    def _sensor_missing(self, now: float, name: str, problem: str, resume_s: float, timeout_s: float,
+                        reason: str, tick: Tick) -> bool:
+        """Pause while the sensor's data is stale by its stamp (`problem`); drive on once it has
+        been fresh for `resume_s`; end the mission (`reason`) after `timeout_s` without fresh data."""
+        run = self.run
         assert run is not None
-        fresh = inputs.odom_pose is not None and now - inputs.odom_stamp <= cfg.odom_stale_s
-        if fresh and not run.paused_for_odometry:
-            return False
-        if fresh:
-            if run.fresh_since is None:
-                run.fresh_since = now
-            if now - run.fresh_since >= cfg.odom_resume_s:
-                run.paused_for_odometry, run.fresh_since = False, None
-                tick.log('info', 'odometry is back: guiding on')
+        p = run.sensors.setdefault(name, _SensorPause())
+        if not problem:
+            p.last_fresh = now
+            if not p.paused:
+                return False
+            if p.fresh_since is None:
+                p.fresh_since = now
+            if now - p.fresh_since >= resume_s:
+                p.paused, p.fresh_since = False, None
+                tick.log('info', f'{name} is back: guiding on')
                 return False
         else:
-            run.fresh_since = None
-            silent = now - max(inputs.odom_stamp, run.since)
-            if silent > cfg.odom_timeout_s:
-                self._end(now, Outcome(False, 'no_odometry', f'no odometry from the base for {silent:.1f} s'), tick)
+            p.fresh_since = None
+            silent = now - (p.last_fresh if p.last_fresh is not None else run.since)
+            if silent > timeout_s:
+                what = 'no odometry from the base' if name == 'odometry' else f'no usable {name}'
+                self._end(now, Outcome(False, reason, f'{what} for {silent:.1f} s ({problem})'), tick)
                 return True
-            if not run.paused_for_odometry:
-                run.paused_for_odometry = True
-                run.pauses += 1
-                if now - run.pause_logged >= cfg.log_repeat_s:
-                    run.pause_logged = now
-                    again = f' (pause {run.pauses} of this mission)' if run.pauses > 1 else ''
-                    tick.log('warning', 'guiding paused: odometry from the base is late, base stopped until it is '
-                                        f'back{again}')
+            if not p.paused:
+                p.paused = True
+                p.pauses += 1
+                if now - p.logged >= self.config.log_repeat_s:
+                    p.logged = now
+                    again = f' (pause {p.pauses} of this mission)' if p.pauses > 1 else ''
+                    tick.log('warning', f'guiding paused, base stopped until the {name} is back: {problem}{again}')
         tick.commands.append(Drive())
-        self._feedback(run.mission.waiting_tick('waiting_for_odometry'), tick)
+        self._feedback(run.mission.waiting_tick(f'waiting_for_{name}'), tick)
         return True
 
-    def _localisation_missing(self, now: float, pose: Pose | None, lost: bool, tick: Tick) -> bool:
-        """Lost: end the mission and call staff. Not localised yet: wait, base stopped."""
+    def _limit_speed(self, inputs: Inputs, tick: Tick) -> None:
+        """While the localisation is degraded (odometry carries the pose) the mission drives slowly."""
+        run, cfg = self.run, self.config
+        assert run is not None
+        slow = cfg.localization and inputs.localization_state == 'degraded'
+        follower = self.follower_config
+        if slow:
+            follower = replace(follower, max_vx=follower.max_vx * cfg.degraded_speed_factor)
+        run.mission.follower.config = follower
+        if slow != run.slowed:
+            run.slowed = slow
+            tick.log('warning' if slow else 'info',
+                     f'localisation degraded: guiding at {cfg.degraded_speed_factor:.0%} of the speed' if slow
+                     else 'localisation tracking again: guiding at full speed')
+
+    def _localisation_missing(self, now: float, inputs: Inputs, pose: Pose | None, lost: bool, tick: Tick) -> bool:
+        """Lost: end the mission and call staff. Not localised yet, or relocalising: wait, base stopped."""
         run = self.run
         assert run is not None
         if lost:
@@ -400,12 +466,14 @@ class Supervisor:
                 tick.log('info', 'localisation is there: guiding on')
             return False
         tick.commands.append(Drive())
-        if now - run.since > self.config.localization_timeout_s:
+        if not run.waiting_for_localisation:
+            run.waiting_for_localisation, run.waiting_since = True, now
+            why = ('the localisation is relocalising (searching the whole map)'
+                   if inputs.localization_state in WAIT_STATES else 'waiting for the localisation (map -> odom)')
+            tick.log('warning', f'guiding paused, base stopped: {why}')
+        if now - run.waiting_since > self.config.localization_timeout_s:
             self._end(now, Outcome(False, 'not_localised', 'no pose from the localisation'), tick)
             return True
-        if not run.waiting_for_localisation:
-            run.waiting_for_localisation = True
-            tick.log('warning', 'guiding paused: waiting for the localisation (map -> odom)')
         self._feedback(run.mission.waiting_tick('waiting_for_localisation'), tick)
         return True
 
@@ -466,7 +534,7 @@ class Supervisor:
             return
         if inputs.safety_latched or pose is None:      # waits for staff's reset / for a pose
             return
-        if inputs.odom_pose is None or now - inputs.odom_stamp > cfg.odom_stale_s:
+        if self.odom_problem(inputs) or (cfg.scan_required and self.scan_problem(inputs)):
             return
         if lost:
             self._staff_request(now, 'robot_lost', tick)
