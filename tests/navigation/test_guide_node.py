@@ -445,7 +445,7 @@ def test_frozen_odometry_stamps_pause_the_guide(ros_context, spin, store):
 def test_relocalising_pauses_the_guide_until_the_localisation_tracks_again(ros_context, spin, store):
     from std_msgs.msg import String
 
-    from retail_navigation.tf_support import TF_QOS, TFMessage, transform
+    from retail_ros.tf_support import TF_QOS, TFMessage, transform
     base, guide, client = start_localised(ros_context, spin, store)
     tf = client.create_publisher(TFMessage, '/tf', TF_QOS)
     state = client.create_publisher(String, '/navigation/localization_state', LATCHED)
@@ -471,7 +471,7 @@ def test_the_lidar_mount_is_read_from_tf_static(ros_context, spin, store):
     """The mount comes from /tf_static (as the base driver publishes it), not the parameter: a lidar
     mounted at the back looking backwards marks what is behind the robot."""
     from retail_navigation.frames import relative
-    from retail_navigation.tf_support import TF_STATIC_QOS, TFMessage, transform
+    from retail_ros.tf_support import TF_STATIC_QOS, TFMessage, transform
     _, guide, client = start(ros_context, spin, store, scan_topic='/scan', laser_tf_timeout_s=60.0)
     static = client.create_publisher(TFMessage, '/tf_static', TF_STATIC_QOS)
     static.publish(TFMessage(transforms=[transform(client.get_clock().now().to_msg(), 'base_link', 'laser',

@@ -200,7 +200,7 @@ def test_a_malformed_scan_is_refused_and_counted_never_a_traceback(ros_context, 
 
 @pytest.mark.parametrize('published', [True, False])
 def test_the_lidar_mount_comes_from_tf_static_else_laser_pose(ros_context, spin, tmp_path, published):
-    from retail_navigation.tf_support import TF_STATIC_QOS, transform
+    from retail_ros.tf_support import TF_STATIC_QOS, transform
     node = LocalizationNode(context=ros_context, namespace='navigation', parameter_overrides=[
         Parameter('store_dir', value=str(DEMO)), Parameter('pose_file', value=str(tmp_path / 'last_pose.json')),
         Parameter('laser_pose', value=[0.10, 0.0, 0.20, 0.0]), Parameter('laser_tf_timeout_s', value=1.0)])

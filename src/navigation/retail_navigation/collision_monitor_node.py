@@ -28,7 +28,7 @@ from retail_ros.node_support import ConfigError, declare_params, diagnostic_stat
 from retail_ros.params import ParamSpec
 from retail_navigation.collision_monitor import CollisionMonitor, MonitorConfig, ScanSource, SourceConfig
 from retail_navigation.frames import BASE_LINK, LASER
-from retail_navigation.tf_support import StaticMount
+from retail_ros.tf_support import StaticMount
 
 PARAMS = [
     ParamSpec('cmd_in_topic', names.GUIDE_CMD_VEL, 'the guide\'s velocity command (geometry_msgs/Twist)'),
