@@ -42,7 +42,7 @@ def test_https_with_ca_file_delivers_and_an_untrusted_certificate_stops(tmp_path
     url = f'https://127.0.0.1:{port}'
     server = subprocess.Popen([console_script('retailbot'), 'platform', 'serve', '--db',
                                str(tmp_path / 'platform.sqlite3'), '--port', str(port), '--token',
-                               TOKEN, '--tls-cert', str(cert), '--tls-key', str(key)],
+                               TOKEN, '--tls-cert', str(cert), '--tls-key', str(key), '--event-contracts', 'generic'],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     try:
