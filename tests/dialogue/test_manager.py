@@ -4,6 +4,7 @@ Dialogues run on the demo store and on the harbour store (tests/data/dialogue/ha
 store the code was not written for). A `Script` carries out the core's effects the way the node
 does, with a fake recommender and a guide that arrives only when the test says so.
 """
+import re
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -402,7 +403,8 @@ def test_asking_for_a_human_any_time(harbour):
 
 # --- replies: failures, greetings, goodbyes, safety ------------------------------------------------------
 @pytest.mark.parametrize('reason', ['safety_stop', 'blocked', 'unreachable', 'no_odometry', 'navigation_unavailable',
-                                    'rejected', 'whatever_new_code'])
+                                    'rejected', 'whatever_new_code', 'no_lidar', 'Some Free Text', 'x' * 200, '走不了',
+                                    ''])
 def test_guide_failures_are_told_in_a_stores_words(demo, reason):
     for lang, ask in (('zh', '带我去收银台'), ('en', 'take me to the checkout')):
         s = Script(demo)
@@ -411,6 +413,9 @@ def test_guide_failures_are_told_in_a_stores_words(demo, reason):
         s.run(s.manager.on_guide_result(7, 'checkout', False, reason))
         text = s.replies[-1].text
         assert f'({reason})' not in text and f'（{reason}）' not in text and '_' not in text, text
+        # Another node's free text is no code: the turn is still told, the event says 'unknown'.
+        [event] = [e for e in s.events if e.type == 'guide' and e.payload.get('status') == 'failed']
+        assert event.payload['reason'] == (reason if re.fullmatch(r'[a-z0-9_]{0,48}', reason) else 'unknown')
         if reason == 'safety_stop':
             assert ('工作人员' in text or 'staff member' in text) and s.staff
 

@@ -26,7 +26,8 @@ from retail_common.intents import Intent
 # -- bounded building blocks -------------------------------------------------------------------
 Id = Annotated[str, StringConstraints(max_length=128, pattern=r'^\S*$')]
 """A machine id without spaces: a SKU, a zone id, an appointment id, a route."""
-Code = Annotated[str, StringConstraints(max_length=48, pattern=r'^[a-z0-9_]*$')]
+CODE_MAX_CHARS = 48
+Code = Annotated[str, StringConstraints(max_length=CODE_MAX_CHARS, pattern=r'^[a-z0-9_]*$')]
 """A reason/state code such as `robot_lost` or `no_odometry` (open set, bounded shape)."""
 Label = Annotated[str, StringConstraints(max_length=64)]
 """A short label in a store's words (a brand, a category)."""

@@ -572,6 +572,7 @@ class DialogueManager:
     def on_guide_result(self, track_id: int, zone: str, success: bool, reason: str) -> list[Effect]:
         """The GuideTo action's result: the one source of 'arrived'."""
         self._out = []
+        reason = result_code(reason)
         session = self.sessions.get(track_id)
         if session is None or session.state is not State.GUIDING or zone != session.guiding_zone:
             return []                   # not this customer's current goal (e.g. one replaced by a new wish)
@@ -658,6 +659,7 @@ class DialogueManager:
 
     def on_tour_result(self, track_id: int, success: bool, reason: str, stops_visited: int) -> list[Effect]:
         self._out = []
+        reason = result_code(reason)
         session = self.sessions.get(track_id)
         if session is None or session.state is not State.TOURING or session.tour is None:
             return []
@@ -964,6 +966,15 @@ class DialogueManager:
         self.sessions.pop(session.track_id, None)
         self._forget(session.track_id)
         self._record(session, ev.SessionEnd(reason=reason))
+
+
+def result_code(reason: str) -> str:
+    """An action result's reason as the event contract's code: another node's text that is not a
+    short lowercase code (a newer guide, a bug) becomes 'unknown' instead of failing the turn."""
+    text = str(reason)
+    if len(text) <= ev.CODE_MAX_CHARS and all(c.isascii() and (c.islower() or c.isdigit() or c == '_') for c in text):
+        return text
+    return 'unknown'
 
 
 _ARRIVAL_KEYS = {f'arrived_{kind}' for kind in PLACE_WORDS}     # a line per place kind in the templates

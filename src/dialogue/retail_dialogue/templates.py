@@ -294,6 +294,7 @@ FAILURE_REASONS: dict[str, tuple[str, str]] = {
     'lost': ('我需要确认一下自己的位置', 'I need to check where I am'),
     'not_localised': ('我还不确定自己在店里的位置', "I'm not sure yet where I am in the store"),
     'no_odometry': ('我的轮子没有回应', "my wheels aren't responding"),
+    'no_lidar': ('我现在看不清前面的路，需要工作人员帮我检查', "I can't see the way ahead right now; a staff member needs to check me"),
     'battery_low': ('我的电量不足，需要去充电', 'my battery is low and I need to recharge'),
     'bad_frame': ('我不知道这个地方在地图上的哪里', "I can't find that place on my map"),
     'preempted': ('我刚才接到了另一个任务', 'I was given another task'),
