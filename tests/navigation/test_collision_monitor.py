@@ -232,3 +232,37 @@ def test_commands_over_the_limits_are_clamped(vx, wz, expected):
 def test_an_invalid_command_is_refused_even_with_a_stale_scan_and_reported_as_such():
     d = decide(float('nan'), 0.0, ScanSource('/scan'))
     assert d.action == 'invalid_command'
+
+
+# --- attack round (issue 21 variants the first fix missed) -------------------------------------------
+
+@pytest.mark.parametrize('range_min', [0.05, 0.15, 0.30, 0.45, 0.60, 1.0])
+@pytest.mark.parametrize('vx', [0.1, 0.3, 0.7])
+def test_minus_inf_across_the_front_stops_whatever_the_lidars_blind_zone(range_min, vx):
+    """REP-117 -inf says 'closer than range_min', not 'at range_min': with a lidar whose blind zone
+    reaches past the stop polygon a box at the bumper let 0.12-0.28 m/s through (slowdown)."""
+    s = ScanSource('/scan', LASER, SourceConfig())
+    assert s.update(NOW - 0.05, scan(front=-np.inf), ANGLE_MIN, INC, range_min, 12.0) == ''
+    d = decide(vx, 0.0, s)
+    assert (d.vx, d.wz, d.action) == (0.0, 0.0, 'stop')
+
+
+def test_minus_inf_at_the_bumper_still_lets_the_robot_turn_away():
+    s = ScanSource('/scan', LASER, SourceConfig())
+    s.update(NOW - 0.05, scan(front=-np.inf), ANGLE_MIN, INC, 0.6, 12.0)
+    assert decide(0.0, 0.8, s).wz == 0.8
+
+
+@pytest.mark.parametrize('ranges', [scan(front=0.14), scan(front_wide=np.nan), scan(front=-np.inf)],
+                         ids=['wall at 0.24 m', 'blind ahead', 'minus inf ahead'])
+@pytest.mark.parametrize('vx', [0.019, 0.01, 0.001])
+def test_a_creep_under_the_turn_in_place_speed_never_moves_towards_what_is_ahead(ranges, vx):
+    """A command just under turn_in_place_vx skipped the stop polygon and the blind check."""
+    s = ScanSource('/scan', LASER, SourceConfig())
+    assert s.update(NOW - 0.05, ranges, ANGLE_MIN, INC, 0.10, 12.0) == ''
+    d = decide(vx, 0.5, s)
+    assert d.vx == 0.0
+
+
+def test_a_creep_on_a_clear_way_passes():
+    assert decide(0.01, 0.5, source_with(scan())).vx == 0.01

@@ -66,7 +66,8 @@ class CollisionMonitorNode(Node):
             slowdown_ratio=cfg.slowdown_ratio, min_points=cfg.min_points, max_vx=cfg.max_vx,
             max_reverse_vx=cfg.max_reverse_vx, max_wz=cfg.max_wz, absurd_factor=cfg.absurd_factor),
             SourceConfig(source_timeout_s=cfg.scan_timeout_s, future_tolerance_s=cfg.stamp_future_tolerance_s,
-                         max_invalid_ahead_share=cfg.max_invalid_ahead_share))
+                         max_invalid_ahead_share=cfg.max_invalid_ahead_share,
+                         body_radius=cfg.robot_radius + MonitorConfig.body_margin_m))
         lx, ly, _, lyaw = cfg.laser_pose
         self.sources = [ScanSource(cfg.scan_topic, (lx, ly, lyaw), self.monitor.source)]
         self._state = ''
