@@ -15,6 +15,9 @@ alarm); ids the answer does not mention, mentions twice with different verdicts,
 not in the batch change nothing — those events stay pending and go again. `acked` is never
 trusted on its own: an answer without `results` confirms nothing (logged, retried with backoff).
 
+An answer longer than MAX_ANSWER_BYTES once decoded (a gzip bomb, a proxy's endless page) is
+not read further: nothing is deleted, the batch is retried with backoff.
+
 Other answers: 401/403 → AuthError: stop, alarm, outbox untouched (404/405, a wrong platform
 URL, likewise). 429/503 → wait at least the `Retry-After` seconds (capped at an hour), and
 otherwise back off. Other 4xx (422 invalid, 409 an event_id already used for other content, 413
@@ -55,6 +58,7 @@ POISON_AFTER = 3   # HTTP 5xx in a row before a batch is split to get the storab
 RETRY_AFTER_MAX_S = 3600.0          # a longer Retry-After is taken as this
 OK_STATUSES = ('accepted', 'duplicate')
 MAX_REASON_CHARS = 300
+MAX_ANSWER_BYTES = 4 << 20          # an answer (decoded) longer than this is refused unread (gzip bombs too)
 
 
 class StopUploads(RuntimeError):
@@ -188,7 +192,17 @@ class Uploader:
                 + ','.join(event.to_json() for event in batch) + ']}')
         payload = gzip.compress(body.encode(), compresslevel=self.config.compress_level)
         try:
-            return self._client.post(self._url, content=payload)
+            with self._client.stream('POST', self._url, content=payload) as response:
+                body = bytearray()
+                for chunk in response.iter_bytes():        # decoded: a gzip bomb stops at the cap
+                    body += chunk
+                    if len(body) > MAX_ANSWER_BYTES:
+                        raise TransientError(f'platform answer (HTTP {response.status_code}) longer than '
+                                             f'{MAX_ANSWER_BYTES} bytes: not read, nothing deleted')
+                headers = [(k, v) for k, v in response.headers.multi_items()
+                           if k.lower() not in ('content-encoding', 'content-length', 'transfer-encoding')]
+                return httpx.Response(response.status_code, headers=headers, content=bytes(body),
+                                      request=response.request)
         except httpx.HTTPError as exc:
             if 'CERTIFICATE_VERIFY_FAILED' in str(exc):
                 raise StopUploads(f'platform certificate not trusted ({exc}); set the CA file; '
