@@ -266,3 +266,21 @@ def test_a_creep_under_the_turn_in_place_speed_never_moves_towards_what_is_ahead
 
 def test_a_creep_on_a_clear_way_passes():
     assert decide(0.01, 0.5, source_with(scan())).vx == 0.01
+
+
+@pytest.mark.parametrize('glitch', [1.0, 1000.0, 3e9])
+def test_one_scan_stamped_in_the_future_does_not_hold_the_robot_for_good(glitch):
+    """A single glitched stamp (GPS/PTP jump) was kept, and every later (correct, so older) scan was
+    ignored as out of order: the robot stayed 'stale' until the wrong time was reached."""
+    s = ScanSource('/scan', LASER, SourceConfig())
+    assert s.update(NOW - 0.05, scan(), ANGLE_MIN, INC, 0.15, 12.0, now_s=NOW) == ''
+    assert s.update(NOW + glitch, scan(), ANGLE_MIN, INC, 0.15, 12.0, now_s=NOW) == ''
+    assert decide(0.3, 0.0, s).action == 'stale'
+    assert s.update(NOW + 0.05, scan(), ANGLE_MIN, INC, 0.15, 12.0, now_s=NOW + 0.1) == ''
+    assert decide(0.3, 0.0, s, now=NOW + 0.1).action == 'pass'
+
+
+def test_an_older_scan_is_still_ignored_when_the_kept_one_is_not_from_the_future():
+    s = ScanSource('/scan', LASER, SourceConfig())
+    assert s.update(NOW, scan(), ANGLE_MIN, INC, 0.15, 12.0, now_s=NOW) == ''
+    assert 'before the previous' in s.update(NOW - 0.2, scan(front=0.5), ANGLE_MIN, INC, 0.15, 12.0, now_s=NOW)

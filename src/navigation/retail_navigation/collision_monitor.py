@@ -141,9 +141,10 @@ class ScanSource:
         self.ignored = 0                     # malformed or out of order
 
     def update(self, stamp_s: float, ranges: Sequence[float] | np.ndarray, angle_min: float,
-               angle_increment: float, range_min: float, range_max: float) -> str:
+               angle_increment: float, range_min: float, range_max: float, now_s: float | None = None) -> str:
         """Take a scan; returns '' or why it was refused (malformed: the source stops the robot
-        until a good scan comes; out of order: ignored)."""
+        until a good scan comes; out of order: ignored, unless the kept scan is stamped in the
+        future beyond the tolerance at `now_s`: one glitched stamp must not hold the robot for good)."""
         self.scans += 1
         n = len(ranges)
         bad = ''
@@ -157,7 +158,10 @@ class ScanSource:
             self.ignored += 1
             self.malformed = bad
             return bad
-        if self.stamp is not None and stamp_s < self.stamp and not self.malformed and stamp_s != 0.0:
+        kept_from_future = now_s is not None and self.stamp is not None \
+            and self.stamp - now_s > self.config.future_tolerance_s
+        if self.stamp is not None and stamp_s < self.stamp and not self.malformed and stamp_s != 0.0 \
+                and not kept_from_future:
             self.ignored += 1
             return f'scan stamped {self.stamp - stamp_s:.3f} s before the previous one: ignored'
         self.malformed = ''

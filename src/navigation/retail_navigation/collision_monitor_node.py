@@ -89,7 +89,8 @@ class CollisionMonitorNode(Node):
     def _on_scan(self, msg: LaserScan, source: ScanSource | None = None) -> None:
         source = source or self.sources[0]
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9    # judged by this, never by arrival
-        refused = source.update(stamp, msg.ranges, msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max)
+        refused = source.update(stamp, msg.ranges, msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max,
+                                now_s=self._now())
         if refused:
             self.counts['scans_refused'] += 1
             self.get_logger().warning(f'{source.name}: {refused}', throttle_duration_sec=5.0)
