@@ -196,15 +196,15 @@ class Uploader:
         payload = gzip.compress(body.encode(), compresslevel=self.config.compress_level)
         try:
             with self._client.stream('POST', self._url, content=payload) as response:
-                body = bytearray()
+                answer = bytearray()
                 for chunk in response.iter_bytes():        # decoded: a gzip bomb stops at the cap
-                    body += chunk
-                    if len(body) > MAX_ANSWER_BYTES:
+                    answer += chunk
+                    if len(answer) > MAX_ANSWER_BYTES:
                         raise TransientError(f'platform answer (HTTP {response.status_code}) longer than '
                                              f'{MAX_ANSWER_BYTES} bytes: not read, nothing deleted')
                 headers = [(k, v) for k, v in response.headers.multi_items()
                            if k.lower() not in ('content-encoding', 'content-length', 'transfer-encoding')]
-                return httpx.Response(response.status_code, headers=headers, content=bytes(body),
+                return httpx.Response(response.status_code, headers=headers, content=bytes(answer),
                                       request=response.request)
         except httpx.HTTPError as exc:
             if 'CERTIFICATE_VERIFY_FAILED' in str(exc):
