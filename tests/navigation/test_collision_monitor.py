@@ -284,3 +284,16 @@ def test_an_older_scan_is_still_ignored_when_the_kept_one_is_not_from_the_future
     s = ScanSource('/scan', LASER, SourceConfig())
     assert s.update(NOW, scan(), ANGLE_MIN, INC, 0.15, 12.0, now_s=NOW) == ''
     assert 'before the previous' in s.update(NOW - 0.2, scan(front=0.5), ANGLE_MIN, INC, 0.15, 12.0, now_s=NOW)
+
+
+@pytest.mark.parametrize('frame', ['rear_laser', 'base_scan', '', 'laser2'])
+def test_a_scan_from_another_lidar_on_the_topic_is_never_read_as_this_ones(frame):
+    """Attack round: the frame_id was ignored, so a second lidar publishing on /scan (a rear one
+    with nothing behind the robot) was read as the front lidar, with fresh stamps."""
+    s = ScanSource('/scan', LASER, SourceConfig(), frame='laser')
+    assert s.update(NOW - 0.05, scan(front=0.3), ANGLE_MIN, INC, 0.15, 12.0, frame_id='laser') == ''
+    assert 'frame' in s.update(NOW, scan(), ANGLE_MIN, INC, 0.15, 12.0, frame_id=frame)
+    d = decide(0.3, 0.0, s)
+    assert (d.vx, d.action) == (0.0, 'stale') and 'another lidar' in d.reason
+    assert s.update(NOW, scan(), ANGLE_MIN, INC, 0.15, 12.0, frame_id='/laser') == ''   # its own frame again
+    assert decide(0.3, 0.0, s).action == 'pass'

@@ -129,8 +129,9 @@ class ScanSource:
     """One laser: keeps its last scan (in base_link) and judges it by its stamp when asked."""
 
     def __init__(self, name: str, mount: tuple[float, float, float] = (0.0, 0.0, 0.0),
-                 config: SourceConfig | None = None) -> None:
+                 config: SourceConfig | None = None, frame: str = '') -> None:
         self.name = name
+        self.frame = frame.lstrip('/')        # the frame_id its scans must carry ('' = not checked)
         self.config = config or SourceConfig()
         self.mount = mount
         self.stamp: float | None = None      # header stamp [s] of the kept scan
@@ -141,7 +142,8 @@ class ScanSource:
         self.ignored = 0                     # malformed or out of order
 
     def update(self, stamp_s: float, ranges: Sequence[float] | np.ndarray, angle_min: float,
-               angle_increment: float, range_min: float, range_max: float, now_s: float | None = None) -> str:
+               angle_increment: float, range_min: float, range_max: float, now_s: float | None = None,
+               frame_id: str | None = None) -> str:
         """Take a scan; returns '' or why it was refused (malformed: the source stops the robot
         until a good scan comes; out of order: ignored, unless the kept scan is stamped in the
         future beyond the tolerance at `now_s`: one glitched stamp must not hold the robot for good)."""
@@ -154,6 +156,10 @@ class ScanSource:
             bad = f'scan has {n} ranges (1..{MAX_BEAMS} expected)'
         elif angle_increment == 0.0 or not 0.0 <= range_min < range_max:
             bad = f'scan geometry invalid (angle_increment {angle_increment}, range {range_min}..{range_max})'
+        elif self.frame and frame_id is not None and frame_id.lstrip('/') != self.frame:
+            # a scan from another laser (a second lidar publishing on this topic) would be read as if
+            # mounted where this one is: its points are never used
+            bad = f'scan in frame {frame_id[:64]!r}, expected {self.frame!r} (another lidar on this topic?)'
         if bad:
             self.ignored += 1
             self.malformed = bad

@@ -32,6 +32,8 @@ PARAMS = [
     ParamSpec('cmd_out_topic', names.CMD_VEL, 'checked command to the base driver'),
     ParamSpec('scan_topic', names.SCAN, 'sensor_msgs/LaserScan of the lidar'),
     ParamSpec('laser_pose', [0.10, 0.0, 0.20, 0.0], 'base_link -> laser [x, y, z, yaw]', type='float_list'),
+    ParamSpec('laser_frame', 'laser', 'frame_id the scans must carry (\'\' = any): a scan in another frame '
+              '(a second lidar on the topic) is refused and stops the robot'),
     ParamSpec('robot_radius', 0.18, 'radius of the base [m]', min=0.05, max=1.0),
     ParamSpec('stop_margin_m', 0.10, 'stop polygon reach beyond the front at rest [m]', min=0.0, max=2.0),
     ParamSpec('stop_time_s', 0.5, 'stop polygon grows by speed x this [s]', min=0.0, max=5.0),
@@ -69,7 +71,7 @@ class CollisionMonitorNode(Node):
                          max_invalid_ahead_share=cfg.max_invalid_ahead_share,
                          body_radius=cfg.robot_radius + MonitorConfig.body_margin_m))
         lx, ly, _, lyaw = cfg.laser_pose
-        self.sources = [ScanSource(cfg.scan_topic, (lx, ly, lyaw), self.monitor.source)]
+        self.sources = [ScanSource(cfg.scan_topic, (lx, ly, lyaw), self.monitor.source, frame=cfg.laser_frame)]
         self._state = ''
         self._last_reason = ''
         self.counts = {'pass': 0, 'slowdown': 0, 'stop': 0, 'stale': 0, 'blind': 0, 'invalid_command': 0,
@@ -90,7 +92,7 @@ class CollisionMonitorNode(Node):
         source = source or self.sources[0]
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9    # judged by this, never by arrival
         refused = source.update(stamp, msg.ranges, msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max,
-                                now_s=self._now())
+                                now_s=self._now(), frame_id=msg.header.frame_id)
         if refused:
             self.counts['scans_refused'] += 1
             self.get_logger().warning(f'{source.name}: {refused}', throttle_duration_sec=5.0)
