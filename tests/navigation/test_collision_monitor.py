@@ -232,3 +232,68 @@ def test_commands_over_the_limits_are_clamped(vx, wz, expected):
 def test_an_invalid_command_is_refused_even_with_a_stale_scan_and_reported_as_such():
     d = decide(float('nan'), 0.0, ScanSource('/scan'))
     assert d.action == 'invalid_command'
+
+
+# --- attack round (issue 21 variants the first fix missed) -------------------------------------------
+
+@pytest.mark.parametrize('range_min', [0.05, 0.15, 0.30, 0.45, 0.60, 1.0])
+@pytest.mark.parametrize('vx', [0.1, 0.3, 0.7])
+def test_minus_inf_across_the_front_stops_whatever_the_lidars_blind_zone(range_min, vx):
+    """REP-117 -inf says 'closer than range_min', not 'at range_min': with a lidar whose blind zone
+    reaches past the stop polygon a box at the bumper let 0.12-0.28 m/s through (slowdown)."""
+    s = ScanSource('/scan', LASER, SourceConfig())
+    assert s.update(NOW - 0.05, scan(front=-np.inf), ANGLE_MIN, INC, range_min, 12.0) == ''
+    d = decide(vx, 0.0, s)
+    assert (d.vx, d.wz, d.action) == (0.0, 0.0, 'stop')
+
+
+def test_minus_inf_at_the_bumper_still_lets_the_robot_turn_away():
+    s = ScanSource('/scan', LASER, SourceConfig())
+    s.update(NOW - 0.05, scan(front=-np.inf), ANGLE_MIN, INC, 0.6, 12.0)
+    assert decide(0.0, 0.8, s).wz == 0.8
+
+
+@pytest.mark.parametrize('ranges', [scan(front=0.14), scan(front_wide=np.nan), scan(front=-np.inf)],
+                         ids=['wall at 0.24 m', 'blind ahead', 'minus inf ahead'])
+@pytest.mark.parametrize('vx', [0.019, 0.01, 0.001])
+def test_a_creep_under_the_turn_in_place_speed_never_moves_towards_what_is_ahead(ranges, vx):
+    """A command just under turn_in_place_vx skipped the stop polygon and the blind check."""
+    s = ScanSource('/scan', LASER, SourceConfig())
+    assert s.update(NOW - 0.05, ranges, ANGLE_MIN, INC, 0.10, 12.0) == ''
+    d = decide(vx, 0.5, s)
+    assert d.vx == 0.0
+
+
+def test_a_creep_on_a_clear_way_passes():
+    assert decide(0.01, 0.5, source_with(scan())).vx == 0.01
+
+
+@pytest.mark.parametrize('glitch', [1.0, 1000.0, 3e9])
+def test_one_scan_stamped_in_the_future_does_not_hold_the_robot_for_good(glitch):
+    """A single glitched stamp (GPS/PTP jump) was kept, and every later (correct, so older) scan was
+    ignored as out of order: the robot stayed 'stale' until the wrong time was reached."""
+    s = ScanSource('/scan', LASER, SourceConfig())
+    assert s.update(NOW - 0.05, scan(), ANGLE_MIN, INC, 0.15, 12.0, now_s=NOW) == ''
+    assert s.update(NOW + glitch, scan(), ANGLE_MIN, INC, 0.15, 12.0, now_s=NOW) == ''
+    assert decide(0.3, 0.0, s).action == 'stale'
+    assert s.update(NOW + 0.05, scan(), ANGLE_MIN, INC, 0.15, 12.0, now_s=NOW + 0.1) == ''
+    assert decide(0.3, 0.0, s, now=NOW + 0.1).action == 'pass'
+
+
+def test_an_older_scan_is_still_ignored_when_the_kept_one_is_not_from_the_future():
+    s = ScanSource('/scan', LASER, SourceConfig())
+    assert s.update(NOW, scan(), ANGLE_MIN, INC, 0.15, 12.0, now_s=NOW) == ''
+    assert 'before the previous' in s.update(NOW - 0.2, scan(front=0.5), ANGLE_MIN, INC, 0.15, 12.0, now_s=NOW)
+
+
+@pytest.mark.parametrize('frame', ['rear_laser', 'base_scan', '', 'laser2'])
+def test_a_scan_from_another_lidar_on_the_topic_is_never_read_as_this_ones(frame):
+    """Attack round: the frame_id was ignored, so a second lidar publishing on /scan (a rear one
+    with nothing behind the robot) was read as the front lidar, with fresh stamps."""
+    s = ScanSource('/scan', LASER, SourceConfig(), frame='laser')
+    assert s.update(NOW - 0.05, scan(front=0.3), ANGLE_MIN, INC, 0.15, 12.0, frame_id='laser') == ''
+    assert 'frame' in s.update(NOW, scan(), ANGLE_MIN, INC, 0.15, 12.0, frame_id=frame)
+    d = decide(0.3, 0.0, s)
+    assert (d.vx, d.action) == (0.0, 'stale') and 'another lidar' in d.reason
+    assert s.update(NOW, scan(), ANGLE_MIN, INC, 0.15, 12.0, frame_id='/laser') == ''   # its own frame again
+    assert decide(0.3, 0.0, s).action == 'pass'

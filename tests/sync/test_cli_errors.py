@@ -142,3 +142,29 @@ def test_sync_status_shows_local_iso_times(tmp_path):
     as_json = json.loads(sync_cli('status', '--outbox', str(tmp_path / 'outbox.sqlite3'),
                                   '--json').stdout)
     assert datetime.fromisoformat(as_json['last_success']) == when
+
+
+@pytest.mark.parametrize('long_line', [
+    'x' * (3 << 20),                                                    # 3 MiB of garbage
+    '{"type": "greeting", "data": {"t": "' + 'a' * (3 << 20) + '"}}',   # 3 MiB event
+    '\x00' * (5 << 20),                                                  # NULs, no newline until the end
+], ids=['garbage', 'huge event', 'nuls'])
+def test_emit_reads_an_over_long_line_in_bounded_memory_and_goes_on(tmp_path, long_line):
+    """Attack round: `sync emit` read a line whole, however long (`--from-file /dev/zero`: MemoryError)."""
+    outbox = tmp_path / 'outbox.sqlite3'
+    source = tmp_path / 'events.jsonl'
+    source.write_text('\n'.join([json.dumps({'type': 'greeting', 'data': {'n': 1}, 'event_id': 'a'}), long_line,
+                                 json.dumps({'type': 'greeting', 'data': {'n': 3}, 'event_id': 'c'})]) + '\n')
+    result = sync_cli('emit', '--outbox', str(outbox), '--create', '--robot-id', ROBOT, '--from-file', str(source))
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().startswith('line 2: longer than') and 'Traceback' not in result.stderr
+    assert {e.event_id for e in Outbox(outbox).read_batch(10)} == {'a', 'c'}
+
+
+def test_emit_from_an_endless_line_stops_reading_with_one_line(tmp_path):
+    outbox = tmp_path / 'outbox.sqlite3'
+    result = sync_cli('emit', '--outbox', str(outbox), '--create', '--robot-id', ROBOT, '--from-file', '/dev/zero',
+                      timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert 'stopped reading there' in result.stderr and 'Traceback' not in result.stderr
+    assert '0 events added' in result.stdout

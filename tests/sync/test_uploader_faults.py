@@ -106,3 +106,69 @@ def test_sync_run_once_against_an_unreachable_platform_gives_up_in_bounded_time(
     last = result.stderr.strip().splitlines()[-1]
     assert 'unreachable' in last and '1 events kept' in last
     assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.parametrize('kind', ['gzip bomb', 'plain huge', 'huge 500'])
+def test_a_huge_answer_is_not_read_into_memory_and_deletes_nothing(tmp_path, kind):
+    """Attack round: the answer's size was unbounded (httpx reads and gunzips all of it)."""
+    from retail_sync.uploader import MAX_ANSWER_BYTES, TransientError
+    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox.append_many([{'type': 'guide', 'data': {'i': i}} for i in range(5)])
+    filler = b' ' * (MAX_ANSWER_BYTES + 1024)
+
+    def platform(request: httpx.Request) -> httpx.Response:
+        ids = [e['event_id'] for e in json.loads(gzip.decompress(request.content))['events']]
+        answer = json.dumps({'acked': 5, 'results': [{'event_id': i, 'status': 'accepted'} for i in ids]}).encode()
+        body = answer[:-1] + filler + b'}'
+        if kind == 'gzip bomb':
+            return httpx.Response(200, content=gzip.compress(body), headers={'Content-Encoding': 'gzip'})
+        return httpx.Response(500 if kind == 'huge 500' else 200, content=body)
+    uploader = uploader_for(outbox, platform)
+    with pytest.raises(TransientError, match='longer than'):
+        uploader.upload_once()
+    assert outbox.pending() == 5 and outbox.quarantined() == []
+
+
+def test_an_answer_under_the_cap_still_confirms_by_id(tmp_path):
+    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox.append_many([{'type': 'guide', 'data': {'i': i}} for i in range(5)])
+
+    def platform(request: httpx.Request) -> httpx.Response:
+        ids = [e['event_id'] for e in json.loads(gzip.decompress(request.content))['events']]
+        body = json.dumps({'acked': 5, 'results': [{'event_id': i, 'status': 'accepted'} for i in ids]})
+        return httpx.Response(200, content=gzip.compress(body.encode()), headers={'Content-Encoding': 'gzip'})
+    assert uploader_for(outbox, platform).upload_once() == 5
+    assert outbox.pending() == 0
+
+
+@pytest.mark.parametrize('status, body', [
+    (400, '<html><body>Bad Request (proxy)</body></html>'), (403, 'forbidden by policy'),
+    (413, '<html>413 Request Entity Too Large</html>'), (422, '{"detail": "invalid"}'),
+    (409, '{"detail": "conflict"}'),
+])
+@pytest.mark.parametrize('count', [1, 2, 37])
+def test_a_4xx_to_every_event_alike_quarantines_nothing(tmp_path, status, body, count):
+    """Attack round: a proxy (or a platform) answering the same 4xx to everything made the bisection
+    quarantine the whole backlog for good, one event at a time."""
+    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox.append_many([{'type': 'guide', 'data': {'i': i}} for i in range(count)])
+    uploader = uploader_for(outbox, lambda request: httpx.Response(status, text=body))
+    if status == 403:       # refused credentials stop the uploads as before
+        assert uploader.run(threading.Event(), until_empty=True, give_up_s=0.5) != DONE
+    else:
+        assert uploader.run(threading.Event(), until_empty=True, give_up_s=0.5) == UNREACHABLE
+        assert 'not isolated' in uploader.last_error
+    assert outbox.pending() == count and outbox.quarantined() == []
+
+
+def test_an_event_refused_alone_is_quarantined_once_the_others_got_through(tmp_path):
+    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox.append_many([{'type': 'guide', 'data': {'i': 0, 'clash': True}}])
+    platform = FakePlatform()
+    uploader = uploader_for(outbox, platform)
+    assert uploader.run(threading.Event(), until_empty=True, give_up_s=0.3) == UNREACHABLE
+    assert outbox.pending() == 1 and outbox.quarantined() == []          # alone: not known to be the event's fault
+    outbox.append_many([{'type': 'guide', 'data': {'i': 1}}])
+    assert uploader.run(threading.Event(), until_empty=True, give_up_s=2.0) == DONE
+    [held] = outbox.quarantined()
+    assert held['reason'].startswith('HTTP 409') and len(platform.stored) == 1

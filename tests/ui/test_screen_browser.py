@@ -70,7 +70,7 @@ def test_attract_loop_then_a_typed_question_shows_the_product_card_and_take_me_t
     guide.guide_server.register_goal_callback(lambda goal: (goals.append(goal.zone), original(goal))[1])
     spin(base, guide)
     node, url = ui_server()
-    browser.get(url + '/')
+    browser.get(url + '/?screen=' + node.app.state.screen_secret)      # the kiosk: typed words need its secret
     wait_for(lambda: text_in(browser, '#attract-cards .card-name'), 10, 'the attract loop with offers')
     assert len(browser.find_elements(By.CSS_SELECTOR, '#attract-pages .dot')) >= 2     # offers, then best sellers
     shot(browser, 'screen_attract')
@@ -105,7 +105,7 @@ def test_recognised_vip_gets_the_welcome_card_and_an_unknown_face_nothing_person
     camera = Camera(context=ros_context)
     spin(camera)
     node, url = ui_server()
-    browser.get(url + '/?lang=en')
+    browser.get(url + '/?lang=en&screen=' + node.app.state.screen_secret)
     wait_for(lambda: text_in(browser, '#attract-cards .card-name'), 10, 'the attract loop')
     camera.event(CustomerEvent.APPEARED, 41)
     camera.event(CustomerEvent.IDENTIFIED, 41, 'vip-test-01', 'Ms Qiao', vip=True)
@@ -133,7 +133,7 @@ def test_vip_check_in_without_a_face_goes_through_the_dialogue(ui_server, browse
     import json
     start_manager(ros_context, spin, store)
     node, url = ui_server()
-    browser.get(url + '/?lang=en')
+    browser.get(url + '/?lang=en&screen=' + node.app.state.screen_secret)
     browser.find_element(By.ID, 'vip-checkin').click()
     browser.find_element(By.ID, 'checkin-name').send_keys('Qiao Wenjing')
     start = json.loads((store / 'appointments.json').read_text())[0]['start'][11:16]

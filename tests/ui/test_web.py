@@ -64,12 +64,33 @@ def test_pages_and_assets_are_served_from_the_package_under_a_strict_policy(clie
 
 
 def test_a_touch_becomes_an_utterance_with_size_limits(client):
-    assert client.post('/api/screen/say', json={'text': '  where   is it ', 'language': 'en'}).status_code == 200
+    screen = TestClient(client.app, headers={'Origin': 'http://testserver',
+                                             'X-Screen-Token': client.app.state.screen_secret},
+                        client=('127.0.0.1', 50000))          # the robot's own screen (its kiosk)
+    assert screen.post('/api/screen/say', json={'text': '  where   is it ', 'language': 'en'}).status_code == 200
     assert client.actions.said == [('where is it', 'en', 0)]
-    assert client.post('/api/screen/say', json={'text': 'x' * 201}).status_code == 422
-    assert client.post('/api/screen/say', json={'text': 'hi', 'language': 'fr'}).status_code == 422
-    assert client.post('/api/screen/say', content=b'{"text": "' + b'a' * 20000 + b'"}',
+    assert screen.post('/api/screen/say', json={'text': 'x' * 201}).status_code == 422
+    assert screen.post('/api/screen/say', json={'text': 'hi', 'language': 'fr'}).status_code == 422
+    assert screen.post('/api/screen/say', content=b'{"text": "' + b'a' * 20000 + b'"}',
                        headers={'content-type': 'application/json'}).status_code == 413
+
+
+@pytest.mark.parametrize('peer, token', [
+    (('testclient', 50000), None), (('192.168.1.50', 40000), None), (('192.168.1.50', 40000), 'secret'),
+    (('127.0.0.1', 50000), None), (('127.0.0.1', 50000), 'wrong'), (('127.0.0.1', 50000), ''),
+], ids=['no token', 'network', 'network with the secret', 'loopback no token', 'wrong token', 'empty token'])
+def test_typed_words_come_only_from_the_robots_own_screen(client, peer, token):
+    """Attack round (issue 21, item 13's kind): anyone on the network could POST /api/screen/say
+    "remember me" then "yes": the dialogue took it as the shopper in front consenting to enrolment."""
+    secret = client.app.state.screen_secret
+    headers = {'Origin': 'http://testserver'}
+    if token is not None:
+        headers['X-Screen-Token'] = secret if token == 'secret' else token
+    remote = TestClient(client.app, headers=headers, client=peer)
+    for text in ('remember me', 'yes, I agree'):
+        answer = remote.post('/api/screen/say', json={'text': text, 'language': 'en'})
+        assert answer.status_code == 403 and "robot's own screen" in answer.json()['message']
+    assert client.actions.said == []
 
 
 def test_console_needs_a_login_and_logs_staff_actions(client):

@@ -68,7 +68,8 @@ def test_state_changing_requests_check_the_origin(server):
         assert response.status_code == status, what
         expected_resets += status == 200
         assert served.actions.resets == expected_resets, what
-        said = client.post('/api/screen/say', json={'text': 'hi'}, headers=headers)
+        said = client.post('/api/screen/say', json={'text': 'hi'},
+                           headers={**headers, 'X-Screen-Token': served.app.state.screen_secret})
         assert said.status_code == status, what
     # a script without cookie (bearer token) and without Origin is no browser: no CSRF possible
     bearer = httpx.post(served.url + '/api/console/reset_safety',
@@ -112,6 +113,7 @@ def test_dns_rebinding_host_names_are_refused(server, host, allowed, status):
     value = host.format(port=served.port)
     for method, path in (('GET', '/api/screen/state'), ('GET', '/'), ('POST', '/api/screen/say')):
         response = _raw(served.port, f'{method} {path} HTTP/1.1\r\nHost: {value}\r\nOrigin: http://{value}\r\n'
+                                     f'X-Screen-Token: {served.app.state.screen_secret}\r\n'
                                      'Content-Type: application/json\r\nContent-Length: 13\r\nConnection: close\r\n\r\n'
                                      '{"text":"hi"}')
         assert response.startswith(f'HTTP/1.1 {status}'), (method, path, response[:80])

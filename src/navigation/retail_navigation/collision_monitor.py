@@ -15,7 +15,8 @@ stops and the reason is reported. A finite command over its limit is clamped to
   scans stamped late, stamps further in the future than `future_tolerance_s` and zero stamps make
   the source *stale* -> stop, with the reason;
 - ranges are read as REP-117 says: -inf is "something closer than range_min" -> an obstacle at
-  range_min along the beam; +inf is "nothing within range_max" -> free; NaN (and finite values
+  the nearest place along the beam where it can be outside the robot's body (`body_radius`), or at
+  range_min when that is nearer (a lidar with a long blind zone still stops for a box at the bumper); +inf is "nothing within range_max" -> free; NaN (and finite values
   outside [range_min, range_max], e.g. the 0.0 some drivers send) is an invalid beam, ignored;
   but when more than `max_invalid_ahead_share` of the beams looking in the direction of travel
   are invalid, the source cannot see the way and the robot does not translate (*blind*).
@@ -85,6 +86,7 @@ class SourceConfig:
     future_tolerance_s: float = 0.1      # a stamp this far ahead of the node clock is still accepted
     max_invalid_ahead_share: float = 0.5  # more invalid (NaN) beams than this in the way: blind
     ahead_half_angle: float = math.radians(60)   # beams within this of the direction of travel
+    body_radius: float = 0.21            # robot_radius + body_margin: where a -inf ("too close") return can start
 
 
 @dataclass
@@ -110,13 +112,16 @@ class Decision:
 
 
 def rep117_points(ranges: np.ndarray, angles: np.ndarray, range_min: float,
-                  range_max: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  range_max: float, too_close_at: np.ndarray | float | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """REP-117 reading of a scan: (points float[k, 2] in the laser frame, their beam angles,
-    bool mask of the invalid beams). -inf -> a point at range_min; +inf -> nothing; NaN and finite
-    values outside [range_min, range_max] -> invalid."""
+    bool mask of the invalid beams). -inf -> a point at `too_close_at` (per beam; default range_min);
+    +inf -> nothing; NaN and finite values outside [range_min, range_max] -> invalid."""
     beams = rep117(ranges, range_min, range_max)
     angles = np.asarray(angles, dtype=np.float64)
     r, hit, invalid = beams.ranges, beams.hit, beams.invalid
+    if too_close_at is not None:
+        r = np.where(np.isneginf(np.asarray(ranges, dtype=np.float64)), too_close_at, r)
     a = angles[hit]
     return np.stack([r[hit] * np.cos(a), r[hit] * np.sin(a)], axis=1), a, invalid
 
@@ -125,8 +130,9 @@ class ScanSource:
     """One laser: keeps its last scan (in base_link) and judges it by its stamp when asked."""
 
     def __init__(self, name: str, mount: tuple[float, float, float] = (0.0, 0.0, 0.0),
-                 config: SourceConfig | None = None) -> None:
+                 config: SourceConfig | None = None, frame: str = '') -> None:
         self.name = name
+        self.frame = frame.lstrip('/')        # the frame_id its scans must carry ('' = not checked)
         self.config = config or SourceConfig()
         self.mount = mount
         self.stamp: float | None = None      # header stamp [s] of the kept scan
@@ -137,9 +143,11 @@ class ScanSource:
         self.ignored = 0                     # malformed or out of order
 
     def update(self, stamp_s: float, ranges: Sequence[float] | np.ndarray, angle_min: float,
-               angle_increment: float, range_min: float, range_max: float) -> str:
+               angle_increment: float, range_min: float, range_max: float, now_s: float | None = None,
+               frame_id: str | None = None) -> str:
         """Take a scan; returns '' or why it was refused (malformed: the source stops the robot
-        until a good scan comes; out of order: ignored)."""
+        until a good scan comes; out of order: ignored, unless the kept scan is stamped in the
+        future beyond the tolerance at `now_s`: one glitched stamp must not hold the robot for good)."""
         self.scans += 1
         n = len(ranges)
         bad = ''
@@ -149,17 +157,32 @@ class ScanSource:
             bad = f'scan has {n} ranges (1..{MAX_BEAMS} expected)'
         elif angle_increment == 0.0 or not 0.0 <= range_min < range_max:
             bad = f'scan geometry invalid (angle_increment {angle_increment}, range {range_min}..{range_max})'
+        elif self.frame and frame_id is not None and frame_id.lstrip('/') != self.frame:
+            # a scan from another laser (a second lidar publishing on this topic) would be read as if
+            # mounted where this one is: its points are never used
+            bad = f'scan in frame {frame_id[:64]!r}, expected {self.frame!r} (another lidar on this topic?)'
         if bad:
             self.ignored += 1
             self.malformed = bad
             return bad
-        if self.stamp is not None and stamp_s < self.stamp and not self.malformed and stamp_s != 0.0:
+        kept_from_future = now_s is not None and self.stamp is not None \
+            and self.stamp - now_s > self.config.future_tolerance_s
+        if self.stamp is not None and stamp_s < self.stamp and not self.malformed and stamp_s != 0.0 \
+                and not kept_from_future:
             self.ignored += 1
             return f'scan stamped {self.stamp - stamp_s:.3f} s before the previous one: ignored'
         self.malformed = ''
         angles = angle_min + angle_increment * np.arange(n)
-        local, beam_angles, invalid = rep117_points(np.asarray(ranges, dtype=np.float64), angles, range_min, range_max)
         lx, ly, lyaw = self.mount
+        # -inf: something anywhere closer than range_min; the nearest it can be outside the body is where
+        # the beam leaves the body circle (|mount + t u| = body_radius), not range_min (issue 21 attack)
+        ux, uy = np.cos(angles + lyaw), np.sin(angles + lyaw)
+        mu = lx * ux + ly * uy
+        disc = mu * mu - (lx * lx + ly * ly) + self.config.body_radius ** 2
+        exit_t = np.where(disc >= 0.0, -mu + np.sqrt(np.maximum(disc, 0.0)), 0.0)
+        too_close_at = np.minimum(range_min, np.maximum(exit_t, 0.0) + 0.01)
+        local, beam_angles, invalid = rep117_points(np.asarray(ranges, dtype=np.float64), angles, range_min,
+                                                    range_max, too_close_at)
         c, s = math.cos(lyaw), math.sin(lyaw)
         points = np.empty_like(local)
         points[:, 0] = lx + c * local[:, 0] - s * local[:, 1]
@@ -229,10 +252,13 @@ class CollisionMonitor:
             if len(points) else 0
         if body >= c.min_points:
             return Decision(0.0, 0.0, 'stop', f'{body} laser points touch the robot')
-        if abs(vx) < c.turn_in_place_vx:
-            return Decision(vx, wz, 'pass', clamped=clamped)
         backwards = vx < 0
         limit = self.source.max_invalid_ahead_share
+        if abs(vx) < c.turn_in_place_vx:
+            # turning on the spot; the creep forward it carries is dropped when the way is not clear or not seen
+            creep_blocked = points_in_rectangle(points, *c.polygon('stop', vx), backwards=backwards) >= c.min_points \
+                or any((o.invalid_behind if backwards else o.invalid_ahead) > limit for o in observations)
+            return Decision(0.0 if creep_blocked else vx, wz, 'pass', clamped=clamped)
         for o in observations:
             share = o.invalid_behind if backwards else o.invalid_ahead
             if share > limit:

@@ -38,6 +38,8 @@ PARAMS = [
               'base_link -> laser comes on /tf_static within laser_tf_timeout_s', type='float_list'),
     ParamSpec('laser_tf_timeout_s', 2.0, 'wait this long for the lidar mount on /tf_static before using laser_pose [s]',
               min=0.1, max=60.0),
+    ParamSpec('laser_frame', 'laser', 'frame_id the scans must carry (\'\' = any): a scan in another frame '
+              '(a second lidar on the topic) is refused and stops the robot'),
     ParamSpec('robot_radius', 0.18, 'radius of the base [m]', min=0.05, max=1.0),
     ParamSpec('stop_margin_m', 0.10, 'stop polygon reach beyond the front at rest [m]', min=0.0, max=2.0),
     ParamSpec('stop_time_s', 0.5, 'stop polygon grows by speed x this [s]', min=0.0, max=5.0),
@@ -72,9 +74,10 @@ class CollisionMonitorNode(Node):
             slowdown_ratio=cfg.slowdown_ratio, min_points=cfg.min_points, max_vx=cfg.max_vx,
             max_reverse_vx=cfg.max_reverse_vx, max_wz=cfg.max_wz, absurd_factor=cfg.absurd_factor),
             SourceConfig(source_timeout_s=cfg.scan_timeout_s, future_tolerance_s=cfg.stamp_future_tolerance_s,
-                         max_invalid_ahead_share=cfg.max_invalid_ahead_share))
+                         max_invalid_ahead_share=cfg.max_invalid_ahead_share,
+                         body_radius=cfg.robot_radius + MonitorConfig.body_margin_m))
         lx, ly, _, lyaw = cfg.laser_pose
-        self.sources = [ScanSource(cfg.scan_topic, (lx, ly, lyaw), self.monitor.source)]
+        self.sources = [ScanSource(cfg.scan_topic, (lx, ly, lyaw), self.monitor.source, frame=cfg.laser_frame)]
         self.laser_mount = StaticMount(self, BASE_LINK, LASER, (lx, ly, lyaw), 'laser_pose', cfg.laser_tf_timeout_s,
                                        on_decided=self._on_mount)
         self._state = ''
@@ -102,7 +105,8 @@ class CollisionMonitorNode(Node):
             return                     # where the laser sits is not known yet: no scan, the robot stays stopped
         source = source or self.sources[0]
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9    # judged by this, never by arrival
-        refused = source.update(stamp, msg.ranges, msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max)
+        refused = source.update(stamp, msg.ranges, msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max,
+                                now_s=self._now(), frame_id=msg.header.frame_id)
         if refused:
             self.counts['scans_refused'] += 1
             self.get_logger().warning(f'{source.name}: {refused}', throttle_duration_sec=5.0)

@@ -416,13 +416,24 @@ class Storage:
                        'received_at': r.received_at}
 
     def store_events_page(self, store_id: str, after: float, limit: int) -> list[dict]:
-        """A store's events received after `after` (a cursor: received_at), oldest first."""
+        """A store's events received after `after` (a cursor: received_at), oldest first.
+
+        Every event of a batch shares its received_at, so a page never ends inside one: when the
+        limit falls inside a group of equal received_at, the rest of that group is added (at most
+        a batch more), else the next page (`received_at > last`) would skip it for good."""
         import json
+        order = (t.events.c.received_at, t.events.c.robot_id, t.events.c.seq)
         with self.engine.begin() as c:
             rows = c.execute(sa.select(t.events).where(t.events.c.store_id == store_id,
                                                        t.events.c.received_at > after)
-                             .order_by(t.events.c.received_at, t.events.c.robot_id,
-                                       t.events.c.seq).limit(limit)).all()
+                             .order_by(*order).limit(limit)).all()
+            if len(rows) == limit:
+                last = rows[-1].received_at
+                have = sum(1 for r in rows if r.received_at == last)
+                rest = c.execute(sa.select(t.events).where(t.events.c.store_id == store_id,
+                                                           t.events.c.received_at == last)
+                                 .order_by(*order).offset(have)).all()
+                rows = [*rows, *rest]
         return [{'robot_id': r.robot_id, 'event_id': r.event_id, 'seq': r.seq, 'type': r.type,
                  'version': r.version, 'customer': r.customer, 'time': r.time,
                  'data': json.loads(r.data), 'received_at': r.received_at} for r in rows]

@@ -161,6 +161,35 @@ def register(subparsers) -> None:
     status.set_defaults(func=_guarded('status', _status))
 
 
+MAX_LINE_CHARS = 8 * 256 * 1024      # an event line (its data is at most 256 KiB; escapes make it longer)
+MAX_SKIP_CHARS = 64 * MAX_LINE_CHARS  # an over-long line longer than this: the file is not read further
+
+
+def bounded_lines(handle, limit: int = MAX_LINE_CHARS):
+    """(number, line) of a text file, never holding more than `limit` characters: an over-long
+    line is read past in pieces and given as (number, None); one that goes on beyond
+    MAX_SKIP_CHARS (a device such as /dev/zero, a broken file) ends the reading as (number, '')."""
+    number = 0
+    while True:
+        line = handle.readline(limit + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > limit and not line.endswith('\n'):
+            skipped = len(line)
+            while skipped <= MAX_SKIP_CHARS:
+                rest = handle.readline(limit)
+                skipped += len(rest)
+                if not rest or rest.endswith('\n'):
+                    break
+            else:
+                yield number, ''
+                return
+            yield number, None
+            continue
+        yield number, line
+
+
 def line_event_id(source: str, number: int, line: str) -> str:
     """The event_id of a line that carries none: the same file, line number and content give
     the same id, so a re-run after a crash is recognised as a repeat."""
@@ -197,7 +226,16 @@ def _emit(args) -> int:
 
     try:
         with handle:
-            for number, line in enumerate(handle, 1):
+            for number, line in bounded_lines(handle):
+                if line == '':
+                    print(f'line {number}: over {MAX_SKIP_CHARS} characters without an end of line; '
+                          'stopped reading there', file=sys.stderr)
+                    skipped += 1
+                    break
+                if line is None:
+                    print(f'line {number}: longer than {MAX_LINE_CHARS} characters; skipped', file=sys.stderr)
+                    skipped += 1
+                    continue
                 if not line.strip():
                     continue
                 try:

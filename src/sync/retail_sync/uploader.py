@@ -15,11 +15,16 @@ alarm); ids the answer does not mention, mentions twice with different verdicts,
 not in the batch change nothing — those events stay pending and go again. `acked` is never
 trusted on its own: an answer without `results` confirms nothing (logged, retried with backoff).
 
+An answer longer than MAX_ANSWER_BYTES once decoded (a gzip bomb, a proxy's endless page) is
+not read further: nothing is deleted, the batch is retried with backoff.
+
 Other answers: 401/403 → AuthError: stop, alarm, outbox untouched (404/405, a wrong platform
 URL, likewise). 429/503 → wait at least the `Retry-After` seconds (capped at an hour), and
 otherwise back off. Other 4xx (422 invalid, 409 an event_id already used for other content, 413
 too large) → the batch is split in halves until the offending events are alone, and those are
-quarantined with the platform's reason, so the rest flows. 5xx never quarantines anything: it is
+quarantined with the platform's reason, so the rest flows — but only when something else of the
+batch was stored: a 4xx to every event alike (a proxy's error page, a platform refusing all) is
+not isolated to an event, so nothing is quarantined and the batch is retried with backoff. 5xx never quarantines anything: it is
 retried with exponential backoff and jitter; after POISON_AFTER in a row the batch is split so
 the events the platform can store get through, while an event it fails on alone stays pending
 (and is retried). Anything else (no connection, timeout, a garbled answer) → retry with backoff
@@ -55,6 +60,7 @@ POISON_AFTER = 3   # HTTP 5xx in a row before a batch is split to get the storab
 RETRY_AFTER_MAX_S = 3600.0          # a longer Retry-After is taken as this
 OK_STATUSES = ('accepted', 'duplicate')
 MAX_REASON_CHARS = 300
+MAX_ANSWER_BYTES = 4 << 20          # an answer (decoded) longer than this is refused unread (gzip bombs too)
 
 
 class StopUploads(RuntimeError):
@@ -149,6 +155,7 @@ class Uploader:
         self.quarantined = 0
         self.seq_reused = 0
         self._server_failures = 0        # batches answered HTTP 5xx in a row
+        self._refused_alone: list[tuple[Event, str]] = []   # events answered 4xx on their own (this batch)
         self._stream_written = -1
         self._client = platform_client(
             config.token, config.ca_file, config.timeout_s,
@@ -188,7 +195,17 @@ class Uploader:
                 + ','.join(event.to_json() for event in batch) + ']}')
         payload = gzip.compress(body.encode(), compresslevel=self.config.compress_level)
         try:
-            return self._client.post(self._url, content=payload)
+            with self._client.stream('POST', self._url, content=payload) as response:
+                answer = bytearray()
+                for chunk in response.iter_bytes():        # decoded: a gzip bomb stops at the cap
+                    answer += chunk
+                    if len(answer) > MAX_ANSWER_BYTES:
+                        raise TransientError(f'platform answer (HTTP {response.status_code}) longer than '
+                                             f'{MAX_ANSWER_BYTES} bytes: not read, nothing deleted')
+                headers = [(k, v) for k, v in response.headers.multi_items()
+                           if k.lower() not in ('content-encoding', 'content-length', 'transfer-encoding')]
+                return httpx.Response(response.status_code, headers=headers, content=bytes(answer),
+                                      request=response.request)
         except httpx.HTTPError as exc:
             if 'CERTIFICATE_VERIFY_FAILED' in str(exc):
                 raise StopUploads(f'platform certificate not trusted ({exc}); set the CA file; '
@@ -223,8 +240,10 @@ class Uploader:
                 first = self._send(batch[:half], bisect)
                 second = self._send(batch[half:], bisect)
                 return first[0] + second[0], first[1] + second[1]
-            self._quarantine(batch[0], f'HTTP {status}: {response.text[:MAX_REASON_CHARS]}')
-            return 0, 1
+            # quarantined only once the rest of the batch got through (upload_once): a 4xx for
+            # every event alike (a proxy's 400/403/413 page) is the platform's fault, not the event's
+            self._refused_alone.append((batch[0], f'HTTP {status}: {response.text[:MAX_REASON_CHARS]}'))
+            return 0, 0
         if 500 <= status < 600:
             if not bisect or len(batch) == 1:
                 where = f' on event {batch[0].event_id} (kept pending)' if bisect else ''
@@ -323,12 +342,20 @@ class Uploader:
                 and self.outbox.now() - batch[0].mono < self.config.max_delay_s):
             return 0
         bisect = self._server_failures >= POISON_AFTER
+        self._refused_alone = []
         try:
             delivered, quarantined = self._send(batch, bisect)
         except _ServerFailure as exc:
             self._server_failures += 1
             raise TransientError(str(exc)) from None
         self._server_failures = 0
+        refused, self._refused_alone = self._refused_alone, []
+        if refused and not delivered and not quarantined:
+            raise TransientError(f'platform answered {refused[0][1][:120]} to each of the {len(refused)} events '
+                                 'alone: not isolated to an event, nothing quarantined (kept pending)')
+        for event, reason in refused:
+            self._quarantine(event, reason)
+        quarantined += len(refused)
         self.sent += delivered
         if delivered or quarantined:
             self.backoff.reset()

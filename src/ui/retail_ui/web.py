@@ -314,8 +314,15 @@ def create_app(model: UiModel, actions: RobotActions, auth: StaffAuth, *, max_ra
         return sse(request, screen_view, PUBLIC, client_of(request))
 
     @app.post('/api/screen/say', tags=['screen'], response_model=Outcome)
-    def screen_say(body: SayBody) -> Outcome:
-        """A touch or typed text, sent to the dialogue as the customer's utterance."""
+    def screen_say(body: SayBody, request: Request):
+        """A touch or typed text, sent to the dialogue as the customer's utterance: from the robot's
+        own screen only (loopback peer with the per-boot secret in `X-Screen-Token`), since the
+        dialogue takes it as the words of the person in front of the robot (a "yes" to the face
+        enrolment question is consent)."""
+        if not robot_screen(request, request.headers.get(SCREEN_HEADER, '')[:128]):
+            refused(f'typed input refused from {client_of(request)}: not the robot\'s screen')
+            return JSONResponse({'success': False, 'message': "typed input is taken only from the robot's own screen"},
+                                status_code=403)
         text = ' '.join(body.text.split())
         if not text:
             raise HTTPException(422, 'empty text')

@@ -74,7 +74,11 @@ function t(key, values) {
 const name = (item) => (lang === 'en' ? item.name_en : item.name_zh) || item.name_zh || item.name_en;
 
 async function say(text) {
-  await postJson('/api/screen/say', {text, language: lang});
+  /* The dialogue takes typed text as the words of the person in front of the robot (a "yes" to
+     the face-enrolment question is consent): only the robot's own screen may send it. */
+  await fetch('/api/screen/say', {method: 'POST', credentials: 'same-origin',
+                                  headers: {'Content-Type': 'application/json', 'X-Screen-Token': screenToken},
+                                  body: JSON.stringify({text, language: lang})});
 }
 
 function setLanguage(next) {
