@@ -205,7 +205,7 @@ def test_sequence_numbers_refused_as_reused_are_kept_and_an_error(ros_context, s
         peer.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
         spin(agent, peer)
         for i in range(3):
-            sender.send('dialogue_turn', {'i': i})
+            sender.send(turn_event(i))
         status, values = wait_for(
             lambda: _agent_status(diagnostics, lambda s, v: s.level == b'\x02'
                                   and v.get('seq_reused') == '3'),
