@@ -77,10 +77,11 @@ def test_a_store_over_its_budget_gets_429_with_retry_after_on_every_process(engi
 
 
 def upload_all(url: str, batches: list[list[dict]], stop_at: float = 120,
-               stop: threading.Event | None = None) -> dict:
+               stop: threading.Event | None = None, acked: set[str] | None = None) -> dict:
     """The robot's way: send each batch until it is answered 200, then delete (here: count)
-    exactly the ids answered accepted/duplicate; wait on 429/503/connection errors."""
-    acked: set[str] = set()
+    exactly the ids answered accepted/duplicate; wait on 429/503/connection errors. `acked`, when
+    given, is filled as answers arrive (a caller watching the progress)."""
+    acked = set() if acked is None else acked
     retries = 0
     deadline = time.monotonic() + stop_at
     with httpx.Client(base_url=url, timeout=10,
@@ -128,16 +129,18 @@ def test_kill_9_of_an_api_process_mid_batch_loses_nothing_and_doubles_nothing(en
     a = start_server(engine_target)
     b = start_server(engine_target)
     try:
-        first: dict = {}
+        first: set[str] = set()
         give_up = threading.Event()
-        uploader = threading.Thread(target=lambda: first.update(
-            upload_all(a.url, batches[:10], stop=give_up)))
+        uploader = threading.Thread(target=lambda: upload_all(a.url, batches, stop=give_up, acked=first))
         uploader.start()
-        time.sleep(0.5)
-        os.killpg(a.process.pid, signal.SIGKILL)          # mid-batch, no chance to clean up
+        deadline = time.monotonic() + 60
+        while len(first) < 300 and uploader.is_alive():    # the first batch answered: uploads are flowing
+            assert time.monotonic() < deadline, 'no batch answered'
+            time.sleep(0.01)
+        os.killpg(a.process.pid, signal.SIGKILL)          # mid-upload, no chance to clean up
         give_up.set()
         uploader.join(timeout=20)
-        assert len(first['acked']) < 3000                 # it was stopped while uploading
+        assert 300 <= len(first) < count                  # it was stopped while uploading
         # the robot switches to the other process (a load balancer would) and re-sends all
         results = upload_all(b.url, batches)
         assert results['acked'] == {f'e-{i}' for i in range(count)}

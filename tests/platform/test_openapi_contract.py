@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.specs.openapi.checks import ignored_auth
+from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
 from platform_support import ADMIN
 from retail_platform.app import create_app
@@ -39,17 +39,27 @@ def test_the_server_answers_as_its_openapi_document_says(platform_app):
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 15
     for operation in operations:
+        # A document upload's body is a CSV or JSON document whose rules (its header, each row's
+        # fields) JSON Schema cannot state: the schema says "a string", the server answers the
+        # documented 422 with the reason. Every other check still runs on these operations.
+        excluded = [ignored_auth] + ([positive_data_acceptance] if _is_document_upload(operation) else [])
+
         @given(case=operation.as_strategy())
         @settings(max_examples=12, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
         def check(case):
-            case.call_and_validate(headers=AUTH, excluded_checks=[ignored_auth])
+            case.call_and_validate(headers=AUTH, excluded_checks=excluded)
         try:
             check()
         except Exception as exc:          # collect every operation's failure, then report all
             failures.append(f'{operation.method.upper()} {operation.path}: '
                             f'{str(exc).strip()[:1500]}')
     assert not failures, '\n\n'.join(failures)
+
+
+def _is_document_upload(operation) -> bool:
+    return operation.method.upper() == 'PUT' and (operation.path.startswith('/v1/admin/{kind}')
+                                                  or operation.path.endswith('/documents/{kind}'))
 
 
 def test_the_document_describes_the_events_body_and_every_answer(platform_app):

@@ -197,8 +197,8 @@ def register(subparsers) -> None:
     move = robot_actions.add_parser('move', help='move a robot to another store (its events so '
                                     'far keep the store they happened in)')
     _add_db(move)
-    move.add_argument('--robot-id', required=True)
-    move.add_argument('--store', required=True)
+    move.add_argument('--robot-id', required=True, help='the robot to move')
+    move.add_argument('--store', required=True, help='the store it works in from now on')
     move.set_defaults(func=_guarded('robot move', _robot_move))
 
     token = commands.add_parser('token', help='issue, revoke and list credentials')
@@ -215,7 +215,8 @@ def register(subparsers) -> None:
                        help='the robot\'s store (registers or moves it); a store manager\'s '
                             'store (repeatable)')
     issue.add_argument('--role', default='robot',
-                       choices=('robot', 'store_manager', 'region', 'analyst', 'admin'))
+                       choices=('robot', 'store_manager', 'region', 'analyst', 'admin'),
+                       help='what the token may do (default: robot)')
     issue.add_argument('--region', default='', help='a region credential\'s region')
     issue.add_argument('--name', default='', help='who holds a staff token (for the list)')
     issue.add_argument('--replace', '--rotate', action='store_true',
