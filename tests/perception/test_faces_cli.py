@@ -260,3 +260,19 @@ def test_faces_purge_does_not_trust_a_wrong_clock(db, clock, what):
     assert abs(member.last_seen - time.time()) < 120, what
     assert _json_lines(faces('purge', '--db', db, '--older-than', '365', '--yes', '--json', check_rc=0).stdout) == \
         [{'purged': [], 'restamped': []}]
+
+
+def test_faces_purge_refuses_a_clock_far_past_every_record_until_it_is_checked(db):
+    """Records of early 2026 and a clock reading months later with '--older-than 30': the clock may
+    have been set forward; nothing is erased (exit 2, one line) until --clock-checked."""
+    import numpy as np
+    from retail_perception.gallery import CLOCK_FLOOR, DAY_S, GalleryStore, load_key
+    old = CLOCK_FLOOR + DAY_S
+    with GalleryStore(db, load_key(), clock=lambda: old).transaction() as gallery:
+        gallery.enroll('m-1', 'M', False, 'C-1', np.zeros(128), now=old)
+    refused = faces('purge', '--db', db, '--older-than', '30', '--yes', check_rc=2)
+    assert 'clock set forward' in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert [m['customer_id'] for m in _json_lines(faces('list', '--db', db, '--json', check_rc=0).stdout)] == ['m-1']
+    done = _json_lines(faces('purge', '--db', db, '--older-than', '30', '--yes', '--clock-checked', '--json',
+                             check_rc=0).stdout)
+    assert done == [{'purged': ['m-1'], 'restamped': []}]

@@ -358,3 +358,26 @@ def test_a_saved_gallery_re_stamps_with_the_stores_clock(tmp_path):
     with GalleryStore(db, bytes(32), clock=lambda: T0).transaction():
         pass
     assert GalleryStore(db, bytes(32)).load().members['m'].last_seen == T0
+
+
+@pytest.mark.parametrize('now, older_than, refused', [
+    (T0 + 10 * 365 * DAY_S, 365, True),          # the clock set forward to 2036: every member would go
+    (T0 + (365 + 36) * DAY_S, 365, True),        # a month past the whole retention: a jump, not a visit
+    (T0 + (365 + 30) * DAY_S, 365, False),       # within the margin: an hourly purge's normal work
+    (T0 + 40 * DAY_S, 0, True),                  # '--older-than 0' still refuses a clock far past every record
+    (T0 + DAY_S, 0, False),
+])
+def test_purge_refuses_a_clock_set_forward_past_every_record(now, older_than, refused):
+    """issue 21 item 16, the other direction: a clock reading 2036 on a robot whose newest record is
+    of 2026 would erase every member; the purge refuses unless a person checked the clock."""
+    gallery = Gallery()
+    gallery.enroll('a', 'A', False, 'C', np.zeros(128), now=T0 - 10 * DAY_S)
+    gallery.enroll('b', 'B', True, 'C', np.ones(128), now=T0)
+    if refused:
+        with pytest.raises(GalleryClockError, match='clock set forward'):
+            gallery.purge(older_than, now=now)
+        assert sorted(gallery.members) == ['a', 'b']
+        assert sorted(gallery.purge(older_than, now=now, clock_checked=True)) == ['a', 'b']
+    else:
+        assert gallery.purge(older_than, now=now) == sorted(
+            cid for cid, m in {'a': T0 - 10 * DAY_S, 'b': T0}.items() if m < now - older_than * DAY_S)

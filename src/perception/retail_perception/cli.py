@@ -153,6 +153,9 @@ def register(subparsers) -> None:
     _add_common(p)
     p.add_argument('--older-than', required=True, type=_days, metavar='DAYS',
                    help='members whose last visit is older than this many days (0 or more)')
+    p.add_argument('--clock-checked', action='store_true',
+                   help='the clock was checked: purge even when it reads far past every record '
+                        '(refused otherwise: a clock set forward looks like that)')
     p.add_argument('--yes', action='store_true', help='do not ask for confirmation')
     p.add_argument('--json', action='store_true', help='print the result as one JSON line')
     p.set_defaults(func=_purge)
@@ -368,7 +371,7 @@ def _purge(args) -> int:
     now = time.time()
     gallery = store.load()
     flagged = gallery.implausible(now)
-    stale = gallery.purge(args.older_than, now=now)          # a preview: raises on an untrusted clock
+    stale = gallery.purge(args.older_than, now=now, clock_checked=args.clock_checked)   # a preview; raises on a wrong clock
     if stale and not _confirm(args, f'Erase {len(stale)} of {len(gallery) + len(stale)} member(s) not seen '
                                     f'for {args.older_than:g} days?'):
         return EXIT_SKIPPED
@@ -377,7 +380,7 @@ def _purge(args) -> int:
         try:
             with store.transaction() as gallery:
                 flagged = gallery.implausible(now)
-                purged = gallery.purge(args.older_than, now=now)
+                purged = gallery.purge(args.older_than, now=now, clock_checked=args.clock_checked)
         except GalleryClockError as exc:
             _error(str(exc))
             return EXIT_SETUP

@@ -47,6 +47,10 @@ EMBEDDING_SIZE = 128
 SAME_PERSON_MAX_DISTANCE = 0.6
 DAY_S = 86400.0
 CLOCK_FLOOR = 1767225600.0       # 2026-01-01T00:00:00Z: no true stamp of this gallery is older
+# A purge whose clock is this far past the whole gallery's newest stamp (beyond the retention
+# itself) reads a clock set forward: a robot that purges hourly erases a member within a day of
+# expiry, so no true gallery is left with every member a month past it.
+CLOCK_JUMP_MARGIN_DAYS = 35.0
 KEYS_SUFFIX = '.keys'            # the key ring folder beside the gallery folder: <faces>.keys
 
 
@@ -225,18 +229,28 @@ class Gallery:
                                         last_seen=m.last_seen if stamp_plausible(m.last_seen, now) else now)
         return flagged
 
-    def purge(self, older_than_days: float, now: float | None = None) -> list[str]:
+    def purge(self, older_than_days: float, now: float | None = None, clock_checked: bool = False) -> list[str]:
         """Delete members not seen for `older_than_days`; returns their ids.
 
         Refuses (GalleryClockError) while the clock reads before CLOCK_FLOOR; implausible stamps
         are re-stamped with `now` first, so a wrong clock at enrolment never erases a member
-        early nor keeps one forever."""
+        early nor keeps one forever. Refuses too when the clock is more than
+        `older_than_days + CLOCK_JUMP_MARGIN_DAYS` past the newest stamp of the gallery (a clock
+        set forward, e.g. to 2036, would erase every member), unless `clock_checked` says a
+        person checked the clock (a robot switched off for that long)."""
         now = time.time() if now is None else now
         if not clock_trusted(now):
             raise GalleryClockError(f'the clock reads {time.strftime("%Y-%m-%d", time.gmtime(max(now, 0)))}, before '
                                     f'{time.strftime("%Y-%m-%d", time.gmtime(CLOCK_FLOOR))}: refusing to purge '
                                     '(set the robot\'s clock, e.g. NTP, then purge)')
         self.restamp(now)
+        if self.members and not clock_checked:
+            newest = max(max(m.enrolled_at, m.last_seen) for m in self.members.values())
+            if now - newest > (older_than_days + CLOCK_JUMP_MARGIN_DAYS) * DAY_S:
+                raise GalleryClockError(
+                    f'the clock reads {time.strftime("%Y-%m-%d", time.gmtime(now))} but the newest record is '
+                    f'from {time.strftime("%Y-%m-%d", time.gmtime(newest))}: every member would be erased '
+                    '(a clock set forward?); check the robot\'s clock, then purge with --clock-checked')
         cutoff = now - older_than_days * DAY_S
         stale = [cid for cid, m in self.members.items() if m.last_seen < cutoff]
         if stale:
