@@ -231,48 +231,6 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return bytes(chunks)
 
 
-def _check_catalog(content: bytes) -> None:
-    import tempfile
-
-    from retail_common.catalog import CatalogError, load_catalog
-    with tempfile.NamedTemporaryFile(suffix='.csv') as tmp:
-        tmp.write(content)
-        tmp.flush()
-        try:
-            catalog = load_catalog(tmp.name)
-        except (CatalogError, UnicodeDecodeError) as exc:
-            raise HTTPException(422, f'catalog refused: {exc}') from None
-    if not catalog.products:
-        raise HTTPException(422, 'catalog refused: no valid products')
-    if catalog.issues:
-        raise HTTPException(422, f'catalog refused: {len(catalog.issues)} bad rows, first: '
-                                 f'{catalog.issues[0]}')
-
-
-def _check_histories(content: bytes) -> None:
-    try:
-        header = next(csv.reader(io.StringIO(content.decode('utf-8'))))
-    except (StopIteration, UnicodeDecodeError, csv.Error):
-        raise HTTPException(422, 'histories refused: empty or not UTF-8 CSV') from None
-    if tuple(header) != HISTORY_COLUMNS:
-        raise HTTPException(422, f'histories refused: header must be {",".join(HISTORY_COLUMNS)}')
-
-
-def _check_promotions(content: bytes) -> None:
-    try:
-        promotions = json.loads(content)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise HTTPException(422, 'promotions refused: not JSON') from None
-    if not isinstance(promotions, list) or not all(isinstance(p, dict) for p in promotions):
-        raise HTTPException(422, 'promotions refused: must be a JSON list of objects')
-    check_tree(promotions, 'promotions', MAX_DEPTH,
-               error=lambda message: HTTPException(422, f'promotions refused: {message}'))
-
-
-CHECKS = {'catalog': _check_catalog, 'histories': _check_histories,
-          'promotions': _check_promotions}
-
-
 def check_event(event: Any, index: int, contracts: bool = True) -> EventRow | Rejected:
     """One event of a batch: a row to store, or Rejected with the reason. `contracts`: the
     payload must also be a declared type at its version (retail_common.events); without it only
