@@ -168,6 +168,8 @@ class Storage:
         token = secrets.token_urlsafe(32)
         now = time.time()
         with self.engine.begin() as c:
+            if self.postgresql:           # two issues for one robot at once: one after the other
+                c.execute(sa.text('SELECT pg_advisory_xact_lock(hashtextextended(:r, 23))'), {'r': robot_id})
             self._require_store(c, store_id)
             active = c.execute(sa.select(sa.func.count()).select_from(t.credentials).where(
                 t.credentials.c.robot_id == robot_id, t.credentials.c.role == 'robot',
