@@ -114,7 +114,7 @@ def test_watched_folder_takes_dropped_files_and_rejects_bad_ones(ros_context, sp
     wait_for(heard.finals, timeout=15, what='the utterance of the dropped file')
     assert [m.text for m in heard.finals()] == ['엘지 정수기']
     wait_for(lambda: (inbox / 'done' / 'customer-1.wav').exists(), what='the file to move to done/')
-    assert (inbox / 'rejected' / 'garbled.wav').exists()
+    wait_for(lambda: (inbox / 'rejected' / 'garbled.wav').exists(), what='the bad file to move to rejected/')
     assert not list(inbox.glob('*.wav'))
 
 

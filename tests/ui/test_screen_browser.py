@@ -62,9 +62,12 @@ def test_attract_loop_then_a_typed_question_shows_the_product_card_and_take_me_t
     product = next(p for p in catalog.products if p.in_stock and p.zone != 'dock')
     start_manager(ros_context, spin, store)
     base = KinematicBase(context=ros_context)
-    guide = GuideNode(context=ros_context, namespace='navigation',     # no localisation node here: odometry only
+    # No localisation and no lidar here: the guide drives on odometry alone (with a scan topic and
+    # no scans it would rightly refuse to drive: no_lidar).
+    guide = GuideNode(context=ros_context, namespace='navigation',
                       parameter_overrides=[Parameter('store_dir', value=str(store)),
-                                           Parameter('localization', value=False)])
+                                           Parameter('localization', value=False),
+                                           Parameter('scan_topic', value='')])
     goals: list[str] = []
     original = guide._on_goal
     guide.guide_server.register_goal_callback(lambda goal: (goals.append(goal.zone), original(goal))[1])
