@@ -12,27 +12,14 @@ import argparse
 import json
 import os
 import sys
-from datetime import datetime
 from pathlib import Path
+
+# The sync CLI's one-line errors, time format and token-file reader serve the platform's commands too.
+from retail_sync.cli import CommandError, local_time, read_secret
 
 EXIT_INPUT = 2
 PLATFORM_TOKEN_ENV = 'RETAILBOT_PLATFORM_TOKEN'
 EXIT_CODES = 'exit codes: 0 done, 2 bad input or setup, 128+n stopped by signal n'
-
-
-class CommandError(Exception):
-    """One line for stderr and the exit code."""
-
-    def __init__(self, message: str, code: int = EXIT_INPUT) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def local_time(epoch: float | None) -> str | None:
-    """`epoch` as a local ISO 8601 time with its UTC offset (None stays None)."""
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch).astimezone().isoformat(timespec='seconds')
 
 
 def _guarded(command: str, func):
@@ -44,18 +31,6 @@ def _guarded(command: str, func):
             print(str(exc), file=sys.stderr)
             return exc.code
     return run
-
-
-def read_secret(path: str, what: str, command: str) -> str:
-    """The stripped content of a token file; CommandError when unreadable or empty."""
-    try:
-        token = Path(path).read_text(encoding='utf-8').strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, 'strerror', None) or 'not text'
-        raise CommandError(f'{command}: cannot read {what} file {path}: {reason}') from None
-    if not token:
-        raise CommandError(f'{command}: {what} file {path} is empty')
-    return token
 
 
 # --- options and databases --------------------------------------------------------------------
