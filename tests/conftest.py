@@ -21,6 +21,23 @@ use_robot_dds_profile()
 _RECENT_DOMAINS: list = []       # reservations of the last tests' domains, held a little longer
 
 
+class _NextDomain:
+    """Hands out domains round-robin from a random start (domain_coordinator's default starts at 1
+    every time, so consecutive tests would share the few lowest domains and a test could meet the
+    nodes of one that ran a moment ago)."""
+
+    def __init__(self) -> None:
+        import random
+        self.value = random.randrange(100)
+
+    def __call__(self) -> int:
+        self.value += 1
+        return self.value % 100 + 1
+
+
+_SELECT_DOMAIN = _NextDomain()
+
+
 @pytest.fixture
 def ros_env(tmp_path, monkeypatch):
     """A ROS_DOMAIN_ID of its own (reserved across processes), a log dir, loopback-only DDS.
@@ -30,7 +47,7 @@ def ros_env(tmp_path, monkeypatch):
     from domain_coordinator import domain_id
     log_dir = tmp_path / 'ros_log'
     log_dir.mkdir()
-    reservation = domain_id()
+    reservation = domain_id(selector=_SELECT_DOMAIN)
     did = reservation.__enter__()
     # The previous tests' domains are released only now that this test has its own, so the next
     # tests never get a domain whose nodes (a process still stopping, a participant whose lease has

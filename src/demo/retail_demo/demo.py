@@ -426,7 +426,8 @@ class StoreDay:
 
     def _ready(self) -> bool:
         if self.launch_code is not None:
-            raise DemoAbort(f'the robot stopped during start-up (exit {self.launch_code}); see robot.log')
+            raise DemoAbort(f'the robot stopped during start-up (exit {self.launch_code}): '
+                            f'{self.launcher.refusal or "see robot.log"}')
         graph = self.node.node
         # The dialogue manager itself must be listening to customers (the screen subscribes to the
         # same topics and is often up first: a customer shown before the manager listens is never greeted).

@@ -91,13 +91,17 @@ def nodes_on_graph(env: dict[str, str], wanted: set[str], wait_s: float = 3.0) -
         probe = rclpy.create_node(f'launch_probe_{os.getpid()}', context=context,
                                   enable_rosout=False, start_parameter_services=False)
         try:
-            deadline = time.monotonic() + wait_s
+            start = time.monotonic()
+            deadline = start + wait_s
             found: set[str] = set()
             while time.monotonic() < deadline:
                 names = {(ns.rstrip('/') + '/' + name) for name, ns in probe.get_node_names_and_namespaces()}
-                if wanted & names and not found:   # one is there: a moment more to name them all
-                    deadline = min(deadline, time.monotonic() + 2.0)
-                found |= wanted & names
+                seen = wanted & names
+                if seen - found:
+                    # Something is there: wait until no new name has shown up for 2 s (a loaded
+                    # machine discovers the other processes' nodes one by one), within a bound.
+                    deadline = min(time.monotonic() + 2.0, start + wait_s + 10.0)
+                found |= seen
                 time.sleep(0.1)
             return found
         finally:
@@ -164,6 +168,7 @@ class Launcher:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._stopping = False
+        self.refusal = ''        # why run() refused to start (exit 2), for a caller to show
         self.stop_signal: int | None = None
         self.hidden_tracebacks = 0
         self.children = [_Child(node, find_executable(node.pkg, node.executable) + node.args
@@ -251,7 +256,8 @@ class Launcher:
             try:
                 self.check_graph()
             except GraphConflict as exc:
-                self.say(str(exc))
+                self.refusal = str(exc)
+                self.say(self.refusal)
                 return EXIT_REFUSED
             for child in self.children:
                 if self._stop.is_set():
