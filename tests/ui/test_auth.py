@@ -122,3 +122,46 @@ def test_a_watched_password_file_ends_sessions_when_the_password_changes(tmp_pat
     assert auth.check(token) is (change == 'same password rewritten')
     assert auth.login('127.0.0.2', 'old-password-1').ok is (change == 'same password rewritten')
     assert auth.login('127.0.0.3', 'new-password-2').ok is (change == 'new password')
+
+
+def test_a_device_that_logged_in_before_is_not_locked_out_by_strangers_guessing():
+    """OWASP device cookies: 5 x max_failures wrong guesses from many addresses lock new devices
+    out, not the staff tablet that logged in before; its own wrong guesses still lock it."""
+    clock = Clock()
+    auth = StaffAuth('a-long-plain-store-token', max_failures=2, window_s=100, clock=clock)
+    tablet = auth.login('10.0.0.50', 'a-long-plain-store-token')
+    assert tablet.ok and tablet.device
+    for i in range(10):                                   # a distributed guess: robot-wide lockout
+        auth.login(f'10.0.0.{i}', 'guess')
+    assert auth.login('10.9.9.9', 'a-long-plain-store-token').retry_after_s > 0
+    again = auth.login('10.0.0.50', 'a-long-plain-store-token', tablet.device)
+    assert again.ok and again.device == tablet.device
+    # the same address without the device token is a stranger
+    assert auth.login('10.0.0.50', 'a-long-plain-store-token').retry_after_s > 0
+
+
+@pytest.mark.parametrize('device', ['', 'x', '0' * 32 + '.' + '0' * 32, 'a' * 5000,
+                                    '0123456789abcdef0123456789abcdef.forged', '..', 'é' * 40 + '.x'])
+def test_a_forged_or_malformed_device_token_is_a_stranger(device):
+    clock = Clock()
+    auth = StaffAuth('a-long-plain-store-token', max_failures=1, window_s=100, clock=clock)
+    for i in range(5):
+        auth.login(f'10.0.0.{i}', 'guess')
+    assert auth.login('10.9.9.9', 'a-long-plain-store-token', device).retry_after_s > 0
+
+
+def test_a_known_device_is_locked_by_its_own_wrong_passwords_and_a_new_password_untrusts_it(tmp_path):
+    clock = Clock()
+    secret = tmp_path / 'staff_secret'
+    secret.write_text('a-long-plain-store-token\n')
+    auth = StaffAuth(load_secret(secret), max_failures=2, window_s=100, clock=clock, secret_file=secret)
+    device = auth.login('10.0.0.50', 'a-long-plain-store-token').device
+    for _ in range(2):
+        assert auth.login('10.0.0.50', 'guess', device).message == 'wrong password'
+    assert auth.login('10.0.0.50', 'a-long-plain-store-token', device).retry_after_s > 0
+    assert auth.login('10.0.0.51', 'a-long-plain-store-token').ok     # the address count is untouched
+    clock.now += 101
+    secret.write_text('another-long-store-token\n')
+    for i in range(10):
+        auth.login(f'10.0.0.{i}', 'guess')
+    assert auth.login('10.0.0.50', 'another-long-store-token', device).retry_after_s > 0

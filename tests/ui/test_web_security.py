@@ -144,6 +144,25 @@ def test_forged_x_forwarded_for_does_not_escape_the_lockout_or_the_audit_log(ser
     assert any('127.0.0.1' in line for line in served.audit)
 
 
+def test_the_staff_tablet_that_logged_in_before_is_not_locked_out_by_guessing(server):
+    """Guessing from many addresses locks new devices out (429), never the device whose cookie
+    says it logged in before; a logout keeps the device cookie."""
+    from retail_ui.guard import Site
+    served = server(site=Site.make('127.0.0.1', trusted_proxies=['127.0.0.1']), max_failures=2)
+    tablet = httpx.Client(base_url=served.url, headers={'Origin': served.url})
+    first = tablet.post('/api/console/login', json={'password': STAFF_TOKEN})
+    assert first.status_code == 200 and tablet.cookies.get('retail_staff_device')
+    tablet.post('/api/console/logout', headers={'x-csrf-token': first.json()['csrf_token']})
+    for i in range(12):                                   # a distributed guess
+        httpx.post(served.url + '/api/console/login', json={'password': 'guess'},
+                   headers={'X-Forwarded-For': f'198.51.100.{i}', 'Origin': served.url})
+    stranger = httpx.post(served.url + '/api/console/login', json={'password': STAFF_TOKEN},
+                          headers={'X-Forwarded-For': '203.0.113.9', 'Origin': served.url})
+    assert stranger.status_code == 429
+    assert tablet.post('/api/console/login', json={'password': STAFF_TOKEN}).status_code == 200
+    tablet.close()
+
+
 def test_x_forwarded_for_counts_only_from_a_trusted_proxy(server):
     from retail_ui.guard import Site
     served = server(site=Site.make('127.0.0.1', trusted_proxies=['127.0.0.1']), max_failures=2)

@@ -14,6 +14,13 @@ failures in the window lock every new login out), so a slow distributed guess ge
 either. A successful login does not clear the robot-wide count. The client address is the real
 peer (web/guard.py: X-Forwarded-For only from a trusted proxy).
 
+So that guessing cannot lock the store's own staff out (OWASP's "device cookies"), a successful
+login also hands the device a signed device token (`LoginResult.device`, kept by the web layer in
+a long-lived cookie). A login that presents a valid device token is judged by that device's own
+failures only (`max_failures` within `window_s`), never by the address or robot-wide counts that
+strangers run up. Device tokens are signed with a key derived from the stored secret: a new staff
+password untrusts every device.
+
 Sessions live on the server only: `logout(token)` ends one (its token is refused from then on);
 each session has its own CSRF token (`Session.csrf`, checked by `csrf_ok`). With `secret_file`
 given, the file is watched: a password changed, set or removed while the robot runs is used by
@@ -97,6 +104,7 @@ class LoginResult:
     token: str = ''
     retry_after_s: float = 0.0    # > 0: rate-limited, try again after this long
     message: str = ''
+    device: str = ''              # on success: the device token to keep (see the module text)
 
 
 def _locked(method):
@@ -140,6 +148,7 @@ class StaffAuth:
         self._signature = self._file_signature()
         self._failures: dict[str, deque[float]] = {}
         self._all_failures: deque[float] = deque()
+        self._device_failures: dict[str, deque[float]] = {}
         self._sessions: dict[str, Session] = {}
         self.on_sessions_ended: Callable[[], None] = lambda: None
 
@@ -188,27 +197,65 @@ class StaffAuth:
             waits.append(everyone[-5 * self.max_failures] + self.window_s - now)
         return max(waits)
 
+    def _device_signature(self, nonce: str) -> str:
+        key = hashlib.sha256(b'retail-console-device\0' + (self.secret or '').encode('utf-8')).digest()
+        return hmac.new(key, nonce.encode('ascii'), hashlib.sha256).hexdigest()[:32]
+
+    def _trusted_device(self, device: str | None) -> str:
+        """The nonce of a valid device token ('' when absent, malformed, forged or of an old secret)."""
+        if self.secret is None or not device or len(device) > 100 or device.count('.') != 1:
+            return ''
+        nonce, signature = device.split('.')
+        if len(nonce) != 32 or not all(c in '0123456789abcdef' for c in nonce):
+            return ''
+        return nonce if hmac.compare_digest(signature, self._device_signature(nonce)) else ''
+
+    def _new_device(self) -> str:
+        nonce = secrets.token_hex(16)
+        return f'{nonce}.{self._device_signature(nonce)}'
+
     @_locked
-    def login(self, client: str, password: str) -> LoginResult:
+    def device_retry_after(self, nonce: str) -> float:
+        now = self.clock()
+        mine = self._recent(self._device_failures.get(nonce, deque()), now)
+        if len(mine) >= self.max_failures:
+            return mine[-self.max_failures] + self.window_s - now
+        return 0.0
+
+    def _count_failure(self, client: str, device_nonce: str) -> None:
+        now = self.clock()
+        if device_nonce:                                    # a known device: only its own count
+            self._device_failures.setdefault(device_nonce, deque()).append(now)
+            if len(self._device_failures) > 10_000:
+                self._device_failures = {k: v for k, v in self._device_failures.items() if self._recent(v, now)}
+            return
+        self._failures.setdefault(client, deque()).append(now)
+        self._all_failures.append(now)
+        if len(self._failures) > 10_000:               # bounded memory under a flood of addresses
+            self._failures = {k: v for k, v in self._failures.items() if self._recent(v, now)}
+
+    @_locked
+    def login(self, client: str, password: str, device: str | None = None) -> LoginResult:
+        """Check `password` from `client` (its address) on a device that may carry a device token."""
         self.refresh()
-        wait = self.retry_after(client)
+        device_nonce = self._trusted_device(device)
+        wait = self.device_retry_after(device_nonce) if device_nonce else self.retry_after(client)
         if wait > 0:
             return LoginResult(False, retry_after_s=wait, message='too many wrong passwords: try again later')
         if self.secret is None:
             return LoginResult(False, message='no staff password is set on this robot')
         if not password or len(password) > MAX_PASSWORD_LEN or not _matches(self.secret, password):
-            now = self.clock()
-            self._failures.setdefault(client, deque()).append(now)
-            self._all_failures.append(now)
-            if len(self._failures) > 10_000:               # bounded memory under a flood of addresses
-                self._failures = {k: v for k, v in self._failures.items() if self._recent(v, now)}
+            self._count_failure(client, device_nonce)
             return LoginResult(False, message='wrong password')
-        self._failures.pop(client, None)
+        if device_nonce:
+            self._device_failures.pop(device_nonce, None)
+        else:
+            self._failures.pop(client, None)
         token = secrets.token_urlsafe(32)
         now = self.clock()
         self._sessions = {t: s for t, s in self._sessions.items() if s.expiry >= now}
         self._sessions[token] = Session(now + self.session_ttl_s, secrets.token_urlsafe(24))
-        return LoginResult(True, token=token)
+        return LoginResult(True, token=token, device=device if device_nonce and device else self._new_device())
 
     @_locked
     def session(self, token: str | None) -> Session | None:

@@ -51,6 +51,8 @@ from .streams import PUBLIC, SCREEN, STAFF, StreamSlots
 
 STATIC = Path(__file__).resolve().parent / 'static'
 COOKIE = 'retail_staff'
+DEVICE_COOKIE = 'retail_staff_device'     # a device that logged in before (auth.py: device tokens)
+DEVICE_COOKIE_AGE_S = 365 * 24 * 3600
 CSRF_HEADER = 'x-csrf-token'
 SCREEN_HEADER = 'x-screen-token'
 MAX_BODY_BYTES = 16 * 1024
@@ -362,7 +364,7 @@ def create_app(model: UiModel, actions: RobotActions, auth: StaffAuth, *, max_ra
     def login(body: LoginBody, request: Request, response: Response):
         """Answers `{success, message, token, csrf_token}`; also sets the session cookie."""
         client = client_of(request)
-        result = auth.login(client, body.password)
+        result = auth.login(client, body.password, request.cookies.get(DEVICE_COOKIE))
         if not result.ok:
             if result.retry_after_s > 0:
                 audit(f'console login refused for {client}: rate limited')
@@ -372,6 +374,8 @@ def create_app(model: UiModel, actions: RobotActions, auth: StaffAuth, *, max_ra
             return JSONResponse({'success': False, 'message': result.message}, status_code=401)
         session = auth.session(result.token)
         response.set_cookie(COOKIE, result.token, httponly=True, samesite='strict', max_age=int(auth.session_ttl_s))
+        # The device stays known after logout: strangers' wrong guesses never lock it out.
+        response.set_cookie(DEVICE_COOKIE, result.device, httponly=True, samesite='strict', max_age=DEVICE_COOKIE_AGE_S)
         audit(f'console login from {client}')
         return {'success': True, 'message': result.token, 'token': result.token,
                 'csrf_token': session.csrf if session else ''}
