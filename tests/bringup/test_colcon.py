@@ -15,6 +15,7 @@ from rostest_support import BIN, REPO
 pytestmark = [pytest.mark.slow, pytest.mark.colcon]
 
 
+@pytest.mark.timeout(1000)   # the build itself may take up to 900 s on a loaded machine
 def test_colcon_build_installs_interfaces_nodes_and_launch_files(tmp_path, ros_env):
     workspace = tmp_path / 'ws'
     shutil.copytree(REPO / 'src', workspace / 'src',
