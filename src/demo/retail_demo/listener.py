@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from retail_demo.demo_report import Transcript
 
@@ -66,8 +67,8 @@ class DemoNode:
         node.create_subscription(BaseSafety, '/navigation/safety', self._on_safety, latched)
         node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 50)
         node.create_subscription(DataUpdate, '/sync/data_updates', self._on_update, latched_qos(10))
-        self.reset_safety = node.create_client(Trigger, '/navigation/reset_safety')
-        self.sync_now = node.create_client(Trigger, '/sync/sync_now')
+        self.reset_safety: Any = node.create_client(Trigger, '/navigation/reset_safety')
+        self.sync_now: Any = node.create_client(Trigger, '/sync/sync_now')
         self.pose: tuple[float, float] | None = None
         self.executor = RobotExecutor(context=self.context)
         self.executor.add_node(node)

@@ -80,12 +80,19 @@ class StoreClient:
         self.launcher: Any = None
         self.launch_thread: threading.Thread | None = None
         self.launch_code: int | None = None
-        self.node: DemoNode | None = None
+        self._node: DemoNode | None = None
         self.tracks: dict[int, str] = {}
         self.interrupted = threading.Event()
         from retail_ros.node_support import use_robot_dds_profile
         use_robot_dds_profile()             # config/fastdds.xml for this process and the robot's
         self.env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', PYTHONUNBUFFERED='1')
+
+    @property
+    def ros(self) -> DemoNode:
+        """The day's node on the robot's DDS (there once the robot was started)."""
+        if self._node is None:
+            raise DemoAbort('the robot is not started')
+        return self._node
 
     # -- the transcript ----------------------------------------------------------------------------
     def section(self, title: str) -> None:
@@ -107,7 +114,7 @@ class StoreClient:
     def close_store(self) -> None:
         """Wait (bounded) for the last upload, then stop the robot (the platform stays for reading)."""
         self.section('Closing the store')
-        if self.node is not None:
+        if self._node is not None:
             if not self.interrupted.is_set():
                 # events_lost is judged on a drained outbox: wait (bounded) for the last
                 # upload, which may still be in flight, before the robot is stopped.
@@ -115,12 +122,13 @@ class StoreClient:
                     self.wait(self._day_stored, 30, 'the outbox drained before closing')
                 except DemoAbort:
                     pass
-            self.node.close()
+            self._node.close()
         if self.screens is not None:
             self.screens.close()
         if self.launcher is not None:
             self.launcher.request_stop()
-            self.launch_thread.join(timeout=60)
+            if self.launch_thread is not None:
+                self.launch_thread.join(timeout=60)
             self.robot_log.close()
 
     def upload_the_day(self) -> None:
@@ -244,7 +252,7 @@ class StoreClient:
         self.launch_thread.start()
         names = ', '.join(n.fully_qualified_name for n in description.nodes)
         self.tell('robot', f'starting {len(description.nodes)} nodes: {names} (log: robot.log)')
-        self.node = DemoNode(self.rec, self.transcript, self._label)
+        self._node = DemoNode(self.rec, self.transcript, self._label)
         self.wait(self._ready, 90, 'every part of the robot to come up')
         self.screens = ScreenCamera(f'http://127.0.0.1:{self.ui_port}', self.out / 'screens',
                                     staff_password=STAFF_PASSWORD)
@@ -256,14 +264,14 @@ class StoreClient:
         if self.launch_code is not None:
             raise DemoAbort(f'the robot stopped during start-up (exit {self.launch_code}): '
                             f'{self.launcher.refusal or "see robot.log"}')
-        graph = self.node.node
+        graph = self.ros.node
         # The dialogue manager itself must be listening to customers (the screen subscribes to the
         # same topics and is often up first: a customer shown before the manager listens is never greeted).
         manager_listens = any(
             (info.node_namespace, info.node_name) == ('/dialogue', 'manager')
             for info in graph.get_subscriptions_info_by_topic('/perception/customer_events'))
         return (graph.count_publishers('/odom') > 0 and manager_listens
-                and self.node.reset_safety.service_is_ready() and self.node.sync_now.service_is_ready()
+                and self.ros.reset_safety.service_is_ready() and self.ros.sync_now.service_is_ready()
                 and graph.count_publishers('/perception/customer_events') > 0)
 
     def kill_node(self, name: str, timeout: float, back: Callable[[], bool] = lambda: True) -> tuple[bool, int]:
@@ -279,7 +287,7 @@ class StoreClient:
 
     def sync_ready(self) -> bool:
         """The sync agent answers (its /sync/sync_now service is there)."""
-        return self.node.sync_now.service_is_ready()
+        return self.ros.sync_now.service_is_ready()
 
     # -- the camera stage ----------------------------------------------------------------------
     def show(self, customer: story.Customer | None) -> None:
@@ -291,6 +299,8 @@ class StoreClient:
             cv2.putText(frame, 'store aisle', (240, 190), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (120, 120, 120), 2)
         else:   # the photo fitted into the picture, undistorted, as a person standing in front
             photo = cv2.imread(str(FACES / customer.photo), cv2.IMREAD_COLOR)
+            if photo is None:
+                raise DemoAbort(f'{FACES / customer.photo}: not a readable photo')
             scale = min(FRAME_W / photo.shape[1], FRAME_H / photo.shape[0])
             photo = cv2.resize(photo, (int(photo.shape[1] * scale), int(photo.shape[0] * scale)),
                                interpolation=cv2.INTER_AREA)
@@ -348,7 +358,7 @@ class StoreClient:
     # -- customers' words --------------------------------------------------------------------
     def say(self, customer: story.Customer, text: str, track: int) -> None:
         """The customer says `text` to the robot (as the speech recogniser's final text)."""
-        self.node.speak(customer.label, text, track)
+        self.ros.speak(customer.label, text, track)
 
     def ask_and_see(self, customer: story.Customer, text: str, track: int, timeout: float = 20.0):
         """Say `text`; returns (the robot's reply, the SKUs it showed with it): the products of the
@@ -485,11 +495,11 @@ class StoreClient:
     # -- buttons --------------------------------------------------------------------------------
     def sync_now(self, timeout: float) -> str | None:
         """The staff console's "sync now" (/sync/sync_now)."""
-        return self.node.call(self.node.sync_now, timeout)
+        return self.ros.call(self.ros.sync_now, timeout)
 
     def press_reset(self, timeout: float = 20) -> str | None:
         """Staff press the base's safety reset (/navigation/reset_safety) until it answers."""
-        return self.wait(lambda: self.node.call(self.node.reset_safety, 5), timeout, 'safety reset')
+        return self.wait(lambda: self.ros.call(self.ros.reset_safety, 5), timeout, 'safety reset')
 
     def press_bumper(self, bits: int) -> None:
         """The base simulator's bumper bits (2: centre; 0: released), as a display stand hit."""
@@ -502,6 +512,8 @@ class StoreClient:
     def screenshot(self, name: str, **wait: Any) -> Path | str:
         """Save out/demo/screens/<name>.png of the robot's screen (or console); a failure is told, never
         fatal. Returns the file, or why it was not saved."""
+        if self.screens is None:
+            return 'the robot\'s screen is not up'
         saved = self.screens.shot(name, **wait)
         if not isinstance(saved, Path):
             self.tell('demo', f'no screenshot {name}: {saved}')
