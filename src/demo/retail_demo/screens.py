@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 CHROMIUM = ('/usr/bin/chromium', '/usr/bin/chromium-browser')
 CHROMEDRIVER = ('/usr/bin/chromedriver', '/usr/lib/chromium/chromedriver')
@@ -52,7 +53,7 @@ class ScreenCamera:
         self.language = language
         self.size = size
         self.problems: list[str] = []
-        self._drivers: dict[str, object] = {}
+        self._drivers: dict[str, Any] = {}
         self._profiles: list[str] = []
         self._unavailable: str | None = None
 

@@ -1,0 +1,80 @@
+"""The store day's checks as data (retail_demo.checks): every expectation has a measure, a scene
+exists for every scene name, and a measure words what was seen the way summary.json shows it."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from retail_demo import demo_scenario as story
+from retail_demo.checks import CHECKS, MEASURES, Observations, evaluate
+from retail_demo.demo_report import Expectations
+
+
+def test_every_expectation_has_a_measure_and_every_scene_a_script():
+    from retail_demo.scenes import PLAYS
+    assert [c.name for c in CHECKS] == list(story.EXPECTATIONS)
+    assert set(MEASURES) == set(story.EXPECTATIONS)
+    assert list(PLAYS) == list(story.SCENES)
+
+
+def test_an_expectation_never_noted_is_not_reached():
+    expect = evaluate(Observations(), Expectations(story.expectations_for(['vip'])))
+    rows = {row['name']: row for row in expect.to_json()}
+    assert rows['vip_greeted'] == {'name': 'vip_greeted', 'expectation': story.EXPECTATIONS['vip_greeted'],
+                                   'ok': False, 'detail': 'not reached'}
+    assert 'member_greeted' not in rows                       # not a check of the scenes played
+    assert any(line.startswith('NOT MET: ' + story.EXPECTATIONS['vip_escorted']) for line in expect.failed())
+
+
+CHECKIN = {'status': 'on_time', 'customer': 'm-900001'}
+
+# (name, facts noted by the scene, (ok, detail) in summary.json)
+VARIANTS = [
+    ('vip_greeted', {'greeting': '林先生您好，新款折叠屏手机的私人体验', 'name': '林先生',
+                     'purpose': '新款折叠屏手机的私人体验'}, (True, '林先生您好，新款折叠屏手机的私人体验')),
+    ('vip_greeted', {'greeting': '您好', 'name': '林先生', 'purpose': 'x'}, (False, '您好')),
+    ('vip_greeted', {'greeting': None, 'name': '林先生', 'purpose': 'x'}, (False, 'no greeting')),
+    ('member_greeted', {'greeting': '王女士您好', 'name': '王女士'}, (True, '王女士您好')),
+    ('vip_identified', {'customer_id': 'm-1', 'seen': ('m-1', True, '林先生')}, (True, 'camera saw 林先生')),
+    ('vip_identified', {'customer_id': 'm-1', 'seen': ('m-1', False, '')}, (False, 'camera saw nobody known')),
+    ('vip_identified', {'customer_id': 'm-1', 'seen': None}, (False, 'nobody seen')),
+    ('vip2_checked_in', {'checkin': CHECKIN}, (True, json.dumps(CHECKIN, ensure_ascii=False))),
+    ('vip2_checked_in', {'checkin': {'status': 'late'}}, (False, '{"status": "late"}')),
+    ('vip2_checked_in', {'checkin': None}, (False, 'no check-in event')),
+    ('vip_escorted', {'arrived': True, 'zone': 'vip_lounge'}, (True, 'arrived at vip_lounge')),
+    ('vip_escorted', {'arrived': False, 'zone': 'vip_lounge'}, (False, 'did not arrive')),
+    ('screen_reasons', {'shot': Path('recommendations.png')}, (True, 'recommendations.png')),
+    ('screen_reasons', {'shot': 'screenshots off: no browser'}, (False, 'screenshots off: no browser')),
+    ('bumper_stop', {'moving': False}, (False, 'the robot never started towards the phones')),
+    ('bumper_stop', {'moving': True, 'stopped': True, 'apology': '抱歉', 'reset': 'drive enabled'},
+     (True, 'stopped=True, apology=抱歉, reset=drive enabled')),
+    ('bumper_stop', {'moving': True, 'stopped': True, 'apology': None, 'reset': 'ok'},
+     (False, 'stopped=True, apology=None, reset=ok')),
+    ('shopper_answered', {'reply': '空气炸锅在厨房电器区'}, (True, '空气炸锅在厨房电器区')),
+    ('shopper_answered', {'reply': None}, (False, 'no answer')),
+    ('tour_next', {'answer': '好的，下一站', 'stopped': None}, (True, '好的，下一站')),
+    ('tour_next', {'answer': '好的', 'stopped': {'status': 'failed'}},
+     (False, "好的; tour ended: {'status': 'failed'}")),
+    ('no_events_lost', {'produced': {'a', 'b'}, 'uploaded': {'a', 'b'}, 'pending': set()},
+     (True, '2 produced, 2 on the platform, 0 still in the outbox, 0 lost')),
+    ('no_events_lost', {'produced': {'a', 'b'}, 'uploaded': {'a'}, 'pending': set()},
+     (False, '2 produced, 1 on the platform, 0 still in the outbox, 1 lost')),
+    ('no_events_lost', {'produced': set(), 'uploaded': set(), 'pending': set()},
+     (False, '0 produced, 0 on the platform, 0 still in the outbox, 0 lost')),
+    ('localised', {'error': 0.05, 'poses': 10, 'truths': 40}, (True, 'largest error 0.050 m over 10 poses')),
+    ('localised', {'error': 0.5, 'poses': 10, 'truths': 40}, (False, 'largest error 0.500 m over 10 poses')),
+    ('localised', {'error': None, 'poses': 0, 'truths': 40}, (False, 'no pose to compare (0 poses, 40 ground truth)')),
+    ('no_contacts', {'contacts': 0, 'shoppers': 3}, (True, '0 contact(s) with 3 shoppers walking')),
+    ('no_contacts', {'contacts': None, 'shoppers': 3}, (False, 'the simulator reported no contact count')),
+    ('sync_restarted', {'back': True, 'restarts': 1}, (True, 'restarted 1 time(s)')),
+]
+
+
+@pytest.mark.parametrize('name,facts,result', VARIANTS, ids=[f'{v[0]}-{i}' for i, v in enumerate(VARIANTS)])
+def test_a_measure_words_what_was_seen(name, facts, result):
+    seen = Observations()
+    seen.note(name, **facts)
+    expect = evaluate(seen, Expectations({name: story.EXPECTATIONS[name]}))
+    assert expect.results[name] == result
