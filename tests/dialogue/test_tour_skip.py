@@ -122,3 +122,27 @@ def test_a_new_destination_while_guiding_replaces_the_goal_and_only_it_is_announ
     arrived = [t for t in customer.texts() if '到了' in t]
     assert arrived and all('出口' not in t for t in arrived), arrived
     assert not any('没能' in t or '抱歉' in t for t in customer.texts()), customer.texts()
+
+
+def test_the_same_destination_asked_again_while_guiding_is_still_announced(ros_context, spin, tmp_path):
+    """The first goal is cancelled and replaced; its 'cancelled' result (same zone) must not end
+    the new goal's conversation, so the arrival of the new goal is said."""
+    store_dir = _store(tmp_path)
+    base = KinematicBase(context=ros_context)
+    guide = GuideNode(context=ros_context, namespace='navigation', parameter_overrides=[
+        Parameter('store_dir', value=str(store_dir)), Parameter('max_vx', value=0.8),
+        Parameter('localization', value=False), Parameter('cmd_vel_topic', value='/cmd_vel'),
+        Parameter('scan_topic', value='')])
+    manager = ManagerNode(context=ros_context, parameter_overrides=[Parameter('store_dir', value=str(store_dir))])
+    customer = Customer(context=ros_context)
+    spin(base, guide, manager, customer)
+    wait_for(lambda: guide._pose is not None and manager.guide_client.server_is_ready()
+             and customer.count_subscribers('/dialogue/utterances'), 30, 'the robot ready')
+    customer.customers.publish(CustomerEvent(kind=CustomerEvent.APPEARED, track_id=TRACK))
+    wait_for(customer.texts, 10, 'the greeting')
+    customer.say('带我去服务台')
+    wait_for(lambda: base.vx > 0.1, 20, 'the robot driving to the service desk')
+    customer.say('带我去服务台')
+    wait_for(lambda: customer.arrivals, 60, 'an arrival')
+    wait_for(lambda: customer.said('我们到了，这里是服务台'), 10, 'the arrival said')
+    assert customer.arrivals == ['service_desk']
