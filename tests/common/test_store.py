@@ -87,7 +87,6 @@ def test_promotions_in_stock_only(store_dir):
 @pytest.mark.parametrize('broken, key', [
     ('zones: {phones: {kind: shelf, name_zh: a, name_en: b, pose: [0, 0, 0]}}', "zone 'phones': kind"),
     ('zones: {phones: {kind: service, name_zh: a, name_en: b, pose: [0, 0]}}', "zone 'phones': pose"),
-    ('zones: {phones: {kind: product, name_zh: a, name_en: b, pose: [0, 0, 0]}}', 'needs its categories'),
     ('zones:\n  phones: {kind: service\n', 'not valid YAML'),
     ('zones: {a: {kind: service, name_zh: a, name_en: b, pose: [0, 0, 0]}}\n'
      'tours: {t: [{zone: nowhere}]}', "tour 't': stop 1"),
@@ -168,13 +167,28 @@ def test_version_changes_with_any_source_file(store_dir):
 
 def test_store_and_zones_file_readers_give_the_same_line_for_a_broken_zones_file(store_dir):
     from retail_navigation.zones import load_zones_store
-    (store_dir / 'zones.yaml').write_text('zones: {phones: {kind: product, name_zh: a, name_en: b, pose: [0, 0, 0]}}')
+    (store_dir / 'zones.yaml').write_text('zones: {phones: {kind: shelf, name_zh: a, name_en: b, pose: [0, 0, 0]}}')
     lines = []
     for reader in (lambda p: load_store(p.parent), load_zones_store):
         with pytest.raises(StoreError) as info:
             reader(store_dir / 'zones.yaml')
         lines.append(str(info.value))
-    assert len(set(lines)) == 1 and 'product zone needs its categories' in lines[0], lines
+    assert len(set(lines)) == 1 and "kind must be product or service" in lines[0], lines
+
+
+def test_a_brand_corner_without_categories_holds_the_products_the_catalog_puts_there(store_dir):
+    """Issue 24: a product zone without categories (an Apple corner) loads; a product whose
+    catalog row names it stands there, the others of its category stay in their category's zone."""
+    import yaml
+    zones = yaml.safe_load((store_dir / 'zones.yaml').read_text(encoding='utf-8'))
+    zones['zones']['corner'] = {'kind': 'product', 'name_zh': '品牌专区', 'name_en': 'Brand Corner', 'pose': [1, 1, 0]}
+    (store_dir / 'zones.yaml').write_text(yaml.safe_dump(zones, allow_unicode=True), encoding='utf-8')
+    store = load_store(store_dir)
+    assert store.zones['corner'].categories == ()
+    product = store.catalog.products[0]
+    assert store.zone_of(product) != 'corner'
+    from dataclasses import replace
+    assert store.zone_of(replace(product, zone='corner')) == 'corner'
 
 
 def test_zone_names_come_from_the_store(store_dir):

@@ -56,3 +56,22 @@ def test_price_bounds(text, low, high):
 @pytest.mark.parametrize('text', ['65寸电视', '10公斤洗衣机', 'iPhone 16', '笔记本在哪一块', '三点钟来', '第一个'])
 def test_not_prices(text):
     assert extract_price_range(text) is None
+
+
+@pytest.mark.parametrize('text,low,high', [
+    # issue 24: 万, k and English amounts in words; approximate and open-ended prices
+    ('1万以内的电视', None, 10000), ('一万二以内', None, 12000), ('预算1.5万', None, 15000), ('一万以上的按摩椅', 10000, None),
+    ('一万到一万五', 10000, 15000), ('2万左右', 16000, 24000), ('两千多的手机', 2000, 2999), ('三千到五千', 3000, 5000),
+    ('under 2k', None, 2000), ('10k to 15k', 10000, 15000), ('around 3k', 2400, 3600),
+    ('a phone under two grand', None, 2000), ('under a grand', None, 1000), ('between 2 and 3 grand', 2000, 3000),
+    ('over three grand', 3000, None), ('about 2.5 grand', 2000, 3000), ('TVs under ten thousand', None, 10000),
+    ('a speaker under five hundred', None, 500),
+])
+def test_prices_with_units_and_words(text, low, high):
+    found = extract_price_range(text)
+    assert found is not None and (found.min_price, found.max_price) == (low, high)
+
+
+@pytest.mark.parametrize('text', ['i have two kids', 'a tablet for two', 'one of those please', 'the second one'])
+def test_number_words_without_a_money_unit_are_no_price(text):
+    assert extract_price_range(text) is None

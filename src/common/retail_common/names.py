@@ -33,6 +33,7 @@ SCAN = '/scan'                                        # sensor_msgs/LaserScan: l
 # Navigation
 GUIDE_TO = '/navigation/guide_to'                     # retail_interfaces/GuideTo (action)
 TOUR = '/navigation/tour'                             # retail_interfaces/Tour (action): manager -> guide
+SKIP_TOUR_STOP = '/navigation/skip_tour_stop'         # retail_interfaces/SkipTourStop (service): manager -> guide
 SAFETY = '/navigation/safety'                         # retail_interfaces/BaseSafety (latched): base -> guide, manager
 GUIDE_CMD_VEL = '/navigation/guide/cmd_vel'           # geometry_msgs/Twist: guide -> collision monitor (-> CMD_VEL)
 POSE = '/navigation/pose'                             # geometry_msgs/PoseWithCovarianceStamped (map): localisation

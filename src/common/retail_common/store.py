@@ -252,8 +252,8 @@ def parse_zones(data, source: str = '<zones>') -> tuple[dict[str, Zone], dict[st
         categories = entry.get('categories', []) or []
         if not isinstance(categories, list) or not all(isinstance(c, str) and c for c in categories):
             raise StoreError(f'{where}: categories must be a list of category ids')
-        if kind == 'product' and not categories:
-            raise StoreError(f'{where}: a product zone needs its categories')
+        # A product zone without categories holds what the catalog's `zone` column puts there (a
+        # brand corner, a shop-in-shop); categories are only the default place of their products.
         for category in categories:
             if category in owner_of:
                 raise StoreError(f'{where}: category {category!r} is already in zone {owner_of[category]!r}')

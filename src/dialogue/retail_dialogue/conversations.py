@@ -87,6 +87,8 @@ def _product_checks(expect: dict, skus: list[str], previous: list[str], catalog:
     problems = []
     if 'products' in expect and skus != expect['products']:
         problems.append(f"products {skus} != {expect['products']}")
+    if 'products_set' in expect and sorted(skus) != sorted(expect['products_set']):
+        problems.append(f"products {sorted(skus)} != {sorted(expect['products_set'])} (any order)")
     if 'products_first' in expect and skus[:len(expect['products_first'])] != expect['products_first']:
         problems.append(f"products {skus} do not start with {expect['products_first']}")
     if 'products_min' in expect and len(skus) < expect['products_min']:

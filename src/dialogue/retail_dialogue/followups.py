@@ -30,7 +30,7 @@ PICK_DEAR = re.compile(r'\bthe (?:more expensive|dearer|pricier|most expensive) 
 ORDINAL_EN = re.compile(r'\b(?:the\s+)?(first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th|last)\b(?:\s+(?:one|model|option|choice))?'
                         r'|\b(?:number|no\.?|#)\s*(one|two|three|[1-5])\b', re.IGNORECASE)
 PRONOUN = _rx(r'它', r'这个', r'那个', r'这款', r'那款', r'这台', r'那台', r'这部', r'那部', r'这一款', r'那一款',
-              r'\bit\b', r'\bthat one\b', r'\bthis one\b', r'\bthat\b', r'\bthis\b', r'\bthem\b', r'\bthose\b')
+              r'\bit\b', r'\bthat one\b', r'\bthis one\b', r'\bthe\s+one\b', r'\bthat\b', r'\bthis\b', r'\bthem\b', r'\bthose\b')
 CHEAPER = _rx(r'便宜(?:一)?点', r'便宜些', r'更便宜', r'再便宜', r'实惠(?:一)?点', r'便宜的', r'价格低(?:一)?点', r'低一点',
               r'\bcheaper\b', r'\bless expensive\b', r'\blower price', r'\bmore affordable\b', r'\bbudget (?:option|one)\b')
 PRICIER = _rx(r'贵(?:一)?点', r'更贵', r'贵些', r'高端(?:一)?点', r'更好的', r'好一点的', r'档次高',
@@ -47,7 +47,8 @@ COMPARE = _rx(r'哪个(?:更)?好', r'哪(?:个|款)更', r'哪(?:个|款|台)(?
               r'\bwhich (?:one )?is (?:cheaper|more expensive|bigger|smaller|the cheapest)\b', r'\bcheaper,? .* or\b', r'有(?:什么|啥)(?:区别|不同)', r'区别', r'对比', r'比较一下', r'比一比',
               r'\bcompare\b', r'\bdifference\b', r'\bwhich (?:one )?is (?:better|best|cheaper)\b', r'\bwhich (?:one )?should i\b',
               r'\bvs\.?\b', r'\bversus\b')
-THERE = _rx(r'过去', r'那里', r'那儿', r'那边', r'去看看', r'\bthere\b', r'\bgo see\b')
+THERE = _rx(r'过去', r'那里', r'那儿', r'那边', r'去看看', r'带我去\W*(?:吧|啊|呀|呗)?\W*$', r'\bthere\b', r'\bgo see\b',
+            r'\btake me to (?:that|this|it)\b')
 TOUR_START = _rx(r'参观', r'逛逛', r'逛一逛', r'转转', r'转一转', r'导览', r'介绍一下(?:你们|这家|本)?店', r'带我(?:四处)?看看(?:店|你们|吧)?$',
                  r'\bshow me around\b', r'\btour\b', r'\blook around the store\b', r'\bshow me the store\b', r'\bwalk me around\b')
 TOUR_NEXT = _rx(r'下一(?:站|个)', r'^继续', r'^走吧', r'^next\b', r'\bnext stop\b', r'\bmove on\b', r'^go on\b', r'^continue\b', r"\blet'?s go on\b")

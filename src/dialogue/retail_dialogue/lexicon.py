@@ -26,6 +26,7 @@ from rapidfuzz.distance import OSA
 from retail_common.catalog import Catalog, Product
 
 from .places import PLACE_WORDS, service_places
+from .sizes import find_sizes, fits_size
 
 jieba.setLogLevel(60)
 
@@ -126,6 +127,13 @@ def tokenize(text: str) -> list[Token]:
     return [Token(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(normalize(text))]
 
 
+def _without_sizes(text: str) -> str:
+    """"1.5hp Air Conditioner" -> " Air Conditioner": a size and a kind name no one product."""
+    for size in reversed(find_sizes(text)):
+        text = text[:size.span[0]] + ' ' + text[size.span[1]:]
+    return text
+
+
 def _compact(text: str) -> str:
     return ''.join(t.text for t in tokenize(text))
 
@@ -220,11 +228,27 @@ class Lexicon:
             if t.kind == 'category':
                 category_forms[t.values[0]].append(''.join(t.tokens))
         for product in products:
-            generic = {_compact(b) + c for b in (product.brand, product.brand_zh)
-                       for c in category_forms.get(product.category, ())}
+            forms = category_forms.get(product.category, ())
+            generic = {_compact(b) + c for b in (product.brand, product.brand_zh) for c in forms} | set(forms)
             for surface in self._product_surfaces(product):
-                if _compact(surface) not in generic:     # "戴森吹风机" names a kind, not one product
-                    self._add(surface, 'product', (product.sku,), seen)
+                # "戴森吹风机" names a kind, not one product; "飞利浦 空气炸锅" without its brand is the
+                # kind; a kind with a size ("Haier 253L Fridge", "1.5hp Air Conditioner") names a
+                # product only when no other of that (brand,) kind has that size
+                if _compact(surface) in generic:
+                    continue
+                if _compact(_without_sizes(surface)) in generic and not self._only_one_of_size(product, surface):
+                    continue
+                self._add(surface, 'product', (product.sku,), seen)
+
+    def _only_one_of_size(self, product: Product, surface: str) -> bool:
+        said = find_sizes(surface)
+        if not said:
+            return False
+        branded = any(_compact(surface).startswith(_compact(b)) for b in (product.brand, product.brand_zh) if b)
+        alike = [p for p in self.catalog.products if p.category == product.category
+                 and (not branded or p.brand == product.brand)
+                 and all(fits_size(p, (size.value, size.unit)) for size in said)]
+        return len(alike) == 1
 
     def _add_zone_terms(self, seen: dict) -> None:
         """Service places by the words for their kind (found by name, `places`), then every zone by

@@ -2,7 +2,7 @@
 
 Pure (no rclpy) and single-threaded: every input is a method call that returns the effects the
 robot must carry out, as data (`Say`, `Record`, `AskRecommendations`, `StartGuide`, `StartTour`,
-`CancelMission`, `CallStaff`, `Enrol`). The node, `retailbot chat` and the tests carry them out and
+`CancelMission`, `SkipStop`, `CallStaff`, `Enrol`). The node, `retailbot chat` and the tests carry them out and
 feed the outcomes back as inputs (`on_recommendations`, `on_guide_result`, `on_tour_stop`,
 `on_tour_result`, `on_enrolled`, `on_safety`). Nothing calls back into the core, so no lock is
 needed. Intents (`Intent`) and session states (`State`) are enums.
@@ -36,7 +36,8 @@ from .nlu import MAX_UTTERANCE_CHARS, Nlu, NluResult
 from .places import PLACE_WORDS, kind_of
 from .promotions import promotion_text
 from .session import (AskRecommendations, CallStaff, CancelMission, Effect, Enrol, Intent, RecommendedProduct,
-                      RecommendQuery, Record, Say, Session, Shown, StartGuide, StartTour, State, TourProgress)
+                      RecommendQuery, Record, Say, Session, Shown, SkipStop, StartGuide, StartTour, State,
+                      TourProgress)
 from .sizes import UNIT_EN, UNIT_ZH, fits_size, product_sizes
 from .store import parse_clock, parse_name
 from .templates import (count_noun, count_of, failure_reason, is_plural_only, join_en, noun, render, verb_are,
@@ -254,21 +255,30 @@ class DialogueManager:
                              price=yuan(product.price_cny, lang), zone=self.store.zone_name(zone, lang),
                              promotion=self._promotion_line(product, lang), products=(self._shown(product),))
         self._say(session, intent, 'product_sold_out', name=self._name(product, lang))
-        alternatives = self._alternatives(product)
+        alternatives = self._alternatives(session, product)
         if not alternatives:
             self._expect(session, State.AWAIT_STAFF)
             return self._say(session, intent, 'no_alternatives')
         self._present(session, alternatives)
+        session.focus = product.sku         # "is it in stock?" is still about the product named
         self._offer(session, self.store.zone_of(alternatives[0]) or zone)
         self._say(session, intent, 'alternatives', items=self._list(alternatives, lang),
                   zone=self.store.zone_name(session.offered_zone, lang), products=self._shown_all(alternatives))
 
-    def _alternatives(self, product: Product) -> list[Product]:
-        """In-stock products of the same kind, same brand first, then the nearest in price."""
-        same = [p for p in self.store.catalog.products if p.category == product.category and p.in_stock
-                and p.sku != product.sku]
-        same.sort(key=lambda p: (p.brand != product.brand, abs(p.price_cny - product.price_cny)))
+    def _alternatives(self, session: Session, product: Product) -> list[Product]:
+        """In-stock products of the same kind from any brand, cheapest first, within the customer's
+        budget for that kind when they said one (none within it: the cheapest of the kind)."""
+        same = sorted((p for p in self.store.catalog.products if p.category == product.category and p.in_stock
+                       and p.sku != product.sku), key=lambda p: (p.price_cny, p.sku))
+        c = session.constraints
+        if c.has_price and c.category in ('', product.category):
+            within = [p for p in same if self._in_budget(p, c)]
+            same = within or same
         return same[:SHOW_K]
+
+    @staticmethod
+    def _in_budget(product: Product, c: SearchConstraints) -> bool:
+        return (not c.max_price or product.price_cny <= c.max_price) and product.price_cny >= (c.min_price or 0.0)
 
     def _run_find(self, session: Session, where_only: bool = False) -> None:
         """'Do you have Huawei tablets?' / 'where are the TVs?' over the active constraints."""
@@ -276,6 +286,8 @@ class DialogueManager:
         matches = self._matching(c)
         in_stock = [p for p in matches if p.in_stock]
         what = self._what(c, lang)
+        if not matches and c.has_price and self._matching(c.without_price()):
+            return self._over_budget(session, c)
         if not matches:
             return self._not_carried(session, c)
         zone = self._zone_for(c, in_stock or matches)
@@ -283,19 +295,53 @@ class DialogueManager:
             self._offer(session, zone)
             return self._say(session, Intent.FIND_PRODUCT, 'category_where', what=self._what(c, lang, capital=True),
                              are=verb_are(self._what(c, 'en')), zone=self.store.zone_name(zone, lang))
+        if not in_stock and len(matches) == 1:       # "飞利浦空气炸锅有货吗" and the store has one: that one
+            return self._answer_product(session, matches[0], Intent.FIND_PRODUCT)
         if not in_stock:
             self._say(session, Intent.FIND_PRODUCT, 'have_sold_out_all', what=what, are=verb_are(self._what(c, 'en')))
-            self._expect(session, State.AWAIT_STAFF)
-            return self._say(session, Intent.FIND_PRODUCT, 'no_alternatives')
+            return self._sold_out_alternatives(session, matches[0] if c.category else None)
         examples = sorted(in_stock, key=lambda p: (not p.promotion, p.price_cny))[:SHOW_K]
         examples.sort(key=lambda p: p.price_cny)
         self._present(session, examples)
         self._offer(session, zone)
         prices = [p.price_cny for p in in_stock]
-        self._say(session, Intent.FIND_PRODUCT, 'have_yes', what=what, count=len(in_stock),
+        self._say(session, Intent.FIND_PRODUCT, 'have_one' if len(in_stock) == 1 else 'have_yes', what=what,
+                  count=len(in_stock),
                   count_what=self._count_what(len(in_stock), c), low=yuan(min(prices), lang),
                   high=yuan(max(prices), lang), zone=self.store.zone_name(zone, lang),
                   items=self._list(examples, lang), products=self._shown_all(examples))
+
+    def _over_budget(self, session: Session, c: SearchConstraints) -> None:
+        """The store has the kind, not within the budget: in stock, its cheapest (said as over the
+        budget); none in stock: as sold out, with the kind's alternatives within the budget."""
+        lang = session.lang
+        unbounded = self._matching(c.without_price())
+        in_stock = sorted((p for p in unbounded if p.in_stock), key=lambda p: p.price_cny)
+        if not in_stock:
+            if len(unbounded) == 1:
+                return self._answer_product(session, unbounded[0], Intent.FIND_PRODUCT)
+            self._say(session, Intent.FIND_PRODUCT, 'have_sold_out_all', what=self._what(c, lang),
+                      are=verb_are(self._what(c, 'en')))
+            return self._sold_out_alternatives(session, unbounded[0] if c.category else None)
+        cheapest = in_stock[0]
+        self._present(session, [cheapest])
+        self._offer(session, self.store.zone_of(cheapest) or '')
+        self._say(session, Intent.FIND_PRODUCT, 'over_budget', what=self._what(c.without_price(), lang),
+                  budget=yuan(c.max_price, lang), name=self._name(cheapest, lang),
+                  price=yuan(cheapest.price_cny, lang), products=(self._shown(cheapest),))
+
+    def _sold_out_alternatives(self, session: Session, like: Product | None) -> None:
+        """All of a kind (a brand's, a size's) sold out: the kind's in-stock products from any brand,
+        cheapest first within the budget; none: offer a colleague."""
+        alternatives = self._alternatives(session, like) if like is not None else []
+        if not alternatives:
+            self._expect(session, State.AWAIT_STAFF)
+            return self._say(session, Intent.FIND_PRODUCT, 'no_alternatives')
+        lang = session.lang
+        self._present(session, alternatives)
+        self._offer(session, self.store.zone_of(alternatives[0]) or '')
+        self._say(session, Intent.FIND_PRODUCT, 'alternatives', items=self._list(alternatives, lang),
+                  zone=self.store.zone_name(session.offered_zone, lang), products=self._shown_all(alternatives))
 
     def _not_carried(self, session: Session, c: SearchConstraints | dict) -> None:
         lang, c = session.lang, _typed(c)
@@ -434,7 +480,10 @@ class DialogueManager:
     def _compared(self, session: Session, cues: Cues) -> list[str]:
         return session.shown[:2]
 
-    def _compare(self, session: Session, cues: Cues) -> None:
+    def _compare(self, session: Session, cues: Cues, named: bool = False) -> None:
+        """The first two products shown side by side: price, offers, stock, size. Products the customer
+        named: the answer to their question leads and the cheaper is in focus; products the robot
+        listed: its first suggestion closes."""
         lang = session.lang
         a, b = (self.store.catalog.by_sku[s] for s in self._compared(session, cues))
         points = []
@@ -452,8 +501,9 @@ class DialogueManager:
         sa, sb = (product_size(p.name_en, p.name_zh) for p in (a, b))
         if sa and sb and sa != sb:
             points.append(render('compare_bigger', lang, name=self._name(a if sa > sb else b, lang)))
-        first = self.store.catalog.by_sku[session.shown[0]]
-        points.append(render('compare_first', lang, name=self._name(first, lang)))
+        first = cheaper if named else self.store.catalog.by_sku[session.shown[0]]
+        if not named:
+            points.append(render('compare_first', lang, name=self._name(first, lang)))
         self._focus(session, first)
         self._offer(session, self.store.zone_of(first) or '')
         self._say(session, Intent.COMPARE, 'compare', a=self._name(a, lang), b=self._name(b, lang),
@@ -623,8 +673,8 @@ class DialogueManager:
         if self.safety_latched:
             self._call_staff(session, 'robot_safety_stop')
             return self._say(session, Intent.TOUR, 'tour_start_still')
-        if session.state is State.TOURING:
-            self._out.append(CancelMission(session.track_id))
+        if session.state in (State.TOURING, State.GUIDING):
+            self._out.append(CancelMission(session.track_id))      # one mission at a time: the tour wins
         stops = tuple(s.zone for s in tours[route])
         session.state, session.tour = State.TOURING, TourProgress(route, stops)
         lang = session.lang
@@ -644,6 +694,7 @@ class DialogueManager:
             upcoming = next((i for i in range(tour.at + 1, len(tour.zones)) if i not in tour.skipped), None)
             if upcoming is not None:
                 tour.skipped.add(upcoming)
+                self._out.append(SkipStop(session.track_id, upcoming))     # the guide leaves it out
                 return self._say(session, Intent.TOUR_CONTROL, 'tour_skip',
                                  zone=self.store.zone_name(tour.zones[upcoming], session.lang))
         self._say(session, Intent.TOUR_CONTROL, 'tour_next')
@@ -1031,4 +1082,4 @@ def _most_common(values: list[str]) -> str:
 
 
 __all__ = ['AskRecommendations', 'CallStaff', 'CancelMission', 'DialogueManager', 'Effect', 'Enrol', 'Intent', 'Record',
-           'RecommendQuery', 'RecommendedProduct', 'Say', 'Session', 'Shown', 'StartGuide', 'StartTour', 'State']
+           'RecommendQuery', 'RecommendedProduct', 'Say', 'Session', 'Shown', 'SkipStop', 'StartGuide', 'StartTour', 'State']

@@ -7,7 +7,11 @@ The core (manager.py) returns effects; this node carries them out and feeds the 
 - `StartGuide` -> the GuideTo action; its result is the one source of arrival (`on_guide_result`);
   feedback narrates the way now and then;
 - `StartTour` -> the Tour action; feedback 'presenting' at a stop -> `on_tour_stop`, the result ->
-  `on_tour_result`; `CancelMission` cancels the customer's running goal;
+  `on_tour_result`; `CancelMission` cancels the customer's running goal; `SkipStop` -> the guide's
+  SkipTourStop service (the robot does not drive to a stop the customer skipped);
+- a goal replaced by a newer one of the same customer (a new destination while guiding, a tour
+  after a guide) is stale: its feedback and result are dropped, and a stale goal accepted late is
+  cancelled, so only the current goal is ever announced;
 - `Enrol` -> the EnrollFace service (only after the customer said yes to the consent notice);
   the answer -> `on_enrolled`;
 - `/navigation/safety` (latched) -> `on_safety`, so nobody is told "please follow me" while the
@@ -36,10 +40,10 @@ from retail_ros.params import ParamSpec
 from retail_interfaces.action import GuideTo, Tour
 from retail_interfaces.msg import BaseSafety, CustomerEvent, RobotReply, StaffRequest, Utterance
 
-from retail_interfaces.srv import EnrollFace, Recommend
+from retail_interfaces.srv import EnrollFace, Recommend, SkipTourStop
 
 from .manager import (AskRecommendations, CallStaff, CancelMission, DialogueManager, Effect, Enrol, Record,
-                      RecommendedProduct, Say, StartGuide, StartTour)
+                      RecommendedProduct, Say, SkipStop, StartGuide, StartTour)
 
 # An utterance whose header.frame_id is one of these was typed or touched by the person at the
 # robot (not heard): it joins the current conversation or starts one (DialogueManager.on_utterance).
@@ -90,7 +94,10 @@ class ManagerNode(Node):
         self.enrol_client = self.create_client(EnrollFace, names.ENROLL_FACE)
         self.guide_client = ActionClient(self, GuideTo, names.GUIDE_TO)
         self.tour_client = ActionClient(self, Tour, names.TOUR)
+        self.skip_client = self.create_client(SkipTourStop, names.SKIP_TOUR_STOP)
         self._goals: dict[int, object] = {}          # track id -> running goal handle (guide or tour)
+        self._goal_seq: dict[int, int] = {}          # track id -> number of its newest goal (older ones are stale)
+        self._seq = 0
         self._last_narration: dict[int, float] = {}
         self._guide_state: dict[int, str] = {}          # last GuideTo feedback state per customer
         self.core = DialogueManager(store, silence_timeout_s=p.silence_timeout_s, greet_delay_s=p.greet_delay_s,
@@ -147,9 +154,32 @@ class ManagerNode(Node):
             elif isinstance(effect, Enrol):
                 self._enrol(effect)
             elif isinstance(effect, CancelMission):
+                self._goal_seq.pop(effect.track_id, None)       # a goal still being accepted is stale too
                 handle = self._goals.pop(effect.track_id, None)
                 if handle is not None:
                     handle.cancel_goal_async()
+            elif isinstance(effect, SkipStop):
+                self._skip(effect)
+
+    def _skip(self, effect: SkipStop) -> None:
+        if not self.skip_client.service_is_ready():
+            self.get_logger().warning(f'Cannot skip tour stop {effect.stop_index}: {names.SKIP_TOUR_STOP} not available')
+            return
+
+        def done(future) -> None:
+            response = future.result() if future.exception() is None else None
+            if response is None or not response.success:
+                self.get_logger().warning(f'Skipping tour stop {effect.stop_index} refused: '
+                                          f'{response.message if response is not None else future.exception()}')
+        self.skip_client.call_async(SkipTourStop.Request(stop_index=effect.stop_index)).add_done_callback(done)
+
+    def _new_goal(self, track_id: int) -> int:
+        self._seq += 1
+        self._goal_seq[track_id] = self._seq
+        return self._seq
+
+    def _current(self, track_id: int, seq: int) -> bool:
+        return self._goal_seq.get(track_id) == seq
 
     def _recommend(self, effect: AskRecommendations) -> None:
         query = effect.query
@@ -193,10 +223,12 @@ class ManagerNode(Node):
             self._run(self.core.on_guide_result(track_id, zone, False, 'navigation_unavailable'))
             return
         self.get_logger().info(f'Guiding customer (track {track_id}) to {name} ({zone})')
+        seq = self._new_goal(track_id)
         future = self.guide_client.send_goal_async(
-            GuideTo.Goal(zone=zone), feedback_callback=lambda fb: self._on_guide_feedback(track_id, fb))
-        future.add_done_callback(lambda f: self._on_goal_response(track_id, f, lambda ok, reason: self._run(
-            self.core.on_guide_result(track_id, zone, ok, reason)), self._on_guide_done(track_id, zone)))
+            GuideTo.Goal(zone=zone), feedback_callback=lambda fb: self._current(track_id, seq)
+            and self._on_guide_feedback(track_id, fb))
+        future.add_done_callback(lambda f: self._on_goal_response(track_id, seq, f, lambda ok, reason: self._run(
+            self.core.on_guide_result(track_id, zone, ok, reason)), self._on_guide_done(track_id, seq, zone)))
 
     def _tour(self, track_id: int, route: str) -> None:
         if not self.tour_client.server_is_ready():
@@ -204,14 +236,21 @@ class ManagerNode(Node):
             self._run(self.core.on_tour_result(track_id, False, 'navigation_unavailable', 0))
             return
         self.get_logger().info(f'Showing tour {route} to customer (track {track_id})')
+        seq = self._new_goal(track_id)
         future = self.tour_client.send_goal_async(
-            Tour.Goal(route=route), feedback_callback=lambda fb: self._on_tour_feedback(track_id, fb))
-        future.add_done_callback(lambda f: self._on_goal_response(track_id, f, lambda ok, reason: self._run(
-            self.core.on_tour_result(track_id, ok, reason, 0)), self._on_tour_done(track_id)))
+            Tour.Goal(route=route), feedback_callback=lambda fb: self._current(track_id, seq)
+            and self._on_tour_feedback(track_id, fb))
+        future.add_done_callback(lambda f: self._on_goal_response(track_id, seq, f, lambda ok, reason: self._run(
+            self.core.on_tour_result(track_id, ok, reason, 0)), self._on_tour_done(track_id, seq)))
 
-    def _on_goal_response(self, track_id: int, future, refused, on_done) -> None:
+    def _on_goal_response(self, track_id: int, seq: int, future, refused, on_done) -> None:
         handle = future.result() if future.exception() is None else None
+        if not self._current(track_id, seq):          # replaced while it was being accepted
+            if handle is not None and handle.accepted:
+                handle.cancel_goal_async()
+            return
         if handle is None or not handle.accepted:
+            self._goal_seq.pop(track_id, None)
             refused(False, 'rejected')
             return
         self._goals[track_id] = handle
@@ -230,8 +269,11 @@ class ManagerNode(Node):
         self._last_narration[track_id] = now
         self._run(self.core.on_guide_feedback(track_id, feedback_msg.feedback.distance_remaining_m))
 
-    def _on_guide_done(self, track_id: int, zone: str):
+    def _on_guide_done(self, track_id: int, seq: int, zone: str):
         def done(future) -> None:
+            if not self._current(track_id, seq):
+                return                      # a replaced goal's result: never announced
+            self._goal_seq.pop(track_id, None)
             self._goals.pop(track_id, None)
             self._last_narration.pop(track_id, None)
             self._guide_state.pop(track_id, None)
@@ -244,8 +286,11 @@ class ManagerNode(Node):
         if feedback.state == 'presenting':
             self._run(self.core.on_tour_stop(track_id, feedback.stop_index, feedback.zone))
 
-    def _on_tour_done(self, track_id: int):
+    def _on_tour_done(self, track_id: int, seq: int):
         def done(future) -> None:
+            if not self._current(track_id, seq):
+                return                      # a replaced tour's result: never announced
+            self._goal_seq.pop(track_id, None)
             self._goals.pop(track_id, None)
             result = future.result().result
             self._run(self.core.on_tour_result(track_id, result.success, result.reason, result.stops_visited))

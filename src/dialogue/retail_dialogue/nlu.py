@@ -275,6 +275,7 @@ INTENT_RULES: tuple[IntentRule, ...] = (
      lambda s: 0.8 if s.thing else 0.55),
     ('guide_to', lambda s: s.heard('guide_to') and not (s.heard('affirm') and s.short), 0.6),   # "take me there please"
     ('recommend', lambda s: s.price and s.thing, 0.7),
+    ('guide_to', lambda s: 'zone' in s.slots and not s.thing and not s.price and not s.heard('deny'), 0.7),  # "I need the bathroom"
     *((name, (lambda s, n=name: s.heard(n) and (n not in ('affirm', 'deny') or s.short)), 0.85)
       for name in SMALL_TALK_ORDER),
     ('find_product', lambda s: s.thing, 0.6),

@@ -215,9 +215,29 @@ def _range_of(kind: str, match: re.Match[str]) -> PriceRange | None:
     return PriceRange(round(a * (1 - AROUND_MARGIN)), round(a * (1 + AROUND_MARGIN)), span)
 
 
+_EN_WORDS = {w: n for n, w in enumerate('zero one two three four five six seven eight nine ten eleven twelve thirteen '
+                                          'fourteen fifteen sixteen seventeen eighteen nineteen twenty'.split())}
+_EN_WORDS['a'] = 1
+_EN_AMOUNT = re.compile(r'\b(?P<n>\d{1,4}(?:\.\d{1,2})?|' + '|'.join(sorted(_EN_WORDS, key=len, reverse=True))
+                        + r')\s*(?P<unit>grand|thousand|hundred)\b', re.IGNORECASE)
+
+
+def english_amounts(text: str) -> str:
+    """"two grand" / "2.5 grand" / "three thousand" -> "2k" / "2.5k" / "3k"; "five hundred" -> "500"
+    (one bounded pass; other text unchanged)."""
+    def amount(m: re.Match[str]) -> str:
+        raw = m.group('n').lower()
+        number = float(raw) if raw[0].isdigit() else float(_EN_WORDS[raw])
+        if m.group('unit').lower() == 'hundred':
+            return f'{number * 100:g}'
+        return f'{number:g}k'
+    return _EN_AMOUNT.sub(amount, text)
+
+
 def extract_price_range(text: str) -> PriceRange | None:
-    """The first price constraint said in `text` (its first MAX_TEXT_CHARS characters), or None."""
-    text = text[:MAX_TEXT_CHARS]
+    """The first price constraint said in `text` (its first MAX_TEXT_CHARS characters), or None.
+    English amounts in words ("two grand", "three thousand") read as digits first."""
+    text = english_amounts(text[:MAX_TEXT_CHARS])
     for kind, regex in _COMPILED:
         for match in regex.finditer(text):
             if kind == 'max_unit' and not re.search(r'[kK千万wW]', match.group('a')):

@@ -14,9 +14,9 @@ from typing import Mapping
 
 # place kind -> (Chinese words, English words)
 PLACE_WORDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    'checkout': (('收银台', '收银处', '收银', '结账', '结帐', '买单', '付款处'),
-                 ('checkout', 'checkouts', 'cashier', 'cash desk', 'till', 'tills', 'pay desk')),
-    'service_desk': (('服务台', '客服台', '客服中心', '售后', '服务中心', '前台'),
+    'checkout': (('收银台', '收银处', '收银', '结账', '结帐', '买单', '付款处', '付款', '付钱'),
+                 ('checkout', 'checkouts', 'cashier', 'cash desk', 'till', 'tills', 'pay desk', 'pay')),
+    'service_desk': (('服务台', '客服台', '客服中心', '客服', '售后', '售后服务台', '服务中心', '前台', '问询处'),
                      ('service desk', 'customer service', 'help desk', 'information desk', 'info desk', 'front desk')),
     'vip_lounge': (('贵宾室', '贵宾休息室', 'vip室', 'vip休息室', 'vip区', 'vip贵宾室'),
                    ('vip lounge', 'lounge', 'vip room')),

@@ -110,6 +110,13 @@ class CancelMission:
 
 
 @dataclass(frozen=True)
+class SkipStop:
+    """Leave stop `stop_index` of the customer's running tour out (the guide's SkipTourStop service)."""
+    track_id: int
+    stop_index: int
+
+
+@dataclass(frozen=True)
 class CallStaff:
     request: dict
 
@@ -123,7 +130,7 @@ class Enrol:
     consent_ref: str
 
 
-Effect = Say | Record | AskRecommendations | StartGuide | StartTour | CancelMission | CallStaff | Enrol
+Effect = Say | Record | AskRecommendations | StartGuide | StartTour | CancelMission | SkipStop | CallStaff | Enrol
 
 
 @dataclass(frozen=True)

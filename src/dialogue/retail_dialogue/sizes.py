@@ -21,14 +21,14 @@ UNITS: dict[str, tuple[str, ...]] = {
     'inch': ('英寸', '寸', '吋', 'inches', 'inch', '-inch', '"', '”'),
     'l': ('升', 'litres', 'liters', 'litre', 'liter', 'l'),
     'kg': ('公斤', '千克', 'kilograms', 'kilogram', 'kilos', 'kilo', 'kg'),
-    'hp': ('匹',),
+    'hp': ('匹', 'horsepower', 'hp'),
     'w': ('瓦', 'watts', 'watt', 'w'),
     'mah': ('毫安时', '毫安', 'mah'),
     'gb': ('gb',),              # never "5g" (the network) nor "1t" alone
     'tb': ('tb',),
 }
 UNIT_ZH = {'inch': '寸', 'l': '升', 'kg': '公斤', 'hp': '匹', 'w': '瓦', 'mah': '毫安时', 'gb': 'GB', 'tb': 'TB'}
-UNIT_EN = {'inch': '-inch', 'l': '-litre', 'kg': '-kg', 'hp': '-hp', 'w': '-watt', 'mah': ' mAh', 'gb': 'GB', 'tb': 'TB'}
+UNIT_EN = {'inch': '-inch', 'l': '-litre', 'kg': '-kg', 'hp': 'hp', 'w': '-watt', 'mah': ' mAh', 'gb': 'GB', 'tb': 'TB'}
 _NUMBER = r'(?P<n>\d{1,5}(?:\.\d{1,2})?|[零一二两三四五六七八九十百点]{1,6})'
 
 

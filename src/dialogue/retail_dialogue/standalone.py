@@ -7,7 +7,7 @@ robot simulated so a whole conversation can be tried at a desk or in a test:
 - a guide goal arrives at once (its GuideTo result is fed back as success);
 - a tour moves one stop per customer line: the first stop is presented when the tour starts, the
   next after each later line (so "next", "skip", "stop" and questions mid-tour can be tried), the
-  Tour result after the last stop;
+  Tour result after the last stop; a skipped stop is left out, as the guide does;
 - enrolment fails (there is no camera), so the customer hears the staff alternative;
 - staff requests and recorded events are kept for the caller.
 """
@@ -22,7 +22,7 @@ from retail_common.catalog import Catalog
 from .sizes import fits_size
 
 from .manager import (AskRecommendations, CallStaff, CancelMission, DialogueManager, Effect, Enrol, Record,
-                      RecommendedProduct, RecommendQuery, StartGuide, StartTour)
+                      RecommendedProduct, RecommendQuery, SkipStop, StartGuide, StartTour)
 
 Recommend = Callable[[RecommendQuery], list[RecommendedProduct]]
 
@@ -63,6 +63,7 @@ class _Tour:
     route: str
     zones: tuple[str, ...]
     next_index: int = 0
+    skipped: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -97,6 +98,8 @@ class StandaloneRobot:
                 queue.extend(self._advance_tour())
             elif isinstance(effect, CancelMission):
                 self._tour = None
+            elif isinstance(effect, SkipStop) and self._tour is not None and effect.stop_index >= self._tour.next_index:
+                self._tour.skipped.add(effect.stop_index)
             elif isinstance(effect, Enrol):       # no camera here: nobody's face can be enrolled
                 queue.extend(self.manager.on_enrolled(effect.track_id, effect.customer_id, effect.display_name, False))
         return done
@@ -105,12 +108,18 @@ class StandaloneRobot:
         tour = self._tour
         if tour is None:
             return []
+        while tour.next_index in tour.skipped:
+            tour.next_index += 1
         index = tour.next_index
         tour.next_index += 1
         if index >= len(tour.zones) - 1:
             self._tour = None
-            return self.manager.on_tour_result(tour.track_id, True, 'arrived', len(tour.zones))
-        return self.manager.on_tour_stop(tour.track_id, index, tour.zones[index])
+            return self.manager.on_tour_result(tour.track_id, True, 'arrived', len(tour.zones) - len(tour.skipped))
+        effects = self.manager.on_tour_stop(tour.track_id, index, tour.zones[index])
+        if all(i in tour.skipped for i in range(index + 1, len(tour.zones))):      # the rest left out: the end
+            self._tour = None
+            effects += self.manager.on_tour_result(tour.track_id, True, 'arrived', len(tour.zones) - len(tour.skipped))
+        return effects
 
     def end_missions(self) -> None:
         """The simulated robot drops a tour in progress (its customer has gone)."""

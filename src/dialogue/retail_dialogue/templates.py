@@ -170,6 +170,8 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     'not_carried_alternatives': ('抱歉，本店没有{what}。{other}有：{items}。',
                                  "Sorry, we don't carry {what}. We do have {other}: {items}."),
     'brand_has': ('{brand}在本店有{categories}。', 'From {brand} we have {categories}.'),
+    'have_one': ('有的，{what}有1款有货，在{zone}：{items}。需要我带您过去吗？',
+                 'Yes, we have {count_what} in stock, in {zone}: {items}. Shall I take you there?'),
     'have_yes': ('有的，{what}有{count}款有货，{low}到{high}，在{zone}。比如：{items}。需要我带您过去吗？',
                  'Yes, we have {count_what} in stock, from {low} to {high}, in {zone}. For example: {items}. '
                  'Shall I take you there?'),

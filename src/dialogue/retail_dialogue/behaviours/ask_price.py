@@ -14,8 +14,8 @@ def _product(turn: Turn, matches: list[Product]) -> Product | None:
     product = dm._product(slots) or (dm._referred(session, turn.cues) if not slots else None)
     if product is None and not slots and session.focus:
         product = dm.store.catalog.by_sku.get(session.focus)
-    if product is None and len(matches) == 1 and slots.get('category') and slots.get('brand'):
-        product = matches[0]                # "西门子冰箱多少钱" and the store has one
+    if product is None and len(matches) == 1 and (slots.get('category') or slots.get('brand')):
+        product = matches[0]                # "西门子冰箱多少钱" and the store has one in stock: its price
     return product
 
 
