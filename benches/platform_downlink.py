@@ -168,13 +168,13 @@ def main() -> int:
           f'stores, {args.workers} API processes, {args.concurrency} requests in flight, gzip')
     for r in results:
         snap_total = r['snap_wire_each'] * args.robots
-        print(f'{r["engine"]:>10}: deltas to {args.robots} robots: {r["delta_wire"] / 1e6:.2f} MB on the '
-              f'wire ({r["delta_plain"] / 1e6:.2f} MB JSON) in {r["delta_total_s"]:.1f} s, '
-              f'p50 {r["delta_p50_ms"]:.0f} ms p99 {r["delta_p99_ms"]:.0f} ms per robot')
-        print(f'{"":>10}  snapshots: {r["snap_wire_each"] / 1e6:.2f} MB on the wire '
-              f'({r["snap_plain_each"] / 1e6:.2f} MB JSON) and {1000 * r["snap_s_each"]:.0f} ms per robot '
-              f'(median of {r["snap_sample"]}); for {args.robots} robots {snap_total / 1e6:.0f} MB, '
-              f'~{r["snap_s_each"] * args.robots / min(args.concurrency, args.workers):.0f} s of server time')
+        print(f'{r["engine"]:>10}: deltas: {r["delta_wire"] / args.robots:.0f} B on the wire per robot '
+              f'({r["delta_plain"] / args.robots:.0f} B JSON), {r["delta_wire"] / 1e6:.3f} MB for all '
+              f'{args.robots} in {r["delta_total_s"]:.1f} s ({args.robots / r["delta_total_s"]:.0f} robots/s), '
+              f'p50 {r["delta_p50_ms"]:.0f} ms p99 {r["delta_p99_ms"]:.0f} ms per answer')
+        print(f'{"":>10}  snapshots: {r["snap_wire_each"] / 1e3:.0f} kB on the wire per robot '
+              f'({r["snap_plain_each"] / 1e3:.0f} kB JSON), {1000 * r["snap_s_each"]:.0f} ms per answer '
+              f'(median of {r["snap_sample"]}); for {args.robots} robots {snap_total / 1e6:.0f} MB')
         print(f'{"":>10}  snapshot/delta bytes: {snap_total / max(1, r["delta_wire"]):.0f}x '
               f'(setup {r["setup_s"]:.0f} s)')
     return 0

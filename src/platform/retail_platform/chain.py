@@ -116,6 +116,10 @@ forget_robots = sa.Table(
     sa.Column('detail', sa.String(200), nullable=False, server_default=''))
 
 
+class _NeedsLock(Exception):
+    """An answer needs a version of its own: build it again under the change lock."""
+
+
 class ChainError(ValueError):
     """A request the chain data refuses (one line: why)."""
 
@@ -230,11 +234,11 @@ class Chain:
 
     # --- products ------------------------------------------------------------------------
     def put_products(self, rows: list[dict[str, Any]], remove: list[str] = ()) -> int:
-        """Add or replace master products (validated as catalog rows) and remove `remove`; one
-        transaction, one change row per product that really changed. The new version."""
-        checked = [check_product(row, f'products[{i}]') for i, row in enumerate(rows)]
-        if len({p['sku'] for p in checked}) != len(checked):
-            raise ChainError('products: a sku appears twice')
+        """Add or replace master products (validated as catalog rows; a sku given twice: the
+        last row counts) and remove `remove`; one transaction, one change row per product that
+        really changed. The new version."""
+        checked = list({p['sku']: p for p in (check_product(row, f'products[{i}]')
+                                               for i, row in enumerate(rows))}.values())  # last wins
         now = time.time()
         with self.engine.begin() as c:
             self._lock(c)
@@ -430,7 +434,9 @@ class Chain:
         """A consenting member's record for a robot that recognised them (recorded as held by
         the robot); NoSuchThing when there is no such consenting member."""
         with self.engine.begin() as c:
-            self._lock(c)
+            if self.postgresql:
+                c.execute(sa.text('SELECT pg_advisory_xact_lock(hashtextextended(:r, 24))'),
+                          {'r': robot_id})
             self.place(c, robot_id)
             r = c.execute(sa.select(members).where(members.c.member_id == member_id,
                                                    members.c.consent.is_(True))).first()
@@ -446,10 +452,26 @@ class Chain:
 
     # --- the downlink --------------------------------------------------------------------
     def delta(self, robot_id: str, since: int | None) -> dict:
-        """The robot's store data changed after `since`, or a full snapshot (module docstring)."""
+        """The robot's store data changed after `since`, or a full snapshot (module docstring).
+
+        Built without the change lock (answers for many robots at once on PostgreSQL): versions
+        up to the one read are all committed (writers number them under the lock), and a key
+        changed again while the answer is built is sent in its newer state and again next time.
+        Only an answer that must take a version of its own (see _member_delta) is built again
+        under the lock."""
+        try:
+            return self._delta(robot_id, since, locked=False)
+        except _NeedsLock:
+            return self._delta(robot_id, since, locked=True)
+
+    def _delta(self, robot_id: str, since: int | None, locked: bool) -> dict:
         now = time.time()
         with self.engine.begin() as c:
-            self._lock(c)       # the robot_members bookkeeping below must agree with `version`
+            if locked:
+                self._lock(c)
+            elif self.postgresql:     # one answer per robot at a time (its robot_members rows)
+                c.execute(sa.text('SELECT pg_advisory_xact_lock(hashtextextended(:r, 24))'),
+                          {'r': robot_id})
             place = self.place(c, robot_id)
             version = self.version(c)
             full = since is None or since < self._pruned(c) or since > version
@@ -475,12 +497,12 @@ class Chain:
                     c, place.store_id, sorted(keys['appointment']))
             answer['members'], answer['members_removed'], answer['version'] = self._member_delta(
                 c, place, None if full else since, version,
-                set() if full else keys['member'], now)
+                set() if full else keys['member'], now, locked)
             answer['forget'] = self._tombstones(c, place)
             return answer
 
     def _member_delta(self, c: sa.Connection, place: RobotPlace, since: int | None, version: int,
-                      changed: set[str], now: float) -> tuple[list[dict], list[str], int]:
+                      changed: set[str], now: float, locked: bool) -> tuple[list[dict], list[str], int]:
         """(members to send, member ids to drop, the answer's version). A send or drop that no
         change row caused (a visit made a member relevant, the window let one go) takes a new
         version of its own (scope `robot:R`, seen by no other robot), so an answer lost on the
@@ -505,6 +527,8 @@ class Chain:
                           and (r.dropped_version is None or r.dropped_version > applied))
             gone = drop
         if (send or gone) and since is not None and version == since:
+            if not locked:
+                raise _NeedsLock()
             self._changed(c, f'robot:{place.robot_id}', 'members', ['-'])
             version = self.version(c)
         rows = []

@@ -56,11 +56,33 @@ class MemberOut(BaseModel):
     version: int | None = None
 
 
+TEXT = r'^[^\x00]{0,1000}$'
+FILLED = r'^\s*[^\x00\s][^\x00]*$'      # not blank (the catalog strips a field first)
+
+
+class ProductRow(BaseModel):
+    """One master product: the catalog's columns (retail_common.catalog), as text."""
+    model_config = {'extra': 'forbid'}
+    sku: str = Field(max_length=64, pattern=FILLED)
+    name_zh: str = Field(max_length=1000, pattern=FILLED)
+    name_en: str = Field(max_length=1000, pattern=FILLED)
+    aliases: str = Field('', max_length=1000, pattern=TEXT, description='"|"-separated')
+    category: str = Field(max_length=64, pattern=r'^\s*[a-z][a-z0-9_]*\s*$')
+    category_zh: str = Field('', max_length=1000, pattern=TEXT)
+    brand: str = Field(max_length=1000, pattern=FILLED)
+    brand_zh: str = Field('', max_length=1000, pattern=TEXT)
+    price_cny: str = Field(max_length=20, pattern=r'^\s*[0-9]{1,9}(\.[0-9]{1,4})?\s*$')
+    zone: str = Field(max_length=64, pattern=FILLED)
+    stock: str = Field(max_length=12, pattern=r'^\s*[0-9]{1,9}\s*$')
+    tags: str = Field('', max_length=1000, pattern=TEXT, description='"|"-separated')
+    promotion: str = Field('', max_length=1000, pattern=TEXT)
+    promotion_en: str = Field('', max_length=1000, pattern=TEXT)
+
+
 class ProductsIn(BaseModel):
     model_config = {'extra': 'forbid'}
-    products: list[dict[str, str | int | float]] = Field(
-        [], max_length=MAX_PRODUCTS,
-        description='catalog rows (retail_common.catalog columns) to add or replace')
+    products: list[ProductRow] = Field(
+        [], max_length=MAX_PRODUCTS, description='master products to add or replace')
     remove: list[str] = Field([], max_length=MAX_PRODUCTS, description='skus to remove')
 
 
@@ -146,9 +168,20 @@ def add_chain_routes(app: FastAPI, chain: Chain, caller: Callable, roles: Callab
             where = '.'.join(str(part) for part in first.get('loc', ()))
             raise HTTPException(422, f'{what} refused: {where}: {first.get("msg")}') from None
 
+    models: dict[str, Any] = {}          # nested body models, added to the document's components
+
     def body_of(model: type[BaseModel]) -> dict:
-        return {'requestBody': {'required': True, 'content': {'application/json': {
-            'schema': model.model_json_schema(ref_template='#/components/schemas/{model}')}}}}
+        schema = model.model_json_schema(ref_template='#/components/schemas/{model}')
+        models.update(schema.pop('$defs', {}))
+        return {'requestBody': {'required': True, 'content': {'application/json': {'schema': schema}}}}
+
+    plain_openapi = app.openapi
+
+    def openapi_with_chain_models() -> dict:
+        document = plain_openapi()
+        document.setdefault('components', {}).setdefault('schemas', {}).update(models)
+        return document
+    app.openapi = openapi_with_chain_models  # type: ignore[method-assign]
 
     def refused(exc: Exception) -> HTTPException:
         return HTTPException(404 if isinstance(exc, NoSuchThing) else 422, str(exc))
@@ -205,7 +238,8 @@ def add_chain_routes(app: FastAPI, chain: Chain, caller: Callable, roles: Callab
     async def put_products(request: Request) -> dict:
         given = await body(request, ProductsIn, 'products', MAX_DOCUMENT_BYTES, depth=3)
         try:
-            return {'version': await run_in_threadpool(chain.put_products, given.products, given.remove)}
+            return {'version': await run_in_threadpool(
+                chain.put_products, [p.model_dump() for p in given.products], given.remove)}
         except (ChainError, NoSuchThing) as exc:
             raise refused(exc) from None
 
