@@ -73,15 +73,25 @@ async def fetch_all(url: str, tokens: list[int], robot_ids: list[int], since: in
     wire: list[int] = []
     plain: list[int] = []
     latencies: list[float] = []
+    retries: list[str] = []
     gate = asyncio.Semaphore(concurrency)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # an idle connection is dropped before the server's keep-alive (5 s) can close it under us
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency,
+                          keepalive_expiry=1.0)
     async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as client:
         async def one(r: int) -> None:
             async with gate:
                 started = time.perf_counter()
-                response = await client.get(
-                    f'/v1/robots/robot-{r}/downlink', params={} if since is None else {'since': since},
-                    headers={'Authorization': f'Bearer {tokens[r]}', 'Accept-Encoding': 'gzip'})
+                for attempt in range(3):      # a connection closed under a request: once more
+                    try:
+                        response = await client.get(
+                            f'/v1/robots/robot-{r}/downlink', params={} if since is None else {'since': since},
+                            headers={'Authorization': f'Bearer {tokens[r]}', 'Accept-Encoding': 'gzip'})
+                        break
+                    except httpx.TransportError as exc:
+                        retries.append(f'robot-{r}: {type(exc).__name__}')
+                        if attempt == 2:
+                            raise
                 if response.status_code != 200:
                     raise SystemExit(f'robot-{r}: HTTP {response.status_code} {response.text[:200]}')
                 latencies.append(time.perf_counter() - started)
@@ -92,6 +102,9 @@ async def fetch_all(url: str, tokens: list[int], robot_ids: list[int], since: in
                     raise SystemExit(f'robot-{r}: a delta of {len(answer["products"])} products')
         started = time.perf_counter()
         await asyncio.gather(*(one(r) for r in robot_ids))
+        if retries:
+            print(f'{len(retries)} request(s) sent again after a transport error: {retries[:3]}',
+                  file=sys.stderr)
         return time.perf_counter() - started, wire, plain, latencies
 
 
@@ -100,9 +113,10 @@ def run_engine(name: str, target: str, args) -> dict:
     tokens = provision(target, args)
     setup_s = time.perf_counter() - began
     port = free_port()
+    log = open(Path(tempfile.gettempdir()) / f'platform_downlink_{name}.log', 'wb')   # the server's errors
     server = subprocess.Popen([str(BIN / 'retailbot'), 'platform', 'serve', '--database', target,
                                '--port', str(port), '--token', ADMIN, '--workers', str(args.workers)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=log)
     url = f'http://127.0.0.1:{port}'
     try:
         deadline = time.monotonic() + 60
@@ -129,6 +143,7 @@ def run_engine(name: str, target: str, args) -> dict:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
     storage = Storage(target)
     with storage.engine.connect() as c:
         versions = c.execute(sa.text('SELECT count(*) FROM changes')).scalar()

@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import quote
 
 import httpx
 
@@ -274,7 +275,7 @@ class StoreDownlink:
                     detail += ', gallery entry erased' if had_face else ', no gallery entry'
                 self.db.execute('UPDATE pending_forget SET erased = 1 WHERE member_id = ?', (member_id,))
             response = self._client.post(
-                f'{self._base}/v1/robots/{self.robot_id}/forgotten/{member_id}',
+                f'{self._base}/v1/robots/{self.robot_id}/forgotten/{quote(member_id, safe="")}',
                 json={'detail': detail})
             if response.status_code in (200, 404):            # 404: the platform has no request
                 self.db.execute('DELETE FROM pending_forget WHERE member_id = ?', (member_id,))
@@ -288,7 +289,7 @@ class StoreDownlink:
         if self.db.execute('SELECT 1 FROM pending_forget WHERE member_id = ?', (member_id,)).fetchone():
             return None
         try:
-            status, record = self._get(f'/v1/robots/{self.robot_id}/members/{member_id}')
+            status, record = self._get(f'/v1/robots/{self.robot_id}/members/{quote(member_id, safe="")}')
         except (httpx.HTTPError, BadAnswer):
             status, record = 0, None
         if status == 200:
