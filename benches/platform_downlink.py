@@ -137,7 +137,7 @@ def run_engine(name: str, target: str, args) -> dict:
         assert put.status_code == 200 and put.json()['version'] == held + 1, put.text
         sample = list(range(0, args.robots, max(1, args.robots // args.snapshot_sample)))[:args.snapshot_sample]
         snap_s, snap_wire, snap_plain, snap_lat = asyncio.run(
-            fetch_all(url, tokens, sample, None, min(args.concurrency, 8)))
+            fetch_all(url, tokens, sample, None, args.workers))   # SQLite: one writer, 30 s busy wait
         delta_s, delta_wire, delta_plain, delta_lat = asyncio.run(
             fetch_all(url, tokens, list(range(args.robots)), held, args.concurrency))
     finally:
@@ -168,31 +168,32 @@ def main() -> int:
     parser.add_argument('--snapshot-sample', type=int, default=20, help='robots fetching a snapshot')
     parser.add_argument('--engines', default='postgresql,sqlite')
     args = parser.parse_args()
-    results = []
+    print(f'one master price change, {args.products} products, {args.robots} robots in {args.stores} '
+          f'stores, {args.workers} API processes, {args.concurrency} requests in flight, gzip', flush=True)
     with tempfile.TemporaryDirectory() as folder:
         for name in args.engines.split(','):
             if name == 'postgresql':
                 cluster = Cluster()
                 try:
-                    results.append(run_engine(name, cluster.url(cluster.new_database()), args))
+                    report(run_engine(name, cluster.url(cluster.new_database()), args), args)
                 finally:
                     cluster.remove()
             else:
-                results.append(run_engine(name, str(Path(folder) / 'platform.sqlite3'), args))
-    print(f'one master price change, {args.products} products, {args.robots} robots in {args.stores} '
-          f'stores, {args.workers} API processes, {args.concurrency} requests in flight, gzip')
-    for r in results:
-        snap_total = r['snap_wire_each'] * args.robots
-        print(f'{r["engine"]:>10}: deltas: {r["delta_wire"] / args.robots:.0f} B on the wire per robot '
-              f'({r["delta_plain"] / args.robots:.0f} B JSON), {r["delta_wire"] / 1e6:.3f} MB for all '
-              f'{args.robots} in {r["delta_total_s"]:.1f} s ({args.robots / r["delta_total_s"]:.0f} robots/s), '
-              f'p50 {r["delta_p50_ms"]:.0f} ms p99 {r["delta_p99_ms"]:.0f} ms per answer')
-        print(f'{"":>10}  snapshots: {r["snap_wire_each"] / 1e3:.0f} kB on the wire per robot '
-              f'({r["snap_plain_each"] / 1e3:.0f} kB JSON), {1000 * r["snap_s_each"]:.0f} ms per answer '
-              f'(median of {r["snap_sample"]}); for {args.robots} robots {snap_total / 1e6:.0f} MB')
-        print(f'{"":>10}  snapshot/delta bytes: {snap_total / max(1, r["delta_wire"]):.0f}x '
-              f'(setup {r["setup_s"]:.0f} s)')
+                report(run_engine(name, str(Path(folder) / 'platform.sqlite3'), args), args)
     return 0
+
+
+def report(r: dict, args) -> None:
+    snap_total = r['snap_wire_each'] * args.robots
+    print(f'{r["engine"]:>10}: deltas: {r["delta_wire"] / args.robots:.0f} B on the wire per robot '
+          f'({r["delta_plain"] / args.robots:.0f} B JSON), {r["delta_wire"] / 1e6:.3f} MB for all '
+          f'{args.robots} in {r["delta_total_s"]:.1f} s ({args.robots / r["delta_total_s"]:.0f} robots/s), '
+          f'p50 {r["delta_p50_ms"]:.0f} ms p99 {r["delta_p99_ms"]:.0f} ms per answer')
+    print(f'{"":>10}  snapshots: {r["snap_wire_each"] / 1e3:.0f} kB on the wire per robot '
+          f'({r["snap_plain_each"] / 1e3:.0f} kB JSON), {1000 * r["snap_s_each"]:.0f} ms per answer '
+          f'(median of {r["snap_sample"]}); for {args.robots} robots {snap_total / 1e6:.0f} MB')
+    print(f'{"":>10}  snapshot/delta bytes: {snap_total / max(1, r["delta_wire"]):.0f}x '
+          f'(setup {r["setup_s"]:.0f} s)', flush=True)
 
 
 if __name__ == '__main__':
