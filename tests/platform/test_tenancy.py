@@ -19,6 +19,9 @@ ROLES = ('robot', 'store_manager', 'region', 'analyst', 'admin')
 EVENT = {'event_id': 'e-{n}', 'seq': '{n}', 'type': 'guide', 'time': 1.75e9,
          'data': {'zone': 'kitchen', 'status': 'started'}}
 APPOINTMENT = {'customer': 'm-1', 'time': '2026-12-24T10:00'}
+PRODUCT = dict(sku='P-1', name_zh='牛奶', name_en='Milk', aliases='', category='dairy', category_zh='乳品',
+               brand='Acme', brand_zh='极美', price_cny='5', zone='dairy', stock='3', tags='',
+               promotion='', promotion_en='')
 
 # (name, method, path; {store} and {robot} are the own or the other store's), then the expected
 # status for each role as (own, other); one value when the endpoint names no store.
@@ -55,6 +58,37 @@ TABLE = [
      {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 200, 'admin': 200}),
     ('metrics', 'get', '/metrics',
      {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 200, 'admin': 200}),
+    # the chain's store data and downlink (retail_platform.chain_api)
+    ('robot downlink', 'get', '/v1/robots/{robot}/downlink',
+     {'robot': (200, 403), 'store_manager': (403, 403), 'region': (403, 403),
+      'analyst': (403, 403), 'admin': (200, 200)}),
+    ('member on demand', 'get', '/v1/robots/{robot}/members/m-1',
+     {'robot': (200, 403), 'store_manager': (403, 403), 'region': (403, 403),
+      'analyst': (403, 403), 'admin': (200, 200)}),
+    ('confirm forget', 'post', '/v1/robots/{robot}/forgotten/m-gone',
+     {'robot': (200, 403), 'store_manager': (403, 403), 'region': (403, 403),
+      'analyst': (403, 403), 'admin': (200, 200)}),
+    ('store product', 'put', '/v1/stores/{store}/products/P-1',
+     {'robot': (403, 403), 'store_manager': (200, 403), 'region': (200, 403),
+      'analyst': (403, 403), 'admin': (200, 200)}),
+    ('store promotion', 'put', '/v1/promotions/promo-{store}',
+     {'robot': (403, 403), 'store_manager': (200, 403), 'region': (200, 403),
+      'analyst': (403, 403), 'admin': (200, 200)}),
+    ('remove store promotion', 'delete', '/v1/promotions/promo-{store}',
+     {'robot': (403, 403), 'store_manager': (200, 403), 'region': (200, 403),
+      'analyst': (403, 403), 'admin': (200, 200)}),
+    ('region promotion', 'put', '/v1/promotions/promo-region',
+     {'robot': 403, 'store_manager': 403, 'region': 200, 'analyst': 403, 'admin': 200}),
+    ('chain promotion', 'put', '/v1/promotions/promo-chain',
+     {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 403, 'admin': 200}),
+    ('product master', 'put', '/v1/products',
+     {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 403, 'admin': 200}),
+    ('member record', 'put', '/v1/admin/members/m-2',
+     {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 403, 'admin': 200}),
+    ('forget member', 'post', '/v1/admin/members/m-3/forget',
+     {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 403, 'admin': 200}),
+    ('forget status', 'get', '/v1/admin/members/m-gone/forget',
+     {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 200, 'admin': 200}),
     ('openapi', 'get', '/openapi.json',
      {'robot': 200, 'store_manager': 200, 'region': 200, 'analyst': 200, 'admin': 200}),
 ]
@@ -80,11 +114,24 @@ def chain(engine_target):
     with TestClient(create_app(engine_target, ADMIN), raise_server_exceptions=False) as client:
         admin = {'Authorization': f'Bearer {ADMIN}'}
         assert client.put('/v1/admin/promotions', content=b'[]', headers=admin).status_code == 200
+        assert client.put('/v1/products', headers=admin, json={'products': [PRODUCT]}).status_code == 200
+        assert client.put('/v1/admin/members/m-1', headers=admin, json={'consent': True}).status_code == 200
+        assert client.post('/v1/admin/members/m-gone/forget', headers=admin).status_code == 200
         yield client, tokens
         client.app.state.storage.close()
 
 
-def request_for(method: str, path: str, n: int) -> dict:
+def request_for(method: str, path: str, n: int, url: str = '') -> dict:
+    if path.startswith('/v1/promotions/') and method == 'put':
+        scope = {'promo-region': 'region:north', 'promo-chain': 'chain'}.get(
+            url.rsplit('/', 1)[-1], 'store:' + url.rsplit('promo-', 1)[-1])
+        return {'json': {'scope': scope, 'content': {'title': 'x'}}}
+    if '/products' in path:
+        return {'json': {'products': [PRODUCT]} if path == '/v1/products' else {'price_cny': 4.5}}
+    if '/admin/members/' in path and method == 'put':
+        return {'json': {'consent': True}}
+    if '/forgotten/' in path:
+        return {'json': {'detail': 'cache'}}
     if path.endswith('/events') and method == 'post':
         event = dict(EVENT, event_id=f'e-{n}', seq=n)
         return {'json': {'events': [event]}}
@@ -112,9 +159,12 @@ def test_every_endpoint_role_and_store_gets_its_answer(chain):
                 n += 1
                 url = path.format(store='s-own' if where != 'other' else 's-other',
                                   robot='robot-own' if where != 'other' else 'robot-other')
+                if method == 'delete':      # something to remove, made by the admin
+                    client.put(url, headers={'Authorization': f'Bearer {ADMIN}'},
+                               **request_for('put', path, n, url))
                 response = getattr(client, method)(
                     url, headers={'Authorization': f'Bearer {tokens[role]}'},
-                    **request_for(method, path, n))
+                    **request_for(method, path, n, url))
                 if response.status_code != status:
                     wrong.append(f'{name} {role} {where}: {response.status_code}, expected '
                                  f'{status} ({response.text[:100]})')

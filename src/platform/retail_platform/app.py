@@ -9,6 +9,7 @@
   POST /v1/stores/{store_id}/appointments             an appointment at a store
   GET  /v1/stores, /v1/stores/{store_id}/events       stores and a store's events (staff)
   POST /v1/admin/stores, PUT /v1/admin/{kind}, POST /v1/admin/appointments, GET /v1/admin/flags
+  /v1/robots/{robot_id}/downlink, products, promotions, members, forget: see chain_api
   GET  /v1/health (alive), /v1/ready (database reachable and migrated), /metrics (Prometheus)
 Every endpoint but health and readiness needs `Authorization: Bearer <token>`. Roles: robot
 (its own events, its store's data), store_manager (its stores), region (the stores of its
@@ -349,7 +350,8 @@ AUTH = (401, 403, 422, 503)
 
 
 def create_app(target: str | Path, token: str, budget: Budget = Budget(),
-               pool_size: int = 5, migrate: bool = True, contracts: bool = True) -> FastAPI:
+               pool_size: int = 5, migrate: bool = True, contracts: bool = True,
+               member_window_s: float | None = None) -> FastAPI:
     """The platform app over `target` (a postgresql:// URL or an SQLite file); `token` is the
     admin credential (ValueError when empty). DatabaseError when the database cannot be used
     or is behind the schema head and `migrate` is False."""
@@ -636,8 +638,8 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
         a = await small_json(request, Appointment, 'appointment')
         if a.store_id is not None and not storage.store_region(a.store_id)[0]:
             raise HTTPException(404, f'no store {a.store_id!r}')
-        return {'id': await run_in_threadpool(storage.add_appointment, a.store_id, a.robot_id,
-                                              a.customer, a.time, a.purpose, a.note)}
+        return {'id': await run_in_threadpool(app.state.chain.add_appointment, a.store_id,
+                                              a.robot_id, a.customer, a.time, a.purpose, a.note)}
 
     @app.post('/v1/stores/{store_id}/appointments',
               summary='Create a VIP appointment at a store',
@@ -645,7 +647,7 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
     async def post_store_appointment(request: Request,
                                      store_id: str = Depends(store_writer)) -> dict:
         a = await small_json(request, Appointment, 'appointment')
-        return {'id': await run_in_threadpool(storage.add_appointment, store_id, None,
+        return {'id': await run_in_threadpool(app.state.chain.add_appointment, store_id, None,
                                               a.customer, a.time, a.purpose, a.note)}
 
     @app.get('/v1/stores', summary='The stores this credential may see',
@@ -711,6 +713,12 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
         return PlainTextResponse('\n'.join(lines) + '\n',
                                  media_type='text/plain; version=0.0.4; charset=utf-8')
 
+    # The chain's store data and downlink (products, promotions, members, forget): chain_api.
+    from retail_platform.chain import DEFAULT_MEMBER_WINDOW_S, Chain
+    from retail_platform.chain_api import add_chain_routes
+    app.state.chain = Chain(storage.engine, DEFAULT_MEMBER_WINDOW_S if member_window_s is None
+                            else member_window_s)
+    add_chain_routes(app, app.state.chain, caller, roles, robot_scope, store_access)
     return app
 
 

@@ -133,6 +133,9 @@ def register(subparsers) -> None:
                        help='strict (default): each event must be a declared type at its version '
                             '(retail_common.events); generic: only the outbox\'s generic rules, '
                             'for tools and tests that send free-form events')
+    serve.add_argument('--member-window-days', type=float, default=30.0, metavar='DAYS',
+                       help='a robot receives members who visited its store within this many '
+                            'days (besides home store and appointments; default 30)')
     serve.add_argument('--no-migrate', action='store_true',
                        help='refuse a database behind the schema head instead of upgrading it')
     serve.set_defaults(func=_guarded('serve', _serve))
@@ -208,6 +211,48 @@ def register(subparsers) -> None:
     tlist.add_argument('--json', action='store_true', help='print JSON lines')
     tlist.set_defaults(func=_guarded('token list', _token_list))
 
+    forget = commands.add_parser(
+        'forget-member', help='forget a member on the platform and on every robot',
+        description='Removes the member\'s data on the platform and sends every robot a '
+                    'tombstone (robots offline get it when they return); each robot deletes its '
+                    'cached data and gallery entry and confirms. Run again (or with --status) '
+                    'to see which robots have confirmed. ' + EXIT_CODES + '.')
+    _add_db(forget)
+    forget.add_argument('--member-id', required=True, help='the pseudonymous member id')
+    forget.add_argument('--status', action='store_true',
+                        help='only show which robots have confirmed an earlier request')
+    forget.add_argument('--json', action='store_true', help='print the status as JSON')
+    forget.set_defaults(func=_guarded('forget-member', _forget_member))
+
+
+def _forget_member(args) -> int:
+    from retail_platform.chain import Chain, NoSuchThing
+    command = 'forget-member'
+    member_id = args.member_id
+    if not 0 < len(member_id) <= 128 or '\x00' in member_id or '/' in member_id:
+        raise CommandError(f'retailbot platform {command}: --member-id must be 1-128 characters, no / or NUL')
+    storage = _storage(args, command)
+    chain = Chain(storage.engine)
+
+    def work() -> dict:
+        try:
+            if args.status:
+                return chain.forget_status(member_id)
+            return chain.forget_member(member_id, 'cli')
+        except NoSuchThing as exc:
+            raise CommandError(f'retailbot platform {command}: {exc}') from None
+    status = _on_db(command, storage, work)
+    if args.json:
+        print(json.dumps(status, ensure_ascii=False))
+        return 0
+    print(f'member {member_id}: forget requested {local_time(status["requested_at"])}; '
+          f'{"every robot that may hold it confirmed" if status["complete"] else str(len(status["pending"])) + " robot(s) to confirm"}')
+    for robot in status['robots']:
+        state = f'confirmed {local_time(robot["confirmed_at"])} ({robot["detail"]})' \
+            if robot['confirmed'] else 'not yet confirmed'
+        print(f'  {robot["robot_id"]}: {state}{"" if robot["expected"] else " (was not expected to hold it)"}')
+    return 0
+
 
 def _admin_token(args) -> str:
     command = 'retailbot platform serve'
@@ -245,7 +290,9 @@ def app_from_environment():
                     float(os.environ['RETAILBOT_PLATFORM_STORE_BURST']))
     return create_app(os.environ[DATABASE_ENV], os.environ[PLATFORM_TOKEN_ENV], budget=budget,
                       migrate=False,
-                      contracts=os.environ.get('RETAILBOT_PLATFORM_EVENT_CONTRACTS') != 'generic')
+                      contracts=os.environ.get('RETAILBOT_PLATFORM_EVENT_CONTRACTS') != 'generic',
+                      member_window_s=float(os.environ.get('RETAILBOT_PLATFORM_MEMBER_WINDOW_S',
+                                                           30 * 86400.0)))
 
 
 def _serve(args) -> int:
@@ -257,6 +304,9 @@ def _serve(args) -> int:
                            '(1-65535)')
     if not 1 <= args.workers <= 64:
         raise CommandError(f'retailbot platform serve: --workers {args.workers} must be 1-64')
+    if not 0 < args.member_window_days <= 3650:
+        raise CommandError('retailbot platform serve: --member-window-days must be more than 0 '
+                           'and at most 3650')
     if not (args.store_rate > 0 and args.store_burst >= 1):
         raise CommandError('retailbot platform serve: --store-rate must be > 0 and --store-burst >= 1')
     token = _admin_token(args)
@@ -283,6 +333,7 @@ def _serve(args) -> int:
     os.environ['RETAILBOT_PLATFORM_STORE_RATE'] = repr(args.store_rate)
     os.environ['RETAILBOT_PLATFORM_STORE_BURST'] = repr(args.store_burst)
     os.environ['RETAILBOT_PLATFORM_EVENT_CONTRACTS'] = args.event_contracts
+    os.environ['RETAILBOT_PLATFORM_MEMBER_WINDOW_S'] = repr(args.member_window_days * 86400.0)
     scheme = 'https' if args.tls_cert else 'http'
     print(f'platform on {scheme}://{args.host}:{args.port} (database {describe(args.database)}, '
           f'{args.workers} API process{"es" if args.workers > 1 else ""})', flush=True)
