@@ -81,7 +81,7 @@ def sync(*args: str) -> subprocess.Popen:
 
 
 def emit_args(outbox: Path, source: Path) -> list[str]:
-    return ['emit', '--outbox', str(outbox), '--create', '--robot-id', ROBOT,
+    return ['emit', '--event-contracts', 'generic', '--outbox', str(outbox), '--create', '--robot-id', ROBOT,
             '--from-file', str(source)]
 
 

@@ -65,7 +65,6 @@ UPDATES_QOS = latched(10)
 OUTBOX_RETRY_S = 5.0
 
 
-
 def sync_health(status: dict, outbox_error: str | None, salvage_note: str | None, auth_failed: bool,
                 upload_error: str | None) -> tuple[bytes, str]:
     """(diagnostic level, message) of the agent from the outbox status and the uploader's state,

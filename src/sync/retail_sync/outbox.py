@@ -276,14 +276,16 @@ def _short_text(value: Any, name: str) -> str:
     return text
 
 
-def prepare_event(event: dict, contract: bool = False) -> tuple:
+def prepare_event(event: dict, contract: bool = True) -> tuple:
     """Validate one event dict (type, data, optional customer/event_id/time/version) into a row
     (event_id, type, customer, data, time, version); raises OutboxError saying what is wrong.
 
-    `contract`: the payload must match its declared type and version
-    (`retail_common.events.validate_event`); the nodes' way in (the agent's RecordEvents) asks
-    for it. `Outbox.append` and `retailbot sync emit` (tests, benches, tools) check only the
-    generic rules (JSON, bounds, privacy) unless asked (`Outbox(contract=True)`)."""
+    The payload must match its declared type and version (`retail_common.events.validate_event`;
+    an undeclared type is refused in one line naming it and where the types are declared), after
+    the generic rules (JSON, bounds, privacy). `contract=False` is the explicit escape hatch for
+    what must store events of no declared shape: the salvage of rows already stored, and the
+    outbox's own mechanics tests and benches (`Outbox(contract=False)`,
+    `sync emit --event-contracts generic`)."""
     kind = _short_text(event.get('type'), 'type').strip()
     if not kind:
         raise OutboxError('event has no type')
@@ -341,7 +343,7 @@ class Outbox:
     def __init__(self, path: str | Path, limits: Limits = Limits(), *, create: bool = True,
                  busy_timeout_s: float = 30.0,
                  clock: Callable[[], tuple[str, float]] = system_clock,
-                 contract: bool = False, readonly: bool = False) -> None:
+                 contract: bool = True, readonly: bool = False) -> None:
         self.path = Path(path)
         self.limits = limits
         self.contract = contract
