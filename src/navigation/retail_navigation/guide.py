@@ -28,7 +28,8 @@ class Stop:
     label: str                    # for logs: '手机数码区 (Phones & Wearables)' or 'pose (3.00, 4.00)'
     pose: Pose
     zone: str = ''
-    narration: str = ''
+    narration_zh: str = ''         # a tour stop's narration in the store's words (zones.yaml)
+    narration_en: str = ''
 
 
 @dataclass
