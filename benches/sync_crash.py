@@ -45,7 +45,8 @@ def free_port() -> int:
 def start_platform(db: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen([str(BIN / 'retailbot'), 'platform', 'serve', '--db', str(db),
-                             '--port', str(port), '--token', TOKEN],
+                             '--port', str(port), '--token', TOKEN,
+                             '--event-contracts', 'generic'],   # the benches' free-form events
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f'http://127.0.0.1:{port}'
     deadline = time.monotonic() + 60

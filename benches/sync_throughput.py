@@ -56,7 +56,8 @@ def fill(outbox: Outbox, count: int) -> None:
 def start_platform(workdir: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen([str(BIN / 'retailbot'), 'platform', 'serve', '--db',
-                             str(workdir / 'platform.sqlite3'), '--port', str(port), '--token', TOKEN],
+                             str(workdir / 'platform.sqlite3'), '--port', str(port), '--token', TOKEN,
+                             '--event-contracts', 'generic'],   # the benches' free-form events
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f'http://127.0.0.1:{port}'
     deadline = time.monotonic() + 30
