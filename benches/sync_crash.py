@@ -45,7 +45,8 @@ def free_port() -> int:
 def start_platform(db: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen([str(BIN / 'retailbot'), 'platform', 'serve', '--db', str(db),
-                             '--port', str(port), '--token', TOKEN],
+                             '--port', str(port), '--token', TOKEN,
+                             '--event-contracts', 'generic'],   # the benches' free-form events
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f'http://127.0.0.1:{port}'
     deadline = time.monotonic() + 60
@@ -81,7 +82,7 @@ def sync(*args: str) -> subprocess.Popen:
 
 
 def emit_args(outbox: Path, source: Path) -> list[str]:
-    return ['emit', '--outbox', str(outbox), '--create', '--robot-id', ROBOT,
+    return ['emit', '--event-contracts', 'generic', '--outbox', str(outbox), '--create', '--robot-id', ROBOT,
             '--from-file', str(source)]
 
 

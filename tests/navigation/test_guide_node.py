@@ -9,21 +9,19 @@ from pathlib import Path
 import pytest
 import yaml
 from geometry_msgs.msg import Pose, PoseArray
-from rclpy.action import ActionClient
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from guide_support import KinematicBase  # noqa: E402
+from guide_support import Client, KinematicBase, guiding_on_localisation, result_of  # noqa: E402
 from rostest_support import wait_for  # noqa: E402
 
 from retail_interfaces.action import GuideTo, Tour  # noqa: E402
-from retail_interfaces.msg import BaseSafety, PlaceArrival  # noqa: E402
+from retail_interfaces.msg import BaseSafety  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / 'config' / 'stores' / 'demo'
-LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+from retail_ros.qos import LATCHED  # noqa: E402
 pytestmark = pytest.mark.timeout(90)
 
 
@@ -33,33 +31,13 @@ def store(tmp_path):
     shutil.copy(DEMO / 'map.yaml', tmp_path / 'map.yaml')
     shutil.copy(DEMO / 'map.pgm', tmp_path / 'map.pgm')
     zones = yaml.safe_load((DEMO / 'zones.yaml').read_text(encoding='utf-8'))
-    zones['tours']['quick'] = [{'zone': 'service_desk', 'narration': 'tour.service_desk'},
+    zones['tours']['quick'] = [{'zone': 'service_desk', 'narration': {'zh': '这是服务台', 'en': 'The service desk'}},
                                {'zone': 'dock', 'narration': 'tour.dock'}]
     zones['tours']['three'] = [{'zone': 'service_desk', 'narration': 'tour.service_desk'},
                                {'zone': 'entrance', 'narration': 'tour.entrance'},
                                {'zone': 'dock', 'narration': 'tour.dock'}]
     (tmp_path / 'zones.yaml').write_text(yaml.safe_dump(zones, allow_unicode=True), encoding='utf-8')
     return tmp_path
-
-
-class Client(Node):
-    def __init__(self, **kwargs) -> None:
-        super().__init__('guide_test_client', **kwargs)
-        self.guide = ActionClient(self, GuideTo, '/navigation/guide_to')
-        self.tour = ActionClient(self, Tour, '/navigation/tour')
-        self.arrivals: list[PlaceArrival] = []
-        self.feedback: list = []
-        self.create_subscription(PlaceArrival, '/navigation/arrivals', self.arrivals.append, 10)
-        self.people = self.create_publisher(PoseArray, '/perception/people', 10)
-        self.safety = self.create_publisher(BaseSafety, '/navigation/safety', LATCHED)
-
-    def send(self, client, goal):
-        assert client.wait_for_server(timeout_sec=10.0), 'action server not available'
-        future = client.send_goal_async(goal, feedback_callback=lambda f: self.feedback.append(f.feedback))
-        wait_for(future.done, 10.0, 'goal acceptance')
-        handle = future.result()
-        assert handle.accepted
-        return handle
 
 
 def start(ros_context, spin, store, **params):
@@ -75,12 +53,6 @@ def start(ros_context, spin, store, **params):
     spin(base, guide, client)
     wait_for(lambda: guide._pose is not None, 10, 'odometry reaching the guide')
     return base, guide, client
-
-
-def result_of(handle, timeout):
-    future = handle.get_result_async()
-    wait_for(future.done, timeout, 'action result')
-    return future.result().result
 
 
 def test_guides_to_a_zone_and_announces_arrival(ros_context, spin, store):
@@ -203,8 +175,8 @@ def test_tour_visits_every_stop_in_order(ros_context, spin, store):
     result = result_of(handle, 60)
     assert result.success and result.stops_visited == 2
     wait_for(lambda: len(client.arrivals) == 2, 5, 'two arrivals')
-    assert [(a.zone, a.narration_key, a.stop_index, a.stop_count) for a in client.arrivals] == [
-        ('service_desk', 'tour.service_desk', 0, 2), ('dock', 'tour.dock', 1, 2)]
+    assert [(a.zone, a.narration_zh, a.narration_en, a.stop_index, a.stop_count) for a in client.arrivals] == [
+        ('service_desk', '这是服务台', 'The service desk', 0, 2), ('dock', 'tour.dock', 'tour.dock', 1, 2)]
 
 
 def test_a_skipped_tour_stop_is_not_driven_to(ros_context, spin, store):
@@ -313,39 +285,14 @@ def test_bad_store_is_a_one_line_config_error(ros_env, tmp_path):
 def test_lost_localisation_stops_the_guide_and_tells_why(ros_context, spin, store):
     """With localisation on: the guide waits for map -> odom, drives on it, and ends with `lost`
     (base stopped) when the localisation says the robot is lost."""
-    from std_msgs.msg import String
-
-    from retail_ros.tf_support import TF_QOS, TFMessage, transform
-    base, guide, client = start_localised(ros_context, spin, store)
-    tf = client.create_publisher(TFMessage, '/tf', TF_QOS)
-    state = client.create_publisher(String, '/navigation/localization_state', LATCHED)
-    state.publish(String(data='tracking'))
-    # the map -> odom correction puts odometry's origin on the dock
-    timer = client.create_timer(0.1, lambda: tf.publish(TFMessage(transforms=[
-        transform(client.get_clock().now().to_msg(), 'map', 'odom', 0.7, 6.5, math.pi)])))
-    wait_for(lambda: guide._pose is not None, 10, 'map -> odom reaching the guide')
-    handle = client.send(client.guide, GuideTo.Goal(zone='kitchen'))
-    wait_for(lambda: base.vx > 0.1, 15, 'the robot driving')
-    state.publish(String(data='lost'))
+    base, guide, client, handle, say_state, timer = guiding_on_localisation(ros_context, spin, store)
+    say_state('lost')
     result = result_of(handle, 10)
     timer.cancel()
     assert not result.success and result.reason == 'lost'
     wait_for(lambda: base.vx == 0.0 and base.wz == 0.0, 2, 'the base stopped')
 
 
-def start_localised(ros_context, spin, store):
-    from retail_navigation.guide_node import GuideNode
-    overrides = [Parameter('store_dir', value=str(store)), Parameter('max_vx', value=0.8),
-                 Parameter('cmd_vel_topic', value='/cmd_vel'), Parameter('scan_topic', value='')]
-    base = KinematicBase(context=ros_context)
-    guide = GuideNode(context=ros_context, namespace='navigation', parameter_overrides=overrides)
-    client = Client(context=ros_context)
-    spin(base, guide, client)
-    wait_for(lambda: guide._odom_pose is not None, 10, 'odometry reaching the guide')
-    return base, guide, client
-
-
-# --- sensors judged by their header stamps, REP-117 ranges, relocalising (issue 21) -------------
 class Lidar(Node):
     """Publishes /scan at 10 Hz: 360 beams, `ranges` (default all +inf: nothing within range), each
     stamped by `stamp()` (default: now on this node's clock)."""
@@ -443,24 +390,13 @@ def test_frozen_odometry_stamps_pause_the_guide(ros_context, spin, store):
 
 
 def test_relocalising_pauses_the_guide_until_the_localisation_tracks_again(ros_context, spin, store):
-    from std_msgs.msg import String
-
-    from retail_ros.tf_support import TF_QOS, TFMessage, transform
-    base, guide, client = start_localised(ros_context, spin, store)
-    tf = client.create_publisher(TFMessage, '/tf', TF_QOS)
-    state = client.create_publisher(String, '/navigation/localization_state', LATCHED)
-    state.publish(String(data='tracking'))
-    timer = client.create_timer(0.1, lambda: tf.publish(TFMessage(transforms=[
-        transform(client.get_clock().now().to_msg(), 'map', 'odom', 0.7, 6.5, math.pi)])))
-    wait_for(lambda: guide._pose is not None, 10, 'map -> odom reaching the guide')
-    handle = client.send(client.guide, GuideTo.Goal(zone='kitchen'))
-    wait_for(lambda: base.vx > 0.1, 15, 'the robot driving')
-    state.publish(String(data='relocalising'))          # the old map -> odom stays on /tf meanwhile
+    base, guide, client, handle, say_state, timer = guiding_on_localisation(ros_context, spin, store)
+    say_state('relocalising')                          # the old map -> odom stays on /tf meanwhile
     wait_for(lambda: client.feedback and client.feedback[-1].state == 'waiting_for_localisation' and base.vx == 0.0,
              5, 'the guide waiting with the base stopped')
     stopped_for(base, guide, 20)
     client.feedback.clear()
-    state.publish(String(data='tracking'))
+    say_state('tracking')
     wait_for(lambda: any(f.state == 'driving' for f in client.feedback) and base.vx > 0.1, 10, 'guiding going on')
     handle.cancel_goal_async()
     assert result_of(handle, 10).reason == 'cancelled'

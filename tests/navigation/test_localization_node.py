@@ -14,7 +14,6 @@ from nav_msgs.msg import Odometry
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.duration import Duration
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import LaserScan
 from std_msgs.msg import String
@@ -33,7 +32,7 @@ from test_localization import symmetric_store  # noqa: E402
 DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
 DOCK = (0.7, 6.5, math.pi)
 pytestmark = pytest.mark.timeout(90)
-LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+from retail_ros.qos import LATCHED  # noqa: E402
 
 
 class FakeRobot(Node):

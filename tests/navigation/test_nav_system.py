@@ -22,12 +22,11 @@ from geometry_msgs.msg import Twist
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_guide_node  # noqa: E402
-from test_guide_node import Client, result_of, start_localised  # noqa: E402
+from guide_support import Client, guiding_on_localisation, result_of  # noqa: E402
 
 from retail_interfaces.action import GuideTo  # noqa: E402
 from retail_navigation.base_driver_node import BaseDriverNode  # noqa: E402
@@ -46,7 +45,7 @@ from retail_ros.tf_support import TF_QOS, TF_STATIC_QOS, TFMessage  # noqa: E402
 from rostest_support import wait_for  # noqa: E402
 
 DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
-LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+from retail_ros.qos import LATCHED  # noqa: E402
 LASER = [0.10, 0.0, 0.20, 0.0]
 pytestmark = pytest.mark.timeout(150)
 store = test_guide_node.store          # the guide tests' small store (a fixture)
@@ -288,17 +287,8 @@ def test_non_finite_or_absurd_commands_never_reach_cmd_vel(ros_context, spin, tm
 
 def test_a_localisation_that_is_not_sure_stops_the_guide_like_lost(ros_context, spin, store):
     """Two identical aisles: the localisation says `not_sure`; the guide stops and calls staff."""
-    from retail_ros.tf_support import TF_QOS, TFMessage, transform
-    base, guide, client = start_localised(ros_context, spin, store)
-    tf = client.create_publisher(TFMessage, '/tf', TF_QOS)
-    state = client.create_publisher(String, '/navigation/localization_state', LATCHED)
-    state.publish(String(data='tracking'))
-    timer = client.create_timer(0.1, lambda: tf.publish(TFMessage(transforms=[
-        transform(client.get_clock().now().to_msg(), 'map', 'odom', 0.7, 6.5, math.pi)])))
-    wait_for(lambda: guide._pose is not None, 10, 'map -> odom reaching the guide')
-    handle = client.send(client.guide, GuideTo.Goal(zone='kitchen'))
-    wait_for(lambda: base.vx > 0.1, 15, 'the robot driving')
-    state.publish(String(data='not_sure'))
+    base, guide, client, handle, say_state, timer = guiding_on_localisation(ros_context, spin, store)
+    say_state('not_sure')
     result = result_of(handle, 10)
     timer.cancel()
     assert not result.success and result.reason == 'lost'

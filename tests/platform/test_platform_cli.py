@@ -8,29 +8,12 @@ import os
 import subprocess
 
 import httpx
-import pytest
 import sqlalchemy as sa
 
 from pg_support import free_port
 from platform_support import platform_cli, start_server
+from cli_support import not_sqlite, one_line  # noqa: F401 - not_sqlite is a fixture
 from rostest_support import console_script, stop_process, wait_for
-
-
-def one_line(result, code: int, *words: str) -> str:
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    assert 'Traceback' not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
-
-
-@pytest.fixture
-def not_sqlite(tmp_path):
-    path = tmp_path / 'notes.txt'
-    path.write_text('shopping list: milk, eggs\n' * 200)
-    return path
 
 
 def test_platform_serve_error_paths_are_one_line(tmp_path, not_sqlite, pg_cluster):

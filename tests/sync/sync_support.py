@@ -87,7 +87,8 @@ def write_events(path: Path, events: list[dict]) -> Path:
 
 def emit(outbox: Path, events: list[dict], tmp_path: Path) -> None:
     source = write_events(tmp_path / f'events-{len(events)}-{events[0]["data"]["i"]}.jsonl', events)
-    result = sync_cli('emit', '--outbox', str(outbox), '--create', '--robot-id', ROBOT, '--from-file',
+    result = sync_cli('emit', '--event-contracts', 'generic',   # free-form test events
+                      '--outbox', str(outbox), '--create', '--robot-id', ROBOT, '--from-file',
                       str(source))
     assert result.returncode == 0, result.stderr
 

@@ -31,6 +31,16 @@ def _agent(ros_context, tmp_path, url, **extra):
                      parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
 
 
+def _peer(ros_context, spin, agent, source: str):
+    """A node beside the agent: an EventSender as `source` and the /diagnostics it hears."""
+    peer = Node('store_day', context=ros_context)
+    sender = EventSender(peer, source, retry_s=0.2)
+    diagnostics: list[DiagnosticArray] = []
+    peer.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
+    spin(agent, peer)
+    return sender, diagnostics
+
+
 def _call(client, events):
     future = client.call_async(RecordEvents.Request(events=events))
     wait_for(future.done, what='RecordEvents to answer')
@@ -118,11 +128,7 @@ def test_agent_keeps_events_while_the_platform_is_away_and_delivers_when_it_is_b
         ros_context, spin, tmp_path):
     port = free_port()
     agent = _agent(ros_context, tmp_path, f'http://127.0.0.1:{port}', backoff_max_s=0.5)
-    peer = Node('store_day', context=ros_context)
-    sender = EventSender(peer, 'navigation/guide', retry_s=0.2)
-    diagnostics: list[DiagnosticArray] = []
-    peer.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
-    spin(agent, peer)
+    sender, diagnostics = _peer(ros_context, spin, agent, 'navigation/guide')
     for i in range(50):
         sender.send(guide_event(i))
     wait_for(lambda: agent.outbox is not None and agent.outbox.pending() == 50,
@@ -145,11 +151,7 @@ def test_a_damaged_outbox_is_set_aside_and_the_agent_keeps_working(ros_context, 
     damaged = tmp_path / 'outbox.sqlite3'
     damaged.write_bytes(b'\x00garbage after a power cut' * 1000)
     agent = _agent(ros_context, tmp_path, platform.url)
-    peer = Node('store_day', context=ros_context)
-    sender = EventSender(peer, 'dialogue/manager', retry_s=0.2)
-    diagnostics: list[DiagnosticArray] = []
-    peer.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
-    spin(agent, peer)
+    sender, diagnostics = _peer(ros_context, spin, agent, 'dialogue/manager')
     status, values = wait_for(lambda: _agent_status(diagnostics, lambda s, v: s.level == b'\x02'),
                               what='an ERROR diagnostic about the outbox')
     assert 'damaged' in status.message and 'set aside' in status.message
@@ -167,11 +169,7 @@ def test_a_full_disk_loses_nothing_and_says_disk_full(ros_context, spin, tmp_pat
     """With the outbox's file full, RecordEvents acknowledges nothing (the sender keeps the
     events) and diagnostics say ERROR "disk full"; once there is room every event is stored."""
     agent = _agent(ros_context, tmp_path, f'http://127.0.0.1:{free_port()}')
-    peer = Node('store_day', context=ros_context)
-    sender = EventSender(peer, 'dialogue/manager', retry_s=0.2)
-    diagnostics: list[DiagnosticArray] = []
-    peer.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
-    spin(agent, peer)
+    sender, diagnostics = _peer(ros_context, spin, agent, 'dialogue/manager')
     db = agent.outbox._db
     db.execute(f'PRAGMA max_page_count = {db.execute("PRAGMA page_count").fetchone()[0] + 1}')
     for i in range(30):
@@ -199,11 +197,7 @@ def test_sequence_numbers_refused_as_reused_are_kept_and_an_error(ros_context, s
     server = ScriptedPlatform(answer)
     try:
         agent = _agent(ros_context, tmp_path, server.url)
-        peer = Node('store_day', context=ros_context)
-        sender = EventSender(peer, 'dialogue/manager', retry_s=0.2)
-        diagnostics: list[DiagnosticArray] = []
-        peer.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
-        spin(agent, peer)
+        sender, diagnostics = _peer(ros_context, spin, agent, 'dialogue/manager')
         for i in range(3):
             sender.send(turn_event(i))
         status, values = wait_for(

@@ -13,6 +13,7 @@ import pytest
 from retail_sync.outbox import Outbox, OutboxFull
 from rostest_support import console_script
 from sync_support import ROBOT, sync_cli, write_events
+from cli_support import not_sqlite, one_line  # noqa: F401 - not_sqlite is a fixture
 
 
 def retailbot(*args, timeout=60, env=None):
@@ -20,27 +21,10 @@ def retailbot(*args, timeout=60, env=None):
                           timeout=timeout, env=env)
 
 
-def one_line(result, code: int, *words: str) -> str:
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    assert 'Traceback' not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
-
-
-@pytest.fixture
-def not_sqlite(tmp_path):
-    path = tmp_path / 'notes.txt'
-    path.write_text('shopping list: milk, eggs\n' * 200)
-    return path
-
-
 def test_sync_commands_on_a_file_that_is_not_sqlite(tmp_path, not_sqlite):
     events = write_events(tmp_path / 'e.jsonl', [{'type': 'guide', 'data': {}}])
     for args in (['status', '--outbox', str(not_sqlite)],
-                 ['emit', '--outbox', str(not_sqlite), '--robot-id', ROBOT, '--from-file', str(events)],
+                 ['emit', '--event-contracts', 'generic', '--outbox', str(not_sqlite), '--robot-id', ROBOT, '--from-file', str(events)],
                  ['run', '--outbox', str(not_sqlite), '--platform', 'http://127.0.0.1:9',
                   '--token', 't', '--robot-id', ROBOT, '--once']):
         one_line(sync_cli(*args), 2, str(not_sqlite))
@@ -51,13 +35,13 @@ def test_a_mistyped_outbox_is_not_created_without_create(tmp_path):
     events = write_events(tmp_path / 'e.jsonl', [{'type': 'guide', 'data': {}}])
     typo = tmp_path / 'outbx.sqlite3'
     for args in (['status', '--outbox', str(typo)],
-                 ['emit', '--outbox', str(typo), '--robot-id', ROBOT, '--from-file', str(events)],
+                 ['emit', '--event-contracts', 'generic', '--outbox', str(typo), '--robot-id', ROBOT, '--from-file', str(events)],
                  ['run', '--outbox', str(typo), '--platform', 'http://127.0.0.1:9', '--token', 't',
                   '--robot-id', ROBOT, '--once']):
         line = one_line(sync_cli(*args), 2, str(typo))
         assert 'no outbox' in line
     assert not typo.exists()
-    created = sync_cli('emit', '--outbox', str(typo), '--create', '--robot-id', ROBOT,
+    created = sync_cli('emit', '--event-contracts', 'generic', '--outbox', str(typo), '--create', '--robot-id', ROBOT,
                        '--from-file', str(events))
     assert created.returncode == 0 and typo.exists()
 
@@ -73,7 +57,7 @@ def test_emit_counts_only_what_it_added_and_says_what_it_skipped(tmp_path):
              '{"type": "greeting", "data": ' + '{"a":' * 5000 + '1' + '}' * 5000 + '}']
     source = tmp_path / 'events.jsonl'
     source.write_text('\n'.join(lines) + '\n')
-    result = sync_cli('emit', '--outbox', str(outbox), '--create', '--robot-id', ROBOT,
+    result = sync_cli('emit', '--event-contracts', 'generic', '--outbox', str(outbox), '--create', '--robot-id', ROBOT,
                       '--from-file', str(source))
     assert result.returncode == 1, result.stderr
     assert result.stdout.strip() == (f'2 events added to {outbox}, 1 already stored (same '
@@ -81,17 +65,17 @@ def test_emit_counts_only_what_it_added_and_says_what_it_skipped(tmp_path):
     errors = result.stderr.strip().splitlines()
     assert sorted(e.split(':')[0] for e in errors) == ['line 2', 'line 4', 'line 6', 'line 7']
     assert 'Traceback' not in result.stderr
-    assert {e.event_id for e in Outbox(outbox).read_batch(10)} == {'a', 'c'}
+    assert {e.event_id for e in Outbox(outbox, contract=False).read_batch(10)} == {'a', 'c'}
 
 
 def test_a_locked_outbox_is_one_line_and_its_own_exit_code(tmp_path):
     outbox = tmp_path / 'outbox.sqlite3'
-    Outbox(outbox).close()
+    Outbox(outbox, contract=False).close()
     events = write_events(tmp_path / 'e.jsonl', [{'type': 'guide', 'data': {}}])
     holder = sqlite3.connect(outbox, isolation_level=None)
     holder.execute('BEGIN IMMEDIATE')
     try:
-        result = sync_cli('emit', '--outbox', str(outbox), '--robot-id', ROBOT, '--from-file',
+        result = sync_cli('emit', '--event-contracts', 'generic', '--outbox', str(outbox), '--robot-id', ROBOT, '--from-file',
                           str(events), '--lock-wait', '0.5')
     finally:
         holder.execute('ROLLBACK')
@@ -116,7 +100,7 @@ def test_a_full_disk_is_one_line_and_its_own_exit_code(capsys):
 
 def test_sync_run_without_a_token_stops_at_start(tmp_path):
     outbox = tmp_path / 'outbox.sqlite3'
-    Outbox(outbox).append('guide', {})
+    Outbox(outbox, contract=False).append('guide', {})
     env = {k: v for k, v in os.environ.items() if k != 'RETAILBOT_SYNC_TOKEN'}
     base = ['sync', 'run', '--outbox', str(outbox), '--platform', 'http://127.0.0.1:9',
             '--robot-id', ROBOT, '--once']
@@ -131,7 +115,7 @@ def test_sync_run_without_a_token_stops_at_start(tmp_path):
 
 
 def test_sync_status_shows_local_iso_times(tmp_path):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     event = outbox.append('guide', {})
     outbox.delete([event.seq])
     outbox.close()
@@ -155,15 +139,15 @@ def test_emit_reads_an_over_long_line_in_bounded_memory_and_goes_on(tmp_path, lo
     source = tmp_path / 'events.jsonl'
     source.write_text('\n'.join([json.dumps({'type': 'greeting', 'data': {'n': 1}, 'event_id': 'a'}), long_line,
                                  json.dumps({'type': 'greeting', 'data': {'n': 3}, 'event_id': 'c'})]) + '\n')
-    result = sync_cli('emit', '--outbox', str(outbox), '--create', '--robot-id', ROBOT, '--from-file', str(source))
+    result = sync_cli('emit', '--event-contracts', 'generic', '--outbox', str(outbox), '--create', '--robot-id', ROBOT, '--from-file', str(source))
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip().startswith('line 2: longer than') and 'Traceback' not in result.stderr
-    assert {e.event_id for e in Outbox(outbox).read_batch(10)} == {'a', 'c'}
+    assert {e.event_id for e in Outbox(outbox, contract=False).read_batch(10)} == {'a', 'c'}
 
 
 def test_emit_from_an_endless_line_stops_reading_with_one_line(tmp_path):
     outbox = tmp_path / 'outbox.sqlite3'
-    result = sync_cli('emit', '--outbox', str(outbox), '--create', '--robot-id', ROBOT, '--from-file', '/dev/zero',
+    result = sync_cli('emit', '--event-contracts', 'generic', '--outbox', str(outbox), '--create', '--robot-id', ROBOT, '--from-file', '/dev/zero',
                       timeout=120)
     assert result.returncode == 1, result.stderr
     assert 'stopped reading there' in result.stderr and 'Traceback' not in result.stderr

@@ -16,7 +16,7 @@ from sync_support import outbox_status
 
 
 def test_events_keep_order_ids_and_data(tmp_path):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     first = outbox.append('greeting', {'text': '欢迎光临'}, customer='p-0001')
     second = outbox.append('guide', '{"zone": "phones"}')
     assert second.seq > first.seq and first.event_id != second.event_id
@@ -31,7 +31,7 @@ def test_events_keep_order_ids_and_data(tmp_path):
     outbox.delete([first.seq])
     # Sequence numbers are never reused, even after deletes and a reopen.
     outbox.close()
-    reopened = Outbox(tmp_path / 'outbox.sqlite3')
+    reopened = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     assert reopened.append('guide', {}).seq > second.seq
     assert reopened.status()['last_success'] is not None
 
@@ -40,7 +40,7 @@ def test_events_keep_order_ids_and_data(tmp_path):
     ('not json', 'not JSON'), ([1, 2], 'JSON object'), ({'embedding': [0.5] * 128}, 'face data'),
 ])
 def test_bad_events_are_refused_and_nothing_stored(tmp_path, data, reason):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     with pytest.raises(OutboxError, match=reason):
         outbox.append('greeting', data)
     with pytest.raises(OutboxError, match='no type'):
@@ -55,7 +55,7 @@ def test_append_survives_kill_9(tmp_path):
         [sys.executable, '-c', f'''
 import sys
 from retail_sync.outbox import Outbox
-outbox = Outbox({str(path)!r})
+outbox = Outbox({str(path)!r}, contract=False)
 i = 0
 while True:
     event = outbox.append("dialogue_turn", {{"i": i}})
@@ -66,13 +66,13 @@ while True:
     os.kill(writer.pid, signal.SIGKILL)
     writer.wait()
     acknowledged += [line.strip() for line in writer.stdout if line.strip()]
-    stored = {e.event_id: json.loads(e.data)['i'] for e in Outbox(path).read_batch(100_000)}
+    stored = {e.event_id: json.loads(e.data)['i'] for e in Outbox(path, contract=False).read_batch(100_000)}
     assert set(acknowledged) <= set(stored)
     assert sorted(stored.values()) == list(range(len(stored)))
 
 
 def test_limits_alarm_before_anything_is_dropped(tmp_path):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3', Limits(max_events=100, warn_fraction=0.8))
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', Limits(max_events=100, warn_fraction=0.8), contract=False)
     outbox.append_many([{'type': 'guide', 'data': {'i': i}} for i in range(79)])
     assert outbox.alarm() is None
     outbox.append('guide', {'i': 79})
@@ -89,7 +89,7 @@ def test_age_limit_alarm_then_drop(tmp_path):
     from test_outbox_faults import FakeClock
     clock = FakeClock()
     outbox = Outbox(tmp_path / 'outbox.sqlite3', Limits(max_age_s=3600, warn_fraction=0.5),
-                    clock=clock)
+                    clock=clock, contract=False)
     outbox.append('guide', {'i': 0})
     clock.since_boot += 2000
     assert 'oldest event waiting 0.6 h' in outbox.alarm()
@@ -100,7 +100,7 @@ def test_age_limit_alarm_then_drop(tmp_path):
 
 def test_status_cli_reports_the_alarm(tmp_path):
     path = tmp_path / 'outbox.sqlite3'
-    Outbox(path).append_many([{'type': 'guide', 'data': {'i': i}} for i in range(9)])
+    Outbox(path, contract=False).append_many([{'type': 'guide', 'data': {'i': i}} for i in range(9)])
     status = outbox_status(path)
     assert status['pending'] == 9 and status['quarantined'] == 0
     assert status['last_success'] is None and status['oldest_pending_s'] >= 0
@@ -110,7 +110,7 @@ def test_status_cli_reports_the_alarm(tmp_path):
 
 
 def test_quarantine_keeps_the_event_with_its_reason(tmp_path):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     events = outbox.append_many([{'type': 'guide', 'data': {'i': i}} for i in range(3)])
     outbox.quarantine([events[1].seq], 'HTTP 422: bad type')
     assert [json.loads(e.data)['i'] for e in outbox.read_batch(10)] == [0, 2]

@@ -52,7 +52,7 @@ def fill_up(folder: Path) -> None:
 
 
 def seed(path: Path, count: int, close: bool = True) -> None:
-    outbox = Outbox(path)
+    outbox = Outbox(path, contract=False)
     outbox.append_many([{'type': 'greeting', 'event_id': f'e-{i}', 'data': {'i': i}}
                         for i in range(count)])
     if close:
@@ -65,7 +65,7 @@ def test_a_full_disk_at_start_is_disk_full_exit_5_not_an_io_error(small_fs, tmp_
     fill_up(small_fs)
     events = write_events(tmp_path / 'events.jsonl', [{'type': 'greeting', 'event_id': 'new',
                                                        'data': {'t': 'x' * 2000}}])
-    for command in (['emit', '--outbox', str(outbox), '--robot-id', ROBOT, '--from-file',
+    for command in (['emit', '--event-contracts', 'generic', '--outbox', str(outbox), '--robot-id', ROBOT, '--from-file',
                      str(events)],
                     ['run', '--outbox', str(outbox), '--platform', 'http://127.0.0.1:9',
                      '--token', 't', '--robot-id', ROBOT, '--once', '--give-up-after', '1']):
@@ -74,7 +74,7 @@ def test_a_full_disk_at_start_is_disk_full_exit_5_not_an_io_error(small_fs, tmp_
         [line] = result.stderr.strip().splitlines()[-1:]
         assert 'disk full' in line and str(outbox) in line and 'Traceback' not in result.stderr
     # A new outbox on the full disk as well.
-    fresh = sync_cli('emit', '--outbox', str(small_fs / 'new.sqlite3'), '--create', '--robot-id',
+    fresh = sync_cli('emit', '--event-contracts', 'generic', '--outbox', str(small_fs / 'new.sqlite3'), '--create', '--robot-id',
                      ROBOT, '--from-file', str(events))
     assert fresh.returncode == 5 and 'disk full' in fresh.stderr, fresh.stderr
     # What was stored is still there and readable.
@@ -82,11 +82,11 @@ def test_a_full_disk_at_start_is_disk_full_exit_5_not_an_io_error(small_fs, tmp_
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)['pending'] == 5
     (small_fs / 'filler').unlink()
-    assert Outbox(outbox).append('greeting', {'i': 'after'}) is not None
+    assert Outbox(outbox, contract=False).append('greeting', {'i': 'after'}) is not None
 
 
 def test_a_full_disk_while_writing_is_outbox_full(small_fs):
-    outbox = Outbox(small_fs / 'outbox.sqlite3')
+    outbox = Outbox(small_fs / 'outbox.sqlite3', contract=False)
     with pytest.raises(OutboxFull, match='disk full'):
         for i in range(2000):
             outbox.append_many([{'type': 'greeting', 'data': {'t': '顾客 ' * 2000, 'i': i}}])
@@ -100,7 +100,7 @@ def test_sync_status_reads_an_outbox_on_a_read_only_filesystem(small_fs, left_by
         seed(outbox, 7)
     else:
         code = ('import os, sys; sys.path[:0] = sys.argv[2:]; from retail_sync.outbox import Outbox; '
-                'o = Outbox(sys.argv[1]); '
+                'o = Outbox(sys.argv[1], contract=False); '
                 'o.append_many([{"type": "greeting", "data": {"i": i}} for i in range(7)]); '
                 'os._exit(0)')
         subprocess.run([sys.executable, '-c', code, str(outbox), *sys.path], check=True)
@@ -114,7 +114,7 @@ def test_sync_status_reads_an_outbox_on_a_read_only_filesystem(small_fs, left_by
     # Writing there is one clear line, not a traceback.
     events = write_events(small_fs.parent / 'events.jsonl',
                           [{'type': 'greeting', 'event_id': 'x', 'data': {}}])
-    emit = sync_cli('emit', '--outbox', str(outbox), '--robot-id', ROBOT, '--from-file', str(events))
+    emit = sync_cli('emit', '--event-contracts', 'generic', '--outbox', str(outbox), '--robot-id', ROBOT, '--from-file', str(events))
     assert emit.returncode == 2 and 'Traceback' not in emit.stderr
     assert str(outbox) in emit.stderr and len(emit.stderr.strip().splitlines()) == 1
 
@@ -123,7 +123,7 @@ def test_readonly_open_changes_nothing(tmp_path):
     path = tmp_path / 'outbox.sqlite3'
     seed(path, 3)
     before = path.read_bytes()
-    outbox = Outbox(path, readonly=True)
+    outbox = Outbox(path, readonly=True, contract=False)
     assert outbox.status()['pending'] == 3
     with pytest.raises(OutboxUnavailable, match='read-only'):
         outbox.append('greeting', {})

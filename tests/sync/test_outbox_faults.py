@@ -66,7 +66,7 @@ BAD_EVENTS = {
 
 @pytest.mark.parametrize('name', BAD_EVENTS)
 def test_every_bad_event_is_refused_with_a_reason_and_nothing_stored(tmp_path, name):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     with pytest.raises(OutboxError) as refused:
         outbox.append_many([BAD_EVENTS[name]])
     assert str(refused.value)
@@ -76,7 +76,7 @@ def test_every_bad_event_is_refused_with_a_reason_and_nothing_stored(tmp_path, n
 
 
 def test_deepest_allowed_nesting_is_stored(tmp_path):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     assert outbox.append('greeting', nested(MAX_DEPTH)) is not None
 
 
@@ -107,7 +107,7 @@ def test_property_what_the_outbox_accepts_the_platform_accepts_unchanged():
     rng = random.Random(12)
     for index in range(500):
         event = _random_event(rng)
-        row = prepare_event(event)
+        row = prepare_event(event, contract=False)
         wire = json.loads(Event(index + 1, *row).to_json())
         stored = _validate_event(wire, 0)
         assert json.loads(stored[5]) == json.loads(row[3]) == event['data']
@@ -115,19 +115,19 @@ def test_property_what_the_outbox_accepts_the_platform_accepts_unchanged():
 
 
 def test_a_repeated_event_id_is_a_duplicate_or_a_conflict_and_never_spends_a_seq(tmp_path):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
-    first = prepare_event({'type': 'greeting', 'data': {'n': 1}, 'event_id': 'e-1'})
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
+    first = prepare_event({'type': 'greeting', 'data': {'n': 1}, 'event_id': 'e-1'}, contract=False)
     result = outbox.append_rows([first])
     assert [e.event_id for e in result.stored] == ['e-1']
     seqs = [result.stored[0].seq]
     for i in range(2, 60):
         again = outbox.append_rows([first])                         # a sender's retry
         assert again.duplicates == ['e-1'] and not again.stored
-        other = prepare_event({'type': 'greeting', 'data': {'n': 2}, 'event_id': 'e-1'})
+        other = prepare_event({'type': 'greeting', 'data': {'n': 2}, 'event_id': 'e-1'}, contract=False)
         clash = outbox.append_rows([other])                         # same key, other data
         assert clash.conflicts == ['e-1'] and not clash.stored
         seqs += [e.seq for e in outbox.append_rows(
-            [prepare_event({'type': 'guide', 'data': {'i': i}, 'event_id': f'e-{i}'})]).stored]
+            [prepare_event({'type': 'guide', 'data': {'i': i}, 'event_id': f'e-{i}'}, contract=False)]).stored]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))         # no gaps
     with pytest.raises(OutboxError, match='other content'):
         outbox.append('greeting', {'n': 3}, event_id='e-1')
@@ -136,7 +136,7 @@ def test_a_repeated_event_id_is_a_duplicate_or_a_conflict_and_never_spends_a_seq
 def test_events_recorded_while_the_clock_read_1970_are_not_expired_when_it_is_right(tmp_path):
     clock = FakeClock()
     limits = Limits(max_age_s=3600.0)
-    outbox = Outbox(tmp_path / 'outbox.sqlite3', limits, clock=clock)
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', limits, clock=clock, contract=False)
     for i in range(5):
         outbox.append('greeting', {'i': i}, time_s=86400.0 + i)     # wall clock: 2 January 1970
     clock.since_boot += 60.0                                        # NTP fixed the clock
@@ -153,13 +153,13 @@ def test_events_recorded_while_the_clock_read_1970_are_not_expired_when_it_is_ri
 def test_the_outbox_clock_continues_across_reboots_and_never_goes_back(tmp_path):
     path = tmp_path / 'outbox.sqlite3'
     clock = FakeClock('boot-1', since_boot=5000.0)
-    outbox = Outbox(path, Limits(max_age_s=3600.0), clock=clock)
+    outbox = Outbox(path, Limits(max_age_s=3600.0), clock=clock, contract=False)
     outbox.append('greeting', {'i': 0})
     clock.since_boot += 1000.0
     outbox.append('greeting', {'i': 1})
     outbox.close()
     clock.boot, clock.since_boot = 'boot-2', 3.0                    # rebooted: boot clock restarts
-    outbox = Outbox(path, Limits(max_age_s=3600.0), clock=clock)
+    outbox = Outbox(path, Limits(max_age_s=3600.0), clock=clock, contract=False)
     age = outbox.status()['oldest_pending_s']
     assert 1000.0 <= age < 1010.0                                   # not negative, not wall time
     clock.since_boot += 2700.0
@@ -178,13 +178,13 @@ def test_an_outbox_from_before_the_outbox_clock_is_migrated_without_dropping(tmp
         INSERT INTO events (event_id, type, data, time) VALUES ('old-1', 'greeting', '{}', 10.0);
     """)
     db.close()
-    outbox = Outbox(path, Limits(max_age_s=3600.0))
+    outbox = Outbox(path, Limits(max_age_s=3600.0), contract=False)
     outbox.append('guide', {})
     assert [e.event_id for e in outbox.read_batch(10)][0] == 'old-1'
 
 
 def test_a_full_disk_says_disk_full_and_keeps_what_was_stored(tmp_path):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     outbox.append('greeting', {'i': 0})
     pages = outbox._db.execute('PRAGMA page_count').fetchone()[0]
     outbox._db.execute(f'PRAGMA max_page_count = {pages + 2}')
@@ -199,11 +199,11 @@ def test_a_full_disk_says_disk_full_and_keeps_what_was_stored(tmp_path):
 
 def test_a_locked_outbox_is_one_error_after_the_busy_timeout(tmp_path):
     path = tmp_path / 'outbox.sqlite3'
-    Outbox(path).close()
+    Outbox(path, contract=False).close()
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute('BEGIN IMMEDIATE')
     try:
-        outbox = Outbox(path, busy_timeout_s=0.2)
+        outbox = Outbox(path, busy_timeout_s=0.2, contract=False)
         with pytest.raises(OutboxLocked, match='locked by another process'):
             outbox.append('greeting', {})
     finally:
@@ -216,12 +216,13 @@ def test_a_file_that_is_not_an_outbox_is_refused_then_set_aside_by_open_or_salva
     path = tmp_path / 'outbox.sqlite3'
     path.write_bytes(content)
     with pytest.raises(OutboxCorrupt):
-        Outbox(path)
+        Outbox(path, contract=False)
     outbox, report = open_or_salvage(path)
     assert report is not None and report.salvaged == 0
     assert report.set_aside.read_bytes() == content                 # kept, never deleted
     assert 'set aside' in report.message() and str(report.set_aside) in report.message()
-    assert outbox.append('greeting', {}) is not None and outbox.pending() == 1
+    greeting = {'member': False, 'vip': False, 'appointment': False}     # a salvaged outbox checks contracts
+    assert outbox.append('greeting', greeting) is not None and outbox.pending() == 1
 
 
 def test_another_programs_database_is_never_written_to(tmp_path):
@@ -231,20 +232,20 @@ def test_another_programs_database_is_never_written_to(tmp_path):
     db.commit()
     db.close()
     with pytest.raises(OutboxCorrupt, match='another program'):
-        Outbox(path)
+        Outbox(path, contract=False)
     tables = sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall()
     assert tables == [('customers',)]
 
 
 def test_missing_outbox_without_create(tmp_path):
     with pytest.raises(OutboxMissing):
-        Outbox(tmp_path / 'typo.sqlite3', create=False)
+        Outbox(tmp_path / 'typo.sqlite3', create=False, contract=False)
     assert not (tmp_path / 'typo.sqlite3').exists()
 
 
 def test_a_damaged_outbox_is_salvaged_row_by_row_and_sequence_numbers_go_on(tmp_path):
     path = tmp_path / 'outbox.sqlite3'
-    outbox = Outbox(path)
+    outbox = Outbox(path, contract=False)
     for start in range(0, 3000, 500):
         outbox.append_many([{'type': 'guide', 'data': {'i': i, 'pad': 'p' * 200}}
                             for i in range(start, start + 500)])
@@ -267,10 +268,10 @@ def test_a_damaged_outbox_is_salvaged_row_by_row_and_sequence_numbers_go_on(tmp_
     assert indices == sorted(indices)                                 # order kept
     assert all(e.seq == json.loads(e.data)['i'] + 1 for e in rows)    # seqs kept
     assert fresh.quarantined()[0]['reason'] == 'HTTP 422: test'
-    assert fresh.append('greeting', {}).seq > top                     # never reused
+    assert fresh.append('greeting', {'member': False, 'vip': False, 'appointment': False}).seq > top  # never reused
 
 
 def test_the_largest_finite_numbers_and_1970_times_are_kept():
     """Refusing non-finite numbers refuses nothing finite: 1e308 and time 0 go through as is."""
-    row = prepare_event({'type': 'greeting', 'data': {'x': 1e308}, 'time': 0})
+    row = prepare_event({'type': 'greeting', 'data': {'x': 1e308}, 'time': 0}, contract=False)
     assert math.isfinite(row[4]) and json.loads(row[3]) == {'x': 1e308}

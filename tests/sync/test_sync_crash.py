@@ -50,7 +50,7 @@ def kill_together(outbox, source, platform, rounds: int, seed: int, min_kills: i
         if done >= rounds and kills >= min_kills and uploading >= min_uploading:
             break
         before = on_platform(platform.db)
-        emit = subprocess.Popen([console_script('retailbot'), 'sync', 'emit', '--outbox',
+        emit = subprocess.Popen([console_script('retailbot'), 'sync', 'emit', '--event-contracts', 'generic', '--outbox',
                                  str(outbox), '--create', '--robot-id', ROBOT, '--from-file',
                                  str(source)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.0, 0.5))
@@ -81,7 +81,7 @@ def test_emit_and_run_killed_together_lose_nothing_store_nothing_twice(platform,
     assert kills >= 10, f'only {kills} processes were killed mid-work'
     assert uploading >= 6, f'the uploader stored something in only {uploading} rounds'
     # After the crashes: emit once more (as an operator would) and drain.
-    again = sync_cli('emit', '--outbox', str(outbox), '--create', '--robot-id', ROBOT,
+    again = sync_cli('emit', '--event-contracts', 'generic', '--outbox', str(outbox), '--create', '--robot-id', ROBOT,
                      '--from-file', str(source))
     assert again.returncode == 0, again.stderr
     done = sync_cli('run', '--outbox', str(outbox), '--platform', platform.url, '--token', TOKEN,
@@ -102,7 +102,7 @@ def test_emit_and_run_killed_together_lose_nothing_store_nothing_twice(platform,
 def test_emit_run_twice_on_lines_without_ids_stores_them_once(tmp_path):
     outbox = tmp_path / 'outbox.sqlite3'
     source = write_events(tmp_path / 'day.jsonl', lines_without_ids(50))
-    args = ['emit', '--outbox', str(outbox), '--create', '--robot-id', ROBOT,
+    args = ['emit', '--event-contracts', 'generic', '--outbox', str(outbox), '--create', '--robot-id', ROBOT,
             '--from-file', str(source)]
     first, second = sync_cli(*args), sync_cli(*args)
     assert first.returncode == 0 and '50 events added' in first.stdout
@@ -115,10 +115,10 @@ def test_emit_after_upload_does_not_send_an_event_again(tmp_path):
     """An event already delivered and deleted is remembered: a late re-run stores nothing."""
     path = tmp_path / 'outbox.sqlite3'
     source = write_events(tmp_path / 'day.jsonl', lines_without_ids(20))
-    args = ['emit', '--outbox', str(path), '--create', '--robot-id', ROBOT, '--from-file',
+    args = ['emit', '--event-contracts', 'generic', '--outbox', str(path), '--create', '--robot-id', ROBOT, '--from-file',
             str(source)]
     assert sync_cli(*args).returncode == 0
-    outbox = Outbox(path)
+    outbox = Outbox(path, contract=False)
     outbox.delete([event.seq for event in outbox.read_batch(100)])     # as after the platform's ack
     outbox.close()
     again = sync_cli(*args)
@@ -130,7 +130,7 @@ def test_the_same_line_in_another_file_or_at_another_line_is_another_event(tmp_p
     outbox = tmp_path / 'outbox.sqlite3'
     line = lines_without_ids(1)
     for name, events in (('a.jsonl', line), ('b.jsonl', line), ('c.jsonl', line * 2)):
-        result = sync_cli('emit', '--outbox', str(outbox), '--create', '--robot-id', ROBOT,
+        result = sync_cli('emit', '--event-contracts', 'generic', '--outbox', str(outbox), '--create', '--robot-id', ROBOT,
                           '--from-file', str(write_events(tmp_path / name, events)))
         assert result.returncode == 0, result.stderr
     assert outbox_status(outbox)['pending'] == 4
@@ -140,7 +140,7 @@ def test_emit_from_stdin_refuses_lines_without_an_event_id(tmp_path):
     outbox = tmp_path / 'outbox.sqlite3'
     lines = [json.dumps(e) for e in lines_without_ids(2)]
     lines.append(json.dumps({'type': 'greeting', 'event_id': 'g-1', 'data': {}}))
-    result = sync_cli('emit', '--outbox', str(outbox), '--create', '--robot-id', ROBOT,
+    result = sync_cli('emit', '--event-contracts', 'generic', '--outbox', str(outbox), '--create', '--robot-id', ROBOT,
                       '--from-file', '-', input='\n'.join(lines) + '\n')
     assert result.returncode == 1
     assert result.stderr.count('no event_id (required when reading stdin') == 2

@@ -17,7 +17,7 @@ from sync_support import ROBOT, TOKEN, outbox_status, sync_cli, write_events
 
 
 def test_joining_a_stream_renumbers_waiting_and_quarantined_events_in_order(tmp_path):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     outbox.append_many([{'type': 'guide', 'event_id': f'e-{i}', 'data': {'i': i}} for i in range(5)])
     outbox.quarantine([2], 'refused')          # e-1
     assert outbox.join_stream('a' * 32, after_seq=100) == 5
@@ -31,7 +31,7 @@ def test_joining_a_stream_renumbers_waiting_and_quarantined_events_in_order(tmp_
 def test_a_stream_is_joined_only_by_an_outbox_that_never_sent(tmp_path):
     stream = tmp_path / 'sync-stream.json'
     write_stream(stream, StreamState('b' * 32, 40))
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     outbox.append('guide', {'i': 0})
     outbox.note_sent(1)
     note = link_stream(outbox, stream)
@@ -45,7 +45,7 @@ def test_a_bad_stream_file_is_reported_and_replaced(tmp_path):
     for content in (b'{"stream_id": "x"', b'\xff\xfe', json.dumps({'stream_id': '../x', 'last_seq': 1}).encode(),
                     json.dumps({'stream_id': 'abc', 'last_seq': -1}).encode(), b'[' * 100_000):
         stream.write_bytes(content)
-        outbox = Outbox(tmp_path / 'outbox.sqlite3')
+        outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
         note = link_stream(outbox, stream)
         assert note.startswith(f'stream file {stream} is not valid'), note
         assert read_stream(stream) == StreamState(outbox.stream_id, 0)
@@ -62,7 +62,7 @@ def run_once(outbox, platform, token_file):
 def emit_lines(outbox, path, start, count):
     events = [{'type': 'guide', 'event_id': f'ev-{i}', 'data': {'i': i}}
               for i in range(start, start + count)]
-    result = sync_cli('emit', '--outbox', str(outbox), '--create', '--robot-id', ROBOT,
+    result = sync_cli('emit', '--event-contracts', 'generic', '--outbox', str(outbox), '--create', '--robot-id', ROBOT,
                       '--from-file', str(write_events(path, events)))
     assert result.returncode == 0, result.stderr
 
@@ -96,7 +96,7 @@ def test_delivered_ids_are_remembered_within_their_bounds(tmp_path):
     from test_outbox_faults import FakeClock
     clock = FakeClock()
     outbox = Outbox(tmp_path / 'outbox.sqlite3', Limits(delivered_max=5, delivered_age_s=3600.0),
-                    clock=clock)
+                    clock=clock, contract=False)
     events = outbox.append_many([{'type': 'guide', 'event_id': f'e-{i}', 'data': {'i': i}}
                                  for i in range(8)])
     outbox.delete([e.seq for e in events])

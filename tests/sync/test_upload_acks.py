@@ -168,7 +168,7 @@ def lost(emitted: set[str], platform: ScriptedPlatform, outbox: Outbox) -> set[s
 @pytest.mark.parametrize('liar', LIARS)
 def test_a_lying_platform_loses_nothing_and_the_honest_one_then_gets_everything(
         tmp_path, scripted, liar):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     emitted = fill(outbox, 400)
     platform = scripted(LIARS[liar])
     uploader = uploader_for(outbox, platform.url, batch_size=100)
@@ -183,9 +183,9 @@ def test_a_lying_platform_loses_nothing_and_the_honest_one_then_gets_everything(
 
 
 def test_an_answer_without_results_deletes_nothing_and_says_why(tmp_path, scripted):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     write_events(tmp_path / 'events.jsonl', make_events(400))
-    assert sync_cli('emit', '--outbox', str(outbox.path), '--robot-id', ROBOT, '--from-file',
+    assert sync_cli('emit', '--event-contracts', 'generic', '--outbox', str(outbox.path), '--robot-id', ROBOT, '--from-file',
                     str(tmp_path / 'events.jsonl')).returncode == 0
     platform = scripted(count_only)
     result = sync_cli('run', '--outbox', str(outbox.path), '--platform', platform.url, '--token',
@@ -198,7 +198,7 @@ def test_an_answer_without_results_deletes_nothing_and_says_why(tmp_path, script
 
 
 def test_rejected_events_are_quarantined_with_the_reason_and_the_rest_deleted(tmp_path, scripted):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     emitted = fill(outbox, 10)
 
     def answer(events, stored) -> Answer:
@@ -220,7 +220,7 @@ def test_rejected_events_are_quarantined_with_the_reason_and_the_rest_deleted(tm
 
 
 def test_seq_reused_is_kept_and_reported_loudly_in_status(tmp_path, scripted):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     fill(outbox, 6)
 
     def answer(events, stored) -> Answer:
@@ -252,7 +252,7 @@ def test_seq_reused_is_kept_and_reported_loudly_in_status(tmp_path, scripted):
 
 
 def test_every_batch_carries_the_outbox_stream_id(tmp_path, scripted):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     fill(outbox, 30)
     platform = scripted(honest)
     uploader_for(outbox, platform.url, batch_size=10).run(threading.Event(), until_empty=True)
@@ -263,7 +263,7 @@ def test_every_batch_carries_the_outbox_stream_id(tmp_path, scripted):
 
 def test_a_flaky_platform_quarantines_nothing_and_delivers_everything(tmp_path, scripted):
     """70 % of requests answered HTTP 500 (seeded): nothing is ever quarantined."""
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     emitted = fill(outbox, 300)
     rng = random.Random(21)
 
@@ -281,7 +281,7 @@ def test_a_flaky_platform_quarantines_nothing_and_delivers_everything(tmp_path, 
 
 @pytest.mark.parametrize('status', [500, 502, 504])
 def test_an_event_the_platform_always_fails_on_is_never_quarantined(tmp_path, scripted, status):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     emitted = fill(outbox, 40)
 
     def fails_on_one(events, stored) -> Answer:
@@ -297,7 +297,7 @@ def test_an_event_the_platform_always_fails_on_is_never_quarantined(tmp_path, sc
 
 @pytest.mark.parametrize('status', [429, 503])
 def test_retry_after_is_waited_out(tmp_path, scripted, status):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     fill(outbox, 5)
     answers = iter([(status, {'Retry-After': '1'}, {'detail': 'slow down'})])
 

@@ -190,7 +190,7 @@ def test_invalid_events_are_quarantined_and_the_rest_flows(platform, tmp_path):
     assert result.returncode == 0, result.stderr
     status = outbox_status(outbox)
     assert status['pending'] == 0 and status['quarantined'] == len(bad)
-    quarantined = Outbox(outbox).quarantined()
+    quarantined = Outbox(outbox, contract=False).quarantined()
     assert all('Bad Type!' in q['reason'] for q in quarantined), [q['reason'] for q in quarantined]
     assert_stored_exactly_once(platform, [e for e in events if e['data']['i'] not in bad])
 
@@ -214,7 +214,7 @@ def test_platform_refuses_face_data_and_unauthenticated_requests(platform):
 def test_sync_now_after_the_network_is_back_does_not_wait_out_the_backoff(tmp_path):
     from retail_sync.uploader import Uploader, UploaderConfig
     port = free_port()
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     events = make_events(3)
     outbox.append_many(events)
     uploader = Uploader(outbox, UploaderConfig(platform_url=f'http://127.0.0.1:{port}', token=TOKEN,
@@ -249,7 +249,7 @@ def test_a_reused_idempotency_key_is_quarantined_with_the_platforms_reason(platf
                   {'type': 'guide', 'event_id': 'k-2', 'data': {'i': 2}}], tmp_path)
     result = sync_cli(*run_args(second, platform.url))
     assert result.returncode == 0, result.stderr
-    [held] = Outbox(second).quarantined()
+    [held] = Outbox(second, contract=False).quarantined()
     assert held['event_id'] == 'k-1' and 'event_id_reused' in held['reason'], held
     stored = {e['event_id']: e['data'] for e in platform.export()}
     assert stored == {'k-1': {'i': 0, 'zone': 'tv'}, 'k-2': {'i': 2}}
@@ -282,7 +282,7 @@ def test_the_platform_answers_health_while_it_refuses_a_gzip_bomb(platform):
 
 def test_sync_run_stopped_by_sigterm_exits_143(tmp_path):
     outbox = tmp_path / 'outbox.sqlite3'
-    Outbox(outbox).append('guide', {})
+    Outbox(outbox, contract=False).append('guide', {})
     proc = subprocess.Popen([console_script('retailbot'), 'sync', 'run', '--outbox', str(outbox),
                              '--platform', f'http://127.0.0.1:{free_port()}', '--token', TOKEN,
                              '--robot-id', ROBOT], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -291,4 +291,4 @@ def test_sync_run_stopped_by_sigterm_exits_143(tmp_path):
              timeout=30, what='the uploader to retry')
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 143
-    assert Outbox(outbox).pending() == 1
+    assert Outbox(outbox, contract=False).pending() == 1

@@ -50,7 +50,7 @@ def uploader_for(outbox, platform, **config) -> Uploader:
 @pytest.mark.parametrize('position', [0, 13, 99])
 def test_an_event_the_platform_fails_on_stays_pending_and_everything_behind_it_is_delivered(
         tmp_path, position):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     outbox.append_many([{'type': 'guide', 'data': {'i': i, 'poison': i == position}}
                         for i in range(100)])
     platform = FakePlatform()
@@ -63,7 +63,7 @@ def test_an_event_the_platform_fails_on_stays_pending_and_everything_behind_it_i
 
 
 def test_a_platform_failing_on_everything_quarantines_nothing(tmp_path):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     outbox.append_many([{'type': 'guide', 'data': {'i': i}} for i in range(20)])
     uploader = uploader_for(outbox, FakePlatform(broken=True))
     assert uploader.run(threading.Event(), until_empty=True, give_up_s=0.5) == UNREACHABLE
@@ -72,7 +72,7 @@ def test_a_platform_failing_on_everything_quarantines_nothing(tmp_path):
 
 
 def test_a_conflict_is_quarantined_with_the_platforms_reason(tmp_path):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     outbox.append_many([{'type': 'guide', 'data': {'i': i, 'clash': i == 3}} for i in range(8)])
     platform = FakePlatform()
     assert uploader_for(outbox, platform).run(threading.Event(), until_empty=True) == DONE
@@ -84,7 +84,7 @@ def test_a_conflict_is_quarantined_with_the_platforms_reason(tmp_path):
 @pytest.mark.parametrize('wall_time', [86400.0, 4e9, time.time() + 3600.0])
 def test_a_partial_batch_waits_by_the_outbox_clock_not_the_wall_clock(tmp_path, wall_time):
     clock = FakeClock()
-    outbox = Outbox(tmp_path / 'outbox.sqlite3', clock=clock)
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', clock=clock, contract=False)
     outbox.append('guide', {}, time_s=wall_time)          # recorded before a clock step
     platform = FakePlatform()
     uploader = uploader_for(outbox, platform, max_delay_s=2.0, batch_size=500)
@@ -96,7 +96,7 @@ def test_a_partial_batch_waits_by_the_outbox_clock_not_the_wall_clock(tmp_path, 
 
 def test_sync_run_once_against_an_unreachable_platform_gives_up_in_bounded_time(tmp_path):
     outbox = tmp_path / 'outbox.sqlite3'
-    Outbox(outbox).append('guide', {})
+    Outbox(outbox, contract=False).append('guide', {})
     started = time.monotonic()
     result = sync_cli('run', '--outbox', str(outbox), '--platform', f'http://127.0.0.1:{free_port()}',
                       '--token', 't', '--robot-id', ROBOT, '--once', '--give-up-after', '2',
@@ -112,7 +112,7 @@ def test_sync_run_once_against_an_unreachable_platform_gives_up_in_bounded_time(
 def test_a_huge_answer_is_not_read_into_memory_and_deletes_nothing(tmp_path, kind):
     """Attack round: the answer's size was unbounded (httpx reads and gunzips all of it)."""
     from retail_sync.uploader import MAX_ANSWER_BYTES, TransientError
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     outbox.append_many([{'type': 'guide', 'data': {'i': i}} for i in range(5)])
     filler = b' ' * (MAX_ANSWER_BYTES + 1024)
 
@@ -130,7 +130,7 @@ def test_a_huge_answer_is_not_read_into_memory_and_deletes_nothing(tmp_path, kin
 
 
 def test_an_answer_under_the_cap_still_confirms_by_id(tmp_path):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     outbox.append_many([{'type': 'guide', 'data': {'i': i}} for i in range(5)])
 
     def platform(request: httpx.Request) -> httpx.Response:
@@ -150,7 +150,7 @@ def test_an_answer_under_the_cap_still_confirms_by_id(tmp_path):
 def test_a_4xx_to_every_event_alike_quarantines_nothing(tmp_path, status, body, count):
     """Attack round: a proxy (or a platform) answering the same 4xx to everything made the bisection
     quarantine the whole backlog for good, one event at a time."""
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     outbox.append_many([{'type': 'guide', 'data': {'i': i}} for i in range(count)])
     uploader = uploader_for(outbox, lambda request: httpx.Response(status, text=body))
     if status == 403:       # refused credentials stop the uploads as before
@@ -162,7 +162,7 @@ def test_a_4xx_to_every_event_alike_quarantines_nothing(tmp_path, status, body, 
 
 
 def test_an_event_refused_alone_is_quarantined_once_the_others_got_through(tmp_path):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3')
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     outbox.append_many([{'type': 'guide', 'data': {'i': 0, 'clash': True}}])
     platform = FakePlatform()
     uploader = uploader_for(outbox, platform)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from selenium.webdriver.common.by import By
 
 from retail_common.store import load_store
@@ -18,7 +18,7 @@ from rostest_support import wait_for
 from ui_support import STAFF_PASSWORD, data_of, text_in, wait_text
 
 SHOTS = os.environ.get('RETAIL_UI_SCREENSHOTS')
-LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+from retail_ros.qos import LATCHED  # noqa: E402
 
 
 def shot(browser, name: str) -> None:

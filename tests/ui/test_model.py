@@ -204,9 +204,10 @@ def test_a_session_end_clears_cards_and_keeps_the_goodbye(model):
 
 
 def test_a_tour_stop_is_a_narration_card(model):
-    model.on_arrival('lighting', 'tour.lighting', 1, 3)
+    model.on_arrival('lighting', '这里是灯具', 1, 3, 'Here are the lamps')
     arrival = model.screen()['arrival']
     assert arrival['tour'] and (arrival['stop_index'], arrival['stop_count']) == (1, 3)
+    assert (arrival['narration_zh'], arrival['narration_en']) == ('这里是灯具', 'Here are the lamps')
     assert model.console()['mission']['kind'] == 'tour_stop'
 
 

@@ -232,7 +232,8 @@ def payload_model(type_: str, version: int = 1) -> type[EventPayload]:
     """The model of `type_` at `version`; EventContractError when none is declared."""
     if type_ not in EVENT_TYPES:
         shown = type_ if len(type_) <= 64 else type_[:64] + '...'
-        raise EventContractError(f'undeclared event type {shown!r} (known: {", ".join(sorted(EVENT_TYPES))})')
+        raise EventContractError(f'undeclared event type {shown!r}: event types are declared in '
+                                 f'retail_common/events.py (known: {", ".join(sorted(EVENT_TYPES))})')
     if isinstance(version, bool) or not isinstance(version, int):
         raise EventContractError(f'{type_}: version {version!r} is not a whole number')
     model = _BY_VERSION.get((type_, version))

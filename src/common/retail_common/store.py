@@ -233,11 +233,7 @@ def _narration(stop: dict, where: str) -> tuple[str, str]:
 
 def parse_zones(data, source: str = '<zones>') -> tuple[dict[str, Zone], dict[str, tuple[TourStop, ...]], str]:
     """Validate a loaded zones document: (zones, tours, frame_id); StoreError on the first problem."""
-    if not isinstance(data, dict) or not isinstance(data.get('zones'), dict) or not data['zones']:
-        raise StoreError(f'{source}: expected a mapping with a non-empty `zones:` mapping')
-    frame_id = data.get('frame_id', 'map')
-    if not isinstance(frame_id, str) or not frame_id:
-        raise StoreError(f'{source}: frame_id must be a text')
+    frame_id = _zones_frame_id(data, source)
     zones: dict[str, Zone] = {}
     owner_of: dict[str, str] = {}
     for zone_id, entry in data['zones'].items():
@@ -261,6 +257,21 @@ def parse_zones(data, source: str = '<zones>') -> tuple[dict[str, Zone], dict[st
         zones[zone_id] = Zone(id=zone_id, kind=kind, name_zh=_text(entry, 'name_zh', where),
                               name_en=_text(entry, 'name_en', where), pose=_pose(entry.get('pose'), where),
                               categories=tuple(categories))
+    return zones, _parse_tours(data, zones, source), frame_id
+
+
+def _zones_frame_id(data, source: str) -> str:
+    """The frame of a zones document, after checking it has a non-empty `zones:` mapping."""
+    if not isinstance(data, dict) or not isinstance(data.get('zones'), dict) or not data['zones']:
+        raise StoreError(f'{source}: expected a mapping with a non-empty `zones:` mapping')
+    frame_id = data.get('frame_id', 'map')
+    if not isinstance(frame_id, str) or not frame_id:
+        raise StoreError(f'{source}: frame_id must be a text')
+    return frame_id
+
+
+def _parse_tours(data: dict, zones: dict[str, Zone], source: str) -> dict[str, tuple[TourStop, ...]]:
+    """The `tours:` of a zones document: name -> stops, each stop a known zone with its narration."""
     tours: dict[str, tuple[TourStop, ...]] = {}
     raw_tours = data.get('tours', {}) or {}
     if not isinstance(raw_tours, dict):
@@ -276,7 +287,7 @@ def parse_zones(data, source: str = '<zones>') -> tuple[dict[str, Zone], dict[st
             zh, en = _narration(stop, f'{where} stop {number}')
             tour.append(TourStop(zone=stop['zone'], narration_zh=zh, narration_en=en))
         tours[str(name)] = tuple(tour)
-    return zones, tours, frame_id
+    return tours
 
 
 def load_zones_file(path: str | Path) -> tuple[dict[str, Zone], dict[str, tuple[TourStop, ...]], str]:
@@ -424,7 +435,23 @@ def load_store(store_dir: str | Path, data_dir: str | Path | None = None) -> Sto
 
     zones_path = store_dir / 'zones.yaml'
     zones, tours, frame_id = load_zones_file(zones_path)
+    catalog, rank = _store_catalog(store_dir, platform, issues)
+    unplaced = sorted({p.category for p in catalog.products
+                       if p.zone not in zones and not any(p.category in z.categories for z in zones.values())})
+    for category in unplaced:
+        issues.append(f'{zones_path}: no zone lists category {category!r} and its products name no zone of the store')
+    appointments = _store_appointments(store_dir, platform, zones, zones_path, issues)
+    history = next((candidate for candidate in ([platform / 'history.csv'] if platform else [])
+                    + [store_dir / 'history.csv'] if candidate.is_file()), None)
+    map_yaml = store_dir / 'map.yaml'
+    return Store(catalog=catalog, zones=zones, tours=tours, appointments=appointments,
+                 history_path=history, map_yaml=map_yaml if map_yaml.is_file() else None, version=version,
+                 issues=tuple(issues), frame_id=frame_id, zones_path=zones_path, promotion_rank=rank)
 
+
+def _store_catalog(store_dir: Path, platform: Path | None, issues: list[str]) -> tuple[Catalog, dict[str, float]]:
+    """The catalog in use (the platform's, else the store folder's, else an empty one) with the
+    platform's promotions applied, and the promotions' rank; problems are added to `issues`."""
     catalog = None
     if platform is not None and (platform / 'catalog.csv').is_file():
         try:
@@ -442,12 +469,13 @@ def load_store(store_dir: str | Path, data_dir: str | Path | None = None) -> Sto
     rank: dict[str, float] = {}
     if platform is not None and (platform / 'promotions.json').is_file():
         catalog, rank = _apply_promotions(catalog, platform / 'promotions.json', issues)
+    return catalog, rank
 
-    unplaced = sorted({p.category for p in catalog.products
-                       if p.zone not in zones and not any(p.category in z.categories for z in zones.values())})
-    for category in unplaced:
-        issues.append(f'{zones_path}: no zone lists category {category!r} and its products name no zone of the store')
 
+def _store_appointments(store_dir: Path, platform: Path | None, zones: dict[str, Zone], zones_path: Path,
+                        issues: list[str]) -> tuple[Appointment, ...]:
+    """The store folder's and the platform's appointments (the platform's win by id), by start;
+    a meeting point that is no zone is added to `issues`."""
     appointments: dict[str, Appointment] = {}
     for path in [store_dir / 'appointments.json'] + ([platform / 'appointments.json'] if platform else []):
         found, problems = load_appointments(path)
@@ -458,14 +486,4 @@ def load_store(store_dir: str | Path, data_dir: str | Path | None = None) -> Sto
         if appointment.meeting_point not in zones:
             issues.append(f'appointment {appointment.appointment_id}: meeting point '
                           f'{appointment.meeting_point!r} is not a zone of {zones_path}')
-
-    history = None
-    for candidate in ([platform / 'history.csv'] if platform else []) + [store_dir / 'history.csv']:
-        if candidate.is_file():
-            history = candidate
-            break
-    map_yaml = store_dir / 'map.yaml'
-    return Store(catalog=catalog, zones=zones, tours=tours,
-                 appointments=tuple(sorted(appointments.values(), key=lambda a: (a.start.isoformat(), a.appointment_id))),
-                 history_path=history, map_yaml=map_yaml if map_yaml.is_file() else None, version=version,
-                 issues=tuple(issues), frame_id=frame_id, zones_path=zones_path, promotion_rank=rank)
+    return tuple(sorted(appointments.values(), key=lambda a: (a.start.isoformat(), a.appointment_id)))

@@ -148,40 +148,57 @@ def build_simulator(args: argparse.Namespace):
     """The PtySimulator the arguments describe; ValueError with a one-line reason on bad input."""
     from retail_navigation.base_sim import Drift, LineFaults, SimConfig, SimulatedBase
     from retail_navigation.pty_sim import PtySimulator
-    floor, dock, world = None, args.dock, None
     people, objects = getattr(args, 'people', 0), getattr(args, 'objects', '')
     if people < 0 or people > 200:
         raise ValueError(f'--people must be between 0 and 200, got {people}')
-    if args.map:
-        from retail_navigation.maps import MapError, load_map
-        map_path = Path(args.map)
-        try:
-            floor = load_map(map_path)
-        except MapError as exc:
-            raise ValueError(f'cannot load map: {exc}') from None
-        dock = dock or _dock_from_zones(map_path)
-    elif people or objects:
-        raise ValueError('--people and --objects need --map')
+    floor, dock = _sim_floor(args, people, objects)
     pose = args.pose or (dock if dock is not None else (0.0, 0.0, 0.0))
     if floor is not None and not floor.is_free_world(pose[0], pose[1]):
         raise ValueError(f'start pose {pose[0]:.2f},{pose[1]:.2f} is not on free floor of {args.map}')
+    _check_line(args)
+    world = None
+    if floor is not None and (people or objects):
+        world = _sim_world(args, floor, pose, people, objects)
+        floor = world.world_map
+    drift = Drift.shop_floor(args.seed) if getattr(args, 'drift', False) else None
+    base = SimulatedBase(floor, pose, SimConfig(dock_pose=dock, battery_v=args.battery, drift=drift), world=world)
+    return PtySimulator(base, Path(args.link), faults=LineFaults(args.noise, args.drop, args.seed))
+
+
+def _sim_floor(args: argparse.Namespace, people: int, objects: str):
+    """(the map or None, the dock pose: --dock, else the store's dock zone)."""
+    dock = args.dock
+    if not args.map:
+        if people or objects:
+            raise ValueError('--people and --objects need --map')
+        return None, dock
+    from retail_navigation.maps import MapError, load_map
+    map_path = Path(args.map)
+    try:
+        floor = load_map(map_path)
+    except MapError as exc:
+        raise ValueError(f'cannot load map: {exc}') from None
+    return floor, dock or _dock_from_zones(map_path)
+
+
+def _check_line(args: argparse.Namespace) -> None:
+    """The serial line's fault rates and the folder of its link."""
     for name, rate in (('--noise', args.noise), ('--drop', args.drop)):
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f'{name} must be between 0 and 1, got {rate}')
     link = Path(args.link)
     if not link.parent.is_dir():
         raise ValueError(f'folder of --link does not exist: {link.parent}')
-    if floor is not None and (people or objects):
-        from retail_navigation.sim_world import SimWorld, parse_rects
-        places = _zone_places(Path(args.map))
-        if people and not places:
-            raise ValueError(f'--people needs zones in {Path(args.map).with_name("zones.yaml")}')
-        world = SimWorld(floor, places or [pose[:2]], people=people, objects=parse_rects(objects),
-                         seed=args.seed, avoid=[pose[:2]])
-        floor = world.world_map
-    drift = Drift.shop_floor(args.seed) if getattr(args, 'drift', False) else None
-    base = SimulatedBase(floor, pose, SimConfig(dock_pose=dock, battery_v=args.battery, drift=drift), world=world)
-    return PtySimulator(base, link, faults=LineFaults(args.noise, args.drop, args.seed))
+
+
+def _sim_world(args: argparse.Namespace, floor, pose, people: int, objects: str):
+    """Simulated people walking between the store's zones and objects on the floor."""
+    from retail_navigation.sim_world import SimWorld, parse_rects
+    places = _zone_places(Path(args.map))
+    if people and not places:
+        raise ValueError(f'--people needs zones in {Path(args.map).with_name("zones.yaml")}')
+    return SimWorld(floor, places or [pose[:2]], people=people, objects=parse_rects(objects),
+                    seed=args.seed, avoid=[pose[:2]])
 
 
 def run_sim(args: argparse.Namespace) -> int:

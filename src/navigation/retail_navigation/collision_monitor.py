@@ -235,16 +235,16 @@ class CollisionMonitor:
         return cvx, cwz, '', (cvx, cwz) != (vx, wz)
 
     def decide(self, vx: float, wz: float, observations: Sequence[Observation]) -> Decision:
-        """The command to send for (vx, wz) given what every source sees now."""
+        """The command to send for (vx, wz) given what every source sees now. The checks are in
+        priority order: a bad command, unusable sources, standing still, the body touched, turning
+        on the spot, a blind source, then the stop and slowdown zones."""
         c = self.config
         vx, wz, problem, clamped = self.check_command(vx, wz)
         if problem:
             return Decision(0.0, 0.0, 'invalid_command', f'{problem}: stopped')
-        if not observations:
-            return Decision(0.0, 0.0, 'stale', 'no laser source: stopped')
-        problems = [o.problem for o in observations if o.problem]
-        if problems:
-            return Decision(0.0, 0.0, 'stale', f'laser data not usable ({"; ".join(problems)}): stopped')
+        stale = stale_decision(observations)
+        if stale is not None:
+            return stale
         if vx == 0.0 and wz == 0.0:
             return Decision(0.0, 0.0, 'pass')
         points = np.concatenate([o.points for o in observations]) if len(observations) > 1 else observations[0].points
@@ -259,11 +259,9 @@ class CollisionMonitor:
             creep_blocked = points_in_rectangle(points, *c.polygon('stop', vx), backwards=backwards) >= c.min_points \
                 or any((o.invalid_behind if backwards else o.invalid_ahead) > limit for o in observations)
             return Decision(0.0 if creep_blocked else vx, wz, 'pass', clamped=clamped)
-        for o in observations:
-            share = o.invalid_behind if backwards else o.invalid_ahead
-            if share > limit:
-                return Decision(0.0, 0.0, 'blind', f'{o.name}: {share:.0%} of the beams '
-                                f'{"behind" if backwards else "ahead"} are invalid (NaN): cannot see the way')
+        blind = blind_decision(observations, backwards, limit)
+        if blind is not None:
+            return blind
         stop = points_in_rectangle(points, *c.polygon('stop', vx), backwards=backwards)
         if stop >= c.min_points:
             return Decision(0.0, 0.0, 'stop', f'{stop} laser points in the stop zone', stop, stop)
@@ -272,3 +270,23 @@ class CollisionMonitor:
             return Decision(vx * c.slowdown_ratio, wz * c.slowdown_ratio, 'slowdown',
                             f'{slow} laser points in the slowdown zone', stop, slow, clamped)
         return Decision(vx, wz, 'pass', '', stop, slow, clamped)
+
+
+def stale_decision(observations: Sequence[Observation]) -> Decision | None:
+    """A stop when there is no source or a source's data cannot be used (stale, malformed); else None."""
+    if not observations:
+        return Decision(0.0, 0.0, 'stale', 'no laser source: stopped')
+    problems = [o.problem for o in observations if o.problem]
+    if problems:
+        return Decision(0.0, 0.0, 'stale', f'laser data not usable ({"; ".join(problems)}): stopped')
+    return None
+
+
+def blind_decision(observations: Sequence[Observation], backwards: bool, limit: float) -> Decision | None:
+    """A stop when a source's beams in the driving direction are mostly invalid (NaN); else None."""
+    for o in observations:
+        share = o.invalid_behind if backwards else o.invalid_ahead
+        if share > limit:
+            return Decision(0.0, 0.0, 'blind', f'{o.name}: {share:.0%} of the beams '
+                            f'{"behind" if backwards else "ahead"} are invalid (NaN): cannot see the way')
+    return None

@@ -130,31 +130,15 @@ class PathFollower:
         remaining = max(self.total_length - s, 0.0)
         to_end = math.hypot(end[0] - x, end[1] - y)
         if to_end <= c.goal_tolerance_m or (remaining <= c.goal_tolerance_m and to_end <= 2 * c.goal_tolerance_m):
-            if self.goal_yaw is not None:
-                error = wrap_angle(self.goal_yaw - theta)
-                if abs(error) > c.goal_yaw_tolerance_rad:
-                    return self._rotate(error, 0.0)
-            return self._stop('arrived', 0.0)
-
+            return self._arrive(theta)
         if costmap is not None:
-            step = costmap.resolution
-            n = max(int(c.obstacle_check_m / step), 1)
-            for k in range(1, n + 1):
-                px, py = self.point_at(s + k * step)
-                obstacle = costmap.dynamic_blocked(px, py)
-                if obstacle is not None and math.hypot(px - obstacle.x, py - obstacle.y) < \
-                        math.hypot(x - obstacle.x, y - obstacle.y) - 1e-3:
-                    what = {'person': 'a person', 'scan': 'an obstacle'}.get(obstacle.kind, 'an obstacle the bumper hit')
-                    return self._stop('waiting_for_obstacle', remaining, f'{what} blocks the path ahead')
-                if s + k * step >= self.total_length:
-                    break
-
+            blocked = self._blocked_ahead(pose, s, costmap)
+            if blocked:
+                return self._stop('waiting_for_obstacle', remaining, blocked)
         if self._aligning:
-            first = self.path[1]
-            error = wrap_angle(math.atan2(first[1] - y, first[0] - x) - theta)
-            if abs(error) > 0.08 and math.hypot(first[0] - x, first[1] - y) > c.goal_tolerance_m:
-                return self._rotate(error, remaining)
-            self._aligning = False
+            turn = self._align(pose, remaining)
+            if turn is not None:
+                return turn
         lookahead = max(c.min_lookahead_m, min(c.max_lookahead_m, self._last_vx * c.lookahead_time_s))
         tx, ty = self.point_at(s + lookahead) if remaining > lookahead else end
         local_x, local_y = to_local(pose, (tx, ty))
@@ -164,24 +148,12 @@ class PathFollower:
         distance2 = max(local_x * local_x + local_y * local_y, 1e-6)
         curvature = 2.0 * local_y / distance2
 
-        scale = 1.0
-        if abs(curvature) > 1e-6 and 1.0 / abs(curvature) < c.min_turn_radius_m:
-            scale = min(scale, (1.0 / abs(curvature)) / c.min_turn_radius_m)
+        scale = curvature_scale(curvature, c.min_turn_radius_m)
         if costmap is not None:
-            clearance = costmap.clearance(x, y)
-            if clearance < c.narrow_clearance_m:
-                scale = min(scale, max(c.narrow_min_scale, clearance / c.narrow_clearance_m))
-            for person in costmap.unmapped():
-                px, py = person.x - x, person.y - y
-                # a lidar disc sits on the body's surface, a person's position at its centre
-                distance = math.hypot(px, py) + (0.2 if person.kind == 'scan' else 0.0)
-                ahead = math.cos(theta) * px + math.sin(theta) * py > 0
-                if ahead and distance < c.person_stop_m and abs(wrap_angle(math.atan2(py, px) - theta)) < math.pi / 3:
-                    what = 'a person' if person.kind == 'person' else 'something'
-                    return self._stop('waiting_for_obstacle', remaining, f'{what} is right in front of the robot')
-                if distance < c.person_slow_m:
-                    span = max(c.person_slow_m - c.person_stop_m, 1e-6)
-                    scale = min(scale, max(c.person_min_scale, (distance - c.person_stop_m) / span))
+            surroundings, stop = surroundings_scale(pose, costmap, c)
+            if stop:
+                return self._stop('waiting_for_obstacle', remaining, stop)
+            scale = min(scale, surroundings)
         if remaining < c.approach_m:
             scale = min(scale, remaining / c.approach_m)
         vx = max(c.min_vx, c.max_vx * scale)
@@ -192,3 +164,67 @@ class PathFollower:
             vx = abs(wz / curvature)
         self._last_vx = vx
         return Command(vx, wz, 'driving', remaining)
+
+    def _arrive(self, theta: float) -> Command:
+        """At the goal: turn to the goal's heading if one is asked, else stop."""
+        if self.goal_yaw is not None:
+            error = wrap_angle(self.goal_yaw - theta)
+            if abs(error) > self.config.goal_yaw_tolerance_rad:
+                return self._rotate(error, 0.0)
+        return self._stop('arrived', 0.0)
+
+    def _blocked_ahead(self, pose: Pose, s: float, costmap) -> str:
+        """Why the next `obstacle_check_m` of the path cannot be driven ('' when it can): a path
+        point closer to something the costmap now marks as blocked than the robot is now."""
+        x, y, _ = pose
+        step = costmap.resolution
+        n = max(int(self.config.obstacle_check_m / step), 1)
+        for k in range(1, n + 1):
+            px, py = self.point_at(s + k * step)
+            obstacle = costmap.dynamic_blocked(px, py)
+            if obstacle is not None and math.hypot(px - obstacle.x, py - obstacle.y) < \
+                    math.hypot(x - obstacle.x, y - obstacle.y) - 1e-3:
+                what = {'person': 'a person', 'scan': 'an obstacle'}.get(obstacle.kind, 'an obstacle the bumper hit')
+                return f'{what} blocks the path ahead'
+            if s + k * step >= self.total_length:
+                break
+        return ''
+
+    def _align(self, pose: Pose, remaining: float) -> Command | None:
+        """Turn on the spot towards the path's first leg (`align_first`); None once aligned."""
+        x, y, theta = pose
+        first = self.path[1]
+        error = wrap_angle(math.atan2(first[1] - y, first[0] - x) - theta)
+        if abs(error) > 0.08 and math.hypot(first[0] - x, first[1] - y) > self.config.goal_tolerance_m:
+            return self._rotate(error, remaining)
+        self._aligning = False
+        return None
+
+
+def curvature_scale(curvature: float, min_turn_radius_m: float) -> float:
+    """Speed scale of an arc: arcs tighter than `min_turn_radius_m` are driven slower."""
+    if abs(curvature) > 1e-6 and 1.0 / abs(curvature) < min_turn_radius_m:
+        return (1.0 / abs(curvature)) / min_turn_radius_m
+    return 1.0
+
+
+def surroundings_scale(pose: Pose, costmap, c: FollowerConfig) -> tuple[float, str]:
+    """(speed scale, stop reason) from the costmap: narrow aisles and people or obstacles near the
+    robot slow it; one right in front stops it (the reason is '' unless it must stop)."""
+    x, y, theta = pose
+    scale = 1.0
+    clearance = costmap.clearance(x, y)
+    if clearance < c.narrow_clearance_m:
+        scale = min(scale, max(c.narrow_min_scale, clearance / c.narrow_clearance_m))
+    for person in costmap.unmapped():
+        px, py = person.x - x, person.y - y
+        # a lidar disc sits on the body's surface, a person's position at its centre
+        distance = math.hypot(px, py) + (0.2 if person.kind == 'scan' else 0.0)
+        ahead = math.cos(theta) * px + math.sin(theta) * py > 0
+        if ahead and distance < c.person_stop_m and abs(wrap_angle(math.atan2(py, px) - theta)) < math.pi / 3:
+            what = 'a person' if person.kind == 'person' else 'something'
+            return scale, f'{what} is right in front of the robot'
+        if distance < c.person_slow_m:
+            span = max(c.person_slow_m - c.person_stop_m, 1e-6)
+            scale = min(scale, max(c.person_min_scale, (distance - c.person_stop_m) / span))
+    return scale, ''

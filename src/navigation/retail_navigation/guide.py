@@ -28,7 +28,8 @@ class Stop:
     label: str                    # for logs: '手机数码区 (Phones & Wearables)' or 'pose (3.00, 4.00)'
     pose: Pose
     zone: str = ''
-    narration: str = ''
+    narration_zh: str = ''         # a tour stop's narration in the store's words (zones.yaml)
+    narration_en: str = ''
 
 
 @dataclass
@@ -257,57 +258,72 @@ class Mission:
         if self.outcome is not None:
             tick.outcome = self.outcome
             return tick
-        cfg = self.config
         if self._dwell_until is not None and self._present(now, tick):
             return tick
         if self._backing_from is not None and self._back_up(now, pose, tick) is not None:
             return tick
         if not self._has_path:
-            replanning = self._blocked_since is not None
-            if now - self._last_plan_try >= (cfg.replan_after_s if replanning else 0.0):
-                self._plan(now, pose, tick)
-                if self._backing_from is not None:
-                    return self._back_up(now, pose, tick)
-            tick.state = 'replanning' if replanning else 'planning'
-            if self.outcome is None and not self._has_path:
-                return self._check_blocked(now, tick)
-            if self.outcome is not None:
-                tick.outcome = self.outcome
-                return tick
+            unplanned = self._plan_when_due(now, pose, tick)
+            if unplanned is not None:
+                return unplanned
         command = self.follower.step(pose, self.period_s, self.planner.costmap)
         tick.remaining_m = command.remaining_m + self._remaining_after_current()
-        tick.eta_s = tick.remaining_m / cfg.eta_speed
+        tick.eta_s = tick.remaining_m / self.config.eta_speed
         if command.state == 'arrived':
-            self._blocked_since = None
-            tick.arrived = self.stop
-            self.visited += 1
-            tick.state = 'arrived'
-            tick.log.append(f'arrived at {self.stop.label}')
-            if self._next_index() is None:
-                tick.outcome = self.finish(Outcome(True, 'arrived', f'arrived at {self.stop.label}'))
-            else:
-                self._dwell_until = now + cfg.dwell_s
-                self._has_path = False
-            return tick
+            return self._arrive(now, tick)
         if command.state == 'waiting_for_obstacle':
-            if self._blocked_since is None:
-                self._blocked_since = now
-                self._last_plan_try = now
-                tick.log.append(f'waiting: {command.reason}')
-            tick.state = 'waiting_for_obstacle'
-            if now - self._last_plan_try >= cfg.replan_after_s:
-                tick.state = 'replanning'
-                self._plan(now, pose, tick)
-                if self.outcome is not None:
-                    tick.outcome = self.outcome
-                    return tick
-            return self._check_blocked(now, tick)
+            return self._wait_for_obstacle(now, pose, command.reason, tick)
         self._blocked_since = None
         tick.vx, tick.wz = command.vx, command.wz
         tick.state = 'driving'         # turning on the spot is part of driving for the customer
         if now < self._asking_until:
             tick.state = 'asking_to_step_aside'
         return tick
+
+    def _plan_when_due(self, now: float, pose: Pose, tick: Tick) -> Tick | None:
+        """Without a path: plan when it is time (at once, or `replan_after_s` after a block). The
+        tick to return while there is still no path (or the mission ended), None to drive on."""
+        replanning = self._blocked_since is not None
+        if now - self._last_plan_try >= (self.config.replan_after_s if replanning else 0.0):
+            self._plan(now, pose, tick)
+            if self._backing_from is not None:
+                return self._back_up(now, pose, tick)
+        tick.state = 'replanning' if replanning else 'planning'
+        if self.outcome is None and not self._has_path:
+            return self._check_blocked(now, tick)
+        if self.outcome is not None:
+            tick.outcome = self.outcome
+            return tick
+        return None
+
+    def _arrive(self, now: float, tick: Tick) -> Tick:
+        """At the current stop: the mission ends there, or it presents the stop for `dwell_s`."""
+        self._blocked_since = None
+        tick.arrived = self.stop
+        self.visited += 1
+        tick.state = 'arrived'
+        tick.log.append(f'arrived at {self.stop.label}')
+        if self._next_index() is None:
+            tick.outcome = self.finish(Outcome(True, 'arrived', f'arrived at {self.stop.label}'))
+        else:
+            self._dwell_until = now + self.config.dwell_s
+            self._has_path = False
+        return tick
+
+    def _wait_for_obstacle(self, now: float, pose: Pose, reason: str, tick: Tick) -> Tick:
+        """The path ahead is blocked: wait, replan every `replan_after_s`, give up after `blocked_timeout_s`."""
+        if self._blocked_since is None:
+            self._blocked_since = now
+            self._last_plan_try = now
+            tick.log.append(f'waiting: {reason}')
+        tick.state = 'waiting_for_obstacle'
+        if now - self._last_plan_try >= self.config.replan_after_s:
+            tick.state = 'replanning'
+            self._plan(now, pose, tick)
+            if self.outcome is not None:
+                tick.outcome = self.outcome
+                return tick
+        return self._check_blocked(now, tick)
 
     def waiting_tick(self, state: str) -> Tick:
         """A tick that only reports a pause the mission itself does not know about."""

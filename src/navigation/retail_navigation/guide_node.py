@@ -416,9 +416,10 @@ class GuideNode(Node):
         self.get_logger().info(f'skip tour stop {request.stop_index}: {response.message}')
         return response
 
-    def _zone_stop(self, zone_id: str, narration: str = '') -> Stop:
+    def _zone_stop(self, zone_id: str, narration_zh: str = '', narration_en: str = '') -> Stop:
         zone = self.zones.zones[zone_id]
-        return Stop(label=zone.label, pose=zone.pose, zone=zone_id, narration=narration)
+        return Stop(label=zone.label, pose=zone.pose, zone=zone_id, narration_zh=narration_zh,
+                    narration_en=narration_en)
 
     def _execute_guide(self, goal_handle):
         request = goal_handle.request
@@ -454,7 +455,7 @@ class GuideNode(Node):
 
         if route not in self.zones.tours:
             return self._refuse(goal_handle, result, Outcome(False, 'unknown_tour', f'no tour {route!r}'))
-        stops = [self._zone_stop(s.zone, s.narration) for s in self.zones.tours[route]]
+        stops = [self._zone_stop(s.zone, s.narration_zh, s.narration_en) for s in self.zones.tours[route]]
         return self._run(goal_handle, 'tour', stops, result, feedback)
 
     def _refuse(self, goal_handle, make_result, outcome: Outcome):
@@ -561,7 +562,7 @@ class GuideNode(Node):
         msg.header.frame_id = self.params.map_frame
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.zone = arrived.stop.zone
-        msg.narration_key = arrived.stop.narration
+        msg.narration_zh, msg.narration_en = arrived.stop.narration_zh, arrived.stop.narration_en
         msg.stop_index = arrived.index
         msg.stop_count = arrived.count
         self.arrival_pub.publish(msg)

@@ -511,10 +511,18 @@ class ParticleFilter:
         """Refine the kept hypotheses on this scan, add the posterior's new modes, drop the places
         the scans no longer match, and list in the estimate the places far from it that match
         about as well (`ambiguous`)."""
-        c = self.config
-        est = self.estimate
         for h in self.hypotheses:
             h.pose = self._refine(h.pose, r, a)
+        self._add_modes(r, a)
+        self._rescore_hypotheses(r, a)
+        est = self.estimate
+        if est is None or math.isnan(est.score):
+            return
+        self._mark_ambiguous(est)
+
+    def _add_modes(self, r: np.ndarray, a: np.ndarray) -> None:
+        """The posterior's modes become hypotheses (one near a kept one replaces its pose if better)."""
+        c = self.config
         for pose, _share in posterior_modes(self.particles, self.weights, c.mode_separation_m, c.mode_min_share,
                                             c.max_hypotheses):
             near = [h for h in self.hypotheses if math.hypot(h.pose[0] - pose[0], h.pose[1] - pose[1])
@@ -524,6 +532,10 @@ class ParticleFilter:
                     near[0].pose = pose
             else:
                 self.hypotheses.append(Hypothesis(pose, math.nan))
+
+    def _rescore_hypotheses(self, r: np.ndarray, a: np.ndarray) -> None:
+        """Score each hypothesis on this scan (averaged); drop those that missed 3 times; best first."""
+        c = self.config
         keep = []
         for h in self.hypotheses:
             score = self._score_beams(h.pose, r, a)
@@ -533,8 +545,10 @@ class ParticleFilter:
                 keep.append(h)
         keep.sort(key=lambda h: -h.score)
         self.hypotheses = keep[:c.max_hypotheses]
-        if est is None or math.isnan(est.score):
-            return
+
+    def _mark_ambiguous(self, est: Estimate) -> None:
+        """List in `est` the hypotheses far from it that match about as well as it does."""
+        c = self.config
         best = max([est.score] + [h.score for h in self.hypotheses
                                   if math.hypot(h.pose[0] - est.pose[0], h.pose[1] - est.pose[1])
                                   < c.mode_separation_m])

@@ -118,6 +118,69 @@ def save_pose(path: Path, pose: tuple[float, float, float], map_source: str) -> 
     os.replace(tmp, path)
 
 
+def state_after_update(estimate, global_mode: bool) -> str:
+    """The localization state a filter update leads to."""
+    if estimate.lost:
+        return 'lost'
+    if global_mode:
+        return 'not_sure' if estimate.ambiguous else 'relocalising'
+    return 'degraded' if estimate.degraded else 'tracking'
+
+
+def refused_summary(refused: list[tuple[float, str, float]]) -> str:
+    """Why the scans of the last 10 s were not used, in a staff's words ('' when none were refused)."""
+    if not refused:
+        return ''
+    worst = max(refused, key=lambda item: item[2] if math.isfinite(item[2]) else -1.0)
+    if worst[1] in ('ahead', 'behind'):
+        return (f'{len(refused)} scans in the last 10 s not used: stamps up to {worst[2]:.2f} s '
+                f'{"ahead of" if worst[1] == "ahead" else "behind"} the odometry')
+    return (f'{len(refused)} scans in the last 10 s not used: '
+            f'{"malformed" if worst[1] == "malformed" else "no odometry for their stamps"}')
+
+
+def diagnostic_values(state: str, pf: ParticleFilter, refused_total: int, refused_10s: int,
+                      update_ms: list[float]) -> dict[str, object]:
+    """The key/values of the localization diagnostics."""
+    est = pf.estimate
+    values: dict[str, object] = {'state': state, 'particles': len(pf.particles),
+                                 'scans_refused_total': refused_total, 'scans_refused_10s': refused_10s}
+    if pf.global_mode and est is not None and est.ambiguous:
+        values['places_matching'] = '; '.join(f'{x:.2f},{y:.2f}' for x, y, _ in [est.pose, *est.ambiguous])
+    if est is not None:
+        values.update({'x': f'{est.pose[0]:.3f}', 'y': f'{est.pose[1]:.3f}', 'theta': f'{est.pose[2]:.3f}',
+                       'std_xy_m': f'{math.sqrt(max(est.covariance[0, 0], est.covariance[1, 1])):.3f}',
+                       'std_theta_rad': f'{math.sqrt(est.covariance[2, 2]):.3f}',
+                       'scan_match_score': f'{est.score:.2f}'})
+    if update_ms:
+        values['update_ms_median'] = f'{float(np.median(update_ms)):.1f}'
+    return values
+
+
+def localization_health(age: float, unused: float, state: str, refused_why: str,
+                        timeout: float) -> tuple[bytes, str]:
+    """(diagnostic level, message) from the scan's age, the time since a scan was used and the state.
+    The checks are in priority order: no scans, lost, scans not used, then the state's own words."""
+    if age > timeout:
+        return DiagnosticStatus.ERROR, ('no laser scan yet' if age == math.inf else f'no laser scan for {age:.1f} s')
+    if state == 'lost':
+        return DiagnosticStatus.ERROR, 'lost: the laser scan does not match the store map'
+    if unused > timeout and state != 'waiting_for_scan':
+        return DiagnosticStatus.WARN, (f'degraded: no scan used for {unused:.1f} s, pose from '
+                                       f'odometry only; {refused_why or "no odometry"}')
+    if state == 'not_sure':
+        return DiagnosticStatus.WARN, ('not sure: several places of the map match the scans '
+                                       'equally well; staff should set the pose')
+    if state == 'degraded':
+        return DiagnosticStatus.WARN, ('degraded: no laser returns within range, pose from '
+                                       'odometry with growing uncertainty')
+    if refused_why:
+        return DiagnosticStatus.WARN, f'localised, but {refused_why}'
+    if state == 'relocalising':
+        return DiagnosticStatus.WARN, 'relocalising: looking for the robot on the whole map'
+    return DiagnosticStatus.OK, 'localised on the store map'
+
+
 class LocalizationNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__('localization', **kwargs)
@@ -274,12 +337,7 @@ class LocalizationNode(Node):
         ranges = np.asarray(msg.ranges, dtype=np.float64)
         self.filter.range_min, self.filter.range_max = msg.range_min, msg.range_max
         if len(self._candidates) > 1:            # first scan: the saved pose or the dock?
-            scored = [(self.filter.match_score(pose, ranges, self._angles(msg)), pose, source)
-                      for pose, source in self._candidates]
-            score, pose, source = max(scored, key=lambda item: item[0])
-            self.filter.initialise(pose)
-            self.get_logger().info(f'starting at {pose[0]:.2f},{pose[1]:.2f} ({source}, scan match {score:.2f})')
-            self._candidates = self._candidates[:1]
+            self._pick_start(msg, ranges)
         t0 = time.perf_counter()
         estimate = self.filter.step(odom, ranges, self._angles(msg))
         if estimate is None:
@@ -287,30 +345,7 @@ class LocalizationNode(Node):
         if estimate.updated:
             self._update_ms.append((time.perf_counter() - t0) * 1e3)
             del self._update_ms[:-50]
-            if not self.filter.global_mode:          # hypotheses of a relocalisation are not a pose
-                self._map_to_odom = map_to_odom(estimate.pose, odom)
-                self._publish_pose(msg.header.stamp, estimate)
-            if estimate.lost and self._state != 'lost':
-                self.get_logger().error(f'lost: the laser scan no longer matches the map (score {estimate.score:.2f})')
-            if estimate.lost and self.params.relocalise_when_lost and not self.filter.global_mode:
-                self.filter.relocalise_globally()       # again after each wrong guess
-            if estimate.lost:
-                state = 'lost'
-            elif self.filter.global_mode:
-                state = 'not_sure' if estimate.ambiguous else 'relocalising'
-            else:
-                state = 'degraded' if estimate.degraded else 'tracking'
-            if state == 'not_sure' and self._state != 'not_sure':
-                self.get_logger().warning(' '.join(estimate.notes[-1:]) + ': staff should set the pose '
-                                          '("2D Pose Estimate") or drive the robot to a distinctive place')
-            if state == 'degraded' and self._state != 'degraded':
-                self.get_logger().warning('degraded: no laser returns within range; the pose goes on with '
-                                          'odometry, its uncertainty growing')
-            if state == 'tracking' and self._state in ('lost', 'relocalising', 'not_sure'):
-                self.get_logger().info(f'found again at {estimate.pose[0]:.2f},{estimate.pose[1]:.2f} '
-                                       f'(score {estimate.score:.2f})')
-            if not (self._state == 'lost' and state == 'relocalising'):   # lost until found (or not sure)
-                self._set_state(state)
+            self._after_update(msg, odom, estimate)
         else:
             if self._map_to_odom is None:
                 self._map_to_odom = map_to_odom(estimate.pose, odom)
@@ -319,6 +354,40 @@ class LocalizationNode(Node):
         self._publish_tf(msg.header.stamp)
         if self._state == 'waiting_for_scan':
             self._set_state('degraded' if estimate.degraded else 'tracking')
+
+    def _pick_start(self, msg: LaserScan, ranges: np.ndarray) -> None:
+        """The first scan chooses among the start poses (the saved pose or the dock)."""
+        scored = [(self.filter.match_score(pose, ranges, self._angles(msg)), pose, source)
+                  for pose, source in self._candidates]
+        score, pose, source = max(scored, key=lambda item: item[0])
+        self.filter.initialise(pose)
+        self.get_logger().info(f'starting at {pose[0]:.2f},{pose[1]:.2f} ({source}, scan match {score:.2f})')
+        self._candidates = self._candidates[:1]
+
+    def _after_update(self, msg: LaserScan, odom: tuple[float, float, float], estimate) -> None:
+        """A filter update: publish the pose (unless relocalising), relocalise when lost, move the state."""
+        if not self.filter.global_mode:          # hypotheses of a relocalisation are not a pose
+            self._map_to_odom = map_to_odom(estimate.pose, odom)
+            self._publish_pose(msg.header.stamp, estimate)
+        if estimate.lost and self._state != 'lost':
+            self.get_logger().error(f'lost: the laser scan no longer matches the map (score {estimate.score:.2f})')
+        if estimate.lost and self.params.relocalise_when_lost and not self.filter.global_mode:
+            self.filter.relocalise_globally()       # again after each wrong guess
+        state = state_after_update(estimate, self.filter.global_mode)
+        self._log_transition(state, estimate)
+        if not (self._state == 'lost' and state == 'relocalising'):   # lost until found (or not sure)
+            self._set_state(state)
+
+    def _log_transition(self, state: str, estimate) -> None:
+        if state == 'not_sure' and self._state != 'not_sure':
+            self.get_logger().warning(' '.join(estimate.notes[-1:]) + ': staff should set the pose '
+                                      '("2D Pose Estimate") or drive the robot to a distinctive place')
+        if state == 'degraded' and self._state != 'degraded':
+            self.get_logger().warning('degraded: no laser returns within range; the pose goes on with '
+                                      'odometry, its uncertainty growing')
+        if state == 'tracking' and self._state in ('lost', 'relocalising', 'not_sure'):
+            self.get_logger().info(f'found again at {estimate.pose[0]:.2f},{estimate.pose[1]:.2f} '
+                                   f'(score {estimate.score:.2f})')
 
     def _on_initial_pose(self, msg: PoseWithCovarianceStamped) -> None:
         if msg.header.frame_id not in ('', self.params.map_frame):
@@ -391,48 +460,11 @@ class LocalizationNode(Node):
         unused = now - self._last_used if self._last_used else math.inf
         while self._refused and self._refused[0][0] < now - 10.0:
             self._refused.pop(0)
-        refused = self._refused
-        values = {'state': self._state, 'particles': len(self.filter.particles),
-                  'scans_refused_total': self.refused_total, 'scans_refused_10s': len(refused)}
-        if self.filter.global_mode and est is not None and est.ambiguous:
-            values['places_matching'] = '; '.join(f'{x:.2f},{y:.2f}' for x, y, _ in [est.pose, *est.ambiguous])
-        if est is not None:
-            values.update({'x': f'{est.pose[0]:.3f}', 'y': f'{est.pose[1]:.3f}', 'theta': f'{est.pose[2]:.3f}',
-                           'std_xy_m': f'{math.sqrt(max(est.covariance[0, 0], est.covariance[1, 1])):.3f}',
-                           'std_theta_rad': f'{math.sqrt(est.covariance[2, 2]):.3f}',
-                           'scan_match_score': f'{est.score:.2f}'})
-        if self._update_ms:
-            values['update_ms_median'] = f'{float(np.median(self._update_ms)):.1f}'
-        refused_why = ''
-        if refused:
-            worst = max(refused, key=lambda item: item[2] if math.isfinite(item[2]) else -1.0)
-            refused_why = (f'{len(refused)} scans in the last 10 s not used: stamps up to {worst[2]:.2f} s '
-                           f'{"ahead of" if worst[1] == "ahead" else "behind"} the odometry'
-                           if worst[1] in ('ahead', 'behind') else
-                           f'{len(refused)} scans in the last 10 s not used: '
-                           f'{"malformed" if worst[1] == "malformed" else "no odometry for their stamps"}')
-        if age > self.params.scan_timeout_s:
-            level, message = DiagnosticStatus.ERROR, ('no laser scan yet' if age == math.inf
-                                                      else f'no laser scan for {age:.1f} s')
-        elif self._state == 'lost':
-            level, message = DiagnosticStatus.ERROR, 'lost: the laser scan does not match the store map'
-        elif unused > self.params.scan_timeout_s and self._state not in ('waiting_for_scan',):
-            if self._state == 'tracking':
-                self._set_state('degraded')
-            level, message = DiagnosticStatus.WARN, (f'degraded: no scan used for {unused:.1f} s, pose from '
-                                                     f'odometry only; {refused_why or "no odometry"}')
-        elif self._state == 'not_sure':
-            level, message = DiagnosticStatus.WARN, ('not sure: several places of the map match the scans '
-                                                     'equally well; staff should set the pose')
-        elif self._state == 'degraded':
-            level, message = DiagnosticStatus.WARN, ('degraded: no laser returns within range, pose from '
-                                                     'odometry with growing uncertainty')
-        elif refused_why:
-            level, message = DiagnosticStatus.WARN, f'localised, but {refused_why}'
-        elif self._state == 'relocalising':
-            level, message = DiagnosticStatus.WARN, 'relocalising: looking for the robot on the whole map'
-        else:
-            level, message = DiagnosticStatus.OK, 'localised on the store map'
+        values = diagnostic_values(self._state, self.filter, self.refused_total, len(self._refused), self._update_ms)
+        timeout = self.params.scan_timeout_s
+        if self._state == 'tracking' and age <= timeout and unused > timeout:
+            self._set_state('degraded')          # scans come but none is used: odometry only
+        level, message = localization_health(age, unused, self._state, refused_summary(self._refused), timeout)
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
         array.status = [diagnostic_status('navigation/localization', level, message, values)]

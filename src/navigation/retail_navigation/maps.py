@@ -156,6 +156,23 @@ def _read_pnm(data: bytes) -> tuple[np.ndarray, float]:
     PBM bitmaps come back as 0 black / 1 white with maxval 1 (in the file 1 means black).
     """
     magic = data[:2]
+    width, height, maxval, pos = _pnm_header(data, magic)
+    channels = 3 if magic in (b'P3', b'P6') else 1
+    count = width * height * channels
+    if magic in (b'P1', b'P2', b'P3'):
+        samples = _plain_samples(data[pos:], magic == b'P1', count)
+    elif magic == b'P4':
+        samples = _raw_bitmap(data, pos + 1, width, height)     # after the single whitespace byte
+    else:
+        samples = _raw_samples(data, pos + 1, count, maxval)
+    if samples.max(initial=0) > maxval or samples.min(initial=0) < 0:
+        raise _PnmData(f'a pixel value is outside 0..{maxval} (the maximum grey value)')
+    shape = (height, width, 3) if channels == 3 else (height, width)
+    return samples.reshape(shape), float(maxval)
+
+
+def _pnm_header(data: bytes, magic: bytes) -> tuple[int, int, int, int]:
+    """(width, height, maxval, offset after the header) of a PNM file, each checked."""
     bitmap = magic in (b'P1', b'P4')
     fields, pos = _pnm_tokens(data, 2 if bitmap else 3, 2)
     width, height = fields[0], fields[1]
@@ -166,42 +183,42 @@ def _read_pnm(data: bytes) -> tuple[np.ndarray, float]:
         raise _PnmData(f'{width} x {height} pixels is more than the {MAX_CELLS} a store map may have')
     if not 0 < maxval < 65536:
         raise _PnmData(f'maximum grey value {maxval} is outside 1..65535')
-    channels = 3 if magic in (b'P3', b'P6') else 1
-    count = width * height * channels
-    if magic in (b'P1', b'P2', b'P3'):
-        body = data[pos:]
-        if bitmap:   # P1 samples may be written without separators
-            digits = bytes(c for c in body if c in b'01')
-            if len(digits) < count:
-                raise _PnmData('image data is cut short')
-            samples = 1 - (np.frombuffer(digits[:count], np.uint8) - ord('0')).astype(np.int32)
-        else:
-            text = re.sub(rb'#[^\n]*', b' ', body)
-            try:
-                samples = np.array(text.split()[:count], dtype=np.int64)
-            except ValueError:
-                raise _PnmData('image data is not numeric') from None
-            if samples.size < count:
-                raise _PnmData('image data is cut short')
-    else:
-        pos += 1     # the single whitespace byte after the header
-        if magic == b'P4':
-            row_bytes = (width + 7) // 8
-            raw = np.frombuffer(data, np.uint8, count=row_bytes * height, offset=pos) \
-                if len(data) >= pos + row_bytes * height else None
-            if raw is None:
-                raise _PnmData('image data is cut short')
-            bits = np.unpackbits(raw.reshape(height, row_bytes), axis=1)[:, :width]
-            samples = 1 - bits.astype(np.int32)
-        else:
-            dtype = np.dtype(np.uint8) if maxval < 256 else np.dtype('>u2')
-            if len(data) < pos + count * dtype.itemsize:
-                raise _PnmData('image data is cut short')
-            samples = np.frombuffer(data, dtype, count=count, offset=pos).astype(np.int32)
-    if samples.max(initial=0) > maxval or samples.min(initial=0) < 0:
-        raise _PnmData(f'a pixel value is outside 0..{maxval} (the maximum grey value)')
-    shape = (height, width, 3) if channels == 3 else (height, width)
-    return samples.reshape(shape), float(maxval)
+    return width, height, maxval, pos
+
+
+def _plain_samples(body: bytes, bitmap: bool, count: int) -> np.ndarray:
+    """The first `count` samples of a plain (ASCII) PNM body (P1 bitmaps: 1 white, 0 black)."""
+    if bitmap:   # P1 samples may be written without separators
+        digits = bytes(c for c in body if c in b'01')
+        if len(digits) < count:
+            raise _PnmData('image data is cut short')
+        return 1 - (np.frombuffer(digits[:count], np.uint8) - ord('0')).astype(np.int32)
+    text = re.sub(rb'#[^\n]*', b' ', body)
+    try:
+        samples = np.array(text.split()[:count], dtype=np.int64)
+    except ValueError:
+        raise _PnmData('image data is not numeric') from None
+    if samples.size < count:
+        raise _PnmData('image data is cut short')
+    return samples
+
+
+def _raw_bitmap(data: bytes, pos: int, width: int, height: int) -> np.ndarray:
+    """The samples of a raw PBM (P4) body at `pos` (1 white, 0 black)."""
+    row_bytes = (width + 7) // 8
+    if len(data) < pos + row_bytes * height:
+        raise _PnmData('image data is cut short')
+    raw = np.frombuffer(data, np.uint8, count=row_bytes * height, offset=pos)
+    bits = np.unpackbits(raw.reshape(height, row_bytes), axis=1)[:, :width]
+    return 1 - bits.astype(np.int32)
+
+
+def _raw_samples(data: bytes, pos: int, count: int, maxval: int) -> np.ndarray:
+    """`count` samples of a raw PGM/PPM (P5/P6) body at `pos`: 8 bits, or 16 big-endian above 255."""
+    dtype = np.dtype(np.uint8) if maxval < 256 else np.dtype('>u2')
+    if len(data) < pos + count * dtype.itemsize:
+        raise _PnmData('image data is cut short')
+    return np.frombuffer(data, dtype, count=count, offset=pos).astype(np.int32)
 
 
 def read_map_image(image_path: Path, yaml_path: Path | None = None) -> tuple[np.ndarray, np.ndarray | None]:

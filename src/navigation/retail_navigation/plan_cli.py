@@ -53,46 +53,38 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+class _Refused(Exception):
+    """A one-line reason and the exit code of the command."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except _Refused as exc:
+        return _fail(str(exc), exc.code)
+
+
+def _run(args: argparse.Namespace) -> int:
     from retail_navigation.costmap import Costmap
     from retail_navigation.maps import MapError, load_map
     from retail_navigation.planner import GlobalPlanner, PlanError, densify
-    from retail_common.store import StoreError
-    from retail_navigation.zones import find_zone, load_zones_store
 
-    if not 0 <= args.radius < 100:
-        return _fail(f'--radius must be between 0 and 100 m, got {args.radius}', 2)
-    if args.step is not None and not 0 < args.step < 100:
-        return _fail(f'--step must be between 0 and 100 m, got {args.step}', 2)
+    _check_numbers(args)
     map_path = Path(args.map)
     try:
         store_map = load_map(map_path)
     except MapError as exc:
-        return _fail(str(exc), 2)
+        raise _Refused(str(exc), 2) from None
     if args.png:
         png_folder = Path(args.png).expanduser().absolute().parent
         if not png_folder.is_dir():
-            return _fail(f'cannot write --png {args.png}: folder {png_folder} does not exist', 2)
+            raise _Refused(f'cannot write --png {args.png}: folder {png_folder} does not exist', 2)
     zones_path = Path(args.zones) if args.zones else map_path.with_name('zones.yaml')
-    zones = None
-    places = []
-    for option, text in (('--from', args.start), ('--to', args.goal)):
-        try:
-            places.append(_point(text))
-            continue
-        except argparse.ArgumentTypeError as exc:
-            if 'finite' in str(exc):
-                return _fail(f'{option}: {exc}', 2)
-        if zones is None:
-            try:
-                zones = load_zones_store(zones_path)
-            except StoreError as exc:
-                return _fail(f'{option} {text!r} is not X,Y, and no zones to look it up: {exc}', 2)
-        try:
-            places.append(find_zone(zones, text).pose[:2])
-        except StoreError as exc:
-            return _fail(f'{option}: {exc}', 2)
-    start, goal = places
+    (start, goal), zones = _places(args, zones_path)
     costmap = Costmap(store_map, robot_radius=args.radius)
     planner = GlobalPlanner(costmap)
     planner.prepare()
@@ -100,21 +92,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         plan = planner.plan(start, goal)
     except PlanError as exc:
-        return _fail(str(exc), 3)
+        raise _Refused(str(exc), 3) from None
     points = densify(plan.path, args.step or store_map.resolution)
     if args.png:
-        import cv2
-
-        from retail_navigation.map_render import render_map, write_png
-        if zones is None and zones_path.is_file():
-            try:
-                zones = load_zones_store(zones_path)
-            except StoreError as exc:
-                print(f'retailbot plan: drawing without zones: {exc}', file=sys.stderr)
-        try:
-            write_png(args.png, render_map(store_map, zones, plan.path))
-        except (OSError, cv2.error) as exc:
-            return _fail(f'cannot write --png {args.png}: {exc}', 1)
+        _draw(args.png, store_map, zones, zones_path, plan.path)
     if args.json:
         from retail_common.cli_output import print_json
         print_json({'path': [[round(x, 4), round(y, 4)] for x, y in points],
@@ -124,3 +105,54 @@ def run(args: argparse.Namespace) -> int:
         for x, y in plan.path:
             print(f'  {x:8.3f} {y:8.3f}')
     return 0
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    if not 0 <= args.radius < 100:
+        raise _Refused(f'--radius must be between 0 and 100 m, got {args.radius}', 2)
+    if args.step is not None and not 0 < args.step < 100:
+        raise _Refused(f'--step must be between 0 and 100 m, got {args.step}', 2)
+
+
+def _places(args: argparse.Namespace, zones_path: Path):
+    """([start, goal] as map points, the zones if one of them was named by a zone, else None)."""
+    from retail_common.store import StoreError
+    from retail_navigation.zones import find_zone, load_zones_store
+
+    zones = None
+    places = []
+    for option, text in (('--from', args.start), ('--to', args.goal)):
+        try:
+            places.append(_point(text))
+            continue
+        except argparse.ArgumentTypeError as exc:
+            if 'finite' in str(exc):
+                raise _Refused(f'{option}: {exc}', 2) from None
+        if zones is None:
+            try:
+                zones = load_zones_store(zones_path)
+            except StoreError as exc:
+                raise _Refused(f'{option} {text!r} is not X,Y, and no zones to look it up: {exc}', 2) from None
+        try:
+            places.append(find_zone(zones, text).pose[:2])
+        except StoreError as exc:
+            raise _Refused(f'{option}: {exc}', 2) from None
+    return places, zones
+
+
+def _draw(png: str, store_map, zones, zones_path: Path, path) -> None:
+    """The map, its zones (when readable) and the path into `png`."""
+    import cv2
+
+    from retail_common.store import StoreError
+    from retail_navigation.map_render import render_map, write_png
+    from retail_navigation.zones import load_zones_store
+    if zones is None and zones_path.is_file():
+        try:
+            zones = load_zones_store(zones_path)
+        except StoreError as exc:
+            print(f'retailbot plan: drawing without zones: {exc}', file=sys.stderr)
+    try:
+        write_png(png, render_map(store_map, zones, path))
+    except (OSError, cv2.error) as exc:
+        raise _Refused(f'cannot write --png {png}: {exc}', 1) from None

@@ -141,6 +141,19 @@ def _split(args, catalog, history):
     return split, ''
 
 
+def _results_table(title: str, methods: list, peer, k: int):
+    """A rich table of HR@k, NDCG@k, coverage and the hit rate against `peer` (n/a: not measured)."""
+    from rich.table import Table
+    table = Table(title=title)
+    for column in ('method', f'HR@{k}', f'NDCG@{k}', 'coverage', f'HR vs {peer.method}'):
+        table.add_column(column, justify='left' if column == 'method' else 'right', no_wrap=column == 'method')
+    for m in methods:
+        ratio = f'{m.hit_rate / peer.hit_rate:.2f}x' if peer.hit_rate and m.hit_rate == m.hit_rate else '-'
+        hr = f'{m.hit_rate:.3f}' if m.hit_rate == m.hit_rate else 'n/a'
+        table.add_row(m.method, hr, f'{m.ndcg:.3f}' if m.ndcg == m.ndcg else 'n/a', f'{m.coverage:.1%}', ratio)
+    return table
+
+
 def _evaluate(args) -> int:
     loaded = _load(args)
     if loaded is None:
@@ -151,7 +164,6 @@ def _evaluate(args) -> int:
         print(f'retailbot recommend eval: {problem}', file=sys.stderr)
         return 2
     from rich.console import Console
-    from rich.table import Table
     from retail_common.cli_output import print_json
     from retail_recommendation.evaluation import (BASELINES, DISCOVERY_BASELINES, HYBRID, HYBRID_DISCOVERY,
                                                   best_baseline, evaluate_all)
@@ -170,15 +182,8 @@ def _evaluate(args) -> int:
             (f'{split.name} ({what}): {len(split.held_out)} members', (*BASELINES, HYBRID), BASELINES),
             (f'discovery: the next product never bought before, {len(split.discovery)} members',
              (*DISCOVERY_BASELINES, HYBRID_DISCOVERY), DISCOVERY_BASELINES)):
-        peer = best_baseline(results, peers)
-        table = Table(title=f'{title}; {len(history)} purchases, {len(catalog)} products')
-        for column in ('method', f'HR@{args.k}', f'NDCG@{args.k}', 'coverage', f'HR vs {peer.method}'):
-            table.add_column(column, justify='left' if column == 'method' else 'right', no_wrap=column == 'method')
-        for m in (m for m in results if m.method in methods):
-            ratio = f'{m.hit_rate / peer.hit_rate:.2f}x' if peer.hit_rate and m.hit_rate == m.hit_rate else '-'
-            hr = f'{m.hit_rate:.3f}' if m.hit_rate == m.hit_rate else 'n/a'
-            table.add_row(m.method, hr, f'{m.ndcg:.3f}' if m.ndcg == m.ndcg else 'n/a', f'{m.coverage:.1%}', ratio)
-        out.print(table)
+        out.print(_results_table(f'{title}; {len(history)} purchases, {len(catalog)} products',
+                                 [m for m in results if m.method in methods], best_baseline(results, peers), args.k))
     for m in results:
         if 'note' in m.extra:
             out.print(f'{m.method}: {m.extra["note"]}')

@@ -277,17 +277,7 @@ def zipf_store(n_products: int = 2000, n_members: int = 8000, *, seed: int = 1, 
     as the only signal; zipf=0 with group_share=1 leaves only the item-item structure.
     """
     rng = random.Random(seed)
-    categories = [c for c in _SPECS if c not in ('printer_ink', 'coffee_capsule', 'water_filter')][:12]
-    products = []
-    for number in range(1, n_products + 1):
-        category = categories[rng.randrange(len(categories))]
-        spec = _SPECS[category]
-        price = round(rng.uniform(*spec.price) / 10) * 10 - 1.0
-        products.append(Product(
-            sku=f'Z-{number:06d}', name_zh=f'{spec.zh} {number}',
-            name_en=f"{category.replace('_', ' ')} {number}",
-            aliases=(), category=category, category_zh=spec.zh, brand='Generic', brand_zh='通用',
-            price_cny=max(price, 9.0), zone=spec.zone, stock=rng.randint(1, 40), tags=(), promotion=''))
+    products = _zipf_products(rng, n_products)
     catalog = Catalog(path='zipf-synthetic', products=products)
     order = list(range(n_products))
     rng.shuffle(order)  # popularity rank independent of sku, group and category
@@ -310,21 +300,48 @@ def zipf_store(n_products: int = 2000, n_members: int = 8000, *, seed: int = 1, 
         times = sorted(rng.uniform(start_ts, end_ts) for _ in range(1 + _poisson(rng, visits_mean - 1)))
         own: list[int] = []
         for when in times:
-            basket = set()
-            if own and rng.random() < rebuy:
-                staples = [i for i in own if staple[i]]
-                if staples:
-                    basket.add(rng.choice(staples))
+            basket = set(_rebought(rng, own, staple, rebuy))
             for _ in range(rng.randint(1, 3)):
-                if mine and rng.random() < group_share:
-                    g = rng.choice(mine)
-                    items = members_of[g]
-                    i = items[bisect.bisect(cumulative[g], rng.random() * cumulative[g][-1])]
-                else:
-                    i = bisect.bisect(everything, rng.random() * everything[-1])
-                basket.add(min(i, n_products - 1))
+                basket.add(min(_zipf_pick(rng, mine, group_share, members_of, cumulative, everything),
+                               n_products - 1))
             for i in basket:
                 purchases.append(_purchase(customer, products[i], when))
                 own.append(i)
     purchases.sort(key=lambda p: p.ts)
     return catalog, purchases
+
+
+def _zipf_products(rng: random.Random, n_products: int) -> list[Product]:
+    """`n_products` generic products over 12 categories, random prices and stock."""
+    categories = [c for c in _SPECS if c not in ('printer_ink', 'coffee_capsule', 'water_filter')][:12]
+    products = []
+    for number in range(1, n_products + 1):
+        category = categories[rng.randrange(len(categories))]
+        spec = _SPECS[category]
+        price = round(rng.uniform(*spec.price) / 10) * 10 - 1.0
+        products.append(Product(
+            sku=f'Z-{number:06d}', name_zh=f'{spec.zh} {number}',
+            name_en=f"{category.replace('_', ' ')} {number}",
+            aliases=(), category=category, category_zh=spec.zh, brand='Generic', brand_zh='通用',
+            price_cny=max(price, 9.0), zone=spec.zone, stock=rng.randint(1, 40), tags=(), promotion=''))
+    return products
+
+
+def _rebought(rng: random.Random, own: list[int], staple: list[bool], rebuy: float) -> list[int]:
+    """With probability `rebuy` (and earlier purchases), one of the member's staple products again."""
+    if own and rng.random() < rebuy:
+        staples = [i for i in own if staple[i]]
+        if staples:
+            return [rng.choice(staples)]
+    return []
+
+
+def _zipf_pick(rng: random.Random, mine: list[int], group_share: float, members_of: list[list[int]],
+               cumulative: list[list[float]], everything: list[float]) -> int:
+    """One product index: by popularity inside one of the member's groups (`group_share`), else
+    by popularity over the whole store."""
+    if mine and rng.random() < group_share:
+        g = rng.choice(mine)
+        items = members_of[g]
+        return items[bisect.bisect(cumulative[g], rng.random() * cumulative[g][-1])]
+    return bisect.bisect(everything, rng.random() * everything[-1])

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 
@@ -115,14 +116,7 @@ def _search(values: np.ndarray, variants: list[tuple[str, Settings]], q: _Questi
     def recall(vector: np.ndarray) -> float:
         return _recall(np.where(q.allowed, vector + tie, -np.inf), q.target, q.basket)
 
-    best_variant: dict[str, int] = {}
-    alone: dict[str, float] = {}
-    for i, (name, _) in enumerate(variants):
-        if not (vals[i] * q.allowed).any():
-            continue  # nothing to say on this question (the member's own products, all masked)
-        r = recall(vals[i])
-        if name not in alone or r > alone[name] + 1e-9:
-            alone[name], best_variant[name] = r, i
+    best_variant, alone = _alone(vals, variants, q, recall)
     if not alone:
         return _Choice(0.0, dict(Settings().weights), {}, {})
     order = sorted(alone, key=lambda c: -alone[c])
@@ -130,20 +124,7 @@ def _search(values: np.ndarray, variants: list[tuple[str, Settings]], q: _Questi
     def blended(w: dict[str, float], variant: dict[str, int]) -> float:
         return recall(sum(w[c] * vals[variant[c]] for c in variant if w[c] > 0))
 
-    weights = {c: 0.0 for c in COMPONENTS} | {order[0]: 1.0}
-    current = blended(weights, best_variant)
-    for _ in range(2):
-        changed = False
-        for c in order:
-            for w in WEIGHT_GRID:
-                if w == weights[c] or (c == order[0] and w == 0.0):
-                    continue
-                trial = weights | {c: w}
-                r = blended(trial, best_variant)
-                if r > current + 1e-3:
-                    current, weights, changed = r, trial, True
-        if not changed:
-            break
+    weights, current = _blend_weights(order, lambda w: blended(w, best_variant))
     for c in order:  # the best variant alone is not always the best one within the blend
         if weights[c] <= 0:
             continue
@@ -155,6 +136,42 @@ def _search(values: np.ndarray, variants: list[tuple[str, Settings]], q: _Questi
             if r > current + 1e-3:
                 current, best_variant = r, trial_variant
     return _Choice(current if math.isfinite(current) else 0.0, weights, best_variant, alone)
+
+
+def _alone(vals: np.ndarray, variants: list[tuple[str, Settings]], q: _Question,
+           recall: Callable[[np.ndarray], float]) -> tuple[dict[str, int], dict[str, float]]:
+    """Step 1: each component's best variant alone and its recall (components with nothing to say
+    on this question are left out)."""
+    best_variant: dict[str, int] = {}
+    alone: dict[str, float] = {}
+    for i, (name, _) in enumerate(variants):
+        if not (vals[i] * q.allowed).any():
+            continue  # nothing to say on this question (the member's own products, all masked)
+        r = recall(vals[i])
+        if name not in alone or r > alone[name] + 1e-9:
+            alone[name], best_variant[name] = r, i
+    return best_variant, alone
+
+
+def _blend_weights(order: list[str], blended: Callable[[dict[str, float]], float]
+                   ) -> tuple[dict[str, float], float]:
+    """Step 2: coordinate ascent over WEIGHT_GRID (two rounds), from the best component alone;
+    a change is kept when it gains more than 0.001 recall. (weights, their recall)."""
+    weights = {c: 0.0 for c in COMPONENTS} | {order[0]: 1.0}
+    current = blended(weights)
+    for _ in range(2):
+        changed = False
+        for c in order:
+            for w in WEIGHT_GRID:
+                if w == weights[c] or (c == order[0] and w == 0.0):
+                    continue
+                trial = weights | {c: w}
+                r = blended(trial)
+                if r > current + 1e-3:
+                    current, weights, changed = r, trial, True
+        if not changed:
+            break
+    return weights, current
 
 
 def _settings(choice: _Choice, variants: list[tuple[str, Settings]]) -> Settings:
@@ -213,43 +230,10 @@ def choose_settings(catalog: Catalog, history: History, now: float, progress: Pr
     rng = np.random.default_rng(0)
     sample = np.sort(rng.choice(eligible, size=min(len(eligible), MAX_MEMBERS, budget), replace=False))
 
-    # candidates: per member, the union of each variant's top products among those the robot's
-    # list may show and among those the discovery list may show, padded to one width so a blend's
-    # top K is one argpartition per row
     held_rows = np.flatnonzero(held)
     held_members = visits.member[held_rows]
-    shared = {i: model.component_scores(None, None, settings)['pop']
-              for i, (name, settings) in enumerate(variants) if name == 'pop'}
-    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    for s_i, m in enumerate(sample):
-        m = int(m)
-        scores = [shared[i] if i in shared else
-                  model.component_scores(m, None, settings, frozenset((name,))).get(name)
-                  for i, (name, settings) in enumerate(variants)]
-        blocked, owned = model.owned_mask(m, None)
-        candidate = np.zeros(n, dtype=bool)
-        for vector in scores:
-            if vector is not None:
-                candidate[_top(vector, blocked)] = True
-                candidate[_top(vector, owned)] = True
-        cand = np.flatnonzero(candidate)
-        held_items = np.unique(visits.item[held_rows[held_members == m]])
-        rows.append((cand, np.stack([v[cand] if v is not None else np.zeros(len(cand)) for v in scores]),
-                     np.isin(cand, held_items), np.isin(cand, blocked), np.isin(cand, owned)))
-        if s_i % 50 == 49:
-            report('validation: scoring members', (s_i + 1) / len(sample))
-    width = max(max((len(r[0]) for r in rows), default=1), K)
-    values = np.zeros((len(variants), len(sample), width), dtype=np.float32)
-    hit = np.zeros((len(sample), width), dtype=np.float32)
-    present = np.zeros((len(sample), width), dtype=bool)
-    durable = np.zeros((len(sample), width), dtype=bool)
-    owned_c = np.zeros((len(sample), width), dtype=bool)
-    for s_i, (cand, vals, is_hit, is_blocked, is_owned) in enumerate(rows):
-        values[:, s_i, :len(cand)] = vals
-        hit[s_i, :len(cand)] = is_hit
-        present[s_i, :len(cand)] = True
-        durable[s_i, :len(cand)] = is_blocked
-        owned_c[s_i, :len(cand)] = is_owned
+    rows = _candidates(model, variants, sample, visits, held_rows, held_members, n, report)
+    values, hit, present, durable, owned_c = _padded(rows, len(variants), len(sample))
     # the held-out products each list is asked for (counted over the whole catalog, not the candidates)
     basket = np.zeros(len(sample))
     new_basket = np.zeros(len(sample))
@@ -275,3 +259,51 @@ def choose_settings(catalog: Catalog, history: History, now: float, progress: Pr
         seconds=time.perf_counter() - started,
         discovery_members=len(newcomers) if found else 0, discovery_blend=found.score if found else 0.0,
         discovery_alone=found.alone if found else {})
+
+
+def _candidates(model: Recommender, variants: list[tuple[str, Settings]], sample: np.ndarray, visits,
+                held_rows: np.ndarray, held_members: np.ndarray, n: int, report: Callable[[str, float], object]
+                ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per sampled member: (candidate products, each variant's scores of them, held out?, blocked?,
+    owned?). The candidates are the union of each variant's top products among those the robot's
+    list may show and among those the discovery list may show."""
+    shared = {i: model.component_scores(None, None, settings)['pop']
+              for i, (name, settings) in enumerate(variants) if name == 'pop'}
+    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    for s_i, m in enumerate(sample):
+        m = int(m)
+        scores = [shared[i] if i in shared else
+                  model.component_scores(m, None, settings, frozenset((name,))).get(name)
+                  for i, (name, settings) in enumerate(variants)]
+        blocked, owned = model.owned_mask(m, None)
+        candidate = np.zeros(n, dtype=bool)
+        for vector in scores:
+            if vector is not None:
+                candidate[_top(vector, blocked)] = True
+                candidate[_top(vector, owned)] = True
+        cand = np.flatnonzero(candidate)
+        held_items = np.unique(visits.item[held_rows[held_members == m]])
+        rows.append((cand, np.stack([v[cand] if v is not None else np.zeros(len(cand)) for v in scores]),
+                     np.isin(cand, held_items), np.isin(cand, blocked), np.isin(cand, owned)))
+        if s_i % 50 == 49:
+            report('validation: scoring members', (s_i + 1) / len(sample))
+    return rows
+
+
+def _padded(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]], n_variants: int,
+            n_sample: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate rows padded to one width (at least K), so a blend's top K is one argpartition
+    per row: (values [variant, member, slot], hit, present, durable, owned)."""
+    width = max(max((len(r[0]) for r in rows), default=1), K)
+    values = np.zeros((n_variants, n_sample, width), dtype=np.float32)
+    hit = np.zeros((n_sample, width), dtype=np.float32)
+    present = np.zeros((n_sample, width), dtype=bool)
+    durable = np.zeros((n_sample, width), dtype=bool)
+    owned_c = np.zeros((n_sample, width), dtype=bool)
+    for s_i, (cand, vals, is_hit, is_blocked, is_owned) in enumerate(rows):
+        values[:, s_i, :len(cand)] = vals
+        hit[s_i, :len(cand)] = is_hit
+        present[s_i, :len(cand)] = True
+        durable[s_i, :len(cand)] = is_blocked
+        owned_c[s_i, :len(cand)] = is_owned
+    return values, hit, present, durable, owned_c

@@ -483,43 +483,52 @@ class _Walker:
         name = text(body.get('name', executable))
         namespace = _join_namespace(scope.namespace, text(body.get('namespace', '')))
         node = NodeLaunch(pkg=pkg, executable=executable, name=name, namespace=namespace, source=where)
-        for item in body.get('param') or []:
-            if isinstance(item, dict) and set(item) == {'from'}:
-                node.params.append(('file', text(item['from'])))
-            elif isinstance(item, dict) and set(item) == {'name', 'value'}:
-                node.params.append(('param', (text(item['name']), text(item['value']))))
-            else:
-                raise LaunchError(f'{where}: node {name}: each param is either {{from: FILE}} '
-                                  'or {name: N, value: V}')
-        for item in body.get('remap') or []:
-            if not isinstance(item, dict) or set(item) != {'from', 'to'}:
-                raise LaunchError(f'{where}: node {name}: each remap is {{from: A, to: B}}')
-            node.remaps.append((text(item['from']), text(item['to'])))
+        _node_params(body, node, text, where)
         if 'args' in body:
             node.args = self.resolver.arguments(body['args'], scope, where)
         if 'respawn' in body:
             node.respawn = self._bool(body['respawn'], scope, where, 'respawn')
-        if 'on_exit' in body:
-            node.on_exit = text(body['on_exit'])
-            if node.on_exit != 'shutdown':
-                raise LaunchError(f'{where}: on_exit: only "shutdown" is supported, got {node.on_exit!r}')
-            if node.respawn:
-                raise LaunchError(f'{where}: node {name}: respawn and on_exit: shutdown contradict each other')
-        if 'respawn_delay' in body:
-            try:
-                node.respawn_delay = float(text(body['respawn_delay']))
-            except ValueError:
-                raise LaunchError(f'{where}: respawn_delay: expected seconds') from None
-        if 'output' in body:
-            node.output = text(body['output'])
-            if node.output not in ('screen', 'log', 'both'):
-                raise LaunchError(f'{where}: output: expected screen, log or both')
+        _node_process_options(body, node, text, where)
         duplicate = next((n for n in self.nodes if n.fully_qualified_name == node.fully_qualified_name), None)
         if duplicate is not None:
             raise LaunchError(f'{where}: node {node.fully_qualified_name} is already launched at '
                               f'{duplicate.source}')
         self.nodes.append(node)
 
+
+def _node_params(body: dict, node: NodeLaunch, text: Callable[[Any], str], where: str) -> None:
+    """A <node>'s `param` (params files and single values) and `remap` entries, in order."""
+    for item in body.get('param') or []:
+        if isinstance(item, dict) and set(item) == {'from'}:
+            node.params.append(('file', text(item['from'])))
+        elif isinstance(item, dict) and set(item) == {'name', 'value'}:
+            node.params.append(('param', (text(item['name']), text(item['value']))))
+        else:
+            raise LaunchError(f'{where}: node {node.name}: each param is either {{from: FILE}} '
+                              'or {name: N, value: V}')
+    for item in body.get('remap') or []:
+        if not isinstance(item, dict) or set(item) != {'from', 'to'}:
+            raise LaunchError(f'{where}: node {node.name}: each remap is {{from: A, to: B}}')
+        node.remaps.append((text(item['from']), text(item['to'])))
+
+
+def _node_process_options(body: dict, node: NodeLaunch, text: Callable[[Any], str], where: str) -> None:
+    """A <node>'s `on_exit` (only shutdown, not with respawn), `respawn_delay` and `output`."""
+    if 'on_exit' in body:
+        node.on_exit = text(body['on_exit'])
+        if node.on_exit != 'shutdown':
+            raise LaunchError(f'{where}: on_exit: only "shutdown" is supported, got {node.on_exit!r}')
+        if node.respawn:
+            raise LaunchError(f'{where}: node {node.name}: respawn and on_exit: shutdown contradict each other')
+    if 'respawn_delay' in body:
+        try:
+            node.respawn_delay = float(text(body['respawn_delay']))
+        except ValueError:
+            raise LaunchError(f'{where}: respawn_delay: expected seconds') from None
+    if 'output' in body:
+        node.output = text(body['output'])
+        if node.output not in ('screen', 'log', 'both'):
+            raise LaunchError(f'{where}: output: expected screen, log or both')
 
 def _join_namespace(outer: str, inner: str) -> str:
     inner = inner.strip()

@@ -79,21 +79,7 @@ class ParamSpec:
                 raise ValueError(f'expected a list of {self.type[:-5]}, got {_describe(value)}')
             item = ParamSpec(self.name, None, '', self.min, self.max, self.choices, type=self.type[:-5])
             return [item.coerce(v) for v in value]
-        if self.type == 'bool':
-            if not isinstance(value, bool):
-                raise ValueError(f'expected true or false, got {_describe(value)}')
-        elif self.type == 'int':
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f'expected a whole number, got {_describe(value)}')
-        elif self.type == 'float':
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f'expected a number, got {_describe(value)}')
-            value = float(value)
-            if math.isnan(value):
-                raise ValueError('expected a number, got NaN')
-        elif self.type == 'str':
-            if not isinstance(value, str):
-                raise ValueError(f'expected text, got {_describe(value)}')
+        value = _of_type(self.type, value)
         if self.min is not None and value < self.min:
             raise ValueError(f'{value!r} is below the minimum {self.min!r}')
         if self.max is not None and value > self.max:
@@ -101,6 +87,23 @@ class ParamSpec:
         if self.choices is not None and value not in self.choices:
             raise ValueError(f"{value!r} is not one of {', '.join(map(repr, self.choices))}")
         return value
+
+
+def _of_type(kind: str, value: Any) -> Any:
+    """`value` as a scalar of `kind` (an int is a float too; NaN is no number), or ValueError."""
+    if kind == 'bool' and not isinstance(value, bool):
+        raise ValueError(f'expected true or false, got {_describe(value)}')
+    if kind == 'int' and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f'expected a whole number, got {_describe(value)}')
+    if kind == 'float':
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f'expected a number, got {_describe(value)}')
+        value = float(value)
+        if math.isnan(value):
+            raise ValueError('expected a number, got NaN')
+    if kind == 'str' and not isinstance(value, str):
+        raise ValueError(f'expected text, got {_describe(value)}')
+    return value
 
 
 def _describe(value: Any) -> str:

@@ -65,6 +65,26 @@ UPDATES_QOS = latched(10)
 OUTBOX_RETRY_S = 5.0
 
 
+def sync_health(status: dict, outbox_error: str | None, salvage_note: str | None, auth_failed: bool,
+                upload_error: str | None) -> tuple[bytes, str]:
+    """(diagnostic level, message) of the agent from the outbox status and the uploader's state,
+    the worst first: the outbox, a salvage, reused sequence numbers, a refused token, the outbox's
+    alarm, the platform away."""
+    if outbox_error:
+        return DiagnosticStatus.ERROR, outbox_error
+    if salvage_note:
+        return DiagnosticStatus.ERROR, salvage_note
+    if status['seq_reused']:
+        return DiagnosticStatus.ERROR, status['alarm']
+    if auth_failed:
+        return DiagnosticStatus.ERROR, f'uploads stopped: {upload_error or "platform refused the token"}'
+    if status['alarm']:
+        return DiagnosticStatus.WARN, status['alarm']
+    if upload_error:
+        return DiagnosticStatus.WARN, f'platform away, {status["pending"]} waiting'
+    return DiagnosticStatus.OK, f'{status["pending"]} events waiting'
+
+
 class SyncAgent(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__('agent', **kwargs)
@@ -306,7 +326,7 @@ class SyncAgent(Node):
             except OutboxUnavailable as exc:
                 self._outbox_failed(exc)
         if status is None:
-            values = {'outbox_error': self.outbox_error or ''}
+            values: dict = {'outbox_error': self.outbox_error or ''}
             level = DiagnosticStatus.ERROR
             message = f'outbox unavailable: {self.outbox_error}'
         else:
@@ -321,21 +341,9 @@ class SyncAgent(Node):
                       'outbox_error': self.outbox_error or '',
                       'salvaged': self.salvage_note or '',
                       'seq_reused': status['seq_reused'], 'stream_id': status['stream_id']}
-            if self.outbox_error:
-                level, message = DiagnosticStatus.ERROR, self.outbox_error
-            elif self.salvage_note:
-                level, message = DiagnosticStatus.ERROR, self.salvage_note
-            elif status['seq_reused']:
-                level, message = DiagnosticStatus.ERROR, status['alarm']
-            elif uploader is not None and uploader.auth_failed:
-                reason = uploader.last_error or 'platform refused the token'
-                level, message = DiagnosticStatus.ERROR, f'uploads stopped: {reason}'
-            elif status['alarm']:
-                level, message = DiagnosticStatus.WARN, status['alarm']
-            elif uploader is not None and uploader.last_error:
-                level, message = DiagnosticStatus.WARN, f'platform away, {status["pending"]} waiting'
-            else:
-                level, message = DiagnosticStatus.OK, f'{status["pending"]} events waiting'
+            level, message = sync_health(status, self.outbox_error, self.salvage_note,
+                                         uploader.auth_failed if uploader is not None else False,
+                                         uploader.last_error if uploader is not None else None)
         array = DiagnosticArray(status=[diagnostic_status('sync: agent', level, message, values)])
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics.publish(array)

@@ -115,7 +115,10 @@ def register(subparsers) -> None:
 
     emit = commands.add_parser('emit', help='append events from a JSON-lines file to the outbox',
                                description='Each line: {"type": ..., "data": {...}} (optional '
-                                           'customer, event_id, time). A line without an '
+                                           'customer, event_id, time, version); the type and '
+                                           'the data must be declared in retail_common/events.py '
+                                           '(a line that is not is reported and skipped). A line '
+                                           'without an '
                                            'event_id gets one made from the file\'s path, the '
                                            'line number and the line\'s content, so running '
                                            'emit again on the same file (after a crash) stores '
@@ -126,6 +129,10 @@ def register(subparsers) -> None:
     _add_outbox(emit, creatable=True)
     emit.add_argument('--robot-id', required=True, help='this robot\'s id')
     emit.add_argument('--from-file', required=True, help='events as JSON lines (- for stdin)')
+    emit.add_argument('--event-contracts', choices=('strict', 'generic'), default='strict',
+                      help='strict (default): each event must match its type declared in retail_common/events.py; '
+                           'generic: only the generic rules (JSON, bounds, privacy), for tests and benches of '
+                           'the outbox itself (as `platform serve --event-contracts`)')
     emit.set_defaults(func=_guarded('emit', _emit))
 
     run = commands.add_parser('run', help='upload the outbox to the platform',
@@ -247,7 +254,7 @@ def _emit(args) -> int:
                             raise OutboxError('no event_id (required when reading stdin, so '
                                               'that a re-run cannot store the event twice)')
                         event['event_id'] = line_event_id(source, number, line)
-                    row = prepare_event(event)   # generic checks; the agent checks contracts
+                    row = prepare_event(event, contract=args.event_contracts == 'strict')
                 except RecursionError:
                     print(f'line {number}: nested too deeply; skipped', file=sys.stderr)
                     skipped += 1

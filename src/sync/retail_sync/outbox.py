@@ -276,14 +276,16 @@ def _short_text(value: Any, name: str) -> str:
     return text
 
 
-def prepare_event(event: dict, contract: bool = False) -> tuple:
+def prepare_event(event: dict, contract: bool = True) -> tuple:
     """Validate one event dict (type, data, optional customer/event_id/time/version) into a row
     (event_id, type, customer, data, time, version); raises OutboxError saying what is wrong.
 
-    `contract`: the payload must match its declared type and version
-    (`retail_common.events.validate_event`); the nodes' way in (the agent's RecordEvents) asks
-    for it. `Outbox.append` and `retailbot sync emit` (tests, benches, tools) check only the
-    generic rules (JSON, bounds, privacy) unless asked (`Outbox(contract=True)`)."""
+    The payload must match its declared type and version (`retail_common.events.validate_event`;
+    an undeclared type is refused in one line naming it and where the types are declared), after
+    the generic rules (JSON, bounds, privacy). `contract=False` is the explicit escape hatch for
+    what must store events of no declared shape: the salvage of rows already stored, and the
+    outbox's own mechanics tests and benches (`Outbox(contract=False)`,
+    `sync emit --event-contracts generic`)."""
     kind = _short_text(event.get('type'), 'type').strip()
     if not kind:
         raise OutboxError('event has no type')
@@ -341,7 +343,7 @@ class Outbox:
     def __init__(self, path: str | Path, limits: Limits = Limits(), *, create: bool = True,
                  busy_timeout_s: float = 30.0,
                  clock: Callable[[], tuple[str, float]] = system_clock,
-                 contract: bool = False, readonly: bool = False) -> None:
+                 contract: bool = True, readonly: bool = False) -> None:
         self.path = Path(path)
         self.limits = limits
         self.contract = contract
@@ -865,6 +867,15 @@ def salvage(path: str | Path, limits: Limits = Limits(), reason: str = '',
     one at `path` and copy into it every pending and quarantined event that can still be read,
     with their sequence numbers; later events continue after the highest one seen."""
     path = Path(path)
+    aside = _set_aside(path)
+    rows = _read_damaged(aside)
+    outbox = Outbox(path, limits, clock=clock)
+    copied = _copy_salvaged(outbox, rows)
+    return outbox, Salvage(aside, copied, reason)
+
+
+def _set_aside(path: Path) -> Path:
+    """Rename a damaged outbox (and its -wal/-shm) to `<name>.damaged-<time>[-n]`; the new name."""
     stamp = time.strftime('%Y%m%dT%H%M%S')
     aside = path.with_name(f'{path.name}.damaged-{stamp}')
     counter = 1
@@ -876,44 +887,64 @@ def salvage(path: str | Path, limits: Limits = Limits(), reason: str = '',
         side = Path(str(path) + suffix)
         if side.exists():
             os.replace(side, Path(str(aside) + suffix))
-    pending: list[tuple] = []
-    held: list[tuple] = []
-    delivered: list[tuple] = []
-    stream_id = ''
-    top = 0
+    return aside
+
+
+@dataclass
+class _Salvaged:
+    """What could still be read of a damaged outbox."""
+    pending: list[tuple] = field(default_factory=list)
+    held: list[tuple] = field(default_factory=list)
+    delivered: list[tuple] = field(default_factory=list)
+    stream_id: str = ''
+    top: int = 0                              # the highest sequence number handed out
+
+
+def _read_damaged(aside: Path) -> _Salvaged:
+    """Every row of a damaged outbox that can still be read (nothing of one that is no database)."""
+    found = _Salvaged()
     try:
         old = sqlite3.connect(f'file:{aside}?mode=ro', uri=True, timeout=1.0)
         try:
             columns = [row[1] for row in old.execute('PRAGMA table_info(events)')]
             mono = 'mono' if 'mono' in columns else '0'
             version = 'version' if 'version' in columns else '1'
-            pending = list(_readable_rows(old, 'events', f'seq, event_id, type, customer, data, '
-                                                         f'time, {mono}, {version}'))
-            held = list(_readable_rows(old, 'quarantine', 'seq, event_id, type, customer, data, '
-                                                          'time, reason, quarantined_at'))
-            try:
-                delivered = list(_readable_rows(old, 'delivered', 'seq, event_id, digest, mono'))
-            except sqlite3.Error:
-                delivered = []
-            try:
-                stream_id = old.execute("SELECT value FROM meta WHERE key = 'stream_id'"
-                                        ).fetchone()[0]
-            except (sqlite3.Error, TypeError):
-                stream_id = ''
-            try:
-                top = int(old.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
-                          .fetchone()[0])
-            except (sqlite3.Error, TypeError):
-                top = 0
+            found.pending = list(_readable_rows(old, 'events', f'seq, event_id, type, customer, data, '
+                                                               f'time, {mono}, {version}'))
+            found.held = list(_readable_rows(old, 'quarantine', 'seq, event_id, type, customer, data, '
+                                                                'time, reason, quarantined_at'))
+            found.delivered = _optional_rows(old, 'delivered', 'seq, event_id, digest, mono')
+            found.stream_id = _scalar(old, "SELECT value FROM meta WHERE key = 'stream_id'", '')
+            found.top = _scalar(old, "SELECT seq FROM sqlite_sequence WHERE name = 'events'", 0, int)
         finally:
             old.close()
     except sqlite3.Error:
         pass                                  # not a database at all: nothing to salvage
-    outbox = Outbox(path, limits, clock=clock)
+    return found
+
+
+def _optional_rows(db: sqlite3.Connection, table: str, columns: str) -> list[tuple]:
+    try:
+        return list(_readable_rows(db, table, columns))
+    except sqlite3.Error:
+        return []
+
+
+def _scalar(db: sqlite3.Connection, query: str, default: Any, convert: Callable[[Any], Any] = lambda v: v) -> Any:
+    """The first column of the first row of `query` (converted), `default` when it cannot be read."""
+    try:
+        return convert(db.execute(query).fetchone()[0])
+    except (sqlite3.Error, TypeError):
+        return default
+
+
+def _copy_salvaged(outbox: Outbox, rows: _Salvaged) -> int:
+    """Copy the salvaged rows into a fresh outbox (damaged events are left out); how many
+    pending events were copied. Sequence numbers go on after the highest one seen."""
     copied = 0
     with outbox._lock, outbox._txn():
         now = outbox.now()
-        for row in pending:
+        for row in rows.pending:
             try:
                 prepare_event(dict(event_id=row[1], type=row[2], customer=row[3], data=row[4],
                                    time=row[5], version=row[7]), contract=False)
@@ -924,22 +955,22 @@ def salvage(path: str | Path, limits: Limits = Limits(), reason: str = '',
                 'version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
                 (*row[:6], min(float(row[6] or 0), now), row[7]))
             copied += cursor.rowcount
-        for row in held:
+        for row in rows.held:
             outbox._db.execute('INSERT OR IGNORE INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?)', row)
-        for row in delivered:
+        for row in rows.delivered:
             outbox._db.execute('INSERT OR IGNORE INTO delivered (seq, event_id, digest, mono) '
                                'VALUES (?, ?, ?, ?)', (*row[:3], min(float(row[3] or 0), now)))
-        if isinstance(stream_id, str) and stream_id:
-            outbox._set_meta('stream_id', stream_id[:64])    # the same stream goes on
-        top = max([top, *(row[0] for row in pending), *(row[0] for row in held),
-                   *(row[0] for row in delivered)])
+        if isinstance(rows.stream_id, str) and rows.stream_id:
+            outbox._set_meta('stream_id', rows.stream_id[:64])    # the same stream goes on
+        top = max([rows.top, *(row[0] for row in rows.pending), *(row[0] for row in rows.held),
+                   *(row[0] for row in rows.delivered)])
         if top:
             outbox._db.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'events'",
                                (top,))
             if not outbox._db.execute("SELECT 1 FROM sqlite_sequence WHERE name = 'events'").fetchone():
                 outbox._db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)",
                                    (top,))
-    return outbox, Salvage(aside, copied, reason)
+    return copied
 
 
 def open_or_salvage(path: str | Path, limits: Limits = Limits(),

@@ -108,6 +108,64 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return min(max(0.0, seconds), RETRY_AFTER_MAX_S)
 
 
+def answer_results(response: httpx.Response) -> tuple[Any, list]:
+    """(acked, results) of a 2xx answer; TransientError (nothing deleted) when it is not a JSON
+    object with a list of per-event results."""
+    try:
+        answer: Any = response.json()
+    except ValueError:
+        raise TransientError('platform answered 2xx with a garbled body; nothing deleted') from None
+    if not isinstance(answer, dict):
+        raise TransientError('platform answered 2xx without a JSON object; nothing deleted')
+    acked, results = answer.get('acked'), answer.get('results')
+    if results is None:
+        raise TransientError(f'platform answered acked={acked!r} without per-event results; '
+                             f'nothing deleted (events leave only when confirmed by id)')
+    if not isinstance(results, list):
+        raise TransientError('platform answered with results that are not a list; nothing '
+                             'deleted')
+    return acked, results
+
+
+@dataclass
+class Verdicts:
+    """The platform's per-event results sorted against the batch sent."""
+    confirmed: list[int]                     # seq of the events confirmed by id
+    rejected: list[tuple[Event, str]]        # (event, reason) rejected by id
+    unknown: int                             # entries naming no event of the batch, or no known status
+    contradicted: set[str]                   # event ids given both an OK and a rejected verdict
+
+
+def sort_verdicts(batch: list[Event], results: list) -> Verdicts:
+    """Which events of `batch` the results confirm or reject by id; an event given contradicting
+    verdicts is neither (kept pending). At most 4 results an event are read."""
+    by_id = {event.event_id: event for event in batch}
+    verdicts: dict[str, tuple[str, str]] = {}
+    contradicted: set[str] = set()
+    unknown = 0
+    for item in results[:4 * len(batch) + 16]:
+        event_id = item.get('event_id') if isinstance(item, dict) else None
+        verdict = item.get('status') if isinstance(item, dict) else None
+        if (not isinstance(event_id, str) or event_id not in by_id
+                or verdict not in (*OK_STATUSES, 'rejected')):
+            unknown += 1
+            continue
+        ok = verdict in OK_STATUSES
+        reason = item.get('reason')
+        reason = reason[:MAX_REASON_CHARS] if isinstance(reason, str) else ''
+        previous = verdicts.get(event_id)
+        if previous is not None and (previous[0] in OK_STATUSES) != ok:
+            contradicted.add(event_id)
+        verdicts[event_id] = (verdict, reason)
+    confirmed = [event.seq for event_id, event in by_id.items()
+                 if event_id not in contradicted
+                 and verdicts.get(event_id, ('',))[0] in OK_STATUSES]
+    rejected = [(event, verdicts[event_id][1]) for event_id, event in by_id.items()
+                if event_id not in contradicted
+                and verdicts.get(event_id, ('',))[0] == 'rejected']
+    return Verdicts(confirmed, rejected, unknown, contradicted)
+
+
 @dataclass
 class UploaderConfig:
     platform_url: str
@@ -267,43 +325,9 @@ class Uploader:
 
     def _apply_answer(self, batch: list[Event], response: httpx.Response) -> tuple[int, int]:
         """Delete exactly the events the answer confirms by id; quarantine the rejected ones."""
-        try:
-            answer: Any = response.json()
-        except ValueError:
-            raise TransientError('platform answered 2xx with a garbled body; nothing deleted') from None
-        if not isinstance(answer, dict):
-            raise TransientError('platform answered 2xx without a JSON object; nothing deleted')
-        acked, results = answer.get('acked'), answer.get('results')
-        if results is None:
-            raise TransientError(f'platform answered acked={acked!r} without per-event results; '
-                                 f'nothing deleted (events leave only when confirmed by id)')
-        if not isinstance(results, list):
-            raise TransientError('platform answered with results that are not a list; nothing '
-                                 'deleted')
-        by_id = {event.event_id: event for event in batch}
-        verdicts: dict[str, tuple[str, str]] = {}
-        contradicted: set[str] = set()
-        unknown = 0
-        for item in results[:4 * len(batch) + 16]:
-            event_id = item.get('event_id') if isinstance(item, dict) else None
-            verdict = item.get('status') if isinstance(item, dict) else None
-            if (not isinstance(event_id, str) or event_id not in by_id
-                    or verdict not in (*OK_STATUSES, 'rejected')):
-                unknown += 1
-                continue
-            ok = verdict in OK_STATUSES
-            reason = item.get('reason')
-            reason = reason[:MAX_REASON_CHARS] if isinstance(reason, str) else ''
-            previous = verdicts.get(event_id)
-            if previous is not None and (previous[0] in OK_STATUSES) != ok:
-                contradicted.add(event_id)
-            verdicts[event_id] = (verdict, reason)
-        confirmed = [event.seq for event_id, event in by_id.items()
-                     if event_id not in contradicted
-                     and verdicts.get(event_id, ('',))[0] in OK_STATUSES]
-        rejected = [(event, verdicts[event_id][1]) for event_id, event in by_id.items()
-                    if event_id not in contradicted
-                    and verdicts.get(event_id, ('',))[0] == 'rejected']
+        acked, results = answer_results(response)
+        sorted_out = sort_verdicts(batch, results)
+        confirmed, rejected = sorted_out.confirmed, sorted_out.rejected
         if confirmed:
             self.outbox.delete(confirmed)
         reused = []
@@ -312,23 +336,27 @@ class Uploader:
             if reason.startswith('seq_reused'):
                 reused.append(event)
         if reused:
-            self.seq_reused += len(reused)
-            detail = (f'seq {reused[0].seq} (event {reused[0].event_id}) and '
-                      f'{len(reused) - 1} more refused as seq_reused')
-            self.outbox.note_seq_reused(len(reused), detail)
-            self.log(f'ERROR: {detail}: another outbox of robot {self.config.robot_id} already '
-                     'sent these sequence numbers; events kept in quarantine')
+            self._note_seq_reused(reused)
         missing = len(batch) - len(confirmed) - len(rejected)
-        if missing or unknown or contradicted or acked != len(confirmed):
+        if missing or sorted_out.unknown or sorted_out.contradicted or acked != len(confirmed):
             self.log(f'platform answer for {len(batch)} events: {len(confirmed)} confirmed, '
                      f'{len(rejected)} rejected, {missing} not confirmed (kept pending)'
-                     + (f', {unknown} unknown entries ignored' if unknown else '')
-                     + (f', {len(contradicted)} with contradicting verdicts' if contradicted else '')
+                     + (f', {sorted_out.unknown} unknown entries ignored' if sorted_out.unknown else '')
+                     + (f', {len(sorted_out.contradicted)} with contradicting verdicts'
+                        if sorted_out.contradicted else '')
                      + (f'; acked={acked!r} not trusted' if acked != len(confirmed) else ''))
         if not confirmed and not rejected:
             raise TransientError(f'platform confirmed none of the {len(batch)} events sent; '
                                  'all kept pending')
         return len(confirmed), len(rejected)
+
+    def _note_seq_reused(self, reused: list[Event]) -> None:
+        self.seq_reused += len(reused)
+        detail = (f'seq {reused[0].seq} (event {reused[0].event_id}) and '
+                  f'{len(reused) - 1} more refused as seq_reused')
+        self.outbox.note_seq_reused(len(reused), detail)
+        self.log(f'ERROR: {detail}: another outbox of robot {self.config.robot_id} already '
+                 'sent these sequence numbers; events kept in quarantine')
 
     def upload_once(self, flush: bool = True) -> int:
         """Send one batch if one is due; returns events delivered or quarantined (0: nothing due).

@@ -325,19 +325,21 @@ class UiModel:
             self.guide, self.plan = None, []
 
     # -- navigation --------------------------------------------------------------------------
-    def on_arrival(self, zone: str, narration_key: str = '', stop_index: int = 0, stop_count: int = 0) -> None:
+    def on_arrival(self, zone: str, narration_zh: str = '', stop_index: int = 0, stop_count: int = 0,
+                   narration_en: str = '') -> None:
         with self.lock:
-            self._arrived(zone, stop_index, stop_count, narration_key)
+            self._arrived(zone, stop_index, stop_count, narration_zh, narration_en)
             self._changed()
 
-    def _arrived(self, zone: str, stop_index: int, stop_count: int, narration_key: str = '') -> None:
+    def _arrived(self, zone: str, stop_index: int, stop_count: int, narration_zh: str = '',
+                 narration_en: str = '') -> None:
         if self.arrival and self.arrival['zone'] == zone and self.guide is None:
             return                                        # the same arrival from the topic and the event
         info = self.zones.get(zone)
         self.arrival = {'zone': zone, 'name_zh': info.name_zh if info else zone, 'name_en': info.name_en if info else zone,
-                        'tour': stop_count > 1 or bool(narration_key),   # a guide goal is a one-stop mission
+                        'tour': stop_count > 1 or bool(narration_zh or narration_en),   # a guide goal: one stop
                         'stop_index': stop_index, 'stop_count': stop_count,
-                        'narration_key': narration_key,
+                        'narration_zh': narration_zh, 'narration_en': narration_en,
                         'products': [self._card(p) for p in self.store.promotions()
                                      if self.store.zone_of(p) == zone][:CARD_LIMIT]}
         self.guide, self.plan = None, []

@@ -251,7 +251,7 @@ class UiServerNode(Node):
         self.get_logger().info(f"staff request {entry['id']}: {entry['reason']}")
 
     def _on_arrival(self, msg: PlaceArrival) -> None:
-        self.model.on_arrival(msg.zone, msg.narration_key, msg.stop_index, msg.stop_count)
+        self.model.on_arrival(msg.zone, msg.narration_zh, msg.stop_index, msg.stop_count, msg.narration_en)
 
     def _on_plan(self, msg: PathMsg) -> None:
         self.model.on_plan([(ps.pose.position.x, ps.pose.position.y) for ps in msg.poses[:2000]])
