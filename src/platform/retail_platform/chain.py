@@ -120,6 +120,25 @@ class _NeedsLock(Exception):
     """An answer needs a version of its own: build it again under the change lock."""
 
 
+
+def member_plan(relevant: set[str], held: dict, since: int | None,
+                changed: set[str]) -> tuple[list[str], list[str], list[str]]:
+    """(members to send, ids the answer drops, ids the robot no longer holds) for a robot that
+    applied answers up to `since` (None: a snapshot, which replaces its members whole).
+    `held`: member id -> its robot_members row (sent_version, dropped_version)."""
+    if since is None:
+        return sorted(relevant), [], sorted(m for m in held if m not in relevant)
+
+    def holds(r) -> bool:     # as far as the answers the robot applied go
+        return r.sent_version <= since and not (
+            r.dropped_version is not None and r.dropped_version <= since)
+
+    send = sorted(m for m in relevant if m not in held or not holds(held[m])
+                  or m in changed or held[m].dropped_version is not None)
+    drop = sorted(m for m, r in held.items() if m not in relevant
+                  and (r.dropped_version is None or r.dropped_version > since))
+    return send, drop, drop
+
 class ChainError(ValueError):
     """A request the chain data refuses (one line: why)."""
 
@@ -510,22 +529,7 @@ class Chain:
         relevant = self._relevant(c, place, now)
         held = {r.member_id: r for r in c.execute(sa.select(robot_members).where(
             robot_members.c.robot_id == place.robot_id))}
-        applied = -1 if since is None else since
-
-        def holds(r) -> bool:     # as far as the answers the robot applied go
-            return r.sent_version <= applied and not (
-                r.dropped_version is not None and r.dropped_version <= applied)
-
-        if since is None:         # a snapshot replaces the robot's members whole
-            send = sorted(relevant)
-            drop = []
-            gone = sorted(m for m in held if m not in relevant)
-        else:
-            send = sorted(m for m in relevant if m not in held or not holds(held[m])
-                          or m in changed or held[m].dropped_version is not None)
-            drop = sorted(m for m, r in held.items() if m not in relevant
-                          and (r.dropped_version is None or r.dropped_version > applied))
-            gone = drop
+        send, drop, gone = member_plan(relevant, held, since, changed)
         if (send or gone) and since is not None and version == since:
             if not locked:
                 raise _NeedsLock()
@@ -535,19 +539,23 @@ class Chain:
         for start in range(0, len(send), CHUNK):
             rows += [self._member_row(r) for r in c.execute(
                 sa.select(members).where(members.c.member_id.in_(send[start:start + CHUNK])))]
+        self._note_members_sent(c, place.robot_id, held, send, gone, version)
+        return sorted(rows, key=lambda r: r['member_id']), drop, version
+
+    def _note_members_sent(self, c: sa.Connection, robot_id: str, held: dict, send: list[str],
+                           gone: list[str], version: int) -> None:
         rm = robot_members.c
         for m in send:
             if m in held:
-                c.execute(robot_members.update().where(rm.robot_id == place.robot_id, rm.member_id == m)
+                c.execute(robot_members.update().where(rm.robot_id == robot_id, rm.member_id == m)
                           .values(sent_version=version, dropped_version=None))
             else:
-                c.execute(robot_members.insert().values(robot_id=place.robot_id, member_id=m,
+                c.execute(robot_members.insert().values(robot_id=robot_id, member_id=m,
                                                         sent_version=version))
         for m in gone:
-            c.execute(robot_members.update().where(rm.robot_id == place.robot_id, rm.member_id == m,
+            c.execute(robot_members.update().where(rm.robot_id == robot_id, rm.member_id == m,
                                                    rm.dropped_version.is_(None))
                       .values(dropped_version=version))
-        return sorted(rows, key=lambda r: r['member_id']), drop, version
 
     def _tombstones(self, c: sa.Connection, place: RobotPlace) -> list[str]:
         confirmed = sa.select(forget_robots.c.member_id).where(
