@@ -235,7 +235,7 @@ def run_engine(name: str, target: str, args) -> dict:
                       for r in range(args.robots, args.robots + backlog_robots)}
     server, url = serve(target, args.workers, name)
     try:
-        seconds, tally = asyncio.run(throughput(url, tokens, bodies))
+        seconds, tally = asyncio.run(throughput(url, tokens[:args.robots], bodies))
         live = list(range(args.robots + backlog_robots, robots))
         drain = asyncio.run(backlog(url, tokens, backlog_bodies, live, args.live_batch,
                                     args.live_interval))
