@@ -265,15 +265,15 @@ def run_engine(name: str, target: str, args) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--robots', type=int, default=200, help='throughput: robots')
-    parser.add_argument('--stores', type=int, default=100, help='throughput: stores')
+    parser.add_argument('--robots', type=int, default=100, help='throughput: robots')
+    parser.add_argument('--stores', type=int, default=50, help='throughput: stores')
     parser.add_argument('--batches', type=int, default=3, help='throughput: batches per robot')
     parser.add_argument('--size', type=int, default=100, help='throughput: events per batch')
-    parser.add_argument('--backlog-stores', type=int, default=5)
+    parser.add_argument('--backlog-stores', type=int, default=2)
     parser.add_argument('--backlog-days', type=int, default=7)
     parser.add_argument('--events-per-day', type=int, default=300,
                         help='events a robot makes in a day (backlog size)')
-    parser.add_argument('--live-robots', type=int, default=100)
+    parser.add_argument('--live-robots', type=int, default=40)
     parser.add_argument('--live-batch', type=int, default=10, help='events per live batch')
     parser.add_argument('--live-interval', type=float, default=2.0,
                         help='seconds between a live robot\'s batches')
