@@ -1,17 +1,28 @@
 """Platform ingest at chain scale: many light robots on loopback, PostgreSQL and SQLite side by
-side in one run.
+side in one run, two scenarios per engine.
 
 For each engine: a fresh database (PostgreSQL: a throwaway 15 cluster started here, as in the
-tests; SQLite: a file), S stores and R robots provisioned with their own tokens, then
-`retailbot platform serve --workers W` and R asyncio clients (httpx), each uploading B gzip
-batches of N declared events (dialogue turns, guide missions, greetings; ~300-400 bytes each as
-JSON) one after the other as the robot's uploader does, re-sending on 429/503. Measured: events/s
-stored (from the first request to the last answer), p50/p99 acknowledgement latency, and then
-the database is counted: every event stored exactly once (0 lost, 0 twice) or the run fails.
-Prints the figures of both engines and the ratio PostgreSQL/SQLite.
+tests; SQLite: a file), the stores and robots provisioned with their own tokens, then
+`retailbot platform serve --workers W` and light asyncio clients (httpx, one connection pool)
+sending gzip batches (level 1, as the robot's uploader) of declared events in a realistic mix
+(dialogue turns, guide missions, greetings; ~250-400 bytes each as JSON), re-sending on 429/503
+after Retry-After as the uploader does. The request bodies are built before the clock starts.
 
-    .venv/bin/python benches/platform_scale.py                      # 200 robots, 100 stores
-    .venv/bin/python benches/platform_scale.py --robots 2000 --stores 1000 --batches 5 --workers 2
+  throughput  R robots in S stores, each uploading B batches of N events back to back (a
+              robot's uploader draining its outbox): events/s stored, p50/p99 ack latency.
+  backlog     K stores (2 robots each) come back after D days offline with E events per robot
+              per day and drain their backlog in batches of 500 (the uploader's batch_size),
+              while L live robots in other stores each send a batch of `--live-batch` events
+              every `--live-interval` s (open loop): drain time and rate, live p50/p99 ack.
+              The drain time of the full-size backlog (50 stores, 7 days) is projected from the
+              measured rate when the run is smaller (said so in the output).
+
+After each scenario the database is counted: every event stored exactly once (0 lost, 0 twice)
+or the run fails. Prints both engines' figures and the ratios PostgreSQL/SQLite.
+
+    .venv/bin/python benches/platform_scale.py                 # a few minutes on 2 shared cores
+    .venv/bin/python benches/platform_scale.py --robots 2000 --stores 1000 --batches 5 \\
+        --backlog-stores 50 --backlog-days 7 --events-per-day 2000 --live-robots 1900
 """
 from __future__ import annotations
 
@@ -19,12 +30,13 @@ import argparse
 import asyncio
 import gzip
 import json
-import random
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -37,6 +49,8 @@ from retail_platform.storage import Storage  # noqa: E402
 
 BIN = Path(sys.prefix) / 'bin'
 ADMIN = 'bench-admin'
+UPLOADER_BATCH = 500          # retail_sync.uploader.UploaderConfig.batch_size
+FULL_BACKLOG_STORES, FULL_BACKLOG_DAYS = 50, 7
 
 
 def payload(i: int) -> tuple[str, dict]:
@@ -52,109 +66,220 @@ def payload(i: int) -> tuple[str, dict]:
     return 'greeting', {'member': i % 5 == 0, 'vip': False, 'appointment': False}
 
 
-def batch(robot: int, start: int, size: int) -> bytes:
+def batch(robot: int, start: int, size: int, first_time: float, step_s: float = 0.001) -> bytes:
     events = []
-    now = time.time()
     for seq in range(start, start + size):
         kind, data = payload(seq)
         events.append({'event_id': f'r{robot}-{seq}', 'seq': seq, 'type': kind, 'version': 1,
-                       'customer': f'p-{seq % 997:05d}', 'time': now - 60 + seq * 0.001,
+                       'customer': f'p-{seq % 997:05d}', 'time': first_time + seq * step_s,
                        'data': data})
-    return gzip.compress(json.dumps({'events': events}, ensure_ascii=False).encode())
+    return gzip.compress(json.dumps({'events': events}, ensure_ascii=False).encode(),
+                         compresslevel=1)
 
 
-async def robot_client(client: httpx.AsyncClient, robot: int, token: str, batches: int,
-                       size: int, latencies: list[float], acked: list[int]) -> None:
+@dataclass
+class Tally:
+    latencies: list[float] = field(default_factory=list)
+    acked: int = 0
+    retries: int = 0
+
+
+async def send(client: httpx.AsyncClient, robot: int, token: str, body: bytes, tally: Tally) -> None:
     headers = {'Authorization': f'Bearer {token}', 'Content-Encoding': 'gzip',
                'Content-Type': 'application/json'}
-    await asyncio.sleep(random.random())              # robots do not start in lockstep
-    for number in range(batches):
-        body = batch(robot, number * size, size)
-        while True:
-            started = time.perf_counter()
-            try:
-                response = await client.post(f'/v1/robots/robot-{robot}/events', content=body,
-                                             headers=headers)
-            except httpx.HTTPError:
-                await asyncio.sleep(0.5)
-                continue
-            if response.status_code in (429, 503):
-                await asyncio.sleep(float(response.headers.get('retry-after', '1')))
-                continue
-            response.raise_for_status()
-            latencies.append(time.perf_counter() - started)
-            acked.append(response.json()['acked'])
-            break
-
-
-async def load(url: str, tokens: list[str], batches: int, size: int) -> tuple[float, list[float], int]:
-    latencies: list[float] = []
-    acked: list[int] = []
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+    while True:
         started = time.perf_counter()
-        await asyncio.gather(*(robot_client(client, i, token, batches, size, latencies, acked)
-                               for i, token in enumerate(tokens)))
-        elapsed = time.perf_counter() - started
-    return elapsed, latencies, sum(acked)
+        try:
+            response = await client.post(f'/v1/robots/robot-{robot}/events', content=body,
+                                         headers=headers)
+        except httpx.HTTPError:
+            tally.retries += 1
+            await asyncio.sleep(0.5)
+            continue
+        if response.status_code in (429, 503):
+            tally.retries += 1
+            await asyncio.sleep(float(response.headers.get('retry-after', '1')))
+            continue
+        response.raise_for_status()
+        tally.latencies.append(time.perf_counter() - started)
+        tally.acked += response.json()['acked']
+        return
+
+
+def client(url: str) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
+    return httpx.AsyncClient(base_url=url, timeout=300, limits=limits)
+
+
+async def throughput(url: str, tokens: list[str], bodies: list[list[bytes]]) -> tuple[float, Tally]:
+    tally = Tally()
+
+    async def robot(index: int) -> None:
+        await asyncio.sleep(index * 0.5 / len(tokens))       # robots do not start in lockstep
+        for body in bodies[index]:
+            await send(http, index, tokens[index], body, tally)
+    async with client(url) as http:
+        started = time.perf_counter()
+        await asyncio.gather(*(robot(i) for i in range(len(tokens))))
+        return time.perf_counter() - started, tally
+
+
+async def backlog(url: str, tokens: list[str], backlog_bodies: dict[int, list[bytes]],
+                  live: list[int], live_batch: int, interval: float) -> dict:
+    drained, live_tally = Tally(), Tally()
+    done = asyncio.Event()
+    live_sent: dict[int, int] = {r: 0 for r in live}
+
+    async def drainer(index: int) -> None:
+        for body in backlog_bodies[index]:
+            await send(http, index, tokens[index], body, drained)
+
+    async def live_robot(index: int) -> None:
+        await asyncio.sleep(interval * (live.index(index) / max(1, len(live))))
+        pending: set[asyncio.Task] = set()
+        while not done.is_set():
+            start = live_sent[index]
+            live_sent[index] += live_batch
+            body = batch(index, start, live_batch, time.time() - 1)
+            task = asyncio.create_task(send(http, index, tokens[index], body, live_tally))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            await asyncio.sleep(interval)
+        await asyncio.gather(*pending)
+
+    async with client(url) as http:
+        started = time.perf_counter()
+        lives = [asyncio.create_task(live_robot(r)) for r in live]
+        await asyncio.gather(*(drainer(r) for r in backlog_bodies))
+        seconds = time.perf_counter() - started
+        done.set()
+        await asyncio.gather(*lives)
+    return {'drain_s': seconds, 'drained': drained, 'live': live_tally, 'live_sent': live_sent}
+
+
+def serve(target: str, workers: int, name: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    server = subprocess.Popen([str(BIN / 'retailbot'), 'platform', 'serve', '--database', target,
+                               '--port', str(port), '--token', ADMIN, '--workers', str(workers),
+                               '--store-rate', '1000000', '--store-burst', '1000000'],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    url = f'http://127.0.0.1:{port}'
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(url + '/v1/ready', timeout=2).status_code == 200:
+                return server, url
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f'{name}: the platform did not start')
+        time.sleep(0.2)
+
+
+def count(target: str, expected: dict[str, int], name: str) -> None:
+    """Every robot's events stored exactly once: rows == distinct ids == what was sent."""
+    storage = Storage(target)
+    try:
+        with storage.engine.connect() as connection:
+            rows = dict(connection.execute(sa.text(
+                'SELECT robot_id, count(*) FROM events GROUP BY robot_id')).all())
+            distinct = connection.execute(sa.text(
+                'SELECT count(*) FROM (SELECT DISTINCT robot_id, event_id FROM events) AS d')).scalar()
+    finally:
+        storage.close()
+    wrong = {r: (rows.get(r, 0), n) for r, n in expected.items() if rows.get(r, 0) != n}
+    if wrong or distinct != sum(rows.values()) or set(rows) - set(expected):
+        raise SystemExit(f'{name}: NOT exactly once: {len(wrong)} robots with rows != sent, '
+                         f'e.g. {list(wrong.items())[:3]}; {sum(rows.values())} rows, '
+                         f'{distinct} distinct')
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float('nan')
 
 
 def run_engine(name: str, target: str, args) -> dict:
-    storage = Storage(target)
+    live_robots = args.live_robots
+    backlog_robots = 2 * args.backlog_stores
+    # robots 0..R-1: throughput; then the backlog robots (2 per store in their own stores),
+    # then the live robots (other stores)
+    total_stores = args.stores + args.backlog_stores + max(1, live_robots // 2)
+    robots = args.robots + backlog_robots + live_robots
+    tokens: list[str] = []
     from retail_platform.database import upgrade
-    upgrade(storage.engine)
-    for s in range(args.stores):
-        storage.add_store(f'store-{s}', f'Store {s}')
-    tokens = [storage.issue_robot_token(f'robot-{r}', f'store-{r % args.stores}')
-              for r in range(args.robots)]
-    storage.close()
-    port = free_port()
-    server = subprocess.Popen([str(BIN / 'retailbot'), 'platform', 'serve', '--database', target,
-                               '--port', str(port), '--token', ADMIN, '--workers',
-                               str(args.workers), '--store-rate', '1000000',
-                               '--store-burst', '1000000'],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f'http://127.0.0.1:{port}'
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + '/v1/ready', timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f'{name}: the platform did not start')
-            time.sleep(0.2)
-        elapsed, latencies, acked = asyncio.run(load(url, tokens, args.batches, args.size))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    expected = args.robots * args.batches * args.size
     storage = Storage(target)
-    with storage.engine.connect() as connection:
-        rows = connection.execute(sa.text('SELECT count(*) FROM events')).scalar()
-        distinct = connection.execute(sa.text(
-            'SELECT count(*) FROM (SELECT DISTINCT robot_id, event_id FROM events) AS d')).scalar()
-    storage.close()
-    if not (rows == distinct == expected == acked):
-        raise SystemExit(f'{name}: {expected} sent, {acked} acked, {rows} rows, {distinct} '
-                         'distinct: NOT exactly once')
-    latencies.sort()
-    return {'engine': name, 'events': expected, 'seconds': elapsed,
-            'events_per_s': expected / elapsed,
-            'p50_ack_ms': 1000 * statistics.median(latencies),
-            'p99_ack_ms': 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]}
+    try:
+        upgrade(storage.engine)
+        for s in range(total_stores):
+            storage.add_store(f'store-{s}', f'Store {s}')
+        for r in range(robots):
+            if r < args.robots:
+                store = r % args.stores
+            elif r < args.robots + backlog_robots:
+                store = args.stores + (r - args.robots) // 2
+            else:
+                store = args.stores + args.backlog_stores + (r - args.robots - backlog_robots) // 2
+            tokens.append(storage.issue_robot_token(f'robot-{r}', f'store-{store}'))
+    finally:
+        storage.close()
+    now = time.time()
+    bodies = [[batch(r, b * args.size, args.size, now - 60)
+               for b in range(args.batches)] for r in range(args.robots)]
+    per_robot = args.backlog_days * args.events_per_day
+    step = args.backlog_days * 86400 / max(1, per_robot)
+    backlog_bodies = {r: [batch(r, start, min(UPLOADER_BATCH, per_robot - start),
+                                now - args.backlog_days * 86400, step)
+                          for start in range(0, per_robot, UPLOADER_BATCH)]
+                      for r in range(args.robots, args.robots + backlog_robots)}
+    server, url = serve(target, args.workers, name)
+    try:
+        seconds, tally = asyncio.run(throughput(url, tokens[:args.robots], bodies))
+        live = list(range(args.robots + backlog_robots, robots))
+        drain = asyncio.run(backlog(url, tokens, backlog_bodies, live, args.live_batch,
+                                    args.live_interval))
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=60)
+    expected = {f'robot-{r}': args.batches * args.size for r in range(args.robots)}
+    expected |= {f'robot-{r}': per_robot for r in backlog_bodies}
+    expected |= {f'robot-{r}': n for r, n in drain['live_sent'].items() if n}
+    count(target, expected, name)
+    sent = args.robots * args.batches * args.size
+    if tally.acked != sent:
+        raise SystemExit(f'{name}: {sent} sent, {tally.acked} acked')
+    backlog_events = per_robot * backlog_robots
+    rate = backlog_events / drain['drain_s']
+    full = FULL_BACKLOG_STORES * 2 * FULL_BACKLOG_DAYS * args.events_per_day
+    live = drain['live']
+    return {'engine': name, 'events': sent, 'seconds': seconds, 'events_per_s': sent / seconds,
+            'p50_ack_ms': 1000 * statistics.median(tally.latencies),
+            'p99_ack_ms': 1000 * percentile(tally.latencies, 0.99), 'retries': tally.retries,
+            'backlog_events': backlog_events, 'drain_s': drain['drain_s'], 'drain_rate': rate,
+            'full_backlog_events': full, 'full_drain_min': full / rate / 60,
+            'live_events': live.acked,
+            'live_p50_ms': 1000 * statistics.median(live.latencies) if live.latencies else 0,
+            'live_p99_ms': 1000 * percentile(live.latencies, 0.99)}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--robots', type=int, default=200)
-    parser.add_argument('--stores', type=int, default=100)
-    parser.add_argument('--batches', type=int, default=5, help='batches per robot')
-    parser.add_argument('--size', type=int, default=100, help='events per batch')
+    parser.add_argument('--robots', type=int, default=100, help='throughput: robots')
+    parser.add_argument('--stores', type=int, default=50, help='throughput: stores')
+    parser.add_argument('--batches', type=int, default=3, help='throughput: batches per robot')
+    parser.add_argument('--size', type=int, default=100, help='throughput: events per batch')
+    parser.add_argument('--backlog-stores', type=int, default=2)
+    parser.add_argument('--backlog-days', type=int, default=7)
+    parser.add_argument('--events-per-day', type=int, default=300,
+                        help='events a robot makes in a day (backlog size)')
+    parser.add_argument('--live-robots', type=int, default=40)
+    parser.add_argument('--live-batch', type=int, default=10, help='events per live batch')
+    parser.add_argument('--live-interval', type=float, default=2.0,
+                        help='seconds between a live robot\'s batches')
     parser.add_argument('--workers', type=int, default=2, help='API processes')
     parser.add_argument('--engines', default='postgresql,sqlite')
+    parser.add_argument('--json', action='store_true', help='print the figures as JSON')
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as folder:
@@ -165,18 +290,38 @@ def main() -> int:
                     results.append(run_engine(name, cluster.url(cluster.new_database()), args))
                 finally:
                     cluster.remove()
-            else:
+            elif name == 'sqlite':
                 results.append(run_engine(name, str(Path(folder) / 'platform.sqlite3'), args))
-    print(f'{args.robots} robots in {args.stores} stores, {args.batches} gzip batches of '
-          f'{args.size} events each, {args.workers} API processes; every event stored exactly once')
+            else:
+                raise SystemExit(f'--engines: {name!r} is not postgresql or sqlite')
+    if args.json:
+        print(json.dumps(results, indent=1))
+        return 0
+    print(f'load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; '
+          f'{args.workers} API processes; every event stored exactly once')
+    print(f'throughput: {args.robots} robots in {args.stores} stores, {args.batches} gzip '
+          f'batches of {args.size} events each, back to back')
     for r in results:
-        print(f'{r["engine"]:>10}: {r["events"]} events in {r["seconds"]:.1f} s = '
+        print(f'{r["engine"]:>12}: {r["events"]} events in {r["seconds"]:.1f} s = '
               f'{r["events_per_s"]:.0f} events/s; ack p50 {r["p50_ack_ms"]:.0f} ms, '
               f'p99 {r["p99_ack_ms"]:.0f} ms')
+    print(f'backlog: {args.backlog_stores} stores x 2 robots x {args.backlog_days} days x '
+          f'{args.events_per_day} events/day, while {args.live_robots} live robots send '
+          f'{args.live_batch} events every {args.live_interval:g} s')
+    for r in results:
+        projected = '' if (args.backlog_stores, args.backlog_days) == \
+            (FULL_BACKLOG_STORES, FULL_BACKLOG_DAYS) else ' (projected from the rate)'
+        print(f'{r["engine"]:>12}: {r["backlog_events"]} events drained in {r["drain_s"]:.1f} s '
+              f'= {r["drain_rate"]:.0f} events/s; live ack p50 {r["live_p50_ms"]:.0f} ms, '
+              f'p99 {r["live_p99_ms"]:.0f} ms ({r["live_events"]} live events); '
+              f'{FULL_BACKLOG_STORES} stores x {FULL_BACKLOG_DAYS} days = '
+              f'{r["full_backlog_events"]} events: {r["full_drain_min"]:.1f} min{projected}')
     by = {r['engine']: r for r in results}
     if 'postgresql' in by and 'sqlite' in by:
-        print(f'PostgreSQL / SQLite events/s: '
-              f'{by["postgresql"]["events_per_s"] / by["sqlite"]["events_per_s"]:.2f}x')
+        pg, lite = by['postgresql'], by['sqlite']
+        print(f'PostgreSQL / SQLite: throughput {pg["events_per_s"] / lite["events_per_s"]:.2f}x, '
+              f'drain {pg["drain_rate"] / lite["drain_rate"]:.2f}x, live p99 '
+              f'{pg["live_p99_ms"] / max(lite["live_p99_ms"], 1e-9):.2f}x')
     return 0
 
 

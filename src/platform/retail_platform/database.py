@@ -56,7 +56,7 @@ def create_engine(target: str | Path, pool_size: int = 5) -> sa.Engine:
         except sa.exc.ArgumentError as exc:
             raise DatabaseError(f'{target!r} is not a PostgreSQL URL: {exc}') from None
         return sa.create_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+            url, pool_size=pool_size, max_overflow=pool_size,
             pool_recycle=3600, pool_timeout=10,
             connect_args={'connect_timeout': 5,
                           'options': '-c synchronous_commit=on -c statement_timeout=60000',

@@ -14,6 +14,7 @@ NOTHING` into the events table (partitioned by event time).
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 import math
 import secrets
@@ -102,6 +103,12 @@ class Storage:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def _read(self):
+        """A connection for one read statement."""
+        if self.postgresql:
+            return self.engine.connect().execution_options(isolation_level='AUTOCOMMIT')
+        return self.engine.begin()
 
     # --- chain shape ---------------------------------------------------------------------
     def add_region(self, region_id: str, name: str) -> None:
@@ -230,8 +237,9 @@ class Storage:
 
     def credential(self, token: str) -> Credential | None:
         """The (not revoked) credential of a token, read from the database on every request,
-        so a revocation holds at once on every API process."""
-        with self.engine.begin() as c:
+        so a revocation holds at once on every API process (PostgreSQL: one round trip, in
+        autocommit, no BEGIN/COMMIT around the single read)."""
+        with self._read() as c:
             row = c.execute(sa.select(t.credentials.c.role, t.credentials.c.robot_id,
                                       t.credentials.c.scope, t.robots.c.store_id)
                             .select_from(t.credentials.outerjoin(
@@ -262,108 +270,143 @@ class Storage:
     def _spend(self, c: sa.Connection, store_id: str, events: int) -> None:
         """Take `events` from the store's bucket (in the database, so every process agrees);
         Backpressure when it does not hold them (a batch larger than the burst passes when the
-        bucket is full)."""
+        bucket is full). One UPDATE in the usual case: the row's lock orders concurrent batches
+        and the refill is computed from the row as it is when locked."""
         if events <= 0:
             return
         now = time.time()
-        query = sa.select(t.store_budgets).where(t.store_budgets.c.store_id == store_id)
-        if self.postgresql:
-            query = query.with_for_update()
-        row = c.execute(query).first()
-        if row is None:
-            tokens = self.budget.burst
-            insert = t.store_budgets.insert().values(store_id=store_id, tokens=tokens,
-                                                     updated_at=now)
-            c.execute(_insert_ignore(insert, self.postgresql, ['store_id']))
-        else:
-            tokens = min(self.budget.burst,
-                         row.tokens + max(0.0, now - row.updated_at) * self.budget.rate)
-        if tokens < events and tokens < self.budget.burst:
-            wait = (min(events, self.budget.burst) - tokens) / self.budget.rate
-            raise Backpressure(store_id, max(1, math.ceil(wait)))
-        c.execute(t.store_budgets.update().where(t.store_budgets.c.store_id == store_id)
-                  .values(tokens=tokens - events, updated_at=now))
+        b = t.store_budgets.c
+        rate, burst = self.budget.rate, self.budget.burst
+        elapsed = sa.case((b.updated_at < now, now - b.updated_at), else_=0.0)
+        refill = b.tokens + elapsed * rate
+        refilled = sa.case((refill > burst, burst), else_=refill)
+        take = t.store_budgets.update().where(
+            b.store_id == store_id, sa.or_(refilled >= events, refilled >= burst)) \
+            .values(tokens=refilled - events, updated_at=now).returning(b.tokens)
+        if c.execute(take).first() is not None:
+            return
+        row = c.execute(sa.select(b.tokens, b.updated_at).where(b.store_id == store_id)).first()
+        if row is None:                 # the store's first batch: a full bucket
+            c.execute(_insert_ignore(t.store_budgets.insert().values(
+                store_id=store_id, tokens=burst, updated_at=now), self.postgresql, ['store_id']))
+            if c.execute(take).first() is not None:
+                return
+            row = c.execute(sa.select(b.tokens, b.updated_at).where(b.store_id == store_id)).one()
+        tokens = min(burst, row.tokens + max(0.0, now - row.updated_at) * rate)
+        wait = (min(events, burst) - tokens) / rate
+        raise Backpressure(store_id, max(1, math.ceil(wait)))
 
     def store_events(self, robot_id: str, items: list[EventRow | Rejected]) -> Outcome:
         now = time.time()
         rows = [item for item in items if isinstance(item, EventRow)]
-        with self.engine.begin() as c:
-            if self.postgresql:
-                c.execute(sa.text('SELECT pg_advisory_xact_lock(hashtextextended(:r, 22))'),
-                          {'r': robot_id})
-            # The store's budget first, in the same transaction (one commit, one fsync a batch):
-            # over it, Backpressure rolls back and nothing of the batch is stored.
-            current = c.execute(sa.select(t.robots.c.store_id)
-                                .where(t.robots.c.robot_id == robot_id)).scalar()
-            self._spend(c, current or '', len(rows))
-            by_id: dict[str, Any] = {}
-            by_seq: dict[int, str] = {}
-            cols = (t.events.c.event_id, t.events.c.seq, t.events.c.type, t.events.c.version,
-                    t.events.c.customer, t.events.c.time, t.events.c.data)
-            ids = list({r.event_id for r in rows})
-            seqs = list({r.seq for r in rows})
-            for start in range(0, max(len(ids), len(seqs)), CHUNK):
-                part_ids, part_seqs = ids[start:start + CHUNK], seqs[start:start + CHUNK]
-                found = c.execute(sa.select(*cols).where(
-                    t.events.c.robot_id == robot_id,
-                    sa.or_(t.events.c.event_id.in_(part_ids), t.events.c.seq.in_(part_seqs)))).all()
-                for row in found:
-                    by_id[row.event_id] = row
-                    by_seq[row.seq] = row.event_id
-            assignments = c.execute(sa.select(t.robot_assignments.c.since,
-                                              t.robot_assignments.c.store_id)
-                                    .where(t.robot_assignments.c.robot_id == robot_id)
-                                    .order_by(t.robot_assignments.c.since)).all()
-            outcome = Outcome()
-            fresh: list[dict] = []
-            seen: dict[str, EventRow] = {}
-            flags: list[dict] = []
-            for item in items:
-                if isinstance(item, Rejected):
-                    outcome.results.append({'event_id': item.event_id, 'status': 'rejected',
-                                            'reason': item.reason})
-                    outcome.rejected += 1
-                    continue
-                known = by_id.get(item.event_id) or seen.get(item.event_id)
-                if known is not None:
-                    same = (known.type, known.version, known.customer, known.time, known.data) == \
-                        (item.type, item.version, item.customer, item.time, item.data)
-                    if same:
-                        outcome.results.append({'event_id': item.event_id, 'status': 'duplicate'})
-                        outcome.duplicate += 1
-                    else:
-                        outcome.results.append({
-                            'event_id': item.event_id, 'status': 'rejected',
-                            'reason': 'event_id_reused: this event_id was stored with other '
-                                      'content (an idempotency key is used once)'})
-                        outcome.rejected += 1
-                    continue
-                owner = by_seq.get(item.seq)
-                if owner is not None:
+        with self.engine.connect() as c:
+            try:
+                with c.begin():
+                    return self._store(c, robot_id, items, rows, now)
+            except BaseException:
+                with contextlib.suppress(Exception):     # (an invalidated connection: new info)
+                    c.info.pop('staging', None)  # a temp table made in it is rolled back too
+                raise
+
+    def _store(self, c: sa.Connection, robot_id: str, items: list[EventRow | Rejected],
+               rows: list[EventRow], now: float) -> Outcome:
+        # One round trip: the robot's lock (PostgreSQL: its batches one after the other, so
+        # the lookup below sees every earlier batch), its current store and where it was
+        # when (each event keeps the store it happened in).
+        r, a = t.robots.c, t.robot_assignments.c
+        lock = sa.select((sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(robot_id, 22))
+                          if self.postgresql else sa.literal(1)).label('locked')).subquery()
+        found = c.execute(sa.select(r.store_id.label('current'), a.since, a.store_id)
+                          .select_from(lock.outerjoin(t.robots, r.robot_id == robot_id)
+                                       .outerjoin(t.robot_assignments,
+                                                  a.robot_id == r.robot_id))
+                          .order_by(a.since)).all()
+        current = found[0].current if found else None
+        assignments = [row for row in found if row.since is not None]
+        # The store's budget first, in the same transaction (one commit, one fsync a batch):
+        # over it, Backpressure rolls back and nothing of the batch is stored.
+        self._spend(c, current or '', len(rows))
+        by_id: dict[str, Any] = {}
+        by_seq: dict[int, str] = {}
+        for row in self._known(c, robot_id, rows):
+            by_id[row.event_id] = row
+            by_seq[row.seq] = row.event_id
+        return self._store_fresh(c, robot_id, items, rows, by_id, by_seq, assignments, now)
+
+    def _store_fresh(self, c: sa.Connection, robot_id: str, items: list[EventRow | Rejected],
+                     rows: list[EventRow], by_id: dict[str, Any], by_seq: dict[int, str],
+                     assignments: list, now: float) -> Outcome:
+        outcome = Outcome()
+        fresh: list[dict] = []
+        seen: dict[str, EventRow] = {}
+        flags: list[dict] = []
+        for item in items:
+            if isinstance(item, Rejected):
+                outcome.results.append({'event_id': item.event_id, 'status': 'rejected',
+                                        'reason': item.reason})
+                outcome.rejected += 1
+                continue
+            known = by_id.get(item.event_id) or seen.get(item.event_id)
+            if known is not None:
+                same = (known.type, known.version, known.customer, known.time, known.data) == \
+                    (item.type, item.version, item.customer, item.time, item.data)
+                if same:
+                    outcome.results.append({'event_id': item.event_id, 'status': 'duplicate'})
+                    outcome.duplicate += 1
+                else:
                     outcome.results.append({
                         'event_id': item.event_id, 'status': 'rejected',
-                        'reason': f'seq_reused: seq {item.seq} of robot {robot_id} belongs to '
-                                  f'event {owner}'})
+                        'reason': 'event_id_reused: this event_id was stored with other '
+                                  'content (an idempotency key is used once)'})
                     outcome.rejected += 1
-                    flags.append(dict(robot_id=robot_id, kind='seq_reused', created_at=now,
-                                      detail=f'seq {item.seq}: stored {owner}, offered '
-                                             f'{item.event_id}'[:2000]))
-                    continue
-                seen[item.event_id] = item
-                by_seq[item.seq] = item.event_id
-                fresh.append(dict(robot_id=robot_id, event_id=item.event_id, time=item.time,
-                                  seq=item.seq, store_id=_store_at(assignments, item.time),
-                                  type=item.type, version=item.version, customer=item.customer,
-                                  data=item.data, received_at=now))
-                outcome.results.append({'event_id': item.event_id, 'status': 'accepted'})
-                outcome.accepted += 1
-            if fresh:
-                self._insert_events(c, fresh)
-            if flags:
-                c.execute(t.flags.insert(), flags)
-            self._count(c, assignments[-1].store_id if assignments else '', outcome,
-                        max((r.time for r in rows), default=None), now)
+                continue
+            owner = by_seq.get(item.seq)
+            if owner is not None:
+                outcome.results.append({
+                    'event_id': item.event_id, 'status': 'rejected',
+                    'reason': f'seq_reused: seq {item.seq} of robot {robot_id} belongs to '
+                              f'event {owner}'})
+                outcome.rejected += 1
+                flags.append(dict(robot_id=robot_id, kind='seq_reused', created_at=now,
+                                  detail=f'seq {item.seq}: stored {owner}, offered '
+                                         f'{item.event_id}'[:2000]))
+                continue
+            seen[item.event_id] = item
+            by_seq[item.seq] = item.event_id
+            fresh.append(dict(robot_id=robot_id, event_id=item.event_id, time=item.time,
+                              seq=item.seq, store_id=_store_at(assignments, item.time),
+                              type=item.type, version=item.version, customer=item.customer,
+                              data=item.data, received_at=now))
+            outcome.results.append({'event_id': item.event_id, 'status': 'accepted'})
+            outcome.accepted += 1
+        if fresh:
+            self._insert_events(c, fresh)
+        if flags:
+            c.execute(t.flags.insert(), flags)
+        self._count(c, assignments[-1].store_id if assignments else '', outcome,
+                    max((r.time for r in rows), default=None), now)
         return outcome
+
+    def _known(self, c: sa.Connection, robot_id: str, rows: list[EventRow]) -> list:
+        """The robot's stored events that share an event_id or a seq with `rows`."""
+        ids = list({r.event_id for r in rows})
+        seqs = list({r.seq for r in rows})
+        if not ids:
+            return []
+        if self.postgresql:        # two array parameters: one plan, whatever the batch size
+            return c.execute(sa.text(
+                'SELECT event_id, seq, type, version, customer, time, data FROM events '
+                'WHERE robot_id = :r AND (event_id = ANY(:ids) OR seq = ANY(:seqs))'),
+                {'r': robot_id, 'ids': ids, 'seqs': seqs}).all()
+        cols = (t.events.c.event_id, t.events.c.seq, t.events.c.type, t.events.c.version,
+                t.events.c.customer, t.events.c.time, t.events.c.data)
+        found = []
+        for start in range(0, max(len(ids), len(seqs)), CHUNK):
+            part_ids, part_seqs = ids[start:start + CHUNK], seqs[start:start + CHUNK]
+            found += c.execute(sa.select(*cols).where(
+                t.events.c.robot_id == robot_id,
+                sa.or_(t.events.c.event_id.in_(part_ids), t.events.c.seq.in_(part_seqs)))).all()
+        return found
 
     def _insert_events(self, c: sa.Connection, fresh: list[dict]) -> None:
         if not self.postgresql:
@@ -372,8 +415,10 @@ class Storage:
         raw = c.connection.driver_connection
         columns = ', '.join(t.EVENT_COLUMNS)
         with raw.cursor() as cursor:
-            cursor.execute('CREATE TEMP TABLE IF NOT EXISTS events_staging '
-                           '(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS')
+            if not c.info.get('staging'):      # once per database session
+                cursor.execute('CREATE TEMP TABLE IF NOT EXISTS events_staging '
+                               '(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS')
+                c.info['staging'] = True       # (forgotten when this transaction fails)
             with cursor.copy(f'COPY events_staging ({columns}) FROM STDIN') as copy:
                 for row in fresh:
                     copy.write_row([row[name] for name in t.EVENT_COLUMNS])
@@ -383,16 +428,17 @@ class Storage:
     def _count(self, c: sa.Connection, store_id: str, outcome: Outcome, newest: float | None,
                now: float) -> None:
         lag = max(0.0, now - newest) if newest is not None else 0.0
-        row = c.execute(sa.select(t.ingest_stats.c.store_id)
-                        .where(t.ingest_stats.c.store_id == store_id)).first()
-        if row is None:
-            c.execute(_insert_ignore(t.ingest_stats.insert().values(
-                store_id=store_id, accepted=0, duplicate=0, rejected=0, last_seen=now,
-                last_lag_s=lag), self.postgresql, ['store_id']))
         s = t.ingest_stats.c
-        c.execute(t.ingest_stats.update().where(s.store_id == store_id).values(
+        if self.postgresql:
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        upsert = insert(t.ingest_stats).values(
+            store_id=store_id, accepted=outcome.accepted, duplicate=outcome.duplicate,
+            rejected=outcome.rejected, last_seen=now, last_lag_s=lag)
+        c.execute(upsert.on_conflict_do_update(index_elements=['store_id'], set_=dict(
             accepted=s.accepted + outcome.accepted, duplicate=s.duplicate + outcome.duplicate,
-            rejected=s.rejected + outcome.rejected, last_seen=now, last_lag_s=lag))
+            rejected=s.rejected + outcome.rejected, last_seen=now, last_lag_s=lag)))
 
     def stats(self) -> list[dict]:
         with self.engine.begin() as c:
