@@ -270,3 +270,38 @@ def event_json_schemas() -> dict[str, dict[str, Any]]:
         out[f'{type_}.v{version}'] = schema
     return out
 
+
+
+# -- the data loop (loop engineer): the screen's purchase code, what a member said ---------------
+ScreenCodeText = Annotated[str, StringConstraints(pattern=r'^[A-Z0-9]{4,12}$')]
+
+
+class ScreenCode(EventPayload):
+    """The code the robot's screen showed an anonymous customer with the products of the
+    conversation; the till types it on the receipt (`code`), so the funnel's `purchased` can
+    count a customer who is no member (docs/metrics.md)."""
+    TYPE: ClassVar[str] = 'screen_code'
+    code: ScreenCodeText
+    skus: IdList = []
+
+
+class MemberSaid(EventPayload):
+    """What a consenting member said about what they want, in one conversation: the platform
+    keeps it as the member's profile (retail_platform.profiles) and the robots of every store use
+    it. Only sent with the member's pseudonym; an anonymous customer's words build no profile."""
+    TYPE: ClassVar[str] = 'member_said'
+    category: Label | None = None
+    min_price: Price | None = None
+    max_price: Price | None = None
+    brands_wanted: LabelList = []
+    brands_refused: LabelList = []
+    compared_skus: IdList = []
+    declined_skus: IdList = []
+    language: Language = 'zh'
+
+
+LOOP_PAYLOADS: tuple[type[EventPayload], ...] = (ScreenCode, MemberSaid)
+ALL_PAYLOADS = ALL_PAYLOADS + LOOP_PAYLOADS
+for _model in LOOP_PAYLOADS:
+    _BY_VERSION[(_model.TYPE, _model.VERSION)] = _model
+    EVENT_TYPES[_model.TYPE] = _model

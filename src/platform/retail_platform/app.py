@@ -711,6 +711,9 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
         return PlainTextResponse('\n'.join(lines) + '\n',
                                  media_type='text/plain; version=0.0.4; charset=utf-8')
 
+    from retail_platform import loop_api, pages        # receipts, funnel, profiles, HQ pages
+    loop_api.register(app, storage, caller, store_reader, store_writer, read_limited, _responses)
+    pages.register(app, storage, admin_digest)
     return app
 
 
