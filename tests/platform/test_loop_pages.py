@@ -102,7 +102,7 @@ def test_hq_compares_ranks_and_drills_down_region_store_robot(served, browser):
     browser.find_element(By.LINK_TEXT, 'Xuhui store').click()
     wait_for(lambda: browser.find_elements(By.ID, 'robots'), 20, 'the store page')
     assert 'robot-1' in browser.find_element(By.ID, 'robots').text
-    assert len(browser.find_elements(By.CSS_SELECTOR, '#days tr')) == 1 + 4
+    assert len(browser.find_elements(By.CSS_SELECTOR, '#days tr')) == 1 + 7     # every day of the range
     _shot(browser, 'hq_store')
     browser.find_element(By.ID, 'logout').click()
     wait_for(lambda: browser.find_elements(By.ID, 'token'), 20, 'the sign-in page after sign-out')

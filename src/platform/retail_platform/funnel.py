@@ -167,12 +167,16 @@ def _active_minutes(events: list[Event], day_start: float) -> dict[str, set[int]
 
 
 def compute_store_day(day: str, events: Iterable[Event], receipts: Iterable[Receipt],
-                      appointments: Iterable[Appointment], robots: Iterable[str]) -> dict:
+                      appointments: Iterable[Appointment], robots: Iterable[str],
+                      later: Iterable[tuple[str, float]] = ()) -> dict:
     """The funnel of one store on `day` (docs/metrics.md, version DEFINITIONS).
 
     `events`: the store's events with time in the day (any order); `receipts`: the store's
     receipts from the day's start to ATTRIBUTION_DAYS after its end; `appointments`: the store's
-    appointments of that day; `robots`: the robots assigned to the store (for availability)."""
+    appointments of that day; `robots`: the robots assigned to the store (for availability);
+    `later`: the touches after the day within the window (`m:<member>` or `c:<code>`, time) —
+    recommendations and screen codes of the following ATTRIBUTION_DAYS days."""
+    later = list(later)
     start, end = day_bounds(day)
     events = sorted((e for e in events if start <= e.time < end),
                     key=lambda e: (e.time, e.robot_id, e.seq))
@@ -217,8 +221,8 @@ def compute_store_day(day: str, events: Iterable[Event], receipts: Iterable[Rece
                 shown_customers.add(e.customer)
     counts['appeared'] = len(tracks)
     window = ATTRIBUTION_DAYS * 86400.0
-    used_receipts: set[str] = set()
-    for conv in _conversations(events):
+    conversations = _conversations(events)
+    for conv in conversations:
         r = robot(conv.robot_id)
         counts['conversations'] += 1
         r['conversations'] += 1
@@ -228,24 +232,28 @@ def compute_store_day(day: str, events: Iterable[Event], receipts: Iterable[Rece
                 counts[name] += 1
                 if name in r:
                     r[name] += 1
-        if not conv.skus:
+    # last touch: each receipt goes to the latest conversation before it that it matches; a
+    # recommendation to the same member (or code) on a later day before the receipt takes it
+    converted: set[int] = set()
+    for rc in receipts:
+        keys = ({f'm:{rc.customer}'} if rc.customer else set()) | \
+            ({f'c:{rc.code}'} if rc.code else set())
+        if not keys or any(k in keys and end <= when < rc.time for k, when in later):
             continue
-        matched = False
-        for rc in receipts:
-            if not conv.start <= rc.time < conv.start + window:
+        best = None
+        for index, conv in enumerate(conversations):
+            if not conv.start <= rc.time < conv.start + window or not conv.skus:
                 continue
             if not ((conv.customer and rc.customer == conv.customer)
                     or (rc.code and rc.code in conv.codes)):
                 continue
-            amount = sum(q * p for sku, q, p in rc.lines if sku in conv.skus)
-            if not any(sku in conv.skus and q > 0 for sku, q, _ in rc.lines):
-                continue
-            matched = True
-            if rc.receipt_id not in used_receipts:
-                used_receipts.add(rc.receipt_id)
-                counts['attributed_revenue_cny'] += amount
-        if matched:
-            counts['purchased'] += 1
+            if any(sku in conv.skus and q > 0 for sku, q, _ in rc.lines):
+                best = index
+        if best is not None:
+            converted.add(best)
+            counts['attributed_revenue_cny'] += sum(
+                q * p for sku, q, p in rc.lines if sku in conversations[best].skus)
+    counts['purchased'] = len(converted)
     counts['attributed_revenue_cny'] = round(counts['attributed_revenue_cny'], 2)
     booked = {a.id: a for a in appointments if a.day == day}
     counts['vip_appointments'] = len(booked)
@@ -293,6 +301,27 @@ def _events(c: sa.Connection, store_id: str, start: float, end: float) -> list[E
     return out
 
 
+TOUCHES = ('recommendation', 'screen_code')
+
+
+def _later(c: sa.Connection, store_id: str, start: float, end: float) -> list[tuple[str, float]]:
+    """Recommendations to members and screen codes shown in [start, end)."""
+    e = t.events.c
+    out = []
+    for r in c.execute(sa.select(e.type, e.customer, e.time, e.data).where(
+            e.store_id == store_id, e.time >= start, e.time < end, e.type.in_(TOUCHES))):
+        if r.type == 'recommendation' and r.customer:
+            out.append((f'm:{r.customer}', r.time))
+        elif r.type == 'screen_code':
+            try:
+                code = json.loads(r.data).get('code')
+            except (ValueError, AttributeError):
+                code = None
+            if isinstance(code, str):
+                out.append((f'c:{code}', r.time))
+    return out
+
+
 def _receipts(c: sa.Connection, store_id: str, start: float, end: float) -> list[Receipt]:
     r = lt.receipts.c
     out = []
@@ -325,7 +354,8 @@ def recompute(engine: sa.Engine, store_id: str, day: str) -> dict:
         metrics = compute_store_day(
             day, _events(c, store_id, start, end),
             _receipts(c, store_id, start, end + ATTRIBUTION_DAYS * 86400.0),
-            _appointments(c, store_id, day), _robots(c, store_id))
+            _appointments(c, store_id, day), _robots(c, store_id),
+            _later(c, store_id, end, end + ATTRIBUTION_DAYS * 86400.0))
     text = json.dumps(metrics, separators=(',', ':'), sort_keys=True)
     with engine.begin() as c:
         if engine.dialect.name == 'postgresql':      # two processes recomputing one store-day
@@ -364,6 +394,11 @@ def dirty(engine: sa.Engine) -> tuple[set[tuple[str, str]], float]:
                              .group_by(e.store_id, ev_day)):
             found.add((row[0], _day_name(row[1])))
             newest = max(newest, row[2])
+        for row in c.execute(sa.select(e.store_id, ev_day).where(
+                e.received_at > since, e.store_id.is_not(None), e.type.in_(TOUCHES))
+                .group_by(e.store_id, ev_day)):
+            for back in range(1, ATTRIBUTION_DAYS + 1):  # a later touch can take their receipts
+                found.add((row[0], _day_name(row[1] - back)))
         r = lt.receipts.c
         rc_day = _day_index(r.time, postgresql).label('d')
         for row in c.execute(sa.select(r.store_id, rc_day, sa.func.max(r.imported_at))

@@ -48,7 +48,7 @@ CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
 FUNNEL = (('appeared', 'appeared', '出现'), ('engaged', 'engaged', '互动'),
           ('need_captured', 'need captured', '需求'), ('recommended', 'recommended', '推荐'),
           ('guided', 'guided & arrived', '带路'), ('purchased', 'purchased', '购买'))
-RATE_COLUMNS = (('engaged_rate', 'engaged'), ('conversion', 'conversion'),
+RATE_COLUMNS = (('engaged_rate', 'engaged rate'), ('conversion', 'conversion'),
                 ('vip_show_rate', 'VIP show'), ('tour_completion', 'tours'),
                 ('availability', 'availability'))
 
@@ -356,11 +356,12 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
         funnel.refresh(pages.engine)
         rows = funnel.read(pages.engine, [store_id], first, last)
         tot = funnel.total(rows)
+        by_day = {r['day']: r for r in rows}        # a day without a rollup had no activity
         day_rows = ''.join(
             f'<tr><td>{_e(r["day"])}</td>' + ''.join(f'<td>{r.get(k) or 0}</td>'
                                                      for k, _, _ in FUNNEL)
             + f'<td>{_pct(r.get("conversion"))}</td><td>{r.get("attributed_revenue_cny", 0):,.0f}'
-              f'</td></tr>' for r in rows)
+              f'</td></tr>' for r in (by_day.get(d, {'day': d}) for d in funnel.days(first, last)))
         robots: dict[str, dict] = {}
         for r in rows:
             for rid, m in r.get('robots', {}).items():
