@@ -113,7 +113,11 @@ def profile(engine: sa.Engine, member: str) -> dict | None:
 
 
 def forget_profile(connection: sa.Connection, member: str) -> int:
-    """Delete the member's profile, in the caller's transaction (the platform's forget calls it
-    with the one that deletes the member's events: the profile cannot come back from them)."""
+    """Delete the member's profile and the statements it was built from (her `member_said`
+    events), in the caller's transaction (the platform's forget calls it in the one that deletes
+    the member's other data), so no later refresh can rebuild it. Returns 1 when a profile was
+    kept, else 0."""
+    connection.execute(t.events.delete().where(t.events.c.customer == member,
+                                               t.events.c.type == 'member_said'))
     return connection.execute(lt.member_profiles.delete()
                               .where(lt.member_profiles.c.customer == member)).rowcount
