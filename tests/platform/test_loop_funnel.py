@@ -168,26 +168,10 @@ def test_funnel_api_shows_uploaded_events_and_receipts_per_store_and_chain_wide(
     region = client.get('/v1/funnel', params={'from': DAY, 'to': DAY},
                         headers={'Authorization': f'Bearer {tokens["region"]}'}).json()
     assert set(region['stores']) == {'s-1'}
-    for bad in ({'from': '2026-13-01'}, {'from': DAY, 'to': '2026-01-01'},
-                {'from': '2020-01-01', 'to': '2026-01-01'}):
-        assert client.get('/v1/funnel', params=bad,
-                          headers={'Authorization': f'Bearer {ADMIN}'}).status_code == 422
-
-
-def test_a_receipt_is_credited_once_to_the_last_touch_so_days_add_up():
-    """The member was recommended the TV on day 1 and again on day 2, and bought on day 2:
-    day 2 gets the purchase, day 1 does not (its later touch is passed in), revenue once."""
-    day1, day2 = '2026-11-02', '2026-11-03'
-    receipt = dict(receipts_for(day2)[0])
-    rcs = [funnel.Receipt(receipt['receipt_id'], receipt['time'], receipt['member_id'], '',
-                          (('TV-85', 1, 9999.0),))]
-
-    def evs(day):
-        return [funnel.Event('robot-1', e['seq'], e['time'], e['type'], e['customer'], e['data'])
-                for e in store_floor_day(day)]
-    touch = next(e for e in evs(day2) if e.type == 'recommendation')
-    first = funnel.compute_store_day(day1, evs(day1), rcs, [], [], later=[(f'm:{touch.customer}', touch.time)])
-    second = funnel.compute_store_day(day2, evs(day2), rcs, [], [])
-    alone = funnel.compute_store_day(day1, evs(day1), rcs, [], [])
-    assert (first['purchased'], second['purchased'], alone['purchased']) == (0, 1, 1)
-    assert first['attributed_revenue_cny'] + second['attributed_revenue_cny'] == 9999.0
+    admin = {'Authorization': f'Bearer {ADMIN}'}
+    assert client.get('/v1/funnel', params={'from': '2026-13-01'}, headers=admin).status_code == 422
+    empty = client.get('/v1/funnel', params={'from': DAY, 'to': '2026-01-01'}, headers=admin)
+    assert empty.status_code == 200 and empty.json()['stores'] == {}
+    long = client.get('/v1/funnel', params={'from': '2020-01-01', 'to': '2026-01-01'},
+                      headers=admin).json()
+    assert long['to'] == '2020-12-31'          # at most 366 days, and the answer says so

@@ -77,3 +77,17 @@ def test_the_profile_fold_is_the_same_in_any_order():
     assert profiles.build(list(reversed(said))) == expected
     assert expected['brands_wanted'] == [] and expected['brands_refused'] == ['A']
     assert expected['category'] == 'tv' and expected['max_price'] == 4000
+
+
+def test_a_turn_becomes_what_the_member_said_only_when_it_says_something():
+    from retail_common import events as ev
+    said = ev.MemberSaid.from_turn('find_product', ev.Slots(category='笔记本', max_price=6000,
+                                                            brand='华为', exclude_brands=['联想']),
+                                   'zh')
+    assert said is not None and said.to_data() == {
+        'category': '笔记本', 'max_price': 6000.0, 'brands_wanted': ['华为'],
+        'brands_refused': ['联想'], 'compared_skus': [], 'declined_skus': [], 'language': 'zh'}
+    ev.validate_event('member_said', said.to_data())
+    assert ev.MemberSaid.from_turn('greet', ev.Slots(), 'en') is None
+    compared = ev.MemberSaid.from_turn('compare', ev.Slots(skus=['A', 'B']), 'en')
+    assert compared is not None and compared.compared_skus == ['A', 'B']

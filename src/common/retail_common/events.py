@@ -273,7 +273,7 @@ def event_json_schemas() -> dict[str, dict[str, Any]]:
 
 
 # -- the data loop (loop engineer): the screen's purchase code, what a member said ---------------
-ScreenCodeText = Annotated[str, StringConstraints(pattern=r'^[A-Z0-9]{4,12}$')]
+ScreenCodeText = Annotated[str, StringConstraints(max_length=12, pattern=r'^[A-Z0-9]{4,12}$')]
 
 
 class ScreenCode(EventPayload):
@@ -298,6 +298,18 @@ class MemberSaid(EventPayload):
     compared_skus: IdList = []
     declined_skus: IdList = []
     language: Language = 'zh'
+
+    @classmethod
+    def from_turn(cls, intent: str, slots: Slots, language: Language) -> 'MemberSaid | None':
+        """What a turn's slots say about the member's wishes (None: nothing): the category and
+        budget she named, the brand she asked for or refused, products compared or turned down."""
+        said = cls(category=slots.category, min_price=slots.min_price, max_price=slots.max_price,
+                   brands_wanted=[slots.brand] if slots.brand else [],
+                   brands_refused=list(slots.exclude_brands or []),
+                   compared_skus=list(slots.skus or []) if intent == 'compare' else [],
+                   declined_skus=list(slots.exclude_skus or []), language=language)
+        empty = cls(language=language)
+        return None if said == empty else said
 
 
 LOOP_PAYLOADS: tuple[type[EventPayload], ...] = (ScreenCode, MemberSaid)

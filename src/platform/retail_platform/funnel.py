@@ -347,10 +347,30 @@ def _robots(c: sa.Connection, store_id: str) -> list[str]:
                                           .where(t.robots.c.store_id == store_id))]
 
 
+def fingerprint(c: sa.Connection, store_id: str, day: str) -> str:
+    """What a store-day's numbers are computed from, in three aggregates (count and newest
+    arrival of its events, of the receipts of its window, of the later touches): equal
+    fingerprints, equal inputs, so a clean store-day is not recomputed."""
+    start, end = day_bounds(day)
+    later = end + ATTRIBUTION_DAYS * 86400.0
+    e, r = t.events.c, lt.receipts.c
+    parts = [
+        c.execute(sa.select(sa.func.count(), sa.func.max(e.received_at)).where(
+            e.store_id == store_id, e.time >= start, e.time < end)).one(),
+        c.execute(sa.select(sa.func.count(), sa.func.max(r.imported_at)).where(
+            r.store_id == store_id, r.time >= start, r.time < later)).one(),
+        c.execute(sa.select(sa.func.count(), sa.func.max(e.received_at)).where(
+            e.store_id == store_id, e.time >= end, e.time < later, e.type.in_(TOUCHES))).one()]
+    return '|'.join(f'{n}:{m!r}' for n, m in parts)
+
+
 def recompute(engine: sa.Engine, store_id: str, day: str) -> dict:
-    """Compute one store-day from the database and keep it in funnel_daily."""
+    """Compute one store-day from the database and keep it in funnel_daily (with the
+    fingerprint of its inputs, taken before they are read: data arriving meanwhile changes the
+    fingerprint, so the next refresh recomputes it)."""
     start, end = day_bounds(day)
     with engine.connect() as c:
+        inputs = fingerprint(c, store_id, day)
         metrics = compute_store_day(
             day, _events(c, store_id, start, end),
             _receipts(c, store_id, start, end + ATTRIBUTION_DAYS * 86400.0),
@@ -365,7 +385,7 @@ def recompute(engine: sa.Engine, store_id: str, day: str) -> dict:
         c.execute(lt.funnel_daily.delete().where(f.store_id == store_id, f.day == day))
         c.execute(lt.funnel_daily.insert().values(store_id=store_id, day=day,
                                                   definitions=DEFINITIONS, metrics=text,
-                                                  computed_at=time.time()))
+                                                  inputs=inputs, computed_at=time.time()))
     return metrics
 
 
@@ -409,18 +429,34 @@ def dirty(engine: sa.Engine) -> tuple[set[tuple[str, str]], float]:
     return found, newest
 
 
-def refresh(engine: sa.Engine) -> int:
-    """Recompute every dirty store-day; returns how many. Serialised across API processes (a
-    PostgreSQL advisory lock; SQLite's single writer)."""
+def refresh(engine: sa.Engine, every_s: float = 0.0) -> int:
+    """Recompute every dirty store-day whose inputs changed; returns how many. `every_s`: skip
+    when a refresh ran less than that long ago (the API and pages: rollups at most that much
+    behind, and a burst of page views costs one refresh)."""
+    now = time.time()
+    if every_s > 0:
+        with engine.connect() as c:
+            last = c.execute(sa.select(lt.loop_state.c.value)
+                             .where(lt.loop_state.c.key == 'funnel_run')).scalar()
+        if last is not None and 0 <= now - last < every_s:
+            return 0
     found, newest = dirty(engine)
-    if not found:
-        return 0
+    done = 0
+    f = lt.funnel_daily.c
     for store_id, day in sorted(found):
-        recompute(engine, store_id, day)
+        with engine.connect() as c:
+            kept = c.execute(sa.select(f.inputs, f.definitions).where(
+                f.store_id == store_id, f.day == day)).first()
+            same = kept is not None and kept.definitions == DEFINITIONS and \
+                kept.inputs == fingerprint(c, store_id, day)
+        if not same:
+            recompute(engine, store_id, day)
+            done += 1
     with engine.begin() as c:
-        c.execute(lt.loop_state.delete().where(lt.loop_state.c.key == 'funnel'))
-        c.execute(lt.loop_state.insert().values(key='funnel', value=newest))
-    return len(found)
+        c.execute(lt.loop_state.delete().where(lt.loop_state.c.key.in_(['funnel', 'funnel_run'])))
+        c.execute(lt.loop_state.insert(), [dict(key='funnel', value=newest),
+                                           dict(key='funnel_run', value=now)])
+    return done
 
 
 def read(engine: sa.Engine, store_ids: list[str] | None, first: str, last: str) -> list[dict]:
@@ -434,16 +470,26 @@ def read(engine: sa.Engine, store_ids: list[str] | None, first: str, last: str) 
     return [{'store_id': r.store_id, **json.loads(r.metrics)} for r in rows]
 
 
-def check_range(first: str | None, last: str | None, today: str | None = None) -> tuple[str, str]:
-    """(first, last) days, defaulting to the last 7 days; ValueError (one line) when invalid."""
+def check_range(first: str | None, last: str | None, today: str | None = None,
+                strict: bool = True) -> tuple[str, str]:
+    """(first, last) days, defaulting to the 7 days up to today. strict: ValueError (one line)
+    for an invalid range; else (the API, whose schema states only dates) a range longer than
+    MAX_RANGE_DAYS ends at first + MAX_RANGE_DAYS - 1 and first after last is an empty range."""
     today = today or day_of(time.time())
     try:
         last_d = date.fromisoformat(last) if last else date.fromisoformat(today)
         first_d = date.fromisoformat(first) if first else last_d - timedelta(days=6)
     except ValueError:
         raise ValueError('from and to must be dates YYYY-MM-DD') from None
-    if first_d > last_d:
+    except OverflowError:               # `to` in the year 1: the range starts at the first day
+        first_d = date.min
+    if strict and first_d > last_d:
         raise ValueError('from is after to')
     if (last_d - first_d).days + 1 > MAX_RANGE_DAYS:
-        raise ValueError(f'at most {MAX_RANGE_DAYS} days at once')
+        if strict:
+            raise ValueError(f'at most {MAX_RANGE_DAYS} days at once')
+        try:
+            last_d = first_d + timedelta(days=MAX_RANGE_DAYS - 1)
+        except OverflowError:
+            last_d = date.max
     return first_d.isoformat(), last_d.isoformat()

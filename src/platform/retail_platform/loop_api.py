@@ -10,6 +10,7 @@ Definitions of the funnel: docs/metrics.md.
 from __future__ import annotations
 
 import io
+from datetime import date
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -17,6 +18,10 @@ from fastapi.concurrency import run_in_threadpool
 from retail_platform import funnel, profiles, purchases
 
 MAX_RECEIPTS_BODY = 16 * 1024 * 1024
+REFRESH_EVERY_S = 10.0
+RANGE_WORDS = (f'first day (default: 6 days before `to`, which defaults to today); at most '
+               f'{funnel.MAX_RANGE_DAYS} days are answered (`to` in the answer says up to '
+               'where); `from` after `to` is an empty range')
 
 
 def register(app: FastAPI, storage, caller, store_reader, store_writer, read_limited,
@@ -28,11 +33,12 @@ def register(app: FastAPI, storage, caller, store_reader, store_writer, read_lim
             raise HTTPException(403, 'a robot credential may not read this')
 
     @app.post('/v1/stores/{store_id}/receipts',
-              summary='Import till receipts of a store (JSON lines, one receipt a line; '
+              summary='Import till receipts of a store (JSON lines as text, one receipt a line; '
                       'idempotent by receipt_id; a bad line is reported and skipped)',
               responses=responses(401, 403, 404, 413, 422, 503),
               openapi_extra={'requestBody': {'required': True, 'content': {
-                  'application/x-ndjson': {'schema': {'type': 'string'}}}}})
+                  'text/plain': {'schema': {'type': 'string', 'description': 'JSON lines: '
+                                 'one receipt a line (retail_platform.purchases)'}}}}})
     async def post_receipts(request: Request, store_id: str = Depends(store_writer)) -> dict:
         body = await read_limited(request, MAX_RECEIPTS_BODY)
 
@@ -56,23 +62,19 @@ def register(app: FastAPI, storage, caller, store_reader, store_writer, read_lim
         staff(who)
         return {'receipts': purchases.receipts_page(engine, store_id, start, end, limit)}
 
-    def day_range(first: str | None, last: str | None) -> tuple[str, str]:
-        try:
-            return funnel.check_range(first, last)
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
+    def day_range(first: date | None, last: date | None) -> tuple[str, str]:
+        return funnel.check_range(first.isoformat() if first else None,
+                                  last.isoformat() if last else None, strict=False)
 
     @app.get('/v1/stores/{store_id}/funnel',
              summary='The store\'s funnel per day and over the range (docs/metrics.md; '
                      'undefined rates are null)', responses=responses(401, 403, 404, 422, 503))
     def store_funnel(store_id: str = Depends(store_reader), who=Depends(caller),
-                     first: str | None = Query(None, alias='from', max_length=10,
-                                               description='first day YYYY-MM-DD'),
-                     last: str | None = Query(None, alias='to', max_length=10,
-                                              description='last day YYYY-MM-DD')) -> dict:
+                     first: date | None = Query(None, alias='from', description=RANGE_WORDS),
+                     last: date | None = Query(None, alias='to')) -> dict:
         staff(who)
         a, b = day_range(first, last)
-        funnel.refresh(engine)
+        funnel.refresh(engine, REFRESH_EVERY_S)
         rows = funnel.read(engine, [store_id], a, b)
         return {'store_id': store_id, 'from': a, 'to': b, 'definitions': funnel.DEFINITIONS,
                 'days': rows, 'total': funnel.total(rows)}
@@ -80,8 +82,8 @@ def register(app: FastAPI, storage, caller, store_reader, store_writer, read_lim
     @app.get('/v1/funnel', summary='Every store\'s funnel over a range (HQ: admin, analyst; '
              'a region credential: its stores)', responses=responses(401, 403, 422, 503))
     def chain_funnel(who=Depends(caller),
-                     first: str | None = Query(None, alias='from', max_length=10),
-                     last: str | None = Query(None, alias='to', max_length=10)) -> dict:
+                     first: date | None = Query(None, alias='from', description=RANGE_WORDS),
+                     last: date | None = Query(None, alias='to')) -> dict:
         c = who.credential
         if c.role in ('admin', 'analyst'):
             ids = None
@@ -90,7 +92,7 @@ def register(app: FastAPI, storage, caller, store_reader, store_writer, read_lim
         else:
             raise HTTPException(403, f'a {c.role} credential reads /v1/stores/{{store}}/funnel')
         a, b = day_range(first, last)
-        funnel.refresh(engine)
+        funnel.refresh(engine, REFRESH_EVERY_S)
         rows = funnel.read(engine, ids, a, b)
         by_store: dict[str, list[dict]] = {}
         for row in rows:

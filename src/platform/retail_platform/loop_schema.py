@@ -30,6 +30,7 @@ funnel_daily = sa.Table(
     sa.Column('day', sa.String(10), primary_key=True),         # YYYY-MM-DD in the chain's zone
     sa.Column('definitions', sa.Integer, nullable=False),      # docs/metrics.md version
     sa.Column('metrics', sa.Text, nullable=False),
+    sa.Column('inputs', sa.String(400), nullable=True),        # funnel.fingerprint
     sa.Column('computed_at', sa.Float, nullable=False))
 
 # Key/value state of the loop's background work (the funnel's received_at watermark, ...).

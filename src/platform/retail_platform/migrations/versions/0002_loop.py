@@ -32,6 +32,7 @@ def upgrade() -> None:
                     sa.Column('day', sa.String(10), primary_key=True),
                     sa.Column('definitions', sa.Integer, nullable=False),
                     sa.Column('metrics', sa.Text, nullable=False),
+                    sa.Column('inputs', sa.String(400), nullable=True),
                     sa.Column('computed_at', sa.Float, nullable=False))
     op.create_table('loop_state',
                     sa.Column('key', sa.String(64), primary_key=True),
