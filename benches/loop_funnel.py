@@ -121,6 +121,8 @@ def _bulk(storage: Storage, rows: list[dict]) -> None:
 
 
 def measure(target: str, args) -> dict:
+    global NOW
+    NOW = time.time()
     loaded = time.perf_counter()
     ids = populate(target, args.stores, args.days, args.events)
     load_s = time.perf_counter() - loaded
@@ -145,6 +147,8 @@ def measure(target: str, args) -> dict:
     with engine.connect() as c:
         events = c.execute(sa.select(sa.func.count()).select_from(t.events)).scalar()
     storage.close()
+    if args.settle:      # pages once the uploads are older than the refresh's overlap window
+        time.sleep(max(0.0, NOW + funnel.WATERMARK_OVERLAP_S + 1 - time.time()))
     pages = page_latency(target, ids[0], args.requests)
     return {'events': events, 'load_s': load_s, 'store_days': recomputed, 'month_s': month_s,
             'one_day_ms': statistics.median(one) * 1000, 'pure_ms': statistics.median(pure) * 1000,
@@ -196,6 +200,9 @@ def main() -> int:
     parser.add_argument('--events', type=int, default=300, help='events per store-day')
     parser.add_argument('--requests', type=int, default=30, help='GETs per page')
     parser.add_argument('--engines', default='postgresql,sqlite')
+    parser.add_argument('--no-settle', dest='settle', action='store_false',
+                        help='measure the pages at once, while every store-day is still inside '
+                             'the refresh\'s overlap window (each refresh re-checks them all)')
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory(prefix='loop-bench-') as folder:
