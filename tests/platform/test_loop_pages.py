@@ -114,6 +114,8 @@ def test_store_manager_sees_only_own_stores_and_exports_csv(served, browser):
     from selenium.webdriver.common.by import By
     server, tokens = served
     _sign_in(browser, server.url, tokens['store_manager'])
+    browser.get(server.url + '/hq' + RANGE)
+    assert 'Your stores' in browser.find_element(By.TAG_NAME, 'h1').text
     text = browser.find_element(By.ID, 'stores').text
     assert 'Xuhui store' in text and 'Pudong store' not in text
     _shot(browser, 'hq_store_manager')

@@ -323,7 +323,8 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
             f'</td></tr>' for r, tot in ((r, funnel.total(x)) for r, x in sorted(by_region.items()))
             if r)
         silent = _silent(pages, stores, silent_min)
-        title = regions.get(region, region) if region else 'All stores · 全部门店'
+        title = regions.get(region, region) if region else (
+            'All stores · 全部门店' if who.role in ('admin', 'analyst') else 'Your stores · 我的门店')
         body = (f'<h1>{_e(title)}</h1>' + _range_form(request.url.path, first, last,
                                                       f'silent after <input name="silent" '
                                                       f'value="{silent_min}"> min')
