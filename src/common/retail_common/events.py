@@ -271,3 +271,50 @@ def event_json_schemas() -> dict[str, dict[str, Any]]:
         out[f'{type_}.v{version}'] = schema
     return out
 
+
+
+# -- the data loop (loop engineer): the screen's purchase code, what a member said ---------------
+ScreenCodeText = Annotated[str, StringConstraints(max_length=12, pattern=r'^[A-Z0-9]{4,12}$')]
+
+
+class ScreenCode(EventPayload):
+    """The code the robot's screen showed an anonymous customer with the products of the
+    conversation; the till types it on the receipt (`code`), so the funnel's `purchased` can
+    count a customer who is no member (docs/metrics.md)."""
+    TYPE: ClassVar[str] = 'screen_code'
+    code: ScreenCodeText
+    skus: IdList = []
+
+
+class MemberSaid(EventPayload):
+    """What a consenting member said about what they want, in one conversation: the platform
+    keeps it as the member's profile (retail_platform.profiles) and the robots of every store use
+    it. Only sent with the member's pseudonym; an anonymous customer's words build no profile."""
+    TYPE: ClassVar[str] = 'member_said'
+    category: Label | None = None
+    min_price: Price | None = None
+    max_price: Price | None = None
+    brands_wanted: LabelList = []
+    brands_refused: LabelList = []
+    compared_skus: IdList = []
+    declined_skus: IdList = []
+    language: Language = 'zh'
+
+    @classmethod
+    def from_turn(cls, intent: str, slots: Slots, language: Language) -> 'MemberSaid | None':
+        """What a turn's slots say about the member's wishes (None: nothing): the category and
+        budget she named, the brand she asked for or refused, products compared or turned down."""
+        said = cls(category=slots.category, min_price=slots.min_price, max_price=slots.max_price,
+                   brands_wanted=[slots.brand] if slots.brand else [],
+                   brands_refused=list(slots.exclude_brands or []),
+                   compared_skus=list(slots.skus or []) if intent == 'compare' else [],
+                   declined_skus=list(slots.exclude_skus or []), language=language)
+        empty = cls(language=language)
+        return None if said == empty else said
+
+
+LOOP_PAYLOADS: tuple[type[EventPayload], ...] = (ScreenCode, MemberSaid)
+ALL_PAYLOADS = ALL_PAYLOADS + LOOP_PAYLOADS
+for _model in LOOP_PAYLOADS:
+    _BY_VERSION[(_model.TYPE, _model.VERSION)] = _model
+    EVENT_TYPES[_model.TYPE] = _model

@@ -199,6 +199,9 @@ class DialogueManager:
             staff_called=any(isinstance(e, CallStaff) for e in self._out),
             text=text[:ev.MAX_TEXT] if self.store_raw_text else None)
         self._out.insert(0, Record(turn, session.customer_id))
+        said = ev.MemberSaid.from_turn(turn.intent, turn.slots, turn.language) if session.customer_id else None
+        if said is not None:        # a member's wishes: her profile on the platform (loop, issue 23)
+            self._out.insert(1, Record(said, session.customer_id))
         return self._take()
 
     def _session_for(self, track_id: int, typed: bool) -> Session | None:

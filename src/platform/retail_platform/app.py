@@ -765,6 +765,9 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
     app.state.chain = Chain(storage.engine, DEFAULT_MEMBER_WINDOW_S if member_window_s is None
                             else member_window_s)
     add_chain_routes(app, app.state.chain, caller, roles, robot_scope, store_access)
+    from retail_platform import loop_api, pages        # receipts, funnel, profiles, HQ pages
+    loop_api.register(app, storage, caller, store_reader, store_writer, read_limited, _responses)
+    pages.register(app, storage, admin_digest)
     return app
 
 

@@ -149,6 +149,28 @@ def register(subparsers) -> None:
     export.add_argument('--robot-id', required=True, help='the robot whose events to print')
     export.set_defaults(func=_guarded('export', _export))
 
+    purchases = commands.add_parser(
+        'import-purchases', help='import till receipts (CSV or JSON lines), idempotent by '
+        'receipt id', description='CSV (.csv): one row per receipt line, header '
+        'receipt_id,store_id,time,member_id,code,sku,qty,price_cny. JSON lines (.jsonl, .ndjson, '
+        '.json): one receipt a line, {"receipt_id", "store_id", "time", "member_id", "code", '
+        '"lines": [{"sku", "qty", "price_cny"}]}. A bad row is reported as FILE:LINE and '
+        'skipped; the funnel of the days the receipts touch is recomputed. ' + EXIT_CODES
+        + ' (1: some rows were skipped).')
+    _add_db(purchases)
+    purchases.add_argument('file', help='the receipts file')
+    purchases.add_argument('--json', action='store_true', help='print the outcome as JSON')
+    purchases.set_defaults(func=_guarded('import-purchases', _import_purchases))
+
+    funnel_cmd = commands.add_parser('funnel', help='recompute and print the funnel '
+                                     '(docs/metrics.md)')
+    _add_db(funnel_cmd)
+    funnel_cmd.add_argument('--store', default='', help='one store (default: every store)')
+    funnel_cmd.add_argument('--from', dest='first', default=None, help='first day YYYY-MM-DD')
+    funnel_cmd.add_argument('--to', dest='last', default=None, help='last day YYYY-MM-DD')
+    funnel_cmd.add_argument('--json', action='store_true', help='print JSON')
+    funnel_cmd.set_defaults(func=_guarded('funnel', _funnel))
+
     store = commands.add_parser('store', help='add and list stores')
     store_actions = store.add_subparsers(dest='store_command', metavar='ACTION', required=True)
     add = store_actions.add_parser('add', help='add a store')
@@ -365,6 +387,61 @@ def _export(args) -> int:
         for event in storage.export(args.robot_id):
             print(json.dumps(event, ensure_ascii=False))
     _on_db('export', storage, export)
+    return 0
+
+
+def _import_purchases(args) -> int:
+    from retail_platform import funnel, purchases
+    path = Path(args.file)
+    if not path.is_file():
+        raise CommandError(f'retailbot platform import-purchases: {path} is not a file')
+    storage = _storage(args, 'import-purchases')
+
+    def work():
+        try:
+            result = purchases.store_receipts(storage.engine,
+                                              purchases.read_file(path, funnel.CHAIN_ZONE))
+        except UnicodeDecodeError as exc:
+            raise CommandError(f'retailbot platform import-purchases: {path}: not UTF-8 '
+                               f'(byte {exc.start})') from None
+        except OSError as exc:
+            raise CommandError(f'retailbot platform import-purchases: {path}: '
+                               f'{exc.strerror or exc}') from None
+        funnel.refresh(storage.engine)
+        return result
+    result = _on_db('import-purchases', storage, work)
+    for bad in result.bad:
+        print(str(bad), file=sys.stderr)
+    if args.json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False))
+    else:
+        print(f'{path}: {result.stored} receipts stored, {result.duplicate} already there, '
+              f'{len(result.bad)} rows skipped')
+    return 1 if result.bad else 0
+
+
+def _funnel(args) -> int:
+    from retail_platform import funnel
+    try:
+        first, last = funnel.check_range(args.first, args.last)
+    except ValueError as exc:
+        raise CommandError(f'retailbot platform funnel: {exc}') from None
+    storage = _storage(args, 'funnel')
+
+    def work():
+        funnel.refresh(storage.engine)
+        return funnel.read(storage.engine, [args.store] if args.store else None, first, last)
+    rows = _on_db('funnel', storage, work)
+    if args.json:
+        print(json.dumps({'from': first, 'to': last, 'days': rows, 'total': funnel.total(rows)},
+                         ensure_ascii=False))
+        return 0
+    for row in rows:
+        rate = row['conversion']
+        print(f'{row["store_id"]}  {row["day"]}  appeared {row["appeared"]}  engaged '
+              f'{row["engaged"]}  need {row["need_captured"]}  recommended {row["recommended"]}  '
+              f'guided {row["guided"]}  purchased {row["purchased"]}  conversion '
+              f'{"-" if rate is None else f"{rate:.1%}"}')
     return 0
 
 

@@ -426,6 +426,14 @@ class Recommender:
         if constraints.brand:
             b = self._brand_index.get(constraints.brand.casefold(), -1)
             mask &= self._take(self.item_brand, idx) == b
+        if constraints.exclude_brands:          # "not Huawei", a brand the member refused
+            refused = [self._brand_index[b.casefold()] for b in constraints.exclude_brands
+                       if b.casefold() in self._brand_index]
+            mask &= ~np.isin(self._take(self.item_brand, idx), refused)
+        if constraints.exclude_skus:            # products shown already, or turned down
+            out = np.array([self.sku_index[s] for s in constraints.exclude_skus
+                            if s in self.sku_index], dtype=np.int64)
+            mask &= ~np.isin(np.arange(len(self.products)) if idx is None else idx, out)
         return mask
 
     def admissible(self, constraints: Constraints) -> np.ndarray:

@@ -1,0 +1,233 @@
+"""The funnel's cost at chain scale and the HQ pages' latency, PostgreSQL and SQLite side by side.
+
+For each engine: a fresh platform database (PostgreSQL: a throwaway 15 cluster started here, as
+in the tests; SQLite: a file) with S stores, one robot each, D days of events (E events per
+store-day: conversations of customer_appeared, greeting, dialogue_turn, recommendation, guide,
+session_end, some tours and staff calls) and receipts (a share of the members buy what they were
+recommended). Events go in with the engine's bulk path (COPY on PostgreSQL) — this measures the
+funnel, not ingest (benches/platform_scale.py does that). Measured:
+
+* the whole month recomputed (`funnel.refresh` with every store-day dirty): seconds, store-days/s;
+* one dirty store-day (`funnel.recompute`): median of 9, and its peer in the same run, the pure
+  `compute_store_day` on the same day's rows already in memory (the ratio is the database's part);
+* the pages: a real `retailbot platform serve`, signed in as the analyst, GET /hq and
+  GET /hq/stores/{id} (30 each): p50 / p95 milliseconds.
+
+    .venv/bin/python benches/loop_funnel.py                               # 20 stores x 30 days x 300
+    .venv/bin/python benches/loop_funnel.py --stores 1000 --days 30 --events 1667   # issue 23's scale
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tests' / 'platform'))
+from pg_support import Cluster, free_port  # noqa: E402  (the tests' throwaway cluster)
+
+from retail_platform import funnel  # noqa: E402
+from retail_platform import loop_schema as lt  # noqa: E402
+from retail_platform import schema as t  # noqa: E402
+from retail_platform.database import upgrade  # noqa: E402
+from retail_platform.storage import Storage  # noqa: E402
+
+BIN = Path(sys.prefix) / 'bin'
+ADMIN = 'bench-admin'
+FIRST_DAY = '2026-09-01'
+NOW = time.time()          # when the bench's events and receipts arrived
+
+
+def conversation(rng: random.Random, robot: str, at: float, member: str, seq: list[int]) -> list[dict]:
+    sku = f'SKU-{rng.randrange(500):04d}'
+    kinds = [('customer_appeared', {'track_id': seq[0]}, ''),
+             ('greeting', {'member': bool(member), 'vip': False, 'appointment': False}, member),
+             ('dialogue_turn', {'intent': 'find_product', 'language': 'zh', 'confidence': 0.9,
+                                'slots': {'category': 'tv'},
+                                'products': [{'sku': sku, 'price_cny': 999.0}]}, member),
+             ('recommendation', {'skus': [sku]}, member)]
+    if rng.random() < 0.5:
+        kinds += [('guide', {'zone': 'tv', 'status': 'started'}, member),
+                  ('guide', {'zone': 'tv', 'status': 'arrived'}, member)]
+    kinds.append(('session_end', {'reason': 'goodbye'}, member))
+    out = []
+    for i, (kind, data, customer) in enumerate(kinds):
+        seq[0] += 1
+        out.append(dict(robot_id=robot, event_id=f'e-{seq[0]}', time=at + i * 5, seq=seq[0],
+                        type=kind, version=1, customer=customer, data=json.dumps(data),
+                        received_at=NOW))
+    return out
+
+
+def populate(target: str, stores: int, days: int, per_day: int, seed: int = 5) -> list[str]:
+    rng = random.Random(seed)
+    storage = Storage(target)
+    upgrade(storage.engine)
+    ids = [f's-{i:04d}' for i in range(stores)]
+    with storage.engine.begin() as c:
+        c.execute(t.regions.insert().values(id='r-1', organisation_id='chain', name='East'))
+        c.execute(t.stores.insert(), [dict(id=s, region_id='r-1', name=f'Store {s}', created_at=0)
+                                      for s in ids])
+        c.execute(t.robots.insert(), [dict(robot_id=f'robot-{s}', store_id=s, registered_at=0)
+                                      for s in ids])
+    starts = [(funnel.day_bounds(FIRST_DAY)[0] + d * 86400) for d in range(days)]
+    for s in ids:
+        rows, receipts, seq = [], [], [0]
+        for start in starts:
+            at = start + 10 * 3600
+            made = 0
+            while made < per_day:
+                member = f'm-{rng.randrange(20000):05d}' if rng.random() < 0.4 else ''
+                conv = conversation(rng, f'robot-{s}', at, member, seq)
+                for r in conv:
+                    r['store_id'] = s
+                rows += conv
+                made += len(conv)
+                if member and rng.random() < 0.2:
+                    sku = json.loads(conv[3]['data'])['skus'][0]
+                    receipts.append(dict(receipt_id=f'{s}-{len(receipts)}', store_id=s,
+                                         time=at + 3600, customer=member, code='',
+                                         lines=json.dumps([{'sku': sku, 'qty': 1, 'price_cny': 999.0}]),
+                                         total_cny=999.0, imported_at=NOW))
+                at += 43200 / max(per_day / 7, 1)
+        _bulk(storage, rows)
+        with storage.engine.begin() as c:
+            if receipts:
+                c.execute(lt.receipts.insert(), receipts)
+    storage.close()
+    return ids
+
+
+def _bulk(storage: Storage, rows: list[dict]) -> None:
+    if not storage.postgresql:
+        with storage.engine.begin() as c:
+            c.execute(t.events.insert(), rows)
+        return
+    with storage.engine.begin() as c:
+        raw = c.connection.driver_connection
+        columns = ', '.join(t.EVENT_COLUMNS)
+        with raw.cursor() as cursor:
+            with cursor.copy(f'COPY events ({columns}) FROM STDIN') as copy:
+                for row in rows:
+                    copy.write_row([row[name] for name in t.EVENT_COLUMNS])
+
+
+def measure(target: str, args) -> dict:
+    global NOW
+    NOW = time.time()
+    loaded = time.perf_counter()
+    ids = populate(target, args.stores, args.days, args.events)
+    load_s = time.perf_counter() - loaded
+    storage = Storage(target)
+    engine = storage.engine
+    started = time.perf_counter()
+    recomputed = funnel.refresh(engine)
+    month_s = time.perf_counter() - started
+    day = FIRST_DAY
+    one, pure = [], []
+    start, end = funnel.day_bounds(day)
+    for store in ids[:9]:
+        began = time.perf_counter()
+        funnel.recompute(engine, store, day)
+        one.append(time.perf_counter() - began)
+        with engine.connect() as c:
+            evs = funnel._events(c, store, start, end)
+            rcs = funnel._receipts(c, store, start, end + 7 * 86400)
+        began = time.perf_counter()
+        funnel.compute_store_day(day, evs, rcs, [], [f'robot-{store}'])
+        pure.append(time.perf_counter() - began)
+    with engine.connect() as c:
+        events = c.execute(sa.select(sa.func.count()).select_from(t.events)).scalar()
+    storage.close()
+    if args.settle:      # pages once the uploads are older than the refresh's overlap window
+        time.sleep(max(0.0, NOW + funnel.WATERMARK_OVERLAP_S + 1 - time.time()))
+    pages = page_latency(target, ids[0], args.requests)
+    return {'events': events, 'load_s': load_s, 'store_days': recomputed, 'month_s': month_s,
+            'one_day_ms': statistics.median(one) * 1000, 'pure_ms': statistics.median(pure) * 1000,
+            **pages}
+
+
+def page_latency(target: str, store: str, requests: int) -> dict:
+    port = free_port()
+    storage = Storage(target)
+    token = storage.issue_staff_token('analyst', 'bench')
+    storage.close()
+    process = subprocess.Popen([str(BIN / 'retailbot'), 'platform', 'serve', '--database', target,
+                                '--port', str(port), '--token', ADMIN], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    url = f'http://127.0.0.1:{port}'
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + '/v1/ready', timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        with httpx.Client(base_url=url, timeout=60) as client:
+            login = client.post('/hq/login', data={'token': token}, headers={'Origin': url})
+            assert login.status_code == 303, login.text
+            rng = f'?from={FIRST_DAY}&to=2026-09-30'
+            out = {}
+            for name, path in (('overview', '/hq' + rng), ('store', f'/hq/stores/{store}' + rng)):
+                client.get(path)
+                times = []
+                for _ in range(requests):
+                    began = time.perf_counter()
+                    assert client.get(path).status_code == 200
+                    times.append((time.perf_counter() - began) * 1000)
+                times.sort()
+                out[f'{name}_p50_ms'] = statistics.median(times)
+                out[f'{name}_p95_ms'] = times[min(len(times) - 1, int(0.95 * len(times)))]
+            return out
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--stores', type=int, default=20)
+    parser.add_argument('--days', type=int, default=30)
+    parser.add_argument('--events', type=int, default=300, help='events per store-day')
+    parser.add_argument('--requests', type=int, default=30, help='GETs per page')
+    parser.add_argument('--engines', default='postgresql,sqlite')
+    parser.add_argument('--no-settle', dest='settle', action='store_false',
+                        help='measure the pages at once, while every store-day is still inside '
+                             'the refresh\'s overlap window (each refresh re-checks them all)')
+    args = parser.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory(prefix='loop-bench-') as folder:
+        for engine in args.engines.split(','):
+            if engine == 'sqlite':
+                results[engine] = measure(str(Path(folder) / 'platform.sqlite3'), args)
+            else:
+                cluster = Cluster()
+                try:
+                    results[engine] = measure(cluster.url(cluster.new_database()), args)
+                finally:
+                    cluster.remove()
+    print(f'{args.stores} stores x {args.days} days x {args.events} events per store-day')
+    print('| engine | events | month recompute | store-days/s | one dirty store-day (median) | '
+          'pure compute of it | overview p50/p95 | store page p50/p95 |')
+    print('| --- | --- | --- | --- | --- | --- | --- | --- |')
+    for engine, r in results.items():
+        print(f'| {engine} | {r["events"]:,} | {r["month_s"]:.1f} s | '
+              f'{r["store_days"] / r["month_s"]:.0f} | {r["one_day_ms"]:.0f} ms | '
+              f'{r["pure_ms"]:.0f} ms ({r["one_day_ms"] / max(r["pure_ms"], 1e-6):.1f}x) | '
+              f'{r["overview_p50_ms"]:.0f} / {r["overview_p95_ms"]:.0f} ms | '
+              f'{r["store_p50_ms"]:.0f} / {r["store_p95_ms"]:.0f} ms |')
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,495 @@
+"""The robots' funnel per store and day (definitions: docs/metrics.md, version DEFINITIONS).
+
+`compute_store_day` is a pure function of one store-day's events, the receipts of the store from
+that day to the end of its attribution window, the appointments of that day and the store's
+robots: the same inputs give the same numbers whatever order or day they arrived in, so a store
+that was offline for a week ends with exactly the numbers it would have had online.
+
+`refresh` finds the store-days made dirty since its last run (events received, receipts
+imported: by their `received_at` / `imported_at`, with an overlap of WATERMARK_OVERLAP_S for
+transactions that committed out of clock order; recomputing a clean day is harmless) and
+recomputes each whole into `funnel_daily`.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+
+from retail_platform import loop_schema as lt
+from retail_platform import schema as t
+
+DEFINITIONS = 1
+CHAIN_ZONE = timezone(timedelta(hours=8), 'China Standard Time')   # no daylight saving
+ZONE_OFFSET_S = 8 * 3600
+ATTRIBUTION_DAYS = 7
+OPEN_MINUTE, CLOSE_MINUTE = 10 * 60, 22 * 60        # opening hours, chain local time
+WATERMARK_OVERLAP_S = 120.0
+MAX_RANGE_DAYS = 366
+SHOWN = ('early', 'late', 'on_time')
+NEED_SLOTS = ('sku', 'skus', 'category', 'brand', 'min_price', 'max_price', 'size')
+CONVERSATION = frozenset({'greeting', 'dialogue_turn', 'recommendation', 'guide', 'tour',
+                          'staff_request', 'vip_checkin', 'screen_code', 'session_end',
+                          'member_said'})
+COUNTS = ('appeared', 'conversations', 'engaged', 'need_captured', 'recommended', 'guided',
+          'purchased', 'attributed_revenue_cny', 'vip_appointments', 'vip_shows',
+          'appointment_purchases', 'tours_started', 'tours_finished', 'staff_assists',
+          'staff_resolved', 'active_minutes', 'opening_minutes')
+RATES = {   # rate: (numerator, denominator)
+    'engaged_rate': ('engaged', 'appeared'),
+    'need_rate': ('need_captured', 'engaged'),
+    'recommended_rate': ('recommended', 'need_captured'),
+    'guided_rate': ('guided', 'recommended'),
+    'conversion': ('purchased', 'recommended'),
+    'vip_show_rate': ('vip_shows', 'vip_appointments'),
+    'appointment_purchase_rate': ('appointment_purchases', 'vip_shows'),
+    'tour_completion': ('tours_finished', 'tours_started'),
+    'availability': ('active_minutes', 'opening_minutes'),
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    robot_id: str
+    seq: int
+    time: float
+    type: str
+    customer: str
+    data: dict
+
+
+@dataclass(frozen=True)
+class Receipt:
+    receipt_id: str
+    time: float
+    customer: str
+    code: str
+    lines: tuple[tuple[str, int, float], ...]      # (sku, qty, price)
+
+
+@dataclass(frozen=True)
+class Appointment:
+    id: str
+    customer: str
+    day: str
+
+
+@dataclass
+class _Conversation:
+    robot_id: str
+    start: float
+    customer: str = ''
+    engaged: bool = False
+    need: bool = False
+    skus: set[str] = field(default_factory=set)
+    recommended: bool = False
+    guided: bool = False
+    codes: set[str] = field(default_factory=set)
+
+
+def day_of(when: float) -> str:
+    return datetime.fromtimestamp(when, CHAIN_ZONE).date().isoformat()
+
+
+def day_bounds(day: str) -> tuple[float, float]:
+    """[start, end) of a chain-local day, seconds since 1970."""
+    d = date.fromisoformat(day)
+    start = datetime(d.year, d.month, d.day, tzinfo=CHAIN_ZONE).timestamp()
+    return start, start + 86400.0
+
+
+def days(first: str, last: str) -> list[str]:
+    a, b = date.fromisoformat(first), date.fromisoformat(last)
+    return [(a + timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]
+
+
+def rates(counts: dict[str, Any]) -> dict[str, float | None]:
+    """Each rate from its counts; None (null) when the denominator is 0 — never 0."""
+    out: dict[str, float | None] = {}
+    for name, (num, den) in RATES.items():
+        n, d = counts.get(num) or 0, counts.get(den) or 0
+        out[name] = round(n / d, 4) if d else None
+    return out
+
+
+def _conversations(events: list[Event]) -> list[_Conversation]:
+    """A robot's conversations: from a greeting (or the first conversation event when none is
+    open) to its session_end; events ordered by (time, seq)."""
+    out: list[_Conversation] = []
+    open_: dict[str, _Conversation] = {}
+    for e in events:
+        if e.type not in CONVERSATION:
+            continue
+        conv = open_.get(e.robot_id)
+        if conv is None or e.type == 'greeting' and (conv.engaged or conv.customer != e.customer):
+            conv = _Conversation(e.robot_id, e.time)
+            open_[e.robot_id] = conv
+            out.append(conv)
+        if e.customer and not conv.customer:
+            conv.customer = e.customer
+        d = e.data
+        if e.type == 'dialogue_turn':
+            conv.engaged = True
+            slots = d.get('slots') or {}
+            if any(slots.get(k) not in (None, '', []) for k in NEED_SLOTS):
+                conv.need = True
+            shown = [p.get('sku') for p in d.get('products') or [] if p.get('sku')]
+            if shown:
+                conv.recommended = True
+                conv.skus.update(shown)
+            if slots.get('sku'):
+                conv.skus.add(slots['sku'])
+        elif e.type == 'recommendation' and d.get('skus'):
+            conv.recommended = True
+            conv.skus.update(d['skus'])
+        elif e.type == 'guide' and d.get('mission', 'guide') == 'guide' and \
+                d.get('status') == 'arrived':
+            conv.guided = True
+        elif e.type == 'screen_code' and d.get('code'):
+            conv.codes.add(d['code'])
+            conv.skus.update(d.get('skus') or [])
+        elif e.type == 'session_end':
+            open_.pop(e.robot_id, None)
+    return out
+
+
+def _active_minutes(events: list[Event], day_start: float) -> dict[str, set[int]]:
+    minutes: dict[str, set[int]] = {}
+    for e in events:
+        minute = int((e.time - day_start) // 60)
+        if OPEN_MINUTE <= minute < CLOSE_MINUTE:
+            minutes.setdefault(e.robot_id, set()).add(minute)
+    return minutes
+
+
+def compute_store_day(day: str, events: Iterable[Event], receipts: Iterable[Receipt],
+                      appointments: Iterable[Appointment], robots: Iterable[str],
+                      later: Iterable[tuple[str, float]] = ()) -> dict:
+    """The funnel of one store on `day` (docs/metrics.md, version DEFINITIONS).
+
+    `events`: the store's events with time in the day (any order); `receipts`: the store's
+    receipts from the day's start to ATTRIBUTION_DAYS after its end; `appointments`: the store's
+    appointments of that day; `robots`: the robots assigned to the store (for availability);
+    `later`: the touches after the day within the window (`m:<member>` or `c:<code>`, time) —
+    recommendations and screen codes of the following ATTRIBUTION_DAYS days."""
+    later = list(later)
+    start, end = day_bounds(day)
+    events = sorted((e for e in events if start <= e.time < end),
+                    key=lambda e: (e.time, e.robot_id, e.seq))
+    receipts = sorted(receipts, key=lambda r: (r.time, r.receipt_id))
+    counts: dict[str, Any] = {k: 0 for k in COUNTS}
+    per_robot: dict[str, dict[str, Any]] = {}
+
+    def robot(rid: str) -> dict[str, Any]:
+        return per_robot.setdefault(rid, {'events': 0, 'appeared': 0, 'conversations': 0,
+                                          'engaged': 0, 'recommended': 0, 'guided': 0,
+                                          'staff_assists': 0, 'tours_started': 0,
+                                          'tours_finished': 0, 'active_minutes': 0,
+                                          'last_event': None})
+    for rid in robots:
+        robot(rid)
+    tracks: set[tuple[str, int]] = set()
+    shows: set[str] = set()
+    shown_customers: set[str] = set()
+    for e in events:
+        r = robot(e.robot_id)
+        r['events'] += 1
+        r['last_event'] = e.time
+        if e.type == 'customer_appeared':
+            key = (e.robot_id, int(e.data.get('track_id', -1)))
+            if key not in tracks:
+                tracks.add(key)
+                r['appeared'] += 1
+        elif e.type == 'tour':
+            status = e.data.get('status')
+            if status == 'started':
+                counts['tours_started'] += 1
+                r['tours_started'] += 1
+            elif status == 'finished':
+                counts['tours_finished'] += 1
+                r['tours_finished'] += 1
+        elif e.type == 'staff_request':
+            counts['staff_assists'] += 1
+            r['staff_assists'] += 1
+        elif e.type == 'vip_checkin' and e.data.get('status') in SHOWN:
+            shows.add(e.data.get('appointment_id') or f'customer:{e.customer}')
+            if e.customer:
+                shown_customers.add(e.customer)
+    counts['appeared'] = len(tracks)
+    window = ATTRIBUTION_DAYS * 86400.0
+    conversations = _conversations(events)
+    for conv in conversations:
+        r = robot(conv.robot_id)
+        counts['conversations'] += 1
+        r['conversations'] += 1
+        for flag, name in ((conv.engaged, 'engaged'), (conv.need, 'need_captured'),
+                           (conv.recommended, 'recommended'), (conv.guided, 'guided')):
+            if flag:
+                counts[name] += 1
+                if name in r:
+                    r[name] += 1
+    # last touch: each receipt goes to the latest conversation before it that it matches; a
+    # recommendation to the same member (or code) on a later day before the receipt takes it
+    converted: set[int] = set()
+    for rc in receipts:
+        keys = ({f'm:{rc.customer}'} if rc.customer else set()) | \
+            ({f'c:{rc.code}'} if rc.code else set())
+        if not keys or any(k in keys and end <= when < rc.time for k, when in later):
+            continue
+        best = None
+        for index, conv in enumerate(conversations):
+            if not conv.start <= rc.time < conv.start + window or not conv.skus:
+                continue
+            if not ((conv.customer and rc.customer == conv.customer)
+                    or (rc.code and rc.code in conv.codes)):
+                continue
+            if any(sku in conv.skus and q > 0 for sku, q, _ in rc.lines):
+                best = index
+        if best is not None:
+            converted.add(best)
+            counts['attributed_revenue_cny'] += sum(
+                q * p for sku, q, p in rc.lines if sku in conversations[best].skus)
+    counts['purchased'] = len(converted)
+    counts['attributed_revenue_cny'] = round(counts['attributed_revenue_cny'], 2)
+    booked = {a.id: a for a in appointments if a.day == day}
+    counts['vip_appointments'] = len(booked)
+    counts['vip_shows'] = sum(1 for a in booked.values()
+                              if a.id in shows or f'customer:{a.customer}' in shows
+                              or a.customer in shown_customers)
+    counts['appointment_purchases'] = sum(
+        1 for a in booked.values()
+        if (a.id in shows or a.customer in shown_customers) and a.customer and any(
+            rc.customer == a.customer and start <= rc.time < end + window for rc in receipts))
+    minutes = _active_minutes(events, start)
+    for rid, r in per_robot.items():
+        r['active_minutes'] = len(minutes.get(rid, ()))
+        r['availability'] = round(r['active_minutes'] / (CLOSE_MINUTE - OPEN_MINUTE), 4)
+    counts['active_minutes'] = sum(len(m) for m in minutes.values())
+    counts['opening_minutes'] = (CLOSE_MINUTE - OPEN_MINUTE) * len(per_robot)
+    counts['staff_resolve_median_s'] = None        # needs a resolution event (docs/metrics.md)
+    return {'day': day, 'definitions': DEFINITIONS, **counts, **rates(counts),
+            'robots': dict(sorted(per_robot.items()))}
+
+
+def total(rows: list[dict]) -> dict:
+    """Counts summed over store-days, rates recomputed from the sums (never averaged)."""
+    counts: dict[str, Any] = {k: 0 for k in COUNTS}
+    for row in rows:
+        for k in COUNTS:
+            counts[k] += row.get(k) or 0
+    counts['attributed_revenue_cny'] = round(counts['attributed_revenue_cny'], 2)
+    return {'definitions': DEFINITIONS, 'store_days': len(rows), **counts, **rates(counts)}
+
+
+# --- the database side ------------------------------------------------------------------------
+def _events(c: sa.Connection, store_id: str, start: float, end: float) -> list[Event]:
+    e = t.events.c
+    rows = c.execute(sa.select(e.robot_id, e.seq, e.time, e.type, e.customer, e.data).where(
+        e.store_id == store_id, e.time >= start, e.time < end)).all()
+    out = []
+    for r in rows:
+        try:
+            data = json.loads(r.data)
+        except ValueError:
+            data = {}
+        out.append(Event(r.robot_id, r.seq, r.time, r.type, r.customer,
+                         data if isinstance(data, dict) else {}))
+    return out
+
+
+TOUCHES = ('recommendation', 'screen_code')
+
+
+def _later(c: sa.Connection, store_id: str, start: float, end: float) -> list[tuple[str, float]]:
+    """Recommendations to members and screen codes shown in [start, end)."""
+    e = t.events.c
+    out = []
+    for r in c.execute(sa.select(e.type, e.customer, e.time, e.data).where(
+            e.store_id == store_id, e.time >= start, e.time < end, e.type.in_(TOUCHES))):
+        if r.type == 'recommendation' and r.customer:
+            out.append((f'm:{r.customer}', r.time))
+        elif r.type == 'screen_code':
+            try:
+                code = json.loads(r.data).get('code')
+            except (ValueError, AttributeError):
+                code = None
+            if isinstance(code, str):
+                out.append((f'c:{code}', r.time))
+    return out
+
+
+def _receipts(c: sa.Connection, store_id: str, start: float, end: float) -> list[Receipt]:
+    r = lt.receipts.c
+    out = []
+    for row in c.execute(sa.select(r.receipt_id, r.time, r.customer, r.code, r.lines).where(
+            r.store_id == store_id, r.time >= start, r.time < end)):
+        lines = tuple((x['sku'], int(x['qty']), float(x['price_cny']))
+                      for x in json.loads(row.lines))
+        out.append(Receipt(row.receipt_id, row.time, row.customer, row.code, lines))
+    return out
+
+
+def _appointments(c: sa.Connection, store_id: str, day: str) -> list[Appointment]:
+    a = t.appointments.c
+    out = []
+    for row in c.execute(sa.select(a.id, a.customer, a.time).where(
+            a.store_id == store_id, a.time.like(f'{day}%'))):
+        out.append(Appointment(str(row.id), row.customer, day))
+    return out
+
+
+def _robots(c: sa.Connection, store_id: str) -> list[str]:
+    return [r.robot_id for r in c.execute(sa.select(t.robots.c.robot_id)
+                                          .where(t.robots.c.store_id == store_id))]
+
+
+def fingerprint(c: sa.Connection, store_id: str, day: str) -> str:
+    """What a store-day's numbers are computed from, in three aggregates (count and newest
+    arrival of its events, of the receipts of its window, of the later touches): equal
+    fingerprints, equal inputs, so a clean store-day is not recomputed."""
+    start, end = day_bounds(day)
+    later = end + ATTRIBUTION_DAYS * 86400.0
+    e, r = t.events.c, lt.receipts.c
+    parts = [
+        c.execute(sa.select(sa.func.count(), sa.func.max(e.received_at)).where(
+            e.store_id == store_id, e.time >= start, e.time < end)).one(),
+        c.execute(sa.select(sa.func.count(), sa.func.max(r.imported_at)).where(
+            r.store_id == store_id, r.time >= start, r.time < later)).one(),
+        c.execute(sa.select(sa.func.count(), sa.func.max(e.received_at)).where(
+            e.store_id == store_id, e.time >= end, e.time < later, e.type.in_(TOUCHES))).one()]
+    return '|'.join(f'{n}:{m!r}' for n, m in parts)
+
+
+def recompute(engine: sa.Engine, store_id: str, day: str) -> dict:
+    """Compute one store-day from the database and keep it in funnel_daily (with the
+    fingerprint of its inputs, taken before they are read: data arriving meanwhile changes the
+    fingerprint, so the next refresh recomputes it)."""
+    start, end = day_bounds(day)
+    with engine.connect() as c:
+        inputs = fingerprint(c, store_id, day)
+        metrics = compute_store_day(
+            day, _events(c, store_id, start, end),
+            _receipts(c, store_id, start, end + ATTRIBUTION_DAYS * 86400.0),
+            _appointments(c, store_id, day), _robots(c, store_id),
+            _later(c, store_id, end, end + ATTRIBUTION_DAYS * 86400.0))
+    text = json.dumps(metrics, separators=(',', ':'), sort_keys=True)
+    with engine.begin() as c:
+        if engine.dialect.name == 'postgresql':      # two processes recomputing one store-day
+            c.execute(sa.text('SELECT pg_advisory_xact_lock(hashtextextended(:k, 24))'),
+                      {'k': f'{store_id}/{day}'})
+        f = lt.funnel_daily.c
+        c.execute(lt.funnel_daily.delete().where(f.store_id == store_id, f.day == day))
+        c.execute(lt.funnel_daily.insert().values(store_id=store_id, day=day,
+                                                  definitions=DEFINITIONS, metrics=text,
+                                                  inputs=inputs, computed_at=time.time()))
+    return metrics
+
+
+def _day_index(column, postgresql: bool):
+    shifted = (column + ZONE_OFFSET_S) / 86400.0
+    return sa.func.floor(shifted) if postgresql else sa.cast(shifted, sa.Integer)
+
+
+def _day_name(index: float) -> str:
+    return (date(1970, 1, 1) + timedelta(days=int(index))).isoformat()
+
+
+def dirty(engine: sa.Engine) -> tuple[set[tuple[str, str]], float]:
+    """Store-days touched since the watermark, and the new watermark."""
+    postgresql = engine.dialect.name == 'postgresql'
+    with engine.connect() as c:
+        mark = c.execute(sa.select(lt.loop_state.c.value)
+                         .where(lt.loop_state.c.key == 'funnel')).scalar() or 0.0
+        since = mark - WATERMARK_OVERLAP_S
+        e = t.events.c
+        ev_day = _day_index(e.time, postgresql).label('d')
+        found: set[tuple[str, str]] = set()
+        newest = mark
+        for row in c.execute(sa.select(e.store_id, ev_day, sa.func.max(e.received_at))
+                             .where(e.received_at > since, e.store_id.is_not(None))
+                             .group_by(e.store_id, ev_day)):
+            found.add((row[0], _day_name(row[1])))
+            newest = max(newest, row[2])
+        for row in c.execute(sa.select(e.store_id, ev_day).where(
+                e.received_at > since, e.store_id.is_not(None), e.type.in_(TOUCHES))
+                .group_by(e.store_id, ev_day)):
+            for back in range(1, ATTRIBUTION_DAYS + 1):  # a later touch can take their receipts
+                found.add((row[0], _day_name(row[1] - back)))
+        r = lt.receipts.c
+        rc_day = _day_index(r.time, postgresql).label('d')
+        for row in c.execute(sa.select(r.store_id, rc_day, sa.func.max(r.imported_at))
+                             .where(r.imported_at > since).group_by(r.store_id, rc_day)):
+            for back in range(ATTRIBUTION_DAYS + 1):     # the days whose window holds it
+                found.add((row[0], _day_name(row[1] - back)))
+            newest = max(newest, row[2])
+    return found, newest
+
+
+def refresh(engine: sa.Engine, every_s: float = 0.0) -> int:
+    """Recompute every dirty store-day whose inputs changed; returns how many. `every_s`: skip
+    when a refresh ran less than that long ago (the API and pages: rollups at most that much
+    behind, and a burst of page views costs one refresh)."""
+    now = time.time()
+    if every_s > 0:
+        with engine.connect() as c:
+            last = c.execute(sa.select(lt.loop_state.c.value)
+                             .where(lt.loop_state.c.key == 'funnel_run')).scalar()
+        if last is not None and 0 <= now - last < every_s:
+            return 0
+    found, newest = dirty(engine)
+    done = 0
+    f = lt.funnel_daily.c
+    for store_id, day in sorted(found):
+        with engine.connect() as c:
+            kept = c.execute(sa.select(f.inputs, f.definitions).where(
+                f.store_id == store_id, f.day == day)).first()
+            same = kept is not None and kept.definitions == DEFINITIONS and \
+                kept.inputs == fingerprint(c, store_id, day)
+        if not same:
+            recompute(engine, store_id, day)
+            done += 1
+    with engine.begin() as c:
+        c.execute(lt.loop_state.delete().where(lt.loop_state.c.key.in_(['funnel', 'funnel_run'])))
+        c.execute(lt.loop_state.insert(), [dict(key='funnel', value=newest),
+                                           dict(key='funnel_run', value=now)])
+    return done
+
+
+def read(engine: sa.Engine, store_ids: list[str] | None, first: str, last: str) -> list[dict]:
+    """Stored rollups of `store_ids` (None: every store) for days first..last."""
+    f = lt.funnel_daily.c
+    query = sa.select(f.store_id, f.day, f.metrics).where(f.day >= first, f.day <= last)
+    if store_ids is not None:
+        query = query.where(f.store_id.in_(store_ids))
+    with engine.connect() as c:
+        rows = c.execute(query.order_by(f.store_id, f.day)).all()
+    return [{'store_id': r.store_id, **json.loads(r.metrics)} for r in rows]
+
+
+def check_range(first: str | None, last: str | None, today: str | None = None,
+                strict: bool = True) -> tuple[str, str]:
+    """(first, last) days, defaulting to the 7 days up to today. strict: ValueError (one line)
+    for an invalid range; else (the API, whose schema states only dates) a range longer than
+    MAX_RANGE_DAYS ends at first + MAX_RANGE_DAYS - 1 and first after last is an empty range."""
+    today = today or day_of(time.time())
+    try:
+        last_d = date.fromisoformat(last) if last else date.fromisoformat(today)
+        first_d = date.fromisoformat(first) if first else last_d - timedelta(days=6)
+    except ValueError:
+        raise ValueError('from and to must be dates YYYY-MM-DD') from None
+    except OverflowError:               # `to` in the year 1: the range starts at the first day
+        first_d = date.min
+    if strict and first_d > last_d:
+        raise ValueError('from is after to')
+    if (last_d - first_d).days + 1 > MAX_RANGE_DAYS:
+        if strict:
+            raise ValueError(f'at most {MAX_RANGE_DAYS} days at once')
+        try:
+            last_d = first_d + timedelta(days=MAX_RANGE_DAYS - 1)
+        except OverflowError:
+            last_d = date.max
+    return first_d.isoformat(), last_d.isoformat()

@@ -1,0 +1,118 @@
+"""The data loop's routes on the platform app (registered by `create_app`):
+
+  POST /v1/stores/{store_id}/receipts   till receipts as JSON lines (store staff in scope; admin)
+  GET  /v1/stores/{store_id}/receipts   a store's receipts in a time range (staff, not robots)
+  GET  /v1/stores/{store_id}/funnel     the store's funnel per day and in total (staff)
+  GET  /v1/funnel                       every store's funnel (admin, analyst; a region: its own)
+  GET  /v1/members/{member}/profile     what a consenting member said (robots of any store; admin)
+Definitions of the funnel: docs/metrics.md.
+"""
+from __future__ import annotations
+
+import io
+from datetime import date
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from retail_platform import funnel, profiles, purchases
+
+MAX_RECEIPTS_BODY = 16 * 1024 * 1024
+REFRESH_EVERY_S = 10.0
+RANGE_WORDS = (f'first day (default: 6 days before `to`, which defaults to today); at most '
+               f'{funnel.MAX_RANGE_DAYS} days are answered (`to` in the answer says up to '
+               'where); `from` after `to` is an empty range')
+
+
+def register(app: FastAPI, storage, caller, store_reader, store_writer, read_limited,
+             responses) -> None:
+    engine = storage.engine
+
+    def staff(who) -> None:
+        if who.role == 'robot':
+            raise HTTPException(403, 'a robot credential may not read this')
+
+    @app.post('/v1/stores/{store_id}/receipts',
+              summary='Import till receipts of a store (JSON lines as text, one receipt a line; '
+                      'idempotent by receipt_id; a bad line is reported and skipped)',
+              responses=responses(401, 403, 404, 413, 422, 503),
+              openapi_extra={'requestBody': {'required': True, 'content': {
+                  'text/plain': {'schema': {'type': 'string', 'description': 'JSON lines: '
+                                 'one receipt a line (retail_platform.purchases)'}}}}})
+    async def post_receipts(request: Request, store_id: str = Depends(store_writer)) -> dict:
+        body = await read_limited(request, MAX_RECEIPTS_BODY)
+
+        def work() -> dict:
+            try:
+                text = body.decode('utf-8')
+            except UnicodeDecodeError:
+                raise HTTPException(422, 'receipts refused: body is not UTF-8') from None
+            items = purchases.read_jsonl(io.StringIO(text), 'body', funnel.CHAIN_ZONE)
+            result = purchases.store_receipts(engine, items, only_store=store_id)
+            return result.as_dict()
+        return await run_in_threadpool(work)
+
+    @app.get('/v1/stores/{store_id}/receipts', summary='A store\'s receipts (staff)',
+             responses=responses(401, 403, 404, 422, 503))
+    def get_receipts(store_id: str = Depends(store_reader), who=Depends(caller),
+                     start: float = Query(0.0, alias='from', ge=0, le=1e11,
+                                          description='seconds since 1970'),
+                     end: float = Query(4102444800.0, alias='to', ge=0, le=1e11),
+                     limit: int = Query(1000, ge=1, le=10000)) -> dict:
+        staff(who)
+        return {'receipts': purchases.receipts_page(engine, store_id, start, end, limit)}
+
+    def day_range(first: date | None, last: date | None) -> tuple[str, str]:
+        return funnel.check_range(first.isoformat() if first else None,
+                                  last.isoformat() if last else None, strict=False)
+
+    @app.get('/v1/stores/{store_id}/funnel',
+             summary='The store\'s funnel per day and over the range (docs/metrics.md; '
+                     'undefined rates are null)', responses=responses(401, 403, 404, 422, 503))
+    def store_funnel(store_id: str = Depends(store_reader), who=Depends(caller),
+                     first: date | None = Query(None, alias='from', description=RANGE_WORDS),
+                     last: date | None = Query(None, alias='to')) -> dict:
+        staff(who)
+        a, b = day_range(first, last)
+        funnel.refresh(engine, REFRESH_EVERY_S)
+        rows = funnel.read(engine, [store_id], a, b)
+        return {'store_id': store_id, 'from': a, 'to': b, 'definitions': funnel.DEFINITIONS,
+                'days': rows, 'total': funnel.total(rows)}
+
+    @app.get('/v1/funnel', summary='Every store\'s funnel over a range (HQ: admin, analyst; '
+             'a region credential: its stores)', responses=responses(401, 403, 422, 503))
+    def chain_funnel(who=Depends(caller),
+                     first: date | None = Query(None, alias='from', description=RANGE_WORDS),
+                     last: date | None = Query(None, alias='to')) -> dict:
+        c = who.credential
+        if c.role in ('admin', 'analyst'):
+            ids = None
+        elif c.role == 'region':
+            ids = [s['id'] for s in storage.stores() if s['region_id'] == c.region]
+        else:
+            raise HTTPException(403, f'a {c.role} credential reads /v1/stores/{{store}}/funnel')
+        a, b = day_range(first, last)
+        funnel.refresh(engine, REFRESH_EVERY_S)
+        rows = funnel.read(engine, ids, a, b)
+        by_store: dict[str, list[dict]] = {}
+        for row in rows:
+            by_store.setdefault(row['store_id'], []).append(row)
+        return {'from': a, 'to': b, 'definitions': funnel.DEFINITIONS,
+                'stores': {s: funnel.total(r) for s, r in sorted(by_store.items())},
+                'total': funnel.total(rows)}
+
+    @app.get('/v1/members/{member}/profile',
+             summary='What a consenting member said on earlier visits (robots of any store, '
+                     'admin); 404 when nothing is kept',
+             responses=responses(401, 403, 404, 422, 503))
+    def member_profile(member: str, who=Depends(caller)) -> dict:
+        if who.role not in ('robot', 'admin'):
+            raise HTTPException(403, f'a {who.role} credential may not read members\' profiles')
+        if not profiles.MEMBER.match(member):
+            raise HTTPException(404, 'no such member')
+        profiles.refresh(engine)
+        found = profiles.profile(engine, member)
+        if found is None:
+            raise HTTPException(404, 'no profile kept for this member')
+        return found
+

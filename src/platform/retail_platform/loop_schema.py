@@ -1,0 +1,56 @@
+"""The tables of the data loop (receipts, funnel rollups, members' profiles, page sessions) as
+SQLAlchemy Core objects on the platform's metadata; created by migration `0003_loop`."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from retail_platform.schema import metadata
+
+# A till receipt of the chain (`retailbot platform import-purchases`): one row per receipt id;
+# its lines as canonical JSON ([{"sku", "qty", "price_cny"}]), so an import is one insert each.
+receipts = sa.Table(
+    'receipts', metadata,
+    sa.Column('receipt_id', sa.String(128), primary_key=True),
+    sa.Column('store_id', sa.String(64), nullable=False),
+    sa.Column('time', sa.Float, nullable=False),              # seconds since 1970 (UTC)
+    sa.Column('customer', sa.String(128), nullable=False),    # pseudonymous member id, '' = none
+    sa.Column('code', sa.String(16), nullable=False),         # the robot screen's code, '' = none
+    sa.Column('lines', sa.Text, nullable=False),
+    sa.Column('total_cny', sa.Float, nullable=False),
+    sa.Column('imported_at', sa.Float, nullable=False),
+    sa.Index('ix_receipts_store_time', 'store_id', 'time'),
+    sa.Index('ix_receipts_customer', 'customer'),
+    sa.Index('ix_receipts_imported', 'imported_at'))
+
+# The funnel of one store on one day (docs/metrics.md), recomputed whole from that day's events
+# and receipts whenever either changes; `metrics` is the JSON the pure function returned.
+funnel_daily = sa.Table(
+    'funnel_daily', metadata,
+    sa.Column('store_id', sa.String(64), primary_key=True),
+    sa.Column('day', sa.String(10), primary_key=True),         # YYYY-MM-DD in the chain's zone
+    sa.Column('definitions', sa.Integer, nullable=False),      # docs/metrics.md version
+    sa.Column('metrics', sa.Text, nullable=False),
+    sa.Column('inputs', sa.String(400), nullable=True),        # funnel.fingerprint
+    sa.Column('computed_at', sa.Float, nullable=False))
+
+# Key/value state of the loop's background work (the funnel's received_at watermark, ...).
+loop_state = sa.Table(
+    'loop_state', metadata,
+    sa.Column('key', sa.String(64), primary_key=True),
+    sa.Column('value', sa.Float, nullable=False))
+
+# What consenting members said, merged (retail_platform.profiles); deleted by forget_profile.
+member_profiles = sa.Table(
+    'member_profiles', metadata,
+    sa.Column('customer', sa.String(128), primary_key=True),
+    sa.Column('profile', sa.Text, nullable=False),
+    sa.Column('updated_at', sa.Float, nullable=False))
+
+# Sessions of the HQ / store-manager pages: the hash of the cookie, the credential behind it.
+page_sessions = sa.Table(
+    'page_sessions', metadata,
+    sa.Column('session_hash', sa.String(64), primary_key=True),
+    sa.Column('token_hash', sa.String(64), nullable=False),    # '' for the serve credential
+    sa.Column('role', sa.String(20), nullable=False),
+    sa.Column('csrf', sa.String(64), nullable=False),
+    sa.Column('expires_at', sa.Float, nullable=False))

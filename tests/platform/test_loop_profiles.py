@@ -1,0 +1,93 @@
+"""Members' profiles on the platform (SQLite and PostgreSQL): what a consenting member said to a
+robot in one store is read by a robot of another store; anonymous words build none; a statement
+uploaded late lands in its place; forgetting the member forgets the profile; roles."""
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from loop_support import chain, event
+from platform_support import ADMIN
+from retail_platform import profiles
+from retail_platform.app import create_app
+from retail_platform.storage import Storage
+
+
+@pytest.fixture
+def api(engine_target):
+    tokens = chain(engine_target)
+    tokens['admin'] = ADMIN
+    with TestClient(create_app(engine_target, ADMIN), raise_server_exceptions=False) as client:
+        yield client, tokens, engine_target
+
+
+def _say(client, token: str, robot: str, events: list[dict]) -> None:
+    got = client.post(f'/v1/robots/{robot}/events', json={'events': events},
+                      headers={'Authorization': f'Bearer {token}'})
+    assert got.status_code == 200 and got.json()['rejected'] == 0, got.text
+
+
+def test_what_a_member_said_in_store_1_is_her_profile_in_store_2_and_forget_ends_it(api):
+    client, tokens, target = api
+    monday = 1.7800e9
+    _say(client, tokens['robot'], 'robot-1', [
+        event('member_said', monday, {'category': '笔记本', 'max_price': 6000,
+                                      'brands_wanted': ['华为'], 'brands_refused': ['联想']},
+              'm-0001'),
+        event('member_said', monday + 60, {'category': '电视', 'max_price': 3000}),   # anonymous
+    ])
+    robot_b = {'Authorization': f'Bearer {tokens["robot_other"]}'}
+    got = client.get('/v1/members/m-0001/profile', headers=robot_b)
+    assert got.status_code == 200, got.text
+    p = got.json()
+    assert (p['category'], p['max_price'], p['brands_wanted'], p['brands_refused']) == \
+        ('笔记本', 6000, ['华为'], ['联想'])
+    # a later visit changes her mind about 联想; an older statement uploaded late (a robot
+    # offline for a week) does not override the newer one
+    _say(client, tokens['robot'], 'robot-1', [
+        event('member_said', monday + 86400, {'brands_wanted': ['联想'],
+                                              'declined_skus': ['NB-1']}, 'm-0001')])
+    _say(client, tokens['robot_other'], 'robot-2', [
+        event('member_said', monday - 7 * 86400, {'category': '手机', 'max_price': 2000},
+              'm-0001')])
+    p = client.get('/v1/members/m-0001/profile', headers=robot_b).json()
+    assert p['category'] == '笔记本' and p['max_price'] == 6000
+    assert p['brands_wanted'] == ['华为', '联想'] and p['brands_refused'] == []
+    assert p['declined_skus'] == ['NB-1']
+    for role, status in (('store_manager', 403), ('region', 403), ('analyst', 403),
+                         ('admin', 200), ('robot', 200)):
+        assert client.get('/v1/members/m-0001/profile', headers={
+            'Authorization': f'Bearer {tokens[role]}'}).status_code == status, role
+    assert client.get('/v1/members/m-0002/profile', headers=robot_b).status_code == 404
+    assert client.get('/v1/members/bad%20id/profile', headers=robot_b).status_code == 404
+    storage = Storage(target)
+    try:
+        with storage.engine.begin() as c:
+            assert profiles.forget_profile(c, 'm-0001') == 1
+    finally:
+        storage.close()
+    assert client.get('/v1/members/m-0001/profile', headers=robot_b).status_code == 404
+
+
+def test_the_profile_fold_is_the_same_in_any_order():
+    said = [{'time': 3, 'key': 'c', 'brands_refused': ['A']},
+            {'time': 1, 'key': 'a', 'category': 'tv', 'max_price': 5000, 'brands_wanted': ['A']},
+            {'time': 2, 'key': 'b', 'compared_skus': ['X', 'Y'], 'max_price': 4000}]
+    expected = profiles.build(said)
+    assert profiles.build(list(reversed(said))) == expected
+    assert expected['brands_wanted'] == [] and expected['brands_refused'] == ['A']
+    assert expected['category'] == 'tv' and expected['max_price'] == 4000
+
+
+def test_a_turn_becomes_what_the_member_said_only_when_it_says_something():
+    from retail_common import events as ev
+    said = ev.MemberSaid.from_turn('find_product', ev.Slots(category='笔记本', max_price=6000,
+                                                            brand='华为', exclude_brands=['联想']),
+                                   'zh')
+    assert said is not None and said.to_data() == {
+        'category': '笔记本', 'max_price': 6000.0, 'brands_wanted': ['华为'],
+        'brands_refused': ['联想'], 'compared_skus': [], 'declined_skus': [], 'language': 'zh'}
+    ev.validate_event('member_said', said.to_data())
+    assert ev.MemberSaid.from_turn('greet', ev.Slots(), 'en') is None
+    compared = ev.MemberSaid.from_turn('compare', ev.Slots(skus=['A', 'B']), 'en')
+    assert compared is not None and compared.compared_skus == ['A', 'B']
