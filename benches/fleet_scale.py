@@ -14,7 +14,7 @@ Three measurements in one run:
     robot beyond the canary wave assigned. A control rollout without the failing canary must
     reach every robot (`done`).
 
-    .venv/bin/python benches/fleet_scale.py                       # 200 robots, period 2 s
+    .venv/bin/python benches/fleet_scale.py                       # 200 robots, period 5 s
     .venv/bin/python benches/fleet_scale.py --robots 500 --period 5 --duration 30
 """
 from __future__ import annotations
@@ -74,6 +74,7 @@ class Robot:
         self.alive = True
         self.last_ok = 0.0
         self.seq = 0
+        self.requests = 0
 
 
 async def heartbeat(client: httpx.AsyncClient, robot: Robot, period: float) -> dict | None:
@@ -107,14 +108,18 @@ async def robot_loop(client, robot: Robot, period: float, until: float, kind: st
     await asyncio.sleep(random.random() * period)          # robots do not beat in lockstep
     while time.time() < until and robot.alive:
         started = time.time()
+        robot.requests += 1
         if kind == 'events':
             await event(client, robot)
         else:
             answer = await heartbeat(client, robot, period)
             wanted = answer['desired_version'] if answer else 0
             if wanted and wanted != robot.running:
-                response = await client.get(f'/v1/robots/{robot.id}/desired',
-                                            headers=robot.headers)
+                try:
+                    response = await client.get(f'/v1/robots/{robot.id}/desired',
+                                                headers=robot.headers)
+                except httpx.HTTPError:
+                    continue                             # asked again after the next heartbeat
                 if response.status_code == 200 and check_desired(response.content)[0] is not None:
                     robot.running = wanted
                     if failing is not None and not failing.get('chosen'):
@@ -135,19 +140,22 @@ async def cpu_phase(url: str, robots: list[Robot], period: float, duration: floa
         for robot in robots:
             robot.alive = True
         await asyncio.sleep(0)
+        sent = sum(r.requests for r in robots)
         before = tree_cpu_s(server)
         started = time.time()
         await asyncio.gather(*(robot_loop(client, r, period, started + duration, kind)
                                for r in robots))
         elapsed = time.time() - started
         used = tree_cpu_s(server) - before
-    requests = len(robots) * duration / period
+    requests = sum(r.requests for r in robots) - sent      # as sent (a late robot sends fewer)
     return {'kind': kind, 'cpu_s': used, 'elapsed': elapsed, 'requests': requests,
             'cpu_ms_per_request': 1000 * used / requests,
-            'cores_per_1000': used / elapsed * 1000 / len(robots)}
+            'rate': requests / elapsed,
+            'cores_per_1000': (used / requests) * 1000 / period}    # CPU-s per s for 1,000 robots
 
 
-async def silent_phase(url: str, robots: list[Robot], period: float, stop: int) -> list[float]:
+async def silent_phase(url: str, robots: list[Robot], period: float,
+                       stop: int) -> tuple[list[float], int]:
     async with client_for(url) as client:
         until = time.time() + 12 * period
         loops = [asyncio.create_task(robot_loop(client, r, period, until, 'heartbeat'))
@@ -159,20 +167,22 @@ async def silent_phase(url: str, robots: list[Robot], period: float, stop: int) 
         await asyncio.sleep(period)                 # let each finish the beat in flight
         seen: dict[str, float] = {}
         admin = {'Authorization': f'Bearer {ADMIN}'}
-        while len(seen) < stop and time.time() < until:
-            states = (await client.get('/v1/fleet/robots', headers=admin)).json()
+        stopped_ids = {r.id for r in stopped}
+        while not stopped_ids <= set(seen) and time.time() < until:
+            try:
+                states = (await client.get('/v1/fleet/robots', headers=admin)).json()
+            except httpx.HTTPError:
+                continue
             now = time.time()
             for row in states:
                 if row['state'] == 'silent' and row['robot_id'] not in seen:
                     seen[row['robot_id']] = now
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)
         for robot in robots:
             robot.alive = False
         await asyncio.gather(*loops)
     false_alarms = set(seen) - {r.id for r in stopped}
-    if false_alarms:
-        raise SystemExit(f'robots still beating shown silent: {sorted(false_alarms)[:5]}')
-    return [(seen.get(r.id, float('inf')) - r.last_ok) / period for r in stopped]
+    return [(seen.get(r.id, float('inf')) - r.last_ok) / period for r in stopped], len(false_alarms)
 
 
 async def rollout_phase(url: str, robots: list[Robot], period: float, fail: bool,
@@ -206,11 +216,19 @@ async def rollout_phase(url: str, robots: list[Robot], period: float, fail: bool
     return state
 
 
+def report(phase: dict, args) -> None:
+    print(f'  {phase["kind"]:>9}: {phase["requests"]:.0f} requests in {phase["elapsed"]:.1f} s '
+          f'({phase["rate"]:.0f}/s), '
+          f'platform CPU {phase["cpu_s"]:.2f} s = {phase["cpu_ms_per_request"]:.2f} ms each; '
+          f'{phase["cores_per_1000"]:.2f} cores per 1,000 robots at one per {args.period:g} s',
+          flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--robots', type=int, default=200)
     parser.add_argument('--stores', type=int, default=20)
-    parser.add_argument('--period', type=float, default=2.0, help='heartbeat period, s')
+    parser.add_argument('--period', type=float, default=5.0, help='heartbeat period, s')
     parser.add_argument('--duration', type=float, default=20.0, help='load phase length, s')
     parser.add_argument('--stop', type=int, default=10, help='robots that go silent')
     args = parser.parse_args()
@@ -247,7 +265,11 @@ def main() -> int:
                                           server.pid))
             events = asyncio.run(cpu_phase(url, robots, args.period, args.duration, 'events',
                                            server.pid))
-            silent = asyncio.run(silent_phase(url, robots, args.period, args.stop))
+            report(beats, args)
+            report(events, args)
+            silent, false_alarms = asyncio.run(silent_phase(url, robots, args.period, args.stop))
+            print(f'  silent phase: {false_alarms} robots still beating were shown silent',
+                  flush=True)
             halted = asyncio.run(rollout_phase(url, robots, args.period, True, 0.3))
             control = asyncio.run(rollout_phase(url, robots, args.period, False, 0.4))
         finally:
@@ -258,9 +280,7 @@ def main() -> int:
     print(f'{args.robots} robots in {args.stores} stores, PostgreSQL 15, 1 API process, '
           f'heartbeat period {args.period:g} s')
     for phase in (beats, events):
-        print(f'  {phase["kind"]:>9}: {phase["requests"]:.0f} requests in {phase["elapsed"]:.1f} s, '
-              f'platform CPU {phase["cpu_s"]:.2f} s = {phase["cpu_ms_per_request"]:.2f} ms each; '
-              f'{phase["cores_per_1000"]:.2f} cores per 1,000 robots at one per {args.period:g} s')
+        report(phase, args)
     print(f'  heartbeat / one-event upload CPU: '
           f'{beats["cpu_ms_per_request"] / events["cpu_ms_per_request"]:.2f}x')
     print(f'  silent detection of {args.stop} stopped robots (periods after the last heartbeat): '
@@ -271,7 +291,7 @@ def main() -> int:
           f'running it {halted["robots_running_it"]}; reason: {halted["reason"]}')
     print(f'  control rollout: {control["state"]}, {control["robots_running_it"]} of '
           f'{args.robots} robots running it')
-    ok = (max(silent) <= 2 and halted['state'] == 'halted' and halted['wave'] == 0
+    ok = (max(silent) <= 2 and false_alarms == 0 and halted['state'] == 'halted' and halted['wave'] == 0
           and halted['assigned'] == halted['waves'][0] and control['state'] == 'done')
     return 0 if ok else 1
 

@@ -24,7 +24,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, StringConstraints
 
 from retail_platform import schema as t
-from retail_platform.fleet import Deps, body_of, parse
+from retail_platform.fleet import Deps, body_of, parse, soft_commit
 from retail_sync.fleet import DesiredState, Heartbeat
 from retail_sync.transport import ROBOT_ID
 
@@ -137,6 +137,7 @@ class Rollouts:
                 t.robot_desired.c.robot_id == robot_id)).first()
             if row is None:
                 return 0
+            soft_commit(c)                 # re-reported by the next heartbeat if lost
             if beat.desired_version and beat.desired_version != row.running:
                 # what it runs now (the assigned version, or an earlier one reported late)
                 c.execute(t.robot_desired.update().where(t.robot_desired.c.robot_id == robot_id)
