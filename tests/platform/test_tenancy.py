@@ -89,6 +89,46 @@ TABLE = [
      {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 403, 'admin': 200}),
     ('forget status', 'get', '/v1/admin/members/m-gone/forget',
      {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 200, 'admin': 200}),
+    # fleet (fleet.py, rollouts.py): a robot acts for itself; staff for their stores
+    ('heartbeat', 'post', '/v1/robots/{robot}/heartbeat',
+     {'robot': (200, 403), 'store_manager': (403, 403), 'region': (403, 403),
+      'analyst': (403, 403), 'admin': (200, 200)}),
+    ('raise staff call', 'post', '/v1/robots/{robot}/staff-calls',
+     {'robot': (200, 403), 'store_manager': (403, 403), 'region': (403, 403),
+      'analyst': (403, 403), 'admin': (200, 200)}),
+    ('staff messages', 'get', '/v1/robots/{robot}/staff-messages',
+     {'robot': (200, 403), 'store_manager': (403, 403), 'region': (403, 403),
+      'analyst': (403, 403), 'admin': (200, 200)}),
+    ('robot desired state', 'get', '/v1/robots/{robot}/desired',
+     {'robot': (404, 403), 'store_manager': (403, 403), 'region': (403, 403),
+      'analyst': (403, 403), 'admin': (404, 404)}),
+    ('store fleet', 'get', '/v1/stores/{store}/fleet',
+     {'robot': (403, 403), 'store_manager': (200, 403), 'region': (200, 403),
+      'analyst': (200, 200), 'admin': (200, 200)}),
+    ('store tasks', 'get', '/v1/stores/{store}/tasks',
+     {'robot': (403, 403), 'store_manager': (200, 403), 'region': (200, 403),
+      'analyst': (200, 200), 'admin': (200, 200)}),
+    ('task action', 'post', '/v1/stores/{store}/tasks/999',
+     {'robot': (403, 403), 'store_manager': (404, 403), 'region': (404, 403),
+      'analyst': (403, 403), 'admin': (404, 404)}),
+    ('store staff calls', 'get', '/v1/stores/{store}/staff-calls',
+     {'robot': (403, 403), 'store_manager': (200, 403), 'region': (200, 403),
+      'analyst': (200, 200), 'admin': (200, 200)}),
+    ('reply to staff call', 'post', '/v1/stores/{store}/staff-calls/999/reply',
+     {'robot': (403, 403), 'store_manager': (404, 403), 'region': (404, 403),
+      'analyst': (403, 403), 'admin': (404, 404)}),
+    ('fleet robots', 'get', '/v1/fleet/robots',
+     {'robot': 403, 'store_manager': 200, 'region': 200, 'analyst': 200, 'admin': 200}),
+    ('fleet stores', 'get', '/v1/fleet/stores',
+     {'robot': 403, 'store_manager': 200, 'region': 200, 'analyst': 200, 'admin': 200}),
+    ('set robot group', 'put', '/v1/admin/fleet/groups/g-1',
+     {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 403, 'admin': 200}),
+    ('new desired state', 'post', '/v1/admin/fleet/groups/g-1/desired',
+     {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 403, 'admin': 200}),
+    ('rollout state', 'get', '/v1/admin/fleet/rollouts/999',
+     {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 404, 'admin': 404}),
+    ('robot desired history', 'get', '/v1/admin/fleet/robots/robot-own/history',
+     {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 200, 'admin': 200}),
     ('openapi', 'get', '/openapi.json',
      {'robot': 200, 'store_manager': 200, 'region': 200, 'analyst': 200, 'admin': 200}),
 ]
@@ -132,6 +172,16 @@ def request_for(method: str, path: str, n: int, url: str = '') -> dict:
         return {'json': {'consent': True}}
     if '/forgotten/' in path:
         return {'json': {'detail': 'cache'}}
+    if path.endswith('/heartbeat'):
+        return {'json': {'period_s': 10}}
+    if path.endswith('/staff-calls') and method == 'post':
+        return {'json': {'call_id': f'c-{n}', 'reason': 'product_help', 'wanted': 'a kettle'}}
+    if '/tasks/' in path:
+        return {'json': {'action': 'acknowledge'}}
+    if path.endswith('/reply'):
+        return {'json': {'kind': 'answer', 'text': 'coming in 2 minutes'}}
+    if '/fleet/groups/' in path:
+        return {'json': {'robots': ['robot-own']} if method == 'put' else {'settings': {'volume': 0.5}}}
     if path.endswith('/events') and method == 'post':
         event = dict(EVENT, event_id=f'e-{n}', seq=n)
         return {'json': {'events': [event]}}

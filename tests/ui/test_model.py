@@ -221,3 +221,12 @@ def test_new_store_data_from_the_platform_is_shown(model, tmp_path):
     assert [c['sku'] for c in model.screen()['attract']['best_sellers']] == ['B-1']
     model.set_store(Store(catalog=load_catalog(path), zones=store.zones, tours={}))
     assert model.console()['appointments'] == []
+
+
+@pytest.mark.parametrize('intent, who', [('staff_answer', 'staff'), ('staff_words', 'staff'),
+                                         ('find_product', 'robot'), ('', 'robot')])
+def test_staffs_words_from_the_platform_are_shown_as_staffs(model, intent, who):
+    """The sync agent publishes staff's answers and typed words on /dialogue/replies with intent
+    staff_answer / staff_words (retail_sync.fleet_link.STAFF_INTENTS): the screen marks them."""
+    model.on_reply('Kettles are on aisle 4', 'en', intent)
+    assert model.captions[-1]['who'] == who

@@ -731,6 +731,29 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
         events = storage.store_events_page(store_id, after, limit)
         return {'events': events, 'next': events[-1]['received_at'] if events else after}
 
+    # --- fleet: heartbeats, tasks, staff calls (fleet.py); desired-state rollouts (rollouts.py)
+    from retail_platform import fleet as fleet_module, rollouts as rollouts_module
+
+    def visible_stores(who: Caller) -> list[str] | None:
+        c = who.credential
+        if c.role in ('admin', 'analyst'):
+            return None
+        if c.role == 'region':
+            return [s['id'] for s in storage.stores() if s['region_id'] == c.region]
+        if c.role == 'store_manager':
+            return sorted(c.stores)
+        raise HTTPException(403, f'a {c.role} credential may not read the fleet')
+
+    fleet = fleet_module.Fleet(storage.engine)
+    app.state.fleet = fleet
+    app.state.rollouts = rollouts_module.Rollouts(storage.engine)
+    fleet_deps = fleet_module.Deps(caller, robot_scope, store_reader, store_writer, _responses,
+                                   read_limited, visible_stores,
+                                   lambda who: who.credential.robot_id or who.role)
+    fleet_module.add_routes(app, fleet, fleet_deps)
+    rollouts_module.add_routes(app, app.state.rollouts, fleet_deps, roles('admin'),
+                               roles('admin', 'analyst'))
+
     @app.get('/v1/admin/flags', dependencies=[Depends(roles('admin', 'analyst'))],
              summary='What the platform flagged (sequence reuse, replaced tokens)',
              responses=_responses(401, 403, 503))
@@ -756,6 +779,7 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
         for key, name, kind, words in families:
             lines += [f'# HELP {name} {words}', f'# TYPE {name} {kind}']
             lines += [f'{name}{{store="{_label(s["store_id"])}"}} {float(s[key])!r}' for s in stats]
+        lines += fleet_module.metrics_lines(fleet, _label)
         return PlainTextResponse('\n'.join(lines) + '\n',
                                  media_type='text/plain; version=0.0.4; charset=utf-8')
 

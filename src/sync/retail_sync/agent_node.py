@@ -13,16 +13,29 @@ an outbox that cannot be opened at all (permissions, disk) is retried every few 
 the senders keep their events. A full disk or a locked file leaves the events unacknowledged
 (their senders keep them and ask again) and is reported on diagnostics.
 
-Thin adapter: the outbox, uploader and downlink cores do the work. Uploads and downloads run
+Fleet (retail_sync.fleet / fleet_link): a heartbeat with the robot's health summary (folded
+from `/diagnostics`, the base's safety state, the battery and the disk) goes to the platform
+every `fleet_period_s` and on change; staff requests (`/dialogue/staff_requests`) go up as
+staff calls; staff's answers and typed words come back and are published on
+`/dialogue/replies` (intent staff_answer / staff_words: the TTS speaks them, the screen marks
+them as staff's); a desired state the heartbeat's answer names is fetched, checked and swapped
+in (`DataUpdate` kind `desired`). `fleet_period_s` 0 turns the fleet link off.
+
+Thin adapter: the outbox, uploader, downlink and fleet cores do the work. Uploads and downloads run
 on their own threads (network waits never block the executor); `sync_now` only wakes them.
 """
 from __future__ import annotations
 
 import json
+import math
+import shutil
 import threading
+import time
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import PoseWithCovarianceStamped
+from sensor_msgs.msg import BatteryState
 from rclpy.node import Node
 from std_srvs.srv import Trigger
 
@@ -30,9 +43,11 @@ from retail_ros.qos import latched
 from retail_common import names
 from retail_ros.node_support import declare_params, diagnostic_status, main_for
 from retail_ros.params import ParamSpec
-from retail_interfaces.msg import DataUpdate, InteractionEvent
+from retail_interfaces.msg import BaseSafety, DataUpdate, InteractionEvent, RobotReply, StaffRequest
 from retail_interfaces.srv import RecordEvents
 from retail_sync.downlink import Downlink
+from retail_sync.fleet import HeartbeatCore
+from retail_sync.fleet_link import STAFF_INTENTS, FleetLink, LinkError, call_from_request
 from retail_sync.outbox import (Limits, Outbox, OutboxCorrupt, OutboxError, OutboxUnavailable,
                                 open_or_salvage, prepare_event, salvage)
 from retail_sync.stream import link_stream, stream_file_for
@@ -59,6 +74,10 @@ PARAMS = [
               'dropped; never judged by the wall clock)', min=1.0),
     ParamSpec('warn_fraction', 0.8, 'alarm from this fraction of a limit', min=0.1, max=1.0),
     ParamSpec('diagnostics_period_s', 2.0, 'diagnostics publishing period', min=0.1),
+    ParamSpec('fleet_period_s', 10.0, 'heartbeat period to the platform (0: no fleet link)',
+              min=0.0, max=3600.0),
+    ParamSpec('software_version', '', 'software version reported in heartbeats (default: the '
+              'installed retail_sync version)'),
 ]
 # Latched: a node that starts (or restarts) after an update still hears which data is current.
 UPDATES_QOS = latched(10)
@@ -111,6 +130,11 @@ class SyncAgent(Node):
         self._threads = [threading.Thread(target=self._upload_loop, name='sync-upload', daemon=True),
                          threading.Thread(target=self._downlink_loop, name='sync-downlink',
                                           daemon=True)]
+        self._wake_fleet = threading.Event()
+        self.fleet_link: FleetLink | None = None
+        self.last_fleet_error: str | None = None
+        if self.p.fleet_period_s > 0:
+            self._start_fleet()
         for thread in self._threads:
             thread.start()
         waiting = self._pending()
@@ -292,6 +316,8 @@ class SyncAgent(Node):
             self.uploader.set_token(self.token)
             self.uploader.auth_failed = not self.token
         self.downlink.set_token(self.token)
+        if self.fleet_link is not None:
+            self.fleet_link.set_token(self.token)
 
     def _downlink_loop(self) -> None:
         while not self._stop.is_set():
@@ -316,6 +342,115 @@ class SyncAgent(Node):
             self._wake_downlink.wait(self.p.downlink_interval_s)
             self._wake_downlink.clear()
 
+    # --- fleet ---------------------------------------------------------------------------------
+    def _start_fleet(self) -> None:
+        period = max(1.0, self.p.fleet_period_s)
+        self.fleet = HeartbeatCore(period_s=period, software_version=self._software_version())
+        self._fleet_lock = threading.Lock()
+        self._pose: tuple[float, float] | None = None
+        self.fleet_link = FleetLink(self.p.platform_url, self.token, self.p.robot_id,
+                                    self.p.data_dir, ca_file=self.p.ca_file,
+                                    log=self.get_logger().warning)
+        self.replies = self.create_publisher(RobotReply, names.REPLIES, 10)
+        self.create_subscription(DiagnosticArray, names.DIAGNOSTICS, self._on_diagnostics, 50)
+        self.create_subscription(BaseSafety, names.SAFETY, self._on_safety, latched(1))
+        self.create_subscription(BatteryState, '/navigation/battery', self._on_battery, 10)
+        self.create_subscription(PoseWithCovarianceStamped, '/navigation/pose', self._on_pose, 10)
+        self.create_subscription(StaffRequest, names.STAFF_REQUESTS, self._on_staff_request, 50)
+        self._threads.append(threading.Thread(target=self._fleet_loop, name='sync-fleet',
+                                              daemon=True))
+
+    @staticmethod
+    def _software_version() -> str:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            return version('retail_sync')
+        except PackageNotFoundError:
+            return 'unknown'
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        now = time.monotonic()
+        with self._fleet_lock:
+            for status in msg.status:
+                values = {kv.key: kv.value for kv in status.values}
+                self.fleet.on_status(status.name, int.from_bytes(status.level, 'little')
+                                     if isinstance(status.level, bytes) else int(status.level),
+                                     status.message, values, now)
+        self._wake_fleet.set()
+
+    def _on_safety(self, msg: BaseSafety) -> None:
+        with self._fleet_lock:
+            self.fleet.on_safety(bool(msg.latched), time.monotonic())
+        self._wake_fleet.set()
+
+    def _on_battery(self, msg: BatteryState) -> None:
+        with self._fleet_lock:
+            self.fleet.on_battery(float(msg.percentage))
+
+    def _on_pose(self, msg: PoseWithCovarianceStamped) -> None:
+        x, y = msg.pose.pose.position.x, msg.pose.pose.position.y
+        self._pose = (x, y) if math.isfinite(x) and math.isfinite(y) else None
+
+    def _on_staff_request(self, msg: StaffRequest) -> None:
+        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec or time.time_ns()
+        call = call_from_request(stamp, msg.track_id, msg.reason, msg.looking_for,
+                                 msg.product_name or msg.product, msg.zone, msg.language,
+                                 self._pose)
+        if self.fleet_link is not None:
+            self.fleet_link.raise_call(call)
+            self._wake_fleet.set()
+
+    def _fleet_loop(self) -> None:
+        link = self.fleet_link
+        assert link is not None
+        last_poll = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            errors = []
+            try:
+                usage = shutil.disk_usage(self.p.data_dir if Path(self.p.data_dir).exists() else '/')
+                disk = usage.free / usage.total if usage.total else None
+            except OSError:
+                disk = None
+            with self._fleet_lock:
+                self.fleet.disk_free_fraction = disk
+                beat = self.fleet.due(now)
+            try:
+                link.send_calls()
+                if beat is not None:
+                    answer = link.heartbeat(beat)
+                    with self._fleet_lock:
+                        self.fleet.sent(beat, now)
+                    if answer.desired_version and link.apply_desired(answer.desired_version):
+                        self.get_logger().info(f'desired state v{link.desired_version} in use')
+                        self.updates.publish(DataUpdate(
+                            kind='desired', path=str(Path(self.p.data_dir) / 'desired.json'),
+                            version=str(link.desired_version)))
+                    with self._fleet_lock:
+                        self.fleet.desired_version = link.desired_version
+                        self.fleet.desired_error = link.desired_error
+                    poll = answer.messages > 0
+                else:
+                    poll = now - last_poll >= self.fleet.period_s
+                if poll:
+                    last_poll = now
+                    for message in link.messages():
+                        reply = RobotReply(text=message.text, language=message.language or 'zh',
+                                           intent=STAFF_INTENTS[message.kind])
+                        reply.header.stamp = self.get_clock().now().to_msg()
+                        self.replies.publish(reply)
+                        link.spoken(message.id)
+            except LinkError as exc:
+                errors.append(str(exc))
+            except Exception as exc:  # noqa: BLE001 - a fleet bug must not end heartbeats
+                errors.append(f'fleet link failed: {type(exc).__name__}: {exc}')
+            error = '; '.join(errors) or None
+            if error and error != self.last_fleet_error:
+                self.get_logger().warning(error)
+            self.last_fleet_error = error
+            self._wake_fleet.wait(min(1.0, self.fleet.period_s / 4))
+            self._wake_fleet.clear()
+
     # --- diagnostics ---------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
         outbox, uploader = self.outbox, self.uploader
@@ -338,6 +473,7 @@ class SyncAgent(Node):
                       'uploaded': uploader.sent if uploader else 0,
                       'upload_error': (uploader.last_error if uploader else '') or '',
                       'downlink_error': self.last_downlink_error or '',
+                      'fleet_error': self.last_fleet_error or '',
                       'outbox_error': self.outbox_error or '',
                       'salvaged': self.salvage_note or '',
                       'seq_reused': status['seq_reused'], 'stream_id': status['stream_id']}
@@ -352,11 +488,14 @@ class SyncAgent(Node):
         self._stop.set()
         self._wake_upload.set()
         self._wake_downlink.set()
+        self._wake_fleet.set()
         for thread in self._threads:
             thread.join(timeout=15)
         if self.uploader is not None:
             self.uploader.close()
         self.downlink.close()
+        if self.fleet_link is not None:
+            self.fleet_link.close()
         if self.outbox is not None:
             self.outbox.close()
         super().destroy_node()

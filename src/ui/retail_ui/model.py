@@ -240,7 +240,9 @@ class UiModel:
         with self.lock:
             if self.welcome is None and not self.tracks:
                 self.welcome = {'kind': 'anonymous'}      # a typed question with nobody seen: a shopper
-            self.captions.append({'who': 'robot', 'text': text, 'lang': language, 'intent': intent, 'track': track_id})
+            # staff's words from the platform (retail_sync.fleet_link.STAFF_INTENTS) are shown as staff's
+            who = 'staff' if intent in ('staff_answer', 'staff_words') else 'robot'
+            self.captions.append({'who': who, 'text': text, 'lang': language, 'intent': intent, 'track': track_id})
             self.question = text.rstrip().endswith(QUESTION_MARKS)
             if intent == 'goodbye':
                 self.cards, self.cards_kind, self.question = [], '', False

@@ -6,7 +6,7 @@ const TEXT = {
     title: '导购助手', lang_button: 'English', attract_hint: '您好！请对我说"你好"，或点击下方按钮',
     offers: '今日优惠', best_sellers: '热销商品', welcome: '欢迎光临！请问有什么可以帮您？',
     welcome_member: '{name}，欢迎回来！', welcome_vip: '{name}，欢迎光临！',
-    appointment: '您的预约：{time} · {purpose} · {place}', you_said: '您说', robot_said: '机器人',
+    appointment: '您的预约：{time} · {purpose} · {place}', you_said: '您说', robot_said: '机器人', staff_said: '店员',
     yes: '是的', no: '不用了', products: '为您找到', recommendations: '为您推荐',
     in_stock: '有货', sold_out: '缺货', where: '在哪里？', take_me_there: '带我去',
     destination: '正在前往：{zone}', remaining: '剩余约 {m} 米', follow_me: '请跟我来',
@@ -27,7 +27,7 @@ const TEXT = {
     title: 'Store assistant', lang_button: '中文', attract_hint: 'Hello! Say "hello" or tap a button below',
     offers: "Today's offers", best_sellers: 'Best sellers', welcome: 'Welcome! How can I help you?',
     welcome_member: 'Welcome back, {name}!', welcome_vip: 'Welcome, {name}!',
-    appointment: 'Your appointment: {time} · {purpose} · {place}', you_said: 'You', robot_said: 'Robot',
+    appointment: 'Your appointment: {time} · {purpose} · {place}', you_said: 'You', robot_said: 'Robot', staff_said: 'Staff',
     yes: 'Yes', no: 'No, thanks', products: 'Found for you', recommendations: 'Recommended for you',
     in_stock: 'In stock', sold_out: 'Sold out', where: 'Where is it?', take_me_there: 'Take me there',
     destination: 'On the way to: {zone}', remaining: 'About {m} m to go', follow_me: 'Please follow me',
@@ -113,7 +113,7 @@ function renderCaptions(container, captions, limit) {
   clear(container);
   for (const line of captions.slice(-limit)) {
     container.append(el('p', {class: 'caption ' + line.who},
-      el('span', {class: 'who'}, line.who === 'robot' ? t('robot_said') : t('you_said')), line.text));
+      el('span', {class: 'who'}, line.who === 'robot' ? t('robot_said') : line.who === 'staff' ? t('staff_said') : t('you_said')), line.text));
   }
   container.parentElement.scrollTop = container.parentElement.scrollHeight;   // the latest line in view
 }

@@ -1,0 +1,188 @@
+"""The robot's side of the fleet over HTTP (no rclpy): heartbeats, staff calls up, staff's
+messages down, and the desired state brought to the data dir safely.
+
+Desired state: the document is fetched when a heartbeat's answer names a version the robot does
+not run, checked with `retail_sync.fleet.check_desired` (the rules of the robot's own files),
+then written to `<data_dir>/desired.json` by temp file, fsync and `os.replace` — a reader sees
+the old version or the new one, never half. A refused document leaves the last good one in place
+and is reported in the next heartbeat (`desired_error`), which halts the rollout.
+
+Staff messages: the robot keeps a cursor (the last message id it handed to the speech) in
+`<data_dir>/.fleet_state.json`, so after a restart it neither repeats nor skips one. Staff calls
+wait in a bounded queue in memory (MAX_PENDING_CALLS) until the platform acknowledges them;
+a call refused as invalid (422) is logged and dropped.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections import deque
+from pathlib import Path
+from typing import Callable
+
+import httpx
+from pydantic import TypeAdapter, ValidationError
+
+from retail_sync.fleet import (Heartbeat, HeartbeatAnswer, StaffCall, StaffMessage,
+                               check_desired)
+from retail_sync.transport import platform_client, set_token
+
+DESIRED_FILE = 'desired.json'
+STATE_FILE = '.fleet_state.json'
+MAX_DESIRED_BYTES = 1024 * 1024
+MAX_PENDING_CALLS = 100
+STAFF_INTENTS = {'answer': 'staff_answer', 'say': 'staff_words'}   # RobotReply.intent
+MESSAGES = TypeAdapter(list[StaffMessage])
+
+
+class LinkError(Exception):
+    """The platform could not be reached or answered with an error (one line)."""
+
+
+class FleetLink:
+    def __init__(self, platform_url: str, token: str, robot_id: str, data_dir: str | Path,
+                 ca_file: str = '', client: httpx.Client | None = None,
+                 log: Callable[[str], None] = print) -> None:
+        self.base = platform_url.rstrip('/') + f'/v1/robots/{robot_id}'
+        self.client = client or platform_client(token, ca_file, timeout_s=10.0)
+        self.data_dir = Path(data_dir)
+        self.log = log
+        self.calls: deque[StaffCall] = deque(maxlen=MAX_PENDING_CALLS)
+        state = self._read_state()
+        self.cursor = int(state.get('cursor', 0))
+        self.desired_version = int(state.get('desired_version', 0))
+        self.desired_error = ''
+        self.refused_version = 0
+
+    def set_token(self, token: str) -> None:
+        set_token(self.client, token)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- HTTP ---------------------------------------------------------------------------------
+    def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        try:
+            response = self.client.request(method, self.base + path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise LinkError(f'platform unreachable: {type(exc).__name__}: {exc}') from None
+        if response.status_code >= 400:
+            try:
+                detail = str(response.json().get('detail', ''))[:200]
+            except (ValueError, AttributeError):
+                detail = response.text[:200]
+            raise LinkError(f'{method} {path}: {response.status_code} {detail}')
+        return response
+
+    def heartbeat(self, beat: Heartbeat) -> HeartbeatAnswer:
+        beat = beat.model_copy(update={'desired_version': self.desired_version,
+                                       'desired_error': self.desired_error})
+        response = self._request('POST', '/heartbeat', content=beat.model_dump_json(),
+                                 headers={'Content-Type': 'application/json'})
+        try:
+            return HeartbeatAnswer.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise LinkError(f'heartbeat answer not understood: {exc.errors()[0]["msg"]}') from None
+
+    def raise_call(self, call: StaffCall) -> None:
+        self.calls.append(call)
+
+    def send_calls(self) -> int:
+        """Send the waiting staff calls in order; returns how many the platform took."""
+        sent = 0
+        while self.calls:
+            call = self.calls[0]
+            try:
+                self._request('POST', '/staff-calls', content=call.model_dump_json(),
+                              headers={'Content-Type': 'application/json'})
+            except LinkError as exc:
+                if ': 422 ' not in str(exc):
+                    raise
+                self.log(f'staff call {call.call_id} refused by the platform: {exc}')
+            self.calls.popleft()
+            sent += 1
+        return sent
+
+    def messages(self) -> list[StaffMessage]:
+        """Staff's messages after the cursor (the caller speaks them, then `spoken(id)`)."""
+        response = self._request('GET', '/staff-messages', params={'after': self.cursor})
+        try:
+            return MESSAGES.validate_json(response.content[:MAX_DESIRED_BYTES])
+        except ValidationError as exc:
+            raise LinkError(f'staff messages not understood: {exc.errors()[0]["msg"]}') from None
+
+    def spoken(self, message_id: int) -> None:
+        self.cursor = max(self.cursor, message_id)
+        self._write_state()
+
+    # --- desired state ------------------------------------------------------------------------
+    def apply_desired(self, version: int) -> bool:
+        """Fetch, check and swap in `version`; True when it is now in use. A refused version is
+        remembered (not fetched again until the platform names another)."""
+        if version == self.desired_version or version == self.refused_version or version <= 0:
+            return False
+        response = self._request('GET', '/desired')
+        got = int(response.headers.get('x-desired-version', version) or version)
+        content = response.content
+        if len(content) > MAX_DESIRED_BYTES:
+            return self._refuse(got, f'document of {len(content)} bytes; at most {MAX_DESIRED_BYTES}')
+        document, problem = check_desired(content)
+        if document is None:
+            return self._refuse(got, problem)
+        _atomic_write(self.data_dir / DESIRED_FILE, document.model_dump_json(indent=1).encode())
+        self.desired_version, self.desired_error, self.refused_version = got, '', 0
+        self._write_state()
+        return True
+
+    def _refuse(self, version: int, reason: str) -> bool:
+        self.refused_version = version
+        self.desired_error = f'v{version}: {reason}'[:300]
+        self.log(f'desired state v{version} refused, keeping v{self.desired_version}: {reason}')
+        return False
+
+    # --- the state file -----------------------------------------------------------------------
+    def _read_state(self) -> dict:
+        try:
+            state = json.loads((self.data_dir / STATE_FILE).read_text())
+            return state if isinstance(state, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def _write_state(self) -> None:
+        _atomic_write(self.data_dir / STATE_FILE, json.dumps(
+            {'cursor': self.cursor, 'desired_version': self.desired_version}).encode())
+
+
+def _atomic_write(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
+    try:
+        with os.fdopen(fd, 'wb') as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def call_from_request(stamp_ns: int, track_id: int, reason: str, looking_for: str,
+                      product: str, zone: str, language: str,
+                      pose: tuple[float, float] | None) -> StaffCall:
+    """A StaffCall from a retail_interfaces/StaffRequest's fields (bounded, never refused)."""
+    usable = pose is not None and all(math.isfinite(v) and abs(v) <= 1e5 for v in pose)
+    code = ''.join(ch for ch in reason.lower() if ch.isascii() and (ch.isalnum() or ch == '_'))
+    return StaffCall(call_id=f'{stamp_ns}-{max(0, track_id)}', reason=code[:48],
+                     wanted=looking_for.replace('\x00', '')[:300],
+                     product=product.replace('\x00', '')[:300],
+                     zone=zone.replace('\x00', '')[:128],
+                     x=pose[0] if usable else None, y=pose[1] if usable else None,
+                     language=language if language in ('zh', 'en') else '')

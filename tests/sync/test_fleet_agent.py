@@ -1,0 +1,99 @@
+"""The robot's fleet link in /sync/agent, on real DDS against a real platform process: the
+heartbeat carries what the robot's diagnostics and safety state say; a staff request reaches the
+store's staff on the platform and staff's typed words come back on /dialogue/replies (spoken by
+the TTS, marked as staff's); a rolled-out desired state is swapped in, a bad one is refused,
+reported, the last good one kept and the rollout halted."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from retail_interfaces.msg import BaseSafety, DataUpdate, RobotReply, StaffRequest
+from retail_platform.storage import Storage
+from retail_ros.node_support import diagnostic_status
+from retail_ros.qos import latched
+from retail_sync.agent_node import SyncAgent
+from rostest_support import wait_for
+
+ROBOT = 'robot-fleet'
+
+
+def test_heartbeat_staff_help_and_desired_state_through_the_agent(ros_context, spin, platform,
+                                                                    tmp_path):
+    storage = Storage(str(platform.db))
+    storage.add_store('s-1', 'Store one')
+    token = storage.issue_robot_token(ROBOT, 's-1')
+    storage.close()
+    params = dict(robot_id=ROBOT, platform_url=platform.url, token=token,
+                  outbox=str(tmp_path / 'outbox.sqlite3'), data_dir=str(tmp_path / 'data'),
+                  downlink_interval_s=600.0, diagnostics_period_s=0.5, fleet_period_s=1.0)
+    agent = SyncAgent(context=ros_context, namespace='sync',
+                      parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+    peer = Node('store_peer', context=ros_context)
+    diagnostics = peer.create_publisher(DiagnosticArray, '/diagnostics', 10)
+    safety = peer.create_publisher(BaseSafety, '/navigation/safety', latched(1))
+    staff = peer.create_publisher(StaffRequest, '/dialogue/staff_requests', 10)
+    replies: list[RobotReply] = []
+    updates: list[DataUpdate] = []
+    peer.create_subscription(RobotReply, '/dialogue/replies', replies.append, 10)
+    peer.create_subscription(DataUpdate, '/sync/data_updates', updates.append, 10)
+    spin(agent, peer)
+    admin = platform.client()
+
+    # 1. health: the localisation says lost, the base holds a safety stop
+    safety.publish(BaseSafety(bumper_centre=True, latched=True))
+
+    def robot_on_platform():
+        diagnostics.publish(DiagnosticArray(status=[diagnostic_status(
+            'navigation/localization', 1, 'lost: the scans match nowhere', {'state': 'lost'})]))
+        robots = admin.get('/v1/stores/s-1/fleet').json()['robots']
+        beat = robots[0]['heartbeat'] if robots else {}
+        return beat.get('localisation_lost') and beat.get('safety_stop') and robots[0]
+    robot = wait_for(robot_on_platform, timeout=30, what='the heartbeat on the platform')
+    assert robot['state'] == 'degraded' and robot['heartbeat']['localisation']['level'] == 'warn'
+    tasks = admin.get('/v1/stores/s-1/tasks').json()
+    assert [t['kind'] for t in tasks] == ['lost']
+    safety.publish(BaseSafety(latched=False))       # staff reset it: a canary must be healthy
+    wait_for(lambda: not admin.get('/v1/stores/s-1/fleet').json()['robots'][0]['heartbeat'][
+        'safety_stop'], timeout=30, what='the cleared safety stop on the platform')
+
+    # 2. staff help: the request reaches the store's staff, staff's words come back
+    request = StaffRequest(reason='product_help', looking_for='a kettle under 200 yuan',
+                           zone='kitchen', language='en')
+    request.header.stamp = agent.get_clock().now().to_msg()
+    staff.publish(request)
+    call = wait_for(lambda: next(iter(admin.get('/v1/stores/s-1/staff-calls').json()), None),
+                    timeout=30, what='the staff call on the platform')
+    assert call['wanted'] == 'a kettle under 200 yuan' and call['where']['zone'] == 'kitchen'
+    admin.post(f'/v1/stores/s-1/staff-calls/{call["id"]}/reply',
+               json={'kind': 'say', 'text': 'Kettles are on aisle 4'}).raise_for_status()
+    said = wait_for(lambda: next((r for r in replies if r.intent == 'staff_words'), None),
+                    timeout=30, what='staff\'s words on /dialogue/replies')
+    assert said.text == 'Kettles are on aisle 4' and said.language == 'en'
+
+    # 3. desired state: v1 is swapped in; a bad v2 is refused, v1 kept, the rollout halted
+    admin.put('/v1/admin/fleet/groups/g', json={'robots': [ROBOT]}).raise_for_status()
+    admin.post('/v1/admin/fleet/groups/g/desired', json={
+        'settings': {'volume': 0.4}, 'content': {'greetings': ['Welcome!']}}).raise_for_status()
+    admin.post('/v1/admin/fleet/groups/g/rollouts', json={'version': 1, 'soak_s': 0}).raise_for_status()
+    update = wait_for(lambda: next((u for u in updates if u.kind == 'desired'), None), timeout=30,
+                      what='the desired state swapped in')
+    desired = Path(update.path)
+    assert json.loads(desired.read_text())['settings']['volume'] == 0.4
+    admin.post('/v1/admin/fleet/groups/g/desired', params={'unchecked': 'true'},
+               json={'settings': {'volume': 3}}).raise_for_status()
+    rollout = admin.post('/v1/admin/fleet/groups/g/rollouts', json={'version': 2}).json()
+    halted = wait_for(lambda: (lambda r: r['state'] == 'halted' and r)(
+        admin.get(f'/v1/admin/fleet/rollouts/{rollout["id"]}').json()), timeout=30,
+        what='the rollout halted by the robot\'s refusal')
+    assert 'settings.volume' in halted['reason']
+    assert json.loads(desired.read_text())['settings']['volume'] == 0.4
+    history = admin.get(f'/v1/admin/fleet/robots/{ROBOT}/history').json()
+    # (v1 may be reported running after v2 was assigned: each version's rows keep their order)
+    assert [h['status'] for h in history if h['version'] == 1] == ['assigned', 'running']
+    assert [h['status'] for h in history if h['version'] == 2] == ['assigned', 'refused']
+    admin.close()
