@@ -111,10 +111,14 @@ def test_track_names_the_performer_in_the_clip(db):
     lines = _json_lines(faces('track', '--db', db, '--video', CLIP, '--max-frames', 160, '--json',
                               check_rc=0).stdout)
     summary = lines[-1]
-    assert set(summary) == {'frames', 'fps', 'identities'}
-    assert summary['frames'] == 160 and summary['fps'] > 0
+    assert set(summary) == {'frames', 'fps', 'detector', 'identities', 'first_named_frame'}
+    assert summary['frames'] == 160 and summary['fps'] > 0 and summary['detector'] == 'yunet'
     assert set(summary['identities']) == {'lin-manuel-miranda'}, 'only the performer is on stage'
     assert summary['identities']['lin-manuel-miranda'] >= 40
+    # the frame of the first "identified" event of the member, as its event line says
+    named = [e for e in lines[:-1] if e['event'] == 'identified' and e['customer_id'] == 'lin-manuel-miranda']
+    assert named and summary['first_named_frame'] == {'lin-manuel-miranda': named[0]['frame']}
+    assert all(0 <= e['frame'] < 160 for e in lines[:-1])
 
 
 def test_track_reports_an_unreadable_video(db, tmp_path):
