@@ -236,7 +236,7 @@ def check_models(models: dict[str, str]) -> Check:
         if whisper_ok:
             return Check(name, OK, f'no Vosk models configured; {whisper}')
         return Check(name, WARN, 'no Vosk models configured (dialogue/asr models in config/dialogue.yaml) and '
-                                 f'{whisper[0].lower() + whisper[1:]}: customers can only type')
+                                 f'{whisper}: customers can only type')
     try:
         from retail_dialogue.speech_recognizer import ModelError, check_model_dir, resolve_model_path
     except ImportError as exc:
