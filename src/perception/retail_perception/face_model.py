@@ -81,7 +81,7 @@ class FaceModel:
     `default_scale` is the shrink factor the pipeline detects at by default: YuNet sees the full
     frame (small far faces are the point), HOG a frame shrunk x0.5 (its cost on a full frame)."""
 
-    def __init__(self, upsample: int = 1, detector: str = 'auto', min_confidence: float = 0.5):
+    def __init__(self, upsample: int = 1, detector: str = 'auto', min_confidence: float = 0.8):
         if detector not in DETECTORS:
             raise ValueError(f'detector must be one of {", ".join(DETECTORS)}, not {detector!r}')
         if detector == 'auto':
