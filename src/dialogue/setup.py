@@ -25,6 +25,7 @@ setup(
         # Subcommands of the `retailbot` CLI: '<name> = retail_dialogue.cli:register'
         'retailbot.commands': [
             'nlu = retail_dialogue.cli:register',
+            'asr = retail_dialogue.asr_cli:register',
         ],
     },
 )

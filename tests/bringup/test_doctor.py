@@ -100,7 +100,7 @@ def test_microphone_and_speaker():
     assert 'no speaker either' in doctor.check_audio(lambda: []).message
 
 
-def test_speech_models(tmp_path):
+def test_speech_models(tmp_path, monkeypatch):
     models = doctor.asr_models(REPO / 'config')
     assert set(models) >= {'zh', 'en'} and models['zh'].endswith('vosk-model-small-cn-0.22')
     check = doctor.check_models({'zh': str(tmp_path / 'cn')})
@@ -109,7 +109,11 @@ def test_speech_models(tmp_path):
         (tmp_path / 'cn' / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / 'cn' / name).write_bytes(b'')
     assert doctor.check_models({'zh': str(tmp_path / 'cn')}).level == OK
-    assert doctor.check_models({}).level == WARN
+    # no Vosk model: Whisper base is the default when installed with its pinned hash, else typing only
+    monkeypatch.setattr(doctor, 'whisper_status', lambda: (False, 'Whisper base not installed in X'))
+    assert doctor.check_models({}).level == WARN and 'Whisper base not installed' in doctor.check_models({}).message
+    monkeypatch.setattr(doctor, 'whisper_status', lambda: (True, 'Whisper base in X, SHA-256 d01c… verified, licence MIT'))
+    assert doctor.check_models({}).level == OK and 'licence MIT' in doctor.check_models({}).message
 
 
 def test_data_folder_and_disk_space(tmp_path, monkeypatch):

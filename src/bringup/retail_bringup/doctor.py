@@ -2,7 +2,7 @@
 
 One verdict per check, in a store technician's words: `ok`, `warn` (the robot runs, with less)
 or `fail` (something the robot needs is missing or wrong). Checks: gallery key, platform token,
-serial port of the base, camera, microphone and speaker, Vosk models, data folder writable, disk space, clock,
+serial port of the base, camera (and which face detector runs), microphone and speaker, Vosk models, data folder writable, disk space, clock,
 platform reachable. Nothing is changed on the robot (the data-folder check writes and removes
 one temporary file). Exit codes: 0 no check failed (warnings allowed), 1 at least one failed,
 2 bad arguments. `--json` prints {"ok": bool, "checks": [{"name", "level", "message"}]}.
@@ -169,7 +169,18 @@ def check_camera(source: str, timeout: float) -> Check:
     if isinstance(result, Exception) or result is None:
         return Check(name, FAIL, f'{label} opens but gives no picture' if not isinstance(result, Exception)
                      else f'{label}: {result}')
-    return Check(name, OK, f'{label} gives {result[1]}x{result[0]} pictures')
+    detector, about = _face_detector()
+    return Check(name, OK if detector == 'yunet' else WARN,
+                 f'{label} gives {result[1]}x{result[0]} pictures; face detector: {about}')
+
+
+def _face_detector() -> tuple[str, str]:
+    """Which face detector the faces node runs (YuNet, or the HOG fallback) and why."""
+    try:
+        from retail_perception.face_model import detector_status
+    except ImportError as exc:
+        return 'none', f'the perception package is not installed ({exc})'
+    return detector_status()
 
 
 def check_audio(query: Callable[[], object] | None = None) -> Check:
@@ -208,11 +219,24 @@ def asr_models(config_dir: Path) -> dict[str, str]:
     return models
 
 
+def whisper_status() -> tuple[bool, str]:
+    """The offline Whisper base model (the default where no Vosk model is installed): present,
+    hash verified against the pinned SHA-256, licence."""
+    try:
+        from retail_dialogue.whisper_asr import check_installed
+    except ImportError as exc:
+        return False, f'Whisper cannot run ({exc})'
+    return check_installed()
+
+
 def check_models(models: dict[str, str]) -> Check:
     name = 'speech models'
     if not models:
-        return Check(name, WARN, 'no Vosk models configured (dialogue/asr models in config/dialogue.yaml): '
-                                 'customers can only type')
+        whisper_ok, whisper = whisper_status()
+        if whisper_ok:
+            return Check(name, OK, f'no Vosk models configured; {whisper}')
+        return Check(name, WARN, 'no Vosk models configured (dialogue/asr models in config/dialogue.yaml) and '
+                                 f'{whisper}: customers can only type')
     try:
         from retail_dialogue.speech_recognizer import ModelError, check_model_dir, resolve_model_path
     except ImportError as exc:

@@ -100,6 +100,20 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                         help='gallery key file (default: $RETAILBOT_GALLERY_KEY)')
 
 
+def _add_detector(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--detector', choices=('auto', 'yunet', 'hog'), default='auto',
+                        help='face detector (default auto: YuNet if its wheel is installed, else HOG)')
+
+
+def _model(args):
+    from retail_perception.face_model import DetectorUnavailable, FaceModel
+    from retail_perception.gallery import GalleryError
+    try:
+        return FaceModel(detector=getattr(args, 'detector', 'auto'))
+    except DetectorUnavailable as exc:
+        raise GalleryError(str(exc)) from None
+
+
 def register(subparsers) -> None:
     faces = subparsers.add_parser('faces', help='member face gallery: enrol, identify, track, delete',
                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -127,6 +141,7 @@ def register(subparsers) -> None:
     p.add_argument('--threshold', type=float, default=0.5, help='max embedding distance (default 0.5)')
     p.add_argument('--margin', type=float, default=0.05, help='best-vs-second margin (default 0.05)')
     p.add_argument('--json', action='store_true', help='one JSON line per image')
+    _add_detector(p)
     p.set_defaults(func=_identify)
 
     p = commands.add_parser('track', help='run the full pipeline on a video')
@@ -134,7 +149,10 @@ def register(subparsers) -> None:
     p.add_argument('--video', required=True, metavar='FILE', help='video file to run the pipeline on')
     p.add_argument('--max-frames', type=int, default=0, metavar='N', help='stop after N frames')
     p.add_argument('--threshold', type=float, default=0.5, help='max embedding distance (default 0.5)')
-    p.add_argument('--json', action='store_true', help='JSON lines: events, then a summary')
+    p.add_argument('--json', action='store_true',
+                   help='JSON lines: events (with their frame index), then a summary with the frame at '
+                        'which each member was first named')
+    _add_detector(p)
     p.set_defaults(func=_track)
 
     p = commands.add_parser('list', help='list enrolled members (no embeddings)')
@@ -232,8 +250,8 @@ def _enroll(args) -> int:
 @_guard
 def _identify(args) -> int:
     gallery = _store(args).load()
-    from retail_perception.face_model import FaceModel, ImageReadError, load_bgr
-    model = FaceModel()
+    from retail_perception.face_model import ImageReadError, load_bgr
+    model = _model(args)
     status = EXIT_OK
     paths = _image_paths(args.images)
     if not paths:
@@ -265,16 +283,17 @@ def _identify(args) -> int:
 def _track(args) -> int:
     gallery = _store(args).load()
     from retail_perception.camera_source import SourceError, VideoSource
-    from retail_perception.face_model import FaceModel
-    from retail_perception.face_pipeline import FacePipeline, PipelineConfig
+    from retail_perception.face_pipeline import IDENTIFIED, FacePipeline, PipelineConfig
     try:
         video = VideoSource(args.video, loop=False)
         first = video.read()
     except (SourceError, EOFError) as exc:
         _error(f'cannot track: {exc}')
         return EXIT_SETUP
-    pipeline = FacePipeline(FaceModel(), gallery, PipelineConfig(match_threshold=args.threshold))
+    model = _model(args)
+    pipeline = FacePipeline(model, gallery, PipelineConfig(match_threshold=args.threshold))
     identities: dict[str, int] = {}
+    first_named: dict[str, int] = {}
     frames, frame = 0, first
     started = time.perf_counter()
     while frame is not None:
@@ -284,7 +303,10 @@ def _track(args) -> int:
             if track.seen_now and track.identity:
                 cid = track.identity.customer_id
                 identities[cid] = identities.get(cid, 0) + 1
-        _report_events(events, frames - 1, args.json)
+        for event in events:
+            if event.kind == IDENTIFIED and event.customer_id:
+                first_named.setdefault(event.customer_id, event.frame)
+        _report_events(events, args.json)
         if args.max_frames and frames >= args.max_frames:
             break
         try:
@@ -295,19 +317,22 @@ def _track(args) -> int:
             _error(f'video stopped after {frames} frames: {exc}')
             frame = None
     elapsed = time.perf_counter() - started
-    _report_events(pipeline.flush(), frames - 1, args.json)
+    _report_events(pipeline.flush(), args.json)
     fps = frames / elapsed if elapsed > 0 else 0.0
     if args.json:
-        _print_json({'frames': frames, 'fps': round(fps, 2), 'identities': identities})
+        _print_json({'frames': frames, 'fps': round(fps, 2), 'detector': model.detector,
+                     'identities': identities, 'first_named_frame': first_named})
     else:
-        named = ', '.join(f'{cid}: {n} frames' for cid, n in identities.items()) or 'nobody identified'
-        print(f'{frames} frames at {fps:.1f} frames/s; {named}')
+        named = ', '.join(f'{cid}: {n} frames, first named at frame {first_named.get(cid, "?")}'
+                          for cid, n in identities.items()) or 'nobody identified'
+        print(f'{frames} frames at {fps:.1f} frames/s ({model.detector} detector); {named}')
     return EXIT_OK
 
 
-def _report_events(events, frame_index: int, as_json: bool) -> None:
+def _report_events(events, as_json: bool) -> None:
     for event in events:
         who = event.customer_id or None
+        frame_index = event.frame
         if as_json:
             _print_json({'frame': frame_index, 'event': event.kind, 'track_id': event.track_id,
                          'customer_id': who, 'distance_m': round(event.distance_m, 2)})

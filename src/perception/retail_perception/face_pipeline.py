@@ -1,9 +1,11 @@
 """From camera frames to customers: detect, track, identify by voting, estimate where they are.
 
-Encoding a face costs ~50 ms on the robot's CPU, detecting on a full frame as much again, so the
-pipeline detects on a shrunken frame, follows each person as a track, and encodes a track only
-when it appears, a few times until it is identified, then now and then to re-check — not every
-frame. A track becomes a member only after several agreeing matches (threshold for East Asian
+Encoding a face costs ~20-50 ms on the robot's CPU and detecting ~110 ms (YuNet on a full
+1280x720 frame, so faces of 3-4 m are found; HOG, the fallback, on a frame shrunk x0.5), so the
+pipeline follows each person as a track and encodes a track only once its face is large enough for
+the encoder to be reliable (`min_identify_px`), then every `encode_every_unknown` frames until it
+is identified, then now and then to re-check — not every frame. Faces smaller than that are
+followed (appeared, positions for the guide) but never named: their votes would be guesses. A track becomes a member only after several agreeing matches (threshold for East Asian
 faces <= 0.5 plus a best-vs-second margin), which keeps look-alikes from being greeted by the
 wrong name. Unknown people's encodings live only in memory while they are in view (for
 enrolment at the robot) and are never stored. Pure: no rclpy.
@@ -25,7 +27,9 @@ APPEARED, IDENTIFIED, APPROACHING, LEFT = 'appeared', 'identified', 'approaching
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    detect_scale: float = 0.5          # detection runs on the frame shrunk by this factor
+    detect_scale: float = 0.0          # detection runs on the frame shrunk by this factor
+                                       # (0: the detector's own default, YuNet 1.0, HOG 0.5)
+    min_identify_px: int = 40          # faces narrower than this are tracked, not encoded/named
     match_threshold: float = 0.5       # max embedding distance to accept a member
     match_margin: float = 0.05         # best member must beat the next one by this much
     votes_needed: int = 2              # agreeing matches before a track is named
@@ -39,7 +43,10 @@ class PipelineConfig:
                                        # whose frames arrive slowly: a person is gone after this long
     min_iou: float = 0.2               # box overlap to continue a track
     identify: bool = True              # False = anonymous mode: no encoding, no identities
-    horizontal_fov_rad: float = math.radians(62.0)
+    horizontal_fov_rad: float = math.radians(70.0)  # only until the camera's calibration is known:
+    camera_fx_px: float = 0.0          # focal length from camera_info's K (0: use horizontal_fov_rad)
+    camera_cx_px: float = 0.0          # principal point x from camera_info's K
+    camera_width_px: int = 0           # width of the images camera_info describes (rescaled to frames)
     face_width_m: float = 0.15         # typical width of a detected face box
     approach_distance_m: float = 2.0   # closer than this (and growing, centred) = approaching
     approach_growth: float = 1.15      # face width growth over the window
@@ -93,6 +100,7 @@ class FaceEvent:
     name: str = ''
     vip: bool = False
     confidence: float = 0.0
+    frame: int = -1                    # index of the frame that caused the event (0 = first)
 
 
 class Detector(Protocol):
@@ -104,16 +112,27 @@ def focal_length_px(image_width: int, horizontal_fov_rad: float) -> float:
     return (image_width / 2.0) / math.tan(horizontal_fov_rad / 2.0)
 
 
+def camera_intrinsics(image_width: int, config: PipelineConfig) -> tuple[float, float]:
+    """(fx, cx) in pixels of a frame `image_width` wide: from the calibration (camera_info's K,
+    rescaled when frames are resized) when known, else from the assumed horizontal field of view."""
+    if config.camera_fx_px > 0 and config.camera_width_px > 0:
+        ratio = image_width / config.camera_width_px
+        cx = config.camera_cx_px if config.camera_cx_px > 0 else config.camera_width_px / 2.0
+        return config.camera_fx_px * ratio, cx * ratio
+    return focal_length_px(image_width, config.horizontal_fov_rad), image_width / 2.0
+
+
 def face_distance_m(box: Box, image_width: int, config: PipelineConfig) -> float:
     """Pinhole estimate: a face of known width covering `width` pixels."""
     width = max(1, box[1] - box[3])
-    return config.face_width_m * focal_length_px(image_width, config.horizontal_fov_rad) / width
+    return config.face_width_m * camera_intrinsics(image_width, config)[0] / width
 
 
 def face_bearing_rad(box: Box, image_width: int, config: PipelineConfig) -> float:
     """Angle of the face centre from the optical axis, positive to the robot's left (REP-103)."""
     centre_x = (box[1] + box[3]) / 2.0
-    return math.atan2(image_width / 2.0 - centre_x, focal_length_px(image_width, config.horizontal_fov_rad))
+    fx, cx = camera_intrinsics(image_width, config)
+    return math.atan2(cx - centre_x, fx)
 
 
 def iou(a: Box, b: Box) -> float:
@@ -149,7 +168,7 @@ class FacePipeline:
         self._pending_events = []
         rgb = to_rgb(frame_bgr)
         width = rgb.shape[1]
-        boxes = self.model.detect(rgb, self.config.detect_scale)
+        boxes = self.model.detect(rgb, self.config.detect_scale or getattr(self.model, 'default_scale', 1.0))
         self._associate(boxes)
         for track in self.tracks.values():
             if track.seen_now:
@@ -237,6 +256,8 @@ class FacePipeline:
 
     # --- identification ------------------------------------------------------------------------
     def _due(self, track: Track) -> bool:
+        if track.box[1] - track.box[3] < self.config.min_identify_px:
+            return False
         every = self.config.refresh_every if track.identity else self.config.encode_every_unknown
         return track.seen_now and self.frame_index - track.last_encoded >= every
 
@@ -289,4 +310,5 @@ class FacePipeline:
         identity = track.identity
         return FaceEvent(kind, track.track_id, track.box, track.distance_m, track.bearing_rad,
                          *(() if identity is None else
-                           (identity.customer_id, identity.name, identity.vip, identity.confidence)))
+                           (identity.customer_id, identity.name, identity.vip, identity.confidence)),
+                         frame=self.frame_index)

@@ -1,6 +1,8 @@
 """/perception/faces: who is in front of the robot, as customer events and people positions.
 
-Thin adapter around FacePipeline: camera images in; CustomerEvent (appeared, identified,
+Thin adapter around FacePipeline: camera images in (and the camera's intrinsics from its
+`camera_info`: distances and bearings use the calibrated focal length, `horizontal_fov_deg` only
+until the first CameraInfo arrives); CustomerEvent (appeared, identified,
 approaching, left) on /perception/customer_events; people as a PoseArray in base_link on
 /perception/people for the costmap; /perception/enroll_face enrols the person of a track after
 they said yes; /perception/list_members and /perception/delete_member are the only way other
@@ -23,12 +25,13 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from retail_interfaces.msg import CustomerEvent, MemberInfo
 from retail_interfaces.srv import DeleteMember, EnrollFace, ListMembers
-from sensor_msgs.msg import Image, RegionOfInterest
+from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
 
 from retail_common import names
 from retail_ros.event_sender import EventSender
 from retail_common.events import CustomerAppeared, CustomerIdentified, CustomerLeft
 from retail_ros.node_support import ConfigError, ParamSpec, declare_params, diagnostic_status, main_for
+from retail_perception.face_model import DETECTORS, DetectorUnavailable, FaceModel
 from retail_perception.face_pipeline import (APPEARED, APPROACHING, IDENTIFIED, LEFT, FaceEvent,
                                              FacePipeline, PipelineConfig)
 from retail_perception.gallery import (Gallery, GalleryClockError, GalleryError, GalleryStore, load_key,
@@ -47,6 +50,10 @@ LIVE_CONFIG_FIELDS = {'match_threshold': 'match_threshold', 'match_margin': 'mat
 
 SPECS = [
     ParamSpec('image_topic', 'image_raw', 'camera images to watch'),
+    ParamSpec('camera_info_topic', 'camera_info', "the camera's intrinsics (focal length for distances)"),
+    ParamSpec('detector', 'auto', 'face detector: auto (YuNet if installed, else HOG), yunet or hog'),
+    ParamSpec('min_identify_px', 40, 'faces narrower than this (pixels) are followed but not named',
+              min=0, max=400),
     ParamSpec('gallery_dir', '', 'member gallery folder (empty: nobody can be identified)'),
     ParamSpec('key_file', '', 'gallery key file (empty: $RETAILBOT_GALLERY_KEY)'),
     ParamSpec('anonymous_mode', False, 'detect and follow people only: no face encodings, no identities'),
@@ -54,10 +61,12 @@ SPECS = [
               min=0.2, max=0.7, read_only=False),
     ParamSpec('match_margin', 0.05, 'best member must beat the next by this distance', min=0.0, max=0.5, read_only=False),
     ParamSpec('votes_needed', 2, 'agreeing matches before a person is named', min=1, max=20, read_only=False),
-    ParamSpec('detect_scale', 0.5, 'detection runs on frames shrunk by this factor', min=0.1, max=1.0),
+    ParamSpec('detect_scale', 0.0, "detection runs on frames shrunk by this factor (0: the detector's "
+              'own: YuNet full frame, HOG x0.5)', min=0.0, max=1.0),
     ParamSpec('max_missed_frames', 8, 'frames without a detection before a person has left', min=1, read_only=False),
     ParamSpec('leave_after_s', 2.0, '... or seconds without a detection (frames may come slowly)', min=0.0, read_only=False),
-    ParamSpec('horizontal_fov_deg', 62.0, 'camera horizontal field of view', min=10.0, max=180.0),
+    ParamSpec('horizontal_fov_deg', 70.0, 'camera horizontal field of view, used only until camera_info '
+              'arrives', min=10.0, max=179.0),
     ParamSpec('face_width_m', 0.15, 'typical face width, for the distance estimate', min=0.05, max=0.3),
     ParamSpec('approach_distance_m', 2.0, 'closer than this, growing and centred = approaching', min=0.1, read_only=False),
     ParamSpec('camera_offset', [0.1, 0.0], 'camera position [x, y] in base_link, metres'),
@@ -99,13 +108,23 @@ class FacesNode(Node):
         elif not p.gallery_dir and not p.anonymous_mode:
             self.anonymous_reason = 'no gallery_dir configured'
         identify = not self.anonymous_reason
+        if p.detector not in DETECTORS:
+            raise ConfigError(f'node {self.get_fully_qualified_name()}: detector must be one of '
+                              f'{", ".join(DETECTORS)}, not {p.detector!r}')
+        try:
+            model = FaceModel(detector=p.detector)
+        except DetectorUnavailable as exc:
+            raise ConfigError(f'node {self.get_fully_qualified_name()}: {exc}') from None
         config = PipelineConfig(
-            detect_scale=p.detect_scale, match_threshold=p.match_threshold, match_margin=p.match_margin,
+            detect_scale=p.detect_scale, min_identify_px=p.min_identify_px,
+            match_threshold=p.match_threshold, match_margin=p.match_margin,
             votes_needed=p.votes_needed, max_missed=p.max_missed_frames, max_missed_s=p.leave_after_s,
             identify=identify, horizontal_fov_rad=math.radians(p.horizontal_fov_deg),
             face_width_m=p.face_width_m, approach_distance_m=p.approach_distance_m)
-        from retail_perception.face_model import FaceModel
-        self.pipeline = FacePipeline(FaceModel(), lambda: self._gallery, config)
+        self.pipeline = FacePipeline(model, lambda: self._gallery, config)
+        self.focal_source = f'assumed {p.horizontal_fov_deg:g} deg field of view (no camera_info yet)'
+        self.create_subscription(CameraInfo, p.camera_info_topic, self._on_camera_info, qos_profile_sensor_data,
+                                 callback_group=MutuallyExclusiveCallbackGroup())
         self._events_pub = self.create_publisher(CustomerEvent, names.CUSTOMER_EVENTS, 50)
         self.events = EventSender(self, 'perception')
         self._people_pub = self.create_publisher(PoseArray, names.PEOPLE, 10)
@@ -131,6 +150,8 @@ class FacesNode(Node):
         else:
             self.get_logger().info(f'{watching}; {len(self._gallery) if self._gallery else 0} member(s) '
                                    'in the gallery')
+        self.get_logger().info(f'Face detector: {model.detector}'
+                               + ('' if model.detector == 'yunet' else ' (fallback: faces under ~55 px are missed)'))
 
     def _report(self) -> None:
         if self.anonymous_reason and not self.params.anonymous_mode:
@@ -144,7 +165,9 @@ class FacesNode(Node):
         array.header.stamp = self.get_clock().now().to_msg()
         array.status = [diagnostic_status(self.get_fully_qualified_name(), level, message,
                                           {'mode': 'anonymous' if self.anonymous_reason else 'members',
-                                           'tracks': len(self.pipeline.tracks)}, hardware_id='camera')]
+                                           'tracks': len(self.pipeline.tracks),
+                                           'detector': self.pipeline.model.detector,
+                                           'focal_length': self.focal_source}, hardware_id='camera')]
         self._diag_pub.publish(array)
 
     def _apply_live_param(self, name: str, value) -> None:
@@ -156,6 +179,25 @@ class FacesNode(Node):
                 self.pipeline.config = dataclasses.replace(self.pipeline.config, **{field: value})
 
     # --- frames --------------------------------------------------------------------------------
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        """The calibrated focal length and principal point (REP-104 K), used from the next frame."""
+        import dataclasses
+        fx, cx = float(msg.k[0]), float(msg.k[2])
+        if not (math.isfinite(fx) and math.isfinite(cx) and fx > 0 and msg.width > 0):
+            self.get_logger().warning('ignoring camera_info without a usable K (fx, cx) and width',
+                                      throttle_duration_sec=30.0)
+            return
+        config = self.pipeline.config
+        if (config.camera_fx_px, config.camera_cx_px, config.camera_width_px) == (fx, cx, msg.width):
+            return
+        with self._lock:
+            self.pipeline.config = dataclasses.replace(config, camera_fx_px=fx, camera_cx_px=cx,
+                                                       camera_width_px=int(msg.width))
+        self.focal_source = (f'camera_info: fx {fx:.0f} px at {msg.width} px wide '
+                             f'({math.degrees(2 * math.atan2(msg.width / 2, fx)):.0f} deg)')
+        self.get_logger().info(f'Camera intrinsics from {self.resolve_topic_name(self.params.camera_info_topic)}: '
+                               f'{self.focal_source}')
+
     def _on_image(self, msg: Image) -> None:
         try:
             frame = from_image_msg(msg)

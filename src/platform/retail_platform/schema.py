@@ -107,7 +107,7 @@ ingest_stats = sa.Table(
     sa.Column('last_seen', sa.Float, nullable=False),
     sa.Column('last_lag_s', sa.Float, nullable=False))
 
-# --- fleet (migration 0002_fleet): heartbeats, alert tasks, staff calls, desired-state rollouts ---
+# --- fleet (migration 0004_fleet): heartbeats, alert tasks, staff calls, desired-state rollouts ---
 fleet_heartbeats = sa.Table(
     'fleet_heartbeats', metadata,
     sa.Column('robot_id', sa.String(64), primary_key=True),
