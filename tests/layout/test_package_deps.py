@@ -39,6 +39,7 @@ THIRD_PARTY = {
     'starlette': 'python3-starlette', 'websockets': 'python3-websockets', 'PIL': 'python3-pil',
     'httpcore': 'python3-httpx', 'selenium': 'python3-selenium', 'opencc': 'python3-opencc',
     'sqlalchemy': 'python3-sqlalchemy', 'alembic': 'python3-alembic', 'psycopg': 'python3-psycopg',
+    'faster_whisper': 'faster-whisper-pip', 'yuface': 'yuface-pip',
 }
 ROS_PACKAGES = {'rclpy', 'rcl_interfaces', 'builtin_interfaces', 'std_msgs', 'std_srvs', 'geometry_msgs',
                 'nav_msgs', 'sensor_msgs', 'diagnostic_msgs', 'lifecycle_msgs', 'action_msgs',

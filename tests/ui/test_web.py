@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from retail_common.catalog import load_catalog
 from retail_common.store import Store
 from retail_ui.auth import StaffAuth
-from retail_ui.guard import Site
+from retail_common.web_guard import Site
 from retail_ui.model import UiModel
 from retail_ui.web import create_app
 

@@ -108,7 +108,7 @@ def test_cookie_requests_need_the_sessions_csrf_token(server):
     ('', (), 421),
 ])
 def test_dns_rebinding_host_names_are_refused(server, host, allowed, status):
-    from retail_ui.guard import Site
+    from retail_common.web_guard import Site
     served = server(site=Site.make('127.0.0.1', allowed_hosts=allowed))
     value = host.format(port=served.port)
     for method, path in (('GET', '/api/screen/state'), ('GET', '/'), ('POST', '/api/screen/say')):
@@ -147,7 +147,7 @@ def test_forged_x_forwarded_for_does_not_escape_the_lockout_or_the_audit_log(ser
 def test_the_staff_tablet_that_logged_in_before_is_not_locked_out_by_guessing(server):
     """Guessing from many addresses locks new devices out (429), never the device whose cookie
     says it logged in before; a logout keeps the device cookie."""
-    from retail_ui.guard import Site
+    from retail_common.web_guard import Site
     served = server(site=Site.make('127.0.0.1', trusted_proxies=['127.0.0.1']), max_failures=2)
     tablet = httpx.Client(base_url=served.url, headers={'Origin': served.url})
     first = tablet.post('/api/console/login', json={'password': STAFF_TOKEN})
@@ -164,7 +164,7 @@ def test_the_staff_tablet_that_logged_in_before_is_not_locked_out_by_guessing(se
 
 
 def test_x_forwarded_for_counts_only_from_a_trusted_proxy(server):
-    from retail_ui.guard import Site
+    from retail_common.web_guard import Site
     served = server(site=Site.make('127.0.0.1', trusted_proxies=['127.0.0.1']), max_failures=2)
     for _ in range(2):
         httpx.post(served.url + '/api/console/login', json={'password': 'guess'},
@@ -185,7 +185,7 @@ def test_x_forwarded_for_counts_only_from_a_trusted_proxy(server):
     ('127.0.0.1', '', ('127.0.0.1',), '127.0.0.1'),
 ])
 def test_client_address_table(peer, forwarded, trusted, expected):
-    from retail_ui.guard import client_address
+    from retail_common.web_guard import client_address
     assert client_address(peer, forwarded, frozenset(trusted)) == expected
 
 
@@ -353,7 +353,7 @@ def _open_stream(client: httpx.Client, url: str, stack: contextlib.ExitStack, **
 @pytest.mark.parametrize('forwarded', [False, True])
 def test_anonymous_streams_cannot_lock_out_the_robot_screen_or_the_console(server, forwarded):
     """32 idle anonymous streams (one address, or 32 addresses behind a trusted proxy)."""
-    from retail_ui.guard import Site
+    from retail_common.web_guard import Site
     served = server(site=Site.make('127.0.0.1', trusted_proxies=['127.0.0.1'] if forwarded else []))
     _, answer = _session(served)
     screen_token = served.app.state.screen_secret
@@ -398,7 +398,7 @@ def test_stream_slots_table():
 
 def test_no_page_carries_the_screen_secret(server):
     """Not even to a loopback client: a browser behind an SSH tunnel to the robot is one too."""
-    from retail_ui.guard import Site
+    from retail_common.web_guard import Site
     served = server(site=Site.make('127.0.0.1', trusted_proxies=['127.0.0.1']))
     secret = served.app.state.screen_secret
     for path in ('/', '/?screen=', '/console', '/static/screen.js', '/static/screen.html', '/api/screen/state',
@@ -447,7 +447,7 @@ def test_staff_enrolment_waits_for_the_customers_consent_on_the_screen(server):
     ('the robot screen', {'X-Screen-Token': None}, '', 200),
 ])
 def test_consent_is_accepted_only_from_the_robot_screen(server, what, headers, forwarded, status):
-    from retail_ui.guard import Site
+    from retail_common.web_guard import Site
     served = server(site=Site.make('127.0.0.1', trusted_proxies=['127.0.0.1']))
     _, answer = _session(served)
     served.model.on_customer('appeared', 3)
@@ -549,7 +549,7 @@ def test_a_live_page_that_stops_reading_loses_its_stream_and_slot():
     ('localhost:80x', False), ('', False), ('a' * 300, False), ('127.0.0.1@attacker.example', False),
 ])
 def test_host_header_table(host, ok):
-    from retail_ui.guard import Site, host_allowed
+    from retail_common.web_guard import Site, host_allowed
     assert host_allowed(host, Site.make('0.0.0.0'), server_address='192.168.1.23') is ok, host
 
 
@@ -569,5 +569,5 @@ def test_host_header_table(host, ok):
     ({}, False),
 ])
 def test_origin_table(headers, refused):
-    from retail_ui.guard import origin_refusal
+    from retail_common.web_guard import origin_refusal
     assert bool(origin_refusal(headers, '127.0.0.1:8090', 'retail_staff')) is refused, headers

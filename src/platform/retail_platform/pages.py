@@ -10,7 +10,7 @@
   GET  /hq/export.csv                  the store-days of the range as CSV (Parquet: not offered,
                                        pyarrow is not a dependency)
 
-Security: every page checks Host (retail_ui.guard.host_allowed: loopback names, the names in
+Security: every page checks Host (retail_common.web_guard.host_allowed: loopback names, the names in
 $RETAILBOT_PLATFORM_PAGE_HOSTS); a POST must carry Origin (or Referer) of this server and the
 session's CSRF token; the session cookie is HttpOnly, SameSite=Strict, Path=/hq; sessions live in
 the database (every API process agrees; a revoked token ends its sessions at once; 8 hours).
@@ -38,7 +38,7 @@ from retail_platform.loop_api import REFRESH_EVERY_S
 from retail_platform import loop_schema as lt
 from retail_platform import schema as t
 from retail_platform.storage import Credential
-from retail_ui.guard import Site, host_allowed, origin_refusal
+from retail_common.web_guard import Site, host_allowed, origin_refusal
 
 COOKIE = 'retail_hq'
 SESSION_S = 8 * 3600

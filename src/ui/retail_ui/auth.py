@@ -12,7 +12,7 @@ Guessing is rate-limited twice: per client address (`max_failures` failures with
 lock that address out for the rest of the window) and for the whole robot (`5 x max_failures`
 failures in the window lock every new login out), so a slow distributed guess gets nowhere
 either. A successful login does not clear the robot-wide count. The client address is the real
-peer (web/guard.py: X-Forwarded-For only from a trusted proxy).
+peer (retail_common/web_guard.py: X-Forwarded-For only from a trusted proxy).
 
 So that guessing cannot lock the store's own staff out (OWASP's "device cookies"), a successful
 login also hands the device a signed device token (`LoginResult.device`, kept by the web layer in

@@ -6,7 +6,7 @@ a staff reset calls /navigation/reset_safety, an enrolment (after the customer a
 robot's screen) calls /perception/enroll_face, the members list and a deletion call
 /perception/list_members and /perception/delete_member: this node never opens the gallery and
 holds no gallery key. The web server (uvicorn) runs on its own thread; binds to `host`:`port`
-(loopback by default); uvicorn's own proxy-header handling is off (guard.py decides whom to trust).
+(loopback by default); uvicorn's own proxy-header handling is off (retail_common/web_guard.py decides whom to trust).
 
 The robot's map pose comes from `/navigation/pose` (localisation) once it is heard; before that
 it is the guide's assumption: the dock zone's pose composed with `/odom`.
@@ -42,7 +42,7 @@ from retail_interfaces.srv import EnrollFace
 from .auth import AuthConfigError, StaffAuth, load_secret
 from retail_common.names import DELETE_MEMBER, ENROLL_FACE, LIST_MEMBERS
 from retail_interfaces.srv import DeleteMember, ListMembers
-from .guard import Site
+from retail_common.web_guard import Site
 from .map_image import MapImageError, grid_to_png, map_info
 from .model import UiModel
 from .streams import DEFAULT_BUDGETS, PUBLIC, SCREEN, STAFF, Budget, StreamSlots

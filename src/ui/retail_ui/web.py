@@ -5,7 +5,7 @@ asks the robot to do). No rclpy here: the node gives the actions. Live updates g
 as Server-Sent Events (`/api/screen/stream`, `/api/console/stream`): each event is the whole
 view as JSON, at most `max_rate_hz` per second, with a keep-alive comment every 15 s.
 
-Security (see also guard.py, which runs below every route):
+Security (see also retail_common/web_guard.py, which runs below every route):
 * Host and Origin checked, bodies bounded however they arrive, the real client address used.
 * The console API (`/api/console/*`) needs a staff session: `POST /api/console/login` with the
   store's staff password sets an HttpOnly, SameSite=Strict cookie and answers the session token
@@ -45,7 +45,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .auth import StaffAuth
 from .consent import ConsentDesk, consent_reference
-from .guard import Guard, Site, is_loopback
+from retail_common.web_guard import Guard, Site, is_loopback
 from .model import UiModel
 from .streams import PUBLIC, SCREEN, STAFF, StreamSlots
 
@@ -178,7 +178,7 @@ def create_app(model: UiModel, actions: RobotActions, auth: StaffAuth, *, max_ra
                send_timeout_s: float = 30.0) -> FastAPI:
     """The web app. `audit(line)` records staff actions (the node sends it to its log).
 
-    `site`: allowed host names, trusted proxies, body limit (guard.py); `screen_secret`: the
+    `site`: allowed host names, trusted proxies, body limit (retail_common/web_guard.py); `screen_secret`: the
     per-boot secret of the robot's own screen (random when not given)."""
     app = FastAPI(title='Retail robot staff console API', version='2.0',
                   description="The robot's staff console: live state, safety reset, staff requests, "
