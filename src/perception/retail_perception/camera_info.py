@@ -63,10 +63,9 @@ def from_fov(width: int, height: int, horizontal_fov_deg: float) -> Intrinsics:
     return Intrinsics(width, height, fx, fx, width / 2.0, height / 2.0)
 
 
-def load_calibration(path: str | Path) -> Intrinsics:
-    """Intrinsics of a camera_calibration YAML file; CalibrationError naming file and key."""
+def _read_yaml(path: Path) -> dict:
+    """The file's YAML mapping, bounded in size; CalibrationError when it is not one."""
     import yaml
-    path = Path(path)
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise CalibrationError(f'{path}: larger than {MAX_FILE_BYTES // 1024} kB, not a calibration file')
@@ -77,27 +76,53 @@ def load_calibration(path: str | Path) -> Intrinsics:
         raise CalibrationError(f'{path}: not YAML ({str(exc).splitlines()[0]})') from None
     if not isinstance(data, dict):
         raise CalibrationError(f'{path}: expected a mapping (camera_calibration format)')
+    return data
 
-    def number(value, key: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise CalibrationError(f'{path}: {key} must be a finite number, got {value!r}')
-        return float(value)
-    width, height = (number(data.get(k), k) for k in ('image_width', 'image_height'))
+
+def _number(path: Path, value: object, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise CalibrationError(f'{path}: {key} must be a finite number, got {value!r}')
+    return float(value)
+
+
+def _image_size(path: Path, data: dict) -> tuple[int, int]:
+    """image_width and image_height: positive whole numbers."""
+    width, height = (_number(path, data.get(k), k) for k in ('image_width', 'image_height'))
     if width < 1 or height < 1 or width != int(width) or height != int(height):
         raise CalibrationError(f'{path}: image_width/image_height must be positive whole numbers')
+    return int(width), int(height)
+
+
+def _camera_matrix(path: Path, data: dict) -> list[float]:
+    """camera_matrix.data: 9 finite numbers (row-major K) with positive fx and fy."""
     matrix = data.get('camera_matrix')
     values = matrix.get('data') if isinstance(matrix, dict) else None
     if not isinstance(values, list) or len(values) != 9:
         raise CalibrationError(f'{path}: camera_matrix.data must be a list of 9 numbers')
-    k = [number(v, 'camera_matrix.data') for v in values]
+    k = [_number(path, v, 'camera_matrix.data') for v in values]
     if k[0] <= 0 or k[4] <= 0:
         raise CalibrationError(f'{path}: camera_matrix fx and fy must be positive')
+    return k
+
+
+def _distortion(path: Path, data: dict) -> tuple[str, tuple[float, ...]]:
+    """distortion_model (default plumb_bob) and distortion_coefficients.data (up to 14 numbers)."""
     dist = data.get('distortion_coefficients')
     d_values = dist.get('data', []) if isinstance(dist, dict) else []
     if not isinstance(d_values, list) or len(d_values) > 14:
         raise CalibrationError(f'{path}: distortion_coefficients.data must be a list of up to 14 numbers')
-    d = tuple(number(v, 'distortion_coefficients.data') for v in d_values)
+    d = tuple(_number(path, v, 'distortion_coefficients.data') for v in d_values)
     model = data.get('distortion_model', 'plumb_bob')
     if not isinstance(model, str) or len(model) > 64:
         raise CalibrationError(f'{path}: distortion_model must be a short text')
-    return Intrinsics(int(width), int(height), k[0], k[4], k[2], k[5], model, d)
+    return model, d
+
+
+def load_calibration(path: str | Path) -> Intrinsics:
+    """Intrinsics of a camera_calibration YAML file; CalibrationError naming file and key."""
+    path = Path(path)
+    data = _read_yaml(path)
+    width, height = _image_size(path, data)
+    k = _camera_matrix(path, data)
+    model, d = _distortion(path, data)
+    return Intrinsics(width, height, k[0], k[4], k[2], k[5], model, d)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable
@@ -116,6 +117,44 @@ def rates(counts: dict[str, Any]) -> dict[str, float | None]:
     return out
 
 
+# --- conversations (docs/metrics.md, Conventions: Conversation) -------------------------------
+def _starts_conversation(conv: _Conversation | None, e: Event) -> bool:
+    """No conversation is open on the robot, or a greeting of another customer (or after an
+    engaged conversation) starts a new one."""
+    return conv is None or e.type == 'greeting' and (conv.engaged or conv.customer != e.customer)
+
+
+def _note_turn(conv: _Conversation, data: dict) -> None:
+    """A dialogue_turn: engaged; need captured when its slots name a product, category, brand,
+    price bound or size; recommended when it showed products (their SKUs, and a named SKU)."""
+    conv.engaged = True
+    slots = data.get('slots') or {}
+    if any(slots.get(k) not in (None, '', []) for k in NEED_SLOTS):
+        conv.need = True
+    shown = [p.get('sku') for p in data.get('products') or [] if p.get('sku')]
+    if shown:
+        conv.recommended = True
+        conv.skus.update(shown)
+    if slots.get('sku'):
+        conv.skus.add(slots['sku'])
+
+
+def _note_event(conv: _Conversation, e: Event) -> None:
+    """What one conversation event adds to its conversation (session_end is handled apart)."""
+    d = e.data
+    if e.type == 'dialogue_turn':
+        _note_turn(conv, d)
+    elif e.type == 'recommendation' and d.get('skus'):
+        conv.recommended = True
+        conv.skus.update(d['skus'])
+    elif e.type == 'guide' and d.get('mission', 'guide') == 'guide' and \
+            d.get('status') == 'arrived':
+        conv.guided = True
+    elif e.type == 'screen_code' and d.get('code'):
+        conv.codes.add(d['code'])
+        conv.skus.update(d.get('skus') or [])
+
+
 def _conversations(events: list[Event]) -> list[_Conversation]:
     """A robot's conversations: from a greeting (or the first conversation event when none is
     open) to its session_end; events ordered by (time, seq)."""
@@ -125,38 +164,136 @@ def _conversations(events: list[Event]) -> list[_Conversation]:
         if e.type not in CONVERSATION:
             continue
         conv = open_.get(e.robot_id)
-        if conv is None or e.type == 'greeting' and (conv.engaged or conv.customer != e.customer):
+        if conv is None or _starts_conversation(conv, e):
             conv = _Conversation(e.robot_id, e.time)
             open_[e.robot_id] = conv
             out.append(conv)
         if e.customer and not conv.customer:
             conv.customer = e.customer
-        d = e.data
-        if e.type == 'dialogue_turn':
-            conv.engaged = True
-            slots = d.get('slots') or {}
-            if any(slots.get(k) not in (None, '', []) for k in NEED_SLOTS):
-                conv.need = True
-            shown = [p.get('sku') for p in d.get('products') or [] if p.get('sku')]
-            if shown:
-                conv.recommended = True
-                conv.skus.update(shown)
-            if slots.get('sku'):
-                conv.skus.add(slots['sku'])
-        elif e.type == 'recommendation' and d.get('skus'):
-            conv.recommended = True
-            conv.skus.update(d['skus'])
-        elif e.type == 'guide' and d.get('mission', 'guide') == 'guide' and \
-                d.get('status') == 'arrived':
-            conv.guided = True
-        elif e.type == 'screen_code' and d.get('code'):
-            conv.codes.add(d['code'])
-            conv.skus.update(d.get('skus') or [])
-        elif e.type == 'session_end':
+        if e.type == 'session_end':
             open_.pop(e.robot_id, None)
+        else:
+            _note_event(conv, e)
     return out
 
 
+def _conversation_counts(conversations: list[_Conversation]) -> dict[str, Counter[str]]:
+    """Per robot: conversations, and those engaged, with a need captured, recommended, guided."""
+    out: dict[str, Counter[str]] = {name: Counter() for name in (
+        'conversations', 'engaged', 'need_captured', 'recommended', 'guided')}
+    for conv in conversations:
+        out['conversations'][conv.robot_id] += 1
+        for flag, name in ((conv.engaged, 'engaged'), (conv.need, 'need_captured'),
+                           (conv.recommended, 'recommended'), (conv.guided, 'guided')):
+            if flag:
+                out[name][conv.robot_id] += 1
+    return out
+
+
+# --- events counted on their own (appeared, tours, staff assists, VIP check-ins) ----------------
+def _appeared(events: list[Event]) -> Counter[str]:
+    """Per robot: distinct (robot, track_id) of customer_appeared events."""
+    tracks = {(e.robot_id, int(e.data.get('track_id', -1)))
+              for e in events if e.type == 'customer_appeared'}
+    return Counter(rid for rid, _ in tracks)
+
+
+def _tours(events: list[Event], status: str) -> Counter[str]:
+    """Per robot: tour events with that status ('started' or 'finished')."""
+    return Counter(e.robot_id for e in events if e.type == 'tour' and e.data.get('status') == status)
+
+
+def _staff_assists(events: list[Event]) -> Counter[str]:
+    """Per robot: staff_request events (the customer's or the robot's own)."""
+    return Counter(e.robot_id for e in events if e.type == 'staff_request')
+
+
+def _vip_checkins(events: list[Event]) -> tuple[set[str], set[str]]:
+    """The appointments shown (by appointment id, else `customer:<member>`) and the members
+    shown: vip_checkin events of status on_time, early or late."""
+    shows: set[str] = set()
+    members: set[str] = set()
+    for e in events:
+        if e.type == 'vip_checkin' and e.data.get('status') in SHOWN:
+            shows.add(e.data.get('appointment_id') or f'customer:{e.customer}')
+            if e.customer:
+                members.add(e.customer)
+    return shows, members
+
+
+# --- purchased and attributed revenue: last touch -----------------------------------------------
+def _touch_keys(rc: Receipt) -> set[str]:
+    """The touches a receipt can be credited through: its member (`m:`) and its code (`c:`)."""
+    return ({f'm:{rc.customer}'} if rc.customer else set()) | \
+        ({f'c:{rc.code}'} if rc.code else set())
+
+
+def _taken_later(keys: set[str], rc: Receipt, later: list[tuple[str, float]],
+                 day_end: float) -> bool:
+    """A later day brought the same member a recommendation (or showed the same code) before
+    the receipt: the receipt is that day's, not this one's."""
+    return any(k in keys and day_end <= when < rc.time for k, when in later)
+
+
+def _matches(conv: _Conversation, rc: Receipt) -> bool:
+    """The receipt falls in the conversation's window, is of its member or carries a code its
+    screen showed, and contains (qty > 0) one of its products."""
+    if not conv.start <= rc.time < conv.start + ATTRIBUTION_DAYS * 86400.0 or not conv.skus:
+        return False
+    if not ((conv.customer and rc.customer == conv.customer)
+            or (rc.code and rc.code in conv.codes)):
+        return False
+    return any(sku in conv.skus and q > 0 for sku, q, _ in rc.lines)
+
+
+def _last_touch(rc: Receipt, conversations: list[_Conversation]) -> int | None:
+    """The index of the latest conversation the receipt matches, or None."""
+    best = None
+    for index, conv in enumerate(conversations):
+        if _matches(conv, rc):
+            best = index
+    return best
+
+
+def _attribution(receipts: list[Receipt], conversations: list[_Conversation],
+                 later: list[tuple[str, float]], day_end: float) -> tuple[int, float]:
+    """`purchased` (conversations credited with a receipt) and `attributed_revenue_cny` (the
+    credited receipts' lines that are products of the conversation credited)."""
+    converted: set[int] = set()
+    revenue: float = 0
+    for rc in receipts:
+        keys = _touch_keys(rc)
+        if not keys or _taken_later(keys, rc, later, day_end):
+            continue
+        best = _last_touch(rc, conversations)
+        if best is not None:
+            converted.add(best)
+            revenue += sum(q * p for sku, q, p in rc.lines if sku in conversations[best].skus)
+    return len(converted), round(revenue, 2)
+
+
+# --- appointments --------------------------------------------------------------------------------
+def _appointment_counts(day: str, appointments: Iterable[Appointment], shows: set[str],
+                        shown_members: set[str], receipts: list[Receipt], start: float,
+                        end: float) -> dict[str, int]:
+    """vip_appointments (the day's), vip_shows (checked in, by appointment id else by member)
+    and appointment_purchases (shown, with a receipt of the member from the day's start to
+    ATTRIBUTION_DAYS after its end)."""
+    window = ATTRIBUTION_DAYS * 86400.0
+    booked = {a.id: a for a in appointments if a.day == day}
+    return {
+        'vip_appointments': len(booked),
+        'vip_shows': sum(1 for a in booked.values()
+                         if a.id in shows or f'customer:{a.customer}' in shows
+                         or a.customer in shown_members),
+        'appointment_purchases': sum(
+            1 for a in booked.values()
+            if (a.id in shows or a.customer in shown_members) and a.customer and any(
+                rc.customer == a.customer and start <= rc.time < end + window for rc in receipts)),
+    }
+
+
+# --- availability --------------------------------------------------------------------------------
 def _active_minutes(events: list[Event], day_start: float) -> dict[str, set[int]]:
     minutes: dict[str, set[int]] = {}
     for e in events:
@@ -164,6 +301,25 @@ def _active_minutes(events: list[Event], day_start: float) -> dict[str, set[int]
         if OPEN_MINUTE <= minute < CLOSE_MINUTE:
             minutes.setdefault(e.robot_id, set()).add(minute)
     return minutes
+
+
+# --- the store-day -------------------------------------------------------------------------------
+def _new_robot() -> dict[str, Any]:
+    return {'events': 0, 'appeared': 0, 'conversations': 0, 'engaged': 0, 'recommended': 0,
+            'guided': 0, 'staff_assists': 0, 'tours_started': 0, 'tours_finished': 0,
+            'active_minutes': 0, 'last_event': None}
+
+
+def _robot_rows(robots: Iterable[str], events: list[Event]) -> dict[str, dict[str, Any]]:
+    """A row per robot of the store or seen that day, with its events and its last event."""
+    per_robot: dict[str, dict[str, Any]] = {}
+    for rid in robots:
+        per_robot.setdefault(rid, _new_robot())
+    for e in events:
+        r = per_robot.setdefault(e.robot_id, _new_robot())
+        r['events'] += 1
+        r['last_event'] = e.time
+    return per_robot
 
 
 def compute_store_day(day: str, events: Iterable[Event], receipts: Iterable[Receipt],
@@ -182,88 +338,21 @@ def compute_store_day(day: str, events: Iterable[Event], receipts: Iterable[Rece
                     key=lambda e: (e.time, e.robot_id, e.seq))
     receipts = sorted(receipts, key=lambda r: (r.time, r.receipt_id))
     counts: dict[str, Any] = {k: 0 for k in COUNTS}
-    per_robot: dict[str, dict[str, Any]] = {}
-
-    def robot(rid: str) -> dict[str, Any]:
-        return per_robot.setdefault(rid, {'events': 0, 'appeared': 0, 'conversations': 0,
-                                          'engaged': 0, 'recommended': 0, 'guided': 0,
-                                          'staff_assists': 0, 'tours_started': 0,
-                                          'tours_finished': 0, 'active_minutes': 0,
-                                          'last_event': None})
-    for rid in robots:
-        robot(rid)
-    tracks: set[tuple[str, int]] = set()
-    shows: set[str] = set()
-    shown_customers: set[str] = set()
-    for e in events:
-        r = robot(e.robot_id)
-        r['events'] += 1
-        r['last_event'] = e.time
-        if e.type == 'customer_appeared':
-            key = (e.robot_id, int(e.data.get('track_id', -1)))
-            if key not in tracks:
-                tracks.add(key)
-                r['appeared'] += 1
-        elif e.type == 'tour':
-            status = e.data.get('status')
-            if status == 'started':
-                counts['tours_started'] += 1
-                r['tours_started'] += 1
-            elif status == 'finished':
-                counts['tours_finished'] += 1
-                r['tours_finished'] += 1
-        elif e.type == 'staff_request':
-            counts['staff_assists'] += 1
-            r['staff_assists'] += 1
-        elif e.type == 'vip_checkin' and e.data.get('status') in SHOWN:
-            shows.add(e.data.get('appointment_id') or f'customer:{e.customer}')
-            if e.customer:
-                shown_customers.add(e.customer)
-    counts['appeared'] = len(tracks)
-    window = ATTRIBUTION_DAYS * 86400.0
+    per_robot = _robot_rows(robots, events)
     conversations = _conversations(events)
-    for conv in conversations:
-        r = robot(conv.robot_id)
-        counts['conversations'] += 1
-        r['conversations'] += 1
-        for flag, name in ((conv.engaged, 'engaged'), (conv.need, 'need_captured'),
-                           (conv.recommended, 'recommended'), (conv.guided, 'guided')):
-            if flag:
-                counts[name] += 1
-                if name in r:
-                    r[name] += 1
-    # last touch: each receipt goes to the latest conversation before it that it matches; a
-    # recommendation to the same member (or code) on a later day before the receipt takes it
-    converted: set[int] = set()
-    for rc in receipts:
-        keys = ({f'm:{rc.customer}'} if rc.customer else set()) | \
-            ({f'c:{rc.code}'} if rc.code else set())
-        if not keys or any(k in keys and end <= when < rc.time for k, when in later):
-            continue
-        best = None
-        for index, conv in enumerate(conversations):
-            if not conv.start <= rc.time < conv.start + window or not conv.skus:
-                continue
-            if not ((conv.customer and rc.customer == conv.customer)
-                    or (rc.code and rc.code in conv.codes)):
-                continue
-            if any(sku in conv.skus and q > 0 for sku, q, _ in rc.lines):
-                best = index
-        if best is not None:
-            converted.add(best)
-            counts['attributed_revenue_cny'] += sum(
-                q * p for sku, q, p in rc.lines if sku in conversations[best].skus)
-    counts['purchased'] = len(converted)
-    counts['attributed_revenue_cny'] = round(counts['attributed_revenue_cny'], 2)
-    booked = {a.id: a for a in appointments if a.day == day}
-    counts['vip_appointments'] = len(booked)
-    counts['vip_shows'] = sum(1 for a in booked.values()
-                              if a.id in shows or f'customer:{a.customer}' in shows
-                              or a.customer in shown_customers)
-    counts['appointment_purchases'] = sum(
-        1 for a in booked.values()
-        if (a.id in shows or a.customer in shown_customers) and a.customer and any(
-            rc.customer == a.customer and start <= rc.time < end + window for rc in receipts))
+    by_robot = {'appeared': _appeared(events), 'tours_started': _tours(events, 'started'),
+                'tours_finished': _tours(events, 'finished'),
+                'staff_assists': _staff_assists(events), **_conversation_counts(conversations)}
+    for name, tally in by_robot.items():
+        counts[name] = sum(tally.values())
+        for rid, n in tally.items():
+            if name in per_robot[rid]:
+                per_robot[rid][name] = n
+    counts['purchased'], counts['attributed_revenue_cny'] = _attribution(
+        receipts, conversations, later, end)
+    shows, shown_members = _vip_checkins(events)
+    counts.update(_appointment_counts(day, appointments, shows, shown_members, receipts,
+                                      start, end))
     minutes = _active_minutes(events, start)
     for rid, r in per_robot.items():
         r['active_minutes'] = len(minutes.get(rid, ()))
