@@ -44,7 +44,7 @@ def test_record_then_replay_a_real_graph(ros_context, spin, ros_env, tmp_path):
     _publishers(talker)
     spin(talker)
     out = tmp_path / 'graph.mcap'
-    done = subprocess.run([console_script('retailbot'), 'record', '--out', str(out), '--duration', '3', '--json'],
+    done = subprocess.run([console_script('retailbot'), 'record', '--out', str(out), '--duration', '6', '--json'],
                           env=ros_env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)

@@ -19,6 +19,7 @@ from retail_observe.recording import (DEFAULT_MAX_BYTES, McapRecorder, Recording
                                       choose_topics, read_messages, read_topics, replay_offset_s)
 
 SCAN_PERIOD_S = 1.0
+MATCH_TIMEOUT_S = 3.0
 
 
 def register_record(subparsers) -> None:
@@ -150,7 +151,7 @@ def _replay(args) -> int:
     published = 0
     status = 0
     try:
-        time.sleep(0.5)              # let subscribers discover the publishers before the first message
+        _wait_for_subscribers(publishers)
         start = time.monotonic()
         first: int | None = None
         for message in read_messages(path, list(publishers)):
@@ -172,6 +173,15 @@ def _replay(args) -> int:
     _print(args, {'file': str(path), 'published': published, 'topics': sorted(publishers), 'notes': notes},
            f'replayed {published} messages on {len(publishers)} topics from {path}')
     return status
+
+
+def _wait_for_subscribers(publishers: dict, timeout: float = MATCH_TIMEOUT_S) -> None:
+    """Give the graph's subscribers time to match the new publishers (bounded: topics nobody reads
+    on this robot are replayed anyway), so the first messages are not lost to discovery."""
+    deadline = time.monotonic() + timeout
+    time.sleep(0.2)
+    while time.monotonic() < deadline and any(p.get_subscription_count() == 0 for p in publishers.values()):
+        time.sleep(0.05)
 
 
 def _print(args, summary: dict, line: str) -> None:
