@@ -16,7 +16,8 @@ setup(
     description='Foxglove WebSocket server on the robot; MCAP record and replay of the ROS graph.',
     license='Apache-2.0',
     entry_points={
-        'console_scripts': ['retail_observe_foxglove = retail_observe.foxglove_node:main'],
+        'console_scripts': ['retail_observe_foxglove = retail_observe.foxglove_node:main',
+                            'retail_observe_incidents = retail_observe.incident_node:main'],
         # Subcommands of the `retailbot` CLI: '<name> = module:register'
         'retailbot.commands': ['record = retail_observe.cli:register_record',
                                'replay = retail_observe.cli:register_replay'],

@@ -116,6 +116,7 @@ def test_driven_path_is_bounded():
 
 @pytest.mark.parametrize('args,expect', [
     ({}, None),
+    ({'record_incidents': 'true'}, None),
     ({'foxglove': 'true'}, {'host': '127.0.0.1', 'port': '8765'}),
     ({'foxglove': 'true', 'foxglove_port': '9001', 'foxglove_host': '0.0.0.0'}, {'host': '0.0.0.0', 'port': '9001'}),
 ])
