@@ -122,6 +122,8 @@ def _record(args) -> int:
         stream.close()
         node.destroy_node()
         context.try_shutdown()
+    notes += [f'{topic}: not on the graph: nothing recorded' for topic in args.topics or []
+              if topic not in recorder.per_topic and not any(n.startswith(f'{topic}:') for n in notes)]
     summary = {'file': str(out), 'messages': recorder.messages, 'bytes': recorder.bytes,
                'topics': recorder.per_topic, 'full': recorder.full, 'notes': notes}
     _print(args, summary, f'recorded {recorder.messages} messages on {len(recorder.per_topic)} topics to {out}'
