@@ -2,7 +2,7 @@
 
 Thin node: subscribes (raw CDR) to the served topics of `foxglove_view` and logs each message as
 received to a Foxglove channel with the message's full `ros2msg` schema; builds the driven path from
-/odom. Latched topics (map, static TF, plan, safety) are sent again to each client that subscribes,
+/odom. Latched topics (map, static TF, plan, safety) and the driven path are sent again to each client that subscribes,
 as a late ROS subscriber would get them. Binds 127.0.0.1 unless `host` says otherwise.
 
 Parameters: host (default 127.0.0.1), port (default 8765; 0 picks a free one), scan_topic,
@@ -106,7 +106,7 @@ class FoxgloveNode(Node):
             pose.pose.position.x, pose.pose.position.y = x, y
             pose.pose.orientation.z, pose.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
             path.poses.append(pose)
-        self.channels[DRIVEN_PATH].log(serialize_message(path), log_time=time.time_ns())
+        self.forward(DRIVEN_PATH, serialize_message(path), keep=True)   # sent again to a client that comes later
 
     def destroy_node(self) -> None:
         self.server.stop()

@@ -1,5 +1,5 @@
 """The incident recorder on the robot: keeps the last minute of the graph in memory and writes the
-minute before and after each incident (bumper, cliff, wheel drop, lost, staff call) to an MCAP file.
+minute before and after each incident (bumper, cliff, wheel drop, lost, collision-monitor stop, staff call) to an MCAP file.
 
 Thin node over `retail_observe.incident`: raw (CDR) subscriptions to the graph's topics (as
 `retailbot record`, camera images never), re-scanned every second; decoded subscriptions to the
@@ -32,6 +32,8 @@ SPECS = [
     ParamSpec('after_s', 60.0, 'Seconds recorded after an incident.', min=0.5, max=600.0),
     ParamSpec('max_mb', 256.0, 'Memory bound of the ring buffer (MB of messages).', min=1.0, max=4096.0),
 ]
+# The collision monitor's latched state (its `~/state`): 'stop' when something is close ahead.
+COLLISION_MONITOR_STATE = '/navigation/collision_monitor/state'
 
 
 class IncidentRecorderNode(Node):
@@ -47,6 +49,7 @@ class IncidentRecorderNode(Node):
         self.create_subscription(BaseSafety, names.SAFETY, self.on_safety, latched(1))
         self.create_subscription(String, names.LOCALIZATION_STATE, self.on_localisation, latched(1))
         self.create_subscription(StaffRequest, names.STAFF_REQUESTS, self.on_staff_request, 10)
+        self.create_subscription(String, COLLISION_MONITOR_STATE, self.on_collision_monitor, latched(1))
         self.create_timer(1.0, self.scan_graph)
         self.create_timer(0.2, self.flush)
         self.scan_graph()
@@ -82,6 +85,9 @@ class IncidentRecorderNode(Node):
 
     def on_localisation(self, msg: String) -> None:
         self._trigger(self.detector.localisation(msg.data))
+
+    def on_collision_monitor(self, msg: String) -> None:
+        self._trigger(self.detector.collision_stop(msg.data == 'stop'))
 
     def on_staff_request(self, msg: StaffRequest) -> None:
         self._trigger(self.detector.staff_call())
