@@ -45,7 +45,7 @@ def register_replay(subparsers) -> None:
         description="Publish a recording's messages with their original types and QoS at the recorded "
                     "pace (scaled by --rate), so the robot's nodes (localisation, collision monitor) can "
                     'run against it. Exit 0 when done, 1 on an unreadable file, 2 on bad arguments.')
-    parser.add_argument('file', metavar='FILE.mcap')
+    parser.add_argument('file', metavar='FILE.mcap', help='the MCAP recording to publish')
     parser.add_argument('--rate', type=float, default=1.0, help='playback speed (default 1.0)')
     parser.add_argument('--topics', nargs='+', metavar='TOPIC', help='replay only these topics')
     parser.add_argument('--json', action='store_true', help='print the summary as JSON')
