@@ -43,7 +43,7 @@ THIRD_PARTY = {
 }
 ROS_PACKAGES = {'rclpy', 'rcl_interfaces', 'builtin_interfaces', 'std_msgs', 'std_srvs', 'geometry_msgs',
                 'nav_msgs', 'sensor_msgs', 'diagnostic_msgs', 'lifecycle_msgs', 'action_msgs',
-                'tf2_msgs', 'unique_identifier_msgs', 'visualization_msgs'}
+                'tf2_msgs', 'unique_identifier_msgs', 'visualization_msgs', 'rosgraph_msgs'}
 
 
 def python_packages():

@@ -40,6 +40,7 @@ def _publishers(node):
 
 def test_record_then_replay_a_real_graph(ros_context, spin, ros_env, tmp_path):
     import rclpy
+    import rclpy.parameter
     talker = rclpy.create_node('talker', context=ros_context)
     _publishers(talker)
     spin(talker)
@@ -69,12 +70,19 @@ def test_record_then_replay_a_real_graph(ros_context, spin, ros_env, tmp_path):
     listener.create_subscription(LaserScan, '/scan', lambda m: received.append(m.ranges[0]), qos_profile_sensor_data)
     listener.create_subscription(OccupancyGrid, '/map', lambda m: maps.append(list(m.data)), LATCHED)
     spin(listener)
-    replay = subprocess.run([console_script('retailbot'), 'replay', str(out), '--rate', '4', '--json'],
+    sim = rclpy.create_node('sim_time_node', context=ros_context,
+                            parameter_overrides=[rclpy.parameter.Parameter('use_sim_time', value=True)])
+    spin(sim)
+    replay = subprocess.run([console_script('retailbot'), 'replay', str(out), '--rate', '4', '--clock', '--json'],
                             env=ros_env, capture_output=True, text=True, timeout=60)
     assert replay.returncode == 0, replay.stderr
     assert json.loads(replay.stdout)['published'] == len(decoded)
     wait_for(lambda: maps == [[0, 100]] and len(received) >= len(scans) // 2, 10, 'the replayed map and scans')
     assert received == sorted(received) and set(received) <= set(firsts)
+    # --clock: a use_sim_time node's clock is the recording's time (seconds ago), not now
+    first_s = scans[0].header.stamp.sec + scans[0].header.stamp.nanosec / 1e9
+    last_s = scans[-1].header.stamp.sec + scans[-1].header.stamp.nanosec / 1e9
+    wait_for(lambda: first_s <= sim.get_clock().now().nanoseconds / 1e9 <= last_s + 0.5, 10, 'the recording time')
 
 
 def test_a_topic_asked_for_but_absent_is_reported(ros_env, tmp_path):

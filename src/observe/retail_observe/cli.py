@@ -48,6 +48,9 @@ def register_replay(subparsers) -> None:
     parser.add_argument('file', metavar='FILE.mcap', help='the MCAP recording to publish')
     parser.add_argument('--rate', type=float, default=1.0, help='playback speed (default 1.0)')
     parser.add_argument('--topics', nargs='+', metavar='TOPIC', help='replay only these topics')
+    parser.add_argument('--clock', action='store_true',
+                        help="publish /clock with the recording's time, for nodes run with use_sim_time:=true "
+                             '(they judge the replayed stamps against it, not against now)')
     parser.add_argument('--json', action='store_true', help='print the summary as JSON')
     parser.set_defaults(func=_replay)
 
@@ -142,6 +145,10 @@ def _replay(args) -> int:
     rclpy, context = _init_ros()
     from retail_observe.graph import message_class, qos_profile
     node = rclpy.create_node('retailbot_replay', context=context)
+    clock_pub = None
+    if args.clock:
+        from rosgraph_msgs.msg import Clock
+        clock_pub = node.create_publisher(Clock, '/clock', 10)
     publishers = {}
     notes: list[str] = []
     for topic in topics:
@@ -161,6 +168,10 @@ def _replay(args) -> int:
             wait = start + replay_offset_s(message.log_time_ns, first, rate) - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
+            if clock_pub is not None:
+                clock = Clock()
+                clock.clock.sec, clock.clock.nanosec = divmod(message.log_time_ns, 1_000_000_000)
+                clock_pub.publish(clock)
             publishers[message.topic].publish(message.data)
             published += 1
         time.sleep(0.2)              # the last messages leave before the publishers go
