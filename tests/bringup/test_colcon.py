@@ -31,8 +31,8 @@ def test_colcon_build_installs_interfaces_nodes_and_launch_files(tmp_path, ros_e
     install = workspace / 'install'
     packages = sorted(p.name for p in install.iterdir() if p.is_dir())
     assert packages == ['retail_bringup', 'retail_common', 'retail_demo', 'retail_dialogue', 'retail_interfaces',
-                        'retail_navigation', 'retail_perception', 'retail_platform', 'retail_recommendation',
-                        'retail_ros', 'retail_sync', 'retail_ui']
+                        'retail_navigation', 'retail_observe', 'retail_perception', 'retail_platform',
+                        'retail_recommendation', 'retail_ros', 'retail_sync', 'retail_ui']
     assert (install / 'retail_platform/lib/python3.11/site-packages/retail_platform/migrations/versions/'
             '0001_chain.py').is_file()
     assert (install / 'retail_perception/share/retail_perception/sim_camera').is_dir()

@@ -22,11 +22,11 @@ LAYER = {
     'retail_interfaces': 0, 'retail_common': 1, 'retail_ros': 2,
     'retail_navigation': 3, 'retail_perception': 3, 'retail_recommendation': 3, 'retail_sync': 3,
     'retail_dialogue': 4, 'retail_ui': 5, 'retail_bringup': 6, 'retail_demo': 7,
-    'retail_platform': 4,
+    'retail_platform': 4, 'retail_observe': 3,
 }
 # The robot's own packages: none of them may import the platform (it runs elsewhere).
 ROBOT_PACKAGES = {'retail_interfaces', 'retail_common', 'retail_ros', 'retail_navigation', 'retail_perception',
-                  'retail_recommendation', 'retail_sync', 'retail_dialogue', 'retail_ui', 'retail_bringup'}
+                  'retail_recommendation', 'retail_sync', 'retail_dialogue', 'retail_ui', 'retail_bringup', 'retail_observe'}
 # Python module -> the package.xml key (rosdep's python3-* names for PyPI packages).
 THIRD_PARTY = {
     'yaml': 'python3-yaml', 'numpy': 'python3-numpy', 'scipy': 'python3-scipy', 'cv2': 'python3-opencv',
@@ -40,10 +40,11 @@ THIRD_PARTY = {
     'httpcore': 'python3-httpx', 'selenium': 'python3-selenium', 'opencc': 'python3-opencc',
     'sqlalchemy': 'python3-sqlalchemy', 'alembic': 'python3-alembic', 'psycopg': 'python3-psycopg',
     'faster_whisper': 'faster-whisper-pip', 'yuface': 'yuface-pip',
+    'mcap': 'python3-mcap', 'foxglove': 'python3-foxglove-sdk',
 }
 ROS_PACKAGES = {'rclpy', 'rcl_interfaces', 'builtin_interfaces', 'std_msgs', 'std_srvs', 'geometry_msgs',
                 'nav_msgs', 'sensor_msgs', 'diagnostic_msgs', 'lifecycle_msgs', 'action_msgs',
-                'tf2_msgs', 'unique_identifier_msgs', 'visualization_msgs'}
+                'tf2_msgs', 'unique_identifier_msgs', 'visualization_msgs', 'rosgraph_msgs'}
 
 
 def python_packages():

@@ -1,0 +1,122 @@
+"""The incident recorder on the robot: keeps the last minute of the graph in memory and writes the
+minute before and after each incident (bumper, cliff, wheel drop, lost, collision-monitor stop, staff call) to an MCAP file.
+
+Thin node over `retail_observe.incident`: raw (CDR) subscriptions to the graph's topics (as
+`retailbot record`, camera images never), re-scanned every second; decoded subscriptions to the
+safety state, the localisation state and staff calls feed the detector; each finished incident is
+written with `McapRecorder` to `<data_dir>/incidents/<UTC time>-<reason>.mcap` (written to a
+`.part` file, then renamed: a file with the final name is complete).
+"""
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rclpy.node import Node
+from std_msgs.msg import String
+
+from retail_common import names
+from retail_interfaces.msg import BaseSafety, StaffRequest
+from retail_observe.graph import definition_of, offered_qos, subscribe_raw
+from retail_observe.incident import Incident, IncidentBuffer, IncidentDetector
+from retail_observe.msgdefs import DefinitionError
+from retail_observe.recording import McapRecorder, RecordingError, choose_topics
+from retail_ros.node_support import ParamSpec, declare_params, main_for
+from retail_ros.qos import latched
+
+SPECS = [
+    ParamSpec('data_dir', os.path.expanduser('~/.local/share/retailbot'), 'Robot data folder; incidents go to its incidents/.'),
+    ParamSpec('before_s', 60.0, 'Seconds kept before an incident.', min=0.5, max=600.0),
+    ParamSpec('after_s', 60.0, 'Seconds recorded after an incident.', min=0.5, max=600.0),
+    ParamSpec('max_mb', 256.0, 'Memory bound of the ring buffer (MB of messages).', min=1.0, max=4096.0),
+]
+# The collision monitor's latched state (its `~/state`): 'stop' when something is close ahead.
+COLLISION_MONITOR_STATE = '/navigation/collision_monitor/state'
+
+
+class IncidentRecorderNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__('incident_recorder', **kwargs)
+        self.params = declare_params(self, SPECS)
+        self.buffer = IncidentBuffer(self.params.before_s, self.params.after_s, int(self.params.max_mb * 1e6))
+        self.detector = IncidentDetector()
+        self.topics: dict[str, tuple[str, dict[str, str]]] = {}
+        self.subscriptions_raw: dict[str, object] = {}
+        self.folder = Path(self.params.data_dir).expanduser() / 'incidents'
+        self.written: list[Path] = []
+        self.create_subscription(BaseSafety, names.SAFETY, self.on_safety, latched(1))
+        self.create_subscription(String, names.LOCALIZATION_STATE, self.on_localisation, latched(1))
+        self.create_subscription(StaffRequest, names.STAFF_REQUESTS, self.on_staff_request, 10)
+        self.create_subscription(String, COLLISION_MONITOR_STATE, self.on_collision_monitor, latched(1))
+        self.create_timer(1.0, self.scan_graph)
+        self.create_timer(0.2, self.flush)
+        self.scan_graph()
+
+    def scan_graph(self) -> None:
+        try:
+            choice = choose_topics(self.get_topic_names_and_types(), None)
+        except RecordingError as exc:
+            self.get_logger().warning(str(exc))
+            return
+        for topic, type_name in choice.record.items():
+            if topic in self.subscriptions_raw:
+                continue
+            try:
+                qos = offered_qos(self, topic)
+                definition_of(type_name)
+                self.subscriptions_raw[topic] = subscribe_raw(
+                    self, topic, type_name, qos, lambda data, t=topic: self.buffer.add(t, data, time.time_ns()))
+                self.topics[topic] = (type_name, qos)
+            except DefinitionError as exc:
+                self.get_logger().warning(f'{topic}: not recorded: {exc}')
+                self.subscriptions_raw[topic] = None
+
+    def _trigger(self, reasons: list[str]) -> None:
+        for reason in reasons:
+            self.get_logger().info(f'incident: {reason}: keeping the minute before and after')
+            self.buffer.trigger(reason, time.time_ns())
+
+    def on_safety(self, msg: BaseSafety) -> None:
+        self._trigger(self.detector.safety(msg.bumper_left or msg.bumper_centre or msg.bumper_right,
+                                           msg.cliff_left or msg.cliff_centre or msg.cliff_right,
+                                           msg.wheel_drop_left or msg.wheel_drop_right))
+
+    def on_localisation(self, msg: String) -> None:
+        self._trigger(self.detector.localisation(msg.data))
+
+    def on_collision_monitor(self, msg: String) -> None:
+        self._trigger(self.detector.collision_stop(msg.data == 'stop'))
+
+    def on_staff_request(self, msg: StaffRequest) -> None:
+        self._trigger(self.detector.staff_call())
+
+    def flush(self) -> None:
+        incident = self.buffer.poll(time.time_ns())
+        if incident is not None:
+            try:
+                self.written.append(self.write(incident))
+                self.get_logger().info(f'incident recording written: {self.written[-1]}')
+            except OSError as exc:
+                self.get_logger().error(f'incident recording not written to {self.folder}: {exc.strerror}')
+
+    def write(self, incident: Incident) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.fromtimestamp(incident.at_ns / 1e9, timezone.utc).strftime('%Y%m%dT%H%M%SZ')
+        final = self.folder / f'{stamp}-{incident.reasons[0].replace(" ", "-")}.mcap'
+        part = final.with_suffix('.mcap.part')
+        with open(part, 'wb') as stream:
+            recorder = McapRecorder(stream)
+            for topic, data, t_ns in incident.messages:
+                type_name, qos = self.topics[topic]
+                recorder.add_topic(topic, type_name, definition_of(type_name), qos)
+                recorder.write(topic, data, t_ns)
+            recorder.finish()
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(part, final)
+        return final
+
+
+main = main_for(IncidentRecorderNode)
