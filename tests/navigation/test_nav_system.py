@@ -114,7 +114,7 @@ def test_tf_tree_and_guiding_far_with_drift_ends_on_the_truth_where_odometry_alo
     wait_for(lambda: ('base_link', 'laser') in watcher.static, 10, 'the laser mount on /tf_static')
     assert ('base_link', 'camera') in watcher.static
     target = zones['kitchen'].pose                            # ~27 m across the store from the dock
-    result = result_of(client.send(client.guide, GuideTo.Goal(zone='kitchen')), 110)
+    result = result_of(client.send(client.guide, GuideTo.Goal(zone='kitchen')), 240)   # ~27 m; a loaded machine slows the robot (it waits for localisation)
     assert result.success and result.reason == 'arrived', result.reason
     truth = sim.state()['pose']
     assert math.hypot(truth[0] - target[0], truth[1] - target[1]) < 0.25
