@@ -108,6 +108,7 @@ def stack(ros_context, spin, tmp_path):
         sim.stop()
 
 
+@pytest.mark.timeout(300)
 def test_tf_tree_and_guiding_far_with_drift_ends_on_the_truth_where_odometry_alone_would_not(stack):
     sim, driver, guide, client, watcher, zones = stack()
     wait_for(lambda: {('odom', 'base_link'), ('map', 'odom')} <= watcher.tf, 10, 'odom and map transforms on /tf')
