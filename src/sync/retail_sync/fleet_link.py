@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections import deque
 from pathlib import Path
 from typing import Callable
@@ -28,6 +26,7 @@ from pydantic import TypeAdapter, ValidationError
 from retail_sync.fleet import (Heartbeat, HeartbeatAnswer, StaffCall, StaffMessage,
                                check_desired)
 from retail_sync.transport import platform_client, set_token
+from retail_sync.downlink import atomic_write
 
 DESIRED_FILE = 'desired.json'
 STATE_FILE = '.fleet_state.json'
@@ -157,21 +156,7 @@ class FleetLink:
 
 def _atomic_write(path: Path, content: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
-    try:
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    atomic_write(path, content)
 
 
 def call_from_request(stamp_ns: int, track_id: int, reason: str, looking_for: str,
