@@ -11,8 +11,13 @@ install:
 test: install
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
+# Formatting is checked on the packages already formatted with `ruff format`; a package joins
+# FORMATTED once `ruff format src/<it>` has been applied (as a pure package joins mypy's files).
+FORMATTED := src/common src/ros src/observe src/demo
+
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check $(FORMATTED)
 	$(VENV)/bin/mypy
 
 demo: install

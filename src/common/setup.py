@@ -1,4 +1,5 @@
 """retail_common: the domain every package builds on (store model, event contracts, intents, names; no rclpy)."""
+
 from setuptools import find_packages, setup
 
 PACKAGE = 'retail_common'

@@ -1,4 +1,5 @@
 """retail_demo: the simulated store day (`retailbot demo`), a client of the robot with its own assets."""
+
 import os
 
 from setuptools import find_packages, setup
@@ -10,8 +11,9 @@ setup(
     name=PACKAGE,
     version='0.1.0',
     packages=find_packages(exclude=['test']),
-    package_data={PACKAGE: [os.path.relpath(os.path.join(d, f), PACKAGE)
-                            for d, _, files in os.walk(ASSETS) for f in files]},
+    package_data={
+        PACKAGE: [os.path.relpath(os.path.join(d, f), PACKAGE) for d, _, files in os.walk(ASSETS) for f in files]
+    },
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
         ('share/' + PACKAGE, ['package.xml']),

@@ -1,4 +1,5 @@
 """retail_ros: the ROS 2 shims in one place (launch interpreter, rcl params reader, executor, node support, TF, QoS)."""
+
 from setuptools import find_packages, setup
 
 PACKAGE = 'retail_ros'

@@ -1,9 +1,12 @@
-"""The habits CI keeps: `ruff check` (ruff.toml) on every file, `mypy` (mypy.ini) on the pure packages."""
+"""The habits CI keeps: `ruff check` (ruff.toml) on every file, `ruff format` on the packages the
+Makefile lists in FORMATTED, `mypy` (mypy.ini) on the pure packages."""
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+
+import re
 
 import pytest
 
@@ -11,7 +14,12 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-@pytest.mark.parametrize('tool,args', [('ruff', ['check', '--no-cache', '.']), ('mypy', ['--no-incremental'])])
+FORMATTED = re.search(r'^FORMATTED := (.+)$', (REPO / 'Makefile').read_text(), re.M).group(1).split()
+
+
+@pytest.mark.parametrize('tool,args', [('ruff', ['check', '--no-cache', '.']),
+                                       ('ruff', ['format', '--check', '--no-cache', *FORMATTED]),
+                                       ('mypy', ['--no-incremental'])])
 def test_the_code_passes(tool, args):
     exe = BIN / tool
     if not exe.exists():

@@ -5,6 +5,7 @@ and, optionally, promotion_en (the promotion in English). `aliases` and `tags` a
 A bad row is reported with its line number and skipped, so one typo in a catalog never takes the
 robot's answers down.
 """
+
 from __future__ import annotations
 
 import csv
@@ -12,8 +13,22 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-COLUMNS = ('sku', 'name_zh', 'name_en', 'aliases', 'category', 'category_zh', 'brand', 'brand_zh',
-           'price_cny', 'zone', 'stock', 'tags', 'promotion', 'promotion_en')
+COLUMNS = (
+    'sku',
+    'name_zh',
+    'name_en',
+    'aliases',
+    'category',
+    'category_zh',
+    'brand',
+    'brand_zh',
+    'price_cny',
+    'zone',
+    'stock',
+    'tags',
+    'promotion',
+    'promotion_en',
+)
 REQUIRED = ('sku', 'name_zh', 'name_en', 'category', 'brand', 'price_cny', 'zone', 'stock')
 CONSUMABLE_TAG = 'consumable'
 _CATEGORY_ID = re.compile(r'^[a-z][a-z0-9_]*$')
@@ -38,7 +53,7 @@ class Product:
     stock: int
     tags: tuple[str, ...]
     promotion: str
-    promotion_en: str = ''          # optional column: the promotion in English
+    promotion_en: str = ''  # optional column: the promotion in English
 
     @property
     def in_stock(self) -> bool:
@@ -104,12 +119,21 @@ def parse_row(row: dict[str, str]) -> Product:
     if stock < 0:
         raise ValueError(f'stock {stock} is negative')
     return Product(
-        sku=values['sku'], name_zh=values['name_zh'], name_en=values['name_en'],
-        aliases=_split(values['aliases']), category=values['category'],
-        category_zh=values['category_zh'] or values['category'], brand=values['brand'],
-        brand_zh=values['brand_zh'] or values['brand'], price_cny=price, zone=values['zone'],
-        stock=stock, tags=_split(values['tags']), promotion=values['promotion'],
-        promotion_en=values['promotion_en'])
+        sku=values['sku'],
+        name_zh=values['name_zh'],
+        name_en=values['name_en'],
+        aliases=_split(values['aliases']),
+        category=values['category'],
+        category_zh=values['category_zh'] or values['category'],
+        brand=values['brand'],
+        brand_zh=values['brand_zh'] or values['brand'],
+        price_cny=price,
+        zone=values['zone'],
+        stock=stock,
+        tags=_split(values['tags']),
+        promotion=values['promotion'],
+        promotion_en=values['promotion_en'],
+    )
 
 
 def open_store_csv(path: Path, what: str, error: type[Exception]):
@@ -147,8 +171,9 @@ def load_catalog(path: str | Path) -> Catalog:
                     issues.append(CatalogIssue(line, str(exc)))
                     continue
                 if product.sku in seen:
-                    issues.append(CatalogIssue(
-                        line, f'duplicate sku {product.sku} (first on line {seen[product.sku]})'))
+                    issues.append(
+                        CatalogIssue(line, f'duplicate sku {product.sku} (first on line {seen[product.sku]})')
+                    )
                     continue
                 seen[product.sku] = line
                 products.append(product)

@@ -1,4 +1,5 @@
 """Output helpers shared by every `retailbot` subcommand."""
+
 from __future__ import annotations
 
 import json

@@ -15,6 +15,7 @@ Changing a payload: add an optional field (same version), or declare a new model
 `TYPE` and `VERSION + 1` (the old one stays registered so the outbox can still upload what it
 holds). `EVENT_TYPES` maps each type to its current model.
 """
+
 from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
@@ -50,6 +51,7 @@ class _Strict(BaseModel):
 
 class EventPayload(_Strict):
     """The base of every payload: `TYPE` (the event type on the wire) and `VERSION`."""
+
     TYPE: ClassVar[str] = ''
     VERSION: ClassVar[int] = 1
     source: Label | None = None
@@ -63,12 +65,14 @@ class EventPayload(_Strict):
 # -- the dialogue ------------------------------------------------------------------------------
 class SizeSlot(_Strict):
     """A size the customer named (85寸: value 85, unit 'inch'; units of retail_dialogue.sizes)."""
+
     value: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)]
     unit: Code
 
 
 class Slots(_Strict):
     """What a turn was about: the NLU's slots and the search constraints in force."""
+
     sku: Id | None = None
     skus: IdList | None = None
     category: Label | None = None
@@ -99,6 +103,7 @@ class RecommendedItem(ShownProduct):
 
 class DialogueTurn(EventPayload):
     """One customer utterance and how the robot answered it."""
+
     TYPE: ClassVar[str] = 'dialogue_turn'
     intent: Intent
     slots: Slots = Slots()
@@ -166,6 +171,7 @@ class VipCheckin(EventPayload):
 class StaffRequest(EventPayload):
     """A member of staff was called. The dialogue says what the customer wanted; the guide where
     the robot is (`x`, `y` in the map frame) when it needs help itself."""
+
     TYPE: ClassVar[str] = 'staff_request'
     reason: Code
     wanted: Text = ''
@@ -181,6 +187,7 @@ class GuideMission(EventPayload):
     The dialogue reports the customer's side: `started`, then `arrived` or `failed` (with the
     guide's `reason`). The guide node reports what the mission did: status `ended` with its
     `reason` (`arrived`, `cancelled`, `blocked`, ...), `success` and the measurements."""
+
     TYPE: ClassVar[str] = 'guide'
     mission: Literal['guide', 'tour', 'dock'] = 'guide'
     zone: Id
@@ -214,8 +221,20 @@ class CustomerLeft(_CustomerSeen):
 
 # -- the registry ------------------------------------------------------------------------------
 ALL_PAYLOADS: tuple[type[EventPayload], ...] = (
-    DialogueTurn, Greeting, SessionEnd, Recommendation, Tour, Consent, Enrolment, VipCheckin,
-    StaffRequest, GuideMission, CustomerAppeared, CustomerIdentified, CustomerLeft)
+    DialogueTurn,
+    Greeting,
+    SessionEnd,
+    Recommendation,
+    Tour,
+    Consent,
+    Enrolment,
+    VipCheckin,
+    StaffRequest,
+    GuideMission,
+    CustomerAppeared,
+    CustomerIdentified,
+    CustomerLeft,
+)
 _BY_VERSION: dict[tuple[str, int], type[EventPayload]] = {(m.TYPE, m.VERSION): m for m in ALL_PAYLOADS}
 EVENT_TYPES: dict[str, type[EventPayload]] = {}
 for _model in ALL_PAYLOADS:
@@ -232,8 +251,10 @@ def payload_model(type_: str, version: int = 1) -> type[EventPayload]:
     """The model of `type_` at `version`; EventContractError when none is declared."""
     if type_ not in EVENT_TYPES:
         shown = type_ if len(type_) <= 64 else type_[:64] + '...'
-        raise EventContractError(f'undeclared event type {shown!r}: event types are declared in '
-                                 f'retail_common/events.py (known: {", ".join(sorted(EVENT_TYPES))})')
+        raise EventContractError(
+            f'undeclared event type {shown!r}: event types are declared in '
+            f'retail_common/events.py (known: {", ".join(sorted(EVENT_TYPES))})'
+        )
     if isinstance(version, bool) or not isinstance(version, int):
         raise EventContractError(f'{type_}: version {version!r} is not a whole number')
     model = _BY_VERSION.get((type_, version))
@@ -249,8 +270,7 @@ def validate_event(type_: str, data: Any, version: int = 1) -> EventPayload:
     Raises EventContractError naming the type, the first field at fault and why."""
     model = payload_model(type_, version)
     if not isinstance(data, dict):
-        raise EventContractError(f'{type_} v{version}: payload must be a JSON object, not '
-                                 f'{type(data).__name__}')
+        raise EventContractError(f'{type_} v{version}: payload must be a JSON object, not {type(data).__name__}')
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -272,7 +292,6 @@ def event_json_schemas() -> dict[str, dict[str, Any]]:
     return out
 
 
-
 # -- the data loop (loop engineer): the screen's purchase code, what a member said ---------------
 ScreenCodeText = Annotated[str, StringConstraints(max_length=12, pattern=r'^[A-Z0-9]{4,12}$')]
 
@@ -281,6 +300,7 @@ class ScreenCode(EventPayload):
     """The code the robot's screen showed an anonymous customer with the products of the
     conversation; the till types it on the receipt (`code`), so the funnel's `purchased` can
     count a customer who is no member (docs/metrics.md)."""
+
     TYPE: ClassVar[str] = 'screen_code'
     code: ScreenCodeText
     skus: IdList = []
@@ -290,6 +310,7 @@ class MemberSaid(EventPayload):
     """What a consenting member said about what they want, in one conversation: the platform
     keeps it as the member's profile (retail_platform.profiles) and the robots of every store use
     it. Only sent with the member's pseudonym; an anonymous customer's words build no profile."""
+
     TYPE: ClassVar[str] = 'member_said'
     category: Label | None = None
     min_price: Price | None = None
@@ -304,11 +325,16 @@ class MemberSaid(EventPayload):
     def from_turn(cls, intent: str, slots: Slots, language: Language) -> 'MemberSaid | None':
         """What a turn's slots say about the member's wishes (None: nothing): the category and
         budget she named, the brand she asked for or refused, products compared or turned down."""
-        said = cls(category=slots.category, min_price=slots.min_price, max_price=slots.max_price,
-                   brands_wanted=[slots.brand] if slots.brand else [],
-                   brands_refused=list(slots.exclude_brands or []),
-                   compared_skus=list(slots.skus or []) if intent == 'compare' else [],
-                   declined_skus=list(slots.exclude_skus or []), language=language)
+        said = cls(
+            category=slots.category,
+            min_price=slots.min_price,
+            max_price=slots.max_price,
+            brands_wanted=[slots.brand] if slots.brand else [],
+            brands_refused=list(slots.exclude_brands or []),
+            compared_skus=list(slots.skus or []) if intent == 'compare' else [],
+            declined_skus=list(slots.exclude_skus or []),
+            language=language,
+        )
         empty = cls(language=language)
         return None if said == empty else said
 

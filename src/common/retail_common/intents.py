@@ -5,6 +5,7 @@ read them from `dialogue_turn` events and `/dialogue/replies`, and the `dialogue
 contract (`retail_common.events`) accepts only these. A new intent is added here first; every
 reader then knows it (and a reader's list of intents is a subset of `INTENTS`, checked by a test).
 """
+
 from __future__ import annotations
 
 from enum import Enum
@@ -35,7 +36,8 @@ class Intent(str, Enum):
 
 INTENTS: tuple[str, ...] = tuple(i.value for i in Intent)
 # What the NLU reads from one utterance alone (the others come from the dialogue's state).
-NLU_INTENTS: tuple[str, ...] = INTENTS[:INTENTS.index(Intent.UNKNOWN.value) + 1]
+NLU_INTENTS: tuple[str, ...] = INTENTS[: INTENTS.index(Intent.UNKNOWN.value) + 1]
 # Intents whose turn's slots name products the screen shows as cards when the reply presented none.
-PRODUCT_INTENTS: frozenset[str] = frozenset({
-    Intent.FIND_PRODUCT.value, Intent.ASK_PRICE.value, Intent.ASK_PROMOTION.value, Intent.COMPARE.value})
+PRODUCT_INTENTS: frozenset[str] = frozenset(
+    {Intent.FIND_PRODUCT.value, Intent.ASK_PRICE.value, Intent.ASK_PROMOTION.value, Intent.COMPARE.value}
+)

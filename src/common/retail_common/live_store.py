@@ -6,6 +6,7 @@ never sees half of an update. `reload()` reads the store again and swaps the ref
 assignment only when the new store loaded; otherwise the old one stays and the reason is logged.
 Pure (no rclpy): `retail_ros.node_support.watch_store` drives it from `/sync/data_updates`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,9 +22,13 @@ __all__ = ['LiveStore']
 class LiveStore:
     """Raises StoreError at construction when the store cannot be used at all."""
 
-    def __init__(self, store_dir: str | Path, data_dir: str | Path | None = None,
-                 log: Callable[[str], None] | None = None,
-                 warn: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        store_dir: str | Path,
+        data_dir: str | Path | None = None,
+        log: Callable[[str], None] | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
         self.store_dir = Path(store_dir)
         self.data_dir = Path(data_dir) if data_dir else None
         logger = logging.getLogger('retail_common.live_store')
@@ -52,5 +57,5 @@ class LiveStore:
                 for issue in store.issues:
                     if issue not in self._store.issues:
                         self._warn(issue)
-                self._store = store           # one reference assignment: readers see old or new
+                self._store = store  # one reference assignment: readers see old or new
             return True

@@ -36,6 +36,7 @@ Error policy (one for all nodes): a store that cannot be used (a broken catalog 
 raises `StoreError` with one line naming the file and the row or key; a bad catalog row, promotion
 or appointment is skipped and reported in `Store.issues`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -50,10 +51,21 @@ import yaml
 
 from retail_common.catalog import Catalog, CatalogError, Product, load_catalog
 
-__all__ = ['StoreError', 'Zone', 'TourStop', 'Appointment', 'Store', 'load_store', 'parse_zones',
-           'load_zones_file', 'load_appointments', 'PLATFORM_DIR', 'ZONE_KINDS']
+__all__ = [
+    'StoreError',
+    'Zone',
+    'TourStop',
+    'Appointment',
+    'Store',
+    'load_store',
+    'parse_zones',
+    'load_zones_file',
+    'load_appointments',
+    'PLATFORM_DIR',
+    'ZONE_KINDS',
+]
 
-PLATFORM_DIR = 'platform'          # <data_dir>/platform: what the sync downlink writes
+PLATFORM_DIR = 'platform'  # <data_dir>/platform: what the sync downlink writes
 ZONE_KINDS = ('product', 'service')
 MAX_FILE_BYTES = 64 * 1024 * 1024  # untrusted input: no store file is read beyond this
 _ZONE_ID = re.compile(r'^[a-z][a-z0-9_]*$')
@@ -68,11 +80,11 @@ class Zone:
     """A named place; `pose` = (x, y, theta) in the map frame where the robot stops, facing theta."""
 
     id: str
-    kind: str                          # 'product' | 'service'
+    kind: str  # 'product' | 'service'
     name_zh: str
     name_en: str
     pose: tuple[float, float, float]
-    categories: tuple[str, ...] = ()   # catalog category ids shown in this zone
+    categories: tuple[str, ...] = ()  # catalog category ids shown in this zone
 
     @property
     def label(self) -> str:
@@ -88,7 +100,9 @@ class TourStop:
 
     def narration_in(self, lang: str) -> str:
         """The narration in `lang` ('zh' | 'en'), falling back to the other language."""
-        first, second = (self.narration_en, self.narration_zh) if lang == 'en' else (self.narration_zh, self.narration_en)
+        first, second = (
+            (self.narration_en, self.narration_zh) if lang == 'en' else (self.narration_zh, self.narration_en)
+        )
         return first or second
 
     @property
@@ -105,7 +119,7 @@ class Appointment:
     start: datetime
     end: datetime
     purpose: str
-    meeting_point: str                 # zone id (default vip_lounge)
+    meeting_point: str  # zone id (default vip_lounge)
     staff: str
 
 
@@ -121,7 +135,7 @@ class Store:
     issues: tuple[str, ...] = ()
     frame_id: str = 'map'
     zones_path: Path | None = None
-    promotion_rank: dict[str, float] = field(default_factory=dict)   # sku -> priority (higher first)
+    promotion_rank: dict[str, float] = field(default_factory=dict)  # sku -> priority (higher first)
 
     def zone_of(self, product: Product) -> str | None:
         """The zone where `product` is shown: its own `zone` when the store has it, else the zone
@@ -150,8 +164,11 @@ class Store:
         """The customer's appointments on `now`'s day that have not ended, earliest first."""
         if not customer_id:
             return []
-        mine = [a for a in self.appointments if a.customer_id == customer_id
-                and a.start.date() == now.date() and _not_before(a.end, now)]
+        mine = [
+            a
+            for a in self.appointments
+            if a.customer_id == customer_id and a.start.date() == now.date() and _not_before(a.end, now)
+        ]
         return sorted(mine, key=lambda a: a.start)
 
 
@@ -162,6 +179,7 @@ def _not_before(end: datetime, now: datetime) -> bool:
 
 
 # --- files ------------------------------------------------------------------------------------
+
 
 def _read_bytes(path: Path, what: str) -> bytes:
     try:
@@ -192,10 +210,13 @@ def _read_yaml(path: Path, what: str):
 
 # --- zones.yaml -------------------------------------------------------------------------------
 
+
 def _pose(value, where: str) -> tuple[float, float, float]:
-    if (not isinstance(value, (list, tuple)) or len(value) != 3
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                       for v in value)):
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 3
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    ):
         raise StoreError(f'{where}: pose must be [x, y, theta] numbers, got {value!r}')
     return float(value[0]), float(value[1]), float(value[2])
 
@@ -254,9 +275,14 @@ def parse_zones(data, source: str = '<zones>') -> tuple[dict[str, Zone], dict[st
             if category in owner_of:
                 raise StoreError(f'{where}: category {category!r} is already in zone {owner_of[category]!r}')
             owner_of[category] = zone_id
-        zones[zone_id] = Zone(id=zone_id, kind=kind, name_zh=_text(entry, 'name_zh', where),
-                              name_en=_text(entry, 'name_en', where), pose=_pose(entry.get('pose'), where),
-                              categories=tuple(categories))
+        zones[zone_id] = Zone(
+            id=zone_id,
+            kind=kind,
+            name_zh=_text(entry, 'name_zh', where),
+            name_en=_text(entry, 'name_en', where),
+            pose=_pose(entry.get('pose'), where),
+            categories=tuple(categories),
+        )
     return zones, _parse_tours(data, zones, source), frame_id
 
 
@@ -298,6 +324,7 @@ def load_zones_file(path: str | Path) -> tuple[dict[str, Zone], dict[str, tuple[
 
 # --- appointments.json ------------------------------------------------------------------------
 
+
 def _from_platform(entry: dict) -> dict:
     """An appointment as the sync downlink stores it (platform: id, customer, time, purpose, note).
 
@@ -309,9 +336,16 @@ def _from_platform(entry: dict) -> dict:
         raise ValueError('note is not a JSON object')
     start = datetime.fromisoformat(entry['time'])
     end = note.get('end') or (start + timedelta(minutes=float(note.get('duration_min', 60)))).isoformat()
-    return {'appointment_id': entry['id'], 'customer_id': entry['customer'], 'name': note['name'],
-            'start': entry['time'], 'end': end, 'purpose': entry.get('purpose', ''),
-            'meeting_point': note.get('meeting_point', ''), 'staff': note.get('staff', '')}
+    return {
+        'appointment_id': entry['id'],
+        'customer_id': entry['customer'],
+        'name': note['name'],
+        'start': entry['time'],
+        'end': end,
+        'purpose': entry.get('purpose', ''),
+        'meeting_point': note.get('meeting_point', ''),
+        'staff': note.get('staff', ''),
+    }
 
 
 def load_appointments(path: str | Path | None) -> tuple[list[Appointment], list[str]]:
@@ -341,18 +375,29 @@ def load_appointments(path: str | Path | None) -> tuple[list[Appointment], list[
             name = str(entry['name']).strip()
             if not name:
                 raise ValueError('empty name')
-            out.append(Appointment(
-                appointment_id=str(entry['appointment_id']), customer_id=str(entry.get('customer_id', '')),
-                name=name, start=start, end=end, purpose=str(entry.get('purpose', '')),
-                meeting_point=str(entry.get('meeting_point') or 'vip_lounge'), staff=str(entry.get('staff', ''))))
+            out.append(
+                Appointment(
+                    appointment_id=str(entry['appointment_id']),
+                    customer_id=str(entry.get('customer_id', '')),
+                    name=name,
+                    start=start,
+                    end=end,
+                    purpose=str(entry.get('purpose', '')),
+                    meeting_point=str(entry.get('meeting_point') or 'vip_lounge'),
+                    staff=str(entry.get('staff', '')),
+                )
+            )
         except KeyError as exc:
             issues.append(f'{path}: entry {index}: missing key {exc.args[0]!r}; skipped')
         except (TypeError, ValueError) as exc:
-            issues.append(f'{path}: entry {index}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; skipped')
+            issues.append(
+                f'{path}: entry {index}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; skipped'
+            )
     return out, issues
 
 
 # --- promotions.json --------------------------------------------------------------------------
+
 
 def _apply_promotions(catalog: Catalog, path: Path, issues: list[str]) -> tuple[Catalog, dict[str, float]]:
     try:
@@ -393,6 +438,7 @@ def _apply_promotions(catalog: Catalog, path: Path, issues: list[str]) -> tuple[
 
 # --- the loader -------------------------------------------------------------------------------
 
+
 def _fingerprint(paths: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in paths:
@@ -426,27 +472,48 @@ def load_store(store_dir: str | Path, data_dir: str | Path | None = None) -> Sto
     if not store_dir.is_dir():
         raise StoreError(f'{store_dir}: store folder does not exist')
     issues: list[str] = []
-    sources = [store_dir / name for name in ('map.yaml', 'zones.yaml', 'catalog.csv', 'history.csv',
-                                             'appointments.json')]
+    sources = [
+        store_dir / name for name in ('map.yaml', 'zones.yaml', 'catalog.csv', 'history.csv', 'appointments.json')
+    ]
     if platform is not None:
-        sources += [platform / name for name in ('catalog.csv', 'promotions.json', 'appointments.json',
-                                                 'history.csv')]
+        sources += [platform / name for name in ('catalog.csv', 'promotions.json', 'appointments.json', 'history.csv')]
     version = _fingerprint(sources)
 
     zones_path = store_dir / 'zones.yaml'
     zones, tours, frame_id = load_zones_file(zones_path)
     catalog, rank = _store_catalog(store_dir, platform, issues)
-    unplaced = sorted({p.category for p in catalog.products
-                       if p.zone not in zones and not any(p.category in z.categories for z in zones.values())})
+    unplaced = sorted(
+        {
+            p.category
+            for p in catalog.products
+            if p.zone not in zones and not any(p.category in z.categories for z in zones.values())
+        }
+    )
     for category in unplaced:
         issues.append(f'{zones_path}: no zone lists category {category!r} and its products name no zone of the store')
     appointments = _store_appointments(store_dir, platform, zones, zones_path, issues)
-    history = next((candidate for candidate in ([platform / 'history.csv'] if platform else [])
-                    + [store_dir / 'history.csv'] if candidate.is_file()), None)
+    history = next(
+        (
+            candidate
+            for candidate in ([platform / 'history.csv'] if platform else []) + [store_dir / 'history.csv']
+            if candidate.is_file()
+        ),
+        None,
+    )
     map_yaml = store_dir / 'map.yaml'
-    return Store(catalog=catalog, zones=zones, tours=tours, appointments=appointments,
-                 history_path=history, map_yaml=map_yaml if map_yaml.is_file() else None, version=version,
-                 issues=tuple(issues), frame_id=frame_id, zones_path=zones_path, promotion_rank=rank)
+    return Store(
+        catalog=catalog,
+        zones=zones,
+        tours=tours,
+        appointments=appointments,
+        history_path=history,
+        map_yaml=map_yaml if map_yaml.is_file() else None,
+        version=version,
+        issues=tuple(issues),
+        frame_id=frame_id,
+        zones_path=zones_path,
+        promotion_rank=rank,
+    )
 
 
 def _store_catalog(store_dir: Path, platform: Path | None, issues: list[str]) -> tuple[Catalog, dict[str, float]]:
@@ -472,8 +539,9 @@ def _store_catalog(store_dir: Path, platform: Path | None, issues: list[str]) ->
     return catalog, rank
 
 
-def _store_appointments(store_dir: Path, platform: Path | None, zones: dict[str, Zone], zones_path: Path,
-                        issues: list[str]) -> tuple[Appointment, ...]:
+def _store_appointments(
+    store_dir: Path, platform: Path | None, zones: dict[str, Zone], zones_path: Path, issues: list[str]
+) -> tuple[Appointment, ...]:
     """The store folder's and the platform's appointments (the platform's win by id), by start;
     a meeting point that is no zone is added to `issues`."""
     appointments: dict[str, Appointment] = {}
@@ -484,6 +552,8 @@ def _store_appointments(store_dir: Path, platform: Path | None, zones: dict[str,
             appointments[appointment.appointment_id] = appointment
     for appointment in appointments.values():
         if appointment.meeting_point not in zones:
-            issues.append(f'appointment {appointment.appointment_id}: meeting point '
-                          f'{appointment.meeting_point!r} is not a zone of {zones_path}')
+            issues.append(
+                f'appointment {appointment.appointment_id}: meeting point '
+                f'{appointment.meeting_point!r} is not a zone of {zones_path}'
+            )
     return tuple(sorted(appointments.values(), key=lambda a: (a.start.isoformat(), a.appointment_id)))

@@ -21,6 +21,7 @@ Plain ASGI (no FastAPI routes, no rclpy), so it holds however a request arrives:
   `trusted_proxies` (then the right-most address not itself a trusted proxy). The login lockout,
   the audit log and the screen's locality check use this address (`scope['state']['client']`).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -45,21 +46,30 @@ MAX_XFF_ENTRIES = 20
 @dataclass(frozen=True)
 class Site:
     """What the guard checks against."""
-    hosts: frozenset[str] = frozenset(LOCAL_NAMES)        # allowed host names, lower case, no port
+
+    hosts: frozenset[str] = frozenset(LOCAL_NAMES)  # allowed host names, lower case, no port
     trusted_proxies: frozenset[str] = frozenset()
     max_body: int = 16 * 1024
     cookie: str = 'retail_staff'
-    headers: tuple[tuple[bytes, bytes], ...] = field(default_factory=tuple)   # added to every answer
+    headers: tuple[tuple[bytes, bytes], ...] = field(default_factory=tuple)  # added to every answer
 
     @classmethod
-    def make(cls, host: str = '127.0.0.1', allowed_hosts: Iterable[str] = (), trusted_proxies: Iterable[str] = (),
-             **kwargs: Any) -> 'Site':
+    def make(
+        cls,
+        host: str = '127.0.0.1',
+        allowed_hosts: Iterable[str] = (),
+        trusted_proxies: Iterable[str] = (),
+        **kwargs: Any,
+    ) -> 'Site':
         names = {n.lower() for n in LOCAL_NAMES}
         if host and host not in ('0.0.0.0', '::', ''):
             names.add(host.lower())
         names.update(h.strip().lower() for h in allowed_hosts if h.strip())
-        return cls(hosts=frozenset(names), trusted_proxies=frozenset(_norm_ip(p) for p in trusted_proxies if p.strip()),
-                   **kwargs)
+        return cls(
+            hosts=frozenset(names),
+            trusted_proxies=frozenset(_norm_ip(p) for p in trusted_proxies if p.strip()),
+            **kwargs,
+        )
 
 
 def _norm_ip(text: str) -> str:
@@ -150,9 +160,11 @@ class BodyTooLarge(HTTPException):
 
 def _json_answer(status: int, detail: str, extra: tuple[tuple[bytes, bytes], ...] = ()) -> tuple[Message, Message]:
     body = json.dumps({'detail': detail}).encode('utf-8')
-    start = {'type': 'http.response.start', 'status': status,
-             'headers': [(b'content-type', b'application/json'), (b'content-length', str(len(body)).encode()),
-                         *extra]}
+    start = {
+        'type': 'http.response.start',
+        'status': status,
+        'headers': [(b'content-type', b'application/json'), (b'content-length', str(len(body)).encode()), *extra],
+    }
     return start, {'type': 'http.response.body', 'body': body}
 
 
@@ -169,7 +181,7 @@ class Guard:
         headers: dict[str, str] = {}
         for key, value in scope.get('headers', ()):
             name = key.decode('latin-1').lower()
-            if name not in headers:                  # the first of repeated headers counts
+            if name not in headers:  # the first of repeated headers counts
                 headers[name] = value.decode('latin-1')
         peer = (scope.get('client') or ('', 0))[0] or ''
         client = client_address(peer, headers.get('x-forwarded-for', ''), self.site.trusted_proxies)
@@ -190,7 +202,7 @@ class Guard:
                 await self._answer(send, 403, refusal)
                 return
         length = headers.get('content-length')
-        if length is not None and 'transfer-encoding' in headers:       # ambiguous framing (smuggling)
+        if length is not None and 'transfer-encoding' in headers:  # ambiguous framing (smuggling)
             self.on_refusal(f'refused {what}: both Content-Length and Transfer-Encoding')
             await self._answer(send, 400, 'both Content-Length and Transfer-Encoding')
             return

@@ -5,6 +5,7 @@ at the end of the day `evaluate` measures every noted expectation with its row o
 expectation whose facts were never noted (the day stopped before it) is "not reached". The wording
 is demo_scenario.EXPECTATIONS (printed when one fails and written to summary.json). Pure: no rclpy.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,7 +46,7 @@ def _parts(o: Facts) -> tuple[bool, str]:
 
 
 def _identified(o: Facts) -> tuple[bool, str]:
-    seen = o['seen']                        # (customer id, vip, display name) of the camera's event, or None
+    seen = o['seen']  # (customer id, vip, display name) of the camera's event, or None
     if seen is None:
         return False, 'nobody seen'
     return bool(seen[0] == o['customer_id'] and seen[1]), f'camera saw {seen[2] or "nobody known"}'
@@ -53,8 +54,10 @@ def _identified(o: Facts) -> tuple[bool, str]:
 
 def _greeted(o: Facts) -> tuple[bool, str]:
     text = o['greeting']
-    return (text is not None and o['name'] in text and o.get('purpose', '') in text,
-            text if text is not None else 'no greeting')
+    return (
+        text is not None and o['name'] in text and o.get('purpose', '') in text,
+        text if text is not None else 'no greeting',
+    )
 
 
 def _checked_in(o: Facts) -> tuple[bool, str]:
@@ -71,19 +74,28 @@ def _arrived(o: Facts) -> tuple[bool, str]:
 
 
 def _booked(o: Facts) -> tuple[bool, str]:
-    update = o['update']                    # (kind, version, path) of the sync's data update, or None
-    return (update is not None and bool(o['robot_sees']),
-            f'booked for {o["start"]:%H:%M}; ' + (f'{update[0]} version {update[1]} in {update[2]}'
-                                                   if update else 'no data update from the sync'))
+    update = o['update']  # (kind, version, path) of the sync's data update, or None
+    return (
+        update is not None and bool(o['robot_sees']),
+        f'booked for {o["start"]:%H:%M}; '
+        + (f'{update[0]} version {update[1]} in {update[2]}' if update else 'no data update from the sync'),
+    )
 
 
 def _recommended(o: Facts) -> tuple[bool, str]:
     skus, products, reply, reasons = o['skus'], o['products'], o['reply'], o['reasons']
     prices = [p.price_cny if p else -1.0 for p in products]
-    ok = (bool(skus) and all(p is not None and p.category == story.MEMBER_CATEGORY
-                             and p.price_cny >= story.MEMBER_MIN_PRICE for p in products)
-          and reply is not None and reply.count('元') >= len(skus)
-          and len(reasons) == len(skus) and all(reason for _, reason in reasons))
+    ok = (
+        bool(skus)
+        and all(
+            p is not None and p.category == story.MEMBER_CATEGORY and p.price_cny >= story.MEMBER_MIN_PRICE
+            for p in products
+        )
+        and reply is not None
+        and reply.count('元') >= len(skus)
+        and len(reasons) == len(skus)
+        and all(reason for _, reason in reasons)
+    )
     return ok, f'{skus} at {prices} yuan, reasons {reasons}: ' + (reply if reply is not None else 'no reply')
 
 
@@ -93,31 +105,38 @@ def _screenshot(o: Facts) -> tuple[bool, str]:
 
 def _refined_brand(o: Facts) -> tuple[bool, str]:
     brand, reply = o['products'], o['reply']
-    ok = bool(brand) and all(p is not None and p.brand == story.MEMBER_BRAND
-                             and p.category == story.MEMBER_CATEGORY for p in brand)
+    ok = bool(brand) and all(
+        p is not None and p.brand == story.MEMBER_BRAND and p.category == story.MEMBER_CATEGORY for p in brand
+    )
     return ok, f'{[(p.sku, p.brand) if p else "?" for p in brand]}: ' + (reply if reply is not None else 'no reply')
 
 
 def _refined_cheaper(o: Facts) -> tuple[bool, str]:
     cheaper, before, reply = o['products'], o['before'], o['reply']
-    ok = bool(cheaper) and all(p is not None and p.category == story.MEMBER_CATEGORY
-                               and p.price_cny < min(before) for p in cheaper)
-    return ok, (f'{[(p.sku, p.price_cny) if p else "?" for p in cheaper]} after prices {before}: '
-                + (reply if reply is not None else 'no reply'))
+    ok = bool(cheaper) and all(
+        p is not None and p.category == story.MEMBER_CATEGORY and p.price_cny < min(before) for p in cheaper
+    )
+    return ok, (
+        f'{[(p.sku, p.price_cny) if p else "?" for p in cheaper]} after prices {before}: '
+        + (reply if reply is not None else 'no reply')
+    )
 
 
 def _guide_zone(o: Facts) -> tuple[bool, str]:
     zone, turn = o['zone'], o['turn']
-    return (bool(zone) and turn is not None and turn.get('guide_to') == zone,
-            f'products shown are in {zone or "no zone"}; the robot set off to '
-            f'{(turn or {}).get("guide_to") or "nowhere"}')
+    return (
+        bool(zone) and turn is not None and turn.get('guide_to') == zone,
+        f'products shown are in {zone or "no zone"}; the robot set off to {(turn or {}).get("guide_to") or "nowhere"}',
+    )
 
 
 def _bumper(o: Facts) -> tuple[bool, str]:
     if not o['moving']:
         return False, 'the robot never started towards the phones'
-    return (bool(o['stopped'] and o['apology'] is not None and o['reset']),
-            f'stopped={bool(o["stopped"])}, apology={o["apology"]}, reset={o["reset"]}')
+    return (
+        bool(o['stopped'] and o['apology'] is not None and o['reset']),
+        f'stopped={bool(o["stopped"])}, apology={o["apology"]}, reset={o["reset"]}',
+    )
 
 
 def _camera(o: Facts) -> tuple[bool, str]:
@@ -131,10 +150,12 @@ def _shopper(o: Facts) -> tuple[bool, str]:
 
 def _promotions(o: Facts) -> tuple[bool, str]:
     offers, reply = o['products'], o['reply']
-    ok = bool(offers) and reply is not None and all(p is not None and p.promotion and p.name_zh in reply
-                                                    for p in offers)
-    return ok, (f'{[(p.sku, p.promotion) if p else "?" for p in offers]}: '
-                + (reply if reply is not None else 'no answer'))
+    ok = (
+        bool(offers) and reply is not None and all(p is not None and p.promotion and p.name_zh in reply for p in offers)
+    )
+    return ok, (
+        f'{[(p.sku, p.promotion) if p else "?" for p in offers]}: ' + (reply if reply is not None else 'no answer')
+    )
 
 
 def _staff_called(o: Facts) -> tuple[bool, str]:
@@ -147,26 +168,34 @@ def _left(o: Facts) -> tuple[bool, str]:
 
 
 def _tour_started(o: Facts) -> tuple[bool, str]:
-    return (bool(o['stops']) and bool(o['answered']),
-            f'tour {o["route"]!r} of {len(o["stops"])} stops' if o['started'] else 'no tour started')
+    return (
+        bool(o['stops']) and bool(o['answered']),
+        f'tour {o["route"]!r} of {len(o["stops"])} stops' if o['started'] else 'no tour started',
+    )
 
 
 def _tour_narrated(o: Facts) -> tuple[bool, str]:
     said = o['said']
-    return (bool(said is not None and o['arrived']),
-            f'arrived at {o["zone"]}: {o["arrived"]}; ' + (said if said is not None else 'no narration'))
+    return (
+        bool(said is not None and o['arrived']),
+        f'arrived at {o["zone"]}: {o["arrived"]}; ' + (said if said is not None else 'no narration'),
+    )
 
 
 def _tour_next(o: Facts) -> tuple[bool, str]:
     answer, stopped = o['answer'], o['stopped']
-    return (answer is not None and stopped is None,
-            (answer if answer is not None else 'no answer') + ('' if stopped is None else f'; tour ended: {stopped}'))
+    return (
+        answer is not None and stopped is None,
+        (answer if answer is not None else 'no answer') + ('' if stopped is None else f'; tour ended: {stopped}'),
+    )
 
 
 def _tour_ended(o: Facts) -> tuple[bool, str]:
     ended, cancelled = o['ended'], o['cancelled']
-    return (ended is not None and cancelled is not None,
-            f'tour event: {_json(ended, "none")}; guide: {_json(cancelled, "no cancelled tour goal")}')
+    return (
+        ended is not None and cancelled is not None,
+        f'tour event: {_json(ended, "none")}; guide: {_json(cancelled, "no cancelled tour goal")}',
+    )
 
 
 def _queued(o: Facts) -> tuple[bool, str]:
@@ -184,9 +213,11 @@ def _drained(o: Facts) -> tuple[bool, str]:
 def _no_events_lost(o: Facts) -> tuple[bool, str]:
     produced, uploaded, pending = o['produced'], o['uploaded'], o['pending']
     lost = produced - uploaded - pending
-    return (bool(produced) and not lost and not pending,
-            f'{len(produced)} produced, {len(uploaded)} on the platform, {len(pending)} still '
-            f'in the outbox, {len(lost)} lost')
+    return (
+        bool(produced) and not lost and not pending,
+        f'{len(produced)} produced, {len(uploaded)} on the platform, {len(pending)} still '
+        f'in the outbox, {len(lost)} lost',
+    )
 
 
 def _localised(o: Facts) -> tuple[bool, str]:
@@ -204,25 +235,44 @@ def _no_contacts(o: Facts) -> tuple[bool, str]:
 
 
 def _reception(key: str) -> dict[str, Measure]:
-    return {f'{key}_greeted': _greeted, f'{key}_checked_in': _checked_in,
-            f'{key}_staff_notified': _staff_notified, f'{key}_escorted': _arrived}
+    return {
+        f'{key}_greeted': _greeted,
+        f'{key}_checked_in': _checked_in,
+        f'{key}_staff_notified': _staff_notified,
+        f'{key}_escorted': _arrived,
+    }
 
 
 # The table: every expectation's measure; its wording is story.EXPECTATIONS[name].
 MEASURES: dict[str, Measure] = {
     'parts_available': _parts,
-    'vip_identified': _identified, **_reception('vip'),
-    'vip2_booked': _booked, **_reception('vip2'),
-    'member_greeted': _greeted, 'member_recommended': _recommended, 'screen_reasons': _screenshot,
-    'member_refined_brand': _refined_brand, 'member_refined_cheaper': _refined_cheaper,
-    'member_guide_zone': _guide_zone, 'bumper_stop': _bumper, 'bumper_recovered': _arrived,
+    'vip_identified': _identified,
+    **_reception('vip'),
+    'vip2_booked': _booked,
+    **_reception('vip2'),
+    'member_greeted': _greeted,
+    'member_recommended': _recommended,
+    'screen_reasons': _screenshot,
+    'member_refined_brand': _refined_brand,
+    'member_refined_cheaper': _refined_cheaper,
+    'member_guide_zone': _guide_zone,
+    'bumper_stop': _bumper,
+    'bumper_recovered': _arrived,
     'camera_dropout': _camera,
-    'shopper_answered': _shopper, 'promotions_answered': _promotions, 'staff_called': _staff_called,
+    'shopper_answered': _shopper,
+    'promotions_answered': _promotions,
+    'staff_called': _staff_called,
     'left_mid_conversation': _left,
-    'tour_started': _tour_started, 'tour_narrated': _tour_narrated, 'tour_next': _tour_next,
+    'tour_started': _tour_started,
+    'tour_narrated': _tour_narrated,
+    'tour_next': _tour_next,
     'tour_ended': _tour_ended,
-    'outage_queued': _queued, 'sync_restarted': _restarted, 'outage_drained': _drained,
-    'no_events_lost': _no_events_lost, 'localised': _localised, 'no_contacts': _no_contacts,
+    'outage_queued': _queued,
+    'sync_restarted': _restarted,
+    'outage_drained': _drained,
+    'no_events_lost': _no_events_lost,
+    'localised': _localised,
+    'no_contacts': _no_contacts,
 }
 
 

@@ -10,6 +10,7 @@ messages; faults are injected through the parts' own mechanisms; (3) closes the 
 every expectation from what the scenes noted (checks.py), prints the transcript and writes
 summary.json, path.png, transcript.txt, and (4) exits 0 only if every expectation held.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,7 @@ from pathlib import Path
 
 from retail_demo import demo_scenario as story
 from retail_demo.checks import Observations, evaluate
-from retail_demo.demo_report import (Expectations, Transcript, draw_path, localisation_error_max,
-                                     write_summary)
+from retail_demo.demo_report import Expectations, Transcript, draw_path, localisation_error_max, write_summary
 from retail_demo.robot_client import DEMO_STORE, DemoAbort, StoreClient
 
 AREAS = ('retail_navigation', 'retail_perception', 'retail_dialogue', 'retail_recommendation', 'retail_sync')
@@ -31,18 +31,34 @@ EXIT_USAGE = 2
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        'demo', help='run a simulated store day end to end (VIP, member, shoppers, faults)',
+        'demo',
+        help='run a simulated store day end to end (VIP, member, shoppers, faults)',
         description='Start the reference platform and the whole simulated robot, play a scripted '
-                    'store day and check it; writes summary.json, path.png and transcript.txt.')
+        'store day and check it; writes summary.json, path.png and transcript.txt.',
+    )
     parser.add_argument('--out', default='out/demo', help='output folder (default out/demo)')
-    parser.add_argument('--scenes', default=','.join(story.SCENES), metavar='LIST',
-                        help=f'comma-separated scenes to play, in the day\'s order (default: all: '
-                             f'{",".join(story.SCENES)})')
-    parser.add_argument('--wait-scale', type=float, default=1.0, metavar='F',
-                        help='multiply every wait for the robot by F (slow machines; default 1)')
-    parser.add_argument('--shoppers', type=int, default=story.SHOPPERS, metavar='N', choices=range(0, 21),
-                        help=f'shoppers walking in the simulated store, 0-20 (default {story.SHOPPERS}; '
-                             'each one who stops in the robot\'s way makes the day longer)')
+    parser.add_argument(
+        '--scenes',
+        default=','.join(story.SCENES),
+        metavar='LIST',
+        help=f'comma-separated scenes to play, in the day\'s order (default: all: {",".join(story.SCENES)})',
+    )
+    parser.add_argument(
+        '--wait-scale',
+        type=float,
+        default=1.0,
+        metavar='F',
+        help='multiply every wait for the robot by F (slow machines; default 1)',
+    )
+    parser.add_argument(
+        '--shoppers',
+        type=int,
+        default=story.SHOPPERS,
+        metavar='N',
+        choices=range(0, 21),
+        help=f'shoppers walking in the simulated store, 0-20 (default {story.SHOPPERS}; '
+        'each one who stops in the robot\'s way makes the day longer)',
+    )
     parser.set_defaults(func=run)
 
 
@@ -51,10 +67,13 @@ def run(args) -> int:
     scenes = [name.strip() for name in args.scenes.split(',') if name.strip()]
     unknown = [name for name in scenes if name not in story.SCENES]
     if unknown or not scenes:
-        print(f'retailbot demo: unknown scene(s) {", ".join(unknown) or "(none given)"}; '
-              f'choose from {", ".join(story.SCENES)}', file=sys.stderr)
+        print(
+            f'retailbot demo: unknown scene(s) {", ".join(unknown) or "(none given)"}; '
+            f'choose from {", ".join(story.SCENES)}',
+            file=sys.stderr,
+        )
         return EXIT_USAGE
-    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')   # this process's own node too
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')  # this process's own node too
     transcript = Transcript()
     expect = Expectations(story.expectations_for(scenes))
     missing = [area for area in AREAS if not _importable(area)]
@@ -75,6 +94,7 @@ def run(args) -> int:
 
 def _importable(module: str) -> bool:
     import importlib.util
+
     return importlib.util.find_spec(module) is not None
 
 
@@ -90,6 +110,7 @@ class StoreDay:
 
     def run(self) -> int:
         from retail_demo.scenes import PLAYS
+
         started = time.monotonic()
         robot = self.robot
         try:
@@ -107,9 +128,10 @@ class StoreDay:
             numbers = self._the_days_numbers()
             robot.stop_platform()
         numbers['duration_s'] = round(time.monotonic() - started, 1)
-        driven = robot.driven_path()      # also moves the places customers were met into the map
-        return _finish(robot.out, robot.transcript, self.expect, robot.rec.met, numbers, driven,
-                       robot.ground_truth_path())
+        driven = robot.driven_path()  # also moves the places customers were met into the map
+        return _finish(
+            robot.out, robot.transcript, self.expect, robot.rec.met, numbers, driven, robot.ground_truth_path()
+        )
 
     def _the_days_numbers(self) -> dict:
         """Notes the day-long expectations, measures them all; summary.json's numbers."""
@@ -122,33 +144,58 @@ class StoreDay:
         self.seen.note('no_contacts', contacts=contacts, shoppers=robot.shoppers)
         results = evaluate(self.seen, self.expect).results
         visited = robot.visited()
-        return {'vip_greeted': results.get('vip_greeted', (False, ''))[0],
-                'second_vip_greeted': results.get('vip2_greeted', (False, ''))[0],
-                'customers_guided': len(visited),
-                'recommendations': len((self.seen.get('member_recommended') or {}).get('skus') or []),
-                'events_produced': len(produced), 'events_uploaded': len(produced & uploaded),
-                'events_pending': len(pending), 'events_lost': len(produced - uploaded - pending),
-                'staff_requests': robot.staff_pages(), 'zones_visited': list(dict.fromkeys(visited)),
-                'localisation_error_max_m': None if error is None else round(error, 3), 'contacts': contacts,
-                'shoppers': robot.shoppers}
+        return {
+            'vip_greeted': results.get('vip_greeted', (False, ''))[0],
+            'second_vip_greeted': results.get('vip2_greeted', (False, ''))[0],
+            'customers_guided': len(visited),
+            'recommendations': len((self.seen.get('member_recommended') or {}).get('skus') or []),
+            'events_produced': len(produced),
+            'events_uploaded': len(produced & uploaded),
+            'events_pending': len(pending),
+            'events_lost': len(produced - uploaded - pending),
+            'staff_requests': robot.staff_pages(),
+            'zones_visited': list(dict.fromkeys(visited)),
+            'localisation_error_max_m': None if error is None else round(error, 3),
+            'contacts': contacts,
+            'shoppers': robot.shoppers,
+        }
 
 
-def _finish(out: Path, transcript: Transcript, expect: Expectations, met: list[tuple[str, float, float]],
-            extra: dict, driven: list[tuple[float, float]], truth: list[tuple[float, float]] | None = None) -> int:
+def _finish(
+    out: Path,
+    transcript: Transcript,
+    expect: Expectations,
+    met: list[tuple[str, float, float]],
+    extra: dict,
+    driven: list[tuple[float, float]],
+    truth: list[tuple[float, float]] | None = None,
+) -> int:
     out.mkdir(parents=True, exist_ok=True)
-    why_no_picture = draw_path(out / 'path.png', DEMO_STORE, driven, extra.get('zones_visited', []), met,
-                               truth=truth or None)
+    why_no_picture = draw_path(
+        out / 'path.png', DEMO_STORE, driven, extra.get('zones_visited', []), met, truth=truth or None
+    )
     if why_no_picture:
         transcript.say('demo', f'no path picture: {why_no_picture}')
     failed = expect.failed()
-    summary = {'vip_greeted': False, 'customers_guided': 0, 'recommendations': 0, 'events_uploaded': 0,
-               'events_lost': None, **extra, 'ok': not failed, 'expectations': expect.to_json()}
+    summary = {
+        'vip_greeted': False,
+        'customers_guided': 0,
+        'recommendations': 0,
+        'events_uploaded': 0,
+        'events_lost': None,
+        **extra,
+        'ok': not failed,
+        'expectations': expect.to_json(),
+    }
     transcript.section('Result')
     for line in failed:
         transcript.say('demo', line)
-    transcript.say('demo', f'{len(expect.wording) - len(failed)}/{len(expect.wording)} expectations met; '
-                           f'VIP greeted: {summary["vip_greeted"]}, customers guided: {summary["customers_guided"]}, '
-                           f'events uploaded: {summary["events_uploaded"]}, lost: {summary["events_lost"]}')
+    transcript.say(
+        'demo',
+        f'{len(expect.wording) - len(failed)}/{len(expect.wording)} expectations met; '
+        f'VIP greeted: {summary["vip_greeted"]}, customers guided: {summary["customers_guided"]}, '
+        f'events uploaded: {summary["events_uploaded"]}, lost: {summary["events_lost"]}',
+    )
     write_summary(out / 'summary.json', summary)
     transcript.write(out / 'transcript.txt')
     print(f'written: {out / "summary.json"}, {out / "path.png"}, {out / "transcript.txt"}')

@@ -2,6 +2,7 @@
 
 Pure (no rclpy): the demo hands over what it recorded; this module only words and draws it.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,9 +64,15 @@ class Expectations:
         return out
 
     def to_json(self) -> list[dict]:
-        return [{'name': key, 'expectation': words, 'ok': self.results.get(key, (False, ''))[0],
-                 'detail': self.results.get(key, (False, 'not reached'))[1]}
-                for key, words in self.wording.items()]
+        return [
+            {
+                'name': key,
+                'expectation': words,
+                'ok': self.results.get(key, (False, ''))[0],
+                'detail': self.results.get(key, (False, 'not reached'))[1],
+            }
+            for key, words in self.wording.items()
+        ]
 
 
 def compose(origin: tuple[float, float, float], x: float, y: float) -> tuple[float, float]:
@@ -73,13 +80,15 @@ def compose(origin: tuple[float, float, float], x: float, y: float) -> tuple[flo
     return transform_point(origin, (x, y))
 
 
-def localisation_error_max(truth: list[tuple[float, float, float]],
-                           believed: list[tuple[float, float, float]]) -> float | None:
+def localisation_error_max(
+    truth: list[tuple[float, float, float]], believed: list[tuple[float, float, float]]
+) -> float | None:
     """Largest distance [m] between a believed pose (t, x, y) and the ground truth (t, x, y) nearest
     in time (within 0.1 s); None without pairs. Both lists in time order (ROS stamps, seconds)."""
     if not truth or not believed:
         return None
     import bisect
+
     times = [t for t, _, _ in truth]
     worst = None
     for t, x, y in believed:
@@ -98,9 +107,14 @@ def write_summary(path: Path, summary: dict) -> None:
     tmp.replace(path)
 
 
-def draw_path(path: Path, store_dir: Path, driven: list[tuple[float, float]],
-              visited: list[str], met: list[tuple[str, float, float]],
-              truth: list[tuple[float, float]] | None = None) -> str:
+def draw_path(
+    path: Path,
+    store_dir: Path,
+    driven: list[tuple[float, float]],
+    visited: list[str],
+    met: list[tuple[str, float, float]],
+    truth: list[tuple[float, float]] | None = None,
+) -> str:
     """Store map + driven path (what the robot believed) + zones visited + where customers were met,
     and in simulation the ground truth (`truth`, map frame) under it; '' or why not drawn."""
     try:
@@ -122,25 +136,44 @@ def draw_path(path: Path, store_dir: Path, driven: list[tuple[float, float]],
 
     if truth and len(truth) > 1:
         import numpy as np
-        cv2.polylines(image, [np.array([pixel(x, y) for x, y in truth], dtype=np.int32)], False, (60, 60, 60),
-                      1, cv2.LINE_AA)
+
+        cv2.polylines(
+            image, [np.array([pixel(x, y) for x, y in truth], dtype=np.int32)], False, (60, 60, 60), 1, cv2.LINE_AA
+        )
 
     for zone_id in dict.fromkeys(visited):
         zone = zones.zones.get(zone_id)
         if zone is not None:
             cv2.circle(image, pixel(zone.pose[0], zone.pose[1]), 12 * scale // 2, (0, 170, 0), 2, cv2.LINE_AA)
-    spots: dict[tuple[int, int], list[str]] = {}     # customers met at the same spot share one label
+    spots: dict[tuple[int, int], list[str]] = {}  # customers met at the same spot share one label
     for label, x, y in met:
         labels = spots.setdefault(pixel(round(x * 2) / 2, round(y * 2) / 2), [])
         if label not in labels:
             labels.append(label)
     for centre, labels in spots.items():
         cv2.drawMarker(image, centre, (0, 0, 200), cv2.MARKER_STAR, 10 * scale // 2, 2, cv2.LINE_AA)
-        cv2.putText(image, ', '.join(labels), (centre[0] + 6, centre[1] + 14), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.3 * scale, (0, 0, 200), 1, cv2.LINE_AA)
+        cv2.putText(
+            image,
+            ', '.join(labels),
+            (centre[0] + 6, centre[1] + 14),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.3 * scale,
+            (0, 0, 200),
+            1,
+            cv2.LINE_AA,
+        )
     image = cv2.copyMakeBorder(image, 0, 14 * scale, 0, 0, cv2.BORDER_CONSTANT, value=(255, 255, 255))
-    cv2.putText(image, 'blue: driven path' + ('  grey: ground truth' if truth else '')
-                + '  green rings: zones visited  red stars: customers met',
-                (10, image.shape[0] - 4 * scale), cv2.FONT_HERSHEY_SIMPLEX, 0.35 * scale, (40, 40, 40), 1, cv2.LINE_AA)
+    cv2.putText(
+        image,
+        'blue: driven path'
+        + ('  grey: ground truth' if truth else '')
+        + '  green rings: zones visited  red stars: customers met',
+        (10, image.shape[0] - 4 * scale),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.35 * scale,
+        (40, 40, 40),
+        1,
+        cv2.LINE_AA,
+    )
     write_png(path, image)
     return ''

@@ -4,6 +4,7 @@ Kept apart from the machinery (demo.py) so the story can be read, and changed, i
 Photos are from retail_demo/assets/faces (attribution in its README.md); the people
 in them play store customers. Pure: no rclpy.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,27 +16,47 @@ STAFF = '张经理'
 
 @dataclass(frozen=True)
 class Customer:
-    key: str                 # the scenario's name for them
-    label: str               # how the transcript calls them
-    photo: str               # path below retail_demo/assets/faces
-    customer_id: str = ''    # pseudonym when enrolled (member / VIP); '' = anonymous
-    name: str = ''           # name the robot greets them by
+    key: str  # the scenario's name for them
+    label: str  # how the transcript calls them
+    photo: str  # path below retail_demo/assets/faces
+    customer_id: str = ''  # pseudonym when enrolled (member / VIP); '' = anonymous
+    name: str = ''  # name the robot greets them by
     vip: bool = False
     enrol_photos: tuple[str, ...] = ()
 
 
-VIP = Customer('vip', '贵宾 林先生', 'obama/obama2.jpg', customer_id='m-900001', name='林先生', vip=True,
-               enrol_photos=('obama/obama.jpg',))
-MEMBER = Customer('member', '会员 王女士', 'biden/biden2.jpg', customer_id='m-000001', name='王女士',
-                  enrol_photos=('biden/biden.jpg',))
+VIP = Customer(
+    'vip',
+    '贵宾 林先生',
+    'obama/obama2.jpg',
+    customer_id='m-900001',
+    name='林先生',
+    vip=True,
+    enrol_photos=('obama/obama.jpg',),
+)
+MEMBER = Customer(
+    'member',
+    '会员 王女士',
+    'biden/biden2.jpg',
+    customer_id='m-000001',
+    name='王女士',
+    enrol_photos=('biden/biden.jpg',),
+)
 # A new VIP customer who books while the robot runs: enrolled (with consent) and booked on the
 # platform mid-day; the sync must bring the appointment to the running robot.
-VIP2 = Customer('vip2', '贵宾 齐先生', 'kit_harington/john2.jpeg', customer_id='m-900002', name='齐先生',
-                vip=True, enrol_photos=('kit_harington/john1.jpeg',))
+VIP2 = Customer(
+    'vip2',
+    '贵宾 齐先生',
+    'kit_harington/john2.jpeg',
+    customer_id='m-900002',
+    name='齐先生',
+    vip=True,
+    enrol_photos=('kit_harington/john1.jpeg',),
+)
 SHOPPER = Customer('shopper', '匿名顾客 A', 'rose_leslie/img1.jpg')
 LEAVER = Customer('leaver', '匿名顾客 B', 'rose_leslie/img2.jpg')
 TOURIST = Customer('tourist', '匿名顾客 C', 'rose_leslie/img1.jpg')
-CUSTOMERS = (VIP, MEMBER, SHOPPER, LEAVER)      # enrolled before opening (VIP2 enrols mid-day)
+CUSTOMERS = (VIP, MEMBER, SHOPPER, LEAVER)  # enrolled before opening (VIP2 enrols mid-day)
 
 APPOINTMENT_PURPOSE = '新款折叠屏手机的私人体验'
 VIP2_PURPOSE = '家庭影院选购咨询'
@@ -48,9 +69,9 @@ VIP_ACCEPT_ESCORT = '好的，带我过去'
 VIP_RETRY = '带我去贵宾室'
 VIP2_RETRY = '带我去服务台'
 MEMBER_ASK = '帮我推荐一款三千以上的手机'
-MEMBER_CATEGORY, MEMBER_MIN_PRICE = 'phone', 3000      # what MEMBER_ASK asks for (catalog category, yuan)
+MEMBER_CATEGORY, MEMBER_MIN_PRICE = 'phone', 3000  # what MEMBER_ASK asks for (catalog category, yuan)
 MEMBER_REFINE_BRAND = '那华为的呢'
-MEMBER_BRAND = 'Huawei'                                # the catalog's brand of MEMBER_REFINE_BRAND
+MEMBER_BRAND = 'Huawei'  # the catalog's brand of MEMBER_REFINE_BRAND
 MEMBER_REFINE_CHEAPER = '有没有便宜一点的'
 MEMBER_ACCEPT = '好的'
 MEMBER_RETRY = '带我去手机数码区'
@@ -106,15 +127,23 @@ EXPECTATIONS = {
     'outage_drained': 'after the outage the outbox drains to the platform',
     'no_events_lost': 'every event the robot produced is on the platform (events_lost == 0)',
     'localised': f'the localisation stays within {LOCALISATION_TOLERANCE_M:.2f} m of the simulator\'s ground truth all day '
-                 '(localisation_error_max_m)',
+    '(localisation_error_max_m)',
     'no_contacts': 'the robot touches none of the shoppers walking in the store (contacts == 0)',
 }
 
 # The day's scenes in order, and the expectations each one checks (`retailbot demo --scenes`).
 SCENES = {
     'vip': ('vip_identified', 'vip_greeted', 'vip_checked_in', 'vip_staff_notified', 'vip_escorted'),
-    'member': ('member_greeted', 'member_recommended', 'screen_reasons', 'member_refined_brand',
-               'member_refined_cheaper', 'member_guide_zone', 'bumper_stop', 'bumper_recovered'),
+    'member': (
+        'member_greeted',
+        'member_recommended',
+        'screen_reasons',
+        'member_refined_brand',
+        'member_refined_cheaper',
+        'member_guide_zone',
+        'bumper_stop',
+        'bumper_recovered',
+    ),
     'vip2': ('vip2_booked', 'vip2_greeted', 'vip2_checked_in', 'vip2_staff_notified', 'vip2_escorted'),
     'camera': ('camera_dropout',),
     'shopper': ('shopper_answered', 'promotions_answered', 'staff_called'),

@@ -1,6 +1,7 @@
 """The store day's ears and mouth on the robot's DDS: one rclpy node that records what the robot
 publishes (replies, customers, events, staff pages, arrivals, odometry, safety, diagnostics, the
 simulator's ground truth) and speaks for customers. Only the façade (robot_client.py) uses it."""
+
 from __future__ import annotations
 
 import threading
@@ -25,10 +26,10 @@ class Recorder:
         self.safety: list = []
         self.diagnostics: dict[str, tuple[int, str, dict]] = {}
         self.met: list[tuple[str, float, float]] = []
-        self.updates: list = []             # /sync/data_updates seen
-        self.believed: list[tuple[float, float, float]] = []   # (stamp s, x, y) of /navigation/pose (map)
-        self.truth: list[tuple[float, float, float]] = []      # the simulator's ground truth (map), same form
-        self.contacts: int | None = None                       # robot-shopper contacts counted by the simulator
+        self.updates: list = []  # /sync/data_updates seen
+        self.believed: list[tuple[float, float, float]] = []  # (stamp s, x, y) of /navigation/pose (map)
+        self.truth: list[tuple[float, float, float]] = []  # the simulator's ground truth (map), same form
+        self.contacts: int | None = None  # robot-shopper contacts counted by the simulator
 
 
 class DemoNode:
@@ -44,8 +45,17 @@ class DemoNode:
         from std_msgs.msg import UInt32
         from std_srvs.srv import Trigger
 
-        from retail_interfaces.msg import (BaseSafety, CustomerEvent, DataUpdate, InteractionEvent,
-                                           PlaceArrival, RobotReply, StaffRequest, Utterance)
+        from retail_interfaces.msg import (
+            BaseSafety,
+            CustomerEvent,
+            DataUpdate,
+            InteractionEvent,
+            PlaceArrival,
+            RobotReply,
+            StaffRequest,
+            Utterance,
+        )
+
         self.rclpy, self.Utterance, self.Trigger = rclpy, Utterance, Trigger
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
@@ -100,9 +110,17 @@ class DemoNode:
         self.transcript.say('sync', f'new {msg.kind} on the robot (version {msg.version})')
 
     def _on_staff(self, msg) -> None:
-        request = {'reason': msg.reason, 'track_id': msg.track_id, 'language': msg.language,
-                   'looking_for': msg.looking_for, 'product': msg.product, 'zone': msg.zone,
-                   'appointment_id': msg.appointment_id, 'staff': msg.staff, 'meeting_point': msg.meeting_point}
+        request = {
+            'reason': msg.reason,
+            'track_id': msg.track_id,
+            'language': msg.language,
+            'looking_for': msg.looking_for,
+            'product': msg.product,
+            'zone': msg.zone,
+            'appointment_id': msg.appointment_id,
+            'staff': msg.staff,
+            'meeting_point': msg.meeting_point,
+        }
         with self.rec.lock:
             self.rec.staff.append(request)
         to = f' → {request["staff"]}' if request.get('staff') else ''

@@ -18,6 +18,7 @@ socket or subscribes to a topic; it asks the client. The client
   `backlog`, `outbox_pending`, `event_sets`, `navigation_samples`) and takes screenshots
   (`screenshot`).
 """
+
 from __future__ import annotations
 
 import json
@@ -40,11 +41,11 @@ from retail_demo.listener import DemoNode, Recorder
 from retail_demo.screens import ScreenCamera, staff_secret_for_demo
 
 REPO = Path(__file__).resolve().parents[3]
-FACES = Path(__file__).resolve().parent / 'assets' / 'faces'   # simulated customers (attribution in its README)
+FACES = Path(__file__).resolve().parent / 'assets' / 'faces'  # simulated customers (attribution in its README)
 DEMO_STORE = REPO / 'config' / 'stores' / 'demo'
-FRAME_W, FRAME_H = 640, 360   # config/perception.yaml camera width/height
-STAFF_PASSWORD = 'demo-staff-console'     # the demo robot's staff console password (out/demo/data/ui)
-LEFT = 3                                  # CustomerEvent.kind of a customer walking away
+FRAME_W, FRAME_H = 640, 360  # config/perception.yaml camera width/height
+STAFF_PASSWORD = 'demo-staff-console'  # the demo robot's staff console password (out/demo/data/ui)
+LEFT = 3  # CustomerEvent.kind of a customer walking away
 
 Mark = dict[str, int]
 
@@ -68,15 +69,15 @@ class StoreClient:
 
     def __init__(self, out: Path, transcript: Transcript, wait_scale: float = 1.0, shoppers: int = 0) -> None:
         self.out, self.transcript, self.scale, self.shoppers = out, transcript, wait_scale, shoppers
-        self.data = out / 'data'                # the robot's data dir (launch argument data_dir)
-        self.store = DEMO_STORE                 # the store folder installed with the robot (map, zones, ...)
+        self.data = out / 'data'  # the robot's data dir (launch argument data_dir)
+        self.store = DEMO_STORE  # the store folder installed with the robot (map, zones, ...)
         self.downloads = self.data / 'platform'  # what the sync downlink writes; overlays the store folder
-        self.stage = out / 'camera'             # the simulated camera replays this one-photo folder
+        self.stage = out / 'camera'  # the simulated camera replays this one-photo folder
         self.rec = Recorder()
         self.platform: subprocess.Popen | None = None
         self.port = _free_port()
         self.ui_port = _free_port()
-        self.screens: ScreenCamera | None = None   # screenshots of the robot's screen and console
+        self.screens: ScreenCamera | None = None  # screenshots of the robot's screen and console
         self.launcher: Any = None
         self.launch_thread: threading.Thread | None = None
         self.launch_code: int | None = None
@@ -84,7 +85,8 @@ class StoreClient:
         self.tracks: dict[int, str] = {}
         self.interrupted = threading.Event()
         from retail_ros.node_support import use_robot_dds_profile
-        use_robot_dds_profile()             # config/fastdds.xml for this process and the robot's
+
+        use_robot_dds_profile()  # config/fastdds.xml for this process and the robot's
         self.env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', PYTHONUNBUFFERED='1')
 
     @property
@@ -150,8 +152,14 @@ class StoreClient:
     def _prepare(self) -> None:
         if self.out.exists():
             shutil.rmtree(self.out)
-        for folder in (self.downloads, self.data / 'sync', self.data / 'faces', self.stage,
-                       self.out / 'tts', self.out / 'customer_audio'):
+        for folder in (
+            self.downloads,
+            self.data / 'sync',
+            self.data / 'faces',
+            self.stage,
+            self.out / 'tts',
+            self.out / 'customer_audio',
+        ):
             folder.mkdir(parents=True)
         (self.data / 'sync' / 'token').write_text(story.PLATFORM_TOKEN + '\n')
         staff_secret_for_demo(self.data, STAFF_PASSWORD)
@@ -160,9 +168,24 @@ class StoreClient:
     def start_platform(self) -> None:
         log = open(self.out / 'platform.log', 'ab')
         self.platform = subprocess.Popen(
-            [_retailbot(), 'platform', 'serve', '--db', str(self.out / 'platform.sqlite3'), '--host', '127.0.0.1',
-             '--port', str(self.port), '--token', story.PLATFORM_TOKEN],
-            stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+            [
+                _retailbot(),
+                'platform',
+                'serve',
+                '--db',
+                str(self.out / 'platform.sqlite3'),
+                '--host',
+                '127.0.0.1',
+                '--port',
+                str(self.port),
+                '--token',
+                story.PLATFORM_TOKEN,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
+        )
         self.wait(self._platform_up, 30, 'the reference platform answering on 127.0.0.1')
         self.tell('platform', f'reference platform on http://127.0.0.1:{self.port}')
 
@@ -177,6 +200,7 @@ class StoreClient:
 
     def _platform_up(self) -> bool:
         import httpx
+
         try:
             return httpx.get(f'{self.url}/v1/health', headers=self.auth, timeout=1.0).status_code == 200
         except httpx.HTTPError:
@@ -192,19 +216,34 @@ class StoreClient:
 
     def _seed_platform(self) -> None:
         import httpx
+
         start = (datetime.now() + timedelta(minutes=5)).replace(second=0, microsecond=0)
         note = {'name': story.VIP.name, 'meeting_point': 'vip_lounge', 'staff': story.STAFF, 'duration_min': 60}
         with httpx.Client(base_url=self.url, headers=self.auth, timeout=10.0) as client:
-            for kind, content in (('catalog', (DEMO_STORE / 'catalog.csv').read_bytes()),
-                                  ('histories', (DEMO_STORE / 'history.csv').read_bytes()), ('promotions', b'[]')):
+            for kind, content in (
+                ('catalog', (DEMO_STORE / 'catalog.csv').read_bytes()),
+                ('histories', (DEMO_STORE / 'history.csv').read_bytes()),
+                ('promotions', b'[]'),
+            ):
                 client.put(f'/v1/admin/{kind}', content=content).raise_for_status()
-            client.post('/v1/admin/appointments', json={
-                'robot_id': story.ROBOT_ID, 'customer': story.VIP.customer_id, 'time': start.isoformat(),
-                'purpose': story.APPOINTMENT_PURPOSE, 'note': json.dumps(note, ensure_ascii=False)}).raise_for_status()
-        self.tell('platform', f'catalog, member histories and the VIP appointment of {story.VIP.name} '
-                              f'at {start:%H:%M} ({story.APPOINTMENT_PURPOSE}) uploaded')
+            client.post(
+                '/v1/admin/appointments',
+                json={
+                    'robot_id': story.ROBOT_ID,
+                    'customer': story.VIP.customer_id,
+                    'time': start.isoformat(),
+                    'purpose': story.APPOINTMENT_PURPOSE,
+                    'note': json.dumps(note, ensure_ascii=False),
+                },
+            ).raise_for_status()
+        self.tell(
+            'platform',
+            f'catalog, member histories and the VIP appointment of {story.VIP.name} '
+            f'at {start:%H:%M} ({story.APPOINTMENT_PURPOSE}) uploaded',
+        )
         # The robot's sync before opening (overnight): the real downlink fills <data_dir>/platform.
         from retail_sync.downlink import Downlink
+
         downlink = Downlink(self.url, story.PLATFORM_TOKEN, story.ROBOT_ID, self.downloads)
         try:
             problems = [f'{o.kind}: {o.error}' for o in downlink.sync() if o.error]
@@ -216,6 +255,7 @@ class StoreClient:
 
     def _enrol_faces(self) -> None:
         from retail_perception.gallery import new_key_text
+
         self.env['RETAILBOT_GALLERY_KEY'] = new_key_text()
         for customer in story.CUSTOMERS:
             if customer.customer_id:
@@ -223,9 +263,24 @@ class StoreClient:
 
     def enrol(self, customer: story.Customer) -> None:
         """Enrol the customer's photos (with consent) in the robot's encrypted gallery."""
-        command = [_retailbot(), 'faces', 'enroll', '--db', str(self.data / 'faces'), '--id',
-                   customer.customer_id, '--name', customer.name, '--consent', f'demo-consent-{customer.key}',
-                   '--json'] + (['--vip'] if customer.vip else []) + [str(FACES / p) for p in customer.enrol_photos]
+        command = (
+            [
+                _retailbot(),
+                'faces',
+                'enroll',
+                '--db',
+                str(self.data / 'faces'),
+                '--id',
+                customer.customer_id,
+                '--name',
+                customer.name,
+                '--consent',
+                f'demo-consent-{customer.key}',
+                '--json',
+            ]
+            + (['--vip'] if customer.vip else [])
+            + [str(FACES / p) for p in customer.enrol_photos]
+        )
         done = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             raise DemoAbort(f'enrolling {customer.label} failed: {done.stderr.strip().splitlines()[-1:]}')
@@ -234,13 +289,22 @@ class StoreClient:
     def _start_robot(self) -> str:
         from retail_ros.launch_file import load_launch
         from retail_ros.launcher import Launcher
+
         arguments = {
-            'sim': 'true', 'store': str(self.store), 'data_dir': str(self.data),
-            'base_link_path': str(self.out / 'base.pty'), 'camera_replay': str(self.stage),
-            'speech_in': 'false', 'speech_out_dir': str(self.out / 'tts'),
+            'sim': 'true',
+            'store': str(self.store),
+            'data_dir': str(self.data),
+            'base_link_path': str(self.out / 'base.pty'),
+            'camera_replay': str(self.stage),
+            'speech_in': 'false',
+            'speech_out_dir': str(self.out / 'tts'),
             'customer_audio_dir': str(self.out / 'customer_audio'),
-            'platform_url': self.url, 'robot_id': story.ROBOT_ID, 'ui_port': str(self.ui_port),
-            'sim_drift': 'true', 'sim_people': str(self.shoppers)}
+            'platform_url': self.url,
+            'robot_id': story.ROBOT_ID,
+            'ui_port': str(self.ui_port),
+            'sim_drift': 'true',
+            'sim_people': str(self.shoppers),
+        }
         description = load_launch(REPO / 'launch' / 'robot.launch.yaml', arguments)
         # What respawns (the sync agent the demo kills mid-day) is what the shipped launch files say.
         self.robot_log = open(self.out / 'robot.log', 'w', encoding='utf-8')
@@ -248,31 +312,40 @@ class StoreClient:
 
         def supervise() -> None:
             self.launch_code = self.launcher.run()
+
         self.launch_thread = threading.Thread(target=supervise, daemon=True)
         self.launch_thread.start()
         names = ', '.join(n.fully_qualified_name for n in description.nodes)
         self.tell('robot', f'starting {len(description.nodes)} nodes: {names} (log: robot.log)')
         self._node = DemoNode(self.rec, self.transcript, self._label)
         self.wait(self._ready, 90, 'every part of the robot to come up')
-        self.screens = ScreenCamera(f'http://127.0.0.1:{self.ui_port}', self.out / 'screens',
-                                    staff_password=STAFF_PASSWORD)
+        self.screens = ScreenCamera(
+            f'http://127.0.0.1:{self.ui_port}', self.out / 'screens', staff_password=STAFF_PASSWORD
+        )
         self.tell('robot', f'screen at http://127.0.0.1:{self.ui_port}/ , staff console at /console')
         self.screenshot('attract', until_css='#attract-cards .card', timeout=20)
         return names
 
     def _ready(self) -> bool:
         if self.launch_code is not None:
-            raise DemoAbort(f'the robot stopped during start-up (exit {self.launch_code}): '
-                            f'{self.launcher.refusal or "see robot.log"}')
+            raise DemoAbort(
+                f'the robot stopped during start-up (exit {self.launch_code}): '
+                f'{self.launcher.refusal or "see robot.log"}'
+            )
         graph = self.ros.node
         # The dialogue manager itself must be listening to customers (the screen subscribes to the
         # same topics and is often up first: a customer shown before the manager listens is never greeted).
         manager_listens = any(
             (info.node_namespace, info.node_name) == ('/dialogue', 'manager')
-            for info in graph.get_subscriptions_info_by_topic('/perception/customer_events'))
-        return (graph.count_publishers('/odom') > 0 and manager_listens
-                and self.ros.reset_safety.service_is_ready() and self.ros.sync_now.service_is_ready()
-                and graph.count_publishers('/perception/customer_events') > 0)
+            for info in graph.get_subscriptions_info_by_topic('/perception/customer_events')
+        )
+        return (
+            graph.count_publishers('/odom') > 0
+            and manager_listens
+            and self.ros.reset_safety.service_is_ready()
+            and self.ros.sync_now.service_is_ready()
+            and graph.count_publishers('/perception/customer_events') > 0
+        )
 
     def kill_node(self, name: str, timeout: float, back: Callable[[], bool] = lambda: True) -> tuple[bool, int]:
         """kill -9 the process of node `name`; waits until the launch restarted it and `back()` holds.
@@ -294,18 +367,20 @@ class StoreClient:
         """Put a customer in front of the camera (None: nobody there) by swapping its one photo."""
         import cv2
         import numpy as np
-        frame = np.full((FRAME_H, FRAME_W, 3), 200, dtype=np.uint8)   # the camera's 640x360 picture
+
+        frame = np.full((FRAME_H, FRAME_W, 3), 200, dtype=np.uint8)  # the camera's 640x360 picture
         if customer is None:
             cv2.putText(frame, 'store aisle', (240, 190), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (120, 120, 120), 2)
-        else:   # the photo fitted into the picture, undistorted, as a person standing in front
+        else:  # the photo fitted into the picture, undistorted, as a person standing in front
             photo = cv2.imread(str(FACES / customer.photo), cv2.IMREAD_COLOR)
             if photo is None:
                 raise DemoAbort(f'{FACES / customer.photo}: not a readable photo')
             scale = min(FRAME_W / photo.shape[1], FRAME_H / photo.shape[0])
-            photo = cv2.resize(photo, (int(photo.shape[1] * scale), int(photo.shape[0] * scale)),
-                               interpolation=cv2.INTER_AREA)
+            photo = cv2.resize(
+                photo, (int(photo.shape[1] * scale), int(photo.shape[0] * scale)), interpolation=cv2.INTER_AREA
+            )
             top, left = (FRAME_H - photo.shape[0]) // 2, (FRAME_W - photo.shape[1]) // 2
-            frame[top:top + photo.shape[0], left:left + photo.shape[1]] = photo
+            frame[top : top + photo.shape[0], left : left + photo.shape[1]] = photo
         tmp = self.stage / '.next.jpg'
         cv2.imwrite(str(tmp), frame)
         tmp.replace(self.stage / 'frame.jpg')
@@ -328,8 +403,9 @@ class StoreClient:
                     continue
                 return event
             return None
+
         event = self.wait(seen, timeout, f'{customer.label} seen')
-        if event is None and want_identity:   # seen but never named: still a customer to serve
+        if event is None and want_identity:  # seen but never named: still a customer to serve
             event = next((e for e in self.since('customers', mark) if e.kind != LEFT), None)
         if event is None:
             return 0, None
@@ -349,8 +425,13 @@ class StoreClient:
         """The customer walks out of view; True once the camera reported them gone."""
         mark = {'customers': 0}
         self.show(None)
-        return bool(self.wait(lambda: any(e.kind == LEFT and e.track_id == track
-                                          for e in self.since('customers', mark)), timeout, 'customer left'))
+        return bool(
+            self.wait(
+                lambda: any(e.kind == LEFT and e.track_id == track for e in self.since('customers', mark)),
+                timeout,
+                'customer left',
+            )
+        )
 
     def _label(self, track_id: int) -> str:
         return self.tracks.get(track_id, f'track {track_id}')
@@ -372,8 +453,9 @@ class StoreClient:
         if reply.intent == 'recommend':
             event = self.event(mark, 'recommendation', 5)
             return reply, list((event or {}).get('skus') or [])
-        event = self.event(mark, 'dialogue_turn', 5,
-                           lambda d: d.get('intent') == reply.intent and bool(d.get('products')))
+        event = self.event(
+            mark, 'dialogue_turn', 5, lambda d: d.get('intent') == reply.intent and bool(d.get('products'))
+        )
         return reply, [p.get('sku') for p in (event or {}).get('products') or []]
 
     # -- waiting on the robot ------------------------------------------------------------------
@@ -400,14 +482,19 @@ class StoreClient:
     def mark(self) -> Mark:
         """A bookmark of everything heard so far; `since(kind, mark)` is what came after it."""
         with self.rec.lock:
-            return {'replies': len(self.rec.replies), 'customers': len(self.rec.customers),
-                    'updates': len(self.rec.updates),
-                    'events': len(self.rec.events), 'staff': len(self.rec.staff),
-                    'arrivals': len(self.rec.arrivals), 'safety': len(self.rec.safety)}
+            return {
+                'replies': len(self.rec.replies),
+                'customers': len(self.rec.customers),
+                'updates': len(self.rec.updates),
+                'events': len(self.rec.events),
+                'staff': len(self.rec.staff),
+                'arrivals': len(self.rec.arrivals),
+                'safety': len(self.rec.safety),
+            }
 
     def since(self, kind: str, mark: Mark) -> list:
         with self.rec.lock:
-            return list(getattr(self.rec, kind)[mark[kind]:])
+            return list(getattr(self.rec, kind)[mark[kind] :])
 
     def first_since(self, kind: str, mark: Mark, timeout: float, what: str, match: Callable[[Any], bool]):
         """The first thing of `kind` heard after `mark` that matches, waiting up to `timeout`."""
@@ -415,22 +502,39 @@ class StoreClient:
 
     def reply(self, mark: Mark, timeout: float, track: int | None = None, intents: tuple[str, ...] = ()):
         """The robot's first reply (to `track`, with one of `intents`) after `mark`."""
-        return self.first_since('replies', mark, timeout, 'a reply',
-                                lambda r: (track is None or r.track_id == track) and (not intents or r.intent in intents))
+        return self.first_since(
+            'replies',
+            mark,
+            timeout,
+            'a reply',
+            lambda r: (track is None or r.track_id == track) and (not intents or r.intent in intents),
+        )
 
-    def reply_saying(self, mark: Mark, timeout: float, words: tuple[str, ...], track: int | None = None,
-                     what: str = 'a reply'):
+    def reply_saying(
+        self, mark: Mark, timeout: float, words: tuple[str, ...], track: int | None = None, what: str = 'a reply'
+    ):
         """The robot's first reply after `mark` containing one of `words` (case-insensitive)."""
-        return self.first_since('replies', mark, timeout, what, lambda r: (track is None or r.track_id == track)
-                                and any(w.lower() in r.text.lower() for w in words))
+        return self.first_since(
+            'replies',
+            mark,
+            timeout,
+            what,
+            lambda r: (track is None or r.track_id == track) and any(w.lower() in r.text.lower() for w in words),
+        )
 
     def greeting(self, mark: Mark, track: int, name: str):
         """The robot's greeting of `track` naming `name`."""
-        return self.first_since('replies', mark, 20, f'greeting {name}',
-                                lambda r: r.track_id == track and r.intent == 'greet' and name in r.text)
+        return self.first_since(
+            'replies',
+            mark,
+            20,
+            f'greeting {name}',
+            lambda r: r.track_id == track and r.intent == 'greet' and name in r.text,
+        )
 
     def event(self, mark: Mark, type_: str, timeout: float, check: Callable[[dict], bool] = lambda d: True):
         """The payload of the first interaction event of `type_` after `mark` that passes `check`."""
+
         def found():
             for event in self.since('events', mark):
                 if event.type == type_:
@@ -438,12 +542,14 @@ class StoreClient:
                     if check(data):
                         return data
             return None
+
         return self.wait(found, timeout, f'a {type_} event')
 
     def staff_page(self, mark: Mark, timeout: float, staff: str | None = None) -> dict | None:
         """The first staff request after `mark` (naming `staff`, if given)."""
-        return self.first_since('staff', mark, timeout, 'staff notified',
-                                lambda s: staff is None or s.get('staff') == staff)
+        return self.first_since(
+            'staff', mark, timeout, 'staff notified', lambda s: staff is None or s.get('staff') == staff
+        )
 
     def arrived(self, zone: str, mark: Mark) -> bool:
         return zone in self.since('arrivals', mark)
@@ -461,9 +567,13 @@ class StoreClient:
         return False
 
     def _guide_done(self, mark: Mark, zone: str, timeout: float) -> bool:
-        return bool(self.wait(lambda: self.arrived(zone, mark)
-                              or self.event(mark, 'guide', 0, lambda d: d.get('status') == 'failed'),
-                              timeout, f'guiding to {zone}')) and self.arrived(zone, mark)
+        return bool(
+            self.wait(
+                lambda: self.arrived(zone, mark) or self.event(mark, 'guide', 0, lambda d: d.get('status') == 'failed'),
+                timeout,
+                f'guiding to {zone}',
+            )
+        ) and self.arrived(zone, mark)
 
     def safety_since(self, mark: Mark, timeout: float, what: str, match: Callable[[Any], bool]) -> bool:
         """True once a /navigation/safety message after `mark` matches."""
@@ -478,7 +588,7 @@ class StoreClient:
             odom = list(self.rec.odom)
         if 'odom' not in mark:
             mark['odom'] = len(odom)
-        segment = odom[mark['odom']:]
+        segment = odom[mark['odom'] :]
         return sum(((b[0] - a[0]) ** 2 + (b[1] - a[1]) ** 2) ** 0.5 for a, b in zip(segment, segment[1:]))
 
     def camera_diagnostics(self) -> tuple[int | None, str]:
@@ -504,6 +614,7 @@ class StoreClient:
     def press_bumper(self, bits: int) -> None:
         """The base simulator's bumper bits (2: centre; 0: released), as a display stand hit."""
         from retail_navigation.pty_sim import send_control
+
         try:
             send_control(str(self.out / 'base.pty'), {'cmd': 'bumper', 'bits': bits})
         except OSError as exc:
@@ -523,13 +634,21 @@ class StoreClient:
     def book(self, customer: story.Customer, purpose: str, staff: str, meeting_point: str) -> datetime:
         """Create a VIP appointment on the platform, five minutes from now."""
         import httpx
+
         start = (datetime.now() + timedelta(minutes=5)).replace(second=0, microsecond=0)
         note = {'name': customer.name, 'meeting_point': meeting_point, 'staff': staff, 'duration_min': 60}
         try:
             with httpx.Client(base_url=self.url, headers=self.auth, timeout=10.0) as client:
-                client.post('/v1/admin/appointments', json={
-                    'robot_id': story.ROBOT_ID, 'customer': customer.customer_id, 'time': start.isoformat(),
-                    'purpose': purpose, 'note': json.dumps(note, ensure_ascii=False)}).raise_for_status()
+                client.post(
+                    '/v1/admin/appointments',
+                    json={
+                        'robot_id': story.ROBOT_ID,
+                        'customer': customer.customer_id,
+                        'time': start.isoformat(),
+                        'purpose': purpose,
+                        'note': json.dumps(note, ensure_ascii=False),
+                    },
+                ).raise_for_status()
         except httpx.HTTPError as exc:
             raise DemoAbort(f'booking on the platform failed: {exc}') from None
         self.tell('platform', f'{customer.name} books {purpose} at {start:%H:%M} ({staff}, {meeting_point})')
@@ -538,11 +657,13 @@ class StoreClient:
     def robot_store(self):
         """The store as the robot's nodes read it (store folder + the platform's data)."""
         from retail_common.store import load_store
+
         return load_store(self.store, self.data)
 
     def appointments_of(self, customer: story.Customer) -> list:
         """The customer's appointments as the robot reads them now ([] and told when unreadable)."""
         from retail_common.store import StoreError
+
         try:
             return self.robot_store().appointments_for(customer.customer_id, datetime.now())
         except StoreError as exc:
@@ -560,6 +681,7 @@ class StoreClient:
 
     def outbox_pending(self) -> int:
         from retail_sync.outbox import Outbox
+
         outbox = Outbox(self.data / 'sync' / 'outbox.sqlite3')
         try:
             return outbox.pending()
@@ -573,13 +695,19 @@ class StoreClient:
         db = self.out / 'platform.sqlite3'
         uploaded: set[str] = set()
         if db.exists():
-            done = subprocess.run([_retailbot(), 'platform', 'export', '--db', str(db), '--robot-id', story.ROBOT_ID],
-                                  capture_output=True, text=True, env=self.env, timeout=60)
+            done = subprocess.run(
+                [_retailbot(), 'platform', 'export', '--db', str(db), '--robot-id', story.ROBOT_ID],
+                capture_output=True,
+                text=True,
+                env=self.env,
+                timeout=60,
+            )
             uploaded = {json.loads(line)['event_id'] for line in done.stdout.splitlines() if line.strip()}
         pending: set[str] = set()
         outbox_path = self.data / 'sync' / 'outbox.sqlite3'
         if outbox_path.exists():
             from retail_sync.outbox import Outbox
+
             outbox = Outbox(outbox_path)
             try:
                 pending = {e.event_id for e in outbox.read_batch(1_000_000, max_bytes=1 << 30)}
@@ -600,6 +728,7 @@ class StoreClient:
         """Where the robot believed it drove, in the map: the localisation's poses (the odometry
         from the dock without them); the places customers were met are moved into the map too."""
         import yaml
+
         zones = yaml.safe_load((DEMO_STORE / 'zones.yaml').read_text(encoding='utf-8'))
         dock = tuple(zones['zones']['dock']['pose'])
         with self.rec.lock:

@@ -14,6 +14,7 @@ text is reported (returned as the reason, and in `problems`) and the day goes on
     camera.shot('console_bumper_stop', page='console', until_text=('#safety', 'STOPPED'))
     camera.close()
 """
+
 from __future__ import annotations
 
 import shutil
@@ -24,13 +25,23 @@ from typing import Any
 
 CHROMIUM = ('/usr/bin/chromium', '/usr/bin/chromium-browser')
 CHROMEDRIVER = ('/usr/bin/chromedriver', '/usr/lib/chromium/chromedriver')
-FLAGS = ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage')
+FLAGS = (
+    '--headless=new',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--disable-dev-shm-usage',
+)
 
 
 def staff_secret_for_demo(data_dir: Path, password: str) -> Path:
     """Write `<data_dir>/ui/staff_secret` (hashed, mode 0600) so the console can be opened."""
     from retail_ui.auth import hash_password
+
     path = Path(data_dir) / 'ui' / 'staff_secret'
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(hash_password(password) + '\n', encoding='utf-8')
@@ -40,13 +51,22 @@ def staff_secret_for_demo(data_dir: Path, password: str) -> Path:
 
 def set_viewport(driver, width: int, height: int) -> None:
     """Make the page area exactly width x height CSS pixels (a window size includes the browser's frame)."""
-    driver.execute_cdp_cmd('Emulation.setDeviceMetricsOverride',
-                           {'width': width, 'height': height, 'deviceScaleFactor': 1, 'mobile': False})
+    driver.execute_cdp_cmd(
+        'Emulation.setDeviceMetricsOverride',
+        {'width': width, 'height': height, 'deviceScaleFactor': 1, 'mobile': False},
+    )
 
 
 class ScreenCamera:
-    def __init__(self, base_url: str, out_dir: str | Path, *, staff_password: str = '', language: str = 'zh',
-                 size: tuple[int, int] = (1280, 800)) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        out_dir: str | Path,
+        *,
+        staff_password: str = '',
+        language: str = 'zh',
+        size: tuple[int, int] = (1280, 800),
+    ) -> None:
         self.base_url = base_url.rstrip('/')
         self.out_dir = Path(out_dir)
         self.staff_password = staff_password
@@ -66,6 +86,7 @@ class ScreenCamera:
             raise RuntimeError('headless Chromium is not installed (Debian packages chromium, chromium-driver)')
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
+
         profile = tempfile.mkdtemp(prefix='retail-demo-chromium-')
         self._profiles.append(profile)
         options = webdriver.ChromeOptions()
@@ -95,20 +116,27 @@ class ScreenCamera:
             try:
                 if condition(driver):
                     return True
-            except Exception:          # element not there yet / redrawn: look again
+            except Exception:  # element not there yet / redrawn: look again
                 pass
             time.sleep(0.1)
         return False
 
-    def shot(self, name: str, *, page: str = 'screen', until_css: str = '', until_text: tuple[str, str] | None = None,
-             timeout: float = 10.0) -> Path | str:
+    def shot(
+        self,
+        name: str,
+        *,
+        page: str = 'screen',
+        until_css: str = '',
+        until_text: tuple[str, str] | None = None,
+        timeout: float = 10.0,
+    ) -> Path | str:
         """Save `<out_dir>/<name>.png` of `page` ('screen' or 'console') once `until_css` matches a
         visible element and `until_text` (css, text) is shown; returns the file, or the reason it was not saved."""
         if self._unavailable:
             return self._unavailable
         try:
             driver = self._driver(page)
-        except Exception as exc:                  # no browser, no selenium, console refused: tell, go on
+        except Exception as exc:  # no browser, no selenium, console refused: tell, go on
             self._unavailable = f'screenshots off: {exc}'.splitlines()[0]
             self.problems.append(self._unavailable)
             return self._unavailable
@@ -118,14 +146,16 @@ class ScreenCamera:
                 return False
             if until_text:
                 css, text = until_text
-                return text in d.execute_script('return Array.from(document.querySelectorAll(arguments[0]))'
-                                                '.map(e => e.innerText).join(" ")', css)
+                return text in d.execute_script(
+                    'return Array.from(document.querySelectorAll(arguments[0])).map(e => e.innerText).join(" ")', css
+                )
             return True
+
         if not self._until(driver, ready, timeout):
             reason = f'{name}: the {page} did not show {until_css or ""} {until_text or ""} within {timeout:g} s'
             self.problems.append(reason)
             return reason
-        time.sleep(0.3)                           # let the last update paint
+        time.sleep(0.3)  # let the last update paint
         self.out_dir.mkdir(parents=True, exist_ok=True)
         path = self.out_dir / f'{name}.png'
         driver.save_screenshot(str(path))

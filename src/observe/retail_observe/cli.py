@@ -6,6 +6,7 @@ their full .msg definitions as schemas, until --duration, Ctrl-C or --max-mb.
 replay: publishes a recording's messages on the graph with their recorded types and QoS, at their
 recorded pace scaled by --rate, so the robot's own nodes can be re-run against it.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,17 @@ import time
 from pathlib import Path
 
 from retail_observe.msgdefs import DefinitionError
-from retail_observe.recording import (DEFAULT_MAX_BYTES, McapRecorder, RecordingError, check_duration, check_rate,
-                                      choose_topics, read_messages, read_topics, replay_offset_s)
+from retail_observe.recording import (
+    DEFAULT_MAX_BYTES,
+    McapRecorder,
+    RecordingError,
+    check_duration,
+    check_rate,
+    choose_topics,
+    read_messages,
+    read_topics,
+    replay_offset_s,
+)
 
 SCAN_PERIOD_S = 1.0
 MATCH_TIMEOUT_S = 3.0
@@ -24,33 +34,45 @@ MATCH_TIMEOUT_S = 3.0
 
 def register_record(subparsers) -> None:
     parser = subparsers.add_parser(
-        'record', help='record the running ROS graph to an MCAP file (ROS 2 encoding)',
+        'record',
+        help='record the running ROS graph to an MCAP file (ROS 2 encoding)',
         description='Record the topics of the running robot (all but /rosout, /parameter_events and hidden '
-                    'ones, or --topics) to an MCAP file with ROS 2 message encoding and the message '
-                    'definitions as schemas; it opens in Foxglove and with the mcap reader. Camera images '
-                    'are never recorded (they show faces). Exit 0 when done, 1 when the file cannot be '
-                    'written, 2 on bad arguments.')
+        'ones, or --topics) to an MCAP file with ROS 2 message encoding and the message '
+        'definitions as schemas; it opens in Foxglove and with the mcap reader. Camera images '
+        'are never recorded (they show faces). Exit 0 when done, 1 when the file cannot be '
+        'written, 2 on bad arguments.',
+    )
     parser.add_argument('--out', required=True, metavar='FILE.mcap', help='the MCAP file to write')
     parser.add_argument('--duration', type=float, required=True, metavar='S', help='seconds to record')
     parser.add_argument('--topics', nargs='+', metavar='TOPIC', help='record only these topics')
-    parser.add_argument('--max-mb', type=float, default=DEFAULT_MAX_BYTES / 1e6, metavar='MB',
-                        help=f'stop when the messages reach this size (default {DEFAULT_MAX_BYTES / 1e6:.0f})')
+    parser.add_argument(
+        '--max-mb',
+        type=float,
+        default=DEFAULT_MAX_BYTES / 1e6,
+        metavar='MB',
+        help=f'stop when the messages reach this size (default {DEFAULT_MAX_BYTES / 1e6:.0f})',
+    )
     parser.add_argument('--json', action='store_true', help='print the summary as JSON')
     parser.set_defaults(func=_record)
 
 
 def register_replay(subparsers) -> None:
     parser = subparsers.add_parser(
-        'replay', help='republish an MCAP recording on the ROS graph',
+        'replay',
+        help='republish an MCAP recording on the ROS graph',
         description="Publish a recording's messages with their original types and QoS at the recorded "
-                    "pace (scaled by --rate), so the robot's nodes (localisation, collision monitor) can "
-                    'run against it. Exit 0 when done, 1 on an unreadable file, 2 on bad arguments.')
+        "pace (scaled by --rate), so the robot's nodes (localisation, collision monitor) can "
+        'run against it. Exit 0 when done, 1 on an unreadable file, 2 on bad arguments.',
+    )
     parser.add_argument('file', metavar='FILE.mcap', help='the MCAP recording to publish')
     parser.add_argument('--rate', type=float, default=1.0, help='playback speed (default 1.0)')
     parser.add_argument('--topics', nargs='+', metavar='TOPIC', help='replay only these topics')
-    parser.add_argument('--clock', action='store_true',
-                        help="publish /clock with the recording's time, for nodes run with use_sim_time:=true "
-                             '(they judge the replayed stamps against it, not against now)')
+    parser.add_argument(
+        '--clock',
+        action='store_true',
+        help="publish /clock with the recording's time, for nodes run with use_sim_time:=true "
+        '(they judge the replayed stamps against it, not against now)',
+    )
     parser.add_argument('--json', action='store_true', help='print the summary as JSON')
     parser.set_defaults(func=_replay)
 
@@ -58,8 +80,10 @@ def register_replay(subparsers) -> None:
 def _init_ros():
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     from retail_ros.node_support import use_robot_dds_profile
+
     use_robot_dds_profile()
     import rclpy
+
     context = rclpy.Context()
     rclpy.init(context=context)
     return rclpy, context
@@ -83,6 +107,7 @@ def _record(args) -> int:
     from rclpy.executors import SingleThreadedExecutor
 
     from retail_observe.graph import definition_of, offered_qos, subscribe_raw
+
     node = rclpy.create_node('retailbot_record', context=context)
     recorder = McapRecorder(stream, max_bytes=int(args.max_mb * 1e6))
     subscriptions: dict[str, object] = {}
@@ -101,8 +126,8 @@ def _record(args) -> int:
                 qos = offered_qos(node, topic)
                 recorder.add_topic(topic, type_name, definition_of(type_name), qos)
                 subscriptions[topic] = subscribe_raw(
-                    node, topic, type_name, qos,
-                    lambda data, topic=topic: recorder.write(topic, data, time.time_ns()))
+                    node, topic, type_name, qos, lambda data, topic=topic: recorder.write(topic, data, time.time_ns())
+                )
             except DefinitionError as exc:
                 if str(exc) not in notes:
                     notes.append(f'{topic}: skipped: {exc}')
@@ -125,12 +150,25 @@ def _record(args) -> int:
         stream.close()
         node.destroy_node()
         context.try_shutdown()
-    notes += [f'{topic}: not on the graph: nothing recorded' for topic in args.topics or []
-              if topic not in recorder.per_topic and not any(n.startswith(f'{topic}:') for n in notes)]
-    summary = {'file': str(out), 'messages': recorder.messages, 'bytes': recorder.bytes,
-               'topics': recorder.per_topic, 'full': recorder.full, 'notes': notes}
-    _print(args, summary, f'recorded {recorder.messages} messages on {len(recorder.per_topic)} topics to {out}'
-                          + (' (size limit reached)' if recorder.full else ''))
+    notes += [
+        f'{topic}: not on the graph: nothing recorded'
+        for topic in args.topics or []
+        if topic not in recorder.per_topic and not any(n.startswith(f'{topic}:') for n in notes)
+    ]
+    summary = {
+        'file': str(out),
+        'messages': recorder.messages,
+        'bytes': recorder.bytes,
+        'topics': recorder.per_topic,
+        'full': recorder.full,
+        'notes': notes,
+    }
+    _print(
+        args,
+        summary,
+        f'recorded {recorder.messages} messages on {len(recorder.per_topic)} topics to {out}'
+        + (' (size limit reached)' if recorder.full else ''),
+    )
     return 0
 
 
@@ -144,17 +182,20 @@ def _replay(args) -> int:
         return 2 if 'rate' in str(exc) else 1
     rclpy, context = _init_ros()
     from retail_observe.graph import message_class, qos_profile
+
     node = rclpy.create_node('retailbot_replay', context=context)
     clock_pub = None
     if args.clock:
         from rosgraph_msgs.msg import Clock
+
         clock_pub = node.create_publisher(Clock, '/clock', 10)
     publishers = {}
     notes: list[str] = []
     for topic in topics:
         try:
-            publishers[topic.topic] = node.create_publisher(message_class(topic.type_name), topic.topic,
-                                                            qos_profile(topic.qos))
+            publishers[topic.topic] = node.create_publisher(
+                message_class(topic.type_name), topic.topic, qos_profile(topic.qos)
+            )
         except DefinitionError as exc:
             notes.append(f'{topic.topic}: skipped: {exc}')
     published = 0
@@ -174,7 +215,7 @@ def _replay(args) -> int:
                 clock_pub.publish(clock)
             publishers[message.topic].publish(message.data)
             published += 1
-        time.sleep(0.2)              # the last messages leave before the publishers go
+        time.sleep(0.2)  # the last messages leave before the publishers go
     except RecordingError as exc:
         print(f'retailbot replay: {exc}', file=sys.stderr)
         status = 1
@@ -183,8 +224,11 @@ def _replay(args) -> int:
     finally:
         node.destroy_node()
         context.try_shutdown()
-    _print(args, {'file': str(path), 'published': published, 'topics': sorted(publishers), 'notes': notes},
-           f'replayed {published} messages on {len(publishers)} topics from {path}')
+    _print(
+        args,
+        {'file': str(path), 'published': published, 'topics': sorted(publishers), 'notes': notes},
+        f'replayed {published} messages on {len(publishers)} topics from {path}',
+    )
     return status
 
 

@@ -8,6 +8,7 @@ as a late ROS subscriber would get them. Binds 127.0.0.1 unless `host` says othe
 Parameters: host (default 127.0.0.1), port (default 8765; 0 picks a free one), scan_topic,
 path_period_s.
 """
+
 from __future__ import annotations
 
 import math
@@ -57,22 +58,34 @@ class FoxgloveNode(Node):
         self.params = declare_params(self, SPECS)
         self.lock = threading.Lock()
         self.channels: dict[str, Channel] = {}
-        self.kept: dict[str, bytes] = {}          # latched topics: the last message
+        self.kept: dict[str, bytes] = {}  # latched topics: the last message
         self.fox_context = foxglove.Context()
         for served in served_topics(self.params.scan_topic):
-            self.channels[served.topic] = Channel(served.topic, message_encoding='cdr',
-                                                  schema=_schema(served.type_name), context=self.fox_context)
+            self.channels[served.topic] = Channel(
+                served.topic, message_encoding='cdr', schema=_schema(served.type_name), context=self.fox_context
+            )
             qos = latched(1) if served.latched else qos_profile_sensor_data
-            self.create_subscription(message_class(served.type_name), served.topic,
-                                     lambda data, s=served: self.forward(s.topic, data, s.latched), qos, raw=True)
-        self.channels[DRIVEN_PATH] = Channel(DRIVEN_PATH, message_encoding='cdr', schema=_schema('nav_msgs/msg/Path'),
-                                             context=self.fox_context)
+            self.create_subscription(
+                message_class(served.type_name),
+                served.topic,
+                lambda data, s=served: self.forward(s.topic, data, s.latched),
+                qos,
+                raw=True,
+            )
+        self.channels[DRIVEN_PATH] = Channel(
+            DRIVEN_PATH, message_encoding='cdr', schema=_schema('nav_msgs/msg/Path'), context=self.fox_context
+        )
         self.path = DrivenPath()
         self.path_frame = 'odom'
         self.create_subscription(Odometry, names.ODOM, self.on_odom, qos_profile_sensor_data)
         self.create_timer(self.params.path_period_s, self.send_path)
-        self.server = foxglove.start_server(name='retailbot', host=self.params.host, port=self.params.port,
-                                            context=self.fox_context, server_listener=_Resend(self))
+        self.server = foxglove.start_server(
+            name='retailbot',
+            host=self.params.host,
+            port=self.params.port,
+            context=self.fox_context,
+            server_listener=_Resend(self),
+        )
         self.get_logger().info(f'Foxglove WebSocket server on ws://{self.params.host}:{self.server.port}')
 
     def forward(self, topic: str, data: bytes, keep: bool) -> None:
@@ -106,7 +119,7 @@ class FoxgloveNode(Node):
             pose.pose.position.x, pose.pose.position.y = x, y
             pose.pose.orientation.z, pose.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
             path.poses.append(pose)
-        self.forward(DRIVEN_PATH, serialize_message(path), keep=True)   # sent again to a client that comes later
+        self.forward(DRIVEN_PATH, serialize_message(path), keep=True)  # sent again to a client that comes later
 
     def destroy_node(self) -> None:
         self.server.stop()

@@ -4,6 +4,7 @@ Each served topic goes to Foxglove as received (CDR bytes) with its full `ros2ms
 Foxglove's 3D panel shows the map, TF, pose with covariance, scan, plan, driven path and people with
 no extra setup. Camera images are not served (faces unblurred).
 """
+
 from __future__ import annotations
 
 import math
@@ -11,8 +12,8 @@ from dataclasses import dataclass
 
 from retail_common import names
 
-PLAN = '/navigation/plan'                   # nav_msgs/Path (latched): the guide's `plan` in its namespace
-DRIVEN_PATH = '/navigation/driven_path'     # nav_msgs/Path made here from /odom (odom frame)
+PLAN = '/navigation/plan'  # nav_msgs/Path (latched): the guide's `plan` in its namespace
+DRIVEN_PATH = '/navigation/driven_path'  # nav_msgs/Path made here from /odom (odom frame)
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class DrivenPath:
         self.max_poses = max_poses
         self.min_step_m = min_step_m
         self.min_turn_rad = min_turn_rad
-        self.poses: list[tuple[float, float, float]] = []     # (x, y, yaw)
+        self.poses: list[tuple[float, float, float]] = []  # (x, y, yaw)
         self.changed = False
 
     def add(self, x: float, y: float, yaw: float) -> bool:
@@ -58,6 +59,6 @@ class DrivenPath:
                 return False
         self.poses.append((x, y, yaw))
         if len(self.poses) > self.max_poses:
-            del self.poses[:len(self.poses) - self.max_poses]
+            del self.poses[: len(self.poses) - self.max_poses]
         self.changed = True
         return True

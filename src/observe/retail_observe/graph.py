@@ -1,5 +1,6 @@
 """The rclpy side of recording, replay and the Foxglove server: raw (CDR) subscriptions and publishers
 with the types and QoS found on the graph, and the .msg definitions from the installed packages."""
+
 from __future__ import annotations
 
 import importlib
@@ -44,18 +45,25 @@ def offered_qos(node: Node, topic: str) -> dict[str, str]:
     keeps = latched().durability
     is_latched = bool(infos) and all(i.qos_profile.durability == keeps for i in infos)
     best_effort = any(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for i in infos)
-    return {'durability': 'transient_local' if is_latched else 'volatile',
-            'reliability': 'best_effort' if best_effort else 'reliable'}
+    return {
+        'durability': 'transient_local' if is_latched else 'volatile',
+        'reliability': 'best_effort' if best_effort else 'reliable',
+    }
 
 
 def qos_profile(qos: dict[str, str], depth: int = 10) -> QoSProfile:
     """The profile for recorded QoS metadata: latched (reliable) when its publishers latched, else volatile."""
     if qos.get('durability') == 'transient_local':
         return latched(depth)
-    return QoSProfile(depth=depth, reliability=(ReliabilityPolicy.BEST_EFFORT if qos.get('reliability') == 'best_effort'
-                                                else ReliabilityPolicy.RELIABLE))
+    return QoSProfile(
+        depth=depth,
+        reliability=(
+            ReliabilityPolicy.BEST_EFFORT if qos.get('reliability') == 'best_effort' else ReliabilityPolicy.RELIABLE
+        ),
+    )
 
 
-def subscribe_raw(node: Node, topic: str, type_name: str, qos: dict[str, str],
-                  callback: Callable[[bytes], None]) -> Any:
+def subscribe_raw(
+    node: Node, topic: str, type_name: str, qos: dict[str, str], callback: Callable[[bytes], None]
+) -> Any:
     return node.create_subscription(message_class(type_name), topic, callback, qos_profile(qos), raw=True)

@@ -7,6 +7,7 @@ Triggers during an open incident are added to its reasons; they do not extend it
 `incident_reason` tells which messages are incidents: a bumper/cliff/wheel-drop on the base's
 safety state, localisation turning `lost`, a staff call, a collision-monitor stop.
 """
+
 from __future__ import annotations
 
 from collections import deque
@@ -21,7 +22,7 @@ class Incident:
     at_ns: int
     start_ns: int
     end_ns: int
-    messages: list[tuple[str, bytes, int]] = field(default_factory=list)    # (topic, cdr, log time)
+    messages: list[tuple[str, bytes, int]] = field(default_factory=list)  # (topic, cdr, log time)
 
 
 class IncidentBuffer:
@@ -31,7 +32,7 @@ class IncidentBuffer:
         self.max_bytes = max_bytes
         self.ring: deque[tuple[str, bytes, int]] = deque()
         self.bytes = 0
-        self.dropped = 0                    # messages pushed out by the byte bound (not by age)
+        self.dropped = 0  # messages pushed out by the byte bound (not by age)
         self.open: Incident | None = None
 
     def add(self, topic: str, data: bytes, t_ns: int) -> None:
@@ -74,8 +75,11 @@ class IncidentDetector:
         return rising
 
     def safety(self, bumper: bool, cliff: bool, wheel_drop: bool) -> list[str]:
-        return [kind for kind, on in (('bumper', bumper), ('cliff', cliff), ('wheel drop', wheel_drop))
-                if self.edge(kind, on)]
+        return [
+            kind
+            for kind, on in (('bumper', bumper), ('cliff', cliff), ('wheel drop', wheel_drop))
+            if self.edge(kind, on)
+        ]
 
     def localisation(self, state: str) -> list[str]:
         return ['lost'] if self.edge('lost', state == 'lost') else []

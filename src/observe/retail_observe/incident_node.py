@@ -7,6 +7,7 @@ safety state, the localisation state and staff calls feed the detector; each fin
 written with `McapRecorder` to `<data_dir>/incidents/<UTC time>-<reason>.mcap` (written to a
 `.part` file, then renamed: a file with the final name is complete).
 """
+
 from __future__ import annotations
 
 import os
@@ -27,7 +28,9 @@ from retail_ros.node_support import ParamSpec, declare_params, main_for
 from retail_ros.qos import latched
 
 SPECS = [
-    ParamSpec('data_dir', os.path.expanduser('~/.local/share/retailbot'), 'Robot data folder; incidents go to its incidents/.'),
+    ParamSpec(
+        'data_dir', os.path.expanduser('~/.local/share/retailbot'), 'Robot data folder; incidents go to its incidents/.'
+    ),
     ParamSpec('before_s', 60.0, 'Seconds kept before an incident.', min=0.5, max=600.0),
     ParamSpec('after_s', 60.0, 'Seconds recorded after an incident.', min=0.5, max=600.0),
     ParamSpec('max_mb', 256.0, 'Memory bound of the ring buffer (MB of messages).', min=1.0, max=4096.0),
@@ -67,7 +70,8 @@ class IncidentRecorderNode(Node):
                 qos = offered_qos(self, topic)
                 definition_of(type_name)
                 self.subscriptions_raw[topic] = subscribe_raw(
-                    self, topic, type_name, qos, lambda data, t=topic: self.buffer.add(t, data, time.time_ns()))
+                    self, topic, type_name, qos, lambda data, t=topic: self.buffer.add(t, data, time.time_ns())
+                )
                 self.topics[topic] = (type_name, qos)
             except DefinitionError as exc:
                 self.get_logger().warning(f'{topic}: not recorded: {exc}')
@@ -79,9 +83,13 @@ class IncidentRecorderNode(Node):
             self.buffer.trigger(reason, time.time_ns())
 
     def on_safety(self, msg: BaseSafety) -> None:
-        self._trigger(self.detector.safety(msg.bumper_left or msg.bumper_centre or msg.bumper_right,
-                                           msg.cliff_left or msg.cliff_centre or msg.cliff_right,
-                                           msg.wheel_drop_left or msg.wheel_drop_right))
+        self._trigger(
+            self.detector.safety(
+                msg.bumper_left or msg.bumper_centre or msg.bumper_right,
+                msg.cliff_left or msg.cliff_centre or msg.cliff_right,
+                msg.wheel_drop_left or msg.wheel_drop_right,
+            )
+        )
 
     def on_localisation(self, msg: String) -> None:
         self._trigger(self.detector.localisation(msg.data))

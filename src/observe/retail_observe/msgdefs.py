@@ -5,14 +5,32 @@ each once), by a line of 80 `=`, a line `MSG: pkg/Type` and that type's .msg tex
 rosbag2 writes and the `mcap-ros2-support` decoder and Foxglove read. Pure: `read_msg(package,
 name)` supplies the .msg files (from the installed share/ folders in the node).
 """
+
 from __future__ import annotations
 
 from typing import Callable
 
 SEPARATOR = '=' * 80
-PRIMITIVES = frozenset({'bool', 'byte', 'char', 'float32', 'float64', 'int8', 'uint8', 'int16', 'uint16',
-                        'int32', 'uint32', 'int64', 'uint64', 'string', 'wstring'})
-MAX_DEPTH = 32           # nesting bound: a definition cycle or a runaway tree is refused, not followed
+PRIMITIVES = frozenset(
+    {
+        'bool',
+        'byte',
+        'char',
+        'float32',
+        'float64',
+        'int8',
+        'uint8',
+        'int16',
+        'uint16',
+        'int32',
+        'uint32',
+        'int64',
+        'uint64',
+        'string',
+        'wstring',
+    }
+)
+MAX_DEPTH = 32  # nesting bound: a definition cycle or a runaway tree is refused, not followed
 
 
 class DefinitionError(ValueError):
@@ -38,7 +56,7 @@ def field_types(msg_text: str, package: str) -> list[str]:
             continue
         words = line.split()
         if len(words) < 2 or '=' in words[1] or (len(words) > 2 and words[2].startswith('=')):
-            continue                 # a constant (`uint8 STOP=1`) has no type of its own to resolve
+            continue  # a constant (`uint8 STOP=1`) has no type of its own to resolve
         base = words[0].split('[', 1)[0].split('<=', 1)[0]
         if base in PRIMITIVES:
             continue

@@ -8,6 +8,7 @@ schemas (the full .msg definitions), as rosbag2 writes them: Foxglove, the `mcap
 Privacy: camera images (sensor_msgs Image/CompressedImage) are never recorded: they show faces
 unblurred. Asking for an image topic by name is refused with a clear error, not silently dropped.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,9 +38,9 @@ class RecordingError(ValueError):
 
 @dataclass(frozen=True)
 class TopicChoice:
-    record: dict[str, str]                          # topic -> type ('pkg/msg/Name')
-    skipped: list[tuple[str, str]] = field(default_factory=list)   # (topic, why)
-    missing: list[str] = field(default_factory=list)               # asked for, not on the graph (yet)
+    record: dict[str, str]  # topic -> type ('pkg/msg/Name')
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (topic, why)
+    missing: list[str] = field(default_factory=list)  # asked for, not on the graph (yet)
 
 
 def choose_topics(graph: list[tuple[str, list[str]]], wanted: list[str] | None) -> TopicChoice:
@@ -100,8 +101,7 @@ class McapRecorder:
         if topic in self._channels:
             return
         schema_id = self._writer.register_schema(type_name, SchemaEncoding.ROS2, definition.encode())
-        self._channels[topic] = self._writer.register_channel(topic, MessageEncoding.CDR, schema_id,
-                                                              metadata=dict(qos))
+        self._channels[topic] = self._writer.register_channel(topic, MessageEncoding.CDR, schema_id, metadata=dict(qos))
         self.per_topic[topic] = 0
 
     def write(self, topic: str, data: bytes, log_time_ns: int, publish_time_ns: int | None = None) -> bool:
@@ -114,9 +114,13 @@ class McapRecorder:
             self.full = True
             return False
         self._sequence += 1
-        self._writer.add_message(self._channels[topic], log_time=log_time_ns, data=data,
-                                 publish_time=publish_time_ns if publish_time_ns is not None else log_time_ns,
-                                 sequence=self._sequence)
+        self._writer.add_message(
+            self._channels[topic],
+            log_time=log_time_ns,
+            data=data,
+            publish_time=publish_time_ns if publish_time_ns is not None else log_time_ns,
+            sequence=self._sequence,
+        )
         self.bytes += len(data)
         self.messages += 1
         self.per_topic[topic] += 1

@@ -18,6 +18,7 @@ Locking: `_lock` guards only this object's own state. Nothing that calls into rc
 cancel, remove_pending_request, service_is_ready, logging) runs while it is held, so a
 done-callback rclpy runs synchronously (a cancelled future) can never deadlock the node.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,15 @@ SERVICE = names.RECORD_EVENTS
 
 
 class EventSender:
-    def __init__(self, node: Node, source: str, retry_s: float = 1.0, batch: int = 100,
-                 max_pending: int = 10000, answer_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        node: Node,
+        source: str,
+        retry_s: float = 1.0,
+        batch: int = 100,
+        max_pending: int = 10000,
+        answer_timeout_s: float = 10.0,
+    ) -> None:
         self.node = node
         self.source = source
         self.batch = batch
@@ -59,12 +67,17 @@ class EventSender:
         """Queue one event (a payload model of `retail_common.events`) for the outbox; returns
         its event_id."""
         if not isinstance(payload, EventPayload):
-            raise TypeError(f'EventSender.send takes a retail_common.events payload model, '
-                            f'not {type(payload).__name__}')
-        msg = InteractionEvent(type=payload.TYPE, version=payload.VERSION,
-                               customer_pseudonym=customer, source=self.source,
-                               payload_json=json.dumps(payload.to_data(), ensure_ascii=False),
-                               event_id=str(uuid.uuid4()))
+            raise TypeError(
+                f'EventSender.send takes a retail_common.events payload model, not {type(payload).__name__}'
+            )
+        msg = InteractionEvent(
+            type=payload.TYPE,
+            version=payload.VERSION,
+            customer_pseudonym=customer,
+            source=self.source,
+            payload_json=json.dumps(payload.to_data(), ensure_ascii=False),
+            event_id=str(uuid.uuid4()),
+        )
         msg.header.stamp = self.node.get_clock().now().to_msg()
         dropped = []
         with self._lock:
@@ -76,7 +89,8 @@ class EventSender:
         for old in dropped:
             self.node.get_logger().error(
                 f'sync agent unreachable and {self.max_pending} events waiting: '
-                f'dropped the oldest ({old.type}, {old.event_id})')
+                f'dropped the oldest ({old.type}, {old.event_id})'
+            )
         self.publisher.publish(msg)
         self.flush()
         return msg.event_id
@@ -91,11 +105,11 @@ class EventSender:
                 since, future = self._in_flight
                 if future is None or time.monotonic() - since < self.answer_timeout_s:
                     return
-                stale = future                   # the agent hung or died mid-call: ask again
+                stale = future  # the agent hung or died mid-call: ask again
                 self._in_flight = None
         if stale is not None:
             self.client.remove_pending_request(stale)
-            stale.cancel()                       # may run _answered right here: lock is free
+            stale.cancel()  # may run _answered right here: lock is free
         if not self.client.service_is_ready():
             with self._lock:
                 first = not self._waiting_logged
@@ -103,14 +117,15 @@ class EventSender:
                 waiting = len(self.pending)
             if first:
                 self.node.get_logger().warning(
-                    f'sync agent not reachable ({SERVICE}): keeping {waiting} events until it is')
+                    f'sync agent not reachable ({SERVICE}): keeping {waiting} events until it is'
+                )
             return
         with self._lock:
             if self._in_flight is not None or not self.pending:
                 return
             since = time.monotonic()
-            self._in_flight = (since, None)      # reserved: no second request meanwhile
-            events = list(self.pending.values())[:self.batch]
+            self._in_flight = (since, None)  # reserved: no second request meanwhile
+            events = list(self.pending.values())[: self.batch]
         try:
             future = self.client.call_async(RecordEvents.Request(events=events))
         except BaseException:

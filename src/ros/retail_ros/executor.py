@@ -8,12 +8,18 @@ re-queueing the same few tasks (thousands of copies were measured), holds the GI
 the callbacks it means to run: odometry arrived seconds late and guiding stopped. Here a task is
 submitted once; while it waits, the spin thread sleeps until a worker finishes something.
 """
+
 from __future__ import annotations
 
 import threading
 
-from rclpy.executors import (ConditionReachedException, ExternalShutdownException, MultiThreadedExecutor,
-                             ShutdownException, TimeoutException)
+from rclpy.executors import (
+    ConditionReachedException,
+    ExternalShutdownException,
+    MultiThreadedExecutor,
+    ShutdownException,
+    TimeoutException,
+)
 
 # Threads per node process. Some callbacks wait (an action's execute callback waits for its
 # mission to end); the default (one per core: 2 on the robot) would leave too few for the rest.
@@ -23,7 +29,7 @@ EXECUTOR_THREADS = 4
 class RobotExecutor(MultiThreadedExecutor):
     def __init__(self, num_threads: int = EXECUTOR_THREADS, **kwargs) -> None:
         super().__init__(num_threads=num_threads, **kwargs)
-        self._queued: set = set()                # tasks submitted and not finished by a worker
+        self._queued: set = set()  # tasks submitted and not finished by a worker
         self._worker_done = threading.Condition()
 
     def _spin_once_impl(self, timeout_sec=None, wait_condition=lambda: False) -> None:
@@ -32,7 +38,7 @@ class RobotExecutor(MultiThreadedExecutor):
         except (ExternalShutdownException, ShutdownException, TimeoutException, ConditionReachedException):
             return
         with self._worker_done:
-            if handler in self._queued:          # yielded again while still queued: wait, don't spin
+            if handler in self._queued:  # yielded again while still queued: wait, don't spin
                 self._worker_done.wait(timeout=0.05)
                 return
             self._queued.add(handler)
@@ -42,7 +48,7 @@ class RobotExecutor(MultiThreadedExecutor):
         for task in self._futures[:]:
             if task.done():
                 self._futures.remove(task)
-                task.result()                    # raise what a callback raised, as rclpy does
+                task.result()  # raise what a callback raised, as rclpy does
 
     def _run(self, handler) -> None:
         try:

@@ -5,6 +5,7 @@ The pip environment has no `launch` package, yet the robot's launch files must s
 frontend the project uses and rejects everything else with file, line and construct: a
 silently ignored line in a launch file is a robot that misbehaves in the store. Pure: no rclpy.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,6 +24,7 @@ class LaunchError(Exception):
 
 
 # --- YAML with line numbers -------------------------------------------------------------------
+
 
 class _LineDict(dict):
     line = 0
@@ -60,6 +62,7 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 
 # --- the resolved description -----------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ArgDeclaration:
     name: str
@@ -81,7 +84,7 @@ class NodeLaunch:
     args: list[str] = field(default_factory=list)
     respawn: bool = False
     respawn_delay: float = 0.0
-    on_exit: str = ''            # 'shutdown': the robot stops when this node ends
+    on_exit: str = ''  # 'shutdown': the robot stops when this node ends
     output: str = 'screen'
     source: str = ''
 
@@ -106,12 +109,18 @@ class NodeLaunch:
         return out
 
     def to_json(self) -> dict:
-        return {'name': self.fully_qualified_name, 'pkg': self.pkg, 'exec': self.executable,
-                'params': [{'file': v} if k == 'file' else {'name': v[0], 'value': v[1]}
-                           for k, v in self.params],
-                'remaps': [{'from': a, 'to': b} for a, b in self.remaps], 'args': self.args,
-                'respawn': self.respawn, 'respawn_delay': self.respawn_delay, 'on_exit': self.on_exit,
-                'source': self.source}
+        return {
+            'name': self.fully_qualified_name,
+            'pkg': self.pkg,
+            'exec': self.executable,
+            'params': [{'file': v} if k == 'file' else {'name': v[0], 'value': v[1]} for k, v in self.params],
+            'remaps': [{'from': a, 'to': b} for a, b in self.remaps],
+            'args': self.args,
+            'respawn': self.respawn,
+            'respawn_delay': self.respawn_delay,
+            'on_exit': self.on_exit,
+            'source': self.source,
+        }
 
 
 def param_value_text(raw: str) -> str:
@@ -192,7 +201,7 @@ class _Resolver:
                 if literal:
                     out.append((True, ''.join(literal)))
                     literal = []
-                out.append((False, self._one(value[i + 2:end], scope, where)))
+                out.append((False, self._one(value[i + 2 : end], scope, where)))
                 i = end + 1
             else:
                 literal.append(value[i])
@@ -210,7 +219,7 @@ class _Resolver:
         split like a shell line (quotes and backslashes, even around a substitution), a
         substitution's value never is (spaces, quotes and all)."""
         args: list[str] = []
-        current: list[str] | None = None      # the argument being built; None: between arguments
+        current: list[str] | None = None  # the argument being built; None: between arguments
         quote = ''
         for literal, text in self.segments(value, scope, where):
             if not literal:
@@ -222,7 +231,7 @@ class _Resolver:
                 if quote:
                     if c == quote:
                         quote = ''
-                    elif c == '\\' and quote == '"' and text[i + 1:i + 2] in ('"', '\\', '$', '`'):
+                    elif c == '\\' and quote == '"' and text[i + 1 : i + 2] in ('"', '\\', '$', '`'):
                         i += 1
                         current.append(text[i])
                     else:
@@ -258,7 +267,7 @@ class _Resolver:
                 end = _find_closing(body, i)
                 if end < 0:
                     raise LaunchError(f'{where}: unclosed substitution in $({body})')
-                current = (current or []) + [self._one(body[i + 2:end], scope, where)]
+                current = (current or []) + [self._one(body[i + 2 : end], scope, where)]
                 i = end + 1
                 continue
             if quote:
@@ -312,8 +321,7 @@ class _Resolver:
             return str(scope.file.parent)
         if kind == 'filename':
             return str(scope.file)
-        raise LaunchError(f'{where}: unsupported substitution $({kind} ...) '
-                          f'(supported: {", ".join(_SUBSTITUTIONS)})')
+        raise LaunchError(f'{where}: unsupported substitution $({kind} ...) (supported: {", ".join(_SUBSTITUTIONS)})')
 
     def condition(self, entry: dict, scope: _Scope, where: str) -> bool:
         """Evaluate `if:` / `unless:` of an entry."""
@@ -336,8 +344,21 @@ class _Resolver:
 _ALLOWED = {
     'arg': {'name', 'default', 'description', 'if', 'unless'},
     'let': {'name', 'value', 'if', 'unless'},
-    'node': {'pkg', 'exec', 'name', 'namespace', 'param', 'remap', 'args', 'respawn',
-             'respawn_delay', 'on_exit', 'output', 'if', 'unless'},
+    'node': {
+        'pkg',
+        'exec',
+        'name',
+        'namespace',
+        'param',
+        'remap',
+        'args',
+        'respawn',
+        'respawn_delay',
+        'on_exit',
+        'output',
+        'if',
+        'unless',
+    },
     'include': {'file', 'arg', 'if', 'unless'},
     'group': {'scoped', 'children', 'if', 'unless'},
     'push-ros-namespace': {'namespace', 'if', 'unless'},
@@ -371,11 +392,13 @@ class _Walker:
             line = mark.line + 1 if mark is not None else 0
             raise LaunchError(f'{path}:{line}: invalid YAML: {getattr(exc, "problem", exc)}') from None
         if path.suffix not in ('.yaml', '.yml'):
-            raise LaunchError(f'{path}:1: only YAML launch files are supported here '
-                              '(Python and XML launch files need `ros2 launch`)')
+            raise LaunchError(
+                f'{path}:1: only YAML launch files are supported here (Python and XML launch files need `ros2 launch`)'
+            )
         if not isinstance(data, dict) or set(data) != {'launch'} or not isinstance(data['launch'], list):
-            raise LaunchError(f'{path}:1: a YAML launch file is a mapping with one key, `launch:`, '
-                              'holding a list of actions')
+            raise LaunchError(
+                f'{path}:1: a YAML launch file is a mapping with one key, `launch:`, holding a list of actions'
+            )
         self.stack.append(path)
         scope = _Scope(scope_vars, namespace, path)
         self._actions(data['launch'], scope, top)
@@ -389,13 +412,11 @@ class _Walker:
             line = getattr(action, 'line', getattr(actions, 'line', 0))
             where = self._where(scope, line)
             if not isinstance(action, dict) or len(action) != 1:
-                raise LaunchError(f'{where}: each launch action is a mapping with one key '
-                                  f'({", ".join(_ALLOWED)})')
-            (kind, body), = action.items()
+                raise LaunchError(f'{where}: each launch action is a mapping with one key ({", ".join(_ALLOWED)})')
+            ((kind, body),) = action.items()
             kind = _ALIASES.get(kind, kind)
             if kind not in _ALLOWED:
-                raise LaunchError(f'{where}: unsupported launch action {kind!r} '
-                                  f'(supported: {", ".join(_ALLOWED)})')
+                raise LaunchError(f'{where}: unsupported launch action {kind!r} (supported: {", ".join(_ALLOWED)})')
             if kind == 'group' and isinstance(body, list):
                 body = {'children': body}
             if not isinstance(body, dict):
@@ -406,8 +427,10 @@ class _Walker:
             if unknown:
                 key = sorted(unknown)[0]
                 key_line = getattr(body, 'key_lines', {}).get(key, line)
-                raise LaunchError(f'{self._where(scope, key_line)}: {kind}: unsupported attribute '
-                                  f'{key!r} (supported: {", ".join(sorted(_ALLOWED[kind]))})')
+                raise LaunchError(
+                    f'{self._where(scope, key_line)}: {kind}: unsupported attribute '
+                    f'{key!r} (supported: {", ".join(sorted(_ALLOWED[kind]))})'
+                )
             if not self.resolver.condition(body, scope, where):
                 continue
             getattr(self, '_' + kind.replace('-', '_'))(body, scope, where, top)
@@ -437,8 +460,9 @@ class _Walker:
         elif default is not None:
             scope.variables[name] = default
         else:
-            raise LaunchError(f'{where}: launch argument {name!r} is required '
-                              f'({description or "no description"}); give {name}:=VALUE')
+            raise LaunchError(
+                f'{where}: launch argument {name!r} is required ({description or "no description"}); give {name}:=VALUE'
+            )
 
     def _let(self, body: dict, scope: _Scope, where: str, top: bool) -> None:
         name = str(self._require(body, 'name', 'let', where))
@@ -491,8 +515,7 @@ class _Walker:
         _node_process_options(body, node, text, where)
         duplicate = next((n for n in self.nodes if n.fully_qualified_name == node.fully_qualified_name), None)
         if duplicate is not None:
-            raise LaunchError(f'{where}: node {node.fully_qualified_name} is already launched at '
-                              f'{duplicate.source}')
+            raise LaunchError(f'{where}: node {node.fully_qualified_name} is already launched at {duplicate.source}')
         self.nodes.append(node)
 
 
@@ -504,8 +527,9 @@ def _node_params(body: dict, node: NodeLaunch, text: Callable[[Any], str], where
         elif isinstance(item, dict) and set(item) == {'name', 'value'}:
             node.params.append(('param', (text(item['name']), text(item['value']))))
         else:
-            raise LaunchError(f'{where}: node {node.name}: each param is either {{from: FILE}} '
-                              'or {name: N, value: V}')
+            raise LaunchError(
+                f'{where}: node {node.name}: each param is either {{from: FILE}} or {{name: N, value: V}}'
+            )
     for item in body.get('remap') or []:
         if not isinstance(item, dict) or set(item) != {'from', 'to'}:
             raise LaunchError(f'{where}: node {node.name}: each remap is {{from: A, to: B}}')
@@ -530,6 +554,7 @@ def _node_process_options(body: dict, node: NodeLaunch, text: Callable[[Any], st
         if node.output not in ('screen', 'log', 'both'):
             raise LaunchError(f'{where}: output: expected screen, log or both')
 
+
 def _join_namespace(outer: str, inner: str) -> str:
     inner = inner.strip()
     if inner.startswith('/'):
@@ -551,17 +576,20 @@ def parse_launch_arguments(items: list[str]) -> dict[str, str]:
     return out
 
 
-def load_launch(path: str | Path, arguments: dict[str, str] | None = None,
-                find_share: Callable[[str], str] | None = None) -> LaunchDescription:
+def load_launch(
+    path: str | Path, arguments: dict[str, str] | None = None, find_share: Callable[[str], str] | None = None
+) -> LaunchDescription:
     """Resolve a YAML launch file with `arguments` into the node processes to start."""
     from retail_ros.packages import find_package_share
+
     walker = _Walker(_Resolver(find_share or find_package_share), arguments or {})
     walker.load(Path(path), {}, '', top=True)
     unused = set(walker.given) - walker.used_given
     if unused:
         known = ', '.join(a.name for a in walker.arguments) or 'none'
-        raise LaunchError(f'{path}: unknown launch argument(s) {", ".join(sorted(unused))} '
-                          f'(this file declares: {known})')
+        raise LaunchError(
+            f'{path}: unknown launch argument(s) {", ".join(sorted(unused))} (this file declares: {known})'
+        )
     return LaunchDescription(walker.nodes, walker.arguments)
 
 
@@ -569,9 +597,11 @@ def describe(description: LaunchDescription) -> str:
     """Human-readable node list for `retailbot launch --show`."""
     lines = []
     for node in description.nodes:
-        lines.append(f'{node.fully_qualified_name}  ({node.pkg} {node.executable})'
-                     + ('  respawn' if node.respawn else '')
-                     + ('  on_exit: shutdown' if node.on_exit == 'shutdown' else ''))
+        lines.append(
+            f'{node.fully_qualified_name}  ({node.pkg} {node.executable})'
+            + ('  respawn' if node.respawn else '')
+            + ('  on_exit: shutdown' if node.on_exit == 'shutdown' else '')
+        )
         for kind, value in node.params:
             lines.append(f'    params file {value}' if kind == 'file' else f'    param {value[0]} = {value[1]}')
         for src, dst in node.remaps:
@@ -582,5 +612,7 @@ def describe(description: LaunchDescription) -> str:
 
 
 def to_json(description: LaunchDescription) -> str:
-    return json.dumps({'nodes': [n.to_json() for n in description.nodes],
-                       'arguments': [a.__dict__ for a in description.arguments]}, ensure_ascii=False)
+    return json.dumps(
+        {'nodes': [n.to_json() for n in description.nodes], 'arguments': [a.__dict__ for a in description.arguments]},
+        ensure_ascii=False,
+    )

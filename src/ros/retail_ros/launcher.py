@@ -19,6 +19,7 @@ Exit codes (`retailbot launch`): 0 stopped on request (the demo), 1 a node faile
 was stopped, 2 the launch file or the graph refused the launch, 128+n stopped by signal n
 (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP). A node killed by signal n is reported as exit code 128+n.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -38,9 +39,9 @@ from retail_ros.packages import find_executable
 
 LOCALHOST_ONLY = {'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}
 EXIT_STOPPED, EXIT_NODE_FAILED, EXIT_REFUSED = 0, 1, 2
-QUICK_FAILURE_S = 10.0         # a respawned node dying sooner than this waits twice as long next time
+QUICK_FAILURE_S = 10.0  # a respawned node dying sooner than this waits twice as long next time
 MAX_RESPAWN_DELAY_S = 60.0
-CONFIG_ERROR_CODE = 2          # what every node's main returns on a config error (node_support)
+CONFIG_ERROR_CODE = 2  # what every node's main returns on a config error (node_support)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _PR_SET_PDEATHSIG = 1
 
@@ -67,8 +68,9 @@ def _die_with_parent(parent_pid: int) -> Callable[[], None]:
 
     def preexec() -> None:
         prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-        if os.getppid() != parent_pid:    # the launcher died before prctl took effect
+        if os.getppid() != parent_pid:  # the launcher died before prctl took effect
             os._exit(128 + signal.SIGTERM)
+
     return preexec
 
 
@@ -82,14 +84,19 @@ def nodes_on_graph(env: dict[str, str], wanted: set[str], wait_s: float = 3.0) -
     import rclpy
     from rclpy.context import Context
     from rclpy.signals import SignalHandlerOptions
-    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE',
-                          env.get('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST'))
+
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', env.get('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST'))
     context = Context()
-    rclpy.init(args=[], context=context, domain_id=int(env.get('ROS_DOMAIN_ID') or 0),
-               signal_handler_options=SignalHandlerOptions.NO)   # Ctrl-C stays the launcher's
+    rclpy.init(
+        args=[],
+        context=context,
+        domain_id=int(env.get('ROS_DOMAIN_ID') or 0),
+        signal_handler_options=SignalHandlerOptions.NO,
+    )  # Ctrl-C stays the launcher's
     try:
-        probe = rclpy.create_node(f'launch_probe_{os.getpid()}', context=context,
-                                  enable_rosout=False, start_parameter_services=False)
+        probe = rclpy.create_node(
+            f'launch_probe_{os.getpid()}', context=context, enable_rosout=False, start_parameter_services=False
+        )
         try:
             start = time.monotonic()
             deadline = start + wait_s
@@ -124,14 +131,18 @@ class _TracebackFilter:
         if self.inside:
             if not line or line[0].isspace() or line.startswith(('During handling', 'The above exception')):
                 return True
-            self.inside = False      # the exception line ends the traceback
+            self.inside = False  # the exception line ends the traceback
             return True
         return line.strip() in ('KeyboardInterrupt', '^C') or line.startswith(_STOP_NOISE)
 
 
 # What rclpy prints about itself when a node is stopped mid-way (not the node's own words).
-_STOP_NOISE = ('Failed to publish log message to rosout', 'The following exception was never retrieved',
-               'Exception ignored in', 'Task was destroyed but it is pending')
+_STOP_NOISE = (
+    'Failed to publish log message to rosout',
+    'The following exception was never retrieved',
+    'Exception ignored in',
+    'Task was destroyed but it is pending',
+)
 
 
 @dataclass
@@ -144,7 +155,7 @@ class _Child:
     restart_at: float | None = None
     reader: threading.Thread | None = None
     exits: list[int] = field(default_factory=list)
-    quick_failures: int = 0      # consecutive runs shorter than QUICK_FAILURE_S (respawn back-off)
+    quick_failures: int = 0  # consecutive runs shorter than QUICK_FAILURE_S (respawn back-off)
     last_error: str = ''
     filter: _TracebackFilter = field(default_factory=_TracebackFilter)
 
@@ -155,9 +166,16 @@ _ERROR_LINE = re.compile(r'error|exception|refus|cannot|failed|no such|not found
 class Launcher:
     """Start, watch and stop the nodes of one launch description."""
 
-    def __init__(self, description: LaunchDescription, *, out: TextIO = sys.stdout,
-                 grace_s: float = 5.0, env: dict[str, str] | None = None,
-                 log_path: str | os.PathLike | None = None, graph_check_s: float = 3.0):
+    def __init__(
+        self,
+        description: LaunchDescription,
+        *,
+        out: TextIO = sys.stdout,
+        grace_s: float = 5.0,
+        env: dict[str, str] | None = None,
+        log_path: str | os.PathLike | None = None,
+        graph_check_s: float = 3.0,
+    ):
         self.out = out
         self.grace_s = grace_s
         self.graph_check_s = graph_check_s
@@ -168,11 +186,13 @@ class Launcher:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._stopping = False
-        self.refusal = ''        # why run() refused to start (exit 2), for a caller to show
+        self.refusal = ''  # why run() refused to start (exit 2), for a caller to show
         self.stop_signal: int | None = None
         self.hidden_tracebacks = 0
-        self.children = [_Child(node, find_executable(node.pkg, node.executable) + node.args
-                                + node.ros_arguments()) for node in description.nodes]
+        self.children = [
+            _Child(node, find_executable(node.pkg, node.executable) + node.args + node.ros_arguments())
+            for node in description.nodes
+        ]
         self.log_path = Path(log_path) if log_path else self._default_log_path()
         self._log: TextIO | None = None
 
@@ -201,7 +221,7 @@ class Launcher:
             in_traceback = child.filter.swallow(line)
             if line.strip() and (_ERROR_LINE.search(line) or (in_traceback and not child.filter.inside)):
                 child.last_error = line.strip()
-            hide = self._stopping and in_traceback and self._log is not None   # kept in the log
+            hide = self._stopping and in_traceback and self._log is not None  # kept in the log
             if hide:
                 self.hidden_tracebacks += 1
             self._write(prefix + line, screen=not hide)
@@ -213,9 +233,16 @@ class Launcher:
         child.last_error = ''
         child.filter = _TracebackFilter()
         child.process = subprocess.Popen(
-            child.command, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, errors='replace', start_new_session=True,
-            preexec_fn=_die_with_parent(os.getpid()))
+            child.command,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors='replace',
+            start_new_session=True,
+            preexec_fn=_die_with_parent(os.getpid()),
+        )
         child.started_at = time.monotonic()
         child.reader = threading.Thread(target=self._pump, args=(child,), daemon=True)
         child.reader.start()
@@ -239,8 +266,10 @@ class Launcher:
         taken = nodes_on_graph(self.env, wanted, self.graph_check_s)
         if taken:
             domain = self.env.get('ROS_DOMAIN_ID') or '0'
-            raise GraphConflict(f'refusing to start: {", ".join(sorted(taken))} already running on '
-                                f'ROS_DOMAIN_ID {domain} (another launch of this robot? stop it first)')
+            raise GraphConflict(
+                f'refusing to start: {", ".join(sorted(taken))} already running on '
+                f'ROS_DOMAIN_ID {domain} (another launch of this robot? stop it first)'
+            )
 
     def run(self, ready: Callable[['Launcher'], None] | None = None) -> int:
         """Check the graph, start every node and supervise until stopped; returns the exit code.
@@ -294,13 +323,11 @@ class Launcher:
             if child.reader is not None:
                 child.reader.join(timeout=1.0)
             code = exit_code_of(rc)
-            how = (f'was killed by {_signal_name(-rc)} (exit code {code})' if rc < 0
-                   else f'exited with code {code}')
+            how = f'was killed by {_signal_name(-rc)} (exit code {code})' if rc < 0 else f'exited with code {code}'
             name = child.node.fully_qualified_name
             if child.node.respawn and rc != CONFIG_ERROR_CODE:
                 child.quick_failures = child.quick_failures + 1 if now - child.started_at < QUICK_FAILURE_S else 0
-                delay = min(MAX_RESPAWN_DELAY_S,
-                            child.node.respawn_delay * 2 ** max(0, child.quick_failures - 1))
+                delay = min(MAX_RESPAWN_DELAY_S, child.node.respawn_delay * 2 ** max(0, child.quick_failures - 1))
                 why = f': {child.last_error}' if child.last_error else ''
                 self.say(f'{name} {how}{why}; restarting in {delay:.1f} s (respawn)')
                 child.restart_at = now + delay
@@ -308,7 +335,7 @@ class Launcher:
             at_start = ' at start' if now - child.started_at < 30.0 else ''
             why = f': {child.last_error}' if child.last_error else ''
             extra = ' (config error: not respawned)' if child.node.respawn else ''
-            self._stopping = True    # from here on, the other nodes' stop noise goes to the log only
+            self._stopping = True  # from here on, the other nodes' stop noise goes to the log only
             self.say(f'{name} {how}{at_start}{why}{extra}; stopping all nodes')
             return child
         return None
@@ -327,8 +354,7 @@ class Launcher:
             if not alive:
                 break
             if sig != signal.SIGTERM:
-                self.say(f'{", ".join(c.node.fully_qualified_name for c in alive)} still running; '
-                         f'sending {sig.name}')
+                self.say(f'{", ".join(c.node.fully_qualified_name for c in alive)} still running; sending {sig.name}')
             for child in alive:
                 try:
                     os.killpg(child.process.pid, sig)
@@ -341,13 +367,20 @@ class Launcher:
             if child.reader is not None:
                 child.reader.join(timeout=1.0)
         if self.hidden_tracebacks:
-            self.say(f'{self.hidden_tracebacks} line(s) of tracebacks and rclpy noise printed by nodes '
-                     f'while stopping are in {self.log_path}')
+            self.say(
+                f'{self.hidden_tracebacks} line(s) of tracebacks and rclpy noise printed by nodes '
+                f'while stopping are in {self.log_path}'
+            )
         self.say('all nodes stopped')
 
 
-def run_launch(description: LaunchDescription, *, grace_s: float = 5.0,
-               ready: Callable[[Launcher], None] | None = None, out: TextIO = sys.stdout) -> int:
+def run_launch(
+    description: LaunchDescription,
+    *,
+    grace_s: float = 5.0,
+    ready: Callable[[Launcher], None] | None = None,
+    out: TextIO = sys.stdout,
+) -> int:
     """Run a launch description in the foreground with Ctrl-C / SIGTERM / SIGHUP handling."""
     launcher = Launcher(description, grace_s=grace_s, out=out)
     previous = {sig: signal.signal(sig, launcher.request_stop) for sig in STOP_SIGNALS}

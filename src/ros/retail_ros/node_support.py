@@ -4,6 +4,7 @@ Nodes stay thin: they call `declare_params` with their ParamSpecs and get checke
 and `run_node` gives every console script the same start/stop behaviour (local-only discovery,
 one-line config errors, exit 0 on Ctrl-C / SIGTERM, lifecycle autostart).
 """
+
 from __future__ import annotations
 
 import gc
@@ -15,8 +16,7 @@ from typing import Any, Callable, Iterable
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType,
-                                SetParametersResult)
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType, SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
@@ -27,19 +27,39 @@ from retail_ros.executor import RobotExecutor
 from retail_ros.qos import latched
 from retail_common.live_store import LiveStore
 from retail_common.store import Store, StoreError
-from retail_ros.params import (ConfigError, Override, ParamSpec, load_params_file,
-                                   overrides_for, params_files_in_args, resolve)
+from retail_ros.params import (
+    ConfigError,
+    Override,
+    ParamSpec,
+    load_params_file,
+    overrides_for,
+    params_files_in_args,
+    resolve,
+)
 
-__all__ = ['ConfigError', 'ParamSpec', 'declare_params', 'run_node', 'diagnostic_status', 'use_robot_dds_profile',
-           'watch_store', 'live_store_for', 'DATA_UPDATES_QOS']
+__all__ = [
+    'ConfigError',
+    'ParamSpec',
+    'declare_params',
+    'run_node',
+    'diagnostic_status',
+    'use_robot_dds_profile',
+    'watch_store',
+    'live_store_for',
+    'DATA_UPDATES_QOS',
+]
 
 _TYPES = {
-    'bool': ParameterType.PARAMETER_BOOL, 'int': ParameterType.PARAMETER_INTEGER,
-    'float': ParameterType.PARAMETER_DOUBLE, 'str': ParameterType.PARAMETER_STRING,
-    'bool_list': ParameterType.PARAMETER_BOOL_ARRAY, 'int_list': ParameterType.PARAMETER_INTEGER_ARRAY,
-    'float_list': ParameterType.PARAMETER_DOUBLE_ARRAY, 'str_list': ParameterType.PARAMETER_STRING_ARRAY,
+    'bool': ParameterType.PARAMETER_BOOL,
+    'int': ParameterType.PARAMETER_INTEGER,
+    'float': ParameterType.PARAMETER_DOUBLE,
+    'str': ParameterType.PARAMETER_STRING,
+    'bool_list': ParameterType.PARAMETER_BOOL_ARRAY,
+    'int_list': ParameterType.PARAMETER_INTEGER_ARRAY,
+    'float_list': ParameterType.PARAMETER_DOUBLE_ARRAY,
+    'str_list': ParameterType.PARAMETER_STRING_ARRAY,
 }
-_INT64 = 2 ** 63 - 1
+_INT64 = 2**63 - 1
 SET_PARAMETERS = 'set_parameters'
 # /sync/data_updates is latched: a node that starts after an update still hears which data is current.
 DATA_UPDATES_QOS = latched(10)
@@ -58,8 +78,9 @@ def _limits_text(spec: ParamSpec) -> str:
 
 
 def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
-    descriptor = ParameterDescriptor(name=spec.name, type=_TYPES[spec.type],
-                                     description=spec.description, read_only=spec.read_only)
+    descriptor = ParameterDescriptor(
+        name=spec.name, type=_TYPES[spec.type], description=spec.description, read_only=spec.read_only
+    )
     if not spec.read_only:
         # Changeable live: the spec itself checks type and range (declare_params), so a refused
         # value gets the same reason as in a params file rather than rclpy's own wording.
@@ -69,20 +90,29 @@ def _descriptor(spec: ParamSpec) -> ParameterDescriptor:
         return descriptor
     if spec.min is not None or spec.max is not None:
         if spec.type in ('int', 'int_list'):
-            descriptor.integer_range = [IntegerRange(
-                from_value=int(spec.min if spec.min is not None else -_INT64),
-                to_value=int(spec.max if spec.max is not None else _INT64), step=0)]
+            descriptor.integer_range = [
+                IntegerRange(
+                    from_value=int(spec.min if spec.min is not None else -_INT64),
+                    to_value=int(spec.max if spec.max is not None else _INT64),
+                    step=0,
+                )
+            ]
         elif spec.type in ('float', 'float_list'):
-            descriptor.floating_point_range = [FloatingPointRange(
-                from_value=float(spec.min if spec.min is not None else -sys.float_info.max),
-                to_value=float(spec.max if spec.max is not None else sys.float_info.max), step=0.0)]
+            descriptor.floating_point_range = [
+                FloatingPointRange(
+                    from_value=float(spec.min if spec.min is not None else -sys.float_info.max),
+                    to_value=float(spec.max if spec.max is not None else sys.float_info.max),
+                    step=0.0,
+                )
+            ]
     if spec.choices is not None:
         descriptor.additional_constraints = 'one of: ' + ', '.join(map(str, spec.choices))
     return descriptor
 
 
-def declare_params(node: Node, specs: Iterable[ParamSpec],
-                   on_change: Callable[[str, Any], None] | None = None) -> SimpleNamespace:
+def declare_params(
+    node: Node, specs: Iterable[ParamSpec], on_change: Callable[[str, Any], None] | None = None
+) -> SimpleNamespace:
     """Declare `specs` on `node` and return their validated values as attributes.
 
     Raises ConfigError naming the params file, the node and the key when a file or `-p` gives an
@@ -110,8 +140,13 @@ def declare_params(node: Node, specs: Iterable[ParamSpec],
     return namespace
 
 
-def _watch_live_params(node: Node, fqn: str, live: dict[str, ParamSpec], namespace: SimpleNamespace,
-                       on_change: Callable[[str, Any], None] | None) -> None:
+def _watch_live_params(
+    node: Node,
+    fqn: str,
+    live: dict[str, ParamSpec],
+    namespace: SimpleNamespace,
+    on_change: Callable[[str, Any], None] | None,
+) -> None:
     def widen(parameters: list[Parameter]) -> list[Parameter]:
         # A float parameter given a whole number (`ros2 param set ... max_vx 1`) is that float,
         # as in a params file.
@@ -131,8 +166,9 @@ def _watch_live_params(node: Node, fqn: str, live: dict[str, ParamSpec], namespa
             try:
                 spec.coerce(param.value)
             except ValueError as exc:
-                return SetParametersResult(successful=False,
-                                           reason=f'{SET_PARAMETERS}: node {fqn}: key {spec.name!r}: {exc}')
+                return SetParametersResult(
+                    successful=False, reason=f'{SET_PARAMETERS}: node {fqn}: key {spec.name!r}: {exc}'
+                )
         return SetParametersResult(successful=True)
 
     def apply(parameters: list[Parameter]) -> None:
@@ -154,8 +190,7 @@ def _watch_live_params(node: Node, fqn: str, live: dict[str, ParamSpec], namespa
     node.add_post_set_parameters_callback(apply)
 
 
-def watch_store(node: Node, live_store: LiveStore,
-                on_swap: Callable[[Store], None] | None = None, callback_group=None):
+def watch_store(node: Node, live_store: LiveStore, on_swap: Callable[[Store], None] | None = None, callback_group=None):
     """Reload `live_store` whenever the sync agent reports new data on `/sync/data_updates`
     (retail_interfaces/DataUpdate, transient local) and call `on_swap(store)` when the store in
     use changed. A store that fails to load leaves the previous one in use (error logged).
@@ -169,20 +204,22 @@ def watch_store(node: Node, live_store: LiveStore,
             return
         store = live_store.current()
         if store.version != before:
-            node.get_logger().info(f'store reloaded: {len(store.catalog)} products, {len(store.zones)} zones, '
-                                   f'{len(store.appointments)} appointments (version {store.version})')
+            node.get_logger().info(
+                f'store reloaded: {len(store.catalog)} products, {len(store.zones)} zones, '
+                f'{len(store.appointments)} appointments (version {store.version})'
+            )
             if on_swap is not None:
                 on_swap(store)
 
-    return node.create_subscription(DataUpdate, names.DATA_UPDATES, on_update, DATA_UPDATES_QOS,
-                                    callback_group=callback_group)
+    return node.create_subscription(
+        DataUpdate, names.DATA_UPDATES, on_update, DATA_UPDATES_QOS, callback_group=callback_group
+    )
 
 
 def live_store_for(node: Node, store_dir: str, data_dir: str) -> LiveStore:
     """A LiveStore logging to `node`; ConfigError (one line naming the node) when it cannot load."""
     try:
-        return LiveStore(store_dir, data_dir or None, log=node.get_logger().error,
-                         warn=node.get_logger().warning)
+        return LiveStore(store_dir, data_dir or None, log=node.get_logger().error, warn=node.get_logger().warning)
     except StoreError as exc:
         raise ConfigError(f'{node.get_fully_qualified_name()}: {exc}') from None
 
@@ -193,10 +230,11 @@ def use_robot_dds_profile() -> None:
     if os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE'):
         return
     from retail_ros.packages import find_package_share
-    candidates = [Path(__file__).resolve().parents[3] / 'config' / 'fastdds.xml']   # a source checkout
+
+    candidates = [Path(__file__).resolve().parents[3] / 'config' / 'fastdds.xml']  # a source checkout
     try:
         candidates.append(Path(find_package_share('retail_bringup')) / 'config' / 'fastdds.xml')
-    except Exception:                       # not installed as a ROS package: the checkout's file only
+    except Exception:  # not installed as a ROS package: the checkout's file only
         pass
     for candidate in candidates:
         if candidate.is_file():
@@ -210,13 +248,19 @@ def check_params_files(args: Iterable[str]) -> None:
         load_params_file(path)
 
 
-def diagnostic_status(name: str, level: int | bytes, message: str,
-                      values: dict[str, Any] | None = None, hardware_id: str = '') -> DiagnosticStatus:
+def diagnostic_status(
+    name: str, level: int | bytes, message: str, values: dict[str, Any] | None = None, hardware_id: str = ''
+) -> DiagnosticStatus:
     """A diagnostic_msgs/DiagnosticStatus; `level` is DiagnosticStatus.OK/WARN/ERROR/STALE."""
     if isinstance(level, int):
         level = bytes([level])
-    return DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id,
-                            values=[KeyValue(key=str(k), value=str(v)) for k, v in (values or {}).items()])
+    return DiagnosticStatus(
+        level=level,
+        name=name,
+        message=message,
+        hardware_id=hardware_id,
+        values=[KeyValue(key=str(k), value=str(v)) for k, v in (values or {}).items()],
+    )
 
 
 def _autostart(node: Node) -> None:
@@ -226,8 +270,9 @@ def _autostart(node: Node) -> None:
         return
     for step in (node.trigger_configure, node.trigger_activate):
         if step() != TransitionCallbackReturn.SUCCESS:
-            node.get_logger().error(f'{step.__name__.removeprefix("trigger_")} failed; '
-                                    'staying inactive until asked again')
+            node.get_logger().error(
+                f'{step.__name__.removeprefix("trigger_")} failed; staying inactive until asked again'
+            )
             return
 
 
@@ -271,6 +316,8 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> int:
 
 def main_for(factory: Callable[[], Node]) -> Callable[[], None]:
     """`main = main_for(MyNode)` gives a console-script entry point."""
+
     def main() -> None:
         sys.exit(run_node(factory))
+
     return main

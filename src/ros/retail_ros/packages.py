@@ -4,6 +4,7 @@ Works the same on a robot with a full ROS 2 install (colcon's `install/` prefixe
 AMENT_PREFIX_PATH, executables in `lib/<package>/`) and in the pip environment (the venv is the
 prefix; console scripts are in the venv's `bin/`, found through the package's entry points).
 """
+
 from __future__ import annotations
 
 import os

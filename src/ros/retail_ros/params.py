@@ -4,6 +4,7 @@ A store technician edits YAML params files by hand. A typo must stop the node at
 line naming the file, the node and the key, instead of being silently ignored (rclpy ignores
 unknown keys) or surfacing later as odd behaviour. Pure: no rclpy import.
 """
+
 from __future__ import annotations
 
 import math
@@ -120,15 +121,16 @@ def _describe(value: Any) -> str:
 
 # --- params files -----------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Override:
     """A value given to a node by a params file or by `-p name:=value`."""
 
     name: str
     value: Any
-    source: str          # params file path, or COMMAND_LINE
-    wildcard: bool       # given through a wildcard section such as `/**`
-    text: str | None = None   # `-p` only: the value as written (a text parameter keeps "0" as "0")
+    source: str  # params file path, or COMMAND_LINE
+    wildcard: bool  # given through a wildcard section such as `/**`
+    text: str | None = None  # `-p` only: the value as written (a text parameter keeps "0" as "0")
 
 
 # rcl_yaml_param_parser's typing of plain (unquoted) scalars: YAML 1.1-style booleans, C strtol
@@ -142,7 +144,7 @@ _RCL_YAML_FLOATS = {'.nan': math.nan, '.NaN': math.nan, '.NAN': math.nan}
 for _sign, _factor in (('', 1.0), ('+', 1.0), ('-', -1.0)):
     for _text in ('.inf', '.Inf', '.INF'):
         _RCL_YAML_FLOATS[_sign + _text] = _factor * math.inf
-_INT64 = 2 ** 63
+_INT64 = 2**63
 _NAME_TOKEN = re.compile(r'[A-Za-z_*][A-Za-z0-9_*]*\Z')
 PARAMS_KEY = 'ros__parameters'
 
@@ -160,7 +162,7 @@ def rcl_scalar(text: str, quoted: bool) -> Any:
         sign, digits = match.groups()
         base = 16 if digits[:2] in ('0x', '0X') else 8 if len(digits) > 1 and digits[0] == '0' else 10
         value = int(sign + digits, base)
-        if -_INT64 <= value < _INT64:          # strtol overflows (ERANGE): then it is read as a double
+        if -_INT64 <= value < _INT64:  # strtol overflows (ERANGE): then it is read as a double
             return value
     if text in _RCL_YAML_FLOATS:
         return _RCL_YAML_FLOATS[text]
@@ -203,12 +205,17 @@ class _ParamsReader:
                 self.fail(key_node, f'empty node name {key!r}')
             for token in key.strip('/').split('/'):
                 if key != '/' and not _NAME_TOKEN.match(token):
-                    self.fail(key_node, f'{key!r} is not a valid node name or namespace (letters, digits, '
-                                        '_ and wildcards *, ** between slashes; not starting with a digit)')
+                    self.fail(
+                        key_node,
+                        f'{key!r} is not a valid node name or namespace (letters, digits, '
+                        '_ and wildcards *, ** between slashes; not starting with a digit)',
+                    )
             if not isinstance(value, yaml.MappingNode):
                 if prefix:
-                    self.fail(key_node, f'section {prefix!r} has no {PARAMS_KEY} mapping ({key!r} must be '
-                                        f'under {PARAMS_KEY}:)')
+                    self.fail(
+                        key_node,
+                        f'section {prefix!r} has no {PARAMS_KEY} mapping ({key!r} must be under {PARAMS_KEY}:)',
+                    )
                 self.fail(key_node, f'section {name!r} has no {PARAMS_KEY} mapping')
             if len(prefix.split('/')) > 64:
                 self.fail(key_node, 'node names nested too deeply')
@@ -238,14 +245,27 @@ class _ParamsReader:
         items = []
         for item in value.value:
             if not isinstance(item, yaml.ScalarNode):
-                self.fail(item, f'node {node}: key {name!r}: a list holds plain values only '
-                                '(no nested lists or mappings)')
+                self.fail(
+                    item, f'node {node}: key {name!r}: a list holds plain values only (no nested lists or mappings)'
+                )
             items.append(self.scalar(item, node, name))
-        kinds = {('float' if isinstance(v, float) else 'bool' if isinstance(v, bool) else
-                  'int' if isinstance(v, int) else 'text') for v in items}
+        kinds = {
+            (
+                'float'
+                if isinstance(v, float)
+                else 'bool'
+                if isinstance(v, bool)
+                else 'int'
+                if isinstance(v, int)
+                else 'text'
+            )
+            for v in items
+        }
         if len(kinds) > 1:
-            self.fail(value, f'node {node}: key {name!r}: all items of a list must have one type, '
-                             f'got {", ".join(sorted(kinds))}')
+            self.fail(
+                value,
+                f'node {node}: key {name!r}: all items of a list must have one type, got {", ".join(sorted(kinds))}',
+            )
         return items
 
 
@@ -258,9 +278,10 @@ def _decode(path: Path, data: bytes) -> str:
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b'\n') + 1
-        raise ConfigError(f'params file {path} line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); '
-                          'save the file as UTF-8') from None
+        line = data[: exc.start].count(b'\n') + 1
+        raise ConfigError(
+            f'params file {path} line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8'
+        ) from None
 
 
 def load_params_file(path: str | Path) -> dict[str, dict[str, Any]]:
@@ -286,7 +307,7 @@ def load_params_file(path: str | Path) -> dict[str, dict[str, Any]]:
         mark = getattr(exc, 'problem_mark', None)
         where = f' line {mark.line + 1}' if mark is not None else ''
         if isinstance(exc, yaml.reader.ReaderError):
-            where = f' line {text[:exc.position].count(chr(10)) + 1}'
+            where = f' line {text[: exc.position].count(chr(10)) + 1}'
             problem = f'character {exc.character!r} is not allowed in YAML'
         else:
             problem = getattr(exc, 'problem', None) or 'invalid YAML'
@@ -371,16 +392,17 @@ def _is_builtin(name: str) -> bool:
     return name in BUILTIN_PARAMETERS or name.startswith(BUILTIN_PREFIXES)
 
 
-def resolve(fully_qualified_name: str, specs: Iterable[ParamSpec],
-            overrides: dict[str, Override]) -> dict[str, Any]:
+def resolve(fully_qualified_name: str, specs: Iterable[ParamSpec], overrides: dict[str, Override]) -> dict[str, Any]:
     """Validated values of every declared parameter; ConfigError on the first problem."""
     specs = list(specs)
     declared = {s.name for s in specs}
     for name, given in overrides.items():
         if name not in declared and not given.wildcard and not _is_builtin(name):
             hint = _closest(name, declared)
-            raise ConfigError(f'{given.source}: node {fully_qualified_name}: unknown key {name!r}'
-                              + (f' (did you mean {hint!r}?)' if hint else ''))
+            raise ConfigError(
+                f'{given.source}: node {fully_qualified_name}: unknown key {name!r}'
+                + (f' (did you mean {hint!r}?)' if hint else '')
+            )
     values: dict[str, Any] = {}
     for spec in specs:
         given = overrides.get(spec.name)
@@ -389,16 +411,16 @@ def resolve(fully_qualified_name: str, specs: Iterable[ParamSpec],
             continue
         value = given.value
         if spec.type == 'str' and given.text is not None and isinstance(value, (bool, int, float)):
-            value = given.text     # a launch argument `camera_device:=0` means the text "0"
+            value = given.text  # a launch argument `camera_device:=0` means the text "0"
         try:
             values[spec.name] = spec.coerce(value)
         except ValueError as exc:
-            raise ConfigError(
-                f'{given.source}: node {fully_qualified_name}: key {spec.name!r}: {exc}') from None
+            raise ConfigError(f'{given.source}: node {fully_qualified_name}: key {spec.name!r}: {exc}') from None
     return values
 
 
 def _closest(name: str, candidates: Iterable[str]) -> str | None:
     import difflib
+
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.7)
     return matches[0] if matches else None

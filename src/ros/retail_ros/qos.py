@@ -5,6 +5,7 @@ must ask for the same durability to receive them (the rmw's request-offered matc
 subscriber gets no history; a transient-local subscriber and a volatile publisher are incompatible
 and never connect). Defined once here (tests/layout checks it).
 """
+
 from __future__ import annotations
 
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy

@@ -6,6 +6,7 @@ read one transform out of `/tf` (no tf2_ros buffer: the nodes need two planar tr
 QoS as tf2_ros uses it: `/tf` reliable, depth 100; `/tf_static` reliable, transient local, depth 1
 per publisher (all static transforms of a node go in one message).
 """
+
 from __future__ import annotations
 
 import math
@@ -52,16 +53,25 @@ class StaticMount:
     within `timeout_s`. One log line says which is used. `value` is None until then (a node does
     not use the sensor meanwhile); `on_decided(value)` is called once."""
 
-    def __init__(self, node, parent: str, child: str, fallback: tuple[float, float, float], param: str,
-                 timeout_s: float = 2.0, on_decided: Callable[[tuple[float, float, float]], None] | None = None,
-                 callback_group=None) -> None:
+    def __init__(
+        self,
+        node,
+        parent: str,
+        child: str,
+        fallback: tuple[float, float, float],
+        param: str,
+        timeout_s: float = 2.0,
+        on_decided: Callable[[tuple[float, float, float]], None] | None = None,
+        callback_group=None,
+    ) -> None:
         self.node, self.parent, self.child = node, parent, child
         self.fallback, self.param, self.timeout_s = fallback, param, timeout_s
         self.on_decided = on_decided
         self.value: tuple[float, float, float] | None = None
         self.source = ''
-        self._sub = node.create_subscription(TFMessage, names.TF_STATIC, self._on_static, TF_STATIC_QOS,
-                                             callback_group=callback_group)
+        self._sub = node.create_subscription(
+            TFMessage, names.TF_STATIC, self._on_static, TF_STATIC_QOS, callback_group=callback_group
+        )
         self._timer = node.create_timer(timeout_s, self._on_timeout, callback_group=callback_group)
 
     def _on_static(self, msg: TFMessage) -> None:
@@ -73,13 +83,16 @@ class StaticMount:
 
     def _on_timeout(self) -> None:
         if self.value is None:
-            self._decide(self.fallback, f'parameter {self.param} (no {self.parent} -> {self.child} on /tf_static '
-                                        f'within {self.timeout_s:g} s)')
+            self._decide(
+                self.fallback,
+                f'parameter {self.param} (no {self.parent} -> {self.child} on /tf_static within {self.timeout_s:g} s)',
+            )
 
     def _decide(self, value: tuple[float, float, float], source: str) -> None:
         self.value, self.source = value, source
         self.node.destroy_timer(self._timer)
-        self.node.get_logger().info(f'{self.child} mount: {source}: x {value[0]:.3f} m, y {value[1]:.3f} m, '
-                                    f'yaw {value[2]:.3f} rad')
+        self.node.get_logger().info(
+            f'{self.child} mount: {source}: x {value[0]:.3f} m, y {value[1]:.3f} m, yaw {value[2]:.3f} rad'
+        )
         if self.on_decided is not None:
             self.on_decided(value)

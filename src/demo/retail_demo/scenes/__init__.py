@@ -3,6 +3,7 @@
 A scene is `play(robot, seen)`: it drives the day through the `StoreClient` façade and notes what it
 saw in `seen` (checks.Observations); the expectations are measured from those notes at the end.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -15,6 +16,12 @@ Scene = Callable[[StoreClient, Observations], None]
 
 # demo_scenario.SCENES names them and their expectations; this is the script of each.
 PLAYS: dict[str, Scene] = {
-    'vip': vip.play, 'member': member.play, 'vip2': vip2.play, 'camera': camera.play,
-    'shopper': shopper.play, 'leaver': leaver.play, 'tour': tour.play, 'outage': outage.play,
+    'vip': vip.play,
+    'member': member.play,
+    'vip2': vip2.play,
+    'camera': camera.play,
+    'shopper': shopper.play,
+    'leaver': leaver.play,
+    'tour': tour.play,
+    'outage': outage.play,
 }

@@ -1,10 +1,11 @@
 """The camera delivers broken frames: the robot reports it on /diagnostics and recovers."""
+
 from __future__ import annotations
 
 from retail_demo.checks import Observations
 from retail_demo.robot_client import StoreClient
 
-ERROR = 2          # diagnostic_msgs/DiagnosticStatus ERROR; OK is 0
+ERROR = 2  # diagnostic_msgs/DiagnosticStatus ERROR; OK is 0
 
 
 def play(robot: StoreClient, seen: Observations) -> None:

@@ -1,4 +1,5 @@
 """A customer asks about TVs and walks away mid-conversation: the robot ends the session."""
+
 from __future__ import annotations
 
 from retail_demo import demo_scenario as story

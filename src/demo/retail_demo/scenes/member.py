@@ -1,6 +1,7 @@
 """A member is greeted by name, asks for phones, narrows them down (a brand, then cheaper), accepts
 and is guided to their zone; on the way the robot bumps a display stand, stops, apologises, is reset
 by staff, and the member asks again to be taken there."""
+
 from __future__ import annotations
 
 from retail_demo import demo_scenario as story
@@ -59,8 +60,7 @@ def recommend(robot: StoreClient, seen: Observations, track: int, store) -> list
     skus = recommended.get('skus') or []
     products = [store.catalog.by_sku.get(sku) for sku in skus]
     reasons = [(item.get('sku'), item.get('reason_zh', '')) for item in recommended.get('products') or []]
-    seen.note('member_recommended', skus=skus, products=products, reasons=reasons,
-              reply=reply.text if reply else None)
+    seen.note('member_recommended', skus=skus, products=products, reasons=reasons, reply=reply.text if reply else None)
     return products
 
 
@@ -75,8 +75,7 @@ def bump(robot: StoreClient, seen: Observations, mark: Mark, moving: bool) -> No
     robot.screenshot('console_bumper_stop', page='console', until_text=('#safety', 'STOPPED'))
     sorry = robot.reply_saying(mark, 15, ('抱歉', 'sorry'), what='apology')
     robot.press_bumper(0)
-    robot.safety_since(mark, 10, 'bumper released',
-                       lambda s: not (s.bumper_left or s.bumper_centre or s.bumper_right))
+    robot.safety_since(mark, 10, 'bumper released', lambda s: not (s.bumper_left or s.bumper_centre or s.bumper_right))
     robot.tell('staff', 'clears the way and presses reset')
     mark = robot.mark()
     message = robot.press_reset(20)

@@ -1,5 +1,6 @@
 """The store's internet goes down while a shopper talks, the sync agent is killed and restarted,
 the internet comes back and the outbox drains to the platform."""
+
 from __future__ import annotations
 
 from retail_demo import demo_scenario as story

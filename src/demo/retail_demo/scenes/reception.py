@@ -1,5 +1,6 @@
 """Receiving a VIP with an appointment (the vip and vip2 scenes): recognised, greeted with the
 purpose, checked in, staff paged, escorted to the meeting point. Notes `<key>_...` expectations."""
+
 from __future__ import annotations
 
 from retail_demo import demo_scenario as story
@@ -7,13 +8,24 @@ from retail_demo.checks import Observations
 from retail_demo.robot_client import StoreClient
 
 
-def receive(robot: StoreClient, seen: Observations, key: str, vip: story.Customer, purpose: str,
-            staff_name: str, meeting_point: str, retry: str) -> None:
+def receive(
+    robot: StoreClient,
+    seen: Observations,
+    key: str,
+    vip: story.Customer,
+    purpose: str,
+    staff_name: str,
+    meeting_point: str,
+    retry: str,
+) -> None:
     mark = robot.mark()
     track, event = robot.enter(vip, 45)
     if key == 'vip':
-        seen.note('vip_identified', customer_id=vip.customer_id,
-                  seen=(event.customer_id, event.vip, event.display_name) if event is not None else None)
+        seen.note(
+            'vip_identified',
+            customer_id=vip.customer_id,
+            seen=(event.customer_id, event.vip, event.display_name) if event is not None else None,
+        )
     greet = robot.greeting(mark, track, vip.name)
     seen.note(f'{key}_greeted', greeting=greet.text if greet else None, name=vip.name, purpose=purpose)
     if greet is None:

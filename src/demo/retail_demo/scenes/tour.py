@@ -1,4 +1,5 @@
 """A shopper asks for a tour, hears the first stop, asks for the next one, then ends it."""
+
 from __future__ import annotations
 
 from retail_demo import demo_scenario as story
@@ -28,8 +29,9 @@ def play(robot: StoreClient, seen: Observations) -> None:
     first = stops[0]
     narration = first.narration_zh[:12] or store.zone_name(first.zone, 'zh')
     said = robot.reply_saying(mark, 150, (narration,), track=track, what=f'the narration of {first.zone}')
-    seen.note('tour_narrated', said=said.text if said else None, zone=first.zone,
-              arrived=robot.arrived(first.zone, mark))
+    seen.note(
+        'tour_narrated', said=said.text if said else None, zone=first.zone, arrived=robot.arrived(first.zone, mark)
+    )
 
     mark = robot.mark()
     robot.say(TOURIST, story.TOUR_NEXT, track)
@@ -41,7 +43,11 @@ def play(robot: StoreClient, seen: Observations) -> None:
     mark = robot.mark()
     robot.say(TOURIST, story.TOUR_STOP, track)
     ended = robot.event(mark, 'tour', 15, lambda d: d.get('status') == 'stopped')
-    cancelled = robot.event(mark, 'guide', 30, lambda d: d.get('mission') == 'tour'
-                            and d.get('status') == 'ended' and d.get('reason') == 'cancelled')
+    cancelled = robot.event(
+        mark,
+        'guide',
+        30,
+        lambda d: d.get('mission') == 'tour' and d.get('status') == 'ended' and d.get('reason') == 'cancelled',
+    )
     seen.note('tour_ended', ended=ended, cancelled=cancelled)
     robot.leave(track)

@@ -1,4 +1,5 @@
 """The VIP of today's appointment (booked before opening) is received and escorted to the lounge."""
+
 from __future__ import annotations
 
 from retail_demo import demo_scenario as story
