@@ -17,7 +17,7 @@ def register(subparsers) -> None:
     p.add_argument('--store', metavar='DIR', default='',
                    help="store folder whose catalogue words are given as hints (default: none)")
     p.add_argument('--json', action='store_true', help='one JSON line per file')
-    p.add_argument('files', nargs='+', metavar='FILE.wav')
+    p.add_argument('files', nargs='+', metavar='FILE.wav', help='WAV files to transcribe (PCM or float, any rate and channel count)')
     p.set_defaults(func=_asr)
 
 
