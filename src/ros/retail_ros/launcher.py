@@ -105,9 +105,9 @@ def nodes_on_graph(env: dict[str, str], wanted: set[str], wait_s: float = 3.0) -
                 names = {(ns.rstrip('/') + '/' + name) for name, ns in probe.get_node_names_and_namespaces()}
                 seen = wanted & names
                 if seen - found:
-                    # Something is there: wait until no new name has shown up for 2 s (a loaded
-                    # machine discovers the other processes' nodes one by one), within a bound.
-                    deadline = min(time.monotonic() + 2.0, start + wait_s + 10.0)
+                    # Something is there: look for the whole window and until no new name has shown
+                    # up for 2 s (DDS discovers the other processes' nodes one by one), within a bound.
+                    deadline = max(deadline, min(time.monotonic() + 2.0, start + wait_s + 10.0))
                 found |= seen
                 time.sleep(0.1)
             return found
