@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 
 @pytest.mark.parametrize('broken', [
-    "zones:\n  phones: {kind: product, name_zh: 手机区, name_en: Phones, pose: [1, 2, 0]}\n",    # no categories
+    "zones:\n  phones: {kind: product, name_zh: 手机区, name_en: Phones, pose: [1, 2]}\n",       # pose without theta
     "zones:\n  phones: {kind: product\n",                                                       # not YAML
 ])
 def test_every_node_reports_a_broken_zones_file_with_the_same_line(ros_env, ros_context, spin, processes,
