@@ -78,7 +78,7 @@ class GraphConflict(Exception):
     """Nodes of the launch already run on the ROS graph of this domain."""
 
 
-def nodes_on_graph(env: dict[str, str], wanted: set[str], wait_s: float = 3.0) -> set[str]:
+def nodes_on_graph(env: dict[str, str], wanted: set[str], wait_s: float = 5.0) -> set[str]:
     """Names among `wanted` (fully qualified) that some process already runs on the domain of
     `env` (ROS_DOMAIN_ID), after up to `wait_s` of discovery."""
     import rclpy
@@ -174,7 +174,7 @@ class Launcher:
         grace_s: float = 5.0,
         env: dict[str, str] | None = None,
         log_path: str | os.PathLike | None = None,
-        graph_check_s: float = 3.0,
+        graph_check_s: float = 5.0,
     ):
         self.out = out
         self.grace_s = grace_s
