@@ -69,22 +69,29 @@ def _store(tmp_path: Path) -> Path:
     return store
 
 
-@pytest.mark.parametrize('words', ['跳过下一站', 'skip the next stop'])
-def test_a_skipped_stop_is_not_driven_to_and_the_robot_heads_to_the_next(ros_context, spin, tmp_path, words):
+def _robot(ros_context, spin, tmp_path: Path, *extra: Parameter):
+    """The real guide (against a kinematic base) and the real manager on the demo store with the
+    three-stop tour, a greeted customer in front of them."""
     store_dir = _store(tmp_path)
     base = KinematicBase(context=ros_context)
     guide = GuideNode(context=ros_context, namespace='navigation', parameter_overrides=[
-        Parameter('store_dir', value=str(store_dir)), Parameter('max_vx', value=0.8),
-        Parameter('tour_dwell_s', value=2.0), Parameter('localization', value=False),
-        Parameter('cmd_vel_topic', value='/cmd_vel'), Parameter('scan_topic', value='')])
+        Parameter('store_dir', value=str(store_dir)), Parameter('max_vx', value=0.8), *extra,
+        Parameter('localization', value=False), Parameter('cmd_vel_topic', value='/cmd_vel'),
+        Parameter('scan_topic', value='')])
     manager = ManagerNode(context=ros_context, parameter_overrides=[Parameter('store_dir', value=str(store_dir))])
     customer = Customer(context=ros_context)
     spin(base, guide, manager, customer)
-    wait_for(lambda: guide._pose is not None and manager.tour_client.server_is_ready()
-             and manager.skip_client.service_is_ready() and customer.count_subscribers('/dialogue/utterances'),
-             30, 'the robot ready')
+    wait_for(lambda: guide._pose is not None and manager.guide_client.server_is_ready()
+             and manager.tour_client.server_is_ready() and manager.skip_client.service_is_ready()
+             and customer.count_subscribers('/dialogue/utterances'), 30, 'the robot ready')
     customer.customers.publish(CustomerEvent(kind=CustomerEvent.APPEARED, track_id=TRACK))
     wait_for(customer.texts, 10, 'the greeting')
+    return base, guide, manager, customer
+
+
+@pytest.mark.parametrize('words', ['跳过下一站', 'skip the next stop'])
+def test_a_skipped_stop_is_not_driven_to_and_the_robot_heads_to_the_next(ros_context, spin, tmp_path, words):
+    base, guide, manager, customer = _robot(ros_context, spin, tmp_path, Parameter('tour_dwell_s', value=2.0))
     english = words.startswith('skip')
     pick = 1 if english else 0
     customer.say('show me around' if english else '带我参观一下')
@@ -99,19 +106,7 @@ def test_a_skipped_stop_is_not_driven_to_and_the_robot_heads_to_the_next(ros_con
 
 
 def test_a_new_destination_while_guiding_replaces_the_goal_and_only_it_is_announced(ros_context, spin, tmp_path):
-    store_dir = _store(tmp_path)
-    base = KinematicBase(context=ros_context)
-    guide = GuideNode(context=ros_context, namespace='navigation', parameter_overrides=[
-        Parameter('store_dir', value=str(store_dir)), Parameter('max_vx', value=0.8),
-        Parameter('localization', value=False), Parameter('cmd_vel_topic', value='/cmd_vel'),
-        Parameter('scan_topic', value='')])
-    manager = ManagerNode(context=ros_context, parameter_overrides=[Parameter('store_dir', value=str(store_dir))])
-    customer = Customer(context=ros_context)
-    spin(base, guide, manager, customer)
-    wait_for(lambda: guide._pose is not None and manager.guide_client.server_is_ready()
-             and customer.count_subscribers('/dialogue/utterances'), 30, 'the robot ready')
-    customer.customers.publish(CustomerEvent(kind=CustomerEvent.APPEARED, track_id=TRACK))
-    wait_for(customer.texts, 10, 'the greeting')
+    base, guide, manager, customer = _robot(ros_context, spin, tmp_path)
     customer.say('带我去出口')
     wait_for(lambda: base.vx > 0.1, 20, 'the robot driving to the exit')
     customer.say('算了，带我去服务台')
@@ -127,19 +122,7 @@ def test_a_new_destination_while_guiding_replaces_the_goal_and_only_it_is_announ
 def test_the_same_destination_asked_again_while_guiding_is_still_announced(ros_context, spin, tmp_path):
     """The first goal is cancelled and replaced; its 'cancelled' result (same zone) must not end
     the new goal's conversation, so the arrival of the new goal is said."""
-    store_dir = _store(tmp_path)
-    base = KinematicBase(context=ros_context)
-    guide = GuideNode(context=ros_context, namespace='navigation', parameter_overrides=[
-        Parameter('store_dir', value=str(store_dir)), Parameter('max_vx', value=0.8),
-        Parameter('localization', value=False), Parameter('cmd_vel_topic', value='/cmd_vel'),
-        Parameter('scan_topic', value='')])
-    manager = ManagerNode(context=ros_context, parameter_overrides=[Parameter('store_dir', value=str(store_dir))])
-    customer = Customer(context=ros_context)
-    spin(base, guide, manager, customer)
-    wait_for(lambda: guide._pose is not None and manager.guide_client.server_is_ready()
-             and customer.count_subscribers('/dialogue/utterances'), 30, 'the robot ready')
-    customer.customers.publish(CustomerEvent(kind=CustomerEvent.APPEARED, track_id=TRACK))
-    wait_for(customer.texts, 10, 'the greeting')
+    base, guide, manager, customer = _robot(ros_context, spin, tmp_path)
     customer.say('带我去服务台')
     wait_for(lambda: base.vx > 0.1, 20, 'the robot driving to the service desk')
     customer.say('带我去服务台')
