@@ -6,15 +6,21 @@
 // written as base64.
 //
 //     node docs/foxglove_client/snapshot.mjs PORT SECONDS OUT.json
-import { FoxgloveClient } from "@foxglove/ws-protocol";
-import { parse } from "@foxglove/rosmsg";
-import { MessageReader } from "@foxglove/rosmsg2-serialization";
+import wsProtocol from "@foxglove/ws-protocol";
+import rosmsg from "@foxglove/rosmsg";
+import serialization from "@foxglove/rosmsg2-serialization";
 import WebSocket from "ws";
 import { writeFileSync } from "node:fs";
 
+const { FoxgloveClient } = wsProtocol; // CommonJS packages
+const { parse } = rosmsg;
+const { MessageReader } = serialization;
+
 const [port, seconds, out] = [process.argv[2], Number(process.argv[3] ?? 8), process.argv[4] ?? "snapshot.json"];
-// The server (foxglove-sdk) also offers the successor subprotocol; this client speaks the classic one.
-const ws = new WebSocket(`ws://127.0.0.1:${port}`, [FoxgloveClient.SUPPORTED_SUBPROTOCOL]);
+// foxglove-sdk 0.30 accepts only the successor subprotocol `foxglove.sdk.v1`, whose messages this
+// client (written for foxglove.websocket.v1) parses unchanged for what it uses here: advertise,
+// subscribe and message data.
+const ws = new WebSocket(`ws://127.0.0.1:${port}`, ["foxglove.sdk.v1", FoxgloveClient.SUPPORTED_SUBPROTOCOL]);
 const client = new FoxgloveClient({ ws });
 const channels = new Map();
 const last = {};

@@ -27,7 +27,7 @@ PHOTO = Path(__file__).resolve().parents[1] / 'data' / 'faces' / 'probe' / 'two_
 async def _camera_frames(port: int, count: int, seconds: float) -> list[np.ndarray]:
     """The first `count` camera view frames a client receives (decoded JPEG), within `seconds`."""
     frames: list[np.ndarray] = []
-    async with websockets.connect(f'ws://127.0.0.1:{port}', subprotocols=['foxglove.websocket.v1'],
+    async with websockets.connect(f'ws://127.0.0.1:{port}', subprotocols=['foxglove.sdk.v1', 'foxglove.websocket.v1'],
                                   open_timeout=5) as ws:
         decoder = None
         loop = asyncio.get_running_loop()

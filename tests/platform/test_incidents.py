@@ -157,3 +157,69 @@ def test_a_platform_that_is_down_leaves_the_copies(tmp_path):
     with httpx.Client(timeout=2) as client:    # nothing listens on port 9 of loopback
         done, problems = upload_pending(client, 'http://127.0.0.1:9', 'r-1', folder)
     assert done == [] and kept.exists() and 'kept for later' in problems[0]
+
+
+def test_the_incident_recorder_uploads_a_bumper_press_on_request(ros_context, spin, tmp_path):
+    """End to end on a real graph and a real platform process: bumper pressed, the recording
+    written, the upload service called, the robot's copy gone, the store manager reads it back."""
+    import math
+
+    import rclpy
+    from mcap_ros2.decoder import DecoderFactory
+    from rclpy.parameter import Parameter
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import LaserScan
+    from std_srvs.srv import Trigger
+
+    from platform_support import start_server
+    from retail_interfaces.msg import BaseSafety
+    from retail_observe.incident_node import IncidentRecorderNode
+    from retail_ros.qos import LATCHED
+    from rostest_support import wait_for
+
+    database = str(tmp_path / 'platform.sqlite3')
+    storage = Storage(database)
+    from retail_platform.database import upgrade
+    upgrade(storage.engine)
+    storage.add_store('s-1', 'Store one')
+    (tmp_path / 'sync').mkdir()
+    (tmp_path / 'sync' / 'token').write_text(storage.issue_robot_token('r-1', 's-1') + '\n')
+    manager = {'Authorization': f'Bearer {storage.issue_staff_token("store_manager", "ann", ["s-1"])}'}
+    storage.close()
+    server = start_server(database)
+    try:
+        talker = rclpy.create_node('talker', context=ros_context)
+        scan_pub = talker.create_publisher(LaserScan, '/scan', qos_profile_sensor_data)
+        safety_pub = talker.create_publisher(BaseSafety, '/navigation/safety', LATCHED)
+        talker.create_timer(0.05, lambda: scan_pub.publish(LaserScan(ranges=[2.0, math.inf])))
+        upload = talker.create_client(Trigger, '/incident_recorder/upload')
+        recorder = IncidentRecorderNode(context=ros_context, parameter_overrides=[
+            Parameter('data_dir', value=str(tmp_path)), Parameter('before_s', value=1.0),
+            Parameter('after_s', value=1.0), Parameter('platform_url', value=server.url),
+            Parameter('robot_id', value='r-1'),
+            Parameter('token_file', value=str(tmp_path / 'sync' / 'token'))])
+        spin(talker, recorder)
+        wait_for(lambda: len(recorder.buffer.ring) > 10, 20, 'scans in the ring')
+        safety_pub.publish(BaseSafety(bumper_centre=True, latched=True, reason='bumper'))
+        written = wait_for(lambda: recorder.written, 20, 'the incident file')[0]
+        assert upload.wait_for_service(timeout_sec=20)
+        future = upload.call_async(Trigger.Request())
+        wait_for(future.done, 60, 'the upload answer')
+        answer = future.result()
+        assert answer.success and 'is incident 1' in answer.message, answer.message
+        assert not written.exists()
+        with server.client() as client:
+            listed = client.get('/v1/stores/s-1/incidents', headers=manager).json()
+            assert [i['reasons'] for i in listed] == [['bumper']]
+            body = client.get(f'/v1/stores/s-1/incidents/{listed[0]["id"]}', headers=manager).content
+        decoded = [(c.topic, m) for _, c, _, m in
+                   make_reader(io.BytesIO(body), decoder_factories=[DecoderFactory()]).iter_decoded_messages()]
+        assert any(t == '/navigation/safety' and m.bumper_centre for t, m in decoded)
+        assert sum(t == '/scan' for t, _ in decoded) > 10
+        # asked again: nothing waits
+        again = upload.call_async(Trigger.Request())
+        wait_for(again.done, 30, 'the second answer')
+        assert again.result().message == 'no incident recordings waiting'
+    finally:
+        server.process.terminate()
+        server.process.wait(timeout=30)
