@@ -31,6 +31,7 @@ from retail_common import names
 from retail_interfaces.msg import BaseSafety, StaffRequest
 from retail_observe.graph import definition_of, offered_qos, subscribe_raw
 from retail_observe.incident import Incident, IncidentBuffer, IncidentDetector
+from retail_common.incidents import MAX_INCIDENT_BYTES
 from retail_observe.incident_upload import upload_pending
 from retail_observe.msgdefs import DefinitionError
 from retail_observe.recording import McapRecorder, RecordingError, choose_topics
@@ -131,13 +132,19 @@ class IncidentRecorderNode(Node):
         final = self.folder / f'{stamp}-{incident.reasons[0].replace(" ", "-")}.mcap'
         part = final.with_suffix('.mcap.part')
         with open(part, 'wb') as stream:
-            recorder = McapRecorder(stream)
+            # Bounded so the platform takes it (the messages' bytes; zstd makes the file smaller).
+            recorder = McapRecorder(stream, max_bytes=MAX_INCIDENT_BYTES - 1024 * 1024)
             recorder.metadata('incident', {'reasons': json.dumps(incident.reasons), 'at_ns': str(incident.at_ns)})
             for topic, data, t_ns in incident.messages:
                 type_name, qos = self.topics[topic]
                 recorder.add_topic(topic, type_name, definition_of(type_name), qos)
                 recorder.write(topic, data, t_ns)
             recorder.finish()
+            if recorder.full:
+                self.get_logger().warning(
+                    f'incident recording cut at {recorder.bytes} bytes of messages (the platform takes '
+                    f'{MAX_INCIDENT_BYTES}): {len(incident.messages) - recorder.messages} later messages left out'
+                )
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(part, final)
