@@ -4,7 +4,8 @@ and no module imports a package above its own layer.
 Layers (bottom to top): retail_interfaces and retail_common (the domain: store, catalog,
 appointments, event contracts, intents, topic names; no ROS client library); retail_ros (what the
 robot copies of ROS: launch, rcl params, executor, node support, TF, QoS); the areas (navigation,
-perception, recommendation, sync); dialogue (it talks to every area); ui; retail_bringup (composes
+perception, recommendation, sync); dialogue (it talks to every area) and observe (it records and
+shows every area: perception's camera view, the sync's platform client); ui; retail_bringup (composes
 the robot); retail_demo (a client of the robot). retail_platform (the online side)
 sits above retail_sync, whose rules for events it shares; the robot's packages never import it.
 """
@@ -22,7 +23,7 @@ LAYER = {
     'retail_interfaces': 0, 'retail_common': 1, 'retail_ros': 2,
     'retail_navigation': 3, 'retail_perception': 3, 'retail_recommendation': 3, 'retail_sync': 3,
     'retail_dialogue': 4, 'retail_ui': 5, 'retail_bringup': 6, 'retail_demo': 7,
-    'retail_platform': 4, 'retail_observe': 3,
+    'retail_platform': 4, 'retail_observe': 4,
 }
 # The robot's own packages: none of them may import the platform (it runs elsewhere).
 ROBOT_PACKAGES = {'retail_interfaces', 'retail_common', 'retail_ros', 'retail_navigation', 'retail_perception',
@@ -40,7 +41,7 @@ THIRD_PARTY = {
     'httpcore': 'python3-httpx', 'selenium': 'python3-selenium', 'opencc': 'python3-opencc',
     'sqlalchemy': 'python3-sqlalchemy', 'alembic': 'python3-alembic', 'psycopg': 'python3-psycopg',
     'faster_whisper': 'faster-whisper-pip', 'yuface': 'yuface-pip',
-    'mcap': 'python3-mcap', 'foxglove': 'python3-foxglove-sdk',
+    'mcap': 'python3-mcap', 'foxglove': 'python3-foxglove-sdk', 'mcap_ros2': 'python3-mcap-ros2-support',
 }
 ROS_PACKAGES = {'rclpy', 'rcl_interfaces', 'builtin_interfaces', 'std_msgs', 'std_srvs', 'geometry_msgs',
                 'nav_msgs', 'sensor_msgs', 'diagnostic_msgs', 'lifecycle_msgs', 'action_msgs',

@@ -165,3 +165,20 @@ def test_a_known_device_is_locked_by_its_own_wrong_passwords_and_a_new_password_
     for i in range(10):
         auth.login(f'10.0.0.{i}', 'guess')
     assert auth.login('10.0.0.50', 'another-long-store-token', device).retry_after_s > 0
+
+
+def test_logged_in_is_the_console_session_state_login_logout_expiry():
+    """What the robot's other nodes learn (/ui/staff_session): true only while a session is live."""
+    clock = Clock()
+    auth = StaffAuth('a-long-plain-store-token', session_ttl_s=60, clock=clock)
+    assert not auth.logged_in()
+    first = auth.login('10.0.0.5', 'a-long-plain-store-token')
+    second = auth.login('10.0.0.6', 'a-long-plain-store-token')
+    assert auth.logged_in()
+    auth.logout(first.token)
+    assert auth.logged_in()          # the other staff member is still logged in
+    auth.logout(second.token)
+    assert not auth.logged_in()
+    auth.login('10.0.0.5', 'a-long-plain-store-token')
+    clock.now += 61
+    assert not auth.logged_in()      # expired: faces are blurred again

@@ -49,3 +49,6 @@ RECOMMEND = '/recommendation/recommend'  # retail_interfaces/Recommend (service)
 DATA_UPDATES = '/sync/data_updates'  # retail_interfaces/DataUpdate, transient local
 INTERACTION_EVENTS = '/sync/interaction_events'  # retail_interfaces/InteractionEvent (observers only)
 RECORD_EVENTS = '/sync/record_events'  # retail_interfaces/RecordEvents (stored, acknowledged)
+
+# UI
+STAFF_SESSION = '/ui/staff_session'  # std_msgs/Bool (transient local): a staff member is logged in on the console

@@ -139,6 +139,16 @@ def _bumper(o: Facts) -> tuple[bool, str]:
     )
 
 
+def _incident(o: Facts) -> tuple[bool, str]:
+    if not o['written']:
+        return False, 'no incident recording of the bumper stop was written'
+    ok = bool(o['listed'] and o['local_deleted'] and o.get('sha256_ok') and o.get('bumper_in_recording')
+              and not o.get('camera_images'))
+    return ok, (f'uploaded as incident {o.get("id")}, robot copy deleted={o["local_deleted"]}, '
+                f'{o.get("messages", 0)} messages on {len(o.get("topics", []))} topics read back, '
+                f'bumper press in it={o.get("bumper_in_recording")}, camera images={o.get("camera_images")}')
+
+
 def _camera(o: Facts) -> tuple[bool, str]:
     return bool(o['lost'] and o['back']), f'reported={bool(o["lost"])}, recovered={bool(o["back"])}'
 
@@ -273,6 +283,7 @@ MEASURES: dict[str, Measure] = {
     'no_events_lost': _no_events_lost,
     'localised': _localised,
     'no_contacts': _no_contacts,
+    'incident_uploaded': _incident,
 }
 
 

@@ -129,6 +129,8 @@ EXPECTATIONS = {
     'localised': f'the localisation stays within {LOCALISATION_TOLERANCE_M:.2f} m of the simulator\'s ground truth all day '
     '(localisation_error_max_m)',
     'no_contacts': 'the robot touches none of the shoppers walking in the store (contacts == 0)',
+    'incident_uploaded': 'the bumper stop\'s incident recording is uploaded to the platform, the robot\'s copy '
+    'deleted after the receipt, and the store manager reads it back with the mcap reader (bumper press in it)',
 }
 
 # The day's scenes in order, and the expectations each one checks (`retailbot demo --scenes`).
@@ -150,6 +152,7 @@ SCENES = {
     'leaver': ('left_mid_conversation',),
     'tour': ('tour_started', 'tour_narrated', 'tour_next', 'tour_ended'),
     'outage': ('outage_queued', 'sync_restarted', 'outage_drained'),
+    'incident': ('incident_uploaded',),
 }
 ALWAYS = ('parts_available', 'no_events_lost', 'localised', 'no_contacts')
 

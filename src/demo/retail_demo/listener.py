@@ -79,6 +79,7 @@ class DemoNode:
         node.create_subscription(DataUpdate, '/sync/data_updates', self._on_update, latched_qos(10))
         self.reset_safety: Any = node.create_client(Trigger, '/navigation/reset_safety')
         self.sync_now: Any = node.create_client(Trigger, '/sync/sync_now')
+        self.upload_incidents: Any = node.create_client(Trigger, '/incident_recorder/upload')
         self.pose: tuple[float, float] | None = None
         self.executor = RobotExecutor(context=self.context)
         self.executor.add_node(node)

@@ -304,6 +304,10 @@ class StoreClient:
             'ui_port': str(self.ui_port),
             'sim_drift': 'true',
             'sim_people': str(self.shoppers),
+            # The incident recorder (the bumper stop's recording is uploaded in scenes/incident.py);
+            # 15 s after an incident instead of a minute keeps the day short.
+            'record_incidents': 'true',
+            'incident_after_s': '15',
         }
         description = load_launch(REPO / 'launch' / 'robot.launch.yaml', arguments)
         # What respawns (the sync agent the demo kills mid-day) is what the shipped launch files say.
@@ -619,6 +623,41 @@ class StoreClient:
             send_control(str(self.out / 'base.pty'), {'cmd': 'bumper', 'bits': bits})
         except OSError as exc:
             raise DemoAbort(f'the base simulator is gone ({exc}); see robot.log') from None
+
+    # -- incident recordings ------------------------------------------------------------------
+    def incident_files(self) -> list[Path]:
+        """The finished incident recordings waiting on the robot (<data_dir>/incidents/*.mcap)."""
+        return sorted((self.data / 'incidents').glob('*.mcap'))
+
+    def upload_incidents(self, timeout: float) -> str | None:
+        """Ask the incident recorder to upload its recordings now (/incident_recorder/upload)."""
+        return self.ros.call(self.ros.upload_incidents, timeout)
+
+    def register_for_incidents(self, store: str) -> dict[str, str]:
+        """Register the robot at `store` on the platform (its uploads belong to a store) and issue a
+        store manager's token for it, with the platform's own CLI; returns the manager's headers."""
+        db = ['--db', str(self.out / 'platform.sqlite3')]
+        subprocess.run([_retailbot(), 'platform', 'store', 'add', *db, '--id', store, '--name', 'Demo store'],
+                       capture_output=True, env=self.env, timeout=60)
+        subprocess.run([_retailbot(), 'platform', 'token', 'issue', *db, '--robot-id', story.ROBOT_ID,
+                        '--store', store, '--out', str(self.out / 'robot-platform.token')],
+                       capture_output=True, env=self.env, timeout=60)
+        token_file = self.out / 'manager.token'
+        done = subprocess.run([_retailbot(), 'platform', 'token', 'issue', *db, '--role', 'store_manager',
+                               '--store', store, '--name', 'store manager', '--out', str(token_file)],
+                              capture_output=True, text=True, env=self.env, timeout=60)
+        if done.returncode != 0:
+            raise DemoAbort(f'no store manager token: {done.stderr.strip()[-300:]}')
+        self.tell('platform', f'{story.ROBOT_ID} registered at store {store}; a store manager\'s token issued')
+        return {'Authorization': f'Bearer {token_file.read_text().strip()}'}
+
+    def platform_get(self, path: str, headers: dict[str, str]) -> Any:
+        import httpx
+
+        try:
+            return httpx.get(f'{self.url}{path}', headers=headers, timeout=30.0)
+        except httpx.HTTPError as exc:
+            raise DemoAbort(f'platform unreachable: {exc}') from None
 
     def screenshot(self, name: str, **wait: Any) -> Path | str:
         """Save out/demo/screens/<name>.png of the robot's screen (or console); a failure is told, never

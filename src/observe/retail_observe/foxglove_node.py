@@ -5,8 +5,13 @@ received to a Foxglove channel with the message's full `ros2msg` schema; builds 
 /odom. Latched topics (map, static TF, plan, safety) and the driven path are sent again to each client that subscribes,
 as a late ROS subscriber would get them. Binds 127.0.0.1 unless `host` says otherwise.
 
+The camera view (`/camera/view`, sensor_msgs/CompressedImage JPEG, at most one frame per
+`camera_period_s`): faces blurred (`camera_view`) unless a staff member is logged in on the console
+(the UI's latched `/ui/staff_session`, std_msgs/Bool; no message yet means nobody is); with no face
+detector the view sends nothing.
+
 Parameters: host (default 127.0.0.1), port (default 8765; 0 picks a free one), scan_topic,
-path_period_s.
+path_period_s, camera_topic ('' for no camera view), camera_period_s.
 """
 
 from __future__ import annotations
@@ -22,10 +27,14 @@ from nav_msgs.msg import Odometry, Path
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.serialization import serialize_message
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Bool
 
 from retail_common import names
-from retail_observe.foxglove_view import DRIVEN_PATH, DrivenPath, served_topics
+from retail_observe.camera_view import CameraView
+from retail_observe.foxglove_view import CAMERA_VIEW, DRIVEN_PATH, STAFF_SESSION, DrivenPath, served_topics
 from retail_observe.graph import definition_of, message_class
 from retail_ros.node_support import ParamSpec, declare_params, main_for
 from retail_ros.qos import latched
@@ -35,7 +44,21 @@ SPECS = [
     ParamSpec('port', 8765, 'TCP port of the Foxglove WebSocket server (0: any free port).', min=0, max=65535),
     ParamSpec('scan_topic', names.SCAN, 'sensor_msgs/LaserScan topic served as the scan.'),
     ParamSpec('path_period_s', 0.5, 'How often the driven path is sent (seconds).', min=0.05, max=60.0),
+    ParamSpec('camera_topic', '/perception/image_raw', 'sensor_msgs/Image shown as the camera view (empty: none).'),
+    ParamSpec('camera_period_s', 1.0, 'At most one camera view frame per this many seconds.', min=0.1, max=60.0),
 ]
+
+
+def _face_detector():
+    """BGR image -> face boxes, with the robot's own face model; None when it cannot run."""
+    try:
+        import cv2
+        from retail_perception.face_model import FaceModel
+
+        model = FaceModel()
+    except Exception:  # noqa: BLE001 - no detector: the camera view sends nothing (never unblurred)
+        return None
+    return lambda bgr: model.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), model.default_scale)
 
 
 def _schema(type_name: str) -> Schema:
@@ -79,6 +102,22 @@ class FoxgloveNode(Node):
         self.path_frame = 'odom'
         self.create_subscription(Odometry, names.ODOM, self.on_odom, qos_profile_sensor_data)
         self.create_timer(self.params.path_period_s, self.send_path)
+        self.staff_logged_in = False
+        self.camera_view: CameraView | None = None
+        if self.params.camera_topic:
+            detect = _face_detector()
+            if detect is None:
+                self.get_logger().warning('no face detector: the camera view is not sent (faces would show)')
+            self.camera_view = CameraView(detect, self.params.camera_period_s)
+            self.channels[CAMERA_VIEW] = Channel(
+                CAMERA_VIEW, message_encoding='cdr', schema=_schema('sensor_msgs/msg/CompressedImage'),
+                context=self.fox_context,
+            )
+            self.create_subscription(Bool, STAFF_SESSION, self.on_staff_session, latched(1))
+            self.create_subscription(
+                Image, self.params.camera_topic, self.on_image, qos_profile_sensor_data,
+                callback_group=MutuallyExclusiveCallbackGroup(),
+            )
         self.server = foxglove.start_server(
             name='retailbot',
             host=self.params.host,
@@ -120,6 +159,28 @@ class FoxgloveNode(Node):
             pose.pose.orientation.z, pose.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
             path.poses.append(pose)
         self.forward(DRIVEN_PATH, serialize_message(path), keep=True)  # sent again to a client that comes later
+
+    def on_staff_session(self, msg: Bool) -> None:
+        self.staff_logged_in = bool(msg.data)
+
+    def on_image(self, msg: Image) -> None:
+        from retail_perception.image_convert import ImageConversionError, from_image_msg
+
+        assert self.camera_view is not None
+        now = time.monotonic()
+        if now - self.camera_view.last_sent < self.camera_view.period_s:
+            return  # before decoding: the view is low rate
+        try:
+            bgr = from_image_msg(msg)
+        except ImageConversionError as exc:
+            self.get_logger().warning(f'{self.params.camera_topic}: frame skipped: {exc}', throttle_duration_sec=10.0)
+            return
+        jpeg = self.camera_view.frame(now, bgr, self.staff_logged_in)
+        if jpeg is None:
+            return
+        out = CompressedImage(format='jpeg', data=jpeg)
+        out.header = msg.header
+        self.forward(CAMERA_VIEW, serialize_message(out), keep=False)
 
     def destroy_node(self) -> None:
         self.server.stop()

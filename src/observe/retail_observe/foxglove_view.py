@@ -2,7 +2,8 @@
 
 Each served topic goes to Foxglove as received (CDR bytes) with its full `ros2msg` schema, so
 Foxglove's 3D panel shows the map, TF, pose with covariance, scan, plan, driven path and people with
-no extra setup. Camera images are not served (faces unblurred).
+no extra setup. Camera images are served only as the low-rate view of `camera_view` (faces blurred
+unless a staff member is logged in), never raw.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from retail_common import names
 
 PLAN = '/navigation/plan'  # nav_msgs/Path (latched): the guide's `plan` in its namespace
 DRIVEN_PATH = '/navigation/driven_path'  # nav_msgs/Path made here from /odom (odom frame)
+CAMERA_VIEW = '/camera/view'  # sensor_msgs/CompressedImage (JPEG): faces blurred unless staff logged in
+STAFF_SESSION = names.STAFF_SESSION  # std_msgs/Bool (latched): a staff member is logged in on the console
 
 
 @dataclass(frozen=True)

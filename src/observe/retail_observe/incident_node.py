@@ -5,27 +5,39 @@ Thin node over `retail_observe.incident`: raw (CDR) subscriptions to the graph's
 `retailbot record`, camera images never), re-scanned every second; decoded subscriptions to the
 safety state, the localisation state and staff calls feed the detector; each finished incident is
 written with `McapRecorder` to `<data_dir>/incidents/<UTC time>-<reason>.mcap` (written to a
-`.part` file, then renamed: a file with the final name is complete).
+`.part` file, then renamed: a file with the final name is complete), with an `incident` metadata
+record (reasons, time).
+
+Upload on request: the service `~/upload` (std_srvs/Trigger) sends every finished recording to the
+platform (`retail_observe.incident_upload`: Idempotency-Key, Content-Digest) and deletes each copy
+only once the platform's receipt confirms it by id and SHA-256. It runs in its own callback group,
+so recording goes on meanwhile.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from std_msgs.msg import String
+from std_srvs.srv import Trigger
 
 from retail_common import names
 from retail_interfaces.msg import BaseSafety, StaffRequest
 from retail_observe.graph import definition_of, offered_qos, subscribe_raw
 from retail_observe.incident import Incident, IncidentBuffer, IncidentDetector
+from retail_common.incidents import MAX_INCIDENT_BYTES
+from retail_observe.incident_upload import upload_pending
 from retail_observe.msgdefs import DefinitionError
 from retail_observe.recording import McapRecorder, RecordingError, choose_topics
 from retail_ros.node_support import ParamSpec, declare_params, main_for
 from retail_ros.qos import latched
+from retail_sync.transport import platform_client
 
 SPECS = [
     ParamSpec(
@@ -34,6 +46,10 @@ SPECS = [
     ParamSpec('before_s', 60.0, 'Seconds kept before an incident.', min=0.5, max=600.0),
     ParamSpec('after_s', 60.0, 'Seconds recorded after an incident.', min=0.5, max=600.0),
     ParamSpec('max_mb', 256.0, 'Memory bound of the ring buffer (MB of messages).', min=1.0, max=4096.0),
+    ParamSpec('platform_url', '', 'Platform base URL incidents are uploaded to on request (empty: none).'),
+    ParamSpec('robot_id', 'robot-01', 'This robot\'s id on the platform.'),
+    ParamSpec('token_file', '', 'File holding the platform bearer token (the sync agent\'s).'),
+    ParamSpec('ca_file', '', 'https: CA bundle to verify the platform with.'),
 ]
 # The collision monitor's latched state (its `~/state`): 'stop' when something is close ahead.
 COLLISION_MONITOR_STATE = '/navigation/collision_monitor/state'
@@ -55,6 +71,7 @@ class IncidentRecorderNode(Node):
         self.create_subscription(String, COLLISION_MONITOR_STATE, self.on_collision_monitor, latched(1))
         self.create_timer(1.0, self.scan_graph)
         self.create_timer(0.2, self.flush)
+        self.create_service(Trigger, '~/upload', self.on_upload, callback_group=MutuallyExclusiveCallbackGroup())
         self.scan_graph()
 
     def scan_graph(self) -> None:
@@ -115,16 +132,44 @@ class IncidentRecorderNode(Node):
         final = self.folder / f'{stamp}-{incident.reasons[0].replace(" ", "-")}.mcap'
         part = final.with_suffix('.mcap.part')
         with open(part, 'wb') as stream:
-            recorder = McapRecorder(stream)
+            # Bounded so the platform takes it (the messages' bytes; zstd makes the file smaller).
+            recorder = McapRecorder(stream, max_bytes=MAX_INCIDENT_BYTES - 1024 * 1024)
+            recorder.metadata('incident', {'reasons': json.dumps(incident.reasons), 'at_ns': str(incident.at_ns)})
             for topic, data, t_ns in incident.messages:
                 type_name, qos = self.topics[topic]
                 recorder.add_topic(topic, type_name, definition_of(type_name), qos)
                 recorder.write(topic, data, t_ns)
             recorder.finish()
+            if recorder.full:
+                self.get_logger().warning(
+                    f'incident recording cut at {recorder.bytes} bytes of messages (the platform takes '
+                    f'{MAX_INCIDENT_BYTES}): {len(incident.messages) - recorder.messages} later messages left out'
+                )
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(part, final)
         return final
+
+    def on_upload(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """Upload every finished recording now; the answer names each by the platform's id."""
+        if not self.params.platform_url:
+            response.success, response.message = False, 'no platform_url: incidents are not uploaded'
+            return response
+        try:
+            token = Path(self.params.token_file).read_text().strip() if self.params.token_file else ''
+        except (OSError, UnicodeDecodeError) as exc:
+            response.success = False
+            response.message = f'no platform token: {self.params.token_file}: {getattr(exc, "strerror", None) or exc}'
+            return response
+        with platform_client(token, self.params.ca_file, timeout_s=60.0) as client:
+            done, problems = upload_pending(client, self.params.platform_url, self.params.robot_id, self.folder)
+        for line in problems:
+            self.get_logger().warning(f'incident upload: {line}')
+        words = [f'{u.path.name} is incident {u.receipt.id}{" (already there)" if u.receipt.duplicate else ""}' for u in done]
+        response.success = not problems
+        response.message = '; '.join(words + problems) or 'no incident recordings waiting'
+        self.get_logger().info(f'incident upload: {response.message}')
+        return response
 
 
 main = main_for(IncidentRecorderNode)

@@ -126,6 +126,10 @@ class McapRecorder:
         self.per_topic[topic] += 1
         return True
 
+    def metadata(self, name: str, values: dict[str, str]) -> None:
+        """An MCAP metadata record (e.g. `incident`: its reasons and time), read with `iter_metadata`."""
+        self._writer.add_metadata(name, values)
+
     def finish(self) -> None:
         if not self._finished:
             self._writer.finish()

@@ -792,6 +792,11 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
     from retail_platform import loop_api, pages        # receipts, funnel, profiles, HQ pages
     loop_api.register(app, storage, caller, store_reader, store_writer, read_limited, _responses)
     pages.register(app, storage, admin_digest)
+    # Incident recordings robots upload (MCAP), listed and downloaded by the store's staff.
+    from retail_platform import incidents as incidents_module
+    app.state.incidents = incidents_module.Incidents(storage.engine)
+    incidents_module.add_routes(app, app.state.incidents, caller, robot_scope, store_reader,
+                                read_limited, _responses)
     return app
 
 

@@ -210,3 +210,19 @@ desired_history = sa.Table(
     sa.Index('ix_desired_history_robot', 'robot_id', 'id'))
 FLEET_TABLES = (fleet_heartbeats, fleet_tasks, staff_calls, staff_messages, fleet_groups,
                 desired_states, rollouts, robot_desired, desired_history)
+
+# Incident recordings robots uploaded (MCAP files, no camera images): incidents.py. One row per
+# (robot, Idempotency-Key); the bytes live in the row (committed with it: the receipt means durable).
+incidents = sa.Table(
+    'incidents', metadata,
+    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column('robot_id', sa.String(64), nullable=False),
+    sa.Column('store_id', sa.String(64), nullable=False),
+    sa.Column('key', sa.String(128), nullable=False),
+    sa.Column('sha256', sa.String(64), nullable=False),
+    sa.Column('bytes', sa.BigInteger, nullable=False),
+    sa.Column('reasons', sa.String(500), nullable=False, server_default=''),
+    sa.Column('received_at', sa.Float, nullable=False),
+    sa.Column('content', sa.LargeBinary, nullable=False),
+    sa.UniqueConstraint('robot_id', 'key', name='ux_incidents_key'),
+    sa.Index('ix_incidents_store', 'store_id', 'id'))

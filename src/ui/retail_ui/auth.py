@@ -280,6 +280,13 @@ class StaffAuth:
         return session is not None and bool(csrf) and hmac.compare_digest(session.csrf.encode(), (csrf or '').encode())
 
     @_locked
+    def logged_in(self) -> bool:
+        """True while at least one staff session is live (the console's session state)."""
+        self.refresh()
+        now = self.clock()
+        return any(s.expiry >= now for s in self._sessions.values())
+
+    @_locked
     def logout(self, token: str | None) -> bool:
         """End the session of `token` on the server (True if there was one)."""
         ended = self._sessions.pop(token or '', None) is not None

@@ -27,6 +27,7 @@ from nav_msgs.msg import OccupancyGrid, Odometry, Path as PathMsg
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import BatteryState, Image
+from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
 from retail_ros.qos import LATCHED
@@ -167,6 +168,11 @@ class UiServerNode(Node):
                                                     proxy_headers=False, server_header=False))
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(2.0, self._publish_diagnostics)
+        # The console's session state for other nodes (the Foxglove camera view blurs faces unless
+        # a staff member is logged in): latched, sent on change, checked every 0.5 s (expiry too).
+        self.staff_session_pub = self.create_publisher(Bool, names.STAFF_SESSION, LATCHED)
+        self._staff_logged_in: bool | None = None
+        self.create_timer(0.5, self._publish_staff_session)
         self.server_thread = threading.Thread(target=self._serve, name='ui-http', daemon=True)
         self.server_thread.start()
         self._announce = self.create_timer(0.2, self._announce_when_serving)
@@ -199,6 +205,12 @@ class UiServerNode(Node):
         if not self.server.started:
             self.get_logger().error(f'cannot serve on {self.params.host}:{self.params.port} '
                                     '(address in use or not available): screen and console are down')
+
+    def _publish_staff_session(self) -> None:
+        logged_in = self.auth.logged_in()
+        if logged_in != self._staff_logged_in:
+            self._staff_logged_in = logged_in
+            self.staff_session_pub.publish(Bool(data=logged_in))
 
     def _publish_diagnostics(self) -> None:
         p = self.params

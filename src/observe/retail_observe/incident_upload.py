@@ -1,0 +1,114 @@
+"""Incident recordings to the platform: the robot's uploader of the contract `retail_common.incidents`.
+
+The request: `POST /v1/robots/{robot_id}/incidents`, the MCAP file as the body
+(`application/octet-stream`, at most MAX_INCIDENT_BYTES), `Idempotency-Key: <the file's name
+without .mcap>` and `Content-Digest: sha-256=:<base64>:` (RFC 9530). The reply (`IncidentReceipt`):
+the platform's id for the recording, the SHA-256 it stored, and `duplicate` when that key was
+already stored with the same content. A key already stored with other content is refused (409), a
+digest that does not match the body too (422): the robot never deletes a copy the platform does
+not hold byte for byte.
+
+The uploader deletes the robot's copy only after a receipt whose SHA-256 equals the file's own and
+whose id is set (the platform's commit is the acknowledgement). A refused file (4xx other than 408
+and 429) is moved to `incidents/refused/` and reported, never retried in a loop; a platform that is
+down or busy leaves the file for the next request. Pure: no rclpy (the incident node calls it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from retail_common.incidents import MAX_INCIDENT_BYTES, IncidentReceipt, content_digest, valid_key
+
+class UploadError(Exception):
+    """An upload that did not happen (one line); `refused` when retrying cannot help."""
+
+    def __init__(self, message: str, refused: bool = False, platform_down: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
+        self.platform_down = platform_down
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    path: Path
+    receipt: IncidentReceipt
+
+
+def upload_incident(client: httpx.Client, platform_url: str, robot_id: str, path: Path) -> IncidentReceipt:
+    """Upload one finished recording; returns the platform's receipt once it holds the same bytes."""
+    key = path.name.removesuffix('.mcap')
+    if not valid_key(key):
+        raise UploadError(f'{path.name}: not an incident file name the platform accepts as a key', refused=True)
+    try:
+        size = path.stat().st_size
+        if size > MAX_INCIDENT_BYTES:
+            raise UploadError(f'{path.name}: {size} bytes, the platform takes at most {MAX_INCIDENT_BYTES}', refused=True)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UploadError(f'{path}: cannot read: {exc.strerror or exc}') from None
+    url = f'{platform_url.rstrip("/")}/v1/robots/{robot_id}/incidents'
+    headers = {'Idempotency-Key': key, 'Content-Digest': content_digest(data),
+               'Content-Type': 'application/octet-stream'}
+    try:
+        answer = client.post(url, content=data, headers=headers)
+    except httpx.HTTPError as exc:
+        raise UploadError(f'{path.name}: platform unreachable ({type(exc).__name__}): kept for later',
+                          platform_down=True) from None
+    if answer.status_code not in (200, 201):
+        refused = 400 <= answer.status_code < 500 and answer.status_code not in (401, 408, 429)
+        detail = answer.text[:200].replace('\n', ' ')
+        raise UploadError(f'{path.name}: platform answered {answer.status_code}: {detail}', refused=refused,
+                          platform_down=answer.status_code >= 500)
+    try:
+        receipt = IncidentReceipt.model_validate_json(answer.content[:64 * 1024])
+    except ValueError:
+        raise UploadError(f'{path.name}: the platform\'s answer is not an incident receipt: kept') from None
+    if receipt.sha256 != hashlib.sha256(data).hexdigest() or receipt.key != key or receipt.bytes != len(data):
+        raise UploadError(f'{path.name}: the platform confirmed other content (id {receipt.id}): kept')
+    return receipt
+
+
+def pending_incidents(folder: Path) -> list[Path]:
+    """Finished recordings waiting in `folder` (a `.part` file is still being written), oldest first."""
+    try:
+        return sorted(p for p in folder.glob('*.mcap') if p.is_file())
+    except OSError:
+        return []
+
+
+def upload_pending(client: httpx.Client, platform_url: str, robot_id: str, folder: Path) -> tuple[list[Uploaded], list[str]]:
+    """Upload every finished recording; delete each only after its receipt. Returns (uploaded, problems)."""
+    done: list[Uploaded] = []
+    problems: list[str] = []
+    for path in pending_incidents(folder):
+        try:
+            receipt = upload_incident(client, platform_url, robot_id, path)
+        except UploadError as exc:
+            problems.append(str(exc))
+            if exc.refused:
+                _set_aside(path, folder / 'refused', problems)
+                continue
+            if exc.platform_down:
+                break  # the platform is down or busy: the others wait for the next request too
+            continue
+        try:
+            os.unlink(path)
+        except OSError as exc:
+            problems.append(f'{path.name}: uploaded (id {receipt.id}) but not deleted: {exc.strerror}')
+        done.append(Uploaded(path, receipt))
+    return done, problems
+
+
+def _set_aside(path: Path, folder: Path, problems: list[str]) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.replace(path, folder / path.name)
+        problems.append(f'{path.name}: set aside in {folder}')
+    except OSError as exc:
+        problems.append(f'{path.name}: could not be set aside: {exc.strerror}')

@@ -1,0 +1,218 @@
+"""Incident recordings on the platform: robots upload the MCAP file of an incident (the minute
+before and after a bumper hit, a lost robot, a collision-monitor stop, a staff call); the store's
+staff and HQ list and download them.
+
+The contract is `retail_common.incidents` (v1): `POST /v1/robots/{robot_id}/incidents` with
+the file as the body, `Idempotency-Key` and `Content-Digest: sha-256=:…:` (RFC 9530). The answer
+is an `IncidentReceipt`: 201 when stored, 200 (`duplicate`) when the robot already stored that key
+with the same bytes; the same key with other bytes is 409, a digest that does not match the body
+422, a body that is not a finished MCAP file (no summary) 422, a body over MAX_INCIDENT_BYTES 413.
+The bytes are stored in the row, in the same transaction: the receipt means they are committed.
+
+Tenancy: a robot uploads only for itself (its own store is taken from its registration); staff
+with read access to the store (its managers, its region, HQ) list and download; robots do not.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import struct
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from mcap.exceptions import McapError
+from mcap.reader import make_reader
+from pydantic import BaseModel
+
+from retail_common.incidents import (MAX_INCIDENT_BYTES, MAX_KEY_CHARS, IncidentReceipt,
+                                            content_digest, parse_content_digest, valid_key)
+from retail_platform import schema as t
+
+MCAP_ERRORS = (McapError, ValueError, EOFError, struct.error, KeyError, IndexError,
+               UnicodeDecodeError, OSError, AssertionError)
+MAX_REASONS_CHARS = 500
+
+
+class IncidentInfo(BaseModel):
+    id: int
+    robot_id: str
+    store_id: str
+    key: str
+    sha256: str
+    bytes: int
+    reasons: list[str]
+    received_at: float
+
+
+class Refused(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+
+
+def incident_reasons(data: bytes) -> list[str]:
+    """The reasons an incident recording names (its `incident` metadata record); Refused (422)
+    when `data` is not a finished MCAP file (corrupt, truncated, or missing its summary)."""
+    try:
+        reader = make_reader(io.BytesIO(data))
+        if reader.get_summary() is None:
+            raise Refused(422, 'the body is not a finished MCAP file (no summary)')
+        for record in reader.iter_metadata():
+            if record.name == 'incident':
+                reasons = json.loads(record.metadata.get('reasons', '[]'))
+                if isinstance(reasons, list):
+                    return [str(r)[:100] for r in reasons[:20]]
+        return []
+    except Refused:
+        raise
+    except MCAP_ERRORS as exc:
+        raise Refused(422, f'the body is not a readable MCAP file ({type(exc).__name__})') from None
+
+
+def _reasons_text(reasons: list[str]) -> str:
+    text = json.dumps(reasons, ensure_ascii=False)
+    return text if len(text) <= MAX_REASONS_CHARS else json.dumps(reasons[:1], ensure_ascii=False)[:MAX_REASONS_CHARS]
+
+
+class Incidents:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def store(self, robot_id: str, key: str, data: bytes, digest: bytes,
+              now: float | None = None) -> tuple[IncidentReceipt, bool]:
+        """Store one recording; (receipt, created). Refused with the HTTP status otherwise."""
+        sha = hashlib.sha256(data)
+        if sha.digest() != digest:
+            raise Refused(422, 'Content-Digest does not match the body (sha-256)')
+        reasons = incident_reasons(data)
+        now = time.time() if now is None else now
+        for _ in range(2):                        # a concurrent first upload of the same key: read it
+            with self.engine.begin() as c:
+                store_id = c.execute(sa.select(t.robots.c.store_id)
+                                     .where(t.robots.c.robot_id == robot_id)).scalar()
+                if store_id is None:
+                    raise Refused(404, f'robot {robot_id} is not registered at a store')
+                old = self._by_key(c, robot_id, key)
+                if old is not None:
+                    if old.sha256 != sha.hexdigest():
+                        raise Refused(409, f'incident {key} was already stored with other content '
+                                           f'(id {old.id}); a new recording needs a new key')
+                    return self._receipt(old, duplicate=True), False
+                try:
+                    with c.begin_nested():
+                        new_id = c.execute(t.incidents.insert().values(
+                            robot_id=robot_id, store_id=store_id, key=key, sha256=sha.hexdigest(),
+                            bytes=len(data), reasons=_reasons_text(reasons), received_at=now,
+                            content=data).returning(t.incidents.c.id)).scalar_one()
+                except sa.exc.IntegrityError:
+                    continue
+            with self.engine.connect() as c:
+                row = c.execute(self._columns().where(t.incidents.c.id == new_id)).one()
+            return self._receipt(row, duplicate=False), True
+        raise Refused(409, f'incident {key} is being stored by another request')
+
+    @staticmethod
+    def _columns() -> sa.Select:
+        return sa.select(*(col for col in t.incidents.c if col.name != 'content'))
+
+    def _by_key(self, c: sa.Connection, robot_id: str, key: str) -> Any:
+        return c.execute(self._columns().where(t.incidents.c.robot_id == robot_id,
+                                               t.incidents.c.key == key)).first()
+
+    @staticmethod
+    def _info(row: Any) -> dict:
+        return {'id': row.id, 'robot_id': row.robot_id, 'store_id': row.store_id, 'key': row.key,
+                'sha256': row.sha256, 'bytes': row.bytes, 'reasons': json.loads(row.reasons or '[]'),
+                'received_at': row.received_at}
+
+    def _receipt(self, row: Any, duplicate: bool) -> IncidentReceipt:
+        info = self._info(row)
+        del info['received_at']
+        return IncidentReceipt(**info, duplicate=duplicate)
+
+    def list(self, store_id: str, limit: int = 100, before: int | None = None) -> list[dict]:
+        query = self._columns().where(t.incidents.c.store_id == store_id)
+        if before is not None:
+            query = query.where(t.incidents.c.id < before)
+        with self.engine.connect() as c:
+            rows = c.execute(query.order_by(t.incidents.c.id.desc()).limit(limit)).all()
+        return [self._info(r) for r in rows]
+
+    def content(self, store_id: str, incident_id: int) -> tuple[dict, bytes] | None:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(t.incidents).where(t.incidents.c.id == incident_id,
+                                                         t.incidents.c.store_id == store_id)).first()
+        return None if row is None else (self._info(row), bytes(row.content))
+
+
+def add_routes(app: FastAPI, incidents: Incidents, caller, robot_scope, store_reader,
+               read_limited, responses) -> None:
+    upload_body = {'requestBody': {'required': True, 'content': {'application/octet-stream': {
+        'schema': {'type': 'string', 'format': 'binary', 'maxLength': MAX_INCIDENT_BYTES}}}}}
+
+    def staff_only(who) -> None:
+        if who.role == 'robot':
+            raise HTTPException(403, 'a robot credential may not read incident recordings')
+
+    @app.post('/v1/robots/{robot_id}/incidents', status_code=201, response_model=IncidentReceipt,
+              summary='Upload an incident recording (MCAP; retail_observe.incident_upload v1; '
+                      'idempotent by Idempotency-Key, checked against Content-Digest)',
+              responses={200: {'description': 'already stored (same key, same bytes): duplicate',
+                               'model': IncidentReceipt},
+                         **responses(400, 401, 403, 404, 409, 413, 422, 503)},
+              openapi_extra=upload_body)
+    async def upload_incident(request: Request, response: Response,
+                              robot_id: str = Depends(robot_scope),
+                              idempotency_key: str = Header(
+                                  alias='Idempotency-Key', min_length=1, max_length=MAX_KEY_CHARS,
+                                  pattern=r'^[A-Za-z0-9_][A-Za-z0-9._-]*$',
+                                  description='the recording\'s name (a re-upload uses the same)'),
+                              digest_header: str = Header(
+                                  alias='Content-Digest', min_length=1, max_length=200,
+                                  pattern=r'^sha-256=:[A-Za-z0-9+/]{43}=:$',
+                                  description='RFC 9530: sha-256 of the body')) -> IncidentReceipt:
+        if not valid_key(idempotency_key):
+            raise HTTPException(422, 'Idempotency-Key: 1-128 letters, digits, ".", "_" or "-"')
+        digest = parse_content_digest(digest_header)
+        if digest is None:
+            raise HTTPException(422, 'Content-Digest: expected sha-256=:<base64 of 32 bytes>:')
+        data = await read_limited(request, MAX_INCIDENT_BYTES)
+        try:
+            receipt, created = await run_in_threadpool(incidents.store, robot_id, idempotency_key,
+                                                       data, digest)
+        except Refused as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+        response.status_code = 201 if created else 200
+        return receipt
+
+    @app.get('/v1/stores/{store_id}/incidents', response_model=list[IncidentInfo],
+             summary='A store\'s incident recordings, newest first (staff and HQ; not robots)',
+             responses=responses(401, 403, 404, 422, 503))
+    def list_incidents(store_id: str = Depends(store_reader), who=Depends(caller),
+                       limit: int = Query(100, ge=1, le=1000),
+                       before: int | None = Query(None, ge=1, le=2 ** 31 - 1,
+                                                  description='only ids below this (paging)')) -> list[dict]:
+        staff_only(who)
+        return incidents.list(store_id, limit, before)
+
+    @app.get('/v1/stores/{store_id}/incidents/{incident_id}',
+             summary='Download an incident recording (MCAP; Content-Digest: its sha-256)',
+             response_class=Response,
+             responses={200: {'description': 'the MCAP file',
+                              'content': {'application/octet-stream': {
+                                  'schema': {'type': 'string', 'format': 'binary'}}}},
+                        **responses(401, 403, 404, 422, 503)})
+    def download_incident(incident_id: int = Path(ge=1, le=2 ** 31 - 1),
+                          store_id: str = Depends(store_reader), who=Depends(caller)) -> Response:
+        staff_only(who)
+        found = incidents.content(store_id, incident_id)
+        if found is None:
+            raise HTTPException(404, f'no incident {incident_id} at store {store_id}')
+        info, data = found
+        return Response(data, media_type='application/octet-stream', headers={
+            'Content-Digest': content_digest(data),
+            'Content-Disposition': f'attachment; filename="{info["robot_id"]}-{info["key"]}.mcap"'})
