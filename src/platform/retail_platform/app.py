@@ -792,6 +792,8 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
     from retail_platform import loop_api, pages        # receipts, funnel, profiles, HQ pages
     loop_api.register(app, storage, caller, store_reader, store_writer, read_limited, _responses)
     pages.register(app, storage, admin_digest)
+    from retail_platform import campaigns_api          # HQ's campaigns, robots' offers
+    campaigns_api.register(app, app.state.chain, storage, caller, roles, robot_scope)
     return app
 
 
