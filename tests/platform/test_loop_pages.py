@@ -62,6 +62,9 @@ def served(engine_target):
     finally:
         storage.close()
     server = start_server(engine_target)
+    with server.client() as admin:      # the pages read rollups: wait for the first refresh
+        wait_for(lambda: admin.get('/v1/funnel').json().get('refreshed_at'), 60,
+                 'the background refresher\'s first run')
     try:
         yield server, tokens
     finally:

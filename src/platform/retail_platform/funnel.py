@@ -7,12 +7,19 @@ that was offline for a week ends with exactly the numbers it would have had onli
 
 `refresh` finds the store-days made dirty since its last run (events received, receipts
 imported: by their `received_at` / `imported_at`, with an overlap of WATERMARK_OVERLAP_S for
-transactions that committed out of clock order; recomputing a clean day is harmless) and
-recomputes each whole into `funnel_daily`.
+transactions that committed out of clock order; recomputing a clean day is harmless; rollups of
+an older DEFINITIONS version) and recomputes each whole into `funnel_daily`.
+
+Off the request path: the API and the pages only read `funnel_daily`. `Refresher` runs `refresh`
+in the background of `retailbot platform serve` (every `--funnel-refresh-s`, default 10 s; one
+process of several at a time on PostgreSQL, by a session advisory lock), or
+`retailbot platform refresh-funnel` does it from a timer (`--every S` to loop).
 """
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,7 +31,7 @@ import sqlalchemy as sa
 from retail_platform import loop_schema as lt
 from retail_platform import schema as t
 
-DEFINITIONS = 1
+DEFINITIONS = 2          # 2: the campaign metrics (docs/metrics.md, Campaigns)
 CHAIN_ZONE = timezone(timedelta(hours=8), 'China Standard Time')   # no daylight saving
 ZONE_OFFSET_S = 8 * 3600
 ATTRIBUTION_DAYS = 7
@@ -39,7 +46,8 @@ CONVERSATION = frozenset({'greeting', 'dialogue_turn', 'recommendation', 'guide'
 COUNTS = ('appeared', 'conversations', 'engaged', 'need_captured', 'recommended', 'guided',
           'purchased', 'attributed_revenue_cny', 'vip_appointments', 'vip_shows',
           'appointment_purchases', 'tours_started', 'tours_finished', 'staff_assists',
-          'staff_resolved', 'active_minutes', 'opening_minutes')
+          'staff_resolved', 'active_minutes', 'opening_minutes', 'campaign_offers',
+          'campaign_accepted', 'campaign_purchases')
 RATES = {   # rate: (numerator, denominator)
     'engaged_rate': ('engaged', 'appeared'),
     'need_rate': ('need_captured', 'engaged'),
@@ -50,6 +58,8 @@ RATES = {   # rate: (numerator, denominator)
     'appointment_purchase_rate': ('appointment_purchases', 'vip_shows'),
     'tour_completion': ('tours_finished', 'tours_started'),
     'availability': ('active_minutes', 'opening_minutes'),
+    'campaign_uptake': ('campaign_accepted', 'campaign_offers'),
+    'campaign_conversion': ('campaign_purchases', 'campaign_offers'),
 }
 
 
@@ -293,6 +303,30 @@ def _appointment_counts(day: str, appointments: Iterable[Appointment], shows: se
     }
 
 
+# --- campaigns (version 2) ------------------------------------------------------------------------
+def _campaigns(events: list[Event], receipts: list[Receipt]) -> dict[str, dict[str, int]]:
+    """Per campaign: `offers` (campaign_offered events), `accepted` (campaign_accepted) and
+    `purchases`: offers to a member followed, within ATTRIBUTION_DAYS, by a receipt of the same
+    member at the store containing (qty > 0) a product offered."""
+    out: dict[str, dict[str, int]] = {}
+    window = ATTRIBUTION_DAYS * 86400.0
+    for e in events:
+        cid = e.data.get('campaign_id')
+        if e.type not in ('campaign_offered', 'campaign_accepted') or not isinstance(cid, str):
+            continue
+        row = out.setdefault(cid, {'offers': 0, 'accepted': 0, 'purchases': 0})
+        if e.type == 'campaign_accepted':
+            row['accepted'] += 1
+            continue
+        row['offers'] += 1
+        skus = {s for s in e.data.get('skus') or [] if isinstance(s, str)}
+        if e.customer and skus and any(
+                rc.customer == e.customer and e.time <= rc.time < e.time + window
+                and any(sku in skus and q > 0 for sku, q, _ in rc.lines) for rc in receipts):
+            row['purchases'] += 1
+    return dict(sorted(out.items()))
+
+
 # --- availability --------------------------------------------------------------------------------
 def _active_minutes(events: list[Event], day_start: float) -> dict[str, set[int]]:
     minutes: dict[str, set[int]] = {}
@@ -360,8 +394,12 @@ def compute_store_day(day: str, events: Iterable[Event], receipts: Iterable[Rece
     counts['active_minutes'] = sum(len(m) for m in minutes.values())
     counts['opening_minutes'] = (CLOSE_MINUTE - OPEN_MINUTE) * len(per_robot)
     counts['staff_resolve_median_s'] = None        # needs a resolution event (docs/metrics.md)
+    by_campaign = _campaigns(events, receipts)
+    for key, name in (('offers', 'campaign_offers'), ('accepted', 'campaign_accepted'),
+                      ('purchases', 'campaign_purchases')):
+        counts[name] = sum(row[key] for row in by_campaign.values())
     return {'day': day, 'definitions': DEFINITIONS, **counts, **rates(counts),
-            'robots': dict(sorted(per_robot.items()))}
+            'robots': dict(sorted(per_robot.items())), 'campaigns': by_campaign}
 
 
 def total(rows: list[dict]) -> dict:
@@ -371,7 +409,17 @@ def total(rows: list[dict]) -> dict:
         for k in COUNTS:
             counts[k] += row.get(k) or 0
     counts['attributed_revenue_cny'] = round(counts['attributed_revenue_cny'], 2)
-    return {'definitions': DEFINITIONS, 'store_days': len(rows), **counts, **rates(counts)}
+    by_campaign: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        for cid, tally in (row.get('campaigns') or {}).items():
+            acc = by_campaign.setdefault(cid, {'offers': 0, 'accepted': 0, 'purchases': 0})
+            for k in acc:
+                acc[k] += tally.get(k) or 0
+    for acc in by_campaign.values():
+        acc['uptake'] = round(acc['accepted'] / acc['offers'], 4) if acc['offers'] else None
+        acc['conversion'] = round(acc['purchases'] / acc['offers'], 4) if acc['offers'] else None
+    return {'definitions': DEFINITIONS, 'store_days': len(rows), **counts, **rates(counts),
+            'campaigns': dict(sorted(by_campaign.items()))}
 
 
 # --- the database side ------------------------------------------------------------------------
@@ -508,6 +556,9 @@ def dirty(engine: sa.Engine) -> tuple[set[tuple[str, str]], float]:
                 .group_by(e.store_id, ev_day)):
             for back in range(1, ATTRIBUTION_DAYS + 1):  # a later touch can take their receipts
                 found.add((row[0], _day_name(row[1] - back)))
+        f = lt.funnel_daily.c          # rollups of an older definitions version: recomputed
+        for row in c.execute(sa.select(f.store_id, f.day).where(f.definitions != DEFINITIONS)):
+            found.add((row.store_id, row.day))
         r = lt.receipts.c
         rc_day = _day_index(r.time, postgresql).label('d')
         for row in c.execute(sa.select(r.store_id, rc_day, sa.func.max(r.imported_at))
@@ -546,6 +597,67 @@ def refresh(engine: sa.Engine, every_s: float = 0.0) -> int:
         c.execute(lt.loop_state.insert(), [dict(key='funnel', value=newest),
                                            dict(key='funnel_run', value=now)])
     return done
+
+
+REFRESH_LOCK = 7_210_025          # PostgreSQL advisory lock: one refresher of the chain at a time
+
+
+def refresh_once(engine: sa.Engine) -> int | None:
+    """`refresh`, unless another process is refreshing (PostgreSQL): then None."""
+    if engine.dialect.name != 'postgresql':
+        return refresh(engine)
+    with engine.connect() as c:
+        got = c.execute(sa.text('SELECT pg_try_advisory_lock(:k)'), {'k': REFRESH_LOCK}).scalar()
+        c.commit()
+        if not got:
+            return None
+        try:
+            return refresh(engine)
+        finally:
+            c.execute(sa.text('SELECT pg_advisory_unlock(:k)'), {'k': REFRESH_LOCK})
+            c.commit()
+
+
+def last_refresh(engine: sa.Engine) -> float | None:
+    """When the rollups were last brought up to date (seconds since 1970), None: never."""
+    with engine.connect() as c:
+        return c.execute(sa.select(lt.loop_state.c.value)
+                         .where(lt.loop_state.c.key == 'funnel_run')).scalar()
+
+
+class Refresher:
+    """`refresh_once` every `every_s` seconds on a daemon thread (the serve process's), until
+    `stop`. A failure (the database away) is logged in one line and tried again next time."""
+
+    def __init__(self, engine: sa.Engine, every_s: float,
+                 log: logging.Logger | None = None) -> None:
+        if not 0 < every_s <= 86400:
+            raise ValueError(f'the funnel refresh period must be in (0, 86400] s, not {every_s}')
+        self.engine, self.every_s = engine, every_s
+        self.log = log or logging.getLogger('retail_platform')
+        self.runs = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name='funnel-refresher', daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                refresh_once(self.engine)
+                self.runs += 1
+            except Exception as exc:     # noqa: BLE001 - any failure: one line, next period
+                self.log.warning('funnel refresh failed (tried again in %.0f s): %s',
+                                 self.every_s, str(exc).splitlines()[0][:300] if str(exc) else
+                                 type(exc).__name__)
+            self._stop.wait(self.every_s)
 
 
 def read(engine: sa.Engine, store_ids: list[str] | None, first: str, last: str) -> list[dict]:

@@ -5,7 +5,9 @@
   GET  /v1/stores/{store_id}/funnel     the store's funnel per day and in total (staff)
   GET  /v1/funnel                       every store's funnel (admin, analyst; a region: its own)
   GET  /v1/members/{member}/profile     what a consenting member said (robots of any store; admin)
-Definitions of the funnel: docs/metrics.md.
+Definitions of the funnel: docs/metrics.md. The funnel routes only read the rollups, which the
+serve process's background refresher (funnel.Refresher) keeps up to date; each answer says when
+they were last refreshed (`refreshed_at`).
 """
 from __future__ import annotations
 
@@ -18,7 +20,6 @@ from fastapi.concurrency import run_in_threadpool
 from retail_platform import funnel, profiles, purchases
 
 MAX_RECEIPTS_BODY = 16 * 1024 * 1024
-REFRESH_EVERY_S = 10.0
 RANGE_WORDS = (f'first day (default: 6 days before `to`, which defaults to today); at most '
                f'{funnel.MAX_RANGE_DAYS} days are answered (`to` in the answer says up to '
                'where); `from` after `to` is an empty range')
@@ -74,10 +75,10 @@ def register(app: FastAPI, storage, caller, store_reader, store_writer, read_lim
                      last: date | None = Query(None, alias='to')) -> dict:
         staff(who)
         a, b = day_range(first, last)
-        funnel.refresh(engine, REFRESH_EVERY_S)
         rows = funnel.read(engine, [store_id], a, b)
         return {'store_id': store_id, 'from': a, 'to': b, 'definitions': funnel.DEFINITIONS,
-                'days': rows, 'total': funnel.total(rows)}
+                'refreshed_at': funnel.last_refresh(engine), 'days': rows,
+                'total': funnel.total(rows)}
 
     @app.get('/v1/funnel', summary='Every store\'s funnel over a range (HQ: admin, analyst; '
              'a region credential: its stores)', responses=responses(401, 403, 422, 503))
@@ -92,13 +93,12 @@ def register(app: FastAPI, storage, caller, store_reader, store_writer, read_lim
         else:
             raise HTTPException(403, f'a {c.role} credential reads /v1/stores/{{store}}/funnel')
         a, b = day_range(first, last)
-        funnel.refresh(engine, REFRESH_EVERY_S)
         rows = funnel.read(engine, ids, a, b)
         by_store: dict[str, list[dict]] = {}
         for row in rows:
             by_store.setdefault(row['store_id'], []).append(row)
         return {'from': a, 'to': b, 'definitions': funnel.DEFINITIONS,
-                'stores': {s: funnel.total(r) for s, r in sorted(by_store.items())},
+                'refreshed_at': funnel.last_refresh(engine), 'stores': {s: funnel.total(r) for s, r in sorted(by_store.items())},
                 'total': funnel.total(rows)}
 
     @app.get('/v1/members/{member}/profile',

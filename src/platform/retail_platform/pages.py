@@ -34,7 +34,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from retail_platform import funnel
-from retail_platform.loop_api import REFRESH_EVERY_S
 from retail_platform import loop_schema as lt
 from retail_platform import schema as t
 from retail_platform.storage import Credential
@@ -307,7 +306,6 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
             if not stores:
                 raise HTTPException(403, 'none of this region\'s stores is yours')
         query = _e(f'?from={quote(first)}&to={quote(last)}')
-        funnel.refresh(pages.engine, REFRESH_EVERY_S)
         rows = funnel.read(pages.engine, [s['id'] for s in stores], first, last)
         by_store: dict[str, list[dict]] = {}
         for row in rows:
@@ -355,7 +353,6 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
         if store is None:
             raise HTTPException(404, 'no such store among yours')
         first, last = window(request)
-        funnel.refresh(pages.engine, REFRESH_EVERY_S)
         rows = funnel.read(pages.engine, [store_id], first, last)
         tot = funnel.total(rows)
         by_day = {r['day']: r for r in rows}        # a day without a rollup had no activity
@@ -409,7 +406,6 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
         who, _ = pages.session(request)
         first, last = window(request)
         ids = [s['id'] for s in pages.visible(who)]
-        funnel.refresh(pages.engine, REFRESH_EVERY_S)
         rows = funnel.read(pages.engine, ids, first, last)
         out = io.StringIO()
         columns = ['store_id', 'day', 'definitions', *funnel.COUNTS, *funnel.RATES]
