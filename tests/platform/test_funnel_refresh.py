@@ -156,3 +156,37 @@ def test_campaign_uptake_and_purchases(receipt, purchases):
     total = funnel.total([day, day])
     assert total['campaigns']['tv-week']['offers'] == 4 and total['campaigns']['upgrade']['uptake'] == 0.0
     assert funnel.total([])['campaign_uptake'] is None
+
+
+def test_csv_and_parquet_exports_hold_the_same_store_days_typed(tmp_path):
+    import io
+
+    import pyarrow.parquet as pq
+    target = str(tmp_path / 'p.sqlite3')
+    tokens = chain(target)
+    robot = {'Authorization': f'Bearer {tokens["robot"]}'}
+    with TestClient(create_app(target, ADMIN, funnel_refresh_s=0),
+                    raise_server_exceptions=False) as client:
+        _upload(client, robot, store_floor_day(), _plan()[DAY][1])
+        storage = Storage(target)
+        funnel.refresh(storage.engine)
+        storage.close()
+        params = {'from': DAY, 'to': DAY}
+        got = client.get('/v1/funnel/export', headers=A, params={**params, 'format': 'parquet'})
+        assert got.status_code == 200 and got.headers['content-type'] == 'application/vnd.apache.parquet'
+        table = pq.read_table(io.BytesIO(got.content))
+        csv_text = client.get('/v1/funnel/export', headers=A, params=params).text
+        assert csv_text.splitlines()[0].split(',') == table.column_names
+        row = table.to_pylist()[0]
+        assert str(row['day']) == DAY and row['purchased'] == 2 and row['vip_show_rate'] is None
+        assert table.schema.field('purchased').type == 'int64'
+        assert table.schema.metadata[b'definitions'] == str(funnel.DEFINITIONS).encode()
+        for role, status in (('robot', 403), ('store_manager', 200), ('region', 200), ('analyst', 200)):
+            answer = client.get('/v1/funnel/export', params={**params, 'format': 'parquet'},
+                                headers={'Authorization': f'Bearer {tokens[role]}'})
+            assert answer.status_code == status, (role, answer.text)
+        other = client.get('/v1/funnel/export', params={**params, 'format': 'parquet'},
+                           headers={'Authorization': f'Bearer {tokens["robot_other"]}'})
+        assert other.status_code == 403
+        assert client.get('/v1/funnel/export', headers=A, params={'format': 'xlsx'}).status_code == 422
+        client.app.state.storage.close()

@@ -7,8 +7,8 @@
                                        robots silent for longer than `silent` minutes
   GET  /hq/regions/{id}                a region's stores;  GET /hq/stores/{id}: a store's funnel,
                                        days and robots (region → store → robot drill-down)
-  GET  /hq/export.csv                  the store-days of the range as CSV (Parquet: not offered,
-                                       pyarrow is not a dependency)
+  GET  /hq/export.csv, /hq/export.parquet   the store-days of the range as CSV or Parquet
+                                       (retail_platform.funnel_export: the same columns)
 
 Security: every page checks Host (retail_common.web_guard.host_allowed: loopback names, the names in
 $RETAILBOT_PLATFORM_PAGE_HOSTS); a POST must carry Origin (or Referer) of this server and the
@@ -17,11 +17,9 @@ the database (every API process agrees; a revoked token ends its sessions at onc
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
 import html
-import io
 import os
 import secrets
 import time
@@ -33,7 +31,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from retail_platform import funnel
+from retail_platform import funnel, funnel_export
 from retail_platform import loop_schema as lt
 from retail_platform import schema as t
 from retail_platform.storage import Credential
@@ -163,7 +161,8 @@ def _range_form(action: str, first: str, last: str, extra: str = '') -> str:
     return (f'<form class="range" method="get" action="{_e(action)}">From <input name="from" '
             f'value="{_e(first)}"> to <input name="to" value="{_e(last)}"> {extra}'
             f'<button type="submit">Show</button> <a id="export" href="/hq/export.csv?from='
-            f'{quote(first)}&amp;to={quote(last)}">Export CSV</a></form>')
+            f'{quote(first)}&amp;to={quote(last)}">Export CSV</a> <a id="export-parquet" '
+            f'href="/hq/export.parquet?from={quote(first)}&amp;to={quote(last)}">Parquet</a></form>')
 
 
 def _funnel_bars(total: dict) -> str:
@@ -400,22 +399,16 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
                 + robot_rows + '</table>')
         return html_answer(_page(store['name'], body, csrf, who.role))
 
-    @app.get('/hq/export.csv', include_in_schema=False)
-    def export(request: Request) -> Response:
+    @app.get('/hq/export.{kind}', include_in_schema=False)
+    def export(request: Request, kind: str) -> Response:
         check_host(request)
+        if kind not in funnel_export.MEDIA:
+            raise HTTPException(404, 'export.csv or export.parquet')
         who, _ = pages.session(request)
         first, last = window(request)
         ids = [s['id'] for s in pages.visible(who)]
         rows = funnel.read(pages.engine, ids, first, last)
-        out = io.StringIO()
-        columns = ['store_id', 'day', 'definitions', *funnel.COUNTS, *funnel.RATES]
-        writer = csv.writer(out)
-        writer.writerow(columns)
-        for r in rows:
-            writer.writerow(['' if r.get(c) is None else r.get(c) for c in columns])
-        return Response(out.getvalue(), media_type='text/csv; charset=utf-8', headers={
-            'Content-Disposition': f'attachment; filename="funnel-{first}-{last}.csv"',
-            'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff'})
+        return funnel_export.answer(rows, kind, first, last)
 
 
 def _when(value) -> str:
