@@ -202,16 +202,22 @@ def test_a_forgotten_member_is_never_matched_again(platform):
     assert client.get('/v1/campaigns/upgrade/audience', headers=A).json()['members'] == 0
 
 
-@pytest.mark.parametrize('change, words', [
-    ({'stores': ['s-none']}, 'no store'), ({'regions': ['east']}, 'no region'),
-    ({'skus': ['NOPE']}, 'no product'), ({'ends_at': _when(-2)}, 'after starts_at'),
-    ({'starts_at': '2026-11-01T10:00:00'}, 'time zone'), ({'message_zh': ' '}, 'message_zh'),
-    ({'extra': 1}, 'extra')])
-def test_a_bad_campaign_is_refused_in_one_line(platform, change, words):
+@pytest.mark.parametrize('change, status, words', [
+    ({'stores': ['s-none']}, 404, 'no store'), ({'regions': ['east']}, 404, 'no region'),
+    ({'skus': ['NOPE']}, 404, 'no product'), ({'ends_at': _when(-2)}, 422, 'after starts_at'),
+    ({'message_zh': ' '}, 422, 'message_zh'), ({'skus': ['a/b']}, 422, 'skus'),
+    ({'stores': ['s own']}, 422, 'stores'), ({'extra': 1}, 422, 'extra')])
+def test_a_bad_campaign_is_refused_in_one_line(platform, change, status, words):
     client, _ = platform
     answer = client.put('/v1/campaigns/c-bad', headers=A, json=campaign(**change))
-    assert answer.status_code == 422 and words in answer.json()['detail'], answer.text
+    assert answer.status_code == status and words in answer.json()['detail'], answer.text
     assert client.get('/v1/campaigns/c-bad', headers=A).status_code == 404
+
+
+def test_a_time_without_an_offset_is_the_chains_time():
+    given = cp.CampaignIn.model_validate(campaign(starts_at='2026-11-01T10:00:00',
+                                                  ends_at='2026-11-01T12:00:00+08:00'))
+    assert given.ends_at.timestamp() - given.starts_at.timestamp() == 7200
 
 
 def test_tenancy_admin_writes_staff_read_their_stores(platform):

@@ -13,7 +13,7 @@ A campaign (`CampaignIn`, kept as JSON in the table `campaigns`):
                         (neither bound: ever bought one)
   what   `skus` (1-20) and one sentence in each language (`message_zh`, `message_en`)
   where  `stores` and/or `regions` (both empty: every store of the chain)
-  when   `starts_at` <= now < `ends_at` (ISO 8601 with a zone)
+  when   `starts_at` <= now < `ends_at` (ISO 8601; no offset: China Standard Time)
 
 Matching (`matches`) is a pure function of one member's facts and the time, so the table of
 audiences is tested without a database. Only consenting members, never one who was forgotten
@@ -32,10 +32,10 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Literal
+from typing import Annotated, Any, Iterable, Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from retail_platform import loop_schema as lt
 from retail_platform import schema as t
@@ -89,41 +89,41 @@ class Audience(BaseModel):
     rules: list[AudienceRule] = Field(min_length=1, max_length=MAX_RULES)
 
 
+Sku = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r'^[^\x00/]+$')]
+Place = Annotated[str, StringConstraints(pattern=PLACE_ID)]
+
+
 class CampaignIn(BaseModel):
     """A campaign as HQ defines it (PUT /v1/campaigns/{id})."""
     model_config = {'extra': 'forbid'}
     name: str = Field(min_length=1, max_length=200, pattern=SENTENCE)
     audience: Audience
-    skus: list[str] = Field(min_length=1, max_length=MAX_SKUS,
+    skus: list[Sku] = Field(min_length=1, max_length=MAX_SKUS,
                             description='products offered (master SKUs)')
     message_zh: str = Field(min_length=1, max_length=300, pattern=SENTENCE,
                             description='what the robot says, in Chinese')
     message_en: str = Field(min_length=1, max_length=300, pattern=SENTENCE,
                             description='what the robot says, in English')
-    stores: list[str] = Field([], max_length=MAX_PLACES)
-    regions: list[str] = Field([], max_length=MAX_PLACES)
-    starts_at: datetime = Field(description='ISO 8601 with a time zone')
-    ends_at: datetime = Field(description='ISO 8601 with a time zone; after starts_at')
+    stores: list[Place] = Field([], max_length=MAX_PLACES)
+    regions: list[Place] = Field([], max_length=MAX_PLACES)
+    starts_at: datetime = Field(description='ISO 8601 (no offset: China Standard Time)')
+    ends_at: datetime = Field(description='ISO 8601 (no offset: China Standard Time); after '
+                                          'starts_at')
 
     @model_validator(mode='after')
     def _check(self) -> 'CampaignIn':
-        import re
-        for sku in self.skus:
-            if not 0 < len(sku) <= 64 or '\x00' in sku or '/' in sku:
-                raise ValueError('skus: each 1-64 characters, no NUL or /')
-        for place in self.stores + self.regions:
-            if not re.fullmatch(PLACE_ID, place):
-                raise ValueError(f'stores/regions: {place[:70]!r} is not a store or region id')
-        for when in (self.starts_at, self.ends_at):
-            if when.tzinfo is None or when.utcoffset() is None:
-                raise ValueError('starts_at and ends_at need a time zone (e.g. +08:00)')
+        from retail_platform.funnel import CHAIN_ZONE
+        if self.starts_at.tzinfo is None:
+            self.starts_at = self.starts_at.replace(tzinfo=CHAIN_ZONE)
+        if self.ends_at.tzinfo is None:
+            self.ends_at = self.ends_at.replace(tzinfo=CHAIN_ZONE)
         if self.ends_at <= self.starts_at:
             raise ValueError('ends_at must be after starts_at')
         return self
 
 
-class CampaignError(ValueError):
-    """A campaign the platform refuses (one line)."""
+class CampaignError(LookupError):
+    """A campaign naming a store, region or product the chain does not have (one line)."""
 
 
 class NoSuchCampaign(LookupError):
@@ -261,44 +261,62 @@ def _history_time(value: Any) -> float | None:
     return when.timestamp()
 
 
+def _asked(c: sa.Connection, chunk: list[str], since: float, now: float,
+           out: dict[str, list[tuple[float, str]]]) -> None:
+    """(time, category) of the members' `member_said` statements in [since, now]."""
+    e = t.events.c
+    for row in c.execute(sa.select(e.customer, e.time, e.data).where(
+            e.type == 'member_said', e.customer.in_(chunk), e.time >= since, e.time <= now)):
+        try:
+            category = json.loads(row.data).get('category')
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(category, str) and category:
+            out[row.customer].append((row.time, category))
+
+
+def _lines(text: str) -> list[dict]:
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return []
+    return [x for x in items if isinstance(x, dict)] if isinstance(items, list) else []
+
+
+def _quantity(item: dict, default: int) -> int:
+    try:
+        return int(item.get('qty', default) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _bought(c: sa.Connection, chunk: list[str], now: float,
+            out: dict[str, list[tuple[float, str]]]) -> None:
+    """(time, sku) of what the members bought up to now: till receipts and member histories."""
+    from retail_platform.chain import members as member_table
+    r = lt.receipts.c
+    for row in c.execute(sa.select(r.customer, r.time, r.lines).where(
+            r.customer.in_(chunk), r.time <= now)):
+        out[row.customer] += [(row.time, str(x.get('sku', ''))) for x in _lines(row.lines)
+                              if _quantity(x, 0) > 0]
+    for row in c.execute(sa.select(member_table.c.member_id, member_table.c.history)
+                         .where(member_table.c.member_id.in_(chunk))):
+        for item in _lines(row.history):
+            when = _history_time(item.get('ts'))
+            if when is not None and when <= now and _quantity(item, 1) > 0:
+                out[row.member_id].append((when, str(item.get('sku', ''))))
+
+
 def facts(c: sa.Connection, members: list[str], now: float,
           asked_since: float) -> dict[str, MemberFacts]:
     """Facts of these (consenting, not forgotten) members: statements since `asked_since`,
     purchases of every time up to now."""
-    from retail_platform.chain import members as member_table
     asked: dict[str, list[tuple[float, str]]] = {m: [] for m in members}
     bought_raw: dict[str, list[tuple[float, str]]] = {m: [] for m in members}   # (time, sku)
-    e, r = t.events.c, lt.receipts.c
     for start in range(0, len(members), 500):
         chunk = members[start:start + 500]
-        for row in c.execute(sa.select(e.customer, e.time, e.data).where(
-                e.type == 'member_said', e.customer.in_(chunk), e.time >= asked_since,
-                e.time <= now)):
-            try:
-                category = json.loads(row.data).get('category')
-            except (ValueError, AttributeError):
-                continue
-            if isinstance(category, str) and category:
-                asked[row.customer].append((row.time, category))
-        for row in c.execute(sa.select(r.customer, r.time, r.lines).where(
-                r.customer.in_(chunk), r.time <= now)):
-            try:
-                lines = json.loads(row.lines)
-            except ValueError:
-                continue
-            for line in lines if isinstance(lines, list) else []:
-                if isinstance(line, dict) and int(line.get('qty', 0) or 0) > 0:
-                    bought_raw[row.customer].append((row.time, str(line.get('sku', ''))))
-        for row in c.execute(sa.select(member_table.c.member_id, member_table.c.history)
-                             .where(member_table.c.member_id.in_(chunk))):
-            try:
-                history = json.loads(row.history)
-            except ValueError:
-                continue
-            for item in history if isinstance(history, list) else []:
-                when = _history_time(item.get('ts')) if isinstance(item, dict) else None
-                if when is not None and when <= now and int(item.get('qty', 1) or 0) > 0:
-                    bought_raw[row.member_id].append((when, str(item.get('sku', ''))))
+        _asked(c, chunk, asked_since, now, asked)
+        _bought(c, chunk, now, bought_raw)
     category = _categories(c, (sku for items in bought_raw.values() for _, sku in items))
     return {m: MemberFacts(tuple(sorted(asked[m])),
                            tuple(sorted((at, category[sku]) for at, sku in bought_raw[m]

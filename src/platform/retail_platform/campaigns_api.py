@@ -96,7 +96,7 @@ def register(app: FastAPI, chain: Chain, storage, caller: Callable, roles: Calla
              dependencies=[Depends(roles('admin'))],
              summary='Create or replace a campaign: who (audience rules), what (products and a '
                      'sentence in zh and en), where (stores, regions; none: every store), when',
-             responses=_responses(400, 401, 403, 413, 422, 503), openapi_extra=body_schema())
+             responses=_responses(400, 401, 403, 404, 413, 422, 503), openapi_extra=body_schema())
     async def put_campaign(request: Request, campaign_id: str = campaign_path,
                            who=Depends(caller)) -> dict:
         raw = await read_limited(request, MAX_SMALL_BODY)
@@ -118,7 +118,7 @@ def register(app: FastAPI, chain: Chain, storage, caller: Callable, roles: Calla
             return await run_in_threadpool(campaigns.put, engine, campaign_id, given,
                                            f'{who.role}:{who.credential.robot_id or ""}')
         except campaigns.CampaignError as exc:
-            raise HTTPException(422, f'campaign refused: {exc}') from None
+            raise HTTPException(404, f'campaign refused: {exc}') from None
 
     @app.delete('/v1/campaigns/{campaign_id}', dependencies=[Depends(roles('admin'))],
                 summary='Remove a campaign (admin); robots stop offering it at their next '

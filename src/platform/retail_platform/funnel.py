@@ -37,6 +37,7 @@ ZONE_OFFSET_S = 8 * 3600
 ATTRIBUTION_DAYS = 7
 OPEN_MINUTE, CLOSE_MINUTE = 10 * 60, 22 * 60        # opening hours, chain local time
 WATERMARK_OVERLAP_S = 120.0
+BATCH_DAYS = 31              # a store's dirty days recomputed from one read of its rows
 MAX_RANGE_DAYS = 366
 SHOWN = ('early', 'late', 'on_time')
 NEED_SLOTS = ('sku', 'skus', 'category', 'brand', 'min_price', 'max_price', 'size')
@@ -526,6 +527,112 @@ def recompute(engine: sa.Engine, store_id: str, day: str) -> dict:
     return metrics
 
 
+# --- a store's dirty days at once (the refresher's path) -------------------------------------------
+@dataclass
+class _StoreRows:
+    """A store's rows over a range of days and their attribution windows, read once: events
+    (with received_at), receipts (with imported_at), appointments, robots."""
+    events: list[tuple[Event, float]]
+    receipts: list[tuple[Receipt, float]]
+    appointments: list[tuple[Appointment, str]]       # (appointment, its local time text)
+    robots: list[str]
+
+
+def _load_store(c: sa.Connection, store_id: str, start: float, end: float) -> _StoreRows:
+    e, r, a = t.events.c, lt.receipts.c, t.appointments.c
+    events = []
+    for row in c.execute(sa.select(e.robot_id, e.seq, e.time, e.type, e.customer, e.data,
+                                   e.received_at).where(e.store_id == store_id, e.time >= start,
+                                                        e.time < end)):
+        try:
+            data = json.loads(row.data)
+        except ValueError:
+            data = {}
+        events.append((Event(row.robot_id, row.seq, row.time, row.type, row.customer,
+                             data if isinstance(data, dict) else {}), row.received_at))
+    receipts = []
+    for row in c.execute(sa.select(r.receipt_id, r.time, r.customer, r.code, r.lines,
+                                   r.imported_at).where(r.store_id == store_id, r.time >= start,
+                                                        r.time < end)):
+        lines = tuple((x['sku'], int(x['qty']), float(x['price_cny']))
+                      for x in json.loads(row.lines))
+        receipts.append((Receipt(row.receipt_id, row.time, row.customer, row.code, lines),
+                         row.imported_at))
+    appointments = [(Appointment(str(row.id), row.customer, ''), row.time) for row in c.execute(
+        sa.select(a.id, a.customer, a.time).where(a.store_id == store_id))]
+    return _StoreRows(events, receipts, appointments, _robots(c, store_id))
+
+
+def _aggregate(stamps: list[float]) -> str:
+    return f'{len(stamps)}:{(max(stamps) if stamps else None)!r}'
+
+
+def _day_inputs(rows: _StoreRows, day: str) -> tuple[str, dict[str, Any]]:
+    """(fingerprint, compute_store_day's arguments) of one day from a store's rows; the
+    fingerprint equals `fingerprint`'s (the same three aggregates, counted in memory)."""
+    start, end = day_bounds(day)
+    window_end = end + ATTRIBUTION_DAYS * 86400.0
+    day_events = [(ev, at) for ev, at in rows.events if start <= ev.time < end]
+    in_window = [(rc, at) for rc, at in rows.receipts if start <= rc.time < window_end]
+    touches = [(ev, at) for ev, at in rows.events
+               if end <= ev.time < window_end and ev.type in TOUCHES]
+    inputs = '|'.join((_aggregate([at for _, at in day_events]),
+                       _aggregate([at for _, at in in_window]),
+                       _aggregate([at for _, at in touches])))
+    return inputs, {'events': [ev for ev, _ in day_events],
+                    'receipts': [rc for rc, _ in in_window],
+                    'appointments': [Appointment(ap.id, ap.customer, day)
+                                     for ap, when in rows.appointments
+                                     if isinstance(when, str) and when.startswith(day)],
+                    'robots': rows.robots, 'later': _touches_of([ev for ev, _ in touches])}
+
+
+def _touches_of(events: list[Event]) -> list[tuple[str, float]]:
+    """As `_later`, from events in memory: recommendations to members, screen codes shown."""
+    later = []
+    for ev in events:
+        if ev.type == 'recommendation' and ev.customer:
+            later.append((f'm:{ev.customer}', ev.time))
+        elif ev.type == 'screen_code' and isinstance(ev.data.get('code'), str):
+            later.append((f'c:{ev.data["code"]}', ev.time))
+    return later
+
+
+def refresh_store(engine: sa.Engine, store_id: str, dirty_days: Iterable[str]) -> int:
+    """Recompute the store's days among `dirty_days` whose inputs changed (or whose rollup is of
+    an older definitions version), reading the store's rows once for all of them and writing
+    them in one transaction; how many were recomputed."""
+    wanted = sorted(set(dirty_days))
+    if not wanted:
+        return 0
+    first, last = day_bounds(wanted[0])[0], day_bounds(wanted[-1])[1]
+    f = lt.funnel_daily.c
+    with engine.connect() as c:
+        kept = {row.day: row for row in c.execute(sa.select(f.day, f.inputs, f.definitions).where(
+            f.store_id == store_id, f.day.in_(wanted)))}
+        rows = _load_store(c, store_id, first, last + ATTRIBUTION_DAYS * 86400.0)
+    fresh = []
+    for day in wanted:
+        inputs, args = _day_inputs(rows, day)
+        old = kept.get(day)
+        if old is not None and old.definitions == DEFINITIONS and old.inputs == inputs:
+            continue
+        metrics = compute_store_day(day, **args)
+        fresh.append(dict(store_id=store_id, day=day, definitions=DEFINITIONS, inputs=inputs,
+                          metrics=json.dumps(metrics, separators=(',', ':'), sort_keys=True),
+                          computed_at=time.time()))
+    if fresh:
+        with engine.begin() as c:
+            if engine.dialect.name == 'postgresql':
+                for row in fresh:      # the same locks as `recompute` (one store-day at a time)
+                    c.execute(sa.text('SELECT pg_advisory_xact_lock(hashtextextended(:k, 24))'),
+                              {'k': f'{store_id}/{row["day"]}'})
+            c.execute(lt.funnel_daily.delete().where(
+                f.store_id == store_id, f.day.in_([row['day'] for row in fresh])))
+            c.execute(lt.funnel_daily.insert(), fresh)
+    return len(fresh)
+
+
 def _day_index(column, postgresql: bool):
     shifted = (column + ZONE_OFFSET_S) / 86400.0
     return sa.func.floor(shifted) if postgresql else sa.cast(shifted, sa.Integer)
@@ -539,9 +646,13 @@ def dirty(engine: sa.Engine) -> tuple[set[tuple[str, str]], float]:
     """Store-days touched since the watermark, and the new watermark."""
     postgresql = engine.dialect.name == 'postgresql'
     with engine.connect() as c:
-        mark = c.execute(sa.select(lt.loop_state.c.value)
-                         .where(lt.loop_state.c.key == 'funnel')).scalar() or 0.0
-        since = mark - WATERMARK_OVERLAP_S
+        state = dict(c.execute(sa.select(lt.loop_state.c.key, lt.loop_state.c.value).where(
+            lt.loop_state.c.key.in_(['funnel', 'funnel_run']))).all())
+        mark = state.get('funnel') or 0.0
+        # Rows this refresh has not seen committed after the last run started, so were stamped
+        # after (that start - the overlap), as well as after (the newest seen - the overlap):
+        # without the first bound a quiet chain would re-check its last batch on every run.
+        since = max(mark, state.get('funnel_run') or 0.0) - WATERMARK_OVERLAP_S
         e = t.events.c
         ev_day = _day_index(e.time, postgresql).label('d')
         found: set[tuple[str, str]] = set()
@@ -581,17 +692,13 @@ def refresh(engine: sa.Engine, every_s: float = 0.0) -> int:
         if last is not None and 0 <= now - last < every_s:
             return 0
     found, newest = dirty(engine)
+    by_store: dict[str, list[str]] = {}
+    for store_id, day in found:
+        by_store.setdefault(store_id, []).append(day)
     done = 0
-    f = lt.funnel_daily.c
-    for store_id, day in sorted(found):
-        with engine.connect() as c:
-            kept = c.execute(sa.select(f.inputs, f.definitions).where(
-                f.store_id == store_id, f.day == day)).first()
-            same = kept is not None and kept.definitions == DEFINITIONS and \
-                kept.inputs == fingerprint(c, store_id, day)
-        if not same:
-            recompute(engine, store_id, day)
-            done += 1
+    for store_id, store_days in sorted(by_store.items()):
+        for start in range(0, len(store_days), BATCH_DAYS):    # bounded memory per store
+            done += refresh_store(engine, store_id, sorted(store_days)[start:start + BATCH_DAYS])
     with engine.begin() as c:
         c.execute(lt.loop_state.delete().where(lt.loop_state.c.key.in_(['funnel', 'funnel_run'])))
         c.execute(lt.loop_state.insert(), [dict(key='funnel', value=newest),

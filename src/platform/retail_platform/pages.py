@@ -333,7 +333,9 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
                    if region_rows and region is None else '')
                 + f'<h2>Robots silent for more than {silent_min} min · 离线机器人</h2>' + silent
                 + '<p class="note">Definitions: docs/metrics.md (version '
-                  f'{funnel.DEFINITIONS}); a rate with nothing to divide by shows –.</p>')
+                  f'{funnel.DEFINITIONS}); a rate with nothing to divide by shows –. '
+                  f'<span id="refreshed">Figures as of '
+                  f'{_e(_when(funnel.last_refresh(pages.engine)))}</span>.</p>')
         return html_answer(_page(title, body, csrf, who.role))
 
     @app.get('/hq', include_in_schema=False)
