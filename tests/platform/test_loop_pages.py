@@ -62,6 +62,9 @@ def served(engine_target):
     finally:
         storage.close()
     server = start_server(engine_target)
+    with server.client() as admin:      # the pages read rollups: wait for the first refresh
+        wait_for(lambda: admin.get('/v1/funnel').json().get('refreshed_at'), 60,
+                 'the background refresher\'s first run')
     try:
         yield server, tokens
     finally:
@@ -124,6 +127,15 @@ def test_store_manager_sees_only_own_stores_and_exports_csv(served, browser):
     header, *lines = csv_text.strip().splitlines()
     assert header.startswith('store_id,day,definitions,appeared')
     assert lines and all(line.startswith('s-1,') for line in lines)
+    import io
+
+    import pyarrow.parquet as pq
+    link = browser.find_element(By.ID, 'export-parquet').get_attribute('href')
+    parquet = httpx.get(link, cookies={'retail_hq': cookie})
+    assert parquet.headers['content-type'] == 'application/vnd.apache.parquet'
+    table = pq.read_table(io.BytesIO(parquet.content))
+    assert table.column_names == header.split(',') and table.num_rows == len(lines)
+    assert set(table.column('store_id').to_pylist()) == {'s-1'}
     assert httpx.get(server.url + '/hq/stores/s-2', cookies={'retail_hq': cookie}).status_code == 404
 
 

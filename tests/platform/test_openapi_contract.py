@@ -42,7 +42,10 @@ def test_the_server_answers_as_its_openapi_document_says(platform_app):
         # A document upload's body is a CSV or JSON document whose rules (its header, each row's
         # fields) JSON Schema cannot state: the schema says "a string", the server answers the
         # documented 422 with the reason. Every other check still runs on these operations.
-        excluded = [ignored_auth] + ([positive_data_acceptance] if _is_document_upload(operation) else [])
+        # A campaign's `ends_at` after its `starts_at` is a rule between two fields that JSON
+        # Schema cannot state either: the documented 422 says so (tests/platform/test_campaigns.py).
+        excluded = [ignored_auth] + ([positive_data_acceptance] if _is_document_upload(operation)
+                                     or _is_campaign_put(operation) else [])
 
         @given(case=operation.as_strategy())
         @settings(max_examples=12, deadline=None, derandomize=True, database=None,
@@ -55,6 +58,10 @@ def test_the_server_answers_as_its_openapi_document_says(platform_app):
             failures.append(f'{operation.method.upper()} {operation.path}: '
                             f'{str(exc).strip()[:1500]}')
     assert not failures, '\n\n'.join(failures)
+
+
+def _is_campaign_put(operation) -> bool:
+    return operation.method.upper() == 'PUT' and operation.path == '/v1/campaigns/{campaign_id}'
 
 
 def _is_document_upload(operation) -> bool:

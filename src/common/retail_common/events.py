@@ -344,3 +344,28 @@ ALL_PAYLOADS = ALL_PAYLOADS + LOOP_PAYLOADS
 for _model in LOOP_PAYLOADS:
     _BY_VERSION[(_model.TYPE, _model.VERSION)] = _model
     EVENT_TYPES[_model.TYPE] = _model
+
+
+# -- campaigns (campaigns engineer): HQ's offers, made in conversation to matching members ------
+class CampaignOffered(EventPayload):
+    """The robot offered a campaign (retail_common.campaigns) to a matching member: at most once
+    per visit; the funnel counts its uptake (docs/metrics.md, version 2)."""
+
+    TYPE: ClassVar[str] = 'campaign_offered'
+    campaign_id: Id
+    skus: IdList = []
+    language: Language = 'zh'
+
+
+class CampaignAccepted(EventPayload):
+    """The member said yes to the campaign the robot offered (she is taken to its products)."""
+
+    TYPE: ClassVar[str] = 'campaign_accepted'
+    campaign_id: Id
+
+
+CAMPAIGN_PAYLOADS: tuple[type[EventPayload], ...] = (CampaignOffered, CampaignAccepted)
+ALL_PAYLOADS = ALL_PAYLOADS + CAMPAIGN_PAYLOADS
+for _model in CAMPAIGN_PAYLOADS:
+    _BY_VERSION[(_model.TYPE, _model.VERSION)] = _model
+    EVENT_TYPES[_model.TYPE] = _model

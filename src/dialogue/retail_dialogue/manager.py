@@ -71,6 +71,7 @@ class DialogueManager:
         self.safety_latched = False
         self._left: dict[int, None] = {}      # tracks that left, newest last (bounded: LEFT_MEMORY)
         self._out: list[Effect] = []
+        self.campaigns_offered: dict[tuple[str, str], float] = {}   # (member, campaign) -> clock()
 
     # -- inputs: the store and the base ----------------------------------------------------
     def set_store(self, store, nlu: Nlu | None = None) -> None:

@@ -180,3 +180,4 @@ class Session:
     misunderstood: int = 0
     awaiting_recommendations: bool = False
     wanted: list[str] = field(default_factory=list)     # what the customer asked for, for staff
+    campaign_pending: str = ''                          # the campaign offered in the last reply

@@ -282,6 +282,9 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     'checkin_missed': ('{name}，您{time}的预约已经过了，我帮您联系{staff}重新安排。',
                        "{name}, your {time} appointment has passed; I'll ask {staff} to rearrange it."),
     'checkin_unknown': ('抱歉，没有找到您的预约。我已通知店员来帮您。', "Sorry, I can't find your appointment. I've asked a member of staff to help you."),
+    # HQ's campaigns (behaviours/campaign.py): HQ's sentence, then the offer to go and see
+    'campaign_offer': ('{message}在{zone}，需要我带您去看看吗？', '{message} It is in {zone}. Shall I take you there?'),
+    'campaign_offer_here': ('{message}', '{message}'),
 }
 
 # Customer-facing words for the guide's outcome codes (GuideTo/Tour result `reason`). An internal

@@ -387,7 +387,8 @@ AUTH = (401, 403, 422, 503)
 
 def create_app(target: str | Path, token: str, budget: Budget = Budget(),
                pool_size: int = 5, migrate: bool = True, contracts: bool = True,
-               member_window_s: float | None = None) -> FastAPI:
+               member_window_s: float | None = None,
+               funnel_refresh_s: float = 10.0) -> FastAPI:
     """The platform app over `target` (a postgresql:// URL or an SQLite file); `token` is the
     admin credential (ValueError when empty). DatabaseError when the database cannot be used
     or is behind the schema head and `migrate` is False."""
@@ -797,6 +798,13 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
     app.state.incidents = incidents_module.Incidents(storage.engine)
     incidents_module.add_routes(app, app.state.incidents, caller, robot_scope, store_reader,
                                 read_limited, _responses)
+    from retail_platform import campaigns_api          # HQ's campaigns, robots' offers
+    campaigns_api.register(app, app.state.chain, storage, caller, roles, robot_scope)
+    if funnel_refresh_s > 0:        # the funnel's rollups, off the request path (funnel.Refresher)
+        from retail_platform.funnel import Refresher
+        app.state.funnel_refresher = Refresher(storage.engine, funnel_refresh_s, LOG)
+        app.router.on_startup.append(app.state.funnel_refresher.start)
+        app.router.on_shutdown.append(app.state.funnel_refresher.stop)
     return app
 
 

@@ -39,6 +39,7 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 
 from retail_common.catalog import COLUMNS, parse_row
+from retail_platform import campaigns
 from retail_platform import schema as t
 
 STORE_FIELDS = ('price_cny', 'stock', 'zone', 'promotion', 'promotion_en')
@@ -518,7 +519,18 @@ class Chain:
                 c, place, None if full else since, version,
                 set() if full else keys['member'], now, locked)
             answer['forget'] = self._tombstones(c, place)
+            # campaigns (retail_platform.campaigns): a typed section of its own, whole each time
+            answer['campaigns'] = campaigns.section(c, place.store_id, place.region_id,
+                                                    self._relevant(c, place, now), now)
             return answer
+
+    def campaigns_for(self, robot_id: str) -> dict:
+        """The downlink's `campaigns` section for this robot, on its own."""
+        now = time.time()
+        with self.engine.connect() as c:
+            place = self.place(c, robot_id)
+            return campaigns.section(c, place.store_id, place.region_id,
+                                     self._relevant(c, place, now), now)
 
     def _member_delta(self, c: sa.Connection, place: RobotPlace, since: int | None, version: int,
                       changed: set[str], now: float, locked: bool) -> tuple[list[dict], list[str], int]:

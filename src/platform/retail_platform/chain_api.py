@@ -23,6 +23,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, ValidationError
 
 from retail_platform.app import MAX_DOCUMENT_BYTES, MAX_SMALL_BODY, NO_NUL, STORE_ID, _responses, read_limited
+from retail_platform.campaigns_api import CampaignsSection
 from retail_platform.chain import MAX_HISTORY, Chain, ChainError, NoSuchThing
 from retail_sync.outbox import MAX_ID_CHARS, check_tree
 
@@ -126,6 +127,9 @@ class DownlinkOut(BaseModel):
     members: list[dict[str, Any]]
     members_removed: list[str]
     forget: list[str] = Field(description='members to forget (tombstones), until confirmed')
+    campaigns: CampaignsSection = Field(description='the store\'s active campaigns with the '
+                                          'matching members the robot knows: the whole state '
+                                          'in every answer (retail_platform.campaigns)')
 
 
 class ForgetRobot(BaseModel):

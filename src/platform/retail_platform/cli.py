@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 # The sync CLI's one-line errors, time format and token-file reader serve the platform's commands too.
@@ -136,6 +137,10 @@ def register(subparsers) -> None:
     serve.add_argument('--member-window-days', type=float, default=30.0, metavar='DAYS',
                        help='a robot receives members who visited its store within this many '
                             'days (besides home store and appointments; default 30)')
+    serve.add_argument('--funnel-refresh-s', type=float, default=10.0, metavar='SECONDS',
+                       help='recompute the funnel\'s dirty store-days in the background every '
+                            'SECONDS (default 10; 0: not in this process, run `retailbot platform '
+                            'refresh-funnel` from a timer instead)')
     serve.add_argument('--no-migrate', action='store_true',
                        help='refuse a database behind the schema head instead of upgrading it')
     serve.set_defaults(func=_guarded('serve', _serve))
@@ -170,6 +175,18 @@ def register(subparsers) -> None:
     funnel_cmd.add_argument('--to', dest='last', default=None, help='last day YYYY-MM-DD')
     funnel_cmd.add_argument('--json', action='store_true', help='print JSON')
     funnel_cmd.set_defaults(func=_guarded('funnel', _funnel))
+
+    refresh_cmd = commands.add_parser(
+        'refresh-funnel', help='recompute the funnel\'s dirty store-days (for a timer)',
+        description='Recomputes the store-days whose events or receipts changed since the last '
+                    'refresh (and rollups of an older definitions version); the API and the '
+                    'pages only read the rollups. With --every, repeats until stopped. '
+                    + EXIT_CODES + '.')
+    _add_db(refresh_cmd)
+    refresh_cmd.add_argument('--every', type=float, default=0.0, metavar='SECONDS',
+                             help='repeat every SECONDS (default: once)')
+    refresh_cmd.add_argument('--json', action='store_true', help='print each run as JSON')
+    refresh_cmd.set_defaults(func=_guarded('refresh-funnel', _refresh_funnel))
 
     store = commands.add_parser('store', help='add and list stores')
     store_actions = store.add_subparsers(dest='store_command', metavar='ACTION', required=True)
@@ -314,7 +331,9 @@ def app_from_environment():
                       migrate=False,
                       contracts=os.environ.get('RETAILBOT_PLATFORM_EVENT_CONTRACTS') != 'generic',
                       member_window_s=float(os.environ.get('RETAILBOT_PLATFORM_MEMBER_WINDOW_S',
-                                                           30 * 86400.0)))
+                                                           30 * 86400.0)),
+                      funnel_refresh_s=float(os.environ.get('RETAILBOT_PLATFORM_FUNNEL_REFRESH_S',
+                                                            10.0)))
 
 
 def _serve(args) -> int:
@@ -331,6 +350,8 @@ def _serve(args) -> int:
                            'and at most 3650')
     if not (args.store_rate > 0 and args.store_burst >= 1):
         raise CommandError('retailbot platform serve: --store-rate must be > 0 and --store-burst >= 1')
+    if not 0 <= args.funnel_refresh_s <= 86400:
+        raise CommandError('retailbot platform serve: --funnel-refresh-s must be 0-86400 seconds')
     token = _admin_token(args)
     _check_tls(args)
     storage = _storage(args, 'serve', must_exist=False, migrate=not args.no_migrate)
@@ -356,6 +377,7 @@ def _serve(args) -> int:
     os.environ['RETAILBOT_PLATFORM_STORE_BURST'] = repr(args.store_burst)
     os.environ['RETAILBOT_PLATFORM_EVENT_CONTRACTS'] = args.event_contracts
     os.environ['RETAILBOT_PLATFORM_MEMBER_WINDOW_S'] = repr(args.member_window_days * 86400.0)
+    os.environ['RETAILBOT_PLATFORM_FUNNEL_REFRESH_S'] = repr(args.funnel_refresh_s)
     scheme = 'https' if args.tls_cert else 'http'
     print(f'platform on {scheme}://{args.host}:{args.port} (database {describe(args.database)}, '
           f'{args.workers} API process{"es" if args.workers > 1 else ""})', flush=True)
@@ -443,6 +465,27 @@ def _funnel(args) -> int:
               f'guided {row["guided"]}  purchased {row["purchased"]}  conversion '
               f'{"-" if rate is None else f"{rate:.1%}"}')
     return 0
+
+
+def _refresh_funnel(args) -> int:
+    from retail_platform import funnel
+    if args.every < 0 or args.every > 86400:
+        raise CommandError('retailbot platform refresh-funnel: --every must be 0-86400 seconds')
+    storage = _storage(args, 'refresh-funnel')
+    while True:
+        started = time.monotonic()
+        done = _on_db('refresh-funnel', storage, lambda: funnel.refresh_once(storage.engine))
+        took = time.monotonic() - started
+        if args.json:
+            print(json.dumps({'recomputed': done, 'skipped': done is None,
+                              'seconds': round(took, 3)}), flush=True)
+        elif done is None:
+            print('another process is refreshing the funnel; skipped', flush=True)
+        else:
+            print(f'{done} store-days recomputed in {took:.2f} s', flush=True)
+        if args.every <= 0:
+            return 0
+        time.sleep(max(0.0, args.every - took))
 
 
 def _store_add(args) -> int:

@@ -7,12 +7,19 @@ that was offline for a week ends with exactly the numbers it would have had onli
 
 `refresh` finds the store-days made dirty since its last run (events received, receipts
 imported: by their `received_at` / `imported_at`, with an overlap of WATERMARK_OVERLAP_S for
-transactions that committed out of clock order; recomputing a clean day is harmless) and
-recomputes each whole into `funnel_daily`.
+transactions that committed out of clock order; recomputing a clean day is harmless; rollups of
+an older DEFINITIONS version) and recomputes each whole into `funnel_daily`.
+
+Off the request path: the API and the pages only read `funnel_daily`. `Refresher` runs `refresh`
+in the background of `retailbot platform serve` (every `--funnel-refresh-s`, default 10 s; one
+process of several at a time on PostgreSQL, by a session advisory lock), or
+`retailbot platform refresh-funnel` does it from a timer (`--every S` to loop).
 """
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,12 +31,13 @@ import sqlalchemy as sa
 from retail_platform import loop_schema as lt
 from retail_platform import schema as t
 
-DEFINITIONS = 1
+DEFINITIONS = 2          # 2: the campaign metrics (docs/metrics.md, Campaigns)
 CHAIN_ZONE = timezone(timedelta(hours=8), 'China Standard Time')   # no daylight saving
 ZONE_OFFSET_S = 8 * 3600
 ATTRIBUTION_DAYS = 7
 OPEN_MINUTE, CLOSE_MINUTE = 10 * 60, 22 * 60        # opening hours, chain local time
 WATERMARK_OVERLAP_S = 120.0
+BATCH_DAYS = 31              # a store's dirty days recomputed from one read of its rows
 MAX_RANGE_DAYS = 366
 SHOWN = ('early', 'late', 'on_time')
 NEED_SLOTS = ('sku', 'skus', 'category', 'brand', 'min_price', 'max_price', 'size')
@@ -39,7 +47,8 @@ CONVERSATION = frozenset({'greeting', 'dialogue_turn', 'recommendation', 'guide'
 COUNTS = ('appeared', 'conversations', 'engaged', 'need_captured', 'recommended', 'guided',
           'purchased', 'attributed_revenue_cny', 'vip_appointments', 'vip_shows',
           'appointment_purchases', 'tours_started', 'tours_finished', 'staff_assists',
-          'staff_resolved', 'active_minutes', 'opening_minutes')
+          'staff_resolved', 'active_minutes', 'opening_minutes', 'campaign_offers',
+          'campaign_accepted', 'campaign_purchases')
 RATES = {   # rate: (numerator, denominator)
     'engaged_rate': ('engaged', 'appeared'),
     'need_rate': ('need_captured', 'engaged'),
@@ -50,6 +59,8 @@ RATES = {   # rate: (numerator, denominator)
     'appointment_purchase_rate': ('appointment_purchases', 'vip_shows'),
     'tour_completion': ('tours_finished', 'tours_started'),
     'availability': ('active_minutes', 'opening_minutes'),
+    'campaign_uptake': ('campaign_accepted', 'campaign_offers'),
+    'campaign_conversion': ('campaign_purchases', 'campaign_offers'),
 }
 
 
@@ -293,6 +304,30 @@ def _appointment_counts(day: str, appointments: Iterable[Appointment], shows: se
     }
 
 
+# --- campaigns (version 2) ------------------------------------------------------------------------
+def _campaigns(events: list[Event], receipts: list[Receipt]) -> dict[str, dict[str, int]]:
+    """Per campaign: `offers` (campaign_offered events), `accepted` (campaign_accepted) and
+    `purchases`: offers to a member followed, within ATTRIBUTION_DAYS, by a receipt of the same
+    member at the store containing (qty > 0) a product offered."""
+    out: dict[str, dict[str, int]] = {}
+    window = ATTRIBUTION_DAYS * 86400.0
+    for e in events:
+        cid = e.data.get('campaign_id')
+        if e.type not in ('campaign_offered', 'campaign_accepted') or not isinstance(cid, str):
+            continue
+        row = out.setdefault(cid, {'offers': 0, 'accepted': 0, 'purchases': 0})
+        if e.type == 'campaign_accepted':
+            row['accepted'] += 1
+            continue
+        row['offers'] += 1
+        skus = {s for s in e.data.get('skus') or [] if isinstance(s, str)}
+        if e.customer and skus and any(
+                rc.customer == e.customer and e.time <= rc.time < e.time + window
+                and any(sku in skus and q > 0 for sku, q, _ in rc.lines) for rc in receipts):
+            row['purchases'] += 1
+    return dict(sorted(out.items()))
+
+
 # --- availability --------------------------------------------------------------------------------
 def _active_minutes(events: list[Event], day_start: float) -> dict[str, set[int]]:
     minutes: dict[str, set[int]] = {}
@@ -360,8 +395,12 @@ def compute_store_day(day: str, events: Iterable[Event], receipts: Iterable[Rece
     counts['active_minutes'] = sum(len(m) for m in minutes.values())
     counts['opening_minutes'] = (CLOSE_MINUTE - OPEN_MINUTE) * len(per_robot)
     counts['staff_resolve_median_s'] = None        # needs a resolution event (docs/metrics.md)
+    by_campaign = _campaigns(events, receipts)
+    for key, name in (('offers', 'campaign_offers'), ('accepted', 'campaign_accepted'),
+                      ('purchases', 'campaign_purchases')):
+        counts[name] = sum(row[key] for row in by_campaign.values())
     return {'day': day, 'definitions': DEFINITIONS, **counts, **rates(counts),
-            'robots': dict(sorted(per_robot.items()))}
+            'robots': dict(sorted(per_robot.items())), 'campaigns': by_campaign}
 
 
 def total(rows: list[dict]) -> dict:
@@ -371,7 +410,17 @@ def total(rows: list[dict]) -> dict:
         for k in COUNTS:
             counts[k] += row.get(k) or 0
     counts['attributed_revenue_cny'] = round(counts['attributed_revenue_cny'], 2)
-    return {'definitions': DEFINITIONS, 'store_days': len(rows), **counts, **rates(counts)}
+    by_campaign: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        for cid, tally in (row.get('campaigns') or {}).items():
+            acc = by_campaign.setdefault(cid, {'offers': 0, 'accepted': 0, 'purchases': 0})
+            for k in acc:
+                acc[k] += tally.get(k) or 0
+    for acc in by_campaign.values():
+        acc['uptake'] = round(acc['accepted'] / acc['offers'], 4) if acc['offers'] else None
+        acc['conversion'] = round(acc['purchases'] / acc['offers'], 4) if acc['offers'] else None
+    return {'definitions': DEFINITIONS, 'store_days': len(rows), **counts, **rates(counts),
+            'campaigns': dict(sorted(by_campaign.items()))}
 
 
 # --- the database side ------------------------------------------------------------------------
@@ -478,6 +527,112 @@ def recompute(engine: sa.Engine, store_id: str, day: str) -> dict:
     return metrics
 
 
+# --- a store's dirty days at once (the refresher's path) -------------------------------------------
+@dataclass
+class _StoreRows:
+    """A store's rows over a range of days and their attribution windows, read once: events
+    (with received_at), receipts (with imported_at), appointments, robots."""
+    events: list[tuple[Event, float]]
+    receipts: list[tuple[Receipt, float]]
+    appointments: list[tuple[Appointment, str]]       # (appointment, its local time text)
+    robots: list[str]
+
+
+def _load_store(c: sa.Connection, store_id: str, start: float, end: float) -> _StoreRows:
+    e, r, a = t.events.c, lt.receipts.c, t.appointments.c
+    events = []
+    for row in c.execute(sa.select(e.robot_id, e.seq, e.time, e.type, e.customer, e.data,
+                                   e.received_at).where(e.store_id == store_id, e.time >= start,
+                                                        e.time < end)):
+        try:
+            data = json.loads(row.data)
+        except ValueError:
+            data = {}
+        events.append((Event(row.robot_id, row.seq, row.time, row.type, row.customer,
+                             data if isinstance(data, dict) else {}), row.received_at))
+    receipts = []
+    for row in c.execute(sa.select(r.receipt_id, r.time, r.customer, r.code, r.lines,
+                                   r.imported_at).where(r.store_id == store_id, r.time >= start,
+                                                        r.time < end)):
+        lines = tuple((x['sku'], int(x['qty']), float(x['price_cny']))
+                      for x in json.loads(row.lines))
+        receipts.append((Receipt(row.receipt_id, row.time, row.customer, row.code, lines),
+                         row.imported_at))
+    appointments = [(Appointment(str(row.id), row.customer, ''), row.time) for row in c.execute(
+        sa.select(a.id, a.customer, a.time).where(a.store_id == store_id))]
+    return _StoreRows(events, receipts, appointments, _robots(c, store_id))
+
+
+def _aggregate(stamps: list[float]) -> str:
+    return f'{len(stamps)}:{(max(stamps) if stamps else None)!r}'
+
+
+def _day_inputs(rows: _StoreRows, day: str) -> tuple[str, dict[str, Any]]:
+    """(fingerprint, compute_store_day's arguments) of one day from a store's rows; the
+    fingerprint equals `fingerprint`'s (the same three aggregates, counted in memory)."""
+    start, end = day_bounds(day)
+    window_end = end + ATTRIBUTION_DAYS * 86400.0
+    day_events = [(ev, at) for ev, at in rows.events if start <= ev.time < end]
+    in_window = [(rc, at) for rc, at in rows.receipts if start <= rc.time < window_end]
+    touches = [(ev, at) for ev, at in rows.events
+               if end <= ev.time < window_end and ev.type in TOUCHES]
+    inputs = '|'.join((_aggregate([at for _, at in day_events]),
+                       _aggregate([at for _, at in in_window]),
+                       _aggregate([at for _, at in touches])))
+    return inputs, {'events': [ev for ev, _ in day_events],
+                    'receipts': [rc for rc, _ in in_window],
+                    'appointments': [Appointment(ap.id, ap.customer, day)
+                                     for ap, when in rows.appointments
+                                     if isinstance(when, str) and when.startswith(day)],
+                    'robots': rows.robots, 'later': _touches_of([ev for ev, _ in touches])}
+
+
+def _touches_of(events: list[Event]) -> list[tuple[str, float]]:
+    """As `_later`, from events in memory: recommendations to members, screen codes shown."""
+    later = []
+    for ev in events:
+        if ev.type == 'recommendation' and ev.customer:
+            later.append((f'm:{ev.customer}', ev.time))
+        elif ev.type == 'screen_code' and isinstance(ev.data.get('code'), str):
+            later.append((f'c:{ev.data["code"]}', ev.time))
+    return later
+
+
+def refresh_store(engine: sa.Engine, store_id: str, dirty_days: Iterable[str]) -> int:
+    """Recompute the store's days among `dirty_days` whose inputs changed (or whose rollup is of
+    an older definitions version), reading the store's rows once for all of them and writing
+    them in one transaction; how many were recomputed."""
+    wanted = sorted(set(dirty_days))
+    if not wanted:
+        return 0
+    first, last = day_bounds(wanted[0])[0], day_bounds(wanted[-1])[1]
+    f = lt.funnel_daily.c
+    with engine.connect() as c:
+        kept = {row.day: row for row in c.execute(sa.select(f.day, f.inputs, f.definitions).where(
+            f.store_id == store_id, f.day.in_(wanted)))}
+        rows = _load_store(c, store_id, first, last + ATTRIBUTION_DAYS * 86400.0)
+    fresh = []
+    for day in wanted:
+        inputs, args = _day_inputs(rows, day)
+        old = kept.get(day)
+        if old is not None and old.definitions == DEFINITIONS and old.inputs == inputs:
+            continue
+        metrics = compute_store_day(day, **args)
+        fresh.append(dict(store_id=store_id, day=day, definitions=DEFINITIONS, inputs=inputs,
+                          metrics=json.dumps(metrics, separators=(',', ':'), sort_keys=True),
+                          computed_at=time.time()))
+    if fresh:
+        with engine.begin() as c:
+            if engine.dialect.name == 'postgresql':
+                for row in fresh:      # the same locks as `recompute` (one store-day at a time)
+                    c.execute(sa.text('SELECT pg_advisory_xact_lock(hashtextextended(:k, 24))'),
+                              {'k': f'{store_id}/{row["day"]}'})
+            c.execute(lt.funnel_daily.delete().where(
+                f.store_id == store_id, f.day.in_([row['day'] for row in fresh])))
+            c.execute(lt.funnel_daily.insert(), fresh)
+    return len(fresh)
+
+
 def _day_index(column, postgresql: bool):
     shifted = (column + ZONE_OFFSET_S) / 86400.0
     return sa.func.floor(shifted) if postgresql else sa.cast(shifted, sa.Integer)
@@ -491,9 +646,13 @@ def dirty(engine: sa.Engine) -> tuple[set[tuple[str, str]], float]:
     """Store-days touched since the watermark, and the new watermark."""
     postgresql = engine.dialect.name == 'postgresql'
     with engine.connect() as c:
-        mark = c.execute(sa.select(lt.loop_state.c.value)
-                         .where(lt.loop_state.c.key == 'funnel')).scalar() or 0.0
-        since = mark - WATERMARK_OVERLAP_S
+        state = dict(c.execute(sa.select(lt.loop_state.c.key, lt.loop_state.c.value).where(
+            lt.loop_state.c.key.in_(['funnel', 'funnel_run']))).all())
+        mark = state.get('funnel') or 0.0
+        # Rows this refresh has not seen committed after the last run started, so were stamped
+        # after (that start - the overlap), as well as after (the newest seen - the overlap):
+        # without the first bound a quiet chain would re-check its last batch on every run.
+        since = max(mark, state.get('funnel_run') or 0.0) - WATERMARK_OVERLAP_S
         e = t.events.c
         ev_day = _day_index(e.time, postgresql).label('d')
         found: set[tuple[str, str]] = set()
@@ -508,6 +667,9 @@ def dirty(engine: sa.Engine) -> tuple[set[tuple[str, str]], float]:
                 .group_by(e.store_id, ev_day)):
             for back in range(1, ATTRIBUTION_DAYS + 1):  # a later touch can take their receipts
                 found.add((row[0], _day_name(row[1] - back)))
+        f = lt.funnel_daily.c          # rollups of an older definitions version: recomputed
+        for row in c.execute(sa.select(f.store_id, f.day).where(f.definitions != DEFINITIONS)):
+            found.add((row.store_id, row.day))
         r = lt.receipts.c
         rc_day = _day_index(r.time, postgresql).label('d')
         for row in c.execute(sa.select(r.store_id, rc_day, sa.func.max(r.imported_at))
@@ -530,22 +692,79 @@ def refresh(engine: sa.Engine, every_s: float = 0.0) -> int:
         if last is not None and 0 <= now - last < every_s:
             return 0
     found, newest = dirty(engine)
+    by_store: dict[str, list[str]] = {}
+    for store_id, day in found:
+        by_store.setdefault(store_id, []).append(day)
     done = 0
-    f = lt.funnel_daily.c
-    for store_id, day in sorted(found):
-        with engine.connect() as c:
-            kept = c.execute(sa.select(f.inputs, f.definitions).where(
-                f.store_id == store_id, f.day == day)).first()
-            same = kept is not None and kept.definitions == DEFINITIONS and \
-                kept.inputs == fingerprint(c, store_id, day)
-        if not same:
-            recompute(engine, store_id, day)
-            done += 1
+    for store_id, store_days in sorted(by_store.items()):
+        for start in range(0, len(store_days), BATCH_DAYS):    # bounded memory per store
+            done += refresh_store(engine, store_id, sorted(store_days)[start:start + BATCH_DAYS])
     with engine.begin() as c:
         c.execute(lt.loop_state.delete().where(lt.loop_state.c.key.in_(['funnel', 'funnel_run'])))
         c.execute(lt.loop_state.insert(), [dict(key='funnel', value=newest),
                                            dict(key='funnel_run', value=now)])
     return done
+
+
+REFRESH_LOCK = 7_210_025          # PostgreSQL advisory lock: one refresher of the chain at a time
+
+
+def refresh_once(engine: sa.Engine) -> int | None:
+    """`refresh`, unless another process is refreshing (PostgreSQL): then None."""
+    if engine.dialect.name != 'postgresql':
+        return refresh(engine)
+    with engine.connect() as c:
+        got = c.execute(sa.text('SELECT pg_try_advisory_lock(:k)'), {'k': REFRESH_LOCK}).scalar()
+        c.commit()
+        if not got:
+            return None
+        try:
+            return refresh(engine)
+        finally:
+            c.execute(sa.text('SELECT pg_advisory_unlock(:k)'), {'k': REFRESH_LOCK})
+            c.commit()
+
+
+def last_refresh(engine: sa.Engine) -> float | None:
+    """When the rollups were last brought up to date (seconds since 1970), None: never."""
+    with engine.connect() as c:
+        return c.execute(sa.select(lt.loop_state.c.value)
+                         .where(lt.loop_state.c.key == 'funnel_run')).scalar()
+
+
+class Refresher:
+    """`refresh_once` every `every_s` seconds on a daemon thread (the serve process's), until
+    `stop`. A failure (the database away) is logged in one line and tried again next time."""
+
+    def __init__(self, engine: sa.Engine, every_s: float,
+                 log: logging.Logger | None = None) -> None:
+        if not 0 < every_s <= 86400:
+            raise ValueError(f'the funnel refresh period must be in (0, 86400] s, not {every_s}')
+        self.engine, self.every_s = engine, every_s
+        self.log = log or logging.getLogger('retail_platform')
+        self.runs = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name='funnel-refresher', daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                refresh_once(self.engine)
+                self.runs += 1
+            except Exception as exc:     # noqa: BLE001 - any failure: one line, next period
+                self.log.warning('funnel refresh failed (tried again in %.0f s): %s',
+                                 self.every_s, str(exc).splitlines()[0][:300] if str(exc) else
+                                 type(exc).__name__)
+            self._stop.wait(self.every_s)
 
 
 def read(engine: sa.Engine, store_ids: list[str] | None, first: str, last: str) -> list[dict]:

@@ -4,21 +4,24 @@
   GET  /v1/stores/{store_id}/receipts   a store's receipts in a time range (staff, not robots)
   GET  /v1/stores/{store_id}/funnel     the store's funnel per day and in total (staff)
   GET  /v1/funnel                       every store's funnel (admin, analyst; a region: its own)
+  GET  /v1/funnel/export?format=csv|parquet   the same store-days as a CSV or Parquet file
   GET  /v1/members/{member}/profile     what a consenting member said (robots of any store; admin)
-Definitions of the funnel: docs/metrics.md.
+Definitions of the funnel: docs/metrics.md. The funnel routes only read the rollups, which the
+serve process's background refresher (funnel.Refresher) keeps up to date; each answer says when
+they were last refreshed (`refreshed_at`).
 """
 from __future__ import annotations
 
 import io
 from datetime import date
+from typing import Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from retail_platform import funnel, profiles, purchases
+from retail_platform import funnel, funnel_export, profiles, purchases
 
 MAX_RECEIPTS_BODY = 16 * 1024 * 1024
-REFRESH_EVERY_S = 10.0
 RANGE_WORDS = (f'first day (default: 6 days before `to`, which defaults to today); at most '
                f'{funnel.MAX_RANGE_DAYS} days are answered (`to` in the answer says up to '
                'where); `from` after `to` is an empty range')
@@ -74,10 +77,10 @@ def register(app: FastAPI, storage, caller, store_reader, store_writer, read_lim
                      last: date | None = Query(None, alias='to')) -> dict:
         staff(who)
         a, b = day_range(first, last)
-        funnel.refresh(engine, REFRESH_EVERY_S)
         rows = funnel.read(engine, [store_id], a, b)
         return {'store_id': store_id, 'from': a, 'to': b, 'definitions': funnel.DEFINITIONS,
-                'days': rows, 'total': funnel.total(rows)}
+                'refreshed_at': funnel.last_refresh(engine), 'days': rows,
+                'total': funnel.total(rows)}
 
     @app.get('/v1/funnel', summary='Every store\'s funnel over a range (HQ: admin, analyst; '
              'a region credential: its stores)', responses=responses(401, 403, 422, 503))
@@ -92,14 +95,38 @@ def register(app: FastAPI, storage, caller, store_reader, store_writer, read_lim
         else:
             raise HTTPException(403, f'a {c.role} credential reads /v1/stores/{{store}}/funnel')
         a, b = day_range(first, last)
-        funnel.refresh(engine, REFRESH_EVERY_S)
         rows = funnel.read(engine, ids, a, b)
         by_store: dict[str, list[dict]] = {}
         for row in rows:
             by_store.setdefault(row['store_id'], []).append(row)
         return {'from': a, 'to': b, 'definitions': funnel.DEFINITIONS,
-                'stores': {s: funnel.total(r) for s, r in sorted(by_store.items())},
+                'refreshed_at': funnel.last_refresh(engine), 'stores': {s: funnel.total(r) for s, r in sorted(by_store.items())},
                 'total': funnel.total(rows)}
+
+    @app.get('/v1/funnel/export',
+             summary='The store-days of a range as a file: CSV or Parquet (typed columns; rates '
+                     'null when undefined). Admin, analyst; a region credential: its stores; a '
+                     'store manager: its stores',
+             responses={**responses(401, 403, 422, 503), 200: {
+                 'description': 'the file (funnel-FROM-TO.csv or .parquet)',
+                 'content': {'text/csv': {'schema': {'type': 'string'}},
+                             'application/vnd.apache.parquet': {
+                                 'schema': {'type': 'string', 'format': 'binary'}}}}})
+    def chain_funnel_export(who=Depends(caller),
+                            kind: Literal['csv', 'parquet'] = Query('csv', alias='format'),
+                            first: date | None = Query(None, alias='from', description=RANGE_WORDS),
+                            last: date | None = Query(None, alias='to')) -> Response:
+        c = who.credential
+        if c.role in ('admin', 'analyst'):
+            ids = None
+        elif c.role == 'region':
+            ids = [s['id'] for s in storage.stores() if s['region_id'] == c.region]
+        elif c.role == 'store_manager':
+            ids = sorted(c.stores)
+        else:
+            raise HTTPException(403, 'a robot credential may not read this')
+        a, b = day_range(first, last)
+        return funnel_export.answer(funnel.read(engine, ids, a, b), kind, a, b)
 
     @app.get('/v1/members/{member}/profile',
              summary='What a consenting member said on earlier visits (robots of any store, '

@@ -7,8 +7,8 @@
                                        robots silent for longer than `silent` minutes
   GET  /hq/regions/{id}                a region's stores;  GET /hq/stores/{id}: a store's funnel,
                                        days and robots (region → store → robot drill-down)
-  GET  /hq/export.csv                  the store-days of the range as CSV (Parquet: not offered,
-                                       pyarrow is not a dependency)
+  GET  /hq/export.csv, /hq/export.parquet   the store-days of the range as CSV or Parquet
+                                       (retail_platform.funnel_export: the same columns)
 
 Security: every page checks Host (retail_common.web_guard.host_allowed: loopback names, the names in
 $RETAILBOT_PLATFORM_PAGE_HOSTS); a POST must carry Origin (or Referer) of this server and the
@@ -17,11 +17,9 @@ the database (every API process agrees; a revoked token ends its sessions at onc
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
 import html
-import io
 import os
 import secrets
 import time
@@ -33,8 +31,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from retail_platform import funnel
-from retail_platform.loop_api import REFRESH_EVERY_S
+from retail_platform import funnel, funnel_export
 from retail_platform import loop_schema as lt
 from retail_platform import schema as t
 from retail_platform.storage import Credential
@@ -164,7 +161,8 @@ def _range_form(action: str, first: str, last: str, extra: str = '') -> str:
     return (f'<form class="range" method="get" action="{_e(action)}">From <input name="from" '
             f'value="{_e(first)}"> to <input name="to" value="{_e(last)}"> {extra}'
             f'<button type="submit">Show</button> <a id="export" href="/hq/export.csv?from='
-            f'{quote(first)}&amp;to={quote(last)}">Export CSV</a></form>')
+            f'{quote(first)}&amp;to={quote(last)}">Export CSV</a> <a id="export-parquet" '
+            f'href="/hq/export.parquet?from={quote(first)}&amp;to={quote(last)}">Parquet</a></form>')
 
 
 def _funnel_bars(total: dict) -> str:
@@ -307,7 +305,6 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
             if not stores:
                 raise HTTPException(403, 'none of this region\'s stores is yours')
         query = _e(f'?from={quote(first)}&to={quote(last)}')
-        funnel.refresh(pages.engine, REFRESH_EVERY_S)
         rows = funnel.read(pages.engine, [s['id'] for s in stores], first, last)
         by_store: dict[str, list[dict]] = {}
         for row in rows:
@@ -336,7 +333,9 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
                    if region_rows and region is None else '')
                 + f'<h2>Robots silent for more than {silent_min} min · 离线机器人</h2>' + silent
                 + '<p class="note">Definitions: docs/metrics.md (version '
-                  f'{funnel.DEFINITIONS}); a rate with nothing to divide by shows –.</p>')
+                  f'{funnel.DEFINITIONS}); a rate with nothing to divide by shows –. '
+                  f'<span id="refreshed">Figures as of '
+                  f'{_e(_when(funnel.last_refresh(pages.engine)))}</span>.</p>')
         return html_answer(_page(title, body, csrf, who.role))
 
     @app.get('/hq', include_in_schema=False)
@@ -355,7 +354,6 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
         if store is None:
             raise HTTPException(404, 'no such store among yours')
         first, last = window(request)
-        funnel.refresh(pages.engine, REFRESH_EVERY_S)
         rows = funnel.read(pages.engine, [store_id], first, last)
         tot = funnel.total(rows)
         by_day = {r['day']: r for r in rows}        # a day without a rollup had no activity
@@ -403,23 +401,16 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
                 + robot_rows + '</table>')
         return html_answer(_page(store['name'], body, csrf, who.role))
 
-    @app.get('/hq/export.csv', include_in_schema=False)
-    def export(request: Request) -> Response:
+    @app.get('/hq/export.{kind}', include_in_schema=False)
+    def export(request: Request, kind: str) -> Response:
         check_host(request)
+        if kind not in funnel_export.MEDIA:
+            raise HTTPException(404, 'export.csv or export.parquet')
         who, _ = pages.session(request)
         first, last = window(request)
         ids = [s['id'] for s in pages.visible(who)]
-        funnel.refresh(pages.engine, REFRESH_EVERY_S)
         rows = funnel.read(pages.engine, ids, first, last)
-        out = io.StringIO()
-        columns = ['store_id', 'day', 'definitions', *funnel.COUNTS, *funnel.RATES]
-        writer = csv.writer(out)
-        writer.writerow(columns)
-        for r in rows:
-            writer.writerow(['' if r.get(c) is None else r.get(c) for c in columns])
-        return Response(out.getvalue(), media_type='text/csv; charset=utf-8', headers={
-            'Content-Disposition': f'attachment; filename="funnel-{first}-{last}.csv"',
-            'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff'})
+        return funnel_export.answer(rows, kind, first, last)
 
 
 def _when(value) -> str:

@@ -15,12 +15,13 @@ from __future__ import annotations
 from typing import Callable
 
 from ..session import Intent
-from . import (ask_price, ask_promotion, call_staff, compare, enrol, find_product, guide_to, recommend, refer, refine,
-               smalltalk, tour, unknown, unsold, vip_checkin)
+from . import (ask_price, ask_promotion, call_staff, campaign, compare, enrol, find_product, guide_to, recommend, refer,
+               refine, smalltalk, tour, unknown, unsold, vip_checkin)
 from .turn import Outcome, Rule, Turn
 
 RULES: tuple[Rule, ...] = (
     tour.CONTROL,                 # a tour in progress: next / skip / stop first
+    campaign.ANSWER,              # the turn after a campaign offer: "yes" accepts it (passes on)
     call_staff.ASKED,             # "叫一下店员": at any time
     call_staff.OFFER_ANSWER,      # yes / no to "shall I call a colleague?"
     unsold.RULE,                  # "有无人机吗" in a store without: "we don't sell drones"
@@ -36,6 +37,7 @@ RULES: tuple[Rule, ...] = (
     refer.RULE,                   # "第二个", "它", "the cheaper one"
     refine.RULE,                  # "便宜一点的", "another brand", "还有别的吗"
     refine.WHAT_ABOUT,            # "那华为的呢"
+    campaign.OFFER,               # a member's "你好" / "any deals?": HQ's campaign, once per visit
 )
 
 INTENT_HANDLERS: dict[Intent, Callable[[Turn], None]] = {
