@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from retail_platform import funnel, profiles, purchases
+from retail_platform.chain import Chain
 
 MAX_RECEIPTS_BODY = 16 * 1024 * 1024
 REFRESH_EVERY_S = 10.0
@@ -110,7 +111,7 @@ def register(app: FastAPI, storage, caller, store_reader, store_writer, read_lim
             raise HTTPException(403, f'a {who.role} credential may not read members\' profiles')
         if not profiles.MEMBER.match(member):
             raise HTTPException(404, 'no such member')
-        profiles.refresh(engine)
+        Chain(engine).refresh_profiles()          # the downlink hears of what it folds
         found = profiles.profile(engine, member)
         if found is None:
             raise HTTPException(404, 'no profile kept for this member')
