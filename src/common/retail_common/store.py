@@ -9,14 +9,16 @@ A store folder (`store_dir`, installed with the robot or edited by a technician)
     appointments.json        VIP appointments (optional; normally they come from the platform)
 
 and the sync agent's downlink writes what the online platform sends into `<data_dir>/platform`
-(catalog.csv, promotions.json, appointments.json, history.csv). `load_store` overlays the second
+(catalog.csv, promotions.json, appointments.json, history.csv, profiles.json). `load_store` overlays the second
 on the first the same way for every node:
 
 - catalog.csv: the platform's copy replaces the store folder's (when it loads);
 - promotions.json: a JSON list of `{"sku": ..., "promotion": "text", "priority": number}`;
   each entry sets that product's promotion text ('' ends it) and ranks it (higher first);
 - appointments.json: both lists are read, the platform's entry wins for the same appointment id;
-- history.csv: the platform's file is the one used (`Store.history_path`).
+- history.csv: the platform's file is the one used (`Store.history_path`);
+- profiles.json: returning members' profiles, member id -> what she said on earlier visits
+  (`Store.profiles`, retail_common.profiles); only the platform's.
 
 zones.yaml format (map frame, metres / radians):
 
@@ -50,6 +52,7 @@ from pathlib import Path
 import yaml
 
 from retail_common.catalog import Catalog, CatalogError, Product, load_catalog
+from retail_common.profiles import MemberProfile, load_profiles
 
 __all__ = [
     'StoreError',
@@ -136,6 +139,12 @@ class Store:
     frame_id: str = 'map'
     zones_path: Path | None = None
     promotion_rank: dict[str, float] = field(default_factory=dict)  # sku -> priority (higher first)
+    profiles: dict[str, MemberProfile] = field(default_factory=dict)  # member -> earlier visits
+
+    def profile_of(self, customer_id: str) -> MemberProfile | None:
+        """What a returning member said on earlier visits (retail_common.profiles); None for an
+        anonymous customer or a member without one."""
+        return self.profiles.get(customer_id) if customer_id else None
 
     def zone_of(self, product: Product) -> str | None:
         """The zone where `product` is shown: its own `zone` when the store has it, else the zone
@@ -476,7 +485,8 @@ def load_store(store_dir: str | Path, data_dir: str | Path | None = None) -> Sto
         store_dir / name for name in ('map.yaml', 'zones.yaml', 'catalog.csv', 'history.csv', 'appointments.json')
     ]
     if platform is not None:
-        sources += [platform / name for name in ('catalog.csv', 'promotions.json', 'appointments.json', 'history.csv')]
+        sources += [platform / name for name in ('catalog.csv', 'promotions.json', 'appointments.json', 'history.csv',
+                                                 'profiles.json')]
     version = _fingerprint(sources)
 
     zones_path = store_dir / 'zones.yaml'
@@ -500,6 +510,10 @@ def load_store(store_dir: str | Path, data_dir: str | Path | None = None) -> Sto
         ),
         None,
     )
+    profiles: dict[str, MemberProfile] = {}
+    if platform is not None:
+        profiles, problems = load_profiles(platform / 'profiles.json')
+        issues += problems
     map_yaml = store_dir / 'map.yaml'
     return Store(
         catalog=catalog,
@@ -513,6 +527,7 @@ def load_store(store_dir: str | Path, data_dir: str | Path | None = None) -> Sto
         frame_id=frame_id,
         zones_path=zones_path,
         promotion_rank=rank,
+        profiles=profiles,
     )
 
 
