@@ -44,9 +44,9 @@ class MemberProfile:
 
         def number(key: str) -> float:
             value = data.get(key)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
-                0 <= value <= 10_000_000
-            return float(value) if ok else 0.0
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return 0.0
+            return float(value) if 0 <= value <= 10_000_000 else 0.0
 
         def texts(key: str) -> tuple[str, ...]:
             value = data.get(key)
