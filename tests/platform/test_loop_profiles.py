@@ -91,3 +91,45 @@ def test_a_turn_becomes_what_the_member_said_only_when_it_says_something():
     assert ev.MemberSaid.from_turn('greet', ev.Slots(), 'en') is None
     compared = ev.MemberSaid.from_turn('compare', ev.Slots(skus=['A', 'B']), 'en')
     assert compared is not None and compared.compared_skus == ['A', 'B']
+
+
+def test_the_member_record_a_robot_receives_carries_her_profile_until_she_is_forgotten(api):
+    """Robot 2 (store s-2, her home store) holds member m-0001; what she says to robot 1 in store
+    s-1 reaches robot 2 in its next delta inside her member record (once, not at every poll), and
+    the record fetched on demand carries it too. Forgetting her removes the profile, the record
+    and every later statement a robot uploads about her."""
+    client, tokens, _ = api
+    admin = {'Authorization': f'Bearer {tokens["admin"]}'}
+    robot_b = {'Authorization': f'Bearer {tokens["robot_other"]}'}
+    assert client.put('/v1/admin/members/m-0001', headers=admin,
+                      json={'consent': True, 'home_store': 's-2'}).status_code == 200
+    first = client.get('/v1/robots/robot-2/downlink', headers=robot_b).json()
+    assert [(m['member_id'], m.get('profile')) for m in first['members']] == [('m-0001', None)]
+    monday = 1.7800e9
+    _say(client, tokens['robot'], 'robot-1', [
+        event('member_said', monday, {'category': 'laptop', 'max_price': 6000,
+                                      'brands_wanted': ['Huawei']}, 'm-0001')])
+    delta = client.get('/v1/robots/robot-2/downlink', params={'since': first['version']},
+                       headers=robot_b).json()
+    [record] = delta['members']
+    assert (record['profile']['category'], record['profile']['max_price'],
+            record['profile']['brands_wanted']) == ('laptop', 6000, ['Huawei'])
+    quiet = client.get('/v1/robots/robot-2/downlink', params={'since': delta['version']},
+                       headers=robot_b).json()
+    assert quiet['members'] == [] and quiet['version'] == delta['version']
+    fetched = client.get('/v1/robots/robot-1/members/m-0001',
+                         headers={'Authorization': f'Bearer {tokens["robot"]}'})
+    assert fetched.status_code == 200 and fetched.json()['profile']['category'] == 'laptop'
+
+    assert client.post('/v1/admin/members/m-0001/forget', headers=admin).status_code == 200
+    gone = client.get('/v1/robots/robot-2/downlink', params={'since': quiet['version']},
+                      headers=robot_b).json()
+    assert gone['members'] == [] and 'm-0001' in gone['forget']
+    assert client.get('/v1/members/m-0001/profile', headers=robot_b).status_code == 404
+    # a robot offline during the forget uploads what she said before it: no profile comes back
+    _say(client, tokens['robot'], 'robot-1', [
+        event('member_said', monday + 10, {'category': 'tv'}, 'm-0001')])
+    assert client.get('/v1/members/m-0001/profile', headers=robot_b).status_code == 404
+    late = client.get('/v1/robots/robot-2/downlink', params={'since': gone['version']},
+                      headers=robot_b).json()
+    assert late['members'] == []

@@ -73,3 +73,44 @@ def test_refused_brands_and_turned_down_products_never_come_back_in_any_request(
             asked = replace(base, exclude_brands=(brand.upper(),), exclude_skus=tuple(top))
             for r in model.recommend(customer, asked, 20):
                 assert r.product.brand.casefold() != brand.casefold() and r.sku not in top
+
+
+def test_the_store_reads_the_platforms_profiles_and_skips_what_it_cannot_use(tmp_path):
+    """<data_dir>/platform/profiles.json (the downlink writes it from the member records) becomes
+    Store.profiles; a broken file or entry is reported and skipped, never a traceback."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from retail_common.profiles import sentence_for
+    from retail_common.store import load_store
+    demo = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
+    store_dir, platform = tmp_path / 'store', tmp_path / 'data' / 'platform'
+    shutil.copytree(demo, store_dir)
+    platform.mkdir(parents=True)
+    assert load_store(store_dir, tmp_path / 'data').profiles == {}
+    (platform / 'profiles.json').write_text(json.dumps({
+        'm-1': {'category': 'laptop', 'max_price': 6000, 'brands_wanted': ['Huawei']},
+        'm-2': {'category': 5}, 'm-3': 'junk', '': {'category': 'tv'}}), encoding='utf-8')
+    store = load_store(store_dir, tmp_path / 'data')
+    assert list(store.profiles) == ['m-1'] and store.profile_of('') is None
+    assert any('3 unusable profile(s) skipped' in i for i in store.issues)
+    assert sentence_for(store.profile_of('m-1'), store.catalog) == (
+        '上次您在看6000元以下的笔记本电脑，想要华为',
+        'last time you were looking at laptops under 6,000 yuan, Huawei preferred')
+    for broken in (b'{"m-1": ', b'[1, 2]', b'\xff\xfe'):
+        (platform / 'profiles.json').write_bytes(broken)
+        store = load_store(store_dir, tmp_path / 'data')
+        assert store.profiles == {} and any('profiles.json' in i for i in store.issues)
+
+
+def test_last_visits_budget_is_not_applied_to_another_kind_of_product(planted):
+    catalog, history, model = planted
+    category, products = _category_with_brands(catalog)
+    profile = MemberProfile.from_dict({'category': category, 'max_price': 1.0,
+                                       'brands_refused': [products[0].brand]})
+    other = next(c for c in sorted({p.category for p in catalog.products}) if c != category)
+    items, used = recommend_with_profile(model, history.customer_ids[0], Constraints(category=other),
+                                         profile, k=5)
+    assert items and not used and all(r.product.category == other for r in items)
+    assert all(not r.reason_zh.startswith('上次') for r in items)

@@ -230,3 +230,13 @@ def test_staffs_words_from_the_platform_are_shown_as_staffs(model, intent, who):
     staff_answer / staff_words (retail_sync.fleet_link.STAFF_INTENTS): the screen marks them."""
     model.on_reply('Kettles are on aisle 4', 'en', intent)
     assert model.captions[-1]['who'] == who
+
+
+@pytest.mark.parametrize('payload, shown', [({'code': 'K7Q2MX', 'skus': ['K-1']}, 'K7Q2MX'),
+                                            ({'code': 7}, ''), ({}, ''), ({'code': 'X' * 40}, 'X' * 12)])
+def test_an_anonymous_customers_purchase_code_is_shown_until_the_conversation_ends(model, payload, shown):
+    model.on_interaction('recommendation', {'skus': ['K-1'], 'products': [{'sku': 'K-1'}]})
+    model.on_interaction('screen_code', payload)
+    assert model.screen()['code'] == shown
+    model.on_interaction('session_end', {'reason': 'left'})
+    assert model.screen()['code'] == ''

@@ -122,6 +122,8 @@ class Greeting(EventPayload):
     member: bool
     vip: bool
     appointment: bool
+    profile: bool | None = None
+    """True: the greeting said what the member asked for on an earlier visit (her profile)."""
 
 
 class SessionEnd(EventPayload):
@@ -136,6 +138,8 @@ class Recommendation(EventPayload):
     skus: IdList
     slots: Slots = Slots()
     products: Annotated[list[RecommendedItem], Field(max_length=50)] = []
+    profile_used: bool | None = None
+    """True: a returning member's profile (an earlier visit) shaped it; its reasons say so."""
 
 
 class Tour(EventPayload):

@@ -9,8 +9,8 @@ A store folder (`store_dir`, installed with the robot or edited by a technician)
     appointments.json        VIP appointments (optional; normally they come from the platform)
 
 and the sync agent's downlink writes what the online platform sends into `<data_dir>/platform`
-(catalog.csv, promotions.json, appointments.json, history.csv, campaigns.json). `load_store` overlays the second
-on the first the same way for every node:
+(catalog.csv, promotions.json, appointments.json, history.csv, campaigns.json, profiles.json).
+`load_store` overlays the second on the first the same way for every node:
 
 - catalog.csv: the platform's copy replaces the store folder's (when it loads);
 - promotions.json: a JSON list of `{"sku": ..., "promotion": "text", "priority": number}`;
@@ -18,6 +18,8 @@ on the first the same way for every node:
 - appointments.json: both lists are read, the platform's entry wins for the same appointment id;
 - history.csv: the platform's file is the one used (`Store.history_path`);
 - campaigns.json: HQ's active campaigns with their matching members (`retail_common.campaigns`).
+- profiles.json: returning members' profiles, member id -> what she said on earlier visits
+  (`Store.profiles`, retail_common.profiles); only the platform's.
 
 zones.yaml format (map frame, metres / radians):
 
@@ -52,6 +54,7 @@ import yaml
 
 from retail_common.campaigns import FILE as CAMPAIGNS_FILE, Campaign, load_campaigns
 from retail_common.catalog import Catalog, CatalogError, Product, load_catalog
+from retail_common.profiles import MemberProfile, load_profiles
 
 __all__ = [
     'StoreError',
@@ -139,6 +142,12 @@ class Store:
     zones_path: Path | None = None
     promotion_rank: dict[str, float] = field(default_factory=dict)  # sku -> priority (higher first)
     campaigns: tuple[Campaign, ...] = ()  # HQ's campaigns (<data_dir>/platform/campaigns.json)
+    profiles: dict[str, MemberProfile] = field(default_factory=dict)  # member -> earlier visits
+
+    def profile_of(self, customer_id: str) -> MemberProfile | None:
+        """What a returning member said on earlier visits (retail_common.profiles); None for an
+        anonymous customer or a member without one."""
+        return self.profiles.get(customer_id) if customer_id else None
 
     def zone_of(self, product: Product) -> str | None:
         """The zone where `product` is shown: its own `zone` when the store has it, else the zone
@@ -480,7 +489,7 @@ def load_store(store_dir: str | Path, data_dir: str | Path | None = None) -> Sto
     ]
     if platform is not None:
         sources += [platform / name for name in ('catalog.csv', 'promotions.json', 'appointments.json', 'history.csv',
-                                                 CAMPAIGNS_FILE)]
+                                                 CAMPAIGNS_FILE, 'profiles.json')]
     version = _fingerprint(sources)
 
     zones_path = store_dir / 'zones.yaml'
@@ -505,8 +514,11 @@ def load_store(store_dir: str | Path, data_dir: str | Path | None = None) -> Sto
         None,
     )
     campaigns: tuple[Campaign, ...] = ()
+    profiles: dict[str, MemberProfile] = {}
     if platform is not None:
         campaigns, problems = load_campaigns(platform / CAMPAIGNS_FILE)
+        issues += problems
+        profiles, problems = load_profiles(platform / 'profiles.json')
         issues += problems
     map_yaml = store_dir / 'map.yaml'
     return Store(
@@ -522,6 +534,7 @@ def load_store(store_dir: str | Path, data_dir: str | Path | None = None) -> Sto
         zones_path=zones_path,
         promotion_rank=rank,
         campaigns=campaigns,
+        profiles=profiles,
     )
 
 

@@ -158,7 +158,18 @@ class StoreDay:
             'localisation_error_max_m': None if error is None else round(error, 3),
             'contacts': contacts,
             'shoppers': robot.shoppers,
+            **self._loop_numbers(),
         }
+
+    def _loop_numbers(self) -> dict:
+        """The day's funnel as the platform computes it and whether a profile was used (issue 23)."""
+        from retail_demo.loop_numbers import day_funnel, profile_used
+
+        robot = self.robot
+        with robot.rec.lock:
+            events = list(robot.rec.events)
+        return {'funnel': day_funnel(robot.url, story.PLATFORM_TOKEN, robot.tell),
+                'profile_used': profile_used(events, robot.tell)}
 
 
 def _finish(

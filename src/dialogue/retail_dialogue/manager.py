@@ -19,6 +19,7 @@ in between turns never changes a turn half-way, and a conversation in progress k
 """
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from dataclasses import replace
@@ -27,6 +28,7 @@ from typing import Callable
 
 from retail_common import events as ev
 from retail_common.catalog import Product
+from retail_common.profiles import MemberProfile, sentence_for
 from retail_common.search import SearchConstraints
 from retail_common.store import Appointment
 
@@ -47,6 +49,16 @@ RECOMMEND_K = 3
 SHOW_K = 3
 EARLY_MARGIN = timedelta(minutes=30)
 LATE_MARGIN = timedelta(minutes=15)
+CODE_LETTERS = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789'   # no 0/O, 1/I/L: read aloud and typed at the till
+CODE_LENGTH = 6
+
+
+def new_screen_code() -> str:
+    """A purchase code for the screen ('K7Q2MX'): 6 of 31 letters and digits, ~8.9e8 codes, so
+    codes of one store's week (the funnel's window) practically never meet."""
+    return ''.join(secrets.choice(CODE_LETTERS) for _ in range(CODE_LENGTH))
+
+
 GREETED_MEMORY_S = 1800.0          # a customer seen again within this is not greeted again
 LEFT_MEMORY = 256                  # track ids remembered as gone (speech from them is dropped)
 
@@ -57,7 +69,8 @@ class DialogueManager:
     def __init__(self, store, *, silence_timeout_s: float = 60.0, greet_delay_s: float = 0.0, store_raw_text: bool = False,
                  default_language: str = 'zh', clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], datetime] = datetime.now, nlu: Nlu | None = None,
-                 new_customer_id: Callable[[], str] = lambda: f'm-{uuid.uuid4().hex[:12]}') -> None:
+                 new_customer_id: Callable[[], str] = lambda: f'm-{uuid.uuid4().hex[:12]}',
+                 new_code: Callable[[], str] = new_screen_code) -> None:
         self.store = store
         self.nlu = nlu or Nlu(store.catalog, store.zones)
         self.silence_timeout_s = silence_timeout_s
@@ -66,6 +79,7 @@ class DialogueManager:
         self.default_language = default_language
         self.clock, self.wall_clock = clock, wall_clock
         self.new_customer_id = new_customer_id
+        self.new_code = new_code
         self.sessions: dict[int, Session] = {}
         self.greeted_customers: dict[str, float] = {}
         self.safety_latched = False
@@ -123,7 +137,11 @@ class DialogueManager:
             self._say(session, Intent.GREET, key, name=session.display_name, time=appointment.start.strftime('%H:%M'),
                       purpose=appointment.purpose)
         elif not session.greeted:
-            if session.display_name:
+            last = self._profile_sentence(session)
+            if session.display_name and last:        # a returning member: what she said last time
+                self._say(session, Intent.GREET, 'greet_member_returning', name=session.display_name,
+                          last=last[1] if session.lang == 'en' else last[0])
+            elif session.display_name:
                 self._say(session, Intent.GREET, 'greet_member', name=session.display_name)
             else:
                 self._say(session, Intent.GREET, 'greet_anonymous')
@@ -131,7 +149,9 @@ class DialogueManager:
             return self._take()
         if not session.greeted:
             self._record(session, ev.Greeting(member=bool(session.customer_id), vip=session.vip,
-                                              appointment=appointment is not None))
+                                              appointment=appointment is not None,
+                                              profile=bool(session.display_name and self._profile_sentence(session))
+                                              or None))
         session.greeted = True
         if session.customer_id:
             self.greeted_customers[session.customer_id] = now
@@ -562,7 +582,9 @@ class DialogueManager:
         items = [i for i in items if i.sku in self.store.catalog.by_sku
                  and replace(c.kind, exclude_brands=c.exclude_brands, exclude_skus=c.exclude_skus, size=c.size,
                              in_stock_only=False).admits(self.store.catalog.by_sku[i.sku], fits_size)][:RECOMMEND_K]
+        last = self._profile_sentence(session)
         self._record(session, ev.Recommendation(
+            profile_used=bool(last and items and all(i.reason_zh.startswith(last[0]) for i in items)) or None,
             skus=[i.sku for i in items], slots=ev.Slots(**c.as_slots()),
             products=[ev.RecommendedItem(sku=i.sku, price_cny=self.store.catalog.by_sku[i.sku].price_cny,
                                          zone=self.store.zone_of(self.store.catalog.by_sku[i.sku]) or '',
@@ -570,6 +592,10 @@ class DialogueManager:
         if not items:
             self._say(session, Intent.RECOMMEND, 'recommend_none')
             return self._take()
+        if not session.customer_id:     # anonymous: the screen's code attributes her purchase at the till
+            session.screen_code = session.screen_code or self.new_code()
+            shown = list(dict.fromkeys([*session.shown, *(i.sku for i in items)]))[-50:]
+            self._record(session, ev.ScreenCode(code=session.screen_code, skus=shown))
         lang = session.lang
         en = lang == 'en'
         # The price said is the store's current one (a price changed on the platform is quoted at once).
@@ -981,6 +1007,18 @@ class DialogueManager:
     @staticmethod
     def _stock(product: Product, lang: str) -> str:
         return render('in_stock' if product.in_stock else 'sold_out', lang)
+
+    def _profile(self, session: Session) -> MemberProfile | None:
+        """A returning member's profile with something to say back (retail_common.profiles)."""
+        profile = self.store.profile_of(session.customer_id)
+        return profile if profile is not None and profile.speaks else None
+
+    def _profile_sentence(self, session: Session) -> tuple[str, str] | None:
+        """(zh, en) 'last time you were looking at laptops under 6,000 yuan' for a returning
+        member with a profile (retail_common.profiles; the recommender puts the same words in
+        her reasons), else None. Anonymous customers have none."""
+        profile = self._profile(session)
+        return sentence_for(profile, self.store.catalog) if profile is not None else None
 
     def _reason(self, item: RecommendedProduct, lang: str) -> str:
         """The recommender's reason, with a Chinese promotion text in it said in English."""

@@ -179,5 +179,6 @@ class Session:
     tour: TourProgress | None = None
     misunderstood: int = 0
     awaiting_recommendations: bool = False
+    screen_code: str = ''                # an anonymous customer's purchase code, shown with the products
     wanted: list[str] = field(default_factory=list)     # what the customer asked for, for staff
     campaign_pending: str = ''                          # the campaign offered in the last reply

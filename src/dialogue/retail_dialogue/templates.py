@@ -140,6 +140,8 @@ def join_en(items: list[str]) -> str:
 TEMPLATES: dict[str, tuple[str, str]] = {
     'greet_anonymous': ('您好，欢迎光临！请问有什么可以帮您？', 'Hello, welcome! How can I help you today?'),
     'greet_member': ('{name}您好，欢迎回来！今天想看点什么？', 'Hello {name}, welcome back! What are you looking for today?'),
+    'greet_member_returning': ('{name}您好，欢迎回来！{last}，今天接着帮您看看吗？',
+                               'Hello {name}, welcome back! {last}. Shall we pick up from there?'),
     'greet_vip': ('{name}您好，欢迎光临！您今天{time}预约了{purpose}，需要我为您签到吗？',
                   'Hello {name}, welcome! You have an appointment for {purpose} at {time}. Shall I check you in?'),
     'vip_appointment': ('{name}，您今天{time}预约了{purpose}，需要我为您签到吗？',

@@ -40,6 +40,7 @@ import sqlalchemy as sa
 
 from retail_common.catalog import COLUMNS, parse_row
 from retail_platform import campaigns
+from retail_platform import profiles
 from retail_platform import schema as t
 
 STORE_FIELDS = ('price_cny', 'stock', 'zone', 'promotion', 'promotion_en')
@@ -453,6 +454,7 @@ class Chain:
     def member_on_demand(self, robot_id: str, member_id: str) -> dict:
         """A consenting member's record for a robot that recognised them (recorded as held by
         the robot); NoSuchThing when there is no such consenting member."""
+        self.refresh_profiles()
         with self.engine.begin() as c:
             if self.postgresql:
                 c.execute(sa.text('SELECT pg_advisory_xact_lock(hashtextextended(:r, 24))'),
@@ -468,7 +470,8 @@ class Chain:
             # sent_version 0: held from now on, whatever answer the robot applied
             c.execute(robot_members.insert().values(robot_id=robot_id, member_id=member_id,
                                                     sent_version=0, fetched_at=time.time()))
-            return {**self._member_row(r), 'version': version}
+            return {**self._member_row(r), **self._profiles(c, [member_id]).get(member_id, {}),
+                    'version': version}
 
     # --- the downlink --------------------------------------------------------------------
     def delta(self, robot_id: str, since: int | None) -> dict:
@@ -479,6 +482,7 @@ class Chain:
         changed again while the answer is built is sent in its newer state and again next time.
         Only an answer that must take a version of its own (see _member_delta) is built again
         under the lock."""
+        self.refresh_profiles()
         try:
             return self._delta(robot_id, since, locked=False)
         except _NeedsLock:
@@ -551,8 +555,34 @@ class Chain:
         for start in range(0, len(send), CHUNK):
             rows += [self._member_row(r) for r in c.execute(
                 sa.select(members).where(members.c.member_id.in_(send[start:start + CHUNK])))]
+        said = self._profiles(c, [r['member_id'] for r in rows])
+        rows = [{**r, **said.get(r['member_id'], {})} for r in rows]
         self._note_members_sent(c, place.robot_id, held, send, gone, version)
         return sorted(rows, key=lambda r: r['member_id']), drop, version
+
+    # --- members' profiles (retail_platform.profiles; loop engineer) -------------------------
+    @staticmethod
+    def _profiles(c: sa.Connection, member_ids: list[str]) -> dict[str, dict]:
+        """member id -> {'profile': what she said on earlier visits} for those that have one: the
+        member record carries it, so the robots of every store greet and advise her with it."""
+        return {m: {'profile': p} for m, p in profiles.kept(c, member_ids).items()}
+
+    def refresh_profiles(self) -> int:
+        """Fold members' new statements into their profiles and mark their records changed
+        (every reader of profiles on the platform goes through here, so none folds a statement
+        without the downlink hearing of it). How many members changed."""
+        return profiles.refresh(self.engine, self._profiles_changed)
+
+    def _profiles_changed(self, c: sa.Connection, member_ids: list[str]) -> list[str]:
+        """New statements of these members are about to be folded into their profiles (in `c`):
+        under the change lock, members forgotten meanwhile are left out, and the others'
+        records are marked changed, so robots holding them get them again in the next delta."""
+        self._lock(c)
+        forgotten = {r.member_id for r in c.execute(sa.select(forget_requests.c.member_id).where(
+            forget_requests.c.member_id.in_(member_ids)))}
+        kept = [m for m in member_ids if m not in forgotten]
+        self._changed(c, 'chain', 'member', kept)
+        return kept
 
     def _note_members_sent(self, c: sa.Connection, robot_id: str, held: dict, send: list[str],
                            gone: list[str], version: int) -> None:
@@ -606,6 +636,7 @@ class Chain:
                     self._changed(c, f'store:{a.store_id}', 'appointment', [str(a.id)])
             c.execute(t.appointments.delete().where(t.appointments.c.customer == member_id))
             c.execute(robot_members.delete().where(robot_members.c.member_id == member_id))
+            profiles.forget_profile(c, member_id)      # her profile and the statements it came from
             c.execute(t.events.update().where(t.events.c.customer == member_id)
                       .values(customer='', data='{"forgotten":true}'))
             self._changed(c, 'chain', 'member', [member_id])

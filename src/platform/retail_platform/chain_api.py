@@ -54,6 +54,9 @@ class MemberOut(BaseModel):
     consent: bool
     home_store: str | None
     history: list[dict[str, Any]]
+    profile: dict[str, Any] | None = Field(
+        None, description='what the member said on earlier visits (retail_platform.profiles); '
+                          'absent when nothing is kept')
     version: int | None = None
 
 

@@ -20,6 +20,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from retail_platform import funnel, funnel_export, profiles, purchases
+from retail_platform.chain import Chain
 
 MAX_RECEIPTS_BODY = 16 * 1024 * 1024
 RANGE_WORDS = (f'first day (default: 6 days before `to`, which defaults to today); at most '
@@ -137,7 +138,7 @@ def register(app: FastAPI, storage, caller, store_reader, store_writer, read_lim
             raise HTTPException(403, f'a {who.role} credential may not read members\' profiles')
         if not profiles.MEMBER.match(member):
             raise HTTPException(404, 'no such member')
-        profiles.refresh(engine)
+        Chain(engine).refresh_profiles()          # the downlink hears of what it folds
         found = profiles.profile(engine, member)
         if found is None:
             raise HTTPException(404, 'no profile kept for this member')

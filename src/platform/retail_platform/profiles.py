@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any
+from typing import Any, Callable
 
 import sqlalchemy as sa
 
@@ -69,9 +69,22 @@ def _apply(c: sa.Connection, member: str, fresh: list[dict], now: float) -> None
     c.execute(lt.member_profiles.insert().values(customer=member, profile=text, updated_at=now))
 
 
-def refresh(engine: sa.Engine) -> int:
+def _news(c: sa.Connection, member: str, fresh: list[dict]) -> bool:
+    """Whether `fresh` holds a statement the member's profile was not built from yet."""
+    row = c.execute(sa.select(lt.member_profiles.c.profile)
+                    .where(lt.member_profiles.c.customer == member)).first()
+    keys = {s['key'] for s in json.loads(row.profile)['statements']} if row else set()
+    return any(s['key'] not in keys for s in fresh)
+
+
+def refresh(engine: sa.Engine,
+            changed: Callable[[sa.Connection, list[str]], list[str]] | None = None) -> int:
     """Fold member_said events received since the last run into the profiles; returns how many
-    members changed."""
+    members changed. `changed(connection, members)` runs in the transaction that writes the
+    profiles, before it writes, with the members whose profile gains a statement; it answers
+    the members to fold (the downlink takes its change lock there, leaves out members forgotten
+    meanwhile and marks the others' records as changed, so a robot holding a member gets her
+    new profile in its next delta)."""
     e = t.events.c
     with engine.connect() as c:
         mark = c.execute(sa.select(lt.loop_state.c.value)
@@ -96,11 +109,30 @@ def refresh(engine: sa.Engine) -> int:
                 {**data, 'time': r.time, 'key': f'{r.robot_id}/{r.event_id}'})
     now = time.time()
     with engine.begin() as c:
-        for member, fresh in by_member.items():
-            _apply(c, member, fresh, now)
-        c.execute(lt.loop_state.delete().where(lt.loop_state.c.key == 'profiles'))
-        c.execute(lt.loop_state.insert().values(key='profiles', value=newest))
-    return len(by_member)
+        members = [m for m in sorted(by_member) if _news(c, m, by_member[m])]
+        if changed is not None and members:
+            members = changed(c, members)
+        for member in members:
+            _apply(c, member, by_member[member], now)
+        if newest > mark:
+            c.execute(lt.loop_state.delete().where(lt.loop_state.c.key == 'profiles'))
+            c.execute(lt.loop_state.insert().values(key='profiles', value=newest))
+    return len(members)
+
+
+def kept(connection: sa.Connection, members: list[str]) -> dict[str, dict]:
+    """The profiles kept for `members` (member id -> the profile as `profile` answers it,
+    without the member id), read in the caller's transaction: the downlink's member records."""
+    found: dict[str, dict] = {}
+    for start in range(0, len(members), 500):
+        for row in connection.execute(sa.select(lt.member_profiles.c.customer,
+                                                lt.member_profiles.c.profile,
+                                                lt.member_profiles.c.updated_at)
+                                      .where(lt.member_profiles.c.customer.in_(
+                                          members[start:start + 500]))):
+            found[row.customer] = {**json.loads(row.profile)['profile'],
+                                   'updated_at': row.updated_at}
+    return found
 
 
 def profile(engine: sa.Engine, member: str) -> dict | None:

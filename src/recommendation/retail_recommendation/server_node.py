@@ -6,6 +6,10 @@ answered by the old one; the reference is then swapped in one assignment, so no 
 is dropped during a reload. Training includes choosing the blend by validation on the store's
 history (seconds; see training.py); at start-up a model with the prior settings answers until
 then. The chosen settings and their validation score are logged and in /diagnostics.
+
+A returning member's profile (what she said on an earlier visit, in any store: `Store.profiles`
+from `<data_dir>/platform/profiles.json`, retail_common.profiles) shapes her recommendations and
+says so in their reasons (retail_recommendation.profile); no change to the Recommend service.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from rclpy.node import Node
 from retail_common import names
 from retail_common.catalog import CatalogError, load_catalog
 from retail_common.live_store import LiveStore
+from retail_common.profiles import sentence_for
 from retail_ros.node_support import declare_params, diagnostic_status, main_for
 from retail_common.store import StoreError
 from retail_ros.params import ParamSpec
@@ -28,6 +33,7 @@ from retail_ros.qos import latched
 from retail_interfaces.msg import DataUpdate, RecommendedItem
 from retail_interfaces.srv import Recommend
 from retail_recommendation.history import HistoryError, load_history
+from retail_recommendation.profile import recommend_with_profile
 from retail_recommendation.recommender import Constraints, Recommender, Settings
 from retail_recommendation.training import train
 
@@ -208,7 +214,16 @@ class RecommendationServer(Node):
         constraints = Constraints(category=request.category.strip(), brand=request.brand.strip(),
                                   min_price=max(float(request.min_price_cny), 0.0),
                                   max_price=max(float(request.max_price_cny), 0.0))
-        items = model.recommend(request.customer_id.strip(), constraints, k)
+        customer = request.customer_id.strip()
+        profile = self._live.current().profile_of(customer) if self._live is not None else None
+        if profile is not None:     # a returning member: what she said on an earlier visit
+            items, used = recommend_with_profile(model, customer, constraints, profile, k,
+                                                 sentence=sentence_for(profile, model.catalog))
+            if used:
+                self.get_logger().info(f'Recommendations for a returning member shaped by her '
+                                       f'profile ({len(items)} item(s))')
+        else:
+            items = model.recommend(customer, constraints, k)
         response.items = [RecommendedItem(
             sku=r.sku, name_zh=r.product.name_zh, name_en=r.product.name_en,
             category=r.product.category, brand=r.product.brand, price_cny=r.product.price_cny,

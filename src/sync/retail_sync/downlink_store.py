@@ -1,7 +1,7 @@
 """The robot's store downlink: versioned snapshots and deltas of its store's data from the chain
 platform (`GET /v1/robots/{robot_id}/downlink?since=V`), kept in a local SQLite file and
 written out as the files the robot reads (<data_dir>: catalog.csv, promotions.json,
-appointments.json, history.csv).
+appointments.json, history.csv, profiles.json: consenting members' profiles from their records).
 
 Guarantees:
 - Atomic: an answer is checked whole first (every product a valid catalog row, every list of the
@@ -97,6 +97,8 @@ def _member(item: Any, where: str) -> None:
     history = item.get('history')
     if not isinstance(history, list) or not all(isinstance(p, dict) for p in history):
         raise BadAnswer(f'{where}: history must be a list of purchases')
+    if item.get('profile') is not None and not isinstance(item['profile'], dict):
+        raise BadAnswer(f'{where}: profile must be an object')
 
 
 def check_answer(answer: Any, held_version: int | None, held_store: str | None) -> dict:
@@ -298,7 +300,8 @@ class StoreDownlink:
             except BadAnswer:
                 status = 0
         if status == 200:
-            record = {k: record[k] for k in ('member_id', 'consent', 'home_store', 'history') if k in record}
+            record = {k: record[k] for k in ('member_id', 'consent', 'home_store', 'history', 'profile')
+                      if k in record}
             self.db.execute('INSERT OR REPLACE INTO members (member_id, row, fetched_at) VALUES (?, ?, ?)',
                             (member_id, json.dumps(record, ensure_ascii=False), time.time()))
             self.write_files()
@@ -333,6 +336,10 @@ class StoreDownlink:
                 writer.writerow([m['member_id'], p.get('sku', ''), p.get('ts', ''), p.get('qty', ''),
                                  p.get('price_cny', '')])
         self._write('history.csv', out.getvalue().encode())
+        # what returning members said on earlier visits (retail_common.profiles reads it)
+        said = {m['member_id']: m['profile'] for m in self.rows('members')
+                if isinstance(m.get('profile'), dict)}
+        self._write('profiles.json', json.dumps(said, ensure_ascii=False, sort_keys=True).encode())
 
     def _write(self, name: str, content: bytes) -> None:
         path = self.data_dir / name

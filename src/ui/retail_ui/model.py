@@ -109,6 +109,7 @@ class UiModel:
         self.captions: deque[dict] = deque(maxlen=CAPTION_LINES)
         self.cards: list[dict] = []
         self.cards_kind = ''                          # 'products' | 'recommendations'
+        self.code = ''                                # the anonymous customer's purchase code (screen_code)
         self.question = False
         self.guide: dict | None = None                # {zone, status}
         self.arrival: dict | None = None
@@ -226,6 +227,7 @@ class UiModel:
         self.captions.clear()
         self.captions.extend(kept)
         self.cards, self.cards_kind = [], ''
+        self.code = ''
         self.question = False
         self.arrival = None
 
@@ -266,6 +268,9 @@ class UiModel:
                 if last is not None:
                     self.captions.append(last)                  # the goodbye stays readable
                 self.cards, self.cards_kind, self.question, self.arrival = [], '', False, None
+                self.code = ''
+            elif type_ == 'screen_code' and isinstance(payload.get('code'), str):
+                self.code = payload['code'][:12]     # shown with the products: typed at the till
             else:
                 return
             self._changed()
@@ -450,6 +455,7 @@ class UiModel:
             return {
                 'version': self.version, 'mode': self._mode(), 'welcome': self.welcome,
                 'captions': list(self.captions), 'cards': self.cards, 'cards_kind': self.cards_kind,
+                'code': self.code,
                 'question': self.question, 'route': self._route(), 'arrival': self.arrival,
                 'pose': list(self.pose) if self.pose else None, 'notice': self.notice,
                 'face_recognition': self.face_recognition, 'track_id': self.current_track,

@@ -14,10 +14,15 @@ def handle(turn: Turn) -> None:
     dm._merge_constraints(session, slots)
     session.search = 'recommend'
     c = session.constraints
-    if not c.category and not c.brand:
+    # a returning member's profile answers what and how much when she said it on an earlier
+    # visit (the recommender fills them in and says so: retail_recommendation.profile)
+    last = dm._profile(session)
+    if not c.category and not c.brand and not (last and last.category):
         dm._expect(session, State.OPEN)
         return dm._say(session, Intent.RECOMMEND, 'ask_need', examples=dm._examples(session.lang))
-    if not c.has_price and not session.asked_budget:
+    knows_budget = last is not None and (last.max_price or last.min_price) and \
+        c.category in ('', last.category)
+    if not c.has_price and not session.asked_budget and not knows_budget:
         session.asked_budget = True
         dm._expect(session, State.AWAIT_BUDGET)
         return dm._say(session, Intent.RECOMMEND, 'ask_budget', what=dm._what(c, session.lang))

@@ -8,6 +8,7 @@ const TEXT = {
     welcome_member: '{name}，欢迎回来！', welcome_vip: '{name}，欢迎光临！',
     appointment: '您的预约：{time} · {purpose} · {place}', you_said: '您说', robot_said: '机器人', staff_said: '店员',
     yes: '是的', no: '不用了', products: '为您找到', recommendations: '为您推荐',
+    code: '结账时出示此码：{code}',
     in_stock: '有货', sold_out: '缺货', where: '在哪里？', take_me_there: '带我去',
     destination: '正在前往：{zone}', remaining: '剩余约 {m} 米', follow_me: '请跟我来',
     arrived: '已到达：{zone}', tour_stop: '参观第 {i} / {n} 站', take_me_to: '带我去…', call_staff: '呼叫店员',
@@ -29,6 +30,7 @@ const TEXT = {
     welcome_member: 'Welcome back, {name}!', welcome_vip: 'Welcome, {name}!',
     appointment: 'Your appointment: {time} · {purpose} · {place}', you_said: 'You', robot_said: 'Robot', staff_said: 'Staff',
     yes: 'Yes', no: 'No, thanks', products: 'Found for you', recommendations: 'Recommended for you',
+    code: 'Show this code at the till: {code}',
     in_stock: 'In stock', sold_out: 'Sold out', where: 'Where is it?', take_me_there: 'Take me there',
     destination: 'On the way to: {zone}', remaining: 'About {m} m to go', follow_me: 'Please follow me',
     arrived: 'Here we are: {zone}', tour_stop: 'Tour stop {i} of {n}', take_me_to: 'Take me to…', call_staff: 'Call staff',
@@ -192,6 +194,9 @@ function render(s) {
       const cards = clear(document.getElementById('cards'));
       shown.forEach(c => cards.append(productCard(c, true)));
     }
+    const code = document.getElementById('purchase-code');
+    code.hidden = !s.code;
+    code.textContent = s.code ? t('code', {code: s.code}) : '';
   } else if (mode === 'guiding') {
     const r = s.route;
     document.getElementById('route-destination').textContent = t('destination', {zone: name(r)});
