@@ -388,7 +388,7 @@ AUTH = (401, 403, 422, 503)
 
 
 def create_app(target: str | Path, token: str, budget: Budget = Budget(),
-               pool_size: int = 5, migrate: bool = True, contracts: bool = True,
+               pool_size: int = 16, migrate: bool = True, contracts: bool = True,
                member_window_s: float | None = None,
                retention: Retention = Retention()) -> FastAPI:
     """The platform app over `target` (a postgresql:// URL or an SQLite file); `token` is the

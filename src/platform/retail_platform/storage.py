@@ -30,6 +30,7 @@ from retail_platform.database import create_engine
 ROLES = ('robot', 'store_manager', 'region', 'analyst', 'admin')
 STAFF_ROLES = ROLES[1:]
 CHUNK = 500
+STAGING_TRUNCATE_EVERY = 1000     # batches between two TRUNCATEs of a session's staging table
 
 
 def token_hash(token: str) -> str:
@@ -328,32 +329,15 @@ class Storage:
         self._spend(c, current or '', len(rows))
         by_id: dict[str, Any] = {}
         by_seq: dict[int, str] = {}
-        for row in self._known(c, robot_id, rows):
+        known, forgotten = self._known(c, robot_id, rows)
+        for row in known:
             by_id[row.event_id] = row
             by_seq[row.seq] = row.event_id
-        forgotten = self._forgotten(c, rows)
         if forgotten:       # a forgotten member's events (late uploads, replays): tombstones only
             rows = [_tombstone(r) if r.customer in forgotten else r for r in rows]
             items = [_tombstone(i) if isinstance(i, EventRow) and i.customer in forgotten else i
                      for i in items]
         return self._store_fresh(c, robot_id, items, rows, by_id, by_seq, assignments, now)
-
-    def _forgotten(self, c: sa.Connection, rows: list[EventRow]) -> set[str]:
-        """The members among `rows`' customers that were forgotten (retail_platform.chain)."""
-        from retail_platform.chain import forget_requests
-        customers = list({r.customer for r in rows if r.customer})
-        if not customers:
-            return set()
-        f = forget_requests.c
-        if self.postgresql:
-            return set(c.execute(sa.select(f.member_id).where(
-                f.member_id == sa.func.any(sa.bindparam('m', customers, type_=sa.ARRAY(
-                    sa.String))))).scalars())
-        found: set[str] = set()
-        for start in range(0, len(customers), CHUNK):
-            found |= set(c.execute(sa.select(f.member_id).where(
-                f.member_id.in_(customers[start:start + CHUNK]))).scalars())
-        return found
 
     def _store_fresh(self, c: sa.Connection, robot_id: str, items: list[EventRow | Rejected],
                      rows: list[EventRow], by_id: dict[str, Any], by_seq: dict[int, str],
@@ -409,26 +393,37 @@ class Storage:
                     max((r.time for r in rows), default=None), now)
         return outcome
 
-    def _known(self, c: sa.Connection, robot_id: str, rows: list[EventRow]) -> list:
-        """The robot's stored events that share an event_id or a seq with `rows`."""
+    def _known(self, c: sa.Connection, robot_id: str, rows: list[EventRow]) -> tuple[list, set[str]]:
+        """The robot's stored events that share an event_id or a seq with `rows`, and the
+        members among `rows`' customers that were forgotten (retail_platform.chain's
+        forget_requests): one round trip on PostgreSQL."""
+        from retail_platform.chain import forget_requests
         ids = list({r.event_id for r in rows})
         seqs = list({r.seq for r in rows})
+        customers = list({r.customer for r in rows if r.customer})
         if not ids:
-            return []
-        if self.postgresql:        # two array parameters: one plan, whatever the batch size
-            return c.execute(sa.text(
-                'SELECT event_id, seq, type, version, customer, time, data FROM events '
-                'WHERE robot_id = :r AND (event_id = ANY(:ids) OR seq = ANY(:seqs))'),
-                {'r': robot_id, 'ids': ids, 'seqs': seqs}).all()
+            return [], set()
+        if self.postgresql:        # array parameters: one plan, whatever the batch size
+            found = c.execute(sa.text(
+                'SELECT false AS gone, event_id, seq, type, version, customer, time, data '
+                'FROM events WHERE robot_id = :r AND (event_id = ANY(:ids) OR seq = ANY(:seqs)) '
+                'UNION ALL SELECT true, member_id, NULL, NULL, NULL, NULL, NULL, NULL '
+                'FROM forget_requests WHERE member_id = ANY(:members)'),
+                {'r': robot_id, 'ids': ids, 'seqs': seqs, 'members': customers}).all()
+            return [r for r in found if not r.gone], {r.event_id for r in found if r.gone}
         cols = (t.events.c.event_id, t.events.c.seq, t.events.c.type, t.events.c.version,
                 t.events.c.customer, t.events.c.time, t.events.c.data)
-        found = []
+        known: list = []
         for start in range(0, max(len(ids), len(seqs)), CHUNK):
             part_ids, part_seqs = ids[start:start + CHUNK], seqs[start:start + CHUNK]
-            found += c.execute(sa.select(*cols).where(
+            known += c.execute(sa.select(*cols).where(
                 t.events.c.robot_id == robot_id,
                 sa.or_(t.events.c.event_id.in_(part_ids), t.events.c.seq.in_(part_seqs)))).all()
-        return found
+        forgotten: set[str] = set()
+        for start in range(0, len(customers), CHUNK):
+            forgotten |= set(c.execute(sa.select(forget_requests.c.member_id).where(
+                forget_requests.c.member_id.in_(customers[start:start + CHUNK]))).scalars())
+        return known, forgotten
 
     def _insert_events(self, c: sa.Connection, fresh: list[dict]) -> None:
         if not self.postgresql:       # one writer at a time: the clock's order is commit order
@@ -441,14 +436,22 @@ class Storage:
         raw = c.connection.driver_connection
         columns = ', '.join(t.EVENT_COLUMNS)
         with raw.cursor() as cursor:
-            if not c.info.get('staging'):      # once per database session
+            # The staging table is made once per database session and emptied by the statement
+            # that moves its rows (ON COMMIT DELETE ROWS truncated its files at every commit: a
+            # file system operation per batch); TRUNCATE now and then clears the dead rows.
+            batches = c.info.get('staging')
+            if not batches:
                 cursor.execute('CREATE TEMP TABLE IF NOT EXISTS events_staging '
-                               '(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS')
-                c.info['staging'] = True       # (forgotten when this transaction fails)
+                               '(LIKE events INCLUDING DEFAULTS) ON COMMIT PRESERVE ROWS')
+                cursor.execute('TRUNCATE events_staging')
+            elif batches % STAGING_TRUNCATE_EVERY == 0:
+                cursor.execute('TRUNCATE events_staging')
+            c.info['staging'] = (batches or 0) + 1   # (forgotten when this transaction fails)
             with cursor.copy(f'COPY events_staging ({columns}) FROM STDIN') as copy:
                 for row in fresh:
                     copy.write_row([row[name] for name in t.EVENT_COLUMNS])
-            cursor.execute(f'INSERT INTO events ({columns}) SELECT {columns} FROM events_staging '
+            cursor.execute(f'WITH moved AS (DELETE FROM events_staging RETURNING {columns}) '
+                           f'INSERT INTO events ({columns}) SELECT {columns} FROM moved '
                            'ON CONFLICT DO NOTHING')
 
     def _count(self, c: sa.Connection, store_id: str, outcome: Outcome, newest: float | None,
