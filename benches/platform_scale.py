@@ -22,7 +22,8 @@ or the run fails. Prints both engines' figures and the ratios PostgreSQL/SQLite.
 
     .venv/bin/python benches/platform_scale.py                 # a few minutes on 2 shared cores
     .venv/bin/python benches/platform_scale.py --robots 2000 --stores 1000 --batches 5 \\
-        --backlog-stores 50 --backlog-days 7 --events-per-day 2000 --live-robots 1900
+        --seconds 60 --backlog-stores 50 --backlog-days 7 --events-per-day 300 \\
+        --live-robots 1900 --live-interval 30      # the issue's size, 60 s sustained
 """
 from __future__ import annotations
 
@@ -106,22 +107,61 @@ async def send(client: httpx.AsyncClient, robot: int, token: str, body: bytes, t
         return
 
 
+TICK = os.sysconf('SC_CLK_TCK')
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f'/proc/{pid}/stat').read_text()
+    except OSError:
+        return None
+    return text[text.rindex(')') + 2:].split()      # fields from 3 (state) on
+
+
+def _all_stats() -> dict[int, list[str]]:
+    stats = {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit() and (fields := _stat(int(entry))) is not None:
+            stats[int(entry)] = fields
+    return stats
+
+
+def cpu_seconds(session: int | None, postmaster: int | None) -> tuple[float, float]:
+    """CPU seconds used so far by (the API processes: every process of `session`, the
+    database: the postmaster, its live children and the children it reaped)."""
+    api = db = 0.0
+    for pid, f in _all_stats().items():
+        used = (int(f[11]) + int(f[12])) / TICK                 # utime + stime
+        if session is not None and int(f[3]) == session:         # session id
+            api += used
+        if postmaster is not None and (pid == postmaster or int(f[1]) == postmaster):
+            db += used + ((int(f[13]) + int(f[14])) / TICK if pid == postmaster else 0)
+    return api, db
+
+
 def client(url: str) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
     return httpx.AsyncClient(base_url=url, timeout=300, limits=limits)
 
 
-async def throughput(url: str, tokens: list[str], bodies: list[list[bytes]]) -> tuple[float, Tally]:
+async def throughput(url: str, tokens: list[str], bodies: list[list[bytes]],
+                     seconds: float = 0) -> tuple[float, Tally, list[int]]:
+    """Every robot sends its batches back to back (with `seconds`, it starts no batch after
+    that time: a bounded, sustained run); (wall time, tally, batches each robot sent)."""
     tally = Tally()
+    sent = [0] * len(tokens)
 
     async def robot(index: int) -> None:
         await asyncio.sleep(index * 0.5 / len(tokens))       # robots do not start in lockstep
         for body in bodies[index]:
+            if seconds and time.perf_counter() - started > seconds:
+                return
+            sent[index] += 1
             await send(http, index, tokens[index], body, tally)
     async with client(url) as http:
         started = time.perf_counter()
         await asyncio.gather(*(robot(i) for i in range(len(tokens))))
-        return time.perf_counter() - started, tally
+        return time.perf_counter() - started, tally, sent
 
 
 async def backlog(url: str, tokens: list[str], backlog_bodies: dict[int, list[bytes]],
@@ -200,7 +240,7 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else float('nan')
 
 
-def run_engine(name: str, target: str, args) -> dict:
+def run_engine(name: str, target: str, args, postmaster: int | None = None) -> dict:
     live_robots = args.live_robots
     backlog_robots = 2 * args.backlog_stores
     # robots 0..R-1: throughput; then the backlog robots (2 per store in their own stores),
@@ -235,25 +275,34 @@ def run_engine(name: str, target: str, args) -> dict:
                       for r in range(args.robots, args.robots + backlog_robots)}
     server, url = serve(target, args.workers, name)
     try:
-        seconds, tally = asyncio.run(throughput(url, tokens[:args.robots], bodies))
+        api0, db0 = cpu_seconds(server.pid, postmaster)
+        client0 = sum(os.times()[:2])
+        seconds, tally, batches_sent = asyncio.run(throughput(url, tokens[:args.robots], bodies,
+                                                              args.seconds))
+        api1, db1 = cpu_seconds(server.pid, postmaster)
+        cpu = {'cpu_api_s': api1 - api0, 'cpu_db_s': db1 - db0,
+               'cpu_client_s': sum(os.times()[:2]) - client0}
         live = list(range(args.robots + backlog_robots, robots))
         drain = asyncio.run(backlog(url, tokens, backlog_bodies, live, args.live_batch,
                                     args.live_interval))
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=60)
-    expected = {f'robot-{r}': args.batches * args.size for r in range(args.robots)}
+    expected = {f'robot-{r}': batches_sent[r] * args.size for r in range(args.robots)
+                if batches_sent[r]}
     expected |= {f'robot-{r}': per_robot for r in backlog_bodies}
     expected |= {f'robot-{r}': n for r, n in drain['live_sent'].items() if n}
     count(target, expected, name)
-    sent = args.robots * args.batches * args.size
+    sent = sum(batches_sent) * args.size
     if tally.acked != sent:
         raise SystemExit(f'{name}: {sent} sent, {tally.acked} acked')
     backlog_events = per_robot * backlog_robots
     rate = backlog_events / drain['drain_s']
     full = FULL_BACKLOG_STORES * 2 * FULL_BACKLOG_DAYS * args.events_per_day
     live = drain['live']
+    server_cpu = cpu['cpu_api_s'] + cpu['cpu_db_s']
     return {'engine': name, 'events': sent, 'seconds': seconds, 'events_per_s': sent / seconds,
+            **cpu, 'server_events_per_cpu_s': sent / max(server_cpu, 1e-9),
             'p50_ack_ms': 1000 * statistics.median(tally.latencies),
             'p99_ack_ms': 1000 * percentile(tally.latencies, 0.99), 'retries': tally.retries,
             'backlog_events': backlog_events, 'drain_s': drain['drain_s'], 'drain_rate': rate,
@@ -269,6 +318,8 @@ def main() -> int:
     parser.add_argument('--stores', type=int, default=50, help='throughput: stores')
     parser.add_argument('--batches', type=int, default=3, help='throughput: batches per robot')
     parser.add_argument('--size', type=int, default=100, help='throughput: events per batch')
+    parser.add_argument('--seconds', type=float, default=0,
+                        help='throughput: start no batch after this many seconds (0: send all)')
     parser.add_argument('--backlog-stores', type=int, default=2)
     parser.add_argument('--backlog-days', type=int, default=7)
     parser.add_argument('--events-per-day', type=int, default=300,
@@ -287,7 +338,9 @@ def main() -> int:
             if name == 'postgresql':
                 cluster = Cluster()
                 try:
-                    results.append(run_engine(name, cluster.url(cluster.new_database()), args))
+                    postmaster = int((cluster.data / 'postmaster.pid').read_text().split()[0])
+                    results.append(run_engine(name, cluster.url(cluster.new_database()), args,
+                                              postmaster))
                 finally:
                     cluster.remove()
             elif name == 'sqlite':
@@ -300,11 +353,16 @@ def main() -> int:
     print(f'load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; '
           f'{args.workers} API processes; every event stored exactly once')
     print(f'throughput: {args.robots} robots in {args.stores} stores, {args.batches} gzip '
-          f'batches of {args.size} events each, back to back')
+          f'batches of {args.size} events each, back to back'
+          + (f', no batch started after {args.seconds:g} s' if args.seconds else ''))
     for r in results:
         print(f'{r["engine"]:>12}: {r["events"]} events in {r["seconds"]:.1f} s = '
               f'{r["events_per_s"]:.0f} events/s; ack p50 {r["p50_ack_ms"]:.0f} ms, '
               f'p99 {r["p99_ack_ms"]:.0f} ms')
+        print(f'{"":>12}  CPU: API processes {r["cpu_api_s"]:.1f} s, database '
+              f'{r["cpu_db_s"]:.1f} s, load generator {r["cpu_client_s"]:.1f} s; the server '
+              f'(API + database) stores {r["server_events_per_cpu_s"]:.0f} events per CPU-second '
+              f'(both cores to itself: ~{2 * r["server_events_per_cpu_s"]:.0f} events/s)')
     print(f'backlog: {args.backlog_stores} stores x 2 robots x {args.backlog_days} days x '
           f'{args.events_per_day} events/day, while {args.live_robots} live robots send '
           f'{args.live_batch} events every {args.live_interval:g} s')
@@ -320,6 +378,8 @@ def main() -> int:
     if 'postgresql' in by and 'sqlite' in by:
         pg, lite = by['postgresql'], by['sqlite']
         print(f'PostgreSQL / SQLite: throughput {pg["events_per_s"] / lite["events_per_s"]:.2f}x, '
+              f'events per server CPU-second '
+              f'{pg["server_events_per_cpu_s"] / lite["server_events_per_cpu_s"]:.2f}x, '
               f'drain {pg["drain_rate"] / lite["drain_rate"]:.2f}x, live p99 '
               f'{pg["live_p99_ms"] / max(lite["live_p99_ms"], 1e-9):.2f}x')
     return 0

@@ -281,15 +281,16 @@ def test_a_moved_robot_keeps_its_earlier_events_store(chain, engine_target):
 
 @pytest.mark.parametrize('batch, limit', [(30, 10), (30, 29), (7, 1), (12, 12)])
 def test_paging_a_stores_events_loses_none_of_a_batch(chain, batch, limit):
-    """Attack round: the cursor is received_at, shared by every event of a batch; a page that ended
-    inside a batch made the reader skip the rest of it for good (`received_at > cursor`)."""
+    """Attack round: the cursor was received_at, shared by every event of a batch; a page that
+    ended inside a batch made the reader skip the rest of it for good (`received_at > cursor`).
+    (The cursor is now a position in commit order: tests/platform/test_ingest_cursor.py.)"""
     client, tokens = chain
     robot = {'Authorization': f'Bearer {tokens["robot"]}'}
     sent = [dict(EVENT, event_id=f'b-{i}', seq=i + 1) for i in range(batch)]
     assert client.post('/v1/robots/robot-own/events', headers=robot, json={'events': sent}).json()['acked'] == batch
     manager = {'Authorization': f'Bearer {tokens["store_manager"]}'}
     seen: list[str] = []
-    after = 0.0
+    after = ''
     for _ in range(batch + 2):
         page = client.get('/v1/stores/s-own/events', headers=manager, params={'after': after, 'limit': limit}).json()
         if not page['events']:

@@ -33,6 +33,7 @@ a store over its ingest budget is 429 with Retry-After.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import hmac
@@ -54,6 +55,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from retail_common.events import validate_event
+from retail_platform.retention import Pruner, Retention
 from retail_platform.storage import (Backpressure, Budget, Credential, EventRow, Refused, Rejected,
                                      Storage)
 from retail_sync.outbox import MAX_DATA_BYTES, MAX_DEPTH, MAX_ID_CHARS, check_tree
@@ -386,8 +388,9 @@ AUTH = (401, 403, 422, 503)
 
 
 def create_app(target: str | Path, token: str, budget: Budget = Budget(),
-               pool_size: int = 5, migrate: bool = True, contracts: bool = True,
+               pool_size: int = 16, migrate: bool = True, contracts: bool = True,
                member_window_s: float | None = None,
+               retention: Retention = Retention(),
                funnel_refresh_s: float = 10.0) -> FastAPI:
     """The platform app over `target` (a postgresql:// URL or an SQLite file); `token` is the
     admin credential (ValueError when empty). DatabaseError when the database cannot be used
@@ -467,7 +470,17 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
         store_access(store_id, who, write=True)
         return store_id
 
-    app = FastAPI(title='Retailbot chain platform', version='2', openapi_url=None,
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        pruner = Pruner(storage.engine, app.state.chain, retention)   # retention.py
+        pruner.start()
+        app.state.pruner = pruner
+        try:
+            yield
+        finally:
+            pruner.stop()
+
+    app = FastAPI(title='Retailbot chain platform', version='2', openapi_url=None, lifespan=lifespan,
                   docs_url=None, redoc_url=None,
                   description='Events ingest, per-store downlink and credentials of the chain. '
                               'Every endpoint but /v1/health and /v1/ready needs a bearer token.')
@@ -722,15 +735,20 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
             raise HTTPException(code, str(exc)) from None
         return {'id': s.id}
 
-    @app.get('/v1/stores/{store_id}/events', summary='A store\'s events received after a cursor '
-             '(staff; not robots)', responses=_responses(401, 403, 404, 422, 503))
+    @app.get('/v1/stores/{store_id}/events', summary='A store\'s events stored after a cursor, in '
+             'commit order (staff; not robots)', responses=_responses(401, 403, 404, 422, 503))
     def store_events(store_id: str = Depends(store_reader), who: Caller = Depends(caller),
-                     after: float = Query(0.0, ge=0, le=1e12, description='received_at cursor'),
+                     after: str = Query('', max_length=200, pattern=r'^[0-9A-Za-z._:-]*$',
+                                        description='cursor: `next` of the previous page (empty: '
+                                                    'from the start); a position in commit order'),
                      limit: int = Query(1000, ge=1, le=10000)) -> dict:
         if who.role == 'robot':
             raise HTTPException(403, 'a robot credential may not read events')
-        events = storage.store_events_page(store_id, after, limit)
-        return {'events': events, 'next': events[-1]['received_at'] if events else after}
+        try:
+            events, following = storage.store_events_page(store_id, after, limit)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return {'events': events, 'next': following}
 
     # --- fleet: heartbeats, tasks, staff calls (fleet.py); desired-state rollouts (rollouts.py)
     from retail_platform import fleet as fleet_module, rollouts as rollouts_module

@@ -141,6 +141,13 @@ def register(subparsers) -> None:
                        help='recompute the funnel\'s dirty store-days in the background every '
                             'SECONDS (default 10; 0: not in this process, run `retailbot platform '
                             'refresh-funnel` from a timer instead)')
+    serve.add_argument('--change-log-days', type=float, default=30.0, metavar='DAYS',
+                       help='keep the downlink change log this many days (a robot further behind '
+                            'gets a full snapshot; default 30); pruned every --prune-every '
+                            'minutes with flags older than a year')
+    serve.add_argument('--prune-every', type=float, default=60.0, metavar='MINUTES',
+                       help='minutes between two pruning passes of each API process (default '
+                            '60; 0: never)')
     serve.add_argument('--no-migrate', action='store_true',
                        help='refuse a database behind the schema head instead of upgrading it')
     serve.set_defaults(func=_guarded('serve', _serve))
@@ -324,6 +331,7 @@ def app_from_environment():
     """The app of one API process of `serve --workers N` (uvicorn's factory): the settings come
     from the environment `serve` set before starting the workers."""
     from retail_platform.app import create_app
+    from retail_platform.retention import Retention
     from retail_platform.storage import Budget
     budget = Budget(float(os.environ['RETAILBOT_PLATFORM_STORE_RATE']),
                     float(os.environ['RETAILBOT_PLATFORM_STORE_BURST']))
@@ -333,7 +341,11 @@ def app_from_environment():
                       member_window_s=float(os.environ.get('RETAILBOT_PLATFORM_MEMBER_WINDOW_S',
                                                            30 * 86400.0)),
                       funnel_refresh_s=float(os.environ.get('RETAILBOT_PLATFORM_FUNNEL_REFRESH_S',
-                                                            10.0)))
+                                                            10.0)),
+                      retention=Retention(
+                          change_log_s=float(os.environ.get('RETAILBOT_PLATFORM_CHANGE_LOG_S',
+                                                            30 * 86400.0)),
+                          every_s=float(os.environ.get('RETAILBOT_PLATFORM_PRUNE_EVERY_S', 3600.0))))
 
 
 def _serve(args) -> int:
@@ -348,6 +360,9 @@ def _serve(args) -> int:
     if not 0 < args.member_window_days <= 3650:
         raise CommandError('retailbot platform serve: --member-window-days must be more than 0 '
                            'and at most 3650')
+    if not (0 < args.change_log_days <= 3650 and 0 <= args.prune_every <= 10080):
+        raise CommandError('retailbot platform serve: --change-log-days must be more than 0 and at '
+                           'most 3650, --prune-every 0-10080 minutes')
     if not (args.store_rate > 0 and args.store_burst >= 1):
         raise CommandError('retailbot platform serve: --store-rate must be > 0 and --store-burst >= 1')
     if not 0 <= args.funnel_refresh_s <= 86400:
@@ -378,6 +393,8 @@ def _serve(args) -> int:
     os.environ['RETAILBOT_PLATFORM_EVENT_CONTRACTS'] = args.event_contracts
     os.environ['RETAILBOT_PLATFORM_MEMBER_WINDOW_S'] = repr(args.member_window_days * 86400.0)
     os.environ['RETAILBOT_PLATFORM_FUNNEL_REFRESH_S'] = repr(args.funnel_refresh_s)
+    os.environ['RETAILBOT_PLATFORM_CHANGE_LOG_S'] = repr(args.change_log_days * 86400.0)
+    os.environ['RETAILBOT_PLATFORM_PRUNE_EVERY_S'] = repr(args.prune_every * 60.0)
     scheme = 'https' if args.tls_cert else 'http'
     print(f'platform on {scheme}://{args.host}:{args.port} (database {describe(args.database)}, '
           f'{args.workers} API process{"es" if args.workers > 1 else ""})', flush=True)

@@ -56,7 +56,9 @@ def create_engine(target: str | Path, pool_size: int = 5) -> sa.Engine:
         except sa.exc.ArgumentError as exc:
             raise DatabaseError(f'{target!r} is not a PostgreSQL URL: {exc}') from None
         return sa.create_engine(
-            url, pool_size=pool_size, max_overflow=pool_size,
+            # overflow connections are closed when given back: under steady load each would be
+            # a new backend (fork) and a new staging table per batch, so the pool holds most
+            url, pool_size=pool_size, max_overflow=max(2, pool_size // 4),
             pool_recycle=3600, pool_timeout=10,
             connect_args={'connect_timeout': 5,
                           'options': '-c synchronous_commit=on -c statement_timeout=60000',

@@ -61,7 +61,10 @@ events = sa.Table(
     sa.Column('version', sa.Integer, nullable=False, server_default='1'),
     sa.Column('customer', sa.String(128), nullable=False),
     sa.Column('data', sa.Text, nullable=False),
-    sa.Column('received_at', sa.Float, nullable=False))
+    sa.Column('received_at', sa.Float, nullable=False),
+    # the position in commit order (migration 0005_scale): PostgreSQL: the writing transaction's
+    # id (its default); SQLite: ingest_clock's value in the writing transaction
+    sa.Column('commit_seq', sa.BigInteger, nullable=False, server_default='0'))
 EVENT_COLUMNS = ('robot_id', 'event_id', 'time', 'seq', 'store_id', 'type', 'version', 'customer',
                  'data', 'received_at')
 
@@ -97,6 +100,11 @@ store_budgets = sa.Table(
     sa.Column('store_id', sa.String(64), primary_key=True),
     sa.Column('tokens', sa.Float, nullable=False),
     sa.Column('updated_at', sa.Float, nullable=False))
+
+ingest_clock = sa.Table(          # SQLite's commit-order counter (one row, id 1)
+    'ingest_clock', metadata,
+    sa.Column('id', sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column('value', sa.BigInteger, nullable=False))
 
 ingest_stats = sa.Table(
     'ingest_stats', metadata,

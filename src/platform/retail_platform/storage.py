@@ -30,6 +30,7 @@ from retail_platform.database import create_engine
 ROLES = ('robot', 'store_manager', 'region', 'analyst', 'admin')
 STAFF_ROLES = ROLES[1:]
 CHUNK = 500
+STAGING_TRUNCATE_EVERY = 1000     # batches between two TRUNCATEs of a session's staging table
 
 
 def token_hash(token: str) -> str:
@@ -328,9 +329,14 @@ class Storage:
         self._spend(c, current or '', len(rows))
         by_id: dict[str, Any] = {}
         by_seq: dict[int, str] = {}
-        for row in self._known(c, robot_id, rows):
+        known, forgotten = self._known(c, robot_id, rows)
+        for row in known:
             by_id[row.event_id] = row
             by_seq[row.seq] = row.event_id
+        if forgotten:       # a forgotten member's events (late uploads, replays): tombstones only
+            rows = [_tombstone(r) if r.customer in forgotten else r for r in rows]
+            items = [_tombstone(i) if isinstance(i, EventRow) and i.customer in forgotten else i
+                     for i in items]
         return self._store_fresh(c, robot_id, items, rows, by_id, by_seq, assignments, now)
 
     def _store_fresh(self, c: sa.Connection, robot_id: str, items: list[EventRow | Rejected],
@@ -387,42 +393,65 @@ class Storage:
                     max((r.time for r in rows), default=None), now)
         return outcome
 
-    def _known(self, c: sa.Connection, robot_id: str, rows: list[EventRow]) -> list:
-        """The robot's stored events that share an event_id or a seq with `rows`."""
+    def _known(self, c: sa.Connection, robot_id: str, rows: list[EventRow]) -> tuple[list, set[str]]:
+        """The robot's stored events that share an event_id or a seq with `rows`, and the
+        members among `rows`' customers that were forgotten (retail_platform.chain's
+        forget_requests): one round trip on PostgreSQL."""
+        from retail_platform.chain import forget_requests
         ids = list({r.event_id for r in rows})
         seqs = list({r.seq for r in rows})
+        customers = list({r.customer for r in rows if r.customer})
         if not ids:
-            return []
-        if self.postgresql:        # two array parameters: one plan, whatever the batch size
-            return c.execute(sa.text(
-                'SELECT event_id, seq, type, version, customer, time, data FROM events '
-                'WHERE robot_id = :r AND (event_id = ANY(:ids) OR seq = ANY(:seqs))'),
-                {'r': robot_id, 'ids': ids, 'seqs': seqs}).all()
+            return [], set()
+        if self.postgresql:        # array parameters: one plan, whatever the batch size
+            found = c.execute(sa.text(
+                'SELECT false AS gone, event_id, seq, type, version, customer, time, data '
+                'FROM events WHERE robot_id = :r AND (event_id = ANY(:ids) OR seq = ANY(:seqs)) '
+                'UNION ALL SELECT true, member_id, NULL, NULL, NULL, NULL, NULL, NULL '
+                'FROM forget_requests WHERE member_id = ANY(:members)'),
+                {'r': robot_id, 'ids': ids, 'seqs': seqs, 'members': customers}).all()
+            return [r for r in found if not r.gone], {r.event_id for r in found if r.gone}
         cols = (t.events.c.event_id, t.events.c.seq, t.events.c.type, t.events.c.version,
                 t.events.c.customer, t.events.c.time, t.events.c.data)
-        found = []
+        known: list = []
         for start in range(0, max(len(ids), len(seqs)), CHUNK):
             part_ids, part_seqs = ids[start:start + CHUNK], seqs[start:start + CHUNK]
-            found += c.execute(sa.select(*cols).where(
+            known += c.execute(sa.select(*cols).where(
                 t.events.c.robot_id == robot_id,
                 sa.or_(t.events.c.event_id.in_(part_ids), t.events.c.seq.in_(part_seqs)))).all()
-        return found
+        forgotten: set[str] = set()
+        for start in range(0, len(customers), CHUNK):
+            forgotten |= set(c.execute(sa.select(forget_requests.c.member_id).where(
+                forget_requests.c.member_id.in_(customers[start:start + CHUNK]))).scalars())
+        return known, forgotten
 
     def _insert_events(self, c: sa.Connection, fresh: list[dict]) -> None:
-        if not self.postgresql:
-            c.execute(t.events.insert().prefix_with('OR IGNORE'), fresh)
+        if not self.postgresql:       # one writer at a time: the clock's order is commit order
+            position = c.execute(sa.text('UPDATE ingest_clock SET value = value + 1 WHERE id = 1 '
+                                         'RETURNING value')).scalar_one()
+            c.execute(t.events.insert().prefix_with('OR IGNORE'),
+                      [dict(row, commit_seq=position) for row in fresh])
             return
+        # PostgreSQL: commit_seq is the column's default, this transaction's id
         raw = c.connection.driver_connection
         columns = ', '.join(t.EVENT_COLUMNS)
         with raw.cursor() as cursor:
-            if not c.info.get('staging'):      # once per database session
+            # The staging table is made once per database session and emptied by the statement
+            # that moves its rows (ON COMMIT DELETE ROWS truncated its files at every commit: a
+            # file system operation per batch); TRUNCATE now and then clears the dead rows.
+            batches = c.info.get('staging')
+            if not batches:
                 cursor.execute('CREATE TEMP TABLE IF NOT EXISTS events_staging '
-                               '(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS')
-                c.info['staging'] = True       # (forgotten when this transaction fails)
+                               '(LIKE events INCLUDING DEFAULTS) ON COMMIT PRESERVE ROWS')
+                cursor.execute('TRUNCATE events_staging')
+            elif batches % STAGING_TRUNCATE_EVERY == 0:
+                cursor.execute('TRUNCATE events_staging')
+            c.info['staging'] = (batches or 0) + 1   # (forgotten when this transaction fails)
             with cursor.copy(f'COPY events_staging ({columns}) FROM STDIN') as copy:
                 for row in fresh:
                     copy.write_row([row[name] for name in t.EVENT_COLUMNS])
-            cursor.execute(f'INSERT INTO events ({columns}) SELECT {columns} FROM events_staging '
+            cursor.execute(f'WITH moved AS (DELETE FROM events_staging RETURNING {columns}) '
+                           f'INSERT INTO events ({columns}) SELECT {columns} FROM moved '
                            'ON CONFLICT DO NOTHING')
 
     def _count(self, c: sa.Connection, store_id: str, outcome: Outcome, newest: float | None,
@@ -463,28 +492,35 @@ class Storage:
                        'store_id': r.store_id, 'data': json.loads(r.data),
                        'received_at': r.received_at}
 
-    def store_events_page(self, store_id: str, after: float, limit: int) -> list[dict]:
-        """A store's events received after `after` (a cursor: received_at), oldest first.
+    def store_events_page(self, store_id: str, after: str, limit: int) -> tuple[list[dict], str]:
+        """A store's events stored after the cursor `after` ('' from the start), in commit order:
+        (events, the cursor of the next page). ValueError for a cursor this did not give.
 
-        Every event of a batch shares its received_at, so a page never ends inside one: when the
-        limit falls inside a group of equal received_at, the rest of that group is added (at most
-        a batch more), else the next page (`received_at > last`) would skip it for good."""
+        The cursor is a position in commit order, `commit_seq:seq:robot_id`, never a clock: a
+        batch that commits after another one that started later is still read. PostgreSQL: a
+        page holds only rows of transactions older than every one still in progress
+        (`pg_snapshot_xmin`): rows below it can no longer appear, so what was passed is final.
+        (A transaction that stays open holds readers back, never makes them skip.) SQLite
+        writes one transaction at a time, so every committed row is final."""
         import json
-        order = (t.events.c.received_at, t.events.c.robot_id, t.events.c.seq)
-        with self.engine.begin() as c:
-            rows = c.execute(sa.select(t.events).where(t.events.c.store_id == store_id,
-                                                       t.events.c.received_at > after)
-                             .order_by(*order).limit(limit)).all()
-            if len(rows) == limit:
-                last = rows[-1].received_at
-                have = sum(1 for r in rows if r.received_at == last)
-                rest = c.execute(sa.select(t.events).where(t.events.c.store_id == store_id,
-                                                           t.events.c.received_at == last)
-                                 .order_by(*order).offset(have)).all()
-                rows = [*rows, *rest]
-        return [{'robot_id': r.robot_id, 'event_id': r.event_id, 'seq': r.seq, 'type': r.type,
-                 'version': r.version, 'customer': r.customer, 'time': r.time,
-                 'data': json.loads(r.data), 'received_at': r.received_at} for r in rows]
+        position, seq, robot = parse_cursor(after)
+        e = t.events.c
+        order = (e.commit_seq, e.seq, e.robot_id)
+        query = sa.select(t.events).where(e.store_id == store_id,
+                                          sa.tuple_(*order) > sa.tuple_(
+                                              sa.literal(position, sa.BigInteger),
+                                              sa.literal(seq, sa.BigInteger),
+                                              sa.literal(robot, sa.String)))
+        if self.postgresql:
+            query = query.where(e.commit_seq < sa.text(
+                'pg_snapshot_xmin(pg_current_snapshot())::text::bigint'))
+        with self._read() as c:
+            rows = c.execute(query.order_by(*order).limit(limit)).all()
+        events = [{'robot_id': r.robot_id, 'event_id': r.event_id, 'seq': r.seq, 'type': r.type,
+                   'version': r.version, 'customer': r.customer, 'time': r.time,
+                   'data': json.loads(r.data), 'received_at': r.received_at} for r in rows]
+        last = rows[-1] if rows else None
+        return events, (f'{last.commit_seq}:{last.seq}:{last.robot_id}' if last else after)
 
     # --- downlink documents and appointments ----------------------------------------------
     def put_document(self, scope: str, kind: str, content: bytes, media_type: str) -> str:
@@ -534,6 +570,27 @@ class Storage:
     def ping(self) -> None:
         with self.engine.connect() as c:
             c.execute(sa.text('SELECT 1'))
+
+
+FORGOTTEN_DATA = '{"forgotten":true}'     # what "forget this member" leaves of an event's data
+
+
+def _tombstone(row: EventRow) -> EventRow:
+    """The event as "forget this member" leaves it: no member id, no data."""
+    return EventRow(row.event_id, row.seq, row.type, row.version, '', row.time, FORGOTTEN_DATA)
+
+
+def parse_cursor(cursor: str) -> tuple[int, int, str]:
+    """(commit_seq, seq, robot_id) of a page cursor; '' is the start. ValueError otherwise."""
+    if cursor in ('', '0'):
+        return (-1, -1, '')
+    parts = cursor.split(':', 2)
+    if len(parts) != 3 or not all(part.isascii() and part.isdigit() and len(part) <= 19
+                                  and int(part) < 2 ** 63 for part in parts[:2]) \
+            or len(parts[2]) > 64:
+        raise ValueError(f'cursor {cursor[:80]!r} is not one this platform gave '
+                         '(commit_seq:seq:robot_id; empty to start)')
+    return int(parts[0]), int(parts[1]), parts[2]
 
 
 def _store_at(assignments: list, when: float) -> str | None:
