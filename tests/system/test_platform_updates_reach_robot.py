@@ -158,5 +158,6 @@ def test_platform_bookings_and_prices_reach_the_running_robot(robot, ros_context
         answer = probe.call(probe.recommend, Recommend.Request(category='phone', k=3), 'a Recommend answer')
         return answer.success and answer.items and all(
             abs(item.price_cny - (old_prices[item.sku] + 1.0)) < 0.005 for item in answer.items) and answer
-    answer = wait_for(new_prices, 30, 'recommendations quoting the new prices')
+    # (the server rebuilds its model on a new catalog: ~30 s on this shared 2-core machine)
+    answer = wait_for(new_prices, 90, 'recommendations quoting the new prices')
     assert len(answer.items) == 3
