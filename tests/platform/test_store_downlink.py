@@ -1,4 +1,4 @@
-"""The robot's store downlink (retail_sync.downlink_store) against a real `retailbot platform
+"""The robot's store downlink (retail_sync.downlink) against a real `retailbot platform
 serve` on SQLite and PostgreSQL: a snapshot, then deltas, applied atomically to its SQLite and the
 files the robot reads; members cached for offline use; a forgotten member erased from the cache
 and the encrypted face gallery (the perception delete path) and confirmed, seen by the CLI. And
@@ -17,7 +17,7 @@ from platform_support import ADMIN, platform_cli, start_server
 from retail_common.catalog import load_catalog
 from retail_platform.database import upgrade
 from retail_platform.storage import Storage
-from retail_sync.downlink_store import StoreDownlink
+from retail_sync.downlink import StoreDownlink
 from rostest_support import stop_process
 
 A = {'Authorization': f'Bearer {ADMIN}'}

@@ -122,3 +122,28 @@ def turn_event(i: int, text: str = '', products: int = 1):
 def number(data: dict) -> int:
     """The number of an event made by `guide_event` or `turn_event`."""
     return data['stops_visited'] if 'stops_visited' in data else int(data['products'][0]['price_cny'])
+
+
+def provision_robot(platform: Platform, robot_id: str = ROBOT, store_id: str = 'store-test') -> str:
+    """Register `robot_id` in a store of the platform's database (the store made when missing), as
+    `retailbot platform store add` and `token issue --store` do; the robot's own token."""
+    from retail_platform.database import upgrade
+    from retail_platform.storage import Refused, Storage
+
+    storage = Storage(str(platform.db))
+    try:
+        upgrade(storage.engine)
+        try:
+            storage.add_store(store_id, f'Store {store_id}')
+        except Refused:
+            pass
+        return storage.issue_robot_token(robot_id, store_id, replace=True)
+    finally:
+        storage.close()
+
+
+def catalog_rows(path: Path) -> list[dict]:
+    """A catalog CSV's rows as the platform's product master takes them (`PUT /v1/products`)."""
+    import csv
+    with path.open(encoding='utf-8-sig', newline='') as handle:
+        return [{k: v for k, v in row.items() if k} for row in csv.DictReader(handle)]

@@ -18,7 +18,9 @@ from retail_sync.agent_node import SyncAgent
 from retail_platform.app import export_events
 from retail_sync.privacy import find_face_data
 from rostest_support import stop_process, wait_for
-from sync_support import ROBOT, TOKEN, free_port, guide_event, number, start_platform, turn_event
+from retail_common.catalog import load_catalog
+from sync_support import (ROBOT, TOKEN, catalog_rows, free_port, guide_event, number, provision_robot,
+                          start_platform, turn_event)
 
 DATA = Path(__file__).resolve().parent.parent / 'data' / 'sync'
 
@@ -111,9 +113,11 @@ def test_only_recorded_events_are_stored_uploaded_without_gaps_and_data_comes_ba
                          what='diagnostics with an empty backlog')
     assert values['quarantined'] == '0'
 
-    # Data back: a catalog uploaded to the platform arrives on demand (sync_now).
+    # Data back: the store's products put on the platform arrive on demand (sync_now).
+    provision_robot(platform)
+    rows = catalog_rows(DATA / 'catalog_v1.csv')
     with platform.client() as admin:
-        admin.put('/v1/admin/catalog', content=(DATA / 'catalog_v1.csv').read_bytes()).raise_for_status()
+        admin.put('/v1/products', json={'products': rows}).raise_for_status()
     assert sync_now.wait_for_service(timeout_sec=5)
     future = sync_now.call_async(Trigger.Request())
     wait_for(future.done, what='sync_now to answer')
@@ -121,7 +125,9 @@ def test_only_recorded_events_are_stored_uploaded_without_gaps_and_data_comes_ba
     update = wait_for(lambda: next((u for u in updates if u.kind == 'catalog'), None),
                       timeout=15, what='a catalog DataUpdate')
     assert Path(update.path) == tmp_path / 'data' / 'catalog.csv' and update.version
-    assert Path(update.path).read_bytes() == (DATA / 'catalog_v1.csv').read_bytes()
+    catalog = load_catalog(update.path)
+    assert {p.sku: p.price_cny for p in catalog.products} == {
+        r['sku']: float(r['price_cny']) for r in rows} and not catalog.issues
 
 
 def test_agent_keeps_events_while_the_platform_is_away_and_delivers_when_it_is_back(

@@ -137,3 +137,17 @@ def test_privacy_guard_refuses_face_data(payload):
 def test_privacy_guard_lets_ordinary_events_through():
     check_payload({'text': '我想看看 iPhone 15', 'scores': [0.9, 0.8, 0.4], 'sku': 'AP-IP15',
                    'prices': [5999.0, 6999.0], 'customer': 'p-0042', 'zone': 'phones'})
+
+
+def test_forgetting_a_member_removes_every_waiting_or_quarantined_event_naming_them(tmp_path):
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
+    outbox.append('greeting', {'text': 'hi'}, customer='m-7')
+    outbox.append('vip_checkin', {'member': 'm-7', 'status': 'on_time'})       # named in the data
+    kept = [outbox.append('greeting', {'text': 'hi'}, customer='m-70'),       # a longer id
+            outbox.append('guide', {'zone': 'tv', 'note': 'm-7 was here'})]   # not as an id
+    bad = outbox.append('greeting', {'x': 1}, customer='m-7')
+    outbox.quarantine([bad.seq], 'rejected: test')
+    assert outbox.forget_customer('m-7') == 3
+    assert sorted(e.seq for e in outbox.read_batch(10)) == sorted(e.seq for e in kept)
+    assert outbox.quarantined() == [] and outbox.status()['forgotten'] == 3
+    assert outbox.forget_customer('m-7') == 0 and outbox.forget_customer('') == 0

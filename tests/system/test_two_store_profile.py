@@ -4,7 +4,7 @@ store 2 offers her the next day, and after "forget" neither the platform nor rob
 Real parts: `retailbot platform serve` (HTTP on 127.0.0.1, SQLite) with stores s-1 and s-2 and a
 robot credential each; robot A = the sync agent (outbox, upload), the recommendation server and
 the dialogue manager of store 1's data dir; robot B = the recommendation server and dialogue
-manager of store 2's data dir, fed by the robot's store downlink core (retail_sync.downlink_store,
+manager of store 2's data dir, fed by the robot's store downlink core (retail_sync.downlink,
 the same calls the agent makes) and its /sync/data_updates message. The test plays the camera
 (a recognised member's CustomerEvent, as the faces node publishes it) and the customer (her words
 on /dialogue/utterances), and waits on real messages, each bounded.
@@ -36,7 +36,7 @@ from retail_interfaces.srv import Recommend  # noqa: E402
 from retail_platform.database import upgrade  # noqa: E402
 from retail_platform.storage import Storage  # noqa: E402
 from retail_ros.node_support import DATA_UPDATES_QOS  # noqa: E402
-from retail_sync.downlink_store import StoreDownlink  # noqa: E402
+from retail_sync.downlink import StoreDownlink  # noqa: E402
 from rostest_support import console_script, stop_process, wait_for  # noqa: E402
 
 DEMO = TESTS.parent / 'config' / 'stores' / 'demo'

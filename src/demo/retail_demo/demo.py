@@ -59,6 +59,12 @@ def register(subparsers) -> None:
         help=f'shoppers walking in the simulated store, 0-20 (default {story.SHOPPERS}; '
         'each one who stops in the robot\'s way makes the day longer)',
     )
+    parser.add_argument(
+        '--platform-db',
+        metavar='URL',
+        help='the platform\'s database: a postgresql://user@host:port/db URL (an empty, migrated '
+        'or new database of its own) or an SQLite file (default: platform.sqlite3 in --out)',
+    )
     parser.set_defaults(func=run)
 
 
@@ -82,7 +88,7 @@ def run(args) -> int:
         seen.note('parts_available', missing=missing)
         transcript.say('demo', f'cannot run the store day: {", ".join(missing)} not available')
         return _finish(out, transcript, evaluate(seen, expect), [], {}, [])
-    robot = StoreClient(out, transcript, args.wait_scale, shoppers=args.shoppers)
+    robot = StoreClient(out, transcript, args.wait_scale, shoppers=args.shoppers, platform_db=args.platform_db)
     day = StoreDay(robot, expect, scenes)
     previous = {sig: signal.signal(sig, day.interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ROBOT_ID = 'demo-robot-01'
+STORE_ID = 'demo-store'  # the robot's store on the platform
+STORE_NAME = 'Demo electronics store'
 PLATFORM_TOKEN = 'demo-store-token'
 STAFF = '张经理'
 

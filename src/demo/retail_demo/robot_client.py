@@ -67,8 +67,17 @@ def _retailbot() -> str:
 class StoreClient:
     """The robot, its platform and its simulator, as a store day's scenes use them."""
 
-    def __init__(self, out: Path, transcript: Transcript, wait_scale: float = 1.0, shoppers: int = 0) -> None:
+    def __init__(
+        self,
+        out: Path,
+        transcript: Transcript,
+        wait_scale: float = 1.0,
+        shoppers: int = 0,
+        platform_db: str | None = None,
+    ) -> None:
         self.out, self.transcript, self.scale, self.shoppers = out, transcript, wait_scale, shoppers
+        # The platform's database: an SQLite file in the output folder, or a postgresql:// URL.
+        self.platform_db = platform_db or str(out / 'platform.sqlite3')
         self.data = out / 'data'  # the robot's data dir (launch argument data_dir)
         self.store = DEMO_STORE  # the store folder installed with the robot (map, zones, ...)
         self.downloads = self.data / 'platform'  # what the sync downlink writes; overlays the store folder
@@ -161,7 +170,6 @@ class StoreClient:
             self.out / 'customer_audio',
         ):
             folder.mkdir(parents=True)
-        (self.data / 'sync' / 'token').write_text(story.PLATFORM_TOKEN + '\n')
         staff_secret_for_demo(self.data, STAFF_PASSWORD)
         self.show(None)
 
@@ -172,8 +180,8 @@ class StoreClient:
                 _retailbot(),
                 'platform',
                 'serve',
-                '--db',
-                str(self.out / 'platform.sqlite3'),
+                '--database',
+                self.platform_db,
                 '--host',
                 '127.0.0.1',
                 '--port',
@@ -214,18 +222,40 @@ class StoreClient:
     def auth(self) -> dict[str, str]:
         return {'Authorization': f'Bearer {story.PLATFORM_TOKEN}'}
 
+    def _platform_cli(self, *args: str, exists_ok: bool = False) -> str:
+        done = subprocess.run(
+            [_retailbot(), 'platform', *args, '--database', self.platform_db],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+        )
+        if done.returncode != 0 and not (exists_ok and 'already exists' in done.stderr):
+            raise DemoAbort(f'retailbot platform {args[0]}: {done.stderr.strip()}')
+        return done.stdout
+
     def _seed_platform(self) -> None:
+        """The chain's provisioning, as src/platform/README.md tells it: the store, the robot's own
+        token, the product master, the store's consenting members, today's VIP appointment."""
+        import csv
+
         import httpx
 
+        # (a PostgreSQL database kept from an earlier day has the store and the robot already)
+        self._platform_cli('store', 'add', '--id', story.STORE_ID, '--name', story.STORE_NAME, exists_ok=True)
+        token_file = self.data / 'sync' / 'token'
+        self._platform_cli(
+            'token', 'issue', '--robot-id', story.ROBOT_ID, '--store', story.STORE_ID, '--replace', '--out', str(token_file)
+        )
+        self._platform_cli(
+            'member-import', '--history', str(DEMO_STORE / 'history.csv'), '--home-store', story.STORE_ID, '--consent'
+        )
+        with (DEMO_STORE / 'catalog.csv').open(encoding='utf-8-sig', newline='') as handle:
+            products = [{k: v for k, v in row.items() if k} for row in csv.DictReader(handle)]
         start = (datetime.now() + timedelta(minutes=5)).replace(second=0, microsecond=0)
         note = {'name': story.VIP.name, 'meeting_point': 'vip_lounge', 'staff': story.STAFF, 'duration_min': 60}
-        with httpx.Client(base_url=self.url, headers=self.auth, timeout=10.0) as client:
-            for kind, content in (
-                ('catalog', (DEMO_STORE / 'catalog.csv').read_bytes()),
-                ('histories', (DEMO_STORE / 'history.csv').read_bytes()),
-                ('promotions', b'[]'),
-            ):
-                client.put(f'/v1/admin/{kind}', content=content).raise_for_status()
+        with httpx.Client(base_url=self.url, headers=self.auth, timeout=30.0) as client:
+            client.put('/v1/products', json={'products': products}).raise_for_status()
             client.post(
                 '/v1/admin/appointments',
                 json={
@@ -238,20 +268,21 @@ class StoreClient:
             ).raise_for_status()
         self.tell(
             'platform',
-            f'catalog, member histories and the VIP appointment of {story.VIP.name} '
-            f'at {start:%H:%M} ({story.APPOINTMENT_PURPOSE}) uploaded',
+            f'store {story.STORE_ID} with robot {story.ROBOT_ID}, product master, members and the VIP '
+            f'appointment of {story.VIP.name} at {start:%H:%M} ({story.APPOINTMENT_PURPOSE}) on the platform',
         )
-        # The robot's sync before opening (overnight): the real downlink fills <data_dir>/platform.
-        from retail_sync.downlink import Downlink
+        # The robot's sync before opening (overnight): the real downlink fills <data_dir>/platform;
+        # the agent goes on from the version it holds (deltas).
+        from retail_sync.downlink import StoreDownlink
 
-        downlink = Downlink(self.url, story.PLATFORM_TOKEN, story.ROBOT_ID, self.downloads)
+        downlink = StoreDownlink(self.url, token_file.read_text().strip(), story.ROBOT_ID, self.downloads)
         try:
-            problems = [f'{o.kind}: {o.error}' for o in downlink.sync() if o.error]
+            outcome = downlink.sync()
         finally:
             downlink.close()
-        if problems or not (self.downloads / 'appointments.json').exists():
-            raise DemoAbort(f'the robot could not fetch its data from the platform: {"; ".join(problems)}')
-        self.tell('sync', 'catalog, promotions, appointments and histories downloaded to the robot')
+        if outcome.error or not (self.downloads / 'appointments.json').exists():
+            raise DemoAbort(f'the robot could not fetch its data from the platform: {outcome.error}')
+        self.tell('sync', f'store snapshot (version {outcome.version}) downloaded to the robot')
 
     def _enrol_faces(self) -> None:
         from retail_perception.gallery import new_key_text
@@ -731,11 +762,10 @@ class StoreClient:
         """Event ids: seen on the bus, on the platform, still in the robot's outbox."""
         with self.rec.lock:
             produced = {e.event_id for e in self.rec.events if e.event_id}
-        db = self.out / 'platform.sqlite3'
         uploaded: set[str] = set()
-        if db.exists():
+        if self.platform_db.startswith('postgresql') or Path(self.platform_db).exists():
             done = subprocess.run(
-                [_retailbot(), 'platform', 'export', '--db', str(db), '--robot-id', story.ROBOT_ID],
+                [_retailbot(), 'platform', 'export', '--database', self.platform_db, '--robot-id', story.ROBOT_ID],
                 capture_output=True,
                 text=True,
                 env=self.env,

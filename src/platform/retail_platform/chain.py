@@ -21,9 +21,10 @@ a robot and the version of the answer that carried it; a robot asking `since=V` 
 everything up to V, so a member sent in a lost answer (version > V) is sent again, and one no
 longer relevant is sent as a removal.
 
-Forget. `forget_member` removes the member's record, store-level data (appointments, robot
-records) and the member id from stored events (the id is replaced by '' and the data by
-`{"forgotten": true}`), records the request and lists as expected every robot that may hold
+Forget. `forget_member` removes the member's record, profile (`profiles.forget_profile`),
+store-level data (appointments, robot records) and the member id from stored events (the id is
+replaced by '' and the data by `{"forgotten": true}`; again at each robot's confirmation, for
+events it uploaded in between), records the request and lists as expected every robot that may hold
 the member (it was sent the member, or uploaded an event about them). Every robot registered
 before the request receives the member id as a tombstone in each downlink answer (delta or
 snapshot) until it confirms (`confirm_forget`), so a robot offline for days gets it when it
@@ -42,6 +43,7 @@ from retail_common.catalog import COLUMNS, parse_row
 from retail_platform import campaigns
 from retail_platform import profiles
 from retail_platform import schema as t
+from retail_platform.profiles import forget_profile
 
 STORE_FIELDS = ('price_cny', 'stock', 'zone', 'promotion', 'promotion_en')
 CHANGE_LOCK = 7_210_024          # advisory lock of change-log writers on PostgreSQL
@@ -429,6 +431,31 @@ class Chain:
             self._changed(c, 'chain', 'member', [member_id])
             return self.version(c)
 
+    def put_members(self, records: list[tuple[str, bool, str | None, list[dict]]]) -> int:
+        """Add or replace many members (member id, consent, home store, purchases) in one
+        transaction (an import); ChainError naming the first forgotten id, NoSuchThing for an
+        unknown home store. The new version."""
+        records = list({r[0]: r for r in records}.values())      # an id given twice: the last
+        now = time.time()
+        with self.engine.begin() as c:
+            self._lock(c)
+            for home in sorted({r[2] for r in records if r[2] is not None}):
+                self._store_scope(c, home)
+            ids = [r[0] for r in records]
+            for start in range(0, len(ids), CHUNK):
+                gone = c.execute(sa.select(forget_requests.c.member_id).where(
+                    forget_requests.c.member_id.in_(ids[start:start + CHUNK]))).first()
+                if gone:
+                    raise ChainError(f'member {gone.member_id} was forgotten; a new id is needed')
+                c.execute(members.delete().where(members.c.member_id.in_(ids[start:start + CHUNK])))
+            rows = [dict(member_id=m, consent=consent, home_store=home, updated_at=now,
+                         history=json.dumps(history[-MAX_HISTORY:], ensure_ascii=False, sort_keys=True))
+                    for m, consent, home, history in records]
+            for start in range(0, len(rows), 5000):
+                c.execute(members.insert(), rows[start:start + 5000])
+            self._changed(c, 'chain', 'member', ids)
+            return self.version(c)
+
     @staticmethod
     def _member_row(r) -> dict:
         return {'member_id': r.member_id, 'consent': bool(r.consent), 'home_store': r.home_store,
@@ -636,17 +663,26 @@ class Chain:
                     self._changed(c, f'store:{a.store_id}', 'appointment', [str(a.id)])
             c.execute(t.appointments.delete().where(t.appointments.c.customer == member_id))
             c.execute(robot_members.delete().where(robot_members.c.member_id == member_id))
-            profiles.forget_profile(c, member_id)      # her profile and the statements it came from
-            c.execute(t.events.update().where(t.events.c.customer == member_id)
-                      .values(customer='', data='{"forgotten":true}'))
+            self._scrub(c, member_id)
             self._changed(c, 'chain', 'member', [member_id])
         return self.forget_status(member_id)
 
+    @staticmethod
+    def _scrub(c: sa.Connection, member_id: str) -> None:
+        """The member's profile and the statements it was built from (profiles.forget_profile),
+        and the member id in every other stored event."""
+        forget_profile(c, member_id)
+        c.execute(t.events.update().where(t.events.c.customer == member_id)
+                  .values(customer='', data='{"forgotten":true}'))
+
     def confirm_forget(self, robot_id: str, member_id: str, detail: str) -> None:
+        """The robot erased the member. Events about them it uploaded after the request (sent
+        before its outbox was cleared) are scrubbed now, in the same transaction."""
         with self.engine.begin() as c:
             if not c.execute(sa.select(forget_requests.c.member_id)
                              .where(forget_requests.c.member_id == member_id)).first():
                 raise NoSuchThing(f'no forget request for member {member_id!r}')
+            self._scrub(c, member_id)
             row = c.execute(sa.select(forget_robots.c.confirmed_at).where(
                 forget_robots.c.member_id == member_id, forget_robots.c.robot_id == robot_id)).first()
             if row is None:

@@ -270,6 +270,86 @@ def register(subparsers) -> None:
     forget.add_argument('--json', action='store_true', help='print the status as JSON')
     forget.set_defaults(func=_guarded('forget-member', _forget_member))
 
+    members = commands.add_parser(
+        'member-import', help='add or replace members and their purchases from a history CSV',
+        description='Reads customer_id,sku,ts,qty,price_cny rows (the robot\'s history.csv '
+                    'columns) and stores one member per customer_id with those purchases (the '
+                    'last 500), in one transaction: a bad row refuses the whole file, naming its '
+                    'line. Members are downlinked only with --consent and only to the robots of '
+                    'stores with a reason to know them (home store, appointment, recent visit). '
+                    + EXIT_CODES + '.')
+    _add_db(members)
+    members.add_argument('--history', required=True, metavar='FILE',
+                         help='CSV with the header customer_id,sku,ts,qty,price_cny (at most 64 MiB)')
+    members.add_argument('--home-store', metavar='STORE', help='the members\' home store')
+    members.add_argument('--consent', action='store_true',
+                         help='these members agreed to be served with their data (without it they '
+                              'are kept but never sent to a robot)')
+    members.set_defaults(func=_guarded('member-import', _member_import))
+
+
+MAX_IMPORT_BYTES = 64 * 1024 * 1024
+HISTORY_HEADER = ['customer_id', 'sku', 'ts', 'qty', 'price_cny']
+
+
+def read_history(path: str, command: str) -> list[tuple[str, list[dict]]]:
+    """(member id, purchases) per customer of a history CSV; CommandError naming the file and
+    line of the first bad row."""
+    import csv
+    import io
+    import math
+    where = f'retailbot platform {command}: {path}'
+    try:
+        if Path(path).stat().st_size > MAX_IMPORT_BYTES:
+            raise CommandError(f'{where}: larger than {MAX_IMPORT_BYTES} bytes')
+        text = Path(path).read_text(encoding='utf-8-sig')
+    except OSError as exc:
+        raise CommandError(f'{where}: {exc.strerror or exc}') from None
+    except UnicodeDecodeError:
+        raise CommandError(f'{where}: not UTF-8 text') from None
+    reader = csv.reader(io.StringIO(text, newline=''))
+    header = next(reader, None)
+    if header != HISTORY_HEADER:
+        raise CommandError(f'{where}: line 1 must be {",".join(HISTORY_HEADER)}')
+    members: dict[str, list[dict]] = {}
+    for line, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        try:
+            member, sku, ts, qty, price = row
+            if not (0 < len(member) <= 128 and 0 < len(sku) <= 64 and len(ts) <= 64) \
+                    or '/' in member or '\x00' in member + sku + ts:
+                raise ValueError('customer_id (1-128 characters, no /), sku (1-64) or ts (<= 64)')
+            number, amount = int(qty), float(price)
+            if not (0 <= number <= 1_000_000 and math.isfinite(amount) and 0 <= amount <= 1e9):
+                raise ValueError('qty 0-1000000 and price_cny 0-1e9')
+        except ValueError as exc:
+            detail = 'must have 5 fields' if 'unpack' in str(exc) else str(exc)
+            raise CommandError(f'{where}: line {line}: {detail}') from None
+        members.setdefault(member, []).append(
+            {'sku': sku, 'ts': ts, 'qty': number, 'price_cny': amount})
+    return list(members.items())
+
+
+def _member_import(args) -> int:
+    from retail_platform.chain import Chain, ChainError, NoSuchThing
+    command = 'member-import'
+    if args.home_store is not None:
+        _valid_id(args.home_store, '--home-store', command)
+    found = read_history(args.history, command)
+    storage = _storage(args, command)
+    chain = Chain(storage.engine)
+
+    def work() -> int:
+        try:
+            return chain.put_members([(m, args.consent, args.home_store, h) for m, h in found])
+        except (ChainError, NoSuchThing) as exc:
+            raise CommandError(f'retailbot platform {command}: {exc}') from None
+    version = _on_db(command, storage, work)
+    print(f'{len(found)} member(s) stored{" with consent" if args.consent else " (no consent: not sent to robots)"}'
+          f'; downlink version {version}')
+    return 0
+
 
 def _forget_member(args) -> int:
     from retail_platform.chain import Chain, NoSuchThing

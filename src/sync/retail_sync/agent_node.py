@@ -21,6 +21,20 @@ staff calls; staff's answers and typed words come back and are published on
 them as staff's); a desired state the heartbeat's answer names is fetched, checked and swapped
 in (`DataUpdate` kind `desired`). `fleet_period_s` 0 turns the fleet link off.
 
+Downlink (retail_sync.downlink.StoreDownlink, the one downlink): every `downlink_interval_s`
+and on `sync_now` the agent asks the platform for what changed in its store since the version
+it holds (a snapshot the first time, or when the platform says so), applies it atomically to
+`<data_dir>/downlink.sqlite3` and the files the nodes read, and publishes a DataUpdate per
+rewritten file (kind catalog / promotions / appointments / histories, version = the downlink
+version). A bad answer is one line on the log and `downlink_error` on diagnostics; the last good
+version stays. A member recognised by the faces node (`/perception/customer_events`, IDENTIFIED)
+whose record this robot does not hold is fetched on demand (at most once per
+`member_fetch_retry_s` per member) and cached; the cached copy serves while the platform is
+away. A member the platform says to forget is erased from the member cache, from the face
+gallery (the faces node's DeleteMember service, `delete_member_service`) and from the outbox
+(waiting and quarantined events naming them), then confirmed to the platform by id; until then
+it stays pending on disk and is retried (`forget_error` on diagnostics).
+
 Thin adapter: the outbox, uploader, downlink and fleet cores do the work. Uploads and downloads run
 on their own threads (network waits never block the executor); `sync_now` only wakes them.
 """
@@ -43,9 +57,10 @@ from retail_ros.qos import latched
 from retail_common import names
 from retail_ros.node_support import declare_params, diagnostic_status, main_for
 from retail_ros.params import ParamSpec
-from retail_interfaces.msg import BaseSafety, DataUpdate, InteractionEvent, RobotReply, StaffRequest
-from retail_interfaces.srv import RecordEvents
-from retail_sync.downlink import Downlink
+from retail_interfaces.msg import (BaseSafety, CustomerEvent, DataUpdate, InteractionEvent,
+                                   RobotReply, StaffRequest)
+from retail_interfaces.srv import DeleteMember, RecordEvents
+from retail_sync.downlink import StoreDownlink
 from retail_sync.fleet import HeartbeatCore
 from retail_sync.fleet_link import STAFF_INTENTS, FleetLink, LinkError, call_from_request
 from retail_sync.outbox import (Limits, Outbox, OutboxCorrupt, OutboxError, OutboxUnavailable,
@@ -69,6 +84,11 @@ PARAMS = [
               min=0.0, max=600.0),
     ParamSpec('backoff_max_s', 60.0, 'longest wait between upload retries', min=0.1, max=3600.0),
     ParamSpec('downlink_interval_s', 300.0, 'seconds between downlink checks', min=1.0),
+    ParamSpec('delete_member_service', names.DELETE_MEMBER, 'service that erases a member\'s '
+              'face data when the platform says to forget them (empty: this robot keeps no face '
+              'gallery)'),
+    ParamSpec('member_fetch_retry_s', 300.0, 'a recognised member the platform did not give '
+              '(away, unknown) is asked for again after this many seconds', min=1.0),
     ParamSpec('max_events', 1000000, 'outbox limit (oldest dropped beyond it)', min=100),
     ParamSpec('max_age_h', 720.0, 'outbox age limit in hours of robot running time (older '
               'dropped; never judged by the wall clock)', min=1.0),
@@ -82,6 +102,7 @@ PARAMS = [
 # Latched: a node that starts (or restarts) after an update still hears which data is current.
 UPDATES_QOS = latched(10)
 OUTBOX_RETRY_S = 5.0
+NO_SUCH_MEMBER = 'no such member'   # DeleteMember's answer for an id the gallery does not hold (faces_node)
 
 
 def sync_health(status: dict, outbox_error: str | None, salvage_note: str | None, auth_failed: bool,
@@ -115,9 +136,17 @@ class SyncAgent(Node):
         self.outbox_error: str | None = None      # the outbox cannot be used now (ERROR)
         self.salvage_note: str | None = None      # a damaged outbox was set aside (ERROR)
         self._outbox_lock = threading.Lock()
-        self.downlink = Downlink(self.p.platform_url, self.token, self.p.robot_id,
-                                 self.p.data_dir, ca_file=self.p.ca_file)
+        self.delete_member = (self.create_client(DeleteMember, self.p.delete_member_service)
+                              if self.p.delete_member_service else None)
+        self.downlink = StoreDownlink(self.p.platform_url, self.token, self.p.robot_id,
+                                      self.p.data_dir, ca_file=self.p.ca_file,
+                                      erase_face=self._erase_face, erase_local=self._erase_local)
         self.last_downlink_error: str | None = None
+        # written by the downlink thread only (its SQLite connection is not shared)
+        self._downlink_values: dict = {'downlink_version': 'none', 'forget_pending': 0}
+        self._members_lock = threading.Lock()
+        self._members_wanted: set[str] = set()        # recognised, to look up on the downlink thread
+        self._members_asked: dict[str, float] = {}    # member id -> when last asked (monotonic)
         self._stop = threading.Event()
         self._wake_upload = threading.Event()
         self._wake_downlink = threading.Event()
@@ -126,6 +155,7 @@ class SyncAgent(Node):
         self._open_outbox()
         self.create_service(RecordEvents, names.RECORD_EVENTS, self._on_record_events)
         self.create_service(Trigger, 'sync_now', self._on_sync_now)
+        self.create_subscription(CustomerEvent, names.CUSTOMER_EVENTS, self._on_customer, 50)
         self.create_timer(self.p.diagnostics_period_s, self._publish_diagnostics)
         self._threads = [threading.Thread(target=self._upload_loop, name='sync-upload', daemon=True),
                          threading.Thread(target=self._downlink_loop, name='sync-downlink',
@@ -323,24 +353,99 @@ class SyncAgent(Node):
         while not self._stop.is_set():
             errors = []
             try:
-                outcomes = self.downlink.sync()
-            except Exception as exc:  # noqa: BLE001 - e.g. a full disk while swapping a file in
-                outcomes = []
-                errors.append(f'downlink failed: {type(exc).__name__}: {exc}')
-            for outcome in outcomes:
+                outcome = self.downlink.sync()
                 if outcome.error:
-                    errors.append(f'{outcome.kind}: {outcome.error}')
-                elif outcome.update:
-                    update = outcome.update
-                    self.get_logger().info(f'new {update.kind} in use: {update.path} '
-                                           f'(version {update.version})')
-                    self.updates.publish(DataUpdate(kind=update.kind, path=update.path,
-                                                    version=update.version))
+                    errors.append(outcome.error)
+                elif outcome.applied and any(outcome.changed.values()):
+                    counts = ', '.join(f'{k} {n}' for k, n in outcome.changed.items() if n)
+                    self.get_logger().info(f'downlink version {outcome.version} applied '
+                                           f'({"snapshot" if outcome.full else "delta"}: {counts})')
+                if outcome.forgotten:
+                    self.get_logger().info(f'{len(outcome.forgotten)} member(s) forgotten as the '
+                                           'platform asked (cache, face gallery, outbox), confirmed')
+                if self.downlink.forget_error:
+                    errors.append(self.downlink.forget_error)
+                self._fetch_members()
+                self._announce()
+                held = self.downlink.version
+                self._downlink_values = {
+                    'downlink_version': held if held is not None else 'none',
+                    'forget_pending': len(self.downlink.pending_forget())}
+            except Exception as exc:  # noqa: BLE001 - e.g. a full disk while swapping a file in
+                errors.append(f'downlink failed: {type(exc).__name__}: {exc}')
             if errors and '; '.join(errors) != self.last_downlink_error:
                 self.get_logger().warning('; '.join(errors))
             self.last_downlink_error = '; '.join(errors) or None
             self._wake_downlink.wait(self.p.downlink_interval_s)
             self._wake_downlink.clear()
+
+    def _announce(self) -> None:
+        """A DataUpdate for each file the downlink rewrote (the nodes reload)."""
+        version = str(self.downlink.version)
+        for kind, path in sorted(self.downlink.take_updates().items()):
+            self.get_logger().info(f'new {kind} in use: {path} (downlink version {version})')
+            self.updates.publish(DataUpdate(kind=kind, path=path, version=version))
+
+    # --- members: on demand, and forgotten ----------------------------------------------------
+    def _on_customer(self, msg: CustomerEvent) -> None:
+        """A member the faces node recognised (enrolled with consent at the robot): looked up on
+        the downlink thread when this robot does not hold their record."""
+        member = msg.customer_id.strip()
+        if msg.kind != CustomerEvent.IDENTIFIED or not member or len(member) > 128:
+            return
+        now = time.monotonic()
+        with self._members_lock:
+            asked = self._members_asked.get(member)
+            if asked is not None and now - asked < self.p.member_fetch_retry_s:
+                return
+            if len(self._members_asked) > 10_000:     # bounded: forget the old attempts
+                self._members_asked = {m: t for m, t in self._members_asked.items()
+                                       if now - t < self.p.member_fetch_retry_s}
+            self._members_asked[member] = now
+            self._members_wanted.add(member)
+        self._wake_downlink.set()
+
+    def _fetch_members(self) -> None:
+        with self._members_lock:
+            wanted, self._members_wanted = self._members_wanted, set()
+        fetched = 0
+        for member in sorted(wanted):
+            if self.downlink.cached(member):
+                continue                              # sent for this store, or fetched before
+            if self.downlink.member(member) is not None:
+                fetched += 1
+        if fetched:
+            self.get_logger().info(f'{fetched} recognised member(s) fetched from the platform '
+                                   '(cached for offline use)')
+
+    def _erase_face(self, member_id: str) -> bool:
+        """Erase the member's face data through the faces node (the perception delete path):
+        True when the gallery held them, False when it did not; raises when it could not be
+        asked or failed (the forget stays pending and is retried)."""
+        if self.delete_member is None:
+            return False                              # this robot keeps no face gallery
+        if not self.delete_member.service_is_ready():
+            raise RuntimeError(f'{self.p.delete_member_service} is not answering')
+        done = threading.Event()
+        future = self.delete_member.call_async(DeleteMember.Request(customer_id=member_id))
+        future.add_done_callback(lambda _: done.set())
+        if not done.wait(15.0) or future.result() is None:
+            future.cancel()
+            raise RuntimeError(f'{self.p.delete_member_service} did not answer in 15 s')
+        answer = future.result()
+        if answer.success:
+            return True
+        if answer.message == NO_SUCH_MEMBER:
+            return False
+        raise RuntimeError(f'{self.p.delete_member_service}: {answer.message}')
+
+    def _erase_local(self, member_id: str) -> str:
+        """Remove the outbox's waiting and quarantined events naming the member."""
+        outbox = self._open_outbox()
+        if outbox is None:
+            raise RuntimeError(f'outbox unavailable: {self.outbox_error}')
+        removed = outbox.forget_customer(member_id)
+        return f'{removed} outbox event(s) removed'
 
     # --- fleet ---------------------------------------------------------------------------------
     def _start_fleet(self) -> None:
@@ -470,6 +575,8 @@ class SyncAgent(Node):
                       'oldest_pending_s': status['oldest_pending_s'] or 0,
                       'last_success_age_s': last_age if last_age is not None else 'never',
                       'quarantined': status['quarantined'], 'dropped': status['dropped'],
+                      'forgotten_events': status['forgotten'],
+                      **self._downlink_values,
                       'uploaded': uploader.sent if uploader else 0,
                       'upload_error': (uploader.last_error if uploader else '') or '',
                       'downlink_error': self.last_downlink_error or '',

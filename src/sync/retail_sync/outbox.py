@@ -752,6 +752,23 @@ class Outbox:
             moved = self._delete(seqs)
         return moved
 
+    def forget_customer(self, customer: str) -> int:
+        """Remove every waiting or quarantined event naming `customer` (as the event's customer,
+        or its id as a JSON string anywhere in its data): a member the platform asked to forget.
+        Their sequence numbers become holes, counted in meta `forgotten`. The number removed."""
+        if not customer:
+            return 0
+        needle = json.dumps(customer, ensure_ascii=False)
+        with self._lock, self._txn():
+            removed = 0
+            for table in ('events', 'quarantine'):
+                removed += self._db.execute(
+                    f'DELETE FROM {table} WHERE customer = ? OR instr(data, ?) > 0',
+                    (customer, needle)).rowcount
+            if removed:
+                self._set_meta('forgotten', str(int(self._meta('forgotten') or 0) + removed))
+        return removed
+
     def quarantined(self) -> list[dict]:
         with self._read():
             rows = self._db.execute('SELECT seq, event_id, type, reason FROM quarantine '
@@ -783,6 +800,7 @@ class Outbox:
             last_success = self._meta('last_success')
             last_success_mono = self._meta('last_success_mono')
             dropped = int(self._meta('dropped') or 0)
+            forgotten = int(self._meta('forgotten') or 0)
             seq_reused = int(self._meta('seq_reused') or 0)
             seq_reused_detail = self._meta('seq_reused_detail') or ''
             stream_id = self._meta('stream_id') or ''
@@ -792,7 +810,7 @@ class Outbox:
                   'last_success': float(last_success) if last_success else None,
                   'last_success_age_s': (round(max(0.0, now - float(last_success_mono)), 1)
                                          if last_success_mono else None),
-                  'dropped': dropped, 'seq_reused': seq_reused,
+                  'dropped': dropped, 'forgotten': forgotten, 'seq_reused': seq_reused,
                   'seq_reused_detail': seq_reused_detail, 'stream_id': stream_id}
         status['alarm'] = self.alarm(status)
         return status
