@@ -97,3 +97,59 @@ def test_heartbeat_staff_help_and_desired_state_through_the_agent(ros_context, s
     assert [h['status'] for h in history if h['version'] == 1] == ['assigned', 'running']
     assert [h['status'] for h in history if h['version'] == 2] == ['assigned', 'refused']
     admin.close()
+
+
+def test_a_staff_call_survives_a_sync_agent_restart(ros_context, spin, platform, tmp_path):
+    """A staff call raised while the platform is unreachable is kept on the robot; the agent is
+    stopped and started again (the platform reachable now): the call reaches the store's staff,
+    once, and is then gone from the robot."""
+    import sqlite3
+
+    from sync_support import free_port
+    from retail_sync.fleet_link import CALLS_FILE
+    storage = Storage(str(platform.db))
+    storage.add_store('s-1', 'Store one')
+    token = storage.issue_robot_token(ROBOT, 's-1')
+    storage.close()
+    data = tmp_path / 'data'
+
+    def agent_for(url: str) -> SyncAgent:
+        params = dict(robot_id=ROBOT, platform_url=url, token=token,
+                      outbox=str(tmp_path / 'outbox.sqlite3'), data_dir=str(data),
+                      downlink_interval_s=600.0, diagnostics_period_s=0.5, fleet_period_s=1.0)
+        return SyncAgent(context=ros_context, namespace='sync',
+                         parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+
+    def waiting() -> int:
+        if not (data / CALLS_FILE).exists():
+            return 0
+        with sqlite3.connect(str(data / CALLS_FILE)) as db:
+            return db.execute('SELECT count(*) FROM calls').fetchone()[0]
+
+    agent = agent_for(f'http://127.0.0.1:{free_port()}')          # nothing listens there
+    peer = Node('store_peer', context=ros_context)
+    staff = peer.create_publisher(StaffRequest, '/dialogue/staff_requests', 10)
+    executor = spin(agent, peer)
+    request = StaffRequest(reason='product_help', looking_for='a rice cooker for two',
+                           zone='kitchen', language='en')
+    request.header.stamp = agent.get_clock().now().to_msg()
+
+    def kept() -> bool:
+        if waiting() == 0:
+            staff.publish(request)               # until the agent has discovered the peer
+        return waiting() == 1
+    wait_for(kept, timeout=30, what='the staff call kept on the robot')
+    executor.remove_node(agent)
+    agent.destroy_node()                          # the sync agent stops with the call unsent
+    assert waiting() == 1
+
+    admin = platform.client()
+    assert admin.get('/v1/stores/s-1/staff-calls').json() == []
+    agent = agent_for(platform.url)
+    spin(agent)
+    call = wait_for(lambda: next(iter(admin.get('/v1/stores/s-1/staff-calls').json()), None),
+                    timeout=30, what='the kept staff call on the platform after the restart')
+    assert call['wanted'] == 'a rice cooker for two' and call['where']['zone'] == 'kitchen'
+    wait_for(lambda: waiting() == 0, timeout=30, what='the acknowledged call deleted on the robot')
+    assert len(admin.get('/v1/stores/s-1/staff-calls').json()) == 1
+    admin.close()
