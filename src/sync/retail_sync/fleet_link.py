@@ -30,8 +30,8 @@ from typing import Callable
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from retail_sync.fleet import (Heartbeat, HeartbeatAnswer, StaffCall, StaffMessage,
-                               check_desired)
+from retail_sync.fleet import (DesiredState, Heartbeat, HeartbeatAnswer, StaffCall,
+                               StaffMessage, check_desired)
 from retail_sync.transport import platform_client, set_token
 from retail_sync.downlink import atomic_write
 
@@ -135,8 +135,11 @@ class FleetLink:
         self._write_state()
 
     # --- desired state ------------------------------------------------------------------------
-    def apply_desired(self, version: int) -> bool:
-        """Fetch, check and swap in `version`; True when it is now in use. A refused version is
+    def apply_desired(self, version: int,
+                      apply_settings: Callable[[DesiredState], str] | None = None) -> bool:
+        """Fetch, check and swap in `version`; True when it is now in use. `apply_settings`
+        (the running nodes' live parameters, all or nothing) runs after the checks and before the
+        swap; a problem it returns refuses the version like a failed check. A refused version is
         remembered (not fetched again until the platform names another)."""
         if version == self.desired_version or version == self.refused_version or version <= 0:
             return False
@@ -148,6 +151,10 @@ class FleetLink:
         document, problem = check_desired(content)
         if document is None:
             return self._refuse(got, problem)
+        if apply_settings is not None:
+            problem = apply_settings(document)
+            if problem:
+                return self._refuse(got, problem)
         _atomic_write(self.data_dir / DESIRED_FILE, document.model_dump_json(indent=1).encode())
         self.desired_version, self.desired_error, self.refused_version = got, '', 0
         self._write_state()
