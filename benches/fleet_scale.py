@@ -155,13 +155,14 @@ async def cpu_phase(url: str, robots: list[Robot], period: float, duration: floa
             'cores_per_1000': (used / requests) * 1000 / period}    # CPU-s per s for 1,000 robots
 
 
-async def silent_phase(url: str, robots: list[Robot], period: float,
-                       stop: int) -> tuple[list[float], int, dict[str, float]]:
+async def silent_phase(url: str, robots: list[Robot], period: float, stop: int,
+                       reset) -> tuple[list[float], int, dict[str, float]]:
     async with client_for(url) as client:
         until = time.time() + 12 * period
         loops = [asyncio.create_task(robot_loop(client, r, period, until, 'heartbeat'))
                  for r in robots]
         await asyncio.sleep(3 * period)
+        await asyncio.to_thread(reset)     # every robot has beaten again: earlier tasks closed
         stopped = random.sample(robots, stop)
         for robot in stopped:
             robot.alive = False
@@ -187,6 +188,19 @@ async def silent_phase(url: str, robots: list[Robot], period: float,
             len(false_alarms), {r.id: r.last_ok for r in stopped})
 
 
+def resolve_all(target: str) -> None:
+    """Close every open task (the event-upload phase sent no heartbeats: every robot was
+    silent then, and its task would still be open)."""
+    from retail_platform import schema as t
+    storage = Storage(target)
+    try:
+        with storage.engine.begin() as c:
+            c.execute(t.fleet_tasks.update().where(t.fleet_tasks.c.resolved_at.is_(None))
+                      .values(resolved_at=time.time(), resolved_by='bench'))
+    finally:
+        storage.close()
+
+
 def task_delays(target: str, last_ok: dict[str, float], period: float) -> tuple[list[float], int]:
     """Per stopped robot: (its silent task's opened_at - its last heartbeat) / period; and how
     many silent tasks robots still beating got."""
@@ -196,7 +210,8 @@ def task_delays(target: str, last_ok: dict[str, float], period: float) -> tuple[
     try:
         with storage.engine.connect() as c:
             rows = c.execute(sa.select(t.fleet_tasks.c.robot_id, t.fleet_tasks.c.opened_at)
-                             .where(t.fleet_tasks.c.kind == 'silent')).all()
+                             .where(t.fleet_tasks.c.kind == 'silent',
+                                    t.fleet_tasks.c.resolved_at.is_(None))).all()
     finally:
         storage.close()
     opened = {r.robot_id: r.opened_at for r in rows}
@@ -286,8 +301,8 @@ def main() -> int:
                                            server.pid))
             report(beats, args)
             report(events, args)
-            silent, false_alarms, last_ok = asyncio.run(silent_phase(url, robots, args.period,
-                                                                     args.stop))
+            silent, false_alarms, last_ok = asyncio.run(silent_phase(
+                url, robots, args.period, args.stop, lambda: resolve_all(target)))
             tasks, false_tasks = task_delays(target, last_ok, args.period)
             print(f'  silent phase: {false_alarms} robots still beating were shown silent',
                   flush=True)
