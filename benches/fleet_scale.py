@@ -8,7 +8,8 @@ Three measurements in one run:
     platform's existing ingest path (POST /events) — ratio heartbeat / event upload.
  2. Silent detection: K robots stop; an HQ reader polls /v1/fleet/robots; the time from each
     stopped robot's last accepted heartbeat until it shows `silent`, in heartbeat periods
-    (target: within 2).
+    (target: within 2); and until its `silent` task was opened by the platform's timer (the
+    serve process's background sweep; nobody reads the tasks during the run).
  3. A rollout wave: a desired-state version rolled out to all R robots (canary -> 10 % -> all);
     robots fetch and run it; one canary reports a safety stop: the rollout must halt with no
     robot beyond the canary wave assigned. A control rollout without the failing canary must
@@ -154,13 +155,14 @@ async def cpu_phase(url: str, robots: list[Robot], period: float, duration: floa
             'cores_per_1000': (used / requests) * 1000 / period}    # CPU-s per s for 1,000 robots
 
 
-async def silent_phase(url: str, robots: list[Robot], period: float,
-                       stop: int) -> tuple[list[float], int]:
+async def silent_phase(url: str, robots: list[Robot], period: float, stop: int,
+                       reset) -> tuple[list[float], int, dict[str, float]]:
     async with client_for(url) as client:
         until = time.time() + 12 * period
         loops = [asyncio.create_task(robot_loop(client, r, period, until, 'heartbeat'))
                  for r in robots]
         await asyncio.sleep(3 * period)
+        await asyncio.to_thread(reset)     # every robot has beaten again: earlier tasks closed
         stopped = random.sample(robots, stop)
         for robot in stopped:
             robot.alive = False
@@ -182,7 +184,39 @@ async def silent_phase(url: str, robots: list[Robot], period: float,
             robot.alive = False
         await asyncio.gather(*loops)
     false_alarms = set(seen) - {r.id for r in stopped}
-    return [(seen.get(r.id, float('inf')) - r.last_ok) / period for r in stopped], len(false_alarms)
+    return ([(seen.get(r.id, float('inf')) - r.last_ok) / period for r in stopped],
+            len(false_alarms), {r.id: r.last_ok for r in stopped})
+
+
+def resolve_all(target: str) -> None:
+    """Close every open task (the event-upload phase sent no heartbeats: every robot was
+    silent then, and its task would still be open)."""
+    from retail_platform import schema as t
+    storage = Storage(target)
+    try:
+        with storage.engine.begin() as c:
+            c.execute(t.fleet_tasks.update().where(t.fleet_tasks.c.resolved_at.is_(None))
+                      .values(resolved_at=time.time(), resolved_by='bench'))
+    finally:
+        storage.close()
+
+
+def task_delays(target: str, last_ok: dict[str, float], period: float) -> tuple[list[float], int]:
+    """Per stopped robot: (its silent task's opened_at - its last heartbeat) / period; and how
+    many silent tasks robots still beating got."""
+    import sqlalchemy as sa
+    from retail_platform import schema as t
+    storage = Storage(target)
+    try:
+        with storage.engine.connect() as c:
+            rows = c.execute(sa.select(t.fleet_tasks.c.robot_id, t.fleet_tasks.c.opened_at)
+                             .where(t.fleet_tasks.c.kind == 'silent',
+                                    t.fleet_tasks.c.resolved_at.is_(None))).all()
+    finally:
+        storage.close()
+    opened = {r.robot_id: r.opened_at for r in rows}
+    return ([(opened.get(robot, float('inf')) - last) / period for robot, last in last_ok.items()],
+            len(set(opened) - set(last_ok)))
 
 
 async def rollout_phase(url: str, robots: list[Robot], period: float, fail: bool,
@@ -267,7 +301,9 @@ def main() -> int:
                                            server.pid))
             report(beats, args)
             report(events, args)
-            silent, false_alarms = asyncio.run(silent_phase(url, robots, args.period, args.stop))
+            silent, false_alarms, last_ok = asyncio.run(silent_phase(
+                url, robots, args.period, args.stop, lambda: resolve_all(target)))
+            tasks, false_tasks = task_delays(target, last_ok, args.period)
             print(f'  silent phase: {false_alarms} robots still beating were shown silent',
                   flush=True)
             halted = asyncio.run(rollout_phase(url, robots, args.period, True, 0.3))
@@ -286,12 +322,15 @@ def main() -> int:
     print(f'  silent detection of {args.stop} stopped robots (periods after the last heartbeat): '
           f'median {statistics.median(silent):.2f}, max {max(silent):.2f} '
           f'({"within" if max(silent) <= 2 else "NOT within"} 2 periods)')
+    print(f'  silent tasks opened by the timer (periods after the last heartbeat): median '
+          f'{statistics.median(tasks):.2f}, max {max(tasks):.2f}; {false_tasks} for robots still '
+          f'beating')
     print(f'  rollout with a failing canary ({halted["failing"]}): {halted["state"]} at wave '
           f'{halted["wave"]} of waves {halted["waves"]}; robots assigned {halted["assigned"]}, '
           f'running it {halted["robots_running_it"]}; reason: {halted["reason"]}')
     print(f'  control rollout: {control["state"]}, {control["robots_running_it"]} of '
           f'{args.robots} robots running it')
-    ok = (max(silent) <= 2 and false_alarms == 0 and halted['state'] == 'halted' and halted['wave'] == 0
+    ok = (max(silent) <= 2 and false_alarms == 0 and max(tasks) <= 2 and false_tasks == 0 and halted['state'] == 'halted' and halted['wave'] == 0
           and halted['assigned'] == halted['waves'][0] and control['state'] == 'done')
     return 0 if ok else 1
 

@@ -236,3 +236,41 @@ def test_heartbeat_core_sends_every_period_and_on_change():
     core.sent(late, 6.1)
     assert core.due(16.2) is not None                    # a period later with no change
     assert core.heartbeat(6.1 + 600).safety_stop_age_s == pytest.approx(600.9)
+
+
+def test_silent_robot_tasks_are_opened_by_the_servers_timer(engine_target):
+    """A real `retailbot platform serve --workers 2`: a robot beats once (period 1 s) and falls
+    silent; with nobody reading the tasks, the serve process's timer opens one silent task for
+    it; resolved by staff while the robot stays silent, the timer opens it again, still one."""
+    import sqlalchemy as sa
+
+    from platform_support import start_server
+    from retail_platform import schema as t
+    from rostest_support import wait_for
+    storage = Storage(engine_target)
+    from retail_platform.database import upgrade
+    upgrade(storage.engine)
+    storage.add_store('s-1', 'Store one')
+    robot = storage.issue_robot_token('r-1', 's-1')
+    server = start_server(engine_target, '--workers', '2')
+    try:
+        with server.client(robot) as client:
+            client.post('/v1/robots/r-1/heartbeat', json={'period_s': 1}).raise_for_status()
+
+        def open_silent() -> list:
+            with storage.engine.connect() as c:
+                return c.execute(sa.select(t.fleet_tasks.c.id).where(
+                    t.fleet_tasks.c.robot_id == 'r-1', t.fleet_tasks.c.kind == 'silent',
+                    t.fleet_tasks.c.resolved_at.is_(None))).scalars().all()
+        first = wait_for(open_silent, timeout=30, what='the silent task opened by the timer')
+        assert len(first) == 1
+        with server.client() as admin:
+            admin.post(f'/v1/stores/s-1/tasks/{first[0]}',
+                       json={'action': 'resolve', 'note': 'checked'}).raise_for_status()
+        again = wait_for(lambda: [i for i in open_silent() if i != first[0]], timeout=30,
+                         what='the silent task opened again by the timer')
+        assert len(again) == 1 and len(open_silent()) == 1
+    finally:
+        server.process.terminate()
+        server.process.wait(timeout=30)
+        storage.close()

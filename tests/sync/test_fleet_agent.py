@@ -97,3 +97,114 @@ def test_heartbeat_staff_help_and_desired_state_through_the_agent(ros_context, s
     assert [h['status'] for h in history if h['version'] == 1] == ['assigned', 'running']
     assert [h['status'] for h in history if h['version'] == 2] == ['assigned', 'refused']
     admin.close()
+
+
+def test_a_staff_call_survives_a_sync_agent_restart(ros_context, spin, platform, tmp_path):
+    """A staff call raised while the platform is unreachable is kept on the robot; the agent is
+    stopped and started again (the platform reachable now): the call reaches the store's staff,
+    once, and is then gone from the robot."""
+    import sqlite3
+
+    from sync_support import free_port
+    from retail_sync.fleet_link import CALLS_FILE
+    storage = Storage(str(platform.db))
+    storage.add_store('s-1', 'Store one')
+    token = storage.issue_robot_token(ROBOT, 's-1')
+    storage.close()
+    data = tmp_path / 'data'
+
+    def agent_for(url: str) -> SyncAgent:
+        params = dict(robot_id=ROBOT, platform_url=url, token=token,
+                      outbox=str(tmp_path / 'outbox.sqlite3'), data_dir=str(data),
+                      downlink_interval_s=600.0, diagnostics_period_s=0.5, fleet_period_s=1.0)
+        return SyncAgent(context=ros_context, namespace='sync',
+                         parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+
+    def waiting() -> int:
+        if not (data / CALLS_FILE).exists():
+            return 0
+        with sqlite3.connect(str(data / CALLS_FILE)) as db:
+            return db.execute('SELECT count(*) FROM calls').fetchone()[0]
+
+    agent = agent_for(f'http://127.0.0.1:{free_port()}')          # nothing listens there
+    peer = Node('store_peer', context=ros_context)
+    staff = peer.create_publisher(StaffRequest, '/dialogue/staff_requests', 10)
+    executor = spin(agent, peer)
+    request = StaffRequest(reason='product_help', looking_for='a rice cooker for two',
+                           zone='kitchen', language='en')
+    request.header.stamp = agent.get_clock().now().to_msg()
+
+    def kept() -> bool:
+        if waiting() == 0:
+            staff.publish(request)               # until the agent has discovered the peer
+        return waiting() == 1
+    wait_for(kept, timeout=30, what='the staff call kept on the robot')
+    executor.remove_node(agent)
+    agent.destroy_node()                          # the sync agent stops with the call unsent
+    assert waiting() == 1
+
+    admin = platform.client()
+    assert admin.get('/v1/stores/s-1/staff-calls').json() == []
+    agent = agent_for(platform.url)
+    spin(agent)
+    call = wait_for(lambda: next(iter(admin.get('/v1/stores/s-1/staff-calls').json()), None),
+                    timeout=30, what='the kept staff call on the platform after the restart')
+    assert call['wanted'] == 'a rice cooker for two' and call['where']['zone'] == 'kitchen'
+    wait_for(lambda: waiting() == 0, timeout=30, what='the acknowledged call deleted on the robot')
+    assert len(admin.get('/v1/stores/s-1/staff-calls').json()) == 1
+    admin.close()
+
+
+def test_live_settings_are_set_on_the_running_nodes_all_or_nothing(ros_context, spin, platform,
+                                                                    tmp_path):
+    """Real /navigation/guide and /perception/faces nodes: a rolled-out desired state's
+    max_speed_mps and greeting_distance_m become their max_vx and approach_distance_m (what the
+    nodes drive and greet with). A version the guide refuses by its own rules (max_vx at most
+    1.0 m/s) is refused whole: faces, changed first, is set back; desired.json keeps the last
+    good version; the rollout halts with the guide's reason."""
+    from retail_navigation.guide_node import GuideNode
+    from retail_perception.faces_node import FacesNode
+    store = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
+    guide = GuideNode(context=ros_context, namespace='navigation', parameter_overrides=[
+        Parameter('store_dir', value=str(store)), Parameter('localization', value=False),
+        Parameter('scan_topic', value='')])
+    faces = FacesNode(context=ros_context, parameter_overrides=[
+        Parameter('anonymous_mode', value=True)])
+    storage = Storage(str(platform.db))
+    storage.add_store('s-1', 'Store one')
+    token = storage.issue_robot_token(ROBOT, 's-1')
+    storage.close()
+    params = dict(robot_id=ROBOT, platform_url=platform.url, token=token,
+                  outbox=str(tmp_path / 'outbox.sqlite3'), data_dir=str(tmp_path / 'data'),
+                  downlink_interval_s=600.0, diagnostics_period_s=0.5, fleet_period_s=1.0)
+    agent = SyncAgent(context=ros_context, namespace='sync',
+                      parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+    spin(guide, faces, agent)
+    admin = platform.client()
+    assert (guide.params.max_vx, faces.params.approach_distance_m) == (0.45, 2.0)   # their files
+
+    admin.put('/v1/admin/fleet/groups/g', json={'robots': [ROBOT]}).raise_for_status()
+    admin.post('/v1/admin/fleet/groups/g/desired', json={
+        'settings': {'max_speed_mps': 0.6, 'greeting_distance_m': 1.5}}).raise_for_status()
+    admin.post('/v1/admin/fleet/groups/g/rollouts', json={'version': 1, 'soak_s': 0}).raise_for_status()
+    wait_for(lambda: (guide.params.max_vx, faces.params.approach_distance_m) == (0.6, 1.5),
+             timeout=60, what='v1\'s settings on the running nodes')
+    desired = tmp_path / 'data' / 'desired.json'
+    wait_for(lambda: desired.exists() and json.loads(desired.read_text())['settings'][
+        'max_speed_mps'] == 0.6, timeout=30, what='v1 in desired.json')
+
+    # v2 passes the document's bounds (speed up to 1.2) but not the guide's own (max_vx <= 1.0)
+    admin.post('/v1/admin/fleet/groups/g/desired', json={
+        'settings': {'max_speed_mps': 1.1, 'greeting_distance_m': 3.0}}).raise_for_status()
+    rollout = admin.post('/v1/admin/fleet/groups/g/rollouts', json={'version': 2, 'soak_s': 0}).json()
+    halted = wait_for(lambda: (lambda r: r['state'] == 'halted' and r)(
+        admin.get(f'/v1/admin/fleet/rollouts/{rollout["id"]}').json()), timeout=60,
+        what='the rollout halted by the guide\'s refusal')
+    assert 'max_vx' in halted['reason'] and '/navigation/guide' in halted['reason']
+    assert (guide.params.max_vx, faces.params.approach_distance_m) == (0.6, 1.5)
+    kept = json.loads(desired.read_text())['settings']
+    assert (kept['max_speed_mps'], kept['greeting_distance_m']) == (0.6, 1.5)
+    robots = admin.get('/v1/stores/s-1/fleet').json()['robots']
+    assert robots[0]['heartbeat']['desired_version'] == 1
+    assert 'max_vx' in robots[0]['heartbeat']['desired_error']
+    admin.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'navigation'))
 from nav_base_support import base_sim  # noqa: E402,F401 (fixture)
+from browser_support import chromium  # noqa: E402
 from rostest_support import wait_for  # noqa: E402
 from ui_support import DEMO_STORE, STAFF_PASSWORD, free_port, viewport  # noqa: E402
 
@@ -62,26 +62,6 @@ def ui_server(ros_context, spin, store, tmp_path):
 @pytest.fixture
 def browser():
     """A headless Chromium at 1280x800 with a fresh profile (skips only where it is not installed)."""
-    from retail_demo.screens import CHROMEDRIVER, CHROMIUM, FLAGS
-    chromium = next((p for p in CHROMIUM if Path(p).exists()), None)
-    driver_path = next((p for p in CHROMEDRIVER if Path(p).exists()), None)
-    if chromium is None or driver_path is None:
-        pytest.skip('headless Chromium is not installed on this machine (robot_ws/install.sh installs '
-                    'the Debian packages chromium and chromium-driver)')
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    profile = tempfile.mkdtemp(prefix='retail-ui-chromium-')
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in FLAGS + ('--window-size=1280,800', f'--user-data-dir={profile}'):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    driver.set_page_load_timeout(20)
-    viewport(driver, 1280, 800)
-    try:
+    with chromium(1280, 800) as driver:
+        viewport(driver, 1280, 800)
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-

@@ -770,6 +770,7 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
                                    read_limited, visible_stores,
                                    lambda who: who.credential.robot_id or who.role)
     fleet_module.add_routes(app, fleet, fleet_deps)
+    fleet_module.start_sweeper(app, fleet)           # silent-robot tasks by a timer
     rollouts_module.add_routes(app, app.state.rollouts, fleet_deps, roles('admin'),
                                roles('admin', 'analyst'))
 

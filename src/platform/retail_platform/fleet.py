@@ -15,11 +15,21 @@ resolve it):
   lost            localisation lost
   backlog_old     the oldest event waiting to upload is older than BACKLOG_S (1 h)
   disk_full       less than DISK_FREE_MIN (5 %) of the disk free
+
+Silent tasks are opened by a timer: every API process of `retailbot platform serve` runs
+`sweep` every SWEEP_S seconds in the background (`start_sweeper`, from the app's lifespan), not
+only when someone reads the tasks. Several processes are safe: on PostgreSQL a sweep runs only
+under a transaction-level advisory lock (the others skip that round), and on every database a
+task is inserted idempotently (a unique index on the open task of a robot and kind, insert
+ON CONFLICT DO NOTHING / OR IGNORE), so one silent robot is one open task.
 """
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
@@ -40,6 +50,9 @@ ALERT_WORDS = {'silent': 'robot not heard from', 'safety_stop': 'safety stop not
                'backlog_old': 'data waiting to upload for over an hour',
                'disk_full': 'disk nearly full'}
 STATES = ('ok', 'degraded', 'silent')
+SWEEP_S = 2.0
+SWEEP_LOCK = 0x7265_7461_696c_0026            # the advisory lock key of the sweep (PostgreSQL)
+LOG = logging.getLogger('retail_platform')
 MAX_BODY = 16 * 1024
 
 
@@ -104,21 +117,23 @@ class Fleet:
             t.fleet_tasks.c.resolved_at.is_(None))).first()
         if open_:
             return False
-        insert = t.fleet_tasks.insert().values(store_id=store, robot_id=robot_id, kind=kind,
-                                               detail=detail[:500], opened_at=now)
+        values = dict(store_id=store, robot_id=robot_id, kind=kind, detail=detail[:500],
+                      opened_at=now)
         if self.postgresql:
             from sqlalchemy.dialects.postgresql import insert as pg_insert
-            c.execute(pg_insert(t.fleet_tasks).values(insert.compile().params)
-                      .on_conflict_do_nothing())
+            done = c.execute(pg_insert(t.fleet_tasks).values(**values).on_conflict_do_nothing())
         else:
-            c.execute(insert.prefix_with('OR IGNORE'))
-        return True
+            done = c.execute(t.fleet_tasks.insert().values(**values).prefix_with('OR IGNORE'))
+        return bool(done.rowcount)
 
     def sweep(self, now: float | None = None) -> int:
         """Open a `silent` task for every robot silent now; returns how many were opened."""
         now = time.time() if now is None else now
         opened = 0
         with self.engine.begin() as c:
+            if self.postgresql and not c.execute(
+                    sa.text('SELECT pg_try_advisory_xact_lock(:key)'), {'key': SWEEP_LOCK}).scalar():
+                return 0                 # another API process sweeps right now
             rows = c.execute(sa.select(t.fleet_heartbeats.c.robot_id, t.fleet_heartbeats.c.store_id,
                                        t.fleet_heartbeats.c.received_at,
                                        t.fleet_heartbeats.c.period_s).where(
@@ -277,6 +292,41 @@ class Fleet:
             return int(c.execute(sa.select(sa.func.count()).select_from(t.staff_messages).where(
                 t.staff_messages.c.robot_id == robot_id,
                 t.staff_messages.c.delivered_at.is_(None))).scalar() or 0)
+
+
+def start_sweeper(app: FastAPI, fleet: Fleet, every_s: float = SWEEP_S) -> None:
+    """Run `fleet.sweep` every `every_s` seconds while the app serves (wraps its lifespan). A
+    failed sweep (the database away) is logged once per kind of failure and retried."""
+    previous = app.router.lifespan_context
+
+    async def sweep_forever() -> None:
+        last_error = ''
+        while True:
+            try:
+                opened = await asyncio.to_thread(fleet.sweep)
+                if opened:
+                    LOG.info(f'fleet: {opened} silent robot task(s) opened')
+                last_error = ''
+            except Exception as exc:  # noqa: BLE001 - the timer must outlive a database outage
+                error = f'fleet sweep failed: {type(exc).__name__}: {str(exc)[:200]}'
+                if error != last_error:
+                    LOG.warning(error)
+                last_error = error
+            await asyncio.sleep(every_s)
+
+    @asynccontextmanager
+    async def lifespan(app_: FastAPI):
+        task = asyncio.create_task(sweep_forever())
+        try:
+            async with previous(app_) as state:
+                yield state
+        finally:
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+    app.router.lifespan_context = lifespan
 
 
 def soft_commit(c: sa.Connection) -> None:

@@ -9,6 +9,13 @@
                                        days and robots (region → store → robot drill-down)
   GET  /hq/export.csv, /hq/export.parquet   the store-days of the range as CSV or Parquet
                                        (retail_platform.funnel_export: the same columns)
+  Fleet (the platform's fleet.py):     /hq lists each store's robots per state and silent stores;
+                                       /hq/stores/{id} shows its robots (healthy / degraded /
+                                       silent, last heartbeat, software version, backlog), its
+                                       alert tasks and staff calls
+  POST /hq/stores/{id}/tasks/{task}    acknowledge / resolve a task (admin, the store's manager)
+  POST /hq/stores/{id}/calls/{call}    answer a staff call, type words the robot speaks as staff's,
+                                       or close it (admin, the store's manager)
 
 Security: every page checks Host (retail_common.web_guard.host_allowed: loopback names, the names in
 $RETAILBOT_PLATFORM_PAGE_HOSTS); a POST must carry Origin (or Referer) of this server and the
@@ -27,7 +34,9 @@ from datetime import datetime
 from urllib.parse import parse_qs, quote
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from fastapi import FastAPI, HTTPException, Request
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -332,6 +341,7 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
                    f'<th>purchased</th><th>conversion</th></tr>{region_rows}</table>'
                    if region_rows and region is None else '')
                 + f'<h2>Robots silent for more than {silent_min} min · 离线机器人</h2>' + silent
+                + _fleet_stores(request.app.state.fleet, stores, query)
                 + '<p class="note">Definitions: docs/metrics.md (version '
                   f'{funnel.DEFINITIONS}); a rate with nothing to divide by shows –. '
                   f'<span id="refreshed">Figures as of '
@@ -398,8 +408,65 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
                 + '<h2>Robots · 机器人</h2><table id="robots"><tr><th>robot</th>'
                   '<th>conversations</th><th>engaged</th><th>recommended</th><th>guided</th>'
                   '<th>staff assists</th><th>active min</th><th>last event</th></tr>'
-                + robot_rows + '</table>')
+                + robot_rows + '</table>'
+                + _fleet_store(request.app.state.fleet, store_id, csrf, _may_act(who, store_id)))
         return html_answer(_page(store['name'], body, csrf, who.role))
+
+    # --- fleet: tasks and staff calls acted on from the store page ------------------------
+    async def fleet_form(request: Request, store_id: str) -> tuple[Credential, dict[str, str]]:
+        check_post(request)
+        who, csrf = await run_in_threadpool(pages.session, request)
+        fields = await form(request)
+        if not hmac.compare_digest(fields.get('csrf', ''), csrf):
+            raise HTTPException(403, 'the form\'s CSRF token is wrong')
+        if not any(s['id'] == store_id for s in await run_in_threadpool(pages.visible, who)):
+            raise HTTPException(404, 'no such store among yours')
+        if not _may_act(who, store_id):
+            raise HTTPException(403, f'a {who.role} may read this store\'s tasks and calls but '
+                                     'not act on them')
+        return who, fields
+
+    def back(store_id: str, anchor: str) -> RedirectResponse:
+        return RedirectResponse(f'/hq/stores/{quote(store_id)}#{anchor}', status_code=303)
+
+    @app.post('/hq/stores/{store_id}/tasks/{task_id}', include_in_schema=False)
+    async def post_task(store_id: str, request: Request,
+                        task_id: int = PathParam(ge=1, le=2 ** 31 - 1)) -> Response:
+        from retail_platform.fleet import TaskAction
+        who, fields = await fleet_form(request, store_id)
+        try:
+            action = TaskAction.model_validate({'action': fields.get('action', ''),
+                                                'note': fields.get('note', '')})
+        except ValidationError as exc:
+            raise HTTPException(422, f'task action refused: {exc.errors()[0]["msg"]}') from None
+        done = await run_in_threadpool(request.app.state.fleet.update_task, store_id, task_id,
+                                       action.action, f'{who.role} (page)', action.note)
+        if done is None:
+            raise HTTPException(404, f'no task {task_id} at this store')
+        return back(store_id, 'tasks')
+
+    @app.post('/hq/stores/{store_id}/calls/{call_id}', include_in_schema=False)
+    async def post_call(store_id: str, request: Request,
+                        call_id: int = PathParam(ge=1, le=2 ** 31 - 1)) -> Response:
+        from retail_sync.fleet import StaffReply
+        who, fields = await fleet_form(request, store_id)
+        fleet = request.app.state.fleet
+        kind = fields.get('kind', '')
+        if kind == 'close':
+            found = await run_in_threadpool(fleet.close_call, store_id, call_id)
+        else:
+            try:
+                reply = StaffReply.model_validate({'kind': kind,
+                                                   'text': fields.get('text', '').strip()})
+            except ValidationError as exc:
+                where = '.'.join(str(x) for x in exc.errors()[0].get('loc', ())) or 'form'
+                raise HTTPException(422, f'reply refused: {where}: '
+                                         f'{exc.errors()[0]["msg"]}') from None
+            found = await run_in_threadpool(fleet.reply, store_id, call_id, reply,
+                                            f'{who.role} (page)') is not None
+        if not found:
+            raise HTTPException(404, f'no staff call {call_id} at this store')
+        return back(store_id, 'calls')
 
     @app.get('/hq/export.{kind}', include_in_schema=False)
     def export(request: Request, kind: str) -> Response:
@@ -442,3 +509,169 @@ def _silent(pages: Pages, stores: list[dict], minutes: int) -> str:
         return '<p id="silent" class="note">None.</p>'
     return ('<table id="silent"><tr><th>robot</th><th>store</th><th>last event</th></tr>'
             + ''.join(rows) + '</table>')
+
+
+# --- fleet views (the platform's fleet.py) ---------------------------------------------------------
+STATE_WORDS = {'ok': ('healthy', '正常', ''), 'degraded': ('degraded', '异常', 'warn'),
+               'silent': ('silent', '离线', 'warn')}
+SAY_FIRST = 'Coming in 2 minutes'
+
+
+def _may_act(who: Credential, store_id: str) -> bool:
+    """Who may acknowledge/resolve tasks and answer calls: the API's store writers."""
+    return who.role == 'admin' or (who.role == 'store_manager' and store_id in who.stores)
+
+
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return '–'
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f'{seconds:.0f} s ago'
+    if seconds < 7200:
+        return f'{seconds / 60:.0f} min ago'
+    return f'{seconds / 3600:.1f} h ago'
+
+
+def _span(seconds: float | None) -> str:
+    if seconds is None:
+        return '–'
+    return f'{seconds:.0f} s' if seconds < 120 else (
+        f'{seconds / 60:.0f} min' if seconds < 7200 else f'{seconds / 3600:.1f} h')
+
+
+def _state_cell(state: str) -> str:
+    en, zh, css = STATE_WORDS.get(state, (state, '', ''))
+    return f'<td class="state {css}">{_e(en)} · {_e(zh)}</td>'
+
+
+def _fleet_stores(fleet, stores: list[dict], query: str) -> str:
+    """Per store: robots per state; silent stores first."""
+    names = {s['id']: s['name'] for s in stores}
+    rows = fleet.stores(list(names))
+    rows.sort(key=lambda r: (not r['silent_store'], -r['silent'], r['store_id']))
+    silent = [names.get(r['store_id'], r['store_id']) for r in rows if r['silent_store']]
+    banner = (f'<p id="silent-stores" class="warn">Silent stores · 离线门店: '
+              f'{_e(", ".join(silent))}</p>' if silent else
+              '<p id="silent-stores" class="note">No silent store.</p>')
+    body = ''.join(
+        f'<tr><td><a href="/hq/stores/{quote(r["store_id"])}{query}">'
+        f'{_e(names.get(r["store_id"], r["store_id"]))}</a></td><td>{r["robots"]}</td>'
+        f'<td>{r["ok"]}</td><td>{r["degraded"]}</td><td class="{"warn" if r["silent"] else ""}">'
+        f'{r["silent"]}</td></tr>' for r in rows)
+    return ('<h2>Fleet · 机器人状态</h2>' + banner + '<table id="fleet-stores"><tr><th>store</th>'
+            '<th>robots</th><th>healthy</th><th>degraded</th><th>silent</th></tr>' + body
+            + '</table>')
+
+
+def _fleet_store(fleet, store_id: str, csrf: str, may_act: bool) -> str:
+    """The store's robots, alert tasks and staff calls (forms when `may_act`)."""
+    import time as _time
+    now = _time.time()
+    robots = fleet.robots([store_id], now)
+    robot_rows = []
+    for r in robots:
+        beat = r['heartbeat']
+        backlog = beat.get('sync_backlog', 0)
+        oldest = beat.get('sync_oldest_s', 0)
+        problems = [f'{part}: {beat[part]["message"] or beat[part]["level"]}'
+                    for part in ('base', 'localisation', 'sync', 'speech', 'camera')
+                    if isinstance(beat.get(part), dict) and beat[part].get('level') in
+                    ('warn', 'error', 'stale')]
+        if beat.get('safety_stop'):
+            problems.insert(0, 'safety stop held')
+        battery = beat.get('battery_percent')
+        robot_rows.append(
+            f'<tr id="fleet-{_e(r["robot_id"])}"><td>{_e(r["robot_id"])}</td>'
+            + _state_cell(r['state'])
+            + f'<td>{_e(_ago(r["last_heartbeat_s"]))}</td>'
+              f'<td>{_e(beat.get("software_version") or "–")}</td>'
+              f'<td>{backlog}{_e(f" (oldest {_span(oldest)})" if backlog else "")}</td>'
+              f'<td>{"–" if battery is None else f"{battery:.0f} %"}</td>'
+              f'<td style="text-align:left">{_e("; ".join(problems)[:300])}</td></tr>')
+    summary = fleet.stores([store_id], now)
+    banner = ('<p id="store-silent" class="warn">Every robot of this store is silent · 门店离线</p>'
+              if summary and summary[0]['silent_store'] else '')
+    robots_html = (banner + '<table id="fleet"><tr><th>robot</th><th>state</th>'
+                   '<th>last heartbeat</th><th>software</th><th>upload backlog</th>'
+                   '<th>battery</th><th>problems</th></tr>' + ''.join(robot_rows) + '</table>'
+                   if robot_rows else '<p id="fleet" class="note">No robot has sent a heartbeat.</p>')
+
+    def hidden(**values: str) -> str:
+        return ''.join(f'<input type="hidden" name="{k}" value="{_e(v)}">'
+                       for k, v in {'csrf': csrf, **values}.items())
+
+    tasks = fleet.tasks(store_id, open_only=False)
+    open_rows, done_rows = [], []
+    for task in tasks:
+        opened = _when(task['opened_at'])
+        if task['resolved_at'] is None:
+            actions = ''
+            if may_act:
+                action = f'/hq/stores/{quote(store_id)}/tasks/{task["id"]}'
+                ack = ('' if task['acknowledged_at'] else
+                       f'<form method="post" action="{_e(action)}" class="out">'
+                       f'{hidden(action="acknowledge")}<button type="submit" '
+                       f'id="ack-{task["id"]}">Acknowledge · 确认</button></form> ')
+                actions = (ack + f'<form method="post" action="{_e(action)}" class="out">'
+                           f'{hidden(action="resolve")}<input name="note" maxlength="500" '
+                           f'placeholder="note" id="note-{task["id"]}"> <button type="submit" '
+                           f'id="resolve-{task["id"]}">Resolve · 解决</button></form>')
+            seen = (f'acknowledged by {task["acknowledged_by"]} {_ago(now - task["acknowledged_at"])}'
+                    if task['acknowledged_at'] else 'not acknowledged')
+            open_rows.append(
+                f'<tr id="task-{task["id"]}"><td>{_e(task["title"])}</td><td>{_e(task["robot_id"])}'
+                f'</td><td style="text-align:left">{_e(task["detail"])}</td><td>{_e(opened)}</td>'
+                f'<td>{_e(_span(now - task["opened_at"]))}</td><td class="seen">{_e(seen)}</td>'
+                f'<td>{actions}</td></tr>')
+        else:
+            done_rows.append(
+                f'<tr id="done-{task["id"]}"><td>{_e(task["title"])}</td><td>{_e(task["robot_id"])}'
+                f'</td><td>{_e(opened)}</td><td>{_e(task["resolved_by"] or "")}</td>'
+                f'<td class="ttr">{_e(_span(task["time_to_resolve_s"]))}</td>'
+                f'<td style="text-align:left">{_e(task["note"])}</td></tr>')
+    tasks_html = ('<table id="tasks"><tr><th>task</th><th>robot</th><th>detail</th><th>opened</th>'
+                  '<th>open for</th><th>seen</th><th></th></tr>' + ''.join(open_rows) + '</table>'
+                  if open_rows else '<p id="tasks" class="note">No open task.</p>')
+    done_rows = done_rows[-10:][::-1]
+    if done_rows:
+        tasks_html += ('<table id="resolved"><tr><th>resolved task</th><th>robot</th><th>opened'
+                       '</th><th>resolved by</th><th>time to resolve</th><th>note</th></tr>'
+                       + ''.join(done_rows) + '</table>')
+
+    calls = [c for c in fleet.calls(store_id) if c['state'] != 'closed'][:50]
+    call_rows = []
+    for call in calls:
+        where = call['where']
+        place = where.get('zone') or ''
+        if where.get('x') is not None and where.get('y') is not None:
+            place += f' (x {where["x"]:.1f}, y {where["y"]:.1f})'
+        said = ''.join(f'<li class="said">{_e(m["kind"] == "say" and "said" or "answered")}: '
+                       f'{_e(m["text"])} <span class="note">({_e(m["by"])}, '
+                       f'{"heard by the robot" if m["delivered_at"] else "waiting for the robot"})'
+                       f'</span></li>' for m in call['messages'])
+        forms = ''
+        if may_act:
+            action = _e(f'/hq/stores/{quote(store_id)}/calls/{call["id"]}')
+            forms = (f'<form method="post" action="{action}">{hidden(kind="answer")}'
+                     f'<input name="text" maxlength="500" size="28" value="{_e(SAY_FIRST)}" '
+                     f'id="answer-text-{call["id"]}"> <button type="submit" id="answer-{call["id"]}">'
+                     f'Answer · 回复</button></form>'
+                     f'<form method="post" action="{action}">{hidden(kind="say")}'
+                     f'<input name="text" maxlength="500" size="28" placeholder="type what the '
+                     f'robot says for you" id="say-text-{call["id"]}"> <button type="submit" '
+                     f'id="say-{call["id"]}">Say as staff · 代说</button></form>'
+                     f'<form method="post" action="{action}">{hidden(kind="close")}'
+                     f'<button type="submit" id="close-{call["id"]}">Close · 关闭</button></form>')
+        wanted = call['wanted'] or call['product'] or call['reason'].replace('_', ' ')
+        call_rows.append(
+            f'<tr id="call-{call["id"]}"><td>{_e(call["robot_id"])}</td><td>{_e(_when(call["created_at"]))}'
+            f'</td><td style="text-align:left">{_e(wanted)}</td><td>{_e(place or "–")}</td>'
+            f'<td class="call-state">{_e(call["state"])}</td><td style="text-align:left">'
+            f'<ul>{said}</ul>{forms}</td></tr>')
+    calls_html = ('<table id="calls"><tr><th>robot</th><th>called</th><th>customer wants</th>'
+                  '<th>where</th><th>state</th><th>answer</th></tr>' + ''.join(call_rows)
+                  + '</table>' if call_rows else '<p id="calls" class="note">No staff call waiting.</p>')
+    return ('<h2>Fleet · 机器人状态</h2>' + robots_html
+            + '<h2>Tasks · 待办</h2>' + tasks_html
+            + '<h2>Staff calls · 呼叫店员</h2>' + calls_html)

@@ -19,7 +19,10 @@ every `fleet_period_s` and on change; staff requests (`/dialogue/staff_requests`
 staff calls; staff's answers and typed words come back and are published on
 `/dialogue/replies` (intent staff_answer / staff_words: the TTS speaks them, the screen marks
 them as staff's); a desired state the heartbeat's answer names is fetched, checked and swapped
-in (`DataUpdate` kind `desired`). `fleet_period_s` 0 turns the fleet link off.
+in (`DataUpdate` kind `desired`); its live settings are first set on the running nodes as rcl
+parameters (retail_sync.live_settings: each node checks them with its own file's rules, all or
+nothing across nodes, a refusal keeps the last good version and is reported).
+`fleet_period_s` 0 turns the fleet link off.
 
 Downlink (retail_sync.downlink.StoreDownlink, the one downlink): every `downlink_interval_s`
 and on `sync_now` the agent asks the platform for what changed in its store since the version
@@ -63,6 +66,7 @@ from retail_interfaces.srv import DeleteMember, RecordEvents
 from retail_sync.downlink import StoreDownlink
 from retail_sync.fleet import HeartbeatCore
 from retail_sync.fleet_link import STAFF_INTENTS, FleetLink, LinkError, call_from_request
+from retail_sync import live_settings
 from retail_sync.outbox import (Limits, Outbox, OutboxCorrupt, OutboxError, OutboxUnavailable,
                                 open_or_salvage, prepare_event, salvage)
 from retail_sync.stream import link_stream, stream_file_for
@@ -456,6 +460,7 @@ class SyncAgent(Node):
         self.fleet_link = FleetLink(self.p.platform_url, self.token, self.p.robot_id,
                                     self.p.data_dir, ca_file=self.p.ca_file,
                                     log=self.get_logger().warning)
+        self._param_port = RclParamPort(self)
         self.replies = self.create_publisher(RobotReply, names.REPLIES, 10)
         self.create_subscription(DiagnosticArray, names.DIAGNOSTICS, self._on_diagnostics, 50)
         self.create_subscription(BaseSafety, names.SAFETY, self._on_safety, latched(1))
@@ -464,6 +469,17 @@ class SyncAgent(Node):
         self.create_subscription(StaffRequest, names.STAFF_REQUESTS, self._on_staff_request, 50)
         self._threads.append(threading.Thread(target=self._fleet_loop, name='sync-fleet',
                                               daemon=True))
+
+    def _apply_settings(self, document) -> str:
+        """Set the document's live settings on the running nodes (all or nothing)."""
+        changes = live_settings.plan(document.settings)
+        if not changes:
+            return ''
+        problem, skipped = live_settings.apply(changes, self._param_port)
+        if skipped:
+            self.get_logger().warning(f'live settings: {", ".join(skipped)} not running; they '
+                                      'read their own params file when they start')
+        return problem
 
     @staticmethod
     def _software_version() -> str:
@@ -526,7 +542,8 @@ class SyncAgent(Node):
                     answer = link.heartbeat(beat)
                     with self._fleet_lock:
                         self.fleet.sent(beat, now)
-                    if answer.desired_version and link.apply_desired(answer.desired_version):
+                    if answer.desired_version and link.apply_desired(answer.desired_version,
+                                                                     self._apply_settings):
                         self.get_logger().info(f'desired state v{link.desired_version} in use')
                         self.updates.publish(DataUpdate(
                             kind='desired', path=str(Path(self.p.data_dir) / 'desired.json'),
@@ -606,6 +623,47 @@ class SyncAgent(Node):
         if self.outbox is not None:
             self.outbox.close()
         super().destroy_node()
+
+
+class RclParamPort:
+    """live_settings.ParamPort over the nodes' parameter services (rcl_interfaces), called from
+    the fleet thread while the executor spins the agent."""
+
+    def __init__(self, node: Node, timeout_s: float = 5.0) -> None:
+        from rcl_interfaces.srv import GetParameters, SetParametersAtomically
+        self.node, self.timeout_s = node, timeout_s
+        self.get_clients = {target: node.create_client(GetParameters, f'{target}/get_parameters')
+                            for target in live_settings.NODE_ORDER}
+        self.set_clients = {target: node.create_client(
+            SetParametersAtomically, f'{target}/set_parameters_atomically')
+            for target in live_settings.NODE_ORDER}
+
+    def running(self) -> set[str]:
+        return {f'{ns.rstrip("/")}/{name}' for name, ns in self.node.get_node_names_and_namespaces()}
+
+    def _call(self, client, request, target: str):
+        if not client.wait_for_service(timeout_sec=self.timeout_s):
+            raise live_settings.PortError(f'{target}: parameter service not answering')
+        future = client.call_async(request)
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
+        if not done.wait(self.timeout_s) or future.result() is None:
+            raise live_settings.PortError(f'{target}: no answer within {self.timeout_s:g} s')
+        return future.result()
+
+    def get(self, node: str, names: list[str]) -> dict:
+        from rcl_interfaces.srv import GetParameters
+        from rclpy.parameter import parameter_value_to_python
+        answer = self._call(self.get_clients[node], GetParameters.Request(names=names), node)
+        return {n: parameter_value_to_python(v) for n, v in zip(names, answer.values)}
+
+    def set_atomically(self, node: str, values: dict) -> str:
+        from rcl_interfaces.srv import SetParametersAtomically
+        from rclpy.parameter import Parameter
+        request = SetParametersAtomically.Request(
+            parameters=[Parameter(k, value=v).to_parameter_msg() for k, v in values.items()])
+        result = self._call(self.set_clients[node], request, node).result
+        return '' if result.successful else (result.reason or 'refused')
 
 
 main = main_for(SyncAgent)

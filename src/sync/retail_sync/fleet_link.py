@@ -8,28 +8,36 @@ the old version or the new one, never half. A refused document leaves the last g
 and is reported in the next heartbeat (`desired_error`), which halts the rollout.
 
 Staff messages: the robot keeps a cursor (the last message id it handed to the speech) in
-`<data_dir>/.fleet_state.json`, so after a restart it neither repeats nor skips one. Staff calls
-wait in a bounded queue in memory (MAX_PENDING_CALLS) until the platform acknowledges them;
-a call refused as invalid (422) is logged and dropped.
+`<data_dir>/.fleet_state.json`, so after a restart it neither repeats nor skips one.
+
+Staff calls: a call is committed to `<data_dir>/fleet_calls.sqlite3` (SQLite, synchronous=FULL)
+before `raise_call` returns and stays there until the platform's answer acknowledges it by id
+(`{"id": ..., "duplicate": ...}`: the platform stores calls idempotently by call_id, so a call
+sent twice across a restart is one call); only then is that call_id deleted. A sync agent
+restarted with calls waiting sends them first, oldest first. At most MAX_PENDING_CALLS wait (the
+oldest is dropped with a log line when a newer one arrives past that); a call refused as invalid
+(422) is logged and deleted.
 """
 from __future__ import annotations
 
 import json
 import math
-from collections import deque
+import sqlite3
+import threading
 from pathlib import Path
 from typing import Callable
 
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from retail_sync.fleet import (Heartbeat, HeartbeatAnswer, StaffCall, StaffMessage,
-                               check_desired)
+from retail_sync.fleet import (DesiredState, Heartbeat, HeartbeatAnswer, StaffCall,
+                               StaffMessage, check_desired)
 from retail_sync.transport import platform_client, set_token
 from retail_sync.downlink import atomic_write
 
 DESIRED_FILE = 'desired.json'
 STATE_FILE = '.fleet_state.json'
+CALLS_FILE = 'fleet_calls.sqlite3'
 MAX_DESIRED_BYTES = 1024 * 1024
 MAX_PENDING_CALLS = 100
 STAFF_INTENTS = {'answer': 'staff_answer', 'say': 'staff_words'}   # RobotReply.intent
@@ -48,7 +56,7 @@ class FleetLink:
         self.client = client or platform_client(token, ca_file, timeout_s=10.0)
         self.data_dir = Path(data_dir)
         self.log = log
-        self.calls: deque[StaffCall] = deque(maxlen=MAX_PENDING_CALLS)
+        self.calls = CallQueue(self.data_dir / CALLS_FILE, log)
         state = self._read_state()
         self.cursor = int(state.get('cursor', 0))
         self.desired_version = int(state.get('desired_version', 0))
@@ -60,6 +68,7 @@ class FleetLink:
 
     def close(self) -> None:
         self.client.close()
+        self.calls.close()
 
     # --- HTTP ---------------------------------------------------------------------------------
     def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
@@ -86,21 +95,30 @@ class FleetLink:
             raise LinkError(f'heartbeat answer not understood: {exc.errors()[0]["msg"]}') from None
 
     def raise_call(self, call: StaffCall) -> None:
-        self.calls.append(call)
+        """Keep the call durably until the platform acknowledges it (see the module's notes)."""
+        self.calls.add(call)
 
     def send_calls(self) -> int:
-        """Send the waiting staff calls in order; returns how many the platform took."""
+        """Send the waiting staff calls, oldest first; returns how many the platform took. A
+        call is deleted only once the platform's answer names its id (or refused it as invalid)."""
         sent = 0
-        while self.calls:
-            call = self.calls[0]
+        for call in self.calls.waiting():
             try:
-                self._request('POST', '/staff-calls', content=call.model_dump_json(),
-                              headers={'Content-Type': 'application/json'})
+                response = self._request('POST', '/staff-calls', content=call.model_dump_json(),
+                                         headers={'Content-Type': 'application/json'})
             except LinkError as exc:
                 if ': 422 ' not in str(exc):
                     raise
                 self.log(f'staff call {call.call_id} refused by the platform: {exc}')
-            self.calls.popleft()
+                self.calls.remove(call.call_id)
+                continue
+            try:
+                acknowledged = isinstance(response.json().get('id'), int)
+            except (ValueError, AttributeError):
+                acknowledged = False
+            if not acknowledged:
+                raise LinkError(f'staff call {call.call_id}: the platform\'s answer names no id')
+            self.calls.remove(call.call_id)
             sent += 1
         return sent
 
@@ -117,8 +135,11 @@ class FleetLink:
         self._write_state()
 
     # --- desired state ------------------------------------------------------------------------
-    def apply_desired(self, version: int) -> bool:
-        """Fetch, check and swap in `version`; True when it is now in use. A refused version is
+    def apply_desired(self, version: int,
+                      apply_settings: Callable[[DesiredState], str] | None = None) -> bool:
+        """Fetch, check and swap in `version`; True when it is now in use. `apply_settings`
+        (the running nodes' live parameters, all or nothing) runs after the checks and before the
+        swap; a problem it returns refuses the version like a failed check. A refused version is
         remembered (not fetched again until the platform names another)."""
         if version == self.desired_version or version == self.refused_version or version <= 0:
             return False
@@ -130,6 +151,10 @@ class FleetLink:
         document, problem = check_desired(content)
         if document is None:
             return self._refuse(got, problem)
+        if apply_settings is not None:
+            problem = apply_settings(document)
+            if problem:
+                return self._refuse(got, problem)
         _atomic_write(self.data_dir / DESIRED_FILE, document.model_dump_json(indent=1).encode())
         self.desired_version, self.desired_error, self.refused_version = got, '', 0
         self._write_state()
@@ -152,6 +177,59 @@ class FleetLink:
     def _write_state(self) -> None:
         _atomic_write(self.data_dir / STATE_FILE, json.dumps(
             {'cursor': self.cursor, 'desired_version': self.desired_version}).encode())
+
+
+class CallQueue:
+    """Staff calls waiting for the platform's acknowledgement, in SQLite on the robot (the
+    robot's durable store, like the outbox): a row per call_id, committed before `add` returns,
+    deleted by call_id only. Thread-safe (the ROS callback adds, the fleet thread sends)."""
+
+    def __init__(self, path: Path, log: Callable[[str], None] = print) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.log = log
+        self.lock = threading.Lock()
+        self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self.db.execute('PRAGMA journal_mode=WAL')
+        self.db.execute('PRAGMA synchronous=FULL')
+        self.db.execute('CREATE TABLE IF NOT EXISTS calls (seq INTEGER PRIMARY KEY AUTOINCREMENT, '
+                        'call_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL)')
+
+    def add(self, call: StaffCall) -> None:
+        with self.lock:
+            self.db.execute('INSERT OR IGNORE INTO calls (call_id, body) VALUES (?, ?)',
+                            (call.call_id, call.model_dump_json()))
+            over = self.db.execute('SELECT call_id FROM calls ORDER BY seq DESC LIMIT -1 OFFSET ?',
+                                   (MAX_PENDING_CALLS,)).fetchall()
+            for (call_id,) in over:
+                self.db.execute('DELETE FROM calls WHERE call_id = ?', (call_id,))
+        for (call_id,) in over:
+            self.log(f'staff call {call_id} dropped: {MAX_PENDING_CALLS} newer calls wait for '
+                     f'the platform')
+
+    def waiting(self) -> list[StaffCall]:
+        with self.lock:
+            rows = self.db.execute('SELECT call_id, body FROM calls ORDER BY seq').fetchall()
+        calls = []
+        for call_id, body in rows:
+            try:
+                calls.append(StaffCall.model_validate_json(body))
+            except ValidationError as exc:       # a row this version cannot read: report, skip
+                self.log(f'staff call {call_id} in {CALLS_FILE} unreadable, dropped: '
+                         f'{exc.errors()[0]["msg"]}')
+                self.remove(call_id)
+        return calls
+
+    def remove(self, call_id: str) -> None:
+        with self.lock:
+            self.db.execute('DELETE FROM calls WHERE call_id = ?', (call_id,))
+
+    def __len__(self) -> int:
+        with self.lock:
+            return int(self.db.execute('SELECT count(*) FROM calls').fetchone()[0])
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
 
 
 def _atomic_write(path: Path, content: bytes) -> None:

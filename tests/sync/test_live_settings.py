@@ -1,0 +1,64 @@
+"""The live-settings core (no ROS): the plan, all-or-nothing across nodes, a node that does not
+answer, a node not running. The nodes here are a table in memory (a unit test); the real
+parameter services are in test_fleet_agent.py."""
+from __future__ import annotations
+
+import pytest
+
+from retail_sync import live_settings
+from retail_sync.fleet import Settings
+
+
+class Nodes:
+    def __init__(self, limits: dict[str, float], silent: set[str] = frozenset(),
+                 gone: set[str] = frozenset()) -> None:
+        self.values = {'/perception/faces': {'approach_distance_m': 2.0},
+                       '/navigation/guide': {'max_vx': 0.45}}
+        self.limits, self.silent, self.gone = limits, silent, gone
+        self.calls: list[tuple[str, dict]] = []
+
+    def running(self) -> set[str]:
+        return set(self.values) - self.gone
+
+    def get(self, node, names):
+        return {n: self.values[node][n] for n in names}
+
+    def set_atomically(self, node, values):
+        self.calls.append((node, dict(values)))
+        if node in self.silent:
+            raise live_settings.PortError(f'{node}: no answer within 5 s')
+        for name, value in values.items():
+            if value > self.limits.get(name, float('inf')):
+                return f"key '{name}': {value} is above the maximum"
+        self.values[node].update(values)
+        return ''
+
+
+def test_plan_orders_the_base_speed_last_and_leaves_out_what_no_node_takes():
+    changes = live_settings.plan(Settings(max_speed_mps=0.6, greeting_distance_m=1.5, volume=0.3))
+    assert list(changes.items()) == [('/perception/faces', {'approach_distance_m': 1.5}),
+                                     ('/navigation/guide', {'max_vx': 0.6})]
+    assert live_settings.plan(Settings(volume=0.3)) == {}
+    assert 'volume' in live_settings.NOT_LIVE and 'max_speed_mps' not in live_settings.NOT_LIVE
+
+
+@pytest.mark.parametrize('limits, silent, problem', [
+    ({'max_vx': 1.0}, set(), "node /navigation/guide refused max_vx=1.1: key 'max_vx'"),
+    ({}, {'/navigation/guide'}, 'node /navigation/guide refused max_vx=1.1: /navigation/guide: no answer'),
+])
+def test_a_refusal_or_silence_sets_every_changed_node_back(limits, silent, problem):
+    nodes = Nodes(limits, silent)
+    changes = live_settings.plan(Settings(max_speed_mps=1.1, greeting_distance_m=3.0))
+    found, skipped = live_settings.apply(changes, nodes)
+    assert found.startswith(problem) and skipped == []
+    assert nodes.values == {'/perception/faces': {'approach_distance_m': 2.0},
+                            '/navigation/guide': {'max_vx': 0.45}}
+    assert nodes.calls[-1] == ('/perception/faces', {'approach_distance_m': 2.0})
+
+
+def test_all_taken_and_a_node_not_running_is_skipped():
+    nodes = Nodes({'max_vx': 1.0}, gone={'/perception/faces'})
+    found, skipped = live_settings.apply(
+        live_settings.plan(Settings(max_speed_mps=0.6, greeting_distance_m=3.0)), nodes)
+    assert (found, skipped) == ('', ['/perception/faces'])
+    assert nodes.values['/navigation/guide'] == {'max_vx': 0.6}
