@@ -1,26 +1,34 @@
 """Members walking up to the robot: when are they named, by the YuNet pipeline and by today's HOG one.
 
-    .venv/bin/python benches/faces_walkin.py [--fps 15] [--seconds 3] [--only yunet|hog]
+    .venv/bin/python benches/faces_walkin.py [--set report|tune] [--fps 15] [--only yunet|hog] [--json]
 
 Clips are made here from the real photos of tests/data/faces (see its README for their origin):
 a person walks from 4 m to 1 m in front of a 1280x720 camera with a 70° horizontal field of view
 (face 34 px wide at 4 m, 46 px at 3 m, 69 px at 2 m, 137 px at 1 m), pasted with a soft oval edge
 onto one of two empty-aisle photos of src/perception/sim_camera, with a slight sideways drift,
-motion blur, sensor noise and JPEG compression (quality 70), after 5 empty frames. Members are
-enrolled from the FIRST photo of each train/ person (and Alex Lacamoire also from enroll/); the
-clips use OTHER photos of them. One clip shows Lin-Manuel Miranda, who is not enrolled: naming him
-is a wrong name. The face width of a frame is the width of dlib's HOG box on the source photo
-scaled to the frame (the convention of the distances above).
+motion blur, sensor noise and JPEG compression (quality 70), after 5 empty frames. The face width
+of a frame is the width of dlib's HOG box on the source photo scaled to the frame.
 
-Both pipelines (`FacePipeline` with the same encoder, threshold 0.5, margin 0.05, 2 votes) run on
-the same frames in the same run, pinned to one CPU core (OMP_NUM_THREADS=1, sched_setaffinity):
-- yunet: YuNet on the full frame, faces encoded once >= min_identify_px (the pipeline's default);
-- hog: today's pipeline before this change: HOG on the frame shrunk x0.5, no size gate, encode
-  every 3rd frame.
+Approaches. Each person with two photos walks in twice, once with each photo, the gallery holding
+the OTHER photo (direction A: members enrolled from their first photo, B: from their second), each
+on both backgrounds; every such clip is also replayed with that person removed from the gallery
+(a shopper who is not a member: any name is a wrong name). Identities are split: the TUNING set
+(obama, kit_harington; lin-manuel-miranda, never enrolled) is what the pipeline's choices were
+tried on (`--set tune`); the REPORT set (biden, rose_leslie, alex_lacamoire: 12 member approaches,
+12 non-member approaches) is what the README's figures come from (`--set report`, the default).
+
+Both pipelines (`FacePipeline` with the same encoder, threshold 0.5, margin 0.05) run on the same
+frames in the same run, pinned to one CPU core (OMP_NUM_THREADS=1, sched_setaffinity):
+- yunet: today's: YuNet on the full frame, boxes fitted to dlib's landmark model, faces under
+  100 px encoded from an enlarged crop, every frame from min_identify_px while unnamed, named from
+  the mean of the track's last 3 encodings;
+- hog: the pipeline before issue 25: HOG on the frame shrunk x0.5, no size gate, encode every 3rd
+  frame, 2 agreeing single-frame votes.
 Reported per pipeline: share of member approaches named before the face is 50 px / 45 px wide,
-the median width when first named, wrong names, frames/s (pipeline, decoded frames in memory),
-and from a detection-only pass: share of frames whose face (>= 33 px) is detected (a box whose
-centre lies in the true box and whose width is within x0.5-x2), false detections per 100 frames.
+the width when first named, wrong names (members named as someone else, non-members named at
+all), frames/s (pipeline on decoded frames in memory, per CPU-second, member clips only), and from
+the same detections: share of frames whose face (>= 33 px) is detected (a box whose centre lies in
+the true box and whose width is within x0.5-x2), false detections per 100 frames.
 Goals (issue 25): named before 50 px in >= 90 % of approaches, before 45 px in >= 66 %, 0 wrong
 names, >= 6 frames/s on one core, >= 95 % of faces >= 33 px detected, <= 1 false detection per
 100 frames.
@@ -49,18 +57,20 @@ BACKGROUNDS = [REPO / 'src' / 'perception' / 'sim_camera' / name
                for name in ('b-empty-aisle.png', 'z-empty-aisle.png')]
 WIDTH, HEIGHT, HFOV_DEG, FACE_M = 1280, 720, 70.0, 0.15
 START_M, END_M, LEAD_IN = 4.0, 1.0, 5
-# (clip photo, who it is: a member id or None for someone not enrolled)
-CLIPS = [('train/biden/biden2.jpg', 'biden'), ('train/kit_harington/john2.jpeg', 'kit_harington'),
-         ('train/obama/obama2.jpg', 'obama'), ('train/rose_leslie/img2.jpg', 'rose_leslie'),
-         ('enroll/alex-lacamoire.png', 'alex_lacamoire'), ('enroll/lin-manuel-miranda.png', None)]
-ENROL = {'biden': ['train/biden/biden.jpg'], 'kit_harington': ['train/kit_harington/john1.jpeg'],
-         'obama': ['train/obama/obama.jpg'], 'rose_leslie': ['train/rose_leslie/img1.jpg'],
-         'alex_lacamoire': ['train/alex_lacamoire/img1.jpg']}
+# person -> their two photos (first, second); lin-manuel-miranda has one and is never enrolled
+PHOTOS = {'biden': ('train/biden/biden.jpg', 'train/biden/biden2.jpg'),
+          'kit_harington': ('train/kit_harington/john1.jpeg', 'train/kit_harington/john2.jpeg'),
+          'obama': ('train/obama/obama.jpg', 'train/obama/obama2.jpg'),
+          'rose_leslie': ('train/rose_leslie/img1.jpg', 'train/rose_leslie/img2.jpg'),
+          'alex_lacamoire': ('train/alex_lacamoire/img1.jpg', 'enroll/alex-lacamoire.png')}
+STRANGER = 'enroll/lin-manuel-miranda.png'
+SETS = {'tune': ['obama', 'kit_harington'], 'report': ['biden', 'rose_leslie', 'alex_lacamoire']}
 
 
 @dataclass
 class Clip:
     person: str | None
+    gallery: int = 0                      # 0: members enrolled from their first photo, 1: second
     frames: list[np.ndarray] = field(default_factory=list)
     truth: list[tuple | None] = field(default_factory=list)   # true (top, right, bottom, left) or None
 
@@ -134,84 +144,166 @@ def degrade(frame, rng, blur_px: float) -> np.ndarray:
     return cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
 
 
-def build(fps: float, seconds: float):
+def build(fps: float, seconds: float, which: str, backgrounds_per_walk: int = 2) -> list[Clip]:
     from retail_perception.face_model import FaceModel, to_rgb
     hog = FaceModel(detector='hog')
     backgrounds = [cv2.resize(cv2.imread(str(p)), (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA)
                    for p in BACKGROUNDS]
+    walks = [(PHOTOS[person][1 - g], person, g) for person in SETS[which] for g in (0, 1)]
+    if which == 'tune':
+        walks += [(STRANGER, None, 0), (STRANGER, None, 1)]
     clips = []
-    for i, (name, person) in enumerate(CLIPS):
+    for i, (name, person, g) in enumerate(walks):
         photo = cv2.imread(str(FACES / name))
         boxes = hog.detect(to_rgb(photo))
         assert len(boxes) == 1, f'{name}: {len(boxes)} HOG boxes'
-        clips.append(make_clip(FACES / name, person, backgrounds[i % 2], fps, seconds, seed=i, hog_box=boxes[0]))
+        for b, background in enumerate(backgrounds):
+            if backgrounds_per_walk == 1 and b != i % 2:
+                continue
+            clip = make_clip(FACES / name, person, background, fps, seconds, seed=2 * i + b, hog_box=boxes[0])
+            clip.gallery = g
+            clips.append(clip)
     return clips
 
 
-def gallery_for(model):
+def galleries_for(model) -> list:
+    """Direction A and B galleries: every person of PHOTOS enrolled from one of their photos."""
     from retail_perception.face_model import load_bgr
     from retail_perception.gallery import Gallery
-    gallery = Gallery()
-    for person, photos in ENROL.items():
-        encodings = [model.faces_in_photo(load_bgr(FACES / p))[1][0] for p in photos]
-        gallery.enroll(person, person, False, 'bench', np.stack(encodings))
-    return gallery
+    galleries = []
+    for g in (0, 1):
+        gallery = Gallery()
+        for person, photos in PHOTOS.items():
+            encoding = model.faces_in_photo(load_bgr(FACES / photos[g]))[1][0]
+            gallery.enroll(person, person, False, 'bench', encoding[None, :])
+        galleries.append(gallery)
+    return galleries
+
+
+def without(gallery, person: str):
+    from retail_perception.gallery import Gallery
+    other = Gallery()
+    for cid, member in gallery.members.items():
+        if cid != person:
+            other.enroll(cid, member.name, False, 'bench', gallery.embeddings_of(cid))
+    return other
+
+
+class RecordingModel:
+    """The real model; remembers the boxes of each frame (the detection figures come from the
+    pipeline's own detections) and replays them for the non-member re-runs of a clip."""
+
+    def __init__(self, model):
+        self.model, self.default_scale, self.detector = model, model.default_scale, model.detector
+        self.replay: list | None = None
+        self.boxes: list = []
+
+    def detect(self, rgb, scale=1.0):
+        if self.replay is not None:
+            return self.replay.pop(0)
+        boxes = self.model.detect(rgb, scale)
+        self.boxes.append(boxes)
+        return boxes
+
+    def encode(self, rgb, boxes):
+        return self.model.encode(rgb, boxes)
 
 
 def truth_width(box) -> float:
     return box[1] - box[3]
 
 
-def run_pipeline(kind: str, clips: list[Clip], encode_every: int = 0) -> dict:
+def _named_at(pipeline, clip: Clip, wrong: list, tag: str) -> float | None:
+    from retail_perception.face_pipeline import IDENTIFIED
+    named_at = None
+    for i, frame in enumerate(clip.frames):
+        for event in pipeline.process(frame, now_s=i / 15.0):
+            if event.kind != IDENTIFIED:
+                continue
+            if event.customer_id != clip.person or tag == 'stranger':
+                wrong.append((tag, clip.person, event.customer_id, i))
+            elif named_at is None:
+                named_at = truth_width(clip.truth[i])
+    pipeline.flush()
+    return named_at
+
+
+_CLIPS: list[Clip] = []        # set before the workers fork
+_WORKER: dict = {}
+
+
+def _config(kind: str):
+    from retail_perception.face_pipeline import PipelineConfig
+    return (PipelineConfig() if kind == 'yunet' else
+            PipelineConfig(detect_scale=0.5, min_identify_px=0, encode_every_unknown=3, evidence_frames=0))
+
+
+def run_clip(job: tuple[str, int]) -> tuple:
+    """One clip through one pipeline (in a worker pinned to one core): (named at px, wrong names,
+    frames, CPU seconds, detections per frame)."""
     from retail_perception.face_model import FaceModel
-    from retail_perception.face_pipeline import IDENTIFIED, FacePipeline, PipelineConfig
-    model = FaceModel(detector=kind)
-    gallery = gallery_for(model)
-    config = (PipelineConfig() if kind == 'yunet' else
-              PipelineConfig(detect_scale=0.5, min_identify_px=0, encode_every_unknown=3))
-    if encode_every:
-        import dataclasses
-        config = dataclasses.replace(config, encode_every_unknown=encode_every)
-    first_named_px, wrong, frames, elapsed = [], [], 0, 0.0
-    for clip in clips:
-        pipeline = FacePipeline(model, gallery, config)
-        named_at = None
-        started = time.process_time()
-        for i, frame in enumerate(clip.frames):
-            events = pipeline.process(frame, now_s=i / 15.0)
-            for event in events:
-                if event.kind != IDENTIFIED:
-                    continue
-                if event.customer_id != clip.person:
-                    wrong.append((clip.person, event.customer_id, i))
-                elif named_at is None:
-                    named_at = truth_width(clip.truth[i])
-        pipeline.flush()
-        elapsed += time.process_time() - started
-        frames += len(clip.frames)
-        if clip.person is not None:
-            first_named_px.append(named_at)
-    members = len(first_named_px)
-    named = [w for w in first_named_px if w is not None]
-    return {'pipeline': kind,
+    from retail_perception.face_pipeline import FacePipeline
+    kind, index = job
+    if kind not in _WORKER:
+        model = RecordingModel(FaceModel(detector=kind) if kind == 'yunet' else
+                               FaceModel(detector=kind, upscale_to_px=0))   # as before issue 25
+        _WORKER[kind] = (model, galleries_for(model.model))
+    model, galleries = _WORKER[kind]
+    clip, config, wrong = _CLIPS[index], _config(kind), []
+    model.replay, model.boxes = None, []
+    started = time.process_time()
+    named_at = _named_at(FacePipeline(model, galleries[clip.gallery], config), clip, wrong,
+                         'member' if clip.person else 'stranger')
+    elapsed = time.process_time() - started
+    boxes = model.boxes
+    if clip.person is not None:
+        model.replay = list(boxes)          # the same person, not a member this time
+        _named_at(FacePipeline(model, without(galleries[clip.gallery], clip.person), config),
+                  clip, wrong, 'stranger')
+    return named_at, wrong, len(clip.frames), elapsed, boxes
+
+
+def _pin_worker(cores: list[int]) -> None:
+    import multiprocessing
+    ident = multiprocessing.current_process()._identity
+    if hasattr(os, 'sched_setaffinity') and ident:
+        os.sched_setaffinity(0, {cores[(ident[0] - 1) % len(cores)]})
+
+
+def run_all(kinds: tuple[str, ...], jobs: int) -> list[dict]:
+    import multiprocessing
+    work = [(kind, i) for kind in kinds for i in range(len(_CLIPS))]
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else [0]
+    if jobs > 1:
+        with multiprocessing.get_context('fork').Pool(jobs, _pin_worker, (cores,)) as pool:
+            done = pool.map(run_clip, work, chunksize=1)
+    else:
+        _pin_worker(cores)
+        done = [run_clip(job) for job in work]
+    results = []
+    for kind in kinds:
+        rows = [r for (k, _), r in zip(work, done) if k == kind]
+        first_named_px = [r[0] for r, clip in zip(rows, _CLIPS) if clip.person is not None]
+        members = len(first_named_px)
+        named = [w for w in first_named_px if w is not None]
+        results.append({
+            'pipeline': kind, 'member_approaches': members, 'non_member_approaches': len(_CLIPS),
             'named_before_50px': sum(w < 50 for w in named) / members,
             'named_before_45px': sum(w < 45 for w in named) / members,
             'never_named': members - len(named),
             'first_named_px': [None if w is None else round(w, 1) for w in first_named_px],
             'median_first_named_px': round(statistics.median(named), 1) if named else None,
-            'wrong_names': len(wrong), 'wrong': wrong,
-            'fps_one_core': round(frames / elapsed, 2)}
+            'wrong_names': sum(len(r[1]) for r in rows), 'wrong': [w for r in rows for w in r[1]],
+            'fps_one_core': round(sum(r[2] for r in rows) / sum(r[3] for r in rows), 2)}
+            | detection_figures(kind, _CLIPS, [r[4] for r in rows]))
+    return results
 
 
-def run_detection(kind: str, clips: list[Clip]) -> dict:
-    from retail_perception.face_model import FaceModel, to_rgb
-    model = FaceModel(detector=kind)
-    scale = model.default_scale
+def detection_figures(kind: str, clips: list[Clip], detections: list) -> dict:
     due = found = false = frames = 0
-    for clip in clips:
-        for frame, truth in zip(clip.frames, clip.truth):
+    for clip, per_frame in zip(clips, detections):
+        for truth, boxes in zip(clip.truth, per_frame):
             frames += 1
-            boxes = model.detect(to_rgb(frame), scale)
             hit = False
             for t, r, b, l in boxes:
                 cx, cy = (l + r) / 2, (t + b) / 2
@@ -223,7 +315,7 @@ def run_detection(kind: str, clips: list[Clip]) -> dict:
             if truth is not None and truth_width(truth) >= 33:
                 due += 1
                 found += hit
-    return {'pipeline': kind, 'detected_ge_33px': round(found / due, 3) if due else None,
+    return {'detected_ge_33px': round(found / due, 3) if due else None,
             'false_per_100_frames': round(100 * false / frames, 2), 'frames': frames}
 
 
@@ -232,24 +324,28 @@ def main() -> int:
     parser.add_argument('--fps', type=float, default=15.0)
     parser.add_argument('--seconds', type=float, default=3.0)
     parser.add_argument('--only', choices=('yunet', 'hog'))
-    parser.add_argument('--encode-every', type=int, default=0, metavar='N',
-                        help='frames between encodings of an unnamed face (default: the pipeline\'s)')
+    parser.add_argument('--set', choices=tuple(SETS), default='report',
+                        help='identities: report (the README\'s figures) or tune (what choices were tried on)')
+    parser.add_argument('--backgrounds', type=int, choices=(1, 2), default=2,
+                        help='each walk on both backgrounds (2) or alternating (1)')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='worker processes (each pinned to one core; figures per CPU-second)')
     parser.add_argument('--json', action='store_true', help='one JSON line per pipeline')
     args = parser.parse_args()
-    if hasattr(os, 'sched_setaffinity'):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    clips = build(args.fps, args.seconds)
-    print(f'{len(clips)} clips, {sum(len(c.frames) for c in clips)} frames of {WIDTH}x{HEIGHT}', file=sys.stderr)
-    results = []
-    for kind in (args.only,) if args.only else ('yunet', 'hog'):
-        result = run_pipeline(kind, clips, args.encode_every) | run_detection(kind, clips)
-        results.append(result)
+    _CLIPS[:] = build(args.fps, args.seconds, args.set, args.backgrounds)
+    print(f'{args.set} set: {len(_CLIPS)} clips, {sum(len(c.frames) for c in _CLIPS)} frames of '
+          f'{WIDTH}x{HEIGHT}', file=sys.stderr)
+    results = run_all((args.only,) if args.only else ('yunet', 'hog'), args.jobs)
+    for result in results:
+        kind = result['pipeline']
         if args.json:
             print(json.dumps(result))
         else:
-            print(f"{kind:6} named <50 px {result['named_before_50px']:.0%}  <45 px {result['named_before_45px']:.0%}"
+            print(f"{kind:6} {result['member_approaches']} member approaches: named <50 px"
+                  f" {result['named_before_50px']:.0%}  <45 px {result['named_before_45px']:.0%}"
                   f"  first named at {result['first_named_px']} px (median {result['median_first_named_px']})"
-                  f"  wrong names {result['wrong_names']}  {result['fps_one_core']} frames/s"
+                  f"  wrong names {result['wrong_names']} (in {result['member_approaches'] + result['non_member_approaches']}"
+                  f" approaches)  {result['fps_one_core']} frames/s"
                   f"  faces >=33 px detected {result['detected_ge_33px']:.1%}"
                   f"  false detections {result['false_per_100_frames']}/100 frames", flush=True)
     if len(results) == 2:

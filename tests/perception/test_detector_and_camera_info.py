@@ -117,7 +117,7 @@ def test_small_faces_are_followed_but_named_only_from_min_identify_px():
     named = [e for e in events if e.kind == IDENTIFIED]
     assert appeared and appeared[0].frame == 1 and appeared[0].box[1] - appeared[0].box[3] < 40
     assert min(model.encoded_widths) >= 40, 'a face under min_identify_px was encoded'
-    # 40 px at frame 10, two agreeing votes on frames 10 and 11: named at frame 11, reported with it
+    # 40 px at frame 10, the mean of two encodings (frames 10 and 11): named at frame 11, reported with it
     assert [(e.frame, e.customer_id) for e in named] == [(11, 'm1')]
 
 
@@ -194,3 +194,27 @@ def test_faces_node_takes_the_focal_length_from_camera_info(ros_context, spin, t
     assert (config.camera_fx_px, config.camera_cx_px, config.camera_width_px) == (450.0, 325.0, 640)
     assert 'camera_info' in faces.focal_source
     assert math.isclose(face_distance_m((0, 45, 45, 0), 640, config), 1.5)
+
+
+def test_yunet_boxes_are_fitted_to_the_square_box_dlibs_landmarks_expect():
+    from retail_perception.face_model import dlib_box
+    top, right, bottom, left = dlib_box((100, 140, 150, 100), (720, 1280, 3))   # 40 wide, 50 tall
+    assert right - left == bottom - top == 44                                   # x1.10, square
+    assert (left + right) / 2 == 120 and (top + bottom) / 2 == pytest.approx(125 + 3.6, abs=0.6)
+    assert dlib_box((0, 1280, 40, 1240), (720, 1280, 3))[:2] == (0, 1280)       # clipped to the frame
+
+
+@pytest.mark.parametrize('person', ['obama', 'biden'])
+def test_a_38_px_face_is_encoded_from_an_enlarged_crop_and_still_names_the_member(person):
+    """3.5 m away: the landmarks that align the face are placed on the crop enlarged to 100 px."""
+    from retail_perception.face_model import FaceModel, load_bgr, to_rgb
+    model = FaceModel(detector='yunet', upscale_to_px=100)
+    photo = load_bgr(photos(person)[1])
+    (box,) = model.detect(to_rgb(photo))
+    frame, _ = _frame_with_face(photo, box, 38)
+    rgb = to_rgb(frame)
+    (found,) = model.detect(rgb)
+    gallery = Gallery()
+    for who in ('obama', 'biden', 'rose_leslie', 'kit_harington'):
+        gallery.enroll(who, who, False, 'C', model.enrollment_encoding(photos(who)[0]))
+    assert gallery.search(model.encode(rgb, [found])[0], 0.5, 0.05).customer_id == person

@@ -132,3 +132,38 @@ def test_with_slow_frames_a_person_is_gone_after_seconds_not_frames():
             break
     last_seen = 5 * 0.7
     assert left_at is not None and last_seen + 2.0 < left_at <= last_seen + 2.0 + 0.7 + 0.7
+
+
+def _off(i: int, shared: float, own: float) -> np.ndarray:
+    """The member plus a `shared` offset (the same every frame) and an `own` one (this frame's)."""
+    offset = np.zeros(128, np.float32)
+    offset[0] = shared
+    offset[1 + i % 127] = own
+    return MEMBER + offset
+
+
+def test_a_member_seen_through_noise_is_named_from_the_mean_of_frames_not_single_votes():
+    """Each frame alone is 0.53 from the member (beyond the 0.5 threshold: blur, a far face), its
+    noise in a different direction each time: the mean of 2 frames is 0.45 away and names them;
+    the older single-frame votes never would."""
+    def script(i):
+        return [(_box(320, 80), _off(i, 0.35, 0.4))] if i < 20 else []
+    _, _, events = _run(script, 25)
+    named = [(i, e.customer_id) for i, e in events if e.kind == IDENTIFIED]
+    assert named == [(1, 'm1')]
+    _, _, events = _run(script, 25, PipelineConfig(evidence_frames=0))
+    assert IDENTIFIED not in [e.kind for _, e in events]
+
+
+def test_a_stranger_consistently_beyond_the_threshold_is_not_averaged_into_a_member():
+    """Averaging removes noise, not a real difference: someone 0.55 from the member in every frame
+    (the same direction) stays 0.55 away however many frames are averaged."""
+    _, _, events = _run(lambda i: [(_box(320, 80), _off(0, 0.55, 0.0))] if i < 20 else [], 25)
+    assert IDENTIFIED not in [e.kind for _, e in events]
+
+
+def test_a_lucky_frame_diluted_by_the_others_names_nobody():
+    def script(i):  # frames 0-1 a stranger, frame 2 matches the member exactly, then strangers
+        return [(_box(320, 80), MEMBER if i == 2 else STRANGER)]
+    _, _, events = _run(script, 20)
+    assert IDENTIFIED not in [e.kind for _, e in events]

@@ -20,6 +20,12 @@ Box = tuple[int, int, int, int]  # (top, right, bottom, left) in pixels, face_re
 MAX_PHOTO_SIDE = 1024            # photos are shrunk to this for DETECTION only (encoding: full size)
 YUNET_MAX_SIDE = 1280            # YuNet runs on frames up to this side (a 1280x720 camera: as is)
 YUNET, HOG = 'yunet', 'hog'
+UPSCALE_TO_PX = 0                # faces narrower than this are encoded from an enlarged crop (0: off)
+# YuNet's box -> the square box dlib's HOG gives the same face (what dlib's 5-point landmark model
+# was trained on): side x1.10 of YuNet's width, centre 0.09 widths lower. Median over the photos of
+# the TUNING identities (obama, kit_harington, lin-manuel-miranda) at full resolution;
+# benches/faces_walkin.py reports on the other identities.
+YUNET_TO_DLIB_SIDE, YUNET_TO_DLIB_DOWN = 1.10, 0.09
 DETECTORS = ('auto', YUNET, HOG)
 
 
@@ -53,6 +59,17 @@ def to_rgb(frame_bgr: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
 
 
+def dlib_box(box: Box, shape: tuple[int, ...]) -> Box:
+    """The square box dlib's landmark model expects for a face YuNet boxed as `box`."""
+    top, right, bottom, left = box
+    width = right - left
+    side = YUNET_TO_DLIB_SIDE * width
+    cx, cy = (left + right) / 2.0, (top + bottom) / 2.0 + YUNET_TO_DLIB_DOWN * width
+    h, w = shape[:2]
+    return (max(0, int(round(cy - side / 2))), min(w, int(round(cx + side / 2))),
+            min(h, int(round(cy + side / 2))), max(0, int(round(cx - side / 2))))
+
+
 class DetectorUnavailable(RuntimeError):
     """The detector asked for is not installed."""
 
@@ -81,7 +98,8 @@ class FaceModel:
     `default_scale` is the shrink factor the pipeline detects at by default: YuNet sees the full
     frame (small far faces are the point), HOG a frame shrunk x0.5 (its cost on a full frame)."""
 
-    def __init__(self, upsample: int = 1, detector: str = 'auto', min_confidence: float = 0.8):
+    def __init__(self, upsample: int = 1, detector: str = 'auto', min_confidence: float = 0.8,
+                 upscale_to_px: int = UPSCALE_TO_PX):
         if detector not in DETECTORS:
             raise ValueError(f'detector must be one of {", ".join(DETECTORS)}, not {detector!r}')
         if detector == 'auto':
@@ -91,6 +109,7 @@ class FaceModel:
         self.detector = detector
         self.upsample = upsample
         self.min_confidence = min_confidence
+        self.upscale_to_px = upscale_to_px
         self.default_scale = 1.0 if detector == YUNET else 0.5
         self._fr = _api()
 
@@ -123,11 +142,37 @@ class FaceModel:
         return found
 
     def encode(self, rgb: np.ndarray, boxes: list[Box]) -> np.ndarray:
-        """(len(boxes), 128) float32 embeddings of the faces in `boxes`."""
+        """(len(boxes), 128) float32 embeddings of the faces in `boxes`.
+
+        YuNet's boxes are first mapped to the square boxes dlib's landmark model was trained on
+        (`dlib_box`); a face narrower than `upscale_to_px` is encoded from a crop around it
+        enlarged (bicubic) to that width, so the 5-point landmarks that align the face before
+        encoding are placed on more than a handful of pixels."""
         if not boxes:
             return np.zeros((0, 128), np.float32)
-        encodings = self._fr.face_encodings(rgb, known_face_locations=list(boxes))
-        return np.asarray(encodings, dtype=np.float32).reshape(-1, 128)
+        fitted = [dlib_box(b, rgb.shape) if self.detector == YUNET else tuple(b) for b in boxes]
+        out = np.zeros((len(fitted), 128), np.float32)
+        direct = [i for i, b in enumerate(fitted) if b[1] - b[3] >= self.upscale_to_px]
+        if direct:
+            out[direct] = np.asarray(self._fr.face_encodings(
+                rgb, known_face_locations=[fitted[i] for i in direct]), np.float32).reshape(-1, 128)
+        for i, box in enumerate(fitted):
+            if i not in direct:
+                out[i] = self._encode_upscaled(rgb, box)
+        return out
+
+    def _encode_upscaled(self, rgb: np.ndarray, box: Box) -> np.ndarray:
+        top, right, bottom, left = box
+        width = max(1, right - left)
+        factor = self.upscale_to_px / width
+        h, w = rgb.shape[:2]
+        y0, y1 = max(0, top - width), min(h, bottom + width)      # a face width of context
+        x0, x1 = max(0, left - width), min(w, right + width)
+        crop = cv2.resize(rgb[y0:y1, x0:x1], None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+        inner = (int((top - y0) * factor), int((right - x0) * factor), int((bottom - y0) * factor),
+                 int((left - x0) * factor))
+        encoding = self._fr.face_encodings(np.ascontiguousarray(crop), known_face_locations=[inner])
+        return np.asarray(encoding[0], np.float32)
 
     def faces_in_photo(self, bgr: np.ndarray) -> tuple[list[Box], np.ndarray]:
         """Boxes and embeddings of every face in a still photo, both from the photo's own pixels:

@@ -32,8 +32,11 @@ class PipelineConfig:
     min_identify_px: int = 40          # faces narrower than this are tracked, not encoded/named
     match_threshold: float = 0.5       # max embedding distance to accept a member
     match_margin: float = 0.05         # best member must beat the next one by this much
-    votes_needed: int = 2              # agreeing matches before a track is named
-    encode_every_unknown: int = 3      # frames between encodings while a track is unnamed
+    votes_needed: int = 2              # encodings of the track behind a decision (at least)
+    evidence_frames: int = 3           # a track is named from the MEAN of its last this many
+                                       # encodings (threshold and margin on the mean); 0: the older
+                                       # rule, `votes_needed` single-frame matches agreeing
+    encode_every_unknown: int = 1      # frames between encodings while a track is unnamed
     refresh_every: int = 10            # frames between re-checks of a named track
     jump_ratio: float = 1.2            # face size changing this much in one frame (or the face
                                        # moving by half its width): maybe someone else, check now
@@ -77,6 +80,7 @@ class Track:
     widths: deque = field(default_factory=lambda: deque(maxlen=30))
     encodings: deque = field(default_factory=deque)
     votes: Counter = field(default_factory=Counter)
+    evidence: deque = field(default_factory=deque)      # last encodings behind the mean
     vote_distances: dict = field(default_factory=dict)
     identity: Identity | None = None
     announced: bool = False
@@ -274,8 +278,31 @@ class FacePipeline:
             track.encodings.append(encoding)
             if gallery is None or not len(gallery):
                 continue
+            if self.config.evidence_frames > 0:
+                self._accumulate(track, encoding, gallery)
+                continue
             match = gallery.search(encoding, self.config.match_threshold, self.config.match_margin)
             self._vote(track, match, gallery)
+
+    def _accumulate(self, track: Track, encoding: np.ndarray, gallery: Gallery) -> None:
+        """Name the track from the mean of its last encodings: one frame's noise (blur, a turned
+        head, a few pixels of a far face) is averaged out instead of voted on, and the same
+        threshold and margin decide on the mean."""
+        if track.evidence.maxlen != self.config.evidence_frames:
+            track.evidence = deque(track.evidence, maxlen=self.config.evidence_frames)
+        track.evidence.append(encoding)
+        if len(track.evidence) < max(1, self.config.votes_needed):
+            return
+        mean = np.mean(np.stack(track.evidence), axis=0)
+        match = gallery.search(mean, self.config.match_threshold, self.config.match_margin)
+        if match.customer_id is None or match.customer_id not in gallery.members:
+            return
+        confidence = max(0.0, min(1.0, 1.0 - match.distance / (2 * self.config.match_threshold)))
+        member = gallery.members[match.customer_id]
+        changed = track.identity is None or track.identity.customer_id != match.customer_id
+        track.identity = Identity(match.customer_id, member.name, member.vip, confidence)
+        if changed and track.announced:
+            self._pending_events.append(self._event(IDENTIFIED, track))
 
     def _vote(self, track: Track, match: Match, gallery: Gallery) -> None:
         if match.customer_id is None:
