@@ -223,6 +223,7 @@ def test_in_simulation_missing_models_leave_the_node_up_and_reported(ros_context
     diagnostics = Collector(probe, DiagnosticArray, '/diagnostics')
     asr = AsrNode(context=ros_context, parameter_overrides=[
         Parameter('languages', value=['zh', 'en']), Parameter('require_models', value=False),
+        Parameter('backend', value='vosk'),
         Parameter('models.zh', value=str(tmp_path / 'vosk-model-small-cn-0.22')),
         Parameter('source', value=str(tmp_path / 'inbox'))])
     spin(probe, asr)
@@ -241,7 +242,7 @@ def test_in_simulation_missing_models_are_one_warning_line_naming_the_switch(ros
     says how to switch speech recognition off."""
     from rostest_support import REPO, stop_process
     proc = processes([console_script('retail_dialogue_asr'), '--ros-args', '--params-file', str(REPO / 'config/dialogue.yaml'),
-                      '-p', 'languages:=[zh, en]', '-p', 'require_models:=false',
+                      '-p', 'languages:=[zh, en]', '-p', 'require_models:=false', '-p', 'backend:=vosk',
                       '-p', f'models.zh:={tmp_path}/absent-zh', '-p', f'models.en:={tmp_path}/absent-en',
                       '-p', f'source:={tmp_path}/inbox'],
                      env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -25,6 +25,7 @@ REPLIES = '/dialogue/replies'  # retail_interfaces/RobotReply: manager -> tts, u
 SPEECH_STATUS = '/dialogue/speech_status'  # tts -> asr (robot speaking)
 TTS_STOP = '/dialogue/tts_stop'  # asr -> tts (barge-in)
 STAFF_REQUESTS = '/dialogue/staff_requests'  # retail_interfaces/StaffRequest: manager -> staff console
+LISTEN_CONTEXT = '/dialogue/listen_context'  # retail_interfaces/ListenContext (latched): manager -> asr (language)
 
 TF = '/tf'  # tf2_msgs/TFMessage: odom -> base_link, map -> odom
 TF_STATIC = '/tf_static'  # tf2_msgs/TFMessage (transient local): sensor mounts

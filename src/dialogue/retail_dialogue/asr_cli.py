@@ -31,9 +31,9 @@ def _asr(args) -> int:
     hints: list[str] = []
     if args.store:
         from retail_common.store import StoreError, load_store
-        from retail_dialogue.speech_recognizer import catalog_terms
+        from retail_dialogue.whisper_asr import catalog_hints
         try:
-            hints = catalog_terms(load_store(args.store).catalog)
+            hints = catalog_hints(load_store(args.store).catalog)[args.lang]
         except StoreError as exc:
             _error(str(exc))
             return 2

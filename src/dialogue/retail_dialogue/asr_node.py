@@ -2,8 +2,13 @@
 
 Audio comes from the microphone (`source: mic`), one WAV file, or a folder watched for WAV files
 (the demo and simulation drop customer audio there; handled files move to done/ or rejected/).
-Our VAD ends each utterance; Vosk, with the catalog's phrase list, gives partial and final text.
-When a customer starts talking while the robot speaks, a stop request goes to the TTS (barge-in).
+Our VAD ends each utterance. The back end (`backend`): Vosk with the catalog's phrase list where
+a Vosk model is installed for every language (partial and final text), else Whisper base
+(whisper_asr.py, offline, zh/en, final text only) told the dialogue's current language by
+/dialogue/listen_context and given the catalogue's words as hints. Every final result is matched
+to the catalogue (catalog_match.py): the product heard and how sure, on the utterance, so the
+dialogue confirms an unsure one. When a customer starts talking while the robot speaks, a stop
+request goes to the TTS (barge-in).
 """
 from __future__ import annotations
 
@@ -23,22 +28,32 @@ from retail_common.catalog import CatalogError, load_catalog
 from retail_ros.node_support import (ConfigError, declare_params, diagnostic_status, live_store_for, main_for,
                                         watch_store)
 from retail_ros.params import ParamSpec
-from retail_dialogue.audio_source import AudioSourceError, Microphone, wav_frames
+from retail_ros.qos import LATCHED
+from retail_dialogue.audio_source import AudioSourceError, Microphone, frame_bytes, stream_frames, wav_frames
+from retail_dialogue.catalog_match import CatalogMatcher
 from retail_dialogue.speech_recognizer import (Heard, Listener, LoadedModel, ModelError, SpeechStarted,
                                                StreamingRecognizer, build_phrase_list, catalog_terms,
                                                load_model)
 from retail_dialogue.vad import EndpointDetector, VadConfig
-from retail_interfaces.msg import SpeechStatus, Utterance
+from retail_dialogue import whisper_asr
+from retail_interfaces.msg import ListenContext, SpeechStatus, Utterance
 
 LANGUAGES = ('zh', 'en', 'ko')
+BACKENDS = ('auto', 'vosk', 'whisper')
 MIC = 'mic'
 SUBSCRIBER_WAIT_S = 5.0
 FILE_LEAD_IN_MS = 300   # silence put before a WAV clip (see audio_source.wav_frames)
 SPECS = [
-    ParamSpec('source', MIC, "'mic', a WAV file, or a folder watched for WAV files."),
+    ParamSpec('source', MIC, "'mic', a WAV file, a folder watched for WAV files, or a named pipe (FIFO) of "
+              "raw 16 kHz mono s16le audio."),
     ParamSpec('mic_device', '', "PortAudio input device name or index ('' = default)."),
-    ParamSpec('languages', ['zh', 'en'], 'Languages recognised at once (each needs models.<lang>); '
-              'the more confident result wins.'),
+    ParamSpec('languages', ['zh', 'en'], 'Languages recognised (Vosk: at once, each needs models.<lang>, the more '
+              'confident result wins; Whisper: the one the dialogue says on /dialogue/listen_context).'),
+    ParamSpec('backend', 'auto', "'auto': Vosk where every language has a usable Vosk model, else Whisper base "
+              "(zh/en, installed by robot_ws/install.sh); 'vosk' or 'whisper' to choose.", choices=list(BACKENDS)),
+    ParamSpec('whisper.language', 'zh', 'Language Whisper hears until the dialogue says one (zh or en).',
+              choices=list(whisper_asr.LANGUAGES)),
+    ParamSpec('whisper.threads', 2, 'CPU threads Whisper decodes with.', min=1, max=16),
     *[ParamSpec(f'models.{lang}', '', f'Vosk model folder for {lang}.') for lang in LANGUAGES],
     ParamSpec('require_models', True, 'A missing or broken model stops the node (false: that language is '
               'skipped and reported on /diagnostics; simulation).'),
@@ -66,8 +81,8 @@ def model_missing_line(missing: list[str], errors: list[str], some_loaded: bool)
     off = (f'speech recognition is off for {", ".join(missing)}' if some_loaded
            else 'speech recognition is off (customers can still type: retailbot chat --ros)')
     more = f' (and {len(errors) - 1} more like it)' if len(errors) > 1 else ''
-    return (f'{off}: {errors[0]}{more}; install the models named in config/dialogue.yaml (models.*), '
-            'or launch with speech_in:=false to run without speech recognition')
+    return (f'{off}: {errors[0]}{more}; install the models named in config/dialogue.yaml (models.*) or Whisper '
+            'base (robot_ws/install.sh), or launch with speech_in:=false to run without speech recognition')
 
 
 def _stamp(seconds: float) -> Time:
@@ -76,8 +91,10 @@ def _stamp(seconds: float) -> Time:
 
 
 class AsrNode(Node):
-    def __init__(self, *, loaded_models: dict[str, LoadedModel] | None = None, **kwargs):
-        """`loaded_models` lets a test or a composed process share already loaded Vosk models."""
+    def __init__(self, *, loaded_models: dict[str, LoadedModel] | None = None,
+                 whisper_transcriber: whisper_asr.WhisperTranscriber | None = None, **kwargs):
+        """`loaded_models` / `whisper_transcriber` let a test or a composed process share already
+        loaded Vosk models / an already loaded Whisper model."""
         super().__init__('asr', namespace='dialogue', **kwargs)
         self.params = declare_params(self, SPECS)
         fqn = self.get_fully_qualified_name()
@@ -90,34 +107,63 @@ class AsrNode(Node):
         self._problem = ''
         self._problem_level = DiagnosticStatus.OK
         self.missing_languages: list[str] = []
-        models, model_errors = [], []
-        for lang in languages:
-            if loaded_models and lang in loaded_models:
-                models.append(loaded_models[lang])
-                continue
-            try:
-                models.append(load_model(getattr(self.params, f'models_{lang}'), lang))
-            except ModelError as exc:
-                if self.params.require_models:
-                    raise ConfigError(f"node {fqn}: key 'models.{lang}': {exc}") from None
-                self.missing_languages.append(lang)
-                model_errors.append(str(exc))
+        backend = self.params.backend
+        models, model_errors, vosk_missing = [], [], []
+        if backend != 'whisper':
+            for lang in languages:
+                if loaded_models and lang in loaded_models:
+                    models.append(loaded_models[lang])
+                    continue
+                try:
+                    models.append(load_model(getattr(self.params, f'models_{lang}'), lang))
+                except ModelError as exc:
+                    vosk_missing.append((lang, exc))
+        whisper = None
+        whisper_languages = [lang for lang in languages if lang in whisper_asr.LANGUAGES]
+        if backend == 'whisper' or (backend == 'auto' and vosk_missing and whisper_languages):
+            whisper, why_not = self._whisper(whisper_transcriber)
+            if whisper is not None:
+                if vosk_missing:
+                    self.get_logger().info(f'No usable Vosk model for {", ".join(lang for lang, _ in vosk_missing)}: '
+                                           f'hearing {", ".join(whisper_languages)} with Whisper base')
+                models, vosk_missing = [], [(lang, ModelError(f'Whisper base does not recognise {lang}'))
+                                            for lang in languages if lang not in whisper_asr.LANGUAGES]
+            elif backend == 'whisper':
+                vosk_missing = [(lang, ModelError(why_not)) for lang in languages]
+        for lang, exc in vosk_missing:
+            if self.params.require_models:
+                key = 'backend' if backend == 'whisper' or whisper is not None else f'models.{lang}'
+                raise ConfigError(f"node {fqn}: key '{key}': {exc}")
+            self.missing_languages.append(lang)
+            model_errors.append(str(exc))
         if model_errors:
             # One line for all missing models (a simulation without Vosk models is normal): what is
             # off, the first reason, and how to switch speech recognition off on purpose.
-            self.get_logger().warning(model_missing_line(self.missing_languages, model_errors, bool(models)))
+            self.get_logger().warning(model_missing_line(self.missing_languages, model_errors,
+                                                         bool(models) or whisper is not None))
         self.listener: Listener | None = None
         self.live = None
-        if models:
-            recognizer = StreamingRecognizer(models, self._phrase_lists(models, self._catalog()),
-                                             self.params.partial_every_ms)
+        catalog = self._catalog()
+        self.matcher = self._matcher(catalog)
+        self.whisper: whisper_asr.WhisperRecognizer | None = None
+        recognizer = None
+        if whisper is not None:
+            recognizer = self.whisper = whisper_asr.WhisperRecognizer(
+                whisper, [lang for lang in whisper_languages if lang not in self.missing_languages],
+                self.params.whisper_language, whisper_asr.catalog_hints(catalog) if catalog is not None else None)
+        elif models:
+            recognizer = StreamingRecognizer(models, self._phrase_lists(models, catalog), self.params.partial_every_ms)
+        if recognizer is not None:
             self.listener = Listener(recognizer, EndpointDetector(VadConfig(
                 aggressiveness=self.params.vad_aggressiveness, start_speech_ms=self.params.vad_start_speech_ms,
                 end_silence_ms=self.params.vad_end_silence_ms, pre_roll_ms=self.params.vad_pre_roll_ms,
                 max_utterance_s=self.params.vad_max_utterance_s)))
         else:
-            self._problem = f'no speech recognition: no usable Vosk model for {", ".join(languages)}'
+            tried = 'Vosk model' if backend == 'vosk' else 'Vosk model or Whisper base'
+            self._problem = f'no speech recognition: no usable {tried} for {", ".join(languages)}'
             self._problem_level = DiagnosticStatus.WARN     # require_models is false: logged once above
+        self.context_version_warned = False
+        self.create_subscription(ListenContext, names.LISTEN_CONTEXT, self._on_listen_context, LATCHED)
 
         self.utterance_pub = self.create_publisher(Utterance, names.UTTERANCES, 10)
         self.stop_pub = self.create_publisher(Empty, names.TTS_STOP, 10)
@@ -132,6 +178,7 @@ class AsrNode(Node):
         self.echoes_ignored = 0
         self._closing = threading.Event()
         self._microphone: Microphone | None = None
+        self._pipe_fd: int | None = None
         self._worker = threading.Thread(target=self._run, name='asr', daemon=True)
         if self.listener is not None:
             self._worker.start()
@@ -155,9 +202,38 @@ class AsrNode(Node):
         return None
 
     def _on_store_swap(self, store) -> None:
+        self.matcher = CatalogMatcher(store.catalog, store.zones)
+        if self.whisper is not None:
+            self.whisper.set_hints(whisper_asr.catalog_hints(store.catalog))     # from the next utterance on
+            return
         lists = self._phrase_lists(self._models, store.catalog)
         if lists is not None:
             self.listener.recognizer.set_phrase_lists(lists)      # from the next utterance on
+
+    def _whisper(self, given: whisper_asr.WhisperTranscriber | None):
+        """(the Whisper model, '') or (None, why not): installed and matching its pinned hash?"""
+        if given is not None:
+            return given, ''
+        try:
+            return whisper_asr.WhisperTranscriber(cpu_threads=self.params.whisper_threads), ''
+        except whisper_asr.WhisperModelError as exc:
+            return None, str(exc)
+
+    def _matcher(self, catalog) -> CatalogMatcher | None:
+        if catalog is None:
+            return None
+        return CatalogMatcher(catalog, self.live.current().zones if self.live is not None else None)
+
+    def _on_listen_context(self, msg: ListenContext) -> None:
+        """The dialogue's current language: Whisper hears it from the next utterance on."""
+        if msg.version > ListenContext.VERSION and not self.context_version_warned:
+            self.context_version_warned = True
+            self.get_logger().warning(f'{names.LISTEN_CONTEXT} version {msg.version} is newer than the '
+                                      f'{ListenContext.VERSION} this node reads: reading its language only')
+        if self.whisper is not None and msg.language and not self.whisper.set_language(msg.language):
+            self.get_logger().warning(f'{names.LISTEN_CONTEXT}: language {msg.language!r} is not one Whisper '
+                                      f'is set up for ({", ".join(self.whisper.languages)}); keeping '
+                                      f'{self.whisper.language}')
 
     def _phrase_lists(self, models: list[LoadedModel], catalog):
         if not self.params.phrase_list:
@@ -181,6 +257,8 @@ class AsrNode(Node):
         if source == MIC:
             return source
         path = Path(source).expanduser()
+        if path.is_fifo():
+            return str(path)          # a named pipe of raw 16 kHz mono s16le audio, like a microphone
         if path.suffix.lower() == '.wav':
             if not path.is_file():
                 raise ConfigError(f"node {self.get_fully_qualified_name()}: key 'source': "
@@ -199,6 +277,8 @@ class AsrNode(Node):
         try:
             if self.source == MIC:
                 self._listen_microphone()
+            elif Path(self.source).is_fifo():
+                self._listen_pipe(Path(self.source))
             elif Path(self.source).is_dir():
                 self._watch_folder(Path(self.source))
             else:
@@ -235,6 +315,15 @@ class AsrNode(Node):
             self._problem = ''
             self.get_logger().info('Listening on the microphone')
             self._listen(self._microphone.frames(), 'microphone')
+
+    def _listen_pipe(self, path: Path) -> None:
+        """A named pipe of raw 16 kHz mono s16le audio (a recorder, a benchmark playing WAV files in
+        real time): heard like a microphone. Opened read-write so a writer going away is no end of
+        the stream; `destroy_node` writes a frame of silence to wake the read."""
+        self._pipe_fd = os.open(path, os.O_RDWR)
+        self.get_logger().info(f'Listening to the audio pipe {path}')
+        with os.fdopen(self._pipe_fd, 'rb', buffering=0) as stream:
+            self._listen(stream_frames(stream), path.name)
 
     def _listen_single_file(self, path: Path) -> None:
         """One WAV given as the source: wait (up to 5 s) for a listener so the result is not lost."""
@@ -294,11 +383,17 @@ class AsrNode(Node):
         msg = Utterance(text=rec.text, language=rec.language, is_final=rec.is_final,
                         confidence=float(rec.confidence), start=_stamp(t0 + heard.start_s),
                         end=_stamp(t0 + heard.end_s), track_id=0)
+        product = self.matcher.match(rec.text, rec.language, rec.confidence) if rec.is_final and self.matcher else None
+        if product is not None:
+            msg.product_sku, msg.product_confidence = product.sku, float(product.confidence)
+            msg.catalog_text = '' if product.exact else product.catalog_text
         msg.header.stamp = self.get_clock().now().to_msg()
         self.utterance_pub.publish(msg)
         if rec.is_final:
             self.finals += 1
-            self.get_logger().info(f'Customer said ({rec.language}, confidence {rec.confidence:.2f}): {rec.text}')
+            heard_product = f' [product {msg.product_sku}, {msg.product_confidence:.2f}]' if msg.product_sku else ''
+            self.get_logger().info(f'Customer said ({rec.language}, confidence {rec.confidence:.2f}): {rec.text}'
+                                   f'{heard_product}')
 
     def _on_speech_status(self, msg: SpeechStatus) -> None:
         self.robot_speaking = msg.state == SpeechStatus.STARTED
@@ -317,6 +412,7 @@ class AsrNode(Node):
         if self._problem:
             level, message = max(level, self._problem_level), self._problem
         status = diagnostic_status('dialogue/asr', level, message, {
+            'backend': 'whisper' if self.whisper is not None else ('vosk' if self.listener else ''),
             'languages': ','.join(self.listener.recognizer.languages) if self.listener else '',
             'missing_languages': ','.join(self.missing_languages), 'utterances': self.finals,
             'echoes_ignored': self.echoes_ignored,
@@ -329,6 +425,11 @@ class AsrNode(Node):
         self._closing.set()
         if self._microphone is not None:
             self._microphone.close()
+        if self._pipe_fd is not None:
+            try:
+                os.write(self._pipe_fd, bytes(frame_bytes()))     # wakes the blocked read
+            except OSError:
+                pass
         if self._worker.is_alive():
             self._worker.join(timeout=5.0)
         super().destroy_node()

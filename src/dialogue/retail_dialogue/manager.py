@@ -33,6 +33,7 @@ from retail_common.search import SearchConstraints
 from retail_common.store import Appointment
 
 from .behaviours import Turn, decide
+from .catalog_match import HeardProduct
 from .followups import CHEAPEST, DEAREST, Cues, product_size, read_cues
 from .nlu import MAX_UTTERANCE_CHARS, Nlu, NluResult
 from .places import PLACE_WORDS, kind_of
@@ -70,13 +71,14 @@ class DialogueManager:
                  default_language: str = 'zh', clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], datetime] = datetime.now, nlu: Nlu | None = None,
                  new_customer_id: Callable[[], str] = lambda: f'm-{uuid.uuid4().hex[:12]}',
-                 new_code: Callable[[], str] = new_screen_code) -> None:
+                 new_code: Callable[[], str] = new_screen_code, confirm_below: float = 0.5) -> None:
         self.store = store
         self.nlu = nlu or Nlu(store.catalog, store.zones)
         self.silence_timeout_s = silence_timeout_s
         self.greet_delay_s = greet_delay_s
         self.store_raw_text = store_raw_text
         self.default_language = default_language
+        self.confirm_below = confirm_below      # a heard product less sure than this is confirmed (confirm_product)
         self.clock, self.wall_clock = clock, wall_clock
         self.new_customer_id = new_customer_id
         self.new_code = new_code
@@ -189,11 +191,13 @@ class DialogueManager:
         return self._take()
 
     # -- inputs: speech --------------------------------------------------------------------
-    def on_utterance(self, track_id: int, text: str, typed: bool = False) -> list[Effect]:
+    def on_utterance(self, track_id: int, text: str, typed: bool = False,
+                     heard: HeardProduct | None = None) -> list[Effect]:
         """A final utterance of a customer. Speech of a track that has left is dropped (they left
         mid-sentence). Typed or touched input (`typed`: the screen, `retailbot chat`) comes from the
         person at the robot: it joins the current customer's conversation or starts one, and is
-        answered at once, never held back for a greeting (see `_session_for`)."""
+        answered at once, never held back for a greeting (see `_session_for`). `heard`: the product
+        the recogniser matched, with its confidence (speech only; an unsure one is confirmed)."""
         self._out = []
         if not text.strip():
             return []
@@ -207,7 +211,8 @@ class DialogueManager:
         result = self.nlu.parse(text)
         session.lang = result.lang
         cues = read_cues(result.masked)
-        intent, slots = self._handle(session, result, cues, text)
+        pending, session.pending_product = session.pending_product, None     # asked about one turn only
+        intent, slots = self._handle(session, result, cues, text, None if typed else heard, pending)
         if intent is not Intent.UNKNOWN:
             session.misunderstood = 0           # only turns not understood *in a row* lead to staff
         says = [e for e in self._out if isinstance(e, Say)]
@@ -253,9 +258,10 @@ class DialogueManager:
         return self._take()
 
     # -- the turn ---------------------------------------------------------------------------
-    def _handle(self, session: Session, result: NluResult, cues: Cues, text: str) -> tuple[Intent, dict]:
+    def _handle(self, session: Session, result: NluResult, cues: Cues, text: str, heard: HeardProduct | None = None,
+                pending: HeardProduct | None = None) -> tuple[Intent, dict]:
         """The behaviours decide the turn, in the order of their table (`behaviours.RULES`)."""
-        return decide(Turn(self, session, result, cues, text, Intent(result.intent), dict(result.slots)))
+        return decide(Turn(self, session, result, cues, text, Intent(result.intent), dict(result.slots), heard, pending))
 
 
 

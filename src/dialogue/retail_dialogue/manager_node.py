@@ -38,10 +38,11 @@ from retail_ros.event_sender import EventSender
 from retail_ros.node_support import declare_params, live_store_for, main_for, watch_store
 from retail_ros.params import ParamSpec
 from retail_interfaces.action import GuideTo, Tour
-from retail_interfaces.msg import BaseSafety, CustomerEvent, RobotReply, StaffRequest, Utterance
+from retail_interfaces.msg import BaseSafety, CustomerEvent, ListenContext, RobotReply, StaffRequest, Utterance
 
 from retail_interfaces.srv import EnrollFace, Recommend, SkipTourStop
 
+from .catalog_match import HeardProduct
 from .manager import (AskRecommendations, CallStaff, CancelMission, DialogueManager, Effect, Enrol, Record,
                       RecommendedProduct, Say, SkipStop, StartGuide, StartTour)
 
@@ -59,6 +60,8 @@ SPECS = [
                                     'is greeted once, by name (s).', min=0.0, max=10.0),
     ParamSpec('privacy_store_raw_text', False, "Put the customer's words in interaction events (store's privacy setting)."),
     ParamSpec('default_language', 'zh', 'Language of greetings before the customer speaks.', choices=['zh', 'en']),
+    ParamSpec('confirm_below', 0.5, 'A product the speech recogniser heard less surely than this (0..1) is '
+                                    'confirmed with the customer ("您是说…吗？") instead of guessed.', min=0.0, max=1.0),
     ParamSpec('narration_period_s', 10.0, 'Least time between two "on the way" narrations while guiding (s).', min=1.0, max=600.0),
 ]
 SOURCE = 'dialogue/manager'
@@ -101,7 +104,12 @@ class ManagerNode(Node):
         self._last_narration: dict[int, float] = {}
         self._guide_state: dict[int, str] = {}          # last GuideTo feedback state per customer
         self.core = DialogueManager(store, silence_timeout_s=p.silence_timeout_s, greet_delay_s=p.greet_delay_s,
-                                    store_raw_text=p.privacy_store_raw_text, default_language=p.default_language)
+                                    store_raw_text=p.privacy_store_raw_text, default_language=p.default_language,
+                                    confirm_below=p.confirm_below)
+        # The language the customer speaks, for the speech recogniser (Whisper is told, not left to guess)
+        self.context_pub = self.create_publisher(ListenContext, names.LISTEN_CONTEXT, LATCHED)
+        self._listen_language = ''
+        self._publish_listen_context(p.default_language, 0)
         self.create_subscription(CustomerEvent, names.CUSTOMER_EVENTS, self._on_customer, 20)
         self.create_subscription(Utterance, names.UTTERANCES, self._on_utterance, 20)
         self.create_subscription(BaseSafety, names.SAFETY, self._on_safety, LATCHED)
@@ -126,15 +134,29 @@ class ManagerNode(Node):
     def _on_utterance(self, msg: Utterance) -> None:
         if msg.is_final:
             typed = msg.header.frame_id in TYPED_INPUT_FRAMES      # the screen's touch, `retailbot chat`
-            self._run(self.core.on_utterance(msg.track_id, msg.text, typed=typed))
+            heard = None
+            if msg.product_sku and not typed:
+                heard = HeardProduct(msg.product_sku, float(msg.product_confidence), msg.catalog_text or msg.text,
+                                     exact=not msg.catalog_text)
+            self._run(self.core.on_utterance(msg.track_id, msg.text, typed=typed, heard=heard))
 
     def _on_safety(self, msg: BaseSafety) -> None:
         self._run(self.core.on_safety(msg.latched))
+
+    def _publish_listen_context(self, language: str, track_id: int) -> None:
+        """The dialogue's current language on /dialogue/listen_context (latched), when it changes."""
+        if language == self._listen_language:
+            return
+        self._listen_language = language
+        msg = ListenContext(version=ListenContext.VERSION, language=language, track_id=track_id)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.context_pub.publish(msg)
 
     # -- carrying out effects --------------------------------------------------------------
     def _run(self, effects: list[Effect]) -> None:
         for effect in effects:
             if isinstance(effect, Say):
+                self._publish_listen_context(effect.language, effect.track_id)   # before the reply is heard
                 msg = RobotReply(text=effect.text, language=effect.language, intent=effect.intent,
                                  track_id=effect.track_id)
                 msg.header.stamp = self.get_clock().now().to_msg()

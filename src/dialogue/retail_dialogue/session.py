@@ -10,6 +10,8 @@ from enum import Enum
 from retail_common import events as ev
 from retail_common.intents import Intent  # noqa: F401  (re-exported: the one list of intents)
 from retail_common.search import SearchConstraints
+
+from .catalog_match import HeardProduct
 from retail_common.store import Appointment
 
 
@@ -182,3 +184,4 @@ class Session:
     screen_code: str = ''                # an anonymous customer's purchase code, shown with the products
     wanted: list[str] = field(default_factory=list)     # what the customer asked for, for staff
     campaign_pending: str = ''                          # the campaign offered in the last reply
+    pending_product: HeardProduct | None = None         # "您是说…吗？" asked: the turn to carry out on yes

@@ -138,6 +138,9 @@ def join_en(items: list[str]) -> str:
 
 
 TEMPLATES: dict[str, tuple[str, str]] = {
+    'confirm_product': ('您是说{name}吗？', 'Did you mean the {name}?'),
+    'confirm_product_again': ('抱歉，我听错了。请再说一遍您要找的商品名称。',
+                              'Sorry, I misheard. Could you say the name of the product again?'),
     'greet_anonymous': ('您好，欢迎光临！请问有什么可以帮您？', 'Hello, welcome! How can I help you today?'),
     'greet_member': ('{name}您好，欢迎回来！今天想看点什么？', 'Hello {name}, welcome back! What are you looking for today?'),
     'greet_member_returning': ('{name}您好，欢迎回来！{last}，今天接着帮您看看吗？',

