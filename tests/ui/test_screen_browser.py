@@ -160,3 +160,27 @@ def test_portrait_screen_keeps_the_touch_bar_and_cards_visible(ui_server, browse
         assert rect['x'] >= 0 and rect['x'] + rect['width'] <= 800 + 1, f'{element_id} off screen: {rect}'
         assert rect['y'] >= 0 and rect['y'] + rect['height'] <= 1280 + 1, f'{element_id} off screen: {rect}'
     shot(browser, 'screen_portrait')
+
+
+def test_an_anonymous_customer_sees_her_purchase_code_with_the_recommendations(
+        ui_server, browser, ros_context, spin, store):
+    """Issue 23: the code the till types on her receipt is on the screen with her products (and the
+    same as the recorded `screen_code` event), in both languages."""
+    from retail_recommendation.server_node import RecommendationServer
+    recommender = RecommendationServer(context=ros_context, namespace='recommendation',
+                                       parameter_overrides=[Parameter('store_dir', value=str(store))])
+    spin(recommender)
+    start_manager(ros_context, spin, store)
+    node, url = ui_server()
+    wait_for(lambda: recommender._model is not None, 60, 'the recommender ready')
+    browser.get(url + '/?screen=' + node.app.state.screen_secret)
+    wait_for(lambda: text_in(browser, '#attract-cards .card-name'), 10, 'the attract loop')
+    ask(browser, '推荐一台6000以下的笔记本')
+    wait_for(lambda: node.model.code, 60, 'a purchase code from the dialogue')
+    code = node.model.code
+    wait_text(browser, '#purchase-code', code, what='the purchase code on the screen')
+    assert '结账时出示此码' in text_in(browser, '#purchase-code')
+    assert text_in(browser, '#cards .card-name')                  # shown with the products
+    shot(browser, 'screen_purchase_code')
+    browser.find_element(By.ID, 'lang-toggle').click()
+    wait_text(browser, '#purchase-code', 'Show this code at the till', what='the English wording')

@@ -8,6 +8,7 @@ the dialogue greets her with its sentence. Only consenting members' records reac
 anonymous customer never has one; a forgotten member's record (and profile) is deleted by the
 downlink. Pure, no rclpy.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,8 @@ from typing import Any, Mapping
 
 from retail_common.catalog import Catalog
 
-MAX_ITEMS = 50                       # brands or products kept per list
-MAX_MEMBERS = 100_000                # profiles read from one file
+MAX_ITEMS = 50  # brands or products kept per list
+MAX_MEMBERS = 100_000  # profiles read from one file
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
@@ -53,9 +54,16 @@ class MemberProfile:
             if not isinstance(value, list):
                 return ()
             return tuple(v[:128] for v in value[:MAX_ITEMS] if isinstance(v, str) and v)
-        return cls(text('category'), number('min_price'), number('max_price'),
-                   texts('brands_wanted'), texts('brands_refused'), texts('declined_skus'),
-                   texts('compared_skus'))
+
+        return cls(
+            text('category'),
+            number('min_price'),
+            number('max_price'),
+            texts('brands_wanted'),
+            texts('brands_refused'),
+            texts('declined_skus'),
+            texts('compared_skus'),
+        )
 
     @property
     def speaks(self) -> bool:
@@ -65,11 +73,18 @@ class MemberProfile:
 
     @property
     def empty(self) -> bool:
-        return not (self.category or self.max_price or self.min_price or self.brands_wanted
-                    or self.brands_refused or self.declined_skus)
+        return not (
+            self.category
+            or self.max_price
+            or self.min_price
+            or self.brands_wanted
+            or self.brands_refused
+            or self.declined_skus
+        )
 
-    def sentence(self, category_zh: str = '', category_en: str = '',
-                 brands_zh: Mapping[str, str] | None = None) -> tuple[str, str]:
+    def sentence(
+        self, category_zh: str = '', category_en: str = '', brands_zh: Mapping[str, str] | None = None
+    ) -> tuple[str, str]:
         """'上次您在看6000元以下的笔记本' / 'last time you were looking at laptops under 6,000
         yuan' (what the reasons and the greeting say); the category's names in the store's words
         when the caller has them."""
@@ -93,7 +108,7 @@ def sentence_for(profile: MemberProfile, catalog: Catalog) -> tuple[str, str]:
     names): what the greeting says and the recommender puts in every reason, the same words."""
     words = profile.category.replace('_', ' ').strip()
     if 0 < len(words) <= 3:
-        words = words.upper()                                  # 'tv' -> 'TVs'
+        words = words.upper()  # 'tv' -> 'TVs'
     en = words if not words or words.endswith('s') else words + 's'
     brands = {p.brand: p.brand_zh for p in catalog.products if p.brand_zh}
     return profile.sentence(catalog.categories().get(profile.category, ''), en, brands)

@@ -174,8 +174,10 @@ class StoreDay:
         robot = self.robot
         with robot.rec.lock:
             events = list(robot.rec.events)
-        return {'funnel': day_funnel(robot.url, story.PLATFORM_TOKEN, robot.tell),
-                'profile_used': profile_used(events, robot.tell)}
+        return {
+            'funnel': day_funnel(robot.url, story.PLATFORM_TOKEN, robot.tell),
+            'profile_used': profile_used(events, robot.tell),
+        }
 
 
 def _finish(

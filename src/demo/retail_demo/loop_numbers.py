@@ -4,15 +4,26 @@ whether a returning member's recommendation honoured what she said on an earlier
 `recommendation` event with `profile_used`, its reasons naming it). Both are written into the
 transcript too. Pure but for one HTTP call to the platform the day ran against.
 """
+
 from __future__ import annotations
 
 import json
 from datetime import datetime
 from typing import Callable
 
-FUNNEL_KEYS = ('appeared', 'conversations', 'engaged', 'need_captured', 'recommended', 'guided',
-               'purchased', 'attributed_revenue_cny', 'staff_assists', 'tours_started',
-               'tours_finished')
+FUNNEL_KEYS = (
+    'appeared',
+    'conversations',
+    'engaged',
+    'need_captured',
+    'recommended',
+    'guided',
+    'purchased',
+    'attributed_revenue_cny',
+    'staff_assists',
+    'tours_started',
+    'tours_finished',
+)
 
 
 def day_funnel(url: str, token: str, tell: Callable[[str, str], None], timeout_s: float = 30.0) -> dict | None:
@@ -24,8 +35,12 @@ def day_funnel(url: str, token: str, tell: Callable[[str, str], None], timeout_s
 
     day = datetime.now(CHAIN_ZONE).date().isoformat()
     try:
-        answer = httpx.get(f'{url}/v1/funnel', params={'from': day, 'to': day}, timeout=timeout_s,
-                           headers={'Authorization': f'Bearer {token}'})
+        answer = httpx.get(
+            f'{url}/v1/funnel',
+            params={'from': day, 'to': day},
+            timeout=timeout_s,
+            headers={'Authorization': f'Bearer {token}'},
+        )
         answer.raise_for_status()
         total = answer.json()['total']
     except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
@@ -37,8 +52,11 @@ def day_funnel(url: str, token: str, tell: Callable[[str, str], None], timeout_s
     funnel = {'day': day, **total}
     if not total.get('store_days'):
         tell('platform', f'no store-day of {day} on the platform (is the robot registered in a store?)')
-    tell('platform', f'funnel of {day} (definitions v{total.get("definitions")}): '
-         + ', '.join(f'{k} {total.get(k)}' for k in FUNNEL_KEYS if k in total))
+    tell(
+        'platform',
+        f'funnel of {day} (definitions v{total.get("definitions")}): '
+        + ', '.join(f'{k} {total.get(k)}' for k in FUNNEL_KEYS if k in total),
+    )
     return funnel
 
 
@@ -54,8 +72,11 @@ def profile_used(events: list, tell: Callable[[str, str], None]) -> bool:
             continue
         if isinstance(payload, dict) and payload.get('profile_used') is True:
             reasons = [p.get('reason_zh', '') for p in payload.get('products') or [] if isinstance(p, dict)]
-            tell('demo', f'profile used: a returning member\'s recommendation honoured her earlier visit '
-                 f'({reasons[0] if reasons else "no reason given"})')
+            tell(
+                'demo',
+                f'profile used: a returning member\'s recommendation honoured her earlier visit '
+                f'({reasons[0] if reasons else "no reason given"})',
+            )
             return True
     tell('demo', 'profile used: no returning member with a profile was recommended to today')
     return False

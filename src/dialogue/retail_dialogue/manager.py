@@ -588,20 +588,11 @@ class DialogueManager:
         items = [i for i in items if i.sku in self.store.catalog.by_sku
                  and replace(c.kind, exclude_brands=c.exclude_brands, exclude_skus=c.exclude_skus, size=c.size,
                              in_stock_only=False).admits(self.store.catalog.by_sku[i.sku], fits_size)][:RECOMMEND_K]
-        last = self._profile_sentence(session)
-        self._record(session, ev.Recommendation(
-            profile_used=bool(last and items and all(i.reason_zh.startswith(last[0]) for i in items)) or None,
-            skus=[i.sku for i in items], slots=ev.Slots(**c.as_slots()),
-            products=[ev.RecommendedItem(sku=i.sku, price_cny=self.store.catalog.by_sku[i.sku].price_cny,
-                                         zone=self.store.zone_of(self.store.catalog.by_sku[i.sku]) or '',
-                                         reason_zh=i.reason_zh, reason_en=self._reason(i, 'en')) for i in items]))
+        self._record_recommendation(session, items)
         if not items:
             self._say(session, Intent.RECOMMEND, 'recommend_none')
             return self._take()
-        if not session.customer_id:     # anonymous: the screen's code attributes her purchase at the till
-            session.screen_code = session.screen_code or self.new_code()
-            shown = list(dict.fromkeys([*session.shown, *(i.sku for i in items)]))[-50:]
-            self._record(session, ev.ScreenCode(code=session.screen_code, skus=shown))
+        self._show_code(session, items)
         lang = session.lang
         en = lang == 'en'
         # The price said is the store's current one (a price changed on the platform is quoted at once).
@@ -1013,6 +1004,28 @@ class DialogueManager:
     @staticmethod
     def _stock(product: Product, lang: str) -> str:
         return render('in_stock' if product.in_stock else 'sold_out', lang)
+
+    def _record_recommendation(self, session: Session, items: list[RecommendedProduct]) -> None:
+        """The `recommendation` event: what was recommended with its reasons, and `profile_used`
+        when the recommender's reasons name her earlier visit (retail_recommendation.profile)."""
+        last = self._profile_sentence(session)
+        by_sku = self.store.catalog.by_sku
+        self._record(session, ev.Recommendation(
+            profile_used=bool(last and items and all(i.reason_zh.startswith(last[0]) for i in items)) or None,
+            skus=[i.sku for i in items], slots=ev.Slots(**session.constraints.as_slots()),
+            products=[ev.RecommendedItem(sku=i.sku, price_cny=by_sku[i.sku].price_cny,
+                                         zone=self.store.zone_of(by_sku[i.sku]) or '',
+                                         reason_zh=i.reason_zh, reason_en=self._reason(i, 'en')) for i in items]))
+
+    def _show_code(self, session: Session, items: list[RecommendedProduct]) -> None:
+        """An anonymous customer's purchase code (one per conversation), recorded with every product
+        shown to her so far: the screen shows it, the till types it on her receipt (docs/metrics.md).
+        A member gets none: her receipt carries her member id."""
+        if session.customer_id:
+            return
+        session.screen_code = session.screen_code or self.new_code()
+        shown = list(dict.fromkeys([*session.shown, *(i.sku for i in items)]))[-50:]
+        self._record(session, ev.ScreenCode(code=session.screen_code, skus=shown))
 
     def _profile(self, session: Session) -> MemberProfile | None:
         """A returning member's profile with something to say back (retail_common.profiles)."""
