@@ -40,6 +40,7 @@ THIRD_PARTY = {
     'starlette': 'python3-starlette', 'websockets': 'python3-websockets', 'PIL': 'python3-pil',
     'httpcore': 'python3-httpx', 'selenium': 'python3-selenium', 'opencc': 'python3-opencc',
     'sqlalchemy': 'python3-sqlalchemy', 'alembic': 'python3-alembic', 'psycopg': 'python3-psycopg',
+    'pyarrow': 'python3-pyarrow',
     'faster_whisper': 'faster-whisper-pip', 'yuface': 'yuface-pip',
     'mcap': 'python3-mcap', 'foxglove': 'python3-foxglove-sdk', 'mcap_ros2': 'python3-mcap-ros2-support',
 }
