@@ -40,8 +40,8 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 
 from retail_common.catalog import COLUMNS, parse_row
+from retail_platform import profiles
 from retail_platform import schema as t
-from retail_platform.profiles import forget_profile
 
 STORE_FIELDS = ('price_cny', 'stock', 'zone', 'promotion', 'promotion_en')
 CHANGE_LOCK = 7_210_024          # advisory lock of change-log writers on PostgreSQL
@@ -621,17 +621,11 @@ class Chain:
                     self._changed(c, f'store:{a.store_id}', 'appointment', [str(a.id)])
             c.execute(t.appointments.delete().where(t.appointments.c.customer == member_id))
             c.execute(robot_members.delete().where(robot_members.c.member_id == member_id))
-            self._scrub(c, member_id)
+            profiles.forget_profile(c, member_id)      # her profile and the statements it came from
+            c.execute(t.events.update().where(t.events.c.customer == member_id)
+                      .values(customer='', data='{"forgotten":true}'))
             self._changed(c, 'chain', 'member', [member_id])
         return self.forget_status(member_id)
-
-    @staticmethod
-    def _scrub(c: sa.Connection, member_id: str) -> None:
-        """The member's profile and the statements it was built from (profiles.forget_profile),
-        and the member id in every other stored event."""
-        forget_profile(c, member_id)
-        c.execute(t.events.update().where(t.events.c.customer == member_id)
-                  .values(customer='', data='{"forgotten":true}'))
 
     def confirm_forget(self, robot_id: str, member_id: str, detail: str) -> None:
         """The robot erased the member. Events about them it uploaded after the request (sent
@@ -640,7 +634,9 @@ class Chain:
             if not c.execute(sa.select(forget_requests.c.member_id)
                              .where(forget_requests.c.member_id == member_id)).first():
                 raise NoSuchThing(f'no forget request for member {member_id!r}')
-            self._scrub(c, member_id)
+            profiles.forget_profile(c, member_id)
+            c.execute(t.events.update().where(t.events.c.customer == member_id)
+                      .values(customer='', data='{"forgotten":true}'))
             row = c.execute(sa.select(forget_robots.c.confirmed_at).where(
                 forget_robots.c.member_id == member_id, forget_robots.c.robot_id == robot_id)).first()
             if row is None:

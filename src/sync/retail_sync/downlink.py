@@ -50,7 +50,8 @@ DB_FILE = 'downlink.sqlite3'
 MAX_DOWNLINK_BYTES = 64 * 1024 * 1024   # per answer, after decompression
 # The files the nodes read -> the DataUpdate kind announcing a new one.
 FILE_KINDS = {'catalog.csv': 'catalog', 'promotions.json': 'promotions',
-              'appointments.json': 'appointments', 'history.csv': 'histories'}
+              'appointments.json': 'appointments', 'history.csv': 'histories',
+              'profiles.json': 'profiles'}
 HISTORY_COLUMNS = ('customer_id', 'sku', 'ts', 'qty', 'price_cny')
 SECTIONS = (('products', 'sku'), ('promotions', 'id'), ('appointments', 'id'), ('members', 'member_id'))
 MAX_ITEMS = 200_000            # per list of one answer
@@ -393,4 +394,4 @@ class StoreDownlink:
         except OSError:
             pass
         atomic_write(path, content)
-        self._updates[FILE_KINDS[name]] = str(path)
+        self._updates[FILE_KINDS.get(name, name)] = str(path)
