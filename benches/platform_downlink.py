@@ -119,7 +119,7 @@ def run_engine(name: str, target: str, args) -> dict:
                               stdout=subprocess.DEVNULL, stderr=log)
     url = f'http://127.0.0.1:{port}'
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300     # a loaded machine: the workers take a while
         while True:
             try:
                 if httpx.get(url + '/v1/ready', timeout=2).status_code == 200:

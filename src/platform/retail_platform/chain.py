@@ -43,7 +43,6 @@ from retail_common.catalog import COLUMNS, parse_row
 from retail_platform import campaigns
 from retail_platform import profiles
 from retail_platform import schema as t
-from retail_platform.profiles import forget_profile
 
 STORE_FIELDS = ('price_cny', 'stock', 'zone', 'promotion', 'promotion_en')
 CHANGE_LOCK = 7_210_024          # advisory lock of change-log writers on PostgreSQL
@@ -669,9 +668,9 @@ class Chain:
 
     @staticmethod
     def _scrub(c: sa.Connection, member_id: str) -> None:
-        """The member's profile and the statements it was built from (profiles.forget_profile),
-        and the member id in every other stored event."""
-        forget_profile(c, member_id)
+        """Her profile and the statements it was built from (profiles.forget_profile), and her
+        member id in every other stored event."""
+        profiles.forget_profile(c, member_id)
         c.execute(t.events.update().where(t.events.c.customer == member_id)
                   .values(customer='', data='{"forgotten":true}'))
 

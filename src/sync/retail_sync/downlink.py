@@ -402,4 +402,4 @@ class StoreDownlink:
         except OSError:
             pass
         atomic_write(path, content)
-        self._updates[FILE_KINDS[name]] = str(path)
+        self._updates[FILE_KINDS.get(name, name)] = str(path)
