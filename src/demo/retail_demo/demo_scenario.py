@@ -129,6 +129,11 @@ EXPECTATIONS = {
     'localised': f'the localisation stays within {LOCALISATION_TOLERANCE_M:.2f} m of the simulator\'s ground truth all day '
     '(localisation_error_max_m)',
     'no_contacts': 'the robot touches none of the shoppers walking in the store (contacts == 0)',
+    'fleet_healthy': 'the platform\'s store page shows the robot healthy (its heartbeat)',
+    'fleet_staff_answered': 'a call for staff reaches the platform\'s store page; staff answer it there '
+    '("Coming in 2 minutes") and the robot speaks the answer',
+    'fleet_promotion': 'a promotion rolled out from the platform mid-day reaches the running robot '
+    '(desired state, rollout done)',
 }
 
 # The day's scenes in order, and the expectations each one checks (`retailbot demo --scenes`).
@@ -150,6 +155,7 @@ SCENES = {
     'leaver': ('left_mid_conversation',),
     'tour': ('tour_started', 'tour_narrated', 'tour_next', 'tour_ended'),
     'outage': ('outage_queued', 'sync_restarted', 'outage_drained'),
+    'fleet': ('fleet_healthy', 'fleet_staff_answered', 'fleet_promotion'),
 }
 ALWAYS = ('parts_available', 'no_events_lost', 'localised', 'no_contacts')
 

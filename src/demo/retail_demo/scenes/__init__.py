@@ -11,6 +11,7 @@ from collections.abc import Callable
 from retail_demo.checks import Observations
 from retail_demo.robot_client import StoreClient
 from retail_demo.scenes import camera, leaver, member, outage, shopper, tour, vip, vip2
+from retail_demo.scenes import fleet
 
 Scene = Callable[[StoreClient, Observations], None]
 
@@ -24,4 +25,5 @@ PLAYS: dict[str, Scene] = {
     'leaver': leaver.play,
     'tour': tour.play,
     'outage': outage.play,
+    'fleet': fleet.play,
 }
