@@ -233,15 +233,22 @@ async def rollout_phase(url: str, robots: list[Robot], period: float, fail: bool
         until = time.time() + 30 * period
         loops = [asyncio.create_task(robot_loop(client, r, period, until, 'heartbeat', failing))
                  for r in robots]
+        async def read_state() -> dict | None:     # an answer slower than 30 s: ask again
+            try:
+                return (await client.get(f'/v1/admin/fleet/rollouts/{rollout["id"]}',
+                                         headers=admin)).json()
+            except httpx.HTTPError:
+                return None
         state = rollout
         while time.time() < until:
-            state = (await client.get(f'/v1/admin/fleet/rollouts/{rollout["id"]}',
-                                      headers=admin)).json()
+            state = await read_state() or state
             if state['state'] != 'running':
                 break
             await asyncio.sleep(0.2)
         await asyncio.sleep(2 * period)             # any further wave would show by now
-        state = (await client.get(f'/v1/admin/fleet/rollouts/{rollout["id"]}', headers=admin)).json()
+        while (final := await read_state()) is None and time.time() < until + 10 * period:
+            pass
+        state = final or state
         for robot in robots:
             robot.alive = False
         await asyncio.gather(*loops)

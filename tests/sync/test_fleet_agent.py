@@ -193,6 +193,17 @@ def test_live_settings_are_set_on_the_running_nodes_all_or_nothing(ros_context, 
     wait_for(lambda: desired.exists() and json.loads(desired.read_text())['settings'][
         'max_speed_mps'] == 0.6, timeout=30, what='v1 in desired.json')
 
+    # the faces node restarts (its params file says 2.0): the agent sets v1's value on it again
+    executor = spin()
+    executor.remove_node(faces)
+    faces.destroy_node()
+    faces = FacesNode(context=ros_context, parameter_overrides=[
+        Parameter('anonymous_mode', value=True)])
+    assert faces.params.approach_distance_m == 2.0
+    spin(faces)
+    wait_for(lambda: faces.params.approach_distance_m == 1.5, timeout=60,
+             what='v1\'s setting on the restarted faces node')
+
     # v2 passes the document's bounds (speed up to 1.2) but not the guide's own (max_vx <= 1.0)
     admin.post('/v1/admin/fleet/groups/g/desired', json={
         'settings': {'max_speed_mps': 1.1, 'greeting_distance_m': 3.0}}).raise_for_status()

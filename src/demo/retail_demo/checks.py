@@ -253,6 +253,25 @@ def _reception(key: str) -> dict[str, Measure]:
     }
 
 
+def _fleet_healthy(o: Facts) -> tuple[bool, str]:
+    row = ' '.join(str(o.get('row') or '').replace('|', ' ').split())
+    return 'healthy' in row, row or 'the robot is not on the store page'
+
+
+def _fleet_answered(o: Facts) -> tuple[bool, str]:
+    heard = o.get('heard')
+    if not o.get('call'):
+        return False, 'no staff call on the platform'
+    ok = bool(o.get('shown')) and heard is not None and heard[0] == o['answer'] and heard[1] == 'staff_answer'
+    return ok, f'on the page: {bool(o.get("shown"))}; robot said: {heard[0] if heard else "nothing"}'
+
+
+def _fleet_promotion(o: Facts) -> tuple[bool, str]:
+    ok = o.get('rollout') == 'done' and o.get('promotion') in (o.get('promotions') or [])
+    return ok, (f'desired state v{o.get("version")}: rollout {o.get("rollout")}, robot runs '
+                f'v{o.get("update")} with {len(o.get("promotions") or [])} promotion(s)')
+
+
 # The table: every expectation's measure; its wording is story.EXPECTATIONS[name].
 MEASURES: dict[str, Measure] = {
     'parts_available': _parts,
@@ -284,6 +303,9 @@ MEASURES: dict[str, Measure] = {
     'localised': _localised,
     'no_contacts': _no_contacts,
     'incident_uploaded': _incident,
+    'fleet_healthy': _fleet_healthy,
+    'fleet_staff_answered': _fleet_answered,
+    'fleet_promotion': _fleet_promotion,
 }
 
 

@@ -133,6 +133,11 @@ EXPECTATIONS = {
     'no_contacts': 'the robot touches none of the shoppers walking in the store (contacts == 0)',
     'incident_uploaded': 'the bumper stop\'s incident recording is uploaded to the platform, the robot\'s copy '
     'deleted after the receipt, and the store manager reads it back with the mcap reader (bumper press in it)',
+    'fleet_healthy': 'the platform\'s store page shows the robot healthy (its heartbeat)',
+    'fleet_staff_answered': 'a call for staff reaches the platform\'s store page; staff answer it there '
+    '("Coming in 2 minutes") and the robot speaks the answer',
+    'fleet_promotion': 'a promotion rolled out from the platform mid-day reaches the running robot '
+    '(desired state, rollout done)',
 }
 
 # The day's scenes in order, and the expectations each one checks (`retailbot demo --scenes`).
@@ -155,6 +160,7 @@ SCENES = {
     'tour': ('tour_started', 'tour_narrated', 'tour_next', 'tour_ended'),
     'outage': ('outage_queued', 'sync_restarted', 'outage_drained'),
     'incident': ('incident_uploaded',),
+    'fleet': ('fleet_healthy', 'fleet_staff_answered', 'fleet_promotion'),
 }
 ALWAYS = ('parts_available', 'no_events_lost', 'localised', 'no_contacts')
 

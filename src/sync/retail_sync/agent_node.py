@@ -481,6 +481,37 @@ class SyncAgent(Node):
                                       'read their own params file when they start')
         return problem
 
+    def _reapply_settings(self, link: FleetLink, last: float) -> float:
+        """Once a heartbeat period: a target node whose values differ from the version in use
+        (it restarted and read its own params file) gets them set again. Returns when it ran."""
+        now = time.monotonic()
+        if not link.desired_version or now - last < self.fleet.period_s:
+            return last
+        from retail_sync.fleet import check_desired
+        try:
+            document, problem = check_desired((Path(self.p.data_dir) / 'desired.json').read_bytes())
+        except OSError as exc:
+            document, problem = None, str(exc)
+        if document is None:
+            self.get_logger().warning(f'live settings not checked: desired.json: {problem}')
+            return now
+        running = self._param_port.running()
+        changes = {}
+        for node, values in live_settings.plan(document.settings).items():
+            if node in running:
+                current = self._param_port.get(node, list(values))
+                if any(current.get(k) != v for k, v in values.items()):
+                    changes[node] = values
+        if changes:
+            problem, _ = live_settings.apply(changes, self._param_port)
+            if problem:
+                self.get_logger().warning(f'live settings of v{link.desired_version} not set '
+                                          f'again: {problem}')
+            else:
+                self.get_logger().info(f'live settings of v{link.desired_version} set again on '
+                                       f'{", ".join(changes)} (it ran with its own file\'s values)')
+        return now
+
     @staticmethod
     def _software_version() -> str:
         from importlib.metadata import PackageNotFoundError, version
@@ -525,9 +556,17 @@ class SyncAgent(Node):
         link = self.fleet_link
         assert link is not None
         last_poll = 0.0
+        settings_checked = 0.0
         while not self._stop.is_set():
             now = time.monotonic()
             errors = []
+            try:
+                settings_checked = self._reapply_settings(link, settings_checked)
+            except live_settings.PortError as exc:
+                settings_checked = time.monotonic()
+                errors.append(f'live settings: {exc}')
+            except Exception as exc:  # noqa: BLE001 - must not end heartbeats
+                errors.append(f'live settings: {type(exc).__name__}: {exc}')
             try:
                 usage = shutil.disk_usage(self.p.data_dir if Path(self.p.data_dir).exists() else '/')
                 disk = usage.free / usage.total if usage.total else None

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from retail_demo.checks import Observations
 from retail_demo.robot_client import StoreClient
 from retail_demo.scenes import camera, leaver, member, outage, shopper, tour, vip, vip2
-from retail_demo.scenes import incident
+from retail_demo.scenes import fleet, incident
 
 Scene = Callable[[StoreClient, Observations], None]
 
@@ -26,4 +26,5 @@ PLAYS: dict[str, Scene] = {
     'tour': tour.play,
     'outage': outage.play,
     'incident': incident.play,
+    'fleet': fleet.play,
 }
