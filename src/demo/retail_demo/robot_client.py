@@ -625,9 +625,9 @@ class StoreClient:
             raise DemoAbort(f'the base simulator is gone ({exc}); see robot.log') from None
 
     # -- incident recordings ------------------------------------------------------------------
-    def incident_files(self) -> list[Path]:
-        """The finished incident recordings waiting on the robot (<data_dir>/incidents/*.mcap)."""
-        return sorted((self.data / 'incidents').glob('*.mcap'))
+    def incident_files(self) -> list[str]:
+        """The names of the finished incident recordings waiting on the robot (<data_dir>/incidents/*.mcap)."""
+        return sorted(p.name for p in (self.data / 'incidents').glob('*.mcap'))
 
     def upload_incidents(self, timeout: float) -> str | None:
         """Ask the incident recorder to upload its recordings now (/incident_recorder/upload)."""
@@ -656,13 +656,30 @@ class StoreClient:
         self.tell('platform', f'{story.ROBOT_ID} registered at store {store}; a store manager\'s token issued')
         return {'Authorization': f'Bearer {token}'}
 
-    def platform_get(self, path: str, headers: dict[str, str]) -> Any:
+    def _platform_get(self, path: str, headers: dict[str, str]) -> Any:
         import httpx
 
         try:
             return httpx.get(f'{self.url}{path}', headers=headers, timeout=30.0)
         except httpx.HTTPError as exc:
             raise DemoAbort(f'platform unreachable: {exc}') from None
+
+    def incidents_on_platform(self, store: str, headers: dict[str, str]) -> list[dict]:
+        """The store's incident recordings as its staff lists them on the platform ([] if refused: told)."""
+        answer = self._platform_get(f'/v1/stores/{store}/incidents', headers)
+        if answer.status_code != 200:
+            self.tell('platform', f'incident list refused: {answer.status_code} {answer.text[:200]}')
+            return []
+        return answer.json()
+
+    def download_incident(self, store: str, incident_id: int, headers: dict[str, str], save_as: str) -> bytes:
+        """Download an incident recording as the store's staff does; kept in out/demo/<save_as>."""
+        answer = self._platform_get(f'/v1/stores/{store}/incidents/{incident_id}', headers)
+        if answer.status_code != 200:
+            self.tell('platform', f'incident download refused: {answer.status_code} {answer.text[:200]}')
+            return b''
+        (self.out / save_as).write_bytes(answer.content)
+        return answer.content
 
     def screenshot(self, name: str, **wait: Any) -> Path | str:
         """Save out/demo/screens/<name>.png of the robot's screen (or console); a failure is told, never
