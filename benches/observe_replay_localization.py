@@ -177,7 +177,12 @@ def rerun(folder: Path, recording: Path, domain: int, env: dict, index: int, rat
                               start_new_session=True)
     listener = Listener(domain)
     try:
-        time.sleep(8.0)  # the localisation node loads its map and subscribes
+        # the localisation node has loaded its map and subscribed to the scan and the odometry (a
+        # replay started earlier would feed it a recording without its start)
+        if not wait(lambda: listener.node.count_subscribers('/scan') > 0 and listener.node.count_subscribers('/odom') > 0
+                    and listener.node.count_publishers('/navigation/pose') > 0, 120):
+            raise SystemExit(f'the localisation node did not come up (see {folder / f"rerun{index}.log"})')
+        time.sleep(2.0)
         subprocess.run([str(BIN / 'retailbot'), 'replay', str(recording), '--clock', '--rate', str(rate),
                         '--topics', *REPLAYED],
                        env=env, stdout=subprocess.DEVNULL, timeout=600)

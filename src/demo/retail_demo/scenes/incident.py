@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from typing import Any
 
 from retail_demo.checks import Observations
 from retail_demo.robot_client import StoreClient
@@ -28,7 +29,8 @@ def play(robot: StoreClient, seen: Observations) -> None:
     robot.tell('robot', f'upload on request: {answer or "no answer"}')
     listed = robot.incidents_on_platform(STORE, manager)
     mine = [i for i in listed if i['key'] == name.removesuffix('.mcap')]
-    facts = dict(written=True, answer=answer, local_deleted=name not in robot.incident_files(), listed=bool(mine))
+    facts: dict[str, Any] = dict(written=True, answer=answer, local_deleted=name not in robot.incident_files(),
+                                 listed=bool(mine))
     if mine:
         content = robot.download_incident(STORE, mine[0]['id'], manager, 'incident-bumper.mcap')
         facts.update(id=mine[0]['id'], reasons=mine[0]['reasons'], bytes=len(content),
