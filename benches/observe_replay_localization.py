@@ -199,9 +199,11 @@ def main() -> None:
     parser.add_argument('--replays', type=int, default=2, help='re-runs of the recording (2: a peer)')
     parser.add_argument('--domain', type=int, default=171)
     parser.add_argument('--rate', type=float, default=1.0, help='replay rate (below 1: slower than recorded)')
+    parser.add_argument('--keep', default='', help='keep the recording and the nodes\' logs in this folder')
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
-        folder = Path(name)
+        folder = Path(args.keep or name)
+        folder.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, ROS_DOMAIN_ID=str(args.domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
         recording = live(folder, args.seconds, args.domain, env)
         original = recorded_poses(recording)
