@@ -161,7 +161,12 @@ class IncidentRecorderNode(Node):
             response.success = False
             response.message = f'no platform token: {self.params.token_file}: {getattr(exc, "strerror", None) or exc}'
             return response
-        with platform_client(token, self.params.ca_file, timeout_s=60.0) as client:
+        try:
+            client = platform_client(token, self.params.ca_file, timeout_s=60.0)
+        except OSError as exc:  # ssl.SSLError too: a missing or unreadable CA bundle
+            response.success, response.message = False, f'ca_file {self.params.ca_file}: {exc}'
+            return response
+        with client:
             done, problems = upload_pending(client, self.params.platform_url, self.params.robot_id, self.folder)
         for line in problems:
             self.get_logger().warning(f'incident upload: {line}')
