@@ -83,6 +83,8 @@ class IncidentRecorderNode(Node):
         for topic, type_name in choice.record.items():
             if topic in self.subscriptions_raw:
                 continue
+            if not self.get_publishers_info_by_topic(topic):
+                continue  # seen through its subscribers only: subscribed once a publisher (and its QoS) is
             try:
                 qos = offered_qos(self, topic)
                 definition_of(type_name)
