@@ -172,7 +172,9 @@ class IncidentRecorderNode(Node):
             done, problems = upload_pending(client, self.params.platform_url, self.params.robot_id, self.folder)
         for line in problems:
             self.get_logger().warning(f'incident upload: {line}')
-        words = [f'{u.path.name} is incident {u.receipt.id}{" (already there)" if u.receipt.duplicate else ""}' for u in done]
+        words = [
+            f'{u.path.name} is incident {u.receipt.id}{" (already there)" if u.receipt.duplicate else ""}' for u in done
+        ]
         response.success = not problems
         response.message = '; '.join(words + problems) or 'no incident recordings waiting'
         self.get_logger().info(f'incident upload: {response.message}')

@@ -53,27 +53,34 @@ def upload_incident(client: httpx.Client, platform_url: str, robot_id: str, path
     try:
         size = path.stat().st_size
         if size > MAX_INCIDENT_BYTES:
-            raise UploadError(f'{path.name}: {size} bytes, the platform takes at most {MAX_INCIDENT_BYTES}', refused=True)
+            raise UploadError(
+                f'{path.name}: {size} bytes, the platform takes at most {MAX_INCIDENT_BYTES}', refused=True
+            )
         data = path.read_bytes()
     except OSError as exc:
         raise UploadError(f'{path}: cannot read: {exc.strerror or exc}') from None
     url = f'{platform_url.rstrip("/")}/v1/robots/{robot_id}/incidents'
-    headers = {'Idempotency-Key': key, 'Content-Digest': content_digest(data),
-               'Content-Type': 'application/octet-stream'}
+    headers = {
+        'Idempotency-Key': key,
+        'Content-Digest': content_digest(data),
+        'Content-Type': 'application/octet-stream',
+    }
     try:
         answer = client.post(url, content=data, headers=headers)
     except httpx.HTTPError as exc:
-        raise UploadError(f'{path.name}: platform unreachable ({type(exc).__name__}): kept for later',
-                          platform_down=True) from None
+        raise UploadError(
+            f'{path.name}: platform unreachable ({type(exc).__name__}): kept for later', platform_down=True
+        ) from None
     if answer.status_code not in (200, 201):
         # Refused for the file itself (not MCAP, too large, key reused with other bytes): set aside.
         # Anything else (token, robot not registered, busy, down) is not the file's fault: kept.
         refused = answer.status_code in FILE_REFUSED
         detail = answer.text[:200].replace('\n', ' ')
-        raise UploadError(f'{path.name}: platform answered {answer.status_code}: {detail}', refused=refused,
-                          platform_down=not refused)
+        raise UploadError(
+            f'{path.name}: platform answered {answer.status_code}: {detail}', refused=refused, platform_down=not refused
+        )
     try:
-        receipt = IncidentReceipt.model_validate_json(answer.content[:64 * 1024])
+        receipt = IncidentReceipt.model_validate_json(answer.content[: 64 * 1024])
     except ValueError:
         raise UploadError(f'{path.name}: the platform\'s answer is not an incident receipt: kept') from None
     if receipt.sha256 != hashlib.sha256(data).hexdigest() or receipt.key != key or receipt.bytes != len(data):
@@ -89,7 +96,9 @@ def pending_incidents(folder: Path) -> list[Path]:
         return []
 
 
-def upload_pending(client: httpx.Client, platform_url: str, robot_id: str, folder: Path) -> tuple[list[Uploaded], list[str]]:
+def upload_pending(
+    client: httpx.Client, platform_url: str, robot_id: str, folder: Path
+) -> tuple[list[Uploaded], list[str]]:
     """Upload every finished recording; delete each only after its receipt. Returns (uploaded, problems)."""
     done: list[Uploaded] = []
     problems: list[str] = []
