@@ -177,7 +177,12 @@ def rerun(folder: Path, recording: Path, domain: int, env: dict, index: int, rat
                               start_new_session=True)
     listener = Listener(domain)
     try:
-        time.sleep(8.0)  # the localisation node loads its map and subscribes
+        # the localisation node has loaded its map and subscribed to the scan and the odometry (a
+        # replay started earlier would feed it a recording without its start)
+        if not wait(lambda: listener.node.count_subscribers('/scan') > 0 and listener.node.count_subscribers('/odom') > 0
+                    and listener.node.count_publishers('/navigation/pose') > 0, 120):
+            raise SystemExit(f'the localisation node did not come up (see {folder / f"rerun{index}.log"})')
+        time.sleep(2.0)
         subprocess.run([str(BIN / 'retailbot'), 'replay', str(recording), '--clock', '--rate', str(rate),
                         '--topics', *REPLAYED],
                        env=env, stdout=subprocess.DEVNULL, timeout=600)
@@ -194,9 +199,11 @@ def main() -> None:
     parser.add_argument('--replays', type=int, default=2, help='re-runs of the recording (2: a peer)')
     parser.add_argument('--domain', type=int, default=171)
     parser.add_argument('--rate', type=float, default=1.0, help='replay rate (below 1: slower than recorded)')
+    parser.add_argument('--keep', default='', help='keep the recording and the nodes\' logs in this folder')
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
-        folder = Path(name)
+        folder = Path(args.keep or name)
+        folder.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, ROS_DOMAIN_ID=str(args.domain), ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
         recording = live(folder, args.seconds, args.domain, env)
         original = recorded_poses(recording)

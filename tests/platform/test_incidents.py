@@ -149,6 +149,22 @@ def test_the_robot_deletes_its_copy_only_after_the_receipt(platform, tmp_path):
     assert [i['key'] for i in stored] == ['20261206T100000Z-bumper']
 
 
+def test_a_robot_not_registered_or_a_wrong_token_keeps_its_copies(platform, tmp_path):
+    client, who = platform
+    folder = tmp_path / 'incidents'
+    folder.mkdir()
+    kept = [folder / '20261206T100000Z-bumper.mcap', folder / '20261206T100100Z-lost.mcap']
+    for path in kept:
+        path.write_bytes(recording(path.name))
+    client.headers.update({'Authorization': f'Bearer {ADMIN}'})
+    done, problems = upload_pending(client, 'http://testserver', 'r-unregistered', folder)
+    assert done == [] and all(p.exists() for p in kept) and '404' in problems[0] and len(problems) == 1
+    client.headers.update({'Authorization': 'Bearer wrong'})
+    done, problems = upload_pending(client, 'http://testserver', 'r-1', folder)
+    assert done == [] and all(p.exists() for p in kept) and '401' in problems[0]
+    assert not (folder / 'refused').exists()
+
+
 def test_a_platform_that_is_down_leaves_the_copies(tmp_path):
     folder = tmp_path / 'incidents'
     folder.mkdir()

@@ -30,6 +30,16 @@ def test_an_expectation_never_noted_is_not_reached():
 
 CHECKIN = {'status': 'on_time', 'customer': 'm-900001'}
 
+INCIDENT = {'written': True, 'listed': True, 'local_deleted': True, 'sha256_ok': True, 'id': 1, 'messages': 11250,
+            'topics': ['/navigation/safety', '/scan'], 'bumper_in_recording': True, 'camera_images': []}
+
+
+def _incident_words(o: dict) -> str:
+    return (f'uploaded as incident {o["id"]}, robot copy deleted={o["local_deleted"]}, {o["messages"]} messages '
+            f'on {len(o["topics"])} topics read back, bumper press in it={o["bumper_in_recording"]}, '
+            f'camera images={o["camera_images"]}')
+
+
 # (name, facts noted by the scene, (ok, detail) in summary.json)
 VARIANTS = [
     ('vip_greeted', {'greeting': '林先生您好，新款折叠屏手机的私人体验', 'name': '林先生',
@@ -69,6 +79,11 @@ VARIANTS = [
     ('no_contacts', {'contacts': 0, 'shoppers': 3}, (True, '0 contact(s) with 3 shoppers walking')),
     ('no_contacts', {'contacts': None, 'shoppers': 3}, (False, 'the simulator reported no contact count')),
     ('sync_restarted', {'back': True, 'restarts': 1}, (True, 'restarted 1 time(s)')),
+    ('incident_uploaded', {'written': False}, (False, 'no incident recording of the bumper stop was written')),
+    *[('incident_uploaded', {**INCIDENT, **change}, (ok, _incident_words({**INCIDENT, **change})))
+      for change, ok in [({}, True), ({'local_deleted': False}, False), ({'bumper_in_recording': False}, False),
+                         ({'sha256_ok': False}, False), ({'camera_images': ['/perception/image_raw']}, False),
+                         ({'listed': False}, False)]],
 ]
 
 

@@ -142,11 +142,18 @@ def _bumper(o: Facts) -> tuple[bool, str]:
 def _incident(o: Facts) -> tuple[bool, str]:
     if not o['written']:
         return False, 'no incident recording of the bumper stop was written'
-    ok = bool(o['listed'] and o['local_deleted'] and o.get('sha256_ok') and o.get('bumper_in_recording')
-              and not o.get('camera_images'))
-    return ok, (f'uploaded as incident {o.get("id")}, robot copy deleted={o["local_deleted"]}, '
-                f'{o.get("messages", 0)} messages on {len(o.get("topics", []))} topics read back, '
-                f'bumper press in it={o.get("bumper_in_recording")}, camera images={o.get("camera_images")}')
+    ok = bool(
+        o['listed']
+        and o['local_deleted']
+        and o.get('sha256_ok')
+        and o.get('bumper_in_recording')
+        and not o.get('camera_images')
+    )
+    return ok, (
+        f'uploaded as incident {o.get("id")}, robot copy deleted={o["local_deleted"]}, '
+        f'{o.get("messages", 0)} messages on {len(o.get("topics", []))} topics read back, '
+        f'bumper press in it={o.get("bumper_in_recording")}, camera images={o.get("camera_images")}'
+    )
 
 
 def _camera(o: Facts) -> tuple[bool, str]:

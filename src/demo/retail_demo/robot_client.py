@@ -656,9 +656,9 @@ class StoreClient:
             raise DemoAbort(f'the base simulator is gone ({exc}); see robot.log') from None
 
     # -- incident recordings ------------------------------------------------------------------
-    def incident_files(self) -> list[Path]:
-        """The finished incident recordings waiting on the robot (<data_dir>/incidents/*.mcap)."""
-        return sorted((self.data / 'incidents').glob('*.mcap'))
+    def incident_files(self) -> list[str]:
+        """The names of the finished incident recordings waiting on the robot (<data_dir>/incidents/*.mcap)."""
+        return sorted(p.name for p in (self.data / 'incidents').glob('*.mcap'))
 
     def upload_incidents(self, timeout: float) -> str | None:
         """Ask the incident recorder to upload its recordings now (/incident_recorder/upload)."""
@@ -666,29 +666,51 @@ class StoreClient:
 
     def register_for_incidents(self, store: str) -> dict[str, str]:
         """Register the robot at `store` on the platform (its uploads belong to a store) and issue a
-        store manager's token for it, with the platform's own CLI; returns the manager's headers."""
-        db = ['--db', str(self.out / 'platform.sqlite3')]
-        subprocess.run([_retailbot(), 'platform', 'store', 'add', *db, '--id', store, '--name', 'Demo store'],
-                       capture_output=True, env=self.env, timeout=60)
-        subprocess.run([_retailbot(), 'platform', 'token', 'issue', *db, '--robot-id', story.ROBOT_ID,
-                        '--store', store, '--out', str(self.out / 'robot-platform.token')],
-                       capture_output=True, env=self.env, timeout=60)
-        token_file = self.out / 'manager.token'
-        done = subprocess.run([_retailbot(), 'platform', 'token', 'issue', *db, '--role', 'store_manager',
-                               '--store', store, '--name', 'store manager', '--out', str(token_file)],
-                              capture_output=True, text=True, env=self.env, timeout=60)
-        if done.returncode != 0:
-            raise DemoAbort(f'no store manager token: {done.stderr.strip()[-300:]}')
-        self.tell('platform', f'{story.ROBOT_ID} registered at store {store}; a store manager\'s token issued')
-        return {'Authorization': f'Bearer {token_file.read_text().strip()}'}
+        store manager's token there, as `retailbot platform store add` / `token issue` do (the same
+        storage code, in this process: starting CLI processes under a busy day's load took over a
+        minute); returns the manager's headers."""
+        from retail_platform.storage import Refused, Storage
 
-    def platform_get(self, path: str, headers: dict[str, str]) -> Any:
+        storage = Storage(str(self.out / 'platform.sqlite3'))
+        try:
+            try:
+                storage.add_store(store, 'Demo store')
+            except Refused:
+                pass  # added earlier in the day
+            try:
+                storage.issue_robot_token(story.ROBOT_ID, store)
+            except Refused:
+                pass  # the robot already has its own token: it is registered
+            token = storage.issue_staff_token('store_manager', 'store manager', [store])
+        finally:
+            storage.close()
+        self.tell('platform', f'{story.ROBOT_ID} registered at store {store}; a store manager\'s token issued')
+        return {'Authorization': f'Bearer {token}'}
+
+    def _platform_get(self, path: str, headers: dict[str, str]) -> Any:
         import httpx
 
         try:
             return httpx.get(f'{self.url}{path}', headers=headers, timeout=30.0)
         except httpx.HTTPError as exc:
             raise DemoAbort(f'platform unreachable: {exc}') from None
+
+    def incidents_on_platform(self, store: str, headers: dict[str, str]) -> list[dict]:
+        """The store's incident recordings as its staff lists them on the platform ([] if refused: told)."""
+        answer = self._platform_get(f'/v1/stores/{store}/incidents', headers)
+        if answer.status_code != 200:
+            self.tell('platform', f'incident list refused: {answer.status_code} {answer.text[:200]}')
+            return []
+        return answer.json()
+
+    def download_incident(self, store: str, incident_id: int, headers: dict[str, str], save_as: str) -> bytes:
+        """Download an incident recording as the store's staff does; kept in out/demo/<save_as>."""
+        answer = self._platform_get(f'/v1/stores/{store}/incidents/{incident_id}', headers)
+        if answer.status_code != 200:
+            self.tell('platform', f'incident download refused: {answer.status_code} {answer.text[:200]}')
+            return b''
+        (self.out / save_as).write_bytes(answer.content)
+        return answer.content
 
     def screenshot(self, name: str, **wait: Any) -> Path | str:
         """Save out/demo/screens/<name>.png of the robot's screen (or console); a failure is told, never

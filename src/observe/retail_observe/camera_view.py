@@ -50,8 +50,9 @@ def shrink(bgr: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
 
 
 class CameraView:
-    def __init__(self, detect: Callable[[np.ndarray], list[Box]] | None, period_s: float = 1.0,
-                 jpeg_quality: int = 70) -> None:
+    def __init__(
+        self, detect: Callable[[np.ndarray], list[Box]] | None, period_s: float = 1.0, jpeg_quality: int = 70
+    ) -> None:
         self.detect = detect  # BGR image -> face boxes; None: no detector (frames are dropped)
         self.period_s = period_s
         self.jpeg_quality = jpeg_quality

@@ -122,6 +122,8 @@ def _record(args) -> int:
         for topic, type_name in choice.record.items():
             if topic in subscriptions:
                 continue
+            if not node.get_publishers_info_by_topic(topic):
+                continue  # seen through its subscribers only: its QoS (latched?) is known once a publisher is
             try:
                 qos = offered_qos(node, topic)
                 recorder.add_topic(topic, type_name, definition_of(type_name), qos)

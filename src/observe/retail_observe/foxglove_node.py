@@ -110,12 +110,17 @@ class FoxgloveNode(Node):
                 self.get_logger().warning('no face detector: the camera view is not sent (faces would show)')
             self.camera_view = CameraView(detect, self.params.camera_period_s)
             self.channels[CAMERA_VIEW] = Channel(
-                CAMERA_VIEW, message_encoding='cdr', schema=_schema('sensor_msgs/msg/CompressedImage'),
+                CAMERA_VIEW,
+                message_encoding='cdr',
+                schema=_schema('sensor_msgs/msg/CompressedImage'),
                 context=self.fox_context,
             )
             self.create_subscription(Bool, STAFF_SESSION, self.on_staff_session, latched(1))
             self.create_subscription(
-                Image, self.params.camera_topic, self.on_image, qos_profile_sensor_data,
+                Image,
+                self.params.camera_topic,
+                self.on_image,
+                qos_profile_sensor_data,
                 callback_group=MutuallyExclusiveCallbackGroup(),
             )
         self.server = foxglove.start_server(

@@ -83,6 +83,8 @@ class IncidentRecorderNode(Node):
         for topic, type_name in choice.record.items():
             if topic in self.subscriptions_raw:
                 continue
+            if not self.get_publishers_info_by_topic(topic):
+                continue  # seen through its subscribers only: subscribed once a publisher (and its QoS) is
             try:
                 qos = offered_qos(self, topic)
                 definition_of(type_name)
@@ -161,11 +163,18 @@ class IncidentRecorderNode(Node):
             response.success = False
             response.message = f'no platform token: {self.params.token_file}: {getattr(exc, "strerror", None) or exc}'
             return response
-        with platform_client(token, self.params.ca_file, timeout_s=60.0) as client:
+        try:
+            client = platform_client(token, self.params.ca_file, timeout_s=60.0)
+        except OSError as exc:  # ssl.SSLError too: a missing or unreadable CA bundle
+            response.success, response.message = False, f'ca_file {self.params.ca_file}: {exc}'
+            return response
+        with client:
             done, problems = upload_pending(client, self.params.platform_url, self.params.robot_id, self.folder)
         for line in problems:
             self.get_logger().warning(f'incident upload: {line}')
-        words = [f'{u.path.name} is incident {u.receipt.id}{" (already there)" if u.receipt.duplicate else ""}' for u in done]
+        words = [
+            f'{u.path.name} is incident {u.receipt.id}{" (already there)" if u.receipt.duplicate else ""}' for u in done
+        ]
         response.success = not problems
         response.message = '; '.join(words + problems) or 'no incident recordings waiting'
         self.get_logger().info(f'incident upload: {response.message}')

@@ -9,9 +9,10 @@ digest that does not match the body too (422): the robot never deletes a copy th
 not hold byte for byte.
 
 The uploader deletes the robot's copy only after a receipt whose SHA-256 equals the file's own and
-whose id is set (the platform's commit is the acknowledgement). A refused file (4xx other than 408
-and 429) is moved to `incidents/refused/` and reported, never retried in a loop; a platform that is
-down or busy leaves the file for the next request. Pure: no rclpy (the incident node calls it).
+whose id is set (the platform's commit is the acknowledgement). A file the platform refuses for
+itself (400, 409, 413, 422) is moved to `incidents/refused/` and reported, never retried in a loop;
+any other answer (a wrong token, the robot not registered, a busy or down platform) leaves every
+file for the next request. Pure: no rclpy (the incident node calls it).
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ import httpx
 
 from retail_common.incidents import MAX_INCIDENT_BYTES, IncidentReceipt, content_digest, valid_key
 
+FILE_REFUSED = frozenset({400, 409, 413, 422})
+
+
 class UploadError(Exception):
-    """An upload that did not happen (one line); `refused` when retrying cannot help."""
+    """An upload that did not happen (one line); `refused` when retrying the file cannot help,
+    `platform_down` when no other file would get through now either."""
 
     def __init__(self, message: str, refused: bool = False, platform_down: bool = False) -> None:
         super().__init__(message)
@@ -48,25 +53,34 @@ def upload_incident(client: httpx.Client, platform_url: str, robot_id: str, path
     try:
         size = path.stat().st_size
         if size > MAX_INCIDENT_BYTES:
-            raise UploadError(f'{path.name}: {size} bytes, the platform takes at most {MAX_INCIDENT_BYTES}', refused=True)
+            raise UploadError(
+                f'{path.name}: {size} bytes, the platform takes at most {MAX_INCIDENT_BYTES}', refused=True
+            )
         data = path.read_bytes()
     except OSError as exc:
         raise UploadError(f'{path}: cannot read: {exc.strerror or exc}') from None
     url = f'{platform_url.rstrip("/")}/v1/robots/{robot_id}/incidents'
-    headers = {'Idempotency-Key': key, 'Content-Digest': content_digest(data),
-               'Content-Type': 'application/octet-stream'}
+    headers = {
+        'Idempotency-Key': key,
+        'Content-Digest': content_digest(data),
+        'Content-Type': 'application/octet-stream',
+    }
     try:
         answer = client.post(url, content=data, headers=headers)
     except httpx.HTTPError as exc:
-        raise UploadError(f'{path.name}: platform unreachable ({type(exc).__name__}): kept for later',
-                          platform_down=True) from None
+        raise UploadError(
+            f'{path.name}: platform unreachable ({type(exc).__name__}): kept for later', platform_down=True
+        ) from None
     if answer.status_code not in (200, 201):
-        refused = 400 <= answer.status_code < 500 and answer.status_code not in (401, 408, 429)
+        # Refused for the file itself (not MCAP, too large, key reused with other bytes): set aside.
+        # Anything else (token, robot not registered, busy, down) is not the file's fault: kept.
+        refused = answer.status_code in FILE_REFUSED
         detail = answer.text[:200].replace('\n', ' ')
-        raise UploadError(f'{path.name}: platform answered {answer.status_code}: {detail}', refused=refused,
-                          platform_down=answer.status_code >= 500)
+        raise UploadError(
+            f'{path.name}: platform answered {answer.status_code}: {detail}', refused=refused, platform_down=not refused
+        )
     try:
-        receipt = IncidentReceipt.model_validate_json(answer.content[:64 * 1024])
+        receipt = IncidentReceipt.model_validate_json(answer.content[: 64 * 1024])
     except ValueError:
         raise UploadError(f'{path.name}: the platform\'s answer is not an incident receipt: kept') from None
     if receipt.sha256 != hashlib.sha256(data).hexdigest() or receipt.key != key or receipt.bytes != len(data):
@@ -82,7 +96,9 @@ def pending_incidents(folder: Path) -> list[Path]:
         return []
 
 
-def upload_pending(client: httpx.Client, platform_url: str, robot_id: str, folder: Path) -> tuple[list[Uploaded], list[str]]:
+def upload_pending(
+    client: httpx.Client, platform_url: str, robot_id: str, folder: Path
+) -> tuple[list[Uploaded], list[str]]:
     """Upload every finished recording; delete each only after its receipt. Returns (uploaded, problems)."""
     done: list[Uploaded] = []
     problems: list[str] = []

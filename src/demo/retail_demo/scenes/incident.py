@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from typing import Any
 
 from retail_demo.checks import Observations
 from retail_demo.robot_client import StoreClient
@@ -17,30 +18,38 @@ STORE = 'demo-store'  # the store the demo robot is registered in for tenancy
 def play(robot: StoreClient, seen: Observations) -> None:
     robot.section('The bumper stop\'s incident recording on the platform')
     manager = robot.register_for_incidents(STORE)
-    files = robot.wait(lambda: [p for p in robot.incident_files() if 'bumper' in p.name], 90,
-                       'the bumper incident recording written (the minute after it included)')
-    if not files:
+    waiting = robot.wait(
+        lambda: [name for name in robot.incident_files() if 'bumper' in name],
+        90,
+        'the bumper incident recording written (the minute after it included)',
+    )
+    if not waiting:
         seen.note('incident_uploaded', written=False)
         return
-    local = files[0]
-    robot.tell('robot', f'incident recording written: {local.name} ({local.stat().st_size} bytes)')
+    name = waiting[0]
+    robot.tell('robot', f'incident recording written: {name}')
     answer = robot.upload_incidents(60)
     robot.tell('robot', f'upload on request: {answer or "no answer"}')
-    answered = robot.platform_get(f'/v1/stores/{STORE}/incidents', manager)
-    listed = answered.json() if answered.status_code == 200 else []
-    if answered.status_code != 200:
-        robot.tell('platform', f'listing refused: {answered.status_code} {answered.text[:200]}')
-    mine = [i for i in listed if i['key'] == local.name.removesuffix('.mcap')]
-    facts = dict(written=True, answer=answer, local_deleted=not local.exists(), listed=bool(mine))
+    listed = robot.incidents_on_platform(STORE, manager)
+    mine = [i for i in listed if i['key'] == name.removesuffix('.mcap')]
+    facts: dict[str, Any] = dict(
+        written=True, answer=answer, local_deleted=name not in robot.incident_files(), listed=bool(mine)
+    )
     if mine:
-        download = robot.platform_get(f'/v1/stores/{STORE}/incidents/{mine[0]["id"]}', manager)
-        facts.update(id=mine[0]['id'], reasons=mine[0]['reasons'], bytes=len(download.content),
-                     sha256_ok=hashlib.sha256(download.content).hexdigest() == mine[0]['sha256'],
-                     **read_back(download.content))
-        (robot.out / 'incident-bumper.mcap').write_bytes(download.content)
-        robot.tell('manager', f'incident {mine[0]["id"]} downloaded ({len(download.content)} bytes, '
-                   f'{facts["messages"]} messages on {len(facts["topics"])} topics; bumper press in it: '
-                   f'{facts["bumper_in_recording"]}); saved as incident-bumper.mcap')
+        content = robot.download_incident(STORE, mine[0]['id'], manager, 'incident-bumper.mcap')
+        facts.update(
+            id=mine[0]['id'],
+            reasons=mine[0]['reasons'],
+            bytes=len(content),
+            sha256_ok=hashlib.sha256(content).hexdigest() == mine[0]['sha256'],
+            **read_back(content),
+        )
+        robot.tell(
+            'manager',
+            f'incident {mine[0]["id"]} downloaded ({len(content)} bytes, '
+            f'{facts["messages"]} messages on {len(facts["topics"])} topics; bumper press in it: '
+            f'{facts["bumper_in_recording"]}); saved as incident-bumper.mcap',
+        )
     seen.note('incident_uploaded', **facts)
 
 
@@ -56,5 +65,9 @@ def read_back(data: bytes) -> dict:
         topics[channel.topic] = topics.get(channel.topic, 0) + 1
         if channel.topic == '/navigation/safety':
             bumper = bumper or bool(decoded.bumper_left or decoded.bumper_centre or decoded.bumper_right)
-    return {'messages': sum(topics.values()), 'topics': sorted(topics), 'bumper_in_recording': bumper,
-            'camera_images': [t for t in topics if 'image' in t]}
+    return {
+        'messages': sum(topics.values()),
+        'topics': sorted(topics),
+        'bumper_in_recording': bumper,
+        'camera_images': [t for t in topics if 'image' in t],
+    }
