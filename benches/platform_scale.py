@@ -85,13 +85,13 @@ class Tally:
     retries: int = 0
 
 
-async def send(client: httpx.AsyncClient, robot: int, token: str, body: bytes, tally: Tally) -> None:
+async def send(clients: Clients, robot: int, token: str, body: bytes, tally: Tally) -> None:
     headers = {'Authorization': f'Bearer {token}', 'Content-Encoding': 'gzip',
                'Content-Type': 'application/json'}
     while True:
         started = time.perf_counter()
         try:
-            response = await client.post(f'/v1/robots/robot-{robot}/events', content=body,
+            response = await clients[robot].post(f'/v1/robots/robot-{robot}/events', content=body,
                                          headers=headers)
         except httpx.HTTPError:
             tally.retries += 1
@@ -139,9 +139,32 @@ def cpu_seconds(session: int | None, postmaster: int | None) -> tuple[float, flo
     return api, db
 
 
-def client(url: str) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
-    return httpx.AsyncClient(base_url=url, timeout=300, limits=limits)
+ROBOTS_PER_CLIENT = 32
+
+
+class Clients:
+    """One small httpx pool per ROBOTS_PER_CLIENT robots (httpcore hands queued requests to
+    connections in time quadratic in the queue: one pool for 4 000 robots spent the load
+    generator's CPU there while the server idled)."""
+
+    def __init__(self, url: str, robots: int) -> None:
+        limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
+        self.pools = [httpx.AsyncClient(base_url=url, timeout=300, limits=limits)
+                      for _ in range(max(1, -(-robots // ROBOTS_PER_CLIENT)))]
+
+    def __getitem__(self, robot: int) -> httpx.AsyncClient:
+        return self.pools[robot // ROBOTS_PER_CLIENT % len(self.pools)]
+
+    async def __aenter__(self) -> Clients:
+        return self
+
+    async def __aexit__(self, *_) -> None:
+        for pool in self.pools:
+            await pool.aclose()
+
+
+def client(url: str, robots: int) -> Clients:
+    return Clients(url, robots)
 
 
 async def throughput(url: str, tokens: list[str], bodies: list[list[bytes]],
@@ -158,7 +181,7 @@ async def throughput(url: str, tokens: list[str], bodies: list[list[bytes]],
                 return
             sent[index] += 1
             await send(http, index, tokens[index], body, tally)
-    async with client(url) as http:
+    async with client(url, len(tokens)) as http:
         started = time.perf_counter()
         await asyncio.gather(*(robot(i) for i in range(len(tokens))))
         return time.perf_counter() - started, tally, sent
@@ -187,7 +210,7 @@ async def backlog(url: str, tokens: list[str], backlog_bodies: dict[int, list[by
             await asyncio.sleep(interval)
         await asyncio.gather(*pending)
 
-    async with client(url) as http:
+    async with client(url, len(tokens)) as http:
         started = time.perf_counter()
         lives = [asyncio.create_task(live_robot(r)) for r in live]
         await asyncio.gather(*(drainer(r) for r in backlog_bodies))
@@ -247,23 +270,28 @@ def run_engine(name: str, target: str, args, postmaster: int | None = None) -> d
     # then the live robots (other stores)
     total_stores = args.stores + args.backlog_stores + max(1, live_robots // 2)
     robots = args.robots + backlog_robots + live_robots
-    tokens: list[str] = []
+    from concurrent.futures import ThreadPoolExecutor
+
     from retail_platform.database import upgrade
-    storage = Storage(target)
-    try:
+    storage = Storage(target, pool_size=16)
+
+    def store_of(r: int) -> int:
+        if r < args.robots:
+            return r % args.stores
+        if r < args.robots + backlog_robots:
+            return args.stores + (r - args.robots) // 2
+        return args.stores + args.backlog_stores + (r - args.robots - backlog_robots) // 2
+    try:                       # provisioning, 16 at a time (PostgreSQL commits them in groups)
         upgrade(storage.engine)
-        for s in range(total_stores):
-            storage.add_store(f'store-{s}', f'Store {s}')
-        for r in range(robots):
-            if r < args.robots:
-                store = r % args.stores
-            elif r < args.robots + backlog_robots:
-                store = args.stores + (r - args.robots) // 2
-            else:
-                store = args.stores + args.backlog_stores + (r - args.robots - backlog_robots) // 2
-            tokens.append(storage.issue_robot_token(f'robot-{r}', f'store-{store}'))
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda s: storage.add_store(f'store-{s}', f'Store {s}'),
+                          range(total_stores)))
+            tokens = list(pool.map(lambda r: storage.issue_robot_token(
+                f'robot-{r}', f'store-{store_of(r)}'), range(robots)))
     finally:
         storage.close()
+    print(f'{name}: {total_stores} stores and {robots} robots provisioned', file=sys.stderr,
+          flush=True)
     now = time.time()
     bodies = [[batch(r, b * args.size, args.size, now - 60)
                for b in range(args.batches)] for r in range(args.robots)]
@@ -341,10 +369,12 @@ def main() -> int:
                     postmaster = int((cluster.data / 'postmaster.pid').read_text().split()[0])
                     results.append(run_engine(name, cluster.url(cluster.new_database()), args,
                                               postmaster))
+                    print(json.dumps(results[-1]), file=sys.stderr, flush=True)
                 finally:
                     cluster.remove()
             elif name == 'sqlite':
                 results.append(run_engine(name, str(Path(folder) / 'platform.sqlite3'), args))
+                print(json.dumps(results[-1]), file=sys.stderr, flush=True)
             else:
                 raise SystemExit(f'--engines: {name!r} is not postgresql or sqlite')
     if args.json:

@@ -57,7 +57,7 @@ from pydantic import BaseModel, Field, ValidationError
 from retail_common.events import validate_event
 from retail_platform.retention import Pruner, Retention
 from retail_platform.storage import (Backpressure, Budget, Credential, EventRow, Refused, Rejected,
-                                     Storage)
+                                     Revoked, Storage)
 from retail_sync.outbox import MAX_DATA_BYTES, MAX_DEPTH, MAX_ID_CHARS, check_tree
 from retail_sync.privacy import MAX_FLOAT_ARRAY, find_face_data
 from retail_sync.transport import ROBOT_ID, valid_robot_id
@@ -74,6 +74,8 @@ DOCUMENT_MEDIA = {'catalog': 'text/csv; charset=utf-8', 'histories': 'text/csv; 
                   'promotions': 'application/json'}
 HISTORY_COLUMNS = ('customer_id', 'sku', 'ts', 'qty', 'price_cny')
 RETRY_AFTER_DB_S = 5
+UPLOADER_CACHE_S = 60.0        # a robot's credential kept for uploads (revocation checked anyway)
+UPLOADER_CACHE_SIZE = 100_000
 LOG = logging.getLogger('retail_platform')     # one line per refusal (503, 429) on stderr
 STORE_ID = ROBOT_ID       # the same shape: letters, digits, . _ -; at most 64
 NO_NUL = r'^[^\x00]*$'    # PostgreSQL text cannot hold NUL: refused on both engines
@@ -544,7 +546,31 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
                                 headers={'Retry-After': str(RETRY_AFTER_DB_S)})
         return JSONResponse({'ready': True, 'schema': state.current})
 
-    def store_batch(robot_id: str, body: bytes, gzipped: bool) -> dict:
+    # Uploads skip the separate credential read: a robot's credential is kept in this process
+    # for at most UPLOADER_CACHE_S, and the ingest transaction itself checks, in its first
+    # statement, that the token is still not revoked (revocation holds at once on every process;
+    # a revoked token's batch is rolled back and answered 401). Other endpoints read it per request.
+    uploaders: dict[str, tuple[float, Credential]] = {}
+
+    def uploader(robot_id: str, request: Request) -> tuple[str, str | None]:
+        """(robot id, the hash of the token the ingest transaction must find not revoked; None
+        for the admin credential)."""
+        scheme, _, given = request.headers.get('authorization', '').partition(' ')
+        given = given.strip()
+        digest = token_hash(given) if scheme.lower() == 'bearer' and given else None
+        kept = uploaders.get(digest) if digest else None
+        if kept is not None and kept[0] > time.monotonic():
+            credential = kept[1]
+        else:
+            credential = caller(request).credential
+            if credential.role == 'robot' and digest:
+                if len(uploaders) >= UPLOADER_CACHE_SIZE:
+                    uploaders.clear()
+                uploaders[digest] = (time.monotonic() + UPLOADER_CACHE_S, credential)
+        robot_id = robot_scope(robot_id, Caller(credential))
+        return robot_id, (digest if credential.role == 'robot' else None)
+
+    def store_batch(robot_id: str, body: bytes, gzipped: bool, token: str | None = None) -> dict:
         if gzipped:
             body = gunzip_limited(body)
         try:
@@ -559,7 +585,12 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
         if len(events) > MAX_BATCH_EVENTS:
             raise HTTPException(413, f'{len(events)} events in one batch; at most {MAX_BATCH_EVENTS}')
         items = [check_event(event, index, contracts) for index, event in enumerate(events)]
-        outcome = storage.store_events(robot_id, items)     # the store's budget checked inside
+        try:                                            # the store's budget checked inside
+            outcome = storage.store_events(robot_id, items, token)
+        except Revoked:
+            uploaders.pop(token or '', None)
+            raise HTTPException(401, 'missing or wrong bearer token',
+                                headers={'WWW-Authenticate': 'Bearer'}) from None
         return {'acked': outcome.accepted + outcome.duplicate, 'stored': outcome.accepted,
                 'duplicates': outcome.duplicate, 'rejected': outcome.rejected,
                 'results': outcome.results}
@@ -576,10 +607,11 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
               responses=_responses(400, 401, 403, 404, 413, 422, 429, 503),
               openapi_extra={'requestBody': {'required': True, 'content': {
                   'application/json': {'schema': {'$ref': '#/components/schemas/EventBatch'}}}}})
-    async def post_events(request: Request, robot_id: str = Depends(robot_scope)) -> dict:
+    async def post_events(request: Request,
+                          who: tuple[str, str | None] = Depends(uploader)) -> dict:
         body = await read_limited(request, MAX_BATCH_BYTES)
         gzipped = request.headers.get('content-encoding', '').lower() == 'gzip'
-        return await run_in_threadpool(store_batch, robot_id, body, gzipped)
+        return await run_in_threadpool(store_batch, who[0], body, gzipped, who[1])
 
     def document_response(document, request: Request, kind: str) -> Response:
         if document is None:

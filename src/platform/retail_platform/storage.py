@@ -80,6 +80,10 @@ class Backpressure(Exception):
         self.retry_after = retry_after
 
 
+class Revoked(Exception):
+    """The uploading robot's token was revoked (or replaced) before its batch was stored."""
+
+
 class NotFound(Exception):
     pass
 
@@ -297,31 +301,41 @@ class Storage:
         wait = (min(events, burst) - tokens) / rate
         raise Backpressure(store_id, max(1, math.ceil(wait)))
 
-    def store_events(self, robot_id: str, items: list[EventRow | Rejected]) -> Outcome:
+    def store_events(self, robot_id: str, items: list[EventRow | Rejected],
+                     token: str | None = None) -> Outcome:
+        """Store a robot's batch. `token`: the hash of the uploader's token, checked (not
+        revoked, this robot's) in the transaction's first statement; Revoked otherwise."""
         now = time.time()
         rows = [item for item in items if isinstance(item, EventRow)]
         with self.engine.connect() as c:
             try:
                 with c.begin():
-                    return self._store(c, robot_id, items, rows, now)
+                    return self._store(c, robot_id, items, rows, now, token)
             except BaseException:
                 with contextlib.suppress(Exception):     # (an invalidated connection: new info)
                     c.info.pop('staging', None)  # a temp table made in it is rolled back too
                 raise
 
     def _store(self, c: sa.Connection, robot_id: str, items: list[EventRow | Rejected],
-               rows: list[EventRow], now: float) -> Outcome:
+               rows: list[EventRow], now: float, token: str | None = None) -> Outcome:
         # One round trip: the robot's lock (PostgreSQL: its batches one after the other, so
         # the lookup below sees every earlier batch), its current store and where it was
         # when (each event keeps the store it happened in).
         r, a = t.robots.c, t.robot_assignments.c
         lock = sa.select((sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(robot_id, 22))
                           if self.postgresql else sa.literal(1)).label('locked')).subquery()
-        found = c.execute(sa.select(r.store_id.label('current'), a.since, a.store_id)
+        k = t.credentials.c
+        valid = sa.exists().where(k.token_hash == (token or ''), k.robot_id == robot_id,
+                                  k.role == 'robot', k.revoked_at.is_(None)) \
+            if token else sa.true()
+        found = c.execute(sa.select(r.store_id.label('current'), a.since, a.store_id,
+                                    valid.label('valid'))
                           .select_from(lock.outerjoin(t.robots, r.robot_id == robot_id)
                                        .outerjoin(t.robot_assignments,
                                                   a.robot_id == r.robot_id))
                           .order_by(a.since)).all()
+        if not found or not found[0].valid:
+            raise Revoked(robot_id)
         current = found[0].current if found else None
         assignments = [row for row in found if row.since is not None]
         # The store's budget first, in the same transaction (one commit, one fsync a batch):
