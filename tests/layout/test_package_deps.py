@@ -41,6 +41,7 @@ THIRD_PARTY = {
     'sqlalchemy': 'python3-sqlalchemy', 'alembic': 'python3-alembic', 'psycopg': 'python3-psycopg',
     'faster_whisper': 'faster-whisper-pip', 'yuface': 'yuface-pip',
     'mcap': 'python3-mcap', 'foxglove': 'python3-foxglove-sdk',
+    'pyarrow': 'pyarrow-pip',       # not packaged in Debian 12: PyPI (robot_ws/requirements.txt)
 }
 ROS_PACKAGES = {'rclpy', 'rcl_interfaces', 'builtin_interfaces', 'std_msgs', 'std_srvs', 'geometry_msgs',
                 'nav_msgs', 'sensor_msgs', 'diagnostic_msgs', 'lifecycle_msgs', 'action_msgs',

@@ -479,8 +479,10 @@ def load_store(store_dir: str | Path, data_dir: str | Path | None = None) -> Sto
         store_dir / name for name in ('map.yaml', 'zones.yaml', 'catalog.csv', 'history.csv', 'appointments.json')
     ]
     if platform is not None:
-        sources += [platform / name for name in ('catalog.csv', 'promotions.json', 'appointments.json', 'history.csv',
-                                                 CAMPAIGNS_FILE)]
+        sources += [
+            platform / name
+            for name in ('catalog.csv', 'promotions.json', 'appointments.json', 'history.csv', CAMPAIGNS_FILE)
+        ]
     version = _fingerprint(sources)
 
     zones_path = store_dir / 'zones.yaml'
