@@ -19,7 +19,7 @@ funnel, not ingest (benches/platform_scale.py does that). Measured:
 
     .venv/bin/python benches/loop_funnel.py                               # 20 stores x 30 days x 300
     .venv/bin/python benches/loop_funnel.py --stores 1000 --days 30 --events 1667   # issue 23's scale
-    .venv/bin/python benches/loop_funnel.py --stores 100 --days 30 --events 1667    # 5 M events
+    .venv/bin/python benches/loop_funnel.py --stores 10 --days 30 --events 1667 --rollup-stores 1000
 """
 from __future__ import annotations
 
@@ -156,11 +156,30 @@ def measure(target: str, args) -> dict:
         time.sleep(max(0.0, NOW + funnel.WATERMARK_OVERLAP_S + 1 - time.time()))
         funnel.refresh(engine)          # the refresh that passes the overlap window (nothing new)
         late = late_day(storage, ids[len(ids) // 2], args.days)
+    if args.rollup_stores > len(ids):
+        synthetic_rollups(storage, ids[0], args.rollup_stores - len(ids))
     storage.close()
     pages = page_latency(target, ids[0], args.requests)
     return {'events': events, 'load_s': load_s, 'store_days': recomputed, 'month_s': month_s,
             'one_day_ms': statistics.median(one) * 1000, 'pure_ms': statistics.median(pure) * 1000,
             **late, **pages}
+
+
+def synthetic_rollups(storage: Storage, model: str, more: int) -> None:
+    """`more` stores (one robot each) whose rollups are copies of `model`'s store-days, so
+    the pages read a chain of that many stores (rollup-level data: the pages read rollups only)."""
+    f = lt.funnel_daily.c
+    with storage.engine.begin() as c:
+        rows = [dict(r._mapping) for r in c.execute(sa.select(lt.funnel_daily)
+                                                    .where(f.store_id == model))]
+        ids = [f'x-{i:04d}' for i in range(more)]
+        c.execute(t.stores.insert(), [dict(id=s, region_id='r-1', name=f'Store {s}', created_at=0)
+                                      for s in ids])
+        c.execute(t.robots.insert(), [dict(robot_id=f'robot-{s}', store_id=s, registered_at=0)
+                                      for s in ids])
+        for start in range(0, len(ids), 50):
+            c.execute(lt.funnel_daily.insert(), [dict(r, store_id=s) for s in ids[start:start + 50]
+                                                 for r in rows])
 
 
 def late_day(storage: Storage, store: str, days: int) -> dict:
@@ -223,6 +242,9 @@ def main() -> int:
     parser.add_argument('--events', type=int, default=300, help='events per store-day')
     parser.add_argument('--requests', type=int, default=30, help='GETs per page')
     parser.add_argument('--engines', default='postgresql,sqlite')
+    parser.add_argument('--rollup-stores', type=int, default=0,
+                        help='pages measured over this many stores: the others get copies of the '
+                             'first store\'s rollups (rollup-level synthetic data)')
     parser.add_argument('--no-settle', dest='settle', action='store_false',
                         help='measure the pages at once, while every store-day is still inside '
                              'the refresh\'s overlap window (each refresh re-checks them all)')
@@ -238,7 +260,9 @@ def main() -> int:
                     results[engine] = measure(cluster.url(cluster.new_database()), args)
                 finally:
                     cluster.remove()
-    print(f'{args.stores} stores x {args.days} days x {args.events} events per store-day')
+    print(f'{args.stores} stores x {args.days} days x {args.events} events per store-day'
+          + (f'; pages over {args.rollup_stores} stores (rollup-level synthetic copies)'
+             if args.rollup_stores > args.stores else ''))
     print('| engine | events | month recompute | store-days/s | one dirty store-day (median) | '
           'pure compute of it | late event: refresh (store-days) | overview p50/p95 | '
           'store page p50/p95 | Parquet export p50/p95 |')

@@ -40,9 +40,9 @@ THIRD_PARTY = {
     'starlette': 'python3-starlette', 'websockets': 'python3-websockets', 'PIL': 'python3-pil',
     'httpcore': 'python3-httpx', 'selenium': 'python3-selenium', 'opencc': 'python3-opencc',
     'sqlalchemy': 'python3-sqlalchemy', 'alembic': 'python3-alembic', 'psycopg': 'python3-psycopg',
-    'pyarrow': 'python3-pyarrow',
     'faster_whisper': 'faster-whisper-pip', 'yuface': 'yuface-pip',
     'mcap': 'python3-mcap', 'foxglove': 'python3-foxglove-sdk', 'mcap_ros2': 'python3-mcap-ros2-support',
+    'pyarrow': 'pyarrow-pip',       # not packaged in Debian 12: PyPI (robot_ws/requirements.txt)
 }
 ROS_PACKAGES = {'rclpy', 'rcl_interfaces', 'builtin_interfaces', 'std_msgs', 'std_srvs', 'geometry_msgs',
                 'nav_msgs', 'sensor_msgs', 'diagnostic_msgs', 'lifecycle_msgs', 'action_msgs',

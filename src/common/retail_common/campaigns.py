@@ -10,6 +10,7 @@ most once per visit (retail_dialogue.behaviours.campaign). Pure, no rclpy.
 Untrusted input: the file is bounded (MAX_FILE_BYTES); a section of another version is refused
 whole and reported; a bad campaign is reported (`issues`) and skipped, the others are kept.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,7 @@ class Campaign:
     skus: tuple[str, ...]
     message_zh: str
     message_en: str
-    starts_at: float                  # seconds since 1970
+    starts_at: float  # seconds since 1970
     ends_at: float
     members: frozenset[str]
 
@@ -65,8 +66,11 @@ def _time(entry: dict, key: str, where: str) -> float:
 
 def _ids(entry: dict, key: str, limit: int, where: str) -> tuple[str, ...]:
     value = entry.get(key)
-    if not isinstance(value, list) or len(value) > limit or not all(
-            isinstance(v, str) and 0 < len(v) <= 128 for v in value):
+    if (
+        not isinstance(value, list)
+        or len(value) > limit
+        or not all(isinstance(v, str) and 0 < len(v) <= 128 for v in value)
+    ):
         raise ValueError(f'{where}: {key} must be a list of at most {limit} ids')
     return tuple(value)
 
@@ -77,11 +81,16 @@ def parse_campaign(entry: Any, where: str) -> Campaign:
     skus = _ids(entry, 'skus', MAX_SKUS, where)
     if not skus:
         raise ValueError(f'{where}: skus is empty')
-    campaign = Campaign(id=_text(entry, 'id', 64, where), name=_text(entry, 'name', 200, where),
-                        skus=skus, message_zh=_text(entry, 'message_zh', MAX_MESSAGE, where),
-                        message_en=_text(entry, 'message_en', MAX_MESSAGE, where),
-                        starts_at=_time(entry, 'starts_at', where), ends_at=_time(entry, 'ends_at', where),
-                        members=frozenset(_ids(entry, 'members', MAX_MEMBERS, where)))
+    campaign = Campaign(
+        id=_text(entry, 'id', 64, where),
+        name=_text(entry, 'name', 200, where),
+        skus=skus,
+        message_zh=_text(entry, 'message_zh', MAX_MESSAGE, where),
+        message_en=_text(entry, 'message_en', MAX_MESSAGE, where),
+        starts_at=_time(entry, 'starts_at', where),
+        ends_at=_time(entry, 'ends_at', where),
+        members=frozenset(_ids(entry, 'members', MAX_MEMBERS, where)),
+    )
     if campaign.ends_at <= campaign.starts_at:
         raise ValueError(f'{where}: ends_at is not after starts_at')
     return campaign
@@ -91,8 +100,10 @@ def parse_section(data: Any, source: str = '<campaigns>') -> tuple[tuple[Campaig
     """(campaigns, issues) of a downlink `campaigns` section (module docstring)."""
     if not isinstance(data, dict) or data.get('version') != SECTION_VERSION:
         version = data.get('version') if isinstance(data, dict) else None
-        return (), [f'{source}: not a campaigns section of version {SECTION_VERSION} '
-                    f'(version {version!r}); no campaign is offered']
+        return (), [
+            f'{source}: not a campaigns section of version {SECTION_VERSION} '
+            f'(version {version!r}); no campaign is offered'
+        ]
     active = data.get('active')
     if not isinstance(active, list):
         return (), [f'{source}: active must be a list; no campaign is offered']
