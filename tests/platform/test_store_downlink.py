@@ -262,3 +262,50 @@ def test_a_tombstone_is_applied_once_and_confirmed_until_the_platform_has_it(tmp
         canned.close()
     with pytest.raises(httpx.HTTPError):
         httpx.get(canned.url, timeout=2)
+
+
+def test_hqs_campaigns_reach_the_robot_and_a_forgotten_member_leaves_them(engine_target, tmp_path):
+    """The downlink's campaigns section is written to campaigns.json, which the robot's store model
+    reads (retail_common.campaigns); a member the robot is asked to forget is never offered one."""
+    import time
+    from datetime import datetime, timedelta, timezone
+
+    from loop_support import event, store_events
+    from retail_common.campaigns import load_campaigns
+
+    storage = Storage(engine_target)
+    upgrade(storage.engine)
+    storage.add_store('s-own', 'Own store')
+    token = storage.issue_robot_token('robot-own', 's-own')
+    now = time.time()
+    store_events(storage, 'robot-own', [event('member_said', now - 86400, {'category': 'snacks', 'language': 'zh'},
+                                              'm-9')])
+    storage.close()
+
+    def when(days: float) -> str:
+        return datetime.fromtimestamp(now + days * 86400, timezone(timedelta(hours=8))).isoformat()
+
+    server = start_server(engine_target)
+    try:
+        with server.client() as admin:
+            assert admin.put('/v1/products', json={'products': [product('P-1')]}).status_code == 200
+            assert admin.put('/v1/admin/members/m-9', json={'consent': True, 'home_store': 's-own',
+                                                             'history': []}).status_code == 200
+            answer = admin.put('/v1/campaigns/snack-week', json={
+                'name': 'Snack week', 'audience': {'rules': [{'kind': 'asked_about', 'category': 'snacks',
+                                                              'within_days': 30}]},
+                'skus': ['P-1'], 'message_zh': '零食周：会员八折。', 'message_en': 'Snack week: members save 20 %.',
+                'stores': [], 'regions': [], 'starts_at': when(-1), 'ends_at': when(6)})
+            assert answer.status_code == 200, answer.text
+        robot = StoreDownlink(server.url, token, 'robot-own', tmp_path / 'data', erase_face=lambda member: False)
+        assert robot.sync().applied
+        assert robot.take_updates().get('campaigns', '').endswith('campaigns.json')
+        campaigns, problems = load_campaigns(tmp_path / 'data' / 'campaigns.json')
+        assert not problems and [c.id for c in campaigns] == ['snack-week']
+        assert campaigns[0].offers_to('m-9', now) and not campaigns[0].offers_to('', now)
+        assert platform_cli('forget-member', '--database', engine_target, '--member-id', 'm-9').returncode == 0
+        assert robot.sync().applied
+        campaigns, problems = load_campaigns(tmp_path / 'data' / 'campaigns.json')
+        assert not problems and all('m-9' not in c.members for c in campaigns)
+    finally:
+        stop_process(server.process)

@@ -2,7 +2,7 @@
 platform (`GET /v1/robots/{robot_id}/downlink?since=V`), kept in a local SQLite file
 (<data_dir>/downlink.sqlite3) and written out as the files the robot's nodes read (<data_dir>:
 catalog.csv, promotions.json, appointments.json, history.csv, profiles.json: consenting members'
-profiles from their records). The sync agent runs it
+profiles from their records, campaigns.json: HQ's campaigns for this store). The sync agent runs it
 (`retail_sync.agent_node`) and announces each rewritten file on `/sync/data_updates`
 (`take_updates()`).
 
@@ -52,7 +52,7 @@ MAX_DOWNLINK_BYTES = 64 * 1024 * 1024   # per answer, after decompression
 # The files the nodes read -> the DataUpdate kind announcing a new one.
 FILE_KINDS = {'catalog.csv': 'catalog', 'promotions.json': 'promotions',
               'appointments.json': 'appointments', 'history.csv': 'histories',
-              'profiles.json': 'profiles'}
+              'profiles.json': 'profiles', 'campaigns.json': 'campaigns'}
 HISTORY_COLUMNS = ('customer_id', 'sku', 'ts', 'qty', 'price_cny')
 SECTIONS = (('products', 'sku'), ('promotions', 'id'), ('appointments', 'id'), ('members', 'member_id'))
 MAX_ITEMS = 200_000            # per list of one answer
@@ -155,6 +155,8 @@ def check_answer(answer: Any, held_version: int | None, held_store: str | None) 
     for key in ('products_removed', 'promotions_removed', 'appointments_removed',
                 'members_removed', 'forget'):
         _items(answer, key, _text_id)
+    if answer.get('campaigns') is not None and not isinstance(answer['campaigns'], dict):
+        raise BadAnswer('campaigns must be an object (the section of retail_common.campaigns)')
     return answer
 
 
@@ -301,6 +303,9 @@ class StoreDownlink:
             changed['forget'] = len(answer['forget'])
             db.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?)", (str(answer['version']),))
             db.execute("INSERT OR REPLACE INTO meta VALUES ('store_id', ?)", (answer['store_id'],))
+            if isinstance(answer.get('campaigns'), dict):   # HQ's campaigns: the whole state each time
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('campaigns', ?)",
+                           (json.dumps(answer['campaigns'], ensure_ascii=False),))
             db.execute('COMMIT')
         except BaseException:
             db.execute('ROLLBACK')
@@ -393,6 +398,21 @@ class StoreDownlink:
         said = {m['member_id']: m['profile'] for m in self.rows('members')
                 if isinstance(m.get('profile'), dict)}
         self._write('profiles.json', json.dumps(said, ensure_ascii=False, sort_keys=True).encode())
+        self._write_campaigns()
+
+    def _write_campaigns(self) -> None:
+        """campaigns.json: the last answer's campaigns section (retail_common.campaigns reads and
+        checks it), without members this robot was asked to forget."""
+        raw = self._meta('campaigns')
+        if raw is None:
+            return
+        section = json.loads(raw)
+        gone = set(self.pending_forget())
+        if gone and isinstance(section.get('active'), list):
+            for campaign in section['active']:
+                if isinstance(campaign, dict) and isinstance(campaign.get('members'), list):
+                    campaign['members'] = [m for m in campaign['members'] if m not in gone]
+        self._write('campaigns.json', json.dumps(section, ensure_ascii=False, sort_keys=True).encode())
 
     def _write(self, name: str, content: bytes) -> None:
         path = self.data_dir / name
