@@ -144,7 +144,8 @@ class AsrNode(Node):
         self.listener: Listener | None = None
         self.live = None
         catalog = self._catalog()
-        self.matcher = self._matcher(catalog)
+        self.matcher: CatalogMatcher | None = None
+        self._build_matcher(catalog, self.live.current().zones if self.live is not None else None)
         self.whisper: whisper_asr.WhisperRecognizer | None = None
         recognizer = None
         if whisper is not None:
@@ -202,13 +203,24 @@ class AsrNode(Node):
         return None
 
     def _on_store_swap(self, store) -> None:
-        self.matcher = CatalogMatcher(store.catalog, store.zones)
         if self.whisper is not None:
             self.whisper.set_hints(whisper_asr.catalog_hints(store.catalog))     # from the next utterance on
+        else:
+            lists = self._phrase_lists(self._models, store.catalog)
+            if lists is not None:
+                self.listener.recognizer.set_phrase_lists(lists)      # from the next utterance on
+        self._build_matcher(store.catalog, store.zones)
+
+    def _build_matcher(self, catalog, zones) -> None:
+        """The catalogue matcher (an entity index: seconds on a busy robot) is built off the
+        listening and ROS threads and swapped in when ready; until then utterances carry no product
+        (the dialogue answers them as typed text)."""
+        if catalog is None:
             return
-        lists = self._phrase_lists(self._models, store.catalog)
-        if lists is not None:
-            self.listener.recognizer.set_phrase_lists(lists)      # from the next utterance on
+
+        def build() -> None:
+            self.matcher = CatalogMatcher(catalog, zones)
+        threading.Thread(target=build, name='asr-catalog', daemon=True).start()
 
     def _whisper(self, given: whisper_asr.WhisperTranscriber | None):
         """(the Whisper model, '') or (None, why not): installed and matching its pinned hash?"""
@@ -218,11 +230,6 @@ class AsrNode(Node):
             return whisper_asr.WhisperTranscriber(cpu_threads=self.params.whisper_threads), ''
         except whisper_asr.WhisperModelError as exc:
             return None, str(exc)
-
-    def _matcher(self, catalog) -> CatalogMatcher | None:
-        if catalog is None:
-            return None
-        return CatalogMatcher(catalog, self.live.current().zones if self.live is not None else None)
 
     def _on_listen_context(self, msg: ListenContext) -> None:
         """The dialogue's current language: Whisper hears it from the next utterance on."""
@@ -383,7 +390,8 @@ class AsrNode(Node):
         msg = Utterance(text=rec.text, language=rec.language, is_final=rec.is_final,
                         confidence=float(rec.confidence), start=_stamp(t0 + heard.start_s),
                         end=_stamp(t0 + heard.end_s), track_id=0)
-        product = self.matcher.match(rec.text, rec.language, rec.confidence) if rec.is_final and self.matcher else None
+        matcher = self.matcher
+        product = matcher.match(rec.text, rec.language, rec.confidence) if rec.is_final and matcher else None
         if product is not None:
             msg.product_sku, msg.product_confidence = product.sku, float(product.confidence)
             msg.catalog_text = '' if product.exact else product.catalog_text
