@@ -103,16 +103,27 @@ def test_microphone_and_speaker():
 def test_speech_models(tmp_path, monkeypatch):
     models = doctor.asr_models(REPO / 'config')
     assert set(models) >= {'zh', 'en'} and models['zh'].endswith('vosk-model-small-cn-0.22')
+    not_installed = (False, 'Whisper base not installed in X')
+    verified = (True, 'Whisper base in X, SHA-256 d01c… verified, licence MIT')
+    monkeypatch.setattr(doctor, 'whisper_status', lambda: not_installed)
     check = doctor.check_models({'zh': str(tmp_path / 'cn')})
     assert check.level == FAIL and str(tmp_path / 'cn') in check.message and 'speech_in:=false' in check.message
+    assert 'Whisper base not installed' in check.message
+    # a missing Vosk model for zh/en: Whisper base hears them (the asr's backend auto), named with hash and licence
+    monkeypatch.setattr(doctor, 'whisper_status', lambda: verified)
+    check = doctor.check_models({'zh': str(tmp_path / 'cn'), 'en': str(tmp_path / 'en')})
+    assert check.level == OK and check.message.startswith('no Vosk model for en, zh: heard with Whisper base')
+    assert 'verified' in check.message and 'licence MIT' in check.message
+    check = doctor.check_models({'ko': str(tmp_path / 'ko')})       # Whisper does not hear Korean
+    assert check.level == FAIL and str(tmp_path / 'ko') in check.message
     for name in ('am/final.mdl', 'conf/model.conf', 'conf/mfcc.conf', 'graph/HCLG.fst'):
         (tmp_path / 'cn' / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / 'cn' / name).write_bytes(b'')
     assert doctor.check_models({'zh': str(tmp_path / 'cn')}).level == OK
     # no Vosk model: Whisper base is the default when installed with its pinned hash, else typing only
-    monkeypatch.setattr(doctor, 'whisper_status', lambda: (False, 'Whisper base not installed in X'))
+    monkeypatch.setattr(doctor, 'whisper_status', lambda: not_installed)
     assert doctor.check_models({}).level == WARN and 'Whisper base not installed' in doctor.check_models({}).message
-    monkeypatch.setattr(doctor, 'whisper_status', lambda: (True, 'Whisper base in X, SHA-256 d01c… verified, licence MIT'))
+    monkeypatch.setattr(doctor, 'whisper_status', lambda: verified)
     assert doctor.check_models({}).level == OK and 'licence MIT' in doctor.check_models({}).message
 
 

@@ -136,6 +136,7 @@ def test_asr_node_without_vosk_models_hears_with_whisper_in_the_language_the_dia
     spin(probe, asr)
     assert asr.whisper is not None and not asr.missing_languages
     wait_for(lambda: asr.whisper.language == 'en', timeout=10, what='the listen context to reach the asr')
+    wait_for(lambda: asr.matcher is not None, timeout=120, what='the catalogue matcher (built in the background)')
     staging = tmp_path / 'q.wav'
     subprocess.run(['espeak-ng', '-v', 'en', '-s', '150', '-w', str(staging), 'Do you have the Huawei Mate 60 Pro?'],
                    check=True)

@@ -5,13 +5,12 @@ refused as the rest of the product does. RETAIL_HQ_SCREENSHOTS=docs writes the p
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import httpx
 import pytest
 
+from browser_support import chromium
 from loop_support import DAY, chain, receipts_for, store_events, store_floor_day
 from platform_support import start_server
 from retail_platform import purchases
@@ -24,26 +23,8 @@ RANGE = f'?from=2026-10-27&to={DAY}'
 
 @pytest.fixture
 def browser():
-    from retail_demo.screens import CHROMEDRIVER, CHROMIUM, FLAGS
-    chromium = next((p for p in CHROMIUM if Path(p).exists()), None)
-    driver_path = next((p for p in CHROMEDRIVER if Path(p).exists()), None)
-    if chromium is None or driver_path is None:
-        pytest.fail('headless Chromium is not installed (robot_ws/install.sh installs chromium '
-                    'and chromium-driver)')
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    profile = tempfile.mkdtemp(prefix='retail-hq-chromium-')
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in FLAGS + ('--window-size=1280,1400', f'--user-data-dir={profile}'):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    with chromium(1280, 1400, page_timeout_s=30, missing='fail') as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture

@@ -75,7 +75,7 @@ def test_the_simulated_robot_answers_a_spoken_question_in_both_languages(ros_env
                  what="the manager's listen context (zh before anyone spoke)")
 
         # Mandarin: "美的空气炸锅多少钱？" heard through the asr node, answered with the price, spoken.
-        _question('美的空气炸锅多少钱', 'cmn', inbox, 'q1.wav')
+        _question('美的空气炸锅多少钱', 'cmn-latn-pinyin', inbox, 'q1.wav')
         wait_for(lambda: [u for u in heard.all() if u.is_final and u.language == 'zh'], timeout=120,
                  what='the asr to hear the Mandarin question')
         wait_for(lambda: [r for r in replies.all() if r.language == 'zh'], timeout=30, what='a Mandarin reply')

@@ -107,45 +107,21 @@ class AsrNode(Node):
         self._problem = ''
         self._problem_level = DiagnosticStatus.OK
         self.missing_languages: list[str] = []
-        backend = self.params.backend
-        models, model_errors, vosk_missing = [], [], []
-        if backend != 'whisper':
-            for lang in languages:
-                if loaded_models and lang in loaded_models:
-                    models.append(loaded_models[lang])
-                    continue
-                try:
-                    models.append(load_model(getattr(self.params, f'models_{lang}'), lang))
-                except ModelError as exc:
-                    vosk_missing.append((lang, exc))
-        whisper = None
         whisper_languages = [lang for lang in languages if lang in whisper_asr.LANGUAGES]
-        if backend == 'whisper' or (backend == 'auto' and vosk_missing and whisper_languages):
-            whisper, why_not = self._whisper(whisper_transcriber)
-            if whisper is not None:
-                if vosk_missing:
-                    self.get_logger().info(f'No usable Vosk model for {", ".join(lang for lang, _ in vosk_missing)}: '
-                                           f'hearing {", ".join(whisper_languages)} with Whisper base')
-                models, vosk_missing = [], [(lang, ModelError(f'Whisper base does not recognise {lang}'))
-                                            for lang in languages if lang not in whisper_asr.LANGUAGES]
-            elif backend == 'whisper':
-                vosk_missing = [(lang, ModelError(why_not)) for lang in languages]
-        for lang, exc in vosk_missing:
-            if self.params.require_models:
-                key = 'backend' if backend == 'whisper' or whisper is not None else f'models.{lang}'
-                raise ConfigError(f"node {fqn}: key '{key}': {exc}")
-            self.missing_languages.append(lang)
-            model_errors.append(str(exc))
-        if model_errors:
-            # One line for all missing models (a simulation without Vosk models is normal): what is
-            # off, the first reason, and how to switch speech recognition off on purpose.
-            self.get_logger().warning(model_missing_line(self.missing_languages, model_errors,
-                                                         bool(models) or whisper is not None))
+        models, whisper = self._choose_models(languages, whisper_languages, loaded_models, whisper_transcriber)
         self.listener: Listener | None = None
         self.live = None
         catalog = self._catalog()
-        self.matcher = self._matcher(catalog)
+        self.matcher: CatalogMatcher | None = None
+        self._build_matcher(catalog, self.live.current().zones if self.live is not None else None)
         self.whisper: whisper_asr.WhisperRecognizer | None = None
+        self._listen_with(models, whisper, whisper_languages, catalog, languages)
+        self.context_version_warned = False
+        self.create_subscription(ListenContext, names.LISTEN_CONTEXT, self._on_listen_context, LATCHED)
+        self._init_rest(models)
+
+    def _listen_with(self, models, whisper, whisper_languages, catalog, languages) -> None:
+        """The listener: our VAD in front of Whisper or Vosk (none: reported on /diagnostics)."""
         recognizer = None
         if whisper is not None:
             recognizer = self.whisper = whisper_asr.WhisperRecognizer(
@@ -159,12 +135,12 @@ class AsrNode(Node):
                 end_silence_ms=self.params.vad_end_silence_ms, pre_roll_ms=self.params.vad_pre_roll_ms,
                 max_utterance_s=self.params.vad_max_utterance_s)))
         else:
-            tried = 'Vosk model' if backend == 'vosk' else 'Vosk model or Whisper base'
+            tried = 'Vosk model' if self.params.backend == 'vosk' else 'Vosk model or Whisper base'
             self._problem = f'no speech recognition: no usable {tried} for {", ".join(languages)}'
             self._problem_level = DiagnosticStatus.WARN     # require_models is false: logged once above
-        self.context_version_warned = False
-        self.create_subscription(ListenContext, names.LISTEN_CONTEXT, self._on_listen_context, LATCHED)
 
+    def _init_rest(self, models) -> None:
+        """Topics, the store watch, diagnostics and the listening thread."""
         self.utterance_pub = self.create_publisher(Utterance, names.UTTERANCES, 10)
         self.stop_pub = self.create_publisher(Empty, names.TTS_STOP, 10)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
@@ -201,14 +177,76 @@ class AsrNode(Node):
             return self.live.current().catalog
         return None
 
+    def _choose_models(self, languages: list[str], whisper_languages: list[str],
+                       loaded_models: dict[str, LoadedModel] | None,
+                       given: whisper_asr.WhisperTranscriber | None):
+        """(Vosk models, Whisper model or None) per `backend`; a language heard by neither is a
+        ConfigError (require_models) or logged once and left out (`missing_languages`)."""
+        backend = self.params.backend
+        models, vosk_missing = self._load_vosk(languages, loaded_models) if backend != 'whisper' else ([], [])
+        whisper = None
+        if backend == 'whisper' or (backend == 'auto' and vosk_missing and whisper_languages):
+            whisper, why_not = self._whisper(given)
+            if whisper is not None:
+                if vosk_missing:
+                    self.get_logger().info(f'No usable Vosk model for {", ".join(lang for lang, _ in vosk_missing)}: '
+                                           f'hearing {", ".join(whisper_languages)} with Whisper base')
+                models, vosk_missing = [], [(lang, ModelError(f'Whisper base does not recognise {lang}'))
+                                            for lang in languages if lang not in whisper_asr.LANGUAGES]
+            elif backend == 'whisper':
+                vosk_missing = [(lang, ModelError(why_not)) for lang in languages]
+        self._missing(vosk_missing, heard_by_some=bool(models) or whisper is not None,
+                      key_backend=backend == 'whisper' or whisper is not None)
+        return models, whisper
+
+    def _missing(self, missing: list, heard_by_some: bool, key_backend: bool) -> None:
+        """Languages no model hears: a ConfigError (require_models), else one warning line."""
+        fqn = self.get_fully_qualified_name()
+        model_errors = []
+        for lang, exc in missing:
+            if self.params.require_models:
+                key = 'backend' if key_backend else f'models.{lang}'
+                raise ConfigError(f"node {fqn}: key '{key}': {exc}")
+            self.missing_languages.append(lang)
+            model_errors.append(str(exc))
+        if model_errors:
+            # One line for all missing models (a simulation without Vosk models is normal): what is
+            # off, the first reason, and how to switch speech recognition off on purpose.
+            self.get_logger().warning(model_missing_line(self.missing_languages, model_errors, heard_by_some))
+
+    def _load_vosk(self, languages: list[str], loaded_models: dict[str, LoadedModel] | None):
+        """(the Vosk models loaded, [(language, ModelError)] of the others)."""
+        loaded: list[LoadedModel] = []
+        missing = []
+        for lang in languages:
+            if loaded_models and lang in loaded_models:
+                loaded.append(loaded_models[lang])
+                continue
+            try:
+                loaded.append(load_model(getattr(self.params, f'models_{lang}'), lang))
+            except ModelError as exc:
+                missing.append((lang, exc))
+        return loaded, missing
+
     def _on_store_swap(self, store) -> None:
-        self.matcher = CatalogMatcher(store.catalog, store.zones)
         if self.whisper is not None:
             self.whisper.set_hints(whisper_asr.catalog_hints(store.catalog))     # from the next utterance on
+        else:
+            lists = self._phrase_lists(self._models, store.catalog)
+            if lists is not None:
+                self.listener.recognizer.set_phrase_lists(lists)      # from the next utterance on
+        self._build_matcher(store.catalog, store.zones)
+
+    def _build_matcher(self, catalog, zones) -> None:
+        """The catalogue matcher (an entity index: seconds on a busy robot) is built off the
+        listening and ROS threads and swapped in when ready; until then utterances carry no product
+        (the dialogue answers them as typed text)."""
+        if catalog is None:
             return
-        lists = self._phrase_lists(self._models, store.catalog)
-        if lists is not None:
-            self.listener.recognizer.set_phrase_lists(lists)      # from the next utterance on
+
+        def build() -> None:
+            self.matcher = CatalogMatcher(catalog, zones)
+        threading.Thread(target=build, name='asr-catalog', daemon=True).start()
 
     def _whisper(self, given: whisper_asr.WhisperTranscriber | None):
         """(the Whisper model, '') or (None, why not): installed and matching its pinned hash?"""
@@ -218,11 +256,6 @@ class AsrNode(Node):
             return whisper_asr.WhisperTranscriber(cpu_threads=self.params.whisper_threads), ''
         except whisper_asr.WhisperModelError as exc:
             return None, str(exc)
-
-    def _matcher(self, catalog) -> CatalogMatcher | None:
-        if catalog is None:
-            return None
-        return CatalogMatcher(catalog, self.live.current().zones if self.live is not None else None)
 
     def _on_listen_context(self, msg: ListenContext) -> None:
         """The dialogue's current language: Whisper hears it from the next utterance on."""
@@ -383,7 +416,8 @@ class AsrNode(Node):
         msg = Utterance(text=rec.text, language=rec.language, is_final=rec.is_final,
                         confidence=float(rec.confidence), start=_stamp(t0 + heard.start_s),
                         end=_stamp(t0 + heard.end_s), track_id=0)
-        product = self.matcher.match(rec.text, rec.language, rec.confidence) if rec.is_final and self.matcher else None
+        matcher = self.matcher
+        product = matcher.match(rec.text, rec.language, rec.confidence) if rec.is_final and matcher else None
         if product is not None:
             msg.product_sku, msg.product_confidence = product.sku, float(product.confidence)
             msg.catalog_text = '' if product.exact else product.catalog_text

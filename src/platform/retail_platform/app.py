@@ -477,9 +477,14 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
         pruner = Pruner(storage.engine, app.state.chain, retention)   # retention.py
         pruner.start()
         app.state.pruner = pruner
+        refresher = getattr(app.state, 'funnel_refresher', None)    # funnel.Refresher, when on
+        if refresher is not None:
+            refresher.start()
         try:
             yield
         finally:
+            if refresher is not None:
+                refresher.stop()
             pruner.stop()
 
     app = FastAPI(title='Retailbot chain platform', version='2', openapi_url=None, lifespan=lifespan,
@@ -853,9 +858,7 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
     campaigns_api.register(app, app.state.chain, storage, caller, roles, robot_scope)
     if funnel_refresh_s > 0:        # the funnel's rollups, off the request path (funnel.Refresher)
         from retail_platform.funnel import Refresher
-        app.state.funnel_refresher = Refresher(storage.engine, funnel_refresh_s, LOG)
-        app.router.on_startup.append(app.state.funnel_refresher.start)
-        app.router.on_shutdown.append(app.state.funnel_refresher.stop)
+        app.state.funnel_refresher = Refresher(storage.engine, funnel_refresh_s, LOG)   # lifespan starts it
     return app
 
 

@@ -568,6 +568,18 @@ def _fleet_store(fleet, store_id: str, csrf: str, may_act: bool) -> str:
     """The store's robots, alert tasks and staff calls (forms when `may_act`)."""
     import time as _time
     now = _time.time()
+
+    def hidden(**values: str) -> str:
+        return ''.join(f'<input type="hidden" name="{k}" value="{_e(v)}">'
+                       for k, v in {'csrf': csrf, **values}.items())
+
+    return ('<h2>Fleet · 机器人状态</h2>' + _fleet_robots(fleet, store_id, now)
+            + '<h2>Tasks · 待办</h2>' + _fleet_tasks(fleet, store_id, now, hidden if may_act else None)
+            + '<h2>Staff calls · 呼叫店员</h2>' + _fleet_calls(fleet, store_id, hidden if may_act else None))
+
+
+def _fleet_robots(fleet, store_id: str, now: float) -> str:
+    """The store's robots table, with a banner when every one is silent."""
     robots = fleet.robots([store_id], now)
     robot_rows = []
     for r in robots:
@@ -592,15 +604,16 @@ def _fleet_store(fleet, store_id: str, csrf: str, may_act: bool) -> str:
     summary = fleet.stores([store_id], now)
     banner = ('<p id="store-silent" class="warn">Every robot of this store is silent · 门店离线</p>'
               if summary and summary[0]['silent_store'] else '')
-    robots_html = (banner + '<table id="fleet"><tr><th>robot</th><th>state</th>'
+    return (banner + '<table id="fleet"><tr><th>robot</th><th>state</th>'
                    '<th>last heartbeat</th><th>software</th><th>upload backlog</th>'
                    '<th>battery</th><th>problems</th></tr>' + ''.join(robot_rows) + '</table>'
                    if robot_rows else '<p id="fleet" class="note">No robot has sent a heartbeat.</p>')
 
-    def hidden(**values: str) -> str:
-        return ''.join(f'<input type="hidden" name="{k}" value="{_e(v)}">'
-                       for k, v in {'csrf': csrf, **values}.items())
 
+def _fleet_tasks(fleet, store_id: str, now: float, hidden) -> str:
+    """Open alert tasks (acknowledge / resolve forms when `hidden` makes form fields) and the last
+    ten resolved ones with their time to resolve."""
+    may_act = hidden is not None
     tasks = fleet.tasks(store_id, open_only=False)
     open_rows, done_rows = [], []
     for task in tasks:
@@ -639,6 +652,12 @@ def _fleet_store(fleet, store_id: str, csrf: str, may_act: bool) -> str:
                        '</th><th>resolved by</th><th>time to resolve</th><th>note</th></tr>'
                        + ''.join(done_rows) + '</table>')
 
+    return tasks_html
+
+
+def _fleet_calls(fleet, store_id: str, hidden) -> str:
+    """Staff calls not closed, with answer / say / close forms when `hidden` makes form fields."""
+    may_act = hidden is not None
     calls = [c for c in fleet.calls(store_id) if c['state'] != 'closed'][:50]
     call_rows = []
     for call in calls:
@@ -672,6 +691,4 @@ def _fleet_store(fleet, store_id: str, csrf: str, may_act: bool) -> str:
     calls_html = ('<table id="calls"><tr><th>robot</th><th>called</th><th>customer wants</th>'
                   '<th>where</th><th>state</th><th>answer</th></tr>' + ''.join(call_rows)
                   + '</table>' if call_rows else '<p id="calls" class="note">No staff call waiting.</p>')
-    return ('<h2>Fleet · 机器人状态</h2>' + robots_html
-            + '<h2>Tasks · 待办</h2>' + tasks_html
-            + '<h2>Staff calls · 呼叫店员</h2>' + calls_html)
+    return calls_html
