@@ -490,8 +490,14 @@ def load_store(store_dir: str | Path, data_dir: str | Path | None = None) -> Sto
     if platform is not None:
         sources += [
             platform / name
-            for name in ('catalog.csv', 'promotions.json', 'appointments.json', 'history.csv', CAMPAIGNS_FILE,
-                         'profiles.json')
+            for name in (
+                'catalog.csv',
+                'promotions.json',
+                'appointments.json',
+                'history.csv',
+                CAMPAIGNS_FILE,
+                'profiles.json',
+            )
         ]
     version = _fingerprint(sources)
 

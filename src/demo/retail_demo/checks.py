@@ -275,8 +275,10 @@ def _fleet_answered(o: Facts) -> tuple[bool, str]:
 
 def _fleet_promotion(o: Facts) -> tuple[bool, str]:
     ok = o.get('rollout') == 'done' and o.get('promotion') in (o.get('promotions') or [])
-    return ok, (f'desired state v{o.get("version")}: rollout {o.get("rollout")}, robot runs '
-                f'v{o.get("update")} with {len(o.get("promotions") or [])} promotion(s)')
+    return ok, (
+        f'desired state v{o.get("version")}: rollout {o.get("rollout")}, robot runs '
+        f'v{o.get("update")} with {len(o.get("promotions") or [])} promotion(s)'
+    )
 
 
 # The table: every expectation's measure; its wording is story.EXPECTATIONS[name].

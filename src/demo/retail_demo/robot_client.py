@@ -245,7 +245,15 @@ class StoreClient:
         self._platform_cli('store', 'add', '--id', story.STORE_ID, '--name', story.STORE_NAME, exists_ok=True)
         token_file = self.data / 'sync' / 'token'
         self._platform_cli(
-            'token', 'issue', '--robot-id', story.ROBOT_ID, '--store', story.STORE_ID, '--replace', '--out', str(token_file)
+            'token',
+            'issue',
+            '--robot-id',
+            story.ROBOT_ID,
+            '--store',
+            story.STORE_ID,
+            '--replace',
+            '--out',
+            str(token_file),
         )
         self._platform_cli(
             'member-import', '--history', str(DEMO_STORE / 'history.csv'), '--home-store', story.STORE_ID, '--consent'

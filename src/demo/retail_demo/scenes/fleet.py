@@ -21,9 +21,13 @@ PROMOTION = {'sku': 'MD-AF55', 'text': 'Air fryers 20% off today', 'discount': 0
 
 def _platform(robot: StoreClient, *args: str) -> None:
     """A `retailbot platform ...` command on the store day's platform database."""
-    done = subprocess.run([_retailbot(), 'platform', *args, '--database',
-                           str(robot.out / 'platform.sqlite3')],
-                          capture_output=True, text=True, timeout=60, env=robot.env)
+    done = subprocess.run(
+        [_retailbot(), 'platform', *args, '--database', str(robot.out / 'platform.sqlite3')],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=robot.env,
+    )
     if done.returncode != 0 and 'exists' not in done.stderr + done.stdout:
         robot.tell('platform', f'retailbot platform {args[0]} failed: {done.stderr.strip()[:200]}')
 
@@ -48,14 +52,15 @@ def _robot_row(html: str) -> str:
 def play(robot: StoreClient, seen: Observations) -> None:
     robot.section('Fleet: the store page, staff help from the platform, a promotion rolled out')
     _platform(robot, 'store', 'add', '--id', STORE_ID, '--name', 'Demo store')
-    _platform(robot, 'token', 'issue', '--role', 'robot', '--robot-id', story.ROBOT_ID,
-              '--store', STORE_ID)
+    _platform(robot, 'token', 'issue', '--role', 'robot', '--robot-id', story.ROBOT_ID, '--store', STORE_ID)
     robot.tell('platform', f'{story.ROBOT_ID} registered in store {STORE_ID}')
     client = _page(robot)
     try:
+
         def healthy() -> str:
             row = _robot_row(client.get(f'/hq/stores/{STORE_ID}').text)
             return row if 'healthy' in row else ''
+
         row = robot.wait(healthy, 45, 'the robot healthy on the store page')
         last = _robot_row(client.get(f'/hq/stores/{STORE_ID}').text)
         robot.tell('platform', f'store page: {" ".join(last.split())[:160]}')
@@ -70,19 +75,24 @@ def play(robot: StoreClient, seen: Observations) -> None:
         def call_on_platform():
             calls = client.get(f'/v1/stores/{STORE_ID}/staff-calls', headers=admin).json()
             return next((c for c in calls if c['state'] == 'open'), None)
+
         call = robot.wait(call_on_platform, 45, 'the staff call on the store page')
         heard = None
         if call is not None:
             html = client.get(f'/hq/stores/{STORE_ID}').text
             shown = f'id="call-{call["id"]}"' in html
-            robot.tell('staff', f'on the store page: "{call["wanted"] or call["reason"]}" at '
-                                f'{call["where"].get("zone") or "?"}; answering "{ANSWER}"')
-            answered = client.post(f'/hq/stores/{STORE_ID}/calls/{call["id"]}',
-                                   headers={'Origin': robot.url},
-                                   data={'csrf': _csrf(html), 'kind': 'answer', 'text': ANSWER})
+            robot.tell(
+                'staff',
+                f'on the store page: "{call["wanted"] or call["reason"]}" at '
+                f'{call["where"].get("zone") or "?"}; answering "{ANSWER}"',
+            )
+            answered = client.post(
+                f'/hq/stores/{STORE_ID}/calls/{call["id"]}',
+                headers={'Origin': robot.url},
+                data={'csrf': _csrf(html), 'kind': 'answer', 'text': ANSWER},
+            )
             if answered.status_code != 303:
-                robot.tell('staff', f'the page refused the answer: {answered.status_code} '
-                                    f'{answered.text[:120]}')
+                robot.tell('staff', f'the page refused the answer: {answered.status_code} {answered.text[:120]}')
             reply = robot.reply(mark, 45, intents=('staff_answer',))
             heard = (reply.text, reply.intent) if reply else None
         else:
@@ -92,25 +102,39 @@ def play(robot: StoreClient, seen: Observations) -> None:
 
         # mid-day: a promotion rolled out to the store's robots (canary -> 10 % -> all)
         mark = robot.mark()
-        client.put('/v1/admin/fleet/groups/demo', headers=admin,
-                   json={'robots': [story.ROBOT_ID]}).raise_for_status()
-        version = client.post('/v1/admin/fleet/groups/demo/desired', headers=admin, json={
-            'content': {'promotions': [PROMOTION]}}).json().get('version')
-        rollout = client.post('/v1/admin/fleet/groups/demo/rollouts', headers=admin,
-                              json={'version': version, 'soak_s': 0}).json()
-        robot.tell('platform', f'promotion "{PROMOTION["text"]}" rolled out as desired state '
-                               f'v{version}')
+        client.put('/v1/admin/fleet/groups/demo', headers=admin, json={'robots': [story.ROBOT_ID]}).raise_for_status()
+        version = (
+            client.post(
+                '/v1/admin/fleet/groups/demo/desired', headers=admin, json={'content': {'promotions': [PROMOTION]}}
+            )
+            .json()
+            .get('version')
+        )
+        rollout = client.post(
+            '/v1/admin/fleet/groups/demo/rollouts', headers=admin, json={'version': version, 'soak_s': 0}
+        ).json()
+        robot.tell('platform', f'promotion "{PROMOTION["text"]}" rolled out as desired state v{version}')
         update = robot.data_update(mark, 'desired', 45)
-        state = robot.wait(lambda: (lambda r: r if r.get('state') != 'running' else None)(
-            client.get(f'/v1/admin/fleet/rollouts/{rollout.get("id")}', headers=admin).json()),
-            45, 'the rollout finished')
+        state = robot.wait(
+            lambda: (lambda r: r if r.get('state') != 'running' else None)(
+                client.get(f'/v1/admin/fleet/rollouts/{rollout.get("id")}', headers=admin).json()
+            ),
+            45,
+            'the rollout finished',
+        )
         on_robot = []
         if update is not None:
             try:
                 on_robot = json.loads(open(update.path, encoding='utf-8').read())['content']['promotions']
             except (OSError, ValueError, KeyError):
                 on_robot = []
-        seen.note('fleet_promotion', version=version, update=update.version if update else None,
-                  rollout=(state or {}).get('state'), promotions=on_robot, promotion=PROMOTION)
+        seen.note(
+            'fleet_promotion',
+            version=version,
+            update=update.version if update else None,
+            rollout=(state or {}).get('state'),
+            promotions=on_robot,
+            promotion=PROMOTION,
+        )
     finally:
         client.close()
