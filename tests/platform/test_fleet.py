@@ -122,6 +122,11 @@ def test_a_staff_call_is_answered_and_reaches_the_robot(fleet):
     first = client.post('/v1/robots/r-1/staff-calls', headers=robots['r-1'], json=call).json()
     again = client.post('/v1/robots/r-1/staff-calls', headers=robots['r-1'], json=call).json()
     assert again == {'id': first['id'], 'duplicate': True}
+    # the same call_id with another content (a reset robot) is refused, not a silent duplicate
+    for other in ({'wanted': 'a kettle under 300 yuan'}, {'reason': 'lost'}, {'x': 4.0}):
+        reused = client.post('/v1/robots/r-1/staff-calls', headers=robots['r-1'],
+                             json={**call, **other})
+        assert reused.status_code == 409 and 'call_id_reused' in reused.text, reused.text
     calls = client.get('/v1/stores/s-1/staff-calls', headers=manager).json()
     assert [(c['wanted'], c['where']['zone'], c['state']) for c in calls] == \
         [('a kettle under 200 yuan', 'kitchen', 'open')]
