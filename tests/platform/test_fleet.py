@@ -150,6 +150,28 @@ def test_a_staff_call_is_answered_and_reaches_the_robot(fleet):
                            json=bad).status_code == 422
 
 
+def test_a_call_refused_as_a_reused_id_does_not_hold_the_robots_later_calls(fleet, tmp_path):
+    """The robot's FleetLink (real, against the real app) logs and deletes a call the platform
+    refuses (409 call_id_reused, like 422) instead of retrying it ahead of every later call."""
+    from retail_sync.fleet import StaffCall
+    from retail_sync.fleet_link import FleetLink
+    client, robots, manager = fleet
+    client.headers.update(robots['r-1'])
+    logged: list[str] = []
+    link = FleetLink('http://testserver', '', 'r-1', tmp_path, client=client, log=logged.append)
+    try:
+        link.raise_call(StaffCall(call_id='c-1', reason='product_help', wanted='a kettle'))
+        assert link.send_calls() == 1
+        link.raise_call(StaffCall(call_id='c-1', reason='lost'))       # a reset robot's old id
+        link.raise_call(StaffCall(call_id='c-2', reason='product_help', wanted='a fan'))
+        assert link.send_calls() == 1 and link.calls.waiting() == []
+        assert any('c-1' in line and '409' in line for line in logged), logged
+    finally:
+        link.calls.close()
+    wanted = [c['wanted'] for c in client.get('/v1/stores/s-1/staff-calls', headers=manager).json()]
+    assert sorted(wanted) == ['a fan', 'a kettle']
+
+
 def test_plan_waves_canary_ten_percent_all():
     robots = [f'r-{i}' for i in range(200)]
     waves = plan_waves(robots, '1')
