@@ -172,6 +172,33 @@ def test_a_call_refused_as_a_reused_id_does_not_hold_the_robots_later_calls(flee
     assert sorted(wanted) == ['a fan', 'a kettle']
 
 
+def test_one_call_sent_by_many_requests_at_once_is_one_call(fleet):
+    """The same call arriving on several connections at once (a robot's retry racing its first
+    send): one is stored, every answer names it (no 500 from the unique index on PostgreSQL)."""
+    import threading
+    client, robots, manager = fleet
+    call_store = client.app.state.fleet
+    from retail_sync.fleet import StaffCall
+    for k in range(12):
+        call = StaffCall(call_id=f'race-{k}', reason='product_help')
+        gate = threading.Barrier(8)
+        answers: list = []
+
+        def send() -> None:
+            gate.wait()
+            try:
+                answers.append(call_store.add_call('r-1', call)['id'])
+            except Exception as exc:        # what a request would have answered as a 500
+                answers.append(repr(exc)[:120])
+        threads = [threading.Thread(target=send) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(set(answers)) == 1 and isinstance(answers[0], int), answers
+    assert len(client.get('/v1/stores/s-1/staff-calls', headers=manager).json()) == 12
+
+
 def test_plan_waves_canary_ten_percent_all():
     robots = [f'r-{i}' for i in range(200)]
     waves = plan_waves(robots, '1')

@@ -205,7 +205,14 @@ class Fleet:
 
     # --- staff help -------------------------------------------------------------------------
     def add_call(self, robot_id: str, call: StaffCall, now: float | None = None) -> dict:
-        """Store a staff call (idempotent by the robot's call_id)."""
+        """Store a staff call (idempotent by the robot's call_id; the same call arriving on two
+        connections at once: the one that loses the unique index reads the winner's row)."""
+        try:
+            return self._add_call(robot_id, call, now)
+        except sa.exc.IntegrityError:
+            return self._add_call(robot_id, call, now)
+
+    def _add_call(self, robot_id: str, call: StaffCall, now: float | None) -> dict:
         now = time.time() if now is None else now
         with self.engine.begin() as c:
             existing = c.execute(sa.select(t.staff_calls.c.id, t.staff_calls.c.request).where(
