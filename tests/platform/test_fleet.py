@@ -199,6 +199,31 @@ def test_one_call_sent_by_many_requests_at_once_is_one_call(fleet):
     assert len(client.get('/v1/stores/s-1/staff-calls', headers=manager).json()) == 12
 
 
+def test_writes_racing_on_a_unique_key_answer_409_never_500(fleet):
+    """Requests creating one group or one store at once (PostgreSQL: both read "absent", one
+    loses the unique index): each is answered 200 or a one-line 409, none 500."""
+    import threading
+    client, _, _ = fleet
+    admin = {'Authorization': f'Bearer {ADMIN}'}
+    for k in range(6):
+        gate = threading.Barrier(8)
+        codes: list[int] = []
+
+        def put(path: str, body: dict, method: str) -> None:
+            gate.wait()
+            codes.append(client.request(method, path, json=body, headers=admin).status_code)
+        for path, body, method in ((f'/v1/admin/fleet/groups/g-{k}', {'robots': ['r-1']}, 'PUT'),
+                                   ('/v1/admin/stores', {'id': f's-new-{k}', 'name': 'x'}, 'POST')):
+            codes.clear()
+            threads = [threading.Thread(target=put, args=(path, body, method)) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert 200 in codes and set(codes) <= {200, 409}, (path, codes)
+            gate.reset()
+
+
 def test_plan_waves_canary_ten_percent_all():
     robots = [f'r-{i}' for i in range(200)]
     waves = plan_waves(robots, '1')
