@@ -122,6 +122,11 @@ def test_a_staff_call_is_answered_and_reaches_the_robot(fleet):
     first = client.post('/v1/robots/r-1/staff-calls', headers=robots['r-1'], json=call).json()
     again = client.post('/v1/robots/r-1/staff-calls', headers=robots['r-1'], json=call).json()
     assert again == {'id': first['id'], 'duplicate': True}
+    # the same call_id with another content (a reset robot) is refused, not a silent duplicate
+    for other in ({'wanted': 'a kettle under 300 yuan'}, {'reason': 'lost'}, {'x': 4.0}):
+        reused = client.post('/v1/robots/r-1/staff-calls', headers=robots['r-1'],
+                             json={**call, **other})
+        assert reused.status_code == 409 and 'call_id_reused' in reused.text, reused.text
     calls = client.get('/v1/stores/s-1/staff-calls', headers=manager).json()
     assert [(c['wanted'], c['where']['zone'], c['state']) for c in calls] == \
         [('a kettle under 200 yuan', 'kitchen', 'open')]
@@ -143,6 +148,80 @@ def test_a_staff_call_is_answered_and_reaches_the_robot(fleet):
                 {'kind': 'say', 'text': 'x' * 501}):
         assert client.post(f'/v1/stores/s-1/staff-calls/{first["id"]}/reply', headers=manager,
                            json=bad).status_code == 422
+
+
+def test_a_call_refused_as_a_reused_id_does_not_hold_the_robots_later_calls(fleet, tmp_path):
+    """The robot's FleetLink (real, against the real app) logs and deletes a call the platform
+    refuses (409 call_id_reused, like 422) instead of retrying it ahead of every later call."""
+    from retail_sync.fleet import StaffCall
+    from retail_sync.fleet_link import FleetLink
+    client, robots, manager = fleet
+    client.headers.update(robots['r-1'])
+    logged: list[str] = []
+    link = FleetLink('http://testserver', '', 'r-1', tmp_path, client=client, log=logged.append)
+    try:
+        link.raise_call(StaffCall(call_id='c-1', reason='product_help', wanted='a kettle'))
+        assert link.send_calls() == 1
+        link.raise_call(StaffCall(call_id='c-1', reason='lost'))       # a reset robot's old id
+        link.raise_call(StaffCall(call_id='c-2', reason='product_help', wanted='a fan'))
+        assert link.send_calls() == 1 and link.calls.waiting() == []
+        assert any('c-1' in line and '409' in line for line in logged), logged
+    finally:
+        link.calls.close()
+    wanted = [c['wanted'] for c in client.get('/v1/stores/s-1/staff-calls', headers=manager).json()]
+    assert sorted(wanted) == ['a fan', 'a kettle']
+
+
+def test_one_call_sent_by_many_requests_at_once_is_one_call(fleet):
+    """The same call arriving on several connections at once (a robot's retry racing its first
+    send): one is stored, every answer names it (no 500 from the unique index on PostgreSQL)."""
+    import threading
+    client, robots, manager = fleet
+    call_store = client.app.state.fleet
+    from retail_sync.fleet import StaffCall
+    for k in range(12):
+        call = StaffCall(call_id=f'race-{k}', reason='product_help')
+        gate = threading.Barrier(8)
+        answers: list = []
+
+        def send() -> None:
+            gate.wait()
+            try:
+                answers.append(call_store.add_call('r-1', call)['id'])
+            except Exception as exc:        # what a request would have answered as a 500
+                answers.append(repr(exc)[:120])
+        threads = [threading.Thread(target=send) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(set(answers)) == 1 and isinstance(answers[0], int), answers
+    assert len(client.get('/v1/stores/s-1/staff-calls', headers=manager).json()) == 12
+
+
+def test_writes_racing_on_a_unique_key_answer_409_never_500(fleet):
+    """Requests creating one group or one store at once (PostgreSQL: both read "absent", one
+    loses the unique index): each is answered 200 or a one-line 409, none 500."""
+    import threading
+    client, _, _ = fleet
+    admin = {'Authorization': f'Bearer {ADMIN}'}
+    for k in range(6):
+        gate = threading.Barrier(8)
+        codes: list[int] = []
+
+        def put(path: str, body: dict, method: str) -> None:
+            gate.wait()
+            codes.append(client.request(method, path, json=body, headers=admin).status_code)
+        for path, body, method in ((f'/v1/admin/fleet/groups/g-{k}', {'robots': ['r-1']}, 'PUT'),
+                                   ('/v1/admin/stores', {'id': f's-new-{k}', 'name': 'x'}, 'POST')):
+            codes.clear()
+            threads = [threading.Thread(target=put, args=(path, body, method)) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert 200 in codes and set(codes) <= {200, 409}, (path, codes)
+            gate.reset()
 
 
 def test_plan_waves_canary_ten_percent_all():

@@ -4,6 +4,8 @@ imported from a history CSV in one transaction (`retailbot platform member-impor
 refusing the whole file with its line."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -83,3 +85,31 @@ def test_member_import_stores_members_in_one_go_and_refuses_a_bad_file_whole(eng
     unknown = platform_cli('member-import', '--database', engine_target, '--history', str(good),
                            '--home-store', 's-nowhere')
     assert unknown.returncode == 2 and 's-nowhere' in unknown.stderr
+
+
+def test_forget_reaches_her_receipts_and_a_later_import_of_them(api):
+    """Her till receipts keep the purchases but lose her id, in the forget's transaction; a
+    receipt naming her that is imported (again or for the first time) after the forget is stored
+    without her id, and the same receipt again is a duplicate, not a refusal."""
+    client, tokens, target = api
+    admin = {'Authorization': f'Bearer {ADMIN}', 'Content-Type': 'text/plain'}
+    manager = {'Authorization': f'Bearer {tokens["store_manager"]}'}
+
+    def receipt(rid: str, member: str) -> str:
+        return json.dumps({'receipt_id': rid, 'store_id': 's-1', 'time': 1.78e9,
+                           'member_id': member, 'lines': [{'sku': 'NB-1', 'qty': 1,
+                                                           'price_cny': 10}]}) + '\n'
+    got = client.post('/v1/stores/s-1/receipts', headers=admin,
+                      content=receipt('rc-1', 'm-0001') + receipt('rc-2', 'm-0002'))
+    assert got.status_code == 200 and got.json()['stored'] == 2, got.text
+    assert client.post('/v1/admin/members/m-0001/forget', headers=admin).status_code == 200
+
+    def members() -> dict:
+        got = client.get('/v1/stores/s-1/receipts?from=0&to=2e9', headers=manager)
+        assert got.status_code == 200, got.text
+        return {r['receipt_id']: r['member_id'] for r in got.json()['receipts']}
+    assert members() == {'rc-1': None, 'rc-2': 'm-0002'}
+    again = client.post('/v1/stores/s-1/receipts', headers=admin,
+                        content=receipt('rc-1', 'm-0001') + receipt('rc-3', 'm-0001'))
+    assert again.json() == {'stored': 1, 'duplicate': 1, 'bad': 0, 'problems': []}, again.text
+    assert members() == {'rc-1': None, 'rc-2': 'm-0002', 'rc-3': None}

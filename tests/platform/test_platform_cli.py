@@ -98,6 +98,17 @@ def test_admin_token_from_a_file_and_robot_tokens_from_the_cli(tmp_path, engine_
         assert manager.returncode == 0, manager.stderr
         assert httpx.get(f'{url}/v1/stores', timeout=10, headers={
             'Authorization': f'Bearer {manager.stdout.strip()}'}).json()[0]['id'] == 's-1'
+        # A staff credential (a manager who left) is revoked by the fingerprint `token list`
+        # shows; a fingerprint that names no active credential is refused in one line.
+        listed = platform_cli('token', 'list', *db, '--json').stdout.splitlines()
+        fingerprint = next(t['fingerprint'] for t in map(json.loads, listed)
+                           if t['role'] == 'store_manager')
+        revoked = platform_cli('token', 'revoke', *db, '--fingerprint', fingerprint)
+        assert revoked.returncode == 0 and 'revoked' in revoked.stdout, revoked.stderr
+        assert httpx.get(f'{url}/v1/stores', timeout=10, headers={
+            'Authorization': f'Bearer {manager.stdout.strip()}'}).status_code == 401
+        one_line(platform_cli('token', 'revoke', *db, '--fingerprint', fingerprint), 2,
+                 'no active credential')
     finally:
         stop_process(server)
 

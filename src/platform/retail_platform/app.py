@@ -509,6 +509,15 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
     for kind in unavailable:
         app.add_exception_handler(kind, database_down)
 
+    @app.exception_handler(sa.exc.IntegrityError)
+    async def lost_a_race(request: Request, exc: sa.exc.IntegrityError) -> JSONResponse:
+        """A write that lost a race on a unique key to a concurrent request (PostgreSQL: two
+        requests creating one store or group at once): 409, one line, never a 500."""
+        line = str(exc.orig or exc).strip().splitlines()
+        detail = 'conflicting concurrent change, try again: ' + (line[0] if line else 'conflict')
+        LOG.warning('%s %s: 409 %s', request.method, request.url.path, detail)
+        return JSONResponse({'detail': detail}, status_code=409, headers={'Retry-After': '1'})
+
     @app.exception_handler(Backpressure)
     async def over_budget(request: Request, exc: Backpressure) -> JSONResponse:
         LOG.warning('%s %s: 429 %s', request.method, request.url.path, exc)

@@ -41,6 +41,7 @@ import sqlalchemy as sa
 
 from retail_common.catalog import COLUMNS, parse_row
 from retail_platform import campaigns
+from retail_platform import loop_schema as lt
 from retail_platform import profiles
 from retail_platform import schema as t
 
@@ -668,11 +669,14 @@ class Chain:
 
     @staticmethod
     def _scrub(c: sa.Connection, member_id: str) -> None:
-        """Her profile and the statements it was built from (profiles.forget_profile), and her
-        member id in every other stored event."""
+        """The member's profile and the statements it was built from (profiles.forget_profile),
+        and the member id in every other stored event and in her till receipts."""
         profiles.forget_profile(c, member_id)
         c.execute(t.events.update().where(t.events.c.customer == member_id)
                   .values(customer='', data='{"forgotten":true}'))
+        # her till receipts keep the purchase, not her id (purchases.store_receipts drops it too)
+        c.execute(lt.receipts.update().where(lt.receipts.c.customer == member_id)
+                  .values(customer=''))
 
     def confirm_forget(self, robot_id: str, member_id: str, detail: str) -> None:
         """The robot erased the member. Events about them it uploaded after the request (sent

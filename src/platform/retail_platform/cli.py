@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -248,9 +249,13 @@ def register(subparsers) -> None:
     issue.add_argument('--out', default='', help='write the token to this file (mode 600) '
                        'instead of printing it, e.g. the robot\'s <data_dir>/sync/token')
     issue.set_defaults(func=_guarded('token issue', _token_issue))
-    revoke = actions.add_parser('revoke', help='revoke every token of one robot (at once)')
+    revoke = actions.add_parser('revoke', help='revoke every token of one robot, or one staff '
+                                'credential by its fingerprint (at once; its page sessions end)')
     _add_db(revoke)
-    revoke.add_argument('--robot-id', required=True, help='the robot whose tokens to revoke')
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument('--robot-id', help='the robot whose tokens to revoke')
+    which.add_argument('--fingerprint', help='the credential\'s fingerprint as `token list` '
+                       'shows it (12 hex digits), e.g. a store manager who left')
     revoke.set_defaults(func=_guarded('token revoke', _token_revoke))
     tlist = actions.add_parser('list', help='list credentials (fingerprints only)')
     _add_db(tlist)
@@ -663,6 +668,17 @@ def _token_issue(args) -> int:
 
 def _token_revoke(args) -> int:
     storage = _storage(args, 'token revoke')
+    if args.fingerprint is not None:
+        if not re.fullmatch(r'[0-9a-f]{12}', args.fingerprint):
+            raise CommandError('retailbot platform token revoke: --fingerprint must be the 12 hex '
+                               'digits `token list` shows')
+        count = _on_db('token revoke', storage,
+                       lambda: storage.revoke_fingerprint(args.fingerprint))
+        if not count:
+            raise CommandError(f'retailbot platform token revoke: no active credential with '
+                               f'fingerprint {args.fingerprint} (see `token list`)')
+        print(f'credential {args.fingerprint} revoked')
+        return 0
     count = _on_db('token revoke', storage, lambda: storage.revoke_robot(args.robot_id))
     print(f'{count} tokens of robot {args.robot_id} revoked')
     return 0

@@ -205,14 +205,24 @@ class Fleet:
 
     # --- staff help -------------------------------------------------------------------------
     def add_call(self, robot_id: str, call: StaffCall, now: float | None = None) -> dict:
-        """Store a staff call (idempotent by the robot's call_id)."""
+        """Store a staff call (idempotent by the robot's call_id; the same call arriving on two
+        connections at once: the one that loses the unique index reads the winner's row)."""
+        try:
+            return self._add_call(robot_id, call, now)
+        except sa.exc.IntegrityError:
+            return self._add_call(robot_id, call, now)
+
+    def _add_call(self, robot_id: str, call: StaffCall, now: float | None) -> dict:
         now = time.time() if now is None else now
         with self.engine.begin() as c:
-            existing = c.execute(sa.select(t.staff_calls.c.id).where(
+            existing = c.execute(sa.select(t.staff_calls.c.id, t.staff_calls.c.request).where(
                 t.staff_calls.c.robot_id == robot_id,
-                t.staff_calls.c.call_id == call.call_id)).scalar()
+                t.staff_calls.c.call_id == call.call_id)).first()
             if existing is not None:
-                return {'id': existing, 'duplicate': True}
+                if existing.request != call.model_dump_json():
+                    raise CallIdReused(f'call_id_reused: call {call.call_id} was stored with '
+                                       'other content')
+                return {'id': existing.id, 'duplicate': True}
             store = self._store_of(c, robot_id)
             new_id = c.execute(t.staff_calls.insert().values(
                 store_id=store, robot_id=robot_id, call_id=call.call_id,
@@ -403,6 +413,10 @@ def body_of(model: type[BaseModel]) -> dict:
         'schema': inline(schema)}}}}
 
 
+class CallIdReused(ValueError):
+    """A robot sent a staff call under a call_id it had used for another call."""
+
+
 def add_routes(app: FastAPI, fleet: Fleet, deps: Deps) -> None:
     r = deps.responses
     answers = r(401, 403, 404, 413, 422, 503)
@@ -461,11 +475,15 @@ def add_routes(app: FastAPI, fleet: Fleet, deps: Deps) -> None:
         return task
 
     @app.post('/v1/robots/{robot_id}/staff-calls', summary='A staff call raised at the robot '
-              '(retail_sync.fleet.StaffCall v1; idempotent by call_id)', responses=answers,
+              '(retail_sync.fleet.StaffCall v1; idempotent by call_id; 409 for a call_id '
+              'sent again with other content)', responses=r(401, 403, 404, 409, 413, 422, 503),
               openapi_extra=body_of(StaffCall))
     async def staff_call(request: Request, robot_id: str = Depends(deps.robot_scope)) -> dict:
         call = await parse(request, StaffCall, 'staff call', deps)
-        return await run_in_threadpool(fleet.add_call, robot_id, call)
+        try:
+            return await run_in_threadpool(fleet.add_call, robot_id, call)
+        except CallIdReused as exc:
+            raise HTTPException(409, str(exc)) from None
 
     @app.get('/v1/robots/{robot_id}/staff-messages', summary='Staff\'s answers and words for '
              'the robot to speak (StaffMessage v1), after a cursor', responses=answers)

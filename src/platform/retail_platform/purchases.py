@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from retail_platform import loop_schema as lt
+from retail_platform.chain import forget_requests
 from retail_platform import schema as t
 
 MAX_LINE_CHARS = 8192
@@ -274,18 +275,23 @@ def store_receipts(engine: sa.Engine, items: Iterable[tuple[str, Receipt | BadRo
             ids = [r.receipt_id for _, r in batch]
             stored = {row.receipt_id: row for row in c.execute(
                 sa.select(lt.receipts).where(lt.receipts.c.receipt_id.in_(ids)))}
+            named = {r.member_id for _, r in batch if r.member_id}
+            forgotten = {row.member_id for row in c.execute(
+                sa.select(forget_requests.c.member_id)
+                .where(forget_requests.c.member_id.in_(named)))} if named else set()
             fresh = []
             for where, r in batch:
                 if not known_stores[r.store_id]:
                     result.bad.append(BadRow(where, f'no store {r.store_id}'))
                     continue
+                member = '' if r.member_id in forgotten else r.member_id   # kept without her id
                 row = dict(receipt_id=r.receipt_id, store_id=r.store_id, time=r.time,
-                           customer=r.member_id, code=r.code, lines=r.lines_json(),
+                           customer=member, code=r.code, lines=r.lines_json(),
                            total_cny=r.total, imported_at=now)
                 known = stored.get(r.receipt_id)
                 if known is not None:
                     same = (known.store_id, known.time, known.customer, known.code, known.lines) \
-                        == (r.store_id, r.time, r.member_id, r.code, row['lines'])
+                        == (r.store_id, r.time, member, r.code, row['lines'])
                     if same:
                         result.duplicate += 1
                     else:
@@ -293,7 +299,7 @@ def store_receipts(engine: sa.Engine, items: Iterable[tuple[str, Receipt | BadRo
                                                         f'{r.receipt_id} was imported with other '
                                                         'content'))
                     continue
-                stored[r.receipt_id] = _Seen(r.store_id, r.time, r.member_id, r.code, row['lines'])
+                stored[r.receipt_id] = _Seen(r.store_id, r.time, member, r.code, row['lines'])
                 fresh.append(row)
                 result.touched.add((r.store_id, r.time))
             if fresh:

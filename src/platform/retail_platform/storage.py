@@ -232,6 +232,13 @@ class Storage:
                 t.credentials.c.robot_id == robot_id, t.credentials.c.revoked_at.is_(None))
                 .values(revoked_at=time.time())).rowcount
 
+    def revoke_fingerprint(self, fingerprint: str) -> int:
+        """Revoke the active credential(s) whose hash starts with `token list`'s fingerprint."""
+        with self.engine.begin() as c:
+            return c.execute(t.credentials.update().where(
+                t.credentials.c.token_hash.startswith(fingerprint, autoescape=True),
+                t.credentials.c.revoked_at.is_(None)).values(revoked_at=time.time())).rowcount
+
     def list_tokens(self) -> list[dict]:
         with self.engine.begin() as c:
             rows = c.execute(sa.select(t.credentials).order_by(

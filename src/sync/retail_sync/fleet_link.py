@@ -16,7 +16,7 @@ before `raise_call` returns and stays there until the platform's answer acknowle
 sent twice across a restart is one call); only then is that call_id deleted. A sync agent
 restarted with calls waiting sends them first, oldest first. At most MAX_PENDING_CALLS wait (the
 oldest is dropped with a log line when a newer one arrives past that); a call refused as invalid
-(422) is logged and deleted.
+(422) or as a call_id already used for another call (409) is logged and deleted.
 """
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ class FleetLink:
                 response = self._request('POST', '/staff-calls', content=call.model_dump_json(),
                                          headers={'Content-Type': 'application/json'})
             except LinkError as exc:
-                if ': 422 ' not in str(exc):
+                if ': 422 ' not in str(exc) and ': 409 ' not in str(exc):   # invalid, id reused
                     raise
                 self.log(f'staff call {call.call_id} refused by the platform: {exc}')
                 self.calls.remove(call.call_id)
