@@ -26,23 +26,44 @@ FUNNEL_KEYS = (
 )
 
 
-def day_funnel(url: str, token: str, tell: Callable[[str, str], None], timeout_s: float = 30.0) -> dict | None:
+def day_funnel(
+    url: str, token: str, tell: Callable[[str, str], None], timeout_s: float = 30.0, fresh_within_s: float = 40.0
+) -> dict | None:
     """Today's funnel over the chain (the day in the chain's time zone), or None with the reason
-    told (the platform away, an answer without it)."""
+    told (the platform away, an answer without it). The platform's API reads rollups its
+    background refresher keeps (`refreshed_at`: when a refresh started): this waits up to
+    `fresh_within_s` for one that started after the call, so the day's uploads are in it."""
+    import time
+
     import httpx
 
     from retail_platform.funnel import CHAIN_ZONE
 
     day = datetime.now(CHAIN_ZONE).date().isoformat()
+    asked = time.time()
+    deadline = time.monotonic() + fresh_within_s
     try:
-        answer = httpx.get(
-            f'{url}/v1/funnel',
-            params={'from': day, 'to': day},
-            timeout=timeout_s,
-            headers={'Authorization': f'Bearer {token}'},
-        )
-        answer.raise_for_status()
-        total = answer.json()['total']
+        while True:
+            answer = httpx.get(
+                f'{url}/v1/funnel',
+                params={'from': day, 'to': day},
+                timeout=timeout_s,
+                headers={'Authorization': f'Bearer {token}'},
+            )
+            answer.raise_for_status()
+            body = answer.json()
+            total = body['total']
+            refreshed = body.get('refreshed_at')
+            if isinstance(refreshed, (int, float)) and refreshed >= asked:
+                break
+            if time.monotonic() > deadline:
+                tell(
+                    'platform',
+                    f'the funnel of {day} was not refreshed within {fresh_within_s:.0f} s: figures as of '
+                    f'{"never" if refreshed is None else datetime.fromtimestamp(refreshed, CHAIN_ZONE).isoformat()}',
+                )
+                break
+            time.sleep(0.5)
     except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
         tell('platform', f'no funnel for {day}: {type(exc).__name__}: {str(exc)[:200]}')
         return None
