@@ -237,6 +237,13 @@ def test_what_she_said_in_store_1_shapes_store_2_next_day_and_forget_removes_it(
     finally:
         downlink.close()
     assert _profile(server, database) == (404, [])
+    # robot A held her profile (its agent's downlink got it after her upload) and was off at the
+    # forget: back online, its downlink erases her (the agent's own code path, run once here)
+    back = StoreDownlink(server.url, tokens['a'], 'robot-a', data_a / 'platform')
+    try:
+        assert back.sync().error is None
+    finally:
+        back.close()
     for folder in (data_a, data_b):
         assert not any(SHE in p.read_text(encoding='utf-8') for p in folder.rglob('profiles.json'))
 

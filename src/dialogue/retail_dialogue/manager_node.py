@@ -205,7 +205,8 @@ class ManagerNode(Node):
 
     def _recommend(self, effect: AskRecommendations) -> None:
         query = effect.query
-        if not self.recommend_client.service_is_ready():
+        # a recommender that just started may not be discovered yet: wait for it briefly (bounded)
+        if not self.recommend_client.service_is_ready() and not self.recommend_client.wait_for_service(timeout_sec=2.0):
             self.get_logger().warning('Recommendation service /recommendation/recommend is not available')
             self._run(self.core.on_recommendations(query.track_id, None))
             return
