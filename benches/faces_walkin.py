@@ -19,9 +19,12 @@ tried on (`--set tune`); the REPORT set (biden, rose_leslie, alex_lacamoire: 12 
 
 Both pipelines (`FacePipeline` with the same encoder, threshold 0.5, margin 0.05) run on the same
 frames in the same run, pinned to one CPU core (OMP_NUM_THREADS=1, sched_setaffinity):
-- yunet: today's: YuNet on the full frame, boxes fitted to dlib's landmark model, faces under
-  100 px encoded from an enlarged crop, every frame from min_identify_px while unnamed, named from
-  the mean of the track's last 3 encodings;
+- yunet: today's, with the faces node's parameters read from config/perception.yaml (ROBOT_CONFIG):
+  YuNet on the full frame every `full_detect_every` (3) frames, only around the faces followed in
+  between, boxes fitted to dlib's landmark model, encoded every frame from `min_identify_px` (35)
+  while unnamed, named from the mean of the track's last `evidence_frames` (3) encodings
+  (`--min-identify-px`, `--evidence-frames`, `--full-detect-every` override them: try choices on
+  `--set tune` only);
 - hog: the pipeline before issue 25: HOG on the frame shrunk x0.5, no size gate, encode every 3rd
   frame, 2 agreeing single-frame votes.
 Reported per pipeline: share of member approaches named before the face is 50 px / 45 px wide,
@@ -196,7 +199,7 @@ class RecordingModel:
     def __init__(self, model):
         self.model, self.default_scale, self.detector = model, model.default_scale, model.detector
         self.replay: list | None = None
-        self.boxes: list = []
+        self.boxes: list = []            # every detect call's boxes, in order (for the replay)
 
     def detect(self, rgb, scale=1.0):
         if self.replay is not None:
@@ -213,11 +216,14 @@ def truth_width(box) -> float:
     return box[1] - box[3]
 
 
-def _named_at(pipeline, clip: Clip, wrong: list, tag: str) -> float | None:
+def _named_at(pipeline, clip: Clip, wrong: list, tag: str, per_frame: list | None = None) -> float | None:
     from retail_perception.face_pipeline import IDENTIFIED
     named_at = None
     for i, frame in enumerate(clip.frames):
-        for event in pipeline.process(frame, now_s=i / 15.0):
+        events = pipeline.process(frame, now_s=i / 15.0)
+        if per_frame is not None:
+            per_frame.append(list(pipeline.last_boxes))
+        for event in events:
             if event.kind != IDENTIFIED:
                 continue
             if event.customer_id != clip.person or tag == 'stranger':
@@ -232,9 +238,24 @@ _CLIPS: list[Clip] = []        # set before the workers fork
 _WORKER: dict = {}
 
 
+ROBOT_KEYS = ('min_identify_px', 'full_detect_every', 'evidence_frames', 'votes_needed', 'match_threshold',
+              'match_margin')
+
+
+def robot_config(path: Path = REPO / 'config' / 'perception.yaml') -> dict:
+    """The faces node's decision parameters as the robot runs them (config/perception.yaml)."""
+    import yaml
+    params = yaml.safe_load(path.read_text())['perception/faces']['ros__parameters']
+    return {key: params[key] for key in ROBOT_KEYS}
+
+
+ROBOT_CONFIG = robot_config()
+_OVERRIDES: dict = {}          # --min-identify-px etc. (yunet only), set before the workers fork
+
+
 def _config(kind: str):
     from retail_perception.face_pipeline import PipelineConfig
-    return (PipelineConfig() if kind == 'yunet' else
+    return (PipelineConfig(**(ROBOT_CONFIG | _OVERRIDES)) if kind == 'yunet' else
             PipelineConfig(detect_scale=0.5, min_identify_px=0, encode_every_unknown=3, evidence_frames=0))
 
 
@@ -252,15 +273,16 @@ def run_clip(job: tuple[str, int]) -> tuple:
     clip, config, wrong = _CLIPS[index], _config(kind), []
     model.replay, model.boxes = None, []
     started = time.process_time()
+    per_frame: list = []
     named_at = _named_at(FacePipeline(model, galleries[clip.gallery], config), clip, wrong,
-                         'member' if clip.person else 'stranger')
+                         'member' if clip.person else 'stranger', per_frame)
     elapsed = time.process_time() - started
     boxes = model.boxes
     if clip.person is not None:
         model.replay = list(boxes)          # the same person, not a member this time
         _named_at(FacePipeline(model, without(galleries[clip.gallery], clip.person), config),
                   clip, wrong, 'stranger')
-    return named_at, wrong, len(clip.frames), elapsed, boxes
+    return named_at, wrong, len(clip.frames), elapsed, per_frame
 
 
 def _pin_worker(cores: list[int]) -> None:
@@ -331,7 +353,12 @@ def main() -> int:
     parser.add_argument('--jobs', type=int, default=1,
                         help='worker processes (each pinned to one core; figures per CPU-second)')
     parser.add_argument('--json', action='store_true', help='one JSON line per pipeline')
+    for flag in ('min-identify-px', 'evidence-frames', 'full-detect-every'):
+        parser.add_argument(f'--{flag}', type=int, help='yunet pipeline: override PipelineConfig (trying choices: '
+                            'on --set tune only)')
     args = parser.parse_args()
+    _OVERRIDES.update({k: v for k in ('min_identify_px', 'evidence_frames', 'full_detect_every')
+                       if (v := getattr(args, k)) is not None})
     _CLIPS[:] = build(args.fps, args.seconds, args.set, args.backgrounds)
     print(f'{args.set} set: {len(_CLIPS)} clips, {sum(len(c.frames) for c in _CLIPS)} frames of '
           f'{WIDTH}x{HEIGHT}', file=sys.stderr)

@@ -14,8 +14,11 @@ funnel, not ingest (benches/platform_scale.py does that). Measured:
   serve process's background refresher runs it — finding the dirty store-days among all of them
   and recomputing only that one: milliseconds, and how many store-days it recomputed (1);
 * the pages: a real `retailbot platform serve` (its background refresher running), signed in as
-  the analyst, GET /hq, GET /hq/stores/{id} and the Parquet export (30 each): p50 / p95 ms.
-  The pages only read rollups (the funnel is refreshed off the request path).
+  the analyst, each page of PAGES (overview/ranking, region drill-down, store with its robots,
+  silent robots, CSV and Parquet export; the ranking and silent robots are paged 50 a page, and
+  `page 2` is the ranking's second page), `--requests` GETs each: p50 / p95 ms to the first byte
+  of the body, PostgreSQL and SQLite side by side. The pages read the HQ summaries the refresh
+  writes (retail_platform.hq), never raw events in bulk.
 
     .venv/bin/python benches/loop_funnel.py                               # 20 stores x 30 days x 300
     .venv/bin/python benches/loop_funnel.py --stores 1000 --days 30 --events 1667   # issue 23's scale
@@ -158,6 +161,7 @@ def measure(target: str, args) -> dict:
         late = late_day(storage, ids[len(ids) // 2], args.days)
     if args.rollup_stores > len(ids):
         synthetic_rollups(storage, ids[0], args.rollup_stores - len(ids))
+    heartbeats(storage)
     storage.close()
     pages = page_latency(target, ids[0], args.requests)
     return {'events': events, 'load_s': load_s, 'store_days': recomputed, 'month_s': month_s,
@@ -177,9 +181,32 @@ def synthetic_rollups(storage: Storage, model: str, more: int) -> None:
                                       for s in ids])
         c.execute(t.robots.insert(), [dict(robot_id=f'robot-{s}', store_id=s, registered_at=0)
                                       for s in ids])
+        summary = [dict(r._mapping) for r in c.execute(sa.select(lt.hq_store_days)
+                                                       .where(lt.hq_store_days.c.store_id == model))]
         for start in range(0, len(ids), 50):
             c.execute(lt.funnel_daily.insert(), [dict(r, store_id=s) for s in ids[start:start + 50]
                                                  for r in rows])
+            c.execute(lt.hq_store_days.insert(), [dict(r, store_id=s)   # and their HQ summaries
+                                                  for s in ids[start:start + 50] for r in summary])
+        if hasattr(funnel, 'write_months'):              # and their months (0012_hq_figures)
+            days = [r['day'] for r in summary]
+            for s in ids:
+                funnel.write_months(c, s, days)
+
+
+def heartbeats(storage: Storage) -> None:
+    """Every robot's last heartbeat (as `Fleet.record_heartbeat` keeps it): the fleet table of
+    `/hq` lists every store, a fifth of the robots silent (their last heartbeat 10 periods old)."""
+    with storage.engine.begin() as c:
+        robots = c.execute(sa.select(t.robots.c.robot_id, t.robots.c.store_id)).all()
+        beat = json.dumps({'software_version': '1.0.0', 'battery_percent': 80.0,
+                           'sync_backlog': 0, 'safety_stop': False})
+        now = time.time()
+        c.execute(t.fleet_heartbeats.insert(), [    # a heartbeat a day (ok through the bench)
+            dict(robot_id=r.robot_id, store_id=r.store_id, heartbeat=beat, state='ok',
+                 **(dict(period_s=86400.0, received_at=now) if i % 5 else
+                    dict(period_s=30.0, received_at=now - 300.0)))
+            for i, r in enumerate(robots)])
 
 
 def late_day(storage: Storage, store: str, days: int) -> dict:
@@ -194,6 +221,15 @@ def late_day(storage: Storage, store: str, days: int) -> dict:
     began = time.perf_counter()
     recomputed = funnel.refresh(storage.engine)
     return {'late_refresh_ms': (time.perf_counter() - began) * 1000, 'late_recomputed': recomputed}
+
+
+PAGES = (('overview', '/hq'),                     # ranking, funnel, trend, campaigns, silent robots
+         ('page 2', '/hq?page=2'),              # the ranking's stores 51-100 (paged by the database)
+         ('region', '/hq/regions/r-1'),         # region drill-down (every store of the bench)
+         ('store', '/hq/stores/{store}'),       # store: its days, robots, campaigns, fleet
+         ('silent', '/hq?silent=1'),            # silent robots after 1 minute: every robot listed
+         ('csv', '/hq/export.csv'),             # exports: time to the first byte
+         ('parquet', '/hq/export.parquet'))
 
 
 def page_latency(target: str, store: str, requests: int) -> dict:
@@ -218,14 +254,19 @@ def page_latency(target: str, store: str, requests: int) -> dict:
             assert login.status_code == 303, login.text
             rng = f'?from={FIRST_DAY}&to=2026-09-30'
             out = {}
-            for name, path in (('overview', '/hq' + rng), ('store', f'/hq/stores/{store}' + rng),
-                               ('parquet', '/hq/export.parquet' + rng)):
+            for name, path in PAGES:
+                path = path.format(store=store) + (rng.replace('?', '&') if '?' in path else rng)
                 client.get(path)
                 times = []
                 for _ in range(requests):
                     began = time.perf_counter()
-                    assert client.get(path).status_code == 200
-                    times.append((time.perf_counter() - began) * 1000)
+                    with client.stream('GET', path) as answer:   # the first byte of the body
+                        assert answer.status_code == 200, (path, answer.status_code)
+                        body = answer.iter_raw()
+                        next(body, b'')
+                        times.append((time.perf_counter() - began) * 1000)
+                        for _ in body:                             # the rest, unmeasured
+                            pass
                 times.sort()
                 out[f'{name}_p50_ms'] = statistics.median(times)
                 out[f'{name}_p95_ms'] = times[min(len(times) - 1, int(0.95 * len(times)))]
@@ -264,18 +305,25 @@ def main() -> int:
           + (f'; pages over {args.rollup_stores} stores (rollup-level synthetic copies)'
              if args.rollup_stores > args.stores else ''))
     print('| engine | events | month recompute | store-days/s | one dirty store-day (median) | '
-          'pure compute of it | late event: refresh (store-days) | overview p50/p95 | '
-          'store page p50/p95 | Parquet export p50/p95 |')
-    print('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+          'pure compute of it | late event: refresh (store-days) |')
+    print('| --- | --- | --- | --- | --- | --- | --- |')
     for engine, r in results.items():
         late = (f'{r["late_refresh_ms"]:.0f} ms ({r["late_recomputed"]})'
                 if 'late_refresh_ms' in r else '–')
         print(f'| {engine} | {r["events"]:,} | {r["month_s"]:.1f} s | '
               f'{r["store_days"] / r["month_s"]:.0f} | {r["one_day_ms"]:.0f} ms | '
-              f'{r["pure_ms"]:.0f} ms ({r["one_day_ms"] / max(r["pure_ms"], 1e-6):.1f}x) | {late} | '
-              f'{r["overview_p50_ms"]:.0f} / {r["overview_p95_ms"]:.0f} ms | '
-              f'{r["store_p50_ms"]:.0f} / {r["store_p95_ms"]:.0f} ms | '
-              f'{r["parquet_p50_ms"]:.0f} / {r["parquet_p95_ms"]:.0f} ms |')
+              f'{r["pure_ms"]:.0f} ms ({r["one_day_ms"] / max(r["pure_ms"], 1e-6):.1f}x) | {late} |')
+    engines = list(results)
+    print()
+    print('| page (time to first byte) | ' + ' | '.join(f'{e} p50 / p95' for e in engines)
+          + (' | SQLite / PostgreSQL p95 |' if len(engines) == 2 else ' |'))
+    print('| --- |' + ' --- |' * (len(engines) + (len(engines) == 2)))
+    for name, _ in PAGES:
+        cells = [f'{results[e][f"{name}_p50_ms"]:.0f} / {results[e][f"{name}_p95_ms"]:.0f} ms'
+                 for e in engines]
+        ratio = ([f'{results[engines[1]][f"{name}_p95_ms"] / results[engines[0]][f"{name}_p95_ms"]:.2f}']
+                 if len(engines) == 2 else [])
+        print(f'| {name} | ' + ' | '.join(cells + ratio) + ' |')
     print(json.dumps(results))
     return 0
 

@@ -5,12 +5,15 @@
 Live: the simulated navigation stack (`navigation.launch.yaml sim:=true`) guides the robot from
 the dock towards the service desk while `retailbot record` records /scan, /odom, /tf, /tf_static and
 /navigation/pose (what an incident recording holds). Re-run: the localisation node alone
-(`use_sim_time:=true`, the same parameters and start) with `retailbot replay --clock` of /scan,
-/odom, /tf_static (not /tf: its map -> odom is the live localisation's own answer). Each recorded
+(`use_sim_time:=true`, the same parameters and seed, `start_from_recording:=true`: it starts from
+the first recorded particle cloud, the live filter's checkpoint, and uses the scans after it; deep
+input queues so no scan is dropped) with `retailbot replay --clock` of /scan, /odom, /tf_static and
+/navigation/particle_cloud (not /tf: its map -> odom is the live localisation's own answer). Each recorded
 /navigation/pose is compared with the re-run's at the same header stamp (interpolated between the
 re-run's neighbouring poses, at most 0.5 s apart, when it has none there); reported per re-run: poses
-compared, median and maximum distance (cm) and maximum heading difference; the peer is the spread
-between two re-runs of the same file (the particle filter's own randomness: it is not seeded).
+compared, median and maximum distance (cm) and maximum heading difference; also how many of the
+re-run's poses have the stamp of a recorded one (the same scans used for updates); the peer is the
+spread between two re-runs of the same file.
 """
 from __future__ import annotations
 
@@ -28,8 +31,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-TOPICS = ['/scan', '/odom', '/tf', '/tf_static', '/navigation/pose']
-REPLAYED = ['/scan', '/odom', '/tf_static']
+TOPICS = ['/scan', '/odom', '/tf', '/tf_static', '/navigation/pose', '/navigation/particle_cloud']
+REPLAYED = ['/scan', '/odom', '/tf_static', '/navigation/particle_cloud']
 
 
 def yaw_of(q) -> float:
@@ -171,6 +174,9 @@ def rerun(folder: Path, recording: Path, domain: int, env: dict, index: int, rat
     - {{name: store_dir, value: "{REPO / 'config' / 'stores' / 'demo'}"}}
     - {{name: data_dir, value: "{folder / f'rerun{index}'}"}}
     - {{name: use_sim_time, value: true}}
+    - {{name: start_from_recording, value: true}}
+    - {{name: scan_queue_depth, value: 1000}}
+    - {{name: odom_queue_depth, value: 5000}}
 """)
     launch = subprocess.Popen([str(BIN / 'retailbot'), 'launch', str(launch_file)], env=env,
                               stdout=open(folder / f'rerun{index}.log', 'w'), stderr=subprocess.STDOUT,
@@ -211,8 +217,11 @@ def main() -> None:
         runs = [rerun(folder, recording, args.domain, env, i, args.rate) for i in range(args.replays)]
         for i, poses in enumerate(runs):
             n, median, worst, turn = compare(original, poses)
+            same = len(set(poses) & set(original))
             print(f're-run {i + 1} vs recording: {n}/{len(original)} poses compared (same stamp or interpolated), median {median:.2f} cm, '
-                  f'max {worst:.2f} cm, max heading {turn:.2f} deg')
+                  f'max {worst:.2f} cm, max heading {turn:.2f} deg; re-run poses {len(poses)}, {same} at a recorded '
+                  f'pose\'s stamp; recorded poses after the re-run\'s first: '
+                  f'{sum(1 for s in original if poses and s >= min(poses))}')
         if len(runs) > 1:
             n, median, worst, turn = compare(runs[0], runs[1])
             print(f'peer: re-run 1 vs re-run 2: {n} poses compared, median {median:.2f} cm, max {worst:.2f} cm, '

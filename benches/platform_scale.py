@@ -17,13 +17,18 @@ after Retry-After as the uploader does. The request bodies are built before the 
               The drain time of the full-size backlog (50 stores, 7 days) is projected from the
               measured rate when the run is smaller (said so in the output).
 
+`--client-procs N` splits the robots over N forked load-generator processes (one start time;
+their CPU is counted as the load generator's), so one Python process is not the cap. Server
+CPU is read from /proc: the API processes (the server's session) and PostgreSQL (postmaster
+and its backends); events per server CPU-second is printed beside events/s.
+
 After each scenario the database is counted: every event stored exactly once (0 lost, 0 twice)
 or the run fails. Prints both engines' figures and the ratios PostgreSQL/SQLite.
 
     .venv/bin/python benches/platform_scale.py                 # a few minutes on 2 shared cores
     .venv/bin/python benches/platform_scale.py --robots 2000 --stores 1000 --batches 5 \\
         --seconds 60 --backlog-stores 50 --backlog-days 7 --events-per-day 300 \\
-        --live-robots 1900 --live-interval 30      # the issue's size, 60 s sustained
+        --live-robots 1900 --live-interval 30 --client-procs 2   # the issue's size, 60 s
 """
 from __future__ import annotations
 
@@ -168,14 +173,19 @@ def client(url: str, robots: int) -> Clients:
 
 
 async def throughput(url: str, tokens: list[str], bodies: list[list[bytes]],
-                     seconds: float = 0) -> tuple[float, Tally, list[int]]:
-    """Every robot sends its batches back to back (with `seconds`, it starts no batch after
-    that time: a bounded, sustained run); (wall time, tally, batches each robot sent)."""
+                     seconds: float = 0, robots: list[int] | None = None,
+                     start_at: float | None = None) -> tuple[float, Tally, list[int]]:
+    """Every robot (of `robots`, default all) sends its batches back to back (with `seconds`,
+    it starts no batch after that time: a bounded, sustained run); (wall time, tally, batches
+    each robot sent). `start_at`: a time.time() to start at (several client processes)."""
     tally = Tally()
     sent = [0] * len(tokens)
+    robots = list(range(len(tokens))) if robots is None else robots
+    if start_at is not None:
+        await asyncio.sleep(max(0.0, start_at - time.time()))
 
-    async def robot(index: int) -> None:
-        await asyncio.sleep(index * 0.5 / len(tokens))       # robots do not start in lockstep
+    async def robot(rank: int, index: int) -> None:
+        await asyncio.sleep(rank * 0.5 / len(robots))       # robots do not start in lockstep
         for body in bodies[index]:
             if seconds and time.perf_counter() - started > seconds:
                 return
@@ -183,24 +193,30 @@ async def throughput(url: str, tokens: list[str], bodies: list[list[bytes]],
             await send(http, index, tokens[index], body, tally)
     async with client(url, len(tokens)) as http:
         started = time.perf_counter()
-        await asyncio.gather(*(robot(i) for i in range(len(tokens))))
+        await asyncio.gather(*(robot(rank, i) for rank, i in enumerate(robots)))
         return time.perf_counter() - started, tally, sent
 
 
 async def backlog(url: str, tokens: list[str], backlog_bodies: dict[int, list[bytes]],
-                  live: list[int], live_batch: int, interval: float) -> dict:
+                  live: list[int], live_batch: int, interval: float,
+                  start_at: float | None = None, drained_here=None, all_drained=None) -> dict:
+    """The backlog robots drain while the live ones send. With several client processes:
+    `drained_here()` is called when this process's drainers are done, and the live robots go
+    on until `all_drained()` (every process's drainers done)."""
     drained, live_tally = Tally(), Tally()
     done = asyncio.Event()
     live_sent: dict[int, int] = {r: 0 for r in live}
+    if start_at is not None:
+        await asyncio.sleep(max(0.0, start_at - time.time()))
 
     async def drainer(index: int) -> None:
         for body in backlog_bodies[index]:
             await send(http, index, tokens[index], body, drained)
 
-    async def live_robot(index: int) -> None:
-        await asyncio.sleep(interval * (live.index(index) / max(1, len(live))))
+    async def live_robot(rank: int, index: int) -> None:
+        await asyncio.sleep(interval * (rank / max(1, len(live))))
         pending: set[asyncio.Task] = set()
-        while not done.is_set():
+        while not done.is_set() and not (all_drained is not None and all_drained()):
             start = live_sent[index]
             live_sent[index] += live_batch
             body = batch(index, start, live_batch, time.time() - 1)
@@ -212,12 +228,114 @@ async def backlog(url: str, tokens: list[str], backlog_bodies: dict[int, list[by
 
     async with client(url, len(tokens)) as http:
         started = time.perf_counter()
-        lives = [asyncio.create_task(live_robot(r)) for r in live]
+        lives = [asyncio.create_task(live_robot(rank, r)) for rank, r in enumerate(live)]
         await asyncio.gather(*(drainer(r) for r in backlog_bodies))
         seconds = time.perf_counter() - started
-        done.set()
+        ended = time.time()
+        if drained_here is not None:
+            drained_here()
+        else:
+            done.set()
         await asyncio.gather(*lives)
-    return {'drain_s': seconds, 'drained': drained, 'live': live_tally, 'live_sent': live_sent}
+    return {'drain_s': seconds, 'drain_end': ended, 'drained': drained, 'live': live_tally,
+            'live_sent': live_sent}
+
+
+# --- several load-generator processes (--client-procs): forked after the bodies are built, each
+# sends for its share of the robots; the parent adds their tallies up.
+_SHARED: dict = {}
+
+
+def _throughput_part(part: list[int], start_at: float) -> tuple:
+    g = _SHARED
+    seconds, tally, sent = asyncio.run(throughput(g['url'], g['tokens'], g['bodies'],
+                                                  g['seconds'], part, start_at))
+    return time.time(), tally.latencies, tally.acked, tally.retries, [sent[r] for r in part]
+
+
+def _backlog_part(drain: list[int], live: list[int], start_at: float, drained) -> tuple:
+    g = _SHARED
+
+    def drained_here() -> None:
+        with drained.get_lock():
+            drained.value += 1
+
+    def all_drained() -> bool:
+        return drained.value >= g['procs']
+    result = asyncio.run(backlog(g['url'], g['tokens'],
+                                 {r: g['backlog_bodies'][r] for r in drain}, live,
+                                 g['live_batch'], g['live_interval'], start_at,
+                                 drained_here, all_drained))
+    return (result['drain_end'] if drain else 0.0, result['drained'].acked,
+            result['drained'].retries, result['live'].latencies, result['live'].acked,
+            result['live'].retries, result['live_sent'])
+
+
+def _run_procs(function, parts: list[tuple]) -> list[tuple]:
+    import multiprocessing
+    context = multiprocessing.get_context('fork')
+    with context.Pool(len(parts)) as pool:
+        return pool.starmap(function, parts)
+
+
+def throughput_procs(url: str, tokens: list[str], bodies: list[list[bytes]], seconds: float,
+                     procs: int) -> tuple[float, Tally, list[int]]:
+    if procs <= 1:
+        return asyncio.run(throughput(url, tokens, bodies, seconds))
+    _SHARED.update(url=url, tokens=tokens, bodies=bodies, seconds=seconds)
+    start_at = time.time() + 3                     # every process forked and its loop running
+    parts = [list(range(p, len(tokens), procs)) for p in range(procs)]
+    results = _run_procs(_throughput_part, [(part, start_at) for part in parts])
+    tally, sent = Tally(), [0] * len(tokens)
+    for part, (_, latencies, acked, retries, part_sent) in zip(parts, results):
+        tally.latencies += latencies
+        tally.acked += acked
+        tally.retries += retries
+        for r, n in zip(part, part_sent):
+            sent[r] = n
+    return max(r[0] for r in results) - start_at, tally, sent
+
+
+def backlog_procs(url: str, tokens: list[str], backlog_bodies: dict[int, list[bytes]],
+                  live: list[int], live_batch: int, interval: float, procs: int) -> dict:
+    if procs <= 1:
+        return asyncio.run(backlog(url, tokens, backlog_bodies, live, live_batch, interval))
+    import multiprocessing
+    drained = multiprocessing.get_context('fork').Value('i', 0)
+    _SHARED.update(url=url, tokens=tokens, backlog_bodies=backlog_bodies, live_batch=live_batch,
+                   live_interval=interval, procs=procs)
+    start_at = time.time() + 3
+    drainers = sorted(backlog_bodies)
+    parts = [(drainers[p::procs], live[p::procs], start_at, drained) for p in range(procs)]
+    results = _run_procs_shared(parts)
+    drained_tally, live_tally, live_sent = Tally(), Tally(), {}
+    for end, acked, retries, latencies, live_acked, live_retries, sent in results:
+        drained_tally.acked += acked
+        drained_tally.retries += retries
+        live_tally.latencies += latencies
+        live_tally.acked += live_acked
+        live_tally.retries += live_retries
+        live_sent |= sent
+    return {'drain_s': max(r[0] for r in results) - start_at, 'drained': drained_tally,
+            'live': live_tally, 'live_sent': live_sent}
+
+
+def _run_procs_shared(parts: list[tuple]) -> list[tuple]:
+    """Like _run_procs, with one process per part started directly (a Value cannot be passed
+    through a Pool's queue; forked processes inherit it)."""
+    import multiprocessing
+    context = multiprocessing.get_context('fork')
+    queue = context.Queue()
+
+    def work(index: int, part: tuple) -> None:
+        queue.put((index, _backlog_part(*part)))
+    processes = [context.Process(target=work, args=(i, part)) for i, part in enumerate(parts)]
+    for process in processes:
+        process.start()
+    results = dict(queue.get() for _ in processes)
+    for process in processes:
+        process.join()
+    return [results[i] for i in range(len(parts))]
 
 
 def serve(target: str, workers: int, name: str) -> tuple[subprocess.Popen, str]:
@@ -304,15 +422,15 @@ def run_engine(name: str, target: str, args, postmaster: int | None = None) -> d
     server, url = serve(target, args.workers, name)
     try:
         api0, db0 = cpu_seconds(server.pid, postmaster)
-        client0 = sum(os.times()[:2])
-        seconds, tally, batches_sent = asyncio.run(throughput(url, tokens[:args.robots], bodies,
-                                                              args.seconds))
+        client0 = sum(os.times()[:4])              # this process and its waited children
+        seconds, tally, batches_sent = throughput_procs(url, tokens[:args.robots], bodies,
+                                                        args.seconds, args.client_procs)
         api1, db1 = cpu_seconds(server.pid, postmaster)
         cpu = {'cpu_api_s': api1 - api0, 'cpu_db_s': db1 - db0,
-               'cpu_client_s': sum(os.times()[:2]) - client0}
+               'cpu_client_s': sum(os.times()[:4]) - client0}
         live = list(range(args.robots + backlog_robots, robots))
-        drain = asyncio.run(backlog(url, tokens, backlog_bodies, live, args.live_batch,
-                                    args.live_interval))
+        drain = backlog_procs(url, tokens, backlog_bodies, live, args.live_batch,
+                              args.live_interval, args.client_procs)
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=60)
@@ -357,6 +475,8 @@ def main() -> int:
     parser.add_argument('--live-interval', type=float, default=2.0,
                         help='seconds between a live robot\'s batches')
     parser.add_argument('--workers', type=int, default=2, help='API processes')
+    parser.add_argument('--client-procs', type=int, default=1,
+                        help='load-generator processes (the robots split among them)')
     parser.add_argument('--engines', default='postgresql,sqlite')
     parser.add_argument('--json', action='store_true', help='print the figures as JSON')
     args = parser.parse_args()
@@ -380,8 +500,9 @@ def main() -> int:
     if args.json:
         print(json.dumps(results, indent=1))
         return 0
-    print(f'load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; '
-          f'{args.workers} API processes; every event stored exactly once')
+    print(f'load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (shared); '
+          f'{args.workers} API processes; {args.client_procs} load-generator process(es) on '
+          'the same cores; every event stored exactly once (rows = distinct ids = sent)')
     print(f'throughput: {args.robots} robots in {args.stores} stores, {args.batches} gzip '
           f'batches of {args.size} events each, back to back'
           + (f', no batch started after {args.seconds:g} s' if args.seconds else ''))

@@ -21,10 +21,20 @@ Latency with the node graph running (`retailbot launch launch/dialogue.launch.ya
 real asr, manager and tts processes): the questions are played in real time into a named pipe
 that is the asr node's audio source (as a microphone would deliver them); latency is the wall
 time from the true end of the voice (last 10 ms above 2 % of its peak) to the tts's STARTED
-(the reply audio starts), median and p95. Mandarin first (the dialogue listens for Mandarin
-before anyone spoke), then a typed English greeting, then English.
+(the reply audio starts; without a sound card the tts writes the WAV and starts "playing" it
+then), median and p95, split into stages: VAD hangover (end of voice -> the VAD's end of
+utterance, from our VAD run on the same samples at the pipe's real-time pace), decode (-> the
+asr publishes the utterance), dialogue (-> the manager's reply arrives), speech start (-> STARTED:
+synthesis of the first piece and its WAV). Mandarin first (the dialogue listens for Mandarin
+before anyone spoke), then the first English question (a customer answering the Chinese dialogue
+in English: the language it was heard in is reported), then a typed English greeting and the rest
+of English. Peer in the same run: the
+graph with the previous settings (`PREVIOUS`: beam 5, no warm-up, no language check, the whole
+reply synthesised before speaking, the `cmn` voice), run first, then the shipped config; ratios
+shipped / previous.
 
-  .venv/bin/python benches/speech_chain.py [--conditions clean,20,10] [--per-language 10] [--no-graph] [--wav-dir DIR]
+  .venv/bin/python benches/speech_chain.py [--conditions clean,20,10] [--per-language 10] [--no-graph]
+                                           [--latency-only] [--wav-dir DIR]
 
 The figures depend on the machine's load (printed); espeak is far from shoppers' voices (see
 src/dialogue/README.md).
@@ -78,6 +88,11 @@ BABBLE = [('en', 'Excuse me, where are the batteries?'), ('en', 'We have a sale 
           ('zh', '欢迎光临，今天全场八折')]
 KOREAN = ('삼성 텔레비전', '엘지 에어컨', '삼성 모니터', '엘지 정수기', '삼성 전자레인지')
 RATE = 16000
+# The settings before the latency work (issue 25 follow-up), as config overrides: the peer.
+PREVIOUS = {'dialogue/asr': {'whisper': {'beam_size': 5, 'warm_up': False, 'check_language': False,
+                                          'tokens_per_s': 0.0, 'window_pad_s': 30.0}},
+            'dialogue/tts': {'stream_sentences': False, 'voices': {'zh': 'cmn'}}}
+STAGES = ('vad', 'decode', 'dialogue', 'speech_start', 'total')
 
 
 def sox(*args: str, data: bytes | None = None) -> bytes:
@@ -229,19 +244,66 @@ def vosk_korean_rtf(folder: Path) -> float | None:
 
 
 # --- latency with the node graph -----------------------------------------------------------------
-def graph_latency(questions: list[tuple[str, Path]], folder: Path) -> dict:
-    """Play each question in real time into the asr node's audio pipe; end of voice -> tts STARTED."""
+def config_with(overrides: dict, out: Path) -> Path:
+    """config/dialogue.yaml with `overrides` merged in (the peer's settings)."""
+    import yaml
+
+    def merge(base: dict, extra: dict) -> None:
+        for key, value in extra.items():
+            if isinstance(value, dict):
+                merge(base.setdefault(key, {}), value)
+            else:
+                base[key] = value
+    config = yaml.safe_load((REPO / 'config' / 'dialogue.yaml').read_text(encoding='utf-8'))
+    for node, params in overrides.items():
+        merge(config[node]['ros__parameters'], params)
+    out.write_text(yaml.safe_dump(config, allow_unicode=True), encoding='utf-8')
+    return out
+
+
+def vad_end_s(samples: np.ndarray, config: Path) -> float | None:
+    """When our VAD (the config's settings) ends the utterance in `samples`, from their start."""
+    import yaml
+    from retail_dialogue.audio_source import split_frames
+    from retail_dialogue.vad import EndpointDetector, VadConfig, VadEvent
+    vad = yaml.safe_load(config.read_text(encoding='utf-8'))['dialogue/asr']['ros__parameters']['vad']
+    detector = EndpointDetector(VadConfig(aggressiveness=vad['aggressiveness'], start_speech_ms=vad['start_speech_ms'],
+                                          end_silence_ms=vad['end_silence_ms'], pre_roll_ms=vad['pre_roll_ms'],
+                                          max_utterance_s=vad['max_utterance_s']))
+    data = np.clip(samples, -32768, 32767).astype('<i2').tobytes() + bytes(RATE * 2)   # + the idle silence after
+    for index, frame in enumerate(split_frames(data), start=1):
+        if detector.process(frame).event is VadEvent.SPEECH_END:
+            return index * 0.02
+    return None
+
+
+def _seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def graph_latency(questions: list[tuple[str, Path]], folder: Path, config: Path, label: str) -> dict:
+    """Play each question in real time into the asr node's audio pipe; end of voice -> tts STARTED,
+    by stage."""
     import rclpy
     from retail_common import names
-    from retail_interfaces.msg import SpeechStatus, Utterance
-    pipe = folder / 'mic.pipe'
+    from retail_interfaces.msg import RobotReply, SpeechStatus, Utterance
+    run = folder / label
+    run.mkdir()
+    pipe = run / 'mic.pipe'
     os.mkfifo(pipe)
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', ROS_DOMAIN_ID=str(random.randrange(150, 200)))
     os.environ.update(ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', ROS_DOMAIN_ID=env['ROS_DOMAIN_ID'])
     proc = subprocess.Popen([str(Path(sys.executable).with_name('retailbot')), 'launch',
                              str(REPO / 'launch' / 'dialogue.launch.yaml'), 'sim:=true', f'customer_audio_dir:={pipe}',
-                             f'speech_out_dir:={folder / "tts"}', f'data_dir:={folder / "data"}'],
+                             f'speech_out_dir:={run / "tts"}', f'data_dir:={run / "data"}', f'dialogue_config:={config}'],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    # the recommender the dialogue asks for "recommend me ..." (as on the robot): without it the
+    # dialogue waits its recommend_wait_s (5 s) and the p95 measures that wait, not speech
+    recommender = subprocess.Popen([str(Path(sys.executable).with_name('retailbot')), 'launch',
+                                    str(REPO / 'launch' / 'recommendation.launch.yaml'),
+                                    f'data_dir:={run / "data"}'],
+                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)
     rclpy.init()
     node = rclpy.create_node('speech_chain_bench')
     events: list[tuple[float, object]] = []
@@ -252,17 +314,19 @@ def graph_latency(questions: list[tuple[str, Path]], folder: Path) -> dict:
             events.append((time.time(), msg))
     node.create_subscription(SpeechStatus, names.SPEECH_STATUS, keep, 10)
     node.create_subscription(Utterance, names.UTTERANCES, keep, 10)
+    node.create_subscription(RobotReply, names.REPLIES, keep, 10)
     typed = node.create_publisher(Utterance, names.UTTERANCES, 10)
     spinner = threading.Thread(target=rclpy.spin, args=(node,), daemon=True)
     spinner.start()
-    results: dict = {'zh': [], 'en': [], 'missed': 0}
+    results: dict = {'zh': [], 'en': [], 'missed': 0, 'load': os.getloadavg()[0], 'heard': [], 'switch': ''}
     try:
-        deadline = time.time() + 180
-        while node.count_subscribers(names.REPLIES) == 0 or node.count_publishers(names.UTTERANCES) < 2:
-            if time.time() > deadline or proc.poll() is not None:
-                raise RuntimeError('the dialogue graph did not come up')
+        deadline = time.time() + 240
+        while node.count_subscribers(names.REPLIES) < 2 or node.count_publishers(names.UTTERANCES) < 2 \
+                or '/recommendation/recommend' not in dict(node.get_service_names_and_types()):
+            if time.time() > deadline or proc.poll() is not None or recommender.poll() is not None:
+                raise RuntimeError('the dialogue graph (with the recommender) did not come up')
             time.sleep(0.2)
-        time.sleep(3.0)      # the asr opens the pipe once Whisper is loaded
+        time.sleep(5.0)      # the asr opens the pipe once Whisper is loaded (and warmed up)
         fd = os.open(pipe, os.O_WRONLY)
         frame = RATE * 2 // 50          # 20 ms of s16le
         silence = bytes(frame)
@@ -284,19 +348,25 @@ def graph_latency(questions: list[tuple[str, Path]], folder: Path) -> dict:
             while time.monotonic() < end:
                 os.write(fd, silence)
                 time.sleep(0.02)
-        english_started = False
+        english_started = switched = False
+        idle(1.0)
         for lang, path in questions:
-            if lang == 'en' and not english_started:
-                english_started = True
+            if english_started and not switched:
+                # the first English question came after the Chinese ones (the customer answering a
+                # Chinese dialogue in English: heard as?); the rest of English follows a typed
+                # English greeting, so every peer hears them in an English dialogue
+                switched = True
                 greeting = Utterance(text='Hello', language='en', is_final=True, confidence=1.0)
                 greeting.header.frame_id = 'typed'
                 typed.publish(greeting)
                 idle(6.0)
+            english_started = english_started or lang == 'en'
             samples = pcm_of(path)
             with lock:
                 seen = len(events)
             wall0 = play(samples)
             end_wall = wall0 + speech_end_s(samples)
+            vad_end = vad_end_s(samples, config)
             started = None
             wait_until = time.time() + 60
             while time.time() < wait_until:
@@ -309,8 +379,20 @@ def graph_latency(questions: list[tuple[str, Path]], folder: Path) -> dict:
             if started is None:
                 results['missed'] += 1
                 continue
-            stamp = started.header.stamp.sec + started.header.stamp.nanosec * 1e-9
-            results[lang].append(stamp - end_wall)
+            with lock:
+                heard = [m for _, m in events[seen:] if isinstance(m, Utterance) and m.is_final
+                         and m.header.frame_id != 'typed']
+                replies = [t for t, m in events[seen:] if isinstance(m, RobotReply)]
+            total = _seconds(started.header.stamp) - end_wall
+            row = {'total': total}
+            if heard and replies and vad_end is not None:
+                said = _seconds(heard[0].header.stamp)
+                row.update(vad=wall0 + vad_end - end_wall, decode=said - (wall0 + vad_end),
+                           dialogue=replies[0] - said, speech_start=_seconds(started.header.stamp) - replies[0])
+                results['heard'].append((lang, heard[0].language, heard[0].text))
+                if lang == 'en' and not switched:
+                    results['switch'] = f'{heard[0].language}: {heard[0].text}'
+            results[lang].append(row)
             # let the reply finish (the robot talking would be interrupted by the next question)
             wait_until = time.time() + 60
             while time.time() < wait_until:
@@ -321,15 +403,38 @@ def graph_latency(questions: list[tuple[str, Path]], folder: Path) -> dict:
                         break
             idle(1.0)
         os.close(fd)
+        results['load'] = round((results['load'] + os.getloadavg()[0]) / 2, 1)
     finally:
         node.destroy_node()
         rclpy.shutdown()
-        os.killpg(proc.pid, 2)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
+        for launched in (proc, recommender):
+            os.killpg(launched.pid, 2)
+            try:
+                launched.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(launched.pid, 9)
     return results
+
+
+def stage_figures(latency: dict) -> dict:
+    """Median / p95 per stage and language (and both), from graph_latency's rows."""
+    figures: dict = {}
+    for lang in ('zh', 'en', 'all'):
+        rows = latency['zh'] + latency['en'] if lang == 'all' else latency[lang]
+        if not rows:
+            continue
+        figures[lang] = {'n': len(rows)}
+        for stage in STAGES:
+            values = [r[stage] for r in rows if stage in r]
+            if values:
+                figures[lang][stage] = {'median': round(statistics.median(values), 2), 'p95': round(_pct(values, 0.95), 2)}
+    figures['no_reply'] = latency['missed']
+    figures['heard_in_its_language'] = f"{sum(lang == heard for lang, heard, _ in latency['heard'])}/{len(latency['heard'])}"
+    figures['misheard_language'] = [f'{lang} heard as {heard}: {text}' for lang, heard, text in latency['heard']
+                                    if lang != heard]
+    figures['first_english_after_chinese_heard_as'] = latency['switch']
+    figures['load_average_1min'] = latency['load']
+    return figures
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -341,6 +446,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--conditions', default='clean,20,10', help='clean and/or SNRs in dB, comma-separated')
     parser.add_argument('--no-graph', action='store_true', help='skip the latency run with the node graph')
+    parser.add_argument('--latency-only', action='store_true', help='skip the accuracy part (latency runs only)')
     parser.add_argument('--wav-dir', metavar='DIR', help='real recordings with DIR/transcripts.tsv instead of espeak')
     parser.add_argument('--per-language', type=int, default=10, metavar='N', help='first N espeak questions per language')
     parser.add_argument('--json', action='store_true', help='one JSON document on stdout')
@@ -384,14 +490,23 @@ def main() -> int:
                     out = mix(clean, noise, float(condition), folder / f'q{i:02d}_{lang}_{condition}dB.wav', rng)
                     items.append((f'{condition} dB SNR', lang, out, text, sku))
     t0 = time.time()
-    transcriber = WhisperTranscriber(cpu_threads=2)
-    load_s = time.time() - t0
-    table = accuracy(items, transcriber, hints, matcher)
-    vosk_rtf = vosk_korean_rtf(folder)
-    latency = None if args.no_graph else graph_latency(sorted(clean_questions, key=lambda q: q[0] != 'zh'), folder)
+    table, vosk_rtf, load_s = {}, None, 0.0
+    if not args.latency_only:
+        transcriber = WhisperTranscriber(cpu_threads=2)
+        load_s = time.time() - t0
+        table = accuracy(items, transcriber, hints, matcher)
+        vosk_rtf = vosk_korean_rtf(folder)
+        del transcriber
+    latency = None
+    if not args.no_graph:
+        ordered = sorted(clean_questions, key=lambda q: q[0] != 'zh')
+        shipped = REPO / 'config' / 'dialogue.yaml'
+        latency = {'previous': stage_figures(graph_latency(ordered, folder, config_with(PREVIOUS, folder / 'previous.yaml'),
+                                                           'previous')),
+                   'shipped': stage_figures(graph_latency(ordered, folder, shipped, 'shipped'))}
     report = {'load_average_1min': round(load0, 1), 'cores': os.cpu_count(), 'whisper_load_s': round(load_s, 1),
               'vosk_korean_cpu_s_per_s': round(vosk_rtf, 3) if vosk_rtf is not None else None, 'accuracy': [],
-              'latency_s': {}}
+              'latency_s': latency or {}}
     for (condition, lang, peer), row in table.items():
         report['accuracy'].append({
             'condition': condition, 'language': lang, 'peer': peer, 'utterances': row['n'],
@@ -399,14 +514,13 @@ def main() -> int:
             'product_words': f"{row['products_heard']}/{row['products']}", 'confirmed': row['confirmed'],
             'cpu_s_per_s': round(row['cpu'] / max(1e-9, row['audio']), 3), 'samples': row['samples']})
     if latency is not None:
-        for lang in ('zh', 'en'):
-            if latency[lang]:
-                report['latency_s'][lang] = {'n': len(latency[lang]), 'median': round(statistics.median(latency[lang]), 2),
-                                             'p95': round(_pct(latency[lang], 0.95), 2)}
-        both = latency['zh'] + latency['en']
-        if both:
-            report['latency_s']['all'] = {'n': len(both), 'median': round(statistics.median(both), 2),
-                                          'p95': round(_pct(both, 0.95), 2), 'no_reply': latency['missed']}
+        ratios = {}
+        for lang in ('zh', 'en', 'all'):
+            before, after = latency['previous'].get(lang), latency['shipped'].get(lang)
+            if before and after:
+                ratios[lang] = {stage: round(after[stage]['median'] / before[stage]['median'], 2)
+                                for stage in STAGES if stage in before and stage in after and before[stage]['median'] > 0}
+        latency['ratio_shipped_over_previous_median'] = ratios
     shutil.rmtree(folder, ignore_errors=True)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=1))
@@ -419,9 +533,25 @@ def main() -> int:
         print(f"{row['condition']:<12} {row['language']:<4} {row['peer']:<9} {rate:>7.1%} {row['product_words']:>8} "
               f"{row['confirmed']:>9} {row['cpu_s_per_s']:>7.2f}")
     print(f"Vosk Korean (reference): {report['vosk_korean_cpu_s_per_s']} CPU s per s of audio")
-    for lang, figures in report['latency_s'].items():
-        print(f"end of speech -> reply audio starts ({lang}): median {figures['median']} s, p95 {figures['p95']} s "
-              f"over {figures['n']}" + (f", {figures['no_reply']} without reply" if 'no_reply' in figures else ''))
+    if latency is not None:
+        print('end of speech -> reply audio starts, by stage (median / p95 s)')
+        print(f"{'settings':<9} {'lang':<4} {'n':>3} " + ' '.join(f'{stage:>13}' for stage in STAGES) + '  load')
+        for peer in ('previous', 'shipped'):
+            for lang in ('zh', 'en', 'all'):
+                figures = latency[peer].get(lang)
+                if not figures:
+                    continue
+                cells = ' '.join(f"{figures[s]['median']:>6.2f}/{figures[s]['p95']:<6.2f}" if s in figures else f"{'-':>13}"
+                                 for s in STAGES)
+                print(f"{peer:<9} {lang:<4} {figures['n']:>3} {cells}  {latency[peer]['load_average_1min']}"
+                      + (f"  ({latency[peer]['no_reply']} without reply)" if lang == 'all' and latency[peer]['no_reply'] else ''))
+        for peer in ('previous', 'shipped'):
+            print(f"{peer}: first English question after the Chinese ones heard as "
+                  f"{latency[peer]['first_english_after_chinese_heard_as'] or '(nothing)'}")
+            print(f"{peer}: utterances heard in the language spoken {latency[peer]['heard_in_its_language']}"
+                  + ''.join(f'; {m}' for m in latency[peer]['misheard_language'][:3]))
+        for lang, ratio in latency['ratio_shipped_over_previous_median'].items():
+            print(f'ratio shipped/previous ({lang}, medians): ' + ', '.join(f'{k} {v}' for k, v in ratio.items()))
     return 0
 
 

@@ -150,11 +150,20 @@ def test_clock():
 
 @pytest.fixture
 def platform():
-    """A stand-in platform on 127.0.0.1: /v1/health answers 200 for token 'good', 401 otherwise."""
+    """A stand-in platform on 127.0.0.1 answering as the real one does: /v1/health 200 whatever the
+    token; /v1/robots/robot-01/desired 404 (no desired state yet) for token 'good', 403 for
+    'other-robot', 401 otherwise (the real platform is in test_doctor_judges_the_token_by_the_real_platform)."""
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            ok = self.headers.get('Authorization') == 'Bearer good'
-            self.send_response(200 if ok else 401)
+            token = self.headers.get('Authorization')
+            if self.path == '/v1/health':
+                status = 200
+            elif self.path == '/v1/robots/robot-01/desired':
+                status = {'Bearer good': 404, 'Bearer other-robot': 403}.get(token, 401)
+            else:
+                status = 404
+            ok = status == 200
+            self.send_response(status)
             self.send_header('Content-Type', 'application/json')
             self.end_headers()
             self.wfile.write(b'{"ok": true}' if ok else b'{"detail": "no"}')
@@ -174,6 +183,8 @@ def test_platform(platform):
     assert check.level == OK and 'token accepted' in check.message and date is not None
     check, _ = doctor.check_platform(platform, 'stolen', 3.0)
     assert check.level == FAIL and 'refuses' in check.message
+    check, _ = doctor.check_platform(platform, 'other-robot', 3.0)
+    assert check.level == FAIL and "not robot robot-01's" in check.message and '--robot-id' in check.message
     check, _ = doctor.check_platform('http://127.0.0.1:9', 'good', 2.0)
     assert check.level == WARN and 'outbox' in check.message
 
@@ -225,3 +236,52 @@ def test_doctor_on_a_set_up_robot_exits_0(tmp_path, platform, base_sim):
 def test_doctor_refuses_an_unknown_check_name():
     result = run_doctor('--skip', 'serail')
     assert result.returncode == 2 and "unknown check 'serail'" in result.stderr
+
+
+def test_speaking_voices():
+    """The doctor names the robot's voices; Mandarin by cmn-latn-pinyin (the shipped config), a
+    `cmn` or a missing voice is a warning on the speech line."""
+    voices = doctor.tts_voices(REPO / 'config')
+    assert voices['zh'] == 'cmn-latn-pinyin' and voices['en'] == 'en'
+    ok, line = doctor.voices_line(voices)
+    assert ok and 'zh cmn-latn-pinyin' in line, line
+    ok, line = doctor.voices_line({'zh': 'cmn', 'en': 'en'})
+    assert not ok and 'English sounds' in line and 'cmn-latn-pinyin' in line
+    ok, line = doctor.voices_line({'zh': 'cmn-latn-pinyin', 'en': 'qq'})
+    assert not ok and "en 'qq'" in line
+    check = doctor.check_models({}, (False, line))
+    assert check.level == WARN and line in check.message
+
+
+def test_doctor_judges_the_token_by_the_real_platform(tmp_path):
+    """The real platform's /v1/health needs no token: a garbage token was once 'accepted'. Now a
+    garbage token fails, another robot's token fails naming --robot-id, the robot's own passes."""
+    import sys
+    sys.path.insert(0, str(REPO / 'tests' / 'sync'))
+    from sync_support import free_port, start_platform
+    db = tmp_path / 'p.db'
+    platform = start_platform(db, free_port())
+    try:
+        cli = console_script('retailbot')
+        for args in (('store', 'add', '--db', str(db), '--id', 's-1', '--name', 'One'),
+                     ('token', 'issue', '--db', str(db), '--robot-id', 'robot-01', '--store', 's-1',
+                      '--out', str(tmp_path / 'r1')),
+                     ('token', 'issue', '--db', str(db), '--robot-id', 'robot-02', '--store', 's-1',
+                      '--out', str(tmp_path / 'r2'))):
+            done = subprocess.run([cli, 'platform', *args], capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+        (tmp_path / 'junk').write_text('not-a-token\n')
+        (tmp_path / 'junk').chmod(0o600)
+        verdicts = {}
+        for name in ('r1', 'r2', 'junk'):
+            result = run_doctor('--data-dir', str(tmp_path / 'data'), '--token-file', str(tmp_path / name),
+                                '--platform-url', platform.url, '--robot-id', 'robot-01', '--skip',
+                                'gallery,serial,camera,audio,speech,data,disk,clock', '--json')
+            assert 'Traceback' not in result.stderr, result.stderr
+            verdicts[name] = {c['name']: c for c in json.loads(result.stdout)['checks']}['platform']
+        assert verdicts['r1']['level'] == OK and 'robot robot-01' in verdicts['r1']['message']
+        assert verdicts['r2']['level'] == FAIL and '--robot-id' in verdicts['r2']['message']
+        assert verdicts['junk']['level'] == FAIL and 'refuses' in verdicts['junk']['message']
+    finally:
+        platform.process.terminate()
+        platform.process.wait(timeout=30)

@@ -16,7 +16,7 @@ from retail_common import events as ev
 from retail_common.campaigns import Campaign, load_campaigns, parse_section
 from retail_common.store import PLATFORM_DIR, load_store
 from retail_dialogue.behaviours import RULES, campaign
-from retail_dialogue.manager import DialogueManager
+from retail_dialogue.manager import GREETED_MEMORY_S, DialogueManager
 from retail_dialogue.session import Record, Say, StartGuide, State
 
 DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
@@ -48,6 +48,15 @@ def manager(store, *campaigns: Campaign, wall: datetime = NOW) -> DialogueManage
     return DialogueManager(replace(store, campaigns=campaigns), clock=Clock(), wall_clock=lambda: wall)
 
 
+def conversing(store, member: str, name: str, *campaigns: Campaign, track: int = 1) -> DialogueManager:
+    """A member greeted before her campaigns reached the robot (the sync brings them mid-visit),
+    so what follows is the conversation's path, not the greeting's."""
+    dm = manager(store)
+    dm.on_customer(track, customer_id=member, display_name=name)
+    dm.set_store(replace(store, campaigns=campaigns), dm.nlu)
+    return dm
+
+
 def offers(effects) -> list[ev.CampaignOffered]:
     return [e.event for e in effects if isinstance(e, Record) and isinstance(e.event, ev.CampaignOffered)]
 
@@ -70,16 +79,14 @@ def say(effects) -> str:
     ('m-tv', [], '你好', False),
 ])
 def test_offered_only_to_matching_members_in_the_window(store, member, campaigns, text, offered):
-    dm = manager(store, *campaigns)
-    dm.on_customer(1, customer_id=member, display_name='王丽' if member else '')
+    dm = conversing(store, member, '王丽' if member else '', *campaigns)
     effects = dm.on_utterance(1, text)
     assert bool(offers(effects)) is offered
     assert ('电视周' in say(effects)) is offered
 
 
 def test_the_offer_shows_the_products_and_yes_is_accepted_and_guides(store):
-    dm = manager(store, tv_week())
-    dm.on_customer(1, customer_id='m-tv', display_name='王丽')
+    dm = conversing(store, 'm-tv', '王丽', tv_week())
     effects = dm.on_utterance(1, '你好')
     [offer] = offers(effects)
     assert offer.campaign_id == 'tv-week' and offer.skus == ['MI-TVS65'] and offer.language == 'zh'
@@ -93,8 +100,7 @@ def test_the_offer_shows_the_products_and_yes_is_accepted_and_guides(store):
 
 
 def test_no_is_not_accepted_and_english_is_answered_in_english(store):
-    dm = manager(store, tv_week())
-    dm.on_customer(1, customer_id='m-tv', display_name='Li')
+    dm = conversing(store, 'm-tv', 'Li', tv_week())
     effects = dm.on_utterance(1, 'hello')
     assert 'TV week: members save 300 yuan' in say(effects) and offers(effects)[0].language == 'en'
     effects = dm.on_utterance(1, 'no thanks')
@@ -104,8 +110,7 @@ def test_no_is_not_accepted_and_english_is_answered_in_english(store):
 
 def test_at_most_once_per_visit_also_on_a_new_track(store):
     other = replace(tv_week(), id='phone-week', skus=('HW-PURA70',), message_zh='手机周。', message_en='Phone week.')
-    dm = manager(store, tv_week(), other)
-    dm.on_customer(1, customer_id='m-tv', display_name='王丽')
+    dm = conversing(store, 'm-tv', '王丽', tv_week(), other)
     assert len(offers(dm.on_utterance(1, '你好'))) == 1
     assert offers(dm.on_utterance(1, '不用了')) == []
     assert offers(dm.on_utterance(1, '你好')) == []                 # not again, nor the second one
@@ -116,8 +121,8 @@ def test_at_most_once_per_visit_also_on_a_new_track(store):
     assert offers(dm.on_utterance(7, '你好')) == []
     dm.on_customer_left(7)
     dm.clock.t += campaign.VISIT_S + 1                              # another visit
-    dm.on_customer(9, customer_id='m-tv', display_name='王丽')
-    assert len(offers(dm.on_utterance(9, '你好'))) == 1
+    # another visit: offered again, now when she is recognised (the greeting carries it)
+    assert len(offers(dm.on_customer(9, customer_id='m-tv', display_name='王丽'))) == 1
 
 
 def test_the_answer_rule_passes_on_and_sits_after_tour_control():
@@ -167,3 +172,94 @@ def test_a_bad_campaigns_file_is_reported_and_nothing_bad_is_offered(tmp_path, d
 def test_one_bad_campaign_does_not_hide_the_others():
     campaigns, issues = parse_section(section(GOOD, {**GOOD, 'id': ''}))
     assert [c.id for c in campaigns] == ['tv-week'] and 'active[1]' in issues[0]
+
+
+# -- offered at recognition: the greeting carries the campaign (one path with the conversation's) --
+def greets(effects) -> list[Say]:
+    return [e for e in effects if isinstance(e, Say) and e.intent == 'greet']
+
+
+def accepted(effects) -> list[str]:
+    return [e.event.campaign_id for e in effects if isinstance(e, Record) and isinstance(e.event, ev.CampaignAccepted)]
+
+
+def test_a_recognised_member_is_offered_her_campaign_in_the_greeting_and_yes_is_accepted(store):
+    dm = manager(store, tv_week())
+    effects = dm.on_customer(1, customer_id='m-tv', display_name='王丽')
+    [greeting] = greets(effects)            # one reply: the greeting carries the offer
+    assert greeting.text.startswith('王丽您好，欢迎回来！') and '电视周：会员购买小米S65立减300元。' in greeting.text
+    assert '带您去看看' in greeting.text and [p.sku for p in greeting.products] == ['MI-TVS65']
+    [offer] = offers(effects)
+    assert offer.campaign_id == 'tv-week' and offer.language == 'zh'
+    assert [e.event.TYPE for e in effects if isinstance(e, Record)] == ['campaign_offered', 'greeting']
+    assert dm.sessions[1].state is State.AWAIT_GUIDE
+    effects = dm.on_utterance(1, '好的')
+    assert accepted(effects) == ['tv-week'] and any(isinstance(e, StartGuide) for e in effects)
+
+
+@pytest.mark.parametrize('member, name, campaigns, offered', [
+    ('m-tv', '王丽', [tv_week()], True),
+    ('m-tv', '', [tv_week()], True),                  # recognised, no name to say: still hers
+    ('m-other', '李雷', [tv_week()], False),          # not in the audience: the plain greeting
+    ('', '', [tv_week()], False),                     # anonymous: never
+    ('m-tv', '王丽', [tv_week(ends=-1)], False),      # over
+    ('m-tv', '王丽', [tv_week(skus=('HW-MATE60P',))], False),   # sold out here
+])
+def test_offered_at_recognition_only_to_matching_members(store, member, name, campaigns, offered):
+    dm = manager(store, *campaigns)
+    effects = dm.on_customer(1, customer_id=member, display_name=name)
+    [greeting] = greets(effects)
+    assert bool(offers(effects)) is offered and ('电视周' in greeting.text) is offered
+    if not offered:
+        assert greeting.text in ('您好，欢迎光临！请问有什么可以帮您？', f'{name}您好，欢迎回来！今天想看点什么？')
+
+
+def test_offered_at_recognition_at_most_once_per_visit_across_paths_and_tracks(store):
+    dm = manager(store, tv_week())
+    assert len(offers(dm.on_customer(1, customer_id='m-tv', display_name='王丽'))) == 1
+    assert offers(dm.on_utterance(1, '不用了')) == [] and accepted([]) == []
+    assert offers(dm.on_utterance(1, '你好')) == [] and offers(dm.on_utterance(1, '有什么优惠')) == []
+    dm.on_customer_left(1)
+    dm.clock.t += GREETED_MEMORY_S + 1
+    effects = dm.on_customer(5, customer_id='m-tv', display_name='王丽')     # greeted again an hour later
+    assert greets(effects) and offers(effects) == []                          # same visit: no offer
+    dm.on_customer_left(5)
+    dm.clock.t += campaign.VISIT_S + 1
+    assert len(offers(dm.on_customer(9, customer_id='m-tv', display_name='王丽'))) == 1   # another visit
+
+
+def test_offered_in_conversation_first_means_not_again_at_recognition(store):
+    dm = manager(store, tv_week())
+    dm.on_customer(1)                                                  # greeted before she is named
+    dm.on_customer(1, customer_id='m-tv', display_name='王丽')          # named on the same track
+    effects = dm.on_utterance(1, '你好')
+    assert len(offers(effects)) == 1
+    dm.on_customer_left(1)
+    dm.clock.t += 3600.0
+    assert offers(dm.on_customer(4, customer_id='m-tv', display_name='王丽')) == []
+
+
+def test_the_greeting_offer_is_in_the_language_she_last_spoke_and_says_what_she_said(store):
+    from retail_common.profiles import MemberProfile
+    profile = MemberProfile(category='tv', max_price=5000.0, language='en')
+    dm = DialogueManager(replace(store, campaigns=(tv_week(),), profiles={'m-tv': profile}), clock=Clock(),
+                         wall_clock=lambda: NOW)
+    effects = dm.on_customer(1, customer_id='m-tv', display_name='Li')
+    [greeting] = greets(effects)
+    assert greeting.language == 'en' and greeting.text.startswith('Hello Li, welcome back! last time you were')
+    assert 'TV week: members save 300 yuan on the Xiaomi S65.' in greeting.text and 'Shall I take you there?' in greeting.text
+    assert offers(effects)[0].language == 'en'
+    assert [e.event.profile for e in effects if isinstance(e, Record) and isinstance(e.event, ev.Greeting)] == [True]
+
+
+def test_a_vip_with_an_appointment_is_asked_to_check_in_not_offered_a_campaign(store):
+    from datetime import timedelta
+    from retail_common.store import Appointment
+    vip = Appointment('a-1', 'm-vip', '林先生', NOW, NOW + timedelta(hours=1), '新款折叠屏手机的私人体验',
+                      'vip_lounge', '张经理')
+    store = replace(store, appointments=(vip,))
+    hers = replace(tv_week(members=(vip.customer_id,)), starts_at=vip.start.timestamp() - 3600,
+                   ends_at=vip.start.timestamp() + 3600)
+    dm = DialogueManager(replace(store, campaigns=(hers,)), clock=Clock(), wall_clock=lambda: vip.start)
+    effects = dm.on_customer(1, customer_id=vip.customer_id, display_name='林先生', vip=True)
+    assert offers(effects) == [] and dm.sessions[1].state is State.AWAIT_CHECKIN

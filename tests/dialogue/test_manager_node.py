@@ -23,11 +23,12 @@ from rostest_support import wait_for
 class FakeStore(Node):
     """A recommender over the demo catalog and a navigation that arrives at once."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, recommender: bool = True, **kwargs):
         super().__init__('fake_store', **kwargs)
         self.catalog = load_catalog(f'{DEFAULT_STORE}/catalog.csv')
         self.requests, self.goals, self.replies, self.events, self.staff = [], [], [], [], []
-        self.create_service(Recommend, '/recommendation/recommend', self._recommend)
+        if recommender:
+            self.create_service(Recommend, '/recommendation/recommend', self._recommend)
         self.enrolments = []
         self.create_service(EnrollFace, '/perception/enroll_face', self._enrol)
         ActionServer(self, GuideTo, '/navigation/guide_to', self._guide)
@@ -288,3 +289,123 @@ def test_chat_ros_is_answered_while_the_robot_shows_another_shopper_around(ros_c
     assert 'did not greet' in out.stdout
     store.say('结束参观')
     assert store.tour_cancelled.wait(30), "the shopper's tour is theirs to end"
+
+
+class LateRecommender(Node):
+    """The recommendation server, started after the customer asked (a robot just booting)."""
+
+    def __init__(self, store: FakeStore, **kwargs):
+        super().__init__('late_recommender', **kwargs)
+        self.create_service(Recommend, '/recommendation/recommend', store._recommend)
+
+
+def _floor_without_recommender(ros_context, spin, **params):
+    manager = ManagerNode(context=ros_context, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+    store = FakeStore(recommender=False, context=ros_context)
+    spin(manager, store)
+    wait_for(lambda: store.count_subscribers('/dialogue/utterances') and manager.count_publishers(
+        '/perception/customer_events'), timeout=30, what='manager listening')
+    assert not manager.recommend_client.service_is_ready()
+    store.customers.publish(CustomerEvent(kind=CustomerEvent.IDENTIFIED, track_id=11, customer_id='c042',
+                                          display_name='王丽', vip=False, confidence=0.9))
+    wait_for(lambda: store.texts(), what='greeting')
+    return manager, store
+
+
+def test_a_question_waits_for_a_recommender_not_yet_there_without_blocking_the_node(ros_context, spin):
+    manager, store = _floor_without_recommender(ros_context, spin, recommend_wait_s=60.0, greet_delay_s=0.0)
+    store.say('帮我推荐一款三千以下的手机')
+    wait_for(lambda: 11 in manager._waiting_recommend, what='the question waiting for the recommender')
+    # the node goes on serving while it waits: another customer is greeted meanwhile
+    store.customers.publish(CustomerEvent(kind=CustomerEvent.APPEARED, track_id=12))
+    wait_for(lambda: store.texts(12), what='another customer greeted while the question waits')
+    assert not [r for r in store.replies if r.intent == 'recommend'] and not store.staff
+    spin(LateRecommender(store, context=ros_context))               # the recommender comes up
+    wait_for(lambda: any(r.intent == 'recommend' and '销量好' in r.text for r in store.replies), timeout=30,
+             what='the recommendation once the recommender is there')
+    assert [r.category for r in store.requests] == ['phone'] and not store.staff
+    wait_for(lambda: manager._waiting_recommend == {} and manager._in_flight_recommend == {}
+             and manager._recommend_retry is None, what='nothing left waiting, the retry timer gone')
+
+
+def test_staff_are_called_only_after_the_bound_when_no_recommender_comes(ros_context, spin):
+    manager, store = _floor_without_recommender(ros_context, spin, recommend_wait_s=1.0)
+    store.say('帮我推荐一款三千以下的手机')
+    wait_for(lambda: 11 in manager._waiting_recommend, what='the question waiting for the recommender')
+    waiting_since = manager.get_clock().now()
+    staff = wait_for(lambda: store.staff, timeout=30, what='staff called after the bound')
+    assert staff[0].reason == 'recommendation_unavailable' and staff[0].track_id == 11
+    assert (manager.get_clock().now() - waiting_since).nanoseconds >= 0.8e9     # not before the bound
+    wait_for(lambda: any(r.intent == 'recommend' for r in store.replies), what='the customer told')
+    assert manager._waiting_recommend == {}
+
+
+class MuteRecommender(Node):
+    """A recommender that takes questions and never answers (a reply lost by DDS, a hung server):
+    its callback awaits a future nobody completes, so the executor is never blocked."""
+
+    def __init__(self, **kwargs):
+        super().__init__('mute_recommender', **kwargs)
+        self.asked = 0
+        from rclpy.callback_groups import ReentrantCallbackGroup
+        # reentrant: a question pending for ever does not keep the next one from being taken
+        self.create_service(Recommend, '/recommendation/recommend', self._never,
+                            callback_group=ReentrantCallbackGroup())
+
+    async def _never(self, request, response):
+        from rclpy.task import Future
+        self.asked += 1
+        await Future()
+        return response
+
+
+def test_a_question_the_recommender_never_answers_is_asked_again_then_given_up(ros_context, spin):
+    """A reply that never comes (before: the customer waited for ever): asked again once after
+    recommend_wait_s, then the customer is told and staff called, once."""
+    manager, store = _floor_without_recommender(ros_context, spin, recommend_wait_s=1.0, greet_delay_s=0.0)
+    mute = MuteRecommender(context=ros_context)
+    spin(mute)
+    wait_for(manager.recommend_client.service_is_ready, timeout=30, what='the mute recommender discovered')
+    store.say('帮我推荐一款三千以下的手机')
+    staff = wait_for(lambda: store.staff, timeout=30, what='staff called once the answer never came')
+    assert staff[0].reason == 'recommendation_unavailable' and staff[0].track_id == 11
+    assert mute.asked == 2                                       # asked, then asked again once
+    wait_for(lambda: any(r.intent == 'recommend' for r in store.replies), what='the customer told')
+    wait_for(lambda: manager._in_flight_recommend == {} and manager._recommend_retry is None,
+             what='nothing left in flight')
+    assert len(store.staff) == 1
+
+
+def test_a_recognised_member_is_offered_her_campaign_with_the_greeting_over_ros(ros_context, spin, tmp_path):
+    import time as _time
+    platform = tmp_path / 'data' / 'platform'
+    platform.mkdir(parents=True)
+    campaign = {'id': 'tv-week', 'name': 'TV week', 'skus': ['MI-TVS65'], 'message_zh': '电视周：会员购买小米S65立减300元。',
+                'message_en': 'TV week.', 'starts_at': _time.time() - 3600, 'ends_at': _time.time() + 86400,
+                'members': ['c042']}
+    (platform / 'campaigns.json').write_text(json.dumps({'version': 1, 'at': 0, 'store_id': 's-1',
+                                                         'active': [campaign]}), encoding='utf-8')
+    manager = ManagerNode(context=ros_context, parameter_overrides=[Parameter('data_dir', value=str(tmp_path / 'data'))])
+    store = FakeStore(context=ros_context)
+    spin(manager, store)
+    _ready(manager, store)
+    assert [c.id for c in manager.core.store.campaigns] == ['tv-week']
+    store.customers.publish(CustomerEvent(kind=CustomerEvent.IDENTIFIED, track_id=11, customer_id='c042',
+                                          display_name='王丽', vip=False, confidence=0.9))
+    greeting = wait_for(lambda: next((r for r in store.replies if r.track_id == 11), None), what='greeting')
+    assert greeting.intent == 'greet' and greeting.text.startswith('王丽您好') and '电视周' in greeting.text
+
+    def of(kind):
+        return [json.loads(e.payload_json) for e in list(store.events) if e.type == kind]
+    offered = wait_for(lambda: of('campaign_offered'), what='campaign_offered')
+    assert offered[0]['campaign_id'] == 'tv-week' and offered[0]['language'] == 'zh'
+    store.say('好的')
+    wait_for(lambda: of('campaign_accepted'), what='campaign_accepted')
+    wait_for(lambda: store.goals, what='guided to the campaign\'s products')
+    shop = manager.core.store
+    assert store.goals == [shop.zone_of(shop.catalog.by_sku['MI-TVS65'])]
+    wait_for(lambda: any('到了' in t for t in store.texts()), what='arrival')
+    before = len(store.texts())
+    store.say('你好')                                       # once per visit: not offered again
+    wait_for(lambda: len(store.texts()) > before, what='answer to 你好')
+    assert len(of('campaign_offered')) == 1

@@ -25,7 +25,7 @@ from retail_navigation.guide_node import GuideNode  # noqa: E402
 from retail_navigation.maps import load_map  # noqa: E402
 from rostest_support import wait_for  # noqa: E402
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 TRACK = 21
 
 

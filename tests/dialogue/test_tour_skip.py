@@ -21,7 +21,7 @@ from retail_interfaces.msg import CustomerEvent, PlaceArrival, RobotReply, Utter
 from retail_navigation.guide_node import GuideNode  # noqa: E402
 from rostest_support import wait_for  # noqa: E402
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 TRACK = 31
 STOPS = {'service_desk': ('这里是服务台。', 'This is the service desk.'),
          'entrance': ('这里是入口。', 'This is the entrance.'),

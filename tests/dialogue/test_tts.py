@@ -8,8 +8,8 @@ import pytest
 from rclpy.parameter import Parameter
 from std_msgs.msg import Empty
 
-from retail_dialogue.speech_synthesizer import (EspeakSynthesizer, SynthesisError, WavFilePlayer,
-                                                open_player)
+from retail_dialogue.speech_synthesizer import (DEFAULT_VOICES, EspeakSynthesizer, SynthesisError, WavFilePlayer,
+                                                open_player, split_for_speech)
 from retail_dialogue.tts_node import TtsNode
 from retail_interfaces.msg import RobotReply, SpeechStatus
 from rostest_support import wait_for
@@ -27,6 +27,28 @@ def synthesizer():
     return EspeakSynthesizer()
 
 
+def _peak(path) -> int:
+    import numpy as np
+    with wave.open(str(path), 'rb') as wav:
+        return int(np.abs(np.frombuffer(wav.readframes(wav.getnframes()), dtype='<i2').astype(np.int32)).max())
+
+
+def test_volume_scales_the_spoken_audio(tmp_path):
+    """A WAV synthesised at volume 0.5 peaks at about half of one at 1.0 (today's loudness);
+    0 is silence; the same voice and length either way."""
+    require_tools()
+    voice = EspeakSynthesizer()
+    player = WavFilePlayer(tmp_path)
+    full = voice.synthesize(EN_SENTENCE, 'en')
+    voice.volume = 0.5
+    half = voice.synthesize(EN_SENTENCE, 'en')
+    voice.volume = 0.0
+    silent = voice.synthesize(EN_SENTENCE, 'en')
+    loud, soft, mute = (_peak(player.prepare(s)) for s in (full, half, silent))
+    assert loud > 1000 and abs(soft / loud - 0.5) < 0.02 and mute == 0
+    assert len(full.pcm) == len(half.pcm) == len(silent.pcm)
+
+
 def _wav_seconds(path) -> float:
     with wave.open(str(path), 'rb') as wav:
         return wav.getnframes() / wav.getframerate()
@@ -41,13 +63,123 @@ def test_speech_length_follows_the_text(synthesizer, language, short, sentence):
     assert full.duration_s > 3 * brief.duration_s
 
 
-def test_each_language_gets_its_own_voice(synthesizer):
-    assert synthesizer.voice_for('zh-CN') == 'cmn' and synthesizer.voice_for('EN') == 'en'
-    mandarin = synthesizer.synthesize('Hello', 'zh')     # the cmn voice says latin text as English,
-    english = synthesizer.synthesize('Hello', 'en')      # but with its own voice: different audio
-    assert mandarin.pcm != english.pcm
+def _espeak(voice: str, text: str, tmp_path) -> bytes:
+    import subprocess
+    out = tmp_path / f'{voice}.wav'
+    subprocess.run(['espeak-ng', '-v', voice, '-s', '160', '-w', str(out), text], check=True)
+    with wave.open(str(out), 'rb') as wav:
+        return wav.readframes(wav.getnframes())
+
+
+def test_each_language_gets_its_own_voice(synthesizer, tmp_path):
+    """Mandarin is said by cmn-latn-pinyin (the `cmn` voice reads characters with English sounds):
+    the shipped config, the node's default and the synthesiser's agree, and the audio is that voice's."""
+    import yaml
+    from rostest_support import REPO
+    from retail_dialogue.tts_node import SPECS
+    shipped = yaml.safe_load((REPO / 'config' / 'dialogue.yaml').read_text())['dialogue/tts']['ros__parameters']
+    assert shipped['voices']['zh'] == DEFAULT_VOICES['zh'] == 'cmn-latn-pinyin'
+    assert [spec.default for spec in SPECS if spec.name == 'voices.zh'] == ['cmn-latn-pinyin']
+    assert synthesizer.voice_for('zh-CN') == 'cmn-latn-pinyin' and synthesizer.voice_for('EN') == 'en'
+    mandarin = synthesizer.synthesize('美的空气炸锅多少钱', 'zh')
+    assert mandarin.pcm == _espeak('cmn-latn-pinyin', '美的空气炸锅多少钱', tmp_path)[:len(mandarin.pcm)]
+    assert mandarin.pcm != _espeak('cmn', '美的空气炸锅多少钱', tmp_path)[:len(mandarin.pcm)]
     with pytest.raises(SynthesisError, match="no voice for language 'fr'"):
         synthesizer.voice_for('fr')
+
+
+# What Mandarin replies say: plain Chinese, brands with Latin model names, prices, decimals, a
+# percentage (each a variant of "a Chinese reply read with English sounds").
+MANDARIN_REPLIES = [
+    '欢迎光临，请问需要什么帮助？',
+    '美的空气炸锅多少钱',
+    '收银台在一号门旁边。',
+    '华为 MateBook 14 只要5999元',
+    '有没有华为Mate 60 Pro',
+    '美的空气炸锅 5.5 L 的价格是 399.90元',
+    '今天全场打8.5折，最多省50%',
+    '飞利浦HD9285空气炸锅有现货',
+]
+
+
+def _tones(piece: str) -> int:
+    """Tone-numbered syllables (Mandarin: "kh'ong55") in one piece of espeak-ng's phonemes."""
+    import re
+    return len(re.findall(r'[a-zA-Z@&][^\s_|]*?\d{2,3}', piece))
+
+
+def _read_as_mandarin(pieces: list[str], text: str) -> bool:
+    """espeak-ng's phonemes say the Chinese of `text` in Mandarin: no piece falls back to English
+    sounds (`(en)`), and at least one tone-numbered syllable per Chinese character."""
+    han = sum('\u4e00' <= c <= '\u9fff' for c in text)
+    return not any('(en)' in piece for piece in pieces) and sum(map(_tones, pieces)) >= han
+
+
+@pytest.mark.parametrize('text', MANDARIN_REPLIES)
+def test_mandarin_replies_are_said_with_mandarin_sounds(synthesizer, text):
+    """The shipped voice reads each reply's Chinese as Mandarin syllables (espeak-ng's phonemes);
+    the `cmn` voice, which says characters as English letter and number names ("may three" for
+    美), fails the same check on every one; Latin words are said by the English voice."""
+    pieces = synthesizer.phonemes(text, 'zh')
+    assert _read_as_mandarin(pieces, text), pieces
+    bad = EspeakSynthesizer({'zh': 'cmn', 'en': 'en'}).phonemes(text, 'zh')
+    assert not _read_as_mandarin(bad, text), bad
+    if any(c.isascii() and c.isalpha() for c in text):
+        assert any(_tones(piece) == 0 for piece in pieces), pieces    # a piece said by the English voice
+
+
+@pytest.mark.parametrize('text, said', [
+    ('价格是 399.90元', '价格是 399点九零元'),
+    ('美的空气炸锅 5.5 L', '美的空气炸锅 5点五 L'),
+    ('打8.5折，省50%', '打8点五折，省百分之50'),
+    ('省 12.5 %', '省 百分之12点五'),
+    ('华为 MateBook 14 只要5,999元', '华为 MateBook 14 只要5999元'),
+    ('飞利浦HD9285 v1.5版', '飞利浦HD9285 v1.5版'),      # a model name is the English voice's
+    ('共 1,234,567 件', '共 1234567 件'),
+    ('1,23元', '1,23元'),
+    ('好的', '好的'),
+])
+def test_numbers_in_mandarin_are_written_as_they_are_said(text, said):
+    from retail_dialogue.speech_synthesizer import spoken_mandarin
+    assert spoken_mandarin(text) == said
+
+
+def test_a_decimal_price_is_said_with_its_point(synthesizer):
+    """espeak-ng's Mandarin drops a decimal point ("399.90" as "399 90"): the reply says 点."""
+    dian = "t'iE35n"
+    assert any(dian in piece for piece in synthesizer.phonemes('价格是399.90元', 'zh'))
+    assert not any(dian in piece for piece in synthesizer.phonemes('价格是39990元', 'zh'))
+
+
+def test_an_overlong_text_is_refused_in_one_line(synthesizer):
+    with pytest.raises(SynthesisError, match='longer than 2000'):
+        synthesizer.synthesize('好' * 2001, 'zh')
+
+
+def test_latin_words_in_mandarin_are_said_by_the_english_voice(synthesizer):
+    """"华为Mate 60 Pro": the brand's model in English, not spelt as pinyin; each piece names its
+    voice; markup-like text is said, not taken for markup."""
+    from retail_dialogue.speech_synthesizer import _ssml_voices
+    assert _ssml_voices('华为Mate 60 Pro多少钱 <&>', 'cmn-latn-pinyin', 'en') == (
+        '<voice name="cmn-latn-pinyin">华为</voice><voice name="en">Mate 60 Pro</voice>'
+        '<voice name="cmn-latn-pinyin">多少钱 &lt;&amp;&gt;</voice>')
+    spelt = EspeakSynthesizer({'zh': 'cmn-latn-pinyin'}).synthesize('华为Mate 60 Pro多少钱', 'zh')
+    assert synthesizer.synthesize('华为Mate 60 Pro多少钱', 'zh').pcm != spelt.pcm
+    assert synthesizer.synthesize('价格 < 300 & "好"', 'zh').duration_s > 1.0
+
+
+@pytest.mark.parametrize('text, pieces', [
+    ('您好，欢迎光临！电视在二号区域，我可以带您过去。', ['您好，欢迎光临！', '电视在二号区域，我可以带您过去。']),
+    ('美的空气炸锅 5.5 L 的价格是 399 元，在厨房电器区，需要我带您过去吗？',
+     ['美的空气炸锅 5.5 L 的价格是 399 元，', '在厨房电器区，需要我带您过去吗？']),
+    ('The Midea air fryer 5.5 L costs 399 yuan. Shall I take you there?',
+     ['The Midea air fryer 5.5 L costs 399 yuan.', 'Shall I take you there?']),
+    ('Hello, welcome to our store. Where to?', ['Hello,', 'welcome to our store.', 'Where to?']),
+    ('好的', ['好的']),
+    ('  ', []),
+])
+def test_replies_are_said_sentence_by_sentence(text, pieces):
+    assert split_for_speech(text) == pieces
 
 
 def test_missing_espeak_is_a_clear_error():
@@ -122,6 +254,21 @@ def test_tts_node_speaks_both_languages_into_wav_files(tts_and_probe):
     assert elapsed >= _wav_seconds(zh_wav) - 0.05
 
 
+def test_volume_is_live_from_the_next_reply(tts_and_probe):
+    """`volume` set on the running node (as a desired state does): the next reply is softer; a
+    value out of 0..1 is refused with the key named and changes nothing."""
+    tts, probe = tts_and_probe
+    probe.replies.publish(RobotReply(text=EN_SHORT, language='en', intent='greet'))
+    wait_for(lambda: len(probe.status) == 2, timeout=20, what='the first reply spoken')
+    refused = tts.set_parameters_atomically([Parameter('volume', value=1.5)])
+    assert not refused.successful and 'volume' in refused.reason
+    assert tts.set_parameters_atomically([Parameter('volume', value=0.5)]).successful
+    probe.replies.publish(RobotReply(text=EN_SHORT, language='en', intent='greet'))
+    wait_for(lambda: len(probe.status) == 4, timeout=20, what='the second reply spoken')
+    loud, soft = _peak(probe.status[1].audio_path), _peak(probe.status[3].audio_path)
+    assert abs(soft / loud - 0.5) < 0.02
+
+
 def test_stop_request_interrupts_and_drops_queued_replies(tts_and_probe):
     _tts, probe = tts_and_probe
     probe.replies.publish(RobotReply(text=EN_SENTENCE, language='en', intent='greet'))
@@ -165,3 +312,32 @@ def test_console_script_speaks_and_stops_cleanly_mid_sentence(ros_env, ros_conte
     assert stop_process(proc) == 0
     output = proc.stdout.read()
     assert 'Traceback' not in output and 'Speaking with espeak-ng voices' in output
+
+
+@pytest.mark.parametrize('stream', [True, False])
+def test_speech_starts_with_the_first_sentence(ros_context, spin, tmp_path, stream):
+    """Streaming: STARTED comes when the first sentence is ready (its WAV holds that sentence); the
+    reply's WAV holds the whole reply once FINISHED. Without streaming it holds all of it at once."""
+    import rclpy
+    long_reply = '欢迎光临本店，今天全场电视八折！' + '华为手机在二号区域，我可以带您过去。' * 3
+    probe_node = rclpy.create_node('probe', context=ros_context)
+    probe = _Probe(probe_node)
+    at_start: list[float] = []
+    probe_node.create_subscription(SpeechStatus, '/dialogue/speech_status',
+                                   lambda m: at_start.append(_wav_seconds(m.audio_path))
+                                   if m.state == SpeechStatus.STARTED else None, 10)
+    tts = TtsNode(context=ros_context, parameter_overrides=[
+        Parameter('audio_device', value='none'), Parameter('output_dir', value=str(tmp_path / 'speech')),
+        Parameter('stream_sentences', value=stream)])
+    spin(probe_node, tts)
+    wait_for(lambda: probe.replies.get_subscription_count() and tts.status_pub.get_subscription_count(),
+             what='tts and probe to connect')
+    probe.replies.publish(RobotReply(text=long_reply, language='zh', intent='greet'))
+    wait_for(lambda: len(probe.status) >= 2, timeout=60, what='the reply said')
+    assert probe.states() == [(SpeechStatus.STARTED, long_reply), (SpeechStatus.FINISHED, long_reply)]
+    whole = _wav_seconds(probe.status[1].audio_path)
+    assert whole > 8.0
+    if stream:
+        assert at_start[0] < 0.4 * whole
+    else:
+        assert at_start[0] == whole

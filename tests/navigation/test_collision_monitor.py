@@ -68,11 +68,52 @@ def test_a_clear_way_passes_the_command_unchanged():
     assert (d.vx, d.wz, d.action) == (0.4, -0.3, 'pass')
 
 
+def test_a_shelf_the_guide_passes_at_its_clearance_does_not_slow_it_but_a_person_ahead_does():
+    """The guide plans robot_radius + safety_margin (0.18 + 0.12 m) clear of shelves; a slowdown zone
+    wider than that slowed every aisle to 40 % (the store day's guide crawled at 0.1 m/s)."""
+    monitor = CollisionMonitor()
+    shelf_row = pts(*[(x / 10, side * 0.30) for x in range(0, 16) for side in (1, -1)])
+    assert monitor.decide(0.45, 0.0, seen(shelf_row)).action == 'pass'
+    person_ahead = pts((1.0, 0.05), (1.0, -0.05), (1.02, 0.0))
+    assert monitor.decide(0.45, 0.0, seen(person_ahead)).action == 'slowdown'
+
+
 def test_polygons_grow_with_speed():
     monitor = CollisionMonitor()
     obstacle = seen(pts((0.45, 0.0), (0.46, 0.0)))
     assert monitor.decide(0.1, 0.0, obstacle).action == 'slowdown'
     assert monitor.decide(0.45, 0.0, obstacle).action == 'stop'
+
+
+def test_a_longer_stop_margin_reaches_further_from_the_next_command():
+    """stop_margin_m changed on the running monitor (a desired state's safety_distance_m): the stop
+    polygon reaches that much further and a person 0.6 m ahead, a slowdown before, is now a stop."""
+    monitor = CollisionMonitor()
+    person = seen(pts((0.6, 0.0), (0.61, 0.05)))
+    before = monitor.config.polygon('stop', 0.4)[1]
+    assert monitor.decide(0.4, 0.0, person).action == 'slowdown'
+    monitor.set_stop_margin(0.5)
+    assert monitor.config.polygon('stop', 0.4)[1] == pytest.approx(before + 0.4)
+    d = monitor.decide(0.4, 0.0, person)
+    assert (d.vx, d.wz, d.action) == (0.0, 0.0, 'stop')
+
+
+def test_stop_margin_is_live_on_the_node_within_its_bounds(ros_context):
+    """The node takes stop_margin_m while it runs (into the monitor it decides with) and refuses a
+    value outside its ParamSpec bounds with the key named, keeping the old one."""
+    from rclpy.parameter import Parameter
+
+    from retail_navigation.collision_monitor_node import CollisionMonitorNode
+    node = CollisionMonitorNode(context=ros_context)
+    try:
+        assert node.monitor.config.stop_margin_m == pytest.approx(0.10)
+        refused = node.set_parameters_atomically([Parameter('stop_margin_m', value=2.5)])
+        assert not refused.successful and 'stop_margin_m' in refused.reason
+        assert node.monitor.config.stop_margin_m == pytest.approx(0.10)
+        assert node.set_parameters_atomically([Parameter('stop_margin_m', value=0.5)]).successful
+        assert node.monitor.config.stop_margin_m == pytest.approx(0.5)
+    finally:
+        node.destroy_node()
 
 
 def test_a_single_return_is_not_enough():

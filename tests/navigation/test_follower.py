@@ -80,6 +80,25 @@ def test_slows_in_a_narrow_aisle_and_near_people(store):
     assert log[-1].state != 'waiting_for_obstacle'
 
 
+@pytest.mark.parametrize('max_vx, near_people_vx', [(0.6, 0.2), (0.45, 0.3), (0.3, 0.5)])
+def test_near_people_the_speed_never_exceeds_the_near_people_cap(store, max_vx, near_people_vx):
+    """A person beside the path (1.3 m off it, within person_slow_m = 1.6 m): while the robot is
+    within person_slow_m of them no command exceeds near_people_vx; far from people max_vx applies
+    (a cap above max_vx changes nothing)."""
+    store_map, _ = store
+    costmap = Costmap(store_map, 0.18, 0.12)
+    costmap.set_people([(15.0, 4.3)], now=0.0)
+    config = FollowerConfig(max_vx=max_vx, near_people_vx=near_people_vx)
+    follower = PathFollower(config)
+    follower.set_path([(12.0, 3.0), (18.0, 3.0)])
+    _, log = drive(follower, (12.0, 3.0, 0.0), costmap)
+    assert log[-1].state == 'arrived'
+    near = [c.vx for c in log if math.hypot(c.x - 15.0, 1.3) < config.person_slow_m]
+    far = [c.vx for c in log if math.hypot(c.x - 15.0, 1.3) > config.person_slow_m + 0.3]
+    assert near and max(near) <= min(max_vx, near_people_vx) + 1e-9
+    assert max(far) == pytest.approx(max_vx)
+
+
 def test_stops_for_a_person_on_the_path(store):
     store_map, _ = store
     costmap = Costmap(store_map, 0.18, 0.12)

@@ -70,6 +70,17 @@ def test_guides_to_a_zone_and_announces_arrival(ros_context, spin, store):
     assert base.commands[-1] == (0.0, 0.0)
 
 
+def test_near_people_speed_is_live_within_its_bounds(ros_context, spin, store):
+    """`near_people_vx` set on the running guide (as a desired state's near_people_speed_mps is)
+    reaches the follower the next control cycle uses; a value above 0.6 m/s is refused, key named."""
+    _, guide, _ = start(ros_context, spin, store)
+    assert guide.supervisor.follower_config.near_people_vx == 0.45
+    refused = guide.set_parameters_atomically([Parameter('near_people_vx', value=0.9)])
+    assert not refused.successful and 'near_people_vx' in refused.reason
+    assert guide.set_parameters_atomically([Parameter('near_people_vx', value=0.2)]).successful
+    assert guide.supervisor.follower_config.near_people_vx == 0.2
+
+
 def test_unknown_zone_is_refused(ros_context, spin, store):
     _, _, client = start(ros_context, spin, store)
     result = result_of(client.send(client.guide, GuideTo.Goal(zone='garden')), 10)

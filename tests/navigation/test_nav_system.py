@@ -47,7 +47,7 @@ from rostest_support import wait_for  # noqa: E402
 DEMO = Path(__file__).resolve().parents[2] / 'config' / 'stores' / 'demo'
 from retail_ros.qos import LATCHED  # noqa: E402
 LASER = [0.10, 0.0, 0.20, 0.0]
-pytestmark = pytest.mark.timeout(150)
+pytestmark = [pytest.mark.timeout(150), pytest.mark.slow]
 store = test_guide_node.store          # the guide tests' small store (a fixture)
 
 

@@ -160,3 +160,17 @@ def test_the_simulators_lidar_faults_are_checked_with_one_line(tmp_path, args, w
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], run.stderr
     assert not (tmp_path / 'base').exists()
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_shoppers_never_walk_into_a_robot_standing_on_their_way_or_their_shelf(seed):
+    """A robot standing still cannot avoid anyone: a contact is the simulated shopper's doing, and
+    people do not walk into a robot they face (the store day once counted one after a tour ended)."""
+    m = box_map()
+    places = [(1.5, 1.0), (8.5, 6.5), (5.0, 3.5), (1.5, 7.0)]
+    robot = (5.0, 3.5, 0.0)                                   # on a shelf's spot, in everyone's way
+    world = SimWorld(m, places, people=6, seed=seed)
+    for _ in range(2400):                                     # 120 s at 20 Hz
+        world.step(0.05, robot, 0.18)
+        world.touching(robot, 0.18)
+    assert world.contacts == 0

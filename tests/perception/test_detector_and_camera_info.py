@@ -3,6 +3,7 @@ reliable, identify encodes at full resolution, and distances use the camera's ca
 from __future__ import annotations
 
 import math
+import os
 import sys
 
 import cv2
@@ -111,7 +112,9 @@ def test_small_faces_are_followed_but_named_only_from_min_identify_px():
     gallery = Gallery()
     gallery.enroll('m1', 'Li Na', False, 'C', MEMBER)
     model = GrowingFace()
-    pipeline = FacePipeline(model, gallery, PipelineConfig(min_identify_px=40, encode_every_unknown=1))
+    # GrowingFace answers by call, not by the image it is given: the whole frame every frame
+    pipeline = FacePipeline(model, gallery, PipelineConfig(min_identify_px=40, encode_every_unknown=1,
+                                                           full_detect_every=1))
     events = [e for _ in range(30) for e in pipeline.process(np.zeros((720, 1280, 3), np.uint8))]
     appeared = [e for e in events if e.kind == APPEARED]
     named = [e for e in events if e.kind == IDENTIFIED]
@@ -119,6 +122,36 @@ def test_small_faces_are_followed_but_named_only_from_min_identify_px():
     assert min(model.encoded_widths) >= 40, 'a face under min_identify_px was encoded'
     # 40 px at frame 10, the mean of two encodings (frames 10 and 11): named at frame 11, reported with it
     assert [(e.frame, e.customer_id) for e in named] == [(11, 'm1')]
+
+
+def test_the_robot_config_the_faces_node_the_cli_and_the_walk_in_bench_decide_alike():
+    """config/perception.yaml, the faces node's defaults and PipelineConfig's (which `faces track`
+    uses) name members by the same rules, so the walk-in bench (which reads the YAML) measures the
+    robot: a default changed in one place only fails here."""
+    import dataclasses
+
+    import yaml
+    from perception_support import FACES as faces_dir
+    from retail_perception.faces_node import SPECS
+    repo = faces_dir.parents[2]
+    yaml_params = yaml.safe_load((repo / 'config' / 'perception.yaml').read_text())['perception/faces'][
+        'ros__parameters']
+    node = {spec.name: spec.default for spec in SPECS}
+    pipeline = {f.name: f.default for f in dataclasses.fields(PipelineConfig)}
+    for key in ('min_identify_px', 'full_detect_every', 'evidence_frames', 'votes_needed', 'match_threshold',
+                'match_margin', 'detect_scale'):
+        assert yaml_params[key] == node[key] == pipeline[key], key
+    sys.path.insert(0, str(repo / 'benches'))
+    threads = os.environ.get('OMP_NUM_THREADS')     # the bench pins it for its own process
+    try:
+        import faces_walkin
+    finally:
+        sys.path.remove(str(repo / 'benches'))
+        if threads is None:
+            os.environ.pop('OMP_NUM_THREADS', None)
+        else:
+            os.environ['OMP_NUM_THREADS'] = threads
+    assert faces_walkin.ROBOT_CONFIG == {k: yaml_params[k] for k in faces_walkin.ROBOT_KEYS}
 
 
 CALIBRATION = '''image_width: 1280
@@ -218,3 +251,21 @@ def test_a_38_px_face_is_encoded_from_an_enlarged_crop_and_still_names_the_membe
     for who in ('obama', 'biden', 'rose_leslie', 'kit_harington'):
         gallery.enroll(who, who, False, 'C', model.enrollment_encoding(photos(who)[0]))
     assert gallery.search(model.encode(rgb, [found])[0], 0.5, 0.05).customer_id == person
+
+
+
+def test_yunet_region_search_finds_the_same_small_face_as_the_full_frame(yunet, hog):
+    """A 40 px face (3.5 m) in a 1280x720 frame: the region searches between full-frame searches
+    find it where the full frame does, in frame coordinates."""
+    from retail_perception.face_model import load_bgr, to_rgb
+    photo = load_bgr(photos('obama')[1])
+    (box,) = hog.detect(to_rgb(photo))
+    frame, truth = _frame_with_face(photo, box, 40)
+    pipeline = FacePipeline(yunet, None, PipelineConfig(full_detect_every=3))
+    boxes = []
+    for _ in range(3):
+        pipeline.process(frame)
+        boxes.append(pipeline.last_boxes)
+    assert all(len(b) == 1 and _found(b, truth) for b in boxes), boxes
+    full, region = np.array(boxes[0][0]), np.array(boxes[1][0])
+    assert np.abs(full - region).max() <= 3, (full, region)

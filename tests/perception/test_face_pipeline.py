@@ -42,7 +42,16 @@ def _gallery() -> Gallery:
     return gallery
 
 
-def _run(script, frames, config=PipelineConfig()):
+def _scripted(**overrides) -> PipelineConfig:
+    """The robot's config, but the whole frame searched every frame: a scripted detector answers
+    by call (one call = one frame) in frame coordinates, whatever image it is given, so it cannot
+    answer the region searches between full ones (those have their own tests below, with a
+    detector that looks at the image it is given)."""
+    return PipelineConfig(**({'full_detect_every': 1} | overrides))
+
+
+def _run(script, frames, config=None):
+    config = config or _scripted()
     model = ScriptedModel(script)
     pipeline = FacePipeline(model, _gallery(), config)
     events = [(i, e) for i in range(frames) for e in pipeline.process(FRAME)]
@@ -79,7 +88,7 @@ def test_one_lucky_match_is_not_enough_votes():
 
 def test_anonymous_mode_never_encodes_or_names():
     pipeline, model, events = _run(lambda i: [(_box(320, 60 + 4 * i), MEMBER)] if i < 25 else [], 40,
-                                   PipelineConfig(identify=False))
+                                   _scripted(identify=False))
     assert model.encoded == 0
     assert [e.kind for _, e in events] == [APPEARED, APPROACHING, LEFT]
     assert all(e.customer_id == '' for _, e in events)
@@ -112,7 +121,7 @@ def test_distance_and_bearing_from_the_face_box():
 def test_someone_else_in_the_same_place_is_a_new_track():
     def script(i):  # a stranger, then (same box) the member: e.g. photos swapped in the replay
         return [(_box(320, 100), STRANGER if i < 10 else MEMBER)]
-    pipeline, _, events = _run(script, 25, PipelineConfig(refresh_every=3))
+    pipeline, _, events = _run(script, 25, _scripted(refresh_every=3))
     summary = [(e.kind, e.track_id, e.customer_id) for _, e in events]
     assert summary[:2] == [(APPEARED, 1, ''), (LEFT, 1, '')]
     assert (IDENTIFIED, 2, 'm1') in summary
@@ -123,7 +132,7 @@ def test_with_slow_frames_a_person_is_gone_after_seconds_not_frames():
     """A loaded robot may get 1-2 camera frames a second: 8 missed frames would be 5-8 s of
     talking to nobody; with max_missed_s the customer has left after ~2 s."""
     model = ScriptedModel(lambda i: [(_box(320, 120), MEMBER)] if i < 6 else [])
-    pipeline = FacePipeline(model, _gallery(), PipelineConfig(max_missed=8, max_missed_s=2.0))
+    pipeline = FacePipeline(model, _gallery(), _scripted(max_missed=8, max_missed_s=2.0))
     left_at = None
     for i in range(20):
         now = i * 0.7                                        # 1.4 frames a second
@@ -151,7 +160,7 @@ def test_a_member_seen_through_noise_is_named_from_the_mean_of_frames_not_single
     _, _, events = _run(script, 25)
     named = [(i, e.customer_id) for i, e in events if e.kind == IDENTIFIED]
     assert named == [(1, 'm1')]
-    _, _, events = _run(script, 25, PipelineConfig(evidence_frames=0))
+    _, _, events = _run(script, 25, _scripted(evidence_frames=0))
     assert IDENTIFIED not in [e.kind for _, e in events]
 
 
@@ -167,3 +176,57 @@ def test_a_lucky_frame_diluted_by_the_others_names_nobody():
         return [(_box(320, 80), MEMBER if i == 2 else STRANGER)]
     _, _, events = _run(script, 20)
     assert IDENTIFIED not in [e.kind for _, e in events]
+
+
+class SquareFinder:
+    """A detector of bright squares in the pixels it is given (so a search of a region really sees
+    only that region); remembers the size of every image searched. Encodes everyone as MEMBER."""
+
+    def __init__(self):
+        self.searched: list[tuple[int, int]] = []
+
+    def detect(self, rgb, scale=1.0):
+        import cv2
+        self.searched.append(rgb.shape[:2])
+        mask = (rgb[..., 0] > 128).astype(np.uint8)
+        count, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+        return [(int(y), int(x + w), int(y + h), int(x)) for x, y, w, h, _ in stats[1:count]]
+
+    def encode(self, rgb, boxes):
+        return np.stack([MEMBER for _ in boxes]) if boxes else np.zeros((0, 128), np.float32)
+
+
+def _scene(squares) -> np.ndarray:
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    for top, left, side in squares:
+        frame[top:top + side, left:left + side] = 255
+    return frame
+
+
+@pytest.mark.parametrize('every', [1, 3])
+def test_between_full_searches_only_the_regions_around_people_are_searched(every):
+    finder = SquareFinder()
+    pipeline = FacePipeline(finder, _gallery(), PipelineConfig(full_detect_every=every))
+    seen = []
+    for i in range(7):   # A walks right 5 px a frame; B (far left) is there from frame 1 on
+        squares = [(300, 600 + 5 * i, 40)] + ([(100, 50, 36)] if i >= 1 else [])
+        pipeline.process(_scene(squares))
+        seen.append(sorted(pipeline.last_boxes, key=lambda b: b[3]))
+        # A's box is in frame coordinates whichever image was searched
+        assert (300, 640 + 5 * i, 340, 600 + 5 * i) in pipeline.last_boxes
+    full = [s for s in finder.searched if s == (720, 1280)]
+    if every == 1:
+        assert len(full) == 7 and all(len(b) == 2 for b in seen[1:])
+    else:   # full frame at 0, 3, 6; regions (around A, then A and B) in between
+        assert len(full) == 3 and len(finder.searched) > 3
+        assert all(h * w < 720 * 1280 / 20 for h, w in finder.searched if (h, w) != (720, 1280))
+        assert [len(b) for b in seen] == [1, 1, 1, 2, 2, 2, 2], 'B is found at the next full search'
+
+
+def test_region_search_starts_from_the_whole_frame_when_nobody_is_followed():
+    finder = SquareFinder()
+    pipeline = FacePipeline(finder, _gallery(), PipelineConfig(full_detect_every=5))
+    for i in range(3):
+        pipeline.process(_scene([]))
+    pipeline.process(_scene([(300, 600, 40)]))
+    assert finder.searched == [(720, 1280)] * 4 and len(pipeline.last_boxes) == 1

@@ -44,3 +44,39 @@ def engine_target(request, tmp_path):
     if request.param == 'sqlite':
         return str(tmp_path / 'platform.sqlite3')
     return request.getfixturevalue('pg_database')
+
+
+@pytest.fixture(params=['sqlite', 'postgresql'])
+def empty_target(request, tmp_path):
+    """An empty database (no schema): an SQLite file path or a fresh PostgreSQL database's URL,
+    for the migration tests (platform_support.migrate takes it to a revision)."""
+    if request.param == 'sqlite':
+        yield str(tmp_path / 'platform.sqlite3')
+        return
+    cluster = request.getfixturevalue('pg_cluster')
+    name = cluster.new_database()
+    yield cluster.url(name)
+    cluster.drop_database(name)
+
+
+@pytest.fixture
+def one_store_fleet(engine_target):
+    """Store s-1 with robots r-1 and r-2 and its manager 'ann' on an in-process platform:
+    (TestClient, {robot: token}, manager token)."""
+    from fastapi.testclient import TestClient
+
+    from platform_support import ADMIN
+    from retail_platform.app import create_app
+    from retail_platform.database import upgrade
+    from retail_platform.storage import Storage
+    storage = Storage(engine_target)
+    upgrade(storage.engine)
+    storage.add_store('s-1', 'Store one')
+    robots = {r: storage.issue_robot_token(r, 's-1') for r in ('r-1', 'r-2')}
+    manager = storage.issue_staff_token('store_manager', 'ann', ['s-1'])
+    storage.close()
+    client = TestClient(create_app(engine_target, ADMIN), raise_server_exceptions=False)
+    try:
+        yield client, robots, manager
+    finally:
+        client.app.state.storage.close()

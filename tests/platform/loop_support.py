@@ -83,3 +83,17 @@ def chain(target: str) -> dict[str, str]:
               'analyst': storage.issue_staff_token('analyst', 'hq')}
     storage.close()
     return tokens
+
+
+def store_four_days(storage: Storage) -> None:
+    """Four days of two robots' floors (robot-1 whole days, robot-2 a part) and the till's
+    receipts of each day, as the HQ pages' tests read them."""
+    from retail_platform import purchases
+    for offset, day in enumerate(['2026-10-30', '2026-10-31', '2026-11-01', DAY]):
+        store_events(storage, 'robot-1', store_floor_day(day, hour=11 + offset))
+        store_events(storage, 'robot-2', store_floor_day(day)[:8])
+        purchases.store_receipts(storage.engine, [
+            (f'{day}:{i}', purchases.Receipt.model_validate(
+                dict(r, receipt_id=f'{day}-{r["receipt_id"]}', member_id=r.get('member_id', ''),
+                     code=r.get('code', ''))))
+            for i, r in enumerate(receipts_for(day)[:1 + offset % 2])])

@@ -7,20 +7,18 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/, also for the benches
+from rostest_support import free_port  # noqa: E402,F401  (one port allocator for every test)
+
 BIN = Path('/usr/lib/postgresql/15/bin')
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 class Cluster:

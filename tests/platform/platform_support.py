@@ -53,3 +53,39 @@ def start_server(database: str, *extra: str, token: str = ADMIN, port: int | Non
             return False
     wait_for(up, timeout=60, what='the platform to answer', interval=0.1)
     return server
+
+
+def migrate(engine, how, revision: str) -> None:
+    """Alembic's `how` (command.upgrade / command.downgrade) to `revision` on `engine`."""
+    from retail_platform.database import _config
+    with engine.begin() as connection:
+        how(_config(connection), revision)
+
+
+def start_server_with_env(database: str, name: str, value: str) -> Server:
+    """A platform started with one environment variable set (a bound the tests shorten)."""
+    import os
+    os.environ[name] = value
+    try:
+        return start_server(database)
+    finally:
+        del os.environ[name]
+
+
+def answer_before_close(sock, within_s: float) -> bytes:
+    """What a server sent on a raw socket before it closed it or `within_s` passed (b'' when it
+    sent nothing)."""
+    import select
+    import time
+    got = b''
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if select.select([sock], [], [], 0.2)[0]:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            got += chunk
+    return got

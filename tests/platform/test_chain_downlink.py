@@ -85,8 +85,8 @@ def test_store_prices_and_promotion_levels_reach_only_their_stores(chain):
     for scope in ('store:s-near', 'region:north', 'chain'):
         assert client.put('/v1/promotions/p-x', headers=manager,
                           json={'scope': scope, 'content': {}}).status_code == 403, scope
-    assert client.put('/v1/promotions/p-north', headers=manager,          # not even by moving it
-                      json={'scope': 'store:s-own', 'content': {}}).status_code == 403
+    assert client.put('/v1/promotions/p-north', headers=manager,          # not even by moving it:
+                      json={'scope': 'store:s-own', 'content': {}}).status_code == 409   # 'taken'
     # removals come as removals
     assert client.delete('/v1/promotions/p-north', headers=A).status_code == 200
     assert client.put('/v1/products', headers=A, json={'remove': ['P-2']}).status_code == 200

@@ -23,7 +23,7 @@ from rostest_support import wait_for
 
 SHOTS = os.environ.get('RETAIL_HQ_SCREENSHOTS')
 CALL = {'call_id': 'c-1', 'reason': 'product_help', 'wanted': 'a kettle under 200 yuan',
-        'zone': 'kitchen', 'x': 3.5, 'y': -1.0, 'language': 'en'}
+        'zone': 'kitchen', 'x': 3.5, 'y': -1.0, 'language': 'en', 'place': '厨房电器区 (Kitchen)'}
 
 
 @pytest.fixture
@@ -108,8 +108,8 @@ def test_store_page_shows_robots_tasks_and_staff_calls_and_acts_on_them(served, 
     task_id = task.get_attribute('id').split('-')[1]
     assert 'robot lost' in task.text and 'not acknowledged' in task.text
     browser.find_element(By.ID, f'ack-{task_id}').click()
-    wait_for(lambda: 'acknowledged by store_manager' in
-             browser.find_element(By.ID, f'task-{task_id}').text, 20, 'the acknowledged task')
+    wait_for(lambda: 'acknowledged by ann (store_manager)' in _text(browser, f'task-{task_id}'),
+             20, 'the acknowledged task')
     assert not browser.find_elements(By.ID, f'ack-{task_id}')
     browser.find_element(By.ID, f'note-{task_id}').send_keys('relocalised at the entrance')
     browser.find_element(By.ID, f'resolve-{task_id}').click()
@@ -122,15 +122,15 @@ def test_store_page_shows_robots_tasks_and_staff_calls_and_acts_on_them(served, 
     call = browser.find_element(By.CSS_SELECTOR, '#calls tr[id^="call-"]')
     call_id = call.get_attribute('id').split('-')[1]
     cells = _cells(browser, f'call-{call_id}')
-    assert cells[2] == 'a kettle under 200 yuan' and cells[3] == 'kitchen (x 3.5, y -1.0)'
+    assert cells[2] == 'a kettle under 200 yuan' and cells[3] == '厨房电器区 (Kitchen) · customer speaks English 顾客说英文'
     assert cells[4] == 'open'
     browser.find_element(By.ID, f'answer-{call_id}').click()       # "Coming in 2 minutes"
-    wait_for(lambda: 'answered: Coming in 2 minutes' in
-             browser.find_element(By.ID, f'call-{call_id}').text, 20, 'the answer on the page')
+    wait_for(lambda: 'answered: Coming in 2 minutes' in _text(browser, f'call-{call_id}'), 20,
+             'the answer on the page')
     browser.find_element(By.ID, f'say-text-{call_id}').send_keys('Kettles are on aisle 4')
     browser.find_element(By.ID, f'say-{call_id}').click()
-    wait_for(lambda: 'said: Kettles are on aisle 4' in
-             browser.find_element(By.ID, f'call-{call_id}').text, 20, 'the typed words on the page')
+    wait_for(lambda: 'said: Kettles are on aisle 4' in _text(browser, f'call-{call_id}'), 20,
+             'the typed words on the page')
     with _robot(server, robots, 'r-1') as c:
         heard = c.get('/v1/robots/r-1/staff-messages').json()
     assert [(m['kind'], m['text'], m['language']) for m in heard] == [
@@ -147,7 +147,7 @@ def test_store_page_shows_robots_tasks_and_staff_calls_and_acts_on_them(served, 
 
     def silent_listed():
         browser.refresh()
-        return 'Pudong mall' in browser.find_element(By.ID, 'silent-stores').text
+        return 'Pudong mall' in _text(browser, 'silent-stores')
     wait_for(silent_listed, 30, 'the silent store on HQ')
     rows = {r.find_elements(By.TAG_NAME, 'td')[0].text: [td.text for td in r.find_elements(
         By.TAG_NAME, 'td')[1:]] for r in browser.find_elements(By.CSS_SELECTOR, '#fleet-stores tr')
@@ -159,6 +159,17 @@ def test_store_page_shows_robots_tasks_and_staff_calls_and_acts_on_them(served, 
     browser.get(server.url + '/hq/stores/s-1')
     assert browser.find_elements(By.ID, 'fleet-r-1')
     assert not browser.find_elements(By.CSS_SELECTOR, 'form[action*="/tasks/"], form[action*="/calls/"]')
+
+
+def _text(browser, element_id: str) -> str:
+    """An element's text, '' while the page is being replaced (the form's POST redirects back
+    to the page: the element found may go stale before its text is read)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    try:
+        return browser.find_element(By.ID, element_id).text
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ''
 
 
 def _session(server, token: str) -> tuple[httpx.Client, str]:
@@ -198,6 +209,9 @@ def test_fleet_forms_refuse_forgery_wrong_roles_and_bad_input(served):
     for client, url, form, headers, status in refusals:
         answer = client.post(url, data=form, headers=headers)
         assert answer.status_code == status, (url, form, headers, answer.text)
+        # a page form's refusal is a page with the message, never raw JSON
+        assert answer.headers['content-type'].startswith('text/html'), (url, answer.text)
+        assert 'id="page-error"' in answer.text and '{"detail"' not in answer.text
     with server.client() as admin:
         assert admin.get('/v1/stores/s-1/tasks').json()[0]['resolved_at'] is None
         assert admin.get('/v1/stores/s-1/staff-calls').json()[0]['messages'] == []

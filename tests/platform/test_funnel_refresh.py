@@ -1,5 +1,5 @@
 """The funnel off the request path (issue 23): the serve process's background refresher
-(funnel.Refresher) recomputes only dirty store-days and the API only reads rollups; a store
+(background.py) recomputes only dirty store-days and the API only reads rollups; a store
 offline for a week, uploading through the real API with the refresher running, ends with the
 numbers of a store that was never offline; `retailbot platform refresh-funnel` does the same
 from a timer; rollups of an older definitions version are recomputed; the campaign metrics
@@ -218,5 +218,44 @@ def test_the_refreshers_batched_path_equals_recomputing_each_day(engine_target):
             assert json.dumps(one, sort_keys=True) == json.dumps(
                 {k: v for k, v in batched[d].items() if k != 'store_id'}, sort_keys=True)
         assert funnel.refresh(storage.engine) == 0          # nothing changed: nothing redone
+    finally:
+        storage.close()
+
+
+def test_the_serve_refresher_spaces_its_runs_by_their_cost_and_keeps_the_numbers(engine_target):
+    """The serve processes' refresher (refresh_once with SPACING) waits SPACING times its last
+    run's duration (recorded in loop_state, so every process agrees) after that run ended:
+    batches arriving meanwhile are folded into the next recompute of their store-day, which
+    ends with exactly the numbers a from-scratch recompute gives (on both engines)."""
+    import sqlalchemy as sa
+    from loop_support import store_events
+    chain(engine_target)
+    storage = Storage(engine_target)
+    try:
+        events = store_floor_day(DAYS[0])
+        half = len(events) // 2
+        store_events(storage, 'robot-1', events[:half])
+        assert funnel.refresh_once(storage.engine, spacing=funnel.SPACING) >= 1
+        first = funnel.read(storage.engine, ['s-1'], DAYS[0], DAYS[0])
+        state = lt.loop_state.c
+        with storage.engine.begin() as c:       # as if that run had taken 100 s, just now
+            c.execute(lt.loop_state.update().where(state.key == 'funnel_cost').values(value=100.0))
+            c.execute(lt.loop_state.update().where(state.key == 'funnel_run')
+                      .values(value=time.time() - 100.0))
+        store_events(storage, 'robot-1', events[half:])
+        assert not funnel.due(storage.engine, funnel.SPACING)
+        assert funnel.refresh_once(storage.engine, spacing=funnel.SPACING) == 0   # not yet
+        assert funnel.read(storage.engine, ['s-1'], DAYS[0], DAYS[0]) == first
+        assert funnel.due(storage.engine, funnel.SPACING, now=time.time() + funnel.SPACING * 100)
+        assert funnel.due(storage.engine, 0.0)      # the command's timer: never held back
+        assert funnel.refresh_once(storage.engine) >= 1
+        rolled = funnel.read(storage.engine, ['s-1'], DAYS[0], DAYS[0])[0]
+        with storage.engine.connect() as c:
+            cost = c.execute(sa.select(state.value).where(state.key == 'funnel_cost')).scalar()
+        assert 0 <= cost < 100
+        fresh = funnel.recompute(storage.engine, 's-1', DAYS[0])
+        assert json.dumps(fresh, sort_keys=True) == json.dumps(
+            {k: v for k, v in rolled.items() if k != 'store_id'}, sort_keys=True)
+        assert rolled != first[0] and rolled['appeared'] > first[0]['appeared']
     finally:
         storage.close()

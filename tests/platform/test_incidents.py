@@ -73,6 +73,29 @@ def test_upload_is_idempotent_by_key_and_checked_by_hash(platform):
     assert post(client, who['r-2'], body, robot='r-2').status_code == 201
 
 
+def test_a_gzipped_upload_is_checked_against_the_digest_of_the_bytes_as_sent(platform):
+    """RFC 9530: Content-Digest is of the content as sent, i.e. of the gzip bytes when the body
+    is `Content-Encoding: gzip`; the digest of the decoded recording is refused (422) and nothing
+    is stored. The receipt's sha256 stays that of the recording, so the same recording sent plain
+    or gzipped at another level is a duplicate, not a conflict."""
+    import gzip
+    client, who = platform
+    body = recording()
+    sent = gzip.compress(body, compresslevel=1)
+    gz = {**who['r-1'], 'Content-Encoding': 'gzip'}
+    wrong = post(client, gz, sent, digest=content_digest(body))        # of the decoded bytes
+    assert wrong.status_code == 422 and 'as sent' in wrong.json()['detail'], wrong.text
+    assert client.get('/v1/stores/s-1/incidents', headers=who['ann']).json() == []
+    first = post(client, gz, sent)                                      # of the gzip bytes
+    assert first.status_code == 201, first.text
+    assert first.json()['sha256'] == hashlib.sha256(body).hexdigest()
+    download = client.get(f'/v1/stores/s-1/incidents/{first.json()["id"]}', headers=who['ann'])
+    assert download.content == body
+    for again in (post(client, who['r-1'], body),
+                  post(client, gz, gzip.compress(body, compresslevel=9))):
+        assert again.status_code == 200 and again.json()['duplicate'], again.text
+
+
 @pytest.mark.parametrize('case, status', [
     ('wrong digest', 422), ('digest not sha-256', 422), ('not mcap', 422), ('truncated mcap', 422),
     ('bad key', 422), ('no key', 422), ('too large', 413), ('another robot', 403), ('no token', 401),

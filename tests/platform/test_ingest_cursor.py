@@ -59,9 +59,8 @@ def test_a_batch_that_commits_late_is_not_skipped(store, engine_target, limit):
     late = events('late', 10)
     early = events('early', 10)
     started = time.time()
-    rows = [dict(robot_id='robot-a', event_id=r.event_id, time=r.time, seq=r.seq, store_id='s-1',
-                 type=r.type, version=r.version, customer=r.customer, data=r.data,
-                 received_at=started)
+    rows = [('robot-a', r.event_id, r.time, r.seq, 's-1', r.type, r.version, r.customer,
+             r.data, started)                           # in the order of schema.EVENT_COLUMNS
             for r in (check_event(e, i) for i, e in enumerate(late))]
     answers: list = []
     seen: list[str] = []

@@ -11,9 +11,8 @@ import httpx
 import pytest
 
 from browser_support import chromium
-from loop_support import DAY, chain, receipts_for, store_events, store_floor_day
+from loop_support import DAY, chain, store_four_days
 from platform_support import start_server
-from retail_platform import purchases
 from retail_platform.storage import Storage
 from rostest_support import wait_for
 
@@ -32,14 +31,7 @@ def served(engine_target):
     tokens = chain(engine_target)
     storage = Storage(engine_target)
     try:
-        for offset, day in enumerate(['2026-10-30', '2026-10-31', '2026-11-01', DAY]):
-            store_events(storage, 'robot-1', store_floor_day(day, hour=11 + offset))
-            store_events(storage, 'robot-2', store_floor_day(day)[:8])
-            purchases.store_receipts(storage.engine, [
-                (f'{day}:{i}', purchases.Receipt.model_validate(
-                    dict(r, receipt_id=f'{day}-{r["receipt_id"]}', member_id=r.get('member_id', ''),
-                         code=r.get('code', ''))))
-                for i, r in enumerate(receipts_for(day)[:1 + offset % 2])])
+        store_four_days(storage)
     finally:
         storage.close()
     server = start_server(engine_target)

@@ -133,3 +133,26 @@ def test_the_member_record_a_robot_receives_carries_her_profile_until_she_is_for
     late = client.get('/v1/robots/robot-2/downlink', params={'since': gone['version']},
                       headers=robot_b).json()
     assert late['members'] == []
+
+
+def test_a_member_whose_record_says_no_consent_has_no_profile_served(api):
+    """Attack round: after a member's consent was withdrawn on the platform (her record's consent
+    false), the on-demand member record, the downlink and campaigns left her out, but
+    /v1/members/{id}/profile still served what she had said to the robots of every store. Now it
+    answers 404 as for a member with no profile; given again, her profile is served again."""
+    client, tokens, _ = api
+    admin = {'Authorization': f'Bearer {ADMIN}'}
+    robot_b = {'Authorization': f'Bearer {tokens["robot_other"]}'}
+    assert client.put('/v1/admin/members/m-0003', headers=admin,
+                      json={'consent': True}).status_code == 200
+    _say(client, tokens['robot'], 'robot-1', [
+        event('member_said', 1.78e9, {'category': '笔记本', 'max_price': 6000}, 'm-0003')])
+    assert client.get('/v1/members/m-0003/profile', headers=robot_b).status_code == 200
+    for consent, status in ((False, 404), (True, 200)):
+        assert client.put('/v1/admin/members/m-0003', headers=admin,
+                          json={'consent': consent}).status_code == 200
+        for who in (robot_b, admin):
+            got = client.get('/v1/members/m-0003/profile', headers=who)
+            assert got.status_code == status, (consent, got.text)
+        on_demand = client.get('/v1/robots/robot-2/members/m-0003', headers=robot_b)
+        assert on_demand.status_code == status, (consent, on_demand.text)

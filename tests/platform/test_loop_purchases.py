@@ -121,3 +121,78 @@ def test_receipts_api_roles_and_bounds(engine_target):
         assert wrong['bad'] == 1 and 'not s-1' in wrong['problems'][0]
         big = client.post('/v1/stores/s-1/receipts', headers=admin, content=b'x' * (17 << 20))
         assert big.status_code == 413
+
+
+def test_a_receipt_number_is_its_stores(engine_target, tmp_path):
+    """Attack round: receipts were keyed by receipt_id alone. Two stores' tills both print receipt
+    0001: the second store's was refused as `receipt_id_reused` (its purchase lost to the funnel
+    and the member's history), and a store manager could block another store's receipts by
+    importing its numbers first. A receipt is now (store, number): each store's is stored, each
+    is still idempotent, a changed one still refused."""
+    tokens = chain(engine_target)
+    receipt = dict(receipts_for(DAY)[0], receipt_id='0001')
+    with TestClient(create_app(engine_target, ADMIN), raise_server_exceptions=False) as client:
+        def post(store: str, token: str, **change) -> dict:
+            answer = client.post(f'/v1/stores/{store}/receipts',
+                                 headers={'Authorization': f'Bearer {token}'},
+                                 content=json.dumps(dict(receipt, store_id=store, **change)).encode())
+            assert answer.status_code == 200, answer.text
+            return answer.json()
+        # the manager of s-1 imports s-1's receipt 0001 first (or squats s-2's number)
+        assert post('s-1', tokens['store_manager'])['stored'] == 1
+        # s-2's own receipt 0001, other lines: stored, not refused
+        other_lines = [{'sku': 'KETTLE', 'qty': 1, 'price_cny': 199.0}]
+        assert post('s-2', ADMIN, lines=other_lines) == {'stored': 1, 'duplicate': 0, 'bad': 0,
+                                                         'problems': []}
+        assert post('s-2', ADMIN, lines=other_lines)['duplicate'] == 1        # idempotent
+        changed = post('s-2', ADMIN, lines=[{'sku': 'KETTLE', 'qty': 2, 'price_cny': 199.0}])
+        assert changed['bad'] == 1 and 'receipt_id_reused' in changed['problems'][0]
+        admin = {'Authorization': f'Bearer {ADMIN}'}
+        for store, sku in (('s-1', receipt['lines'][0]['sku']), ('s-2', 'KETTLE')):
+            page = client.get(f'/v1/stores/{store}/receipts', headers=admin).json()['receipts']
+            assert [(r['receipt_id'], r['lines'][0]['sku']) for r in page] == [('0001', sku)]
+    # a chain-wide CSV export with both stores' receipt 0002, one after the other
+    path = _write(tmp_path, 'chain.csv', HEADER
+                  + '0002,s-1,2026-11-02T15:00:00,,,TV-85,1,9999\n'
+                  + '0002,s-2,2026-11-02T15:05:00,,,HP-1,1,899\n'
+                  + '0002,s-2,2026-11-02T15:05:00,,,CABLE,1,20\n')
+    result = platform_cli('import-purchases', '--database', engine_target, str(path), '--json')
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)['stored'] == 2
+
+
+def test_a_number_too_long_to_read_is_a_bad_line_not_a_500(engine_target, tmp_path):
+    """Attack round: a JSON line with an integer of 5 000 digits made json.loads raise a plain
+    ValueError (Python's 4 300-digit limit), which the reader did not catch: the receipts API
+    answered 500 and the import stopped with a traceback. Now it is a bad line like any other."""
+    chain(engine_target)
+    good = json.dumps(dict(receipts_for(DAY)[0], receipt_id='long-ok'))
+    long_number = ('{"receipt_id": "long-1", "store_id": "s-1", "time": "2026-11-02T15:00:00", '
+                   '"lines": [{"sku": "A", "qty": ' + '9' * 5000 + ', "price_cny": 1}]}')
+    with TestClient(create_app(engine_target, ADMIN), raise_server_exceptions=False) as client:
+        answer = client.post('/v1/stores/s-1/receipts', headers={'Authorization': f'Bearer {ADMIN}'},
+                             content=(long_number + '\n' + good).encode())
+    assert answer.status_code == 200, answer.text
+    assert answer.json()['stored'] == 1 and 'body:1: not JSON' in answer.json()['problems'][0]
+    path = _write(tmp_path, 'long.jsonl', long_number + '\n')
+    result = platform_cli('import-purchases', '--database', engine_target, str(path))
+    assert result.returncode == 1 and 'long.jsonl:1: not JSON' in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.parametrize('field, value, refused', [
+    ('qty', True, True), ('qty', '5', True), ('qty', 5.5, True), ('qty', 5.0, False), ('qty', 5, False),
+    ('price_cny', False, True), ('price_cny', '5', True), ('price_cny', 5, False),
+    ('price_cny', 5.5, False),
+])
+def test_a_quantity_or_price_is_a_json_number_not_true_or_text(field, value, refused):
+    """Attack round (fault 13): `"qty": true` and `"qty": "5"` were taken as 1 and 5 (pydantic's
+    lax mode); a till's JSON with them is a bad line. 5.0 is the integer 5 (JSON Schema)."""
+    from retail_platform.purchases import receipt_from_json
+    line = {'sku': 'A', 'qty': 1, 'price_cny': 10.0, field: value}
+    obj = {'receipt_id': 'r-1', 'store_id': 's-1', 'time': 1.78e9, 'lines': [line]}
+    if refused:
+        with pytest.raises(ValueError, match=f'lines.0.{field}'):
+            receipt_from_json(obj, None)
+    else:
+        assert getattr(receipt_from_json(obj, None).lines[0], field) == value

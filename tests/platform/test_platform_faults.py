@@ -160,12 +160,12 @@ def test_a_failing_transaction_is_rolled_back_and_nothing_is_acked(client, engin
     original = storage._insert_events
     calls = []
 
-    def exploding(connection, fresh):
+    def exploding(connection, fresh, *rest):
         if not calls:
             calls.append(1)
-            original(connection, fresh)          # written, then the transaction fails
+            original(connection, fresh, *rest)   # written, then the transaction fails
             raise RuntimeError('boom')
-        return original(connection, fresh)
+        return original(connection, fresh, *rest)
     monkeypatch.setattr(storage, '_insert_events', exploding)
     assert post(client, [event(1), event(2)]).status_code == 500
     assert stored_ids(engine_target) == []
@@ -196,7 +196,7 @@ def test_bodies_over_the_limits_are_refused(client):
             yield b' ' * (1 << 20)
     response = client.post(f'/v1/robots/{ROBOT}/events', content=chunks())
     assert response.status_code == 413
-    assert client.put('/v1/admin/promotions', content=b' ' * (33 * 1024 * 1024)).status_code == 413
+    assert client.put('/v1/products', content=b' ' * (33 * 1024 * 1024)).status_code == 413
     assert client.post('/v1/admin/appointments', content=b' ' * (65 * 1024)).status_code == 413
     bad = client.post('/v1/admin/appointments', json={'robot_id': '../x', 'customer': 'm-1',
                                                       'time': '2026-01-01T10:00'})
@@ -206,8 +206,9 @@ def test_bodies_over_the_limits_are_refused(client):
         nul = client.post('/v1/admin/appointments', json=body)
         assert nul.status_code == 422 and field in nul.json()['detail'], field
     assert client.post('/v1/admin/stores', json={'id': 's-9', 'name': 'x\x00'}).status_code == 422
-    deep_promotions = client.put('/v1/admin/promotions', content=('[' + deep(2000) + ']').encode())
-    assert deep_promotions.status_code == 422
+    deep_promotion = client.put('/v1/promotions/p-deep', content=(
+        '{"scope": "chain", "content": ' + deep(2000) + '}').encode())
+    assert deep_promotion.status_code == 422 and 'nested' in deep_promotion.json()['detail']
 
 
 @pytest.fixture
@@ -249,7 +250,6 @@ def test_robot_tokens_open_only_their_robots_endpoints(client, engine_target):
     finally:
         storage.close()
     assert token_a != token_b and len(token_a) >= 32
-    assert client.put('/v1/admin/catalog?unchecked=true', content=b'sku\n').status_code == 200
     assert client.post('/v1/admin/appointments', json={
         'robot_id': 'robot-a', 'customer': 'm-1', 'time': '2026-01-01T10:00'}).status_code == 200
 
@@ -260,13 +260,17 @@ def test_robot_tokens_open_only_their_robots_endpoints(client, engine_target):
     assert post(client, [event(2)], robot='robot-b', **a).status_code == 403
     assert client.get('/v1/robots/robot-a/appointments', headers=a).status_code == 200
     assert client.get('/v1/robots/robot-b/appointments', headers=a).status_code == 403
-    assert client.get('/v1/catalog', headers=a).status_code == 200
-    for method, path in (('put', '/v1/admin/catalog'), ('put', '/v1/admin/promotions'),
-                         ('post', '/v1/admin/appointments')):
-        assert getattr(client, method)(path, content=b'[]', headers=a).status_code == 403
+    assert client.get('/v1/robots/robot-a/downlink', headers=a).status_code == 200
+    assert client.get('/v1/robots/robot-b/downlink', headers=a).status_code == 403
+    for method, path, body in (('put', '/v1/products', {'products': []}),
+                               ('put', '/v1/promotions/p-1', {'scope': 'chain', 'content': {}}),
+                               ('post', '/v1/admin/appointments', {'robot_id': 'robot-a',
+                                'customer': 'm-1', 'time': '2026-01-01T10:00'})):
+        assert getattr(client, method)(path, json=body, headers=a).status_code == 403, path
     assert post(client, [event(3)], robot='robot-b').status_code == 200     # admin: everything
     for header in ('Bearer nope', 'Bearer ', 'Basic ' + token_a, token_a, ''):
-        assert client.get('/v1/catalog', headers={'Authorization': header}).status_code == 401
+        assert client.get('/v1/robots/robot-a/downlink',
+                          headers={'Authorization': header}).status_code == 401
     storage = Storage(engine_target)
     try:
         assert storage.revoke_robot('robot-a') == 1          # revoked at once

@@ -5,7 +5,6 @@ the admin does everything. Also: a robot moved to another store keeps its earlie
 and a robot gets its store's document before the region's and the chain's."""
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -32,25 +31,15 @@ TABLE = [
     ('robot appointments', 'get', '/v1/robots/{robot}/appointments',
      {'robot': (200, 403), 'store_manager': (403, 403), 'region': (403, 403),
       'analyst': (403, 403), 'admin': (200, 200)}),
-    ('read store document', 'get', '/v1/stores/{store}/documents/promotions',
-     {'robot': (200, 403), 'store_manager': (200, 403), 'region': (200, 403),
-      'analyst': (200, 200), 'admin': (200, 200)}),
-    ('write store document', 'put', '/v1/stores/{store}/documents/promotions',
-     {'robot': (403, 403), 'store_manager': (200, 403), 'region': (200, 403),
-      'analyst': (403, 403), 'admin': (200, 200)}),
     ('add store appointment', 'post', '/v1/stores/{store}/appointments',
      {'robot': (403, 403), 'store_manager': (200, 403), 'region': (200, 403),
       'analyst': (403, 403), 'admin': (200, 200)}),
     ('read store events', 'get', '/v1/stores/{store}/events',
      {'robot': (403, 403), 'store_manager': (200, 403), 'region': (200, 403),
       'analyst': (200, 200), 'admin': (200, 200)}),
-    ('own catalog', 'get', '/v1/promotions',
-     {'robot': 200, 'store_manager': 403, 'region': 403, 'analyst': 200, 'admin': 200}),
     ('list stores', 'get', '/v1/stores',
      {'robot': 403, 'store_manager': 200, 'region': 200, 'analyst': 200, 'admin': 200}),
     ('add store', 'post', '/v1/admin/stores',
-     {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 403, 'admin': 200}),
-    ('chain document', 'put', '/v1/admin/promotions',
      {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 403, 'admin': 200}),
     ('admin appointment', 'post', '/v1/admin/appointments',
      {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 403, 'admin': 200}),
@@ -153,7 +142,6 @@ def chain(engine_target):
     storage.close()
     with TestClient(create_app(engine_target, ADMIN), raise_server_exceptions=False) as client:
         admin = {'Authorization': f'Bearer {ADMIN}'}
-        assert client.put('/v1/admin/promotions', content=b'[]', headers=admin).status_code == 200
         assert client.put('/v1/products', headers=admin, json={'products': [PRODUCT]}).status_code == 200
         assert client.put('/v1/admin/members/m-1', headers=admin, json={'consent': True}).status_code == 200
         assert client.post('/v1/admin/members/m-gone/forget', headers=admin).status_code == 200
@@ -175,7 +163,8 @@ def request_for(method: str, path: str, n: int, url: str = '') -> dict:
     if path.endswith('/heartbeat'):
         return {'json': {'period_s': 10}}
     if path.endswith('/staff-calls') and method == 'post':
-        return {'json': {'call_id': f'c-{n}', 'reason': 'product_help', 'wanted': 'a kettle'}}
+        # one call (a robot has one open call; another within 5 s would be 429): resent = 200
+        return {'json': {'call_id': 'c-1', 'reason': 'product_help', 'wanted': 'a kettle'}}
     if '/tasks/' in path:
         return {'json': {'action': 'acknowledge'}}
     if path.endswith('/reply'):
@@ -191,8 +180,6 @@ def request_for(method: str, path: str, n: int, url: str = '') -> dict:
         return {'json': dict(APPOINTMENT, store_id='s-own')}
     if path.endswith('/appointments') and method == 'post':
         return {'json': APPOINTMENT}
-    if method == 'put':
-        return {'content': b'[{"sku": "A-1", "discount": 0.1}]'}
     return {}
 
 
@@ -227,20 +214,21 @@ def test_every_endpoint_role_and_store_gets_its_answer(chain):
     assert client.get('/v1/ready').status_code == 200
 
 
-def test_a_robot_gets_its_stores_document_first(chain):
-    client, tokens = chain
-    admin = {'Authorization': f'Bearer {ADMIN}'}
-    robot = {'Authorization': f'Bearer {tokens["robot"]}'}
-    assert json.loads(client.get('/v1/promotions', headers=robot).content) == []      # chain
-    assert client.put('/v1/stores/s-other/documents/promotions', content=b'[{"other": 1}]',
-                      headers=admin).status_code == 200
-    assert json.loads(client.get('/v1/promotions', headers=robot).content) == []      # not other's
-    assert client.put('/v1/stores/s-own/documents/promotions', content=b'[{"own": 1}]',
-                      headers=admin).status_code == 200
-    first = client.get('/v1/promotions', headers=robot)
-    assert json.loads(first.content) == [{'own': 1}]
-    assert client.get('/v1/promotions', headers={**robot, 'If-None-Match': first.headers['etag']}
-                      ).status_code == 304
+@pytest.mark.parametrize('method, path', [
+    ('get', '/v1/catalog'), ('get', '/v1/promotions'), ('get', '/v1/histories'),
+    ('put', '/v1/admin/catalog'),
+    ('put', '/v1/admin/promotions'), ('get', '/v1/stores/s-own/documents/promotions'),
+    ('put', '/v1/stores/s-own/documents/catalog')])
+def test_the_old_document_endpoints_are_gone(chain, method, path):
+    """The robot's only downlink is /v1/robots/{id}/downlink: the whole-document endpoints answer
+    404 even to the admin, and the OpenAPI document no longer lists them."""
+    client, _ = chain
+    answer = client.request(method.upper(), path, headers={'Authorization': f'Bearer {ADMIN}'},
+                            content=b'[]' if method == 'put' else None)
+    assert answer.status_code in (404, 405), (path, answer.status_code)
+    listed = client.app.openapi()['paths']
+    assert not any('/documents/' in p or p in ('/v1/catalog', '/v1/histories', '/v1/admin/{kind}')
+                   for p in listed)
 
 
 def test_appointments_reach_only_their_stores_robots(chain):
@@ -274,9 +262,9 @@ def test_a_moved_robot_keeps_its_earlier_events_store(chain, engine_target):
     assert answer['acked'] == 2
     stores = {e['event_id']: e['store_id'] for e in export_events(engine_target, 'robot-own')}
     assert stores == {'old': 's-own', 'late-old': 's-own', 'new': 's-other'}
-    # and now it reads the other store's data, not the old one's
-    assert client.get('/v1/stores/s-own/documents/promotions', headers=robot).status_code == 403
-    assert client.get('/v1/stores/s-other/documents/promotions', headers=robot).status_code == 200
+    # and now it reads the other store's data, not the old one's (its downlink; the promotions
+    # of each store: tests/platform/test_chain_downlink.py)
+    assert client.get('/v1/robots/robot-own/downlink', headers=robot).json()['store_id'] == 's-other'
 
 
 @pytest.mark.parametrize('batch, limit', [(30, 10), (30, 29), (7, 1), (12, 12)])
@@ -298,3 +286,20 @@ def test_paging_a_stores_events_loses_none_of_a_batch(chain, batch, limit):
         seen += [e['event_id'] for e in page['events']]
         after = page['next']
     assert sorted(seen) == sorted(e['event_id'] for e in sent)
+
+
+def test_a_promotion_id_taken_elsewhere_is_409_without_saying_where(chain):
+    """Attack round (fault 9): promotion ids are the chain's; a store manager picking an id that
+    another store already uses got 403 naming that store (learning it runs a promotion). Now 409
+    'taken', nothing about where; the other store's promotion is unchanged."""
+    client, tokens = chain
+    admin = {'Authorization': f'Bearer {ADMIN}'}
+    assert client.put('/v1/promotions/p-spring', headers=admin, json={
+        'scope': 'store:s-other', 'content': {'title': 'theirs'}}).status_code == 200
+    answer = client.put('/v1/promotions/p-spring', headers={
+        'Authorization': f'Bearer {tokens["store_manager"]}'},
+        json={'scope': 'store:s-own', 'content': {'title': 'mine'}})
+    assert answer.status_code == 409, answer.text
+    assert 'taken' in answer.text and 's-other' not in answer.text and 'south' not in answer.text
+    from retail_platform.chain import Chain
+    assert Chain(client.app.state.storage.engine).promotion_scope('p-spring') == 'store:s-other'

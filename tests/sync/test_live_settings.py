@@ -12,7 +12,8 @@ from retail_sync.fleet import Settings
 class Nodes:
     def __init__(self, limits: dict[str, float], silent: set[str] = frozenset(),
                  gone: set[str] = frozenset()) -> None:
-        self.values = {'/perception/faces': {'approach_distance_m': 2.0},
+        self.values = {'/dialogue/tts': {'volume': 1.0},
+                       '/perception/faces': {'approach_distance_m': 2.0},
                        '/navigation/guide': {'max_vx': 0.45}}
         self.limits, self.silent, self.gone = limits, silent, gone
         self.calls: list[tuple[str, dict]] = []
@@ -35,11 +36,32 @@ class Nodes:
 
 
 def test_plan_orders_the_base_speed_last_and_leaves_out_what_no_node_takes():
-    changes = live_settings.plan(Settings(max_speed_mps=0.6, greeting_distance_m=1.5, volume=0.3))
-    assert list(changes.items()) == [('/perception/faces', {'approach_distance_m': 1.5}),
+    changes = live_settings.plan(Settings(max_speed_mps=0.6, greeting_distance_m=1.5, volume=0.3,
+                                          opening_hours='09:00-21:00'))
+    assert list(changes.items()) == [('/dialogue/tts', {'volume': 0.3}),
+                                     ('/perception/faces', {'approach_distance_m': 1.5}),
                                      ('/navigation/guide', {'max_vx': 0.6})]
-    assert live_settings.plan(Settings(volume=0.3)) == {}
-    assert 'volume' in live_settings.NOT_LIVE and 'max_speed_mps' not in live_settings.NOT_LIVE
+    assert live_settings.plan(Settings(opening_hours='09:00-21:00')) == {}
+    # two settings of one node go in its one atomic call
+    assert live_settings.plan(Settings(max_speed_mps=0.6, near_people_speed_mps=0.3)) == {
+        '/navigation/guide': {'max_vx': 0.6, 'near_people_vx': 0.3}}
+    assert live_settings.NOT_LIVE == ('opening_hours',)
+    # the stop distance is set before the speed (a faster robot never runs with the old margin)
+    assert list(live_settings.plan(Settings(max_speed_mps=0.6, safety_distance_m=0.5))) == [
+        '/navigation/collision_monitor', '/navigation/guide']
+
+
+@pytest.mark.parametrize('setting, value, node, parameter', [
+    ('max_speed_mps', 0.6, '/navigation/guide', 'max_vx'),
+    ('greeting_distance_m', 1.5, '/perception/faces', 'approach_distance_m'),
+    ('volume', 0.5, '/dialogue/tts', 'volume'),
+    ('near_people_speed_mps', 0.3, '/navigation/guide', 'near_people_vx'),
+    ('safety_distance_m', 0.5, '/navigation/collision_monitor', 'stop_margin_m'),
+])
+def test_each_live_setting_reaches_its_node_parameter(setting, value, node, parameter):
+    """One row per setting a node takes live (the node's ParamSpec of that name is read_only=False:
+    tests/navigation, tests/perception, tests/dialogue set it on the running node)."""
+    assert live_settings.plan(Settings(**{setting: value})) == {node: {parameter: value}}
 
 
 @pytest.mark.parametrize('limits, silent, problem', [
@@ -51,7 +73,7 @@ def test_a_refusal_or_silence_sets_every_changed_node_back(limits, silent, probl
     changes = live_settings.plan(Settings(max_speed_mps=1.1, greeting_distance_m=3.0))
     found, skipped = live_settings.apply(changes, nodes)
     assert found.startswith(problem) and skipped == []
-    assert nodes.values == {'/perception/faces': {'approach_distance_m': 2.0},
+    assert nodes.values == {'/dialogue/tts': {'volume': 1.0}, '/perception/faces': {'approach_distance_m': 2.0},
                             '/navigation/guide': {'max_vx': 0.45}}
     assert nodes.calls[-1] == ('/perception/faces', {'approach_distance_m': 2.0})
 

@@ -204,7 +204,7 @@ def test_platform_refuses_face_data_and_unauthenticated_requests(platform):
         assert answer.status_code == 200, answer.text
         [result] = answer.json()['results']
         assert result['status'] == 'rejected' and 'face data' in result['reason'], result
-        for path in ('/openapi.json', '/v1/catalog', f'/v1/robots/{ROBOT}/appointments'):
+        for path in ('/openapi.json', f'/v1/robots/{ROBOT}/downlink', f'/v1/robots/{ROBOT}/appointments'):
             assert httpx.get(platform.url + path).status_code == 401
         assert client.get('/openapi.json').json()['paths'][
             '/v1/robots/{robot_id}/events']['post']

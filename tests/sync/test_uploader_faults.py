@@ -81,7 +81,7 @@ def test_a_conflict_is_quarantined_with_the_platforms_reason(tmp_path):
     assert len(platform.stored) == 7
 
 
-@pytest.mark.parametrize('wall_time', [86400.0, 4e9, time.time() + 3600.0])
+@pytest.mark.parametrize('wall_time', [86400.0, 4e9, time.time() + 3600.0], ids=['one day after the epoch', 'year 2096', 'an hour from now'])
 def test_a_partial_batch_waits_by_the_outbox_clock_not_the_wall_clock(tmp_path, wall_time):
     clock = FakeClock()
     outbox = Outbox(tmp_path / 'outbox.sqlite3', clock=clock, contract=False)

@@ -20,7 +20,12 @@ def run_demo(ros_env):
             output, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             stop_process(proc)
-            pytest.fail(f'retailbot demo did not finish within {timeout:.0f} s')
+            try:
+                output, _ = proc.communicate(timeout=15)
+            except (subprocess.TimeoutExpired, ValueError):
+                output = ''
+            tail = '\n'.join((output or '').splitlines()[-40:])   # where the day was when time ran out
+            pytest.fail(f'retailbot demo did not finish within {timeout:.0f} s; its last lines:\n{tail}')
         summary_path = out / 'summary.json'
         assert summary_path.exists(), f'no summary.json written; output:\n{output[-3000:]}'
         return proc.returncode, output, json.loads(summary_path.read_text(encoding='utf-8'))

@@ -3,10 +3,12 @@ exists for every scene name, and a measure words what was seen the way summary.j
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from retail_common.profiles import MemberProfile
 from retail_demo import demo_scenario as story
 from retail_demo.checks import CHECKS, MEASURES, Observations, evaluate
 from retail_demo.demo_report import Expectations
@@ -40,6 +42,28 @@ def _incident_words(o: dict) -> str:
             f'camera images={o["camera_images"]}')
 
 
+class _Phone:
+    def __init__(self, sku: str, brand: str, price: float, category: str = 'phone') -> None:
+        self.sku, self.brand, self.price_cny, self.category = sku, brand, price, category
+
+
+HUAWEI, OTHER, DEAR = _Phone('P1', 'Huawei', 4999.0), _Phone('P2', 'Xiaomi', 3999.0), _Phone('P3', 'Huawei', 6999.0)
+SAID = '上次您在看5499元以下的手机，想要华为'
+PROFILE = MemberProfile(category='phone', max_price=5499.0, brands_wanted=('Huawei',))
+
+
+def _returned(products, profile_used=True, said=SAID, profile=PROFILE):
+    recommended = {'profile_used': profile_used,
+                   'products': [{'sku': p.sku, 'reason_zh': f'{said}；好评'} for p in products]}
+    return {'profile': profile, 'recommended': recommended, 'products': products, 'reply': '为您推荐'}
+
+
+def _returned_words(products, profile_used=True, said=SAID, profile=PROFILE) -> str:
+    return (f'profile phone 0-5499 yuan, wants {list(profile.brands_wanted)}; profile_used={profile_used}, '
+            f'{[(p.sku, p.brand, p.price_cny) for p in products]}, '
+            f'reasons {[f"{said}；好评" for _ in products]}: 为您推荐')
+
+
 # (name, facts noted by the scene, (ok, detail) in summary.json)
 VARIANTS = [
     ('vip_greeted', {'greeting': '林先生您好，新款折叠屏手机的私人体验', 'name': '林先生',
@@ -62,6 +86,16 @@ VARIANTS = [
      (True, 'stopped=True, apology=抱歉, reset=drive enabled')),
     ('bumper_stop', {'moving': True, 'stopped': True, 'apology': None, 'reset': 'ok'},
      (False, 'stopped=True, apology=None, reset=ok')),
+    ('member_returned', _returned([HUAWEI, OTHER]), (True, _returned_words([HUAWEI, OTHER]))),
+    ('member_returned', _returned([OTHER, HUAWEI]), (False, _returned_words([OTHER, HUAWEI]))),   # brand not first
+    ('member_returned', _returned([HUAWEI, DEAR]), (False, _returned_words([HUAWEI, DEAR]))),     # over budget
+    ('member_returned', _returned([HUAWEI], profile=replace(PROFILE, brands_wanted=())),        # not what she said
+     (False, _returned_words([HUAWEI], profile=replace(PROFILE, brands_wanted=())))),
+    ('member_returned', _returned([HUAWEI], profile_used=None), (False, _returned_words([HUAWEI], None))),
+    ('member_returned', _returned([HUAWEI], said='为您推荐'), (False, _returned_words([HUAWEI], said='为您推荐'))),
+    ('member_returned', _returned([]), (False, _returned_words([]))),
+    ('member_returned', {'profile': None, 'recommended': None, 'products': [], 'reply': None},
+     (False, 'her profile never reached the robot')),
     ('shopper_answered', {'reply': '空气炸锅在厨房电器区'}, (True, '空气炸锅在厨房电器区')),
     ('shopper_answered', {'reply': None}, (False, 'no answer')),
     ('tour_next', {'answer': '好的，下一站', 'stopped': None}, (True, '好的，下一站')),
@@ -73,8 +107,8 @@ VARIANTS = [
      (False, '2 produced, 1 on the platform, 0 still in the outbox, 1 lost')),
     ('no_events_lost', {'produced': set(), 'uploaded': set(), 'pending': set()},
      (False, '0 produced, 0 on the platform, 0 still in the outbox, 0 lost')),
-    ('localised', {'error': 0.05, 'poses': 10, 'truths': 40}, (True, 'largest error 0.050 m over 10 poses')),
-    ('localised', {'error': 0.5, 'poses': 10, 'truths': 40}, (False, 'largest error 0.500 m over 10 poses')),
+    ('localised', {'error': 0.05, 'poses': 10, 'truths': 40}, (True, 'largest error 0.050 m over 10 poses (published poses)')),
+    ('localised', {'error': 0.5, 'poses': 10, 'truths': 40}, (False, 'largest error 0.500 m over 10 poses (published poses)')),
     ('localised', {'error': None, 'poses': 0, 'truths': 40}, (False, 'no pose to compare (0 poses, 40 ground truth)')),
     ('no_contacts', {'contacts': 0, 'shoppers': 3}, (True, '0 contact(s) with 3 shoppers walking')),
     ('no_contacts', {'contacts': None, 'shoppers': 3}, (False, 'the simulator reported no contact count')),

@@ -3,9 +3,10 @@
 `retailbot launch launch/dialogue.launch.yaml sim:=true` runs the real asr (no Vosk model here, so
 Whisper base), tts and manager processes. A WAV question made by espeak-ng at test time is dropped
 into the folder the asr node listens to (the simulated microphone); the test waits on the real
-messages: the utterance the asr heard, the manager's reply, and the tts starting to say it. English
-follows a customer's typed English greeting: the manager tells the asr the language it now expects
-(/dialogue/listen_context), as the dialogue does for a customer speaking English.
+messages: the utterance the asr heard, the manager's reply, and the tts starting to say it. The
+English question comes while the dialogue still listens for Mandarin (/dialogue/listen_context zh):
+the asr hears it as English (its language check), the manager answers in English and tells the asr
+it now expects English.
 """
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def test_the_simulated_robot_answers_a_spoken_question_in_both_languages(ros_env
     replies = Seen(probe, RobotReply, names.REPLIES)
     speech = Seen(probe, SpeechStatus, names.SPEECH_STATUS)
     context = Seen(probe, ListenContext, names.LISTEN_CONTEXT, LATCHED)
-    typed_pub = probe.create_publisher(Utterance, names.UTTERANCES, 10)
+    probe.create_publisher(Utterance, names.UTTERANCES, 10)      # counted below: the asr is the second
     spin(probe)
     proc = processes([console_script('retailbot'), 'launch', str(REPO / 'launch' / 'dialogue.launch.yaml'),
                       'sim:=true', f'customer_audio_dir:={inbox}', f'speech_out_dir:={spoken}',
@@ -84,12 +85,9 @@ def test_the_simulated_robot_answers_a_spoken_question_in_both_languages(ros_env
         wait_for(lambda: [s for s in speech.all() if s.state == SpeechStatus.STARTED and s.text == zh_reply.text],
                  timeout=30, what='the tts to start saying the Mandarin reply')
 
-        # English: the customer greets in English (typed), the dialogue now listens for English.
-        greeting = Utterance(text='Hello', language='en', is_final=True, confidence=1.0)
-        greeting.header.frame_id = 'typed'
-        typed_pub.publish(greeting)
-        wait_for(lambda: [c for c in context.all() if c.language == 'en'], timeout=30,
-                 what='the listen context to switch to English')
+        # English, spoken straight after the Mandarin exchange (the dialogue still listens for
+        # Mandarin): heard as English, answered in English, and the dialogue now listens for English.
+        assert [c.language for c in context.all()][-1] == 'zh'
         _question('Where can I find the rice cooker?', 'en', inbox, 'q2.wav')
         wait_for(lambda: [u for u in heard.all() if u.is_final and u.language == 'en' and u.header.frame_id != 'typed'],
                  timeout=120, what='the asr to hear the English question')
@@ -100,6 +98,8 @@ def test_the_simulated_robot_answers_a_spoken_question_in_both_languages(ros_env
         en_reply = [r for r in replies.all() if r.language == 'en' and 'rice cooker' in r.text.lower()][0]
         wait_for(lambda: [s for s in speech.all() if s.state == SpeechStatus.STARTED and s.text == en_reply.text],
                  timeout=30, what='the tts to start saying the English reply')
+        wait_for(lambda: [c.language for c in context.all()][-1] == 'en', timeout=30,
+                 what='the listen context to follow the customer to English')
         assert sorted(p.name for p in (inbox / 'done').iterdir()) == ['q1.wav', 'q2.wav']
     finally:
         assert stop_process(proc) in (0, -2, 130)

@@ -2,9 +2,8 @@
 conftest module, so `from conftest import ...` would find whichever was imported first)."""
 from __future__ import annotations
 
-import socket
 
-from rostest_support import REPO, wait_for
+from rostest_support import REPO, free_port, wait_for  # noqa: F401  (free_port: re-exported)
 
 
 DEMO_STORE = REPO / 'config' / 'stores' / 'demo'
@@ -12,11 +11,6 @@ DEMO_STORE = REPO / 'config' / 'stores' / 'demo'
 
 STAFF_PASSWORD = 'staff-pass-1234'
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def viewport(driver, width: int, height: int) -> None:

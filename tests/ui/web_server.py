@@ -73,7 +73,7 @@ def start_server(tmp_path: Path, secret_file: Path | None = None, **kwargs) -> t
     import uvicorn
     from retail_ui.auth import StaffAuth
     from retail_ui.model import UiModel
-    from retail_ui.web import create_app
+    from retail_ui.web import create_app, server_config
     path = tmp_path / 'catalog.csv'
     path.write_text(CSV, encoding='utf-8')
     actions = Actions()
@@ -87,8 +87,7 @@ def start_server(tmp_path: Path, secret_file: Path | None = None, **kwargs) -> t
         auth = StaffAuth(STAFF_TOKEN, max_failures=kwargs.pop('max_failures', 5))
     app = create_app(model, actions, auth, audit=audit.append, max_rate_hz=20.0, **kwargs)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host='127.0.0.1', port=port, log_level='warning', access_log=False,
-                                           lifespan='off', proxy_headers=False, timeout_graceful_shutdown=2))
+    server = uvicorn.Server(server_config(app, '127.0.0.1', port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for(lambda: server.started, 10, 'the test web server')

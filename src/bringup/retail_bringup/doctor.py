@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Callable
+from urllib.parse import quote
 
 OK, WARN, FAIL = 'ok', 'warn', 'fail'
 CHECK_NAMES = ('gallery key', 'platform token', 'serial port', 'camera', 'microphone', 'speech models',
@@ -33,6 +34,7 @@ DISK_WARN_BYTES = 2 * 2**30
 CLOCK_FLOOR = datetime(2025, 1, 1, tzinfo=timezone.utc)   # no robot runs before this software existed
 CLOCK_SKEW_S = 120.0
 DEFAULT_PLATFORM_URL = 'http://127.0.0.1:8080'            # launch/robot.launch.yaml's platform_url
+DEFAULT_ROBOT_ID = 'robot-01'                           # launch/robot.launch.yaml's robot_id
 DEFAULT_PORT = '/dev/ttyUSB0'                             # launch/navigation.launch.yaml's base_port
 DEFAULT_CAMERA = '0'                                      # launch/perception.launch.yaml's camera_device
 
@@ -219,6 +221,44 @@ def asr_models(config_dir: Path) -> dict[str, str]:
     return models
 
 
+def tts_voices(config_dir: Path) -> dict[str, str]:
+    """The espeak-ng voices of /dialogue/tts in <config_dir>/dialogue.yaml ({} when not configured)."""
+    from retail_ros.params import ConfigError, load_params_file, node_key_matches
+    try:
+        sections = load_params_file(config_dir / 'dialogue.yaml')
+    except ConfigError:
+        return {}
+    voices: dict[str, str] = {}
+    for key, values in sections.items():
+        if node_key_matches(key, '/dialogue/tts'):
+            voices.update({name.removeprefix('voices.'): str(value) for name, value in values.items()
+                           if name.startswith('voices.') and value})
+    return voices
+
+
+def voices_line(voices: dict[str, str], exists: Callable[[str], bool] | None = None) -> tuple[bool, str]:
+    """(usable, one line): the robot's speaking voices, known to espeak-ng? Mandarin by
+    `cmn-latn-pinyin` (espeak-ng's `cmn` reads Chinese characters with English sounds)."""
+    if exists is None:
+        import shutil
+        import subprocess
+        if shutil.which('espeak-ng') is None:
+            return False, 'espeak-ng is not installed: the robot cannot speak (apt-get install espeak-ng)'
+
+        def exists(voice: str) -> bool:
+            return subprocess.run(['espeak-ng', '-v', voice, '-q', 'a'], capture_output=True,
+                                  timeout=10).returncode == 0
+    from retail_dialogue.speech_synthesizer import DEFAULT_VOICES
+    voices = voices or DEFAULT_VOICES
+    missing = [f'{lang} {voice!r}' for lang, voice in sorted(voices.items()) if not exists(voice)]
+    if missing:
+        return False, f'espeak-ng has no voice {", ".join(missing)} (dialogue/tts voices.* in config/dialogue.yaml)'
+    if voices.get('zh') == 'cmn':
+        return False, ("Mandarin voice 'cmn' reads Chinese characters with English sounds: set dialogue/tts "
+                       "voices.zh to cmn-latn-pinyin")
+    return True, 'speaking with espeak-ng voices ' + ', '.join(f'{lang} {voice}' for lang, voice in sorted(voices.items()))
+
+
 def whisper_status() -> tuple[bool, str]:
     """The offline Whisper base model (the default where no Vosk model is installed): present,
     hash verified against the pinned SHA-256, licence."""
@@ -229,7 +269,17 @@ def whisper_status() -> tuple[bool, str]:
     return check_installed()
 
 
-def check_models(models: dict[str, str]) -> Check:
+def check_models(models: dict[str, str], voices: tuple[bool, str] | None = None) -> Check:
+    """Speech in (Vosk models, else Whisper base) and, when given, speech out (`voices_line`)."""
+    check = _check_asr_models(models)
+    if voices is None:
+        return check
+    voices_ok, line = voices
+    level = check.level if voices_ok or check.level == FAIL else WARN
+    return Check(check.name, level, f'{check.message}; {line}')
+
+
+def _check_asr_models(models: dict[str, str]) -> Check:
     name = 'speech models'
     if not models:
         whisper_ok, whisper = whisper_status()
@@ -339,31 +389,53 @@ def check_clock(now: datetime, platform_date: datetime | None = None,
                  + (' (agrees with the platform)' if platform_date is not None else ''))
 
 
-def check_platform(url: str, token: str, timeout: float, ca_file: str = '') -> tuple[Check, datetime | None]:
-    """(verdict, the platform's clock from its Date header)."""
+def check_platform(url: str, token: str, timeout: float, ca_file: str = '',
+                   robot_id: str = DEFAULT_ROBOT_ID) -> tuple[Check, datetime | None]:
+    """(verdict, the platform's clock from its Date header).
+
+    `/v1/health` needs no token on the platform, so it only says the platform is there; the token
+    is judged by a read-only robot endpoint, `GET /v1/robots/{robot_id}/desired` (200 or 404: the
+    token is this robot's; 401: no token the platform knows; 403: another robot's or a staff one).
+    """
     name = 'platform'
     import httpx
     from retail_sync.transport import platform_client
-    health = url.rstrip('/') + '/v1/health'
+    base = url.rstrip('/')
+    from urllib.parse import urlsplit
+    parts = urlsplit(base)
+    if parts.scheme not in ('http', 'https') or not parts.netloc:
+        return Check(name, FAIL, f'--platform-url {url!r} is not an http:// or https:// URL '
+                                 '(e.g. http://127.0.0.1:8080)'), None
     started = time.monotonic()
     try:
         with platform_client(token, ca_file, timeout_s=timeout) as client:
-            response = client.get(health)
+            response = client.get(base + '/v1/health')
+            took_ms = 1000 * (time.monotonic() - started)
+            probe = client.get(f'{base}/v1/robots/{quote(robot_id, safe="")}/desired') \
+                if response.status_code == 200 else None
     except (httpx.HTTPError, OSError, ValueError) as exc:
+        if parts.scheme == 'https' and 'WRONG_VERSION_NUMBER' in str(exc):
+            return Check(name, FAIL, f'{url} answers plain HTTP, not HTTPS: use '
+                                     f'http://{parts.netloc} (or serve it with TLS)'), None
         return Check(name, WARN, f'cannot reach {url} ({type(exc).__name__}: {exc}); events wait in the '
                                  'outbox until it is reachable'), None
-    took_ms = 1000 * (time.monotonic() - started)
     date = None
     try:
         date = parsedate_to_datetime(response.headers['date']) if 'date' in response.headers else None
     except (TypeError, ValueError):
         date = None
-    if response.status_code in (401, 403):
-        return Check(name, FAIL, f'{url} refuses this robot\'s token (HTTP {response.status_code}): '
-                                 'put the token the platform issued for this robot in the token file'), date
-    if response.status_code != 200:
+    if probe is None:
         return Check(name, FAIL, f'{url} answers HTTP {response.status_code} on /v1/health'), date
-    return Check(name, OK, f'{url} reachable, token accepted ({took_ms:.0f} ms)'), date
+    if probe.status_code == 401:
+        return Check(name, FAIL, f'{url} refuses this robot\'s token (HTTP 401): put the token the platform '
+                                 f'issued for robot {robot_id} in the token file'), date
+    if probe.status_code == 403:
+        return Check(name, FAIL, f'{url}: the token is not robot {robot_id}\'s (HTTP 403: another robot\'s or '
+                                 'a staff token): give --robot-id (launch argument robot_id) the id it was '
+                                 f'issued for, or issue one: retailbot platform token issue --robot-id {robot_id}'), date
+    if probe.status_code not in (200, 304, 404):
+        return Check(name, FAIL, f'{url} answers HTTP {probe.status_code} to robot {robot_id}\'s token'), date
+    return Check(name, OK, f'{url} reachable, token accepted for robot {robot_id} ({took_ms:.0f} ms)'), date
 
 
 # --- the command -------------------------------------------------------------------------------
@@ -389,7 +461,8 @@ def run_checks(args: argparse.Namespace) -> list[Check]:
     if 'microphone' not in skip:
         add(check_audio())
     if 'speech models' not in skip:
-        add(check_models(asr_models(Path(args.config_dir)) if args.config_dir else {}))
+        add(check_models(asr_models(Path(args.config_dir)) if args.config_dir else {},
+                         voices_line(tts_voices(Path(args.config_dir)) if args.config_dir else {})))
     if 'data folder' not in skip:
         add(check_data_dir(data_dir))
     if 'disk space' not in skip:
@@ -400,7 +473,8 @@ def run_checks(args: argparse.Namespace) -> list[Check]:
             token = token_file.read_text(encoding='utf-8').strip()
         except (OSError, UnicodeDecodeError):
             token = ''
-        platform_check, platform_date = check_platform(args.platform_url, token, args.timeout, args.ca_file)
+        platform_check, platform_date = check_platform(args.platform_url, token, args.timeout, args.ca_file,
+                                                         args.robot_id)
     if 'clock' not in skip:
         add(check_clock(datetime.now(timezone.utc), platform_date))
     if platform_check is not None:
@@ -452,6 +526,9 @@ def register(subparsers) -> None:
     parser.add_argument('--platform-url', default=DEFAULT_PLATFORM_URL, metavar='URL',
                         help=f'online platform base URL (default {DEFAULT_PLATFORM_URL}, the launch argument '
                              'platform_url)')
+    parser.add_argument('--robot-id', default=DEFAULT_ROBOT_ID, metavar='ID',
+                        help=f'this robot\'s id on the platform, whose token is checked (default '
+                             f'{DEFAULT_ROBOT_ID}, the launch argument robot_id)')
     parser.add_argument('--token-file', default='', metavar='FILE',
                         help='file with the platform token (default <data-dir>/sync/token)')
     parser.add_argument('--ca-file', default='', metavar='FILE',

@@ -19,6 +19,26 @@ MAX_INCIDENT_BYTES = 64 * 1024 * 1024
 MAX_KEY_CHARS = 128
 KEY_CHARS = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-')
 MAX_DIGEST_HEADER = 200
+# Message types that carry camera pictures (faces unblurred): an incident recording never holds
+# them (the robot's recorder skips them; the platform refuses an upload naming one), as a channel's
+# schema or as a field of one. ROS 2 names with and without `/msg/`, and Foxglove's own schemas.
+IMAGE_TYPES = frozenset(
+    {
+        'sensor_msgs/msg/Image',
+        'sensor_msgs/msg/CompressedImage',
+        'sensor_msgs/Image',
+        'sensor_msgs/CompressedImage',
+        'foxglove.RawImage',
+        'foxglove.CompressedImage',
+        'foxglove.CompressedVideo',
+        'foxglove_msgs/msg/RawImage',
+        'foxglove_msgs/msg/CompressedImage',
+        'foxglove_msgs/msg/CompressedVideo',
+        'foxglove_msgs/RawImage',
+        'foxglove_msgs/CompressedImage',
+        'foxglove_msgs/CompressedVideo',
+    }
+)
 
 
 class IncidentReceipt(BaseModel):
@@ -59,3 +79,17 @@ def parse_content_digest(header: str) -> bytes | None:
                 return None
             return digest if len(digest) == 32 else None
     return None
+
+
+def image_problem(schema_name: str, schema_text: str) -> str:
+    """'' when a channel's schema carries no camera picture, else one line saying which type does
+    (the schema itself, or a field or dependency of a ROS 2 definition: `sensor_msgs/Image img`,
+    `MSG: sensor_msgs/CompressedImage`)."""
+    if schema_name in IMAGE_TYPES:
+        return schema_name
+    for line in schema_text.splitlines():
+        for word in line.split('#', 1)[0].split():  # comments may name a type harmlessly
+            word = word.split('[', 1)[0]
+            if word in IMAGE_TYPES:
+                return f'{schema_name} (holds {word})'
+    return ''

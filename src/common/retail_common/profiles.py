@@ -32,6 +32,7 @@ class MemberProfile:
     brands_refused: tuple[str, ...] = ()
     declined_skus: tuple[str, ...] = ()
     compared_skus: tuple[str, ...] = ()
+    language: str = ''  # the language she last spoke ('zh' / 'en'; '' unknown): she is greeted in it
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> 'MemberProfile':
@@ -63,6 +64,7 @@ class MemberProfile:
             texts('brands_refused'),
             texts('declined_skus'),
             texts('compared_skus'),
+            str(data.get('language')) if data.get('language') in ('zh', 'en') else '',
         )
 
     @property

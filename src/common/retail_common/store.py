@@ -20,6 +20,14 @@ and the sync agent's downlink writes what the online platform sends into `<data_
 - campaigns.json: HQ's active campaigns with their matching members (`retail_common.campaigns`).
 - profiles.json: returning members' profiles, member id -> what she said on earlier visits
   (`Store.profiles`, retail_common.profiles); only the platform's.
+- desired.json: the fleet's desired state the sync agent swapped in (content rolled out from the
+  platform); its `content.promotions` ({sku, text}) are applied after promotions.json with its
+  rules and rank first, in the document's order (`check_rollout` says what a version would skip);
+  its `content.tours` ({name, stops: [{zone, narration: {zh, en}}]}) are read with zones.yaml's
+  tour rules (every stop a zone of the store) and come first in `Store.tours` (the tour the
+  dialogue offers), replacing a tour of the same name; its `content.greetings`
+  (retail_common.greetings) replace the dialogue's built-in first greeting (`Store.greeting`).
+  An entry that breaks a rule is reported in `Store.issues` and skipped.
 
 zones.yaml format (map frame, metres / radians):
 
@@ -54,6 +62,7 @@ import yaml
 
 from retail_common.campaigns import FILE as CAMPAIGNS_FILE, Campaign, load_campaigns
 from retail_common.catalog import Catalog, CatalogError, Product, load_catalog
+from retail_common.greetings import AUDIENCES, fill, parse_greetings
 from retail_common.profiles import MemberProfile, load_profiles
 
 __all__ = [
@@ -68,6 +77,10 @@ __all__ = [
     'load_appointments',
     'PLATFORM_DIR',
     'ZONE_KINDS',
+    'DESIRED_FILE',
+    'check_rollout',
+    'rollout_promotions',
+    'rollout_tours',
 ]
 
 PLATFORM_DIR = 'platform'  # <data_dir>/platform: what the sync downlink writes
@@ -143,6 +156,15 @@ class Store:
     promotion_rank: dict[str, float] = field(default_factory=dict)  # sku -> priority (higher first)
     campaigns: tuple[Campaign, ...] = ()  # HQ's campaigns (<data_dir>/platform/campaigns.json)
     profiles: dict[str, MemberProfile] = field(default_factory=dict)  # member -> earlier visits
+    greetings: dict[str, dict[str, str]] = field(default_factory=dict)  # rolled out: audience -> lang -> text
+
+    def greeting(self, audience: str, lang: str, **values: object) -> str:
+        """The rolled-out greeting for `audience` ('anonymous' | 'member' | 'vip') in `lang`, its
+        placeholders filled from `values`; '' when none was rolled out (the built-in one is used)."""
+        text = self.greetings.get(audience, {}).get(lang, '')
+        if not text:
+            return ''
+        return fill(text, **{key: values.get(key, '') for key in AUDIENCES.get(audience, ())}).strip()
 
     def profile_of(self, customer_id: str) -> MemberProfile | None:
         """What a returning member said on earlier visits (retail_common.profiles); None for an
@@ -423,10 +445,17 @@ def _apply_promotions(catalog: Catalog, path: Path, issues: list[str]) -> tuple[
     if not isinstance(data, list):
         issues.append(f'{path}: expected a JSON list of promotions; promotions from the catalog only')
         return catalog, {}
+    return _promote(catalog, data, str(path), issues)
+
+
+def _promote(
+    catalog: Catalog, data: list, where_from: str, issues: list[str], rank: dict[str, float] | None = None
+) -> tuple[Catalog, dict[str, float]]:
+    """promotions.json's rules, one entry at a time: a bad entry is skipped and reported."""
     texts: dict[str, str] = {}
-    rank: dict[str, float] = {}
+    rank = dict(rank or {})
     for index, entry in enumerate(data):
-        where = f'{path}: entry {index}'
+        where = f'{where_from}: entry {index}'
         if not isinstance(entry, dict) or not isinstance(entry.get('sku'), str):
             issues.append(f'{where}: expected {{"sku": ..., "promotion": ...}}; skipped')
             continue
@@ -446,6 +475,97 @@ def _apply_promotions(catalog: Catalog, path: Path, issues: list[str]) -> tuple[
     # A promotion set by the platform replaces the catalog's, and its English with it.
     products = [replace(p, promotion=texts[p.sku], promotion_en='') if p.sku in texts else p for p in catalog.products]
     return Catalog(path=catalog.path, products=products, issues=list(catalog.issues)), rank
+
+
+# --- desired.json: content rolled out from the platform's fleet ------------------------------
+DESIRED_FILE = 'desired.json'  # <data_dir>/platform/desired.json, swapped in by the sync's fleet link
+MAX_ROLLOUT_TOURS = 50  # as the desired state's model allows
+ROLLOUT_PRIORITY = 1_000_000.0  # a rolled-out promotion ranks before the downlink's, in its order
+
+
+def rollout_promotions(content: object) -> list[dict]:
+    """A desired state's `content.promotions` ({sku, text, discount}) as promotions.json entries
+    ({sku, promotion, priority}), ranked first in the document's order; [] when there are none."""
+    promotions = content.get('promotions') if isinstance(content, dict) else None
+    if not isinstance(promotions, list):
+        return []
+    return [
+        {'sku': p.get('sku'), 'promotion': p.get('text', ''), 'priority': ROLLOUT_PRIORITY - index}
+        if isinstance(p, dict)
+        else p
+        for index, p in enumerate(promotions)
+    ]
+
+
+def check_rollout(store: Store, content: object, where: str = 'desired state') -> list[str]:
+    """What a rolled-out content section would have skipped in `store` (promotions.json's rules:
+    a product of the catalog, a text; zones.yaml's tour rules: every stop a zone of the store;
+    the greetings' placeholders): [] when every entry would take effect. The sync agent refuses a
+    version with any (the last good one stays in use, the problem is reported)."""
+    problems: list[str] = []
+    _promote(store.catalog, rollout_promotions(content), f'{where}: content.promotions', problems)
+    rollout_tours(content, store.zones, f'{where}: content.tours', problems)
+    parse_greetings(content, f'{where}: content.greetings', problems)
+    return problems
+
+
+def rollout_tours(
+    content: object, zones: dict[str, Zone], where: str, issues: list[str]
+) -> dict[str, tuple[TourStop, ...]]:
+    """A desired state's `content.tours` ([{name, stops: [{zone, narration}]}]) read with
+    zones.yaml's tour rules, in the document's order; a tour with a stop that is no zone of the
+    store (or any other problem) is added to `issues` and skipped whole."""
+    tours = content.get('tours') if isinstance(content, dict) else None
+    if tours is None:
+        return {}
+    if not isinstance(tours, list):
+        issues.append(f'{where}: expected a list of {{name, stops}}; tours not used')
+        return {}
+    if len(tours) > MAX_ROLLOUT_TOURS:
+        issues.append(f'{where}: {len(tours)} tours; the first {MAX_ROLLOUT_TOURS} used')
+    out: dict[str, tuple[TourStop, ...]] = {}
+    for index, tour in enumerate(tours[:MAX_ROLLOUT_TOURS]):
+        name = tour.get('name') if isinstance(tour, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            issues.append(f'{where}: entry {index}: expected {{"name": ..., "stops": [...]}}; skipped')
+            continue
+        if name.strip() in out:
+            issues.append(f'{where}: entry {index}: a second tour named {name.strip()!r}; skipped')
+            continue
+        try:
+            out.update(_parse_tours({'tours': {name.strip(): tour.get('stops')}}, zones, f'{where}: entry {index}'))
+        except StoreError as exc:
+            issues.append(f'{exc}; skipped')
+    return out
+
+
+def _apply_rollout(
+    catalog: Catalog, rank: dict[str, float], path: Path, issues: list[str]
+) -> tuple[Catalog, dict[str, float]]:
+    if not path.is_file():
+        return catalog, rank
+    try:
+        data = json.loads(_read_bytes(path, 'desired state').decode('utf-8-sig'))
+    except (StoreError, ValueError) as exc:
+        issues.append(f'{path}: not readable ({str(exc).splitlines()[0]}); rolled-out content not used')
+        return catalog, rank
+    content = data.get('content') if isinstance(data, dict) else None
+    return _promote(catalog, rollout_promotions(content), f'{path}: content.promotions', issues, rank)
+
+
+def _rollout_content(platform: Path | None, zones: dict[str, Zone], issues: list[str]) -> tuple[dict, dict]:
+    """desired.json's tours and greetings ({}, {} without one); problems are added to `issues`
+    (an unreadable file was reported by `_apply_rollout`)."""
+    path = platform / DESIRED_FILE if platform is not None else None
+    if path is None or not path.is_file():
+        return {}, {}
+    try:
+        data = json.loads(_read_bytes(path, 'desired state').decode('utf-8-sig'))
+    except (StoreError, ValueError):
+        return {}, {}
+    content = data.get('content') if isinstance(data, dict) else None
+    tours = rollout_tours(content, zones, f'{path}: content.tours', issues)
+    return tours, parse_greetings(content, f'{path}: content.greetings', issues)
 
 
 # --- the loader -------------------------------------------------------------------------------
@@ -497,6 +617,7 @@ def load_store(store_dir: str | Path, data_dir: str | Path | None = None) -> Sto
                 'history.csv',
                 CAMPAIGNS_FILE,
                 'profiles.json',
+                DESIRED_FILE,
             )
         ]
     version = _fingerprint(sources)
@@ -504,6 +625,8 @@ def load_store(store_dir: str | Path, data_dir: str | Path | None = None) -> Sto
     zones_path = store_dir / 'zones.yaml'
     zones, tours, frame_id = load_zones_file(zones_path)
     catalog, rank = _store_catalog(store_dir, platform, issues)
+    rolled_tours, greetings = _rollout_content(platform, zones, issues)
+    tours = {**rolled_tours, **{name: stops for name, stops in tours.items() if name not in rolled_tours}}
     unplaced = sorted(
         {
             p.category
@@ -544,6 +667,7 @@ def load_store(store_dir: str | Path, data_dir: str | Path | None = None) -> Sto
         promotion_rank=rank,
         campaigns=campaigns,
         profiles=profiles,
+        greetings=greetings,
     )
 
 
@@ -567,6 +691,8 @@ def _store_catalog(store_dir: Path, platform: Path | None, issues: list[str]) ->
     rank: dict[str, float] = {}
     if platform is not None and (platform / 'promotions.json').is_file():
         catalog, rank = _apply_promotions(catalog, platform / 'promotions.json', issues)
+    if platform is not None:
+        catalog, rank = _apply_rollout(catalog, rank, platform / DESIRED_FILE, issues)
     return catalog, rank
 
 

@@ -99,6 +99,42 @@ def _recommended(o: Facts) -> tuple[bool, str]:
     return ok, f'{skus} at {prices} yuan, reasons {reasons}: ' + (reply if reply is not None else 'no reply')
 
 
+def _honours(profile, products: list, low: float, high: float) -> bool:
+    """Only products of her category within her budget, her brand first."""
+    return (
+        bool(products)
+        and all(p is not None and p.category == profile.category and low <= p.price_cny <= high for p in products)
+        and products[0].brand == story.MEMBER_BRAND
+    )
+
+
+def _returned(o: Facts) -> tuple[bool, str]:
+    """Her recommendation on coming back honours her first visit as the platform kept it (her
+    profile: the category and brand she asked for, the budget she named last): the profile was
+    used, only products of that category within that budget, her brand first, every reason
+    beginning with the profile's sentence."""
+    profile = o['profile']
+    if profile is None:
+        return False, 'her profile never reached the robot'
+    recommended, products, reply = o['recommended'] or {}, o['products'], o['reply']
+    reasons = [item.get('reason_zh', '') for item in recommended.get('products') or []]
+    low, high = profile.min_price or 0.0, profile.max_price or float('inf')
+    ok = (
+        profile.category == story.MEMBER_CATEGORY
+        and story.MEMBER_BRAND in profile.brands_wanted
+        and recommended.get('profile_used') is True
+        and _honours(profile, products, low, high)
+        and len(reasons) == len(products)
+        and all(reason.startswith(story.PROFILE_SENTENCE) for reason in reasons)
+    )
+    shown = [(p.sku, p.brand, p.price_cny) if p else '?' for p in products]
+    return ok, (
+        f'profile {profile.category} {low:g}-{high:g} yuan, wants {list(profile.brands_wanted)}; '
+        f'profile_used={recommended.get("profile_used")}, {shown}, reasons {reasons}: '
+        + (reply if reply is not None else 'no reply')
+    )
+
+
 def _screenshot(o: Facts) -> tuple[bool, str]:
     return isinstance(o['shot'], Path), str(o['shot'])
 
@@ -241,7 +277,10 @@ def _localised(o: Facts) -> tuple[bool, str]:
     error = o['error']
     if error is None:
         return False, f'no pose to compare ({o["poses"]} poses, {o["truths"]} ground truth)'
-    return error <= story.LOCALISATION_TOLERANCE_M, f'largest error {error:.3f} m over {o["poses"]} poses'
+    return (
+        error <= story.LOCALISATION_TOLERANCE_M,
+        f'largest error {error:.3f} m over {o["poses"]} poses ({o.get("source") or "published poses"})',
+    )
 
 
 def _no_contacts(o: Facts) -> tuple[bool, str]:
@@ -269,15 +308,27 @@ def _fleet_answered(o: Facts) -> tuple[bool, str]:
     heard = o.get('heard')
     if not o.get('call'):
         return False, 'no staff call on the platform'
-    ok = bool(o.get('shown')) and heard is not None and heard[0] == o['answer'] and heard[1] == 'staff_answer'
-    return ok, f'on the page: {bool(o.get("shown"))}; robot said: {heard[0] if heard else "nothing"}'
+    ok = (
+        bool(o.get('shown'))
+        and bool(o.get('place'))
+        and heard is not None
+        and heard[0] == o['answer']
+        and heard[1] == 'staff_answer'
+        and heard[2] == (o.get('language') or 'zh')
+    )
+    return ok, (
+        f'on the page: {bool(o.get("shown"))}, at {o.get("place") or "?"}; robot said: '
+        f'{heard[0] + " (" + heard[2] + ")" if heard else "nothing"}'
+    )
 
 
 def _fleet_promotion(o: Facts) -> tuple[bool, str]:
-    ok = o.get('rollout') == 'done' and o.get('promotion') in (o.get('promotions') or [])
+    promotion = o.get('promotion') or {}
+    spoken = o.get('spoken') or ''
+    ok = o.get('rollout') == 'done' and promotion in (o.get('promotions') or []) and promotion.get('text', '') in spoken
     return ok, (
         f'desired state v{o.get("version")}: rollout {o.get("rollout")}, robot runs '
-        f'v{o.get("update")} with {len(o.get("promotions") or [])} promotion(s)'
+        f'v{o.get("update")} with {len(o.get("promotions") or [])} promotion(s); asked, it said: {spoken or "nothing"}'
     )
 
 
@@ -300,6 +351,7 @@ MEASURES: dict[str, Measure] = {
     'shopper_answered': _shopper,
     'promotions_answered': _promotions,
     'staff_called': _staff_called,
+    'member_returned': _returned,
     'left_mid_conversation': _left,
     'tour_started': _tour_started,
     'tour_narrated': _tour_narrated,

@@ -79,6 +79,14 @@ def run(args) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    missing_first = [(name, story.NEEDS[name]) for name in scenes if story.NEEDS.get(name, name) not in scenes]
+    if missing_first:
+        name, first = missing_first[0]
+        print(
+            f'retailbot demo: scene {name} needs scene {first} earlier in the day; play both: --scenes {first},{name}',
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')  # this process's own node too
     transcript = Transcript()
     expect = Expectations(story.expectations_for(scenes))
@@ -145,8 +153,12 @@ class StoreDay:
         produced, uploaded, pending = robot.event_sets()
         self.seen.note('no_events_lost', produced=produced, uploaded=uploaded, pending=pending)
         truth, believed, contacts = robot.navigation_samples()
+        source = 'published poses'
         error = localisation_error_max(truth, believed)
-        self.seen.note('localised', error=error, poses=len(believed), truths=len(truth))
+        if error is None:  # the robot did not drive (no filter update to compare): the pose it reports standing
+            believed, source = robot.reported_poses(), 'the pose its diagnostics report (it did not drive)'
+            error = localisation_error_max(truth, believed)
+        self.seen.note('localised', error=error, poses=len(believed), truths=len(truth), source=source)
         self.seen.note('no_contacts', contacts=contacts, shoppers=robot.shoppers)
         results = evaluate(self.seen, self.expect).results
         visited = robot.visited()

@@ -77,6 +77,10 @@ MEMBER_BRAND = 'Huawei'  # the catalog's brand of MEMBER_REFINE_BRAND
 MEMBER_REFINE_CHEAPER = '有没有便宜一点的'
 MEMBER_ACCEPT = '好的'
 MEMBER_RETRY = '带我去手机数码区'
+# She comes back later in the day (scenes/returning.py) and asks again without saying for what: the
+# robot recommends from what she said on her first visit (her profile on the platform, synced back).
+RETURNING_ASK = '再帮我推荐一下'
+PROFILE_SENTENCE = '上次您'  # how the reasons of a recommendation shaped by her profile begin
 SHOPPER_ASK = '空气炸锅在哪里'
 PROMOTIONS_ASK = '最近有什么优惠活动吗'
 SHOPPER_CALL_STAFF = '能帮我叫一下店员吗'
@@ -119,6 +123,9 @@ EXPECTATIONS = {
     'shopper_answered': 'the anonymous shopper is told where the air fryers are (kitchen)',
     'promotions_answered': f'"{PROMOTIONS_ASK}" is answered with the store\'s products on promotion',
     'staff_called': 'a call for staff reaches the staff channel',
+    'member_returned': f'the member back later: "{RETURNING_ASK}" is answered from her first visit (her profile '
+    f'synced from the platform: {MEMBER_BRAND} {MEMBER_CATEGORY}s in the budget she named last): {MEMBER_BRAND} '
+    f'first, only phones in that budget, the reasons beginning "{PROFILE_SENTENCE}…"',
     'left_mid_conversation': 'a customer walking away mid-conversation ends the session',
     'tour_started': f'"{TOUR_ASK}" starts the store\'s tour',
     'tour_narrated': 'the first stop of the tour is narrated on arrival there',
@@ -134,10 +141,11 @@ EXPECTATIONS = {
     'incident_uploaded': 'the bumper stop\'s incident recording is uploaded to the platform, the robot\'s copy '
     'deleted after the receipt, and the store manager reads it back with the mcap reader (bumper press in it)',
     'fleet_healthy': 'the platform\'s store page shows the robot healthy (its heartbeat)',
-    'fleet_staff_answered': 'a call for staff reaches the platform\'s store page; staff answer it there '
-    '("Coming in 2 minutes") and the robot speaks the answer',
+    'fleet_staff_answered': 'a call for staff reaches the platform\'s store page with where the robot is (a zone '
+    'in the store\'s words) and the customer\'s language; staff answer it there in that language and the robot '
+    'speaks the answer in it',
     'fleet_promotion': 'a promotion rolled out from the platform mid-day reaches the running robot '
-    '(desired state, rollout done)',
+    '(desired state, rollout done) and is what it answers "any promotions?" with',
 }
 
 # The day's scenes in order, and the expectations each one checks (`retailbot demo --scenes`).
@@ -156,12 +164,15 @@ SCENES = {
     'vip2': ('vip2_booked', 'vip2_greeted', 'vip2_checked_in', 'vip2_staff_notified', 'vip2_escorted'),
     'camera': ('camera_dropout',),
     'shopper': ('shopper_answered', 'promotions_answered', 'staff_called'),
+    'returning': ('member_returned',),
     'leaver': ('left_mid_conversation',),
     'tour': ('tour_started', 'tour_narrated', 'tour_next', 'tour_ended'),
     'outage': ('outage_queued', 'sync_restarted', 'outage_drained'),
     'incident': ('incident_uploaded',),
     'fleet': ('fleet_healthy', 'fleet_staff_answered', 'fleet_promotion'),
 }
+# A scene that needs an earlier one of the day (she returns: she must have visited first).
+NEEDS = {'returning': 'member'}
 ALWAYS = ('parts_available', 'no_events_lost', 'localised', 'no_contacts')
 
 

@@ -29,6 +29,9 @@ class Recorder:
         self.updates: list = []  # /sync/data_updates seen
         self.believed: list[tuple[float, float, float]] = []  # (stamp s, x, y) of /navigation/pose (map)
         self.truth: list[tuple[float, float, float]] = []  # the simulator's ground truth (map), same form
+        # (stamp s, x, y) the localisation reports on /diagnostics while it says it knows where it
+        # is (tracking / degraded): its pose standing still, when no filter update publishes one
+        self.reported: list[tuple[float, float, float]] = []
         self.contacts: int | None = None  # robot-shopper contacts counted by the simulator
 
 
@@ -162,7 +165,18 @@ class DemoNode:
         with self.rec.lock:
             for status in msg.status:
                 level = status.level if isinstance(status.level, int) else int.from_bytes(status.level, 'little')
-                self.rec.diagnostics[status.name] = (level, status.message, {v.key: v.value for v in status.values})
+                values = {v.key: v.value for v in status.values}
+                self.rec.diagnostics[status.name] = (level, status.message, values)
+                if status.name.startswith('navigation/localization') and values.get('state') in (
+                    'tracking',
+                    'degraded',
+                ):
+                    try:
+                        x, y = float(values['x']), float(values['y'])
+                    except (KeyError, ValueError):
+                        continue
+                    stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+                    self.rec.reported.append((stamp, x, y))
 
     # -- talking ------------------------------------------------------------------------------
     def speak(self, who: str, text: str, track_id: int) -> None:

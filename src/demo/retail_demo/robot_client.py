@@ -43,7 +43,7 @@ from retail_demo.screens import ScreenCamera, staff_secret_for_demo
 REPO = Path(__file__).resolve().parents[3]
 FACES = Path(__file__).resolve().parent / 'assets' / 'faces'  # simulated customers (attribution in its README)
 DEMO_STORE = REPO / 'config' / 'stores' / 'demo'
-FRAME_W, FRAME_H = 640, 360  # config/perception.yaml camera width/height
+FRAME_W, FRAME_H = 640, 360  # the staged photo; the camera fits it into its 1280x720 frames (config/perception.yaml)
 STAFF_PASSWORD = 'demo-staff-console'  # the demo robot's staff console password (out/demo/data/ui)
 LEFT = 3  # CustomerEvent.kind of a customer walking away
 
@@ -283,9 +283,17 @@ class StoreClient:
         # the agent goes on from the version it holds (deltas).
         from retail_sync.downlink import StoreDownlink
 
-        downlink = StoreDownlink(self.url, token_file.read_text().strip(), story.ROBOT_ID, self.downloads)
+        # A busy platform (a loaded machine) may answer slowly: the robot tries again, as its agent
+        # would on its next sync, a bounded number of times.
+        downlink = StoreDownlink(
+            self.url, token_file.read_text().strip(), story.ROBOT_ID, self.downloads, timeout_s=60.0
+        )
         try:
-            outcome = downlink.sync()
+            for _attempt in range(3):
+                outcome = downlink.sync()
+                if not outcome.error:
+                    break
+                self.tell('sync', f'{outcome.error}; trying again')
         finally:
             downlink.close()
         if outcome.error or not (self.downloads / 'appointments.json').exists():
@@ -411,7 +419,7 @@ class StoreClient:
         import cv2
         import numpy as np
 
-        frame = np.full((FRAME_H, FRAME_W, 3), 200, dtype=np.uint8)  # the camera's 640x360 picture
+        frame = np.full((FRAME_H, FRAME_W, 3), 200, dtype=np.uint8)  # staged at 640x360, upscaled x2 by the camera
         if customer is None:
             cv2.putText(frame, 'store aisle', (240, 190), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (120, 120, 120), 2)
         else:  # the photo fitted into the picture, undistorted, as a person standing in front
@@ -434,8 +442,10 @@ class StoreClient:
         tmp.write_bytes(b'\xff\xd8 broken frame')
         tmp.replace(self.stage / 'frame.jpg')
 
-    def enter(self, customer: story.Customer, timeout: float = 30.0) -> tuple[int, Any]:
-        """Show the customer to the camera; returns (track id, identified event or None)."""
+    def enter(self, customer: story.Customer, timeout: float = 30.0, greeted: bool = True) -> tuple[int, Any]:
+        """Show the customer to the camera; returns (track id, identified event or None).
+        `greeted=False`: she is not waited for a greeting (someone greeted within the last half
+        hour is not greeted again)."""
         mark = self.mark()
         self.show(customer)
         want_identity = bool(customer.customer_id)
@@ -455,7 +465,8 @@ class StoreClient:
         self.tracks[event.track_id] = customer.label
         # A customer speaks once the robot has said hello (so the first reply to their words
         # is the answer, not the greeting).
-        self.reply(mark, 10, event.track_id, ('greet',))
+        if greeted:
+            self.reply(mark, 10, event.track_id, ('greet',))
         return event.track_id, event
 
     def walk_behind(self, customer: story.Customer) -> None:
@@ -818,6 +829,17 @@ class StoreClient:
         """(ground truth, believed poses, contacts): (stamp s, x, y) in the map, in time order."""
         with self.rec.lock:
             return sorted(self.rec.truth), sorted(self.rec.believed), self.rec.contacts
+
+    def reported_poses(self) -> list[tuple[float, float, float]]:
+        """(stamp s, x, y) the localisation reported on /diagnostics while tracking, in time order."""
+        with self.rec.lock:
+            return sorted(self.rec.reported)
+
+    def localisation_state(self) -> str:
+        """The localisation's state as its last /diagnostics says ('' before the first)."""
+        with self.rec.lock:
+            name = next((n for n in self.rec.diagnostics if n.startswith('navigation/localization')), '')
+            return self.rec.diagnostics[name][2].get('state', '') if name else ''
 
     def ground_truth_path(self) -> list[tuple[float, float]]:
         with self.rec.lock:

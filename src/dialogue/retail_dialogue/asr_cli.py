@@ -51,7 +51,7 @@ def _asr(args) -> int:
             _error(f'skipped: {exc}')
             status = 1
             continue
-        result = transcriber.transcribe(pcm, args.lang, hints)
+        result = transcriber.transcribe(pcm, args.lang, hints, check_language=False)   # the language is given
         if args.json:
             print_json({'file': str(path), 'text': result.text, 'seconds_audio': result.seconds_audio,
                         'seconds_cpu': result.seconds_cpu})

@@ -54,6 +54,19 @@ SPECS = [
     ParamSpec('whisper.language', 'zh', 'Language Whisper hears until the dialogue says one (zh or en).',
               choices=list(whisper_asr.LANGUAGES)),
     ParamSpec('whisper.threads', 2, 'CPU threads Whisper decodes with.', min=1, max=16),
+    ParamSpec('whisper.beam_size', 1, 'Whisper beam width (1: greedy, the fastest; 5: faster-whisper\'s default).',
+              min=1, max=10),
+    ParamSpec('whisper.tokens_per_s', float(whisper_asr.TOKENS_PER_S), 'A decode stops after '
+              f'{whisper_asr.TOKENS_BASE} + this many tokens per second of the utterance (a decoder looping on '
+              f'unclear audio or repeating the hints stops there; 0: only the {whisper_asr.MAX_NEW_TOKENS}-token cap).',
+              min=0.0, max=100.0),
+    ParamSpec('whisper.window_pad_s', float(whisper_asr.WINDOW_PAD_S), 'The encoder sees the utterance + this '
+              'much of the padding of Whisper\'s 30 s window (its cost grows with the window; 30: the whole '
+              'window, as Whisper was trained).', min=0.0, max=30.0),
+    ParamSpec('whisper.warm_up', True, 'Decode a second of noise before listening, so the first customer does '
+              'not wait for the model\'s first-call set-up.'),
+    ParamSpec('whisper.check_language', True, 'Let the audio\'s language (zh/en, Whisper\'s identification) win '
+              'over the dialogue\'s when strongly favoured (a customer answering in the other language).'),
     *[ParamSpec(f'models.{lang}', '', f'Vosk model folder for {lang}.') for lang in LANGUAGES],
     ParamSpec('require_models', True, 'A missing or broken model stops the node (false: that language is '
               'skipped and reported on /diagnostics; simulation).'),
@@ -126,7 +139,8 @@ class AsrNode(Node):
         if whisper is not None:
             recognizer = self.whisper = whisper_asr.WhisperRecognizer(
                 whisper, [lang for lang in whisper_languages if lang not in self.missing_languages],
-                self.params.whisper_language, whisper_asr.catalog_hints(catalog) if catalog is not None else None)
+                self.params.whisper_language, whisper_asr.catalog_hints(catalog) if catalog is not None else None,
+                check_language=self.params.whisper_check_language)
         elif models:
             recognizer = StreamingRecognizer(models, self._phrase_lists(models, catalog), self.params.partial_every_ms)
         if recognizer is not None:
@@ -253,7 +267,10 @@ class AsrNode(Node):
         if given is not None:
             return given, ''
         try:
-            return whisper_asr.WhisperTranscriber(cpu_threads=self.params.whisper_threads), ''
+            return whisper_asr.WhisperTranscriber(cpu_threads=self.params.whisper_threads,
+                                                  beam_size=self.params.whisper_beam_size,
+                                                  tokens_per_s=self.params.whisper_tokens_per_s or None,
+                                                  window_pad_s=self.params.whisper_window_pad_s), ''
         except whisper_asr.WhisperModelError as exc:
             return None, str(exc)
 
@@ -307,6 +324,9 @@ class AsrNode(Node):
     # --- listening ------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        if self.whisper is not None and self.params.whisper_warm_up:
+            seconds = self.whisper.transcriber.warm_up()
+            self.get_logger().info(f'Whisper base warmed up in {seconds:.1f} s')
         try:
             if self.source == MIC:
                 self._listen_microphone()

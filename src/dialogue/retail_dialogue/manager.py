@@ -32,7 +32,7 @@ from retail_common.profiles import MemberProfile, sentence_for
 from retail_common.search import SearchConstraints
 from retail_common.store import Appointment
 
-from .behaviours import Turn, decide
+from .behaviours import Turn, campaign, decide
 from .catalog_match import HeardProduct
 from .followups import CHEAPEST, DEAREST, Cues, product_size, read_cues
 from .nlu import MAX_UTTERANCE_CHARS, Nlu, NluResult
@@ -136,17 +136,12 @@ class DialogueManager:
             session.appointment = appointment
             self._expect(session, State.AWAIT_CHECKIN)
             key = 'vip_appointment' if session.greeted else 'greet_vip'
-            self._say(session, Intent.GREET, key, name=session.display_name, time=appointment.start.strftime('%H:%M'),
-                      purpose=appointment.purpose)
+            values = dict(name=session.display_name, time=appointment.start.strftime('%H:%M'),
+                          purpose=appointment.purpose)
+            if not (key == 'greet_vip' and self._say_rolled_out(session, 'vip', **values)):
+                self._say(session, Intent.GREET, key, **values)
         elif not session.greeted:
-            last = self._profile_sentence(session)
-            if session.display_name and last:        # a returning member: what she said last time
-                self._say(session, Intent.GREET, 'greet_member_returning', name=session.display_name,
-                          last=last[1] if session.lang == 'en' else last[0])
-            elif session.display_name:
-                self._say(session, Intent.GREET, 'greet_member', name=session.display_name)
-            else:
-                self._say(session, Intent.GREET, 'greet_anonymous')
+            self._greet_first_time(session)
         else:
             return self._take()
         if not session.greeted:
@@ -158,6 +153,41 @@ class DialogueManager:
         if session.customer_id:
             self.greeted_customers[session.customer_id] = now
         return self._take()
+
+    def _greet_first_time(self, session: Session) -> None:
+        """The first greeting of a visit: her campaign (once per visit), what she said last time,
+        her name, or a welcome; a member is greeted in the language she last spoke."""
+        last = self._profile_sentence(session)
+        said = self.store.profile_of(session.customer_id) if session.customer_id else None
+        if said is not None and said.language:
+            session.lang = said.language
+        if session.customer_id and campaign.at_greeting(self, session, self._greeting_lead(session, last)):
+            return                                   # her campaign, carried by the greeting
+        if session.display_name and last:            # a returning member: what she said last time
+            self._say(session, Intent.GREET, 'greet_member_returning', name=session.display_name,
+                      last=last[1] if session.lang == 'en' else last[0])
+        elif session.display_name:
+            if not self._say_rolled_out(session, 'member', name=session.display_name):
+                self._say(session, Intent.GREET, 'greet_member', name=session.display_name)
+        elif not self._say_rolled_out(session, 'anonymous'):
+            self._say(session, Intent.GREET, 'greet_anonymous')
+
+    def _say_rolled_out(self, session: Session, audience: str, **values: str) -> bool:
+        """Say the greeting rolled out from the platform for `audience` in the session's language
+        (the store model's, retail_common.greetings); False when there is none (built-in one then)."""
+        text = self.store.greeting(audience, session.lang, **values)
+        if text:
+            self._out.append(Say(session.track_id, text, session.lang, Intent.GREET.value, ()))
+        return bool(text)
+
+    def _greeting_lead(self, session: Session, last: tuple[str, str] | None) -> str:
+        """The greeting's first words when it carries a campaign (the offer's question ends it)."""
+        if session.display_name and last:
+            return render('greet_member_returning_lead', session.lang, name=session.display_name,
+                          last=last[1] if session.lang == 'en' else last[0])
+        if session.display_name:
+            return render('greet_member_lead', session.lang, name=session.display_name)
+        return render('greet_anonymous_lead', session.lang)
 
     def on_customer_left(self, track_id: int) -> list[Effect]:
         """The person walked away: end the session quietly (they can no longer hear a goodbye)."""

@@ -4,6 +4,9 @@ The core (manager.py) returns effects; this node carries them out and feeds the 
 - `Say` -> `/dialogue/replies`; `Record` -> EventSender (RecordEvents, acknowledged on disk; the
   topic copy is for observers only); `CallStaff` -> `/dialogue/staff_requests` (StaffRequest);
 - `AskRecommendations` -> the Recommend service, asynchronously; the answer -> `on_recommendations`;
+  a recommender not yet discovered is waited for on a retry timer (bounded: `recommend_wait_s`),
+  never in a callback, and a question it does not answer within `recommend_wait_s` (a reply lost,
+  a hung server) is asked again once; only then is the customer told and staff called;
 - `StartGuide` -> the GuideTo action; its result is the one source of arrival (`on_guide_result`);
   feedback narrates the way now and then;
 - `StartTour` -> the Tour action; feedback 'presenting' at a stop -> `on_tour_stop`, the result ->
@@ -26,6 +29,7 @@ conversation in progress keeps its session.
 """
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -62,9 +66,14 @@ SPECS = [
     ParamSpec('default_language', 'zh', 'Language of greetings before the customer speaks.', choices=['zh', 'en']),
     ParamSpec('confirm_below', 0.5, 'A product the speech recogniser heard less surely than this (0..1) is '
                                     'confirmed with the customer ("您是说…吗？") instead of guessed.', min=0.0, max=1.0),
+    ParamSpec('recommend_wait_s', 5.0, 'A question waits this long for a recommender not yet discovered (retried '
+                                       'every 0.1 s, never blocking) before the customer is told and staff called (s).',
+              min=0.0, max=60.0),
     ParamSpec('narration_period_s', 10.0, 'Least time between two "on the way" narrations while guiding (s).', min=1.0, max=600.0),
 ]
 SOURCE = 'dialogue/manager'
+RECOMMEND_RETRY_S = 0.1      # how often a question waiting for the recommender looks for it again
+RECOMMEND_ATTEMPTS = 2       # a question asked, then asked again once when no answer came in recommend_wait_s
 
 
 def staff_request_msg(request: dict, stamp) -> StaffRequest:
@@ -103,6 +112,11 @@ class ManagerNode(Node):
         self._seq = 0
         self._last_narration: dict[int, float] = {}
         self._guide_state: dict[int, str] = {}          # last GuideTo feedback state per customer
+        self._waiting_recommend: dict[int, tuple] = {}   # track id -> (query, monotonic deadline): recommender not yet there
+        self._recommend_retry = None                     # the retry timer while questions wait or are asked
+        # track id -> (query, futures of its requests, monotonic deadline, attempt): asked, no answer yet
+        self._in_flight_recommend: dict[int, tuple] = {}
+        self._recommend_lock = threading.Lock()          # the two dicts: the timer, the service's answers
         self.core = DialogueManager(store, silence_timeout_s=p.silence_timeout_s, greet_delay_s=p.greet_delay_s,
                                     store_raw_text=p.privacy_store_raw_text, default_language=p.default_language,
                                     confirm_below=p.confirm_below)
@@ -204,18 +218,86 @@ class ManagerNode(Node):
         return self._goal_seq.get(track_id) == seq
 
     def _recommend(self, effect: AskRecommendations) -> None:
-        query = effect.query
-        # a recommender that just started may not be discovered yet: wait for it briefly (bounded)
-        if not self.recommend_client.service_is_ready() and not self.recommend_client.wait_for_service(timeout_sec=2.0):
-            self.get_logger().warning('Recommendation service /recommendation/recommend is not available')
-            self._run(self.core.on_recommendations(query.track_id, None))
+        """Ask the recommender. One that just started may not be discovered yet: the question
+        waits (never blocking this callback) and is retried on the next tick of a short timer,
+        at most `recommend_wait_s`; only after that is the customer told and staff called
+        (`on_recommendations(None)`). A newer question of the same customer replaces a waiting one."""
+        if self.recommend_client.service_is_ready():
+            self._ask_recommender(effect.query)
             return
+        with self._recommend_lock:
+            self._in_flight_recommend.pop(effect.query.track_id, None)     # a newer question replaces it
+            self._waiting_recommend[effect.query.track_id] = (effect.query,
+                                                              time.monotonic() + self.params.recommend_wait_s)
+        self._ensure_recommend_timer()
+
+    def _ensure_recommend_timer(self) -> None:
+        with self._recommend_lock:
+            if self._recommend_retry is None:
+                self._recommend_retry = self.create_timer(RECOMMEND_RETRY_S, self._retry_recommend)
+
+    def _retry_recommend(self) -> None:
+        """Timer tick while questions wait for the recommender or for its answer: ask when it is
+        there; a question unanswered for `recommend_wait_s` (a reply DDS lost, a recommender that
+        hung) is asked again once, then given up; only then is the customer told and staff called."""
+        ready, now = self.recommend_client.service_is_ready(), time.monotonic()
+        ask, again, give_up = [], [], []
+        with self._recommend_lock:
+            for track_id, (query, deadline) in list(self._waiting_recommend.items()):
+                if ready:
+                    del self._waiting_recommend[track_id]
+                    ask.append(query)
+                elif now >= deadline:
+                    del self._waiting_recommend[track_id]
+                    give_up.append((query, f'Recommendation service {names.RECOMMEND} not available within '
+                                           f'{self.params.recommend_wait_s:g} s'))
+            for track_id, (query, futures, deadline, attempt) in list(self._in_flight_recommend.items()):
+                if now < deadline:
+                    continue
+                if attempt < RECOMMEND_ATTEMPTS:
+                    again.append((query, attempt + 1))
+                else:
+                    del self._in_flight_recommend[track_id]
+                    for future in futures:
+                        self.recommend_client.remove_pending_request(future)
+                    give_up.append((query, f'Recommendation service {names.RECOMMEND} gave no answer in '
+                                           f'{attempt} x {self.params.recommend_wait_s:g} s'))
+        for query in ask:
+            self._ask_recommender(query)
+        for query, attempt in again:
+            self._ask_recommender(query, attempt)
+        for query, why in give_up:
+            self.get_logger().warning(why)
+            self._run(self.core.on_recommendations(query.track_id, None))
+        with self._recommend_lock:
+            if not self._waiting_recommend and not self._in_flight_recommend and self._recommend_retry is not None:
+                self._recommend_retry.cancel()
+                self.destroy_timer(self._recommend_retry)
+                self._recommend_retry = None
+
+    def _ask_recommender(self, query, attempt: int = 1) -> None:
         request = Recommend.Request(customer_id=query.customer_id, category=query.category, brand=query.brand,
                                     min_price_cny=query.min_price, max_price_cny=query.max_price, k=query.k,
                                     language=query.language)
-        self.recommend_client.call_async(request).add_done_callback(lambda f: self._on_recommend_done(query, f))
+        future = self.recommend_client.call_async(request)
+        with self._recommend_lock:
+            earlier = self._in_flight_recommend.get(query.track_id)
+            # asked again: an answer to the first request still counts; a newer question starts afresh
+            futures = (earlier[1] if earlier and attempt > 1 else []) + [future]
+            self._in_flight_recommend[query.track_id] = (query, futures,
+                                                         time.monotonic() + self.params.recommend_wait_s, attempt)
+        self._ensure_recommend_timer()
+        future.add_done_callback(lambda f: self._on_recommend_done(query, f))
 
     def _on_recommend_done(self, query, future) -> None:
+        with self._recommend_lock:
+            entry = self._in_flight_recommend.get(query.track_id)
+            if entry is None or future not in entry[1]:
+                return          # given up on (the customer was told), or replaced by a newer question
+            del self._in_flight_recommend[query.track_id]
+            for other in entry[1]:
+                if other is not future:
+                    self.recommend_client.remove_pending_request(other)
         response = future.result() if future.exception() is None else None
         items = None
         if response is not None and response.success:

@@ -145,6 +145,10 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     'greet_member': ('{name}您好，欢迎回来！今天想看点什么？', 'Hello {name}, welcome back! What are you looking for today?'),
     'greet_member_returning': ('{name}您好，欢迎回来！{last}，今天接着帮您看看吗？',
                                'Hello {name}, welcome back! {last}. Shall we pick up from there?'),
+    # a greeting that carries a member's campaign: these first, then the offer (campaign_offer)
+    'greet_member_lead': ('{name}您好，欢迎回来！', 'Hello {name}, welcome back! '),
+    'greet_member_returning_lead': ('{name}您好，欢迎回来！{last}。', 'Hello {name}, welcome back! {last}. '),
+    'greet_anonymous_lead': ('您好，欢迎光临！', 'Hello, welcome! '),
     'greet_vip': ('{name}您好，欢迎光临！您今天{time}预约了{purpose}，需要我为您签到吗？',
                   'Hello {name}, welcome! You have an appointment for {purpose} at {time}. Shall I check you in?'),
     'vip_appointment': ('{name}，您今天{time}预约了{purpose}，需要我为您签到吗？',

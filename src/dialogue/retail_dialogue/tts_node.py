@@ -2,12 +2,15 @@
 
 Replies (/dialogue/replies) are spoken one after another by a worker thread; each publishes
 SpeechStatus STARTED, then FINISHED, or INTERRUPTED when /dialogue/tts_stop arrives (barge-in:
-the customer started talking), which also drops the replies still waiting.
+the customer started talking), which also drops the replies still waiting. With
+`stream_sentences` a reply is synthesised sentence by sentence: STARTED (and the sound) comes
+once the first sentence is ready, the next is synthesised while the previous one plays.
 """
 from __future__ import annotations
 
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
@@ -16,7 +19,7 @@ from std_msgs.msg import Empty
 from retail_common import names
 from retail_ros.node_support import declare_params, diagnostic_status, main_for
 from retail_ros.params import ParamSpec
-from retail_dialogue.speech_synthesizer import EspeakSynthesizer, SynthesisError, open_player
+from retail_dialogue.speech_synthesizer import EspeakSynthesizer, Speech, SynthesisError, open_player, split_for_speech
 from retail_interfaces.msg import RobotReply, SpeechStatus
 
 SPECS = [
@@ -25,10 +28,15 @@ SPECS = [
     ParamSpec('output_dir', '/tmp/retailbot/tts', 'Folder for the WAV files written when there is no audio device.'),
     ParamSpec('keep_files', 200, 'Newest WAV files kept in output_dir.', min=1, max=100000),
     ParamSpec('realtime', True, 'Without a device, take each sentence\'s duration as if playing it.'),
-    ParamSpec('voices.zh', 'cmn', 'espeak-ng voice for Mandarin replies.'),
+    ParamSpec('voices.zh', 'cmn-latn-pinyin', "espeak-ng voice for Mandarin replies ('cmn' reads Chinese "
+              'characters with English sounds).'),
     ParamSpec('voices.en', 'en', 'espeak-ng voice for English replies.'),
     ParamSpec('voices.ko', 'ko', "espeak-ng voice for Korean replies ('' disables)."),
     ParamSpec('rate_wpm', 160, 'Speaking rate (words per minute).', min=80, max=450),
+    ParamSpec('volume', 1.0, 'Loudness as a share of the voice\'s own (0..1); live: the next sentence uses it.',
+              min=0.0, max=1.0, read_only=False),
+    ParamSpec('stream_sentences', True, 'Start speaking once the first sentence is synthesised (false: once '
+              'the whole reply is).'),
 ]
 _STOP = object()
 
@@ -36,10 +44,10 @@ _STOP = object()
 class TtsNode(Node):
     def __init__(self, **kwargs):
         super().__init__('tts', namespace='dialogue', **kwargs)
-        self.params = declare_params(self, SPECS)
+        self.params = declare_params(self, SPECS, on_change=self._apply_live_params)
         self.synthesizer = EspeakSynthesizer(
             {'zh': self.params.voices_zh, 'en': self.params.voices_en, 'ko': self.params.voices_ko},
-            self.params.rate_wpm)
+            self.params.rate_wpm, volume=self.params.volume)
         self.player, fallback = open_player(self.params.audio_device, self.params.output_dir,
                                             self.params.keep_files, self.params.realtime)
         if fallback:
@@ -55,10 +63,16 @@ class TtsNode(Node):
         self._generation = 0          # bumped by every stop request
         self._speaking = ''
         self.spoken = 0
+        self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix='tts-synth')   # the next sentence
         self._worker = threading.Thread(target=self._run, name='tts', daemon=True)
         self._worker.start()
         self.get_logger().info(f'Speaking with espeak-ng voices {self.synthesizer.voices} '
                                f'on {type(self.player).__name__}')
+
+    def _apply_live_params(self, _name: str, _value) -> None:
+        """A live parameter changed (set_parameters, a desired state's `volume`): the next
+        sentence synthesised is at the new volume."""
+        self.synthesizer.volume = self.params.volume
 
     def _on_reply(self, msg: RobotReply) -> None:
         if msg.text.strip():
@@ -93,8 +107,10 @@ class TtsNode(Node):
             self._say(msg, self._generation)
 
     def _say(self, msg: RobotReply, generation: int) -> None:
+        language = msg.language or 'zh'
+        chunks = (split_for_speech(msg.text) if self.params.stream_sentences else []) or [msg.text.strip()]
         try:
-            speech = self.synthesizer.synthesize(msg.text, msg.language or 'zh')
+            speech = self.synthesizer.synthesize(chunks[0], language)
             audio_path = self.player.prepare(speech)
         except (SynthesisError, OSError) as exc:
             self.get_logger().error(f'Cannot say {msg.text[:40]!r}: {exc}')
@@ -105,8 +121,24 @@ class TtsNode(Node):
             self._stop.clear()
         self._speaking = msg.text
         self._publish_status(SpeechStatus.STARTED, msg, audio_path)
+        said = [speech]
+        finished = True
         try:
-            finished = self.player.play(speech, self._stop, audio_path)
+            for index in range(1, len(chunks) + 1):
+                ahead = self._ahead.submit(self.synthesizer.synthesize, chunks[index], language) \
+                    if index < len(chunks) else None
+                finished = self.player.play(speech, self._stop, audio_path)
+                if not finished or ahead is None:
+                    break
+                try:
+                    speech = ahead.result()
+                except SynthesisError as exc:
+                    self.get_logger().error(f'Cannot say {chunks[index][:40]!r} of {msg.text[:40]!r}: {exc}')
+                    break
+                said.append(speech)
+            if len(said) > 1:
+                self.player.complete(Speech(msg.text, language, b''.join(s.pcm for s in said), said[0].sample_rate),
+                                     audio_path)
         except Exception as exc:  # noqa: BLE001 - a device error must not kill the speaking thread
             self.get_logger().error(f'Audio output failed while saying {msg.text[:40]!r}: {exc}')
             finished = False
@@ -126,6 +158,7 @@ class TtsNode(Node):
         self._stop.set()
         self._queue.put(_STOP)
         self._worker.join(timeout=2.0)
+        self._ahead.shutdown(wait=False, cancel_futures=True)
         super().destroy_node()
 
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -59,7 +59,7 @@ class MonitorConfig:
     stop_width_margin_m: float = 0.05    # half width = radius + this
     slowdown_margin_m: float = 0.45
     slowdown_time_s: float = 1.5
-    slowdown_width_margin_m: float = 0.25
+    slowdown_width_margin_m: float = 0.10   # half width = radius + this: narrower than the guide's clearance
     slowdown_ratio: float = 0.4
     min_points: int = 2                  # points needed inside a polygon (a single return may be noise)
     turn_in_place_vx: float = 0.02       # |vx| below this counts as turning on the spot
@@ -220,6 +220,12 @@ class CollisionMonitor:
     def __init__(self, config: MonitorConfig | None = None, source: SourceConfig | None = None) -> None:
         self.config = config or MonitorConfig()
         self.source = source or SourceConfig()
+
+    def set_stop_margin(self, margin_m: float) -> None:
+        """A new stop reach at rest (a live `stop_margin_m`, e.g. a desired state's
+        safety_distance_m): a new config, so the decision under way keeps the one it started with
+        and the next command is judged with this one."""
+        self.config = replace(self.config, stop_margin_m=float(margin_m))
 
     def check_command(self, vx: float, wz: float) -> tuple[float, float, str, bool]:
         """(vx, wz, problem, clamped): problem is non-empty for a command that must not move the

@@ -41,10 +41,14 @@ PARAMS = [
     ParamSpec('laser_frame', 'laser', 'frame_id the scans must carry (\'\' = any): a scan in another frame '
               '(a second lidar on the topic) is refused and stops the robot'),
     ParamSpec('robot_radius', 0.18, 'radius of the base [m]', min=0.05, max=1.0),
-    ParamSpec('stop_margin_m', 0.10, 'stop polygon reach beyond the front at rest [m]', min=0.0, max=2.0),
+    ParamSpec('stop_margin_m', 0.10, 'stop polygon reach beyond the front at rest [m] (live: from the next '
+              'command on)', min=0.0, max=2.0, read_only=False),
     ParamSpec('stop_time_s', 0.5, 'stop polygon grows by speed x this [s]', min=0.0, max=5.0),
     ParamSpec('slowdown_margin_m', 0.45, 'slowdown polygon reach beyond the front at rest [m]', min=0.0, max=5.0),
     ParamSpec('slowdown_time_s', 1.5, 'slowdown polygon grows by speed x this [s]', min=0.0, max=10.0),
+    ParamSpec('slowdown_width_margin_m', 0.10, 'slowdown polygon half width beyond the robot radius [m] (keep it '
+              'below the guide\'s safety_margin: shelves the plan keeps clear of must not slow every aisle)',
+              min=0.0, max=2.0),
     ParamSpec('slowdown_ratio', 0.4, 'speed share kept in the slowdown polygon', min=0.0, max=1.0),
     ParamSpec('min_points', 2, 'laser points needed inside a polygon', type='int', min=1, max=100),
     ParamSpec('scan_timeout_s', 0.5, 'a scan older than this BY ITS STAMP stops the robot (Nav2 source_timeout) [s]',
@@ -64,13 +68,14 @@ PARAMS = [
 class CollisionMonitorNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__('collision_monitor', **kwargs)
-        self.params = cfg = declare_params(self, PARAMS)
+        self.params = cfg = declare_params(self, PARAMS, on_change=self._apply_live_params)
         if len(cfg.laser_pose) != 4:
             raise ConfigError(f'{self.get_fully_qualified_name()}: laser_pose must be [x, y, z, yaw], '
                               f'got {list(cfg.laser_pose)}')
         self.monitor = CollisionMonitor(MonitorConfig(
             robot_radius=cfg.robot_radius, stop_margin_m=cfg.stop_margin_m, stop_time_s=cfg.stop_time_s,
             slowdown_margin_m=cfg.slowdown_margin_m, slowdown_time_s=cfg.slowdown_time_s,
+            slowdown_width_margin_m=cfg.slowdown_width_margin_m,
             slowdown_ratio=cfg.slowdown_ratio, min_points=cfg.min_points, max_vx=cfg.max_vx,
             max_reverse_vx=cfg.max_reverse_vx, max_wz=cfg.max_wz, absurd_factor=cfg.absurd_factor),
             SourceConfig(source_timeout_s=cfg.scan_timeout_s, future_tolerance_s=cfg.stamp_future_tolerance_s,
@@ -92,6 +97,11 @@ class CollisionMonitorNode(Node):
         self.create_timer(1.0, self._publish_diagnostics)
         self._set_state('stale')
         self.get_logger().info(f'ready: {cfg.cmd_in_topic} -> {cfg.cmd_out_topic}, checked on {cfg.scan_topic}')
+
+    def _apply_live_params(self, _name: str, _value) -> None:
+        """`stop_margin_m` changed (set_parameters, a desired state's safety_distance_m): checked
+        against its ParamSpec bounds by declare_params; the next command is judged with it."""
+        self.monitor.set_stop_margin(self.params.stop_margin_m)
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9

@@ -36,6 +36,7 @@ class FollowerConfig:
     person_slow_m: float = 1.6         # distance (centre to centre) where slowing for a person starts
     person_stop_m: float = 0.7         # a person this close in front stops the robot
     person_min_scale: float = 0.3
+    near_people_vx: float = 0.45       # m/s: speed cap while a person (or unmapped obstacle) is within person_slow_m
     obstacle_check_m: float = 1.0      # path length ahead checked against the costmap
     approach_m: float = 0.8            # slow down over the last metres
     goal_tolerance_m: float = 0.15
@@ -149,14 +150,16 @@ class PathFollower:
         curvature = 2.0 * local_y / distance2
 
         scale = curvature_scale(curvature, c.min_turn_radius_m)
+        cap = c.max_vx
         if costmap is not None:
-            surroundings, stop = surroundings_scale(pose, costmap, c)
+            surroundings, stop, near = surroundings_scale(pose, costmap, c)
             if stop:
                 return self._stop('waiting_for_obstacle', remaining, stop)
             scale = min(scale, surroundings)
+            cap = min(cap, c.near_people_vx) if near else cap
         if remaining < c.approach_m:
             scale = min(scale, remaining / c.approach_m)
-        vx = max(c.min_vx, c.max_vx * scale)
+        vx = min(max(c.min_vx, c.max_vx * scale), cap)
         vx = min(vx, self._last_vx + c.max_accel * dt)
         wz = vx * curvature
         if abs(wz) > c.max_wz:
@@ -208,11 +211,14 @@ def curvature_scale(curvature: float, min_turn_radius_m: float) -> float:
     return 1.0
 
 
-def surroundings_scale(pose: Pose, costmap, c: FollowerConfig) -> tuple[float, str]:
-    """(speed scale, stop reason) from the costmap: narrow aisles and people or obstacles near the
-    robot slow it; one right in front stops it (the reason is '' unless it must stop)."""
+def surroundings_scale(pose: Pose, costmap, c: FollowerConfig) -> tuple[float, str, bool]:
+    """(speed scale, stop reason, a person near) from the costmap: narrow aisles and people or
+    obstacles near the robot slow it; one right in front stops it (the reason is '' unless it must
+    stop); 'near' is a person or unmapped obstacle within `person_slow_m` (the caller caps the speed
+    at `near_people_vx` then)."""
     x, y, theta = pose
     scale = 1.0
+    near = False
     clearance = costmap.clearance(x, y)
     if clearance < c.narrow_clearance_m:
         scale = min(scale, max(c.narrow_min_scale, clearance / c.narrow_clearance_m))
@@ -223,8 +229,9 @@ def surroundings_scale(pose: Pose, costmap, c: FollowerConfig) -> tuple[float, s
         ahead = math.cos(theta) * px + math.sin(theta) * py > 0
         if ahead and distance < c.person_stop_m and abs(wrap_angle(math.atan2(py, px) - theta)) < math.pi / 3:
             what = 'a person' if person.kind == 'person' else 'something'
-            return scale, f'{what} is right in front of the robot'
+            return scale, f'{what} is right in front of the robot', True
         if distance < c.person_slow_m:
+            near = True
             span = max(c.person_slow_m - c.person_stop_m, 1e-6)
             scale = min(scale, max(c.person_min_scale, (distance - c.person_stop_m) / span))
-    return scale, ''
+    return scale, '', near

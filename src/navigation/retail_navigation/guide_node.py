@@ -85,6 +85,8 @@ PARAMS = [
     ParamSpec('safety_margin', 0.12, 'extra distance kept from shelves and walls [m]', min=0.0, max=1.0),
     ParamSpec('control_rate_hz', 10.0, 'cmd_vel rate while guiding [Hz]', min=5.0, max=50.0),
     ParamSpec('max_vx', 0.45, 'guiding speed [m/s]', min=0.05, max=1.0, read_only=False),
+    ParamSpec('near_people_vx', 0.45, 'speed cap while a person is within person_slow_m of the robot [m/s]',
+              min=0.05, max=0.6, read_only=False),
     ParamSpec('max_wz', 1.2, 'turn rate limit [rad/s]', min=0.1, max=3.0, read_only=False),
     ParamSpec('goal_tolerance_m', 0.15, 'how close to a stop counts as there [m]', min=0.02, max=1.0, read_only=False),
     ParamSpec('goal_yaw_tolerance_rad', 0.25, 'heading tolerance at a stop [rad]', min=0.01, max=3.2, read_only=False),
@@ -248,7 +250,7 @@ class GuideNode(Node):
     def _configs(self) -> tuple[FollowerConfig, GuideConfig]:
         cfg = self.params
         return (FollowerConfig(max_vx=cfg.max_vx, max_wz=cfg.max_wz, goal_tolerance_m=cfg.goal_tolerance_m,
-                               goal_yaw_tolerance_rad=cfg.goal_yaw_tolerance_rad),
+                               goal_yaw_tolerance_rad=cfg.goal_yaw_tolerance_rad, near_people_vx=cfg.near_people_vx),
                 GuideConfig(replan_after_s=cfg.replan_after_s, blocked_timeout_s=cfg.blocked_timeout_s,
                             dwell_s=cfg.tour_dwell_s, eta_speed=min(0.35, 0.8 * cfg.max_vx)))
 

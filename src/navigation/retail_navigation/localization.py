@@ -288,7 +288,9 @@ class ParticleFilter:
                  range_min: float = 0.15, range_max: float = 12.0, seed: int | None = None) -> None:
         self.config = config or AmclConfig()
         self.field = LikelihoodField(store_map, self.config)
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
+        self.resampled = False                  # the last update ended with a resample (uniform weights)
         self.mount = laser_mount
         self.range_min, self.range_max = range_min, range_max
         self.particles = np.zeros((0, 3))
@@ -357,10 +359,16 @@ class ParticleFilter:
         return len(self.particles) > 0
 
     # --- the filter ---------------------------------------------------------------------------
-    def step(self, odom: Pose, ranges: np.ndarray, angles: np.ndarray, force: bool = False) -> Estimate | None:
+    def step(self, odom: Pose, ranges: np.ndarray, angles: np.ndarray, force: bool = False,
+             key: int | None = None) -> Estimate | None:
         """One scan with the odometry pose at its time. Updates only after `update_min_d` /
         `update_min_a` of motion (or `force`, or while relocalising globally); returns the
-        estimate (`updated` tells whether the filter ran)."""
+        estimate (`updated` tells whether the filter ran).
+
+        With a `seed` and a `key` (the scan's stamp in ns), the update draws its noise from
+        (seed, key) alone: the same particles, odometry and scan give the same result however many
+        draws came before (a replay of a recording re-runs each update exactly)."""
+        self.resampled = False
         if not self.initialised:
             return None
         c = self.config
@@ -371,6 +379,8 @@ class ParticleFilter:
         turned = abs(float(wrap(odom[2] - self._odom[2])))
         if not (force or self.global_mode or moved >= c.update_min_d or turned >= c.update_min_a):
             return self._shifted_estimate(odom)
+        if self.seed is not None and key is not None:
+            self.rng = np.random.default_rng([self.seed, key])
         self.particles = sample_motion_odometry(self.particles, self._odom, odom, c, self.rng)
         delta = self._delta = relative(self._odom, odom)
         if self.hypotheses:
@@ -430,6 +440,34 @@ class ParticleFilter:
         n_eff = 1.0 / float((self.weights ** 2).sum())
         if n_eff < 0.5 * len(self.particles) or self.global_mode:
             self._resample()
+            self.resampled = True
+
+    # --- checkpoints: the filter's whole state at an update, for a replay to start from ----------
+    def checkpoint(self) -> np.ndarray | None:
+        """The particles (float[n, 3]) when they are the filter's whole state: right after a
+        resample (uniform weights) while tracking (not relocalising, no non-matching update
+        counted, no augmented-MCL averages); else None. With `restore` and the odometry pose of
+        that update, a filter started from it continues exactly as this one does."""
+        if not self.resampled or self.global_mode or self._bad_updates or self._w_slow or self._w_fast:
+            return None
+        return self.particles.copy()
+
+    def restore(self, particles: np.ndarray, odom: Pose) -> None:
+        """Continue from a `checkpoint` taken at the update whose odometry pose was `odom`."""
+        p = np.asarray(particles, dtype=np.float64).reshape(-1, 3)
+        if not len(p) or not np.isfinite(p).all():
+            raise ValueError('a checkpoint needs finite particles')
+        self._set(p.copy())
+        self.global_mode = False
+        self.hypotheses = []
+        self._bad_updates = self._global_updates = 0
+        self._w_slow = self._w_fast = 0.0
+        self._odom = odom
+        self._delta = (0.0, 0.0, 0.0)
+        x, y = float(p[:, 0].mean()), float(p[:, 1].mean())
+        theta = math.atan2(float(np.sin(p[:, 2]).mean()), float(np.cos(p[:, 2]).mean()))
+        d = np.stack([p[:, 0] - x, p[:, 1] - y, wrap(p[:, 2] - theta)], axis=1)
+        self.estimate = Estimate((x, y, theta), d.T @ d / len(p), math.nan, len(p), False)
 
     def _resample(self) -> None:
         c = self.config

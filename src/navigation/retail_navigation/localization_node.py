@@ -21,6 +21,12 @@ Thin adapter around localization.ParticleFilter:
   and pushed back onto its dock starts right);
 - service `/navigation/relocalise` (std_srvs/Trigger): global relocalisation for a robot that was
   carried elsewhere (particles over the whole free floor; the robot finds itself as it moves).
+- deterministic given its inputs, so a recording re-runs exactly: each update draws its noise from
+  (`seed`, the scan's stamp); after a resample the particles (the whole filter state) go out on
+  `/navigation/particle_cloud` (PoseArray, latched, at most every `particle_cloud_period_s`);
+  with `start_from_recording` (a replay, with use_sim_time and `retailbot replay --clock`) the node
+  holds the scans until a recorded cloud comes, continues from it with the odometry at its stamp,
+  and uses the scans stamped after it.
 
 When the scan stops matching the map for `lost_after_updates` updates the state becomes `lost`:
 the guide stops and calls staff; the filter keeps trying (random particles, and a global
@@ -36,11 +42,12 @@ from pathlib import Path
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from geometry_msgs.msg import PoseWithCovarianceStamped
+from geometry_msgs.msg import Pose as PoseMsg
+from geometry_msgs.msg import PoseArray, PoseWithCovarianceStamped
 from nav_msgs.msg import Odometry
 from rclpy.duration import Duration
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.time import Time
 from sensor_msgs.msg import LaserScan
 from std_msgs.msg import String
@@ -90,8 +97,21 @@ PARAMS = [
               min=0.1, max=60.0),
     ParamSpec('odom_window_s', 0.5, 'a scan stamped further than this from the odometry history is refused [s]',
               min=0.05, max=5.0),
+    ParamSpec('seed', 0, "random seed of the filter: each update draws its noise from (seed, the scan's stamp), "
+              'so the same scans and odometry give the same poses (live: `retailbot replay` sets the recorded '
+              "robot's on a re-run node)", type='int', min=0, max=2**31 - 1, read_only=False),
+    ParamSpec('particle_cloud_period_s', 2.0, 'publish the particles (a checkpoint a replay starts from) after a '
+              'resample at most this often [s]; 0: never', min=0.0, max=3600.0),
+    ParamSpec('start_from_recording', False, 'replay: start from the first recorded particle cloud (from a '
+              'recording of the live robot) instead of a start pose, and use only the scans after it'),
+    ParamSpec('scan_queue_depth', 5, 'scans kept waiting for the node (a replay uses more: none dropped)', type='int',
+              min=1, max=10000),
+    ParamSpec('odom_queue_depth', 50, 'odometry messages kept waiting for the node', type='int', min=1, max=100000),
 ]
 
+
+
+CLOUD_MAX_PARTICLES = 1500   # tracking keeps min_particles (500); a wider cloud is not published
 
 
 def _stamp_s(stamp) -> float:
@@ -184,7 +204,7 @@ def localization_health(age: float, unused: float, state: str, refused_why: str,
 class LocalizationNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__('localization', **kwargs)
-        self.params = cfg = declare_params(self, PARAMS)
+        self.params = cfg = declare_params(self, PARAMS, on_change=self._on_param)
         name = self.get_fully_qualified_name()
         store = Path(cfg.store_dir).expanduser() if cfg.store_dir else None
         map_path = Path(cfg.map_yaml).expanduser() if cfg.map_yaml else (store / 'map.yaml' if store else None)
@@ -201,7 +221,10 @@ class LocalizationNode(Node):
                           update_min_d=cfg.update_min_d, update_min_a=cfg.update_min_a, lost_score=cfg.lost_score,
                           lost_after_updates=cfg.lost_after_updates)
         lx, ly, _, lyaw = cfg.laser_pose
-        self.filter = ParticleFilter(self.store_map, amcl, laser_mount=(lx, ly, lyaw))
+        self.filter = ParticleFilter(self.store_map, amcl, laser_mount=(lx, ly, lyaw), seed=cfg.seed)
+        # sim time (a replay's /clock): a scan waiting for odometry is decided by the odometry's
+        # stamps alone, never by how long it waited on this machine
+        self._sim_time = bool(self.get_parameter('use_sim_time').value)
         self.pose_file = (Path(cfg.pose_file).expanduser() if cfg.pose_file else
                           Path(cfg.data_dir).expanduser() / 'navigation' / 'last_pose.json' if cfg.data_dir else None)
         self._candidates = self._start_poses(cfg, store, name)
@@ -218,16 +241,28 @@ class LocalizationNode(Node):
         self._last_save = time.monotonic()
         self._update_ms: list[float] = []
         self._scan_cache: tuple[int, float, float, np.ndarray] | None = None
+        self._cloud_at = -math.inf               # monotonic time of the last particle cloud published
+        self._from_recording = cfg.start_from_recording
+        self._held: list[LaserScan] = []         # replay: scans before the first recorded checkpoint
 
         self.pose_pub = self.create_publisher(PoseWithCovarianceStamped, names.POSE, 10)
         self.state_pub = self.create_publisher(String, names.LOCALIZATION_STATE, LATCHED)
         self.tf_pub = self.create_publisher(TFMessage, names.TF, TF_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
-        self.create_subscription(Odometry, names.ODOM, self._on_odom, 50)
+        self.cloud_pub = None
+        if self._from_recording:                 # the recorded cloud comes on the topic: not ours
+            self.create_subscription(PoseArray, names.PARTICLE_CLOUD, self._on_cloud, LATCHED)
+        elif cfg.particle_cloud_period_s > 0:
+            self.cloud_pub = self.create_publisher(PoseArray, names.PARTICLE_CLOUD, LATCHED)
+        self.create_subscription(Odometry, names.ODOM, self._on_odom, cfg.odom_queue_depth)
         # The mount from /tf_static replaces laser_pose when it comes (scans are not held back meanwhile).
         self.laser_mount = StaticMount(self, BASE_LINK, LASER, (lx, ly, lyaw), 'laser_pose', cfg.laser_tf_timeout_s,
                                        on_decided=self._on_mount)
-        self.create_subscription(LaserScan, cfg.scan_topic, self._on_scan, qos_profile_sensor_data)
+        scan_qos = qos_profile_sensor_data
+        if cfg.scan_queue_depth != scan_qos.depth:
+            scan_qos = QoSProfile(**{**{k: getattr(scan_qos, k) for k in ('reliability', 'durability', 'history')},
+                                     'depth': cfg.scan_queue_depth})
+        self.create_subscription(LaserScan, cfg.scan_topic, self._on_scan, scan_qos)
         self.create_subscription(PoseWithCovarianceStamped, names.INITIAL_POSE, self._on_initial_pose, 10)
         self.create_service(Trigger, names.RELOCALISE, self._on_relocalise)
         self.create_timer(0.1, self._republish_tf)
@@ -235,6 +270,10 @@ class LocalizationNode(Node):
         self._set_state('waiting_for_scan')
         self.get_logger().info(f'ready: {self.store_map.source}; start pose {start[0]:.2f},{start[1]:.2f},'
                                f'{start[2]:.2f} ({source})')
+
+    def _on_param(self, name: str, value) -> None:
+        if name == 'seed' and hasattr(self, 'filter'):
+            self.filter.seed = int(value)      # the next update draws from (seed, its scan's stamp)
 
     def _start_poses(self, cfg, store: Path | None, name: str) -> list[tuple[tuple[float, float, float], str]]:
         """Where the robot may be at start, best guess first (the first scan picks among several)."""
@@ -284,6 +323,8 @@ class LocalizationNode(Node):
         while self._pending:
             arrived, msg, first_offset = self._pending[0]
             odom, verdict, offset = self.odom_for_scan(_stamp_s(msg.header.stamp))
+            if odom is None and verdict in ('wait', 'none') and self._sim_time:
+                return                            # decided by the odometry to come (bounded: 20 scans)
             if odom is None and verdict in ('wait', 'ahead', 'none') and now - arrived <= self.params.odom_window_s:
                 return                            # its odometry may still come (a loaded machine)
             self._pending.pop(0)
@@ -315,6 +356,10 @@ class LocalizationNode(Node):
         self.filter.mount = mount
 
     def _on_scan(self, msg: LaserScan) -> None:
+        if self._from_recording:                 # no start yet: held until the recorded checkpoint
+            self._held.append(msg)
+            del self._held[:-200]
+            return
         self._last_scan = time.monotonic()
         n = len(msg.ranges)
         if not (0 < n <= MAX_BEAMS and all(math.isfinite(v) and abs(v) < 1e6 for v in (
@@ -339,13 +384,15 @@ class LocalizationNode(Node):
         if len(self._candidates) > 1:            # first scan: the saved pose or the dock?
             self._pick_start(msg, ranges)
         t0 = time.perf_counter()
-        estimate = self.filter.step(odom, ranges, self._angles(msg))
+        stamp = msg.header.stamp
+        estimate = self.filter.step(odom, ranges, self._angles(msg), key=stamp.sec * 1_000_000_000 + stamp.nanosec)
         if estimate is None:
             return
         if estimate.updated:
             self._update_ms.append((time.perf_counter() - t0) * 1e3)
             del self._update_ms[:-50]
             self._after_update(msg, odom, estimate)
+            self._publish_cloud(msg.header.stamp)
         else:
             if self._map_to_odom is None:
                 self._map_to_odom = map_to_odom(estimate.pose, odom)
@@ -403,6 +450,34 @@ class LocalizationNode(Node):
         self._set_state('tracking')
         self.get_logger().info(f'initial pose set to {pose[0]:.2f},{pose[1]:.2f},{pose[2]:.2f}')
 
+    def _on_cloud(self, msg: PoseArray) -> None:
+        """Replay: the live filter's particles after its update at the cloud's stamp; the filter
+        continues from them with the odometry at that stamp, on the scans stamped after it."""
+        if not self._from_recording:
+            return
+        stamp = _stamp_s(msg.header.stamp)
+        odom, verdict, _ = self.odom_for_scan(stamp)
+        if odom is None or not msg.poses or msg.header.frame_id not in ('', self.params.map_frame):
+            self.get_logger().warning(f'{names.PARTICLE_CLOUD}: checkpoint at {stamp:.3f} not usable '
+                                      f'({len(msg.poses)} particles, frame {msg.header.frame_id!r}, odometry '
+                                      f'{verdict}): waiting for the next one')
+            return
+        particles = np.array([(p.position.x, p.position.y, yaw_of(p.orientation)) for p in msg.poses])
+        try:
+            self.filter.restore(particles, odom)
+        except ValueError as exc:
+            self.get_logger().warning(f'{names.PARTICLE_CLOUD}: {exc}: waiting for the next one')
+            return
+        self._from_recording = False
+        self._candidates = self._candidates[:1]
+        held = [scan for scan in self._held if _stamp_s(scan.header.stamp) > stamp]
+        self._held = []
+        self.get_logger().info(f'started from the recorded particle cloud at {stamp:.3f} ({len(particles)} '
+                               f'particles, {len(held)} scans after it held)')
+        self._set_state('tracking')
+        for scan in held:
+            self._on_scan(scan)
+
     def _on_relocalise(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         self.filter.relocalise_globally()
         self._set_state('relocalising')
@@ -433,6 +508,29 @@ class LocalizationNode(Node):
                 cov[i * 6 + j] = c[a, b]
         msg.pose.covariance = cov.tolist()
         self.pose_pub.publish(msg)
+
+    def _publish_cloud(self, stamp) -> None:
+        """The particles after a resample (a checkpoint: the whole filter state), at most every
+        `particle_cloud_period_s`; Foxglove and RViz show them as a PoseArray."""
+        now = time.monotonic()
+        if self.cloud_pub is None or now - self._cloud_at < self.params.particle_cloud_period_s:
+            return
+        particles = self.filter.checkpoint()
+        if particles is None or len(particles) > CLOUD_MAX_PARTICLES:
+            return                               # a large cloud would hold the executor (scans wait)
+        self._cloud_at = now
+        msg = PoseArray()
+        msg.header.stamp = stamp
+        msg.header.frame_id = self.params.map_frame
+        half = particles[:, 2] / 2.0
+        poses = []
+        for (x, y, _), s, c in zip(particles.tolist(), np.sin(half).tolist(), np.cos(half).tolist()):
+            pose = PoseMsg()
+            pose.position.x, pose.position.y = x, y
+            pose.orientation.z, pose.orientation.w = s, c
+            poses.append(pose)
+        msg.poses = poses
+        self.cloud_pub.publish(msg)
 
     def _publish_tf(self, stamp) -> None:
         if self._map_to_odom is None:

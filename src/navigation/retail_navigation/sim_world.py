@@ -7,7 +7,8 @@ Pure core (numpy). `SimWorld` holds:
 - shoppers: discs (radius `person_radius`) who walk between zones at 0.5-1.2 m/s along planned
   paths, stop at a shelf for a while, and walk on. Like people in a shop they stop for a robot
   right in front of them and, after waiting a few seconds, walk around it (a new path that keeps
-  clear of the robot); they pass through each other.
+  clear of the robot, to another shelf when the robot stands on theirs); nobody walks into a robot
+  they face; they pass through each other.
 
 Contacts between the robot and a shopper are counted (`contacts`) and reported to the base as
 bumper presses by `SimulatedBase`.
@@ -119,7 +120,8 @@ class SimWorld:
                 if s.state == 'yielding' and robot is not None and not self._robot_ahead(s, robot, robot_radius):
                     s.state = 'walking'
                 continue
-            if robot is not None and self.time >= s.no_yield_until and self._robot_ahead(s, robot, robot_radius):
+            if robot is not None and self._robot_ahead(s, robot, robot_radius) and (
+                    self.time >= s.no_yield_until or self._about_to_touch(s, robot, robot_radius, dt)):
                 s.state, s.until = 'yielding', self.time + float(self.rng.uniform(2.0, 5.0))
                 continue
             self._advance(s, s.speed * dt)
@@ -135,9 +137,18 @@ class SimWorld:
         return abs(math.atan2(math.sin(math.atan2(dy, dx) - s.heading),
                               math.cos(math.atan2(dy, dx) - s.heading))) < math.radians(70)
 
+    def _about_to_touch(self, s: Shopper, robot: Pose, robot_radius: float, dt: float) -> bool:
+        """The next step would bring the shopper into contact with the robot: nobody walks into a
+        robot they are facing, even while walking around it."""
+        gap = math.hypot(robot[0] - s.x, robot[1] - s.y) - robot_radius - self.person_radius
+        return gap <= s.speed * dt + 0.05
+
     def _walk_around(self, s: Shopper, robot: Pose | None) -> None:
-        """After waiting for the robot: to the same place (or a new shelf) on a path around it."""
+        """After waiting for the robot: to the same place (or, when the robot stands on it, a new
+        shelf) on a path around it."""
         goal = s.path[-1] if s.path else self._near_place()
+        if robot is not None and math.hypot(goal[0] - robot[0], goal[1] - robot[1]) < 1.0:
+            goal = self._near_place()
         if robot is not None:
             self.costmap.set_people([robot[:2]], self.time)
         try:

@@ -76,6 +76,8 @@ class _Resend(ServerListener):
 
 
 class FoxgloveNode(Node):
+    server = None  # until start_server succeeds (destroy_node of a half-built node)
+
     def __init__(self, **kwargs) -> None:
         super().__init__('foxglove', **kwargs)
         self.params = declare_params(self, SPECS)
@@ -123,13 +125,22 @@ class FoxgloveNode(Node):
                 qos_profile_sensor_data,
                 callback_group=MutuallyExclusiveCallbackGroup(),
             )
-        self.server = foxglove.start_server(
-            name='retailbot',
-            host=self.params.host,
-            port=self.params.port,
-            context=self.fox_context,
-            server_listener=_Resend(self),
-        )
+        try:
+            self.server = foxglove.start_server(
+                name='retailbot',
+                host=self.params.host,
+                port=self.params.port,
+                context=self.fox_context,
+                server_listener=_Resend(self),
+            )
+        except RuntimeError as exc:  # foxglove-sdk: "FoxgloveError: Failed to bind port: ..."
+            # One line, exit 1 (respawned with back-off: the port may come free), never a traceback.
+            reason = str(exc).removeprefix('FoxgloveError: ')
+            self.get_logger().error(
+                f'cannot serve Foxglove on {self.params.host}:{self.params.port}: {reason} '
+                '(another Foxglove server or a second launch of this robot? choose foxglove_port:=...)'
+            )
+            raise SystemExit(1) from None
         self.get_logger().info(f'Foxglove WebSocket server on ws://{self.params.host}:{self.server.port}')
 
     def forward(self, topic: str, data: bytes, keep: bool) -> None:
@@ -188,7 +199,8 @@ class FoxgloveNode(Node):
         self.forward(CAMERA_VIEW, serialize_message(out), keep=False)
 
     def destroy_node(self) -> None:
-        self.server.stop()
+        if self.server is not None:
+            self.server.stop()
         super().destroy_node()
 
 

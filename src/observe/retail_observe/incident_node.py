@@ -29,13 +29,21 @@ from std_srvs.srv import Trigger
 
 from retail_common import names
 from retail_interfaces.msg import BaseSafety, StaffRequest
-from retail_observe.graph import definition_of, offered_qos, subscribe_raw
+from retail_observe.graph import ParameterSnapshot, definition_of, offered_qos, subscribe_raw
 from retail_observe.incident import Incident, IncidentBuffer, IncidentDetector
 from retail_common.incidents import MAX_INCIDENT_BYTES
-from retail_observe.incident_upload import upload_pending
+from retail_observe.incident_upload import keep_room, upload_pending
 from retail_observe.msgdefs import DefinitionError
-from retail_observe.recording import McapRecorder, RecordingError, choose_topics
-from retail_ros.node_support import ParamSpec, declare_params, main_for
+from retail_observe.recording import (
+    PARAMETERS_RECORD,
+    RERUN_PARAMETERS,
+    McapRecorder,
+    RecordingError,
+    choose_topics,
+    parameters_record,
+)
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from retail_ros.node_support import ParamSpec, declare_params, diagnostic_status, main_for
 from retail_ros.qos import latched
 from retail_sync.transport import platform_client
 
@@ -50,6 +58,15 @@ SPECS = [
     ParamSpec('robot_id', 'robot-01', 'This robot\'s id on the platform.'),
     ParamSpec('token_file', '', 'File holding the platform bearer token (the sync agent\'s).'),
     ParamSpec('ca_file', '', 'https: CA bundle to verify the platform with.'),
+    ParamSpec(
+        'max_files',
+        20,
+        'Most recordings kept waiting for upload; at the cap new incidents are not '
+        'recorded (reported on /diagnostics; none is deleted before the platform confirms it).',
+        min=1,
+        max=10000,
+    ),
+    ParamSpec('max_total_mb', 1024.0, 'Most MB of recordings kept waiting for upload (same rule).', min=1.0, max=1e6),
 ]
 # The collision monitor's latched state (its `~/state`): 'stop' when something is close ahead.
 COLLISION_MONITOR_STATE = '/navigation/collision_monitor/state'
@@ -65,16 +82,22 @@ class IncidentRecorderNode(Node):
         self.subscriptions_raw: dict[str, object] = {}
         self.folder = Path(self.params.data_dir).expanduser() / 'incidents'
         self.written: list[Path] = []
+        self.stopped = ''  # why new incidents are not recorded ('' while they are)
+        self.diagnostics = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
+        self.create_timer(2.0, self.publish_health)
         self.create_subscription(BaseSafety, names.SAFETY, self.on_safety, latched(1))
         self.create_subscription(String, names.LOCALIZATION_STATE, self.on_localisation, latched(1))
         self.create_subscription(StaffRequest, names.STAFF_REQUESTS, self.on_staff_request, 10)
         self.create_subscription(String, COLLISION_MONITOR_STATE, self.on_collision_monitor, latched(1))
+        # the localisation's seed, written into each incident file so a replay re-runs with it
+        self.snapshot = ParameterSnapshot(self, RERUN_PARAMETERS)
         self.create_timer(1.0, self.scan_graph)
         self.create_timer(0.2, self.flush)
         self.create_service(Trigger, '~/upload', self.on_upload, callback_group=MutuallyExclusiveCallbackGroup())
         self.scan_graph()
 
     def scan_graph(self) -> None:
+        self.snapshot.poll()
         try:
             choice = choose_topics(self.get_topic_names_and_types(), None)
         except RecordingError as exc:
@@ -100,6 +123,7 @@ class IncidentRecorderNode(Node):
         for reason in reasons:
             self.get_logger().info(f'incident: {reason}: keeping the minute before and after')
             self.buffer.trigger(reason, time.time_ns())
+        self.snapshot.refresh()  # asked again: the file (a minute on) has the seed in use now
 
     def on_safety(self, msg: BaseSafety) -> None:
         self._trigger(
@@ -119,9 +143,28 @@ class IncidentRecorderNode(Node):
     def on_staff_request(self, msg: StaffRequest) -> None:
         self._trigger(self.detector.staff_call())
 
+    def publish_health(self) -> None:
+        """/diagnostics `observe/incidents`: WARN with the reason while new incidents are not recorded."""
+        level = DiagnosticStatus.WARN if self.stopped else DiagnosticStatus.OK
+        message = self.stopped or 'recording incidents'
+        array = DiagnosticArray(
+            status=[diagnostic_status('observe/incidents', level, message, {'stopped': self.stopped})]
+        )
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics.publish(array)
+
     def flush(self) -> None:
         incident = self.buffer.poll(time.time_ns())
         if incident is not None:
+            stopped = keep_room(self.folder, self.params.max_files, int(self.params.max_total_mb * 1e6))
+            if stopped != self.stopped:
+                (self.get_logger().error if stopped else self.get_logger().info)(
+                    stopped or 'incident recordings have room again: recording incidents'
+                )
+            self.stopped = stopped
+            if stopped:
+                self.get_logger().warning(f'incident ({", ".join(incident.reasons)}) not recorded: {stopped}')
+                return
             try:
                 self.written.append(self.write(incident))
                 self.get_logger().info(f'incident recording written: {self.written[-1]}')
@@ -137,6 +180,8 @@ class IncidentRecorderNode(Node):
             # Bounded so the platform takes it (the messages' bytes; zstd makes the file smaller).
             recorder = McapRecorder(stream, max_bytes=MAX_INCIDENT_BYTES - 1024 * 1024)
             recorder.metadata('incident', {'reasons': json.dumps(incident.reasons), 'at_ns': str(incident.at_ns)})
+            for target, values in sorted(self.snapshot.values.items()):
+                recorder.metadata(PARAMETERS_RECORD, parameters_record(target, values))
             for topic, data, t_ns in incident.messages:
                 type_name, qos = self.topics[topic]
                 recorder.add_topic(topic, type_name, definition_of(type_name), qos)
@@ -146,6 +191,10 @@ class IncidentRecorderNode(Node):
                 self.get_logger().warning(
                     f'incident recording cut at {recorder.bytes} bytes of messages (the platform takes '
                     f'{MAX_INCIDENT_BYTES}): {len(incident.messages) - recorder.messages} later messages left out'
+                )
+            for topic, count in recorder.withheld.items():
+                self.get_logger().warning(
+                    f'incident recording: {count} {topic} message(s) left out: could not be decoded to pseudonymise them'
                 )
             stream.flush()
             os.fsync(stream.fileno())
@@ -170,6 +219,9 @@ class IncidentRecorderNode(Node):
             return response
         with client:
             done, problems = upload_pending(client, self.params.platform_url, self.params.robot_id, self.folder)
+        if self.stopped and not keep_room(self.folder, self.params.max_files, int(self.params.max_total_mb * 1e6)):
+            self.stopped = ''
+            self.get_logger().info('incident recordings have room again: recording incidents')
         for line in problems:
             self.get_logger().warning(f'incident upload: {line}')
         words = [

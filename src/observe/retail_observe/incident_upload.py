@@ -25,6 +25,9 @@ from pathlib import Path
 import httpx
 
 from retail_common.incidents import MAX_INCIDENT_BYTES, IncidentReceipt, content_digest, valid_key
+from retail_sync.transport import capped_request
+
+RECEIPT_BYTES = 64 * 1024
 
 FILE_REFUSED = frozenset({400, 409, 413, 422})
 
@@ -66,7 +69,8 @@ def upload_incident(client: httpx.Client, platform_url: str, robot_id: str, path
         'Content-Type': 'application/octet-stream',
     }
     try:
-        answer = client.post(url, content=data, headers=headers)
+        # a receipt is a few hundred bytes: more than RECEIPT_BYTES is not read (a bomb is cut)
+        answer = capped_request(client, 'POST', url, RECEIPT_BYTES, content=data, headers=headers)
     except httpx.HTTPError as exc:
         raise UploadError(
             f'{path.name}: platform unreachable ({type(exc).__name__}): kept for later', platform_down=True
@@ -80,7 +84,7 @@ def upload_incident(client: httpx.Client, platform_url: str, robot_id: str, path
             f'{path.name}: platform answered {answer.status_code}: {detail}', refused=refused, platform_down=not refused
         )
     try:
-        receipt = IncidentReceipt.model_validate_json(answer.content[: 64 * 1024])
+        receipt = IncidentReceipt.model_validate_json(answer.content[:RECEIPT_BYTES])
     except ValueError:
         raise UploadError(f'{path.name}: the platform\'s answer is not an incident receipt: kept') from None
     if receipt.sha256 != hashlib.sha256(data).hexdigest() or receipt.key != key or receipt.bytes != len(data):
@@ -128,3 +132,28 @@ def _set_aside(path: Path, folder: Path, problems: list[str]) -> None:
         problems.append(f'{path.name}: set aside in {folder}')
     except OSError as exc:
         problems.append(f'{path.name}: could not be set aside: {exc.strerror}')
+
+
+def keep_room(folder: Path, max_files: int, max_bytes: int) -> str:
+    """Whether a new recording may be written to `folder` (its finished recordings are all waiting
+    for the platform: a copy is deleted only once its receipt confirms it by id, so none of them
+    may be deleted to make room). '' when there is room; else one line saying why new incidents
+    are not recorded (the caller stops recording and reports it in its health)."""
+    waiting = pending_incidents(folder)
+    size = 0
+    for path in waiting:
+        try:
+            size += path.stat().st_size
+        except OSError:
+            continue
+    if len(waiting) >= max_files:
+        return (
+            f'{len(waiting)} incident recordings wait for upload (at most {max_files} kept): '
+            'new incidents are not recorded until the platform confirms some'
+        )
+    if size >= max_bytes:
+        return (
+            f'incident recordings waiting for upload take {size / 1e6:.0f} MB (at most '
+            f'{max_bytes / 1e6:.0f} MB): new incidents are not recorded until the platform confirms some'
+        )
+    return ''

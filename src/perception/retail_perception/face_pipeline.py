@@ -29,13 +29,25 @@ APPEARED, IDENTIFIED, APPROACHING, LEFT = 'appeared', 'identified', 'approaching
 class PipelineConfig:
     detect_scale: float = 0.0          # detection runs on the frame shrunk by this factor
                                        # (0: the detector's own default, YuNet 1.0, HOG 0.5)
-    min_identify_px: int = 40          # faces narrower than this are tracked, not encoded/named
+    full_detect_every: int = 3         # the whole frame is searched every this many frames; in
+                                       # between only the regions around live tracks are (cheaper;
+                                       # a newcomer is found at the next full search)
+    roi_margin: float = 1.0            # region searched around a track: its box grown by this many
+                                       # face widths on every side (at least roi_min_px)
+    roi_min_px: int = 48
+    min_identify_px: int = 35          # faces narrower than this are tracked, not encoded/named
     match_threshold: float = 0.5       # max embedding distance to accept a member
     match_margin: float = 0.05         # best member must beat the next one by this much
     votes_needed: int = 2              # encodings of the track behind a decision (at least)
     evidence_frames: int = 3           # a track is named from the MEAN of its last this many
                                        # encodings (threshold and margin on the mean); 0: the older
                                        # rule, `votes_needed` single-frame matches agreeing
+    small_face_px: int = 0             # faces narrower than this (and >= min_identify_px) are named by
+                                       # the stricter small-face rule below (0: one rule at every size)
+    small_face_threshold: float = 0.0  # its threshold (0: match_threshold)
+    small_face_margin: float = 0.0     # its margin (0: match_margin)
+    small_face_evidence_frames: int = 0  # its evidence: the mean of this many encodings, all of them
+                                       # needed before a decision (0: evidence_frames / votes_needed)
     encode_every_unknown: int = 1      # frames between encodings while a track is unnamed
     refresh_every: int = 10            # frames between re-checks of a named track
     jump_ratio: float = 1.2            # face size changing this much in one frame (or the face
@@ -112,6 +124,21 @@ class Detector(Protocol):
     def encode(self, rgb: np.ndarray, boxes: list[Box]) -> np.ndarray: ...
 
 
+def identify_rule(config: PipelineConfig, width_px: float) -> tuple[float, float, int, int]:
+    """(threshold, margin, evidence frames, encodings needed) that decide on a face `width_px` wide;
+    evidence frames 0: too small to be encoded or named (narrower than `min_identify_px`)."""
+    if not config.identify or width_px < config.min_identify_px:
+        return config.match_threshold, config.match_margin, 0, 0
+    frames, votes = config.evidence_frames, max(1, config.votes_needed)
+    if width_px < config.small_face_px:
+        if config.small_face_evidence_frames > 0:
+            frames = config.small_face_evidence_frames
+            votes = max(votes, frames)
+        return (config.small_face_threshold or config.match_threshold,
+                config.small_face_margin or config.match_margin, frames, votes)
+    return config.match_threshold, config.match_margin, frames, votes
+
+
 def focal_length_px(image_width: int, horizontal_fov_rad: float) -> float:
     return (image_width / 2.0) / math.tan(horizontal_fov_rad / 2.0)
 
@@ -159,6 +186,7 @@ class FacePipeline:
         self.frame_index = -1
         self._next_id = 1
         self._pending_events: list[FaceEvent] = []
+        self.last_boxes: list[Box] = []    # the boxes detected in the last frame processed
 
     def gallery(self) -> Gallery | None:
         source = self._gallery_source
@@ -172,7 +200,8 @@ class FacePipeline:
         self._pending_events = []
         rgb = to_rgb(frame_bgr)
         width = rgb.shape[1]
-        boxes = self.model.detect(rgb, self.config.detect_scale or getattr(self.model, 'default_scale', 1.0))
+        boxes = self._detect(rgb)
+        self.last_boxes = boxes
         self._associate(boxes)
         for track in self.tracks.values():
             if track.seen_now:
@@ -199,6 +228,39 @@ class FacePipeline:
                 track.approached = True
                 events.append(self._event(APPROACHING, track))
         return self._pending_events + events
+
+    def _detect(self, rgb: np.ndarray) -> list[Box]:
+        """The whole frame every `full_detect_every` frames (or when nobody is being followed),
+        else only the regions around the live tracks, their boxes mapped back to the frame."""
+        scale = self.config.detect_scale or getattr(self.model, 'default_scale', 1.0)
+        every = max(1, self.config.full_detect_every)
+        if every == 1 or self.frame_index % every == 0 or not self.tracks:
+            return self.model.detect(rgb, scale)
+        found: list[Box] = []
+        for region in self._regions(rgb.shape):
+            top, right, bottom, left = region
+            for t, r, b, lft in self.model.detect(np.ascontiguousarray(rgb[top:bottom, left:right]), scale):
+                box = (t + top, r + left, b + top, lft + left)
+                if all(iou(box, other) < 0.5 for other in found):
+                    found.append(box)
+        return found
+
+    def _regions(self, shape: tuple[int, ...]) -> list[Box]:
+        """Regions around live tracks, overlapping ones merged (one search per region)."""
+        h, w = shape[:2]
+        regions: list[list[int]] = []
+        for track in self.tracks.values():
+            top, right, bottom, left = track.box
+            pad = max(self.config.roi_min_px, int(self.config.roi_margin * max(1, right - left)))
+            box = [max(0, top - pad), min(w, right + pad), min(h, bottom + pad), max(0, left - pad)]
+            for other in regions:
+                if box[3] < other[1] and other[3] < box[1] and box[0] < other[2] and other[0] < box[2]:
+                    other[:] = [min(box[0], other[0]), max(box[1], other[1]),
+                                max(box[2], other[2]), min(box[3], other[3])]
+                    break
+            else:
+                regions.append(box)
+        return [(r[0], r[1], r[2], r[3]) for r in regions if r[1] > r[3] and r[2] > r[0]]
 
     def _gone(self, track: Track, now_s: float | None) -> bool:
         if track.missed > self.config.max_missed:
@@ -288,13 +350,15 @@ class FacePipeline:
         """Name the track from the mean of its last encodings: one frame's noise (blur, a turned
         head, a few pixels of a far face) is averaged out instead of voted on, and the same
         threshold and margin decide on the mean."""
-        if track.evidence.maxlen != self.config.evidence_frames:
-            track.evidence = deque(track.evidence, maxlen=self.config.evidence_frames)
+        keep = max(self.config.evidence_frames, self.config.small_face_evidence_frames)
+        if track.evidence.maxlen != keep:
+            track.evidence = deque(track.evidence, maxlen=keep)
         track.evidence.append(encoding)
-        if len(track.evidence) < max(1, self.config.votes_needed):
+        threshold, margin, frames, votes = identify_rule(self.config, track.box[1] - track.box[3])
+        if frames <= 0 or len(track.evidence) < votes:
             return
-        mean = np.mean(np.stack(track.evidence), axis=0)
-        match = gallery.search(mean, self.config.match_threshold, self.config.match_margin)
+        mean = np.mean(np.stack(list(track.evidence)[-frames:]), axis=0)
+        match = gallery.search(mean, threshold, margin)
         if match.customer_id is None or match.customer_id not in gallery.members:
             return
         confidence = max(0.0, min(1.0, 1.0 - match.distance / (2 * self.config.match_threshold)))

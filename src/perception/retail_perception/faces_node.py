@@ -45,14 +45,15 @@ KINDS = {APPEARED: CustomerEvent.APPEARED, IDENTIFIED: CustomerEvent.IDENTIFIED,
 RECORDED = {APPEARED: CustomerAppeared, IDENTIFIED: CustomerIdentified, LEFT: CustomerLeft}
 # Parameters applied while the node runs -> the PipelineConfig field they set.
 LIVE_CONFIG_FIELDS = {'match_threshold': 'match_threshold', 'match_margin': 'match_margin',
-                      'votes_needed': 'votes_needed', 'max_missed_frames': 'max_missed',
+                      'votes_needed': 'votes_needed', 'evidence_frames': 'evidence_frames',
+                      'max_missed_frames': 'max_missed',
                       'leave_after_s': 'max_missed_s', 'approach_distance_m': 'approach_distance_m'}
 
 SPECS = [
     ParamSpec('image_topic', 'image_raw', 'camera images to watch'),
     ParamSpec('camera_info_topic', 'camera_info', "the camera's intrinsics (focal length for distances)"),
     ParamSpec('detector', 'auto', 'face detector: auto (YuNet if installed, else HOG), yunet or hog'),
-    ParamSpec('min_identify_px', 40, 'faces narrower than this (pixels) are followed but not named',
+    ParamSpec('min_identify_px', 35, 'faces narrower than this (pixels) are followed but not named',
               min=0, max=400),
     ParamSpec('gallery_dir', '', 'member gallery folder (empty: nobody can be identified)'),
     ParamSpec('key_file', '', 'gallery key file (empty: $RETAILBOT_GALLERY_KEY)'),
@@ -61,6 +62,10 @@ SPECS = [
               min=0.2, max=0.7, read_only=False),
     ParamSpec('match_margin', 0.05, 'best member must beat the next by this distance', min=0.0, max=0.5, read_only=False),
     ParamSpec('votes_needed', 2, 'agreeing matches before a person is named', min=1, max=20, read_only=False),
+    ParamSpec('evidence_frames', 3, 'a person is named from the mean of their last this many encodings '
+              '(0: votes_needed single-frame matches agreeing)', min=0, max=20, read_only=False),
+    ParamSpec('full_detect_every', 3, 'the whole frame is searched for faces every this many frames, '
+              'in between only around the people followed', min=1, max=30),
     ParamSpec('detect_scale', 0.0, "detection runs on frames shrunk by this factor (0: the detector's "
               'own: YuNet full frame, HOG x0.5)', min=0.0, max=1.0),
     ParamSpec('max_missed_frames', 8, 'frames without a detection before a person has left', min=1, read_only=False),
@@ -118,7 +123,8 @@ class FacesNode(Node):
         config = PipelineConfig(
             detect_scale=p.detect_scale, min_identify_px=p.min_identify_px,
             match_threshold=p.match_threshold, match_margin=p.match_margin,
-            votes_needed=p.votes_needed, max_missed=p.max_missed_frames, max_missed_s=p.leave_after_s,
+            votes_needed=p.votes_needed, evidence_frames=p.evidence_frames,
+            full_detect_every=p.full_detect_every, max_missed=p.max_missed_frames, max_missed_s=p.leave_after_s,
             identify=identify, horizontal_fov_rad=math.radians(p.horizontal_fov_deg),
             face_width_m=p.face_width_m, approach_distance_m=p.approach_distance_m)
         self.pipeline = FacePipeline(model, lambda: self._gallery, config)

@@ -33,6 +33,7 @@ returns. `forget_status` lists the robots and their confirmations.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -50,6 +51,12 @@ CHANGE_LOCK = 7_210_024          # advisory lock of change-log writers on Postgr
 DEFAULT_MEMBER_WINDOW_S = 30 * 86400.0
 MAX_HISTORY = 500                # purchases kept per member record
 CHUNK = 500
+MEMBER_ID = r'^[^\x00/]{1,128}$'    # a pseudonymous member id, in the API's paths and the CLI
+
+
+def valid_member_id(value: str) -> bool:
+    """The API's rule for a member id (MEMBER_ID: 1-128 characters, no / or NUL)."""
+    return re.fullmatch(MEMBER_ID[1:-1], value) is not None
 
 products = sa.Table(
     'products', t.metadata,
@@ -635,6 +642,22 @@ class Chain:
                 forget_requests.c.member_id.not_in(confirmed)).order_by(forget_requests.c.member_id))]
 
     # --- forget --------------------------------------------------------------------------
+    def member_seen(self, member_id: str) -> bool:
+        """Whether the platform has ever seen the member: a member record, a robot that was sent
+        it, a forget request, an appointment, a till receipt, a profile or a stored event."""
+        probes = [
+            sa.select(members.c.member_id).where(members.c.member_id == member_id),
+            sa.select(robot_members.c.member_id).where(robot_members.c.member_id == member_id),
+            sa.select(forget_requests.c.member_id).where(forget_requests.c.member_id == member_id),
+            sa.select(t.appointments.c.customer).where(t.appointments.c.customer == member_id),
+            sa.select(lt.receipts.c.customer).where(lt.receipts.c.customer == member_id),
+            sa.select(lt.member_profiles.c.customer)
+            .where(lt.member_profiles.c.customer == member_id),
+            sa.select(t.events.c.customer).where(t.events.c.customer == member_id),
+        ]
+        with self.engine.connect() as c:
+            return any(c.execute(probe.limit(1)).first() for probe in probes)
+
     def forget_member(self, member_id: str, requested_by: str) -> dict:
         """Remove the member's data on the platform and send the tombstone (idempotent)."""
         now = time.time()

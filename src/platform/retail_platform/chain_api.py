@@ -22,12 +22,11 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Respo
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, ValidationError
 
-from retail_platform.app import MAX_DOCUMENT_BYTES, MAX_SMALL_BODY, NO_NUL, STORE_ID, _responses, read_limited
+from retail_platform.app import a_credential, MAX_DOCUMENT_BYTES, MAX_SMALL_BODY, NO_NUL, STORE_ID, _responses, read_limited
 from retail_platform.campaigns_api import CampaignsSection
-from retail_platform.chain import MAX_HISTORY, Chain, ChainError, NoSuchThing
+from retail_platform.chain import MAX_HISTORY, MEMBER_ID, Chain, ChainError, NoSuchThing
 from retail_sync.outbox import MAX_ID_CHARS, check_tree
 
-MEMBER_ID = r'^[^\x00/]{1,128}$'
 SKU = r'^[^\x00/]{1,64}$'
 SCOPE = r'^(chain|region:[A-Za-z0-9._-]{1,64}|store:[A-Za-z0-9._-]{1,64})$'
 MAX_PRODUCTS = 100_000
@@ -271,22 +270,29 @@ def add_chain_routes(app: FastAPI, chain: Chain, caller: Callable, roles: Callab
             store_access(name, who, True)
         elif level == 'region':
             if not (c.role == 'admin' or (c.role == 'region' and c.region == name)):
-                raise HTTPException(403, f'a {c.role} credential may not change region {name}\'s promotions')
+                raise HTTPException(403, f'{a_credential(c.role)} may not change region {name}\'s promotions')
         elif c.role != 'admin':
-            raise HTTPException(403, f'a {c.role} credential may not change the chain\'s promotions')
+            raise HTTPException(403, f'{a_credential(c.role)} may not change the chain\'s promotions')
 
     promotion_path = Path(pattern=STORE_ID.pattern, description='the promotion\'s id')
 
     @app.put('/v1/promotions/{promotion_id}', response_model=VersionOut,
              summary='Add or replace a promotion at chain, region or store level (admin; region '
                      'credential for its region; store staff for their stores)',
-             responses=_responses(400, 401, 403, 404, 413, 422, 503), openapi_extra=body_of(PromotionIn))
+             responses=_responses(400, 401, 403, 404, 409, 413, 422, 503), openapi_extra=body_of(PromotionIn))
     async def put_promotion(request: Request, promotion_id: str = promotion_path,
                             who=Depends(caller)) -> dict:
         given = await body(request, PromotionIn, 'promotion', MAX_SMALL_BODY)
+        await run_in_threadpool(may_write_scope, given.scope, who)
         old = await run_in_threadpool(chain.promotion_scope, promotion_id)
-        for scope in {given.scope, *([old] if old else [])}:
-            await run_in_threadpool(may_write_scope, scope, who)
+        if old and old != given.scope:
+            try:
+                await run_in_threadpool(may_write_scope, old, who)
+            except HTTPException:
+                # ids are the chain's: the caller learns the id is taken, not where (another
+                # store's or region's promotions are not theirs to see)
+                raise HTTPException(409, f'promotion id {promotion_id!r} is taken by a promotion '
+                                         'you may not change: choose another id') from None
         try:
             return {'version': await run_in_threadpool(chain.put_promotion, promotion_id,
                                                        given.scope, given.content)}

@@ -53,13 +53,21 @@ def _valid_id(value: str, what: str, command: str) -> str:
     return value
 
 
-def _storage(args, command: str, must_exist: bool = True, migrate: bool = True):
-    """The platform's storage at --database, migrated to the head (one line on any trouble)."""
+def _storage(args, command: str, must_exist: bool = True, schema: str = 'check'):
+    """The platform's storage at --database (one line on any trouble). `schema`: 'check' refuses
+    a database not at this software's schema head (behind: run `migrate`; newer: upgrade the
+    software) and never changes it; 'fresh' (a command that writes) also sets up a fresh, empty
+    database (no schema, no tables) but never upgrades an existing one; 'upgrade' (`serve`)
+    migrates to the head; 'none' (`migrate`, `serve --no-migrate`) only connects."""
     import sqlalchemy as sa
 
-    from retail_platform.database import DatabaseError, describe, is_postgresql, upgrade
+    from retail_platform.database import (DatabaseError, connect_problem, describe, is_postgresql,
+                                          revision_state, upgrade)
     from retail_platform.storage import Storage
     target = args.database
+    if not is_postgresql(target) and '://' in target:
+        from retail_platform.database import not_a_target
+        raise CommandError(f'retailbot platform {command}: --database {not_a_target(target)}')
     if not is_postgresql(target):
         path = Path(target)
         if path.is_dir():
@@ -71,18 +79,29 @@ def _storage(args, command: str, must_exist: bool = True, migrate: bool = True):
     try:
         storage = Storage(target, pool_size=2)
     except DatabaseError as exc:
-        raise CommandError(f'retailbot platform {command}: {describe(target)}: {exc}') from None
+        raise CommandError(f'retailbot platform {command}: {exc}') from None
     try:
-        if migrate:
+        if schema == 'upgrade':
             upgrade(storage.engine)
+        elif schema in ('check', 'fresh'):
+            state = revision_state(storage.engine)
+            if schema == 'fresh' and state.fresh:
+                upgrade(storage.engine)
+            elif state.problem():
+                raise DatabaseError(state.problem())
+        elif is_postgresql(target):
+            with storage.engine.connect():      # reachable, logged in: or one line now
+                pass
     except DatabaseError as exc:
         storage.close()
         raise CommandError(f'retailbot platform {command}: {describe(target)}: {exc}') from None
     except sa.exc.SQLAlchemyError as exc:
         storage.close()
-        what = 'cannot use' if is_postgresql(target) else 'is not a platform database:'
-        raise CommandError(f'retailbot platform {command}: {describe(target)} {what} '
-                           f'{_first_line(exc)}') from None
+        if is_postgresql(target):
+            raise CommandError(f'retailbot platform {command}: '
+                               f'{connect_problem(target, exc)}') from None
+        raise CommandError(f'retailbot platform {command}: {describe(target)} is not a platform '
+                           f'database: {_first_line(exc)}') from None
     return storage
 
 
@@ -106,12 +125,47 @@ def _on_db(command: str, storage, work):
         storage.close()
 
 
+def _unknown_first(base: type[argparse.ArgumentParser]) -> type[argparse.ArgumentParser]:
+    """`base` whose error for a missing required option names an unknown option given instead
+    first (`serve --databse X` says `unrecognized arguments: --databse X`, not that --database
+    is required), as argparse does for a command with nothing required."""
+    class Parser(base):  # type: ignore[valid-type,misc]
+        def parse_known_args(self, args=None, namespace=None):
+            self._given = list(sys.argv[1:] if args is None else args)
+            return super().parse_known_args(args, namespace)
+
+        def error(self, message):
+            if message.startswith('the following arguments are required'):
+                unknown = self._unknown_options(getattr(self, '_given', []))
+                if unknown:
+                    message = f'unrecognized arguments: {" ".join(unknown)}'
+            super().error(message)
+
+        def _unknown_options(self, given: list[str]) -> list[str]:
+            known = list(self._option_string_actions)
+            unknown = []
+            for token in given:
+                if token == '--':
+                    break
+                name = token.split('=', 1)[0]
+                if not name.startswith('-') or name == '-' or name in known \
+                        or re.fullmatch(r'-\d+(\.\d*)?', name):
+                    continue
+                if self.allow_abbrev and name.startswith('--') and \
+                        sum(option.startswith(name) for option in known) == 1:
+                    continue
+                unknown.append(token)
+            return unknown
+    return Parser
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser('platform', help='the chain\'s online platform',
                                    description='Run or administer the platform (SQLite or '
                                                'PostgreSQL): serve, migrate, stores, robots\' '
                                                'and staff credentials, export. ' + EXIT_CODES + '.')
-    commands = parser.add_subparsers(dest='platform_command', metavar='SUBCOMMAND', required=True)
+    commands = parser.add_subparsers(dest='platform_command', metavar='SUBCOMMAND', required=True,
+                                     parser_class=_unknown_first(type(parser)))
     serve = commands.add_parser(
         'serve', help='run the platform HTTP service',
         description='The admin credential comes from --token-file, '
@@ -122,6 +176,10 @@ def register(subparsers) -> None:
     serve.add_argument('--host', default='127.0.0.1', help='address to listen on (default 127.0.0.1)')
     serve.add_argument('--port', type=int, default=8080, help='TCP port 1-65535 (default 8080)')
     serve.add_argument('--workers', type=int, default=1, help='API processes (default 1)')
+    serve.add_argument('--keep-alive-s', type=float, default=75.0, metavar='S',
+                       help='how long an idle client connection stays open (default 75 s: longer '
+                       'than a load balancer\'s or client pool\'s idle timeout, so the server never '
+                       'closes a connection a client is about to reuse)')
     serve.add_argument('--token-file', default='', help='file holding the admin token')
     serve.add_argument('--token', default='', help=f'admin token (else ${PLATFORM_TOKEN_ENV}); '
                        'shows in `ps`, prefer --token-file')
@@ -140,8 +198,9 @@ def register(subparsers) -> None:
                             'days (besides home store and appointments; default 30)')
     serve.add_argument('--funnel-refresh-s', type=float, default=10.0, metavar='SECONDS',
                        help='recompute the funnel\'s dirty store-days in the background every '
-                            'SECONDS (default 10; 0: not in this process, run `retailbot platform '
-                            'refresh-funnel` from a timer instead)')
+                            'SECONDS (default 10), and never sooner than 4x the last run\'s '
+                            'duration after it ended; 0: not in this process, run `retailbot '
+                            'platform refresh-funnel` from a timer instead')
     serve.add_argument('--change-log-days', type=float, default=30.0, metavar='DAYS',
                        help='keep the downlink change log this many days (a robot further behind '
                             'gets a full snapshot; default 30); pruned every --prune-every '
@@ -173,6 +232,9 @@ def register(subparsers) -> None:
     _add_db(purchases)
     purchases.add_argument('file', help='the receipts file')
     purchases.add_argument('--json', action='store_true', help='print the outcome as JSON')
+    purchases.add_argument('--progress', action='store_true',
+                           help='show progress (bytes read of the file) on stderr even when it '
+                                'is not a terminal (a terminal always gets it), one line each')
     purchases.set_defaults(func=_guarded('import-purchases', _import_purchases))
 
     funnel_cmd = commands.add_parser('funnel', help='recompute and print the funnel '
@@ -273,6 +335,10 @@ def register(subparsers) -> None:
     forget.add_argument('--status', action='store_true',
                         help='only show which robots have confirmed an earlier request')
     forget.add_argument('--json', action='store_true', help='print the status as JSON')
+    forget.add_argument('--unknown-ok', action='store_true',
+                        help='forget an id the platform has never seen (no member record, '
+                             'receipt, profile or event), e.g. one known only to a robot\'s '
+                             'gallery: every robot gets its tombstone')
     forget.set_defaults(func=_guarded('forget-member', _forget_member))
 
     members = commands.add_parser(
@@ -342,7 +408,7 @@ def _member_import(args) -> int:
     if args.home_store is not None:
         _valid_id(args.home_store, '--home-store', command)
     found = read_history(args.history, command)
-    storage = _storage(args, command)
+    storage = _storage(args, command, schema='fresh')
     chain = Chain(storage.engine)
 
     def work() -> int:
@@ -357,10 +423,10 @@ def _member_import(args) -> int:
 
 
 def _forget_member(args) -> int:
-    from retail_platform.chain import Chain, NoSuchThing
+    from retail_platform.chain import Chain, NoSuchThing, valid_member_id
     command = 'forget-member'
     member_id = args.member_id
-    if not 0 < len(member_id) <= 128 or '\x00' in member_id or '/' in member_id:
+    if not valid_member_id(member_id):
         raise CommandError(f'retailbot platform {command}: --member-id must be 1-128 characters, no / or NUL')
     storage = _storage(args, command)
     chain = Chain(storage.engine)
@@ -369,6 +435,11 @@ def _forget_member(args) -> int:
         try:
             if args.status:
                 return chain.forget_status(member_id)
+            if not args.unknown_ok and not chain.member_seen(member_id):
+                raise CommandError(f'retailbot platform {command}: the platform has never seen '
+                                   f'member {member_id!r} (no member record, receipt, profile or '
+                                   'event): check the id, or add --unknown-ok to send every robot '
+                                   'its tombstone anyway')
             return chain.forget_member(member_id, 'cli')
         except NoSuchThing as exc:
             raise CommandError(f'retailbot platform {command}: {exc}') from None
@@ -433,15 +504,16 @@ def app_from_environment():
                           every_s=float(os.environ.get('RETAILBOT_PLATFORM_PRUNE_EVERY_S', 3600.0))))
 
 
-def _serve(args) -> int:
-    import socket
-
-    from retail_platform.database import describe, revision_state
+def _check_serve_numbers(args) -> None:
+    """serve's numeric options, each refused with one line naming it."""
     if not 1 <= args.port <= 65535:
         raise CommandError(f'retailbot platform serve: --port {args.port} is not a TCP port '
                            '(1-65535)')
     if not 1 <= args.workers <= 64:
         raise CommandError(f'retailbot platform serve: --workers {args.workers} must be 1-64')
+    if not 1 <= args.keep_alive_s <= 3600:      # also refuses nan
+        raise CommandError(f'retailbot platform serve: --keep-alive-s {args.keep_alive_s} must be '
+                           '1-3600 seconds')
     if not 0 < args.member_window_days <= 3650:
         raise CommandError('retailbot platform serve: --member-window-days must be more than 0 '
                            'and at most 3650')
@@ -452,25 +524,37 @@ def _serve(args) -> int:
         raise CommandError('retailbot platform serve: --store-rate must be > 0 and --store-burst >= 1')
     if not 0 <= args.funnel_refresh_s <= 86400:
         raise CommandError('retailbot platform serve: --funnel-refresh-s must be 0-86400 seconds')
+
+
+def _serve(args) -> int:
+    import socket
+
+    from retail_platform.database import describe, revision_state
+    _check_serve_numbers(args)
     token = _admin_token(args)
     _check_tls(args)
-    storage = _storage(args, 'serve', must_exist=False, migrate=not args.no_migrate)
+    storage = _storage(args, 'serve', must_exist=False,
+                       schema='none' if args.no_migrate else 'upgrade')
     try:
         state = revision_state(storage.engine)
     finally:
         storage.close()
-    if state.behind:
-        raise CommandError(f'retailbot platform serve: {describe(args.database)}: schema at '
-                           f'revision {state.current or "none"}, this platform needs {state.head}: '
-                           f'run `retailbot platform migrate --database ...` (or serve without '
-                           '--no-migrate)')
+    if state.problem():
+        behind = state.known and not state.foreign
+        raise CommandError(f'retailbot platform serve: {describe(args.database)}: '
+                           f'{state.problem()}{" (or serve without --no-migrate)" if behind else ""}')
+    # The listening socket is bound here and handed to uvicorn (as uvicorn.run does with its own):
+    # of two `serve` started at once on one port the loser gets this one line, never uvicorn's
+    # "[Errno 98]" log and exit 3.
+    family = socket.AF_INET6 if ':' in args.host else socket.AF_INET
     try:
-        with socket.create_server((args.host, args.port)):
-            pass
+        sock = socket.create_server((args.host, args.port), family=family, backlog=2048)
+        sock.set_inheritable(True)      # the API processes of --workers N share it
     except OSError as exc:
         raise CommandError(f'retailbot platform serve: cannot listen on {args.host}:{args.port}: '
                            f'{exc.strerror or exc}') from None
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
     os.environ[DATABASE_ENV] = args.database
     os.environ[PLATFORM_TOKEN_ENV] = token
     os.environ['RETAILBOT_PLATFORM_STORE_RATE'] = repr(args.store_rate)
@@ -483,15 +567,30 @@ def _serve(args) -> int:
     scheme = 'https' if args.tls_cert else 'http'
     print(f'platform on {scheme}://{args.host}:{args.port} (database {describe(args.database)}, '
           f'{args.workers} API process{"es" if args.workers > 1 else ""})', flush=True)
-    uvicorn.run('retail_platform.cli:app_from_environment', factory=True, host=args.host,
-                port=args.port, workers=args.workers, log_level='warning',
-                ssl_certfile=args.tls_cert or None, ssl_keyfile=args.tls_key or None)
+    from retail_platform.http_limits import http_protocol     # a request's head bounded
+    config = uvicorn.Config('retail_platform.cli:app_from_environment', factory=True,
+                            host=args.host, port=args.port, workers=args.workers,
+                            log_level='warning', http=http_protocol(),
+                            timeout_keep_alive=max(1, round(args.keep_alive_s)),
+                            ssl_certfile=args.tls_cert or None, ssl_keyfile=args.tls_key or None)
+    server = uvicorn.Server(config)
+    try:
+        if args.workers > 1:
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    if args.workers == 1 and not server.started:
+        return 3                    # uvicorn's STARTUP_FAILURE: it logged why
     return 0
 
 
 def _migrate(args) -> int:
     from retail_platform.database import DatabaseError, describe, upgrade
-    storage = _storage(args, 'migrate', must_exist=False, migrate=False)
+    storage = _storage(args, 'migrate', must_exist=False, schema='none')
 
     def work():
         try:
@@ -508,10 +607,28 @@ def _export(args) -> int:
     storage = _storage(args, 'export')
 
     def export() -> None:
+        printed = 0
         for event in storage.export(args.robot_id):
             print(json.dumps(event, ensure_ascii=False))
+            printed += 1
+        if not printed:
+            _require_robot(storage, args.robot_id)
     _on_db('export', storage, export)
     return 0
+
+
+def _require_robot(storage, robot_id: str) -> None:
+    """Refused (one line) when the database knows no robot `robot_id` (no token issued, no event
+    stored): a typo must not look like a robot with nothing to show."""
+    from retail_platform.storage import Refused
+    if storage.robot_store(robot_id) is None:
+        raise Refused(f'no robot {robot_id!r} (see `retailbot platform token list`)')
+
+
+def _require_store(storage, store_id: str) -> None:
+    from retail_platform.storage import Refused
+    if not storage.store_region(store_id)[0]:
+        raise Refused(f'no store {store_id!r} (see `retailbot platform store list`)')
 
 
 def _import_purchases(args) -> int:
@@ -519,40 +636,80 @@ def _import_purchases(args) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise CommandError(f'retailbot platform import-purchases: {path} is not a file')
-    storage = _storage(args, 'import-purchases')
+    try:
+        problem = purchases.not_utf8(path)
+    except OSError as exc:
+        raise CommandError(f'retailbot platform import-purchases: {path}: '
+                           f'{exc.strerror or exc}') from None
+    if problem:
+        raise CommandError(f'retailbot platform import-purchases: {problem}')
+    storage = _storage(args, 'import-purchases', schema='fresh')
+    bar = _progress_bar(path, args.progress)
 
     def work():
         try:
-            result = purchases.store_receipts(storage.engine,
-                                              purchases.read_file(path, funnel.CHAIN_ZONE))
+            result = purchases.store_receipts(storage.engine, purchases.read_file(
+                path, funnel.CHAIN_ZONE, None if bar is None else lambda done: bar.update(done - bar.n)))
         except UnicodeDecodeError as exc:
             raise CommandError(f'retailbot platform import-purchases: {path}: not UTF-8 '
                                f'(byte {exc.start})') from None
         except OSError as exc:
             raise CommandError(f'retailbot platform import-purchases: {path}: '
                                f'{exc.strerror or exc}') from None
+        finally:
+            if bar is not None:
+                bar.close()
         funnel.refresh(storage.engine)
         return result
     result = _on_db('import-purchases', storage, work)
-    for bad in result.bad:
+    for bad in result.bad:          # each problem once, in file order (purchases.in_file_order)
         print(str(bad), file=sys.stderr)
+    if result.bad_count > len(result.bad):
+        print(f'{path.name}: ... and {result.bad_count - len(result.bad)} more rows skipped (the '
+              f'first {len(result.bad)} are listed)', file=sys.stderr)
     if args.json:
         print(json.dumps(result.as_dict(), ensure_ascii=False))
     else:
         print(f'{path}: {result.stored} receipts stored, {result.duplicate} already there, '
-              f'{len(result.bad)} rows skipped')
-    return 1 if result.bad else 0
+              f'{result.bad_count} rows skipped')
+    return 1 if result.bad_count else 0
+
+
+class _Lines:
+    """tqdm's output for a log or a pipe: each refresh one line (no carriage returns)."""
+
+    def write(self, text: str) -> None:
+        line = text.replace('\r', '').strip()
+        if line:
+            sys.stderr.write(line + '\n')
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def _progress_bar(path: Path, asked: bool):
+    """A tqdm bar of bytes read of `path` on stderr (never stdout, which --json scripts read):
+    on a terminal always, elsewhere only when --progress asked for it (one line per refresh)."""
+    terminal = sys.stderr.isatty()
+    if not (terminal or asked):
+        return None
+    from tqdm import tqdm
+    return tqdm(total=path.stat().st_size, unit='B', unit_scale=True, desc=path.name,
+                file=sys.stderr if terminal else _Lines(), mininterval=0.5 if terminal else 5.0,
+                dynamic_ncols=terminal, ncols=None if terminal else 100)
 
 
 def _funnel(args) -> int:
     from retail_platform import funnel
     try:
-        first, last = funnel.check_range(args.first, args.last)
+        first, last = funnel.check_range(args.first, args.last, names=('--from', '--to'))
     except ValueError as exc:
         raise CommandError(f'retailbot platform funnel: {exc}') from None
     storage = _storage(args, 'funnel')
 
     def work():
+        if args.store:
+            _require_store(storage, args.store)
         funnel.refresh(storage.engine)
         return funnel.read(storage.engine, [args.store] if args.store else None, first, last)
     rows = _on_db('funnel', storage, work)
@@ -596,7 +753,7 @@ def _store_add(args) -> int:
         _valid_id(args.region, 'region id', 'store add')
     if not args.name.strip() or len(args.name) > 200:
         raise CommandError('retailbot platform store add: --name must be 1-200 characters')
-    storage = _storage(args, 'store add', must_exist=False)
+    storage = _storage(args, 'store add', must_exist=False, schema='fresh')
     _on_db('store add', storage, lambda: storage.add_store(args.id, args.name, args.region or None))
     print(f'store {args.id} added')
     return 0
@@ -612,7 +769,7 @@ def _store_list(args) -> int:
 
 def _region_add(args) -> int:
     _valid_id(args.id, 'region id', 'region add')
-    storage = _storage(args, 'region add', must_exist=False)
+    storage = _storage(args, 'region add', must_exist=False, schema='fresh')
     _on_db('region add', storage, lambda: storage.add_region(args.id, args.name))
     print(f'region {args.id} added')
     return 0
@@ -635,7 +792,7 @@ def _token_issue(args) -> int:
                                'and one --store S')
         _valid_id(args.robot_id, 'robot id', command)
         _valid_id(args.store[0], 'store id', command)
-        storage = _storage(args, command, must_exist=False)
+        storage = _storage(args, command, must_exist=False, schema='fresh')
         token = _on_db(command, storage, lambda: storage.issue_robot_token(
             args.robot_id, args.store[0], replace=args.replace))
         holder = f'robot {args.robot_id}'
@@ -645,7 +802,7 @@ def _token_issue(args) -> int:
                                f'not --role {args.role}')
         for store in args.store:
             _valid_id(store, 'store id', command)
-        storage = _storage(args, command, must_exist=False)
+        storage = _storage(args, command, must_exist=False, schema='fresh')
         token = _on_db(command, storage, lambda: storage.issue_staff_token(
             args.role, args.name or args.role, args.store, args.region or None))
         holder = f'{args.role} {args.name}'.strip()
@@ -679,7 +836,12 @@ def _token_revoke(args) -> int:
                                f'fingerprint {args.fingerprint} (see `token list`)')
         print(f'credential {args.fingerprint} revoked')
         return 0
-    count = _on_db('token revoke', storage, lambda: storage.revoke_robot(args.robot_id))
+    def revoke() -> int:
+        count = storage.revoke_robot(args.robot_id)
+        if not count:
+            _require_robot(storage, args.robot_id)
+        return count
+    count = _on_db('token revoke', storage, revoke)
     print(f'{count} tokens of robot {args.robot_id} revoked')
     return 0
 

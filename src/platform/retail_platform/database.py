@@ -34,10 +34,73 @@ def is_postgresql(target: str) -> bool:
 
 
 def describe(target: str) -> str:
-    """The target without a password, for messages and logs."""
-    if is_postgresql(target):
-        return sa.engine.make_url(_pg_url(target)).render_as_string(hide_password=True)
-    return str(target)
+    """The target without a password (also for a URL too malformed to parse), for messages."""
+    target = str(target)
+    if '://' not in target:          # an SQLite path; any URL (also a wrong kind) loses its password
+        return target
+    scheme, _, rest = target.partition('://')
+    head, question, query = rest.partition('?')
+    at = head.rfind('@')
+    if at >= 0:
+        userinfo = head[:at]
+        user = userinfo.partition(':')[0]
+        head = user + (':***' if ':' in userinfo else '') + head[at:]
+    if question and 'password' in query.lower():
+        query = '***'
+    return f'{scheme}://{head}{question}{query}'
+
+
+URL_SHAPE = 'postgresql://USER:PASSWORD@HOST:PORT/DATABASE'
+
+
+# What the driver says (lower-cased fragments, any of which) → what the user is told. Checked in
+# order: the first kind with a fragment in the message wins.
+_BAD_URL = ('invalid port', 'invalid connection option', 'invalid dsn', 'missing "=" after')
+_LOGIN = ('password authentication failed', 'no password supplied', 'authentication failed')
+_NO_SERVER = ('connection refused', 'failed to resolve host', 'timeout expired', 'no route to host',
+              'could not connect', 'name or service not known')
+
+
+def connect_problem(target: str, exc: BaseException) -> str:
+    """One line for a database that cannot be used: the target without its password, what went
+    wrong in a user's words and what to do (connection refused, wrong password, unknown database,
+    malformed URL); else the driver's first line."""
+    where = describe(target)
+    text = str(getattr(exc, 'orig', None) or exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    lowered = text.lower()
+
+    def says(fragments: tuple[str, ...]) -> bool:
+        return any(fragment in lowered for fragment in fragments)
+
+    if isinstance(exc, (ValueError, sa.exc.ArgumentError)) or says(_BAD_URL):
+        why = 'the port is not a number' if 'int()' in first else first
+        return f'{where} is not a valid PostgreSQL URL ({why}); the form is {URL_SHAPE}'
+    if 'no password supplied' in lowered:
+        return (f'cannot log in to {where}: the server asks for a password and none was given: '
+                'put it in the URL or in ~/.pgpass (PGPASSFILE) with this exact host and port '
+                '(localhost and 127.0.0.1 are different entries there)')
+    if says(_LOGIN) or ('role' in lowered and 'does not exist' in lowered):
+        return (f'cannot log in to {where}: the server refused the user or password; check them '
+                'in the URL')
+    if 'does not exist' in lowered and 'database' in lowered:
+        return (f'{where}: the server has no such database; create it (createdb) or fix the '
+                'database name in the URL')
+    if says(_NO_SERVER):
+        return (f'cannot connect to {where}: no PostgreSQL answers there ({first.rpartition(": ")[2]}); '
+                'start it or fix the host and port in the URL')
+    return f'{where}: {first}'
+
+
+def not_a_target(target: str) -> str:
+    """Why a URL that is not postgresql:// is refused (it would otherwise be taken for the path
+    of an SQLite file in a folder named like its scheme)."""
+    scheme = target.partition('://')[0]
+    if scheme.lower().startswith('sqlite'):
+        return (f'{target}: give an SQLite database as a plain file path (--db FILE), not as a '
+                'sqlite:// URL')
+    return (f'{describe(target)}: a {scheme}:// URL is not a database the platform can use: give '
+            f'{URL_SHAPE} or an SQLite file path')
 
 
 def _pg_url(target: str) -> str:
@@ -53,8 +116,8 @@ def create_engine(target: str | Path, pool_size: int = 5) -> sa.Engine:
     if is_postgresql(target):
         try:
             url = sa.engine.make_url(_pg_url(target))
-        except sa.exc.ArgumentError as exc:
-            raise DatabaseError(f'{target!r} is not a PostgreSQL URL: {exc}') from None
+        except (sa.exc.ArgumentError, ValueError) as exc:
+            raise DatabaseError(connect_problem(target, exc)) from None
         return sa.create_engine(
             # overflow connections are closed when given back: under steady load each would be
             # a new backend (fork) and a new staging table per batch, so the pool holds most
@@ -63,6 +126,8 @@ def create_engine(target: str | Path, pool_size: int = 5) -> sa.Engine:
             connect_args={'connect_timeout': 5,
                           'options': '-c synchronous_commit=on -c statement_timeout=60000',
                           'application_name': 'retailbot-platform'})
+    if '://' in target:
+        raise DatabaseError(not_a_target(target))
     path = Path(target)
     if path.is_dir():
         raise DatabaseError(f'{path} is a folder, not a database file')
@@ -83,7 +148,10 @@ def create_engine(target: str | Path, pool_size: int = 5) -> sa.Engine:
 
     @sa.event.listens_for(engine, 'begin')
     def _on_begin(connection) -> None:
-        connection.exec_driver_sql('BEGIN IMMEDIATE')    # one writer at a time, no upgrade deadlock
+        # one writer at a time, no upgrade deadlock; a connection that only reads (execution
+        # option read_only=True, e.g. the HQ pages) takes one WAL snapshot and no write lock
+        read_only = connection.get_execution_options().get('read_only')
+        connection.exec_driver_sql('BEGIN' if read_only else 'BEGIN IMMEDIATE')
     return engine
 
 
@@ -121,6 +189,29 @@ class RevisionState:
             return False
 
 
+    @property
+    def fresh(self) -> bool:
+        """No platform schema and no tables at all: an empty database a first write may set up."""
+        return self.current is None and not self.foreign
+
+    def problem(self) -> str | None:
+        """Why this software must not use the database as it is (one line, the same words for
+        the CLI, `serve --no-migrate` and `/v1/ready`), or None at the head."""
+        if self.foreign:
+            return FOREIGN
+        if not self.known:
+            return (f'its schema revision {self.current} is newer than this platform '
+                    f'({self.head}): upgrade the platform software')
+        if self.behind:
+            return (f'schema at revision {self.current or "none"}, this platform needs '
+                    f'{self.head}: run `retailbot platform migrate --database ...`')
+        return None
+
+
+FOREIGN = ('it holds tables but no platform schema version (another program\'s database, or a '
+           'reference platform file from before migrations)')
+
+
 def revision_state(engine: sa.Engine) -> RevisionState:
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
@@ -133,12 +224,8 @@ def upgrade(engine: sa.Engine) -> tuple[str | None, str]:
     """Bring the database to the head revision; returns (from, to). DatabaseError for a database
     that is another program's or newer than this platform."""
     state = revision_state(engine)
-    if state.foreign:
-        raise DatabaseError('it holds tables but no platform schema version (another program\'s '
-                            'database, or a reference platform file from before migrations)')
-    if not state.known:
-        raise DatabaseError(f'its schema revision {state.current} is newer than this platform '
-                            f'({state.head}): upgrade the platform software')
+    if state.foreign or not state.known:
+        raise DatabaseError(state.problem())
     if not state.behind:
         return state.current, state.head
     with engine.begin() as connection:

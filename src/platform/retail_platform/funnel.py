@@ -10,7 +10,7 @@ imported: by their `received_at` / `imported_at`, with an overlap of WATERMARK_O
 transactions that committed out of clock order; recomputing a clean day is harmless; rollups of
 an older DEFINITIONS version) and recomputes each whole into `funnel_daily`.
 
-Off the request path: the API and the pages only read `funnel_daily`. `Refresher` runs `refresh`
+Off the request path: the API and the pages only read `funnel_daily`. A background task (background.py) runs `refresh`
 in the background of `retailbot platform serve` (every `--funnel-refresh-s`, default 10 s; one
 process of several at a time on PostgreSQL, by a session advisory lock), or
 `retailbot platform refresh-funnel` does it from a timer (`--every S` to loop).
@@ -18,8 +18,6 @@ process of several at a time on PostgreSQL, by a session advisory lock), or
 from __future__ import annotations
 
 import json
-import logging
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -524,7 +522,71 @@ def recompute(engine: sa.Engine, store_id: str, day: str) -> dict:
         c.execute(lt.funnel_daily.insert().values(store_id=store_id, day=day,
                                                   definitions=DEFINITIONS, metrics=text,
                                                   inputs=inputs, computed_at=time.time()))
+        write_summaries(c, store_id, [metrics])
     return metrics
+
+
+def summary_rows(store_id: str, metrics: Iterable[dict]) -> tuple[list[dict], list[dict],
+                                                                   dict[str, float]]:
+    """What the HQ summaries hold of a store's computed days: (hq_store_days rows,
+    hq_campaign_days rows, each robot's newest event)."""
+    days_, campaigns, robots = [], [], {}
+    for m in metrics:
+        days_.append({'store_id': store_id, 'day': m['day'], 'definitions': m['definitions'],
+                      **{k: m.get(k) or 0 for k in COUNTS}})
+        for cid, tally in (m.get('campaigns') or {}).items():
+            campaigns.append({'store_id': store_id, 'day': m['day'], 'campaign_id': cid,
+                              'offers': tally.get('offers') or 0,
+                              'accepted': tally.get('accepted') or 0,
+                              'purchases': tally.get('purchases') or 0})
+        for rid, r in (m.get('robots') or {}).items():
+            if r.get('last_event') is not None:
+                robots[rid] = max(robots.get(rid, r['last_event']), r['last_event'])
+    return days_, campaigns, robots
+
+
+def write_summaries(c: sa.Connection, store_id: str, metrics: list[dict]) -> None:
+    """Replace the HQ summaries of these store-days and their months' (in the caller's
+    transaction, the one that writes their funnel_daily rows) and move each robot's newest
+    event forward."""
+    days_, campaigns, robots = summary_rows(store_id, metrics)
+    if not days_:
+        return
+    wanted = [d['day'] for d in days_]
+    for table in (lt.hq_store_days, lt.hq_campaign_days):
+        c.execute(table.delete().where(table.c.store_id == store_id, table.c.day.in_(wanted)))
+    c.execute(lt.hq_store_days.insert(), days_)
+    write_months(c, store_id, wanted)
+    if campaigns:
+        c.execute(lt.hq_campaign_days.insert(), campaigns)
+    if robots:
+        r = lt.hq_robot_last.c
+        known = dict(c.execute(sa.select(r.robot_id, r.last_event)
+                               .where(r.robot_id.in_(list(robots)))).all())
+        for rid, when in robots.items():
+            if rid not in known:
+                c.execute(lt.hq_robot_last.insert().values(robot_id=rid, last_event=when))
+            elif when > known[rid]:
+                c.execute(lt.hq_robot_last.update().where(r.robot_id == rid)
+                          .values(last_event=when))
+
+
+def write_months(c: sa.Connection, store_id: str, days: Iterable[str]) -> None:
+    """Recompute the HQ month summaries (`hq_store_months`: a store's `MONTH_COUNTS` summed
+    over a calendar month, with its number of store-days) of the months of these days from the
+    store's `hq_store_days` rows, in the caller's transaction (write_summaries' own)."""
+    months = sorted({d[:7] for d in days})
+    if not months:
+        return
+    h, m = lt.hq_store_days.c, lt.hq_store_months.c
+    month = sa.func.substr(h.day, 1, 7)
+    c.execute(lt.hq_store_months.delete().where(m.store_id == store_id, m.month.in_(months)))
+    c.execute(lt.hq_store_months.insert().from_select(
+        ['store_id', 'month', 'store_days', *lt.MONTH_COUNTS],
+        sa.select(h.store_id, month, sa.func.count(),
+                  *[sa.func.sum(getattr(h, k)) for k in lt.MONTH_COUNTS])
+        .where(h.store_id == store_id, h.day >= f'{months[0]}-01', h.day <= f'{months[-1]}-31',
+               month.in_(months)).group_by(h.store_id, month)))
 
 
 # --- a store's dirty days at once (the refresher's path) -------------------------------------------
@@ -536,6 +598,19 @@ class _StoreRows:
     receipts: list[tuple[Receipt, float]]
     appointments: list[tuple[Appointment, str]]       # (appointment, its local time text)
     robots: list[str]
+    _by_day: dict[str, dict[int, list]] | None = None
+
+    def on_days(self, kind: str, first: int, last: int) -> list:
+        """The rows (events or receipts) of chain-local day indexes first..last, bucketed once
+        (not a scan of the store's whole range for every day)."""
+        if self._by_day is None:
+            self._by_day = {'events': {}, 'receipts': {}}
+            for name, rows in (('events', self.events), ('receipts', self.receipts)):
+                buckets = self._by_day[name]
+                for row in rows:
+                    buckets.setdefault(int((row[0].time + ZONE_OFFSET_S) // 86400), []).append(row)
+        buckets = self._by_day[kind]
+        return [row for index in range(first, last + 1) for row in buckets.get(index, ())]
 
 
 def _load_store(c: sa.Connection, store_id: str, start: float, end: float) -> _StoreRows:
@@ -572,9 +647,12 @@ def _day_inputs(rows: _StoreRows, day: str) -> tuple[str, dict[str, Any]]:
     fingerprint equals `fingerprint`'s (the same three aggregates, counted in memory)."""
     start, end = day_bounds(day)
     window_end = end + ATTRIBUTION_DAYS * 86400.0
-    day_events = [(ev, at) for ev, at in rows.events if start <= ev.time < end]
-    in_window = [(rc, at) for rc, at in rows.receipts if start <= rc.time < window_end]
-    touches = [(ev, at) for ev, at in rows.events
+    index = int((start + ZONE_OFFSET_S) // 86400)
+    day_events = [(ev, at) for ev, at in rows.on_days('events', index, index)
+                  if start <= ev.time < end]
+    in_window = [(rc, at) for rc, at in rows.on_days('receipts', index, index + ATTRIBUTION_DAYS)
+                 if start <= rc.time < window_end]
+    touches = [(ev, at) for ev, at in rows.on_days('events', index + 1, index + ATTRIBUTION_DAYS)
                if end <= ev.time < window_end and ev.type in TOUCHES]
     inputs = '|'.join((_aggregate([at for _, at in day_events]),
                        _aggregate([at for _, at in in_window]),
@@ -611,13 +689,14 @@ def refresh_store(engine: sa.Engine, store_id: str, dirty_days: Iterable[str]) -
         kept = {row.day: row for row in c.execute(sa.select(f.day, f.inputs, f.definitions).where(
             f.store_id == store_id, f.day.in_(wanted)))}
         rows = _load_store(c, store_id, first, last + ATTRIBUTION_DAYS * 86400.0)
-    fresh = []
+    fresh, computed = [], []
     for day in wanted:
         inputs, args = _day_inputs(rows, day)
         old = kept.get(day)
         if old is not None and old.definitions == DEFINITIONS and old.inputs == inputs:
             continue
         metrics = compute_store_day(day, **args)
+        computed.append(metrics)
         fresh.append(dict(store_id=store_id, day=day, definitions=DEFINITIONS, inputs=inputs,
                           metrics=json.dumps(metrics, separators=(',', ':'), sort_keys=True),
                           computed_at=time.time()))
@@ -630,6 +709,7 @@ def refresh_store(engine: sa.Engine, store_id: str, dirty_days: Iterable[str]) -
             c.execute(lt.funnel_daily.delete().where(
                 f.store_id == store_id, f.day.in_([row['day'] for row in fresh])))
             c.execute(lt.funnel_daily.insert(), fresh)
+            write_summaries(c, store_id, computed)
     return len(fresh)
 
 
@@ -700,17 +780,44 @@ def refresh(engine: sa.Engine, every_s: float = 0.0) -> int:
         for start in range(0, len(store_days), BATCH_DAYS):    # bounded memory per store
             done += refresh_store(engine, store_id, sorted(store_days)[start:start + BATCH_DAYS])
     with engine.begin() as c:
-        c.execute(lt.loop_state.delete().where(lt.loop_state.c.key.in_(['funnel', 'funnel_run'])))
+        c.execute(lt.loop_state.delete().where(lt.loop_state.c.key.in_(
+            ['funnel', 'funnel_run', 'funnel_cost'])))
         c.execute(lt.loop_state.insert(), [dict(key='funnel', value=newest),
-                                           dict(key='funnel_run', value=now)])
+                                           dict(key='funnel_run', value=now),
+                                           dict(key='funnel_cost', value=time.time() - now)])
     return done
 
 
 REFRESH_LOCK = 7_210_025          # PostgreSQL advisory lock: one refresher of the chain at a time
+SPACING = 4.0      # the serve processes' refresher: idle >= SPACING x its last run's duration
 
 
-def refresh_once(engine: sa.Engine) -> int | None:
-    """`refresh`, unless another process is refreshing (PostgreSQL): then None."""
+def due(engine: sa.Engine, spacing: float, now: float | None = None) -> bool:
+    """Whether a refresh may run now: the last run (any process's: its start and duration are
+    in loop_state) ended at least `spacing` times its duration ago. Under continuous ingest a
+    run re-reads every touched store-day whole, so its duration grows with the day's volume;
+    spacing the runs by their cost coalesces more batches into each recompute of a store-day
+    and bounds the refresher to 1/(1 + spacing) of the time, whatever the volume. The numbers
+    are the same (each store-day is still recomputed whole from its rows); only how far the
+    rollups lag behind grows with their cost."""
+    if spacing <= 0:
+        return True
+    with engine.connect() as c:
+        state = dict(c.execute(sa.select(lt.loop_state.c.key, lt.loop_state.c.value).where(
+            lt.loop_state.c.key.in_(['funnel_run', 'funnel_cost']))).all())
+    started, cost = state.get('funnel_run'), state.get('funnel_cost')
+    if started is None or cost is None:
+        return True
+    ended = started + cost
+    now = time.time() if now is None else now
+    return not 0 <= now - ended < spacing * cost
+
+
+def refresh_once(engine: sa.Engine, spacing: float = 0.0) -> int | None:
+    """`refresh`, unless another process is refreshing (PostgreSQL): then None. `spacing`:
+    0 when the last run ended less than `spacing` times its duration ago (`due`)."""
+    if not due(engine, spacing):
+        return 0
     if engine.dialect.name != 'postgresql':
         return refresh(engine)
     with engine.connect() as c:
@@ -719,52 +826,20 @@ def refresh_once(engine: sa.Engine) -> int | None:
         if not got:
             return None
         try:
-            return refresh(engine)
+            return refresh(engine) if due(engine, spacing) else 0
         finally:
             c.execute(sa.text('SELECT pg_advisory_unlock(:k)'), {'k': REFRESH_LOCK})
             c.commit()
 
 
-def last_refresh(engine: sa.Engine) -> float | None:
-    """When the rollups were last brought up to date (seconds since 1970), None: never."""
+def last_refresh(engine: sa.Engine | sa.Connection) -> float | None:
+    """When the rollups were last brought up to date (seconds since 1970), None: never (read
+    on the connection when given one)."""
+    query = sa.select(lt.loop_state.c.value).where(lt.loop_state.c.key == 'funnel_run')
+    if isinstance(engine, sa.Connection):
+        return engine.execute(query).scalar()
     with engine.connect() as c:
-        return c.execute(sa.select(lt.loop_state.c.value)
-                         .where(lt.loop_state.c.key == 'funnel_run')).scalar()
-
-
-class Refresher:
-    """`refresh_once` every `every_s` seconds on a daemon thread (the serve process's), until
-    `stop`. A failure (the database away) is logged in one line and tried again next time."""
-
-    def __init__(self, engine: sa.Engine, every_s: float,
-                 log: logging.Logger | None = None) -> None:
-        if not 0 < every_s <= 86400:
-            raise ValueError(f'the funnel refresh period must be in (0, 86400] s, not {every_s}')
-        self.engine, self.every_s = engine, every_s
-        self.log = log or logging.getLogger('retail_platform')
-        self.runs = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name='funnel-refresher', daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                refresh_once(self.engine)
-                self.runs += 1
-            except Exception as exc:     # noqa: BLE001 - any failure: one line, next period
-                self.log.warning('funnel refresh failed (tried again in %.0f s): %s',
-                                 self.every_s, str(exc).splitlines()[0][:300] if str(exc) else
-                                 type(exc).__name__)
-            self._stop.wait(self.every_s)
+        return c.execute(query).scalar()
 
 
 def read(engine: sa.Engine, store_ids: list[str] | None, first: str, last: str) -> list[dict]:
@@ -779,23 +854,31 @@ def read(engine: sa.Engine, store_ids: list[str] | None, first: str, last: str) 
 
 
 def check_range(first: str | None, last: str | None, today: str | None = None,
-                strict: bool = True) -> tuple[str, str]:
-    """(first, last) days, defaulting to the 7 days up to today. strict: ValueError (one line)
+                strict: bool = True, names: tuple[str, str] = ('from', 'to')) -> tuple[str, str]:
+    """(first, last) days, defaulting to the 7 days up to today. strict: ValueError (one line,
+    naming the field or option as `names` spell them: `--from`/`--to` on the command line)
     for an invalid range; else (the API, whose schema states only dates) a range longer than
     MAX_RANGE_DAYS ends at first + MAX_RANGE_DAYS - 1 and first after last is an empty range."""
     today = today or day_of(time.time())
+    for name, value in zip(names, (first, last)):
+        if value:
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f'{name} {value!r} must be a date YYYY-MM-DD') from None
     try:
         last_d = date.fromisoformat(last) if last else date.fromisoformat(today)
         first_d = date.fromisoformat(first) if first else last_d - timedelta(days=6)
     except ValueError:
-        raise ValueError('from and to must be dates YYYY-MM-DD') from None
+        raise ValueError(f'{names[0]} and {names[1]} must be dates YYYY-MM-DD') from None
     except OverflowError:               # `to` in the year 1: the range starts at the first day
         first_d = date.min
     if strict and first_d > last_d:
-        raise ValueError('from is after to')
+        raise ValueError(f'{names[0]} {first_d.isoformat()} is after {names[1]} '
+                         f'{last_d.isoformat()}')
     if (last_d - first_d).days + 1 > MAX_RANGE_DAYS:
         if strict:
-            raise ValueError(f'at most {MAX_RANGE_DAYS} days at once')
+            raise ValueError(f'{names[0]} to {names[1]}: at most {MAX_RANGE_DAYS} days at once')
         try:
             last_d = first_d + timedelta(days=MAX_RANGE_DAYS - 1)
         except OverflowError:

@@ -17,16 +17,46 @@ COLUMNS = ['store_id', 'day', 'definitions', *funnel.COUNTS, *funnel.RATES]
 FLOAT_COUNTS = {'attributed_revenue_cny'}
 
 
-def to_csv(rows: list[dict]) -> str:
+def columns_of(rows: list[dict]) -> dict[str, list]:
+    """Rows (dicts with COLUMNS' keys) as columns."""
+    return {c: [r.get(c) for r in rows] for c in COLUMNS}
+
+
+def to_csv(rows: list[dict], header: bool = True) -> str:
+    return csv_of_columns(columns_of(rows), header)
+
+
+def csv_of_columns(columns: dict[str, list], header: bool = True) -> str:
+    """COLUMNS as CSV lines (None: an empty field)."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(COLUMNS)
-    for r in rows:
-        writer.writerow(['' if r.get(c) is None else r.get(c) for c in COLUMNS])
+    if header:
+        writer.writerow(COLUMNS)
+    writer.writerows(['' if v is None else v for v in row]
+                     for row in zip(*(columns[c] for c in COLUMNS)))
     return out.getvalue()
 
 
+def stream_csv(batches, first: str, last: str):
+    """A streamed CSV answer of column batches (the header first, then each batch as it
+    comes)."""
+    from fastapi.responses import StreamingResponse
+
+    def chunks():
+        yield csv_of_columns({c: [] for c in COLUMNS})
+        for batch in batches:
+            yield csv_of_columns(batch, header=False)
+    return StreamingResponse(chunks(), media_type=MEDIA['csv'], headers={
+        'Content-Disposition': f'attachment; filename="funnel-{first}-{last}.csv"',
+        'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff'})
+
+
 def to_parquet(rows: list[dict]) -> bytes:
+    return parquet_of_columns([columns_of(rows)])
+
+
+def parquet_of_columns(batches) -> bytes:
+    """Column batches (COLUMNS' lists) as one Parquet file: pyarrow arrays from the columns."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     fields = [pa.field('store_id', pa.string(), nullable=False),
@@ -37,9 +67,11 @@ def to_parquet(rows: list[dict]) -> bytes:
     fields += [pa.field(c, pa.float64()) for c in funnel.RATES]
     schema = pa.schema(fields, metadata={'definitions': str(funnel.DEFINITIONS),
                                          'source': 'retail_platform funnel_daily (docs/metrics.md)'})
-    columns = {c: [r.get(c) for r in rows] for c in COLUMNS}
-    columns['day'] = [date.fromisoformat(d) for d in columns['day']]
-    table = pa.Table.from_pydict(columns, schema=schema)
+    tables = []
+    for columns in batches:
+        columns = dict(columns, day=[date.fromisoformat(d) for d in columns['day']])
+        tables.append(pa.Table.from_pydict({c: columns[c] for c in COLUMNS}, schema=schema))
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
     out = io.BytesIO()
     pq.write_table(table, out, compression='zstd')
     return out.getvalue()
@@ -50,8 +82,15 @@ MEDIA = {'csv': 'text/csv; charset=utf-8', 'parquet': 'application/vnd.apache.pa
 
 def answer(rows: list[dict], kind: str, first: str, last: str):
     """An HTTP answer with the rows as `kind` (csv or parquet), as a download."""
+    return answer_columns([columns_of(rows)], kind, first, last)
+
+
+def answer_columns(batches, kind: str, first: str, last: str):
+    """An HTTP answer with column batches as `kind` (csv or parquet), as a download."""
     from fastapi.responses import Response
-    content: str | bytes = to_csv(rows) if kind == 'csv' else to_parquet(rows)
+    content: str | bytes = parquet_of_columns(batches) if kind == 'parquet' else \
+        csv_of_columns({c: [] for c in COLUMNS}) + ''.join(csv_of_columns(b, header=False)
+                                                           for b in batches)
     return Response(content, media_type=MEDIA[kind], headers={
         'Content-Disposition': f'attachment; filename="funnel-{first}-{last}.{kind}"',
         'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff'})

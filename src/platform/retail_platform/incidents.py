@@ -9,6 +9,12 @@ with the same bytes; the same key with other bytes is 409, a digest that does no
 422, a body that is not a finished MCAP file (no summary) 422, a body over MAX_INCIDENT_BYTES 413.
 The bytes are stored in the row, in the same transaction: the receipt means they are committed.
 
+Requests (`IncidentRequests`): the store's staff or HQ ask a robot for its recordings
+(`POST /v1/stores/{store_id}/robots/{robot_id}/incident-request`, fleet.py's routes); one open
+request per robot (asking again answers the open one); the robot hears of it in its heartbeat's
+answer (`incident_request`: the open request's id), uploads with this same path, and reports the
+request done in a later heartbeat (`incident_request_done`, with a one-line result).
+
 Tenancy: a robot uploads only for itself (its own store is taken from its registration); staff
 with read access to the store (its managers, its region, HQ) list and download; robots do not.
 """
@@ -29,7 +35,8 @@ from mcap.reader import make_reader
 from pydantic import BaseModel
 
 from retail_common.incidents import (MAX_INCIDENT_BYTES, MAX_KEY_CHARS, IncidentReceipt,
-                                            content_digest, parse_content_digest, valid_key)
+                                            content_digest, image_problem, parse_content_digest,
+                                            valid_key)
 from retail_platform import schema as t
 
 MCAP_ERRORS = (McapError, ValueError, EOFError, struct.error, KeyError, IndexError,
@@ -59,8 +66,10 @@ def incident_reasons(data: bytes) -> list[str]:
     when `data` is not a finished MCAP file (corrupt, truncated, or missing its summary)."""
     try:
         reader = make_reader(io.BytesIO(data))
-        if reader.get_summary() is None:
+        summary = reader.get_summary()
+        if summary is None:
             raise Refused(422, 'the body is not a finished MCAP file (no summary)')
+        _refuse_pictures(summary)
         for record in reader.iter_metadata():
             if record.name == 'incident':
                 reasons = json.loads(record.metadata.get('reasons', '[]'))
@@ -73,6 +82,22 @@ def incident_reasons(data: bytes) -> list[str]:
         raise Refused(422, f'the body is not a readable MCAP file ({type(exc).__name__})') from None
 
 
+def _refuse_pictures(summary: Any) -> None:
+    """Refused (422) when the recording could show a face: a channel whose schema is (or holds) a
+    camera image type, or an attachment (the robot's recorder writes none; one could be a photo)."""
+    for channel in summary.channels.values():
+        schema = summary.schemas.get(channel.schema_id)
+        name = schema.name if schema is not None else ''
+        text = schema.data.decode('utf-8', 'replace') if schema is not None else ''
+        problem = image_problem(name, text)
+        if problem:
+            raise Refused(422, f'incident recordings never hold camera images (faces): channel '
+                               f'{channel.topic[:100]!r} is {problem[:200]}')
+    if summary.attachment_indexes:
+        raise Refused(422, 'incident recordings carry no attachments (one could be a photo): '
+                           f'{len(summary.attachment_indexes)} found')
+
+
 def _reasons_text(reasons: list[str]) -> str:
     text = json.dumps(reasons, ensure_ascii=False)
     return text if len(text) <= MAX_REASONS_CHARS else json.dumps(reasons[:1], ensure_ascii=False)[:MAX_REASONS_CHARS]
@@ -83,11 +108,15 @@ class Incidents:
         self.engine = engine
 
     def store(self, robot_id: str, key: str, data: bytes, digest: bytes,
-              now: float | None = None) -> tuple[IncidentReceipt, bool]:
-        """Store one recording; (receipt, created). Refused with the HTTP status otherwise."""
+              now: float | None = None, sent: bytes | None = None) -> tuple[IncidentReceipt, bool]:
+        """Store one recording; (receipt, created). Refused with the HTTP status otherwise.
+        `digest` is checked against `sent`, the body as it came (RFC 9530: Content-Digest is
+        of the content as sent, so of the gzip bytes when the body is gzipped; default `data`);
+        the stored sha256 is of the recording itself (`data`)."""
         sha = hashlib.sha256(data)
-        if sha.digest() != digest:
-            raise Refused(422, 'Content-Digest does not match the body (sha-256)')
+        if (sha if sent is None else hashlib.sha256(sent)).digest() != digest:
+            raise Refused(422, 'Content-Digest does not match the body as sent (sha-256 of its '
+                               'bytes, before any Content-Encoding is undone: RFC 9530)')
         reasons = incident_reasons(data)
         now = time.time() if now is None else now
         for _ in range(2):                        # a concurrent first upload of the same key: read it
@@ -174,16 +203,18 @@ def add_routes(app: FastAPI, incidents: Incidents, caller, robot_scope, store_re
                               digest_header: str = Header(
                                   alias='Content-Digest', min_length=1, max_length=200,
                                   pattern=r'^sha-256=:[A-Za-z0-9+/]{43}=:$',
-                                  description='RFC 9530: sha-256 of the body')) -> IncidentReceipt:
+                                  description='RFC 9530: sha-256 of the body as sent '
+                                              '(of the gzip bytes when gzipped)')) -> IncidentReceipt:
         if not valid_key(idempotency_key):
             raise HTTPException(422, 'Idempotency-Key: 1-128 letters, digits, ".", "_" or "-"')
         digest = parse_content_digest(digest_header)
         if digest is None:
             raise HTTPException(422, 'Content-Digest: expected sha-256=:<base64 of 32 bytes>:')
-        data = await read_limited(request, MAX_INCIDENT_BYTES)
+        sent: list[bytes] = []
+        data = await read_limited(request, MAX_INCIDENT_BYTES, sent=sent)
         try:
             receipt, created = await run_in_threadpool(incidents.store, robot_id, idempotency_key,
-                                                       data, digest)
+                                                       data, digest, None, sent[0])
         except Refused as exc:
             raise HTTPException(exc.status, str(exc)) from None
         response.status_code = 201 if created else 200
@@ -216,3 +247,55 @@ def add_routes(app: FastAPI, incidents: Incidents, caller, robot_scope, store_re
         return Response(data, media_type='application/octet-stream', headers={
             'Content-Digest': content_digest(data),
             'Content-Disposition': f'attachment; filename="{info["robot_id"]}-{info["key"]}.mcap"'})
+
+
+class IncidentRequests:
+    """Staff's requests that a robot upload its incident recordings (one open per robot)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def request(self, store_id: str, robot_id: str, who: str, now: float | None = None) -> dict | None:
+        """The robot's open request (made now when none is open); None when the robot is not
+        registered at `store_id`."""
+        now = time.time() if now is None else now
+        r = t.incident_requests.c
+        with self.engine.begin() as c:
+            at = c.execute(sa.select(t.robots.c.store_id).where(t.robots.c.robot_id == robot_id)).scalar()
+            if at != store_id:
+                return None
+            row = c.execute(sa.select(t.incident_requests).where(
+                r.robot_id == robot_id, r.done_at.is_(None)).order_by(r.id.desc())).first()
+            if row is None:
+                new_id = c.execute(t.incident_requests.insert().values(
+                    robot_id=robot_id, store_id=store_id, requested_by=who[:200],
+                    requested_at=now).returning(r.id)).scalar_one()
+                row = c.execute(sa.select(t.incident_requests).where(r.id == new_id)).one()
+        return _request(row)
+
+    def on_heartbeat(self, robot_id: str, done: int, result: str, now: float | None = None) -> int:
+        """Mark the robot's requests up to `done` done (with `result`); returns the open request
+        the robot should carry out (0: none)."""
+        now = time.time() if now is None else now
+        r = t.incident_requests.c
+        with self.engine.begin() as c:
+            if done > 0:
+                c.execute(t.incident_requests.update().where(
+                    r.robot_id == robot_id, r.id <= done, r.done_at.is_(None)).values(
+                    done_at=now, result=result[:300]))
+            return int(c.execute(sa.select(sa.func.max(r.id)).where(
+                r.robot_id == robot_id, r.done_at.is_(None))).scalar() or 0)
+
+    def list(self, store_id: str, limit: int = 50) -> list[dict]:
+        r = t.incident_requests.c
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(t.incident_requests).where(r.store_id == store_id)
+                             .order_by(r.id.desc()).limit(limit)).all()
+        return [_request(row) for row in rows]
+
+
+def _request(row: Any) -> dict:
+    return {'id': row.id, 'robot_id': row.robot_id, 'store_id': row.store_id,
+            'requested_by': row.requested_by, 'requested_at': row.requested_at,
+            'state': 'open' if row.done_at is None else 'done', 'done_at': row.done_at,
+            'result': row.result}

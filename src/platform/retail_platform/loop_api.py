@@ -7,7 +7,7 @@
   GET  /v1/funnel/export?format=csv|parquet   the same store-days as a CSV or Parquet file
   GET  /v1/members/{member}/profile     what a consenting member said (robots of any store; admin)
 Definitions of the funnel: docs/metrics.md. The funnel routes only read the rollups, which the
-serve process's background refresher (funnel.Refresher) keeps up to date; each answer says when
+serve process's background refresher (background.py) keeps up to date; each answer says when
 they were last refreshed (`refreshed_at`).
 """
 from __future__ import annotations
@@ -16,16 +16,18 @@ import io
 from datetime import date
 from typing import Literal
 
+import sqlalchemy as sa
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from retail_platform import funnel, funnel_export, profiles, purchases
+from retail_platform.app import a_credential
 from retail_platform.chain import Chain
 
 MAX_RECEIPTS_BODY = 16 * 1024 * 1024
-RANGE_WORDS = (f'first day (default: 6 days before `to`, which defaults to today); at most '
-               f'{funnel.MAX_RANGE_DAYS} days are answered (`to` in the answer says up to '
-               'where); `from` after `to` is an empty range')
+RANGE_WORDS = (f'first day (default: 6 days before `to`, which defaults to today); a range of '
+               f'more than {funnel.MAX_RANGE_DAYS} days is refused with 422 naming the limit; '
+               '`from` after `to` is an empty range')
 
 
 def register(app: FastAPI, storage, caller, store_reader, store_writer, read_limited,
@@ -51,6 +53,10 @@ def register(app: FastAPI, storage, caller, store_reader, store_writer, read_lim
                 text = body.decode('utf-8')
             except UnicodeDecodeError:
                 raise HTTPException(422, 'receipts refused: body is not UTF-8') from None
+            if purchases.looks_like_csv(text):
+                raise HTTPException(422, 'receipts refused: the body is CSV; this endpoint takes '
+                                         'JSON lines, one receipt object a line (import a CSV '
+                                         'file with `retailbot platform import-purchases`)')
             items = purchases.read_jsonl(io.StringIO(text), 'body', funnel.CHAIN_ZONE)
             result = purchases.store_receipts(engine, items, only_store=store_id)
             return result.as_dict()
@@ -67,8 +73,17 @@ def register(app: FastAPI, storage, caller, store_reader, store_writer, read_lim
         return {'receipts': purchases.receipts_page(engine, store_id, start, end, limit)}
 
     def day_range(first: date | None, last: date | None) -> tuple[str, str]:
-        return funnel.check_range(first.isoformat() if first else None,
-                                  last.isoformat() if last else None, strict=False)
+        """The range asked for, or 422 naming the limit (never a silently shorter range)."""
+        asked = (first.isoformat() if first else None, last.isoformat() if last else None)
+        a, b = funnel.check_range(*asked, strict=False)
+        try:
+            funnel.check_range(*asked, strict=True)
+        except ValueError as exc:
+            if 'at most' in str(exc):
+                raise HTTPException(422, f'from {a} to {last or "today"} is more than '
+                                         f'{funnel.MAX_RANGE_DAYS} days; ask for at most '
+                                         f'{funnel.MAX_RANGE_DAYS} days at once') from None
+        return a, b
 
     @app.get('/v1/stores/{store_id}/funnel',
              summary='The store\'s funnel per day and over the range (docs/metrics.md; '
@@ -94,7 +109,7 @@ def register(app: FastAPI, storage, caller, store_reader, store_writer, read_lim
         elif c.role == 'region':
             ids = [s['id'] for s in storage.stores() if s['region_id'] == c.region]
         else:
-            raise HTTPException(403, f'a {c.role} credential reads /v1/stores/{{store}}/funnel')
+            raise HTTPException(403, f'{a_credential(c.role)} reads /v1/stores/{{store}}/funnel')
         a, b = day_range(first, last)
         rows = funnel.read(engine, ids, a, b)
         by_store: dict[str, list[dict]] = {}
@@ -129,17 +144,28 @@ def register(app: FastAPI, storage, caller, store_reader, store_writer, read_lim
         a, b = day_range(first, last)
         return funnel_export.answer(funnel.read(engine, ids, a, b), kind, a, b)
 
+    def withdrawn(member: str) -> bool:
+        """The member has a record on the platform and it says she does not consent (the
+        on-demand member record, the downlink and campaigns already leave her out)."""
+        from retail_platform.chain import members
+        with engine.connect() as c:
+            consent = c.execute(sa.select(members.c.consent)
+                                .where(members.c.member_id == member)).first()
+        return consent is not None and not consent[0]
+
     @app.get('/v1/members/{member}/profile',
              summary='What a consenting member said on earlier visits (robots of any store, '
                      'admin); 404 when nothing is kept',
              responses=responses(401, 403, 404, 422, 503))
     def member_profile(member: str, who=Depends(caller)) -> dict:
         if who.role not in ('robot', 'admin'):
-            raise HTTPException(403, f'a {who.role} credential may not read members\' profiles')
+            raise HTTPException(403, f'{a_credential(who.role)} may not read members\' profiles')
         if not profiles.MEMBER.match(member):
             raise HTTPException(404, 'no such member')
         Chain(engine).refresh_profiles()          # the downlink hears of what it folds
         found = profiles.profile(engine, member)
+        if found is not None and withdrawn(member):
+            found = None      # her record says no consent: no robot is served what she said
         if found is None:
             raise HTTPException(404, 'no profile kept for this member')
         return found

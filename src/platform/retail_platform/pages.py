@@ -4,12 +4,17 @@
                                        as the API: admin, analyst, region, store_manager)
   POST /hq/logout                      ends the session (its row is deleted: the cookie is dead)
   GET  /hq                             stores compared and ranked, the funnel, the trend, regions,
-                                       robots silent for longer than `silent` minutes
+                                       robots silent for longer than `silent` minutes; the ranking,
+                                       the silent robots and the fleet table are paged (?page=N,
+                                       ?silent_page=N, ?fleet_page=N, 50 a page; sorted, counted
+                                       and cut by the database); a page past the end of the
+                                       ranking or the fleet table is a 404 page saying so
   GET  /hq/regions/{id}                a region's stores;  GET /hq/stores/{id}: a store's funnel,
                                        days and robots (region → store → robot drill-down)
   GET  /hq/export.csv, /hq/export.parquet   the store-days of the range as CSV or Parquet
                                        (retail_platform.funnel_export: the same columns)
-  Fleet (the platform's fleet.py):     /hq lists each store's robots per state and silent stores;
+  Fleet (the platform's fleet.py):     /hq lists each store's robots per state and silent stores
+                                       (hq.fleet_stores: the fleet's numbers, paged in SQL);
                                        /hq/stores/{id} shows its robots (healthy / degraded /
                                        silent, last heartbeat, software version, backlog), its
                                        alert tasks and staff calls
@@ -31,7 +36,7 @@ import os
 import secrets
 import time
 from datetime import datetime
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlencode
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -40,15 +45,17 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from retail_platform import funnel, funnel_export
+from retail_platform import funnel, funnel_export, hq
+from retail_platform.app import a_credential
 from retail_platform import loop_schema as lt
 from retail_platform import schema as t
-from retail_platform.storage import Credential
+from retail_platform.storage import Credential, credential_of, who_did
 from retail_common.web_guard import Site, host_allowed, origin_refusal
 
 COOKIE = 'retail_hq'
 SESSION_S = 8 * 3600
 MAX_FORM = 4096
+PER_PAGE = 50          # stores of the ranking, robots of the silent list, a page
 STAFF = ('admin', 'analyst', 'region', 'store_manager')
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -102,7 +109,7 @@ class Pages:
     def credential_of(self, token: str) -> tuple[Credential, str] | None:
         if hmac.compare_digest(hashlib.sha256(token.encode('utf-8', 'surrogatepass')).digest(),
                                self.admin_digest):
-            return Credential('admin'), ''
+            return Credential('admin'), self.admin_digest.hex()
         found = self.storage.credential(token)
         if found is None or found.role not in STAFF:
             return None
@@ -121,31 +128,34 @@ class Pages:
                 csrf=csrf, expires_at=time.time() + SESSION_S))
         return session, csrf
 
-    def session(self, request: Request) -> tuple[Credential, str]:
-        """(credential, csrf) of the request's session; 303 to the login page without one."""
+    def session(self, request: Request, c: sa.Connection | None = None
+                ) -> tuple[Credential, str]:
+        """(credential, csrf) of the request's session; 303 to the login page without one.
+        One statement (the session with its credential, if not revoked), on `c` when given."""
         cookie = request.cookies.get(COOKIE, '')
         row = None
         if cookie and len(cookie) <= 100:
-            with self.engine.connect() as c:
-                row = c.execute(sa.select(lt.page_sessions).where(
-                    lt.page_sessions.c.session_hash == _hash(cookie),
-                    lt.page_sessions.c.expires_at > time.time())).first()
+            ps, cr = lt.page_sessions.c, t.credentials.c
+            query = sa.select(ps.token_hash, ps.csrf, cr.role, cr.scope, cr.name).select_from(
+                lt.page_sessions.outerjoin(t.credentials, sa.and_(
+                    cr.token_hash == ps.token_hash, cr.revoked_at.is_(None)))).where(
+                ps.session_hash == _hash(cookie), ps.expires_at > time.time())
+            if c is None:
+                with hq.reading(self.engine) as c:
+                    row = c.execute(query).first()
+            else:
+                row = c.execute(query).first()
         if row is None:
             raise HTTPException(303, 'sign in', headers={'Location': '/hq/login'})
-        if row.token_hash == '':
+        # The serve credential's session holds that credential's hash: a platform restarted with
+        # another --token (a leaked one replaced) ends the sessions signed in with the old one
+        # (they were kept as '' and stayed admin for 8 hours).
+        if hmac.compare_digest(row.token_hash, self.admin_digest.hex()):
             return Credential('admin'), row.csrf
-        with self.engine.connect() as c:
-            cred = c.execute(sa.select(t.credentials.c.role, t.credentials.c.scope).where(
-                t.credentials.c.token_hash == row.token_hash,
-                t.credentials.c.revoked_at.is_(None))).first()
-        if cred is None:                                   # revoked: the session ends with it
+        if row.role is None:                               # revoked: the session ends with it
             self.logout(cookie)
             raise HTTPException(303, 'sign in', headers={'Location': '/hq/login'})
-        if cred.role == 'store_manager':
-            return Credential('store_manager', stores=frozenset(cred.scope.split(','))), row.csrf
-        if cred.role == 'region':
-            return Credential('region', region=cred.scope), row.csrf
-        return Credential(cred.role), row.csrf
+        return credential_of(row.role, row.scope, row.name), row.csrf
 
     def logout(self, cookie: str) -> None:
         with self.engine.begin() as c:
@@ -161,9 +171,12 @@ class Pages:
             return [s for s in stores if s['region_id'] == who.region]
         return [s for s in stores if s['id'] in who.stores]
 
-    def regions(self) -> dict[str, str]:
-        with self.engine.connect() as c:
-            return {r.id: r.name for r in c.execute(sa.select(t.regions.c.id, t.regions.c.name))}
+    def regions(self, c: sa.Connection | None = None) -> dict[str, str]:
+        query = sa.select(t.regions.c.id, t.regions.c.name)
+        if c is None:
+            with hq.reading(self.engine) as c:
+                return {r.id: r.name for r in c.execute(query)}
+        return {r.id: r.name for r in c.execute(query)}
 
 
 def _range_form(action: str, first: str, last: str, extra: str = '') -> str:
@@ -191,7 +204,8 @@ def _trend_svg(rows: list[dict], days: list[str]) -> str:
         if r['day'] in engaged:
             engaged[r['day']] += r.get('engaged') or 0
             bought[r['day']] += r.get('purchased') or 0
-    top = max([*engaged.values(), 1])
+    peak = max([*engaged.values(), 0])
+    top = max(peak, 1)                  # the scale (an empty range draws flat lines)
     width, height = 640, 140
     step = width / max(len(days) - 1, 1)
 
@@ -202,26 +216,56 @@ def _trend_svg(rows: list[dict], days: list[str]) -> str:
     return (f'<svg id="trend" width="{width}" height="{height}" role="img" aria-label="trend">'
             f'<rect width="100%" height="100%" fill="#fff"/>{line(engaged, "#3d7be0")}'
             f'{line(bought, "#2e9d5b")}</svg><div class="note">blue: engaged · green: purchased '
-            f'({_e(days[0])} – {_e(days[-1])}, peak {top})</div>')
+            f'({_e(days[0])} – {_e(days[-1])}, peak {peak})</div>')
 
 
-def _store_table(totals: list[tuple[dict, dict]], ranked: bool, query: str) -> str:
+def _store_table(totals: list[tuple[dict, dict]], offset: int, query: str) -> str:
+    """A page of the ranking (ranks from `offset` + 1)."""
     head = ''.join(f'<th>{_e(label)}</th>' for _, label, _ in FUNNEL[1:]) + \
         ''.join(f'<th>{_e(label)}</th>' for _, label in RATE_COLUMNS)
     rows = []
-    for rank, (store, tot) in enumerate(totals, 1):
+    for rank, (store, tot) in enumerate(totals, offset + 1):
         cells = ''.join(f'<td>{tot.get(key) or 0}</td>' for key, _, _ in FUNNEL[1:]) + \
             ''.join(f'<td>{_pct(tot.get(key))}</td>' for key, _ in RATE_COLUMNS)
-        rows.append(f'<tr><td>{rank if ranked else ""} <a href="/hq/stores/{quote(store["id"])}{query}">'
+        rows.append(f'<tr><td>{rank} <a href="/hq/stores/{quote(store["id"])}{query}">'
                     f'{_e(store["name"])}</a></td><td>{tot.get("appeared") or 0}</td>{cells}</tr>')
     return (f'<table id="stores"><tr><th>store</th><th>appeared</th>{head}</tr>'
             f'{"".join(rows)}</table>')
 
 
-def _rank_key(item: tuple[dict, dict]) -> tuple:
-    store, tot = item
-    conversion = tot.get('conversion')
-    return (conversion is None, -(conversion or 0), -(tot.get('purchased') or 0), store['id'])
+def _page_number(request: Request, name: str) -> int:
+    """A page number of the query (1 when absent); 422 naming the parameter when it is not one."""
+    raw = request.query_params.get(name, '1')
+    # ASCII digits only: '²'.isdigit() is True but int('²') raises (that was a 500)
+    number = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 7 else 0
+    if number < 1:
+        raise HTTPException(422, f'{name} must be a page number (1, 2, ...)')
+    return number
+
+
+def _pager(path: str, params: dict[str, str], name: str, page: int, pages: int,
+           shown: str) -> str:
+    """'stores 51–100 of 1000 · page 2 of 20' with links to the first, previous, next and last
+    pages (the other parameters kept)."""
+    def link(number: int, words: str, ident: str) -> str:
+        target = _e(f'{path}?{urlencode({**params, name: str(number)})}')
+        return f' <a id="{name}-{ident}" href="{target}">{_e(words)}</a>'
+    links = ''
+    if page > 1:
+        links += link(1, '« first', 'first') + link(page - 1, '‹ previous', 'previous')
+    if page < pages:
+        links += link(page + 1, 'next ›', 'next') + link(pages, 'last »', 'last')
+    return (f'<p class="pager" id="{name}-pager">{_e(shown)} · page {page} of {pages}'
+            f'{links}</p>')
+
+
+def _region_table(names: dict[str, str], totals: dict[str, dict], query: str) -> str:
+    rows = ''.join(
+        f'<tr><td><a href="/hq/regions/{quote(r)}{query}">{_e(names.get(r, r))}</a></td>'
+        f'<td>{tot["engaged"]}</td><td>{tot["purchased"]}</td><td>{_pct(tot["conversion"])}'
+        f'</td></tr>' for r, tot in sorted(totals.items()))
+    return (f'<h2>Regions · 区域</h2><table id="regions"><tr><th>region</th><th>engaged</th>'
+            f'<th>purchased</th><th>conversion</th></tr>{rows}</table>' if rows else '')
 
 
 def register(app: FastAPI, storage, admin_digest: bytes) -> None:
@@ -252,6 +296,41 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
         return HTMLResponse(text, status_code=status, headers={
             'Content-Security-Policy': CSP, 'X-Content-Type-Options': 'nosniff',
             'Referrer-Policy': 'same-origin', 'Cache-Control': 'no-store'})
+
+    from fastapi.exception_handlers import http_exception_handler
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    async def page_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """A refusal on a page (a form's bad field, a wrong CSRF token or Origin, no such store)
+        is a page with the message and a way back, with the same status; the API's answers
+        stay JSON. Redirects (sign in) stay redirects."""
+        path = request.url.path
+        if exc.status_code < 400 or not (path == '/hq' or path.startswith('/hq/')):
+            return await http_exception_handler(request, exc)
+        answer = html_answer(_page('Not done', f'''<h1>Not done · 未完成</h1>
+<p class="warn" id="page-error">{_e(exc.detail)}</p>
+<p><a href="/hq" id="back">Back to the overview · 返回</a></p>'''), exc.status_code)
+        for key, value in (exc.headers or {}).items():
+            answer.headers[key] = value
+        return answer
+    app.add_exception_handler(StarletteHTTPException, page_error)
+
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+
+    async def page_field_error(request: Request, exc: RequestValidationError) -> Response:
+        path = request.url.path
+        first = (exc.errors() or [{}])[0]
+        where = '.'.join(str(part) for part in first.get('loc', ())[1:])[:100] or 'request'
+        if not (path == '/hq' or path.startswith('/hq/')):
+            # the API's one-line 422 (like a refused body): the parameter and the rule, never
+            # the input echoed back
+            kind = str((first.get('loc') or ('request',))[0])[:20]
+            return JSONResponse({'detail': f'{kind} parameter {where}: '
+                                 f'{str(first.get("msg", "invalid"))[:200]}'}, status_code=422)
+        return await page_error(request, StarletteHTTPException(
+            422, f'{where}: {first.get("msg", "invalid")}'))
+    app.add_exception_handler(RequestValidationError, page_field_error)
 
     def login_page(message: str = '') -> str:
         note = f'<p class="warn" id="login-error">{_e(message)}</p>' if message else ''
@@ -297,56 +376,80 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
 
+    def scope_of(who: Credential, region: str | None,
+                 names: dict[str, str] | None = None) -> hq.Scope:
+        """The stores a page covers: the credential's (the API's scoping), within `region`
+        (`names`: the regions, when already read)."""
+        if region is not None and region not in (pages.regions() if names is None else names):
+            raise HTTPException(404, 'no such region')
+        if who.role in ('admin', 'analyst'):
+            return hq.Scope(region=region)
+        if who.role == 'region':
+            if region not in (None, who.region):
+                raise HTTPException(403, 'none of this region\'s stores is yours')
+            return hq.Scope(region=who.region)
+        return hq.Scope(region=region, stores=tuple(sorted(who.stores)))
+
     def overview(request: Request, region: str | None) -> HTMLResponse:
+        """The overview (or a region's): every read on one connection (hq.reading), the
+        funnel's figures in one statement (hq.figures), the ranking, silent robots and fleet
+        table paged by the database."""
         check_host(request)
-        who, csrf = pages.session(request)
+        with hq.reading(pages.engine) as c:
+            who, csrf = pages.session(request, c)
+            return html_answer(overview_page(request, region, c, who, csrf))
+
+    def overview_page(request: Request, region: str | None, c: sa.Connection, who: Credential,
+                      csrf: str) -> str:
         first, last = window(request)
         try:
             silent_min = max(1, min(int(request.query_params.get('silent', '30')), 10_000))
         except ValueError:
             raise HTTPException(422, 'silent must be minutes') from None
-        stores = pages.visible(who)
-        regions = pages.regions()
-        if region is not None:
-            if region not in regions:
-                raise HTTPException(404, 'no such region')
-            stores = [s for s in stores if s['region_id'] == region]
-            if not stores:
-                raise HTTPException(403, 'none of this region\'s stores is yours')
+        page, silent_page = _page_number(request, 'page'), _page_number(request, 'silent_page')
+        fleet_page = _page_number(request, 'fleet_page')
+        names = pages.regions(c)
+        scope = scope_of(who, region, names)
+        figures = hq.figures(c, scope, first, last, (page - 1) * PER_PAGE, PER_PAGE)
+        if region is not None and not figures.stores:
+            raise HTTPException(403, 'none of this region\'s stores is yours')
+        pages_of_stores = max(1, -(-figures.stores // PER_PAGE))
+        if page > pages_of_stores:
+            raise HTTPException(404, f'there is no page {page} of the ranking: it has '
+                                     f'{pages_of_stores} page(s) of {PER_PAGE} stores')
         query = _e(f'?from={quote(first)}&to={quote(last)}')
-        rows = funnel.read(pages.engine, [s['id'] for s in stores], first, last)
-        by_store: dict[str, list[dict]] = {}
-        for row in rows:
-            by_store.setdefault(row['store_id'], []).append(row)
-        totals = sorted(((s, funnel.total(by_store.get(s['id'], []))) for s in stores),
-                        key=_rank_key)
-        by_region: dict[str, list[dict]] = {}
-        for s in stores:
-            by_region.setdefault(s['region_id'] or '', []).extend(by_store.get(s['id'], []))
-        region_rows = ''.join(
-            f'<tr><td><a href="/hq/regions/{quote(r)}{query}">{_e(regions.get(r, r))}</a></td>'
-            f'<td>{tot["engaged"]}</td><td>{tot["purchased"]}</td><td>{_pct(tot["conversion"])}'
-            f'</td></tr>' for r, tot in ((r, funnel.total(x)) for r, x in sorted(by_region.items()))
-            if r)
-        silent = _silent(pages, stores, silent_min)
-        title = regions.get(region, region) if region else (
+        params = {'from': first, 'to': last, 'silent': str(silent_min)}
+        ranked = figures.ranked
+        everything = who.role in ('admin', 'analyst') and region is None
+        fleet_html = _fleet_stores(c, scope, request.app.state.fleet, fleet_page,
+                                   request.url.path, {**params, 'page': str(page)}, query)
+        campaigns_html = _campaign_table(
+            pages, scope, None if everything else hq.stores_in(c, scope), first, last, c)
+        title = names.get(region, region) if region else (
             'All stores · 全部门店' if who.role in ('admin', 'analyst') else 'Your stores · 我的门店')
         body = (f'<h1>{_e(title)}</h1>' + _range_form(request.url.path, first, last,
                                                       f'silent after <input name="silent" '
                                                       f'value="{silent_min}"> min')
-                + '<h2>Funnel · 漏斗</h2>' + _funnel_bars(funnel.total(rows))
-                + '<h2>Trend · 趋势</h2>' + _trend_svg(rows, funnel.days(first, last))
-                + '<h2>Stores ranked by conversion · 门店排名</h2>' + _store_table(totals, True, query)
-                + (f'<h2>Regions · 区域</h2><table id="regions"><tr><th>region</th><th>engaged</th>'
-                   f'<th>purchased</th><th>conversion</th></tr>{region_rows}</table>'
-                   if region_rows and region is None else '')
-                + f'<h2>Robots silent for more than {silent_min} min · 离线机器人</h2>' + silent
-                + _fleet_stores(request.app.state.fleet, stores, query)
+                + '<h2>Funnel · 漏斗</h2>' + _funnel_bars(figures.total)
+                + '<h2>Trend · 趋势</h2>' + _trend_svg(figures.days, funnel.days(first, last))
+                + '<h2>Stores ranked by conversion · 门店排名</h2>'
+                + _store_table(ranked, (page - 1) * PER_PAGE, query)
+                + _pager(request.url.path, params, 'page', page, pages_of_stores,
+                         f'stores {(page - 1) * PER_PAGE + 1}–{(page - 1) * PER_PAGE + len(ranked)}'
+                         f' of {figures.stores}')
+                + '<h2>Campaigns · 营销活动</h2>' + campaigns_html
+                + (_region_table(names, figures.regions, query) if region is None else '')
+                + f'<h2>Robots silent for more than {silent_min} min (no event, no heartbeat) · '
+                  '离线机器人</h2>'
+                + _silent(c, scope, silent_min, silent_page, request.url.path,
+                          {**params, 'page': str(page)})
+                + fleet_html
                 + '<p class="note">Definitions: docs/metrics.md (version '
                   f'{funnel.DEFINITIONS}); a rate with nothing to divide by shows –. '
                   f'<span id="refreshed">Figures as of '
-                  f'{_e(_when(funnel.last_refresh(pages.engine)))}</span>.</p>')
-        return html_answer(_page(title, body, csrf, who.role))
+                  f'{_e(_when(funnel.last_refresh(c)))}</span>; every time on these pages is '
+                  'the chain\'s (China Standard Time, UTC+8).</p>')
+        return _page(title, body, csrf, who.role)
 
     @app.get('/hq', include_in_schema=False)
     def get_overview(request: Request) -> HTMLResponse:
@@ -405,6 +508,8 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
                 + '<h2>Trend · 趋势</h2>' + _trend_svg(rows, funnel.days(first, last))
                 + f'<h2>Days · 每日</h2><table id="days"><tr><th>day</th>{head}<th>conversion</th>'
                   f'<th>revenue (CNY)</th></tr>{day_rows}</table>'
+                + '<h2>Campaigns · 营销活动</h2>'
+                + _campaign_table(pages, hq.Scope(stores=(store_id,)), [store], first, last)
                 + '<h2>Robots · 机器人</h2><table id="robots"><tr><th>robot</th>'
                   '<th>conversations</th><th>engaged</th><th>recommended</th><th>guided</th>'
                   '<th>staff assists</th><th>active min</th><th>last event</th></tr>'
@@ -422,7 +527,7 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
         if not any(s['id'] == store_id for s in await run_in_threadpool(pages.visible, who)):
             raise HTTPException(404, 'no such store among yours')
         if not _may_act(who, store_id):
-            raise HTTPException(403, f'a {who.role} may read this store\'s tasks and calls but '
+            raise HTTPException(403, f'{a_credential(who.role)} may read this store\'s tasks and calls but '
                                      'not act on them')
         return who, fields
 
@@ -440,7 +545,7 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
         except ValidationError as exc:
             raise HTTPException(422, f'task action refused: {exc.errors()[0]["msg"]}') from None
         done = await run_in_threadpool(request.app.state.fleet.update_task, store_id, task_id,
-                                       action.action, f'{who.role} (page)', action.note)
+                                       action.action, f'{who_did(who)} on the page', action.note)
         if done is None:
             raise HTTPException(404, f'no task {task_id} at this store')
         return back(store_id, 'tasks')
@@ -462,8 +567,12 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
                 where = '.'.join(str(x) for x in exc.errors()[0].get('loc', ())) or 'form'
                 raise HTTPException(422, f'reply refused: {where}: '
                                          f'{exc.errors()[0]["msg"]}') from None
-            found = await run_in_threadpool(fleet.reply, store_id, call_id, reply,
-                                            f'{who.role} (page)') is not None
+            from retail_platform.fleet import CallClosed
+            try:
+                found = await run_in_threadpool(fleet.reply, store_id, call_id, reply,
+                                                f'{who_did(who)} on the page') is not None
+            except CallClosed as exc:
+                raise HTTPException(409, str(exc)) from None
         if not found:
             raise HTTPException(404, f'no staff call {call_id} at this store')
         return back(store_id, 'calls')
@@ -475,9 +584,12 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
             raise HTTPException(404, 'export.csv or export.parquet')
         who, _ = pages.session(request)
         first, last = window(request)
-        ids = [s['id'] for s in pages.visible(who)]
-        rows = funnel.read(pages.engine, ids, first, last)
-        return funnel_export.answer(rows, kind, first, last)
+        scope = scope_of(who, None)
+        if kind == 'csv':        # streamed: one query, a batch of store-days at a time
+            return funnel_export.stream_csv(hq.export_batches(pages.engine, scope, first, last),
+                                            first, last)
+        return funnel_export.answer_columns(hq.export_batches(pages.engine, scope, first, last),
+                                            kind, first, last)
 
 
 def _when(value) -> str:
@@ -486,29 +598,77 @@ def _when(value) -> str:
     return datetime.fromtimestamp(value, funnel.CHAIN_ZONE).strftime('%Y-%m-%d %H:%M')
 
 
-def _silent(pages: Pages, stores: list[dict], minutes: int) -> str:
-    """Robots of these stores whose newest event is older than `minutes` (or who sent none)."""
-    ids = [s['id'] for s in stores]
+def _rules_text(audience: dict) -> str:
+    """An audience in words: "asked about tv in the last 30 days and bought phone > 1095 days ago"."""
+    parts = []
+    for rule in audience.get('rules') or []:
+        if rule['kind'] == 'asked_about':
+            parts.append(f'asked about {rule["category"]} in the last '
+                         f'{rule.get("within_days") or 30:g} days')
+        elif rule.get('more_than_days') is not None:
+            parts.append(f'bought {rule["category"]} more than {rule["more_than_days"]:g} days ago')
+        elif rule.get('within_days') is not None:
+            parts.append(f'bought {rule["category"]} in the last {rule["within_days"]:g} days')
+        else:
+            parts.append(f'bought {rule["category"]}')
+    return (' and ' if audience.get('match', 'all') == 'all' else ' or ').join(parts)
+
+
+def _campaign_table(pages: Pages, scope: hq.Scope, stores: list[dict] | None,
+                    first: str, last: str, c: sa.Connection | None = None) -> str:
+    """The campaigns covering these stores (None: every store — all campaigns; the API's
+    scoping, campaigns.visible) with their offers, acceptances and uptake at the scope's stores
+    in the range (hq.campaign_totals); an undefined rate shows — (never 0)."""
+    from retail_platform import campaigns
+    listed = campaigns.visible(pages.engine, stores)
+    if not listed:
+        return '<p id="campaigns" class="note">No campaign covers these stores.</p>'
+    if c is None:
+        with hq.reading(pages.engine) as c:
+            counted = hq.campaign_totals(c, scope, first, last)
+    else:
+        counted = hq.campaign_totals(c, scope, first, last)
     now = time.time()
-    with pages.engine.connect() as c:
-        robots = c.execute(sa.select(t.robots.c.robot_id, t.robots.c.store_id)
-                           .where(t.robots.c.store_id.in_(ids))).all()
-        e = t.events.c
-        last = {}
-        for robot in robots:     # one indexed look-up each (robot_id, seq), newest sequence
-            last[robot.robot_id] = c.execute(
-                sa.select(e.time).where(e.robot_id == robot.robot_id)
-                .order_by(e.seq.desc()).limit(1)).scalar()
     rows = []
-    for robot in robots:
-        seen = last.get(robot.robot_id)
-        if seen is None or now - seen > minutes * 60:
-            rows.append(f'<tr><td>{_e(robot.robot_id)}</td><td>{_e(robot.store_id)}</td>'
-                        f'<td class="warn">{_e(_when(seen))}</td></tr>')
-    if not rows:
-        return '<p id="silent" class="note">None.</p>'
-    return ('<table id="silent"><tr><th>robot</th><th>store</th><th>last event</th></tr>'
+    for c in listed:
+        starts = datetime.fromisoformat(c['starts_at']).timestamp()
+        ends = datetime.fromisoformat(c['ends_at']).timestamp()
+        state = 'scheduled · 未开始' if now < starts else ('running · 进行中' if now < ends
+                                                          else 'ended · 已结束')
+        where = ', '.join([*(f'region {r}' for r in c['regions']), *c['stores']]) or 'every store'
+        got = counted.get(c['id'], {})
+        offers, accepted = got.get('offers', 0), got.get('accepted', 0)
+        uptake = '—' if not offers else f'{accepted / offers:.1%}'
+        rows.append(f'<tr id="campaign-{_e(c["id"])}"><td>{_e(c["name"])}</td>'
+                    f'<td style="text-align:left">{_e(_rules_text(c["audience"]))}</td>'
+                    f'<td style="text-align:left">{_e(where)}</td>'
+                    f'<td>{_e(_when(starts))} – {_e(_when(ends))}</td><td>{_e(state)}</td>'
+                    f'<td class="offered">{offers}</td><td class="accepted">{accepted}</td>'
+                    f'<td class="uptake">{uptake}</td></tr>')
+    return ('<table id="campaigns"><tr><th>campaign</th><th>who</th><th>where</th><th>when</th>'
+            '<th>state</th><th>offered</th><th>accepted</th><th>uptake</th></tr>'
             + ''.join(rows) + '</table>')
+
+
+def _silent(c: sa.Connection, scope: hq.Scope, minutes: int, page: int, path: str,
+            params: dict[str, str]) -> str:
+    """A page of the robots of these stores with no event in the last `minutes`
+    (hq.silent_robots: counted and paged by the database), PER_PAGE a page."""
+    count, robots = hq.silent_robots(c, scope, minutes, (page - 1) * PER_PAGE, PER_PAGE)
+    if not count:
+        return '<p id="silent" class="note">None.</p>'
+    pages_of = -(-count // PER_PAGE)
+    if not robots:
+        return (f'<p id="silent" class="warn">There is no page {page} of the silent robots: '
+                f'{count} robot(s) on {pages_of} page(s).</p>'
+                + _pager(path, params, 'silent_page', page, pages_of, f'{count} silent'))
+    rows = [f'<tr><td>{_e(r["robot_id"])}</td><td>{_e(r["store_id"])}</td>'
+            f'<td class="warn">{_e(_when(r["last_event"]))}</td></tr>' for r in robots]
+    first = (page - 1) * PER_PAGE + 1
+    return ('<table id="silent"><tr><th>robot</th><th>store</th><th>last event</th></tr>'
+            + ''.join(rows) + '</table>'
+            + _pager(path, params, 'silent_page', page, pages_of,
+                     f'robots {first}–{first + len(robots) - 1} of {count}'))
 
 
 # --- fleet views (the platform's fleet.py) ---------------------------------------------------------
@@ -518,8 +678,10 @@ SAY_FIRST = 'Coming in 2 minutes'
 
 
 def _may_act(who: Credential, store_id: str) -> bool:
-    """Who may acknowledge/resolve tasks and answer calls: the API's store writers."""
-    return who.role == 'admin' or (who.role == 'store_manager' and store_id in who.stores)
+    """Who may acknowledge/resolve tasks and answer calls on a store page THEY SEE (callers have
+    checked that): the API's store writers — admin, the store's manager, the region credential
+    (a region only sees its region's stores); an analyst reads only."""
+    return who.role in ('admin', 'region') or (who.role == 'store_manager' and store_id in who.stores)
 
 
 def _ago(seconds: float | None) -> str:
@@ -545,23 +707,38 @@ def _state_cell(state: str) -> str:
     return f'<td class="state {css}">{_e(en)} · {_e(zh)}</td>'
 
 
-def _fleet_stores(fleet, stores: list[dict], query: str) -> str:
-    """Per store: robots per state; silent stores first."""
-    names = {s['id']: s['name'] for s in stores}
-    rows = fleet.stores(list(names))
-    rows.sort(key=lambda r: (not r['silent_store'], -r['silent'], r['store_id']))
-    silent = [names.get(r['store_id'], r['store_id']) for r in rows if r['silent_store']]
+def _fleet_stores(c: sa.Connection, scope: hq.Scope, fleet, page: int, path: str,
+                  params: dict[str, str], query: str) -> str:
+    """Per store: robots per state; silent stores first (hq.fleet_stores: counted, sorted and
+    paged by the database, PER_PAGE stores a page, `fleet_page`; a page past the end is a 404
+    page saying so, as the ranking's). The banner names the first hq.SILENT_NAMES silent
+    stores and counts the rest."""
+    # judged as the fleet judges (fleet.Fleet.robots): as far as this process read its requests,
+    # and a robot whose heartbeat waits or was refused is alive
+    judged, alive = fleet.judgement()
+    count, silent, named, rows = hq.fleet_stores(c, scope, fleet.missed, (page - 1) * PER_PAGE,
+                                                 PER_PAGE, now=judged, alive=alive)
+    pages_of = max(1, -(-count // PER_PAGE))
+    if page > pages_of:
+        raise HTTPException(404, f'there is no page {page} of the fleet table: it has '
+                                 f'{pages_of} page(s) of {PER_PAGE} stores')
+    more = f' and {silent - len(named)} more' if silent > len(named) else ''
     banner = (f'<p id="silent-stores" class="warn">Silent stores · 离线门店: '
-              f'{_e(", ".join(silent))}</p>' if silent else
+              f'{_e(", ".join(named))}{_e(more)}</p>' if silent else
               '<p id="silent-stores" class="note">No silent store.</p>')
     body = ''.join(
         f'<tr><td><a href="/hq/stores/{quote(r["store_id"])}{query}">'
-        f'{_e(names.get(r["store_id"], r["store_id"]))}</a></td><td>{r["robots"]}</td>'
+        f'{_e(r["name"])}</a></td><td>{r["robots"]}</td>'
         f'<td>{r["ok"]}</td><td>{r["degraded"]}</td><td class="{"warn" if r["silent"] else ""}">'
         f'{r["silent"]}</td></tr>' for r in rows)
-    return ('<h2>Fleet · 机器人状态</h2>' + banner + '<table id="fleet-stores"><tr><th>store</th>'
+    first = (page - 1) * PER_PAGE + 1
+    pager = (_pager(path, params, 'fleet_page', page, pages_of,
+                    f'stores {first}–{first + len(rows) - 1} of {count}')
+             if pages_of > 1 else '')
+    return ('<h2>Fleet · 机器人状态</h2>' + _platform_banner(fleet) + banner
+            + '<table id="fleet-stores"><tr><th>store</th>'
             '<th>robots</th><th>healthy</th><th>degraded</th><th>silent</th></tr>' + body
-            + '</table>')
+            + '</table>' + pager)
 
 
 def _fleet_store(fleet, store_id: str, csrf: str, may_act: bool) -> str:
@@ -578,9 +755,24 @@ def _fleet_store(fleet, store_id: str, csrf: str, may_act: bool) -> str:
             + '<h2>Staff calls · 呼叫店员</h2>' + _fleet_calls(fleet, store_id, hidden if may_act else None))
 
 
+def _platform_banner(fleet) -> str:
+    """A line when the platform does not keep up with heartbeats: the robots are not to blame."""
+    state = fleet.platform()
+    if not state['behind']:
+        return ''
+    said = [f'{state["waiting"]} heartbeats waiting (oldest {_span(state["oldest_waiting_s"])})'
+            if state['waiting'] else '',
+            f'{state["refused_last_minute"]} refused in the last minute'
+            if state['refused_last_minute'] else '']
+    return ('<p id="platform-behind" class="warn">Platform overloaded · 平台繁忙: heartbeats are '
+            'processed late (' + _e('; '.join(x for x in said if x) or 'answering slowly')
+            + '). Robots whose heartbeats wait or were refused are shown as last heard, marked '
+            '“platform late”, not silent.</p>')
+
+
 def _fleet_robots(fleet, store_id: str, now: float) -> str:
     """The store's robots table, with a banner when every one is silent."""
-    robots = fleet.robots([store_id], now)
+    robots = fleet.robots([store_id])        # silent judged when read, not at `now` (earlier)
     robot_rows = []
     for r in robots:
         beat = r['heartbeat']
@@ -596,14 +788,16 @@ def _fleet_robots(fleet, store_id: str, now: float) -> str:
         robot_rows.append(
             f'<tr id="fleet-{_e(r["robot_id"])}"><td>{_e(r["robot_id"])}</td>'
             + _state_cell(r['state'])
-            + f'<td>{_e(_ago(r["last_heartbeat_s"]))}</td>'
+            + f'<td>{_e(_ago(r["last_heartbeat_s"]))}'
+              f'{" · platform late 平台延迟" if r.get("platform_late") else ""}</td>'
               f'<td>{_e(beat.get("software_version") or "–")}</td>'
               f'<td>{backlog}{_e(f" (oldest {_span(oldest)})" if backlog else "")}</td>'
               f'<td>{"–" if battery is None else f"{battery:.0f} %"}</td>'
               f'<td style="text-align:left">{_e("; ".join(problems)[:300])}</td></tr>')
-    summary = fleet.stores([store_id], now)
+    summary = fleet.stores([store_id])
     banner = ('<p id="store-silent" class="warn">Every robot of this store is silent · 门店离线</p>'
               if summary and summary[0]['silent_store'] else '')
+    banner = _platform_banner(fleet) + banner
     return (banner + '<table id="fleet"><tr><th>robot</th><th>state</th>'
                    '<th>last heartbeat</th><th>software</th><th>upload backlog</th>'
                    '<th>battery</th><th>problems</th></tr>' + ''.join(robot_rows) + '</table>'
@@ -658,13 +852,13 @@ def _fleet_tasks(fleet, store_id: str, now: float, hidden) -> str:
 def _fleet_calls(fleet, store_id: str, hidden) -> str:
     """Staff calls not closed, with answer / say / close forms when `hidden` makes form fields."""
     may_act = hidden is not None
-    calls = [c for c in fleet.calls(store_id) if c['state'] != 'closed'][:50]
+    calls = fleet.calls(store_id, open_only=True)[:50]    # not closed ones pushed out by newer closed
     call_rows = []
     for call in calls:
         where = call['where']
-        place = where.get('zone') or ''
-        if where.get('x') is not None and where.get('y') is not None:
-            place += f' (x {where["x"]:.1f}, y {where["y"]:.1f})'
+        place = where.get('place') or 'place unknown (the robot is not localised)'
+        speaks = {'zh': ' · customer speaks Chinese 顾客说中文', 'en': ' · customer speaks English 顾客说英文'}
+        place += speaks.get(call.get('language') or '', '')
         said = ''.join(f'<li class="said">{_e(m["kind"] == "say" and "said" or "answered")}: '
                        f'{_e(m["text"])} <span class="note">({_e(m["by"])}, '
                        f'{"heard by the robot" if m["delivered_at"] else "waiting for the robot"})'
@@ -683,9 +877,11 @@ def _fleet_calls(fleet, store_id: str, hidden) -> str:
                      f'<form method="post" action="{action}">{hidden(kind="close")}'
                      f'<button type="submit" id="close-{call["id"]}">Close · 关闭</button></form>')
         wanted = call['wanted'] or call['product'] or call['reason'].replace('_', ' ')
+        repeated = (f' <span class="note repeats">(called {call["repeats"] + 1} times, last '
+                    f'{_e(_when(call["updated_at"]))} · 重复呼叫)</span>' if call.get('repeats') else '')
         call_rows.append(
             f'<tr id="call-{call["id"]}"><td>{_e(call["robot_id"])}</td><td>{_e(_when(call["created_at"]))}'
-            f'</td><td style="text-align:left">{_e(wanted)}</td><td>{_e(place or "–")}</td>'
+            f'</td><td style="text-align:left">{_e(wanted)}{repeated}</td><td>{_e(place or "–")}</td>'
             f'<td class="call-state">{_e(call["state"])}</td><td style="text-align:left">'
             f'<ul>{said}</ul>{forms}</td></tr>')
     calls_html = ('<table id="calls"><tr><th>robot</th><th>called</th><th>customer wants</th>'

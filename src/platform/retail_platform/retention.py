@@ -13,8 +13,6 @@ is older than its cutoff, so running it twice is harmless.
 from __future__ import annotations
 
 import logging
-import random
-import threading
 import time
 from dataclasses import dataclass
 
@@ -41,34 +39,10 @@ def prune(engine: sa.Engine, chain, retention: Retention) -> dict:
     return dropped
 
 
-class Pruner:
-    """A daemon thread pruning every `retention.every_s` (±10 %, so processes spread out);
-    a failure (database away) is one log line, and the next pass tries again."""
-
-    def __init__(self, engine: sa.Engine, chain, retention: Retention) -> None:
-        self.engine, self.chain, self.retention = engine, chain, retention
-        self.passes = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name='platform-pruner', daemon=True)
-
-    def start(self) -> None:
-        if self.retention.every_s > 0:
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.retention.every_s * random.uniform(0.9, 1.1)):
-            try:
-                dropped = prune(self.engine, self.chain, self.retention)
-            except sa.exc.SQLAlchemyError as exc:
-                line = str(getattr(exc, 'orig', None) or exc).strip().splitlines()
-                LOG.warning('pruning failed (next pass in %.0f s): %s', self.retention.every_s,
-                            line[0] if line else 'error')
-                continue
-            self.passes += 1
-            if any(dropped.values()):
-                LOG.info('pruned %s', ', '.join(f'{n} {what}' for what, n in dropped.items()))
+def prune_pass(engine: sa.Engine, chain, retention: Retention) -> dict:
+    """One scheduled pass (background.py runs it every `retention.every_s`, ±10 %): what was
+    dropped, logged in one line when anything was."""
+    dropped = prune(engine, chain, retention)
+    if any(dropped.values()):
+        LOG.info('pruned %s', ', '.join(f'{n} {what}' for what, n in dropped.items()))
+    return dropped

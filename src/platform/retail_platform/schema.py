@@ -68,14 +68,7 @@ events = sa.Table(
 EVENT_COLUMNS = ('robot_id', 'event_id', 'time', 'seq', 'store_id', 'type', 'version', 'customer',
                  'data', 'received_at')
 
-documents = sa.Table(
-    'documents', metadata,
-    sa.Column('scope', sa.String(80), primary_key=True),     # 'chain', 'region:R' or 'store:S'
-    sa.Column('kind', sa.String(20), primary_key=True),
-    sa.Column('content', sa.LargeBinary, nullable=False),
-    sa.Column('media_type', sa.String(60), nullable=False),
-    sa.Column('etag', sa.String(40), nullable=False),
-    sa.Column('updated_at', sa.Float, nullable=False))
+# (documents: dropped by migration 0010_drop_documents with the whole-document endpoints)
 
 appointments = sa.Table(
     'appointments', metadata,
@@ -154,8 +147,17 @@ staff_calls = sa.Table(
     sa.Column('state', sa.String(16), nullable=False),        # open / answered / closed
     sa.Column('answered_at', sa.Float, nullable=True),
     sa.Column('answered_by', sa.String(200), nullable=True),
+    sa.Column('repeats', sa.Integer, nullable=False, server_default='0'),   # 0013_fleet_audit
+    sa.Column('updated_at', sa.Float, nullable=True),          # the last repeat folded in
     sa.UniqueConstraint('robot_id', 'call_id', name='ux_staff_calls_call'),
     sa.Index('ix_staff_calls_store', 'store_id', 'created_at'))
+
+staff_call_ids = sa.Table(         # every call_id a robot sent, and the call it is (0012)
+    'staff_call_ids', metadata,
+    sa.Column('robot_id', sa.String(64), primary_key=True),
+    sa.Column('call_id', sa.String(128), primary_key=True),
+    sa.Column('call', sa.Integer, sa.ForeignKey('staff_calls.id'), nullable=False),
+    sa.Column('digest', sa.String(64), nullable=False))       # SHA-256 of the call's JSON
 
 staff_messages = sa.Table(
     'staff_messages', metadata,
@@ -194,7 +196,8 @@ rollouts = sa.Table(
     sa.Column('soak_s', sa.Float, nullable=False),
     sa.Column('started_at', sa.Float, nullable=False),
     sa.Column('wave_started_at', sa.Float, nullable=False),
-    sa.Column('reason', sa.String(500), nullable=False, server_default=''))
+    sa.Column('reason', sa.String(500), nullable=False, server_default=''),
+    sa.Column('started_by', sa.String(200), nullable=False, server_default=''))   # 0012
 
 robot_desired = sa.Table(
     'robot_desired', metadata,
@@ -234,3 +237,16 @@ incidents = sa.Table(
     sa.Column('content', sa.LargeBinary, nullable=False),
     sa.UniqueConstraint('robot_id', 'key', name='ux_incidents_key'),
     sa.Index('ix_incidents_store', 'store_id', 'id'))
+
+# Requests from staff/HQ that a robot upload its incident recordings (incidents.py): the robot
+# hears of the newest open one in its heartbeat's answer and reports it done in a later heartbeat.
+incident_requests = sa.Table(
+    'incident_requests', metadata,
+    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column('robot_id', sa.String(64), nullable=False),
+    sa.Column('store_id', sa.String(64), nullable=False),
+    sa.Column('requested_by', sa.String(200), nullable=False),
+    sa.Column('requested_at', sa.Float, nullable=False),
+    sa.Column('done_at', sa.Float, nullable=True),
+    sa.Column('result', sa.String(300), nullable=False, server_default=''),
+    sa.Index('ix_incident_requests_robot', 'robot_id', 'done_at'))

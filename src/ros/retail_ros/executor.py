@@ -11,6 +11,7 @@ submitted once; while it waits, the spin thread sleeps until a worker finishes s
 
 from __future__ import annotations
 
+import sys
 import threading
 
 from rclpy.executors import (
@@ -57,3 +58,27 @@ class RobotExecutor(MultiThreadedExecutor):
             with self._worker_done:
                 self._queued.discard(handler)
                 self._worker_done.notify_all()
+
+    def shutdown(self, timeout_sec: float | None = None, *, wait_for_threads: bool = True) -> bool:
+        """rclpy's shutdown; then the callbacks that failed because the process was stopping
+        (a handle destroyed under them) are collected here, so rclpy does not print "The following
+        exception was never retrieved" for each when the tasks are freed. Any other failure is
+        reported in one line on stderr (the process is stopping: nothing is left to raise it to)."""
+        done = super().shutdown(timeout_sec, wait_for_threads=wait_for_threads)
+        for task in list(self._futures):
+            if not task.done():
+                continue
+            self._futures.remove(task)
+            error = task.exception()
+            if error is not None and not _stopping_error(error):
+                print(f'a callback failed while stopping: {type(error).__name__}: {error}', file=sys.stderr)
+        return done
+
+
+def _stopping_error(error: BaseException) -> bool:
+    """A callback's failure that only means the node or context was being destroyed."""
+    from rclpy._rclpy_pybind11 import InvalidHandle
+
+    return isinstance(error, (InvalidHandle, ShutdownException, ExternalShutdownException)) or (
+        'destruction was requested' in str(error)
+    )

@@ -172,6 +172,9 @@ def _watch_live_params(
         return SetParametersResult(successful=True)
 
     def apply(parameters: list[Parameter]) -> None:
+        # Every value of one set_parameters call is in the namespace before any on_change runs, so
+        # a callback that rebuilds a config from the namespace never mixes old and new values.
+        changed = []
         for param in parameters:
             spec = live.get(param.name)
             if spec is None:
@@ -179,6 +182,8 @@ def _watch_live_params(
             value = spec.coerce(param.value)
             setattr(namespace, spec.attribute, value)
             node.get_logger().info(f'parameter {spec.name} set to {value!r} (live)')
+            changed.append((spec, value))
+        for spec, value in changed:
             if on_change is not None:
                 try:
                     on_change(spec.name, value)

@@ -19,7 +19,10 @@ every `fleet_period_s` and on change; staff requests (`/dialogue/staff_requests`
 staff calls; staff's answers and typed words come back and are published on
 `/dialogue/replies` (intent staff_answer / staff_words: the TTS speaks them, the screen marks
 them as staff's); a desired state the heartbeat's answer names is fetched, checked and swapped
-in (`DataUpdate` kind `desired`); its live settings are first set on the running nodes as rcl
+in (`DataUpdate` kind `desired`: `<data_dir>/desired.json`, which the store model of every node
+overlays: rolled-out promotions are what the dialogue answers "any promotions?" with, from the
+next turn); its content is first checked against the store (`store_dir`) with the store files'
+rules, and its live settings are first set on the running nodes as rcl
 parameters (retail_sync.live_settings: each node checks them with its own file's rules, all or
 nothing across nodes, a refusal keeps the last good version and is reported).
 `fleet_period_s` 0 turns the fleet link off.
@@ -65,7 +68,7 @@ from retail_interfaces.msg import (BaseSafety, CustomerEvent, DataUpdate, Intera
 from retail_interfaces.srv import DeleteMember, RecordEvents
 from retail_sync.downlink import StoreDownlink
 from retail_sync.fleet import HeartbeatCore
-from retail_sync.fleet_link import STAFF_INTENTS, FleetLink, LinkError, call_from_request
+from retail_sync.fleet_link import FleetLink, LinkError, call_from_request, place_of, staff_replies
 from retail_sync import live_settings
 from retail_sync.outbox import (Limits, Outbox, OutboxCorrupt, OutboxError, OutboxUnavailable,
                                 open_or_salvage, prepare_event, salvage)
@@ -102,6 +105,11 @@ PARAMS = [
               min=0.0, max=3600.0),
     ParamSpec('software_version', '', 'software version reported in heartbeats (default: the '
               'installed retail_sync version)'),
+    ParamSpec('incident_upload_service', '/incident_recorder/upload', 'the incident recorder\'s '
+              'upload service (std_srvs/Trigger), called when the platform asks for the recordings'),
+    ParamSpec('store_dir', '', 'the store folder the robot\'s nodes read (zones.yaml, catalog.csv): '
+              'a rolled-out desired state\'s content is checked against it with the store files\' '
+              'rules before it is swapped in (empty: checked by the desired-state rules only)'),
 ]
 # Latched: a node that starts (or restarts) after an update still hears which data is current.
 UPDATES_QOS = latched(10)
@@ -457,11 +465,13 @@ class SyncAgent(Node):
         self.fleet = HeartbeatCore(period_s=period, software_version=self._software_version())
         self._fleet_lock = threading.Lock()
         self._pose: tuple[float, float] | None = None
+        self._store_zones: dict | None = None
         self.fleet_link = FleetLink(self.p.platform_url, self.token, self.p.robot_id,
                                     self.p.data_dir, ca_file=self.p.ca_file,
                                     log=self.get_logger().warning)
         self._param_port = RclParamPort(self)
         self.replies = self.create_publisher(RobotReply, names.REPLIES, 10)
+        self.incident_upload = self.create_client(Trigger, self.p.incident_upload_service)
         self.create_subscription(DiagnosticArray, names.DIAGNOSTICS, self._on_diagnostics, 50)
         self.create_subscription(BaseSafety, names.SAFETY, self._on_safety, latched(1))
         self.create_subscription(BatteryState, '/navigation/battery', self._on_battery, 10)
@@ -471,7 +481,13 @@ class SyncAgent(Node):
                                               daemon=True))
 
     def _apply_settings(self, document) -> str:
-        """Set the document's live settings on the running nodes (all or nothing)."""
+        """Before a desired state is swapped in: its content checked against the store the nodes
+        read (retail_common.store.check_rollout: the store files' rules; any entry that would be
+        skipped refuses the version whole), then its live settings set on the running nodes (all
+        or nothing). A problem returned keeps the last good version and is reported."""
+        problem = self._check_content(document)
+        if problem:
+            return problem
         changes = live_settings.plan(document.settings)
         if not changes:
             return ''
@@ -480,6 +496,19 @@ class SyncAgent(Node):
             self.get_logger().warning(f'live settings: {", ".join(skipped)} not running; they '
                                       'read their own params file when they start')
         return problem
+
+    def _check_content(self, document) -> str:
+        if not self.p.store_dir:
+            return ''
+        from retail_common.store import StoreError, check_rollout, load_store
+        try:
+            store = load_store(self.p.store_dir, Path(self.p.data_dir).parent)
+        except StoreError as exc:
+            return f'content not checked, the store does not load: {exc}'
+        problems = check_rollout(store, document.content.model_dump())
+        if problems:
+            return problems[0] + (f' (and {len(problems) - 1} more)' if len(problems) > 1 else '')
+        return ''
 
     def _reapply_settings(self, link: FleetLink, last: float) -> float:
         """Once a heartbeat period: a target node whose values differ from the version in use
@@ -545,12 +574,58 @@ class SyncAgent(Node):
 
     def _on_staff_request(self, msg: StaffRequest) -> None:
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec or time.time_ns()
+        pose = self._pose or self._reported_pose()
         call = call_from_request(stamp, msg.track_id, msg.reason, msg.looking_for,
                                  msg.product_name or msg.product, msg.zone, msg.language,
-                                 self._pose)
+                                 pose, place=place_of(self._zones(), pose))
         if self.fleet_link is not None:
             self.fleet_link.raise_call(call)
             self._wake_fleet.set()
+
+    def _upload_incidents(self, link: FleetLink, request_id: int) -> None:
+        """The platform asked for the incident recordings: the incident recorder uploads them
+        (its upload path: Idempotency-Key, Content-Digest, deleted only once confirmed by id);
+        the request is reported done, with the recorder's answer, in the next heartbeat."""
+        service = self.p.incident_upload_service
+        if not self.incident_upload.wait_for_service(timeout_sec=5.0):
+            result = f'{service} not answering: no incident recorder running'
+        else:
+            done = threading.Event()
+            future = self.incident_upload.call_async(Trigger.Request())
+            future.add_done_callback(lambda _: done.set())
+            if not done.wait(120.0) or future.result() is None:
+                future.cancel()
+                raise LinkError(f'incident upload: {service} did not answer in 120 s')
+            answer = future.result()
+            result = ('' if answer.success else 'not all uploaded: ') + answer.message
+        link.incident_request_done(request_id, result)
+        self.get_logger().info(f'incident request {request_id}: {result}')
+        self._wake_fleet.set()
+
+    def _reported_pose(self) -> tuple[float, float] | None:
+        """The localisation's pose as its diagnostics report it (a robot standing still publishes
+        no new /navigation/pose), when it says it knows where it is."""
+        with self._fleet_lock:
+            values = dict(self.fleet.values.get('navigation/localization', {}))
+        if values.get('state') not in ('tracking', 'degraded'):
+            return None
+        try:
+            pose = (float(values['x']), float(values['y']))
+        except (KeyError, TypeError, ValueError):
+            return None
+        return pose if all(math.isfinite(v) for v in pose) else None
+
+    def _zones(self) -> dict:
+        """The store's zones (store_dir's zones.yaml), read once; {} without a store."""
+        if self._store_zones is None:
+            self._store_zones = {}
+            if self.p.store_dir:
+                from retail_common.store import StoreError, load_zones_file
+                try:
+                    self._store_zones = load_zones_file(Path(self.p.store_dir) / 'zones.yaml')[0]
+                except StoreError as exc:
+                    self.get_logger().warning(f'staff calls name no place: {exc}')
+        return self._store_zones
 
     def _fleet_loop(self) -> None:
         link = self.fleet_link
@@ -567,40 +642,28 @@ class SyncAgent(Node):
                 errors.append(f'live settings: {exc}')
             except Exception as exc:  # noqa: BLE001 - must not end heartbeats
                 errors.append(f'live settings: {type(exc).__name__}: {exc}')
-            try:
-                usage = shutil.disk_usage(self.p.data_dir if Path(self.p.data_dir).exists() else '/')
-                disk = usage.free / usage.total if usage.total else None
-            except OSError:
-                disk = None
+            disk = self._disk_free_fraction()
             with self._fleet_lock:
                 self.fleet.disk_free_fraction = disk
                 beat = self.fleet.due(now)
-            try:
+            try:                # a refused or failed call never holds back the heartbeat
                 link.send_calls()
+            except LinkError as exc:
+                errors.append(str(exc))
+            except Exception as exc:  # noqa: BLE001 - a fleet bug must not end heartbeats
+                errors.append(f'staff calls failed: {type(exc).__name__}: {exc}')
+            try:
                 if beat is not None:
                     answer = link.heartbeat(beat)
                     with self._fleet_lock:
                         self.fleet.sent(beat, now)
-                    if answer.desired_version and link.apply_desired(answer.desired_version,
-                                                                     self._apply_settings):
-                        self.get_logger().info(f'desired state v{link.desired_version} in use')
-                        self.updates.publish(DataUpdate(
-                            kind='desired', path=str(Path(self.p.data_dir) / 'desired.json'),
-                            version=str(link.desired_version)))
-                    with self._fleet_lock:
-                        self.fleet.desired_version = link.desired_version
-                        self.fleet.desired_error = link.desired_error
+                    self._act_on_answer(link, answer)
                     poll = answer.messages > 0
                 else:
                     poll = now - last_poll >= self.fleet.period_s
                 if poll:
                     last_poll = now
-                    for message in link.messages():
-                        reply = RobotReply(text=message.text, language=message.language or 'zh',
-                                           intent=STAFF_INTENTS[message.kind])
-                        reply.header.stamp = self.get_clock().now().to_msg()
-                        self.replies.publish(reply)
-                        link.spoken(message.id)
+                    self._speak_staff_messages(link)
             except LinkError as exc:
                 errors.append(str(exc))
             except Exception as exc:  # noqa: BLE001 - a fleet bug must not end heartbeats
@@ -611,6 +674,36 @@ class SyncAgent(Node):
             self.last_fleet_error = error
             self._wake_fleet.wait(min(1.0, self.fleet.period_s / 4))
             self._wake_fleet.clear()
+
+    def _disk_free_fraction(self) -> float | None:
+        try:
+            usage = shutil.disk_usage(self.p.data_dir if Path(self.p.data_dir).exists() else '/')
+        except OSError:
+            return None
+        return usage.free / usage.total if usage.total else None
+
+    def _act_on_answer(self, link, answer) -> None:
+        """What a heartbeat's answer asks: a desired state to apply, incidents to upload."""
+        if answer.desired_version and link.apply_desired(answer.desired_version, self._apply_settings):
+            self.get_logger().info(f'desired state v{link.desired_version} in use')
+            self.updates.publish(DataUpdate(
+                kind='desired', path=str(Path(self.p.data_dir) / 'desired.json'),
+                version=str(link.desired_version)))
+        if answer.incident_request > link.incident_done:
+            self._upload_incidents(link, answer.incident_request)
+        with self._fleet_lock:
+            self.fleet.desired_version = link.desired_version
+            self.fleet.desired_error = link.desired_error
+            self.fleet.desired_refused = link.refused_version
+
+    def _speak_staff_messages(self, link) -> None:
+        """Staff's answers and typed words, said by the robot; each confirmed once published."""
+        for message in link.messages():
+            for text, language, intent in staff_replies(message):
+                reply = RobotReply(text=text, language=language, intent=intent)
+                reply.header.stamp = self.get_clock().now().to_msg()
+                self.replies.publish(reply)
+            link.spoken(message.id)
 
     # --- diagnostics ---------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:

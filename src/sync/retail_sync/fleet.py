@@ -2,10 +2,14 @@
 heartbeat core.
 
 Wire types (one declared, versioned model each; the platform validates with the same models):
-  Heartbeat v1      robot -> platform, every `period_s` and on change: health summary
+  Heartbeat v2      robot -> platform, every `period_s` and on change: health summary (v2 adds
+                    `desired_refused`, the desired version its `desired_error` is about; v1 is
+                    still accepted: its refused version is read from the error's `v<N>:` prefix)
   StaffCall v1      robot -> platform: a customer (or the robot) needs a member of staff
   StaffMessage v1   platform -> robot: staff's answer or words for the robot to speak
-  DesiredState v1   platform -> robot: versioned content and settings for a group of robots
+  DesiredState v1   platform -> robot: versioned content and settings for a group of robots;
+                    its version number is chain-wide (unique across groups, ETag "v<N>"), so
+                    the number a robot reports names one document
 
 `HeartbeatCore` folds the robot's diagnostics (`/diagnostics`, the same statuses its console
 shows) into a Heartbeat and says when one is due: every period, and at once when the summary
@@ -14,12 +18,18 @@ changes (a level, the safety stop, localisation lost), at most once per `min_gap
 from __future__ import annotations
 
 import math
+import re
+import uuid
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, ValidationError,
+                      field_validator, model_validator)
 
-HEARTBEAT_VERSION = 1
+from retail_common.greetings import AUDIENCES, placeholder_problem
+
+HEARTBEAT_VERSION = 3
+REFUSED_PREFIX = re.compile(r'v([0-9]{1,10}):')     # a v1 heartbeat's 'v<N>: why'
 Level = Literal['ok', 'warn', 'error', 'stale', 'unknown']
 LEVEL_RANK = {'ok': 0, 'unknown': 1, 'warn': 1, 'stale': 2, 'error': 2}
 ShortText = Annotated[str, StringConstraints(max_length=300, pattern=r'^[^\x00]*$')]
@@ -39,7 +49,11 @@ class Part(_Strict):
 
 class Heartbeat(_Strict):
     """A robot's health summary. Ages are measured on the robot (no clock agreement needed)."""
-    version: Literal[1] = HEARTBEAT_VERSION
+    version: Literal[1, 2, 3] = HEARTBEAT_VERSION
+    boot_id: Annotated[str, StringConstraints(max_length=64, pattern=r'^[A-Za-z0-9-]*$')] = Field(
+        '', description='v3: the robot process\'s run (new at each start); with seq, orders its heartbeats')
+    seq: int = Field(0, ge=0, le=2 ** 53, description='v3: counts up within one boot_id: a heartbeat '
+                     'older than one already received (a late copy) is answered but not applied')
     period_s: float = Field(ge=1, le=3600, allow_inf_nan=False,
                             description='the next heartbeat comes within this many seconds')
     software_version: Version = ''
@@ -57,18 +71,37 @@ class Heartbeat(_Strict):
     disk_free_fraction: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
     desired_version: int = Field(0, ge=0, le=2 ** 31 - 1, description='desired state in use (0: none)')
     desired_error: ShortText = Field('', description='why the last desired state was refused')
+    desired_refused: int = Field(0, ge=0, le=2 ** 31 - 1, description='the desired version '
+                                 'desired_error is about (0: none; v1 heartbeats: read from '
+                                 'the error\'s "v<N>:" prefix)')
+    incident_request_done: int = Field(0, ge=0, le=2 ** 31 - 1, description='the last request '
+                                       'to upload incident recordings the robot carried out')
+    incident_result: ShortText = Field('', description='what that upload did (one line)')
+    incidents_stopped: ShortText = Field('', description='why the robot records no new incidents '
+                                         '(its recordings waiting for upload hit their cap)')
+
+    @model_validator(mode='after')
+    def _refused_of_v1(self) -> 'Heartbeat':
+        if self.version == 1 and self.desired_error and not self.desired_refused:
+            found = REFUSED_PREFIX.match(self.desired_error)
+            if found:
+                object.__setattr__(self, 'desired_refused', min(int(found.group(1)), 2 ** 31 - 1))
+        return self
 
     def summary(self) -> tuple:
         """What a change of means a heartbeat now (not ages, backlog counts or battery)."""
         return (tuple(getattr(self, p).level for p in PARTS), self.safety_stop,
                 self.localisation_lost, self.desired_version, self.desired_error,
-                self.software_version, (self.disk_free_fraction or 1) < 0.05)
+                self.desired_refused, self.incident_request_done, bool(self.incidents_stopped), self.software_version, (self.disk_free_fraction or 1) < 0.05)
 
 
 class HeartbeatAnswer(BaseModel):
     state: Literal['ok', 'degraded']
-    desired_version: int = Field(description='the desired state this robot should run (0: none)')
+    desired_version: int = Field(description='the desired state this robot should run (0: none; '
+                                 'a chain-wide version number)')
     messages: int = Field(description='staff messages waiting for the robot')
+    incident_request: int = Field(0, description='an open request to upload the robot\'s incident '
+                                  'recordings (its id; 0: none)')
 
 
 # --- staff help ---------------------------------------------------------------------------------
@@ -84,6 +117,8 @@ class StaffCall(_Strict):
     x: float | None = Field(None, ge=-1e5, le=1e5, allow_inf_nan=False)
     y: float | None = Field(None, ge=-1e5, le=1e5, allow_inf_nan=False)
     language: Literal['zh', 'en', ''] = ''
+    place: ShortText = Field('', description='where the robot is, in the store\'s words (its '
+                             'nearest zone), or empty when it does not know')
 
 
 class StaffReply(_Strict):
@@ -122,15 +157,75 @@ class Promotion(_Strict):
     discount: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
 
 
+LongText = Annotated[str, StringConstraints(max_length=1000, pattern=r'^[^\x00]*$')]
+
+
+class Narration(_Strict):
+    zh: LongText = ''
+    en: LongText = ''
+
+
+class TourStopSpec(_Strict):
+    zone: ZoneId
+    narration: Narration = Field(Narration(), description='what the robot says at the stop '
+                                 '(empty: the place and what is there, from the store data)')
+
+
 class TourSpec(_Strict):
-    name: ShortText
-    stops: list[ZoneId] = Field(min_length=1, max_length=50, description='zone ids, in order')
+    """A tour as zones.yaml has it: a name and its stops in order (a tour of the store's own
+    with the same name is replaced; rolled-out tours are offered first)."""
+    name: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r'^[^\x00-\x1f\x7f]+$')]
+    stops: list[TourStopSpec] = Field(min_length=1, max_length=50, description='in order')
+
+
+class _Greeting(_Strict):
+    """A greeting in each language (absent or empty: the robot's built-in greeting there); the
+    placeholders allowed are the audience's (retail_common.greetings.AUDIENCES)."""
+    AUDIENCE: ClassVar[str] = 'anonymous'
+    zh: ShortText = ''
+    en: ShortText = ''
+
+    @field_validator('zh', 'en')
+    @classmethod
+    def _placeholders(cls, text: str) -> str:
+        problem = placeholder_problem(text, AUDIENCES[cls.AUDIENCE])
+        if problem:
+            raise ValueError(problem)
+        return text
+
+
+class AnonymousGreeting(_Greeting):
+    AUDIENCE: ClassVar[str] = 'anonymous'
+
+
+class MemberGreeting(_Greeting):
+    AUDIENCE: ClassVar[str] = 'member'
+
+
+class VipGreeting(_Greeting):
+    AUDIENCE: ClassVar[str] = 'vip'
+
+
+class Greetings(_Strict):
+    anonymous: AnonymousGreeting | None = Field(None, description='a customer the robot does not know')
+    member: MemberGreeting | None = Field(None, description='a member greeted by name: {name}')
+    vip: VipGreeting | None = Field(None, description='a VIP with an appointment today: '
+                                    '{name}, {time}, {purpose}')
 
 
 class Content(_Strict):
     promotions: list[Promotion] = Field(default_factory=list, max_length=MAX_DESIRED_ITEMS)
-    tours: list[TourSpec] = Field(default_factory=list, max_length=MAX_DESIRED_ITEMS)
-    greetings: list[ShortText] = Field(default_factory=list, max_length=MAX_DESIRED_ITEMS)
+    tours: list[TourSpec] = Field(default_factory=list, max_length=50)
+    greetings: Greetings = Greetings()
+
+    @field_validator('tours')
+    @classmethod
+    def _one_tour_per_name(cls, tours: list[TourSpec]) -> list[TourSpec]:
+        names = [t.name.strip() for t in tours]
+        twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        if twice is not None:
+            raise ValueError(f'a second tour named {twice[:40]!r}')
+        return tours
 
 
 class Settings(_Strict):
@@ -158,7 +253,7 @@ def check_desired(raw: bytes | str) -> tuple[DesiredState | None, str]:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = '.'.join(str(part) for part in first.get('loc', ())) or 'document'
-        return None, f'{where}: {first.get("msg")}'
+        return None, f'{where}: {str(first.get("msg")).removeprefix("Value error, ")}'
 
 
 # --- the robot's heartbeat core -------------------------------------------------------------------
@@ -166,6 +261,7 @@ PART_OF = (('navigation/base', 'base'), ('navigation/localization', 'localisatio
            ('navigation/collision_monitor', 'base'), ('sync', 'sync'), ('dialogue', 'speech'),
            ('perception', 'camera'))
 DIAG_LEVEL = {0: 'ok', 1: 'warn', 2: 'error', 3: 'stale'}
+MAX_STATUSES = 256          # diagnostic names kept (a robot has a few dozen)
 
 
 @dataclass
@@ -174,27 +270,33 @@ class HeartbeatCore:
     period_s: float = 10.0
     software_version: str = ''
     min_gap_s: float = 1.0
-    parts: dict[str, Part] = field(default_factory=dict)
+    statuses: dict[str, tuple[str, Part]] = field(default_factory=dict)   # diagnostic name → (part, latest)
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     safety_since: float | None = None
     battery_percent: float | None = None
     disk_free_fraction: float | None = None
     desired_version: int = 0
     desired_error: str = ''
+    desired_refused: int = 0
     _last_sent: float | None = None
+    boot_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    _seq: int = 0
     _last_summary: tuple | None = None
 
     def on_status(self, name: str, level: int, message: str, values: dict[str, str],
                   now: float) -> None:
-        part = next((p for prefix, p in PART_OF if name.startswith(prefix)), None)
-        if part is None:
+        if name.startswith('observe/incidents'):       # the incident recorder: reported, no part
+            self.values['observe/incidents'] = dict(values)
             return
-        new = Part(level=DIAG_LEVEL.get(int(level), 'unknown'), message=message[:300])
-        old = self.parts.get(part)
-        # several statuses fold into one part: the worst of this round wins
-        if old is None or name.startswith(('navigation/base', 'navigation/localization')) or \
-                LEVEL_RANK[new.level] >= LEVEL_RANK[old.level]:
-            self.parts[part] = new
+        # nodes name their status by node name, with or without the leading slash
+        # ('/perception/camera' from get_fully_qualified_name, 'navigation/base: serial link')
+        bare = name.lstrip('/')
+        part = next((p for prefix, p in PART_OF if bare.startswith(prefix)), None)
+        if part is None or (name not in self.statuses and len(self.statuses) >= MAX_STATUSES):
+            return
+        # the latest status of each diagnostic name; a part is the worst of its names' latest
+        # (a part that recovers shows it: a WARN of an hour ago does not outlive its OK)
+        self.statuses[name] = (part, Part(level=DIAG_LEVEL.get(int(level), 'unknown'), message=message[:300]))
         self.values[name.split(':')[0].strip()] = dict(values)
 
     def on_safety(self, latched: bool, now: float) -> None:
@@ -209,18 +311,32 @@ class HeartbeatCore:
         self.battery_percent = round(fraction * 100, 1) if math.isfinite(fraction) and \
             0 <= fraction <= 1 else None
 
+    def parts(self) -> dict[str, Part]:
+        """Each part's state: the worst latest status of the diagnostics folded into it."""
+        worst: dict[str, Part] = {}
+        for part, status in self.statuses.values():
+            held = worst.get(part)
+            if held is None or LEVEL_RANK[status.level] > LEVEL_RANK[held.level]:
+                worst[part] = status
+        return {p: worst.get(p, Part()) for p in PARTS}
+
     def heartbeat(self, now: float) -> Heartbeat:
+        """The heartbeat of now: the next `seq` of this run (`boot_id`); a resend of one never
+        answered keeps its number (the platform applies equal or newer, never older)."""
         sync = self.values.get('sync', {})
         loc = self.values.get('navigation/localization', {})
         return Heartbeat(
+            boot_id=self.boot_id, seq=self._seq + 1,
             period_s=self.period_s, software_version=self.software_version[:64],
-            **{p: self.parts.get(p, Part()) for p in PARTS},
+            **self.parts(),
             safety_stop=self.safety_since is not None,
             safety_stop_age_s=max(0.0, now - self.safety_since) if self.safety_since else 0.0,
             localisation_lost=loc.get('state') == 'lost',
             sync_backlog=_int(sync.get('backlog')), sync_oldest_s=_float(sync.get('oldest_pending_s')),
             battery_percent=self.battery_percent, disk_free_fraction=self.disk_free_fraction,
-            desired_version=self.desired_version, desired_error=self.desired_error[:300])
+            desired_version=self.desired_version, desired_error=self.desired_error[:300],
+            desired_refused=self.desired_refused if self.desired_error else 0,
+            incidents_stopped=self.values.get('observe/incidents', {}).get('stopped', '')[:300])
 
     def due(self, now: float) -> Heartbeat | None:
         """The heartbeat to send now, or None: a period passed, or the summary changed."""
@@ -233,6 +349,7 @@ class HeartbeatCore:
         return beat
 
     def sent(self, beat: Heartbeat, now: float) -> None:
+        self._seq = max(self._seq, beat.seq)
         self._last_sent = now
         self._last_summary = beat.summary()
 

@@ -16,7 +16,9 @@ before `raise_call` returns and stays there until the platform's answer acknowle
 sent twice across a restart is one call); only then is that call_id deleted. A sync agent
 restarted with calls waiting sends them first, oldest first. At most MAX_PENDING_CALLS wait (the
 oldest is dropped with a log line when a newer one arrives past that); a call refused as invalid
-(422) or as a call_id already used for another call (409) is logged and deleted.
+(422) or as a call_id already used for another call (409) is logged and deleted. A 429 (the
+platform folds a robot's calls into its one open call, at most one every few seconds) or 503 keeps
+the calls and sends none before its Retry-After (at most MAX_RETRY_AFTER_S).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import json
 import math
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -32,20 +35,29 @@ from pydantic import TypeAdapter, ValidationError
 
 from retail_sync.fleet import (DesiredState, Heartbeat, HeartbeatAnswer, StaffCall,
                                StaffMessage, check_desired)
-from retail_sync.transport import platform_client, set_token
+from retail_sync.transport import capped_request, platform_client, set_token
 from retail_sync.downlink import atomic_write
 
 DESIRED_FILE = 'desired.json'
 STATE_FILE = '.fleet_state.json'
 CALLS_FILE = 'fleet_calls.sqlite3'
 MAX_DESIRED_BYTES = 1024 * 1024
+MAX_VERSION = 2 ** 31 - 1          # Heartbeat.desired_version's bound
 MAX_PENDING_CALLS = 100
+MAX_RETRY_AFTER_S = 300.0      # a platform's Retry-After is honoured up to this
+DEFAULT_RETRY_S = 5.0          # a 429/503 without one
 STAFF_INTENTS = {'answer': 'staff_answer', 'say': 'staff_words'}   # RobotReply.intent
 MESSAGES = TypeAdapter(list[StaffMessage])
 
 
 class LinkError(Exception):
-    """The platform could not be reached or answered with an error (one line)."""
+    """The platform could not be reached or answered with an error (one line); `status` is the
+    HTTP status (0: unreachable), `retry_after` its Retry-After in seconds (0: none)."""
+
+    def __init__(self, text: str, status: int = 0, retry_after: float = 0.0) -> None:
+        super().__init__(text)
+        self.status = status
+        self.retry_after = retry_after
 
 
 class FleetLink:
@@ -57,11 +69,14 @@ class FleetLink:
         self.data_dir = Path(data_dir)
         self.log = log
         self.calls = CallQueue(self.data_dir / CALLS_FILE, log)
+        self.calls_not_before = 0.0          # monotonic: a 429/503's Retry-After on staff calls
         state = self._read_state()
         self.cursor = int(state.get('cursor', 0))
         self.desired_version = int(state.get('desired_version', 0))
         self.desired_error = ''
         self.refused_version = 0
+        self.incident_done = int(state.get('incident_done', 0))
+        self.incident_result = str(state.get('incident_result', ''))[:300]
 
     def set_token(self, token: str) -> None:
         set_token(self.client, token)
@@ -72,8 +87,11 @@ class FleetLink:
 
     # --- HTTP ---------------------------------------------------------------------------------
     def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        """The platform's answer, read (decoded) up to MAX_DESIRED_BYTES + 1 bytes and no further:
+        a longer one (a gzip bomb too) is cut there, so it fails its checks instead of filling
+        the robot's memory (the whole body was read before its size was looked at)."""
         try:
-            response = self.client.request(method, self.base + path, **kwargs)
+            response = capped_request(self.client, method, self.base + path, MAX_DESIRED_BYTES, **kwargs)
         except httpx.HTTPError as exc:
             raise LinkError(f'platform unreachable: {type(exc).__name__}: {exc}') from None
         if response.status_code >= 400:
@@ -81,12 +99,17 @@ class FleetLink:
                 detail = str(response.json().get('detail', ''))[:200]
             except (ValueError, AttributeError):
                 detail = response.text[:200]
-            raise LinkError(f'{method} {path}: {response.status_code} {detail}')
+            raise LinkError(f'{method} {path}: {response.status_code} {detail}',
+                            response.status_code, _retry_after(response))
         return response
 
     def heartbeat(self, beat: Heartbeat) -> HeartbeatAnswer:
         beat = beat.model_copy(update={'desired_version': self.desired_version,
-                                       'desired_error': self.desired_error})
+                                       'desired_error': self.desired_error,
+                                       'desired_refused': self.refused_version
+                                       if self.desired_error else 0,
+                                       'incident_request_done': self.incident_done,
+                                       'incident_result': self.incident_result})
         response = self._request('POST', '/heartbeat', content=beat.model_dump_json(),
                                  headers={'Content-Type': 'application/json'})
         try:
@@ -100,14 +123,23 @@ class FleetLink:
 
     def send_calls(self) -> int:
         """Send the waiting staff calls, oldest first; returns how many the platform took. A
-        call is deleted only once the platform's answer names its id (or refused it as invalid)."""
+        call is deleted only once the platform's answer names its id (or refused it as invalid).
+        A 429 or 503 (the platform folds a robot's repeated calls into its open one at most
+        every few seconds; or it is busy) stops sending until its Retry-After has passed: the
+        calls stay, nothing is sent before then."""
+        if time.monotonic() < self.calls_not_before:
+            return 0
         sent = 0
         for call in self.calls.waiting():
             try:
                 response = self._request('POST', '/staff-calls', content=call.model_dump_json(),
                                          headers={'Content-Type': 'application/json'})
             except LinkError as exc:
-                if ': 422 ' not in str(exc) and ': 409 ' not in str(exc):   # invalid, id reused
+                if exc.status in (429, 503):
+                    wait = min(MAX_RETRY_AFTER_S, exc.retry_after or DEFAULT_RETRY_S)
+                    self.calls_not_before = time.monotonic() + wait
+                    raise
+                if exc.status not in (409, 422):          # invalid, id reused
                     raise
                 self.log(f'staff call {call.call_id} refused by the platform: {exc}')
                 self.calls.remove(call.call_id)
@@ -144,7 +176,14 @@ class FleetLink:
         if version == self.desired_version or version == self.refused_version or version <= 0:
             return False
         response = self._request('GET', '/desired')
-        got = int(response.headers.get('x-desired-version', version) or version)
+        named = response.headers.get('x-desired-version', '').strip()
+        got = version
+        if named:       # the version the platform sends now (a rollout may have moved on)
+            if not (named.isascii() and named.isdigit() and 0 < int(named) <= MAX_VERSION):
+                # kept, this number would go out in every heartbeat and have each refused
+                return self._refuse(version, f'X-Desired-Version {named[:20]!r} is not a '
+                                             f'version number (1 to {MAX_VERSION})')
+            got = int(named)
         content = response.content
         if len(content) > MAX_DESIRED_BYTES:
             return self._refuse(got, f'document of {len(content)} bytes; at most {MAX_DESIRED_BYTES}')
@@ -166,6 +205,13 @@ class FleetLink:
         self.log(f'desired state v{version} refused, keeping v{self.desired_version}: {reason}')
         return False
 
+    def incident_request_done(self, request_id: int, result: str) -> None:
+        """A request to upload the incident recordings was carried out (reported in the next
+        heartbeats; remembered across restarts so it is not carried out twice)."""
+        self.incident_done = max(self.incident_done, request_id)
+        self.incident_result = result.replace('\x00', '')[:300]
+        self._write_state()
+
     # --- the state file -----------------------------------------------------------------------
     def _read_state(self) -> dict:
         try:
@@ -176,7 +222,8 @@ class FleetLink:
 
     def _write_state(self) -> None:
         _atomic_write(self.data_dir / STATE_FILE, json.dumps(
-            {'cursor': self.cursor, 'desired_version': self.desired_version}).encode())
+            {'cursor': self.cursor, 'desired_version': self.desired_version,
+             'incident_done': self.incident_done, 'incident_result': self.incident_result}).encode())
 
 
 class CallQueue:
@@ -232,6 +279,15 @@ class CallQueue:
             self.db.close()
 
 
+def _retry_after(response: httpx.Response) -> float:
+    """Retry-After in seconds (a number; an HTTP date or garbage: 0), bounded."""
+    try:
+        value = float(response.headers.get('retry-after', '0'))
+    except ValueError:
+        return 0.0
+    return min(MAX_RETRY_AFTER_S, value) if math.isfinite(value) and value > 0 else 0.0
+
+
 def _atomic_write(path: Path, content: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, content)
@@ -239,7 +295,7 @@ def _atomic_write(path: Path, content: bytes) -> None:
 
 def call_from_request(stamp_ns: int, track_id: int, reason: str, looking_for: str,
                       product: str, zone: str, language: str,
-                      pose: tuple[float, float] | None) -> StaffCall:
+                      pose: tuple[float, float] | None, place: str = '') -> StaffCall:
     """A StaffCall from a retail_interfaces/StaffRequest's fields (bounded, never refused)."""
     usable = pose is not None and all(math.isfinite(v) and abs(v) <= 1e5 for v in pose)
     code = ''.join(ch for ch in reason.lower() if ch.isascii() and (ch.isalnum() or ch == '_'))
@@ -248,4 +304,47 @@ def call_from_request(stamp_ns: int, track_id: int, reason: str, looking_for: st
                      product=product.replace('\x00', '')[:300],
                      zone=zone.replace('\x00', '')[:128],
                      x=pose[0] if usable else None, y=pose[1] if usable else None,
-                     language=language if language in ('zh', 'en') else '')
+                     language=language if language in ('zh', 'en') else '',
+                     place=place.replace('\x00', '')[:300])
+
+
+PLACE_WITHIN_M = 6.0     # nearer than this to a zone's stop: "at" it; else "n m from" it
+
+
+def place_of(zones: dict, pose: tuple[float, float] | None) -> str:
+    """Where the robot is in the store's words: its nearest zone's name as staff know it
+    (retail_common.store.Zone.label, '手机数码区 (Phones & Wearables)'), '12 m from ...' when
+    that zone is farther than PLACE_WITHIN_M; '' without a usable pose or zones."""
+    if pose is None or not zones or not all(math.isfinite(v) for v in pose):
+        return ''
+    distance, zone = min(((math.hypot(z.pose[0] - pose[0], z.pose[1] - pose[1]), z)
+                          for z in zones.values()), key=lambda item: item[0])
+    return zone.label if distance <= PLACE_WITHIN_M else f'{distance:.0f} m from {zone.label}'
+
+
+FRAMING = {'zh': ({'answer': '店员用{other}回复您：', 'say': '店员用{other}对您说：'},
+                  {'en': '英文', 'zh': '中文'}),
+           'en': ({'answer': 'A member of staff answered you in {other}:',
+                   'say': 'A member of staff says to you in {other}:'},
+                  {'zh': 'Chinese', 'en': 'English'})}
+
+
+def text_language(text: str) -> str:
+    """'zh' when the text has Chinese characters, else 'en' (the two languages of the store)."""
+    return 'zh' if any('\u3400' <= ch <= '\u9fff' or '\uf900' <= ch <= '\ufaff' for ch in text) \
+        else 'en'
+
+
+def staff_replies(message: StaffMessage, default_language: str = 'zh') -> list[tuple[str, str, str]]:
+    """What the robot says for a staff message, as (text, language, RobotReply.intent): staff's
+    text in the customer's language as is (an answer: intent staff_answer; typed words:
+    staff_words); typed in the other language, a framing sentence in the customer's language
+    first, then staff's text in its own language as staff's words (marked as staff's on the
+    screen, spoken by the TTS in its language) — never labelled with a language it is not in."""
+    customer = message.language if message.language in ('zh', 'en') else default_language
+    written = text_language(message.text)
+    if written == customer:
+        return [(message.text, customer, STAFF_INTENTS[message.kind])]
+    sentences, names = FRAMING[customer]
+    framing = sentences[message.kind].format(other=names[written])
+    return [(framing, customer, 'staff_answer'), (message.text, written, 'staff_words')]

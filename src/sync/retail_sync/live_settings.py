@@ -21,9 +21,12 @@ from retail_sync.fleet import Settings
 # setting -> (node, parameter) it sets; a setting not here is not applied live
 SETTING_TARGETS: dict[str, tuple[tuple[str, str], ...]] = {
     'greeting_distance_m': (('/perception/faces', 'approach_distance_m'),),
+    'volume': (('/dialogue/tts', 'volume'),),
     'max_speed_mps': (('/navigation/guide', 'max_vx'),),
+    'near_people_speed_mps': (('/navigation/guide', 'near_people_vx'),),
+    'safety_distance_m': (('/navigation/collision_monitor', 'stop_margin_m'),),
 }
-NODE_ORDER = ('/perception/faces', '/navigation/guide')
+NODE_ORDER = ('/dialogue/tts', '/perception/faces', '/navigation/collision_monitor', '/navigation/guide')
 NOT_LIVE = tuple(name for name in Settings.model_fields if name not in SETTING_TARGETS)
 
 

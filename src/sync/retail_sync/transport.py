@@ -35,3 +35,20 @@ def set_token(client: httpx.Client, token: str) -> None:
         client.headers['Authorization'] = f'Bearer {token}'
     else:
         client.headers.pop('Authorization', None)
+
+
+def capped_request(client: httpx.Client, method: str, url: str, limit: int, **kwargs) -> httpx.Response:
+    """The answer to one request with its body read (decoded) up to `limit` + 1 bytes and no
+    further: a longer answer (a gzip bomb too) is cut there, so it fails the caller's checks
+    instead of filling the robot's memory. httpx.HTTPError as for client.request."""
+    with client.stream(method, url, **kwargs) as streamed:
+        body = bytearray()
+        for chunk in streamed.iter_bytes():
+            body += chunk
+            if len(body) > limit:
+                del body[limit + 1:]
+                break
+        headers = [(k, v) for k, v in streamed.headers.multi_items()
+                   if k.lower() not in ('content-encoding', 'content-length', 'transfer-encoding')]
+        return httpx.Response(streamed.status_code, headers=headers, content=bytes(body),
+                              request=streamed.request)

@@ -47,7 +47,7 @@ from retail_common.web_guard import Site
 from .map_image import MapImageError, grid_to_png, map_info
 from .model import UiModel
 from .streams import DEFAULT_BUDGETS, PUBLIC, SCREEN, STAFF, Budget, StreamSlots
-from .web import create_app
+from .web import create_app, server_config
 
 DEFAULT_STORE = str(Path(__file__).resolve().parents[3] / 'config' / 'stores' / 'demo')
 DEFAULT_DATA_DIR = str(Path(os.environ.get('RETAILBOT_DATA_DIR') or Path.home() / '.local/share/retailbot'))
@@ -163,9 +163,7 @@ class UiServerNode(Node):
                               audit=lambda line: self.get_logger().warning(line), site=site, slots=slots,
                               public_stream_max_s=p.public_stream_max_s, consent_ttl_s=p.consent_timeout_s,
                               screen_secret=screen_secret)
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host=p.host, port=p.port, log_level='warning',
-                                                    access_log=False, lifespan='off', timeout_graceful_shutdown=2,
-                                                    proxy_headers=False, server_header=False))
+        self.server = uvicorn.Server(server_config(self.app, p.host, p.port))
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(2.0, self._publish_diagnostics)
         # The console's session state for other nodes (the Foxglove camera view blurs faces unless

@@ -50,7 +50,26 @@ from .model import UiModel
 from .streams import PUBLIC, SCREEN, STAFF, StreamSlots
 
 STATIC = Path(__file__).resolve().parent / 'static'
+# The robot's web server parses HTTP with h11 (uvicorn's pure-Python parser), also where httptools
+# is installed for the platform: h11 refuses a transfer coding other than chunked ("gzip, chunked")
+# at once, where httptools passes the body on undecoded and the server waits for the rest of a
+# chunked body that never ends (tests/ui/test_web_security.py).
+HTTP_PARSER = 'h11'
+# An idle browser connection stays open 75 s (uvicorn's 5 s default closes connections that the
+# screen or console is about to reuse: a request sent as the close lands fails instead of being
+# answered).
+KEEP_ALIVE_S = 75
 COOKIE = 'retail_staff'
+
+
+def server_config(app, host: str, port: int):
+    """How the robot serves its pages (the node and the tests start the same server)."""
+    import uvicorn
+    return uvicorn.Config(app, host=host, port=port, log_level='warning', access_log=False, lifespan='off',
+                          timeout_graceful_shutdown=2, proxy_headers=False, server_header=False,
+                          http=HTTP_PARSER, timeout_keep_alive=KEEP_ALIVE_S)
+
+
 DEVICE_COOKIE = 'retail_staff_device'     # a device that logged in before (auth.py: device tokens)
 DEVICE_COOKIE_AGE_S = 365 * 24 * 3600
 CSRF_HEADER = 'x-csrf-token'

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from retail_demo.checks import Observations
 from retail_demo.robot_client import StoreClient
-from retail_demo.scenes import camera, leaver, member, outage, shopper, tour, vip, vip2
+from retail_demo.scenes import camera, leaver, member, outage, returning, shopper, tour, vip, vip2
 from retail_demo.scenes import fleet, incident
 
 Scene = Callable[[StoreClient, Observations], None]
@@ -22,6 +22,7 @@ PLAYS: dict[str, Scene] = {
     'vip2': vip2.play,
     'camera': camera.play,
     'shopper': shopper.play,
+    'returning': returning.play,
     'leaver': leaver.play,
     'tour': tour.play,
     'outage': outage.play,

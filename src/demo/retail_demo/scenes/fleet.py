@@ -1,6 +1,9 @@
 """The fleet at the store: the robot shows healthy on the platform's store page, a shopper's call
-for staff reaches the store page and is answered there ("Coming in 2 minutes"), which the robot
-speaks, and a promotion rolled out from the platform mid-day reaches the running robot."""
+for staff reaches the store page with where the robot is (the zone, in the store's words) and the
+customer's language, and is answered there in that language ("两分钟内到"), which the robot speaks;
+a promotion rolled out from the platform mid-day is what the robot answers "any promotions?" with.
+The scene waits (bounded) for the localisation to report that it knows where the robot is before
+the call, so the call can say where; it does not drive."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from retail_demo.checks import Observations
 from retail_demo.robot_client import StoreClient, _retailbot
 
 STORE_ID = 'demo-store'
-ANSWER = 'Coming in 2 minutes'
+ANSWERS = {'zh': '两分钟内到', 'en': 'Coming in 2 minutes'}  # staff answer in the customer's language
 PROMOTION = {'sku': 'MD-AF55', 'text': 'Air fryers 20% off today', 'discount': 0.2}
 
 
@@ -49,6 +52,16 @@ def _robot_row(html: str) -> str:
     return re.sub(r'<[^>]+>', ' | ', row.group(1)) if row else ''
 
 
+def _ask_promotions(robot: StoreClient) -> str:
+    """What a shopper hears now when asking for promotions (the dialogue reloaded the store on the update)."""
+    track, _ = robot.enter(story.SHOPPER, 30)
+    ask = robot.mark()
+    robot.say(story.SHOPPER, story.PROMOTIONS_ASK, track)
+    reply = robot.reply(ask, 30, track=track, intents=('ask_promotion',))
+    robot.leave(track)
+    return reply.text if reply else ''
+
+
 def play(robot: StoreClient, seen: Observations) -> None:
     robot.section('Fleet: the store page, staff help from the platform, a promotion rolled out')
     _platform(robot, 'store', 'add', '--id', STORE_ID, '--name', 'Demo store')
@@ -67,6 +80,12 @@ def play(robot: StoreClient, seen: Observations) -> None:
         seen.note('fleet_healthy', row=row or last)
 
         # a shopper asks for staff; the call reaches the store page; staff answer there
+        state = robot.wait(
+            lambda: (lambda s: s if s in ('tracking', 'degraded') else '')(robot.localisation_state()),
+            60,
+            'the localisation reporting where the robot is',
+        )
+        robot.tell('robot', f'localisation: {state or robot.localisation_state() or "no report"}')
         track, _ = robot.enter(story.SHOPPER, 30)
         mark = robot.mark()
         robot.say(story.SHOPPER, story.SHOPPER_CALL_STAFF, track)
@@ -77,27 +96,38 @@ def play(robot: StoreClient, seen: Observations) -> None:
             return next((c for c in calls if c['state'] == 'open'), None)
 
         call = robot.wait(call_on_platform, 45, 'the staff call on the store page')
-        heard = None
+        heard, answer, place = None, '', ''
         if call is not None:
             html = client.get(f'/hq/stores/{STORE_ID}').text
             shown = f'id="call-{call["id"]}"' in html
+            place = call['where'].get('place') or ''
+            answer = ANSWERS.get(call.get('language') or '', ANSWERS['zh'])
             robot.tell(
                 'staff',
                 f'on the store page: "{call["wanted"] or call["reason"]}" at '
-                f'{call["where"].get("zone") or "?"}; answering "{ANSWER}"',
+                f'{place or "an unknown place (robot not localised)"}, customer speaks '
+                f'{call.get("language") or "?"}; answering "{answer}"',
             )
             answered = client.post(
                 f'/hq/stores/{STORE_ID}/calls/{call["id"]}',
                 headers={'Origin': robot.url},
-                data={'csrf': _csrf(html), 'kind': 'answer', 'text': ANSWER},
+                data={'csrf': _csrf(html), 'kind': 'answer', 'text': answer},
             )
             if answered.status_code != 303:
                 robot.tell('staff', f'the page refused the answer: {answered.status_code} {answered.text[:120]}')
             reply = robot.reply(mark, 45, intents=('staff_answer',))
-            heard = (reply.text, reply.intent) if reply else None
+            heard = (reply.text, reply.intent, reply.language) if reply else None
         else:
             shown = False
-        seen.note('fleet_staff_answered', call=bool(call), shown=shown, heard=heard, answer=ANSWER)
+        seen.note(
+            'fleet_staff_answered',
+            call=bool(call),
+            shown=shown,
+            heard=heard,
+            answer=answer,
+            place=place,
+            language=(call or {}).get('language'),
+        )
         robot.leave(track)
 
         # mid-day: a promotion rolled out to the store's robots (canary -> 10 % -> all)
@@ -128,6 +158,7 @@ def play(robot: StoreClient, seen: Observations) -> None:
                 on_robot = json.loads(open(update.path, encoding='utf-8').read())['content']['promotions']
             except (OSError, ValueError, KeyError):
                 on_robot = []
+        spoken = _ask_promotions(robot) if update is not None else ''
         seen.note(
             'fleet_promotion',
             version=version,
@@ -135,6 +166,7 @@ def play(robot: StoreClient, seen: Observations) -> None:
             rollout=(state or {}).get('state'),
             promotions=on_robot,
             promotion=PROMOTION,
+            spoken=spoken,
         )
     finally:
         client.close()
