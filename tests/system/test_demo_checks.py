@@ -105,6 +105,12 @@ VARIANTS = [
      (True, '2 produced, 2 on the platform, 0 still in the outbox, 0 lost')),
     ('no_events_lost', {'produced': {'a', 'b'}, 'uploaded': {'a'}, 'pending': set()},
      (False, '2 produced, 1 on the platform, 0 still in the outbox, 1 lost')),
+    ('no_events_lost', {'produced': {'a', 'b'}, 'uploaded': {'a', 'b'}, 'pending': {'b', 'c'}},
+     (True, '2 produced, 2 on the platform, 2 still in the outbox, 0 lost (in the outbox: 1 already on '
+            'the platform, its confirmation cut by the shutdown; 1 written while stopping; both go up '
+            'at the next start)')),
+    ('no_events_lost', {'produced': {'a', 'b'}, 'uploaded': {'a'}, 'pending': {'b'}},
+     (False, '2 produced, 1 on the platform, 1 still in the outbox, 0 lost; 1 never uploaded before closing')),
     ('no_events_lost', {'produced': set(), 'uploaded': set(), 'pending': set()},
      (False, '0 produced, 0 on the platform, 0 still in the outbox, 0 lost')),
     ('localised', {'error': 0.05, 'poses': 10, 'truths': 40}, (True, 'largest error 0.050 m over 10 poses (published poses)')),

@@ -264,13 +264,31 @@ def _drained(o: Facts) -> tuple[bool, str]:
 
 
 def _no_events_lost(o: Facts) -> tuple[bool, str]:
+    """Every event seen on the bus is on the platform once the robot has stopped.
+
+    The outbox may still hold an event when the robot is judged, and that is not a loss: one the
+    platform stored whose confirmation the shutdown cut off (the next start sends it again and the
+    platform answers duplicate), or one a node wrote while stopping (durable; it goes up at the next
+    start). An event seen on the bus that is on the platform nowhere and not in the outbox is lost;
+    one only in the outbox was not uploaded before closing.
+    """
     produced, uploaded, pending = o['produced'], o['uploaded'], o['pending']
     lost = produced - uploaded - pending
-    return (
-        bool(produced) and not lost and not pending,
+    waiting = produced & pending - uploaded
+    words = (
         f'{len(produced)} produced, {len(uploaded)} on the platform, {len(pending)} still '
-        f'in the outbox, {len(lost)} lost',
+        f'in the outbox, {len(lost)} lost'
     )
+    confirmed_late = len(pending & uploaded)
+    written_late = len(pending - produced - uploaded)
+    if confirmed_late or written_late:
+        words += (
+            f' (in the outbox: {confirmed_late} already on the platform, its confirmation cut by the '
+            f'shutdown; {written_late} written while stopping; both go up at the next start)'
+        )
+    if waiting:
+        words += f'; {len(waiting)} never uploaded before closing'
+    return bool(produced) and not lost and not waiting, words
 
 
 def _localised(o: Facts) -> tuple[bool, str]:
