@@ -418,10 +418,13 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
                pool_size: int = 16, migrate: bool = True, contracts: bool = True,
                member_window_s: float | None = None,
                retention: Retention = Retention(),
-               funnel_refresh_s: float = 10.0) -> FastAPI:
+               funnel_refresh_s: float = 10.0, forget_ledger: str | None = None) -> FastAPI:
     """The platform app over `target` (a postgresql:// URL or an SQLite file); `token` is the
     admin credential (ValueError when empty). DatabaseError when the database cannot be used
-    or is behind the schema head and `migrate` is False."""
+    or is behind the schema head and `migrate` is False. `forget_ledger`: the file every forget
+    is also written to (retail_platform.forget_ledger); None: the target's default (beside an
+    SQLite file, none for PostgreSQL), '': none. With `migrate` (one process, no `serve` parent
+    that did it) the ledger's forgets the database lacks are carried out again first."""
     from retail_platform.database import DatabaseError, revision_state, upgrade
     if not token:
         raise ValueError('the admin token must not be empty')
@@ -820,8 +823,17 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
     # The chain's store data and downlink (products, promotions, members, forget): chain_api.
     from retail_platform.chain import DEFAULT_MEMBER_WINDOW_S, Chain
     from retail_platform.chain_api import add_chain_routes
+    from retail_platform.forget_ledger import ForgetLedger, default_for
+    ledger_path = default_for(str(target)) if forget_ledger is None else forget_ledger
     app.state.chain = Chain(storage.engine, DEFAULT_MEMBER_WINDOW_S if member_window_s is None
-                            else member_window_s)
+                            else member_window_s, ledger=ForgetLedger(ledger_path) if ledger_path else None)
+    if migrate:
+        again, problems = app.state.chain.reapply_ledger()
+        for line in problems:
+            LOG.warning(line)
+        if again:
+            LOG.warning(f'forget ledger {ledger_path}: {len(again)} member(s) forgotten again '
+                        '(the database did not list them: restored from a backup?)')
     add_chain_routes(app, app.state.chain, caller, roles, robot_scope, store_access)
     from retail_platform import loop_api, pages        # receipts, funnel, profiles, HQ pages
     loop_api.register(app, storage, caller, store_reader, store_writer, read_limited, _responses)

@@ -36,7 +36,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 import sqlalchemy as sa
 
@@ -45,6 +45,9 @@ from retail_platform import campaigns
 from retail_platform import loop_schema as lt
 from retail_platform import profiles
 from retail_platform import schema as t
+
+if TYPE_CHECKING:
+    from retail_platform.forget_ledger import ForgetLedger
 
 STORE_FIELDS = ('price_cny', 'stock', 'zone', 'promotion', 'promotion_en')
 CHANGE_LOCK = 7_210_024          # advisory lock of change-log writers on PostgreSQL
@@ -200,8 +203,10 @@ class RobotPlace:
 class Chain:
     """The chain's store data over the platform engine (see the module docstring)."""
 
-    def __init__(self, engine: sa.Engine, member_window_s: float = DEFAULT_MEMBER_WINDOW_S) -> None:
+    def __init__(self, engine: sa.Engine, member_window_s: float = DEFAULT_MEMBER_WINDOW_S,
+                 ledger: ForgetLedger | None = None) -> None:
         self.engine = engine
+        self.ledger = ledger                 # forgets written outside the database too
         self.postgresql = engine.dialect.name == 'postgresql'
         self.member_window_s = member_window_s
 
@@ -659,8 +664,30 @@ class Chain:
             return any(c.execute(probe.limit(1)).first() for probe in probes)
 
     def forget_member(self, member_id: str, requested_by: str) -> dict:
-        """Remove the member's data on the platform and send the tombstone (idempotent)."""
+        """Remove the member's data on the platform and send the tombstone (idempotent). With a
+        ledger, the request is in it (durable) before the database commits it."""
         now = time.time()
+        if self.ledger is not None:
+            self.ledger.append(member_id, now, requested_by)
+        return self._forget(member_id, requested_by, now)
+
+    def reapply_ledger(self) -> tuple[list[str], list[str]]:
+        """Forget again every member the ledger holds and the database does not list as forgotten
+        (a database restored from a backup made before the request): (those ids, the ledger's
+        skipped lines)."""
+        if self.ledger is None:
+            return [], []
+        read = self.ledger.read()
+        with self.engine.connect() as c:
+            listed = {r.member_id for r in c.execute(sa.select(forget_requests.c.member_id))}
+        again = sorted(set(read.entries) - listed)
+        for member_id in again:
+            entry = read.entries[member_id]
+            self._forget(member_id, f'forget ledger, after a restore (asked by {entry.requested_by} '
+                                    f'at {entry.requested_at:.0f})', time.time())
+        return again, read.problems
+
+    def _forget(self, member_id: str, requested_by: str, now: float) -> dict:
         with self.engine.begin() as c:
             self._lock(c)
             if not c.execute(sa.select(forget_requests.c.member_id)

@@ -22,7 +22,7 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Respo
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, ValidationError
 
-from retail_platform.app import a_credential, MAX_DOCUMENT_BYTES, MAX_SMALL_BODY, NO_NUL, STORE_ID, _responses, read_limited
+from retail_platform.app import LOG, a_credential, MAX_DOCUMENT_BYTES, MAX_SMALL_BODY, NO_NUL, STORE_ID, _responses, read_limited
 from retail_platform.campaigns_api import CampaignsSection
 from retail_platform.chain import MAX_HISTORY, MEMBER_ID, Chain, ChainError, NoSuchThing
 from retail_sync.outbox import MAX_ID_CHARS, check_tree
@@ -330,7 +330,12 @@ def add_chain_routes(app: FastAPI, chain: Chain, caller: Callable, roles: Callab
                       'hold it gets a tombstone (admin)',
               responses=_responses(401, 403, 422, 503))
     def forget(member_id: str = member_path, who=Depends(roles('admin'))) -> dict:
-        return chain.forget_member(member_id, who.credential.role)
+        from retail_platform.forget_ledger import LedgerError
+        try:
+            return chain.forget_member(member_id, who.credential.role)
+        except LedgerError as exc:       # not done: the request is in neither ledger nor database
+            LOG.error(str(exc))
+            raise HTTPException(503, f'{exc}: the member was not forgotten; try again') from None
 
     @app.get('/v1/admin/members/{member_id}/forget', response_model=ForgetStatus,
              dependencies=[Depends(roles('admin', 'analyst'))],

@@ -46,6 +46,47 @@ def _add_db(parser: argparse.ArgumentParser) -> None:
                              'existing folder); --db is an alias')
 
 
+def _add_ledger(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--forget-ledger', default=None, metavar='FILE',
+                        help='the file every forget is also written to, outside the database, so '
+                             'a database restored from a backup forgets those members again when '
+                             'served (default: $RETAILBOT_FORGET_LEDGER, else FILE.forgotten.jsonl '
+                             'beside an SQLite file; PostgreSQL: none, with a warning)')
+
+
+def _ledger(args, command: str):
+    """The forget ledger of --forget-ledger / $RETAILBOT_FORGET_LEDGER / the SQLite default,
+    checked writable (one line when not); None, with a warning line, when there is none."""
+    from retail_platform.forget_ledger import LEDGER_ENV, ForgetLedger, LedgerError, default_for
+    path = args.forget_ledger or os.environ.get(LEDGER_ENV) or default_for(args.database)
+    if not path:
+        print(f'retailbot platform {command}: warning: no --forget-ledger (or ${LEDGER_ENV}): a '
+              'database restored from a backup would bring forgotten members back', file=sys.stderr)
+        return None
+    ledger = ForgetLedger(path)
+    try:
+        ledger.check_writable()
+    except LedgerError as exc:
+        raise CommandError(f'retailbot platform {command}: {exc}') from None
+    return ledger
+
+
+def _reapply_ledger(args, ledger) -> None:
+    """serve, before its API processes start: the ledger's forgets the database lacks."""
+    from retail_platform.chain import Chain
+    from retail_platform.forget_ledger import LedgerError
+    storage = _storage(args, 'serve')
+    try:
+        again, problems = _on_db('serve', storage, lambda: Chain(storage.engine, ledger=ledger).reapply_ledger())
+    except LedgerError as exc:
+        raise CommandError(f'retailbot platform serve: {exc}') from None
+    for line in problems:
+        print(f'retailbot platform serve: warning: {line}', file=sys.stderr)
+    if again:
+        print(f'forget ledger {ledger.path}: {len(again)} member(s) forgotten again (the database '
+              'did not list them: restored from a backup?)', flush=True)
+
+
 def _valid_id(value: str, what: str, command: str) -> str:
     from retail_sync.transport import valid_robot_id
     if not valid_robot_id(value):
@@ -208,6 +249,7 @@ def register(subparsers) -> None:
     serve.add_argument('--prune-every', type=float, default=60.0, metavar='MINUTES',
                        help='minutes between two pruning passes of each API process (default '
                             '60; 0: never)')
+    _add_ledger(serve)
     serve.add_argument('--no-migrate', action='store_true',
                        help='refuse a database behind the schema head instead of upgrading it')
     serve.set_defaults(func=_guarded('serve', _serve))
@@ -339,6 +381,7 @@ def register(subparsers) -> None:
                         help='forget an id the platform has never seen (no member record, '
                              'receipt, profile or event), e.g. one known only to a robot\'s '
                              'gallery: every robot gets its tombstone')
+    _add_ledger(forget)
     forget.set_defaults(func=_guarded('forget-member', _forget_member))
 
     members = commands.add_parser(
@@ -424,6 +467,7 @@ def _member_import(args) -> int:
 
 def _forget_member(args) -> int:
     from retail_platform.chain import Chain, NoSuchThing, valid_member_id
+    from retail_platform.forget_ledger import LedgerError
     command = 'forget-member'
     member_id = args.member_id
     if not valid_member_id(member_id):
@@ -440,8 +484,9 @@ def _forget_member(args) -> int:
                                    f'member {member_id!r} (no member record, receipt, profile or '
                                    'event): check the id, or add --unknown-ok to send every robot '
                                    'its tombstone anyway')
+            chain.ledger = _ledger(args, command)
             return chain.forget_member(member_id, 'cli')
-        except NoSuchThing as exc:
+        except (NoSuchThing, LedgerError) as exc:
             raise CommandError(f'retailbot platform {command}: {exc}') from None
     status = _on_db(command, storage, work)
     if args.json:
@@ -487,6 +532,7 @@ def app_from_environment():
     """The app of one API process of `serve --workers N` (uvicorn's factory): the settings come
     from the environment `serve` set before starting the workers."""
     from retail_platform.app import create_app
+    from retail_platform.forget_ledger import LEDGER_ENV
     from retail_platform.retention import Retention
     from retail_platform.storage import Budget
     budget = Budget(float(os.environ['RETAILBOT_PLATFORM_STORE_RATE']),
@@ -498,6 +544,7 @@ def app_from_environment():
                                                            30 * 86400.0)),
                       funnel_refresh_s=float(os.environ.get('RETAILBOT_PLATFORM_FUNNEL_REFRESH_S',
                                                             10.0)),
+                      forget_ledger=os.environ.get(LEDGER_ENV, ''),
                       retention=Retention(
                           change_log_s=float(os.environ.get('RETAILBOT_PLATFORM_CHANGE_LOG_S',
                                                             30 * 86400.0)),
@@ -543,6 +590,11 @@ def _serve(args) -> int:
         behind = state.known and not state.foreign
         raise CommandError(f'retailbot platform serve: {describe(args.database)}: '
                            f'{state.problem()}{" (or serve without --no-migrate)" if behind else ""}')
+    from retail_platform.forget_ledger import LEDGER_ENV
+    ledger = _ledger(args, 'serve')
+    if ledger is not None:
+        _reapply_ledger(args, ledger)
+    os.environ[LEDGER_ENV] = '' if ledger is None else str(ledger.path.resolve())
     # The listening socket is bound here and handed to uvicorn (as uvicorn.run does with its own):
     # of two `serve` started at once on one port the loser gets this one line, never uvicorn's
     # "[Errno 98]" log and exit 3.
