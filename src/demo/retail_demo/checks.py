@@ -350,6 +350,20 @@ def _fleet_promotion(o: Facts) -> tuple[bool, str]:
     )
 
 
+def _purchase_attributed(o: Facts) -> tuple[bool, str]:
+    receipt, funnel = o.get('receipt'), o.get('funnel')
+    if not receipt:
+        return False, 'no receipt of hers was sent'
+    if not funnel:
+        return False, 'no funnel of the day from the platform'
+    purchased, revenue = funnel.get('purchased'), funnel.get('attributed_revenue_cny')
+    ok = isinstance(purchased, int) and purchased >= 1 and revenue == receipt['price_cny']
+    return ok, (
+        f'her receipt {receipt["sku"]} {receipt["price_cny"]:g} yuan; the funnel: purchased {purchased}, '
+        f'attributed revenue {revenue} yuan'
+    )
+
+
 # The table: every expectation's measure; its wording is story.EXPECTATIONS[name].
 MEASURES: dict[str, Measure] = {
     'parts_available': _parts,
@@ -385,6 +399,7 @@ MEASURES: dict[str, Measure] = {
     'fleet_healthy': _fleet_healthy,
     'fleet_staff_answered': _fleet_answered,
     'fleet_promotion': _fleet_promotion,
+    'purchase_attributed': _purchase_attributed,
 }
 
 

@@ -160,6 +160,10 @@ class StoreDay:
             error = localisation_error_max(truth, believed)
         self.seen.note('localised', error=error, poses=len(believed), truths=len(truth), source=source)
         self.seen.note('no_contacts', contacts=contacts, shoppers=robot.shoppers)
+        loop = self._loop_numbers()
+        till = self.seen.get('purchase_attributed')
+        if till is not None:  # the till scene sent her receipt: the day's funnel must credit it
+            self.seen.note('purchase_attributed', receipt=till.get('receipt'), funnel=loop['funnel'])
         results = evaluate(self.seen, self.expect).results
         visited = robot.visited()
         return {
@@ -176,7 +180,7 @@ class StoreDay:
             'localisation_error_max_m': None if error is None else round(error, 3),
             'contacts': contacts,
             'shoppers': robot.shoppers,
-            **self._loop_numbers(),
+            **loop,
         }
 
     def _loop_numbers(self) -> dict:

@@ -146,6 +146,9 @@ EXPECTATIONS = {
     'speaks the answer in it',
     'fleet_promotion': 'a promotion rolled out from the platform mid-day reaches the running robot '
     '(desired state, rollout done) and is what it answers "any promotions?" with',
+    'purchase_attributed': 'the member\'s till receipt for a phone the robot showed her counts in the day\'s funnel '
+    'as a purchase the robot helped (purchased >= 1, attributed revenue = her receipt; a walk-in\'s cash sale '
+    'is not credited)',
 }
 
 # The day's scenes in order, and the expectations each one checks (`retailbot demo --scenes`).
@@ -170,9 +173,10 @@ SCENES = {
     'outage': ('outage_queued', 'sync_restarted', 'outage_drained'),
     'incident': ('incident_uploaded',),
     'fleet': ('fleet_healthy', 'fleet_staff_answered', 'fleet_promotion'),
+    'till': ('purchase_attributed',),
 }
 # A scene that needs an earlier one of the day (she returns: she must have visited first).
-NEEDS = {'returning': 'member'}
+NEEDS = {'returning': 'member', 'till': 'member'}
 ALWAYS = ('parts_available', 'no_events_lost', 'localised', 'no_contacts')
 
 

@@ -706,6 +706,30 @@ class StoreClient:
         self.tell('platform', f'{story.ROBOT_ID} registered at store {store}; a store manager\'s token issued')
         return {'Authorization': f'Bearer {token}'}
 
+    def till_receipts(self, receipts: list[dict]) -> str:
+        """Send receipts as the store's till system does: JSON lines to the store's receipts
+        endpoint with a store credential of its own (`token issue --role store_manager`);
+        returns the platform's answer in words."""
+        import httpx
+
+        token = self._platform_cli(
+            'token', 'issue', '--role', 'store_manager', '--store', story.STORE_ID, '--name', 'till system'
+        ).strip()
+        body = ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in receipts)
+        try:
+            answer = httpx.post(
+                f'{self.url}/v1/stores/{story.STORE_ID}/receipts',
+                content=body.encode(),
+                headers={'Authorization': f'Bearer {token}', 'Content-Type': 'text/plain; charset=utf-8'},
+                timeout=30.0,
+            )
+        except httpx.HTTPError as exc:
+            raise DemoAbort(f'platform unreachable: {exc}') from None
+        if answer.status_code != 200:
+            return f'refused: {answer.status_code} {answer.text[:200]}'
+        done = answer.json()
+        return ', '.join(f'{k} {v}' for k, v in done.items() if not isinstance(v, (list, dict)))
+
     def _platform_get(self, path: str, headers: dict[str, str]) -> Any:
         import httpx
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from retail_demo.checks import Observations
 from retail_demo.robot_client import StoreClient
 from retail_demo.scenes import camera, leaver, member, outage, returning, shopper, tour, vip, vip2
-from retail_demo.scenes import fleet, incident
+from retail_demo.scenes import fleet, incident, till
 
 Scene = Callable[[StoreClient, Observations], None]
 
@@ -28,4 +28,5 @@ PLAYS: dict[str, Scene] = {
     'outage': outage.play,
     'incident': incident.play,
     'fleet': fleet.play,
+    'till': till.play,
 }
