@@ -37,3 +37,56 @@ def test_without_reported_hours_the_numbers_are_the_chain_default_ones():
 def test_unreadable_reported_hours_fall_back_to_the_chain_default():
     minutes = funnel.robot_minutes(['robot-1'], EVENTS, START, {'robot-1': '24:00-10:00'})
     assert minutes == {'robot-1': (2, 720)}
+
+
+def test_the_hours_a_robot_reported_reach_its_store_days_availability(engine_target):
+    """Heartbeat v4 -> robot_hours (the day's last report wins) -> the refresher's store-day:
+    robot-1 reported 10:00-01:00 on DAY and nothing the next day, on both engines; the one-day
+    path (`recompute`) gives the same numbers as the batched refresh."""
+    import json
+
+    from loop_support import DAY as FLOOR_DAY, chain, store_events, store_floor_day
+    from retail_platform.fleet import Fleet
+    from retail_platform.storage import Storage
+    from retail_sync.fleet import Heartbeat
+
+    chain(engine_target)
+    storage = Storage(engine_target)
+    try:
+        noon = funnel.day_bounds(FLOOR_DAY)[0] + 12 * 3600
+        fleet = Fleet(storage.engine)
+        fleet.record_heartbeat('robot-1', Heartbeat(period_s=10, opening_hours='09:00-21:00'), now=noon)
+        fleet.record_heartbeat('robot-1', Heartbeat(period_s=10, opening_hours='10:00-01:00'), now=noon + 60)
+        fleet.record_heartbeat('robot-1', Heartbeat(period_s=10), now=noon + 120)   # a v4 robot not saying: kept
+        next_day = funnel.days(FLOOR_DAY, '2026-11-03')[-1]
+        store_events(storage, 'robot-1', store_floor_day(FLOOR_DAY) + store_floor_day(next_day))
+        funnel.refresh(storage.engine)
+        rows = {r['day']: r for r in funnel.read(storage.engine, ['s-1'], FLOOR_DAY, next_day)}
+        assert rows[FLOOR_DAY]['robots']['robot-1']['opening_minutes'] == 900
+        assert rows[FLOOR_DAY]['opening_minutes'] == 900
+        assert rows[next_day]['opening_minutes'] == 720                  # nothing reported: the chain's
+        one = funnel.recompute(storage.engine, 's-1', FLOOR_DAY)
+        assert json.dumps(one, sort_keys=True) == json.dumps(
+            {k: v for k, v in rows[FLOOR_DAY].items() if k != 'store_id'}, sort_keys=True)
+    finally:
+        storage.close()
+
+
+def test_migration_0015_adds_and_drops_robot_hours(empty_target):
+    import sqlalchemy as sa
+    from alembic import command
+
+    from platform_support import migrate
+    from retail_platform.database import create_engine, head_revision, upgrade
+
+    engine = create_engine(empty_target)
+    try:
+        migrate(engine, command.upgrade, '0014_hq_figures')
+        assert 'robot_hours' not in sa.inspect(engine).get_table_names()
+        assert upgrade(engine) == ('0014_hq_figures', head_revision())
+        assert {c['name'] for c in sa.inspect(engine).get_columns('robot_hours')} == {
+            'robot_id', 'day', 'opening_hours', 'reported_at'}
+        migrate(engine, command.downgrade, '0014_hq_figures')
+        assert 'robot_hours' not in sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()

@@ -348,6 +348,17 @@ def robot_minutes(robots: Iterable[str], events: list[Event], day_start: float,
     return out
 
 
+def reported_hours(c: sa.Connection, robots: Iterable[str], first: str, last: str) -> dict[str, dict[str, str]]:
+    """day -> {robot: the opening hours it reported that day} for days first..last (the fleet's
+    robot_hours, kept from heartbeats v4); a robot-day not there counts CHAIN_HOURS."""
+    h = t.robot_hours.c
+    out: dict[str, dict[str, str]] = {}
+    for row in c.execute(sa.select(h.robot_id, h.day, h.opening_hours).where(
+            h.robot_id.in_(list(robots)), h.day >= first, h.day <= last)):
+        out.setdefault(row.day, {})[row.robot_id] = row.opening_hours
+    return out
+
+
 # --- the store-day -------------------------------------------------------------------------------
 def _new_robot() -> dict[str, Any]:
     return {'events': 0, 'appeared': 0, 'conversations': 0, 'engaged': 0, 'recommended': 0,
@@ -520,11 +531,13 @@ def recompute(engine: sa.Engine, store_id: str, day: str) -> dict:
     start, end = day_bounds(day)
     with engine.connect() as c:
         inputs = fingerprint(c, store_id, day)
+        events, robots = _events(c, store_id, start, end), _robots(c, store_id)
         metrics = compute_store_day(
-            day, _events(c, store_id, start, end),
+            day, events,
             _receipts(c, store_id, start, end + ATTRIBUTION_DAYS * 86400.0),
-            _appointments(c, store_id, day), _robots(c, store_id),
-            _later(c, store_id, end, end + ATTRIBUTION_DAYS * 86400.0))
+            _appointments(c, store_id, day), robots,
+            _later(c, store_id, end, end + ATTRIBUTION_DAYS * 86400.0),
+            hours=reported_hours(c, {*robots, *(e.robot_id for e in events)}, day, day).get(day))
     text = json.dumps(metrics, separators=(',', ':'), sort_keys=True)
     with engine.begin() as c:
         if engine.dialect.name == 'postgresql':      # two processes recomputing one store-day
@@ -702,13 +715,14 @@ def refresh_store(engine: sa.Engine, store_id: str, dirty_days: Iterable[str]) -
         kept = {row.day: row for row in c.execute(sa.select(f.day, f.inputs, f.definitions).where(
             f.store_id == store_id, f.day.in_(wanted)))}
         rows = _load_store(c, store_id, first, last + ATTRIBUTION_DAYS * 86400.0)
+        hours = reported_hours(c, {*rows.robots, *(ev.robot_id for ev, _ in rows.events)}, wanted[0], wanted[-1])
     fresh, computed = [], []
     for day in wanted:
         inputs, args = _day_inputs(rows, day)
         old = kept.get(day)
         if old is not None and old.definitions == DEFINITIONS and old.inputs == inputs:
             continue
-        metrics = compute_store_day(day, **args)
+        metrics = compute_store_day(day, **args, hours=hours.get(day))
         computed.append(metrics)
         fresh.append(dict(store_id=store_id, day=day, definitions=DEFINITIONS, inputs=inputs,
                           metrics=json.dumps(metrics, separators=(',', ':'), sort_keys=True),
