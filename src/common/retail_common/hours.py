@@ -9,8 +9,9 @@ Where a store's hours come from on the robot: the store folder's `zones.yaml` ke
 `opening_hours` (retail_common.store, default DEFAULT), and, live, the rolled-out desired
 state's `settings.opening_hours`, set on the dialogue manager's `opening_hours` parameter
 (retail_sync.live_settings). The robot reports the hours in effect in its heartbeat and the
-platform's funnel counts a robot-day's opening minutes with them (`minutes_open_on_day`).
+platform's funnel counts a robot-day's opening minutes with them (retail_platform.funnel.robot_minutes).
 """
+
 from __future__ import annotations
 
 import re
@@ -20,7 +21,7 @@ from datetime import datetime, time
 __all__ = ['DEFAULT', 'DEFAULT_TEXT', 'HoursError', 'OpeningHours', 'parse_hours', 'minute_of']
 
 DAY_MINUTES = 24 * 60
-MAX_TEXT = 32                  # bounded input: no valid hours are longer
+MAX_TEXT = 32  # bounded input: no valid hours are longer
 _FORM = re.compile(r'^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$')
 
 

@@ -79,7 +79,9 @@ class ParamSpec:
         if self.type.endswith('_list'):
             if not isinstance(value, (list, tuple)):
                 raise ValueError(f'expected a list of {self.type[:-5]}, got {_describe(value)}')
-            item = ParamSpec(self.name, None, '', self.min, self.max, self.choices, type=self.type[:-5], check=self.check)
+            item = ParamSpec(
+                self.name, None, '', self.min, self.max, self.choices, type=self.type[:-5], check=self.check
+            )
             return [item.coerce(v) for v in value]
         value = _of_type(self.type, value)
         if self.min is not None and value < self.min:
