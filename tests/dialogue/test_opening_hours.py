@@ -76,3 +76,24 @@ def test_outside_the_hours_says_when_it_opens(demo):
 def test_the_weather_is_still_out_of_scope(demo):
     said, says, _ = ask(demo, '今天天气怎么样', AFTERNOON)
     assert says[0].intent == 'unknown' and '回答不了' in said
+
+
+@pytest.mark.parametrize('args, value', [(['-p', 'opening_hours:=09:00-21:00'], '09:00-21:00'),
+                                         (['--params-file', 'config/dialogue.yaml'], '')])
+def test_the_manager_node_takes_hours_from_its_params(args, value):
+    from retail_dialogue.manager_node import SPECS
+    from retail_ros.params import overrides_for, resolve
+    repo = Path(__file__).resolve().parents[2]
+    args = [str(repo / a) if a.endswith('.yaml') else a for a in args]
+    assert resolve('/dialogue/manager', SPECS, overrides_for('/dialogue/manager', ['x', '--ros-args', *args])
+                   )['opening_hours'] == value
+
+
+def test_a_bad_hours_parameter_stops_the_node_with_one_line():
+    from retail_dialogue.manager_node import SPECS
+    from retail_ros.params import ConfigError, overrides_for, resolve
+    with pytest.raises(ConfigError) as info:
+        resolve('/dialogue/manager', SPECS, overrides_for('/dialogue/manager',
+                                                          ['x', '--ros-args', '-p', 'opening_hours:=10:00-10:00']))
+    assert str(info.value) == ("command line: node /dialogue/manager: key 'opening_hours': opening hours: "
+                               "opening and closing are both 10:00 in '10:00-10:00'")
