@@ -72,8 +72,17 @@ def test_demo_catalog_homophone():
 
 def test_out_of_scope_is_unknown(other_store):
     _, nlu = other_store
-    for text in ('今天天气怎么样', 'tell me a joke about phones', '你们几点关门'):
+    for text in ('今天天气怎么样', 'tell me a joke about phones', '附近哪里可以停车'):
         assert nlu.parse(text).intent == 'unknown', text
+
+
+@pytest.mark.parametrize('text', ['你们几点关门', '几点开门', '营业时间是几点', '今天开到几点', '你们还开着吗',
+                                  'what time do you close', 'are you open on Sunday', 'what are your opening hours',
+                                  'when do you open tomorrow', 'How late are you open tonight?'])
+def test_opening_hours_questions_are_understood(other_store, text):
+    """Asked in either language: the store's hours (ask_hours), no longer out of scope."""
+    _, nlu = other_store
+    assert nlu.parse(text).intent == 'ask_hours', text
 
 
 def test_catalog_with_bad_rows_still_understood():

@@ -14,7 +14,7 @@ from retail_platform.app import create_app
 from retail_platform.fleet import alerts, robot_state
 from retail_platform.rollouts import plan_waves
 from retail_platform.storage import Storage
-from retail_sync.fleet import DesiredState, Heartbeat, HeartbeatCore, check_desired
+from retail_sync.fleet import HEARTBEAT_VERSION, DesiredState, Heartbeat, HeartbeatCore, check_desired
 
 A = {'Authorization': f'Bearer {ADMIN}'}
 
@@ -392,7 +392,7 @@ def test_the_camera_part_reads_the_perception_nodes_statuses(name):
 def test_heartbeats_of_one_run_count_up_and_a_resend_keeps_its_number():
     core = HeartbeatCore(period_s=5)
     first = core.heartbeat(0.0)
-    assert first.version == 3 and first.seq == 1 and len(first.boot_id) == 32
+    assert first.version == HEARTBEAT_VERSION and first.seq == 1 and len(first.boot_id) == 32
     assert core.heartbeat(1.0).seq == 1                     # not sent (platform away): same number
     core.sent(first, 1.0)
     assert core.heartbeat(7.0).seq == 2

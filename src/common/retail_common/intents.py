@@ -22,6 +22,7 @@ class Intent(str, Enum):
     GUIDE_TO = 'guide_to'
     VIP_CHECKIN = 'vip_checkin'
     CALL_STAFF = 'call_staff'
+    ASK_HOURS = 'ask_hours'  # when the store opens / closes (retail_common.hours)
     AFFIRM = 'affirm'
     DENY = 'deny'
     UNKNOWN = 'unknown'

@@ -3,7 +3,8 @@
 A store folder (`store_dir`, installed with the robot or edited by a technician) holds
 
     map.yaml (+ its image)   map_server map of the floor
-    zones.yaml               named places, which categories each product zone holds, tours
+    zones.yaml               named places, which categories each product zone holds, tours,
+                             and the store's opening hours (optional, default 10:00-22:00)
     catalog.csv              products (retail_common.catalog)
     history.csv              member purchase histories (customer_id,sku,ts,qty,price_cny)
     appointments.json        VIP appointments (optional; normally they come from the platform)
@@ -32,6 +33,7 @@ and the sync agent's downlink writes what the online platform sends into `<data_
 zones.yaml format (map frame, metres / radians):
 
     frame_id: map
+    opening_hours: '10:00-22:00'   # HH:MM-HH:MM, local time; '10:00-01:00' closes after midnight
     zones:
       phones: {kind: product, name_zh: 手机数码区, name_en: Phones & Wearables,
                categories: [phone, smartwatch], pose: [x, y, theta]}
@@ -63,6 +65,7 @@ import yaml
 from retail_common.campaigns import FILE as CAMPAIGNS_FILE, Campaign, load_campaigns
 from retail_common.catalog import Catalog, CatalogError, Product, load_catalog
 from retail_common.greetings import AUDIENCES, fill, parse_greetings
+from retail_common.hours import DEFAULT as DEFAULT_HOURS, HoursError, OpeningHours, parse_hours
 from retail_common.profiles import MemberProfile, load_profiles
 
 __all__ = [
@@ -81,6 +84,7 @@ __all__ = [
     'check_rollout',
     'rollout_promotions',
     'rollout_tours',
+    'store_hours',
 ]
 
 PLATFORM_DIR = 'platform'  # <data_dir>/platform: what the sync downlink writes
@@ -157,6 +161,7 @@ class Store:
     campaigns: tuple[Campaign, ...] = ()  # HQ's campaigns (<data_dir>/platform/campaigns.json)
     profiles: dict[str, MemberProfile] = field(default_factory=dict)  # member -> earlier visits
     greetings: dict[str, dict[str, str]] = field(default_factory=dict)  # rolled out: audience -> lang -> text
+    opening_hours: OpeningHours = DEFAULT_HOURS  # zones.yaml's opening_hours (retail_common.hours)
 
     def greeting(self, audience: str, lang: str, **values: object) -> str:
         """The rolled-out greeting for `audience` ('anonymous' | 'member' | 'vip') in `lang`, its
@@ -348,6 +353,18 @@ def _parse_tours(data: dict, zones: dict[str, Zone], source: str) -> dict[str, t
             tour.append(TourStop(zone=stop['zone'], narration_zh=zh, narration_en=en))
         tours[str(name)] = tuple(tour)
     return tours
+
+
+def store_hours(data, source: str = '<zones>') -> OpeningHours:
+    """A zones document's `opening_hours` (retail_common.hours; absent: DEFAULT_HOURS);
+    StoreError naming the file and the key when it is not HH:MM-HH:MM."""
+    value = data.get('opening_hours') if isinstance(data, dict) else None
+    if value is None:
+        return DEFAULT_HOURS
+    try:
+        return parse_hours(value, f'{source}: opening_hours')
+    except HoursError as exc:
+        raise StoreError(str(exc)) from None
 
 
 def load_zones_file(path: str | Path) -> tuple[dict[str, Zone], dict[str, tuple[TourStop, ...]], str]:
@@ -623,7 +640,9 @@ def load_store(store_dir: str | Path, data_dir: str | Path | None = None) -> Sto
     version = _fingerprint(sources)
 
     zones_path = store_dir / 'zones.yaml'
-    zones, tours, frame_id = load_zones_file(zones_path)
+    zones_data = _read_yaml(zones_path, 'zones')
+    zones, tours, frame_id = parse_zones(zones_data, source=str(zones_path))
+    opening_hours = store_hours(zones_data, str(zones_path))
     catalog, rank = _store_catalog(store_dir, platform, issues)
     rolled_tours, greetings = _rollout_content(platform, zones, issues)
     tours = {**rolled_tours, **{name: stops for name, stops in tours.items() if name not in rolled_tours}}
@@ -668,6 +687,7 @@ def load_store(store_dir: str | Path, data_dir: str | Path | None = None) -> Sto
         campaigns=campaigns,
         profiles=profiles,
         greetings=greetings,
+        opening_hours=opening_hours,
     )
 
 

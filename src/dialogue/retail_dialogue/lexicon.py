@@ -93,6 +93,7 @@ book booked booking check call staff person someone human assistant manager reco
 ideas idea choose which good latest agree agreed disagree consent member members
 talk talking speak speaking somebody anybody anyone everyone people place places around ask asked say said
 later maybe soon
+open opens opening close closes closing closed hours tonight tomorrow
 '''.split())
 
 

@@ -28,6 +28,7 @@ from typing import Callable
 
 from retail_common import events as ev
 from retail_common.catalog import Product
+from retail_common.hours import OpeningHours
 from retail_common.profiles import MemberProfile, sentence_for
 from retail_common.search import SearchConstraints
 from retail_common.store import Appointment
@@ -88,6 +89,17 @@ class DialogueManager:
         self._left: dict[int, None] = {}      # tracks that left, newest last (bounded: LEFT_MEMORY)
         self._out: list[Effect] = []
         self.campaigns_offered: dict[tuple[str, str], float] = {}   # (member, campaign) -> clock()
+        self.hours_set: OpeningHours | None = None   # set live (a rollout's opening_hours); None: the store's
+
+    @property
+    def hours(self) -> OpeningHours:
+        """The opening hours in effect: those set live (`set_hours`), else the store folder's."""
+        return self.hours_set or self.store.opening_hours
+
+    def set_hours(self, hours: OpeningHours | None) -> None:
+        """Opening hours set live (the dialogue manager's `opening_hours` parameter); None: the
+        store's own again. Used from the next turn on."""
+        self.hours_set = hours
 
     # -- inputs: the store and the base ----------------------------------------------------
     def set_store(self, store, nlu: Nlu | None = None) -> None:

@@ -26,6 +26,12 @@ The store is the store model's (`retail_common.store`, platform data in <data_di
 overlaid), kept by a LiveStore that `/sync/data_updates` reloads (`watch_store`); the new store
 (catalog, prices, promotions, appointments, zones, tours) is used from the next turn on, and a
 conversation in progress keeps its session.
+
+Opening hours (retail_common.hours): the store folder's (zones.yaml `opening_hours`), unless the
+live parameter `opening_hours` is set (the sync agent sets a rolled-out desired state's there,
+retail_sync.live_settings; a bad value is refused whole with one line). The hours in effect go on
+`/diagnostics` as `dialogue/opening_hours` (values.opening_hours) every DIAGNOSTICS_PERIOD_S, and
+the sync agent's heartbeat carries them to the platform (its funnel counts availability with them).
 """
 from __future__ import annotations
 
@@ -33,13 +39,15 @@ import threading
 import time
 from pathlib import Path
 
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.action import ActionClient
 from rclpy.node import Node
 
 from retail_ros.qos import LATCHED
 from retail_common import names
 from retail_ros.event_sender import EventSender
-from retail_ros.node_support import declare_params, live_store_for, main_for, watch_store
+from retail_common.hours import parse_hours
+from retail_ros.node_support import declare_params, diagnostic_status, live_store_for, main_for, watch_store
 from retail_ros.params import ParamSpec
 from retail_interfaces.action import GuideTo, Tour
 from retail_interfaces.msg import BaseSafety, CustomerEvent, ListenContext, RobotReply, StaffRequest, Utterance
@@ -70,7 +78,12 @@ SPECS = [
                                        'every 0.1 s, never blocking) before the customer is told and staff called (s).',
               min=0.0, max=60.0),
     ParamSpec('narration_period_s', 10.0, 'Least time between two "on the way" narrations while guiding (s).', min=1.0, max=600.0),
+    ParamSpec('opening_hours', '', "The store's opening hours HH:MM-HH:MM, local time ('10:00-01:00' closes after "
+                                   "midnight; '' = the store folder's zones.yaml opening_hours); live: a rolled-out "
+                                   'desired state sets it.', read_only=False, check=lambda v: v and parse_hours(v, 'opening hours')),
 ]
+DIAGNOSTICS_PERIOD_S = 5.0      # how often the hours in effect are published on /diagnostics
+HOURS_STATUS = 'dialogue/opening_hours'      # retail_sync.fleet.HOURS_STATUS reads it
 SOURCE = 'dialogue/manager'
 RECOMMEND_RETRY_S = 0.1      # how often a question waiting for the recommender looks for it again
 RECOMMEND_ATTEMPTS = 2       # a question asked, then asked again once when no answer came in recommend_wait_s
@@ -94,7 +107,7 @@ def staff_request_msg(request: dict, stamp) -> StaffRequest:
 class ManagerNode(Node):
     def __init__(self, **kwargs):
         super().__init__('manager', **kwargs)
-        p = self.params = declare_params(self, SPECS)
+        p = self.params = declare_params(self, SPECS, on_change=self._on_param)
         self.live = live_store_for(self, p.store_dir, p.data_dir)
         store = self.live.current()
         for issue in store.issues:
@@ -120,6 +133,9 @@ class ManagerNode(Node):
         self.core = DialogueManager(store, silence_timeout_s=p.silence_timeout_s, greet_delay_s=p.greet_delay_s,
                                     store_raw_text=p.privacy_store_raw_text, default_language=p.default_language,
                                     confirm_below=p.confirm_below)
+        self.core.set_hours(parse_hours(p.opening_hours) if p.opening_hours else None)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_hours)
         # The language the customer speaks, for the speech recogniser (Whisper is told, not left to guess)
         self.context_pub = self.create_publisher(ListenContext, names.LISTEN_CONTEXT, LATCHED)
         self._listen_language = ''
@@ -131,6 +147,21 @@ class ManagerNode(Node):
         self.create_timer(1.0, lambda: self._run(self.core.tick()))
         self.get_logger().info(f'Dialogue ready: {len(store.catalog)} products, {len(store.zones)} zones, '
                                f'{len(store.tours)} tours, {len(store.appointments)} appointments')
+
+    def _on_param(self, name: str, value) -> None:
+        """A live parameter changed (checked by its ParamSpec): the hours from the next turn on."""
+        if name == 'opening_hours':
+            self.core.set_hours(parse_hours(value) if value else None)
+            self._publish_hours()
+
+    def _publish_hours(self) -> None:
+        hours = self.core.hours
+        source = 'live' if self.core.hours_set is not None else 'store'
+        msg = DiagnosticArray(status=[diagnostic_status(
+            HOURS_STATUS, DiagnosticStatus.OK, f'open {hours.text} ({source})',
+            {'opening_hours': hours.text, 'source': source})])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(msg)
 
     def _on_store_swap(self, store) -> None:
         """New store data from the sync: used from the next turn on (sessions are kept)."""

@@ -59,6 +59,13 @@ CUES: dict[str, re.Pattern[str]] = {
     'vip_checkin': _rx(r'预约', r'预订', r'预定', r'约了', r'约的', r'签到', r'报到', r'登记',
                        r'\bappointment\b', r'\bbooked\b', r'\bbooking\b', r'\bcheck(?:ing)? ?in\b', r'\breservation\b',
                        r'\breserved\b', r'\bscheduled\b', r'\bhere to see\b', r'\bmeeting with\b'),
+    # when the store opens or closes: answered from the hours in effect (retail_common.hours)
+    'ask_hours': _rx(r'几点(?:钟)?(?:关门|开门|下班|打烊|营业|结束营业|开始营业)', r'营业(?:时间|到几点|到什么时候|吗)', r'(?:开|营业)到几点',
+                     r'什么时候(?:关门|开门|打烊)', r'还(?:开|营业)(?:着|吗|多久)', r'(?:关门|开门|打烊)时间', r'今天开门吗', r'明天开门吗',
+                     r'\bopening (?:hours|times)\b', r'\b(?:business|store|shop) hours\b', r'\bhours\b.{0,20}\bopen\b',
+                     r'\bwhat time do you (?:open|close|shut)\b', r'\bwhen do you (?:open|close|shut)\b',
+                     r'\bhow late (?:are you|is the store|is the shop) open\b', r'\bare you open\b', r'\bis the (?:store|shop) open\b',
+                     r'\bwhat are your hours\b', r'\b(?:open|close|closing|opening) time\b', r'\buntil when\b.{0,20}\bopen\b'),
     'ask_promotion': _rx(r'优惠', r'促销', r'打折', r'折扣', r'活动', r'满减', r'降价', r'赠品', r'送什么', r'补贴', r'以旧换新',
                          r'特价', r'免息', r'便宜点', r'有没有减', r'几折', r'券',
                          r'\bdiscounts?\b', r'\bpromotions?\b', r'\bpromos?\b', r'\bdeals?\b', r'\boffers?\b', r'\bon sale\b',
@@ -105,9 +112,9 @@ CUES: dict[str, re.Pattern[str]] = {
                  r'\bhiya\b', r'\bhey there\b'),
 }
 # A question the store cannot answer, although it may mention a price or a place.
-OUT_OF_SCOPE = _rx(r'天气', r'笑话', r'几点关门', r'几点开门', r'营业时间', r'停车', r'发票', r'吃饭', r'餐厅', r'地铁', r'公交',
+OUT_OF_SCOPE = _rx(r'天气', r'笑话', r'停车', r'发票', r'吃饭', r'餐厅', r'地铁', r'公交',
                    r'新闻', r'股票', r'彩票', r'你叫什么', r'你是谁', r'几岁', r'唱.{0,2}歌', r'翻译', r'作业', r'快递', r'外卖',
-                   r'\bweather\b', r'\bjoke\b', r'\bopening hours\b', r'\bwhat time do you (?:open|close)\b', r'\bparking\b',
+                   r'\bweather\b', r'\bjoke\b', r'\bparking\b',
                    r'\binvoice\b', r'\brestaurant\b', r'\bsubway\b', r'\bmetro\b', r'\bbus\b', r'\bnews\b', r'\bstocks?\b market',
                    r'\bwho are you\b', r'\byour name\b', r'\bsing\b', r'\btranslate\b', r'\bhomework\b', r'\bcapital of\b',
                    r'\bfootball\b', r'\bmovie\b', r'\btaxi\b', r'\bwifi password\b', r'\bdelivery\b')
@@ -262,6 +269,7 @@ IntentRule = tuple[str, Callable[[Signals], bool], 'float | Callable[[Signals], 
 INTENT_RULES: tuple[IntentRule, ...] = (
     ('unknown', Signals.out_of_scope, 0.6),
     ('call_staff', lambda s: s.heard('call_staff'), 0.9),
+    ('ask_hours', lambda s: s.heard('ask_hours') and not s.thing, 0.9),
     ('vip_checkin', lambda s: s.heard('vip_checkin'), 0.9),
     ('guide_to', lambda s: s.heard('guide_to') and (s.thing or 'zone' in s.slots), 0.9),
     ('guide_to', lambda s: s.heard('where') and 'zone' in s.slots and 'sku' not in s.slots, 0.85),

@@ -166,6 +166,13 @@ TEMPLATES: dict[str, tuple[str, str]] = {
                 'show you the way or show you around.'),
     'too_long': ('抱歉，这段话太长了，我只能听懂简短的一句话。请简单说一下您想找什么？',
                  'Sorry, that was too long for me. Could you tell me in a few words what you are looking for?'),
+    # opening hours (behaviours/hours.py): the hours in effect, HH:MM local time
+    'hours_open': ('我们今天营业到{close}，营业时间是{open}到{close}。还有什么可以帮您？',
+                   "We're open today until {close}; our hours are {open} to {close}. Anything else I can help with?"),
+    'hours_closing_soon': ('我们{close}打烊，还有{minutes}分钟。营业时间是{open}到{close}。',
+                           "We close at {close}, in {minutes} minutes. Our hours are {open} to {close}."),
+    'hours_closed': ('我们现在不在营业时间，营业时间是每天{open}到{close}。',
+                     "We're closed right now. Our hours are {open} to {close} every day."),
     'out_of_scope': ('抱歉，这个我回答不了。我可以帮您找商品、查价格和优惠、推荐产品或者带路。',
                      "Sorry, I can't help with that. I can find products, tell prices and promotions, recommend, "
                      'or show you the way.'),

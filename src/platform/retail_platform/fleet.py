@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, ValidationError
@@ -232,7 +234,21 @@ class Fleet:
                 c.execute(t.fleet_heartbeats.insert().values(robot_id=robot_id, **values))
             for kind, detail in alerts(beat).items():
                 self._open_task(c, store, robot_id, kind, detail, now)
+            if beat.opening_hours:
+                self._keep_hours(c, robot_id, beat.opening_hours, now)
         return {'state': state}
+
+    def _keep_hours(self, c: sa.Connection, robot_id: str, hours: str, now: float) -> None:
+        """The opening hours the robot reports, for the chain-local day of `now` (the day's last
+        report wins): what the funnel counts that robot-day's opening minutes with."""
+        from datetime import datetime
+        from retail_platform.funnel import CHAIN_ZONE
+        day = datetime.fromtimestamp(now, CHAIN_ZONE).date().isoformat()
+        insert = (pg_insert if self.postgresql else sqlite_insert)(t.robot_hours).values(
+            robot_id=robot_id, day=day, opening_hours=hours, reported_at=now)
+        c.execute(insert.on_conflict_do_update(
+            index_elements=['robot_id', 'day'],
+            set_={'opening_hours': insert.excluded.opening_hours, 'reported_at': insert.excluded.reported_at}))
 
     def _newer_kept(self, c: sa.Connection, robot_id: str, beat: Heartbeat) -> str | None:
         """The kept heartbeat's state when it is newer than `beat` (same boot_id, higher seq:

@@ -26,6 +26,7 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 
+from retail_common.hours import DEFAULT as DEFAULT_HOURS, HoursError, parse_hours
 from retail_platform import loop_schema as lt
 from retail_platform import schema as t
 
@@ -33,7 +34,7 @@ DEFINITIONS = 2          # 2: the campaign metrics (docs/metrics.md, Campaigns)
 CHAIN_ZONE = timezone(timedelta(hours=8), 'China Standard Time')   # no daylight saving
 ZONE_OFFSET_S = 8 * 3600
 ATTRIBUTION_DAYS = 7
-OPEN_MINUTE, CLOSE_MINUTE = 10 * 60, 22 * 60        # opening hours, chain local time
+CHAIN_HOURS = DEFAULT_HOURS     # a robot that reported no hours for the day: the chain's 10:00-22:00
 WATERMARK_OVERLAP_S = 120.0
 BATCH_DAYS = 31              # a store's dirty days recomputed from one read of its rows
 MAX_RANGE_DAYS = 366
@@ -327,13 +328,35 @@ def _campaigns(events: list[Event], receipts: list[Receipt]) -> dict[str, dict[s
 
 
 # --- availability --------------------------------------------------------------------------------
-def _active_minutes(events: list[Event], day_start: float) -> dict[str, set[int]]:
-    minutes: dict[str, set[int]] = {}
+def robot_minutes(robots: Iterable[str], events: list[Event], day_start: float,
+                  hours: dict[str, str] | None = None) -> dict[str, tuple[int, int]]:
+    """robot -> (active_minutes, opening_minutes) of one day: the minutes of the day (chain local
+    time) in which the store is open by the hours the robot reported for that day (`hours`: robot
+    -> 'HH:MM-HH:MM', retail_common.hours; absent or unreadable: CHAIN_HOURS), and those of them
+    in which the robot recorded any event. A store closing after midnight (10:00-01:00) counts
+    the day's 00:00-01:00 and 10:00-24:00."""
+    out: dict[str, tuple[int, int]] = {}
+    active: dict[str, set[int]] = {}
     for e in events:
-        minute = int((e.time - day_start) // 60)
-        if OPEN_MINUTE <= minute < CLOSE_MINUTE:
-            minutes.setdefault(e.robot_id, set()).add(minute)
-    return minutes
+        active.setdefault(e.robot_id, set()).add(int((e.time - day_start) // 60))
+    for rid in robots:
+        try:
+            opening = parse_hours((hours or {}).get(rid)) if (hours or {}).get(rid) else CHAIN_HOURS
+        except HoursError:
+            opening = CHAIN_HOURS
+        out[rid] = (sum(1 for m in active.get(rid, ()) if opening.is_open(m)), opening.minutes)
+    return out
+
+
+def reported_hours(c: sa.Connection, robots: Iterable[str], first: str, last: str) -> dict[str, dict[str, str]]:
+    """day -> {robot: the opening hours it reported that day} for days first..last (the fleet's
+    robot_hours, kept from heartbeats v4); a robot-day not there counts CHAIN_HOURS."""
+    h = t.robot_hours.c
+    out: dict[str, dict[str, str]] = {}
+    for row in c.execute(sa.select(h.robot_id, h.day, h.opening_hours).where(
+            h.robot_id.in_(list(robots)), h.day >= first, h.day <= last)):
+        out.setdefault(row.day, {})[row.robot_id] = row.opening_hours
+    return out
 
 
 # --- the store-day -------------------------------------------------------------------------------
@@ -357,14 +380,15 @@ def _robot_rows(robots: Iterable[str], events: list[Event]) -> dict[str, dict[st
 
 def compute_store_day(day: str, events: Iterable[Event], receipts: Iterable[Receipt],
                       appointments: Iterable[Appointment], robots: Iterable[str],
-                      later: Iterable[tuple[str, float]] = ()) -> dict:
+                      later: Iterable[tuple[str, float]] = (), hours: dict[str, str] | None = None) -> dict:
     """The funnel of one store on `day` (docs/metrics.md, version DEFINITIONS).
 
     `events`: the store's events with time in the day (any order); `receipts`: the store's
     receipts from the day's start to ATTRIBUTION_DAYS after its end; `appointments`: the store's
     appointments of that day; `robots`: the robots assigned to the store (for availability);
     `later`: the touches after the day within the window (`m:<member>` or `c:<code>`, time) —
-    recommendations and screen codes of the following ATTRIBUTION_DAYS days."""
+    recommendations and screen codes of the following ATTRIBUTION_DAYS days; `hours`: the opening
+    hours each robot reported for the day (`robot_minutes`; absent: the chain's)."""
     later = list(later)
     start, end = day_bounds(day)
     events = sorted((e for e in events if start <= e.time < end),
@@ -386,12 +410,12 @@ def compute_store_day(day: str, events: Iterable[Event], receipts: Iterable[Rece
     shows, shown_members = _vip_checkins(events)
     counts.update(_appointment_counts(day, appointments, shows, shown_members, receipts,
                                       start, end))
-    minutes = _active_minutes(events, start)
+    minutes = robot_minutes(per_robot, events, start, hours)
     for rid, r in per_robot.items():
-        r['active_minutes'] = len(minutes.get(rid, ()))
-        r['availability'] = round(r['active_minutes'] / (CLOSE_MINUTE - OPEN_MINUTE), 4)
-    counts['active_minutes'] = sum(len(m) for m in minutes.values())
-    counts['opening_minutes'] = (CLOSE_MINUTE - OPEN_MINUTE) * len(per_robot)
+        r['active_minutes'], r['opening_minutes'] = minutes[rid]
+        r['availability'] = round(r['active_minutes'] / r['opening_minutes'], 4)
+    counts['active_minutes'] = sum(active for active, _ in minutes.values())
+    counts['opening_minutes'] = sum(opening for _, opening in minutes.values())
     counts['staff_resolve_median_s'] = None        # needs a resolution event (docs/metrics.md)
     by_campaign = _campaigns(events, receipts)
     for key, name in (('offers', 'campaign_offers'), ('accepted', 'campaign_accepted'),
@@ -507,11 +531,13 @@ def recompute(engine: sa.Engine, store_id: str, day: str) -> dict:
     start, end = day_bounds(day)
     with engine.connect() as c:
         inputs = fingerprint(c, store_id, day)
+        events, robots = _events(c, store_id, start, end), _robots(c, store_id)
         metrics = compute_store_day(
-            day, _events(c, store_id, start, end),
+            day, events,
             _receipts(c, store_id, start, end + ATTRIBUTION_DAYS * 86400.0),
-            _appointments(c, store_id, day), _robots(c, store_id),
-            _later(c, store_id, end, end + ATTRIBUTION_DAYS * 86400.0))
+            _appointments(c, store_id, day), robots,
+            _later(c, store_id, end, end + ATTRIBUTION_DAYS * 86400.0),
+            hours=reported_hours(c, {*robots, *(e.robot_id for e in events)}, day, day).get(day))
     text = json.dumps(metrics, separators=(',', ':'), sort_keys=True)
     with engine.begin() as c:
         if engine.dialect.name == 'postgresql':      # two processes recomputing one store-day
@@ -689,13 +715,14 @@ def refresh_store(engine: sa.Engine, store_id: str, dirty_days: Iterable[str]) -
         kept = {row.day: row for row in c.execute(sa.select(f.day, f.inputs, f.definitions).where(
             f.store_id == store_id, f.day.in_(wanted)))}
         rows = _load_store(c, store_id, first, last + ATTRIBUTION_DAYS * 86400.0)
+        hours = reported_hours(c, {*rows.robots, *(ev.robot_id for ev, _ in rows.events)}, wanted[0], wanted[-1])
     fresh, computed = [], []
     for day in wanted:
         inputs, args = _day_inputs(rows, day)
         old = kept.get(day)
         if old is not None and old.definitions == DEFINITIONS and old.inputs == inputs:
             continue
-        metrics = compute_store_day(day, **args)
+        metrics = compute_store_day(day, **args, hours=hours.get(day))
         computed.append(metrics)
         fresh.append(dict(store_id=store_id, day=day, definitions=DEFINITIONS, inputs=inputs,
                           metrics=json.dumps(metrics, separators=(',', ':'), sort_keys=True),

@@ -219,8 +219,16 @@ desired_history = sa.Table(
     sa.Column('detail', sa.String(500), nullable=False, server_default=''),
     sa.Column('at', sa.Float, nullable=False),
     sa.Index('ix_desired_history_robot', 'robot_id', 'id'))
+# The opening hours each robot reported in its heartbeats (v4), per chain-local day: the funnel's
+# availability counts that robot-day's opening minutes with them (migration 0015_robot_hours).
+robot_hours = sa.Table(
+    'robot_hours', metadata,
+    sa.Column('robot_id', sa.String(64), primary_key=True),
+    sa.Column('day', sa.String(10), primary_key=True),          # YYYY-MM-DD, chain local time
+    sa.Column('opening_hours', sa.String(11), nullable=False),  # HH:MM-HH:MM (retail_common.hours)
+    sa.Column('reported_at', sa.Float, nullable=False))         # the platform's clock, last report
 FLEET_TABLES = (fleet_heartbeats, fleet_tasks, staff_calls, staff_messages, fleet_groups,
-                desired_states, rollouts, robot_desired, desired_history)
+                desired_states, rollouts, robot_desired, desired_history, robot_hours)
 
 # Incident recordings robots uploaded (MCAP files, no camera images): incidents.py. One row per
 # (robot, Idempotency-Key); the bytes live in the row (committed with it: the receipt means durable).

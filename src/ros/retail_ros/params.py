@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import yaml
 
@@ -57,6 +57,7 @@ class ParamSpec:
     choices: tuple | None = None
     read_only: bool = True
     type: str | None = None
+    check: Callable[[Any], object] | None = None  # a further rule: raises ValueError (one line) on a bad value
 
     def __post_init__(self) -> None:
         kind = self.type or _kind_of(self.default)
@@ -78,7 +79,9 @@ class ParamSpec:
         if self.type.endswith('_list'):
             if not isinstance(value, (list, tuple)):
                 raise ValueError(f'expected a list of {self.type[:-5]}, got {_describe(value)}')
-            item = ParamSpec(self.name, None, '', self.min, self.max, self.choices, type=self.type[:-5])
+            item = ParamSpec(
+                self.name, None, '', self.min, self.max, self.choices, type=self.type[:-5], check=self.check
+            )
             return [item.coerce(v) for v in value]
         value = _of_type(self.type, value)
         if self.min is not None and value < self.min:
@@ -87,6 +90,8 @@ class ParamSpec:
             raise ValueError(f'{value!r} is above the maximum {self.max!r}')
         if self.choices is not None and value not in self.choices:
             raise ValueError(f"{value!r} is not one of {', '.join(map(repr, self.choices))}")
+        if self.check is not None:
+            self.check(value)
         return value
 
 

@@ -2,9 +2,12 @@
 heartbeat core.
 
 Wire types (one declared, versioned model each; the platform validates with the same models):
-  Heartbeat v2      robot -> platform, every `period_s` and on change: health summary (v2 adds
+  Heartbeat v4      robot -> platform, every `period_s` and on change: health summary (v2 adds
                     `desired_refused`, the desired version its `desired_error` is about; v1 is
-                    still accepted: its refused version is read from the error's `v<N>:` prefix)
+                    still accepted: its refused version is read from the error's `v<N>:` prefix;
+                    v3 adds `boot_id`/`seq`; v4 adds `opening_hours`, the store's hours in effect
+                    on the robot, which the platform's funnel counts availability against;
+                    every older version is still accepted, without it)
   StaffCall v1      robot -> platform: a customer (or the robot) needs a member of staff
   StaffMessage v1   platform -> robot: staff's answer or words for the robot to speak
   DesiredState v1   platform -> robot: versioned content and settings for a group of robots;
@@ -27,8 +30,9 @@ from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, Validatio
                       field_validator, model_validator)
 
 from retail_common.greetings import AUDIENCES, placeholder_problem
+from retail_common.hours import HoursError, parse_hours
 
-HEARTBEAT_VERSION = 3
+HEARTBEAT_VERSION = 4
 REFUSED_PREFIX = re.compile(r'v([0-9]{1,10}):')     # a v1 heartbeat's 'v<N>: why'
 Level = Literal['ok', 'warn', 'error', 'stale', 'unknown']
 LEVEL_RANK = {'ok': 0, 'unknown': 1, 'warn': 1, 'stale': 2, 'error': 2}
@@ -49,7 +53,7 @@ class Part(_Strict):
 
 class Heartbeat(_Strict):
     """A robot's health summary. Ages are measured on the robot (no clock agreement needed)."""
-    version: Literal[1, 2, 3] = HEARTBEAT_VERSION
+    version: Literal[1, 2, 3, 4] = HEARTBEAT_VERSION
     boot_id: Annotated[str, StringConstraints(max_length=64, pattern=r'^[A-Za-z0-9-]*$')] = Field(
         '', description='v3: the robot process\'s run (new at each start); with seq, orders its heartbeats')
     seq: int = Field(0, ge=0, le=2 ** 53, description='v3: counts up within one boot_id: a heartbeat '
@@ -79,6 +83,14 @@ class Heartbeat(_Strict):
     incident_result: ShortText = Field('', description='what that upload did (one line)')
     incidents_stopped: ShortText = Field('', description='why the robot records no new incidents '
                                          '(its recordings waiting for upload hit their cap)')
+    opening_hours: str = Field('', max_length=11, description='v4: the store\'s opening hours in '
+                               'effect on the robot, HH:MM-HH:MM local time (\'\': not known; the '
+                               'platform then counts the chain\'s default hours)')
+
+    @field_validator('opening_hours')
+    @classmethod
+    def _hours(cls, text: str) -> str:
+        return parse_hours(text, 'opening_hours').text if text else ''
 
     @model_validator(mode='after')
     def _refused_of_v1(self) -> 'Heartbeat':
@@ -92,7 +104,8 @@ class Heartbeat(_Strict):
         """What a change of means a heartbeat now (not ages, backlog counts or battery)."""
         return (tuple(getattr(self, p).level for p in PARTS), self.safety_stop,
                 self.localisation_lost, self.desired_version, self.desired_error,
-                self.desired_refused, self.incident_request_done, bool(self.incidents_stopped), self.software_version, (self.disk_free_fraction or 1) < 0.05)
+                self.desired_refused, self.incident_request_done, bool(self.incidents_stopped), self.software_version, (self.disk_free_fraction or 1) < 0.05,
+                self.opening_hours)
 
 
 class HeartbeatAnswer(BaseModel):
@@ -235,7 +248,13 @@ class Settings(_Strict):
     safety_distance_m: float | None = _bounded(0.2, 2.0, 'stop distance ahead')
     greeting_distance_m: float | None = _bounded(0.3, 5.0, 'greet people nearer than this')
     volume: float | None = _bounded(0.0, 1.0, 'speech volume')
-    opening_hours: str | None = Field(None, pattern=HOURS, description='HH:MM-HH:MM')
+    opening_hours: str | None = Field(None, pattern=HOURS, description='HH:MM-HH:MM, local time '
+                                      '(closing after midnight: 10:00-01:00); live on the dialogue')
+
+    @field_validator('opening_hours')
+    @classmethod
+    def _hours(cls, text: str | None) -> str | None:
+        return None if text is None else parse_hours(text, 'opening hours').text
 
 
 class DesiredState(_Strict):
@@ -262,6 +281,7 @@ PART_OF = (('navigation/base', 'base'), ('navigation/localization', 'localisatio
            ('perception', 'camera'))
 DIAG_LEVEL = {0: 'ok', 1: 'warn', 2: 'error', 3: 'stale'}
 MAX_STATUSES = 256          # diagnostic names kept (a robot has a few dozen)
+HOURS_STATUS = 'dialogue/opening_hours'    # the dialogue manager's status: values.opening_hours
 
 
 @dataclass
@@ -278,6 +298,7 @@ class HeartbeatCore:
     desired_version: int = 0
     desired_error: str = ''
     desired_refused: int = 0
+    opening_hours: str = ''          # the hours in effect, as the dialogue manager reports them
     _last_sent: float | None = None
     boot_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     _seq: int = 0
@@ -287,6 +308,9 @@ class HeartbeatCore:
                   now: float) -> None:
         if name.startswith('observe/incidents'):       # the incident recorder: reported, no part
             self.values['observe/incidents'] = dict(values)
+            return
+        if name.lstrip('/').startswith(HOURS_STATUS):  # the dialogue's hours in effect: no part
+            self.opening_hours = _hours_or_empty(values.get('opening_hours'))
             return
         # nodes name their status by node name, with or without the leading slash
         # ('/perception/camera' from get_fully_qualified_name, 'navigation/base: serial link')
@@ -336,7 +360,8 @@ class HeartbeatCore:
             battery_percent=self.battery_percent, disk_free_fraction=self.disk_free_fraction,
             desired_version=self.desired_version, desired_error=self.desired_error[:300],
             desired_refused=self.desired_refused if self.desired_error else 0,
-            incidents_stopped=self.values.get('observe/incidents', {}).get('stopped', '')[:300])
+            incidents_stopped=self.values.get('observe/incidents', {}).get('stopped', '')[:300],
+            opening_hours=self.opening_hours)
 
     def due(self, now: float) -> Heartbeat | None:
         """The heartbeat to send now, or None: a period passed, or the summary changed."""
@@ -352,6 +377,14 @@ class HeartbeatCore:
         self._seq = max(self._seq, beat.seq)
         self._last_sent = now
         self._last_summary = beat.summary()
+
+
+def _hours_or_empty(value: Any) -> str:
+    """Reported hours as the heartbeat carries them ('' when absent or not HH:MM-HH:MM)."""
+    try:
+        return parse_hours(value, 'opening_hours').text
+    except HoursError:
+        return ''
 
 
 def _int(value: Any) -> int:

@@ -25,8 +25,9 @@ SETTING_TARGETS: dict[str, tuple[tuple[str, str], ...]] = {
     'max_speed_mps': (('/navigation/guide', 'max_vx'),),
     'near_people_speed_mps': (('/navigation/guide', 'near_people_vx'),),
     'safety_distance_m': (('/navigation/collision_monitor', 'stop_margin_m'),),
+    'opening_hours': (('/dialogue/manager', 'opening_hours'),),   # what the robot answers and reports
 }
-NODE_ORDER = ('/dialogue/tts', '/perception/faces', '/navigation/collision_monitor', '/navigation/guide')
+NODE_ORDER = ('/dialogue/manager', '/dialogue/tts', '/perception/faces', '/navigation/collision_monitor', '/navigation/guide')
 NOT_LIVE = tuple(name for name in Settings.model_fields if name not in SETTING_TARGETS)
 
 

@@ -16,7 +16,7 @@ from typing import Callable
 
 from ..session import Intent
 from . import (ask_price, ask_promotion, call_staff, campaign, compare, confirm_product, enrol, find_product, guide_to,
-               recommend, refer, refine, smalltalk, tour, unknown, unsold, vip_checkin)
+               hours, recommend, refer, refine, smalltalk, tour, unknown, unsold, vip_checkin)
 from .turn import Outcome, Rule, Turn
 
 RULES: tuple[Rule, ...] = (
@@ -54,6 +54,7 @@ INTENT_HANDLERS: dict[Intent, Callable[[Turn], None]] = {
     Intent.ASK_PROMOTION: ask_promotion.handle,
     Intent.RECOMMEND: recommend.handle,
     Intent.GUIDE_TO: guide_to.handle,
+    Intent.ASK_HOURS: hours.handle,
 }
 
 
