@@ -489,14 +489,18 @@ class Storage:
                                        'seqs': json.dumps(seqs),
                                        'members': json.dumps(customers)}).all()
             return [r for r in found if not r.gone], {r.event_id for r in found if r.gone}
-        cols = (t.events.c.event_id, t.events.c.seq, t.events.c.type, t.events.c.version,
-                t.events.c.customer, t.events.c.time, t.events.c.data)
+        e = t.events.c
+        cols = (e.event_id, e.seq, e.type, e.version, e.customer, e.time, e.data)
         known: list = []
         for start in range(0, max(len(ids), len(seqs)), CHUNK):
             part_ids, part_seqs = ids[start:start + CHUNK], seqs[start:start + CHUNK]
-            known += c.execute(sa.select(*cols).where(
-                t.events.c.robot_id == robot_id,
-                sa.or_(t.events.c.event_id.in_(part_ids), t.events.c.seq.in_(part_seqs)))).all()
+            # Two lookups, each on its own key (robot_id, event_id) and (robot_id, seq): one
+            # statement with `event_id IN ... OR seq IN ...` was planned as a scan of every
+            # event of the robot (its cost grew with the robot's history); a row found by both
+            # comes twice (the same row: no harm).
+            known += c.execute(sa.union_all(
+                sa.select(*cols).where(e.robot_id == robot_id, e.event_id.in_(part_ids)),
+                sa.select(*cols).where(e.robot_id == robot_id, e.seq.in_(part_seqs)))).all()
         forgotten: set[str] = set()
         for start in range(0, len(customers), CHUNK):
             forgotten |= set(c.execute(sa.select(forget_requests.c.member_id).where(
