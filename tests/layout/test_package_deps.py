@@ -33,6 +33,7 @@ THIRD_PARTY = {
     'yaml': 'python3-yaml', 'numpy': 'python3-numpy', 'scipy': 'python3-scipy', 'cv2': 'python3-opencv',
     'serial': 'python3-serial', 'cryptography': 'python3-cryptography', 'httpx': 'python3-httpx',
     'fastapi': 'python3-fastapi', 'uvicorn': 'python3-uvicorn', 'pydantic': 'python3-pydantic',
+    'pydantic_core': 'python3-pydantic',   # pydantic 2's own core (pinned beside it in requirements.txt)
     'rich': 'python3-rich', 'jieba': 'python3-jieba', 'pypinyin': 'python3-pypinyin',
     'rapidfuzz': 'python3-rapidfuzz', 'vosk': 'python3-vosk', 'webrtcvad': 'python3-webrtcvad',
     'sounddevice': 'python3-sounddevice', 'face_recognition': 'python3-face-recognition',

@@ -109,3 +109,59 @@ def test_the_ingest_statistics_count_every_answer_once(robot):
     with storage.engine.connect() as c:
         assert c.execute(sa.text("SELECT count(*) FROM events WHERE robot_id = 'robot-a'")) \
             .scalar() == 4
+
+
+def test_the_known_events_lookup_reads_by_key_not_the_robots_history(tmp_path):
+    """SQLite: the statements that look up a batch's already stored events (by event_id, by seq)
+    each search their own key; none scans every event of the robot (`robot_id=?` alone), whose
+    cost would grow with the robot's history. (PostgreSQL's plan depends on its statistics:
+    see src/platform/README.md, Performance.)"""
+    from retail_platform.app import check_event
+    from retail_platform.database import upgrade
+    storage = Storage(str(tmp_path / 'platform.sqlite3'))
+    try:
+        upgrade(storage.engine)
+        storage.add_store('s-1', 'Store one')
+        storage.issue_robot_token('robot-a', 's-1')
+        seen: list = []
+
+        @sa.event.listens_for(storage.engine, 'before_cursor_execute')
+        def remember(conn, cursor, statement, parameters, context, executemany):
+            if statement.lstrip().upper().startswith('SELECT') and 'FROM events' in statement:
+                seen.append((statement, parameters))
+        items = [check_event(dict(GOOD, event_id=f'e-{i}', seq=i, time=1.8e9 + i), i)
+                 for i in range(3)]
+        assert storage.store_events('robot-a', items).accepted == 3
+        sa.event.remove(storage.engine, 'before_cursor_execute', remember)
+        assert seen, 'the lookup statements were not seen'
+        with storage.engine.connect() as c:
+            for statement, parameters in seen:
+                plan = [row[3] for row in c.exec_driver_sql('EXPLAIN QUERY PLAN ' + statement,
+                                                            parameters)]
+                searches = [step for step in plan if 'events' in step]
+                assert searches and all('robot_id=? AND' in step for step in searches), plan
+    finally:
+        storage.close()
+
+
+def test_postgresql_plans_the_known_events_lookup_for_each_batch(pg_database):
+    """PostgreSQL: the lookup of a batch's stored events is never kept as a prepared statement
+    (whose generic plan, made while the events partitions were empty, scanned every event of the
+    robot: a cost that grew with its history); the other per-batch statements are."""
+    from retail_platform.app import check_event
+    from retail_platform.database import upgrade
+    storage = Storage(pg_database, pool_size=1)
+    try:
+        upgrade(storage.engine)
+        storage.add_store('s-1', 'Store one')
+        storage.issue_robot_token('robot-a', 's-1')
+        for batch in range(8):          # psycopg prepares a statement from its 5th run
+            items = [check_event(dict(GOOD, event_id=f'e-{batch}-{i}', seq=10 * batch + i,
+                                      time=1.8e9 + 10 * batch + i), i) for i in range(3)]
+            assert storage.store_events('robot-a', items).accepted == 3
+        with storage.engine.connect() as c:
+            prepared = c.exec_driver_sql('SELECT statement FROM pg_prepared_statements').scalars().all()
+        assert any('store_budgets' in statement for statement in prepared), prepared
+        assert not any('FROM events WHERE robot_id' in statement for statement in prepared), prepared
+    finally:
+        storage.close()
