@@ -291,12 +291,10 @@ class Listener:
         self.recognizer = recognizer
         self.detector = detector       # vad.EndpointDetector
         self._frame_s = detector.config.frame_ms / 1000
-        self.peeks = 0                 # words-so-far looked at (Whisper: decodes at pauses)
 
     def _judge_pause(self) -> bool:
         """The words so far, judged; True when the utterance ends now."""
         from retail_dialogue.utterance_end import looks_finished
-        self.peeks += 1
         peek = self.recognizer.peek()
         return self.detector.judge(looks_finished(peek.text) if peek is not None else None)
 
