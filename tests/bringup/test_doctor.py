@@ -239,18 +239,35 @@ def test_doctor_refuses_an_unknown_check_name():
 
 
 def test_speaking_voices():
-    """The doctor names the robot's voices; Mandarin by cmn-latn-pinyin (the shipped config), a
-    `cmn` or a missing voice is a warning on the speech line."""
+    """The doctor names the robot's voices (the shipped config passes), judging each by espeak-ng's
+    phonemes of a known sentence, not by a WAV being written: a voice that writes sound but does
+    not speak the language fails in one line naming the config key and what it sounds like."""
     voices = doctor.tts_voices(REPO / 'config')
     assert voices['zh'] == 'cmn-latn-pinyin' and voices['en'] == 'en'
     ok, line = doctor.voices_line(voices)
-    assert ok and 'zh cmn-latn-pinyin' in line, line
-    ok, line = doctor.voices_line({'zh': 'cmn', 'en': 'en'})
-    assert not ok and 'English sounds' in line and 'cmn-latn-pinyin' in line
+    assert ok and 'zh cmn-latn-pinyin' in line and 'phonemes' in line, line
+    for zh, sounds in (('cmn', 'with English sounds'), ('en', 'without Mandarin tones'),
+                       ('yue', 'without Mandarin tones')):
+        ok, line = doctor.voices_line({'zh': zh, 'en': 'en'})
+        assert not ok and f"voices.zh '{zh}'" in line and 'does not speak Mandarin' in line, line
+        assert sounds in line and 'set it to cmn-latn-pinyin' in line and '\n' not in line
+    for en, sounds in (('de', 'German sounds'), ('es', 'without English vowels'), ('cmn-latn-pinyin', 'Mandarin')):
+        ok, line = doctor.voices_line({'zh': 'cmn-latn-pinyin', 'en': en})
+        assert not ok and f"voices.en '{en}'" in line and 'does not speak English' in line and sounds in line, line
+    assert doctor.voices_line({'zh': 'cmn-latn-pinyin', 'en': 'en-us'})[0]
     ok, line = doctor.voices_line({'zh': 'cmn-latn-pinyin', 'en': 'qq'})
-    assert not ok and "en 'qq'" in line
+    assert not ok and "voices.en 'qq'" in line and 'does not exist' in line
     check = doctor.check_models({}, (False, line))
     assert check.level == WARN and line in check.message
+
+
+def test_phonemes_are_judged_by_language():
+    """The judgement itself, on espeak-ng 1.51's phonemes of the probe sentences."""
+    assert doctor.phoneme_problem("Xua11n_| j'i35N_| kw'a55N_| l'i35n_| tS;h'i21N_| w'u@51n_|", 'zh') == ''
+    assert 'tones' in doctor.phoneme_problem("tS'aIni:zl,Et3 tS'aIni:zl,Et3", 'zh')
+    assert doctor.phoneme_problem("w,e@ kan aI f'aInd D@ r'aIs k'Uk3", 'en') == ''
+    assert 'English sounds' in doctor.phoneme_problem("(en)hj,u:55a#55nf'aI55v_| lI55nt'u:55(cmn)_|", 'zh')
+    assert 'tones' in doctor.phoneme_problem("w'e55 k'a35n 'aI55 f'aI51nd", 'en')
 
 
 def test_doctor_judges_the_token_by_the_real_platform(tmp_path):

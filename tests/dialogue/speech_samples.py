@@ -27,14 +27,15 @@ def require_tools() -> None:
 
 
 def espeak(text: str, voice: str, out: Path, rate: int | None = None, channels: int = 1,
-           pad: tuple[float, float] = (0.3, 0.5), gain_db: float = 0.0) -> Path:
+           pad: tuple[float, float] = (0.3, 0.5), gain_db: float = 0.0, ssml: bool = False) -> Path:
     """Say `text` with espeak-ng into `out`: 16 kHz mono s16 WAV (sox), silence around it.
 
-    `rate` None keeps espeak-ng's own rate (22050 Hz) to exercise our resampling; a negative
+    `ssml`: `text` is SSML (`<break time="400ms"/>`: a pause inside a sentence). `rate` None keeps espeak-ng's own rate (22050 Hz) to exercise our resampling; a negative
     `gain_db` makes it quiet like the robot's own voice heard through its microphone.
     """
     require_tools()
-    raw = subprocess.run(['espeak-ng', '-v', voice, '--stdout', text], capture_output=True, check=True).stdout
+    raw = subprocess.run(['espeak-ng', *(['-m'] if ssml else []), '-v', voice, '--stdout', text], capture_output=True,
+                         check=True).stdout
     fmt = ['-c', str(channels), '-b', '16'] + (['-r', str(rate)] if rate else [])
     subprocess.run(['sox', '-t', 'wav', '-', *fmt, str(out), 'gain', str(gain_db), 'pad', str(pad[0]), str(pad[1])],
                    input=raw, capture_output=True, check=True)

@@ -191,6 +191,88 @@ def test_vad_ignores_silence_and_cuts_endless_speech(tmp_path):
     assert events[1][0] is VadEvent.SPEECH_END and events[1][1] - events[0][1] <= 1.1
 
 
+class _ScriptedRecognizer:
+    """A recogniser whose words so far are scripted per peek (what Whisper would have heard at each
+    pause); counts the decodes a final costs."""
+
+    languages = ['en']
+
+    def __init__(self, peeks: list[str]) -> None:
+        self.peeks, self.peeked, self.decodes, self.reused = list(peeks), 0, 0, 0
+
+    def begin(self) -> None:
+        pass
+
+    def accept(self, frame: bytes) -> list:
+        return []
+
+    def peek(self):
+        from retail_dialogue.speech_recognizer import Recognition
+        text = self.peeks[min(self.peeked, len(self.peeks) - 1)]
+        self.peeked += 1
+        return Recognition(text, 'en', 0.9, True)
+
+    def finish(self, reuse_peek: bool = False):
+        from retail_dialogue.speech_recognizer import Recognition
+        self.reused += reuse_peek
+        self.decodes += not reuse_peek
+        return Recognition(self.peeks[min(self.peeked, len(self.peeks)) - 1], 'en', 0.9, True)
+
+
+ADAPTIVE = dict(pause_ms=120, end_finished_ms=200, end_unfinished_ms=800)
+
+
+def _paused(tmp_path, first: str, second: str, pause_ms: int) -> bytes:
+    """espeak-ng saying `first`, a pause of `pause_ms` (SSML break) and `second`, then silence."""
+    ssml = f'<speak>{first} <break time="{pause_ms}ms"/> {second}</speak>'
+    return read_wav(espeak(ssml, 'en', tmp_path / 'paused.wav', rate=16000, pad=(0.3, 1.5), ssml=True))
+
+
+def _finals(listener, pcm: bytes) -> list[tuple[str, float]]:
+    from retail_dialogue.speech_recognizer import Heard
+    return [(e.recognition.text, e.end_s) for e in listener.listen(split_frames(pcm)) if isinstance(e, Heard)]
+
+
+def test_a_pause_mid_sentence_is_waited_for_where_a_fixed_silence_cuts(tmp_path):
+    """"Where can I find … the rice cooker?" with a 500 ms pause: the fixed 300 ms of silence cuts
+    it in two; judged at the pause ("…find": unfinished), the VAD waits and hears it whole, and
+    the final is the decode made at the last pause (no second decode)."""
+    from retail_dialogue.speech_recognizer import Listener
+    pcm = _paused(tmp_path, 'Where can I find', 'the rice cooker?', 500)
+    fixed = _finals(Listener(_ScriptedRecognizer(['Where can I find', 'the rice cooker?']),
+                             EndpointDetector(VadConfig(end_silence_ms=300))), pcm)
+    assert len(fixed) == 2
+    recognizer = _ScriptedRecognizer(['Where can I find', 'Where can I find the rice cooker?'])
+    adaptive = _finals(Listener(recognizer, EndpointDetector(VadConfig(**ADAPTIVE))), pcm)
+    assert [text for text, _ in adaptive] == ['Where can I find the rice cooker?']
+    assert recognizer.peeked == 2 and recognizer.reused == 1 and recognizer.decodes == 0
+
+
+def test_a_finished_request_ends_sooner_than_the_fixed_silence(tmp_path):
+    from retail_dialogue.speech_recognizer import Listener
+    pcm = read_wav(espeak('Where is the rice cooker?', 'en', tmp_path / 'q.wav', rate=16000, pad=(0.3, 1.5)))
+    end = speech_end_s(pcm)
+    fixed = _finals(Listener(_ScriptedRecognizer(['x']), EndpointDetector(VadConfig(end_silence_ms=300))), pcm)
+    adaptive = _finals(Listener(_ScriptedRecognizer(['Where is the rice cooker?']),
+                                EndpointDetector(VadConfig(**ADAPTIVE))), pcm)
+    assert len(fixed) == len(adaptive) == 1
+    assert end < adaptive[0][1] <= fixed[0][1] - 0.08       # 200 ms of silence instead of 300 ms
+    unsure = _finals(Listener(_ScriptedRecognizer(['Where is the']), EndpointDetector(VadConfig(**ADAPTIVE))), pcm)
+    assert unsure[0][1] >= fixed[0][1] + 0.4                 # words needing more: waited for
+
+
+def test_speech_after_a_peek_is_decoded_again():
+    """A peek is only reused when nothing but silence followed it."""
+    detector = EndpointDetector(VadConfig(**ADAPTIVE))
+    detector.is_speech = lambda frame: frame != bytes(len(frame))     # digital silence only
+    voice = np.full(320, 3000, dtype='<i2').tobytes()
+    pcm = voice * 20 + bytes(640) * 8 + voice * 20 + bytes(640) * 50
+    from retail_dialogue.speech_recognizer import Listener
+    recognizer = _ScriptedRecognizer(['Where can I find', 'Where can I find the rice cooker?'])
+    assert len(_finals(Listener(recognizer, detector), pcm)) == 1
+    assert recognizer.peeked == 2 and recognizer.reused == 1
+
+
 def test_vad_rejects_frame_sizes_webrtcvad_cannot_take():
     with pytest.raises(ValueError, match='10, 20 or 30'):
         VadConfig(frame_ms=25)

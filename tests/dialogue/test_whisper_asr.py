@@ -107,6 +107,27 @@ def test_recogniser_hears_in_the_language_it_is_told_and_bounds_the_utterance():
         WhisperRecognizer(fixed, ['ko'], 'ko')
 
 
+def test_a_peek_decodes_the_words_so_far_and_is_the_final_only_when_asked():
+    """At a pause the utterance so far is decoded (the VAD judges its words); a final after nothing
+    but silence is that decode (no second one), otherwise the whole utterance is decoded again."""
+    from retail_dialogue.whisper_asr import WhisperRecognizer
+    fixed = _Fixed()
+    rec = WhisperRecognizer(fixed, ['zh', 'en'], 'en')
+    rec.begin()
+    rec.accept(bytes(640) * 10)
+    assert rec.peek().text == 'text' and len(fixed.calls) == 1
+    rec.accept(bytes(640) * 5)
+    assert rec.finish(reuse_peek=True).text == 'text' and len(fixed.calls) == 1
+    rec.begin()
+    rec.accept(bytes(640) * 10)
+    rec.peek()
+    rec.accept(bytes(640) * 5)
+    assert rec.finish().text == 'text' and len(fixed.calls) == 3 and fixed.calls[-1][0] == 640 * 15
+    rec.begin()
+    rec.accept(bytes(640))
+    assert rec.finish(reuse_peek=True) is not None and len(fixed.calls) == 4     # no peek to reuse: decoded
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.skipif(shutil.which('espeak-ng') is None, reason='espeak-ng is installed by robot_ws/install.sh')

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -236,27 +237,66 @@ def tts_voices(config_dir: Path) -> dict[str, str]:
     return voices
 
 
-def voices_line(voices: dict[str, str], exists: Callable[[str], bool] | None = None) -> tuple[bool, str]:
-    """(usable, one line): the robot's speaking voices, known to espeak-ng? Mandarin by
-    `cmn-latn-pinyin` (espeak-ng's `cmn` reads Chinese characters with English sounds)."""
-    if exists is None:
-        import shutil
-        import subprocess
+# A known sentence per language, and what espeak-ng's phonemes (`-x`) of it must look like
+VOICE_PROBES = {'zh': '欢迎光临，请问需要什么帮助？', 'en': 'Where can I find the rice cooker?'}
+LANGUAGE_NAMES = {'zh': 'Mandarin', 'en': 'English', 'de': 'German', 'fr': 'French', 'cmn': 'Mandarin',
+                  'yue': 'Cantonese', 'ko': 'Korean', 'ja': 'Japanese', 'es': 'Spanish', 'vi': 'Vietnamese'}
+_SWITCH = re.compile(r'\(([a-z]{2,3})(?:-[a-z0-9-]+)?\)')     # espeak-ng's "(en)": read with another language's rules
+_CONTOUR = re.compile(r'[1-5]{2,3}')                          # a Mandarin tone contour: 55, 35, 214, 51
+MIN_TONED_SHARE = 0.8        # of the Mandarin probe's syllables carrying a tone contour
+MIN_ENGLISH_DIPHTHONGS = 2   # /aI/ of "I", "find", "rice" in the English probe
+
+
+def phoneme_problem(phonemes: str, language: str) -> str:
+    """'' when espeak-ng's phonemes of VOICE_PROBES[language] are that language's sounds, else
+    what they are instead, in a few words."""
+    own = {'zh': {'cmn', 'zh'}, 'en': {'en'}}.get(language, {language})
+    foreign = sorted(set(_SWITCH.findall(phonemes)) - own)
+    if foreign:
+        return 'with ' + ' and '.join(LANGUAGE_NAMES.get(code, code) for code in foreign) + ' sounds'
+    syllables = [piece for piece in re.split(r'[\s_|]+', phonemes) if piece]
+    toned = sum(bool(_CONTOUR.search(piece)) for piece in syllables)
+    if language == 'zh' and toned < MIN_TONED_SHARE * max(1, len(syllables)):
+        return f'without Mandarin tones ({toned} of {len(syllables)} syllables toned)'
+    if language == 'en' and toned:
+        return f'with tones ({toned} of {len(syllables)} syllables): a tonal language\'s voice'
+    if language == 'en' and phonemes.count('aI') < MIN_ENGLISH_DIPHTHONGS:
+        return 'without English vowels'
+    return ''
+
+
+def _espeak_phonemes(voice: str, language: str, text: str) -> list[str]:
+    """espeak-ng's phonemes of `text` said by `voice`, as the robot's synthesiser would say it."""
+    from retail_dialogue.speech_synthesizer import EspeakSynthesizer
+    return EspeakSynthesizer({language: voice}).phonemes(text, language)
+
+
+def voices_line(voices: dict[str, str],
+                phonemes: Callable[[str, str, str], list[str]] | None = None) -> tuple[bool, str]:
+    """(usable, one line): does each of the robot's speaking voices (dialogue/tts voices.*) speak
+    its language? Judged by espeak-ng's phonemes of a known sentence (`phoneme_problem`), not by a
+    sound file being written: espeak-ng's `cmn` reads Chinese characters with English sounds, the
+    `en` voice reads them as "Chinese letter", and both write a WAV."""
+    if phonemes is None:
         if shutil.which('espeak-ng') is None:
             return False, 'espeak-ng is not installed: the robot cannot speak (apt-get install espeak-ng)'
-
-        def exists(voice: str) -> bool:
-            return subprocess.run(['espeak-ng', '-v', voice, '-q', 'a'], capture_output=True,
-                                  timeout=10).returncode == 0
-    from retail_dialogue.speech_synthesizer import DEFAULT_VOICES
+        phonemes = _espeak_phonemes
+    from retail_dialogue.speech_synthesizer import DEFAULT_VOICES, SynthesisError
     voices = voices or DEFAULT_VOICES
-    missing = [f'{lang} {voice!r}' for lang, voice in sorted(voices.items()) if not exists(voice)]
-    if missing:
-        return False, f'espeak-ng has no voice {", ".join(missing)} (dialogue/tts voices.* in config/dialogue.yaml)'
-    if voices.get('zh') == 'cmn':
-        return False, ("Mandarin voice 'cmn' reads Chinese characters with English sounds: set dialogue/tts "
-                       "voices.zh to cmn-latn-pinyin")
-    return True, 'speaking with espeak-ng voices ' + ', '.join(f'{lang} {voice}' for lang, voice in sorted(voices.items()))
+    for lang, voice in sorted(voices.items()):
+        key = f"dialogue/tts voices.{lang} {voice!r} (config/dialogue.yaml)"
+        probe = VOICE_PROBES.get(lang, 'a')
+        try:
+            said = ' '.join(phonemes(voice, lang, probe))
+        except SynthesisError as exc:
+            return False, f'{key}: espeak-ng cannot use it ({exc})'
+        problem = phoneme_problem(said, lang) if lang in VOICE_PROBES else ''
+        if problem:
+            fix = '; set it to cmn-latn-pinyin' if lang == 'zh' else ''
+            return False, (f'{key} does not speak {LANGUAGE_NAMES.get(lang, lang)}: espeak-ng reads '
+                           f'"{probe}" {problem} ({said[:40]}…){fix}')
+    return True, ('speaking with espeak-ng voices ' + ', '.join(f'{lang} {voice}' for lang, voice in sorted(voices.items()))
+                  + ' (each speaks its language: phonemes of a known sentence checked)')
 
 
 def whisper_status() -> tuple[bool, str]:

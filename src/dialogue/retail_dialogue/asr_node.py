@@ -2,7 +2,8 @@
 
 Audio comes from the microphone (`source: mic`), one WAV file, or a folder watched for WAV files
 (the demo and simulation drop customer audio there; handled files move to done/ or rejected/).
-Our VAD ends each utterance. The back end (`backend`): Vosk with the catalog's phrase list where
+Our VAD ends each utterance, sooner when the words so far look finished, later when they need a
+continuation (vad.py, utterance_end.py). The back end (`backend`): Vosk with the catalog's phrase list where
 a Vosk model is installed for every language (partial and final text), else Whisper base
 (whisper_asr.py, offline, zh/en, final text only) told the dialogue's current language by
 /dialogue/listen_context and given the catalogue's words as hints. Every final result is matched
@@ -77,7 +78,14 @@ SPECS = [
     ParamSpec('extra_phrases', [''], 'Command words and phrases added to the phrase list.'),
     ParamSpec('vad.aggressiveness', 2, 'webrtcvad mode: 0 lenient .. 3 strict about what is speech.', min=0, max=3),
     ParamSpec('vad.start_speech_ms', 100, 'Voiced audio that opens an utterance (ms).', min=20, max=2000),
-    ParamSpec('vad.end_silence_ms', 300, 'Silence that ends an utterance (ms).', min=60, max=5000),
+    ParamSpec('vad.end_silence_ms', 300, 'Silence that ends an utterance (ms) when its words are not judged '
+              '(vad.pause_ms 0, nothing heard yet, or judged 4 times already).', min=60, max=5000),
+    ParamSpec('vad.pause_ms', 120, 'Silence after which the words so far are judged finished or not (Whisper: '
+              'decoded then, so the decode runs during the silence); 0: always vad.end_silence_ms.', min=0, max=2000),
+    ParamSpec('vad.end_finished_ms', 200, 'Silence that ends an utterance whose words look finished (ms).',
+              min=60, max=5000),
+    ParamSpec('vad.end_unfinished_ms', 800, 'Silence that ends an utterance whose words need a continuation '
+              '("我想买一台…", "where can I find the…": a customer pausing mid-sentence) (ms).', min=60, max=5000),
     ParamSpec('vad.pre_roll_ms', 300, 'Audio kept from before the start of speech (ms).', min=0, max=2000),
     ParamSpec('vad.max_utterance_s', 15.0, 'Longest utterance before it is cut (s).', min=1.0, max=120.0),
     ParamSpec('partial_every_ms', 300, 'How often partial results may be published (ms).', min=20, max=5000),
@@ -147,7 +155,9 @@ class AsrNode(Node):
             self.listener = Listener(recognizer, EndpointDetector(VadConfig(
                 aggressiveness=self.params.vad_aggressiveness, start_speech_ms=self.params.vad_start_speech_ms,
                 end_silence_ms=self.params.vad_end_silence_ms, pre_roll_ms=self.params.vad_pre_roll_ms,
-                max_utterance_s=self.params.vad_max_utterance_s)))
+                max_utterance_s=self.params.vad_max_utterance_s, pause_ms=self.params.vad_pause_ms,
+                end_finished_ms=self.params.vad_end_finished_ms,
+                end_unfinished_ms=self.params.vad_end_unfinished_ms)))
         else:
             tried = 'Vosk model' if self.params.backend == 'vosk' else 'Vosk model or Whisper base'
             self._problem = f'no speech recognition: no usable {tried} for {", ".join(languages)}'

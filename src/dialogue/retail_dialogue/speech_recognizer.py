@@ -230,16 +230,29 @@ class StreamingRecognizer:
             if rec.AcceptWaveform(frame):     # Vosk's own endpoint inside our utterance: keep it
                 self._pieces[lang].append(json.loads(rec.Result()))
             elif due:
-                text = _clean(json.loads(rec.PartialResult()).get('partial', ''), lang)
-                so_far = _clean(' '.join(p.get('text', '') for p in self._pieces[lang]), lang)
-                text = f'{so_far} {text}'.strip() if so_far else text
+                text = self._partial(lang)
                 if text and text != self._last_partial[lang]:
                     self._last_partial[lang] = text
                     partials.append(Recognition(text, lang, 1.0, False))
         return partials
 
-    def finish(self) -> Recognition | None:
-        """End of utterance (from the VAD): the best final result, or None when nothing was said."""
+    def _partial(self, lang: str) -> str:
+        rec = self._recognizers[lang]
+        text = _clean(json.loads(rec.PartialResult()).get('partial', ''), lang)
+        so_far = _clean(' '.join(p.get('text', '') for p in self._pieces.get(lang, [])), lang)
+        return f'{so_far} {text}'.strip() if so_far else text
+
+    def peek(self) -> Recognition | None:
+        """The words so far (at a pause, for the VAD's judgement): the longest partial result."""
+        texts = [(len(text), lang, text) for lang in self._recognizers if (text := self._partial(lang))]
+        if not texts:
+            return None
+        _, lang, text = max(texts)
+        return Recognition(text, lang, 1.0, False)
+
+    def finish(self, reuse_peek: bool = False) -> Recognition | None:
+        """End of utterance (from the VAD): the best final result, or None when nothing was said.
+        (`reuse_peek` is for back ends whose peek is a whole decode; Vosk's final is cheap.)"""
         best: Recognition | None = None
         for lang, rec in self._recognizers.items():
             pieces = self._pieces.get(lang, []) + [json.loads(rec.FinalResult())]
@@ -268,12 +281,22 @@ class Heard:
 
 
 class Listener:
-    """VAD-driven recognition over a stream of frames: speech starts, partials, finals."""
+    """VAD-driven recognition over a stream of frames: speech starts, partials, finals. At the
+    VAD's PAUSE the recogniser's words so far (`peek`) are judged (utterance_end.looks_finished)
+    and the VAD told how long to wait (vad.py); when the utterance then ends with no voice after
+    that peek, the recogniser may return the peek as the final (`finish(reuse_peek=True)`:
+    Whisper does not decode the same speech twice, so its decode is done during the silence)."""
 
     def __init__(self, recognizer: StreamingRecognizer, detector) -> None:
         self.recognizer = recognizer
         self.detector = detector       # vad.EndpointDetector
         self._frame_s = detector.config.frame_ms / 1000
+
+    def _judge_pause(self) -> bool:
+        """The words so far, judged; True when the utterance ends now."""
+        from retail_dialogue.utterance_end import looks_finished
+        peek = self.recognizer.peek()
+        return self.detector.judge(looks_finished(peek.text) if peek is not None else None)
 
     def listen(self, frames: Iterable[bytes]) -> Iterable[SpeechStarted | Heard]:
         """Events for `frames`; an utterance still open when the stream ends is finished then."""
@@ -281,6 +304,7 @@ class Listener:
         self.detector.reset()
         start_s = 0.0
         index = 0
+        peeked = False      # the words were looked at and no voice came since
         for index, frame in enumerate(frames, start=1):
             result = self.detector.process(frame)
             if result.event is VadEvent.SILENCE:
@@ -292,12 +316,18 @@ class Listener:
             for chunk in result.frames:
                 for partial in self.recognizer.accept(chunk):
                     yield Heard(partial, start_s, index * self._frame_s)
-            if result.event is VadEvent.SPEECH_END:
-                final = self.recognizer.finish()
+            peeked = peeked and not self.detector.last_voiced
+            ended = result.event is VadEvent.SPEECH_END
+            if result.event is VadEvent.PAUSE:
+                ended = self._judge_pause()
+                peeked = True
+            if ended:
+                final = self.recognizer.finish(reuse_peek=peeked)
+                peeked = False
                 if final is not None:
                     yield Heard(final, start_s, index * self._frame_s)
         if self.detector.in_speech:
             self.detector.reset()
-            final = self.recognizer.finish()
+            final = self.recognizer.finish(reuse_peek=peeked)
             if final is not None:
                 yield Heard(final, start_s, index * self._frame_s)

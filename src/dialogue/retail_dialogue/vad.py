@@ -4,6 +4,16 @@ Vosk's default endpoint rules wait 0.5–2 s of trailing silence before a final 
 waiting that long thinks the robot did not hear. The detector below declares speech after a short
 run of voiced frames and the end of the utterance after `end_silence_ms` of unvoiced frames, and
 keeps a little audio from before the start (pre-roll) so the first syllable is not cut.
+
+Adaptive end (`pause_ms` > 0): a fixed silence is either slow (every reply waits for it) or cuts
+customers who pause mid-sentence (Mandarin speakers pause between phrases). So after `pause_ms`
+of silence the detector reports a PAUSE; the listener looks at the words so far
+(speech_recognizer.Listener: Whisper decodes the utterance now, Vosk gives its partial result;
+utterance_end.looks_finished) and says via `judge` whether they look finished: then
+`end_finished_ms` of silence end the utterance, else `end_unfinished_ms` (nothing heard:
+`end_silence_ms`). Speech resuming starts the count again; at most MAX_PAUSES judgements an
+utterance, after that `end_silence_ms`. The decision is counted in frames, so a file and a live
+stream end at the same place.
 Pure: no rclpy.
 """
 from __future__ import annotations
@@ -20,6 +30,7 @@ from retail_dialogue.audio_source import FRAME_MS, SAMPLE_RATE
 class VadEvent(Enum):
     SPEECH_START = 'speech_start'   # the frames returned with it are pre-roll + this frame
     SPEECH = 'speech'               # a frame inside an utterance
+    PAUSE = 'pause'                 # a frame inside an utterance after `pause_ms` of silence: `judge` it
     SPEECH_END = 'speech_end'       # end of utterance (silence long enough, or too long)
     SILENCE = 'silence'             # outside an utterance
 
@@ -33,12 +44,18 @@ class VadConfig:
     end_silence_ms: int = 300     # unvoiced audio that closes it
     pre_roll_ms: int = 300
     max_utterance_s: float = 15.0
+    pause_ms: int = 0             # silence after which the words so far are judged (0: end_silence_ms only)
+    end_finished_ms: int = 200    # silence that ends an utterance whose words look finished
+    end_unfinished_ms: int = 800  # ... whose words need a continuation (a pause mid-sentence)
 
     def __post_init__(self) -> None:
         if self.frame_ms not in (10, 20, 30):
             raise ValueError(f'frame_ms must be 10, 20 or 30 (webrtcvad), got {self.frame_ms}')
         if not 0 <= self.aggressiveness <= 3:
             raise ValueError(f'aggressiveness must be 0..3, got {self.aggressiveness}')
+
+
+MAX_PAUSES = 4     # judgements per utterance (each may cost a decode); then end_silence_ms
 
 
 @dataclass
@@ -56,25 +73,49 @@ class EndpointDetector:
         frames = lambda ms: max(1, ms // self.config.frame_ms)  # noqa: E731
         self._start_window = frames(self.config.start_window_ms)
         self._start_needed = frames(self.config.start_speech_ms)
-        self._end_needed = frames(self.config.end_silence_ms)
+        self._end_default = frames(self.config.end_silence_ms)
+        self._end_finished = frames(self.config.end_finished_ms)
+        self._end_unfinished = frames(self.config.end_unfinished_ms)
+        self._pause = frames(self.config.pause_ms) if self.config.pause_ms > 0 else 0
+        self._end_needed = self._end_default
+        self._pauses = 0
         self._max_frames = int(self.config.max_utterance_s * 1000 / self.config.frame_ms)
         self._recent: deque[tuple[bytes, bool]] = deque(
             maxlen=max(self._start_window, frames(self.config.pre_roll_ms)))
         self.in_speech = False
         self._silent_run = 0
         self._utterance_frames = 0
+        self.last_voiced = False       # webrtcvad's verdict on the last frame processed
 
     def is_speech(self, frame: bytes) -> bool:
         return self._vad.is_speech(frame, SAMPLE_RATE)
 
     def reset(self) -> None:
         self._recent.clear()
+        self._close()
+
+    def _close(self) -> None:
         self.in_speech = False
         self._silent_run = 0
         self._utterance_frames = 0
+        self._end_needed = self._end_default
+        self._pauses = 0
+
+    def judge(self, finished: bool | None) -> bool:
+        """After a PAUSE: do the words so far look finished (None: nothing heard)? Sets the
+        silence that ends this pause; True when it has already lasted that long (the utterance
+        ends now, the caller finishes it)."""
+        if not self.in_speech:
+            return False
+        self._end_needed = (self._end_default if finished is None
+                            else self._end_finished if finished else self._end_unfinished)
+        if self._silent_run >= self._end_needed:
+            self._close()
+            return True
+        return False
 
     def process(self, frame: bytes) -> VadResult:
-        voiced = self.is_speech(frame)
+        voiced = self.last_voiced = self.is_speech(frame)
         if not self.in_speech:
             self._recent.append((frame, voiced))
             window = list(self._recent)[-self._start_window:]
@@ -87,9 +128,15 @@ class EndpointDetector:
                 return VadResult(VadEvent.SPEECH_START, pre_roll)
             return VadResult(VadEvent.SILENCE)
         self._utterance_frames += 1
-        self._silent_run = 0 if voiced else self._silent_run + 1
-        if self._silent_run >= self._end_needed or self._utterance_frames >= self._max_frames:
-            self.in_speech = False
+        if voiced:
             self._silent_run = 0
+            self._end_needed = self._end_default
+        else:
+            self._silent_run += 1
+        if self._silent_run >= self._end_needed or self._utterance_frames >= self._max_frames:
+            self._close()
             return VadResult(VadEvent.SPEECH_END, [frame])
+        if self._pause and self._silent_run == self._pause and self._pauses < MAX_PAUSES:
+            self._pauses += 1
+            return VadResult(VadEvent.PAUSE, [frame])
         return VadResult(VadEvent.SPEECH, [frame])

@@ -326,7 +326,9 @@ class WhisperRecognizer:
     MAX_AUDIO_S) and transcribed once it ends, in the language the dialogue last told us
     (`set_language`, from /dialogue/listen_context), with the store's words as hints (`set_hints`);
     the Recognition's language is the one decoded (the customer's, when `check_language` found it
-    was the other one). No partial results (Whisper decodes a whole utterance). Language and hints may be changed from
+    was the other one). No partial results (Whisper decodes a whole utterance); at the VAD's pauses
+`peek` decodes the utterance so far, and a final after nothing but silence is that decode (the
+decode runs during the silence, not after the end). Language and hints may be changed from
     another thread; they apply from the next utterance on."""
 
     def __init__(self, transcriber: WhisperTranscriber, languages: list[str], language: str,
@@ -342,6 +344,7 @@ class WhisperRecognizer:
         self._buffer = bytearray()
         self._limit = int(MAX_AUDIO_S * SAMPLE_RATE) * 2
         self.last: Transcript | None = None
+        self._peeked: tuple[Recognition | None] | None = None     # the last peek's result, if any
         self.check_language = check_language and len(usable) > 1
 
     @property
@@ -368,22 +371,37 @@ class WhisperRecognizer:
 
     def begin(self) -> None:
         self._buffer.clear()
+        self._peeked = None
 
     def accept(self, frame: bytes) -> list[Recognition]:
         if len(self._buffer) < self._limit:
             self._buffer += frame[:self._limit - len(self._buffer)]
         return []
 
-    def finish(self) -> Recognition | None:
+    def _transcribe(self) -> Recognition | None:
         with self._lock:
             language, hints = self._language, {lang: list(self._hints.get(lang, ())) for lang in self._languages}
-        pcm, self._buffer = bytes(self._buffer), bytearray()
-        if not pcm:
+        if not self._buffer:
             return None
-        result = self.last = self.transcriber.transcribe(pcm, language, hints, check_language=self.check_language)
+        result = self.last = self.transcriber.transcribe(bytes(self._buffer), language, hints,
+                                                          check_language=self.check_language)
         if not result.text.strip():
             return None
         return Recognition(result.text, result.language, result.confidence, True)
+
+    def peek(self) -> Recognition | None:
+        """The utterance so far decoded now (at a pause: the VAD judges the words; when nothing
+        but silence follows, `finish(reuse_peek=True)` returns this decode)."""
+        self._peeked = (self._transcribe(),)
+        return self._peeked[0]
+
+    def finish(self, reuse_peek: bool = False) -> Recognition | None:
+        """The utterance's text: the last peek's decode when `reuse_peek` (only silence since),
+        else a decode of the whole utterance."""
+        peeked, self._peeked = self._peeked, None
+        final = peeked[0] if reuse_peek and peeked is not None else self._transcribe()
+        self._buffer = bytearray()
+        return final
 
 
 def main(argv: list[str] | None = None) -> int:
