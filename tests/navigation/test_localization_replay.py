@@ -153,7 +153,9 @@ def test_records_scans_and_clouds_in_any_order():
     replay = RecordedUpdates()
     cloud = np.zeros((3, 3))
     replay.add_cloud(100, cloud)                 # latched before the recording: no record at 100
-    replay.add_scan(150, 'scan 150')
+    replay.add_cloud(150, cloud)                 # its record is recorded, its scan not (/scan matched later)
+    replay.add_record(150, (1.5, 0.0, 0.0))
+    replay.add_scan(170, 'scan 170')
     replay.add_cloud(200, cloud)
     replay.add_scan(200, 'scan 200')
     assert list(replay.ready()) == []

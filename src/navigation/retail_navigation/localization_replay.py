@@ -10,7 +10,7 @@ dropped (its sensor-data queue while its executor was busy) or refused (odometry
 machine) but the recorder kept, or an odometry message the recorder missed (the pose interpolated
 at a scan's stamp then differs by a fraction of a millimetre, which the resampling amplifies to
 the filter's own noise, about a centimetre). `RecordedUpdates` gives the re-run exactly the live
-filter's inputs instead: it starts from the first checkpoint whose update record it has, and then
+filter's inputs instead: it starts from the first checkpoint whose update record and scan it has, and then
 steps the filter on the scan of each update record with that record's odometry, in stamp order;
 the scans the live filter did not update on are skipped.
 
@@ -88,7 +88,10 @@ class RecordedUpdates:
     def ready(self) -> Iterator[Action]:
         """What the re-run does now, in order: a `Start`, then `Update`s (and `Missing` ones)."""
         if not self.started:
-            start = next(((s, p) for s, p in self._clouds if s in self._records), None)
+            # a checkpoint whose own scan is recorded: from there on the recording holds every scan
+            # (a cloud latched before the recording began, or before the recorder's /scan
+            # subscription matched, would leave the first updates' scans out)
+            start = next(((s, p) for s, p in self._clouds if s in self._records and s in self._scans), None)
             if start is None:
                 return
             stamp, particles = start
