@@ -6,9 +6,10 @@ Live: the simulated navigation stack (`navigation.launch.yaml sim:=true`) guides
 the dock towards the service desk while `retailbot record` records /scan, /odom, /tf, /tf_static and
 /navigation/pose (what an incident recording holds). Re-run: the localisation node alone
 (`use_sim_time:=true`, the same parameters and seed, `start_from_recording:=true`: it starts from
-the first recorded particle cloud, the live filter's checkpoint, and uses the scans after it; deep
-input queues so no scan is dropped) with `retailbot replay --clock` of /scan, /odom, /tf_static and
-/navigation/particle_cloud (not /tf: its map -> odom is the live localisation's own answer). Each recorded
+the first recorded particle cloud, the live filter's checkpoint, and updates on the scans the live
+filter updated on, with the odometry it used: its update records on /navigation/localization_updates)
+with `retailbot replay --clock` of /scan, /odom, /tf_static, /navigation/particle_cloud and
+/navigation/localization_updates (not /tf: its map -> odom is the live localisation's own answer). Each recorded
 /navigation/pose is compared with the re-run's at the same header stamp (interpolated between the
 re-run's neighbouring poses, at most 0.5 s apart, when it has none there); reported per re-run: poses
 compared, median and maximum distance (cm) and maximum heading difference; also how many of the
@@ -31,8 +32,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-TOPICS = ['/scan', '/odom', '/tf', '/tf_static', '/navigation/pose', '/navigation/particle_cloud']
-REPLAYED = ['/scan', '/odom', '/tf_static', '/navigation/particle_cloud']
+TOPICS = ['/scan', '/odom', '/tf', '/tf_static', '/navigation/pose', '/navigation/particle_cloud',
+          '/navigation/localization_updates']
+REPLAYED = ['/scan', '/odom', '/tf_static', '/navigation/particle_cloud', '/navigation/localization_updates']
 
 
 def yaw_of(q) -> float:

@@ -213,3 +213,75 @@ def test_the_lidar_mount_comes_from_tf_static_else_laser_pose(ros_context, spin,
     expected = (-0.05, 0.02, math.pi) if published else (0.10, 0.0, 0.0)
     assert node.filter.mount == pytest.approx(expected)
     assert ('/tf_static' if published else 'parameter laser_pose') in node.laser_mount.source
+
+
+def test_a_re_run_node_takes_the_live_nodes_updates_from_its_records_not_its_own_choice(ros_context, tmp_path):
+    """Two nodes in one process, their callbacks called directly in a recording's order: the live
+    node misses a few scans (a loaded robot) and publishes its update records and clouds; the re-run
+    node (start_from_recording) gets every scan, the records and the clouds, no odometry at all, and
+    publishes the live node's poses at the live node's stamps."""
+    from test_localization_replay import _drive
+    from nav_maps_support import box_map
+
+    store = tmp_path / 'store'
+    store.mkdir()
+    store_map = box_map()
+    save_map(store_map, store / 'map.yaml')
+    odometry, scans, _ = _drive(store_map, 8.0)
+    lidar = LidarConfig(mount=(0.1, 0.0, 0.0))
+    common = [Parameter('store_dir', value=str(store)), Parameter('initial_pose', value=[1.0, 1.0, 0.3]),
+              Parameter('laser_pose', value=[0.1, 0.0, 0.2, 0.0]), Parameter('seed', value=7),
+              Parameter('particle_cloud_period_s', value=0.001)]
+    nodes = [LocalizationNode(context=ros_context, namespace='navigation', parameter_overrides=[
+        *common, Parameter('start_from_recording', value=rerun)]) for rerun in (False, True)]
+    live, rerun = nodes
+    out: dict[str, list] = {'live_pose': [], 'rerun_pose': [], 'record': [], 'cloud': []}
+    live.pose_pub.publish, rerun.pose_pub.publish = out['live_pose'].append, out['rerun_pose'].append
+    live.updates_pub.publish, live.cloud_pub.publish = out['record'].append, out['cloud'].append
+
+    def scan_msg(stamp, ranges):
+        msg = LaserScan()
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+        msg.header.frame_id = 'laser'
+        msg.angle_min, msg.angle_increment = lidar.angle_min, lidar.angle_increment
+        msg.range_min, msg.range_max = lidar.range_min, lidar.range_max
+        msg.ranges = [float(r) for r in ranges]
+        return msg
+
+    try:
+        recording = []                                  # (topic, message) in the recorder's order
+        odom_left = list(odometry)
+        for i, (stamp, ranges) in enumerate(scans):
+            while odom_left and odom_left[0][0] <= stamp + 20_000_000:
+                ostamp, (x, y, theta) = odom_left.pop(0)
+                msg = Odometry()
+                msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(ostamp, 1_000_000_000)
+                msg.pose.pose.position.x, msg.pose.pose.position.y = x, y
+                msg.pose.pose.orientation.z, msg.pose.pose.orientation.w = math.sin(theta / 2), math.cos(theta / 2)
+                live._on_odom(msg)
+            scan = scan_msg(stamp, ranges)
+            recording.append(('scan', scan))
+            if i not in (12, 13, 30, 51):               # dropped by the loaded live node, kept by the recorder
+                before = (len(out['record']), len(out['cloud']))
+                live._on_scan(scan)
+                recording += [('record', m) for m in out['record'][before[0]:]]
+                recording += [('cloud', m) for m in out['cloud'][before[1]:]]
+        assert not live._pending and len(out['cloud']) > 3
+        first_cloud = out['cloud'][1]                   # the first one was latched before the recording
+        recording = [(kind, m) for kind, m in recording if not (kind == 'record' and m is out['record'][0])
+                     and not (kind == 'cloud' and m is out['cloud'][0])]
+        for kind, msg in recording:
+            {'scan': rerun._on_scan, 'record': rerun._on_update_record, 'cloud': rerun._on_cloud}[kind](msg)
+    finally:
+        for node in nodes:
+            node.destroy_node()
+
+    def track(poses):
+        return {(p.header.stamp.sec, p.header.stamp.nanosec): (p.pose.pose.position.x, p.pose.pose.position.y)
+                for p in poses}
+
+    start = (first_cloud.header.stamp.sec, first_cloud.header.stamp.nanosec)
+    live_track = {s: p for s, p in track(out['live_pose']).items() if s > start}
+    rerun_track = track(out['rerun_pose'])
+    assert len(live_track) > 20 and set(rerun_track) == set(live_track)
+    assert max(math.hypot(rerun_track[s][0] - p[0], rerun_track[s][1] - p[1]) for s, p in live_track.items()) < 1e-9

@@ -40,6 +40,7 @@ GUIDE_CMD_VEL = '/navigation/guide/cmd_vel'  # geometry_msgs/Twist: guide -> col
 POSE = '/navigation/pose'  # geometry_msgs/PoseWithCovarianceStamped (map): localisation
 LOCALIZATION_STATE = '/navigation/localization_state'  # std_msgs/String (transient local): localisation -> guide
 PARTICLE_CLOUD = '/navigation/particle_cloud'  # geometry_msgs/PoseArray (map, transient local): localisation checkpoints (Foxglove, replay)
+LOCALIZATION_UPDATES = '/navigation/localization_updates'  # geometry_msgs/PoseStamped (odom): per filter update, its scan's stamp and odometry (replay)
 RELOCALISE = '/navigation/relocalise'  # std_srvs/Trigger: global relocalisation
 INITIAL_POSE = '/initialpose'  # geometry_msgs/PoseWithCovarianceStamped (RViz)
 ARRIVALS = '/navigation/arrivals'  # retail_interfaces/PlaceArrival: guide -> manager

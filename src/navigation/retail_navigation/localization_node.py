@@ -23,10 +23,14 @@ Thin adapter around localization.ParticleFilter:
   carried elsewhere (particles over the whole free floor; the robot finds itself as it moves).
 - deterministic given its inputs, so a recording re-runs exactly: each update draws its noise from
   (`seed`, the scan's stamp); after a resample the particles (the whole filter state) go out on
-  `/navigation/particle_cloud` (PoseArray, latched, at most every `particle_cloud_period_s`);
-  with `start_from_recording` (a replay, with use_sim_time and `retailbot replay --clock`) the node
-  holds the scans until a recorded cloud comes, continues from it with the odometry at its stamp,
-  and uses the scans stamped after it.
+  `/navigation/particle_cloud` (PoseArray, latched, at most every `particle_cloud_period_s`), and
+  after every update the odometry pose it used, stamped with its scan's stamp, goes out on
+  `/navigation/localization_updates` (PoseStamped, frame odom). With `start_from_recording` (a
+  replay, with use_sim_time and `retailbot replay --clock`) the node takes exactly the live
+  filter's inputs from the recording (localization_replay.RecordedUpdates): it continues from the
+  first recorded cloud whose update record it has and updates on the scans the live filter updated
+  on, with the odometry it used, whatever the live node dropped or refused on a loaded machine and
+  whatever odometry the recorder missed.
 
 When the scan stops matching the map for `lost_after_updates` updates the state becomes `lost`:
 the guide stops and calls staff; the filter keeps trying (random particles, and a global
@@ -43,7 +47,7 @@ from pathlib import Path
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Pose as PoseMsg
-from geometry_msgs.msg import PoseArray, PoseWithCovarianceStamped
+from geometry_msgs.msg import PoseArray, PoseStamped, PoseWithCovarianceStamped
 from nav_msgs.msg import Odometry
 from rclpy.duration import Duration
 from rclpy.node import Node
@@ -61,6 +65,7 @@ from retail_common.store import StoreError, load_store
 from retail_navigation.collision_monitor import MAX_BEAMS
 from retail_navigation.frames import BASE_LINK, LASER
 from retail_navigation.localization import AmclConfig, OdomHistory, ParticleFilter, map_to_odom
+from retail_navigation.localization_replay import Missing, RecordedUpdates, Start
 from retail_navigation.maps import MapError, load_map
 from retail_ros.tf_support import TF_QOS, StaticMount, TFMessage, transform, yaw_of
 
@@ -103,7 +108,8 @@ PARAMS = [
     ParamSpec('particle_cloud_period_s', 2.0, 'publish the particles (a checkpoint a replay starts from) after a '
               'resample at most this often [s]; 0: never', min=0.0, max=3600.0),
     ParamSpec('start_from_recording', False, 'replay: start from the first recorded particle cloud (from a '
-              'recording of the live robot) instead of a start pose, and use only the scans after it'),
+              'recording of the live robot) instead of a start pose, and update on the scans the live filter '
+              'updated on, with the odometry it used (/navigation/localization_updates)'),
     ParamSpec('scan_queue_depth', 5, 'scans kept waiting for the node (a replay uses more: none dropped)', type='int',
               min=1, max=10000),
     ParamSpec('odom_queue_depth', 50, 'odometry messages kept waiting for the node', type='int', min=1, max=100000),
@@ -116,6 +122,10 @@ CLOUD_MAX_PARTICLES = 1500   # tracking keeps min_particles (500); a wider cloud
 
 def _stamp_s(stamp) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
+
+
+def _stamp_ns(stamp) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 def load_saved_pose(path: Path) -> tuple[float, float, float] | None:
@@ -242,18 +252,22 @@ class LocalizationNode(Node):
         self._update_ms: list[float] = []
         self._scan_cache: tuple[int, float, float, np.ndarray] | None = None
         self._cloud_at = -math.inf               # monotonic time of the last particle cloud published
-        self._from_recording = cfg.start_from_recording
-        self._held: list[LaserScan] = []         # replay: scans before the first recorded checkpoint
+        # replay: the live filter's inputs from the recording (None: live)
+        self._replay = RecordedUpdates() if cfg.start_from_recording else None
 
         self.pose_pub = self.create_publisher(PoseWithCovarianceStamped, names.POSE, 10)
         self.state_pub = self.create_publisher(String, names.LOCALIZATION_STATE, LATCHED)
         self.tf_pub = self.create_publisher(TFMessage, names.TF, TF_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
-        self.cloud_pub = None
-        if self._from_recording:                 # the recorded cloud comes on the topic: not ours
+        self.cloud_pub = self.updates_pub = None
+        if self._replay is not None:             # the recorded cloud and updates come on the topics: not ours
             self.create_subscription(PoseArray, names.PARTICLE_CLOUD, self._on_cloud, LATCHED)
-        elif cfg.particle_cloud_period_s > 0:
-            self.cloud_pub = self.create_publisher(PoseArray, names.PARTICLE_CLOUD, LATCHED)
+            self.create_subscription(PoseStamped, names.LOCALIZATION_UPDATES, self._on_update_record,
+                                     cfg.scan_queue_depth)
+        else:
+            self.updates_pub = self.create_publisher(PoseStamped, names.LOCALIZATION_UPDATES, 10)
+            if cfg.particle_cloud_period_s > 0:
+                self.cloud_pub = self.create_publisher(PoseArray, names.PARTICLE_CLOUD, LATCHED)
         self.create_subscription(Odometry, names.ODOM, self._on_odom, cfg.odom_queue_depth)
         # The mount from /tf_static replaces laser_pose when it comes (scans are not held back meanwhile).
         self.laser_mount = StaticMount(self, BASE_LINK, LASER, (lx, ly, lyaw), 'laser_pose', cfg.laser_tf_timeout_s,
@@ -356,9 +370,10 @@ class LocalizationNode(Node):
         self.filter.mount = mount
 
     def _on_scan(self, msg: LaserScan) -> None:
-        if self._from_recording:                 # no start yet: held until the recorded checkpoint
-            self._held.append(msg)
-            del self._held[:-200]
+        if self._replay is not None:             # used when (and if) the live filter's record names it
+            self._last_scan = self._last_used = time.monotonic()
+            self._replay.add_scan(_stamp_ns(msg.header.stamp), msg)
+            self._run_replay()
             return
         self._last_scan = time.monotonic()
         n = len(msg.ranges)
@@ -377,7 +392,7 @@ class LocalizationNode(Node):
             self._refuse('none', math.nan)
         self._drain()
 
-    def _use_scan(self, msg: LaserScan, odom: tuple[float, float, float]) -> None:
+    def _use_scan(self, msg: LaserScan, odom: tuple[float, float, float], force: bool = False) -> None:
         self._last_used = time.monotonic()
         ranges = np.asarray(msg.ranges, dtype=np.float64)
         self.filter.range_min, self.filter.range_max = msg.range_min, msg.range_max
@@ -385,12 +400,13 @@ class LocalizationNode(Node):
             self._pick_start(msg, ranges)
         t0 = time.perf_counter()
         stamp = msg.header.stamp
-        estimate = self.filter.step(odom, ranges, self._angles(msg), key=stamp.sec * 1_000_000_000 + stamp.nanosec)
+        estimate = self.filter.step(odom, ranges, self._angles(msg), force=force, key=_stamp_ns(stamp))
         if estimate is None:
             return
         if estimate.updated:
             self._update_ms.append((time.perf_counter() - t0) * 1e3)
             del self._update_ms[:-50]
+            self._publish_update_record(stamp, odom)
             self._after_update(msg, odom, estimate)
             self._publish_cloud(msg.header.stamp)
         else:
@@ -451,32 +467,52 @@ class LocalizationNode(Node):
         self.get_logger().info(f'initial pose set to {pose[0]:.2f},{pose[1]:.2f},{pose[2]:.2f}')
 
     def _on_cloud(self, msg: PoseArray) -> None:
-        """Replay: the live filter's particles after its update at the cloud's stamp; the filter
-        continues from them with the odometry at that stamp, on the scans stamped after it."""
-        if not self._from_recording:
+        """Replay: the live filter's particles after its update at the cloud's stamp (a checkpoint)."""
+        if self._replay is None or self._replay.started:
             return
         stamp = _stamp_s(msg.header.stamp)
-        odom, verdict, _ = self.odom_for_scan(stamp)
-        if odom is None or not msg.poses or msg.header.frame_id not in ('', self.params.map_frame):
-            self.get_logger().warning(f'{names.PARTICLE_CLOUD}: checkpoint at {stamp:.3f} not usable '
-                                      f'({len(msg.poses)} particles, frame {msg.header.frame_id!r}, odometry '
-                                      f'{verdict}): waiting for the next one')
-            return
         particles = np.array([(p.position.x, p.position.y, yaw_of(p.orientation)) for p in msg.poses])
-        try:
-            self.filter.restore(particles, odom)
-        except ValueError as exc:
-            self.get_logger().warning(f'{names.PARTICLE_CLOUD}: {exc}: waiting for the next one')
+        if not msg.poses or msg.header.frame_id not in ('', self.params.map_frame) \
+                or not np.isfinite(particles).all():
+            self.get_logger().warning(f'{names.PARTICLE_CLOUD}: checkpoint at {stamp:.3f} not usable '
+                                      f'({len(msg.poses)} particles, frame {msg.header.frame_id!r}): '
+                                      'waiting for the next one')
             return
-        self._from_recording = False
-        self._candidates = self._candidates[:1]
-        held = [scan for scan in self._held if _stamp_s(scan.header.stamp) > stamp]
-        self._held = []
-        self.get_logger().info(f'started from the recorded particle cloud at {stamp:.3f} ({len(particles)} '
-                               f'particles, {len(held)} scans after it held)')
-        self._set_state('tracking')
-        for scan in held:
-            self._on_scan(scan)
+        self._replay.add_cloud(_stamp_ns(msg.header.stamp), particles)
+        self._run_replay()
+        if not self._replay.started:
+            self.get_logger().info(f'{names.PARTICLE_CLOUD}: checkpoint at {stamp:.3f} waits for the live '
+                                   f"filter's update record at its stamp ({names.LOCALIZATION_UPDATES}: "
+                                   'recorded and replayed?)', throttle_duration_sec=10.0)
+
+    def _on_update_record(self, msg: PoseStamped) -> None:
+        """Replay: the odometry pose the live filter's update at this stamp used."""
+        p = msg.pose
+        odom = (p.position.x, p.position.y, yaw_of(p.orientation))
+        if self._replay is None or msg.header.frame_id not in ('', self.params.odom_frame) \
+                or not all(math.isfinite(v) for v in odom):
+            return
+        self._replay.add_record(_stamp_ns(msg.header.stamp), odom)
+        self._run_replay()
+
+    def _run_replay(self) -> None:
+        """Take the live filter's inputs that have come: its checkpoint, then its updates in order."""
+        replay = self._replay
+        if replay is None:
+            return
+        for action in replay.ready():
+            if isinstance(action, Start):
+                self.filter.restore(action.particles, action.odom)
+                self._candidates = self._candidates[:1]
+                self.get_logger().info(f'started from the recorded particle cloud at {action.stamp * 1e-9:.3f} '
+                                       f'({len(action.particles)} particles)')
+                self._set_state('tracking')
+            elif isinstance(action, Missing):
+                self.get_logger().warning(f'the live filter updated on the scan stamped {action.stamp * 1e-9:.3f}, '
+                                          f'which the recording does not hold: the re-run differs from here '
+                                          f'({replay.missing} such scans)')
+            else:
+                self._use_scan(action.scan, action.odom, force=True)
 
     def _on_relocalise(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         self.filter.relocalise_globally()
@@ -508,6 +544,18 @@ class LocalizationNode(Node):
                 cov[i * 6 + j] = c[a, b]
         msg.pose.covariance = cov.tolist()
         self.pose_pub.publish(msg)
+
+    def _publish_update_record(self, stamp, odom: tuple[float, float, float]) -> None:
+        """The odometry pose this update used, at its scan's stamp: with the recorded scan, the
+        update's whole input beside the filter's state (a replay takes exactly these)."""
+        if self.updates_pub is None:
+            return
+        msg = PoseStamped()
+        msg.header.stamp = stamp
+        msg.header.frame_id = self.params.odom_frame
+        msg.pose.position.x, msg.pose.position.y = float(odom[0]), float(odom[1])
+        msg.pose.orientation.z, msg.pose.orientation.w = math.sin(odom[2] / 2), math.cos(odom[2] / 2)
+        self.updates_pub.publish(msg)
 
     def _publish_cloud(self, stamp) -> None:
         """The particles after a resample (a checkpoint: the whole filter state), at most every
