@@ -76,10 +76,17 @@ def qos_profile(qos: dict[str, str], depth: int = 10) -> QoSProfile:
     )
 
 
+# A recorder's queue per topic: 10 s of a 10 Hz lidar. With rclpy's usual 10 a recorder that falls
+# ~1 s behind under load lost odometry and TF the robot's own nodes had used (a re-run then differed).
+RECORD_DEPTH = 100
+
+
 def subscribe_raw(
     node: Node, topic: str, type_name: str, qos: dict[str, str], callback: Callable[[bytes], None]
 ) -> Any:
-    return node.create_subscription(message_class(type_name), topic, callback, qos_profile(qos), raw=True)
+    return node.create_subscription(
+        message_class(type_name), topic, callback, qos_profile(qos, RECORD_DEPTH), raw=True
+    )
 
 
 class ParameterSnapshot:
