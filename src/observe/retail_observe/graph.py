@@ -84,9 +84,7 @@ RECORD_DEPTH = 100
 def subscribe_raw(
     node: Node, topic: str, type_name: str, qos: dict[str, str], callback: Callable[[bytes], None]
 ) -> Any:
-    return node.create_subscription(
-        message_class(type_name), topic, callback, qos_profile(qos, RECORD_DEPTH), raw=True
-    )
+    return node.create_subscription(message_class(type_name), topic, callback, qos_profile(qos, RECORD_DEPTH), raw=True)
 
 
 class ParameterSnapshot:
