@@ -58,6 +58,32 @@ def test_regions_and_stores_added_and_listed(engine_target):
                           '--json'), 2, 'no region north')
 
 
+def test_robot_move_token_revoke_and_member_import_in_json(tmp_path):
+    db = ('--database', str(tmp_path / 'p.sqlite3'))
+    for store in ('s-1', 's-2'):
+        assert platform_cli('store', 'add', *db, '--id', store, '--name', store).returncode == 0
+    assert platform_cli('token', 'issue', *db, '--robot-id', 'r-1', '--store', 's-1').returncode == 0
+    assert one_json(platform_cli('robot', 'move', *db, '--robot-id', 'r-1', '--store', 's-2',
+                                 '--json')) == {'robot_id': 'r-1', 'store_id': 's-2'}
+    assert one_json(platform_cli('token', 'revoke', *db, '--robot-id', 'r-1', '--json')) \
+        == {'robot_id': 'r-1', 'revoked': 1}
+    staff = platform_cli('token', 'issue', *db, '--role', 'analyst', '--name', 'hq')
+    assert staff.returncode == 0, staff.stderr
+    listed = [json.loads(line) for line in platform_cli('token', 'list', *db, '--json').stdout.splitlines()]
+    fingerprint = next(t['fingerprint'] for t in listed if t['role'] == 'analyst')
+    assert one_json(platform_cli('token', 'revoke', *db, '--fingerprint', fingerprint, '--json')) \
+        == {'fingerprint': fingerprint, 'revoked': 1}
+    history = tmp_path / 'history.csv'
+    history.write_text('customer_id,sku,ts,qty,price_cny\nm-1,P-1,2026-11-01T10:00,1,5\n'
+                       'm-2,P-1,2026-11-01T11:00,2,5\n')
+    imported = one_json(platform_cli('member-import', *db, '--history', str(history), '--consent',
+                                     '--json'))
+    assert imported['members'] == 2 and imported['consent'] is True
+    assert isinstance(imported['version'], int)
+    one_line(platform_cli('region', 'add', *db, '--id', 'east', '--name', ' ', '--json'), 2,
+             '--name must be 1-200 characters')
+
+
 def test_region_list_of_a_missing_database_is_one_line(tmp_path):
     one_line(platform_cli('region', 'list', '--database', str(tmp_path / 'none.sqlite3')), 2,
              'no database at')

@@ -306,6 +306,7 @@ def register(subparsers) -> None:
     _add_db(move)
     move.add_argument('--robot-id', required=True, help='the robot to move')
     move.add_argument('--store', required=True, help='the store it works in from now on')
+    _add_json(move, '{"robot_id", "store_id"}')
     move.set_defaults(func=_guarded('robot move', _robot_move))
 
     token = commands.add_parser('token', help='issue, revoke and list credentials')
@@ -338,6 +339,8 @@ def register(subparsers) -> None:
     which.add_argument('--robot-id', help='the robot whose tokens to revoke')
     which.add_argument('--fingerprint', help='the credential\'s fingerprint as `token list` '
                        'shows it (12 hex digits), e.g. a store manager who left')
+    _add_json(revoke, '{"robot_id", "revoked"} or {"fingerprint", "revoked"} (revoked: how many '
+                      'tokens)')
     revoke.set_defaults(func=_guarded('token revoke', _token_revoke))
     tlist = actions.add_parser('list', help='list credentials (fingerprints only)')
     _add_db(tlist)
@@ -376,6 +379,7 @@ def register(subparsers) -> None:
     members.add_argument('--consent', action='store_true',
                          help='these members agreed to be served with their data (without it they '
                               'are kept but never sent to a robot)')
+    _add_json(members, '{"members", "consent", "version"} (version: the downlink\'s)')
     members.set_defaults(func=_guarded('member-import', _member_import))
 
 
@@ -437,9 +441,10 @@ def _member_import(args) -> int:
         except (ChainError, NoSuchThing) as exc:
             raise CommandError(f'retailbot platform {command}: {exc}') from None
     version = _on_db(command, storage, work)
-    print(f'{len(found)} member(s) stored{" with consent" if args.consent else " (no consent: not sent to robots)"}'
-          f'; downlink version {version}')
-    return 0
+    return _done(args, f'{len(found)} member(s) stored'
+                       f'{" with consent" if args.consent else " (no consent: not sent to robots)"}'
+                       f'; downlink version {version}',
+                 {'members': len(found), 'consent': args.consent, 'version': version})
 
 
 def _forget_member(args) -> int:
@@ -812,8 +817,8 @@ def _robot_move(args) -> int:
     _valid_id(args.store, 'store id', 'robot move')
     storage = _storage(args, 'robot move')
     _on_db('robot move', storage, lambda: storage.move_robot(args.robot_id, args.store))
-    print(f'robot {args.robot_id} moved to store {args.store}')
-    return 0
+    return _done(args, f'robot {args.robot_id} moved to store {args.store}',
+                 {'robot_id': args.robot_id, 'store_id': args.store})
 
 
 def _token_issue(args) -> int:
@@ -866,16 +871,16 @@ def _token_revoke(args) -> int:
         if not count:
             raise CommandError(f'retailbot platform token revoke: no active credential with '
                                f'fingerprint {args.fingerprint} (see `token list`)')
-        print(f'credential {args.fingerprint} revoked')
-        return 0
+        return _done(args, f'credential {args.fingerprint} revoked',
+                     {'fingerprint': args.fingerprint, 'revoked': count})
     def revoke() -> int:
         count = storage.revoke_robot(args.robot_id)
         if not count:
             _require_robot(storage, args.robot_id)
         return count
     count = _on_db('token revoke', storage, revoke)
-    print(f'{count} tokens of robot {args.robot_id} revoked')
-    return 0
+    return _done(args, f'{count} tokens of robot {args.robot_id} revoked',
+                 {'robot_id': args.robot_id, 'revoked': count})
 
 
 def _token_list(args) -> int:
