@@ -59,3 +59,35 @@ def test_an_id_of_the_wrong_form_is_refused_as_the_api_does(tmp_path, member):
     assert not valid_member_id(member) and valid_member_id('x' * 128)
     one_line(platform_cli('forget-member', '--database', str(tmp_path / 'p.sqlite3'), '--member-id', member,
                           '--unknown-ok'), 2, '--member-id must be 1-128 characters')
+
+
+def test_the_admin_api_refuses_an_id_never_seen_as_the_cli_does(seen):
+    """POST /v1/admin/members/{id}/forget: an id the platform never saw is 404 with one line
+    naming it and the way to force it (`unknown_ok=true`, the CLI's --unknown-ok), and nothing
+    is recorded; a seen id, a forced one and a repeat are forgotten; the contract says so."""
+    from fastapi.testclient import TestClient
+
+    from platform_support import ADMIN
+    from retail_platform.app import create_app
+    admin = {'Authorization': f'Bearer {ADMIN}'}
+    with TestClient(create_app(seen, ADMIN), raise_server_exceptions=False) as client:
+        try:
+            refused = client.post('/v1/admin/members/m-nobody/forget', headers=admin)
+            assert refused.status_code == 404, refused.text
+            detail = refused.json()['detail']
+            assert "never seen member 'm-nobody'" in detail and 'unknown_ok=true' in detail
+            assert '\n' not in detail
+            assert client.get('/v1/admin/members/m-nobody/forget', headers=admin).status_code == 404
+            for member in ('m-0001', 'm-0009', 'm-rec'):
+                answer = client.post(f'/v1/admin/members/{member}/forget', headers=admin)
+                assert answer.status_code == 200 and answer.json()['member_id'] == member, answer.text
+            forced = client.post('/v1/admin/members/m-nobody/forget?unknown_ok=true', headers=admin)
+            assert forced.status_code == 200 and forced.json()['member_id'] == 'm-nobody'
+            again = client.post('/v1/admin/members/m-nobody/forget', headers=admin)
+            assert again.status_code == 200, again.text
+            operation = client.get('/openapi.json', headers=admin).json()[
+                'paths']['/v1/admin/members/{member_id}/forget']['post']
+            assert 'never seen' in operation['responses']['404']['description']
+            assert [p['name'] for p in operation['parameters'] if p['in'] == 'query'] == ['unknown_ok']
+        finally:
+            client.app.state.storage.close()

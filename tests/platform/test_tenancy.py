@@ -76,6 +76,11 @@ TABLE = [
      {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 403, 'admin': 200}),
     ('forget member', 'post', '/v1/admin/members/m-3/forget',
      {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 403, 'admin': 200}),
+    # an id the platform never saw: 404 for the admin only (the role is checked first)
+    ('forget unknown member', 'post', '/v1/admin/members/m-never-seen/forget',
+     {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 403, 'admin': 404}),
+    ('forget unknown member anyway', 'post', '/v1/admin/members/m-4/forget?unknown_ok=true',
+     {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 403, 'admin': 200}),
     ('forget status', 'get', '/v1/admin/members/m-gone/forget',
      {'robot': 403, 'store_manager': 403, 'region': 403, 'analyst': 200, 'admin': 200}),
     # fleet (fleet.py, rollouts.py): a robot acts for itself; staff for their stores
@@ -144,7 +149,9 @@ def chain(engine_target):
         admin = {'Authorization': f'Bearer {ADMIN}'}
         assert client.put('/v1/products', headers=admin, json={'products': [PRODUCT]}).status_code == 200
         assert client.put('/v1/admin/members/m-1', headers=admin, json={'consent': True}).status_code == 200
-        assert client.post('/v1/admin/members/m-gone/forget', headers=admin).status_code == 200
+        assert client.put('/v1/admin/members/m-3', headers=admin, json={'consent': False}).status_code == 200
+        assert client.post('/v1/admin/members/m-gone/forget?unknown_ok=true',
+                           headers=admin).status_code == 200
         yield client, tokens
         client.app.state.storage.close()
 

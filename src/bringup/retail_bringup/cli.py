@@ -7,7 +7,9 @@ import their heavy libraries inside `func`, keeping `retailbot --help` fast.
 
 Conventions every subcommand gets from RetailbotParser: option values may be negative numbers and
 number lists (`--from -8,-3`), required options say "(required)" in --help, positional values may
-follow options where a subcommand asks for it (`intermixed`, e.g. launch), and exit codes are
+follow options where a subcommand asks for it (`intermixed`, e.g. launch), a long option is
+only taken whole (`--datab` is an unknown option, never `--database`: an abbreviation accepted
+today would change meaning the day another option starting with it is added), and exit codes are
 0 done, 1 failed, 2 bad input or usage, 3 the robot could not do it (no path, safety stop),
 128+n when stopped by signal n (130 Ctrl-C, 143 SIGTERM).
 """
@@ -63,9 +65,12 @@ NEGATIVE_VALUE = re.compile(rf'^-(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?:,\s*{_NU
 
 
 class RetailbotParser(argparse.ArgumentParser):
-    """ArgumentParser with the retailbot conventions; subparsers inherit the class."""
+    """ArgumentParser with the retailbot conventions; subparsers inherit the class (argparse's
+    add_parser builds each with the parent's class and its own allow_abbrev, default True: so
+    the refusal of abbreviations is set here, for every parser, not passed by each caller)."""
 
     def __init__(self, *args, **kwargs) -> None:
+        kwargs['allow_abbrev'] = False
         super().__init__(*args, **kwargs)
         self._negative_number_matcher = NEGATIVE_VALUE
 
@@ -102,7 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
         except Exception as exc:  # one broken plugin must not take the whole CLI down
             print(f'retailbot: subcommand {entry.name!r} ({entry.value}) is unavailable: {exc}',
                   file=sys.stderr)
+    for each in parsers(parser):        # a plugin's own parser_class too: whole options only
+        each.allow_abbrev = False
     return parser
+
+
+def parsers(parser: argparse.ArgumentParser):
+    """`parser` and every subcommand's parser under it, depth first."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):    # an alias maps to the same parser
+                yield from parsers(child)
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:

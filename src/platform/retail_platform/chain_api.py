@@ -9,7 +9,9 @@
   PUT  /v1/stores/{store_id}/products/{sku}            store-level price, stock, zone, promotion
   PUT|DELETE /v1/promotions/{promotion_id}             a promotion at chain, region or store level
   PUT  /v1/admin/members/{member_id}                   a member record (admin)
-  POST /v1/admin/members/{member_id}/forget            forget a member everywhere (admin)
+  POST /v1/admin/members/{member_id}/forget            forget a member everywhere (admin); 404
+                                                        for an id the platform never saw unless
+                                                        ?unknown_ok=true (CLI: --unknown-ok)
   GET  /v1/admin/members/{member_id}/forget            which robots confirmed (admin, analyst)
 """
 from __future__ import annotations
@@ -325,11 +327,29 @@ def add_chain_routes(app: FastAPI, chain: Chain, caller: Callable, roles: Callab
         except (ChainError, NoSuchThing) as exc:
             raise refused(exc) from None
 
+    forget_responses = _responses(401, 403, 404, 422, 503)
+    forget_responses[404] = dict(forget_responses[404], description=(
+        'the platform has never seen this member id (no member record, appointment, receipt, '
+        'profile or event: most likely a typo) and unknown_ok is not true; nothing was changed'))
+
     @app.post('/v1/admin/members/{member_id}/forget', response_model=ForgetStatus,
               summary='Forget a member: their data is removed here and every robot that may '
                       'hold it gets a tombstone (admin)',
-              responses=_responses(401, 403, 422, 503))
-    def forget(member_id: str = member_path, who=Depends(roles('admin'))) -> dict:
+              description='An id the platform has never seen is refused (404) unless '
+                          '`unknown_ok=true`, as `retailbot platform forget-member` refuses it '
+                          'unless `--unknown-ok`: a misspelt id would otherwise stay on every '
+                          'robot\'s forget list for good. Forgetting again is allowed (the id '
+                          'is known by its forget request) and answers the current status.',
+              responses=forget_responses)
+    def forget(member_id: str = member_path, who=Depends(roles('admin')),
+               unknown_ok: bool = Query(False, description='forget an id the platform has never '
+                                        'seen (e.g. one known only to a robot\'s gallery): every '
+                                        'robot gets its tombstone')) -> dict:
+        if not unknown_ok and not chain.member_seen(member_id):
+            raise HTTPException(404, f'the platform has never seen member {member_id!r} (no '
+                                     'member record, appointment, receipt, profile or event): '
+                                     'check the id, or add ?unknown_ok=true to send every robot '
+                                     'its tombstone anyway')
         from retail_platform.forget_ledger import LedgerError
         try:
             return chain.forget_member(member_id, who.credential.role)

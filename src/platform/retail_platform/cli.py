@@ -87,6 +87,17 @@ def _reapply_ledger(args, ledger) -> None:
               'did not list them: restored from a backup?)', flush=True)
 
 
+def _add_json(parser: argparse.ArgumentParser, keys: str) -> None:
+    parser.add_argument('--json', action='store_true',
+                        help=f'print the result as one JSON object on stdout: {keys}')
+
+
+def _done(args, text: str, result: dict) -> int:
+    """The result of a command that changed something: one JSON object with --json, else text."""
+    print(json.dumps(result, ensure_ascii=False) if args.json else text)
+    return 0
+
+
 def _valid_id(value: str, what: str, command: str) -> str:
     from retail_sync.transport import valid_robot_id
     if not valid_robot_id(value):
@@ -256,6 +267,8 @@ def register(subparsers) -> None:
 
     migrate = commands.add_parser('migrate', help='upgrade the database schema to this version')
     _add_db(migrate)
+    _add_json(migrate, '{"database", "before", "after", "changed"} (before: null on a fresh '
+                       'database)')
     migrate.set_defaults(func=_guarded('migrate', _migrate))
 
     export = commands.add_parser('export', help='print a robot\'s stored events as JSON lines')
@@ -307,19 +320,26 @@ def register(subparsers) -> None:
     add.add_argument('--id', required=True, help=f'store id ({ID_HELP})')
     add.add_argument('--name', required=True, help='the store\'s name')
     add.add_argument('--region', default='', help='its region id (add the region first)')
+    _add_json(add, '{"id", "name", "region_id"} (region_id: null without --region)')
     add.set_defaults(func=_guarded('store add', _store_add))
     listing = store_actions.add_parser('list', help='list stores')
     _add_db(listing)
     listing.add_argument('--json', action='store_true', help='print JSON lines')
     listing.set_defaults(func=_guarded('store list', _store_list))
 
-    region = commands.add_parser('region', help='add regions')
+    region = commands.add_parser('region', help='add and list regions')
     region_actions = region.add_subparsers(dest='region_command', metavar='ACTION', required=True)
     radd = region_actions.add_parser('add', help='add a region')
     _add_db(radd)
     radd.add_argument('--id', required=True, help=f'region id ({ID_HELP})')
     radd.add_argument('--name', required=True, help='the region\'s name')
+    _add_json(radd, '{"id", "name"}')
     radd.set_defaults(func=_guarded('region add', _region_add))
+    rlist = region_actions.add_parser('list', help='list regions and how many stores each has')
+    _add_db(rlist)
+    rlist.add_argument('--json', action='store_true',
+                       help='print JSON lines, one {"id", "name", "stores"} a region')
+    rlist.set_defaults(func=_guarded('region list', _region_list))
 
     robot = commands.add_parser('robot', help='move a robot to another store')
     robot_actions = robot.add_subparsers(dest='robot_command', metavar='ACTION', required=True)
@@ -328,6 +348,7 @@ def register(subparsers) -> None:
     _add_db(move)
     move.add_argument('--robot-id', required=True, help='the robot to move')
     move.add_argument('--store', required=True, help='the store it works in from now on')
+    _add_json(move, '{"robot_id", "store_id"}')
     move.set_defaults(func=_guarded('robot move', _robot_move))
 
     token = commands.add_parser('token', help='issue, revoke and list credentials')
@@ -360,6 +381,8 @@ def register(subparsers) -> None:
     which.add_argument('--robot-id', help='the robot whose tokens to revoke')
     which.add_argument('--fingerprint', help='the credential\'s fingerprint as `token list` '
                        'shows it (12 hex digits), e.g. a store manager who left')
+    _add_json(revoke, '{"robot_id", "revoked"} or {"fingerprint", "revoked"} (revoked: how many '
+                      'tokens)')
     revoke.set_defaults(func=_guarded('token revoke', _token_revoke))
     tlist = actions.add_parser('list', help='list credentials (fingerprints only)')
     _add_db(tlist)
@@ -399,6 +422,7 @@ def register(subparsers) -> None:
     members.add_argument('--consent', action='store_true',
                          help='these members agreed to be served with their data (without it they '
                               'are kept but never sent to a robot)')
+    _add_json(members, '{"members", "consent", "version"} (version: the downlink\'s)')
     members.set_defaults(func=_guarded('member-import', _member_import))
 
 
@@ -460,9 +484,10 @@ def _member_import(args) -> int:
         except (ChainError, NoSuchThing) as exc:
             raise CommandError(f'retailbot platform {command}: {exc}') from None
     version = _on_db(command, storage, work)
-    print(f'{len(found)} member(s) stored{" with consent" if args.consent else " (no consent: not sent to robots)"}'
-          f'; downlink version {version}')
-    return 0
+    return _done(args, f'{len(found)} member(s) stored'
+                       f'{" with consent" if args.consent else " (no consent: not sent to robots)"}'
+                       f'; downlink version {version}',
+                 {'members': len(found), 'consent': args.consent, 'version': version})
 
 
 def _forget_member(args) -> int:
@@ -650,9 +675,11 @@ def _migrate(args) -> int:
         except DatabaseError as exc:
             raise CommandError(f'retailbot platform migrate: {describe(args.database)}: {exc}') from None
     before, after = _on_db('migrate', storage, work)
-    print(f'{describe(args.database)}: schema {before or "none"} -> {after}'
-          if before != after else f'{describe(args.database)}: schema already at {after}')
-    return 0
+    where = describe(args.database)
+    return _done(args, f'{where}: schema {before or "none"} -> {after}' if before != after
+                 else f'{where}: schema already at {after}',
+                 {'database': where, 'before': before or None, 'after': after,
+                  'changed': before != after})
 
 
 def _export(args) -> int:
@@ -807,8 +834,8 @@ def _store_add(args) -> int:
         raise CommandError('retailbot platform store add: --name must be 1-200 characters')
     storage = _storage(args, 'store add', must_exist=False, schema='fresh')
     _on_db('store add', storage, lambda: storage.add_store(args.id, args.name, args.region or None))
-    print(f'store {args.id} added')
-    return 0
+    return _done(args, f'store {args.id} added',
+                 {'id': args.id, 'name': args.name, 'region_id': args.region or None})
 
 
 def _store_list(args) -> int:
@@ -821,9 +848,19 @@ def _store_list(args) -> int:
 
 def _region_add(args) -> int:
     _valid_id(args.id, 'region id', 'region add')
+    if not args.name.strip() or len(args.name) > 200:
+        raise CommandError('retailbot platform region add: --name must be 1-200 characters')
     storage = _storage(args, 'region add', must_exist=False, schema='fresh')
     _on_db('region add', storage, lambda: storage.add_region(args.id, args.name))
-    print(f'region {args.id} added')
+    return _done(args, f'region {args.id} added', {'id': args.id, 'name': args.name})
+
+
+def _region_list(args) -> int:
+    storage = _storage(args, 'region list')
+    for region in _on_db('region list', storage, storage.regions):
+        print(json.dumps(region, ensure_ascii=False) if args.json else
+              f'{region["id"]}  {region["name"]}  {region["stores"]} '
+              f'store{"" if region["stores"] == 1 else "s"}')
     return 0
 
 
@@ -832,8 +869,8 @@ def _robot_move(args) -> int:
     _valid_id(args.store, 'store id', 'robot move')
     storage = _storage(args, 'robot move')
     _on_db('robot move', storage, lambda: storage.move_robot(args.robot_id, args.store))
-    print(f'robot {args.robot_id} moved to store {args.store}')
-    return 0
+    return _done(args, f'robot {args.robot_id} moved to store {args.store}',
+                 {'robot_id': args.robot_id, 'store_id': args.store})
 
 
 def _token_issue(args) -> int:
@@ -886,16 +923,16 @@ def _token_revoke(args) -> int:
         if not count:
             raise CommandError(f'retailbot platform token revoke: no active credential with '
                                f'fingerprint {args.fingerprint} (see `token list`)')
-        print(f'credential {args.fingerprint} revoked')
-        return 0
+        return _done(args, f'credential {args.fingerprint} revoked',
+                     {'fingerprint': args.fingerprint, 'revoked': count})
     def revoke() -> int:
         count = storage.revoke_robot(args.robot_id)
         if not count:
             _require_robot(storage, args.robot_id)
         return count
     count = _on_db('token revoke', storage, revoke)
-    print(f'{count} tokens of robot {args.robot_id} revoked')
-    return 0
+    return _done(args, f'{count} tokens of robot {args.robot_id} revoked',
+                 {'robot_id': args.robot_id, 'revoked': count})
 
 
 def _token_list(args) -> int:

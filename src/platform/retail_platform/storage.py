@@ -211,6 +211,17 @@ class Storage:
                              .order_by(t.stores.c.id)).all()
         return [{'id': r.id, 'name': r.name, 'region_id': r.region_id} for r in rows]
 
+    def regions(self) -> list[dict]:
+        """Every region, by id, with how many stores it has."""
+        count = sa.func.count(t.stores.c.id)
+        with self.engine.begin() as c:
+            rows = c.execute(sa.select(t.regions.c.id, t.regions.c.name, count.label('stores'))
+                             .select_from(t.regions.outerjoin(t.stores,
+                                                              t.stores.c.region_id == t.regions.c.id))
+                             .group_by(t.regions.c.id, t.regions.c.name)
+                             .order_by(t.regions.c.id)).all()
+        return [{'id': r.id, 'name': r.name, 'stores': int(r.stores)} for r in rows]
+
     def store_region(self, store_id: str) -> tuple[bool, str | None]:
         """(exists, region id) of a store."""
         with self.engine.begin() as c:

@@ -133,6 +133,9 @@ def register(subparsers) -> None:
                       help='strict (default): each event must match its type declared in retail_common/events.py; '
                            'generic: only the generic rules (JSON, bounds, privacy), for tests and benches of '
                            'the outbox itself (as `platform serve --event-contracts`)')
+    emit.add_argument('--json', action='store_true',
+                      help='print the outcome as one JSON object on stdout: {"outbox", "stored", '
+                           '"duplicates", "skipped"} (the skipped lines are still named on stderr)')
     emit.set_defaults(func=_guarded('emit', _emit))
 
     run = commands.add_parser('run', help='upload the outbox to the platform',
@@ -160,6 +163,10 @@ def register(subparsers) -> None:
                      help='where the robot\'s sequence numbers are remembered across outbox '
                           'resets (default: sync-stream.<robot id>.json beside --token-file; '
                           'none without --token-file)')
+    run.add_argument('--json', action='store_true',
+                     help='print the outcome as one JSON object on stdout (also when it exits '
+                          '3 or 6; no progress bar): {"uploaded", "pending", "quarantined", '
+                          '"outcome": "done" | "refused" | "unreachable" | "stopped", "alarm"}')
     run.set_defaults(func=_guarded('run', _run))
 
     status = commands.add_parser('status', help='how much is waiting in the outbox')
@@ -276,12 +283,21 @@ def _emit(args) -> int:
     alarm = outbox.alarm()
     if alarm:
         print(f'warning: {alarm}', file=sys.stderr)
-    parts = [f'{stored} events added to {args.outbox}']
-    if duplicates:
-        parts.append(f'{duplicates} already stored (same event_id and content)')
-    if skipped:
-        parts.append(f'{skipped} lines skipped')
-    print(', '.join(parts))
+    return _emitted(args, stored, duplicates, skipped)
+
+
+def _emitted(args, stored: int, duplicates: int, skipped: int) -> int:
+    """emit's outcome on stdout (one JSON object with --json) and its exit code."""
+    if args.json:
+        print(json.dumps({'outbox': args.outbox, 'stored': stored, 'duplicates': duplicates,
+                          'skipped': skipped}, ensure_ascii=False))
+    else:
+        parts = [f'{stored} events added to {args.outbox}']
+        if duplicates:
+            parts.append(f'{duplicates} already stored (same event_id and content)')
+        if skipped:
+            parts.append(f'{skipped} lines skipped')
+        print(', '.join(parts))
     return 0 if not skipped else EXIT_SKIPPED
 
 
@@ -312,7 +328,7 @@ def _token(args) -> str:
 
 
 def _run(args) -> int:
-    from retail_sync.uploader import DONE, REFUSED, Uploader, UploaderConfig
+    from retail_sync.uploader import DONE, Uploader, UploaderConfig
     if not args.platform.startswith(('http://', 'https://')):
         raise CommandError(f'retailbot sync run: --platform must be an http:// or https:// URL, '
                            f'not {args.platform!r}')
@@ -347,7 +363,7 @@ def _run(args) -> int:
     give_up = args.give_up_after if args.once else None
     total = outbox.pending()
     try:
-        if sys.stdout.isatty() and total:
+        if sys.stdout.isatty() and total and not args.json:
             from rich.progress import Progress
             with Progress() as progress:
                 task = progress.add_task('uploading', total=total)
@@ -359,9 +375,22 @@ def _run(args) -> int:
         outcome, signalled = DONE, [signal.SIGINT]
     finally:
         uploader.close()
-    status = outbox.status()
-    print(f'{uploader.sent} events uploaded; {status["pending"]} pending, '
-          f'{status["quarantined"]} quarantined')
+    return _uploaded(args, outbox.status(), uploader, outcome, signalled)
+
+
+def _uploaded(args, status: dict, uploader, outcome: str, signalled: list[int]) -> int:
+    """run's outcome on stdout (one JSON object with --json), a warning or the reason it gave
+    up on stderr, and its exit code."""
+    from retail_sync.uploader import DONE, REFUSED
+    if args.json:
+        result = 'stopped' if signalled else 'refused' if outcome == REFUSED else \
+            'done' if outcome == DONE else 'unreachable'
+        print(json.dumps({'uploaded': uploader.sent, 'pending': status['pending'],
+                          'quarantined': status['quarantined'], 'outcome': result,
+                          'alarm': status['alarm']}, ensure_ascii=False), flush=True)
+    else:
+        print(f'{uploader.sent} events uploaded; {status["pending"]} pending, '
+              f'{status["quarantined"]} quarantined')
     if status['alarm']:
         print(f'warning: {status["alarm"]}', file=sys.stderr)
     if signalled:
