@@ -24,7 +24,6 @@ def test_migrate_says_before_and_after_in_json(empty_target):
     first = one_json(platform_cli('migrate', '--database', empty_target, '--json'))
     assert first == {'database': describe(empty_target), 'before': None,
                      'after': head_revision(), 'changed': True}
-    assert head_revision() == '0014_hq_figures'
     again = one_json(platform_cli('migrate', '--database', empty_target, '--json'))
     assert again == dict(first, before=head_revision(), changed=False)
     text = platform_cli('migrate', '--database', empty_target)
