@@ -689,28 +689,39 @@ def refresh_store(engine: sa.Engine, store_id: str, dirty_days: Iterable[str]) -
         kept = {row.day: row for row in c.execute(sa.select(f.day, f.inputs, f.definitions).where(
             f.store_id == store_id, f.day.in_(wanted)))}
         rows = _load_store(c, store_id, first, last + ATTRIBUTION_DAYS * 86400.0)
-    fresh, computed = [], []
+    computed, inputs_of = [], {}
     for day in wanted:
         inputs, args = _day_inputs(rows, day)
         old = kept.get(day)
         if old is not None and old.definitions == DEFINITIONS and old.inputs == inputs:
             continue
-        metrics = compute_store_day(day, **args)
-        computed.append(metrics)
-        fresh.append(dict(store_id=store_id, day=day, definitions=DEFINITIONS, inputs=inputs,
-                          metrics=json.dumps(metrics, separators=(',', ':'), sort_keys=True),
-                          computed_at=time.time()))
-    if fresh:
-        with engine.begin() as c:
-            if engine.dialect.name == 'postgresql':
-                for row in fresh:      # the same locks as `recompute` (one store-day at a time)
-                    c.execute(sa.text('SELECT pg_advisory_xact_lock(hashtextextended(:k, 24))'),
-                              {'k': f'{store_id}/{row["day"]}'})
-            c.execute(lt.funnel_daily.delete().where(
-                f.store_id == store_id, f.day.in_([row['day'] for row in fresh])))
-            c.execute(lt.funnel_daily.insert(), fresh)
-            write_summaries(c, store_id, computed)
-    return len(fresh)
+        computed.append(compute_store_day(day, **args))
+        inputs_of[day] = inputs
+    write_store_days(engine, store_id, computed, inputs_of)
+    return len(computed)
+
+
+def write_store_days(engine: sa.Engine, store_id: str, computed: list[dict],
+                     inputs: dict[str, str], now: float | None = None) -> None:
+    """Keep a store's computed days (`compute_store_day`'s dicts) in funnel_daily with their
+    inputs' fingerprints, and their HQ summaries, in one transaction (PostgreSQL: under the
+    store-days' advisory locks, those of `recompute`)."""
+    if not computed:
+        return
+    f = lt.funnel_daily.c
+    fresh = [dict(store_id=store_id, day=m['day'], definitions=DEFINITIONS,
+                  inputs=inputs[m['day']],
+                  metrics=json.dumps(m, separators=(',', ':'), sort_keys=True),
+                  computed_at=time.time() if now is None else now) for m in computed]
+    with engine.begin() as c:
+        if engine.dialect.name == 'postgresql':
+            for row in fresh:      # the same locks as `recompute` (one store-day at a time)
+                c.execute(sa.text('SELECT pg_advisory_xact_lock(hashtextextended(:k, 24))'),
+                          {'k': f'{store_id}/{row["day"]}'})
+        c.execute(lt.funnel_daily.delete().where(
+            f.store_id == store_id, f.day.in_([row['day'] for row in fresh])))
+        c.execute(lt.funnel_daily.insert(), fresh)
+        write_summaries(c, store_id, computed)
 
 
 def _day_index(column, postgresql: bool):
@@ -760,10 +771,14 @@ def dirty(engine: sa.Engine) -> tuple[set[tuple[str, str]], float]:
     return found, newest
 
 
-def refresh(engine: sa.Engine, every_s: float = 0.0) -> int:
+def refresh(engine: sa.Engine, every_s: float = 0.0, method: str = 'sets') -> int:
     """Recompute every dirty store-day whose inputs changed; returns how many. `every_s`: skip
     when a refresh ran less than that long ago (the API and pages: rollups at most that much
-    behind, and a burst of page views costs one refresh)."""
+    behind, and a burst of page views costs one refresh). `method`: 'sets' (funnel_sets: a few
+    statements over all the dirty store-days at once) or 'stores' (each store's dirty days read
+    once and computed one at a time by `compute_store_day`: the definition, the peer)."""
+    if method not in ('sets', 'stores'):
+        raise ValueError(f'method must be sets or stores, not {method!r}')
     now = time.time()
     if every_s > 0:
         with engine.connect() as c:
@@ -772,13 +787,18 @@ def refresh(engine: sa.Engine, every_s: float = 0.0) -> int:
         if last is not None and 0 <= now - last < every_s:
             return 0
     found, newest = dirty(engine)
-    by_store: dict[str, list[str]] = {}
-    for store_id, day in found:
-        by_store.setdefault(store_id, []).append(day)
-    done = 0
-    for store_id, store_days in sorted(by_store.items()):
-        for start in range(0, len(store_days), BATCH_DAYS):    # bounded memory per store
-            done += refresh_store(engine, store_id, sorted(store_days)[start:start + BATCH_DAYS])
+    if method == 'sets':
+        from retail_platform import funnel_sets
+        done = funnel_sets.recompute(engine, found)
+    else:
+        by_store: dict[str, list[str]] = {}
+        for store_id, day in found:
+            by_store.setdefault(store_id, []).append(day)
+        done = 0
+        for store_id, store_days in sorted(by_store.items()):
+            for start in range(0, len(store_days), BATCH_DAYS):    # bounded memory per store
+                done += refresh_store(engine, store_id,
+                                      sorted(store_days)[start:start + BATCH_DAYS])
     with engine.begin() as c:
         c.execute(lt.loop_state.delete().where(lt.loop_state.c.key.in_(
             ['funnel', 'funnel_run', 'funnel_cost'])))
