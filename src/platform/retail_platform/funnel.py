@@ -8,7 +8,10 @@ that was offline for a week ends with exactly the numbers it would have had onli
 `refresh` finds the store-days made dirty since its last run (events received, receipts
 imported: by their `received_at` / `imported_at`, with an overlap of WATERMARK_OVERLAP_S for
 transactions that committed out of clock order; recomputing a clean day is harmless; rollups of
-an older DEFINITIONS version) and recomputes each whole into `funnel_daily`.
+an older DEFINITIONS version) and recomputes each whole into `funnel_daily`: set-based
+(`funnel_sets`: a few SQL statements over all the dirty store-days at once, the same numbers),
+or store by store with `compute_store_day` (`method='stores'`, the definition and the peer the
+set-based path is tested and benchmarked against).
 
 Off the request path: the API and the pages only read `funnel_daily`. A background task (background.py) runs `refresh`
 in the background of `retailbot platform serve` (every `--funnel-refresh-s`, default 10 s; one

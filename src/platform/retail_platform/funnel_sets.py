@@ -47,7 +47,7 @@ from retail_platform import schema as t
 
 CHUNK = 20_000          # dirty store-days per set-based pass (bounded temporary tables)
 WINDOW_S = funnel.ATTRIBUTION_DAYS * 86400.0
-RARE = ('vip_checkin', 'campaign_offered', 'campaign_accepted')
+WORK_MEM = '64MB'       # PostgreSQL: per sort of the set-based statements (SET LOCAL)
 
 
 @dataclass(frozen=True)
@@ -394,6 +394,8 @@ def _read_chunk(engine: sa.Engine, pairs: list[tuple[str, str]], force: bool
         c = c.execution_options(isolation_level='REPEATABLE READ') if dialect.postgresql else \
             c.execution_options(read_only=True)
         with c.begin():
+            if dialect.postgresql:      # the windows' sorts in memory rather than on disk
+                c.execute(sa.text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
             _drop(c, ('fd_span', 'fd_conv', 'fd_touch'))
             _create_span(c, _span(pairs))
             if dialect.postgresql:
