@@ -165,7 +165,9 @@ GROUP BY d.store_id, d.day, e.robot_id"""
 # nothing before p adds a dialogue_turn, and its first customer is c (and then p's, also c) or
 # empty (all its events without a customer, and c = '' too): either way the first non-empty
 # customer from the start equals the first from p. Each run between anchors is a window
-# partition (`grp`), and the greeting reads the run before it by LAG.
+# partition (`grp`), and the greeting reads the run before it by LAG. Every window is ordered by
+# (time, seq) within the robot's day, so PostgreSQL sorts the events once and the windows by
+# `grp` only re-sort within a robot-day (incremental sort).
 _CONVERSATIONS = """CREATE TEMPORARY TABLE fd_conv AS
 WITH ev AS (
   SELECT e.store_id, e.day, e.robot_id, e.time, e.seq, e.type, e.customer,
@@ -195,14 +197,15 @@ WITH ev AS (
 ), anchored AS (
   SELECT ev.*, CASE WHEN prev IS NULL OR prev = 'session_end' THEN 1 ELSE 0 END AS seg,
     SUM(CASE WHEN prev IS NULL OR prev = 'session_end' OR type = 'greeting' THEN 1 ELSE 0 END)
-      OVER (PARTITION BY store_id, day, robot_id ORDER BY rn ROWS UNBOUNDED PRECEDING) AS grp
+      OVER (PARTITION BY store_id, day, robot_id ORDER BY time, seq
+            ROWS UNBOUNDED PRECEDING) AS grp
   FROM ev
 ), runs AS (
   SELECT anchored.*,
-    MAX(turn) OVER (PARTITION BY store_id, day, robot_id, grp ORDER BY rn
+    MAX(turn) OVER (PARTITION BY store_id, day, robot_id, grp ORDER BY time, seq
                     ROWS UNBOUNDED PRECEDING) AS run_turned,
     MIN(CASE WHEN customer <> '' THEN CAST(rn + 1000000000 AS TEXT) || customer END{binary})
-      OVER (PARTITION BY store_id, day, robot_id, grp ORDER BY rn
+      OVER (PARTITION BY store_id, day, robot_id, grp ORDER BY time, seq
             ROWS UNBOUNDED PRECEDING) AS run_customer
   FROM anchored
 ), opened AS (
@@ -211,9 +214,9 @@ WITH ev AS (
       LAG(run_turned) OVER w = 1
       OR COALESCE(substr(LAG(run_customer) OVER w, 11), '') <> customer) THEN 1
     ELSE 0 END AS opens
-  FROM runs WINDOW w AS (PARTITION BY store_id, day, robot_id ORDER BY rn)
+  FROM runs WINDOW w AS (PARTITION BY store_id, day, robot_id ORDER BY time, seq)
 ), numbered AS (
-  SELECT opened.*, SUM(opens) OVER (PARTITION BY store_id, day, robot_id ORDER BY rn
+  SELECT opened.*, SUM(opens) OVER (PARTITION BY store_id, day, robot_id ORDER BY time, seq
                                     ROWS UNBOUNDED PRECEDING) AS conv
   FROM opened
 )
