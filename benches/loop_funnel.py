@@ -180,6 +180,9 @@ def measure(target: str, args) -> dict:
     if args.rollup_stores > len(ids):
         synthetic_rollups(storage, ids[0], args.rollup_stores - len(ids))
     heartbeats(storage)
+    with storage.engine.connect() as c:     # a bulk load ends with fresh planner statistics
+        if storage.postgresql:              # (autovacuum would get there within a minute)
+            c.execution_options(isolation_level='AUTOCOMMIT').execute(sa.text('ANALYZE'))
     storage.close()
     pages = page_latency(target, ids[0], args.requests)
     return {'events': events, 'load_s': load_s, 'store_days': recomputed, 'month_s': month_s,
