@@ -28,7 +28,7 @@ The metrics of each store-day are assembled in Python from those rows in the sha
 `compute_store_day` returns and written per store (one transaction a store: the same
 advisory locks, `funnel_daily` and HQ summaries as `funnel.refresh_store`). The statements run
 over at most CHUNK store-days at a time (bounded temporary tables); a month of 1,000 stores is
-two chunks. Payloads are the typed contracts of retail_common.events (the API refuses others):
+19 chunks. Payloads are the typed contracts of retail_common.events (the API refuses others):
 the statements read their fields as those contracts declare them.
 """
 from __future__ import annotations
@@ -45,9 +45,10 @@ from retail_platform import funnel
 from retail_platform import loop_schema as lt
 from retail_platform import schema as t
 
-CHUNK = 20_000          # dirty store-days per set-based pass (bounded temporary tables)
+CHUNK = 2_000           # dirty store-days per set-based pass (bounded temporary tables)
 WINDOW_S = funnel.ATTRIBUTION_DAYS * 86400.0
 WORK_MEM = '64MB'       # PostgreSQL: per sort of the set-based statements (SET LOCAL)
+STATEMENT_TIMEOUT = '30min'     # PostgreSQL: each statement of a pass (SET LOCAL)
 
 
 @dataclass(frozen=True)
@@ -399,6 +400,9 @@ def _read_chunk(engine: sa.Engine, pairs: list[tuple[str, str]], force: bool
         with c.begin():
             if dialect.postgresql:      # the windows' sorts in memory rather than on disk
                 c.execute(sa.text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+                # a background pass, not a request: the platform's 60 s statement timeout
+                # cancelled the conversations statement of 1,520 store-days (2 M events)
+                c.execute(sa.text(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'"))
             _drop(c, ('fd_span', 'fd_conv', 'fd_touch'))
             _create_span(c, _span(pairs))
             if dialect.postgresql:
