@@ -7,9 +7,14 @@ session_end, some tours and staff calls) and receipts (a share of the members bu
 recommended). Events go in with the engine's bulk path (COPY on PostgreSQL) — this measures the
 funnel, not ingest (benches/platform_scale.py does that). Measured:
 
-* the whole month recomputed (`funnel.refresh` with every store-day dirty): seconds, store-days/s;
-* one dirty store-day (`funnel.recompute`): median of 9, and its peer in the same run, the pure
-  `compute_store_day` on the same day's rows already in memory (the ratio is the database's part);
+* the whole month recomputed (`funnel.refresh` with every store-day dirty): set-based
+  (`funnel_sets`: a few statements over all the dirty store-days), and its peer on the same data in
+  the same run, the per-store path (`method='stores'`: each store-day computed by
+  `compute_store_day` from its rows); the two must give the same rollups (checked); seconds,
+  store-days/s and the ratio (`--no-peer`: the set-based run only, for the largest sizes);
+* one dirty store-day: set-based (`funnel_sets.recompute` of that one, forced) and per day
+  (`funnel.recompute`): medians of 9, and the pure `compute_store_day` on the same day's rows
+  already in memory;
 * late data for one store-day (an event of a day a month old arrives): `funnel.refresh` as the
   serve process's background refresher runs it — finding the dirty store-days among all of them
   and recomputing only that one: milliseconds, and how many store-days it recomputed (1);
@@ -17,8 +22,9 @@ funnel, not ingest (benches/platform_scale.py does that). Measured:
   the analyst, each page of PAGES (overview/ranking, region drill-down, store with its robots,
   silent robots, CSV and Parquet export; the ranking and silent robots are paged 50 a page, and
   `page 2` is the ranking's second page), `--requests` GETs each: p50 / p95 ms to the first byte
-  of the body, PostgreSQL and SQLite side by side. The pages read the HQ summaries the refresh
-  writes (retail_platform.hq), never raw events in bulk.
+  of the body, PostgreSQL and SQLite side by side, and for the exports also the time to the last
+  byte (the whole file). The pages read the HQ summaries the refresh writes (retail_platform.hq),
+  never raw events in bulk.
 
     .venv/bin/python benches/loop_funnel.py                               # 20 stores x 30 days x 300
     .venv/bin/python benches/loop_funnel.py --stores 1000 --days 30 --events 1667   # issue 23's scale
@@ -43,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tests' / 'platform
 from pg_support import Cluster, free_port  # noqa: E402  (the tests' throwaway cluster)
 
 from retail_platform import funnel  # noqa: E402
+from retail_platform import funnel_sets  # noqa: E402
 from retail_platform import loop_schema as lt  # noqa: E402
 from retail_platform import schema as t  # noqa: E402
 from retail_platform.database import upgrade  # noqa: E402
@@ -139,10 +146,21 @@ def measure(target: str, args) -> dict:
     started = time.perf_counter()
     recomputed = funnel.refresh(engine)
     month_s = time.perf_counter() - started
+    peer: dict = {}
+    if args.peer:
+        sets = rollups(engine)
+        clear(engine)
+        started = time.perf_counter()
+        again = funnel.refresh(engine, method='stores')
+        peer = {'month_stores_s': time.perf_counter() - started, 'store_days_stores': again}
+        assert rollups(engine) == sets, 'the per-store path and the set-based one differ'
     day = FIRST_DAY
-    one, pure = [], []
+    one, one_sets, pure = [], [], []
     start, end = funnel.day_bounds(day)
     for store in ids[:9]:
+        began = time.perf_counter()
+        funnel_sets.recompute(engine, [(store, day)], force=True)
+        one_sets.append(time.perf_counter() - began)
         began = time.perf_counter()
         funnel.recompute(engine, store, day)
         one.append(time.perf_counter() - began)
@@ -162,11 +180,30 @@ def measure(target: str, args) -> dict:
     if args.rollup_stores > len(ids):
         synthetic_rollups(storage, ids[0], args.rollup_stores - len(ids))
     heartbeats(storage)
+    with storage.engine.connect() as c:     # a bulk load ends with fresh planner statistics
+        if storage.postgresql:              # (autovacuum would get there within a minute)
+            c.execution_options(isolation_level='AUTOCOMMIT').execute(sa.text('ANALYZE'))
     storage.close()
     pages = page_latency(target, ids[0], args.requests)
     return {'events': events, 'load_s': load_s, 'store_days': recomputed, 'month_s': month_s,
-            'one_day_ms': statistics.median(one) * 1000, 'pure_ms': statistics.median(pure) * 1000,
-            **late, **pages}
+            **peer, 'one_day_ms': statistics.median(one) * 1000,
+            'one_day_sets_ms': statistics.median(one_sets) * 1000,
+            'pure_ms': statistics.median(pure) * 1000, **late, **pages}
+
+
+def rollups(engine: sa.Engine) -> dict:
+    f = lt.funnel_daily.c
+    with engine.connect() as c:
+        return {(r.store_id, r.day): (r.metrics, r.inputs)
+                for r in c.execute(sa.select(f.store_id, f.day, f.metrics, f.inputs))}
+
+
+def clear(engine: sa.Engine) -> None:
+    """No rollups, no watermark: the next refresh recomputes every store-day."""
+    with engine.begin() as c:
+        for table in (lt.funnel_daily, lt.hq_store_days, lt.hq_store_months, lt.hq_campaign_days,
+                      lt.hq_robot_last, lt.loop_state):
+            c.execute(table.delete())
 
 
 def synthetic_rollups(storage: Storage, model: str, more: int) -> None:
@@ -257,7 +294,7 @@ def page_latency(target: str, store: str, requests: int) -> dict:
             for name, path in PAGES:
                 path = path.format(store=store) + (rng.replace('?', '&') if '?' in path else rng)
                 client.get(path)
-                times = []
+                times, whole = [], []
                 for _ in range(requests):
                     began = time.perf_counter()
                     with client.stream('GET', path) as answer:   # the first byte of the body
@@ -265,11 +302,15 @@ def page_latency(target: str, store: str, requests: int) -> dict:
                         body = answer.iter_raw()
                         next(body, b'')
                         times.append((time.perf_counter() - began) * 1000)
-                        for _ in body:                             # the rest, unmeasured
+                        for _ in body:                             # the rest
                             pass
+                        whole.append((time.perf_counter() - began) * 1000)
                 times.sort()
+                whole.sort()
                 out[f'{name}_p50_ms'] = statistics.median(times)
                 out[f'{name}_p95_ms'] = times[min(len(times) - 1, int(0.95 * len(times)))]
+                out[f'{name}_whole_p50_ms'] = statistics.median(whole)
+                out[f'{name}_whole_p95_ms'] = whole[min(len(whole) - 1, int(0.95 * len(whole)))]
             return out
     finally:
         process.terminate()
@@ -286,6 +327,8 @@ def main() -> int:
     parser.add_argument('--rollup-stores', type=int, default=0,
                         help='pages measured over this many stores: the others get copies of the '
                              'first store\'s rollups (rollup-level synthetic data)')
+    parser.add_argument('--no-peer', dest='peer', action='store_false',
+                        help='skip the per-store recompute of the month (the set-based one only)')
     parser.add_argument('--no-settle', dest='settle', action='store_false',
                         help='measure the pages at once, while every store-day is still inside '
                              'the refresh\'s overlap window (each refresh re-checks them all)')
@@ -304,15 +347,19 @@ def main() -> int:
     print(f'{args.stores} stores x {args.days} days x {args.events} events per store-day'
           + (f'; pages over {args.rollup_stores} stores (rollup-level synthetic copies)'
              if args.rollup_stores > args.stores else ''))
-    print('| engine | events | month recompute | store-days/s | one dirty store-day (median) | '
-          'pure compute of it | late event: refresh (store-days) |')
-    print('| --- | --- | --- | --- | --- | --- | --- |')
+    print('| engine | events | month set-based (store-days/s) | month per store-day, peer | '
+          'speed-up | one dirty store-day set-based / per day (median) | pure compute of it | '
+          'late event: refresh (store-days) |')
+    print('| --- | --- | --- | --- | --- | --- | --- | --- |')
     for engine, r in results.items():
         late = (f'{r["late_refresh_ms"]:.0f} ms ({r["late_recomputed"]})'
                 if 'late_refresh_ms' in r else '–')
-        print(f'| {engine} | {r["events"]:,} | {r["month_s"]:.1f} s | '
-              f'{r["store_days"] / r["month_s"]:.0f} | {r["one_day_ms"]:.0f} ms | '
-              f'{r["pure_ms"]:.0f} ms ({r["one_day_ms"] / max(r["pure_ms"], 1e-6):.1f}x) | {late} |')
+        peer = (f'{r["month_stores_s"]:.1f} s', f'{r["month_stores_s"] / r["month_s"]:.1f}x') \
+            if 'month_stores_s' in r else ('–', '–')
+        print(f'| {engine} | {r["events"]:,} | {r["month_s"]:.1f} s '
+              f'({r["store_days"] / r["month_s"]:.0f}) | {peer[0]} | {peer[1]} | '
+              f'{r["one_day_sets_ms"]:.0f} / {r["one_day_ms"]:.0f} ms | '
+              f'{r["pure_ms"]:.0f} ms | {late} |')
     engines = list(results)
     print()
     print('| page (time to first byte) | ' + ' | '.join(f'{e} p50 / p95' for e in engines)
@@ -324,6 +371,10 @@ def main() -> int:
         ratio = ([f'{results[engines[1]][f"{name}_p95_ms"] / results[engines[0]][f"{name}_p95_ms"]:.2f}']
                  if len(engines) == 2 else [])
         print(f'| {name} | ' + ' | '.join(cells + ratio) + ' |')
+        if name in ('csv', 'parquet'):
+            cells = [f'{results[e][f"{name}_whole_p50_ms"]:.0f} / '
+                     f'{results[e][f"{name}_whole_p95_ms"]:.0f} ms' for e in engines]
+            print(f'| {name}, whole file | ' + ' | '.join(cells + (['–'] if ratio else [])) + ' |')
     print(json.dumps(results))
     return 0
 

@@ -8,7 +8,10 @@ that was offline for a week ends with exactly the numbers it would have had onli
 `refresh` finds the store-days made dirty since its last run (events received, receipts
 imported: by their `received_at` / `imported_at`, with an overlap of WATERMARK_OVERLAP_S for
 transactions that committed out of clock order; recomputing a clean day is harmless; rollups of
-an older DEFINITIONS version) and recomputes each whole into `funnel_daily`.
+an older DEFINITIONS version) and recomputes each whole into `funnel_daily`: set-based
+(`funnel_sets`: a few SQL statements over all the dirty store-days at once, the same numbers),
+or store by store with `compute_store_day` (`method='stores'`, the definition and the peer the
+set-based path is tested and benchmarked against).
 
 Off the request path: the API and the pages only read `funnel_daily`. A background task (background.py) runs `refresh`
 in the background of `retailbot platform serve` (every `--funnel-refresh-s`, default 10 s; one
@@ -26,7 +29,7 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 
-from retail_common.hours import DEFAULT as DEFAULT_HOURS, HoursError, parse_hours
+from retail_common.hours import DEFAULT as DEFAULT_HOURS, HoursError, OpeningHours, parse_hours
 from retail_platform import loop_schema as lt
 from retail_platform import schema as t
 
@@ -37,6 +40,11 @@ ATTRIBUTION_DAYS = 7
 CHAIN_HOURS = DEFAULT_HOURS     # a robot that reported no hours for the day: the chain's 10:00-22:00
 WATERMARK_OVERLAP_S = 120.0
 BATCH_DAYS = 31              # a store's dirty days recomputed from one read of its rows
+# PostgreSQL: a refresh that wrote at least this many store-days ANALYZEs the HQ summaries: with
+# the planner's statistics of before a bulk recompute, the /hq ranking joined 1,000 stores to
+# their sums by a nested loop (EXPLAIN ANALYZE: 999,000 rows filtered, 172 of 218 ms), not
+# waiting for autovacuum's analyze to notice
+ANALYZE_AFTER = 1000
 MAX_RANGE_DAYS = 366
 SHOWN = ('early', 'late', 'on_time')
 NEED_SLOTS = ('sku', 'skus', 'category', 'brand', 'min_price', 'max_price', 'size')
@@ -340,12 +348,19 @@ def robot_minutes(robots: Iterable[str], events: list[Event], day_start: float,
     for e in events:
         active.setdefault(e.robot_id, set()).add(int((e.time - day_start) // 60))
     for rid in robots:
-        try:
-            opening = parse_hours((hours or {}).get(rid)) if (hours or {}).get(rid) else CHAIN_HOURS
-        except HoursError:
-            opening = CHAIN_HOURS
+        opening = opening_of((hours or {}).get(rid))
         out[rid] = (sum(1 for m in active.get(rid, ()) if opening.is_open(m)), opening.minutes)
     return out
+
+
+def opening_of(text: str | None) -> OpeningHours:
+    """The hours a robot reported (absent or unreadable: CHAIN_HOURS)."""
+    if not text:
+        return CHAIN_HOURS
+    try:
+        return parse_hours(text)
+    except HoursError:
+        return CHAIN_HOURS
 
 
 def reported_hours(c: sa.Connection, robots: Iterable[str], first: str, last: str) -> dict[str, dict[str, str]]:
@@ -716,28 +731,39 @@ def refresh_store(engine: sa.Engine, store_id: str, dirty_days: Iterable[str]) -
             f.store_id == store_id, f.day.in_(wanted)))}
         rows = _load_store(c, store_id, first, last + ATTRIBUTION_DAYS * 86400.0)
         hours = reported_hours(c, {*rows.robots, *(ev.robot_id for ev, _ in rows.events)}, wanted[0], wanted[-1])
-    fresh, computed = [], []
+    computed, inputs_of = [], {}
     for day in wanted:
         inputs, args = _day_inputs(rows, day)
         old = kept.get(day)
         if old is not None and old.definitions == DEFINITIONS and old.inputs == inputs:
             continue
-        metrics = compute_store_day(day, **args, hours=hours.get(day))
-        computed.append(metrics)
-        fresh.append(dict(store_id=store_id, day=day, definitions=DEFINITIONS, inputs=inputs,
-                          metrics=json.dumps(metrics, separators=(',', ':'), sort_keys=True),
-                          computed_at=time.time()))
-    if fresh:
-        with engine.begin() as c:
-            if engine.dialect.name == 'postgresql':
-                for row in fresh:      # the same locks as `recompute` (one store-day at a time)
-                    c.execute(sa.text('SELECT pg_advisory_xact_lock(hashtextextended(:k, 24))'),
-                              {'k': f'{store_id}/{row["day"]}'})
-            c.execute(lt.funnel_daily.delete().where(
-                f.store_id == store_id, f.day.in_([row['day'] for row in fresh])))
-            c.execute(lt.funnel_daily.insert(), fresh)
-            write_summaries(c, store_id, computed)
-    return len(fresh)
+        computed.append(compute_store_day(day, **args, hours=hours.get(day)))
+        inputs_of[day] = inputs
+    write_store_days(engine, store_id, computed, inputs_of)
+    return len(computed)
+
+
+def write_store_days(engine: sa.Engine, store_id: str, computed: list[dict],
+                     inputs: dict[str, str], now: float | None = None) -> None:
+    """Keep a store's computed days (`compute_store_day`'s dicts) in funnel_daily with their
+    inputs' fingerprints, and their HQ summaries, in one transaction (PostgreSQL: under the
+    store-days' advisory locks, those of `recompute`)."""
+    if not computed:
+        return
+    f = lt.funnel_daily.c
+    fresh = [dict(store_id=store_id, day=m['day'], definitions=DEFINITIONS,
+                  inputs=inputs[m['day']],
+                  metrics=json.dumps(m, separators=(',', ':'), sort_keys=True),
+                  computed_at=time.time() if now is None else now) for m in computed]
+    with engine.begin() as c:
+        if engine.dialect.name == 'postgresql':
+            for row in fresh:      # the same locks as `recompute` (one store-day at a time)
+                c.execute(sa.text('SELECT pg_advisory_xact_lock(hashtextextended(:k, 24))'),
+                          {'k': f'{store_id}/{row["day"]}'})
+        c.execute(lt.funnel_daily.delete().where(
+            f.store_id == store_id, f.day.in_([row['day'] for row in fresh])))
+        c.execute(lt.funnel_daily.insert(), fresh)
+        write_summaries(c, store_id, computed)
 
 
 def _day_index(column, postgresql: bool):
@@ -787,10 +813,14 @@ def dirty(engine: sa.Engine) -> tuple[set[tuple[str, str]], float]:
     return found, newest
 
 
-def refresh(engine: sa.Engine, every_s: float = 0.0) -> int:
+def refresh(engine: sa.Engine, every_s: float = 0.0, method: str = 'sets') -> int:
     """Recompute every dirty store-day whose inputs changed; returns how many. `every_s`: skip
     when a refresh ran less than that long ago (the API and pages: rollups at most that much
-    behind, and a burst of page views costs one refresh)."""
+    behind, and a burst of page views costs one refresh). `method`: 'sets' (funnel_sets: a few
+    statements over all the dirty store-days at once) or 'stores' (each store's dirty days read
+    once and computed one at a time by `compute_store_day`: the definition, the peer)."""
+    if method not in ('sets', 'stores'):
+        raise ValueError(f'method must be sets or stores, not {method!r}')
     now = time.time()
     if every_s > 0:
         with engine.connect() as c:
@@ -799,13 +829,23 @@ def refresh(engine: sa.Engine, every_s: float = 0.0) -> int:
         if last is not None and 0 <= now - last < every_s:
             return 0
     found, newest = dirty(engine)
-    by_store: dict[str, list[str]] = {}
-    for store_id, day in found:
-        by_store.setdefault(store_id, []).append(day)
-    done = 0
-    for store_id, store_days in sorted(by_store.items()):
-        for start in range(0, len(store_days), BATCH_DAYS):    # bounded memory per store
-            done += refresh_store(engine, store_id, sorted(store_days)[start:start + BATCH_DAYS])
+    if method == 'sets':
+        from retail_platform import funnel_sets
+        done = funnel_sets.recompute(engine, found)
+        if done >= ANALYZE_AFTER and engine.dialect.name == 'postgresql':
+            with engine.connect() as c:     # the pages' plans see the new rows at once
+                c.execution_options(isolation_level='AUTOCOMMIT').execute(sa.text(
+                    'ANALYZE stores, funnel_daily, hq_store_days, hq_store_months, '
+                    'hq_campaign_days, hq_robot_last'))
+    else:
+        by_store: dict[str, list[str]] = {}
+        for store_id, day in found:
+            by_store.setdefault(store_id, []).append(day)
+        done = 0
+        for store_id, store_days in sorted(by_store.items()):
+            for start in range(0, len(store_days), BATCH_DAYS):    # bounded memory per store
+                done += refresh_store(engine, store_id,
+                                      sorted(store_days)[start:start + BATCH_DAYS])
     with engine.begin() as c:
         c.execute(lt.loop_state.delete().where(lt.loop_state.c.key.in_(
             ['funnel', 'funnel_run', 'funnel_cost'])))

@@ -4,12 +4,15 @@ analysts' tools: pandas, DuckDB, Spark), the same columns in the same order (`CO
 Parquet is written with pyarrow (pinned in robot_ws/requirements.txt) with an explicit schema:
 `day` a date, counts integers (`attributed_revenue_cny` a float), rates floats that are null
 when undefined (docs/metrics.md: never 0); the file's metadata carries the definitions version.
+Both are streamed (`answer_columns`): the CSV a batch of lines at a time, the Parquet file a row
+group per batch of store-days, written and sent as the rows are read (memory bounded by one
+batch), then its footer.
 """
 from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from typing import Iterator
 
 from retail_platform import funnel
 
@@ -55,26 +58,85 @@ def to_parquet(rows: list[dict]) -> bytes:
     return parquet_of_columns([columns_of(rows)])
 
 
-def parquet_of_columns(batches) -> bytes:
-    """Column batches (COLUMNS' lists) as one Parquet file: pyarrow arrays from the columns."""
+def parquet_schema():
+    """The file's typed columns (COLUMNS), with the definitions version in its metadata."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
     fields = [pa.field('store_id', pa.string(), nullable=False),
               pa.field('day', pa.date32(), nullable=False),
               pa.field('definitions', pa.int32(), nullable=False)]
     fields += [pa.field(c, pa.float64() if c in FLOAT_COUNTS else pa.int64())
                for c in funnel.COUNTS]
     fields += [pa.field(c, pa.float64()) for c in funnel.RATES]
-    schema = pa.schema(fields, metadata={'definitions': str(funnel.DEFINITIONS),
-                                         'source': 'retail_platform funnel_daily (docs/metrics.md)'})
-    tables = []
-    for columns in batches:
-        columns = dict(columns, day=[date.fromisoformat(d) for d in columns['day']])
-        tables.append(pa.Table.from_pydict({c: columns[c] for c in COLUMNS}, schema=schema))
-    table = pa.concat_tables(tables) if tables else schema.empty_table()
-    out = io.BytesIO()
-    pq.write_table(table, out, compression='zstd')
-    return out.getvalue()
+    return pa.schema(fields, metadata={'definitions': str(funnel.DEFINITIONS),
+                                       'source': 'retail_platform funnel_daily (docs/metrics.md)'})
+
+
+def _table(columns: dict[str, list], schema):
+    """One batch of columns as a pyarrow table of `schema` (days parsed by Arrow, not Python)."""
+    import pyarrow as pa
+    days = pa.array(columns['day'], pa.string()).cast(pa.date32())
+    arrays = [days if c == 'day' else pa.array(columns[c], schema.field(c).type) for c in COLUMNS]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+class _Sink:
+    """Where the Parquet writer writes: the bytes written since the last `take`."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.position = 0
+        self.closed = False
+
+    def write(self, data) -> int:
+        chunk = bytes(data)
+        self.parts.append(chunk)
+        self.position += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def take(self) -> bytes:
+        out = b''.join(self.parts)
+        self.parts.clear()
+        return out
+
+
+def parquet_chunks(batches) -> Iterator[bytes]:
+    """Column batches as one Parquet file, streamed: each batch a row group, its bytes handed
+    out as soon as it is written (memory bounded by one batch, not the file), then the footer."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    schema = parquet_schema()
+    sink = _Sink()
+    writer = pq.ParquetWriter(pa.PythonFile(sink, mode='w'), schema, compression='zstd')
+    try:
+        for columns in batches:
+            if columns and len(columns['store_id']):
+                writer.write_table(_table(columns, schema))
+                yield sink.take()
+    finally:
+        writer.close()
+    yield sink.take()
+
+
+def parquet_of_columns(batches) -> bytes:
+    """Column batches (COLUMNS' lists) as one Parquet file."""
+    return b''.join(parquet_chunks(batches))
+
+
+def stream_parquet(batches, first: str, last: str):
+    """A streamed Parquet answer of column batches (a row group per batch, as it comes)."""
+    from fastapi.responses import StreamingResponse
+    return StreamingResponse(parquet_chunks(batches), media_type=MEDIA['parquet'], headers={
+        'Content-Disposition': f'attachment; filename="funnel-{first}-{last}.parquet"',
+        'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff'})
 
 
 MEDIA = {'csv': 'text/csv; charset=utf-8', 'parquet': 'application/vnd.apache.parquet'}
@@ -86,11 +148,7 @@ def answer(rows: list[dict], kind: str, first: str, last: str):
 
 
 def answer_columns(batches, kind: str, first: str, last: str):
-    """An HTTP answer with column batches as `kind` (csv or parquet), as a download."""
-    from fastapi.responses import Response
-    content: str | bytes = parquet_of_columns(batches) if kind == 'parquet' else \
-        csv_of_columns({c: [] for c in COLUMNS}) + ''.join(csv_of_columns(b, header=False)
-                                                           for b in batches)
-    return Response(content, media_type=MEDIA[kind], headers={
-        'Content-Disposition': f'attachment; filename="funnel-{first}-{last}.{kind}"',
-        'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff'})
+    """An HTTP answer with column batches as `kind` (csv or parquet), as a download streamed
+    a batch at a time."""
+    return stream_parquet(batches, first, last) if kind == 'parquet' else \
+        stream_csv(batches, first, last)
