@@ -132,6 +132,11 @@ def test_the_set_based_recompute_equals_the_definition_also_after_late_data(engi
                 dict(store_id=s, robot_id=None, customer=m, time=f'{d}T11:00', purpose='', note='')
                 for s, m, d in [('s-1', 'm-1', DAYS[0]), ('s-1', 'm-2', DAYS[1]),
                                 ('s-2', 'm-3', DAYS[0]), ('s-1', '', DAYS[2])]])
+            # hours robots reported (heartbeats v4): one closing after midnight, one early
+            first, second = list(ROBOTS)[:2]
+            c.execute(t.robot_hours.insert(), [
+                dict(robot_id=r, day=d, opening_hours=h, reported_at=0.0)
+                for r, d, h in [(first, DAYS[0], '10:00-01:00'), (second, DAYS[1], '08:30-20:15')]])
         late = {}
         for robot, _ in ROBOTS.items():
             for d in DAYS:
