@@ -270,13 +270,17 @@ def test_a_rollout_advances_wave_by_wave_and_an_offline_robot_converges(fleet):
 
 
 @pytest.mark.parametrize('trouble', [
-    {'safety_stop': True}, {'base': {'level': 'error', 'message': 'motor fault'}},
+    {'safety_stop': True, 'desired_version': 1},
+    {'base': {'level': 'error', 'message': 'motor fault'}, 'desired_version': 1},
     {'desired_error': 'v1: settings.volume: 3 outside 0.0..1.0', 'desired_refused': 1}])
 def test_a_canary_in_trouble_halts_the_rollout_before_the_next_wave(fleet, trouble):
     client, robots, _ = fleet
     rollout = _rollout(client, robots)
     state = client.get(f'/v1/admin/fleet/rollouts/{rollout["id"]}', headers=A).json()
     canary = next(r for r in robots if beat(client, robots, r)['desired_version'])
+    # an error the canary reports before it runs the version is not the version's doing
+    beat(client, robots, canary, base={'level': 'error', 'message': 'scan 0.6 s old by its stamp'})
+    assert client.get(f'/v1/admin/fleet/rollouts/{rollout["id"]}', headers=A).json()['state'] == 'running'
     beat(client, robots, canary, **trouble)
     state = client.get(f'/v1/admin/fleet/rollouts/{rollout["id"]}', headers=A).json()
     assert state['state'] == 'halted' and canary in state['reason'] and state['wave'] == 0

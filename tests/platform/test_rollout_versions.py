@@ -153,7 +153,11 @@ def test_a_halted_rollouts_version_is_not_handed_out_again(fleet):
     lone = version(client, 'h', 0.5)
     third = rollout(client, 'h', lone)
     assert beat(client, robots, 'r-1', desired_version=good) == lone
+    # a safety stop while it still runs the earlier version is not the new version's doing
     beat(client, robots, 'r-1', safety_stop=True, desired_version=good)
+    assert status(client, third)['state'] == 'running'
+    beat(client, robots, 'r-1', version=2, desired_version=good, desired_error=f'v{lone}: NOPE-2',
+         desired_refused=lone)
     assert status(client, third)['state'] == 'halted'
     assert beat(client, robots, 'r-1', desired_version=good) == good
 

@@ -66,9 +66,14 @@ def plan_waves(robots: list[str], salt: str) -> list[list[str]]:
 
 def trouble(beat: Heartbeat, version: int) -> str:
     """Why a canary's heartbeat halts the rollout of `version` ('' when it does not): a refusal
-    of another version (an earlier one, reported until the robot runs a good one) does not."""
+    of another version (an earlier one, reported until the robot runs a good one) does not; a
+    safety stop or a part in error counts once the canary runs `version` (what the version may
+    have caused: a one-second stale-scan error reported before the canary even had it halted the
+    store day's rollout)."""
     if beat.desired_error and beat.desired_refused == version:
         return f'refused the document: {beat.desired_error}'
+    if beat.desired_version != version:
+        return ''
     if beat.safety_stop:
         return 'safety stop'
     bad = [p for p in ('base', 'localisation', 'sync', 'speech', 'camera')

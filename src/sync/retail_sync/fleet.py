@@ -85,12 +85,17 @@ class Heartbeat(_Strict):
                                          '(its recordings waiting for upload hit their cap)')
     opening_hours: str = Field('', max_length=11, description='v4: the store\'s opening hours in '
                                'effect on the robot, HH:MM-HH:MM local time (\'\': not known; the '
-                               'platform then counts the chain\'s default hours)')
+                               'platform then counts the chain\'s default hours; hours it cannot '
+                               'read are taken as not known: a heartbeat, a sign of life, is never '
+                               'refused for them)')
 
     @field_validator('opening_hours')
     @classmethod
     def _hours(cls, text: str) -> str:
-        return parse_hours(text, 'opening_hours').text if text else ''
+        try:
+            return parse_hours(text, 'opening_hours').text if text else ''
+        except HoursError:
+            return ''
 
     @model_validator(mode='after')
     def _refused_of_v1(self) -> 'Heartbeat':
