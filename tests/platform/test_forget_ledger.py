@@ -152,3 +152,18 @@ def test_corrupt_and_hostile_ledger_lines_are_reported_and_skipped(tmp_path):
         f'{path}: line 7: not an object with a member_id: skipped',
     ]
     assert ForgetLedger(tmp_path / 'missing.jsonl').read().entries == {}
+
+
+def test_a_forget_after_a_write_cut_short_is_not_glued_to_it(tmp_path):
+    """A crash or a full disk can leave the ledger's last line without its newline; the next
+    forget must still be read back (it starts on a line of its own), the cut line reported."""
+    from retail_platform.forget_ledger import ForgetLedger
+    path = tmp_path / 'ledger.jsonl'
+    ledger = ForgetLedger(path)
+    ledger.append('m-1', 1.0, 'cli')
+    with open(path, 'ab') as out:
+        out.write(b'{"member_id": "m-2", "requested_')      # the write that was cut short
+    ledger.append('m-3', 2.0, 'admin')
+    read = ledger.read()
+    assert sorted(read.entries) == ['m-1', 'm-3']
+    assert read.problems == [f'{path}: line 2: not JSON: skipped']

@@ -71,7 +71,7 @@ class ForgetLedger:
 
     def _open_append(self):
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         except OSError as exc:
             raise LedgerError(f'forget ledger {self.path}: cannot write: {exc.strerror or exc}') from None
         return os.fdopen(fd, 'ab', buffering=0)
@@ -84,6 +84,9 @@ class ForgetLedger:
         with self._open_append() as out:
             try:
                 fcntl.flock(out.fileno(), fcntl.LOCK_EX)
+                size = os.fstat(out.fileno()).st_size
+                if size and os.pread(out.fileno(), 1, size - 1) != b'\n':
+                    line = '\n' + line      # a write cut short before (disk full, crash): not glued to it
                 out.write(line.encode())
                 os.fsync(out.fileno())
             except OSError as exc:
