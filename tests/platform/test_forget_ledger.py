@@ -64,7 +64,7 @@ def backed_up(engine_target, tmp_path, request):
     def restore() -> None:                      # as PostgreSQL's docs restore a dump: into a new database
         cluster.drop_database(name)
         cluster.admin(f'CREATE DATABASE {name}')
-        _pg('pg_restore', '--no-owner', '-d', engine_target, str(dump))
+        _pg('pg_restore', '--no-owner', '--single-transaction', '-d', engine_target, str(dump))
     return engine_target, restore
 
 
@@ -167,3 +167,37 @@ def test_a_forget_after_a_write_cut_short_is_not_glued_to_it(tmp_path):
     read = ledger.read()
     assert sorted(read.entries) == ['m-1', 'm-3']
     assert read.problems == [f'{path}: line 2: not JSON: skipped']
+
+
+def test_a_restore_made_while_the_platform_serves_is_forgotten_again_without_a_restart(backed_up, tmp_path):
+    """A backup restored under a running platform (SQLite's online backup API into the live file;
+    PostgreSQL's database dropped WITH (FORCE) and restored from the dump) took a forget back:
+    the serve process's periodic check sees the database list fewer forgets and carries the
+    ledger out again, no restart needed."""
+    import sqlite3
+
+    from fastapi.testclient import TestClient
+
+    from retail_platform.app import create_app
+    from rostest_support import wait_for
+    database, restore = backed_up
+    if '://' not in database:
+        backup = tmp_path / 'backup.sqlite3'
+        shutil.copyfile(database, backup)   # (the fixture's copy is from the same moment)
+
+        def restore() -> None:              # noqa: F811 - the online way for SQLite
+            with sqlite3.connect(backup) as source, sqlite3.connect(database) as live:
+                source.backup(live)
+    ledger = tmp_path / 'forgotten.jsonl'
+    app = create_app(database, ADMIN, forget_ledger=str(ledger), ledger_check_s=0.3)
+    with TestClient(app) as client:
+        admin = {'Authorization': f'Bearer {ADMIN}'}
+        assert client.post(f'/v1/admin/members/{MEMBER}/forget', headers=admin).status_code == 200
+        assert not _member_record(database)
+        restore()                           # (also before any check ran since the forget)
+        bg = app.state.background
+        wait_for(lambda: not _member_record(database), 30,
+                 f'the member forgotten again ({bg.runs}, {bg.failures})', interval=0.2)
+        status = client.get(f'/v1/admin/members/{MEMBER}/forget', headers=admin)
+        assert status.status_code == 200 and status.json()['requested_by'].startswith(
+            'forget ledger, after a restore'), status.text

@@ -31,7 +31,7 @@ BAD_CSV_ROWS = [
     ('r-11,s-1,2250-01-01T00:00:00,,,TV-85,1,10', 'between 2000 and 2100'),
     ('r-12,s-1,2026-11-02T15:00:00,m 1,,TV-85,1,10', 'member_id'),
     ('r-13,s-1,2026-11-02T15:00:00,,,TV-85,99999,10', 'qty'),
-    ('x' * 9000, 'longer than'),
+    ('x' * 70000, 'longer than'),
 ]
 
 
@@ -196,3 +196,25 @@ def test_a_quantity_or_price_is_a_json_number_not_true_or_text(field, value, ref
             receipt_from_json(obj, None)
     else:
         assert getattr(receipt_from_json(obj, None).lines[0], field) == value
+
+
+def test_a_receipt_is_stored_whole_or_not_at_all(database, tmp_path):
+    """A bad row refuses its whole receipt (a receipt stored without a line would have a wrong
+    total and could never be corrected: the corrected file would be `receipt_id_reused`)."""
+    first = _write(tmp_path, 'part.csv', HEADER
+                   + 'p1,s-1,2026-11-02T15:00:00,,,SP-AF6,1,399\n'
+                   + 'p1,s-1,2026-11-02T15:00:00,,,MI-TVS65,x,2999\n'
+                   + 'p2,s-1,2026-11-02T15:05:00,,,SP-AF6,1,399\n')
+    result = platform_cli('import-purchases', '--database', database, str(first), '--json')
+    assert result.returncode == 1 and json.loads(result.stdout)['stored'] == 1, result.stderr
+    assert 'part.csv:3: qty must be a whole number' in result.stderr
+    assert 'part.csv:2: receipt p1 refused whole: 1 bad row(s) above' in result.stderr
+    fixed = _write(tmp_path, 'fixed.csv', HEADER
+                   + 'p1,s-1,2026-11-02T15:00:00,,,SP-AF6,1,399\n'
+                   + 'p1,s-1,2026-11-02T15:00:00,,,MI-TVS65,1,2999\n')
+    again = platform_cli('import-purchases', '--database', database, str(fixed), '--json')
+    assert again.returncode == 0 and json.loads(again.stdout)['stored'] == 1, again.stderr
+    long_one = _write(tmp_path, 'long.jsonl', json.dumps(
+        {'receipt_id': 'j-500', 'store_id': 's-1', 'time': '2026-11-02T16:00:00',
+         'lines': [{'sku': f'SKU-{n:04d}-LONG-NAME', 'qty': 1, 'price_cny': 1.5} for n in range(500)]}) + '\n')
+    assert platform_cli('import-purchases', '--database', database, str(long_one)).returncode == 0

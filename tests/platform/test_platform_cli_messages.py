@@ -86,3 +86,31 @@ def test_import_purchases_reports_each_problem_once_in_file_order(engine_target,
 def test_cli_words_use_english_articles(role):
     from retail_platform.app import a_credential
     assert a_credential(role).startswith('an ')
+
+
+def test_a_token_file_that_cannot_be_written_leaves_no_active_token(tmp_path):
+    """`token issue --out` to a path that cannot be written issues nothing (it was issued and the
+    retry then needed --replace); a write that fails after issuing (a full disk) revokes it."""
+    database = str(tmp_path / 'p.sqlite3')
+    chain(database)
+
+    def active(robot: str) -> list:
+        listed = platform_cli('token', 'list', '--database', database, '--json')
+        tokens = [json.loads(line) for line in listed.stdout.splitlines() if line.strip()]
+        return [t for t in tokens if t['robot_id'] == robot and not t['revoked_at']]
+
+    one_line(platform_cli('token', 'issue', '--database', database, '--robot-id', 'robot-4',
+                          '--store', 's-1', '--out', str(tmp_path)), 'nothing issued')
+    assert active('robot-4') == []
+    one_line(platform_cli('token', 'issue', '--database', database, '--robot-id', 'robot-4',
+                          '--store', 's-1', '--out', '/dev/full'), 'the new token was revoked')
+    assert active('robot-4') == []
+    good = platform_cli('token', 'issue', '--database', database, '--robot-id', 'robot-4',
+                        '--store', 's-1', '--out', str(tmp_path / 'token'))
+    assert good.returncode == 0 and len(active('robot-4')) == 1, good.stderr
+    kept = (tmp_path / 'token').read_text()
+    refused = platform_cli('token', 'issue', '--database', database, '--robot-id', 'robot-4',
+                           '--store', 's-1', '--out', str(tmp_path / 'token'))
+    assert refused.returncode != 0 and (tmp_path / 'token').read_text() == kept   # not emptied
+    one_line(platform_cli('token', 'issue', '--database', database, '--role', 'region'),
+             'needs --region R')

@@ -24,6 +24,32 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from retail_common.intents import Intent
 
+# -- the envelope every event shares (robot outbox, platform ingest) -----------------------
+MEMBER_ID = r'^[^\s\x00/]{1,128}$'
+"""A pseudonymous member id (an event's `customer`, a receipt's member, the platform's API paths):
+1-128 characters, no `/` (it is one segment of a URL path), no white space, no NUL. One rule for every place a
+member id is stored, so every stored id can also be forgotten."""
+EARLIEST_TIME, LATEST_TIME = 0.0, 4102444800.0
+"""An event's time (seconds since 1970, the robot's clock) lies in 1970-01-01 .. 2100-01-01 UTC:
+a clock days or years off is kept as it came, a time no calendar day can hold is refused."""
+
+
+def member_id_problem(value: str) -> str | None:
+    """Why `value` is not a member id, or None."""
+    if not 1 <= len(value) <= 128:
+        return 'a member id has 1-128 characters'
+    if '/' in value or '\x00' in value or any(c.isspace() for c in value):
+        return 'a member id has no /, white space or NUL'
+    return None
+
+
+def event_time_problem(value: float) -> str | None:
+    """Why `value` cannot be an event's time, or None."""
+    if not EARLIEST_TIME <= value < LATEST_TIME:
+        return f'time {value!r} is not between 1970 and 2100 (seconds since 1970)'
+    return None
+
+
 # -- bounded building blocks -------------------------------------------------------------------
 Id = Annotated[str, StringConstraints(max_length=128, pattern=r'^\S*$')]
 """A machine id without spaces: a SKU, a zone id, an appointment id, a route."""

@@ -55,7 +55,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from retail_common.events import validate_event
+from retail_common.events import event_time_problem, member_id_problem, validate_event
 from retail_platform.background import Background
 from retail_platform.retention import Retention, prune_pass
 from retail_platform.storage import (Backpressure, Budget, Credential, EventRow, Refused, Rejected,
@@ -201,7 +201,11 @@ def _validate_event(event: Any, index: int) -> tuple:
         raise bad('time is out of range') from None
     if not math.isfinite(when):
         raise bad('time must be a finite number')
+    if (problem := event_time_problem(when)) is not None:
+        raise bad(problem)
     customer = _text(event.get('customer') or '', 'customer', bad)
+    if customer and (problem := member_id_problem(customer)) is not None:
+        raise bad(f'customer: {problem}')
     data = event.get('data')
     if not isinstance(data, dict):
         raise bad('data must be an object')
@@ -473,13 +477,15 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
                pool_size: int = 16, migrate: bool = True, contracts: bool = True,
                member_window_s: float | None = None,
                retention: Retention = Retention(),
-               funnel_refresh_s: float = 10.0, forget_ledger: str | None = None) -> FastAPI:
+               funnel_refresh_s: float = 10.0, forget_ledger: str | None = None,
+               ledger_check_s: float = 60.0) -> FastAPI:
     """The platform app over `target` (a postgresql:// URL or an SQLite file); `token` is the
     admin credential (ValueError when empty). DatabaseError when the database cannot be used
     or is behind the schema head and `migrate` is False. `forget_ledger`: the file every forget
     is also written to (retail_platform.forget_ledger); None: the target's default (beside an
     SQLite file, none for PostgreSQL), '': none. With `migrate` (one process, no `serve` parent
-    that did it) the ledger's forgets the database lacks are carried out again first."""
+    that did it) the ledger's forgets the database lacks are carried out again first; every
+    `ledger_check_s` the database is checked for a restore made while serving (Chain.check_restored)."""
     from retail_platform.database import DatabaseError, revision_state, upgrade
     if not token:
         raise ValueError('the admin token must not be empty')
@@ -895,6 +901,14 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
     from retail_platform.funnel import refresh_once     # the funnel's rollups, off the request path
     background.add('funnel refresh', funnel_refresh_s,
                    lambda: refresh_once(storage.engine, spacing=FUNNEL_SPACING))
+    if app.state.chain.ledger is not None:
+        def ledger_check() -> None:
+            again = app.state.chain.check_restored()
+            if again:
+                LOG.warning(f'forget ledger {ledger_path}: {len(again)} member(s) forgotten again '
+                            '(the database lost their forget while serving: restored from a backup?)')
+        app.state.chain.watch_restores()
+        background.add('forget ledger check', ledger_check_s, ledger_check, at_start=False, jitter=0.2)
     background.add('pruner', retention.every_s,
                    lambda: prune_pass(storage.engine, app.state.chain, retention),
                    at_start=False, jitter=0.1)

@@ -33,7 +33,6 @@ returns. `forget_status` lists the robots and their confirmations.
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
@@ -41,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 import sqlalchemy as sa
 
 from retail_common.catalog import COLUMNS, parse_row
+from retail_common.events import member_id_problem
 from retail_platform import campaigns
 from retail_platform import loop_schema as lt
 from retail_platform import profiles
@@ -54,12 +54,11 @@ CHANGE_LOCK = 7_210_024          # advisory lock of change-log writers on Postgr
 DEFAULT_MEMBER_WINDOW_S = 30 * 86400.0
 MAX_HISTORY = 500                # purchases kept per member record
 CHUNK = 500
-MEMBER_ID = r'^[^\x00/]{1,128}$'    # a pseudonymous member id, in the API's paths and the CLI
 
 
 def valid_member_id(value: str) -> bool:
-    """The API's rule for a member id (MEMBER_ID: 1-128 characters, no / or NUL)."""
-    return re.fullmatch(MEMBER_ID[1:-1], value) is not None
+    """The rule for a member id (retail_common.events.MEMBER_ID: 1-128 characters, no /, white space or NUL)."""
+    return member_id_problem(value) is None
 
 products = sa.Table(
     'products', t.metadata,
@@ -209,6 +208,9 @@ class Chain:
         self.ledger = ledger                 # forgets written outside the database too
         self.postgresql = engine.dialect.name == 'postgresql'
         self.member_window_s = member_window_s
+        self._forgets_seen: int | None = None      # forget requests the last check counted
+        self._ledger_size, self._ledger_ids = -1, 0  # the ledger's size and distinct ids then
+        self._full_check_at = 0.0
 
     # --- change log ----------------------------------------------------------------------
     def _lock(self, c: sa.Connection) -> None:
@@ -686,6 +688,42 @@ class Chain:
             self._forget(member_id, f'forget ledger, after a restore (asked by {entry.requested_by} '
                                     f'at {entry.requested_at:.0f})', time.time())
         return again, read.problems
+
+    LEDGER_FULL_CHECK_S = 3600.0
+
+    def watch_restores(self, now: float | None = None) -> None:
+        """Start `check_restored`'s watch from what the database lists now (just reapplied)."""
+        with self.engine.connect() as c:
+            self._forgets_seen = c.execute(
+                sa.select(sa.func.count()).select_from(forget_requests)).scalar_one()
+        self._full_check_at = time.time() if now is None else now
+
+    def check_restored(self, now: float | None = None) -> list[str]:
+        """The serve processes' periodic check (a database restored while the platform runs):
+        when the database lists fewer forget requests than at the last check or than the ledger
+        holds ids (a restore took some back), or once an hour, the ledger is carried out again
+        (`reapply_ledger`); else one count (the ledger is re-read only when it grew). The ids
+        forgotten again."""
+        if self.ledger is None:
+            return []
+        now = time.time() if now is None else now
+        with self.engine.connect() as c:
+            count = c.execute(sa.select(sa.func.count()).select_from(forget_requests)).scalar_one()
+        fewer = self._forgets_seen is not None and count < self._forgets_seen
+        self._forgets_seen = count
+        size = self.ledger.size()
+        if size != self._ledger_size:     # every id of the ledger must be listed: count them
+            self._ledger_size, self._ledger_ids = size, len(self.ledger.read().entries)
+        if not fewer and count >= self._ledger_ids \
+                and now - self._full_check_at < self.LEDGER_FULL_CHECK_S:
+            return []
+        self._full_check_at = now
+        again, _ = self.reapply_ledger()
+        if again:
+            with self.engine.connect() as c:
+                self._forgets_seen = c.execute(
+                    sa.select(sa.func.count()).select_from(forget_requests)).scalar_one()
+        return again
 
     def _forget(self, member_id: str, requested_by: str, now: float) -> dict:
         with self.engine.begin() as c:

@@ -26,7 +26,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from retail_platform.app import LOG, a_credential, MAX_DOCUMENT_BYTES, MAX_SMALL_BODY, NO_NUL, STORE_ID, _responses, read_limited
 from retail_platform.campaigns_api import CampaignsSection
-from retail_platform.chain import MAX_HISTORY, MEMBER_ID, Chain, ChainError, NoSuchThing
+from retail_common.events import MEMBER_ID
+from retail_platform.chain import MAX_HISTORY, Chain, ChainError, NoSuchThing
 from retail_sync.outbox import MAX_ID_CHARS, check_tree
 
 SKU = r'^[^\x00/]{1,64}$'

@@ -496,7 +496,7 @@ def _forget_member(args) -> int:
     command = 'forget-member'
     member_id = args.member_id
     if not valid_member_id(member_id):
-        raise CommandError(f'retailbot platform {command}: --member-id must be 1-128 characters, no / or NUL')
+        raise CommandError(f'retailbot platform {command}: --member-id must be 1-128 characters, no /, white space or NUL')
     storage = _storage(args, command)
     chain = Chain(storage.engine)
 
@@ -875,6 +875,63 @@ def _robot_move(args) -> int:
 
 def _token_issue(args) -> int:
     command = 'token issue'
+    out = _token_out(args.out) if args.out else None      # writable, checked before issuing
+    try:
+        token, holder, storage = _issue_token(args, command)
+    except BaseException:
+        if out is not None:
+            out.abandon()
+        raise
+    if out is None:
+        print(token)
+        return 0
+    try:
+        out.write(token + '\n')
+    except OSError as exc:          # a full disk: the token nobody holds is revoked at once
+        from retail_platform.storage import token_hash
+        storage.revoke_fingerprint(token_hash(token)[:12])
+        raise CommandError(f'retailbot platform token issue: cannot write {out.path}: '
+                           f'{exc.strerror}; the new token was revoked (nothing issued)') from None
+    print(f'token for {holder} written to {out.path} (mode 600)')
+    return 0
+
+
+class _TokenFile:
+    """The --out file, opened (created if need be, mode 600) before a token is issued, so a
+    path that cannot be written refuses the command before anything is in the database; its
+    old content is replaced only once the new token exists."""
+
+    def __init__(self, path: Path, fd: int, created: bool) -> None:
+        self.path, self.fd, self.created = path, fd, created
+
+    def write(self, text: str) -> None:
+        try:
+            os.ftruncate(self.fd, 0)
+            os.write(self.fd, text.encode())
+            os.fsync(self.fd)
+            os.fchmod(self.fd, 0o600)
+        finally:
+            os.close(self.fd)
+
+    def abandon(self) -> None:
+        os.close(self.fd)
+        if self.created:
+            self.path.unlink(missing_ok=True)
+
+
+def _token_out(name: str) -> _TokenFile:
+    out = Path(name)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        created = not out.exists()
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise CommandError(f'retailbot platform token issue: cannot write {out}: '
+                           f'{exc.strerror}; nothing issued') from None
+    return _TokenFile(out, fd, created)
+
+
+def _issue_token(args, command: str):
     if args.role == 'robot':
         if not args.robot_id or len(args.store) != 1:
             raise CommandError('retailbot platform token issue: a robot token needs --robot-id R '
@@ -884,32 +941,16 @@ def _token_issue(args) -> int:
         storage = _storage(args, command, must_exist=False, schema='fresh')
         token = _on_db(command, storage, lambda: storage.issue_robot_token(
             args.robot_id, args.store[0], replace=args.replace))
-        holder = f'robot {args.robot_id}'
-    else:
-        if args.robot_id:
-            raise CommandError(f'retailbot platform token issue: --robot-id is for robot tokens, '
-                               f'not --role {args.role}')
-        for store in args.store:
-            _valid_id(store, 'store id', command)
-        storage = _storage(args, command, must_exist=False, schema='fresh')
-        token = _on_db(command, storage, lambda: storage.issue_staff_token(
-            args.role, args.name or args.role, args.store, args.region or None))
-        holder = f'{args.role} {args.name}'.strip()
-    if args.out:
-        out = Path(args.out)
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, 'w') as handle:
-                handle.write(token + '\n')
-            os.chmod(out, 0o600)
-        except OSError as exc:
-            raise CommandError(f'retailbot platform token issue: cannot write {out}: '
-                               f'{exc.strerror}') from None
-        print(f'token for {holder} written to {out} (mode 600)')
-    else:
-        print(token)
-    return 0
+        return token, f'robot {args.robot_id}', storage
+    if args.robot_id:
+        raise CommandError(f'retailbot platform token issue: --robot-id is for robot tokens, '
+                           f'not --role {args.role}')
+    for store in args.store:
+        _valid_id(store, 'store id', command)
+    storage = _storage(args, command, must_exist=False, schema='fresh')
+    token = _on_db(command, storage, lambda: storage.issue_staff_token(
+        args.role, args.name or args.role, args.store, args.region or None))
+    return token, f'{args.role} {args.name}'.strip(), storage
 
 
 def _token_revoke(args) -> int:

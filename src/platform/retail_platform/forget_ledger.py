@@ -98,6 +98,13 @@ class ForgetLedger:
             finally:
                 os.close(dir_fd)
 
+    def size(self) -> int:
+        """The ledger's size in bytes (0 when missing)."""
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
     def read(self) -> LedgerRead:
         """Every well-formed request; a missing ledger is an empty one."""
         from retail_platform.chain import valid_member_id

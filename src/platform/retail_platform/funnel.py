@@ -29,6 +29,7 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 
+from retail_common.events import EARLIEST_TIME, LATEST_TIME
 from retail_common.hours import DEFAULT as DEFAULT_HOURS, HoursError, OpeningHours, parse_hours
 from retail_platform import loop_schema as lt
 from retail_platform import schema as t
@@ -788,15 +789,18 @@ def dirty(engine: sa.Engine) -> tuple[set[tuple[str, str]], float]:
         since = max(mark, state.get('funnel_run') or 0.0) - WATERMARK_OVERLAP_S
         e = t.events.c
         ev_day = _day_index(e.time, postgresql).label('d')
+        # an event stored before times were bounded (retail_common.events.event_time_problem)
+        # on no calendar day is no store-day: it must not stop every store's refresh
+        on_a_day = sa.and_(e.time >= EARLIEST_TIME, e.time < LATEST_TIME)
         found: set[tuple[str, str]] = set()
         newest = mark
         for row in c.execute(sa.select(e.store_id, ev_day, sa.func.max(e.received_at))
-                             .where(e.received_at > since, e.store_id.is_not(None))
+                             .where(e.received_at > since, e.store_id.is_not(None), on_a_day)
                              .group_by(e.store_id, ev_day)):
             found.add((row[0], _day_name(row[1])))
             newest = max(newest, row[2])
         for row in c.execute(sa.select(e.store_id, ev_day).where(
-                e.received_at > since, e.store_id.is_not(None), e.type.in_(TOUCHES))
+                e.received_at > since, e.store_id.is_not(None), e.type.in_(TOUCHES), on_a_day)
                 .group_by(e.store_id, ev_day)):
             for back in range(1, ATTRIBUTION_DAYS + 1):  # a later touch can take their receipts
                 found.add((row[0], _day_name(row[1] - back)))

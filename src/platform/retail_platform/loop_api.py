@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from retail_common.events import member_id_problem
 from retail_platform import funnel, funnel_export, profiles, purchases
 from retail_platform.app import a_credential
 from retail_platform.chain import Chain
@@ -160,7 +161,7 @@ def register(app: FastAPI, storage, caller, store_reader, store_writer, read_lim
     def member_profile(member: str, who=Depends(caller)) -> dict:
         if who.role not in ('robot', 'admin'):
             raise HTTPException(403, f'{a_credential(who.role)} may not read members\' profiles')
-        if not profiles.MEMBER.match(member):
+        if member_id_problem(member) is not None:
             raise HTTPException(404, 'no such member')
         Chain(engine).refresh_profiles()          # the downlink hears of what it folds
         found = profiles.profile(engine, member)

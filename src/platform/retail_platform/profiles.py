@@ -10,7 +10,6 @@ Anonymous events (no member pseudonym) never build a profile.
 from __future__ import annotations
 
 import json
-import re
 import time
 from typing import Any, Callable
 
@@ -19,7 +18,6 @@ import sqlalchemy as sa
 from retail_platform import loop_schema as lt
 from retail_platform import schema as t
 
-MEMBER = re.compile(r'^[A-Za-z0-9._:-]{1,128}$')
 MAX_STATEMENTS = 100
 MAX_SKUS = 20
 WATERMARK_OVERLAP_S = 120.0

@@ -17,7 +17,9 @@ customer (docs/metrics.md, "purchased").
 Idempotent by store and receipt id (a till's receipt number is its store's: receipt 0001 of two
 stores are two receipts): a receipt already stored with the same content is `duplicate`; with
 other content it is refused (`receipt_id_reused`: a till correction is a new receipt). A bad row
-is reported as `FILE:LINE: why` and skipped, the rest is imported; never a traceback. Bounds: a
+is reported as `FILE:LINE: why` and skipped, the rest is imported; never a traceback. A receipt
+is stored whole or not at all: a bad row of a receipt refuses the whole receipt (one more line
+naming it), so the corrected file imports it whole. Bounds: a
 physical line at most MAX_LINE_CHARS, a receipt at most MAX_LINES lines, ids at most 128
 characters, quantities and prices finite and bounded.
 """
@@ -41,7 +43,7 @@ from retail_platform import loop_schema as lt
 from retail_platform.chain import forget_requests
 from retail_platform import schema as t
 
-MAX_LINE_CHARS = 8192
+MAX_LINE_CHARS = 65536      # a JSON-lines receipt of MAX_LINES lines fits in one
 MAX_LINES = 500
 CHUNK = 500
 MAX_REPORTED = 1000       # bad rows kept to list (the rest only counted: memory stays bounded)
@@ -77,7 +79,7 @@ class Receipt(BaseModel):
     receipt_id: Annotated[str, StringConstraints(pattern=ID)]
     store_id: Annotated[str, StringConstraints(pattern=STORE)]
     time: Annotated[float, NUMBER, Field(ge=EARLIEST, le=LATEST, allow_inf_nan=False)]
-    member_id: Annotated[str, StringConstraints(pattern=r'^(|[A-Za-z0-9._:-]{1,128})$')] = ''
+    member_id: Annotated[str, StringConstraints(pattern=r'^(|[^\s\x00/]{1,128})$')] = ''   # events.MEMBER_ID or none
     code: Annotated[str, StringConstraints(pattern=r'^(|[A-Z0-9]{4,12})$')] = ''
     lines: Annotated[list[Line], Field(min_length=1, max_length=MAX_LINES)]
 
@@ -243,16 +245,32 @@ def read_csv(handle, name: str, zone) -> Iterator[tuple[str, Receipt | BadRow]]:
             done.popitem(last=False)
 
     def finish() -> Iterator[tuple[str, Receipt | BadRow]]:
-        if current is None or not current['lines']:      # every row of it was reported already
+        if current is None:
+            return
+        if current.get('broken'):          # never part of a receipt: whole or not at all
+            if current['lines']:           # what is wrong with the rows that were read, too
+                try:
+                    Receipt.model_validate(current)
+                except ValidationError as exc:
+                    yield start, BadRow(start, _why(exc))
+            yield start, BadRow(start, f'receipt {current["receipt_id"][:128]} refused whole: '
+                                       f'{current["broken"]} bad row(s) above; nothing of it imported')
+            return
+        if not current['lines']:
             return
         try:
             yield start, Receipt.model_validate(current)
         except ValidationError as exc:
             yield start, BadRow(start, _why(exc))
 
+    def broken() -> None:
+        if current is not None:
+            current['broken'] = current.get('broken', 0) + 1
+
     for number, text in lines:
         where = f'{name}:{number}'
         if text is None:
+            broken()                       # it may be a row of the receipt being read
             yield where, BadRow(where, f'line longer than {MAX_LINE_CHARS} characters')
             continue
         if not text.strip():
@@ -260,9 +278,12 @@ def read_csv(handle, name: str, zone) -> Iterator[tuple[str, Receipt | BadRow]]:
         try:
             row = next(csv.reader([text]))
         except csv.Error as exc:
+            broken()
             yield where, BadRow(where, f'not CSV: {exc}')
             continue
         if len(row) != len(CSV_COLUMNS):
+            if current is not None and row and row[0].strip() == current['receipt_id']:
+                broken()                   # a row of the receipt being read
             yield where, BadRow(where, f'{len(row)} columns, expected {len(CSV_COLUMNS)}')
             continue
         values = dict(zip(CSV_COLUMNS, (v.strip() for v in row)))
@@ -289,6 +310,7 @@ def read_csv(handle, name: str, zone) -> Iterator[tuple[str, Receipt | BadRow]]:
                 continue
         elif (values['store_id'], values['member_id'], values['code']) != \
                 (current['store_id'], current['member_id'], current['code']):
+            broken()
             yield where, BadRow(where, f'receipt {rid[:128]}: store, member or code differs '
                                        'from its first row')
             continue
@@ -296,9 +318,11 @@ def read_csv(handle, name: str, zone) -> Iterator[tuple[str, Receipt | BadRow]]:
             qty = int(values['qty'])
             price = float(values['price_cny'])
         except ValueError:
+            broken()
             yield where, BadRow(where, 'qty must be a whole number and price_cny a number')
             continue
         if len(current['lines']) >= MAX_LINES:
+            broken()
             yield where, BadRow(where, f'receipt {rid[:128]} has more than {MAX_LINES} lines')
             continue
         current['lines'].append({'sku': values['sku'], 'qty': qty, 'price_cny': price})

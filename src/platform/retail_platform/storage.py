@@ -301,8 +301,9 @@ class Storage:
                     self._require_store(c, store)
                 scope = ','.join(stores)
             elif role == 'region':
-                if not region or not c.execute(sa.select(t.regions.c.id)
-                                               .where(t.regions.c.id == region)).first():
+                if not region:
+                    raise Refused('a region credential needs --region R (a region of `region list`)')
+                if not c.execute(sa.select(t.regions.c.id).where(t.regions.c.id == region)).first():
                     raise Refused(f'a region credential needs an existing --region, not {region!r}')
                 scope = region
             c.execute(t.credentials.insert().values(token_hash=token_hash(token), role=role,

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from retail_common.events import EventContractError, validate_event
+from retail_common.events import EventContractError, event_time_problem, member_id_problem, validate_event
 from retail_sync.privacy import PrivacyError, check_payload
 
 SCHEMA = """
@@ -301,9 +301,14 @@ def prepare_event(event: dict, contract: bool = True) -> tuple:
             raise OutboxError(f'time {raw_time!r} is not a number') from None
         if not math.isfinite(when):
             raise OutboxError(f'time {raw_time!r} is not a finite number')
+        if (problem := event_time_problem(when)) is not None:
+            raise OutboxError(problem)
     event_id = _short_text(event.get('event_id'), 'event_id') or str(uuid.uuid4())
     version = _version(event.get('version'))
-    return (event_id, kind, _short_text(event.get('customer'), 'customer'),
+    customer = _short_text(event.get('customer'), 'customer')
+    if customer and (problem := member_id_problem(customer)) is not None:
+        raise OutboxError(f'customer {customer[:40]!r}: {problem}')
+    return (event_id, kind, customer,
             _encode_data(event.get('data', {}), kind if contract else None, version), when, version)
 
 
