@@ -713,8 +713,10 @@ def _require_store(storage, store_id: str) -> None:
 def _import_purchases(args) -> int:
     from retail_platform import funnel, purchases
     path = Path(args.file)
+    if not path.exists():
+        raise CommandError(f'retailbot platform import-purchases: {path} does not exist')
     if not path.is_file():
-        raise CommandError(f'retailbot platform import-purchases: {path} is not a file')
+        raise CommandError(f'retailbot platform import-purchases: {path} is not a file (a folder?)')
     try:
         problem = purchases.not_utf8(path)
     except OSError as exc:
