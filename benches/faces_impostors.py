@@ -158,6 +158,25 @@ def decisions(walk: dict, rule) -> list[tuple[float, np.ndarray]]:
     return out
 
 
+def walk_in_rows(model=None) -> dict[str, np.ndarray]:
+    """Every photo's walk-in row (face_model.walk_in_encoding: the photo shrunk to 36-52 px,
+    softened, noised, JPEG; the mean encoding), as `retailbot faces enroll` now stores beside the
+    photo's own encoding."""
+    from retail_perception.face_model import FaceModel, load_bgr
+    model = model or FaceModel(detector='yunet')
+    out = {}
+    for photo in [p for pair in walkin.PHOTOS.values() for p in pair] + [walkin.STRANGER]:
+        bgr = load_bgr(walkin.FACES / photo)
+        boxes = model.detect(model_rgb(bgr), min(1.0, 1024 / max(bgr.shape[:2])))
+        out[photo] = model.walk_in_encoding(bgr, boxes[0])
+    return out
+
+
+def model_rgb(bgr):
+    from retail_perception.face_model import to_rgb
+    return to_rgb(bgr)
+
+
 def robot_rows(walks: list[dict], person: str, photo: str, frames: int = 5) -> np.ndarray:
     """A member enrolled AT THE ROBOT from `photo`: the encodings the faces node keeps of their track
     (its last `frames`, the face 1.0-1.3 m away) on the walk-in clip made from that photo."""
@@ -166,8 +185,14 @@ def robot_rows(walks: list[dict], person: str, photo: str, frames: int = 5) -> n
 
 
 def run(photos, walks, people: list[str], rule, identities: int, galleries: int, crowding: float,
-        alpha: float, sigma: float, enrol_mode: str = 'photo') -> dict:
+        alpha: float, sigma: float, enrol_mode: str = 'photo', walk_in: dict | None = None) -> dict:
     mu = np.mean(np.stack(list(photos.values())), axis=0)
+    # walk-in enrolment: every real member also has their photo's walk-in row; every synthetic
+    # identity the same displacement (walk-in row - photo row) as a real photo (cycling through
+    # them): the far-face drift is much the same for everyone, so a synthetic member's walk-in row
+    # sits where the encoder would put their far face, as near to a stranger's far face as the
+    # real members' rows are
+    shifts = (np.stack([walk_in[p] - photos[p] for p in sorted(walk_in)]) if walk_in is not None else None)
     per_bin = {b: {'stranger_decisions': 0, 'stranger_named': 0, 'member_decisions': 0, 'member_right': 0,
                    'member_wrong': 0, 'stranger_nearest': float('inf')} for b in BINS}
     approaches = {'stranger': 0, 'stranger_named': 0, 'member': 0, 'member_named_lt50': 0,
@@ -176,16 +201,21 @@ def run(photos, walks, people: list[str], rule, identities: int, galleries: int,
     for seed in range(galleries):
         rng = np.random.default_rng(1000 + seed)
         synthetic = mu + crowding * (population(mu, alpha, sigma, identities, rng) - mu)
+        synthetic_ids = [f's{j}' for j in range(identities)]
+        if shifts is not None:
+            synthetic = np.concatenate([synthetic, synthetic + shifts[np.arange(identities) % len(shifts)]])
+            synthetic_ids = synthetic_ids * 2
         for walk in (w for w in walks if w['person'] in people):
             steps = decisions(walk, rule)
             for member in (True, False):
                 rows = [synthetic]
-                ids = [f's{j}' for j in range(identities)]
+                ids = list(synthetic_ids)
                 for person, pair in walkin.PHOTOS.items():
                     if person == walk['person'] and not member:
                         continue
                     enrol = walk['enrol'] if person == walk['person'] else pair[0]
-                    own = photos[enrol][None, :] if enrol_mode == 'photo' else robot_rows(walks, person, enrol)
+                    own = (photos[enrol][None, :] if enrol_mode == 'photo' else robot_rows(walks, person, enrol)
+                           if enrol_mode == 'robot' else np.stack([photos[enrol], walk_in[enrol]]))
                     rows.append(own)
                     ids.extend([person] * len(own))
                 gallery = _bulk_gallery(np.concatenate(rows), ids)
@@ -245,9 +275,10 @@ def main() -> int:
     parser.add_argument('--galleries', type=int, default=20)
     parser.add_argument('--crowding', type=float, nargs='+', default=[1.0, 0.83])
     parser.add_argument('--set', choices=('report', 'tune', 'all'), default='report')
-    parser.add_argument('--enrol', choices=('photo', 'robot'), default='photo',
-                        help='members enrolled from a photo (one embedding) or at the robot (the last 5 '
-                        'encodings of their track on a walk-in clip of that photo)')
+    parser.add_argument('--enrol', choices=('photo', 'robot', 'walkin'), default='photo',
+                        help='members enrolled from a photo (one embedding), at the robot (the last 5 '
+                        'encodings of their track on a walk-in clip of that photo), or from a photo with '
+                        'its walk-in row (two rows; synthetic identities get a walk-in row too)')
     parser.add_argument('--fresh', action='store_true', help=f'measure the walks again (else reuse {CACHE})')
     parser.add_argument('--json', action='store_true')
     for flag in ('min-identify-px', 'evidence-frames', 'votes-needed'):
@@ -270,6 +301,12 @@ def main() -> int:
     people = (walkin.SETS['tune'] if args.set == 'tune' else walkin.SETS['report'] if args.set == 'report'
               else list(walkin.PHOTOS))
     rule, config = live_rule(overrides)
+    walk_in = walk_in_rows() if args.enrol == 'walkin' else None
+    if walk_in is not None:
+        shifts = np.stack([walk_in[p] - photos[p] for p in sorted(walk_in)])
+        cos = shifts @ shifts.T / np.outer(np.linalg.norm(shifts, axis=1), np.linalg.norm(shifts, axis=1))
+        print(f"walk-in rows: distance from the photo's row {np.round(np.linalg.norm(shifts, axis=1), 3).tolist()}, "
+              f"cosine between two photos' shifts median {np.median(cos[np.triu_indices(len(shifts), 1)]):.2f}")
     header = {'real_inter_person': [round(float(np.percentile(real, q)), 3) for q in (0, 10, 50, 90)],
               'synthetic_inter_person': [round(float(np.percentile(synth, q)), 3) for q in (0, 10, 50, 90)],
               'alpha': round(alpha, 2), 'sigma': round(sigma, 4), 'set': args.set, 'people': people,
@@ -281,7 +318,7 @@ def main() -> int:
           f"{header['rule']}")
     for crowding in args.crowding:
         result = run(photos, walks, people, rule, args.identities, args.galleries, crowding, alpha, sigma,
-                     args.enrol)
+                     args.enrol, walk_in)
         if args.json:
             print(json.dumps(result))
             continue
