@@ -25,6 +25,8 @@ frames in the same run, pinned to one CPU core (OMP_NUM_THREADS=1, sched_setaffi
   while unnamed, named from the mean of the track's last `evidence_frames` (3) encodings
   (`--min-identify-px`, `--evidence-frames`, `--full-detect-every` override them: try choices on
   `--set tune` only);
+- yunet_photo_row (`--pipelines`): the same, but members enrolled from their photo's row only (before
+  s11; `yunet` enrols as `retailbot faces enroll` does: the photo's row and its walk-in row);
 - hog: the pipeline before issue 25: HOG on the frame shrunk x0.5, no size gate, encode every 3rd
   frame, 2 agreeing single-frame votes.
 Reported per pipeline: share of member approaches named before the face is 50 px / 45 px wide,
