@@ -84,7 +84,7 @@ def walk_encodings(model) -> list[dict]:
             (hog_box,) = hog.detect(to_rgb(cv2.imread(str(walkin.FACES / walk_photo))))
             clip = walkin.make_clip(walkin.FACES / walk_photo, person, backgrounds[(2 * i + g) % 2], 15, 3,
                                     seed=500 + 2 * i + g, hog_box=hog_box)
-            widths, encodings = [], []
+            widths, encodings, crop = [], [], None
             for frame, truth in zip(clip.frames, clip.truth):
                 if truth is None:
                     continue
@@ -100,8 +100,15 @@ def walk_encodings(model) -> list[dict]:
                 if hits:
                     widths.append(hits[0][1] - hits[0][3])       # the width the live gate sees
                     encodings.append(model.encode(rgb, hits[:1])[0])
+                    if crop is None or widths[-1] >= crop[1][1] - crop[1][3]:   # as FacePipeline._keep_crop
+                        t, r, b, lft = hits[0]
+                        w = r - lft
+                        y0, x0 = max(0, t - w), max(0, lft - w)
+                        crop = (np.ascontiguousarray(frame[y0:b + w, x0:r + w]), (t - y0, r - x0, b - y0, lft - x0))
             walks.append({'person': person, 'enrol': enrol_photo, 'widths': np.array(widths),
-                          'encodings': np.array(encodings, np.float32)})
+                          'encodings': np.array(encodings, np.float32),
+                          # the node's walk-in row when this walker is enrolled at the robot
+                          'walk_in': model.walk_in_encoding(*crop) if crop is not None else None})
             print(f'  walk {person} enrolled from {enrol_photo}: {len(widths)} faces found', file=sys.stderr)
     return walks
 
@@ -158,6 +165,34 @@ def decisions(walk: dict, rule) -> list[tuple[float, np.ndarray]]:
     return out
 
 
+def walk_in_rows(model=None) -> dict[str, np.ndarray]:
+    """Every photo's walk-in row (face_model.walk_in_encoding: the photo shrunk to 36-52 px,
+    softened, noised, JPEG; the mean encoding), as `retailbot faces enroll` now stores beside the
+    photo's own encoding."""
+    from retail_perception.face_model import FaceModel, load_bgr
+    model = model or FaceModel(detector='yunet')
+    out = {}
+    for photo in [p for pair in walkin.PHOTOS.values() for p in pair] + [walkin.STRANGER]:
+        bgr = load_bgr(walkin.FACES / photo)
+        boxes = model.detect(model_rgb(bgr), min(1.0, 1024 / max(bgr.shape[:2])))
+        out[photo] = model.walk_in_encoding(bgr, boxes[0])
+    return out
+
+
+def model_rgb(bgr):
+    from retail_perception.face_model import to_rgb
+    return to_rgb(bgr)
+
+
+def robot_walk_in(walks: list[dict], person: str, photo: str) -> np.ndarray:
+    """The walk-in row the faces node adds when enrolling a member at the robot (from the widest
+    face of the track, the walk-in clip made from `photo`)."""
+    walk = next(w for w in walks if w['person'] == person and w['enrol'] != photo)
+    if walk.get('walk_in') is None:
+        raise SystemExit(f'no walk-in row cached for {person}: run with --fresh')
+    return walk['walk_in']
+
+
 def robot_rows(walks: list[dict], person: str, photo: str, frames: int = 5) -> np.ndarray:
     """A member enrolled AT THE ROBOT from `photo`: the encodings the faces node keeps of their track
     (its last `frames`, the face 1.0-1.3 m away) on the walk-in clip made from that photo."""
@@ -166,8 +201,16 @@ def robot_rows(walks: list[dict], person: str, photo: str, frames: int = 5) -> n
 
 
 def run(photos, walks, people: list[str], rule, identities: int, galleries: int, crowding: float,
-        alpha: float, sigma: float, enrol_mode: str = 'photo') -> dict:
+        alpha: float, sigma: float, enrol_mode: str = 'photo', walk_in: dict | None = None,
+        shift_from: dict | None = None) -> dict:
     mu = np.mean(np.stack(list(photos.values())), axis=0)
+    # walk-in enrolment: every real member also has their photo's walk-in row; every synthetic
+    # identity the same displacement (walk-in row - photo row) as a real photo (cycling through
+    # them): the far-face drift is much the same for everyone, so a synthetic member's walk-in row
+    # sits where the encoder would put their far face, as near to a stranger's far face as the
+    # real members' rows are
+    shift_from = photos if shift_from is None else shift_from
+    shifts = (np.stack([walk_in[p] - shift_from[p] for p in sorted(walk_in)]) if walk_in is not None else None)
     per_bin = {b: {'stranger_decisions': 0, 'stranger_named': 0, 'member_decisions': 0, 'member_right': 0,
                    'member_wrong': 0, 'stranger_nearest': float('inf')} for b in BINS}
     approaches = {'stranger': 0, 'stranger_named': 0, 'member': 0, 'member_named_lt50': 0,
@@ -176,16 +219,28 @@ def run(photos, walks, people: list[str], rule, identities: int, galleries: int,
     for seed in range(galleries):
         rng = np.random.default_rng(1000 + seed)
         synthetic = mu + crowding * (population(mu, alpha, sigma, identities, rng) - mu)
+        synthetic_ids = [f's{j}' for j in range(identities)]
+        if shifts is not None:
+            synthetic = np.concatenate([synthetic, synthetic + shifts[np.arange(identities) % len(shifts)]])
+            synthetic_ids = synthetic_ids * 2
         for walk in (w for w in walks if w['person'] in people):
             steps = decisions(walk, rule)
             for member in (True, False):
                 rows = [synthetic]
-                ids = [f's{j}' for j in range(identities)]
+                ids = list(synthetic_ids)
                 for person, pair in walkin.PHOTOS.items():
                     if person == walk['person'] and not member:
                         continue
                     enrol = walk['enrol'] if person == walk['person'] else pair[0]
-                    own = photos[enrol][None, :] if enrol_mode == 'photo' else robot_rows(walks, person, enrol)
+                    if enrol_mode == 'photo':
+                        own = photos[enrol][None, :]
+                    elif enrol_mode == 'robot':
+                        own = robot_rows(walks, person, enrol)
+                    elif enrol_mode == 'robot_walkin':
+                        own = np.concatenate([robot_rows(walks, person, enrol),
+                                              robot_walk_in(walks, person, enrol)[None, :]])
+                    else:
+                        own = np.stack([photos[enrol], walk_in[enrol]])
                     rows.append(own)
                     ids.extend([person] * len(own))
                 gallery = _bulk_gallery(np.concatenate(rows), ids)
@@ -245,9 +300,11 @@ def main() -> int:
     parser.add_argument('--galleries', type=int, default=20)
     parser.add_argument('--crowding', type=float, nargs='+', default=[1.0, 0.83])
     parser.add_argument('--set', choices=('report', 'tune', 'all'), default='report')
-    parser.add_argument('--enrol', choices=('photo', 'robot'), default='photo',
-                        help='members enrolled from a photo (one embedding) or at the robot (the last 5 '
-                        'encodings of their track on a walk-in clip of that photo)')
+    parser.add_argument('--enrol', choices=('photo', 'robot', 'walkin', 'robot_walkin'), default='photo',
+                        help='members enrolled from a photo (one embedding), at the robot (the last 5 '
+                        'encodings of their track on a walk-in clip of that photo), or from a photo with '
+                        'its walk-in row (two rows; synthetic identities get a walk-in row too), or at the '
+                        'robot with the walk-in row of the track\'s widest face (6 rows)')
     parser.add_argument('--fresh', action='store_true', help=f'measure the walks again (else reuse {CACHE})')
     parser.add_argument('--json', action='store_true')
     for flag in ('min-identify-px', 'evidence-frames', 'votes-needed'):
@@ -270,6 +327,18 @@ def main() -> int:
     people = (walkin.SETS['tune'] if args.set == 'tune' else walkin.SETS['report'] if args.set == 'report'
               else list(walkin.PHOTOS))
     rule, config = live_rule(overrides)
+    walk_in = walk_in_rows() if args.enrol == 'walkin' else None
+    if args.enrol == 'robot_walkin':   # synthetic identities: displaced as a robot enrolment's walk-in row
+        walk_in = {f'{w["person"]}/{w["enrol"]}': w['walk_in'] for w in walks}
+        photos_for_shift = {k: np.mean(w['encodings'][-5:], axis=0) for k, w in
+                            zip(walk_in, walks)}
+    else:
+        photos_for_shift = photos
+    if walk_in is not None:
+        shifts = np.stack([walk_in[p] - photos_for_shift[p] for p in sorted(walk_in)])
+        cos = shifts @ shifts.T / np.outer(np.linalg.norm(shifts, axis=1), np.linalg.norm(shifts, axis=1))
+        print(f"walk-in rows: distance from the photo's row {np.round(np.linalg.norm(shifts, axis=1), 3).tolist()}, "
+              f"cosine between two photos' shifts median {np.median(cos[np.triu_indices(len(shifts), 1)]):.2f}")
     header = {'real_inter_person': [round(float(np.percentile(real, q)), 3) for q in (0, 10, 50, 90)],
               'synthetic_inter_person': [round(float(np.percentile(synth, q)), 3) for q in (0, 10, 50, 90)],
               'alpha': round(alpha, 2), 'sigma': round(sigma, 4), 'set': args.set, 'people': people,
@@ -281,7 +350,7 @@ def main() -> int:
           f"{header['rule']}")
     for crowding in args.crowding:
         result = run(photos, walks, people, rule, args.identities, args.galleries, crowding, alpha, sigma,
-                     args.enrol)
+                     args.enrol, walk_in, photos_for_shift)
         if args.json:
             print(json.dumps(result))
             continue

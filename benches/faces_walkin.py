@@ -25,6 +25,8 @@ frames in the same run, pinned to one CPU core (OMP_NUM_THREADS=1, sched_setaffi
   while unnamed, named from the mean of the track's last `evidence_frames` (3) encodings
   (`--min-identify-px`, `--evidence-frames`, `--full-detect-every` override them: try choices on
   `--set tune` only);
+- yunet_photo_row (`--pipelines`): the same, but members enrolled from their photo's row only (before
+  s11; `yunet` enrols as `retailbot faces enroll` does: the photo's row and its walk-in row);
 - hog: the pipeline before issue 25: HOG on the frame shrunk x0.5, no size gate, encode every 3rd
   frame, 2 agreeing single-frame votes.
 Reported per pipeline: share of member approaches named before the face is 50 px / 45 px wide,
@@ -169,16 +171,17 @@ def build(fps: float, seconds: float, which: str, backgrounds_per_walk: int = 2)
     return clips
 
 
-def galleries_for(model) -> list:
-    """Direction A and B galleries: every person of PHOTOS enrolled from one of their photos."""
-    from retail_perception.face_model import load_bgr
+def galleries_for(model, walk_in: bool = True) -> list:
+    """Direction A and B galleries: every person of PHOTOS enrolled from one of their photos, as
+    `retailbot faces enroll` does (face_model.enrollment_encodings: the photo's row and, with
+    `walk_in`, its walk-in row)."""
     from retail_perception.gallery import Gallery
     galleries = []
     for g in (0, 1):
         gallery = Gallery()
         for person, photos in PHOTOS.items():
-            encoding = model.faces_in_photo(load_bgr(FACES / photos[g]))[1][0]
-            gallery.enroll(person, person, False, 'bench', encoding[None, :])
+            rows = model.enrollment_encodings(FACES / photos[g], walk_in=walk_in)
+            gallery.enroll(person, person, False, 'bench', rows[:1], walk_in=rows[1:])
         galleries.append(gallery)
     return galleries
 
@@ -188,7 +191,8 @@ def without(gallery, person: str):
     other = Gallery()
     for cid, member in gallery.members.items():
         if cid != person:
-            other.enroll(cid, member.name, False, 'bench', gallery.embeddings_of(cid))
+            other.enroll(cid, member.name, False, 'bench', gallery.photo_rows_of(cid),
+                         walk_in=gallery.walk_in_rows_of(cid))
     return other
 
 
@@ -253,9 +257,12 @@ ROBOT_CONFIG = robot_config()
 _OVERRIDES: dict = {}          # --min-identify-px etc. (yunet only), set before the workers fork
 
 
+PIPELINES = ('yunet', 'yunet_photo_row', 'hog')   # yunet_photo_row: enrolled with the photo's row only (before s11)
+
+
 def _config(kind: str):
     from retail_perception.face_pipeline import PipelineConfig
-    return (PipelineConfig(**(ROBOT_CONFIG | _OVERRIDES)) if kind == 'yunet' else
+    return (PipelineConfig(**(ROBOT_CONFIG | _OVERRIDES)) if kind.startswith('yunet') else
             PipelineConfig(detect_scale=0.5, min_identify_px=0, encode_every_unknown=3, evidence_frames=0))
 
 
@@ -266,9 +273,9 @@ def run_clip(job: tuple[str, int]) -> tuple:
     from retail_perception.face_pipeline import FacePipeline
     kind, index = job
     if kind not in _WORKER:
-        model = RecordingModel(FaceModel(detector=kind) if kind == 'yunet' else
+        model = RecordingModel(FaceModel(detector='yunet') if kind.startswith('yunet') else
                                FaceModel(detector=kind, upscale_to_px=0))   # as before issue 25
-        _WORKER[kind] = (model, galleries_for(model.model))
+        _WORKER[kind] = (model, galleries_for(model.model, walk_in=kind == 'yunet'))
     model, galleries = _WORKER[kind]
     clip, config, wrong = _CLIPS[index], _config(kind), []
     model.replay, model.boxes = None, []
@@ -346,6 +353,9 @@ def main() -> int:
     parser.add_argument('--fps', type=float, default=15.0)
     parser.add_argument('--seconds', type=float, default=3.0)
     parser.add_argument('--only', choices=('yunet', 'hog'))
+    parser.add_argument('--pipelines', nargs='+', choices=PIPELINES,
+                        help='pipelines run side by side (default: yunet hog; yunet_photo_row = today\'s '
+                        'pipeline with members enrolled from the photo\'s row only, as before the walk-in rows)')
     parser.add_argument('--set', choices=tuple(SETS), default='report',
                         help='identities: report (the README\'s figures) or tune (what choices were tried on)')
     parser.add_argument('--backgrounds', type=int, choices=(1, 2), default=2,
@@ -362,7 +372,8 @@ def main() -> int:
     _CLIPS[:] = build(args.fps, args.seconds, args.set, args.backgrounds)
     print(f'{args.set} set: {len(_CLIPS)} clips, {sum(len(c.frames) for c in _CLIPS)} frames of '
           f'{WIDTH}x{HEIGHT}', file=sys.stderr)
-    results = run_all((args.only,) if args.only else ('yunet', 'hog'), args.jobs)
+    kinds = tuple(args.pipelines) if args.pipelines else (args.only,) if args.only else ('yunet', 'hog')
+    results = run_all(kinds, args.jobs)
     for result in results:
         kind = result['pipeline']
         if args.json:
@@ -375,9 +386,9 @@ def main() -> int:
                   f" approaches)  {result['fps_one_core']} frames/s"
                   f"  faces >=33 px detected {result['detected_ge_33px']:.1%}"
                   f"  false detections {result['false_per_100_frames']}/100 frames", flush=True)
-    if len(results) == 2:
-        a, b = results
-        print(f"ratio yunet/hog frames/s: {a['fps_one_core'] / b['fps_one_core']:.2f}")
+    for a in results[1:]:
+        print(f"ratio {results[0]['pipeline']}/{a['pipeline']} frames/s: "
+              f"{results[0]['fps_one_core'] / a['fps_one_core']:.2f}")
     return 0
 
 

@@ -144,11 +144,13 @@ def test_an_existing_id_is_never_silently_replaced(db):
           photos('obama')[1], check_rc=0)
     member, = _json_lines(faces('list', '--db', db, '--json', check_rc=0).stdout)
     assert (member['name'], member['photos']) == ('Barack', 2)
+    assert member['walk_in_rows'] == 2, 'each photo adds its walk-in row (face_model.walk_in_encoding)'
 
     faces('enroll', '--db', db, '--id', 'm-1', '--name', 'Joe', '--consent', 'C-2', '--replace',
-          photos('biden')[0], check_rc=0)
+          '--no-walk-in-rows', photos('biden')[0], check_rc=0)
     member, = _json_lines(faces('list', '--db', db, '--json', check_rc=0).stdout)
     assert (member['name'], member['photos'], member['consent_ref']) == ('Joe', 1, 'C-2')
+    assert member['walk_in_rows'] == 0, '--no-walk-in-rows stores the photo\'s own row only'
     result = faces('enroll', '--db', db, '--id', 'm-9', '--name', 'X', '--consent', 'C', '--add', photos('obama')[0])
     assert result.returncode == 1 and 'not enrolled' in result.stderr
 

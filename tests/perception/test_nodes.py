@@ -154,8 +154,12 @@ def test_enrolment_at_the_robot_needs_consent_then_recognises(ros_context, spin,
     assert 'm-900' not in GalleryStore(gallery_dir, load_key()).load().members
     accepted = call('KIOSK-CONSENT-42')
     assert accepted.success, accepted.message
-    member = GalleryStore(gallery_dir, load_key()).load().members['m-900']
+    stored = GalleryStore(gallery_dir, load_key()).load()
+    member = stored.members['m-900']
     assert member.consent_ref == 'KIOSK-CONSENT-42'
+    # the track's frames as they were, plus one walk-in row made from its widest face
+    assert member.walk_in_rows == 1 and len(stored.walk_in_rows_of('m-900')) == 1
+    assert len(stored.photo_rows_of('m-900')) == member.embeddings >= 1
     wait_for(lambda: [m for m in listener.kinds(CustomerEvent.IDENTIFIED) if m.customer_id == 'm-900'], 20,
              'the newly enrolled member being recognised')
 

@@ -132,6 +132,9 @@ def register(subparsers) -> None:
     same.add_argument('--add', action='store_true',
                       help='the id is enrolled already: add these photos of the same person')
     p.add_argument('images', nargs='+', metavar='IMAGE', help='photos showing only the member')
+    p.add_argument('--no-walk-in-rows', dest='walk_in', action='store_false',
+                   help='store only each photo\'s own encoding, not also its walk-in row (the photo as a '
+                   'far camera sees it, which names members from further away)')
     p.add_argument('--json', action='store_true', help='print the result as one JSON line')
     p.set_defaults(func=_enroll)
 
@@ -213,13 +216,16 @@ def _enroll(args) -> int:
         return EXIT_SKIPPED
     from retail_perception.face_model import EnrollmentError, FaceModel, ImageReadError
     model = FaceModel()
-    encodings, refused = [], []
+    encodings, walk_in, refused = [], [], []
     for path in _progress(_image_paths(args.images), 'Encoding photos'):
         try:
-            encodings.append(model.enrollment_encoding(path))
+            rows = model.enrollment_encodings(path, args.walk_in)   # the photo's row, then its walk-in row
         except (EnrollmentError, ImageReadError) as exc:
             refused.append(str(exc))
             _error(f'refused: {exc}')
+            continue
+        encodings.append(rows[0])
+        walk_in.extend(rows[1:])
     if refused or not encodings:
         _error(f'{args.customer_id} not enrolled: fix or remove the refused photos')
         return EXIT_SKIPPED
@@ -227,18 +233,20 @@ def _enroll(args) -> int:
     from retail_perception.gallery import GalleryError, check_one_person
     try:
         check_one_person(args.customer_id, np.concatenate(
-            [loaded.embeddings_of(args.customer_id), np.stack(encodings)]) if args.add else np.stack(encodings))
+            [loaded.photo_rows_of(args.customer_id), np.stack(encodings)]) if args.add else np.stack(encodings))
     except GalleryError as exc:
         _error(f'{exc}; nothing changed')
         return EXIT_SKIPPED
+    far = np.stack(walk_in) if walk_in else None
     with store.transaction() as gallery:
         if args.add:
-            member = gallery.add_photos(args.customer_id, np.stack(encodings))
+            member = gallery.add_photos(args.customer_id, np.stack(encodings), walk_in=far)
         else:
-            member = gallery.enroll(args.customer_id, args.name, args.vip, args.consent, np.stack(encodings))
+            member = gallery.enroll(args.customer_id, args.name, args.vip, args.consent, np.stack(encodings),
+                                    walk_in=far)
     if args.json:
         _print_json({'customer_id': member.customer_id, 'name': member.name, 'vip': member.vip,
-                     'photos': len(encodings)})
+                     'photos': len(encodings), 'walk_in_rows': len(walk_in)})
     else:
         done = ('Added' if args.add else 'Replaced' if existing is not None else 'Enrolled')
         print(f'{done} {member.name} ({member.customer_id}{", VIP" if member.vip else ""}) '
@@ -347,6 +355,7 @@ def _list(args) -> int:
     for member in sorted(gallery.members.values(), key=lambda m: m.customer_id):
         record = {'customer_id': member.customer_id, 'name': member.name, 'vip': member.vip,
                   'consent_ref': member.consent_ref, 'photos': member.embeddings,
+                  'walk_in_rows': member.walk_in_rows,
                   'enrolled_at': _iso(member.enrolled_at), 'last_seen': _iso(member.last_seen)}
         if args.json:
             _print_json(record)

@@ -27,6 +27,14 @@ UPSCALE_TO_PX = 0                # faces narrower than this are encoded from an 
 # benches/faces_walkin.py reports on the other identities.
 YUNET_TO_DLIB_SIDE, YUNET_TO_DLIB_DOWN = 1.10, 0.09
 DETECTORS = ('auto', YUNET, HOG)
+# Enrolment adds a "walk-in" row per photo: the mean encoding of the photo shrunk so the face is as
+# wide as the robot first sees a member (these widths), each copy softened (Gaussian blur), noised
+# and JPEG-compressed like a store camera's frame (generic settings, not the walk-in bench's own),
+# with a fixed seed so an enrolment is reproducible. Chosen on the TUNING identities
+# (benches/faces_enrolment_variants.py); WALK_IN_WIDTHS = () turns it off.
+WALK_IN_WIDTHS = (36, 44, 52)
+WALK_IN_COPIES = 2               # degraded copies per width (different noise)
+WALK_IN_BLUR_SIGMA, WALK_IN_NOISE, WALK_IN_JPEG = 0.6, 3.0, 80
 
 
 class ImageReadError(ValueError):
@@ -184,10 +192,53 @@ class FaceModel:
 
     def enrollment_encoding(self, path: str | Path) -> np.ndarray:
         """The one face of an enrolment photo; refuses photos with no face or several faces."""
-        boxes, encodings = self.faces_in_photo(load_bgr(path))
+        return self._enrollment_face(path)[2]
+
+    def enrollment_encodings(self, path: str | Path, walk_in: bool = True) -> np.ndarray:
+        """The gallery rows of one enrolment photo: its full-resolution encoding and, with
+        `walk_in` (and WALK_IN_WIDTHS set), the `walk_in_encoding` of the same face. (1|2, 128)."""
+        bgr, box, encoding = self._enrollment_face(path)
+        if not walk_in or not WALK_IN_WIDTHS:
+            return encoding[None, :]
+        return np.stack([encoding, self.walk_in_encoding(bgr, box)])
+
+    def _enrollment_face(self, path: str | Path) -> tuple[np.ndarray, Box, np.ndarray]:
+        bgr = load_bgr(path)
+        boxes, encodings = self.faces_in_photo(bgr)
         if not boxes:
             raise EnrollmentError(f'{path}: no face found')
         if len(boxes) > 1:
             raise EnrollmentError(f'{path}: {len(boxes)} faces found; an enrolment photo must show '
                                   'only the member')
-        return encodings[0]
+        return bgr, boxes[0], encodings[0]
+
+    def walk_in_encoding(self, bgr: np.ndarray, box: Box, widths: tuple[int, ...] = WALK_IN_WIDTHS,
+                         copies: int = WALK_IN_COPIES, seed: int = 7) -> np.ndarray:
+        """The mean encoding of the face in `box` (detector coordinates of `bgr`) as a far camera
+        sees it: the image shrunk so the face is each of `widths` px wide, blurred, noised and
+        JPEG-compressed (`copies` times per width), re-detected in the small copy (the scaled box
+        where the detector misses it) and encoded there. A member's far, soft frames land nearer
+        this row than their sharp photo (the encoder drifts as faces shrink); it is one more row
+        of the same member, searched like any other (nearest row)."""
+        rng = np.random.default_rng(seed)
+        top, right, bottom, left = box
+        rows = []
+        for width in widths:
+            scale = width / max(1, right - left)
+            for _ in range(copies):
+                rgb, small_box = self._far_copy(bgr, (top, right, bottom, left), scale, rng)
+                rows.append(self.encode(rgb, [small_box])[0])
+        return np.mean(rows, axis=0).astype(np.float32)
+
+    def _far_copy(self, bgr: np.ndarray, box: Box, scale: float, rng) -> tuple[np.ndarray, Box]:
+        pad = 48                                # grey border: room for the detector around a small face
+        small = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        canvas = np.full((small.shape[0] + 2 * pad, small.shape[1] + 2 * pad, 3), 128, np.uint8)
+        canvas[pad:pad + small.shape[0], pad:pad + small.shape[1]] = small
+        soft = cv2.GaussianBlur(canvas, (0, 0), WALK_IN_BLUR_SIGMA)
+        noisy = np.clip(soft.astype(np.float32) + rng.normal(0, WALK_IN_NOISE, soft.shape), 0, 255).astype(np.uint8)
+        _, jpeg = cv2.imencode('.jpg', noisy, [cv2.IMWRITE_JPEG_QUALITY, WALK_IN_JPEG])
+        rgb = to_rgb(cv2.imdecode(jpeg, cv2.IMREAD_COLOR))
+        top, right, bottom, left = (int(round(v * scale)) + pad for v in box)
+        found = [b for b in self.detect(rgb) if left <= (b[1] + b[3]) / 2 <= right and top <= (b[0] + b[2]) / 2 <= bottom]
+        return rgb, found[0] if found else (top, right, bottom, left)

@@ -17,6 +17,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+import cv2
 import numpy as np
 
 from retail_perception.face_model import Box, to_rgb
@@ -99,10 +100,23 @@ class Track:
     approached: bool = False
     distance_m: float = 0.0
     bearing_rad: float = 0.0
+    face_crop: tuple | None = None     # (BGR crop, box in it) of the widest face encoded (for enrolment)
 
     @property
     def seen_now(self) -> bool:
         return self.missed == 0
+
+
+def walk_in_rows(model, face_crop: tuple | None) -> np.ndarray | None:
+    """The walk-in row (1, 128) of a track's kept face (`Track.face_crop`) for an enrolment at the
+    robot, as `retailbot faces enroll` adds one per photo; None without a kept face, with walk-in
+    rows off (face_model.WALK_IN_WIDTHS empty) or with a model that cannot make one."""
+    from retail_perception import face_model
+    make = getattr(model, 'walk_in_encoding', None)
+    if face_crop is None or make is None or not face_model.WALK_IN_WIDTHS:
+        return None
+    crop, box = face_crop
+    return np.asarray(make(crop, box), np.float32).reshape(1, -1)
 
 
 @dataclass(frozen=True)
@@ -338,6 +352,7 @@ class FacePipeline:
                 track = self._split(track)
             track.last_encoded = self.frame_index
             track.encodings.append(encoding)
+            self._keep_crop(track, rgb)
             if gallery is None or not len(gallery):
                 continue
             if self.config.evidence_frames > 0:
@@ -345,6 +360,22 @@ class FacePipeline:
                 continue
             match = gallery.search(encoding, self.config.match_threshold, self.config.match_margin)
             self._vote(track, match, gallery)
+
+    def _keep_crop(self, track: Track, rgb: np.ndarray) -> None:
+        """Keep (in memory, while the track lasts) the widest face encoded so far with a face
+        width of context: an enrolment at the robot derives its walk-in row from it
+        (face_model.walk_in_encoding). Never written anywhere."""
+        if self.config.keep_encodings <= 0:
+            return
+        top, right, bottom, left = track.box
+        width = right - left
+        if track.face_crop is not None and width <= track.face_crop[1][1] - track.face_crop[1][3]:
+            return
+        h, w = rgb.shape[:2]
+        y0, x0 = max(0, top - width), max(0, left - width)
+        y1, x1 = min(h, bottom + width), min(w, right + width)
+        crop = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2BGR)
+        track.face_crop = (crop, (top - y0, right - x0, bottom - y0, left - x0))
 
     def _accumulate(self, track: Track, encoding: np.ndarray, gallery: Gallery) -> None:
         """Name the track from the mean of its last encodings: one frame's noise (blur, a turned

@@ -33,7 +33,7 @@ from retail_common.events import CustomerAppeared, CustomerIdentified, CustomerL
 from retail_ros.node_support import ConfigError, ParamSpec, declare_params, diagnostic_status, main_for
 from retail_perception.face_model import DETECTORS, DetectorUnavailable, FaceModel
 from retail_perception.face_pipeline import (APPEARED, APPROACHING, IDENTIFIED, LEFT, FaceEvent,
-                                             FacePipeline, PipelineConfig)
+                                             FacePipeline, PipelineConfig, walk_in_rows)
 from retail_perception.gallery import (Gallery, GalleryClockError, GalleryError, GalleryStore, load_key,
                                        stamp_plausible)
 from retail_perception.image_convert import ImageConversionError, from_image_msg
@@ -271,9 +271,11 @@ class FacesNode(Node):
             return False, 'not enrolled: no member gallery configured (gallery_dir)'
         if not request.customer_id.strip():
             return False, 'not enrolled: empty customer id'
-        with self._lock:
+        with self._lock:   # the walk-in row is encoded under the lock: the frames use the same model
             track = self.pipeline.tracks.get(request.track_id)
             encodings = np.stack(list(track.encodings)) if track is not None and track.encodings else None
+            walk_in = (walk_in_rows(self.pipeline.model, track.face_crop)
+                       if encodings is not None and track is not None else None)
         if encodings is None:
             return False, f'not enrolled: nobody on track {request.track_id} (left, or face not seen yet)'
         try:
@@ -281,7 +283,7 @@ class FacesNode(Node):
                 existing = gallery.members.get(request.customer_id)
                 if existing is None:
                     gallery.enroll(request.customer_id, request.display_name, request.vip,
-                                   request.consent_ref, encodings)
+                                   request.consent_ref, encodings, walk_in=walk_in)
             self._reload()
         except GalleryError as exc:        # worded without the member's id: the answer may be logged
             return False, f'not enrolled: {str(exc).replace(request.customer_id, "the member")}'

@@ -90,7 +90,8 @@ class Member:
     consent_ref: str
     enrolled_at: float
     last_seen: float
-    embeddings: int = 0
+    embeddings: int = 0        # rows encoded from the member's photos / frames as they were
+    walk_in_rows: int = 0      # rows derived from them as a far camera sees them (the member's last rows)
 
 
 @dataclass(frozen=True)
@@ -163,8 +164,13 @@ class Gallery:
 
     # --- changes -------------------------------------------------------------------------------
     def enroll(self, customer_id: str, name: str, vip: bool, consent_ref: str,
-               encodings: np.ndarray, now: float | None = None) -> Member:
-        """Add a member (or replace a member's embeddings and consent). Refuses without consent."""
+               encodings: np.ndarray, now: float | None = None, walk_in: np.ndarray | None = None) -> Member:
+        """Add a member (or replace a member's embeddings and consent). Refuses without consent.
+
+        `walk_in`: rows derived from the same photos as a far camera sees them
+        (face_model.walk_in_encoding); stored after the photo rows, searched like them, but not
+        held to the same-person check (a far copy drifts from every sharp photo) nor counted as
+        photos."""
         if not consent_ref.strip():
             raise GalleryError(f'refusing to enrol {customer_id}: no consent reference')
         if not customer_id.strip():
@@ -173,29 +179,36 @@ class Gallery:
         if not len(encodings):
             raise GalleryError(f'refusing to enrol {customer_id}: no face encodings')
         check_one_person(customer_id, encodings)
+        derived = _rows(walk_in)
         now = time.time() if now is None else now
         stamp = now if clock_trusted(now) else 0.0          # a wrong clock stamps nothing (re-stamped later)
         self._drop_rows(customer_id)
-        member = Member(customer_id, name, bool(vip), consent_ref, stamp, stamp, len(encodings))
+        member = Member(customer_id, name, bool(vip), consent_ref, stamp, stamp, len(encodings), len(derived))
         self.members[customer_id] = member
-        self._embeddings = np.concatenate([self._embeddings, encodings])
-        self._owner_ids.extend([customer_id] * len(encodings))
-        self._reindex()
+        self._append_rows(customer_id, np.concatenate([encodings, derived]))
         return member
 
-    def add_photos(self, customer_id: str, encodings: np.ndarray) -> Member:
-        """More embeddings of an enrolled member (same person, new photos); GalleryError if unknown."""
+    def add_photos(self, customer_id: str, encodings: np.ndarray, walk_in: np.ndarray | None = None) -> Member:
+        """More embeddings of an enrolled member (same person, new photos); GalleryError if unknown.
+        The member's rows stay photo rows first, then walk-in rows."""
         member = self.members.get(customer_id)
         if member is None:
             raise GalleryError(f'cannot add photos: no member {customer_id!r}')
         encodings = np.asarray(encodings, dtype=np.float32).reshape(-1, EMBEDDING_SIZE)
-        check_one_person(customer_id, np.concatenate([self.embeddings_of(customer_id), encodings]))
-        member = replace(member, embeddings=member.embeddings + len(encodings))
+        photos, old_walk_in = self.photo_rows_of(customer_id), self.walk_in_rows_of(customer_id)
+        check_one_person(customer_id, np.concatenate([photos, encodings]))
+        derived = _rows(walk_in)
+        member = replace(member, embeddings=len(photos) + len(encodings),
+                         walk_in_rows=len(old_walk_in) + len(derived))
         self.members[customer_id] = member
-        self._embeddings = np.concatenate([self._embeddings, encodings])
-        self._owner_ids.extend([customer_id] * len(encodings))
-        self._reindex()
+        self._drop_rows(customer_id)
+        self._append_rows(customer_id, np.concatenate([photos, encodings, old_walk_in, derived]))
         return member
+
+    def _append_rows(self, customer_id: str, rows: np.ndarray) -> None:
+        self._embeddings = np.concatenate([self._embeddings, rows])
+        self._owner_ids.extend([customer_id] * len(rows))
+        self._reindex()
 
     def delete(self, customer_id: str) -> bool:
         """Remove a member and all their embeddings; False if unknown."""
@@ -300,8 +313,20 @@ class Gallery:
         return Match(best_id if accepted else None, best, second, best_id)
 
     def embeddings_of(self, customer_id: str) -> np.ndarray:
+        """All rows of a member (photo rows, then walk-in rows), as searched and stored."""
         rows = [i for i, c in enumerate(self._owner_ids) if c == customer_id]
         return self._embeddings[rows]
+
+    def photo_rows_of(self, customer_id: str) -> np.ndarray:
+        """A member's rows encoded from their photos / frames as they were (no walk-in rows)."""
+        rows = self.embeddings_of(customer_id)
+        member = self.members.get(customer_id)
+        extra = min(member.walk_in_rows, len(rows)) if member is not None else 0
+        return rows[:len(rows) - extra]
+
+    def walk_in_rows_of(self, customer_id: str) -> np.ndarray:
+        rows = self.embeddings_of(customer_id)
+        return rows[len(self.photo_rows_of(customer_id)):]
 
     # --- serialisation -------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -620,6 +645,12 @@ class GalleryStore:
             yield gallery
             gallery.restamp(self.clock())
             self.save(gallery)
+
+
+def _rows(walk_in: np.ndarray | None) -> np.ndarray:
+    if walk_in is None:
+        return np.zeros((0, EMBEDDING_SIZE), np.float32)
+    return np.asarray(walk_in, dtype=np.float32).reshape(-1, EMBEDDING_SIZE)
 
 
 def check_one_person(customer_id: str, encodings: np.ndarray) -> None:
