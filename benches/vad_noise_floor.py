@@ -9,7 +9,8 @@ under 1.5 kHz), music (plucked chords, looped). Per setting: median VAD end afte
 300 ms end: vad.pause_ms 0), clips whose utterance never ended within 3 s ("n"), ends inside the
 voice of the plain questions ("q": cuts) and of the paused ones ("p": the pause heard; in quiet the
 count webrtcvad alone gives), and on 60 s of each noise alone the utterances opened and the share
-of time inside one. Report figures come from benches/speech_chain.py (held out).
+of time inside one; in quiet, the frames whose verdict differs from webrtcvad alone (the hangover
+is the shortest that makes that 0: quiet behaves as before). Report figures come from benches/speech_chain.py (held out).
 
   .venv/bin/python benches/vad_noise_floor.py [--grid]     # shipped vs webrtcvad alone, or the grid
 """
@@ -84,11 +85,24 @@ def events(config, frames: list[bytes]) -> list[tuple[str, float]]:
     return out
 
 
+def verdicts(config, frames: list[bytes]) -> list[bool]:
+    from retail_dialogue.vad import EndpointDetector
+    detector, out = EndpointDetector(config), []
+    for frame in frames:
+        detector.process(frame)
+        out.append(detector.last_voiced)
+    return out
+
+
 def evaluate(settings: dict, items, noise_frames: dict[str, list[bytes]]) -> str:
     from retail_dialogue.vad import VadConfig
     config = VadConfig(end_silence_ms=300, **settings)
     rows: dict = {}
+    changed = 0         # in quiet: frames whose verdict differs from webrtcvad alone (0: quiet unchanged)
     for kind, condition, frames, voice_end in items:
+        if condition == 'clean':
+            changed += sum(a != b for a, b in zip(verdicts(config, frames), verdicts(VadConfig(
+                end_silence_ms=300, noise_margin_db=0.0), frames)))
         ends = [t for e, t in events(config, frames) if e == 'speech_end']
         row = rows.setdefault(condition, {'ends': [], 'never': 0, 'q': 0, 'p': 0})
         after = [t - voice_end for t in ends if t > voice_end - 0.15]
@@ -106,12 +120,14 @@ def evaluate(settings: dict, items, noise_frames: dict[str, list[bytes]]) -> str
         ends = [t for e, t in found if e == 'speech_end']
         inside = sum(b - a for a, b in zip(starts, ends + [len(frames) * 0.02]))
         alone.append(f'{name} {len(starts)}/min {inside / (len(frames) * 0.02):.0%}')
-    return f'{settings}: ' + ' | '.join(cells) + ' || noise alone: ' + ', '.join(alone)
+    return (f'{settings}: ' + ' | '.join(cells) + ' || noise alone: ' + ', '.join(alone)
+            + f' || quiet: {changed} frames differ from webrtcvad alone')
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--grid', action='store_true', help='margin 4/6/8 dB x percentile 10/20/30 x window 2/3/5 s')
+    parser.add_argument('--grid', action='store_true', help='margin 4/6/8 dB x percentile 10/20/30 x window 2/3/5 s, '
+                        'hangover 80/100/120 ms')
     args = parser.parse_args()
     from retail_dialogue.audio_source import wav_frames
     folder = Path(tempfile.mkdtemp(prefix='vad_noise_floor_'))
@@ -122,6 +138,7 @@ def main() -> int:
     if args.grid:
         grid += [{'noise_margin_db': m, 'noise_percentile': p, 'noise_window_s': w}
                  for m in (4.0, 6.0, 8.0) for p in (10.0, 20.0, 30.0) for w in (2.0, 3.0, 5.0)]
+        grid += [{'noise_hangover_ms': h} for h in (80, 100, 120)]
     for settings in grid:
         print(evaluate(settings, items, noise_frames), flush=True)
     return 0

@@ -63,7 +63,7 @@ BABBLE = (('en', 'Excuse me, where are the batteries?'), ('en', 'We have a sale 
 
 
 def _sox(*args: str) -> None:
-    subprocess.run(['sox', *args], capture_output=True, check=True)
+    subprocess.run(['sox', '-R', *args], capture_output=True, check=True)     # -R: the same noise every run
 
 
 def _pcm(path: Path) -> np.ndarray:

@@ -93,7 +93,7 @@ SPECS = [
               min=0.2, max=60.0),
     ParamSpec('vad.noise_percentile', 10.0, 'The percentile of those levels that is the noise floor.', min=1.0,
               max=50.0),
-    ParamSpec('vad.noise_hangover_ms', 80, 'Inside an utterance webrtcvad\'s speech frames still count this long '
+    ParamSpec('vad.noise_hangover_ms', 120, 'Inside an utterance webrtcvad\'s speech frames still count this long '
               'after the last one above the floor + margin (weak word endings; never opens an utterance) (ms).',
               min=0, max=1000),
     ParamSpec('vad.pre_roll_ms', 300, 'Audio kept from before the start of speech (ms).', min=0, max=2000),

@@ -63,7 +63,7 @@ class VadConfig:
     noise_margin_db: float = 8.0  # a voiced frame's speech-band level over the noise floor (0: webrtcvad alone)
     noise_window_s: float = 3.0   # the noise floor: a low percentile of the levels of this much audio ...
     noise_percentile: float = 10.0  # ... this one
-    noise_hangover_ms: int = 80   # inside an utterance, webrtcvad's voiced frames still count this long after
+    noise_hangover_ms: int = 120  # inside an utterance, webrtcvad's voiced frames still count this long after
     #                               the last one above the floor + margin (weak word ends); never opens one
 
     def __post_init__(self) -> None:
