@@ -127,7 +127,7 @@ def evaluate(settings: dict, items, noise_frames: dict[str, list[bytes]]) -> str
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--grid', action='store_true', help='margin 4/6/8 dB x percentile 10/20/30 x window 2/3/5 s, '
-                        'hangover 80/100/120 ms')
+                        'hangover 80/100/120 ms, opening extra 0/2/4/6 dB')
     args = parser.parse_args()
     from retail_dialogue.audio_source import wav_frames
     folder = Path(tempfile.mkdtemp(prefix='vad_noise_floor_'))
@@ -139,6 +139,7 @@ def main() -> int:
         grid += [{'noise_margin_db': m, 'noise_percentile': p, 'noise_window_s': w}
                  for m in (4.0, 6.0, 8.0) for p in (10.0, 20.0, 30.0) for w in (2.0, 3.0, 5.0)]
         grid += [{'noise_hangover_ms': h} for h in (80, 100, 120)]
+        grid += [{'noise_open_extra_db': x} for x in (0.0, 2.0, 4.0, 6.0)]
     for settings in grid:
         print(evaluate(settings, items, noise_frames), flush=True)
     return 0

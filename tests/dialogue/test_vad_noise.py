@@ -76,14 +76,14 @@ def test_noise_that_starts_with_the_question_is_learnt_during_it(tmp_path, noise
 
 @pytest.mark.parametrize('kind', ['babble', 'hvac', 'music'])
 def test_noise_alone_opens_no_endless_utterances(tmp_path, noises, kind):
-    """A minute of noise and no customer: hardly any utterance opens (each would be decoded and
+    """A minute of noise and no customer: at most one utterance opens (each would be decoded and
     Whisper fills noise with words), and none runs on."""
     pcm = read_wav(noises[kind])[:60 * 32000]
     events = _events(pcm, pause_ms=120, end_finished_ms=200, end_unfinished_ms=800)
     starts = [t for e, t in events if e is VadEvent.SPEECH_START]
     ends = [t for e, t in events if e is VadEvent.SPEECH_END]
     inside = sum(end - start for start, end in zip(starts, ends + [60.0]))
-    assert len(starts) <= 3 and inside <= 3.0, events
+    assert len(starts) <= 1 and inside <= 2.0, events
     # webrtcvad alone: inside an utterance nearly the whole minute
     alone = _events(pcm, noise_margin_db=0.0)
     alone_inside = sum(end - start for start, end in zip([t for e, t in alone if e is VadEvent.SPEECH_START],

@@ -93,6 +93,8 @@ SPECS = [
               min=0.2, max=60.0),
     ParamSpec('vad.noise_percentile', 10.0, 'The percentile of those levels that is the noise floor.', min=1.0,
               max=50.0),
+    ParamSpec('vad.noise_open_extra_db', 3.0, 'Opening an utterance needs vad.noise_margin_db + this over the '
+              'noise floor (a burst of babble opens none) (dB).', min=0.0, max=20.0),
     ParamSpec('vad.noise_hangover_ms', 120, 'Inside an utterance webrtcvad\'s speech frames still count this long '
               'after the last one above the floor + margin (weak word endings; never opens an utterance) (ms).',
               min=0, max=1000),
@@ -170,6 +172,7 @@ class AsrNode(Node):
                 end_unfinished_ms=self.params.vad_end_unfinished_ms,
                 noise_margin_db=self.params.vad_noise_margin_db, noise_window_s=self.params.vad_noise_window_s,
                 noise_percentile=self.params.vad_noise_percentile,
+                noise_open_extra_db=self.params.vad_noise_open_extra_db,
                 noise_hangover_ms=self.params.vad_noise_hangover_ms)))
         else:
             tried = 'Vosk model' if self.params.backend == 'vosk' else 'Vosk model or Whisper base'

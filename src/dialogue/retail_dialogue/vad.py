@@ -24,8 +24,9 @@ included (digital silence counts as -90 dBFS). The floor follows the noise (it r
 seconds when music starts, also during an utterance) and stays under the speech, which has quiet
 gaps between its syllables; in quiet the floor is far below any voice and webrtcvad decides
 alone. Inside an utterance webrtcvad's voiced frames keep counting for `noise_hangover_ms` after
-the last frame above the floor (weak word endings); the hangover never opens an utterance, so
-babble bursts rarely do. `noise_margin_db` 0: webrtcvad alone (the behaviour before).
+the last frame above the floor (weak word endings); the hangover never opens an utterance, and
+opening one needs `noise_open_extra_db` more than the margin, so babble bursts rarely do.
+`noise_margin_db` 0: webrtcvad alone (the behaviour before).
 Pure: no rclpy.
 """
 from __future__ import annotations
@@ -63,6 +64,7 @@ class VadConfig:
     noise_margin_db: float = 8.0  # a voiced frame's speech-band level over the noise floor (0: webrtcvad alone)
     noise_window_s: float = 3.0   # the noise floor: a low percentile of the levels of this much audio ...
     noise_percentile: float = 10.0  # ... this one
+    noise_open_extra_db: float = 3.0  # opening an utterance needs the margin + this (babble bursts open none)
     noise_hangover_ms: int = 120  # inside an utterance, webrtcvad's voiced frames still count this long after
     #                               the last one above the floor + margin (weak word ends); never opens one
 
@@ -72,9 +74,10 @@ class VadConfig:
         if not 0 <= self.aggressiveness <= 3:
             raise ValueError(f'aggressiveness must be 0..3, got {self.aggressiveness}')
         if not 0 <= self.noise_margin_db <= 40 or not 0.2 <= self.noise_window_s <= 60 \
-                or not 1 <= self.noise_percentile <= 50 or not 0 <= self.noise_hangover_ms <= 1000:
+                or not 1 <= self.noise_percentile <= 50 or not 0 <= self.noise_hangover_ms <= 1000 \
+                or not 0 <= self.noise_open_extra_db <= 20:
             raise ValueError('noise_margin_db must be 0..40, noise_window_s 0.2..60, noise_percentile 1..50, '
-                             'noise_hangover_ms 0..1000')
+                             'noise_hangover_ms 0..1000, noise_open_extra_db 0..20')
 
 
 BAND_HZ = (250.0, 4000.0)       # the speech band the noise floor is measured in
@@ -145,7 +148,8 @@ class EndpointDetector:
             return True
         floor = self.noise_floor_dbfs
         level = self._measure(frame)
-        if floor is None or level >= floor + self.config.noise_margin_db:
+        margin = self.config.noise_margin_db + (0.0 if self.in_speech else self.config.noise_open_extra_db)
+        if floor is None or level >= floor + margin:
             self._hang = self._hangover
             return True
         if self._hang > 0 and self.in_speech:          # the hangover keeps an utterance, never opens one
