@@ -522,11 +522,12 @@ def main() -> int:
                 results[engine] = measure(str(Path(folder) / 'platform.sqlite3'), args)
             else:
                 cluster = Cluster(args.pg_options)
+                url = cluster.url(cluster.new_database())
                 try:
-                    results[engine] = measure(cluster.url(cluster.new_database()), args)
+                    results[engine] = measure(url, args)
                 finally:
                     if args.keep:
-                        print(f'kept: {cluster.url()} in {cluster.root} (stop it with pg_ctl '
+                        print(f'kept: {url} in {cluster.root} (stop it with pg_ctl '
                               f'-D {cluster.data} stop, then remove the folder)', file=sys.stderr)
                     else:
                         cluster.remove()
