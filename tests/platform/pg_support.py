@@ -22,7 +22,8 @@ BIN = Path('/usr/lib/postgresql/15/bin')
 
 
 class Cluster:
-    def __init__(self) -> None:
+    def __init__(self, options: str = '') -> None:
+        self.extra = options        # more `-c name=value` server settings (the benches' sizes)
         if not (BIN / 'initdb').exists():
             raise FileNotFoundError(f'{BIN}/initdb: install Debian\'s postgresql-15 '
                                     '(robot_ws/install.sh does)')
@@ -51,7 +52,8 @@ class Cluster:
 
     def _options(self) -> str:
         return (f'-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sockets} '
-                '-c max_connections=200 -c fsync=on -c synchronous_commit=on')
+                '-c max_connections=200 -c fsync=on -c synchronous_commit=on'
+                + (f' {self.extra}' if self.extra else ''))
 
     def start(self) -> None:
         self._run(str(BIN / 'pg_ctl'), '-D', str(self.data), '-l', str(self.log), '-w', '-t', '60',

@@ -167,55 +167,68 @@ GROUP BY d.store_id, d.day, e.robot_id"""
 # one: the conversation before p was not engaged and its customer equalled p's customer c; so
 # nothing before p adds a dialogue_turn, and its first customer is c (and then p's, also c) or
 # empty (all its events without a customer, and c = '' too): either way the first non-empty
-# customer from the start equals the first from p. Each run between anchors is a window
-# partition (`grp`), and the greeting reads the run before it by LAG. Every window is ordered by
-# (time, seq) within the robot's day, so PostgreSQL sorts the events once and the windows by
-# `grp` only re-sort within a robot-day (incremental sort).
+# customer from the start equals the first from p.
+# Every window is the robot-day's in (time, seq) order, so the events are sorted once (the
+# windows of the later levels read them in that order: no re-sort). The run of a row is found
+# by running maxima, not by a window partitioned by run: `anchor_rn` (the position of the newest
+# anchor), `turn_rn` (of the newest dialogue_turn; the run had one when turn_rn >= anchor_rn)
+# and `run_key`, the largest (anchor position, -position) of a row with a customer, with that
+# customer: when its anchor is the row's own, it is the run's first customer, else the run has
+# none. The payload fields are read below the sort (the fenced subquery: the sort carries a few
+# flags and the SKU text, not the documents), and only the payloads of the types that have any.
 _CONVERSATIONS = """CREATE TEMPORARY TABLE fd_conv AS
 WITH ev AS (
-  SELECT e.store_id, e.day, e.robot_id, e.time, e.seq, e.type, e.customer,
-    CASE WHEN e.type = 'dialogue_turn' THEN 1 ELSE 0 END AS turn,
-    CASE WHEN e.type = 'dialogue_turn' THEN CASE WHEN {need} THEN 1 ELSE 0 END
-         ELSE 0 END AS need,
-    CASE WHEN e.type = 'dialogue_turn' THEN CASE WHEN EXISTS (
-           SELECT 1 FROM {products} WHERE {product_sku} <> '') THEN 1 ELSE 0 END
-         WHEN e.type = 'recommendation' THEN CASE WHEN {has_skus} THEN 1 ELSE 0 END
-         ELSE 0 END AS rec,
-    CASE WHEN e.type = 'guide' THEN CASE WHEN ({mission} IS NULL OR {mission} = 'guide')
-         AND {status} = 'arrived' THEN 1 ELSE 0 END ELSE 0 END AS guided,
-    CASE WHEN e.type = 'screen_code' THEN CASE WHEN {code} <> '' THEN ' ' || {code} || ' ' END
-         END AS code,
-    CASE WHEN e.type = 'dialogue_turn' THEN (
-           SELECT {concat_s} FROM (SELECT {product_sku} AS s FROM {products}
-                                   UNION ALL SELECT {slot_sku}) AS x WHERE s <> '')
-         WHEN e.type IN ('recommendation', 'screen_code') THEN (
-           SELECT {concat_v} FROM {skus} WHERE k.value <> '')
-    END AS skus,
-    ROW_NUMBER() OVER (PARTITION BY e.store_id, e.day, e.robot_id ORDER BY e.time, e.seq) AS rn,
-    LAG(e.type) OVER (PARTITION BY e.store_id, e.day, e.robot_id ORDER BY e.time, e.seq) AS prev
-  FROM (SELECT d.store_id, d.day, e.robot_id, e.time, e.seq, e.type, e.customer, {doc} AS j
-        FROM fd_span d JOIN events e ON e.store_id = d.store_id AND e.time >= d.day_start
-          AND e.time < d.day_end
-        WHERE d.work = 1 AND e.type IN ({conversation}) {fence}) AS e
+  SELECT x.*,
+    ROW_NUMBER() OVER w AS rn,
+    LAG(x.type) OVER w AS prev
+  FROM (
+    SELECT e.store_id, e.day, e.robot_id, e.time, e.seq, e.type, e.customer,
+      CASE WHEN e.type = 'dialogue_turn' THEN 1 ELSE 0 END AS turn,
+      CASE WHEN e.type = 'dialogue_turn' THEN CASE WHEN {need} THEN 1 ELSE 0 END
+           ELSE 0 END AS need,
+      CASE WHEN e.type = 'dialogue_turn' THEN CASE WHEN EXISTS (
+             SELECT 1 FROM {products} WHERE {product_sku} <> '') THEN 1 ELSE 0 END
+           WHEN e.type = 'recommendation' THEN CASE WHEN {has_skus} THEN 1 ELSE 0 END
+           ELSE 0 END AS rec,
+      CASE WHEN e.type = 'guide' THEN CASE WHEN ({mission} IS NULL OR {mission} = 'guide')
+           AND {status} = 'arrived' THEN 1 ELSE 0 END ELSE 0 END AS guided,
+      CASE WHEN e.type = 'screen_code' THEN CASE WHEN {code} <> '' THEN ' ' || {code} || ' ' END
+           END AS code,
+      CASE WHEN e.type = 'dialogue_turn' THEN (
+             SELECT {concat_s} FROM (SELECT {product_sku} AS s FROM {products}
+                                     UNION ALL SELECT {slot_sku}) AS x WHERE s <> '')
+           WHEN e.type IN ('recommendation', 'screen_code') THEN (
+             SELECT {concat_v} FROM {skus} WHERE k.value <> '')
+      END AS skus
+    FROM (SELECT d.store_id, d.day, e.robot_id, e.time, e.seq, e.type, e.customer,
+            CASE WHEN e.type IN ('dialogue_turn', 'recommendation', 'guide', 'screen_code')
+                 THEN {doc} END AS j
+          FROM fd_span d JOIN events e ON e.store_id = d.store_id AND e.time >= d.day_start
+            AND e.time < d.day_end
+          WHERE d.work = 1 AND e.type IN ({conversation}) {fence}) AS e
+    {fence}) AS x
+  WINDOW w AS (PARTITION BY x.store_id, x.day, x.robot_id ORDER BY x.time, x.seq)
 ), anchored AS (
   SELECT ev.*, CASE WHEN prev IS NULL OR prev = 'session_end' THEN 1 ELSE 0 END AS seg,
-    SUM(CASE WHEN prev IS NULL OR prev = 'session_end' OR type = 'greeting' THEN 1 ELSE 0 END)
-      OVER (PARTITION BY store_id, day, robot_id ORDER BY time, seq
-            ROWS UNBOUNDED PRECEDING) AS grp
+    MAX(CASE WHEN prev IS NULL OR prev = 'session_end' OR type = 'greeting' THEN rn END)
+      OVER w AS anchor_rn,
+    MAX(CASE WHEN turn = 1 THEN rn END) OVER w AS turn_rn
   FROM ev
+  WINDOW w AS (PARTITION BY store_id, day, robot_id ORDER BY time, seq ROWS UNBOUNDED PRECEDING)
 ), runs AS (
-  SELECT anchored.*,
-    MAX(turn) OVER (PARTITION BY store_id, day, robot_id, grp ORDER BY time, seq
-                    ROWS UNBOUNDED PRECEDING) AS run_turned,
-    MIN(CASE WHEN customer <> '' THEN CAST(rn + 1000000000 AS TEXT) || customer END{binary})
-      OVER (PARTITION BY store_id, day, robot_id, grp ORDER BY time, seq
-            ROWS UNBOUNDED PRECEDING) AS run_customer
+  SELECT anchored.*, CASE WHEN turn_rn >= anchor_rn THEN 1 ELSE 0 END AS run_turned,
+    MAX(CASE WHEN customer <> '' THEN CAST(anchor_rn + 1000000000 AS TEXT)
+             || CAST(1999999999 - rn AS TEXT) || customer END{binary})
+      OVER (PARTITION BY store_id, day, robot_id ORDER BY time, seq
+            ROWS UNBOUNDED PRECEDING) AS run_key
   FROM anchored
 ), opened AS (
   SELECT runs.*, CASE WHEN seg = 1 THEN 1
     WHEN type = 'greeting' AND (
       LAG(run_turned) OVER w = 1
-      OR COALESCE(substr(LAG(run_customer) OVER w, 11), '') <> customer) THEN 1
+      OR CASE WHEN substr(LAG(run_key) OVER w, 1, 10)
+                   = CAST(LAG(anchor_rn) OVER w + 1000000000 AS TEXT)
+              THEN substr(LAG(run_key) OVER w, 21) ELSE '' END <> customer) THEN 1
     ELSE 0 END AS opens
   FROM runs WINDOW w AS (PARTITION BY store_id, day, robot_id ORDER BY time, seq)
 ), numbered AS (
@@ -242,7 +255,8 @@ SELECT e.store_id, e.time,
        ELSE 'c:' || {code} END AS touch
 FROM (SELECT DISTINCT store_id FROM fd_span WHERE work = 1) AS s
   JOIN events e ON e.store_id = s.store_id AND e.time >= :first AND e.time < :last
-WHERE e.type = 'recommendation' AND e.customer <> '' OR e.type = 'screen_code' AND {code} <> ''"""
+WHERE e.type IN ('recommendation', 'screen_code')
+  AND (e.type = 'recommendation' AND e.customer <> '' OR e.type = 'screen_code' AND {code} <> '')"""
 
 # Last touch: per work day, the receipts of its window matched to its conversations by member
 # or by screen code, holding (qty > 0) one of the conversation's products; the latest

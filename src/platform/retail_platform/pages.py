@@ -35,6 +35,7 @@ import html
 import os
 import secrets
 import time
+from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import parse_qs, quote, urlencode
 
@@ -423,8 +424,9 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
         everything = who.role in ('admin', 'analyst') and region is None
         fleet_html = _fleet_stores(c, scope, request.app.state.fleet, fleet_page,
                                    request.url.path, {**params, 'page': str(page)}, query)
-        campaigns_html = _campaign_table(
-            pages, scope, None if everything else hq.stores_in(c, scope), first, last, c)
+        campaigns_html = _campaign_table(   # the scope's stores listed only if a campaign exists
+            pages, scope, None if everything else (lambda: hq.stores_in(c, scope)), first, last,
+            c)
         title = names.get(region, region) if region else (
             'All stores · 全部门店' if who.role in ('admin', 'analyst') else 'Your stores · 我的门店')
         body = (f'<h1>{_e(title)}</h1>' + _range_form(request.url.path, first, last,
@@ -614,12 +616,16 @@ def _rules_text(audience: dict) -> str:
     return (' and ' if audience.get('match', 'all') == 'all' else ' or ').join(parts)
 
 
-def _campaign_table(pages: Pages, scope: hq.Scope, stores: list[dict] | None,
+def _campaign_table(pages: Pages, scope: hq.Scope,
+                    stores: list[dict] | Callable[[], list[dict]] | None,
                     first: str, last: str, c: sa.Connection | None = None) -> str:
     """The campaigns covering these stores (None: every store — all campaigns; the API's
-    scoping, campaigns.visible) with their offers, acceptances and uptake at the scope's stores
-    in the range (hq.campaign_totals); an undefined rate shows — (never 0)."""
+    scoping, campaigns.visible; a callable: the stores, read only when a campaign exists) with
+    their offers, acceptances and uptake at the scope's stores in the range
+    (hq.campaign_totals); an undefined rate shows — (never 0)."""
     from retail_platform import campaigns
+    if callable(stores):
+        stores = stores() if campaigns.listing(pages.engine) else []
     listed = campaigns.visible(pages.engine, stores)
     if not listed:
         return '<p id="campaigns" class="note">No campaign covers these stores.</p>'
