@@ -169,6 +169,17 @@ class _IngestStatements:
         self.count = upsert.on_conflict_do_update(index_elements=['store_id'], set_=dict(
             accepted=s.accepted + accepted, duplicate=s.duplicate + duplicate,
             rejected=s.rejected + rejected, last_seen=now, last_lag_s=lag))
+        # PostgreSQL: the lock-and-history statement as the driver's SQL with its constants,
+        # run on the driver's cursor (SQLAlchemy's own work per statement was ~130 µs of an
+        # API process's CPU, more than psycopg's), and the budget's parameters for _MERGED
+        self.found_sql: dict[bool, tuple[str, dict]] = {}
+        if postgresql:
+            from sqlalchemy.dialects.postgresql import psycopg as pg_dialect
+            dialect = pg_dialect.dialect()
+            for with_token, statement in ((False, self.found), (True, self.found_token)):
+                compiled = statement.compile(dialect=dialect)
+                self.found_sql[with_token] = (str(compiled), dict(compiled.params))
+        self.budget = {'rate': float(budget.rate), 'burst': float(budget.burst)}
 
 
 class Storage:
@@ -403,15 +414,28 @@ class Storage:
         # One round trip: the robot's lock (PostgreSQL: its batches one after the other, so
         # the lookup below sees every earlier batch), its current store and where it was
         # when (each event keeps the store it happened in).
-        found = c.execute(self._statements.found_token, {'robot': robot_id, 'token': token}) \
-            .all() if token else c.execute(self._statements.found, {'robot': robot_id}).all()
+        if self.postgresql:
+            from psycopg.rows import namedtuple_row
+            sql, constants = self._statements.found_sql[bool(token)]
+            with c.connection.driver_connection.cursor(row_factory=namedtuple_row) as cursor:
+                found = cursor.execute(sql, {**constants, 'robot': robot_id,
+                                             'token': token}).fetchall()
+        else:
+            found = c.execute(self._statements.found_token, {'robot': robot_id, 'token': token}) \
+                .all() if token else c.execute(self._statements.found, {'robot': robot_id}).all()
         if not found or not found[0].valid:
             raise Revoked(robot_id)
         current = found[0].current if found else None
         assignments = [row for row in found if row.since is not None]
-        # The store's budget first, in the same transaction (one commit, one fsync a batch):
-        # over it, Backpressure rolls back and nothing of the batch is stored.
-        self._spend(c, current or '', len(rows))
+        # The store's budget, in the same transaction (one commit, one fsync a batch): over
+        # it, Backpressure rolls back and nothing of the batch is stored. SQLite (one writer):
+        # first. PostgreSQL: last, in the statement that moves the rows (_insert_events), so the
+        # store's budget row is locked only from there to the commit: taken first, it was held
+        # through the lookup and the COPY, and a store's other robots waited for it (their
+        # batches one after the other; pg_stat_statements: the budget UPDATE was the second
+        # largest time of the ingest, nearly all of it waiting for that lock).
+        if not self.postgresql:
+            self._spend(c, current or '', len(rows))
         by_id: dict[str, Any] = {}
         by_seq: dict[int, str] = {}
         known, forgotten = self._known(c, robot_id, rows)
@@ -422,11 +446,12 @@ class Storage:
             rows = [_tombstone(r) if r.customer in forgotten else r for r in rows]
             items = [_tombstone(i) if isinstance(i, EventRow) and i.customer in forgotten else i
                      for i in items]
-        return self._store_fresh(c, robot_id, items, rows, by_id, by_seq, assignments, now)
+        return self._store_fresh(c, robot_id, items, rows, by_id, by_seq, assignments, now,
+                                 (current or '', len(rows)))
 
     def _store_fresh(self, c: sa.Connection, robot_id: str, items: list[EventRow | Rejected],
                      rows: list[EventRow], by_id: dict[str, Any], by_seq: dict[int, str],
-                     assignments: list, now: float) -> Outcome:
+                     assignments: list, now: float, spend: tuple[str, int]) -> Outcome:
         outcome = Outcome()
         fresh: list[tuple] = []                 # rows in the order of t.EVENT_COLUMNS
         seen: dict[str, EventRow] = {}
@@ -474,8 +499,13 @@ class Storage:
             c.execute(t.flags.insert(), flags)
         store = assignments[-1].store_id if assignments else ''
         newest = max((r.time for r in rows), default=None)
-        if fresh and self.postgresql:     # the rows and the statistics in one statement
-            self._insert_events(c, fresh, self._count_values(store, outcome, newest, now))
+        if self.postgresql:     # the rows, the statistics and the budget in one statement
+            if not self._insert_events(c, fresh, self._count_values(store, outcome, newest, now)
+                                       | self._statements.budget
+                                       | {'budget_store': spend[0], 'events': float(spend[1])}):
+                # not taken: the store's first batch (no bucket yet) or over its budget
+                # (Backpressure: the whole transaction is rolled back, nothing stored or counted)
+                self._spend(c, *spend)
             return outcome
         if fresh:
             self._insert_events(c, fresh)
@@ -523,15 +553,17 @@ class Storage:
         return known, forgotten
 
     def _insert_events(self, c: sa.Connection, fresh: list[tuple],
-                       count: dict | None = None) -> None:
+                       count: dict | None = None) -> bool:
         """Insert `fresh` (tuples in the order of t.EVENT_COLUMNS). `count` (PostgreSQL): the
-        batch's statistics (`_count_values`), added by the statement that moves the rows."""
+        batch's statistics (`_count_values`) and the budget to take (`budget_store`, `events`,
+        `rate`, `burst`), both done by the statement that moves the rows; False when the
+        budget was not taken (the caller then runs `_spend`, which says why)."""
         if not self.postgresql:       # one writer at a time: the clock's order is commit order
             position = c.execute(sa.text('UPDATE ingest_clock SET value = value + 1 WHERE id = 1 '
                                          'RETURNING value')).scalar_one()
             c.execute(t.events.insert().prefix_with('OR IGNORE'),
                       [dict(zip(t.EVENT_COLUMNS, row), commit_seq=position) for row in fresh])
-            return
+            return True
         # PostgreSQL: commit_seq is the column's default, this transaction's id
         raw = c.connection.driver_connection
         columns = ', '.join(t.EVENT_COLUMNS)
@@ -547,16 +579,22 @@ class Storage:
             elif batches % STAGING_TRUNCATE_EVERY == 0:
                 cursor.execute('TRUNCATE events_staging')
             c.info['staging'] = (batches or 0) + 1   # (forgotten when this transaction fails)
-            with cursor.copy(f'COPY events_staging ({columns}) FROM STDIN') as copy:
-                for row in fresh:
-                    copy.write_row(row)
+            if fresh:
+                with cursor.copy(f'COPY events_staging ({columns}) FROM STDIN') as copy:
+                    for row in fresh:
+                        copy.write_row(row)
             moved = f'WITH moved AS (DELETE FROM events_staging RETURNING {columns})'
             insert = (f'INSERT INTO events ({columns}) SELECT {columns} FROM moved '
                       'ON CONFLICT DO NOTHING')
             if count is None:
                 cursor.execute(f'{moved} {insert}')
-            else:           # one round trip fewer: the statistics upsert rides on the move
-                cursor.execute(f'{moved}, added AS ({insert}) {_COUNT}', count)
+                return True
+            # two round trips fewer: the statistics upsert and the budget ride on the move
+            # (every PostgreSQL batch runs this one statement, so every batch locks the
+            # store's statistics row, then its budget row, in the same order: no deadlock)
+            taken = cursor.execute(f'{_TAKE}, {moved[5:]}, added AS ({insert}) {_COUNT} '
+                                   'RETURNING (SELECT count(*) FROM take)', count).fetchone()
+            return bool(taken and taken[0])
 
     @staticmethod
     def _count_values(store_id: str, outcome: Outcome, newest: float | None,
@@ -671,6 +709,15 @@ _COUNT = (   # the statistics upsert of _IngestStatements.count, as the driver's
     'duplicate = ingest_stats.duplicate + EXCLUDED.duplicate, '
     'rejected = ingest_stats.rejected + EXCLUDED.rejected, last_seen = EXCLUDED.last_seen, '
     'last_lag_s = EXCLUDED.last_lag_s')
+# The store's budget (_IngestStatements.take, as the driver's SQL), a CTE of the statement that
+# moves a batch's rows: the bucket refilled at `rate` since its last update, capped at `burst`,
+# takes `events` when it holds them (or is full: a batch larger than the burst passes then).
+_REFILLED = ('CASE WHEN b.tokens + CASE WHEN b.updated_at < %(now)s THEN %(now)s - b.updated_at '
+             'ELSE 0.0 END * %(rate)s > %(burst)s THEN %(burst)s ELSE b.tokens + CASE WHEN '
+             'b.updated_at < %(now)s THEN %(now)s - b.updated_at ELSE 0.0 END * %(rate)s END')
+_TAKE = (f'WITH take AS (UPDATE store_budgets AS b SET tokens = {_REFILLED} - %(events)s, '
+         f'updated_at = %(now)s WHERE b.store_id = %(budget_store)s AND ({_REFILLED} >= '
+         f'%(events)s OR {_REFILLED} >= %(burst)s) RETURNING b.tokens)')
 FORGOTTEN_DATA = '{"forgotten":true}'     # what "forget this member" leaves of an event's data
 
 
