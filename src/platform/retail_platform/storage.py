@@ -104,6 +104,10 @@ class Backpressure(Exception):
         self.retry_after = retry_after
 
 
+class _KeyTaken(Exception):
+    """PostgreSQL: a row of the batch's COPY straight into events had a stored key."""
+
+
 class Revoked(Exception):
     """The uploading robot's token was revoked (or replaced) before its batch was stored."""
 
@@ -402,8 +406,19 @@ class Storage:
         rows = [item for item in items if isinstance(item, EventRow)]
         with self.engine.connect() as c:
             try:
-                with c.begin():
-                    return self._store(c, robot_id, items, rows, now, token)
+                try:
+                    with c.begin():
+                        return self._store(c, robot_id, items, rows, now, token)
+                except _KeyTaken:
+                    # A key the lookup did not find was there at the COPY (not seen: the
+                    # robot's lock orders its batches). Rolled back; once more through the
+                    # staging table, whose INSERT ... ON CONFLICT DO NOTHING skips it.
+                    c.info['direct'] = False
+                    try:
+                        with c.begin():
+                            return self._store(c, robot_id, items, rows, now, token)
+                    finally:
+                        c.info.pop('direct', None)
             except BaseException:
                 with contextlib.suppress(Exception):     # (an invalidated connection: new info)
                     c.info.pop('staging', None)  # a temp table made in it is rolled back too
@@ -567,6 +582,29 @@ class Storage:
         # PostgreSQL: commit_seq is the column's default, this transaction's id
         raw = c.connection.driver_connection
         columns = ', '.join(t.EVENT_COLUMNS)
+        if count is not None and c.info.get('direct', True):
+            # Straight into events. The robot's advisory lock (taken by the transaction's first
+            # statement) orders its batches, and the lookup after it found every stored event
+            # of the robot with one of the batch's ids or seqs: none of `fresh` can be there, so
+            # the staging table's INSERT ... ON CONFLICT DO NOTHING would skip nothing. The
+            # primary key still holds: a row that were there would fail the COPY
+            # (UniqueViolation: _KeyTaken, rolled back, stored again through the staging
+            # table). Saves the staging table's write and read of every row (~7 µs of the
+            # database's CPU per event) and a temporary table per database session.
+            import psycopg
+            with raw.cursor() as cursor:
+                if fresh:
+                    try:
+                        with cursor.copy(f'COPY events ({columns}) FROM STDIN') as copy:
+                            for row in fresh:
+                                copy.write_row(row)
+                    except psycopg.errors.UniqueViolation as exc:
+                        raise _KeyTaken() from exc
+                # the statistics and the budget in one statement (statistics row locked
+                # first, then the budget's, in every batch: no deadlock between two)
+                taken = cursor.execute(f'{_TAKE} {_COUNT} RETURNING (SELECT count(*) FROM take)',
+                                       count).fetchone()
+            return bool(taken and taken[0])
         with raw.cursor() as cursor:
             # The staging table is made once per database session and emptied by the statement
             # that moves its rows (ON COMMIT DELETE ROWS truncated its files at every commit: a
