@@ -472,6 +472,18 @@ class Storage:
         seen: dict[str, EventRow] = {}
         flags: list[dict] = []
         since = [a.since for a in assignments]          # (once a batch, not once an event)
+        if not by_id and not by_seq and len(assignments) <= 1 and \
+                len(rows) == len(items) and len({r.event_id for r in rows}) == len(rows) and \
+                len({r.seq for r in rows}) == len(rows):
+            # The usual batch: nothing of it stored, every event valid, no id or seq twice, one
+            # store in the robot's history: each event is accepted (the loop below would say the
+            # same, at ~3x the cost per event).
+            store_id = assignments[0].store_id if assignments else None
+            fresh = [(robot_id, r.event_id, r.time, r.seq, store_id, r.type, r.version,
+                      r.customer, r.data, now) for r in rows]
+            outcome.results = [{'event_id': r.event_id, 'status': 'accepted'} for r in rows]
+            outcome.accepted = len(rows)
+            items = []
         for item in items:
             if isinstance(item, Rejected):
                 outcome.results.append({'event_id': item.event_id, 'status': 'rejected',
