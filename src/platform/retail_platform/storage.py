@@ -432,7 +432,9 @@ class Storage:
         if self.postgresql:
             from psycopg.rows import namedtuple_row
             sql, constants = self._statements.found_sql[bool(token)]
-            with c.connection.driver_connection.cursor(row_factory=namedtuple_row) as cursor:
+            driver = c.connection.driver_connection
+            assert driver is not None                      # (a checked-out connection)
+            with driver.cursor(row_factory=namedtuple_row) as cursor:
                 found = cursor.execute(sql, {**constants, 'robot': robot_id,
                                              'token': token}).fetchall()
         else:
@@ -593,6 +595,7 @@ class Storage:
             return True
         # PostgreSQL: commit_seq is the column's default, this transaction's id
         raw = c.connection.driver_connection
+        assert raw is not None                             # (a checked-out connection)
         columns = ', '.join(t.EVENT_COLUMNS)
         if count is not None and c.info.get('direct', True):
             # Straight into events. The robot's advisory lock (taken by the transaction's first
