@@ -8,8 +8,10 @@ back with other content; `seq_reused`: the robot's sequence number already belon
 event: flagged; or why the event is invalid). A robot's batches are serialised by a lock in the
 database (PostgreSQL: an advisory transaction lock per robot; SQLite: its single writer), so
 two API processes given the same batch at once store it once. On PostgreSQL the accepted rows go
-in with COPY into a per-session staging table, then `INSERT ... SELECT ... ON CONFLICT DO
-NOTHING` into the events table (partitioned by event time).
+in with COPY straight into the events table (partitioned by event time) when the lookup under
+that lock found none of the batch's keys; were one there all the same, the primary key fails the
+COPY and the batch is stored once more through a per-session staging table and `INSERT ...
+SELECT ... ON CONFLICT DO NOTHING`.
 """
 from __future__ import annotations
 
