@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -31,8 +32,31 @@ class _NextDomain:
         self.value = random.randrange(100)
 
     def __call__(self) -> int:
-        self.value += 1
-        return self.value % 100 + 1
+        for _ in range(100):            # skip a domain another worker released a moment ago
+            self.value += 1
+            domain = self.value % 100 + 1
+            if not _released_lately(domain):
+                return domain
+        return domain
+
+
+_RELEASED = Path(tempfile.gettempdir()) / 'retailbot-test-domains'
+_QUIET_S = 30.0     # > a DDS participant's lease: a killed process's nodes are gone from the graph
+
+
+def _mark_released(domain: int) -> None:
+    _RELEASED.mkdir(exist_ok=True)
+    (_RELEASED / str(domain)).touch()
+
+
+def _released_lately(domain: int) -> bool:
+    """Whether a test (of any worker) released `domain` less than _QUIET_S ago: its nodes may
+    still be on the graph (a CI run's replay met /navigation/base of an earlier test there)."""
+    import time
+    try:
+        return time.time() - (_RELEASED / str(domain)).stat().st_mtime < _QUIET_S
+    except OSError:
+        return False
 
 
 _SELECT_DOMAIN = _NextDomain()
@@ -53,7 +77,9 @@ def ros_env(tmp_path, monkeypatch):
     # tests never get a domain whose nodes (a process still stopping, a participant whose lease has
     # not run out) may still be on the graph: a robot launch refuses names already running there.
     while len(_RECENT_DOMAINS) > 2:
-        _RECENT_DOMAINS.pop(0).__exit__(None, None, None)
+        held = _RECENT_DOMAINS.pop(0)
+        _mark_released(held[1])
+        held[0].__exit__(None, None, None)
     try:
         monkeypatch.setenv('ROS_DOMAIN_ID', str(did))
         monkeypatch.setenv('ROS_LOG_DIR', str(log_dir))
@@ -61,7 +87,7 @@ def ros_env(tmp_path, monkeypatch):
         monkeypatch.setenv('PYTHONUNBUFFERED', '1')
         yield dict(os.environ)
     finally:
-        _RECENT_DOMAINS.append(reservation)
+        _RECENT_DOMAINS.append((reservation, did))
 
 
 @pytest.fixture

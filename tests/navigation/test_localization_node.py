@@ -202,14 +202,16 @@ def test_the_lidar_mount_comes_from_tf_static_else_laser_pose(ros_context, spin,
     from retail_ros.tf_support import TF_STATIC_QOS, transform
     node = LocalizationNode(context=ros_context, namespace='navigation', parameter_overrides=[
         Parameter('store_dir', value=str(DEMO)), Parameter('pose_file', value=str(tmp_path / 'last_pose.json')),
-        Parameter('laser_pose', value=[0.10, 0.0, 0.20, 0.0]), Parameter('laser_tf_timeout_s', value=1.0)])
+        Parameter('laser_pose', value=[0.10, 0.0, 0.20, 0.0]),
+        # published: long enough for DDS discovery under load (1 s missed it in a CI run)
+        Parameter('laser_tf_timeout_s', value=15.0 if published else 1.0)])
     helper = Node('mount_publisher', context=ros_context)
     static = helper.create_publisher(TFMessage, '/tf_static', TF_STATIC_QOS)
     if published:
         static.publish(TFMessage(transforms=[transform(helper.get_clock().now().to_msg(), 'base_link', 'laser',
                                                        -0.05, 0.02, math.pi, 0.3)]))
     spin(node, helper)
-    wait_for(lambda: node.laser_mount.value is not None, 10, 'the mount decided')
+    wait_for(lambda: node.laser_mount.value is not None, 30, 'the mount decided')
     expected = (-0.05, 0.02, math.pi) if published else (0.10, 0.0, 0.0)
     assert node.filter.mount == pytest.approx(expected)
     assert ('/tf_static' if published else 'parameter laser_pose') in node.laser_mount.source

@@ -19,14 +19,15 @@ from retail_platform.background import Background
 from retail_platform.retention import Retention
 from rostest_support import wait_for
 
-REGISTERED = {'pruner', 'funnel refresh', 'fleet sweep'}
+REGISTERED = {'pruner', 'funnel refresh', 'fleet sweep', 'forget ledger check'}
 
 
-def test_every_registered_task_runs_under_the_served_app_and_stops_with_it(engine_target):
+def test_every_registered_task_runs_under_the_served_app_and_stops_with_it(engine_target, tmp_path):
     import httpx
     chain(engine_target)
     app = create_app(engine_target, ADMIN, funnel_refresh_s=0.3,
-                     retention=Retention(every_s=0.3))
+                     retention=Retention(every_s=0.3), forget_ledger=str(tmp_path / 'ledger.jsonl'),
+                     ledger_check_s=0.3)
     background = app.state.background
     assert {task.name for task in background.tasks} == REGISTERED
     port = free_port()

@@ -208,7 +208,7 @@ def test_a_receipt_is_stored_whole_or_not_at_all(database, tmp_path):
     result = platform_cli('import-purchases', '--database', database, str(first), '--json')
     assert result.returncode == 1 and json.loads(result.stdout)['stored'] == 1, result.stderr
     assert 'part.csv:3: qty must be a whole number' in result.stderr
-    assert 'part.csv:2: receipt p1 refused whole: 1 bad row(s) above' in result.stderr
+    assert 'part.csv:2: receipt p1 refused whole: 1 bad row(s) of it' in result.stderr
     fixed = _write(tmp_path, 'fixed.csv', HEADER
                    + 'p1,s-1,2026-11-02T15:00:00,,,SP-AF6,1,399\n'
                    + 'p1,s-1,2026-11-02T15:00:00,,,MI-TVS65,1,2999\n')

@@ -38,21 +38,27 @@ def on_platform(db) -> int:
         connection.close()
 
 
-def kill_together(outbox, source, platform, rounds: int, seed: int, min_kills: int = 0,
+def kill_together(outbox, source, rounds_events: list, platform, rounds: int, seed: int, min_kills: int = 0,
                   min_uploading: int = 0, max_rounds: int = 0) -> tuple[int, int]:
     """Start emit and run together and SIGKILL both once the run has stored something more
     (at a random moment after that); returns (processes killed, rounds with uploads). Goes on
     past `rounds` (up to `max_rounds`) until `min_kills` processes were killed mid-work and
-    `min_uploading` rounds uploaded: on a fast machine a process may finish before its kill."""
+    `min_uploading` rounds uploaded: on a fast machine a process may finish before its kill.
+    Round k emits `source` holding `rounds_events[k]` (the last once they run out): each adds
+    new lines after the ones before (same file, same line numbers: the same ids), so every round
+    has work left however fast the machine drained the earlier ones (with one unchanging file a
+    fast machine had nothing left to kill after a few rounds)."""
     rng = random.Random(seed)
     kills = uploading = 0
     for done in range(max(rounds, max_rounds)):
         if done >= rounds and kills >= min_kills and uploading >= min_uploading:
             break
         before = on_platform(platform.db)
+        write_events(source, rounds_events[min(done, len(rounds_events) - 1)])
         emit = subprocess.Popen([console_script('retailbot'), 'sync', 'emit', '--event-contracts', 'generic', '--outbox',
                                  str(outbox), '--create', '--robot-id', ROBOT, '--from-file',
-                                 str(source)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 str(source)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.0, 0.5))
         run = subprocess.Popen([console_script('retailbot'), 'sync', 'run', '--outbox', str(outbox),
                                 '--platform', platform.url, '--token', TOKEN, '--robot-id', ROBOT,
@@ -74,13 +80,16 @@ def kill_together(outbox, source, platform, rounds: int, seed: int, min_kills: i
 @pytest.mark.slow
 def test_emit_and_run_killed_together_lose_nothing_store_nothing_twice(platform, tmp_path):
     outbox = tmp_path / 'outbox.sqlite3'
-    events = lines_without_ids(12_000)
-    source = write_events(tmp_path / 'day.jsonl', events)
-    kills, uploading = kill_together(outbox, source, platform, rounds=8, seed=21, min_kills=10,
-                                     min_uploading=6, max_rounds=24)
+    per_round, max_rounds = 1_500, 24
+    events = lines_without_ids(per_round * max_rounds)
+    source = tmp_path / 'day.jsonl'
+    kills, uploading = kill_together(outbox, source, [events[:per_round * (k + 1)] for k in range(max_rounds)],
+                                     platform, rounds=8, seed=21, min_kills=10,
+                                     min_uploading=6, max_rounds=max_rounds)
     assert kills >= 10, f'only {kills} processes were killed mid-work'
     assert uploading >= 6, f'the uploader stored something in only {uploading} rounds'
     # After the crashes: emit once more (as an operator would) and drain.
+    write_events(source, events)        # every line, also those of rounds never reached
     again = sync_cli('emit', '--event-contracts', 'generic', '--outbox', str(outbox), '--create', '--robot-id', ROBOT,
                      '--from-file', str(source))
     assert again.returncode == 0, again.stderr

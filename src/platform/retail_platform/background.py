@@ -7,7 +7,8 @@ log line naming the task (repeated only when the failure changes), and the task 
 schedule. `stop` cancels every task and waits
 for it. `runs[name]` counts the completed runs (what a test reads to see that a task ran under
 the served app). Registered by create_app: the pruner (retention.py), the funnel's refresher
-(funnel.refresh_once) and the fleet's silent-robot sweeper (fleet.Fleet.sweep).
+(funnel.refresh_once), the fleet's silent-robot sweeper (fleet.Fleet.sweep) and, with a forget
+ledger, the check for a database restored while serving (chain.Chain.check_restored).
 """
 from __future__ import annotations
 

@@ -226,6 +226,43 @@ def _header_problem(header: str | None) -> str:
     return f'{expected}, got {header[:200]!r}'
 
 
+def _receipt_read(current: dict, start: str) -> Iterator[tuple[str, Receipt | BadRow]]:
+    """The receipt read from CSV rows, or why not. A receipt with a bad row is refused whole
+    (never stored without a line): its good rows' refusal is one more line naming it."""
+    if current.get('broken'):
+        if current['lines']:               # rows that would have been stored: say so
+            try:
+                Receipt.model_validate(current)
+            except ValidationError as exc:
+                yield start, BadRow(start, _why(exc))
+            yield start, BadRow(start, f'receipt {current["receipt_id"][:128]} refused whole: '
+                                       f'{current["broken"]} bad row(s) of it; nothing of it imported')
+        return
+    if not current['lines']:
+        return
+    try:
+        yield start, Receipt.model_validate(current)
+    except ValidationError as exc:
+        yield start, BadRow(start, _why(exc))
+
+
+def _csv_row(text: str | None) -> list[str] | str:
+    """A physical line's CSV fields, or why it has none."""
+    if text is None:
+        return f'line longer than {MAX_LINE_CHARS} characters'
+    if not text.strip():
+        return []
+    try:
+        return next(csv.reader([text]))
+    except csv.Error as exc:
+        return f'not CSV: {exc}'
+
+
+def _of_receipt(row: list[str], current: dict | None) -> bool:
+    """Whether a row (of any width) names the receipt being read."""
+    return current is not None and bool(row) and row[0].strip() == current['receipt_id']
+
+
 def read_csv(handle, name: str, zone) -> Iterator[tuple[str, Receipt | BadRow]]:
     """Receipts from CSV rows (one row per line; the rows of a receipt consecutive)."""
     lines = _physical_lines(handle, name)
@@ -245,23 +282,8 @@ def read_csv(handle, name: str, zone) -> Iterator[tuple[str, Receipt | BadRow]]:
             done.popitem(last=False)
 
     def finish() -> Iterator[tuple[str, Receipt | BadRow]]:
-        if current is None:
-            return
-        if current.get('broken'):          # never part of a receipt: whole or not at all
-            if current['lines']:           # what is wrong with the rows that were read, too
-                try:
-                    Receipt.model_validate(current)
-                except ValidationError as exc:
-                    yield start, BadRow(start, _why(exc))
-            yield start, BadRow(start, f'receipt {current["receipt_id"][:128]} refused whole: '
-                                       f'{current["broken"]} bad row(s) above; nothing of it imported')
-            return
-        if not current['lines']:
-            return
-        try:
-            yield start, Receipt.model_validate(current)
-        except ValidationError as exc:
-            yield start, BadRow(start, _why(exc))
+        if current is not None:
+            yield from _receipt_read(current, start)
 
     def broken() -> None:
         if current is not None:
@@ -269,20 +291,15 @@ def read_csv(handle, name: str, zone) -> Iterator[tuple[str, Receipt | BadRow]]:
 
     for number, text in lines:
         where = f'{name}:{number}'
-        if text is None:
+        row = _csv_row(text)
+        if row == []:                      # a blank line
+            continue
+        if isinstance(row, str):
             broken()                       # it may be a row of the receipt being read
-            yield where, BadRow(where, f'line longer than {MAX_LINE_CHARS} characters')
-            continue
-        if not text.strip():
-            continue
-        try:
-            row = next(csv.reader([text]))
-        except csv.Error as exc:
-            broken()
-            yield where, BadRow(where, f'not CSV: {exc}')
+            yield where, BadRow(where, row)
             continue
         if len(row) != len(CSV_COLUMNS):
-            if current is not None and row and row[0].strip() == current['receipt_id']:
+            if _of_receipt(row, current):
                 broken()                   # a row of the receipt being read
             yield where, BadRow(where, f'{len(row)} columns, expected {len(CSV_COLUMNS)}')
             continue

@@ -477,9 +477,7 @@ class Storage:
         seen: dict[str, EventRow] = {}
         flags: list[dict] = []
         since = [a.since for a in assignments]          # (once a batch, not once an event)
-        if not by_id and not by_seq and len(assignments) <= 1 and \
-                len(rows) == len(items) and len({r.event_id for r in rows}) == len(rows) and \
-                len({r.seq for r in rows}) == len(rows):
+        if _usual_batch(items, rows, by_id, by_seq, assignments):
             # The usual batch: nothing of it stored, every event valid, no id or seq twice, one
             # store in the robot's history: each event is accepted (the loop below would say the
             # same, at ~3x the cost per event).
@@ -497,16 +495,11 @@ class Storage:
                 continue
             known = by_id.get(item.event_id) or seen.get(item.event_id)
             if known is not None:
-                same = (known.type, known.version, known.customer, known.time, known.data) == \
-                    (item.type, item.version, item.customer, item.time, item.data)
-                if same:
-                    outcome.results.append({'event_id': item.event_id, 'status': 'duplicate'})
+                answer = _answer_to_known(known, item)
+                outcome.results.append(answer)
+                if answer['status'] == 'duplicate':
                     outcome.duplicate += 1
                 else:
-                    outcome.results.append({
-                        'event_id': item.event_id, 'status': 'rejected',
-                        'reason': 'event_id_reused: this event_id was stored with other '
-                                  'content (an idempotency key is used once)'})
                     outcome.rejected += 1
                 continue
             owner = by_seq.get(item.seq)
@@ -793,6 +786,25 @@ def parse_cursor(cursor: str) -> tuple[int, int, str]:
         raise ValueError(f'cursor {cursor[:80]!r} is not one this platform gave '
                          '(commit_seq:seq:robot_id; empty to start)')
     return int(parts[0]), int(parts[1]), parts[2]
+
+
+def _usual_batch(items: list, rows: list, by_id: dict, by_seq: dict, assignments: list) -> bool:
+    """Nothing of the batch stored, every event valid, no id or seq twice, one store in the
+    robot's history: each event is accepted."""
+    return not by_id and not by_seq and len(assignments) <= 1 and len(rows) == len(items) \
+        and len({r.event_id for r in rows}) == len(rows) and len({r.seq for r in rows}) == len(rows)
+
+
+def _answer_to_known(known: Any, item: EventRow) -> dict:
+    """The answer to an event whose id is stored (or earlier in the batch): duplicate when its
+    content is the same, else rejected (an idempotency key is used once)."""
+    same = (known.type, known.version, known.customer, known.time, known.data) == \
+        (item.type, item.version, item.customer, item.time, item.data)
+    if same:
+        return {'event_id': item.event_id, 'status': 'duplicate'}
+    return {'event_id': item.event_id, 'status': 'rejected',
+            'reason': 'event_id_reused: this event_id was stored with other content (an '
+                      'idempotency key is used once)'}
 
 
 def _store_at(assignments: list, when: float, since: list[float] | None = None) -> str | None:
