@@ -23,6 +23,9 @@ BIN = Path(sys.prefix) / 'bin'
 # the same port and a port is not handed out again until its slice has gone round.
 _PORT_FIRST, _PORT_LAST = 4000, 7399
 _next_port: list[int] = []
+# Ports Chromium refuses to open (net/base/port_util.cc, "restricted ports": ERR_UNSAFE_PORT); a
+# page test whose server got 6666 waited in vain for its sign-in page. Never handed out.
+_BROWSER_UNSAFE = {4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697}
 
 
 def free_port() -> int:
@@ -37,6 +40,8 @@ def free_port() -> int:
     for _ in range(size):
         port = first + (_next_port[0] - first) % size
         _next_port[0] = port + 1
+        if port in _BROWSER_UNSAFE:
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(('127.0.0.1', port))
