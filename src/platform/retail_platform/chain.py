@@ -693,10 +693,12 @@ class Chain:
 
     def watch_restores(self, now: float | None = None) -> None:
         """Start `check_restored`'s watch from what the database lists now (just reapplied)."""
-        with self.engine.connect() as c:
-            self._forgets_seen = c.execute(
-                sa.select(sa.func.count()).select_from(forget_requests)).scalar_one()
+        self._forgets_seen = self._count_forgets()
         self._full_check_at = time.time() if now is None else now
+
+    def _count_forgets(self) -> int:
+        with self.engine.connect() as c:
+            return c.execute(sa.select(sa.func.count()).select_from(forget_requests)).scalar_one()
 
     def check_restored(self, now: float | None = None) -> list[str]:
         """The serve processes' periodic check (a database restored while the platform runs):
@@ -707,8 +709,7 @@ class Chain:
         if self.ledger is None:
             return []
         now = time.time() if now is None else now
-        with self.engine.connect() as c:
-            count = c.execute(sa.select(sa.func.count()).select_from(forget_requests)).scalar_one()
+        count = self._count_forgets()
         fewer = self._forgets_seen is not None and count < self._forgets_seen
         self._forgets_seen = count
         size = self.ledger.size()
@@ -720,9 +721,7 @@ class Chain:
         self._full_check_at = now
         again, _ = self.reapply_ledger()
         if again:
-            with self.engine.connect() as c:
-                self._forgets_seen = c.execute(
-                    sa.select(sa.func.count()).select_from(forget_requests)).scalar_one()
+            self._forgets_seen = self._count_forgets()
         return again
 
     def _forget(self, member_id: str, requested_by: str, now: float) -> dict:

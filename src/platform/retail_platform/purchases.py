@@ -39,6 +39,7 @@ from typing import Annotated, Callable, Iterable, Iterator
 import sqlalchemy as sa
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
+from retail_common.events import MEMBER_ID
 from retail_platform import loop_schema as lt
 from retail_platform.chain import forget_requests
 from retail_platform import schema as t
@@ -79,7 +80,7 @@ class Receipt(BaseModel):
     receipt_id: Annotated[str, StringConstraints(pattern=ID)]
     store_id: Annotated[str, StringConstraints(pattern=STORE)]
     time: Annotated[float, NUMBER, Field(ge=EARLIEST, le=LATEST, allow_inf_nan=False)]
-    member_id: Annotated[str, StringConstraints(pattern=r'^(|[^\s\x00/]{1,128})$')] = ''   # events.MEMBER_ID or none
+    member_id: Annotated[str, StringConstraints(pattern=f'^(|{MEMBER_ID[1:-1]})$')] = ''   # events.MEMBER_ID or none
     code: Annotated[str, StringConstraints(pattern=r'^(|[A-Z0-9]{4,12})$')] = ''
     lines: Annotated[list[Line], Field(min_length=1, max_length=MAX_LINES)]
 
