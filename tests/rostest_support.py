@@ -64,6 +64,14 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str =
         time.sleep(interval)
 
 
+def endpoints(node, topic: str, kind: str = 'sub') -> set[str]:
+    """Fully qualified names of the nodes with a subscription (`sub`) or publisher (`pub`) on `topic`,
+    as the ROS graph shows them to `node` (count_subscribers would count the probe's own too)."""
+    infos = (node.get_subscriptions_info_by_topic(topic) if kind == 'sub'
+             else node.get_publishers_info_by_topic(topic))
+    return {f"{i.node_namespace.rstrip('/')}/{i.node_name}" for i in infos}
+
+
 def console_script(name: str) -> str:
     """Absolute path of a console script installed in this environment (e.g. 'retailbot')."""
     path = BIN / name

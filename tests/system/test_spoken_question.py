@@ -22,7 +22,7 @@ from retail_common import names
 from retail_dialogue.whisper_asr import check_installed
 from retail_interfaces.msg import ListenContext, RobotReply, SpeechStatus, Utterance
 from retail_ros.qos import LATCHED
-from rostest_support import REPO, console_script, stop_process, wait_for
+from rostest_support import REPO, console_script, endpoints, stop_process, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]      # Whisper's load is slow on 2 busy cores
 
@@ -61,7 +61,6 @@ def test_the_simulated_robot_answers_a_spoken_question_in_both_languages(ros_env
     replies = Seen(probe, RobotReply, names.REPLIES)
     speech = Seen(probe, SpeechStatus, names.SPEECH_STATUS)
     context = Seen(probe, ListenContext, names.LISTEN_CONTEXT, LATCHED)
-    probe.create_publisher(Utterance, names.UTTERANCES, 10)      # counted below: the asr is the second
     spin(probe)
     proc = processes([console_script('retailbot'), 'launch', str(REPO / 'launch' / 'dialogue.launch.yaml'),
                       'sim:=true', f'customer_audio_dir:={inbox}', f'speech_out_dir:={spoken}',
@@ -69,7 +68,11 @@ def test_the_simulated_robot_answers_a_spoken_question_in_both_languages(ros_env
                      env=dict(ros_env, OMP_NUM_THREADS='2'), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                      text=True)
     try:
-        wait_for(lambda: probe.count_subscribers(names.REPLIES) > 0 and probe.count_publishers(names.UTTERANCES) > 1
+        # Each process's own endpoint, by node name: the probe's subscriptions count too, and a tts
+        # that subscribes after the reply was published would never hear it (a volatile topic).
+        wait_for(lambda: ('/dialogue/tts' in endpoints(probe, names.REPLIES)
+                          and '/dialogue/manager' in endpoints(probe, names.UTTERANCES)
+                          and '/dialogue/asr' in endpoints(probe, names.UTTERANCES, 'pub'))
                  or proc.poll() is not None, timeout=120, what='the dialogue nodes (asr with Whisper, tts, manager)')
         assert proc.poll() is None
         wait_for(lambda: [c for c in context.all() if c.language == 'zh'], timeout=30,
