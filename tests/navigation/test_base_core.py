@@ -1,6 +1,7 @@
 """Pure cores: odometry, the driver's rules (limits, watchdog, latch, backoff), the firmware simulator."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -97,8 +98,13 @@ def test_huge_radius_drives_straight_instead_of_crawling():
     assert core.command(0.1) == (400, 0)
 
 
-def feedback(bumper=0, cliff=0, wheel_drop=0, left=0, right=0) -> bytes:
-    return p.build_frame(p.BasicSensorData(0, bumper, wheel_drop, cliff, left, right, 0, 0, 0, 0, 160, 0))[3:-1]
+_FIRMWARE_MS = itertools.count(20, 20)
+
+
+def feedback(bumper=0, cliff=0, wheel_drop=0, left=0, right=0, ms=None) -> bytes:
+    """A BasicSensorData payload; its firmware stamp moves on 20 ms per call unless `ms` is given."""
+    stamp = next(_FIRMWARE_MS) & 0xFFFF if ms is None else ms
+    return p.build_frame(p.BasicSensorData(stamp, bumper, wheel_drop, cliff, left, right, 0, 0, 0, 0, 160, 0))[3:-1]
 
 
 def test_bumper_latches_until_clear_and_reset():
@@ -251,6 +257,36 @@ def test_no_feedback_means_no_motion():
     core.on_feedback(feedback(), 0.65)
     core.command(0.65)
     assert core.command(0.7) == (300, 0)                            # feedback back, cmd_vel still fresh
+
+
+@pytest.mark.parametrize('payload, what', [
+    (lambda: p.DockingIR(0, 0, 0).encode(), 'docking IR frames only'),
+    (lambda: bytes([1, 14]) + feedback(bumper=p.BUMPER_CENTRE)[2:16], 'a sensor sub-payload of the wrong length '
+                                                                      '(its bumper pressed)'),
+    (lambda: p.HardwareVersion(1, 2, 3).encode(), 'version answers only'),
+    (lambda: feedback(ms=1234), 'one sensor sample repeated with its old firmware stamp'),
+])
+def test_without_new_bumper_and_cliff_samples_the_base_stops(payload, what):
+    """Attack (session 12): any valid frame kept the base driving while the bumper, cliff and
+    wheel-drop bits were no longer seen; only a new BasicSensorData sample counts."""
+    core = DriverCore(DriverLimits(accel_x=100.0, feedback_timeout_s=0.5))
+    core.on_feedback(feedback(ms=1200), 0.0)
+    outputs = []
+    for i in range(1, 60):
+        t = i * 0.02
+        core.set_velocity(0.3, 0.0, t)
+        core.on_feedback(payload(), t)
+        outputs.append(core.command(t))
+    assert outputs[5] == (300, 0), what                              # driving within the timeout ...
+    assert outputs[-1] == (0, 0), what                               # ... stopped after it
+
+
+def test_the_base_never_drives_before_its_first_sensor_sample():
+    core = DriverCore(DriverLimits(accel_x=100.0, feedback_timeout_s=0.5))
+    for i in range(30):
+        core.set_velocity(0.3, 0.0, i * 0.02)
+        core.on_feedback(p.HardwareVersion(1, 2, 3).encode(), i * 0.02)
+        assert core.command(i * 0.02) == (0, 0)
 
 
 def test_sim_cannot_reverse_through_a_shelf_and_has_no_rear_bumper():

@@ -23,7 +23,9 @@ def pts(*xy):
 
 
 def seen(points):
-    return [Observation('scan', points)]
+    """Points from a source that looks all round (a beam every degree each way)."""
+    every_degree = np.radians(np.arange(-60, 61))
+    return [Observation('scan', points, angles_ahead=every_degree, angles_behind=every_degree)]
 
 
 def scan(ranges=None, **beams):
@@ -338,3 +340,70 @@ def test_a_scan_from_another_lidar_on_the_topic_is_never_read_as_this_ones(frame
     assert (d.vx, d.action) == (0.0, 'stale') and 'another lidar' in d.reason
     assert s.update(NOW, scan(), ANGLE_MIN, INC, 0.15, 12.0, frame_id='/laser') == ''   # its own frame again
     assert decide(0.3, 0.0, s).action == 'pass'
+
+
+# --- what no beam looks at is not free (attack, session 12) ----------------------------------------
+
+def _source(ranges, angle_min, inc, rmin=0.05, rmax=12.0, mount=(0.1, 0.0, 0.0)):
+    s = ScanSource('scan', mount, frame='laser')
+    assert s.update(NOW, ranges, angle_min, inc, rmin, rmax, now_s=NOW, frame_id='laser') == ''
+    return s
+
+
+def test_a_scan_with_no_beam_ahead_is_blind_forwards():
+    s = _source([5.0], math.pi, 0.01)                  # one beam, looking backwards
+    d = CollisionMonitor().decide(0.5, 0.0, [s.observe(NOW)])
+    assert (d.vx, d.action) == (0.0, 'blind') and 'no beam looks at' in d.reason, d
+
+
+def test_a_scan_cropped_to_one_side_of_the_way_is_blind_and_creeps_nowhere():
+    angles = np.radians(np.arange(0, 180))              # only the left half
+    s = _source(np.full(len(angles), np.inf), float(angles[0]), math.radians(1))
+    assert CollisionMonitor().decide(0.3, 0.0, [s.observe(NOW)]).action == 'blind'
+    turning = CollisionMonitor().decide(0.01, 0.5, [s.observe(NOW)])
+    assert (turning.vx, turning.wz) == (0.0, 0.5)        # turning on the spot sweeps nothing; no creep
+
+
+def test_a_front_lidar_drives_forwards_but_not_backwards():
+    angles = np.radians(np.arange(-135, 136))           # a 270 degree lidar looking forwards
+    s = _source(np.full(len(angles), np.inf), float(angles[0]), math.radians(1))
+    assert CollisionMonitor().decide(0.5, 0.0, [s.observe(NOW)]).action == 'pass'
+    assert CollisionMonitor().decide(-0.1, 0.0, [s.observe(NOW)]).action == 'blind'
+
+
+def test_a_sparse_scan_is_blind_and_a_second_source_can_fill_its_gaps():
+    sparse = _source(np.full(45, np.inf), -math.pi, math.radians(8))   # a beam every 8 degrees
+    assert CollisionMonitor().decide(0.3, 0.0, [sparse.observe(NOW)]).action == 'blind'
+    offset = _source(np.full(45, np.inf), -math.pi + math.radians(4), math.radians(8))
+    assert CollisionMonitor().decide(0.3, 0.0, [sparse.observe(NOW), offset.observe(NOW)]).action == 'pass'
+
+
+@pytest.mark.parametrize('angle_min, inc, n', [(1e17, 2 * math.pi / 360, 360),       # every beam one direction
+                                               (-math.pi, 0.1, 360),                   # 36 radians of beams
+                                               (-20.0, 2 * math.pi / 360, 360)])
+def test_a_scan_beyond_a_turn_is_malformed_and_stops(angle_min, inc, n):
+    s = ScanSource('scan', (0.1, 0.0, 0.0))
+    assert 'more than a turn' in s.update(NOW, [0.3] * n, angle_min, inc, 0.05, 12.0, now_s=NOW)
+    d = CollisionMonitor().decide(0.5, 0.0, [s.observe(NOW)])
+    assert (d.vx, d.action) == (0.0, 'stale'), d
+
+
+@pytest.mark.parametrize('rmax', [0.3, 0.12])
+def test_inf_past_a_range_max_shorter_than_the_stop_zone_is_not_free(rmax):
+    s = _source([math.inf] * 360, -math.pi, 2 * math.pi / 360, rmax=rmax)
+    d = CollisionMonitor().decide(0.7, 0.0, [s.observe(NOW)])
+    assert (d.vx, d.action) == (0.0, 'blind') and 'range_max' in d.reason, d
+    turning = CollisionMonitor().decide(0.01, 0.5, [s.observe(NOW)])
+    assert turning.vx == 0.0
+
+
+def test_a_short_range_lidar_caps_the_speed_to_the_stop_zone_it_sees():
+    monitor = CollisionMonitor()
+    s = _source([math.inf] * 360, -math.pi, 2 * math.pi / 360, rmax=0.6)   # sees 0.5 m from the centre
+    d = monitor.decide(0.7, 0.0, [s.observe(NOW)])
+    x_near, x_far, half_width = monitor.config.polygon('stop', d.vx)
+    assert 0.0 < d.vx < 0.7 and d.clamped, d
+    assert math.hypot(x_far, half_width) == pytest.approx(0.5)    # its far corner just seen
+    assert monitor.decide(0.1, 0.0, [s.observe(NOW)]).vx == 0.1  # slower than the cap: untouched
+    far = _source([math.inf] * 360, -math.pi, 2 * math.pi / 360, rmax=12.0)
+    assert monitor.decide(0.7, 0.0, [far.observe(NOW)]).vx == 0.7

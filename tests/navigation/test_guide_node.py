@@ -338,10 +338,12 @@ def stopped_for(base, guide, steps: int) -> None:
         assert all(c == (0.0, 0.0) for c in base.commands), base.commands[-5:]
 
 
-@pytest.mark.parametrize('fault', ['frozen', 'future'])
+@pytest.mark.parametrize('fault', ['frozen', 'future', 'a day ahead'])
 def test_a_stale_scan_by_its_stamp_pauses_the_guide_with_the_base_stopped(ros_context, spin, store, fault):
     """The field fault: a lidar driver republishing its last scan with the old stamp. The scans keep
-    arriving; their stamps say they are stale: the guide stops and says why, and never drives on them."""
+    arriving; their stamps say they are stale: the guide stops and says why, and never drives on them.
+    Scans stamped a day ahead (a glitched clock) must not hold the guide once right stamps come back
+    (attack, session 12: the guide kept the newest stamp ever seen and waited for the lidar all day)."""
     from builtin_interfaces.msg import Time
     base, guide, client = start(ros_context, spin, store, scan_topic='/scan', scan_timeout_s=60.0)
     lidar = Lidar(context=ros_context)
@@ -352,7 +354,8 @@ def test_a_stale_scan_by_its_stamp_pauses_the_guide_with_the_base_stopped(ros_co
         old = lidar.get_clock().now().to_msg()
         lidar.stamp = lambda: old
     else:
-        lidar.stamp = lambda: Time(sec=lidar.get_clock().now().to_msg().sec + 5)
+        ahead = 5 if fault == 'future' else 86400
+        lidar.stamp = lambda: Time(sec=lidar.get_clock().now().to_msg().sec + ahead)
     wait_for(lambda: client.feedback and client.feedback[-1].state == 'waiting_for_lidar' and base.vx == 0.0,
              5, 'the guide pausing with the base stopped')
     stopped_for(base, guide, 20)

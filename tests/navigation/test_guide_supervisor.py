@@ -575,6 +575,35 @@ def test_stale_odometry_by_its_stamp_pauses_the_mission(demo, fault):
     assert [e.outcome.reason for e in world.ends] == ['arrived']
 
 
+@pytest.mark.parametrize('where, bad', [('odometry', (math.nan, math.nan, math.nan)), ('odometry', (None, None, math.nan)),
+                                        ('odometry', (math.inf, 0.0, 0.0)), ('map -> odom', (None, math.nan, None))])
+def test_a_pose_that_is_not_a_number_pauses_the_mission_and_never_drives(demo, where, bad):
+    """Attack (session 12): NaN or inf in the odometry pose (or the map -> odom correction) with a
+    fresh stamp raised from the costmap ("cannot convert float NaN to integer"), killing the guide
+    with its goal left hanging. Now the mission waits for odometry and the base stays stopped."""
+    world = World(demo, (0.7, 6.5, 0.0), localization=where != 'odometry', odom_stale_s=0.5, odom_timeout_s=600.0)
+    world.goal('kitchen')
+    world.run(3)
+    step = world.sup.step
+
+    def corrupted(now, inputs):
+        if where == 'odometry':
+            inputs.odom_pose = tuple(o if b is None else b for o, b in zip(inputs.odom_pose, bad))
+        else:
+            inputs.map_to_odom = tuple(o if b is None else b for o, b in zip(world.start, bad))
+        return step(now, inputs)
+    world.sup.step = corrupted
+    world.feedback.clear()
+    world.run(5)
+    assert world.vx == 0.0 and world.wz == 0.0 and world.ends == []
+    assert {f.state for f in world.feedback} == {'waiting_for_odometry'}
+    world.sup.step = step
+    if where != 'odometry':
+        world.inputs.map_to_odom = world.start
+    world.run_until(lambda: world.ends, 120)
+    assert [e.outcome.reason for e in world.ends] == ['arrived']
+
+
 @pytest.mark.parametrize('fault', sorted(STAMP_FAULTS))
 def test_no_docking_on_a_stale_scan(demo, fault):
     world = World(demo, SERVICE_DESK, scan_required=True)

@@ -3,7 +3,9 @@
 Pure (no rclpy, no serial; time is passed in) so each rule is unit-tested on its own. Safety
 lives here, not only in the planners above: a stale `cmd_vel` stops the base, a bumper, cliff or
 wheel drop stops it at once and keeps it stopped (latched) until the condition has cleared and
-someone asks for a reset.
+someone asks for a reset. The base drives only while new sensor samples come (BasicSensorData,
+which carries the bumper, cliff and wheel-drop bits, with its firmware stamp moving on): before
+the first, when only other frames or cut ones arrive, or when the firmware repeats one sample.
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ class DriverLimits:
     accel_x: float = 0.6             # m/s^2 (speeding up and slowing down)
     accel_wz: float = 2.5            # rad/s^2
     watchdog_s: float = 0.6          # no cmd_vel for this long: zero speed
-    feedback_timeout_s: float = 0.5  # no feedback for this long: zero speed (bumpers and cliffs unseen)
+    feedback_timeout_s: float = 0.5  # no new sensor sample (BasicSensorData with a new firmware stamp: the
+    #                                  bumper, cliff and wheel-drop bits) for this long: zero speed
 
 
 class Backoff:
@@ -217,8 +220,12 @@ class DriverCore:
                 self.info.unique_id = str(item)
             elif isinstance(item, p.ControllerInfo):
                 self.info.controller = item
-        self.last_feedback_time = now
         if basic is not None:
+            # Only a new sensor sample (its firmware clock moved on) is a sign the bumpers, cliffs and
+            # wheel drops are watched: other frames, cut frames and a firmware repeating one sample
+            # with its old stamp do not refresh it (the base stops after feedback_timeout_s).
+            if self.basic is None or self._base_time is None or basic.timestamp_ms != self.basic.timestamp_ms:
+                self.last_feedback_time = now
             # The firmware's own 16-bit millisecond clock times the samples: no host-side jitter.
             if self.basic is not None and self._base_time is not None:
                 self._base_time += ((basic.timestamp_ms - self.basic.timestamp_ms) & 0xFFFF) / 1000.0

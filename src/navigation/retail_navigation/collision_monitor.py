@@ -19,7 +19,15 @@ stops and the reason is reported. A finite command over its limit is clamped to
   range_min when that is nearer (a lidar with a long blind zone still stops for a box at the bumper); +inf is "nothing within range_max" -> free; NaN (and finite values
   outside [range_min, range_max], e.g. the 0.0 some drivers send) is an invalid beam, ignored;
   but when more than `max_invalid_ahead_share` of the beams looking in the direction of travel
-  are invalid, the source cannot see the way and the robot does not translate (*blind*).
+  are invalid, the source cannot see the way and the robot does not translate (*blind*);
+- what the sources do not look at is not free: the beams of all sources together must cover the
+  direction of travel (`ahead_half_angle` either side) with no gap wider than `max_beam_gap`
+  (a scan cropped to the rear, too few rays), else *blind*; a scan whose beams span more than a
+  turn or whose `angle_min` is more than a turn away from 0 is malformed (stale: stop);
+- +inf is free only up to `range_max`: a source that sees less far (`range_max` less its distance
+  from the centre, the shortest of the sources) than the stop polygon's far corner caps the speed
+  to what the stop polygon it can see allows, and stops (*blind*) when it cannot see even the
+  polygon at rest (a lidar in a short-range mode, a wrong `range_max`).
 
 **The polygons** (`CollisionMonitor.decide`), for a command (vx, wz):
 
@@ -40,11 +48,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from retail_navigation.laserscan import MAX_BEAMS, rep117, stamp_problem
+
+TURN = 2.0 * math.pi
 
 __all__ = ['MAX_BEAMS', 'CollisionMonitor', 'Decision', 'MonitorConfig', 'Observation', 'ScanSource', 'SourceConfig',
            'points_in_rectangle', 'rep117_points']
@@ -87,6 +97,7 @@ class SourceConfig:
     max_invalid_ahead_share: float = 0.5  # more invalid (NaN) beams than this in the way: blind
     ahead_half_angle: float = math.radians(60)   # beams within this of the direction of travel
     body_radius: float = 0.21            # robot_radius + body_margin: where a -inf ("too close") return can start
+    max_beam_gap: float = math.radians(5)   # widest angle in the direction of travel no beam looks at
 
 
 @dataclass
@@ -98,6 +109,9 @@ class Observation:
     problem: str = ''                    # non-empty: stale (by stamp) or malformed -> stop
     invalid_ahead: float = 0.0           # share of invalid beams looking forwards ...
     invalid_behind: float = 0.0          # ... and backwards
+    angles_ahead: np.ndarray = field(default_factory=lambda: np.zeros(0))   # beam directions (base_link,
+    angles_behind: np.ndarray = field(default_factory=lambda: np.zeros(0))  # rad, sorted) in each sector
+    reach: float = math.inf              # how far from the centre it sees: range_max - |mount|
 
 
 @dataclass
@@ -138,6 +152,8 @@ class ScanSource:
         self.stamp: float | None = None      # header stamp [s] of the kept scan
         self.points = np.zeros((0, 2))
         self.invalid_ahead = self.invalid_behind = 0.0
+        self.angles_ahead = self.angles_behind = np.zeros(0)
+        self.reach = math.inf
         self.malformed = ''
         self.scans = 0
         self.ignored = 0                     # malformed or out of order
@@ -157,6 +173,11 @@ class ScanSource:
             bad = f'scan has {n} ranges (1..{MAX_BEAMS} expected)'
         elif angle_increment == 0.0 or not 0.0 <= range_min < range_max:
             bad = f'scan geometry invalid (angle_increment {angle_increment}, range {range_min}..{range_max})'
+        elif abs(angle_min) > TURN + 1e-3 or abs(angle_increment) * (n - 1) > TURN + 1e-3:
+            # beams beyond a turn would be read on top of each other (or, for angle_min 1e17, all in one
+            # direction the float's rounding picks): the scan cannot be placed
+            bad = (f'scan geometry invalid (angle_min {angle_min:.6g}, {n} beams every {angle_increment:.6g} rad: '
+                   f'more than a turn)')
         elif self.frame and frame_id is not None and frame_id.lstrip('/') != self.frame:
             # a scan from another laser (a second lidar publishing on this topic) would be read as if
             # mounted where this one is: its points are never used
@@ -192,6 +213,9 @@ class ScanSource:
         behind = np.abs(base_angles) >= math.pi - self.config.ahead_half_angle
         self.invalid_ahead = float(invalid[ahead].mean()) if ahead.any() else 0.0
         self.invalid_behind = float(invalid[behind].mean()) if behind.any() else 0.0
+        self.angles_ahead = np.sort(base_angles[ahead])
+        self.angles_behind = np.sort(np.mod(base_angles[behind], 2.0 * math.pi) - math.pi)   # about pi -> about 0
+        self.reach = range_max - math.hypot(lx, ly)
         self.points = points
         self.stamp = stamp_s
         return ''
@@ -205,7 +229,8 @@ class ScanSource:
         return f'{self.name}: {problem}' if problem else ''
 
     def observe(self, now_s: float) -> Observation:
-        return Observation(self.name, self.points, self.problem(now_s), self.invalid_ahead, self.invalid_behind)
+        return Observation(self.name, self.points, self.problem(now_s), self.invalid_ahead, self.invalid_behind,
+                           self.angles_ahead, self.angles_behind, self.reach)
 
 
 def points_in_rectangle(points: np.ndarray, x_near: float, x_far: float, half_width: float,
@@ -263,11 +288,19 @@ class CollisionMonitor:
         if abs(vx) < c.turn_in_place_vx:
             # turning on the spot; the creep forward it carries is dropped when the way is not clear or not seen
             creep_blocked = points_in_rectangle(points, *c.polygon('stop', vx), backwards=backwards) >= c.min_points \
-                or any((o.invalid_behind if backwards else o.invalid_ahead) > limit for o in observations)
+                or blind_decision(observations, backwards, limit, self.source.ahead_half_angle,
+                                  self.source.max_beam_gap) is not None or self.seen_speed(observations) <= 0.0
             return Decision(0.0 if creep_blocked else vx, wz, 'pass', clamped=clamped)
-        blind = blind_decision(observations, backwards, limit)
+        blind = blind_decision(observations, backwards, limit, self.source.ahead_half_angle, self.source.max_beam_gap)
         if blind is not None:
             return blind
+        seen_speed = self.seen_speed(observations)
+        if abs(vx) > seen_speed:
+            reach = min(o.reach for o in observations)
+            if seen_speed < c.turn_in_place_vx:
+                return Decision(0.0, 0.0, 'blind', f'the lidar sees {reach:.2f} m from the centre (range_max), '
+                                'less than the stop zone at rest: cannot see the way')
+            vx, clamped = math.copysign(seen_speed, vx), True
         stop = points_in_rectangle(points, *c.polygon('stop', vx), backwards=backwards)
         if stop >= c.min_points:
             return Decision(0.0, 0.0, 'stop', f'{stop} laser points in the stop zone', stop, stop)
@@ -276,6 +309,19 @@ class CollisionMonitor:
             return Decision(vx * c.slowdown_ratio, wz * c.slowdown_ratio, 'slowdown',
                             f'{slow} laser points in the slowdown zone', stop, slow, clamped)
         return Decision(vx, wz, 'pass', '', stop, slow, clamped)
+
+
+    def seen_speed(self, observations: Sequence[Observation]) -> float:
+        """The highest speed whose stop polygon (its far corners too) lies within what every source
+        sees (+inf is free only up to range_max); below 0 when not even the polygon at rest is seen."""
+        c = self.config
+        reach = min((o.reach for o in observations), default=0.0)
+        if reach == math.inf:
+            return math.inf
+        _, far, half_width = c.polygon('stop', 0.0)
+        if reach <= half_width:
+            return -1.0
+        return (math.sqrt(reach * reach - half_width * half_width) - far) / max(c.stop_time_s, 1e-6)
 
 
 def stale_decision(observations: Sequence[Observation]) -> Decision | None:
@@ -288,11 +334,20 @@ def stale_decision(observations: Sequence[Observation]) -> Decision | None:
     return None
 
 
-def blind_decision(observations: Sequence[Observation], backwards: bool, limit: float) -> Decision | None:
-    """A stop when a source's beams in the driving direction are mostly invalid (NaN); else None."""
+def blind_decision(observations: Sequence[Observation], backwards: bool, limit: float,
+                   half_angle: float = math.radians(60), max_gap: float = math.tau) -> Decision | None:
+    """A stop when a source's beams in the driving direction are mostly invalid (NaN), or when the
+    beams of all sources leave a gap wider than `max_gap` within `half_angle` of it; else None."""
+    way = 'behind' if backwards else 'ahead'
     for o in observations:
         share = o.invalid_behind if backwards else o.invalid_ahead
         if share > limit:
             return Decision(0.0, 0.0, 'blind', f'{o.name}: {share:.0%} of the beams '
-                            f'{"behind" if backwards else "ahead"} are invalid (NaN): cannot see the way')
+                            f'{way} are invalid (NaN): cannot see the way')
+    angles = np.sort(np.concatenate([o.angles_behind if backwards else o.angles_ahead for o in observations]))
+    edges = np.concatenate([[-half_angle], angles, [half_angle]])
+    gap = float(np.max(np.diff(edges)))
+    if gap > max_gap:
+        return Decision(0.0, 0.0, 'blind', f'no beam looks at {math.degrees(gap):.0f} degrees of the way {way} '
+                        f'(scans cover {len(angles)} beams there): cannot see the way')
     return None

@@ -15,6 +15,7 @@ nothing but the raw scan: no map, no costmap, no localisation.
 from __future__ import annotations
 
 import math
+
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Twist
 from rclpy.node import Node
@@ -57,6 +58,8 @@ PARAMS = [
               min=0.0, max=2.0),
     ParamSpec('max_invalid_ahead_share', 0.5, 'more invalid (NaN) beams than this share in the way: no driving',
               min=0.0, max=1.0),
+    ParamSpec('max_beam_gap_deg', 5.0, 'widest angle of the way ahead (60 degrees either side) no beam may leave '
+              'unlooked at: a cropped or sparse scan is blind there [deg]', min=0.1, max=120.0),
     ParamSpec('max_vx', 0.7, 'forward commands are clamped to this [m/s]', min=0.0, max=2.0),
     ParamSpec('max_reverse_vx', 0.2, 'reverse commands are clamped to this [m/s]', min=0.0, max=2.0),
     ParamSpec('max_wz', 1.5, 'turn commands are clamped to this [rad/s]', min=0.0, max=6.3),
@@ -80,6 +83,7 @@ class CollisionMonitorNode(Node):
             max_reverse_vx=cfg.max_reverse_vx, max_wz=cfg.max_wz, absurd_factor=cfg.absurd_factor),
             SourceConfig(source_timeout_s=cfg.scan_timeout_s, future_tolerance_s=cfg.stamp_future_tolerance_s,
                          max_invalid_ahead_share=cfg.max_invalid_ahead_share,
+                         max_beam_gap=math.radians(cfg.max_beam_gap_deg),
                          body_radius=cfg.robot_radius + MonitorConfig.body_margin_m))
         lx, ly, _, lyaw = cfg.laser_pose
         self.sources = [ScanSource(cfg.scan_topic, (lx, ly, lyaw), self.monitor.source, frame=cfg.laser_frame)]

@@ -323,8 +323,14 @@ class GuideNode(Node):
     # --- inputs: messages into the supervisor's Inputs ----------------------------------------
     def _on_odom(self, msg: Odometry) -> None:
         p = msg.pose.pose
+        pose = (p.position.x, p.position.y, frames.yaw_of(p.orientation))
+        if not all(map(math.isfinite, pose)):
+            # kept out: the last good pose ages by its stamp, the mission waits for odometry, then ends
+            self.get_logger().warning(f'{names.ODOM}: odometry pose is not a number {pose}: ignored',
+                                      throttle_duration_sec=5.0)
+            return
         with self._lock:
-            self.inputs.odom_pose = (p.position.x, p.position.y, frames.yaw_of(p.orientation))
+            self.inputs.odom_pose = pose
             self.inputs.odom_stamp = stamp_s(msg.header.stamp)      # judged by this, never by arrival
             self._update_pose()
 
@@ -339,10 +345,15 @@ class GuideNode(Node):
         parent, child = self.params.map_frame, self.params.odom_frame
         for t in msg.transforms:
             if t.header.frame_id == parent and t.child_frame_id == child:
+                correction = planar(t)
+                if not all(map(math.isfinite, correction)):
+                    self.get_logger().warning(f'{parent} -> {child} is not a number {correction}: ignored',
+                                              throttle_duration_sec=5.0)
+                    return
                 with self._lock:
                     if self.inputs.localization_state in WAIT_STATES:
                         return             # the old correction, republished while the localisation searches
-                    self.inputs.map_to_odom = planar(t)
+                    self.inputs.map_to_odom = correction
                     self._update_pose()
 
     def _on_localization_state(self, msg: String) -> None:
@@ -364,7 +375,11 @@ class GuideNode(Node):
             return
         with self._lock:
             self.inputs.clock_now = self._clock_now()
-            if math.isfinite(stamp) and stamp > (self.inputs.scan_stamp or 0.0):
+            kept = self.inputs.scan_stamp
+            # the newest stamp, unless the kept one lies in the future beyond the tolerance: one glitched
+            # stamp must not hold the guide until a restart (the collision monitor's rule)
+            if math.isfinite(stamp) and (kept is None or stamp > kept or
+                                         kept - self.inputs.clock_now > self.params.stamp_future_tolerance_s):
                 self.inputs.scan_stamp = stamp
             problem = stamp_problem('scan', stamp, self.inputs.clock_now, self.params.scan_stale_s,
                                     self.params.stamp_future_tolerance_s, 'lidar')

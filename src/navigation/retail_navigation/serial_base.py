@@ -250,10 +250,10 @@ class SerialBase:
         last = self.core.last_feedback_time
         quiet_for = now - (last if last is not None and last >= self._connected_at else self._connected_at)
         if quiet_for > self.reopen_after_s:
-            self.stats.last_error = f'no valid feedback for {quiet_for:.1f} s'
+            self.stats.last_error = f'no new sensor sample (bumpers, cliffs) for {quiet_for:.1f} s'
             self._lost = True
         elif quiet_for > self.silent_after_s and self.state == LinkState.CONNECTED:
-            self._set_state(LinkState.SILENT, f'no valid feedback for {quiet_for:.1f} s')
+            self._set_state(LinkState.SILENT, f'no new sensor sample (bumpers, cliffs) for {quiet_for:.1f} s')
 
     def _handle_lost(self) -> None:
         with self.core_lock:

@@ -210,13 +210,14 @@ class _DockEpisode:
 
 def map_pose(config: SupervisorConfig, inputs: Inputs) -> Pose | None:
     """The robot's pose on the map, or None while it is not known."""
-    if inputs.odom_pose is None:
+    if inputs.odom_pose is None or not all(map(math.isfinite, inputs.odom_pose)):
         return None
     if not config.localization:
         return compose(config.initial_pose, inputs.odom_pose)
     if inputs.map_to_odom is None or inputs.localization_state in WAIT_STATES:
         return None
-    return compose(inputs.map_to_odom, inputs.odom_pose)
+    pose = compose(inputs.map_to_odom, inputs.odom_pose)
+    return pose if all(map(math.isfinite, pose)) else None     # NaN/inf anywhere: not known (REP-117's spirit)
 
 
 def bumper_marks(pose: Pose, pressed: dict[str, bool], reach_m: float) -> list[Point]:
@@ -274,6 +275,10 @@ class Supervisor:
         cfg = self.config
         if inputs.odom_pose is None:
             return 'no odometry yet'
+        if not all(map(math.isfinite, inputs.odom_pose)):
+            return 'odometry pose is not a number (NaN or inf)'
+        if inputs.map_to_odom is not None and not all(map(math.isfinite, inputs.map_to_odom)):
+            return 'map -> odom correction is not a number (NaN or inf)'
         return stamp_problem('odometry', inputs.odom_stamp, inputs.clock_now, cfg.odom_stale_s,
                              cfg.stamp_future_tolerance_s, 'base')
 
