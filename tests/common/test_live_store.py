@@ -56,3 +56,26 @@ def test_unchanged_files_keep_the_same_snapshot(store_dir):
 def test_an_unusable_store_fails_at_construction(tmp_path):
     with pytest.raises(StoreError):
         LiveStore(tmp_path)
+
+
+def test_platform_files_no_rule_foresaw_never_take_the_store_down(store_dir, tmp_path, monkeypatch):
+    """Attack (session 12): one appointment from the platform dated 9999-12-31T23:30 (OverflowError)
+    crashed every node that reloads the store, mid-shift, and again on each respawn. That entry is
+    skipped now; and whatever a reload raises keeps the store in use, in one line."""
+    import json
+    import retail_common.live_store as live_store
+    platform = tmp_path / 'data' / 'platform'
+    platform.mkdir(parents=True)
+    errors, warnings = [], []
+    live = LiveStore(store_dir, tmp_path / 'data', log=errors.append, warn=warnings.append)
+    (platform / 'appointments.json').write_text(json.dumps(
+        [{'id': 7, 'customer': 'm-1', 'time': '9999-12-31T23:30:00', 'purpose': 'x', 'note': '{"name": "王丽"}'}]))
+    assert live.reload() is True and not live.current().appointments
+    assert any('appointments.json: entry 0' in w for w in warnings), warnings
+    old = live.current()
+
+    def broken(*_args):
+        raise KeyError('something nobody foresaw')
+    monkeypatch.setattr(live_store, 'load_store', broken)
+    assert live.reload() is False and live.current() is old
+    assert len(errors) == 1 and 'KeyError' in errors[0] and 'keeping the store loaded before' in errors[0]

@@ -200,3 +200,40 @@ def test_demo_store_copy_unchanged_loads(tmp_path):
     copy = tmp_path / 'demo'
     shutil.copytree(DEMO, copy)
     assert load_store(copy).version        # position independent
+
+
+@pytest.mark.parametrize('time_, note, says', [
+    ('9999-12-31T23:30:00', {'name': '王丽'}, 'date value out of range'),          # end past year 9999
+    ('2026-05-01T10:00:00', {'name': '王丽', 'duration_min': 1e20}, 'duration_min'),
+    ('2026-05-01T10:00:00', {'name': '王丽', 'duration_min': float('nan')}, 'duration_min'),
+    ('2026-05-01T10:00:00', {'name': '王丽', 'duration_min': -5}, 'duration_min'),
+])
+def test_a_platform_appointment_no_clock_can_hold_is_skipped_in_one_line(tmp_path, time_, note, says):
+    """Attack (session 12): these raised OverflowError out of load_store (every node down)."""
+    (tmp_path / 'platform').mkdir()
+    good = {'id': 8, 'customer': 'm-2', 'time': '2026-05-01T11:00:00', 'purpose': 'tv', 'note': '{"name": "李雷"}'}
+    (tmp_path / 'platform' / 'appointments.json').write_text(json.dumps(
+        [{'id': 7, 'customer': 'm-1', 'time': time_, 'purpose': 'x', 'note': json.dumps(note)}, good]))
+    store = load_store(DEMO, tmp_path)
+    assert [a.name for a in store.appointments] == ['李雷']
+    assert any('entry 0' in i and says in i for i in store.issues), store.issues
+
+
+@pytest.mark.parametrize('raw, says', [(b'[' * 5000 + b']' * 5000, 'nested too deep'), (b'[{', 'not JSON')])
+def test_a_platform_file_nested_too_deep_is_one_issue(tmp_path, raw, says):
+    (tmp_path / 'platform').mkdir()
+    for name in ('appointments.json', 'promotions.json'):
+        (tmp_path / 'platform' / name).write_bytes(raw)
+    store = load_store(DEMO, tmp_path)
+    assert len([i for i in store.issues if says in i]) == 2, store.issues
+
+
+@pytest.mark.parametrize('zone', ['[phones]', '{a: 1}', '7'])
+def test_a_tour_stop_whose_zone_is_not_a_name_is_a_store_error(tmp_path, zone):
+    shutil.copytree(DEMO, tmp_path / 's')
+    zones = tmp_path / 's' / 'zones.yaml'
+    text = zones.read_text(encoding='utf-8')
+    assert '  - zone: phones\n' in text
+    zones.write_text(text.replace('  - zone: phones\n', f'  - zone: {zone}\n', 1), encoding='utf-8')
+    with pytest.raises(StoreError, match='must name a known zone'):
+        load_store(tmp_path / 's')

@@ -35,8 +35,9 @@ def test_a_rolled_out_promotion_is_applied_and_ranked_first(tmp_path):
 
 
 @pytest.mark.parametrize('raw, reported', [
-    (b'{not json', 'not readable'),
-    (b'\xff\xfe', 'not readable'),
+    (b'{not json', 'not JSON'),
+    (b'\xff\xfe', 'not UTF-8'),
+    (b'[' * 5000 + b']' * 5000, 'nested too deep'),
     (_doc({'sku': 'NO-SUCH', 'text': 'x'}), "sku 'NO-SUCH' is not in the catalog"),
     (_doc({'text': 'no sku'}), 'expected {"sku"'),
     (_doc({'sku': 'MD-AF55', 'text': 5}), 'must be a text'),

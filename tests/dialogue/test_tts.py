@@ -292,6 +292,16 @@ def test_unsayable_reply_is_skipped_and_the_next_is_spoken(tts_and_probe):
     assert probe.states() == [(SpeechStatus.STARTED, EN_SHORT), (SpeechStatus.FINISHED, EN_SHORT)]
 
 
+def test_a_reply_over_the_limit_is_not_said_sentence_by_sentence(tts_and_probe):
+    """Attack (session 12): 3,000 characters of short sentences were said whole (13 minutes of
+    speech, every later reply waiting): the limit holds for the whole reply, not each sentence."""
+    _tts, probe = tts_and_probe
+    probe.replies.publish(RobotReply(text='好的。' * 1000, language='zh', intent='greet'))
+    probe.replies.publish(RobotReply(text=EN_SHORT, language='en', intent='greet'))
+    wait_for(lambda: len(probe.status) >= 2, timeout=10, what='the English reply')
+    assert probe.states() == [(SpeechStatus.STARTED, EN_SHORT), (SpeechStatus.FINISHED, EN_SHORT)]
+
+
 def test_console_script_speaks_and_stops_cleanly_mid_sentence(ros_env, ros_context, spin, processes, tmp_path):
     import subprocess
 

@@ -43,7 +43,7 @@ THIRD_PARTY = {
     'sqlalchemy': 'python3-sqlalchemy', 'alembic': 'python3-alembic', 'psycopg': 'python3-psycopg',
     'faster_whisper': 'faster-whisper-pip', 'yuface': 'yuface-pip',
     'ctranslate2': 'ctranslate2-pip',   # faster-whisper's engine, asked directly for the window
-    'tqdm': 'python3-tqdm', 'httptools': 'python3-httptools',
+    'tqdm': 'python3-tqdm', 'httptools': 'python3-httptools', 'h11': 'python3-h11',
     'mcap': 'python3-mcap', 'foxglove': 'python3-foxglove-sdk', 'mcap_ros2': 'python3-mcap-ros2-support',
     'pyarrow': 'pyarrow-pip',       # not packaged in Debian 12: PyPI (robot_ws/requirements.txt)
 }

@@ -230,3 +230,13 @@ def test_region_search_starts_from_the_whole_frame_when_nobody_is_followed():
         pipeline.process(_scene([]))
     pipeline.process(_scene([(300, 600, 40)]))
     assert finder.searched == [(720, 1280)] * 4 and len(pipeline.last_boxes) == 1
+
+
+@pytest.mark.parametrize('shape', [(0, 640, 3), (480, 0, 3), (1, 4000, 3), (8, 8, 3), (480, 640)])
+def test_a_frame_too_small_for_a_face_is_a_frame_without_faces(shape):
+    """Attack (session 12): a zero-size or one-row frame raised cv2.error out of the detector and
+    took the faces node down. It is a frame in which nobody is seen: tracks age as usual."""
+    from retail_perception.face_model import FaceModel
+    pipeline = FacePipeline(FaceModel(), None, PipelineConfig(identify=False))
+    assert pipeline.process(np.zeros(shape, np.uint8), 0.0) == []
+    assert pipeline.process(np.zeros((120, 160, 3), np.uint8), 0.1) == []     # and the next frame is read

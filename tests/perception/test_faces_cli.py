@@ -104,6 +104,24 @@ def test_missing_key_is_one_clear_line(tmp_path, monkeypatch):
     faces('list', '--db', tmp_path / 'gallery', '--key-file', key, check_rc=0)
 
 
+@pytest.mark.parametrize('where', ['file-as-folder', 'read-only'])
+def test_keygen_where_no_key_can_be_written_is_one_line(tmp_path, where):
+    """Attack (session 12): a key folder that cannot be made printed a 21-line traceback."""
+    if where == 'file-as-folder':
+        (tmp_path / 'plain').write_text('x')
+        key = tmp_path / 'plain' / 'gallery.key'
+    else:
+        import os
+        if os.geteuid() == 0:
+            pytest.skip('root writes into a read-only folder')
+        (tmp_path / 'ro').mkdir(mode=0o500)
+        key = tmp_path / 'ro' / 'gallery.key'
+    result = faces('keygen', '--key-file', key)
+    assert result.returncode == 2 and 'Traceback' not in result.stderr
+    assert result.stderr.strip().count('\n') == 0 and str(key) in result.stderr, result.stderr
+    assert 'cannot create the key file' in result.stderr and not key.exists()
+
+
 @pytest.mark.slow
 def test_track_names_the_performer_in_the_clip(db):
     for person in ('lin-manuel-miranda', 'alex-lacamoire'):

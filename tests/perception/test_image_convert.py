@@ -40,6 +40,9 @@ def test_padded_rows_are_cropped_by_step():
     ((4, 5, 'yuv422', 10, b'\0' * 40), 'unsupported image encoding'),
     ((4, 5, 'bgr8', 15, b'\0' * 10), 'expected 60'),
     ((4, 5, 'bgr8', 12, b'\0' * 60), 'shorter than a row'),
+    ((0, 640, 'bgr8', 1920, b''), 'each side must be'),               # attack: crashed the faces node
+    ((480, 0, 'bgr8', 0, b''), 'each side must be'),
+    ((20000, 20000, 'mono8', 20000, b''), 'each side must be'),
 ])
 def test_bad_messages_are_refused_with_a_reason(args, words):
     with pytest.raises(ImageConversionError, match=words):

@@ -1,7 +1,7 @@
 """Attack round: `retailbot platform serve` (uvicorn's httptools parser) held a request's head
 without bound: a 200 MB header line grew the API process by 200 MB before any token check and was
-then served; a head sent a byte at a time held its connection for ever. Now (retail_platform.
-http_limits) a head longer than MAX_HEAD_BYTES is answered 431 and the connection closed, one not
+then served; a head sent a byte at a time held its connection for ever. Now
+(retail_common.http_limits) a head longer than MAX_HEAD_BYTES is answered 431 and the connection closed, one not
 complete within the head timeout 408; ordinary requests (a large but bounded header, a keep-alive
 connection idle between requests) are served as before."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from platform_support import answer_before_close, start_server_with_env
-from retail_platform.http_limits import HEAD_TIMEOUT_ENV, MAX_HEAD_BYTES
+from retail_common.http_limits import HEAD_TIMEOUT_ENV, MAX_HEAD_BYTES
 
 
 @pytest.fixture(scope='module')

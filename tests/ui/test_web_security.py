@@ -571,3 +571,32 @@ def test_host_header_table(host, ok):
 def test_origin_table(headers, refused):
     from retail_common.web_guard import origin_refusal
     assert bool(origin_refusal(headers, '127.0.0.1:8090', 'retail_staff')) is refused, headers
+
+
+# --- a request head is due within a time (attack, session 12: slowloris) ------------------------
+
+@pytest.mark.parametrize('opening', [b'GET /api/screen/state HTTP/1.1\r\nHost: 127.0.0.1\r\n', b''])
+def test_a_head_sent_a_byte_at_a_time_or_never_is_408_and_closed(server, monkeypatch, opening):
+    """400 connections each sending a header byte a second (or opened and left silent) held their
+    sockets for ever and took the touch screen away once the robot's file limit was reached."""
+    from retail_common.http_limits import BoundedH11Protocol
+    monkeypatch.setattr(BoundedH11Protocol, 'head_timeout_s', 2.0)
+    served = server()
+    sock = socket.create_connection(('127.0.0.1', served.port), timeout=10)
+    sock.sendall(opening)
+    started, answer = time.monotonic(), b''
+    while time.monotonic() - started < 20 and not answer:
+        try:
+            if opening:
+                sock.sendall(b'X')                   # a header that never ends
+        except OSError:
+            break
+        if select.select([sock], [], [], 0.5)[0]:
+            answer = sock.recv(4096) or b'<closed>'
+    sock.close()
+    assert answer.startswith(b'HTTP/1.1 408 '), answer[:200]
+    assert time.monotonic() - started < 15
+    with httpx.Client(base_url=served.url, timeout=10) as client:   # the screen is served as before
+        assert client.get('/api/screen/state').status_code == 200
+        time.sleep(3)                                              # idle longer than the head bound
+        assert client.get('/api/screen/state').status_code == 200

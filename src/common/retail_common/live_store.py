@@ -52,6 +52,10 @@ class LiveStore:
                 self.last_error = str(exc)
                 self._error(f'{exc}; keeping the store loaded before (version {self._store.version})')
                 return False
+            except Exception as exc:  # noqa: BLE001 - a file no rule foresaw must not take the node down mid-shift
+                self.last_error = f'{self.store_dir}: cannot be read ({type(exc).__name__}: {str(exc)[:200]})'
+                self._error(f'{self.last_error}; keeping the store loaded before (version {self._store.version})')
+                return False
             self.last_error = None
             if store.version != self._store.version:
                 for issue in store.issues:

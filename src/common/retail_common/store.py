@@ -234,6 +234,20 @@ def _read_bytes(path: Path, what: str) -> bytes:
         raise StoreError(f'{path}: cannot read the {what} file ({exc.strerror})') from None
 
 
+def _read_json(path: Path, what: str):
+    """A JSON file of the platform's downlink (UTF-8, BOM allowed), bounded like every store file;
+    StoreError in one line when it cannot be read or is not JSON (nesting too deep included)."""
+    raw = _read_bytes(path, what)
+    try:
+        return json.loads(raw.decode('utf-8-sig'))
+    except UnicodeDecodeError:
+        raise StoreError(f'{path}: {what} file is not UTF-8 text') from None
+    except ValueError as exc:
+        raise StoreError(f'{path}: not JSON ({str(exc).splitlines()[0]})') from None
+    except RecursionError:
+        raise StoreError(f'{path}: not JSON (nested too deep)') from None
+
+
 def _read_yaml(path: Path, what: str):
     raw = _read_bytes(path, what)
     try:
@@ -347,8 +361,8 @@ def _parse_tours(data: dict, zones: dict[str, Zone], source: str) -> dict[str, t
             raise StoreError(f'{where}: expected a non-empty list of {{zone, narration}} stops')
         tour: list[TourStop] = []
         for number, stop in enumerate(stops, 1):
-            if not isinstance(stop, dict) or stop.get('zone') not in zones:
-                raise StoreError(f'{where}: stop {number} must name a known zone, got {stop!r}')
+            if not isinstance(stop, dict) or not isinstance(stop.get('zone'), str) or stop['zone'] not in zones:
+                raise StoreError(f'{where}: stop {number} must name a known zone, got {repr(stop)[:120]}')
             zh, en = _narration(stop, f'{where} stop {number}')
             tour.append(TourStop(zone=stop['zone'], narration_zh=zh, narration_en=en))
         tours[str(name)] = tuple(tour)
@@ -376,17 +390,26 @@ def load_zones_file(path: str | Path) -> tuple[dict[str, Zone], dict[str, tuple[
 # --- appointments.json ------------------------------------------------------------------------
 
 
+MAX_APPOINTMENT_MIN = 24 * 60  # an appointment lasts at most a day
+
+
 def _from_platform(entry: dict) -> dict:
     """An appointment as the sync downlink stores it (platform: id, customer, time, purpose, note).
 
     The platform's `note` carries the rest as a JSON object: name, meeting_point, staff and
     duration_min (default 60) or end.
     """
-    note = json.loads(entry.get('note') or '{}')
+    try:
+        note = json.loads(entry.get('note') or '{}')
+    except RecursionError:
+        raise ValueError('note is nested too deep') from None
     if not isinstance(note, dict):
         raise ValueError('note is not a JSON object')
     start = datetime.fromisoformat(entry['time'])
-    end = note.get('end') or (start + timedelta(minutes=float(note.get('duration_min', 60)))).isoformat()
+    minutes = float(note.get('duration_min', 60))
+    if not 0 < minutes <= MAX_APPOINTMENT_MIN:
+        raise ValueError(f'duration_min must be 0..{MAX_APPOINTMENT_MIN} minutes, got {str(minutes)[:20]}')
+    end = note.get('end') or (start + timedelta(minutes=minutes)).isoformat()
     return {
         'appointment_id': entry['id'],
         'customer_id': entry['customer'],
@@ -406,11 +429,9 @@ def load_appointments(path: str | Path | None) -> tuple[list[Appointment], list[
         return [], []
     path = Path(path)
     try:
-        data = json.loads(_read_bytes(path, 'appointments').decode('utf-8-sig'))
+        data = _read_json(path, 'appointments')
     except StoreError as exc:
         return [], [f'{exc}; no appointments from it']
-    except ValueError as exc:
-        return [], [f'{path}: not JSON ({str(exc).splitlines()[0]}); no appointments from it']
     if not isinstance(data, list):
         return [], [f'{path}: expected a JSON list of appointments; none read']
     out, issues = [], []
@@ -440,7 +461,7 @@ def load_appointments(path: str | Path | None) -> tuple[list[Appointment], list[
             )
         except KeyError as exc:
             issues.append(f'{path}: entry {index}: missing key {exc.args[0]!r}; skipped')
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, ArithmeticError) as exc:  # OverflowError: a date past year 9999
             issues.append(
                 f'{path}: entry {index}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; skipped'
             )
@@ -452,12 +473,9 @@ def load_appointments(path: str | Path | None) -> tuple[list[Appointment], list[
 
 def _apply_promotions(catalog: Catalog, path: Path, issues: list[str]) -> tuple[Catalog, dict[str, float]]:
     try:
-        data = json.loads(_read_bytes(path, 'promotions').decode('utf-8-sig'))
+        data = _read_json(path, 'promotions')
     except StoreError as exc:
         issues.append(f'{exc}; promotions from the catalog only')
-        return catalog, {}
-    except ValueError as exc:
-        issues.append(f'{path}: not JSON ({str(exc).splitlines()[0]}); promotions from the catalog only')
         return catalog, {}
     if not isinstance(data, list):
         issues.append(f'{path}: expected a JSON list of promotions; promotions from the catalog only')
@@ -562,9 +580,9 @@ def _apply_rollout(
     if not path.is_file():
         return catalog, rank
     try:
-        data = json.loads(_read_bytes(path, 'desired state').decode('utf-8-sig'))
-    except (StoreError, ValueError) as exc:
-        issues.append(f'{path}: not readable ({str(exc).splitlines()[0]}); rolled-out content not used')
+        data = _read_json(path, 'desired state')
+    except StoreError as exc:
+        issues.append(f'{exc}; rolled-out content not used')
         return catalog, rank
     content = data.get('content') if isinstance(data, dict) else None
     return _promote(catalog, rollout_promotions(content), f'{path}: content.promotions', issues, rank)
@@ -577,8 +595,8 @@ def _rollout_content(platform: Path | None, zones: dict[str, Zone], issues: list
     if path is None or not path.is_file():
         return {}, {}
     try:
-        data = json.loads(_read_bytes(path, 'desired state').decode('utf-8-sig'))
-    except (StoreError, ValueError):
+        data = _read_json(path, 'desired state')
+    except StoreError:
         return {}, {}
     content = data.get('content') if isinstance(data, dict) else None
     tours = rollout_tours(content, zones, f'{path}: content.tours', issues)

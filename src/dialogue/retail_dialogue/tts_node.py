@@ -19,7 +19,8 @@ from std_msgs.msg import Empty
 from retail_common import names
 from retail_ros.node_support import declare_params, diagnostic_status, main_for
 from retail_ros.params import ParamSpec
-from retail_dialogue.speech_synthesizer import EspeakSynthesizer, Speech, SynthesisError, open_player, split_for_speech
+from retail_dialogue.speech_synthesizer import (MAX_TEXT_CHARS, EspeakSynthesizer, Speech, SynthesisError, open_player,
+                                                split_for_speech)
 from retail_interfaces.msg import RobotReply, SpeechStatus
 
 SPECS = [
@@ -39,6 +40,7 @@ SPECS = [
               'the whole reply is).'),
 ]
 _STOP = object()
+MAX_QUEUED = 20          # replies waiting to be said; beyond, the oldest is dropped (one warning line)
 
 
 class TtsNode(Node):
@@ -57,7 +59,7 @@ class TtsNode(Node):
         self.create_subscription(RobotReply, names.REPLIES, self._on_reply, 10)
         self.create_subscription(Empty, names.TTS_STOP, self._on_stop, 10)
         self.create_timer(1.0, self._publish_diagnostics)
-        self._queue: queue.Queue = queue.Queue()
+        self._queue: queue.Queue = queue.Queue(maxsize=MAX_QUEUED)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._generation = 0          # bumped by every stop request
@@ -75,8 +77,26 @@ class TtsNode(Node):
         self.synthesizer.volume = self.params.volume
 
     def _on_reply(self, msg: RobotReply) -> None:
-        if msg.text.strip():
-            self._queue.put(msg)
+        if not msg.text.strip():
+            return
+        if len(msg.text) > MAX_TEXT_CHARS:          # the whole reply, not each sentence: minutes of speech
+            self.get_logger().error(f'Not saying a reply of {len(msg.text)} characters (more than '
+                                    f'{MAX_TEXT_CHARS}): {msg.text[:40]!r}…')
+            return
+        while True:
+            try:
+                self._queue.put_nowait(msg)
+                return
+            except queue.Full:                       # replies come faster than they can be said: the oldest go
+                try:
+                    dropped = self._queue.get_nowait()
+                except queue.Empty:
+                    continue
+                if dropped is _STOP:
+                    self._queue.put_nowait(_STOP)
+                    return
+                self.get_logger().warning(f'{MAX_QUEUED} replies waiting to be said: not saying the oldest, '
+                                          f'{getattr(dropped, "text", "")[:40]!r}', throttle_duration_sec=5.0)
 
     def _on_stop(self, _msg: Empty) -> None:
         dropped = 0
@@ -156,6 +176,11 @@ class TtsNode(Node):
 
     def destroy_node(self) -> None:
         self._stop.set()
+        while True:                                  # what is still queued is not said: shutting down
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
         self._queue.put(_STOP)
         self._worker.join(timeout=2.0)
         self._ahead.shutdown(wait=False, cancel_futures=True)

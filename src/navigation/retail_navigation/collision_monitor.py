@@ -166,22 +166,7 @@ class ScanSource:
         future beyond the tolerance at `now_s`: one glitched stamp must not hold the robot for good)."""
         self.scans += 1
         n = len(ranges)
-        bad = ''
-        if not all(math.isfinite(v) for v in (stamp_s, angle_min, angle_increment, range_min, range_max)):
-            bad = 'scan header has non-finite values'
-        elif n == 0 or n > MAX_BEAMS:
-            bad = f'scan has {n} ranges (1..{MAX_BEAMS} expected)'
-        elif angle_increment == 0.0 or not 0.0 <= range_min < range_max:
-            bad = f'scan geometry invalid (angle_increment {angle_increment}, range {range_min}..{range_max})'
-        elif abs(angle_min) > TURN + 1e-3 or abs(angle_increment) * (n - 1) > TURN + 1e-3:
-            # beams beyond a turn would be read on top of each other (or, for angle_min 1e17, all in one
-            # direction the float's rounding picks): the scan cannot be placed
-            bad = (f'scan geometry invalid (angle_min {angle_min:.6g}, {n} beams every {angle_increment:.6g} rad: '
-                   f'more than a turn)')
-        elif self.frame and frame_id is not None and frame_id.lstrip('/') != self.frame:
-            # a scan from another laser (a second lidar publishing on this topic) would be read as if
-            # mounted where this one is: its points are never used
-            bad = f'scan in frame {frame_id[:64]!r}, expected {self.frame!r} (another lidar on this topic?)'
+        bad = self._refusal(stamp_s, n, angle_min, angle_increment, range_min, range_max, frame_id)
         if bad:
             self.ignored += 1
             self.malformed = bad
@@ -219,6 +204,27 @@ class ScanSource:
         self.points = points
         self.stamp = stamp_s
         return ''
+
+    def _refusal(self, stamp_s: float, n: int, angle_min: float, angle_increment: float, range_min: float,
+                 range_max: float, frame_id: str | None) -> str:
+        """Why a scan's header cannot be used ('' when it can)."""
+        bad = ''
+        if not all(math.isfinite(v) for v in (stamp_s, angle_min, angle_increment, range_min, range_max)):
+            bad = 'scan header has non-finite values'
+        elif n == 0 or n > MAX_BEAMS:
+            bad = f'scan has {n} ranges (1..{MAX_BEAMS} expected)'
+        elif angle_increment == 0.0 or not 0.0 <= range_min < range_max:
+            bad = f'scan geometry invalid (angle_increment {angle_increment}, range {range_min}..{range_max})'
+        elif abs(angle_min) > TURN + 1e-3 or abs(angle_increment) * (n - 1) > TURN + 1e-3:
+            # beams beyond a turn would be read on top of each other (or, for angle_min 1e17, all in one
+            # direction the float's rounding picks): the scan cannot be placed
+            bad = (f'scan geometry invalid (angle_min {angle_min:.6g}, {n} beams every {angle_increment:.6g} rad: '
+                   f'more than a turn)')
+        elif self.frame and frame_id is not None and frame_id.lstrip('/') != self.frame:
+            # a scan from another laser (a second lidar publishing on this topic) would be read as if
+            # mounted where this one is: its points are never used
+            bad = f'scan in frame {frame_id[:64]!r}, expected {self.frame!r} (another lidar on this topic?)'
+        return bad
 
     def problem(self, now_s: float) -> str:
         """'' when the kept scan may be used at `now_s` (node clock), else why not."""

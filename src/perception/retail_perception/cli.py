@@ -436,9 +436,20 @@ def _keygen(args) -> int:
     if path.exists():
         _error(f'{path} exists; refusing to overwrite a key (members would become unreadable)')
         return EXIT_SETUP
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, 'w') as handle:
-        handle.write(new_key_text() + '\n')
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        _error(f'{path}: cannot create the key file ({exc.strerror or exc})')
+        return EXIT_SETUP
+    try:
+        with os.fdopen(fd, 'w') as handle:
+            handle.write(new_key_text() + '\n')
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:                  # a full disk: no half-written key is left to refuse the retry
+        path.unlink(missing_ok=True)
+        _error(f'{path}: cannot write the key file ({exc.strerror or exc}); nothing written')
+        return EXIT_SETUP
     print(f'Wrote a new gallery key to {path}; keep it off the gallery disk\'s backups')
     return EXIT_OK

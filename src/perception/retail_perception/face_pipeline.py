@@ -133,6 +133,9 @@ class FaceEvent:
     frame: int = -1                    # index of the frame that caused the event (0 = first)
 
 
+MIN_FRAME_SIDE = 16      # a frame narrower or lower than this holds no face (and the detector cannot read it)
+
+
 class Detector(Protocol):
     def detect(self, rgb: np.ndarray, scale: float = 1.0) -> list[Box]: ...
     def encode(self, rgb: np.ndarray, boxes: list[Box]) -> np.ndarray: ...
@@ -212,9 +215,12 @@ class FacePipeline:
         `now_s` (a monotonic time of the frame) enables the `max_missed_s` rule."""
         self.frame_index += 1
         self._pending_events = []
-        rgb = to_rgb(frame_bgr)
+        if frame_bgr.ndim != 3 or min(frame_bgr.shape[:2]) < MIN_FRAME_SIDE:
+            rgb, boxes = np.zeros((MIN_FRAME_SIDE, MIN_FRAME_SIDE, 3), np.uint8), []   # no face: tracks age as usual
+        else:
+            rgb = to_rgb(frame_bgr)
+            boxes = self._detect(rgb)
         width = rgb.shape[1]
-        boxes = self._detect(rgb)
         self.last_boxes = boxes
         self._associate(boxes)
         for track in self.tracks.values():

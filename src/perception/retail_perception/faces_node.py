@@ -17,6 +17,7 @@ import math
 import threading
 import time
 
+import cv2
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Pose, PoseArray
@@ -211,7 +212,12 @@ class FacesNode(Node):
             self.get_logger().warning(f'skipping camera frame: {exc}', throttle_duration_sec=5.0)
             return
         with self._lock:
-            events = self.pipeline.process(frame, time.monotonic())
+            try:
+                events = self.pipeline.process(frame, time.monotonic())
+            except (cv2.error, ValueError) as exc:      # a frame no check foresaw: skipped, never a crash
+                self.get_logger().warning(f'skipping camera frame of {frame.shape[1]}x{frame.shape[0]}: '
+                                          f'{str(exc).strip().splitlines()[-1][:200]}', throttle_duration_sec=5.0)
+                return
             people = [(t.distance_m, t.bearing_rad) for t in self.pipeline.tracks.values()]
         for event in events:
             self._publish_event(event, msg.header)

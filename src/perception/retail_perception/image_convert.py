@@ -17,6 +17,7 @@ CHANNELS = {'bgr8': 3, 'rgb8': 3, 'mono8': 1, 'bgra8': 4, 'rgba8': 4}
 
 
 MAX_PIXELS = 64_000_000          # a 64-megapixel photo decodes to ~190 MB of BGR; larger is refused
+MAX_SIDE = 16384                 # a frame's width or height (and at least 1)
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
@@ -100,6 +101,9 @@ def decode_fields(height: int, width: int, encoding: str, step: int, data: Any) 
     if channels is None:
         raise ImageConversionError(f'unsupported image encoding {encoding!r} '
                                    f'(supported: {", ".join(CHANNELS)})')
+    if not 1 <= height <= MAX_SIDE or not 1 <= width <= MAX_SIDE or height * width > MAX_PIXELS:
+        raise ImageConversionError(f'image of {width}x{height} pixels: each side must be 1..{MAX_SIDE} '
+                                   f'and the whole at most {MAX_PIXELS / 1e6:g} megapixels')
     row = width * channels
     if step < row:
         raise ImageConversionError(f'step {step} is shorter than a row of {width} {encoding} pixels')

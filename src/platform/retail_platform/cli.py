@@ -644,7 +644,7 @@ def _serve(args) -> int:
     scheme = 'https' if args.tls_cert else 'http'
     print(f'platform on {scheme}://{args.host}:{args.port} (database {describe(args.database)}, '
           f'{args.workers} API process{"es" if args.workers > 1 else ""})', flush=True)
-    from retail_platform.http_limits import http_protocol     # a request's head bounded
+    from retail_common.http_limits import http_protocol     # a request's head bounded
     config = uvicorn.Config('retail_platform.cli:app_from_environment', factory=True,
                             host=args.host, port=args.port, workers=args.workers,
                             log_level='warning', http=http_protocol(),

@@ -45,6 +45,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .auth import StaffAuth
 from .consent import ConsentDesk, consent_reference
+from retail_common.http_limits import H11_PROTOCOL
 from retail_common.web_guard import Guard, Site, is_loopback
 from .model import UiModel
 from .streams import PUBLIC, SCREEN, STAFF, StreamSlots
@@ -53,8 +54,9 @@ STATIC = Path(__file__).resolve().parent / 'static'
 # The robot's web server parses HTTP with h11 (uvicorn's pure-Python parser), also where httptools
 # is installed for the platform: h11 refuses a transfer coding other than chunked ("gzip, chunked")
 # at once, where httptools passes the body on undecoded and the server waits for the rest of a
-# chunked body that never ends (tests/ui/test_web_security.py).
-HTTP_PARSER = 'h11'
+# chunked body that never ends (tests/ui/test_web_security.py). Its head is bounded in time
+# (retail_common.http_limits: a head sent a byte a second no longer holds a socket for ever).
+HTTP_PARSER = H11_PROTOCOL
 # An idle browser connection stays open 75 s (uvicorn's 5 s default closes connections that the
 # screen or console is about to reuse: a request sent as the close lands fails instead of being
 # answered).
