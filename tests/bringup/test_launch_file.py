@@ -288,3 +288,36 @@ def test_command_line_arguments_reach_included_files(tmp_path):
     assert node.params == [('param', ('port', '/dev/ttyACM0'))]
     with pytest.raises(LaunchError, match=r'unknown launch argument\(s\) base_prot'):
         load(parent, base_prot='/dev/ttyACM0')
+
+
+def _two_nodes(tmp_path, params_text):
+    params = write(tmp_path, 'p.yaml', params_text)
+    return write(tmp_path, 'a.launch.yaml', f'''
+        launch:
+        - arg: {{name: speech, default: "false"}}
+        - node: {{pkg: p, exec: e, name: manager, namespace: dialogue, param: [{{from: "{params}"}}]}}
+        - group:
+            if: "$(var speech)"
+            children:
+            - node: {{pkg: p, exec: e, name: asr, namespace: dialogue, param: [{{from: "{params}"}}]}}
+        ''')
+
+
+@pytest.mark.parametrize('section, hint', [('dialogue/manger', 'dialogue/manager'), ('/dialog/manager', 'dialogue/manager'),
+                                           ('dialogue/asrr', 'dialogue/asr')])
+def test_a_params_section_that_looks_like_a_typo_of_a_node_is_refused(tmp_path, section, hint):
+    """Attack (session 12): `dialogue/manger:` started the manager with its defaults, silently."""
+    f = _two_nodes(tmp_path, f'{section}:\n  ros__parameters:\n    silence_timeout_s: 9.0\n')
+    with pytest.raises(LaunchError, match=f"section '{section}' names no node of this launch "
+                                          f"\\(did you mean '{hint}'\\?\\)") as refused:
+        load(f)
+    assert 'p.yaml' in str(refused.value)
+
+
+@pytest.mark.parametrize('section', ['dialogue/manager', '/dialogue/asr', '/**', 'dialogue/*',
+                                     'navigation/guide', 'perception/faces'])
+def test_params_sections_of_skipped_or_other_nodes_are_left_alone(tmp_path, section):
+    """A node behind a false condition (asr without speech) or of another launch file (a shared
+    config file: the guide's section in a file given only to the dialogue) is no typo."""
+    f = _two_nodes(tmp_path, f'{section}:\n  ros__parameters:\n    x: 1\n')
+    assert [n.name for n in load(f).nodes] == ['manager']

@@ -8,6 +8,7 @@ silently ignored line in a launch file is a robot that misbehaves in the store. 
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -368,8 +369,9 @@ _BOOL = re.compile(r'^(true|false|1|0)$', re.IGNORECASE)
 
 
 class _Walker:
-    def __init__(self, resolver: _Resolver, given: dict[str, str]):
+    def __init__(self, resolver: _Resolver, given: dict[str, str], every_branch: bool = False):
         self.resolver = resolver
+        self.every_branch = every_branch  # conditions ignored: every node the files declare
         self.given = dict(given)
         self.used_given: set[str] = set()
         self.nodes: list[NodeLaunch] = []
@@ -431,7 +433,7 @@ class _Walker:
                     f'{self._where(scope, key_line)}: {kind}: unsupported attribute '
                     f'{key!r} (supported: {", ".join(sorted(_ALLOWED[kind]))})'
                 )
-            if not self.resolver.condition(body, scope, where):
+            if not self.resolver.condition(body, scope, where) and not self.every_branch:
                 continue
             getattr(self, '_' + kind.replace('-', '_'))(body, scope, where, top)
 
@@ -514,7 +516,7 @@ class _Walker:
             node.respawn = self._bool(body['respawn'], scope, where, 'respawn')
         _node_process_options(body, node, text, where)
         duplicate = next((n for n in self.nodes if n.fully_qualified_name == node.fully_qualified_name), None)
-        if duplicate is not None:
+        if duplicate is not None and not self.every_branch:
             raise LaunchError(f'{where}: node {node.fully_qualified_name} is already launched at {duplicate.source}')
         self.nodes.append(node)
 
@@ -590,7 +592,37 @@ def load_launch(
         raise LaunchError(
             f'{path}: unknown launch argument(s) {", ".join(sorted(unused))} (this file declares: {known})'
         )
+    every = _Walker(_Resolver(find_share or find_package_share), arguments or {}, every_branch=True)
+    try:
+        every.load(Path(path), {}, '', top=True)
+    except LaunchError:  # a branch not taken that cannot even be read: judged by the nodes launched
+        every.nodes = walker.nodes
+    check_params_sections(walker.nodes, {n.fully_qualified_name for n in every.nodes + walker.nodes})
     return LaunchDescription(walker.nodes, walker.arguments)
+
+
+def check_params_sections(nodes: list[NodeLaunch], declared: set[str]) -> None:
+    """A params file's node section that names no node of this launch tree but looks like a typo of
+    one (`dialogue/manger`, `helth`) would silently lose its settings: LaunchError in one line. A
+    section for a node of another launch file (a shared config file) is left alone."""
+    from retail_ros.params import ConfigError, is_wildcard, load_params_file, node_key_matches
+
+    files = dict.fromkeys(value for node in nodes for kind, value in node.params if kind == 'file')
+    for file in files:
+        try:
+            sections = load_params_file(file)
+        except ConfigError:
+            continue  # the node refuses it at start, in its own one line
+        for key in sections:
+            if is_wildcard(key) or any(node_key_matches(key, name) for name in declared):
+                continue
+            wanted = key if key.startswith('/') else '/' + key
+            close = difflib.get_close_matches(wanted, sorted(declared), n=1, cutoff=0.8)
+            if close:
+                raise LaunchError(
+                    f'params file {file}: section {key!r} names no node of this launch '
+                    f'(did you mean {close[0].lstrip("/")!r}?): its settings would be ignored'
+                )
 
 
 def describe(description: LaunchDescription) -> str:
