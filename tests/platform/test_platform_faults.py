@@ -206,6 +206,10 @@ def test_bodies_over_the_limits_are_refused(client):
         nul = client.post('/v1/admin/appointments', json=body)
         assert nul.status_code == 422 and field in nul.json()['detail'], field
     assert client.post('/v1/admin/stores', json={'id': 's-9', 'name': 'x\x00'}).status_code == 422
+    for when in ('9999-12-31T23:30:00', '1900-01-01T10:00', 'tomorrow at ten', '2026-13-01T10:00', '2026-01-01'):
+        # attack (session 12): a booking no clock could hold was stored and crashed the store's robots
+        refused = client.post('/v1/admin/appointments', json={'customer': 'm-1', 'time': when})
+        assert refused.status_code == 422 and 'time' in refused.json()['detail'], when
     deep_promotion = client.put('/v1/promotions/p-deep', content=(
         '{"scope": "chain", "content": ' + deep(2000) + '}').encode())
     assert deep_promotion.status_code == 422 and 'nested' in deep_promotion.json()['detail']

@@ -84,6 +84,8 @@ LARGE_AT_ONCE = 1
 LOG = logging.getLogger('retail_platform')     # one line per refusal (503, 429) on stderr
 STORE_ID = ROBOT_ID       # the same shape: letters, digits, . _ -; at most 64
 NO_NUL = r'^[^\x00]*$'    # PostgreSQL text cannot hold NUL: refused on both engines
+APPOINTMENT_TIME = (r'^(19[7-9]\d|20\d\d)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[T ]([01]\d|2[0-3]):[0-5]\d'
+                    r'(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?$')
 
 
 class Appointment(BaseModel):
@@ -93,8 +95,10 @@ class Appointment(BaseModel):
     store_id: str | None = Field(None, pattern=STORE_ID.pattern, description='store of the visit')
     customer: str = Field(min_length=1, max_length=MAX_ID_CHARS, pattern=NO_NUL,
                           description='pseudonymous member id, e.g. m-000001')
-    time: str = Field(max_length=64, pattern=NO_NUL,
-                      description='ISO 8601 local time of the appointment')
+    time: str = Field(max_length=64, pattern=APPOINTMENT_TIME,
+                      description='ISO 8601 local time of the appointment (YYYY-MM-DDTHH:MM[:SS], an '
+                                  'optional offset), between 1970 and 2099: a booking no clock can hold '
+                                  '(9999-12-31T23:30 overflowed the robots\' end time) is refused here')
     purpose: str = Field('', max_length=1000, pattern=NO_NUL)
     note: str = Field('', max_length=4000, pattern=NO_NUL)
 
