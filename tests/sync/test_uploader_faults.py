@@ -172,3 +172,52 @@ def test_an_event_refused_alone_is_quarantined_once_the_others_got_through(tmp_p
     assert uploader.run(threading.Event(), until_empty=True, give_up_s=2.0) == DONE
     [held] = outbox.quarantined()
     assert held['reason'].startswith('HTTP 409') and len(platform.stored) == 1
+
+
+def test_a_whole_oldest_batch_refused_alone_does_not_hold_the_events_behind_it(tmp_path):
+    """Attack (session 12): 20 events each refused alone (409), then 5 good ones, batches of 10:
+    the oldest batch was "a 4xx to every event alike" round after round and the good ones behind
+    it were never tried. The next event alone tells the events' fault from the platform's."""
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
+    outbox.append_many([{'type': 'guide', 'data': {'i': i, 'clash': True}} for i in range(20)]
+                       + [{'type': 'guide', 'data': {'i': 20 + i}} for i in range(5)])
+    platform = FakePlatform()
+    uploader = uploader_for(outbox, platform, batch_size=10)
+    assert uploader.run(threading.Event(), until_empty=True, give_up_s=5.0) == DONE
+    assert len(platform.stored) == 5 and outbox.pending() == 0
+    assert len(outbox.quarantined()) == 20 and all(q['reason'].startswith('HTTP 409') for q in outbox.quarantined())
+
+
+def test_a_platform_trickling_its_answer_does_not_hold_the_uploader(tmp_path):
+    """Attack (session 12): an answer sent a byte every 0.5 s (each read within the timeout) held
+    one upload for as long as the server liked; now the body is read within 3 read timeouts."""
+    import socket
+    from retail_sync.uploader import TransientError
+    done_trickling = threading.Event()
+    server = socket.socket()
+    server.bind(('127.0.0.1', 0))
+    server.listen(1)
+
+    def serve():
+        conn, _ = server.accept()
+        conn.recv(1 << 20)
+        conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n')
+        end = time.monotonic() + 30
+        try:
+            while time.monotonic() < end:
+                conn.sendall(b' ')
+                time.sleep(0.5)
+        except OSError:
+            pass                                   # the robot hung up: what we want
+        done_trickling.set()
+        conn.close()
+    threading.Thread(target=serve, daemon=True).start()
+    outbox = Outbox(tmp_path / 'o.sqlite3')
+    outbox.append('greeting', {'member': False, 'vip': False, 'appointment': False})
+    uploader = Uploader(outbox, UploaderConfig(f'http://127.0.0.1:{server.getsockname()[1]}', 't', ROBOT,
+                                               timeout_s=1.0))
+    with pytest.raises(TransientError, match='not complete within 3 s'):
+        uploader.upload_once()
+    assert not done_trickling.is_set()              # given up while the platform was still trickling
+    assert outbox.pending() == 1                    # nothing deleted
+    server.close()

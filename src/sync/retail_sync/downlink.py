@@ -30,6 +30,7 @@ Pure: no rclpy.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -45,7 +46,8 @@ from urllib.parse import quote
 import httpx
 
 from retail_common.catalog import COLUMNS, parse_row
-from retail_sync.transport import platform_client, set_token
+from retail_sync.privacy import ERASING_PRAGMAS, ErasureBusy, erase_wal
+from retail_sync.transport import answer_chunks, platform_client, set_token
 
 DB_FILE = 'downlink.sqlite3'
 MAX_DOWNLINK_BYTES = 64 * 1024 * 1024   # per answer, after decompression
@@ -183,6 +185,8 @@ class StoreDownlink:
                                   check_same_thread=False)
         self.db.execute('PRAGMA journal_mode=WAL')
         self.db.execute('PRAGMA synchronous=FULL')
+        for pragma in ERASING_PRAGMAS:
+            self.db.execute(pragma)
         for table, key in SECTIONS:
             self.db.execute(f'CREATE TABLE IF NOT EXISTS {table} ({key} TEXT PRIMARY KEY, row TEXT NOT NULL'
                             + (', fetched_at REAL' if table == 'members' else '') + ')')
@@ -234,7 +238,7 @@ class StoreDownlink:
             if response.status_code != 200:
                 return response.status_code, None
             body = bytearray()
-            for chunk in response.iter_bytes():        # decoded: the limit holds after gzip
+            for chunk in answer_chunks(self._client, response):   # decoded: the limit holds after gzip
                 body += chunk
                 if len(body) > self.max_bytes:
                     raise BadAnswer(f'answer larger than {self.max_bytes} bytes')
@@ -310,6 +314,9 @@ class StoreDownlink:
         except BaseException:
             db.execute('ROLLBACK')
             raise
+        if answer['forget']:
+            with contextlib.suppress(ErasureBusy):        # retried before the forget is confirmed
+                erase_wal(db, f'{self.data_dir / DB_FILE}')
         return changed
 
     def _finish_forgets(self) -> list[str]:
@@ -331,6 +338,11 @@ class StoreDownlink:
                     failed.append(f'a member to forget is not erased yet: {exc}')
                     continue
                 self.db.execute('UPDATE pending_forget SET erased = 1 WHERE member_id = ?', (member_id,))
+            try:                                      # the cached copy gone from the -wal too
+                erase_wal(self.db, f'{self.data_dir / DB_FILE}')
+            except ErasureBusy as exc:
+                failed.append(f'a member to forget is not erased yet: {exc}')
+                continue
             response = self._client.post(
                 f'{self._base}/v1/robots/{self.robot_id}/forgotten/{quote(member_id, safe="")}',
                 json={'detail': detail[:200]})

@@ -37,6 +37,7 @@ from retail_sync.fleet import (DesiredState, Heartbeat, HeartbeatAnswer, StaffCa
                                StaffMessage, check_desired)
 from retail_sync.transport import capped_request, platform_client, set_token
 from retail_sync.downlink import atomic_write
+from retail_sync.privacy import ERASING_PRAGMAS
 
 DESIRED_FILE = 'desired.json'
 STATE_FILE = '.fleet_state.json'
@@ -238,6 +239,8 @@ class CallQueue:
         self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self.db.execute('PRAGMA journal_mode=WAL')
         self.db.execute('PRAGMA synchronous=FULL')
+        for pragma in ERASING_PRAGMAS:
+            self.db.execute(pragma)
         self.db.execute('CREATE TABLE IF NOT EXISTS calls (seq INTEGER PRIMARY KEY AUTOINCREMENT, '
                         'call_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL)')
 

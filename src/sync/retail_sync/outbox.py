@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from retail_common.events import EventContractError, event_time_problem, member_id_problem, validate_event
-from retail_sync.privacy import PrivacyError, check_payload
+from retail_sync.privacy import ERASING_PRAGMAS, PrivacyError, check_payload, erase_wal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -377,6 +377,8 @@ class Outbox:
         try:
             self._db.execute('PRAGMA journal_mode=WAL')
             self._db.execute('PRAGMA synchronous=FULL')
+            for pragma in ERASING_PRAGMAS:
+                self._db.execute(pragma)
             if not _is_outbox(self._db):
                 raise OutboxCorrupt(f'{self.path} is an SQLite database of another program, '
                                     'not an outbox')
@@ -760,7 +762,8 @@ class Outbox:
     def forget_customer(self, customer: str) -> int:
         """Remove every waiting or quarantined event naming `customer` (as the event's customer,
         or its id as a JSON string anywhere in its data): a member the platform asked to forget.
-        Their sequence numbers become holes, counted in meta `forgotten`. The number removed."""
+        Their sequence numbers become holes, counted in meta `forgotten`; the write-ahead log is
+        emptied (privacy.erase_wal: ErasureBusy while a reader holds it). The number removed."""
         if not customer:
             return 0
         needle = json.dumps(customer, ensure_ascii=False)
@@ -772,6 +775,8 @@ class Outbox:
                     (customer, needle)).rowcount
             if removed:
                 self._set_meta('forgotten', str(int(self._meta('forgotten') or 0) + removed))
+        with self._lock:
+            erase_wal(self._db, f'outbox {self.path}')   # no copy of the member's rows left in its -wal
         return removed
 
     def quarantined(self) -> list[dict]:

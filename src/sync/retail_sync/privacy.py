@@ -67,3 +67,21 @@ def check_payload(value: Any, where: str = 'payload') -> None:
         raise PrivacyError(f'{where}: raw bytes are not allowed')
     elif isinstance(value, str):
         _check_string(value, where)
+
+
+# --- erasure on disk -----------------------------------------------------------------------------
+ERASING_PRAGMAS = ('PRAGMA secure_delete=ON',)   # deleted rows are overwritten with zeros, not left in free pages
+
+
+class ErasureBusy(RuntimeError):
+    """A reader held the database: its write-ahead log could not be emptied; try again."""
+
+
+def erase_wal(db, what: str) -> None:
+    """After a member was forgotten: copy the write-ahead log into the database (where
+    secure_delete has zeroed the deleted rows) and truncate it to nothing, so no old copy of the
+    member's rows stays in `<db>-wal` (it is otherwise reused, never emptied). ErasureBusy when a
+    reader kept part of it: the forget is confirmed only once this has succeeded."""
+    busy, _log, _done = db.execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchone()
+    if busy:
+        raise ErasureBusy(f'{what}: another reader holds the database; its log is emptied at the next try')

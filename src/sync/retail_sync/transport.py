@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import ssl
+import time
+from collections.abc import Iterator
 
 import httpx
 
@@ -37,13 +39,29 @@ def set_token(client: httpx.Client, token: str) -> None:
         client.headers.pop('Authorization', None)
 
 
+ANSWER_READ_TIMEOUTS = 3   # an answer's body is read within this many of the client's read timeouts
+
+
+def answer_chunks(client: httpx.Client, response: httpx.Response) -> Iterator[bytes]:
+    """The decoded body of `response` chunk by chunk, within a deadline of ANSWER_READ_TIMEOUTS
+    read timeouts from now: a platform (or proxy) trickling its answer a byte at a time, each read
+    within the timeout, would otherwise hold the robot's upload or downlink thread for as long as
+    it liked (attack, session 12). httpx.ReadTimeout, an httpx.HTTPError as any other."""
+    allowed = ANSWER_READ_TIMEOUTS * (client.timeout.read or 10.0)
+    deadline = time.monotonic() + allowed
+    for chunk in response.iter_bytes():
+        yield chunk
+        if time.monotonic() > deadline:
+            raise httpx.ReadTimeout(f'the answer was not complete within {allowed:g} s', request=response.request)
+
+
 def capped_request(client: httpx.Client, method: str, url: str, limit: int, **kwargs) -> httpx.Response:
     """The answer to one request with its body read (decoded) up to `limit` + 1 bytes and no
     further: a longer answer (a gzip bomb too) is cut there, so it fails the caller's checks
     instead of filling the robot's memory. httpx.HTTPError as for client.request."""
     with client.stream(method, url, **kwargs) as streamed:
         body = bytearray()
-        for chunk in streamed.iter_bytes():
+        for chunk in answer_chunks(client, streamed):
             body += chunk
             if len(body) > limit:
                 del body[limit + 1:]

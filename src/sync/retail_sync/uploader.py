@@ -48,7 +48,7 @@ import httpx
 
 from retail_sync.outbox import Event, Outbox
 from retail_sync.stream import StreamState, write_stream
-from retail_sync.transport import platform_client, set_token
+from retail_sync.transport import answer_chunks, platform_client, set_token
 
 # What `Uploader.run` ended with.
 DONE = 'done'                  # the outbox is empty (until_empty) or stop was asked
@@ -255,7 +255,7 @@ class Uploader:
         try:
             with self._client.stream('POST', self._url, content=payload) as response:
                 answer = bytearray()
-                for chunk in response.iter_bytes():        # decoded: a gzip bomb stops at the cap
+                for chunk in answer_chunks(self._client, response):   # decoded: a gzip bomb stops at the cap
                     answer += chunk
                     if len(answer) > MAX_ANSWER_BYTES:
                         raise TransientError(f'platform answer (HTTP {response.status_code}) longer than '
@@ -350,6 +350,28 @@ class Uploader:
                                  'all kept pending')
         return len(confirmed), len(rejected)
 
+    def _probe_beyond(self, batch: list[Event], refused: list[tuple[Event, str]]) -> tuple[int, int]:
+        """Every event of the oldest batch was refused alone: is it these events or everything?
+        The next pending event after the batch, then the newest, are sent alone. One delivered:
+        the refusals were these events' own, and they are quarantined (the caller); else the
+        oldest batch would hold every later event for good (attack, session 12). (0, 0) when
+        there is none or each is refused too."""
+        after = max(e.seq for e in batch)
+        probes = self.outbox.read_batch(1, self.config.batch_bytes, after_seq=after)
+        newest = self.outbox.read_batch(1, self.config.batch_bytes, after_seq=max(after, self.outbox.last_seq() - 1))
+        probes += [e for e in newest if e.seq not in {p.seq for p in probes}]
+        for probe in probes:
+            self._refused_alone = []
+            try:
+                delivered, quarantined = self._send([probe])
+            except _ServerFailure:
+                return 0, 0
+            finally:
+                also_refused, self._refused_alone = self._refused_alone, []
+            if delivered and not also_refused:
+                return delivered, quarantined
+        return 0, 0
+
     def _note_seq_reused(self, reused: list[Event]) -> None:
         self.seq_reused += len(reused)
         detail = (f'seq {reused[0].seq} (event {reused[0].event_id}) and '
@@ -378,6 +400,8 @@ class Uploader:
             raise TransientError(str(exc)) from None
         self._server_failures = 0
         refused, self._refused_alone = self._refused_alone, []
+        if refused and not delivered and not quarantined:
+            delivered, quarantined = self._probe_beyond(batch, refused)
         if refused and not delivered and not quarantined:
             raise TransientError(f'platform answered {refused[0][1][:120]} to each of the {len(refused)} events '
                                  'alone: not isolated to an event, nothing quarantined (kept pending)')
