@@ -56,10 +56,10 @@ def start_server(database: str, *extra: str, token: str = ADMIN, port: int | Non
 
 
 def migrate(engine, how, revision: str) -> None:
-    """Alembic's `how` (command.upgrade / command.downgrade) to `revision` on `engine`."""
-    from retail_platform.database import _config
-    with engine.begin() as connection:
-        how(_config(connection), revision)
+    """Alembic's `how` (command.upgrade / command.downgrade) to `revision` on `engine`, as the
+    platform runs its migrations (database.migrate)."""
+    from retail_platform.database import migrate as run
+    run(engine, how, revision)
 
 
 def start_server_with_env(database: str, name: str, value: str) -> Server:

@@ -155,10 +155,11 @@ def create_engine(target: str | Path, pool_size: int = 5) -> sa.Engine:
     return engine
 
 
-def _config(connection: sa.Connection) -> Config:
+def _config(connection: sa.Connection, per_migration: bool = False) -> Config:
     config = Config()
     config.set_main_option('script_location', str(MIGRATIONS))
     config.attributes['connection'] = connection
+    config.attributes['per_migration'] = per_migration     # env.py: a transaction per migration
     return config
 
 
@@ -228,9 +229,31 @@ def upgrade(engine: sa.Engine) -> tuple[str | None, str]:
         raise DatabaseError(state.problem())
     if not state.behind:
         return state.current, state.head
-    with engine.begin() as connection:
-        if connection.dialect.name == 'postgresql':
-            connection.execute(sa.text('SELECT pg_advisory_xact_lock(:key)'),
-                               {'key': MIGRATION_LOCK})
-        command.upgrade(_config(connection), 'head')
+    migrate(engine, command.upgrade, 'head')
     return state.current, state.head
+
+
+def migrate(engine: sa.Engine, how, revision: str) -> None:
+    """Alembic's `how` (command.upgrade / command.downgrade) to `revision`, one process at a
+    time. SQLite: all of it in one transaction. PostgreSQL: under a session advisory lock, each
+    migration in a transaction of its own that Alembic begins and commits, so that a migration
+    can build indexes outside any transaction (`online_ddl`: CREATE INDEX CONCURRENTLY); a
+    failed migration leaves the database at the last revision that completed."""
+    with engine.connect() as connection:
+        if connection.dialect.name != 'postgresql':
+            with connection.begin():
+                how(_config(connection), revision)
+            return
+        connection.execute(sa.text('SELECT pg_advisory_lock(:key)'), {'key': MIGRATION_LOCK})
+        connection.commit()
+        try:
+            how(_config(connection, per_migration=True), revision)
+        finally:
+            try:
+                if connection.in_transaction():
+                    connection.rollback()
+                connection.execute(sa.text('SELECT pg_advisory_unlock(:key)'),
+                                   {'key': MIGRATION_LOCK})
+                connection.commit()
+            except sa.exc.DBAPIError:
+                connection.invalidate()    # never back to the pool holding the lock

@@ -6,7 +6,8 @@ Parquet is written with pyarrow (pinned in robot_ws/requirements.txt) with an ex
 when undefined (docs/metrics.md: never 0); the file's metadata carries the definitions version.
 Both are streamed (`answer_columns`): the CSV a batch of lines at a time, the Parquet file a row
 group per batch of store-days, written and sent as the rows are read (memory bounded by one
-batch), then its footer.
+batch), then its footer. The batches come from `hq.export_batches` (a small first batch, then
+larger ones), for the pages and the API alike.
 """
 from __future__ import annotations
 
@@ -23,10 +24,6 @@ FLOAT_COUNTS = {'attributed_revenue_cny'}
 def columns_of(rows: list[dict]) -> dict[str, list]:
     """Rows (dicts with COLUMNS' keys) as columns."""
     return {c: [r.get(c) for r in rows] for c in COLUMNS}
-
-
-def to_csv(rows: list[dict], header: bool = True) -> str:
-    return csv_of_columns(columns_of(rows), header)
 
 
 def csv_of_columns(columns: dict[str, list], header: bool = True) -> str:
@@ -46,16 +43,15 @@ def stream_csv(batches, first: str, last: str):
     from fastapi.responses import StreamingResponse
 
     def chunks():
-        yield csv_of_columns({c: [] for c in COLUMNS})
-        for batch in batches:
-            yield csv_of_columns(batch, header=False)
+        try:
+            yield csv_of_columns({c: [] for c in COLUMNS})
+            for batch in batches:
+                yield csv_of_columns(batch, header=False)
+        finally:
+            _close(batches)
     return StreamingResponse(chunks(), media_type=MEDIA['csv'], headers={
         'Content-Disposition': f'attachment; filename="funnel-{first}-{last}.csv"',
         'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff'})
-
-
-def to_parquet(rows: list[dict]) -> bytes:
-    return parquet_of_columns([columns_of(rows)])
 
 
 def parquet_schema():
@@ -86,10 +82,12 @@ class _Sink:
         self.parts: list[bytes] = []
         self.position = 0
         self.closed = False
+        self.dropping = False
 
     def write(self, data) -> int:
         chunk = bytes(data)
-        self.parts.append(chunk)
+        if not self.dropping:
+            self.parts.append(chunk)
         self.position += len(chunk)
         return len(chunk)
 
@@ -107,10 +105,20 @@ class _Sink:
         self.parts.clear()
         return out
 
+    def discard(self) -> None:
+        """From now on what is written is dropped (a failed file's footer)."""
+        self.parts.clear()
+        self.dropping = True
+
 
 def parquet_chunks(batches) -> Iterator[bytes]:
     """Column batches as one Parquet file, streamed: each batch a row group, its bytes handed
-    out as soon as it is written (memory bounded by one batch, not the file), then the footer."""
+    out as soon as it is written (memory bounded by one batch, not the file), then the footer.
+
+    The footer (the row groups' metadata, ending in PAR1) is handed out only after the last
+    batch: when reading or converting a batch fails, the exception goes on and what was handed
+    out is a file without a footer, which no Parquet reader opens (served: the HTTP answer ends
+    without its last chunk, so the client sees the transfer fail too)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     schema = parquet_schema()
@@ -121,9 +129,22 @@ def parquet_chunks(batches) -> Iterator[bytes]:
             if columns and len(columns['store_id']):
                 writer.write_table(_table(columns, schema))
                 yield sink.take()
+    except BaseException:
+        sink.discard()          # the writer's footer, written as it closes, is never handed out
+        raise
     finally:
         writer.close()
+        _close(batches)
     yield sink.take()
+
+
+def _close(batches) -> None:
+    """End the batches' source now (its database connection and cursor back to the pool), not
+    whenever the garbage collector gets to it: after a failure or a client gone mid-stream the
+    traceback keeps the suspended generator, and with it the connection, alive."""
+    close = getattr(batches, 'close', None)
+    if close is not None:
+        close()
 
 
 def parquet_of_columns(batches) -> bytes:
@@ -140,11 +161,6 @@ def stream_parquet(batches, first: str, last: str):
 
 
 MEDIA = {'csv': 'text/csv; charset=utf-8', 'parquet': 'application/vnd.apache.parquet'}
-
-
-def answer(rows: list[dict], kind: str, first: str, last: str):
-    """An HTTP answer with the rows as `kind` (csv or parquet), as a download."""
-    return answer_columns([columns_of(rows)], kind, first, last)
 
 
 def answer_columns(batches, kind: str, first: str, last: str):

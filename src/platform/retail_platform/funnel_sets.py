@@ -393,6 +393,22 @@ def _create_span(c: sa.Connection, rows: list[dict]) -> None:
     c.execute(span.insert(), rows)
 
 
+def _joins(c: sa.Connection, dialect: _Dialect, nested: bool) -> None:
+    """PostgreSQL: the next statements (the fingerprints) join fd_span to events store-day by
+    store-day through the (store_id, time) index (`nested`), or the planner chooses again. Its
+    estimate of a store-day's events from the range condition is ~3x too high, so for a span
+    over many stores (2 000 store-days of 250 stores: the days before the month that the
+    touches' look-back marks) it hashed the whole events table instead, reading all 50 M events:
+    the fingerprints 22-40 s of such a pass, 2.3-3.3 s by the index; a month chunk (67 stores)
+    had the index plan already (EXPLAIN ANALYZE, src/platform/README.md). The rows are the same
+    either way. Not for the robots and conversations statements: forced there, a month chunk
+    got slower (their small joins, e.g. robot_hours, became nested loops too)."""
+    if dialect.postgresql:
+        value = 'off' if nested else 'on'
+        c.execute(sa.text(f'SET LOCAL enable_hashjoin = {value}'))
+        c.execute(sa.text(f'SET LOCAL enable_mergejoin = {value}'))
+
+
 def _drop(c: sa.Connection, names: Iterable[str]) -> None:
     for name in names:
         c.execute(sa.text(f'DROP TABLE IF EXISTS {name}'))
@@ -431,7 +447,9 @@ def _read_chunk(engine: sa.Engine, pairs: list[tuple[str, str]], force: bool
             _create_span(c, _span(pairs))
             if dialect.postgresql:
                 c.execute(sa.text('ANALYZE fd_span'))
+            _joins(c, dialect, nested=True)
             prints = _fingerprints(c, sql, pairs)
+            _joins(c, dialect, nested=False)
             stores = sorted({s for s, _ in pairs})
             first, last = min(d for _, d in pairs), max(d for _, d in pairs)
             kept = {}

@@ -30,7 +30,8 @@ from retail_platform import funnel
 from retail_platform import loop_schema as lt
 from retail_platform import schema as t
 
-EXPORT_BATCH = 5000     # store-days per batch of the export (a streamed CSV's first bytes)
+EXPORT_FIRST = 1000     # store-days in the export's first batch (its first bytes wait for these)
+EXPORT_BATCH = 5000     # store-days per batch of the export after it (doubling up to this)
 SILENT_NAMES = 10       # silent stores named in the fleet's banner (the rest counted)
 MAX_ALIVE = 20_000      # robots kept out of "silent" by a held or refused heartbeat, at most
 
@@ -281,18 +282,36 @@ def _columns(rows: Sequence[Sequence[Any]]) -> dict[str, list]:
     return columns
 
 
+def export_sizes(first: int | None = None, batch: int | None = None) -> Iterator[int]:
+    """How many store-days each batch of the export holds: a small first batch (the first bytes
+    of a download wait for it only), then doubling up to `batch`."""
+    size, most = first or EXPORT_FIRST, batch or EXPORT_BATCH
+    while True:
+        yield min(size, most)
+        size *= 2
+
+
 def export_batches(engine: sa.Engine, scope: Scope, first: str, last: str,
-                   batch: int = EXPORT_BATCH) -> Iterator[dict[str, list]]:
+                   batch: int | None = None, first_batch: int | None = None
+                   ) -> Iterator[dict[str, list]]:
     """The store-days of the range (funnel_export's columns, rates from the counts as
     `funnel.compute_store_day` computes them), ordered by store and day, read by one query
-    and handed out `batch` rows at a time as columns."""
+    (PostgreSQL: a server-side cursor, fetched a batch at a time) and handed out as columns,
+    `export_sizes` rows at a time."""
     h = lt.hq_store_days.c
     query = scope.where(_in_range(sa.select(*[getattr(h, c) for c in EXPORT_COLUMNS]), first,
                                   last), h.store_id).order_by(h.store_id, h.day)
+    sizes = export_sizes(first_batch, batch)
     with engine.connect() as c:
-        result = c.execution_options(yield_per=batch).execute(query)   # PostgreSQL: a server-side cursor
-        for part in result.partitions(batch):
+        result = c.execution_options(stream_results=True,
+                                     max_row_buffer=batch or EXPORT_BATCH).execute(query)
+        for size in sizes:
+            part = result.fetchmany(size)
+            if not part:
+                break
             yield _columns(part)
+            if len(part) < size:
+                break
 
 
 # --- silent robots ------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from retail_common.events import member_id_problem
-from retail_platform import funnel, funnel_export, profiles, purchases
+from retail_platform import funnel, funnel_export, hq, profiles, purchases
 from retail_platform.app import a_credential
 from retail_platform.chain import Chain
 
@@ -135,15 +135,17 @@ def register(app: FastAPI, storage, caller, store_reader, store_writer, read_lim
                             last: date | None = Query(None, alias='to')) -> Response:
         c = who.credential
         if c.role in ('admin', 'analyst'):
-            ids = None
+            scope = hq.Scope()
         elif c.role == 'region':
-            ids = [s['id'] for s in storage.stores() if s['region_id'] == c.region]
+            scope = hq.Scope(region=c.region)
         elif c.role == 'store_manager':
-            ids = sorted(c.stores)
+            scope = hq.Scope(stores=tuple(sorted(c.stores)))
         else:
             raise HTTPException(403, 'a robot credential may not read this')
         a, b = day_range(first, last)
-        return funnel_export.answer(funnel.read(engine, ids, a, b), kind, a, b)
+        # streamed as the pages' export is (hq.export_batches: a batch of store-days at a time,
+        # the HQ summaries' columns; memory bounded by one batch, not the range)
+        return funnel_export.answer_columns(hq.export_batches(engine, scope, a, b), kind, a, b)
 
     def withdrawn(member: str) -> bool:
         """The member has a record on the platform and it says she does not consent (the

@@ -4,6 +4,10 @@ from __future__ import annotations
 from alembic import context
 
 connection = context.config.attributes['connection']
-context.configure(connection=connection, target_metadata=None, render_as_batch=True)
+# PostgreSQL (database.migrate): the connection is outside a transaction and Alembic runs each
+# migration in one of its own, so a migration may step out of it (online_ddl's CONCURRENTLY
+# builds in `autocommit_block`); SQLite: the caller's one transaction around them all
+context.configure(connection=connection, target_metadata=None, render_as_batch=True,
+                  transaction_per_migration=context.config.attributes.get('per_migration', False))
 with context.begin_transaction():
     context.run_migrations()
