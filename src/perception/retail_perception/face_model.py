@@ -135,7 +135,8 @@ class FaceModel:
         small = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale,
                                                      interpolation=cv2.INTER_AREA)
         boxes = self._yunet(small) if self.detector == YUNET else [
-            tuple(map(int, b)) for b in self._fr.face_locations(small, self.upsample, model='hog')]
+            (int(t), int(r), int(b), int(lft))
+            for t, r, b, lft in self._fr.face_locations(small, self.upsample, model='hog')]
         if scale == 1.0:
             return boxes
         h, w = rgb.shape[:2]
@@ -166,7 +167,8 @@ class FaceModel:
         is the mean of the face's and its left-right mirror image's (MIRROR_AVERAGE)."""
         if not boxes:
             return np.zeros((0, 128), np.float32)
-        fitted = [dlib_box(b, rgb.shape) if self.detector == YUNET else tuple(b) for b in boxes]
+        fitted: list[Box] = [dlib_box(b, rgb.shape) if self.detector == YUNET else (b[0], b[1], b[2], b[3])
+                             for b in boxes]
         out = self._encode_fitted(rgb, fitted)
         if self.mirror:
             for i, box in enumerate(fitted):
@@ -184,6 +186,19 @@ class FaceModel:
             if i not in direct:
                 out[i] = self._encode_upscaled(rgb, box)
         return out
+
+    def _encode_upscaled(self, rgb: np.ndarray, box: Box) -> np.ndarray:
+        top, right, bottom, left = box
+        width = max(1, right - left)
+        factor = self.upscale_to_px / width
+        h, w = rgb.shape[:2]
+        y0, y1 = max(0, top - width), min(h, bottom + width)      # a face width of context
+        x0, x1 = max(0, left - width), min(w, right + width)
+        crop = cv2.resize(rgb[y0:y1, x0:x1], None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+        inner = (int((top - y0) * factor), int((right - x0) * factor), int((bottom - y0) * factor),
+                 int((left - x0) * factor))
+        encoding = self._fr.face_encodings(np.ascontiguousarray(crop), known_face_locations=[inner])
+        return np.asarray(encoding[0], np.float32)
 
     @staticmethod
     def _mirrored_crop(rgb: np.ndarray, box: Box) -> tuple[np.ndarray, Box]:
@@ -254,7 +269,7 @@ class FaceModel:
         soft = cv2.GaussianBlur(canvas, (0, 0), WALK_IN_BLUR_SIGMA)
         noisy = np.clip(soft.astype(np.float32) + rng.normal(0, WALK_IN_NOISE, soft.shape), 0, 255).astype(np.uint8)
         _, jpeg = cv2.imencode('.jpg', noisy, [cv2.IMWRITE_JPEG_QUALITY, WALK_IN_JPEG])
-        rgb = to_rgb(cv2.imdecode(jpeg, cv2.IMREAD_COLOR))
+        rgb = to_rgb(np.asarray(cv2.imdecode(jpeg, cv2.IMREAD_COLOR)))
         top, right, bottom, left = (int(round(v * scale)) + pad for v in box)
         found = [b for b in self.detect(rgb) if left <= (b[1] + b[3]) / 2 <= right and top <= (b[0] + b[2]) / 2 <= bottom]
         return rgb, found[0] if found else (top, right, bottom, left)
