@@ -283,7 +283,7 @@ def run_clip(job: tuple[str, int]) -> tuple:
         model = RecordingModel(FaceModel(detector='yunet', mirror=None if kind == 'yunet' else False)
                                if kind.startswith('yunet') else   # HOG: as before issue 25
                                FaceModel(detector=kind, upscale_to_px=0, mirror=False))
-        _WORKER[kind] = (model, galleries_for(model.model, walk_in=kind != 'yunet_photo_row'))
+        _WORKER[kind] = (model, galleries_for(model.model, walk_in=kind in ('yunet', 'yunet_nomirror')))
     model, galleries = _WORKER[kind]
     clip, config, wrong = _CLIPS[index], _config(kind), []
     model.replay, model.boxes = None, []
