@@ -204,7 +204,8 @@ def without(gallery, person: str):
 
 class RecordingModel:
     """The real model; remembers the boxes of each frame (the detection figures come from the
-    pipeline's own detections) and replays them for the non-member re-runs of a clip."""
+    pipeline's own detections); `replay` can feed recorded boxes back (unused since the non-member
+    re-runs are detected again and timed)."""
 
     def __init__(self, model):
         self.model, self.default_scale, self.detector = model, model.default_scale, model.detector
