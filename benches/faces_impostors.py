@@ -2,10 +2,11 @@
 from far away (35-50 px), and how often does it still name members?
 
     .venv/bin/python benches/faces_impostors.py [--identities 1000] [--galleries 20] [--crowding 1.0 0.83]
-        [--set report|tune|all] [--enrol photo|robot] [--min-identify-px N] [--small-face-px N ...] [--fresh] [--json]
+        [--set report|tune|all] [--enrol photo|robot] [--no-mirror] [--min-identify-px N] [--small-face-px N ...] [--fresh] [--json]
 
 The walks' encodings are measured once (~2 CPU-minutes) and kept in /tmp/faces_impostors_<uid>.npz;
-`--fresh` measures them again (do so after changing the detector or the encoder).
+`--fresh` measures them again (do so after changing the detector or the encoder); `--no-mirror`
+encodes each face once, as before s12 (its own cache), instead of face_model.MIRROR_AVERAGE.
 
 No face data set ships in a package here, so the gallery is made of SYNTHETIC identities calibrated
 on the real photos of tests/data/faces, and the probes are REAL encodings:
@@ -53,6 +54,11 @@ import faces_walkin as walkin  # noqa: E402
 
 BINS = [(35, 40), (40, 45), (45, 50), (50, 60), (60, 1000)]
 CACHE = Path('/tmp') / f'faces_impostors_{os.getuid()}.npz'
+MIRROR: dict = {}           # {'mirror': False} with --no-mirror (FaceModel's default otherwise)
+
+
+def cache_path() -> Path:
+    return CACHE if not MIRROR else CACHE.with_name(CACHE.stem + '_nomirror.npz')
 
 
 def photo_embeddings(model) -> dict[str, np.ndarray]:
@@ -114,13 +120,14 @@ def walk_encodings(model) -> list[dict]:
 
 
 def load_or_measure(fresh: bool = False) -> tuple[dict, list[dict]]:
-    if CACHE.exists() and not fresh:
-        data = np.load(CACHE, allow_pickle=True)
+    cache = cache_path()
+    if cache.exists() and not fresh:
+        data = np.load(cache, allow_pickle=True)
         return data['photos'].item(), list(data['walks'])
     from retail_perception.face_model import FaceModel
-    model = FaceModel(detector='yunet')
+    model = FaceModel(detector='yunet', **MIRROR)
     photos, walks = photo_embeddings(model), walk_encodings(model)
-    np.savez(CACHE, photos=np.array(photos, dtype=object), walks=np.array(walks, dtype=object))
+    np.savez(cache, photos=np.array(photos, dtype=object), walks=np.array(walks, dtype=object))
     return photos, walks
 
 
@@ -170,7 +177,7 @@ def walk_in_rows(model=None) -> dict[str, np.ndarray]:
     softened, noised, JPEG; the mean encoding), as `retailbot faces enroll` now stores beside the
     photo's own encoding."""
     from retail_perception.face_model import FaceModel, load_bgr
-    model = model or FaceModel(detector='yunet')
+    model = model or FaceModel(detector='yunet', **MIRROR)
     out = {}
     for photo in [p for pair in walkin.PHOTOS.values() for p in pair] + [walkin.STRANGER]:
         bgr = load_bgr(walkin.FACES / photo)
@@ -306,6 +313,8 @@ def main() -> int:
                         'its walk-in row (two rows; synthetic identities get a walk-in row too), or at the '
                         'robot with the walk-in row of the track\'s widest face (6 rows)')
     parser.add_argument('--fresh', action='store_true', help=f'measure the walks again (else reuse {CACHE})')
+    parser.add_argument('--no-mirror', action='store_true',
+                        help='encode each face once (before s12), not as the mean with its mirror image')
     parser.add_argument('--json', action='store_true')
     for flag in ('min-identify-px', 'evidence-frames', 'votes-needed'):
         parser.add_argument(f'--{flag}', type=int)
@@ -314,7 +323,10 @@ def main() -> int:
     parser.add_argument('--small-face-evidence-frames', type=int)
     args = parser.parse_args()
     overrides = {k.replace('-', '_'): v for k, v in vars(args).items()
-                 if k not in ('identities', 'galleries', 'crowding', 'set', 'json', 'enrol', 'fresh') and v is not None}
+                 if k not in ('identities', 'galleries', 'crowding', 'set', 'json', 'enrol', 'fresh', 'no_mirror')
+                 and v is not None}
+    if args.no_mirror:
+        MIRROR['mirror'] = False
     for key in ('small_face_px',):
         if key in overrides:
             overrides[key] = int(overrides[key])

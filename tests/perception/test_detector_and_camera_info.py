@@ -269,3 +269,20 @@ def test_yunet_region_search_finds_the_same_small_face_as_the_full_frame(yunet, 
     assert all(len(b) == 1 and _found(b, truth) for b in boxes), boxes
     full, region = np.array(boxes[0][0]), np.array(boxes[1][0])
     assert np.abs(full - region).max() <= 3, (full, region)
+
+
+@pytest.mark.parametrize('person', ['obama', 'rose_leslie'])
+def test_a_face_and_its_mirror_image_get_the_same_encoding_when_encodings_are_mirror_averaged(person):
+    """A member photographed turned to the left and seen live turned to the right: with mirror
+    averaging (the default) the two views encode alike; encoded once they are ~0.2 apart, so the
+    mirrored crop and its box must be right for the first assert to hold."""
+    from retail_perception.face_model import MIRROR_AVERAGE, FaceModel, load_bgr, to_rgb
+    assert MIRROR_AVERAGE
+    rgb = to_rgb(load_bgr(photos(person)[1]))
+    mirrored = np.ascontiguousarray(rgb[:, ::-1])
+    distances = {}
+    for mirror in (True, False):
+        model = FaceModel(detector='yunet', mirror=mirror)
+        (box,), (box_m,) = model.detect(rgb), model.detect(mirrored)
+        distances[mirror] = float(np.linalg.norm(model.encode(rgb, [box])[0] - model.encode(mirrored, [box_m])[0]))
+    assert distances[True] < 0.05 < 0.1 < distances[False], distances

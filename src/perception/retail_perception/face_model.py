@@ -21,6 +21,12 @@ MAX_PHOTO_SIDE = 1024            # photos are shrunk to this for DETECTION only 
 YUNET_MAX_SIDE = 1280            # YuNet runs on frames up to this side (a 1280x720 camera: as is)
 YUNET, HOG = 'yunet', 'hog'
 UPSCALE_TO_PX = 0                # faces narrower than this are encoded from an enlarged crop (0: off)
+# Every face is encoded twice, as seen and mirrored left-right, and the two embeddings averaged
+# (flip test-time augmentation): a face turned a little to one side and the same face turned to the
+# other land nearer, so two photos of one person taken from different sides come closer. The same
+# in enrolment and live, so gallery rows and probes agree. Chosen on the TUNING identities
+# (benches/faces_mirror.py); MIRROR_AVERAGE = False (or FaceModel(mirror=False)) encodes once.
+MIRROR_AVERAGE = True
 # YuNet's box -> the square box dlib's HOG gives the same face (what dlib's 5-point landmark model
 # was trained on): side x1.10 of YuNet's width, centre 0.09 widths lower. Median over the photos of
 # the TUNING identities (obama, kit_harington, lin-manuel-miranda) at full resolution;
@@ -107,7 +113,7 @@ class FaceModel:
     frame (small far faces are the point), HOG a frame shrunk x0.5 (its cost on a full frame)."""
 
     def __init__(self, upsample: int = 1, detector: str = 'auto', min_confidence: float = 0.8,
-                 upscale_to_px: int = UPSCALE_TO_PX):
+                 upscale_to_px: int = UPSCALE_TO_PX, mirror: bool | None = None):
         if detector not in DETECTORS:
             raise ValueError(f'detector must be one of {", ".join(DETECTORS)}, not {detector!r}')
         if detector == 'auto':
@@ -118,6 +124,7 @@ class FaceModel:
         self.upsample = upsample
         self.min_confidence = min_confidence
         self.upscale_to_px = upscale_to_px
+        self.mirror = MIRROR_AVERAGE if mirror is None else mirror
         self.default_scale = 1.0 if detector == YUNET else 0.5
         self._fr = _api()
 
@@ -128,7 +135,8 @@ class FaceModel:
         small = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale,
                                                      interpolation=cv2.INTER_AREA)
         boxes = self._yunet(small) if self.detector == YUNET else [
-            tuple(map(int, b)) for b in self._fr.face_locations(small, self.upsample, model='hog')]
+            (int(t), int(r), int(b), int(lft))
+            for t, r, b, lft in self._fr.face_locations(small, self.upsample, model='hog')]
         if scale == 1.0:
             return boxes
         h, w = rgb.shape[:2]
@@ -155,10 +163,20 @@ class FaceModel:
         YuNet's boxes are first mapped to the square boxes dlib's landmark model was trained on
         (`dlib_box`); a face narrower than `upscale_to_px` is encoded from a crop around it
         enlarged (bicubic) to that width, so the 5-point landmarks that align the face before
-        encoding are placed on more than a handful of pixels."""
+        encoding are placed on more than a handful of pixels. With `mirror` each face's embedding
+        is the mean of the face's and its left-right mirror image's (MIRROR_AVERAGE)."""
         if not boxes:
             return np.zeros((0, 128), np.float32)
-        fitted = [dlib_box(b, rgb.shape) if self.detector == YUNET else tuple(b) for b in boxes]
+        fitted: list[Box] = [dlib_box(b, rgb.shape) if self.detector == YUNET else (b[0], b[1], b[2], b[3])
+                             for b in boxes]
+        out = self._encode_fitted(rgb, fitted)
+        if self.mirror:
+            for i, box in enumerate(fitted):
+                crop, inner = self._mirrored_crop(rgb, box)
+                out[i] = (out[i] + self._encode_fitted(crop, [inner])[0]) / 2.0
+        return out
+
+    def _encode_fitted(self, rgb: np.ndarray, fitted: list[Box]) -> np.ndarray:
         out = np.zeros((len(fitted), 128), np.float32)
         direct = [i for i, b in enumerate(fitted) if b[1] - b[3] >= self.upscale_to_px]
         if direct:
@@ -181,6 +199,19 @@ class FaceModel:
                  int((left - x0) * factor))
         encoding = self._fr.face_encodings(np.ascontiguousarray(crop), known_face_locations=[inner])
         return np.asarray(encoding[0], np.float32)
+
+    @staticmethod
+    def _mirrored_crop(rgb: np.ndarray, box: Box) -> tuple[np.ndarray, Box]:
+        """A crop around `box` with a face width of context on every side (what dlib's landmarks
+        and its 150x150 aligned chip need), mirrored left-right, and the box inside it."""
+        top, right, bottom, left = box
+        width = max(1, right - left)
+        h, w = rgb.shape[:2]
+        y0, y1 = max(0, top - width), min(h, bottom + width)
+        x0, x1 = max(0, left - width), min(w, right + width)
+        crop = np.ascontiguousarray(rgb[y0:y1, x0:x1, :][:, ::-1])
+        cw = x1 - x0
+        return crop, (top - y0, cw - (left - x0), bottom - y0, cw - (right - x0))
 
     def faces_in_photo(self, bgr: np.ndarray) -> tuple[list[Box], np.ndarray]:
         """Boxes and embeddings of every face in a still photo, both from the photo's own pixels:
@@ -238,7 +269,7 @@ class FaceModel:
         soft = cv2.GaussianBlur(canvas, (0, 0), WALK_IN_BLUR_SIGMA)
         noisy = np.clip(soft.astype(np.float32) + rng.normal(0, WALK_IN_NOISE, soft.shape), 0, 255).astype(np.uint8)
         _, jpeg = cv2.imencode('.jpg', noisy, [cv2.IMWRITE_JPEG_QUALITY, WALK_IN_JPEG])
-        rgb = to_rgb(cv2.imdecode(jpeg, cv2.IMREAD_COLOR))
+        rgb = to_rgb(np.asarray(cv2.imdecode(jpeg, cv2.IMREAD_COLOR)))
         top, right, bottom, left = (int(round(v * scale)) + pad for v in box)
         found = [b for b in self.detect(rgb) if left <= (b[1] + b[3]) / 2 <= right and top <= (b[0] + b[2]) / 2 <= bottom]
         return rgb, found[0] if found else (top, right, bottom, left)
