@@ -223,6 +223,8 @@ class Storage:
         self.postgresql = self.engine.dialect.name == 'postgresql'
         self.budget = budget
         self._statements = _IngestStatements(self.postgresql, budget)
+        # (tokens, at): the catch-up bucket as the database last said (admit_catch_up)
+        self._catch_up_known: tuple[float, float] | None = None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -434,17 +436,29 @@ class Storage:
         so that every API process draws on one budget): 0 when taken, else the seconds to wait
         (at least 1) before the batch is worth sending again. A batch larger than the burst is
         taken when the bucket is full. Its own short transaction (PostgreSQL: one autocommit
-        UPDATE in the usual case), so the bucket's row is locked for that statement only."""
+        UPDATE in the usual case), so the bucket's row is locked for that statement only.
+
+        The process keeps what the database last said of the bucket (tokens at a time): other
+        processes only take from it, so those tokens plus the refill since are an upper bound
+        of what it holds now, and a batch that bound cannot pay for is refused without asking
+        the database (a drain's robots retry many times a second)."""
         rate, burst = self.budget.catch_up_rate, self.budget.catch_up_burst
         if rate <= 0 or events <= 0:
             return 0
         now = time.time() if now is None else now
+        need = min(float(events), burst)
+        known = self._catch_up_known
+        if known is not None:
+            at_most = min(burst, known[0] + max(0.0, now - known[1]) * rate)
+            if at_most < need:
+                return max(1, math.ceil((need - at_most) / rate))
         values = {'store': CATCH_UP_BUCKET, 'now': now, 'events': float(events)}
         b = t.store_budgets.c
         with (self.engine.connect().execution_options(isolation_level='AUTOCOMMIT')
               if self.postgresql else self.engine.begin()) as c:
             take = self._statements.take_catch_up
-            if c.execute(take, values).first() is not None:
+            if (left := c.execute(take, values).first()) is not None:
+                self._catch_up_known = (float(left.tokens), now)
                 return 0
             row = c.execute(sa.select(b.tokens, b.updated_at)
                             .where(b.store_id == CATCH_UP_BUCKET)).first()
@@ -452,12 +466,14 @@ class Storage:
                 c.execute(_insert_ignore(t.store_budgets.insert().values(
                     store_id=CATCH_UP_BUCKET, tokens=burst, updated_at=now), self.postgresql,
                     ['store_id']))
-                if c.execute(take, values).first() is not None:
+                if (left := c.execute(take, values).first()) is not None:
+                    self._catch_up_known = (float(left.tokens), now)
                     return 0
                 row = c.execute(sa.select(b.tokens, b.updated_at)
                                 .where(b.store_id == CATCH_UP_BUCKET)).one()
+        self._catch_up_known = (float(row.tokens), float(row.updated_at))
         tokens = min(burst, row.tokens + max(0.0, now - row.updated_at) * rate)
-        return max(1, math.ceil((min(events, burst) - tokens) / rate))
+        return max(1, math.ceil((need - tokens) / rate))
 
     def store_events(self, robot_id: str, items: list[EventRow | Rejected],
                      token: str | None = None) -> Outcome:
