@@ -767,7 +767,10 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
                           '`Server-Timing` header says where the time went (ms): `read` the '
                           'body, `turn` waiting for a large batch\'s turn, `queue` waiting for '
                           'a worker thread, `store` checking and storing, `total`.',
-              responses=_responses(400, 401, 403, 404, 413, 422, 429, 503),
+              responses={200: {'description': 'an answer per event', 'headers': {
+                  'Server-Timing': {'description': 'where the time went, ms: read, turn, queue, '
+                                                   'store, total', 'schema': {'type': 'string'}}}},
+                  **_responses(400, 401, 403, 404, 413, 422, 429, 503)},
               openapi_extra={'requestBody': {'required': True, 'content': {
                   'application/json': {'schema': {'$ref': '#/components/schemas/EventBatch'}}}}})
     async def post_events(request: Request,
