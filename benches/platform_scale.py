@@ -15,7 +15,17 @@ after Retry-After as the uploader does. The request bodies are built before the 
               while L live robots in other stores each send a batch of `--live-batch` events
               every `--live-interval` s (open loop): drain time and rate, live p50/p99 ack.
               The drain time of the full-size backlog (50 stores, 7 days) is projected from the
-              measured rate when the run is smaller (said so in the output).
+              measured rate when the run is smaller (said so in the output). The live robots
+              start `--live-alone` s (default 2 x --live-interval) before the drainers: their
+              latency then, without a backlog, is printed beside the one during the drain (the
+              same run), each robot's first batch (a new connection, its credential read)
+              apart; with the API's own time of the same batches (the answer's Server-Timing
+              `total`) and the load generator's event-loop lag, to tell where the time went.
+              A 429/503 is waited as the robot's uploader waits (Retry-After plus jitter,
+              retail_sync.uploader.busy_delay); the 429s to the drain are counted.
+
+`--serve-arg` passes an argument to `serve` (e.g. `--serve-arg=--catch-up-rate --serve-arg=0`:
+no catch-up pacing, the peer); `--no-throughput` runs the backlog scenario alone.
 
 `--client-procs N` splits the robots over N forked load-generator processes (one start time;
 their CPU is counted as the load generator's), so one Python process is not the cap. Server

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from platform_support import ADMIN, start_server
 from retail_platform.app import LARGE_BATCH_BYTES, create_app, export_events
 from retail_platform.database import upgrade
-from retail_platform.storage import CATCH_UP_BUCKET, Budget, Storage
+from retail_platform.storage import Budget, Storage
 from retail_sync.outbox import Outbox
 from retail_sync.uploader import Uploader, UploaderConfig
 from rostest_support import stop_process

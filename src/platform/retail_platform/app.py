@@ -29,7 +29,9 @@ Limits on untrusted input (all answered with one JSON line, never a 500):
                           128 characters: a bad event is `rejected` with the reason, the others
                           of its batch are stored
 The database unreachable (restarting, refusing connections, disk full) is 503 with Retry-After;
-a store over its ingest budget is 429 with Retry-After.
+a store over its ingest budget is 429 with Retry-After, and so is a backlog's large batch when the
+platform's catch-up budget is spent (live batches never draw on it: catching up is paced so that
+live uploads go first; Storage.admit_catch_up).
 """
 from __future__ import annotations
 
@@ -765,8 +767,10 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
                           'exactly the accepted and duplicate ids. Only after the answer is '
                           'the data durable (fsynced / committed). The answer\'s '
                           '`Server-Timing` header says where the time went (ms): `read` the '
-                          'body, `turn` waiting for a large batch\'s turn, `queue` waiting for '
-                          'a worker thread, `store` checking and storing, `total`.',
+                          'body, `turn` a large batch\'s catch-up check and wait for its turn, '
+                          '`queue` waiting for a worker thread, `store` checking and storing, '
+                          '`total`. A large (backlog) batch over the platform\'s catch-up '
+                          'budget is answered 429 + Retry-After before it is stored.',
               responses={200: {'description': 'an answer per event', 'headers': {
                   'Server-Timing': {'description': 'where the time went, ms: read, turn, queue, '
                                                    'store, total', 'schema': {'type': 'string'}}}},

@@ -12,6 +12,10 @@ in with COPY straight into the events table (partitioned by event time) when the
 that lock found none of the batch's keys; were one there all the same, the primary key fails the
 COPY and the batch is stored once more through a per-session staging table and `INSERT ...
 SELECT ... ON CONFLICT DO NOTHING`.
+
+Budgets are token buckets in `store_budgets`: one per store (`Budget.rate`/`burst`, taken in the
+batch's transaction), and the platform's catch-up bucket (row CATCH_UP_BUCKET, `admit_catch_up`,
+taken before a backlog's large batch is stored, in a statement of its own).
 """
 from __future__ import annotations
 
