@@ -85,6 +85,37 @@ def test_a_backlog_batch_over_the_catch_up_budget_gets_429_while_live_ones_are_s
     assert sorted(stored_ids(engine_target, 'r-live')) == sorted(f'e-{i}' for i in range(30))
 
 
+def test_two_processes_draw_on_one_catch_up_bucket_and_neither_admits_what_it_lacks(
+        engine_target):
+    """The bucket is the database's: what one process takes, the other cannot take again, and a
+    process's own memory of the bucket never admits a batch the database would refuse."""
+    provision(engine_target)
+    budget = Budget(catch_up_rate=100.0, catch_up_burst=1000.0)
+    first, second = Storage(engine_target, budget=budget), Storage(engine_target, budget=budget)
+    try:
+        t0 = float(int(time.time()))                  # (whole seconds: exact sums)
+        assert first.admit_catch_up(600, now=t0) == 0                 # 1 000 -> 400
+        assert first.admit_catch_up(600, now=t0) == 2                 # 200 short at 100/s
+        assert second.admit_catch_up(600, now=t0 + 1) == 1            # 500 there: 100 short
+        assert second.admit_catch_up(600, now=t0 + 2) == 0            # 600 -> 0
+        # the first process last saw 400 at t0: 600 by t0 + 2 at most, so it asks the database,
+        # which has none left
+        assert first.admit_catch_up(600, now=t0 + 2) == 6
+        assert first.admit_catch_up(50, now=t0 + 2.4) == 1            # 40 there, 10 short
+        # a batch larger than the burst passes only when the bucket is full
+        assert second.admit_catch_up(5000, now=t0 + 5) == 7            # 300 of the 1 000
+        assert second.admit_catch_up(5000, now=t0 + 13) == 0           # full: 1 000 -> -4 000
+        assert first.admit_catch_up(1, now=t0 + 13) == 41              # 4 001 short
+    finally:
+        first.close()
+        second.close()
+    with_none = Storage(engine_target, budget=Budget(catch_up_rate=0.0))
+    try:
+        assert with_none.admit_catch_up(10_000) == 0                  # no budget: never paced
+    finally:
+        with_none.close()
+
+
 def test_without_a_catch_up_budget_backlog_batches_are_not_paced(engine_target):
     tokens = provision(engine_target)
     week_ago = time.time() - 7 * DAY

@@ -497,7 +497,8 @@ def _responses(*codes: int) -> dict:
              413: 'body, decompressed body or batch too large',
              415: 'Content-Encoding other than gzip or identity',
              422: 'invalid body or parameter', 429: 'over an ingest budget: the store\'s, or '
-             'the platform\'s for catching up (a backlog batch; Retry-After: seconds)', 501: 'a Transfer-Encoding other than chunked',
+             'the platform\'s for catching up (a backlog batch; Retry-After: seconds)',
+             501: 'a Transfer-Encoding other than chunked',
              503: 'database unavailable (Retry-After: seconds)'}
     return {code: {'description': words[code],
                    **({'model': Problem} if code != 304 else {})} for code in codes}
