@@ -15,7 +15,17 @@ after Retry-After as the uploader does. The request bodies are built before the 
               while L live robots in other stores each send a batch of `--live-batch` events
               every `--live-interval` s (open loop): drain time and rate, live p50/p99 ack.
               The drain time of the full-size backlog (50 stores, 7 days) is projected from the
-              measured rate when the run is smaller (said so in the output).
+              measured rate when the run is smaller (said so in the output). The live robots
+              start `--live-alone` s (default 2 x --live-interval) before the drainers: their
+              latency then, without a backlog, is printed beside the one during the drain (the
+              same run), each robot's first batch (a new connection, its credential read)
+              apart; with the API's own time of the same batches (the answer's Server-Timing
+              `total`) and the load generator's event-loop lag, to tell where the time went.
+              A 429/503 is waited as the robot's uploader waits (Retry-After plus jitter,
+              retail_sync.uploader.busy_delay); the 429s to the drain are counted.
+
+`--serve-arg` passes an argument to `serve` (e.g. `--serve-arg=--catch-up-rate --serve-arg=0`:
+no catch-up pacing, the peer); `--no-throughput` runs the backlog scenario alone.
 
 `--client-procs N` splits the robots over N forked load-generator processes (one start time;
 their CPU is counted as the load generator's), so one Python process is not the cap. Server
@@ -52,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tests' / 'platform
 from pg_support import Cluster, free_port  # noqa: E402  (the tests' throwaway cluster)
 
 from retail_platform.storage import Storage  # noqa: E402
+from retail_sync.uploader import busy_delay, parse_retry_after  # noqa: E402
 
 BIN = Path(sys.prefix) / 'bin'
 ADMIN = 'bench-admin'
@@ -88,13 +99,32 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
     acked: int = 0
     retries: int = 0
+    refused: int = 0                 # of the retries: 429 answers
+    # (time.time() the answered attempt started, its latency, the server's own time of it from
+    # the answer's Server-Timing `total`, or -1; seconds), one per acknowledged batch
+    records: list[tuple[float, float, float]] = field(default_factory=list)
+
+
+def server_total_s(response: httpx.Response) -> float:
+    """The `total` of the answer's Server-Timing header (in seconds), -1 without one."""
+    for part in response.headers.get('server-timing', '').split(','):
+        name, _, rest = part.strip().partition(';')
+        if name == 'total' and rest.startswith('dur='):
+            try:
+                return float(rest[4:]) / 1000
+            except ValueError:
+                return -1.0
+    return -1.0
 
 
 async def send(clients: Clients, robot: int, token: str, body: bytes, tally: Tally) -> None:
+    """Send one batch until it is acknowledged; on 429/503 wait as the robot's uploader waits
+    (retail_sync.uploader.busy_delay: the Retry-After plus jitter, never earlier)."""
     headers = {'Authorization': f'Bearer {token}', 'Content-Encoding': 'gzip',
                'Content-Type': 'application/json'}
     while True:
         started = time.perf_counter()
+        wall = time.time()
         try:
             response = await clients[robot].post(f'/v1/robots/robot-{robot}/events', content=body,
                                          headers=headers)
@@ -104,10 +134,14 @@ async def send(clients: Clients, robot: int, token: str, body: bytes, tally: Tal
             continue
         if response.status_code in (429, 503):
             tally.retries += 1
-            await asyncio.sleep(float(response.headers.get('retry-after', '1')))
+            tally.refused += response.status_code == 429
+            asked = parse_retry_after(response.headers.get('retry-after')) or 1.0
+            await asyncio.sleep(busy_delay(asked))
             continue
         response.raise_for_status()
-        tally.latencies.append(time.perf_counter() - started)
+        latency = time.perf_counter() - started
+        tally.latencies.append(latency)
+        tally.records.append((wall, latency, server_total_s(response)))
         tally.acked += response.json()['acked']
         return
 
@@ -197,15 +231,28 @@ async def throughput(url: str, tokens: list[str], bodies: list[list[bytes]],
         return time.perf_counter() - started, tally, sent
 
 
+async def loop_lag(samples: list[tuple[float, float]], every_s: float = 0.05) -> None:
+    """How late this process's event loop wakes a sleeper (time.time(), seconds late): what the
+    load generator adds to every latency it measures."""
+    while True:
+        before = time.perf_counter()
+        await asyncio.sleep(every_s)
+        samples.append((time.time(), time.perf_counter() - before - every_s))
+
+
 async def backlog(url: str, tokens: list[str], backlog_bodies: dict[int, list[bytes]],
                   live: list[int], live_batch: int, interval: float,
-                  start_at: float | None = None, drained_here=None, all_drained=None) -> dict:
-    """The backlog robots drain while the live ones send. With several client processes:
-    `drained_here()` is called when this process's drainers are done, and the live robots go
-    on until `all_drained()` (every process's drainers done)."""
-    drained, live_tally = Tally(), Tally()
+                  start_at: float | None = None, drained_here=None, all_drained=None,
+                  live_alone: float = 0.0) -> dict:
+    """The backlog robots drain while the live ones send. The live robots start `live_alone`
+    seconds before the drainers (their latencies then, without a backlog, are the peer of those
+    during the drain). With several client processes: `drained_here()` is called when this
+    process's drainers are done, and the live robots go on until `all_drained()` (every
+    process's drainers done)."""
+    drained, live_tally, first_tally = Tally(), Tally(), Tally()
     done = asyncio.Event()
     live_sent: dict[int, int] = {r: 0 for r in live}
+    lags: list[tuple[float, float]] = []
     if start_at is not None:
         await asyncio.sleep(max(0.0, start_at - time.time()))
 
@@ -220,15 +267,20 @@ async def backlog(url: str, tokens: list[str], backlog_bodies: dict[int, list[by
             start = live_sent[index]
             live_sent[index] += live_batch
             body = batch(index, start, live_batch, time.time() - 1)
-            task = asyncio.create_task(send(http, index, tokens[index], body, live_tally))
+            # a robot's first batch (a new connection, its credential read) is counted apart
+            task = asyncio.create_task(send(http, index, tokens[index], body,
+                                            live_tally if start else first_tally))
             pending.add(task)
             task.add_done_callback(pending.discard)
             await asyncio.sleep(interval)
         await asyncio.gather(*pending)
 
     async with client(url, len(tokens)) as http:
-        started = time.perf_counter()
+        monitor = asyncio.create_task(loop_lag(lags))
         lives = [asyncio.create_task(live_robot(rank, r)) for rank, r in enumerate(live)]
+        await asyncio.sleep(live_alone)
+        drain_start = time.time()
+        started = time.perf_counter()
         await asyncio.gather(*(drainer(r) for r in backlog_bodies))
         seconds = time.perf_counter() - started
         ended = time.time()
@@ -237,8 +289,13 @@ async def backlog(url: str, tokens: list[str], backlog_bodies: dict[int, list[by
         else:
             done.set()
         await asyncio.gather(*lives)
-    return {'drain_s': seconds, 'drain_end': ended, 'drained': drained, 'live': live_tally,
-            'live_sent': live_sent}
+        monitor.cancel()
+    live_tally.acked += first_tally.acked
+    live_tally.retries += first_tally.retries
+    live_tally.refused += first_tally.refused
+    return {'drain_s': seconds, 'drain_start': drain_start, 'drain_end': ended,
+            'drained': drained, 'live': live_tally, 'first': first_tally,
+            'live_sent': live_sent, 'lags': lags}
 
 
 # --- several load-generator processes (--client-procs): forked after the bodies are built, each
@@ -265,10 +322,9 @@ def _backlog_part(drain: list[int], live: list[int], start_at: float, drained) -
     result = asyncio.run(backlog(g['url'], g['tokens'],
                                  {r: g['backlog_bodies'][r] for r in drain}, live,
                                  g['live_batch'], g['live_interval'], start_at,
-                                 drained_here, all_drained))
-    return (result['drain_end'] if drain else 0.0, result['drained'].acked,
-            result['drained'].retries, result['live'].latencies, result['live'].acked,
-            result['live'].retries, result['live_sent'])
+                                 drained_here, all_drained, g['live_alone']))
+    return (result['drain_end'] if drain else 0.0, result['drain_start'], result['drained'],
+            result['live'], result['live_sent'], result['lags'], result['first'])
 
 
 def _run_procs(function, parts: list[tuple]) -> list[tuple]:
@@ -296,28 +352,42 @@ def throughput_procs(url: str, tokens: list[str], bodies: list[list[bytes]], sec
     return max(r[0] for r in results) - start_at, tally, sent
 
 
+def _add(total: Tally, part: Tally) -> None:
+    total.latencies += part.latencies
+    total.records += part.records
+    total.acked += part.acked
+    total.retries += part.retries
+    total.refused += part.refused
+
+
 def backlog_procs(url: str, tokens: list[str], backlog_bodies: dict[int, list[bytes]],
-                  live: list[int], live_batch: int, interval: float, procs: int) -> dict:
+                  live: list[int], live_batch: int, interval: float, procs: int,
+                  live_alone: float = 0.0) -> dict:
     if procs <= 1:
-        return asyncio.run(backlog(url, tokens, backlog_bodies, live, live_batch, interval))
+        result = asyncio.run(backlog(url, tokens, backlog_bodies, live, live_batch, interval,
+                                     live_alone=live_alone))
+        result['drain_s'] = result['drain_end'] - result['drain_start']
+        return result
     import multiprocessing
     drained = multiprocessing.get_context('fork').Value('i', 0)
     _SHARED.update(url=url, tokens=tokens, backlog_bodies=backlog_bodies, live_batch=live_batch,
-                   live_interval=interval, procs=procs)
+                   live_interval=interval, procs=procs, live_alone=live_alone)
     start_at = time.time() + 3
     drainers = sorted(backlog_bodies)
     parts = [(drainers[p::procs], live[p::procs], start_at, drained) for p in range(procs)]
     results = _run_procs_shared(parts)
-    drained_tally, live_tally, live_sent = Tally(), Tally(), {}
-    for end, acked, retries, latencies, live_acked, live_retries, sent in results:
-        drained_tally.acked += acked
-        drained_tally.retries += retries
-        live_tally.latencies += latencies
-        live_tally.acked += live_acked
-        live_tally.retries += live_retries
+    drained_tally, live_tally, first_tally, live_sent, lags = Tally(), Tally(), Tally(), {}, []
+    for _, _, part_drained, part_live, sent, part_lags, part_first in results:
+        _add(drained_tally, part_drained)
+        _add(live_tally, part_live)
+        _add(first_tally, part_first)
         live_sent |= sent
-    return {'drain_s': max(r[0] for r in results) - start_at, 'drained': drained_tally,
-            'live': live_tally, 'live_sent': live_sent}
+        lags += part_lags
+    drain_start = min(r[1] for r in results)
+    drain_end = max(r[0] for r in results)
+    return {'drain_s': drain_end - drain_start, 'drain_start': drain_start, 'drain_end': drain_end,
+            'drained': drained_tally, 'live': live_tally, 'first': first_tally,
+            'live_sent': live_sent, 'lags': lags}
 
 
 def _run_procs_shared(parts: list[tuple]) -> list[tuple]:
@@ -338,11 +408,13 @@ def _run_procs_shared(parts: list[tuple]) -> list[tuple]:
     return [results[i] for i in range(len(parts))]
 
 
-def serve(target: str, workers: int, name: str) -> tuple[subprocess.Popen, str]:
+def serve(target: str, workers: int, name: str,
+          extra: list[str] | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     server = subprocess.Popen([str(BIN / 'retailbot'), 'platform', 'serve', '--database', target,
                                '--port', str(port), '--token', ADMIN, '--workers', str(workers),
-                               '--store-rate', '1000000', '--store-burst', '1000000'],
+                               '--store-rate', '1000000', '--store-burst', '1000000',
+                               *(extra or [])],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     url = f'http://127.0.0.1:{port}'
@@ -419,18 +491,26 @@ def run_engine(name: str, target: str, args, postmaster: int | None = None) -> d
                                 now - args.backlog_days * 86400, step)
                           for start in range(0, per_robot, UPLOADER_BATCH)]
                       for r in range(args.robots, args.robots + backlog_robots)}
-    server, url = serve(target, args.workers, name)
+    server, url = serve(target, args.workers, name, args.serve_arg)
     try:
         api0, db0 = cpu_seconds(server.pid, postmaster)
         client0 = sum(os.times()[:4])              # this process and its waited children
-        seconds, tally, batches_sent = throughput_procs(url, tokens[:args.robots], bodies,
-                                                        args.seconds, args.client_procs)
+        if args.no_throughput:
+            seconds, tally, batches_sent = 1.0, Tally(), [0] * args.robots
+        else:
+            seconds, tally, batches_sent = throughput_procs(url, tokens[:args.robots], bodies,
+                                                            args.seconds, args.client_procs)
         api1, db1 = cpu_seconds(server.pid, postmaster)
-        cpu = {'cpu_api_s': api1 - api0, 'cpu_db_s': db1 - db0,
-               'cpu_client_s': sum(os.times()[:4]) - client0}
+        client1 = sum(os.times()[:4])
+        cpu = {'cpu_api_s': api1 - api0, 'cpu_db_s': db1 - db0, 'cpu_client_s': client1 - client0}
         live = list(range(args.robots + backlog_robots, robots))
+        load_before = os.getloadavg()[0]
         drain = backlog_procs(url, tokens, backlog_bodies, live, args.live_batch,
-                              args.live_interval, args.client_procs)
+                              args.live_interval, args.client_procs, args.live_alone)
+        load_after = os.getloadavg()[0]
+        api2, db2 = cpu_seconds(server.pid, postmaster)
+        cpu |= {'drain_cpu_api_s': api2 - api1, 'drain_cpu_db_s': db2 - db1,
+                'drain_cpu_client_s': sum(os.times()[:4]) - client1}
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=60)
@@ -440,22 +520,49 @@ def run_engine(name: str, target: str, args, postmaster: int | None = None) -> d
     expected |= {f'robot-{r}': n for r, n in drain['live_sent'].items() if n}
     count(target, expected, name)
     sent = sum(batches_sent) * args.size
-    if tally.acked != sent:
+    if tally.acked != sent and not args.no_throughput:
         raise SystemExit(f'{name}: {sent} sent, {tally.acked} acked')
     backlog_events = per_robot * backlog_robots
     rate = backlog_events / drain['drain_s']
     full = FULL_BACKLOG_STORES * 2 * FULL_BACKLOG_DAYS * args.events_per_day
     live = drain['live']
     server_cpu = cpu['cpu_api_s'] + cpu['cpu_db_s']
+    start, end = drain['drain_start'], drain['drain_end']
+    # live batches by when they were sent: before the drainers started (no backlog: the peer,
+    # same run, same processes) and while the backlog drained
+    alone = [r for r in live.records if r[0] < start]
+    during = [r for r in live.records if start <= r[0] <= end]
+    lags = [lag for when, lag in drain['lags'] if start <= when <= end]
+    lags_alone = [lag for when, lag in drain['lags'] if when < start]
+
+    first = drain['first'].records
+
+    def ms(records: list, q: float, column: int = 1) -> float:
+        values = [r[column] for r in records if r[column] >= 0]
+        return 1000 * percentile(values, q) if values else float('nan')
     return {'engine': name, 'events': sent, 'seconds': seconds, 'events_per_s': sent / seconds,
             **cpu, 'server_events_per_cpu_s': sent / max(server_cpu, 1e-9),
-            'p50_ack_ms': 1000 * statistics.median(tally.latencies),
+            'p50_ack_ms': 1000 * statistics.median(tally.latencies) if tally.latencies else 0,
             'p99_ack_ms': 1000 * percentile(tally.latencies, 0.99), 'retries': tally.retries,
             'backlog_events': backlog_events, 'drain_s': drain['drain_s'], 'drain_rate': rate,
+            'drain_retries': drain['drained'].retries, 'drain_refused': drain['drained'].refused,
             'full_backlog_events': full, 'full_drain_min': full / rate / 60,
-            'live_events': live.acked,
+            'live_events': live.acked, 'live_refused': live.refused,
             'live_p50_ms': 1000 * statistics.median(live.latencies) if live.latencies else 0,
-            'live_p99_ms': 1000 * percentile(live.latencies, 0.99)}
+            'live_p99_ms': 1000 * percentile(live.latencies, 0.99),
+            'live_alone_batches': len(alone), 'live_alone_p50_ms': ms(alone, 0.5),
+            'live_alone_p99_ms': ms(alone, 0.99), 'live_drain_batches': len(during),
+            'live_drain_p50_ms': ms(during, 0.5), 'live_drain_p99_ms': ms(during, 0.99),
+            'live_drain_max_ms': ms(during, 1.0), 'live_first_batches': len(first),
+            'live_first_p50_ms': ms(first, 0.5), 'live_first_p99_ms': ms(first, 0.99),
+            'live_drain_server_p50_ms': ms(during, 0.5, 2),
+            'live_drain_server_p99_ms': ms(during, 0.99, 2),
+            'live_alone_server_p99_ms': ms(alone, 0.99, 2),
+            'client_loop_lag_p99_ms': 1000 * percentile(lags, 0.99) if lags else float('nan'),
+            'client_loop_lag_max_ms': 1000 * max(lags, default=float('nan')),
+            'client_loop_lag_alone_p99_ms': (1000 * percentile(lags_alone, 0.99) if lags_alone
+                                             else float('nan')),
+            'load_before_drain': load_before, 'load_after_drain': load_after}
 
 
 def main() -> int:
@@ -474,12 +581,23 @@ def main() -> int:
     parser.add_argument('--live-batch', type=int, default=10, help='events per live batch')
     parser.add_argument('--live-interval', type=float, default=2.0,
                         help='seconds between a live robot\'s batches')
+    parser.add_argument('--live-alone', type=float, default=None,
+                        help='seconds the live robots send before the backlog starts (their '
+                             'latency without a backlog, the peer in the same run; default '
+                             '2 x --live-interval: every live robot has sent twice)')
+    parser.add_argument('--no-throughput', action='store_true',
+                        help='skip the throughput scenario (the backlog one only)')
+    parser.add_argument('--serve-arg', action='append', default=[], metavar='ARG',
+                        help='an argument more for `retailbot platform serve` (repeatable, '
+                             'e.g. --serve-arg=--catch-up-rate --serve-arg=2000)')
     parser.add_argument('--workers', type=int, default=2, help='API processes')
     parser.add_argument('--client-procs', type=int, default=1,
                         help='load-generator processes (the robots split among them)')
     parser.add_argument('--engines', default='postgresql,sqlite')
     parser.add_argument('--json', action='store_true', help='print the figures as JSON')
     args = parser.parse_args()
+    if args.live_alone is None:
+        args.live_alone = 2 * args.live_interval
     results = []
     with tempfile.TemporaryDirectory() as folder:
         for name in args.engines.split(','):
@@ -525,6 +643,23 @@ def main() -> int:
               f'p99 {r["live_p99_ms"]:.0f} ms ({r["live_events"]} live events); '
               f'{FULL_BACKLOG_STORES} stores x {FULL_BACKLOG_DAYS} days = '
               f'{r["full_backlog_events"]} events: {r["full_drain_min"]:.1f} min{projected}')
+        print(f'{"":>12}  live ack, same run: each robot\'s first batch p50 '
+              f'{r["live_first_p50_ms"]:.0f} ms, p99 {r["live_first_p99_ms"]:.0f} ms '
+              f'({r["live_first_batches"]}, counted apart); without backlog (first '
+              f'{args.live_alone:g} s) '
+              f'p50 {r["live_alone_p50_ms"]:.0f} ms, p99 {r["live_alone_p99_ms"]:.0f} ms '
+              f'({r["live_alone_batches"]} batches); during the drain p50 '
+              f'{r["live_drain_p50_ms"]:.0f} ms, p99 {r["live_drain_p99_ms"]:.0f} ms, max '
+              f'{r["live_drain_max_ms"]:.0f} ms ({r["live_drain_batches"]} batches; server\'s '
+              f'own time p50 {r["live_drain_server_p50_ms"]:.0f} / p99 '
+              f'{r["live_drain_server_p99_ms"]:.0f} ms); drain retries {r["drain_retries"]} '
+              f'({r["drain_refused"]} of them 429), live 429s {r["live_refused"]}')
+        print(f'{"":>12}  during the drain: CPU API {r["drain_cpu_api_s"]:.1f} s, database '
+              f'{r["drain_cpu_db_s"]:.1f} s, load generator {r["drain_cpu_client_s"]:.1f} s '
+              f'(the whole backlog scenario); load generator loop lag p99 '
+              f'{r["client_loop_lag_p99_ms"]:.0f} ms, max {r["client_loop_lag_max_ms"]:.0f} ms '
+              f'(without backlog p99 {r["client_loop_lag_alone_p99_ms"]:.0f} ms); load average '
+              f'{r["load_before_drain"]:.1f} before, {r["load_after_drain"]:.1f} after')
     by = {r['engine']: r for r in results}
     if 'postgresql' in by and 'sqlite' in by:
         pg, lite = by['postgresql'], by['sqlite']

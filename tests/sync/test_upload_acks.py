@@ -23,6 +23,7 @@ from retail_sync.uploader import (
     UNREACHABLE,
     Uploader,
     UploaderConfig,
+    busy_delay,
     parse_retry_after,
 )
 from sync_support import ROBOT, make_events, sync_cli, write_events
@@ -311,6 +312,39 @@ def test_retry_after_is_waited_out(tmp_path, scripted, status):
     first, second = platform.requests[0][0], platform.requests[1][0]
     assert second - first >= 1.0
     assert outbox.pending() == 0 and outbox.quarantined() == []
+
+
+def test_a_busy_platforms_retry_after_gets_jitter_and_never_less():
+    rng = random.Random(7)
+    for asked in (1.0, 2.0, 8.0, 60.0):
+        delays = [busy_delay(asked, rng) for _ in range(200)]
+        assert min(delays) >= asked
+        assert max(delays) <= asked + max(0.5, asked / 4)
+        # spread: robots told the same Retry-After do not come back together
+        assert max(delays) - min(delays) > 0.6 * max(0.5, asked / 4)
+
+
+def test_repeated_429s_are_waited_as_asked_without_escalating_the_backoff(tmp_path, scripted):
+    """A backlog paced by the platform (429 + Retry-After again and again) waits what it is
+    told plus jitter each time; the exponential backoff (here up to 30 s) is not stacked on it."""
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
+    emitted = fill(outbox, 5)
+    answers = iter([(429, {'Retry-After': '1'}, {'detail': 'catching up is paced'})] * 4)
+
+    def paced(events, stored) -> Answer:
+        return next(answers, None) or honest(events, stored)
+    platform = scripted(paced)
+    log: list[str] = []
+    uploader = Uploader(outbox, UploaderConfig(platform_url=platform.url, token='t',
+                                               robot_id=ROBOT, backoff_initial_s=4.0,
+                                               backoff_max_s=30.0), log=log.append)
+    assert uploader.run(threading.Event(), until_empty=True, give_up_s=60) == DONE
+    waits = [float(line.split('retrying in ')[1].split(' s')[0]) for line in log
+             if 'HTTP 429' in line]
+    assert len(waits) == 4 and all(1.0 <= wait <= 1.55 for wait in waits), log
+    times = [when for when, _ in platform.requests]
+    assert all(later - earlier >= 1.0 for earlier, later in zip(times, times[1:]))
+    assert lost(emitted, platform, outbox) == set() and outbox.pending() == 0
 
 
 @pytest.mark.parametrize('header, expected', [

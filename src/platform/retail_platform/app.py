@@ -29,7 +29,9 @@ Limits on untrusted input (all answered with one JSON line, never a 500):
                           128 characters: a bad event is `rejected` with the reason, the others
                           of its batch are stored
 The database unreachable (restarting, refusing connections, disk full) is 503 with Retry-After;
-a store over its ingest budget is 429 with Retry-After.
+a store over its ingest budget is 429 with Retry-After, and so is a backlog's large batch when the
+platform's catch-up budget is spent (live batches never draw on it: catching up is paced so that
+live uploads go first; Storage.admit_catch_up).
 """
 from __future__ import annotations
 
@@ -58,8 +60,8 @@ from pydantic import BaseModel, Field, ValidationError
 from retail_common.events import event_time_problem, member_id_problem, validate_event
 from retail_platform.background import Background
 from retail_platform.retention import Retention, prune_pass
-from retail_platform.storage import (Backpressure, Budget, Credential, EventRow, Refused, Rejected,
-                                     Revoked, Storage, who_did)
+from retail_platform.storage import (Backpressure, Budget, CatchUpRefused, Credential, EventRow,
+                                     Refused, Rejected, Revoked, Storage, who_did)
 from retail_sync.outbox import MAX_DATA_BYTES, MAX_DEPTH, MAX_ID_CHARS, check_tree
 from retail_sync.privacy import MAX_FLOAT_ARRAY, find_face_data
 from retail_sync.transport import ROBOT_ID, valid_robot_id
@@ -81,6 +83,12 @@ UPLOADER_CACHE_SIZE = 100_000
 # connection or the interpreter's lock, so a live batch is never queued behind a whole drain.
 LARGE_BATCH_BYTES = 64 * 1024
 LARGE_AT_ONCE = 1
+# Catch-up pacing: a large batch first draws its events from the platform's catch-up budget
+# (Budget.catch_up_rate, a bucket in the database shared by every API process); when it is spent
+# the batch is answered 429 + Retry-After before it is parsed or stored (live batches never draw
+# on it), so a chain's backlogs together take a bounded share of the server. The refusals are
+# logged as one line per CATCH_UP_LOG_S per process (a drain is refused many times a second).
+CATCH_UP_LOG_S = 10.0
 LOG = logging.getLogger('retail_platform')     # one line per refusal (503, 429) on stderr
 STORE_ID = ROBOT_ID       # the same shape: letters, digits, . _ -; at most 64
 NO_NUL = r'^[^\x00]*$'    # PostgreSQL text cannot hold NUL: refused on both engines
@@ -326,6 +334,12 @@ BODY_MIN_RATE = 64 * 1024          # bytes/s: 64 MB of incident in ~17 min on a 
 BODY_IDLE_ENV = 'RETAILBOT_PLATFORM_BODY_IDLE_S'     # tests shorten it
 
 
+def batch_events(body: bytes) -> int:
+    """How many events a decoded batch holds, counted without parsing it (its `"event_id"`
+    keys; at least 1): what a catch-up batch draws from the budget before it is parsed."""
+    return max(1, body.count(b'"event_id"'))
+
+
 def _gzip_size(body: bytes) -> int:
     """The inflated size a gzip body declares (its last member's ISIZE trailer, modulo 2^32):
     what decides whether an events batch is large (LARGE_BATCH_BYTES) before it is inflated.
@@ -486,8 +500,9 @@ def _responses(*codes: int) -> dict:
              'allowed', 409: 'already exists',
              413: 'body, decompressed body or batch too large',
              415: 'Content-Encoding other than gzip or identity',
-             422: 'invalid body or parameter', 429: 'over the store\'s ingest budget '
-             '(Retry-After: seconds)', 501: 'a Transfer-Encoding other than chunked',
+             422: 'invalid body or parameter', 429: 'over an ingest budget: the store\'s, or '
+             'the platform\'s for catching up (a backlog batch; Retry-After: seconds)',
+             501: 'a Transfer-Encoding other than chunked',
              503: 'database unavailable (Retry-After: seconds)'}
     return {code: {'description': words[code],
                    **({'model': Problem} if code != 304 else {})} for code in codes}
@@ -633,6 +648,20 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
         return JSONResponse({'detail': str(exc)}, status_code=429,
                             headers={'Retry-After': str(exc.retry_after)})
 
+    paced = {'since': 0.0, 'count': 0}        # catch-up refusals not logged yet (this process)
+
+    @app.exception_handler(CatchUpRefused)
+    async def catching_up(request: Request, exc: CatchUpRefused) -> JSONResponse:
+        paced['count'] += 1
+        now = time.monotonic()
+        if now - paced['since'] >= CATCH_UP_LOG_S:
+            LOG.warning('%s %s: 429 %s (%d catch-up batch(es) asked to wait in this process '
+                        'since the last such line)', request.method, request.url.path, exc,
+                        paced['count'])
+            paced['since'], paced['count'] = now, 0
+        return JSONResponse({'detail': str(exc)}, status_code=429,
+                            headers={'Retry-After': str(exc.retry_after)})
+
     plain_openapi = app.openapi
 
     def openapi_with_event_models() -> dict:
@@ -705,7 +734,10 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
         robot_id = robot_scope(robot_id, Caller(credential))
         return robot_id, (digest if credential.role == 'robot' else None)
 
-    def store_batch(robot_id: str, body: bytes, gzipped: bool, token: str | None = None) -> dict:
+    def store_batch(robot_id: str, body: bytes, gzipped: bool, token: str | None = None,
+                    timing: list[float] | None = None) -> dict:
+        if timing is not None:
+            timing.append(time.perf_counter())          # when a worker thread took it
         if gzipped:
             body = gunzip_limited(body)
         items = decode_batch(body, contracts)
@@ -719,6 +751,17 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
                 'duplicates': outcome.duplicate, 'rejected': outcome.rejected,
                 'results': outcome.results}
 
+    def admit_catch_up(body: bytes, gzipped: bool) -> tuple[bytes, bool]:
+        """A large batch's draw on the platform's catch-up budget: (the body inflated, False)
+        when admitted; CatchUpRefused (429 + Retry-After) when the budget is spent."""
+        if gzipped:
+            body = gunzip_limited(body)
+        events = batch_events(body)
+        wait = storage.admit_catch_up(events)
+        if wait:
+            raise CatchUpRefused(events, wait)
+        return body, False
+
     @app.post('/v1/robots/{robot_id}/events', response_model=EventsAnswer,
               summary='Store a batch of a robot\'s events (idempotent by event_id; an answer '
                       'per event)',
@@ -727,33 +770,54 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
                           'before with the same content) or `rejected` with a reason '
                           '(invalid, `event_id_reused`, `seq_reused`); the robot deletes '
                           'exactly the accepted and duplicate ids. Only after the answer is '
-                          'the data durable (fsynced / committed).',
-              responses=_responses(400, 401, 403, 404, 413, 422, 429, 503),
+                          'the data durable (fsynced / committed). The answer\'s '
+                          '`Server-Timing` header says where the time went (ms): `read` the '
+                          'body, `turn` a large batch\'s catch-up check and wait for its turn, '
+                          '`queue` waiting for a worker thread, `store` checking and storing, '
+                          '`total`. A large (backlog) batch over the platform\'s catch-up '
+                          'budget is answered 429 + Retry-After before it is stored.',
+              responses={200: {'description': 'an answer per event', 'headers': {
+                  'Server-Timing': {'description': 'where the time went, ms: read, turn, queue, '
+                                                   'store, total', 'schema': {'type': 'string'}}}},
+                  **_responses(400, 401, 403, 404, 413, 422, 429, 503)},
               openapi_extra={'requestBody': {'required': True, 'content': {
                   'application/json': {'schema': {'$ref': '#/components/schemas/EventBatch'}}}}})
     async def post_events(request: Request,
                           who: tuple[str, str | None] = Depends(uploader)) -> Response:
+        began = time.perf_counter()
         # gzip is inflated (gunzip_limited, the same bound) on the worker thread that stores
         # the batch: one thread hop per upload, not two
         body = await read_limited(request, MAX_BATCH_BYTES, MAX_DECOMPRESSED, inflate=False)
         gzipped = request.headers.get('content-encoding', '').strip().lower() in ('gzip', 'x-gzip')
+        read = time.perf_counter()
+        timing: list[float] = []
         if len(body) <= LARGE_BATCH_BYTES and (not gzipped or _gzip_size(body) <= LARGE_BATCH_BYTES):
-            answer = await run_in_threadpool(store_batch, who[0], body, gzipped, who[1])
-        else:                                           # a drain's batch: in turn
+            turn = read
+            answer = await run_in_threadpool(store_batch, who[0], body, gzipped, who[1], timing)
+        else:                                           # a drain's batch: paced, then in turn
+            if storage.budget.catch_up_rate > 0:
+                body, gzipped = await run_in_threadpool(admit_catch_up, body, gzipped)
             large.waiting += 1
             try:
                 await large.turns.acquire()
             finally:
                 large.waiting -= 1
+            turn = time.perf_counter()
             try:
-                answer = await run_in_threadpool(store_batch, who[0], body, gzipped, who[1])
+                answer = await run_in_threadpool(store_batch, who[0], body, gzipped, who[1], timing)
             finally:
                 large.turns.release()
+        done = time.perf_counter()
+        taken = timing[0] if timing else turn
         # The answer is built here in EventsAnswer's shape (tests check it against the model):
         # returned as it is, not validated and re-encoded field by field per event (that was a
         # fifth of an API process's CPU per batch of 500), and written by pydantic_core's
         # serialiser (JSONResponse's json.dumps took ~5x its time).
-        return Response(pydantic_core.to_json(answer), media_type='application/json')
+        return Response(pydantic_core.to_json(answer), media_type='application/json', headers={
+            'Server-Timing': f'read;dur={1000 * (read - began):.1f}, turn;dur='
+                             f'{1000 * (turn - read):.1f}, queue;dur={1000 * (taken - turn):.1f}, '
+                             f'store;dur={1000 * (done - taken):.1f}, '
+                             f'total;dur={1000 * (done - began):.1f}'})
 
     @app.get('/v1/robots/{robot_id}/appointments',
              summary='VIP appointments at the robot\'s store',

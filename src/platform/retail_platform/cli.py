@@ -241,6 +241,13 @@ def register(subparsers) -> None:
                        help='per-store ingest budget: events per second (default 5000)')
     serve.add_argument('--store-burst', type=float, default=50000.0, metavar='EVENTS',
                        help='per-store ingest budget: burst (default 50000)')
+    serve.add_argument('--catch-up-rate', type=float, default=2000.0, metavar='EV_PER_S',
+                       help='the platform\'s budget for catching up, every store and API process '
+                            'together: events per second of backlog batches (decoded body over '
+                            '64 KiB); over it such a batch is answered 429 + Retry-After and live '
+                            'uploads go first (default 2000; 0: no limit)')
+    serve.add_argument('--catch-up-burst', type=float, default=5000.0, metavar='EVENTS',
+                       help='the catch-up budget\'s burst (default 5000)')
     serve.add_argument('--event-contracts', choices=('strict', 'generic'), default='strict',
                        help='strict (default): each event must be a declared type at its version '
                             '(retail_common.events); generic: only the outbox\'s generic rules, '
@@ -561,7 +568,10 @@ def app_from_environment():
     from retail_platform.retention import Retention
     from retail_platform.storage import Budget
     budget = Budget(float(os.environ['RETAILBOT_PLATFORM_STORE_RATE']),
-                    float(os.environ['RETAILBOT_PLATFORM_STORE_BURST']))
+                    float(os.environ['RETAILBOT_PLATFORM_STORE_BURST']),
+                    float(os.environ.get('RETAILBOT_PLATFORM_CATCH_UP_RATE', Budget.catch_up_rate)),
+                    float(os.environ.get('RETAILBOT_PLATFORM_CATCH_UP_BURST',
+                                         Budget.catch_up_burst)))
     return create_app(os.environ[DATABASE_ENV], os.environ[PLATFORM_TOKEN_ENV], budget=budget,
                       migrate=False,
                       contracts=os.environ.get('RETAILBOT_PLATFORM_EVENT_CONTRACTS') != 'generic',
@@ -594,6 +604,9 @@ def _check_serve_numbers(args) -> None:
                            'most 3650, --prune-every 0-10080 minutes')
     if not (args.store_rate > 0 and args.store_burst >= 1):
         raise CommandError('retailbot platform serve: --store-rate must be > 0 and --store-burst >= 1')
+    if not (0 <= args.catch_up_rate <= 1e9 and 1 <= args.catch_up_burst <= 1e9):
+        raise CommandError('retailbot platform serve: --catch-up-rate must be 0 (no limit) to 1e9 '
+                           'events/s and --catch-up-burst 1 to 1e9 events')
     if not 0 <= args.funnel_refresh_s <= 86400:
         raise CommandError('retailbot platform serve: --funnel-refresh-s must be 0-86400 seconds')
 
@@ -636,6 +649,8 @@ def _serve(args) -> int:
     os.environ[PLATFORM_TOKEN_ENV] = token
     os.environ['RETAILBOT_PLATFORM_STORE_RATE'] = repr(args.store_rate)
     os.environ['RETAILBOT_PLATFORM_STORE_BURST'] = repr(args.store_burst)
+    os.environ['RETAILBOT_PLATFORM_CATCH_UP_RATE'] = repr(args.catch_up_rate)
+    os.environ['RETAILBOT_PLATFORM_CATCH_UP_BURST'] = repr(args.catch_up_burst)
     os.environ['RETAILBOT_PLATFORM_EVENT_CONTRACTS'] = args.event_contracts
     os.environ['RETAILBOT_PLATFORM_MEMBER_WINDOW_S'] = repr(args.member_window_days * 86400.0)
     os.environ['RETAILBOT_PLATFORM_FUNNEL_REFRESH_S'] = repr(args.funnel_refresh_s)

@@ -12,6 +12,10 @@ in with COPY straight into the events table (partitioned by event time) when the
 that lock found none of the batch's keys; were one there all the same, the primary key fails the
 COPY and the batch is stored once more through a per-session staging table and `INSERT ...
 SELECT ... ON CONFLICT DO NOTHING`.
+
+Budgets are token buckets in `store_budgets`: one per store (`Budget.rate`/`burst`, taken in the
+batch's transaction), and the platform's catch-up bucket (row CATCH_UP_BUCKET, `admit_catch_up`,
+taken before a backlog's large batch is stored, in a statement of its own).
 """
 from __future__ import annotations
 
@@ -124,9 +128,28 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class Budget:
-    """Per-store ingest budget: a token bucket of `burst` events refilled at `rate` events/s."""
+    """Per-store ingest budget: a token bucket of `burst` events refilled at `rate` events/s.
+    `catch_up_rate`, `catch_up_burst`: the platform's budget for catching up (a backlog's
+    large batches, every store and every API process together; `Storage.admit_catch_up`),
+    a rate of 0: no such budget."""
     rate: float = 5000.0
     burst: float = 50000.0
+    catch_up_rate: float = 2000.0
+    catch_up_burst: float = 5000.0
+
+
+# The platform-wide catch-up bucket is this row of store_budgets: no store id has a '*' (they
+# match retail_sync.transport.ROBOT_ID's pattern), so it is never a store's bucket.
+CATCH_UP_BUCKET = '*catch-up'
+
+
+class CatchUpRefused(Exception):
+    """The platform's catch-up budget is spent for now: retry after `retry_after` seconds."""
+
+    def __init__(self, events: int, retry_after: int) -> None:
+        super().__init__(f'catching up is paced (a backlog batch of {events} events; live '
+                         f'uploads go first); retry after {retry_after} s')
+        self.retry_after = retry_after
 
 
 class _IngestStatements:
@@ -150,17 +173,9 @@ class _IngestStatements:
                              .outerjoin(t.robot_assignments, a.robot_id == r.robot_id)) \
                 .order_by(a.since)
         self.found, self.found_token = found(sa.true()), found(valid)
-        b = t.store_budgets.c
         now = sa.bindparam('now', type_=sa.Float)
-        events = sa.bindparam('events', type_=sa.Float)
-        rate, burst = sa.literal(budget.rate, sa.Float), sa.literal(budget.burst, sa.Float)
-        elapsed = sa.case((b.updated_at < now, now - b.updated_at), else_=0.0)
-        refill = b.tokens + elapsed * rate
-        refilled = sa.case((refill > burst, burst), else_=refill)
-        self.take = t.store_budgets.update().where(
-            b.store_id == sa.bindparam('store', type_=sa.String),
-            sa.or_(refilled >= events, refilled >= burst)) \
-            .values(tokens=refilled - events, updated_at=now).returning(b.tokens)
+        self.take = _take_statement(budget.rate, budget.burst)
+        self.take_catch_up = _take_statement(budget.catch_up_rate, budget.catch_up_burst)
         if postgresql:
             from sqlalchemy.dialects.postgresql import insert
         else:
@@ -188,6 +203,23 @@ class _IngestStatements:
         self.budget = {'rate': float(budget.rate), 'burst': float(budget.burst)}
 
 
+def _take_statement(rate_value: float, burst_value: float):
+    """A token bucket's take (a row of store_budgets, `store`): refilled at `rate_value` since
+    its last update, capped at `burst_value`, it gives `events` when it holds them (or is full:
+    a batch larger than the burst passes then); no row returned when it does not."""
+    b = t.store_budgets.c
+    now = sa.bindparam('now', type_=sa.Float)
+    events = sa.bindparam('events', type_=sa.Float)
+    rate, burst = sa.literal(rate_value, sa.Float), sa.literal(burst_value, sa.Float)
+    elapsed = sa.case((b.updated_at < now, now - b.updated_at), else_=0.0)
+    refill = b.tokens + elapsed * rate
+    refilled = sa.case((refill > burst, burst), else_=refill)
+    return t.store_budgets.update().where(
+        b.store_id == sa.bindparam('store', type_=sa.String),
+        sa.or_(refilled >= events, refilled >= burst)) \
+        .values(tokens=refilled - events, updated_at=now).returning(b.tokens)
+
+
 class Storage:
     def __init__(self, target: str, pool_size: int = 5, budget: Budget = Budget()) -> None:
         self.target = str(target)
@@ -195,6 +227,8 @@ class Storage:
         self.postgresql = self.engine.dialect.name == 'postgresql'
         self.budget = budget
         self._statements = _IngestStatements(self.postgresql, budget)
+        # (tokens, at): the catch-up bucket as the database last said (admit_catch_up)
+        self._catch_up_known: tuple[float, float] | None = None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -400,6 +434,50 @@ class Storage:
         tokens = min(burst, row.tokens + max(0.0, now - row.updated_at) * rate)
         wait = (min(events, burst) - tokens) / rate
         raise Backpressure(store_id, max(1, math.ceil(wait)))
+
+    def admit_catch_up(self, events: int, now: float | None = None) -> int:
+        """Take `events` from the platform's catch-up bucket (CATCH_UP_BUCKET, in the database
+        so that every API process draws on one budget): 0 when taken, else the seconds to wait
+        (at least 1) before the batch is worth sending again. A batch larger than the burst is
+        taken when the bucket is full. Its own short transaction (PostgreSQL: one autocommit
+        UPDATE in the usual case), so the bucket's row is locked for that statement only.
+
+        The process keeps what the database last said of the bucket (tokens at a time): other
+        processes only take from it, so those tokens plus the refill since are an upper bound
+        of what it holds now, and a batch that bound cannot pay for is refused without asking
+        the database (a drain's robots retry many times a second)."""
+        rate, burst = self.budget.catch_up_rate, self.budget.catch_up_burst
+        if rate <= 0 or events <= 0:
+            return 0
+        now = time.time() if now is None else now
+        need = min(float(events), burst)
+        known = self._catch_up_known
+        if known is not None:
+            at_most = min(burst, known[0] + max(0.0, now - known[1]) * rate)
+            if at_most < need:
+                return max(1, math.ceil((need - at_most) / rate))
+        values = {'store': CATCH_UP_BUCKET, 'now': now, 'events': float(events)}
+        b = t.store_budgets.c
+        with (self.engine.connect().execution_options(isolation_level='AUTOCOMMIT')
+              if self.postgresql else self.engine.begin()) as c:
+            take = self._statements.take_catch_up
+            if (left := c.execute(take, values).first()) is not None:
+                self._catch_up_known = (float(left.tokens), now)
+                return 0
+            row = c.execute(sa.select(b.tokens, b.updated_at)
+                            .where(b.store_id == CATCH_UP_BUCKET)).first()
+            if row is None:                 # the platform's first catch-up batch: a full bucket
+                c.execute(_insert_ignore(t.store_budgets.insert().values(
+                    store_id=CATCH_UP_BUCKET, tokens=burst, updated_at=now), self.postgresql,
+                    ['store_id']))
+                if (left := c.execute(take, values).first()) is not None:
+                    self._catch_up_known = (float(left.tokens), now)
+                    return 0
+                row = c.execute(sa.select(b.tokens, b.updated_at)
+                                .where(b.store_id == CATCH_UP_BUCKET)).one()
+        self._catch_up_known = (float(row.tokens), float(row.updated_at))
+        tokens = min(burst, row.tokens + max(0.0, now - row.updated_at) * rate)
+        return max(1, math.ceil((need - tokens) / rate))
 
     def store_events(self, robot_id: str, items: list[EventRow | Rejected],
                      token: str | None = None) -> Outcome:

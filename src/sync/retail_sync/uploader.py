@@ -76,9 +76,11 @@ class TransientError(RuntimeError):
     """The platform is away, slow, failing or garbled; try again later (not before
     `retry_after_s` when the platform said so)."""
 
-    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+    def __init__(self, message: str, retry_after_s: float | None = None,
+                 status: int | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.status = status          # the HTTP status that said so (429, 503), if any
 
 
 class _ServerFailure(TransientError):
@@ -106,6 +108,13 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not math.isfinite(seconds):
         return None
     return min(max(0.0, seconds), RETRY_AFTER_MAX_S)
+
+
+def busy_delay(asked: float, rng: random.Random | None = None) -> float:
+    """How long to wait when the platform asked for `asked` seconds (Retry-After): never less,
+    plus a jitter of up to a quarter of it (at least 0.5 s), so robots told the same Retry-After
+    (a store's robots, every store draining a backlog at once) do not all come back together."""
+    return asked + (rng or random).uniform(0.0, max(0.5, asked / 4))
 
 
 def answer_results(response: httpx.Response) -> tuple[Any, list]:
@@ -188,12 +197,12 @@ class Backoff:
     def __init__(self, initial_s: float, max_s: float, rng: random.Random | None = None) -> None:
         self.initial_s, self.max_s = initial_s, max_s
         self.failures = 0
-        self._rng = rng or random.Random()
+        self.rng = rng or random.Random()
 
     def next_delay(self) -> float:
         ceiling = min(self.max_s, self.initial_s * (2 ** min(self.failures, 30)))
         self.failures += 1
-        return self._rng.uniform(ceiling / 2, ceiling)
+        return self.rng.uniform(ceiling / 2, ceiling)
 
     def reset(self) -> None:
         self.failures = 0
@@ -291,7 +300,7 @@ class Uploader:
             wait = parse_retry_after(response.headers.get('retry-after'))
             raise TransientError(f'platform busy (HTTP {status})'
                                  + (f', asked to wait {wait:g} s' if wait is not None else ''),
-                                 retry_after_s=wait)
+                                 retry_after_s=wait, status=status)
         if 400 <= status < 500 and status != 408:
             if len(batch) > 1:
                 half = len(batch) // 2
@@ -452,8 +461,16 @@ class Uploader:
                 waited = time.monotonic() - last_progress
                 if until_empty and give_up_s is not None and waited >= give_up_s:
                     return UNREACHABLE
-                delay = self.backoff.next_delay()
                 asked = exc.retry_after_s or 0.0
+                if exc.status == 429 and asked > 0:
+                    # Over a budget (a store's, or the platform's for catching up): the platform
+                    # said when, so come back then, with jitter; the backoff is not escalated
+                    # (a backlog refused many times in a row would otherwise wait a minute each).
+                    delay = busy_delay(asked, self.backoff.rng)
+                else:
+                    delay = self.backoff.next_delay()
+                    if asked > 0:
+                        delay = max(delay, busy_delay(asked, self.backoff.rng))
                 if until_empty and give_up_s is not None:
                     left = max(0.0, give_up_s - waited)
                     if asked > left:           # cannot wait as asked before giving up
