@@ -424,6 +424,16 @@ class Uploader:
         return delivered + quarantined
 
     # --- the loop ------------------------------------------------------------------------------
+    def _retry_delay(self, exc: TransientError, asked: float) -> float:
+        """How long to wait after `exc` (`asked`: the platform's Retry-After, 0 when none)."""
+        if exc.status == 429 and asked > 0:
+            # Over a budget (a store's, or the platform's for catching up): the platform said
+            # when, so come back then, with jitter; the backoff is not escalated (a backlog
+            # refused many times in a row would otherwise wait a minute each).
+            return busy_delay(asked, self.backoff.rng)
+        delay = self.backoff.next_delay()
+        return max(delay, busy_delay(asked, self.backoff.rng)) if asked > 0 else delay
+
     @staticmethod
     def _pause(delay_s: float, stop: threading.Event, wake: threading.Event) -> None:
         """Back off, but retry at once when woken (`sync now` after the network came back)."""
@@ -462,15 +472,7 @@ class Uploader:
                 if until_empty and give_up_s is not None and waited >= give_up_s:
                     return UNREACHABLE
                 asked = exc.retry_after_s or 0.0
-                if exc.status == 429 and asked > 0:
-                    # Over a budget (a store's, or the platform's for catching up): the platform
-                    # said when, so come back then, with jitter; the backoff is not escalated
-                    # (a backlog refused many times in a row would otherwise wait a minute each).
-                    delay = busy_delay(asked, self.backoff.rng)
-                else:
-                    delay = self.backoff.next_delay()
-                    if asked > 0:
-                        delay = max(delay, busy_delay(asked, self.backoff.rng))
+                delay = self._retry_delay(exc, asked)
                 if until_empty and give_up_s is not None:
                     left = max(0.0, give_up_s - waited)
                     if asked > left:           # cannot wait as asked before giving up
