@@ -589,6 +589,27 @@ def test_new_store_between_turns_keeps_the_session(demo, harbour):
     assert '15:00' in greeting[0].text                        # an appointment booked after start is greeted
 
 
+def test_speech_that_comes_before_its_customer_event_is_answered_when_the_customer_appears(demo):
+    """The store day (session 12): "再帮我推荐一下" arrived on the utterance topic before the faces
+    node's event for the track (DDS orders nothing across topics) and was dropped: no reply. Now it
+    waits up to EARLY_SPEECH_S for the track to appear."""
+    from retail_dialogue.manager import EARLY_SPEECH_S
+    s = Script(demo)
+    assert s.say('帮我推荐一款三千以下的手机', track=12) == []      # no customer on track 12 yet
+    s.now += 0.3
+    s.customer(12, 'c042', '王丽')
+    assert s.queries and s.queries[-1].customer_id == 'c042' and s.queries[-1].max_price == 3000.0
+    recommended = [r for r in s.replies if r.products]
+    assert recommended and recommended[-1].track_id == 12
+    # speech on a track that never appears is dropped after the wait, and answered to nobody later
+    assert s.say('空气炸锅在哪里', track=13) == []
+    s.now += EARLY_SPEECH_S + 0.1
+    s.run(s.manager.tick())
+    before = len(s.replies)
+    s.customer(13)
+    assert all('厨房' not in r.text for r in s.replies[before:])
+
+
 def test_customer_leaves_mid_sentence(demo):
     s = Script(demo)
     s.customer(9)

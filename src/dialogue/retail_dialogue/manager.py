@@ -63,6 +63,8 @@ def new_screen_code() -> str:
 
 GREETED_MEMORY_S = 1800.0          # a customer seen again within this is not greeted again
 LEFT_MEMORY = 256                  # track ids remembered as gone (speech from them is dropped)
+EARLY_SPEECH_S = 2.0               # speech on a track not announced yet waits this long for its customer event
+MAX_EARLY_SPEECH = 4               # ... at most this many utterances (the oldest go)
 
 
 class DialogueManager:
@@ -87,6 +89,9 @@ class DialogueManager:
         self.greeted_customers: dict[str, float] = {}
         self.safety_latched = False
         self._left: dict[int, None] = {}      # tracks that left, newest last (bounded: LEFT_MEMORY)
+        # speech that came before its track's customer event (another topic: DDS orders none across
+        # topics): (clock, track, text, heard), answered when the track appears, else dropped
+        self._early: list[tuple[float, int, str, HeardProduct | None]] = []
         self._out: list[Effect] = []
         self.campaigns_offered: dict[tuple[str, str], float] = {}   # (member, campaign) -> clock()
         self.hours_set: OpeningHours | None = None   # set live (a rollout's opening_hours); None: the store's
@@ -114,7 +119,16 @@ class DialogueManager:
 
     # -- inputs: customers ---------------------------------------------------------------
     def on_customer(self, track_id: int, customer_id: str = '', display_name: str = '', vip: bool = False) -> list[Effect]:
-        """A person appeared or was identified: open a session; greet once per person."""
+        """A person appeared or was identified: open a session; greet once per person; then answer
+        what they said before this event arrived (held by `on_utterance`)."""
+        effects = self._on_customer(track_id, customer_id, display_name, vip)
+        held = [e for e in self._early if e[1] == track_id]
+        self._early = [e for e in self._early if e[1] != track_id]
+        for _, _, text, heard in held:
+            effects += self.on_utterance(track_id, text, heard=heard)
+        return effects
+
+    def _on_customer(self, track_id: int, customer_id: str, display_name: str, vip: bool) -> list[Effect]:
         self._out = []
         session = self.sessions.get(track_id)
         if session is None:
@@ -218,6 +232,7 @@ class DialogueManager:
         Only the customer the robot is with hears a goodbye; others end quietly."""
         self._out = []
         now = self.clock()
+        self._early = [e for e in self._early if now - e[0] < EARLY_SPEECH_S]    # no customer came: dropped
         for session in list(self.sessions.values()):
             if session.greet_at is not None and now >= session.greet_at and not session.greeted:
                 if self._busy_with_other(session):
@@ -245,7 +260,9 @@ class DialogueManager:
             return []
         session = self._session_for(track_id, typed)
         if session is None:
-            return []                    # that customer left mid-sentence
+            if track_id not in self._left:   # a track not announced yet: its customer event is on its way
+                self._early = [*self._early, (self.clock(), track_id, text, heard)][-MAX_EARLY_SPEECH:]
+            return []                    # else that customer left mid-sentence
         session.last_heard = self.clock()
         session.greeted, session.greet_at = True, None       # they spoke first: answer, no greeting
         if len(text) > MAX_UTTERANCE_CHARS:
