@@ -321,3 +321,11 @@ def test_params_sections_of_skipped_or_other_nodes_are_left_alone(tmp_path, sect
     config file: the guide's section in a file given only to the dialogue) is no typo."""
     f = _two_nodes(tmp_path, f'{section}:\n  ros__parameters:\n    x: 1\n')
     assert [n.name for n in load(f).nodes] == ['manager']
+
+
+@pytest.mark.parametrize('text, says', [('a: [', 'invalid YAML'), ('health:\n  ros_parameters:\n    x: 1\n', 'ros__parameters')])
+def test_a_broken_params_file_is_refused_before_any_node_starts(tmp_path, text, says):
+    """Newcomer (session 12): `launch --show` passed a params file every node would refuse at start."""
+    f = _two_nodes(tmp_path, text)
+    with pytest.raises(LaunchError, match=says):
+        load(f)

@@ -433,8 +433,19 @@ def _keygen(args) -> int:
     import os
     from retail_perception.gallery import new_key_text
     path = Path(args.key_file)
-    if path.exists():
-        _error(f'{path} exists; refusing to overwrite a key (members would become unreadable)')
+    try:
+        if path.is_dir() or not path.name:
+            _error(f'{path} is a folder: give the key file\'s path, e.g. {path / "gallery.key"}')
+            return EXIT_SETUP
+        if path.exists():
+            _error(f'{path} exists; refusing to overwrite a key (members would become unreadable)')
+            return EXIT_SETUP
+        blocking = next((parent for parent in path.parents if parent.exists()), None)
+        if blocking is not None and not blocking.is_dir():
+            _error(f'{path}: {blocking} is a file, not a folder: the key cannot be written there')
+            return EXIT_SETUP
+    except OSError as exc:                  # a name too long, a folder it may not look into
+        _error(f'{path}: cannot use this path for the key file ({exc.strerror or exc})')
         return EXIT_SETUP
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -609,10 +609,12 @@ def check_params_sections(nodes: list[NodeLaunch], declared: set[str]) -> None:
 
     files = dict.fromkeys(value for node in nodes for kind, value in node.params if kind == 'file')
     for file in files:
+        if not Path(file).exists():
+            continue  # the node says so at start, in one line (a launch file read here with other shares)
         try:
             sections = load_params_file(file)
-        except ConfigError:
-            continue  # the node refuses it at start, in its own one line
+        except ConfigError as exc:  # every node given it would refuse it at start: say so before starting any
+            raise LaunchError(str(exc)) from None
         for key in sections:
             if is_wildcard(key) or any(node_key_matches(key, name) for name in declared):
                 continue
