@@ -87,7 +87,26 @@ def ros_env(tmp_path, monkeypatch):
         monkeypatch.setenv('PYTHONUNBUFFERED', '1')
         yield dict(os.environ)
     finally:
+        _kill_left_behind(log_dir)
         _RECENT_DOMAINS.append((reservation, did))
+
+
+def _kill_left_behind(log_dir: Path) -> None:
+    """Kill every process still running with this test's ROS_LOG_DIR in its environment: a node
+    whose launcher was killed (its children orphaned) would otherwise stay on the test's domain
+    for the rest of the run, and a later test given that domain met it (two CI runs failed on a
+    stray /navigation/base and its /tf_static there)."""
+    import signal
+    marker = f'ROS_LOG_DIR={log_dir}'.encode() + b'\0'
+    own = {os.getpid(), os.getppid()}
+    for entry in Path('/proc').iterdir():
+        if not entry.name.isdigit() or int(entry.name) in own:
+            continue
+        try:
+            if marker in (entry / 'environ').read_bytes() + b'\0':
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
 
 
 @pytest.fixture

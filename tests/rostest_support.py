@@ -1,6 +1,7 @@
 """Helpers for tests that run real ROS nodes and real processes: wait on conditions, not sleeps."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -85,13 +86,15 @@ def stop_process(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: floa
     if proc.poll() is None:
         try:
             proc.send_signal(sig)
-            return proc.wait(timeout=timeout)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 proc.kill()
             proc.wait()
+    with contextlib.suppress(ProcessLookupError, PermissionError):   # its children, if it left any behind
+        os.killpg(proc.pid, signal.SIGKILL)
     return proc.returncode
 
 
