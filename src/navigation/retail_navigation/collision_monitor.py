@@ -199,7 +199,7 @@ class ScanSource:
         self.invalid_ahead = float(invalid[ahead].mean()) if ahead.any() else 0.0
         self.invalid_behind = float(invalid[behind].mean()) if behind.any() else 0.0
         self.angles_ahead = np.sort(base_angles[ahead])
-        self.angles_behind = np.sort(np.mod(base_angles[behind], 2.0 * math.pi) - math.pi)   # about pi -> about 0
+        self.angles_behind = np.sort(np.mod(base_angles[behind], TURN) - math.pi)   # about pi -> about 0
         self.reach = range_max - math.hypot(lx, ly)
         self.points = points
         self.stamp = stamp_s
