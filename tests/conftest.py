@@ -71,8 +71,12 @@ def ros_env(tmp_path, monkeypatch):
     from domain_coordinator import domain_id
     log_dir = tmp_path / 'ros_log'
     log_dir.mkdir()
-    reservation = domain_id(selector=_SELECT_DOMAIN)
-    did = reservation.__enter__()
+    for _ in range(10):
+        reservation = domain_id(selector=_SELECT_DOMAIN)
+        did = reservation.__enter__()
+        if not _clear_leftovers(did):
+            break
+        _RECENT_DOMAINS.append((reservation, did))     # held a little longer: its nodes' leases run out
     # The previous tests' domains are released only now that this test has its own, so the next
     # tests never get a domain whose nodes (a process still stopping, a participant whose lease has
     # not run out) may still be on the graph: a robot launch refuses names already running there.
@@ -91,21 +95,80 @@ def ros_env(tmp_path, monkeypatch):
         _RECENT_DOMAINS.append((reservation, did))
 
 
+_LEFTOVERS = _RELEASED / 'leftovers.log'
+
+
+def _processes_with(marker: bytes) -> list[int]:
+    """Pids (not this process or its parent) whose environment at start holds `marker`
+    (b'NAME=value\\0')."""
+    own = {os.getpid(), os.getppid()}
+    found = []
+    for entry in Path('/proc').iterdir():
+        if not entry.name.isdigit() or int(entry.name) in own:
+            continue
+        try:
+            if marker in b'\0' + (entry / 'environ').read_bytes() + b'\0':
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _clear_leftovers(domain: int) -> bool:
+    """Whether processes of an earlier test still ran on `domain`, reserved now for this test (a
+    worker that crashed on a hung test never stopped what its test had started): they are killed
+    and written to leftovers.log, which the run's summary prints, and the caller takes another
+    domain."""
+    import signal
+    pids = _processes_with(f'\0ROS_DOMAIN_ID={domain}\0'.encode())
+    lines = []
+    for pid in pids:
+        try:
+            args = Path(f'/proc/{pid}/cmdline').read_bytes().replace(b'\0', b' ').decode(errors='replace')
+            env = Path(f'/proc/{pid}/environ').read_bytes().split(b'\0')
+            log = next((e.decode(errors='replace')[12:] for e in env if e.startswith(b'ROS_LOG_DIR=')), '?')
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            continue
+        lines.append(f'domain {domain}: killed pid {pid} left by the test of {log}: {args[:200]}\n')
+    if lines:
+        _RELEASED.mkdir(exist_ok=True)
+        with open(_LEFTOVERS, 'a', encoding='utf-8') as log_file:
+            log_file.writelines(lines)
+    return bool(pids)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Processes that outlived their test (see _clear_leftovers), so a CI log says which test."""
+    try:
+        lines = _LEFTOVERS.read_text(encoding='utf-8').splitlines()
+    except OSError:
+        return
+    if lines:
+        terminalreporter.section('processes left running by earlier tests (killed)')
+        for line in lines[-50:]:
+            terminalreporter.write_line(line)
+
+
+def pytest_sessionstart(session):
+    """A new run starts with no leftovers log of an earlier run (only the controller clears it)."""
+    if not hasattr(session.config, 'workerinput'):
+        try:
+            _LEFTOVERS.unlink()
+        except OSError:
+            pass
+
+
 def _kill_left_behind(log_dir: Path) -> None:
     """Kill every process still running with this test's ROS_LOG_DIR in its environment: a node
     whose launcher was killed (its children orphaned) would otherwise stay on the test's domain
     for the rest of the run, and a later test given that domain met it (two CI runs failed on a
     stray /navigation/base and its /tf_static there)."""
     import signal
-    marker = f'ROS_LOG_DIR={log_dir}'.encode() + b'\0'
-    own = {os.getpid(), os.getppid()}
-    for entry in Path('/proc').iterdir():
-        if not entry.name.isdigit() or int(entry.name) in own:
-            continue
+    for pid in _processes_with(f'\0ROS_LOG_DIR={log_dir}\0'.encode()):
         try:
-            if marker in (entry / 'environ').read_bytes() + b'\0':
-                os.kill(int(entry.name), signal.SIGKILL)
-        except (OSError, ValueError):
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
             continue
 
 
