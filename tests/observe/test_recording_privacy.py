@@ -1,5 +1,5 @@
 """Recordings are pseudonymous by construction: a member's name and words never reach an MCAP file,
-her id is the one the sync uploads, and every identity-like field of the interfaces is classified."""
+nor her member id (an alias of that recording only), and every identity-like field of the interfaces is classified."""
 from __future__ import annotations
 
 import io
@@ -17,7 +17,6 @@ from sensor_msgs.msg import LaserScan
 from retail_observe.graph import definition_of
 from retail_observe.recording import McapRecorder
 from retail_observe.recording_privacy import FIELDS, IDENTITY_LIKE, KEEP
-from retail_sync.outbox import prepare_event
 
 INTERFACES = Path(__file__).resolve().parents[2] / 'src' / 'interfaces'
 NAME, SURNAME_FORM, PHONE, MEMBER = '王芳', '王女士', '13800138000', 'm-000002'
@@ -134,15 +133,14 @@ def test_a_member_greeted_by_name_is_pseudonymous_in_the_recording():
     decoded = _decoded(data)
     assert [topic for topic, _ in decoded] == [topic for topic, _, _ in _member_day()]   # nothing dropped
     everything = ' '.join(s for _, msg in decoded for s in _strings(msg))
-    assert MEMBER in everything and 'greet' in everything and 'vip_checkin_on_time' in everything
-    for secret in (NAME, SURNAME_FORM, PHONE, '王'):
+    assert 'greet' in everything and 'vip_checkin_on_time' in everything
+    for secret in (NAME, SURNAME_FORM, PHONE, '王', MEMBER, MEMBER[2:]):
         assert secret not in everything
     by_topic = dict(decoded)
-    # Her id is the one the sync stores for upload, nothing else; her event otherwise kept for the replay.
-    sync_id = prepare_event(dict(type='greeting', customer=MEMBER, data={}), contract=False)[2]
+    # Her id is an alias of this recording, the same on every topic; her event otherwise kept for the replay.
     event = by_topic['/perception/customer_events']
-    assert (event.customer_id, event.display_name, event.vip, event.track_id) == (sync_id, '', True, 7)
-    assert by_topic['/interactions'].customer_pseudonym == by_topic['/staff/requests'].customer_pseudonym == sync_id
+    assert (event.customer_id, event.display_name, event.vip, event.track_id) == ('alias-1', '', True, 7)
+    assert by_topic['/interactions'].customer_pseudonym == by_topic['/staff/requests'].customer_pseudonym == 'alias-1'
     reply = by_topic['/dialogue/replies']
     assert (reply.text, reply.intent, reply.language) == (f'[{len(f"{SURNAME_FORM}您好，{NAME}，欢迎回来")} characters]',
                                                           'greet', 'zh')
@@ -168,3 +166,18 @@ def test_a_type_without_identity_is_written_byte_for_byte():
     data, _ = _record([('/scan', 'sensor_msgs/msg/LaserScan', scan)])
     reader = make_reader(io.BytesIO(data))
     assert [message.data for _, _, message in reader.iter_messages()] == [scan]
+
+
+def test_each_recording_gives_its_own_aliases_and_no_id_links_two_recordings():
+    """Two members in one recording are two aliases; the same member in another recording is
+    not recognisable by her alias there (the order of appearance decides it), and an anonymous
+    customer ('' as id) stays ''."""
+    other = 'm-000777'
+    first = [('/perception/customer_events', 'retail_interfaces/msg/CustomerEvent',
+              CustomerEvent(kind=CustomerEvent.IDENTIFIED, track_id=track, customer_id=member))
+             for track, member in ((1, MEMBER), (2, other), (3, MEMBER), (4, ''))]
+    second = [first[1], first[0]]
+    ids_first = [msg.customer_id for _, msg in _decoded(_record(first)[0])]
+    ids_second = [msg.customer_id for _, msg in _decoded(_record(second)[0])]
+    assert ids_first == ['alias-1', 'alias-2', 'alias-1', '']
+    assert ids_second == ['alias-1', 'alias-2']      # she is alias-2 here, alias-1 there

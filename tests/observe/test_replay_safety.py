@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from retail_common import names
-from retail_observe.replay_safety import (ROBOT_NODES, command_reason, name_some, robot_nodes_among,
-                                          split_commands, unreadable_reason)
+from retail_common.cli_output import name_some
+from retail_observe.replay_safety import (ROBOT_NODES, command_reason, robot_nodes_among, split_commands,
+                                          unreadable_reason)
 
 REPO = Path(__file__).resolve().parents[2]
 

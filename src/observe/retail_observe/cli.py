@@ -34,7 +34,8 @@ from retail_observe.recording import (
     read_messages,
     read_parameters,
 )
-from retail_observe.replay_safety import name_some, robot_nodes_among, split_commands
+from retail_common.cli_output import name_some
+from retail_observe.replay_safety import robot_nodes_among, split_commands
 
 SCAN_PERIOD_S = 1.0
 MATCH_TIMEOUT_S = 3.0

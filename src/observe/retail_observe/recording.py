@@ -112,6 +112,7 @@ class McapRecorder:
         self._channels: dict[str, int] = {}
         self.schema_problems: dict[str, str] = {}  # topic -> why its messages cannot be pseudonymised
         self._pseudonymise: dict[str, Callable[[bytes], bytes]] = {}
+        self._aliases: dict[str, str] = {}  # member id -> this file's alias (recording_privacy), never written
         self._sequence = 0
         self._writer = Writer(out, compression=CompressionType.ZSTD)
         self._writer.start(profile='ros2', library='retailbot record')
@@ -126,7 +127,7 @@ class McapRecorder:
             return
         pseudonymiser: Callable[[bytes], bytes] | None
         try:
-            pseudonymiser = Pseudonymiser.for_type(type_name, definition)
+            pseudonymiser = Pseudonymiser.for_type(type_name, definition, self._aliases)
         except UnreadableMessage as exc:
             self.schema_problems[topic] = str(exc)
             pseudonymiser = _withhold

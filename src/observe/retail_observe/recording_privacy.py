@@ -5,12 +5,13 @@ pseudonymous by construction: `McapRecorder` passes every message of a type list
 through `Pseudonymiser` before writing it, so no code path writes such a message as received.
 
 Rules per field:
-- `PSEUDONYM`: the member's id. The robot's customer id *is* the pseudonym the sync uploads: it
-  is issued at enrolment (`m-000001`, never a name or a phone number) and the sync stores it for
-  upload unchanged (`retail_sync.outbox.prepare_event` `customer`, from
-  `InteractionEvent.customer_pseudonym`, which the dialogue fills from `CustomerEvent.customer_id`).
-  There is no second mapping to apply; a recording holds exactly the id the platform already has,
-  so the platform's "forget this member" finds it by that id.
+- `PSEUDONYM`: the member's id (`m-000001`, the pseudonym the sync uploads). A recording holds
+  no member id at all: each id is written as an alias of that recording only (`alias-1`,
+  `alias-2`, ... in order of first appearance; '' stays ''), the same id the same alias across the
+  recording's topics, so what one customer did stays readable. The mapping is kept in memory
+  only, for one file (an incident file, a `retailbot record`), and never written. So nothing in a
+  recording links to the member: "forget this member" has nothing to find in recordings, on the
+  robot, on the platform or on a technician's laptop.
 - `BLANK`: a display name: written as ''.
 - `PLACEHOLDER`: free text the robot said or heard (a greeting by name, the customer's words, a
   node's log line quoting them): written as its length only, e.g. `[12 characters]`; in a string
@@ -68,14 +69,26 @@ def placeholder(text: str) -> str:
     return f'[{len(text)} characters]'
 
 
-def _apply(rule: str, value: Any) -> Any:
+CHANGED = (PSEUDONYM, BLANK, PLACEHOLDER)  # the rules that rewrite a field
+
+
+def alias(aliases: dict[str, str], member_id: str) -> str:
+    """The recording's alias of `member_id` ('' for none), given on first appearance."""
+    if not member_id:
+        return ''
+    return aliases.setdefault(member_id, f'alias-{len(aliases) + 1}')
+
+
+def _apply(rule: str, value: Any, aliases: dict[str, str]) -> Any:
     if isinstance(value, (list, tuple)):
-        return [_apply(rule, item) for item in value]
+        return [_apply(rule, item, aliases) for item in value]
     if rule == BLANK:
         return ''
     if rule == PLACEHOLDER:
         return placeholder(value) if value else ''
-    return value  # KEEP, and PSEUDONYM: the id is already the pseudonym the sync uploads
+    if rule == PSEUDONYM:
+        return alias(aliases, value)
+    return value  # KEEP
 
 
 class UnreadableMessage(ValueError):
@@ -85,10 +98,10 @@ class UnreadableMessage(ValueError):
 class Pseudonymiser:
     """Rewrites one type's CDR messages by its `FIELDS` rules (None when the type carries no identity)."""
 
-    def __init__(self, type_name: str, definition: str) -> None:
+    def __init__(self, type_name: str, definition: str, aliases: dict[str, str] | None = None) -> None:
         self.type_name = type_name
-        # Only the fields it changes (a pseudonym is kept as it is: see the module's docstring).
-        self.rules = {name: rule for name, rule in FIELDS[type_name].items() if rule in (BLANK, PLACEHOLDER)}
+        self.rules = {name: rule for name, rule in FIELDS[type_name].items() if rule in CHANGED}
+        self.aliases = {} if aliases is None else aliases  # member id -> alias, one recording's (shared by its types)
         schema = type_name.replace('/msg/', '/')
         try:
             self._decode = generate_dynamic(schema, definition)[schema]
@@ -97,11 +110,11 @@ class Pseudonymiser:
             raise UnreadableMessage(f'{type_name}: schema not usable to pseudonymise ({exc})') from None
 
     @staticmethod
-    def for_type(type_name: str, definition: str) -> 'Pseudonymiser | None':
+    def for_type(type_name: str, definition: str, aliases: dict[str, str] | None = None) -> 'Pseudonymiser | None':
         rules = FIELDS.get(type_name, {})
-        if not any(rule in (BLANK, PLACEHOLDER) for rule in rules.values()):
+        if not any(rule in CHANGED for rule in rules.values()):
             return None
-        return Pseudonymiser(type_name, definition)
+        return Pseudonymiser(type_name, definition, aliases)
 
     def __call__(self, data: bytes) -> bytes:
         try:
@@ -109,5 +122,5 @@ class Pseudonymiser:
         except Exception as exc:  # truncated/hostile CDR: the decoder raises struct/index/unicode errors
             raise UnreadableMessage(f'{self.type_name}: undecodable message ({type(exc).__name__})') from None
         for name, rule in self.rules.items():
-            setattr(message, name, _apply(rule, getattr(message, name)))
+            setattr(message, name, _apply(rule, getattr(message, name), self.aliases))
         return self._encode(message)

@@ -117,9 +117,3 @@ def unreadable_reason(size: int, head: bytes, tail: bytes, error: str) -> str:
         detail = error or 'the file ends before its footer'
         return f'truncated or corrupt MCAP ({detail}; a recorder killed or out of disk leaves such a file)'
     return f'truncated or corrupt MCAP ({error or "unreadable records"})'
-
-
-def name_some(topics: list[str], most: int = 5) -> str:
-    """'a, b, c' or 'a, b, c, d, e and 3 more' (bounded: a file may hold many topics)."""
-    shown = ', '.join(topics[:most])
-    return shown + (f' and {len(topics) - most} more' if len(topics) > most else '') if topics else 'none'
