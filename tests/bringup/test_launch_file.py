@@ -329,3 +329,38 @@ def test_a_broken_params_file_is_refused_before_any_node_starts(tmp_path, text, 
     f = _two_nodes(tmp_path, text)
     with pytest.raises(LaunchError, match=says):
         load(f)
+
+
+@pytest.mark.parametrize('text, says', [
+    ('', 'sets no parameter: the nodes given it (/dialogue/manager) keep their defaults'),
+    ('# all commented out\n# dialogue/manager:\n', 'sets no parameter'),
+    ('dialogue/manager:\n  ros__parameters: {}\n', 'sets no parameter'),
+    ('navigation/guide:\n  ros__parameters:\n    x: 1\n',
+     'has no section for the nodes given it (/dialogue/manager; it has navigation/guide): they keep their '
+     'defaults'),
+])
+def test_a_params_file_that_sets_nothing_for_its_nodes_is_a_warning(tmp_path, text, says):
+    """Newcomer (session 12): an empty params file (a copy that failed, an edit not saved) started
+    every node on its defaults without a word. rcl accepts it, so it starts; the launch says so."""
+    described = load(_two_nodes(tmp_path, text))
+    assert [n.name for n in described.nodes] == ['manager']
+    assert len(described.warnings) == 1 and says in described.warnings[0], described.warnings
+    assert 'p.yaml' in described.warnings[0]
+
+
+@pytest.mark.parametrize('section', ['dialogue/manager', '/**', 'dialogue/*'])
+def test_a_params_file_with_a_section_for_its_node_gives_no_warning(tmp_path, section):
+    assert load(_two_nodes(tmp_path, f'{section}:\n  ros__parameters:\n    x: 1\n')).warnings == []
+
+
+def test_retailbot_launch_says_the_warning_before_anything(tmp_path):
+    import subprocess
+
+    from rostest_support import REPO, console_script
+    empty = tmp_path / 'empty.yaml'
+    empty.write_text('')
+    shown = subprocess.run([console_script('retailbot'), 'launch', str(REPO / 'launch' / 'robot.launch.yaml'),
+                            f'config:={empty}', '--show'], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stderr.strip() == (f'retailbot launch: warning: params file {empty} sets no parameter: '
+                                    'the nodes given it (/health) keep their defaults')

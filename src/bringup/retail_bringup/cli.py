@@ -49,6 +49,8 @@ def _launch(args) -> int:
         return 2
     try:
         description = load_launch(Path(args.file), parse_launch_arguments(args.arguments))
+        for warning in description.warnings:
+            print(f'retailbot launch: warning: {warning}', file=sys.stderr)
         if args.show:
             print(to_json(description) if args.json else describe(description))
             return 0

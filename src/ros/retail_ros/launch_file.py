@@ -144,6 +144,7 @@ def param_value_text(raw: str) -> str:
 class LaunchDescription:
     nodes: list[NodeLaunch]
     arguments: list[ArgDeclaration]
+    warnings: list[str] = field(default_factory=list)  # one line each, said before anything starts
 
 
 # --- substitutions ----------------------------------------------------------------------------
@@ -597,18 +598,26 @@ def load_launch(
         every.load(Path(path), {}, '', top=True)
     except LaunchError:  # a branch not taken that cannot even be read: judged by the nodes launched
         every.nodes = walker.nodes
-    check_params_sections(walker.nodes, {n.fully_qualified_name for n in every.nodes + walker.nodes})
-    return LaunchDescription(walker.nodes, walker.arguments)
+    warnings = check_params_sections(walker.nodes, {n.fully_qualified_name for n in every.nodes + walker.nodes})
+    return LaunchDescription(walker.nodes, walker.arguments, warnings)
 
 
-def check_params_sections(nodes: list[NodeLaunch], declared: set[str]) -> None:
+def check_params_sections(nodes: list[NodeLaunch], declared: set[str]) -> list[str]:
     """A params file's node section that names no node of this launch tree but looks like a typo of
     one (`dialogue/manger`, `helth`) would silently lose its settings: LaunchError in one line. A
-    section for a node of another launch file (a shared config file) is left alone."""
+    section for a node of another launch file (a shared config file) is left alone. Returns a
+    warning for each file that sets nothing for any node given it (empty, only comments, or only
+    sections of other nodes): rcl accepts it, but every such node keeps its defaults."""
+    from retail_common.cli_output import name_some
     from retail_ros.params import ConfigError, is_wildcard, load_params_file, node_key_matches
 
-    files = dict.fromkeys(value for node in nodes for kind, value in node.params if kind == 'file')
-    for file in files:
+    given: dict[str, list[str]] = {}
+    for node in nodes:
+        for kind, value in node.params:
+            if kind == 'file':
+                given.setdefault(value, []).append(node.fully_qualified_name)
+    warnings = []
+    for file, names in given.items():
         if not Path(file).exists():
             continue  # the node says so at start, in one line (a launch file read here with other shares)
         try:
@@ -625,6 +634,16 @@ def check_params_sections(nodes: list[NodeLaunch], declared: set[str]) -> None:
                     f'params file {file}: section {key!r} names no node of this launch '
                     f'(did you mean {close[0].lstrip("/")!r}?): its settings would be ignored'
                 )
+        if not any(sections.values()):
+            warnings.append(
+                f'params file {file} sets no parameter: the nodes given it ({name_some(names, 3)}) keep their defaults'
+            )
+        elif not any(node_key_matches(key, name) for key in sections for name in names):
+            warnings.append(
+                f'params file {file} has no section for the nodes given it ({name_some(names, 3)}; '
+                f'it has {name_some(sorted(sections), 3)}): they keep their defaults'
+            )
+    return warnings
 
 
 def describe(description: LaunchDescription) -> str:
