@@ -35,29 +35,62 @@ def _refuse(transport, status: int, reason: str, detail: str) -> None:
     transport.close()
 
 
-class BoundedHttpToolsProtocol(HttpToolsProtocol):
+class _HeadDeadline:
+    """The time bound both protocols share: a head not complete `head_timeout_s` after the timer
+    was armed is answered 408 and the connection closed. A subclass says when a head is pending
+    (`_head_pending`) and arms/cancels the timer at its parser's events."""
+
+    head_timeout_s = float(os.environ.get(HEAD_TIMEOUT_ENV, HEAD_TIMEOUT_S))
+    _head_timer: asyncio.TimerHandle | None = None
+    transport: asyncio.Transport
+
+    def _head_pending(self) -> bool:
+        raise NotImplementedError
+
+    def _arm_head_timer(self) -> None:
+        self._cancel_head_timer()
+        self._head_timer = asyncio.get_running_loop().call_later(self.head_timeout_s, self._head_too_slow)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self._head_pending() and not self.transport.is_closing():
+            self._refuse(
+                408, 'Request Timeout', f'request line and headers not complete within {self.head_timeout_s:g} s'
+            )
+
+    def _refuse(self, status: int, reason: str, detail: str) -> None:
+        self._cancel_head_timer()
+        _refuse(self.transport, status, reason, detail)
+
+
+class BoundedHttpToolsProtocol(_HeadDeadline, HttpToolsProtocol):
     """HttpToolsProtocol with a size and a time bound on each request's head."""
 
     max_head_bytes = MAX_HEAD_BYTES
-    head_timeout_s = float(os.environ.get(HEAD_TIMEOUT_ENV, HEAD_TIMEOUT_S))
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._in_head = False
         self._head_bytes = 0
-        self._head_timer: asyncio.TimerHandle | None = None
+
+    def _head_pending(self) -> bool:
+        return self._in_head
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
         self._in_head = True  # the first head is due from now
-        self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_too_slow)
+        self._arm_head_timer()
 
     # the parser's callbacks: a head starts and ends
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head, self._head_bytes = True, 0
-        self._cancel_head_timer()
-        self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_too_slow)
+        self._arm_head_timer()
 
     def on_headers_complete(self) -> None:
         self._in_head, self._head_bytes = False, 0
@@ -79,66 +112,31 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel_head_timer()
         super().connection_lost(exc)
 
-    def _head_too_slow(self) -> None:
-        self._head_timer = None
-        if self._in_head and not self.transport.is_closing():
-            self._refuse(
-                408, 'Request Timeout', f'request line and headers not complete within {self.head_timeout_s:g} s'
-            )
-
-    def _cancel_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
     def _refuse(self, status: int, reason: str, detail: str) -> None:
         self._in_head = False
-        self._cancel_head_timer()
-        _refuse(self.transport, status, reason, detail)
+        super()._refuse(status, reason, detail)
 
 
-class BoundedH11Protocol(H11Protocol):
+class BoundedH11Protocol(_HeadDeadline, H11Protocol):
     """H11Protocol with a time bound on each request's head (h11 bounds its size)."""
 
-    head_timeout_s = float(os.environ.get(HEAD_TIMEOUT_ENV, HEAD_TIMEOUT_S))
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._head_timer: asyncio.TimerHandle | None = None
+    def _head_pending(self) -> bool:
+        return self.conn.their_state is h11.IDLE
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
-        self._arm()  # the first head is due from now
+        self._arm_head_timer()  # the first head is due from now
 
     def data_received(self, data: bytes) -> None:
         if self._head_timer is None and self.conn.their_state is h11.IDLE:
-            self._arm()  # the first byte of a next head
+            self._arm_head_timer()  # the first byte of a next head
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE:
-            self._cancel()  # the head is complete (a Request event was read)
+            self._cancel_head_timer()  # the head is complete (a Request event was read)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel()
+        self._cancel_head_timer()
         super().connection_lost(exc)
-
-    def _arm(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._head_timer = loop.call_later(self.head_timeout_s, self._head_too_slow)
-
-    def _cancel(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _head_too_slow(self) -> None:
-        self._head_timer = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            _refuse(
-                self.transport,
-                408,
-                'Request Timeout',
-                f'request line and headers not complete within {self.head_timeout_s:g} s',
-            )
 
 
 def http_protocol() -> str:
