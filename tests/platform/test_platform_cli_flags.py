@@ -80,6 +80,8 @@ def test_two_serves_started_together_on_one_port_the_loser_says_it_in_one_line(t
 @pytest.mark.parametrize('flags', [['--catch-up-rate', '-1'], ['--catch-up-rate', 'nan'],
                                    ['--catch-up-burst', '0']])
 def test_a_bad_catch_up_budget_is_refused_in_one_line_naming_it(tmp_path, flags):
-    one_line(platform_cli('serve', '--database', str(tmp_path / 'p.sqlite3'), '--token', 't',
-                          *flags), 2, '--catch-up-rate', '--catch-up-burst')
+    line = one_line(platform_cli('serve', '--database', str(tmp_path / 'p.sqlite3'), '--token', 't',
+                                 *flags), 2, f'{flags[0]} {flags[1]}:')
+    other = ({'--catch-up-rate', '--catch-up-burst'} - {flags[0]}).pop()
+    assert other not in line, 'only the flag that is wrong is named'
     assert not list(tmp_path.iterdir()), 'nothing was created'

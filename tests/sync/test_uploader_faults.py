@@ -221,3 +221,42 @@ def test_a_platform_trickling_its_answer_does_not_hold_the_uploader(tmp_path):
     assert not done_trickling.is_set()              # given up while the platform was still trickling
     assert outbox.pending() == 1                    # nothing deleted
     server.close()
+
+
+def test_sync_run_once_against_a_busy_platform_says_busy_not_unreachable(tmp_path):
+    """A platform that answers 429 with a Retry-After beyond --give-up-after is busy, not
+    unreachable: the line and the JSON outcome say so (a technician would chase the network)."""
+    import http.server
+
+    class Busy(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):                                  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers.get('content-length', 0)))
+            body = b'{"detail": "catching up is paced"}'
+            self.send_response(429)
+            self.send_header('Retry-After', '600')
+            self.send_header('Content-Type', 'application/json')
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Busy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    outbox = tmp_path / 'outbox.sqlite3'
+    Outbox(outbox, contract=False).append('guide', {})
+    try:
+        for extra in ([], ['--json']):
+            result = sync_cli('run', '--outbox', str(outbox), '--platform', f'http://127.0.0.1:{server.server_port}',
+                              '--token', 't', '--robot-id', ROBOT, '--once', '--give-up-after', '1', *extra,
+                              timeout=60)
+            assert result.returncode == 6, result.stderr
+            last = result.stderr.strip().splitlines()[-1]
+            assert 'busy' in last and 'unreachable' not in last and 'HTTP 429' in last, last
+            assert '1 events kept' in last
+            if extra:
+                assert json.loads(result.stdout)['outcome'] == 'busy'
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -604,9 +604,12 @@ def _check_serve_numbers(args) -> None:
                            'most 3650, --prune-every 0-10080 minutes')
     if not (args.store_rate > 0 and args.store_burst >= 1):
         raise CommandError('retailbot platform serve: --store-rate must be > 0 and --store-burst >= 1')
-    if not (0 <= args.catch_up_rate <= 1e9 and 1 <= args.catch_up_burst <= 1e9):
-        raise CommandError('retailbot platform serve: --catch-up-rate must be 0 (no limit) to 1e9 '
-                           'events/s and --catch-up-burst 1 to 1e9 events')
+    if not 0 <= args.catch_up_rate <= 1e9:
+        raise CommandError(f'retailbot platform serve: --catch-up-rate {args.catch_up_rate:g}: must be 0 '
+                           '(no limit) to 1e9 events/s')
+    if not 1 <= args.catch_up_burst <= 1e9:
+        raise CommandError(f'retailbot platform serve: --catch-up-burst {args.catch_up_burst:g}: must be 1 '
+                           'to 1e9 events')
     if not 0 <= args.funnel_refresh_s <= 86400:
         raise CommandError('retailbot platform serve: --funnel-refresh-s must be 0-86400 seconds')
 

@@ -4,7 +4,7 @@ Exit codes (the same for every sync/platform subcommand):
   0 done; 1 some input lines skipped (`sync emit`); 2 bad input or setup (missing or non-outbox
   file, no token, bad option, missing TLS file, ...); 3 uploads stopped by the platform (token
   refused, no events endpoint, untrusted certificate); 4 the outbox is locked by another
-  process; 5 disk full; 6 platform unreachable for `--give-up-after` seconds (`sync run --once`);
+  process; 5 disk full; 6 platform unreachable (or busy) for `--give-up-after` seconds (`sync run --once`);
   128+n stopped by signal n (130 Ctrl-C, 143 SIGTERM).
 Every error is one line on stderr naming the file or option, never a traceback.
 """
@@ -29,7 +29,7 @@ SYNC_TOKEN_ENV = 'RETAILBOT_SYNC_TOKEN'
 PLATFORM_TOKEN_ENV = 'RETAILBOT_PLATFORM_TOKEN'
 EXIT_CODES = ('exit codes: 0 done, 1 some lines skipped (emit), 2 bad input or setup, '
               '3 uploads stopped by the platform, 4 outbox locked by another process, '
-              '5 disk full, 6 platform unreachable (run --once), 128+n stopped by signal n')
+              '5 disk full, 6 platform unreachable or busy (run --once), 128+n stopped by signal n')
 
 
 class CommandError(Exception):
@@ -166,7 +166,7 @@ def register(subparsers) -> None:
     run.add_argument('--json', action='store_true',
                      help='print the outcome as one JSON object on stdout (also when it exits '
                           '3 or 6; no progress bar): {"uploaded", "pending", "quarantined", '
-                          '"outcome": "done" | "refused" | "unreachable" | "stopped", "alarm"}')
+                          '"outcome": "done" | "refused" | "unreachable" | "busy" | "stopped", "alarm"}')
     run.set_defaults(func=_guarded('run', _run))
 
     status = commands.add_parser('status', help='how much is waiting in the outbox')
@@ -384,7 +384,7 @@ def _uploaded(args, status: dict, uploader, outcome: str, signalled: list[int]) 
     from retail_sync.uploader import DONE, REFUSED
     if args.json:
         result = 'stopped' if signalled else 'refused' if outcome == REFUSED else \
-            'done' if outcome == DONE else 'unreachable'
+            'done' if outcome == DONE else 'busy' if uploader.last_busy else 'unreachable'
         print(json.dumps({'uploaded': uploader.sent, 'pending': status['pending'],
                           'quarantined': status['quarantined'], 'outcome': result,
                           'alarm': status['alarm']}, ensure_ascii=False), flush=True)
@@ -398,7 +398,9 @@ def _uploaded(args, status: dict, uploader, outcome: str, signalled: list[int]) 
     if outcome == REFUSED:
         return EXIT_AUTH
     if outcome != DONE:
-        print(f'retailbot sync run: platform {args.platform} unreachable for '
+        state = 'busy (it answered, but asks to wait longer than --give-up-after)' if uploader.last_busy \
+            else 'unreachable'
+        print(f'retailbot sync run: platform {args.platform} {state}: nothing delivered for '
               f'{args.give_up_after:g} s ({uploader.last_error}); {status["pending"]} events '
               'kept in the outbox', file=sys.stderr)
         return EXIT_UNREACHABLE

@@ -217,6 +217,7 @@ class Uploader:
         self.log = log
         self.backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)
         self.last_error: str | None = None
+        self.last_busy = False       # the last failure was the platform's 429/503 (it answered)
         self.auth_failed = False
         self.sent = 0
         self.quarantined = 0
@@ -421,6 +422,7 @@ class Uploader:
         if delivered or quarantined:
             self.backoff.reset()
             self.last_error = None
+            self.last_busy = False
         return delivered + quarantined
 
     # --- the loop ------------------------------------------------------------------------------
@@ -468,6 +470,7 @@ class Uploader:
                 return REFUSED
             except TransientError as exc:
                 self.last_error = str(exc)
+                self.last_busy = exc.status in (429, 503)
                 waited = time.monotonic() - last_progress
                 if until_empty and give_up_s is not None and waited >= give_up_s:
                     return UNREACHABLE
