@@ -858,7 +858,8 @@ class Salvage:
     reason: str
 
     def message(self) -> str:
-        return (f'outbox was damaged ({self.reason}): set aside as {self.set_aside}, '
+        why = f' ({self.reason})' if self.reason else ''
+        return (f'outbox was damaged{why}: set aside as {self.set_aside}, '
                 f'{self.salvaged} waiting events salvaged, a fresh outbox started')
 
 
@@ -934,6 +935,10 @@ def _read_damaged(aside: Path) -> _Salvaged:
     try:
         old = sqlite3.connect(f'file:{aside}?mode=ro', uri=True, timeout=1.0)
         try:
+            # A truncated file (power cut, a copy cut short) lists tables whose root page is past
+            # its end: SQLite refuses the whole schema, and so every row, unless the schema's
+            # errors are ignored (read-only: nothing is written to the damaged file).
+            old.execute('PRAGMA writable_schema = ON')
             columns = [row[1] for row in old.execute('PRAGMA table_info(events)')]
             mono = 'mono' if 'mono' in columns else '0'
             version = 'version' if 'version' in columns else '1'
