@@ -197,6 +197,9 @@ def test_console_script_with_the_shipped_config_hears_a_dropped_file(ros_env, ro
     assert stop_process(proc) == 0
     log = proc.stdout.read()
     assert 'Phrase list for ko:' in log and 'Customer said (ko' in log and 'Traceback' not in log
+    # the log names what was heard by its length, never the words (log files stay on disk)
+    said = [line for line in log.splitlines() if 'Customer said (ko' in line]
+    assert len(said) == 1 and ': 6 characters' in said[0] and '모니터' not in said[0], said
 
 
 def test_without_a_microphone_the_node_stays_up_and_reports_it(ros_context, spin, ko_model):

@@ -472,8 +472,10 @@ class AsrNode(Node):
         if rec.is_final:
             self.finals += 1
             heard_product = f' [product {msg.product_sku}, {msg.product_confidence:.2f}]' if msg.product_sku else ''
-            self.get_logger().info(f'Customer said ({rec.language}, confidence {rec.confidence:.2f}): {rec.text}'
-                                   f'{heard_product}')
+            # Never the words (a name, a phone number): log files stay on disk, and "forget this
+            # member" cannot find her in them. The words go to the dialogue on the topic only.
+            self.get_logger().info(f'Customer said ({rec.language}, confidence {rec.confidence:.2f}): '
+                                   f'{len(rec.text)} characters{heard_product}')
 
     def _on_speech_status(self, msg: SpeechStatus) -> None:
         self.robot_speaking = msg.state == SpeechStatus.STARTED

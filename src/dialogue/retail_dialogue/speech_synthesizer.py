@@ -143,7 +143,7 @@ class EspeakSynthesizer:
         try:
             done = subprocess.run(command, input=spoken.encode('utf-8'), capture_output=True, timeout=30, check=False)
         except subprocess.TimeoutExpired:
-            raise SynthesisError(f'espeak-ng took more than 30 s on {text[:40]!r}') from None
+            raise SynthesisError(f'espeak-ng took more than 30 s on a text of {len(text)} characters') from None
         if done.returncode != 0 or not done.stdout.strip():
             reason = done.stderr.decode('utf-8', 'replace').strip().splitlines()
             raise SynthesisError(f'espeak-ng voice {voice!r} failed: {reason[-1] if reason else "no output"}')

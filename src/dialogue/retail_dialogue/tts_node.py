@@ -43,6 +43,12 @@ _STOP = object()
 MAX_QUEUED = 20          # replies waiting to be said; beyond, the oldest is dropped (one warning line)
 
 
+
+def _which(msg: RobotReply) -> str:
+    """A reply as the logs name it: never its words (a greeting by name, a customer's phone number
+    repeated back): ROS log files are kept on disk and "forget this member" cannot find her there."""
+    return f'a {msg.language or "zh"} reply ({msg.intent or "no intent"}, {len(msg.text)} characters)'
+
 class TtsNode(Node):
     def __init__(self, **kwargs):
         super().__init__('tts', namespace='dialogue', **kwargs)
@@ -133,7 +139,7 @@ class TtsNode(Node):
             speech = self.synthesizer.synthesize(chunks[0], language)
             audio_path = self.player.prepare(speech)
         except (SynthesisError, OSError) as exc:
-            self.get_logger().error(f'Cannot say {msg.text[:40]!r}: {exc}')
+            self.get_logger().error(f'Cannot say {_which(msg)}: {exc}')
             return
         with self._lock:
             if generation != self._generation:   # stopped while it was being synthesised
@@ -153,14 +159,14 @@ class TtsNode(Node):
                 try:
                     speech = ahead.result()
                 except SynthesisError as exc:
-                    self.get_logger().error(f'Cannot say {chunks[index][:40]!r} of {msg.text[:40]!r}: {exc}')
+                    self.get_logger().error(f'Cannot say part {index + 1} of {len(chunks)} of {_which(msg)}: {exc}')
                     break
                 said.append(speech)
             if len(said) > 1:
                 self.player.complete(Speech(msg.text, language, b''.join(s.pcm for s in said), said[0].sample_rate),
                                      audio_path)
         except Exception as exc:  # noqa: BLE001 - a device error must not kill the speaking thread
-            self.get_logger().error(f'Audio output failed while saying {msg.text[:40]!r}: {exc}')
+            self.get_logger().error(f'Audio output failed while saying {_which(msg)}: {exc}')
             finished = False
         self._speaking = ''
         self.spoken += 1
