@@ -172,6 +172,66 @@ def _kill_left_behind(log_dir: Path) -> None:
             continue
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test on a ROS graph gets a section 'ROS graph at failure': every node on its
+    domain and the process that runs it (CI runs met nodes of the robot on a domain no test of
+    theirs had started; this says whose they were)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != 'call' or not report.failed or 'ros_context' not in getattr(item, 'funcargs', {}):
+        return
+    try:
+        text = _graph_at_failure(item.funcargs['ros_context'])
+    except Exception as exc:   # noqa: BLE001 - a diagnostic never fails the report
+        text = f'could not read the graph: {type(exc).__name__}: {exc}'
+    report.sections.append(('ROS graph at failure', text))
+
+
+def _graph_at_failure(context) -> str:
+    """Each node on the context's domain with the process behind it (Fast DDS puts the low 16
+    bits of the process id in bytes 4-5 of each endpoint's GUID)."""
+    import time
+
+    import rclpy
+    if not context.ok():
+        return 'the test\'s context is already shut down'
+    probe = rclpy.create_node(f'failure_probe_{os.getpid()}', context=context, enable_rosout=False,
+                              start_parameter_services=False)
+    try:
+        time.sleep(1.0)                          # discovery of what is there
+        owners: dict[str, set[int]] = {}
+        for topic, _ in probe.get_topic_names_and_types():
+            for info in probe.get_publishers_info_by_topic(topic) + probe.get_subscriptions_info_by_topic(topic):
+                name = info.node_namespace.rstrip('/') + '/' + info.node_name
+                owners.setdefault(name, set()).add(int.from_bytes(bytes(info.endpoint_gid)[4:6], 'little'))
+        lines = [f'domain {os.environ.get("ROS_DOMAIN_ID")}; this test process is pid {os.getpid()}']
+        for ns, name in sorted((ns, n) for n, ns in probe.get_node_names_and_namespaces()):
+            full = ns.rstrip('/') + '/' + name
+            lines.append(f'{full}: ' + ('; '.join(_process_line(low) for low in sorted(owners.get(full, ())))
+                                        or 'no endpoints'))
+        return '\n'.join(lines)
+    finally:
+        probe.destroy_node()
+
+
+def _process_line(low16: int) -> str:
+    """The processes whose pid ends in these 16 bits: pid, command, and its ROS environment at start."""
+    found = []
+    for entry in Path('/proc').iterdir():
+        if not entry.name.isdigit() or int(entry.name) & 0xFFFF != low16:
+            continue
+        try:
+            args = (entry / 'cmdline').read_bytes().replace(b'\0', b' ').decode(errors='replace')[:160]
+            env = dict(e.split('=', 1) for e in (entry / 'environ').read_bytes().decode(errors='replace').split('\0')
+                       if '=' in e)
+        except OSError:
+            continue
+        found.append(f'pid {entry.name} ({args.strip()}; ROS_DOMAIN_ID={env.get("ROS_DOMAIN_ID", "-")}, '
+                     f'ROS_LOG_DIR={env.get("ROS_LOG_DIR", "-")})')
+    return ' or '.join(found) or f'pid ...{low16:#06x} (gone)'
+
+
 @pytest.fixture
 def ros_context(ros_env):
     """An initialised rclpy context on the test's own domain."""

@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 from platform_support import ADMIN, start_server
 from retail_platform.app import LARGE_BATCH_BYTES, create_app, export_events
 from retail_platform.database import upgrade
-from retail_platform.storage import Budget, Storage
+from retail_platform import schema as t
+from retail_platform.storage import CATCH_UP_BUCKET, Budget, Storage
 from retail_sync.outbox import Outbox
 from retail_sync.uploader import Uploader, UploaderConfig
 from rostest_support import stop_process
@@ -114,6 +115,32 @@ def test_two_processes_draw_on_one_catch_up_bucket_and_neither_admits_what_it_la
         assert with_none.admit_catch_up(10_000) == 0                  # no budget: never paced
     finally:
         with_none.close()
+
+
+def test_the_first_catch_up_batches_at_once_are_all_admitted_from_a_full_bucket(engine_target):
+    """The platform's first backlog batches, on several threads at once: one inserts the bucket's
+    row while the others read it full, and they were asked to wait 1 s though it held 5 000
+    (a CI run's turn-taking test met it: 11 of 20 tries on PostgreSQL)."""
+    provision(engine_target)
+    for attempt in range(8):
+        storage = Storage(engine_target)
+        try:
+            with storage.engine.begin() as c:               # a new platform: no bucket yet
+                c.execute(t.store_budgets.delete().where(t.store_budgets.c.store_id == CATCH_UP_BUCKET))
+            start = threading.Barrier(3)
+            waits: list[int] = []
+
+            def batch() -> None:
+                start.wait()
+                waits.append(storage.admit_catch_up(200))
+            threads = [threading.Thread(target=batch) for _ in range(3)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+            assert waits == [0, 0, 0], (attempt, waits)
+        finally:
+            storage.close()
 
 
 def test_without_a_catch_up_budget_backlog_batches_are_not_paced(engine_target):

@@ -458,25 +458,28 @@ class Storage:
                 return max(1, math.ceil((need - at_most) / rate))
         values = {'store': CATCH_UP_BUCKET, 'now': now, 'events': float(events)}
         b = t.store_budgets.c
+        tokens = 0.0
         with (self.engine.connect().execution_options(isolation_level='AUTOCOMMIT')
               if self.postgresql else self.engine.begin()) as c:
             take = self._statements.take_catch_up
-            if (left := c.execute(take, values).first()) is not None:
-                self._catch_up_known = (float(left.tokens), now)
-                return 0
-            row = c.execute(sa.select(b.tokens, b.updated_at)
-                            .where(b.store_id == CATCH_UP_BUCKET)).first()
-            if row is None:                 # the platform's first catch-up batch: a full bucket
-                c.execute(_insert_ignore(t.store_budgets.insert().values(
-                    store_id=CATCH_UP_BUCKET, tokens=burst, updated_at=now), self.postgresql,
-                    ['store_id']))
+            # Three tries: the bucket's row may appear (the platform's first catch-up batches,
+            # at once on several threads or processes) between the take and the read; a read
+            # that shows enough tokens takes again rather than asking the robot to wait.
+            for _ in range(3):
                 if (left := c.execute(take, values).first()) is not None:
                     self._catch_up_known = (float(left.tokens), now)
                     return 0
                 row = c.execute(sa.select(b.tokens, b.updated_at)
-                                .where(b.store_id == CATCH_UP_BUCKET)).one()
-        self._catch_up_known = (float(row.tokens), float(row.updated_at))
-        tokens = min(burst, row.tokens + max(0.0, now - row.updated_at) * rate)
+                                .where(b.store_id == CATCH_UP_BUCKET)).first()
+                if row is None:             # the platform's first catch-up batch: a full bucket
+                    c.execute(_insert_ignore(t.store_budgets.insert().values(
+                        store_id=CATCH_UP_BUCKET, tokens=burst, updated_at=now), self.postgresql,
+                        ['store_id']))
+                    continue
+                self._catch_up_known = (float(row.tokens), float(row.updated_at))
+                tokens = min(burst, row.tokens + max(0.0, now - row.updated_at) * rate)
+                if tokens < need:
+                    break
         return max(1, math.ceil((need - tokens) / rate))
 
     def store_events(self, robot_id: str, items: list[EventRow | Rejected],
