@@ -7,8 +7,8 @@ Plain ASGI (no FastAPI routes, no rclpy), so it holds however a request arrives:
   accepted on. Anything else (`Host: attacker.example`) gets 421 before any route runs.
 * **Origin** (cross-site request forgery, also from another port of the same host, which
   SameSite cookies do not separate): a state-changing request (POST, PUT, PATCH, DELETE) must
-  carry `Origin` equal to this server's own origin (`http://` + the Host header: scheme, host and
-  port), or, without `Origin`, a `Referer` of that origin. A request with neither is taken as a
+  carry `Origin` equal to this server's own origin (the request's scheme, `http` or `https` when
+  served over TLS, + `://` + the Host header: scheme, host and port), or, without `Origin`, a `Referer` of that origin. A request with neither is taken as a
   non-browser client and is refused if it carries the staff cookie (browsers always send `Origin`
   on such requests, so a request riding on the cookie without one is forged or broken). The
   per-session CSRF token is checked by the console routes (`web.py`).
@@ -104,8 +104,10 @@ def host_allowed(host_header: str, site: Site, server_address: str = '') -> bool
     return bool(server_address) and _norm_ip(name) == _norm_ip(server_address)
 
 
-def own_origin(host_header: str) -> str:
-    return 'http://' + host_header.strip().lower()
+def own_origin(host_header: str, scheme: str = 'http') -> str:
+    """This server's origin as a browser names it: over TLS `https://host[:port]` (a page served
+    over https sends that Origin; `http://` there is another origin)."""
+    return ('https' if scheme.lower() in ('https', 'wss') else 'http') + '://' + host_header.strip().lower()
 
 
 def _origin_of(url: str) -> str:
@@ -118,9 +120,10 @@ def _origin_of(url: str) -> str:
     return f'{parts.scheme.lower()}://{parts.netloc.lower()}'
 
 
-def origin_refusal(headers: dict[str, str], host_header: str, cookie: str) -> str:
-    """Why a state-changing request is refused as cross-site ('' = accepted)."""
-    own = own_origin(host_header)
+def origin_refusal(headers: dict[str, str], host_header: str, cookie: str, scheme: str = 'http') -> str:
+    """Why a state-changing request is refused as cross-site ('' = accepted); `scheme`: the
+    request's (`https` when served over TLS)."""
+    own = own_origin(host_header, scheme)
     origin = headers.get('origin')
     if origin is not None:
         return '' if origin.strip().lower() == own else f'cross-site request refused (Origin {origin[:80]!r})'
@@ -196,7 +199,7 @@ class Guard:
             await self._answer(send, 421, 'this server does not answer to that host name')
             return
         if scope.get('method', 'GET').upper() in UNSAFE_METHODS:
-            refusal = origin_refusal(headers, host, self.site.cookie)
+            refusal = origin_refusal(headers, host, self.site.cookie, scope.get('scheme', 'http'))
             if refusal:
                 self.on_refusal(f'refused {what}: {refusal}')
                 await self._answer(send, 403, refusal)
