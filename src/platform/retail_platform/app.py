@@ -203,7 +203,7 @@ def _validate_event(event: Any, index: int) -> tuple:
     seq, kind, when = event.get('seq'), event.get('type'), event.get('time')
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ:
         raise bad(f'seq must be an integer from 0 to {MAX_SEQ}')
-    if not isinstance(kind, str) or not EVENT_TYPE.match(kind):
+    if not isinstance(kind, str) or not EVENT_TYPE.fullmatch(kind):
         raise bad(f'type {kind!r} must match {EVENT_TYPE.pattern}')
     if isinstance(when, bool) or not isinstance(when, (int, float)):
         raise bad('time must be a number (seconds since 1970)')
@@ -576,7 +576,7 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
         return robot_id
 
     def store_access(store_id: str, who: Caller, write: bool) -> None:
-        if not STORE_ID.match(store_id):
+        if not STORE_ID.fullmatch(store_id):      # whole: `$` matches before a final newline
             raise HTTPException(404, f'no store {store_id!r}')
         exists, region = storage.store_region(store_id)
         if not exists:
