@@ -600,3 +600,20 @@ def test_a_head_sent_a_byte_at_a_time_or_never_is_408_and_closed(server, monkeyp
         assert client.get('/api/screen/state').status_code == 200
         time.sleep(3)                                              # idle longer than the head bound
         assert client.get('/api/screen/state').status_code == 200
+
+
+def test_deleting_a_member_never_deletes_another_by_a_cut_id(server):
+    """Attack round s13: DELETE /api/console/members/{id} cut the id to 64 characters before
+    asking perception, so deleting `<64 characters>x` (an id no enrolment can make) erased the
+    member whose id is its first 64 characters. An id that is not an enrolment id (1-64 letters,
+    digits, `_ . : -`) is now 404 and nothing is asked of the robot."""
+    served = server()
+    client, answer = _session(served)
+    own = {'Origin': served.url, 'X-CSRF-Token': answer['csrf_token']}
+    kept = 'm' * 64
+    for wrong in (kept + 'x', kept + '0' * 100, 'm 1', 'm%2F1'):
+        response = client.delete(f'/api/console/members/{wrong}', headers=own)
+        assert response.status_code == 404, (wrong, response.text)
+    assert served.actions.deleted == []
+    assert client.delete(f'/api/console/members/{kept}', headers=own).status_code == 200
+    assert served.actions.deleted == [kept]
