@@ -2,9 +2,11 @@
 camera image type or it carried an attachment, but a picture put where no schema says what it
 is went through and was stored: a channel with no schema (schema id 0: its messages are opaque
 bytes), a channel whose schema is not a ROS 2 message definition (a JSON schema, protobuf: the
-check reads ROS 2 definitions only), a metadata record holding a base64 JPEG. The robot's
+check reads ROS 2 definitions only), a metadata record holding a base64 JPEG, a JPEG in the
+bytes of a message of a harmless-looking type (a string, a `uint8[]` field). The robot's
 recorder writes none of these (ros2msg schemas, CDR messages, the `incident` and parameters
-records); each is now refused 422 naming the channel or record, nothing stored. A real `serve`
+records) and its messages hold no JPEG or PNG; each is now refused 422 naming the channel or
+record, nothing stored. A real `serve`
 process and a real HTTP client."""
 from __future__ import annotations
 
@@ -37,6 +39,15 @@ def recording(kind: str) -> bytes:
         cid = writer.register_channel('/picture', 'json', sid)
         writer.add_message(cid, log_time=2, publish_time=2, data=(
             b'{"data": "' + base64.b64encode(JPEG) + b'"}'))
+    elif kind == 'string message':
+        text = b'data:image/jpeg;base64,' + base64.b64encode(JPEG) + b'\0'
+        writer.add_message(cid, log_time=2, publish_time=2,
+                           data=b'\0\1\0\0' + len(text).to_bytes(4, 'little') + text)
+    elif kind == 'bytes field':
+        sid = writer.register_schema('my_msgs/msg/Blob', 'ros2msg', b'uint8[] data\n')
+        cid = writer.register_channel('/blob', 'cdr', sid)
+        writer.add_message(cid, log_time=2, publish_time=2,
+                           data=b'\0\1\0\0' + len(JPEG).to_bytes(4, 'little') + JPEG)
     elif kind == 'metadata':
         writer.add_metadata('notes', {'snap': base64.b64encode(JPEG).decode()})
     writer.add_metadata('incident', {'reasons': '["bumper"]'})
@@ -45,7 +56,8 @@ def recording(kind: str) -> bytes:
 
 
 @pytest.mark.parametrize('kind, named', [
-    ('no schema', '/blob'), ('json schema', '/picture'), ('metadata', 'notes'), ('clean', '')])
+    ('no schema', '/blob'), ('json schema', '/picture'), ('metadata', 'notes'),
+    ('string message', '/chatter'), ('bytes field', '/blob'), ('clean', '')])
 def test_a_picture_hidden_in_an_incident_recording_is_refused(tmp_path, kind, named):
     database = str(tmp_path / 'platform.sqlite3')
     tokens = chain(database)

@@ -71,6 +71,7 @@ def incident_reasons(data: bytes) -> list[str]:
         if summary is None:
             raise Refused(422, 'the body is not a finished MCAP file (no summary)')
         _refuse_pictures(summary)
+        _refuse_picture_bytes(reader)
         found: list[str] = []
         for record in reader.iter_metadata():
             # a record's values are strings: a base64 or data: image is refused as the privacy
@@ -88,6 +89,24 @@ def incident_reasons(data: bytes) -> list[str]:
         raise
     except MCAP_ERRORS as exc:
         raise Refused(422, f'the body is not a readable MCAP file ({type(exc).__name__})') from None
+
+
+# The first bytes of a JPEG (JFIF, Exif) or PNG file, and of their base64 text: found in a
+# message's bytes, the message carries a picture whatever its type says (a string, a uint8[]).
+# Long enough (8-14 bytes) that ordinary sensor data never holds one by chance.
+PICTURE_MARKS = (b'\x89PNG\r\n\x1a\n', b'\xff\xd8\xff\xe0\x00\x10JFIF', b'Exif\x00\x00MM\x00*',
+                 b'Exif\x00\x00II*\x00', b'iVBORw0KGgo', b'/9j/4AAQSkZJRg', b'data:image/')
+
+
+def _refuse_picture_bytes(reader: Any) -> None:
+    """Refused (422) when a message's bytes hold a JPEG or PNG (PICTURE_MARKS)."""
+    for _, channel, message in reader.iter_messages():
+        data = bytes(message.data)
+        for mark in PICTURE_MARKS:
+            if mark in data:
+                raise Refused(422, f'incident recordings never hold camera images (faces): a '
+                                   f'message on channel {channel.topic[:100]!r} holds a JPEG or '
+                                   'PNG picture')
 
 
 def _refuse_pictures(summary: Any) -> None:
