@@ -617,3 +617,34 @@ def test_deleting_a_member_never_deletes_another_by_a_cut_id(server):
     assert served.actions.deleted == []
     assert client.delete(f'/api/console/members/{kept}', headers=own).status_code == 200
     assert served.actions.deleted == [kept]
+
+
+@pytest.mark.parametrize('trusted', [True, False])
+def test_the_console_behind_a_tls_proxy_signs_in_with_a_secure_cookie(server, trusted):
+    """Attack round s13: behind a reverse proxy that terminates TLS (its address in
+    trusted_proxies), the browser's Origin is https://..., which the guard compared with http://
+    + Host: every console login and action was 403, and the session cookie never had Secure. The
+    scheme a trusted proxy reports (X-Forwarded-Proto) now counts, as its X-Forwarded-For does;
+    from anyone else the header is ignored (a forged https changes nothing)."""
+    from retail_common.web_guard import Site
+    served = server(site=Site.make('127.0.0.1', trusted_proxies=['127.0.0.1'] if trusted else []))
+    https = 'https://' + served.url.split('://', 1)[1]
+    proxied = {'Origin': https, 'X-Forwarded-Proto': 'https', 'X-Forwarded-For': '10.1.2.3'}
+    with httpx.Client(base_url=served.url, timeout=10) as client:
+        answer = client.post('/api/console/login', json={'password': STAFF_TOKEN}, headers=proxied)
+        if not trusted:
+            assert answer.status_code == 403, answer.text
+            plain = client.post('/api/console/login', json={'password': STAFF_TOKEN},
+                                headers={'Origin': served.url, 'X-Forwarded-Proto': 'https'})
+            assert plain.status_code == 200 and 'secure' not in plain.headers['set-cookie'].lower()
+            return
+        assert answer.status_code == 200, answer.text
+        cookies = answer.headers.get_list('set-cookie')
+        assert all('secure' in c.lower() for c in cookies), cookies
+        reset = client.post('/api/console/reset_safety', cookies={'retail_staff': answer.json()['token']},
+                            headers={**proxied, 'X-CSRF-Token': answer.json()['csrf_token']})
+        assert reset.status_code == 200, reset.text
+        # the plain-http origin is another origin now
+        other = client.post('/api/console/reset_safety', cookies={'retail_staff': answer.json()['token']},
+                            headers={**proxied, 'Origin': served.url, 'X-CSRF-Token': answer.json()['csrf_token']})
+        assert other.status_code == 403

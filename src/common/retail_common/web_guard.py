@@ -18,7 +18,9 @@ Plain ASGI (no FastAPI routes, no rclpy), so it holds however a request arrives:
   `Content-Length` and `Transfer-Encoding` (ambiguous framing) gets 400. Bodies are never
   decompressed (`Content-Encoding` is not applied), so a compressed bomb stays its own size.
 * **Client address**: the TCP peer; `X-Forwarded-For` counts only when the peer is one of
-  `trusted_proxies` (then the right-most address not itself a trusted proxy). The login lockout,
+  `trusted_proxies` (then the right-most address not itself a trusted proxy). So does
+  `X-Forwarded-Proto` (a proxy terminating TLS: the origin is then `https://` + Host and the
+  cookies get `Secure`; `scope['state']['scheme']`). The login lockout,
   the audit log and the screen's locality check use this address (`scope['state']['client']`).
 """
 
@@ -147,6 +149,16 @@ def client_address(peer: str, forwarded_for: str, trusted: frozenset[str]) -> st
     return peer
 
 
+def forwarded_scheme(scheme: str, peer: str, forwarded_proto: str, trusted: frozenset[str]) -> str:
+    """The scheme the browser used: the connection's, or (peer a trusted proxy, one that
+    terminates TLS) the last `X-Forwarded-Proto` entry when it is http or https."""
+    if peer in trusted and forwarded_proto:
+        said = forwarded_proto.split(',')[-1].strip().lower()
+        if said in ('http', 'https'):
+            return said
+    return scheme
+
+
 def is_loopback(address: str) -> bool:
     try:
         return ipaddress.ip_address(address.strip('[]')).is_loopback
@@ -191,6 +203,10 @@ class Guard:
         scope.setdefault('state', {})
         scope['state']['client'] = client
         scope['state']['proxied'] = client != _norm_ip(peer)
+        scheme = forwarded_scheme(
+            scope.get('scheme', 'http'), _norm_ip(peer), headers.get('x-forwarded-proto', ''), self.site.trusted_proxies
+        )
+        scope['state']['scheme'] = scheme
         host = headers.get('host', '')
         server = (scope.get('server') or ('', 0))[0] or ''
         what = f'{scope.get("method", "?")} {scope.get("path", "")[:80]} from {client}'
@@ -199,7 +215,7 @@ class Guard:
             await self._answer(send, 421, 'this server does not answer to that host name')
             return
         if scope.get('method', 'GET').upper() in UNSAFE_METHODS:
-            refusal = origin_refusal(headers, host, self.site.cookie, scope.get('scheme', 'http'))
+            refusal = origin_refusal(headers, host, self.site.cookie, scheme)
             if refusal:
                 self.on_refusal(f'refused {what}: {refusal}')
                 await self._answer(send, 403, refusal)

@@ -398,9 +398,12 @@ def create_app(model: UiModel, actions: RobotActions, auth: StaffAuth, *, max_ra
             audit(f'console login failed from {client}: {result.message}')
             return JSONResponse({'success': False, 'message': result.message}, status_code=401)
         session = auth.session(result.token)
-        response.set_cookie(COOKIE, result.token, httponly=True, samesite='strict', max_age=int(auth.session_ttl_s))
+        secure = getattr(request.state, 'scheme', request.url.scheme) == 'https'   # TLS (a proxy's too)
+        response.set_cookie(COOKIE, result.token, httponly=True, samesite='strict', max_age=int(auth.session_ttl_s),
+                            secure=secure)
         # The device stays known after logout: strangers' wrong guesses never lock it out.
-        response.set_cookie(DEVICE_COOKIE, result.device, httponly=True, samesite='strict', max_age=DEVICE_COOKIE_AGE_S)
+        response.set_cookie(DEVICE_COOKIE, result.device, httponly=True, samesite='strict', max_age=DEVICE_COOKIE_AGE_S,
+                            secure=secure)
         audit(f'console login from {client}')
         return {'success': True, 'message': result.token, 'token': result.token,
                 'csrf_token': session.csrf if session else ''}
