@@ -46,3 +46,19 @@ def test_the_api_takes_no_id_ending_in_a_newline(tmp_path):
             assert 'ids match' in got.text or 'no store' in got.text
     finally:
         stop_process(server.process)
+
+
+def test_a_very_long_id_is_not_echoed_whole(tmp_path):
+    """Attack round s13: a store or robot id of 20,000 characters in the path came back whole in
+    the 404's detail (bounded only by the 64 KiB head limit). Now at most its first 80."""
+    database = str(tmp_path / 'platform.sqlite3')
+    chain(database)
+    server = start_server(database)
+    try:
+        admin = server.client(ADMIN)
+        for url in ('/v1/stores/' + 's' * 20_000 + '/events',
+                    '/v1/robots/' + 'r' * 20_000 + '/downlink'):
+            got = admin.get(url)
+            assert got.status_code == 404 and len(got.json()['detail']) < 200, got.text[:300]
+    finally:
+        stop_process(server.process)

@@ -605,7 +605,7 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
 
     def robot_scope(robot_id: str, who: Caller = Depends(caller)) -> str:
         if not valid_robot_id(robot_id):     # 404, not 422: an uploader must never quarantine
-            raise HTTPException(404, f'no robot {robot_id!r}: ids match {ROBOT_ID.pattern}')
+            raise HTTPException(404, f'no robot {robot_id[:80]!r}: ids match {ROBOT_ID.pattern}')
         if who.admin:
             return robot_id
         if who.robot_id != robot_id:
@@ -614,10 +614,10 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
 
     def store_access(store_id: str, who: Caller, write: bool) -> None:
         if not STORE_ID.fullmatch(store_id):      # whole: `$` matches before a final newline
-            raise HTTPException(404, f'no store {store_id!r}')
+            raise HTTPException(404, f'no store {store_id[:80]!r}')
         exists, region = storage.store_region(store_id)
         if not exists:
-            raise HTTPException(404, f'no store {store_id!r}')
+            raise HTTPException(404, f'no store {store_id[:80]!r}')
         c = who.credential
         allowed = (c.role == 'admin' or (c.role == 'analyst' and not write)
                    or (c.role == 'store_manager' and store_id in c.stores)
