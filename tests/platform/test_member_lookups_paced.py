@@ -35,3 +35,36 @@ def test_a_robot_cannot_list_the_chains_members_by_guessing_ids(engine_target):
         assert admin.get('/v1/robots/robot-1/members/m-0042').status_code == 200
     finally:
         stop_process(server.process)
+
+
+def test_events_naming_guessed_ids_bring_no_member_into_the_downlink(engine_target):
+    """Attack round s13: the pacing above was bypassed by the events upload: one batch of events
+    naming guessed ids at the robot's store (a `guide` event with `customer: m-0001`...) made
+    every consenting member among them relevant to the store, and the next downlink carried
+    their records (home store, purchase history). An event of a member at the store is now a
+    reason to know her only when a robot of the store holds or held her (fetched on demand when
+    its camera recognised her: paced; or sent for another reason): what a robot names in events
+    is what it recognised, and a recognised member it did not hold it has fetched."""
+    import time as clock
+    tokens = chain(engine_target)
+    server = start_server(engine_target)
+    try:
+        admin, robot_1 = server.client(ADMIN), server.client(tokens['robot'])
+        for member in ('m-0007', 'm-0042'):
+            assert admin.put(f'/v1/admin/members/{member}', json={
+                'consent': True, 'home_store': 's-2', 'history': [
+                    {'sku': 'P-1', 'ts': '2026-11-01T10:00', 'qty': 1, 'price_cny': 9.5}]}
+            ).status_code == 200
+        now = clock.time()
+        events = [{'event_id': f'g-{n}', 'seq': n, 'type': 'guide', 'customer': f'm-{n:04d}',
+                   'time': now - 60, 'data': {'zone': 'kitchen', 'status': 'started'}}
+                  for n in range(1, 101)]
+        assert robot_1.post('/v1/robots/robot-1/events',
+                            json={'events': events}).json()['acked'] == 100
+        assert robot_1.get('/v1/robots/robot-1/downlink').json()['members'] == []
+        # recognised in store 1 and fetched on demand: from then on her visits there count
+        assert robot_1.get('/v1/robots/robot-1/members/m-0042').status_code == 200
+        held = robot_1.get('/v1/robots/robot-1/downlink').json()['members']
+        assert [m['member_id'] for m in held] == ['m-0042']
+    finally:
+        stop_process(server.process)
