@@ -36,6 +36,7 @@ def chain(engine_target):
     storage.add_store('s-other', 'Other store', 'south')
     tokens = {'own': storage.issue_robot_token('robot-own', 's-own'),
               'other': storage.issue_robot_token('robot-other', 's-other'),
+              'own2': storage.issue_robot_token('robot-own-2', 's-own'),
               'manager': storage.issue_staff_token('store_manager', 'ann', ['s-own'])}
     storage.close()
     with TestClient(create_app(engine_target, ADMIN, member_window_s=7 * 86400),
@@ -146,6 +147,12 @@ def test_members_only_where_the_store_has_a_reason(chain):
     assert client.post('/v1/stores/s-own/appointments', headers=A,
                        json={'customer': 'm-appt', 'time': '2026-12-24T10:00'}).status_code == 200
     own = bearer(tokens['own'])
+    # the store's other robot recognised both visitors and fetched them on demand: a robot of
+    # the store holds them, so their visits are reasons (events naming members no robot of
+    # the store ever held are not: tests/platform/test_member_lookups_paced.py)
+    for member in ('m-visit', 'm-old-visit'):
+        assert client.get(f'/v1/robots/robot-own-2/members/{member}',
+                          headers=bearer(tokens['own2'])).status_code == 200
     events = [{'event_id': f'v-{i}', 'seq': i, 'type': 'guide', 'customer': m, 'time': when,
                'data': {'zone': 'kitchen', 'status': 'started'}}
               for i, (m, when) in enumerate((('m-visit', now - 3600), ('m-old-visit', now - 30 * 86400)))]

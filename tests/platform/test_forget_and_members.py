@@ -37,9 +37,11 @@ def test_forget_ends_the_profile_and_every_event_naming_the_member(api):
         event('member_said', at, {'category': '笔记本', 'max_price': 6000}, 'm-0001'),
         event('recommendation', at + 5, {'skus': ['NB-1']}, 'm-0001'),
         event('recommendation', at + 6, {'skus': ['NB-2']}, 'm-0002')])
-    assert client.get('/v1/members/m-0001/profile', headers=robot).status_code == 200
     assert client.put('/v1/admin/members/m-0001', headers=admin, json={
         'consent': True, 'home_store': 's-1', 'history': []}).status_code == 200
+    # a robot reads the profile of a member it holds (tests/platform/test_profile_tenancy.py)
+    assert client.get('/v1/robots/robot-1/members/m-0001', headers=robot).status_code == 200
+    assert client.get('/v1/members/m-0001/profile', headers=robot).status_code == 200
     status = client.post('/v1/admin/members/m-0001/forget', headers=admin).json()
     assert status['pending'] == ['robot-1']
     assert client.get('/v1/members/m-0001/profile', headers=robot).status_code == 404

@@ -37,6 +37,14 @@ def test_what_a_member_said_in_store_1_is_her_profile_in_store_2_and_forget_ends
         event('member_said', monday + 60, {'category': '电视', 'max_price': 3000}),   # anonymous
     ])
     robot_b = {'Authorization': f'Bearer {tokens["robot_other"]}'}
+    # she is a consenting member; robot b recognises her in store 2 and fetches her on demand,
+    # robot 1 has her in its downlink (home store): each holds her, so each reads her profile
+    # (a robot that does not hold her: tests/platform/test_profile_tenancy.py)
+    assert client.put('/v1/admin/members/m-0001', headers={'Authorization': f'Bearer {ADMIN}'},
+                      json={'consent': True, 'home_store': 's-1'}).status_code == 200
+    assert client.get('/v1/robots/robot-2/members/m-0001', headers=robot_b).status_code == 200
+    assert client.get('/v1/robots/robot-1/downlink', headers={
+        'Authorization': f'Bearer {tokens["robot"]}'}).status_code == 200
     got = client.get('/v1/members/m-0001/profile', headers=robot_b)
     assert got.status_code == 200, got.text
     p = got.json()
@@ -147,6 +155,7 @@ def test_a_member_whose_record_says_no_consent_has_no_profile_served(api):
                       json={'consent': True}).status_code == 200
     _say(client, tokens['robot'], 'robot-1', [
         event('member_said', 1.78e9, {'category': '笔记本', 'max_price': 6000}, 'm-0003')])
+    assert client.get('/v1/robots/robot-2/members/m-0003', headers=robot_b).status_code == 200
     assert client.get('/v1/members/m-0003/profile', headers=robot_b).status_code == 200
     for consent, status in ((False, 404), (True, 200)):
         assert client.put('/v1/admin/members/m-0003', headers=admin,

@@ -600,3 +600,51 @@ def test_a_head_sent_a_byte_at_a_time_or_never_is_408_and_closed(server, monkeyp
         assert client.get('/api/screen/state').status_code == 200
         time.sleep(3)                                              # idle longer than the head bound
         assert client.get('/api/screen/state').status_code == 200
+
+
+def test_deleting_a_member_never_deletes_another_by_a_cut_id(server):
+    """Attack round s13: DELETE /api/console/members/{id} cut the id to 64 characters before
+    asking perception, so deleting `<64 characters>x` (an id no enrolment can make) erased the
+    member whose id is its first 64 characters. An id that is not an enrolment id (1-64 letters,
+    digits, `_ . : -`) is now 404 and nothing is asked of the robot."""
+    served = server()
+    client, answer = _session(served)
+    own = {'Origin': served.url, 'X-CSRF-Token': answer['csrf_token']}
+    kept = 'm' * 64
+    for wrong in (kept + 'x', kept + '0' * 100, 'm 1', 'm%2F1'):
+        response = client.delete(f'/api/console/members/{wrong}', headers=own)
+        assert response.status_code == 404, (wrong, response.text)
+    assert served.actions.deleted == []
+    assert client.delete(f'/api/console/members/{kept}', headers=own).status_code == 200
+    assert served.actions.deleted == [kept]
+
+
+@pytest.mark.parametrize('trusted', [True, False])
+def test_the_console_behind_a_tls_proxy_signs_in_with_a_secure_cookie(server, trusted):
+    """Attack round s13: behind a reverse proxy that terminates TLS (its address in
+    trusted_proxies), the browser's Origin is https://..., which the guard compared with http://
+    + Host: every console login and action was 403, and the session cookie never had Secure. The
+    scheme a trusted proxy reports (X-Forwarded-Proto) now counts, as its X-Forwarded-For does;
+    from anyone else the header is ignored (a forged https changes nothing)."""
+    from retail_common.web_guard import Site
+    served = server(site=Site.make('127.0.0.1', trusted_proxies=['127.0.0.1'] if trusted else []))
+    https = 'https://' + served.url.split('://', 1)[1]
+    proxied = {'Origin': https, 'X-Forwarded-Proto': 'https', 'X-Forwarded-For': '10.1.2.3'}
+    with httpx.Client(base_url=served.url, timeout=10) as client:
+        answer = client.post('/api/console/login', json={'password': STAFF_TOKEN}, headers=proxied)
+        if not trusted:
+            assert answer.status_code == 403, answer.text
+            plain = client.post('/api/console/login', json={'password': STAFF_TOKEN},
+                                headers={'Origin': served.url, 'X-Forwarded-Proto': 'https'})
+            assert plain.status_code == 200 and 'secure' not in plain.headers['set-cookie'].lower()
+            return
+        assert answer.status_code == 200, answer.text
+        cookies = answer.headers.get_list('set-cookie')
+        assert all('secure' in c.lower() for c in cookies), cookies
+        reset = client.post('/api/console/reset_safety', cookies={'retail_staff': answer.json()['token']},
+                            headers={**proxied, 'X-CSRF-Token': answer.json()['csrf_token']})
+        assert reset.status_code == 200, reset.text
+        # the plain-http origin is another origin now
+        other = client.post('/api/console/reset_safety', cookies={'retail_staff': answer.json()['token']},
+                            headers={**proxied, 'Origin': served.url, 'X-CSRF-Token': answer.json()['csrf_token']})
+        assert other.status_code == 403

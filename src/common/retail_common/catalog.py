@@ -104,7 +104,7 @@ def parse_row(row: dict[str, str]) -> Product:
     for name in REQUIRED:
         if not values[name]:
             raise ValueError(f'empty {name}')
-    if not _CATEGORY_ID.match(values['category']):
+    if not _CATEGORY_ID.fullmatch(values['category']):
         raise ValueError(f"category {values['category']!r} is not a snake_case id")
     try:
         price = float(values['price_cny'])

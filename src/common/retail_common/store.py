@@ -312,7 +312,7 @@ def parse_zones(data, source: str = '<zones>') -> tuple[dict[str, Zone], dict[st
     owner_of: dict[str, str] = {}
     for zone_id, entry in data['zones'].items():
         where = f'{source}: zone {zone_id!r}'
-        if not isinstance(zone_id, str) or not _ZONE_ID.match(zone_id):
+        if not isinstance(zone_id, str) or not _ZONE_ID.fullmatch(zone_id):
             raise StoreError(f'{where}: ids are lower-case letters, digits and _')
         if not isinstance(entry, dict):
             raise StoreError(f'{where}: expected a mapping with kind, name_zh, name_en, pose')

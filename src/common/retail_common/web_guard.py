@@ -7,8 +7,8 @@ Plain ASGI (no FastAPI routes, no rclpy), so it holds however a request arrives:
   accepted on. Anything else (`Host: attacker.example`) gets 421 before any route runs.
 * **Origin** (cross-site request forgery, also from another port of the same host, which
   SameSite cookies do not separate): a state-changing request (POST, PUT, PATCH, DELETE) must
-  carry `Origin` equal to this server's own origin (`http://` + the Host header: scheme, host and
-  port), or, without `Origin`, a `Referer` of that origin. A request with neither is taken as a
+  carry `Origin` equal to this server's own origin (the request's scheme, `http` or `https` when
+  served over TLS, + `://` + the Host header: scheme, host and port), or, without `Origin`, a `Referer` of that origin. A request with neither is taken as a
   non-browser client and is refused if it carries the staff cookie (browsers always send `Origin`
   on such requests, so a request riding on the cookie without one is forged or broken). The
   per-session CSRF token is checked by the console routes (`web.py`).
@@ -18,7 +18,9 @@ Plain ASGI (no FastAPI routes, no rclpy), so it holds however a request arrives:
   `Content-Length` and `Transfer-Encoding` (ambiguous framing) gets 400. Bodies are never
   decompressed (`Content-Encoding` is not applied), so a compressed bomb stays its own size.
 * **Client address**: the TCP peer; `X-Forwarded-For` counts only when the peer is one of
-  `trusted_proxies` (then the right-most address not itself a trusted proxy). The login lockout,
+  `trusted_proxies` (then the right-most address not itself a trusted proxy). So does
+  `X-Forwarded-Proto` (a proxy terminating TLS: the origin is then `https://` + Host and the
+  cookies get `Secure`; `scope['state']['scheme']`). The login lockout,
   the audit log and the screen's locality check use this address (`scope['state']['client']`).
 """
 
@@ -104,8 +106,10 @@ def host_allowed(host_header: str, site: Site, server_address: str = '') -> bool
     return bool(server_address) and _norm_ip(name) == _norm_ip(server_address)
 
 
-def own_origin(host_header: str) -> str:
-    return 'http://' + host_header.strip().lower()
+def own_origin(host_header: str, scheme: str = 'http') -> str:
+    """This server's origin as a browser names it: over TLS `https://host[:port]` (a page served
+    over https sends that Origin; `http://` there is another origin)."""
+    return ('https' if scheme.lower() in ('https', 'wss') else 'http') + '://' + host_header.strip().lower()
 
 
 def _origin_of(url: str) -> str:
@@ -118,9 +122,10 @@ def _origin_of(url: str) -> str:
     return f'{parts.scheme.lower()}://{parts.netloc.lower()}'
 
 
-def origin_refusal(headers: dict[str, str], host_header: str, cookie: str) -> str:
-    """Why a state-changing request is refused as cross-site ('' = accepted)."""
-    own = own_origin(host_header)
+def origin_refusal(headers: dict[str, str], host_header: str, cookie: str, scheme: str = 'http') -> str:
+    """Why a state-changing request is refused as cross-site ('' = accepted); `scheme`: the
+    request's (`https` when served over TLS)."""
+    own = own_origin(host_header, scheme)
     origin = headers.get('origin')
     if origin is not None:
         return '' if origin.strip().lower() == own else f'cross-site request refused (Origin {origin[:80]!r})'
@@ -142,6 +147,16 @@ def client_address(peer: str, forwarded_for: str, trusted: frozenset[str]) -> st
         if hop not in trusted:
             return hop
     return peer
+
+
+def forwarded_scheme(scheme: str, peer: str, forwarded_proto: str, trusted: frozenset[str]) -> str:
+    """The scheme the browser used: the connection's, or (peer a trusted proxy, one that
+    terminates TLS) the last `X-Forwarded-Proto` entry when it is http or https."""
+    if peer in trusted and forwarded_proto:
+        said = forwarded_proto.split(',')[-1].strip().lower()
+        if said in ('http', 'https'):
+            return said
+    return scheme
 
 
 def is_loopback(address: str) -> bool:
@@ -188,6 +203,10 @@ class Guard:
         scope.setdefault('state', {})
         scope['state']['client'] = client
         scope['state']['proxied'] = client != _norm_ip(peer)
+        scheme = forwarded_scheme(
+            scope.get('scheme', 'http'), _norm_ip(peer), headers.get('x-forwarded-proto', ''), self.site.trusted_proxies
+        )
+        scope['state']['scheme'] = scheme
         host = headers.get('host', '')
         server = (scope.get('server') or ('', 0))[0] or ''
         what = f'{scope.get("method", "?")} {scope.get("path", "")[:80]} from {client}'
@@ -196,7 +215,7 @@ class Guard:
             await self._answer(send, 421, 'this server does not answer to that host name')
             return
         if scope.get('method', 'GET').upper() in UNSAFE_METHODS:
-            refusal = origin_refusal(headers, host, self.site.cookie)
+            refusal = origin_refusal(headers, host, self.site.cookie, scheme)
             if refusal:
                 self.on_refusal(f'refused {what}: {refusal}')
                 await self._answer(send, 403, refusal)

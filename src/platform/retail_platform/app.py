@@ -155,6 +155,43 @@ class Problem(BaseModel):
     detail: str
 
 
+# What kind of database trouble an answer may name (the first words found in the driver's
+# line, lower case). The driver's line itself names the database's address, port, files and
+# tables: it goes to the platform's log, never into an answer (anyone may read a 503, also
+# with a wrong token: checking a token reads the database; /v1/ready needs none).
+OUTAGE_KINDS = (
+    (('no space left', 'disk is full', 'disk full', 'could not extend', 'could not write'),
+     'the database\'s disk is full'),
+    (('read-only', 'readonly'), 'the database is read-only'),
+    (('too many clients', 'too many connections', 'connection slots'),
+     'the database has no free connection'),
+    (('starting up', 'shutting down', 'in recovery', 'terminating connection',
+      'administrator command'), 'the database is restarting'),
+    (('timeout', 'timed out', 'canceling statement'), 'the database did not answer in time'),
+    (('locked', 'busy'), 'the database is busy (locked)'),
+    (('refused', 'could not connect', 'connection failed', 'closed the connection',
+      'connection is closed', 'server closed', 'connection lost', 'no such host',
+      'could not translate host', 'unable to open'), 'the database refused or lost the connection'),
+)
+
+
+def driver_line(exc: BaseException) -> str:
+    """The database driver's first line about `exc` (for the platform's log only)."""
+    lines = str(getattr(exc, 'orig', None) or exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__
+
+
+def outage_words(exc: BaseException) -> str:
+    """What kind of database trouble `exc` is, in words that name no address, file or table."""
+    text = driver_line(exc).lower()
+    if isinstance(exc, sa.exc.TimeoutError):          # the connection pool's wait
+        return 'the database did not answer in time'
+    for words, kind in OUTAGE_KINDS:
+        if any(w in text for w in words):
+            return kind
+    return 'the database answered with an error'
+
+
 def a_credential(role: str) -> str:
     """'an analyst credential', 'a store manager credential': a role in a refusal's words."""
     words = role.replace('_', ' ')
@@ -203,7 +240,7 @@ def _validate_event(event: Any, index: int) -> tuple:
     seq, kind, when = event.get('seq'), event.get('type'), event.get('time')
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ:
         raise bad(f'seq must be an integer from 0 to {MAX_SEQ}')
-    if not isinstance(kind, str) or not EVENT_TYPE.match(kind):
+    if not isinstance(kind, str) or not EVENT_TYPE.fullmatch(kind):
         raise bad(f'type {kind!r} must match {EVENT_TYPE.pattern}')
     if isinstance(when, bool) or not isinstance(when, (int, float)):
         raise bad('time must be a number (seconds since 1970)')
@@ -568,7 +605,7 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
 
     def robot_scope(robot_id: str, who: Caller = Depends(caller)) -> str:
         if not valid_robot_id(robot_id):     # 404, not 422: an uploader must never quarantine
-            raise HTTPException(404, f'no robot {robot_id!r}: ids match {ROBOT_ID.pattern}')
+            raise HTTPException(404, f'no robot {robot_id[:80]!r}: ids match {ROBOT_ID.pattern}')
         if who.admin:
             return robot_id
         if who.robot_id != robot_id:
@@ -576,11 +613,11 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
         return robot_id
 
     def store_access(store_id: str, who: Caller, write: bool) -> None:
-        if not STORE_ID.match(store_id):
-            raise HTTPException(404, f'no store {store_id!r}')
+        if not STORE_ID.fullmatch(store_id):      # whole: `$` matches before a final newline
+            raise HTTPException(404, f'no store {store_id[:80]!r}')
         exists, region = storage.store_region(store_id)
         if not exists:
-            raise HTTPException(404, f'no store {store_id!r}')
+            raise HTTPException(404, f'no store {store_id[:80]!r}')
         c = who.credential
         allowed = (c.role == 'admin' or (c.role == 'analyst' and not write)
                    or (c.role == 'store_manager' and store_id in c.stores)
@@ -618,10 +655,9 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
     app.state.background = background
 
     async def database_down(request: Request, exc: Exception) -> JSONResponse:
-        line = str(getattr(exc, 'orig', None) or exc).strip().splitlines()
-        detail = 'database unavailable: ' + (line[0] if line else 'error')
-        LOG.warning('%s %s: 503 %s (Retry-After %d s)', request.method, request.url.path, detail,
-                    RETRY_AFTER_DB_S)
+        detail = 'database unavailable: ' + outage_words(exc)
+        LOG.warning('%s %s: 503 %s (Retry-After %d s): %s', request.method, request.url.path,
+                    detail, RETRY_AFTER_DB_S, driver_line(exc))
         return JSONResponse({'detail': detail}, status_code=503,
                             headers={'Retry-After': str(RETRY_AFTER_DB_S)})
 
@@ -637,9 +673,9 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
     async def lost_a_race(request: Request, exc: sa.exc.IntegrityError) -> JSONResponse:
         """A write that lost a race on a unique key to a concurrent request (PostgreSQL: two
         requests creating one store or group at once): 409, one line, never a 500."""
-        line = str(exc.orig or exc).strip().splitlines()
-        detail = 'conflicting concurrent change, try again: ' + (line[0] if line else 'conflict')
-        LOG.warning('%s %s: 409 %s', request.method, request.url.path, detail)
+        detail = 'conflicting concurrent change, try again'    # the key's name: the log only
+        LOG.warning('%s %s: 409 %s: %s', request.method, request.url.path, detail,
+                    driver_line(exc))
         return JSONResponse({'detail': detail}, status_code=409, headers={'Retry-After': '1'})
 
     @app.exception_handler(Backpressure)
@@ -698,8 +734,8 @@ def create_app(target: str | Path, token: str, budget: Budget = Budget(),
         try:
             state = revision_state(storage.engine)
         except sa.exc.SQLAlchemyError as exc:
-            line = str(getattr(exc, 'orig', None) or exc).strip().splitlines()
-            return JSONResponse({'ready': False, 'detail': line[0] if line else 'error'},
+            LOG.warning('GET /v1/ready: 503: %s', driver_line(exc))
+            return JSONResponse({'ready': False, 'detail': outage_words(exc)},
                                 status_code=503, headers={'Retry-After': str(RETRY_AFTER_DB_S)})
         detail = state.problem()
         if detail:

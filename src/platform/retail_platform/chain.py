@@ -15,8 +15,10 @@ version, the answer is a full snapshot.
 
 Members (data minimisation). A robot receives only consenting members its store has a reason to
 know: an appointment at the store, the store as home store, or an event of the member at the
-store within `member_window_s` (the setting `--member-window-days`), plus members it fetched on
-demand (`member_on_demand`) within the same window. `robot_members` records every member sent to
+store within `member_window_s` (the setting `--member-window-days`) when a robot of the store
+holds or held her (`robot_members`: an event names whom a robot recognised, and a recognised
+member it did not hold it fetched on demand; events naming guessed ids bring no one), plus
+members it fetched on demand (`member_on_demand`) within the same window. `robot_members` records every member sent to
 a robot and the version of the answer that carried it; a robot asking `since=V` has applied
 everything up to V, so a member sent in a lost answer (version > V) is sent again, and one no
 longer relevant is sent as a removal.
@@ -478,13 +480,18 @@ class Chain:
     def _relevant(self, c: sa.Connection, place: RobotPlace, now: float) -> set[str]:
         """The consenting members this robot's store has a reason to know now."""
         cutoff = now - self.member_window_s
+        # an event names a member as a reason only when a robot of the store holds or held her
+        # (sent, or fetched on demand when recognised: paced): events naming guessed ids would
+        # otherwise bring any consenting member's record to the store (session 13)
+        known_here = sa.select(robot_members.c.member_id).where(robot_members.c.robot_id.in_(
+            sa.select(t.robots.c.robot_id).where(t.robots.c.store_id == place.store_id)))
         reasons = sa.union(
             sa.select(t.appointments.c.customer.label('m'))
             .where(t.appointments.c.store_id == place.store_id),
             sa.select(members.c.member_id.label('m')).where(members.c.home_store == place.store_id),
             sa.select(t.events.c.customer.label('m')).where(
                 t.events.c.store_id == place.store_id, t.events.c.time >= cutoff,
-                t.events.c.customer != ''),
+                t.events.c.customer != '', t.events.c.customer.in_(known_here)),
             sa.select(robot_members.c.member_id.label('m')).where(
                 robot_members.c.robot_id == place.robot_id, robot_members.c.fetched_at >= cutoff),
         ).subquery()

@@ -221,9 +221,19 @@ def add_chain_routes(app: FastAPI, chain: Chain, caller: Callable, roles: Callab
         return Response(content, media_type='application/json', headers=headers)
 
     @app.get('/v1/robots/{robot_id}/members/{member_id}', response_model=MemberOut,
-             summary='A consenting member the robot recognised (the robot caches it for offline use)',
-             responses=_responses(401, 403, 404, 422, 503))
-    def member(member_id: str = member_path, robot_id: str = Depends(robot_scope)) -> dict:
+             summary='A consenting member the robot recognised (the robot caches it for offline '
+                     'use); a robot\'s lookups are paced (429 with Retry-After past them)',
+             responses=_responses(401, 403, 404, 422, 429, 503))
+    def member(request: Request, member_id: str = member_path,
+               robot_id: str = Depends(robot_scope), who=Depends(caller)) -> dict:
+        if who.role == 'robot':         # guessing ids would list the chain's members
+            from retail_platform.storage import MEMBER_LOOKUP_BURST, MEMBER_LOOKUPS_PER_HOUR
+            wait = request.app.state.storage.take_member_lookup(robot_id)
+            if wait:
+                raise HTTPException(429, f'member lookups are paced (at most '
+                                         f'{MEMBER_LOOKUP_BURST} at once, '
+                                         f'{MEMBER_LOOKUPS_PER_HOUR} an hour per robot); retry '
+                                         f'after {wait} s', headers={'Retry-After': str(wait)})
         try:
             return chain.member_on_demand(robot_id, member_id)
         except NoSuchThing as exc:

@@ -38,6 +38,7 @@ from retail_common.incidents import (MAX_INCIDENT_BYTES, MAX_KEY_CHARS, Incident
                                             content_digest, image_problem, parse_content_digest,
                                             valid_key)
 from retail_platform import schema as t
+from retail_sync.privacy import find_face_data
 
 MCAP_ERRORS = (McapError, ValueError, EOFError, struct.error, KeyError, IndexError,
                UnicodeDecodeError, OSError, AssertionError)
@@ -70,16 +71,42 @@ def incident_reasons(data: bytes) -> list[str]:
         if summary is None:
             raise Refused(422, 'the body is not a finished MCAP file (no summary)')
         _refuse_pictures(summary)
+        _refuse_picture_bytes(reader)
+        found: list[str] = []
         for record in reader.iter_metadata():
-            if record.name == 'incident':
+            # a record's values are strings: a base64 or data: image is refused as the privacy
+            # guard refuses it in an event (retail_sync.privacy), whatever the record's name
+            problem = find_face_data(list(record.metadata.values()), 'values')
+            if problem:
+                raise Refused(422, f'incident recordings never hold camera images (faces): '
+                                   f'metadata record {record.name[:100]!r}: {problem[:200]}')
+            if record.name == 'incident' and not found:
                 reasons = json.loads(record.metadata.get('reasons', '[]'))
                 if isinstance(reasons, list):
-                    return [str(r)[:100] for r in reasons[:20]]
-        return []
+                    found = [str(r)[:100] for r in reasons[:20]]
+        return found
     except Refused:
         raise
     except MCAP_ERRORS as exc:
         raise Refused(422, f'the body is not a readable MCAP file ({type(exc).__name__})') from None
+
+
+# The first bytes of a JPEG (JFIF, Exif) or PNG file, and of their base64 text: found in a
+# message's bytes, the message carries a picture whatever its type says (a string, a uint8[]).
+# Long enough (8-14 bytes) that ordinary sensor data never holds one by chance.
+PICTURE_MARKS = (b'\x89PNG\r\n\x1a\n', b'\xff\xd8\xff\xe0\x00\x10JFIF', b'Exif\x00\x00MM\x00*',
+                 b'Exif\x00\x00II*\x00', b'iVBORw0KGgo', b'/9j/4AAQSkZJRg', b'data:image/')
+
+
+def _refuse_picture_bytes(reader: Any) -> None:
+    """Refused (422) when a message's bytes hold a JPEG or PNG (PICTURE_MARKS)."""
+    for _, channel, message in reader.iter_messages():
+        data = bytes(message.data)
+        for mark in PICTURE_MARKS:
+            if mark in data:
+                raise Refused(422, f'incident recordings never hold camera images (faces): a '
+                                   f'message on channel {channel.topic[:100]!r} holds a JPEG or '
+                                   'PNG picture')
 
 
 def _refuse_pictures(summary: Any) -> None:
@@ -87,6 +114,16 @@ def _refuse_pictures(summary: Any) -> None:
     camera image type, or an attachment (the robot's recorder writes none; one could be a photo)."""
     for channel in summary.channels.values():
         schema = summary.schemas.get(channel.schema_id)
+        # only a ROS 2 message definition (what the robot's recorder writes) can be read for an
+        # image type: a channel without one carries bytes that could be a photo
+        if schema is None:
+            raise Refused(422, f'incident recordings hold ROS 2 messages with their definitions: '
+                               f'channel {channel.topic[:100]!r} has no schema (its messages '
+                               'could be anything, a photo too)')
+        if schema.encoding != 'ros2msg':
+            raise Refused(422, f'incident recordings hold ROS 2 messages with their definitions: '
+                               f'channel {channel.topic[:100]!r} has a {schema.encoding[:40]!r} '
+                               'schema (a picture in it cannot be ruled out)')
         name = schema.name if schema is not None else ''
         text = schema.data.decode('utf-8', 'replace') if schema is not None else ''
         problem = image_problem(name, text)

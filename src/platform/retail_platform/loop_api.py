@@ -5,7 +5,8 @@
   GET  /v1/stores/{store_id}/funnel     the store's funnel per day and in total (staff)
   GET  /v1/funnel                       every store's funnel (admin, analyst; a region: its own)
   GET  /v1/funnel/export?format=csv|parquet   the same store-days as a CSV or Parquet file
-  GET  /v1/members/{member}/profile     what a consenting member said (robots of any store; admin)
+  GET  /v1/members/{member}/profile     what a consenting member said (a robot that holds her:
+                                        sent in its downlink or fetched on demand; admin)
 Definitions of the funnel: docs/metrics.md. The funnel routes only read the rollups, which the
 serve process's background refresher (background.py) keeps up to date; each answer says when
 they were last refreshed (`refreshed_at`).
@@ -156,15 +157,32 @@ def register(app: FastAPI, storage, caller, store_reader, store_writer, read_lim
                                 .where(members.c.member_id == member)).first()
         return consent is not None and not consent[0]
 
+    def held_by(robot_id: str, member: str) -> bool:
+        """The robot holds the member: she was sent in its downlink or fetched on demand (and
+        not dropped since), so the platform has recorded it and a forget expects the robot's
+        confirmation; and her record says she consents."""
+        from retail_platform.chain import members, robot_members
+        rm = robot_members.c
+        with engine.connect() as c:
+            return c.execute(sa.select(rm.member_id).select_from(robot_members.join(
+                members, members.c.member_id == rm.member_id)).where(
+                rm.robot_id == robot_id, rm.member_id == member, rm.dropped_version.is_(None),
+                members.c.consent.is_(True))).first() is not None
+
     @app.get('/v1/members/{member}/profile',
-             summary='What a consenting member said on earlier visits (robots of any store, '
-                     'admin); 404 when nothing is kept',
+             summary='What a consenting member said on earlier visits (a robot that holds her: '
+                     'sent in its downlink or fetched on demand; admin); 404 when nothing is '
+                     'kept or the robot does not hold her',
              responses=responses(401, 403, 404, 422, 503))
     def member_profile(member: str, who=Depends(caller)) -> dict:
         if who.role not in ('robot', 'admin'):
             raise HTTPException(403, f'{a_credential(who.role)} may not read members\' profiles')
         if member_id_problem(member) is not None:
             raise HTTPException(404, 'no such member')
+        if who.role == 'robot' and not held_by(who.robot_id or '', member):
+            # the answer of a member with no profile: a robot learns nothing of the chain's
+            # other members (a robot of any store read anyone's by id, unrecorded)
+            raise HTTPException(404, 'no profile kept for this member')
         Chain(engine).refresh_profiles()          # the downlink hears of what it folds
         found = profiles.profile(engine, member)
         if found is not None and withdrawn(member):

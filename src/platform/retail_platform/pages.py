@@ -280,7 +280,8 @@ def register(app: FastAPI, storage, admin_digest: bytes) -> None:
     def check_post(request: Request) -> None:
         check_host(request)
         headers = {k.lower(): v for k, v in request.headers.items()}
-        refusal = origin_refusal(headers, request.headers.get('host', ''), COOKIE)
+        refusal = origin_refusal(headers, request.headers.get('host', ''), COOKIE,
+                                 request.url.scheme)
         if refusal or ('origin' not in headers and 'referer' not in headers):
             raise HTTPException(403, refusal or 'a page form must come with Origin')
 

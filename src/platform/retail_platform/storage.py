@@ -143,6 +143,16 @@ class Budget:
 CATCH_UP_BUCKET = '*catch-up'
 
 
+# A robot's member lookups on demand (`GET /v1/robots/{r}/members/{m}`) are paced by a token
+# bucket of its own, a row of store_budgets keyed MEMBER_LOOKUPS + a hash of the robot id (a
+# '*' no store id has): a robot asks only for the members its camera recognised and it does not
+# hold (a few an hour), so a token used to guess member ids gets MEMBER_LOOKUP_BURST answers,
+# then MEMBER_LOOKUPS_PER_HOUR an hour.
+MEMBER_LOOKUPS = '*members:'
+MEMBER_LOOKUP_BURST = 60
+MEMBER_LOOKUPS_PER_HOUR = 120
+
+
 class CatchUpRefused(Exception):
     """The platform's catch-up budget is spent for now: retry after `retry_after` seconds."""
 
@@ -176,6 +186,8 @@ class _IngestStatements:
         now = sa.bindparam('now', type_=sa.Float)
         self.take = _take_statement(budget.rate, budget.burst)
         self.take_catch_up = _take_statement(budget.catch_up_rate, budget.catch_up_burst)
+        self.take_member_lookup = _take_statement(MEMBER_LOOKUPS_PER_HOUR / 3600.0,
+                                                  float(MEMBER_LOOKUP_BURST))
         if postgresql:
             from sqlalchemy.dialects.postgresql import insert
         else:
@@ -434,6 +446,28 @@ class Storage:
         tokens = min(burst, row.tokens + max(0.0, now - row.updated_at) * rate)
         wait = (min(events, burst) - tokens) / rate
         raise Backpressure(store_id, max(1, math.ceil(wait)))
+
+    def take_member_lookup(self, robot_id: str, now: float | None = None) -> int:
+        """Take one from the robot's member-lookup bucket (MEMBER_LOOKUPS; in the database, so
+        every API process draws on one): 0 when taken, else the seconds to wait (at least 1)."""
+        rate, burst = MEMBER_LOOKUPS_PER_HOUR / 3600.0, float(MEMBER_LOOKUP_BURST)
+        key = MEMBER_LOOKUPS + hashlib.sha256(robot_id.encode()).hexdigest()[:48]
+        now = time.time() if now is None else now
+        values = {'store': key, 'now': now, 'events': 1.0}
+        take = self._statements.take_member_lookup
+        b = t.store_budgets.c
+        with self.engine.begin() as c:
+            if c.execute(take, values).first() is not None:
+                return 0
+            row = c.execute(sa.select(b.tokens, b.updated_at).where(b.store_id == key)).first()
+            if row is None:                 # the robot's first lookup: a full bucket
+                c.execute(_insert_ignore(t.store_budgets.insert().values(
+                    store_id=key, tokens=burst, updated_at=now), self.postgresql, ['store_id']))
+                if c.execute(take, values).first() is not None:
+                    return 0
+                row = c.execute(sa.select(b.tokens, b.updated_at).where(b.store_id == key)).one()
+        tokens = min(burst, row.tokens + max(0.0, now - row.updated_at) * rate)
+        return max(1, math.ceil((1.0 - tokens) / rate))
 
     def admit_catch_up(self, events: int, now: float | None = None) -> int:
         """Take `events` from the platform's catch-up bucket (CATCH_UP_BUCKET, in the database

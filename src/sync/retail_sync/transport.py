@@ -14,7 +14,7 @@ ROBOT_ID = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
 
 def valid_robot_id(robot_id: str) -> bool:
     """True for 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."""
-    return bool(ROBOT_ID.match(robot_id))
+    return bool(ROBOT_ID.fullmatch(robot_id))      # whole: `$` also matches before a final newline
 
 
 def platform_client(token: str, ca_file: str = '', timeout_s: float = 10.0,

@@ -29,6 +29,7 @@ import asyncio
 import hmac
 import json
 import logging
+import re
 import secrets
 import threading
 import time
@@ -111,6 +112,9 @@ class SayBody(BaseModel):
 
 class LoginBody(BaseModel):
     password: str = Field(min_length=1, max_length=256)
+
+
+MEMBER_ID = re.compile(r'[A-Za-z0-9_.:-]{1,64}')    # what an enrolment may name (EnrollBody)
 
 
 class EnrollBody(BaseModel):
@@ -394,9 +398,12 @@ def create_app(model: UiModel, actions: RobotActions, auth: StaffAuth, *, max_ra
             audit(f'console login failed from {client}: {result.message}')
             return JSONResponse({'success': False, 'message': result.message}, status_code=401)
         session = auth.session(result.token)
-        response.set_cookie(COOKIE, result.token, httponly=True, samesite='strict', max_age=int(auth.session_ttl_s))
+        secure = getattr(request.state, 'scheme', request.url.scheme) == 'https'   # TLS (a proxy's too)
+        response.set_cookie(COOKIE, result.token, httponly=True, samesite='strict', max_age=int(auth.session_ttl_s),
+                            secure=secure)
         # The device stays known after logout: strangers' wrong guesses never lock it out.
-        response.set_cookie(DEVICE_COOKIE, result.device, httponly=True, samesite='strict', max_age=DEVICE_COOKIE_AGE_S)
+        response.set_cookie(DEVICE_COOKIE, result.device, httponly=True, samesite='strict', max_age=DEVICE_COOKIE_AGE_S,
+                            secure=secure)
         audit(f'console login from {client}')
         return {'success': True, 'message': result.token, 'token': result.token,
                 'csrf_token': session.csrf if session else ''}
@@ -487,7 +494,10 @@ def create_app(model: UiModel, actions: RobotActions, auth: StaffAuth, *, max_ra
     @app.delete('/api/console/members/{customer_id}', tags=['console'], response_model=Outcome)
     async def delete_member(customer_id: str, who: str = Depends(staff)):
         """Erase a member and every trace of their face (perception's delete service)."""
-        success, message = await run_in_threadpool(actions.delete_member, customer_id[:64])
+        if not MEMBER_ID.fullmatch(customer_id):   # never cut: a cut id names another member
+            return JSONResponse({'success': False, 'message': 'no such member (ids are 1-64 letters, '
+                                 'digits, _ . : -)'}, status_code=404)
+        success, message = await run_in_threadpool(actions.delete_member, customer_id)
         audit(f'member deletion by {who}: {"done" if success else "refused"}')
         return JSONResponse({'success': success, 'message': message}, status_code=200 if success else 404)
 
