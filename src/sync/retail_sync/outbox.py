@@ -273,6 +273,8 @@ def _short_text(value: Any, name: str) -> str:
     if len(text) > MAX_ID_CHARS:
         raise OutboxError(f'{name} is {len(text)} characters, more than {MAX_ID_CHARS}')
     _check_text(text, name)
+    if '\x00' in text:     # the platform refuses it (PostgreSQL text cannot hold NUL): refused here
+        raise OutboxError(f'{name} contains a NUL character')
     return text
 
 
