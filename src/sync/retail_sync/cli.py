@@ -174,6 +174,21 @@ def register(subparsers) -> None:
     status.add_argument('--json', action='store_true', help='print one JSON object')
     status.set_defaults(func=_guarded('status', _status))
 
+    requeue = commands.add_parser(
+        'requeue', help='send quarantined events again (after what refused them is fixed)',
+        description='Events the platform rejected wait in quarantine with its reason (`sync '
+                    'status` lists the reasons); they are never sent again on their own. Once '
+                    'the cause is fixed (the platform upgraded to know their type, a setting '
+                    'corrected), this puts them back in the queue with their sequence numbers, '
+                    'and the agent or `sync run` uploads them; one the platform still rejects '
+                    'goes back to quarantine. ' + EXIT_CODES + '.')
+    _add_outbox(requeue, creatable=False)
+    requeue.add_argument('--reason', default='', metavar='TEXT',
+                         help='only the events whose reason contains TEXT (default: all)')
+    requeue.add_argument('--json', action='store_true',
+                         help='print {"requeued", "pending", "quarantined"} on stdout')
+    requeue.set_defaults(func=_guarded('requeue', _requeue))
+
 
 MAX_LINE_CHARS = 8 * 256 * 1024      # an event line (its data is at most 256 KiB; escapes make it longer)
 MAX_SKIP_CHARS = 64 * MAX_LINE_CHARS  # an over-long line longer than this: the file is not read further
@@ -407,6 +422,19 @@ def _uploaded(args, status: dict, uploader, outcome: str, signalled: list[int]) 
     return 0
 
 
+def _requeue(args) -> int:
+    outbox = _open_outbox(args, 'requeue')
+    moved = outbox.requeue(args.reason)
+    status = outbox.status()
+    if args.json:
+        print(json.dumps({'requeued': moved, 'pending': status['pending'],
+                          'quarantined': status['quarantined']}))
+    else:
+        print(f'{moved} events put back in the queue; {status["pending"]} pending, '
+              f'{status["quarantined"]} quarantined')
+    return 0
+
+
 def _status(args) -> int:
     from retail_sync.outbox import Limits, Outbox, OutboxMissing, OutboxUnavailable
     try:       # read-only: works on a read-only filesystem and while the agent holds the lock
@@ -418,9 +446,11 @@ def _status(args) -> int:
     except OutboxUnavailable as exc:
         raise _outbox_error('status', exc) from None
     status = outbox.status()
+    reasons = outbox.quarantine_reasons() if status['quarantined'] else []
     last = local_time(status['last_success'])
     if args.json:
         print(json.dumps({'pending': status['pending'], 'quarantined': status['quarantined'],
+                          'quarantine_reasons': [{'reason': r, 'events': n} for r, n in reasons],
                           'oldest_pending_s': status['oldest_pending_s'],
                           'last_success': last, 'dropped': status['dropped'],
                           'seq_reused': status['seq_reused'], 'stream_id': status['stream_id'],
@@ -429,6 +459,8 @@ def _status(args) -> int:
     oldest = status['oldest_pending_s']
     print(f'pending: {status["pending"]}' + (f' (oldest {oldest:.0f} s)' if oldest else ''))
     print(f'quarantined: {status["quarantined"]}')
+    for reason, count in reasons:
+        print(f'  {count} x {reason[:300]}')
     print(f'last success: {last or "never"}')
     if status['seq_reused']:
         print(f'ERROR: {status["seq_reused"]} events refused as sequence numbers already used '

@@ -34,6 +34,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -66,7 +67,8 @@ CREATE TABLE IF NOT EXISTS quarantine (
     data TEXT NOT NULL,
     time REAL NOT NULL,
     reason TEXT NOT NULL,
-    quarantined_at REAL NOT NULL
+    quarantined_at REAL NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS delivered (
@@ -79,6 +81,7 @@ CREATE TABLE IF NOT EXISTS delivered (
 MAX_DATA_BYTES = 256 * 1024
 MAX_DEPTH = 32                 # nesting of `data` (objects and lists); the platform has the same
 MAX_ID_CHARS = 128             # event_id and customer
+_BATCH_INDEX = re.compile(r'events\[\d+\]')    # a platform reason's place in its batch
 EVENT_COLUMNS = 'seq, event_id, type, customer, data, time, version, mono'
 
 
@@ -476,7 +479,9 @@ class Outbox:
         tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master "
                                                       "WHERE type='table'")}
         boot = self._clock()[0]
+        held = {row[1] for row in self._db.execute('PRAGMA table_info(quarantine)')}
         return ('mono' in columns and 'version' in columns and 'digest' in columns and 'delivered' in tables
+                and 'version' in held
                 and bool(boot)
                 and self._meta('clock_boot') == boot and self._meta('clock_offset') is not None
                 and self._meta('stream_id') is not None)
@@ -491,6 +496,9 @@ class Outbox:
             self._db.execute('ALTER TABLE events ADD COLUMN version INTEGER NOT NULL DEFAULT 1')
         if 'digest' not in columns:     # content digests came with the delivered-id memory
             self._db.execute("ALTER TABLE events ADD COLUMN digest TEXT NOT NULL DEFAULT ''")
+        held = {row[1] for row in self._db.execute('PRAGMA table_info(quarantine)')}
+        if 'version' not in held:       # quarantined events keep their payload's version (session 13)
+            self._db.execute('ALTER TABLE quarantine ADD COLUMN version INTEGER NOT NULL DEFAULT 1')
         self._db.execute('DROP INDEX IF EXISTS events_by_time')
         self._db.execute('CREATE INDEX IF NOT EXISTS events_by_mono ON events (mono)')
         if self._meta('stream_id') is None:
@@ -755,11 +763,53 @@ class Outbox:
                 chunk = seqs[start:start + 500]
                 self._db.execute(
                     'INSERT OR REPLACE INTO quarantine (seq, event_id, type, customer, data, time, '
-                    'reason, quarantined_at) SELECT seq, event_id, type, customer, data, time, ?, ? '
-                    f'FROM events WHERE seq IN ({",".join("?" * len(chunk))})',
+                    'reason, quarantined_at, version) SELECT seq, event_id, type, customer, data, '
+                    f'time, ?, ?, version FROM events WHERE seq IN ({",".join("?" * len(chunk))})',
                     [reason, now, *chunk])
             moved = self._delete(seqs)
         return moved
+
+    def requeue(self, reason_contains: str = '') -> int:
+        """Put quarantined events (those whose reason contains `reason_contains`; all when
+        empty) back in the queue with their sequence numbers, payload versions and content, to
+        be sent again once what refused them is fixed (the platform upgraded to know their type,
+        a configuration corrected). An event_id pending meanwhile stays quarantined. The number
+        put back."""
+        with self._lock, self._txn():
+            now = self.now()
+            rows = self._db.execute(
+                'SELECT seq, event_id, type, customer, data, time, version FROM quarantine '
+                'WHERE instr(reason, ?) > 0 ORDER BY seq', (reason_contains,)).fetchall()
+            moved = []
+            for row in rows:
+                cursor = self._db.execute(
+                    'INSERT OR IGNORE INTO events (seq, event_id, type, customer, data, time, '
+                    'version, mono, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                    (*row, now, content_digest(*row[2:5])))
+                if cursor.rowcount:
+                    moved.append(row[0])
+            for start in range(0, len(moved), 500):
+                chunk = moved[start:start + 500]
+                self._db.execute(f'DELETE FROM quarantine WHERE seq IN ({",".join("?" * len(chunk))})',
+                                 chunk)
+            if moved and int(self._meta('seq_reused') or 0) and not self._db.execute(
+                    "SELECT 1 FROM quarantine WHERE instr(reason, 'seq_reused') > 0 LIMIT 1").fetchone():
+                self._set_meta('seq_reused', '0')      # none held any more: a new refusal alarms again
+                self._set_meta('seq_reused_detail', '')
+        return len(moved)
+
+    def quarantine_reasons(self, limit: int = 5) -> list[tuple[str, int]]:
+        """The most common reasons of the quarantined events, (reason, events), the most
+        frequent first; a batch index in a platform's reason (`events[12]: ...`) is read as
+        `events[i]`, so one cause is one line. Reads at most 10 000 distinct reasons."""
+        with self._read():
+            rows = self._db.execute('SELECT reason, COUNT(*) FROM quarantine GROUP BY reason '
+                                    'ORDER BY 2 DESC LIMIT 10000').fetchall()
+        counts: dict[str, int] = {}
+        for reason, count in rows:
+            key = _BATCH_INDEX.sub('events[i]', reason)
+            counts[key] = counts.get(key, 0) + count
+        return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
     def forget_customer(self, customer: str) -> int:
         """Remove every waiting or quarantined event naming `customer` (as the event's customer,
@@ -783,9 +833,9 @@ class Outbox:
 
     def quarantined(self) -> list[dict]:
         with self._read():
-            rows = self._db.execute('SELECT seq, event_id, type, reason FROM quarantine '
+            rows = self._db.execute('SELECT seq, event_id, type, reason, version FROM quarantine '
                                     'ORDER BY seq').fetchall()
-        return [dict(seq=r[0], event_id=r[1], type=r[2], reason=r[3]) for r in rows]
+        return [dict(seq=r[0], event_id=r[1], type=r[2], reason=r[3], version=r[4]) for r in rows]
 
     # --- state ---------------------------------------------------------------------------------
     def _count(self, table: str) -> int:
@@ -816,6 +866,8 @@ class Outbox:
             seq_reused = int(self._meta('seq_reused') or 0)
             seq_reused_detail = self._meta('seq_reused_detail') or ''
             stream_id = self._meta('stream_id') or ''
+            latest = self._db.execute('SELECT reason FROM quarantine ORDER BY seq DESC LIMIT 1'
+                                      ).fetchone() if quarantined else None
         now = self.now()
         status = {'pending': pending, 'quarantined': quarantined,
                   'oldest_pending_s': round(max(0.0, now - oldest), 3) if oldest is not None else None,
@@ -823,7 +875,8 @@ class Outbox:
                   'last_success_age_s': (round(max(0.0, now - float(last_success_mono)), 1)
                                          if last_success_mono else None),
                   'dropped': dropped, 'forgotten': forgotten, 'seq_reused': seq_reused,
-                  'seq_reused_detail': seq_reused_detail, 'stream_id': stream_id}
+                  'seq_reused_detail': seq_reused_detail, 'stream_id': stream_id,
+                  'quarantine_latest': latest[0] if latest else ''}
         status['alarm'] = self.alarm(status)
         return status
 
@@ -844,6 +897,13 @@ class Outbox:
         if problems:
             lines.append('outbox near its limits — upload soon or events will be dropped: '
                          + '; '.join(problems))
+        held = status.get('quarantined') or 0
+        if held > status.get('seq_reused', 0):
+            # rejected by the platform: not uploaded, and never sent again on their own
+            latest = _BATCH_INDEX.sub('events[i]', status.get('quarantine_latest') or '')[:200]
+            lines.append(f'{held} events quarantined, not uploaded (latest reason: {latest or "?"}); '
+                         'see `retailbot sync status`, and once the cause is fixed send them '
+                         'again with `retailbot sync requeue`')
         if status.get('seq_reused'):
             lines.append(f'{status["seq_reused"]} events refused by the platform: their sequence '
                          'numbers were already used by another outbox of this robot id (a reset, '
@@ -946,8 +1006,11 @@ def _read_damaged(aside: Path) -> _Salvaged:
             version = 'version' if 'version' in columns else '1'
             found.pending = list(_readable_rows(old, 'events', f'seq, event_id, type, customer, data, '
                                                                f'time, {mono}, {version}'))
-            found.held = list(_readable_rows(old, 'quarantine', 'seq, event_id, type, customer, data, '
-                                                                'time, reason, quarantined_at'))
+            held = _scalar(old, 'SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?', 0, int,
+                           ('quarantine', 'version'))
+            found.held = _optional_rows(old, 'quarantine', 'seq, event_id, type, customer, data, '
+                                                           'time, reason, quarantined_at, '
+                                        + ('version' if held else '1'))
             found.delivered = _optional_rows(old, 'delivered', 'seq, event_id, digest, mono')
             found.stream_id = _scalar(old, "SELECT value FROM meta WHERE key = 'stream_id'", '')
             found.top = _scalar(old, "SELECT seq FROM sqlite_sequence WHERE name = 'events'", 0, int)
@@ -965,10 +1028,11 @@ def _optional_rows(db: sqlite3.Connection, table: str, columns: str) -> list[tup
         return []
 
 
-def _scalar(db: sqlite3.Connection, query: str, default: Any, convert: Callable[[Any], Any] = lambda v: v) -> Any:
+def _scalar(db: sqlite3.Connection, query: str, default: Any, convert: Callable[[Any], Any] = lambda v: v,
+            parameters: tuple = ()) -> Any:
     """The first column of the first row of `query` (converted), `default` when it cannot be read."""
     try:
-        return convert(db.execute(query).fetchone()[0])
+        return convert(db.execute(query, parameters).fetchone()[0])
     except (sqlite3.Error, TypeError):
         return default
 
@@ -991,7 +1055,9 @@ def _copy_salvaged(outbox: Outbox, rows: _Salvaged) -> int:
                 (*row[:6], min(float(row[6] or 0), now), row[7]))
             copied += cursor.rowcount
         for row in rows.held:
-            outbox._db.execute('INSERT OR IGNORE INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?)', row)
+            outbox._db.execute('INSERT OR IGNORE INTO quarantine (seq, event_id, type, customer, data, '
+                               'time, reason, quarantined_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                               row)
         for row in rows.delivered:
             outbox._db.execute('INSERT OR IGNORE INTO delivered (seq, event_id, digest, mono) '
                                'VALUES (?, ?, ?, ?)', (*row[:3], min(float(row[3] or 0), now)))
