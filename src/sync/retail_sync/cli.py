@@ -54,6 +54,21 @@ def _positive(text: str) -> float:
     return value
 
 
+def _whole(low: int, high: int | None = None):
+    """An argparse type: a whole number from `low` (to `high`)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'must be a whole number, not {text!r}') from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(
+                f'must be from {low} to {high}, not {text}' if high is not None else
+                f'must be at least {low}, not {text}')
+        return value
+    return parse
+
+
 def _add_outbox(parser: argparse.ArgumentParser, creatable: bool) -> None:
     parser.add_argument('--outbox', required=True, help='outbox SQLite file (must exist'
                         + (' unless --create)' if creatable else ')'))
@@ -63,7 +78,7 @@ def _add_outbox(parser: argparse.ArgumentParser, creatable: bool) -> None:
     parser.add_argument('--lock-wait', type=_positive, default=30.0, metavar='S',
                         help='seconds to wait for another process holding the outbox '
                              '(default 30; then exit 4)')
-    parser.add_argument('--max-events', type=int, default=1_000_000,
+    parser.add_argument('--max-events', type=_whole(1), default=1_000_000,
                         help='outbox limit: oldest events beyond it are dropped (default 1000000)')
     parser.add_argument('--max-age-h', type=_positive, default=720.0,
                         help='outbox limit: events waiting longer than this (robot running time, '
@@ -153,7 +168,8 @@ def register(subparsers) -> None:
     run.add_argument('--give-up-after', type=_positive, default=60.0, metavar='S',
                      help='with --once: exit 6 when nothing could be delivered for S seconds '
                           '(default 60)')
-    run.add_argument('--batch-size', type=int, default=500, help='events per request (default 500)')
+    run.add_argument('--batch-size', type=_whole(1, 10_000), default=500,
+                     help='events per request, 1-10000 (default 500)')
     run.add_argument('--ca-file', default='', help='https: CA bundle to verify the platform with')
     run.add_argument('--timeout', type=_positive, default=10.0, metavar='S',
                      help='seconds to wait for the platform\'s answer (default 10)')
