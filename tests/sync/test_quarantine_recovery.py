@@ -105,3 +105,18 @@ def test_the_agent_reports_quarantined_events_as_a_warning_not_ok(tmp_path):
     assert level == DiagnosticStatus.WARN
     assert message.startswith('1 events quarantined, not uploaded (latest reason: rejected by the '
                               'platform: events[i]: shelf.scan v1: unknown type)')
+
+
+def test_a_technician_discards_what_she_read_and_the_alarm_clears(tmp_path):
+    path = tmp_path / 'outbox.sqlite3'
+    outbox = Outbox(path, contract=False)
+    events = [outbox.append('shelf.scan', {'i': i}, event_id=f'e{i}') for i in range(3)]
+    outbox.quarantine([events[0].seq, events[1].seq], 'rejected by the platform: events[0]: junk')
+    outbox.close()
+    refused = sync_cli('discard', '--outbox', str(path))            # neither --reason nor --all
+    assert refused.returncode == 2 and '--reason' in refused.stderr
+    done = sync_cli('discard', '--outbox', str(path), '--reason', 'junk', '--json')
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {'discarded': 2, 'pending': 1, 'quarantined': 0}
+    status = outbox_status(path)
+    assert status['discarded'] == 2 and status['alarm'] is None and status['pending'] == 1

@@ -205,6 +205,21 @@ def register(subparsers) -> None:
                          help='print {"requeued", "pending", "quarantined"} on stdout')
     requeue.set_defaults(func=_guarded('requeue', _requeue))
 
+    discard = commands.add_parser(
+        'discard', help='delete quarantined events a technician has read and judged worthless',
+        description='Deletes quarantined events (never waiting ones) whose reason contains '
+                    '--reason, or all of them with --all; the count is kept (`sync status` '
+                    '`discarded`). Read them first with `sync status`; `sync requeue` sends them '
+                    'again instead. ' + EXIT_CODES + '.')
+    _add_outbox(discard, creatable=False)
+    which = discard.add_mutually_exclusive_group(required=True)
+    which.add_argument('--reason', default='', metavar='TEXT',
+                       help='the events whose reason contains TEXT')
+    which.add_argument('--all', action='store_true', help='every quarantined event')
+    discard.add_argument('--json', action='store_true',
+                         help='print {"discarded", "pending", "quarantined"} on stdout')
+    discard.set_defaults(func=_guarded('discard', _discard))
+
 
 MAX_LINE_CHARS = 8 * 256 * 1024      # an event line (its data is at most 256 KiB; escapes make it longer)
 MAX_SKIP_CHARS = 64 * MAX_LINE_CHARS  # an over-long line longer than this: the file is not read further
@@ -451,6 +466,21 @@ def _requeue(args) -> int:
     return 0
 
 
+def _discard(args) -> int:
+    if not args.all and not args.reason:
+        raise CommandError('retailbot sync discard: --reason must not be empty (or say --all)')
+    outbox = _open_outbox(args, 'discard')
+    removed = outbox.discard_quarantined('' if args.all else args.reason)
+    status = outbox.status()
+    if args.json:
+        print(json.dumps({'discarded': removed, 'pending': status['pending'],
+                          'quarantined': status['quarantined']}))
+    else:
+        print(f'{removed} quarantined events deleted; {status["pending"]} pending, '
+              f'{status["quarantined"]} quarantined')
+    return 0
+
+
 def _status(args) -> int:
     from retail_sync.outbox import Limits, Outbox, OutboxMissing, OutboxUnavailable
     try:       # read-only: works on a read-only filesystem and while the agent holds the lock
@@ -469,6 +499,7 @@ def _status(args) -> int:
                           'quarantine_reasons': [{'reason': r, 'events': n} for r, n in reasons],
                           'oldest_pending_s': status['oldest_pending_s'],
                           'last_success': last, 'dropped': status['dropped'],
+                          'discarded': status['discarded'],
                           'seq_reused': status['seq_reused'], 'stream_id': status['stream_id'],
                           'alarm': status['alarm']}, ensure_ascii=False))
         return 0

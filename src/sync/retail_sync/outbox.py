@@ -798,6 +798,21 @@ class Outbox:
                 self._set_meta('seq_reused_detail', '')
         return len(moved)
 
+    def discard_quarantined(self, reason_contains: str) -> int:
+        """Delete quarantined events whose reason contains `reason_contains` (a technician's
+        decision, after reading them: `retailbot sync discard`; '' is every one). Counted in
+        meta `discarded`; the write-ahead log is emptied as after a forget. The number deleted."""
+        with self._lock, self._txn():
+            removed = self._db.execute('DELETE FROM quarantine WHERE instr(reason, ?) > 0',
+                                       (reason_contains,)).rowcount
+            if removed:
+                self._set_meta('discarded', str(int(self._meta('discarded') or 0) + removed))
+                if int(self._meta('seq_reused') or 0) and not self._db.execute(
+                        "SELECT 1 FROM quarantine WHERE instr(reason, 'seq_reused') > 0 LIMIT 1").fetchone():
+                    self._set_meta('seq_reused', '0')
+                    self._set_meta('seq_reused_detail', '')
+        return removed
+
     def quarantine_reasons(self, limit: int = 5) -> list[tuple[str, int]]:
         """The most common reasons of the quarantined events, (reason, events), the most
         frequent first; a batch index in a platform's reason (`events[12]: ...`) is read as
@@ -863,6 +878,7 @@ class Outbox:
             last_success_mono = self._meta('last_success_mono')
             dropped = int(self._meta('dropped') or 0)
             forgotten = int(self._meta('forgotten') or 0)
+            discarded = int(self._meta('discarded') or 0)
             seq_reused = int(self._meta('seq_reused') or 0)
             seq_reused_detail = self._meta('seq_reused_detail') or ''
             stream_id = self._meta('stream_id') or ''
@@ -874,7 +890,8 @@ class Outbox:
                   'last_success': float(last_success) if last_success else None,
                   'last_success_age_s': (round(max(0.0, now - float(last_success_mono)), 1)
                                          if last_success_mono else None),
-                  'dropped': dropped, 'forgotten': forgotten, 'seq_reused': seq_reused,
+                  'dropped': dropped, 'forgotten': forgotten, 'discarded': discarded,
+                  'seq_reused': seq_reused,
                   'seq_reused_detail': seq_reused_detail, 'stream_id': stream_id,
                   'quarantine_latest': latest[0] if latest else ''}
         status['alarm'] = self.alarm(status)
