@@ -120,3 +120,17 @@ def test_a_technician_discards_what_she_read_and_the_alarm_clears(tmp_path):
     assert json.loads(done.stdout) == {'discarded': 2, 'pending': 1, 'quarantined': 0}
     status = outbox_status(path)
     assert status['discarded'] == 2 and status['alarm'] is None and status['pending'] == 1
+
+
+def test_the_quarantine_is_bounded_like_the_queue_and_says_what_it_dropped(tmp_path):
+    """A platform rejecting every event moved each into quarantine, which had no bound: the
+    robot's disk filled and then every new event was refused (kept only in the senders' memory)."""
+    from retail_sync.outbox import Limits
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', Limits(max_events=5), contract=False)
+    for i in range(8):
+        event = outbox.append('shelf.scan', {'i': i}, event_id=f'e{i}')
+        outbox.quarantine([event.seq], 'rejected by the platform: events[0]: unknown')
+    assert [q['event_id'] for q in outbox.quarantined()] == [f'e{i}' for i in range(3, 8)]
+    status = outbox.status()
+    assert status['dropped'] == 3 and '3 events already dropped' in status['alarm']
+    assert '5 events quarantined' in status['alarm']

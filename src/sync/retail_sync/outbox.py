@@ -767,7 +767,22 @@ class Outbox:
                     f'time, ?, ?, version FROM events WHERE seq IN ({",".join("?" * len(chunk))})',
                     [reason, now, *chunk])
             moved = self._delete(seqs)
+            self._bound_quarantine()
         return moved
+
+    def _bound_quarantine(self) -> None:
+        """The quarantine holds at most `limits.max_events` (a platform rejecting everything
+        must not fill the robot's disk, which would then refuse every new event): beyond, the
+        oldest quarantined are dropped and counted in meta `dropped`. The quarantine is an alarm
+        from its first event (see `alarm`), so a technician hears of it long before."""
+        low, high = self._db.execute('SELECT MIN(seq), MAX(seq) FROM quarantine').fetchone()
+        if low is None or high - low + 1 <= self.limits.max_events:
+            return
+        excess = self._count('quarantine') - self.limits.max_events
+        if excess > 0:
+            dropped = self._db.execute('DELETE FROM quarantine WHERE seq IN (SELECT seq FROM quarantine '
+                                       'ORDER BY seq LIMIT ?)', (excess,)).rowcount
+            self._set_meta('dropped', str(int(self._meta('dropped') or 0) + dropped))
 
     def requeue(self, reason_contains: str = '') -> int:
         """Put quarantined events (those whose reason contains `reason_contains`; all when
