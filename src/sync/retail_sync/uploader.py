@@ -19,7 +19,7 @@ An answer longer than MAX_ANSWER_BYTES once decoded (a gzip bomb, a proxy's endl
 not read further: nothing is deleted, the batch is retried with backoff.
 
 Other answers: 401/403 → AuthError: stop, alarm, outbox untouched (404/405, a wrong platform
-URL, likewise). 429/503 → wait at least the `Retry-After` seconds (capped at an hour), and
+URL, and a redirect, never followed, likewise). 429/503 → wait at least the `Retry-After` seconds (capped at an hour), and
 otherwise back off. Other 4xx (422 invalid, 409 an event_id already used for other content, 413
 too large) → the batch is split in halves until the offending events are alone, and those are
 quarantined with the platform's reason, so the rest flows — but only when something else of the
@@ -294,6 +294,15 @@ class Uploader:
         if status in (401, 403):
             raise AuthError(f'platform refused the token (HTTP {status}); '
                             'uploads stopped, outbox kept')
+        if 300 <= status < 400:
+            # Never followed (the token would go wherever a proxy points): a platform_url with
+            # http:// for https://, or an old address. Retrying cannot help; it was "platform
+            # away" for good while the backlog grew.
+            where = response.headers.get('location', '')[:200]
+            raise StopUploads(f'platform at {self._url} redirects (HTTP {status})'
+                              + (f' to {where}' if where else '')
+                              + '; set the platform URL to the address it names; uploads stopped, '
+                                'outbox kept')
         if status in (404, 405):
             raise StopUploads(f'platform has no events endpoint at {self._url} (HTTP {status}); '
                               'check platform_url; uploads stopped, outbox kept')
