@@ -49,6 +49,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -736,6 +737,7 @@ class SyncAgent(Node):
                       'upload_error': (uploader.last_error if uploader else '') or '',
                       'downlink_error': self.last_downlink_error or '',
                       'fleet_error': self.last_fleet_error or '',
+                      'staff_calls_refused': self._staff_calls_refused(),
                       'outbox_error': self.outbox_error or '',
                       'salvaged': self.salvage_note or '',
                       'seq_reused': status['seq_reused'], 'stream_id': status['stream_id']}
@@ -745,6 +747,14 @@ class SyncAgent(Node):
         array = DiagnosticArray(status=[diagnostic_status('sync: agent', level, message, values)])
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics.publish(array)
+
+    def _staff_calls_refused(self) -> int:
+        """Staff calls the platform refused (kept with the reason in fleet_calls.sqlite3)."""
+        link = self.fleet_link
+        try:
+            return link.calls.refused_count() if link is not None else 0
+        except sqlite3.Error:
+            return 0
 
     def destroy_node(self) -> None:
         self._stop.set()
