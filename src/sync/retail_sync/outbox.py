@@ -739,6 +739,25 @@ class Outbox:
                     self._db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES "
                                      "('events', ?)", (after_seq,))
 
+    def renumber_through(self, after: int) -> int:
+        """Give every waiting event numbered up to `after` a new number after it (in their
+        order), and hand out no number up to `after` again: the platform holds those numbers from
+        another stream of this robot id (a reinstall that lost the stream file, two robots with
+        one id) and said so (`seq_reused`, with where to number on). The number renumbered."""
+        with self._lock, self._txn():
+            if self._db.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'events'",
+                                (after,)).rowcount == 0:
+                self._db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)", (after,))
+            columns = 'event_id, type, customer, data, time, version, mono, digest'
+            moved = 0
+            while rows := self._db.execute(f'SELECT seq, {columns} FROM events WHERE seq <= ? '
+                                           'ORDER BY seq LIMIT 5000', (after,)).fetchall():
+                self._delete([row[0] for row in rows])      # (bounded memory: 5000 at a time)
+                self._db.executemany(f'INSERT INTO events ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+                                     [row[1:] for row in rows])
+                moved += len(rows)
+        return moved
+
     def note_seq_reused(self, count: int, detail: str) -> None:
         """The platform refused events because it already holds their sequence numbers from
         another stream of this robot id: kept (quarantined) and alarmed until cleared."""
@@ -930,7 +949,7 @@ class Outbox:
             lines.append('outbox near its limits — upload soon or events will be dropped: '
                          + '; '.join(problems))
         held = status.get('quarantined') or 0
-        if held > status.get('seq_reused', 0):
+        if held:
             # rejected by the platform: not uploaded, and never sent again on their own
             latest = _BATCH_INDEX.sub('events[i]', status.get('quarantine_latest') or '')[:200]
             lines.append(f'{held} events quarantined, not uploaded (latest reason: {latest or "?"}); '
@@ -939,7 +958,8 @@ class Outbox:
         if status.get('seq_reused'):
             lines.append(f'{status["seq_reused"]} events refused by the platform: their sequence '
                          'numbers were already used by another outbox of this robot id (a reset, '
-                         'a reinstall, or two robots with one id); they are kept in quarantine — '
+                         'a reinstall, or two robots with one id); they were numbered on after the platform\'s '
+                         'and sent again where it said how, else kept in quarantine — '
                          'check the robot id and its token')
         return ' | '.join(lines) or None
 
