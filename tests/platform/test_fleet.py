@@ -151,8 +151,10 @@ def test_a_staff_call_is_answered_and_reaches_the_robot(fleet):
 
 
 def test_a_call_refused_as_a_reused_id_does_not_hold_the_robots_later_calls(fleet, tmp_path):
-    """The robot's FleetLink (real, against the real app) logs and deletes a call the platform
-    refuses (409 call_id_reused, like 422) instead of retrying it ahead of every later call."""
+    """The robot's FleetLink (real, against the real app) logs a call the platform refuses (409
+    call_id_reused, like 422) and moves it out of the queue instead of retrying it ahead of every
+    later call; it is kept with the platform's reason (session 13: it was deleted, a customer's
+    request for help gone with one log line)."""
     from retail_sync.fleet import StaffCall
     from retail_sync.fleet_link import FleetLink
     client, robots, manager = fleet
@@ -169,6 +171,8 @@ def test_a_call_refused_as_a_reused_id_does_not_hold_the_robots_later_calls(flee
         link.raise_call(StaffCall(call_id='c-2', reason='product_help', wanted='a fan'))
         assert link.send_calls() == 1 and link.calls.waiting() == []
         assert any('c-1' in line and '409' in line for line in logged), logged
+        [kept] = link.calls.refused()
+        assert kept['call_id'] == 'c-1' and '409' in kept['reason'] and 'call_id' in kept['reason']
     finally:
         link.calls.close()
     wanted = [c['wanted'] for c in client.get('/v1/stores/s-1/staff-calls', headers=manager).json()]

@@ -146,6 +146,8 @@ def test_a_reused_sequence_number_is_rejected_and_flagged(client, engine_target)
     reset = post(client, [event(101, seq=1), event(102, seq=2), event(103, seq=3)])
     assert statuses(reset) == ['rejected', 'rejected', 'accepted']
     assert all(r['reason'].startswith('seq_reused') for r in reset.json()['results'][:2])
+    # ...told where to number on: after every seq held, this batch's accepted 3 included
+    assert [r.get('next_seq') for r in reset.json()['results']] == [4, 4, None]
     # Within a batch.
     inner = post(client, [event(10), event(11, seq=10)])
     assert statuses(inner) == ['accepted', 'rejected']

@@ -38,10 +38,11 @@ class Platform:
         return [json.loads(line) for line in result.stdout.splitlines()]
 
 
-def start_platform(db: Path, port: int, token: str = TOKEN) -> Platform:
+def start_platform(db: Path, port: int, token: str = TOKEN, contracts: str = 'generic') -> Platform:
     process = subprocess.Popen(
         [console_script('retailbot'), 'platform', 'serve', '--db', str(db), '--host', '127.0.0.1',
-         '--port', str(port), '--token', token, '--event-contracts', 'generic'],   # free-form test events
+         '--port', str(port), '--token', token,
+         '--event-contracts', contracts],   # generic (default here): free-form test events
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     platform = Platform(f'http://127.0.0.1:{port}', db, token, process)
 

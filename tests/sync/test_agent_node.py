@@ -28,7 +28,8 @@ DATA = Path(__file__).resolve().parent.parent / 'data' / 'sync'
 def _agent(ros_context, tmp_path, url, **extra):
     params = dict(robot_id=ROBOT, platform_url=url, token=TOKEN,
                   outbox=str(tmp_path / 'outbox.sqlite3'), data_dir=str(tmp_path / 'data'),
-                  batch_delay_s=0.2, downlink_interval_s=600.0, diagnostics_period_s=0.2, **extra)
+                  batch_delay_s=0.2, downlink_interval_s=600.0, diagnostics_period_s=0.2)
+    params.update(extra)
     return SyncAgent(context=ros_context, namespace='sync',
                      parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
 
@@ -216,3 +217,36 @@ def test_sequence_numbers_refused_as_reused_are_kept_and_an_error(ros_context, s
         wait_for(lambda: not sender.pending, what='every event acknowledged to its sender')
     finally:
         server.close()
+
+
+def test_a_token_revoked_mid_backlog_resumes_with_the_new_token_without_a_sync_now(
+        ros_context, spin, platform, tmp_path):
+    """Session 13: after a 401/403/404 the agent stopped uploading until someone called
+    /sync/sync_now; a technician who installed a new token file (or a proxy that refused during
+    a deploy) left the robot's backlog growing until its limits dropped events. Now it reads the
+    token file again and retries every `refused_retry_s`."""
+    from retail_platform.storage import Storage
+    token_file = tmp_path / 'token'
+    token_file.write_text(provision_robot(platform) + '\n')
+    agent = _agent(ros_context, tmp_path, platform.url, token='', token_file=str(token_file),
+                   refused_retry_s=1.0, backoff_max_s=0.5)
+    sender, diagnostics = _peer(ros_context, spin, agent, 'navigation/guide')
+    for i in range(20):
+        sender.send(guide_event(i))
+    wait_for(lambda: len(list(export_events(platform.db, ROBOT))) == 20, timeout=30,
+             what='the first 20 events uploaded')
+    storage = Storage(str(platform.db))
+    try:
+        assert storage.revoke_robot(ROBOT) == 1
+        for i in range(20, 40):
+            sender.send(guide_event(i))
+        wait_for(lambda: _agent_status(diagnostics, lambda s, v: s.level == b'\x02'
+                                       and 'uploads stopped' in s.message),
+                 timeout=30, what='an ERROR: the platform refused the token')
+        assert agent.outbox.pending() == 20
+        token_file.write_text(storage.issue_robot_token(ROBOT, 'store-test', replace=True) + '\n')
+    finally:
+        storage.close()
+    wait_for(lambda: len(list(export_events(platform.db, ROBOT))) == 40, timeout=30,
+             what='the backlog uploaded with the new token (no sync_now)')
+    assert [number(e['data']) for e in export_events(platform.db, ROBOT)] == list(range(40))

@@ -152,3 +152,27 @@ def test_emit_from_an_endless_line_stops_reading_with_one_line(tmp_path):
     assert result.returncode == 1, result.stderr
     assert 'stopped reading there' in result.stderr and 'Traceback' not in result.stderr
     assert '0 events added' in result.stdout
+
+
+@pytest.mark.parametrize('args, option', [
+    (['run', '--platform', 'http://127.0.0.1:9', '--token', 't', '--once', '--give-up-after', '2',
+      '--batch-size', '0'], '--batch-size'),       # hung for ever: batches of nothing, never "unreachable"
+    (['run', '--platform', 'http://127.0.0.1:9', '--token', 't', '--once', '--batch-size', '-1'],
+     '--batch-size'),
+    (['run', '--platform', 'http://127.0.0.1:9', '--token', 't', '--once', '--batch-size', '20000'],
+     '--batch-size'),                               # the platform refuses more than 10000 a batch
+    (['emit', '--event-contracts', 'generic', '--from-file', 'EVENTS', '--max-events', '0'],
+     '--max-events'),                               # said "1 events added" and dropped it
+    (['emit', '--event-contracts', 'generic', '--from-file', 'EVENTS', '--max-events', '-5'],
+     '--max-events'),
+])
+def test_a_batch_size_or_limit_that_would_hang_or_drop_is_refused_naming_the_option(tmp_path, args, option):
+    """Session 13: `sync run --once --batch-size 0` never ended (no batch, so no failure to give
+    up on); `sync emit --max-events 0` stored each event and dropped it at once."""
+    events = write_events(tmp_path / 'e.jsonl', [{'type': 'guide', 'data': {}, 'event_id': 'g-1'}])
+    outbox = tmp_path / 'outbox.sqlite3'
+    Outbox(outbox, contract=False).append('guide', {}, event_id='g-0')
+    args = [str(events) if a == 'EVENTS' else a for a in args]
+    result = sync_cli(args[0], '--outbox', str(outbox), '--robot-id', ROBOT, *args[1:], timeout=30)
+    assert result.returncode == 2 and option in result.stderr and 'Traceback' not in result.stderr
+    assert Outbox(outbox, contract=False).pending() == 1           # nothing dropped, nothing sent

@@ -115,7 +115,7 @@ def test_quarantine_keeps_the_event_with_its_reason(tmp_path):
     outbox.quarantine([events[1].seq], 'HTTP 422: bad type')
     assert [json.loads(e.data)['i'] for e in outbox.read_batch(10)] == [0, 2]
     assert outbox.quarantined() == [dict(seq=events[1].seq, event_id=events[1].event_id,
-                                         type='guide', reason='HTTP 422: bad type')]
+                                         type='guide', reason='HTTP 422: bad type', version=1)]
 
 
 JPEG = base64.b64encode(b'\xff\xd8\xff\xe0' + bytes(200)).decode()

@@ -106,3 +106,32 @@ def test_delivered_ids_are_remembered_within_their_bounds(tmp_path):
     clock.since_boot += 3601.0
     outbox.delete([outbox.append('guide', {}, event_id='late').seq])          # forgets by age
     assert outbox.append('guide', {'i': 7}, event_id='e-7') is not None
+
+
+def test_after_a_reinstall_that_lost_the_stream_file_new_events_are_numbered_on_and_stored(platform, tmp_path):
+    """Session 13: a reinstall that lost the token folder too starts a new stream at 1; the
+    platform refused each of its numbers it already held as `seq_reused`, and those events were
+    held in quarantine for good (as many as the robot had ever sent: weeks of a store's
+    interactions). The platform now says where to number on; the robot renumbers and they are
+    stored, the ERROR stays until someone looks (two robots with one id also end here)."""
+    outbox = tmp_path / 'outbox.sqlite3'
+    tokens = []
+    for install in ('first', 'second'):
+        (tmp_path / install).mkdir()
+        tokens.append(tmp_path / install / 'token')
+        tokens[-1].write_text(TOKEN + '\n')
+    emit_lines(outbox, tmp_path / 'a.jsonl', 0, 10)
+    run_once(outbox, platform, tokens[0])
+    for suffix in ('', '-wal', '-shm'):                      # reinstalled: outbox and stream gone
+        outbox.with_name(outbox.name + suffix).unlink(missing_ok=True)
+    emit_lines(outbox, tmp_path / 'b.jsonl', 10, 5)
+    run_once(outbox, platform, tokens[1])
+    stored = platform.export()
+    assert [e['data']['i'] for e in stored] == list(range(15))          # nothing held back
+    assert [e['seq'] for e in stored] == list(range(1, 16))             # numbered on, no reuse
+    status = outbox_status(outbox)
+    assert status['pending'] == 0 and status['quarantined'] == 0
+    assert status['seq_reused'] == 5 and 'already used by another outbox' in status['alarm']
+    emit_lines(outbox, tmp_path / 'c.jsonl', 15, 1)                       # and later ones go on
+    run_once(outbox, platform, tokens[1])
+    assert [e['seq'] for e in platform.export()][-1] == 16

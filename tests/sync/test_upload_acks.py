@@ -252,6 +252,45 @@ def test_seq_reused_is_kept_and_reported_loudly_in_status(tmp_path, scripted):
     assert as_json['seq_reused'] == 3 and as_json['stream_id']
 
 
+@pytest.mark.parametrize('told', [True, '9', -1, 0, 2 ** 62, 1.5e3])
+def test_a_next_seq_that_is_no_usable_number_renumbers_nothing(tmp_path, scripted, told):
+    """seq_reused with a next_seq the robot cannot use (not an integer, out of range, or so high
+    that a lying platform could use up the robot's numbers) is the old answer: kept in quarantine."""
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
+    fill(outbox, 2)
+    platform = scripted(lambda events, stored: (200, {}, {'acked': 0, 'results': [
+        {'event_id': e['event_id'], 'status': 'rejected', 'reason': 'seq_reused', 'next_seq': told}
+        for e in events]}))
+    uploader = Uploader(outbox, UploaderConfig(platform_url=platform.url, token='t', robot_id=ROBOT))
+    assert uploader.upload_once() == 2
+    assert [q['seq'] for q in outbox.quarantined()] == [1, 2] and outbox.pending() == 0
+    assert outbox.last_seq() == 2
+
+
+def test_seq_reused_with_next_seq_renumbers_from_there_and_stores(tmp_path, scripted):
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
+    fill(outbox, 6)
+
+    def answer(events, stored) -> Answer:
+        results = []
+        for e in events:
+            if e['seq'] <= 100:      # another outbox of this robot id sent 1-100
+                results.append({'event_id': e['event_id'], 'status': 'rejected',
+                                'reason': 'seq_reused: seq held', 'next_seq': 101})
+            else:
+                stored[e['event_id']] = e
+                results.append({'event_id': e['event_id'], 'status': 'accepted'})
+        return 200, {}, {'acked': 0, 'results': results}
+    platform = scripted(answer)
+    uploader = Uploader(outbox, UploaderConfig(platform_url=platform.url, token='t', robot_id=ROBOT))
+    assert uploader.run(threading.Event(), until_empty=True, give_up_s=30) == DONE
+    assert sorted(e['seq'] for e in platform.stored.values()) == list(range(101, 107))
+    assert [e['data']['i'] for e in sorted(platform.stored.values(), key=lambda e: e['seq'])] == \
+        list(range(6))                                      # in their order
+    assert outbox.quarantined() == [] and outbox.status()['seq_reused'] == 6
+    assert outbox.append('guide', {'i': 99}).seq == 107
+
+
 def test_every_batch_carries_the_outbox_stream_id(tmp_path, scripted):
     outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     fill(outbox, 30)

@@ -260,3 +260,40 @@ def test_sync_run_once_against_a_busy_platform_says_busy_not_unreachable(tmp_pat
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize('status', [301, 302, 307, 308])
+def test_a_platform_url_that_redirects_stops_uploads_naming_where_to(tmp_path, status):
+    """Session 13: an http:// URL for an https:// platform (or an old address) was 'platform
+    unreachable' after --give-up-after, and the agent said 'platform away' for good while the
+    backlog grew; the redirect is never followed (the token would go where a proxy points)."""
+    import http.server
+    posted = []
+
+    class Moved(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):                                  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers.get('content-length', 0)))
+            posted.append(self.path)
+            self.send_response(status)
+            self.send_header('Location', 'https://platform.example.com' + self.path)
+            self.send_header('Content-Length', '0')
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Moved)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    outbox = tmp_path / 'outbox.sqlite3'
+    Outbox(outbox, contract=False).append('guide', {})
+    try:
+        result = sync_cli('run', '--outbox', str(outbox), '--platform', f'http://127.0.0.1:{server.server_port}',
+                          '--token', 't', '--robot-id', ROBOT, '--once', '--give-up-after', '30', '--json',
+                          timeout=60)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 3, result.stderr
+    assert json.loads(result.stdout)['outcome'] == 'refused' and json.loads(result.stdout)['pending'] == 1
+    assert f'redirects (HTTP {status}) to https://platform.example.com/v1/robots/{ROBOT}/events' in result.stderr
+    assert len(posted) == 1                          # not followed, not hammered

@@ -141,6 +141,9 @@ class EventResult(BaseModel):
     event_id: Any = Field(description='the event\'s id as sent (null when it had none)')
     status: Literal['accepted', 'duplicate', 'rejected']
     reason: str | None = Field(None, description='why (rejected only)')
+    next_seq: int | None = Field(None, description='seq_reused only: the first sequence number '
+                                 'after every one the platform holds for this robot (a robot '
+                                 'whose stream was lost numbers the refused events on from there)')
 
 
 class EventsAnswer(BaseModel):

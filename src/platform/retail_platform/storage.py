@@ -591,6 +591,7 @@ class Storage:
         fresh: list[tuple] = []                 # rows in the order of t.EVENT_COLUMNS
         seen: dict[str, EventRow] = {}
         flags: list[dict] = []
+        reused: list[dict] = []                 # seq_reused answers: told where to number on
         since = [a.since for a in assignments]          # (once a batch, not once an event)
         if _usual_batch(items, rows, by_id, by_seq, assignments):
             # The usual batch: nothing of it stored, every event valid, no id or seq twice, one
@@ -619,10 +620,11 @@ class Storage:
                 continue
             owner = by_seq.get(item.seq)
             if owner is not None:
-                outcome.results.append({
+                reused.append({
                     'event_id': item.event_id, 'status': 'rejected',
                     'reason': f'seq_reused: seq {item.seq} of robot {robot_id} belongs to '
                               f'event {owner}'})
+                outcome.results.append(reused[-1])
                 outcome.rejected += 1
                 flags.append(dict(robot_id=robot_id, kind='seq_reused', created_at=now,
                                   detail=f'seq {item.seq}: stored {owner}, offered '
@@ -637,6 +639,16 @@ class Storage:
             outcome.accepted += 1
         if flags:
             c.execute(t.flags.insert(), flags)
+        if reused:
+            # The first number after every one this robot holds (stored, or taken by this batch):
+            # a robot whose stream was lost (a reinstall without its token folder) numbers the
+            # refused events on from there, so they are stored instead of held for good. Read
+            # under the robot's lock (PostgreSQL) / the write lock (SQLite): no batch between.
+            top = c.execute(sa.select(sa.func.max(t.events.c.seq))
+                            .where(t.events.c.robot_id == robot_id)).scalar() or 0
+            top = max([top, *(row[3] for row in fresh)])
+            for answer in reused:
+                answer['next_seq'] = top + 1
         store = assignments[-1].store_id if assignments else ''
         newest = max((r.time for r in rows), default=None)
         if self.postgresql:     # the rows, the statistics and the budget in one statement

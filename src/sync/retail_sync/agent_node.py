@@ -49,6 +49,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -90,6 +91,10 @@ PARAMS = [
     ParamSpec('batch_delay_s', 2.0, 'longest a partial batch waits before it is sent',
               min=0.0, max=600.0),
     ParamSpec('backoff_max_s', 60.0, 'longest wait between upload retries', min=0.1, max=3600.0),
+    ParamSpec('refused_retry_s', 300.0, 'after the platform refused uploads (token, URL, '
+              'certificate: a revoked token, a proxy\'s 403 or 404 during a deploy) or while no '
+              'token is installed: re-read the token file and try again after this many seconds '
+              '(/sync/sync_now: at once)', min=1.0, max=86400.0),
     ParamSpec('downlink_interval_s', 300.0, 'seconds between downlink checks', min=1.0),
     ParamSpec('delete_member_service', names.DELETE_MEMBER, 'service that erases a member\'s '
               'face data when the platform says to forget them (empty: this robot keeps no face '
@@ -345,11 +350,13 @@ class SyncAgent(Node):
                 self._stop.wait(5.0)
                 continue
             if outcome == REFUSED:
-                # Alarmed in diagnostics; retry only when asked (new token/sync_now).
+                # Alarmed in diagnostics (ERROR); tried again with the token file read anew when
+                # asked (sync_now) or after refused_retry_s: a new token installed without a
+                # sync_now, or a proxy's refusal during a deploy, never stops uploads for good.
                 self._wait_for_new_token()
 
     def _wait_for_new_token(self) -> None:
-        self._wake_upload.wait()
+        self._wake_upload.wait(self.p.refused_retry_s)
         self._wake_upload.clear()
         if self._stop.is_set():
             return
@@ -730,6 +737,7 @@ class SyncAgent(Node):
                       'upload_error': (uploader.last_error if uploader else '') or '',
                       'downlink_error': self.last_downlink_error or '',
                       'fleet_error': self.last_fleet_error or '',
+                      'staff_calls_refused': self._staff_calls_refused(),
                       'outbox_error': self.outbox_error or '',
                       'salvaged': self.salvage_note or '',
                       'seq_reused': status['seq_reused'], 'stream_id': status['stream_id']}
@@ -739,6 +747,14 @@ class SyncAgent(Node):
         array = DiagnosticArray(status=[diagnostic_status('sync: agent', level, message, values)])
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics.publish(array)
+
+    def _staff_calls_refused(self) -> int:
+        """Staff calls the platform refused (kept with the reason in fleet_calls.sqlite3)."""
+        link = self.fleet_link
+        try:
+            return link.calls.refused_count() if link is not None else 0
+        except sqlite3.Error:
+            return 0
 
     def destroy_node(self) -> None:
         self._stop.set()

@@ -54,6 +54,21 @@ def _positive(text: str) -> float:
     return value
 
 
+def _whole(low: int, high: int | None = None):
+    """An argparse type: a whole number from `low` (to `high`)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'must be a whole number, not {text!r}') from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(
+                f'must be from {low} to {high}, not {text}' if high is not None else
+                f'must be at least {low}, not {text}')
+        return value
+    return parse
+
+
 def _add_outbox(parser: argparse.ArgumentParser, creatable: bool) -> None:
     parser.add_argument('--outbox', required=True, help='outbox SQLite file (must exist'
                         + (' unless --create)' if creatable else ')'))
@@ -63,7 +78,7 @@ def _add_outbox(parser: argparse.ArgumentParser, creatable: bool) -> None:
     parser.add_argument('--lock-wait', type=_positive, default=30.0, metavar='S',
                         help='seconds to wait for another process holding the outbox '
                              '(default 30; then exit 4)')
-    parser.add_argument('--max-events', type=int, default=1_000_000,
+    parser.add_argument('--max-events', type=_whole(1), default=1_000_000,
                         help='outbox limit: oldest events beyond it are dropped (default 1000000)')
     parser.add_argument('--max-age-h', type=_positive, default=720.0,
                         help='outbox limit: events waiting longer than this (robot running time, '
@@ -153,7 +168,8 @@ def register(subparsers) -> None:
     run.add_argument('--give-up-after', type=_positive, default=60.0, metavar='S',
                      help='with --once: exit 6 when nothing could be delivered for S seconds '
                           '(default 60)')
-    run.add_argument('--batch-size', type=int, default=500, help='events per request (default 500)')
+    run.add_argument('--batch-size', type=_whole(1, 10_000), default=500,
+                     help='events per request, 1-10000 (default 500)')
     run.add_argument('--ca-file', default='', help='https: CA bundle to verify the platform with')
     run.add_argument('--timeout', type=_positive, default=10.0, metavar='S',
                      help='seconds to wait for the platform\'s answer (default 10)')
@@ -173,6 +189,36 @@ def register(subparsers) -> None:
     _add_outbox(status, creatable=False)
     status.add_argument('--json', action='store_true', help='print one JSON object')
     status.set_defaults(func=_guarded('status', _status))
+
+    requeue = commands.add_parser(
+        'requeue', help='send quarantined events again (after what refused them is fixed)',
+        description='Events the platform rejected wait in quarantine with its reason (`sync '
+                    'status` lists the reasons); they are never sent again on their own. Once '
+                    'the cause is fixed (the platform upgraded to know their type, a setting '
+                    'corrected), this puts them back in the queue with their sequence numbers, '
+                    'and the agent or `sync run` uploads them; one the platform still rejects '
+                    'goes back to quarantine. ' + EXIT_CODES + '.')
+    _add_outbox(requeue, creatable=False)
+    requeue.add_argument('--reason', default='', metavar='TEXT',
+                         help='only the events whose reason contains TEXT (default: all)')
+    requeue.add_argument('--json', action='store_true',
+                         help='print {"requeued", "pending", "quarantined"} on stdout')
+    requeue.set_defaults(func=_guarded('requeue', _requeue))
+
+    discard = commands.add_parser(
+        'discard', help='delete quarantined events a technician has read and judged worthless',
+        description='Deletes quarantined events (never waiting ones) whose reason contains '
+                    '--reason, or all of them with --all; the count is kept (`sync status` '
+                    '`discarded`). Read them first with `sync status`; `sync requeue` sends them '
+                    'again instead. ' + EXIT_CODES + '.')
+    _add_outbox(discard, creatable=False)
+    which = discard.add_mutually_exclusive_group(required=True)
+    which.add_argument('--reason', default='', metavar='TEXT',
+                       help='the events whose reason contains TEXT')
+    which.add_argument('--all', action='store_true', help='every quarantined event')
+    discard.add_argument('--json', action='store_true',
+                         help='print {"discarded", "pending", "quarantined"} on stdout')
+    discard.set_defaults(func=_guarded('discard', _discard))
 
 
 MAX_LINE_CHARS = 8 * 256 * 1024      # an event line (its data is at most 256 KiB; escapes make it longer)
@@ -407,6 +453,34 @@ def _uploaded(args, status: dict, uploader, outcome: str, signalled: list[int]) 
     return 0
 
 
+def _requeue(args) -> int:
+    outbox = _open_outbox(args, 'requeue')
+    moved = outbox.requeue(args.reason)
+    status = outbox.status()
+    if args.json:
+        print(json.dumps({'requeued': moved, 'pending': status['pending'],
+                          'quarantined': status['quarantined']}))
+    else:
+        print(f'{moved} events put back in the queue; {status["pending"]} pending, '
+              f'{status["quarantined"]} quarantined')
+    return 0
+
+
+def _discard(args) -> int:
+    if not args.all and not args.reason:
+        raise CommandError('retailbot sync discard: --reason must not be empty (or say --all)')
+    outbox = _open_outbox(args, 'discard')
+    removed = outbox.discard_quarantined('' if args.all else args.reason)
+    status = outbox.status()
+    if args.json:
+        print(json.dumps({'discarded': removed, 'pending': status['pending'],
+                          'quarantined': status['quarantined']}))
+    else:
+        print(f'{removed} quarantined events deleted; {status["pending"]} pending, '
+              f'{status["quarantined"]} quarantined')
+    return 0
+
+
 def _status(args) -> int:
     from retail_sync.outbox import Limits, Outbox, OutboxMissing, OutboxUnavailable
     try:       # read-only: works on a read-only filesystem and while the agent holds the lock
@@ -418,17 +492,22 @@ def _status(args) -> int:
     except OutboxUnavailable as exc:
         raise _outbox_error('status', exc) from None
     status = outbox.status()
+    reasons = outbox.quarantine_reasons() if status['quarantined'] else []
     last = local_time(status['last_success'])
     if args.json:
         print(json.dumps({'pending': status['pending'], 'quarantined': status['quarantined'],
+                          'quarantine_reasons': [{'reason': r, 'events': n} for r, n in reasons],
                           'oldest_pending_s': status['oldest_pending_s'],
                           'last_success': last, 'dropped': status['dropped'],
+                          'discarded': status['discarded'],
                           'seq_reused': status['seq_reused'], 'stream_id': status['stream_id'],
                           'alarm': status['alarm']}, ensure_ascii=False))
         return 0
     oldest = status['oldest_pending_s']
     print(f'pending: {status["pending"]}' + (f' (oldest {oldest:.0f} s)' if oldest else ''))
     print(f'quarantined: {status["quarantined"]}')
+    for reason, count in reasons:
+        print(f'  {count} x {reason[:300]}')
     print(f'last success: {last or "never"}')
     if status['seq_reused']:
         print(f'ERROR: {status["seq_reused"]} events refused as sequence numbers already used '

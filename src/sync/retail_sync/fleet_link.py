@@ -16,7 +16,10 @@ before `raise_call` returns and stays there until the platform's answer acknowle
 sent twice across a restart is one call); only then is that call_id deleted. A sync agent
 restarted with calls waiting sends them first, oldest first. At most MAX_PENDING_CALLS wait (the
 oldest is dropped with a log line when a newer one arrives past that); a call refused as invalid
-(422) or as a call_id already used for another call (409) is logged and deleted. A 429 (the
+(422) or as a call_id already used for another call (409) is logged and moved out of the queue
+into the file's `refused` table with the platform's reason (the newest MAX_PENDING_CALLS kept;
+counted on the agent's diagnostics as `staff_calls_refused`): a customer's request for help is
+never deleted without a trace (it was, with one log line, before session 13). A 429 (the
 platform folds a robot's calls into its one open call, at most one every few seconds) or 503 keeps
 the calls and sends none before its Retry-After (at most MAX_RETRY_AFTER_S).
 """
@@ -142,8 +145,9 @@ class FleetLink:
                     raise
                 if exc.status not in (409, 422):          # invalid, id reused
                     raise
-                self.log(f'staff call {call.call_id} refused by the platform: {exc}')
-                self.calls.remove(call.call_id)
+                self.log(f'staff call {call.call_id} refused by the platform: {exc}; kept in '
+                         f'{CALLS_FILE} (refused)')
+                self.calls.refuse(call.call_id, str(exc))
                 continue
             try:
                 acknowledged = isinstance(response.json().get('id'), int)
@@ -243,6 +247,9 @@ class CallQueue:
             self.db.execute(pragma)
         self.db.execute('CREATE TABLE IF NOT EXISTS calls (seq INTEGER PRIMARY KEY AUTOINCREMENT, '
                         'call_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL)')
+        self.db.execute('CREATE TABLE IF NOT EXISTS refused (seq INTEGER PRIMARY KEY AUTOINCREMENT, '
+                        'call_id TEXT NOT NULL, body TEXT NOT NULL, reason TEXT NOT NULL, '
+                        'refused_at REAL NOT NULL)')
 
     def add(self, call: StaffCall) -> None:
         with self.lock:
@@ -272,6 +279,33 @@ class CallQueue:
     def remove(self, call_id: str) -> None:
         with self.lock:
             self.db.execute('DELETE FROM calls WHERE call_id = ?', (call_id,))
+
+    def refuse(self, call_id: str, reason: str) -> None:
+        """Move a call the platform refused out of the queue, kept with the reason (the newest
+        MAX_PENDING_CALLS refused calls are kept)."""
+        with self.lock:
+            self.db.execute('BEGIN IMMEDIATE')
+            try:
+                self.db.execute('INSERT INTO refused (call_id, body, reason, refused_at) SELECT '
+                                'call_id, body, ?, ? FROM calls WHERE call_id = ?',
+                                (reason[:300], time.time(), call_id))
+                self.db.execute('DELETE FROM calls WHERE call_id = ?', (call_id,))
+                self.db.execute('DELETE FROM refused WHERE seq IN (SELECT seq FROM refused ORDER BY '
+                                'seq DESC LIMIT -1 OFFSET ?)', (MAX_PENDING_CALLS,))
+                self.db.execute('COMMIT')
+            except BaseException:
+                self.db.execute('ROLLBACK')
+                raise
+
+    def refused(self) -> list[dict]:
+        """The calls the platform refused, oldest first: {"call_id", "reason", "refused_at"}."""
+        with self.lock:
+            rows = self.db.execute('SELECT call_id, reason, refused_at FROM refused ORDER BY seq').fetchall()
+        return [dict(call_id=r[0], reason=r[1], refused_at=r[2]) for r in rows]
+
+    def refused_count(self) -> int:
+        with self.lock:
+            return int(self.db.execute('SELECT count(*) FROM refused').fetchone()[0])
 
     def __len__(self) -> int:
         with self.lock:

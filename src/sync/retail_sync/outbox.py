@@ -34,6 +34,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -66,7 +67,8 @@ CREATE TABLE IF NOT EXISTS quarantine (
     data TEXT NOT NULL,
     time REAL NOT NULL,
     reason TEXT NOT NULL,
-    quarantined_at REAL NOT NULL
+    quarantined_at REAL NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS delivered (
@@ -79,6 +81,7 @@ CREATE TABLE IF NOT EXISTS delivered (
 MAX_DATA_BYTES = 256 * 1024
 MAX_DEPTH = 32                 # nesting of `data` (objects and lists); the platform has the same
 MAX_ID_CHARS = 128             # event_id and customer
+_BATCH_INDEX = re.compile(r'events\[\d+\]')    # a platform reason's place in its batch
 EVENT_COLUMNS = 'seq, event_id, type, customer, data, time, version, mono'
 
 
@@ -273,6 +276,8 @@ def _short_text(value: Any, name: str) -> str:
     if len(text) > MAX_ID_CHARS:
         raise OutboxError(f'{name} is {len(text)} characters, more than {MAX_ID_CHARS}')
     _check_text(text, name)
+    if '\x00' in text:     # the platform refuses it (PostgreSQL text cannot hold NUL): refused here
+        raise OutboxError(f'{name} contains a NUL character')
     return text
 
 
@@ -474,7 +479,9 @@ class Outbox:
         tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master "
                                                       "WHERE type='table'")}
         boot = self._clock()[0]
+        held = {row[1] for row in self._db.execute('PRAGMA table_info(quarantine)')}
         return ('mono' in columns and 'version' in columns and 'digest' in columns and 'delivered' in tables
+                and 'version' in held
                 and bool(boot)
                 and self._meta('clock_boot') == boot and self._meta('clock_offset') is not None
                 and self._meta('stream_id') is not None)
@@ -489,6 +496,9 @@ class Outbox:
             self._db.execute('ALTER TABLE events ADD COLUMN version INTEGER NOT NULL DEFAULT 1')
         if 'digest' not in columns:     # content digests came with the delivered-id memory
             self._db.execute("ALTER TABLE events ADD COLUMN digest TEXT NOT NULL DEFAULT ''")
+        held = {row[1] for row in self._db.execute('PRAGMA table_info(quarantine)')}
+        if 'version' not in held:       # quarantined events keep their payload's version (session 13)
+            self._db.execute('ALTER TABLE quarantine ADD COLUMN version INTEGER NOT NULL DEFAULT 1')
         self._db.execute('DROP INDEX IF EXISTS events_by_time')
         self._db.execute('CREATE INDEX IF NOT EXISTS events_by_mono ON events (mono)')
         if self._meta('stream_id') is None:
@@ -729,6 +739,25 @@ class Outbox:
                     self._db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES "
                                      "('events', ?)", (after_seq,))
 
+    def renumber_through(self, after: int) -> int:
+        """Give every waiting event numbered up to `after` a new number after it (in their
+        order), and hand out no number up to `after` again: the platform holds those numbers from
+        another stream of this robot id (a reinstall that lost the stream file, two robots with
+        one id) and said so (`seq_reused`, with where to number on). The number renumbered."""
+        with self._lock, self._txn():
+            if self._db.execute("UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'events'",
+                                (after,)).rowcount == 0:
+                self._db.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)", (after,))
+            columns = 'event_id, type, customer, data, time, version, mono, digest'
+            moved = 0
+            while rows := self._db.execute(f'SELECT seq, {columns} FROM events WHERE seq <= ? '
+                                           'ORDER BY seq LIMIT 5000', (after,)).fetchall():
+                self._delete([row[0] for row in rows])      # (bounded memory: 5000 at a time)
+                self._db.executemany(f'INSERT INTO events ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+                                     [row[1:] for row in rows])
+                moved += len(rows)
+        return moved
+
     def note_seq_reused(self, count: int, detail: str) -> None:
         """The platform refused events because it already holds their sequence numbers from
         another stream of this robot id: kept (quarantined) and alarmed until cleared."""
@@ -753,11 +782,83 @@ class Outbox:
                 chunk = seqs[start:start + 500]
                 self._db.execute(
                     'INSERT OR REPLACE INTO quarantine (seq, event_id, type, customer, data, time, '
-                    'reason, quarantined_at) SELECT seq, event_id, type, customer, data, time, ?, ? '
-                    f'FROM events WHERE seq IN ({",".join("?" * len(chunk))})',
+                    'reason, quarantined_at, version) SELECT seq, event_id, type, customer, data, '
+                    f'time, ?, ?, version FROM events WHERE seq IN ({",".join("?" * len(chunk))})',
                     [reason, now, *chunk])
             moved = self._delete(seqs)
+            self._bound_quarantine()
         return moved
+
+    def _bound_quarantine(self) -> None:
+        """The quarantine holds at most `limits.max_events` (a platform rejecting everything
+        must not fill the robot's disk, which would then refuse every new event): beyond, the
+        oldest quarantined are dropped and counted in meta `dropped`. The quarantine is an alarm
+        from its first event (see `alarm`), so a technician hears of it long before."""
+        low, high = self._db.execute('SELECT MIN(seq), MAX(seq) FROM quarantine').fetchone()
+        if low is None or high - low + 1 <= self.limits.max_events:
+            return
+        excess = self._count('quarantine') - self.limits.max_events
+        if excess > 0:
+            dropped = self._db.execute('DELETE FROM quarantine WHERE seq IN (SELECT seq FROM quarantine '
+                                       'ORDER BY seq LIMIT ?)', (excess,)).rowcount
+            self._set_meta('dropped', str(int(self._meta('dropped') or 0) + dropped))
+
+    def requeue(self, reason_contains: str = '') -> int:
+        """Put quarantined events (those whose reason contains `reason_contains`; all when
+        empty) back in the queue with their sequence numbers, payload versions and content, to
+        be sent again once what refused them is fixed (the platform upgraded to know their type,
+        a configuration corrected). An event_id pending meanwhile stays quarantined. The number
+        put back."""
+        with self._lock, self._txn():
+            now = self.now()
+            rows = self._db.execute(
+                'SELECT seq, event_id, type, customer, data, time, version FROM quarantine '
+                'WHERE instr(reason, ?) > 0 ORDER BY seq', (reason_contains,)).fetchall()
+            moved = []
+            for row in rows:
+                cursor = self._db.execute(
+                    'INSERT OR IGNORE INTO events (seq, event_id, type, customer, data, time, '
+                    'version, mono, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                    (*row, now, content_digest(*row[2:5])))
+                if cursor.rowcount:
+                    moved.append(row[0])
+            for start in range(0, len(moved), 500):
+                chunk = moved[start:start + 500]
+                self._db.execute(f'DELETE FROM quarantine WHERE seq IN ({",".join("?" * len(chunk))})',
+                                 chunk)
+            if moved and int(self._meta('seq_reused') or 0) and not self._db.execute(
+                    "SELECT 1 FROM quarantine WHERE instr(reason, 'seq_reused') > 0 LIMIT 1").fetchone():
+                self._set_meta('seq_reused', '0')      # none held any more: a new refusal alarms again
+                self._set_meta('seq_reused_detail', '')
+        return len(moved)
+
+    def discard_quarantined(self, reason_contains: str) -> int:
+        """Delete quarantined events whose reason contains `reason_contains` (a technician's
+        decision, after reading them: `retailbot sync discard`; '' is every one). Counted in
+        meta `discarded`; the write-ahead log is emptied as after a forget. The number deleted."""
+        with self._lock, self._txn():
+            removed = self._db.execute('DELETE FROM quarantine WHERE instr(reason, ?) > 0',
+                                       (reason_contains,)).rowcount
+            if removed:
+                self._set_meta('discarded', str(int(self._meta('discarded') or 0) + removed))
+                if int(self._meta('seq_reused') or 0) and not self._db.execute(
+                        "SELECT 1 FROM quarantine WHERE instr(reason, 'seq_reused') > 0 LIMIT 1").fetchone():
+                    self._set_meta('seq_reused', '0')
+                    self._set_meta('seq_reused_detail', '')
+        return removed
+
+    def quarantine_reasons(self, limit: int = 5) -> list[tuple[str, int]]:
+        """The most common reasons of the quarantined events, (reason, events), the most
+        frequent first; a batch index in a platform's reason (`events[12]: ...`) is read as
+        `events[i]`, so one cause is one line. Reads at most 10 000 distinct reasons."""
+        with self._read():
+            rows = self._db.execute('SELECT reason, COUNT(*) FROM quarantine GROUP BY reason '
+                                    'ORDER BY 2 DESC LIMIT 10000').fetchall()
+        counts: dict[str, int] = {}
+        for reason, count in rows:
+            key = _BATCH_INDEX.sub('events[i]', reason)
+            counts[key] = counts.get(key, 0) + count
+        return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
     def forget_customer(self, customer: str) -> int:
         """Remove every waiting or quarantined event naming `customer` (as the event's customer,
@@ -781,9 +882,9 @@ class Outbox:
 
     def quarantined(self) -> list[dict]:
         with self._read():
-            rows = self._db.execute('SELECT seq, event_id, type, reason FROM quarantine '
+            rows = self._db.execute('SELECT seq, event_id, type, reason, version FROM quarantine '
                                     'ORDER BY seq').fetchall()
-        return [dict(seq=r[0], event_id=r[1], type=r[2], reason=r[3]) for r in rows]
+        return [dict(seq=r[0], event_id=r[1], type=r[2], reason=r[3], version=r[4]) for r in rows]
 
     # --- state ---------------------------------------------------------------------------------
     def _count(self, table: str) -> int:
@@ -811,17 +912,22 @@ class Outbox:
             last_success_mono = self._meta('last_success_mono')
             dropped = int(self._meta('dropped') or 0)
             forgotten = int(self._meta('forgotten') or 0)
+            discarded = int(self._meta('discarded') or 0)
             seq_reused = int(self._meta('seq_reused') or 0)
             seq_reused_detail = self._meta('seq_reused_detail') or ''
             stream_id = self._meta('stream_id') or ''
+            latest = self._db.execute('SELECT reason FROM quarantine ORDER BY seq DESC LIMIT 1'
+                                      ).fetchone() if quarantined else None
         now = self.now()
         status = {'pending': pending, 'quarantined': quarantined,
                   'oldest_pending_s': round(max(0.0, now - oldest), 3) if oldest is not None else None,
                   'last_success': float(last_success) if last_success else None,
                   'last_success_age_s': (round(max(0.0, now - float(last_success_mono)), 1)
                                          if last_success_mono else None),
-                  'dropped': dropped, 'forgotten': forgotten, 'seq_reused': seq_reused,
-                  'seq_reused_detail': seq_reused_detail, 'stream_id': stream_id}
+                  'dropped': dropped, 'forgotten': forgotten, 'discarded': discarded,
+                  'seq_reused': seq_reused,
+                  'seq_reused_detail': seq_reused_detail, 'stream_id': stream_id,
+                  'quarantine_latest': latest[0] if latest else ''}
         status['alarm'] = self.alarm(status)
         return status
 
@@ -842,10 +948,18 @@ class Outbox:
         if problems:
             lines.append('outbox near its limits — upload soon or events will be dropped: '
                          + '; '.join(problems))
+        held = status.get('quarantined') or 0
+        if held:
+            # rejected by the platform: not uploaded, and never sent again on their own
+            latest = _BATCH_INDEX.sub('events[i]', status.get('quarantine_latest') or '')[:200]
+            lines.append(f'{held} events quarantined, not uploaded (latest reason: {latest or "?"}); '
+                         'see `retailbot sync status`, and once the cause is fixed send them '
+                         'again with `retailbot sync requeue`')
         if status.get('seq_reused'):
             lines.append(f'{status["seq_reused"]} events refused by the platform: their sequence '
                          'numbers were already used by another outbox of this robot id (a reset, '
-                         'a reinstall, or two robots with one id); they are kept in quarantine — '
+                         'a reinstall, or two robots with one id); they were numbered on after the platform\'s '
+                         'and sent again where it said how, else kept in quarantine — '
                          'check the robot id and its token')
         return ' | '.join(lines) or None
 
@@ -944,8 +1058,11 @@ def _read_damaged(aside: Path) -> _Salvaged:
             version = 'version' if 'version' in columns else '1'
             found.pending = list(_readable_rows(old, 'events', f'seq, event_id, type, customer, data, '
                                                                f'time, {mono}, {version}'))
-            found.held = list(_readable_rows(old, 'quarantine', 'seq, event_id, type, customer, data, '
-                                                                'time, reason, quarantined_at'))
+            held = _scalar(old, 'SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?', 0, int,
+                           ('quarantine', 'version'))
+            found.held = _optional_rows(old, 'quarantine', 'seq, event_id, type, customer, data, '
+                                                           'time, reason, quarantined_at, '
+                                        + ('version' if held else '1'))
             found.delivered = _optional_rows(old, 'delivered', 'seq, event_id, digest, mono')
             found.stream_id = _scalar(old, "SELECT value FROM meta WHERE key = 'stream_id'", '')
             found.top = _scalar(old, "SELECT seq FROM sqlite_sequence WHERE name = 'events'", 0, int)
@@ -963,10 +1080,11 @@ def _optional_rows(db: sqlite3.Connection, table: str, columns: str) -> list[tup
         return []
 
 
-def _scalar(db: sqlite3.Connection, query: str, default: Any, convert: Callable[[Any], Any] = lambda v: v) -> Any:
+def _scalar(db: sqlite3.Connection, query: str, default: Any, convert: Callable[[Any], Any] = lambda v: v,
+            parameters: tuple = ()) -> Any:
     """The first column of the first row of `query` (converted), `default` when it cannot be read."""
     try:
-        return convert(db.execute(query).fetchone()[0])
+        return convert(db.execute(query, parameters).fetchone()[0])
     except (sqlite3.Error, TypeError):
         return default
 
@@ -989,7 +1107,9 @@ def _copy_salvaged(outbox: Outbox, rows: _Salvaged) -> int:
                 (*row[:6], min(float(row[6] or 0), now), row[7]))
             copied += cursor.rowcount
         for row in rows.held:
-            outbox._db.execute('INSERT OR IGNORE INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?)', row)
+            outbox._db.execute('INSERT OR IGNORE INTO quarantine (seq, event_id, type, customer, data, '
+                               'time, reason, quarantined_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+                               row)
         for row in rows.delivered:
             outbox._db.execute('INSERT OR IGNORE INTO delivered (seq, event_id, digest, mono) '
                                'VALUES (?, ?, ?, ?)', (*row[:3], min(float(row[3] or 0), now)))

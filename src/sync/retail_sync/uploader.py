@@ -19,7 +19,7 @@ An answer longer than MAX_ANSWER_BYTES once decoded (a gzip bomb, a proxy's endl
 not read further: nothing is deleted, the batch is retried with backoff.
 
 Other answers: 401/403 → AuthError: stop, alarm, outbox untouched (404/405, a wrong platform
-URL, likewise). 429/503 → wait at least the `Retry-After` seconds (capped at an hour), and
+URL, and a redirect, never followed, likewise). 429/503 → wait at least the `Retry-After` seconds (capped at an hour), and
 otherwise back off. Other 4xx (422 invalid, 409 an event_id already used for other content, 413
 too large) → the batch is split in halves until the offending events are alone, and those are
 quarantined with the platform's reason, so the rest flows — but only when something else of the
@@ -143,6 +143,7 @@ class Verdicts:
     rejected: list[tuple[Event, str]]        # (event, reason) rejected by id
     unknown: int                             # entries naming no event of the batch, or no known status
     contradicted: set[str]                   # event ids given both an OK and a rejected verdict
+    next_seq: int = 0                        # seq_reused: where the platform says to number on (0: not said)
 
 
 def sort_verdicts(batch: list[Event], results: list) -> Verdicts:
@@ -152,6 +153,7 @@ def sort_verdicts(batch: list[Event], results: list) -> Verdicts:
     verdicts: dict[str, tuple[str, str]] = {}
     contradicted: set[str] = set()
     unknown = 0
+    next_seq = 0
     for item in results[:4 * len(batch) + 16]:
         event_id = item.get('event_id') if isinstance(item, dict) else None
         verdict = item.get('status') if isinstance(item, dict) else None
@@ -162,6 +164,10 @@ def sort_verdicts(batch: list[Event], results: list) -> Verdicts:
         ok = verdict in OK_STATUSES
         reason = item.get('reason')
         reason = reason[:MAX_REASON_CHARS] if isinstance(reason, str) else ''
+        told = item.get('next_seq')
+        if (reason.startswith('seq_reused') and isinstance(told, int) and not isinstance(told, bool)
+                and 1 <= told < 2 ** 62):       # (room left: a lying answer cannot use up the numbers)
+            next_seq = max(next_seq, told)
         previous = verdicts.get(event_id)
         if previous is not None and (previous[0] in OK_STATUSES) != ok:
             contradicted.add(event_id)
@@ -172,7 +178,7 @@ def sort_verdicts(batch: list[Event], results: list) -> Verdicts:
     rejected = [(event, verdicts[event_id][1]) for event_id, event in by_id.items()
                 if event_id not in contradicted
                 and verdicts.get(event_id, ('',))[0] == 'rejected']
-    return Verdicts(confirmed, rejected, unknown, contradicted)
+    return Verdicts(confirmed, rejected, unknown, contradicted, next_seq)
 
 
 @dataclass
@@ -294,6 +300,15 @@ class Uploader:
         if status in (401, 403):
             raise AuthError(f'platform refused the token (HTTP {status}); '
                             'uploads stopped, outbox kept')
+        if 300 <= status < 400:
+            # Never followed (the token would go wherever a proxy points): a platform_url with
+            # http:// for https://, or an old address. Retrying cannot help; it was "platform
+            # away" for good while the backlog grew.
+            where = response.headers.get('location', '')[:200]
+            raise StopUploads(f'platform at {self._url} redirects (HTTP {status})'
+                              + (f' to {where}' if where else '')
+                              + '; set the platform URL to the address it names; uploads stopped, '
+                                'outbox kept')
         if status in (404, 405):
             raise StopUploads(f'platform has no events endpoint at {self._url} (HTTP {status}); '
                               'check platform_url; uploads stopped, outbox kept')
@@ -340,13 +355,19 @@ class Uploader:
         confirmed, rejected = sorted_out.confirmed, sorted_out.rejected
         if confirmed:
             self.outbox.delete(confirmed)
-        reused = []
+        reused = [event for event, reason in rejected if reason.startswith('seq_reused')]
+        renumbered = 0
+        if reused and sorted_out.next_seq > 1:
+            # Our stream was lost (a reinstall without the token folder's stream file) or another
+            # robot uses our id: number the refused events, and every waiting one up to there,
+            # on after what the platform holds, so they are stored instead of held for good.
+            renumbered = self.outbox.renumber_through(sorted_out.next_seq - 1)
         for event, reason in rejected:
+            if renumbered and reason.startswith('seq_reused'):
+                continue
             self._quarantine(event, f'rejected by the platform: {reason or "no reason given"}')
-            if reason.startswith('seq_reused'):
-                reused.append(event)
         if reused:
-            self._note_seq_reused(reused)
+            self._note_seq_reused(reused, renumbered, sorted_out.next_seq)
         missing = len(batch) - len(confirmed) - len(rejected)
         if missing or sorted_out.unknown or sorted_out.contradicted or acked != len(confirmed):
             self.log(f'platform answer for {len(batch)} events: {len(confirmed)} confirmed, '
@@ -355,6 +376,8 @@ class Uploader:
                      + (f', {len(sorted_out.contradicted)} with contradicting verdicts'
                         if sorted_out.contradicted else '')
                      + (f'; acked={acked!r} not trusted' if acked != len(confirmed) else ''))
+        if renumbered:
+            return len(confirmed), len(rejected) - len(reused)
         if not confirmed and not rejected:
             raise TransientError(f'platform confirmed none of the {len(batch)} events sent; '
                                  'all kept pending')
@@ -382,13 +405,16 @@ class Uploader:
                 return delivered, quarantined
         return 0, 0
 
-    def _note_seq_reused(self, reused: list[Event]) -> None:
+    def _note_seq_reused(self, reused: list[Event], renumbered: int = 0, next_seq: int = 0) -> None:
         self.seq_reused += len(reused)
         detail = (f'seq {reused[0].seq} (event {reused[0].event_id}) and '
                   f'{len(reused) - 1} more refused as seq_reused')
+        if renumbered:
+            detail += f'; {renumbered} waiting events renumbered from {next_seq} and sent again'
         self.outbox.note_seq_reused(len(reused), detail)
         self.log(f'ERROR: {detail}: another outbox of robot {self.config.robot_id} already '
-                 'sent these sequence numbers; events kept in quarantine')
+                 'sent these sequence numbers'
+                 + ('' if renumbered else '; events kept in quarantine'))
 
     def upload_once(self, flush: bool = True) -> int:
         """Send one batch if one is due; returns events delivered or quarantined (0: nothing due).
