@@ -232,6 +232,32 @@ def _take_statement(rate_value: float, burst_value: float):
         .values(tokens=refilled - events, updated_at=now).returning(b.tokens)
 
 
+def _bucket_take(c: sa.Connection, take, key: str, amount: float, rate: float, burst: float,
+                 now: float, postgresql: bool) -> tuple[float, Any]:
+    """Take `amount` from the token bucket `key` (a row of store_budgets; `take` its
+    _take_statement): (0, None) when taken, else (the seconds to wait, at least 1, and the row as
+    read). The row of a new bucket is inserted full. Three tries: the row may appear or be
+    refilled between the take and the read (the first batches of a store, or of the platform's
+    catch-up, at once on several threads or processes); a read showing enough takes again
+    rather than asking to wait."""
+    b = t.store_budgets.c
+    values = {'store': key, 'now': now, 'events': float(amount)}
+    row: Any = None
+    tokens = 0.0
+    for _ in range(3):
+        if (left := c.execute(take, values).first()) is not None:
+            return 0.0, left
+        row = c.execute(sa.select(b.tokens, b.updated_at).where(b.store_id == key)).first()
+        if row is None:                     # a new bucket: full
+            c.execute(_insert_ignore(t.store_budgets.insert().values(
+                store_id=key, tokens=burst, updated_at=now), postgresql, ['store_id']))
+            continue
+        tokens = min(burst, row.tokens + max(0.0, now - row.updated_at) * rate)
+        if tokens < min(amount, burst):
+            break
+    return max(1.0, float(math.ceil((min(amount, burst) - tokens) / rate))), row
+
+
 class Storage:
     def __init__(self, target: str, pool_size: int = 5, budget: Budget = Budget()) -> None:
         self.target = str(target)
@@ -429,23 +455,10 @@ class Storage:
         and the refill is computed from the row as it is when locked."""
         if events <= 0:
             return
-        now = time.time()
-        b = t.store_budgets.c
-        rate, burst = self.budget.rate, self.budget.burst
-        take = self._statements.take
-        values = {'store': store_id, 'now': now, 'events': float(events)}
-        if c.execute(take, values).first() is not None:
-            return
-        row = c.execute(sa.select(b.tokens, b.updated_at).where(b.store_id == store_id)).first()
-        if row is None:                 # the store's first batch: a full bucket
-            c.execute(_insert_ignore(t.store_budgets.insert().values(
-                store_id=store_id, tokens=burst, updated_at=now), self.postgresql, ['store_id']))
-            if c.execute(take, values).first() is not None:
-                return
-            row = c.execute(sa.select(b.tokens, b.updated_at).where(b.store_id == store_id)).one()
-        tokens = min(burst, row.tokens + max(0.0, now - row.updated_at) * rate)
-        wait = (min(events, burst) - tokens) / rate
-        raise Backpressure(store_id, max(1, math.ceil(wait)))
+        wait, _ = _bucket_take(c, self._statements.take, store_id, float(events), self.budget.rate,
+                               self.budget.burst, time.time(), self.postgresql)
+        if wait:
+            raise Backpressure(store_id, int(wait))
 
     def take_member_lookup(self, robot_id: str, now: float | None = None) -> int:
         """Take one from the robot's member-lookup bucket (MEMBER_LOOKUPS; in the database, so
@@ -453,21 +466,10 @@ class Storage:
         rate, burst = MEMBER_LOOKUPS_PER_HOUR / 3600.0, float(MEMBER_LOOKUP_BURST)
         key = MEMBER_LOOKUPS + hashlib.sha256(robot_id.encode()).hexdigest()[:48]
         now = time.time() if now is None else now
-        values = {'store': key, 'now': now, 'events': 1.0}
-        take = self._statements.take_member_lookup
-        b = t.store_budgets.c
         with self.engine.begin() as c:
-            if c.execute(take, values).first() is not None:
-                return 0
-            row = c.execute(sa.select(b.tokens, b.updated_at).where(b.store_id == key)).first()
-            if row is None:                 # the robot's first lookup: a full bucket
-                c.execute(_insert_ignore(t.store_budgets.insert().values(
-                    store_id=key, tokens=burst, updated_at=now), self.postgresql, ['store_id']))
-                if c.execute(take, values).first() is not None:
-                    return 0
-                row = c.execute(sa.select(b.tokens, b.updated_at).where(b.store_id == key)).one()
-        tokens = min(burst, row.tokens + max(0.0, now - row.updated_at) * rate)
-        return max(1, math.ceil((1.0 - tokens) / rate))
+            wait, _ = _bucket_take(c, self._statements.take_member_lookup, key, 1.0, rate, burst, now,
+                                   self.postgresql)
+        return int(wait)
 
     def admit_catch_up(self, events: int, now: float | None = None) -> int:
         """Take `events` from the platform's catch-up bucket (CATCH_UP_BUCKET, in the database
@@ -490,31 +492,15 @@ class Storage:
             at_most = min(burst, known[0] + max(0.0, now - known[1]) * rate)
             if at_most < need:
                 return max(1, math.ceil((need - at_most) / rate))
-        values = {'store': CATCH_UP_BUCKET, 'now': now, 'events': float(events)}
-        b = t.store_budgets.c
-        tokens = 0.0
         with (self.engine.connect().execution_options(isolation_level='AUTOCOMMIT')
               if self.postgresql else self.engine.begin()) as c:
-            take = self._statements.take_catch_up
-            # Three tries: the bucket's row may appear (the platform's first catch-up batches,
-            # at once on several threads or processes) between the take and the read; a read
-            # that shows enough tokens takes again rather than asking the robot to wait.
-            for _ in range(3):
-                if (left := c.execute(take, values).first()) is not None:
-                    self._catch_up_known = (float(left.tokens), now)
-                    return 0
-                row = c.execute(sa.select(b.tokens, b.updated_at)
-                                .where(b.store_id == CATCH_UP_BUCKET)).first()
-                if row is None:             # the platform's first catch-up batch: a full bucket
-                    c.execute(_insert_ignore(t.store_budgets.insert().values(
-                        store_id=CATCH_UP_BUCKET, tokens=burst, updated_at=now), self.postgresql,
-                        ['store_id']))
-                    continue
-                self._catch_up_known = (float(row.tokens), float(row.updated_at))
-                tokens = min(burst, row.tokens + max(0.0, now - row.updated_at) * rate)
-                if tokens < need:
-                    break
-        return max(1, math.ceil((need - tokens) / rate))
+            wait, row = _bucket_take(c, self._statements.take_catch_up, CATCH_UP_BUCKET, float(events),
+                                     rate, burst, now, self.postgresql)
+        if not wait:
+            self._catch_up_known = (float(row.tokens), now)
+        elif row is not None:
+            self._catch_up_known = (float(row.tokens), float(row.updated_at))
+        return int(wait)
 
     def store_events(self, robot_id: str, items: list[EventRow | Rejected],
                      token: str | None = None) -> Outcome:
