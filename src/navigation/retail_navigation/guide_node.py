@@ -134,7 +134,8 @@ PARAMS = [
     ParamSpec('laser_tf_timeout_s', 2.0, 'wait this long for the lidar mount on /tf_static before using laser_pose [s]',
               min=0.1, max=60.0),
     ParamSpec('scan_decay_s', 3.0, 'a lidar obstacle not seen again is forgotten after [s]', min=0.1, max=600.0),
-    ParamSpec('customer_distance_m', 0.9, 'people seen closer than this during a mission are the customer',
+    ParamSpec('customer_distance_m', 0.9, 'people seen closer than this during a mission, beside or behind (not '
+              'within 60 degrees of the heading), are the customer',
               min=0.0, max=3.0, read_only=False),
 ]
 CHARGING = (BatteryState.POWER_SUPPLY_STATUS_CHARGING, BatteryState.POWER_SUPPLY_STATUS_FULL)

@@ -40,8 +40,10 @@ it persists, and repeated only with a growing wait):
   `ended`) per mission (docking included); a `StaffRequest` once
   per condition (`robot_lost`, `battery_low_cannot_dock`), and the same request again no sooner
   than `staff_repeat_s` even if its condition flaps.
-- **The customer.** People closer than `customer_distance_m` while a mission runs and the lidar's
-  scan is fresh by its stamp are the customer following the robot: left to the lidar, not marked as blockers.
+- **The customer.** People closer than `customer_distance_m`, beside or behind the robot (not
+  within 60 degrees of its heading), while a mission runs and the lidar's scan is fresh by its
+  stamp are the customer following the robot: left to the lidar, not marked as blockers. Someone
+  that close in front is marked: the robot slows (or stops) for them.
 - **Bumper marks.** A pressed bumper marks an obstacle just outside the base in its direction.
 """
 from __future__ import annotations
@@ -51,7 +53,7 @@ from dataclasses import dataclass, field, replace
 
 from retail_common.events import EventPayload, GuideMission, StaffRequest
 from retail_navigation.follower import FollowerConfig
-from retail_navigation.frames import Point, Pose, compose, transform_point
+from retail_navigation.frames import Point, Pose, compose, to_local, transform_point
 from retail_navigation.guide import GuideConfig, Mission, Outcome, Stop
 from retail_navigation.guide import Tick as MissionTick
 from retail_navigation.laserscan import stamp_problem
@@ -63,6 +65,9 @@ LOST_STATES = frozenset({'lost', 'not_sure'})
 # States in which the localisation's map -> odom is not to be driven on: wait, base stopped.
 WAIT_STATES = frozenset({'relocalising'})
 BUMPERS = (('left', 0.7), ('centre', 0.0), ('right', -0.7))     # bumper -> direction from the heading [rad]
+# A person within customer_distance_m is the customer only when at least this far off the heading
+# (beside or behind): the follower's cone in which a person stops the robot (follower.surroundings_scale).
+CUSTOMER_NOT_AHEAD_RAD = math.pi / 3
 
 
 @dataclass(frozen=True)
@@ -290,12 +295,18 @@ class Supervisor:
 
     def people_to_mark(self, people: list[Point], pose: Pose | None, inputs: Inputs) -> list[Point]:
         """People (map) to mark as blockers: while a mission runs and the lidar sees the robot's
-        surroundings (a scan fresh by its stamp), those within `customer_distance_m` are the
-        customer following it."""
+        surroundings (a scan fresh by its stamp), those within `customer_distance_m` and not in
+        front of it (more than `CUSTOMER_NOT_AHEAD_RAD` off its heading) are the customer following
+        it. Someone close in front is never the customer: the robot slows for them (the collision
+        monitor looks only at the robot's own width ahead)."""
         if self.run is None or pose is None or self.scan_problem(inputs):
             return list(people)
         limit = self.config.customer_distance_m
-        return [p for p in people if math.hypot(p[0] - pose[0], p[1] - pose[1]) >= limit]
+
+        def customer(p: Point) -> bool:
+            x, y = to_local(pose, p)
+            return math.hypot(x, y) < limit and abs(math.atan2(y, x)) > CUSTOMER_NOT_AHEAD_RAD
+        return [p for p in people if not customer(p)]
 
     # --- the control step ---------------------------------------------------------------------
     def step(self, now: float, inputs: Inputs) -> Tick:
