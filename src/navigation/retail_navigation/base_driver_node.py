@@ -274,6 +274,7 @@ class BaseDriverNode(LifecycleNode):
 
     def _publish_diagnostics(self) -> None:
         link, core = self.link, self.core
+        assert link is not None            # the slow timer returns before without a link
         decoder = link.decoder
         publishers = self.count_publishers(self.cmd_sub.topic_name)
         values = {
