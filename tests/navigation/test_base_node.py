@@ -173,3 +173,24 @@ def test_a_second_publisher_on_cmd_vel_stops_the_base_until_it_is_gone(node_and_
     wait_for(lambda: node.count_publishers('/cmd_vel') == 1, 5.0, 'one publisher left')
     operator.drive(0.2, 0.0)
     wait_for(lambda: sim.base.last_command[0] > 0, 5.0, 'driving again once one publisher is left')
+
+
+def test_a_bumper_hit_while_inactive_is_published_and_holds_the_base_after_activation(node_and_sim):
+    # Attack (session 13): the core latched a bumper hit that came while the node was inactive, but
+    # /navigation/safety was only published on a change while active: after activation it still
+    # said 'not latched', so the guide took goals, the screen showed nothing to reset and the
+    # base silently refused every command.
+    node, operator, sim = node_and_sim
+    wait_for(lambda: operator.safety and not operator.safety[-1].latched, 5.0, 'the initial safety state')
+    node.trigger_deactivate()
+    sim.handle_control({'cmd': 'bumper', 'bits': p.BUMPER_LEFT})
+    wait_for(lambda: node.core.safety.latched, 5.0, 'the core to latch the bumper hit')
+    wait_for(lambda: operator.safety[-1].latched, 5.0, 'the latch published while inactive')
+    sim.handle_control({'cmd': 'bumper', 'bits': 0})
+    wait_for(lambda: not node.core.safety.bumper, 5.0, 'the bumper released')
+    node.trigger_activate()
+    operator.drive(0.2, 0.0)
+    sent = operator.sent
+    wait_for(lambda: operator.sent >= sent + 20, 5.0, 'a second of commands after activation')
+    assert operator.safety[-1].latched and 'reset to drive' in operator.safety[-1].reason
+    assert sim.base.last_command == (0, 0)

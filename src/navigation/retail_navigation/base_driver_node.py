@@ -107,6 +107,7 @@ class BaseDriverNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = True
+        self._publish_safety()             # what the latch holds now, whatever came while inactive
         if self.link is not None:
             self.link.commanding = True
         if self.link is not None and self.link.state != LinkState.CONNECTED:
@@ -188,11 +189,9 @@ class BaseDriverNode(LifecycleNode):
         if result.malformed:
             self.get_logger().warning(f'skipped a malformed sub-payload: {result.malformed[0]}',
                                    throttle_duration_sec=5.0)
-        if not self._active:
-            return
-        if result.odometry:
+        if result.odometry and self._active:
             self._publish_odom()
-        if result.safety_changed:
+        if result.safety_changed:          # active or not: the latch holds the base after activation too
             safety = self.core.safety
             if safety.latched and safety.triggered:
                 self.get_logger().error(f'base stopped for safety ({safety.describe_sensors()}); '
