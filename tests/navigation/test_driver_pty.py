@@ -204,6 +204,10 @@ def test_a_cmd_vel_flood_does_not_flood_the_serial_line(base_sim):
         assert link.stats.commands_written - written <= 1
         now[0] += 2 * link.control_period         # the next control tick sends the latest command
         wait_for(lambda: sim.base.last_command[0] > 0, 5.0, 'the latest command on the wire')
+        written = link.stats.commands_written
+        link.set_velocity(0.2, 0.0)
+        link.set_velocity(0.0, 0.0)               # the collision monitor's stop: never held back
+        assert link.stats.commands_written == written + 1       # (ramping down from there on each tick)
         sim.handle_control({'cmd': 'bumper', 'bits': p.BUMPER_CENTRE})     # a stop is never held back
         wait_for(lambda: link.core.safety.latched, 5.0, 'the bumper latch')
         wait_for(lambda: sim.base.last_command == (0, 0), 5.0, 'the stop on the wire at once')

@@ -146,11 +146,12 @@ class SerialBase:
     def set_velocity(self, vx: float, wz: float) -> None:
         """A new target; written at once unless a frame went out less than half a control period
         ago (a cmd_vel flood must not fill the line's transmit buffer, where a safety stop would
-        queue behind it): then the next control tick writes the latest."""
+        queue behind it): then the next control tick writes the latest. A stop (0, 0), the
+        collision monitor's answer to something in the way, is always written at once."""
         with self.core_lock:
             now = self.clock()
             self.core.set_velocity(vx, wz, now)
-            due = now - self._last_write >= 0.5 * self.control_period
+            due = now - self._last_write >= 0.5 * self.control_period or (vx == 0.0 and wz == 0.0)
         if due:
             self.send_command()
 
