@@ -436,3 +436,32 @@ def test_the_lidar_mount_is_read_from_tf_static(ros_context, spin, store):
     pose = guide._pose
     for o in (o for o in guide.costmap.dynamic if o.kind == 'scan'):
         assert relative(pose, (o.x, o.y, 0.0))[0] < -0.1                             # behind the robot
+
+
+def test_a_person_at_nan_or_far_beyond_the_map_is_one_line_and_the_guide_drives_on(ros_context, spin, store):
+    # Attack (session 13): /perception/people with a pose of NaN, inf or 1e300 (a depth estimate gone
+    # wrong) raised in the costmap (int(NaN)) inside the guide's callback, and the bad obstacle stayed
+    # in its list: every later person and the control loop raised too, the mission was lost.
+    base, guide, client = start(ros_context, spin, store)
+    handle = client.send(client.guide, GuideTo.Goal(zone='kitchen'))
+    wait_for(lambda: base.vx > 0.1, 15, 'the robot driving')
+    bad = PoseArray()
+    bad.header.frame_id = 'map'
+    for x, y in ((math.nan, 6.5), (math.inf, 6.5), (1e300, -1e300)):
+        pose = Pose()
+        pose.position.x, pose.position.y = x, y
+        bad.poses.append(pose)
+    client.people.publish(bad)
+    good = PoseArray()
+    good.header.frame_id = 'map'
+    pose = Pose()
+    pose.position.x, pose.position.y = 2.3, 15.2        # someone in the restroom corridor, far from the way
+    good.poses.append(pose)
+    client.people.publish(good)                        # after the bad one, in order (one reliable publisher)
+    wait_for(lambda: [(round(o.x, 1), round(o.y, 1)) for o in guide.costmap.people()] == [(2.3, 15.2)], 10,
+             f'only the real person marked (marked: {guide.costmap.people()})')
+    steps = guide.control_steps
+    wait_for(lambda: guide.control_steps > steps + 10, 10, 'the control loop running on')
+    wait_for(lambda: base.vx > 0.1, 10, 'the robot still driving')
+    handle.cancel_goal_async()
+    assert result_of(handle, 10).reason == 'cancelled'

@@ -415,6 +415,12 @@ class GuideNode(Node):
             if pose is None:
                 return
             points = [frames.transform_point(pose, p) for p in points]
+        usable = [p for p in points if self.costmap.placeable(*p)]
+        if len(usable) < len(points):
+            self.get_logger().warning(f'{self.params.people_topic}: {len(points) - len(usable)} of {len(points)} '
+                                      'people at no usable place (NaN, inf or far off the map): left out',
+                                      throttle_duration_sec=5.0)
+            points = usable
         with self._lock:
             now = time.monotonic()
             self.inputs.clock_now = self._clock_now()
