@@ -48,6 +48,31 @@ def test_odometry_heading_from_gyro_and_from_wheels():
     assert math.hypot(gyro.pose.x, gyro.pose.y) < 1e-6
 
 
+@pytest.mark.parametrize('use_gyro', [True, False])
+def test_odometry_takes_a_firmware_reset_or_an_absurd_sample_as_a_new_origin(use_gyro):
+    # Attack (session 13): a frame with a valid checksum but absurd encoders (the firmware reset
+    # mid-motion: its counters start at 0 again; a bit error the checksum misses) was integrated:
+    # 31,724 ticks back in one 20 ms sample put /odom 2.7 m behind the robot (and the gyro's reset
+    # turned it), the guide steering from there. A step no wheel can make in the sample's time
+    # (1 m/s, pi rad/s: the base does 0.7 m/s) is a new origin: the pose stays where it was.
+    odo = Odometry(use_gyro=use_gyro)
+    start = 20000
+    odo.update(start, start, 0.3, 0.0)
+    for step in range(1, 101):                              # 1 m straight at 0.5 m/s, a sample every 20 ms
+        ticks = start + round(step * TPM / 100)
+        odo.update(ticks, ticks, 0.3, step * 0.02)
+    assert odo.pose.x == pytest.approx(1.0, abs=1e-3)
+    odo.update(0, 0, 0.0, 101 * 0.02)                       # the reset: counters and gyro from zero
+    for step in range(1, 11):                               # 0.1 m more from the new origin
+        ticks = round(step * TPM / 100)
+        odo.update(ticks, ticks, 0.0, (101 + step) * 0.02)
+    assert odo.pose.x == pytest.approx(1.1, abs=2e-3) and abs(odo.pose.y) < 1e-6
+    assert odo.pose.theta == pytest.approx(0.0, abs=1e-6)
+    assert 0.4 < odo.pose.vx < 0.6                          # the speed of the real motion, not of the jump
+    odo.update(32000, 0, 0.0, 112 * 0.02)                   # one wheel 2.7 m in a sample: the same
+    assert odo.pose.x == pytest.approx(1.1, abs=2e-3) and odo.jumps == 2
+
+
 # --- driver rules ------------------------------------------------------------------------------
 
 def fresh_core(**limits) -> DriverCore:

@@ -95,6 +95,7 @@ class FeedbackResult:
     safety_changed: bool = False
     unknown_ids: list[int] = field(default_factory=list)
     malformed: list[str] = field(default_factory=list)
+    odometry_jump: str = ''         # a sample taken as a new odometry origin (firmware reset?), why
 
 
 class DriverCore:
@@ -233,7 +234,10 @@ class DriverCore:
                 self._base_time = now
             self.basic = basic
             gyro = self.inertial.angle_rad if self.inertial is not None else None
+            jumps = self.odometry.jumps
             self.odometry.update(basic.left_encoder, basic.right_encoder, gyro, self._base_time)
+            if self.odometry.jumps != jumps:
+                result.odometry_jump = self.odometry.last_jump
             result.odometry = True
             result.safety_changed = self._update_safety(basic.bumper, basic.cliff, basic.wheel_drop)
         return result

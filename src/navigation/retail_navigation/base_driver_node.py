@@ -189,6 +189,8 @@ class BaseDriverNode(LifecycleNode):
         if result.malformed:
             self.get_logger().warning(f'skipped a malformed sub-payload: {result.malformed[0]}',
                                    throttle_duration_sec=5.0)
+        if result.odometry_jump:
+            self.get_logger().warning(f'odometry: {result.odometry_jump}', throttle_duration_sec=5.0)
         if result.odometry and self._active:
             self._publish_odom()
         if result.safety_changed:          # active or not: the latch holds the base after activation too
