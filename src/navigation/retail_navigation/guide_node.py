@@ -14,7 +14,8 @@ commands of its `Tick`.
   stop ends the mission with `safety_stop` and holds everything until staff reset the base; a
   bumper hit becomes an obstacle), `/navigation/battery` (BatteryState: docking when idle and low)
   and the people seen by perception (`people_topic`, geometry_msgs/PoseArray, in the base frame
-  or `map_frame`);
+  or `map_frame`; judged by their stamps: older than `people_stale_s`, future or zero stamps are
+  not used);
 - publishes `/map` (OccupancyGrid, transient local), `plan` (nav_msgs/Path) and `arrivals`
   (PlaceArrival, at every GuideTo goal and tour stop); sends a `guide` event (status `ended`,
   one per mission) and `staff_request` events;
@@ -95,6 +96,8 @@ PARAMS = [
     ParamSpec('person_decay_s', 2.0, 'a person not seen again is forgotten after [s]', min=0.1, max=60.0),
     ParamSpec('bumper_decay_s', 30.0, 'an obstacle the bumper hit is forgotten after [s]', min=1.0, max=3600.0),
     ParamSpec('people_topic', names.PEOPLE, 'people positions (geometry_msgs/PoseArray)'),
+    ParamSpec('people_stale_s', 1.0, 'people older than this BY THEIR STAMP are not marked (a late face '
+              'pipeline would place them where they were) [s]', min=0.05, max=10.0, read_only=False),
     ParamSpec('default_tour', 'showroom', 'tour used when a Tour goal names none'),
     ParamSpec('tour_dwell_s', 3.0, 'pause at each tour stop for the narration [s]', min=0.0, max=600.0, read_only=False),
     ParamSpec('dock_below_fraction', 0.2, 'battery share below which the robot docks when idle (0: never)',
@@ -199,6 +202,7 @@ class GuideNode(Node):
         self.inputs = Inputs()
         self._pose: tuple[float, float, float] | None = None
         self.scans_not_marked = 0                  # scans stale by their stamp or malformed: not in the costmap
+        self.people_not_marked = 0                 # people messages stale by their stamp: not in the costmap
         self._goals: dict[int, _GoalRecord] = {}
         self._next_goal_id = 1
         self.control_steps = 0                     # supervisor steps run (tests wait on it, not on the clock)
@@ -409,6 +413,14 @@ class GuideNode(Node):
             self.inputs.battery = Battery(float(msg.percentage), msg.power_supply_status in CHARGING)
 
     def _on_people(self, msg: PoseArray) -> None:
+        # judged by the stamp, never by arrival: a late face pipeline would place people where they
+        # were seen from where the robot is now, and keep them person_decay_s from the late arrival
+        problem = stamp_problem('people', stamp_s(msg.header.stamp), self._clock_now(), self.params.people_stale_s,
+                                self.params.stamp_future_tolerance_s, 'perception')
+        if problem:
+            self.people_not_marked += 1
+            self.get_logger().warning(f'{self.params.people_topic}: {problem}: not used', throttle_duration_sec=5.0)
+            return
         points = [(p.position.x, p.position.y) for p in msg.poses]
         pose = self._pose
         if msg.header.frame_id not in self._map_frames():
