@@ -306,6 +306,16 @@ def test_without_new_bumper_and_cliff_samples_the_base_stops(payload, what):
     assert outputs[-1] == (0, 0), what                               # ... stopped after it
 
 
+def test_a_repeated_sensor_sample_is_no_new_odometry():
+    # Attack (session 13): a firmware repeating one sample (its stamp frozen) stopped the base, but
+    # every repeat still made /odom, stamped with the node's clock now: the guide and the
+    # localisation saw fresh odometry from a frozen base and never paused for it.
+    core = DriverCore()
+    assert core.on_feedback(feedback(ms=1200), 0.0).odometry
+    assert not core.on_feedback(feedback(ms=1200), 0.02).odometry
+    assert core.on_feedback(feedback(ms=1220), 0.04).odometry
+
+
 def test_the_base_never_drives_before_its_first_sensor_sample():
     core = DriverCore(DriverLimits(accel_x=100.0, feedback_timeout_s=0.5))
     for i in range(30):

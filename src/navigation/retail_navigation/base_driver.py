@@ -91,7 +91,7 @@ class BaseInfo:
 class FeedbackResult:
     """What changed with one feedback payload, for the adapter to publish."""
 
-    odometry: bool = False
+    odometry: bool = False          # a new sensor sample moved the odometry on (publish /odom)
     safety_changed: bool = False
     unknown_ids: list[int] = field(default_factory=list)
     malformed: list[str] = field(default_factory=list)
@@ -225,7 +225,8 @@ class DriverCore:
             # Only a new sensor sample (its firmware clock moved on) is a sign the bumpers, cliffs and
             # wheel drops are watched: other frames, cut frames and a firmware repeating one sample
             # with its old stamp do not refresh it (the base stops after feedback_timeout_s).
-            if self.basic is None or self._base_time is None or basic.timestamp_ms != self.basic.timestamp_ms:
+            new_sample = self.basic is None or self._base_time is None or basic.timestamp_ms != self.basic.timestamp_ms
+            if new_sample:
                 self.last_feedback_time = now
             # The firmware's own 16-bit millisecond clock times the samples: no host-side jitter.
             if self.basic is not None and self._base_time is not None:
@@ -238,7 +239,7 @@ class DriverCore:
             self.odometry.update(basic.left_encoder, basic.right_encoder, gyro, self._base_time)
             if self.odometry.jumps != jumps:
                 result.odometry_jump = self.odometry.last_jump
-            result.odometry = True
+            result.odometry = new_sample    # a repeat is no new odometry: /odom would say fresh for a frozen base
             result.safety_changed = self._update_safety(basic.bumper, basic.cliff, basic.wheel_drop)
         return result
 
