@@ -466,3 +466,23 @@ def test_people_stale_by_their_stamp_are_not_marked(ros_context, spin, store):
     client.people.publish(fresh)                      # after the others, in order (one reliable publisher)
     wait_for(lambda: guide.costmap.people(), 10, 'the fresh person marked')
     assert [(round(o.x, 1), round(o.y, 1)) for o in guide.costmap.people()] == [(2.3, 15.2)]
+
+
+def test_without_word_from_perception_the_guide_drives_at_the_near_people_speed(ros_context, spin, store):
+    # Attack (session 13): with perception dead the guide knew of nobody and drove at max_vx past
+    # whoever was there, whatever near_people_vx the store had set.
+    base, guide, client = start(ros_context, spin, store, near_people_vx=0.2)
+    speeds: list[float] = []
+    handle = client.send(client.guide, GuideTo.Goal(zone='kitchen'))
+    wait_for(lambda: base.vx > 0.1, 15, 'the robot driving')
+    steps = guide.control_steps
+    watch = client.create_timer(0.05, lambda: speeds.append(base.vx))
+    wait_for(lambda: guide.control_steps > steps + 40, 15, 'four seconds of guiding without perception')
+    watch.cancel()
+    assert 0.1 < max(speeds) <= 0.2 + 1e-6
+    # perception speaks (nobody in view: an empty message counts): full speed again
+    timer = client.create_timer(0.2, lambda: client.people.publish(people_at(node=client)))
+    wait_for(lambda: base.vx > 0.3, 20, 'the robot at full speed with perception fresh')
+    timer.cancel()
+    handle.cancel_goal_async()
+    assert result_of(handle, 10).reason == 'cancelled'

@@ -423,6 +423,31 @@ def test_a_person_close_in_front_is_not_the_customer_and_the_robot_slows(demo):
     assert passing < 0.5 * followed, (passing, followed)
 
 
+def test_without_word_from_the_people_sensor_the_guide_drives_at_the_near_people_speed(demo):
+    # Attack (session 13): perception dead or stalled (no people message fresh by its stamp): the
+    # guide knew of nobody and drove at max_vx past whoever was there, though the store asked for
+    # near_people_vx near people. Not knowing is driving as if people were near.
+    def fastest(people_stamp_of, after_s: float = 0.0) -> float:
+        """The top forward command of an 8 s mission from `after_s` on."""
+        world = World(demo, (0.7, 6.5, 0.0), people_required=True)
+        world.sup.follower_config = FollowerConfig(max_vx=0.8, near_people_vx=0.3)
+        top = 0.0
+
+        def watch(w: World) -> None:
+            nonlocal top
+            if w.now >= after_s:
+                top = max(top, w.vx)
+            w.inputs.people_stamp = people_stamp_of(w)
+        world.goal('kitchen')
+        world.run(8.0, watch)
+        return top
+    assert fastest(lambda w: CLOCK0 + w.now) > 0.6                 # perception fresh, nobody near: max_vx
+    assert fastest(lambda w: None) <= 0.3 + 1e-9                    # never heard from it
+    assert fastest(lambda w: CLOCK0 - 10.0) <= 0.3 + 1e-9           # frozen before the mission
+    assert fastest(lambda w: CLOCK0 + min(w.now, 3.0), after_s=5.5) <= 0.3 + 1e-9   # gone silent at 3 s
+    assert fastest(lambda w: CLOCK0 + w.now + 5.0) <= 0.3 + 1e-9    # stamped in the future
+
+
 @pytest.mark.parametrize('pressed,expected', [
     ({'centre': True}, [(1.23, 2.0)]),
     ({'left': True, 'right': True}, [(1.0 + 0.23 * math.cos(0.7), 2.0 + 0.23 * math.sin(0.7)),

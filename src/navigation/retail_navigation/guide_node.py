@@ -15,7 +15,7 @@ commands of its `Tick`.
   bumper hit becomes an obstacle), `/navigation/battery` (BatteryState: docking when idle and low)
   and the people seen by perception (`people_topic`, geometry_msgs/PoseArray, in the base frame
   or `map_frame`; judged by their stamps: older than `people_stale_s`, future or zero stamps are
-  not used);
+  not used; without a fresh message for `people_timeout_s` a mission drives at `near_people_vx`);
 - publishes `/map` (OccupancyGrid, transient local), `plan` (nav_msgs/Path) and `arrivals`
   (PlaceArrival, at every GuideTo goal and tour stop); sends a `guide` event (status `ended`,
   one per mission) and `staff_request` events;
@@ -98,6 +98,8 @@ PARAMS = [
     ParamSpec('people_topic', names.PEOPLE, 'people positions (geometry_msgs/PoseArray)'),
     ParamSpec('people_stale_s', 1.0, 'people older than this BY THEIR STAMP are not marked (a late face '
               'pipeline would place them where they were) [s]', min=0.05, max=10.0, read_only=False),
+    ParamSpec('people_timeout_s', 2.0, 'no people message (empty ones count) fresh by its stamp for this long: '
+              'guide at near_people_vx, who is near is not known [s]', min=0.1, max=60.0, read_only=False),
     ParamSpec('default_tour', 'showroom', 'tour used when a Tour goal names none'),
     ParamSpec('tour_dwell_s', 3.0, 'pause at each tour stop for the narration [s]', min=0.0, max=600.0, read_only=False),
     ParamSpec('dock_below_fraction', 0.2, 'battery share below which the robot docks when idle (0: never)',
@@ -269,7 +271,8 @@ class GuideNode(Node):
             degraded_speed_factor=cfg.degraded_speed_factor,
             localization_timeout_s=cfg.localization_timeout_s, dock_below_fraction=cfg.dock_below_fraction,
             dock_retry_s=cfg.dock_retry_s, dock_attempts=cfg.dock_attempts, staff_repeat_s=cfg.staff_repeat_s,
-            customer_distance_m=cfg.customer_distance_m, bumper_reach_m=cfg.robot_radius + 0.05)
+            customer_distance_m=cfg.customer_distance_m, bumper_reach_m=cfg.robot_radius + 0.05,
+            people_required=bool(cfg.people_topic), people_timeout_s=cfg.people_timeout_s)
 
     def _dock_stop(self) -> Stop | None:
         return self._zone_stop('dock') if 'dock' in self.zones.zones else None
@@ -421,6 +424,10 @@ class GuideNode(Node):
             self.people_not_marked += 1
             self.get_logger().warning(f'{self.params.people_topic}: {problem}: not used', throttle_duration_sec=5.0)
             return
+        with self._lock:
+            stamp = stamp_s(msg.header.stamp)
+            if self.inputs.people_stamp is None or stamp > self.inputs.people_stamp:
+                self.inputs.people_stamp = stamp       # the people sensor spoke (nobody there counts too)
         points = [(p.position.x, p.position.y) for p in msg.poses]
         pose = self._pose
         if msg.header.frame_id not in self._map_frames():

@@ -26,6 +26,9 @@ it persists, and repeated only with a growing wait):
   only after the data has been fresh for `odom_resume_s` / `scan_resume_s` (a flapping source
   does not make it jerk); no fresh data for `odom_timeout_s` / `scan_timeout_s` ends the mission
   (`no_odometry` / `no_lidar`). The robot never drives on a frozen scan.
+- **People.** With a people sensor (`people_required`), a mission without word from it (its newest
+  message, empty or not, older than `people_timeout_s` by its stamp, future or zero) drives at the
+  follower's `near_people_vx`: who is near is not known.
 - **Localisation.** Waits (base stopped, feedback `waiting_for_localisation`) for the first
   map -> odom and while the localisation is `relocalising` (the old map -> odom is not trusted);
   ends with `not_localised` after `localization_timeout_s` of waiting; `degraded` drives on at
@@ -83,6 +86,7 @@ class Inputs:
     odom_pose: Pose | None = None            # odom -> base_link
     odom_stamp: float | None = None          # header stamp of the latest odometry [s, clock_now's clock]
     scan_stamp: float | None = None          # newest header stamp of the lidar's scans [s, clock_now's clock]
+    people_stamp: float | None = None        # newest header stamp of the people sensor's messages (empty ones too)
     map_to_odom: Pose | None = None          # from the localisation (map -> odom on /tf)
     localization_state: str = ''
     safety_latched: bool = False
@@ -104,6 +108,8 @@ class SupervisorConfig:
     scan_resume_s: float = 0.5
     scan_timeout_s: float = 10.0
     stamp_future_tolerance_s: float = 0.1
+    people_required: bool = False            # a people sensor is configured: without word from it, near-people speed
+    people_timeout_s: float = 2.0            # its newest message older than this by its stamp: no word from it
     degraded_speed_factor: float = 0.5       # share of the speed while the localisation is degraded
     localization_timeout_s: float = 15.0
     dock_below_fraction: float = 0.2         # 0: never dock
@@ -201,6 +207,7 @@ class _Run:
     waiting_for_localisation: bool = False
     waiting_since: float = 0.0
     slowed: bool = False                     # driving slowly (localisation degraded)
+    blind_to_people: bool = False            # driving at the near-people speed (no word from the people sensor)
     reported: bool = False                   # its one outcome event was sent
 
 
@@ -452,14 +459,30 @@ class Supervisor:
         self._feedback(run.mission.waiting_tick(f'waiting_for_{name}'), tick)
         return True
 
+    def people_problem(self, inputs: Inputs) -> str:
+        """'' when the people sensor spoke lately (its newest message fresh by its stamp), else why not."""
+        cfg = self.config
+        return stamp_problem('people', inputs.people_stamp, inputs.clock_now, cfg.people_timeout_s,
+                             cfg.stamp_future_tolerance_s, 'perception')
+
     def _limit_speed(self, inputs: Inputs, tick: Tick) -> None:
-        """While the localisation is degraded (odometry carries the pose) the mission drives slowly."""
+        """While the localisation is degraded (odometry carries the pose) the mission drives slowly;
+        without word from the people sensor (`people_required`) it drives at the near-people speed:
+        who is near is not known."""
         run, cfg = self.run, self.config
         assert run is not None
         slow = cfg.localization and inputs.localization_state == 'degraded'
         follower = self.follower_config
         if slow:
             follower = replace(follower, max_vx=follower.max_vx * cfg.degraded_speed_factor)
+        unseen = self.people_problem(inputs) if cfg.people_required else ''
+        if unseen:
+            follower = replace(follower, max_vx=min(follower.max_vx, follower.near_people_vx))
+        if bool(unseen) != run.blind_to_people:
+            run.blind_to_people = bool(unseen)
+            tick.log('warning' if unseen else 'info',
+                     f'no word from the people sensor ({unseen}): guiding at the near-people speed' if unseen
+                     else 'the people sensor is back: guiding at full speed')
         run.mission.follower.config = follower
         if slow != run.slowed:
             run.slowed = slow
