@@ -132,6 +132,28 @@ def feedback(bumper=0, cliff=0, wheel_drop=0, left=0, right=0, ms=None) -> bytes
     return p.build_frame(p.BasicSensorData(stamp, bumper, wheel_drop, cliff, left, right, 0, 0, 0, 0, 160, 0))[3:-1]
 
 
+def stalled(ms: int, bits: int = p.OVER_CURRENT_LEFT | p.OVER_CURRENT_RIGHT) -> bytes:
+    return p.build_frame(p.BasicSensorData(ms, 0, 0, 0, 0, 0, 0, 0, 0, 0, 160, bits))[3:-1]
+
+
+def test_wheels_stalled_for_stall_s_latch_a_stop_a_start_transient_does_not():
+    core = fresh_core(accel_x=100.0, stall_s=0.3)
+    core.set_velocity(-0.1, 0.0, 0.0)
+    core.command(0.0)
+    core.on_feedback(stalled(100), 0.0)                     # one sample: a start, a bump over a threshold
+    core.on_feedback(stalled(120, 0), 0.02)
+    assert not core.safety.latched
+    for i in range(20):                                     # 0.4 s against something
+        t = 0.04 + 0.02 * i
+        core.set_velocity(-0.1, 0.0, t)
+        core.on_feedback(stalled(140 + 20 * i), t)
+    assert core.safety.latched and 'stalled' in core.safety.reason
+    assert core.command(0.5) == (0, 0)
+    assert not core.reset_safety()[0]                       # still stalled
+    core.on_feedback(stalled(600, 0), 0.52)                 # no current once stopped
+    assert core.reset_safety()[0]
+
+
 def test_bumper_latches_until_clear_and_reset():
     core = fresh_core(accel_x=100.0)
     core.set_velocity(0.3, 0.0, 0.0)

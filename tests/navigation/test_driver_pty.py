@@ -213,3 +213,37 @@ def test_a_cmd_vel_flood_does_not_flood_the_serial_line(base_sim):
         wait_for(lambda: sim.base.last_command == (0, 0), 5.0, 'the stop on the wire at once')
     finally:
         link.close()
+
+
+class ShelfAt:
+    """A shelf face at x = `x` (occupied beyond), free floor before it."""
+
+    def __init__(self, x: float) -> None:
+        self.x = x
+
+    def is_occupied_world(self, x, y):
+        return x >= self.x
+
+    def is_free_world(self, x, y):
+        return x < self.x
+
+
+def test_backing_into_something_stalls_the_wheels_and_latches_a_safety_stop(base_sim, driver):
+    # Attack (session 13): the base has no rear bumper. Reversing into a shelf or a person (the
+    # guide backing away from a bumper hit, a lidar that cannot see low behind) stalled the wheels
+    # (over-current) and the driver kept pushing at its reverse command for as long as it came.
+    # Wheels stalled for stall_s while driven are a safety stop, latched like the bumper.
+    sim = base_sim(ShelfAt(1.0), pose=(0.70, 0.0, math.pi))      # its back 12 cm from the shelf
+    link = driver(sim.link)
+
+    def backing() -> bool:
+        link.set_velocity(-0.1, 0.0)
+        return link.core.safety.latched
+    wait_for(backing, 10.0, 'a latched stop while backing into the shelf')
+    assert 'stalled' in link.core.safety.reason
+    for _ in range(20):                                   # the reverse command keeps coming: held
+        link.set_velocity(-0.1, 0.0)
+    wait_for(lambda: sim.base.last_command == (0, 0) and sim.state()['wheel_speeds'] == [0.0, 0.0], 5.0,
+             'the motors stopped')
+    wait_for(lambda: not link.core.safety.stall, 5.0, 'no over-current once stopped')   # staff may reset
+    assert link.core.reset_safety()[0]

@@ -47,6 +47,8 @@ PARAMS = [
     ParamSpec('accel_wz', 2.5, 'angular acceleration limit [rad/s^2]', min=0.01, max=20.0),
     ParamSpec('watchdog_s', 0.6, 'stop when no cmd_vel came for this long [s]', min=0.05, max=5.0),
     ParamSpec('feedback_timeout_s', 0.5, 'stop when the base has been silent this long [s]', min=0.05, max=5.0),
+    ParamSpec('stall_s', 0.3, 'wheels over-current (stalled: pushing against something, no rear bumper) this long: '
+              'a safety stop, latched like the bumper [s]', min=0.05, max=2.0),
     ParamSpec('control_rate_hz', 20.0, 'how often the command is re-sent [Hz]', min=10.0, max=100.0),
     ParamSpec('use_gyro', True, 'heading from the gyro (else from the wheels)'),
     ParamSpec('reconnect_initial_s', 0.2, 'first reconnect delay [s]', min=0.01, max=10.0),
@@ -73,7 +75,7 @@ class BaseDriverNode(LifecycleNode):
         self.params = declare_params(self, PARAMS)
         cfg = self.params
         self.core = DriverCore(DriverLimits(cfg.max_vx, cfg.max_reverse_vx, cfg.max_wz, cfg.accel_x,
-                                            cfg.accel_wz, cfg.watchdog_s, cfg.feedback_timeout_s),
+                                            cfg.accel_wz, cfg.watchdog_s, cfg.feedback_timeout_s, cfg.stall_s),
                                use_gyro=cfg.use_gyro)
         self.odom_pub = self.create_publisher(OdometryMsg, names.ODOM, 10)
         self.safety_pub = self.create_publisher(BaseSafety, 'safety', LATCHED)
