@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 
-from geometry_msgs.msg import PoseArray, Twist
+from geometry_msgs.msg import Pose, PoseArray, Twist
 from nav_msgs.msg import Odometry
 from rclpy.action import ActionClient
 from rclpy.node import Node
@@ -77,6 +77,19 @@ class Client(Node):
         handle = future.result()
         assert handle.accepted
         return handle
+
+
+def people_at(*points, frame: str = 'map', node: Node | None = None) -> PoseArray:
+    """A /perception/people message with people at `points`; stamped now by `node`'s clock if given."""
+    msg = PoseArray()
+    msg.header.frame_id = frame
+    if node is not None:
+        msg.header.stamp = node.get_clock().now().to_msg()
+    for x, y in points:
+        pose = Pose()
+        pose.position.x, pose.position.y = x, y
+        msg.poses.append(pose)
+    return msg
 
 
 def result_of(handle, timeout):

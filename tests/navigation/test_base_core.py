@@ -48,6 +48,31 @@ def test_odometry_heading_from_gyro_and_from_wheels():
     assert math.hypot(gyro.pose.x, gyro.pose.y) < 1e-6
 
 
+@pytest.mark.parametrize('use_gyro', [True, False])
+def test_odometry_takes_a_firmware_reset_or_an_absurd_sample_as_a_new_origin(use_gyro):
+    # Attack (session 13): a frame with a valid checksum but absurd encoders (the firmware reset
+    # mid-motion: its counters start at 0 again; a bit error the checksum misses) was integrated:
+    # 31,724 ticks back in one 20 ms sample put /odom 2.7 m behind the robot (and the gyro's reset
+    # turned it), the guide steering from there. A step no wheel can make in the sample's time
+    # (1 m/s, pi rad/s: the base does 0.7 m/s) is a new origin: the pose stays where it was.
+    odo = Odometry(use_gyro=use_gyro)
+    start = 20000
+    odo.update(start, start, 0.3, 0.0)
+    for step in range(1, 101):                              # 1 m straight at 0.5 m/s, a sample every 20 ms
+        ticks = start + round(step * TPM / 100)
+        odo.update(ticks, ticks, 0.3, step * 0.02)
+    assert odo.pose.x == pytest.approx(1.0, abs=1e-3)
+    odo.update(0, 0, 0.0, 101 * 0.02)                       # the reset: counters and gyro from zero
+    for step in range(1, 11):                               # 0.1 m more from the new origin
+        ticks = round(step * TPM / 100)
+        odo.update(ticks, ticks, 0.0, (101 + step) * 0.02)
+    assert odo.pose.x == pytest.approx(1.1, abs=2e-3) and abs(odo.pose.y) < 1e-6
+    assert odo.pose.theta == pytest.approx(0.0, abs=1e-6)
+    assert 0.4 < odo.pose.vx < 0.6                          # the speed of the real motion, not of the jump
+    odo.update(32000, 0, 0.0, 112 * 0.02)                   # one wheel 2.7 m in a sample: the same
+    assert odo.pose.x == pytest.approx(1.1, abs=2e-3) and odo.jumps == 2
+
+
 # --- driver rules ------------------------------------------------------------------------------
 
 def fresh_core(**limits) -> DriverCore:
@@ -105,6 +130,28 @@ def feedback(bumper=0, cliff=0, wheel_drop=0, left=0, right=0, ms=None) -> bytes
     """A BasicSensorData payload; its firmware stamp moves on 20 ms per call unless `ms` is given."""
     stamp = next(_FIRMWARE_MS) & 0xFFFF if ms is None else ms
     return p.build_frame(p.BasicSensorData(stamp, bumper, wheel_drop, cliff, left, right, 0, 0, 0, 0, 160, 0))[3:-1]
+
+
+def stalled(ms: int, bits: int = p.OVER_CURRENT_LEFT | p.OVER_CURRENT_RIGHT) -> bytes:
+    return p.build_frame(p.BasicSensorData(ms, 0, 0, 0, 0, 0, 0, 0, 0, 0, 160, bits))[3:-1]
+
+
+def test_wheels_stalled_for_stall_s_latch_a_stop_a_start_transient_does_not():
+    core = fresh_core(accel_x=100.0, stall_s=0.3)
+    core.set_velocity(-0.1, 0.0, 0.0)
+    core.command(0.0)
+    core.on_feedback(stalled(100), 0.0)                     # one sample: a start, a bump over a threshold
+    core.on_feedback(stalled(120, 0), 0.02)
+    assert not core.safety.latched
+    for i in range(20):                                     # 0.4 s against something
+        t = 0.04 + 0.02 * i
+        core.set_velocity(-0.1, 0.0, t)
+        core.on_feedback(stalled(140 + 20 * i), t)
+    assert core.safety.latched and 'stalled' in core.safety.reason
+    assert core.command(0.5) == (0, 0)
+    assert not core.reset_safety()[0]                       # still stalled
+    core.on_feedback(stalled(600, 0), 0.52)                 # no current once stopped
+    assert core.reset_safety()[0]
 
 
 def test_bumper_latches_until_clear_and_reset():
@@ -279,6 +326,16 @@ def test_without_new_bumper_and_cliff_samples_the_base_stops(payload, what):
         outputs.append(core.command(t))
     assert outputs[5] == (300, 0), what                              # driving within the timeout ...
     assert outputs[-1] == (0, 0), what                               # ... stopped after it
+
+
+def test_a_repeated_sensor_sample_is_no_new_odometry():
+    # Attack (session 13): a firmware repeating one sample (its stamp frozen) stopped the base, but
+    # every repeat still made /odom, stamped with the node's clock now: the guide and the
+    # localisation saw fresh odometry from a frozen base and never paused for it.
+    core = DriverCore()
+    assert core.on_feedback(feedback(ms=1200), 0.0).odometry
+    assert not core.on_feedback(feedback(ms=1200), 0.02).odometry
+    assert core.on_feedback(feedback(ms=1220), 0.04).odometry
 
 
 def test_the_base_never_drives_before_its_first_sensor_sample():

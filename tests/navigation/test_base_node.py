@@ -146,3 +146,51 @@ def test_unplug_is_reported_then_driving_resumes_and_deactivate_stops(node_and_s
     count, sent = sim.base.commands_received, operator.sent
     wait_for(lambda: operator.sent >= sent + 10, 5.0, 'more cmd_vel while inactive')
     assert sim.base.commands_received == count and sim.base.last_command == (0, 0)   # nothing written
+
+
+
+def test_a_second_publisher_on_cmd_vel_stops_the_base_until_it_is_gone(node_and_sim, ros_context, spin):
+    # Attack (session 13): a teleop, a replay with --include-commands or a second stack publishing
+    # /cmd_vel beside the collision monitor: the base followed whichever spoke last, so the monitor's
+    # stop (0) was undone 50 ms later by the other's 0.2 m/s and the robot crept into what it stopped for.
+    node, operator, sim = node_and_sim
+    operator.drive(0.2, 0.0)
+    wait_for(lambda: sim.base.last_command[0] > 0, 5.0, 'driving with one publisher')
+    operator.drive(0.0, 0.0)                       # the collision monitor: stop, something is in the way
+    wait_for(lambda: sim.state()['wheel_speeds'] == [0.0, 0.0], 5.0, 'the base to stop')
+    x0 = sim.state()['pose'][0]
+    other = Operator(context=ros_context)         # a second commander: 0.2 m/s on the same /cmd_vel
+    spin(other)
+    wait_for(lambda: node.count_publishers('/cmd_vel') == 2, 5.0, 'the base to see two publishers on /cmd_vel')
+    other.drive(0.2, 0.0)
+    wait_for(lambda: other.sent >= 40, 10.0, 'two seconds of 0.2 m/s from the second commander')
+    assert abs(sim.state()['pose'][0] - x0) < 0.01
+    assert sim.base.last_command == (0, 0)
+    wait_for(lambda: any(s.name == 'navigation/base: serial link' and 'publishers on /cmd_vel' in s.message
+                         for a in operator.diagnostics for s in a.status), 5.0, 'diagnostics naming the two publishers')
+    other.sending = False
+    other.destroy_publisher(other.cmd_pub)
+    wait_for(lambda: node.count_publishers('/cmd_vel') == 1, 5.0, 'one publisher left')
+    operator.drive(0.2, 0.0)
+    wait_for(lambda: sim.base.last_command[0] > 0, 5.0, 'driving again once one publisher is left')
+
+
+def test_a_bumper_hit_while_inactive_is_published_and_holds_the_base_after_activation(node_and_sim):
+    # Attack (session 13): the core latched a bumper hit that came while the node was inactive, but
+    # /navigation/safety was only published on a change while active: after activation it still
+    # said 'not latched', so the guide took goals, the screen showed nothing to reset and the
+    # base silently refused every command.
+    node, operator, sim = node_and_sim
+    wait_for(lambda: operator.safety and not operator.safety[-1].latched, 5.0, 'the initial safety state')
+    node.trigger_deactivate()
+    sim.handle_control({'cmd': 'bumper', 'bits': p.BUMPER_LEFT})
+    wait_for(lambda: node.core.safety.latched, 5.0, 'the core to latch the bumper hit')
+    wait_for(lambda: operator.safety[-1].latched, 5.0, 'the latch published while inactive')
+    sim.handle_control({'cmd': 'bumper', 'bits': 0})
+    wait_for(lambda: not node.core.safety.bumper, 5.0, 'the bumper released')
+    node.trigger_activate()
+    operator.drive(0.2, 0.0)
+    sent = operator.sent
+    wait_for(lambda: operator.sent >= sent + 20, 5.0, 'a second of commands after activation')
+    assert operator.safety[-1].latched and 'reset to drive' in operator.safety[-1].reason
+    assert sim.base.last_command == (0, 0)

@@ -407,3 +407,43 @@ def test_a_short_range_lidar_caps_the_speed_to_the_stop_zone_it_sees():
     assert monitor.decide(0.1, 0.0, [s.observe(NOW)]).vx == 0.1  # slower than the cap: untouched
     far = _source([math.inf] * 360, -math.pi, 2 * math.pi / 360, rmax=12.0)
     assert monitor.decide(0.7, 0.0, [far.observe(NOW)]).vx == 0.7
+
+
+def test_a_second_publisher_on_the_scan_topic_stops_the_robot(ros_context, spin):
+    """Attack (session 13): two lidar drivers on /scan in the same frame (a driver started twice, a
+    bench lidar on the robot's graph): the monitor judged each command on whichever scan came last,
+    so a lidar that does not see the person in front let every other command through at full speed.
+    The frame check cannot tell them apart; two publishers on the topic stop the robot."""
+    from geometry_msgs.msg import Twist
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import LaserScan
+
+    from retail_navigation.collision_monitor_node import CollisionMonitorNode
+    from rostest_support import wait_for
+    monitor = CollisionMonitorNode(context=ros_context, parameter_overrides=[Parameter('laser_tf_timeout_s', value=0.1)])
+    rig = Node('scan_rig', context=ros_context)
+    lidars = [rig.create_publisher(LaserScan, '/scan', qos_profile_sensor_data) for _ in range(2)]
+    guide = rig.create_publisher(Twist, '/navigation/guide/cmd_vel', 10)
+    out: list[float] = []
+    rig.create_subscription(Twist, '/cmd_vel', lambda m: out.append(m.linear.x), 50)
+
+    def tick() -> None:
+        for lidar, person_at in zip(lidars, (0.4, math.inf)):          # only the first sees the person
+            msg = LaserScan()
+            msg.header.frame_id = 'laser'
+            msg.header.stamp = rig.get_clock().now().to_msg()
+            msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max = ANGLE_MIN, INC, 0.15, 12.0
+            msg.ranges = [float(r) for r in scan(front=person_at)]
+            lidar.publish(msg)
+        twist = Twist()
+        twist.linear.x = 0.3
+        guide.publish(twist)
+    rig.create_timer(0.05, tick)
+    spin(monitor, rig)
+    wait_for(lambda: monitor.count_publishers('/scan') == 2 and monitor.laser_mount.value is not None, 10,
+             'the monitor seeing both lidars and knowing the mount')
+    start = len(out)
+    wait_for(lambda: len(out) >= start + 60, 20, 'three seconds of checked commands')
+    assert max(out[start:]) == 0.0

@@ -180,3 +180,70 @@ def test_a_silent_base_is_stopped_then_the_port_reopened(base_sim, driver):
     keep_driving_until(lambda: link.stats.disconnects >= 1, 8.0, 'the silent port to be reopened')
     sim.handle_control({'cmd': 'faults', 'drop': 0.0})
     keep_driving_until(lambda: sim.base.last_command == (200, 0), 8.0, 'driving again once feedback is back')
+
+
+def test_a_cmd_vel_flood_does_not_flood_the_serial_line(base_sim):
+    # Attack (session 13): every cmd_vel was written to the port at once. A flood (a publisher in a
+    # tight loop, a replayed burst) filled the serial line's transmit buffer (115200 baud: about
+    # 1,000 frames/s, a 4 KB buffer: a third of a second of queued commands), so the stop for a
+    # bumper hit reached the motors behind it. Frames are written at most every half control
+    # period; the latest command goes out on the next control tick. Time here is the link's clock,
+    # held still, so the count is exact.
+    from retail_navigation.base_driver import DriverCore
+    from retail_navigation.serial_base import SerialBase
+    sim = base_sim()
+    now = [1000.0]
+    link = SerialBase(str(sim.link), DriverCore(), clock=lambda: now[0]).start()
+    try:
+        wait_for(lambda: link.state == LinkState.CONNECTED and link.core.basic is not None, 5.0, 'connected')
+        link.commanding = True
+        link.set_velocity(0.0, 0.0)
+        written = link.stats.commands_written
+        for _ in range(1000):                     # a thousand commands within one instant of the clock
+            link.set_velocity(0.2, 0.0)
+        assert link.stats.commands_written - written <= 1
+        now[0] += 2 * link.control_period         # the next control tick sends the latest command
+        wait_for(lambda: sim.base.last_command[0] > 0, 5.0, 'the latest command on the wire')
+        written = link.stats.commands_written
+        link.set_velocity(0.2, 0.0)
+        link.set_velocity(0.0, 0.0)               # the collision monitor's stop: never held back
+        assert link.stats.commands_written == written + 1       # (ramping down from there on each tick)
+        sim.handle_control({'cmd': 'bumper', 'bits': p.BUMPER_CENTRE})     # a stop is never held back
+        wait_for(lambda: link.core.safety.latched, 5.0, 'the bumper latch')
+        wait_for(lambda: sim.base.last_command == (0, 0), 5.0, 'the stop on the wire at once')
+    finally:
+        link.close()
+
+
+class ShelfAt:
+    """A shelf face at x = `x` (occupied beyond), free floor before it."""
+
+    def __init__(self, x: float) -> None:
+        self.x = x
+
+    def is_occupied_world(self, x, y):
+        return x >= self.x
+
+    def is_free_world(self, x, y):
+        return x < self.x
+
+
+def test_backing_into_something_stalls_the_wheels_and_latches_a_safety_stop(base_sim, driver):
+    # Attack (session 13): the base has no rear bumper. Reversing into a shelf or a person (the
+    # guide backing away from a bumper hit, a lidar that cannot see low behind) stalled the wheels
+    # (over-current) and the driver kept pushing at its reverse command for as long as it came.
+    # Wheels stalled for stall_s while driven are a safety stop, latched like the bumper.
+    sim = base_sim(ShelfAt(1.0), pose=(0.70, 0.0, math.pi))      # its back 12 cm from the shelf
+    link = driver(sim.link)
+
+    def backing() -> bool:
+        link.set_velocity(-0.1, 0.0)
+        return link.core.safety.latched
+    wait_for(backing, 10.0, 'a latched stop while backing into the shelf')
+    assert 'stalled' in link.core.safety.reason
+    for _ in range(20):                                   # the reverse command keeps coming: held
+        link.set_velocity(-0.1, 0.0)
+    wait_for(lambda: sim.base.last_command == (0, 0) and sim.state()['wheel_speeds'] == [0.0, 0.0], 5.0,
+             'the motors stopped')
+    wait_for(lambda: not link.core.safety.stall, 5.0, 'no over-current once stopped')   # staff may reset
+    assert link.core.reset_safety()[0]

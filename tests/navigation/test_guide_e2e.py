@@ -7,12 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from geometry_msgs.msg import Pose, PoseArray
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_guide_node import Client, result_of  # noqa: E402
+from test_guide_node import Client, people_at, result_of  # noqa: E402
 
 from retail_common.store import load_store  # noqa: E402
 from retail_interfaces.action import GuideTo  # noqa: E402
@@ -70,12 +69,8 @@ def test_cancel_stops_the_simulated_base(stack):
 
 def test_blocked_path_is_reported(stack):
     sim, guide, client, _ = stack
-    person = PoseArray()
-    person.header.frame_id = 'map'
-    pose = Pose()
-    pose.position.x, pose.position.y = 2.3, 15.0       # in the restroom corridor, the only way there
-    person.poses.append(pose)
-    timer = client.create_timer(0.2, lambda: client.people.publish(person))
+    # in the restroom corridor, the only way there (stamped now: people are judged by their stamps)
+    timer = client.create_timer(0.2, lambda: client.people.publish(people_at((2.3, 15.0), node=client)))
     wait_for(lambda: guide.costmap.people(), 10, 'the guide seeing the person')
     result = result_of(client.send(client.guide, GuideTo.Goal(zone='restroom')), 30)
     timer.cancel()

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from geometry_msgs.msg import Pose, PoseArray
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from guide_support import Client, KinematicBase, guiding_on_localisation, result_of  # noqa: E402
+from guide_support import Client, KinematicBase, guiding_on_localisation, people_at, result_of  # noqa: E402
 from rostest_support import wait_for  # noqa: E402
 
 from retail_interfaces.action import GuideTo, Tour  # noqa: E402
@@ -109,12 +109,8 @@ def test_cancel_stops_the_base(ros_context, spin, store):
 
 def test_person_blocking_the_only_way_ends_blocked(ros_context, spin, store):
     _, guide, client = start(ros_context, spin, store, blocked_timeout_s=1.5, replan_after_s=0.3)
-    person = PoseArray()
-    person.header.frame_id = 'map'
-    pose = Pose()
-    pose.position.x, pose.position.y = 2.3, 15.2        # standing in the restroom corridor
-    person.poses.append(pose)
-    timer = client.create_timer(0.2, lambda: client.people.publish(person))
+    # standing in the restroom corridor (stamped now: people are judged by their stamps)
+    timer = client.create_timer(0.2, lambda: client.people.publish(people_at((2.3, 15.2), node=client)))
     wait_for(lambda: guide.costmap.people(), 10, 'the guide seeing the person')
     result = result_of(client.send(client.guide, GuideTo.Goal(zone='restroom')), 20)
     timer.cancel()
@@ -127,12 +123,8 @@ def test_a_person_in_front_at_the_start_is_asked_to_step_aside_and_the_robot_goe
     # the kinematic base starts at the odometry origin = the dock (0.7, 6.5) facing -x; the goal is behind
     # the robot, so someone standing 45 cm in front of it is between nobody and the goal: put them
     # between the robot and a goal ahead instead, on the free floor east of the dock
-    person = PoseArray()
-    person.header.frame_id = 'map'
-    pose = Pose()
-    pose.position.x, pose.position.y = 0.7 + 0.45, 6.5     # 45 cm from the robot's centre, towards the goal
-    person.poses.append(pose)
-    timer = client.create_timer(0.2, lambda: client.people.publish(person))
+    # 45 cm from the robot's centre, towards the goal
+    timer = client.create_timer(0.2, lambda: client.people.publish(people_at((0.7 + 0.45, 6.5), node=client)))
     wait_for(lambda: guide.costmap.people(), 10, 'the guide seeing the person')
     goal = GuideTo.Goal()
     goal.target_pose.header.frame_id = 'map'
@@ -436,3 +428,61 @@ def test_the_lidar_mount_is_read_from_tf_static(ros_context, spin, store):
     pose = guide._pose
     for o in (o for o in guide.costmap.dynamic if o.kind == 'scan'):
         assert relative(pose, (o.x, o.y, 0.0))[0] < -0.1                             # behind the robot
+
+
+def test_a_person_at_nan_or_far_beyond_the_map_is_one_line_and_the_guide_drives_on(ros_context, spin, store):
+    # Attack (session 13): /perception/people with a pose of NaN, inf or 1e300 (a depth estimate gone
+    # wrong) raised in the costmap (int(NaN)) inside the guide's callback, and the bad obstacle stayed
+    # in its list: every later person and the control loop raised too, the mission was lost.
+    base, guide, client = start(ros_context, spin, store)
+    handle = client.send(client.guide, GuideTo.Goal(zone='kitchen'))
+    wait_for(lambda: base.vx > 0.1, 15, 'the robot driving')
+    client.people.publish(people_at((math.nan, 6.5), (math.inf, 6.5), (1e300, -1e300), node=client))
+    # someone in the restroom corridor, far from the way: after the bad ones, in order (one reliable publisher)
+    client.people.publish(people_at((2.3, 15.2), node=client))
+    wait_for(lambda: [(round(o.x, 1), round(o.y, 1)) for o in guide.costmap.people()] == [(2.3, 15.2)], 10,
+             f'only the real person marked (marked: {guide.costmap.people()})')
+    steps = guide.control_steps
+    wait_for(lambda: guide.control_steps > steps + 10, 10, 'the control loop running on')
+    wait_for(lambda: base.vx > 0.1, 10, 'the robot still driving')
+    handle.cancel_goal_async()
+    assert result_of(handle, 10).reason == 'cancelled'
+
+
+def test_people_stale_by_their_stamp_are_not_marked(ros_context, spin, store):
+    # Attack (session 13): /perception/people was taken by its arrival, never its stamp: a face
+    # pipeline seconds behind (a loaded CPU) or replaying an old frame put people where they were
+    # then (in base_link: seen from where the robot is now) and kept them person_decay_s from the
+    # late arrival on. Stale (people_stale_s), future and zero stamps are left out, one line.
+    _, guide, client = start(ros_context, spin, store)
+    now = client.get_clock().now()
+    for age_s, x in ((3.0, 3.0), (-5.0, 3.5), (None, 4.0)):   # late, in the future, no stamp
+        late = people_at((x, 6.5))
+        if age_s is not None:
+            late.header.stamp = (now - Duration(seconds=age_s)).to_msg()
+        client.people.publish(late)
+    fresh = people_at((2.3, 15.2))
+    fresh.header.stamp = client.get_clock().now().to_msg()
+    client.people.publish(fresh)                      # after the others, in order (one reliable publisher)
+    wait_for(lambda: guide.costmap.people(), 10, 'the fresh person marked')
+    assert [(round(o.x, 1), round(o.y, 1)) for o in guide.costmap.people()] == [(2.3, 15.2)]
+
+
+def test_without_word_from_perception_the_guide_drives_at_the_near_people_speed(ros_context, spin, store):
+    # Attack (session 13): with perception dead the guide knew of nobody and drove at max_vx past
+    # whoever was there, whatever near_people_vx the store had set.
+    base, guide, client = start(ros_context, spin, store, near_people_vx=0.2)
+    speeds: list[float] = []
+    handle = client.send(client.guide, GuideTo.Goal(zone='kitchen'))
+    wait_for(lambda: base.vx > 0.1, 15, 'the robot driving')
+    steps = guide.control_steps
+    watch = client.create_timer(0.05, lambda: speeds.append(base.vx))
+    wait_for(lambda: guide.control_steps > steps + 40, 15, 'four seconds of guiding without perception')
+    watch.cancel()
+    assert 0.1 < max(speeds) <= 0.2 + 1e-6
+    # perception speaks (nobody in view: an empty message counts): full speed again
+    timer = client.create_timer(0.2, lambda: client.people.publish(people_at(node=client)))
+    wait_for(lambda: base.vx > 0.3, 20, 'the robot at full speed with perception fresh')
+    timer.cancel()
+    handle.cancel_goal_async()
+    assert result_of(handle, 10).reason == 'cancelled'

@@ -17,7 +17,7 @@ from retail_common.events import validate_event
 from retail_common.store import load_store
 from retail_navigation.costmap import Costmap
 from retail_navigation.follower import FollowerConfig
-from retail_navigation.frames import relative
+from retail_navigation.frames import relative, transform_point
 from retail_navigation.guide import GuideConfig, Stop
 from retail_navigation.maps import load_map
 from retail_navigation.planner import GlobalPlanner
@@ -375,7 +375,7 @@ def test_tour_feedback_names_the_stop(demo):
 # --- the customer, bumper marks, poses -------------------------------------------------------
 def test_people_near_the_robot_during_a_mission_are_the_customer(demo):
     world = World(demo, (0.7, 6.5, 0.0))
-    people = [(1.2, 6.5), (3.0, 6.5)]
+    people = [(0.2, 6.5), (3.0, 6.5)]                # the customer half a metre behind, a shopper further on
     pose = (0.7, 6.5, 0.0)
     seen = Inputs(clock_now=CLOCK0 + 10.0, scan_stamp=CLOCK0 + 9.9)
     assert world.sup.people_to_mark(people, pose, seen) == people                      # idle: all marked
@@ -386,6 +386,66 @@ def test_people_near_the_robot_during_a_mission_are_the_customer(demo):
     for stamp in (CLOCK0 + 5.0, CLOCK0 + 12.0, 0.0, None):                              # frozen, future, zero, none
         assert world.sup.people_to_mark(people, pose, Inputs(clock_now=CLOCK0 + 10.0, scan_stamp=stamp)) == people
     assert world.sup.people_to_mark(people, None, seen) == people
+
+
+def run_with_someone_at(demo, offset: tuple[float, float], seconds: float = 6.0) -> float:
+    """The fastest forward command of a guide mission with a person kept at `offset` (base frame)
+    from the robot, marked as the node marks them (the lidar fresh: the customer rule applies)."""
+    world = World(demo, (0.7, 6.5, 0.0), scan_required=True)
+    costmap = world.sup.planner.costmap
+    fastest = 0.0
+
+    def someone(w: World) -> None:
+        nonlocal fastest
+        fastest = max(fastest, w.vx)
+        person = transform_point(tuple(w.pose), offset)
+        inputs = Inputs(clock_now=CLOCK0 + w.now, scan_stamp=CLOCK0 + w.now)
+        costmap.set_people(w.sup.people_to_mark([person], tuple(w.pose), inputs), w.now)
+    world.goal('kitchen')
+    world.run(seconds, someone)
+    return fastest
+
+
+def test_a_person_close_in_front_is_not_the_customer_and_the_robot_slows(demo):
+    # Attack (session 13): anyone within customer_distance_m (0.9 m) was taken for the customer and
+    # left to the lidar; the collision monitor only looks at the robot's own width ahead, so the
+    # guide drove at full speed past a shopper 0.8 m ahead and 0.4 m to the side.
+    pose = (0.7, 6.5, 0.0)
+    seen = Inputs(clock_now=CLOCK0 + 10.0, scan_stamp=CLOCK0 + 9.9)
+    world = World(demo, pose)
+    world.goal('kitchen')
+    world.run(0.1)
+    ahead, beside_ahead, beside, behind = (1.4, 6.8), (1.3, 6.9), (0.7, 7.3), (0.0, 6.6)
+    assert world.sup.people_to_mark([ahead, beside_ahead, beside, behind], pose, seen) == [ahead, beside_ahead]
+    followed = run_with_someone_at(demo, (-0.6, 0.0))         # the customer walking behind
+    passing = run_with_someone_at(demo, (0.7, 0.4))           # a shopper in front, off the robot's width
+    assert followed > 0.3
+    assert passing < 0.5 * followed, (passing, followed)
+
+
+def test_without_word_from_the_people_sensor_the_guide_drives_at_the_near_people_speed(demo):
+    # Attack (session 13): perception dead or stalled (no people message fresh by its stamp): the
+    # guide knew of nobody and drove at max_vx past whoever was there, though the store asked for
+    # near_people_vx near people. Not knowing is driving as if people were near.
+    def fastest(people_stamp_of, after_s: float = 0.0) -> float:
+        """The top forward command of an 8 s mission from `after_s` on."""
+        world = World(demo, (0.7, 6.5, 0.0), people_required=True)
+        world.sup.follower_config = FollowerConfig(max_vx=0.8, near_people_vx=0.3)
+        top = 0.0
+
+        def watch(w: World) -> None:
+            nonlocal top
+            if w.now >= after_s:
+                top = max(top, w.vx)
+            w.inputs.people_stamp = people_stamp_of(w)
+        world.goal('kitchen')
+        world.run(8.0, watch)
+        return top
+    assert fastest(lambda w: CLOCK0 + w.now) > 0.6                 # perception fresh, nobody near: max_vx
+    assert fastest(lambda w: None) <= 0.3 + 1e-9                    # never heard from it
+    assert fastest(lambda w: CLOCK0 - 10.0) <= 0.3 + 1e-9           # frozen before the mission
+    assert fastest(lambda w: CLOCK0 + min(w.now, 3.0), after_s=5.5) <= 0.3 + 1e-9   # gone silent at 3 s
+    assert fastest(lambda w: CLOCK0 + w.now + 5.0) <= 0.3 + 1e-9    # stamped in the future
 
 
 @pytest.mark.parametrize('pressed,expected', [

@@ -3,9 +3,11 @@
 Pure (no rclpy, no serial; time is passed in) so each rule is unit-tested on its own. Safety
 lives here, not only in the planners above: a stale `cmd_vel` stops the base, a bumper, cliff or
 wheel drop stops it at once and keeps it stopped (latched) until the condition has cleared and
-someone asks for a reset. The base drives only while new sensor samples come (BasicSensorData,
-which carries the bumper, cliff and wheel-drop bits, with its firmware stamp moving on): before
-the first, when only other frames or cut ones arrive, or when the firmware repeats one sample.
+someone asks for a reset; so do wheels stalled (over-current) for `stall_s`: pushing against
+something, reversing too, where there is no bumper. The base drives only while new sensor samples
+come (BasicSensorData, which carries the bumper, cliff and wheel-drop bits, with its firmware stamp
+moving on): before the first, when only other frames or cut ones arrive, or when the firmware
+repeats one sample.
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ class DriverLimits:
     watchdog_s: float = 0.6          # no cmd_vel for this long: zero speed
     feedback_timeout_s: float = 0.5  # no new sensor sample (BasicSensorData with a new firmware stamp: the
     #                                  bumper, cliff and wheel-drop bits) for this long: zero speed
+    stall_s: float = 0.3             # a wheel over-current (stalled: pushing against something) this long: a
+    #                                  safety stop, latched like the bumper (there is no rear bumper)
 
 
 class Backoff:
@@ -51,6 +55,7 @@ def _bit_names(bits: int, names: dict[int, str]) -> list[str]:
 BUMPER_NAMES = {p.BUMPER_LEFT: 'left', p.BUMPER_CENTRE: 'centre', p.BUMPER_RIGHT: 'right'}
 CLIFF_NAMES = {p.CLIFF_LEFT: 'left', p.CLIFF_CENTRE: 'centre', p.CLIFF_RIGHT: 'right'}
 WHEEL_DROP_NAMES = {p.WHEEL_DROP_LEFT: 'left', p.WHEEL_DROP_RIGHT: 'right'}
+STALL_NAMES = {p.OVER_CURRENT_LEFT: 'left', p.OVER_CURRENT_RIGHT: 'right'}
 
 
 @dataclass(frozen=True)
@@ -60,10 +65,11 @@ class SafetyState:
     wheel_drop: int = 0
     latched: bool = False
     reason: str = ''
+    stall: int = 0                  # wheels over-current for stall_s (protocol OVER_CURRENT_* bits)
 
     @property
     def triggered(self) -> bool:
-        return bool(self.bumper or self.cliff or self.wheel_drop)
+        return bool(self.bumper or self.cliff or self.wheel_drop or self.stall)
 
     def describe_sensors(self) -> str:
         """'bumper centre pressed, cliff left' or '' when every sensor is clear."""
@@ -74,6 +80,9 @@ class SafetyState:
             parts.append('cliff ' + '+'.join(_bit_names(self.cliff, CLIFF_NAMES)) + ' (floor drop)')
         if self.wheel_drop:
             parts.append('wheel drop ' + '+'.join(_bit_names(self.wheel_drop, WHEEL_DROP_NAMES)))
+        if self.stall:
+            parts.append('wheels stalled ' + '+'.join(_bit_names(self.stall, STALL_NAMES))
+                         + ' (over-current: pushing against something)')
         return ', '.join(parts)
 
 
@@ -91,10 +100,11 @@ class BaseInfo:
 class FeedbackResult:
     """What changed with one feedback payload, for the adapter to publish."""
 
-    odometry: bool = False
+    odometry: bool = False          # a new sensor sample moved the odometry on (publish /odom)
     safety_changed: bool = False
     unknown_ids: list[int] = field(default_factory=list)
     malformed: list[str] = field(default_factory=list)
+    odometry_jump: str = ''         # a sample taken as a new odometry origin (firmware reset?), why
 
 
 class DriverCore:
@@ -119,6 +129,7 @@ class DriverCore:
         self._output = (0.0, 0.0)
         self._output_time: float | None = None
         self.watchdog_stops = 0
+        self._stall_since: float | None = None     # over-current on a wheel in every new sample since
 
     # --- commands -----------------------------------------------------------------------------
 
@@ -169,9 +180,19 @@ class DriverCore:
 
     # --- safety -------------------------------------------------------------------------------
 
-    def _update_safety(self, bumper: int, cliff: int, wheel_drop: int) -> bool:
+    def _stall(self, over_current: int, now: float) -> int:
+        """The wheels' over-current bits once they have lasted `stall_s` (a start's or a bump's short
+        peak is no stall), else 0."""
+        if not over_current:
+            self._stall_since = None
+            return 0
+        if self._stall_since is None:
+            self._stall_since = now
+        return over_current if now - self._stall_since >= self.limits.stall_s else 0
+
+    def _update_safety(self, bumper: int, cliff: int, wheel_drop: int, stall: int = 0) -> bool:
         old = self.safety
-        sensors = SafetyState(bumper, cliff, wheel_drop)
+        sensors = SafetyState(bumper, cliff, wheel_drop, stall=stall)
         latched = old.latched or sensors.triggered
         if sensors.triggered:
             reason = 'stopped: ' + sensors.describe_sensors()
@@ -179,7 +200,7 @@ class DriverCore:
             reason = old.reason.removesuffix(' (cleared; reset to drive)') + ' (cleared; reset to drive)'
         else:
             reason = ''
-        new = SafetyState(bumper, cliff, wheel_drop, latched, reason)
+        new = SafetyState(bumper, cliff, wheel_drop, latched, reason, stall)
         if new.latched and not old.latched:
             self.stop_now()
         self.safety = new
@@ -224,7 +245,8 @@ class DriverCore:
             # Only a new sensor sample (its firmware clock moved on) is a sign the bumpers, cliffs and
             # wheel drops are watched: other frames, cut frames and a firmware repeating one sample
             # with its old stamp do not refresh it (the base stops after feedback_timeout_s).
-            if self.basic is None or self._base_time is None or basic.timestamp_ms != self.basic.timestamp_ms:
+            new_sample = self.basic is None or self._base_time is None or basic.timestamp_ms != self.basic.timestamp_ms
+            if new_sample:
                 self.last_feedback_time = now
             # The firmware's own 16-bit millisecond clock times the samples: no host-side jitter.
             if self.basic is not None and self._base_time is not None:
@@ -233,9 +255,14 @@ class DriverCore:
                 self._base_time = now
             self.basic = basic
             gyro = self.inertial.angle_rad if self.inertial is not None else None
+            jumps = self.odometry.jumps
             self.odometry.update(basic.left_encoder, basic.right_encoder, gyro, self._base_time)
-            result.odometry = True
-            result.safety_changed = self._update_safety(basic.bumper, basic.cliff, basic.wheel_drop)
+            if self.odometry.jumps != jumps:
+                result.odometry_jump = self.odometry.last_jump
+            result.odometry = new_sample    # a repeat is no new odometry: /odom would say fresh for a frozen base
+            stall = self._stall(basic.over_current & (p.OVER_CURRENT_LEFT | p.OVER_CURRENT_RIGHT), now) \
+                if new_sample else self.safety.stall
+            result.safety_changed = self._update_safety(basic.bumper, basic.cliff, basic.wheel_drop, stall)
         return result
 
     def on_link_lost(self) -> None:

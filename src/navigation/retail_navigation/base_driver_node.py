@@ -10,6 +10,8 @@ the same transform on /tf (tf2_msgs/TFMessage), base_link -> laser and base_link
 /navigation/safety (BaseSafety, transient local, on change), /navigation/battery (BatteryState),
 /navigation/dock_ir (UInt8MultiArray [right, centre, left], protocol.DOCK_* bits), /diagnostics;
 service /navigation/reset_safety (Trigger) clears a latched stop once the sensors are clear.
+A command on /cmd_vel while more than one node publishes there is refused and stops the base (two
+commanders: the base would follow whichever spoke last).
 """
 from __future__ import annotations
 
@@ -45,6 +47,8 @@ PARAMS = [
     ParamSpec('accel_wz', 2.5, 'angular acceleration limit [rad/s^2]', min=0.01, max=20.0),
     ParamSpec('watchdog_s', 0.6, 'stop when no cmd_vel came for this long [s]', min=0.05, max=5.0),
     ParamSpec('feedback_timeout_s', 0.5, 'stop when the base has been silent this long [s]', min=0.05, max=5.0),
+    ParamSpec('stall_s', 0.3, 'wheels over-current (stalled: pushing against something, no rear bumper) this long: '
+              'a safety stop, latched like the bumper [s]', min=0.05, max=2.0),
     ParamSpec('control_rate_hz', 20.0, 'how often the command is re-sent [Hz]', min=10.0, max=100.0),
     ParamSpec('use_gyro', True, 'heading from the gyro (else from the wheels)'),
     ParamSpec('reconnect_initial_s', 0.2, 'first reconnect delay [s]', min=0.01, max=10.0),
@@ -71,7 +75,7 @@ class BaseDriverNode(LifecycleNode):
         self.params = declare_params(self, PARAMS)
         cfg = self.params
         self.core = DriverCore(DriverLimits(cfg.max_vx, cfg.max_reverse_vx, cfg.max_wz, cfg.accel_x,
-                                            cfg.accel_wz, cfg.watchdog_s, cfg.feedback_timeout_s),
+                                            cfg.accel_wz, cfg.watchdog_s, cfg.feedback_timeout_s, cfg.stall_s),
                                use_gyro=cfg.use_gyro)
         self.odom_pub = self.create_publisher(OdometryMsg, names.ODOM, 10)
         self.safety_pub = self.create_publisher(BaseSafety, 'safety', LATCHED)
@@ -89,7 +93,7 @@ class BaseDriverNode(LifecycleNode):
             self.tf_static_pub.publish(TFMessage(transforms=[
                 transform(stamp, cfg.base_frame, frame, x, y, yaw, z)
                 for frame, (x, y, z, yaw) in ((cfg.laser_frame, cfg.laser_pose), (cfg.camera_frame, cfg.camera_pose))]))
-        self.create_subscription(Twist, names.CMD_VEL, self._on_cmd_vel, 10)
+        self.cmd_sub = self.create_subscription(Twist, names.CMD_VEL, self._on_cmd_vel, 10)
         self.create_service(Trigger, 'reset_safety', self._on_reset_safety)
         self.create_timer(cfg.diagnostics_period_s, self._on_slow_timer)
         self._publish_safety()
@@ -105,6 +109,7 @@ class BaseDriverNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = True
+        self._publish_safety()             # what the latch holds now, whatever came while inactive
         if self.link is not None:
             self.link.commanding = True
         if self.link is not None and self.link.state != LinkState.CONNECTED:
@@ -146,8 +151,18 @@ class BaseDriverNode(LifecycleNode):
     # --- ROS side -----------------------------------------------------------------------------
 
     def _on_cmd_vel(self, msg: Twist) -> None:
-        if self._active and self.link is not None:
-            self.link.set_velocity(msg.linear.x, msg.angular.z)
+        if not self._active or self.link is None:
+            return
+        publishers = self.count_publishers(self.cmd_sub.topic_name)     # remapped: its real name
+        if publishers > 1:
+            # Two commanders (a teleop or a replay beside the collision monitor): the base would drive
+            # on whichever spoke last, a stop of one undone by the other 50 ms later. Hold still.
+            self.link.stop_motion()
+            self.get_logger().error(
+                f'{publishers} publishers on {self.cmd_sub.topic_name}: commands refused, base stopped until only one '
+                'is left (the collision monitor)', throttle_duration_sec=5.0)
+            return
+        self.link.set_velocity(msg.linear.x, msg.angular.z)
 
     def _on_reset_safety(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         lock = self.link.core_lock if self.link is not None else None
@@ -176,11 +191,11 @@ class BaseDriverNode(LifecycleNode):
         if result.malformed:
             self.get_logger().warning(f'skipped a malformed sub-payload: {result.malformed[0]}',
                                    throttle_duration_sec=5.0)
-        if not self._active:
-            return
-        if result.odometry:
+        if result.odometry_jump:
+            self.get_logger().warning(f'odometry: {result.odometry_jump}', throttle_duration_sec=5.0)
+        if result.odometry and self._active:
             self._publish_odom()
-        if result.safety_changed:
+        if result.safety_changed:          # active or not: the latch holds the base after activation too
             safety = self.core.safety
             if safety.latched and safety.triggered:
                 self.get_logger().error(f'base stopped for safety ({safety.describe_sensors()}); '
@@ -262,13 +277,16 @@ class BaseDriverNode(LifecycleNode):
 
     def _publish_diagnostics(self) -> None:
         link, core = self.link, self.core
+        assert link is not None            # the slow timer returns before without a link
         decoder = link.decoder
+        publishers = self.count_publishers(self.cmd_sub.topic_name)
         values = {
             'port': link.port, 'link_state': link.state.value, 'frames_ok': decoder.frames_ok,
             'frames_bad': decoder.frames_bad, 'frame_error_rate': f'{decoder.error_rate:.4f}',
             'bytes_skipped': decoder.bytes_skipped, 'connects': link.stats.connects,
             'disconnects': link.stats.disconnects, 'watchdog_stops': core.watchdog_stops,
             'safety_latched': core.safety.latched,
+            'cmd_vel_publishers': publishers,
             'over_current': core.basic.over_current if core.basic is not None else '',
             'hardware_version': core.info.hardware_version,
             'firmware_version': core.info.firmware_version, 'unique_id': core.info.unique_id,
@@ -280,6 +298,9 @@ class BaseDriverNode(LifecycleNode):
             level, message = DiagnosticStatus.ERROR, describe_link(link.port, link.state, link.stats.last_error)
         elif core.safety.latched:
             level, message = DiagnosticStatus.WARN, f'safety stop latched: {core.safety.reason}'
+        elif publishers > 1:
+            level, message = DiagnosticStatus.ERROR, (f'{publishers} publishers on {self.cmd_sub.topic_name}: '
+                                                      'commands refused, base stopped')
         elif decoder.error_rate > 0.05:
             level, message = DiagnosticStatus.WARN, f'noisy serial line: {100 * decoder.error_rate:.1f} % bad frames'
         elif core.basic is not None and core.basic.battery_v <= self.params.battery_low_v:

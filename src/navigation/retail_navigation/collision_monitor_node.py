@@ -6,7 +6,8 @@ laser's mount base_link -> laser is read once from /tf_static, `laser_pose` is u
 comes within `laser_tf_timeout_s`; scans wait for it, the robot stopped meanwhile) and publishes the checked command on `/cmd_vel`:
 unchanged (clamped to the limits), scaled down in the slowdown polygon, zero in the stop polygon,
 with a scan that is stale BY ITS HEADER STAMP against this node's clock (frozen, late, future or
-zero stamps), with too many invalid beams ahead, or for a non-finite or absurd command.
+zero stamps), with too many invalid beams ahead, with more than one publisher on the scan topic
+(two lidars in one frame cannot be told apart), or for a non-finite or absurd command.
 When the guide stops sending, the monitor stops too (the base's watchdog stops the motors).
 Publishes `~/state` (std_msgs/String, transient local: pass, slowdown, stop, stale, blind,
 invalid_command) on every change and `/diagnostics` (with the reason of the last stop). It reads
@@ -15,6 +16,7 @@ nothing but the raw scan: no map, no costmap, no localisation.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Twist
@@ -97,7 +99,7 @@ class CollisionMonitorNode(Node):
         self.state_pub = self.create_publisher(String, '~/state', LATCHED)
         self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
         self.create_subscription(Twist, cfg.cmd_in_topic, self._on_cmd, 10)
-        self.create_subscription(LaserScan, cfg.scan_topic, self._on_scan, qos_profile_sensor_data)
+        self.scan_sub = self.create_subscription(LaserScan, cfg.scan_topic, self._on_scan, qos_profile_sensor_data)
         self.create_timer(1.0, self._publish_diagnostics)
         self._set_state('stale')
         self.get_logger().info(f'ready: {cfg.cmd_in_topic} -> {cfg.cmd_out_topic}, checked on {cfg.scan_topic}')
@@ -125,9 +127,20 @@ class CollisionMonitorNode(Node):
             self.counts['scans_refused'] += 1
             self.get_logger().warning(f'{source.name}: {refused}', throttle_duration_sec=5.0)
 
+    def _observe(self, now: float) -> list:
+        """What every source tells now; a scan topic with more than one publisher is not usable: two
+        lidars in one frame (a driver started twice) cannot be told apart, and a command would be
+        judged on whichever scan came last."""
+        observations = [s.observe(now) for s in self.sources]
+        publishers = self.count_publishers(self.scan_sub.topic_name)
+        if publishers > 1:
+            problem = f'{publishers} publishers on {self.scan_sub.topic_name} (two lidars in one frame?)'
+            observations = [replace(o, problem=o.problem or problem) for o in observations]
+        return observations
+
     def _on_cmd(self, msg: Twist) -> None:
         now = self._now()
-        decision = self.monitor.decide(msg.linear.x, msg.angular.z, [s.observe(now) for s in self.sources])
+        decision = self.monitor.decide(msg.linear.x, msg.angular.z, self._observe(now))
         self.counts[decision.action] += 1
         self.counts['clamped'] += int(decision.clamped)
         out = Twist()
@@ -149,7 +162,7 @@ class CollisionMonitorNode(Node):
 
     def _publish_diagnostics(self) -> None:
         now = self._now()
-        problems = [p for p in (s.problem(now) for s in self.sources) if p]
+        problems = [o.problem for o in self._observe(now) if o.problem]
         stamps = [s.stamp for s in self.sources if s.stamp]
         age = now - max(stamps) if stamps else math.inf
         values = dict(self.counts, state=self._state, last_stop_reason=self._last_reason,

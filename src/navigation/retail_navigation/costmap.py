@@ -30,6 +30,7 @@ from retail_navigation.laserscan import rep117
 from retail_navigation.maps import OCCUPIED_AT, StoreMap
 
 CELL_SLACK = math.sqrt(2.0) + 0.25 + 0.05    # res*sqrt(2) (point in cell) + res/4 (sampling) + rounding
+PLACE_MARGIN_M = 10.0      # an obstacle further than this beyond the map cannot touch it: not marked
 
 
 @dataclass
@@ -135,13 +136,26 @@ class Costmap:
         return self._labels[1]
 
     # --- dynamic obstacles -----------------------------------------------------------------
+    def placeable(self, x: float, y: float) -> bool:
+        """Whether an obstacle at (x, y) can be marked: finite, and not beyond the map by more than
+        `PLACE_MARGIN_M` (NaN, inf or 1e300 from a sensor gone wrong would break every rebuild)."""
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return False
+        ox, oy, _ = self.map.origin
+        size = math.hypot(self.map.width, self.map.height) * self.resolution
+        return math.hypot(x - ox, y - oy) <= size + PLACE_MARGIN_M
+
     def add_bumper_hit(self, x: float, y: float, now: float) -> None:
+        if not self.placeable(x, y):
+            return
         self.dynamic.append(DynamicObstacle(x, y, self.bumper_radius, now + self.bumper_decay_s, 'bumper'))
         self._rebuild()
 
     def set_people(self, points: list[tuple[float, float]], now: float) -> None:
         """People seen now (map frame). An earlier sighting is replaced when someone is seen near
-        it now; others are kept until they decay (a person hidden for a moment is still there)."""
+        it now; others are kept until they decay (a person hidden for a moment is still there).
+        Points that are not `placeable` are left out (the caller says so)."""
+        points = [(x, y) for x, y in points if self.placeable(x, y)]
         kept = [o for o in self.dynamic if o.kind != 'person' or o.expires <= now
                 or all(math.hypot(o.x - x, o.y - y) > self.person_radius for x, y in points)]
         kept = [o for o in kept if o.expires > now]

@@ -14,7 +14,8 @@ commands of its `Tick`.
   stop ends the mission with `safety_stop` and holds everything until staff reset the base; a
   bumper hit becomes an obstacle), `/navigation/battery` (BatteryState: docking when idle and low)
   and the people seen by perception (`people_topic`, geometry_msgs/PoseArray, in the base frame
-  or `map_frame`);
+  or `map_frame`; judged by their stamps: older than `people_stale_s`, future or zero stamps are
+  not used; without a fresh message for `people_timeout_s` a mission drives at `near_people_vx`);
 - publishes `/map` (OccupancyGrid, transient local), `plan` (nav_msgs/Path) and `arrivals`
   (PlaceArrival, at every GuideTo goal and tour stop); sends a `guide` event (status `ended`,
   one per mission) and `staff_request` events;
@@ -95,6 +96,10 @@ PARAMS = [
     ParamSpec('person_decay_s', 2.0, 'a person not seen again is forgotten after [s]', min=0.1, max=60.0),
     ParamSpec('bumper_decay_s', 30.0, 'an obstacle the bumper hit is forgotten after [s]', min=1.0, max=3600.0),
     ParamSpec('people_topic', names.PEOPLE, 'people positions (geometry_msgs/PoseArray)'),
+    ParamSpec('people_stale_s', 1.0, 'people older than this BY THEIR STAMP are not marked (a late face '
+              'pipeline would place them where they were) [s]', min=0.05, max=10.0, read_only=False),
+    ParamSpec('people_timeout_s', 2.0, 'no people message (empty ones count) fresh by its stamp for this long: '
+              'guide at near_people_vx, who is near is not known [s]', min=0.1, max=60.0, read_only=False),
     ParamSpec('default_tour', 'showroom', 'tour used when a Tour goal names none'),
     ParamSpec('tour_dwell_s', 3.0, 'pause at each tour stop for the narration [s]', min=0.0, max=600.0, read_only=False),
     ParamSpec('dock_below_fraction', 0.2, 'battery share below which the robot docks when idle (0: never)',
@@ -134,7 +139,8 @@ PARAMS = [
     ParamSpec('laser_tf_timeout_s', 2.0, 'wait this long for the lidar mount on /tf_static before using laser_pose [s]',
               min=0.1, max=60.0),
     ParamSpec('scan_decay_s', 3.0, 'a lidar obstacle not seen again is forgotten after [s]', min=0.1, max=600.0),
-    ParamSpec('customer_distance_m', 0.9, 'people seen closer than this during a mission are the customer',
+    ParamSpec('customer_distance_m', 0.9, 'people seen closer than this during a mission, beside or behind (not '
+              'within 60 degrees of the heading), are the customer',
               min=0.0, max=3.0, read_only=False),
 ]
 CHARGING = (BatteryState.POWER_SUPPLY_STATUS_CHARGING, BatteryState.POWER_SUPPLY_STATUS_FULL)
@@ -198,6 +204,7 @@ class GuideNode(Node):
         self.inputs = Inputs()
         self._pose: tuple[float, float, float] | None = None
         self.scans_not_marked = 0                  # scans stale by their stamp or malformed: not in the costmap
+        self.people_not_marked = 0                 # people messages stale by their stamp: not in the costmap
         self._goals: dict[int, _GoalRecord] = {}
         self._next_goal_id = 1
         self.control_steps = 0                     # supervisor steps run (tests wait on it, not on the clock)
@@ -264,7 +271,8 @@ class GuideNode(Node):
             degraded_speed_factor=cfg.degraded_speed_factor,
             localization_timeout_s=cfg.localization_timeout_s, dock_below_fraction=cfg.dock_below_fraction,
             dock_retry_s=cfg.dock_retry_s, dock_attempts=cfg.dock_attempts, staff_repeat_s=cfg.staff_repeat_s,
-            customer_distance_m=cfg.customer_distance_m, bumper_reach_m=cfg.robot_radius + 0.05)
+            customer_distance_m=cfg.customer_distance_m, bumper_reach_m=cfg.robot_radius + 0.05,
+            people_required=bool(cfg.people_topic), people_timeout_s=cfg.people_timeout_s)
 
     def _dock_stop(self) -> Stop | None:
         return self._zone_stop('dock') if 'dock' in self.zones.zones else None
@@ -408,12 +416,30 @@ class GuideNode(Node):
             self.inputs.battery = Battery(float(msg.percentage), msg.power_supply_status in CHARGING)
 
     def _on_people(self, msg: PoseArray) -> None:
+        # judged by the stamp, never by arrival: a late face pipeline would place people where they
+        # were seen from where the robot is now, and keep them person_decay_s from the late arrival
+        problem = stamp_problem('people', stamp_s(msg.header.stamp), self._clock_now(), self.params.people_stale_s,
+                                self.params.stamp_future_tolerance_s, 'perception')
+        if problem:
+            self.people_not_marked += 1
+            self.get_logger().warning(f'{self.params.people_topic}: {problem}: not used', throttle_duration_sec=5.0)
+            return
+        with self._lock:
+            stamp = stamp_s(msg.header.stamp)
+            if self.inputs.people_stamp is None or stamp > self.inputs.people_stamp:
+                self.inputs.people_stamp = stamp       # the people sensor spoke (nobody there counts too)
         points = [(p.position.x, p.position.y) for p in msg.poses]
         pose = self._pose
         if msg.header.frame_id not in self._map_frames():
             if pose is None:
                 return
             points = [frames.transform_point(pose, p) for p in points]
+        usable = [p for p in points if self.costmap.placeable(*p)]
+        if len(usable) < len(points):
+            self.get_logger().warning(f'{self.params.people_topic}: {len(points) - len(usable)} of {len(points)} '
+                                      'people at no usable place (NaN, inf or far off the map): left out',
+                                      throttle_duration_sec=5.0)
+            points = usable
         with self._lock:
             now = time.monotonic()
             self.inputs.clock_now = self._clock_now()

@@ -2,9 +2,11 @@
 
 One reader thread reads feedback, feeds the decoder and the core, and writes the current command
 at the control rate; `set_velocity` also writes at once so a cmd_vel reaches the wire without
-waiting for the next tick. A read or write error, or the port vanishing, stops the motors on our
-side, closes the port and retries with backoff until the port is back. Used by the ROS node and
-by the `retailbot base jog|info` technician commands.
+waiting for the next tick (at most every half control period: a flood of commands never fills the
+line's transmit buffer, where a safety stop would queue behind them; stops always go out at
+once). A read or write error, or the port vanishing, stops the motors on our side, closes the port
+and retries with backoff until the port is back. Used by the ROS node and by the `retailbot base
+jog|info` technician commands.
 """
 from __future__ import annotations
 
@@ -142,9 +144,16 @@ class SerialBase:
     # --- commands -----------------------------------------------------------------------------
 
     def set_velocity(self, vx: float, wz: float) -> None:
+        """A new target; written at once unless a frame went out less than half a control period
+        ago (a cmd_vel flood must not fill the line's transmit buffer, where a safety stop would
+        queue behind it): then the next control tick writes the latest. A stop (0, 0), the
+        collision monitor's answer to something in the way, is always written at once."""
         with self.core_lock:
-            self.core.set_velocity(vx, wz, self.clock())
-        self.send_command()
+            now = self.clock()
+            self.core.set_velocity(vx, wz, now)
+            due = now - self._last_write >= 0.5 * self.control_period or (vx == 0.0 and wz == 0.0)
+        if due:
+            self.send_command()
 
     def stop_motion(self) -> None:
         with self.core_lock:

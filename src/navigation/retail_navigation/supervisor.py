@@ -26,6 +26,9 @@ it persists, and repeated only with a growing wait):
   only after the data has been fresh for `odom_resume_s` / `scan_resume_s` (a flapping source
   does not make it jerk); no fresh data for `odom_timeout_s` / `scan_timeout_s` ends the mission
   (`no_odometry` / `no_lidar`). The robot never drives on a frozen scan.
+- **People.** With a people sensor (`people_required`), a mission without word from it (its newest
+  message, empty or not, older than `people_timeout_s` by its stamp, future or zero) drives at the
+  follower's `near_people_vx`: who is near is not known.
 - **Localisation.** Waits (base stopped, feedback `waiting_for_localisation`) for the first
   map -> odom and while the localisation is `relocalising` (the old map -> odom is not trusted);
   ends with `not_localised` after `localization_timeout_s` of waiting; `degraded` drives on at
@@ -40,8 +43,10 @@ it persists, and repeated only with a growing wait):
   `ended`) per mission (docking included); a `StaffRequest` once
   per condition (`robot_lost`, `battery_low_cannot_dock`), and the same request again no sooner
   than `staff_repeat_s` even if its condition flaps.
-- **The customer.** People closer than `customer_distance_m` while a mission runs and the lidar's
-  scan is fresh by its stamp are the customer following the robot: left to the lidar, not marked as blockers.
+- **The customer.** People closer than `customer_distance_m`, beside or behind the robot (not
+  within 60 degrees of its heading), while a mission runs and the lidar's scan is fresh by its
+  stamp are the customer following the robot: left to the lidar, not marked as blockers. Someone
+  that close in front is marked: the robot slows (or stops) for them.
 - **Bumper marks.** A pressed bumper marks an obstacle just outside the base in its direction.
 """
 from __future__ import annotations
@@ -51,7 +56,7 @@ from dataclasses import dataclass, field, replace
 
 from retail_common.events import EventPayload, GuideMission, StaffRequest
 from retail_navigation.follower import FollowerConfig
-from retail_navigation.frames import Point, Pose, compose, transform_point
+from retail_navigation.frames import Point, Pose, compose, to_local, transform_point
 from retail_navigation.guide import GuideConfig, Mission, Outcome, Stop
 from retail_navigation.guide import Tick as MissionTick
 from retail_navigation.laserscan import stamp_problem
@@ -63,6 +68,9 @@ LOST_STATES = frozenset({'lost', 'not_sure'})
 # States in which the localisation's map -> odom is not to be driven on: wait, base stopped.
 WAIT_STATES = frozenset({'relocalising'})
 BUMPERS = (('left', 0.7), ('centre', 0.0), ('right', -0.7))     # bumper -> direction from the heading [rad]
+# A person within customer_distance_m is the customer only when at least this far off the heading
+# (beside or behind): the follower's cone in which a person stops the robot (follower.surroundings_scale).
+CUSTOMER_NOT_AHEAD_RAD = math.pi / 3
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,7 @@ class Inputs:
     odom_pose: Pose | None = None            # odom -> base_link
     odom_stamp: float | None = None          # header stamp of the latest odometry [s, clock_now's clock]
     scan_stamp: float | None = None          # newest header stamp of the lidar's scans [s, clock_now's clock]
+    people_stamp: float | None = None        # newest header stamp of the people sensor's messages (empty ones too)
     map_to_odom: Pose | None = None          # from the localisation (map -> odom on /tf)
     localization_state: str = ''
     safety_latched: bool = False
@@ -99,6 +108,8 @@ class SupervisorConfig:
     scan_resume_s: float = 0.5
     scan_timeout_s: float = 10.0
     stamp_future_tolerance_s: float = 0.1
+    people_required: bool = False            # a people sensor is configured: without word from it, near-people speed
+    people_timeout_s: float = 2.0            # its newest message older than this by its stamp: no word from it
     degraded_speed_factor: float = 0.5       # share of the speed while the localisation is degraded
     localization_timeout_s: float = 15.0
     dock_below_fraction: float = 0.2         # 0: never dock
@@ -196,6 +207,7 @@ class _Run:
     waiting_for_localisation: bool = False
     waiting_since: float = 0.0
     slowed: bool = False                     # driving slowly (localisation degraded)
+    blind_to_people: bool = False            # driving at the near-people speed (no word from the people sensor)
     reported: bool = False                   # its one outcome event was sent
 
 
@@ -290,12 +302,18 @@ class Supervisor:
 
     def people_to_mark(self, people: list[Point], pose: Pose | None, inputs: Inputs) -> list[Point]:
         """People (map) to mark as blockers: while a mission runs and the lidar sees the robot's
-        surroundings (a scan fresh by its stamp), those within `customer_distance_m` are the
-        customer following it."""
+        surroundings (a scan fresh by its stamp), those within `customer_distance_m` and not in
+        front of it (more than `CUSTOMER_NOT_AHEAD_RAD` off its heading) are the customer following
+        it. Someone close in front is never the customer: the robot slows for them (the collision
+        monitor looks only at the robot's own width ahead)."""
         if self.run is None or pose is None or self.scan_problem(inputs):
             return list(people)
         limit = self.config.customer_distance_m
-        return [p for p in people if math.hypot(p[0] - pose[0], p[1] - pose[1]) >= limit]
+
+        def customer(p: Point) -> bool:
+            x, y = to_local(pose, p)
+            return math.hypot(x, y) < limit and abs(math.atan2(y, x)) > CUSTOMER_NOT_AHEAD_RAD
+        return [p for p in people if not customer(p)]
 
     # --- the control step ---------------------------------------------------------------------
     def step(self, now: float, inputs: Inputs) -> Tick:
@@ -441,14 +459,30 @@ class Supervisor:
         self._feedback(run.mission.waiting_tick(f'waiting_for_{name}'), tick)
         return True
 
+    def people_problem(self, inputs: Inputs) -> str:
+        """'' when the people sensor spoke lately (its newest message fresh by its stamp), else why not."""
+        cfg = self.config
+        return stamp_problem('people', inputs.people_stamp, inputs.clock_now, cfg.people_timeout_s,
+                             cfg.stamp_future_tolerance_s, 'perception')
+
     def _limit_speed(self, inputs: Inputs, tick: Tick) -> None:
-        """While the localisation is degraded (odometry carries the pose) the mission drives slowly."""
+        """While the localisation is degraded (odometry carries the pose) the mission drives slowly;
+        without word from the people sensor (`people_required`) it drives at the near-people speed:
+        who is near is not known."""
         run, cfg = self.run, self.config
         assert run is not None
         slow = cfg.localization and inputs.localization_state == 'degraded'
         follower = self.follower_config
         if slow:
             follower = replace(follower, max_vx=follower.max_vx * cfg.degraded_speed_factor)
+        unseen = self.people_problem(inputs) if cfg.people_required else ''
+        if unseen:
+            follower = replace(follower, max_vx=min(follower.max_vx, follower.near_people_vx))
+        if bool(unseen) != run.blind_to_people:
+            run.blind_to_people = bool(unseen)
+            tick.log('warning' if unseen else 'info',
+                     f'no word from the people sensor ({unseen}): guiding at the near-people speed' if unseen
+                     else 'the people sensor is back: guiding at full speed')
         run.mission.follower.config = follower
         if slow != run.slowed:
             run.slowed = slow
