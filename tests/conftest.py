@@ -74,7 +74,7 @@ def ros_env(tmp_path, monkeypatch):
     for _ in range(10):
         reservation = domain_id(selector=_SELECT_DOMAIN)
         did = reservation.__enter__()
-        if not _clear_leftovers(did):
+        if not _clear_leftovers(did, _test_root(tmp_path)):
             break
         _RECENT_DOMAINS.append((reservation, did))     # held a little longer: its nodes' leases run out
     # The previous tests' domains are released only now that this test has its own, so the next
@@ -114,11 +114,12 @@ def _processes_with(marker: bytes) -> list[int]:
     return found
 
 
-def _clear_leftovers(domain: int) -> bool:
-    """Whether processes of an earlier test still ran on `domain`, reserved now for this test (a
-    worker that crashed on a hung test never stopped what its test had started): they are killed
-    and written to leftovers.log, which the run's summary prints, and the caller takes another
-    domain."""
+def _clear_leftovers(domain: int, test_root: Path) -> bool:
+    """Whether processes still run on `domain`, reserved now for this test. Those an earlier test
+    left there (their ROS_LOG_DIR is under this run's `test_root`: a worker that crashed on a hung
+    test never stopped what its test had started) are killed; anything else (a developer's own
+    robot on that domain) is left alone. Either way each is written to leftovers.log, which the
+    run's summary prints, and the caller takes another domain."""
     import signal
     pids = _processes_with(f'\0ROS_DOMAIN_ID={domain}\0'.encode())
     lines = []
@@ -126,16 +127,29 @@ def _clear_leftovers(domain: int) -> bool:
         try:
             args = Path(f'/proc/{pid}/cmdline').read_bytes().replace(b'\0', b' ').decode(errors='replace')
             env = Path(f'/proc/{pid}/environ').read_bytes().split(b'\0')
-            log = next((e.decode(errors='replace')[12:] for e in env if e.startswith(b'ROS_LOG_DIR=')), '?')
-            os.kill(pid, signal.SIGKILL)
         except OSError:
             continue
-        lines.append(f'domain {domain}: killed pid {pid} left by the test of {log}: {args[:200]}\n')
+        log = next((e.decode(errors='replace')[12:] for e in env if e.startswith(b'ROS_LOG_DIR=')), '')
+        if log and Path(log).is_relative_to(test_root):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                continue
+            lines.append(f'domain {domain}: killed pid {pid} left by the test of {log}: {args[:200]}\n')
+        else:
+            lines.append(f'domain {domain}: not a test\'s, left running and the domain skipped: pid {pid} '
+                         f'{args[:200]}\n')
     if lines:
         _RELEASED.mkdir(exist_ok=True)
         with open(_LEFTOVERS, 'a', encoding='utf-8') as log_file:
             log_file.writelines(lines)
     return bool(pids)
+
+
+def _test_root(tmp_path: Path) -> Path:
+    """pytest's root of every run's temporary folders (`/tmp/pytest-of-<user>`)."""
+    return next((parent for parent in tmp_path.parents if parent.name.startswith('pytest-of-')),
+                tmp_path.parent)
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -145,7 +159,7 @@ def pytest_terminal_summary(terminalreporter):
     except OSError:
         return
     if lines:
-        terminalreporter.section('processes left running by earlier tests (killed)')
+        terminalreporter.section('processes found on the domains handed to tests')
         for line in lines[-50:]:
             terminalreporter.write_line(line)
 
