@@ -4,6 +4,7 @@ and `--once` gives up after a bounded time. The platform here is a stand-in tran
 test); the real platform's answers are tested in test_platform_faults.py."""
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import threading
@@ -223,18 +224,20 @@ def test_a_platform_trickling_its_answer_does_not_hold_the_uploader(tmp_path):
     server.close()
 
 
-def test_sync_run_once_against_a_busy_platform_says_busy_not_unreachable(tmp_path):
-    """A platform that answers 429 with a Retry-After beyond --give-up-after is busy, not
-    unreachable: the line and the JSON outcome say so (a technician would chase the network)."""
+@contextlib.contextmanager
+def answering(status: int, headers: dict[str, str], body: bytes = b'', posted: list | None = None):
+    """A real HTTP server on loopback answering every POST with `status`, `headers`, `body`
+    (the paths posted to are appended to `posted`); yields its base URL."""
     import http.server
 
-    class Busy(http.server.BaseHTTPRequestHandler):
+    class Answer(http.server.BaseHTTPRequestHandler):
         def do_POST(self):                                  # noqa: N802 (http.server's name)
             self.rfile.read(int(self.headers.get('content-length', 0)))
-            body = b'{"detail": "catching up is paced"}'
-            self.send_response(429)
-            self.send_header('Retry-After', '600')
-            self.send_header('Content-Type', 'application/json')
+            if posted is not None:
+                posted.append(self.path)
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value.replace('{path}', self.path))
             self.send_header('Content-Length', str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -242,24 +245,31 @@ def test_sync_run_once_against_a_busy_platform_says_busy_not_unreachable(tmp_pat
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Busy)
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Answer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f'http://127.0.0.1:{server.server_port}'
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_sync_run_once_against_a_busy_platform_says_busy_not_unreachable(tmp_path):
+    """A platform that answers 429 with a Retry-After beyond --give-up-after is busy, not
+    unreachable: the line and the JSON outcome say so (a technician would chase the network)."""
     outbox = tmp_path / 'outbox.sqlite3'
     Outbox(outbox, contract=False).append('guide', {})
-    try:
+    with answering(429, {'Retry-After': '600', 'Content-Type': 'application/json'},
+                   b'{"detail": "catching up is paced"}') as platform:
         for extra in ([], ['--json']):
-            result = sync_cli('run', '--outbox', str(outbox), '--platform', f'http://127.0.0.1:{server.server_port}',
-                              '--token', 't', '--robot-id', ROBOT, '--once', '--give-up-after', '1', *extra,
-                              timeout=60)
+            result = sync_cli('run', '--outbox', str(outbox), '--platform', platform, '--token', 't',
+                              '--robot-id', ROBOT, '--once', '--give-up-after', '1', *extra, timeout=60)
             assert result.returncode == 6, result.stderr
             last = result.stderr.strip().splitlines()[-1]
             assert 'busy' in last and 'unreachable' not in last and 'HTTP 429' in last, last
             assert '1 events kept' in last
             if extra:
                 assert json.loads(result.stdout)['outcome'] == 'busy'
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.parametrize('status', [301, 302, 307, 308])
@@ -267,32 +277,12 @@ def test_a_platform_url_that_redirects_stops_uploads_naming_where_to(tmp_path, s
     """Session 13: an http:// URL for an https:// platform (or an old address) was 'platform
     unreachable' after --give-up-after, and the agent said 'platform away' for good while the
     backlog grew; the redirect is never followed (the token would go where a proxy points)."""
-    import http.server
-    posted = []
-
-    class Moved(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):                                  # noqa: N802 (http.server's name)
-            self.rfile.read(int(self.headers.get('content-length', 0)))
-            posted.append(self.path)
-            self.send_response(status)
-            self.send_header('Location', 'https://platform.example.com' + self.path)
-            self.send_header('Content-Length', '0')
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Moved)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    posted: list[str] = []
     outbox = tmp_path / 'outbox.sqlite3'
     Outbox(outbox, contract=False).append('guide', {})
-    try:
-        result = sync_cli('run', '--outbox', str(outbox), '--platform', f'http://127.0.0.1:{server.server_port}',
-                          '--token', 't', '--robot-id', ROBOT, '--once', '--give-up-after', '30', '--json',
-                          timeout=60)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with answering(status, {'Location': 'https://platform.example.com{path}'}, posted=posted) as platform:
+        result = sync_cli('run', '--outbox', str(outbox), '--platform', platform, '--token', 't',
+                          '--robot-id', ROBOT, '--once', '--give-up-after', '30', '--json', timeout=60)
     assert result.returncode == 3, result.stderr
     assert json.loads(result.stdout)['outcome'] == 'refused' and json.loads(result.stdout)['pending'] == 1
     assert f'redirects (HTTP {status}) to https://platform.example.com/v1/robots/{ROBOT}/events' in result.stderr

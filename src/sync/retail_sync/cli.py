@@ -455,29 +455,27 @@ def _uploaded(args, status: dict, uploader, outcome: str, signalled: list[int]) 
 
 def _requeue(args) -> int:
     outbox = _open_outbox(args, 'requeue')
-    moved = outbox.requeue(args.reason)
-    status = outbox.status()
-    if args.json:
-        print(json.dumps({'requeued': moved, 'pending': status['pending'],
-                          'quarantined': status['quarantined']}))
-    else:
-        print(f'{moved} events put back in the queue; {status["pending"]} pending, '
-              f'{status["quarantined"]} quarantined')
-    return 0
+    return _quarantine_changed(args, outbox, 'requeued', outbox.requeue(args.reason),
+                               'events put back in the queue')
 
 
 def _discard(args) -> int:
     if not args.all and not args.reason:
         raise CommandError('retailbot sync discard: --reason must not be empty (or say --all)')
     outbox = _open_outbox(args, 'discard')
-    removed = outbox.discard_quarantined('' if args.all else args.reason)
+    return _quarantine_changed(args, outbox, 'discarded',
+                               outbox.discard_quarantined('' if args.all else args.reason),
+                               'quarantined events deleted')
+
+
+def _quarantine_changed(args, outbox, key: str, count: int, words: str) -> int:
+    """requeue's and discard's answer: the count and what is pending and quarantined now."""
     status = outbox.status()
     if args.json:
-        print(json.dumps({'discarded': removed, 'pending': status['pending'],
+        print(json.dumps({key: count, 'pending': status['pending'],
                           'quarantined': status['quarantined']}))
     else:
-        print(f'{removed} quarantined events deleted; {status["pending"]} pending, '
-              f'{status["quarantined"]} quarantined')
+        print(f'{count} {words}; {status["pending"]} pending, {status["quarantined"]} quarantined')
     return 0
 
 
