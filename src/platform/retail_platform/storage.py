@@ -232,6 +232,19 @@ def _take_statement(rate_value: float, burst_value: float):
         .values(tokens=refilled - events, updated_at=now).returning(b.tokens)
 
 
+def _tell_next_seq(c: sa.Connection, robot_id: str, fresh: list[tuple], reused: list[dict]) -> None:
+    """Each seq_reused answer gets `next_seq`: the first number after every one this robot holds
+    (stored, or taken by this batch's `fresh` rows). A robot whose stream was lost (a reinstall
+    without its token folder) numbers the refused events on from there, so they are stored
+    instead of held for good. Read under the robot's lock (PostgreSQL) / the write lock
+    (SQLite): no batch between."""
+    top = c.execute(sa.select(sa.func.max(t.events.c.seq))
+                    .where(t.events.c.robot_id == robot_id)).scalar() or 0
+    top = max([top, *(row[3] for row in fresh)])
+    for answer in reused:
+        answer['next_seq'] = top + 1
+
+
 def _bucket_take(c: sa.Connection, take, key: str, amount: float, rate: float, burst: float,
                  now: float, postgresql: bool) -> tuple[float, Any]:
     """Take `amount` from the token bucket `key` (a row of store_budgets; `take` its
@@ -626,15 +639,7 @@ class Storage:
         if flags:
             c.execute(t.flags.insert(), flags)
         if reused:
-            # The first number after every one this robot holds (stored, or taken by this batch):
-            # a robot whose stream was lost (a reinstall without its token folder) numbers the
-            # refused events on from there, so they are stored instead of held for good. Read
-            # under the robot's lock (PostgreSQL) / the write lock (SQLite): no batch between.
-            top = c.execute(sa.select(sa.func.max(t.events.c.seq))
-                            .where(t.events.c.robot_id == robot_id)).scalar() or 0
-            top = max([top, *(row[3] for row in fresh)])
-            for answer in reused:
-                answer['next_seq'] = top + 1
+            _tell_next_seq(c, robot_id, fresh, reused)
         store = assignments[-1].store_id if assignments else ''
         newest = max((r.time for r in rows), default=None)
         if self.postgresql:     # the rows, the statistics and the budget in one statement

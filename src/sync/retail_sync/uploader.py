@@ -146,6 +146,15 @@ class Verdicts:
     next_seq: int = 0                        # seq_reused: where the platform says to number on (0: not said)
 
 
+def _told_next_seq(reason: str, told: object) -> int:
+    """The sequence number a `seq_reused` verdict says to continue from (0 for none): 1 to 2**62
+    (room left: a lying answer cannot use up the robot's numbers)."""
+    if reason.startswith('seq_reused') and isinstance(told, int) and not isinstance(told, bool) \
+            and 1 <= told < 2 ** 62:
+        return told
+    return 0
+
+
 def sort_verdicts(batch: list[Event], results: list) -> Verdicts:
     """Which events of `batch` the results confirm or reject by id; an event given contradicting
     verdicts is neither (kept pending). At most 4 results an event are read."""
@@ -164,10 +173,7 @@ def sort_verdicts(batch: list[Event], results: list) -> Verdicts:
         ok = verdict in OK_STATUSES
         reason = item.get('reason')
         reason = reason[:MAX_REASON_CHARS] if isinstance(reason, str) else ''
-        told = item.get('next_seq')
-        if (reason.startswith('seq_reused') and isinstance(told, int) and not isinstance(told, bool)
-                and 1 <= told < 2 ** 62):       # (room left: a lying answer cannot use up the numbers)
-            next_seq = max(next_seq, told)
+        next_seq = max(next_seq, _told_next_seq(reason, item.get('next_seq')))
         previous = verdicts.get(event_id)
         if previous is not None and (previous[0] in OK_STATUSES) != ok:
             contradicted.add(event_id)
@@ -368,20 +374,26 @@ class Uploader:
             self._quarantine(event, f'rejected by the platform: {reason or "no reason given"}')
         if reused:
             self._note_seq_reused(reused, renumbered, sorted_out.next_seq)
-        missing = len(batch) - len(confirmed) - len(rejected)
-        if missing or sorted_out.unknown or sorted_out.contradicted or acked != len(confirmed):
-            self.log(f'platform answer for {len(batch)} events: {len(confirmed)} confirmed, '
-                     f'{len(rejected)} rejected, {missing} not confirmed (kept pending)'
-                     + (f', {sorted_out.unknown} unknown entries ignored' if sorted_out.unknown else '')
-                     + (f', {len(sorted_out.contradicted)} with contradicting verdicts'
-                        if sorted_out.contradicted else '')
-                     + (f'; acked={acked!r} not trusted' if acked != len(confirmed) else ''))
+        self._log_odd_answer(len(batch), sorted_out, acked)
         if renumbered:
             return len(confirmed), len(rejected) - len(reused)
         if not confirmed and not rejected:
             raise TransientError(f'platform confirmed none of the {len(batch)} events sent; '
                                  'all kept pending')
         return len(confirmed), len(rejected)
+
+    def _log_odd_answer(self, sent: int, sorted_out: Verdicts, acked: object) -> None:
+        """One line when the answer leaves events unconfirmed, holds unknown or contradicting
+        entries, or its `acked` count disagrees (nothing is deleted on its word)."""
+        confirmed, rejected = sorted_out.confirmed, sorted_out.rejected
+        missing = sent - len(confirmed) - len(rejected)
+        if missing or sorted_out.unknown or sorted_out.contradicted or acked != len(confirmed):
+            self.log(f'platform answer for {sent} events: {len(confirmed)} confirmed, '
+                     f'{len(rejected)} rejected, {missing} not confirmed (kept pending)'
+                     + (f', {sorted_out.unknown} unknown entries ignored' if sorted_out.unknown else '')
+                     + (f', {len(sorted_out.contradicted)} with contradicting verdicts'
+                        if sorted_out.contradicted else '')
+                     + (f'; acked={acked!r} not trusted' if acked != len(confirmed) else ''))
 
     def _probe_beyond(self, batch: list[Event], refused: list[tuple[Event, str]]) -> tuple[int, int]:
         """Every event of the oldest batch was refused alone: is it these events or everything?
