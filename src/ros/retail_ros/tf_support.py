@@ -89,10 +89,13 @@ class StaticMount:
             )
 
     def _decide(self, value: tuple[float, float, float], source: str) -> None:
-        self.value, self.source = value, source
         self.node.destroy_timer(self._timer)
         self.node.get_logger().info(
             f'{self.child} mount: {source}: x {value[0]:.3f} m, y {value[1]:.3f} m, yaw {value[2]:.3f} rad'
         )
         if self.on_decided is not None:
             self.on_decided(value)
+        # Last: whoever sees `value` (another thread) sees the node already using it (a CI run
+        # read the filter's mount between the two and found the parameter's).
+        self.source = source
+        self.value = value
