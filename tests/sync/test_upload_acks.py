@@ -220,21 +220,26 @@ def test_rejected_events_are_quarantined_with_the_reason_and_the_rest_deleted(tm
     assert lost(emitted, platform, outbox) == set()
 
 
-def test_seq_reused_is_kept_and_reported_loudly_in_status(tmp_path, scripted):
-    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
-    fill(outbox, 6)
-
+def seq_reused_through(last: int, rejection: dict, acked: int):
+    """A platform answer that rejects every event numbered up to `last` with `rejection`
+    (reason, next_seq) and stores the others."""
     def answer(events, stored) -> Answer:
         results = []
         for e in events:
-            if e['seq'] <= 3:        # another outbox of this robot id already sent 1-3
-                results.append({'event_id': e['event_id'], 'status': 'rejected',
-                                'reason': 'seq_reused'})
+            if e['seq'] <= last:
+                results.append({'event_id': e['event_id'], 'status': 'rejected', **rejection})
             else:
                 stored[e['event_id']] = e
                 results.append({'event_id': e['event_id'], 'status': 'accepted'})
-        return 200, {}, {'acked': 3, 'results': results}
-    platform = scripted(answer)
+        return 200, {}, {'acked': acked, 'results': results}
+    return answer
+
+
+def test_seq_reused_is_kept_and_reported_loudly_in_status(tmp_path, scripted):
+    outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
+    fill(outbox, 6)
+    # another outbox of this robot id already sent 1-3
+    platform = scripted(seq_reused_through(3, {'reason': 'seq_reused'}, acked=3))
     logged: list[str] = []
     uploader = Uploader(outbox, UploaderConfig(platform_url=platform.url, token='t',
                                                robot_id=ROBOT), log=logged.append)
@@ -270,18 +275,8 @@ def test_a_next_seq_that_is_no_usable_number_renumbers_nothing(tmp_path, scripte
 def test_seq_reused_with_next_seq_renumbers_from_there_and_stores(tmp_path, scripted):
     outbox = Outbox(tmp_path / 'outbox.sqlite3', contract=False)
     fill(outbox, 6)
-
-    def answer(events, stored) -> Answer:
-        results = []
-        for e in events:
-            if e['seq'] <= 100:      # another outbox of this robot id sent 1-100
-                results.append({'event_id': e['event_id'], 'status': 'rejected',
-                                'reason': 'seq_reused: seq held', 'next_seq': 101})
-            else:
-                stored[e['event_id']] = e
-                results.append({'event_id': e['event_id'], 'status': 'accepted'})
-        return 200, {}, {'acked': 0, 'results': results}
-    platform = scripted(answer)
+    # another outbox of this robot id sent 1-100
+    platform = scripted(seq_reused_through(100, {'reason': 'seq_reused: seq held', 'next_seq': 101}, acked=0))
     uploader = Uploader(outbox, UploaderConfig(platform_url=platform.url, token='t', robot_id=ROBOT))
     assert uploader.run(threading.Event(), until_empty=True, give_up_s=30) == DONE
     assert sorted(e['seq'] for e in platform.stored.values()) == list(range(101, 107))
