@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from retail_dialogue.manager import (AskRecommendations, CallStaff, CancelMission, DialogueManager, Enrol, Intent,
-                                     Record, RecommendedProduct, Say, StartGuide, StartTour, State)
+from retail_dialogue.manager import (LEAVING_S, AskRecommendations, CallStaff, CancelMission, DialogueManager, Enrol,
+                                     Intent, Record, RecommendedProduct, Say, StartGuide, StartTour, State)
 from retail_dialogue.nlu import Nlu
 from retail_common.store import Appointment, load_store
 
@@ -546,6 +546,56 @@ def test_vip_recognised_face_checks_in(demo):
     s.run(s.manager.on_guide_result(3, 'vip_lounge', True, 'arrived'))
     assert '稍坐' in s.replies[-1].text and '商品' not in s.replies[-1].text
     assert [e.payload['status'] for e in s.events if e.type == 'vip_checkin'] == ['on_time']
+
+
+def test_words_said_before_the_camera_lost_the_customer_are_answered_however_late(demo):
+    """A VIP says "yes, take me there" and steps behind the robot. A busy robot hears the words
+    only after the camera lost him: he is still taken there, and his visit is one session."""
+    appointment = Appointment('a1', 'c007', '陈先生', datetime(2026, 11, 24, 15, 0), datetime(2026, 11, 24, 16, 0),
+                              '空调选购咨询', 'vip_lounge', '李经理')
+    s = Script(demo, appointments=[appointment], wall_clock=lambda: datetime(2026, 11, 24, 14, 55))
+    s.customer(3, 'c007', '陈先生', True)
+    [reply] = s.say('好的', track=3)
+    assert '签到成功' in reply.text
+    s.run(s.manager.on_customer_left(3, at=100.0))
+    s.now += 2.0
+    [reply] = s.run(s.manager.on_utterance(3, '好的，带我过去', said_at=99.4))[1:2]
+    assert s.guides == [(3, 'vip_lounge')] and '跟我来' in reply.text
+    s.run(s.manager.on_customer_left(3, at=101.0))          # following behind the robot, out of view
+    s.now += 30.0
+    s.run(s.manager.tick())
+    s.run(s.manager.on_guide_result(3, 'vip_lounge', True, 'arrived'))
+    assert '稍坐' in s.replies[-1].text
+    assert not [e for e in s.events if e.type == 'session_end']
+
+
+def test_words_said_after_the_camera_lost_the_customer_are_dropped_and_the_visit_ends_once(demo):
+    s = Script(demo)
+    s.customer(7)
+    s.say('电视在哪里')
+    s.run(s.manager.on_customer_left(7, at=100.0))
+    assert s.run(s.manager.on_utterance(7, '带我过去', said_at=100.6)) == []     # left mid-sentence
+    assert s.run(s.manager.on_utterance(7, '带我过去')) == []                    # unstamped: as before
+    s.now += LEAVING_S - 0.1
+    s.run(s.manager.tick())
+    assert not [e for e in s.events if e.type == 'session_end']
+    s.now += 0.2
+    s.run(s.manager.tick())
+    s.now += 60.0
+    s.run(s.manager.tick())
+    assert [e.payload for e in s.events if e.type == 'session_end'] == [{'reason': 'left', 'state': 'await_guide'}]
+    assert s.run(s.manager.on_utterance(7, '带我过去', said_at=99.0)) == []      # too late: the visit ended
+    assert not s.guides
+
+
+def test_a_store_with_the_same_products_and_zones_keeps_the_words_understood(demo):
+    store, nlu = demo
+    s = Script(demo)
+    s.manager.set_store(replace(store, appointments=(), version='v2'))
+    assert s.manager.nlu is nlu
+    fewer = replace(store.catalog, products=store.catalog.products[1:])
+    s.manager.set_store(replace(store, catalog=fewer))
+    assert s.manager.nlu is not nlu and s.manager.nlu.catalog is fewer
 
 
 def test_vip_by_name_and_time_early_late_unknown(demo):

@@ -238,6 +238,59 @@ def test_new_catalog_from_the_sync_is_quoted_in_the_next_answer(ros_context, spi
     assert 11 in manager.core.sessions
 
 
+def test_words_said_before_the_camera_lost_the_customer_are_answered_over_ros(ros_context, spin):
+    """The stamps decide, not the order the two topics arrive in: words whose speech ended before
+    the camera's loss are answered; words after it are not."""
+    from builtin_interfaces.msg import Time
+    manager, store = _greeted_customer(ros_context, spin)
+    store.customers.publish(CustomerEvent(kind=CustomerEvent.LEFT, track_id=11))    # unstamped: at once
+    wait_for(lambda: 11 not in manager.core.sessions, what='the first customer gone')
+    store.customers.publish(CustomerEvent(kind=CustomerEvent.APPEARED, track_id=12))
+    wait_for(lambda: store.texts(12), what='greeting the second customer')
+    lost = CustomerEvent(kind=CustomerEvent.LEFT, track_id=12)
+    lost.header.stamp = Time(sec=1000)
+    store.customers.publish(lost)
+    wait_for(lambda: 12 not in manager.core.sessions, what='the camera losing the second customer')
+    after = Utterance(text='电视在哪里', language='zh', is_final=True, confidence=0.9, track_id=12)
+    after.end = Time(sec=1001)
+    before = Utterance(text='iPhone 16多少钱', language='zh', is_final=True, confidence=0.9, track_id=12)
+    before.end = Time(sec=999)
+    store.utterances.publish(after)
+    store.utterances.publish(before)
+    wait_for(lambda: any('5999元' in t for t in store.texts(12)), what='the words said before the loss answered')
+    assert not any('电视' in t for t in store.texts(12))
+
+
+def test_customers_are_answered_while_a_new_catalogs_words_are_built(ros_context, spin, tmp_path, monkeypatch):
+    """The words of a new catalog take seconds to build on a busy robot: the store in use answers
+    meanwhile (a dialogue blocked building them missed a VIP's "yes, take me there")."""
+    import retail_dialogue.manager_node as manager_node
+    building, finish = threading.Event(), threading.Event()
+    real_nlu = manager_node.Nlu
+
+    def slow_nlu(catalog, zones):
+        building.set()
+        finish.wait(60)
+        return real_nlu(catalog, zones)
+    monkeypatch.setattr(manager_node, 'Nlu', slow_nlu)
+    shop = tmp_path / 'store'
+    shutil.copytree(DEFAULT_STORE, shop)
+    manager, store = _greeted_customer(ros_context, spin, store_dir=str(shop), data_dir=str(tmp_path / 'data'))
+    platform = tmp_path / 'data' / 'platform'
+    platform.mkdir(parents=True)
+    catalog = (shop / 'catalog.csv').read_text(encoding='utf-8').replace(',5999.00,', ',5499.00,')
+    (platform / 'catalog.csv').write_text(catalog, encoding='utf-8')
+    store.updates.publish(DataUpdate(kind='catalog', path=str(platform / 'catalog.csv'), version='v2'))
+    wait_for(building.is_set, what="the new catalog's words being built")
+    store.say('iPhone 16多少钱')
+    wait_for(lambda: any('5999元' in t for t in store.texts()), what='an answer from the store in use meanwhile')
+    finish.set()
+    wait_for(lambda: manager.core.store.catalog.by_sku['AP-IP16'].price_cny == 5499.0, what='the new catalog')
+    store.say('它多少钱')
+    wait_for(lambda: any('5499元' in t for t in store.texts()), what='the new price quoted')
+    assert 11 in manager.core.sessions
+
+
 def test_chat_ros_json(ros_context, spin, ros_env):
     import subprocess
     from rostest_support import BIN

@@ -119,6 +119,25 @@ def test_the_service_answers_and_reloads_on_a_sync_update_without_dropping_reque
     assert 'Recommendation settings: weights: ' in log  # what training chose, and why (validation)
 
 
+def test_a_new_profile_is_used_at_once_without_training_again(ros_env, ros_context, spin, processes, store, tmp_path):
+    """What members said (profiles), campaigns and appointments change often and are read at each
+    request: the store is reloaded, the model (seconds of both cores to train) is kept."""
+    import json
+    platform = tmp_path / 'data' / 'platform'
+    platform.mkdir(parents=True)
+    start_server(processes, ros_env, store, 'watch_period_s:=0.0', f'data_dir:={tmp_path / "data"}')
+    client = Client(ros_context, spin)
+    assert not any('上次您' in i.reason_zh for i in client.ask_when_ready('m-1', category='phone').items)
+    (platform / 'profiles.json').write_text(json.dumps(
+        {'m-1': {'category': 'phone', 'max_price': 3000, 'brands_wanted': ['Huawei']}}), encoding='utf-8')
+    client.updates.publish(DataUpdate(kind='profiles', path=str(platform / 'profiles.json'), version='p2'))
+    answer = wait_for(lambda: (a := client.ask('m-1', category='phone')).items
+                      and all('上次您' in i.reason_zh for i in a.items) and a, 20, 'her profile used')
+    assert all(i.price_cny <= 3000 for i in answer.items)
+    log = (tmp_path / 'server.log').read_text(encoding='utf-8')
+    assert log.count('Recommendations ready') == 1 and 'recommendations kept' in log
+
+
 def test_a_replaced_file_is_picked_up_by_the_watch(ros_env, ros_context, spin, processes, store):
     start_server(processes, ros_env, store, 'watch_period_s:=0.2')
     client = Client(ros_context, spin)

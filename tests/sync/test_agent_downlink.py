@@ -209,3 +209,57 @@ def test_downlink_member_on_demand_and_forget_reach_every_part_of_the_robot(
             lambda: probe.agent_values.get('forget_pending') == '0', 10, 'no forget pending')
     finally:
         stop_process(platform.process)
+
+
+def test_a_forget_the_faces_node_could_not_do_yet_is_done_once_it_is_up(
+        ros_env, ros_context, spin, processes, tmp_path):
+    """The platform asks to forget a member while the faces node is not up (a robot starting, the
+    node restarting): the erasure is tried again within seconds, not at the next downlink check
+    (ten minutes here), and confirmed once the face is erased."""
+    from retail_perception.gallery import new_key_text
+    port = free_port()
+    platform = start_platform(tmp_path / 'platform.sqlite3', port)
+    token = provision_robot(platform)
+    with platform.client() as admin:
+        admin.put('/v1/products', json={'products': [product('P-1')]}).raise_for_status()
+        for member in ('m-home', 'm-gone'):
+            admin.put(f'/v1/admin/members/{member}', json={
+                'consent': True, 'home_store': 'store-test',
+                'history': [{'sku': 'P-1', 'ts': '2026-11-01', 'qty': 1, 'price_cny': 10}]}).raise_for_status()
+    key = new_key_text()
+    (tmp_path / 'gallery.key').write_text(key)
+    gallery = gallery_with(tmp_path / 'faces', bytes.fromhex(key), 'm-home', 'm-gone')
+    data = tmp_path / 'data'
+    (data / 'sync').mkdir(parents=True)
+    (data / 'sync' / 'token').write_text(token + '\n')
+    logs = tmp_path / 'logs'
+    logs.mkdir()
+
+    def start(name, namespace, *params):
+        args = [console_script(name), '--ros-args', '-r', f'__ns:={namespace}']
+        for param in params:
+            args += ['-p', param]
+        return processes(args, env=ros_env, stdout=(logs / f'{name}.log').open('a'), stderr=subprocess.STDOUT)
+    try:
+        start('retail_sync_agent', '/sync', f'platform_url:={platform.url}', f'robot_id:={ROBOT}',
+              f'token_file:={data / "sync" / "token"}', f'outbox:={data / "sync" / "outbox.sqlite3"}',
+              f'data_dir:={data / "platform"}', 'downlink_interval_s:=600.0', 'diagnostics_period_s:=0.5',
+              'fleet_period_s:=0.0')
+        probe = Probe(context=ros_context)
+        spin(probe)
+        wait_for(lambda: probe.update('catalog'), 60, 'the snapshot')
+        asked = subprocess.run([console_script('retailbot'), 'platform', 'forget-member', '--db',
+                                str(platform.db), '--member-id', 'm-gone', '--json'],
+                               capture_output=True, text=True, timeout=60)
+        assert asked.returncode == 0, asked.stderr
+        probe.sync()
+        wait_for(lambda: 'not answering' in probe.agent_values.get('downlink_error', ''), 60,
+                 'the agent reporting the faces node not answering')
+        assert not forget_status(platform.db).get('complete')
+        start('retail_perception_faces', '/perception', f'gallery_dir:={tmp_path / "faces"}',
+              f'key_file:={tmp_path / "gallery.key"}', 'detector:=hog')
+        wait_for(lambda: (s := forget_status(platform.db)) and s['complete'], 90,
+                 'the forget confirmed once the faces node is up, without a downlink check')
+        assert set(gallery.load().members) == {'m-home'}
+    finally:
+        stop_process(platform.process)

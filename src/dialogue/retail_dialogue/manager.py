@@ -65,6 +65,14 @@ GREETED_MEMORY_S = 1800.0          # a customer seen again within this is not gr
 LEFT_MEMORY = 256                  # track ids remembered as gone (speech from them is dropped)
 EARLY_SPEECH_S = 2.0               # speech on a track not announced yet waits this long for its customer event
 MAX_EARLY_SPEECH = 4               # ... at most this many utterances (the oldest go)
+LEAVING_S = 5.0                    # a session whose person the camera lost ends this long after (speech they
+                                   # said before the loss, heard late, is still answered meanwhile)
+STAMP_SKEW_S = 30.0                # a speech and a loss stamped further apart are not compared (other clocks)
+
+
+def same_words(store, other) -> bool:
+    """Whether two stores name the same products and zones (the Nlu of one understands the other)."""
+    return store.catalog == other.catalog and store.zones == other.zones
 
 
 class DialogueManager:
@@ -89,6 +97,9 @@ class DialogueManager:
         self.greeted_customers: dict[str, float] = {}
         self.safety_latched = False
         self._left: dict[int, None] = {}      # tracks that left, newest last (bounded: LEFT_MEMORY)
+        # sessions whose person the camera lost, by track: (session, the loss's stamp, clock when told);
+        # ended (SessionEnd) by tick() after LEAVING_S unless speech said before the loss comes in
+        self._leaving: dict[int, tuple[Session, float, float]] = {}
         # speech that came before its track's customer event (another topic: DDS orders none across
         # topics): (clock, track, text, heard), answered when the track appears, else dropped
         self._early: list[tuple[float, int, str, HeardProduct | None]] = []
@@ -108,7 +119,11 @@ class DialogueManager:
 
     # -- inputs: the store and the base ----------------------------------------------------
     def set_store(self, store, nlu: Nlu | None = None) -> None:
-        """Use a new store from the next turn on (sessions, products shown and focus are kept)."""
+        """Use a new store from the next turn on (sessions, products shown and focus are kept).
+        The words understood (`nlu`, built from the catalog and zones: half a second for a few
+        hundred products) are kept when the catalog and zones did not change."""
+        if nlu is None and same_words(store, self.store):
+            nlu = self.nlu
         self.store = store
         self.nlu = nlu or Nlu(store.catalog, store.zones)
 
@@ -215,17 +230,40 @@ class DialogueManager:
             return render('greet_member_lead', session.lang, name=session.display_name)
         return render('greet_anonymous_lead', session.lang)
 
-    def on_customer_left(self, track_id: int) -> list[Effect]:
-        """The person walked away: end the session quietly (they can no longer hear a goodbye)."""
+    def on_customer_left(self, track_id: int, at: float | None = None) -> list[Effect]:
+        """The person walked away: end the session quietly (they can no longer hear a goodbye).
+        `at`: the loss's stamp (the camera frame's, seconds). With it the session ends LEAVING_S
+        later (tick), and what they said before `at` that is heard meanwhile is still answered
+        (`on_utterance` said_at): a customer who said "yes, take me there" and stepped behind the
+        robot is taken there, however late the words were heard."""
         self._out = []
         session = self.sessions.get(track_id)
         if session is not None and session.state in (State.GUIDING, State.TOURING):
             return []     # following behind the robot, out of the forward camera's view
         session = self.sessions.pop(track_id, None)
         self._forget(track_id)
-        if session is not None:
+        if session is not None and at is not None:
+            self._leaving[track_id] = (session, at, self.clock())
+            while len(self._leaving) > LEFT_MEMORY:
+                self._end_leaving(next(iter(self._leaving)))
+        elif session is not None:
             self._record(session, ev.SessionEnd(reason='left', state=session.state.value))
         return self._take()
+
+    def _end_leaving(self, track_id: int) -> None:
+        session = self._leaving.pop(track_id)[0]
+        self._record(session, ev.SessionEnd(reason='left', state=session.state.value))
+
+    def _said_before_leaving(self, track_id: int, said_at: float | None) -> Session | None:
+        """The session of a person the camera lost, back in the conversation, when their words
+        (`said_at`: when the speech ended) were said before the loss; else None."""
+        leaving = self._leaving.get(track_id)
+        if leaving is None or said_at is None or not leaving[1] - STAMP_SKEW_S <= said_at <= leaving[1]:
+            return None
+        session = self._leaving.pop(track_id)[0]
+        self._left.pop(track_id, None)
+        self.sessions[track_id] = session
+        return session
 
     def tick(self) -> list[Effect]:
         """End sessions nobody spoke in for `silence_timeout_s` (not while guiding or touring).
@@ -233,6 +271,8 @@ class DialogueManager:
         self._out = []
         now = self.clock()
         self._early = [e for e in self._early if now - e[0] < EARLY_SPEECH_S]    # no customer came: dropped
+        for track_id in [t for t, (_, _, since) in self._leaving.items() if now - since >= LEAVING_S]:
+            self._end_leaving(track_id)
         for session in list(self.sessions.values()):
             if session.greet_at is not None and now >= session.greet_at and not session.greeted:
                 if self._busy_with_other(session):
@@ -249,20 +289,19 @@ class DialogueManager:
 
     # -- inputs: speech --------------------------------------------------------------------
     def on_utterance(self, track_id: int, text: str, typed: bool = False,
-                     heard: HeardProduct | None = None) -> list[Effect]:
+                     heard: HeardProduct | None = None, said_at: float | None = None) -> list[Effect]:
         """A final utterance of a customer. Speech of a track that has left is dropped (they left
-        mid-sentence). Typed or touched input (`typed`: the screen, `retailbot chat`) comes from the
+        mid-sentence), unless it was said before the camera lost them (`said_at`, the speech's end
+        stamp, before the loss's: see `on_customer_left`). Typed or touched input (`typed`: the screen, `retailbot chat`) comes from the
         person at the robot: it joins the current customer's conversation or starts one, and is
         answered at once, never held back for a greeting (see `_session_for`). `heard`: the product
         the recogniser matched, with its confidence (speech only; an unsure one is confirmed)."""
         self._out = []
         if not text.strip():
             return []
-        session = self._session_for(track_id, typed)
+        session = self._speaker(track_id, text, typed, heard, said_at)
         if session is None:
-            if track_id not in self._left:   # a track not announced yet: its customer event is on its way
-                self._early = [*self._early, (self.clock(), track_id, text, heard)][-MAX_EARLY_SPEECH:]
-            return []                    # else that customer left mid-sentence
+            return []
         session.last_heard = self.clock()
         session.greeted, session.greet_at = True, None       # they spoke first: answer, no greeting
         if len(text) > MAX_UTTERANCE_CHARS:
@@ -288,6 +327,15 @@ class DialogueManager:
         if said is not None:        # a member's wishes: her profile on the platform (loop, issue 23)
             self._out.insert(1, Record(said, session.customer_id))
         return self._take()
+
+    def _speaker(self, track_id: int, text: str, typed: bool, heard: HeardProduct | None,
+                 said_at: float | None) -> Session | None:
+        """The session this turn belongs to, or None: speech of a track not announced yet is held
+        for its customer event (`_early`); speech of a track that left mid-sentence is dropped."""
+        session = self._session_for(track_id, typed) or (None if typed else self._said_before_leaving(track_id, said_at))
+        if session is None and track_id not in self._left:      # its customer event is on its way
+            self._early = [*self._early, (self.clock(), track_id, text, heard)][-MAX_EARLY_SPEECH:]
+        return session
 
     def _session_for(self, track_id: int, typed: bool) -> Session | None:
         """Whose turn this is. A known track: its session. Speech without a track (0) with one

@@ -56,7 +56,8 @@ from retail_interfaces.srv import EnrollFace, Recommend, SkipTourStop
 
 from .catalog_match import HeardProduct
 from .manager import (AskRecommendations, CallStaff, CancelMission, DialogueManager, Effect, Enrol, Record,
-                      RecommendedProduct, Say, SkipStop, StartGuide, StartTour)
+                      RecommendedProduct, Say, SkipStop, StartGuide, StartTour, same_words)
+from .nlu import Nlu
 
 # An utterance whose header.frame_id is one of these was typed or touched by the person at the
 # robot (not heard): it joins the current conversation or starts one (DialogueManager.on_utterance).
@@ -104,6 +105,11 @@ def staff_request_msg(request: dict, stamp) -> StaffRequest:
     return msg
 
 
+def _seconds(stamp) -> float | None:
+    """A message stamp in seconds; None when unstamped (zero)."""
+    return stamp.sec + stamp.nanosec * 1e-9 if stamp.sec or stamp.nanosec else None
+
+
 class ManagerNode(Node):
     def __init__(self, **kwargs):
         super().__init__('manager', **kwargs)
@@ -143,6 +149,10 @@ class ManagerNode(Node):
         self.create_subscription(CustomerEvent, names.CUSTOMER_EVENTS, self._on_customer, 20)
         self.create_subscription(Utterance, names.UTTERANCES, self._on_utterance, 20)
         self.create_subscription(BaseSafety, names.SAFETY, self._on_safety, LATCHED)
+        # a new store's words are built off the executor (_on_store_swap), then swapped in here
+        self._words_lock = threading.Lock()
+        self._store_wanted = self._store_built = self._words_builder = None
+        self._words_ready = self.create_guard_condition(self._on_words_ready)
         watch_store(self, self.live, self._on_store_swap)
         self.create_timer(1.0, lambda: self._run(self.core.tick()))
         self.get_logger().info(f'Dialogue ready: {len(store.catalog)} products, {len(store.zones)} zones, '
@@ -164,15 +174,57 @@ class ManagerNode(Node):
         self.diagnostics_pub.publish(msg)
 
     def _on_store_swap(self, store) -> None:
-        """New store data from the sync: used from the next turn on (sessions are kept)."""
+        """New store data from the sync: used from the next turn on (sessions are kept). A new
+        catalog or new zones need new words understood (`Nlu`: half a second for a few hundred
+        products, seconds on a busy robot): those are built on a thread of their own and the
+        store swapped in when they are ready, so customers are answered meanwhile (a dialogue
+        busy building them once missed a customer's "yes, take me there")."""
         for issue in store.issues:
             self.get_logger().warning(issue)
-        self.core.set_store(store)
+        with self._words_lock:
+            self._store_wanted = store
+            if self._words_builder is not None:
+                return                          # the builder takes the newest store when done
+            if same_words(store, self.core.store):
+                self._store_wanted, self._store_built = None, None
+                self.core.set_store(store)
+                return
+            self._words_builder = threading.Thread(target=self._build_words, name='dialogue-words', daemon=True)
+            self._words_builder.start()
+
+    def _build_words(self) -> None:
+        """Builder thread: the words of the newest wanted store; handed to the executor."""
+        built = None
+        while True:
+            with self._words_lock:
+                store = self._store_wanted
+                if built is not None and (store is None or same_words(store, built[0])):
+                    self._store_built = (store or built[0], built[1])
+                    self._store_wanted, self._words_builder = None, None
+                    break
+            try:
+                built = (store, Nlu(store.catalog, store.zones))
+            except Exception as exc:  # noqa: BLE001 - the store in use stays; one line says why
+                self.get_logger().error(f'new store not used: its words could not be built: '
+                                        f'{type(exc).__name__}: {exc}')
+                with self._words_lock:
+                    self._store_wanted, self._words_builder = None, None
+                return
+        try:
+            self._words_ready.trigger()
+        except Exception:  # noqa: BLE001 - the node was destroyed meanwhile: nothing to swap into
+            pass
+
+    def _on_words_ready(self) -> None:
+        with self._words_lock:
+            built, self._store_built = self._store_built, None
+        if built is not None:
+            self.core.set_store(*built)
 
     # -- inputs --------------------------------------------------------------------------
     def _on_customer(self, msg: CustomerEvent) -> None:
         if msg.kind == CustomerEvent.LEFT:
-            self._run(self.core.on_customer_left(msg.track_id))
+            self._run(self.core.on_customer_left(msg.track_id, at=_seconds(msg.header.stamp)))
         else:
             self._run(self.core.on_customer(msg.track_id, msg.customer_id, msg.display_name, msg.vip))
 
@@ -183,7 +235,8 @@ class ManagerNode(Node):
             if msg.product_sku and not typed:
                 heard = HeardProduct(msg.product_sku, float(msg.product_confidence), msg.catalog_text or msg.text,
                                      exact=not msg.catalog_text)
-            self._run(self.core.on_utterance(msg.track_id, msg.text, typed=typed, heard=heard))
+            said_at = _seconds(msg.end) or _seconds(msg.header.stamp)      # when the speech ended
+            self._run(self.core.on_utterance(msg.track_id, msg.text, typed=typed, heard=heard, said_at=said_at))
 
     def _on_safety(self, msg: BaseSafety) -> None:
         self._run(self.core.on_safety(msg.latched))

@@ -78,6 +78,7 @@ class RecommendationServer(Node):
         self._live: LiveStore | None = None
         self._model: Recommender | None = None
         self._model_stamps: tuple = ()  # (path, mtime/size) of the files last read
+        self._trained: tuple | None = None  # (catalog, file stamps) the model in use was trained on
         self._problem = 'not loaded yet'
         self._reload_wanted = threading.Event()
         self._stopping = threading.Event()
@@ -119,7 +120,7 @@ class RecommendationServer(Node):
             elif kind != 'promotions':  # promotions arrive inside the catalog file
                 return
         self.get_logger().info(f'New {kind} from the sync ({path or "same file"}, version '
-                               f'{msg.version or "?"}): rebuilding recommendations')
+                               f'{msg.version or "?"}): reloading')
         self._reload_wanted.set()
 
     def _reload_loop(self) -> None:
@@ -135,6 +136,12 @@ class RecommendationServer(Node):
                     self._sources = _Sources(Path(store.catalog.path),
                                              store.history_path or self._sources.history)
                     sources = self._sources
+                if self._model is not None and self._trained == (store.catalog, self._stamps(sources)):
+                    # profiles, campaigns, appointments: read from the store at each request; training
+                    # again (seconds of both cores) is for a new catalog or purchase history only
+                    self.get_logger().info('store reloaded; catalog and purchase history unchanged: '
+                                           'recommendations kept')
+                    continue
                 self._load(sources, store.catalog)
                 continue
             with self._lock:
@@ -190,6 +197,7 @@ class RecommendationServer(Node):
             self._model = Recommender(catalog, history, settings=Settings())
         model = train(catalog, history)  # validation chooses the settings (seconds)
         self._model = model  # one reference assignment: requests see the old or the new model
+        self._trained = (catalog, self._model_stamps)
         self._problem = history_note.lstrip('; ')
         self.get_logger().info(
             f'Recommendations ready: {len(catalog)} products, {model.purchase_rows} purchases by '

@@ -39,7 +39,8 @@ whose record this robot does not hold is fetched on demand (at most once per
 away. A member the platform says to forget is erased from the member cache, from the face
 gallery (the faces node's DeleteMember service, `delete_member_service`) and from the outbox
 (waiting and quarantined events naming them), then confirmed to the platform by id; until then
-it stays pending on disk and is retried (`forget_error` on diagnostics).
+it stays pending on disk and is tried again within seconds (FORGET_RETRY_S, doubling up to
+FORGET_RETRY_MAX_S; `forget_error` on diagnostics).
 
 Thin adapter: the outbox, uploader, downlink and fleet cores do the work. Uploads and downloads run
 on their own threads (network waits never block the executor); `sync_now` only wakes them.
@@ -119,6 +120,9 @@ PARAMS = [
 # Latched: a node that starts (or restarts) after an update still hears which data is current.
 UPDATES_QOS = latched(10)
 OUTBOX_RETRY_S = 5.0
+FORGET_RETRY_S = 5.0          # an unfinished forget is tried again after this, doubling ...
+FORGET_RETRY_MAX_S = 120.0    # ... up to this (never later than the next downlink check)
+DELETE_MEMBER_WAIT_S = 5.0    # the faces node's delete service, just started, is waited for this long
 NO_SUCH_MEMBER = 'no such member'   # DeleteMember's answer for an id the gallery does not hold (faces_node)
 
 
@@ -369,6 +373,7 @@ class SyncAgent(Node):
             self.fleet_link.set_token(self.token)
 
     def _downlink_loop(self) -> None:
+        forget_retry_s = FORGET_RETRY_S
         while not self._stop.is_set():
             errors = []
             try:
@@ -395,7 +400,15 @@ class SyncAgent(Node):
             if errors and '; '.join(errors) != self.last_downlink_error:
                 self.get_logger().warning('; '.join(errors))
             self.last_downlink_error = '; '.join(errors) or None
-            self._wake_downlink.wait(self.p.downlink_interval_s)
+            wait_s = self.p.downlink_interval_s
+            if self.downlink.forget_error:
+                # an erasure the platform asked for is not finished (the faces node not up yet,
+                # the platform away): tried again soon, not at the next downlink check
+                wait_s = min(wait_s, forget_retry_s)
+                forget_retry_s = min(forget_retry_s * 2, FORGET_RETRY_MAX_S)
+            else:
+                forget_retry_s = FORGET_RETRY_S
+            self._wake_downlink.wait(wait_s)
             self._wake_downlink.clear()
 
     def _announce(self) -> None:
@@ -443,7 +456,7 @@ class SyncAgent(Node):
         asked or failed (the forget stays pending and is retried)."""
         if self.delete_member is None:
             return False                              # this robot keeps no face gallery
-        if not self.delete_member.service_is_ready():
+        if not self.delete_member.wait_for_service(timeout_sec=DELETE_MEMBER_WAIT_S):
             raise RuntimeError(f'{self.p.delete_member_service} is not answering')
         done = threading.Event()
         future = self.delete_member.call_async(DeleteMember.Request(customer_id=member_id))

@@ -414,11 +414,14 @@ class StoreDownlink:
 
     def _write_campaigns(self) -> None:
         """campaigns.json: the last answer's campaigns section (retail_common.campaigns reads and
-        checks it), without members this robot was asked to forget."""
+        checks it), without members this robot was asked to forget; rewritten only when it changed."""
         raw = self._meta('campaigns')
         if raw is None:
             return
         section = json.loads(raw)
+        # when the platform answered: it changes with every answer, so it is left out, or every
+        # sync would rewrite an unchanged section and every node of the robot reload its store
+        section.pop('at', None)
         gone = set(self.pending_forget())
         if gone and isinstance(section.get('active'), list):
             for campaign in section['active']:
