@@ -292,10 +292,11 @@ class DialogueManager:
                      heard: HeardProduct | None = None, said_at: float | None = None) -> list[Effect]:
         """A final utterance of a customer. Speech of a track that has left is dropped (they left
         mid-sentence), unless it was said before the camera lost them (`said_at`, the speech's end
-        stamp, before the loss's: see `on_customer_left`). Typed or touched input (`typed`: the screen, `retailbot chat`) comes from the
-        person at the robot: it joins the current customer's conversation or starts one, and is
-        answered at once, never held back for a greeting (see `_session_for`). `heard`: the product
-        the recogniser matched, with its confidence (speech only; an unsure one is confirmed)."""
+        stamp, before the loss's: see `on_customer_left`). Typed or touched input (`typed`: the
+        screen, `retailbot chat`) comes from the person at the robot: it joins the current
+        customer's conversation or starts one, and is answered at once, never held back for a
+        greeting (see `_session_for`). `heard`: the product the recogniser matched, with its
+        confidence (speech only; an unsure one is confirmed)."""
         self._out = []
         if not text.strip():
             return []
