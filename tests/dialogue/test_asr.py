@@ -303,6 +303,10 @@ def test_asr_node_takes_a_new_catalog_from_the_sync(ros_context, spin, ko_model,
     asr = _asr(ros_context, ko_model, inbox, catalog='', store_dir=str(shop), data_dir=str(tmp_path / 'data'))
     spin(probe, asr)
     assert not any('정수기' in p for p in asr.listener.recognizer.phrase_lists['ko'].phrases)
+    # new appointments, profiles or campaigns change no word heard: nothing is rebuilt (seconds of CPU)
+    from dataclasses import replace
+    asr._on_store_swap(replace(asr.live.current(), appointments=(), version='v-other'))
+    assert asr.listener.recognizer._pending is None
     shutil.copy(KOREAN_CATALOG, platform / 'catalog.csv')
     updates.publish(DataUpdate(kind='catalog', path=str(platform / 'catalog.csv'), version='v2'))
     wait_for(lambda: asr.listener.recognizer._pending is not None, what='the new phrase list')

@@ -269,6 +269,8 @@ class AsrNode(Node):
         return loaded, missing
 
     def _on_store_swap(self, store) -> None:
+        if (store.catalog, store.zones) == self._words:
+            return          # appointments, profiles, campaigns: the words heard stay the same
         if self.whisper is not None:
             self.whisper.set_hints(whisper_asr.catalog_hints(store.catalog))     # from the next utterance on
         else:
@@ -281,6 +283,7 @@ class AsrNode(Node):
         """The catalogue matcher (an entity index: seconds on a busy robot) is built off the
         listening and ROS threads and swapped in when ready; until then utterances carry no product
         (the dialogue answers them as typed text)."""
+        self._words = (catalog, zones)
         if catalog is None:
             return
 
