@@ -569,6 +569,19 @@ def test_words_said_before_the_camera_lost_the_customer_are_answered_however_lat
     assert not [e for e in s.events if e.type == 'session_end']
 
 
+def test_speech_of_no_track_said_before_the_camera_lost_the_customer_is_hers(demo):
+    """The speech recogniser names no track (0): words said before the camera lost the one
+    customer there continue her conversation, not a new one."""
+    s = Script(demo)
+    s.customer(7)
+    [offer] = s.say('电视在哪里')
+    assert '需要我带您过去' in offer.text
+    s.run(s.manager.on_customer_left(7, at=100.0))
+    s.run(s.manager.on_utterance(0, '好的', said_at=99.8))
+    assert s.guides == [(7, 'audio_video')] and not [e for e in s.events if e.type == 'session_end']
+    assert list(s.manager.sessions) == [7]
+
+
 def test_words_said_after_the_camera_lost_the_customer_are_dropped_and_the_visit_ends_once(demo):
     s = Script(demo)
     s.customer(7)

@@ -333,7 +333,12 @@ class DialogueManager:
                  said_at: float | None) -> Session | None:
         """The session this turn belongs to, or None: speech of a track not announced yet is held
         for its customer event (`_early`); speech of a track that left mid-sentence is dropped."""
-        session = self._session_for(track_id, typed) or (None if typed else self._said_before_leaving(track_id, said_at))
+        session = None
+        if not typed and track_id not in self.sessions:
+            # the speech recogniser hears no track (0): with nobody else there, the one the camera lost last
+            lost = track_id or (next(reversed(self._leaving), 0) if not self.sessions else 0)
+            session = self._said_before_leaving(lost, said_at)
+        session = session or self._session_for(track_id, typed)
         if session is None and track_id not in self._left:      # its customer event is on its way
             self._early = [*self._early, (self.clock(), track_id, text, heard)][-MAX_EARLY_SPEECH:]
         return session
