@@ -19,6 +19,7 @@ from retail_dialogue.tts_node import TtsNode
 from retail_dialogue.vad import EndpointDetector
 from retail_common.catalog import load_catalog
 from retail_interfaces.msg import RobotReply, SpeechStatus, Utterance
+from retail_ros.qos import REPLIES_QOS
 from rostest_support import console_script, wait_for
 from speech_samples import KOREAN_CATALOG, KOREAN_PHRASES, korean_model_dir, korean_wav
 
@@ -124,7 +125,7 @@ def test_customer_speech_stops_the_robot_talking(ros_context, spin, ko_model, tm
     heard = Collector(probe, Utterance, '/dialogue/utterances')
     stops = Collector(probe, Empty, '/dialogue/tts_stop')
     status = Collector(probe, SpeechStatus, '/dialogue/speech_status')
-    replies = probe.create_publisher(RobotReply, '/dialogue/replies', 10)
+    replies = probe.create_publisher(RobotReply, '/dialogue/replies', REPLIES_QOS)
     tts = TtsNode(context=ros_context, parameter_overrides=[
         Parameter('audio_device', value='none'), Parameter('output_dir', value=str(tmp_path / 'tts'))])
     asr = _asr(ros_context, ko_model, inbox)

@@ -12,6 +12,7 @@ from retail_dialogue.speech_synthesizer import (DEFAULT_VOICES, EspeakSynthesize
                                                 open_player, split_for_speech)
 from retail_dialogue.tts_node import TtsNode
 from retail_interfaces.msg import RobotReply, SpeechStatus
+from retail_ros.qos import REPLIES_QOS
 from rostest_support import wait_for
 from speech_samples import require_tools
 
@@ -217,7 +218,7 @@ class _Probe:
     def __init__(self, node):
         self.status: list[SpeechStatus] = []
         node.create_subscription(SpeechStatus, '/dialogue/speech_status', self.status.append, 10)
-        self.replies = node.create_publisher(RobotReply, '/dialogue/replies', 10)
+        self.replies = node.create_publisher(RobotReply, '/dialogue/replies', REPLIES_QOS)
         self.stop = node.create_publisher(Empty, '/dialogue/tts_stop', 10)
 
     def states(self):
@@ -351,3 +352,24 @@ def test_speech_starts_with_the_first_sentence(ros_context, spin, tmp_path, stre
         assert at_start[0] < 0.4 * whole
     else:
         assert at_start[0] == whole
+
+
+def test_a_reply_published_before_the_tts_was_matched_is_said_a_stale_one_never(ros_context, spin, tmp_path):
+    """A reply published before DDS matched the tts's reader (seconds after a start on a busy
+    robot, a tts restarted) is still said; one older than REPLY_LIFESPAN_S is not."""
+    import time
+
+    import rclpy
+    from retail_ros.qos import REPLY_LIFESPAN_S
+    probe_node = rclpy.create_node('probe', context=ros_context)
+    probe = _Probe(probe_node)
+    spin(probe_node)
+    probe.replies.publish(RobotReply(text=ZH_SENTENCE, language='zh', intent='greet'))
+    time.sleep(REPLY_LIFESPAN_S + 0.5)                      # this one is now too old to be said
+    probe.replies.publish(RobotReply(text=EN_SHORT, language='en', intent='greet'))
+    speech = tmp_path / 'speech'
+    tts = TtsNode(context=ros_context, parameter_overrides=[
+        Parameter('audio_device', value='none'), Parameter('output_dir', value=str(speech))])
+    spin(tts)
+    wait_for(lambda: tts.spoken == 1, timeout=30, what='the fresh reply said by the tts that started after it')
+    assert [p.name[-6:] for p in speech.glob('*.wav')] == ['en.wav']

@@ -12,7 +12,7 @@ from rclpy.parameter import Parameter
 
 from retail_common import names
 from retail_interfaces.msg import BaseSafety, CustomerEvent, RobotReply
-from retail_ros.qos import LATCHED
+from retail_ros.qos import LATCHED, REPLIES_QOS
 from rostest_support import console_script, wait_for
 
 NAME, MEMBER = '王芳', 'm-000002'
@@ -21,7 +21,7 @@ GREETING = '王女士您好，欢迎回来'
 
 def _member_talker(node):
     events = node.create_publisher(CustomerEvent, names.CUSTOMER_EVENTS, 10)
-    replies = node.create_publisher(RobotReply, names.REPLIES, 10)
+    replies = node.create_publisher(RobotReply, names.REPLIES, REPLIES_QOS)
 
     def tick():
         events.publish(CustomerEvent(kind=CustomerEvent.IDENTIFIED, track_id=7, customer_id=MEMBER,

@@ -43,7 +43,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.action import ActionClient
 from rclpy.node import Node
 
-from retail_ros.qos import LATCHED
+from retail_ros.qos import LATCHED, REPLIES_QOS
 from retail_common import names
 from retail_ros.event_sender import EventSender
 from retail_common.hours import parse_hours
@@ -118,7 +118,7 @@ class ManagerNode(Node):
         store = self.live.current()
         for issue in store.issues:
             self.get_logger().warning(issue)
-        self.reply_pub = self.create_publisher(RobotReply, names.REPLIES, 10)
+        self.reply_pub = self.create_publisher(RobotReply, names.REPLIES, REPLIES_QOS)
         self.events = EventSender(self, SOURCE)      # acknowledged by the sync agent: nothing lost
         self.staff_pub = self.create_publisher(StaffRequest, names.STAFF_REQUESTS, 10)
         self.recommend_client = self.create_client(Recommend, names.RECOMMEND)

@@ -19,6 +19,7 @@ from std_msgs.msg import Empty
 from retail_common import names
 from retail_ros.node_support import declare_params, diagnostic_status, main_for
 from retail_ros.params import ParamSpec
+from retail_ros.qos import REPLIES_QOS
 from retail_dialogue.speech_synthesizer import (MAX_TEXT_CHARS, EspeakSynthesizer, Speech, SynthesisError, open_player,
                                                 split_for_speech)
 from retail_interfaces.msg import RobotReply, SpeechStatus
@@ -62,7 +63,7 @@ class TtsNode(Node):
             self.get_logger().warning(fallback)
         self.status_pub = self.create_publisher(SpeechStatus, names.SPEECH_STATUS, 10)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
-        self.create_subscription(RobotReply, names.REPLIES, self._on_reply, 10)
+        self.create_subscription(RobotReply, names.REPLIES, self._on_reply, REPLIES_QOS)
         self.create_subscription(Empty, names.TTS_STOP, self._on_stop, 10)
         self.create_timer(1.0, self._publish_diagnostics)
         self._queue: queue.Queue = queue.Queue(maxsize=MAX_QUEUED)

@@ -61,7 +61,7 @@ from sensor_msgs.msg import BatteryState
 from rclpy.node import Node
 from std_srvs.srv import Trigger
 
-from retail_ros.qos import latched
+from retail_ros.qos import REPLIES_QOS, latched
 from retail_common import names
 from retail_ros.node_support import declare_params, diagnostic_status, main_for
 from retail_ros.params import ParamSpec
@@ -490,7 +490,7 @@ class SyncAgent(Node):
                                     self.p.data_dir, ca_file=self.p.ca_file,
                                     log=self.get_logger().warning)
         self._param_port = RclParamPort(self)
-        self.replies = self.create_publisher(RobotReply, names.REPLIES, 10)
+        self.replies = self.create_publisher(RobotReply, names.REPLIES, REPLIES_QOS)
         self.incident_upload = self.create_client(Trigger, self.p.incident_upload_service)
         self.create_subscription(DiagnosticArray, names.DIAGNOSTICS, self._on_diagnostics, 50)
         self.create_subscription(BaseSafety, names.SAFETY, self._on_safety, latched(1))
