@@ -145,3 +145,24 @@ def catalog_rows(path: Path) -> list[dict]:
     import csv
     with path.open(encoding='utf-8-sig', newline='') as handle:
         return [{k: v for k, v in row.items() if k} for row in csv.DictReader(handle)]
+
+
+def robot_data(tmp_path: Path, token: str) -> tuple[Path, Path]:
+    """(a robot's data folder holding its platform token in sync/token, a folder for node logs)."""
+    data = tmp_path / 'data'
+    (data / 'sync').mkdir(parents=True)
+    (data / 'sync' / 'token').write_text(token + '\n')
+    logs = tmp_path / 'logs'
+    logs.mkdir()
+    return data, logs
+
+
+def node_starter(processes, env: dict, logs: Path):
+    """start(console script, namespace, *'name:=value'): a robot node process (the `processes`
+    fixture stops it), its output in logs/<console script>.log."""
+    def start(name: str, namespace: str, *params: str) -> subprocess.Popen:
+        args = [console_script(name), '--ros-args', '-r', f'__ns:={namespace}']
+        for param in params:
+            args += ['-p', param]
+        return processes(args, env=env, stdout=(logs / f'{name}.log').open('a'), stderr=subprocess.STDOUT)
+    return start

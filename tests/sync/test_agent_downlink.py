@@ -25,7 +25,7 @@ from retail_interfaces.msg import CustomerEvent, DataUpdate
 from retail_ros.event_sender import EventSender
 from retail_ros.qos import latched
 from rostest_support import console_script, stop_process, wait_for
-from sync_support import ROBOT, free_port, guide_event, provision_robot, start_platform
+from sync_support import ROBOT, free_port, guide_event, node_starter, provision_robot, robot_data, start_platform
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -116,19 +116,9 @@ def test_downlink_member_on_demand_and_forget_reach_every_part_of_the_robot(
     key = new_key_text()
     (tmp_path / 'gallery.key').write_text(key)
     gallery = gallery_with(tmp_path / 'faces', bytes.fromhex(key), 'm-home', 'm-gone', 'm-far')
-    data = tmp_path / 'data'
-    (data / 'sync').mkdir(parents=True)
-    (data / 'sync' / 'token').write_text(token + '\n')
+    data, logs = robot_data(tmp_path, token)
     outbox = data / 'sync' / 'outbox.sqlite3'
-    logs = tmp_path / 'logs'
-    logs.mkdir()
-
-    def start(name, namespace, *params):
-        args = [console_script(name), '--ros-args', '-r', f'__ns:={namespace}']
-        for param in params:
-            args += ['-p', param]
-        return processes(args, env=ros_env, stdout=(logs / f'{name}.log').open('a'),
-                         stderr=subprocess.STDOUT)
+    start = node_starter(processes, ros_env, logs)
 
     def start_agent():
         return start('retail_sync_agent', '/sync', f'platform_url:={platform.url}', f'robot_id:={ROBOT}',
@@ -229,17 +219,8 @@ def test_a_forget_the_faces_node_could_not_do_yet_is_done_once_it_is_up(
     key = new_key_text()
     (tmp_path / 'gallery.key').write_text(key)
     gallery = gallery_with(tmp_path / 'faces', bytes.fromhex(key), 'm-home', 'm-gone')
-    data = tmp_path / 'data'
-    (data / 'sync').mkdir(parents=True)
-    (data / 'sync' / 'token').write_text(token + '\n')
-    logs = tmp_path / 'logs'
-    logs.mkdir()
-
-    def start(name, namespace, *params):
-        args = [console_script(name), '--ros-args', '-r', f'__ns:={namespace}']
-        for param in params:
-            args += ['-p', param]
-        return processes(args, env=ros_env, stdout=(logs / f'{name}.log').open('a'), stderr=subprocess.STDOUT)
+    data, logs = robot_data(tmp_path, token)
+    start = node_starter(processes, ros_env, logs)
     try:
         start('retail_sync_agent', '/sync', f'platform_url:={platform.url}', f'robot_id:={ROBOT}',
               f'token_file:={data / "sync" / "token"}', f'outbox:={data / "sync" / "outbox.sqlite3"}',

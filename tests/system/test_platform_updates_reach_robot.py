@@ -22,7 +22,7 @@ from rclpy.node import Node
 from std_srvs.srv import Trigger
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'sync'))
-from sync_support import free_port, provision_robot, start_platform  # noqa: E402
+from sync_support import free_port, node_starter, provision_robot, robot_data, start_platform  # noqa: E402
 
 from retail_common.live_store import LiveStore  # noqa: E402
 from retail_ros.node_support import watch_store  # noqa: E402
@@ -80,17 +80,8 @@ def robot(ros_env, tmp_path, processes):
             (DEMO / 'catalog.csv').read_text(encoding='utf-8-sig'))}).raise_for_status()
     store = tmp_path / 'store'
     shutil.copytree(DEMO, store)
-    data = tmp_path / 'data'
-    (data / 'sync').mkdir(parents=True)
-    (data / 'sync' / 'token').write_text(robot_token + '\n')
-    logs = tmp_path / 'logs'
-    logs.mkdir()
-
-    def start(name, namespace, *params):
-        args = [console_script(name), '--ros-args', '-r', f'__ns:={namespace}']
-        for param in params:
-            args += ['-p', param]
-        return processes(args, env=ros_env, stdout=(logs / f'{name}.log').open('w'), stderr=subprocess.STDOUT)
+    data, logs = robot_data(tmp_path, robot_token)
+    start = node_starter(processes, ros_env, logs)
 
     start('retail_sync_agent', '/sync', f'platform_url:={platform.url}', f'robot_id:={ROBOT}',
           f'token_file:={data / "sync" / "token"}', f'outbox:={data / "sync" / "outbox.sqlite3"}',
