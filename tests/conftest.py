@@ -254,6 +254,10 @@ def ros_context(ros_env):
     rclpy.init(context=context, domain_id=int(ros_env['ROS_DOMAIN_ID']))
     yield context
     context.try_shutdown()
+    # the DDS participant too (rclpy keeps it until the context is collected): a node of this test
+    # that outlived its destruction never shows on this domain again (a CI run's graph at failure
+    # showed another worker's guide nodes on a domain handed to a later test)
+    context.destroy()
 
 
 @pytest.fixture
